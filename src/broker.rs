@@ -1,0 +1,371 @@
+//! The broker under test: the embedded one (rumqttd, in-process, loopback),
+//! a mosquitto midge spawns on a free loopback port, or any broker by URL.
+
+use crate::scenario::ProtocolVersion;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerSpec {
+    Embedded,
+    SpawnMosquitto,
+    External {
+        url: String,
+        host: String,
+        port: u16,
+    },
+}
+
+impl BrokerSpec {
+    pub fn parse(s: &str) -> Result<BrokerSpec, String> {
+        let s = s.trim();
+        match s {
+            "embedded" => return Ok(BrokerSpec::Embedded),
+            "spawn:mosquitto" => return Ok(BrokerSpec::SpawnMosquitto),
+            _ => {}
+        }
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Err(format!(
+                "broker {s:?}: expected mqtt://host:port, \"embedded\" or \"spawn:mosquitto\""
+            ));
+        };
+        if scheme != "mqtt" && scheme != "tcp" {
+            return Err(format!(
+                "broker {s:?}: scheme {scheme}:// is not supported yet (mqtt:// is)"
+            ));
+        }
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, p) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("broker {s:?}: unclosed '[' in IPv6 address"))?;
+            (h.to_string(), p.strip_prefix(':').unwrap_or(""))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p),
+                None => (rest.to_string(), ""),
+            }
+        };
+        let port = if port.is_empty() {
+            1883
+        } else {
+            port.parse::<u16>().map_err(|_| {
+                format!("broker {s:?}: port {port:?} is not a number from 1 to 65535")
+            })?
+        };
+        if host.is_empty() {
+            return Err(format!("broker {s:?}: no host"));
+        }
+        Ok(BrokerSpec::External {
+            url: s.to_string(),
+            host,
+            port,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot resolve broker host {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the embedded broker: {0}")]
+    Embedded(String),
+    #[error("cannot start mosquitto: {0}")]
+    Mosquitto(String),
+}
+
+/// A running broker (or the address of an external one). Dropping it stops
+/// a mosquitto midge started.
+pub struct BrokerHandle {
+    pub addr: SocketAddr,
+    /// What the report names as the broker.
+    pub url: String,
+    pub kind: &'static str,
+    /// The configuration midge generated, when midge started the broker.
+    pub config: Option<String>,
+    mosquitto: Option<Mosquitto>,
+}
+
+impl BrokerHandle {
+    /// The last lines of the spawned broker's log.
+    pub fn log_tail(&self, lines: usize) -> Vec<String> {
+        self.mosquitto
+            .as_ref()
+            .map(|m| m.log_tail(lines))
+            .unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.mosquitto.as_ref().map(|m| m.child.id())
+    }
+}
+
+pub async fn start(
+    spec: &BrokerSpec,
+    protocol: ProtocolVersion,
+    extra_conf: &[String],
+) -> Result<BrokerHandle, BrokerError> {
+    match spec {
+        BrokerSpec::External { url, host, port } => {
+            let mut addrs = tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| BrokerError::Resolve {
+                    host: host.clone(),
+                    source: e,
+                })?
+                .collect::<Vec<_>>();
+            addrs.sort_by_key(|a| !a.is_ipv4());
+            let addr = addrs
+                .into_iter()
+                .next()
+                .ok_or_else(|| BrokerError::Resolve {
+                    host: host.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+                })?;
+            Ok(BrokerHandle {
+                addr,
+                url: url.clone(),
+                kind: "external",
+                config: None,
+                mosquitto: None,
+            })
+        }
+        BrokerSpec::Embedded => {
+            let (addr, config) = start_embedded(protocol)?;
+            wait_listening(addr, Duration::from_secs(10))
+                .await
+                .map_err(|_| BrokerError::Embedded(format!("not listening on {addr} after 10s")))?;
+            Ok(BrokerHandle {
+                addr,
+                url: format!("mqtt://{addr}"),
+                kind: "embedded (rumqttd 0.20)",
+                config: Some(config),
+                mosquitto: None,
+            })
+        }
+        BrokerSpec::SpawnMosquitto => {
+            let mut m = Mosquitto::spawn(extra_conf)?;
+            let addr = m.addr;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                if let Ok(Some(status)) = m.child.try_wait() {
+                    return Err(BrokerError::Mosquitto(format!(
+                        "mosquitto exited ({status}) before listening; its log:\n{}",
+                        m.log_tail(20).join("\n")
+                    )));
+                }
+                if Instant::now() > deadline {
+                    return Err(BrokerError::Mosquitto(format!(
+                        "not listening on {addr} after 10s; its log:\n{}",
+                        m.log_tail(20).join("\n")
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(BrokerHandle {
+                addr,
+                url: format!("mqtt://{addr}"),
+                kind: "spawned mosquitto",
+                config: Some(m.config.clone()),
+                mosquitto: Some(m),
+            })
+        }
+    }
+}
+
+async fn wait_listening(addr: SocketAddr, limit: Duration) -> Result<(), ()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(())
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it next).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// rumqttd on a loopback port, with its stock throttles lifted: no delay
+/// between new connections, a high connection cap (design §5).
+fn start_embedded(protocol: ProtocolVersion) -> Result<(SocketAddr, String), BrokerError> {
+    let port = free_port().map_err(|e| BrokerError::Embedded(e.to_string()))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let section = match protocol {
+        ProtocolVersion::V311 => "v4",
+        ProtocolVersion::V5 => "v5",
+    };
+    let text = format!(
+        r#"id = 0
+[router]
+id = 0
+max_connections = 100000
+max_outgoing_packet_count = 1000
+max_segment_size = 104857600
+max_segment_count = 10
+
+[{section}.1]
+name = "{section}-midge"
+listen = "{addr}"
+next_connection_delay_ms = 0
+[{section}.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = 16777216
+max_inflight_count = 1000
+dynamic_filters = true
+"#
+    );
+    let config: rumqttd::Config =
+        toml::from_str(&text).map_err(|e| BrokerError::Embedded(format!("config: {e}")))?;
+    std::thread::Builder::new()
+        .name("embedded-broker".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(e) = broker.start() {
+                eprintln!("midge: embedded broker stopped: {e}");
+            }
+        })
+        .map_err(|e| BrokerError::Embedded(e.to_string()))?;
+    Ok((addr, text))
+}
+
+/// Where the mosquitto binary is: $MIDGE_MOSQUITTO, then PATH, then the
+/// sbin directories Debian installs it to.
+pub fn mosquitto_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("MIDGE_MOSQUITTO") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(PathBuf::from)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|d| d.join("mosquitto"))
+        .find(|p| p.is_file())
+}
+
+/// A mosquitto process midge started, with its generated config and log.
+pub struct Mosquitto {
+    pub addr: SocketAddr,
+    pub config: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free loopback port. `extra_conf` lines come last,
+    /// so they override the generated ones.
+    pub fn spawn(extra_conf: &[String]) -> Result<Mosquitto, BrokerError> {
+        let bin = mosquitto_binary().ok_or_else(|| {
+            BrokerError::Mosquitto(
+                "no mosquitto binary found (install Debian's `mosquitto` package, or set MIDGE_MOSQUITTO)".into(),
+            )
+        })?;
+        let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
+        let dir = tempfile::Builder::new()
+            .prefix("midge-mosquitto-")
+            .tempdir()
+            .map_err(err)?;
+        let port = free_port().map_err(err)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut config = format!(
+            "# generated by midge\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\nlog_timestamp true\n"
+        );
+        // Running as root, mosquitto would switch to the `mosquitto` user and
+        // lose access to the files in our temp dir.
+        if unsafe { libc::geteuid() } == 0 {
+            config.push_str("user root\n");
+        }
+        for line in extra_conf {
+            config.push_str(line);
+            config.push('\n');
+        }
+        let conf_path = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf_path, &config).map_err(err)?;
+        let log = std::fs::File::create(dir.path().join("mosquitto.log")).map_err(err)?;
+        let child = Command::new(&bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(err)?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| BrokerError::Mosquitto(format!("{}: {e}", bin.display())))?;
+        Ok(Mosquitto {
+            addr,
+            config,
+            child,
+            dir,
+        })
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("mosquitto.log")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        // Only the process we started, by its handle (its PID).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_broker_urls() {
+        assert_eq!(BrokerSpec::parse("embedded"), Ok(BrokerSpec::Embedded));
+        assert_eq!(
+            BrokerSpec::parse("spawn:mosquitto"),
+            Ok(BrokerSpec::SpawnMosquitto)
+        );
+        assert_eq!(
+            BrokerSpec::parse("mqtt://127.0.0.1:1999"),
+            Ok(BrokerSpec::External {
+                url: "mqtt://127.0.0.1:1999".into(),
+                host: "127.0.0.1".into(),
+                port: 1999
+            })
+        );
+        assert!(matches!(
+            BrokerSpec::parse("mqtt://[::1]:7"),
+            Ok(BrokerSpec::External { port: 7, .. })
+        ));
+        assert!(matches!(
+            BrokerSpec::parse("mqtt://localhost"),
+            Ok(BrokerSpec::External { port: 1883, .. })
+        ));
+        assert!(BrokerSpec::parse("mqtt://h:notaport").is_err());
+        assert!(BrokerSpec::parse("127.0.0.1:1883").is_err());
+        assert!(BrokerSpec::parse("wss://h:1")
+            .unwrap_err()
+            .contains("not supported"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Command line: `midge run`, `midge validate`. Parses, hands over to the
+//! runner, writes the report, and turns the outcome into an exit status.
+
+use crate::plan::{Overrides, Plan};
+use crate::runner::{self, exit, RunOptions};
+use crate::scenario::{parse_duration, ScenarioFile};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "midge",
+    version,
+    about = "Load- and soak-test MQTT brokers with a swarm of clients, and account for every message."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario and write its report.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario).
+        #[arg(long)]
+        broker: Option<String>,
+        /// Write report.json and report.md into exactly this directory
+        /// (default: reports/<scenario>-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How long to publish, e.g. "30s" (overrides the scenario's duration).
+        #[arg(long, value_parser = parse_duration_arg)]
+        duration: Option<std::time::Duration>,
+        /// No live progress line and no summary on stdout.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario file without running it.
+    Validate { scenario: PathBuf },
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s)
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::PASS
+            };
+        }
+    };
+    match cli.command {
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Run {
+            scenario,
+            broker,
+            out,
+            duration,
+            quiet,
+        } => run(&scenario, Overrides { broker, duration }, out, quiet),
+    }
+}
+
+fn validate(path: &Path) -> i32 {
+    match ScenarioFile::load(path) {
+        Ok(f) => match Plan::build(&f, &Overrides::default()) {
+            Ok(plan) => {
+                println!(
+                    "{}: ok — scenario {:?}, {} groups, {} clients, {} streams",
+                    path.display(),
+                    plan.name,
+                    plan.groups.len(),
+                    plan.clients.len(),
+                    plan.streams.len()
+                );
+                exit::PASS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                exit::BAD_INPUT
+            }
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.trim_matches('-').to_string()
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+        .replace('T', "-")
+        .trim_end_matches('Z')
+        .to_string();
+    PathBuf::from("reports").join(format!("{}-{stamp}", slug(name)))
+}
+
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool) -> i32 {
+    let file = match ScenarioFile::load(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let plan = match Plan::build(&file, &overrides) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::BAD_INPUT;
+        }
+    };
+    let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    runtime.block_on(async move {
+        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nmidge: interrupted — stopping the clients and writing the report (Ctrl-C again to quit at once)");
+                let _ = interrupt_tx.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(exit::INTERRUPTED);
+                }
+            }
+        });
+        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx) };
+        let output = match runner::run(plan, opts).await {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        };
+        if let Err(e) = output.report.write_files(&out_dir) {
+            eprintln!("error: cannot write the report to {}: {e}", out_dir.display());
+            if !quiet {
+                println!("{}", crate::report::markdown::render(&output.report));
+            }
+            return exit::BAD_INPUT.max(output.exit_code);
+        }
+        if !quiet {
+            println!("{}", crate::report::markdown::render(&output.report));
+        }
+        if let Some(e) = &output.report.error {
+            eprintln!("error: {e}");
+        }
+        eprintln!("report: {}", out_dir.join("report.json").display());
+        output.exit_code
+    })
+}

@@ -1,0 +1,6 @@
+//! A client: its protocol state (`session`, no I/O) and its task (`task`).
+
+pub mod session;
+pub mod task;
+
+pub use task::{run_client, ClientContext, ClientOutcome, Phase};

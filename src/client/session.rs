@@ -1,0 +1,392 @@
+//! Protocol state of one client, with no I/O in it (as rumqttc's MqttState):
+//! packet ids, the outbound inflight window, inbound QoS 2 state and
+//! keepalive. The client task feeds it events and acts on what it returns,
+//! so every rule here is unit-tested without a socket.
+
+use std::collections::{HashMap, HashSet};
+
+/// Where an outbound QoS 1/2 publish stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    AwaitPubAck,
+    AwaitPubRec,
+    AwaitPubComp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outbound {
+    pub seq: u64,
+    pub qos: u8,
+    /// Microseconds (run clock) when the PUBLISH was written.
+    pub sent_us: u64,
+    pub stage: Stage,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// The publish is complete: sequence and ack latency.
+    Completed { seq: u64, latency_us: u64 },
+    /// PUBREC for a QoS 2 publish: answer with PUBREL.
+    SendPubRel,
+    /// An ack for a packet id we have not got in flight (or at another stage).
+    Unsolicited,
+}
+
+/// What to do with an inbound PUBLISH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundAction {
+    /// QoS 0: deliver, no answer.
+    Deliver,
+    /// QoS 1: deliver, answer PUBACK.
+    DeliverAndPubAck,
+    /// QoS 2, first time this packet id is seen: deliver, answer PUBREC.
+    DeliverAndPubRec,
+    /// QoS 2 resend of a packet id still awaiting PUBREL: answer PUBREC only.
+    PubRecOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAliveAction {
+    Nothing,
+    SendPing,
+    /// No PINGRESP (or anything else) within the keepalive after our PINGREQ.
+    TimedOut,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    next_pkid: u16,
+    max_inflight: u16,
+    outbound: HashMap<u16, Outbound>,
+    inbound_qos2: HashSet<u16>,
+    pending_subscribe: Option<(u16, u64)>,
+    keepalive_us: u64,
+    last_sent_us: u64,
+    ping_sent_us: Option<u64>,
+    pub unsolicited_acks: u64,
+}
+
+impl Session {
+    pub fn new(max_inflight: u16, keepalive_s: u16) -> Session {
+        Session {
+            next_pkid: 1,
+            max_inflight: max_inflight.max(1),
+            outbound: HashMap::with_capacity(max_inflight.min(64) as usize),
+            inbound_qos2: HashSet::new(),
+            pending_subscribe: None,
+            keepalive_us: keepalive_s as u64 * 1_000_000,
+            last_sent_us: 0,
+            ping_sent_us: None,
+            unsolicited_acks: 0,
+        }
+    }
+
+    /// MQTT 5: the broker's Receive Maximum caps our window.
+    pub fn limit_inflight(&mut self, receive_maximum: u16) {
+        self.max_inflight = self.max_inflight.min(receive_maximum.max(1));
+    }
+
+    pub fn max_inflight(&self) -> u16 {
+        self.max_inflight
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.outbound.len()
+    }
+
+    pub fn can_publish(&self) -> bool {
+        self.outbound.len() < self.max_inflight as usize
+    }
+
+    /// The next free packet id: 1..=65535, wrapping, skipping ids in use.
+    pub fn next_pkid(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            let id = self.next_pkid;
+            self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
+            let busy = self.outbound.contains_key(&id)
+                || self.pending_subscribe.is_some_and(|(p, _)| p == id);
+            if !busy {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64) {
+        self.last_sent_us = now_us;
+        if qos > 0 {
+            let stage = if qos == 1 {
+                Stage::AwaitPubAck
+            } else {
+                Stage::AwaitPubRec
+            };
+            self.outbound.insert(
+                pkid,
+                Outbound {
+                    seq,
+                    qos,
+                    sent_us: now_us,
+                    stage,
+                },
+            );
+        }
+    }
+
+    pub fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
+        self.last_sent_us = now_us;
+        self.pending_subscribe = Some((pkid, now_us));
+    }
+
+    /// Any other packet written (acks, pings): it resets the keepalive clock.
+    pub fn on_packet_sent(&mut self, now_us: u64) {
+        self.last_sent_us = now_us;
+    }
+
+    /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
+    pub fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
+        match self.pending_subscribe {
+            Some((p, sent)) if p == pkid => {
+                self.pending_subscribe = None;
+                Some(now_us.saturating_sub(sent))
+            }
+            _ => {
+                self.unsolicited_acks += 1;
+                None
+            }
+        }
+    }
+
+    pub fn on_puback(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+        self.complete(pkid, Stage::AwaitPubAck, now_us)
+    }
+
+    pub fn on_pubcomp(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+        self.complete(pkid, Stage::AwaitPubComp, now_us)
+    }
+
+    fn complete(&mut self, pkid: u16, stage: Stage, now_us: u64) -> AckOutcome {
+        match self.outbound.get(&pkid) {
+            Some(o) if o.stage == stage => {
+                let o = self.outbound.remove(&pkid).expect("present");
+                AckOutcome::Completed {
+                    seq: o.seq,
+                    latency_us: now_us.saturating_sub(o.sent_us),
+                }
+            }
+            _ => {
+                self.unsolicited_acks += 1;
+                AckOutcome::Unsolicited
+            }
+        }
+    }
+
+    /// MQTT 5: a PUBACK or PUBREC with an error reason ends the flow for
+    /// that id; the publish is refused, not delivered and not in doubt.
+    pub fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+        match self.outbound.remove(&pkid) {
+            Some(o) => AckOutcome::Completed {
+                seq: o.seq,
+                latency_us: now_us.saturating_sub(o.sent_us),
+            },
+            None => {
+                self.unsolicited_acks += 1;
+                AckOutcome::Unsolicited
+            }
+        }
+    }
+
+    /// PUBREC: move to awaiting PUBCOMP. A PUBREC for an unknown id is still
+    /// answered with PUBREL (3.1.1 §4.3.3) so the broker can finish its side.
+    pub fn on_pubrec(&mut self, pkid: u16) -> AckOutcome {
+        match self.outbound.get_mut(&pkid) {
+            Some(o) if o.stage == Stage::AwaitPubRec || o.stage == Stage::AwaitPubComp => {
+                o.stage = Stage::AwaitPubComp;
+                AckOutcome::SendPubRel
+            }
+            _ => {
+                self.unsolicited_acks += 1;
+                AckOutcome::Unsolicited
+            }
+        }
+    }
+
+    pub fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
+        match qos {
+            0 => InboundAction::Deliver,
+            1 => InboundAction::DeliverAndPubAck,
+            _ => {
+                if self.inbound_qos2.insert(pkid) {
+                    InboundAction::DeliverAndPubRec
+                } else {
+                    InboundAction::PubRecOnly
+                }
+            }
+        }
+    }
+
+    /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
+    /// Returns whether the id was known.
+    pub fn on_pubrel(&mut self, pkid: u16) -> bool {
+        let known = self.inbound_qos2.remove(&pkid);
+        if !known {
+            self.unsolicited_acks += 1;
+        }
+        known
+    }
+
+    /// Anything received proves the broker alive.
+    pub fn on_packet_received(&mut self) {
+        self.ping_sent_us = None;
+    }
+
+    pub fn on_ping_sent(&mut self, now_us: u64) {
+        self.last_sent_us = now_us;
+        self.ping_sent_us = Some(now_us);
+    }
+
+    /// When the keepalive timer should next be looked at.
+    pub fn keepalive_deadline_us(&self) -> Option<u64> {
+        if self.keepalive_us == 0 {
+            return None;
+        }
+        Some(match self.ping_sent_us {
+            Some(ping) => ping + self.keepalive_us,
+            None => self.last_sent_us + self.keepalive_us,
+        })
+    }
+
+    pub fn keepalive_due(&self, now_us: u64) -> KeepAliveAction {
+        if self.keepalive_us == 0 {
+            return KeepAliveAction::Nothing;
+        }
+        match self.ping_sent_us {
+            Some(ping) if now_us >= ping + self.keepalive_us => KeepAliveAction::TimedOut,
+            Some(_) => KeepAliveAction::Nothing,
+            None if now_us >= self.last_sent_us + self.keepalive_us => KeepAliveAction::SendPing,
+            None => KeepAliveAction::Nothing,
+        }
+    }
+
+    /// The connection is gone: every publish still in flight is in doubt.
+    /// Returns them in sequence order; the inbound QoS 2 state is cleared
+    /// too (a clean session forgets it).
+    pub fn take_in_flight(&mut self) -> Vec<Outbound> {
+        let mut v: Vec<Outbound> = self.outbound.drain().map(|(_, o)| o).collect();
+        v.sort_by_key(|o| o.seq);
+        self.inbound_qos2.clear();
+        self.pending_subscribe = None;
+        self.ping_sent_us = None;
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkid_wraps_past_65535_and_skips_zero_and_busy_ids() {
+        let mut s = Session::new(10, 60);
+        s.next_pkid = 65534;
+        assert_eq!(s.next_pkid(), Some(65534));
+        s.on_publish_sent(65534, 0, 1, 0);
+        assert_eq!(s.next_pkid(), Some(65535));
+        assert_eq!(s.next_pkid(), Some(1));
+        // 65534 is still in flight when the counter comes round again.
+        s.next_pkid = 65534;
+        assert_eq!(s.next_pkid(), Some(65535));
+    }
+
+    #[test]
+    fn pkid_space_exhausted_gives_none() {
+        let mut s = Session::new(u16::MAX, 60);
+        for id in 1..=u16::MAX {
+            s.on_publish_sent(id, id as u64, 1, 0);
+        }
+        assert_eq!(s.next_pkid(), None);
+    }
+
+    #[test]
+    fn qos1_flow_and_unsolicited_acks() {
+        let mut s = Session::new(2, 60);
+        let id = s.next_pkid().unwrap();
+        s.on_publish_sent(id, 5, 1, 100);
+        assert_eq!(
+            s.on_puback(id, 350),
+            AckOutcome::Completed {
+                seq: 5,
+                latency_us: 250
+            }
+        );
+        assert_eq!(s.on_puback(id, 400), AckOutcome::Unsolicited);
+        assert_eq!(s.on_pubcomp(77, 400), AckOutcome::Unsolicited);
+        assert_eq!(s.unsolicited_acks, 2);
+    }
+
+    #[test]
+    fn qos2_outbound_flow() {
+        let mut s = Session::new(2, 60);
+        s.on_publish_sent(9, 1, 2, 0);
+        // PUBCOMP before PUBREC is out of order: not a completion.
+        assert_eq!(s.on_pubcomp(9, 1), AckOutcome::Unsolicited);
+        assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
+        assert_eq!(s.on_puback(9, 2), AckOutcome::Unsolicited);
+        assert_eq!(
+            s.on_pubcomp(9, 10),
+            AckOutcome::Completed {
+                seq: 1,
+                latency_us: 10
+            }
+        );
+        assert_eq!(s.inflight(), 0);
+    }
+
+    #[test]
+    fn qos2_inbound_delivers_once_until_pubrel() {
+        let mut s = Session::new(2, 60);
+        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::DeliverAndPubRec);
+        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::PubRecOnly);
+        assert!(s.on_pubrel(4));
+        assert!(!s.on_pubrel(4));
+        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::DeliverAndPubRec);
+        assert_eq!(s.on_inbound_publish(1, 4), InboundAction::DeliverAndPubAck);
+    }
+
+    #[test]
+    fn inflight_window_is_bounded_and_capped_by_receive_maximum() {
+        let mut s = Session::new(3, 60);
+        for seq in 0..3 {
+            assert!(s.can_publish());
+            let id = s.next_pkid().unwrap();
+            s.on_publish_sent(id, seq, 1, 0);
+        }
+        assert!(!s.can_publish());
+        s.limit_inflight(1);
+        assert_eq!(s.max_inflight(), 1);
+        let left = s.take_in_flight();
+        assert_eq!(
+            left.iter().map(|o| o.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(s.can_publish());
+    }
+
+    #[test]
+    fn keepalive_pings_then_times_out() {
+        let mut s = Session::new(1, 10);
+        let k = 10_000_000;
+        assert_eq!(s.keepalive_due(k - 1), KeepAliveAction::Nothing);
+        assert_eq!(s.keepalive_due(k), KeepAliveAction::SendPing);
+        s.on_ping_sent(k);
+        assert_eq!(s.keepalive_deadline_us(), Some(2 * k));
+        assert_eq!(s.keepalive_due(2 * k - 1), KeepAliveAction::Nothing);
+        assert_eq!(s.keepalive_due(2 * k), KeepAliveAction::TimedOut);
+        s.on_packet_received();
+        assert_eq!(s.keepalive_due(2 * k), KeepAliveAction::SendPing);
+        assert_eq!(
+            Session::new(1, 0).keepalive_due(u64::MAX),
+            KeepAliveAction::Nothing
+        );
+    }
+}

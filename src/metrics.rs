@@ -1,0 +1,303 @@
+//! Recording: the run clock, HDR histograms and counters.
+//!
+//! Clients record into one of a few shards (client index modulo shard
+//! count), so two clients rarely touch the same lock and no client waits on
+//! a global one; the sampler visits each shard once a second for the time
+//! series, and the report merges them once at the end.
+
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// Highest latency a histogram holds: one hour in microseconds.
+const MAX_US: u64 = 3_600_000_000;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid")
+}
+
+/// Monotonic microseconds since the run began, and their Unix-time equivalent
+/// (for the payload header, so that shards on other machines can compare).
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    start: Instant,
+    start_unix_us: u64,
+}
+
+impl RunClock {
+    pub fn new() -> RunClock {
+        let start_unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        RunClock {
+            start: Instant::now(),
+            start_unix_us,
+        }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    pub fn unix_us(&self, run_us: u64) -> u64 {
+        self.start_unix_us + run_us
+    }
+
+    pub fn instant_at(&self, run_us: u64) -> Instant {
+        self.start + std::time::Duration::from_micros(run_us)
+    }
+
+    pub fn start_unix_us(&self) -> u64 {
+        self.start_unix_us
+    }
+}
+
+impl Default for RunClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Latency histograms (microseconds).
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    pub connect: Histogram<u64>,
+    pub connect_tcp: Histogram<u64>,
+    pub e2e: Histogram<u64>,
+    pub e2e_uncorrected: Histogram<u64>,
+    pub ack: Histogram<u64>,
+    pub suback: Histogram<u64>,
+}
+
+impl Latencies {
+    pub fn new() -> Latencies {
+        Latencies {
+            connect: new_histogram(),
+            connect_tcp: new_histogram(),
+            e2e: new_histogram(),
+            e2e_uncorrected: new_histogram(),
+            ack: new_histogram(),
+            suback: new_histogram(),
+        }
+    }
+
+    pub fn add(&mut self, o: &Latencies) {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.connect.add(&o.connect);
+        let _ = self.connect_tcp.add(&o.connect_tcp);
+        let _ = self.e2e.add(&o.e2e);
+        let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
+        let _ = self.ack.add(&o.ack);
+        let _ = self.suback.add(&o.suback);
+    }
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Cumulative counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub connect_attempts: u64,
+    pub connects: u64,
+    pub published: [u64; 3],
+    pub acked: [u64; 3],
+    /// PUBLISH packets delivered to subscribers (duplicates included).
+    pub received: [u64; 3],
+    /// QoS 1/2 publishes the broker refused with an error reason code (MQTT 5).
+    pub rejected: u64,
+    pub unsolicited_acks: u64,
+    pub connect_failures: BTreeMap<String, u64>,
+    pub disconnects: BTreeMap<String, u64>,
+    pub subscribe_failures: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.connect_attempts += o.connect_attempts;
+        self.connects += o.connects;
+        for q in 0..3 {
+            self.published[q] += o.published[q];
+            self.acked[q] += o.acked[q];
+            self.received[q] += o.received[q];
+        }
+        self.rejected += o.rejected;
+        self.unsolicited_acks += o.unsolicited_acks;
+        for (dst, src) in [
+            (&mut self.connect_failures, &o.connect_failures),
+            (&mut self.disconnects, &o.disconnects),
+            (&mut self.subscribe_failures, &o.subscribe_failures),
+        ] {
+            for (k, v) in src {
+                *dst.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+
+    pub fn published_total(&self) -> u64 {
+        self.published.iter().sum()
+    }
+
+    pub fn received_total(&self) -> u64 {
+        self.received.iter().sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct Shard {
+    pub latency: Latencies,
+    /// e2e latency since the last time-series sample.
+    pub interval_e2e: Histogram<u64>,
+    pub counters: Counters,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            latency: Latencies::new(),
+            interval_e2e: new_histogram(),
+            counters: Counters::default(),
+        }
+    }
+}
+
+/// Counts clients that are connected and subscribed (or gave up), so the
+/// runner knows when publishing can start without a false loss.
+#[derive(Debug, Default)]
+pub struct ReadyGate {
+    count: AtomicU32,
+    notify: Notify,
+}
+
+impl ReadyGate {
+    pub fn mark_ready(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub async fn wait_for(&self, n: u32) {
+        loop {
+            let notified = self.notify.notified();
+            if self.count() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+pub struct Metrics {
+    pub clock: RunClock,
+    shards: Vec<Mutex<Shard>>,
+    /// Clients connected right now.
+    pub connected: AtomicI64,
+    pub connected_peak: AtomicI64,
+    /// QoS 1/2 publishes awaiting acknowledgement right now.
+    pub inflight: AtomicI64,
+    pub ready: ReadyGate,
+}
+
+impl Metrics {
+    pub fn new(shards: usize) -> Metrics {
+        Metrics {
+            clock: RunClock::new(),
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::new()))
+                .collect(),
+            connected: AtomicI64::new(0),
+            connected_peak: AtomicI64::new(0),
+            inflight: AtomicI64::new(0),
+            ready: ReadyGate::default(),
+        }
+    }
+
+    pub fn on_connected(&self) {
+        let now = self.connected.fetch_add(1, Ordering::Relaxed) + 1;
+        self.connected_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    pub fn shard_for(&self, client_index: u32) -> usize {
+        client_index as usize % self.shards.len()
+    }
+
+    /// Records into one shard. A poisoned lock (a panicking client) must not
+    /// lose the rest of the run's figures, so the data is taken as it is.
+    pub fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let mut guard = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Cumulative counters of all shards, and the e2e latencies since the
+    /// last call (for the time series).
+    pub fn sample(&self) -> (Counters, Histogram<u64>) {
+        let mut counters = Counters::default();
+        let mut interval = new_histogram();
+        for i in 0..self.shards.len() {
+            self.with(i, |s| {
+                counters.add(&s.counters);
+                let _ = interval.add(&s.interval_e2e);
+                s.interval_e2e.reset();
+            });
+        }
+        (counters, interval)
+    }
+
+    pub fn totals(&self) -> (Counters, Latencies) {
+        let mut counters = Counters::default();
+        let mut latency = Latencies::new();
+        for i in 0..self.shards.len() {
+            self.with(i, |s| {
+                counters.add(&s.counters);
+                latency.add(&s.latency);
+            });
+        }
+        (counters, latency)
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimePoint {
+    pub t_s: f64,
+    pub connected: i64,
+    pub published: u64,
+    pub received: u64,
+    pub e2e_p99_us: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_merge_and_interval_resets() {
+        let m = Metrics::new(3);
+        for i in 0..6u32 {
+            m.with(m.shard_for(i), |s| {
+                s.counters.published[1] += 1;
+                s.interval_e2e.saturating_record(100 + i as u64);
+                *s.counters
+                    .connect_failures
+                    .entry("refused".into())
+                    .or_default() += 1;
+            });
+        }
+        let (c, h) = m.sample();
+        assert_eq!(c.published_total(), 6);
+        assert_eq!(c.connect_failures["refused"], 6);
+        assert_eq!(h.len(), 6);
+        let (_, h) = m.sample();
+        assert_eq!(h.len(), 0);
+    }
+}

@@ -1,0 +1,9 @@
+//! MQTT on the wire: the packet model and codec, reason-code names, and the
+//! `Connection` that owns a socket.
+
+pub mod codec;
+pub mod connection;
+pub mod reason;
+
+pub use codec::{ConnAck, ConnectOptions, Packet, Publish};
+pub use connection::{Connection, ConnectionError};

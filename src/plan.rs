@@ -1,0 +1,269 @@
+//! The Plan: a validated scenario turned into concrete clients, ids, topics
+//! and streams. Everything a run needs to know before the first connection.
+
+use crate::broker::BrokerSpec;
+use crate::ids::IdAllocator;
+use crate::scenario::{self, Expect, ProtocolVersion, ScenarioFile};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    pub qos: u8,
+    pub rate: f64,
+    pub payload: usize,
+    pub retain: bool,
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub name: String,
+    pub first_client: u32,
+    pub clients: u32,
+    pub connect_rate: Option<f64>,
+    pub protocol: ProtocolVersion,
+    pub clean_session: bool,
+    pub keepalive: Duration,
+    pub max_inflight: u16,
+    pub credentials: Option<Credentials>,
+    pub publish: Option<PublishPlan>,
+    pub subscribe_qos: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientPlan {
+    /// Index in `Plan::clients`, unique in the run.
+    pub index: u32,
+    pub group: u16,
+    pub client_id: String,
+    pub topic: Option<String>,
+    pub filter: Option<String>,
+    /// Index among all publishers of the run (carried in the payload header).
+    pub publisher: Option<u32>,
+}
+
+/// A (publisher, subscriber) pair whose topic matches the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPlan {
+    pub publisher_client: u32,
+    pub subscriber_client: u32,
+    /// min(publish qos, subscription qos): the QoS the subscriber receives at.
+    pub qos: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub scenario_path: String,
+    pub scenario_sha256: String,
+    pub run_id: u64,
+    pub duration: Duration,
+    pub drain: Duration,
+    pub broker: BrokerSpec,
+    pub mosquitto_conf: Vec<String>,
+    pub groups: Vec<GroupPlan>,
+    pub clients: Vec<ClientPlan>,
+    pub publishers: Vec<u32>,
+    pub streams: Vec<StreamPlan>,
+    pub expect: Expect,
+}
+
+/// Options from the command line that override the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub broker: Option<String>,
+    pub duration: Option<Duration>,
+}
+
+impl Plan {
+    pub fn build(file: &ScenarioFile, overrides: &Overrides) -> anyhow::Result<Plan> {
+        let s = &file.scenario;
+        let broker_url = overrides
+            .broker
+            .clone()
+            .or_else(|| s.broker.url.clone())
+            .unwrap_or_else(|| "embedded".to_string());
+        let broker =
+            BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+        let mut ids = IdAllocator::new();
+        let mut groups = Vec::new();
+        let mut clients = Vec::new();
+        let mut publishers = Vec::new();
+        for (gi, g) in s.groups.iter().enumerate() {
+            let g = g.get_ref();
+            let credentials = credentials(
+                g.username_env.as_ref().or(s.broker.username_env.as_ref()),
+                g.password_env.as_ref().or(s.broker.password_env.as_ref()),
+            )
+            .map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
+            let id_spec = g.client_id.clone().unwrap_or(scenario::ClientIdSpec {
+                scheme: scenario::IdScheme::PrefixRandom,
+                prefix: None,
+                id: None,
+            });
+            let first_client = clients.len() as u32;
+            for i in 0..g.clients {
+                let client_id = ids.next(&id_spec, &g.name, i);
+                let fill = |t: &str| {
+                    t.replace("{client}", &client_id)
+                        .replace("{i}", &i.to_string())
+                        .replace("{group}", &g.name)
+                };
+                let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
+                let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
+                let publisher = topic.as_ref().map(|_| {
+                    publishers.push(clients.len() as u32);
+                    publishers.len() as u32 - 1
+                });
+                clients.push(ClientPlan {
+                    index: clients.len() as u32,
+                    group: gi as u16,
+                    client_id,
+                    topic,
+                    filter,
+                    publisher,
+                });
+            }
+            groups.push(GroupPlan {
+                name: g.name.clone(),
+                first_client,
+                clients: g.clients,
+                connect_rate: g.connect_rate,
+                protocol: g.protocol.unwrap_or(s.protocol),
+                clean_session: g.clean_session,
+                keepalive: g
+                    .keepalive
+                    .map(|d| d.0)
+                    .unwrap_or(scenario::DEFAULT_KEEPALIVE),
+                max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+                credentials,
+                publish: g.publish.as_ref().map(|p| {
+                    let p = p.get_ref();
+                    PublishPlan {
+                        qos: p.qos.0,
+                        rate: p.rate,
+                        payload: p.payload,
+                        retain: p.retain,
+                        count: p.count,
+                    }
+                }),
+                subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+            });
+        }
+        let streams = find_streams(&groups, &clients);
+        Ok(Plan {
+            name: s.name.clone(),
+            scenario_path: file.path.display().to_string(),
+            scenario_sha256: hex(&Sha256::digest(file.text.as_bytes())),
+            run_id: rand::random(),
+            duration: overrides
+                .duration
+                .or(s.duration.map(|d| d.0))
+                .unwrap_or(scenario::DEFAULT_DURATION),
+            drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
+            broker,
+            mosquitto_conf: s.broker.mosquitto_conf.clone(),
+            groups,
+            clients,
+            publishers,
+            streams,
+            expect: s.expect.clone(),
+        })
+    }
+
+    pub fn group_of(&self, client: &ClientPlan) -> &GroupPlan {
+        &self.groups[client.group as usize]
+    }
+}
+
+fn credentials(
+    user_env: Option<&String>,
+    pass_env: Option<&String>,
+) -> Result<Option<Credentials>, String> {
+    let read = |name: &String, key: &str| {
+        std::env::var(name).map_err(|_| {
+            format!("environment variable {name} (named by {key}) is not set; secrets come from the environment")
+        })
+    };
+    match (user_env, pass_env) {
+        (None, None) => Ok(None),
+        (Some(u), p) => Ok(Some(Credentials {
+            username: read(u, "username_env")?,
+            password: match p {
+                Some(p) => read(p, "password_env")?,
+                None => String::new(),
+            },
+        })),
+        (None, Some(_)) => Err("password_env is set without username_env".into()),
+    }
+}
+
+fn find_streams(groups: &[GroupPlan], clients: &[ClientPlan]) -> Vec<StreamPlan> {
+    let subscribers: Vec<&ClientPlan> = clients.iter().filter(|c| c.filter.is_some()).collect();
+    let mut streams = Vec::new();
+    for p in clients.iter().filter(|c| c.topic.is_some()) {
+        let topic = p.topic.as_deref().unwrap_or_default();
+        let pub_qos = groups[p.group as usize]
+            .publish
+            .as_ref()
+            .map_or(0, |x| x.qos);
+        for s in &subscribers {
+            if crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic) {
+                let sub_qos = groups[s.group as usize].subscribe_qos.unwrap_or(0);
+                streams.push(StreamPlan {
+                    publisher_client: p.index,
+                    subscriber_client: s.index,
+                    qos: pub_qos.min(sub_qos),
+                });
+            }
+        }
+    }
+    streams
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn overlapping_filters_make_one_stream_per_match() {
+        let text = r#"
+name = "overlap"
+[[group]]
+name = "p"
+clients = 4
+client_id = { scheme = "prefix-serial", prefix = "p" }
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+[[group]]
+name = "all"
+subscribe = { filter = "t/#", qos = 1 }
+[[group]]
+name = "one"
+subscribe = { filter = "t/2", qos = 0 }
+"#;
+        let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+        let plan = Plan::build(&f, &Overrides::default()).unwrap();
+        assert_eq!(plan.streams.len(), 5);
+        assert_eq!(plan.publishers.len(), 4);
+        let to_one: Vec<_> = plan
+            .streams
+            .iter()
+            .filter(|s| s.subscriber_client == 5)
+            .collect();
+        assert_eq!(to_one.len(), 1);
+        assert_eq!(to_one[0].qos, 0);
+        assert_eq!(plan.clients[0].client_id, "p0");
+    }
+}

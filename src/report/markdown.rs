@@ -1,0 +1,200 @@
+//! report.md: the same model as report.json, rendered for people. Also
+//! printed at the end of a run.
+
+use super::{LatencySummary, Report};
+use std::fmt::Write;
+
+fn ms(us: u64) -> String {
+    if us >= 10_000 {
+        format!("{:.0} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    }
+}
+
+fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
+    if l.count == 0 {
+        let _ = writeln!(out, "| {name} | 0 | – | – | – | – | – |");
+    } else {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            l.count,
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.p999_us),
+            ms(l.max_us)
+        );
+    }
+}
+
+fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let verdict = match r.verdict.as_str() {
+        "pass" => "PASS",
+        "fail" => "FAIL",
+        other => other,
+    };
+    let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+    if let Some(e) = &r.error {
+        let _ = writeln!(o, "**Run error:** {e}\n");
+    }
+    if r.interrupted {
+        let _ = writeln!(
+            o,
+            "**Interrupted:** the run was stopped early; figures cover what ran.\n"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Broker {} ({}), protocol {}, started {}, ran {:.1} s. Scenario `{}` (sha256 {}).\n",
+        r.broker.url,
+        r.broker.kind,
+        r.scenario.protocol,
+        r.started_at,
+        r.duration_s,
+        r.scenario.file,
+        &r.scenario.sha256[..12.min(r.scenario.sha256.len())]
+    );
+
+    if !r.findings.is_empty() {
+        let _ = writeln!(o, "## Findings\n");
+        for f in &r.findings {
+            let _ = writeln!(o, "- **{}**: {}", f.kind, f.summary);
+        }
+        o.push('\n');
+    }
+
+    if !r.expectations.is_empty() {
+        let _ = writeln!(o, "## Expectations\n");
+        let _ = writeln!(o, "| expectation | threshold | observed | result |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for e in &r.expectations {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                e.name,
+                e.threshold,
+                e.observed,
+                if e.pass { "pass" } else { "**FAIL**" }
+            );
+        }
+        o.push('\n');
+    }
+
+    let c = &r.clients;
+    let _ = writeln!(o, "## Clients\n");
+    let _ = writeln!(
+        o,
+        "{} planned, {} connected at peak, {} connect attempts. Connect failures: {}. Subscribe failures: {}. Disconnects: {} ({}). Reconnects: {}.\n",
+        c.planned,
+        c.connected_peak,
+        c.connect_attempts,
+        causes(&c.connect_failures),
+        causes(&c.subscribe_failures),
+        r.disconnects.total,
+        causes(&r.disconnects.by_cause),
+        r.reconnects
+    );
+
+    let m = &r.messages;
+    let _ = writeln!(o, "## Messages\n");
+    let _ = writeln!(o, "| | published | acked | expected | received | lost | duplicated | out of order | in doubt |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| all | {} | {} | {} | {} | {} | {} | {} | {} |",
+        m.published,
+        m.acked,
+        m.expected,
+        m.received,
+        m.lost,
+        m.duplicated,
+        m.out_of_order,
+        m.in_doubt
+    );
+    for (q, v) in &m.by_qos {
+        if v.published + v.expected + v.received > 0 {
+            let _ = writeln!(
+                o,
+                "| QoS {q} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                v.published,
+                v.acked,
+                v.expected,
+                v.received,
+                v.lost,
+                v.duplicated,
+                v.out_of_order,
+                v.in_doubt
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{} streams (publisher → subscriber pairs); {} deliveries in all; {} stale (earlier runs), {} foreign, {} refused by the broker.\n",
+        m.streams, m.deliveries, m.stale, m.foreign, m.rejected
+    );
+    let troubled: Vec<_> = r
+        .streams
+        .iter()
+        .filter(|s| s.lost + s.duplicated + s.out_of_order > 0)
+        .collect();
+    if !troubled.is_empty() {
+        let _ = writeln!(o, "Streams with loss, duplicates or reordering:\n");
+        let _ = writeln!(o, "| publisher | subscriber | QoS | expected | received | lost | dup | reordered | first lost seqs |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        for s in troubled.iter().take(20) {
+            let seqs = s
+                .lost_seqs
+                .iter()
+                .take(4)
+                .map(|(a, b)| {
+                    if b - a == 1 {
+                        a.to_string()
+                    } else {
+                        format!("{a}–{}", b - 1)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                s.publisher,
+                s.subscriber,
+                s.qos,
+                s.expected,
+                s.received,
+                s.lost,
+                s.duplicated,
+                s.out_of_order,
+                seqs
+            );
+        }
+        o.push('\n');
+    }
+
+    let l = &r.latency;
+    let _ = writeln!(o, "## Latency\n");
+    let _ = writeln!(o, "| | count | p50 | p90 | p99 | p99.9 | max |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    latency_row(&mut o, "connect (to CONNACK)", &l.connect);
+    latency_row(&mut o, "connect (TCP only)", &l.connect_tcp);
+    latency_row(&mut o, "end to end (from intended send)", &l.e2e);
+    latency_row(&mut o, "end to end (uncorrected)", &l.e2e_uncorrected);
+    latency_row(&mut o, "publish ack", &l.ack);
+    latency_row(&mut o, "suback", &l.suback);
+    o.push('\n');
+    o
+}

@@ -1,0 +1,276 @@
+//! The result model (`Report`), serialized as report.json — the contract
+//! scripts and merges rely on — and rendered for people as report.md.
+//! Field names are a contract: add freely, never rename or drop one.
+
+pub mod markdown;
+
+use crate::metrics::{Counters, Latencies, TimePoint};
+use crate::track::{Counts, Tally};
+use base64::Engine;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every finding kind midge can report (issue 4 fills the detectors).
+pub const FINDING_KINDS: &[&str] = &[
+    "duplicate_id_loop",
+    "protocol_error_drop",
+    "auth_refused",
+    "keepalive_timeout",
+    "server_shutdown",
+    "network_reset",
+    "qos_violation",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema: u32,
+    pub midge_version: String,
+    pub scenario: ScenarioInfo,
+    pub broker: BrokerInfo,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub run_id: String,
+    /// True when the run was cut short (Ctrl-C); the figures cover what ran.
+    pub interrupted: bool,
+    pub clients: ClientsInfo,
+    pub latency: LatencyInfo,
+    pub messages: Messages,
+    pub disconnects: Disconnects,
+    pub reconnects: u64,
+    pub findings: Vec<Finding>,
+    pub streams: Vec<StreamInfo>,
+    pub timeseries: Vec<TimePoint>,
+    pub expectations: Vec<ExpectationResult>,
+    pub verdict: String,
+    /// Why the run could not do what the scenario asked, if it could not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub sha256: String,
+    pub file: String,
+    pub protocol: String,
+    pub planned_duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BrokerInfo {
+    pub url: String,
+    pub kind: String,
+    /// The configuration midge generated when it started the broker.
+    pub config: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientsInfo {
+    pub planned: u64,
+    pub connected_peak: u64,
+    pub connect_attempts: u64,
+    pub connect_failures: BTreeMap<String, u64>,
+    pub subscribe_failures: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_us: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// The HDR histogram, V2-serialized, base64.
+    pub hdr: String,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        let mut bytes = Vec::new();
+        let _ = V2Serializer::new().serialize(h, &mut bytes);
+        let empty = h.is_empty();
+        let q = |x: f64| if empty { 0 } else { h.value_at_quantile(x) };
+        LatencySummary {
+            count: h.len(),
+            min_us: if empty { 0 } else { h.min() },
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: if empty { 0 } else { h.max() },
+            mean_us: if empty {
+                0.0
+            } else {
+                (h.mean() * 10.0).round() / 10.0
+            },
+            hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatencyInfo {
+    /// TCP connect start to CONNACK.
+    pub connect: LatencySummary,
+    /// TCP handshake only.
+    pub connect_tcp: LatencySummary,
+    /// Intended send time to receipt (coordinated-omission corrected).
+    pub e2e: LatencySummary,
+    /// Actual send time to receipt.
+    pub e2e_uncorrected: LatencySummary,
+    /// PUBLISH to PUBACK (QoS 1) or PUBCOMP (QoS 2).
+    pub ack: LatencySummary,
+    /// SUBSCRIBE to SUBACK.
+    pub suback: LatencySummary,
+}
+
+impl LatencyInfo {
+    pub fn from(l: &Latencies) -> LatencyInfo {
+        LatencyInfo {
+            connect: LatencySummary::from_histogram(&l.connect),
+            connect_tcp: LatencySummary::from_histogram(&l.connect_tcp),
+            e2e: LatencySummary::from_histogram(&l.e2e),
+            e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
+            ack: LatencySummary::from_histogram(&l.ack),
+            suback: LatencySummary::from_histogram(&l.suback),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct QosCounts {
+    pub published: u64,
+    pub acked: u64,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub in_doubt: u64,
+}
+
+impl From<Counts> for QosCounts {
+    fn from(c: Counts) -> Self {
+        QosCounts {
+            published: c.published,
+            acked: c.acked,
+            expected: c.expected,
+            received: c.received,
+            lost: c.lost,
+            duplicated: c.duplicated,
+            out_of_order: c.out_of_order,
+            in_doubt: c.in_doubt,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Messages {
+    pub published: u64,
+    pub acked: u64,
+    pub expected: u64,
+    /// Distinct tracked messages received, summed over streams.
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub in_doubt: u64,
+    /// midge messages from an earlier run (retained or queued).
+    pub stale: u64,
+    /// Messages without midge's header (someone else's traffic).
+    pub foreign: u64,
+    /// QoS 1/2 publishes the broker refused with an error reason code.
+    pub rejected: u64,
+    /// PUBLISH packets delivered, duplicates included.
+    pub deliveries: u64,
+    pub streams: u64,
+    pub by_qos: BTreeMap<String, QosCounts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Disconnects {
+    pub total: u64,
+    pub by_cause: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub kind: String,
+    pub summary: String,
+    pub client_ids: Vec<String>,
+    pub count: u64,
+    pub first_s: f64,
+    pub last_s: f64,
+    pub evidence: serde_json::Value,
+}
+
+/// One (publisher, subscriber) stream with anything worth a look.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamInfo {
+    pub publisher: String,
+    pub subscriber: String,
+    pub qos: u8,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// First lost sequence numbers, as [start, end) ranges.
+    pub lost_seqs: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExpectationResult {
+    pub name: String,
+    pub threshold: serde_json::Value,
+    pub observed: serde_json::Value,
+    pub pass: bool,
+}
+
+/// How many streams report.json lists one by one (the ones with trouble first).
+pub const MAX_LISTED_STREAMS: usize = 200;
+
+pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
+    let t = tally.total;
+    let mut by_qos = BTreeMap::new();
+    for q in 0..3 {
+        by_qos.insert(q.to_string(), QosCounts::from(tally.by_qos[q]));
+    }
+    Messages {
+        published: t.published,
+        acked: t.acked,
+        expected: t.expected,
+        received: t.received,
+        lost: t.lost,
+        duplicated: t.duplicated,
+        out_of_order: t.out_of_order,
+        in_doubt: t.in_doubt,
+        stale: tally.stale,
+        foreign: tally.foreign,
+        rejected: counters.rejected,
+        deliveries: counters.received_total(),
+        streams: tally.streams.len() as u64,
+        by_qos,
+    }
+}
+
+impl Report {
+    pub fn write_files(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), json + "\n")?;
+        std::fs::write(dir.join("report.md"), markdown::render(self))?;
+        Ok(())
+    }
+
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+}

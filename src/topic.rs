@@ -1,0 +1,72 @@
+//! Topic names and filters (MQTT 3.1.1 §4.7, 5.0 §4.7).
+
+/// Checks a subscription filter: `#` only as the whole last level, `+` only as a whole level.
+pub fn validate_filter(filter: &str) -> Result<(), String> {
+    if filter.is_empty() {
+        return Err("filter must not be empty".into());
+    }
+    if filter.contains('\0') {
+        return Err("filter must not contain NUL".into());
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i != levels.len() - 1) {
+            return Err(format!(
+                "filter {filter:?}: '#' must be a whole level and the last one (e.g. \"a/#\")"
+            ));
+        }
+        if level.contains('+') && *level != "+" {
+            return Err(format!(
+                "filter {filter:?}: '+' must be a whole level (e.g. \"a/+/c\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a topic name matches a filter. A filter starting with a wildcard
+/// does not match topics starting with '$' (MQTT 3.1.1 §4.7.2).
+pub fn matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        if f == "#" {
+            return true;
+        }
+        match t.next() {
+            Some(level) if f == "+" || f == level => continue,
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_follows_the_spec() {
+        assert!(matches("a/+/c", "a/b/c"));
+        assert!(!matches("a/+/c", "a/b/d"));
+        assert!(matches("a/#", "a"));
+        assert!(matches("a/#", "a/b/c"));
+        assert!(matches("#", "a/b"));
+        assert!(!matches("#", "$SYS/x"));
+        assert!(matches("$SYS/#", "$SYS/x"));
+        assert!(!matches("a/b", "a/b/c"));
+        assert!(!matches("a/b/c", "a/b"));
+        assert!(matches("+", ""));
+        assert!(matches("a/+", "a/"));
+    }
+
+    #[test]
+    fn filters_are_validated() {
+        assert!(validate_filter("a/#").is_ok());
+        assert!(validate_filter("a/#/b").is_err());
+        assert!(validate_filter("a+/b").is_err());
+        assert!(validate_filter("").is_err());
+    }
+}
