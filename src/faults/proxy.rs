@@ -1,1 +1,289 @@
+//! A loopback TCP proxy that understands MQTT framing and misbehaves on
+//! purpose: drop, duplicate or reorder chosen packets of chosen clients, or
+//! cut their connection. Because the faults are known, a test (or a
+//! scenario) knows the exact loss, duplicates and reordering midge must
+//! report. It forwards bytes untouched otherwise.
 
+use crate::mqtt::codec::check_frame;
+use bytes::{Buf, BytesMut};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Broker to client.
+    ToClient,
+    /// Client to broker.
+    ToBroker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The packet is not forwarded.
+    Drop,
+    /// The packet is forwarded twice.
+    Duplicate,
+    /// The packet is held and forwarded right after the next one of its type.
+    SwapWithNext,
+    /// Both sockets are closed instead of forwarding the packet.
+    Cut,
+}
+
+/// Acts on the `nth` (1-based) packet of `packet_type` (3 = PUBLISH, …)
+/// flowing in `direction` on each connection whose client id starts with
+/// `client_prefix`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub client_prefix: String,
+    pub direction: Direction,
+    pub packet_type: u8,
+    pub nth: u64,
+    pub action: Action,
+}
+
+impl Rule {
+    pub fn publish_to_client(client_prefix: &str, nth: u64, action: Action) -> Rule {
+        Rule {
+            client_prefix: client_prefix.to_string(),
+            direction: Direction::ToClient,
+            packet_type: 3,
+            nth,
+            action,
+        }
+    }
+}
+
+/// A running proxy. Dropping it stops accepting and closes every connection.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    applied: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    _stop: watch::Sender<bool>,
+}
+
+impl FaultProxy {
+    /// Listens on a free 127.0.0.1 port and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr, rules: Vec<Rule>) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let applied = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let rules = Arc::new(rules);
+        let (a, c) = (applied.clone(), connections.clone());
+        tokio::spawn(async move {
+            let mut stop = stop_rx.clone();
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = stop.changed() => return,
+                };
+                let Ok((client, _)) = accepted else { continue };
+                c.fetch_add(1, Ordering::Relaxed);
+                let (rules, applied, stop) = (rules.clone(), a.clone(), stop_rx.clone());
+                tokio::spawn(async move {
+                    let Ok(broker) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = broker.set_nodelay(true);
+                    serve(client, broker, rules, applied, stop).await;
+                });
+            }
+        });
+        Ok(FaultProxy {
+            addr,
+            applied,
+            connections,
+            _stop: stop_tx,
+        })
+    }
+
+    /// How many rule actions were carried out so far.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    /// How many client connections were accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(
+    client: TcpStream,
+    broker: TcpStream,
+    rules: Arc<Vec<Rule>>,
+    applied: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let client_id = Arc::new(OnceLock::new());
+    let (cr, cw) = client.into_split();
+    let (br, bw) = broker.into_split();
+    let up = pump(
+        cr,
+        bw,
+        Direction::ToBroker,
+        client_id.clone(),
+        rules.clone(),
+        applied.clone(),
+    );
+    let down = pump(br, cw, Direction::ToClient, client_id, rules, applied);
+    // Either side ending (or a Cut) ends the connection: dropping the halves closes both sockets.
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Forwards frames from `from` to `to`, applying the rules that match.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    direction: Direction,
+    client_id: Arc<OnceLock<String>>,
+    rules: Arc<Vec<Rule>>,
+    applied: Arc<AtomicU64>,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut counts = [0u64; 16];
+    let mut held: Option<(u8, BytesMut)> = None;
+    loop {
+        match from.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        loop {
+            let header = match check_frame(&buf, MAX_FRAME) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                // Not MQTT (or broken): pass the rest through untouched.
+                Err(_) => {
+                    let rest = buf.split();
+                    if to.write_all(&rest).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            };
+            let frame = buf.split_to(header.frame_len());
+            let t = header.packet_type();
+            if direction == Direction::ToBroker && t == 1 && client_id.get().is_none() {
+                let _ = client_id
+                    .set(connect_client_id(&frame[header.header_len..]).unwrap_or_default());
+            }
+            counts[t as usize] += 1;
+            let id = client_id.get().map(String::as_str).unwrap_or("");
+            let action = rules
+                .iter()
+                .find(|r| {
+                    r.direction == direction
+                        && r.packet_type == t
+                        && r.nth == counts[t as usize]
+                        && id.starts_with(&r.client_prefix)
+                })
+                .map(|r| r.action);
+            if action.is_some() {
+                applied.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut out: Vec<BytesMut> = Vec::with_capacity(2);
+            match action {
+                None => out.push(frame),
+                Some(Action::Drop) => {}
+                Some(Action::Duplicate) => {
+                    out.push(frame.clone());
+                    out.push(frame);
+                }
+                Some(Action::SwapWithNext) => {
+                    held = Some((t, frame));
+                    continue;
+                }
+                Some(Action::Cut) => return,
+            }
+            if let Some((ht, _)) = &held {
+                if *ht == t {
+                    let (_, h) = held.take().expect("checked");
+                    out.push(h);
+                }
+            }
+            for f in out {
+                if to.write_all(&f).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    if let Some((_, h)) = held.take() {
+        let _ = to.write_all(&h).await;
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The client id in a CONNECT body (variable header + payload), either version.
+fn connect_client_id(body: &[u8]) -> Option<String> {
+    let mut b = body;
+    let name_len = b
+        .get(..2)
+        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    b = b.get(2 + name_len..)?;
+    let level = *b.first()?;
+    b = b.get(4..)?; // level, flags, keepalive
+    if level == 5 {
+        // Properties: a variable byte integer length, then the properties.
+        let mut len = 0usize;
+        let mut i = 0;
+        loop {
+            let byte = *b.get(i)?;
+            len |= ((byte & 0x7f) as usize) << (7 * i);
+            i += 1;
+            if byte & 0x80 == 0 || i == 4 {
+                break;
+            }
+        }
+        b = b.get(i + len..)?;
+    }
+    let id_len = b
+        .get(..2)
+        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    let mut id = b.get(2..2 + id_len)?;
+    let s = String::from_utf8(id.copy_to_bytes(id_len).to_vec()).ok()?;
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::{ConnectOptions, Packet};
+    use crate::scenario::ProtocolVersion;
+
+    #[test]
+    fn reads_the_client_id_of_both_versions() {
+        for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+            let mut b = BytesMut::new();
+            Packet::Connect(ConnectOptions {
+                client_id: "sub-7".into(),
+                keep_alive_s: 30,
+                clean_start: true,
+                username: None,
+                password: None,
+                session_expiry_s: Some(10),
+                receive_maximum: None,
+            })
+            .encode(v, &mut b)
+            .unwrap();
+            let h = check_frame(&b, 1024).unwrap().unwrap();
+            assert_eq!(
+                connect_client_id(&b[h.header_len..]).as_deref(),
+                Some("sub-7")
+            );
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! report.json is a contract (field names may be added, never renamed or
+//! dropped): a real run's report must validate against docs/report.schema.json,
+//! and the schema must be strict enough to reject a dropped field or a bad
+//! verdict.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+const SCENARIO: &str = r#"
+name = "report-schema"
+description = "20 publishers -> 2 wildcard subscribers, QoS 1, on the embedded broker"
+duration = "1s"
+drain = "1s"
+protocol = "3.1.1"
+
+[broker]
+url = "embedded"
+
+[[group]]
+name = "dashboard"
+clients = 2
+client_id = { scheme = "prefix-serial", prefix = "schema-dash-" }
+subscribe = { filter = "schema/+/temp", qos = 1 }
+
+[[group]]
+name = "sensors"
+clients = 20
+client_id = { scheme = "prefix-random", prefix = "schema-sensor-" }
+connect_rate = 500
+publish = { topic = "schema/{client}/temp", qos = 1, rate = 20.0, payload = 64 }
+
+[expect]
+lost = 0
+duplicated = 0
+connect_failures = 0
+"#;
+
+fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn validator() -> jsonschema::Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema())
+        .unwrap_or_else(|e| panic!("docs/report.schema.json is not a valid schema: {e}"))
+}
+
+/// Every validation error, one per line, with where it is in the instance.
+fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("at {:?}: {e}", e.instance_path.as_str()))
+        .collect()
+}
+
+fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
+    let errs = errors(validator, instance);
+    assert!(
+        errs.is_empty(),
+        "{what} does not match docs/report.schema.json ({} errors):\n{}\n\nreport:\n{}",
+        errs.len(),
+        errs.join("\n"),
+        serde_json::to_string_pretty(instance).unwrap()
+    );
+}
+
+/// Runs the small scenario on the embedded broker; returns the report.
+async fn run_scenario(dir: &Path) -> midge::report::Report {
+    let path = dir.join("report-schema.toml");
+    std::fs::write(&path, SCENARIO).unwrap();
+    let file = midge::scenario::ScenarioFile::load(&path).expect("scenario loads");
+    let plan = midge::plan::Plan::build(
+        &file,
+        &midge::plan::Overrides {
+            broker: None,
+            duration: None,
+        },
+    )
+    .expect("plan builds");
+    let output = midge::runner::run(plan, midge::runner::RunOptions::default())
+        .await
+        .expect("run completes");
+    let r = &output.report;
+    // A sanity check that the run really ran, so that the schema is checked
+    // against a report with something in it.
+    assert_eq!(r.clients.planned, 22);
+    assert!(
+        r.messages.published > 0,
+        "nothing published: {:?}",
+        r.messages
+    );
+    assert!(
+        r.messages.expected > 0,
+        "nothing expected: {:?}",
+        r.messages
+    );
+    assert!(!r.timeseries.is_empty(), "no time series");
+    assert!(!r.expectations.is_empty(), "no expectations evaluated");
+    output.report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_matches_schema_and_schema_rejects_breakage() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_scenario(dir.path()).await;
+    let value = serde_json::to_value(&report).expect("report serializes");
+    let v = validator();
+    assert_valid(&v, &value, "the report");
+
+    // A dropped field must be caught.
+    let mut no_lost = value.clone();
+    no_lost["messages"]
+        .as_object_mut()
+        .expect("messages is an object")
+        .remove("lost")
+        .expect("messages.lost is present");
+    let errs = errors(&v, &no_lost);
+    assert!(
+        !errs.is_empty(),
+        "the schema accepts a report without messages.lost"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("lost")),
+        "the error does not name the missing field: {errs:?}"
+    );
+
+    // So must a verdict that is neither pass nor fail.
+    let mut maybe = value.clone();
+    maybe["verdict"] = Value::from("maybe");
+    let errs = errors(&v, &maybe);
+    assert!(!errs.is_empty(), "the schema accepts verdict \"maybe\"");
+
+    // And a dropped top-level field, a renamed nested one, a wrong schema
+    // version and a dropped by_qos level.
+    let mut broken = Vec::new();
+    let mut no_error = value.clone();
+    no_error.as_object_mut().unwrap().remove("error");
+    broken.push(("no top-level error", no_error));
+    let mut renamed = value.clone();
+    let e2e = renamed["latency"]["e2e"].as_object_mut().unwrap();
+    let p99 = e2e.remove("p99_us").unwrap();
+    e2e.insert("p99".into(), p99);
+    broken.push(("latency.e2e.p99_us renamed", renamed));
+    let mut version = value.clone();
+    version["schema"] = Value::from(2);
+    broken.push(("schema 2", version));
+    let mut no_qos2 = value.clone();
+    no_qos2["messages"]["by_qos"]
+        .as_object_mut()
+        .unwrap()
+        .remove("2");
+    broken.push(("no by_qos \"2\"", no_qos2));
+    for (what, instance) in &broken {
+        assert!(!v.is_valid(instance), "the schema accepts: {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_json_on_disk_matches_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_scenario(dir.path()).await;
+    let out = dir.path().join("out");
+    report.write_files(&out).expect("report files written");
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json exists");
+    let value: Value = serde_json::from_str(&text).expect("report.json is JSON");
+    assert_valid(&validator(), &value, "report.json");
+    // What is on disk reads back as a Report (floats aside, the same one).
+    let back: midge::report::Report =
+        serde_json::from_value(value).expect("report.json parses back into a Report");
+    assert_eq!(back.run_id, report.run_id);
+    assert_eq!(back.messages, report.messages);
+    assert_eq!(back.verdict, report.verdict);
+}

@@ -1,0 +1,61 @@
+//! Shared by the integration tests: real brokers on free loopback ports and
+//! scenarios written inline.
+#![allow(dead_code)]
+
+use midge::broker::Mosquitto;
+use midge::plan::{Overrides, Plan};
+use midge::runner::{self, RunOptions, RunOutput};
+use midge::scenario::ScenarioFile;
+use std::path::Path;
+use std::time::Duration;
+
+/// Starts mosquitto (Debian's package) on a free 127.0.0.1 port with the
+/// given extra config lines, and waits until it listens.
+pub async fn mosquitto(extra: &[&str]) -> Mosquitto {
+    let lines: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let m = Mosquitto::spawn(&lines).unwrap_or_else(|e| {
+        panic!("{e}: the tests need mosquitto — run them with `.ci/run`, which installs it")
+    });
+    for _ in 0..250 {
+        if tokio::net::TcpStream::connect(m.addr).await.is_ok() {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "mosquitto did not listen on {}: {:?}",
+        m.addr,
+        m.log_tail(20)
+    );
+}
+
+/// A broker config that loses nothing to its own limits: no queue cap, no
+/// inflight cap (stock mosquitto drops beyond 1000 queued messages).
+pub const NO_LIMITS: &[&str] = &["max_queued_messages 0", "max_inflight_messages 0"];
+
+pub fn parse(text: &str) -> ScenarioFile {
+    ScenarioFile::parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn run_text(text: &str, broker: &str) -> RunOutput {
+    run_file(&parse(text), broker).await
+}
+
+pub async fn run_file(file: &ScenarioFile, broker: &str) -> RunOutput {
+    let plan = Plan::build(
+        file,
+        &Overrides {
+            broker: Some(broker.to_string()),
+            duration: None,
+        },
+    )
+    .unwrap();
+    match runner::run(plan, RunOptions::default()).await {
+        Ok(o) => o,
+        Err(e) => panic!("run failed: {e}"),
+    }
+}
+
+pub fn url(m: &Mosquitto) -> String {
+    format!("mqtt://{}", m.addr)
+}
