@@ -13,6 +13,7 @@ pub mod client;
 pub mod expect;
 pub mod faults;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod mqtt;
 pub mod payload;

@@ -39,6 +39,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error("{0}")]
+    Limits(String),
     #[error("cannot reach the broker at {url} ({addr}): {cause}")]
     Unreachable {
         url: String,
@@ -67,6 +69,7 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
 }
 
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+    crate::limits::ensure_open_files(plan.clients.len() as u64).map_err(RunError::Limits)?;
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf).await?;
     preflight(&broker).await?;
@@ -131,10 +134,12 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let publish_started = Instant::now();
     if !was_interrupted {
         progress.set_stage("publishing");
+        // A short lead so that every client sees the phase before its first slot.
         let start_us = metrics.clock.now_us() + 50_000;
-        let _ = phase_tx.send(Phase::Publishing { start_us });
+        let end_us = start_us + plan.duration.as_micros() as u64;
+        let _ = phase_tx.send(Phase::Publishing { start_us, end_us });
         tokio::select! {
-            _ = sleep(plan.duration + Duration::from_millis(50)) => {}
+            _ = tokio::time::sleep_until(Instant::from_std(metrics.clock.instant_at(end_us))) => {}
             _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
         }
     }

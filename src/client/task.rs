@@ -26,8 +26,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Phase {
     /// Clients connect and subscribe; nobody publishes yet.
     Connecting,
-    /// Publishing, on a schedule counted from this run-clock time.
-    Publishing { start_us: u64 },
+    /// Publishing, on a schedule counted from `start_us`; a message whose
+    /// intended time is `end_us` or later is not sent (run-clock µs).
+    Publishing { start_us: u64, end_us: u64 },
     /// No new publishes; acks and deliveries still flow.
     Draining,
     /// Disconnect now.
@@ -398,11 +399,16 @@ struct Schedule {
     start_us: u64,
     offset_us: f64,
     interval_us: f64,
+    end_us: u64,
 }
 
 impl Schedule {
     fn intended_us(&self, seq: u64) -> u64 {
         self.start_us + (self.offset_us + seq as f64 * self.interval_us) as u64
+    }
+
+    fn is_due_before_end(&self, seq: u64) -> bool {
+        self.intended_us(seq) < self.end_us
     }
 }
 
@@ -482,13 +488,14 @@ pub async fn run_client(
             let current = *phase.borrow_and_update();
             match current {
                 Phase::Shutdown => break Ok(()),
-                Phase::Publishing { start_us } if schedule.is_none() => {
+                Phase::Publishing { start_us, end_us } if schedule.is_none() => {
                     if let (Some(p), Some(pi)) = (&client.group.publish, client.me.publisher) {
                         let interval_us = 1e6 / p.rate;
                         schedule = Some(Schedule {
                             start_us,
                             offset_us: interval_us * (pi as f64 / publisher_count),
                             interval_us,
+                            end_us,
                         });
                         publishing = true;
                     }
@@ -501,7 +508,8 @@ pub async fn run_client(
                     if publishing && !client.publishing_done() && client.session.can_publish() =>
                 {
                     let seq = client.publish_log.as_ref().map_or(0, |l| l.published());
-                    Some(clock.instant_at(s.intended_us(seq)))
+                    s.is_due_before_end(seq)
+                        .then(|| clock.instant_at(s.intended_us(seq)))
                 }
                 _ => None,
             };

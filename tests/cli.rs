@@ -1,0 +1,170 @@
+//! The command line as users and scripts call it: exit statuses, messages,
+//! report files, and every scenario in scenarios/ run as shipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn midge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_midge"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("midge binary runs")
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let all = scenarios();
+    assert!(all.len() >= 4);
+    for s in all {
+        let out = midge(&["validate", s.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            s.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    }
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\n[[group]]\nname = \"g\"\nclinets = 3\n",
+    )
+    .unwrap();
+    let out = midge(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:4:1:", path.display())), "{err}");
+    assert!(err.contains("clinets"), "{err}");
+
+    // The same error from `run`, before anything connects.
+    let out = midge(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = midge(&["run", "scenarios/quickstart.toml", "--duration", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
+    let out = midge(&["run", "scenarios/quickstart.toml", "--broker", "ftp://x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_broker_exits_2_with_a_clear_message() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = midge(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "-q",
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the broker"), "{err}");
+}
+
+#[test]
+fn quickstart_runs_on_the_embedded_broker_and_writes_both_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("qs");
+    let out = midge(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--duration",
+        "1s",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("# midge: quickstart — PASS"), "{stdout}");
+    assert!(out_dir.join("report.md").exists());
+    let r = report(&out_dir);
+    assert_eq!(r["schema"], 1);
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["clients"]["planned"], 202);
+    assert_eq!(r["clients"]["connected_peak"], 202);
+    // 200 sensors at 5 msg/s for exactly 1 s.
+    assert_eq!(r["messages"]["published"], 1000);
+    assert_eq!(r["messages"]["received"], 2000);
+    assert_eq!(r["messages"]["lost"], 0);
+    assert!(r["broker"]["kind"].as_str().unwrap().contains("embedded"));
+}
+
+/// fan-in, fan-out and connect-storm as shipped (on the spawned mosquitto
+/// they name), shortened with --duration.
+#[test]
+fn shipped_load_scenarios_run_and_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, planned, published) in [
+        ("fan-in", 501, 2000),
+        ("fan-out", 201, 40),
+        ("connect-storm", 3000, 0),
+    ] {
+        let out_dir = dir.path().join(name);
+        let file = format!("scenarios/{name}.toml");
+        let out = midge(&[
+            "run",
+            &file,
+            "-q",
+            "--duration",
+            "2s",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        let r = report(&out_dir);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            r["expectations"]
+        );
+        assert_eq!(r["clients"]["connected_peak"], planned, "{name}");
+        assert_eq!(r["messages"]["published"], published, "{name}");
+        assert_eq!(r["messages"]["lost"], 0, "{name}");
+        assert_eq!(
+            r["messages"]["expected"], r["messages"]["received"],
+            "{name}"
+        );
+        assert!(
+            r["broker"]["config"].as_str().unwrap().contains("listener"),
+            "{name}: the spawned broker's config is reported"
+        );
+        assert_eq!(r["latency"]["connect"]["count"], planned, "{name}");
+    }
+}
