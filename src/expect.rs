@@ -11,6 +11,9 @@ fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
         threshold: json!(format!("<= {threshold}")),
         observed: json!(observed),
         pass: observed <= threshold,
+        op: "<=".into(),
+        limit: threshold,
+        unit: "count".into(),
     }
 }
 
@@ -25,6 +28,9 @@ fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) ->
         },
         // No samples is no evidence that the latency held.
         pass: count > 0 && observed_us <= threshold_us,
+        op: "<=".into(),
+        limit: threshold_us,
+        unit: "us".into(),
     }
 }
 
@@ -52,6 +58,9 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
             threshold: json!(format!(">= {t}")),
             observed: json!(m.received),
             pass: m.received >= t,
+            op: ">=".into(),
+            limit: t,
+            unit: "count".into(),
         });
     }
     let l = &r.latency;
@@ -81,12 +90,7 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     }
     for kind in &expect.findings {
         let n = r.findings.iter().filter(|f| &f.kind == kind).count() as u64;
-        out.push(ExpectationResult {
-            name: format!("no {kind} findings"),
-            threshold: json!(0),
-            observed: json!(n),
-            pass: n == 0,
-        });
+        out.push(max_check(&format!("no {kind} findings"), 0, n));
     }
     out
 }

@@ -20,10 +20,10 @@ pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
             std::io::Error::last_os_error()
         ));
     }
-    if lim.rlim_cur as u64 >= needed {
-        return Ok(lim.rlim_cur as u64);
+    if lim.rlim_cur >= needed {
+        return Ok(lim.rlim_cur);
     }
-    if (lim.rlim_max as u64) < needed {
+    if lim.rlim_max < needed {
         return Err(format!(
             "the plan needs {needed} open files ({clients} clients + {FD_MARGIN}), but the hard limit is {}: \
              lower `clients`, split the run with shards on several machines, or raise the hard limit \
@@ -42,7 +42,7 @@ pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
             std::io::Error::last_os_error()
         ));
     }
-    Ok(raised.rlim_cur as u64)
+    Ok(raised.rlim_cur)
 }
 
 #[cfg(test)]

@@ -530,10 +530,22 @@ impl Packet {
                     enc(m.write(buf))
                 }
             }
-            Packet::PubAck { pkid, reason } => Ok(put_ack(buf, 0x40, *pkid, *reason, v5)),
-            Packet::PubRec { pkid, reason } => Ok(put_ack(buf, 0x50, *pkid, *reason, v5)),
-            Packet::PubRel { pkid, reason } => Ok(put_ack(buf, 0x62, *pkid, *reason, v5)),
-            Packet::PubComp { pkid, reason } => Ok(put_ack(buf, 0x70, *pkid, *reason, v5)),
+            Packet::PubAck { pkid, reason } => {
+                put_ack(buf, 0x40, *pkid, *reason, v5);
+                Ok(())
+            }
+            Packet::PubRec { pkid, reason } => {
+                put_ack(buf, 0x50, *pkid, *reason, v5);
+                Ok(())
+            }
+            Packet::PubRel { pkid, reason } => {
+                put_ack(buf, 0x62, *pkid, *reason, v5);
+                Ok(())
+            }
+            Packet::PubComp { pkid, reason } => {
+                put_ack(buf, 0x70, *pkid, *reason, v5);
+                Ok(())
+            }
             Packet::Subscribe { pkid, filters } => {
                 if v5 {
                     let mut s =
@@ -564,8 +576,14 @@ impl Packet {
                 put_frame(buf, 0xA2, &body);
                 Ok(())
             }
-            Packet::PingReq => Ok(buf.put_slice(&[0xC0, 0])),
-            Packet::PingResp => Ok(buf.put_slice(&[0xD0, 0])),
+            Packet::PingReq => {
+                buf.put_slice(&[0xC0, 0]);
+                Ok(())
+            }
+            Packet::PingResp => {
+                buf.put_slice(&[0xD0, 0]);
+                Ok(())
+            }
             Packet::Disconnect { reason } => {
                 if v5 && *reason != 0 {
                     buf.put_slice(&[0xE0, 1, *reason]);
@@ -596,7 +614,10 @@ impl Packet {
                 put_frame(buf, 0x90, &body);
                 Ok(())
             }
-            Packet::UnsubAck { pkid } => Ok(put_ack(buf, 0xB0, *pkid, 0, false)),
+            Packet::UnsubAck { pkid } => {
+                put_ack(buf, 0xB0, *pkid, 0, false);
+                Ok(())
+            }
         }
     }
 }

@@ -229,9 +229,15 @@ pub struct StreamInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExpectationResult {
     pub name: String,
+    /// For people: "<= 0", ">= 100", "<= 50000 us".
     pub threshold: serde_json::Value,
+    /// The observed value (null when there was nothing to observe).
     pub observed: serde_json::Value,
     pub pass: bool,
+    /// For scripts: the comparison ("<=" or ">="), the limit and its unit ("count" or "us").
+    pub op: String,
+    pub limit: u64,
+    pub unit: String,
 }
 
 /// How many streams report.json lists one by one (the ones with trouble first).
