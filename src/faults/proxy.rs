@@ -34,6 +34,8 @@ pub enum Action {
     SwapWithNext,
     /// Both sockets are closed instead of forwarding the packet.
     Cut,
+    /// The packet type nibble is set to 0 (reserved): a malformed packet.
+    Corrupt,
 }
 
 /// Acts on the `nth` (1-based) packet of `packet_type` (3 = PUBLISH, …)
@@ -207,6 +209,11 @@ async fn pump(
                     continue;
                 }
                 Some(Action::Cut) => return,
+                Some(Action::Corrupt) => {
+                    let mut bad = frame;
+                    bad[0] &= 0x0f;
+                    out.push(bad);
+                }
             }
             if let Some((ht, _)) = &held {
                 if *ht == t {
