@@ -114,6 +114,8 @@ pub struct Counters {
     /// QoS 1/2 publishes the broker refused with an error reason code (MQTT 5).
     pub rejected: u64,
     pub unsolicited_acks: u64,
+    /// Successful connections after a client's first.
+    pub reconnects: u64,
     pub connect_failures: BTreeMap<String, u64>,
     pub disconnects: BTreeMap<String, u64>,
     pub subscribe_failures: BTreeMap<String, u64>,
@@ -129,6 +131,7 @@ impl Counters {
             self.received[q] += o.received[q];
         }
         self.rejected += o.rejected;
+        self.reconnects += o.reconnects;
         self.unsolicited_acks += o.unsolicited_acks;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
@@ -205,6 +208,8 @@ pub struct Metrics {
     pub connected_peak: AtomicI64,
     /// QoS 1/2 publishes awaiting acknowledgement right now.
     pub inflight: AtomicI64,
+    /// Clients that lost their connection and are waiting to reconnect.
+    pub offline: AtomicI64,
     pub ready: ReadyGate,
 }
 
@@ -218,6 +223,7 @@ impl Metrics {
             connected: AtomicI64::new(0),
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
+            offline: AtomicI64::new(0),
             ready: ReadyGate::default(),
         }
     }

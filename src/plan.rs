@@ -35,6 +35,31 @@ pub struct GroupPlan {
     pub credentials: Option<Credentials>,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
+    /// None: a lost connection ends the client.
+    pub reconnect: Option<scenario::ReconnectPolicy>,
+    /// MQTT 5 session expiry sent with `clean_session = false`.
+    pub session_expiry_s: u32,
+}
+
+impl GroupPlan {
+    /// Whether the broker keeps this group's session (and queues for it) while offline.
+    pub fn persistent(&self) -> bool {
+        !self.clean_session
+    }
+}
+
+/// One scheduled fault, resolved to the clients it hits.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    /// From the start of publishing.
+    pub at: Duration,
+    pub action: scenario::FaultAction,
+    /// Client indices hit; empty means every client.
+    pub targets: Vec<u32>,
+    pub for_: Duration,
+    pub delay: Duration,
+    pub count: u64,
+    pub direction: scenario::FaultDirection,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +97,17 @@ pub struct Plan {
     pub clients: Vec<ClientPlan>,
     pub publishers: Vec<u32>,
     pub streams: Vec<StreamPlan>,
+    pub faults: Vec<FaultPlan>,
+    /// spawn:mosquitto with persistence on.
+    pub persistence: bool,
     pub expect: Expect,
+}
+
+impl Plan {
+    /// Whether any fault needs midge's proxy between the clients and the broker.
+    pub fn needs_proxy(&self) -> bool {
+        self.faults.iter().any(|f| f.action != scenario::FaultAction::RestartBroker)
+    }
 }
 
 /// Options from the command line that override the scenario.
@@ -155,9 +190,44 @@ impl Plan {
                     }
                 }),
                 subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+                reconnect: match g.reconnect {
+                    None => Some(scenario::ReconnectPolicy::default()),
+                    Some(scenario::ReconnectSpec::On(p)) => Some(p),
+                    Some(scenario::ReconnectSpec::Off) => None,
+                },
+                session_expiry_s: g
+                    .session_expiry
+                    .map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
             });
         }
         let streams = find_streams(&groups, &clients);
+        let mut faults = Vec::new();
+        for f in &s.faults {
+            let f = f.get_ref();
+            if f.action == scenario::FaultAction::RestartBroker && broker != BrokerSpec::SpawnMosquitto {
+                anyhow::bail!(
+                    "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
+                );
+            }
+            let targets = match &f.group {
+                None => Vec::new(),
+                Some(name) => {
+                    let g = groups.iter().find(|g| &g.name == name).expect("validated");
+                    let n = f.clients.unwrap_or(g.clients);
+                    (g.first_client..g.first_client + n).collect()
+                }
+            };
+            faults.push(FaultPlan {
+                at: f.at.0,
+                action: f.action,
+                targets,
+                for_: f.for_.map_or(Duration::from_secs(1), |d| d.0),
+                delay: f.delay.map_or(Duration::ZERO, |d| d.0),
+                count: f.count.unwrap_or(1),
+                direction: f.direction,
+            });
+        }
+        faults.sort_by_key(|f| f.at);
         Ok(Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -174,6 +244,8 @@ impl Plan {
             clients,
             publishers,
             streams,
+            faults,
+            persistence: s.broker.persistence,
             expect: s.expect.clone(),
         })
     }

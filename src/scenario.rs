@@ -188,6 +188,10 @@ pub struct BrokerSection {
     /// Extra lines for the generated mosquitto.conf (spawn:mosquitto only).
     #[serde(default)]
     pub mosquitto_conf: Vec<String>,
+    /// spawn:mosquitto keeps sessions and queued messages on disk (and across
+    /// a `restart-broker` fault).
+    #[serde(default)]
+    pub persistence: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -257,6 +261,125 @@ pub struct Group {
     pub password_env: Option<String>,
     pub publish: Option<Spanned<PublishSpec>>,
     pub subscribe: Option<Spanned<SubscribeSpec>>,
+    /// `reconnect = false`, or `{ delay, max_delay, factor, jitter }`.
+    /// Default: on, 1 s doubling to 120 s (paho's automatic reconnect).
+    pub reconnect: Option<ReconnectSpec>,
+    /// MQTT 5 session expiry for `clean_session = false` (default: never expires).
+    pub session_expiry: Option<Dur>,
+}
+
+/// How a client reconnects after a lost connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReconnectPolicy {
+    pub delay: Duration,
+    pub max_delay: Duration,
+    pub factor: f64,
+    pub jitter: f64,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(120),
+            factor: 2.0,
+            jitter: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReconnectSpec {
+    Off,
+    On(ReconnectPolicy),
+}
+
+impl<'de> Deserialize<'de> for ReconnectSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            delay: Option<Dur>,
+            max_delay: Option<Dur>,
+            factor: Option<f64>,
+            jitter: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Table(Table),
+        }
+        let raw = Raw::deserialize(d).map_err(|_| {
+            de::Error::custom(
+                "reconnect must be true, false or { delay = \"1s\", max_delay = \"120s\", factor = 2.0, jitter = 0.2 }",
+            )
+        })?;
+        match raw {
+            Raw::Flag(false) => Ok(ReconnectSpec::Off),
+            Raw::Flag(true) => Ok(ReconnectSpec::On(ReconnectPolicy::default())),
+            Raw::Table(t) => {
+                let d = ReconnectPolicy::default();
+                let p = ReconnectPolicy {
+                    delay: t.delay.map_or(d.delay, |x| x.0),
+                    max_delay: t.max_delay.map_or(d.max_delay, |x| x.0),
+                    factor: t.factor.unwrap_or(d.factor),
+                    jitter: t.jitter.unwrap_or(d.jitter),
+                };
+                if !(p.factor >= 1.0 && p.factor.is_finite()) {
+                    return Err(de::Error::custom(format!("reconnect.factor must be at least 1.0, not {}", p.factor)));
+                }
+                if !(0.0..=1.0).contains(&p.jitter) {
+                    return Err(de::Error::custom(format!("reconnect.jitter must be between 0 and 1, not {}", p.jitter)));
+                }
+                if p.max_delay < p.delay {
+                    return Err(de::Error::custom("reconnect.max_delay must not be below reconnect.delay"));
+                }
+                Ok(ReconnectSpec::On(p))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// Close the chosen clients' connections now.
+    Cut,
+    /// Stop forwarding for `for` without closing: keepalive must notice.
+    Blackhole,
+    /// Add `delay` to every packet for `for`.
+    Delay,
+    /// Lose the next `count` PUBLISH packets (direction: to-client by default).
+    Drop,
+    /// kill -9 the spawned mosquitto and start it again after `for`.
+    RestartBroker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultDirection {
+    #[default]
+    ToClient,
+    ToBroker,
+    Both,
+}
+
+/// One `[[fault]]`: what happens, when (from the start of publishing), to whom.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: Dur,
+    pub action: FaultAction,
+    pub group: Option<String>,
+    /// Only the first N clients of the group (default: all of them).
+    pub clients: Option<u32>,
+    #[serde(rename = "for")]
+    pub for_: Option<Dur>,
+    pub delay: Option<Dur>,
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub direction: FaultDirection,
 }
 
 fn one() -> u32 {
@@ -298,6 +421,8 @@ pub struct Scenario {
     pub broker: BrokerSection,
     #[serde(rename = "group", default)]
     pub groups: Vec<Spanned<Group>>,
+    #[serde(rename = "fault", default)]
+    pub faults: Vec<Spanned<FaultSpec>>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -464,6 +589,43 @@ impl ScenarioFile {
                 if p.count == Some(0) {
                     return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
                 }
+            }
+        }
+        for f in &s.faults {
+            let at = f.span().start;
+            let fault = f.get_ref();
+            let name = format!("{:?}", fault.action).to_lowercase();
+            match &fault.group {
+                Some(g) => {
+                    let Some(group) = s.groups.iter().find(|x| &x.get_ref().name == g) else {
+                        return Err(self.error_at(at, format!("fault {name}: no group named {g:?}")));
+                    };
+                    if fault.clients.is_some_and(|n| n == 0 || n > group.get_ref().clients) {
+                        return Err(self.error_at(
+                            at,
+                            format!("fault {name}: `clients` must be from 1 to the group's {} clients", group.get_ref().clients),
+                        ));
+                    }
+                }
+                None if fault.clients.is_some() => {
+                    return Err(self.error_at(at, format!("fault {name}: `clients` needs `group`")));
+                }
+                None => {}
+            }
+            match fault.action {
+                FaultAction::Blackhole if fault.for_.is_none() => {
+                    return Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"));
+                }
+                FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
+                    return Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"));
+                }
+                FaultAction::RestartBroker if fault.group.is_some() => {
+                    return Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"));
+                }
+                FaultAction::Drop if fault.count == Some(0) => {
+                    return Err(self.error_at(at, "fault drop: `count` must be at least 1"));
+                }
+                _ => {}
             }
         }
         for kind in &s.expect.findings {

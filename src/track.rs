@@ -194,8 +194,121 @@ impl PublishLog {
     }
 }
 
-/// The intervals (run-clock µs, inclusive) during which a subscription was live.
-pub type LiveWindows = Vec<(u64, u64)>;
+/// Where a lost message is attributed (design §3, "across reconnects").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LossWindow {
+    Steady,
+    SubscriberOffline,
+    PublisherOffline,
+    BrokerRestart,
+}
+
+impl LossWindow {
+    pub const ALL: [LossWindow; 4] = [
+        LossWindow::Steady,
+        LossWindow::SubscriberOffline,
+        LossWindow::PublisherOffline,
+        LossWindow::BrokerRestart,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LossWindow::Steady => "steady",
+            LossWindow::SubscriberOffline => "subscriber_offline",
+            LossWindow::PublisherOffline => "publisher_offline",
+            LossWindow::BrokerRestart => "broker_restart",
+        }
+    }
+}
+
+/// A message younger than this (or than the slowest delivery a connection
+/// saw, if slower) when a connection was last heard from may still have been
+/// in transit when it died: it raced the drop.
+pub const RACE_MARGIN_US: u64 = 50_000;
+
+/// One connection of a client, as the join needs it (run-clock µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connected {
+    /// The subscription became live (SUBACK, or CONNACK of a resumed session).
+    pub live_from_us: Option<u64>,
+    pub connected_us: u64,
+    pub heard_us: u64,
+    pub slowest_delivery_us: u64,
+    pub ended_us: u64,
+    /// Ended by midge's own DISCONNECT (not a drop).
+    pub graceful: bool,
+}
+
+impl Connected {
+    /// Until when the connection is known to have carried what was sent to it.
+    fn trusted_until(&self) -> u64 {
+        if self.graceful {
+            self.ended_us
+        } else {
+            self.heard_us
+                .saturating_sub(RACE_MARGIN_US.max(self.slowest_delivery_us))
+                .max(self.live_from_us.unwrap_or(self.connected_us))
+        }
+    }
+}
+
+/// The live windows of one subscriber for one stream, and its offline gaps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Windows {
+    /// Inclusive intervals in which what a publisher got out is expected.
+    pub live: Vec<(u64, u64)>,
+    /// Intervals between a connection's last trusted moment and the next
+    /// live one (or the end of the run).
+    pub offline: Vec<(u64, u64)>,
+}
+
+/// For a persistent session at QoS >= 1 the broker must hold what is sent
+/// while the subscriber is away, so one window spans all its connections;
+/// otherwise each connection has its own window and what is sent between them
+/// is missed, not lost.
+pub fn windows(connections: &[Connected], persistent: bool, run_end_us: u64) -> Windows {
+    let mut w = Windows::default();
+    let mut prev_end: Option<u64> = None;
+    for c in connections {
+        let Some(from) = c.live_from_us else {
+            continue;
+        };
+        let to = c.trusted_until();
+        if let Some(p) = prev_end {
+            if from > p + 1 {
+                w.offline.push((p + 1, from - 1));
+            }
+        }
+        if persistent && !w.live.is_empty() {
+            w.live.last_mut().expect("non-empty").1 = to;
+        } else {
+            w.live.push((from, to));
+        }
+        prev_end = (!c.graceful).then_some(to);
+    }
+    if let Some(p) = prev_end {
+        if run_end_us > p {
+            w.offline.push((p + 1, run_end_us));
+        }
+    }
+    w
+}
+
+/// Offline gaps of a publisher: from its last trusted moment to its next CONNACK.
+pub fn publisher_gaps(connections: &[Connected], run_end_us: u64) -> Vec<(u64, u64)> {
+    let mut gaps = Vec::new();
+    let mut prev: Option<u64> = None;
+    for c in connections {
+        if let Some(p) = prev {
+            gaps.push((p, c.connected_us));
+        }
+        prev = (!c.graceful).then(|| c.heard_us.saturating_sub(RACE_MARGIN_US));
+    }
+    if let Some(p) = prev {
+        gaps.push((p, run_end_us));
+    }
+    gaps
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamTally {
@@ -207,6 +320,10 @@ pub struct StreamTally {
     pub lost: u64,
     pub duplicated: u64,
     pub out_of_order: u64,
+    /// Got out while the (clean-session) subscriber was offline: not expected.
+    pub missed_offline: u64,
+    /// Got out while the persistent-session subscriber was offline: expected.
+    pub queued_offline: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
 }
@@ -221,6 +338,20 @@ pub struct Counts {
     pub duplicated: u64,
     pub out_of_order: u64,
     pub in_doubt: u64,
+    pub missed_offline: u64,
+    pub queued_offline: u64,
+}
+
+/// A window that lost or missed messages, for the report's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowTally {
+    pub kind: LossWindow,
+    /// The client whose window it is (none for a broker restart).
+    pub client: Option<u32>,
+    pub start_us: u64,
+    pub end_us: u64,
+    pub lost: u64,
+    pub missed_offline: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -230,6 +361,8 @@ pub struct Tally {
     pub stale: u64,
     pub foreign: u64,
     pub streams: Vec<StreamTally>,
+    pub lost_by_window: std::collections::BTreeMap<LossWindow, u64>,
+    pub windows: Vec<WindowTally>,
 }
 
 /// One stream to join: who publishes, who subscribes, at which QoS.
@@ -239,17 +372,44 @@ pub struct StreamRef {
     pub publisher_index: u32,
     pub subscriber_client: u32,
     pub qos: u8,
+    /// The subscriber's session outlives its connections (clean_session = false).
+    pub persistent: bool,
+}
+
+/// Everything the join reads.
+pub struct TallyInput<'a> {
+    pub streams: &'a [StreamRef],
+    pub publish_logs: HashMap<u32, &'a PublishLog>,
+    pub rx_logs: HashMap<u32, &'a RxLog>,
+    pub connections: HashMap<u32, Vec<Connected>>,
+    /// Broker restarts: (killed, listening again), run-clock µs.
+    pub restarts: &'a [(u64, u64)],
+    pub run_end_us: u64,
+}
+
+fn window_tally<'w>(
+    windows: &'w mut Vec<WindowTally>,
+    kind: LossWindow,
+    client: Option<u32>,
+    (start_us, end_us): (u64, u64),
+) -> &'w mut WindowTally {
+    let i = match windows
+        .iter()
+        .position(|w| w.kind == kind && w.client == client && w.start_us == start_us)
+    {
+        Some(i) => i,
+        None => {
+            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, missed_offline: 0 });
+            windows.len() - 1
+        }
+    };
+    &mut windows[i]
 }
 
 /// Joins publishers' logs with subscribers' logs over the planned streams.
-pub fn tally(
-    streams: &[StreamRef],
-    publish_logs: &HashMap<u32, &PublishLog>,
-    rx_logs: &HashMap<u32, &RxLog>,
-    live: &HashMap<u32, &LiveWindows>,
-) -> Tally {
+pub fn tally(input: &TallyInput<'_>) -> Tally {
     let mut t = Tally::default();
-    for log in publish_logs.values() {
+    for log in input.publish_logs.values() {
         let q = log.qos.min(2) as usize;
         let acked = if log.qos > 0 { log.got_out.len() } else { 0 };
         for c in [&mut t.total, &mut t.by_qos[q]] {
@@ -259,11 +419,11 @@ pub fn tally(
         }
     }
     let empty_rx = StreamRx::default();
-    for s in streams {
-        let Some(log) = publish_logs.get(&s.publisher_client) else {
-            continue;
-        };
-        let rx = rx_logs
+    let no_connections = Vec::new();
+    for s in input.streams {
+        let Some(log) = input.publish_logs.get(&s.publisher_client) else { continue };
+        let rx = input
+            .rx_logs
             .get(&s.subscriber_client)
             .and_then(|r| r.streams.get(&s.publisher_index))
             .unwrap_or(&empty_rx);
@@ -276,20 +436,39 @@ pub fn tally(
             out_of_order: rx.out_of_order,
             ..Default::default()
         };
-        let no_windows = Vec::new();
-        for &(start, end) in live
-            .get(&s.subscriber_client)
-            .copied()
-            .unwrap_or(&no_windows)
-        {
+        let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+        let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
+        let persistent = s.persistent && s.qos > 0;
+        let w = windows(sub_conns, persistent, input.run_end_us);
+        let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
+        for &(start, end) in &w.live {
             let (a, b) = log.seqs_sent_between(start, end);
             st.expected += log.got_out.count_within(a, b);
             let missing = log.got_out.missing_from(&rx.received, a, b);
             st.lost += missing.len();
-            for &r in missing.ranges() {
+            for &(ra, rb) in missing.ranges() {
                 if st.lost_ranges.len() < 16 {
-                    st.lost_ranges.push(r);
+                    st.lost_ranges.push((ra, rb));
                 }
+                for seq in ra..rb {
+                    let sent = log.sent_us[seq as usize];
+                    let (kind, client, span) = attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
+                    *t.lost_by_window.entry(kind).or_default() += 1;
+                    if kind != LossWindow::Steady {
+                        window_tally(&mut t.windows, kind, client, span).lost += 1;
+                    }
+                }
+            }
+        }
+        for &gap in &w.offline {
+            let (a, b) = log.seqs_sent_between(gap.0, gap.1);
+            let n = log.got_out.count_within(a, b);
+            if persistent {
+                st.queued_offline += n;
+            } else if n > 0 {
+                st.missed_offline += n;
+                window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
+                    .missed_offline += n;
             }
         }
         let q = s.qos.min(2) as usize;
@@ -299,14 +478,47 @@ pub fn tally(
             c.lost += st.lost;
             c.duplicated += st.duplicated;
             c.out_of_order += st.out_of_order;
+            c.missed_offline += st.missed_offline;
+            c.queued_offline += st.queued_offline;
         }
         t.streams.push(st);
     }
-    for rx in rx_logs.values() {
+    for rx in input.rx_logs.values() {
         t.stale += rx.stale;
         t.foreign += rx.foreign;
     }
+    for kind in LossWindow::ALL {
+        t.lost_by_window.entry(kind).or_default();
+    }
+    t.windows.sort_by_key(|w| (w.start_us, w.kind, w.client));
     t
+}
+
+/// Which window a lost message (first sent at `sent`) fell in: a broker
+/// restart that held it (it was waiting for an offline subscriber, or in
+/// transit, when the broker died), else the subscriber's offline gap, else the
+/// publisher's, else steady state.
+fn attribute(
+    sent: u64,
+    s: &StreamRef,
+    sub_offline: &[(u64, u64)],
+    pub_gaps: &[(u64, u64)],
+    restarts: &[(u64, u64)],
+) -> (LossWindow, Option<u32>, (u64, u64)) {
+    let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
+    for &(kill, up) in restarts {
+        let held = sub_offline.iter().any(|&g| within(g, kill) && within(g, sent));
+        if held || within((kill.saturating_sub(RACE_MARGIN_US), up), sent) {
+            return (LossWindow::BrokerRestart, None, (kill, up));
+        }
+    }
+    if let Some(&g) = sub_offline.iter().find(|&&g| within(g, sent)) {
+        return (LossWindow::SubscriberOffline, Some(s.subscriber_client), g);
+    }
+    if let Some(&g) = pub_gaps.iter().find(|&&g| within(g, sent)) {
+        return (LossWindow::PublisherOffline, Some(s.publisher_client), g);
+    }
+    (LossWindow::Steady, None, (0, 0))
 }
 
 #[cfg(test)]
@@ -367,6 +579,30 @@ mod tests {
         assert_eq!((s.duplicated, s.out_of_order, s.received.len()), (1, 1, 3));
     }
 
+    fn conn(live_from: u64, heard: u64, ended: u64, graceful: bool) -> Connected {
+        Connected {
+            live_from_us: Some(live_from),
+            connected_us: live_from,
+            heard_us: heard,
+            slowest_delivery_us: 0,
+            ended_us: ended,
+            graceful,
+        }
+    }
+
+    fn log_every_10us(n: u64, qos: u8) -> PublishLog {
+        let mut log = PublishLog::new(qos);
+        for seq in 0..n {
+            log.sent_us.push(1_000_000 + seq * 10_000);
+        }
+        log.got_out.insert_range(0, n);
+        log
+    }
+
+    fn stream(persistent: bool) -> StreamRef {
+        StreamRef { publisher_client: 7, publisher_index: 0, subscriber_client: 8, qos: 1, persistent }
+    }
+
     #[test]
     fn tally_counts_only_what_was_sent_while_the_subscription_was_live() {
         let mut log = PublishLog::new(1);
@@ -377,23 +613,19 @@ mod tests {
         log.got_out.insert_range(0, 9);
         log.in_doubt.insert(9);
         let mut rx = RxLog::default();
-        let stream = rx.streams.entry(0).or_default();
+        let stream_rx = rx.streams.entry(0).or_default();
         for seq in [2, 3, 5, 6, 6, 9] {
-            stream.record(seq);
+            stream_rx.record(seq);
         }
-        // Live from t=120 (seq 2) on.
-        let windows: LiveWindows = vec![(120, u64::MAX)];
-        let t = tally(
-            &[StreamRef {
-                publisher_client: 7,
-                publisher_index: 0,
-                subscriber_client: 8,
-                qos: 1,
-            }],
-            &HashMap::from([(7, &log)]),
-            &HashMap::from([(8, &rx)]),
-            &HashMap::from([(8, &windows)]),
-        );
+        // Live from t=120 (seq 2) to a graceful end.
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, vec![conn(120, 1000, 1000, true)])]),
+            restarts: &[],
+            run_end_us: 1000,
+        });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
         assert_eq!(t.total.received, 5);
@@ -404,5 +636,88 @@ mod tests {
         assert_eq!(t.total.acked, 9);
         assert_eq!(t.streams[0].lost_ranges, vec![(4, 5), (7, 9)]);
         assert_eq!(t.by_qos[1].lost, 3);
+        assert_eq!(t.lost_by_window[&LossWindow::Steady], 3);
+    }
+
+    #[test]
+    fn clean_session_misses_what_was_sent_while_offline_and_loses_nothing() {
+        // 100 messages, one every 10 ms from t=1 s. The subscriber is heard
+        // until t=1.3 s (seq 30 arrived), drops, and is live again at t=1.6 s.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..=30).chain(60..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_600_000, 2_500_000, 2_500_000, true)];
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, conns.clone())]),
+            restarts: &[],
+            run_end_us: 3_000_000,
+        });
+        // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
+        assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
+        assert_eq!(t.total.missed_offline, 34, "seqs 26..=59 were sent while it was away");
+        assert_eq!(t.total.expected, 26 + 40);
+        assert_eq!(t.total.received, 71);
+        assert_eq!(t.windows.len(), 1);
+        assert_eq!(t.windows[0].kind, LossWindow::SubscriberOffline);
+        assert_eq!(t.windows[0].missed_offline, 34);
+
+        // The same connections with a persistent session: everything is
+        // expected, and what never arrived is lost while offline.
+        let t = tally(&TallyInput {
+            streams: &[stream(true)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, conns)]),
+            restarts: &[],
+            run_end_us: 3_000_000,
+        });
+        assert_eq!(t.total.expected, 100);
+        assert_eq!(t.total.lost, 29, "seqs 31..=59");
+        assert_eq!(t.total.queued_offline, 34);
+        assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 29, "all sent after 1.25 s");
+        assert_eq!(t.lost_by_window[&LossWindow::Steady], 0);
+    }
+
+    #[test]
+    fn loss_held_by_a_restarted_broker_is_attributed_to_the_restart() {
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..=30).chain(80..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        // Offline from 1.25 s; the broker dies at 1.5 s and is back at 1.6 s;
+        // the subscriber resubscribes at 1.8 s.
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let t = tally(&TallyInput {
+            streams: &[stream(true)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, conns)]),
+            restarts: &[(1_500_000, 1_600_000)],
+            run_end_us: 3_000_000,
+        });
+        assert_eq!(t.total.lost, 49, "seqs 31..=79");
+        assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
+        assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 0);
+        let w = t.windows.iter().find(|w| w.kind == LossWindow::BrokerRestart).unwrap();
+        assert_eq!((w.start_us, w.end_us, w.lost, w.client), (1_500_000, 1_600_000, 49, None));
+    }
+
+    #[test]
+    fn windows_follow_connections() {
+        let c = [conn(10, 200_000, 200_100, false), conn(300_000, 400_000, 400_000, true)];
+        let w = windows(&c, false, 1_000_000);
+        assert_eq!(w.live, vec![(10, 150_000), (300_000, 400_000)]);
+        assert_eq!(w.offline, vec![(150_001, 299_999)]);
+        let w = windows(&c, true, 1_000_000);
+        assert_eq!(w.live, vec![(10, 400_000)]);
+        // A client that dropped and never came back is offline to the end.
+        let w = windows(&c[..1], false, 1_000_000);
+        assert_eq!(w.offline, vec![(150_001, 1_000_000)]);
     }
 }

@@ -15,6 +15,7 @@ duration = "2s"
 name = "sub"
 client_id = { scheme = "prefix-serial", prefix = "victim-" }
 subscribe = { filter = "h/#", qos = 1 }
+reconnect = false
 [[group]]
 name = "pub"
 clients = 2

@@ -1,5 +1,6 @@
 //! A client: its protocol state (`session`, no I/O) and its task (`task`).
 
+pub mod reconnect;
 pub mod session;
 pub mod task;
 

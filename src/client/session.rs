@@ -17,8 +17,10 @@ pub enum Stage {
 pub struct Outbound {
     pub seq: u64,
     pub qos: u8,
-    /// Microseconds (run clock) when the PUBLISH was written.
+    /// Microseconds (run clock) when the PUBLISH was first written.
     pub sent_us: u64,
+    /// When the schedule wanted it sent (run clock), to rebuild the payload for a resend.
+    pub intended_us: u64,
     pub stage: Stage,
 }
 
@@ -113,24 +115,33 @@ impl Session {
         None
     }
 
-    pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64) {
+    pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
         self.last_sent_us = now_us;
         if qos > 0 {
-            let stage = if qos == 1 {
-                Stage::AwaitPubAck
-            } else {
-                Stage::AwaitPubRec
-            };
+            let stage = if qos == 1 { Stage::AwaitPubAck } else { Stage::AwaitPubRec };
             self.outbound.insert(
                 pkid,
-                Outbound {
-                    seq,
-                    qos,
-                    sent_us: now_us,
-                    stage,
-                },
+                Outbound { seq, qos, sent_us: now_us, intended_us, stage },
             );
         }
+    }
+
+    /// A new connection resumed the session: what to send again, in order
+    /// (PUBLISH with DUP for those awaiting PUBACK/PUBREC, PUBREL for those
+    /// awaiting PUBCOMP; MQTT 3.1.1 §4.4). Keepalive starts afresh.
+    pub fn resume(&mut self, now_us: u64) -> Vec<(u16, Outbound)> {
+        self.last_sent_us = now_us;
+        self.ping_sent_us = None;
+        self.pending_subscribe = None;
+        let mut v: Vec<(u16, Outbound)> = self.outbound.iter().map(|(k, o)| (*k, *o)).collect();
+        v.sort_by_key(|(_, o)| o.seq);
+        v
+    }
+
+    /// A new connection without a session: keepalive starts afresh.
+    pub fn restart(&mut self, now_us: u64) {
+        self.last_sent_us = now_us;
+        self.ping_sent_us = None;
     }
 
     pub fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
@@ -290,7 +301,7 @@ mod tests {
         let mut s = Session::new(10, 60);
         s.next_pkid = 65534;
         assert_eq!(s.next_pkid(), Some(65534));
-        s.on_publish_sent(65534, 0, 1, 0);
+        s.on_publish_sent(65534, 0, 1, 0, 0);
         assert_eq!(s.next_pkid(), Some(65535));
         assert_eq!(s.next_pkid(), Some(1));
         // 65534 is still in flight when the counter comes round again.
@@ -302,7 +313,7 @@ mod tests {
     fn pkid_space_exhausted_gives_none() {
         let mut s = Session::new(u16::MAX, 60);
         for id in 1..=u16::MAX {
-            s.on_publish_sent(id, id as u64, 1, 0);
+            s.on_publish_sent(id, id as u64, 1, 0, 0);
         }
         assert_eq!(s.next_pkid(), None);
     }
@@ -311,7 +322,7 @@ mod tests {
     fn qos1_flow_and_unsolicited_acks() {
         let mut s = Session::new(2, 60);
         let id = s.next_pkid().unwrap();
-        s.on_publish_sent(id, 5, 1, 100);
+        s.on_publish_sent(id, 5, 1, 100, 90);
         assert_eq!(
             s.on_puback(id, 350),
             AckOutcome::Completed {
@@ -327,7 +338,7 @@ mod tests {
     #[test]
     fn qos2_outbound_flow() {
         let mut s = Session::new(2, 60);
-        s.on_publish_sent(9, 1, 2, 0);
+        s.on_publish_sent(9, 1, 2, 0, 0);
         // PUBCOMP before PUBREC is out of order: not a completion.
         assert_eq!(s.on_pubcomp(9, 1), AckOutcome::Unsolicited);
         assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
@@ -359,7 +370,7 @@ mod tests {
         for seq in 0..3 {
             assert!(s.can_publish());
             let id = s.next_pkid().unwrap();
-            s.on_publish_sent(id, seq, 1, 0);
+            s.on_publish_sent(id, seq, 1, 0, 0);
         }
         assert!(!s.can_publish());
         s.limit_inflight(1);
@@ -370,6 +381,27 @@ mod tests {
             vec![0, 1, 2]
         );
         assert!(s.can_publish());
+    }
+
+    #[test]
+    fn resume_lists_what_to_resend_in_sequence_order_and_keeps_pkids() {
+        let mut s = Session::new(10, 60);
+        s.on_publish_sent(7, 3, 1, 10, 5);
+        s.on_publish_sent(2, 1, 2, 11, 6);
+        s.on_publish_sent(9, 2, 2, 12, 7);
+        assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
+        let again = s.resume(100);
+        let got: Vec<(u16, u64, Stage)> = again.iter().map(|(id, o)| (*id, o.seq, o.stage)).collect();
+        assert_eq!(
+            got,
+            vec![(2, 1, Stage::AwaitPubRec), (9, 2, Stage::AwaitPubComp), (7, 3, Stage::AwaitPubAck)]
+        );
+        // The ids stay reserved: a new publish gets another one.
+        let id = s.next_pkid().unwrap();
+        assert!(![2, 7, 9].contains(&id));
+        // Acks after the resend complete the original publishes.
+        assert_eq!(s.on_puback(7, 150), AckOutcome::Completed { seq: 3, latency_us: 140 });
+        assert_eq!(s.on_pubcomp(9, 150), AckOutcome::Completed { seq: 2, latency_us: 138 });
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! One tokio task per client: connect, subscribe, publish on schedule, answer
-//! acks and keepalive, and leave on the run's shutdown signal. All protocol
-//! rules live in `Session`; this file does the I/O and the recording.
+//! acks and keepalive, reconnect after a drop, and leave on the run's
+//! shutdown signal. All protocol rules live in `Session`; this file does the
+//! I/O, the recording, and keeps the client's timeline of connections.
 
-use super::session::{AckOutcome, InboundAction, KeepAliveAction, Session};
-use crate::metrics::Metrics;
-use crate::mqtt::{reason, ConnectOptions, Connection, ConnectionError, Packet, Publish};
+use super::reconnect::Backoff;
+use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
+use crate::metrics::{Counters, Metrics};
+use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
 use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::scenario::ProtocolVersion;
-use crate::track::{LiveWindows, PublishLog, RxLog};
+use crate::track::{PublishLog, RxLog};
 use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
@@ -39,20 +41,42 @@ pub enum Phase {
 pub struct ClientContext {
     pub plan: Arc<Plan>,
     pub metrics: Arc<Metrics>,
+    /// Where clients connect: the broker, or midge's fault proxy in front of it.
     pub broker: SocketAddr,
+}
+
+/// One connection attempt of a client and, if it connected, how it went.
+/// Times are run-clock microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Generation {
+    pub attempt_us: u64,
+    /// CONNACK accepted.
+    pub connected_us: Option<u64>,
+    pub session_present: bool,
+    /// The subscription became live: SUBACK, or CONNACK of a resumed session.
+    pub live_from_us: Option<u64>,
+    /// The last packet received on this connection.
+    pub heard_us: u64,
+    /// The slowest delivery seen on this connection (send to receipt).
+    pub slowest_delivery_us: u64,
+    pub ended_us: u64,
+    /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
+    pub cause: Option<String>,
 }
 
 /// What a client hands back when it ends.
 #[derive(Debug, Default)]
 pub struct ClientOutcome {
     pub index: u32,
-    pub connected: bool,
-    pub connect_failure: Option<String>,
-    /// The cause, when the connection ended other than by our DISCONNECT.
-    pub dropped: Option<String>,
-    pub live: LiveWindows,
+    pub timeline: Vec<Generation>,
     pub publish_log: Option<PublishLog>,
     pub rx: Option<RxLog>,
+}
+
+impl ClientOutcome {
+    pub fn ever_connected(&self) -> bool {
+        self.timeline.iter().any(|g| g.connected_us.is_some())
+    }
 }
 
 /// Names a socket error the way `connect_failures` and `disconnects` count it.
@@ -78,6 +102,26 @@ fn connection_cause(e: &ConnectionError) -> String {
     }
 }
 
+/// The constant-rate schedule of one publisher: message `seq` is due at
+/// `start + offset + seq / rate`. Publishers are spread over one interval so
+/// they do not all fire at once.
+struct Schedule {
+    start_us: u64,
+    offset_us: f64,
+    interval_us: f64,
+    end_us: u64,
+}
+
+impl Schedule {
+    fn intended_us(&self, seq: u64) -> u64 {
+        self.start_us + (self.offset_us + seq as f64 * self.interval_us) as u64
+    }
+
+    fn is_due_before_end(&self, seq: u64) -> bool {
+        self.intended_us(seq) < self.end_us
+    }
+}
+
 struct Client {
     ctx: Arc<ClientContext>,
     me: ClientPlan,
@@ -86,9 +130,11 @@ struct Client {
     session: Session,
     publish_log: Option<PublishLog>,
     rx: Option<RxLog>,
-    live: LiveWindows,
     payload: BytesMut,
     ready_marked: bool,
+    gen: Generation,
+    schedule: Option<Schedule>,
+    publishing: bool,
 }
 
 impl Client {
@@ -107,12 +153,12 @@ impl Client {
         }
     }
 
-    fn count(&self, f: impl FnOnce(&mut crate::metrics::Counters)) {
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
         self.ctx.metrics.with(self.shard, |s| f(&mut s.counters));
     }
 
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
-    async fn connect(&mut self) -> Result<Connection, String> {
+    async fn connect(&mut self) -> Result<(Connection, ConnAck), String> {
         self.count(|c| c.connect_attempts += 1);
         let t0 = self.now_us();
         let tcp = match timeout(CONNECT_TIMEOUT, TcpStream::connect(self.ctx.broker)).await {
@@ -130,12 +176,10 @@ impl Client {
             clean_start: self.group.clean_session,
             username: creds.as_ref().map(|c| c.username.clone()),
             password: creds.map(|c| c.password),
-            session_expiry_s: (v5 && !self.group.clean_session).then_some(u32::MAX),
+            session_expiry_s: (v5 && self.group.persistent()).then_some(self.group.session_expiry_s),
             receive_maximum: None,
         });
-        conn.write_packet(&connect)
-            .await
-            .map_err(|e| connection_cause(&e))?;
+        conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
         let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
         let ack = match timeout(remaining, conn.read_packet()).await {
             Err(_) => return Err("timeout".into()),
@@ -156,12 +200,48 @@ impl Client {
             s.latency.connect_tcp.saturating_record((t_tcp - t0).max(1));
             s.counters.connects += 1;
         });
-        self.session.on_packet_sent(t_ack);
-        Ok(conn)
+        Ok((conn, ack))
     }
 
-    async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), ConnectionError> {
-        conn.write_packet(p).await?;
+    async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), String> {
+        conn.write_packet(p).await.map_err(|e| connection_cause(&e))?;
+        let now = self.now_us();
+        self.session.on_packet_sent(now);
+        Ok(())
+    }
+
+    /// Sets up a fresh connection: resume the session (resend what is in
+    /// flight) or start over (in-flight publishes become in doubt), and
+    /// subscribe when the broker does not hold our subscription.
+    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), String> {
+        let now = self.now_us();
+        let resumed = ack.session_present && self.group.persistent();
+        self.gen.session_present = ack.session_present;
+        if resumed {
+            for (pkid, o) in self.session.resume(now) {
+                let packet = match o.stage {
+                    Stage::AwaitPubAck | Stage::AwaitPubRec => self.publish_packet(pkid, &o, true),
+                    Stage::AwaitPubComp => Packet::PubRel { pkid, reason: 0 },
+                };
+                self.send(conn, &packet).await?;
+            }
+            if self.me.filter.is_some() {
+                self.gen.live_from_us = Some(now);
+                self.mark_ready();
+            }
+        } else {
+            self.settle_in_flight();
+            self.session.restart(now);
+        }
+        if let Some(filter) = self.me.filter.clone().filter(|_| !resumed) {
+            let qos = self.group.subscribe_qos.unwrap_or(0);
+            let pkid = self.session.next_pkid().unwrap_or(1);
+            self.send(conn, &Packet::Subscribe { pkid, filters: vec![(filter, qos)] }).await?;
+            let now = self.now_us();
+            self.session.on_subscribe_sent(pkid, now);
+        } else if self.me.filter.is_none() {
+            self.mark_ready();
+        }
         Ok(())
     }
 
@@ -169,7 +249,7 @@ impl Client {
     async fn on_packet(&mut self, conn: &mut Connection, p: Packet) -> Result<(), String> {
         let now = self.now_us();
         self.session.on_packet_received();
-        let w = |e: ConnectionError| connection_cause(&e);
+        self.gen.heard_us = now;
         match p {
             Packet::Publish(m) => {
                 let action = self.session.on_inbound_publish(m.qos, m.pkid);
@@ -179,28 +259,10 @@ impl Client {
                 match action {
                     InboundAction::Deliver => {}
                     InboundAction::DeliverAndPubAck => {
-                        self.send(
-                            conn,
-                            &Packet::PubAck {
-                                pkid: m.pkid,
-                                reason: 0,
-                            },
-                        )
-                        .await
-                        .map_err(w)?;
-                        self.session.on_packet_sent(now);
+                        self.send(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }).await?;
                     }
                     InboundAction::DeliverAndPubRec | InboundAction::PubRecOnly => {
-                        self.send(
-                            conn,
-                            &Packet::PubRec {
-                                pkid: m.pkid,
-                                reason: 0,
-                            },
-                        )
-                        .await
-                        .map_err(w)?;
-                        self.session.on_packet_sent(now);
+                        self.send(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }).await?;
                     }
                 }
             }
@@ -213,37 +275,27 @@ impl Client {
                     if self.session.on_pubrec(pkid) == AckOutcome::Unsolicited {
                         self.count(|c| c.unsolicited_acks += 1);
                     }
-                    self.send(conn, &Packet::PubRel { pkid, reason: 0 })
-                        .await
-                        .map_err(w)?;
-                    self.session.on_packet_sent(now);
+                    self.send(conn, &Packet::PubRel { pkid, reason: 0 }).await?;
                 }
             }
             Packet::PubRel { pkid, .. } => {
                 if !self.session.on_pubrel(pkid) {
                     self.count(|c| c.unsolicited_acks += 1);
                 }
-                self.send(conn, &Packet::PubComp { pkid, reason: 0 })
-                    .await
-                    .map_err(w)?;
-                self.session.on_packet_sent(now);
+                self.send(conn, &Packet::PubComp { pkid, reason: 0 }).await?;
             }
             Packet::SubAck { pkid, codes } => match self.session.on_suback(pkid, now) {
                 Some(latency) => {
-                    self.ctx.metrics.with(self.shard, |s| {
-                        s.latency.suback.saturating_record(latency.max(1))
-                    });
+                    self.ctx.metrics.with(self.shard, |s| s.latency.suback.saturating_record(latency.max(1)));
                     let code = codes.first().copied().unwrap_or(0x80);
                     if code >= 0x80 {
                         let cause = match self.protocol() {
                             ProtocolVersion::V311 => "failure".to_string(),
-                            ProtocolVersion::V5 => {
-                                reason::reason_name(code).unwrap_or("failure").to_string()
-                            }
+                            ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
                         };
                         self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
                     } else {
-                        self.live.push((now, u64::MAX));
+                        self.gen.live_from_us = Some(now);
                     }
                     self.mark_ready();
                 }
@@ -265,13 +317,15 @@ impl Client {
     fn deliver(&mut self, m: &Publish, now: u64) {
         let q = m.qos.min(2) as usize;
         let run_id = self.ctx.plan.run_id;
+        let clock = self.ctx.metrics.clock;
         let rx = self.rx.get_or_insert_with(RxLog::default);
         match Header::decode(&m.payload, run_id) {
             Decoded::Tracked(h) => {
                 rx.streams.entry(h.publisher).or_default().record(h.seq);
-                let now_unix = self.ctx.metrics.clock.unix_us(now);
+                let now_unix = clock.unix_us(now);
                 let e2e = now_unix.saturating_sub(h.intended_us).max(1);
                 let raw = now_unix.saturating_sub(h.sent_us).max(1);
+                self.gen.slowest_delivery_us = self.gen.slowest_delivery_us.max(raw);
                 self.ctx.metrics.with(self.shard, |s| {
                     s.latency.e2e.saturating_record(e2e);
                     s.latency.e2e_uncorrected.saturating_record(raw);
@@ -295,10 +349,7 @@ impl Client {
         match outcome {
             AckOutcome::Completed { seq, latency_us } => {
                 self.ctx.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
-                let log = self
-                    .publish_log
-                    .as_mut()
-                    .expect("acks come only for our publishes");
+                let Some(log) = self.publish_log.as_mut() else { return };
                 let q = log.qos as usize;
                 if reason >= 0x80 {
                     self.count(|c| c.rejected += 1);
@@ -315,15 +366,35 @@ impl Client {
         }
     }
 
-    async fn publish_next(
-        &mut self,
-        conn: &mut Connection,
-        schedule: &Schedule,
-    ) -> Result<(), String> {
-        let Some(publish) = self.group.publish.clone() else {
-            return Ok(());
+    /// The PUBLISH for sequence `o.seq`: the payload is rebuilt from the
+    /// header fields, so a resend carries exactly the bytes of the first send.
+    fn publish_packet(&mut self, pkid: u16, o: &Outbound, dup: bool) -> Packet {
+        let publish = self.group.publish.clone().expect("only publishers publish");
+        let clock = self.ctx.metrics.clock;
+        let header = Header {
+            run_id: self.ctx.plan.run_id,
+            publisher: self.me.publisher.unwrap_or(0),
+            seq: o.seq,
+            intended_us: clock.unix_us(o.intended_us),
+            sent_us: clock.unix_us(o.sent_us),
         };
+        self.payload.clear();
+        header.write(publish.payload, &mut self.payload);
+        Packet::Publish(Publish {
+            dup,
+            qos: o.qos,
+            retain: publish.retain,
+            topic: self.me.topic.clone().unwrap_or_default(),
+            pkid,
+            payload: self.payload.split().freeze(),
+        })
+    }
+
+    async fn publish_next(&mut self, conn: &mut Connection) -> Result<(), String> {
+        let Some(publish) = self.group.publish.clone() else { return Ok(()) };
+        let Some(schedule) = &self.schedule else { return Ok(()) };
         let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+        let intended_us = schedule.intended_us(seq);
         let pkid = if publish.qos > 0 {
             match self.session.next_pkid() {
                 Some(id) => id,
@@ -333,37 +404,17 @@ impl Client {
             0
         };
         let now = self.now_us();
-        let clock = self.ctx.metrics.clock;
-        let header = Header {
-            run_id: self.ctx.plan.run_id,
-            publisher: self.me.publisher.unwrap_or(0),
-            seq,
-            intended_us: clock.unix_us(schedule.intended_us(seq)),
-            sent_us: clock.unix_us(now),
-        };
-        self.payload.clear();
-        header.write(publish.payload, &mut self.payload);
-        let packet = Packet::Publish(Publish {
-            dup: false,
-            qos: publish.qos,
-            retain: publish.retain,
-            topic: self.me.topic.clone().unwrap_or_default(),
-            pkid,
-            payload: self.payload.split().freeze(),
-        });
-        conn.write_packet(&packet)
-            .await
-            .map_err(|e| connection_cause(&e))?;
-        let log = self
-            .publish_log
-            .get_or_insert_with(|| PublishLog::new(publish.qos));
+        let o = Outbound { seq, qos: publish.qos, sent_us: now, intended_us, stage: Stage::AwaitPubAck };
+        let packet = self.publish_packet(pkid, &o, false);
+        conn.write_packet(&packet).await.map_err(|e| connection_cause(&e))?;
+        let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
         log.sent_us.push(now);
         if publish.qos == 0 {
             log.got_out.insert(seq);
         } else {
             self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
         }
-        self.session.on_publish_sent(pkid, seq, publish.qos, now);
+        self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
         let q = publish.qos as usize;
         self.count(|c| c.published[q] += 1);
         Ok(())
@@ -377,206 +428,195 @@ impl Client {
         }
     }
 
-    /// Everything still in flight is in doubt now.
+    /// Every publish still in flight is in doubt now (its session is gone).
     fn settle_in_flight(&mut self) {
         let left = self.session.take_in_flight();
-        self.ctx
-            .metrics
-            .inflight
-            .fetch_sub(left.len() as i64, Ordering::Relaxed);
+        self.ctx.metrics.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);
         if let Some(log) = self.publish_log.as_mut() {
             for o in left {
                 log.in_doubt.insert(o.seq);
             }
         }
     }
-}
 
-/// The constant-rate schedule of one publisher: message `seq` is due at
-/// `start + offset + seq / rate`. Publishers are spread over one interval so
-/// they do not all fire at once.
-struct Schedule {
-    start_us: u64,
-    offset_us: f64,
-    interval_us: f64,
-    end_us: u64,
-}
-
-impl Schedule {
-    fn intended_us(&self, seq: u64) -> u64 {
-        self.start_us + (self.offset_us + seq as f64 * self.interval_us) as u64
+    /// Follows the run's phase; true when it is time to leave.
+    fn apply_phase(&mut self, phase: Phase) -> bool {
+        match phase {
+            Phase::Shutdown => return true,
+            Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
+                if let (Some(p), Some(pi)) = (&self.group.publish, self.me.publisher) {
+                    let interval_us = 1e6 / p.rate;
+                    let publishers = self.ctx.plan.publishers.len().max(1) as f64;
+                    self.schedule = Some(Schedule {
+                        start_us,
+                        offset_us: interval_us * (pi as f64 / publishers),
+                        interval_us,
+                        end_us,
+                    });
+                    self.publishing = true;
+                }
+            }
+            Phase::Draining => self.publishing = false,
+            _ => {}
+        }
+        false
     }
 
-    fn is_due_before_end(&self, seq: u64) -> bool {
-        self.intended_us(seq) < self.end_us
+    /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
+    async fn serve(&mut self, conn: &mut Connection, phase: &mut watch::Receiver<Phase>) -> Result<(), String> {
+        let clock = self.ctx.metrics.clock;
+        loop {
+            let current = *phase.borrow_and_update();
+            if self.apply_phase(current) {
+                return Ok(());
+            }
+            let next_publish = match &self.schedule {
+                Some(s) if self.publishing && !self.publishing_done() && self.session.can_publish() => {
+                    let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+                    s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq)))
+                }
+                _ => None,
+            };
+            let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
+            let far = Instant::now() + Duration::from_secs(3600);
+            tokio::select! {
+                biased;
+                changed = phase.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
+                read = conn.read_packet() => match read {
+                    Ok(Some(p)) => self.on_packet(conn, p).await?,
+                    Ok(None) => return Err("network_eof".into()),
+                    Err(e) => return Err(connection_cause(&e)),
+                },
+                _ = sleep_until(next_publish.map(Instant::from_std).unwrap_or(far)), if next_publish.is_some() => {
+                    self.publish_next(conn).await?;
+                }
+                _ = sleep_until(keepalive_at.map(Instant::from_std).unwrap_or(far)), if keepalive_at.is_some() => {
+                    let now = self.now_us();
+                    match self.session.keepalive_due(now) {
+                        KeepAliveAction::SendPing => {
+                            self.send(conn, &Packet::PingReq).await?;
+                            self.session.on_ping_sent(now);
+                        }
+                        KeepAliveAction::TimedOut => return Err("keepalive_timeout".into()),
+                        KeepAliveAction::Nothing => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits out a reconnect delay; true when the run ends meanwhile.
+    async fn wait_or_shutdown(&mut self, delay: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            let current = *phase.borrow_and_update();
+            if self.apply_phase(current) {
+                return true;
+            }
+            tokio::select! {
+                _ = sleep_until(until) => return false,
+                changed = phase.changed() => if changed.is_err() { return true },
+            }
+        }
     }
 }
 
-/// Runs one client to the end of the run (or of its connection).
-pub async fn run_client(
-    ctx: Arc<ClientContext>,
-    index: u32,
-    mut phase: watch::Receiver<Phase>,
-) -> ClientOutcome {
+/// Runs one client to the end of the run (or until it gives up).
+pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::Receiver<Phase>) -> ClientOutcome {
     let me = ctx.plan.clients[index as usize].clone();
     let group = ctx.plan.group_of(&me).clone();
     let shard = ctx.metrics.shard_for(index);
+    let mut backoff = group.reconnect.map(Backoff::new);
     let mut client = Client {
-        session: Session::new(
-            group.max_inflight,
-            group.keepalive.as_secs().min(u16::MAX as u64) as u16,
-        ),
+        session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
         publish_log: group.publish.as_ref().map(|p| PublishLog::new(p.qos)),
         rx: me.filter.as_ref().map(|_| RxLog::default()),
         ctx: ctx.clone(),
         me,
         group,
         shard,
-        live: Vec::new(),
         payload: BytesMut::new(),
         ready_marked: false,
+        gen: Generation::default(),
+        schedule: None,
+        publishing: false,
     };
-    let mut outcome = ClientOutcome {
-        index,
-        ..Default::default()
-    };
-
-    let mut conn = match client.connect().await {
-        Ok(c) => c,
-        Err(cause) => {
-            client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
-            client.mark_ready();
-            outcome.connect_failure = Some(cause);
-            outcome.publish_log = client.publish_log;
-            outcome.rx = client.rx;
-            return outcome;
+    let mut timeline: Vec<Generation> = Vec::new();
+    let mut ever_connected = false;
+    // Counted in `metrics.offline` while waiting to reconnect, so the drain
+    // waits for this client to come back.
+    let mut waiting_to_reconnect = false;
+    let set_waiting = |now: bool, was: &mut bool| {
+        if now != *was {
+            ctx.metrics.offline.fetch_add(if now { 1 } else { -1 }, Ordering::Relaxed);
+            *was = now;
         }
     };
-    outcome.connected = true;
-    ctx.metrics.on_connected();
 
-    if let Some(filter) = client.me.filter.clone() {
-        let qos = client.group.subscribe_qos.unwrap_or(0);
-        let pkid = client.session.next_pkid().unwrap_or(1);
-        let sent = client
-            .send(
-                &mut conn,
-                &Packet::Subscribe {
-                    pkid,
-                    filters: vec![(filter, qos)],
-                },
-            )
-            .await;
+    loop {
+        if client.apply_phase(*phase.borrow_and_update()) {
+            break;
+        }
         let now = client.now_us();
-        client.session.on_subscribe_sent(pkid, now);
-        if let Err(e) = sent {
-            outcome.dropped = Some(connection_cause(&e));
-        }
-    } else {
-        client.mark_ready();
-    }
-
-    let publisher_count = ctx.plan.publishers.len().max(1) as f64;
-    let mut schedule: Option<Schedule> = None;
-    let mut publishing = false;
-    let clock = ctx.metrics.clock;
-
-    let result: Result<(), String> = if let Some(cause) = outcome.dropped.take() {
-        Err(cause)
-    } else {
-        loop {
-            let current = *phase.borrow_and_update();
-            match current {
-                Phase::Shutdown => break Ok(()),
-                Phase::Publishing { start_us, end_us } if schedule.is_none() => {
-                    if let (Some(p), Some(pi)) = (&client.group.publish, client.me.publisher) {
-                        let interval_us = 1e6 / p.rate;
-                        schedule = Some(Schedule {
-                            start_us,
-                            offset_us: interval_us * (pi as f64 / publisher_count),
-                            interval_us,
-                            end_us,
-                        });
-                        publishing = true;
-                    }
-                }
-                Phase::Draining => publishing = false,
-                _ => {}
+        client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
+        let outcome = match client.connect().await {
+            Err(cause) => {
+                client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
+                Err(cause)
             }
-            let next_publish = match &schedule {
-                Some(s)
-                    if publishing && !client.publishing_done() && client.session.can_publish() =>
-                {
-                    let seq = client.publish_log.as_ref().map_or(0, |l| l.published());
-                    s.is_due_before_end(seq)
-                        .then(|| clock.instant_at(s.intended_us(seq)))
+            Ok((mut conn, ack)) => {
+                set_waiting(false, &mut waiting_to_reconnect);
+                let now = client.now_us();
+                client.gen.connected_us = Some(now);
+                client.gen.heard_us = now;
+                ctx.metrics.on_connected();
+                if ever_connected {
+                    client.count(|c| c.reconnects += 1);
                 }
-                _ => None,
-            };
-            let keepalive_at = client
-                .session
-                .keepalive_deadline_us()
-                .map(|us| clock.instant_at(us));
-            let far = Instant::now() + Duration::from_secs(3600);
-            tokio::select! {
-                biased;
-                changed = phase.changed() => {
-                    if changed.is_err() {
-                        break Ok(());
-                    }
+                ever_connected = true;
+                if let Some(b) = backoff.as_mut() {
+                    b.reset();
                 }
-                read = conn.read_packet() => match read {
-                    Ok(Some(p)) => {
-                        if let Err(cause) = client.on_packet(&mut conn, p).await {
-                            break Err(cause);
-                        }
-                    }
-                    Ok(None) => break Err("network_eof".into()),
-                    Err(e) => break Err(connection_cause(&e)),
-                },
-                _ = sleep_until(next_publish.map(Instant::from_std).unwrap_or(far)), if next_publish.is_some() => {
-                    if let Err(cause) = client.publish_next(&mut conn, schedule.as_ref().expect("scheduled")).await {
-                        break Err(cause);
-                    }
+                let served = match client.begin_connection(&mut conn, &ack).await {
+                    Ok(()) => client.serve(&mut conn, &mut phase).await,
+                    Err(cause) => Err(cause),
+                };
+                if served.is_ok() {
+                    let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
+                    conn.shutdown().await;
+                } else if let Err(cause) = &served {
+                    client.count(|c| *c.disconnects.entry(cause.clone()).or_default() += 1);
                 }
-                _ = sleep_until(keepalive_at.map(Instant::from_std).unwrap_or(far)), if keepalive_at.is_some() => {
-                    let now = client.now_us();
-                    match client.session.keepalive_due(now) {
-                        KeepAliveAction::SendPing => {
-                            if let Err(e) = client.send(&mut conn, &Packet::PingReq).await {
-                                break Err(connection_cause(&e));
-                            }
-                            client.session.on_ping_sent(now);
-                        }
-                        KeepAliveAction::TimedOut => break Err("keepalive_timeout".into()),
-                        KeepAliveAction::Nothing => {}
-                    }
-                }
+                ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+                served
             }
+        };
+        client.gen.ended_us = client.now_us();
+        client.gen.cause = outcome.as_ref().err().cloned();
+        let connected = client.gen.connected_us.is_some();
+        timeline.push(std::mem::take(&mut client.gen));
+        let Err(_) = outcome else { break };
+        // A client that never got in does not storm the broker: its first
+        // refusal is the answer (auth_refused and friends are findings).
+        if !ever_connected {
+            break;
         }
-    };
-
-    let end = client.now_us();
-    if let Some(w) = client.live.last_mut() {
-        w.1 = end;
+        let Some(b) = backoff.as_mut() else { break };
+        if connected && !client.group.persistent() {
+            client.settle_in_flight();
+        }
+        set_waiting(true, &mut waiting_to_reconnect);
+        let delay = b.next_delay(rand::random());
+        if client.wait_or_shutdown(delay, &mut phase).await {
+            break;
+        }
     }
-    match result {
-        Ok(()) => {
-            let _ = client
-                .send(&mut conn, &Packet::Disconnect { reason: 0 })
-                .await;
-            conn.shutdown().await;
-        }
-        Err(cause) => {
-            client.count(|c| *c.disconnects.entry(cause.clone()).or_default() += 1);
-            outcome.dropped = Some(cause);
-        }
-    }
+    set_waiting(false, &mut waiting_to_reconnect);
     client.settle_in_flight();
     client.mark_ready();
-    ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
-    outcome.live = std::mem::take(&mut client.live);
-    outcome.publish_log = client.publish_log.take();
-    outcome.rx = client.rx.take();
-    outcome
+    ClientOutcome { index, timeline, publish_log: client.publish_log.take(), rx: client.rx.take() }
 }

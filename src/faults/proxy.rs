@@ -1,18 +1,23 @@
 //! A loopback TCP proxy that understands MQTT framing and misbehaves on
-//! purpose: drop, duplicate or reorder chosen packets of chosen clients, or
-//! cut their connection. Because the faults are known, a test (or a
-//! scenario) knows the exact loss, duplicates and reordering midge must
-//! report. It forwards bytes untouched otherwise.
+//! purpose. Static rules act on the n-th packet of a type (drop, duplicate,
+//! swap, corrupt, cut); timed faults, switched on while it runs, act on
+//! chosen clients (cut now, blackhole for a while, add delay, drop the next N
+//! PUBLISH packets). Because the faults are known, a test (or a scenario)
+//! knows the exact loss, duplicates and reordering midge must report. It
+//! forwards bytes untouched otherwise.
 
 use crate::mqtt::codec::check_frame;
 use bytes::{Buf, BytesMut};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -62,12 +67,95 @@ impl Rule {
     }
 }
 
+/// Which connections a timed fault hits: by client id, or all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    All,
+    Ids(HashSet<String>),
+}
+
+impl Targets {
+    fn hits(&self, client_id: Option<&String>) -> bool {
+        match self {
+            Targets::All => true,
+            Targets::Ids(ids) => client_id.is_some_and(|id| ids.contains(id)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Timed {
+    Blackhole { until: Instant },
+    Delay { by: Duration, until: Instant },
+    Drop { to_client: bool, to_broker: bool, remaining: u64 },
+}
+
+#[derive(Default)]
+struct Control {
+    timed: Mutex<Vec<(Targets, Timed)>>,
+}
+
+enum Verdict {
+    Forward,
+    Drop,
+    Hold(Instant),
+    DelayUntil(Instant),
+}
+
+impl Control {
+    fn verdict(&self, client_id: Option<&String>, direction: Direction, packet_type: u8, read_at: Instant) -> Verdict {
+        let now = Instant::now();
+        let mut timed = self.timed.lock().unwrap_or_else(|p| p.into_inner());
+        timed.retain(|(_, t)| match t {
+            Timed::Blackhole { until } | Timed::Delay { until, .. } => *until > now,
+            Timed::Drop { remaining, .. } => *remaining > 0,
+        });
+        let mut delay_until: Option<Instant> = None;
+        for (targets, t) in timed.iter_mut() {
+            if !targets.hits(client_id) {
+                continue;
+            }
+            match t {
+                Timed::Blackhole { until } => return Verdict::Hold(*until),
+                Timed::Delay { by, .. } => {
+                    let at = read_at + *by;
+                    delay_until = Some(delay_until.map_or(at, |d| d.max(at)));
+                }
+                Timed::Drop { to_client, to_broker, remaining } => {
+                    let dir_ok = match direction {
+                        Direction::ToClient => *to_client,
+                        Direction::ToBroker => *to_broker,
+                    };
+                    if packet_type == 3 && dir_ok && *remaining > 0 {
+                        *remaining -= 1;
+                        return Verdict::Drop;
+                    }
+                }
+            }
+        }
+        match delay_until {
+            Some(at) if at > now => Verdict::DelayUntil(at),
+            _ => Verdict::Forward,
+        }
+    }
+}
+
 /// A running proxy. Dropping it stops accepting and closes every connection.
 pub struct FaultProxy {
     pub addr: SocketAddr,
     applied: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    control: Arc<Control>,
+    cut_tx: broadcast::Sender<Targets>,
     _stop: watch::Sender<bool>,
+}
+
+/// What every connection of the proxy shares.
+#[derive(Clone)]
+struct Shared {
+    rules: Arc<Vec<Rule>>,
+    applied: Arc<AtomicU64>,
+    control: Arc<Control>,
 }
 
 impl FaultProxy {
@@ -77,9 +165,12 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let applied = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
+        let control = Arc::new(Control::default());
+        let (cut_tx, _) = broadcast::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let rules = Arc::new(rules);
-        let (a, c) = (applied.clone(), connections.clone());
+        let shared = Shared { rules: Arc::new(rules), applied: applied.clone(), control: control.clone() };
+        let c = connections.clone();
+        let cuts = cut_tx.clone();
         tokio::spawn(async move {
             let mut stop = stop_rx.clone();
             loop {
@@ -89,23 +180,16 @@ impl FaultProxy {
                 };
                 let Ok((client, _)) = accepted else { continue };
                 c.fetch_add(1, Ordering::Relaxed);
-                let (rules, applied, stop) = (rules.clone(), a.clone(), stop_rx.clone());
+                let (shared, stop, cut_rx) = (shared.clone(), stop_rx.clone(), cuts.subscribe());
                 tokio::spawn(async move {
-                    let Ok(broker) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
+                    let Ok(broker) = TcpStream::connect(upstream).await else { return };
                     let _ = client.set_nodelay(true);
                     let _ = broker.set_nodelay(true);
-                    serve(client, broker, rules, applied, stop).await;
+                    serve(client, broker, shared, stop, cut_rx).await;
                 });
             }
         });
-        Ok(FaultProxy {
-            addr,
-            applied,
-            connections,
-            _stop: stop_tx,
-        })
+        Ok(FaultProxy { addr, applied, connections, control, cut_tx, _stop: stop_tx })
     }
 
     /// How many rule actions were carried out so far.
@@ -117,43 +201,72 @@ impl FaultProxy {
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
     }
+
+    /// Closes the targets' connections now (both sockets).
+    pub fn cut(&self, targets: Targets) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        let _ = self.cut_tx.send(targets);
+    }
+
+    /// Stops forwarding to and from the targets for `for_` without closing:
+    /// data waits in the proxy, as on a partitioned network path.
+    pub fn blackhole(&self, targets: Targets, for_: Duration) {
+        self.add(targets, Timed::Blackhole { until: Instant::now() + for_ });
+    }
+
+    /// Adds `by` to every packet to and from the targets for `for_`.
+    pub fn delay(&self, targets: Targets, by: Duration, for_: Duration) {
+        self.add(targets, Timed::Delay { by, until: Instant::now() + for_ });
+    }
+
+    /// Loses the targets' next `count` PUBLISH packets in the given directions.
+    pub fn drop_publishes(&self, targets: Targets, count: u64, to_client: bool, to_broker: bool) {
+        self.add(targets, Timed::Drop { to_client, to_broker, remaining: count });
+    }
+
+    fn add(&self, targets: Targets, t: Timed) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        self.control.timed.lock().unwrap_or_else(|p| p.into_inner()).push((targets, t));
+    }
 }
 
 async fn serve(
     client: TcpStream,
     broker: TcpStream,
-    rules: Arc<Vec<Rule>>,
-    applied: Arc<AtomicU64>,
+    shared: Shared,
     mut stop: watch::Receiver<bool>,
+    mut cuts: broadcast::Receiver<Targets>,
 ) {
     let client_id = Arc::new(OnceLock::new());
     let (cr, cw) = client.into_split();
     let (br, bw) = broker.into_split();
-    let up = pump(
-        cr,
-        bw,
-        Direction::ToBroker,
-        client_id.clone(),
-        rules.clone(),
-        applied.clone(),
-    );
-    let down = pump(br, cw, Direction::ToClient, client_id, rules, applied);
-    // Either side ending (or a Cut) ends the connection: dropping the halves closes both sockets.
+    let up = pump(cr, bw, Direction::ToBroker, client_id.clone(), shared.clone());
+    let down = pump(br, cw, Direction::ToClient, client_id.clone(), shared);
+    let cut = async {
+        loop {
+            match cuts.recv().await {
+                Ok(targets) if targets.hits(client_id.get()) => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    // Either side ending (or a cut) ends the connection: dropping the halves closes both sockets.
     tokio::select! {
         _ = up => {}
         _ = down => {}
+        _ = cut => {}
         _ = stop.changed() => {}
     }
 }
 
-/// Forwards frames from `from` to `to`, applying the rules that match.
+/// Forwards frames from `from` to `to`, applying the rules and timed faults that match.
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     direction: Direction,
     client_id: Arc<OnceLock<String>>,
-    rules: Arc<Vec<Rule>>,
-    applied: Arc<AtomicU64>,
+    shared: Shared,
 ) {
     let mut buf = BytesMut::with_capacity(4096);
     let mut counts = [0u64; 16];
@@ -163,6 +276,7 @@ async fn pump(
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
+        let read_at = Instant::now();
         loop {
             let header = match check_frame(&buf, MAX_FRAME) {
                 Ok(Some(h)) => h,
@@ -179,12 +293,31 @@ async fn pump(
             let frame = buf.split_to(header.frame_len());
             let t = header.packet_type();
             if direction == Direction::ToBroker && t == 1 && client_id.get().is_none() {
-                let _ = client_id
-                    .set(connect_client_id(&frame[header.header_len..]).unwrap_or_default());
+                let _ = client_id.set(connect_client_id(&frame[header.header_len..]).unwrap_or_default());
+            }
+            // Timed faults first: a blackhole holds the frame until it ends.
+            let mut timed_drop = false;
+            loop {
+                match shared.control.verdict(client_id.get(), direction, t, read_at) {
+                    Verdict::Hold(until) => tokio::time::sleep_until(until).await,
+                    Verdict::DelayUntil(at) => {
+                        tokio::time::sleep_until(at).await;
+                        break;
+                    }
+                    Verdict::Drop => {
+                        timed_drop = true;
+                        break;
+                    }
+                    Verdict::Forward => break,
+                }
+            }
+            if timed_drop {
+                continue;
             }
             counts[t as usize] += 1;
             let id = client_id.get().map(String::as_str).unwrap_or("");
-            let action = rules
+            let action = shared
+                .rules
                 .iter()
                 .find(|r| {
                     r.direction == direction
@@ -194,7 +327,7 @@ async fn pump(
                 })
                 .map(|r| r.action);
             if action.is_some() {
-                applied.fetch_add(1, Ordering::Relaxed);
+                shared.applied.fetch_add(1, Ordering::Relaxed);
             }
             let mut out: Vec<BytesMut> = Vec::with_capacity(2);
             match action {
@@ -237,9 +370,7 @@ async fn pump(
 /// The client id in a CONNECT body (variable header + payload), either version.
 fn connect_client_id(body: &[u8]) -> Option<String> {
     let mut b = body;
-    let name_len = b
-        .get(..2)
-        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    let name_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
     b = b.get(2 + name_len..)?;
     let level = *b.first()?;
     b = b.get(4..)?; // level, flags, keepalive
@@ -257,9 +388,7 @@ fn connect_client_id(body: &[u8]) -> Option<String> {
         }
         b = b.get(i + len..)?;
     }
-    let id_len = b
-        .get(..2)
-        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    let id_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
     let mut id = b.get(2..2 + id_len)?;
     let s = String::from_utf8(id.copy_to_bytes(id_len).to_vec()).ok()?;
     Some(s)
@@ -287,10 +416,27 @@ mod tests {
             .encode(v, &mut b)
             .unwrap();
             let h = check_frame(&b, 1024).unwrap().unwrap();
-            assert_eq!(
-                connect_client_id(&b[h.header_len..]).as_deref(),
-                Some("sub-7")
-            );
+            assert_eq!(connect_client_id(&b[h.header_len..]).as_deref(), Some("sub-7"));
         }
+    }
+
+    #[tokio::test]
+    async fn timed_faults_hit_only_their_targets_and_expire() {
+        let c = Control::default();
+        let a = "a".to_string();
+        let b = "b".to_string();
+        let now = Instant::now();
+        c.timed.lock().unwrap().push((
+            Targets::Ids(HashSet::from([a.clone()])),
+            Timed::Drop { to_client: true, to_broker: false, remaining: 2 },
+        ));
+        assert!(matches!(c.verdict(Some(&b), Direction::ToClient, 3, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToBroker, 3, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 4, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Forward));
+        c.timed.lock().unwrap().push((Targets::All, Timed::Blackhole { until: now + Duration::from_secs(60) }));
+        assert!(matches!(c.verdict(None, Direction::ToClient, 3, now), Verdict::Hold(_)));
     }
 }

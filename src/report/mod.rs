@@ -2,6 +2,7 @@
 //! scripts and merges rely on — and rendered for people as report.md.
 //! Field names are a contract: add freely, never rename or drop one.
 
+pub mod build;
 pub mod markdown;
 
 use crate::metrics::{Counters, Latencies, TimePoint};
@@ -41,9 +42,16 @@ pub struct Report {
     pub latency: LatencyInfo,
     pub messages: Messages,
     pub disconnects: Disconnects,
+    /// Successful connections after a client's first.
     pub reconnects: u64,
     pub findings: Vec<Finding>,
     pub streams: Vec<StreamInfo>,
+    /// Offline windows and broker restarts that lost or missed messages.
+    pub loss_windows: Vec<LossWindowInfo>,
+    /// Clients whose connection dropped at least once, with their connections.
+    pub client_timelines: Vec<ClientTimeline>,
+    /// The scenario's faults as carried out.
+    pub faults: Vec<crate::faults::schedule::FaultEvent>,
     pub timeseries: Vec<TimePoint>,
     pub expectations: Vec<ExpectationResult>,
     pub verdict: String,
@@ -154,6 +162,8 @@ pub struct QosCounts {
     pub duplicated: u64,
     pub out_of_order: u64,
     pub in_doubt: u64,
+    pub missed_offline: u64,
+    pub queued_offline: u64,
 }
 
 impl From<Counts> for QosCounts {
@@ -167,6 +177,8 @@ impl From<Counts> for QosCounts {
             duplicated: c.duplicated,
             out_of_order: c.out_of_order,
             in_doubt: c.in_doubt,
+            missed_offline: c.missed_offline,
+            queued_offline: c.queued_offline,
         }
     }
 }
@@ -190,6 +202,13 @@ pub struct Messages {
     pub rejected: u64,
     /// PUBLISH packets delivered, duplicates included.
     pub deliveries: u64,
+    /// Lost messages by the window they fell in: steady, subscriber_offline,
+    /// publisher_offline, broker_restart.
+    pub lost_by_window: BTreeMap<String, u64>,
+    /// Got out while a clean-session subscriber was offline: not expected, not lost.
+    pub missed_offline: u64,
+    /// Got out while a persistent-session subscriber was offline: expected (the broker must queue them).
+    pub queued_offline: u64,
     pub streams: u64,
     pub by_qos: BTreeMap<String, QosCounts>,
 }
@@ -240,6 +259,40 @@ pub struct ExpectationResult {
     pub unit: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LossWindowInfo {
+    /// subscriber_offline, publisher_offline or broker_restart.
+    pub kind: String,
+    /// The client whose window it is (null for a broker restart).
+    pub client: Option<String>,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub lost: u64,
+    pub missed_offline: u64,
+}
+
+/// One connection attempt in a client's timeline (run time in seconds).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConnectionInfo {
+    pub attempt_s: f64,
+    pub connected_s: Option<f64>,
+    pub session_present: bool,
+    pub live_s: Option<f64>,
+    pub ended_s: f64,
+    /// Why it ended (null: midge's own DISCONNECT at the end of the run).
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientTimeline {
+    pub client: String,
+    pub group: String,
+    pub connections: Vec<ConnectionInfo>,
+}
+
+/// How many client timelines report.json lists one by one.
+pub const MAX_LISTED_TIMELINES: usize = 100;
+
 /// How many streams report.json lists one by one (the ones with trouble first).
 pub const MAX_LISTED_STREAMS: usize = 200;
 
@@ -262,6 +315,9 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
         foreign: tally.foreign,
         rejected: counters.rejected,
         deliveries: counters.received_total(),
+        lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        missed_offline: t.missed_offline,
+        queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,
         by_qos,
     }

@@ -1,0 +1,258 @@
+//! Assembles the `Report` from what a run recorded: the clients' outcomes
+//! (logs and timelines), the merged metrics, the faults carried out.
+
+use super::{
+    messages, BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding, LatencyInfo,
+    LossWindowInfo, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+};
+use crate::broker::BrokerHandle;
+use crate::client::task::Generation;
+use crate::client::ClientOutcome;
+use crate::faults::schedule::FaultLog;
+use crate::metrics::{Counters, Latencies, TimePoint};
+use crate::plan::Plan;
+use crate::track::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Everything a run hands over for its report.
+pub struct RunRecord<'a> {
+    pub plan: &'a Plan,
+    pub broker: &'a BrokerHandle,
+    pub counters: Counters,
+    pub latencies: Latencies,
+    pub connected_peak: u64,
+    pub outcomes: &'a [ClientOutcome],
+    pub timeseries: Vec<TimePoint>,
+    pub started_at: String,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub lost_tasks: u64,
+    pub faults: FaultLog,
+    pub run_end_us: u64,
+}
+
+fn secs(us: u64) -> f64 {
+    (us as f64 / 1e3).round() / 1e3
+}
+
+/// The connections of a timeline, as the join reads them.
+pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
+    timeline
+        .iter()
+        .filter_map(|g| {
+            g.connected_us.map(|connected_us| Connected {
+                live_from_us: g.live_from_us,
+                connected_us,
+                heard_us: g.heard_us,
+                slowest_delivery_us: g.slowest_delivery_us,
+                ended_us: g.ended_us,
+                graceful: g.cause.is_none(),
+            })
+        })
+        .collect()
+}
+
+pub fn tally(plan: &Plan, outcomes: &[ClientOutcome], restarts: &[(u64, u64)], run_end_us: u64) -> Tally {
+    let by_client: HashMap<u32, &ClientOutcome> = outcomes.iter().map(|o| (o.index, o)).collect();
+    let streams: Vec<StreamRef> = plan
+        .streams
+        .iter()
+        .map(|s| StreamRef {
+            publisher_client: s.publisher_client,
+            publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
+            subscriber_client: s.subscriber_client,
+            qos: s.qos,
+            persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
+        })
+        .collect();
+    track::tally(&TallyInput {
+        streams: &streams,
+        publish_logs: by_client.iter().filter_map(|(k, o)| o.publish_log.as_ref().map(|l| (*k, l))).collect(),
+        rx_logs: by_client.iter().filter_map(|(k, o)| o.rx.as_ref().map(|r| (*k, r))).collect(),
+        connections: by_client.iter().map(|(k, o)| (*k, connections(&o.timeline))).collect(),
+        restarts,
+        run_end_us,
+    })
+}
+
+/// QoS contract violations: QoS 1 loss, QoS 2 loss or duplicates, reorder
+/// within one QoS. QoS 0 loss is loss, not a violation.
+fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<Finding> {
+    let id = |c: u32| plan.clients[c as usize].client_id.clone();
+    streams
+        .iter()
+        .filter_map(|s| {
+            let lost = if s.qos >= 1 { s.lost } else { 0 };
+            let dup = if s.qos == 2 { s.duplicated } else { 0 };
+            let count = lost + dup + s.out_of_order;
+            if count == 0 {
+                return None;
+            }
+            let mut what = Vec::new();
+            if lost > 0 {
+                what.push(format!("{lost} lost"));
+            }
+            if dup > 0 {
+                what.push(format!("{dup} delivered twice"));
+            }
+            if s.out_of_order > 0 {
+                what.push(format!("{} out of order", s.out_of_order));
+            }
+            Some(Finding {
+                kind: "qos_violation".into(),
+                summary: format!(
+                    "QoS {} stream {} → {} broke its delivery guarantee: {}",
+                    s.qos,
+                    id(s.publisher_client),
+                    id(s.subscriber_client),
+                    what.join(", ")
+                ),
+                client_ids: vec![id(s.publisher_client), id(s.subscriber_client)],
+                count,
+                first_s: 0.0,
+                last_s: secs(run_end_us),
+                evidence: json!({
+                    "qos": s.qos,
+                    "publisher": id(s.publisher_client),
+                    "subscriber": id(s.subscriber_client),
+                    "lost": lost,
+                    "lost_seqs": s.lost_ranges,
+                    "duplicated": dup,
+                    "out_of_order": s.out_of_order,
+                }),
+            })
+        })
+        .collect()
+}
+
+fn timelines(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<ClientTimeline> {
+    let mut v: Vec<&ClientOutcome> = outcomes
+        .iter()
+        .filter(|o| o.ever_connected() && o.timeline.iter().any(|g| g.connected_us.is_some() && g.cause.is_some()))
+        .collect();
+    v.sort_by_key(|o| o.index);
+    v.into_iter()
+        .take(MAX_LISTED_TIMELINES)
+        .map(|o| {
+            let c = &plan.clients[o.index as usize];
+            ClientTimeline {
+                client: c.client_id.clone(),
+                group: plan.group_of(c).name.clone(),
+                connections: o
+                    .timeline
+                    .iter()
+                    .map(|g| ConnectionInfo {
+                        attempt_s: secs(g.attempt_us),
+                        connected_s: g.connected_us.map(secs),
+                        session_present: g.session_present,
+                        live_s: g.live_from_us.map(secs),
+                        ended_s: secs(g.ended_us),
+                        cause: g.cause.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+pub fn report(r: RunRecord<'_>) -> Report {
+    let plan = r.plan;
+    let tally = tally(plan, r.outcomes, &r.faults.restarts, r.run_end_us);
+    let id = |c: u32| plan.clients[c as usize].client_id.clone();
+
+    let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
+    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
+    let stream_info = listed
+        .into_iter()
+        .take(MAX_LISTED_STREAMS)
+        .map(|s| StreamInfo {
+            publisher: id(s.publisher_client),
+            subscriber: id(s.subscriber_client),
+            qos: s.qos,
+            expected: s.expected,
+            received: s.received,
+            lost: s.lost,
+            duplicated: s.duplicated,
+            out_of_order: s.out_of_order,
+            lost_seqs: s.lost_ranges.clone(),
+        })
+        .collect();
+    let loss_windows = tally
+        .windows
+        .iter()
+        .map(|w| LossWindowInfo {
+            kind: w.kind.name().to_string(),
+            client: w.client.map(id),
+            start_s: secs(w.start_us),
+            end_s: secs(w.end_us.min(r.run_end_us)),
+            lost: w.lost,
+            missed_offline: w.missed_offline,
+        })
+        .collect();
+
+    let mut error = None;
+    if r.lost_tasks > 0 {
+        error = Some(format!("{} client tasks did not finish and were not counted", r.lost_tasks));
+    }
+    if let Some(e) = r.faults.events.iter().find_map(|f| f.error.as_ref()) {
+        error = Some(format!("a fault could not be carried out: {e}"));
+    }
+    let counters = &r.counters;
+    if r.connected_peak == 0 && !plan.clients.is_empty() && !r.interrupted {
+        error = Some(format!(
+            "no client could connect to {}: {}",
+            r.broker.url,
+            counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+
+    let mut report = Report {
+        schema: SCHEMA_VERSION,
+        midge_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioInfo {
+            name: plan.name.clone(),
+            sha256: plan.scenario_sha256.clone(),
+            file: plan.scenario_path.clone(),
+            protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
+            planned_duration_s: plan.duration.as_secs_f64(),
+        },
+        broker: BrokerInfo { url: r.broker.url.clone(), kind: r.broker.kind.to_string(), config: r.broker.config.clone() },
+        started_at: r.started_at,
+        duration_s: (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+        run_id: format!("{:016x}", plan.run_id),
+        interrupted: r.interrupted,
+        clients: ClientsInfo {
+            planned: plan.clients.len() as u64,
+            connected_peak: r.connected_peak,
+            connect_attempts: counters.connect_attempts,
+            connect_failures: counters.connect_failures.clone(),
+            subscribe_failures: counters.subscribe_failures.clone(),
+        },
+        latency: LatencyInfo::from(&r.latencies),
+        messages: messages(&tally, counters),
+        disconnects: Disconnects {
+            total: counters.disconnects.values().sum(),
+            by_cause: counters.disconnects.clone(),
+        },
+        reconnects: counters.reconnects,
+        findings: qos_violations(plan, &tally.streams, r.run_end_us),
+        streams: stream_info,
+        loss_windows,
+        client_timelines: timelines(plan, r.outcomes),
+        faults: r.faults.events,
+        timeseries: r.timeseries,
+        expectations: Vec::new(),
+        verdict: String::new(),
+        error,
+    };
+    report.expectations = crate::expect::evaluate(&plan.expect, &report);
+    report.verdict =
+        if report.error.is_some() || report.interrupted || report.expectations.iter().any(|e| !e.pass) {
+            "fail".into()
+        } else {
+            "pass".into()
+        };
+    report
+}
