@@ -107,10 +107,9 @@ impl BrokerHandle {
     /// The `restart-broker` fault: kill -9 the spawned mosquitto, wait
     /// `down`, start it again and wait until it listens.
     pub async fn restart(&mut self, down: Duration) -> Result<(), BrokerError> {
-        let m = self
-            .mosquitto
-            .as_mut()
-            .ok_or_else(|| BrokerError::Mosquitto("only a broker midge spawned can be restarted".into()))?;
+        let m = self.mosquitto.as_mut().ok_or_else(|| {
+            BrokerError::Mosquitto("only a broker midge spawned can be restarted".into())
+        })?;
         m.kill();
         tokio::time::sleep(down).await;
         m.start_again()?;
@@ -293,7 +292,10 @@ impl Mosquitto {
             )
         })?;
         let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
-        let dir = tempfile::Builder::new().prefix("midge-mosquitto-").tempdir().map_err(err)?;
+        let dir = tempfile::Builder::new()
+            .prefix("midge-mosquitto-")
+            .tempdir()
+            .map_err(err)?;
         let port = free_port().map_err(err)?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut config = format!(
@@ -318,7 +320,13 @@ impl Mosquitto {
         }
         std::fs::write(dir.path().join("mosquitto.conf"), &config).map_err(err)?;
         let child = start_process(&bin, dir.path())?;
-        Ok(Mosquitto { addr, config, bin, child, dir })
+        Ok(Mosquitto {
+            addr,
+            config,
+            bin,
+            child,
+            dir,
+        })
     }
 
     pub fn spawn(extra_conf: &[String]) -> Result<Mosquitto, BrokerError> {
@@ -353,7 +361,10 @@ impl Mosquitto {
     pub fn log_tail(&self, lines: usize) -> Vec<String> {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].iter().map(|s| s.to_string()).collect()
+        all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 }
 

@@ -20,6 +20,7 @@ pub struct PublishPlan {
     pub payload: usize,
     pub retain: bool,
     pub count: Option<u64>,
+    pub start_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -106,7 +107,9 @@ pub struct Plan {
 impl Plan {
     /// Whether any fault needs midge's proxy between the clients and the broker.
     pub fn needs_proxy(&self) -> bool {
-        self.faults.iter().any(|f| f.action != scenario::FaultAction::RestartBroker)
+        self.faults
+            .iter()
+            .any(|f| f.action != scenario::FaultAction::RestartBroker)
     }
 }
 
@@ -187,6 +190,7 @@ impl Plan {
                         payload: p.payload,
                         retain: p.retain,
                         count: p.count,
+                        start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
                     }
                 }),
                 subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
@@ -204,7 +208,9 @@ impl Plan {
         let mut faults = Vec::new();
         for f in &s.faults {
             let f = f.get_ref();
-            if f.action == scenario::FaultAction::RestartBroker && broker != BrokerSpec::SpawnMosquitto {
+            if f.action == scenario::FaultAction::RestartBroker
+                && broker != BrokerSpec::SpawnMosquitto
+            {
                 anyhow::bail!(
                     "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
                 );

@@ -42,7 +42,11 @@ pub enum RunError {
     #[error("{0}")]
     Limits(String),
     #[error("cannot reach the broker at {url} ({addr}): {cause}")]
-    Unreachable { url: String, addr: std::net::SocketAddr, cause: String },
+    Unreachable {
+        url: String,
+        addr: std::net::SocketAddr,
+        cause: String,
+    },
     #[error("cannot start the fault proxy: {0}")]
     Proxy(std::io::Error),
 }
@@ -69,10 +73,20 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
     crate::limits::ensure_open_files(plan.clients.len() as u64).map_err(RunError::Limits)?;
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
-    let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
+    let broker = broker::start(
+        &plan.broker,
+        protocol,
+        &plan.mosquitto_conf,
+        plan.persistence,
+    )
+    .await?;
     preflight(&broker).await?;
     let proxy = if plan.needs_proxy() {
-        Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?))
+        Some(Arc::new(
+            FaultProxy::start(broker.addr, Vec::new())
+                .await
+                .map_err(RunError::Proxy)?,
+        ))
     } else {
         None
     };
@@ -97,8 +111,9 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         .iter()
         .map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r))
         .fold(0.0, f64::max);
-    let ready_limit =
-        Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5);
+    let ready_limit = Duration::from_secs_f64(ramp_s)
+        + crate::client::task::CONNECT_TIMEOUT * 2
+        + Duration::from_secs(5);
     let mut was_interrupted = false;
     tokio::select! {
         _ = timeout(ready_limit, metrics.ready.wait_for(planned)) => {}
@@ -120,7 +135,11 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
                 broker: broker.clone(),
                 clock: metrics.clock,
             };
-            faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));
+            faults = Some(tokio::spawn(schedule::run(
+                fctx,
+                start_us,
+                phase_rx.clone(),
+            )));
         }
         tokio::select! {
             _ = tokio::time::sleep_until(Instant::from_std(metrics.clock.instant_at(end_us))) => {}
@@ -173,7 +192,11 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
 
 /// Ramps every group at its own connect rate, all groups at once.
-fn spawn_ramps(plan: &Plan, ctx: &Arc<ClientContext>, phase_rx: &watch::Receiver<Phase>) -> Vec<Ramp> {
+fn spawn_ramps(
+    plan: &Plan,
+    ctx: &Arc<ClientContext>,
+    phase_rx: &watch::Receiver<Phase>,
+) -> Vec<Ramp> {
     plan.groups
         .iter()
         .map(|g| {
@@ -185,12 +208,17 @@ fn spawn_ramps(plan: &Plan, ctx: &Arc<ClientContext>, phase_rx: &watch::Receiver
                 let mut handles = Vec::with_capacity(n as usize);
                 for i in 0..n {
                     if let Some(rate) = rate {
-                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate))
+                            .await;
                     }
                     if *phase.borrow() == Phase::Shutdown {
                         break;
                     }
-                    handles.push(tokio::spawn(run_client(ctx.clone(), first + i, phase.clone())));
+                    handles.push(tokio::spawn(run_client(
+                        ctx.clone(),
+                        first + i,
+                        phase.clone(),
+                    )));
                 }
                 handles
             })
@@ -223,8 +251,17 @@ async fn join_clients(ramps: Vec<Ramp>) -> (Vec<ClientOutcome>, u64) {
 /// One TCP connection before the swarm, so an unreachable broker is one clear
 /// error rather than thousands of failed clients.
 async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
-    let unreachable = |cause: String| RunError::Unreachable { url: broker.url.clone(), addr: broker.addr, cause };
-    match timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(broker.addr)).await {
+    let unreachable = |cause: String| RunError::Unreachable {
+        url: broker.url.clone(),
+        addr: broker.addr,
+        cause,
+    };
+    match timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(broker.addr),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable("no answer within 5s".into())),
@@ -245,7 +282,8 @@ async fn drain(metrics: &Metrics, limit: Duration) {
             last_received = received;
             quiet_since = Instant::now();
         }
-        let settled = metrics.inflight.load(Ordering::Relaxed) <= 0 && metrics.offline.load(Ordering::Relaxed) <= 0;
+        let settled = metrics.inflight.load(Ordering::Relaxed) <= 0
+            && metrics.offline.load(Ordering::Relaxed) <= 0;
         if settled && quiet_since.elapsed() >= quiet_for {
             return;
         }
@@ -253,7 +291,10 @@ async fn drain(metrics: &Metrics, limit: Duration) {
     }
 }
 
-fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
+fn spawn_sampler(
+    metrics: Arc<Metrics>,
+    progress: Progress,
+) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let handle = tokio::spawn(async move {
         let mut points = Vec::new();

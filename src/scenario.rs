@@ -227,6 +227,8 @@ pub struct PublishSpec {
     pub retain: bool,
     /// Stop after this many messages per client (otherwise: until the duration ends).
     pub count: Option<u64>,
+    /// Begin this long after publishing starts (a later stage of the run).
+    pub start_after: Option<Dur>,
 }
 
 fn default_payload() -> usize {
@@ -327,13 +329,21 @@ impl<'de> Deserialize<'de> for ReconnectSpec {
                     jitter: t.jitter.unwrap_or(d.jitter),
                 };
                 if !(p.factor >= 1.0 && p.factor.is_finite()) {
-                    return Err(de::Error::custom(format!("reconnect.factor must be at least 1.0, not {}", p.factor)));
+                    return Err(de::Error::custom(format!(
+                        "reconnect.factor must be at least 1.0, not {}",
+                        p.factor
+                    )));
                 }
                 if !(0.0..=1.0).contains(&p.jitter) {
-                    return Err(de::Error::custom(format!("reconnect.jitter must be between 0 and 1, not {}", p.jitter)));
+                    return Err(de::Error::custom(format!(
+                        "reconnect.jitter must be between 0 and 1, not {}",
+                        p.jitter
+                    )));
                 }
                 if p.max_delay < p.delay {
-                    return Err(de::Error::custom("reconnect.max_delay must not be below reconnect.delay"));
+                    return Err(de::Error::custom(
+                        "reconnect.max_delay must not be below reconnect.delay",
+                    ));
                 }
                 Ok(ReconnectSpec::On(p))
             }
@@ -598,12 +608,20 @@ impl ScenarioFile {
             match &fault.group {
                 Some(g) => {
                     let Some(group) = s.groups.iter().find(|x| &x.get_ref().name == g) else {
-                        return Err(self.error_at(at, format!("fault {name}: no group named {g:?}")));
+                        return Err(
+                            self.error_at(at, format!("fault {name}: no group named {g:?}"))
+                        );
                     };
-                    if fault.clients.is_some_and(|n| n == 0 || n > group.get_ref().clients) {
+                    if fault
+                        .clients
+                        .is_some_and(|n| n == 0 || n > group.get_ref().clients)
+                    {
                         return Err(self.error_at(
                             at,
-                            format!("fault {name}: `clients` must be from 1 to the group's {} clients", group.get_ref().clients),
+                            format!(
+                                "fault {name}: `clients` must be from 1 to the group's {} clients",
+                                group.get_ref().clients
+                            ),
                         ));
                     }
                 }
@@ -614,13 +632,22 @@ impl ScenarioFile {
             }
             match fault.action {
                 FaultAction::Blackhole if fault.for_.is_none() => {
-                    return Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"));
+                    return Err(self.error_at(
+                        at,
+                        "fault blackhole needs `for` (how long to stop forwarding)",
+                    ));
                 }
                 FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
-                    return Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"));
+                    return Err(self.error_at(
+                        at,
+                        "fault delay needs `delay` (added latency) and `for` (how long)",
+                    ));
                 }
                 FaultAction::RestartBroker if fault.group.is_some() => {
-                    return Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"));
+                    return Err(self.error_at(
+                        at,
+                        "fault restart-broker restarts the whole broker: remove `group`",
+                    ));
                 }
                 FaultAction::Drop if fault.count == Some(0) => {
                     return Err(self.error_at(at, "fault drop: `count` must be at least 1"));

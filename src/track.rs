@@ -260,6 +260,9 @@ pub struct Windows {
     /// Intervals between a connection's last trusted moment and the next
     /// live one (or the end of the run).
     pub offline: Vec<(u64, u64)>,
+    /// Intervals between a connection's end and the next live one: what is
+    /// sent in them the broker must queue for a persistent session.
+    pub away: Vec<(u64, u64)>,
 }
 
 /// For a persistent session at QoS >= 1 the broker must hold what is sent
@@ -268,28 +271,31 @@ pub struct Windows {
 /// is missed, not lost.
 pub fn windows(connections: &[Connected], persistent: bool, run_end_us: u64) -> Windows {
     let mut w = Windows::default();
-    let mut prev_end: Option<u64> = None;
+    let mut prev_end: Option<(u64, u64)> = None;
+    let gap = |v: &mut Vec<(u64, u64)>, from: u64, to: u64| {
+        if to > from + 1 {
+            v.push((from + 1, to - 1));
+        }
+    };
     for c in connections {
         let Some(from) = c.live_from_us else {
             continue;
         };
         let to = c.trusted_until();
-        if let Some(p) = prev_end {
-            if from > p + 1 {
-                w.offline.push((p + 1, from - 1));
-            }
+        if let Some((trusted, ended)) = prev_end {
+            gap(&mut w.offline, trusted, from);
+            gap(&mut w.away, ended, from);
         }
         if persistent && !w.live.is_empty() {
             w.live.last_mut().expect("non-empty").1 = to;
         } else {
             w.live.push((from, to));
         }
-        prev_end = (!c.graceful).then_some(to);
+        prev_end = (!c.graceful).then_some((to, c.ended_us));
     }
-    if let Some(p) = prev_end {
-        if run_end_us > p {
-            w.offline.push((p + 1, run_end_us));
-        }
+    if let Some((trusted, ended)) = prev_end {
+        gap(&mut w.offline, trusted, run_end_us + 1);
+        gap(&mut w.away, ended, run_end_us + 1);
     }
     w
 }
@@ -320,9 +326,11 @@ pub struct StreamTally {
     pub lost: u64,
     pub duplicated: u64,
     pub out_of_order: u64,
-    /// Got out while the (clean-session) subscriber was offline: not expected.
+    /// Got out while the (clean-session) subscriber was offline and never
+    /// received: not expected, so not lost.
     pub missed_offline: u64,
-    /// Got out while the persistent-session subscriber was offline: expected.
+    /// Got out while the persistent-session subscriber was away: expected
+    /// (the broker must queue it).
     pub queued_offline: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
@@ -387,19 +395,26 @@ pub struct TallyInput<'a> {
     pub run_end_us: u64,
 }
 
-fn window_tally<'w>(
-    windows: &'w mut Vec<WindowTally>,
+fn window_tally(
+    windows: &mut Vec<WindowTally>,
     kind: LossWindow,
     client: Option<u32>,
     (start_us, end_us): (u64, u64),
-) -> &'w mut WindowTally {
+) -> &mut WindowTally {
     let i = match windows
         .iter()
         .position(|w| w.kind == kind && w.client == client && w.start_us == start_us)
     {
         Some(i) => i,
         None => {
-            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, missed_offline: 0 });
+            windows.push(WindowTally {
+                kind,
+                client,
+                start_us,
+                end_us,
+                lost: 0,
+                missed_offline: 0,
+            });
             windows.len() - 1
         }
     };
@@ -421,7 +436,9 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
     let empty_rx = StreamRx::default();
     let no_connections = Vec::new();
     for s in input.streams {
-        let Some(log) = input.publish_logs.get(&s.publisher_client) else { continue };
+        let Some(log) = input.publish_logs.get(&s.publisher_client) else {
+            continue;
+        };
         let rx = input
             .rx_logs
             .get(&s.subscriber_client)
@@ -436,8 +453,14 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             out_of_order: rx.out_of_order,
             ..Default::default()
         };
-        let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
-        let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
+        let sub_conns = input
+            .connections
+            .get(&s.subscriber_client)
+            .unwrap_or(&no_connections);
+        let pub_conns = input
+            .connections
+            .get(&s.publisher_client)
+            .unwrap_or(&no_connections);
         let persistent = s.persistent && s.qos > 0;
         let w = windows(sub_conns, persistent, input.run_end_us);
         let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -452,7 +475,8 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
                 }
                 for seq in ra..rb {
                     let sent = log.sent_us[seq as usize];
-                    let (kind, client, span) = attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
+                    let (kind, client, span) =
+                        attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
                     *t.lost_by_window.entry(kind).or_default() += 1;
                     if kind != LossWindow::Steady {
                         window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -460,15 +484,25 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
                 }
             }
         }
-        for &gap in &w.offline {
-            let (a, b) = log.seqs_sent_between(gap.0, gap.1);
-            let n = log.got_out.count_within(a, b);
-            if persistent {
-                st.queued_offline += n;
-            } else if n > 0 {
-                st.missed_offline += n;
-                window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
+        if persistent {
+            for &(from, to) in &w.away {
+                let (a, b) = log.seqs_sent_between(from, to);
+                st.queued_offline += log.got_out.count_within(a, b);
+            }
+        } else {
+            for &gap in &w.offline {
+                let (a, b) = log.seqs_sent_between(gap.0, gap.1);
+                let n = log.got_out.missing_from(&rx.received, a, b).len();
+                if n > 0 {
+                    st.missed_offline += n;
+                    window_tally(
+                        &mut t.windows,
+                        LossWindow::SubscriberOffline,
+                        Some(s.subscriber_client),
+                        gap,
+                    )
                     .missed_offline += n;
+                }
             }
         }
         let q = s.qos.min(2) as usize;
@@ -507,7 +541,9 @@ fn attribute(
 ) -> (LossWindow, Option<u32>, (u64, u64)) {
     let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
     for &(kill, up) in restarts {
-        let held = sub_offline.iter().any(|&g| within(g, kill) && within(g, sent));
+        let held = sub_offline
+            .iter()
+            .any(|&g| within(g, kill) && within(g, sent));
         if held || within((kill.saturating_sub(RACE_MARGIN_US), up), sent) {
             return (LossWindow::BrokerRestart, None, (kill, up));
         }
@@ -600,7 +636,13 @@ mod tests {
     }
 
     fn stream(persistent: bool) -> StreamRef {
-        StreamRef { publisher_client: 7, publisher_index: 0, subscriber_client: 8, qos: 1, persistent }
+        StreamRef {
+            publisher_client: 7,
+            publisher_index: 0,
+            subscriber_client: 8,
+            qos: 1,
+            persistent,
+        }
     }
 
     #[test]
@@ -648,7 +690,10 @@ mod tests {
         for seq in (0..=30).chain(60..100) {
             rx.streams.entry(0).or_default().record(seq);
         }
-        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_600_000, 2_500_000, 2_500_000, true)];
+        let conns = vec![
+            conn(900_000, 1_300_000, 1_310_000, false),
+            conn(1_600_000, 2_500_000, 2_500_000, true),
+        ];
         let t = tally(&TallyInput {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -659,12 +704,20 @@ mod tests {
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
-        assert_eq!(t.total.missed_offline, 34, "seqs 26..=59 were sent while it was away");
+        assert_eq!(
+            t.total.missed_offline, 29,
+            "seqs 31..=59 were sent while it was away, 26..=30 still arrived"
+        );
         assert_eq!(t.total.expected, 26 + 40);
         assert_eq!(t.total.received, 71);
+        assert_eq!(
+            t.total.received + t.total.missed_offline,
+            100,
+            "every message either arrived or was missed"
+        );
         assert_eq!(t.windows.len(), 1);
         assert_eq!(t.windows[0].kind, LossWindow::SubscriberOffline);
-        assert_eq!(t.windows[0].missed_offline, 34);
+        assert_eq!(t.windows[0].missed_offline, 29);
 
         // The same connections with a persistent session: everything is
         // expected, and what never arrived is lost while offline.
@@ -678,8 +731,15 @@ mod tests {
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
-        assert_eq!(t.total.queued_offline, 34);
-        assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 29, "all sent after 1.25 s");
+        assert_eq!(
+            t.total.queued_offline, 28,
+            "seqs 32..=59 were sent after it ended at 1.31 s"
+        );
+        assert_eq!(
+            t.lost_by_window[&LossWindow::SubscriberOffline],
+            29,
+            "all sent after 1.25 s"
+        );
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 0);
     }
 
@@ -692,7 +752,10 @@ mod tests {
         }
         // Offline from 1.25 s; the broker dies at 1.5 s and is back at 1.6 s;
         // the subscriber resubscribes at 1.8 s.
-        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let conns = vec![
+            conn(900_000, 1_300_000, 1_310_000, false),
+            conn(1_800_000, 2_500_000, 2_500_000, true),
+        ];
         let t = tally(&TallyInput {
             streams: &[stream(true)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -702,18 +765,33 @@ mod tests {
             run_end_us: 3_000_000,
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
-        assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
+        assert_eq!(
+            t.lost_by_window[&LossWindow::BrokerRestart],
+            49,
+            "held for the offline subscriber when it died"
+        );
         assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 0);
-        let w = t.windows.iter().find(|w| w.kind == LossWindow::BrokerRestart).unwrap();
-        assert_eq!((w.start_us, w.end_us, w.lost, w.client), (1_500_000, 1_600_000, 49, None));
+        let w = t
+            .windows
+            .iter()
+            .find(|w| w.kind == LossWindow::BrokerRestart)
+            .unwrap();
+        assert_eq!(
+            (w.start_us, w.end_us, w.lost, w.client),
+            (1_500_000, 1_600_000, 49, None)
+        );
     }
 
     #[test]
     fn windows_follow_connections() {
-        let c = [conn(10, 200_000, 200_100, false), conn(300_000, 400_000, 400_000, true)];
+        let c = [
+            conn(10, 200_000, 200_100, false),
+            conn(300_000, 400_000, 400_000, true),
+        ];
         let w = windows(&c, false, 1_000_000);
         assert_eq!(w.live, vec![(10, 150_000), (300_000, 400_000)]);
         assert_eq!(w.offline, vec![(150_001, 299_999)]);
+        assert_eq!(w.away, vec![(200_101, 299_999)]);
         let w = windows(&c, true, 1_000_000);
         assert_eq!(w.live, vec![(10, 400_000)]);
         // A client that dropped and never came back is offline to the end.

@@ -36,7 +36,10 @@ mod tests {
     use super::*;
 
     fn policy(jitter: f64) -> ReconnectPolicy {
-        ReconnectPolicy { jitter, ..ReconnectPolicy::default() }
+        ReconnectPolicy {
+            jitter,
+            ..ReconnectPolicy::default()
+        }
     }
 
     #[test]

@@ -118,10 +118,20 @@ impl Session {
     pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
         self.last_sent_us = now_us;
         if qos > 0 {
-            let stage = if qos == 1 { Stage::AwaitPubAck } else { Stage::AwaitPubRec };
+            let stage = if qos == 1 {
+                Stage::AwaitPubAck
+            } else {
+                Stage::AwaitPubRec
+            };
             self.outbound.insert(
                 pkid,
-                Outbound { seq, qos, sent_us: now_us, intended_us, stage },
+                Outbound {
+                    seq,
+                    qos,
+                    sent_us: now_us,
+                    intended_us,
+                    stage,
+                },
             );
         }
     }
@@ -391,17 +401,34 @@ mod tests {
         s.on_publish_sent(9, 2, 2, 12, 7);
         assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
         let again = s.resume(100);
-        let got: Vec<(u16, u64, Stage)> = again.iter().map(|(id, o)| (*id, o.seq, o.stage)).collect();
+        let got: Vec<(u16, u64, Stage)> =
+            again.iter().map(|(id, o)| (*id, o.seq, o.stage)).collect();
         assert_eq!(
             got,
-            vec![(2, 1, Stage::AwaitPubRec), (9, 2, Stage::AwaitPubComp), (7, 3, Stage::AwaitPubAck)]
+            vec![
+                (2, 1, Stage::AwaitPubRec),
+                (9, 2, Stage::AwaitPubComp),
+                (7, 3, Stage::AwaitPubAck)
+            ]
         );
         // The ids stay reserved: a new publish gets another one.
         let id = s.next_pkid().unwrap();
         assert!(![2, 7, 9].contains(&id));
         // Acks after the resend complete the original publishes.
-        assert_eq!(s.on_puback(7, 150), AckOutcome::Completed { seq: 3, latency_us: 140 });
-        assert_eq!(s.on_pubcomp(9, 150), AckOutcome::Completed { seq: 2, latency_us: 138 });
+        assert_eq!(
+            s.on_puback(7, 150),
+            AckOutcome::Completed {
+                seq: 3,
+                latency_us: 140
+            }
+        );
+        assert_eq!(
+            s.on_pubcomp(9, 150),
+            AckOutcome::Completed {
+                seq: 2,
+                latency_us: 138
+            }
+        );
     }
 
     #[test]

@@ -176,10 +176,13 @@ impl Client {
             clean_start: self.group.clean_session,
             username: creds.as_ref().map(|c| c.username.clone()),
             password: creds.map(|c| c.password),
-            session_expiry_s: (v5 && self.group.persistent()).then_some(self.group.session_expiry_s),
+            session_expiry_s: (v5 && self.group.persistent())
+                .then_some(self.group.session_expiry_s),
             receive_maximum: None,
         });
-        conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
+        conn.write_packet(&connect)
+            .await
+            .map_err(|e| connection_cause(&e))?;
         let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
         let ack = match timeout(remaining, conn.read_packet()).await {
             Err(_) => return Err("timeout".into()),
@@ -204,7 +207,9 @@ impl Client {
     }
 
     async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), String> {
-        conn.write_packet(p).await.map_err(|e| connection_cause(&e))?;
+        conn.write_packet(p)
+            .await
+            .map_err(|e| connection_cause(&e))?;
         let now = self.now_us();
         self.session.on_packet_sent(now);
         Ok(())
@@ -213,7 +218,11 @@ impl Client {
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
     /// subscribe when the broker does not hold our subscription.
-    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), String> {
+    async fn begin_connection(
+        &mut self,
+        conn: &mut Connection,
+        ack: &ConnAck,
+    ) -> Result<(), String> {
         let now = self.now_us();
         let resumed = ack.session_present && self.group.persistent();
         self.gen.session_present = ack.session_present;
@@ -236,7 +245,14 @@ impl Client {
         if let Some(filter) = self.me.filter.clone().filter(|_| !resumed) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             let pkid = self.session.next_pkid().unwrap_or(1);
-            self.send(conn, &Packet::Subscribe { pkid, filters: vec![(filter, qos)] }).await?;
+            self.send(
+                conn,
+                &Packet::Subscribe {
+                    pkid,
+                    filters: vec![(filter, qos)],
+                },
+            )
+            .await?;
             let now = self.now_us();
             self.session.on_subscribe_sent(pkid, now);
         } else if self.me.filter.is_none() {
@@ -259,10 +275,24 @@ impl Client {
                 match action {
                     InboundAction::Deliver => {}
                     InboundAction::DeliverAndPubAck => {
-                        self.send(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }).await?;
+                        self.send(
+                            conn,
+                            &Packet::PubAck {
+                                pkid: m.pkid,
+                                reason: 0,
+                            },
+                        )
+                        .await?;
                     }
                     InboundAction::DeliverAndPubRec | InboundAction::PubRecOnly => {
-                        self.send(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }).await?;
+                        self.send(
+                            conn,
+                            &Packet::PubRec {
+                                pkid: m.pkid,
+                                reason: 0,
+                            },
+                        )
+                        .await?;
                     }
                 }
             }
@@ -282,16 +312,21 @@ impl Client {
                 if !self.session.on_pubrel(pkid) {
                     self.count(|c| c.unsolicited_acks += 1);
                 }
-                self.send(conn, &Packet::PubComp { pkid, reason: 0 }).await?;
+                self.send(conn, &Packet::PubComp { pkid, reason: 0 })
+                    .await?;
             }
             Packet::SubAck { pkid, codes } => match self.session.on_suback(pkid, now) {
                 Some(latency) => {
-                    self.ctx.metrics.with(self.shard, |s| s.latency.suback.saturating_record(latency.max(1)));
+                    self.ctx.metrics.with(self.shard, |s| {
+                        s.latency.suback.saturating_record(latency.max(1))
+                    });
                     let code = codes.first().copied().unwrap_or(0x80);
                     if code >= 0x80 {
                         let cause = match self.protocol() {
                             ProtocolVersion::V311 => "failure".to_string(),
-                            ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
+                            ProtocolVersion::V5 => {
+                                reason::reason_name(code).unwrap_or("failure").to_string()
+                            }
                         };
                         self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
                     } else {
@@ -349,7 +384,9 @@ impl Client {
         match outcome {
             AckOutcome::Completed { seq, latency_us } => {
                 self.ctx.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
-                let Some(log) = self.publish_log.as_mut() else { return };
+                let Some(log) = self.publish_log.as_mut() else {
+                    return;
+                };
                 let q = log.qos as usize;
                 if reason >= 0x80 {
                     self.count(|c| c.rejected += 1);
@@ -391,8 +428,12 @@ impl Client {
     }
 
     async fn publish_next(&mut self, conn: &mut Connection) -> Result<(), String> {
-        let Some(publish) = self.group.publish.clone() else { return Ok(()) };
-        let Some(schedule) = &self.schedule else { return Ok(()) };
+        let Some(publish) = self.group.publish.clone() else {
+            return Ok(());
+        };
+        let Some(schedule) = &self.schedule else {
+            return Ok(());
+        };
         let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
         let intended_us = schedule.intended_us(seq);
         let pkid = if publish.qos > 0 {
@@ -404,17 +445,28 @@ impl Client {
             0
         };
         let now = self.now_us();
-        let o = Outbound { seq, qos: publish.qos, sent_us: now, intended_us, stage: Stage::AwaitPubAck };
+        let o = Outbound {
+            seq,
+            qos: publish.qos,
+            sent_us: now,
+            intended_us,
+            stage: Stage::AwaitPubAck,
+        };
         let packet = self.publish_packet(pkid, &o, false);
-        conn.write_packet(&packet).await.map_err(|e| connection_cause(&e))?;
-        let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
+        conn.write_packet(&packet)
+            .await
+            .map_err(|e| connection_cause(&e))?;
+        let log = self
+            .publish_log
+            .get_or_insert_with(|| PublishLog::new(publish.qos));
         log.sent_us.push(now);
         if publish.qos == 0 {
             log.got_out.insert(seq);
         } else {
             self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
         }
-        self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
+        self.session
+            .on_publish_sent(pkid, seq, publish.qos, now, intended_us);
         let q = publish.qos as usize;
         self.count(|c| c.published[q] += 1);
         Ok(())
@@ -431,7 +483,10 @@ impl Client {
     /// Every publish still in flight is in doubt now (its session is gone).
     fn settle_in_flight(&mut self) {
         let left = self.session.take_in_flight();
-        self.ctx.metrics.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);
+        self.ctx
+            .metrics
+            .inflight
+            .fetch_sub(left.len() as i64, Ordering::Relaxed);
         if let Some(log) = self.publish_log.as_mut() {
             for o in left {
                 log.in_doubt.insert(o.seq);
@@ -448,7 +503,7 @@ impl Client {
                     let interval_us = 1e6 / p.rate;
                     let publishers = self.ctx.plan.publishers.len().max(1) as f64;
                     self.schedule = Some(Schedule {
-                        start_us,
+                        start_us: start_us + p.start_after.as_micros() as u64,
                         offset_us: interval_us * (pi as f64 / publishers),
                         interval_us,
                         end_us,
@@ -463,7 +518,11 @@ impl Client {
     }
 
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
-    async fn serve(&mut self, conn: &mut Connection, phase: &mut watch::Receiver<Phase>) -> Result<(), String> {
+    async fn serve(
+        &mut self,
+        conn: &mut Connection,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Result<(), String> {
         let clock = self.ctx.metrics.clock;
         loop {
             let current = *phase.borrow_and_update();
@@ -471,13 +530,19 @@ impl Client {
                 return Ok(());
             }
             let next_publish = match &self.schedule {
-                Some(s) if self.publishing && !self.publishing_done() && self.session.can_publish() => {
+                Some(s)
+                    if self.publishing && !self.publishing_done() && self.session.can_publish() =>
+                {
                     let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
-                    s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq)))
+                    s.is_due_before_end(seq)
+                        .then(|| clock.instant_at(s.intended_us(seq)))
                 }
                 _ => None,
             };
-            let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
+            let keepalive_at = self
+                .session
+                .keepalive_deadline_us()
+                .map(|us| clock.instant_at(us));
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 biased;
@@ -510,7 +575,11 @@ impl Client {
     }
 
     /// Waits out a reconnect delay; true when the run ends meanwhile.
-    async fn wait_or_shutdown(&mut self, delay: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+    async fn wait_or_shutdown(
+        &mut self,
+        delay: Duration,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> bool {
         let until = Instant::now() + delay;
         loop {
             let current = *phase.borrow_and_update();
@@ -526,13 +595,20 @@ impl Client {
 }
 
 /// Runs one client to the end of the run (or until it gives up).
-pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::Receiver<Phase>) -> ClientOutcome {
+pub async fn run_client(
+    ctx: Arc<ClientContext>,
+    index: u32,
+    mut phase: watch::Receiver<Phase>,
+) -> ClientOutcome {
     let me = ctx.plan.clients[index as usize].clone();
     let group = ctx.plan.group_of(&me).clone();
     let shard = ctx.metrics.shard_for(index);
     let mut backoff = group.reconnect.map(Backoff::new);
     let mut client = Client {
-        session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
+        session: Session::new(
+            group.max_inflight,
+            group.keepalive.as_secs().min(u16::MAX as u64) as u16,
+        ),
         publish_log: group.publish.as_ref().map(|p| PublishLog::new(p.qos)),
         rx: me.filter.as_ref().map(|_| RxLog::default()),
         ctx: ctx.clone(),
@@ -552,7 +628,9 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     let mut waiting_to_reconnect = false;
     let set_waiting = |now: bool, was: &mut bool| {
         if now != *was {
-            ctx.metrics.offline.fetch_add(if now { 1 } else { -1 }, Ordering::Relaxed);
+            ctx.metrics
+                .offline
+                .fetch_add(if now { 1 } else { -1 }, Ordering::Relaxed);
             *was = now;
         }
     };
@@ -562,7 +640,11 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
             break;
         }
         let now = client.now_us();
-        client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
+        client.gen = Generation {
+            attempt_us: now,
+            heard_us: now,
+            ..Default::default()
+        };
         let outcome = match client.connect().await {
             Err(cause) => {
                 client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
@@ -618,5 +700,10 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     set_waiting(false, &mut waiting_to_reconnect);
     client.settle_in_flight();
     client.mark_ready();
-    ClientOutcome { index, timeline, publish_log: client.publish_log.take(), rx: client.rx.take() }
+    ClientOutcome {
+        index,
+        timeline,
+        publish_log: client.publish_log.take(),
+        rx: client.rx.take(),
+    }
 }

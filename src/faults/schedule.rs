@@ -49,7 +49,12 @@ fn targets(plan: &Plan, f: &FaultPlan) -> Targets {
     if f.targets.is_empty() {
         Targets::All
     } else {
-        Targets::Ids(f.targets.iter().map(|&i| plan.clients[i as usize].client_id.clone()).collect::<HashSet<_>>())
+        Targets::Ids(
+            f.targets
+                .iter()
+                .map(|&i| plan.clients[i as usize].client_id.clone())
+                .collect::<HashSet<_>>(),
+        )
     }
 }
 
@@ -76,7 +81,11 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
             }
         }
         let at = ctx.clock.now_us();
-        let clients = if f.targets.is_empty() { ctx.plan.clients.len() } else { f.targets.len() } as u64;
+        let clients = if f.targets.is_empty() {
+            ctx.plan.clients.len()
+        } else {
+            f.targets.len()
+        } as u64;
         let mut event = FaultEvent {
             action: action_name(f.action).to_string(),
             at_s: secs(at),

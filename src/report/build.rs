@@ -2,8 +2,9 @@
 //! (logs and timelines), the merged metrics, the faults carried out.
 
 use super::{
-    messages, BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding, LatencyInfo,
-    LossWindowInfo, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    messages, BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding,
+    LatencyInfo, LossWindowInfo, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS,
+    MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use crate::broker::BrokerHandle;
 use crate::client::task::Generation;
@@ -54,24 +55,42 @@ pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
         .collect()
 }
 
-pub fn tally(plan: &Plan, outcomes: &[ClientOutcome], restarts: &[(u64, u64)], run_end_us: u64) -> Tally {
+pub fn tally(
+    plan: &Plan,
+    outcomes: &[ClientOutcome],
+    restarts: &[(u64, u64)],
+    run_end_us: u64,
+) -> Tally {
     let by_client: HashMap<u32, &ClientOutcome> = outcomes.iter().map(|o| (o.index, o)).collect();
     let streams: Vec<StreamRef> = plan
         .streams
         .iter()
         .map(|s| StreamRef {
             publisher_client: s.publisher_client,
-            publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
+            publisher_index: plan.clients[s.publisher_client as usize]
+                .publisher
+                .unwrap_or(0),
             subscriber_client: s.subscriber_client,
             qos: s.qos,
-            persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
+            persistent: plan
+                .group_of(&plan.clients[s.subscriber_client as usize])
+                .persistent(),
         })
         .collect();
     track::tally(&TallyInput {
         streams: &streams,
-        publish_logs: by_client.iter().filter_map(|(k, o)| o.publish_log.as_ref().map(|l| (*k, l))).collect(),
-        rx_logs: by_client.iter().filter_map(|(k, o)| o.rx.as_ref().map(|r| (*k, r))).collect(),
-        connections: by_client.iter().map(|(k, o)| (*k, connections(&o.timeline))).collect(),
+        publish_logs: by_client
+            .iter()
+            .filter_map(|(k, o)| o.publish_log.as_ref().map(|l| (*k, l)))
+            .collect(),
+        rx_logs: by_client
+            .iter()
+            .filter_map(|(k, o)| o.rx.as_ref().map(|r| (*k, r)))
+            .collect(),
+        connections: by_client
+            .iter()
+            .map(|(k, o)| (*k, connections(&o.timeline)))
+            .collect(),
         restarts,
         run_end_us,
     })
@@ -130,7 +149,12 @@ fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<
 fn timelines(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<ClientTimeline> {
     let mut v: Vec<&ClientOutcome> = outcomes
         .iter()
-        .filter(|o| o.ever_connected() && o.timeline.iter().any(|g| g.connected_us.is_some() && g.cause.is_some()))
+        .filter(|o| {
+            o.ever_connected()
+                && o.timeline
+                    .iter()
+                    .any(|g| g.connected_us.is_some() && g.cause.is_some())
+        })
         .collect();
     v.sort_by_key(|o| o.index);
     v.into_iter()
@@ -163,7 +187,9 @@ pub fn report(r: RunRecord<'_>) -> Report {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
 
     let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
-    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
+    listed.sort_by_key(|s| {
+        std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline)
+    });
     let stream_info = listed
         .into_iter()
         .take(MAX_LISTED_STREAMS)
@@ -194,7 +220,10 @@ pub fn report(r: RunRecord<'_>) -> Report {
 
     let mut error = None;
     if r.lost_tasks > 0 {
-        error = Some(format!("{} client tasks did not finish and were not counted", r.lost_tasks));
+        error = Some(format!(
+            "{} client tasks did not finish and were not counted",
+            r.lost_tasks
+        ));
     }
     if let Some(e) = r.faults.events.iter().find_map(|f| f.error.as_ref()) {
         error = Some(format!("a fault could not be carried out: {e}"));
@@ -204,7 +233,12 @@ pub fn report(r: RunRecord<'_>) -> Report {
         error = Some(format!(
             "no client could connect to {}: {}",
             r.broker.url,
-            counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
+            counters
+                .connect_failures
+                .iter()
+                .map(|(k, v)| format!("{k} ×{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
 
@@ -215,10 +249,19 @@ pub fn report(r: RunRecord<'_>) -> Report {
             name: plan.name.clone(),
             sha256: plan.scenario_sha256.clone(),
             file: plan.scenario_path.clone(),
-            protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
+            protocol: plan
+                .groups
+                .first()
+                .map(|g| g.protocol.as_str())
+                .unwrap_or("3.1.1")
+                .to_string(),
             planned_duration_s: plan.duration.as_secs_f64(),
         },
-        broker: BrokerInfo { url: r.broker.url.clone(), kind: r.broker.kind.to_string(), config: r.broker.config.clone() },
+        broker: BrokerInfo {
+            url: r.broker.url.clone(),
+            kind: r.broker.kind.to_string(),
+            config: r.broker.config.clone(),
+        },
         started_at: r.started_at,
         duration_s: (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,
         run_id: format!("{:016x}", plan.run_id),
@@ -248,11 +291,13 @@ pub fn report(r: RunRecord<'_>) -> Report {
         error,
     };
     report.expectations = crate::expect::evaluate(&plan.expect, &report);
-    report.verdict =
-        if report.error.is_some() || report.interrupted || report.expectations.iter().any(|e| !e.pass) {
-            "fail".into()
-        } else {
-            "pass".into()
-        };
+    report.verdict = if report.error.is_some()
+        || report.interrupted
+        || report.expectations.iter().any(|e| !e.pass)
+    {
+        "fail".into()
+    } else {
+        "pass".into()
+    };
     report
 }

@@ -315,7 +315,11 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
         foreign: tally.foreign,
         rejected: counters.rejected,
         deliveries: counters.received_total(),
-        lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        lost_by_window: tally
+            .lost_by_window
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
         missed_offline: t.missed_offline,
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,

@@ -1,0 +1,291 @@
+//! Loss accounting across reconnects, sessions and broker restarts, on real
+//! mosquitto, with faults the tests know exactly.
+
+mod support;
+use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
+use midge::plan::{Overrides, Plan};
+use midge::report::Report;
+use midge::runner::{self, RunOptions, RunOutput};
+use midge::scenario::ScenarioFile;
+use std::path::Path;
+use support::*;
+
+/// Runs a shipped scenario as it is (it names its own spawned broker).
+async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutput {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    let text = edit(std::fs::read_to_string(&path).unwrap());
+    let file = ScenarioFile::parse(&path, &text).unwrap();
+    let plan = Plan::build(&file, &Overrides::default()).unwrap();
+    runner::run(plan, RunOptions::default()).await.unwrap()
+}
+
+fn window(r: &Report, kind: &str) -> u64 {
+    r.messages.lost_by_window[kind]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_session_gets_everything_sent_while_it_was_away() {
+    let out = run_shipped("persistent-session", |t| t).await;
+    let r = &out.report;
+    let m = &r.messages;
+    assert_eq!(m.lost, 0, "{m:?}");
+    assert_eq!(m.published, 1200, "20 machines × 10/s × 6 s");
+    assert_eq!(m.acked, 1200);
+    assert_eq!(m.expected, 1200, "a persistent session expects everything");
+    assert_eq!(m.received, 1200);
+    assert!(
+        m.queued_offline > 400,
+        "about 3 s × 200/s were sent while it was away: {m:?}"
+    );
+    assert_eq!(m.missed_offline, 0);
+    assert_eq!(r.reconnects, 1);
+    let t = &r.client_timelines[0];
+    assert_eq!(t.client, "archiver-0");
+    assert_eq!(t.connections.len(), 2);
+    assert_eq!(t.connections[0].cause.as_deref(), Some("network_eof"));
+    assert!(
+        t.connections[1].session_present,
+        "the broker kept the session"
+    );
+    let away = t.connections[1].connected_s.unwrap() - t.connections[0].ended_s;
+    assert!(away >= 3.0, "reconnect waited its 3 s delay: {away}");
+    assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_session_misses_exactly_what_was_sent_while_it_was_away() {
+    let out = run_shipped("clean-session-reconnect", |t| t).await;
+    let r = &out.report;
+    let m = &r.messages;
+    assert_eq!(m.lost, 0, "{m:?}");
+    assert_eq!(m.duplicated, 0);
+    assert_eq!(m.acked, 1200);
+    // Every acknowledged message either arrived or was missed while offline.
+    assert_eq!(m.received + m.missed_offline, m.acked, "{m:?}");
+    assert!(m.received >= m.expected);
+    let w: Vec<_> = r
+        .loss_windows
+        .iter()
+        .filter(|w| w.kind == "subscriber_offline")
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", r.loss_windows);
+    assert_eq!(w[0].missed_offline, m.missed_offline);
+    assert_eq!(w[0].client.as_deref(), Some("dashboard-0"));
+    // From the timeline: the time between the drop and the resubscription, at 200 msg/s.
+    let t = &r.client_timelines[0];
+    let offline_s = t.connections[1].live_s.unwrap() - t.connections[0].ended_s;
+    let from_timeline = offline_s * 200.0;
+    assert!(
+        (m.missed_offline as f64 - from_timeline).abs() <= 12.0,
+        "missed {} vs {from_timeline:.0} published in {offline_s:.3} s offline",
+        m.missed_offline
+    );
+    assert!(!t.connections[1].session_present);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_overflow_loses_exactly_what_the_broker_could_not_queue() {
+    let out = run_shipped("queue-overflow", |t| t).await;
+    let m = &out.report.messages;
+    assert_eq!(m.published, 400);
+    assert_eq!(
+        m.queued_offline, 400,
+        "everything was sent while the subscriber was away"
+    );
+    assert_eq!(m.received, 100, "max_queued_messages 100");
+    assert_eq!(m.lost, 300, "{m:?}");
+    assert_eq!(window(&out.report, "subscriber_offline"), 300);
+    assert_eq!(window(&out.report, "steady"), 0);
+    assert!(
+        out.report
+            .findings
+            .iter()
+            .any(|f| f.kind == "qos_violation"),
+        "QoS 1 loss is a contract violation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_loses_the_queue_without_persistence_and_keeps_it_with() {
+    let out = run_shipped("broker-restart", |t| t).await;
+    let r = &out.report;
+    assert_eq!(r.messages.lost, 200, "{:?}", r.messages);
+    assert_eq!(window(r, "broker_restart"), 200);
+    assert_eq!(r.faults.len(), 2);
+    assert_eq!(r.faults[1].action, "restart-broker");
+    assert!(r.faults[1].error.is_none());
+    assert!(
+        r.reconnects >= 11,
+        "every client came back after the restart: {}",
+        r.reconnects
+    );
+    assert_eq!(out.exit_code, 0, "the scenario expects this loss");
+
+    let out = run_shipped("broker-restart", |t| {
+        t.replace("persistence = false", "persistence = true")
+    })
+    .await;
+    let r = &out.report;
+    assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
+    assert_eq!(r.messages.received, 200);
+    assert!(r
+        .broker
+        .config
+        .as_deref()
+        .unwrap()
+        .contains("persistence true"));
+}
+
+fn cut_all_three_times(clean: bool) -> String {
+    format!(
+        r#"
+name = "cut-storm"
+duration = "4s"
+drain = "5s"
+[[group]]
+name = "sub"
+clients = 2
+client_id = {{ scheme = "prefix-serial", prefix = "s-" }}
+clean_session = {clean}
+subscribe = {{ filter = "cs/#", qos = 1 }}
+reconnect = {{ delay = "200ms" }}
+[[group]]
+name = "pub"
+clients = 5
+client_id = {{ scheme = "prefix-serial", prefix = "p-" }}
+clean_session = {clean}
+publish = {{ topic = "cs/{{i}}", qos = 1, rate = 50.0 }}
+reconnect = {{ delay = "200ms" }}
+[[fault]]
+at = "500ms"
+action = "cut"
+[[fault]]
+at = "1500ms"
+action = "cut"
+[[fault]]
+at = "2500ms"
+action = "cut"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_cuts_count_nothing_twice_and_miss_nothing() {
+    let broker = mosquitto(NO_LIMITS).await;
+    let out = run_text(&cut_all_three_times(false), &url(&broker)).await;
+    let r = &out.report;
+    let m = &r.messages;
+    assert_eq!(r.reconnects, 7 * 3, "{:?}", r.client_timelines);
+    assert_eq!(m.published, 5 * 50 * 4);
+    assert_eq!(
+        m.in_doubt, 0,
+        "persistent publishers resend what was in flight"
+    );
+    assert_eq!(m.acked, m.published);
+    assert_eq!(
+        m.expected,
+        2 * m.acked,
+        "persistent subscribers expect everything"
+    );
+    assert_eq!(m.received, m.expected, "{m:?}");
+    assert_eq!(m.lost, 0);
+    assert_eq!(r.disconnects.total, 21);
+
+    let out = run_text(&cut_all_three_times(true), &url(&broker)).await;
+    let m = &out.report.messages;
+    assert_eq!(out.report.reconnects, 21);
+    assert_eq!(m.lost, 0, "{m:?}");
+    // Clean sessions: what was in flight at a cut is in doubt, never lost;
+    // every acknowledged message reached each subscriber or was missed offline.
+    assert_eq!(m.published, m.acked + m.in_doubt);
+    assert!(m.received + m.missed_offline >= 2 * m.acked, "{m:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_publishes_are_resent_with_dup_after_reconnect() {
+    let broker = mosquitto(NO_LIMITS).await;
+    // The broker's 5th PUBACK to the publisher never arrives: the proxy cuts
+    // the connection instead. The persistent publisher must resend with DUP.
+    // (8 messages: the second connection sees only 4 PUBACKs, so one cut.)
+    let proxy = FaultProxy::start(
+        broker.addr,
+        vec![Rule {
+            client_prefix: "dup-pub".into(),
+            direction: Direction::ToClient,
+            packet_type: 4,
+            nth: 5,
+            action: Action::Cut,
+        }],
+    )
+    .await
+    .unwrap();
+    let text = r#"
+name = "dup-resend"
+duration = "2s"
+[[group]]
+name = "sub"
+client_id = { scheme = "prefix-serial", prefix = "dup-sub" }
+subscribe = { filter = "dup/#", qos = 1 }
+[[group]]
+name = "pub"
+client_id = { scheme = "prefix-serial", prefix = "dup-pub" }
+clean_session = false
+max_inflight = 1
+reconnect = { delay = "100ms" }
+publish = { topic = "dup/a", qos = 1, rate = 20.0, count = 8 }
+"#;
+    let out = run_text(text, &format!("mqtt://{}", proxy.addr)).await;
+    let m = &out.report.messages;
+    assert_eq!(
+        proxy.dup_publishes(),
+        1,
+        "exactly the one unacknowledged publish was resent"
+    );
+    assert_eq!(out.report.reconnects, 1);
+    assert_eq!(m.published, 8);
+    assert_eq!(m.acked, 8, "{m:?}");
+    assert_eq!(m.in_doubt, 0);
+    assert_eq!(m.lost, 0);
+    assert_eq!(m.received, 8);
+    // mosquitto passes the DUP resend on as a new delivery: a QoS 1 duplicate, not a violation.
+    assert_eq!(m.duplicated, 1, "{m:?}");
+    assert!(out.report.findings.is_empty(), "{:?}", out.report.findings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_is_noticed_by_keepalive_and_survived() {
+    let broker = mosquitto(NO_LIMITS).await;
+    let text = r#"
+name = "blackhole"
+duration = "7s"
+drain = "4s"
+[[group]]
+name = "sub"
+client_id = { scheme = "prefix-serial", prefix = "bh-sub" }
+keepalive = "1s"
+subscribe = { filter = "bh/#", qos = 1 }
+reconnect = { delay = "100ms" }
+[[group]]
+name = "pub"
+publish = { topic = "bh/a", qos = 1, rate = 20.0 }
+[[fault]]
+at = "1s"
+action = "blackhole"
+group = "sub"
+for = "3s"
+"#;
+    let out = run_text(text, &url(&broker)).await;
+    let r = &out.report;
+    assert_eq!(
+        r.disconnects.by_cause.get("keepalive_timeout"),
+        Some(&1),
+        "{:?}",
+        r.disconnects
+    );
+    assert_eq!(r.reconnects, 1);
+    assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
+    assert!(r.messages.missed_offline > 0);
+    assert_eq!(r.faults[0].action, "blackhole");
+}
