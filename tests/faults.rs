@@ -59,6 +59,24 @@ async fn dropped_duplicated_and_swapped_publishes_are_reported_exactly() {
         assert_eq!(s.subscriber, "victim-0");
         assert_eq!(s.publisher, "src-0");
         assert_eq!(s.lost_seqs, vec![(4, 5)], "{ctx}");
+        // Contract violations: QoS 1/2 loss and any reorder; QoS 0 loss and QoS 1 duplicates are not.
+        let v: Vec<_> = out
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.kind == "qos_violation")
+            .collect();
+        assert_eq!(v.len(), 1, "{ctx}: {:?}", out.report.findings);
+        assert_eq!(
+            v[0].count,
+            if qos == 0 { 1 } else { 2 },
+            "{ctx}: {:?}",
+            v[0]
+        );
+        assert_eq!(
+            v[0].evidence["streams"][0]["lost_seqs"],
+            serde_json::json!(if qos == 0 { vec![] } else { vec![(4, 5)] })
+        );
     }
 }
 

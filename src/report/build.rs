@@ -97,18 +97,28 @@ pub fn tally(
 }
 
 /// QoS contract violations: QoS 1 loss, QoS 2 loss or duplicates, reorder
-/// within one QoS. QoS 0 loss is loss, not a violation.
+/// within one QoS (QoS 0 loss is loss, not a violation). One finding per
+/// subscriber and QoS, with the streams as evidence.
 fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<Finding> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
-    streams
-        .iter()
-        .filter_map(|s| {
-            let lost = if s.qos >= 1 { s.lost } else { 0 };
-            let dup = if s.qos == 2 { s.duplicated } else { 0 };
-            let count = lost + dup + s.out_of_order;
-            if count == 0 {
-                return None;
-            }
+    let mut by_sub: std::collections::BTreeMap<(u32, u8), Vec<(&StreamTally, u64, u64)>> =
+        Default::default();
+    for s in streams {
+        let lost = if s.qos >= 1 { s.lost } else { 0 };
+        let dup = if s.qos == 2 { s.duplicated } else { 0 };
+        if lost + dup + s.out_of_order > 0 {
+            by_sub
+                .entry((s.subscriber_client, s.qos))
+                .or_default()
+                .push((s, lost, dup));
+        }
+    }
+    by_sub
+        .into_iter()
+        .map(|((sub, qos), list)| {
+            let lost: u64 = list.iter().map(|(_, l, _)| l).sum();
+            let dup: u64 = list.iter().map(|(_, _, d)| d).sum();
+            let reordered: u64 = list.iter().map(|(s, _, _)| s.out_of_order).sum();
             let mut what = Vec::new();
             if lost > 0 {
                 what.push(format!("{lost} lost"));
@@ -116,32 +126,41 @@ fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<
             if dup > 0 {
                 what.push(format!("{dup} delivered twice"));
             }
-            if s.out_of_order > 0 {
-                what.push(format!("{} out of order", s.out_of_order));
+            if reordered > 0 {
+                what.push(format!("{reordered} out of order"));
             }
-            Some(Finding {
+            let publishers: Vec<String> = list.iter().map(|(s, _, _)| id(s.publisher_client)).collect();
+            let named = publishers.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            let more = if publishers.len() > 3 { format!(" and {} more", publishers.len() - 3) } else { String::new() };
+            let mut client_ids = vec![id(sub)];
+            client_ids.extend(publishers.iter().take(20).cloned());
+            Finding {
                 kind: "qos_violation".into(),
                 summary: format!(
-                    "QoS {} stream {} → {} broke its delivery guarantee: {}",
-                    s.qos,
-                    id(s.publisher_client),
-                    id(s.subscriber_client),
-                    what.join(", ")
+                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}",
+                    id(sub),
+                    what.join(", "),
+                    list.len()
                 ),
-                client_ids: vec![id(s.publisher_client), id(s.subscriber_client)],
-                count,
+                client_ids,
+                count: lost + dup + reordered,
                 first_s: 0.0,
                 last_s: secs(run_end_us),
                 evidence: json!({
-                    "qos": s.qos,
-                    "publisher": id(s.publisher_client),
-                    "subscriber": id(s.subscriber_client),
+                    "qos": qos,
+                    "subscriber": id(sub),
                     "lost": lost,
-                    "lost_seqs": s.lost_ranges,
                     "duplicated": dup,
-                    "out_of_order": s.out_of_order,
+                    "out_of_order": reordered,
+                    "streams": list.iter().take(20).map(|(s, l, d)| json!({
+                        "publisher": id(s.publisher_client),
+                        "lost": l,
+                        "lost_seqs": if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
+                        "duplicated": d,
+                        "out_of_order": s.out_of_order,
+                    })).collect::<Vec<_>>(),
                 }),
-            })
+            }
         })
         .collect()
 }

@@ -39,6 +39,16 @@ fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+fn window_words(kind: &str) -> &str {
+    match kind {
+        "steady" => "in steady state (both ends connected)",
+        "subscriber_offline" => "published while their subscriber was offline or reconnecting",
+        "publisher_offline" => "published around their publisher's drop",
+        "broker_restart" => "held by the broker when it was restarted",
+        other => other,
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let verdict = match r.verdict.as_str() {
@@ -145,6 +155,49 @@ pub fn render(r: &Report) -> String {
         "\n{} streams (publisher → subscriber pairs); {} deliveries in all; {} stale (earlier runs), {} foreign, {} refused by the broker.\n",
         m.streams, m.deliveries, m.stale, m.foreign, m.rejected
     );
+    if m.lost > 0 {
+        let parts: Vec<String> = m
+            .lost_by_window
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {}", window_words(k)))
+            .collect();
+        let _ = writeln!(o, "**{} messages lost**: {}.\n", m.lost, parts.join("; "));
+    }
+    if m.missed_offline > 0 {
+        let _ = writeln!(
+            o,
+            "{} messages were published while clean-session subscribers were offline and never reached them: missed, as a clean session means, not lost.\n",
+            m.missed_offline
+        );
+    }
+    if m.queued_offline > 0 {
+        let _ = writeln!(
+            o,
+            "{} messages were published while persistent-session subscribers were away; the broker had to queue them.\n",
+            m.queued_offline
+        );
+    }
+    if !r.loss_windows.is_empty() {
+        let _ = writeln!(
+            o,
+            "| window | client | from (s) | to (s) | lost | missed offline |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for w in r.loss_windows.iter().take(30) {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.3} | {:.3} | {} | {} |",
+                w.kind,
+                w.client.as_deref().unwrap_or("(broker)"),
+                w.start_s,
+                w.end_s,
+                w.lost,
+                w.missed_offline
+            );
+        }
+        o.push('\n');
+    }
     let troubled: Vec<_> = r
         .streams
         .iter()
@@ -180,6 +233,66 @@ pub fn render(r: &Report) -> String {
                 s.duplicated,
                 s.out_of_order,
                 seqs
+            );
+        }
+        o.push('\n');
+    }
+
+    if !r.faults.is_empty() {
+        let _ = writeln!(o, "## Faults\n");
+        for f in &r.faults {
+            let until = f
+                .until_s
+                .map_or(String::new(), |u| format!(" until {u:.2} s"));
+            let err = f
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" — **failed: {e}**"));
+            let _ = writeln!(
+                o,
+                "- {} at {:.2} s{until}, {} clients{err}",
+                f.action, f.at_s, f.clients
+            );
+        }
+        o.push('\n');
+    }
+    if !r.client_timelines.is_empty() {
+        let _ = writeln!(o, "## Dropped connections\n");
+        for t in r.client_timelines.iter().take(10) {
+            let steps: Vec<String> = t
+                .connections
+                .iter()
+                .map(|c| match (c.connected_s, &c.cause) {
+                    (None, Some(cause)) => {
+                        format!("attempt at {:.2} s failed ({cause})", c.attempt_s)
+                    }
+                    (Some(at), Some(cause)) => format!(
+                        "connected {at:.2} s{} → dropped {:.2} s ({cause})",
+                        if c.session_present {
+                            " (session resumed)"
+                        } else {
+                            ""
+                        },
+                        c.ended_s
+                    ),
+                    (Some(at), None) => format!(
+                        "connected {at:.2} s{} → to the end",
+                        if c.session_present {
+                            " (session resumed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    (None, None) => format!("attempt at {:.2} s", c.attempt_s),
+                })
+                .collect();
+            let _ = writeln!(o, "- `{}` ({}): {}", t.client, t.group, steps.join("; "));
+        }
+        if r.client_timelines.len() > 10 {
+            let _ = writeln!(
+                o,
+                "- … {} more in report.json",
+                r.client_timelines.len() - 10
             );
         }
         o.push('\n');
