@@ -96,13 +96,16 @@ pub fn tally(
     })
 }
 
+type ViolationsBySubscriber<'a> =
+    std::collections::BTreeMap<(u32, u8), Vec<(&'a StreamTally, u64, u64)>>;
+
 /// QoS contract violations: QoS 1 loss, QoS 2 loss or duplicates, reorder
 /// within one QoS (QoS 0 loss is loss, not a violation). One finding per
 /// subscriber and QoS, with the streams as evidence.
 fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<Finding> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
-    let mut by_sub: std::collections::BTreeMap<(u32, u8), Vec<(&StreamTally, u64, u64)>> =
-        Default::default();
+    // (subscriber, qos) → [(stream, violating losses, violating duplicates)]
+    let mut by_sub: ViolationsBySubscriber = Default::default();
     for s in streams {
         let lost = if s.qos >= 1 { s.lost } else { 0 };
         let dup = if s.qos == 2 { s.duplicated } else { 0 };
