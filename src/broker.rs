@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 pub enum BrokerSpec {
     Embedded,
     SpawnMosquitto,
-    External {
-        url: String,
-        host: String,
-        port: u16,
-    },
+    External { url: String, host: String, port: u16 },
 }
 
 impl BrokerSpec {
@@ -27,20 +23,14 @@ impl BrokerSpec {
             _ => {}
         }
         let Some((scheme, rest)) = s.split_once("://") else {
-            return Err(format!(
-                "broker {s:?}: expected mqtt://host:port, \"embedded\" or \"spawn:mosquitto\""
-            ));
+            return Err(format!("broker {s:?}: expected mqtt://host:port, \"embedded\" or \"spawn:mosquitto\""));
         };
         if scheme != "mqtt" && scheme != "tcp" {
-            return Err(format!(
-                "broker {s:?}: scheme {scheme}:// is not supported yet (mqtt:// is)"
-            ));
+            return Err(format!("broker {s:?}: scheme {scheme}:// is not supported yet (mqtt:// is)"));
         }
         let rest = rest.trim_end_matches('/');
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, p) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("broker {s:?}: unclosed '[' in IPv6 address"))?;
+            let (h, p) = v6.split_once(']').ok_or_else(|| format!("broker {s:?}: unclosed '[' in IPv6 address"))?;
             (h.to_string(), p.strip_prefix(':').unwrap_or(""))
         } else {
             match rest.rsplit_once(':') {
@@ -51,28 +41,19 @@ impl BrokerSpec {
         let port = if port.is_empty() {
             1883
         } else {
-            port.parse::<u16>().map_err(|_| {
-                format!("broker {s:?}: port {port:?} is not a number from 1 to 65535")
-            })?
+            port.parse::<u16>().map_err(|_| format!("broker {s:?}: port {port:?} is not a number from 1 to 65535"))?
         };
         if host.is_empty() {
             return Err(format!("broker {s:?}: no host"));
         }
-        Ok(BrokerSpec::External {
-            url: s.to_string(),
-            host,
-            port,
-        })
+        Ok(BrokerSpec::External { url: s.to_string(), host, port })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("cannot resolve broker host {host}: {source}")]
-    Resolve {
-        host: String,
-        source: std::io::Error,
-    },
+    Resolve { host: String, source: std::io::Error },
     #[error("cannot start the embedded broker: {0}")]
     Embedded(String),
     #[error("cannot start mosquitto: {0}")]
@@ -94,10 +75,15 @@ pub struct BrokerHandle {
 impl BrokerHandle {
     /// The last lines of the spawned broker's log.
     pub fn log_tail(&self, lines: usize) -> Vec<String> {
-        self.mosquitto
-            .as_ref()
-            .map(|m| m.log_tail(lines))
-            .unwrap_or_default()
+        self.mosquitto.as_ref().map(|m| m.log_tail(lines)).unwrap_or_default()
+    }
+
+    /// The spawned broker's log (its last 8 MiB), for the detectors' corroboration.
+    pub fn log_text(&self) -> Option<String> {
+        let m = self.mosquitto.as_ref()?;
+        let bytes = std::fs::read(m.log_path()).ok()?;
+        let tail = &bytes[bytes.len().saturating_sub(8 << 20)..];
+        Some(String::from_utf8_lossy(tail).into_owned())
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -107,9 +93,10 @@ impl BrokerHandle {
     /// The `restart-broker` fault: kill -9 the spawned mosquitto, wait
     /// `down`, start it again and wait until it listens.
     pub async fn restart(&mut self, down: Duration) -> Result<(), BrokerError> {
-        let m = self.mosquitto.as_mut().ok_or_else(|| {
-            BrokerError::Mosquitto("only a broker midge spawned can be restarted".into())
-        })?;
+        let m = self
+            .mosquitto
+            .as_mut()
+            .ok_or_else(|| BrokerError::Mosquitto("only a broker midge spawned can be restarted".into()))?;
         m.kill();
         tokio::time::sleep(down).await;
         m.start_again()?;
@@ -127,26 +114,14 @@ pub async fn start(
         BrokerSpec::External { url, host, port } => {
             let mut addrs = tokio::net::lookup_host((host.as_str(), *port))
                 .await
-                .map_err(|e| BrokerError::Resolve {
-                    host: host.clone(),
-                    source: e,
-                })?
+                .map_err(|e| BrokerError::Resolve { host: host.clone(), source: e })?
                 .collect::<Vec<_>>();
             addrs.sort_by_key(|a| !a.is_ipv4());
-            let addr = addrs
-                .into_iter()
-                .next()
-                .ok_or_else(|| BrokerError::Resolve {
-                    host: host.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-                })?;
-            Ok(BrokerHandle {
-                addr,
-                url: url.clone(),
-                kind: "external",
-                config: None,
-                mosquitto: None,
-            })
+            let addr = addrs.into_iter().next().ok_or_else(|| BrokerError::Resolve {
+                host: host.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            })?;
+            Ok(BrokerHandle { addr, url: url.clone(), kind: "external", config: None, mosquitto: None })
         }
         BrokerSpec::Embedded => {
             let (addr, config) = start_embedded(protocol)?;
@@ -244,8 +219,7 @@ max_inflight_count = 1000
 dynamic_filters = true
 "#
     );
-    let config: rumqttd::Config =
-        toml::from_str(&text).map_err(|e| BrokerError::Embedded(format!("config: {e}")))?;
+    let config: rumqttd::Config = toml::from_str(&text).map_err(|e| BrokerError::Embedded(format!("config: {e}")))?;
     std::thread::Builder::new()
         .name("embedded-broker".into())
         .spawn(move || {
@@ -292,10 +266,7 @@ impl Mosquitto {
             )
         })?;
         let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
-        let dir = tempfile::Builder::new()
-            .prefix("midge-mosquitto-")
-            .tempdir()
-            .map_err(err)?;
+        let dir = tempfile::Builder::new().prefix("midge-mosquitto-").tempdir().map_err(err)?;
         let port = free_port().map_err(err)?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut config = format!(
@@ -320,13 +291,7 @@ impl Mosquitto {
         }
         std::fs::write(dir.path().join("mosquitto.conf"), &config).map_err(err)?;
         let child = start_process(&bin, dir.path())?;
-        Ok(Mosquitto {
-            addr,
-            config,
-            bin,
-            child,
-            dir,
-        })
+        Ok(Mosquitto { addr, config, bin, child, dir })
     }
 
     pub fn spawn(extra_conf: &[String]) -> Result<Mosquitto, BrokerError> {
@@ -361,20 +326,13 @@ impl Mosquitto {
     pub fn log_tail(&self, lines: usize) -> Vec<String> {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        all[all.len().saturating_sub(lines)..].iter().map(|s| s.to_string()).collect()
     }
 }
 
 fn start_process(bin: &Path, dir: &Path) -> Result<Child, BrokerError> {
     let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("mosquitto.log"))
-        .map_err(err)?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("mosquitto.log")).map_err(err)?;
     Command::new(bin)
         .arg("-c")
         .arg(dir.join("mosquitto.conf"))
@@ -400,30 +358,15 @@ mod tests {
     #[test]
     fn parses_broker_urls() {
         assert_eq!(BrokerSpec::parse("embedded"), Ok(BrokerSpec::Embedded));
-        assert_eq!(
-            BrokerSpec::parse("spawn:mosquitto"),
-            Ok(BrokerSpec::SpawnMosquitto)
-        );
+        assert_eq!(BrokerSpec::parse("spawn:mosquitto"), Ok(BrokerSpec::SpawnMosquitto));
         assert_eq!(
             BrokerSpec::parse("mqtt://127.0.0.1:1999"),
-            Ok(BrokerSpec::External {
-                url: "mqtt://127.0.0.1:1999".into(),
-                host: "127.0.0.1".into(),
-                port: 1999
-            })
+            Ok(BrokerSpec::External { url: "mqtt://127.0.0.1:1999".into(), host: "127.0.0.1".into(), port: 1999 })
         );
-        assert!(matches!(
-            BrokerSpec::parse("mqtt://[::1]:7"),
-            Ok(BrokerSpec::External { port: 7, .. })
-        ));
-        assert!(matches!(
-            BrokerSpec::parse("mqtt://localhost"),
-            Ok(BrokerSpec::External { port: 1883, .. })
-        ));
+        assert!(matches!(BrokerSpec::parse("mqtt://[::1]:7"), Ok(BrokerSpec::External { port: 7, .. })));
+        assert!(matches!(BrokerSpec::parse("mqtt://localhost"), Ok(BrokerSpec::External { port: 1883, .. })));
         assert!(BrokerSpec::parse("mqtt://h:notaport").is_err());
         assert!(BrokerSpec::parse("127.0.0.1:1883").is_err());
-        assert!(BrokerSpec::parse("wss://h:1")
-            .unwrap_err()
-            .contains("not supported"));
+        assert!(BrokerSpec::parse("wss://h:1").unwrap_err().contains("not supported"));
     }
 }

@@ -52,22 +52,14 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::BAD_INPUT
-            } else {
-                exit::PASS
-            };
+            return if e.use_stderr() { exit::BAD_INPUT } else { exit::PASS };
         }
     };
     match cli.command {
         Command::Validate { scenario } => validate(&scenario),
-        Command::Run {
-            scenario,
-            broker,
-            out,
-            duration,
-            quiet,
-        } => run(&scenario, Overrides { broker, duration }, out, quiet),
+        Command::Run { scenario, broker, out, duration, quiet } => {
+            run(&scenario, Overrides { broker, duration }, out, quiet)
+        }
     }
 }
 
@@ -98,16 +90,8 @@ fn validate(path: &Path) -> i32 {
 }
 
 fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     s.trim_matches('-').to_string()
 }
 
@@ -137,10 +121,7 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool) -> 
         }
     };
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -151,7 +132,9 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool) -> 
         let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nmidge: interrupted — stopping the clients and writing the report (Ctrl-C again to quit at once)");
+                eprintln!(
+                    "\nmidge: interrupted — stopping the clients and writing the report (Ctrl-C again to quit at once)"
+                );
                 let _ = interrupt_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(exit::INTERRUPTED);

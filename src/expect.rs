@@ -21,11 +21,7 @@ fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) ->
     ExpectationResult {
         name: name.to_string(),
         threshold: json!(format!("<= {threshold_us} us")),
-        observed: if count == 0 {
-            json!(null)
-        } else {
-            json!(observed_us)
-        },
+        observed: if count == 0 { json!(null) } else { json!(observed_us) },
         // No samples is no evidence that the latency held.
         pass: count > 0 && observed_us <= threshold_us,
         op: "<=".into(),
@@ -38,11 +34,7 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     let m = &r.messages;
     let failures: u64 = r.clients.connect_failures.values().sum();
-    out.push(max_check(
-        "connect_failures",
-        expect.connect_failures.unwrap_or(0),
-        failures,
-    ));
+    out.push(max_check("connect_failures", expect.connect_failures.unwrap_or(0), failures));
     if let Some(t) = expect.lost {
         out.push(max_check("lost", t, m.lost));
     }
@@ -65,28 +57,13 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     }
     let l = &r.latency;
     if let Some(d) = expect.connect_p99 {
-        out.push(latency_check(
-            "connect_p99",
-            d.0.as_micros() as u64,
-            l.connect.p99_us,
-            l.connect.count,
-        ));
+        out.push(latency_check("connect_p99", d.0.as_micros() as u64, l.connect.p99_us, l.connect.count));
     }
     if let Some(d) = expect.e2e_p99 {
-        out.push(latency_check(
-            "e2e_p99",
-            d.0.as_micros() as u64,
-            l.e2e.p99_us,
-            l.e2e.count,
-        ));
+        out.push(latency_check("e2e_p99", d.0.as_micros() as u64, l.e2e.p99_us, l.e2e.count));
     }
     if let Some(d) = expect.ack_p99 {
-        out.push(latency_check(
-            "ack_p99",
-            d.0.as_micros() as u64,
-            l.ack.p99_us,
-            l.ack.count,
-        ));
+        out.push(latency_check("ack_p99", d.0.as_micros() as u64, l.ack.p99_us, l.ack.count));
     }
     for kind in &expect.findings {
         let n = r.findings.iter().filter(|f| &f.kind == kind).count() as u64;

@@ -19,14 +19,9 @@ pub struct IdAllocator {
 
 impl IdAllocator {
     pub fn new() -> Self {
-        let started_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        IdAllocator {
-            used: HashSet::new(),
-            started_ms,
-        }
+        let started_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        IdAllocator { used: HashSet::new(), started_ms }
     }
 
     /// The id of the `index`-th client (0-based, within its group) of group `group`.
@@ -61,11 +56,7 @@ impl IdAllocator {
 }
 
 fn random_suffix() -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(RANDOM_LEN)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(RANDOM_LEN).map(char::from).collect()
 }
 
 #[cfg(test)]
@@ -84,12 +75,8 @@ mod tests {
     fn schemes_give_unique_ids() {
         let mut ids = IdAllocator::new();
         let mut seen = HashSet::new();
-        for scheme in [
-            IdScheme::PrefixSerial,
-            IdScheme::PrefixRandom,
-            IdScheme::PrefixTime,
-            IdScheme::PrefixTimeRandom,
-        ] {
+        for scheme in [IdScheme::PrefixSerial, IdScheme::PrefixRandom, IdScheme::PrefixTime, IdScheme::PrefixTimeRandom]
+        {
             for i in 0..500 {
                 let id = ids.next(&spec(scheme, Some("s-")), "g", i);
                 assert!(id.starts_with("s-"));

@@ -10,6 +10,7 @@
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod detect;
 pub mod expect;
 pub mod faults;
 pub mod ids;

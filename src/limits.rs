@@ -9,16 +9,10 @@ pub const FD_MARGIN: u64 = 64;
 /// too low, before a single connection is made.
 pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
     let needed = clients + FD_MARGIN;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(format!(
-            "cannot read the open-file limit: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("cannot read the open-file limit: {}", std::io::Error::last_os_error()));
     }
     if lim.rlim_cur >= needed {
         return Ok(lim.rlim_cur);
@@ -31,16 +25,10 @@ pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
             lim.rlim_max
         ));
     }
-    let raised = libc::rlimit {
-        rlim_cur: lim.rlim_max,
-        rlim_max: lim.rlim_max,
-    };
+    let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
     // SAFETY: setrlimit reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Err(format!(
-            "cannot raise the open-file limit: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("cannot raise the open-file limit: {}", std::io::Error::last_os_error()));
     }
     Ok(raised.rlim_cur)
 }

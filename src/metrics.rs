@@ -29,14 +29,8 @@ pub struct RunClock {
 
 impl RunClock {
     pub fn new() -> RunClock {
-        let start_unix_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
-        RunClock {
-            start: Instant::now(),
-            start_unix_us,
-        }
+        let start_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+        RunClock { start: Instant::now(), start_unix_us }
     }
 
     pub fn now_us(&self) -> u64 {
@@ -163,11 +157,7 @@ pub struct Shard {
 
 impl Shard {
     fn new() -> Shard {
-        Shard {
-            latency: Latencies::new(),
-            interval_e2e: new_histogram(),
-            counters: Counters::default(),
-        }
+        Shard { latency: Latencies::new(), interval_e2e: new_histogram(), counters: Counters::default() }
     }
 }
 
@@ -217,9 +207,7 @@ impl Metrics {
     pub fn new(shards: usize) -> Metrics {
         Metrics {
             clock: RunClock::new(),
-            shards: (0..shards.max(1))
-                .map(|_| Mutex::new(Shard::new()))
-                .collect(),
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::new())).collect(),
             connected: AtomicI64::new(0),
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
@@ -293,10 +281,7 @@ mod tests {
             m.with(m.shard_for(i), |s| {
                 s.counters.published[1] += 1;
                 s.interval_e2e.saturating_record(100 + i as u64);
-                *s.counters
-                    .connect_failures
-                    .entry("refused".into())
-                    .or_default() += 1;
+                *s.counters.connect_failures.entry("refused".into()).or_default() += 1;
             });
         }
         let (c, h) = m.sample();

@@ -70,13 +70,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_padding() {
-        let h = Header {
-            run_id: 7,
-            publisher: 3,
-            seq: 1 << 40,
-            intended_us: 11,
-            sent_us: 12,
-        };
+        let h = Header { run_id: 7, publisher: 3, seq: 1 << 40, intended_us: 11, sent_us: 12 };
         let mut b = BytesMut::new();
         h.write(100, &mut b);
         assert_eq!(b.len(), 100);

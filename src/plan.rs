@@ -40,6 +40,7 @@ pub struct GroupPlan {
     pub reconnect: Option<scenario::ReconnectPolicy>,
     /// MQTT 5 session expiry sent with `clean_session = false`.
     pub session_expiry_s: u32,
+    pub retry_connect: bool,
 }
 
 impl GroupPlan {
@@ -61,6 +62,8 @@ pub struct FaultPlan {
     pub delay: Duration,
     pub count: u64,
     pub direction: scenario::FaultDirection,
+    pub packet: Option<scenario::MalformedPacket>,
+    pub size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -107,9 +110,8 @@ pub struct Plan {
 impl Plan {
     /// Whether any fault needs midge's proxy between the clients and the broker.
     pub fn needs_proxy(&self) -> bool {
-        self.faults
-            .iter()
-            .any(|f| f.action != scenario::FaultAction::RestartBroker)
+        use scenario::FaultAction::*;
+        self.faults.iter().any(|f| matches!(f.action, Cut | Blackhole | Delay | Drop))
     }
 }
 
@@ -123,13 +125,9 @@ pub struct Overrides {
 impl Plan {
     pub fn build(file: &ScenarioFile, overrides: &Overrides) -> anyhow::Result<Plan> {
         let s = &file.scenario;
-        let broker_url = overrides
-            .broker
-            .clone()
-            .or_else(|| s.broker.url.clone())
-            .unwrap_or_else(|| "embedded".to_string());
-        let broker =
-            BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+        let broker_url =
+            overrides.broker.clone().or_else(|| s.broker.url.clone()).unwrap_or_else(|| "embedded".to_string());
+        let broker = BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
         let mut ids = IdAllocator::new();
         let mut groups = Vec::new();
         let mut clients = Vec::new();
@@ -150,9 +148,7 @@ impl Plan {
             for i in 0..g.clients {
                 let client_id = ids.next(&id_spec, &g.name, i);
                 let fill = |t: &str| {
-                    t.replace("{client}", &client_id)
-                        .replace("{i}", &i.to_string())
-                        .replace("{group}", &g.name)
+                    t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name)
                 };
                 let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
                 let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
@@ -176,10 +172,7 @@ impl Plan {
                 connect_rate: g.connect_rate,
                 protocol: g.protocol.unwrap_or(s.protocol),
                 clean_session: g.clean_session,
-                keepalive: g
-                    .keepalive
-                    .map(|d| d.0)
-                    .unwrap_or(scenario::DEFAULT_KEEPALIVE),
+                keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
                 max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
                 credentials,
                 publish: g.publish.as_ref().map(|p| {
@@ -199,18 +192,15 @@ impl Plan {
                     Some(scenario::ReconnectSpec::On(p)) => Some(p),
                     Some(scenario::ReconnectSpec::Off) => None,
                 },
-                session_expiry_s: g
-                    .session_expiry
-                    .map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
+                session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
+                retry_connect: g.retry_connect,
             });
         }
         let streams = find_streams(&groups, &clients);
         let mut faults = Vec::new();
         for f in &s.faults {
             let f = f.get_ref();
-            if f.action == scenario::FaultAction::RestartBroker
-                && broker != BrokerSpec::SpawnMosquitto
-            {
+            if f.action == scenario::FaultAction::RestartBroker && broker != BrokerSpec::SpawnMosquitto {
                 anyhow::bail!(
                     "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
                 );
@@ -231,6 +221,8 @@ impl Plan {
                 delay: f.delay.map_or(Duration::ZERO, |d| d.0),
                 count: f.count.unwrap_or(1),
                 direction: f.direction,
+                packet: f.packet,
+                size: f.size.unwrap_or(1024 * 1024),
             });
         }
         faults.sort_by_key(|f| f.at);
@@ -239,10 +231,7 @@ impl Plan {
             scenario_path: file.path.display().to_string(),
             scenario_sha256: hex(&Sha256::digest(file.text.as_bytes())),
             run_id: rand::random(),
-            duration: overrides
-                .duration
-                .or(s.duration.map(|d| d.0))
-                .unwrap_or(scenario::DEFAULT_DURATION),
+            duration: overrides.duration.or(s.duration.map(|d| d.0)).unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             broker,
             mosquitto_conf: s.broker.mosquitto_conf.clone(),
@@ -261,10 +250,7 @@ impl Plan {
     }
 }
 
-fn credentials(
-    user_env: Option<&String>,
-    pass_env: Option<&String>,
-) -> Result<Option<Credentials>, String> {
+fn credentials(user_env: Option<&String>, pass_env: Option<&String>) -> Result<Option<Credentials>, String> {
     let read = |name: &String, key: &str| {
         std::env::var(name).map_err(|_| {
             format!("environment variable {name} (named by {key}) is not set; secrets come from the environment")
@@ -288,10 +274,7 @@ fn find_streams(groups: &[GroupPlan], clients: &[ClientPlan]) -> Vec<StreamPlan>
     let mut streams = Vec::new();
     for p in clients.iter().filter(|c| c.topic.is_some()) {
         let topic = p.topic.as_deref().unwrap_or_default();
-        let pub_qos = groups[p.group as usize]
-            .publish
-            .as_ref()
-            .map_or(0, |x| x.qos);
+        let pub_qos = groups[p.group as usize].publish.as_ref().map_or(0, |x| x.qos);
         for s in &subscribers {
             if crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic) {
                 let sub_qos = groups[s.group as usize].subscribe_qos.unwrap_or(0);
@@ -335,11 +318,7 @@ subscribe = { filter = "t/2", qos = 0 }
         let plan = Plan::build(&f, &Overrides::default()).unwrap();
         assert_eq!(plan.streams.len(), 5);
         assert_eq!(plan.publishers.len(), 4);
-        let to_one: Vec<_> = plan
-            .streams
-            .iter()
-            .filter(|s| s.subscriber_client == 5)
-            .collect();
+        let to_one: Vec<_> = plan.streams.iter().filter(|s| s.subscriber_client == 5).collect();
         assert_eq!(to_one.len(), 1);
         assert_eq!(to_one[0].qos, 0);
         assert_eq!(plan.clients[0].client_id, "p0");

@@ -16,18 +16,11 @@ impl Progress {
     pub fn new(enabled: bool, planned: u32) -> Progress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .expect("static template"),
-            );
+            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("static template"));
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
-        Progress {
-            bar,
-            planned,
-            stage: Arc::new(Mutex::new("connecting")),
-        }
+        Progress { bar, planned, stage: Arc::new(Mutex::new("connecting")) }
     }
 
     pub fn set_stage(&self, stage: &'static str) {
@@ -39,9 +32,7 @@ impl Progress {
     pub fn update(&self, p: &TimePoint, totals: &Counters) {
         let Some(bar) = &self.bar else { return };
         let stage = self.stage.lock().map(|s| *s).unwrap_or("running");
-        let p99 = p.e2e_p99_us.map_or("–".to_string(), |us| {
-            format!("{:.1} ms", us as f64 / 1000.0)
-        });
+        let p99 = p.e2e_p99_us.map_or("–".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
         let failures: u64 = totals.connect_failures.values().sum();
         bar.set_message(format!(
             "{stage} · connected {}/{} ({failures} failed) · published {} ({}/s) · received {} ({}/s) · e2e p99 {p99}",

@@ -42,11 +42,7 @@ pub enum RunError {
     #[error("{0}")]
     Limits(String),
     #[error("cannot reach the broker at {url} ({addr}): {cause}")]
-    Unreachable {
-        url: String,
-        addr: std::net::SocketAddr,
-        cause: String,
-    },
+    Unreachable { url: String, addr: std::net::SocketAddr, cause: String },
     #[error("cannot start the fault proxy: {0}")]
     Proxy(std::io::Error),
 }
@@ -73,20 +69,10 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
     crate::limits::ensure_open_files(plan.clients.len() as u64).map_err(RunError::Limits)?;
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
-    let broker = broker::start(
-        &plan.broker,
-        protocol,
-        &plan.mosquitto_conf,
-        plan.persistence,
-    )
-    .await?;
+    let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
     preflight(&broker).await?;
     let proxy = if plan.needs_proxy() {
-        Some(Arc::new(
-            FaultProxy::start(broker.addr, Vec::new())
-                .await
-                .map_err(RunError::Proxy)?,
-        ))
+        Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?))
     } else {
         None
     };
@@ -94,10 +80,13 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     let metrics = Arc::new(Metrics::new(16));
+    let (orders_tx, orders_rx) = watch::channel(None);
+    let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
         metrics: metrics.clone(),
-        broker: proxy.as_ref().map_or(broker.addr, |p| p.addr),
+        broker: client_addr,
+        orders: orders_rx,
     });
     let broker = Arc::new(Mutex::new(broker));
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
@@ -106,14 +95,9 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let (sampler, stop_sampler) = spawn_sampler(metrics.clone(), progress.clone());
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx);
 
-    let ramp_s = plan
-        .groups
-        .iter()
-        .map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r))
-        .fold(0.0, f64::max);
-    let ready_limit = Duration::from_secs_f64(ramp_s)
-        + crate::client::task::CONNECT_TIMEOUT * 2
-        + Duration::from_secs(5);
+    let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
+    let ready_limit =
+        Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5);
     let mut was_interrupted = false;
     tokio::select! {
         _ = timeout(ready_limit, metrics.ready.wait_for(planned)) => {}
@@ -133,13 +117,11 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
                 plan: plan.clone(),
                 proxy: proxy.clone(),
                 broker: broker.clone(),
+                client_addr,
+                orders: orders_tx.clone(),
                 clock: metrics.clock,
             };
-            faults = Some(tokio::spawn(schedule::run(
-                fctx,
-                start_us,
-                phase_rx.clone(),
-            )));
+            faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));
         }
         tokio::select! {
             _ = tokio::time::sleep_until(Instant::from_std(metrics.clock.instant_at(end_us))) => {}
@@ -148,12 +130,17 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     }
     let publish_elapsed = publish_started.elapsed();
     let _ = phase_tx.send(Phase::Draining);
+    progress.set_stage("draining");
     if !was_interrupted {
-        progress.set_stage("draining");
         tokio::select! {
             _ = drain(&metrics, plan.drain) => {}
             _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
         }
+    }
+    if was_interrupted {
+        // Even a stop on request lets what is in flight land (briefly), so
+        // the report of what ran loses nothing to the stop itself.
+        drain(&metrics, plan.drain.min(Duration::from_secs(2))).await;
     }
     progress.set_stage("disconnecting");
     let _ = phase_tx.send(Phase::Shutdown);
@@ -192,11 +179,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
 
 /// Ramps every group at its own connect rate, all groups at once.
-fn spawn_ramps(
-    plan: &Plan,
-    ctx: &Arc<ClientContext>,
-    phase_rx: &watch::Receiver<Phase>,
-) -> Vec<Ramp> {
+fn spawn_ramps(plan: &Plan, ctx: &Arc<ClientContext>, phase_rx: &watch::Receiver<Phase>) -> Vec<Ramp> {
     plan.groups
         .iter()
         .map(|g| {
@@ -208,17 +191,12 @@ fn spawn_ramps(
                 let mut handles = Vec::with_capacity(n as usize);
                 for i in 0..n {
                     if let Some(rate) = rate {
-                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate))
-                            .await;
+                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
                     }
                     if *phase.borrow() == Phase::Shutdown {
                         break;
                     }
-                    handles.push(tokio::spawn(run_client(
-                        ctx.clone(),
-                        first + i,
-                        phase.clone(),
-                    )));
+                    handles.push(tokio::spawn(run_client(ctx.clone(), first + i, phase.clone())));
                 }
                 handles
             })
@@ -251,17 +229,8 @@ async fn join_clients(ramps: Vec<Ramp>) -> (Vec<ClientOutcome>, u64) {
 /// One TCP connection before the swarm, so an unreachable broker is one clear
 /// error rather than thousands of failed clients.
 async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
-    let unreachable = |cause: String| RunError::Unreachable {
-        url: broker.url.clone(),
-        addr: broker.addr,
-        cause,
-    };
-    match timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(broker.addr),
-    )
-    .await
-    {
+    let unreachable = |cause: String| RunError::Unreachable { url: broker.url.clone(), addr: broker.addr, cause };
+    match timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(broker.addr)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable("no answer within 5s".into())),
@@ -282,8 +251,7 @@ async fn drain(metrics: &Metrics, limit: Duration) {
             last_received = received;
             quiet_since = Instant::now();
         }
-        let settled = metrics.inflight.load(Ordering::Relaxed) <= 0
-            && metrics.offline.load(Ordering::Relaxed) <= 0;
+        let settled = metrics.inflight.load(Ordering::Relaxed) <= 0 && metrics.offline.load(Ordering::Relaxed) <= 0;
         if settled && quiet_since.elapsed() >= quiet_for {
             return;
         }
@@ -291,10 +259,7 @@ async fn drain(metrics: &Metrics, limit: Duration) {
     }
 }
 
-fn spawn_sampler(
-    metrics: Arc<Metrics>,
-    progress: Progress,
-) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
+fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let handle = tokio::spawn(async move {
         let mut points = Vec::new();

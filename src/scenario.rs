@@ -22,14 +22,7 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
     }
 }
 
@@ -58,9 +51,7 @@ impl<'de> Deserialize<'de> for ProtocolVersion {
         match s.as_str() {
             "3.1.1" | "4" | "v4" | "311" => Ok(ProtocolVersion::V311),
             "5" | "5.0" | "v5" => Ok(ProtocolVersion::V5),
-            other => Err(de::Error::custom(format!(
-                "unknown protocol {other:?}: expected \"3.1.1\" or \"5\""
-            ))),
+            other => Err(de::Error::custom(format!("unknown protocol {other:?}: expected \"3.1.1\" or \"5\""))),
         }
     }
 }
@@ -102,9 +93,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if t == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration {s:?} ({e}): write it like \"30s\", \"500ms\" or \"2m\"")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration {s:?} ({e}): write it like \"30s\", \"500ms\" or \"2m\""))
 }
 
 /// A QoS level, 0, 1 or 2.
@@ -154,9 +144,7 @@ fn check_placeholders(s: &str) -> Result<(), String> {
         };
         let name = &after[..close];
         if !matches!(name, "client" | "i" | "group") {
-            return Err(format!(
-                "unknown placeholder {{{name}}} in {s:?}: use {{client}}, {{i}} or {{group}}"
-            ));
+            return Err(format!("unknown placeholder {{{name}}} in {s:?}: use {{client}}, {{i}} or {{group}}"));
         }
         rest = &after[close + 1..];
     }
@@ -268,6 +256,10 @@ pub struct Group {
     pub reconnect: Option<ReconnectSpec>,
     /// MQTT 5 session expiry for `clean_session = false` (default: never expires).
     pub session_expiry: Option<Dur>,
+    /// Keep retrying when the first connection is refused (e.g. bad
+    /// credentials), with the reconnect backoff. Off by default: no storm.
+    #[serde(default)]
+    pub retry_connect: bool,
 }
 
 /// How a client reconnects after a lost connection.
@@ -281,12 +273,7 @@ pub struct ReconnectPolicy {
 
 impl Default for ReconnectPolicy {
     fn default() -> Self {
-        ReconnectPolicy {
-            delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(120),
-            factor: 2.0,
-            jitter: 0.0,
-        }
+        ReconnectPolicy { delay: Duration::from_secs(1), max_delay: Duration::from_secs(120), factor: 2.0, jitter: 0.0 }
     }
 }
 
@@ -329,10 +316,7 @@ impl<'de> Deserialize<'de> for ReconnectSpec {
                     jitter: t.jitter.unwrap_or(d.jitter),
                 };
                 if !(p.factor >= 1.0 && p.factor.is_finite()) {
-                    return Err(de::Error::custom(format!(
-                        "reconnect.factor must be at least 1.0, not {}",
-                        p.factor
-                    )));
+                    return Err(de::Error::custom(format!("reconnect.factor must be at least 1.0, not {}", p.factor)));
                 }
                 if !(0.0..=1.0).contains(&p.jitter) {
                     return Err(de::Error::custom(format!(
@@ -341,9 +325,7 @@ impl<'de> Deserialize<'de> for ReconnectSpec {
                     )));
                 }
                 if p.max_delay < p.delay {
-                    return Err(de::Error::custom(
-                        "reconnect.max_delay must not be below reconnect.delay",
-                    ));
+                    return Err(de::Error::custom("reconnect.max_delay must not be below reconnect.delay"));
                 }
                 Ok(ReconnectSpec::On(p))
             }
@@ -364,6 +346,27 @@ pub enum FaultAction {
     Drop,
     /// kill -9 the spawned mosquitto and start it again after `for`.
     RestartBroker,
+    /// For `for`, a twin connection with the same client id as each chosen
+    /// client, reconnecting as they do: the two knock each other off.
+    DuplicateIds,
+    /// The chosen clients send a bad packet (`packet`) on purpose.
+    Malformed,
+}
+
+/// The bad packet a `malformed` fault sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MalformedPacket {
+    /// PUBLISH to a topic name with a wildcard.
+    WildcardTopic,
+    /// PUBLISH larger than the broker's maximum packet size (`size` bytes of payload).
+    Oversize,
+    /// More QoS 1 PUBLISH in flight than the broker's Receive Maximum (`count`).
+    ReceiveMaximum,
+    /// A fixed header whose remaining length never ends.
+    BadRemainingLength,
+    /// A second CONNECT on an established connection.
+    SecondConnect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -390,6 +393,10 @@ pub struct FaultSpec {
     pub count: Option<u64>,
     #[serde(default)]
     pub direction: FaultDirection,
+    /// malformed: which bad packet.
+    pub packet: Option<MalformedPacket>,
+    /// malformed oversize: payload bytes.
+    pub size: Option<usize>,
 }
 
 fn one() -> u32 {
@@ -464,30 +471,16 @@ impl ScenarioFile {
     pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ScenarioError {
-                file: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }
+            ScenarioError { file: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
         })?;
-        let file = ScenarioFile {
-            path: path.to_path_buf(),
-            text: text.to_string(),
-            scenario,
-        };
+        let file = ScenarioFile { path: path.to_path_buf(), text: text.to_string(), scenario };
         file.validate()?;
         Ok(file)
     }
 
     fn error_at(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         let (line, column) = line_col(&self.text, offset);
-        ScenarioError {
-            file: self.path.clone(),
-            line,
-            column,
-            message: message.into(),
-        }
+        ScenarioError { file: self.path.clone(), line, column, message: message.into() }
     }
 
     /// Checks that cross the boundaries of one value (which the types cannot see).
@@ -497,10 +490,7 @@ impl ScenarioFile {
             return Err(self.error_at(0, "`name` must not be empty"));
         }
         if s.groups.is_empty() {
-            return Err(self.error_at(
-                self.text.len(),
-                "no [[group]]: a scenario needs at least one group of clients",
-            ));
+            return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
         }
         if let Some(url) = &s.broker.url {
             if let Err(e) = crate::broker::BrokerSpec::parse(url) {
@@ -516,13 +506,9 @@ impl ScenarioFile {
                 return Err(self.error_at(at, "group `name` must not be empty"));
             }
             if !names.insert(group.name.as_str()) {
-                return Err(self.error_at(
-                    at,
-                    format!(
-                        "group name {:?} is used twice: names must be unique",
-                        group.name
-                    ),
-                ));
+                return Err(
+                    self.error_at(at, format!("group name {:?} is used twice: names must be unique", group.name))
+                );
             }
             let ctx = |m: String| format!("group {:?}: {m}", group.name);
             if group.clients == 0 {
@@ -530,12 +516,7 @@ impl ScenarioFile {
             }
             if let Some(rate) = group.connect_rate {
                 if !(rate > 0.0 && rate.is_finite()) {
-                    return Err(self.error_at(
-                        at,
-                        ctx(format!(
-                            "`connect_rate` must be a positive number, not {rate}"
-                        )),
-                    ));
+                    return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
                 }
             }
             if group.max_inflight == Some(0) {
@@ -543,20 +524,16 @@ impl ScenarioFile {
             }
             if let Some(k) = group.keepalive {
                 if k.0.as_secs() > u16::MAX as u64 {
-                    return Err(self.error_at(
-                        at,
-                        ctx("`keepalive` must be at most 65535s (MQTT limit)".into()),
-                    ));
+                    return Err(self.error_at(at, ctx("`keepalive` must be at most 65535s (MQTT limit)".into())));
                 }
             }
             if let Some(spec) = &group.client_id {
                 match spec.scheme {
                     IdScheme::Fixed => {
                         if spec.id.as_deref().unwrap_or("").is_empty() {
-                            return Err(self.error_at(
-                                at,
-                                ctx("client_id scheme \"fixed\" needs `id = \"...\"`".into()),
-                            ));
+                            return Err(
+                                self.error_at(at, ctx("client_id scheme \"fixed\" needs `id = \"...\"`".into()))
+                            );
                         }
                     }
                     _ => {
@@ -575,10 +552,7 @@ impl ScenarioFile {
                 if !(p.rate > 0.0 && p.rate.is_finite()) {
                     return Err(self.error_at(
                         pat,
-                        ctx(format!(
-                            "publish.rate must be a positive number of messages per second, not {}",
-                            p.rate
-                        )),
+                        ctx(format!("publish.rate must be a positive number of messages per second, not {}", p.rate)),
                     ));
                 }
                 if p.payload < crate::payload::HEADER_LEN {
@@ -591,10 +565,7 @@ impl ScenarioFile {
                     ));
                 }
                 if p.payload > 256 * 1024 * 1024 {
-                    return Err(self.error_at(
-                        pat,
-                        ctx("publish.payload must be at most 256 MiB (MQTT limit)".into()),
-                    ));
+                    return Err(self.error_at(pat, ctx("publish.payload must be at most 256 MiB (MQTT limit)".into())));
                 }
                 if p.count == Some(0) {
                     return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
@@ -608,14 +579,9 @@ impl ScenarioFile {
             match &fault.group {
                 Some(g) => {
                     let Some(group) = s.groups.iter().find(|x| &x.get_ref().name == g) else {
-                        return Err(
-                            self.error_at(at, format!("fault {name}: no group named {g:?}"))
-                        );
+                        return Err(self.error_at(at, format!("fault {name}: no group named {g:?}")));
                     };
-                    if fault
-                        .clients
-                        .is_some_and(|n| n == 0 || n > group.get_ref().clients)
-                    {
+                    if fault.clients.is_some_and(|n| n == 0 || n > group.get_ref().clients) {
                         return Err(self.error_at(
                             at,
                             format!(
@@ -632,22 +598,22 @@ impl ScenarioFile {
             }
             match fault.action {
                 FaultAction::Blackhole if fault.for_.is_none() => {
-                    return Err(self.error_at(
-                        at,
-                        "fault blackhole needs `for` (how long to stop forwarding)",
-                    ));
+                    return Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"));
                 }
                 FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
-                    return Err(self.error_at(
-                        at,
-                        "fault delay needs `delay` (added latency) and `for` (how long)",
-                    ));
+                    return Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"));
                 }
                 FaultAction::RestartBroker if fault.group.is_some() => {
+                    return Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"));
+                }
+                FaultAction::Malformed if fault.packet.is_none() => {
                     return Err(self.error_at(
                         at,
-                        "fault restart-broker restarts the whole broker: remove `group`",
+                        "fault malformed needs `packet`: wildcard-topic, oversize, receive-maximum, bad-remaining-length or second-connect",
                     ));
+                }
+                FaultAction::DuplicateIds if fault.group.is_none() => {
+                    return Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"));
                 }
                 FaultAction::Drop if fault.count == Some(0) => {
                     return Err(self.error_at(at, "fault drop: `count` must be at least 1"));
@@ -750,10 +716,7 @@ subscribe = { filter = "a/+", qos = 1 }
 
     #[test]
     fn fixed_scheme_needs_an_id() {
-        let text = OK.replace(
-            "clients = 3",
-            "clients = 3\nclient_id = { scheme = \"fixed\" }",
-        );
+        let text = OK.replace("clients = 3", "clients = 3\nclient_id = { scheme = \"fixed\" }");
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("fixed"), "{e}");
     }

@@ -11,14 +11,10 @@ pub fn validate_filter(filter: &str) -> Result<(), String> {
     let levels: Vec<&str> = filter.split('/').collect();
     for (i, level) in levels.iter().enumerate() {
         if level.contains('#') && (*level != "#" || i != levels.len() - 1) {
-            return Err(format!(
-                "filter {filter:?}: '#' must be a whole level and the last one (e.g. \"a/#\")"
-            ));
+            return Err(format!("filter {filter:?}: '#' must be a whole level and the last one (e.g. \"a/#\")"));
         }
         if level.contains('+') && *level != "+" {
-            return Err(format!(
-                "filter {filter:?}: '+' must be a whole level (e.g. \"a/+/c\")"
-            ));
+            return Err(format!("filter {filter:?}: '+' must be a whole level (e.g. \"a/+/c\")"));
         }
     }
     Ok(())

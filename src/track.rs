@@ -83,10 +83,7 @@ impl RangeSet {
 
     /// How many members fall in [start, end).
     pub fn count_within(&self, start: u64, end: u64) -> u64 {
-        self.ranges
-            .iter()
-            .map(|&(a, b)| b.min(end).saturating_sub(a.max(start)))
-            .sum()
+        self.ranges.iter().map(|&(a, b)| b.min(end).saturating_sub(a.max(start))).sum()
     }
 
     /// The members of `self` ∩ [start, end) that are not in `other`.
@@ -176,10 +173,7 @@ pub struct PublishLog {
 
 impl PublishLog {
     pub fn new(qos: u8) -> Self {
-        PublishLog {
-            qos,
-            ..Default::default()
-        }
+        PublishLog { qos, ..Default::default() }
     }
 
     pub fn published(&self) -> u64 {
@@ -204,12 +198,8 @@ pub enum LossWindow {
 }
 
 impl LossWindow {
-    pub const ALL: [LossWindow; 4] = [
-        LossWindow::Steady,
-        LossWindow::SubscriberOffline,
-        LossWindow::PublisherOffline,
-        LossWindow::BrokerRestart,
-    ];
+    pub const ALL: [LossWindow; 4] =
+        [LossWindow::Steady, LossWindow::SubscriberOffline, LossWindow::PublisherOffline, LossWindow::BrokerRestart];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -401,20 +391,10 @@ fn window_tally(
     client: Option<u32>,
     (start_us, end_us): (u64, u64),
 ) -> &mut WindowTally {
-    let i = match windows
-        .iter()
-        .position(|w| w.kind == kind && w.client == client && w.start_us == start_us)
-    {
+    let i = match windows.iter().position(|w| w.kind == kind && w.client == client && w.start_us == start_us) {
         Some(i) => i,
         None => {
-            windows.push(WindowTally {
-                kind,
-                client,
-                start_us,
-                end_us,
-                lost: 0,
-                missed_offline: 0,
-            });
+            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, missed_offline: 0 });
             windows.len() - 1
         }
     };
@@ -453,14 +433,8 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             out_of_order: rx.out_of_order,
             ..Default::default()
         };
-        let sub_conns = input
-            .connections
-            .get(&s.subscriber_client)
-            .unwrap_or(&no_connections);
-        let pub_conns = input
-            .connections
-            .get(&s.publisher_client)
-            .unwrap_or(&no_connections);
+        let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+        let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
         let persistent = s.persistent && s.qos > 0;
         let w = windows(sub_conns, persistent, input.run_end_us);
         let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -475,8 +449,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
                 }
                 for seq in ra..rb {
                     let sent = log.sent_us[seq as usize];
-                    let (kind, client, span) =
-                        attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
+                    let (kind, client, span) = attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
                     *t.lost_by_window.entry(kind).or_default() += 1;
                     if kind != LossWindow::Steady {
                         window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -495,13 +468,8 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
                 let n = log.got_out.missing_from(&rx.received, a, b).len();
                 if n > 0 {
                     st.missed_offline += n;
-                    window_tally(
-                        &mut t.windows,
-                        LossWindow::SubscriberOffline,
-                        Some(s.subscriber_client),
-                        gap,
-                    )
-                    .missed_offline += n;
+                    window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
+                        .missed_offline += n;
                 }
             }
         }
@@ -541,9 +509,7 @@ fn attribute(
 ) -> (LossWindow, Option<u32>, (u64, u64)) {
     let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
     for &(kill, up) in restarts {
-        let held = sub_offline
-            .iter()
-            .any(|&g| within(g, kill) && within(g, sent));
+        let held = sub_offline.iter().any(|&g| within(g, kill) && within(g, sent));
         if held || within((kill.saturating_sub(RACE_MARGIN_US), up), sent) {
             return (LossWindow::BrokerRestart, None, (kill, up));
         }
@@ -591,10 +557,7 @@ mod tests {
         }
         assert_eq!(r.len(), b.len() as u64);
         for w in r.ranges().windows(2) {
-            assert!(
-                w[0].1 < w[1].0,
-                "ranges must stay disjoint and non-adjacent"
-            );
+            assert!(w[0].1 < w[1].0, "ranges must stay disjoint and non-adjacent");
         }
         let mut other = RangeSet::new();
         other.insert_range(0, 400);
@@ -636,13 +599,7 @@ mod tests {
     }
 
     fn stream(persistent: bool) -> StreamRef {
-        StreamRef {
-            publisher_client: 7,
-            publisher_index: 0,
-            subscriber_client: 8,
-            qos: 1,
-            persistent,
-        }
+        StreamRef { publisher_client: 7, publisher_index: 0, subscriber_client: 8, qos: 1, persistent }
     }
 
     #[test]
@@ -690,10 +647,7 @@ mod tests {
         for seq in (0..=30).chain(60..100) {
             rx.streams.entry(0).or_default().record(seq);
         }
-        let conns = vec![
-            conn(900_000, 1_300_000, 1_310_000, false),
-            conn(1_600_000, 2_500_000, 2_500_000, true),
-        ];
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_600_000, 2_500_000, 2_500_000, true)];
         let t = tally(&TallyInput {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -704,17 +658,10 @@ mod tests {
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
-        assert_eq!(
-            t.total.missed_offline, 29,
-            "seqs 31..=59 were sent while it was away, 26..=30 still arrived"
-        );
+        assert_eq!(t.total.missed_offline, 29, "seqs 31..=59 were sent while it was away, 26..=30 still arrived");
         assert_eq!(t.total.expected, 26 + 40);
         assert_eq!(t.total.received, 71);
-        assert_eq!(
-            t.total.received + t.total.missed_offline,
-            100,
-            "every message either arrived or was missed"
-        );
+        assert_eq!(t.total.received + t.total.missed_offline, 100, "every message either arrived or was missed");
         assert_eq!(t.windows.len(), 1);
         assert_eq!(t.windows[0].kind, LossWindow::SubscriberOffline);
         assert_eq!(t.windows[0].missed_offline, 29);
@@ -731,15 +678,8 @@ mod tests {
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
-        assert_eq!(
-            t.total.queued_offline, 28,
-            "seqs 32..=59 were sent after it ended at 1.31 s"
-        );
-        assert_eq!(
-            t.lost_by_window[&LossWindow::SubscriberOffline],
-            29,
-            "all sent after 1.25 s"
-        );
+        assert_eq!(t.total.queued_offline, 28, "seqs 32..=59 were sent after it ended at 1.31 s");
+        assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 29, "all sent after 1.25 s");
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 0);
     }
 
@@ -752,10 +692,7 @@ mod tests {
         }
         // Offline from 1.25 s; the broker dies at 1.5 s and is back at 1.6 s;
         // the subscriber resubscribes at 1.8 s.
-        let conns = vec![
-            conn(900_000, 1_300_000, 1_310_000, false),
-            conn(1_800_000, 2_500_000, 2_500_000, true),
-        ];
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
         let t = tally(&TallyInput {
             streams: &[stream(true)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -765,29 +702,15 @@ mod tests {
             run_end_us: 3_000_000,
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
-        assert_eq!(
-            t.lost_by_window[&LossWindow::BrokerRestart],
-            49,
-            "held for the offline subscriber when it died"
-        );
+        assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
         assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 0);
-        let w = t
-            .windows
-            .iter()
-            .find(|w| w.kind == LossWindow::BrokerRestart)
-            .unwrap();
-        assert_eq!(
-            (w.start_us, w.end_us, w.lost, w.client),
-            (1_500_000, 1_600_000, 49, None)
-        );
+        let w = t.windows.iter().find(|w| w.kind == LossWindow::BrokerRestart).unwrap();
+        assert_eq!((w.start_us, w.end_us, w.lost, w.client), (1_500_000, 1_600_000, 49, None));
     }
 
     #[test]
     fn windows_follow_connections() {
-        let c = [
-            conn(10, 200_000, 200_100, false),
-            conn(300_000, 400_000, 400_000, true),
-        ];
+        let c = [conn(10, 200_000, 200_100, false), conn(300_000, 400_000, 400_000, true)];
         let w = windows(&c, false, 1_000_000);
         assert_eq!(w.live, vec![(10, 150_000), (300_000, 400_000)]);
         assert_eq!(w.offline, vec![(150_001, 299_999)]);

@@ -34,42 +34,21 @@ async fn refused_credentials_are_counted_by_name_and_exit_2() {
         .status()
         .expect("mosquitto_passwd (Debian package mosquitto)");
     assert!(status.success());
-    let broker = mosquitto(&[
-        "allow_anonymous false",
-        &format!("password_file {}", pw.display()),
-    ])
-    .await;
+    let broker = mosquitto(&["allow_anonymous false", &format!("password_file {}", pw.display())]).await;
     std::env::set_var("MIDGE_AUTH_USER", "alice");
     std::env::set_var("MIDGE_AUTH_WRONG", "wrong");
     std::env::set_var("MIDGE_AUTH_RIGHT", "right");
 
     for (protocol, cause) in [("3.1.1", "not_authorized"), ("5", "not_authorized")] {
-        let out = run_text(
-            &auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_WRONG"),
-            &url(&broker),
-        )
-        .await;
+        let out = run_text(&auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_WRONG"), &url(&broker)).await;
         let r = &out.report;
         assert_eq!(r.clients.connected_peak, 0);
-        assert_eq!(
-            r.clients.connect_failures.get(cause),
-            Some(&4),
-            "{protocol}: {:?}",
-            r.clients.connect_failures
-        );
+        assert_eq!(r.clients.connect_failures.get(cause), Some(&4), "{protocol}: {:?}", r.clients.connect_failures);
         assert_eq!(out.exit_code, 2, "no client could connect: bad input");
-        assert!(
-            r.error.as_deref().unwrap_or("").contains(cause),
-            "{:?}",
-            r.error
-        );
+        assert!(r.error.as_deref().unwrap_or("").contains(cause), "{:?}", r.error);
         assert_eq!(r.verdict, "fail");
 
-        let ok = run_text(
-            &auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_RIGHT"),
-            &url(&broker),
-        )
-        .await;
+        let ok = run_text(&auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_RIGHT"), &url(&broker)).await;
         assert_eq!(ok.report.clients.connected_peak, 4);
         assert_eq!(ok.exit_code, 0, "{:?}", ok.report.expectations);
     }
@@ -79,19 +58,11 @@ async fn refused_credentials_are_counted_by_name_and_exit_2() {
 async fn unreachable_broker_is_one_clear_error() {
     let port = midge::broker::free_port().unwrap();
     let file = parse(
-        &auth_scenario("3.1.1", "MIDGE_UNSET_A", "MIDGE_UNSET_B").replace(
-            "[broker]\nusername_env = \"MIDGE_UNSET_A\"\npassword_env = \"MIDGE_UNSET_B\"\n",
-            "",
-        ),
+        &auth_scenario("3.1.1", "MIDGE_UNSET_A", "MIDGE_UNSET_B")
+            .replace("[broker]\nusername_env = \"MIDGE_UNSET_A\"\npassword_env = \"MIDGE_UNSET_B\"\n", ""),
     );
-    let plan = Plan::build(
-        &file,
-        &Overrides {
-            broker: Some(format!("mqtt://127.0.0.1:{port}")),
-            duration: None,
-        },
-    )
-    .unwrap();
+    let plan =
+        Plan::build(&file, &Overrides { broker: Some(format!("mqtt://127.0.0.1:{port}")), duration: None }).unwrap();
     match runner::run(plan, RunOptions::default()).await {
         Err(RunError::Unreachable { cause, .. }) => {
             assert!(cause.to_lowercase().contains("refused"), "{cause}")
@@ -103,13 +74,7 @@ async fn unreachable_broker_is_one_clear_error() {
 
 #[test]
 fn missing_secret_environment_variable_is_named() {
-    let file = parse(&auth_scenario(
-        "3.1.1",
-        "MIDGE_NEVER_SET_USER",
-        "MIDGE_NEVER_SET_PASS",
-    ));
-    let e = Plan::build(&file, &Overrides::default())
-        .unwrap_err()
-        .to_string();
+    let file = parse(&auth_scenario("3.1.1", "MIDGE_NEVER_SET_USER", "MIDGE_NEVER_SET_PASS"));
+    let e = Plan::build(&file, &Overrides::default()).unwrap_err().to_string();
     assert!(e.contains("MIDGE_NEVER_SET_USER"), "{e}");
 }

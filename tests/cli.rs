@@ -34,12 +34,7 @@ fn every_shipped_scenario_validates() {
     assert!(all.len() >= 4);
     for s in all {
         let out = midge(&["validate", s.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            s.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}: {}", s.display(), String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
     }
 }
@@ -48,11 +43,7 @@ fn every_shipped_scenario_validates() {
 fn a_bad_scenario_names_file_line_and_column_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "name = \"x\"\n[[group]]\nname = \"g\"\nclinets = 3\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "name = \"x\"\n[[group]]\nname = \"g\"\nclinets = 3\n").unwrap();
     let out = midge(&["validate", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -75,18 +66,8 @@ fn bad_flags_exit_2() {
 
 #[test]
 fn unreachable_broker_exits_2_with_a_clear_message() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = midge(&[
-        "run",
-        "scenarios/quickstart.toml",
-        "-q",
-        "--broker",
-        &format!("mqtt://127.0.0.1:{port}"),
-    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = midge(&["run", "scenarios/quickstart.toml", "-q", "--broker", &format!("mqtt://127.0.0.1:{port}")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach the broker"), "{err}");
@@ -96,20 +77,8 @@ fn unreachable_broker_exits_2_with_a_clear_message() {
 fn quickstart_runs_on_the_embedded_broker_and_writes_both_reports() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("qs");
-    let out = midge(&[
-        "run",
-        "scenarios/quickstart.toml",
-        "--duration",
-        "1s",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = midge(&["run", "scenarios/quickstart.toml", "--duration", "1s", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("# midge: quickstart — PASS"), "{stdout}");
     assert!(out_dir.join("report.md").exists());
@@ -130,22 +99,10 @@ fn quickstart_runs_on_the_embedded_broker_and_writes_both_reports() {
 #[test]
 fn shipped_load_scenarios_run_and_pass() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, planned, published) in [
-        ("fan-in", 501, 2000),
-        ("fan-out", 201, 40),
-        ("connect-storm", 3000, 0),
-    ] {
+    for (name, planned, published) in [("fan-in", 501, 2000), ("fan-out", 201, 40), ("connect-storm", 3000, 0)] {
         let out_dir = dir.path().join(name);
         let file = format!("scenarios/{name}.toml");
-        let out = midge(&[
-            "run",
-            &file,
-            "-q",
-            "--duration",
-            "2s",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]);
+        let out = midge(&["run", &file, "-q", "--duration", "2s", "--out", out_dir.to_str().unwrap()]);
         let r = report(&out_dir);
         assert_eq!(
             out.status.code(),
@@ -157,10 +114,7 @@ fn shipped_load_scenarios_run_and_pass() {
         assert_eq!(r["clients"]["connected_peak"], planned, "{name}");
         assert_eq!(r["messages"]["published"], published, "{name}");
         assert_eq!(r["messages"]["lost"], 0, "{name}");
-        assert_eq!(
-            r["messages"]["expected"], r["messages"]["received"],
-            "{name}"
-        );
+        assert_eq!(r["messages"]["expected"], r["messages"]["received"], "{name}");
         assert!(
             r["broker"]["config"].as_str().unwrap().contains("listener"),
             "{name}: the spawned broker's config is reported"

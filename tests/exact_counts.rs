@@ -52,11 +52,7 @@ async fn every_qos_and_version_is_counted_exactly_on_mosquitto() {
             assert_eq!(msg.acked, if qos == 0 { 0 } else { n * m }, "{ctx}");
             assert_eq!(msg.by_qos[&qos.to_string()].received, n * m * k, "{ctx}");
             assert_eq!(r.latency.e2e.count, n * m * k, "{ctx}");
-            assert_eq!(
-                r.latency.ack.count,
-                if qos == 0 { 0 } else { n * m },
-                "{ctx}"
-            );
+            assert_eq!(r.latency.ack.count, if qos == 0 { 0 } else { n * m }, "{ctx}");
             assert_eq!(r.latency.connect.count, n + k, "{ctx}");
             assert_eq!(r.latency.suback.count, k, "{ctx}");
             assert_eq!(r.clients.connected_peak, n + k, "{ctx}");
@@ -71,11 +67,7 @@ async fn every_qos_and_version_is_counted_exactly_on_mosquitto() {
 async fn embedded_broker_counts_exactly() {
     let out = run_text(&fan_in("3.1.1", 1, 10, 30, 2), "embedded").await;
     let m = &out.report.messages;
-    assert_eq!(
-        (m.published, m.expected, m.received, m.lost),
-        (300, 600, 600, 0),
-        "{m:?}"
-    );
+    assert_eq!((m.published, m.expected, m.received, m.lost), (300, 600, 600, 0), "{m:?}");
     assert!(out.report.broker.kind.contains("embedded"));
     assert_eq!(out.exit_code, 0);
 }
@@ -142,9 +134,5 @@ publish = { topic = "stale/u", qos = 1, rate = 10.0, count = 5 }
     let out = run_text(next, &url(&broker)).await;
     let m = &out.report.messages;
     assert_eq!(m.stale, 1, "{m:?}");
-    assert_eq!(
-        (m.expected, m.received, m.duplicated, m.lost),
-        (5, 5, 0, 0),
-        "{m:?}"
-    );
+    assert_eq!((m.expected, m.received, m.duplicated, m.lost), (5, 5, 0, 0), "{m:?}");
 }

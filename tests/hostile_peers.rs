@@ -34,9 +34,7 @@ async fn a_peer_that_answers_garbage_is_a_named_connect_failure() {
             tokio::spawn(async move {
                 let mut buf = [0u8; 256];
                 let _ = s.read(&mut buf).await;
-                let garbage: Vec<u8> = (0..64u8)
-                    .map(|i| i.wrapping_mul(37).wrapping_add(n) | 0x80)
-                    .collect();
+                let garbage: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37).wrapping_add(n) | 0x80).collect();
                 let _ = s.write_all(&garbage).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             });
@@ -49,7 +47,10 @@ async fn a_peer_that_answers_garbage_is_a_named_connect_failure() {
     let failures: u64 = r.clients.connect_failures.values().sum();
     assert_eq!(failures, 3, "{:?}", r.clients.connect_failures);
     assert!(
-        r.clients.connect_failures.keys().all(|k| k == "malformed_packet_from_broker" || k == "unexpected_packet_before_connack"),
+        r.clients
+            .connect_failures
+            .keys()
+            .all(|k| k == "malformed_packet_from_broker" || k == "unexpected_packet_before_connack"),
         "{:?}",
         r.clients.connect_failures
     );
@@ -58,21 +59,12 @@ async fn a_peer_that_answers_garbage_is_a_named_connect_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_packet_mid_run_drops_that_client_with_its_cause() {
     let broker = mosquitto(NO_LIMITS).await;
-    let proxy = FaultProxy::start(
-        broker.addr,
-        vec![Rule::publish_to_client("victim-", 10, Action::Corrupt)],
-    )
-    .await
-    .unwrap();
+    let proxy =
+        FaultProxy::start(broker.addr, vec![Rule::publish_to_client("victim-", 10, Action::Corrupt)]).await.unwrap();
     let out = run_text(SMALL, &format!("mqtt://{}", proxy.addr)).await;
     let r = &out.report;
     assert_eq!(proxy.applied(), 1);
-    assert_eq!(
-        r.disconnects.by_cause.get("malformed_packet_from_broker"),
-        Some(&1),
-        "{:?}",
-        r.disconnects
-    );
+    assert_eq!(r.disconnects.by_cause.get("malformed_packet_from_broker"), Some(&1), "{:?}", r.disconnects);
     assert_eq!(r.clients.connected_peak, 3);
     // What arrived before the drop is accounted; nothing after it is expected.
     assert_eq!(r.messages.received, 9, "{:?}", r.messages);
@@ -85,14 +77,7 @@ fn ctrl_c_writes_the_report_so_far_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("int");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args([
-            "run",
-            "scenarios/quickstart.toml",
-            "-q",
-            "--duration",
-            "60s",
-            "--out",
-        ])
+        .args(["run", "scenarios/quickstart.toml", "-q", "--duration", "60s", "--out"])
         .arg(&out_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::piped())
@@ -104,26 +89,13 @@ fn ctrl_c_writes_the_report_so_far_and_exits_130() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let started = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "midge must stop promptly"
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(started.elapsed() < Duration::from_secs(30), "midge must stop promptly");
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
     let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["verdict"], "fail");
     assert!(r["messages"]["published"].as_u64().unwrap() > 0);
-    assert_eq!(
-        r["messages"]["lost"], 0,
-        "a clean stop loses nothing: {}",
-        r["messages"]
-    );
+    assert_eq!(r["messages"]["lost"], 0, "a clean stop loses nothing: {}", r["messages"]);
 }

@@ -12,9 +12,7 @@ use support::*;
 
 /// Runs a shipped scenario as it is (it names its own spawned broker).
 async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutput {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.toml"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"));
     let text = edit(std::fs::read_to_string(&path).unwrap());
     let file = ScenarioFile::parse(&path, &text).unwrap();
     let plan = Plan::build(&file, &Overrides::default()).unwrap();
@@ -35,20 +33,14 @@ async fn persistent_session_gets_everything_sent_while_it_was_away() {
     assert_eq!(m.acked, 1200);
     assert_eq!(m.expected, 1200, "a persistent session expects everything");
     assert_eq!(m.received, 1200);
-    assert!(
-        m.queued_offline > 400,
-        "about 3 s × 200/s were sent while it was away: {m:?}"
-    );
+    assert!(m.queued_offline > 400, "about 3 s × 200/s were sent while it was away: {m:?}");
     assert_eq!(m.missed_offline, 0);
     assert_eq!(r.reconnects, 1);
     let t = &r.client_timelines[0];
     assert_eq!(t.client, "archiver-0");
     assert_eq!(t.connections.len(), 2);
     assert_eq!(t.connections[0].cause.as_deref(), Some("network_eof"));
-    assert!(
-        t.connections[1].session_present,
-        "the broker kept the session"
-    );
+    assert!(t.connections[1].session_present, "the broker kept the session");
     let away = t.connections[1].connected_s.unwrap() - t.connections[0].ended_s;
     assert!(away >= 3.0, "reconnect waited its 3 s delay: {away}");
     assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
@@ -65,11 +57,7 @@ async fn clean_session_misses_exactly_what_was_sent_while_it_was_away() {
     // Every acknowledged message either arrived or was missed while offline.
     assert_eq!(m.received + m.missed_offline, m.acked, "{m:?}");
     assert!(m.received >= m.expected);
-    let w: Vec<_> = r
-        .loss_windows
-        .iter()
-        .filter(|w| w.kind == "subscriber_offline")
-        .collect();
+    let w: Vec<_> = r.loss_windows.iter().filter(|w| w.kind == "subscriber_offline").collect();
     assert_eq!(w.len(), 1, "{:?}", r.loss_windows);
     assert_eq!(w[0].missed_offline, m.missed_offline);
     assert_eq!(w[0].client.as_deref(), Some("dashboard-0"));
@@ -90,21 +78,12 @@ async fn queue_overflow_loses_exactly_what_the_broker_could_not_queue() {
     let out = run_shipped("queue-overflow", |t| t).await;
     let m = &out.report.messages;
     assert_eq!(m.published, 400);
-    assert_eq!(
-        m.queued_offline, 400,
-        "everything was sent while the subscriber was away"
-    );
+    assert_eq!(m.queued_offline, 400, "everything was sent while the subscriber was away");
     assert_eq!(m.received, 100, "max_queued_messages 100");
     assert_eq!(m.lost, 300, "{m:?}");
     assert_eq!(window(&out.report, "subscriber_offline"), 300);
     assert_eq!(window(&out.report, "steady"), 0);
-    assert!(
-        out.report
-            .findings
-            .iter()
-            .any(|f| f.kind == "qos_violation"),
-        "QoS 1 loss is a contract violation"
-    );
+    assert!(out.report.findings.iter().any(|f| f.kind == "qos_violation"), "QoS 1 loss is a contract violation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,26 +95,14 @@ async fn broker_restart_loses_the_queue_without_persistence_and_keeps_it_with() 
     assert_eq!(r.faults.len(), 2);
     assert_eq!(r.faults[1].action, "restart-broker");
     assert!(r.faults[1].error.is_none());
-    assert!(
-        r.reconnects >= 11,
-        "every client came back after the restart: {}",
-        r.reconnects
-    );
+    assert!(r.reconnects >= 11, "every client came back after the restart: {}", r.reconnects);
     assert_eq!(out.exit_code, 0, "the scenario expects this loss");
 
-    let out = run_shipped("broker-restart", |t| {
-        t.replace("persistence = false", "persistence = true")
-    })
-    .await;
+    let out = run_shipped("broker-restart", |t| t.replace("persistence = false", "persistence = true")).await;
     let r = &out.report;
     assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
     assert_eq!(r.messages.received, 200);
-    assert!(r
-        .broker
-        .config
-        .as_deref()
-        .unwrap()
-        .contains("persistence true"));
+    assert!(r.broker.config.as_deref().unwrap().contains("persistence true"));
 }
 
 fn cut_all_three_times(clean: bool) -> String {
@@ -179,16 +146,9 @@ async fn repeated_cuts_count_nothing_twice_and_miss_nothing() {
     let m = &r.messages;
     assert_eq!(r.reconnects, 7 * 3, "{:?}", r.client_timelines);
     assert_eq!(m.published, 5 * 50 * 4);
-    assert_eq!(
-        m.in_doubt, 0,
-        "persistent publishers resend what was in flight"
-    );
+    assert_eq!(m.in_doubt, 0, "persistent publishers resend what was in flight");
     assert_eq!(m.acked, m.published);
-    assert_eq!(
-        m.expected,
-        2 * m.acked,
-        "persistent subscribers expect everything"
-    );
+    assert_eq!(m.expected, 2 * m.acked, "persistent subscribers expect everything");
     assert_eq!(m.received, m.expected, "{m:?}");
     assert_eq!(m.lost, 0);
     assert_eq!(r.disconnects.total, 21);
@@ -238,11 +198,7 @@ publish = { topic = "dup/a", qos = 1, rate = 20.0, count = 8 }
 "#;
     let out = run_text(text, &format!("mqtt://{}", proxy.addr)).await;
     let m = &out.report.messages;
-    assert_eq!(
-        proxy.dup_publishes(),
-        1,
-        "exactly the one unacknowledged publish was resent"
-    );
+    assert_eq!(proxy.dup_publishes(), 1, "exactly the one unacknowledged publish was resent");
     assert_eq!(out.report.reconnects, 1);
     assert_eq!(m.published, 8);
     assert_eq!(m.acked, 8, "{m:?}");
@@ -251,7 +207,8 @@ publish = { topic = "dup/a", qos = 1, rate = 20.0, count = 8 }
     assert_eq!(m.received, 8);
     // mosquitto passes the DUP resend on as a new delivery: a QoS 1 duplicate, not a violation.
     assert_eq!(m.duplicated, 1, "{m:?}");
-    assert!(out.report.findings.is_empty(), "{:?}", out.report.findings);
+    // (The cut itself shows as a drop right after a PUBLISH; no delivery guarantee was broken.)
+    assert!(!out.report.findings.iter().any(|f| f.kind == "qos_violation"), "{:?}", out.report.findings);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,12 +235,7 @@ for = "3s"
 "#;
     let out = run_text(text, &url(&broker)).await;
     let r = &out.report;
-    assert_eq!(
-        r.disconnects.by_cause.get("keepalive_timeout"),
-        Some(&1),
-        "{:?}",
-        r.disconnects
-    );
+    assert_eq!(r.disconnects.by_cause.get("keepalive_timeout"), Some(&1), "{:?}", r.disconnects);
     assert_eq!(r.reconnects, 1);
     assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
     assert!(r.messages.missed_offline > 0);

@@ -38,8 +38,7 @@ connect_failures = 0
 
 fn schema() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -52,10 +51,7 @@ fn validator() -> jsonschema::Validator {
 
 /// Every validation error, one per line, with where it is in the instance.
 fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("at {:?}: {e}", e.instance_path.as_str()))
-        .collect()
+    validator.iter_errors(instance).map(|e| format!("at {:?}: {e}", e.instance_path.as_str())).collect()
 }
 
 fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
@@ -74,31 +70,15 @@ async fn run_scenario(dir: &Path) -> midge::report::Report {
     let path = dir.join("report-schema.toml");
     std::fs::write(&path, SCENARIO).unwrap();
     let file = midge::scenario::ScenarioFile::load(&path).expect("scenario loads");
-    let plan = midge::plan::Plan::build(
-        &file,
-        &midge::plan::Overrides {
-            broker: None,
-            duration: None,
-        },
-    )
-    .expect("plan builds");
-    let output = midge::runner::run(plan, midge::runner::RunOptions::default())
-        .await
-        .expect("run completes");
+    let plan =
+        midge::plan::Plan::build(&file, &midge::plan::Overrides { broker: None, duration: None }).expect("plan builds");
+    let output = midge::runner::run(plan, midge::runner::RunOptions::default()).await.expect("run completes");
     let r = &output.report;
     // A sanity check that the run really ran, so that the schema is checked
     // against a report with something in it.
     assert_eq!(r.clients.planned, 22);
-    assert!(
-        r.messages.published > 0,
-        "nothing published: {:?}",
-        r.messages
-    );
-    assert!(
-        r.messages.expected > 0,
-        "nothing expected: {:?}",
-        r.messages
-    );
+    assert!(r.messages.published > 0, "nothing published: {:?}", r.messages);
+    assert!(r.messages.expected > 0, "nothing expected: {:?}", r.messages);
     assert!(!r.timeseries.is_empty(), "no time series");
     assert!(!r.expectations.is_empty(), "no expectations evaluated");
     output.report
@@ -120,14 +100,8 @@ async fn report_matches_schema_and_schema_rejects_breakage() {
         .remove("lost")
         .expect("messages.lost is present");
     let errs = errors(&v, &no_lost);
-    assert!(
-        !errs.is_empty(),
-        "the schema accepts a report without messages.lost"
-    );
-    assert!(
-        errs.iter().any(|e| e.contains("lost")),
-        "the error does not name the missing field: {errs:?}"
-    );
+    assert!(!errs.is_empty(), "the schema accepts a report without messages.lost");
+    assert!(errs.iter().any(|e| e.contains("lost")), "the error does not name the missing field: {errs:?}");
 
     // So must a verdict that is neither pass nor fail.
     let mut maybe = value.clone();
@@ -150,10 +124,7 @@ async fn report_matches_schema_and_schema_rejects_breakage() {
     version["schema"] = Value::from(2);
     broken.push(("schema 2", version));
     let mut no_qos2 = value.clone();
-    no_qos2["messages"]["by_qos"]
-        .as_object_mut()
-        .unwrap()
-        .remove("2");
+    no_qos2["messages"]["by_qos"].as_object_mut().unwrap().remove("2");
     broken.push(("no by_qos \"2\"", no_qos2));
     for (what, instance) in &broken {
         assert!(!v.is_valid(instance), "the schema accepts: {what}");
@@ -170,8 +141,7 @@ async fn report_json_on_disk_matches_schema() {
     let value: Value = serde_json::from_str(&text).expect("report.json is JSON");
     assert_valid(&validator(), &value, "report.json");
     // What is on disk reads back as a Report (floats aside, the same one).
-    let back: midge::report::Report =
-        serde_json::from_value(value).expect("report.json parses back into a Report");
+    let back: midge::report::Report = serde_json::from_value(value).expect("report.json parses back into a Report");
     assert_eq!(back.run_id, report.run_id);
     assert_eq!(back.messages, report.messages);
     assert_eq!(back.verdict, report.verdict);

@@ -36,10 +36,7 @@ mod tests {
     use super::*;
 
     fn policy(jitter: f64) -> ReconnectPolicy {
-        ReconnectPolicy {
-            jitter,
-            ..ReconnectPolicy::default()
-        }
+        ReconnectPolicy { jitter, ..ReconnectPolicy::default() }
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl Session {
         self.max_inflight = self.max_inflight.min(receive_maximum.max(1));
     }
 
+    /// MQTT 5: the broker's Server Keep Alive replaces ours.
+    pub fn set_keepalive(&mut self, keepalive_s: u16) {
+        self.keepalive_us = keepalive_s as u64 * 1_000_000;
+    }
+
     pub fn max_inflight(&self) -> u16 {
         self.max_inflight
     }
@@ -106,8 +111,7 @@ impl Session {
         for _ in 0..u16::MAX {
             let id = self.next_pkid;
             self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
-            let busy = self.outbound.contains_key(&id)
-                || self.pending_subscribe.is_some_and(|(p, _)| p == id);
+            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p == id);
             if !busy {
                 return Some(id);
             }
@@ -118,21 +122,8 @@ impl Session {
     pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
         self.last_sent_us = now_us;
         if qos > 0 {
-            let stage = if qos == 1 {
-                Stage::AwaitPubAck
-            } else {
-                Stage::AwaitPubRec
-            };
-            self.outbound.insert(
-                pkid,
-                Outbound {
-                    seq,
-                    qos,
-                    sent_us: now_us,
-                    intended_us,
-                    stage,
-                },
-            );
+            let stage = if qos == 1 { Stage::AwaitPubAck } else { Stage::AwaitPubRec };
+            self.outbound.insert(pkid, Outbound { seq, qos, sent_us: now_us, intended_us, stage });
         }
     }
 
@@ -190,10 +181,7 @@ impl Session {
         match self.outbound.get(&pkid) {
             Some(o) if o.stage == stage => {
                 let o = self.outbound.remove(&pkid).expect("present");
-                AckOutcome::Completed {
-                    seq: o.seq,
-                    latency_us: now_us.saturating_sub(o.sent_us),
-                }
+                AckOutcome::Completed { seq: o.seq, latency_us: now_us.saturating_sub(o.sent_us) }
             }
             _ => {
                 self.unsolicited_acks += 1;
@@ -206,10 +194,7 @@ impl Session {
     /// that id; the publish is refused, not delivered and not in doubt.
     pub fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         match self.outbound.remove(&pkid) {
-            Some(o) => AckOutcome::Completed {
-                seq: o.seq,
-                latency_us: now_us.saturating_sub(o.sent_us),
-            },
+            Some(o) => AckOutcome::Completed { seq: o.seq, latency_us: now_us.saturating_sub(o.sent_us) },
             None => {
                 self.unsolicited_acks += 1;
                 AckOutcome::Unsolicited
@@ -333,13 +318,7 @@ mod tests {
         let mut s = Session::new(2, 60);
         let id = s.next_pkid().unwrap();
         s.on_publish_sent(id, 5, 1, 100, 90);
-        assert_eq!(
-            s.on_puback(id, 350),
-            AckOutcome::Completed {
-                seq: 5,
-                latency_us: 250
-            }
-        );
+        assert_eq!(s.on_puback(id, 350), AckOutcome::Completed { seq: 5, latency_us: 250 });
         assert_eq!(s.on_puback(id, 400), AckOutcome::Unsolicited);
         assert_eq!(s.on_pubcomp(77, 400), AckOutcome::Unsolicited);
         assert_eq!(s.unsolicited_acks, 2);
@@ -353,13 +332,7 @@ mod tests {
         assert_eq!(s.on_pubcomp(9, 1), AckOutcome::Unsolicited);
         assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
         assert_eq!(s.on_puback(9, 2), AckOutcome::Unsolicited);
-        assert_eq!(
-            s.on_pubcomp(9, 10),
-            AckOutcome::Completed {
-                seq: 1,
-                latency_us: 10
-            }
-        );
+        assert_eq!(s.on_pubcomp(9, 10), AckOutcome::Completed { seq: 1, latency_us: 10 });
         assert_eq!(s.inflight(), 0);
     }
 
@@ -386,10 +359,7 @@ mod tests {
         s.limit_inflight(1);
         assert_eq!(s.max_inflight(), 1);
         let left = s.take_in_flight();
-        assert_eq!(
-            left.iter().map(|o| o.seq).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(left.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert!(s.can_publish());
     }
 
@@ -401,34 +371,14 @@ mod tests {
         s.on_publish_sent(9, 2, 2, 12, 7);
         assert_eq!(s.on_pubrec(9), AckOutcome::SendPubRel);
         let again = s.resume(100);
-        let got: Vec<(u16, u64, Stage)> =
-            again.iter().map(|(id, o)| (*id, o.seq, o.stage)).collect();
-        assert_eq!(
-            got,
-            vec![
-                (2, 1, Stage::AwaitPubRec),
-                (9, 2, Stage::AwaitPubComp),
-                (7, 3, Stage::AwaitPubAck)
-            ]
-        );
+        let got: Vec<(u16, u64, Stage)> = again.iter().map(|(id, o)| (*id, o.seq, o.stage)).collect();
+        assert_eq!(got, vec![(2, 1, Stage::AwaitPubRec), (9, 2, Stage::AwaitPubComp), (7, 3, Stage::AwaitPubAck)]);
         // The ids stay reserved: a new publish gets another one.
         let id = s.next_pkid().unwrap();
         assert!(![2, 7, 9].contains(&id));
         // Acks after the resend complete the original publishes.
-        assert_eq!(
-            s.on_puback(7, 150),
-            AckOutcome::Completed {
-                seq: 3,
-                latency_us: 140
-            }
-        );
-        assert_eq!(
-            s.on_pubcomp(9, 150),
-            AckOutcome::Completed {
-                seq: 2,
-                latency_us: 138
-            }
-        );
+        assert_eq!(s.on_puback(7, 150), AckOutcome::Completed { seq: 3, latency_us: 140 });
+        assert_eq!(s.on_pubcomp(9, 150), AckOutcome::Completed { seq: 2, latency_us: 138 });
     }
 
     #[test]
@@ -443,9 +393,6 @@ mod tests {
         assert_eq!(s.keepalive_due(2 * k), KeepAliveAction::TimedOut);
         s.on_packet_received();
         assert_eq!(s.keepalive_due(2 * k), KeepAliveAction::SendPing);
-        assert_eq!(
-            Session::new(1, 0).keepalive_due(u64::MAX),
-            KeepAliveAction::Nothing
-        );
+        assert_eq!(Session::new(1, 0).keepalive_due(u64::MAX), KeepAliveAction::Nothing);
     }
 }

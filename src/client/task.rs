@@ -6,9 +6,11 @@
 use super::reconnect::Backoff;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
 use crate::metrics::{Counters, Metrics};
+use crate::mqtt::flight::FlightEntry;
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
 use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
+use crate::scenario::MalformedPacket;
 use crate::scenario::ProtocolVersion;
 use crate::track::{PublishLog, RxLog};
 use bytes::BytesMut;
@@ -43,6 +45,27 @@ pub struct ClientContext {
     pub metrics: Arc<Metrics>,
     /// Where clients connect: the broker, or midge's fault proxy in front of it.
     pub broker: SocketAddr,
+    /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
+    pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
+}
+
+/// An order to chosen clients to send a bad packet now.
+#[derive(Debug, Clone)]
+pub struct Misbehave {
+    /// Sorted client indices.
+    pub targets: Vec<u32>,
+    pub packet: MalformedPacket,
+    pub size: usize,
+    pub count: u64,
+}
+
+/// A limit the broker announced in CONNACK (MQTT 5) that this client's
+/// scenario would break; the client held back instead of being dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitHit {
+    pub limit: &'static str,
+    pub announced: u64,
+    pub needed: u64,
 }
 
 /// One connection attempt of a client and, if it connected, how it went.
@@ -62,6 +85,8 @@ pub struct Generation {
     pub ended_us: u64,
     /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
     pub cause: Option<String>,
+    /// The last packets of a connection that ended badly (empty otherwise).
+    pub flight: Vec<FlightEntry>,
 }
 
 /// What a client hands back when it ends.
@@ -69,6 +94,7 @@ pub struct Generation {
 pub struct ClientOutcome {
     pub index: u32,
     pub timeline: Vec<Generation>,
+    pub limits: Vec<LimitHit>,
     pub publish_log: Option<PublishLog>,
     pub rx: Option<RxLog>,
 }
@@ -135,6 +161,10 @@ struct Client {
     gen: Generation,
     schedule: Option<Schedule>,
     publishing: bool,
+    /// The broker's announced limits forbid this client's publishing.
+    publish_blocked: bool,
+    limits: Vec<LimitHit>,
+    receive_maximum: Option<u16>,
 }
 
 impl Client {
@@ -167,22 +197,10 @@ impl Client {
             Err(_) => return Err("timeout".into()),
         };
         let t_tcp = self.now_us();
-        let mut conn = Connection::new(tcp, self.protocol());
+        let mut conn = Connection::new(tcp, self.protocol(), self.ctx.metrics.clock);
         let v5 = self.protocol() == ProtocolVersion::V5;
-        let creds = self.group.credentials.clone();
-        let connect = Packet::Connect(ConnectOptions {
-            client_id: self.me.client_id.clone(),
-            keep_alive_s: self.group.keepalive.as_secs() as u16,
-            clean_start: self.group.clean_session,
-            username: creds.as_ref().map(|c| c.username.clone()),
-            password: creds.map(|c| c.password),
-            session_expiry_s: (v5 && self.group.persistent())
-                .then_some(self.group.session_expiry_s),
-            receive_maximum: None,
-        });
-        conn.write_packet(&connect)
-            .await
-            .map_err(|e| connection_cause(&e))?;
+        let connect = Packet::Connect(self.connect_options(v5));
+        conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
         let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
         let ack = match timeout(remaining, conn.read_packet()).await {
             Err(_) => return Err("timeout".into()),
@@ -194,6 +212,7 @@ impl Client {
         if ack.code != 0 {
             return Err(reason::connack_name(self.protocol(), ack.code));
         }
+        self.honour_limits(&ack);
         if let Some(max) = ack.receive_maximum {
             self.session.limit_inflight(max);
         }
@@ -206,10 +225,95 @@ impl Client {
         Ok((conn, ack))
     }
 
+    fn connect_options(&self, v5: bool) -> ConnectOptions {
+        let creds = self.group.credentials.clone();
+        ConnectOptions {
+            client_id: self.me.client_id.clone(),
+            keep_alive_s: self.group.keepalive.as_secs() as u16,
+            clean_start: self.group.clean_session,
+            username: creds.as_ref().map(|c| c.username.clone()),
+            password: creds.map(|c| c.password),
+            session_expiry_s: (v5 && self.group.persistent()).then_some(self.group.session_expiry_s),
+            receive_maximum: None,
+        }
+    }
+
+    /// MQTT 5: what the broker announced in CONNACK. A publish or
+    /// subscription that would break a limit is held back and reported,
+    /// rather than sent and punished with a disconnect.
+    fn honour_limits(&mut self, ack: &ConnAck) {
+        self.receive_maximum = ack.receive_maximum;
+        if let Some(k) = ack.server_keep_alive {
+            self.session.set_keepalive(k);
+        }
+        let mut hits = Vec::new();
+        if let Some(p) = &self.group.publish {
+            let topic = self.me.topic.as_deref().unwrap_or_default();
+            // Fixed header (at most 5) + topic + packet id + properties length + payload.
+            let size = 5 + 2 + topic.len() + 2 + 1 + p.payload;
+            if let Some(max) = ack.max_packet_size {
+                if size as u64 > max as u64 {
+                    hits.push(LimitHit { limit: "maximum_packet_size", announced: max as u64, needed: size as u64 });
+                }
+            }
+            if let Some(q) = ack.maximum_qos {
+                if p.qos > q {
+                    hits.push(LimitHit { limit: "maximum_qos", announced: q as u64, needed: p.qos as u64 });
+                }
+            }
+            if p.retain && ack.retain_available == Some(false) {
+                hits.push(LimitHit { limit: "retain_available", announced: 0, needed: 1 });
+            }
+            self.publish_blocked = !hits.is_empty();
+        }
+        if let Some(f) = &self.me.filter {
+            if ack.wildcard_available == Some(false) && (f.contains('+') || f.contains('#')) {
+                hits.push(LimitHit { limit: "wildcard_subscription_available", announced: 0, needed: 1 });
+            }
+            if ack.shared_available == Some(false) && f.starts_with("$share/") {
+                hits.push(LimitHit { limit: "shared_subscription_available", announced: 0, needed: 1 });
+            }
+        }
+        for h in hits {
+            if !self.limits.contains(&h) {
+                self.limits.push(h);
+            }
+        }
+    }
+
+    fn subscription_blocked(&self) -> bool {
+        self.limits.iter().any(|h| h.limit.ends_with("subscription_available"))
+    }
+
+    /// Carries out a `malformed` order if it names this client.
+    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), String> {
+        if order.targets.binary_search(&self.me.index).is_err() {
+            return Ok(());
+        }
+        let v5 = self.protocol() == ProtocolVersion::V5;
+        let opts = self.connect_options(v5);
+        // Ids no outbound publish of ours uses (the broker's acks for them count as unsolicited).
+        let mut next_id = 60_000u16;
+        let packets = crate::faults::malformed::packets(
+            order.packet,
+            self.protocol(),
+            &opts,
+            order.size,
+            order.count,
+            self.receive_maximum,
+            || {
+                next_id = next_id.wrapping_add(1).max(1);
+                next_id
+            },
+        );
+        for p in packets {
+            conn.write_raw(&p, 0).await.map_err(|e| connection_cause(&e))?;
+        }
+        Ok(())
+    }
+
     async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), String> {
-        conn.write_packet(p)
-            .await
-            .map_err(|e| connection_cause(&e))?;
+        conn.write_packet(p).await.map_err(|e| connection_cause(&e))?;
         let now = self.now_us();
         self.session.on_packet_sent(now);
         Ok(())
@@ -218,11 +322,7 @@ impl Client {
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
     /// subscribe when the broker does not hold our subscription.
-    async fn begin_connection(
-        &mut self,
-        conn: &mut Connection,
-        ack: &ConnAck,
-    ) -> Result<(), String> {
+    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), String> {
         let now = self.now_us();
         let resumed = ack.session_present && self.group.persistent();
         self.gen.session_present = ack.session_present;
@@ -234,7 +334,7 @@ impl Client {
                 };
                 self.send(conn, &packet).await?;
             }
-            if self.me.filter.is_some() {
+            if self.me.filter.is_some() && !self.subscription_blocked() {
                 self.gen.live_from_us = Some(now);
                 self.mark_ready();
             }
@@ -242,20 +342,13 @@ impl Client {
             self.settle_in_flight();
             self.session.restart(now);
         }
-        if let Some(filter) = self.me.filter.clone().filter(|_| !resumed) {
+        if let Some(filter) = self.me.filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             let pkid = self.session.next_pkid().unwrap_or(1);
-            self.send(
-                conn,
-                &Packet::Subscribe {
-                    pkid,
-                    filters: vec![(filter, qos)],
-                },
-            )
-            .await?;
+            self.send(conn, &Packet::Subscribe { pkid, filters: vec![(filter, qos)] }).await?;
             let now = self.now_us();
             self.session.on_subscribe_sent(pkid, now);
-        } else if self.me.filter.is_none() {
+        } else if self.me.filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }
         Ok(())
@@ -275,24 +368,10 @@ impl Client {
                 match action {
                     InboundAction::Deliver => {}
                     InboundAction::DeliverAndPubAck => {
-                        self.send(
-                            conn,
-                            &Packet::PubAck {
-                                pkid: m.pkid,
-                                reason: 0,
-                            },
-                        )
-                        .await?;
+                        self.send(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }).await?;
                     }
                     InboundAction::DeliverAndPubRec | InboundAction::PubRecOnly => {
-                        self.send(
-                            conn,
-                            &Packet::PubRec {
-                                pkid: m.pkid,
-                                reason: 0,
-                            },
-                        )
-                        .await?;
+                        self.send(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }).await?;
                     }
                 }
             }
@@ -312,21 +391,16 @@ impl Client {
                 if !self.session.on_pubrel(pkid) {
                     self.count(|c| c.unsolicited_acks += 1);
                 }
-                self.send(conn, &Packet::PubComp { pkid, reason: 0 })
-                    .await?;
+                self.send(conn, &Packet::PubComp { pkid, reason: 0 }).await?;
             }
             Packet::SubAck { pkid, codes } => match self.session.on_suback(pkid, now) {
                 Some(latency) => {
-                    self.ctx.metrics.with(self.shard, |s| {
-                        s.latency.suback.saturating_record(latency.max(1))
-                    });
+                    self.ctx.metrics.with(self.shard, |s| s.latency.suback.saturating_record(latency.max(1)));
                     let code = codes.first().copied().unwrap_or(0x80);
                     if code >= 0x80 {
                         let cause = match self.protocol() {
                             ProtocolVersion::V311 => "failure".to_string(),
-                            ProtocolVersion::V5 => {
-                                reason::reason_name(code).unwrap_or("failure").to_string()
-                            }
+                            ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
                         };
                         self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
                     } else {
@@ -445,28 +519,17 @@ impl Client {
             0
         };
         let now = self.now_us();
-        let o = Outbound {
-            seq,
-            qos: publish.qos,
-            sent_us: now,
-            intended_us,
-            stage: Stage::AwaitPubAck,
-        };
+        let o = Outbound { seq, qos: publish.qos, sent_us: now, intended_us, stage: Stage::AwaitPubAck };
         let packet = self.publish_packet(pkid, &o, false);
-        conn.write_packet(&packet)
-            .await
-            .map_err(|e| connection_cause(&e))?;
-        let log = self
-            .publish_log
-            .get_or_insert_with(|| PublishLog::new(publish.qos));
+        conn.write_packet(&packet).await.map_err(|e| connection_cause(&e))?;
+        let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
         log.sent_us.push(now);
         if publish.qos == 0 {
             log.got_out.insert(seq);
         } else {
             self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
         }
-        self.session
-            .on_publish_sent(pkid, seq, publish.qos, now, intended_us);
+        self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
         let q = publish.qos as usize;
         self.count(|c| c.published[q] += 1);
         Ok(())
@@ -474,6 +537,7 @@ impl Client {
 
     fn publishing_done(&self) -> bool {
         match (&self.group.publish, &self.publish_log) {
+            _ if self.publish_blocked => true,
             (Some(p), Some(l)) => p.count.is_some_and(|n| l.published() >= n),
             (Some(_), None) => false,
             (None, _) => true,
@@ -483,10 +547,7 @@ impl Client {
     /// Every publish still in flight is in doubt now (its session is gone).
     fn settle_in_flight(&mut self) {
         let left = self.session.take_in_flight();
-        self.ctx
-            .metrics
-            .inflight
-            .fetch_sub(left.len() as i64, Ordering::Relaxed);
+        self.ctx.metrics.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);
         if let Some(log) = self.publish_log.as_mut() {
             for o in left {
                 log.in_doubt.insert(o.seq);
@@ -522,6 +583,7 @@ impl Client {
         &mut self,
         conn: &mut Connection,
         phase: &mut watch::Receiver<Phase>,
+        orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
     ) -> Result<(), String> {
         let clock = self.ctx.metrics.clock;
         loop {
@@ -530,25 +592,25 @@ impl Client {
                 return Ok(());
             }
             let next_publish = match &self.schedule {
-                Some(s)
-                    if self.publishing && !self.publishing_done() && self.session.can_publish() =>
-                {
+                Some(s) if self.publishing && !self.publishing_done() && self.session.can_publish() => {
                     let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
-                    s.is_due_before_end(seq)
-                        .then(|| clock.instant_at(s.intended_us(seq)))
+                    s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq)))
                 }
                 _ => None,
             };
-            let keepalive_at = self
-                .session
-                .keepalive_deadline_us()
-                .map(|us| clock.instant_at(us));
+            let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 biased;
-                changed = phase.changed() => {
+                                changed = phase.changed() => {
                     if changed.is_err() {
                         return Ok(());
+                    }
+                }
+                Ok(()) = orders.changed() => {
+                    let order = orders.borrow_and_update().clone();
+                    if let Some(order) = order {
+                        self.misbehave(conn, &order).await?;
                     }
                 }
                 read = conn.read_packet() => match read {
@@ -575,11 +637,7 @@ impl Client {
     }
 
     /// Waits out a reconnect delay; true when the run ends meanwhile.
-    async fn wait_or_shutdown(
-        &mut self,
-        delay: Duration,
-        phase: &mut watch::Receiver<Phase>,
-    ) -> bool {
+    async fn wait_or_shutdown(&mut self, delay: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
         let until = Instant::now() + delay;
         loop {
             let current = *phase.borrow_and_update();
@@ -595,20 +653,13 @@ impl Client {
 }
 
 /// Runs one client to the end of the run (or until it gives up).
-pub async fn run_client(
-    ctx: Arc<ClientContext>,
-    index: u32,
-    mut phase: watch::Receiver<Phase>,
-) -> ClientOutcome {
+pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::Receiver<Phase>) -> ClientOutcome {
     let me = ctx.plan.clients[index as usize].clone();
     let group = ctx.plan.group_of(&me).clone();
     let shard = ctx.metrics.shard_for(index);
     let mut backoff = group.reconnect.map(Backoff::new);
     let mut client = Client {
-        session: Session::new(
-            group.max_inflight,
-            group.keepalive.as_secs().min(u16::MAX as u64) as u16,
-        ),
+        session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
         publish_log: group.publish.as_ref().map(|p| PublishLog::new(p.qos)),
         rx: me.filter.as_ref().map(|_| RxLog::default()),
         ctx: ctx.clone(),
@@ -620,7 +671,12 @@ pub async fn run_client(
         gen: Generation::default(),
         schedule: None,
         publishing: false,
+        publish_blocked: false,
+        limits: Vec::new(),
+        receive_maximum: None,
     };
+    let mut orders = ctx.orders.clone();
+    orders.mark_unchanged();
     let mut timeline: Vec<Generation> = Vec::new();
     let mut ever_connected = false;
     // Counted in `metrics.offline` while waiting to reconnect, so the drain
@@ -628,9 +684,7 @@ pub async fn run_client(
     let mut waiting_to_reconnect = false;
     let set_waiting = |now: bool, was: &mut bool| {
         if now != *was {
-            ctx.metrics
-                .offline
-                .fetch_add(if now { 1 } else { -1 }, Ordering::Relaxed);
+            ctx.metrics.offline.fetch_add(if now { 1 } else { -1 }, Ordering::Relaxed);
             *was = now;
         }
     };
@@ -640,11 +694,7 @@ pub async fn run_client(
             break;
         }
         let now = client.now_us();
-        client.gen = Generation {
-            attempt_us: now,
-            heard_us: now,
-            ..Default::default()
-        };
+        client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
         let outcome = match client.connect().await {
             Err(cause) => {
                 client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
@@ -664,7 +714,7 @@ pub async fn run_client(
                     b.reset();
                 }
                 let served = match client.begin_connection(&mut conn, &ack).await {
-                    Ok(()) => client.serve(&mut conn, &mut phase).await,
+                    Ok(()) => client.serve(&mut conn, &mut phase, &mut orders).await,
                     Err(cause) => Err(cause),
                 };
                 if served.is_ok() {
@@ -672,6 +722,7 @@ pub async fn run_client(
                     conn.shutdown().await;
                 } else if let Err(cause) = &served {
                     client.count(|c| *c.disconnects.entry(cause.clone()).or_default() += 1);
+                    client.gen.flight = conn.flight.snapshot();
                 }
                 ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
                 served
@@ -684,7 +735,7 @@ pub async fn run_client(
         let Err(_) = outcome else { break };
         // A client that never got in does not storm the broker: its first
         // refusal is the answer (auth_refused and friends are findings).
-        if !ever_connected {
+        if !ever_connected && !client.group.retry_connect {
             break;
         }
         let Some(b) = backoff.as_mut() else { break };
@@ -703,6 +754,7 @@ pub async fn run_client(
     ClientOutcome {
         index,
         timeline,
+        limits: std::mem::take(&mut client.limits),
         publish_log: client.publish_log.take(),
         rx: client.rx.take(),
     }

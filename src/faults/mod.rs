@@ -1,2 +1,4 @@
+pub mod malformed;
 pub mod proxy;
 pub mod schedule;
+pub mod twin;

@@ -57,13 +57,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn publish_to_client(client_prefix: &str, nth: u64, action: Action) -> Rule {
-        Rule {
-            client_prefix: client_prefix.to_string(),
-            direction: Direction::ToClient,
-            packet_type: 3,
-            nth,
-            action,
-        }
+        Rule { client_prefix: client_prefix.to_string(), direction: Direction::ToClient, packet_type: 3, nth, action }
     }
 }
 
@@ -85,18 +79,9 @@ impl Targets {
 
 #[derive(Debug, Clone)]
 enum Timed {
-    Blackhole {
-        until: Instant,
-    },
-    Delay {
-        by: Duration,
-        until: Instant,
-    },
-    Drop {
-        to_client: bool,
-        to_broker: bool,
-        remaining: u64,
-    },
+    Blackhole { until: Instant },
+    Delay { by: Duration, until: Instant },
+    Drop { to_client: bool, to_broker: bool, remaining: u64 },
 }
 
 #[derive(Default)]
@@ -112,13 +97,7 @@ enum Verdict {
 }
 
 impl Control {
-    fn verdict(
-        &self,
-        client_id: Option<&String>,
-        direction: Direction,
-        packet_type: u8,
-        read_at: Instant,
-    ) -> Verdict {
+    fn verdict(&self, client_id: Option<&String>, direction: Direction, packet_type: u8, read_at: Instant) -> Verdict {
         let now = Instant::now();
         let mut timed = self.timed.lock().unwrap_or_else(|p| p.into_inner());
         timed.retain(|(_, t)| match t {
@@ -136,11 +115,7 @@ impl Control {
                     let at = read_at + *by;
                     delay_until = Some(delay_until.map_or(at, |d| d.max(at)));
                 }
-                Timed::Drop {
-                    to_client,
-                    to_broker,
-                    remaining,
-                } => {
+                Timed::Drop { to_client, to_broker, remaining } => {
                     let dir_ok = match direction {
                         Direction::ToClient => *to_client,
                         Direction::ToBroker => *to_broker,
@@ -219,15 +194,7 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy {
-            addr,
-            applied,
-            dup_publishes,
-            connections,
-            control,
-            cut_tx,
-            _stop: stop_tx,
-        })
+        Ok(FaultProxy { addr, applied, dup_publishes, connections, control, cut_tx, _stop: stop_tx })
     }
 
     /// How many rule actions were carried out so far.
@@ -254,44 +221,22 @@ impl FaultProxy {
     /// Stops forwarding to and from the targets for `for_` without closing:
     /// data waits in the proxy, as on a partitioned network path.
     pub fn blackhole(&self, targets: Targets, for_: Duration) {
-        self.add(
-            targets,
-            Timed::Blackhole {
-                until: Instant::now() + for_,
-            },
-        );
+        self.add(targets, Timed::Blackhole { until: Instant::now() + for_ });
     }
 
     /// Adds `by` to every packet to and from the targets for `for_`.
     pub fn delay(&self, targets: Targets, by: Duration, for_: Duration) {
-        self.add(
-            targets,
-            Timed::Delay {
-                by,
-                until: Instant::now() + for_,
-            },
-        );
+        self.add(targets, Timed::Delay { by, until: Instant::now() + for_ });
     }
 
     /// Loses the targets' next `count` PUBLISH packets in the given directions.
     pub fn drop_publishes(&self, targets: Targets, count: u64, to_client: bool, to_broker: bool) {
-        self.add(
-            targets,
-            Timed::Drop {
-                to_client,
-                to_broker,
-                remaining: count,
-            },
-        );
+        self.add(targets, Timed::Drop { to_client, to_broker, remaining: count });
     }
 
     fn add(&self, targets: Targets, t: Timed) {
         self.applied.fetch_add(1, Ordering::Relaxed);
-        self.control
-            .timed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((targets, t));
+        self.control.timed.lock().unwrap_or_else(|p| p.into_inner()).push((targets, t));
     }
 }
 
@@ -305,13 +250,7 @@ async fn serve(
     let client_id = Arc::new(OnceLock::new());
     let (cr, cw) = client.into_split();
     let (br, bw) = broker.into_split();
-    let up = pump(
-        cr,
-        bw,
-        Direction::ToBroker,
-        client_id.clone(),
-        shared.clone(),
-    );
+    let up = pump(cr, bw, Direction::ToBroker, client_id.clone(), shared.clone());
     let down = pump(br, cw, Direction::ToClient, client_id.clone(), shared);
     let cut = async {
         loop {
@@ -367,16 +306,12 @@ async fn pump(
                 shared.dup_publishes.fetch_add(1, Ordering::Relaxed);
             }
             if direction == Direction::ToBroker && t == 1 && client_id.get().is_none() {
-                let _ = client_id
-                    .set(connect_client_id(&frame[header.header_len..]).unwrap_or_default());
+                let _ = client_id.set(connect_client_id(&frame[header.header_len..]).unwrap_or_default());
             }
             // Timed faults first: a blackhole holds the frame until it ends.
             let mut timed_drop = false;
             loop {
-                match shared
-                    .control
-                    .verdict(client_id.get(), direction, t, read_at)
-                {
+                match shared.control.verdict(client_id.get(), direction, t, read_at) {
                     Verdict::Hold(until) => tokio::time::sleep_until(until).await,
                     Verdict::DelayUntil(at) => {
                         tokio::time::sleep_until(at).await;
@@ -448,9 +383,7 @@ async fn pump(
 /// The client id in a CONNECT body (variable header + payload), either version.
 fn connect_client_id(body: &[u8]) -> Option<String> {
     let mut b = body;
-    let name_len = b
-        .get(..2)
-        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    let name_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
     b = b.get(2 + name_len..)?;
     let level = *b.first()?;
     b = b.get(4..)?; // level, flags, keepalive
@@ -468,9 +401,7 @@ fn connect_client_id(body: &[u8]) -> Option<String> {
         }
         b = b.get(i + len..)?;
     }
-    let id_len = b
-        .get(..2)
-        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
+    let id_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
     let mut id = b.get(2..2 + id_len)?;
     let s = String::from_utf8(id.copy_to_bytes(id_len).to_vec()).ok()?;
     Some(s)
@@ -498,10 +429,7 @@ mod tests {
             .encode(v, &mut b)
             .unwrap();
             let h = check_frame(&b, 1024).unwrap().unwrap();
-            assert_eq!(
-                connect_client_id(&b[h.header_len..]).as_deref(),
-                Some("sub-7")
-            );
+            assert_eq!(connect_client_id(&b[h.header_len..]).as_deref(), Some("sub-7"));
         }
     }
 
@@ -513,45 +441,15 @@ mod tests {
         let now = Instant::now();
         c.timed.lock().unwrap().push((
             Targets::Ids(HashSet::from([a.clone()])),
-            Timed::Drop {
-                to_client: true,
-                to_broker: false,
-                remaining: 2,
-            },
+            Timed::Drop { to_client: true, to_broker: false, remaining: 2 },
         ));
-        assert!(matches!(
-            c.verdict(Some(&b), Direction::ToClient, 3, now),
-            Verdict::Forward
-        ));
-        assert!(matches!(
-            c.verdict(Some(&a), Direction::ToBroker, 3, now),
-            Verdict::Forward
-        ));
-        assert!(matches!(
-            c.verdict(Some(&a), Direction::ToClient, 4, now),
-            Verdict::Forward
-        ));
-        assert!(matches!(
-            c.verdict(Some(&a), Direction::ToClient, 3, now),
-            Verdict::Drop
-        ));
-        assert!(matches!(
-            c.verdict(Some(&a), Direction::ToClient, 3, now),
-            Verdict::Drop
-        ));
-        assert!(matches!(
-            c.verdict(Some(&a), Direction::ToClient, 3, now),
-            Verdict::Forward
-        ));
-        c.timed.lock().unwrap().push((
-            Targets::All,
-            Timed::Blackhole {
-                until: now + Duration::from_secs(60),
-            },
-        ));
-        assert!(matches!(
-            c.verdict(None, Direction::ToClient, 3, now),
-            Verdict::Hold(_)
-        ));
+        assert!(matches!(c.verdict(Some(&b), Direction::ToClient, 3, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToBroker, 3, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 4, now), Verdict::Forward));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
+        assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Forward));
+        c.timed.lock().unwrap().push((Targets::All, Timed::Blackhole { until: now + Duration::from_secs(60) }));
+        assert!(matches!(c.verdict(None, Direction::ToClient, 3, now), Verdict::Hold(_)));
     }
 }

@@ -4,7 +4,9 @@
 //! attribution.
 
 use super::proxy::{FaultProxy, Targets};
+use super::twin::{self, Twin, TwinRecord};
 use crate::broker::BrokerHandle;
+use crate::client::task::Misbehave;
 use crate::client::Phase;
 use crate::metrics::RunClock;
 use crate::plan::{FaultPlan, Plan};
@@ -33,6 +35,13 @@ pub struct FaultLog {
     pub events: Vec<FaultEvent>,
     /// Broker restarts: (killed, listening again), run-clock µs.
     pub restarts: Vec<(u64, u64)>,
+    /// Proxy faults: (from, to, client indices hit; empty = all), run-clock
+    /// µs. A cut lasts an instant; a blackhole or delay its `for`.
+    pub hits: Vec<(u64, u64, Vec<u32>)>,
+    /// Malformed packets sent: (when, client indices).
+    pub malformed: Vec<(u64, Vec<u32>)>,
+    /// The twins of duplicate-ids faults.
+    pub twins: Vec<TwinRecord>,
 }
 
 fn action_name(a: FaultAction) -> &'static str {
@@ -42,6 +51,8 @@ fn action_name(a: FaultAction) -> &'static str {
         FaultAction::Delay => "delay",
         FaultAction::Drop => "drop",
         FaultAction::RestartBroker => "restart-broker",
+        FaultAction::DuplicateIds => "duplicate-ids",
+        FaultAction::Malformed => "malformed",
     }
 }
 
@@ -49,12 +60,7 @@ fn targets(plan: &Plan, f: &FaultPlan) -> Targets {
     if f.targets.is_empty() {
         Targets::All
     } else {
-        Targets::Ids(
-            f.targets
-                .iter()
-                .map(|&i| plan.clients[i as usize].client_id.clone())
-                .collect::<HashSet<_>>(),
-        )
+        Targets::Ids(f.targets.iter().map(|&i| plan.clients[i as usize].client_id.clone()).collect::<HashSet<_>>())
     }
 }
 
@@ -62,30 +68,31 @@ pub struct FaultContext {
     pub plan: Arc<Plan>,
     pub proxy: Option<Arc<FaultProxy>>,
     pub broker: Arc<Mutex<BrokerHandle>>,
+    /// Where clients (and twins) connect.
+    pub client_addr: std::net::SocketAddr,
+    pub orders: watch::Sender<Option<Arc<Misbehave>>>,
     pub clock: RunClock,
 }
 
 /// Runs the schedule until every fault is done or the run shuts down.
 pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Phase>) -> FaultLog {
     let mut log = FaultLog::default();
+    let mut twins = Vec::new();
+    let end_us = start_us + ctx.plan.duration.as_micros() as u64;
     let secs = |us: u64| (us as f64 / 1e4).round() / 100.0;
     for f in &ctx.plan.faults {
         let due = Instant::from_std(ctx.clock.instant_at(start_us + f.at.as_micros() as u64));
         loop {
             if *phase.borrow_and_update() == Phase::Shutdown {
-                return log;
+                return finish(log, twins).await;
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => break,
-                changed = phase.changed() => if changed.is_err() { return log },
+                changed = phase.changed() => if changed.is_err() { break },
             }
         }
         let at = ctx.clock.now_us();
-        let clients = if f.targets.is_empty() {
-            ctx.plan.clients.len()
-        } else {
-            f.targets.len()
-        } as u64;
+        let clients = if f.targets.is_empty() { ctx.plan.clients.len() } else { f.targets.len() } as u64;
         let mut event = FaultEvent {
             action: action_name(f.action).to_string(),
             at_s: secs(at),
@@ -102,14 +109,57 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 event.until_s = Some(secs(up));
                 event.error = result.err().map(|e| e.to_string());
             }
-            (FaultAction::Cut, Some(p)) => p.cut(who),
+            (FaultAction::Cut, Some(p)) => {
+                p.cut(who);
+                log.hits.push((at, at, f.targets.clone()));
+            }
+            (FaultAction::Malformed, _) => {
+                let mut targets: Vec<u32> =
+                    if f.targets.is_empty() { (0..ctx.plan.clients.len() as u32).collect() } else { f.targets.clone() };
+                targets.sort_unstable();
+                log.malformed.push((at, targets.clone()));
+                let packet = f.packet.expect("validated: malformed has a packet");
+                let _ = ctx.orders.send(Some(Arc::new(Misbehave { targets, packet, size: f.size, count: f.count })));
+            }
+            (FaultAction::DuplicateIds, _) => {
+                let until_us = (at + f.for_.as_micros() as u64).min(end_us);
+                event.until_s = Some(secs(until_us));
+                let until = Instant::from_std(ctx.clock.instant_at(until_us));
+                for &i in &f.targets {
+                    let c = &ctx.plan.clients[i as usize];
+                    let g = ctx.plan.group_of(c);
+                    let creds = g.credentials.clone();
+                    let twin = Twin {
+                        broker: ctx.client_addr,
+                        protocol: g.protocol,
+                        options: crate::mqtt::ConnectOptions {
+                            client_id: c.client_id.clone(),
+                            keep_alive_s: g.keepalive.as_secs().min(u16::MAX as u64) as u16,
+                            clean_start: g.clean_session,
+                            username: creds.as_ref().map(|c| c.username.clone()),
+                            password: creds.map(|c| c.password),
+                            session_expiry_s: (g.protocol == crate::scenario::ProtocolVersion::V5 && g.persistent())
+                                .then_some(g.session_expiry_s),
+                            receive_maximum: None,
+                        },
+                        reconnect: g.reconnect.unwrap_or_default(),
+                        clock: ctx.clock,
+                        of_client: i,
+                    };
+                    twins.push(tokio::spawn(twin::run(twin, until)));
+                }
+            }
             (FaultAction::Blackhole, Some(p)) => {
                 p.blackhole(who, f.for_);
-                event.until_s = Some(secs(at + f.for_.as_micros() as u64));
+                let until = at + f.for_.as_micros() as u64;
+                event.until_s = Some(secs(until));
+                log.hits.push((at, until, f.targets.clone()));
             }
             (FaultAction::Delay, Some(p)) => {
                 p.delay(who, f.delay, f.for_);
-                event.until_s = Some(secs(at + f.for_.as_micros() as u64));
+                let until = at + f.for_.as_micros() as u64;
+                event.until_s = Some(secs(until));
+                log.hits.push((at, until, f.targets.clone()));
             }
             (FaultAction::Drop, Some(p)) => {
                 let (to_client, to_broker) = match f.direction {
@@ -122,6 +172,15 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
             (_, None) => event.error = Some("no fault proxy in front of the broker".into()),
         }
         log.events.push(event);
+    }
+    finish(log, twins).await
+}
+
+async fn finish(mut log: FaultLog, twins: Vec<tokio::task::JoinHandle<TwinRecord>>) -> FaultLog {
+    for t in twins {
+        if let Ok(r) = t.await {
+            log.twins.push(r);
+        }
     }
     log
 }

@@ -58,42 +58,17 @@ pub enum Packet {
     Connect(ConnectOptions),
     ConnAck(ConnAck),
     Publish(Publish),
-    PubAck {
-        pkid: u16,
-        reason: u8,
-    },
-    PubRec {
-        pkid: u16,
-        reason: u8,
-    },
-    PubRel {
-        pkid: u16,
-        reason: u8,
-    },
-    PubComp {
-        pkid: u16,
-        reason: u8,
-    },
-    Subscribe {
-        pkid: u16,
-        filters: Vec<(String, u8)>,
-    },
-    SubAck {
-        pkid: u16,
-        codes: Vec<u8>,
-    },
-    Unsubscribe {
-        pkid: u16,
-        filters: Vec<String>,
-    },
-    UnsubAck {
-        pkid: u16,
-    },
+    PubAck { pkid: u16, reason: u8 },
+    PubRec { pkid: u16, reason: u8 },
+    PubRel { pkid: u16, reason: u8 },
+    PubComp { pkid: u16, reason: u8 },
+    Subscribe { pkid: u16, filters: Vec<(String, u8)> },
+    SubAck { pkid: u16, codes: Vec<u8> },
+    Unsubscribe { pkid: u16, filters: Vec<String> },
+    UnsubAck { pkid: u16 },
     PingReq,
     PingResp,
-    Disconnect {
-        reason: u8,
-    },
+    Disconnect { reason: u8 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,17 +80,11 @@ pub enum CodecError {
     #[error("invalid packet type {0}")]
     InvalidPacketType(u8),
     #[error("malformed {packet}: {detail}")]
-    Malformed {
-        packet: &'static str,
-        detail: String,
-    },
+    Malformed { packet: &'static str, detail: String },
     #[error("{0} is not a packet a server sends")]
     Unexpected(&'static str),
     #[error("cannot encode {packet}: {detail}")]
-    Encode {
-        packet: &'static str,
-        detail: String,
-    },
+    Encode { packet: &'static str, detail: String },
 }
 
 /// The fixed header of a fully buffered frame.
@@ -178,19 +147,12 @@ pub fn check_frame(buf: &[u8], max: usize) -> Result<Option<FrameHeader>, CodecE
             return Err(CodecError::MalformedRemainingLength);
         }
     }
-    let header = FrameHeader {
-        byte1: buf[0],
-        header_len: i,
-        remaining_len,
-    };
+    let header = FrameHeader { byte1: buf[0], header_len: i, remaining_len };
     if header.packet_type() == 0 {
         return Err(CodecError::InvalidPacketType(0));
     }
     if header.frame_len() > max {
-        return Err(CodecError::TooLarge {
-            size: header.frame_len(),
-            max,
-        });
+        return Err(CodecError::TooLarge { size: header.frame_len(), max });
     }
     if buf.len() < header.frame_len() {
         return Ok(None);
@@ -199,10 +161,7 @@ pub fn check_frame(buf: &[u8], max: usize) -> Result<Option<FrameHeader>, CodecE
 }
 
 fn malformed(packet: &'static str, detail: impl Into<String>) -> CodecError {
-    CodecError::Malformed {
-        packet,
-        detail: detail.into(),
-    }
+    CodecError::Malformed { packet, detail: detail.into() }
 }
 
 fn lib_err(packet: &'static str, e: mqttbytes::Error) -> CodecError {
@@ -210,10 +169,7 @@ fn lib_err(packet: &'static str, e: mqttbytes::Error) -> CodecError {
 }
 
 /// Runs a parse delegated to mqttbytes so that a panic inside it becomes an error.
-fn guarded<T>(
-    packet: &'static str,
-    f: impl FnOnce() -> Result<T, mqttbytes::Error>,
-) -> Result<T, CodecError> {
+fn guarded<T>(packet: &'static str, f: impl FnOnce() -> Result<T, mqttbytes::Error>) -> Result<T, CodecError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| lib_err(packet, e)),
         Err(_) => Err(malformed(packet, "decoder panicked on this input")),
@@ -232,10 +188,7 @@ fn read_variable_int(body: &mut Bytes, packet: &'static str) -> Result<usize, Co
             return Ok(value);
         }
     }
-    Err(malformed(
-        packet,
-        "variable byte integer longer than 4 bytes",
-    ))
+    Err(malformed(packet, "variable byte integer longer than 4 bytes"))
 }
 
 fn read_pkid(body: &mut Bytes, packet: &'static str) -> Result<u16, CodecError> {
@@ -249,11 +202,7 @@ fn read_pkid(body: &mut Bytes, packet: &'static str) -> Result<u16, CodecError> 
 }
 
 /// Decodes one packet from the front of `buf`, consuming it. `Ok(None)`: read more.
-pub fn decode(
-    buf: &mut BytesMut,
-    protocol: ProtocolVersion,
-    max: usize,
-) -> Result<Option<Packet>, CodecError> {
+pub fn decode(buf: &mut BytesMut, protocol: ProtocolVersion, max: usize) -> Result<Option<Packet>, CodecError> {
     let Some(header) = check_frame(buf, max)? else {
         return Ok(None);
     };
@@ -281,42 +230,26 @@ pub fn decode(
             }
             let flags = body.get_u8();
             let code = body.get_u8();
-            Packet::ConnAck(ConnAck {
-                session_present: flags & 1 == 1,
-                code,
-                ..ConnAck::default()
-            })
+            Packet::ConnAck(ConnAck { session_present: flags & 1 == 1, code, ..ConnAck::default() })
         }
         4 => {
             let pkid = read_pkid(&mut body, name)?;
-            Packet::PubAck {
-                pkid,
-                reason: ack_reason(&mut body),
-            }
+            Packet::PubAck { pkid, reason: ack_reason(&mut body) }
         }
         5 => {
             let pkid = read_pkid(&mut body, name)?;
-            Packet::PubRec {
-                pkid,
-                reason: ack_reason(&mut body),
-            }
+            Packet::PubRec { pkid, reason: ack_reason(&mut body) }
         }
         6 => {
             if header.byte1 & 0x0f != 0b0010 {
                 return Err(malformed(name, "reserved flags must be 0010"));
             }
             let pkid = read_pkid(&mut body, name)?;
-            Packet::PubRel {
-                pkid,
-                reason: ack_reason(&mut body),
-            }
+            Packet::PubRel { pkid, reason: ack_reason(&mut body) }
         }
         7 => {
             let pkid = read_pkid(&mut body, name)?;
-            Packet::PubComp {
-                pkid,
-                reason: ack_reason(&mut body),
-            }
+            Packet::PubComp { pkid, reason: ack_reason(&mut body) }
         }
         9 => {
             let pkid = read_pkid(&mut body, name)?;
@@ -330,14 +263,9 @@ pub fn decode(
             if !body.has_remaining() {
                 return Err(malformed(name, "no return codes"));
             }
-            Packet::SubAck {
-                pkid,
-                codes: body.to_vec(),
-            }
+            Packet::SubAck { pkid, codes: body.to_vec() }
         }
-        11 => Packet::UnsubAck {
-            pkid: read_pkid(&mut body, name)?,
-        },
+        11 => Packet::UnsubAck { pkid: read_pkid(&mut body, name)? },
         12 => Packet::PingReq,
         13 => {
             if body.has_remaining() {
@@ -345,13 +273,7 @@ pub fn decode(
             }
             Packet::PingResp
         }
-        14 => Packet::Disconnect {
-            reason: if body.has_remaining() {
-                body.get_u8()
-            } else {
-                0
-            },
-        },
+        14 => Packet::Disconnect { reason: if body.has_remaining() { body.get_u8() } else { 0 } },
         1 | 8 | 10 => return Err(CodecError::Unexpected(name)),
         15 => return Err(CodecError::Unexpected(name)),
         other => return Err(CodecError::InvalidPacketType(other)),
@@ -390,9 +312,7 @@ fn decode_delegated(
                     payload: p.payload,
                 })),
                 Ok(mqttbytes::v5::Packet::ConnAck(c)) => {
-                    let p = c
-                        .properties
-                        .unwrap_or_else(mqttbytes::v5::ConnAckProperties::new);
+                    let p = c.properties.unwrap_or_else(mqttbytes::v5::ConnAckProperties::new);
                     Ok(Packet::ConnAck(ConnAck {
                         session_present: c.session_present,
                         code: c.code as u8,
@@ -469,10 +389,7 @@ impl Packet {
         let v5 = protocol == ProtocolVersion::V5;
         let name = self.type_name();
         let enc = |r: Result<usize, mqttbytes::Error>| {
-            r.map(|_| ()).map_err(|e| CodecError::Encode {
-                packet: name,
-                detail: format!("{e:?}"),
-            })
+            r.map(|_| ()).map_err(|e| CodecError::Encode { packet: name, detail: format!("{e:?}") })
         };
         match self {
             Packet::Connect(o) => {
@@ -509,21 +426,13 @@ impl Packet {
             }
             Packet::Publish(p) => {
                 if v5 {
-                    let mut m = mqttbytes::v5::Publish::from_bytes(
-                        p.topic.clone(),
-                        qos_of(p.qos),
-                        p.payload.clone(),
-                    );
+                    let mut m = mqttbytes::v5::Publish::from_bytes(p.topic.clone(), qos_of(p.qos), p.payload.clone());
                     m.dup = p.dup;
                     m.retain = p.retain;
                     m.pkid = p.pkid;
                     enc(m.write(buf))
                 } else {
-                    let mut m = mqttbytes::v4::Publish::from_bytes(
-                        p.topic.clone(),
-                        qos_of(p.qos),
-                        p.payload.clone(),
-                    );
+                    let mut m = mqttbytes::v4::Publish::from_bytes(p.topic.clone(), qos_of(p.qos), p.payload.clone());
                     m.dup = p.dup;
                     m.retain = p.retain;
                     m.pkid = p.pkid;
@@ -548,17 +457,15 @@ impl Packet {
             }
             Packet::Subscribe { pkid, filters } => {
                 if v5 {
-                    let mut s =
-                        mqttbytes::v5::Subscribe::new_many(filters.iter().map(|(f, q)| {
-                            mqttbytes::v5::SubscribeFilter::new(f.clone(), qos_of(*q))
-                        }));
+                    let mut s = mqttbytes::v5::Subscribe::new_many(
+                        filters.iter().map(|(f, q)| mqttbytes::v5::SubscribeFilter::new(f.clone(), qos_of(*q))),
+                    );
                     s.pkid = *pkid;
                     enc(s.write(buf))
                 } else {
-                    let mut s =
-                        mqttbytes::v4::Subscribe::new_many(filters.iter().map(|(f, q)| {
-                            mqttbytes::v4::SubscribeFilter::new(f.clone(), qos_of(*q))
-                        }));
+                    let mut s = mqttbytes::v4::Subscribe::new_many(
+                        filters.iter().map(|(f, q)| mqttbytes::v4::SubscribeFilter::new(f.clone(), qos_of(*q))),
+                    );
                     s.pkid = *pkid;
                     enc(s.write(buf))
                 }
@@ -593,12 +500,7 @@ impl Packet {
                 Ok(())
             }
             Packet::ConnAck(c) => {
-                buf.put_slice(&[
-                    0x20,
-                    if v5 { 3 } else { 2 },
-                    c.session_present as u8,
-                    c.code,
-                ]);
+                buf.put_slice(&[0x20, if v5 { 3 } else { 2 }, c.session_present as u8, c.code]);
                 if v5 {
                     buf.put_u8(0);
                 }
@@ -661,18 +563,12 @@ mod tests {
         for v in [V311, V5] {
             for p in [
                 Packet::PubAck { pkid: 7, reason: 0 },
-                Packet::PubRec {
-                    pkid: 65535,
-                    reason: 0,
-                },
+                Packet::PubRec { pkid: 65535, reason: 0 },
                 Packet::PubRel { pkid: 1, reason: 0 },
                 Packet::PubComp { pkid: 2, reason: 0 },
                 Packet::UnsubAck { pkid: 3 },
                 Packet::PingResp,
-                Packet::SubAck {
-                    pkid: 9,
-                    codes: vec![1, 0x80],
-                },
+                Packet::SubAck { pkid: 9, codes: vec![1, 0x80] },
                 Packet::Publish(Publish {
                     dup: true,
                     qos: 1,
@@ -685,23 +581,8 @@ mod tests {
                 assert_eq!(round_trip(p.clone(), v), p);
             }
         }
-        assert_eq!(
-            round_trip(Packet::Disconnect { reason: 0x8E }, V5),
-            Packet::Disconnect { reason: 0x8E }
-        );
-        assert_eq!(
-            round_trip(
-                Packet::PubAck {
-                    pkid: 3,
-                    reason: 0x10
-                },
-                V5
-            ),
-            Packet::PubAck {
-                pkid: 3,
-                reason: 0x10
-            }
-        );
+        assert_eq!(round_trip(Packet::Disconnect { reason: 0x8E }, V5), Packet::Disconnect { reason: 0x8E });
+        assert_eq!(round_trip(Packet::PubAck { pkid: 3, reason: 0x10 }, V5), Packet::PubAck { pkid: 3, reason: 0x10 });
     }
 
     #[test]
@@ -722,9 +603,7 @@ mod tests {
     #[test]
     fn partial_frames_wait_for_more() {
         let mut full = BytesMut::new();
-        Packet::PubAck { pkid: 1, reason: 0 }
-            .encode(V311, &mut full)
-            .unwrap();
+        Packet::PubAck { pkid: 1, reason: 0 }.encode(V311, &mut full).unwrap();
         for cut in 0..full.len() {
             let mut b = BytesMut::from(&full[..cut]);
             assert_eq!(decode(&mut b, V311, 1024).unwrap(), None);
@@ -752,14 +631,8 @@ mod tests {
     #[test]
     fn oversize_and_bad_length_are_errors() {
         let mut b = BytesMut::from(&[0x30, 0xff, 0xff, 0xff, 0x7f][..]);
-        assert!(matches!(
-            decode(&mut b, V311, 1024),
-            Err(CodecError::TooLarge { .. })
-        ));
+        assert!(matches!(decode(&mut b, V311, 1024), Err(CodecError::TooLarge { .. })));
         let mut b = BytesMut::from(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01][..]);
-        assert_eq!(
-            decode(&mut b, V311, 1 << 30),
-            Err(CodecError::MalformedRemainingLength)
-        );
+        assert_eq!(decode(&mut b, V311, 1 << 30), Err(CodecError::MalformedRemainingLength));
     }
 }

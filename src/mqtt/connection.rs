@@ -2,6 +2,8 @@
 //! `read_packet` and `write_packet`, as mini-redis does for frames.
 
 use super::codec::{self, CodecError, Packet};
+use super::flight::{FlightEntry, FlightRecorder};
+use crate::metrics::RunClock;
 use crate::scenario::ProtocolVersion;
 use bytes::BytesMut;
 use std::io;
@@ -27,10 +29,27 @@ pub struct Connection {
     /// Bytes read and written on this connection (for the report and the flight recorder).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub flight: FlightRecorder,
+    clock: RunClock,
+}
+
+fn pkid_of(p: &Packet) -> u16 {
+    match p {
+        Packet::Publish(m) => m.pkid,
+        Packet::PubAck { pkid, .. }
+        | Packet::PubRec { pkid, .. }
+        | Packet::PubRel { pkid, .. }
+        | Packet::PubComp { pkid, .. }
+        | Packet::Subscribe { pkid, .. }
+        | Packet::SubAck { pkid, .. }
+        | Packet::Unsubscribe { pkid, .. }
+        | Packet::UnsubAck { pkid } => *pkid,
+        _ => 0,
+    }
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, protocol: ProtocolVersion) -> Connection {
+    pub fn new(stream: TcpStream, protocol: ProtocolVersion, clock: RunClock) -> Connection {
         let _ = stream.set_nodelay(true);
         Connection {
             stream,
@@ -40,6 +59,8 @@ impl Connection {
             max_incoming: codec::DEFAULT_MAX_INCOMING,
             bytes_in: 0,
             bytes_out: 0,
+            flight: FlightRecorder::default(),
+            clock,
         }
     }
 
@@ -47,19 +68,36 @@ impl Connection {
     /// between packets. Cancel-safe: partial input stays in the buffer.
     pub async fn read_packet(&mut self) -> Result<Option<Packet>, ConnectionError> {
         loop {
-            if let Some(p) = codec::decode(&mut self.read_buf, self.protocol, self.max_incoming)? {
-                return Ok(Some(p));
+            let before = self.read_buf.len();
+            let byte1 = self.read_buf.first().copied().unwrap_or(0);
+            let entry = |size: usize, pkid: u16, malformed: bool| FlightEntry {
+                t_us: self.clock.now_us(),
+                sent: false,
+                packet_type: byte1 >> 4,
+                flags: byte1 & 0x0f,
+                size: size as u32,
+                pkid,
+                malformed,
+            };
+            match codec::decode(&mut self.read_buf, self.protocol, self.max_incoming) {
+                Ok(Some(p)) => {
+                    let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
+                    self.flight.record(e);
+                    return Ok(Some(p));
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    let e = entry(before, 0, true);
+                    self.flight.record(e);
+                    return Err(err.into());
+                }
             }
             if self.read_buf.capacity() - self.read_buf.len() < 256 {
                 self.read_buf.reserve(4096);
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
             if n == 0 {
-                return if self.read_buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ConnectionError::TruncatedFrame)
-                };
+                return if self.read_buf.is_empty() { Ok(None) } else { Err(ConnectionError::TruncatedFrame) };
             }
             self.bytes_in += n as u64;
         }
@@ -69,14 +107,36 @@ impl Connection {
     pub async fn write_packet(&mut self, packet: &Packet) -> Result<usize, ConnectionError> {
         self.write_buf.clear();
         packet.encode(self.protocol, &mut self.write_buf)?;
-        self.stream.write_all(&self.write_buf).await?;
         let n = self.write_buf.len();
+        self.record_sent(self.write_buf[0], n, pkid_of(packet), false);
+        self.stream.write_all(&self.write_buf).await?;
         self.bytes_out += n as u64;
         // Keep a burst's large buffer from staying with an idle client.
         if self.write_buf.capacity() > 64 * 1024 {
             self.write_buf = BytesMut::with_capacity(256);
         }
         Ok(n)
+    }
+
+    /// Writes bytes as they are: the `malformed` fault sends packets no
+    /// encoder would. Recorded in the flight recorder as malformed.
+    pub async fn write_raw(&mut self, bytes: &[u8], pkid: u16) -> Result<(), ConnectionError> {
+        self.record_sent(bytes.first().copied().unwrap_or(0), bytes.len(), pkid, true);
+        self.stream.write_all(bytes).await?;
+        self.bytes_out += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn record_sent(&mut self, byte1: u8, size: usize, pkid: u16, malformed: bool) {
+        self.flight.record(FlightEntry {
+            t_us: self.clock.now_us(),
+            sent: true,
+            packet_type: byte1 >> 4,
+            flags: byte1 & 0x0f,
+            size: size as u32,
+            pkid,
+            malformed,
+        });
     }
 
     pub async fn shutdown(&mut self) {

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod connection;
+pub mod flight;
 pub mod reason;
 
 pub use codec::{ConnAck, ConnectOptions, Packet, Publish};

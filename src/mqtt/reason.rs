@@ -16,8 +16,7 @@ pub fn connack_name(protocol: ProtocolVersion, code: u8) -> String {
             _ => return format!("connack_code_{code}"),
         },
         ProtocolVersion::V5 => {
-            return reason_name(code)
-                .map_or_else(|| format!("connack_code_0x{code:02x}"), str::to_string)
+            return reason_name(code).map_or_else(|| format!("connack_code_0x{code:02x}"), str::to_string)
         }
     };
     name.to_string()
@@ -92,10 +91,7 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(connack_name(ProtocolVersion::V311, 5), "not_authorized");
-        assert_eq!(
-            connack_name(ProtocolVersion::V5, 0x86),
-            "bad_username_or_password"
-        );
+        assert_eq!(connack_name(ProtocolVersion::V5, 0x86), "bad_username_or_password");
         assert_eq!(connack_name(ProtocolVersion::V311, 9), "connack_code_9");
         assert_eq!(disconnect_cause(0x8E), "session_taken_over");
         assert_eq!(disconnect_cause(0x8B), "server_shutdown");

@@ -2,9 +2,8 @@
 //! (logs and timelines), the merged metrics, the faults carried out.
 
 use super::{
-    messages, BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding,
-    LatencyInfo, LossWindowInfo, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS,
-    MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    messages, BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding, LatencyInfo,
+    LossWindowInfo, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use crate::broker::BrokerHandle;
 use crate::client::task::Generation;
@@ -55,49 +54,30 @@ pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
         .collect()
 }
 
-pub fn tally(
-    plan: &Plan,
-    outcomes: &[ClientOutcome],
-    restarts: &[(u64, u64)],
-    run_end_us: u64,
-) -> Tally {
+pub fn tally(plan: &Plan, outcomes: &[ClientOutcome], restarts: &[(u64, u64)], run_end_us: u64) -> Tally {
     let by_client: HashMap<u32, &ClientOutcome> = outcomes.iter().map(|o| (o.index, o)).collect();
     let streams: Vec<StreamRef> = plan
         .streams
         .iter()
         .map(|s| StreamRef {
             publisher_client: s.publisher_client,
-            publisher_index: plan.clients[s.publisher_client as usize]
-                .publisher
-                .unwrap_or(0),
+            publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
             subscriber_client: s.subscriber_client,
             qos: s.qos,
-            persistent: plan
-                .group_of(&plan.clients[s.subscriber_client as usize])
-                .persistent(),
+            persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
         })
         .collect();
     track::tally(&TallyInput {
         streams: &streams,
-        publish_logs: by_client
-            .iter()
-            .filter_map(|(k, o)| o.publish_log.as_ref().map(|l| (*k, l)))
-            .collect(),
-        rx_logs: by_client
-            .iter()
-            .filter_map(|(k, o)| o.rx.as_ref().map(|r| (*k, r)))
-            .collect(),
-        connections: by_client
-            .iter()
-            .map(|(k, o)| (*k, connections(&o.timeline)))
-            .collect(),
+        publish_logs: by_client.iter().filter_map(|(k, o)| o.publish_log.as_ref().map(|l| (*k, l))).collect(),
+        rx_logs: by_client.iter().filter_map(|(k, o)| o.rx.as_ref().map(|r| (*k, r))).collect(),
+        connections: by_client.iter().map(|(k, o)| (*k, connections(&o.timeline))).collect(),
         restarts,
         run_end_us,
     })
 }
 
-type ViolationsBySubscriber<'a> =
-    std::collections::BTreeMap<(u32, u8), Vec<(&'a StreamTally, u64, u64)>>;
+type ViolationsBySubscriber<'a> = std::collections::BTreeMap<(u32, u8), Vec<(&'a StreamTally, u64, u64)>>;
 
 /// QoS contract violations: QoS 1 loss, QoS 2 loss or duplicates, reorder
 /// within one QoS (QoS 0 loss is loss, not a violation). One finding per
@@ -110,10 +90,7 @@ fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<
         let lost = if s.qos >= 1 { s.lost } else { 0 };
         let dup = if s.qos == 2 { s.duplicated } else { 0 };
         if lost + dup + s.out_of_order > 0 {
-            by_sub
-                .entry((s.subscriber_client, s.qos))
-                .or_default()
-                .push((s, lost, dup));
+            by_sub.entry((s.subscriber_client, s.qos)).or_default().push((s, lost, dup));
         }
     }
     by_sub
@@ -171,12 +148,7 @@ fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<
 fn timelines(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<ClientTimeline> {
     let mut v: Vec<&ClientOutcome> = outcomes
         .iter()
-        .filter(|o| {
-            o.ever_connected()
-                && o.timeline
-                    .iter()
-                    .any(|g| g.connected_us.is_some() && g.cause.is_some())
-        })
+        .filter(|o| o.ever_connected() && o.timeline.iter().any(|g| g.connected_us.is_some() && g.cause.is_some()))
         .collect();
     v.sort_by_key(|o| o.index);
     v.into_iter()
@@ -206,12 +178,11 @@ fn timelines(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<ClientTimeline> {
 pub fn report(r: RunRecord<'_>) -> Report {
     let plan = r.plan;
     let tally = tally(plan, r.outcomes, &r.faults.restarts, r.run_end_us);
+    let detected = crate::detect::detect(plan, r.outcomes, &r.faults, r.broker.log_text().as_deref());
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
 
     let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
-    listed.sort_by_key(|s| {
-        std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline)
-    });
+    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
     let stream_info = listed
         .into_iter()
         .take(MAX_LISTED_STREAMS)
@@ -242,10 +213,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
 
     let mut error = None;
     if r.lost_tasks > 0 {
-        error = Some(format!(
-            "{} client tasks did not finish and were not counted",
-            r.lost_tasks
-        ));
+        error = Some(format!("{} client tasks did not finish and were not counted", r.lost_tasks));
     }
     if let Some(e) = r.faults.events.iter().find_map(|f| f.error.as_ref()) {
         error = Some(format!("a fault could not be carried out: {e}"));
@@ -255,12 +223,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
         error = Some(format!(
             "no client could connect to {}: {}",
             r.broker.url,
-            counters
-                .connect_failures
-                .iter()
-                .map(|(k, v)| format!("{k} ×{v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
         ));
     }
 
@@ -271,12 +234,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
             name: plan.name.clone(),
             sha256: plan.scenario_sha256.clone(),
             file: plan.scenario_path.clone(),
-            protocol: plan
-                .groups
-                .first()
-                .map(|g| g.protocol.as_str())
-                .unwrap_or("3.1.1")
-                .to_string(),
+            protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
             planned_duration_s: plan.duration.as_secs_f64(),
         },
         broker: BrokerInfo {
@@ -297,12 +255,9 @@ pub fn report(r: RunRecord<'_>) -> Report {
         },
         latency: LatencyInfo::from(&r.latencies),
         messages: messages(&tally, counters),
-        disconnects: Disconnects {
-            total: counters.disconnects.values().sum(),
-            by_cause: counters.disconnects.clone(),
-        },
+        disconnects: Disconnects { total: detected.by_cause.values().sum(), by_cause: detected.by_cause },
         reconnects: counters.reconnects,
-        findings: qos_violations(plan, &tally.streams, r.run_end_us),
+        findings: detected.findings.into_iter().chain(qos_violations(plan, &tally.streams, r.run_end_us)).collect(),
         streams: stream_info,
         loss_windows,
         client_timelines: timelines(plan, r.outcomes),
@@ -313,10 +268,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
         error,
     };
     report.expectations = crate::expect::evaluate(&plan.expect, &report);
-    report.verdict = if report.error.is_some()
-        || report.interrupted
-        || report.expectations.iter().any(|e| !e.pass)
-    {
+    report.verdict = if report.error.is_some() || report.interrupted || report.expectations.iter().any(|e| !e.pass) {
         "fail".into()
     } else {
         "pass".into()

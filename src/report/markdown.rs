@@ -33,10 +33,7 @@ fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "none".into();
     }
-    map.iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }
 
 fn window_words(kind: &str) -> &str {
@@ -61,10 +58,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "**Run error:** {e}\n");
     }
     if r.interrupted {
-        let _ = writeln!(
-            o,
-            "**Interrupted:** the run was stopped early; figures cover what ran.\n"
-        );
+        let _ = writeln!(o, "**Interrupted:** the run was stopped early; figures cover what ran.\n");
     }
     let _ = writeln!(
         o,
@@ -125,28 +119,14 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "| all | {} | {} | {} | {} | {} | {} | {} | {} |",
-        m.published,
-        m.acked,
-        m.expected,
-        m.received,
-        m.lost,
-        m.duplicated,
-        m.out_of_order,
-        m.in_doubt
+        m.published, m.acked, m.expected, m.received, m.lost, m.duplicated, m.out_of_order, m.in_doubt
     );
     for (q, v) in &m.by_qos {
         if v.published + v.expected + v.received > 0 {
             let _ = writeln!(
                 o,
                 "| QoS {q} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                v.published,
-                v.acked,
-                v.expected,
-                v.received,
-                v.lost,
-                v.duplicated,
-                v.out_of_order,
-                v.in_doubt
+                v.published, v.acked, v.expected, v.received, v.lost, v.duplicated, v.out_of_order, v.in_doubt
             );
         }
     }
@@ -156,12 +136,8 @@ pub fn render(r: &Report) -> String {
         m.streams, m.deliveries, m.stale, m.foreign, m.rejected
     );
     if m.lost > 0 {
-        let parts: Vec<String> = m
-            .lost_by_window
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{n} {}", window_words(k)))
-            .collect();
+        let parts: Vec<String> =
+            m.lost_by_window.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {}", window_words(k))).collect();
         let _ = writeln!(o, "**{} messages lost**: {}.\n", m.lost, parts.join("; "));
     }
     if m.missed_offline > 0 {
@@ -179,10 +155,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     if !r.loss_windows.is_empty() {
-        let _ = writeln!(
-            o,
-            "| window | client | from (s) | to (s) | lost | missed offline |"
-        );
+        let _ = writeln!(o, "| window | client | from (s) | to (s) | lost | missed offline |");
         let _ = writeln!(o, "|---|---|---|---|---|---|");
         for w in r.loss_windows.iter().take(30) {
             let _ = writeln!(
@@ -198,41 +171,26 @@ pub fn render(r: &Report) -> String {
         }
         o.push('\n');
     }
-    let troubled: Vec<_> = r
-        .streams
-        .iter()
-        .filter(|s| s.lost + s.duplicated + s.out_of_order > 0)
-        .collect();
+    let troubled: Vec<_> = r.streams.iter().filter(|s| s.lost + s.duplicated + s.out_of_order > 0).collect();
     if !troubled.is_empty() {
         let _ = writeln!(o, "Streams with loss, duplicates or reordering:\n");
-        let _ = writeln!(o, "| publisher | subscriber | QoS | expected | received | lost | dup | reordered | first lost seqs |");
+        let _ = writeln!(
+            o,
+            "| publisher | subscriber | QoS | expected | received | lost | dup | reordered | first lost seqs |"
+        );
         let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
         for s in troubled.iter().take(20) {
             let seqs = s
                 .lost_seqs
                 .iter()
                 .take(4)
-                .map(|(a, b)| {
-                    if b - a == 1 {
-                        a.to_string()
-                    } else {
-                        format!("{a}–{}", b - 1)
-                    }
-                })
+                .map(|(a, b)| if b - a == 1 { a.to_string() } else { format!("{a}–{}", b - 1) })
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.publisher,
-                s.subscriber,
-                s.qos,
-                s.expected,
-                s.received,
-                s.lost,
-                s.duplicated,
-                s.out_of_order,
-                seqs
+                s.publisher, s.subscriber, s.qos, s.expected, s.received, s.lost, s.duplicated, s.out_of_order, seqs
             );
         }
         o.push('\n');
@@ -241,18 +199,9 @@ pub fn render(r: &Report) -> String {
     if !r.faults.is_empty() {
         let _ = writeln!(o, "## Faults\n");
         for f in &r.faults {
-            let until = f
-                .until_s
-                .map_or(String::new(), |u| format!(" until {u:.2} s"));
-            let err = f
-                .error
-                .as_ref()
-                .map_or(String::new(), |e| format!(" — **failed: {e}**"));
-            let _ = writeln!(
-                o,
-                "- {} at {:.2} s{until}, {} clients{err}",
-                f.action, f.at_s, f.clients
-            );
+            let until = f.until_s.map_or(String::new(), |u| format!(" until {u:.2} s"));
+            let err = f.error.as_ref().map_or(String::new(), |e| format!(" — **failed: {e}**"));
+            let _ = writeln!(o, "- {} at {:.2} s{until}, {} clients{err}", f.action, f.at_s, f.clients);
         }
         o.push('\n');
     }
@@ -268,20 +217,12 @@ pub fn render(r: &Report) -> String {
                     }
                     (Some(at), Some(cause)) => format!(
                         "connected {at:.2} s{} → dropped {:.2} s ({cause})",
-                        if c.session_present {
-                            " (session resumed)"
-                        } else {
-                            ""
-                        },
+                        if c.session_present { " (session resumed)" } else { "" },
                         c.ended_s
                     ),
                     (Some(at), None) => format!(
                         "connected {at:.2} s{} → to the end",
-                        if c.session_present {
-                            " (session resumed)"
-                        } else {
-                            ""
-                        }
+                        if c.session_present { " (session resumed)" } else { "" }
                     ),
                     (None, None) => format!("attempt at {:.2} s", c.attempt_s),
                 })
@@ -289,11 +230,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "- `{}` ({}): {}", t.client, t.group, steps.join("; "));
         }
         if r.client_timelines.len() > 10 {
-            let _ = writeln!(
-                o,
-                "- … {} more in report.json",
-                r.client_timelines.len() - 10
-            );
+            let _ = writeln!(o, "- … {} more in report.json", r.client_timelines.len() - 10);
         }
         o.push('\n');
     }

@@ -25,6 +25,7 @@ pub const FINDING_KINDS: &[&str] = &[
     "server_shutdown",
     "network_reset",
     "qos_violation",
+    "broker_limit",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,11 +114,7 @@ impl LatencySummary {
             p99_us: q(0.99),
             p999_us: q(0.999),
             max_us: if empty { 0 } else { h.max() },
-            mean_us: if empty {
-                0.0
-            } else {
-                (h.mean() * 10.0).round() / 10.0
-            },
+            mean_us: if empty { 0.0 } else { (h.mean() * 10.0).round() / 10.0 },
             hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
         }
     }
@@ -315,11 +312,7 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
         foreign: tally.foreign,
         rejected: counters.rejected,
         deliveries: counters.received_total(),
-        lost_by_window: tally
-            .lost_by_window
-            .iter()
-            .map(|(k, v)| (k.name().to_string(), *v))
-            .collect(),
+        lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
         missed_offline: t.missed_offline,
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,

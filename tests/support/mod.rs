@@ -13,20 +13,15 @@ use std::time::Duration;
 /// given extra config lines, and waits until it listens.
 pub async fn mosquitto(extra: &[&str]) -> Mosquitto {
     let lines: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let m = Mosquitto::spawn(&lines).unwrap_or_else(|e| {
-        panic!("{e}: the tests need mosquitto — run them with `.ci/run`, which installs it")
-    });
+    let m = Mosquitto::spawn(&lines)
+        .unwrap_or_else(|e| panic!("{e}: the tests need mosquitto — run them with `.ci/run`, which installs it"));
     for _ in 0..250 {
         if tokio::net::TcpStream::connect(m.addr).await.is_ok() {
             return m;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!(
-        "mosquitto did not listen on {}: {:?}",
-        m.addr,
-        m.log_tail(20)
-    );
+    panic!("mosquitto did not listen on {}: {:?}", m.addr, m.log_tail(20));
 }
 
 /// A broker config that loses nothing to its own limits: no queue cap, no
@@ -42,14 +37,7 @@ pub async fn run_text(text: &str, broker: &str) -> RunOutput {
 }
 
 pub async fn run_file(file: &ScenarioFile, broker: &str) -> RunOutput {
-    let plan = Plan::build(
-        file,
-        &Overrides {
-            broker: Some(broker.to_string()),
-            duration: None,
-        },
-    )
-    .unwrap();
+    let plan = Plan::build(file, &Overrides { broker: Some(broker.to_string()), duration: None }).unwrap();
     match runner::run(plan, RunOptions::default()).await {
         Ok(o) => o,
         Err(e) => panic!("run failed: {e}"),
