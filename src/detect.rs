@@ -73,6 +73,29 @@ enum Owner {
     Twin(u32),
 }
 
+/// The packet a close is blamed on: a malformed packet we sent shortly
+/// before, else the last packet we sent if nothing came back after it. A
+/// PINGREQ or DISCONNECT breaks no rule, so a close after one is not blamed.
+fn offending(flight: &[FlightEntry], ended_us: u64) -> Option<&FlightEntry> {
+    let recent = |e: &&FlightEntry| e.sent && ended_us.saturating_sub(e.t_us) <= CLOSE_AFTER_SEND_US;
+    if let Some(bad) = flight.iter().rev().filter(recent).find(|e| e.malformed) {
+        return Some(bad);
+    }
+    flight.last().filter(|e| recent(e) && !matches!(e.packet_type, 12 | 14))
+}
+
+fn describe(e: Option<&FlightEntry>) -> String {
+    match e {
+        Some(e) => format!(
+            "{}{} of {} bytes",
+            if e.malformed { "a malformed " } else { "" },
+            if e.packet_type == 0 { "packet" } else { packet_type_name(e.packet_type) },
+            e.size
+        ),
+        None => "a packet".into(),
+    }
+}
+
 fn secs(us: u64) -> f64 {
     (us as f64 / 1e3).round() / 1e3
 }
@@ -187,21 +210,18 @@ pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker
                         cause.to_string()
                     }
                     None => {
-                        let last = c.flight.last();
-                        // A PINGREQ or DISCONNECT breaks no rule: a close after one is not its fault.
-                        let blamed = last.is_some_and(|e| {
-                            e.sent
-                                && !matches!(e.packet_type, 12 | 14)
-                                && c.ended_us.saturating_sub(e.t_us) <= CLOSE_AFTER_SEND_US
-                        });
-                        if let (true, Owner::Client(i)) = (blamed, c.owner) {
+                        if let (Some(_), Owner::Client(i)) = (offending(c.flight, c.ended_us), c.owner) {
                             protocol_drops.entry(i).or_default().push(c);
-                        } else if let Owner::Client(i) = c.owner {
-                            if c.ended_us.saturating_sub(c.connected_us) <= SHORT_LIVED_US {
-                                short_lived.entry(i).or_default().push(c.ended_us);
+                            // MQTT 3.1.1 says nothing; the close right after our packet says it.
+                            "protocol_error".to_string()
+                        } else {
+                            if let Owner::Client(i) = c.owner {
+                                if c.ended_us.saturating_sub(c.connected_us) <= SHORT_LIVED_US {
+                                    short_lived.entry(i).or_default().push(c.ended_us);
+                                }
                             }
+                            cause.to_string()
                         }
-                        cause.to_string()
                     }
                 }
             } else {
@@ -296,11 +316,14 @@ pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker
         } else if PROTOCOL_CAUSES.contains(&cause) {
             format!("the broker closed it with reason {cause}")
         } else {
-            let sent = last
-                .flight
-                .last()
-                .map_or("a packet".to_string(), |e| format!("{} of {} bytes", packet_type_name(e.packet_type), e.size));
-            format!("the broker closed it right after midge sent {sent} (MQTT 3.1.1 gives no reason)")
+            format!(
+                "the broker closed it right after midge sent {} (no reason given)",
+                describe(offending(last.flight, last.ended_us))
+            )
+        };
+        let why = match (PROTOCOL_CAUSES.contains(&cause), offending(last.flight, last.ended_us)) {
+            (true, Some(e)) if e.malformed => format!("{why}, after midge sent {}", describe(Some(e))),
+            _ => why,
         };
         out.findings.push(Finding {
             kind: "protocol_error_drop".into(),
@@ -375,7 +398,10 @@ fn auth_refused(plan: &Plan, outcomes: &[ClientOutcome], broker_log: Option<&str
                     "attempts": attempts,
                     "codes": codes,
                     "retried": group.retry_connect,
-                    "broker_log": ids.first().map(|id| broker_lines(broker_log, id)).unwrap_or_default(),
+                    // mosquitto does not name a refused client ("Client <unknown> … not authorised").
+                    "broker_log": broker_log
+                        .map(|l| l.lines().filter(|x| x.contains("not authorised")).take(5).map(str::to_string).collect::<Vec<_>>())
+                        .unwrap_or_default(),
                 }),
             }
         })

@@ -33,7 +33,10 @@ pub struct GroupPlan {
     pub clean_session: bool,
     pub keepalive: Duration,
     pub max_inflight: u16,
+    /// Filled from the environment by `Plan::resolve_secrets` just before a run.
     pub credentials: Option<Credentials>,
+    /// Names of the environment variables holding the user name and password.
+    pub secret_env: Option<(String, Option<String>)>,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
     /// None: a lost connection ends the client.
@@ -134,7 +137,7 @@ impl Plan {
         let mut publishers = Vec::new();
         for (gi, g) in s.groups.iter().enumerate() {
             let g = g.get_ref();
-            let credentials = credentials(
+            let secret_env = secret_names(
                 g.username_env.as_ref().or(s.broker.username_env.as_ref()),
                 g.password_env.as_ref().or(s.broker.password_env.as_ref()),
             )
@@ -174,7 +177,8 @@ impl Plan {
                 clean_session: g.clean_session,
                 keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
                 max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
-                credentials,
+                credentials: None,
+                secret_env,
                 publish: g.publish.as_ref().map(|p| {
                     let p = p.get_ref();
                     PublishPlan {
@@ -234,7 +238,17 @@ impl Plan {
             duration: overrides.duration.or(s.duration.map(|d| d.0)).unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             broker,
-            mosquitto_conf: s.broker.mosquitto_conf.clone(),
+            mosquitto_conf: s
+                .broker
+                .mosquitto_conf
+                .iter()
+                .map(|l| {
+                    let dir =
+                        file.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                    l.replace("{scenario_dir}", &dir.display().to_string())
+                })
+                .collect(),
             groups,
             clients,
             publishers,
@@ -245,26 +259,44 @@ impl Plan {
         })
     }
 
+    /// Reads the credentials from the environment variables the scenario
+    /// names (secrets never live in the file). Done just before a run, so
+    /// `midge validate` does not need them.
+    pub fn resolve_secrets(&mut self) -> anyhow::Result<()> {
+        let read = |name: &str, key: &str| {
+            std::env::var(name).map_err(|_| {
+                anyhow::anyhow!(
+                    "environment variable {name} (named by {key}) is not set; secrets come from the environment"
+                )
+            })
+        };
+        for g in &mut self.groups {
+            if let Some((user, pass)) = &g.secret_env {
+                let ctx = |e: anyhow::Error| anyhow::anyhow!("group {:?}: {e}", g.name);
+                g.credentials = Some(Credentials {
+                    username: read(user, "username_env").map_err(ctx)?,
+                    password: match pass {
+                        Some(p) => read(p, "password_env").map_err(ctx)?,
+                        None => String::new(),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn group_of(&self, client: &ClientPlan) -> &GroupPlan {
         &self.groups[client.group as usize]
     }
 }
 
-fn credentials(user_env: Option<&String>, pass_env: Option<&String>) -> Result<Option<Credentials>, String> {
-    let read = |name: &String, key: &str| {
-        std::env::var(name).map_err(|_| {
-            format!("environment variable {name} (named by {key}) is not set; secrets come from the environment")
-        })
-    };
+fn secret_names(
+    user_env: Option<&String>,
+    pass_env: Option<&String>,
+) -> Result<Option<(String, Option<String>)>, String> {
     match (user_env, pass_env) {
         (None, None) => Ok(None),
-        (Some(u), p) => Ok(Some(Credentials {
-            username: read(u, "username_env")?,
-            password: match p {
-                Some(p) => read(p, "password_env")?,
-                None => String::new(),
-            },
-        })),
+        (Some(u), p) => Ok(Some((u.clone(), p.cloned()))),
         (None, Some(_)) => Err("password_env is set without username_env".into()),
     }
 }

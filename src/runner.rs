@@ -41,6 +41,8 @@ pub enum RunError {
     Broker(#[from] BrokerError),
     #[error("{0}")]
     Limits(String),
+    #[error("{0}")]
+    Secrets(String),
     #[error("cannot reach the broker at {url} ({addr}): {cause}")]
     Unreachable { url: String, addr: std::net::SocketAddr, cause: String },
     #[error("cannot start the fault proxy: {0}")]
@@ -66,7 +68,8 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
-pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+    plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
     crate::limits::ensure_open_files(plan.clients.len() as u64).map_err(RunError::Limits)?;
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;

@@ -240,4 +240,6 @@ for = "3s"
     assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
     assert!(r.messages.missed_offline > 0);
     assert_eq!(r.faults[0].action, "blackhole");
+    // Routine keepalive closes (ours, and the broker's on its side) are no findings.
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
 }

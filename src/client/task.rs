@@ -698,6 +698,8 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         let outcome = match client.connect().await {
             Err(cause) => {
                 client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
+                // Refused (even if it will retry): publishing need not wait for it.
+                client.mark_ready();
                 Err(cause)
             }
             Ok((mut conn, ack)) => {
