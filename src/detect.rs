@@ -137,7 +137,9 @@ pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker
     };
     let name_of = |o: Owner| match o {
         Owner::Client(i) => {
-            format!("{} (group {})", plan.clients[i as usize].client_id, plan.group_of(&plan.clients[i as usize]).name)
+            let c = &plan.clients[i as usize];
+            let g = plan.group_of(c);
+            format!("{} (group {}, client {} of {})", c.client_id, g.name, i - g.first_client + 1, g.clients)
         }
         Owner::Twin(i) => format!("{} (duplicate-ids twin)", plan.clients[i as usize].client_id),
     };
@@ -239,10 +241,11 @@ pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker
     }
 
     // duplicate_id_loop: an id whose connections keep being taken over.
-    for (id, list) in &takeovers {
+    for (id, list) in &mut takeovers {
         if list.len() < MIN_LOOP_CYCLES {
             continue;
         }
+        list.sort_by_key(|t| t.0);
         let mut owners: Vec<Owner> = list.iter().flat_map(|(_, a, b)| [*a, *b]).collect();
         owners.sort_by_key(|o| match o {
             Owner::Client(i) => (0, *i),
