@@ -200,7 +200,8 @@ pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker
                     .filter(|o| {
                         o.connected_us <= c.ended_us + 50_000 && c.ended_us <= o.connected_us + TAKEOVER_WINDOW_US
                     })
-                    .filter(|o| o.connected_us > c.connected_us)
+                    // (CONNACKs of a near-simultaneous pair may arrive in either order.)
+                    .filter(|o| o.connected_us + 5_000 >= c.connected_us)
                     .min_by_key(|o| c.ended_us.abs_diff(o.connected_us));
                 match usurper {
                     Some(u) => {

@@ -326,7 +326,7 @@ pub struct StreamTally {
     pub lost_ranges: Vec<(u64, u64)>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub published: u64,
     pub acked: u64,

@@ -4,20 +4,8 @@
 //! for clients that were left alone.
 
 mod support;
-use midge::plan::{Overrides, Plan};
 use midge::report::{Finding, Report};
-use midge::runner::{self, RunOptions, RunOutput};
-use midge::scenario::ScenarioFile;
-use std::path::Path;
 use support::*;
-
-async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutput {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"));
-    let text = edit(std::fs::read_to_string(&path).unwrap());
-    let file = ScenarioFile::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-    let plan = Plan::build(&file, &Overrides::default()).unwrap();
-    runner::run(plan, RunOptions::default()).await.unwrap()
-}
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {
     r.findings.iter().filter(|f| f.kind == kind).collect()

@@ -3,21 +3,8 @@
 
 mod support;
 use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
-use midge::plan::{Overrides, Plan};
 use midge::report::Report;
-use midge::runner::{self, RunOptions, RunOutput};
-use midge::scenario::ScenarioFile;
-use std::path::Path;
 use support::*;
-
-/// Runs a shipped scenario as it is (it names its own spawned broker).
-async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutput {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"));
-    let text = edit(std::fs::read_to_string(&path).unwrap());
-    let file = ScenarioFile::parse(&path, &text).unwrap();
-    let plan = Plan::build(&file, &Overrides::default()).unwrap();
-    runner::run(plan, RunOptions::default()).await.unwrap()
-}
 
 fn window(r: &Report, kind: &str) -> u64 {
     r.messages.lost_by_window[kind]

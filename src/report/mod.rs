@@ -6,7 +6,7 @@ pub mod build;
 pub mod markdown;
 
 use crate::metrics::{Counters, Latencies, TimePoint};
-use crate::track::{Counts, Tally};
+use crate::track::Tally;
 use base64::Engine;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::Histogram;
@@ -149,36 +149,8 @@ impl LatencyInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct QosCounts {
-    pub published: u64,
-    pub acked: u64,
-    pub expected: u64,
-    pub received: u64,
-    pub lost: u64,
-    pub duplicated: u64,
-    pub out_of_order: u64,
-    pub in_doubt: u64,
-    pub missed_offline: u64,
-    pub queued_offline: u64,
-}
-
-impl From<Counts> for QosCounts {
-    fn from(c: Counts) -> Self {
-        QosCounts {
-            published: c.published,
-            acked: c.acked,
-            expected: c.expected,
-            received: c.received,
-            lost: c.lost,
-            duplicated: c.duplicated,
-            out_of_order: c.out_of_order,
-            in_doubt: c.in_doubt,
-            missed_offline: c.missed_offline,
-            queued_offline: c.queued_offline,
-        }
-    }
-}
+/// Message counters for one QoS level (the same counters as the totals).
+pub use crate::track::Counts as QosCounts;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Messages {
@@ -297,7 +269,7 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
     let t = tally.total;
     let mut by_qos = BTreeMap::new();
     for q in 0..3 {
-        by_qos.insert(q.to_string(), QosCounts::from(tally.by_qos[q]));
+        by_qos.insert(q.to_string(), tally.by_qos[q]);
     }
     Messages {
         published: t.published,

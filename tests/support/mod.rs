@@ -47,3 +47,13 @@ pub async fn run_file(file: &ScenarioFile, broker: &str) -> RunOutput {
 pub fn url(m: &Mosquitto) -> String {
     format!("mqtt://{}", m.addr)
 }
+
+/// Runs a shipped scenario from scenarios/ as it is (it names its own
+/// spawned broker), after `edit` on its text.
+pub async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutput {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.toml"));
+    let text = edit(std::fs::read_to_string(&path).unwrap());
+    let file = ScenarioFile::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::build(&file, &Overrides::default()).unwrap();
+    runner::run(plan, RunOptions::default()).await.unwrap()
+}
