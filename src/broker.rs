@@ -137,9 +137,8 @@ pub async fn start(
             })
         }
         BrokerSpec::SpawnMosquitto => {
-            let mut m = Mosquitto::spawn_with(extra_conf, persistence)?;
+            let m = Mosquitto::launch(extra_conf, persistence).await?;
             let addr = m.addr;
-            wait_mosquitto(&mut m).await?;
             Ok(BrokerHandle {
                 addr,
                 url: format!("mqtt://{addr}"),
@@ -154,7 +153,12 @@ pub async fn start(
 async fn wait_mosquitto(m: &mut Mosquitto) -> Result<(), BrokerError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if tokio::net::TcpStream::connect(m.addr).await.is_ok() {
+        // Ours is listening when it says so in its log (so a connection that
+        // succeeds cannot be someone else's broker on that port) and lives.
+        let running = std::fs::read_to_string(m.log_path())
+            .map(|l| l.lines().filter(|x| x.ends_with(" running")).count() >= m.starts)
+            .unwrap_or(false);
+        if running && m.exited().is_none() && tokio::net::TcpStream::connect(m.addr).await.is_ok() {
             return Ok(());
         }
         if let Some(status) = m.exited() {
@@ -186,7 +190,23 @@ async fn wait_listening(addr: SocketAddr, limit: Duration) -> Result<(), ()> {
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the caller binds it next).
+/// A free TCP port on 127.0.0.1, below the ephemeral range: a port the
+/// kernel hands out as a source port (to our own thousands of clients,
+/// say) could be taken again before the broker binds it.
 pub fn free_port() -> std::io::Result<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 { (10_000u16, low - 1) } else { (low, low) };
+    if to > from {
+        for _ in 0..200 {
+            let port = rand::random::<u16>() % (to - from) + from;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -253,6 +273,8 @@ pub struct Mosquitto {
     bin: PathBuf,
     child: Child,
     dir: tempfile::TempDir,
+    /// How many times the process was started (restarts included).
+    starts: usize,
 }
 
 impl Mosquitto {
@@ -291,11 +313,26 @@ impl Mosquitto {
         }
         std::fs::write(dir.path().join("mosquitto.conf"), &config).map_err(err)?;
         let child = start_process(&bin, dir.path())?;
-        Ok(Mosquitto { addr, config, bin, child, dir })
+        Ok(Mosquitto { addr, config, bin, child, dir, starts: 1 })
     }
 
     pub fn spawn(extra_conf: &[String]) -> Result<Mosquitto, BrokerError> {
         Self::spawn_with(extra_conf, false)
+    }
+
+    /// Starts mosquitto and waits until it listens; a port lost to a race
+    /// (mosquitto exits: address in use) is retried on another port.
+    pub async fn launch(extra_conf: &[String], persistence: bool) -> Result<Mosquitto, BrokerError> {
+        let mut last = None;
+        for _ in 0..5 {
+            let mut m = Mosquitto::spawn_with(extra_conf, persistence)?;
+            match wait_mosquitto(&mut m).await {
+                Ok(()) => return Ok(m),
+                Err(e) if m.exited().is_some() && m.log_tail(20).iter().any(|l| l.contains("in use")) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| BrokerError::Mosquitto("could not find a free port".into())))
     }
 
     /// kill -9, then start again on the same port with the same config
@@ -307,6 +344,7 @@ impl Mosquitto {
 
     pub fn start_again(&mut self) -> Result<(), BrokerError> {
         self.child = start_process(&self.bin, self.dir.path())?;
+        self.starts += 1;
         Ok(())
     }
 

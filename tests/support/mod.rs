@@ -7,21 +7,14 @@ use midge::plan::{Overrides, Plan};
 use midge::runner::{self, RunOptions, RunOutput};
 use midge::scenario::ScenarioFile;
 use std::path::Path;
-use std::time::Duration;
 
 /// Starts mosquitto (Debian's package) on a free 127.0.0.1 port with the
 /// given extra config lines, and waits until it listens.
 pub async fn mosquitto(extra: &[&str]) -> Mosquitto {
     let lines: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let m = Mosquitto::spawn(&lines)
-        .unwrap_or_else(|e| panic!("{e}: the tests need mosquitto — run them with `.ci/run`, which installs it"));
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(m.addr).await.is_ok() {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("mosquitto did not listen on {}: {:?}", m.addr, m.log_tail(20));
+    Mosquitto::launch(&lines, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: the tests need mosquitto — run them with `tests/run.sh`, which installs it"))
 }
 
 /// A broker config that loses nothing to its own limits: no queue cap, no
