@@ -86,6 +86,11 @@ impl BrokerHandle {
         Some(String::from_utf8_lossy(tail).into_owned())
     }
 
+    /// CPU seconds the spawned broker has used (None for other brokers).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        crate::metrics::pid_cpu_seconds(self.pid()?)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.mosquitto.as_ref().map(|m| m.child.id())
     }

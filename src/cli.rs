@@ -37,6 +37,14 @@ pub enum Command {
         /// No live progress line and no summary on stdout.
         #[arg(long, short)]
         quiet: bool,
+        /// Connect from these local addresses, e.g. "127.0.0.2-127.0.0.9" or a
+        /// comma list (default: the kernel's choice, or enough 127.0.0.x
+        /// addresses picked automatically when one has too few source ports).
+        #[arg(long, value_parser = crate::limits::parse_source_addrs)]
+        source_addrs: Option<Vec<std::net::IpAddr>>,
+        /// Worker threads of midge's async runtime (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -57,8 +65,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Validate { scenario } => validate(&scenario),
-        Command::Run { scenario, broker, out, duration, quiet } => {
-            run(&scenario, Overrides { broker, duration }, out, quiet)
+        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers } => {
+            run(&scenario, Overrides { broker, duration, source_addrs }, out, quiet, workers)
         }
     }
 }
@@ -105,7 +113,7 @@ fn default_out_dir(name: &str) -> PathBuf {
     PathBuf::from("reports").join(format!("{}-{stamp}", slug(name)))
 }
 
-fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool) -> i32 {
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, workers: Option<usize>) -> i32 {
     let file = match ScenarioFile::load(path) {
         Ok(f) => f,
         Err(e) => {
@@ -121,7 +129,11 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool) -> 
         }
     };
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -33,6 +33,130 @@ pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
     Ok(raised.rlim_cur)
 }
 
+/// The kernel's ephemeral (source) port range, inclusive.
+pub fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// Share of a source address's ports a plan may count on (some sit in
+/// TIME_WAIT from earlier runs, some belong to other programs).
+const USABLE_SHARE: f64 = 0.95;
+
+/// Parses "127.0.0.2-127.0.0.9", "127.0.0.2-9" or "127.0.0.2,127.0.0.3" (mixable).
+pub fn parse_source_addrs(s: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            None => {
+                out.push(part.parse::<IpAddr>().map_err(|_| format!("source address {part:?} is not an IP address"))?)
+            }
+            Some((a, b)) => {
+                let start: Ipv4Addr =
+                    a.trim().parse().map_err(|_| format!("source range {part:?}: {a:?} is not an IPv4 address"))?;
+                let end: Ipv4Addr = match b.trim().parse::<Ipv4Addr>() {
+                    Ok(e) => e,
+                    Err(_) => {
+                        let last: u8 = b.trim().parse().map_err(|_| {
+                            format!("source range {part:?}: {b:?} is neither an IPv4 address nor a last octet")
+                        })?;
+                        let o = start.octets();
+                        Ipv4Addr::new(o[0], o[1], o[2], last)
+                    }
+                };
+                let (s, e) = (u32::from(start), u32::from(end));
+                if e < s || e - s > 65_535 {
+                    return Err(format!("source range {part:?} is empty or too wide"));
+                }
+                out.extend((s..=e).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("no source addresses given".into());
+    }
+    Ok(out)
+}
+
+/// Which local addresses to connect from so that `connections` to one broker
+/// address fit in the source-port range, decided before connecting. Explicit
+/// addresses are checked; without them, the kernel's choice is kept when one
+/// address suffices, and on loopback (where every 127.x address is this
+/// machine) enough 127.0.0.x addresses are picked automatically.
+pub fn plan_source_addrs(
+    connections: u64,
+    explicit: &[std::net::IpAddr],
+    broker: std::net::SocketAddr,
+    range: (u16, u16),
+) -> Result<Vec<std::net::IpAddr>, String> {
+    let per_addr = ((range.1 as f64 - range.0 as f64 + 1.0) * USABLE_SHARE).floor().max(1.0) as u64;
+    let needed = connections.div_ceil(per_addr).max(1);
+    if !explicit.is_empty() {
+        if (explicit.len() as u64) < needed {
+            return Err(format!(
+                "{connections} connections to {broker} need {needed} source addresses ({per_addr} usable ports each, from ip_local_port_range {}-{}), but only {} were given: give more, e.g. --source-addrs 127.0.0.2-127.0.0.{}",
+                range.0,
+                range.1,
+                explicit.len(),
+                (needed + 1).min(254)
+            ));
+        }
+        return Ok(explicit.to_vec());
+    }
+    if needed == 1 {
+        return Ok(Vec::new());
+    }
+    if broker.ip().is_loopback() && broker.is_ipv4() && needed <= 253 {
+        return Ok((0..needed as u8)
+            .map(|i| std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2 + i)))
+            .collect());
+    }
+    Err(format!(
+        "{connections} connections to {broker} need {needed} source addresses ({per_addr} usable ports each, from ip_local_port_range {}-{}): give addresses of this machine with --source-addrs, or widen the range (sysctl net.ipv4.ip_local_port_range)",
+        range.0, range.1
+    ))
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+    use std::net::{IpAddr, SocketAddr};
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:1883".parse().unwrap()
+    }
+
+    #[test]
+    fn parses_ranges_and_lists() {
+        let v = parse_source_addrs("127.0.0.2-127.0.0.4,127.0.0.9").unwrap();
+        assert_eq!(v.len(), 4);
+        assert_eq!(parse_source_addrs("127.0.0.2-9").unwrap().len(), 8);
+        assert!(parse_source_addrs("127.0.0.9-127.0.0.2").is_err());
+        assert!(parse_source_addrs("nope").is_err());
+    }
+
+    #[test]
+    fn budget_per_source_address() {
+        let range = (32768, 60999); // 28232 ports, 26820 usable
+        assert_eq!(plan_source_addrs(20_000, &[], loopback(), range).unwrap(), Vec::<IpAddr>::new());
+        let auto = plan_source_addrs(60_000, &[], loopback(), range).unwrap();
+        assert_eq!(auto.len(), 3);
+        assert_eq!(auto[0].to_string(), "127.0.0.2");
+        let two = parse_source_addrs("127.0.0.2-3").unwrap();
+        let e = plan_source_addrs(60_000, &two, loopback(), range).unwrap_err();
+        assert!(e.contains("need 3 source addresses") && e.contains("--source-addrs"), "{e}");
+        let remote: SocketAddr = "10.1.2.3:1883".parse().unwrap();
+        let e = plan_source_addrs(60_000, &[], remote, range).unwrap_err();
+        assert!(e.contains("--source-addrs"), "{e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,8 @@ pub struct Latencies {
     pub e2e_uncorrected: Histogram<u64>,
     pub ack: Histogram<u64>,
     pub suback: Histogram<u64>,
+    /// How late each publish left against its slot in the schedule.
+    pub publish_lag: Histogram<u64>,
 }
 
 impl Latencies {
@@ -76,6 +78,7 @@ impl Latencies {
             e2e_uncorrected: new_histogram(),
             ack: new_histogram(),
             suback: new_histogram(),
+            publish_lag: new_histogram(),
         }
     }
 
@@ -87,6 +90,7 @@ impl Latencies {
         let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
         let _ = self.ack.add(&o.ack);
         let _ = self.suback.add(&o.suback);
+        let _ = self.publish_lag.add(&o.publish_lag);
     }
 }
 
@@ -268,6 +272,38 @@ pub struct TimePoint {
     pub published: u64,
     pub received: u64,
     pub e2e_p99_us: Option<u64>,
+}
+
+/// CPU seconds (user + system) this process has used so far.
+pub fn process_cpu_seconds() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Peak resident memory of this process, in KiB.
+pub fn process_peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU seconds another process (a broker midge spawned) has used, from /proc.
+pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((utime + stime) / ticks.max(1.0))
 }
 
 #[cfg(test)]

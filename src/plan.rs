@@ -107,6 +107,9 @@ pub struct Plan {
     pub faults: Vec<FaultPlan>,
     /// spawn:mosquitto with persistence on.
     pub persistence: bool,
+    /// Local addresses to connect from (empty: the kernel chooses); the
+    /// runner may fill it when the plan needs more source ports than one has.
+    pub source_addrs: Vec<std::net::IpAddr>,
     pub expect: Expect,
 }
 
@@ -123,6 +126,8 @@ impl Plan {
 pub struct Overrides {
     pub broker: Option<String>,
     pub duration: Option<Duration>,
+    /// `--source-addrs`, already parsed.
+    pub source_addrs: Option<Vec<std::net::IpAddr>>,
 }
 
 impl Plan {
@@ -255,6 +260,11 @@ impl Plan {
             streams,
             faults,
             persistence: s.broker.persistence,
+            source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
+                (Some(v), _) => v.clone(),
+                (None, Some(list)) => crate::limits::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
+                (None, None) => Vec::new(),
+            },
             expect: s.expect.clone(),
         })
     }

@@ -70,7 +70,14 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
 
 pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
     plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
-    crate::limits::ensure_open_files(plan.clients.len() as u64).map_err(RunError::Limits)?;
+    let twins: u64 = plan
+        .faults
+        .iter()
+        .filter(|f| f.action == crate::scenario::FaultAction::DuplicateIds)
+        .map(|f| f.targets.len() as u64)
+        .sum();
+    let connections = plan.clients.len() as u64 + twins;
+    crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
     preflight(&broker).await?;
@@ -80,11 +87,19 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         None
     };
 
+    let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
+    plan.source_addrs = crate::limits::plan_source_addrs(
+        connections,
+        &plan.source_addrs,
+        client_addr,
+        crate::limits::ephemeral_range(),
+    )
+    .map_err(RunError::Limits)?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     let metrics = Arc::new(Metrics::new(16));
     let (orders_tx, orders_rx) = watch::channel(None);
-    let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
+
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
         metrics: metrics.clone(),
@@ -108,6 +123,9 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     }
 
     let publish_started = Instant::now();
+    let cpu_at_start = crate::metrics::process_cpu_seconds();
+    let broker_cpu_at_start = broker.lock().await.cpu_seconds();
+    let (probe, stop_probe) = spawn_loop_probe();
     let mut faults: Option<JoinHandle<FaultLog>> = None;
     if !was_interrupted {
         progress.set_stage("publishing");
@@ -132,6 +150,13 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         }
     }
     let publish_elapsed = publish_started.elapsed();
+    let cpu_publishing = crate::metrics::process_cpu_seconds() - cpu_at_start;
+    let broker_cpu = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let _ = stop_probe.send(true);
+    let loop_delay = probe.await.unwrap_or_else(|_| crate::metrics::new_histogram());
     let _ = phase_tx.send(Phase::Draining);
     progress.set_stage("draining");
     if !was_interrupted {
@@ -174,6 +199,13 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         lost_tasks,
         faults: fault_log,
         run_end_us,
+        generator: build::GeneratorRecord {
+            workers: tokio::runtime::Handle::current().metrics().num_workers(),
+            cpu_s: cpu_publishing,
+            wall_s: publish_elapsed.as_secs_f64(),
+            loop_delay,
+            broker_cpu_s: broker_cpu,
+        },
     });
     let exit_code = exit_code(&report);
     Ok(RunOutput { report, exit_code })
@@ -260,6 +292,26 @@ async fn drain(metrics: &Metrics, limit: Duration) {
         }
         sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The event-loop probe: a 10 ms timer, again and again; how late it fires
+/// says how far behind midge's own runtime is (the saturation guard).
+fn spawn_loop_probe() -> (JoinHandle<hdrhistogram::Histogram<u64>>, watch::Sender<bool>) {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let handle = tokio::spawn(async move {
+        let mut h = crate::metrics::new_histogram();
+        let tick = Duration::from_millis(10);
+        loop {
+            let start = Instant::now();
+            tokio::select! {
+                _ = sleep(tick) => {}
+                _ = stop_rx.changed() => return h,
+            }
+            let late = start.elapsed().saturating_sub(tick);
+            h.saturating_record((late.as_micros() as u64).max(1));
+        }
+    });
+    (handle, stop_tx)
 }
 
 fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {

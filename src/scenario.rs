@@ -180,6 +180,9 @@ pub struct BrokerSection {
     /// a `restart-broker` fault).
     #[serde(default)]
     pub persistence: bool,
+    /// Local addresses to connect from, e.g. "127.0.0.2-127.0.0.9" (spreads
+    /// connections past one address's source-port range).
+    pub source_addrs: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -491,6 +494,12 @@ impl ScenarioFile {
         }
         if s.groups.is_empty() {
             return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
+        }
+        if let Some(list) = &s.broker.source_addrs {
+            if let Err(e) = crate::limits::parse_source_addrs(list) {
+                let at = self.text.find(list.as_str()).unwrap_or(0);
+                return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
+            }
         }
         if let Some(url) = &s.broker.url {
             if let Err(e) = crate::broker::BrokerSpec::parse(url) {

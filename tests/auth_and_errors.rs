@@ -62,7 +62,8 @@ async fn unreachable_broker_is_one_clear_error() {
             .replace("[broker]\nusername_env = \"MIDGE_UNSET_A\"\npassword_env = \"MIDGE_UNSET_B\"\n", ""),
     );
     let plan =
-        Plan::build(&file, &Overrides { broker: Some(format!("mqtt://127.0.0.1:{port}")), duration: None }).unwrap();
+        Plan::build(&file, &Overrides { broker: Some(format!("mqtt://127.0.0.1:{port}")), ..Default::default() })
+            .unwrap();
     match runner::run(plan, RunOptions::default()).await {
         Err(RunError::Unreachable { cause, .. }) => {
             assert!(cause.to_lowercase().contains("refused"), "{cause}")

@@ -70,8 +70,7 @@ async fn run_scenario(dir: &Path) -> midge::report::Report {
     let path = dir.join("report-schema.toml");
     std::fs::write(&path, SCENARIO).unwrap();
     let file = midge::scenario::ScenarioFile::load(&path).expect("scenario loads");
-    let plan =
-        midge::plan::Plan::build(&file, &midge::plan::Overrides { broker: None, duration: None }).expect("plan builds");
+    let plan = midge::plan::Plan::build(&file, &midge::plan::Overrides::default()).expect("plan builds");
     let output = midge::runner::run(plan, midge::runner::RunOptions::default()).await.expect("run completes");
     let r = &output.report;
     // A sanity check that the run really ran, so that the schema is checked

@@ -120,6 +120,31 @@ pub fn io_cause(e: &io::Error) -> String {
     }
 }
 
+/// TCP connect, from a chosen local address when given. The source port is
+/// left to connect time (IP_BIND_ADDRESS_NO_PORT), so the port budget is per
+/// (source, destination) pair, not per source address.
+pub async fn connect_tcp(to: SocketAddr, from: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect(to).await };
+    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
 fn connection_cause(e: &ConnectionError) -> String {
     match e {
         ConnectionError::Io(e) => io_cause(e),
@@ -191,7 +216,7 @@ impl Client {
     async fn connect(&mut self) -> Result<(Connection, ConnAck), String> {
         self.count(|c| c.connect_attempts += 1);
         let t0 = self.now_us();
-        let tcp = match timeout(CONNECT_TIMEOUT, TcpStream::connect(self.ctx.broker)).await {
+        let tcp = match timeout(CONNECT_TIMEOUT, connect_tcp(self.ctx.broker, self.source_addr())).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(io_cause(&e)),
             Err(_) => return Err("timeout".into()),
@@ -223,6 +248,12 @@ impl Client {
             s.counters.connects += 1;
         });
         Ok((conn, ack))
+    }
+
+    /// The local address this client connects from, if the plan spreads them.
+    fn source_addr(&self) -> Option<std::net::IpAddr> {
+        let addrs = &self.ctx.plan.source_addrs;
+        (!addrs.is_empty()).then(|| addrs[self.me.index as usize % addrs.len()])
     }
 
     fn connect_options(&self, v5: bool) -> ConnectOptions {
@@ -531,7 +562,11 @@ impl Client {
         }
         self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
         let q = publish.qos as usize;
-        self.count(|c| c.published[q] += 1);
+        let lag = now.saturating_sub(intended_us).max(1);
+        self.ctx.metrics.with(self.shard, |s| {
+            s.counters.published[q] += 1;
+            s.latency.publish_lag.saturating_record(lag);
+        });
         Ok(())
     }
 

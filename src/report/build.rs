@@ -31,6 +31,52 @@ pub struct RunRecord<'a> {
     pub lost_tasks: u64,
     pub faults: FaultLog,
     pub run_end_us: u64,
+    pub generator: GeneratorRecord,
+}
+
+/// What midge measured of itself during the publishing phase.
+pub struct GeneratorRecord {
+    pub workers: usize,
+    pub cpu_s: f64,
+    pub wall_s: f64,
+    pub loop_delay: hdrhistogram::Histogram<u64>,
+    pub broker_cpu_s: Option<f64>,
+}
+
+/// Thresholds of the saturation guard.
+const LOOP_DELAY_P99_LIMIT_US: u64 = 20_000;
+const CPU_UTILIZATION_LIMIT: f64 = 0.9;
+
+/// The saturation guard: was midge, not the broker, the bottleneck?
+fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan) -> super::LoadGenerator {
+    let utilization = if g.wall_s > 0.0 { g.cpu_s / (g.wall_s * g.workers.max(1) as f64) } else { 0.0 };
+    let loop_delay = super::LatencySummary::from_histogram(&g.loop_delay);
+    let mut reasons = Vec::new();
+    if loop_delay.count > 0 && loop_delay.p99_us > LOOP_DELAY_P99_LIMIT_US {
+        reasons.push(format!(
+            "midge's event loop fell behind: a 10 ms timer fired {:.1} ms late (p99)",
+            loop_delay.p99_us as f64 / 1000.0
+        ));
+    }
+    if g.wall_s >= 1.0 && utilization >= CPU_UTILIZATION_LIMIT {
+        reasons.push(format!(
+            "midge used {:.0}% of its {} worker thread(s) while publishing",
+            utilization * 100.0,
+            g.workers
+        ));
+    }
+    super::LoadGenerator {
+        workers: g.workers as u64,
+        cpu_s: (g.cpu_s * 1000.0).round() / 1000.0,
+        cpu_utilization: (utilization * 1000.0).round() / 1000.0,
+        peak_rss_kib: crate::metrics::process_peak_rss_kib(),
+        loop_delay,
+        publish_lag: super::LatencySummary::from_histogram(&latencies.publish_lag),
+        saturated: !reasons.is_empty(),
+        reasons,
+        source_addrs: plan.source_addrs.iter().map(|a| a.to_string()).collect(),
+        broker_cpu_s: g.broker_cpu_s.map(|c| (c * 1000.0).round() / 1000.0),
+    }
 }
 
 fn secs(us: u64) -> f64 {
@@ -179,6 +225,24 @@ pub fn report(r: RunRecord<'_>) -> Report {
     let plan = r.plan;
     let tally = tally(plan, r.outcomes, &r.faults.restarts, r.run_end_us);
     let detected = crate::detect::detect(plan, r.outcomes, &r.faults, r.broker.log_text().as_deref());
+    let generator = load_generator(&r.generator, &r.latencies, plan);
+    let saturation = generator.saturated.then(|| Finding {
+        kind: "generator_saturated".into(),
+        summary: format!(
+            "midge itself was the bottleneck, not the broker: {}. Latency and rate figures describe midge, not the broker — give midge more cores (--workers), fewer clients per process, or shards on more machines.",
+            generator.reasons.join("; ")
+        ),
+        client_ids: Vec::new(),
+        count: 1,
+        first_s: 0.0,
+        last_s: secs(r.run_end_us),
+        evidence: serde_json::json!({
+            "cpu_utilization": generator.cpu_utilization,
+            "workers": generator.workers,
+            "loop_delay_p99_us": generator.loop_delay.p99_us,
+            "publish_lag_p99_us": generator.publish_lag.p99_us,
+        }),
+    });
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
 
     let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
@@ -257,7 +321,12 @@ pub fn report(r: RunRecord<'_>) -> Report {
         messages: messages(&tally, counters),
         disconnects: Disconnects { total: detected.by_cause.values().sum(), by_cause: detected.by_cause },
         reconnects: counters.reconnects,
-        findings: detected.findings.into_iter().chain(qos_violations(plan, &tally.streams, r.run_end_us)).collect(),
+        findings: saturation
+            .into_iter()
+            .chain(detected.findings)
+            .chain(qos_violations(plan, &tally.streams, r.run_end_us))
+            .collect(),
+        load_generator: generator,
         streams: stream_info,
         loss_windows,
         client_timelines: timelines(plan, r.outcomes),

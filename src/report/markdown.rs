@@ -132,6 +132,13 @@ pub fn render(r: &Report) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(o, "**Run error:** {e}\n");
     }
+    if r.load_generator.saturated {
+        let _ = writeln!(
+            o,
+            "**Warning: midge itself was the bottleneck** ({}). The latency and rate figures below describe midge, not the broker.\n",
+            r.load_generator.reasons.join("; ")
+        );
+    }
     if r.interrupted {
         let _ = writeln!(o, "**Interrupted:** the run was stopped early; figures cover what ran.\n");
     }
@@ -314,6 +321,20 @@ pub fn render(r: &Report) -> String {
         }
         o.push('\n');
     }
+
+    let g = &r.load_generator;
+    let _ = writeln!(
+        o,
+        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), peak RSS {} KiB; event-loop delay p99 {:.2} ms; publish lag p99 {:.2} ms{}{}.\n",
+        g.workers,
+        g.cpu_s,
+        g.cpu_utilization * 100.0,
+        g.peak_rss_kib,
+        g.loop_delay.p99_us as f64 / 1000.0,
+        g.publish_lag.p99_us as f64 / 1000.0,
+        g.broker_cpu_s.map_or(String::new(), |c| format!("; the spawned broker used {c:.2} CPU-s")),
+        if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
+    );
 
     let l = &r.latency;
     let _ = writeln!(o, "## Latency\n");

@@ -26,6 +26,7 @@ pub const FINDING_KINDS: &[&str] = &[
     "network_reset",
     "qos_violation",
     "broker_limit",
+    "generator_saturated",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,6 +54,8 @@ pub struct Report {
     pub client_timelines: Vec<ClientTimeline>,
     /// The scenario's faults as carried out.
     pub faults: Vec<crate::faults::schedule::FaultEvent>,
+    /// midge's own load while publishing, and the saturation guard's verdict.
+    pub load_generator: LoadGenerator,
     pub timeseries: Vec<TimePoint>,
     pub expectations: Vec<ExpectationResult>,
     pub verdict: String,
@@ -257,6 +260,28 @@ pub struct ClientTimeline {
     pub client: String,
     pub group: String,
     pub connections: Vec<ConnectionInfo>,
+}
+
+/// midge measuring itself: when it, not the broker, is the bottleneck,
+/// every latency and rate in the report describes midge.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadGenerator {
+    pub workers: u64,
+    /// CPU seconds midge used while publishing.
+    pub cpu_s: f64,
+    /// cpu_s / (publishing wall time × workers).
+    pub cpu_utilization: f64,
+    pub peak_rss_kib: u64,
+    /// How late a 10 ms timer fired on midge's runtime (event-loop delay).
+    pub loop_delay: LatencySummary,
+    /// How late publishes left against their constant-rate slots.
+    pub publish_lag: LatencySummary,
+    pub saturated: bool,
+    pub reasons: Vec<String>,
+    /// Local addresses the clients connected from (empty: the kernel's choice).
+    pub source_addrs: Vec<String>,
+    /// CPU seconds the spawned broker used while publishing (null for other brokers).
+    pub broker_cpu_s: Option<f64>,
 }
 
 /// How many client timelines report.json lists one by one.

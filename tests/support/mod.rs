@@ -30,7 +30,7 @@ pub async fn run_text(text: &str, broker: &str) -> RunOutput {
 }
 
 pub async fn run_file(file: &ScenarioFile, broker: &str) -> RunOutput {
-    let plan = Plan::build(file, &Overrides { broker: Some(broker.to_string()), duration: None }).unwrap();
+    let plan = Plan::build(file, &Overrides { broker: Some(broker.to_string()), ..Default::default() }).unwrap();
     match runner::run(plan, RunOptions::default()).await {
         Ok(o) => o,
         Err(e) => panic!("run failed: {e}"),
