@@ -100,7 +100,8 @@ pub struct Plan {
     pub drain: Duration,
     pub broker: BrokerSpec,
     pub mosquitto_conf: Vec<String>,
-    pub groups: Vec<GroupPlan>,
+    /// Shared with every client task of the group (one copy, not one per client).
+    pub groups: Vec<std::sync::Arc<GroupPlan>>,
     pub clients: Vec<ClientPlan>,
     pub publishers: Vec<u32>,
     pub streams: Vec<StreamPlan>,
@@ -173,7 +174,7 @@ impl Plan {
                     publisher,
                 });
             }
-            groups.push(GroupPlan {
+            groups.push(std::sync::Arc::new(GroupPlan {
                 name: g.name.clone(),
                 first_client,
                 clients: g.clients,
@@ -203,7 +204,7 @@ impl Plan {
                 },
                 session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
                 retry_connect: g.retry_connect,
-            });
+            }));
         }
         let streams = find_streams(&groups, &clients);
         let mut faults = Vec::new();
@@ -280,7 +281,7 @@ impl Plan {
                 )
             })
         };
-        for g in &mut self.groups {
+        for g in self.groups.iter_mut().map(std::sync::Arc::make_mut) {
             if let Some((user, pass)) = &g.secret_env {
                 let ctx = |e: anyhow::Error| anyhow::anyhow!("group {:?}: {e}", g.name);
                 g.credentials = Some(Credentials {
@@ -311,7 +312,7 @@ fn secret_names(
     }
 }
 
-fn find_streams(groups: &[GroupPlan], clients: &[ClientPlan]) -> Vec<StreamPlan> {
+fn find_streams(groups: &[std::sync::Arc<GroupPlan>], clients: &[ClientPlan]) -> Vec<StreamPlan> {
     let subscribers: Vec<&ClientPlan> = clients.iter().filter(|c| c.filter.is_some()).collect();
     let mut streams = Vec::new();
     for p in clients.iter().filter(|c| c.topic.is_some()) {

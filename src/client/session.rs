@@ -74,7 +74,8 @@ impl Session {
         Session {
             next_pkid: 1,
             max_inflight: max_inflight.max(1),
-            outbound: HashMap::with_capacity(max_inflight.min(64) as usize),
+            // Grown on the first publish: an idle or subscribe-only client keeps no table.
+            outbound: HashMap::new(),
             inbound_qos2: HashSet::new(),
             pending_subscribe: None,
             keepalive_us: keepalive_s as u64 * 1_000_000,

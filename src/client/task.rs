@@ -176,7 +176,7 @@ impl Schedule {
 struct Client {
     ctx: Arc<ClientContext>,
     me: ClientPlan,
-    group: GroupPlan,
+    group: Arc<GroupPlan>,
     shard: usize,
     session: Session,
     publish_log: Option<PublishLog>,
@@ -645,7 +645,8 @@ impl Client {
                 Ok(()) = orders.changed() => {
                     let order = orders.borrow_and_update().clone();
                     if let Some(order) = order {
-                        self.misbehave(conn, &order).await?;
+                        // Boxed: a rare path should not grow every idle client's future.
+                        Box::pin(self.misbehave(conn, &order)).await?;
                     }
                 }
                 read = conn.read_packet() => match read {
@@ -690,7 +691,7 @@ impl Client {
 /// Runs one client to the end of the run (or until it gives up).
 pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::Receiver<Phase>) -> ClientOutcome {
     let me = ctx.plan.clients[index as usize].clone();
-    let group = ctx.plan.group_of(&me).clone();
+    let group = ctx.plan.groups[me.group as usize].clone();
     let shard = ctx.metrics.shard_for(index);
     let mut backoff = group.reconnect.map(Backoff::new);
     let mut client = Client {
@@ -730,7 +731,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         }
         let now = client.now_us();
         client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
-        let outcome = match client.connect().await {
+        let outcome = match Box::pin(client.connect()).await {
             Err(cause) => {
                 client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
                 // Refused (even if it will retry): publishing need not wait for it.
@@ -750,7 +751,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 if let Some(b) = backoff.as_mut() {
                     b.reset();
                 }
-                let served = match client.begin_connection(&mut conn, &ack).await {
+                let served = match Box::pin(client.begin_connection(&mut conn, &ack)).await {
                     Ok(()) => client.serve(&mut conn, &mut phase, &mut orders).await,
                     Err(cause) => Err(cause),
                 };
@@ -794,5 +795,33 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         limits: std::mem::take(&mut client.limits),
         publish_log: client.publish_log.take(),
         rx: client.rx.take(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle client holds this future; keep an eye on its size.
+    #[test]
+    fn client_future_stays_small() {
+        let file = crate::scenario::ScenarioFile::parse(
+            std::path::Path::new("x.toml"),
+            "name = \"x\"\n[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\" }\n",
+        )
+        .unwrap();
+        let plan = Arc::new(Plan::build(&file, &Default::default()).unwrap());
+        let (_o_tx, orders) = watch::channel(None);
+        let ctx = Arc::new(ClientContext {
+            plan,
+            metrics: Arc::new(Metrics::new(1)),
+            broker: "127.0.0.1:1".parse().unwrap(),
+            orders,
+        });
+        let (_tx, rx) = watch::channel(Phase::Connecting);
+        let fut = run_client(ctx, 0, rx);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("run_client future: {size} bytes");
+        assert!(size < 16 * 1024, "{size}");
     }
 }

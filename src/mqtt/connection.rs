@@ -53,8 +53,10 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         Connection {
             stream,
-            read_buf: BytesMut::with_capacity(512),
-            write_buf: BytesMut::with_capacity(256),
+            // Small to start: an idle client only ever reads CONNACK and PINGRESP.
+            // The buffers grow (doubling) when traffic needs them.
+            read_buf: BytesMut::with_capacity(128),
+            write_buf: BytesMut::new(),
             protocol,
             max_incoming: codec::DEFAULT_MAX_INCOMING,
             bytes_in: 0,
@@ -92,8 +94,8 @@ impl Connection {
                     return Err(err.into());
                 }
             }
-            if self.read_buf.capacity() - self.read_buf.len() < 256 {
-                self.read_buf.reserve(4096);
+            if self.read_buf.capacity() - self.read_buf.len() < 64 {
+                self.read_buf.reserve(self.read_buf.capacity().max(256));
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
             if n == 0 {
@@ -113,7 +115,7 @@ impl Connection {
         self.bytes_out += n as u64;
         // Keep a burst's large buffer from staying with an idle client.
         if self.write_buf.capacity() > 64 * 1024 {
-            self.write_buf = BytesMut::with_capacity(256);
+            self.write_buf = BytesMut::new();
         }
         Ok(n)
     }
