@@ -205,6 +205,8 @@ pub struct Metrics {
     /// Clients that lost their connection and are waiting to reconnect.
     pub offline: AtomicI64,
     pub ready: ReadyGate,
+    /// Publishers that will publish no more (their `count` is sent, or they are gone).
+    pub publishers_done: ReadyGate,
 }
 
 impl Metrics {
@@ -217,6 +219,7 @@ impl Metrics {
             inflight: AtomicI64::new(0),
             offline: AtomicI64::new(0),
             ready: ReadyGate::default(),
+            publishers_done: ReadyGate::default(),
         }
     }
 

@@ -144,8 +144,25 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
             };
             faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));
         }
+        // When every publisher has a `count` (and no fault waits for its
+        // time), publishing ends as soon as all have sent it.
+        let all_counted = plan.faults.is_empty()
+            && plan
+                .clients
+                .iter()
+                .filter(|c| c.publisher.is_some())
+                .all(|c| plan.group_of(c).publish.as_ref().is_some_and(|p| p.count.is_some()));
+        let publishers = plan.publishers.len() as u32;
+        let all_done = async {
+            if all_counted && publishers > 0 {
+                metrics.publishers_done.wait_for(publishers).await
+            } else {
+                std::future::pending().await
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(Instant::from_std(metrics.clock.instant_at(end_us))) => {}
+            _ = all_done => {}
             _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
         }
     }

@@ -13,7 +13,7 @@ use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::scenario::MalformedPacket;
 use crate::scenario::ProtocolVersion;
 use crate::track::{PublishLog, RxLog};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -183,6 +183,7 @@ struct Client {
     rx: Option<RxLog>,
     payload: BytesMut,
     ready_marked: bool,
+    done_marked: bool,
     gen: Generation,
     schedule: Option<Schedule>,
     publishing: bool,
@@ -199,6 +200,14 @@ impl Client {
 
     fn now_us(&self) -> u64 {
         self.ctx.metrics.clock.now_us()
+    }
+
+    /// This publisher will publish no more: the run need not wait for it.
+    fn mark_done(&mut self) {
+        if !self.done_marked && self.group.publish.is_some() {
+            self.done_marked = true;
+            self.ctx.metrics.publishers_done.mark_ready();
+        }
     }
 
     fn mark_ready(&mut self) {
@@ -296,6 +305,9 @@ impl Client {
                 hits.push(LimitHit { limit: "retain_available", announced: 0, needed: 1 });
             }
             self.publish_blocked = !hits.is_empty();
+            if self.publish_blocked {
+                self.mark_done();
+            }
         }
         if let Some(f) = &self.me.filter {
             if ack.wildcard_available == Some(false) && (f.contains('+') || f.contains('#')) {
@@ -526,7 +538,7 @@ impl Client {
             dup,
             qos: o.qos,
             retain: publish.retain,
-            topic: self.me.topic.clone().unwrap_or_default(),
+            topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
             pkid,
             payload: self.payload.split().freeze(),
         })
@@ -550,9 +562,21 @@ impl Client {
             0
         };
         let now = self.now_us();
-        let o = Outbound { seq, qos: publish.qos, sent_us: now, intended_us, stage: Stage::AwaitPubAck };
-        let packet = self.publish_packet(pkid, &o, false);
-        conn.write_packet(&packet).await.map_err(|e| connection_cause(&e))?;
+        // The hot path: the PUBLISH and its tracking header go straight into
+        // the connection's buffer, with no packet value and no allocation.
+        let header = Header {
+            run_id: self.ctx.plan.run_id,
+            publisher: self.me.publisher.unwrap_or(0),
+            seq,
+            intended_us: self.ctx.metrics.clock.unix_us(intended_us),
+            sent_us: self.ctx.metrics.clock.unix_us(now),
+        };
+        let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+        conn.write_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
+            header.write(publish.payload, buf)
+        })
+        .await
+        .map_err(|e| connection_cause(&e))?;
         let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
         log.sent_us.push(now);
         if publish.qos == 0 {
@@ -562,6 +586,9 @@ impl Client {
         }
         self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
         let q = publish.qos as usize;
+        if self.publishing_done() {
+            self.mark_done();
+        }
         let lag = now.saturating_sub(intended_us).max(1);
         self.ctx.metrics.with(self.shard, |s| {
             s.counters.published[q] += 1;
@@ -704,6 +731,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         shard,
         payload: BytesMut::new(),
         ready_marked: false,
+        done_marked: false,
         gen: Generation::default(),
         schedule: None,
         publishing: false,
@@ -789,6 +817,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     set_waiting(false, &mut waiting_to_reconnect);
     client.settle_in_flight();
     client.mark_ready();
+    client.mark_done();
     ClientOutcome {
         index,
         timeline,

@@ -48,7 +48,9 @@ pub struct Publish {
     pub dup: bool,
     pub qos: u8,
     pub retain: bool,
-    pub topic: String,
+    /// The topic name's bytes (checked to be UTF-8 on decode; kept raw so a
+    /// delivery costs no allocation).
+    pub topic: Bytes,
     pub pkid: u16,
     pub payload: Bytes,
 }
@@ -208,7 +210,12 @@ pub fn decode(buf: &mut BytesMut, protocol: ProtocolVersion, max: usize) -> Resu
     };
     let t = header.packet_type();
     let name = packet_type_name(t);
-    if t == 3 || (t == 2 && protocol == ProtocolVersion::V5) {
+    if t == 3 {
+        let mut frame = buf.split_to(header.frame_len()).freeze();
+        frame.advance(header.header_len);
+        return decode_publish(header.byte1, frame, protocol == ProtocolVersion::V5).map(Some);
+    }
+    if t == 2 && protocol == ProtocolVersion::V5 {
         let mut frame = buf.split_to(header.frame_len());
         return decode_delegated(&mut frame, header, protocol, max).map(Some);
     }
@@ -289,28 +296,10 @@ fn decode_delegated(
 ) -> Result<Packet, CodecError> {
     let name = packet_type_name(header.packet_type());
     match protocol {
-        ProtocolVersion::V311 => match guarded(name, || mqttbytes::v4::read(frame, max))? {
-            mqttbytes::v4::Packet::Publish(p) => Ok(Packet::Publish(Publish {
-                dup: p.dup,
-                qos: p.qos as u8,
-                retain: p.retain,
-                topic: p.topic,
-                pkid: p.pkid,
-                payload: p.payload,
-            })),
-            _ => Err(malformed(name, "decoded as another packet type")),
-        },
+        ProtocolVersion::V311 => Err(malformed(name, "not delegated in MQTT 3.1.1")),
         ProtocolVersion::V5 => {
             let raw = frame.clone();
             match guarded(name, || mqttbytes::v5::read(frame, max)) {
-                Ok(mqttbytes::v5::Packet::Publish(p)) => Ok(Packet::Publish(Publish {
-                    dup: p.dup,
-                    qos: p.qos as u8,
-                    retain: p.retain,
-                    topic: p.topic,
-                    pkid: p.pkid,
-                    payload: p.payload,
-                })),
                 Ok(mqttbytes::v5::Packet::ConnAck(c)) => {
                     let p = c.properties.unwrap_or_else(mqttbytes::v5::ConnAckProperties::new);
                     Ok(Packet::ConnAck(ConnAck {
@@ -425,19 +414,9 @@ impl Packet {
                 }
             }
             Packet::Publish(p) => {
-                if v5 {
-                    let mut m = mqttbytes::v5::Publish::from_bytes(p.topic.clone(), qos_of(p.qos), p.payload.clone());
-                    m.dup = p.dup;
-                    m.retain = p.retain;
-                    m.pkid = p.pkid;
-                    enc(m.write(buf))
-                } else {
-                    let mut m = mqttbytes::v4::Publish::from_bytes(p.topic.clone(), qos_of(p.qos), p.payload.clone());
-                    m.dup = p.dup;
-                    m.retain = p.retain;
-                    m.pkid = p.pkid;
-                    enc(m.write(buf))
-                }
+                put_publish(buf, v5, p.dup, p.qos, p.retain, &p.topic, p.pkid, p.payload.len());
+                buf.put_slice(&p.payload);
+                Ok(())
             }
             Packet::PubAck { pkid, reason } => {
                 put_ack(buf, 0x40, *pkid, *reason, v5);
@@ -524,6 +503,63 @@ impl Packet {
     }
 }
 
+/// Parses a PUBLISH body (after the fixed header) without allocating.
+fn decode_publish(byte1: u8, mut body: Bytes, v5: bool) -> Result<Packet, CodecError> {
+    let name = "PUBLISH";
+    let qos = (byte1 >> 1) & 0b11;
+    if qos == 3 {
+        return Err(malformed(name, "QoS 3"));
+    }
+    if body.remaining() < 2 {
+        return Err(malformed(name, "no topic length"));
+    }
+    let topic_len = body.get_u16() as usize;
+    if topic_len > body.remaining() {
+        return Err(malformed(name, "topic longer than the packet"));
+    }
+    let topic = body.split_to(topic_len);
+    if std::str::from_utf8(&topic).is_err() {
+        return Err(malformed(name, "topic is not UTF-8"));
+    }
+    let pkid = if qos > 0 { read_pkid(&mut body, name)? } else { 0 };
+    if v5 {
+        let props = read_variable_int(&mut body, name)?;
+        if props > body.remaining() {
+            return Err(malformed(name, "properties longer than the packet"));
+        }
+        body.advance(props);
+    }
+    Ok(Packet::Publish(Publish { dup: byte1 & 0b1000 != 0, qos, retain: byte1 & 1 != 0, topic, pkid, payload: body }))
+}
+
+/// Writes a PUBLISH up to (not including) its payload of `payload_len`
+/// bytes, which the caller appends: the hot path writes the tracking header
+/// straight into the connection's buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn put_publish(
+    buf: &mut BytesMut,
+    v5: bool,
+    dup: bool,
+    qos: u8,
+    retain: bool,
+    topic: &[u8],
+    pkid: u16,
+    payload_len: usize,
+) {
+    let remaining = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + usize::from(v5) + payload_len;
+    buf.reserve(5 + remaining);
+    buf.put_u8(0x30 | (u8::from(dup) << 3) | ((qos & 3) << 1) | u8::from(retain));
+    put_remaining_length(buf, remaining);
+    buf.put_u16(topic.len() as u16);
+    buf.put_slice(topic);
+    if qos > 0 {
+        buf.put_u16(pkid);
+    }
+    if v5 {
+        buf.put_u8(0); // no properties
+    }
+}
+
 /// Writes a fixed header with the remaining length, then the body.
 pub fn put_frame(buf: &mut BytesMut, byte1: u8, body: &[u8]) {
     buf.put_u8(byte1);
@@ -573,7 +609,7 @@ mod tests {
                     dup: true,
                     qos: 1,
                     retain: false,
-                    topic: "a/b".into(),
+                    topic: Bytes::from_static(b"a/b"),
                     pkid: 12,
                     payload: Bytes::from_static(b"hello"),
                 }),

@@ -120,6 +120,36 @@ impl Connection {
         Ok(n)
     }
 
+    /// Writes a PUBLISH whose payload (`payload_len` bytes) `fill` appends
+    /// in place: no packet value, no copy of the topic or payload.
+    pub async fn write_publish(
+        &mut self,
+        topic: &[u8],
+        qos: u8,
+        retain: bool,
+        pkid: u16,
+        payload_len: usize,
+        fill: impl FnOnce(&mut BytesMut),
+    ) -> Result<usize, ConnectionError> {
+        self.write_buf.clear();
+        codec::put_publish(
+            &mut self.write_buf,
+            self.protocol == ProtocolVersion::V5,
+            false,
+            qos,
+            retain,
+            topic,
+            pkid,
+            payload_len,
+        );
+        fill(&mut self.write_buf);
+        let n = self.write_buf.len();
+        self.record_sent(self.write_buf[0], n, pkid, false);
+        self.stream.write_all(&self.write_buf).await?;
+        self.bytes_out += n as u64;
+        Ok(n)
+    }
+
     /// Writes bytes as they are: the `malformed` fault sends packets no
     /// encoder would. Recorded in the flight recorder as malformed.
     pub async fn write_raw(&mut self, bytes: &[u8], pkid: u16) -> Result<(), ConnectionError> {

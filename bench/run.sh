@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs midge and a peer (a paho-mqtt load script written the way the paho
+# tutorials teach) on the same workloads against the same mosquitto, in one
+# go, and prints a table of figures and ratios. Everything targets
+# 127.0.0.1 and every run is bounded in count and time.
+#   bench/run.sh            (writes bench/results.md too)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "needs mosquitto (tests/run.sh installs it)"; exit 2; }
+MOSQ=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+python3 -c "import paho.mqtt" 2>/dev/null || pip install -q paho-mqtt
+cargo build --release --locked -q
+MIDGE=target/release/midge
+work=$(mktemp -d)
+port=$(python3 -c 'import random; print(random.randint(20000, 30000))')
+cat > "$work/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_inflight_messages 100
+log_dest none
+CONF
+[ "$(id -u)" = 0 ] && echo "user root" >> "$work/mosquitto.conf"
+"$MOSQ" -c "$work/mosquitto.conf" & mosq_pid=$!
+trap 'kill $mosq_pid 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+
+cpu_of() { python3 -c "
+import os,sys
+f=open('/proc/$1/stat').read().rsplit(')',1)[1].split()
+print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"; }
+
+# One run of one tool: prints "delivered wall user sys maxrss_kib broker_cpu".
+measure() { # name cmd...
+  local out="$work/$1"; shift
+  local b0; b0=$(cpu_of $mosq_pid)
+  /usr/bin/time -f '%e %U %S %M' -o "$out.time" timeout 180 "$@" > "$out.stdout" 2>/dev/null || true
+  sed -i '/^Command/d' "$out.time"
+  local b1; b1=$(cpu_of $mosq_pid)
+  echo "$(cat "$out.time") $(python3 -c "print($b1-$b0)")"
+}
+
+rows=()
+for w in "fanin-q0:0:1:20000" "fanin-q1:1:1:5000" "fanout-q1:1:10:2000"; do
+  IFS=: read -r name qos subs count <<< "$w"
+  m=$(measure "midge-$name" $MIDGE run bench/scenarios/$name.toml -q --broker mqtt://127.0.0.1:$port --out "$work/r-$name")
+  md=$(python3 -c "import json;print(json.load(open('$work/r-$name/report.json'))['messages']['deliveries'])")
+  p=$(measure "paho-$name" python3 bench/peers/paho_load.py --port $port --pubs 10 --subs $subs --count $count --qos $qos --size 100)
+  pd=$(python3 -c "import json;print(json.loads(open('$work/paho-$name.stdout').read().splitlines()[-1])['delivered'])" 2>/dev/null || echo 0)
+  rows+=("$name|midge|$md|$m" "$name|paho|$pd|$p")
+done
+m=$(measure midge-idle $MIDGE run bench/scenarios/idle.toml -q --broker mqtt://127.0.0.1:$port --out "$work/r-idle")
+p=$(measure paho-idle python3 bench/peers/paho_load.py --port $port --idle 2000 --hold 5)
+rows+=("idle-2000|midge|0|$m" "idle-2000|paho|0|$p")
+
+python3 - "${rows[@]}" <<'PY' | tee bench/results.md
+import sys
+rows = [r.split("|") for r in sys.argv[1:]]
+print("| workload | tool | delivered | wall s | delivered/s | tool CPU-s per 100k | tool peak RSS MiB | KiB per idle conn | mosquitto CPU-s per 100k |")
+print("|---|---|---|---|---|---|---|---|---|")
+per = {}
+for w, tool, delivered, m in rows:
+    wall, user, sys_, rss, broker = m.split()[-5:]
+    d = int(delivered); cpu = float(user) + float(sys_)
+    per100k = cpu / d * 1e5 if d else None
+    b100k = float(broker) / d * 1e5 if d else None
+    idle = int(rss) / 2000 if w.startswith("idle") else None
+    per[(w, tool)] = (per100k, idle)
+    f = lambda x, p=2: "–" if x is None else f"{x:.{p}f}"
+    print(f"| {w} | {tool} | {d} | {float(wall):.1f} | {f(d/float(wall) if d else None, 0)} | {f(per100k)} | {int(rss)/1024:.0f} | {f(idle, 1)} | {f(b100k)} |")
+print()
+for w in sorted({w for w, _ in per}):
+    m, p = per.get((w, "midge")), per.get((w, "paho"))
+    if not (m and p): continue
+    if m[0] and p[0]:
+        print(f"- {w}: midge uses {m[0]/p[0]:.2f}× the CPU per delivered message of the paho script")
+    if m[1] and p[1]:
+        print(f"- {w}: midge uses {m[1]/p[1]:.2f}× the memory per idle connection of the paho script")
+PY
