@@ -544,55 +544,70 @@ impl Client {
         })
     }
 
-    async fn publish_next(&mut self, conn: &mut Connection) -> Result<(), String> {
+    /// Publishes every message that is due (the one the timer woke us for,
+    /// and any others already late), up to the inflight window, in one
+    /// write: a late publisher catches up without a system call per message.
+    async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), String> {
+        const MAX_BATCH: usize = 64;
         let Some(publish) = self.group.publish.clone() else {
             return Ok(());
         };
-        let Some(schedule) = &self.schedule else {
-            return Ok(());
-        };
-        let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
-        let intended_us = schedule.intended_us(seq);
-        let pkid = if publish.qos > 0 {
-            match self.session.next_pkid() {
-                Some(id) => id,
-                None => return Ok(()),
-            }
-        } else {
-            0
-        };
         let now = self.now_us();
-        // The hot path: the PUBLISH and its tracking header go straight into
-        // the connection's buffer, with no packet value and no allocation.
-        let header = Header {
-            run_id: self.ctx.plan.run_id,
-            publisher: self.me.publisher.unwrap_or(0),
-            seq,
-            intended_us: self.ctx.metrics.clock.unix_us(intended_us),
-            sent_us: self.ctx.metrics.clock.unix_us(now),
-        };
-        let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
-        conn.write_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
-            header.write(publish.payload, buf)
-        })
-        .await
-        .map_err(|e| connection_cause(&e))?;
-        let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
-        log.sent_us.push(now);
-        if publish.qos == 0 {
-            log.got_out.insert(seq);
-        } else {
-            self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
+        let clock = self.ctx.metrics.clock;
+        let mut lags = [0u64; MAX_BATCH];
+        let mut batch = 0;
+        while batch < MAX_BATCH && !self.publishing_done() && self.session.can_publish() {
+            let Some(schedule) = &self.schedule else { break };
+            let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+            if !schedule.is_due_before_end(seq) {
+                break;
+            }
+            let intended_us = schedule.intended_us(seq);
+            if batch > 0 && intended_us > now {
+                break;
+            }
+            let pkid = if publish.qos > 0 {
+                match self.session.next_pkid() {
+                    Some(id) => id,
+                    None => break,
+                }
+            } else {
+                0
+            };
+            // The PUBLISH and its tracking header go straight into the
+            // connection's buffer: no packet value, no allocation.
+            let header = Header {
+                run_id: self.ctx.plan.run_id,
+                publisher: self.me.publisher.unwrap_or(0),
+                seq,
+                intended_us: clock.unix_us(intended_us),
+                sent_us: clock.unix_us(now),
+            };
+            let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+            conn.queue_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
+                header.write(publish.payload, buf)
+            });
+            let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
+            log.sent_us.push(now);
+            if publish.qos == 0 {
+                log.got_out.insert(seq);
+            } else {
+                self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
+            }
+            self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
+            lags[batch] = now.saturating_sub(intended_us).max(1);
+            batch += 1;
         }
-        self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
-        let q = publish.qos as usize;
+        conn.flush().await.map_err(|e| connection_cause(&e))?;
         if self.publishing_done() {
             self.mark_done();
         }
-        let lag = now.saturating_sub(intended_us).max(1);
+        let q = publish.qos as usize;
         self.ctx.metrics.with(self.shard, |s| {
-            s.counters.published[q] += 1;
-            s.latency.publish_lag.saturating_record(lag);
+            s.counters.published[q] += batch as u64;
+            for &lag in &lags[..batch] {
+                s.latency.publish_lag.saturating_record(lag);
+            }
         });
         Ok(())
     }
@@ -682,7 +697,7 @@ impl Client {
                     Err(e) => return Err(connection_cause(&e)),
                 },
                 _ = sleep_until(next_publish.map(Instant::from_std).unwrap_or(far)), if next_publish.is_some() => {
-                    self.publish_next(conn).await?;
+                    self.publish_due(conn).await?;
                 }
                 _ = sleep_until(keepalive_at.map(Instant::from_std).unwrap_or(far)), if keepalive_at.is_some() => {
                     let now = self.now_us();

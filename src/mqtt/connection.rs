@@ -107,12 +107,15 @@ impl Connection {
 
     /// Encodes and writes one packet; returns its size on the wire.
     pub async fn write_packet(&mut self, packet: &Packet) -> Result<usize, ConnectionError> {
-        self.write_buf.clear();
+        // Anything queued goes first, in order.
+        self.flush().await?;
         packet.encode(self.protocol, &mut self.write_buf)?;
         let n = self.write_buf.len();
         self.record_sent(self.write_buf[0], n, pkid_of(packet), false);
         self.stream.write_all(&self.write_buf).await?;
         self.bytes_out += n as u64;
+        // Empty again: `queue_publish` appends to whatever the buffer holds.
+        self.write_buf.clear();
         // Keep a burst's large buffer from staying with an idle client.
         if self.write_buf.capacity() > 64 * 1024 {
             self.write_buf = BytesMut::new();
@@ -120,9 +123,10 @@ impl Connection {
         Ok(n)
     }
 
-    /// Writes a PUBLISH whose payload (`payload_len` bytes) `fill` appends
-    /// in place: no packet value, no copy of the topic or payload.
-    pub async fn write_publish(
+    /// Appends a PUBLISH whose payload (`payload_len` bytes) `fill` writes in
+    /// place — no packet value, no copy of topic or payload. Nothing is sent
+    /// until `flush`.
+    pub fn queue_publish(
         &mut self,
         topic: &[u8],
         qos: u8,
@@ -130,8 +134,8 @@ impl Connection {
         pkid: u16,
         payload_len: usize,
         fill: impl FnOnce(&mut BytesMut),
-    ) -> Result<usize, ConnectionError> {
-        self.write_buf.clear();
+    ) {
+        let start = self.write_buf.len();
         codec::put_publish(
             &mut self.write_buf,
             self.protocol == ProtocolVersion::V5,
@@ -143,11 +147,18 @@ impl Connection {
             payload_len,
         );
         fill(&mut self.write_buf);
-        let n = self.write_buf.len();
-        self.record_sent(self.write_buf[0], n, pkid, false);
-        self.stream.write_all(&self.write_buf).await?;
-        self.bytes_out += n as u64;
-        Ok(n)
+        let (byte1, n) = (self.write_buf[start], self.write_buf.len() - start);
+        self.record_sent(byte1, n, pkid, false);
+    }
+
+    /// Sends everything queued, in one write.
+    pub async fn flush(&mut self) -> Result<(), ConnectionError> {
+        if !self.write_buf.is_empty() {
+            self.stream.write_all(&self.write_buf).await?;
+            self.bytes_out += self.write_buf.len() as u64;
+            self.write_buf.clear();
+        }
+        Ok(())
     }
 
     /// Writes bytes as they are: the `malformed` fault sends packets no
