@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs midge and a peer (a paho-mqtt load script written the way the paho
-# tutorials teach) on the same workloads against the same mosquitto, in one
+# Runs midge and two peers (load scripts written the way the paho-mqtt
+# tutorials and the MQTT.js README teach) on the same workloads against the same mosquitto, in one
 # go, and prints a table of figures and ratios. Everything targets
 # 127.0.0.1 and every run is bounded in count and time.
 #   bench/run.sh            (writes bench/results.md too)
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "needs mosquitto (tests/run.sh installs it)"; exit 2; }
 MOSQ=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 python3 -c "import paho.mqtt" 2>/dev/null || pip install -q paho-mqtt
+[ -d bench/peers/node_modules/mqtt ] || npm install --silent --prefix bench/peers
 cargo build --release --locked -q
 MIDGE=target/release/midge
 work=$(mktemp -d)
@@ -47,11 +48,14 @@ for w in "fanin-q0:0:1:20000" "fanin-q1:1:1:5000" "fanout-q1:1:10:2000"; do
   md=$(python3 -c "import json;print(json.load(open('$work/r-$name/report.json'))['messages']['deliveries'])")
   p=$(measure "paho-$name" python3 bench/peers/paho_load.py --port $port --pubs 10 --subs $subs --count $count --qos $qos --size 100)
   pd=$(python3 -c "import json;print(json.loads(open('$work/paho-$name.stdout').read().splitlines()[-1])['delivered'])" 2>/dev/null || echo 0)
-  rows+=("$name|midge|$md|$m" "$name|paho|$pd|$p")
+  j=$(measure "mqttjs-$name" node bench/peers/mqttjs_load.js --port $port --pubs 10 --subs $subs --count $count --qos $qos --size 100)
+  jd=$(python3 -c "import json;print(json.loads(open('$work/mqttjs-$name.stdout').read().splitlines()[-1])['delivered'])" 2>/dev/null || echo 0)
+  rows+=("$name|midge|$md|$m" "$name|paho|$pd|$p" "$name|mqtt.js|$jd|$j")
 done
 m=$(measure midge-idle $MIDGE run bench/scenarios/idle.toml -q --broker mqtt://127.0.0.1:$port --out "$work/r-idle")
 p=$(measure paho-idle python3 bench/peers/paho_load.py --port $port --idle 2000 --hold 5)
-rows+=("idle-2000|midge|0|$m" "idle-2000|paho|0|$p")
+j=$(measure mqttjs-idle node bench/peers/mqttjs_load.js --port $port --idle 2000 --hold 5)
+rows+=("idle-2000|midge|0|$m" "idle-2000|paho|0|$p" "idle-2000|mqtt.js|0|$j")
 
 python3 - "${rows[@]}" <<'PY' | tee bench/results.md
 import sys
@@ -70,10 +74,11 @@ for w, tool, delivered, m in rows:
     print(f"| {w} | {tool} | {d} | {float(wall):.1f} | {f(d/float(wall) if d else None, 0)} | {f(per100k)} | {int(rss)/1024:.0f} | {f(idle, 1)} | {f(b100k)} |")
 print()
 for w in sorted({w for w, _ in per}):
-    m, p = per.get((w, "midge")), per.get((w, "paho"))
-    if not (m and p): continue
-    if m[0] and p[0]:
-        print(f"- {w}: midge uses {m[0]/p[0]:.2f}× the CPU per delivered message of the paho script")
-    if m[1] and p[1]:
-        print(f"- {w}: midge uses {m[1]/p[1]:.2f}× the memory per idle connection of the paho script")
+    for peer in ("paho", "mqtt.js"):
+        m, p = per.get((w, "midge")), per.get((w, peer))
+        if not (m and p): continue
+        if m[0] and p[0]:
+            print(f"- {w}: midge uses {m[0]/p[0]:.2f}× the CPU per delivered message of the {peer} script")
+        if m[1] and p[1]:
+            print(f"- {w}: midge uses {m[1]/p[1]:.2f}× the memory per idle connection of the {peer} script")
 PY
