@@ -21,6 +21,7 @@ pub struct PublishPlan {
     pub retain: bool,
     pub count: Option<u64>,
     pub start_after: Duration,
+    pub arrival: crate::client::schedule::Arrival,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +195,13 @@ impl Plan {
                         retain: p.retain,
                         count: p.count,
                         start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
+                        arrival: match p.arrival {
+                            scenario::ArrivalSpec::Constant => crate::client::schedule::Arrival::Constant,
+                            scenario::ArrivalSpec::Poisson => crate::client::schedule::Arrival::Poisson,
+                            scenario::ArrivalSpec::Burst => {
+                                crate::client::schedule::Arrival::Burst(p.burst.unwrap_or(10).max(1))
+                            }
+                        },
                     }
                 }),
                 subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),

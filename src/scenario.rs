@@ -220,6 +220,20 @@ pub struct PublishSpec {
     pub count: Option<u64>,
     /// Begin this long after publishing starts (a later stage of the run).
     pub start_after: Option<Dur>,
+    /// "constant" (default), "poisson" or "burst".
+    #[serde(default)]
+    pub arrival: ArrivalSpec,
+    /// Messages per burst with arrival = "burst" (default 10).
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArrivalSpec {
+    #[default]
+    Constant,
+    Poisson,
+    Burst,
 }
 
 fn default_payload() -> usize {

@@ -136,3 +136,33 @@ publish = { topic = "stale/u", qos = 1, rate = 10.0, count = 5 }
     assert_eq!(m.stale, 1, "{m:?}");
     assert_eq!((m.expected, m.received, m.duplicated, m.lost), (5, 5, 0, 0), "{m:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_and_poisson_arrivals_are_tracked_exactly_too() {
+    let broker = mosquitto(NO_LIMITS).await;
+    for (arrival, extra) in [("burst", ", burst = 20"), ("poisson", "")] {
+        let text = format!(
+            r#"
+name = "arrivals-{arrival}"
+duration = "2s"
+[[group]]
+name = "s"
+subscribe = {{ filter = "arr/#", qos = 1 }}
+[[group]]
+name = "p"
+clients = 10
+publish = {{ topic = "arr/{{i}}", qos = 1, rate = 100.0, arrival = "{arrival}"{extra} }}
+"#
+        );
+        let out = run_text(&text, &url(&broker)).await;
+        let m = &out.report.messages;
+        if arrival == "burst" {
+            assert_eq!(m.published, 2000, "bursts keep the exact rate: {m:?}");
+        } else {
+            // 2,000 expected; a Poisson count's sd is about 45.
+            assert!((1700..=2300).contains(&m.published), "{m:?}");
+        }
+        assert_eq!((m.lost, m.received), (0, m.expected), "{arrival}: {m:?}");
+        assert_eq!(m.expected, m.published);
+    }
+}

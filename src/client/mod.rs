@@ -1,6 +1,7 @@
 //! A client: its protocol state (`session`, no I/O) and its task (`task`).
 
 pub mod reconnect;
+pub mod schedule;
 pub mod session;
 pub mod task;
 

@@ -4,6 +4,7 @@
 //! I/O, the recording, and keeps the client's timeline of connections.
 
 use super::reconnect::Backoff;
+use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
 use crate::metrics::{Counters, Metrics};
 use crate::mqtt::flight::FlightEntry;
@@ -150,26 +151,6 @@ fn connection_cause(e: &ConnectionError) -> String {
         ConnectionError::Io(e) => io_cause(e),
         ConnectionError::Codec(_) => "malformed_packet_from_broker".into(),
         ConnectionError::TruncatedFrame => "network_eof".into(),
-    }
-}
-
-/// The constant-rate schedule of one publisher: message `seq` is due at
-/// `start + offset + seq / rate`. Publishers are spread over one interval so
-/// they do not all fire at once.
-struct Schedule {
-    start_us: u64,
-    offset_us: f64,
-    interval_us: f64,
-    end_us: u64,
-}
-
-impl Schedule {
-    fn intended_us(&self, seq: u64) -> u64 {
-        self.start_us + (self.offset_us + seq as f64 * self.interval_us) as u64
-    }
-
-    fn is_due_before_end(&self, seq: u64) -> bool {
-        self.intended_us(seq) < self.end_us
     }
 }
 
@@ -557,8 +538,8 @@ impl Client {
         let mut lags = [0u64; MAX_BATCH];
         let mut batch = 0;
         while batch < MAX_BATCH && !self.publishing_done() && self.session.can_publish() {
-            let Some(schedule) = &self.schedule else { break };
             let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+            let Some(schedule) = self.schedule.as_mut() else { break };
             if !schedule.is_due_before_end(seq) {
                 break;
             }
@@ -638,14 +619,15 @@ impl Client {
             Phase::Shutdown => return true,
             Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
                 if let (Some(p), Some(pi)) = (&self.group.publish, self.me.publisher) {
-                    let interval_us = 1e6 / p.rate;
                     let publishers = self.ctx.plan.publishers.len().max(1) as f64;
-                    self.schedule = Some(Schedule {
-                        start_us: start_us + p.start_after.as_micros() as u64,
-                        offset_us: interval_us * (pi as f64 / publishers),
-                        interval_us,
+                    self.schedule = Some(Schedule::new(
+                        start_us + p.start_after.as_micros() as u64,
                         end_us,
-                    });
+                        p.rate,
+                        pi as f64 / publishers,
+                        p.arrival,
+                        self.ctx.plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    ));
                     self.publishing = true;
                 }
             }
@@ -668,11 +650,10 @@ impl Client {
             if self.apply_phase(current) {
                 return Ok(());
             }
-            let next_publish = match &self.schedule {
-                Some(s) if self.publishing && !self.publishing_done() && self.session.can_publish() => {
-                    let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
-                    s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq)))
-                }
+            let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
+            let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+            let next_publish = match self.schedule.as_mut() {
+                Some(s) if ready => s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq))),
                 _ => None,
             };
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
