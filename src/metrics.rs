@@ -115,7 +115,6 @@ pub struct Counters {
     /// Successful connections after a client's first.
     pub reconnects: u64,
     pub connect_failures: BTreeMap<String, u64>,
-    pub disconnects: BTreeMap<String, u64>,
     pub subscribe_failures: BTreeMap<String, u64>,
 }
 
@@ -131,11 +130,9 @@ impl Counters {
         self.rejected += o.rejected;
         self.reconnects += o.reconnects;
         self.unsolicited_acks += o.unsolicited_acks;
-        for (dst, src) in [
-            (&mut self.connect_failures, &o.connect_failures),
-            (&mut self.disconnects, &o.disconnects),
-            (&mut self.subscribe_failures, &o.subscribe_failures),
-        ] {
+        for (dst, src) in
+            [(&mut self.connect_failures, &o.connect_failures), (&mut self.subscribe_failures, &o.subscribe_failures)]
+        {
             for (k, v) in src {
                 *dst.entry(k.clone()).or_default() += v;
             }

@@ -782,8 +782,8 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 if served.is_ok() {
                     let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
                     conn.shutdown().await;
-                } else if let Err(cause) = &served {
-                    client.count(|c| *c.disconnects.entry(cause.clone()).or_default() += 1);
+                } else {
+                    // The cause goes into the timeline; the report counts causes from there.
                     client.gen.flight = conn.flight.snapshot();
                 }
                 ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
