@@ -162,6 +162,43 @@ impl Shard {
     }
 }
 
+/// Deliveries one client has seen but not yet put into its shard: the
+/// subscriber notes each message here and takes the shard's lock once per
+/// read (or every `CAPACITY` messages), not once per message.
+#[derive(Debug, Default)]
+pub struct UnrecordedDeliveries {
+    /// (QoS, e2e µs from the intended send, e2e µs from the actual send).
+    deliveries: Vec<(u8, u64, u64)>,
+}
+
+impl UnrecordedDeliveries {
+    const CAPACITY: usize = 256;
+
+    pub fn push(&mut self, qos: u8, e2e_us: u64, raw_us: u64) {
+        if self.deliveries.capacity() == 0 {
+            self.deliveries.reserve_exact(Self::CAPACITY);
+        }
+        self.deliveries.push((qos, e2e_us, raw_us));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.deliveries.len() >= Self::CAPACITY
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    pub fn drain_into(&mut self, shard: &mut Shard) {
+        for (qos, e2e, raw) in self.deliveries.drain(..) {
+            shard.latency.e2e.saturating_record(e2e);
+            shard.latency.e2e_uncorrected.saturating_record(raw);
+            shard.interval_e2e.saturating_record(e2e);
+            shard.counters.received[qos as usize] += 1;
+        }
+    }
+}
+
 /// Counts clients that are connected and subscribed (or gave up), so the
 /// runner knows when publishing can start without a false loss.
 #[derive(Debug, Default)]

@@ -99,6 +99,8 @@ pub struct Plan {
     pub run_id: u64,
     pub duration: Duration,
     pub drain: Duration,
+    /// `batch_window` (zero: none).
+    pub batch_window: Duration,
     pub broker: BrokerSpec,
     pub mosquitto_conf: Vec<String>,
     /// Shared with every client task of the group (one copy, not one per client).
@@ -251,6 +253,7 @@ impl Plan {
             run_id: rand::random(),
             duration: overrides.duration.or(s.duration.map(|d| d.0)).unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
+            batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
             broker,
             mosquitto_conf: s
                 .broker

@@ -449,6 +449,11 @@ pub struct Scenario {
     pub duration: Option<Dur>,
     /// How long to wait for in-flight messages after publishing stops.
     pub drain: Option<Dur>,
+    /// Publishers send everything due within this window in one write, and
+    /// a busy connection reads at most once per window: far fewer system
+    /// calls, latency resolution no finer than the window. 0 (the default):
+    /// a wake-up per due message and per arriving packet.
+    pub batch_window: Option<Spanned<Dur>>,
     #[serde(default)]
     pub protocol: ProtocolVersion,
     #[serde(default)]
@@ -463,6 +468,7 @@ pub struct Scenario {
 
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_millis(100);
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
 
@@ -508,6 +514,17 @@ impl ScenarioFile {
         }
         if s.groups.is_empty() {
             return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
+        }
+        if let Some(w) = &s.batch_window {
+            if w.get_ref().0 > MAX_BATCH_WINDOW {
+                return Err(self.error_at(
+                    w.span().start,
+                    format!(
+                        "`batch_window` must be at most {}ms: it bounds latency resolution",
+                        MAX_BATCH_WINDOW.as_millis()
+                    ),
+                ));
+            }
         }
         if let Some(list) = &s.broker.source_addrs {
             if let Err(e) = crate::limits::parse_source_addrs(list) {

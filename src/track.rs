@@ -159,12 +159,76 @@ pub struct RxLog {
     pub foreign: u64,
 }
 
+/// When each sequence number was first written, as a step function: a new
+/// step starts only when the clock has moved `RESOLUTION_US` past the last
+/// one, so a publisher's log grows with the run's length (16 B per
+/// millisecond at most), not with its message count. A message's recorded
+/// time is at most `RESOLUTION_US` earlier than its real one — far inside
+/// the 50 ms a live window already leaves for messages that raced a drop.
+#[derive(Debug, Clone, Default)]
+pub struct SendTimes {
+    /// (first sequence of the step, run-clock µs when it was written).
+    steps: Vec<(u64, u64)>,
+    len: u64,
+    /// Run-clock µs of the last message (for the achieved rate).
+    last_us: u64,
+}
+
+impl SendTimes {
+    pub const RESOLUTION_US: u64 = 1_000;
+
+    /// Notes the next sequence number, written at `t_us` (non-decreasing).
+    pub fn push(&mut self, t_us: u64) {
+        if self.steps.last().is_none_or(|&(_, start)| t_us >= start + Self::RESOLUTION_US) {
+            self.steps.push((self.len, t_us));
+        }
+        self.len += 1;
+        self.last_us = t_us;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// When `seq` was written (to the step's resolution).
+    pub fn time_of(&self, seq: u64) -> u64 {
+        let i = self.steps.partition_point(|&(first, _)| first <= seq);
+        self.steps[i.saturating_sub(1)].1
+    }
+
+    /// First and last write times (µs), when anything was written.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        self.steps.first().map(|&(_, first)| (first, self.last_us))
+    }
+
+    /// The first sequence whose step starts at or after `t_us` (`len` if none).
+    fn first_at_or_after(&self, t_us: u64) -> u64 {
+        let i = self.steps.partition_point(|&(_, t)| t < t_us);
+        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+    }
+
+    /// The first sequence whose step starts after `t_us` (`len` if none).
+    fn first_after(&self, t_us: u64) -> u64 {
+        let i = self.steps.partition_point(|&(_, t)| t <= t_us);
+        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+    }
+
+    /// Bytes this log holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.steps.capacity() * std::mem::size_of::<(u64, u64)>()
+    }
+}
+
 /// Everything one publisher got out, by sequence number.
 #[derive(Debug, Clone, Default)]
 pub struct PublishLog {
     pub qos: u8,
-    /// Run-clock microseconds at which sequence `i` was first written.
-    pub sent_us: Vec<u64>,
+    /// When each sequence number was first written.
+    pub sent: SendTimes,
     /// QoS 0: written to the socket. QoS 1/2: acknowledged (PUBACK / PUBCOMP).
     pub got_out: RangeSet,
     /// QoS 1/2 written but never acknowledged before the connection ended.
@@ -177,13 +241,14 @@ impl PublishLog {
     }
 
     pub fn published(&self) -> u64 {
-        self.sent_us.len() as u64
+        self.sent.len()
     }
 
-    /// Sequence numbers first written within [start_us, end_us].
+    /// Sequence numbers first written within [start_us, end_us] (to the
+    /// resolution of `SendTimes`).
     pub fn seqs_sent_between(&self, start_us: u64, end_us: u64) -> (u64, u64) {
-        let a = self.sent_us.partition_point(|&t| t < start_us) as u64;
-        let b = self.sent_us.partition_point(|&t| t <= end_us) as u64;
+        let a = self.sent.first_at_or_after(start_us);
+        let b = self.sent.first_after(end_us);
         (a, b.max(a))
     }
 }
@@ -448,7 +513,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
                     st.lost_ranges.push((ra, rb));
                 }
                 for seq in ra..rb {
-                    let sent = log.sent_us[seq as usize];
+                    let sent = log.sent.time_of(seq);
                     let (kind, client, span) = attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
                     *t.lost_by_window.entry(kind).or_default() += 1;
                     if kind != LossWindow::Steady {
@@ -592,7 +657,7 @@ mod tests {
     fn log_every_10us(n: u64, qos: u8) -> PublishLog {
         let mut log = PublishLog::new(qos);
         for seq in 0..n {
-            log.sent_us.push(1_000_000 + seq * 10_000);
+            log.sent.push(1_000_000 + seq * 10_000);
         }
         log.got_out.insert_range(0, n);
         log
@@ -606,7 +671,7 @@ mod tests {
     fn tally_counts_only_what_was_sent_while_the_subscription_was_live() {
         let mut log = PublishLog::new(1);
         for seq in 0..10u64 {
-            log.sent_us.push(100 + seq * 10);
+            log.sent.push(100_000 + seq * 10_000);
         }
         // 0..=8 acknowledged, 9 in doubt.
         log.got_out.insert_range(0, 9);
@@ -616,14 +681,14 @@ mod tests {
         for seq in [2, 3, 5, 6, 6, 9] {
             stream_rx.record(seq);
         }
-        // Live from t=120 (seq 2) to a graceful end.
+        // Live from t=120 ms (seq 2) to a graceful end.
         let t = tally(&TallyInput {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
             rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(120, 1000, 1000, true)])]),
+            connections: HashMap::from([(8, vec![conn(120_000, 1_000_000, 1_000_000, true)])]),
             restarts: &[],
-            run_end_us: 1000,
+            run_end_us: 1_000_000,
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -706,6 +771,36 @@ mod tests {
         assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 0);
         let w = t.windows.iter().find(|w| w.kind == LossWindow::BrokerRestart).unwrap();
         assert_eq!((w.start_us, w.end_us, w.lost, w.client), (1_500_000, 1_600_000, 49, None));
+    }
+
+    #[test]
+    fn send_times_grow_with_time_not_with_messages() {
+        let mut sent = SendTimes::default();
+        // 1,000,000 messages over one second: one step per millisecond.
+        for seq in 0..1_000_000u64 {
+            sent.push(seq);
+        }
+        assert_eq!(sent.len(), 1_000_000);
+        assert_eq!(sent.steps.len(), 1_000);
+        assert_eq!(sent.time_of(0), 0);
+        assert_eq!(sent.time_of(1_999), 1_000, "recorded at its step's start, at most 1 ms early");
+        assert_eq!(sent.span(), Some((0, 999_999)));
+        let log = PublishLog { qos: 0, sent, ..Default::default() };
+        assert_eq!(log.seqs_sent_between(1_000, 2_999), (1_000, 3_000));
+        assert_eq!(log.seqs_sent_between(1_001, 2_000), (2_000, 3_000), "a step that began before the window is out");
+        assert_eq!(log.seqs_sent_between(5_000_000, 6_000_000), (1_000_000, 1_000_000));
+    }
+
+    #[test]
+    fn send_times_keep_every_message_of_a_slow_publisher() {
+        let mut sent = SendTimes::default();
+        for seq in 0..10u64 {
+            sent.push(seq * 10_000);
+        }
+        for seq in 0..10u64 {
+            assert_eq!(sent.time_of(seq), seq * 10_000);
+        }
+        assert!(sent.heap_bytes() >= 10 * 16);
     }
 
     #[test]

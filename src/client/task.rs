@@ -6,7 +6,7 @@
 use super::reconnect::Backoff;
 use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::{Counters, Metrics, UnrecordedDeliveries};
 use crate::mqtt::flight::FlightEntry;
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
 use crate::payload::{Decoded, Header};
@@ -172,6 +172,9 @@ struct Client {
     publish_blocked: bool,
     limits: Vec<LimitHit>,
     receive_maximum: Option<u16>,
+    unrecorded: UnrecordedDeliveries,
+    /// When `publish_due` last ran (run clock, µs).
+    published_at_us: u64,
 }
 
 impl Client {
@@ -213,6 +216,7 @@ impl Client {
         };
         let t_tcp = self.now_us();
         let mut conn = Connection::new(tcp, self.protocol(), self.ctx.metrics.clock);
+        conn.set_read_window(self.ctx.plan.batch_window);
         let v5 = self.protocol() == ProtocolVersion::V5;
         let connect = Packet::Connect(self.connect_options(v5));
         conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
@@ -378,9 +382,16 @@ impl Client {
         Ok(())
     }
 
-    /// Handles one packet from the broker. `Err(cause)` ends the connection.
-    async fn on_packet(&mut self, conn: &mut Connection, p: Packet) -> Result<(), String> {
-        let now = self.now_us();
+    /// Queues a reply; the caller flushes once for everything one read brought.
+    fn queue(&mut self, conn: &mut Connection, p: &Packet, now: u64) -> Result<(), String> {
+        conn.queue_packet(p).map_err(|e| connection_cause(&e))?;
+        self.session.on_packet_sent(now);
+        Ok(())
+    }
+
+    /// Handles one packet from the broker; replies are queued on `conn`.
+    /// `Err(cause)` ends the connection.
+    fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), String> {
         self.session.on_packet_received();
         self.gen.heard_us = now;
         match p {
@@ -392,10 +403,10 @@ impl Client {
                 match action {
                     InboundAction::Deliver => {}
                     InboundAction::DeliverAndPubAck => {
-                        self.send(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }).await?;
+                        self.queue(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }, now)?;
                     }
                     InboundAction::DeliverAndPubRec | InboundAction::PubRecOnly => {
-                        self.send(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }).await?;
+                        self.queue(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }, now)?;
                     }
                 }
             }
@@ -408,14 +419,14 @@ impl Client {
                     if self.session.on_pubrec(pkid) == AckOutcome::Unsolicited {
                         self.count(|c| c.unsolicited_acks += 1);
                     }
-                    self.send(conn, &Packet::PubRel { pkid, reason: 0 }).await?;
+                    self.queue(conn, &Packet::PubRel { pkid, reason: 0 }, now)?;
                 }
             }
             Packet::PubRel { pkid, .. } => {
                 if !self.session.on_pubrel(pkid) {
                     self.count(|c| c.unsolicited_acks += 1);
                 }
-                self.send(conn, &Packet::PubComp { pkid, reason: 0 }).await?;
+                self.queue(conn, &Packet::PubComp { pkid, reason: 0 }, now)?;
             }
             Packet::SubAck { pkid, codes } => match self.session.on_suback(pkid, now) {
                 Some(latency) => {
@@ -448,7 +459,6 @@ impl Client {
     }
 
     fn deliver(&mut self, m: &Publish, now: u64) {
-        let q = m.qos.min(2) as usize;
         let run_id = self.ctx.plan.run_id;
         let clock = self.ctx.metrics.clock;
         let rx = self.rx.get_or_insert_with(RxLog::default);
@@ -459,16 +469,24 @@ impl Client {
                 let e2e = now_unix.saturating_sub(h.intended_us).max(1);
                 let raw = now_unix.saturating_sub(h.sent_us).max(1);
                 self.gen.slowest_delivery_us = self.gen.slowest_delivery_us.max(raw);
-                self.ctx.metrics.with(self.shard, |s| {
-                    s.latency.e2e.saturating_record(e2e);
-                    s.latency.e2e_uncorrected.saturating_record(raw);
-                    s.interval_e2e.saturating_record(e2e);
-                    s.counters.received[q] += 1;
-                });
+                self.unrecorded.push(m.qos.min(2), e2e, raw);
+                if self.unrecorded.is_full() {
+                    self.record_deliveries();
+                }
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,
         }
+    }
+
+    /// Moves the deliveries noted since the last call into the shared
+    /// histograms: one shard lock per read, not per message.
+    fn record_deliveries(&mut self) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        let unrecorded = &mut self.unrecorded;
+        self.ctx.metrics.with(self.shard, |s| unrecorded.drain_into(s));
     }
 
     fn on_ack(&mut self, pkid: u16, reason: u8, now: u64, comp: bool) {
@@ -526,25 +544,37 @@ impl Client {
     }
 
     /// Publishes every message that is due (the one the timer woke us for,
-    /// and any others already late), up to the inflight window, in one
-    /// write: a late publisher catches up without a system call per message.
+    /// and any others already due), up to the inflight window, in one
+    /// write: a late or batching publisher needs one system call per wake-up.
     async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), String> {
         const MAX_BATCH: usize = 64;
+        const MAX_PER_WAKE: usize = 4096;
         let Some(publish) = self.group.publish.clone() else {
             return Ok(());
         };
         let now = self.now_us();
+        self.published_at_us = now;
         let clock = self.ctx.metrics.clock;
         let mut lags = [0u64; MAX_BATCH];
         let mut batch = 0;
-        while batch < MAX_BATCH && !self.publishing_done() && self.session.can_publish() {
+        let mut sent = 0;
+        while !self.publishing_done() && self.session.can_publish() {
+            if sent == MAX_PER_WAKE {
+                // Far behind: let other clients run, and come back at once.
+                self.published_at_us = 0;
+                break;
+            }
+            if batch == MAX_BATCH {
+                self.record_publishes(publish.qos, &lags);
+                batch = 0;
+            }
             let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
             let Some(schedule) = self.schedule.as_mut() else { break };
             if !schedule.is_due_before_end(seq) {
                 break;
             }
             let intended_us = schedule.intended_us(seq);
-            if batch > 0 && intended_us > now {
+            if sent > 0 && intended_us > now {
                 break;
             }
             let pkid = if publish.qos > 0 {
@@ -569,7 +599,7 @@ impl Client {
                 header.write(publish.payload, buf)
             });
             let log = self.publish_log.get_or_insert_with(|| PublishLog::new(publish.qos));
-            log.sent_us.push(now);
+            log.sent.push(now);
             if publish.qos == 0 {
                 log.got_out.insert(seq);
             } else {
@@ -578,19 +608,23 @@ impl Client {
             self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
             lags[batch] = now.saturating_sub(intended_us).max(1);
             batch += 1;
+            sent += 1;
         }
         conn.flush().await.map_err(|e| connection_cause(&e))?;
         if self.publishing_done() {
             self.mark_done();
         }
-        let q = publish.qos as usize;
+        self.record_publishes(publish.qos, &lags[..batch]);
+        Ok(())
+    }
+
+    fn record_publishes(&self, qos: u8, lags: &[u64]) {
         self.ctx.metrics.with(self.shard, |s| {
-            s.counters.published[q] += batch as u64;
-            for &lag in &lags[..batch] {
+            s.counters.published[qos as usize] += lags.len() as u64;
+            for &lag in lags {
                 s.latency.publish_lag.saturating_record(lag);
             }
         });
-        Ok(())
     }
 
     fn publishing_done(&self) -> bool {
@@ -637,6 +671,26 @@ impl Client {
         false
     }
 
+    /// Handles `first` and every other whole packet its read brought in,
+    /// then sends the replies in one write.
+    async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), String> {
+        let now = self.now_us();
+        let mut next = Some(first);
+        let handled = loop {
+            let Some(p) = next.take() else { break Ok(()) };
+            if let Err(cause) = self.on_packet(conn, p, now) {
+                break Err(cause);
+            }
+            match conn.next_buffered() {
+                Ok(p) => next = p,
+                Err(e) => break Err(connection_cause(&e)),
+            }
+        };
+        self.record_deliveries();
+        handled?;
+        conn.flush().await.map_err(|e| connection_cause(&e))
+    }
+
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
     async fn serve(
         &mut self,
@@ -652,11 +706,21 @@ impl Client {
             }
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
             let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+            // With a batch window, a publisher wakes at most once per window
+            // and sends everything due by then.
+            let window_us = self.ctx.plan.batch_window.as_micros() as u64;
             let next_publish = match self.schedule.as_mut() {
-                Some(s) if ready => s.is_due_before_end(seq).then(|| clock.instant_at(s.intended_us(seq))),
+                Some(s) if ready => s
+                    .is_due_before_end(seq)
+                    .then(|| clock.instant_at(s.intended_us(seq).max(self.published_at_us + window_us))),
                 _ => None,
             };
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
+            let wake_at = match (next_publish, keepalive_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(Instant::from_std);
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 biased;
@@ -673,22 +737,25 @@ impl Client {
                     }
                 }
                 read = conn.read_packet() => match read {
-                    Ok(Some(p)) => self.on_packet(conn, p).await?,
+                    Ok(Some(p)) => self.on_packets(conn, p).await?,
                     Ok(None) => return Err("network_eof".into()),
                     Err(e) => return Err(connection_cause(&e)),
                 },
-                _ = sleep_until(next_publish.map(Instant::from_std).unwrap_or(far)), if next_publish.is_some() => {
-                    self.publish_due(conn).await?;
-                }
-                _ = sleep_until(keepalive_at.map(Instant::from_std).unwrap_or(far)), if keepalive_at.is_some() => {
-                    let now = self.now_us();
-                    match self.session.keepalive_due(now) {
-                        KeepAliveAction::SendPing => {
-                            self.send(conn, &Packet::PingReq).await?;
-                            self.session.on_ping_sent(now);
+                // One timer for both deadlines: a busy publisher re-arms one, not two, per wake-up.
+                _ = sleep_until(wake_at.unwrap_or(far)), if wake_at.is_some() => {
+                    if next_publish.is_some_and(|at| at <= std::time::Instant::now()) {
+                        self.publish_due(conn).await?;
+                    }
+                    if keepalive_at.is_some_and(|at| at <= std::time::Instant::now()) {
+                        let now = self.now_us();
+                        match self.session.keepalive_due(now) {
+                            KeepAliveAction::SendPing => {
+                                self.send(conn, &Packet::PingReq).await?;
+                                self.session.on_ping_sent(now);
+                            }
+                            KeepAliveAction::TimedOut => return Err("keepalive_timeout".into()),
+                            KeepAliveAction::Nothing => {}
                         }
-                        KeepAliveAction::TimedOut => return Err("keepalive_timeout".into()),
-                        KeepAliveAction::Nothing => {}
                     }
                 }
             }
@@ -734,6 +801,8 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         publish_blocked: false,
         limits: Vec::new(),
         receive_maximum: None,
+        unrecorded: UnrecordedDeliveries::default(),
+        published_at_us: 0,
     };
     let mut orders = ctx.orders.clone();
     orders.mark_unchanged();

@@ -31,7 +31,19 @@ pub struct Connection {
     pub bytes_out: u64,
     pub flight: FlightRecorder,
     clock: RunClock,
+    /// How much free room the next read asks for: 128 B for an idle client,
+    /// doubling (to `MAX_READ_ROOM`) while reads keep filling it, so a busy
+    /// subscriber takes in hundreds of packets per system call.
+    read_room: u32,
+    /// At most one read per `read_window` (zero: read whenever data is there).
+    read_window: std::time::Duration,
+    last_read: Option<tokio::time::Instant>,
+    /// Set while busy: the next read waits until one window after this.
+    pace_from: Option<tokio::time::Instant>,
 }
+
+const MIN_READ_ROOM: u32 = 128;
+const MAX_READ_ROOM: u32 = 64 * 1024;
 
 fn pkid_of(p: &Packet) -> u16 {
     match p {
@@ -63,6 +75,10 @@ impl Connection {
             bytes_out: 0,
             flight: FlightRecorder::default(),
             clock,
+            read_room: MIN_READ_ROOM,
+            read_window: std::time::Duration::ZERO,
+            last_read: None,
+            pace_from: None,
         }
     }
 
@@ -70,56 +86,96 @@ impl Connection {
     /// between packets. Cancel-safe: partial input stays in the buffer.
     pub async fn read_packet(&mut self) -> Result<Option<Packet>, ConnectionError> {
         loop {
-            let before = self.read_buf.len();
-            let byte1 = self.read_buf.first().copied().unwrap_or(0);
-            let entry = |size: usize, pkid: u16, malformed: bool| FlightEntry {
-                t_us: self.clock.now_us(),
-                sent: false,
-                packet_type: byte1 >> 4,
-                flags: byte1 & 0x0f,
-                size: size as u32,
-                pkid,
-                malformed,
-            };
-            match codec::decode(&mut self.read_buf, self.protocol, self.max_incoming) {
-                Ok(Some(p)) => {
-                    let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
-                    self.flight.record(e);
-                    return Ok(Some(p));
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    let e = entry(before, 0, true);
-                    self.flight.record(e);
-                    return Err(err.into());
-                }
+            if let Some(p) = self.next_buffered()? {
+                return Ok(Some(p));
             }
-            if self.read_buf.capacity() - self.read_buf.len() < 64 {
-                self.read_buf.reserve(self.read_buf.capacity().max(256));
+            let room = self.read_room as usize;
+            if self.read_buf.capacity() - self.read_buf.len() < room {
+                self.read_buf.reserve(room);
+            }
+            let asked = self.read_buf.capacity() - self.read_buf.len();
+            if let Some(from) = self.pace_from {
+                // A busy connection lets packets gather for one window and
+                // takes them in one read; a quiet one is read at once.
+                tokio::time::sleep_until(from + self.read_window).await;
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
+            if !self.read_window.is_zero() {
+                let now = tokio::time::Instant::now();
+                let busy = n >= asked || self.last_read.is_some_and(|last| now < last + 2 * self.read_window);
+                self.pace_from = busy.then_some(now);
+                self.last_read = Some(now);
+            }
             if n == 0 {
                 return if self.read_buf.is_empty() { Ok(None) } else { Err(ConnectionError::TruncatedFrame) };
             }
             self.bytes_in += n as u64;
+            self.read_room = if n >= asked {
+                (self.read_room * 2).min(MAX_READ_ROOM)
+            } else if n < asked / 8 {
+                (self.read_room / 2).max(MIN_READ_ROOM)
+            } else {
+                self.read_room
+            };
         }
     }
 
-    /// Encodes and writes one packet; returns its size on the wire.
-    pub async fn write_packet(&mut self, packet: &Packet) -> Result<usize, ConnectionError> {
-        // Anything queued goes first, in order.
-        self.flush().await?;
-        packet.encode(self.protocol, &mut self.write_buf)?;
-        let n = self.write_buf.len();
-        self.record_sent(self.write_buf[0], n, pkid_of(packet), false);
-        self.stream.write_all(&self.write_buf).await?;
-        self.bytes_out += n as u64;
-        // Empty again: `queue_publish` appends to whatever the buffer holds.
-        self.write_buf.clear();
-        // Keep a burst's large buffer from staying with an idle client.
-        if self.write_buf.capacity() > 64 * 1024 {
-            self.write_buf = BytesMut::new();
+    /// Reads at most once per `window` while packets keep coming (see `batch_window`).
+    pub fn set_read_window(&mut self, window: std::time::Duration) {
+        self.read_window = window;
+    }
+
+    /// The next whole packet already read from the socket, without I/O:
+    /// after `read_packet`, the caller takes the rest of what that one read
+    /// brought in before it waits again.
+    pub fn next_buffered(&mut self) -> Result<Option<Packet>, ConnectionError> {
+        let before = self.read_buf.len();
+        let byte1 = self.read_buf.first().copied().unwrap_or(0);
+        let entry = |size: usize, pkid: u16, malformed: bool| FlightEntry {
+            t_us: self.clock.now_us(),
+            sent: false,
+            packet_type: byte1 >> 4,
+            flags: byte1 & 0x0f,
+            size: size as u32,
+            pkid,
+            malformed,
+        };
+        match codec::decode(&mut self.read_buf, self.protocol, self.max_incoming) {
+            Ok(Some(p)) => {
+                let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
+                self.flight.record(e);
+                Ok(Some(p))
+            }
+            Ok(None) => {
+                if self.read_buf.is_empty() && self.read_buf.capacity() > 4 * MAX_READ_ROOM as usize {
+                    self.read_buf = BytesMut::with_capacity(self.read_room as usize);
+                }
+                Ok(None)
+            }
+            Err(err) => {
+                let e = entry(before, 0, true);
+                self.flight.record(e);
+                Err(err.into())
+            }
         }
+    }
+
+    /// Encodes a packet behind whatever is queued; nothing is sent until
+    /// `flush`. Acknowledgements for a whole read go out in one write.
+    pub fn queue_packet(&mut self, packet: &Packet) -> Result<(), ConnectionError> {
+        let start = self.write_buf.len();
+        packet.encode(self.protocol, &mut self.write_buf)?;
+        let n = self.write_buf.len() - start;
+        self.record_sent(self.write_buf[start], n, pkid_of(packet), false);
+        Ok(())
+    }
+
+    /// Encodes and writes one packet (after anything queued); returns its size on the wire.
+    pub async fn write_packet(&mut self, packet: &Packet) -> Result<usize, ConnectionError> {
+        let start = self.write_buf.len();
+        self.queue_packet(packet)?;
+        let n = self.write_buf.len() - start;
+        self.flush().await?;
         Ok(n)
     }
 
@@ -157,6 +213,10 @@ impl Connection {
             self.stream.write_all(&self.write_buf).await?;
             self.bytes_out += self.write_buf.len() as u64;
             self.write_buf.clear();
+            // Keep a burst's large buffer from staying with an idle client.
+            if self.write_buf.capacity() > 64 * 1024 {
+                self.write_buf = BytesMut::new();
+            }
         }
         Ok(())
     }
