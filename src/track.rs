@@ -179,7 +179,7 @@ impl SendTimes {
 
     /// Notes the next sequence number, written at `t_us` (non-decreasing).
     pub fn push(&mut self, t_us: u64) {
-        if self.steps.last().is_none_or(|&(_, start)| t_us >= start + Self::RESOLUTION_US) {
+        if self.steps.last().map_or(true, |&(_, start)| t_us >= start + Self::RESOLUTION_US) {
             self.steps.push((self.len, t_us));
         }
         self.len += 1;
