@@ -762,6 +762,15 @@ subscribe = { filter = "a/+", qos = 1 }
     }
 
     #[test]
+    fn batch_window_is_bounded_and_located() {
+        let f = parse(&OK.replace("duration = \"2s\"", "duration = \"2s\"\nbatch_window = \"2ms\"")).unwrap();
+        assert_eq!(f.scenario.batch_window.unwrap().get_ref().0, Duration::from_millis(2));
+        let e = parse(&OK.replace("duration = \"2s\"", "duration = \"2s\"\nbatch_window = \"1s\"")).unwrap_err();
+        assert_eq!((e.line, e.column), (4, 16), "{e}");
+        assert!(e.message.contains("batch_window") && e.message.contains("100ms"), "{e}");
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));

@@ -166,3 +166,34 @@ publish = {{ topic = "arr/{{i}}", qos = 1, rate = 100.0, arrival = "{arrival}"{e
         assert_eq!(m.expected, m.published);
     }
 }
+
+/// `batch_window` trades latency resolution for system calls; it must not
+/// change a single count, and the schedule must still hold its rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_window_keeps_counts_exact_and_the_rate_on_target() {
+    let broker = mosquitto(NO_LIMITS).await;
+    for (window, qos) in [("0ms", 1u8), ("5ms", 1), ("5ms", 0), ("20ms", 2)] {
+        let text = fan_in("5", qos, 10, 1000, 2)
+            .replace("rate = 100.0", "rate = 500.0")
+            .replace("max_inflight = 10", "max_inflight = 100")
+            .replace("drain = \"3s\"", &format!("drain = \"3s\"\nbatch_window = \"{window}\""));
+        let out = run_text(&text, &url(&broker)).await;
+        let r = &out.report;
+        let m = &r.messages;
+        let ctx = format!("window {window} qos {qos}: {m:?}");
+        assert_eq!(
+            (m.published, m.expected, m.received, m.lost, m.duplicated),
+            (10_000, 20_000, 20_000, 0, 0),
+            "{ctx}"
+        );
+        assert_eq!(r.latency.e2e.count, 20_000, "{ctx}");
+        let g = &r.load_generator;
+        let window_us = window.trim_end_matches("ms").parse::<u64>().unwrap() * 1000;
+        assert_eq!(g.batch_window_us, window_us, "{ctx}");
+        assert_eq!(g.publish_rates.len(), 1, "{ctx}");
+        let rate = &g.publish_rates[0];
+        assert_eq!((rate.group.as_str(), rate.publishers, rate.target_msgs_per_s), ("pub", 10, 5000.0), "{ctx}");
+        assert!(rate.deviation_pct.abs() < 1.0, "constant rate within 1 %: {rate:?}");
+        assert_eq!(out.exit_code, 0, "{ctx}");
+    }
+}

@@ -48,6 +48,45 @@ const LOOP_DELAY_P99_LIMIT_US: u64 = 20_000;
 const CPU_UTILIZATION_LIMIT: f64 = 0.9;
 
 /// The saturation guard: was midge, not the broker, the bottleneck?
+/// The achieved publish rate of every publishing group.
+fn publish_rates(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<super::PublishRate> {
+    let mut by_group: Vec<(u64, f64)> = vec![(0, 0.0); plan.groups.len()];
+    for o in outcomes {
+        let Some(log) = &o.publish_log else { continue };
+        let Some((first, last)) = log.sent.span() else { continue };
+        if log.published() < 2 || last <= first {
+            continue;
+        }
+        let g = plan.clients[o.index as usize].group as usize;
+        by_group[g].0 += 1;
+        by_group[g].1 += (log.published() - 1) as f64 / ((last - first) as f64 / 1e6);
+    }
+    let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
+    plan.groups
+        .iter()
+        .zip(by_group)
+        .filter_map(|(g, (publishers, achieved))| {
+            let p = g.publish.as_ref()?;
+            if publishers == 0 {
+                return None;
+            }
+            let target = p.rate * publishers as f64;
+            Some(super::PublishRate {
+                group: g.name.clone(),
+                arrival: match p.arrival {
+                    crate::client::schedule::Arrival::Constant => "constant".into(),
+                    crate::client::schedule::Arrival::Poisson => "poisson".into(),
+                    crate::client::schedule::Arrival::Burst(n) => format!("burst of {n}"),
+                },
+                publishers,
+                target_msgs_per_s: round(target, 3),
+                achieved_msgs_per_s: round(achieved, 3),
+                deviation_pct: round((achieved - target) / target * 100.0, 3),
+            })
+        })
+        .collect()
+}
+
 fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan) -> super::LoadGenerator {
     let utilization = if g.wall_s > 0.0 { g.cpu_s / (g.wall_s * g.workers.max(1) as f64) } else { 0.0 };
     let loop_delay = super::LatencySummary::from_histogram(&g.loop_delay);
@@ -76,6 +115,8 @@ fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan) -> su
         reasons,
         source_addrs: plan.source_addrs.iter().map(|a| a.to_string()).collect(),
         broker_cpu_s: g.broker_cpu_s.map(|c| (c * 1000.0).round() / 1000.0),
+        batch_window_us: plan.batch_window.as_micros() as u64,
+        publish_rates: Vec::new(),
     }
 }
 
@@ -225,7 +266,8 @@ pub fn report(r: RunRecord<'_>) -> Report {
     let plan = r.plan;
     let tally = tally(plan, r.outcomes, &r.faults.restarts, r.run_end_us);
     let detected = crate::detect::detect(plan, r.outcomes, &r.faults, r.broker.log_text().as_deref());
-    let generator = load_generator(&r.generator, &r.latencies, plan);
+    let mut generator = load_generator(&r.generator, &r.latencies, plan);
+    generator.publish_rates = publish_rates(plan, r.outcomes);
     let saturation = generator.saturated.then(|| Finding {
         kind: "generator_saturated".into(),
         summary: format!(

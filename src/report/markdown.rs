@@ -335,6 +335,28 @@ pub fn render(r: &Report) -> String {
         g.broker_cpu_s.map_or(String::new(), |c| format!("; the spawned broker used {c:.2} CPU-s")),
         if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
     );
+    for rate in &g.publish_rates {
+        let _ = writeln!(
+            o,
+            "- publish rate of `{}` ({} publishers, {}): {:.1} msg/s asked, {:.1} achieved ({:+.2} %)",
+            rate.group,
+            rate.publishers,
+            rate.arrival,
+            rate.target_msgs_per_s,
+            rate.achieved_msgs_per_s,
+            rate.deviation_pct
+        );
+    }
+    if g.batch_window_us > 0 {
+        let _ = writeln!(
+            o,
+            "- batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
+            g.batch_window_us as f64 / 1000.0
+        );
+    }
+    if !g.publish_rates.is_empty() || g.batch_window_us > 0 {
+        o.push('\n');
+    }
 
     let l = &r.latency;
     let _ = writeln!(o, "## Latency\n");

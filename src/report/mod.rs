@@ -282,6 +282,25 @@ pub struct LoadGenerator {
     pub source_addrs: Vec<String>,
     /// CPU seconds the spawned broker used while publishing (null for other brokers).
     pub broker_cpu_s: Option<f64>,
+    /// The scenario's `batch_window` in µs (0: none): latency figures are
+    /// no finer than this.
+    pub batch_window_us: u64,
+    /// Per publishing group: the rate asked for and the rate achieved.
+    pub publish_rates: Vec<PublishRate>,
+}
+
+/// How closely a group's publishers kept their schedule: achieved = the
+/// sum over its publishers of (messages − 1) / (last send − first send).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishRate {
+    pub group: String,
+    pub arrival: String,
+    /// Publishers with at least two messages (the ones measured).
+    pub publishers: u64,
+    pub target_msgs_per_s: f64,
+    pub achieved_msgs_per_s: f64,
+    /// (achieved − target) / target, in percent.
+    pub deviation_pct: f64,
 }
 
 /// How many client timelines report.json lists one by one.
