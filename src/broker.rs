@@ -78,12 +78,24 @@ impl BrokerHandle {
         self.mosquitto.as_ref().map(|m| m.log_tail(lines)).unwrap_or_default()
     }
 
-    /// The spawned broker's log (its last 8 MiB), for the detectors' corroboration.
+    /// The lines of the spawned broker's log (its last 8 MiB) that can tell
+    /// why a client was closed, for the detectors' corroboration. Read line
+    /// by line: a swarm's routine connect lines never sit in memory at once.
     pub fn log_text(&self) -> Option<String> {
+        use std::io::{BufRead, Seek};
         let m = self.mosquitto.as_ref()?;
-        let bytes = std::fs::read(m.log_path()).ok()?;
-        let tail = &bytes[bytes.len().saturating_sub(8 << 20)..];
-        Some(String::from_utf8_lossy(tail).into_owned())
+        let mut file = std::fs::File::open(m.log_path()).ok()?;
+        let len = file.metadata().ok()?.len();
+        file.seek(std::io::SeekFrom::Start(len.saturating_sub(8 << 20))).ok()?;
+        let mut out = String::new();
+        for line in std::io::BufReader::new(file).split(b'\n').map_while(Result::ok) {
+            let line = String::from_utf8_lossy(&line);
+            if crate::detect::is_telling(&line) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        Some(out)
     }
 
     /// CPU seconds the spawned broker has used (None for other brokers).

@@ -119,16 +119,18 @@ fn flight_json(flight: &[FlightEntry]) -> Value {
     )
 }
 
-/// mosquitto's log lines about a client that tell why it was closed.
-fn broker_lines(log: Option<&str>, client_id: &str) -> Vec<String> {
+/// Whether a broker log line can tell why a client was closed.
+pub fn is_telling(line: &str) -> bool {
     const TELLING: &[&str] =
         &["already connected", "protocol error", "malformed", "oversize", "not authorised", "disconnected", "closing"];
+    let lower = line.to_lowercase();
+    TELLING.iter().any(|k| lower.contains(k))
+}
+
+/// mosquitto's log lines about a client that tell why it was closed.
+fn broker_lines(log: Option<&str>, client_id: &str) -> Vec<String> {
     let Some(log) = log else { return Vec::new() };
-    log.lines()
-        .filter(|l| l.contains(client_id) && TELLING.iter().any(|k| l.to_lowercase().contains(k)))
-        .take(12)
-        .map(str::to_string)
-        .collect()
+    log.lines().filter(|l| l.contains(client_id) && is_telling(l)).take(12).map(str::to_string).collect()
 }
 
 pub fn detect(plan: &Plan, outcomes: &[ClientOutcome], faults: &FaultLog, broker_log: Option<&str>) -> Detected {

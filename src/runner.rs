@@ -140,6 +140,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
                 broker: broker.clone(),
                 client_addr,
                 orders: orders_tx.clone(),
+                phase: phase_tx.clone(),
                 clock: metrics.clock,
             };
             faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));

@@ -71,6 +71,8 @@ pub struct FaultContext {
     /// Where clients (and twins) connect.
     pub client_addr: std::net::SocketAddr,
     pub orders: watch::Sender<Option<Arc<Misbehave>>>,
+    /// Touched after each order, so every client wakes up to read it.
+    pub phase: watch::Sender<Phase>,
     pub clock: RunClock,
 }
 
@@ -120,6 +122,7 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 log.malformed.push((at, targets.clone()));
                 let packet = f.packet.expect("validated: malformed has a packet");
                 let _ = ctx.orders.send(Some(Arc::new(Misbehave { targets, packet, size: f.size, count: f.count })));
+                ctx.phase.send_modify(|_| {});
             }
             (FaultAction::DuplicateIds, _) => {
                 let until_us = (at + f.for_.as_micros() as u64).min(end_us);

@@ -40,6 +40,7 @@ pub struct Connection {
     last_read: Option<tokio::time::Instant>,
     /// Set while busy: the next read waits until one window after this.
     pace_from: Option<tokio::time::Instant>,
+    pace: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 const MIN_READ_ROOM: u32 = 128;
@@ -79,6 +80,7 @@ impl Connection {
             read_window: std::time::Duration::ZERO,
             last_read: None,
             pace_from: None,
+            pace: None,
         }
     }
 
@@ -96,8 +98,15 @@ impl Connection {
             let asked = self.read_buf.capacity() - self.read_buf.len();
             if let Some(from) = self.pace_from {
                 // A busy connection lets packets gather for one window and
-                // takes them in one read; a quiet one is read at once.
-                tokio::time::sleep_until(from + self.read_window).await;
+                // takes them in one read; a quiet one is read at once. The
+                // timer is the connection's (boxed, made on first use), so
+                // an idle client's read future does not carry one.
+                let until = from + self.read_window;
+                let pace = self.pace.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+                if pace.deadline() != until {
+                    pace.as_mut().reset(until);
+                }
+                pace.as_mut().await;
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
             if !self.read_window.is_zero() {

@@ -25,34 +25,65 @@ pub struct FlightEntry {
     pub malformed: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct FlightRecorder {
-    ring: [FlightEntry; FLIGHT_LEN],
-    next: usize,
-    len: usize,
+/// A `FlightEntry` packed into 16 bytes (every connection carries 16 of them).
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    t_us: u64,
+    size: u32,
+    pkid: u16,
+    /// The packet's first byte: type and flags.
+    byte1: u8,
+    /// Bit 0: sent; bit 1: malformed.
+    bits: u8,
 }
 
-impl Default for FlightRecorder {
-    fn default() -> Self {
-        FlightRecorder { ring: [FlightEntry::default(); FLIGHT_LEN], next: 0, len: 0 }
+impl Slot {
+    fn pack(e: &FlightEntry) -> Slot {
+        Slot {
+            t_us: e.t_us,
+            size: e.size,
+            pkid: e.pkid,
+            byte1: (e.packet_type << 4) | (e.flags & 0x0f),
+            bits: e.sent as u8 | (e.malformed as u8) << 1,
+        }
     }
+
+    fn unpack(self) -> FlightEntry {
+        FlightEntry {
+            t_us: self.t_us,
+            sent: self.bits & 1 != 0,
+            packet_type: self.byte1 >> 4,
+            flags: self.byte1 & 0x0f,
+            size: self.size,
+            pkid: self.pkid,
+            malformed: self.bits & 2 != 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FlightRecorder {
+    ring: [Slot; FLIGHT_LEN],
+    next: u8,
+    len: u8,
 }
 
 impl FlightRecorder {
     pub fn record(&mut self, e: FlightEntry) {
-        self.ring[self.next] = e;
-        self.next = (self.next + 1) % FLIGHT_LEN;
-        self.len = (self.len + 1).min(FLIGHT_LEN);
+        self.ring[self.next as usize] = Slot::pack(&e);
+        self.next = (self.next + 1) % FLIGHT_LEN as u8;
+        self.len = (self.len + 1).min(FLIGHT_LEN as u8);
     }
 
     /// The recorded packets, oldest first.
     pub fn snapshot(&self) -> Vec<FlightEntry> {
-        let start = (self.next + FLIGHT_LEN - self.len) % FLIGHT_LEN;
-        (0..self.len).map(|i| self.ring[(start + i) % FLIGHT_LEN]).collect()
+        let (next, len) = (self.next as usize, self.len as usize);
+        let start = (next + FLIGHT_LEN - len) % FLIGHT_LEN;
+        (0..len).map(|i| self.ring[(start + i) % FLIGHT_LEN].unpack()).collect()
     }
 
-    pub fn last(&self) -> Option<&FlightEntry> {
-        (self.len > 0).then(|| &self.ring[(self.next + FLIGHT_LEN - 1) % FLIGHT_LEN])
+    pub fn last(&self) -> Option<FlightEntry> {
+        (self.len > 0).then(|| self.ring[(self.next as usize + FLIGHT_LEN - 1) % FLIGHT_LEN].unpack())
     }
 }
 
@@ -71,5 +102,22 @@ mod tests {
         assert_eq!(s.len(), 16);
         assert_eq!(s.first().unwrap().t_us, 4);
         assert_eq!(f.last().unwrap().t_us, 19);
+    }
+
+    #[test]
+    fn entries_survive_packing() {
+        let mut f = FlightRecorder::default();
+        let e = FlightEntry {
+            t_us: 1 << 40,
+            sent: true,
+            packet_type: 3,
+            flags: 0b1011,
+            size: 1 << 30,
+            pkid: 65535,
+            malformed: true,
+        };
+        f.record(e);
+        assert_eq!(f.last(), Some(e));
+        assert_eq!(std::mem::size_of::<FlightRecorder>(), 16 * 16 + 8);
     }
 }
