@@ -97,7 +97,10 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     .map_err(RunError::Limits)?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
-    let metrics = Arc::new(Metrics::new(16));
+    // Shards only need to outnumber the threads that record into them; each
+    // holds eight histograms.
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let metrics = Arc::new(Metrics::new((2 * workers).clamp(2, 16)));
     let (orders_tx, orders_rx) = watch::channel(None);
 
     let ctx = Arc::new(ClientContext {
@@ -169,6 +172,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     }
     let publish_elapsed = publish_started.elapsed();
     let cpu_publishing = crate::metrics::process_cpu_seconds() - cpu_at_start;
+    let rss_kib_at_publish_end = crate::metrics::process_rss_kib();
     let broker_cpu = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -220,6 +224,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         generator: build::GeneratorRecord {
             workers: tokio::runtime::Handle::current().metrics().num_workers(),
             cpu_s: cpu_publishing,
+            rss_kib_at_publish_end,
             wall_s: publish_elapsed.as_secs_f64(),
             loop_delay,
             broker_cpu_s: broker_cpu,

@@ -156,8 +156,13 @@ impl Connection {
                 Ok(Some(p))
             }
             Ok(None) => {
-                if self.read_buf.is_empty() && self.read_buf.capacity() > 4 * MAX_READ_ROOM as usize {
-                    self.read_buf = BytesMut::with_capacity(self.read_room as usize);
+                // A quiet connection holds no read buffer between its rare
+                // packets (an idle client's CONNACK and PINGRESPs); a busy
+                // one keeps what it grew, up to a bound.
+                if self.read_buf.is_empty()
+                    && (self.read_room == MIN_READ_ROOM || self.read_buf.capacity() > 4 * MAX_READ_ROOM as usize)
+                {
+                    self.read_buf = BytesMut::new();
                 }
                 Ok(None)
             }
@@ -179,12 +184,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Encodes and writes one packet (after anything queued); returns its size on the wire.
+    /// Encodes and writes one packet (after anything queued); returns its
+    /// size on the wire. For control packets (CONNECT, SUBSCRIBE, PINGREQ…):
+    /// the buffer is let go afterwards, as an idle client needs none.
     pub async fn write_packet(&mut self, packet: &Packet) -> Result<usize, ConnectionError> {
         let start = self.write_buf.len();
         self.queue_packet(packet)?;
         let n = self.write_buf.len() - start;
         self.flush().await?;
+        self.write_buf = BytesMut::new();
         Ok(n)
     }
 

@@ -38,6 +38,7 @@ pub struct RunRecord<'a> {
 pub struct GeneratorRecord {
     pub workers: usize,
     pub cpu_s: f64,
+    pub rss_kib_at_publish_end: u64,
     pub wall_s: f64,
     pub loop_delay: hdrhistogram::Histogram<u64>,
     pub broker_cpu_s: Option<f64>,
@@ -87,7 +88,7 @@ fn publish_rates(plan: &Plan, outcomes: &[ClientOutcome]) -> Vec<super::PublishR
         .collect()
 }
 
-fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan) -> super::LoadGenerator {
+fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan, c_peak: u64) -> super::LoadGenerator {
     let utilization = if g.wall_s > 0.0 { g.cpu_s / (g.wall_s * g.workers.max(1) as f64) } else { 0.0 };
     let loop_delay = super::LatencySummary::from_histogram(&g.loop_delay);
     let mut reasons = Vec::new();
@@ -109,6 +110,11 @@ fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan) -> su
         cpu_s: (g.cpu_s * 1000.0).round() / 1000.0,
         cpu_utilization: (utilization * 1000.0).round() / 1000.0,
         peak_rss_kib: crate::metrics::process_peak_rss_kib(),
+        rss_kib_at_publish_end: g.rss_kib_at_publish_end,
+        rss_bytes_per_connected_client: match c_peak {
+            0 => None,
+            n => Some((g.rss_kib_at_publish_end * 1024) / n),
+        },
         loop_delay,
         publish_lag: super::LatencySummary::from_histogram(&latencies.publish_lag),
         saturated: !reasons.is_empty(),
@@ -266,7 +272,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
     let plan = r.plan;
     let tally = tally(plan, r.outcomes, &r.faults.restarts, r.run_end_us);
     let detected = crate::detect::detect(plan, r.outcomes, &r.faults, r.broker.log_text().as_deref());
-    let mut generator = load_generator(&r.generator, &r.latencies, plan);
+    let mut generator = load_generator(&r.generator, &r.latencies, plan, r.connected_peak);
     generator.publish_rates = publish_rates(plan, r.outcomes);
     let saturation = generator.saturated.then(|| Finding {
         kind: "generator_saturated".into(),

@@ -271,7 +271,14 @@ pub struct LoadGenerator {
     pub cpu_s: f64,
     /// cpu_s / (publishing wall time × workers).
     pub cpu_utilization: f64,
+    /// Highest resident memory over the whole run (report building included).
     pub peak_rss_kib: u64,
+    /// Resident memory when publishing ended, every client still connected:
+    /// what holding the swarm costs.
+    pub rss_kib_at_publish_end: u64,
+    /// rss_kib_at_publish_end over the peak of connected clients (process
+    /// baseline included); null when nobody connected.
+    pub rss_bytes_per_connected_client: Option<u64>,
     /// How late a 10 ms timer fired on midge's runtime (event-loop delay).
     pub loop_delay: LatencySummary,
     /// How late publishes left against their constant-rate slots.
