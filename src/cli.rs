@@ -42,7 +42,7 @@ pub enum Command {
         /// addresses picked automatically when one has too few source ports).
         #[arg(long, value_parser = crate::limits::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
-        /// Worker threads of midge's async runtime (default: one per core).
+        /// Client worker threads, each a single-threaded runtime (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
     },
@@ -129,11 +129,9 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
         }
     };
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers {
-        builder.worker_threads(n.max(1));
-    }
-    let runtime = match builder.enable_all().build() {
+    // The clients run on their own worker threads (`workers::WorkerPool`);
+    // this runtime carries the runner, the proxy, faults and the sampler.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -153,7 +151,7 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
                 }
             }
         });
-        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx) };
+        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx), workers };
         let output = match runner::run(plan, opts).await {
             Ok(o) => o,
             Err(e) => {

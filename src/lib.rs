@@ -25,3 +25,4 @@ pub mod runner;
 pub mod scenario;
 pub mod topic;
 pub mod track;
+pub mod workers;

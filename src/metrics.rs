@@ -116,6 +116,11 @@ pub struct Counters {
     pub reconnects: u64,
     pub connect_failures: BTreeMap<String, u64>,
     pub subscribe_failures: BTreeMap<String, u64>,
+    /// Over every connection that ended: socket reads and writes, bytes.
+    pub socket_reads: u64,
+    pub socket_writes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 impl Counters {
@@ -130,6 +135,10 @@ impl Counters {
         self.rejected += o.rejected;
         self.reconnects += o.reconnects;
         self.unsolicited_acks += o.unsolicited_acks;
+        self.socket_reads += o.socket_reads;
+        self.socket_writes += o.socket_writes;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
         for (dst, src) in
             [(&mut self.connect_failures, &o.connect_failures), (&mut self.subscribe_failures, &o.subscribe_failures)]
         {

@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::report::build::{self, RunRecord};
 use crate::report::Report;
+use crate::workers::WorkerPool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Turns true when the user asks to stop (Ctrl-C).
     pub interrupt: Option<watch::Receiver<bool>>,
+    /// Client worker threads (`--workers`; default: one per core).
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum RunError {
     Unreachable { url: String, addr: std::net::SocketAddr, cause: String },
     #[error("cannot start the fault proxy: {0}")]
     Proxy(std::io::Error),
+    #[error("cannot start midge's worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 pub struct RunOutput {
@@ -97,10 +102,11 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     .map_err(RunError::Limits)?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
+    let workers = opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
     // Shards only need to outnumber the threads that record into them; each
     // holds eight histograms.
-    let workers = tokio::runtime::Handle::current().metrics().num_workers();
-    let metrics = Arc::new(Metrics::new((2 * workers).clamp(2, 16)));
+    let metrics = Arc::new(Metrics::new((2 * pool.len()).clamp(2, 16)));
     let (orders_tx, orders_rx) = watch::channel(None);
 
     let ctx = Arc::new(ClientContext {
@@ -114,7 +120,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     let planned = plan.clients.len() as u32;
     let progress = Progress::new(opts.progress, planned);
     let (sampler, stop_sampler) = spawn_sampler(metrics.clone(), progress.clone());
-    let ramps = spawn_ramps(&plan, &ctx, &phase_rx);
+    let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
 
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
     let ready_limit =
@@ -128,7 +134,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     let publish_started = Instant::now();
     let cpu_at_start = crate::metrics::process_cpu_seconds();
     let broker_cpu_at_start = broker.lock().await.cpu_seconds();
-    let (probe, stop_probe) = spawn_loop_probe();
+    let (probe, stop_probe) = spawn_loop_probe(&pool);
     let mut faults: Option<JoinHandle<FaultLog>> = None;
     if !was_interrupted {
         progress.set_stage("publishing");
@@ -178,7 +184,12 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         _ => None,
     };
     let _ = stop_probe.send(true);
-    let loop_delay = probe.await.unwrap_or_else(|_| crate::metrics::new_histogram());
+    let mut loop_delay = crate::metrics::new_histogram();
+    for p in probe {
+        if let Ok(h) = p.await {
+            let _ = loop_delay.add(&h);
+        }
+    }
     let _ = phase_tx.send(Phase::Draining);
     progress.set_stage("draining");
     if !was_interrupted {
@@ -222,7 +233,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         faults: fault_log,
         run_end_us,
         generator: build::GeneratorRecord {
-            workers: tokio::runtime::Handle::current().metrics().num_workers(),
+            workers: pool.len(),
             cpu_s: cpu_publishing,
             rss_kib_at_publish_end,
             wall_s: publish_elapsed.as_secs_f64(),
@@ -237,12 +248,18 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
 
 /// Ramps every group at its own connect rate, all groups at once.
-fn spawn_ramps(plan: &Plan, ctx: &Arc<ClientContext>, phase_rx: &watch::Receiver<Phase>) -> Vec<Ramp> {
+fn spawn_ramps(
+    plan: &Plan,
+    ctx: &Arc<ClientContext>,
+    phase_rx: &watch::Receiver<Phase>,
+    pool: &Arc<WorkerPool>,
+) -> Vec<Ramp> {
     plan.groups
         .iter()
         .map(|g| {
             let ctx = ctx.clone();
             let phase = phase_rx.clone();
+            let pool = pool.clone();
             let (first, n, rate) = (g.first_client, g.clients, g.connect_rate);
             tokio::spawn(async move {
                 let start = Instant::now();
@@ -254,7 +271,8 @@ fn spawn_ramps(plan: &Plan, ctx: &Arc<ClientContext>, phase_rx: &watch::Receiver
                     if *phase.borrow() == Phase::Shutdown {
                         break;
                     }
-                    handles.push(tokio::spawn(run_client(ctx.clone(), first + i, phase.clone())));
+                    let index = first + i;
+                    handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
                 }
                 handles
             })
@@ -317,24 +335,30 @@ async fn drain(metrics: &Metrics, limit: Duration) {
     }
 }
 
-/// The event-loop probe: a 10 ms timer, again and again; how late it fires
-/// says how far behind midge's own runtime is (the saturation guard).
-fn spawn_loop_probe() -> (JoinHandle<hdrhistogram::Histogram<u64>>, watch::Sender<bool>) {
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let handle = tokio::spawn(async move {
-        let mut h = crate::metrics::new_histogram();
-        let tick = Duration::from_millis(10);
-        loop {
-            let start = Instant::now();
-            tokio::select! {
-                _ = sleep(tick) => {}
-                _ = stop_rx.changed() => return h,
-            }
-            let late = start.elapsed().saturating_sub(tick);
-            h.saturating_record((late.as_micros() as u64).max(1));
-        }
-    });
-    (handle, stop_tx)
+/// The event-loop probe: a 10 ms timer, again and again, on every client
+/// worker; how late it fires says how far behind midge's own threads are
+/// (the saturation guard).
+fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Histogram<u64>>>, watch::Sender<bool>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handles = (0..pool.len())
+        .map(|worker| {
+            let mut stop_rx = stop_rx.clone();
+            pool.spawn(worker, async move {
+                let mut h = crate::metrics::new_histogram();
+                let tick = Duration::from_millis(10);
+                loop {
+                    let start = Instant::now();
+                    tokio::select! {
+                        _ = sleep(tick) => {}
+                        _ = stop_rx.changed() => return h,
+                    }
+                    let late = start.elapsed().saturating_sub(tick);
+                    h.saturating_record((late.as_micros() as u64).max(1));
+                }
+            })
+        })
+        .collect();
+    (handles, stop_tx)
 }
 
 fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {

@@ -754,9 +754,13 @@ impl Client {
             // and sends everything due by then.
             let window_us = self.ctx.plan.batch_window.as_micros() as u64;
             let next_publish = match self.schedule.as_mut() {
-                Some(s) if ready => s
-                    .is_due_before_end(seq)
-                    .then(|| clock.instant_at(s.intended_us(seq).max(self.published_at_us + window_us))),
+                Some(s) if ready => s.is_due_before_end(seq).then(|| {
+                    clock.instant_at(s.intended_us(seq).max(if window_us > 0 {
+                        crate::mqtt::connection::next_tick(self.published_at_us, window_us)
+                    } else {
+                        0
+                    }))
+                }),
                 _ => None,
             };
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
@@ -815,7 +819,14 @@ impl Client {
         if served.is_ok() {
             let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
             conn.shutdown().await;
-        } else {
+        }
+        self.count(|c| {
+            c.socket_reads += conn.reads;
+            c.socket_writes += conn.writes;
+            c.bytes_in += conn.bytes_in;
+            c.bytes_out += conn.bytes_out;
+        });
+        if served.is_err() {
             // The cause goes into the timeline; the report counts causes from there.
             self.gen.flight = conn.flight.snapshot();
         }

@@ -29,18 +29,32 @@ pub struct Connection {
     /// Bytes read and written on this connection (for the report and the flight recorder).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Socket reads that brought data, and writes (one `write_all` each):
+    /// how well batching works, in the report.
+    pub reads: u64,
+    pub writes: u64,
     pub flight: FlightRecorder,
     clock: RunClock,
     /// How much free room the next read asks for: 128 B for an idle client,
     /// doubling (to `MAX_READ_ROOM`) while reads keep filling it, so a busy
     /// subscriber takes in hundreds of packets per system call.
     read_room: u32,
-    /// At most one read per `read_window` (zero: read whenever data is there).
-    read_window: std::time::Duration,
-    last_read: Option<tokio::time::Instant>,
-    /// Set while busy: the next read waits until one window after this.
-    pace_from: Option<tokio::time::Instant>,
+    /// At most one read per window of this many µs (zero: read whenever
+    /// data is there).
+    read_window_us: u32,
+    /// Run-clock µs of the last read (0: none yet).
+    last_read_us: u64,
+    /// While busy, the next read waits until this run-clock µs (0: it need not).
+    paced_until_us: u64,
     pace: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The first multiple of `window` µs after `t_us`. Batching wakes on a grid
+/// rather than `window` after the last wake: the timer wheel rounds a
+/// deadline up to its next millisecond, which would stretch a 1 ms window
+/// to 2 ms.
+pub fn next_tick(t_us: u64, window_us: u64) -> u64 {
+    (t_us / window_us + 1) * window_us
 }
 
 const MIN_READ_ROOM: u32 = 128;
@@ -74,12 +88,14 @@ impl Connection {
             max_incoming: codec::DEFAULT_MAX_INCOMING,
             bytes_in: 0,
             bytes_out: 0,
+            reads: 0,
+            writes: 0,
             flight: FlightRecorder::default(),
             clock,
             read_room: MIN_READ_ROOM,
-            read_window: std::time::Duration::ZERO,
-            last_read: None,
-            pace_from: None,
+            read_window_us: 0,
+            last_read_us: 0,
+            paced_until_us: 0,
             pace: None,
         }
     }
@@ -96,12 +112,12 @@ impl Connection {
                 self.read_buf.reserve(room);
             }
             let asked = self.read_buf.capacity() - self.read_buf.len();
-            if let Some(from) = self.pace_from {
-                // A busy connection lets packets gather for one window and
-                // takes them in one read; a quiet one is read at once. The
-                // timer is the connection's (boxed, made on first use), so
-                // an idle client's read future does not carry one.
-                let until = from + self.read_window;
+            if self.paced_until_us > 0 {
+                // A busy connection lets packets gather until the window's
+                // next tick and takes them in one read; a quiet one is read
+                // at once. The timer is the connection's (boxed, made on
+                // first use), so an idle client's read future carries none.
+                let until = tokio::time::Instant::from_std(self.clock.instant_at(self.paced_until_us));
                 let pace = self.pace.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
                 if pace.deadline() != until {
                     pace.as_mut().reset(until);
@@ -109,16 +125,18 @@ impl Connection {
                 pace.as_mut().await;
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
-            if !self.read_window.is_zero() {
-                let now = tokio::time::Instant::now();
-                let busy = n >= asked || self.last_read.is_some_and(|last| now < last + 2 * self.read_window);
-                self.pace_from = busy.then_some(now);
-                self.last_read = Some(now);
+            if self.read_window_us > 0 {
+                let now = self.clock.now_us();
+                let window = self.read_window_us as u64;
+                let busy = n >= asked || (self.last_read_us > 0 && now < self.last_read_us + 2 * window);
+                self.paced_until_us = if busy { next_tick(now, window) } else { 0 };
+                self.last_read_us = now.max(1);
             }
             if n == 0 {
                 return if self.read_buf.is_empty() { Ok(None) } else { Err(ConnectionError::TruncatedFrame) };
             }
             self.bytes_in += n as u64;
+            self.reads += 1;
             self.read_room = if n >= asked {
                 (self.read_room * 2).min(MAX_READ_ROOM)
             } else if n < asked / 8 {
@@ -131,7 +149,7 @@ impl Connection {
 
     /// Reads at most once per `window` while packets keep coming (see `batch_window`).
     pub fn set_read_window(&mut self, window: std::time::Duration) {
-        self.read_window = window;
+        self.read_window_us = window.as_micros().min(u32::MAX as u128) as u32;
     }
 
     /// The next whole packet already read from the socket, without I/O:
@@ -229,6 +247,7 @@ impl Connection {
         if !self.write_buf.is_empty() {
             self.stream.write_all(&self.write_buf).await?;
             self.bytes_out += self.write_buf.len() as u64;
+            self.writes += 1;
             self.write_buf.clear();
             // Keep a burst's large buffer from staying with an idle client.
             if self.write_buf.capacity() > 64 * 1024 {
@@ -244,6 +263,7 @@ impl Connection {
         self.record_sent(bytes.first().copied().unwrap_or(0), bytes.len(), pkid, true);
         self.stream.write_all(bytes).await?;
         self.bytes_out += bytes.len() as u64;
+        self.writes += 1;
         Ok(())
     }
 

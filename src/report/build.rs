@@ -123,6 +123,10 @@ fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan, c_pea
         broker_cpu_s: g.broker_cpu_s.map(|c| (c * 1000.0).round() / 1000.0),
         batch_window_us: plan.batch_window.as_micros() as u64,
         publish_rates: Vec::new(),
+        socket_reads: 0,
+        socket_writes: 0,
+        bytes_in: 0,
+        bytes_out: 0,
     }
 }
 
@@ -274,6 +278,10 @@ pub fn report(r: RunRecord<'_>) -> Report {
     let detected = crate::detect::detect(plan, r.outcomes, &r.faults, r.broker.log_text().as_deref());
     let mut generator = load_generator(&r.generator, &r.latencies, plan, r.connected_peak);
     generator.publish_rates = publish_rates(plan, r.outcomes);
+    generator.socket_reads = r.counters.socket_reads;
+    generator.socket_writes = r.counters.socket_writes;
+    generator.bytes_in = r.counters.bytes_in;
+    generator.bytes_out = r.counters.bytes_out;
     let saturation = generator.saturated.then(|| Finding {
         kind: "generator_saturated".into(),
         summary: format!(

@@ -294,6 +294,13 @@ pub struct LoadGenerator {
     pub batch_window_us: u64,
     /// Per publishing group: the rate asked for and the rate achieved.
     pub publish_rates: Vec<PublishRate>,
+    /// Socket reads (that brought data) and writes of every client
+    /// connection, and their bytes: with deliveries and publishes, how many
+    /// packets midge moves per system call.
+    pub socket_reads: u64,
+    pub socket_writes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// How closely a group's publishers kept their schedule: achieved = the
