@@ -195,5 +195,11 @@ async fn batch_window_keeps_counts_exact_and_the_rate_on_target() {
         assert_eq!((rate.group.as_str(), rate.publishers, rate.target_msgs_per_s), ("pub", 10, 5000.0), "{ctx}");
         assert!(rate.deviation_pct.abs() < 1.0, "constant rate within 1 %: {rate:?}");
         assert_eq!(out.exit_code, 0, "{ctx}");
+        if window != "0ms" && qos == 0 {
+            // 10 publishers × 2 s / 5 ms ≈ 4,000 writes for 10,000 messages;
+            // 2 subscribers × 2 s / 5 ms ≈ 800 reads for 20,000 deliveries.
+            assert!(g.socket_writes * 2 < m.published, "publishers batch their writes: {g:?}");
+            assert!(g.socket_reads * 4 < m.deliveries, "subscribers batch their reads: {g:?}");
+        }
     }
 }
