@@ -356,7 +356,14 @@ pub fn render(r: &Report) -> String {
             g.batch_window_us as f64 / 1000.0
         );
     }
-    if !g.publish_rates.is_empty() || g.batch_window_us > 0 {
+    if g.batch_window_us == 0 && g.cpu_utilization >= 0.5 && !g.saturated {
+        let _ = writeln!(
+            o,
+            "- midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
+            g.cpu_utilization * 100.0
+        );
+    }
+    if !g.publish_rates.is_empty() || g.batch_window_us > 0 || (g.cpu_utilization >= 0.5 && !g.saturated) {
         o.push('\n');
     }
 
