@@ -74,7 +74,7 @@ fn unreachable_broker_exits_2_with_a_clear_message() {
 }
 
 #[test]
-fn quickstart_runs_on_the_embedded_broker_and_writes_both_reports() {
+fn quickstart_runs_on_the_embedded_broker_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("qs");
     let out = midge(&["run", "scenarios/quickstart.toml", "--duration", "1s", "--out", out_dir.to_str().unwrap()]);
@@ -92,6 +92,13 @@ fn quickstart_runs_on_the_embedded_broker_and_writes_both_reports() {
     assert_eq!(r["messages"]["received"], 2000);
     assert_eq!(r["messages"]["lost"], 0);
     assert!(r["broker"]["kind"].as_str().unwrap().contains("embedded"));
+    // report.html: self-contained, with the plots and the verdict.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("quickstart") && html.contains("PASS"), "{html}");
+    assert_eq!(html.matches("<svg").count(), 3, "rates, e2e p99 and connected clients are plotted");
+    for outside in ["<script", "src=\"http", "href=\"http", "url(", "@import"] {
+        assert!(!html.contains(outside), "report.html fetches nothing: found {outside}");
+    }
 }
 
 /// fan-in, fan-out and connect-storm as shipped (on the spawned mosquitto

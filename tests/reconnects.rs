@@ -84,6 +84,11 @@ async fn broker_restart_loses_the_queue_without_persistence_and_keeps_it_with() 
     assert!(r.faults[1].error.is_none());
     assert!(r.reconnects >= 11, "every client came back after the restart: {}", r.reconnects);
     assert_eq!(out.exit_code, 0, "the scenario expects this loss");
+    // report.html marks the restart's loss window on the plots and lists it.
+    let html = midge::report::html::render(r);
+    assert!(html.contains("<td>broker_restart</td><td>–</td>"), "loss windows table");
+    assert!(html.contains(r##"opacity="0.15" fill="#D62728""##), "the loss window is shaded on the plots");
+    assert!(html.contains("<svg"), "at least the rates plot");
 
     let out = run_shipped("broker-restart", |t| t.replace("persistence = false", "persistence = true")).await;
     let r = &out.report;

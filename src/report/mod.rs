@@ -3,6 +3,7 @@
 //! Field names are a contract: add freely, never rename or drop one.
 
 pub mod build;
+pub mod html;
 pub mod markdown;
 
 use crate::metrics::{Counters, Latencies, TimePoint};
@@ -356,6 +357,7 @@ impl Report {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("report.json"), json + "\n")?;
         std::fs::write(dir.join("report.md"), markdown::render(self))?;
+        std::fs::write(dir.join("report.html"), html::render(self))?;
         Ok(())
     }
 

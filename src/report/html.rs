@@ -1,0 +1,238 @@
+//! `report.html`: one self-contained file (inline SVG and CSS, nothing
+//! fetched) with the plots a person wants first — rates, e2e p99 and
+//! connected clients over time, with loss windows and faults marked — the
+//! headline tables, and the whole Markdown report below them.
+
+use super::Report;
+use plotters::prelude::*;
+use std::fmt::Write;
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 280;
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let title = format!("midge — {}", r.scenario.name);
+    let verdict_class = if r.verdict == "pass" { "pass" } else { "fail" };
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body>\n",
+        esc(&title),
+        STYLE
+    );
+    let _ = writeln!(
+        o,
+        "<h1>{} <span class=\"{verdict_class}\">{}</span></h1>",
+        esc(&r.scenario.name),
+        esc(&r.verdict.to_uppercase())
+    );
+    let _ = writeln!(
+        o,
+        "<p>{} · broker {} ({}) · started {} · published for {:.1} s · run {}{}</p>",
+        esc(&r.scenario.file),
+        esc(&r.broker.url),
+        esc(&r.broker.kind),
+        esc(&r.started_at),
+        r.duration_s,
+        esc(&r.run_id),
+        if r.interrupted { " · <b>interrupted</b>" } else { "" }
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(o, "<p class=\"fail\">{}</p>", esc(e));
+    }
+    if r.load_generator.saturated {
+        let _ = writeln!(
+            o,
+            "<p class=\"fail\">midge itself was the bottleneck: {}. The latency and rate figures describe midge, not the broker.</p>",
+            esc(&r.load_generator.reasons.join("; "))
+        );
+    }
+
+    let m = &r.messages;
+    let _ = writeln!(o, "<h2>Messages</h2><table><tr>");
+    let cells = [
+        ("published", m.published),
+        ("acked", m.acked),
+        ("expected", m.expected),
+        ("received", m.received),
+        ("lost", m.lost),
+        ("duplicated", m.duplicated),
+        ("out of order", m.out_of_order),
+        ("in doubt", m.in_doubt),
+        ("missed offline", m.missed_offline),
+    ];
+    for (name, _) in cells {
+        let _ = write!(o, "<th>{name}</th>");
+    }
+    o.push_str("</tr><tr>");
+    for (name, v) in cells {
+        let bad = (name == "lost" || name == "duplicated") && v > 0;
+        let _ = write!(o, "<td{}>{v}</td>", if bad { " class=\"fail\"" } else { "" });
+    }
+    o.push_str("</tr></table>\n");
+
+    let l = &r.latency;
+    o.push_str("<h2>Latency (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    for (name, s) in [
+        ("connect (to CONNACK)", &l.connect),
+        ("end to end (from intended send)", &l.e2e),
+        ("end to end (uncorrected)", &l.e2e_uncorrected),
+        ("publish ack", &l.ack),
+    ] {
+        let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
+        let _ = writeln!(
+            o,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.count,
+            ms(s.p50_us),
+            ms(s.p90_us),
+            ms(s.p99_us),
+            ms(s.p999_us),
+            ms(s.max_us)
+        );
+    }
+    o.push_str("</table>\n");
+
+    if !r.findings.is_empty() {
+        o.push_str("<h2>Findings</h2><ul>\n");
+        for f in &r.findings {
+            let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(&f.kind), esc(&f.summary));
+        }
+        o.push_str("</ul>\n");
+    }
+
+    o.push_str("<h2>Over time</h2>\n");
+    if !r.loss_windows.is_empty() || !r.faults.is_empty() {
+        o.push_str("<p>Shaded: loss windows (red) and faults (grey), in seconds since the run began.</p>\n");
+    }
+    let rates: Vec<(f64, f64, f64)> =
+        r.timeseries.iter().map(|p| (p.t_s, p.published as f64, p.received as f64)).collect();
+    plot_or_note(
+        &mut o,
+        "messages per second",
+        line_plot(
+            r,
+            "messages per second",
+            "msg/s",
+            &[
+                ("published", RGBColor(31, 119, 180), rates.iter().map(|p| (p.0, p.1)).collect()),
+                ("received", RGBColor(44, 160, 44), rates.iter().map(|p| (p.0, p.2)).collect()),
+            ],
+        ),
+    );
+    let p99: Vec<(f64, f64)> =
+        r.timeseries.iter().filter_map(|p| p.e2e_p99_us.map(|us| (p.t_s, us as f64 / 1000.0))).collect();
+    plot_or_note(
+        &mut o,
+        "e2e latency p99",
+        line_plot(r, "end-to-end latency, p99 of each second", "ms", &[("e2e p99", RGBColor(214, 39, 40), p99)]),
+    );
+    let connected: Vec<(f64, f64)> = r.timeseries.iter().map(|p| (p.t_s, p.connected as f64)).collect();
+    plot_or_note(
+        &mut o,
+        "connected clients",
+        line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
+    );
+
+    if !r.loss_windows.is_empty() {
+        o.push_str("<h2>Loss windows</h2><table><tr><th>kind</th><th>client</th><th>from s</th><th>to s</th><th>lost</th><th>missed offline</th></tr>\n");
+        for w in &r.loss_windows {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+                esc(&w.kind),
+                esc(w.client.as_deref().unwrap_or("–")),
+                w.start_s,
+                w.end_s,
+                w.lost,
+                w.missed_offline
+            );
+        }
+        o.push_str("</table>\n");
+    }
+
+    let _ = writeln!(
+        o,
+        "<h2>Everything else</h2><details open><summary>report.md</summary><pre>{}</pre></details>",
+        esc(&super::markdown::render(r))
+    );
+    o.push_str("</body></html>\n");
+    o
+}
+
+fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
+    match svg {
+        Some(svg) => {
+            let _ = writeln!(o, "<figure>{svg}</figure>");
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "<p class=\"note\">No {} to plot: the run's time series has no points for it.</p>",
+                esc(what)
+            );
+        }
+    }
+}
+
+/// One SVG line chart over the run's seconds, with the report's loss windows
+/// and faults as shaded spans. None when there is nothing to draw.
+fn line_plot(r: &Report, caption: &str, unit: &str, series: &[(&str, RGBColor, Vec<(f64, f64)>)]) -> Option<String> {
+    if series.iter().all(|(_, _, points)| points.is_empty()) {
+        return None;
+    }
+    let all = || series.iter().flat_map(|(_, _, p)| p.iter());
+    let x_max = all().map(|p| p.0).fold(1.0, f64::max);
+    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .ok()?;
+        chart.configure_mesh().x_desc("s since the run began").y_desc(unit).light_line_style(WHITE).draw().ok()?;
+        let spans = r
+            .loss_windows
+            .iter()
+            .map(|w| (w.start_s, w.end_s, RGBColor(214, 39, 40).mix(0.15)))
+            .chain(r.faults.iter().map(|f| (f.at_s, f.until_s.unwrap_or(f.at_s + 0.1), BLACK.mix(0.12))));
+        for (from, to, colour) in spans {
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
+                .ok()?;
+        }
+        for (name, colour, points) in series {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .ok()?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
+th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}\
+figure{margin:1em 0}pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.85em}.note{color:#666}";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(super::esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+    }
+}
