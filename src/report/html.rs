@@ -177,7 +177,10 @@ fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
 
 /// One SVG line chart over the run's seconds, with the report's loss windows
 /// and faults as shaded spans. None when there is nothing to draw.
-fn line_plot(r: &Report, caption: &str, unit: &str, series: &[(&str, RGBColor, Vec<(f64, f64)>)]) -> Option<String> {
+/// A named line of (seconds, value) points, in a colour.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Option<String> {
     if series.iter().all(|(_, _, points)| points.is_empty()) {
         return None;
     }
