@@ -73,6 +73,16 @@ trap 'exit 130' INT TERM
 
 payload=$(head -c "$size" /dev/zero | tr '\0' 'x')
 cfg="$work/scenario.xml"
+# The opening every scenario shares: one local Erlang VM, the broker on 127.0.0.1.
+xml_head() {
+  cat <<XML
+<?xml version="1.0"?>
+<!DOCTYPE tsung SYSTEM "$DTD">
+<tsung loglevel="warning" dumptraffic="false" version="1.0">
+  <clients><client host="localhost" use_controller_vm="true" maxusers="$maxusers"/></clients>
+  <servers><server host="127.0.0.1" port="$port" type="tcp"/></servers>
+XML
+}
 if [ "$idle" -gt 0 ]; then
   # N connections arriving at --rate per second; each holds for hold + ramp
   # seconds so that all N are connected together for at least --hold seconds.
@@ -80,12 +90,8 @@ if [ "$idle" -gt 0 ]; then
   think=$(awk -v h="$hold" -v r="$ramp" 'BEGIN{printf "%d", h + r + 0.999}')
   maxusers=$((idle + 100))
   {
+    xml_head
     cat <<XML
-<?xml version="1.0"?>
-<!DOCTYPE tsung SYSTEM "$DTD">
-<tsung loglevel="warning" dumptraffic="false" version="1.0">
-  <clients><client host="localhost" use_controller_vm="true" maxusers="$maxusers"/></clients>
-  <servers><server host="127.0.0.1" port="$port" type="tcp"/></servers>
   <load>
     <arrivalphase phase="1" duration="$((ramp + 1))" unit="second">
       <users maxnumber="$idle" arrivalrate="$rate" unit="second"/>
@@ -104,14 +110,8 @@ XML
 else
   maxusers=$((pubs + subs + 100))
   {
-    cat <<XML
-<?xml version="1.0"?>
-<!DOCTYPE tsung SYSTEM "$DTD">
-<tsung loglevel="warning" dumptraffic="false" version="1.0">
-  <clients><client host="localhost" use_controller_vm="true" maxusers="$maxusers"/></clients>
-  <servers><server host="127.0.0.1" port="$port" type="tcp"/></servers>
-  <load>
-XML
+    xml_head
+    echo "  <load>"
     for ((i = 0; i < subs; i++)); do echo "    <user session=\"sub\" start_time=\"0\" unit=\"millisecond\"/>"; done
     for ((i = 0; i < pubs; i++)); do echo "    <user session=\"pub$i\" start_time=\"$settle\" unit=\"millisecond\"/>"; done
     cat <<XML
