@@ -235,3 +235,25 @@ for = "3s"
     // Routine keepalive closes (ours, and the broker's on its side) are no findings.
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 }
+
+/// A batch window changes when midge reads and writes, never what it counts:
+/// across a drop, a resumed session and a broker that drops for a full
+/// queue, the answers are those of the exact runs above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_window_keeps_reconnect_accounting_exact() {
+    let batched = |t: String| t.replacen("drain = \"5s\"", "drain = \"5s\"\nbatch_window = \"5ms\"", 1);
+    let out = run_shipped("persistent-session", batched).await;
+    let m = &out.report.messages;
+    assert_eq!(out.report.load_generator.batch_window_us, 5_000);
+    assert_eq!(
+        (m.published, m.acked, m.expected, m.received, m.lost, m.duplicated),
+        (1200, 1200, 1200, 1200, 0, 0),
+        "{m:?}"
+    );
+    assert_eq!(out.report.reconnects, 1);
+
+    let out = run_shipped("queue-overflow", batched).await;
+    let m = &out.report.messages;
+    assert_eq!(out.report.load_generator.batch_window_us, 5_000);
+    assert_eq!((m.published, m.queued_offline, m.received, m.lost), (400, 400, 100, 300), "{m:?}");
+}
