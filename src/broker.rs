@@ -98,6 +98,11 @@ impl BrokerHandle {
         Some(out)
     }
 
+    /// Resident memory of the spawned broker now, in KiB (None for other brokers).
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::metrics::pid_rss_kib(self.pid()?)
+    }
+
     /// CPU seconds the spawned broker has used (None for other brokers).
     pub fn cpu_seconds(&self) -> Option<f64> {
         crate::metrics::pid_cpu_seconds(self.pid()?)

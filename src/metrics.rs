@@ -345,8 +345,18 @@ pub fn process_rss_kib() -> u64 {
     status_kib("VmRSS:")
 }
 
+/// Resident memory of another process (a broker midge spawned), in KiB.
+pub fn pid_rss_kib(pid: u32) -> Option<u64> {
+    let kib = status_kib_of(&format!("/proc/{pid}/status"), "VmRSS:");
+    (kib > 0).then_some(kib)
+}
+
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib_of("/proc/self/status", field)
+}
+
+fn status_kib_of(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)

@@ -179,6 +179,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     let publish_elapsed = publish_started.elapsed();
     let cpu_publishing = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib_at_publish_end = crate::metrics::process_rss_kib();
+    let broker_rss_kib = broker.lock().await.rss_kib();
     let broker_cpu = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -239,6 +240,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
             wall_s: publish_elapsed.as_secs_f64(),
             loop_delay,
             broker_cpu_s: broker_cpu,
+            broker_rss_kib,
         },
     });
     let exit_code = exit_code(&report);

@@ -42,6 +42,7 @@ pub struct GeneratorRecord {
     pub wall_s: f64,
     pub loop_delay: hdrhistogram::Histogram<u64>,
     pub broker_cpu_s: Option<f64>,
+    pub broker_rss_kib: Option<u64>,
 }
 
 /// Thresholds of the saturation guard.
@@ -121,6 +122,7 @@ fn load_generator(g: &GeneratorRecord, latencies: &Latencies, plan: &Plan, c_pea
         reasons,
         source_addrs: plan.source_addrs.iter().map(|a| a.to_string()).collect(),
         broker_cpu_s: g.broker_cpu_s.map(|c| (c * 1000.0).round() / 1000.0),
+        broker_rss_kib: g.broker_rss_kib,
         batch_window_us: plan.batch_window.as_micros() as u64,
         publish_rates: Vec::new(),
         socket_reads: 0,

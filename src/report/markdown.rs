@@ -334,7 +334,11 @@ pub fn render(r: &Report) -> String {
         g.peak_rss_kib,
         g.loop_delay.p99_us as f64 / 1000.0,
         g.publish_lag.p99_us as f64 / 1000.0,
-        g.broker_cpu_s.map_or(String::new(), |c| format!("; the spawned broker used {c:.2} CPU-s")),
+        match (g.broker_cpu_s, g.broker_rss_kib) {
+            (Some(c), Some(m)) => format!("; the spawned broker used {c:.2} CPU-s and held {m} KiB"),
+            (Some(c), None) => format!("; the spawned broker used {c:.2} CPU-s"),
+            _ => String::new(),
+        },
         if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
     );
     for rate in &g.publish_rates {

@@ -290,6 +290,8 @@ pub struct LoadGenerator {
     pub source_addrs: Vec<String>,
     /// CPU seconds the spawned broker used while publishing (null for other brokers).
     pub broker_cpu_s: Option<f64>,
+    /// Resident memory of the spawned broker when publishing ended (null for other brokers).
+    pub broker_rss_kib: Option<u64>,
     /// The scenario's `batch_window` in µs (0: none): latency figures are
     /// no finer than this.
     pub batch_window_us: u64,
