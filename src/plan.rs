@@ -102,6 +102,8 @@ pub struct Plan {
     /// `batch_window` (zero: none).
     pub batch_window: Duration,
     pub broker: BrokerSpec,
+    /// mqtts:// brokers: certificates to trust and present, names resolved.
+    pub tls: Option<crate::mqtt::transport::TlsPlan>,
     pub mosquitto_conf: Vec<String>,
     /// Shared with every client task of the group (one copy, not one per client).
     pub groups: Vec<std::sync::Arc<GroupPlan>>,
@@ -140,6 +142,23 @@ impl Plan {
         let broker_url =
             overrides.broker.clone().or_else(|| s.broker.url.clone()).unwrap_or_else(|| "embedded".to_string());
         let broker = BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+        let scenario_dir = {
+            let dir = file.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+        };
+        let tls = broker.is_tls().then(|| {
+            let section = s.broker.tls.clone().unwrap_or_default();
+            let path = |p: &Option<String>| p.as_ref().map(|p| scenario_dir.join(p));
+            crate::mqtt::transport::TlsPlan {
+                ca_file: path(&section.ca_file),
+                cert_file: path(&section.cert_file),
+                key_file: path(&section.key_file),
+                server_name: section
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| broker.host().unwrap_or_default().to_string()),
+            }
+        });
         let mut ids = IdAllocator::new();
         let mut groups = Vec::new();
         let mut clients = Vec::new();
@@ -255,16 +274,12 @@ impl Plan {
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
             broker,
+            tls,
             mosquitto_conf: s
                 .broker
                 .mosquitto_conf
                 .iter()
-                .map(|l| {
-                    let dir =
-                        file.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-                    l.replace("{scenario_dir}", &dir.display().to_string())
-                })
+                .map(|l| l.replace("{scenario_dir}", &scenario_dir.display().to_string()))
                 .collect(),
             groups,
             clients,

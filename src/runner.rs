@@ -52,6 +52,8 @@ pub enum RunError {
     Proxy(std::io::Error),
     #[error("cannot start midge's worker threads: {0}")]
     Workers(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub struct RunOutput {
@@ -83,6 +85,12 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         .sum();
     let connections = plan.clients.len() as u64 + twins;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
+    let tls = plan.tls.as_ref().map(crate::mqtt::transport::TlsClient::new).transpose().map_err(RunError::Tls)?;
+    if tls.is_some() && plan.needs_proxy() {
+        return Err(RunError::Tls(
+            "the cut, blackhole, delay and drop faults need midge's proxy, which cannot read TLS: run them against mqtt://".into(),
+        ));
+    }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
     preflight(&broker).await?;
@@ -114,6 +122,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         metrics: metrics.clone(),
         broker: client_addr,
         orders: orders_rx,
+        tls: tls.clone(),
     });
     let broker = Arc::new(Mutex::new(broker));
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
@@ -150,6 +159,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
                 client_addr,
                 orders: orders_tx.clone(),
                 phase: phase_tx.clone(),
+                tls: tls.clone(),
                 clock: metrics.clock,
             };
             faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));

@@ -183,6 +183,23 @@ pub struct BrokerSection {
     /// Local addresses to connect from, e.g. "127.0.0.2-127.0.0.9" (spreads
     /// connections past one address's source-port range).
     pub source_addrs: Option<String>,
+    /// For mqtts:// brokers: which certificates to trust, and a client
+    /// certificate if the broker asks for one.
+    pub tls: Option<TlsSection>,
+}
+
+/// `[broker.tls]`. Paths are relative to the scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM file of the certificate authorities to trust (default: the
+    /// public web roots).
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain and key, for brokers that require one.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    /// Name to check the broker's certificate against (default: the URL's host).
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -8,6 +8,7 @@ use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
 use crate::metrics::{Counters, Metrics, UnrecordedDeliveries};
 use crate::mqtt::flight::FlightEntry;
+use crate::mqtt::transport::{self, Stream};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
 use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
@@ -48,6 +49,8 @@ pub struct ClientContext {
     pub broker: SocketAddr,
     /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
     pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
+    /// mqtts:// brokers: the TLS settings every client shares.
+    pub tls: Option<crate::mqtt::transport::TlsClient>,
 }
 
 /// An order to chosen clients to send a bad packet now.
@@ -108,6 +111,9 @@ impl ClientOutcome {
 
 /// Names a socket error the way `connect_failures` and `disconnects` count it.
 pub fn io_cause(e: &io::Error) -> String {
+    if let Some(cause) = transport::tls_cause(e) {
+        return cause;
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "refused".into(),
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => "network_reset".into(),
@@ -241,14 +247,26 @@ impl Client {
             Err(_) => return Err("timeout".into()),
         };
         let t_tcp = self.now_us();
+        let stream = match &self.ctx.tls {
+            None => Stream::Tcp(tcp),
+            // The handshake counts in connect latency (to CONNACK), not in connect_tcp.
+            Some(tls) => {
+                let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
+                match timeout(remaining, Box::pin(tls.handshake(tcp))).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(transport::handshake_cause(&e)),
+                    Err(_) => return Err("timeout".into()),
+                }
+            }
+        };
         // Boxed: the connection moves from here into `connection` without
         // leaving a copy-sized slot in the client task's state.
-        let mut conn = Box::new(Connection::new(tcp, self.protocol(), self.ctx.metrics.clock));
+        let mut conn = Box::new(Connection::new(stream, self.protocol(), self.ctx.metrics.clock));
         conn.set_read_window(self.ctx.plan.batch_window);
         let v5 = self.protocol() == ProtocolVersion::V5;
         let connect = Packet::Connect(self.connect_options(v5));
         conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
-        let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
+        let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(self.now_us() - t0));
         let ack = match timeout(remaining, conn.read_packet()).await {
             Err(_) => return Err("timeout".into()),
             Ok(Err(e)) => return Err(connection_cause(&e)),
@@ -956,6 +974,7 @@ mod tests {
             metrics: Arc::new(Metrics::new(1)),
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
+            tls: None,
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);
         let task = std::mem::size_of_val(&run_client(ctx.clone(), 0, phase.clone()));

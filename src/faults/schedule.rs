@@ -73,6 +73,7 @@ pub struct FaultContext {
     pub orders: watch::Sender<Option<Arc<Misbehave>>>,
     /// Touched after each order, so every client wakes up to read it.
     pub phase: watch::Sender<Phase>,
+    pub tls: Option<crate::mqtt::transport::TlsClient>,
     pub clock: RunClock,
 }
 
@@ -148,6 +149,7 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                         reconnect: g.reconnect.unwrap_or_default(),
                         clock: ctx.clock,
                         of_client: i,
+                        tls: ctx.tls.clone(),
                     };
                     twins.push(tokio::spawn(twin::run(twin, until)));
                 }

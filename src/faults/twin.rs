@@ -41,6 +41,7 @@ pub struct Twin {
     pub reconnect: ReconnectPolicy,
     pub clock: RunClock,
     pub of_client: u32,
+    pub tls: Option<crate::mqtt::transport::TlsClient>,
 }
 
 async fn connect(t: &Twin) -> Result<Connection, String> {
@@ -49,7 +50,15 @@ async fn connect(t: &Twin) -> Result<Connection, String> {
         Ok(Err(e)) => return Err(io_cause(&e)),
         Err(_) => return Err("timeout".into()),
     };
-    let mut conn = Connection::new(tcp, t.protocol, t.clock);
+    let stream = match &t.tls {
+        None => crate::mqtt::transport::Stream::Tcp(tcp),
+        Some(tls) => match timeout(Duration::from_secs(10), tls.handshake(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(crate::mqtt::transport::handshake_cause(&e)),
+            Err(_) => return Err("timeout".into()),
+        },
+    };
+    let mut conn = Connection::new(stream, t.protocol, t.clock);
     conn.write_packet(&Packet::Connect(t.options.clone())).await.map_err(|e| e.to_string())?;
     match timeout(Duration::from_secs(10), conn.read_packet()).await {
         Ok(Ok(Some(Packet::ConnAck(a)))) if a.code == 0 => Ok(conn),

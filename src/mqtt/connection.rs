@@ -3,12 +3,12 @@
 
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
+use super::transport::Stream;
 use crate::metrics::RunClock;
 use crate::scenario::ProtocolVersion;
 use bytes::BytesMut;
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -21,7 +21,7 @@ pub enum ConnectionError {
 }
 
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     pub protocol: ProtocolVersion,
@@ -76,8 +76,9 @@ fn pkid_of(p: &Packet) -> u16 {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, protocol: ProtocolVersion, clock: RunClock) -> Connection {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: impl Into<Stream>, protocol: ProtocolVersion, clock: RunClock) -> Connection {
+        let stream = stream.into();
+        let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream,
             // Small to start: an idle client only ever reads CONNACK and PINGRESP.

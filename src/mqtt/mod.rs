@@ -5,6 +5,7 @@ pub mod codec;
 pub mod connection;
 pub mod flight;
 pub mod reason;
+pub mod transport;
 
 pub use codec::{ConnAck, ConnectOptions, Packet, Publish};
 pub use connection::{Connection, ConnectionError};

@@ -1,0 +1,154 @@
+//! mqtts:// against mosquitto with a TLS listener: a CA and certificates made
+//! by the test (rcgen), exact counts over TLS, the handshake inside connect
+//! latency, and clear failures for an untrusted broker or a missing client
+//! certificate.
+
+mod support;
+use std::path::{Path, PathBuf};
+use support::*;
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "midge test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issue = |names: Vec<String>| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = issue(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (client_cert, client_key) = issue(vec!["midge-client".into()]);
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    Pki {
+        ca: write("ca.pem", &ca.pem()),
+        server_cert: write("server.pem", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.pem", &client_cert),
+        client_key: write("client.key", &client_key),
+        _dir: dir,
+    }
+}
+
+fn tls_listener(p: &Pki, require_client_cert: bool) -> Vec<String> {
+    let mut lines =
+        vec![format!("certfile {}", p.server_cert.display()), format!("keyfile {}", p.server_key.display())];
+    if require_client_cert {
+        lines.push(format!("cafile {}", p.ca.display()));
+        lines.push("require_certificate true".into());
+    }
+    lines
+}
+
+fn scenario(tls: &str) -> String {
+    format!(
+        r#"
+name = "tls"
+duration = "2s"
+drain = "3s"
+[broker.tls]
+{tls}
+[[group]]
+name = "sub"
+clients = 2
+subscribe = {{ filter = "tls/#", qos = 1 }}
+[[group]]
+name = "pub"
+clients = 5
+publish = {{ topic = "tls/{{client}}", qos = 1, rate = 50.0, payload = 64, count = 60 }}
+"#
+    )
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+async fn mosquitto_tls(extra: Vec<String>) -> midge::broker::Mosquitto {
+    midge::broker::Mosquitto::launch(&extra, false).await.expect("mosquitto with a TLS listener")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_are_exact_over_tls_and_the_handshake_is_in_connect_latency() {
+    let p = pki();
+    let broker = mosquitto_tls(tls_listener(&p, false)).await;
+    let url = format!("mqtts://{}", broker.addr);
+    let out = run_text(&scenario(&format!("ca_file = {:?}", path(&p.ca))), &url).await;
+    let r = &out.report;
+    let m = &r.messages;
+    assert_eq!((m.published, m.acked, m.expected, m.received, m.lost), (300, 300, 600, 600, 0), "{m:?}");
+    assert_eq!(r.clients.connected_peak, 7);
+    assert!(
+        r.latency.connect.p50_us > r.latency.connect_tcp.p50_us,
+        "CONNACK comes after the TLS handshake: {:?} vs {:?}",
+        r.latency.connect,
+        r.latency.connect_tcp
+    );
+    assert_eq!(out.exit_code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_broker_and_a_missing_client_certificate_are_named() {
+    let p = pki();
+    // No ca_file: the public roots do not know the test's CA.
+    let broker = mosquitto_tls(tls_listener(&p, false)).await;
+    let url = format!("mqtts://{}", broker.addr);
+    let out = run_text(&scenario(""), &url).await;
+    let r = &out.report;
+    assert_eq!(r.clients.connected_peak, 0);
+    assert_eq!(r.clients.connect_failures.get("tls_bad_certificate"), Some(&7), "{:?}", r.clients.connect_failures);
+    assert_eq!(out.exit_code, 2, "nobody could connect");
+
+    // A broker that requires client certificates: without one, refused;
+    // with the CA-signed one, in.
+    let broker = mosquitto_tls(tls_listener(&p, true)).await;
+    let url = format!("mqtts://{}", broker.addr);
+    let out = run_text(&scenario(&format!("ca_file = {:?}", path(&p.ca))), &url).await;
+    assert_eq!(out.report.clients.connected_peak, 0, "{:?}", out.report.clients);
+    assert_eq!(
+        out.report.clients.connect_failures.get("tls_alert_certificate_required"),
+        Some(&7),
+        "{:?}",
+        out.report.clients.connect_failures
+    );
+    assert_eq!(out.exit_code, 2);
+    let with_cert = format!(
+        "ca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+        path(&p.ca),
+        path(&p.client_cert),
+        path(&p.client_key)
+    );
+    let out = run_text(&scenario(&with_cert), &url).await;
+    let m = &out.report.messages;
+    assert_eq!((m.received, m.lost), (600, 0), "{m:?}");
+    assert_eq!(out.exit_code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_faults_over_tls_are_refused_before_connecting() {
+    let p = pki();
+    let text = scenario(&format!("ca_file = {:?}", path(&p.ca)))
+        + "[[fault]]\nat = \"1s\"\naction = \"cut\"\ngroup = \"sub\"\n";
+    let plan = midge::plan::Plan::build(
+        &parse(&text),
+        &midge::plan::Overrides { broker: Some("mqtts://127.0.0.1:1".into()), ..Default::default() },
+    )
+    .unwrap();
+    let err = midge::runner::run(plan, Default::default()).await.err().expect("refused");
+    assert!(err.to_string().contains("cannot read TLS"), "{err}");
+}
