@@ -23,6 +23,7 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sys;
 pub mod topic;
 pub mod track;
 pub mod workers;

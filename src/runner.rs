@@ -83,7 +83,8 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         .filter(|f| f.action == crate::scenario::FaultAction::DuplicateIds)
         .map(|f| f.targets.len() as u64)
         .sum();
-    let connections = plan.clients.len() as u64 + twins;
+    // + 1: the $SYS watcher.
+    let connections = plan.clients.len() as u64 + twins + 1;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
     let tls = plan.tls.as_ref().map(crate::mqtt::transport::TlsClient::new).transpose().map_err(RunError::Tls)?;
     if tls.is_some() && plan.needs_proxy() {
@@ -100,6 +101,29 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         None
     };
 
+    // The broker's own counters, straight to the broker (never through the
+    // proxy's faults). The embedded broker publishes none.
+    let sys_watch = (broker.kind != broker::EMBEDDED_KIND).then(|| {
+        let group = plan.groups.first();
+        let creds = group.and_then(|g| g.credentials.clone());
+        crate::sys::SysWatcher::spawn(crate::sys::SysWatch {
+            addr: broker.addr,
+            protocol,
+            tls: tls.clone(),
+            options: crate::mqtt::ConnectOptions {
+                client_id: format!("midge-sys-{:08x}", plan.run_id as u32),
+                keep_alive_s: 60,
+                clean_start: true,
+                username: creds.as_ref().map(|c| c.username.clone()),
+                password: creds.map(|c| c.password),
+                session_expiry_s: None,
+                receive_maximum: None,
+            },
+            clock: crate::metrics::RunClock::new(),
+            // The generated mosquitto.conf says `sys_interval 1`.
+            interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
+        })
+    });
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
     plan.source_addrs = crate::limits::plan_source_addrs(
         connections,
@@ -216,12 +240,21 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     }
     progress.set_stage("disconnecting");
     let _ = phase_tx.send(Phase::Shutdown);
+    // The broker's final round of $SYS values arrives while the clients
+    // disconnect.
+    if let Some(w) = &sys_watch {
+        w.stop();
+    }
     let fault_log = match faults {
         Some(h) => h.await.unwrap_or_default(),
         None => FaultLog::default(),
     };
 
     let (outcomes, lost_tasks) = join_clients(ramps).await;
+    let broker_sys = match sys_watch {
+        Some(w) => w.finish().await,
+        None => Default::default(),
+    };
     let run_end_us = metrics.clock.now_us();
     let _ = stop_sampler.send(true);
     let timeseries = sampler.await.unwrap_or_default();
@@ -236,6 +269,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         latencies,
         connected_peak: metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
         outcomes: &outcomes,
+        broker_sys,
         timeseries,
         started_at,
         duration: publish_elapsed,

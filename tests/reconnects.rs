@@ -71,6 +71,10 @@ async fn queue_overflow_loses_exactly_what_the_broker_could_not_queue() {
     assert_eq!(window(&out.report, "subscriber_offline"), 300);
     assert_eq!(window(&out.report, "steady"), 0);
     assert!(out.report.findings.iter().any(|f| f.kind == "qos_violation"), "QoS 1 loss is a contract violation");
+    // mosquitto's own counters agree: it received all 400 and dropped 300.
+    let sys = &out.report.broker.sys;
+    assert_eq!(sys.get("$SYS/broker/publish/messages/received").map(String::as_str), Some("400"), "{sys:?}");
+    assert_eq!(sys.get("$SYS/broker/publish/messages/dropped").map(String::as_str), Some("300"), "{sys:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

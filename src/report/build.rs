@@ -24,6 +24,8 @@ pub struct RunRecord<'a> {
     pub latencies: Latencies,
     pub connected_peak: u64,
     pub outcomes: &'a [ClientOutcome],
+    /// The last value of each `$SYS` topic the broker published.
+    pub broker_sys: std::collections::BTreeMap<String, String>,
     pub timeseries: Vec<TimePoint>,
     pub started_at: String,
     pub duration: Duration,
@@ -363,6 +365,7 @@ pub fn report(r: RunRecord<'_>) -> Report {
             url: r.broker.url.clone(),
             kind: r.broker.kind.to_string(),
             config: r.broker.config.clone(),
+            sys: r.broker_sys,
         },
         started_at: r.started_at,
         duration_s: (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,

@@ -371,6 +371,16 @@ pub fn render(r: &Report) -> String {
         o.push('\n');
     }
 
+    let sys = |k: &str| r.broker.sys.get(&format!("$SYS/broker/{k}")).map(String::as_str);
+    if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
+        let _ = writeln!(
+            o,
+            "The broker's own counters ($SYS, at the end): PUBLISH received {received}, sent {sent}, dropped {}; clients connected {}.\n",
+            sys("publish/messages/dropped").unwrap_or("?"),
+            sys("clients/connected").unwrap_or("?")
+        );
+    }
+
     let l = &r.latency;
     let _ = writeln!(o, "## Latency\n");
     let _ = writeln!(o, "| | count | p50 | p90 | p99 | p99.9 | max |");

@@ -79,6 +79,10 @@ pub struct BrokerInfo {
     pub kind: String,
     /// The configuration midge generated when it started the broker.
     pub config: Option<String>,
+    /// The broker's own counters: the last value of each `$SYS/#` topic it
+    /// published during the run (empty when it publishes none).
+    #[serde(default)]
+    pub sys: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,0 +1,119 @@
+//! The broker's own counters: one extra connection, outside the swarm and
+//! its accounting, subscribed to `$SYS/#`, keeping the last value of each
+//! topic (mosquitto: clients connected, messages received / sent / dropped,
+//! heap, load averages). They go to `report.json` → `broker.sys`, beside
+//! what midge measured, so a loss can be read against the broker's own
+//! "dropped" counter.
+
+use crate::metrics::RunClock;
+use crate::mqtt::transport::{Stream, TlsClient};
+use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::scenario::ProtocolVersion;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// At most this many topics are kept (a broker with per-client $SYS topics
+/// could publish thousands).
+const MAX_TOPICS: usize = 500;
+/// Values longer than this are cut (they are counters and version strings).
+const MAX_VALUE: usize = 200;
+
+pub struct SysWatch {
+    pub addr: SocketAddr,
+    pub protocol: ProtocolVersion,
+    pub tls: Option<TlsClient>,
+    pub options: ConnectOptions,
+    pub clock: RunClock,
+    /// The broker's $SYS interval when midge knows it (the mosquitto it
+    /// spawned publishes every second): after the stop, wait for one more
+    /// round so the values are those of the run's end.
+    pub interval: Option<Duration>,
+}
+
+pub struct SysWatcher {
+    handle: JoinHandle<BTreeMap<String, String>>,
+    stop: watch::Sender<bool>,
+}
+
+impl SysWatcher {
+    pub fn spawn(w: SysWatch) -> SysWatcher {
+        let (stop, stop_rx) = watch::channel(false);
+        SysWatcher { handle: tokio::spawn(watch_sys(w, stop_rx)), stop }
+    }
+
+    /// Asks the watcher to stop (after one more round of values, when the
+    /// broker's interval is known).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// The last value of every `$SYS` topic seen.
+    pub async fn finish(self) -> BTreeMap<String, String> {
+        self.stop();
+        self.handle.await.unwrap_or_default()
+    }
+}
+
+async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<String, String> {
+    let mut seen = BTreeMap::new();
+    let Some(mut conn) = connect(&w).await else { return seen };
+    let keepalive = Duration::from_secs(w.options.keep_alive_s.max(1) as u64 / 2);
+    let sub = Packet::Subscribe { pkid: 1, filters: vec![("$SYS/#".to_string(), 0)] };
+    if conn.write_packet(&sub).await.is_err() {
+        return seen;
+    }
+    // Set once stopping: wait for the next `$SYS/broker/uptime` (the start
+    // of a round) until then.
+    let mut last_round: Option<tokio::time::Instant> = None;
+    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+    loop {
+        tokio::select! {
+            _ = stop.changed(), if last_round.is_none() => match w.interval {
+                Some(i) => last_round = Some(tokio::time::Instant::now() + i + i / 2),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(last_round.unwrap_or(far)), if last_round.is_some() => break,
+            _ = tokio::time::sleep(keepalive) => {
+                if conn.write_packet(&Packet::PingReq).await.is_err() {
+                    return seen;
+                }
+            }
+            read = conn.read_packet() => match read {
+                Ok(Some(Packet::Publish(m))) => {
+                    let topic = String::from_utf8_lossy(&m.topic).into_owned();
+                    if seen.len() < MAX_TOPICS || seen.contains_key(&topic) {
+                        let value: String = String::from_utf8_lossy(&m.payload).chars().take(MAX_VALUE).collect();
+                        let round_started = topic == "$SYS/broker/uptime";
+                        seen.insert(topic, value);
+                        if round_started && last_round.is_some() {
+                            // Let the rest of this round arrive.
+                            last_round = Some(tokio::time::Instant::now() + Duration::from_millis(100));
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return seen,
+            },
+        }
+    }
+    let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
+    seen
+}
+
+async fn connect(w: &SysWatch) -> Option<Connection> {
+    let tcp = timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(w.addr)).await.ok()?.ok()?;
+    let stream = match &w.tls {
+        None => Stream::Tcp(tcp),
+        Some(tls) => timeout(Duration::from_secs(5), tls.handshake(tcp)).await.ok()?.ok()?,
+    };
+    let mut conn = Connection::new(stream, w.protocol, w.clock);
+    conn.write_packet(&Packet::Connect(w.options.clone())).await.ok()?;
+    match timeout(Duration::from_secs(5), conn.read_packet()).await {
+        Ok(Ok(Some(Packet::ConnAck(a)))) if a.code == 0 => Some(conn),
+        _ => None,
+    }
+}
