@@ -95,7 +95,11 @@ fn quickstart_runs_on_the_embedded_broker_and_writes_every_report() {
     // report.html: self-contained, with the plots and the verdict.
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.contains("quickstart") && html.contains("PASS"), "{html}");
-    assert_eq!(html.matches("<svg").count(), 3, "rates, e2e p99 and connected clients are plotted");
+    assert_eq!(
+        html.matches("<svg").count(),
+        4,
+        "rates, e2e p99, connected clients and the HDR percentiles are plotted"
+    );
     for outside in ["<script", "src=\"http", "href=\"http", "url(", "@import"] {
         assert!(!html.contains(outside), "report.html fetches nothing: found {outside}");
     }

@@ -1,7 +1,8 @@
 //! `report.html`: one self-contained file (inline SVG and CSS, nothing
 //! fetched) with the plots a person wants first — rates, e2e p99 and
-//! connected clients over time, with loss windows and faults marked — the
-//! headline tables, and the whole Markdown report below them.
+//! connected clients over time, with loss windows and faults marked, and
+//! latency by percentile from the HDR histograms — the headline tables, and
+//! the whole Markdown report below them.
 
 use super::Report;
 use plotters::prelude::*;
@@ -134,6 +135,8 @@ pub fn render(r: &Report) -> String {
         line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
     );
 
+    plot_or_note(&mut o, "latency distribution", percentile_plot(r));
+
     if !r.loss_windows.is_empty() {
         o.push_str("<h2>Loss windows</h2><table><tr><th>kind</th><th>client</th><th>from s</th><th>to s</th><th>lost</th><th>missed offline</th></tr>\n");
         for w in &r.loss_windows {
@@ -215,6 +218,80 @@ fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Op
                 .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
                 .ok()?
                 .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+/// The HDR view: latency by percentile, the x axis in "nines" (90 %,
+/// 99 %, 99.9 %, …) so the tail gets the room it deserves.
+fn percentile_plot(r: &Report) -> Option<String> {
+    use base64::Engine;
+    use hdrhistogram::serialization::Deserializer;
+    let decode = |hdr: &str| -> Option<hdrhistogram::Histogram<u64>> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(hdr).ok()?;
+        Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+    };
+    let mut series = Vec::new();
+    let mut max_nines: f64 = 1.0;
+    for (name, summary, colour) in [
+        ("e2e", &r.latency.e2e, RGBColor(214, 39, 40)),
+        ("e2e uncorrected", &r.latency.e2e_uncorrected, RGBColor(255, 127, 14)),
+        ("publish ack", &r.latency.ack, RGBColor(31, 119, 180)),
+        ("connect", &r.latency.connect, RGBColor(148, 103, 189)),
+    ] {
+        let Some(h) = decode(&summary.hdr).filter(|h| !h.is_empty()) else { continue };
+        // Up to the last recorded value's share of nines (1 / count).
+        let nines_limit = (h.len() as f64).log10().clamp(1.0, 6.0);
+        max_nines = max_nines.max(nines_limit);
+        let points: Vec<(f64, f64)> = (0..=(nines_limit * 20.0) as u32)
+            .map(|i| {
+                let nines = i as f64 / 20.0;
+                let q = 1.0 - 10f64.powf(-nines);
+                (nines, h.value_at_quantile(q) as f64 / 1000.0)
+            })
+            .collect();
+        series.push((name, colour, points));
+    }
+    if series.is_empty() {
+        return None;
+    }
+    let y_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).fold(0.0, f64::max).max(0.001) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("latency by percentile (HDR)", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..max_nines.ceil(), 0f64..y_max)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("ms")
+            .x_labels(max_nines.ceil() as usize + 1)
+            .x_label_formatter(&|n| {
+                let k = n.round() as i32;
+                if (n - k as f64).abs() > 1e-6 {
+                    String::new()
+                } else {
+                    format!("{:.*}%", (k - 2).max(0) as usize, 100.0 - 100.0 * 10f64.powi(-k))
+                }
+            })
+            .light_line_style(WHITE)
+            .draw()
+            .ok()?;
+        for (name, colour, points) in series {
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .ok()?
+                .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
