@@ -6,7 +6,7 @@
 //! "dropped" counter.
 
 use crate::metrics::RunClock;
-use crate::mqtt::transport::{Stream, TlsClient};
+use crate::mqtt::transport::{self, TlsClient};
 use crate::mqtt::{ConnectOptions, Connection, Packet};
 use crate::scenario::ProtocolVersion;
 use std::collections::BTreeMap;
@@ -106,10 +106,7 @@ async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<Str
 
 async fn connect(w: &SysWatch) -> Option<Connection> {
     let tcp = timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(w.addr)).await.ok()?.ok()?;
-    let stream = match &w.tls {
-        None => Stream::Tcp(tcp),
-        Some(tls) => timeout(Duration::from_secs(5), tls.handshake(tcp)).await.ok()?.ok()?,
-    };
+    let stream = transport::open(tcp, w.tls.as_ref(), Duration::from_secs(5)).await.ok()?;
     let mut conn = Connection::new(stream, w.protocol, w.clock);
     conn.write_packet(&Packet::Connect(w.options.clone())).await.ok()?;
     match timeout(Duration::from_secs(5), conn.read_packet()).await {

@@ -8,7 +8,7 @@ use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
 use crate::metrics::{Counters, Metrics, UnrecordedDeliveries};
 use crate::mqtt::flight::FlightEntry;
-use crate::mqtt::transport::{self, Stream};
+use crate::mqtt::transport;
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
 use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
@@ -247,18 +247,9 @@ impl Client {
             Err(_) => return Err("timeout".into()),
         };
         let t_tcp = self.now_us();
-        let stream = match &self.ctx.tls {
-            None => Stream::Tcp(tcp),
-            // The handshake counts in connect latency (to CONNACK), not in connect_tcp.
-            Some(tls) => {
-                let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
-                match timeout(remaining, Box::pin(tls.handshake(tcp))).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return Err(transport::handshake_cause(&e)),
-                    Err(_) => return Err("timeout".into()),
-                }
-            }
-        };
+        // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
+        let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
+        let stream = transport::open(tcp, self.ctx.tls.as_ref(), remaining).await?;
         // Boxed: the connection moves from here into `connection` without
         // leaving a copy-sized slot in the client task's state.
         let mut conn = Box::new(Connection::new(stream, self.protocol(), self.ctx.metrics.clock));
@@ -787,7 +778,6 @@ impl Client {
                 (a, b) => a.or(b),
             }
             .map(Instant::from_std);
-            let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 biased;
                                 changed = phase.changed() => {
@@ -801,7 +791,8 @@ impl Client {
                     Err(e) => return Err(connection_cause(&e)),
                 },
                 // One timer for both deadlines: a busy publisher re-arms one, not two, per wake-up.
-                _ = sleep_until(wake_at.unwrap_or(far)), if wake_at.is_some() => {
+                // (Disabled when there is nothing to wake for: the far deadline is never polled.)
+                _ = sleep_until(wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))), if wake_at.is_some() => {
                     if next_publish.is_some_and(|at| at <= std::time::Instant::now()) {
                         self.publish_due(conn).await?;
                     }

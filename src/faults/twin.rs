@@ -50,14 +50,7 @@ async fn connect(t: &Twin) -> Result<Connection, String> {
         Ok(Err(e)) => return Err(io_cause(&e)),
         Err(_) => return Err("timeout".into()),
     };
-    let stream = match &t.tls {
-        None => crate::mqtt::transport::Stream::Tcp(tcp),
-        Some(tls) => match timeout(Duration::from_secs(10), tls.handshake(tcp)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(crate::mqtt::transport::handshake_cause(&e)),
-            Err(_) => return Err("timeout".into()),
-        },
-    };
+    let stream = crate::mqtt::transport::open(tcp, t.tls.as_ref(), Duration::from_secs(10)).await?;
     let mut conn = Connection::new(stream, t.protocol, t.clock);
     conn.write_packet(&Packet::Connect(t.options.clone())).await.map_err(|e| e.to_string())?;
     match timeout(Duration::from_secs(10), conn.read_packet()).await {

@@ -129,6 +129,17 @@ impl TlsClient {
     }
 }
 
+/// The stream a connection runs over: the socket as it is, or TLS over it
+/// (the handshake within `limit`). `Err` is the cause as the report counts it.
+pub async fn open(tcp: TcpStream, tls: Option<&TlsClient>, limit: std::time::Duration) -> Result<Stream, String> {
+    let Some(tls) = tls else { return Ok(Stream::Tcp(tcp)) };
+    match tokio::time::timeout(limit, Box::pin(tls.handshake(tcp))).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(handshake_cause(&e)),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())

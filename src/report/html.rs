@@ -178,52 +178,21 @@ fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
     }
 }
 
-/// One SVG line chart over the run's seconds, with the report's loss windows
-/// and faults as shaded spans. None when there is nothing to draw.
-/// A named line of (seconds, value) points, in a colour.
+/// A named line of (x, y) points, in a colour.
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
+/// One SVG line chart over the run's seconds, with the report's loss windows
+/// and faults as shaded spans. None when there is nothing to draw.
 fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Option<String> {
-    if series.iter().all(|(_, _, points)| points.is_empty()) {
-        return None;
-    }
-    let all = || series.iter().flat_map(|(_, _, p)| p.iter());
-    let x_max = all().map(|p| p.0).fold(1.0, f64::max);
-    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
-            .ok()?;
-        chart.configure_mesh().x_desc("s since the run began").y_desc(unit).light_line_style(WHITE).draw().ok()?;
-        let spans = r
-            .loss_windows
-            .iter()
-            .map(|w| (w.start_s, w.end_s, RGBColor(214, 39, 40).mix(0.15)))
-            .chain(r.faults.iter().map(|f| (f.at_s, f.until_s.unwrap_or(f.at_s + 0.1), BLACK.mix(0.12))));
-        for (from, to, colour) in spans {
-            chart
-                .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
-                .ok()?;
-        }
-        for (name, colour, points) in series {
-            let colour = *colour;
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
-                .ok()?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
-        root.present().ok()?;
-    }
-    Some(svg)
+    let spans = r
+        .loss_windows
+        .iter()
+        .map(|w| (w.start_s, w.end_s, RGBColor(214, 39, 40).mix(0.15)))
+        .chain(r.faults.iter().map(|f| (f.at_s, f.until_s.unwrap_or(f.at_s + 0.1), BLACK.mix(0.12))))
+        .collect();
+    let x_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let axes = Axes { caption, x_desc: "s since the run began", unit, x_max, y_min: 1.0, x_ticks: None, spans };
+    chart(&axes, series, None)
 }
 
 /// The HDR view: latency by percentile, the x axis in "nines" (90 %,
@@ -256,42 +225,82 @@ fn percentile_plot(r: &Report) -> Option<String> {
             .collect();
         series.push((name, colour, points));
     }
-    if series.is_empty() {
+    let axes = Axes {
+        caption: "latency by percentile (HDR)",
+        x_desc: "percentile",
+        unit: "ms",
+        x_max: max_nines.ceil(),
+        y_min: 0.001,
+        x_ticks: Some(max_nines.ceil() as usize + 1),
+        spans: Vec::new(),
+    };
+    chart(
+        &axes,
+        &series,
+        Some(&|n| {
+            let k = n.round() as i32;
+            if (n - k as f64).abs() > 1e-6 {
+                String::new()
+            } else {
+                format!("{:.*}%", (k - 2).max(0) as usize, 100.0 - 100.0 * 10f64.powi(-k))
+            }
+        }),
+    )
+}
+
+/// What a chart shows besides its lines.
+struct Axes<'a> {
+    caption: &'a str,
+    x_desc: &'a str,
+    unit: &'a str,
+    x_max: f64,
+    /// The y axis reaches at least this far (then 10 % above the highest point).
+    y_min: f64,
+    /// How many x labels (None: plotters chooses).
+    x_ticks: Option<usize>,
+    /// Shaded (from, to) spans over the whole height.
+    spans: Vec<(f64, f64, RGBAColor)>,
+}
+
+/// Draws `series` as lines with a legend, into one SVG. None when there is
+/// nothing to draw (or plotters fails).
+/// `x_label` formats the x labels (None: plotters' own).
+fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -> String>) -> Option<String> {
+    if series.iter().all(|(_, _, points)| points.is_empty()) {
         return None;
     }
-    let y_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).fold(0.0, f64::max).max(0.001) * 1.1;
+    let y_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).fold(0.0, f64::max).max(axes.y_min) * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).ok()?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("latency by percentile (HDR)", ("sans-serif", 16))
+            .caption(axes.caption, ("sans-serif", 16))
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..max_nines.ceil(), 0f64..y_max)
+            .build_cartesian_2d(0f64..axes.x_max, 0f64..y_max)
             .ok()?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile")
-            .y_desc("ms")
-            .x_labels(max_nines.ceil() as usize + 1)
-            .x_label_formatter(&|n| {
-                let k = n.round() as i32;
-                if (n - k as f64).abs() > 1e-6 {
-                    String::new()
-                } else {
-                    format!("{:.*}%", (k - 2).max(0) as usize, 100.0 - 100.0 * 10f64.powi(-k))
-                }
-            })
-            .light_line_style(WHITE)
-            .draw()
-            .ok()?;
-        for (name, colour, points) in series {
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(axes.x_desc).y_desc(axes.unit).light_line_style(WHITE);
+        if let Some(f) = x_label {
+            mesh.x_label_formatter(f);
+        }
+        if let Some(n) = axes.x_ticks {
+            mesh.x_labels(n);
+        }
+        mesh.draw().ok()?;
+        for &(from, to, colour) in &axes.spans {
             chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
+                .ok()?;
+        }
+        for (name, colour, points) in series {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
                 .ok()?
-                .label(name)
+                .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
