@@ -171,23 +171,34 @@ impl Shard {
     }
 }
 
-/// Deliveries one client has seen but not yet put into its shard: the
-/// subscriber notes each message here and takes the shard's lock once per
-/// read (or every `CAPACITY` messages), not once per message.
+/// One tracked message a subscriber took in.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub qos: u8,
+    pub publisher: u32,
+    pub seq: u64,
+    /// e2e µs from the intended send, and from the actual send.
+    pub e2e_us: u64,
+    pub raw_us: u64,
+}
+
+/// Deliveries one client has taken in but not yet recorded: the subscriber
+/// notes each message here and records a read's worth at once — into its
+/// own receipt log and, under one lock, into its shard — after the read's
+/// acknowledgements went out (or every `CAPACITY` messages).
 #[derive(Debug, Default)]
 pub struct UnrecordedDeliveries {
-    /// (QoS, e2e µs from the intended send, e2e µs from the actual send).
-    deliveries: Vec<(u8, u64, u64)>,
+    deliveries: Vec<Delivery>,
 }
 
 impl UnrecordedDeliveries {
     const CAPACITY: usize = 256;
 
-    pub fn push(&mut self, qos: u8, e2e_us: u64, raw_us: u64) {
+    pub fn push(&mut self, d: Delivery) {
         if self.deliveries.capacity() == 0 {
             self.deliveries.reserve_exact(Self::CAPACITY);
         }
-        self.deliveries.push((qos, e2e_us, raw_us));
+        self.deliveries.push(d);
     }
 
     pub fn is_full(&self) -> bool {
@@ -198,12 +209,23 @@ impl UnrecordedDeliveries {
         self.deliveries.is_empty()
     }
 
+    /// Forgets them: their connection died before they were acknowledged,
+    /// so the broker will deliver them again.
+    pub fn clear(&mut self) {
+        self.deliveries.clear();
+    }
+
+    /// (publisher, sequence) of each, in the order they arrived.
+    pub fn receipts(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.deliveries.iter().map(|d| (d.publisher, d.seq))
+    }
+
     pub fn drain_into(&mut self, shard: &mut Shard) {
-        for (qos, e2e, raw) in self.deliveries.drain(..) {
-            shard.latency.e2e.saturating_record(e2e);
-            shard.latency.e2e_uncorrected.saturating_record(raw);
-            shard.interval_e2e.saturating_record(e2e);
-            shard.counters.received[qos as usize] += 1;
+        for d in self.deliveries.drain(..) {
+            shard.latency.e2e.saturating_record(d.e2e_us);
+            shard.latency.e2e_uncorrected.saturating_record(d.raw_us);
+            shard.interval_e2e.saturating_record(d.e2e_us);
+            shard.counters.received[d.qos as usize] += 1;
         }
     }
 }

@@ -6,7 +6,7 @@
 use super::reconnect::Backoff;
 use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
-use crate::metrics::{Counters, Metrics, UnrecordedDeliveries};
+use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
 use crate::mqtt::flight::FlightEntry;
 use crate::mqtt::transport;
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
@@ -501,29 +501,51 @@ impl Client {
         let rx = self.rx.get_or_insert_with(Default::default);
         match Header::decode(&m.payload, run_id) {
             Decoded::Tracked(h) => {
-                rx.streams.entry(h.publisher).or_default().record(h.seq);
                 let now_unix = clock.unix_us(now);
-                let e2e = now_unix.saturating_sub(h.intended_us).max(1);
-                let raw = now_unix.saturating_sub(h.sent_us).max(1);
-                self.gen.slowest_delivery_us = self.gen.slowest_delivery_us.max(raw);
-                self.unrecorded.push(m.qos.min(2), e2e, raw);
-                if self.unrecorded.is_full() {
-                    self.record_deliveries();
-                }
+                let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
+                let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
+                self.gen.slowest_delivery_us = self.gen.slowest_delivery_us.max(raw_us);
+                self.unrecorded.push(Delivery {
+                    qos: m.qos.min(2),
+                    publisher: h.publisher,
+                    seq: h.seq,
+                    e2e_us,
+                    raw_us,
+                });
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,
         }
     }
 
-    /// Moves the deliveries noted since the last call into the shared
-    /// histograms: one shard lock per read, not per message.
+    /// Records the deliveries noted since the last call: into the receipt
+    /// log, and into the shared histograms under one shard lock per read.
     fn record_deliveries(&mut self) {
         if self.unrecorded.is_empty() {
             return;
         }
+        let rx = self.rx.get_or_insert_with(Default::default);
+        for (publisher, seq) in self.unrecorded.receipts() {
+            rx.streams.entry(publisher).or_default().record(seq);
+        }
         let unrecorded = &mut self.unrecorded;
         self.ctx.metrics.with(self.shard, |s| unrecorded.drain_into(s));
+    }
+
+    /// Sends the queued replies, then records what they acknowledge. A
+    /// message whose acknowledgement could not be written is not counted:
+    /// the broker still holds it and will deliver it again.
+    async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), String> {
+        match conn.flush().await {
+            Ok(()) => {
+                self.record_deliveries();
+                Ok(())
+            }
+            Err(e) => {
+                self.unrecorded.clear();
+                Err(connection_cause(&e))
+            }
+        }
     }
 
     fn on_ack(&mut self, pkid: u16, reason: u8, now: u64, comp: bool) {
@@ -724,14 +746,19 @@ impl Client {
             if let Err(cause) = self.on_packet(conn, p, now) {
                 break Err(cause);
             }
+            if self.unrecorded.is_full() {
+                if let Err(cause) = self.acknowledge(conn).await {
+                    break Err(cause);
+                }
+            }
             match conn.next_buffered() {
                 Ok(p) => next = p,
                 Err(e) => break Err(connection_cause(&e)),
             }
         };
-        self.record_deliveries();
+        let acknowledged = self.acknowledge(conn).await;
         handled?;
-        conn.flush().await.map_err(|e| connection_cause(&e))
+        acknowledged
     }
 
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
