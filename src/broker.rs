@@ -76,6 +76,14 @@ impl BrokerSpec {
     }
 }
 
+/// Whether a broker log line can tell why a client was closed.
+pub fn is_telling(line: &str) -> bool {
+    const TELLING: &[&str] =
+        &["already connected", "protocol error", "malformed", "oversize", "not authorised", "disconnected", "closing"];
+    let lower = line.to_lowercase();
+    TELLING.iter().any(|k| lower.contains(k))
+}
+
 /// What the report calls the embedded broker.
 pub const EMBEDDED_KIND: &str = "embedded (rumqttd 0.20)";
 
@@ -110,21 +118,14 @@ impl BrokerHandle {
     /// The lines of the spawned broker's log (its last 8 MiB) that can tell
     /// why a client was closed, for the detectors' corroboration. Read line
     /// by line: a swarm's routine connect lines never sit in memory at once.
-    pub fn log_text(&self) -> Option<String> {
+    pub fn telling_log_lines(&self) -> Option<Vec<String>> {
         use std::io::{BufRead, Seek};
         let m = self.mosquitto.as_ref()?;
         let mut file = std::fs::File::open(m.log_path()).ok()?;
         let len = file.metadata().ok()?.len();
         file.seek(std::io::SeekFrom::Start(len.saturating_sub(8 << 20))).ok()?;
-        let mut out = String::new();
-        for line in std::io::BufReader::new(file).split(b'\n').map_while(Result::ok) {
-            let line = String::from_utf8_lossy(&line);
-            if crate::detect::is_telling(&line) {
-                out.push_str(&line);
-                out.push('\n');
-            }
-        }
-        Some(out)
+        let lines = std::io::BufReader::new(file).split(b'\n').map_while(Result::ok);
+        Some(lines.map(|l| String::from_utf8_lossy(&l).into_owned()).filter(|l| is_telling(l)).collect())
     }
 
     /// Resident memory of the spawned broker now, in KiB (None for other brokers).

@@ -1,4 +1,4 @@
-//! Command line: `midge run`, `midge validate`. Parses, hands over to the
+//! Command line: `midge run`, `midge validate`, `midge report`. Parses, hands over to the
 //! runner, writes the report, and turns the outcome into an exit status.
 
 use crate::plan::{Overrides, Plan};
@@ -48,6 +48,15 @@ pub enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Analyse a finished run again from its record (DIR/record.json) and
+    /// write report.json, report.md and report.html anew.
+    Report {
+        /// The run's folder (the one holding record.json).
+        dir: PathBuf,
+        /// No summary on stdout.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
@@ -65,8 +74,9 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Validate { scenario } => validate(&scenario),
+        Command::Report { dir, quiet } => rerender(&dir, quiet),
         Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers } => {
-            run(&scenario, Overrides { broker, duration, source_addrs }, out, quiet, workers)
+            run(&scenario, Overrides { broker, duration, source_addrs, ..Default::default() }, out, quiet, workers)
         }
     }
 }
@@ -92,6 +102,26 @@ fn validate(path: &Path) -> i32 {
         },
         Err(e) => {
             eprintln!("{e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn rerender(dir: &Path, quiet: bool) -> i32 {
+    match crate::report::rerender(dir) {
+        Ok(report) => {
+            if !quiet {
+                println!("{}", crate::report::markdown::render(&report));
+            }
+            eprintln!("report: {}", dir.join("report.json").display());
+            if report.passed() {
+                exit::PASS
+            } else {
+                exit::EXPECTATION_FAILED
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             exit::BAD_INPUT
         }
     }
@@ -159,7 +189,9 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
                 return exit::BAD_INPUT;
             }
         };
-        if let Err(e) = output.report.write_files(&out_dir) {
+        let written =
+            output.report.write_files(&out_dir).and_then(|()| crate::report::write_record(&output.record, &out_dir));
+        if let Err(e) = written {
             eprintln!("error: cannot write the report to {}: {e}", out_dir.display());
             if !quiet {
                 println!("{}", crate::report::markdown::render(&output.report));

@@ -7,11 +7,10 @@
 //! (`mqtt` on the wire, `session` state, `track` logs, `metrics` shards)
 //! → `track::tally` → `report` (json + md) and `expect` (verdict).
 
+pub mod analysis;
 pub mod broker;
 pub mod cli;
 pub mod client;
-pub mod detect;
-pub mod expect;
 pub mod faults;
 pub mod ids;
 pub mod limits;
@@ -20,10 +19,10 @@ pub mod mqtt;
 pub mod payload;
 pub mod plan;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sys;
 pub mod topic;
-pub mod track;
 pub mod workers;

@@ -6,156 +6,13 @@
 //! series, and the report merges them once at the end.
 
 use hdrhistogram::Histogram;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
-/// Highest latency a histogram holds: one hour in microseconds.
-const MAX_US: u64 = 3_600_000_000;
-
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid")
-}
-
-/// Monotonic microseconds since the run began, and their Unix-time equivalent
-/// (for the payload header, so that shards on other machines can compare).
-#[derive(Debug, Clone, Copy)]
-pub struct RunClock {
-    start: Instant,
-    start_unix_us: u64,
-}
-
-impl RunClock {
-    pub fn new() -> RunClock {
-        let start_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
-        RunClock { start: Instant::now(), start_unix_us }
-    }
-
-    pub fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
-    }
-
-    pub fn unix_us(&self, run_us: u64) -> u64 {
-        self.start_unix_us + run_us
-    }
-
-    pub fn instant_at(&self, run_us: u64) -> Instant {
-        self.start + std::time::Duration::from_micros(run_us)
-    }
-
-    pub fn start_unix_us(&self) -> u64 {
-        self.start_unix_us
-    }
-}
-
-impl Default for RunClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Latency histograms (microseconds).
-#[derive(Debug, Clone)]
-pub struct Latencies {
-    pub connect: Histogram<u64>,
-    pub connect_tcp: Histogram<u64>,
-    pub e2e: Histogram<u64>,
-    pub e2e_uncorrected: Histogram<u64>,
-    pub ack: Histogram<u64>,
-    pub suback: Histogram<u64>,
-    /// How late each publish left against its slot in the schedule.
-    pub publish_lag: Histogram<u64>,
-}
-
-impl Latencies {
-    pub fn new() -> Latencies {
-        Latencies {
-            connect: new_histogram(),
-            connect_tcp: new_histogram(),
-            e2e: new_histogram(),
-            e2e_uncorrected: new_histogram(),
-            ack: new_histogram(),
-            suback: new_histogram(),
-            publish_lag: new_histogram(),
-        }
-    }
-
-    pub fn add(&mut self, o: &Latencies) {
-        // Same bounds everywhere, so adding cannot fail.
-        let _ = self.connect.add(&o.connect);
-        let _ = self.connect_tcp.add(&o.connect_tcp);
-        let _ = self.e2e.add(&o.e2e);
-        let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
-        let _ = self.ack.add(&o.ack);
-        let _ = self.suback.add(&o.suback);
-        let _ = self.publish_lag.add(&o.publish_lag);
-    }
-}
-
-impl Default for Latencies {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Cumulative counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub connect_attempts: u64,
-    pub connects: u64,
-    pub published: [u64; 3],
-    pub acked: [u64; 3],
-    /// PUBLISH packets delivered to subscribers (duplicates included).
-    pub received: [u64; 3],
-    /// QoS 1/2 publishes the broker refused with an error reason code (MQTT 5).
-    pub rejected: u64,
-    pub unsolicited_acks: u64,
-    /// Successful connections after a client's first.
-    pub reconnects: u64,
-    pub connect_failures: BTreeMap<String, u64>,
-    pub subscribe_failures: BTreeMap<String, u64>,
-    /// Over every connection that ended: socket reads and writes, bytes.
-    pub socket_reads: u64,
-    pub socket_writes: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
-
-impl Counters {
-    pub fn add(&mut self, o: &Counters) {
-        self.connect_attempts += o.connect_attempts;
-        self.connects += o.connects;
-        for q in 0..3 {
-            self.published[q] += o.published[q];
-            self.acked[q] += o.acked[q];
-            self.received[q] += o.received[q];
-        }
-        self.rejected += o.rejected;
-        self.reconnects += o.reconnects;
-        self.unsolicited_acks += o.unsolicited_acks;
-        self.socket_reads += o.socket_reads;
-        self.socket_writes += o.socket_writes;
-        self.bytes_in += o.bytes_in;
-        self.bytes_out += o.bytes_out;
-        for (dst, src) in
-            [(&mut self.connect_failures, &o.connect_failures), (&mut self.subscribe_failures, &o.subscribe_failures)]
-        {
-            for (k, v) in src {
-                *dst.entry(k.clone()).or_default() += v;
-            }
-        }
-    }
-
-    pub fn published_total(&self) -> u64 {
-        self.published.iter().sum()
-    }
-
-    pub fn received_total(&self) -> u64 {
-        self.received.iter().sum()
-    }
-}
+pub use crate::record::clock::RunClock;
+pub use crate::record::hist::new_histogram;
+pub use crate::record::{Counters, Latencies, TimePoint};
 
 #[derive(Debug)]
 pub struct Shard {
@@ -334,16 +191,6 @@ impl Metrics {
         }
         (counters, latency)
     }
-}
-
-/// One second of the run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TimePoint {
-    pub t_s: f64,
-    pub connected: i64,
-    pub published: u64,
-    pub received: u64,
-    pub e2e_p99_us: Option<u64>,
 }
 
 /// CPU seconds (user + system) this process has used so far.

@@ -52,6 +52,21 @@ impl GroupPlan {
     pub fn persistent(&self) -> bool {
         !self.clean_session
     }
+
+    /// The CONNECT a client of this group sends (its twin sends the same).
+    pub fn connect_options(&self, client_id: &str) -> crate::mqtt::ConnectOptions {
+        let creds = self.credentials.clone();
+        let v5 = self.protocol == ProtocolVersion::V5;
+        crate::mqtt::ConnectOptions {
+            client_id: client_id.to_string(),
+            keep_alive_s: self.keepalive.as_secs().min(u16::MAX as u64) as u16,
+            clean_start: self.clean_session,
+            username: creds.as_ref().map(|c| c.username.clone()),
+            password: creds.map(|c| c.password),
+            session_expiry_s: (v5 && self.persistent()).then_some(self.session_expiry_s),
+            receive_maximum: None,
+        }
+    }
 }
 
 /// One scheduled fault, resolved to the clients it hits.
@@ -96,6 +111,10 @@ pub struct Plan {
     pub name: String,
     pub scenario_path: String,
     pub scenario_sha256: String,
+    /// The scenario file as it was read, and the command line's overrides:
+    /// what the run record keeps so the plan can be built again.
+    pub scenario_text: String,
+    pub overrides: Overrides,
     pub run_id: u64,
     pub duration: Duration,
     pub drain: Duration,
@@ -120,6 +139,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The local address client `index` connects from, if the plan spreads them.
+    pub fn source_addr(&self, index: u32) -> Option<std::net::IpAddr> {
+        let addrs = &self.source_addrs;
+        (!addrs.is_empty()).then(|| addrs[index as usize % addrs.len()])
+    }
+
     /// Whether any fault needs midge's proxy between the clients and the broker.
     pub fn needs_proxy(&self) -> bool {
         use scenario::FaultAction::*;
@@ -134,6 +159,11 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     /// `--source-addrs`, already parsed.
     pub source_addrs: Option<Vec<std::net::IpAddr>>,
+    /// The run id to use (default: a random one).
+    pub run_id: Option<u64>,
+    /// Client ids an earlier build chose (a recorded run's plan built again):
+    /// the i-th planned client gets the i-th.
+    pub client_ids: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -177,7 +207,10 @@ impl Plan {
             });
             let first_client = clients.len() as u32;
             for i in 0..g.clients {
-                let client_id = ids.next(&id_spec, &g.name, i);
+                let client_id = match overrides.client_ids.as_ref().and_then(|v| v.get(clients.len())) {
+                    Some(given) => given.clone(),
+                    None => ids.next(&id_spec, &g.name, i),
+                };
                 let fill = |t: &str| {
                     t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name)
                 };
@@ -269,7 +302,9 @@ impl Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
             scenario_sha256: hex(&Sha256::digest(file.text.as_bytes())),
-            run_id: rand::random(),
+            scenario_text: file.text.clone(),
+            overrides: overrides.clone(),
+            run_id: overrides.run_id.unwrap_or_else(rand::random),
             duration: overrides.duration.or(s.duration.map(|d| d.0)).unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
@@ -391,5 +426,44 @@ subscribe = { filter = "t/2", qos = 0 }
         assert_eq!(to_one.len(), 1);
         assert_eq!(to_one[0].qos, 0);
         assert_eq!(plan.clients[0].client_id, "p0");
+    }
+}
+
+impl Plan {
+    /// What this plan was made from, for the run record.
+    pub fn identity(&self) -> crate::record::PlanIdentity {
+        crate::record::PlanIdentity {
+            scenario_path: self.scenario_path.clone(),
+            scenario_text: self.scenario_text.clone(),
+            scenario_sha256: self.scenario_sha256.clone(),
+            run_id: self.run_id,
+            broker_override: self.overrides.broker.clone(),
+            duration_override: self.overrides.duration,
+            source_addrs: self.source_addrs.iter().map(|a| a.to_string()).collect(),
+            client_ids: self.clients.iter().map(|c| c.client_id.clone()).collect(),
+        }
+    }
+
+    /// The plan of a recorded run, built again from its scenario text and
+    /// overrides, with what was chosen at run time put back (run id, client
+    /// ids, source addresses). Secrets are not resolved: the analysis needs none.
+    pub fn rebuild(id: &crate::record::PlanIdentity) -> anyhow::Result<Plan> {
+        let file = ScenarioFile::parse(std::path::Path::new(&id.scenario_path), &id.scenario_text)?;
+        let overrides = Overrides {
+            broker: id.broker_override.clone(),
+            duration: id.duration_override,
+            source_addrs: None,
+            run_id: Some(id.run_id),
+            client_ids: Some(id.client_ids.clone()),
+        };
+        let mut plan = Plan::build(&file, &overrides)?;
+        anyhow::ensure!(
+            id.client_ids.len() == plan.clients.len(),
+            "the scenario plans {} clients, the record {}",
+            plan.clients.len(),
+            id.client_ids.len()
+        );
+        plan.source_addrs = id.source_addrs.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+        Ok(plan)
     }
 }

@@ -3,16 +3,21 @@
 //! once every client is connected and subscribed, faults on schedule, drain,
 //! shutdown, then the assembly of one `Report`.
 
+use crate::analysis;
 use crate::broker::{self, BrokerError, BrokerHandle};
+use crate::client::task::Misbehave;
 use crate::client::{run_client, ClientContext, ClientOutcome, Phase};
 use crate::faults::proxy::FaultProxy;
-use crate::faults::schedule::{self, FaultContext, FaultLog};
-use crate::metrics::{Metrics, TimePoint};
+use crate::faults::schedule::{self, FaultContext};
+use crate::metrics::Metrics;
+use crate::mqtt::transport::TlsClient;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::build::{self, RunRecord};
+use crate::record::{BrokerRecord, FaultLog, GeneratorRecord, RunClock, RunRecord, TimePoint, RECORD_FORMAT};
 use crate::report::Report;
+use crate::sys::SysWatcher;
 use crate::workers::WorkerPool;
+use hdrhistogram::Histogram;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -58,6 +63,8 @@ pub enum RunError {
 
 pub struct RunOutput {
     pub report: Report,
+    /// What the run observed: the report is `analysis::analyse(plan, record)`.
+    pub record: RunRecord,
     pub exit_code: i32,
 }
 
@@ -75,7 +82,26 @@ async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
-pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+/// Everything in place before the first client connects.
+struct Prepared {
+    plan: Plan,
+    broker: BrokerHandle,
+    sys_watch: Option<SysWatcher>,
+    links: Links,
+}
+
+/// How the swarm reaches the broker.
+#[derive(Clone)]
+struct Links {
+    proxy: Option<Arc<FaultProxy>>,
+    tls: Option<TlsClient>,
+    /// Where clients connect: the broker, or the proxy in front of it.
+    client_addr: std::net::SocketAddr,
+}
+
+/// Secrets, limits, TLS, the broker (started or reached), the proxy, the
+/// $SYS watcher and the source addresses.
+async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
     let twins: u64 = plan
         .faults
@@ -86,7 +112,7 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     // + 1: the $SYS watcher.
     let connections = plan.clients.len() as u64 + twins + 1;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
-    let tls = plan.tls.as_ref().map(crate::mqtt::transport::TlsClient::new).transpose().map_err(RunError::Tls)?;
+    let tls = plan.tls.as_ref().map(TlsClient::new).transpose().map_err(RunError::Tls)?;
     if tls.is_some() && plan.needs_proxy() {
         return Err(RunError::Tls(
             "the cut, blackhole, delay and drop faults need midge's proxy, which cannot read TLS: run them against mqtt://".into(),
@@ -95,35 +121,11 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
     preflight(&broker).await?;
-    let proxy = if plan.needs_proxy() {
-        Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?))
-    } else {
-        None
+    let proxy = match plan.needs_proxy() {
+        true => Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?)),
+        false => None,
     };
-
-    // The broker's own counters, straight to the broker (never through the
-    // proxy's faults). The embedded broker publishes none.
-    let sys_watch = (broker.kind != broker::EMBEDDED_KIND).then(|| {
-        let group = plan.groups.first();
-        let creds = group.and_then(|g| g.credentials.clone());
-        crate::sys::SysWatcher::spawn(crate::sys::SysWatch {
-            addr: broker.addr,
-            protocol,
-            tls: tls.clone(),
-            options: crate::mqtt::ConnectOptions {
-                client_id: format!("midge-sys-{:08x}", plan.run_id as u32),
-                keep_alive_s: 60,
-                clean_start: true,
-                username: creds.as_ref().map(|c| c.username.clone()),
-                password: creds.map(|c| c.password),
-                session_expiry_s: None,
-                receive_maximum: None,
-            },
-            clock: crate::metrics::RunClock::new(),
-            // The generated mosquitto.conf says `sys_interval 1`.
-            interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
-        })
-    });
+    let sys_watch = spawn_sys_watch(&plan, &broker, tls.clone());
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
     plan.source_addrs = crate::limits::plan_source_addrs(
         connections,
@@ -132,163 +134,269 @@ pub async fn run(mut plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunE
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
-    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let plan = Arc::new(plan);
-    let workers = opts.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(Prepared { plan, broker, sys_watch, links: Links { proxy, tls, client_addr } })
+}
+
+/// The broker's own counters, straight to the broker (never through the
+/// proxy's faults). The embedded broker publishes none.
+fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>) -> Option<SysWatcher> {
+    if broker.kind == broker::EMBEDDED_KIND {
+        return None;
+    }
+    let group = plan.groups.first()?;
+    let mut options = group.connect_options(&format!("midge-sys-{:08x}", plan.run_id as u32));
+    options.keep_alive_s = 60;
+    options.clean_start = true;
+    options.session_expiry_s = None;
+    Some(SysWatcher::spawn(crate::sys::SysWatch {
+        addr: broker.addr,
+        protocol: group.protocol,
+        tls,
+        options,
+        clock: RunClock::new(),
+        // The generated mosquitto.conf says `sys_interval 1`.
+        interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
+    }))
+}
+
+/// The swarm while it runs: its clients, the run's shared state and the
+/// tasks that watch it.
+struct Swarm {
+    plan: Arc<Plan>,
+    metrics: Arc<Metrics>,
+    pool: Arc<WorkerPool>,
+    phase: watch::Sender<Phase>,
+    orders: watch::Sender<Option<Arc<Misbehave>>>,
+    progress: Progress,
+    sampler: (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>),
+    ramps: Vec<Ramp>,
+}
+
+fn start_swarm(p: &Links, plan: Arc<Plan>, workers: Option<usize>, show: bool) -> Result<Swarm, RunError> {
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
     // Shards only need to outnumber the threads that record into them; each
     // holds eight histograms.
     let metrics = Arc::new(Metrics::new((2 * pool.len()).clamp(2, 16)));
-    let (orders_tx, orders_rx) = watch::channel(None);
-
+    let (orders, orders_rx) = watch::channel(None);
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
         metrics: metrics.clone(),
-        broker: client_addr,
+        broker: p.client_addr,
         orders: orders_rx,
-        tls: tls.clone(),
+        tls: p.tls.clone(),
     });
-    let broker = Arc::new(Mutex::new(broker));
-    let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
-    let planned = plan.clients.len() as u32;
-    let progress = Progress::new(opts.progress, planned);
-    let (sampler, stop_sampler) = spawn_sampler(metrics.clone(), progress.clone());
+    let (phase, phase_rx) = watch::channel(Phase::Connecting);
+    let progress = Progress::new(show, plan.clients.len() as u32);
+    let sampler = spawn_sampler(metrics.clone(), progress.clone());
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
+    Ok(Swarm { plan, metrics, pool, phase, orders, progress, sampler, ramps })
+}
+
+/// What midge measured of itself (and of a spawned broker) while publishing.
+struct Publishing {
+    elapsed: Duration,
+    cpu_s: f64,
+    rss_kib: u64,
+    loop_delay: Histogram<u64>,
+    broker_cpu_s: Option<f64>,
+    broker_rss_kib: Option<u64>,
+    faults: Option<JoinHandle<FaultLog>>,
+    interrupted: bool,
+}
+
+/// Publishing: from the phase change to the end of the duration (or every
+/// counted publisher done, or an interrupt), faults on schedule.
+async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: &mut RunOptions) -> Publishing {
+    let started = Instant::now();
+    let cpu_at_start = crate::metrics::process_cpu_seconds();
+    let broker_cpu_at_start = broker.lock().await.cpu_seconds();
+    let (probe, stop_probe) = spawn_loop_probe(&s.pool);
+    s.progress.set_stage("publishing");
+    // A short lead so that every client sees the phase before its first slot.
+    let start_us = s.metrics.clock.now_us() + 50_000;
+    let end_us = start_us + s.plan.duration.as_micros() as u64;
+    let _ = s.phase.send(Phase::Publishing { start_us, end_us });
+    let faults = (!s.plan.faults.is_empty()).then(|| {
+        let fctx = FaultContext {
+            plan: s.plan.clone(),
+            proxy: p.proxy.clone(),
+            broker: broker.clone(),
+            client_addr: p.client_addr,
+            orders: s.orders.clone(),
+            phase: s.phase.clone(),
+            tls: p.tls.clone(),
+            clock: s.metrics.clock,
+        };
+        tokio::spawn(schedule::run(fctx, start_us, s.phase.subscribe()))
+    });
+    let interrupted_now = tokio::select! {
+        _ = tokio::time::sleep_until(Instant::from_std(s.metrics.clock.instant_at(end_us))) => false,
+        _ = all_publishers_done(&s.plan, &s.metrics) => false,
+        _ = interrupted(&mut opts.interrupt) => true,
+    };
+    let elapsed = started.elapsed();
+    let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
+    let rss_kib = crate::metrics::process_rss_kib();
+    let broker_rss_kib = broker.lock().await.rss_kib();
+    let broker_cpu_s = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let _ = stop_probe.send(true);
+    let mut loop_delay = crate::metrics::new_histogram();
+    for h in probe {
+        if let Ok(h) = h.await {
+            let _ = loop_delay.add(&h);
+        }
+    }
+    Publishing {
+        elapsed,
+        cpu_s,
+        rss_kib,
+        loop_delay,
+        broker_cpu_s,
+        broker_rss_kib,
+        faults,
+        interrupted: interrupted_now,
+    }
+}
+
+/// Resolves when every publisher has sent its `count` — only when every
+/// publisher has one and no fault waits for its time; else never.
+async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
+    let all_counted = plan.faults.is_empty()
+        && plan
+            .clients
+            .iter()
+            .filter(|c| c.publisher.is_some())
+            .all(|c| plan.group_of(c).publish.as_ref().is_some_and(|p| p.count.is_some()));
+    let publishers = plan.publishers.len() as u32;
+    if all_counted && publishers > 0 {
+        metrics.publishers_done.wait_for(publishers).await
+    } else {
+        std::future::pending().await
+    }
+}
+
+pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+    let Prepared { plan, broker, sys_watch, links } = prepare(plan).await?;
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let plan = Arc::new(plan);
+    let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress)?;
+    let broker = Arc::new(Mutex::new(broker));
 
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
     let ready_limit =
         Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5);
     let mut was_interrupted = false;
     tokio::select! {
-        _ = timeout(ready_limit, metrics.ready.wait_for(planned)) => {}
+        _ = timeout(ready_limit, swarm.metrics.ready.wait_for(plan.clients.len() as u32)) => {}
         _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
     }
-
-    let publish_started = Instant::now();
-    let cpu_at_start = crate::metrics::process_cpu_seconds();
-    let broker_cpu_at_start = broker.lock().await.cpu_seconds();
-    let (probe, stop_probe) = spawn_loop_probe(&pool);
-    let mut faults: Option<JoinHandle<FaultLog>> = None;
-    if !was_interrupted {
-        progress.set_stage("publishing");
-        // A short lead so that every client sees the phase before its first slot.
-        let start_us = metrics.clock.now_us() + 50_000;
-        let end_us = start_us + plan.duration.as_micros() as u64;
-        let _ = phase_tx.send(Phase::Publishing { start_us, end_us });
-        if !plan.faults.is_empty() {
-            let fctx = FaultContext {
-                plan: plan.clone(),
-                proxy: proxy.clone(),
-                broker: broker.clone(),
-                client_addr,
-                orders: orders_tx.clone(),
-                phase: phase_tx.clone(),
-                tls: tls.clone(),
-                clock: metrics.clock,
-            };
-            faults = Some(tokio::spawn(schedule::run(fctx, start_us, phase_rx.clone())));
-        }
-        // When every publisher has a `count` (and no fault waits for its
-        // time), publishing ends as soon as all have sent it.
-        let all_counted = plan.faults.is_empty()
-            && plan
-                .clients
-                .iter()
-                .filter(|c| c.publisher.is_some())
-                .all(|c| plan.group_of(c).publish.as_ref().is_some_and(|p| p.count.is_some()));
-        let publishers = plan.publishers.len() as u32;
-        let all_done = async {
-            if all_counted && publishers > 0 {
-                metrics.publishers_done.wait_for(publishers).await
-            } else {
-                std::future::pending().await
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep_until(Instant::from_std(metrics.clock.instant_at(end_us))) => {}
-            _ = all_done => {}
-            _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
-        }
-    }
-    let publish_elapsed = publish_started.elapsed();
-    let cpu_publishing = crate::metrics::process_cpu_seconds() - cpu_at_start;
-    let rss_kib_at_publish_end = crate::metrics::process_rss_kib();
-    let broker_rss_kib = broker.lock().await.rss_kib();
-    let broker_cpu = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
+    let publishing = match was_interrupted {
+        false => Some(publish(&swarm, &links, &broker, &mut opts).await),
+        true => None,
     };
-    let _ = stop_probe.send(true);
-    let mut loop_delay = crate::metrics::new_histogram();
-    for p in probe {
-        if let Ok(h) = p.await {
-            let _ = loop_delay.add(&h);
-        }
-    }
-    let _ = phase_tx.send(Phase::Draining);
-    progress.set_stage("draining");
+    was_interrupted |= publishing.as_ref().is_some_and(|p| p.interrupted);
+    let _ = swarm.phase.send(Phase::Draining);
+    swarm.progress.set_stage("draining");
     if !was_interrupted {
         tokio::select! {
-            _ = drain(&metrics, plan.drain) => {}
+            _ = drain(&swarm.metrics, plan.drain) => {}
             _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
         }
     }
     if was_interrupted {
         // Even a stop on request lets what is in flight land (briefly), so
         // the report of what ran loses nothing to the stop itself.
-        drain(&metrics, plan.drain.min(Duration::from_secs(2))).await;
+        drain(&swarm.metrics, plan.drain.min(Duration::from_secs(2))).await;
     }
-    progress.set_stage("disconnecting");
-    let _ = phase_tx.send(Phase::Shutdown);
-    // The broker's final round of $SYS values arrives while the clients
-    // disconnect.
+    let broker = broker.lock().await;
+    let mut record = finish(swarm, sys_watch, publishing, &broker).await;
+    record.started_at = started_at;
+    record.interrupted = was_interrupted;
+    let report = analysis::analyse(&plan, &record);
+    // The peak includes the analysis: report and record say the same.
+    let mut report = report;
+    record.generator.peak_rss_kib = crate::metrics::process_peak_rss_kib();
+    report.load_generator.peak_rss_kib = record.generator.peak_rss_kib;
+    let exit_code = exit_code(&report);
+    Ok(RunOutput { report, record, exit_code })
+}
+
+/// Shutdown: every client disconnects, its record is collected, and the
+/// run record is put together.
+async fn finish(
+    swarm: Swarm,
+    sys_watch: Option<SysWatcher>,
+    publishing: Option<Publishing>,
+    broker: &BrokerHandle,
+) -> RunRecord {
+    swarm.progress.set_stage("disconnecting");
+    let _ = swarm.phase.send(Phase::Shutdown);
+    // The broker's final round of $SYS values arrives while the clients disconnect.
     if let Some(w) = &sys_watch {
         w.stop();
     }
-    let fault_log = match faults {
+    let mut publishing = publishing;
+    let faults = match publishing.as_mut().and_then(|p| p.faults.take()) {
         Some(h) => h.await.unwrap_or_default(),
         None => FaultLog::default(),
     };
-
-    let (outcomes, lost_tasks) = join_clients(ramps).await;
-    let broker_sys = match sys_watch {
+    let (clients, lost_tasks) = join_clients(swarm.ramps).await;
+    let sys = match sys_watch {
         Some(w) => w.finish().await,
         None => Default::default(),
     };
-    let run_end_us = metrics.clock.now_us();
-    let _ = stop_sampler.send(true);
-    let timeseries = sampler.await.unwrap_or_default();
-    progress.finish();
-
-    let broker = broker.lock().await;
-    let (counters, latencies) = metrics.totals();
-    let report = build::report(RunRecord {
-        plan: &plan,
-        broker: &broker,
+    let run_end_us = swarm.metrics.clock.now_us();
+    let _ = swarm.sampler.1.send(true);
+    let timeseries = swarm.sampler.0.await.unwrap_or_default();
+    swarm.progress.finish();
+    let (counters, latencies) = swarm.metrics.totals();
+    let p = publishing.unwrap_or_else(|| Publishing {
+        elapsed: Duration::ZERO,
+        cpu_s: 0.0,
+        rss_kib: crate::metrics::process_rss_kib(),
+        loop_delay: crate::metrics::new_histogram(),
+        broker_cpu_s: None,
+        broker_rss_kib: broker.rss_kib(),
+        faults: None,
+        interrupted: true,
+    });
+    RunRecord {
+        format: RECORD_FORMAT,
+        midge_version: env!("CARGO_PKG_VERSION").to_string(),
+        plan: swarm.plan.identity(),
+        broker: BrokerRecord {
+            url: broker.url.clone(),
+            kind: broker.kind.to_string(),
+            config: broker.config.clone(),
+            log_lines: broker.telling_log_lines(),
+            sys,
+        },
+        started_at: String::new(),
+        publish_elapsed: p.elapsed,
+        interrupted: false,
+        lost_tasks,
+        run_end_us,
+        connected_peak: swarm.metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
         counters,
         latencies,
-        connected_peak: metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
-        outcomes: &outcomes,
-        broker_sys,
         timeseries,
-        started_at,
-        duration: publish_elapsed,
-        interrupted: was_interrupted,
-        lost_tasks,
-        faults: fault_log,
-        run_end_us,
-        generator: build::GeneratorRecord {
-            workers: pool.len(),
-            cpu_s: cpu_publishing,
-            rss_kib_at_publish_end,
-            wall_s: publish_elapsed.as_secs_f64(),
-            loop_delay,
-            broker_cpu_s: broker_cpu,
-            broker_rss_kib,
+        clients,
+        faults,
+        generator: GeneratorRecord {
+            workers: swarm.pool.len(),
+            cpu_s: p.cpu_s,
+            wall_s: p.elapsed.as_secs_f64(),
+            rss_kib_at_publish_end: p.rss_kib,
+            peak_rss_kib: 0,
+            loop_delay: p.loop_delay,
+            broker_cpu_s: p.broker_cpu_s,
+            broker_rss_kib: p.broker_rss_kib,
         },
-    });
-    let exit_code = exit_code(&report);
-    Ok(RunOutput { report, exit_code })
+    }
 }
 
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;

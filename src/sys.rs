@@ -5,20 +5,22 @@
 //! what midge measured, so a loss can be read against the broker's own
 //! "dropped" counter.
 
-use crate::metrics::RunClock;
-use crate::mqtt::transport::{self, TlsClient};
+use crate::mqtt::handshake::{dial, Dial};
+use crate::mqtt::transport::TlsClient;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::record::RunClock;
 use crate::scenario::ProtocolVersion;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
 
 /// At most this many topics are kept (a broker with per-client $SYS topics
 /// could publish thousands).
 const MAX_TOPICS: usize = 500;
+/// How long connecting may take, CONNACK included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Values longer than this are cut (they are counters and version strings).
 const MAX_VALUE: usize = 200;
 
@@ -104,13 +106,14 @@ async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<Str
     seen
 }
 
-async fn connect(w: &SysWatch) -> Option<Connection> {
-    let tcp = timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(w.addr)).await.ok()?.ok()?;
-    let stream = transport::open(tcp, w.tls.as_ref(), Duration::from_secs(5)).await.ok()?;
-    let mut conn = Connection::new(stream, w.protocol, w.clock);
-    conn.write_packet(&Packet::Connect(w.options.clone())).await.ok()?;
-    match timeout(Duration::from_secs(5), conn.read_packet()).await {
-        Ok(Ok(Some(Packet::ConnAck(a)))) if a.code == 0 => Some(conn),
-        _ => None,
-    }
+async fn connect(w: &SysWatch) -> Option<Box<Connection>> {
+    let d = Dial {
+        to: w.addr,
+        from: None,
+        tls: w.tls.as_ref(),
+        protocol: w.protocol,
+        clock: w.clock,
+        limit: CONNECT_TIMEOUT,
+    };
+    dial(d, &w.options).await.ok().map(|d| d.conn)
 }

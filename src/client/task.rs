@@ -7,23 +7,22 @@ use super::reconnect::Backoff;
 use super::schedule::Schedule;
 use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
 use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
-use crate::mqtt::flight::FlightEntry;
-use crate::mqtt::transport;
-use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, ConnectionError, Packet, Publish};
+use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
+use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet, Publish};
 use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
+use crate::record::logs::{PublishLog, RxLog};
+use crate::record::vocab::{Cause, Limit};
+use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::MalformedPacket;
 use crate::scenario::ProtocolVersion;
-use crate::track::{PublishLog, RxLog};
 use bytes::{Bytes, BytesMut};
-use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -63,102 +62,8 @@ pub struct Misbehave {
     pub count: u64,
 }
 
-/// A limit the broker announced in CONNACK (MQTT 5) that this client's
-/// scenario would break; the client held back instead of being dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitHit {
-    pub limit: &'static str,
-    pub announced: u64,
-    pub needed: u64,
-}
-
-/// One connection attempt of a client and, if it connected, how it went.
-/// Times are run-clock microseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Generation {
-    pub attempt_us: u64,
-    /// CONNACK accepted.
-    pub connected_us: Option<u64>,
-    pub session_present: bool,
-    /// The subscription became live: SUBACK, or CONNACK of a resumed session.
-    pub live_from_us: Option<u64>,
-    /// The last packet received on this connection.
-    pub heard_us: u64,
-    /// The slowest delivery seen on this connection (send to receipt).
-    pub slowest_delivery_us: u64,
-    pub ended_us: u64,
-    /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
-    pub cause: Option<String>,
-    /// The last packets of a connection that ended badly (empty otherwise).
-    pub flight: Vec<FlightEntry>,
-}
-
 /// What a client hands back when it ends.
-#[derive(Debug, Default)]
-pub struct ClientOutcome {
-    pub index: u32,
-    pub timeline: Vec<Generation>,
-    pub limits: Vec<LimitHit>,
-    pub publish_log: Option<PublishLog>,
-    pub rx: Option<RxLog>,
-}
-
-impl ClientOutcome {
-    pub fn ever_connected(&self) -> bool {
-        self.timeline.iter().any(|g| g.connected_us.is_some())
-    }
-}
-
-/// Names a socket error the way `connect_failures` and `disconnects` count it.
-pub fn io_cause(e: &io::Error) -> String {
-    if let Some(cause) = transport::tls_cause(e) {
-        return cause;
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "refused".into(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => "network_reset".into(),
-        io::ErrorKind::TimedOut => "timeout".into(),
-        io::ErrorKind::AddrNotAvailable => "address_not_available".into(),
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => "network_eof".into(),
-        _ if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
-            "too_many_open_files".into()
-        }
-        kind => format!("io_{}", format!("{kind:?}").to_lowercase()),
-    }
-}
-
-/// TCP connect, from a chosen local address when given. The source port is
-/// left to connect time (IP_BIND_ADDRESS_NO_PORT), so the port budget is per
-/// (source, destination) pair, not per source address.
-pub async fn connect_tcp(to: SocketAddr, from: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
-    let Some(from) = from else { return TcpStream::connect(to).await };
-    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket fd and a c_int option value of the right size.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_BIND_ADDRESS_NO_PORT,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    socket.bind(SocketAddr::new(from, 0))?;
-    socket.connect(to).await
-}
-
-fn connection_cause(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::Io(e) => io_cause(e),
-        ConnectionError::Codec(_) => "malformed_packet_from_broker".into(),
-        ConnectionError::TruncatedFrame => "network_eof".into(),
-    }
-}
+pub type ClientOutcome = ClientRecord;
 
 struct Client {
     ctx: Arc<ClientContext>,
@@ -238,44 +143,27 @@ impl Client {
     }
 
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
-    async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), String> {
+    async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), Cause> {
         self.count(|c| c.connect_attempts += 1);
-        let t0 = self.now_us();
-        let tcp = match timeout(CONNECT_TIMEOUT, connect_tcp(self.ctx.broker, self.source_addr())).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(io_cause(&e)),
-            Err(_) => return Err("timeout".into()),
+        let dial = Dial {
+            to: self.ctx.broker,
+            from: self.source_addr(),
+            tls: self.ctx.tls.as_ref(),
+            protocol: self.protocol(),
+            clock: self.ctx.metrics.clock,
+            limit: CONNECT_TIMEOUT,
         };
-        let t_tcp = self.now_us();
-        // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
-        let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(t_tcp - t0));
-        let stream = transport::open(tcp, self.ctx.tls.as_ref(), remaining).await?;
-        // Boxed: the connection moves from here into `connection` without
-        // leaving a copy-sized slot in the client task's state.
-        let mut conn = Box::new(Connection::new(stream, self.protocol(), self.ctx.metrics.clock));
+        let Dialed { mut conn, ack, started_us, tcp_us } = dial_mqtt(dial, &self.connect_options()).await?;
         conn.set_read_window(self.ctx.plan.batch_window);
-        let v5 = self.protocol() == ProtocolVersion::V5;
-        let connect = Packet::Connect(self.connect_options(v5));
-        conn.write_packet(&connect).await.map_err(|e| connection_cause(&e))?;
-        let remaining = CONNECT_TIMEOUT.saturating_sub(Duration::from_micros(self.now_us() - t0));
-        let ack = match timeout(remaining, conn.read_packet()).await {
-            Err(_) => return Err("timeout".into()),
-            Ok(Err(e)) => return Err(connection_cause(&e)),
-            Ok(Ok(None)) => return Err("closed_before_connack".into()),
-            Ok(Ok(Some(Packet::ConnAck(a)))) => a,
-            Ok(Ok(Some(_))) => return Err("unexpected_packet_before_connack".into()),
-        };
-        if ack.code != 0 {
-            return Err(reason::connack_name(self.protocol(), ack.code));
-        }
         self.honour_limits(&ack);
         if let Some(max) = ack.receive_maximum {
             self.session.limit_inflight(max);
         }
         let t_ack = self.now_us();
         self.ctx.metrics.with(self.shard, |s| {
-            s.latency.connect.saturating_record((t_ack - t0).max(1));
-            s.latency.connect_tcp.saturating_record((t_tcp - t0).max(1));
+            // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
+            s.latency.connect.saturating_record((t_ack - started_us).max(1));
+            s.latency.connect_tcp.saturating_record((tcp_us - started_us).max(1));
             s.counters.connects += 1;
         });
         Ok((conn, ack))
@@ -283,21 +171,11 @@ impl Client {
 
     /// The local address this client connects from, if the plan spreads them.
     fn source_addr(&self) -> Option<std::net::IpAddr> {
-        let addrs = &self.ctx.plan.source_addrs;
-        (!addrs.is_empty()).then(|| addrs[self.me.index as usize % addrs.len()])
+        self.ctx.plan.source_addr(self.me.index)
     }
 
-    fn connect_options(&self, v5: bool) -> ConnectOptions {
-        let creds = self.group.credentials.clone();
-        ConnectOptions {
-            client_id: self.me.client_id.clone(),
-            keep_alive_s: self.group.keepalive.as_secs() as u16,
-            clean_start: self.group.clean_session,
-            username: creds.as_ref().map(|c| c.username.clone()),
-            password: creds.map(|c| c.password),
-            session_expiry_s: (v5 && self.group.persistent()).then_some(self.group.session_expiry_s),
-            receive_maximum: None,
-        }
+    fn connect_options(&self) -> ConnectOptions {
+        self.group.connect_options(&self.me.client_id)
     }
 
     /// MQTT 5: what the broker announced in CONNACK. A publish or
@@ -315,16 +193,16 @@ impl Client {
             let size = 5 + 2 + topic.len() + 2 + 1 + p.payload;
             if let Some(max) = ack.max_packet_size {
                 if size as u64 > max as u64 {
-                    hits.push(LimitHit { limit: "maximum_packet_size", announced: max as u64, needed: size as u64 });
+                    hits.push(LimitHit { limit: Limit::MaximumPacketSize, announced: max as u64, needed: size as u64 });
                 }
             }
             if let Some(q) = ack.maximum_qos {
                 if p.qos > q {
-                    hits.push(LimitHit { limit: "maximum_qos", announced: q as u64, needed: p.qos as u64 });
+                    hits.push(LimitHit { limit: Limit::MaximumQos, announced: q as u64, needed: p.qos as u64 });
                 }
             }
             if p.retain && ack.retain_available == Some(false) {
-                hits.push(LimitHit { limit: "retain_available", announced: 0, needed: 1 });
+                hits.push(LimitHit { limit: Limit::RetainAvailable, announced: 0, needed: 1 });
             }
             self.publish_blocked = !hits.is_empty();
             if self.publish_blocked {
@@ -333,10 +211,10 @@ impl Client {
         }
         if let Some(f) = &self.me.filter {
             if ack.wildcard_available == Some(false) && (f.contains('+') || f.contains('#')) {
-                hits.push(LimitHit { limit: "wildcard_subscription_available", announced: 0, needed: 1 });
+                hits.push(LimitHit { limit: Limit::WildcardSubscriptionAvailable, announced: 0, needed: 1 });
             }
             if ack.shared_available == Some(false) && f.starts_with("$share/") {
-                hits.push(LimitHit { limit: "shared_subscription_available", announced: 0, needed: 1 });
+                hits.push(LimitHit { limit: Limit::SharedSubscriptionAvailable, announced: 0, needed: 1 });
             }
         }
         for h in hits {
@@ -347,16 +225,17 @@ impl Client {
     }
 
     fn subscription_blocked(&self) -> bool {
-        self.limits.iter().any(|h| h.limit.ends_with("subscription_available"))
+        self.limits
+            .iter()
+            .any(|h| matches!(h.limit, Limit::WildcardSubscriptionAvailable | Limit::SharedSubscriptionAvailable))
     }
 
     /// Carries out a `malformed` order if it names this client.
-    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), String> {
+    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
         if order.targets.binary_search(&self.me.index).is_err() {
             return Ok(());
         }
-        let v5 = self.protocol() == ProtocolVersion::V5;
-        let opts = self.connect_options(v5);
+        let opts = self.connect_options();
         // Ids no outbound publish of ours uses (the broker's acks for them count as unsolicited).
         let mut next_id = 60_000u16;
         let packets = crate::faults::malformed::packets(
@@ -377,7 +256,7 @@ impl Client {
         Ok(())
     }
 
-    async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), String> {
+    async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), Cause> {
         conn.write_packet(p).await.map_err(|e| connection_cause(&e))?;
         let now = self.now_us();
         self.session.on_packet_sent(now);
@@ -387,7 +266,7 @@ impl Client {
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
     /// subscribe when the broker does not hold our subscription.
-    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), String> {
+    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), Cause> {
         let now = self.now_us();
         let resumed = ack.session_present && self.group.persistent();
         self.gen.session_present = ack.session_present;
@@ -420,7 +299,7 @@ impl Client {
     }
 
     /// Queues a reply; the caller flushes once for everything one read brought.
-    fn queue(&mut self, conn: &mut Connection, p: &Packet, now: u64) -> Result<(), String> {
+    fn queue(&mut self, conn: &mut Connection, p: &Packet, now: u64) -> Result<(), Cause> {
         conn.queue_packet(p).map_err(|e| connection_cause(&e))?;
         self.session.on_packet_sent(now);
         Ok(())
@@ -428,7 +307,7 @@ impl Client {
 
     /// Handles one packet from the broker; replies are queued on `conn`.
     /// `Err(cause)` ends the connection.
-    fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), String> {
+    fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
         self.session.on_packet_received();
         self.gen.heard_us = now;
         match p {
@@ -482,14 +361,14 @@ impl Client {
                 }
                 None => self.count(|c| c.unsolicited_acks += 1),
             },
-            Packet::Disconnect { reason } => return Err(reason::disconnect_cause(reason)),
+            Packet::Disconnect { reason } => return Err(Cause::Disconnect(reason)),
             Packet::PingResp | Packet::UnsubAck { .. } => {}
             Packet::PingReq
             | Packet::ConnAck(_)
             | Packet::Connect(_)
             | Packet::Subscribe { .. }
             | Packet::Unsubscribe { .. } => {
-                return Err("protocol_error_from_broker".into());
+                return Err(Cause::ProtocolErrorFromBroker);
             }
         }
         Ok(())
@@ -535,7 +414,7 @@ impl Client {
     /// Sends the queued replies, then records what they acknowledge. A
     /// message whose acknowledgement could not be written is not counted:
     /// the broker still holds it and will deliver it again.
-    async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), String> {
+    async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
                 self.record_deliveries();
@@ -605,7 +484,7 @@ impl Client {
     /// Publishes every message that is due (the one the timer woke us for,
     /// and any others already due), up to the inflight window, in one
     /// write: a late or batching publisher needs one system call per wake-up.
-    async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), String> {
+    async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         self.queue_due(conn);
         conn.flush().await.map_err(|e| connection_cause(&e))?;
         if self.publishing_done() {
@@ -738,7 +617,7 @@ impl Client {
 
     /// Handles `first` and every other whole packet its read brought in,
     /// then sends the replies in one write.
-    async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), String> {
+    async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), Cause> {
         let now = self.now_us();
         let mut next = Some(first);
         let handled = loop {
@@ -767,7 +646,7 @@ impl Client {
         conn: &mut Connection,
         phase: &mut watch::Receiver<Phase>,
         orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Cause> {
         let clock = self.ctx.metrics.clock;
         loop {
             // Orders come with a touch of the phase channel (one wake-up
@@ -814,7 +693,7 @@ impl Client {
                 }
                 read = conn.read_packet() => match read {
                     Ok(Some(p)) => self.on_packets(conn, p).await?,
-                    Ok(None) => return Err("network_eof".into()),
+                    Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
                 },
                 // One timer for both deadlines: a busy publisher re-arms one, not two, per wake-up.
@@ -830,7 +709,7 @@ impl Client {
                                 self.send(conn, &Packet::PingReq).await?;
                                 self.session.on_ping_sent(now);
                             }
-                            KeepAliveAction::TimedOut => return Err("keepalive_timeout".into()),
+                            KeepAliveAction::TimedOut => return Err(Cause::KeepaliveTimeout),
                             KeepAliveAction::Nothing => {}
                         }
                     }
@@ -847,7 +726,7 @@ impl Client {
         ack: ConnAck,
         phase: &mut watch::Receiver<Phase>,
         orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Cause> {
         let served = match self.begin_connection(&mut conn, &ack).await {
             Ok(()) => self.serve(&mut conn, phase, orders).await,
             Err(cause) => Err(cause),
@@ -911,7 +790,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
         let outcome = match Box::pin(client.connect()).await {
             Err(cause) => {
-                client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
+                client.count(|c| *c.connect_failures.entry(cause.name()).or_default() += 1);
                 // Refused (even if it will retry): publishing need not wait for it.
                 client.mark_ready();
                 Err(cause)
@@ -998,7 +877,7 @@ mod tests {
         let task = std::mem::size_of_val(&run_client(ctx.clone(), 0, phase.clone()));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let tcp = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let conn = Box::new(Connection::new(tcp, ProtocolVersion::V311, ctx.metrics.clock));
         let mut client = Client::new(&ctx, 0);
         let conn_size = std::mem::size_of::<Connection>();

@@ -4,55 +4,31 @@
 //! attribution.
 
 use super::proxy::{FaultProxy, Targets};
-use super::twin::{self, Twin, TwinRecord};
+use super::twin::{self, Twin};
 use crate::broker::BrokerHandle;
 use crate::client::task::Misbehave;
 use crate::client::Phase;
 use crate::metrics::RunClock;
 use crate::plan::{FaultPlan, Plan};
+use crate::record::vocab::FaultKind;
+use crate::record::TwinRecord;
 use crate::scenario::{FaultAction, FaultDirection};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
-/// A fault as it was carried out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultEvent {
-    pub action: String,
-    /// Run time when it began, in seconds.
-    pub at_s: f64,
-    /// When it ended (blackhole, delay, restart); null for instant faults.
-    pub until_s: Option<f64>,
-    /// How many planned clients it was aimed at (all of them when no group was named).
-    pub clients: u64,
-    pub error: Option<String>,
-}
+pub use crate::record::{FaultEvent, FaultLog};
 
-#[derive(Debug, Default)]
-pub struct FaultLog {
-    pub events: Vec<FaultEvent>,
-    /// Broker restarts: (killed, listening again), run-clock µs.
-    pub restarts: Vec<(u64, u64)>,
-    /// Proxy faults: (from, to, client indices hit; empty = all), run-clock
-    /// µs. A cut lasts an instant; a blackhole or delay its `for`.
-    pub hits: Vec<(u64, u64, Vec<u32>)>,
-    /// Malformed packets sent: (when, client indices).
-    pub malformed: Vec<(u64, Vec<u32>)>,
-    /// The twins of duplicate-ids faults.
-    pub twins: Vec<TwinRecord>,
-}
-
-fn action_name(a: FaultAction) -> &'static str {
+fn kind_of(a: FaultAction) -> FaultKind {
     match a {
-        FaultAction::Cut => "cut",
-        FaultAction::Blackhole => "blackhole",
-        FaultAction::Delay => "delay",
-        FaultAction::Drop => "drop",
-        FaultAction::RestartBroker => "restart-broker",
-        FaultAction::DuplicateIds => "duplicate-ids",
-        FaultAction::Malformed => "malformed",
+        FaultAction::Cut => FaultKind::Cut,
+        FaultAction::Blackhole => FaultKind::Blackhole,
+        FaultAction::Delay => FaultKind::Delay,
+        FaultAction::Drop => FaultKind::Drop,
+        FaultAction::RestartBroker => FaultKind::RestartBroker,
+        FaultAction::DuplicateIds => FaultKind::DuplicateIds,
+        FaultAction::Malformed => FaultKind::Malformed,
     }
 }
 
@@ -96,13 +72,7 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
         }
         let at = ctx.clock.now_us();
         let clients = if f.targets.is_empty() { ctx.plan.clients.len() } else { f.targets.len() } as u64;
-        let mut event = FaultEvent {
-            action: action_name(f.action).to_string(),
-            at_s: secs(at),
-            until_s: None,
-            clients,
-            error: None,
-        };
+        let mut event = FaultEvent { action: kind_of(f.action), at_s: secs(at), until_s: None, clients, error: None };
         let who = targets(&ctx.plan, f);
         match (f.action, &ctx.proxy) {
             (FaultAction::RestartBroker, _) => {
@@ -132,20 +102,11 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 for &i in &f.targets {
                     let c = &ctx.plan.clients[i as usize];
                     let g = ctx.plan.group_of(c);
-                    let creds = g.credentials.clone();
                     let twin = Twin {
                         broker: ctx.client_addr,
+                        from: ctx.plan.source_addr(i),
                         protocol: g.protocol,
-                        options: crate::mqtt::ConnectOptions {
-                            client_id: c.client_id.clone(),
-                            keep_alive_s: g.keepalive.as_secs().min(u16::MAX as u64) as u16,
-                            clean_start: g.clean_session,
-                            username: creds.as_ref().map(|c| c.username.clone()),
-                            password: creds.map(|c| c.password),
-                            session_expiry_s: (g.protocol == crate::scenario::ProtocolVersion::V5 && g.persistent())
-                                .then_some(g.session_expiry_s),
-                            receive_maximum: None,
-                        },
+                        options: g.connect_options(&c.client_id),
                         reconnect: g.reconnect.unwrap_or_default(),
                         clock: ctx.clock,
                         of_client: i,

@@ -6,36 +6,22 @@
 //! connection holds the id), and records its connections for the detectors.
 
 use crate::client::reconnect::Backoff;
-use crate::client::task::io_cause;
-use crate::metrics::RunClock;
-use crate::mqtt::{reason, ConnectOptions, Connection, Packet};
+use crate::mqtt::handshake::{connection_cause, dial, Dial};
+use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::record::vocab::Cause;
+use crate::record::{RunClock, TwinConnection, TwinRecord};
 use crate::scenario::{ProtocolVersion, ReconnectPolicy};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
-/// One connection of a twin (run-clock µs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TwinConnection {
-    pub connected_us: u64,
-    pub ended_us: u64,
-    /// None when the twin left at the end of the fault.
-    pub cause: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct TwinRecord {
-    pub client_id: String,
-    /// The planned client whose id it shares.
-    pub of_client: u32,
-    pub connections: Vec<TwinConnection>,
-    /// Messages the broker delivered to the twin instead.
-    pub deliveries: u64,
-}
+/// How long one connection attempt of a twin may take, CONNACK included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Twin {
     pub broker: SocketAddr,
+    /// The local address its client connects from (a twin comes from the same place).
+    pub from: Option<IpAddr>,
     pub protocol: ProtocolVersion,
     pub options: ConnectOptions,
     pub reconnect: ReconnectPolicy,
@@ -44,22 +30,16 @@ pub struct Twin {
     pub tls: Option<crate::mqtt::transport::TlsClient>,
 }
 
-async fn connect(t: &Twin) -> Result<Connection, String> {
-    let tcp = match timeout(Duration::from_secs(10), TcpStream::connect(t.broker)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(io_cause(&e)),
-        Err(_) => return Err("timeout".into()),
+async fn connect(t: &Twin) -> Result<Box<Connection>, Cause> {
+    let d = Dial {
+        to: t.broker,
+        from: t.from,
+        tls: t.tls.as_ref(),
+        protocol: t.protocol,
+        clock: t.clock,
+        limit: CONNECT_TIMEOUT,
     };
-    let stream = crate::mqtt::transport::open(tcp, t.tls.as_ref(), Duration::from_secs(10)).await?;
-    let mut conn = Connection::new(stream, t.protocol, t.clock);
-    conn.write_packet(&Packet::Connect(t.options.clone())).await.map_err(|e| e.to_string())?;
-    match timeout(Duration::from_secs(10), conn.read_packet()).await {
-        Ok(Ok(Some(Packet::ConnAck(a)))) if a.code == 0 => Ok(conn),
-        Ok(Ok(Some(Packet::ConnAck(a)))) => Err(reason::connack_name(t.protocol, a.code)),
-        Ok(Ok(_)) => Err("closed_before_connack".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timeout".into()),
-    }
+    Ok(dial(d, &t.options).await?.conn)
 }
 
 /// Serves one connection until the broker closes it (`Err(cause)`) or `until`.
@@ -68,13 +48,13 @@ async fn serve(
     until: Instant,
     keepalive: Duration,
     record: &mut TwinRecord,
-) -> Result<(), String> {
+) -> Result<(), Cause> {
     let mut next_ping = Instant::now() + keepalive;
     loop {
         tokio::select! {
             _ = sleep_until(until) => return Ok(()),
             _ = sleep_until(next_ping), if !keepalive.is_zero() => {
-                conn.write_packet(&Packet::PingReq).await.map_err(|e| e.to_string())?;
+                conn.write_packet(&Packet::PingReq).await.map_err(|e| connection_cause(&e))?;
                 next_ping = Instant::now() + keepalive;
             }
             read = conn.read_packet() => {
@@ -88,14 +68,13 @@ async fn serve(
                         }
                     }
                     Ok(Some(Packet::PubRel { pkid, .. })) => Some(Packet::PubComp { pkid, reason: 0 }),
-                    Ok(Some(Packet::Disconnect { reason })) => return Err(reason::disconnect_cause(reason)),
+                    Ok(Some(Packet::Disconnect { reason })) => return Err(Cause::Disconnect(reason)),
                     Ok(Some(_)) => None,
-                    Ok(None) => return Err("network_eof".into()),
-                    Err(crate::mqtt::ConnectionError::Io(e)) => return Err(io_cause(&e)),
-                    Err(e) => return Err(e.to_string()),
+                    Ok(None) => return Err(Cause::NetworkEof),
+                    Err(e) => return Err(connection_cause(&e)),
                 };
                 if let Some(p) = answer {
-                    conn.write_packet(&p).await.map_err(|e| e.to_string())?;
+                    conn.write_packet(&p).await.map_err(|e| connection_cause(&e))?;
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
 use super::transport::Stream;
-use crate::metrics::RunClock;
+use crate::record::RunClock;
 use crate::scenario::ProtocolVersion;
 use bytes::BytesMut;
 use std::io;

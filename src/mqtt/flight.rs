@@ -2,28 +2,9 @@
 //! kept for every client in a fixed ring (no allocation per packet) and
 //! dumped only when a connection ends badly, as evidence for a finding.
 
-use serde::{Deserialize, Serialize};
-
 pub const FLIGHT_LEN: usize = 16;
 
-/// One packet on the wire.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlightEntry {
-    /// Run-clock microseconds.
-    pub t_us: u64,
-    /// "sent" or "received".
-    pub sent: bool,
-    /// MQTT packet type number (3 = PUBLISH, …).
-    pub packet_type: u8,
-    /// The low nibble of the first byte (DUP, QoS, RETAIN for PUBLISH).
-    pub flags: u8,
-    /// Bytes on the wire.
-    pub size: u32,
-    /// Packet identifier, 0 when the packet has none.
-    pub pkid: u16,
-    /// The packet could not be decoded (received) or was malformed on purpose (sent).
-    pub malformed: bool,
-}
+pub use crate::record::FlightEntry;
 
 /// A `FlightEntry` packed into 16 bytes (every connection carries 16 of them).
 #[derive(Debug, Clone, Copy, Default)]

@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod connection;
 pub mod flight;
+pub mod handshake;
 pub mod reason;
 pub mod transport;
 

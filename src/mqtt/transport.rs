@@ -2,6 +2,7 @@
 //! (rustls) for mqtts:// brokers. Everything above reads and writes bytes
 //! and never knows which.
 
+use crate::record::vocab::Cause;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -131,12 +132,12 @@ impl TlsClient {
 
 /// The stream a connection runs over: the socket as it is, or TLS over it
 /// (the handshake within `limit`). `Err` is the cause as the report counts it.
-pub async fn open(tcp: TcpStream, tls: Option<&TlsClient>, limit: std::time::Duration) -> Result<Stream, String> {
+pub async fn open(tcp: TcpStream, tls: Option<&TlsClient>, limit: std::time::Duration) -> Result<Stream, Cause> {
     let Some(tls) = tls else { return Ok(Stream::Tcp(tcp)) };
     match tokio::time::timeout(limit, Box::pin(tls.handshake(tcp))).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(handshake_cause(&e)),
-        Err(_) => Err("timeout".into()),
+        Ok(Err(e)) => Err(Cause::Tls(handshake_cause(&e))),
+        Err(_) => Err(Cause::Timeout),
     }
 }
 

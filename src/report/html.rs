@@ -11,8 +11,29 @@ use std::fmt::Write;
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 280;
 
+/// The whole page: the headline tables, the plots, and the Markdown report
+/// below them for everything else.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    head_and_summary(&mut o, r);
+    messages_table(&mut o, r);
+    latency_table(&mut o, r);
+    findings_list(&mut o, r);
+    over_time_plots(&mut o, r);
+    loss_windows_table(&mut o, r);
+    let _ = writeln!(
+        o,
+        "<h2>Everything else</h2><details open><summary>report.md</summary><pre>{}</pre></details>",
+        esc(&super::markdown::render(r))
+    );
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// The document head (inline style, nothing fetched), the title with its
+/// verdict, one line of what ran where, and the warnings that change how the
+/// rest should be read.
+fn head_and_summary(o: &mut String, r: &Report) {
     let title = format!("midge — {}", r.scenario.name);
     let verdict_class = if r.verdict == "pass" { "pass" } else { "fail" };
     let _ = write!(
@@ -25,7 +46,7 @@ pub fn render(r: &Report) -> String {
         o,
         "<h1>{} <span class=\"{verdict_class}\">{}</span></h1>",
         esc(&r.scenario.name),
-        esc(&r.verdict.to_uppercase())
+        esc(&r.verdict.as_str().to_uppercase())
     );
     let _ = writeln!(
         o,
@@ -48,7 +69,11 @@ pub fn render(r: &Report) -> String {
             esc(&r.load_generator.reasons.join("; "))
         );
     }
+}
 
+/// "Messages": the run's counts in one row, lost and duplicated marked when
+/// there are any.
+fn messages_table(o: &mut String, r: &Report) {
     let m = &r.messages;
     let _ = writeln!(o, "<h2>Messages</h2><table><tr>");
     let cells = [
@@ -71,7 +96,10 @@ pub fn render(r: &Report) -> String {
         let _ = write!(o, "<td{}>{v}</td>", if bad { " class=\"fail\"" } else { "" });
     }
     o.push_str("</tr></table>\n");
+}
 
+/// "Latency (ms)": the percentiles of the headline latencies.
+fn latency_table(o: &mut String, r: &Report) {
     let l = &r.latency;
     o.push_str("<h2>Latency (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
     for (name, s) in [
@@ -93,15 +121,23 @@ pub fn render(r: &Report) -> String {
         );
     }
     o.push_str("</table>\n");
+}
 
-    if !r.findings.is_empty() {
-        o.push_str("<h2>Findings</h2><ul>\n");
-        for f in &r.findings {
-            let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(&f.kind), esc(&f.summary));
-        }
-        o.push_str("</ul>\n");
+/// "Findings": one line each; their evidence is in the Markdown below.
+fn findings_list(o: &mut String, r: &Report) {
+    if r.findings.is_empty() {
+        return;
     }
+    o.push_str("<h2>Findings</h2><ul>\n");
+    for f in &r.findings {
+        let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(f.kind.as_str()), esc(&f.summary));
+    }
+    o.push_str("</ul>\n");
+}
 
+/// "Over time": rates, e2e p99 and connected clients per second, then
+/// latency by percentile; a note in place of any plot with nothing to draw.
+fn over_time_plots(o: &mut String, r: &Report) {
     o.push_str("<h2>Over time</h2>\n");
     if !r.loss_windows.is_empty() || !r.faults.is_empty() {
         o.push_str("<p>Shaded: loss windows (red) and faults (grey), in seconds since the run began.</p>\n");
@@ -109,7 +145,7 @@ pub fn render(r: &Report) -> String {
     let rates: Vec<(f64, f64, f64)> =
         r.timeseries.iter().map(|p| (p.t_s, p.published as f64, p.received as f64)).collect();
     plot_or_note(
-        &mut o,
+        o,
         "messages per second",
         line_plot(
             r,
@@ -124,43 +160,39 @@ pub fn render(r: &Report) -> String {
     let p99: Vec<(f64, f64)> =
         r.timeseries.iter().filter_map(|p| p.e2e_p99_us.map(|us| (p.t_s, us as f64 / 1000.0))).collect();
     plot_or_note(
-        &mut o,
+        o,
         "e2e latency p99",
         line_plot(r, "end-to-end latency, p99 of each second", "ms", &[("e2e p99", RGBColor(214, 39, 40), p99)]),
     );
     let connected: Vec<(f64, f64)> = r.timeseries.iter().map(|p| (p.t_s, p.connected as f64)).collect();
     plot_or_note(
-        &mut o,
+        o,
         "connected clients",
         line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
     );
 
-    plot_or_note(&mut o, "latency distribution", percentile_plot(r));
+    plot_or_note(o, "latency distribution", percentile_plot(r));
+}
 
-    if !r.loss_windows.is_empty() {
-        o.push_str("<h2>Loss windows</h2><table><tr><th>kind</th><th>client</th><th>from s</th><th>to s</th><th>lost</th><th>missed offline</th></tr>\n");
-        for w in &r.loss_windows {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
-                esc(&w.kind),
-                esc(w.client.as_deref().unwrap_or("–")),
-                w.start_s,
-                w.end_s,
-                w.lost,
-                w.missed_offline
-            );
-        }
-        o.push_str("</table>\n");
+/// "Loss windows": every window in which messages went missing, and whose.
+fn loss_windows_table(o: &mut String, r: &Report) {
+    if r.loss_windows.is_empty() {
+        return;
     }
-
-    let _ = writeln!(
-        o,
-        "<h2>Everything else</h2><details open><summary>report.md</summary><pre>{}</pre></details>",
-        esc(&super::markdown::render(r))
-    );
-    o.push_str("</body></html>\n");
-    o
+    o.push_str("<h2>Loss windows</h2><table><tr><th>kind</th><th>client</th><th>from s</th><th>to s</th><th>lost</th><th>missed offline</th></tr>\n");
+    for w in &r.loss_windows {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            esc(w.kind.as_str()),
+            esc(w.client.as_deref().unwrap_or("–")),
+            w.start_s,
+            w.end_s,
+            w.lost,
+            w.missed_offline
+        );
+    }
+    o.push_str("</table>\n");
 }
 
 fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {

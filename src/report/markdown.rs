@@ -1,7 +1,7 @@
 //! report.md: the same model as report.json, rendered for people. Also
 //! printed at the end of a run.
 
-use super::{LatencySummary, Report};
+use super::{ConnectionInfo, LatencySummary, Report};
 use std::fmt::Write;
 
 fn ms(us: u64) -> String {
@@ -34,17 +34,6 @@ fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
         return "none".into();
     }
     map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
-}
-
-fn title(kind: &str) -> &'static str {
-    match kind {
-        "duplicate_id_loop" => "clients sharing a client id keep knocking each other off",
-        "protocol_error_drop" => "a connection was dropped for breaking the protocol",
-        "auth_refused" => "the broker refused the credentials",
-        "broker_limit" => "the scenario would break a limit the broker announced",
-        "qos_violation" => "a delivery guarantee was broken",
-        _ => "",
-    }
 }
 
 /// The evidence of a finding, for people: the packets, the takeovers, the broker's own words.
@@ -121,8 +110,29 @@ fn window_words(kind: &str) -> &str {
     }
 }
 
+/// The whole report, section by section, in the order a reader wants them:
+/// what went wrong first, then the counts, then midge's own health and latency.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    findings(&mut o, r);
+    expectations(&mut o, r);
+    clients(&mut o, r);
+    messages(&mut o, r);
+    message_losses(&mut o, r);
+    loss_windows(&mut o, r);
+    troubled_streams(&mut o, r);
+    faults(&mut o, r);
+    dropped_connections(&mut o, r);
+    load_generator(&mut o, r);
+    broker_counters(&mut o, r);
+    latency(&mut o, r);
+    o
+}
+
+/// Title and verdict, the warnings that change how the rest should be read,
+/// and what was run against what.
+fn header(o: &mut String, r: &Report) {
     let verdict = match r.verdict.as_str() {
         "pass" => "PASS",
         "fail" => "FAIL",
@@ -153,37 +163,49 @@ pub fn render(r: &Report) -> String {
         r.scenario.file,
         &r.scenario.sha256[..12.min(r.scenario.sha256.len())]
     );
+}
 
-    if !r.findings.is_empty() {
-        let _ = writeln!(o, "## Findings\n");
-        for f in r.findings.iter().take(50) {
-            let _ = writeln!(o, "### {} — {}\n", f.kind, title(&f.kind));
-            let _ = writeln!(o, "{}\n", f.summary);
-            let _ = writeln!(o, "{} time(s), from {:.2} s to {:.2} s into the run.\n", f.count, f.first_s, f.last_s);
-            evidence(&mut o, &f.evidence);
-        }
-        if r.findings.len() > 50 {
-            let _ = writeln!(o, "… {} more findings in report.json\n", r.findings.len() - 50);
-        }
+/// "## Findings": each finding with its evidence; only the first 50, the
+/// rest are left to report.json.
+fn findings(o: &mut String, r: &Report) {
+    if r.findings.is_empty() {
+        return;
     }
-
-    if !r.expectations.is_empty() {
-        let _ = writeln!(o, "## Expectations\n");
-        let _ = writeln!(o, "| expectation | threshold | observed | result |");
-        let _ = writeln!(o, "|---|---|---|---|");
-        for e in &r.expectations {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                e.name,
-                e.threshold,
-                e.observed,
-                if e.pass { "pass" } else { "**FAIL**" }
-            );
-        }
-        o.push('\n');
+    let _ = writeln!(o, "## Findings\n");
+    for f in r.findings.iter().take(50) {
+        let _ = writeln!(o, "### {} — {}\n", f.kind, f.kind.title());
+        let _ = writeln!(o, "{}\n", f.summary);
+        let _ = writeln!(o, "{} time(s), from {:.2} s to {:.2} s into the run.\n", f.count, f.first_s, f.last_s);
+        evidence(o, &f.evidence);
     }
+    if r.findings.len() > 50 {
+        let _ = writeln!(o, "… {} more findings in report.json\n", r.findings.len() - 50);
+    }
+}
 
+/// "## Expectations": the scenario's thresholds and whether each held.
+fn expectations(o: &mut String, r: &Report) {
+    if r.expectations.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Expectations\n");
+    let _ = writeln!(o, "| expectation | threshold | observed | result |");
+    let _ = writeln!(o, "|---|---|---|---|");
+    for e in &r.expectations {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            e.name,
+            e.threshold,
+            e.observed,
+            if e.pass { "pass" } else { "**FAIL**" }
+        );
+    }
+    o.push('\n');
+}
+
+/// "## Clients": one paragraph of connection counts and their failures.
+fn clients(o: &mut String, r: &Report) {
     let c = &r.clients;
     let _ = writeln!(o, "## Clients\n");
     let _ = writeln!(
@@ -198,7 +220,11 @@ pub fn render(r: &Report) -> String {
         causes(&r.disconnects.by_cause),
         r.reconnects
     );
+}
 
+/// "## Messages": the counts table, in all and by QoS (a QoS nobody used is
+/// left out), and the stream and delivery totals.
+fn messages(o: &mut String, r: &Report) {
     let m = &r.messages;
     let _ = writeln!(o, "## Messages\n");
     let _ = writeln!(o, "| | published | acked | expected | received | lost | duplicated | out of order | in doubt |");
@@ -222,6 +248,12 @@ pub fn render(r: &Report) -> String {
         "\n{} streams (publisher → subscriber pairs); {} deliveries in all; {} stale (earlier runs), {} foreign, {} refused by the broker.\n",
         m.streams, m.deliveries, m.stale, m.foreign, m.rejected
     );
+}
+
+/// Still under "## Messages": where the lost messages went, told apart from
+/// those a clean session rightly missed and those the broker had to queue.
+fn message_losses(o: &mut String, r: &Report) {
+    let m = &r.messages;
     if m.lost > 0 {
         let parts: Vec<String> =
             m.lost_by_window.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {}", window_words(k))).collect();
@@ -241,87 +273,112 @@ pub fn render(r: &Report) -> String {
             m.queued_offline
         );
     }
-    if !r.loss_windows.is_empty() {
-        let _ = writeln!(o, "| window | client | from (s) | to (s) | lost | missed offline |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for w in r.loss_windows.iter().take(30) {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {:.3} | {:.3} | {} | {} |",
-                w.kind,
-                w.client.as_deref().unwrap_or("(broker)"),
-                w.start_s,
-                w.end_s,
-                w.lost,
-                w.missed_offline
-            );
-        }
-        o.push('\n');
+}
+
+/// Still under "## Messages": the first 30 loss windows as a table.
+fn loss_windows(o: &mut String, r: &Report) {
+    if r.loss_windows.is_empty() {
+        return;
     }
-    let troubled: Vec<_> = r.streams.iter().filter(|s| s.lost + s.duplicated + s.out_of_order > 0).collect();
-    if !troubled.is_empty() {
-        let _ = writeln!(o, "Streams with loss, duplicates or reordering:\n");
+    let _ = writeln!(o, "| window | client | from (s) | to (s) | lost | missed offline |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for w in r.loss_windows.iter().take(30) {
         let _ = writeln!(
             o,
-            "| publisher | subscriber | QoS | expected | received | lost | dup | reordered | first lost seqs |"
+            "| {} | {} | {:.3} | {:.3} | {} | {} |",
+            w.kind,
+            w.client.as_deref().unwrap_or("(broker)"),
+            w.start_s,
+            w.end_s,
+            w.lost,
+            w.missed_offline
         );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
-        for s in troubled.iter().take(20) {
-            let seqs = s
-                .lost_seqs
-                .iter()
-                .take(4)
-                .map(|(a, b)| if b - a == 1 { a.to_string() } else { format!("{a}–{}", b - 1) })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.publisher, s.subscriber, s.qos, s.expected, s.received, s.lost, s.duplicated, s.out_of_order, seqs
-            );
-        }
-        o.push('\n');
     }
+    o.push('\n');
+}
 
-    if !r.faults.is_empty() {
-        let _ = writeln!(o, "## Faults\n");
-        for f in &r.faults {
-            let until = f.until_s.map_or(String::new(), |u| format!(" until {u:.2} s"));
-            let err = f.error.as_ref().map_or(String::new(), |e| format!(" — **failed: {e}**"));
-            let _ = writeln!(o, "- {} at {:.2} s{until}, {} clients{err}", f.action, f.at_s, f.clients);
-        }
-        o.push('\n');
+/// Still under "## Messages": the first 20 streams that lost, duplicated or
+/// reordered anything, with their first lost sequence ranges.
+fn troubled_streams(o: &mut String, r: &Report) {
+    let troubled: Vec<_> = r.streams.iter().filter(|s| s.lost + s.duplicated + s.out_of_order > 0).collect();
+    if troubled.is_empty() {
+        return;
     }
-    if !r.client_timelines.is_empty() {
-        let _ = writeln!(o, "## Dropped connections\n");
-        for t in r.client_timelines.iter().take(10) {
-            let steps: Vec<String> = t
-                .connections
-                .iter()
-                .map(|c| match (c.connected_s, &c.cause) {
-                    (None, Some(cause)) => {
-                        format!("attempt at {:.2} s failed ({cause})", c.attempt_s)
-                    }
-                    (Some(at), Some(cause)) => format!(
-                        "connected {at:.2} s{} → dropped {:.2} s ({cause})",
-                        if c.session_present { " (session resumed)" } else { "" },
-                        c.ended_s
-                    ),
-                    (Some(at), None) => format!(
-                        "connected {at:.2} s{} → to the end",
-                        if c.session_present { " (session resumed)" } else { "" }
-                    ),
-                    (None, None) => format!("attempt at {:.2} s", c.attempt_s),
-                })
-                .collect();
-            let _ = writeln!(o, "- `{}` ({}): {}", t.client, t.group, steps.join("; "));
-        }
-        if r.client_timelines.len() > 10 {
-            let _ = writeln!(o, "- … {} more in report.json", r.client_timelines.len() - 10);
-        }
-        o.push('\n');
+    let _ = writeln!(o, "Streams with loss, duplicates or reordering:\n");
+    let _ = writeln!(
+        o,
+        "| publisher | subscriber | QoS | expected | received | lost | dup | reordered | first lost seqs |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    for s in troubled.iter().take(20) {
+        let seqs = s
+            .lost_seqs
+            .iter()
+            .take(4)
+            .map(|(a, b)| if b - a == 1 { a.to_string() } else { format!("{a}–{}", b - 1) })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.publisher, s.subscriber, s.qos, s.expected, s.received, s.lost, s.duplicated, s.out_of_order, seqs
+        );
     }
+    o.push('\n');
+}
 
+/// "## Faults": the faults the scenario injected, and any that failed.
+fn faults(o: &mut String, r: &Report) {
+    if r.faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Faults\n");
+    for f in &r.faults {
+        let until = f.until_s.map_or(String::new(), |u| format!(" until {u:.2} s"));
+        let err = f.error.as_ref().map_or(String::new(), |e| format!(" — **failed: {e}**"));
+        let _ = writeln!(o, "- {} at {:.2} s{until}, {} clients{err}", f.action, f.at_s, f.clients);
+    }
+    o.push('\n');
+}
+
+/// "## Dropped connections": the first 10 clients' connection histories.
+fn dropped_connections(o: &mut String, r: &Report) {
+    if r.client_timelines.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Dropped connections\n");
+    for t in r.client_timelines.iter().take(10) {
+        let steps: Vec<String> = t.connections.iter().map(connection_step).collect();
+        let _ = writeln!(o, "- `{}` ({}): {}", t.client, t.group, steps.join("; "));
+    }
+    if r.client_timelines.len() > 10 {
+        let _ = writeln!(o, "- … {} more in report.json", r.client_timelines.len() - 10);
+    }
+    o.push('\n');
+}
+
+/// One connection of a client's history, in words: an attempt that failed or
+/// never finished, or a connection that dropped or lasted to the end.
+fn connection_step(c: &ConnectionInfo) -> String {
+    match (c.connected_s, &c.cause) {
+        (None, Some(cause)) => {
+            format!("attempt at {:.2} s failed ({cause})", c.attempt_s)
+        }
+        (Some(at), Some(cause)) => format!(
+            "connected {at:.2} s{} → dropped {:.2} s ({cause})",
+            if c.session_present { " (session resumed)" } else { "" },
+            c.ended_s
+        ),
+        (Some(at), None) => {
+            format!("connected {at:.2} s{} → to the end", if c.session_present { " (session resumed)" } else { "" })
+        }
+        (None, None) => format!("attempt at {:.2} s", c.attempt_s),
+    }
+}
+
+/// "## midge itself": the load generator's own health, so a reader can tell
+/// a slow broker from a slow midge, with the publish rates and batching notes.
+fn load_generator(o: &mut String, r: &Report) {
     let g = &r.load_generator;
     let _ = writeln!(
         o,
@@ -370,7 +427,10 @@ pub fn render(r: &Report) -> String {
     if !g.publish_rates.is_empty() || g.batch_window_us > 0 || (g.cpu_utilization >= 0.5 && !g.saturated) {
         o.push('\n');
     }
+}
 
+/// The broker's own $SYS counters, when it published them, to set beside midge's.
+fn broker_counters(o: &mut String, r: &Report) {
     let sys = |k: &str| r.broker.sys.get(&format!("$SYS/broker/{k}")).map(String::as_str);
     if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
         let _ = writeln!(
@@ -380,17 +440,19 @@ pub fn render(r: &Report) -> String {
             sys("clients/connected").unwrap_or("?")
         );
     }
+}
 
+/// "## Latency": the percentiles of each measured latency.
+fn latency(o: &mut String, r: &Report) {
     let l = &r.latency;
     let _ = writeln!(o, "## Latency\n");
     let _ = writeln!(o, "| | count | p50 | p90 | p99 | p99.9 | max |");
     let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-    latency_row(&mut o, "connect (to CONNACK)", &l.connect);
-    latency_row(&mut o, "connect (TCP only)", &l.connect_tcp);
-    latency_row(&mut o, "end to end (from intended send)", &l.e2e);
-    latency_row(&mut o, "end to end (uncorrected)", &l.e2e_uncorrected);
-    latency_row(&mut o, "publish ack", &l.ack);
-    latency_row(&mut o, "suback", &l.suback);
+    latency_row(o, "connect (to CONNACK)", &l.connect);
+    latency_row(o, "connect (TCP only)", &l.connect_tcp);
+    latency_row(o, "end to end (from intended send)", &l.e2e);
+    latency_row(o, "end to end (uncorrected)", &l.e2e_uncorrected);
+    latency_row(o, "publish ack", &l.ack);
+    latency_row(o, "suback", &l.suback);
     o.push('\n');
-    o
 }

@@ -1,0 +1,251 @@
+//! The report model from (plan, record): the tally, the detectors, the
+//! load generator, the expectations and the verdict. A pure function: the
+//! same plan and record always give the same report.
+
+use super::detect::{self, Explained};
+use super::generator::load_generator;
+use super::model::{
+    BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding, LatencyInfo, LoadGenerator,
+    LossWindowInfo, Messages, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES,
+    SCHEMA_VERSION,
+};
+use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
+use crate::plan::Plan;
+use crate::record::vocab::Verdict;
+use crate::record::{Counters, Generation, RunRecord};
+use std::collections::{BTreeMap, HashMap};
+
+fn secs(us: u64) -> f64 {
+    (us as f64 / 1e3).round() / 1e3
+}
+
+/// The connections of a timeline, as the join reads them.
+pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
+    timeline
+        .iter()
+        .filter_map(|g| {
+            g.connected_us.map(|connected_us| Connected {
+                live_from_us: g.live_from_us,
+                connected_us,
+                heard_us: g.heard_us,
+                slowest_delivery_us: g.slowest_delivery_us,
+                ended_us: g.ended_us,
+                graceful: g.cause.is_none(),
+            })
+        })
+        .collect()
+}
+
+/// The tally over the plan's streams and the record's logs and timelines.
+pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
+    let streams: Vec<StreamRef> = plan
+        .streams
+        .iter()
+        .map(|s| StreamRef {
+            publisher_client: s.publisher_client,
+            publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
+            subscriber_client: s.subscriber_client,
+            qos: s.qos,
+            persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
+        })
+        .collect();
+    let clients = &record.clients;
+    tally::tally(&TallyInput {
+        streams: &streams,
+        publish_logs: clients.iter().filter_map(|c| c.publish_log.as_ref().map(|l| (c.index, l))).collect(),
+        rx_logs: clients.iter().filter_map(|c| c.rx.as_ref().map(|r| (c.index, r))).collect(),
+        connections: clients.iter().map(|c| (c.index, connections(&c.timeline))).collect::<HashMap<_, _>>(),
+        restarts: &record.faults.restarts,
+        run_end_us: record.run_end_us,
+    })
+}
+
+/// report.json's `messages`: the tally's totals and the swarm's counters.
+pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
+    let t = tally.total;
+    Messages {
+        published: t.published,
+        acked: t.acked,
+        expected: t.expected,
+        received: t.received,
+        lost: t.lost,
+        duplicated: t.duplicated,
+        out_of_order: t.out_of_order,
+        in_doubt: t.in_doubt,
+        stale: tally.stale,
+        foreign: tally.foreign,
+        rejected: counters.rejected,
+        deliveries: counters.received_total(),
+        unsolicited_acks: counters.unsolicited_acks,
+        lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        missed_offline: t.missed_offline,
+        queued_offline: t.queued_offline,
+        streams: tally.streams.len() as u64,
+        by_qos: (0..3).map(|q| (q.to_string(), tally.by_qos[q])).collect(),
+    }
+}
+
+/// The streams worth a look, the ones with trouble first.
+fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
+    let id = |c: u32| plan.clients[c as usize].client_id.clone();
+    let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
+    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
+    listed
+        .into_iter()
+        .take(MAX_LISTED_STREAMS)
+        .map(|s| StreamInfo {
+            publisher: id(s.publisher_client),
+            subscriber: id(s.subscriber_client),
+            qos: s.qos,
+            expected: s.expected,
+            received: s.received,
+            lost: s.lost,
+            duplicated: s.duplicated,
+            out_of_order: s.out_of_order,
+            lost_seqs: s.lost_ranges.clone(),
+        })
+        .collect()
+}
+
+fn loss_window_infos(plan: &Plan, tally: &Tally, run_end_us: u64) -> Vec<LossWindowInfo> {
+    tally
+        .windows
+        .iter()
+        .map(|w| LossWindowInfo {
+            kind: w.kind,
+            client: w.client.map(|c| plan.clients[c as usize].client_id.clone()),
+            start_s: secs(w.start_us),
+            end_s: secs(w.end_us.min(run_end_us)),
+            lost: w.lost,
+            missed_offline: w.missed_offline,
+        })
+        .collect()
+}
+
+/// The timelines of clients whose connection dropped at least once.
+fn timelines(plan: &Plan, record: &RunRecord) -> Vec<ClientTimeline> {
+    let dropped = |g: &Generation| g.connected_us.is_some() && g.cause.is_some();
+    let mut v: Vec<_> = record.clients.iter().filter(|c| c.timeline.iter().any(dropped)).collect();
+    v.sort_by_key(|c| c.index);
+    v.into_iter()
+        .take(MAX_LISTED_TIMELINES)
+        .map(|c| {
+            let p = &plan.clients[c.index as usize];
+            ClientTimeline {
+                client: p.client_id.clone(),
+                group: plan.group_of(p).name.clone(),
+                connections: c
+                    .timeline
+                    .iter()
+                    .map(|g| ConnectionInfo {
+                        attempt_s: secs(g.attempt_us),
+                        connected_s: g.connected_us.map(secs),
+                        session_present: g.session_present,
+                        live_s: g.live_from_us.map(secs),
+                        ended_s: secs(g.ended_us),
+                        cause: g.cause.as_ref().map(|c| c.name()),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Why the run could not do what the scenario asked, if it could not.
+fn run_error(plan: &Plan, record: &RunRecord) -> Option<String> {
+    let counters = &record.counters;
+    if record.connected_peak == 0 && !plan.clients.is_empty() && !record.interrupted {
+        let causes: Vec<String> = counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+        return Some(format!("no client could connect to {}: {}", record.broker.url, causes.join(", ")));
+    }
+    if let Some(e) = record.faults.events.iter().find_map(|f| f.error.as_ref()) {
+        return Some(format!("a fault could not be carried out: {e}"));
+    }
+    (record.lost_tasks > 0).then(|| format!("{} client tasks did not finish and were not counted", record.lost_tasks))
+}
+
+/// Every finding, each from its own detector.
+fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explained, g: &LoadGenerator) -> Vec<Finding> {
+    let log = record.broker.log_lines.as_deref();
+    let mut out: Vec<Finding> = detect::generator_saturated(g, record.run_end_us).into_iter().collect();
+    out.extend(detect::duplicate_id_loops(plan, &explained.takeovers, log));
+    out.extend(detect::external_takeovers(plan, &explained.short_lived, log));
+    out.extend(detect::protocol_error_drops(plan, &explained.protocol_drops, log));
+    out.extend(detect::auth_refused(plan, record));
+    out.extend(detect::broker_limits(plan, record));
+    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us));
+    out
+}
+
+fn scenario_info(plan: &Plan) -> ScenarioInfo {
+    ScenarioInfo {
+        name: plan.name.clone(),
+        sha256: plan.scenario_sha256.clone(),
+        file: plan.scenario_path.clone(),
+        protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
+        planned_duration_s: plan.duration.as_secs_f64(),
+    }
+}
+
+fn clients_info(plan: &Plan, record: &RunRecord) -> ClientsInfo {
+    let c = &record.counters;
+    ClientsInfo {
+        planned: plan.clients.len() as u64,
+        connected_peak: record.connected_peak,
+        connect_attempts: c.connect_attempts,
+        connects: c.connects,
+        connect_failures: c.connect_failures.clone(),
+        subscribe_failures: c.subscribe_failures.clone(),
+    }
+}
+
+/// The verdict: pass only when the run did what was asked and every expectation held.
+pub fn verdict(r: &Report) -> Verdict {
+    if r.error.is_some() || r.interrupted || r.expectations.iter().any(|e| !e.pass) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// The whole report of a run.
+pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
+    let tally = tally_run(plan, record);
+    let by_id = detect::connections_by_id(plan, record);
+    let explained = detect::explain(&by_id, &record.faults);
+    let generator = load_generator(plan, record);
+    let by_cause: BTreeMap<String, u64> = explained.by_cause.clone();
+    let mut report = Report {
+        schema: SCHEMA_VERSION,
+        midge_version: record.midge_version.clone(),
+        scenario: scenario_info(plan),
+        broker: BrokerInfo {
+            url: record.broker.url.clone(),
+            kind: record.broker.kind.clone(),
+            config: record.broker.config.clone(),
+            sys: record.broker.sys.clone(),
+        },
+        started_at: record.started_at.clone(),
+        duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        run_id: format!("{:016x}", plan.run_id),
+        interrupted: record.interrupted,
+        clients: clients_info(plan, record),
+        latency: LatencyInfo::from(&record.latencies),
+        messages: messages(&tally, &record.counters),
+        disconnects: Disconnects { total: by_cause.values().sum(), by_cause },
+        reconnects: record.counters.reconnects,
+        findings: findings(plan, record, &tally, &explained, &generator),
+        load_generator: generator,
+        streams: stream_infos(plan, &tally),
+        loss_windows: loss_window_infos(plan, &tally, record.run_end_us),
+        client_timelines: timelines(plan, record),
+        faults: record.faults.events.clone(),
+        timeseries: record.timeseries.clone(),
+        expectations: Vec::new(),
+        verdict: Verdict::Fail,
+        error: run_error(plan, record),
+    };
+    report.expectations = super::expect::evaluate(&plan.expect, &report);
+    report.verdict = verdict(&report);
+    report
+}

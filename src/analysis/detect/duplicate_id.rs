@@ -1,0 +1,98 @@
+//! duplicate_id_loop: a client id whose connections keep being closed by the
+//! broker as another connection with the same id comes up — within this run
+//! (a planned client and its twin, or two clients given one id), or with the
+//! other party outside it.
+
+use super::{broker_lines, name_of, secs, Owner, Takeover, SHORT_LIVED_US};
+use crate::analysis::model::Finding;
+use crate::plan::Plan;
+use crate::record::vocab::FindingKind;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Takeovers of one id needed before it is called a loop.
+pub const MIN_LOOP_CYCLES: usize = 3;
+
+/// One finding per id taken over at least `MIN_LOOP_CYCLES` times in this run.
+pub fn duplicate_id_loops(
+    plan: &Plan,
+    takeovers: &BTreeMap<&str, Vec<Takeover>>,
+    broker_log: Option<&[String]>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (id, list) in takeovers {
+        if list.len() < MIN_LOOP_CYCLES {
+            continue;
+        }
+        let mut list = list.clone();
+        list.sort_by_key(|t| t.at_us);
+        let mut owners: Vec<Owner> = list.iter().flat_map(|t| [t.closed, t.by]).collect();
+        owners.sort();
+        owners.dedup();
+        let first = list.first().map_or(0, |t| t.at_us);
+        let last = list.last().map_or(0, |t| t.at_us);
+        let period_s = if list.len() > 1 { secs((last - first) / (list.len() as u64 - 1)) } else { 0.0 };
+        out.push(Finding {
+            kind: FindingKind::DuplicateIdLoop,
+            summary: format!(
+                "client id \"{id}\" is used by {} connections at once: the broker closed one each time the other came up, {} times (every {period_s:.2} s). Give each client its own id.",
+                owners.len(),
+                list.len()
+            ),
+            client_ids: vec![id.to_string()],
+            count: list.len() as u64,
+            first_s: secs(first),
+            last_s: secs(last),
+            evidence: json!({
+                "client_id": id,
+                "connections": owners.iter().map(|o| name_of(plan, *o)).collect::<Vec<_>>(),
+                "cycles": list.len(),
+                "period_s": period_s,
+                "takeovers": list.iter().take(20).map(|t| json!({
+                    "at_s": secs(t.at_us), "closed": name_of(plan, t.closed), "by": name_of(plan, t.by),
+                })).collect::<Vec<_>>(),
+                "broker_log": broker_lines(broker_log, id),
+            }),
+        });
+    }
+    out
+}
+
+/// The same pattern with the other party outside this run: a client the
+/// broker closed again and again soon after it connected, with no reason
+/// given and no other connection of its id in the run.
+pub fn external_takeovers(
+    plan: &Plan,
+    short_lived: &BTreeMap<u32, Vec<u64>>,
+    broker_log: Option<&[String]>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, ends) in short_lived {
+        if ends.len() < MIN_LOOP_CYCLES {
+            continue;
+        }
+        let id = plan.clients[*i as usize].client_id.as_str();
+        let first = *ends.iter().min().unwrap_or(&0);
+        let last = *ends.iter().max().unwrap_or(&0);
+        out.push(Finding {
+            kind: FindingKind::DuplicateIdLoop,
+            summary: format!(
+                "client id \"{id}\" was closed by the broker {} times within {} s of connecting, with no other connection of that id in this run: something outside this run likely uses the same id.",
+                ends.len(),
+                SHORT_LIVED_US / 1_000_000
+            ),
+            client_ids: vec![id.to_string()],
+            count: ends.len() as u64,
+            first_s: secs(first),
+            last_s: secs(last),
+            evidence: json!({
+                "client_id": id,
+                "connections": [name_of(plan, Owner::Client(*i)), "unknown (outside this run)"],
+                "cycles": ends.len(),
+                "closed_at_s": ends.iter().take(20).map(|t| secs(*t)).collect::<Vec<_>>(),
+                "broker_log": broker_lines(broker_log, id),
+            }),
+        });
+    }
+    out
+}

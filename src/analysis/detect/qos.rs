@@ -1,0 +1,75 @@
+//! qos_violation: deliveries that broke their QoS guarantee — QoS 1 loss,
+//! QoS 2 loss or duplicates, reorder within one QoS (QoS 0 loss is loss, not
+//! a violation). One finding per subscriber and QoS, with the streams.
+
+use super::secs;
+use crate::analysis::model::Finding;
+use crate::analysis::tally::StreamTally;
+use crate::plan::Plan;
+use crate::record::vocab::FindingKind;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// (subscriber, qos) → [(stream, violating losses, violating duplicates)]
+type ViolationsBySubscriber<'a> = BTreeMap<(u32, u8), Vec<(&'a StreamTally, u64, u64)>>;
+
+fn by_subscriber(streams: &[StreamTally]) -> ViolationsBySubscriber<'_> {
+    let mut by_sub: ViolationsBySubscriber = Default::default();
+    for s in streams {
+        let lost = if s.qos >= 1 { s.lost } else { 0 };
+        let dup = if s.qos == 2 { s.duplicated } else { 0 };
+        if lost + dup + s.out_of_order > 0 {
+            by_sub.entry((s.subscriber_client, s.qos)).or_default().push((s, lost, dup));
+        }
+    }
+    by_sub
+}
+
+pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<Finding> {
+    let id = |c: u32| plan.clients[c as usize].client_id.clone();
+    by_subscriber(streams)
+        .into_iter()
+        .map(|((sub, qos), list)| {
+            let lost: u64 = list.iter().map(|(_, l, _)| l).sum();
+            let dup: u64 = list.iter().map(|(_, _, d)| d).sum();
+            let reordered: u64 = list.iter().map(|(s, _, _)| s.out_of_order).sum();
+            let what: Vec<String> = [(lost, "lost"), (dup, "delivered twice"), (reordered, "out of order")]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, word)| format!("{n} {word}"))
+                .collect();
+            let publishers: Vec<String> = list.iter().map(|(s, _, _)| id(s.publisher_client)).collect();
+            let named = publishers.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            let more = if publishers.len() > 3 { format!(" and {} more", publishers.len() - 3) } else { String::new() };
+            let mut client_ids = vec![id(sub)];
+            client_ids.extend(publishers.iter().take(20).cloned());
+            Finding {
+                kind: FindingKind::QosViolation,
+                summary: format!(
+                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}",
+                    id(sub),
+                    what.join(", "),
+                    list.len()
+                ),
+                client_ids,
+                count: lost + dup + reordered,
+                first_s: 0.0,
+                last_s: secs(run_end_us),
+                evidence: json!({
+                    "qos": qos,
+                    "subscriber": id(sub),
+                    "lost": lost,
+                    "duplicated": dup,
+                    "out_of_order": reordered,
+                    "streams": list.iter().take(20).map(|(s, l, d)| json!({
+                        "publisher": id(s.publisher_client),
+                        "lost": l,
+                        "lost_seqs": if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
+                        "duplicated": d,
+                        "out_of_order": s.out_of_order,
+                    })).collect::<Vec<_>>(),
+                }),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! The analysis: pure functions of (plan, run record) — the tally, the
+//! detectors, the load generator's self-measurement, the expectations — and
+//! the report model they fill. No I/O, no clock: the same plan and record
+//! always give the same report, which is what lets `midge report DIR`
+//! re-render a finished run and shard records merge before one analysis.
+
+pub mod build;
+pub mod detect;
+pub mod expect;
+pub mod generator;
+pub mod model;
+pub mod tally;
+
+pub use build::analyse;

@@ -1,0 +1,320 @@
+//! The result model (`Report`), serialized as report.json — the contract
+//! scripts and merges rely on. Field names are a contract: add freely, never
+//! rename or drop one. Each figure is computed by one function of
+//! `crate::analysis` (docs/ARCHITECTURE.md lists which).
+
+use crate::record::vocab::{FindingKind, LossWindow, Verdict};
+use crate::record::{hist, Latencies};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use crate::record::{FaultEvent, TimePoint};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema: u32,
+    pub midge_version: String,
+    pub scenario: ScenarioInfo,
+    pub broker: BrokerInfo,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub run_id: String,
+    /// True when the run was cut short (Ctrl-C); the figures cover what ran.
+    pub interrupted: bool,
+    pub clients: ClientsInfo,
+    pub latency: LatencyInfo,
+    pub messages: Messages,
+    pub disconnects: Disconnects,
+    /// Successful connections after a client's first.
+    pub reconnects: u64,
+    pub findings: Vec<Finding>,
+    pub streams: Vec<StreamInfo>,
+    /// Offline windows and broker restarts that lost or missed messages.
+    pub loss_windows: Vec<LossWindowInfo>,
+    /// Clients whose connection dropped at least once, with their connections.
+    pub client_timelines: Vec<ClientTimeline>,
+    /// The scenario's faults as carried out.
+    pub faults: Vec<FaultEvent>,
+    /// midge's own load while publishing, and the saturation guard's verdict.
+    pub load_generator: LoadGenerator,
+    pub timeseries: Vec<TimePoint>,
+    pub expectations: Vec<ExpectationResult>,
+    pub verdict: Verdict,
+    /// Why the run could not do what the scenario asked, if it could not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub sha256: String,
+    pub file: String,
+    pub protocol: String,
+    pub planned_duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BrokerInfo {
+    pub url: String,
+    pub kind: String,
+    /// The configuration midge generated when it started the broker.
+    pub config: Option<String>,
+    /// The broker's own counters: the last value of each `$SYS/#` topic it
+    /// published during the run (empty when it publishes none).
+    #[serde(default)]
+    pub sys: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientsInfo {
+    pub planned: u64,
+    pub connected_peak: u64,
+    pub connect_attempts: u64,
+    /// Connection attempts the broker accepted (CONNACK success).
+    #[serde(default)]
+    pub connects: u64,
+    pub connect_failures: BTreeMap<String, u64>,
+    pub subscribe_failures: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_us: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// The HDR histogram, V2-serialized, base64.
+    pub hdr: String,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        let empty = h.is_empty();
+        let q = |x: f64| if empty { 0 } else { h.value_at_quantile(x) };
+        LatencySummary {
+            count: h.len(),
+            min_us: if empty { 0 } else { h.min() },
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: if empty { 0 } else { h.max() },
+            mean_us: if empty { 0.0 } else { (h.mean() * 10.0).round() / 10.0 },
+            hdr: hist::encode(h),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatencyInfo {
+    /// TCP connect start to CONNACK.
+    pub connect: LatencySummary,
+    /// TCP handshake only.
+    pub connect_tcp: LatencySummary,
+    /// Intended send time to receipt (coordinated-omission corrected).
+    pub e2e: LatencySummary,
+    /// Actual send time to receipt.
+    pub e2e_uncorrected: LatencySummary,
+    /// PUBLISH to PUBACK (QoS 1) or PUBCOMP (QoS 2).
+    pub ack: LatencySummary,
+    /// SUBSCRIBE to SUBACK.
+    pub suback: LatencySummary,
+}
+
+impl LatencyInfo {
+    pub fn from(l: &Latencies) -> LatencyInfo {
+        LatencyInfo {
+            connect: LatencySummary::from_histogram(&l.connect),
+            connect_tcp: LatencySummary::from_histogram(&l.connect_tcp),
+            e2e: LatencySummary::from_histogram(&l.e2e),
+            e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
+            ack: LatencySummary::from_histogram(&l.ack),
+            suback: LatencySummary::from_histogram(&l.suback),
+        }
+    }
+}
+
+/// Message counters for one QoS level (the same counters as the totals).
+pub use crate::analysis::tally::Counts as QosCounts;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Messages {
+    pub published: u64,
+    pub acked: u64,
+    pub expected: u64,
+    /// Distinct tracked messages received, summed over streams.
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub in_doubt: u64,
+    /// midge messages from an earlier run (retained or queued).
+    pub stale: u64,
+    /// Messages without midge's header (someone else's traffic).
+    pub foreign: u64,
+    /// QoS 1/2 publishes the broker refused with an error reason code.
+    pub rejected: u64,
+    /// PUBLISH packets delivered, duplicates included.
+    pub deliveries: u64,
+    /// Acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK) for a
+    /// packet id midge had nothing in flight under: a broker bug, or a
+    /// resend after a lost acknowledgement.
+    #[serde(default)]
+    pub unsolicited_acks: u64,
+    /// Lost messages by the window they fell in: steady, subscriber_offline,
+    /// publisher_offline, broker_restart.
+    pub lost_by_window: BTreeMap<String, u64>,
+    /// Got out while a clean-session subscriber was offline: not expected, not lost.
+    pub missed_offline: u64,
+    /// Got out while a persistent-session subscriber was offline: expected (the broker must queue them).
+    pub queued_offline: u64,
+    pub streams: u64,
+    pub by_qos: BTreeMap<String, QosCounts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Disconnects {
+    pub total: u64,
+    pub by_cause: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub summary: String,
+    pub client_ids: Vec<String>,
+    pub count: u64,
+    pub first_s: f64,
+    pub last_s: f64,
+    pub evidence: serde_json::Value,
+}
+
+/// One (publisher, subscriber) stream with anything worth a look.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamInfo {
+    pub publisher: String,
+    pub subscriber: String,
+    pub qos: u8,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// First lost sequence numbers, as [start, end) ranges.
+    pub lost_seqs: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExpectationResult {
+    pub name: String,
+    /// For people: "<= 0", ">= 100", "<= 50000 us".
+    pub threshold: serde_json::Value,
+    /// The observed value (null when there was nothing to observe).
+    pub observed: serde_json::Value,
+    pub pass: bool,
+    /// For scripts: the comparison ("<=" or ">="), the limit and its unit ("count" or "us").
+    pub op: String,
+    pub limit: u64,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LossWindowInfo {
+    /// subscriber_offline, publisher_offline or broker_restart.
+    pub kind: LossWindow,
+    /// The client whose window it is (null for a broker restart).
+    pub client: Option<String>,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub lost: u64,
+    pub missed_offline: u64,
+}
+
+/// One connection attempt in a client's timeline (run time in seconds).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConnectionInfo {
+    pub attempt_s: f64,
+    pub connected_s: Option<f64>,
+    pub session_present: bool,
+    pub live_s: Option<f64>,
+    pub ended_s: f64,
+    /// Why it ended (null: midge's own DISCONNECT at the end of the run).
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientTimeline {
+    pub client: String,
+    pub group: String,
+    pub connections: Vec<ConnectionInfo>,
+}
+
+/// midge measuring itself: when it, not the broker, is the bottleneck,
+/// every latency and rate in the report describes midge.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadGenerator {
+    pub workers: u64,
+    /// CPU seconds midge used while publishing.
+    pub cpu_s: f64,
+    /// cpu_s / (publishing wall time × workers).
+    pub cpu_utilization: f64,
+    /// Highest resident memory over the whole run (report building included).
+    pub peak_rss_kib: u64,
+    /// Resident memory when publishing ended, every client still connected:
+    /// what holding the swarm costs.
+    pub rss_kib_at_publish_end: u64,
+    /// rss_kib_at_publish_end over the peak of connected clients (process
+    /// baseline included); null when nobody connected.
+    pub rss_bytes_per_connected_client: Option<u64>,
+    /// How late a 10 ms timer fired on midge's runtime (event-loop delay).
+    pub loop_delay: LatencySummary,
+    /// How late publishes left against their constant-rate slots.
+    pub publish_lag: LatencySummary,
+    pub saturated: bool,
+    pub reasons: Vec<String>,
+    /// Local addresses the clients connected from (empty: the kernel's choice).
+    pub source_addrs: Vec<String>,
+    /// CPU seconds the spawned broker used while publishing (null for other brokers).
+    pub broker_cpu_s: Option<f64>,
+    /// Resident memory of the spawned broker when publishing ended (null for other brokers).
+    pub broker_rss_kib: Option<u64>,
+    /// The scenario's `batch_window` in µs (0: none): latency figures are
+    /// no finer than this.
+    pub batch_window_us: u64,
+    /// Per publishing group: the rate asked for and the rate achieved.
+    pub publish_rates: Vec<PublishRate>,
+    /// Socket reads (that brought data) and writes of every client
+    /// connection, and their bytes: with deliveries and publishes, how many
+    /// packets midge moves per system call.
+    pub socket_reads: u64,
+    pub socket_writes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// How closely a group's publishers kept their schedule: achieved = the
+/// sum over its publishers of (messages − 1) / (last send − first send).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishRate {
+    pub group: String,
+    pub arrival: String,
+    /// Publishers with at least two messages (the ones measured).
+    pub publishers: u64,
+    pub target_msgs_per_s: f64,
+    pub achieved_msgs_per_s: f64,
+    /// (achieved − target) / target, in percent.
+    pub deviation_pct: f64,
+}
+
+/// How many client timelines report.json lists one by one.
+pub const MAX_LISTED_TIMELINES: usize = 100;
+
+/// How many streams report.json lists one by one (the ones with trouble first).
+pub const MAX_LISTED_STREAMS: usize = 200;

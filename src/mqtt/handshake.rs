@@ -1,0 +1,118 @@
+//! Opening an MQTT connection, written once: TCP from a chosen source
+//! address, TLS when the broker wants it, CONNECT, CONNACK — all within one
+//! time limit — and the causes a failure is counted under. The swarm's
+//! clients, the duplicate-ids twin and the $SYS watcher all connect here.
+
+use super::transport::{self, TlsClient};
+use super::{ConnAck, ConnectOptions, Connection, ConnectionError, Packet};
+use crate::record::vocab::Cause;
+use crate::record::RunClock;
+use crate::scenario::ProtocolVersion;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Names a socket error the way `connect_failures` and `disconnects` count it.
+pub fn io_cause(e: &io::Error) -> Cause {
+    if let Some(cause) = transport::tls_cause(e) {
+        return Cause::Tls(cause);
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Cause::Refused,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Cause::NetworkReset,
+        io::ErrorKind::TimedOut => Cause::Timeout,
+        io::ErrorKind::AddrNotAvailable => Cause::AddressNotAvailable,
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => Cause::NetworkEof,
+        _ if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
+            Cause::TooManyOpenFiles
+        }
+        kind => Cause::Io(format!("{kind:?}").to_lowercase()),
+    }
+}
+
+/// The cause a failed read or write of a connection is counted under.
+pub fn connection_cause(e: &ConnectionError) -> Cause {
+    match e {
+        ConnectionError::Io(e) => io_cause(e),
+        ConnectionError::Codec(_) => Cause::MalformedPacketFromBroker,
+        ConnectionError::TruncatedFrame => Cause::NetworkEof,
+    }
+}
+
+/// TCP connect, from a chosen local address when given. The source port is
+/// left to connect time (IP_BIND_ADDRESS_NO_PORT), so the port budget is per
+/// (source, destination) pair, not per source address.
+pub async fn connect_tcp(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect(to).await };
+    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// Where and how to connect.
+#[derive(Clone, Copy)]
+pub struct Dial<'a> {
+    pub to: SocketAddr,
+    /// The local address to connect from (None: the kernel's choice).
+    pub from: Option<IpAddr>,
+    pub tls: Option<&'a TlsClient>,
+    pub protocol: ProtocolVersion,
+    pub clock: RunClock,
+    /// For everything from the TCP connect to CONNACK.
+    pub limit: Duration,
+}
+
+/// An open MQTT connection, with when its steps happened (run-clock µs).
+pub struct Dialed {
+    /// Boxed: it moves into the client's connection future without leaving
+    /// a copy-sized slot in the client task's state.
+    pub conn: Box<Connection>,
+    pub ack: ConnAck,
+    pub started_us: u64,
+    /// TCP connected (the TLS handshake, if any, comes after).
+    pub tcp_us: u64,
+}
+
+/// TCP (and TLS), CONNECT, CONNACK. A CONNACK that refuses is an error with
+/// its code as the cause.
+pub async fn dial(d: Dial<'_>, options: &ConnectOptions) -> Result<Dialed, Cause> {
+    let started_us = d.clock.now_us();
+    let left = || d.limit.saturating_sub(Duration::from_micros(d.clock.now_us() - started_us));
+    let tcp = match timeout(d.limit, connect_tcp(d.to, d.from)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(io_cause(&e)),
+        Err(_) => return Err(Cause::Timeout),
+    };
+    let tcp_us = d.clock.now_us();
+    let stream = transport::open(tcp, d.tls, left()).await?;
+    let mut conn = Box::new(Connection::new(stream, d.protocol, d.clock));
+    conn.write_packet(&Packet::Connect(options.clone())).await.map_err(|e| connection_cause(&e))?;
+    let ack = match timeout(left(), conn.read_packet()).await {
+        Err(_) => return Err(Cause::Timeout),
+        Ok(Err(e)) => return Err(connection_cause(&e)),
+        Ok(Ok(None)) => return Err(Cause::ClosedBeforeConnack),
+        Ok(Ok(Some(Packet::ConnAck(a)))) => a,
+        Ok(Ok(Some(_))) => return Err(Cause::UnexpectedPacketBeforeConnack),
+    };
+    if ack.code != 0 {
+        return Err(Cause::Connack { v5: d.protocol == ProtocolVersion::V5, code: ack.code });
+    }
+    Ok(Dialed { conn, ack, started_us, tcp_us })
+}

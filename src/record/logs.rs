@@ -1,0 +1,339 @@
+//! What publishers got out and subscribers received, kept per client while
+//! the run goes on (no sharing on the hot path) and saved in the run record:
+//! compact range sets of sequence numbers and a step function of send times.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A set of u64 kept as sorted, disjoint, non-adjacent half-open ranges.
+/// In-order delivery keeps it at one range, whatever the count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RangeSet {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl RangeSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        &self.ranges
+    }
+
+    /// Inserts `x`; returns false when it was already present.
+    pub fn insert(&mut self, x: u64) -> bool {
+        // Fast path: extends the last range (in-order delivery).
+        if let Some(last) = self.ranges.last_mut() {
+            if last.1 == x {
+                last.1 += 1;
+                return true;
+            }
+            if x >= last.0 && x < last.1 {
+                return false;
+            }
+            if x > last.1 {
+                self.ranges.push((x, x + 1));
+                return true;
+            }
+        } else {
+            self.ranges.push((x, x + 1));
+            return true;
+        }
+        // First range whose end is >= x.
+        let i = self.ranges.partition_point(|&(_, end)| end < x);
+        let (start, end) = self.ranges[i];
+        if x >= start && x < end {
+            return false;
+        }
+        if end == x {
+            self.ranges[i].1 += 1;
+            if i + 1 < self.ranges.len() && self.ranges[i + 1].0 == x + 1 {
+                self.ranges[i].1 = self.ranges[i + 1].1;
+                self.ranges.remove(i + 1);
+            }
+        } else if start == x + 1 {
+            self.ranges[i].0 = x;
+        } else {
+            self.ranges.insert(i, (x, x + 1));
+        }
+        true
+    }
+
+    pub fn insert_range(&mut self, start: u64, end: u64) {
+        for x in start..end {
+            self.insert(x);
+        }
+    }
+
+    pub fn contains(&self, x: u64) -> bool {
+        let i = self.ranges.partition_point(|&(_, end)| end <= x);
+        i < self.ranges.len() && self.ranges[i].0 <= x
+    }
+
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|(a, b)| b - a).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// How many members fall in [start, end).
+    pub fn count_within(&self, start: u64, end: u64) -> u64 {
+        self.ranges.iter().map(|&(a, b)| b.min(end).saturating_sub(a.max(start))).sum()
+    }
+
+    /// The members of `self` ∩ [start, end) that are not in `other`.
+    pub fn missing_from(&self, other: &RangeSet, start: u64, end: u64) -> RangeSet {
+        let mut out = RangeSet::new();
+        for &(a, b) in &self.ranges {
+            let (a, b) = (a.max(start), b.min(end));
+            let mut x = a;
+            while x < b {
+                // Skip over what `other` holds.
+                let i = other.ranges.partition_point(|&(_, e)| e <= x);
+                match other.ranges.get(i) {
+                    Some(&(os, oe)) if os <= x => x = oe.min(b),
+                    Some(&(os, _)) => {
+                        let stop = os.min(b);
+                        out.ranges.push((x, stop));
+                        x = stop;
+                    }
+                    None => {
+                        out.ranges.push((x, b));
+                        x = b;
+                    }
+                }
+            }
+        }
+        out.ranges.dedup();
+        out
+    }
+}
+
+/// What one subscriber saw of one publisher.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRx {
+    pub received: RangeSet,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub max_seen: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxOutcome {
+    InOrder,
+    OutOfOrder,
+    Duplicate,
+}
+
+impl StreamRx {
+    pub fn record(&mut self, seq: u64) -> RxOutcome {
+        if !self.received.insert(seq) {
+            self.duplicated += 1;
+            return RxOutcome::Duplicate;
+        }
+        match self.max_seen {
+            Some(m) if seq < m => {
+                self.out_of_order += 1;
+                RxOutcome::OutOfOrder
+            }
+            _ => {
+                self.max_seen = Some(seq);
+                RxOutcome::InOrder
+            }
+        }
+    }
+}
+
+/// Everything one subscriber received, by publisher index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxLog {
+    pub streams: HashMap<u32, StreamRx>,
+    /// midge messages from another run (retained or queued earlier).
+    pub stale: u64,
+    /// Messages without midge's header.
+    pub foreign: u64,
+}
+
+/// When each sequence number was first written, as a step function: a new
+/// step starts only when the clock has moved `RESOLUTION_US` past the last
+/// one, so a publisher's log grows with the run's length (16 B per
+/// millisecond at most), not with its message count. A message's recorded
+/// time is at most `RESOLUTION_US` earlier than its real one — far inside
+/// the 50 ms a live window already leaves for messages that raced a drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendTimes {
+    /// (first sequence of the step, run-clock µs when it was written).
+    steps: Vec<(u64, u64)>,
+    len: u64,
+    /// Run-clock µs of the last message (for the achieved rate).
+    last_us: u64,
+}
+
+impl SendTimes {
+    pub const RESOLUTION_US: u64 = 1_000;
+
+    /// Notes the next sequence number, written at `t_us` (non-decreasing).
+    pub fn push(&mut self, t_us: u64) {
+        if self.steps.last().map_or(true, |&(_, start)| t_us >= start + Self::RESOLUTION_US) {
+            self.steps.push((self.len, t_us));
+        }
+        self.len += 1;
+        self.last_us = t_us;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// When `seq` was written (to the step's resolution).
+    pub fn time_of(&self, seq: u64) -> u64 {
+        let i = self.steps.partition_point(|&(first, _)| first <= seq);
+        self.steps[i.saturating_sub(1)].1
+    }
+
+    /// First and last write times (µs), when anything was written.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        self.steps.first().map(|&(_, first)| (first, self.last_us))
+    }
+
+    /// The first sequence whose step starts at or after `t_us` (`len` if none).
+    fn first_at_or_after(&self, t_us: u64) -> u64 {
+        let i = self.steps.partition_point(|&(_, t)| t < t_us);
+        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+    }
+
+    /// The first sequence whose step starts after `t_us` (`len` if none).
+    fn first_after(&self, t_us: u64) -> u64 {
+        let i = self.steps.partition_point(|&(_, t)| t <= t_us);
+        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+    }
+
+    /// Bytes this log holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.steps.capacity() * std::mem::size_of::<(u64, u64)>()
+    }
+}
+
+/// Everything one publisher got out, by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishLog {
+    pub qos: u8,
+    /// When each sequence number was first written.
+    pub sent: SendTimes,
+    /// QoS 0: written to the socket. QoS 1/2: acknowledged (PUBACK / PUBCOMP).
+    pub got_out: RangeSet,
+    /// QoS 1/2 written but never acknowledged before the connection ended.
+    pub in_doubt: RangeSet,
+}
+
+impl PublishLog {
+    pub fn new(qos: u8) -> Self {
+        PublishLog { qos, ..Default::default() }
+    }
+
+    pub fn published(&self) -> u64 {
+        self.sent.len()
+    }
+
+    /// Sequence numbers first written within [start_us, end_us] (to the
+    /// resolution of `SendTimes`).
+    pub fn seqs_sent_between(&self, start_us: u64, end_us: u64) -> (u64, u64) {
+        let a = self.sent.first_at_or_after(start_us);
+        let b = self.sent.first_after(end_us);
+        (a, b.max(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rangeset_merges_and_counts() {
+        let mut r = RangeSet::new();
+        for x in [0, 1, 2, 5, 4, 3, 10, 8, 9] {
+            assert!(r.insert(x));
+        }
+        assert_eq!(r.ranges(), &[(0, 6), (8, 11)]);
+        assert!(!r.insert(4));
+        assert!(!r.insert(10));
+        assert!(r.contains(9) && !r.contains(7) && !r.contains(11));
+        assert_eq!(r.len(), 9);
+        assert_eq!(r.count_within(4, 9), 3);
+        assert!(r.insert(7));
+        assert_eq!(r.ranges(), &[(0, 6), (7, 11)]);
+        assert!(r.insert(6));
+        assert_eq!(r.ranges(), &[(0, 11)]);
+    }
+
+    #[test]
+    fn rangeset_random_inserts_match_a_btreeset() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut r = RangeSet::new();
+        let mut b = std::collections::BTreeSet::new();
+        for _ in 0..5000 {
+            let x = rng.gen_range(0..400);
+            assert_eq!(r.insert(x), b.insert(x));
+        }
+        assert_eq!(r.len(), b.len() as u64);
+        for w in r.ranges().windows(2) {
+            assert!(w[0].1 < w[1].0, "ranges must stay disjoint and non-adjacent");
+        }
+        let mut other = RangeSet::new();
+        other.insert_range(0, 400);
+        let missing = other.missing_from(&r, 0, 400);
+        assert_eq!(missing.len(), 400 - b.len() as u64);
+        for x in 0..400 {
+            assert_eq!(missing.contains(x), !b.contains(&x));
+        }
+    }
+
+    #[test]
+    fn stream_rx_counts_duplicates_and_reorder() {
+        let mut s = StreamRx::default();
+        assert_eq!(s.record(0), RxOutcome::InOrder);
+        assert_eq!(s.record(2), RxOutcome::InOrder);
+        assert_eq!(s.record(1), RxOutcome::OutOfOrder);
+        assert_eq!(s.record(2), RxOutcome::Duplicate);
+        assert_eq!((s.duplicated, s.out_of_order, s.received.len()), (1, 1, 3));
+    }
+
+    #[test]
+    fn send_times_grow_with_time_not_with_messages() {
+        let mut sent = SendTimes::default();
+        // 1,000,000 messages over one second: one step per millisecond.
+        for seq in 0..1_000_000u64 {
+            sent.push(seq);
+        }
+        assert_eq!(sent.len(), 1_000_000);
+        assert_eq!(sent.steps.len(), 1_000);
+        assert_eq!(sent.time_of(0), 0);
+        assert_eq!(sent.time_of(1_999), 1_000, "recorded at its step's start, at most 1 ms early");
+        assert_eq!(sent.span(), Some((0, 999_999)));
+        let log = PublishLog { qos: 0, sent, ..Default::default() };
+        assert_eq!(log.seqs_sent_between(1_000, 2_999), (1_000, 3_000));
+        assert_eq!(log.seqs_sent_between(1_001, 2_000), (2_000, 3_000), "a step that began before the window is out");
+        assert_eq!(log.seqs_sent_between(5_000_000, 6_000_000), (1_000_000, 1_000_000));
+    }
+
+    #[test]
+    fn send_times_keep_every_message_of_a_slow_publisher() {
+        let mut sent = SendTimes::default();
+        for seq in 0..10u64 {
+            sent.push(seq * 10_000);
+        }
+        for seq in 0..10u64 {
+            assert_eq!(sent.time_of(seq), seq * 10_000);
+        }
+        assert!(sent.heap_bytes() >= 10 * 16);
+    }
+}

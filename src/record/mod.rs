@@ -1,0 +1,358 @@
+//! The run record: everything a run observed, as plain owned data that
+//! knows nothing about sockets, tasks or brokers. Client tasks and the
+//! runner fill it; the analysis (`crate::analysis`) reads it, together with
+//! the plan, and nothing else. It is saved beside report.json (`record.json`),
+//! so `midge report DIR` can analyse a finished run again.
+//!
+//! This module imports nothing from the rest of the crate.
+
+pub mod clock;
+pub mod hist;
+pub mod logs;
+pub mod vocab;
+
+use hdrhistogram::Histogram;
+use logs::{PublishLog, RxLog};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use vocab::{Cause, FaultKind, Limit};
+
+pub use clock::RunClock;
+
+/// The version of record.json's layout; a record of another version is refused.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// The file beside report.json that holds the record.
+pub const RECORD_FILE: &str = "record.json";
+
+/// One packet on the wire, as the flight recorder kept it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlightEntry {
+    /// Run-clock microseconds.
+    pub t_us: u64,
+    /// Sent by midge (else received).
+    pub sent: bool,
+    /// MQTT packet type number (3 = PUBLISH, …).
+    pub packet_type: u8,
+    /// The low nibble of the first byte (DUP, QoS, RETAIN for PUBLISH).
+    pub flags: u8,
+    /// Bytes on the wire.
+    pub size: u32,
+    /// Packet identifier, 0 when the packet has none.
+    pub pkid: u16,
+    /// The packet could not be decoded (received) or was malformed on purpose (sent).
+    pub malformed: bool,
+}
+
+/// A limit the broker announced in CONNACK (MQTT 5) that this client's
+/// scenario would break; the client held back instead of being dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitHit {
+    pub limit: Limit,
+    pub announced: u64,
+    pub needed: u64,
+}
+
+/// One connection attempt of a client and, if it connected, how it went.
+/// Times are run-clock microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    pub attempt_us: u64,
+    /// CONNACK accepted.
+    pub connected_us: Option<u64>,
+    pub session_present: bool,
+    /// The subscription became live: SUBACK, or CONNACK of a resumed session.
+    pub live_from_us: Option<u64>,
+    /// The last packet received on this connection.
+    pub heard_us: u64,
+    /// The slowest delivery seen on this connection (send to receipt).
+    pub slowest_delivery_us: u64,
+    pub ended_us: u64,
+    /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
+    pub cause: Option<Cause>,
+    /// The last packets of a connection that ended badly (empty otherwise).
+    pub flight: Vec<FlightEntry>,
+}
+
+/// Everything one client observed, handed back when its task ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Index in the plan's clients.
+    pub index: u32,
+    pub timeline: Vec<Generation>,
+    pub limits: Vec<LimitHit>,
+    pub publish_log: Option<PublishLog>,
+    pub rx: Option<RxLog>,
+}
+
+impl ClientRecord {
+    pub fn ever_connected(&self) -> bool {
+        self.timeline.iter().any(|g| g.connected_us.is_some())
+    }
+}
+
+/// A fault as it was carried out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    pub action: FaultKind,
+    /// Run time when it began, in seconds.
+    pub at_s: f64,
+    /// When it ended (blackhole, delay, restart); null for instant faults.
+    pub until_s: Option<f64>,
+    /// How many planned clients it was aimed at (all of them when no group was named).
+    pub clients: u64,
+    pub error: Option<String>,
+}
+
+/// One connection of a duplicate-ids twin (run-clock µs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinConnection {
+    pub connected_us: u64,
+    pub ended_us: u64,
+    /// None when the twin left at the end of the fault.
+    pub cause: Option<Cause>,
+}
+
+/// The twin of a `duplicate-ids` fault: its connections and what it took in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinRecord {
+    pub client_id: String,
+    /// The planned client whose id it shares.
+    pub of_client: u32,
+    pub connections: Vec<TwinConnection>,
+    /// Messages the broker delivered to the twin instead.
+    pub deliveries: u64,
+}
+
+/// What the scenario's faults did, and when.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultLog {
+    pub events: Vec<FaultEvent>,
+    /// Broker restarts: (killed, listening again), run-clock µs.
+    pub restarts: Vec<(u64, u64)>,
+    /// Proxy faults: (from, to, client indices hit; empty = all), run-clock
+    /// µs. A cut lasts an instant; a blackhole or delay its `for`.
+    pub hits: Vec<(u64, u64, Vec<u32>)>,
+    /// Malformed packets sent: (when, client indices).
+    pub malformed: Vec<(u64, Vec<u32>)>,
+    /// The twins of duplicate-ids faults.
+    pub twins: Vec<TwinRecord>,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimePoint {
+    pub t_s: f64,
+    pub connected: i64,
+    pub published: u64,
+    pub received: u64,
+    pub e2e_p99_us: Option<u64>,
+}
+
+/// Cumulative counters of the whole swarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub connect_attempts: u64,
+    /// CONNACKs that accepted.
+    pub connects: u64,
+    pub published: [u64; 3],
+    pub acked: [u64; 3],
+    /// PUBLISH packets delivered to subscribers (duplicates included).
+    pub received: [u64; 3],
+    /// QoS 1/2 publishes the broker refused with an error reason code (MQTT 5).
+    pub rejected: u64,
+    /// Acknowledgements for packet ids that had nothing in flight.
+    pub unsolicited_acks: u64,
+    /// Successful connections after a client's first.
+    pub reconnects: u64,
+    /// Failed connection attempts by cause name.
+    pub connect_failures: BTreeMap<String, u64>,
+    /// Refused subscriptions by reason name.
+    pub subscribe_failures: BTreeMap<String, u64>,
+    /// Over every connection that ended: socket reads and writes, bytes.
+    pub socket_reads: u64,
+    pub socket_writes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.connect_attempts += o.connect_attempts;
+        self.connects += o.connects;
+        for q in 0..3 {
+            self.published[q] += o.published[q];
+            self.acked[q] += o.acked[q];
+            self.received[q] += o.received[q];
+        }
+        self.rejected += o.rejected;
+        self.reconnects += o.reconnects;
+        self.unsolicited_acks += o.unsolicited_acks;
+        self.socket_reads += o.socket_reads;
+        self.socket_writes += o.socket_writes;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        for (dst, src) in
+            [(&mut self.connect_failures, &o.connect_failures), (&mut self.subscribe_failures, &o.subscribe_failures)]
+        {
+            for (k, v) in src {
+                *dst.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+
+    pub fn published_total(&self) -> u64 {
+        self.published.iter().sum()
+    }
+
+    pub fn received_total(&self) -> u64 {
+        self.received.iter().sum()
+    }
+}
+
+/// Latency histograms (microseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    #[serde(with = "hist")]
+    pub connect: Histogram<u64>,
+    #[serde(with = "hist")]
+    pub connect_tcp: Histogram<u64>,
+    #[serde(with = "hist")]
+    pub e2e: Histogram<u64>,
+    #[serde(with = "hist")]
+    pub e2e_uncorrected: Histogram<u64>,
+    #[serde(with = "hist")]
+    pub ack: Histogram<u64>,
+    #[serde(with = "hist")]
+    pub suback: Histogram<u64>,
+    /// How late each publish left against its slot in the schedule.
+    #[serde(with = "hist")]
+    pub publish_lag: Histogram<u64>,
+}
+
+impl Latencies {
+    pub fn new() -> Latencies {
+        Latencies {
+            connect: hist::new_histogram(),
+            connect_tcp: hist::new_histogram(),
+            e2e: hist::new_histogram(),
+            e2e_uncorrected: hist::new_histogram(),
+            ack: hist::new_histogram(),
+            suback: hist::new_histogram(),
+            publish_lag: hist::new_histogram(),
+        }
+    }
+
+    pub fn add(&mut self, o: &Latencies) {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.connect.add(&o.connect);
+        let _ = self.connect_tcp.add(&o.connect_tcp);
+        let _ = self.e2e.add(&o.e2e);
+        let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
+        let _ = self.ack.add(&o.ack);
+        let _ = self.suback.add(&o.suback);
+        let _ = self.publish_lag.add(&o.publish_lag);
+    }
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What midge measured of itself (and of a broker it spawned) while publishing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    pub workers: usize,
+    pub cpu_s: f64,
+    pub wall_s: f64,
+    pub rss_kib_at_publish_end: u64,
+    /// Highest resident memory over the whole run, analysis included.
+    pub peak_rss_kib: u64,
+    /// How late a 10 ms timer fired on each worker.
+    #[serde(with = "hist")]
+    pub loop_delay: Histogram<u64>,
+    pub broker_cpu_s: Option<f64>,
+    pub broker_rss_kib: Option<u64>,
+}
+
+/// The broker the run talked to, as the run saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokerRecord {
+    /// What the report names as the broker.
+    pub url: String,
+    pub kind: String,
+    /// The configuration midge generated, when midge started the broker.
+    pub config: Option<String>,
+    /// The lines of a spawned broker's log that can tell why a client was
+    /// closed (None when midge did not start the broker).
+    pub log_lines: Option<Vec<String>>,
+    /// The last value of each `$SYS` topic the broker published.
+    pub sys: BTreeMap<String, String>,
+}
+
+/// What the plan was made from, so that the same plan can be built again
+/// for a re-analysis: the scenario as it was, the command line's overrides,
+/// and what was chosen at run time (run id, client ids, source addresses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanIdentity {
+    pub scenario_path: String,
+    pub scenario_text: String,
+    pub scenario_sha256: String,
+    pub run_id: u64,
+    /// `--broker`, when given.
+    pub broker_override: Option<String>,
+    /// `--duration`, when given.
+    pub duration_override: Option<Duration>,
+    /// Local addresses the clients connected from (empty: the kernel's choice).
+    pub source_addrs: Vec<String>,
+    /// Every planned client's id, in plan order (random schemes differ per build).
+    pub client_ids: Vec<String>,
+}
+
+/// Everything one run observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: u32,
+    pub midge_version: String,
+    pub plan: PlanIdentity,
+    pub broker: BrokerRecord,
+    /// RFC 3339, seconds.
+    pub started_at: String,
+    /// How long publishing lasted.
+    pub publish_elapsed: Duration,
+    /// The run was cut short (Ctrl-C); the figures cover what ran.
+    pub interrupted: bool,
+    /// Client tasks that did not finish and were not counted.
+    pub lost_tasks: u64,
+    /// Run-clock µs when every client had ended.
+    pub run_end_us: u64,
+    pub connected_peak: u64,
+    pub counters: Counters,
+    pub latencies: Latencies,
+    pub timeseries: Vec<TimePoint>,
+    pub clients: Vec<ClientRecord>,
+    pub faults: FaultLog,
+    pub generator: GeneratorRecord,
+}
+
+impl RunRecord {
+    /// Reads a record, refusing one of another layout.
+    pub fn from_json(text: &str) -> Result<RunRecord, String> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let f: Format = serde_json::from_str(text).map_err(|e| format!("not a midge run record: {e}"))?;
+        if f.format != RECORD_FORMAT {
+            return Err(format!("record format {} is not the {RECORD_FORMAT} this midge reads", f.format));
+        }
+        serde_json::from_str(text).map_err(|e| format!("run record: {e}"))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a record always serializes") + "\n"
+    }
+}

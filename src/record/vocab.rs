@@ -1,0 +1,352 @@
+//! The words a run's facts are told in: why a connection ended, what a
+//! finding is, how a run is judged, what a fault did. Each is an enum that
+//! code matches on, and each has one stable snake_case (or, for faults,
+//! kebab-case) name that report.json and scripts use.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// An enum of unit variants with one name each: `as_str`, `Display`,
+/// `FromStr`, comparison with `&str`, and serde as that name.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {s:?} (one of: {})", stringify!($name), names.join(", "))
+                })
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// What a finding in the report is about (design §4).
+    pub enum FindingKind {
+        DuplicateIdLoop => "duplicate_id_loop",
+        ProtocolErrorDrop => "protocol_error_drop",
+        AuthRefused => "auth_refused",
+        QosViolation => "qos_violation",
+        BrokerLimit => "broker_limit",
+        GeneratorSaturated => "generator_saturated",
+    }
+}
+
+impl FindingKind {
+    /// The heading a person reads for a finding of this kind.
+    pub fn title(self) -> &'static str {
+        match self {
+            FindingKind::DuplicateIdLoop => "clients sharing a client id keep knocking each other off",
+            FindingKind::ProtocolErrorDrop => "a connection was dropped for breaking the protocol",
+            FindingKind::AuthRefused => "the broker refused the credentials",
+            FindingKind::BrokerLimit => "the scenario would break a limit the broker announced",
+            FindingKind::QosViolation => "a delivery guarantee was broken",
+            FindingKind::GeneratorSaturated => "midge itself was the bottleneck, not the broker",
+        }
+    }
+}
+
+named_enum! {
+    /// How a run is judged: every expectation held, or not.
+    pub enum Verdict {
+        Pass => "pass",
+        Fail => "fail",
+    }
+}
+
+named_enum! {
+    /// What a `[[fault]]` does (the scenario's `action`).
+    pub enum FaultKind {
+        Cut => "cut",
+        Blackhole => "blackhole",
+        Delay => "delay",
+        Drop => "drop",
+        RestartBroker => "restart-broker",
+        DuplicateIds => "duplicate-ids",
+        Malformed => "malformed",
+    }
+}
+
+named_enum! {
+    /// Where a lost message is attributed (design §3, "across reconnects").
+    pub enum LossWindow {
+        Steady => "steady",
+        SubscriberOffline => "subscriber_offline",
+        PublisherOffline => "publisher_offline",
+        BrokerRestart => "broker_restart",
+    }
+}
+
+impl LossWindow {
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+named_enum! {
+    /// A limit a broker announced in CONNACK (MQTT 5) that a client's
+    /// scenario would break.
+    pub enum Limit {
+        MaximumPacketSize => "maximum_packet_size",
+        MaximumQos => "maximum_qos",
+        RetainAvailable => "retain_available",
+        SharedSubscriptionAvailable => "shared_subscription_available",
+        WildcardSubscriptionAvailable => "wildcard_subscription_available",
+    }
+}
+
+/// Why a connection attempt failed or a connection ended. The run records
+/// what midge saw; the analysis may rename a close once it knows more (a
+/// takeover, midge's own fault, a protocol error the broker did not name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The broker closed the socket (EOF or broken pipe).
+    NetworkEof,
+    NetworkReset,
+    /// TCP connect refused.
+    Refused,
+    Timeout,
+    AddressNotAvailable,
+    TooManyOpenFiles,
+    /// Any other socket error, by its kind (`io_<kind>`).
+    Io(String),
+    /// A TLS failure, by name (`tls_bad_certificate`, `tls_alert_…`, …).
+    Tls(String),
+    ClosedBeforeConnack,
+    UnexpectedPacketBeforeConnack,
+    /// The broker refused CONNECT with this CONNACK code.
+    Connack {
+        v5: bool,
+        code: u8,
+    },
+    /// The broker sent DISCONNECT (MQTT 5) with this reason code.
+    Disconnect(u8),
+    /// No PINGRESP (or anything else) within the keepalive.
+    KeepaliveTimeout,
+    /// midge closed it: the broker sent a packet that could not be decoded.
+    MalformedPacketFromBroker,
+    /// midge closed it: the broker sent a packet a server must not send.
+    ProtocolErrorFromBroker,
+    /// Inferred: another connection with the same client id came up.
+    SessionTakenOver,
+    /// Inferred: midge's own fault (proxy or broker restart) did it.
+    FaultInjected,
+    /// Inferred (3.1.1): the broker closed right after a packet midge sent.
+    ProtocolError,
+}
+
+/// MQTT 5 DISCONNECT reasons that mean "you broke the protocol".
+const PROTOCOL_REASONS: &[u8] =
+    &[0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x99, 0x9A, 0x9B, 0x9E, 0xA1, 0xA2];
+
+impl Cause {
+    /// The name report.json counts it under.
+    pub fn name(&self) -> String {
+        match self {
+            Cause::NetworkEof => "network_eof".into(),
+            Cause::NetworkReset => "network_reset".into(),
+            Cause::Refused => "refused".into(),
+            Cause::Timeout => "timeout".into(),
+            Cause::AddressNotAvailable => "address_not_available".into(),
+            Cause::TooManyOpenFiles => "too_many_open_files".into(),
+            Cause::Io(kind) => format!("io_{kind}"),
+            Cause::Tls(name) => name.clone(),
+            Cause::ClosedBeforeConnack => "closed_before_connack".into(),
+            Cause::UnexpectedPacketBeforeConnack => "unexpected_packet_before_connack".into(),
+            Cause::Connack { v5, code } => connack_name(*v5, *code),
+            Cause::Disconnect(code) => disconnect_name(*code),
+            Cause::KeepaliveTimeout => "keepalive_timeout".into(),
+            Cause::MalformedPacketFromBroker => "malformed_packet_from_broker".into(),
+            Cause::ProtocolErrorFromBroker => "protocol_error_from_broker".into(),
+            Cause::SessionTakenOver => "session_taken_over".into(),
+            Cause::FaultInjected => "fault_injected".into(),
+            Cause::ProtocolError => "protocol_error".into(),
+        }
+    }
+
+    /// The broker simply closed the connection, giving no reason.
+    pub fn is_close_without_reason(&self) -> bool {
+        matches!(self, Cause::NetworkEof | Cause::NetworkReset)
+    }
+
+    /// The broker said the session was taken over (MQTT 5 DISCONNECT 0x8E).
+    pub fn is_takeover_reason(&self) -> bool {
+        matches!(self, Cause::Disconnect(0x8E))
+    }
+
+    /// A protocol reason: the broker named one (MQTT 5), or midge closed the
+    /// connection over what the broker sent.
+    pub fn is_protocol_reason(&self) -> bool {
+        match self {
+            Cause::Disconnect(code) => PROTOCOL_REASONS.contains(code),
+            Cause::MalformedPacketFromBroker | Cause::ProtocolErrorFromBroker => true,
+            _ => false,
+        }
+    }
+
+    /// CONNACK refused the credentials (3.1.1 codes 4/5; MQTT 5 0x86, 0x87, 0x8C).
+    pub fn is_auth_refusal(&self) -> bool {
+        match self {
+            Cause::Connack { v5: false, code } => matches!(code, 4 | 5),
+            Cause::Connack { v5: true, code } => matches!(code, 0x86 | 0x87 | 0x8C),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// The name of a CONNACK code: 3.1.1 return codes 0–5 or MQTT 5 reason codes.
+pub fn connack_name(v5: bool, code: u8) -> String {
+    if v5 {
+        return reason_name(code).map_or_else(|| format!("connack_code_0x{code:02x}"), str::to_string);
+    }
+    match code {
+        0 => "accepted",
+        1 => "unacceptable_protocol_version",
+        2 => "identifier_rejected",
+        3 => "server_unavailable",
+        4 => "bad_username_or_password",
+        5 => "not_authorized",
+        _ => return format!("connack_code_{code}"),
+    }
+    .to_string()
+}
+
+/// The `disconnects.by_cause` name for a DISCONNECT the broker sent (MQTT 5).
+pub fn disconnect_name(code: u8) -> String {
+    match code {
+        0x00 => "normal".to_string(),
+        0x8B => "server_shutdown".to_string(),
+        c => reason_name(c).map_or_else(|| format!("disconnect_code_0x{c:02x}"), str::to_string),
+    }
+}
+
+/// MQTT 5 reason code names (§2.4), shared by CONNACK, DISCONNECT and acks.
+pub fn reason_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x00 => "success",
+        0x04 => "disconnect_with_will",
+        0x10 => "no_matching_subscribers",
+        0x80 => "unspecified_error",
+        0x81 => "malformed_packet",
+        0x82 => "protocol_error",
+        0x83 => "implementation_specific_error",
+        0x84 => "unsupported_protocol_version",
+        0x85 => "client_identifier_not_valid",
+        0x86 => "bad_username_or_password",
+        0x87 => "not_authorized",
+        0x88 => "server_unavailable",
+        0x89 => "server_busy",
+        0x8A => "banned",
+        0x8B => "server_shutting_down",
+        0x8C => "bad_authentication_method",
+        0x8D => "keepalive_timeout",
+        0x8E => "session_taken_over",
+        0x8F => "topic_filter_invalid",
+        0x90 => "topic_name_invalid",
+        0x91 => "packet_identifier_in_use",
+        0x92 => "packet_identifier_not_found",
+        0x93 => "receive_maximum_exceeded",
+        0x94 => "topic_alias_invalid",
+        0x95 => "packet_too_large",
+        0x96 => "message_rate_too_high",
+        0x97 => "quota_exceeded",
+        0x98 => "administrative_action",
+        0x99 => "payload_format_invalid",
+        0x9A => "retain_not_supported",
+        0x9B => "qos_not_supported",
+        0x9C => "use_another_server",
+        0x9D => "server_moved",
+        0x9E => "shared_subscriptions_not_supported",
+        0x9F => "connection_rate_exceeded",
+        0xA0 => "maximum_connect_time",
+        0xA1 => "subscription_identifiers_not_supported",
+        0xA2 => "wildcard_subscriptions_not_supported",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_todays_names() {
+        assert_eq!(connack_name(false, 5), "not_authorized");
+        assert_eq!(connack_name(true, 0x86), "bad_username_or_password");
+        assert_eq!(connack_name(false, 9), "connack_code_9");
+        assert_eq!(Cause::Disconnect(0x8E).name(), "session_taken_over");
+        assert_eq!(Cause::Disconnect(0x8B).name(), "server_shutdown");
+        assert_eq!(Cause::Disconnect(0x7F).name(), "disconnect_code_0x7f");
+        assert_eq!(Cause::Io("other".into()).name(), "io_other");
+        assert!(Cause::Connack { v5: false, code: 4 }.is_auth_refusal());
+        assert!(Cause::Connack { v5: true, code: 0x87 }.is_auth_refusal());
+        assert!(!Cause::Disconnect(0x87).is_auth_refusal(), "a DISCONNECT is no credential refusal");
+        assert!(Cause::Disconnect(0x95).is_protocol_reason());
+        assert!(!Cause::Disconnect(0x8E).is_protocol_reason());
+    }
+
+    #[test]
+    fn named_enums_round_trip_through_their_names() {
+        for k in FindingKind::ALL {
+            assert_eq!(k.as_str().parse::<FindingKind>(), Ok(*k));
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{k}\""));
+        }
+        assert_eq!(FaultKind::RestartBroker, "restart-broker");
+        assert_eq!(Verdict::Pass.to_string(), "pass");
+        assert!("keepalive_timeout".parse::<FindingKind>().unwrap_err().contains("duplicate_id_loop"));
+        let c = Cause::Connack { v5: true, code: 0x87 };
+        assert_eq!(serde_json::from_str::<Cause>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+    }
+}
