@@ -4,7 +4,7 @@
 //! broker sends can panic the decoder (the few delegated parses run under
 //! `catch_unwind`; a panic there is reported as a malformed packet).
 
-use crate::scenario::ProtocolVersion;
+use super::ProtocolVersion;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use mqttbytes::QoS;
 use std::panic::{catch_unwind, AssertUnwindSafe};
