@@ -1,9 +1,8 @@
 //! The Plan: a validated scenario turned into concrete clients, ids, topics
 //! and streams. Everything a run needs to know before the first connection.
 
-use crate::broker::BrokerSpec;
 use crate::ids::IdAllocator;
-use crate::scenario::{self, Expect, ProtocolVersion, ScenarioFile};
+use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -289,7 +288,7 @@ impl Plan {
             persistence: s.broker.persistence,
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
                 (Some(v), _) => v.clone(),
-                (None, Some(list)) => crate::limits::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
+                (None, Some(list)) => scenario::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
                 (None, None) => Vec::new(),
             },
             expect: s.expect.clone(),

@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod broker_url;
+mod source_addrs;
+
 pub use crate::mqtt::ProtocolVersion;
+pub use broker_url::BrokerSpec;
+pub use source_addrs::parse_source_addrs;
 
 /// A scenario error located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -498,13 +503,13 @@ impl ScenarioFile {
             }
         }
         if let Some(list) = &s.broker.source_addrs {
-            if let Err(e) = crate::limits::parse_source_addrs(list) {
+            if let Err(e) = parse_source_addrs(list) {
                 let at = self.text.find(list.as_str()).unwrap_or(0);
                 return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
             }
         }
         if let Some(url) = &s.broker.url {
-            if let Err(e) = crate::broker::BrokerSpec::parse(url) {
+            if let Err(e) = BrokerSpec::parse(url) {
                 let at = self.text.find(url.as_str()).unwrap_or(0);
                 return Err(self.error_at(at, e));
             }
