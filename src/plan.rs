@@ -12,6 +12,16 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// When a publisher's messages are due (see `client::schedule`): at a
+/// constant rate, as Poisson arrivals, or in bursts of n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    #[default]
+    Constant,
+    Poisson,
+    Burst(u32),
+}
+
 #[derive(Debug, Clone)]
 pub struct PublishPlan {
     pub qos: u8,
@@ -20,7 +30,7 @@ pub struct PublishPlan {
     pub retain: bool,
     pub count: Option<u64>,
     pub start_after: Duration,
-    pub arrival: crate::client::schedule::Arrival,
+    pub arrival: Arrival,
 }
 
 #[derive(Debug, Clone)]
@@ -216,11 +226,9 @@ impl Plan {
                         count: p.count,
                         start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
                         arrival: match p.arrival {
-                            scenario::ArrivalSpec::Constant => crate::client::schedule::Arrival::Constant,
-                            scenario::ArrivalSpec::Poisson => crate::client::schedule::Arrival::Poisson,
-                            scenario::ArrivalSpec::Burst => {
-                                crate::client::schedule::Arrival::Burst(p.burst.unwrap_or(10).max(1))
-                            }
+                            scenario::ArrivalSpec::Constant => Arrival::Constant,
+                            scenario::ArrivalSpec::Poisson => Arrival::Poisson,
+                            scenario::ArrivalSpec::Burst => Arrival::Burst(p.burst.unwrap_or(10).max(1)),
                         },
                     }
                 }),
