@@ -4,7 +4,6 @@
 //! never renamed. Unknown keys are errors. Every error carries the file, line
 //! and column it refers to, so `midge validate` can point at the mistake.
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,11 +11,16 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod broker_url;
+mod reconnect;
 mod source_addrs;
+mod validate;
+mod values;
 
 pub use crate::mqtt::ProtocolVersion;
 pub use broker_url::BrokerSpec;
+pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
+pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
 
 /// A scenario error located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,94 +38,6 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
-
-/// A duration written as "60s", "500ms", "2m", "1h 30m".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(de::Error::custom)
-    }
-}
-
-/// Parses "60s", "500ms", "2m", "1h30m"; a bare "0" means zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("invalid duration {s:?} ({e}): write it like \"30s\", \"500ms\" or \"2m\""))
-}
-
-/// A QoS level, 0, 1 or 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Qos(pub u8);
-
-impl<'de> Deserialize<'de> for Qos {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        if (0..=2).contains(&v) {
-            Ok(Qos(v as u8))
-        } else {
-            Err(de::Error::custom(format!("qos must be 0, 1 or 2, not {v}")))
-        }
-    }
-}
-
-/// A topic name template: `{client}`, `{i}` and `{group}` are filled per client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicTemplate(pub String);
-
-impl<'de> Deserialize<'de> for TopicTemplate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Err(de::Error::custom("topic must not be empty"));
-        }
-        if s.contains('+') || s.contains('#') {
-            return Err(de::Error::custom(format!(
-                "topic {s:?} contains a wildcard (+ or #): a PUBLISH topic must be a plain name; wildcards belong in subscribe.filter"
-            )));
-        }
-        if s.contains('\0') {
-            return Err(de::Error::custom("topic must not contain NUL"));
-        }
-        check_placeholders(&s).map_err(de::Error::custom)?;
-        Ok(TopicTemplate(s))
-    }
-}
-
-fn check_placeholders(s: &str) -> Result<(), String> {
-    let mut rest = s;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(format!("unclosed '{{' in {s:?}"));
-        };
-        let name = &after[..close];
-        if !matches!(name, "client" | "i" | "group") {
-            return Err(format!("unknown placeholder {{{name}}} in {s:?}: use {{client}}, {{i}} or {{group}}"));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-/// A subscription filter template (wildcards allowed, placeholders as in topics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterTemplate(pub String);
-
-impl<'de> Deserialize<'de> for FilterTemplate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::topic::validate_filter(&s).map_err(de::Error::custom)?;
-        check_placeholders(&s).map_err(de::Error::custom)?;
-        Ok(FilterTemplate(s))
-    }
-}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -253,77 +169,6 @@ pub struct Group {
     /// credentials), with the reconnect backoff. Off by default: no storm.
     #[serde(default)]
     pub retry_connect: bool,
-}
-
-/// How a client reconnects after a lost connection.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReconnectPolicy {
-    pub delay: Duration,
-    pub max_delay: Duration,
-    pub factor: f64,
-    pub jitter: f64,
-}
-
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        ReconnectPolicy { delay: Duration::from_secs(1), max_delay: Duration::from_secs(120), factor: 2.0, jitter: 0.0 }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ReconnectSpec {
-    Off,
-    On(ReconnectPolicy),
-}
-
-impl<'de> Deserialize<'de> for ReconnectSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Table {
-            delay: Option<Dur>,
-            max_delay: Option<Dur>,
-            factor: Option<f64>,
-            jitter: Option<f64>,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Flag(bool),
-            Table(Table),
-        }
-        let raw = Raw::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "reconnect must be true, false or { delay = \"1s\", max_delay = \"120s\", factor = 2.0, jitter = 0.2 }",
-            )
-        })?;
-        match raw {
-            Raw::Flag(false) => Ok(ReconnectSpec::Off),
-            Raw::Flag(true) => Ok(ReconnectSpec::On(ReconnectPolicy::default())),
-            Raw::Table(t) => {
-                let d = ReconnectPolicy::default();
-                let p = ReconnectPolicy {
-                    delay: t.delay.map_or(d.delay, |x| x.0),
-                    max_delay: t.max_delay.map_or(d.max_delay, |x| x.0),
-                    factor: t.factor.unwrap_or(d.factor),
-                    jitter: t.jitter.unwrap_or(d.jitter),
-                };
-                if !(p.factor >= 1.0 && p.factor.is_finite()) {
-                    return Err(de::Error::custom(format!("reconnect.factor must be at least 1.0, not {}", p.factor)));
-                }
-                if !(0.0..=1.0).contains(&p.jitter) {
-                    return Err(de::Error::custom(format!(
-                        "reconnect.jitter must be between 0 and 1, not {}",
-                        p.jitter
-                    )));
-                }
-                if p.max_delay < p.delay {
-                    return Err(de::Error::custom("reconnect.max_delay must not be below reconnect.delay"));
-                }
-                Ok(ReconnectSpec::On(p))
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -480,176 +325,6 @@ impl ScenarioFile {
     fn error_at(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         let (line, column) = line_col(&self.text, offset);
         ScenarioError { file: self.path.clone(), line, column, message: message.into() }
-    }
-
-    /// Checks that cross the boundaries of one value (which the types cannot see).
-    fn validate(&self) -> Result<(), ScenarioError> {
-        let s = &self.scenario;
-        if s.name.trim().is_empty() {
-            return Err(self.error_at(0, "`name` must not be empty"));
-        }
-        if s.groups.is_empty() {
-            return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
-        }
-        if let Some(w) = &s.batch_window {
-            if w.get_ref().0 > MAX_BATCH_WINDOW {
-                return Err(self.error_at(
-                    w.span().start,
-                    format!(
-                        "`batch_window` must be at most {}ms: it bounds latency resolution",
-                        MAX_BATCH_WINDOW.as_millis()
-                    ),
-                ));
-            }
-        }
-        if let Some(list) = &s.broker.source_addrs {
-            if let Err(e) = parse_source_addrs(list) {
-                let at = self.text.find(list.as_str()).unwrap_or(0);
-                return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
-            }
-        }
-        if let Some(url) = &s.broker.url {
-            if let Err(e) = BrokerSpec::parse(url) {
-                let at = self.text.find(url.as_str()).unwrap_or(0);
-                return Err(self.error_at(at, e));
-            }
-        }
-        let mut names = std::collections::HashSet::new();
-        for g in &s.groups {
-            let at = g.span().start;
-            let group = g.get_ref();
-            if group.name.trim().is_empty() {
-                return Err(self.error_at(at, "group `name` must not be empty"));
-            }
-            if !names.insert(group.name.as_str()) {
-                return Err(
-                    self.error_at(at, format!("group name {:?} is used twice: names must be unique", group.name))
-                );
-            }
-            let ctx = |m: String| format!("group {:?}: {m}", group.name);
-            if group.clients == 0 {
-                return Err(self.error_at(at, ctx("`clients` must be at least 1".into())));
-            }
-            if let Some(rate) = group.connect_rate {
-                if !(rate > 0.0 && rate.is_finite()) {
-                    return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
-                }
-            }
-            if group.max_inflight == Some(0) {
-                return Err(self.error_at(at, ctx("`max_inflight` must be at least 1".into())));
-            }
-            if let Some(k) = group.keepalive {
-                if k.0.as_secs() > u16::MAX as u64 {
-                    return Err(self.error_at(at, ctx("`keepalive` must be at most 65535s (MQTT limit)".into())));
-                }
-            }
-            if let Some(spec) = &group.client_id {
-                match spec.scheme {
-                    IdScheme::Fixed => {
-                        if spec.id.as_deref().unwrap_or("").is_empty() {
-                            return Err(
-                                self.error_at(at, ctx("client_id scheme \"fixed\" needs `id = \"...\"`".into()))
-                            );
-                        }
-                    }
-                    _ => {
-                        if spec.id.is_some() {
-                            return Err(self.error_at(
-                                at,
-                                ctx("`id` is only for scheme \"fixed\"; use `prefix` with the prefix-* schemes".into()),
-                            ));
-                        }
-                    }
-                }
-            }
-            if let Some(p) = &group.publish {
-                let pat = p.span().start;
-                let p = p.get_ref();
-                if !(p.rate > 0.0 && p.rate.is_finite()) {
-                    return Err(self.error_at(
-                        pat,
-                        ctx(format!("publish.rate must be a positive number of messages per second, not {}", p.rate)),
-                    ));
-                }
-                if p.payload < crate::payload::HEADER_LEN {
-                    return Err(self.error_at(
-                        pat,
-                        ctx(format!(
-                            "publish.payload must be at least {} bytes: every message carries midge's tracking header",
-                            crate::payload::HEADER_LEN
-                        )),
-                    ));
-                }
-                if p.payload > 256 * 1024 * 1024 {
-                    return Err(self.error_at(pat, ctx("publish.payload must be at most 256 MiB (MQTT limit)".into())));
-                }
-                if p.count == Some(0) {
-                    return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
-                }
-            }
-        }
-        for f in &s.faults {
-            let at = f.span().start;
-            let fault = f.get_ref();
-            let name = format!("{:?}", fault.action).to_lowercase();
-            match &fault.group {
-                Some(g) => {
-                    let Some(group) = s.groups.iter().find(|x| &x.get_ref().name == g) else {
-                        return Err(self.error_at(at, format!("fault {name}: no group named {g:?}")));
-                    };
-                    if fault.clients.is_some_and(|n| n == 0 || n > group.get_ref().clients) {
-                        return Err(self.error_at(
-                            at,
-                            format!(
-                                "fault {name}: `clients` must be from 1 to the group's {} clients",
-                                group.get_ref().clients
-                            ),
-                        ));
-                    }
-                }
-                None if fault.clients.is_some() => {
-                    return Err(self.error_at(at, format!("fault {name}: `clients` needs `group`")));
-                }
-                None => {}
-            }
-            match fault.action {
-                FaultAction::Blackhole if fault.for_.is_none() => {
-                    return Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"));
-                }
-                FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
-                    return Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"));
-                }
-                FaultAction::RestartBroker if fault.group.is_some() => {
-                    return Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"));
-                }
-                FaultAction::Malformed if fault.packet.is_none() => {
-                    return Err(self.error_at(
-                        at,
-                        "fault malformed needs `packet`: wildcard-topic, oversize, receive-maximum, bad-remaining-length or second-connect",
-                    ));
-                }
-                FaultAction::DuplicateIds if fault.group.is_none() => {
-                    return Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"));
-                }
-                FaultAction::Drop if fault.count == Some(0) => {
-                    return Err(self.error_at(at, "fault drop: `count` must be at least 1"));
-                }
-                _ => {}
-            }
-        }
-        for kind in &s.expect.findings {
-            if !crate::report::FINDING_KINDS.contains(&kind.as_str()) {
-                let at = self.text.find(kind.as_str()).unwrap_or(0);
-                return Err(self.error_at(
-                    at,
-                    format!(
-                        "unknown finding kind {kind:?} in expect.findings: one of {}",
-                        crate::report::FINDING_KINDS.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
