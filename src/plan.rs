@@ -1,9 +1,8 @@
 //! The Plan: a validated scenario turned into concrete clients, ids, topics
 //! and streams. Everything a run needs to know before the first connection.
 
-use crate::broker::BrokerSpec;
 use crate::ids::IdAllocator;
-use crate::scenario::{self, Expect, ProtocolVersion, ScenarioFile};
+use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -11,6 +10,16 @@ use std::time::Duration;
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// When a publisher's messages are due (see `client::schedule`): at a
+/// constant rate, as Poisson arrivals, or in bursts of n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    #[default]
+    Constant,
+    Poisson,
+    Burst(u32),
 }
 
 #[derive(Debug, Clone)]
@@ -21,7 +30,7 @@ pub struct PublishPlan {
     pub retain: bool,
     pub count: Option<u64>,
     pub start_after: Duration,
-    pub arrival: crate::client::schedule::Arrival,
+    pub arrival: Arrival,
 }
 
 #[derive(Debug, Clone)]
@@ -172,23 +181,8 @@ impl Plan {
         let broker_url =
             overrides.broker.clone().or_else(|| s.broker.url.clone()).unwrap_or_else(|| "embedded".to_string());
         let broker = BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
-        let scenario_dir = {
-            let dir = file.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
-        };
-        let tls = broker.is_tls().then(|| {
-            let section = s.broker.tls.clone().unwrap_or_default();
-            let path = |p: &Option<String>| p.as_ref().map(|p| scenario_dir.join(p));
-            crate::mqtt::transport::TlsPlan {
-                ca_file: path(&section.ca_file),
-                cert_file: path(&section.cert_file),
-                key_file: path(&section.key_file),
-                server_name: section
-                    .server_name
-                    .clone()
-                    .unwrap_or_else(|| broker.host().unwrap_or_default().to_string()),
-            }
-        });
+        let scenario_dir = scenario_dir(file);
+        let tls = tls_plan(&s.broker, &broker, &scenario_dir);
         let mut ids = IdAllocator::new();
         let mut groups = Vec::new();
         let mut clients = Vec::new();
@@ -200,104 +194,12 @@ impl Plan {
                 g.password_env.as_ref().or(s.broker.password_env.as_ref()),
             )
             .map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
-            let id_spec = g.client_id.clone().unwrap_or(scenario::ClientIdSpec {
-                scheme: scenario::IdScheme::PrefixRandom,
-                prefix: None,
-                id: None,
-            });
             let first_client = clients.len() as u32;
-            for i in 0..g.clients {
-                let client_id = match overrides.client_ids.as_ref().and_then(|v| v.get(clients.len())) {
-                    Some(given) => given.clone(),
-                    None => ids.next(&id_spec, &g.name, i),
-                };
-                let fill = |t: &str| {
-                    t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name)
-                };
-                let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
-                let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
-                let publisher = topic.as_ref().map(|_| {
-                    publishers.push(clients.len() as u32);
-                    publishers.len() as u32 - 1
-                });
-                clients.push(ClientPlan {
-                    index: clients.len() as u32,
-                    group: gi as u16,
-                    client_id,
-                    topic,
-                    filter,
-                    publisher,
-                });
-            }
-            groups.push(std::sync::Arc::new(GroupPlan {
-                name: g.name.clone(),
-                first_client,
-                clients: g.clients,
-                connect_rate: g.connect_rate,
-                protocol: g.protocol.unwrap_or(s.protocol),
-                clean_session: g.clean_session,
-                keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
-                max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
-                credentials: None,
-                secret_env,
-                publish: g.publish.as_ref().map(|p| {
-                    let p = p.get_ref();
-                    PublishPlan {
-                        qos: p.qos.0,
-                        rate: p.rate,
-                        payload: p.payload,
-                        retain: p.retain,
-                        count: p.count,
-                        start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
-                        arrival: match p.arrival {
-                            scenario::ArrivalSpec::Constant => crate::client::schedule::Arrival::Constant,
-                            scenario::ArrivalSpec::Poisson => crate::client::schedule::Arrival::Poisson,
-                            scenario::ArrivalSpec::Burst => {
-                                crate::client::schedule::Arrival::Burst(p.burst.unwrap_or(10).max(1))
-                            }
-                        },
-                    }
-                }),
-                subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
-                reconnect: match g.reconnect {
-                    None => Some(scenario::ReconnectPolicy::default()),
-                    Some(scenario::ReconnectSpec::On(p)) => Some(p),
-                    Some(scenario::ReconnectSpec::Off) => None,
-                },
-                session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
-                retry_connect: g.retry_connect,
-            }));
+            add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
+            groups.push(std::sync::Arc::new(group_plan(g, s.protocol, first_client, secret_env)));
         }
         let streams = find_streams(&groups, &clients);
-        let mut faults = Vec::new();
-        for f in &s.faults {
-            let f = f.get_ref();
-            if f.action == scenario::FaultAction::RestartBroker && broker != BrokerSpec::SpawnMosquitto {
-                anyhow::bail!(
-                    "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
-                );
-            }
-            let targets = match &f.group {
-                None => Vec::new(),
-                Some(name) => {
-                    let g = groups.iter().find(|g| &g.name == name).expect("validated");
-                    let n = f.clients.unwrap_or(g.clients);
-                    (g.first_client..g.first_client + n).collect()
-                }
-            };
-            faults.push(FaultPlan {
-                at: f.at.0,
-                action: f.action,
-                targets,
-                for_: f.for_.map_or(Duration::from_secs(1), |d| d.0),
-                delay: f.delay.map_or(Duration::ZERO, |d| d.0),
-                count: f.count.unwrap_or(1),
-                direction: f.direction,
-                packet: f.packet,
-                size: f.size.unwrap_or(1024 * 1024),
-            });
-        }
-        faults.sort_by_key(|f| f.at);
+        let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
         Ok(Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -324,7 +226,7 @@ impl Plan {
             persistence: s.broker.persistence,
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
                 (Some(v), _) => v.clone(),
-                (None, Some(list)) => crate::limits::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
+                (None, Some(list)) => scenario::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
                 (None, None) => Vec::new(),
             },
             expect: s.expect.clone(),
@@ -360,6 +262,150 @@ impl Plan {
     pub fn group_of(&self, client: &ClientPlan) -> &GroupPlan {
         &self.groups[client.group as usize]
     }
+}
+
+/// The directory the scenario file is in (absolute where it can be): TLS
+/// paths and `{scenario_dir}` in mosquitto_conf are relative to it.
+fn scenario_dir(file: &ScenarioFile) -> std::path::PathBuf {
+    let dir = file.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// For mqtts:// brokers: `[broker.tls]` with its paths resolved, the
+/// server name defaulting to the URL's host.
+fn tls_plan(
+    section: &scenario::BrokerSection,
+    broker: &BrokerSpec,
+    scenario_dir: &std::path::Path,
+) -> Option<crate::mqtt::transport::TlsPlan> {
+    broker.is_tls().then(|| {
+        let section = section.tls.clone().unwrap_or_default();
+        let path = |p: &Option<String>| p.as_ref().map(|p| scenario_dir.join(p));
+        crate::mqtt::transport::TlsPlan {
+            ca_file: path(&section.ca_file),
+            cert_file: path(&section.cert_file),
+            key_file: path(&section.key_file),
+            server_name: section.server_name.clone().unwrap_or_else(|| broker.host().unwrap_or_default().to_string()),
+        }
+    })
+}
+
+/// Appends group `gi`'s clients (ids allocated, topic and filter filled in)
+/// to `clients`, and its publishers to `publishers`.
+/// The clients of one group; `given` ids (a recorded run's) come first.
+fn add_clients(
+    ids: &mut IdAllocator,
+    given: Option<&[String]>,
+    gi: u16,
+    g: &scenario::Group,
+    clients: &mut Vec<ClientPlan>,
+    publishers: &mut Vec<u32>,
+) {
+    let id_spec = g.client_id.clone().unwrap_or(scenario::ClientIdSpec {
+        scheme: scenario::IdScheme::PrefixRandom,
+        prefix: None,
+        id: None,
+    });
+    for i in 0..g.clients {
+        let client_id = match given.and_then(|v| v.get(clients.len())) {
+            Some(id) => id.clone(),
+            None => ids.next(&id_spec, &g.name, i),
+        };
+        let fill =
+            |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
+        let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
+        let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
+        let publisher = topic.as_ref().map(|_| {
+            publishers.push(clients.len() as u32);
+            publishers.len() as u32 - 1
+        });
+        clients.push(ClientPlan { index: clients.len() as u32, group: gi, client_id, topic, filter, publisher });
+    }
+}
+
+/// One `[[group]]` with the scenario's defaults applied.
+fn group_plan(
+    g: &scenario::Group,
+    protocol: ProtocolVersion,
+    first_client: u32,
+    secret_env: Option<(String, Option<String>)>,
+) -> GroupPlan {
+    GroupPlan {
+        name: g.name.clone(),
+        first_client,
+        clients: g.clients,
+        connect_rate: g.connect_rate,
+        protocol: g.protocol.unwrap_or(protocol),
+        clean_session: g.clean_session,
+        keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
+        max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+        credentials: None,
+        secret_env,
+        publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
+        subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+        reconnect: match g.reconnect {
+            None => Some(scenario::ReconnectPolicy::default()),
+            Some(scenario::ReconnectSpec::On(p)) => Some(p),
+            Some(scenario::ReconnectSpec::Off) => None,
+        },
+        session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
+        retry_connect: g.retry_connect,
+    }
+}
+
+fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
+    PublishPlan {
+        qos: p.qos.0,
+        rate: p.rate,
+        payload: p.payload,
+        retain: p.retain,
+        count: p.count,
+        start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
+        arrival: match p.arrival {
+            scenario::ArrivalSpec::Constant => Arrival::Constant,
+            scenario::ArrivalSpec::Poisson => Arrival::Poisson,
+            scenario::ArrivalSpec::Burst => Arrival::Burst(p.burst.unwrap_or(10).max(1)),
+        },
+    }
+}
+
+/// The `[[fault]]`s resolved to the clients they hit, in time order.
+fn fault_plans(
+    specs: &[toml::Spanned<scenario::FaultSpec>],
+    broker: &BrokerSpec,
+    broker_url: &str,
+    groups: &[std::sync::Arc<GroupPlan>],
+) -> anyhow::Result<Vec<FaultPlan>> {
+    let mut faults = Vec::new();
+    for f in specs {
+        let f = f.get_ref();
+        if f.action == scenario::FaultAction::RestartBroker && *broker != BrokerSpec::SpawnMosquitto {
+            anyhow::bail!(
+                "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
+            );
+        }
+        let targets = match &f.group {
+            None => Vec::new(),
+            Some(name) => {
+                let g = groups.iter().find(|g| &g.name == name).expect("validated");
+                let n = f.clients.unwrap_or(g.clients);
+                (g.first_client..g.first_client + n).collect()
+            }
+        };
+        faults.push(FaultPlan {
+            at: f.at.0,
+            action: f.action,
+            targets,
+            for_: f.for_.map_or(Duration::from_secs(1), |d| d.0),
+            delay: f.delay.map_or(Duration::ZERO, |d| d.0),
+            count: f.count.unwrap_or(1),
+            direction: f.direction,
+            packet: f.packet,
+            size: f.size.unwrap_or(1024 * 1024),
+        });
+    }
+    faults.sort_by_key(|f| f.at);
+    Ok(faults)
 }
 
 fn secret_names(

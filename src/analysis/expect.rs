@@ -66,7 +66,7 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
         out.push(latency_check("ack_p99", d.0.as_micros() as u64, l.ack.p99_us, l.ack.count));
     }
     for kind in &expect.findings {
-        let n = r.findings.iter().filter(|f| f.kind == kind.as_str()).count() as u64;
+        let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
         out.push(max_check(&format!("no {kind} findings"), 0, n));
     }
     out

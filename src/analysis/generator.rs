@@ -2,7 +2,7 @@
 //! saturation guard's verdict (was midge, not the broker, the bottleneck?).
 
 use crate::analysis::model::{LatencySummary, LoadGenerator, PublishRate};
-use crate::client::schedule::Arrival;
+use crate::plan::Arrival;
 use crate::plan::Plan;
 use crate::record::RunRecord;
 

@@ -6,13 +6,7 @@
 
 use rand::{Rng, SeedableRng};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Arrival {
-    #[default]
-    Constant,
-    Poisson,
-    Burst(u32),
-}
+pub use crate::plan::Arrival;
 
 pub struct Schedule {
     start_us: u64,

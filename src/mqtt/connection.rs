@@ -4,8 +4,8 @@
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
 use super::transport::Stream;
+use super::ProtocolVersion;
 use crate::record::RunClock;
-use crate::scenario::ProtocolVersion;
 use bytes::BytesMut;
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,10 +4,10 @@
 //! clients, the duplicate-ids twin and the $SYS watcher all connect here.
 
 use super::transport::{self, TlsClient};
+use super::ProtocolVersion;
 use super::{ConnAck, ConnectOptions, Connection, ConnectionError, Packet};
 use crate::record::vocab::Cause;
 use crate::record::RunClock;
-use crate::scenario::ProtocolVersion;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

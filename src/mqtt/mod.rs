@@ -5,8 +5,10 @@ pub mod codec;
 pub mod connection;
 pub mod flight;
 pub mod handshake;
+pub mod protocol;
 pub mod reason;
 pub mod transport;
 
 pub use codec::{ConnAck, ConnectOptions, Packet, Publish};
 pub use connection::{Connection, ConnectionError};
+pub use protocol::ProtocolVersion;

@@ -1,8 +1,8 @@
 //! Names for the return and reason codes of both protocol versions, as the
 //! report spells them (snake_case, stable: scripts match on them).
 
+use super::ProtocolVersion;
 use crate::record::vocab::Cause;
-use crate::scenario::ProtocolVersion;
 
 pub use crate::record::vocab::{disconnect_name, reason_name};
 

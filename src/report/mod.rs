@@ -12,16 +12,6 @@ use crate::plan::Plan;
 use crate::record::{RunRecord, RECORD_FILE};
 use std::path::Path;
 
-/// Every finding kind midge can report: what `[expect] findings` accepts.
-pub const FINDING_KINDS: &[&str] = &[
-    "duplicate_id_loop",
-    "protocol_error_drop",
-    "auth_refused",
-    "qos_violation",
-    "broker_limit",
-    "generator_saturated",
-];
-
 impl Report {
     pub fn write_files(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;

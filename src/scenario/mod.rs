@@ -1,0 +1,429 @@
+//! Scenario files: the TOML a user writes, parsed and validated.
+//!
+//! Every key named in the design notes (§2) is a contract: keys may be added,
+//! never renamed. Unknown keys are errors. Every error carries the file, line
+//! and column it refers to, so `midge validate` can point at the mistake.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+mod broker_url;
+mod reconnect;
+mod source_addrs;
+mod validate;
+mod values;
+
+pub use crate::mqtt::ProtocolVersion;
+pub use broker_url::BrokerSpec;
+pub use reconnect::{ReconnectPolicy, ReconnectSpec};
+pub use source_addrs::parse_source_addrs;
+pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
+
+/// A scenario error located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`.
+    pub url: Option<String>,
+    /// Name of the environment variable holding the user name.
+    pub username_env: Option<String>,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Extra lines for the generated mosquitto.conf (spawn:mosquitto only).
+    #[serde(default)]
+    pub mosquitto_conf: Vec<String>,
+    /// spawn:mosquitto keeps sessions and queued messages on disk (and across
+    /// a `restart-broker` fault).
+    #[serde(default)]
+    pub persistence: bool,
+    /// Local addresses to connect from, e.g. "127.0.0.2-127.0.0.9" (spreads
+    /// connections past one address's source-port range).
+    pub source_addrs: Option<String>,
+    /// For mqtts:// brokers: which certificates to trust, and a client
+    /// certificate if the broker asks for one.
+    pub tls: Option<TlsSection>,
+}
+
+/// `[broker.tls]`. Paths are relative to the scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM file of the certificate authorities to trust (default: the
+    /// public web roots).
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain and key, for brokers that require one.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    /// Name to check the broker's certificate against (default: the URL's host).
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdScheme {
+    PrefixSerial,
+    PrefixRandom,
+    PrefixTime,
+    PrefixTimeRandom,
+    Fixed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIdSpec {
+    pub scheme: IdScheme,
+    pub prefix: Option<String>,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSpec {
+    pub topic: TopicTemplate,
+    #[serde(default)]
+    pub qos: Qos,
+    /// Messages per second per client, on a constant-rate schedule.
+    pub rate: f64,
+    /// Payload size in bytes, the tracking header included.
+    #[serde(default = "default_payload")]
+    pub payload: usize,
+    #[serde(default)]
+    pub retain: bool,
+    /// Stop after this many messages per client (otherwise: until the duration ends).
+    pub count: Option<u64>,
+    /// Begin this long after publishing starts (a later stage of the run).
+    pub start_after: Option<Dur>,
+    /// "constant" (default), "poisson" or "burst".
+    #[serde(default)]
+    pub arrival: ArrivalSpec,
+    /// Messages per burst with arrival = "burst" (default 10).
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArrivalSpec {
+    #[default]
+    Constant,
+    Poisson,
+    Burst,
+}
+
+fn default_payload() -> usize {
+    crate::payload::HEADER_LEN
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeSpec {
+    pub filter: FilterTemplate,
+    #[serde(default)]
+    pub qos: Qos,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    #[serde(default = "one")]
+    pub clients: u32,
+    pub client_id: Option<ClientIdSpec>,
+    /// New connections per second for this group; absent means as fast as possible.
+    pub connect_rate: Option<f64>,
+    #[serde(default = "yes")]
+    pub clean_session: bool,
+    pub keepalive: Option<Dur>,
+    /// Per-group protocol override.
+    pub protocol: Option<ProtocolVersion>,
+    /// Outbound QoS 1/2 publishes awaiting acknowledgement, per client.
+    pub max_inflight: Option<u16>,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub publish: Option<Spanned<PublishSpec>>,
+    pub subscribe: Option<Spanned<SubscribeSpec>>,
+    /// `reconnect = false`, or `{ delay, max_delay, factor, jitter }`.
+    /// Default: on, 1 s doubling to 120 s (paho's automatic reconnect).
+    pub reconnect: Option<ReconnectSpec>,
+    /// MQTT 5 session expiry for `clean_session = false` (default: never expires).
+    pub session_expiry: Option<Dur>,
+    /// Keep retrying when the first connection is refused (e.g. bad
+    /// credentials), with the reconnect backoff. Off by default: no storm.
+    #[serde(default)]
+    pub retry_connect: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// Close the chosen clients' connections now.
+    Cut,
+    /// Stop forwarding for `for` without closing: keepalive must notice.
+    Blackhole,
+    /// Add `delay` to every packet for `for`.
+    Delay,
+    /// Lose the next `count` PUBLISH packets (direction: to-client by default).
+    Drop,
+    /// kill -9 the spawned mosquitto and start it again after `for`.
+    RestartBroker,
+    /// For `for`, a twin connection with the same client id as each chosen
+    /// client, reconnecting as they do: the two knock each other off.
+    DuplicateIds,
+    /// The chosen clients send a bad packet (`packet`) on purpose.
+    Malformed,
+}
+
+/// The bad packet a `malformed` fault sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MalformedPacket {
+    /// PUBLISH to a topic name with a wildcard.
+    WildcardTopic,
+    /// PUBLISH larger than the broker's maximum packet size (`size` bytes of payload).
+    Oversize,
+    /// More QoS 1 PUBLISH in flight than the broker's Receive Maximum (`count`).
+    ReceiveMaximum,
+    /// A fixed header whose remaining length never ends.
+    BadRemainingLength,
+    /// A second CONNECT on an established connection.
+    SecondConnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultDirection {
+    #[default]
+    ToClient,
+    ToBroker,
+    Both,
+}
+
+/// One `[[fault]]`: what happens, when (from the start of publishing), to whom.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: Dur,
+    pub action: FaultAction,
+    pub group: Option<String>,
+    /// Only the first N clients of the group (default: all of them).
+    pub clients: Option<u32>,
+    #[serde(rename = "for")]
+    pub for_: Option<Dur>,
+    pub delay: Option<Dur>,
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub direction: FaultDirection,
+    /// malformed: which bad packet.
+    pub packet: Option<MalformedPacket>,
+    /// malformed oversize: payload bytes.
+    pub size: Option<usize>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub lost: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub out_of_order: Option<u64>,
+    pub connect_failures: Option<u64>,
+    /// At least this many messages received in all.
+    pub received_min: Option<u64>,
+    pub connect_p99: Option<Dur>,
+    pub e2e_p99: Option<Dur>,
+    pub ack_p99: Option<Dur>,
+    /// Finding kinds that must not appear (only kinds midge can report).
+    #[serde(default)]
+    pub findings: Vec<crate::record::vocab::FindingKind>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// How long publishing runs once every client is connected and subscribed.
+    pub duration: Option<Dur>,
+    /// How long to wait for in-flight messages after publishing stops.
+    pub drain: Option<Dur>,
+    /// Publishers send everything due within this window in one write, and
+    /// a busy connection reads at most once per window: far fewer system
+    /// calls, latency resolution no finer than the window. 0 (the default):
+    /// a wake-up per due message and per arriving packet.
+    pub batch_window: Option<Spanned<Dur>>,
+    #[serde(default)]
+    pub protocol: ProtocolVersion,
+    #[serde(default)]
+    pub broker: BrokerSection,
+    #[serde(rename = "group", default)]
+    pub groups: Vec<Spanned<Group>>,
+    #[serde(rename = "fault", default)]
+    pub faults: Vec<Spanned<FaultSpec>>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_millis(100);
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
+
+/// A parsed scenario with the text it came from (for hashing and error positions).
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub scenario: Scenario,
+}
+
+impl ScenarioFile {
+    pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read scenario: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ScenarioError { file: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+        })?;
+        let file = ScenarioFile { path: path.to_path_buf(), text: text.to_string(), scenario };
+        file.validate()?;
+        Ok(file)
+    }
+
+    fn error_at(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
+        let (line, column) = line_col(&self.text, offset);
+        ScenarioError { file: self.path.clone(), line, column, message: message.into() }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
+        ScenarioFile::parse(Path::new("t.toml"), text)
+    }
+
+    const OK: &str = r#"
+name = "t"
+duration = "2s"
+[[group]]
+name = "pub"
+clients = 3
+publish = { topic = "a/{client}", qos = 1, rate = 10.0, payload = 64 }
+[[group]]
+name = "sub"
+subscribe = { filter = "a/+", qos = 1 }
+"#;
+
+    #[test]
+    fn parses_a_valid_scenario() {
+        let f = parse(OK).unwrap();
+        assert_eq!(f.scenario.groups.len(), 2);
+        assert_eq!(f.scenario.duration.unwrap().0, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let text = OK.replace("clients = 3", "clients = 3\ncolour = \"red\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert_eq!(e.column, 1, "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_qos_points_at_the_value() {
+        let text = OK.replace("qos = 1, rate", "qos = 3, rate");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("qos must be 0, 1 or 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let text = OK.replace("\"2s\"", "\"two seconds\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (3, 12), "{e}");
+        assert!(e.message.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn wildcard_in_publish_topic_is_an_error() {
+        let text = OK.replace("a/{client}", "a/+");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_group() {
+        let text = OK.replace("clients = 3", "clients = 0");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("group \"pub\""), "{e}");
+    }
+
+    #[test]
+    fn fixed_scheme_needs_an_id() {
+        let text = OK.replace("clients = 3", "clients = 3\nclient_id = { scheme = \"fixed\" }");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("fixed"), "{e}");
+    }
+
+    #[test]
+    fn batch_window_is_bounded_and_located() {
+        let f = parse(&OK.replace("duration = \"2s\"", "duration = \"2s\"\nbatch_window = \"2ms\"")).unwrap();
+        assert_eq!(f.scenario.batch_window.unwrap().get_ref().0, Duration::from_millis(2));
+        let e = parse(&OK.replace("duration = \"2s\"", "duration = \"2s\"\nbatch_window = \"1s\"")).unwrap_err();
+        assert_eq!((e.line, e.column), (4, 16), "{e}");
+        assert!(e.message.contains("batch_window") && e.message.contains("100ms"), "{e}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

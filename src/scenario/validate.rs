@@ -1,0 +1,220 @@
+//! Checks that cross the boundaries of one value (which the types cannot
+//! see), one function per section of the file. The first error found wins,
+//! in file order: top-level keys, `[broker]`, each `[[group]]`, each
+//! `[[fault]]`, then `[expect]`.
+
+use super::{
+    parse_source_addrs, BrokerSpec, FaultAction, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError, ScenarioFile,
+    MAX_BATCH_WINDOW,
+};
+use toml::Spanned;
+
+/// Prefixes a group's errors with its name.
+fn in_group(group: &Group, m: String) -> String {
+    format!("group {:?}: {m}", group.name)
+}
+
+impl ScenarioFile {
+    /// Checks that cross the boundaries of one value (which the types cannot see).
+    pub(super) fn validate(&self) -> Result<(), ScenarioError> {
+        self.validate_top()?;
+        self.validate_broker()?;
+        self.validate_groups()?;
+        for f in &self.scenario.faults {
+            self.validate_fault(f)?;
+        }
+        Ok(())
+    }
+
+    /// `name`, at least one `[[group]]`, `batch_window`.
+    fn validate_top(&self) -> Result<(), ScenarioError> {
+        let s = &self.scenario;
+        if s.name.trim().is_empty() {
+            return Err(self.error_at(0, "`name` must not be empty"));
+        }
+        if s.groups.is_empty() {
+            return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
+        }
+        if let Some(w) = &s.batch_window {
+            if w.get_ref().0 > MAX_BATCH_WINDOW {
+                return Err(self.error_at(
+                    w.span().start,
+                    format!(
+                        "`batch_window` must be at most {}ms: it bounds latency resolution",
+                        MAX_BATCH_WINDOW.as_millis()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[broker]`: `source_addrs`, then `url`.
+    fn validate_broker(&self) -> Result<(), ScenarioError> {
+        let broker = &self.scenario.broker;
+        if let Some(list) = &broker.source_addrs {
+            if let Err(e) = parse_source_addrs(list) {
+                let at = self.text.find(list.as_str()).unwrap_or(0);
+                return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
+            }
+        }
+        if let Some(url) = &broker.url {
+            if let Err(e) = BrokerSpec::parse(url) {
+                let at = self.text.find(url.as_str()).unwrap_or(0);
+                return Err(self.error_at(at, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `[[group]]` in order: a unique, non-empty name, then the group itself.
+    fn validate_groups(&self) -> Result<(), ScenarioError> {
+        let mut names = std::collections::HashSet::new();
+        for g in &self.scenario.groups {
+            let at = g.span().start;
+            let group = g.get_ref();
+            if group.name.trim().is_empty() {
+                return Err(self.error_at(at, "group `name` must not be empty"));
+            }
+            if !names.insert(group.name.as_str()) {
+                return Err(
+                    self.error_at(at, format!("group name {:?} is used twice: names must be unique", group.name))
+                );
+            }
+            self.validate_group(at, group)?;
+        }
+        Ok(())
+    }
+
+    /// One group's own keys (its name already checked); errors point at the group.
+    fn validate_group(&self, at: usize, group: &Group) -> Result<(), ScenarioError> {
+        let ctx = |m: String| in_group(group, m);
+        if group.clients == 0 {
+            return Err(self.error_at(at, ctx("`clients` must be at least 1".into())));
+        }
+        if let Some(rate) = group.connect_rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
+            }
+        }
+        if group.max_inflight == Some(0) {
+            return Err(self.error_at(at, ctx("`max_inflight` must be at least 1".into())));
+        }
+        if let Some(k) = group.keepalive {
+            if k.0.as_secs() > u16::MAX as u64 {
+                return Err(self.error_at(at, ctx("`keepalive` must be at most 65535s (MQTT limit)".into())));
+            }
+        }
+        self.validate_client_id(at, group)?;
+        if let Some(p) = &group.publish {
+            self.validate_publish(group, p)?;
+        }
+        Ok(())
+    }
+
+    /// A group's `client_id`: `id` with scheme "fixed" and only with it.
+    fn validate_client_id(&self, at: usize, group: &Group) -> Result<(), ScenarioError> {
+        let ctx = |m: String| in_group(group, m);
+        if let Some(spec) = &group.client_id {
+            match spec.scheme {
+                IdScheme::Fixed => {
+                    if spec.id.as_deref().unwrap_or("").is_empty() {
+                        return Err(self.error_at(at, ctx("client_id scheme \"fixed\" needs `id = \"...\"`".into())));
+                    }
+                }
+                _ => {
+                    if spec.id.is_some() {
+                        return Err(self.error_at(
+                            at,
+                            ctx("`id` is only for scheme \"fixed\"; use `prefix` with the prefix-* schemes".into()),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A group's `publish`; errors point at the publish table.
+    fn validate_publish(&self, group: &Group, p: &Spanned<PublishSpec>) -> Result<(), ScenarioError> {
+        let ctx = |m: String| in_group(group, m);
+        let pat = p.span().start;
+        let p = p.get_ref();
+        if !(p.rate > 0.0 && p.rate.is_finite()) {
+            return Err(self.error_at(
+                pat,
+                ctx(format!("publish.rate must be a positive number of messages per second, not {}", p.rate)),
+            ));
+        }
+        if p.payload < crate::payload::HEADER_LEN {
+            return Err(self.error_at(
+                pat,
+                ctx(format!(
+                    "publish.payload must be at least {} bytes: every message carries midge's tracking header",
+                    crate::payload::HEADER_LEN
+                )),
+            ));
+        }
+        if p.payload > 256 * 1024 * 1024 {
+            return Err(self.error_at(pat, ctx("publish.payload must be at most 256 MiB (MQTT limit)".into())));
+        }
+        if p.count == Some(0) {
+            return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
+        }
+        Ok(())
+    }
+
+    /// One `[[fault]]`: whom it hits, then what its action needs.
+    fn validate_fault(&self, f: &Spanned<FaultSpec>) -> Result<(), ScenarioError> {
+        let at = f.span().start;
+        let fault = f.get_ref();
+        let name = format!("{:?}", fault.action).to_lowercase();
+        match &fault.group {
+            Some(g) => {
+                let Some(group) = self.scenario.groups.iter().find(|x| &x.get_ref().name == g) else {
+                    return Err(self.error_at(at, format!("fault {name}: no group named {g:?}")));
+                };
+                if fault.clients.is_some_and(|n| n == 0 || n > group.get_ref().clients) {
+                    return Err(self.error_at(
+                        at,
+                        format!(
+                            "fault {name}: `clients` must be from 1 to the group's {} clients",
+                            group.get_ref().clients
+                        ),
+                    ));
+                }
+            }
+            None if fault.clients.is_some() => {
+                return Err(self.error_at(at, format!("fault {name}: `clients` needs `group`")));
+            }
+            None => {}
+        }
+        self.validate_fault_action(at, fault)
+    }
+
+    /// The keys a fault's action needs (or must not have).
+    fn validate_fault_action(&self, at: usize, fault: &FaultSpec) -> Result<(), ScenarioError> {
+        match fault.action {
+            FaultAction::Blackhole if fault.for_.is_none() => {
+                Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"))
+            }
+            FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
+                Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"))
+            }
+            FaultAction::RestartBroker if fault.group.is_some() => {
+                Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"))
+            }
+            FaultAction::Malformed if fault.packet.is_none() => Err(self.error_at(
+                at,
+                "fault malformed needs `packet`: wildcard-topic, oversize, receive-maximum, bad-remaining-length or second-connect",
+            )),
+            FaultAction::DuplicateIds if fault.group.is_none() => {
+                Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"))
+            }
+            FaultAction::Drop if fault.count == Some(0) => {
+                Err(self.error_at(at, "fault drop: `count` must be at least 1"))
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The scalar values a scenario writes: durations, QoS levels, topic and
+//! filter templates, each checked as it is parsed.
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// A duration written as "60s", "500ms", "2m", "1h 30m".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+/// Parses "60s", "500ms", "2m", "1h30m"; a bare "0" means zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration {s:?} ({e}): write it like \"30s\", \"500ms\" or \"2m\""))
+}
+
+/// A QoS level, 0, 1 or 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Qos(pub u8);
+
+impl<'de> Deserialize<'de> for Qos {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if (0..=2).contains(&v) {
+            Ok(Qos(v as u8))
+        } else {
+            Err(de::Error::custom(format!("qos must be 0, 1 or 2, not {v}")))
+        }
+    }
+}
+
+/// A topic name template: `{client}`, `{i}` and `{group}` are filled per client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicTemplate(pub String);
+
+impl<'de> Deserialize<'de> for TopicTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(de::Error::custom("topic must not be empty"));
+        }
+        if s.contains('+') || s.contains('#') {
+            return Err(de::Error::custom(format!(
+                "topic {s:?} contains a wildcard (+ or #): a PUBLISH topic must be a plain name; wildcards belong in subscribe.filter"
+            )));
+        }
+        if s.contains('\0') {
+            return Err(de::Error::custom("topic must not contain NUL"));
+        }
+        check_placeholders(&s).map_err(de::Error::custom)?;
+        Ok(TopicTemplate(s))
+    }
+}
+
+fn check_placeholders(s: &str) -> Result<(), String> {
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("unclosed '{{' in {s:?}"));
+        };
+        let name = &after[..close];
+        if !matches!(name, "client" | "i" | "group") {
+            return Err(format!("unknown placeholder {{{name}}} in {s:?}: use {{client}}, {{i}} or {{group}}"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A subscription filter template (wildcards allowed, placeholders as in topics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterTemplate(pub String);
+
+impl<'de> Deserialize<'de> for FilterTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::topic::validate_filter(&s).map_err(de::Error::custom)?;
+        check_placeholders(&s).map_err(de::Error::custom)?;
+        Ok(FilterTemplate(s))
+    }
+}
