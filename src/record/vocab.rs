@@ -9,7 +9,7 @@ use std::fmt;
 /// An enum of unit variants with one name each: `as_str`, `Display`,
 /// `FromStr`, comparison with `&str`, and serde as that name.
 macro_rules! named_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+    ($(#[$meta:meta])* pub enum $name:ident as $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vmeta])* $variant,)+ }
@@ -33,7 +33,7 @@ macro_rules! named_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
                     let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("unknown {} {s:?} (one of: {})", stringify!($name), names.join(", "))
+                    format!("unknown {} {s:?} (one of: {})", $what, names.join(", "))
                 })
             }
         }
@@ -67,7 +67,7 @@ macro_rules! named_enum {
 
 named_enum! {
     /// What a finding in the report is about (design §4).
-    pub enum FindingKind {
+    pub enum FindingKind as "finding kind" {
         DuplicateIdLoop => "duplicate_id_loop",
         ProtocolErrorDrop => "protocol_error_drop",
         AuthRefused => "auth_refused",
@@ -93,7 +93,7 @@ impl FindingKind {
 
 named_enum! {
     /// How a run is judged: every expectation held, or not.
-    pub enum Verdict {
+    pub enum Verdict as "verdict" {
         Pass => "pass",
         Fail => "fail",
     }
@@ -101,7 +101,7 @@ named_enum! {
 
 named_enum! {
     /// What a `[[fault]]` does (the scenario's `action`).
-    pub enum FaultKind {
+    pub enum FaultKind as "fault action" {
         Cut => "cut",
         Blackhole => "blackhole",
         Delay => "delay",
@@ -114,7 +114,7 @@ named_enum! {
 
 named_enum! {
     /// Where a lost message is attributed (design §3, "across reconnects").
-    pub enum LossWindow {
+    pub enum LossWindow as "loss window" {
         Steady => "steady",
         SubscriberOffline => "subscriber_offline",
         PublisherOffline => "publisher_offline",
@@ -131,7 +131,7 @@ impl LossWindow {
 named_enum! {
     /// A limit a broker announced in CONNACK (MQTT 5) that a client's
     /// scenario would break.
-    pub enum Limit {
+    pub enum Limit as "limit" {
         MaximumPacketSize => "maximum_packet_size",
         MaximumQos => "maximum_qos",
         RetainAvailable => "retain_available",
