@@ -5,8 +5,8 @@
 
 use crate::analysis;
 use crate::broker::{self, BrokerError, BrokerHandle};
-use crate::client::task::Misbehave;
 use crate::client::{run_client, ClientContext, ClientOutcome, Phase};
+use crate::faults::malformed::Misbehave;
 use crate::faults::proxy::FaultProxy;
 use crate::faults::schedule::{self, FaultContext};
 use crate::metrics::Metrics;

@@ -1,6 +1,9 @@
 //! A client: its protocol state (`session`, no I/O) and its task (`task`).
 
+mod announced;
+mod publish;
 pub mod reconnect;
+pub mod recorder;
 pub mod schedule;
 pub mod session;
 pub mod task;

@@ -3,6 +3,8 @@
 //! keepalive. The client task feeds it events and acts on what it returns,
 //! so every rule here is unit-tested without a socket.
 
+use crate::mqtt::Packet;
+use crate::record::vocab::Cause;
 use std::collections::{HashMap, HashSet};
 
 /// Where an outbound QoS 1/2 publish stands.
@@ -288,6 +290,104 @@ impl Session {
     }
 }
 
+/// What a packet from the broker means for the client, beyond the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Nothing,
+    /// A PUBLISH to take in (the broker sends it for the first time).
+    Delivery,
+    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2).
+    Acked {
+        seq: u64,
+        latency_us: u64,
+    },
+    /// MQTT 5: the broker refused our publish `seq` with an error reason.
+    Rejected {
+        seq: u64,
+    },
+    /// An acknowledgement for an id nothing of ours was waiting under.
+    Unsolicited,
+    /// Our SUBSCRIBE was answered; `code` is the first granted QoS or failure.
+    SubAcked {
+        latency_us: u64,
+        code: u8,
+    },
+    /// The connection must end, for this cause.
+    Closed(Cause),
+}
+
+/// One packet handled: the reply to queue (if any) and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub reply: Option<Packet>,
+    pub event: Event,
+}
+
+impl Step {
+    fn new(reply: Option<Packet>, event: Event) -> Step {
+        Step { reply, event }
+    }
+}
+
+impl Session {
+    /// A packet from the broker in; the reply and the event out (rumqttc's
+    /// `state.rs` style: no I/O here, so every rule is unit-tested).
+    pub fn handle(&mut self, p: &Packet, now_us: u64) -> Step {
+        self.on_packet_received();
+        match *p {
+            Packet::Publish(ref m) => {
+                let (deliver, reply) = match self.on_inbound_publish(m.qos, m.pkid) {
+                    InboundAction::Deliver => (true, None),
+                    InboundAction::DeliverAndPubAck => (true, Some(Packet::PubAck { pkid: m.pkid, reason: 0 })),
+                    InboundAction::DeliverAndPubRec => (true, Some(Packet::PubRec { pkid: m.pkid, reason: 0 })),
+                    InboundAction::PubRecOnly => (false, Some(Packet::PubRec { pkid: m.pkid, reason: 0 })),
+                };
+                Step::new(reply, if deliver { Event::Delivery } else { Event::Nothing })
+            }
+            Packet::PubAck { pkid, reason } => Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubAck)),
+            Packet::PubComp { pkid, reason } => Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubComp)),
+            Packet::PubRec { pkid, reason } if reason >= 0x80 => {
+                Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubRec))
+            }
+            Packet::PubRec { pkid, .. } => {
+                let event = match self.on_pubrec(pkid) {
+                    AckOutcome::Unsolicited => Event::Unsolicited,
+                    _ => Event::Nothing,
+                };
+                Step::new(Some(Packet::PubRel { pkid, reason: 0 }), event)
+            }
+            Packet::PubRel { pkid, .. } => {
+                let event = if self.on_pubrel(pkid) { Event::Nothing } else { Event::Unsolicited };
+                Step::new(Some(Packet::PubComp { pkid, reason: 0 }), event)
+            }
+            Packet::SubAck { pkid, ref codes } => match self.on_suback(pkid, now_us) {
+                Some(latency_us) => {
+                    Step::new(None, Event::SubAcked { latency_us, code: codes.first().copied().unwrap_or(0x80) })
+                }
+                None => Step::new(None, Event::Unsolicited),
+            },
+            Packet::Disconnect { reason } => Step::new(None, Event::Closed(Cause::Disconnect(reason))),
+            Packet::PingResp | Packet::UnsubAck { .. } => Step::new(None, Event::Nothing),
+            Packet::PingReq
+            | Packet::ConnAck(_)
+            | Packet::Connect(_)
+            | Packet::Subscribe { .. }
+            | Packet::Unsubscribe { .. } => Step::new(None, Event::Closed(Cause::ProtocolErrorFromBroker)),
+        }
+    }
+
+    /// PUBACK / PUBCOMP (or an error PUBREC): the publish completed, or was refused.
+    fn on_ack(&mut self, pkid: u16, reason: u8, now_us: u64, stage: Stage) -> Event {
+        let outcome = if reason >= 0x80 { self.on_rejected(pkid, now_us) } else { self.complete(pkid, stage, now_us) };
+        match outcome {
+            AckOutcome::Completed { seq, .. } if reason >= 0x80 => Event::Rejected { seq },
+            AckOutcome::Completed { seq, latency_us } => Event::Acked { seq, latency_us },
+            AckOutcome::SendPubRel => Event::Nothing,
+            AckOutcome::Unsolicited => Event::Unsolicited,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +495,60 @@ mod tests {
         s.on_packet_received();
         assert_eq!(s.keepalive_due(2 * k), KeepAliveAction::SendPing);
         assert_eq!(Session::new(1, 0).keepalive_due(u64::MAX), KeepAliveAction::Nothing);
+    }
+
+    fn publish(qos: u8, pkid: u16) -> Packet {
+        Packet::Publish(crate::mqtt::Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: bytes::Bytes::from_static(b"t"),
+            pkid,
+            payload: bytes::Bytes::new(),
+        })
+    }
+
+    #[test]
+    fn handle_answers_each_packet_and_names_what_it_means() {
+        let mut s = Session::new(10, 60);
+        // Inbound QoS 1 and 2; a second PUBLISH of the same QoS 2 id is only acknowledged.
+        assert_eq!(
+            s.handle(&publish(1, 7), 0),
+            Step::new(Some(Packet::PubAck { pkid: 7, reason: 0 }), Event::Delivery)
+        );
+        assert_eq!(
+            s.handle(&publish(2, 8), 0),
+            Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Delivery)
+        );
+        assert_eq!(s.handle(&publish(2, 8), 0), Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Nothing));
+        assert_eq!(s.handle(&Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Nothing);
+        assert_eq!(s.handle(&Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Unsolicited);
+        // Outbound QoS 1: acked once; a second PUBACK is unsolicited; an MQTT 5 refusal is a rejection.
+        s.on_publish_sent(1, 40, 1, 100, 100);
+        assert_eq!(
+            s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 350).event,
+            Event::Acked { seq: 40, latency_us: 250 }
+        );
+        assert_eq!(s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 400).event, Event::Unsolicited);
+        s.on_publish_sent(2, 41, 1, 100, 100);
+        assert_eq!(s.handle(&Packet::PubAck { pkid: 2, reason: 0x87 }, 400).event, Event::Rejected { seq: 41 });
+        // Outbound QoS 2: PUBREC → PUBREL, PUBCOMP completes.
+        s.on_publish_sent(3, 42, 2, 100, 100);
+        assert_eq!(
+            s.handle(&Packet::PubRec { pkid: 3, reason: 0 }, 200),
+            Step::new(Some(Packet::PubRel { pkid: 3, reason: 0 }), Event::Nothing)
+        );
+        assert_eq!(
+            s.handle(&Packet::PubComp { pkid: 3, reason: 0 }, 300).event,
+            Event::Acked { seq: 42, latency_us: 200 }
+        );
+        // The broker ends it, or sends what a server must not.
+        assert_eq!(s.handle(&Packet::Disconnect { reason: 0x8E }, 0).event, Event::Closed(Cause::Disconnect(0x8E)));
+        assert_eq!(s.handle(&Packet::PingReq, 0).event, Event::Closed(Cause::ProtocolErrorFromBroker));
+        s.on_subscribe_sent(9, 1_000);
+        assert_eq!(
+            s.handle(&Packet::SubAck { pkid: 9, codes: vec![1] }, 1_500).event,
+            Event::SubAcked { latency_us: 500, code: 1 }
+        );
     }
 }

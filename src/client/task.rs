@@ -1,22 +1,22 @@
 //! One tokio task per client: connect, subscribe, publish on schedule, answer
 //! acks and keepalive, reconnect after a drop, and leave on the run's
-//! shutdown signal. All protocol rules live in `Session`; this file does the
-//! I/O, the recording, and keeps the client's timeline of connections.
+//! shutdown signal. Protocol rules live in `Session` (no I/O), accounting in
+//! the `Recorder`, publishing in `publish.rs`; this file does the I/O and
+//! keeps the client's timeline of connections.
 
+use super::announced::{blocks_publishing, limit_hits};
 use super::reconnect::Backoff;
+use super::recorder::Recorder;
 use super::schedule::Schedule;
-use super::session::{AckOutcome, InboundAction, KeepAliveAction, Outbound, Session, Stage};
-use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
+use super::session::{Event, KeepAliveAction, Session, Stage};
+use crate::faults::malformed::{self, Misbehave};
+use crate::metrics::{Counters, Metrics};
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet, Publish};
-use crate::payload::{Decoded, Header};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
-use crate::record::logs::{PublishLog, RxLog};
-use crate::record::vocab::{Cause, Limit};
+use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation, LimitHit};
-use crate::scenario::MalformedPacket;
 use crate::scenario::ProtocolVersion;
-use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,41 +52,26 @@ pub struct ClientContext {
     pub tls: Option<crate::mqtt::transport::TlsClient>,
 }
 
-/// An order to chosen clients to send a bad packet now.
-#[derive(Debug, Clone)]
-pub struct Misbehave {
-    /// Sorted client indices.
-    pub targets: Vec<u32>,
-    pub packet: MalformedPacket,
-    pub size: usize,
-    pub count: u64,
-}
-
 /// What a client hands back when it ends.
 pub type ClientOutcome = ClientRecord;
 
-struct Client {
-    ctx: Arc<ClientContext>,
-    me: ClientPlan,
-    group: Arc<GroupPlan>,
-    shard: usize,
-    session: Session,
-    // Boxed: only publishers (or subscribers) have one, and an idle
-    // client's task should carry no more than a pointer for them.
-    publish_log: Option<Box<PublishLog>>,
-    rx: Option<Box<RxLog>>,
+pub(super) struct Client {
+    pub(super) ctx: Arc<ClientContext>,
+    pub(super) me: ClientPlan,
+    pub(super) group: Arc<GroupPlan>,
+    pub(super) session: Session,
+    pub(super) recorder: Recorder,
     ready_marked: bool,
     done_marked: bool,
     gen: Generation,
-    schedule: Option<Box<Schedule>>,
-    publishing: bool,
+    pub(super) schedule: Option<Box<Schedule>>,
+    pub(super) publishing: bool,
     /// The broker's announced limits forbid this client's publishing.
-    publish_blocked: bool,
+    pub(super) publish_blocked: bool,
     limits: Vec<LimitHit>,
     receive_maximum: Option<u16>,
-    unrecorded: UnrecordedDeliveries,
     /// When `publish_due` last ran (run clock, µs).
-    published_at_us: u64,
+    pub(super) published_at_us: u64,
 }
 
 impl Client {
@@ -96,12 +81,10 @@ impl Client {
         let shard = ctx.metrics.shard_for(index);
         Client {
             session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
-            publish_log: group.publish.as_ref().map(|p| Box::new(PublishLog::new(p.qos))),
-            rx: me.filter.as_ref().map(|_| Box::default()),
+            recorder: Recorder::new(shard, group.publish.as_ref().map(|p| p.qos), me.filter.is_some()),
             ctx: ctx.clone(),
             me,
             group,
-            shard,
             ready_marked: false,
             done_marked: false,
             gen: Generation::default(),
@@ -110,7 +93,6 @@ impl Client {
             publish_blocked: false,
             limits: Vec::new(),
             receive_maximum: None,
-            unrecorded: UnrecordedDeliveries::default(),
             published_at_us: 0,
         }
     }
@@ -119,12 +101,12 @@ impl Client {
         self.group.protocol
     }
 
-    fn now_us(&self) -> u64 {
+    pub(super) fn now_us(&self) -> u64 {
         self.ctx.metrics.clock.now_us()
     }
 
     /// This publisher will publish no more: the run need not wait for it.
-    fn mark_done(&mut self) {
+    pub(super) fn mark_done(&mut self) {
         if !self.done_marked && self.group.publish.is_some() {
             self.done_marked = true;
             self.ctx.metrics.publishers_done.mark_ready();
@@ -139,7 +121,7 @@ impl Client {
     }
 
     fn count(&self, f: impl FnOnce(&mut Counters)) {
-        self.ctx.metrics.with(self.shard, |s| f(&mut s.counters));
+        self.recorder.count(&self.ctx.metrics, f);
     }
 
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
@@ -147,7 +129,7 @@ impl Client {
         self.count(|c| c.connect_attempts += 1);
         let dial = Dial {
             to: self.ctx.broker,
-            from: self.source_addr(),
+            from: self.ctx.plan.source_addr(self.me.index),
             tls: self.ctx.tls.as_ref(),
             protocol: self.protocol(),
             clock: self.ctx.metrics.clock,
@@ -156,65 +138,29 @@ impl Client {
         let Dialed { mut conn, ack, started_us, tcp_us } = dial_mqtt(dial, &self.connect_options()).await?;
         conn.set_read_window(self.ctx.plan.batch_window);
         self.honour_limits(&ack);
-        if let Some(max) = ack.receive_maximum {
-            self.session.limit_inflight(max);
-        }
-        let t_ack = self.now_us();
-        self.ctx.metrics.with(self.shard, |s| {
-            // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
-            s.latency.connect.saturating_record((t_ack - started_us).max(1));
-            s.latency.connect_tcp.saturating_record((tcp_us - started_us).max(1));
-            s.counters.connects += 1;
-        });
+        // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
+        self.recorder.connected(&self.ctx.metrics, self.now_us() - started_us, tcp_us - started_us);
         Ok((conn, ack))
-    }
-
-    /// The local address this client connects from, if the plan spreads them.
-    fn source_addr(&self) -> Option<std::net::IpAddr> {
-        self.ctx.plan.source_addr(self.me.index)
     }
 
     fn connect_options(&self) -> ConnectOptions {
         self.group.connect_options(&self.me.client_id)
     }
 
-    /// MQTT 5: what the broker announced in CONNACK. A publish or
-    /// subscription that would break a limit is held back and reported,
-    /// rather than sent and punished with a disconnect.
+    /// MQTT 5: what the broker announced in CONNACK, honoured.
     fn honour_limits(&mut self, ack: &ConnAck) {
         self.receive_maximum = ack.receive_maximum;
+        if let Some(max) = ack.receive_maximum {
+            self.session.limit_inflight(max);
+        }
         if let Some(k) = ack.server_keep_alive {
             self.session.set_keepalive(k);
         }
-        let mut hits = Vec::new();
-        if let Some(p) = &self.group.publish {
-            let topic = self.me.topic.as_deref().unwrap_or_default();
-            // Fixed header (at most 5) + topic + packet id + properties length + payload.
-            let size = 5 + 2 + topic.len() + 2 + 1 + p.payload;
-            if let Some(max) = ack.max_packet_size {
-                if size as u64 > max as u64 {
-                    hits.push(LimitHit { limit: Limit::MaximumPacketSize, announced: max as u64, needed: size as u64 });
-                }
-            }
-            if let Some(q) = ack.maximum_qos {
-                if p.qos > q {
-                    hits.push(LimitHit { limit: Limit::MaximumQos, announced: q as u64, needed: p.qos as u64 });
-                }
-            }
-            if p.retain && ack.retain_available == Some(false) {
-                hits.push(LimitHit { limit: Limit::RetainAvailable, announced: 0, needed: 1 });
-            }
-            self.publish_blocked = !hits.is_empty();
+        let hits = limit_hits(&self.group, &self.me, ack);
+        if self.group.publish.is_some() {
+            self.publish_blocked = hits.iter().any(blocks_publishing);
             if self.publish_blocked {
                 self.mark_done();
-            }
-        }
-        if let Some(f) = &self.me.filter {
-            if ack.wildcard_available == Some(false) && (f.contains('+') || f.contains('#')) {
-                hits.push(LimitHit { limit: Limit::WildcardSubscriptionAvailable, announced: 0, needed: 1 });
-            }
-            if ack.shared_available == Some(false) && f.starts_with("$share/") {
-                hits.push(LimitHit { limit: Limit::SharedSubscriptionAvailable, announced: 0, needed: 1 });
             }
         }
         for h in hits {
@@ -225,35 +171,7 @@ impl Client {
     }
 
     fn subscription_blocked(&self) -> bool {
-        self.limits
-            .iter()
-            .any(|h| matches!(h.limit, Limit::WildcardSubscriptionAvailable | Limit::SharedSubscriptionAvailable))
-    }
-
-    /// Carries out a `malformed` order if it names this client.
-    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
-        if order.targets.binary_search(&self.me.index).is_err() {
-            return Ok(());
-        }
-        let opts = self.connect_options();
-        // Ids no outbound publish of ours uses (the broker's acks for them count as unsolicited).
-        let mut next_id = 60_000u16;
-        let packets = crate::faults::malformed::packets(
-            order.packet,
-            self.protocol(),
-            &opts,
-            order.size,
-            order.count,
-            self.receive_maximum,
-            || {
-                next_id = next_id.wrapping_add(1).max(1);
-                next_id
-            },
-        );
-        for p in packets {
-            conn.write_raw(&p, 0).await.map_err(|e| connection_cause(&e))?;
-        }
-        Ok(())
+        self.limits.iter().any(|h| !blocks_publishing(h))
     }
 
     async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), Cause> {
@@ -298,117 +216,46 @@ impl Client {
         Ok(())
     }
 
-    /// Queues a reply; the caller flushes once for everything one read brought.
-    fn queue(&mut self, conn: &mut Connection, p: &Packet, now: u64) -> Result<(), Cause> {
-        conn.queue_packet(p).map_err(|e| connection_cause(&e))?;
-        self.session.on_packet_sent(now);
-        Ok(())
-    }
-
-    /// Handles one packet from the broker; replies are queued on `conn`.
-    /// `Err(cause)` ends the connection.
+    /// Handles one packet from the broker: the session answers it (the
+    /// reply is queued; the caller flushes once per read), the recorder
+    /// notes what it means. `Err(cause)` ends the connection.
     fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
-        self.session.on_packet_received();
         self.gen.heard_us = now;
-        match p {
-            Packet::Publish(m) => {
-                let action = self.session.on_inbound_publish(m.qos, m.pkid);
-                if action != InboundAction::PubRecOnly {
-                    self.deliver(&m, now);
-                }
-                match action {
-                    InboundAction::Deliver => {}
-                    InboundAction::DeliverAndPubAck => {
-                        self.queue(conn, &Packet::PubAck { pkid: m.pkid, reason: 0 }, now)?;
-                    }
-                    InboundAction::DeliverAndPubRec | InboundAction::PubRecOnly => {
-                        self.queue(conn, &Packet::PubRec { pkid: m.pkid, reason: 0 }, now)?;
-                    }
+        let step = self.session.handle(&p, now);
+        if let Some(reply) = &step.reply {
+            conn.queue_packet(reply).map_err(|e| connection_cause(&e))?;
+            self.session.on_packet_sent(now);
+        }
+        let metrics = &self.ctx.metrics;
+        match step.event {
+            Event::Nothing => {}
+            Event::Delivery => {
+                if let Packet::Publish(Publish { payload, qos, .. }) = &p {
+                    let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
+                    self.recorder.take_in(payload, *qos, run_id, clock, now, &mut self.gen);
                 }
             }
-            Packet::PubAck { pkid, reason } => self.on_ack(pkid, reason, now, false),
-            Packet::PubComp { pkid, reason } => self.on_ack(pkid, reason, now, true),
-            Packet::PubRec { pkid, reason } => {
-                if reason >= 0x80 {
-                    self.on_ack(pkid, reason, now, false);
-                } else {
-                    if self.session.on_pubrec(pkid) == AckOutcome::Unsolicited {
-                        self.count(|c| c.unsolicited_acks += 1);
-                    }
-                    self.queue(conn, &Packet::PubRel { pkid, reason: 0 }, now)?;
-                }
-            }
-            Packet::PubRel { pkid, .. } => {
-                if !self.session.on_pubrel(pkid) {
-                    self.count(|c| c.unsolicited_acks += 1);
-                }
-                self.queue(conn, &Packet::PubComp { pkid, reason: 0 }, now)?;
-            }
-            Packet::SubAck { pkid, codes } => match self.session.on_suback(pkid, now) {
-                Some(latency) => {
-                    self.ctx.metrics.with(self.shard, |s| s.latency.suback.saturating_record(latency.max(1)));
-                    let code = codes.first().copied().unwrap_or(0x80);
-                    if code >= 0x80 {
-                        let cause = match self.protocol() {
-                            ProtocolVersion::V311 => "failure".to_string(),
-                            ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
-                        };
-                        self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
-                    } else {
-                        self.gen.live_from_us = Some(now);
-                    }
-                    self.mark_ready();
-                }
-                None => self.count(|c| c.unsolicited_acks += 1),
-            },
-            Packet::Disconnect { reason } => return Err(Cause::Disconnect(reason)),
-            Packet::PingResp | Packet::UnsubAck { .. } => {}
-            Packet::PingReq
-            | Packet::ConnAck(_)
-            | Packet::Connect(_)
-            | Packet::Subscribe { .. }
-            | Packet::Unsubscribe { .. } => {
-                return Err(Cause::ProtocolErrorFromBroker);
-            }
+            Event::Acked { seq, latency_us } => self.recorder.acked(metrics, seq, latency_us, false),
+            Event::Rejected { seq } => self.recorder.acked(metrics, seq, 0, true),
+            Event::Unsolicited => self.count(|c| c.unsolicited_acks += 1),
+            Event::SubAcked { latency_us, code } => self.on_suback(latency_us, code, now),
+            Event::Closed(cause) => return Err(cause),
         }
         Ok(())
     }
 
-    fn deliver(&mut self, m: &Publish, now: u64) {
-        let run_id = self.ctx.plan.run_id;
-        let clock = self.ctx.metrics.clock;
-        let rx = self.rx.get_or_insert_with(Default::default);
-        match Header::decode(&m.payload, run_id) {
-            Decoded::Tracked(h) => {
-                let now_unix = clock.unix_us(now);
-                let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
-                let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
-                self.gen.slowest_delivery_us = self.gen.slowest_delivery_us.max(raw_us);
-                self.unrecorded.push(Delivery {
-                    qos: m.qos.min(2),
-                    publisher: h.publisher,
-                    seq: h.seq,
-                    e2e_us,
-                    raw_us,
-                });
-            }
-            Decoded::Stale => rx.stale += 1,
-            Decoded::Foreign => rx.foreign += 1,
+    fn on_suback(&mut self, latency_us: u64, code: u8, now: u64) {
+        self.recorder.suback(&self.ctx.metrics, latency_us);
+        if code >= 0x80 {
+            let cause = match self.protocol() {
+                ProtocolVersion::V311 => "failure".to_string(),
+                ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
+            };
+            self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
+        } else {
+            self.gen.live_from_us = Some(now);
         }
-    }
-
-    /// Records the deliveries noted since the last call: into the receipt
-    /// log, and into the shared histograms under one shard lock per read.
-    fn record_deliveries(&mut self) {
-        if self.unrecorded.is_empty() {
-            return;
-        }
-        let rx = self.rx.get_or_insert_with(Default::default);
-        for (publisher, seq) in self.unrecorded.receipts() {
-            rx.streams.entry(publisher).or_default().record(seq);
-        }
-        let unrecorded = &mut self.unrecorded;
-        self.ctx.metrics.with(self.shard, |s| unrecorded.drain_into(s));
+        self.mark_ready();
     }
 
     /// Sends the queued replies, then records what they acknowledge. A
@@ -417,202 +264,20 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
-                self.record_deliveries();
+                self.recorder.record_deliveries(&self.ctx.metrics);
                 Ok(())
             }
             Err(e) => {
-                self.unrecorded.clear();
+                self.recorder.forget_unacknowledged();
                 Err(connection_cause(&e))
             }
-        }
-    }
-
-    fn on_ack(&mut self, pkid: u16, reason: u8, now: u64, comp: bool) {
-        let outcome = if reason >= 0x80 {
-            self.session.on_rejected(pkid, now)
-        } else if comp {
-            self.session.on_pubcomp(pkid, now)
-        } else {
-            self.session.on_puback(pkid, now)
-        };
-        match outcome {
-            AckOutcome::Completed { seq, latency_us } => {
-                self.ctx.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
-                let Some(log) = self.publish_log.as_mut() else {
-                    return;
-                };
-                let q = log.qos as usize;
-                if reason >= 0x80 {
-                    self.count(|c| c.rejected += 1);
-                } else {
-                    log.got_out.insert(seq);
-                    self.ctx.metrics.with(self.shard, |s| {
-                        s.latency.ack.saturating_record(latency_us.max(1));
-                        s.counters.acked[q] += 1;
-                    });
-                }
-            }
-            AckOutcome::SendPubRel => {}
-            AckOutcome::Unsolicited => self.count(|c| c.unsolicited_acks += 1),
-        }
-    }
-
-    /// The PUBLISH for sequence `o.seq`: the payload is rebuilt from the
-    /// header fields, so a resend carries exactly the bytes of the first send.
-    fn publish_packet(&mut self, pkid: u16, o: &Outbound, dup: bool) -> Packet {
-        let publish = self.group.publish.clone().expect("only publishers publish");
-        let clock = self.ctx.metrics.clock;
-        let header = Header {
-            run_id: self.ctx.plan.run_id,
-            publisher: self.me.publisher.unwrap_or(0),
-            seq: o.seq,
-            intended_us: clock.unix_us(o.intended_us),
-            sent_us: clock.unix_us(o.sent_us),
-        };
-        let mut payload = BytesMut::with_capacity(publish.payload);
-        header.write(publish.payload, &mut payload);
-        Packet::Publish(Publish {
-            dup,
-            qos: o.qos,
-            retain: publish.retain,
-            topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
-            pkid,
-            payload: payload.freeze(),
-        })
-    }
-
-    /// Publishes every message that is due (the one the timer woke us for,
-    /// and any others already due), up to the inflight window, in one
-    /// write: a late or batching publisher needs one system call per wake-up.
-    async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), Cause> {
-        self.queue_due(conn);
-        conn.flush().await.map_err(|e| connection_cause(&e))?;
-        if self.publishing_done() {
-            self.mark_done();
-        }
-        Ok(())
-    }
-
-    /// The synchronous half of `publish_due`: queues what is due and records
-    /// it (kept apart so its scratch space is not part of the task's state).
-    fn queue_due(&mut self, conn: &mut Connection) {
-        const MAX_BATCH: usize = 64;
-        const MAX_PER_WAKE: usize = 4096;
-        let Some(publish) = self.group.publish.clone() else {
-            return;
-        };
-        let now = self.now_us();
-        self.published_at_us = now;
-        let clock = self.ctx.metrics.clock;
-        let mut lags = [0u64; MAX_BATCH];
-        let mut batch = 0;
-        let mut sent = 0;
-        while !self.publishing_done() && self.session.can_publish() {
-            if sent == MAX_PER_WAKE {
-                // Far behind: let other clients run, and come back at once.
-                self.published_at_us = 0;
-                break;
-            }
-            if batch == MAX_BATCH {
-                self.record_publishes(publish.qos, &lags);
-                batch = 0;
-            }
-            let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
-            let Some(schedule) = self.schedule.as_mut() else { break };
-            if !schedule.is_due_before_end(seq) {
-                break;
-            }
-            let intended_us = schedule.intended_us(seq);
-            if sent > 0 && intended_us > now {
-                break;
-            }
-            let pkid = if publish.qos > 0 {
-                match self.session.next_pkid() {
-                    Some(id) => id,
-                    None => break,
-                }
-            } else {
-                0
-            };
-            // The PUBLISH and its tracking header go straight into the
-            // connection's buffer: no packet value, no allocation.
-            let header = Header {
-                run_id: self.ctx.plan.run_id,
-                publisher: self.me.publisher.unwrap_or(0),
-                seq,
-                intended_us: clock.unix_us(intended_us),
-                sent_us: clock.unix_us(now),
-            };
-            let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
-            conn.queue_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
-                header.write(publish.payload, buf)
-            });
-            let log = self.publish_log.get_or_insert_with(|| Box::new(PublishLog::new(publish.qos)));
-            log.sent.push(now);
-            if publish.qos == 0 {
-                log.got_out.insert(seq);
-            } else {
-                self.ctx.metrics.inflight.fetch_add(1, Ordering::Relaxed);
-            }
-            self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
-            lags[batch] = now.saturating_sub(intended_us).max(1);
-            batch += 1;
-            sent += 1;
-        }
-        self.record_publishes(publish.qos, &lags[..batch]);
-    }
-
-    fn record_publishes(&self, qos: u8, lags: &[u64]) {
-        self.ctx.metrics.with(self.shard, |s| {
-            s.counters.published[qos as usize] += lags.len() as u64;
-            for &lag in lags {
-                s.latency.publish_lag.saturating_record(lag);
-            }
-        });
-    }
-
-    fn publishing_done(&self) -> bool {
-        match (&self.group.publish, &self.publish_log) {
-            _ if self.publish_blocked => true,
-            (Some(p), Some(l)) => p.count.is_some_and(|n| l.published() >= n),
-            (Some(_), None) => false,
-            (None, _) => true,
         }
     }
 
     /// Every publish still in flight is in doubt now (its session is gone).
     fn settle_in_flight(&mut self) {
         let left = self.session.take_in_flight();
-        self.ctx.metrics.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);
-        if let Some(log) = self.publish_log.as_mut() {
-            for o in left {
-                log.in_doubt.insert(o.seq);
-            }
-        }
-    }
-
-    /// Follows the run's phase; true when it is time to leave.
-    fn apply_phase(&mut self, phase: Phase) -> bool {
-        match phase {
-            Phase::Shutdown => return true,
-            Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
-                if let (Some(p), Some(pi)) = (&self.group.publish, self.me.publisher) {
-                    let publishers = self.ctx.plan.publishers.len().max(1) as f64;
-                    self.schedule = Some(Box::new(Schedule::new(
-                        start_us + p.start_after.as_micros() as u64,
-                        end_us,
-                        p.rate,
-                        pi as f64 / publishers,
-                        p.arrival,
-                        self.ctx.plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    )));
-                    self.publishing = true;
-                }
-            }
-            Phase::Draining => self.publishing = false,
-            _ => {}
-        }
-        false
+        self.recorder.in_doubt(&self.ctx.metrics, left);
     }
 
     /// Handles `first` and every other whole packet its read brought in,
@@ -625,7 +290,7 @@ impl Client {
             if let Err(cause) = self.on_packet(conn, p, now) {
                 break Err(cause);
             }
-            if self.unrecorded.is_full() {
+            if self.recorder.deliveries_pile_up() {
                 if let Err(cause) = self.acknowledge(conn).await {
                     break Err(cause);
                 }
@@ -638,6 +303,14 @@ impl Client {
         let acknowledged = self.acknowledge(conn).await;
         handled?;
         acknowledged
+    }
+
+    /// Carries out a `malformed` order if it names this client.
+    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
+        if !order.names(self.me.index) {
+            return Ok(());
+        }
+        malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
     }
 
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
@@ -664,7 +337,7 @@ impl Client {
                 return Ok(());
             }
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
-            let seq = self.publish_log.as_ref().map_or(0, |l| l.published());
+            let seq = self.recorder.published();
             // With a batch window, a publisher wakes at most once per window
             // and sends everything due by then.
             let window_us = self.ctx.plan.batch_window.as_micros() as u64;
@@ -840,13 +513,9 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     client.settle_in_flight();
     client.mark_ready();
     client.mark_done();
-    ClientOutcome {
-        index,
-        timeline,
-        limits: std::mem::take(&mut client.limits),
-        publish_log: client.publish_log.take().map(|l| *l),
-        rx: client.rx.take().map(|r| *r),
-    }
+    let limits = std::mem::take(&mut client.limits);
+    let (publish_log, rx) = client.recorder.into_logs();
+    ClientRecord { index, timeline, limits, publish_log, rx }
 }
 
 #[cfg(test)]

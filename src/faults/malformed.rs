@@ -2,6 +2,9 @@
 //! would produce, sent on purpose to see how the broker reacts.
 
 use crate::mqtt::codec::{put_frame, ConnectOptions, Packet};
+use crate::mqtt::handshake::connection_cause;
+use crate::mqtt::Connection;
+use crate::record::vocab::Cause;
 use crate::scenario::{MalformedPacket, ProtocolVersion};
 use bytes::{BufMut, BytesMut};
 
@@ -48,6 +51,45 @@ pub fn packets(
             vec![b.to_vec()]
         }
     }
+}
+
+/// An order to chosen clients to send a bad packet now (the `malformed`
+/// fault); every client watches for them and carries out those naming it.
+#[derive(Debug, Clone)]
+pub struct Misbehave {
+    /// Sorted client indices.
+    pub targets: Vec<u32>,
+    pub packet: MalformedPacket,
+    pub size: usize,
+    pub count: u64,
+}
+
+impl Misbehave {
+    pub fn names(&self, client: u32) -> bool {
+        self.targets.binary_search(&client).is_ok()
+    }
+}
+
+/// Writes the order's bad packets on a client's connection. `connect` is
+/// the client's own CONNECT (for a second one); `receive_maximum` what the
+/// broker announced.
+pub async fn carry_out(
+    conn: &mut Connection,
+    order: &Misbehave,
+    connect: &ConnectOptions,
+    receive_maximum: Option<u16>,
+) -> Result<(), Cause> {
+    // Ids no outbound publish of ours uses (the broker's acks for them count as unsolicited).
+    let mut next_id = 60_000u16;
+    let pkids = || {
+        next_id = next_id.wrapping_add(1).max(1);
+        next_id
+    };
+    let protocol = conn.protocol;
+    for p in packets(order.packet, protocol, connect, order.size, order.count, receive_maximum, pkids) {
+        conn.write_raw(&p, 0).await.map_err(|e| connection_cause(&e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

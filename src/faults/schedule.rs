@@ -3,10 +3,10 @@
 //! restarts. Records what was done, and when, for the report and for loss
 //! attribution.
 
+use super::malformed::Misbehave;
 use super::proxy::{FaultProxy, Targets};
 use super::twin::{self, Twin};
 use crate::broker::BrokerHandle;
-use crate::client::task::Misbehave;
 use crate::client::Phase;
 use crate::metrics::RunClock;
 use crate::plan::{FaultPlan, Plan};

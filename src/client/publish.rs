@@ -1,0 +1,148 @@
+//! A client as publisher: when its schedule makes messages due, it writes
+//! them — straight into the connection's buffer, one write per wake-up —
+//! within its inflight window, and rebuilds a PUBLISH byte for byte for a
+//! resend after a reconnect.
+
+use super::schedule::Schedule;
+use super::session::Outbound;
+use super::task::{Client, Phase};
+use crate::mqtt::handshake::connection_cause;
+use crate::mqtt::{Connection, Packet, Publish};
+use crate::payload::Header;
+use crate::record::vocab::Cause;
+use bytes::{Bytes, BytesMut};
+
+/// At most this many publishes are recorded under one shard lock.
+const MAX_BATCH: usize = 64;
+/// A publisher far behind sends at most this many per wake-up, then lets
+/// other clients run.
+const MAX_PER_WAKE: usize = 4096;
+
+impl Client {
+    /// Follows the run's phase; true when it is time to leave.
+    pub(super) fn apply_phase(&mut self, phase: Phase) -> bool {
+        match phase {
+            Phase::Shutdown => return true,
+            Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
+                if let (Some(p), Some(pi)) = (&self.group.publish, self.me.publisher) {
+                    let publishers = self.ctx.plan.publishers.len().max(1) as f64;
+                    self.schedule = Some(Box::new(Schedule::new(
+                        start_us + p.start_after.as_micros() as u64,
+                        end_us,
+                        p.rate,
+                        pi as f64 / publishers,
+                        p.arrival,
+                        self.ctx.plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    )));
+                    self.publishing = true;
+                }
+            }
+            Phase::Draining => self.publishing = false,
+            _ => {}
+        }
+        false
+    }
+
+    pub(super) fn publishing_done(&self) -> bool {
+        match &self.group.publish {
+            _ if self.publish_blocked => true,
+            Some(p) => p.count.is_some_and(|n| self.recorder.published() >= n),
+            None => true,
+        }
+    }
+
+    /// The tracking header of message `seq`, its times on the run clock.
+    fn header(&self, seq: u64, intended_us: u64, sent_us: u64) -> Header {
+        let clock = self.ctx.metrics.clock;
+        Header {
+            run_id: self.ctx.plan.run_id,
+            publisher: self.me.publisher.unwrap_or(0),
+            seq,
+            intended_us: clock.unix_us(intended_us),
+            sent_us: clock.unix_us(sent_us),
+        }
+    }
+
+    /// The PUBLISH for sequence `o.seq`: the payload is rebuilt from the
+    /// header fields, so a resend carries exactly the bytes of the first send.
+    pub(super) fn publish_packet(&mut self, pkid: u16, o: &Outbound, dup: bool) -> Packet {
+        let publish = self.group.publish.clone().expect("only publishers publish");
+        let mut payload = BytesMut::with_capacity(publish.payload);
+        self.header(o.seq, o.intended_us, o.sent_us).write(publish.payload, &mut payload);
+        Packet::Publish(Publish {
+            dup,
+            qos: o.qos,
+            retain: publish.retain,
+            topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
+            pkid,
+            payload: payload.freeze(),
+        })
+    }
+
+    /// Publishes every message that is due (the one the timer woke us for,
+    /// and any others already due), up to the inflight window, in one
+    /// write: a late or batching publisher needs one system call per wake-up.
+    pub(super) async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), Cause> {
+        self.queue_due(conn);
+        conn.flush().await.map_err(|e| connection_cause(&e))?;
+        if self.publishing_done() {
+            self.mark_done();
+        }
+        Ok(())
+    }
+
+    /// The next message's intended time, if one is due before the end and
+    /// may go out now (`sent` already went in this wake-up).
+    fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
+        let seq = self.recorder.published();
+        let schedule = self.schedule.as_mut()?;
+        if !schedule.is_due_before_end(seq) {
+            return None;
+        }
+        let intended_us = schedule.intended_us(seq);
+        (sent == 0 || intended_us <= now).then_some((seq, intended_us))
+    }
+
+    /// The synchronous half of `publish_due`: queues what is due and records
+    /// it (kept apart so its scratch space is not part of the task's state).
+    fn queue_due(&mut self, conn: &mut Connection) {
+        let Some(publish) = self.group.publish.clone() else { return };
+        let now = self.now_us();
+        self.published_at_us = now;
+        let metrics = self.ctx.metrics.clone();
+        let mut lags = [0u64; MAX_BATCH];
+        let (mut batch, mut sent) = (0, 0);
+        while !self.publishing_done() && self.session.can_publish() {
+            if sent == MAX_PER_WAKE {
+                // Far behind: let other clients run, and come back at once.
+                self.published_at_us = 0;
+                break;
+            }
+            if batch == MAX_BATCH {
+                self.recorder.record_publishes(&metrics, publish.qos, &lags);
+                batch = 0;
+            }
+            let Some((seq, intended_us)) = self.next_due(sent, now) else { break };
+            let pkid = match publish.qos {
+                0 => 0,
+                _ => match self.session.next_pkid() {
+                    Some(id) => id,
+                    None => break,
+                },
+            };
+            // The PUBLISH and its tracking header go straight into the
+            // connection's buffer: no packet value, no allocation.
+            let header = self.header(seq, intended_us, now);
+            let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+            conn.queue_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
+                header.write(publish.payload, buf)
+            });
+            self.recorder.wrote(&metrics, publish.qos, seq, now);
+            self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
+            lags[batch] = now.saturating_sub(intended_us).max(1);
+            batch += 1;
+            sent += 1;
+        }
+        self.recorder.record_publishes(&metrics, publish.qos, &lags[..batch]);
+    }
+}

@@ -1,0 +1,147 @@
+//! A client's accounting: what it published and got out (its `PublishLog`),
+//! what it received (its `RxLog`), and the shared histograms and counters in
+//! its metrics shard. The client task calls it; it does no I/O.
+
+use super::session::Outbound;
+use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
+use crate::payload::{Decoded, Header};
+use crate::record::logs::{PublishLog, RxLog};
+use crate::record::{Generation, RunClock};
+use std::sync::atomic::Ordering;
+
+pub struct Recorder {
+    shard: usize,
+    // Boxed: only publishers (or subscribers) have one, and an idle
+    // client's task should carry no more than a pointer for them.
+    publish_log: Option<Box<PublishLog>>,
+    rx: Option<Box<RxLog>>,
+    /// Deliveries taken in whose acknowledgements are not written yet.
+    unrecorded: UnrecordedDeliveries,
+}
+
+impl Recorder {
+    pub fn new(shard: usize, publish_qos: Option<u8>, subscribes: bool) -> Recorder {
+        Recorder {
+            shard,
+            publish_log: publish_qos.map(|q| Box::new(PublishLog::new(q))),
+            rx: subscribes.then(Box::default),
+            unrecorded: UnrecordedDeliveries::default(),
+        }
+    }
+
+    pub fn count(&self, m: &Metrics, f: impl FnOnce(&mut Counters)) {
+        m.with(self.shard, |s| f(&mut s.counters));
+    }
+
+    /// A successful connect: its latency to CONNACK and to TCP.
+    pub fn connected(&self, m: &Metrics, connect_us: u64, tcp_us: u64) {
+        m.with(self.shard, |s| {
+            s.latency.connect.saturating_record(connect_us.max(1));
+            s.latency.connect_tcp.saturating_record(tcp_us.max(1));
+            s.counters.connects += 1;
+        });
+    }
+
+    pub fn suback(&self, m: &Metrics, latency_us: u64) {
+        m.with(self.shard, |s| s.latency.suback.saturating_record(latency_us.max(1)));
+    }
+
+    /// Messages this publisher has written so far.
+    pub fn published(&self) -> u64 {
+        self.publish_log.as_ref().map_or(0, |l| l.published())
+    }
+
+    /// A PUBLISH taken in: its header decoded, its latency noted; recorded
+    /// once its acknowledgement is written (`record_deliveries`).
+    pub fn take_in(&mut self, payload: &[u8], qos: u8, run_id: u64, clock: RunClock, now: u64, gen: &mut Generation) {
+        let rx = self.rx.get_or_insert_with(Default::default);
+        match Header::decode(payload, run_id) {
+            Decoded::Tracked(h) => {
+                let now_unix = clock.unix_us(now);
+                let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
+                let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
+                gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
+                self.unrecorded.push(Delivery { qos: qos.min(2), publisher: h.publisher, seq: h.seq, e2e_us, raw_us });
+            }
+            Decoded::Stale => rx.stale += 1,
+            Decoded::Foreign => rx.foreign += 1,
+        }
+    }
+
+    /// So many deliveries wait that their acknowledgements should go out now.
+    pub fn deliveries_pile_up(&self) -> bool {
+        self.unrecorded.is_full()
+    }
+
+    /// Records the deliveries taken in since the last call: into the receipt
+    /// log, and into the shared histograms under one shard lock.
+    pub fn record_deliveries(&mut self, m: &Metrics) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        let rx = self.rx.get_or_insert_with(Default::default);
+        for (publisher, seq) in self.unrecorded.receipts() {
+            rx.streams.entry(publisher).or_default().record(seq);
+        }
+        let unrecorded = &mut self.unrecorded;
+        m.with(self.shard, |s| unrecorded.drain_into(s));
+    }
+
+    /// Their acknowledgements could not be written: the broker still holds
+    /// them and will deliver them again, so they do not count.
+    pub fn forget_unacknowledged(&mut self) {
+        self.unrecorded.clear();
+    }
+
+    /// A message written: QoS 0 is out once written; QoS 1/2 is in flight.
+    pub fn wrote(&mut self, m: &Metrics, qos: u8, seq: u64, now: u64) {
+        let log = self.publish_log.get_or_insert_with(|| Box::new(PublishLog::new(qos)));
+        log.sent.push(now);
+        if qos == 0 {
+            log.got_out.insert(seq);
+        } else {
+            m.inflight.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A batch written: counted, with how late each left against its slot.
+    pub fn record_publishes(&self, m: &Metrics, qos: u8, lags: &[u64]) {
+        m.with(self.shard, |s| {
+            s.counters.published[qos as usize] += lags.len() as u64;
+            for &lag in lags {
+                s.latency.publish_lag.saturating_record(lag);
+            }
+        });
+    }
+
+    /// Our publish `seq` was acknowledged (or, `rejected`, refused).
+    pub fn acked(&mut self, m: &Metrics, seq: u64, latency_us: u64, rejected: bool) {
+        m.inflight.fetch_sub(1, Ordering::Relaxed);
+        let Some(log) = self.publish_log.as_mut() else { return };
+        let q = log.qos as usize;
+        if rejected {
+            self.count(m, |c| c.rejected += 1);
+            return;
+        }
+        log.got_out.insert(seq);
+        m.with(self.shard, |s| {
+            s.latency.ack.saturating_record(latency_us.max(1));
+            s.counters.acked[q] += 1;
+        });
+    }
+
+    /// Publishes still in flight when their session is gone are in doubt.
+    pub fn in_doubt(&mut self, m: &Metrics, left: Vec<Outbound>) {
+        m.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);
+        if let Some(log) = self.publish_log.as_mut() {
+            for o in left {
+                log.in_doubt.insert(o.seq);
+            }
+        }
+    }
+
+    /// The logs, for the run record.
+    pub fn into_logs(self) -> (Option<PublishLog>, Option<RxLog>) {
+        (self.publish_log.map(|l| *l), self.rx.map(|r| *r))
+    }
+}
