@@ -17,4 +17,8 @@ if ! have_mosquitto; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
 fi
 
+echo "tests/run.sh: cargo fmt --all -- --check (formatting)" >&2
+cargo fmt --all -- --check
+echo "tests/run.sh: cargo clippy --locked --all-targets -- -D warnings (lints)" >&2
+cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets "$@"
