@@ -3,8 +3,8 @@
 
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
+use super::protocol::ProtocolVersion;
 use super::transport::Stream;
-use super::ProtocolVersion;
 use crate::record::RunClock;
 use bytes::BytesMut;
 use std::io;

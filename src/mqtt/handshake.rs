@@ -3,9 +3,10 @@
 //! time limit — and the causes a failure is counted under. The swarm's
 //! clients, the duplicate-ids twin and the $SYS watcher all connect here.
 
+use super::codec::{ConnAck, ConnectOptions, Packet};
+use super::connection::{Connection, ConnectionError};
+use super::protocol::ProtocolVersion;
 use super::transport::{self, TlsClient};
-use super::ProtocolVersion;
-use super::{ConnAck, ConnectOptions, Connection, ConnectionError, Packet};
 use crate::record::vocab::Cause;
 use crate::record::RunClock;
 use std::io;

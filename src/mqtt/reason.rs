@@ -1,7 +1,7 @@
 //! Names for the return and reason codes of both protocol versions, as the
 //! report spells them (snake_case, stable: scripts match on them).
 
-use super::ProtocolVersion;
+use super::protocol::ProtocolVersion;
 use crate::record::vocab::Cause;
 
 pub use crate::record::vocab::{disconnect_name, reason_name};

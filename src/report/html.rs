@@ -4,7 +4,7 @@
 //! latency by percentile from the HDR histograms — the headline tables, and
 //! the whole Markdown report below them.
 
-use super::Report;
+use crate::analysis::model::Report;
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -24,7 +24,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "<h2>Everything else</h2><details open><summary>report.md</summary><pre>{}</pre></details>",
-        esc(&super::markdown::render(r))
+        esc(&crate::report::markdown::render(r))
     );
     o.push_str("</body></html>\n");
     o

@@ -1,7 +1,7 @@
 //! report.md: the same model as report.json, rendered for people. Also
 //! printed at the end of a run.
 
-use super::{ConnectionInfo, LatencySummary, Report};
+use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
 use std::fmt::Write;
 
 fn ms(us: u64) -> String {

@@ -1,6 +1,6 @@
 //! `reconnect = false`, `true` or `{ delay, max_delay, factor, jitter }`.
 
-use super::Dur;
+use super::values::Dur;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::time::Duration;

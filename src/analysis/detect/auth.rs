@@ -1,7 +1,7 @@
 //! auth_refused: CONNACK refused the credentials. Once per group, with the
 //! codes counted; a storm only when the scenario asked for retries.
 
-use super::secs;
+use super::words::secs;
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;

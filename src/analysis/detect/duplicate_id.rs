@@ -3,7 +3,8 @@
 //! (a planned client and its twin, or two clients given one id), or with the
 //! other party outside it.
 
-use super::{broker_lines, name_of, secs, Owner, Takeover, SHORT_LIVED_US};
+use super::explain::{Owner, Takeover, SHORT_LIVED_US};
+use super::words::{broker_lines, name_of, secs};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;

@@ -3,7 +3,8 @@
 //! sent is blamed on that packet, and the finding says no reason was given.
 //! One finding per client, with its flight recorder.
 
-use super::{broker_lines, name_of, offending, secs, Conn, Owner};
+use super::explain::{offending, Conn, Owner};
+use super::words::{broker_lines, name_of, secs};
 use crate::analysis::model::Finding;
 use crate::mqtt::codec::packet_type_name;
 use crate::plan::Plan;

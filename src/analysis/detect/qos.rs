@@ -2,7 +2,7 @@
 //! QoS 2 loss or duplicates, reorder within one QoS (QoS 0 loss is loss, not
 //! a violation). One finding per subscriber and QoS, with the streams.
 
-use super::secs;
+use super::words::secs;
 use crate::analysis::model::Finding;
 use crate::analysis::tally::StreamTally;
 use crate::plan::Plan;

@@ -1,7 +1,7 @@
 //! generator_saturated: midge itself, not the broker, was the bottleneck, so
 //! every latency and rate in the report describes midge.
 
-use super::secs;
+use super::words::secs;
 use crate::analysis::model::{Finding, LoadGenerator};
 use crate::record::vocab::FindingKind;
 use serde_json::json;

@@ -1,8 +1,8 @@
 //! Decoding: check-then-parse, PUBLISH without allocating, the rest by
 //! hand or (MQTT 5 CONNACK) delegated to mqttbytes under `catch_unwind`.
 
-use super::{check_frame, packet_type_name, CodecError, ConnAck, FrameHeader, Packet, Publish};
-use crate::mqtt::ProtocolVersion;
+use super::packet::{check_frame, packet_type_name, CodecError, ConnAck, FrameHeader, Packet, Publish};
+use crate::mqtt::protocol::ProtocolVersion;
 use bytes::{Buf, Bytes, BytesMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -2,8 +2,8 @@
 //! packets the tests and hostile peers need), plus the hand-written PUBLISH
 //! and framing helpers the hot path uses directly.
 
-use super::{CodecError, ConnectOptions, Packet};
-use crate::mqtt::ProtocolVersion;
+use super::packet::{CodecError, ConnectOptions, Packet};
+use crate::mqtt::protocol::ProtocolVersion;
 use bytes::{BufMut, BytesMut};
 use mqttbytes::QoS;
 
