@@ -16,7 +16,7 @@ pub use packet::*;
 mod tests {
     use super::*;
     use crate::mqtt::ProtocolVersion::{self, *};
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
 
     fn round_trip(p: Packet, v: ProtocolVersion) -> Packet {
         let mut b = BytesMut::new();
