@@ -234,3 +234,6 @@ pub fn name_of(plan: &Plan, o: Owner) -> String {
 pub fn broker_lines(log: Option<&[String]>, client_id: &str) -> Vec<String> {
     log.unwrap_or_default().iter().filter(|l| l.contains(client_id)).take(12).cloned().collect()
 }
+
+#[cfg(test)]
+mod tests;
