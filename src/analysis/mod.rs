@@ -12,3 +12,8 @@ pub mod model;
 pub mod tally;
 
 pub use build::analyse;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

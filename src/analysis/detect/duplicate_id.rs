@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 /// Takeovers of one id needed before it is called a loop.
 pub const MIN_LOOP_CYCLES: usize = 3;
 
+/// How the evidence names a usurper that is not in this run.
+const OUTSIDE: &str = "unknown (outside this run)";
+
 /// One finding per id taken over at least `MIN_LOOP_CYCLES` times in this run.
 pub fn duplicate_id_loops(
     plan: &Plan,
@@ -30,6 +33,13 @@ pub fn duplicate_id_loops(
         let mut owners: Vec<Owner> = list.iter().flat_map(|t| [t.closed, t.by]).collect();
         owners.sort();
         owners.dedup();
+        // A takeover the broker named (MQTT 5, 0x8E) with no usurper in this
+        // run is filed as taken over by itself: the other party is outside.
+        let by_name = |t: &Takeover| if t.by == t.closed { OUTSIDE.to_string() } else { name_of(plan, t.by) };
+        let mut connections: Vec<String> = owners.iter().map(|o| name_of(plan, *o)).collect();
+        if list.iter().any(|t| t.by == t.closed) {
+            connections.push(OUTSIDE.to_string());
+        }
         let first = list.first().map_or(0, |t| t.at_us);
         let last = list.last().map_or(0, |t| t.at_us);
         let period_s = if list.len() > 1 { secs((last - first) / (list.len() as u64 - 1)) } else { 0.0 };
@@ -37,7 +47,7 @@ pub fn duplicate_id_loops(
             kind: FindingKind::DuplicateIdLoop,
             summary: format!(
                 "client id \"{id}\" is used by {} connections at once: the broker closed one each time the other came up, {} times (every {period_s:.2} s). Give each client its own id.",
-                owners.len(),
+                connections.len(),
                 list.len()
             ),
             client_ids: vec![id.to_string()],
@@ -46,11 +56,11 @@ pub fn duplicate_id_loops(
             last_s: secs(last),
             evidence: json!({
                 "client_id": id,
-                "connections": owners.iter().map(|o| name_of(plan, *o)).collect::<Vec<_>>(),
+                "connections": connections,
                 "cycles": list.len(),
                 "period_s": period_s,
                 "takeovers": list.iter().take(20).map(|t| json!({
-                    "at_s": secs(t.at_us), "closed": name_of(plan, t.closed), "by": name_of(plan, t.by),
+                    "at_s": secs(t.at_us), "closed": name_of(plan, t.closed), "by": by_name(t),
                 })).collect::<Vec<_>>(),
                 "broker_log": broker_lines(broker_log, id),
             }),
@@ -88,7 +98,7 @@ pub fn external_takeovers(
             last_s: secs(last),
             evidence: json!({
                 "client_id": id,
-                "connections": [name_of(plan, Owner::Client(*i)), "unknown (outside this run)"],
+                "connections": [name_of(plan, Owner::Client(*i)), OUTSIDE],
                 "cycles": ends.len(),
                 "closed_at_s": ends.iter().take(20).map(|t| secs(*t)).collect::<Vec<_>>(),
                 "broker_log": broker_lines(broker_log, id),

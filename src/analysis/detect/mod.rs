@@ -22,3 +22,6 @@ pub use protocol::protocol_error_drops;
 pub use qos::qos_violations;
 pub use saturation::generator_saturated;
 pub use words::secs;
+
+#[cfg(test)]
+mod tests;

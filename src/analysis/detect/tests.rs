@@ -1,0 +1,454 @@
+//! Known answers for `explain` and every detector: records built by hand
+//! (`crate::analysis::testkit`), exact counts, ids and the key facts of
+//! each summary. Times are run-clock µs; `S` is one second.
+
+use super::*;
+use crate::analysis::generator::load_generator;
+use crate::analysis::model::Finding;
+use crate::analysis::tally::StreamTally;
+use crate::analysis::testkit::{self as kit, connect, packet, refuse, twin};
+use crate::plan::Plan;
+use crate::record::vocab::{Cause, FindingKind, Limit};
+use crate::record::LimitHit;
+use crate::record::RunRecord;
+use std::collections::BTreeMap;
+
+const S: u64 = 1_000_000;
+
+/// One group "dev" of `n` clients (ids dev0, dev1, …) that neither publish nor subscribe.
+fn devs(n: u32) -> Plan {
+    kit::plan(&format!("name = \"t\"\n[[group]]\nname = \"dev\"\nclients = {n}\n"))
+}
+
+/// What `explain` makes of a run: disconnects by cause, and the findings
+/// of the detectors that read its output (takeovers, external takeovers,
+/// protocol drops), in that order.
+fn explained(plan: &Plan, rec: &RunRecord) -> (BTreeMap<String, u64>, Vec<Finding>) {
+    let by_id = connections_by_id(plan, rec);
+    let e = explain(&by_id, &rec.faults);
+    let log = rec.broker.log_lines.as_deref();
+    let mut findings = duplicate_id_loops(plan, &e.takeovers, log);
+    findings.extend(external_takeovers(plan, &e.short_lived, log));
+    findings.extend(protocol_error_drops(plan, &e.protocol_drops, log));
+    (e.by_cause.clone(), findings)
+}
+
+fn causes(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+// ---- duplicate_id_loop -------------------------------------------------
+
+#[test]
+fn a_client_and_its_twin_taking_each_other_over_three_times_is_one_loop() {
+    // dev0 and its duplicate-ids twin come up in turn, each closing the
+    // other (3.1.1: a bare EOF): dev0 closed at 2 s and 4 s by the twin, the
+    // twin closed at 3 s by dev0 — 3 takeovers. The twin's last connection
+    // ends with the fault (no cause) and dev0 stays up to the end.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    twin(&mut rec, &plan, 0, 2 * S, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 3 * S, 4 * S, Some(Cause::NetworkEof));
+    twin(&mut rec, &plan, 0, 4 * S, 5 * S, None);
+    connect(&mut rec, 0, 5_500_000, 8 * S, None);
+    let (by_cause, findings) = explained(&plan, &rec);
+    // Only the planned client's ends are counted: the 2 takeovers of dev0.
+    assert_eq!(by_cause, causes(&[("session_taken_over", 2)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.kind, FindingKind::DuplicateIdLoop);
+    assert_eq!(f.count, 3);
+    assert_eq!(f.client_ids, vec!["dev0"]);
+    assert_eq!((f.first_s, f.last_s), (2.0, 4.0));
+    assert_eq!(
+        f.evidence["connections"],
+        serde_json::json!(["dev0 (group dev, client 1 of 1)", "dev0 (duplicate-ids twin)"])
+    );
+    assert_eq!(f.evidence["takeovers"][1]["closed"], "dev0 (duplicate-ids twin)");
+    assert_eq!(f.evidence["takeovers"][1]["by"], "dev0 (group dev, client 1 of 1)");
+    assert_eq!(f.evidence["period_s"], 1.0, "a takeover every second");
+    assert!(f.summary.contains("used by 2 connections") && f.summary.contains("3 times"), "{}", f.summary);
+}
+
+#[test]
+fn two_takeovers_are_not_yet_a_loop() {
+    // The same story cut short: dev0 closed at 2 s by the twin, the twin at
+    // 3 s by dev0, then peace. 2 < MIN_LOOP_CYCLES.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    twin(&mut rec, &plan, 0, 2 * S, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 3 * S, 8 * S, None);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(MIN_LOOP_CYCLES, 3);
+    assert_eq!(by_cause, causes(&[("session_taken_over", 1)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn two_planned_clients_given_one_fixed_id_are_a_loop() {
+    // The scenario gives both clients of group "fx" the id "same": client 1
+    // closes client 0 at 2 s, client 0 closes client 1 at 3 s, client 1
+    // closes client 0 at 4 s and keeps the id — 3 takeovers, all of planned
+    // clients, so all 3 counted as session_taken_over.
+    let plan = kit::plan_own_ids(
+        "name = \"t\"\n[[group]]\nname = \"fx\"\nclients = 2\nclient_id = { scheme = \"fixed\", id = \"same\" }\n",
+    );
+    assert_eq!((plan.clients[0].client_id.as_str(), plan.clients[1].client_id.as_str()), ("same", "same"));
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 1, 2 * S, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 3 * S, 4 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 1, 4 * S, 8 * S, None);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("session_taken_over", 3)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
+    assert_eq!(f.client_ids, vec!["same"]);
+    assert_eq!(
+        f.evidence["connections"],
+        serde_json::json!(["same (group fx, client 1 of 2)", "same (group fx, client 2 of 2)"])
+    );
+}
+
+#[test]
+fn a_client_closed_again_and_again_soon_after_connecting_is_taken_over_from_outside() {
+    // dev0 is closed by the broker (bare EOF, empty flight recorder) half a
+    // second after each of 3 connections, and nothing else in the run uses
+    // its id: someone outside the run does.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 1_500_000, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 2_500_000, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 4 * S, 4_500_000, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 5_500_000, 10 * S, None);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 3)]), "a guess is no cause: the closes stay network_eof");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
+    assert_eq!(f.client_ids, vec!["dev0"]);
+    assert_eq!(f.evidence["connections"][1], "unknown (outside this run)");
+    assert_eq!(f.evidence["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
+    assert!(f.summary.contains("3 times within 5 s of connecting"), "{}", f.summary);
+}
+
+#[test]
+fn long_lived_connections_closed_by_the_broker_are_no_takeover() {
+    // The same 3 bare closes, each after 6 s of connection (> SHORT_LIVED_US).
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    for k in 0..3 {
+        connect(&mut rec, 0, k * 7 * S, k * 7 * S + 6 * S, Some(Cause::NetworkEof));
+    }
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 3)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn takeovers_the_broker_names_with_nobody_in_the_run_to_blame_point_outside_it() {
+    // MQTT 5: the broker closes dev0 with DISCONNECT 0x8E (session taken
+    // over) 3 times, and no connection of this run uses its id: the usurper
+    // is outside the run, and the finding must say so rather than name dev0
+    // as its own usurper.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    for k in 1..=3 {
+        connect(&mut rec, 0, k * 2 * S, k * 2 * S + 500_000, Some(Cause::Disconnect(0x8E)));
+    }
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("session_taken_over", 3)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
+    assert_eq!(
+        f.evidence["connections"],
+        serde_json::json!(["dev0 (group dev, client 1 of 1)", "unknown (outside this run)"])
+    );
+    assert_eq!(f.evidence["takeovers"][0]["by"], "unknown (outside this run)");
+    assert!(f.summary.contains("used by 2 connections"), "{}", f.summary);
+}
+
+// ---- protocol_error_drop -----------------------------------------------
+
+#[test]
+fn an_mqtt5_disconnect_for_a_protocol_reason_is_a_protocol_error_drop() {
+    // The broker sends DISCONNECT 0x95 (Packet too large) at 2 s.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::Disconnect(0x95)));
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("packet_too_large", 1)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count, f.last_s), (FindingKind::ProtocolErrorDrop, 1, 2.0));
+    assert_eq!(f.evidence["cause"], "packet_too_large");
+    assert_eq!(
+        f.summary,
+        "dev0 (group dev, client 1 of 1): connection dropped for a protocol reason — the broker closed it with reason packet_too_large"
+    );
+}
+
+#[test]
+fn a_311_close_right_after_a_sent_publish_is_blamed_on_it() {
+    // MQTT 3.1.1 gives no reason: the broker closes at 2 s, 100 ms after
+    // midge sent a 200-byte PUBLISH (< CLOSE_AFTER_SEND_US), with nothing
+    // received since.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    let g = connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    g.flight = vec![packet(1_500_000, false, 13, 2), packet(1_900_000, true, 3, 200)];
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("protocol_error", 1)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::ProtocolErrorDrop, 1));
+    assert_eq!(f.evidence["cause"], "network_eof");
+    assert_eq!(f.evidence["flight_recorder"].as_array().map(Vec::len), Some(2));
+    assert!(
+        f.summary.ends_with("the broker closed it right after midge sent PUBLISH of 200 bytes (no reason given)"),
+        "{}",
+        f.summary
+    );
+}
+
+#[test]
+fn a_close_after_a_pingreq_an_answer_or_a_long_silence_is_not_blamed() {
+    // Three clients, each closed at 2 s with a bare EOF:
+    // dev0 last sent a PINGREQ (breaks no rule);
+    // dev1 sent a PUBLISH, then received its PUBACK (the broker took it);
+    // dev2 sent a PUBLISH 600 ms before the close (> CLOSE_AFTER_SEND_US).
+    let plan = devs(3);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof)).flight =
+        vec![packet(1_800_000, true, 3, 200), packet(1_900_000, true, 12, 2)];
+    connect(&mut rec, 1, S, 2 * S, Some(Cause::NetworkEof)).flight =
+        vec![packet(1_800_000, true, 3, 200), packet(1_850_000, false, 4, 4)];
+    connect(&mut rec, 2, S, 2 * S, Some(Cause::NetworkEof)).flight = vec![packet(1_400_000, true, 3, 200)];
+    assert_eq!(CLOSE_AFTER_SEND_US, 500_000);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 3)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn a_close_after_a_malformed_packet_is_blamed_on_that_packet() {
+    // dev0 (3.1.1) sent a malformed 300-byte PUBLISH at 1.8 s; a PUBACK came
+    // back and a PINGREQ went out after it, then the broker closed at 2 s.
+    // The malformed packet is blamed, not the PINGREQ.
+    // dev1 (MQTT 5) did the same and the broker named the reason (0x81).
+    let plan = devs(2);
+    let mut rec = kit::record(&plan);
+    let mut bad = packet(1_800_000, true, 3, 300);
+    bad.malformed = true;
+    let flight = vec![bad, packet(1_850_000, false, 4, 4), packet(1_900_000, true, 12, 2)];
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof)).flight = flight.clone();
+    connect(&mut rec, 1, S, 2 * S, Some(Cause::Disconnect(0x81))).flight = flight;
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("malformed_packet", 1), ("protocol_error", 1)]));
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert!(findings.iter().all(|f| f.kind == FindingKind::ProtocolErrorDrop));
+    assert_eq!(findings[0].client_ids, vec!["dev0"]);
+    assert!(
+        findings[0].summary.ends_with("right after midge sent a malformed PUBLISH of 300 bytes (no reason given)"),
+        "{}",
+        findings[0].summary
+    );
+    assert_eq!(findings[0].evidence["flight_recorder"][0]["malformed"], true);
+    assert!(
+        findings[1].summary.ends_with(
+            "the broker closed it with reason malformed_packet, after midge sent a malformed PUBLISH of 300 bytes"
+        ),
+        "{}",
+        findings[1].summary
+    );
+}
+
+// ---- midge's own faults ------------------------------------------------
+
+#[test]
+fn a_close_during_a_proxy_fault_on_that_client_is_midges_own_doing() {
+    // dev0 is cut by the proxy at 2 s, 3 s (a cut of every client) and 4 s,
+    // and its connection seen closed 5 ms later each time, half a second
+    // after it came up: fault_injected, not an outside takeover. At 6 s a
+    // cut hits dev1 only; dev0's close then is the broker's.
+    let plan = devs(2);
+    let mut rec = kit::record(&plan);
+    kit::fault_hit(&mut rec, 2 * S, 2 * S, &[0]);
+    kit::fault_hit(&mut rec, 3 * S, 3 * S, &[]);
+    kit::fault_hit(&mut rec, 4 * S, 4 * S, &[0]);
+    kit::fault_hit(&mut rec, 6 * S, 6 * S, &[1]);
+    for k in 2..=4 {
+        connect(&mut rec, 0, k * S - 500_000, k * S + 5_000, Some(Cause::NetworkEof));
+    }
+    connect(&mut rec, 0, 4_500_000, 6_005_000, Some(Cause::NetworkEof));
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("fault_injected", 3), ("network_eof", 1)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn a_close_at_a_broker_restart_is_midges_own_doing() {
+    // The broker is killed at 2 s and back at 2.3 s. dev0's connection is
+    // seen closed at 2.001 s: fault_injected. Its next connection closes at
+    // 3.2 s, more than a second after the kill: the broker's own close.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    kit::broker_restart(&mut rec, 2 * S, 2_300_000);
+    connect(&mut rec, 0, S, 2_001_000, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 2_500_000, 3_200_000, Some(Cause::NetworkReset));
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("fault_injected", 1), ("network_reset", 1)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+// ---- auth_refused ------------------------------------------------------
+
+#[test]
+fn credentials_refused_to_four_clients_of_a_group_are_one_finding() {
+    // CONNACK 5 (not authorized, 3.1.1) to each client of group "auth", at
+    // 1.0, 1.1, 1.2, 1.3 s; nobody retries. Group "ok" connects.
+    let plan = kit::plan("name = \"t\"\n[[group]]\nname = \"auth\"\nclients = 4\n[[group]]\nname = \"ok\"\n");
+    let mut rec = kit::record(&plan);
+    for i in 0..4u32 {
+        refuse(&mut rec, i, S + u64::from(i) * 100_000, Cause::Connack { v5: false, code: 5 });
+    }
+    connect(&mut rec, 4, S, 10 * S, None);
+    let findings = auth_refused(&plan, &rec);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::AuthRefused, 4));
+    assert_eq!(f.client_ids, vec!["auth0", "auth1", "auth2", "auth3"]);
+    assert_eq!((f.first_s, f.last_s), (1.0, 1.3));
+    assert_eq!(f.evidence["codes"], serde_json::json!({ "not_authorized": 4 }));
+    assert_eq!((f.evidence["attempts"].as_u64(), f.evidence["retried"].as_bool()), (Some(4), Some(false)));
+    assert_eq!(
+        f.summary,
+        "group auth: the broker refused the credentials of 4 clients (not_authorized ×4); they did not retry. Check username_env / password_env."
+    );
+}
+
+#[test]
+fn credentials_refused_again_and_again_with_retry_connect_say_they_kept_retrying() {
+    // retry_connect = true: each of 2 clients is refused 3 times, auth0 by
+    // a 3.1.1 broker (code 5), auth1 by an MQTT 5 one (0x86) — 6 attempts.
+    let plan = kit::plan("name = \"t\"\n[[group]]\nname = \"auth\"\nclients = 2\nretry_connect = true\n");
+    let mut rec = kit::record(&plan);
+    for k in 1..=3u64 {
+        refuse(&mut rec, 0, k * S, Cause::Connack { v5: false, code: 5 });
+        refuse(&mut rec, 1, k * S, Cause::Connack { v5: true, code: 0x86 });
+    }
+    let findings = auth_refused(&plan, &rec);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.count, 2, "counted in clients, not attempts");
+    assert_eq!(f.evidence["attempts"], 6);
+    assert_eq!(f.evidence["codes"], serde_json::json!({ "bad_username_or_password": 3, "not_authorized": 3 }));
+    assert_eq!(
+        f.summary,
+        "group auth: the broker refused the credentials of 2 clients (bad_username_or_password ×3, not_authorized ×3); they kept retrying as the scenario asks — 6 refused attempts"
+    );
+}
+
+// ---- broker_limit ------------------------------------------------------
+
+#[test]
+fn a_limit_hit_by_two_clients_of_a_group_is_one_finding_naming_both() {
+    // The broker announced Maximum QoS 1; pub0 and pub2 publish at QoS 2
+    // and held back. pub1 did not get that far.
+    let plan = kit::plan(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\nclients = 3\npublish = { topic = \"t/{i}\", qos = 2, rate = 1.0 }\n",
+    );
+    let mut rec = kit::record(&plan);
+    for i in [0, 2] {
+        rec.clients[i].limits.push(LimitHit { limit: Limit::MaximumQos, announced: 1, needed: 2 });
+    }
+    let findings = broker_limits(&plan, &rec);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::BrokerLimit, 2));
+    assert_eq!(f.client_ids, vec!["pub0", "pub2"]);
+    assert_eq!(f.evidence["limit"], "maximum_qos");
+    assert_eq!(
+        f.summary,
+        "group pub (2 clients): it publishes at QoS 2 but the broker's Maximum QoS is 1: they did not publish"
+    );
+}
+
+// ---- qos_violation -----------------------------------------------------
+
+fn pub_sub() -> Plan {
+    kit::plan(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 2, rate = 1.0 }\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 2 }\n",
+    )
+}
+
+fn stream(qos: u8, lost: u64, duplicated: u64) -> StreamTally {
+    StreamTally {
+        publisher_client: 0,
+        subscriber_client: 1,
+        qos,
+        expected: 100,
+        received: 100 - lost,
+        lost,
+        duplicated,
+        lost_ranges: if lost > 0 { vec![(10, 10 + lost)] } else { Vec::new() },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn qos0_loss_and_qos1_duplicates_break_no_guarantee() {
+    // QoS 0 is at most once: losing 3 is loss, not a violation.
+    // QoS 1 is at least once: 5 duplicates are allowed.
+    let plan = pub_sub();
+    assert!(qos_violations(&plan, &[stream(0, 3, 0)], 10 * S).is_empty());
+    assert!(qos_violations(&plan, &[stream(1, 0, 5)], 10 * S).is_empty());
+}
+
+#[test]
+fn qos1_loss_is_a_violation() {
+    let plan = pub_sub();
+    let findings = qos_violations(&plan, &[stream(1, 3, 0)], 10 * S);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 3));
+    assert_eq!(f.client_ids, vec!["sub0", "pub0"], "the subscriber, then its publishers");
+    assert_eq!(f.evidence["streams"][0]["lost_seqs"], serde_json::json!([[10, 13]]));
+    assert_eq!(f.summary, "QoS 1 deliveries to sub0 broke their guarantee: 3 lost on 1 stream(s), from pub0");
+}
+
+#[test]
+fn qos2_duplicate_is_a_violation() {
+    // Exactly once: one message delivered twice breaks it.
+    let plan = pub_sub();
+    let findings = qos_violations(&plan, &[stream(2, 0, 1)], 10 * S);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 1));
+    assert_eq!((f.evidence["duplicated"].as_u64(), f.evidence["lost"].as_u64()), (Some(1), Some(0)));
+    assert!(f.summary.contains("QoS 2") && f.summary.contains("1 delivered twice"), "{}", f.summary);
+}
+
+// ---- generator_saturated -----------------------------------------------
+
+#[test]
+fn a_saturated_generator_is_a_finding_and_a_healthy_one_is_not() {
+    // Healthy: 1 CPU second in 10 s on 1 worker, no loop delay.
+    let plan = pub_sub();
+    let mut rec = kit::record(&plan);
+    let g = load_generator(&plan, &rec);
+    assert!(!g.saturated, "{g:?}");
+    assert!(generator_saturated(&g, rec.run_end_us).is_none());
+    // Saturated: 9.5 CPU seconds in 10 s on 1 worker (95% ≥ 90%).
+    rec.generator.cpu_s = 9.5;
+    let g = load_generator(&plan, &rec);
+    assert!(g.saturated);
+    let f = generator_saturated(&g, rec.run_end_us).expect("a finding");
+    assert_eq!((f.kind, f.count, f.last_s), (FindingKind::GeneratorSaturated, 1, 10.0));
+    assert!(f.summary.contains("midge used 95% of its 1 worker thread(s)"), "{}", f.summary);
+    assert_eq!(f.evidence["cpu_utilization"], 0.95);
+}
