@@ -209,66 +209,9 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             c.in_doubt += log.in_doubt.len();
         }
     }
-    let empty_rx = StreamRx::default();
-    let no_connections = Vec::new();
     for s in input.streams {
-        let Some(log) = input.publish_logs.get(&s.publisher_client) else {
-            continue;
-        };
-        let rx = input
-            .rx_logs
-            .get(&s.subscriber_client)
-            .and_then(|r| r.streams.get(&s.publisher_index))
-            .unwrap_or(&empty_rx);
-        let mut st = StreamTally {
-            publisher_client: s.publisher_client,
-            subscriber_client: s.subscriber_client,
-            qos: s.qos,
-            received: rx.received.len(),
-            duplicated: rx.duplicated,
-            out_of_order: rx.out_of_order,
-            ..Default::default()
-        };
-        let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
-        let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
-        let persistent = s.persistent && s.qos > 0;
-        let w = windows(sub_conns, persistent, input.run_end_us);
-        let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
-        for &(start, end) in &w.live {
-            let (a, b) = log.seqs_sent_between(start, end);
-            st.expected += log.got_out.count_within(a, b);
-            let missing = log.got_out.missing_from(&rx.received, a, b);
-            st.lost += missing.len();
-            for &(ra, rb) in missing.ranges() {
-                if st.lost_ranges.len() < 16 {
-                    st.lost_ranges.push((ra, rb));
-                }
-                for seq in ra..rb {
-                    let sent = log.sent.time_of(seq);
-                    let (kind, client, span) = attribute(sent, s, &w.offline, &pub_gaps, input.restarts);
-                    *t.lost_by_window.entry(kind).or_default() += 1;
-                    if kind != LossWindow::Steady {
-                        window_tally(&mut t.windows, kind, client, span).lost += 1;
-                    }
-                }
-            }
-        }
-        if persistent {
-            for &(from, to) in &w.away {
-                let (a, b) = log.seqs_sent_between(from, to);
-                st.queued_offline += log.got_out.count_within(a, b);
-            }
-        } else {
-            for &gap in &w.offline {
-                let (a, b) = log.seqs_sent_between(gap.0, gap.1);
-                let n = log.got_out.missing_from(&rx.received, a, b).len();
-                if n > 0 {
-                    st.missed_offline += n;
-                    window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
-                        .missed_offline += n;
-                }
-            }
-        }
+        let Some(log) = input.publish_logs.get(&s.publisher_client) else { continue };
+        let st = tally_stream(input, s, log, &mut t);
         let q = s.qos.min(2) as usize;
         for c in [&mut t.total, &mut t.by_qos[q]] {
             c.expected += st.expected;
@@ -290,6 +233,68 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
     }
     t.windows.sort_by_key(|w| (w.start_us, w.kind, w.client));
     t
+}
+
+/// Most lost ranges a stream lists as evidence.
+const MAX_LOST_RANGES: usize = 16;
+
+/// One stream: what was expected in the subscriber's live windows, what of
+/// it never arrived (each loss attributed to its window in `t`), and what
+/// fell between windows (queued for a persistent session, else missed).
+fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut Tally) -> StreamTally {
+    let empty_rx = StreamRx::default();
+    let rx =
+        input.rx_logs.get(&s.subscriber_client).and_then(|r| r.streams.get(&s.publisher_index)).unwrap_or(&empty_rx);
+    let mut st = StreamTally {
+        publisher_client: s.publisher_client,
+        subscriber_client: s.subscriber_client,
+        qos: s.qos,
+        received: rx.received.len(),
+        duplicated: rx.duplicated,
+        out_of_order: rx.out_of_order,
+        ..Default::default()
+    };
+    let no_connections = Vec::new();
+    let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+    let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
+    let persistent = s.persistent && s.qos > 0;
+    let w = windows(sub_conns, persistent, input.run_end_us);
+    let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
+    for &(start, end) in &w.live {
+        let (a, b) = log.seqs_sent_between(start, end);
+        st.expected += log.got_out.count_within(a, b);
+        let missing = log.got_out.missing_from(&rx.received, a, b);
+        st.lost += missing.len();
+        for &(ra, rb) in missing.ranges() {
+            if st.lost_ranges.len() < MAX_LOST_RANGES {
+                st.lost_ranges.push((ra, rb));
+            }
+            for seq in ra..rb {
+                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w.offline, &pub_gaps, input.restarts);
+                *t.lost_by_window.entry(kind).or_default() += 1;
+                if kind != LossWindow::Steady {
+                    window_tally(&mut t.windows, kind, client, span).lost += 1;
+                }
+            }
+        }
+    }
+    if persistent {
+        for &(from, to) in &w.away {
+            let (a, b) = log.seqs_sent_between(from, to);
+            st.queued_offline += log.got_out.count_within(a, b);
+        }
+        return st;
+    }
+    for &gap in &w.offline {
+        let (a, b) = log.seqs_sent_between(gap.0, gap.1);
+        let n = log.got_out.missing_from(&rx.received, a, b).len();
+        if n > 0 {
+            st.missed_offline += n;
+            window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
+                .missed_offline += n;
+        }
+    }
+    st
 }
 
 /// Which window a lost message (first sent at `sent`) fell in: a broker
