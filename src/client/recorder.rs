@@ -118,16 +118,13 @@ impl Recorder {
     pub fn acked(&mut self, m: &Metrics, seq: u64, latency_us: u64, rejected: bool) {
         m.inflight.fetch_sub(1, Ordering::Relaxed);
         let Some(log) = self.publish_log.as_mut() else { return };
-        let q = log.qos as usize;
         if rejected {
             self.count(m, |c| c.rejected += 1);
             return;
         }
         log.got_out.insert(seq);
-        m.with(self.shard, |s| {
-            s.latency.ack.saturating_record(latency_us.max(1));
-            s.counters.acked[q] += 1;
-        });
+        // What was acknowledged is counted from the log (`got_out`), once, by the tally.
+        m.with(self.shard, |s| s.latency.ack.saturating_record(latency_us.max(1)));
     }
 
     /// Publishes still in flight when their session is gone are in doubt.

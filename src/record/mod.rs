@@ -157,7 +157,6 @@ pub struct Counters {
     /// CONNACKs that accepted.
     pub connects: u64,
     pub published: [u64; 3],
-    pub acked: [u64; 3],
     /// PUBLISH packets delivered to subscribers (duplicates included).
     pub received: [u64; 3],
     /// QoS 1/2 publishes the broker refused with an error reason code (MQTT 5).
@@ -183,7 +182,6 @@ impl Counters {
         self.connects += o.connects;
         for q in 0..3 {
             self.published[q] += o.published[q];
-            self.acked[q] += o.acked[q];
             self.received[q] += o.received[q];
         }
         self.rejected += o.rejected;
