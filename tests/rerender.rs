@@ -2,16 +2,10 @@
 //! (DIR/record.json) gives back exactly the reports the run wrote — the
 //! analysis is a pure function of (plan, record).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn midge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("midge binary runs")
-}
+use std::path::Path;
+use support::midge;
 
 const REPORTS: [&str; 3] = ["report.json", "report.md", "report.html"];
 

@@ -98,22 +98,7 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
             (FaultAction::DuplicateIds, _) => {
                 let until_us = (at + f.for_.as_micros() as u64).min(end_us);
                 event.until_s = Some(secs(until_us));
-                let until = Instant::from_std(ctx.clock.instant_at(until_us));
-                for &i in &f.targets {
-                    let c = &ctx.plan.clients[i as usize];
-                    let g = ctx.plan.group_of(c);
-                    let twin = Twin {
-                        broker: ctx.client_addr,
-                        from: ctx.plan.source_addr(i),
-                        protocol: g.protocol,
-                        options: g.connect_options(&c.client_id),
-                        reconnect: g.reconnect.unwrap_or_default(),
-                        clock: ctx.clock,
-                        of_client: i,
-                        tls: ctx.tls.clone(),
-                    };
-                    twins.push(tokio::spawn(twin::run(twin, until)));
-                }
+                twins.extend(spawn_twins(&ctx, &f.targets, until_us));
             }
             (FaultAction::Blackhole, Some(p)) => {
                 p.blackhole(who, f.for_);
@@ -140,6 +125,27 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
         log.events.push(event);
     }
     finish(log, twins).await
+}
+
+/// The `duplicate-ids` fault: a twin per chosen client, with its id, its
+/// source address and its reconnect policy, until `until_us`.
+fn spawn_twins(ctx: &FaultContext, targets: &[u32], until_us: u64) -> Vec<tokio::task::JoinHandle<TwinRecord>> {
+    let until = Instant::from_std(ctx.clock.instant_at(until_us));
+    let twin_of = |i: u32| {
+        let c = &ctx.plan.clients[i as usize];
+        let g = ctx.plan.group_of(c);
+        Twin {
+            broker: ctx.client_addr,
+            from: ctx.plan.source_addr(i),
+            protocol: g.protocol,
+            options: g.connect_options(&c.client_id),
+            reconnect: g.reconnect.unwrap_or_default(),
+            clock: ctx.clock,
+            of_client: i,
+            tls: ctx.tls.clone(),
+        }
+    };
+    targets.iter().map(|&i| tokio::spawn(twin::run(twin_of(i), until))).collect()
 }
 
 async fn finish(mut log: FaultLog, twins: Vec<tokio::task::JoinHandle<TwinRecord>>) -> FaultLog {

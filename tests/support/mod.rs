@@ -50,3 +50,12 @@ pub async fn run_shipped(name: &str, edit: impl Fn(String) -> String) -> RunOutp
     let plan = Plan::build(&file, &Overrides::default()).unwrap();
     runner::run(plan, RunOptions::default()).await.unwrap()
 }
+
+/// Runs the midge binary as a user would, from the project folder.
+pub fn midge(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("midge binary runs")
+}
