@@ -196,7 +196,7 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// rumqttd on a loopback port, with its stock throttles lifted: no delay
-/// between new connections, a high connection cap (design §5).
+/// between new connections, a high connection cap.
 fn start_embedded(protocol: ProtocolVersion) -> Result<(SocketAddr, String), BrokerError> {
     let port = free_port().map_err(|e| BrokerError::Embedded(e.to_string()))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

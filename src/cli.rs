@@ -114,11 +114,7 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
                 println!("{}", crate::report::markdown::render(&report));
             }
             eprintln!("report: {}", dir.join("report.json").display());
-            if report.passed() {
-                exit::PASS
-            } else {
-                exit::EXPECTATION_FAILED
-            }
+            runner::exit_code(&report)
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -4,8 +4,11 @@
 //!
 //! Data flow: `scenario` (parse + validate) → `plan` (ids, topics, streams)
 //! → `runner` (broker, ramp, phases) → one `client` task per client
-//! (`mqtt` on the wire, `session` state, `track` logs, `metrics` shards)
-//! → `track::tally` → `report` (json + md) and `expect` (verdict).
+//! (`mqtt` on the wire, `client::session` protocol state, `client::recorder`
+//! accounting) → the run `record` → `analysis::analyse` (tally, detectors,
+//! expectations) → `report` (json, md, html). Layers point one way, from the
+//! CLI down to the record; `tests/layers.rs` holds them to it and
+//! docs/ARCHITECTURE.md draws them.
 
 pub mod analysis;
 pub mod broker;

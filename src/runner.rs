@@ -547,7 +547,8 @@ fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<T
     (handle, stop_tx)
 }
 
-fn exit_code(r: &Report) -> i32 {
+/// The process exit status for a report (the README documents each).
+pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
         exit::BAD_INPUT
     } else if r.interrupted {

@@ -2,7 +2,7 @@
 //! detectors, the load generator's self-measurement, the expectations — and
 //! the report model they fill. No I/O, no clock: the same plan and record
 //! always give the same report, which is what lets `midge report DIR`
-//! re-render a finished run and shard records merge before one analysis.
+//! re-render a finished run (and what a merge of shard records will build on).
 
 pub mod build;
 pub mod detect;

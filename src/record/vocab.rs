@@ -66,7 +66,7 @@ macro_rules! named_enum {
 }
 
 named_enum! {
-    /// What a finding in the report is about (design §4).
+    /// What a finding in the report is about.
     pub enum FindingKind as "finding kind" {
         DuplicateIdLoop => "duplicate_id_loop",
         ProtocolErrorDrop => "protocol_error_drop",
@@ -113,7 +113,8 @@ named_enum! {
 }
 
 named_enum! {
-    /// Where a lost message is attributed (design §3, "across reconnects").
+    /// Where a lost message is attributed: steady state, or the offline window
+    /// of its subscriber or publisher, or a broker restart.
     pub enum LossWindow as "loss window" {
         Steady => "steady",
         SubscriberOffline => "subscriber_offline",
@@ -272,7 +273,7 @@ pub fn disconnect_name(code: u8) -> String {
     }
 }
 
-/// MQTT 5 reason code names (§2.4), shared by CONNACK, DISCONNECT and acks.
+/// MQTT 5 reason code names (MQTT 5.0 §2.4), shared by CONNACK, DISCONNECT and acks.
 pub fn reason_name(code: u8) -> Option<&'static str> {
     Some(match code {
         0x00 => "success",

@@ -1,6 +1,6 @@
 //! Scenario files: the TOML a user writes, parsed and validated.
 //!
-//! Every key named in the design notes (§2) is a contract: keys may be added,
+//! Every key a shipped scenario or the README names is a contract: keys may be added,
 //! never renamed. Unknown keys are errors. Every error carries the file, line
 //! and column it refers to, so `midge validate` can point at the mistake.
 
@@ -395,6 +395,19 @@ subscribe = { filter = "a/+", qos = 1 }
         let text = OK.replace("a/{client}", "a/+");
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    #[test]
+    fn expect_findings_take_only_kinds_midge_reports() {
+        let ok = format!("{OK}\n[expect]\nfindings = [\"duplicate_id_loop\"]\n");
+        assert!(parse(&ok).is_ok());
+        // A disconnect cause is no finding: the expectation could never fail.
+        let text = format!("{OK}\n[expect]\nfindings = [\"keepalive_timeout\"]\n");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().position(|l| l.starts_with("findings")).unwrap() + 1;
+        assert_eq!((e.line, e.column), (line, 12), "{e}");
+        assert!(e.message.contains("unknown finding kind \"keepalive_timeout\""), "{e}");
+        assert!(e.message.contains("duplicate_id_loop"), "the error lists the kinds: {e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Checks that cross the boundaries of one value (which the types cannot
 //! see), one function per section of the file. The first error found wins,
 //! in file order: top-level keys, `[broker]`, each `[[group]]`, each
-//! `[[fault]]`, then `[expect]`.
+//! `[[fault]]`. (`[expect] findings` is checked by its type: only the kinds midge reports parse.)
 
 use super::{
     parse_source_addrs, BrokerSpec, FaultAction, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError, ScenarioFile,

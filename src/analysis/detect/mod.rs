@@ -1,4 +1,4 @@
-//! Detectors (design §4): read every client's timeline in the run record —
+//! Detectors: read every client's timeline in the run record —
 //! and the twins', the faults midge carried out, and the spawned broker's
 //! log lines — and explain the disconnects. `explain` names the cause of
 //! every connection end (midge's own faults and inferred takeovers named as
