@@ -28,6 +28,7 @@ pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
                 live_from_us: g.live_from_us,
                 connected_us,
                 heard_us: g.heard_us,
+                wrote_us: g.wrote_us,
                 slowest_delivery_us: g.slowest_delivery_us,
                 ended_us: g.ended_us,
                 graceful: g.cause.is_none(),

@@ -19,6 +19,8 @@ pub struct Connected {
     pub live_from_us: Option<u64>,
     pub connected_us: u64,
     pub heard_us: u64,
+    /// The last successful write (0: none).
+    pub wrote_us: u64,
     pub slowest_delivery_us: u64,
     pub ended_us: u64,
     /// Ended by midge's own DISCONNECT (not a drop).
@@ -86,7 +88,9 @@ pub fn windows(connections: &[Connected], persistent: bool, run_end_us: u64) -> 
     w
 }
 
-/// Offline gaps of a publisher: from its last trusted moment to its next CONNACK.
+/// Offline gaps of a publisher: from its last trusted moment — its last
+/// successful write, less the race margin (a QoS 0 publisher hears nothing
+/// while it publishes, so what it heard says nothing) — to its next CONNACK.
 pub fn publisher_gaps(connections: &[Connected], run_end_us: u64) -> Vec<(u64, u64)> {
     let mut gaps = Vec::new();
     let mut prev: Option<u64> = None;
@@ -94,7 +98,7 @@ pub fn publisher_gaps(connections: &[Connected], run_end_us: u64) -> Vec<(u64, u
         if let Some(p) = prev {
             gaps.push((p, c.connected_us));
         }
-        prev = (!c.graceful).then(|| c.heard_us.saturating_sub(RACE_MARGIN_US));
+        prev = (!c.graceful).then(|| c.wrote_us.max(c.connected_us).saturating_sub(RACE_MARGIN_US));
     }
     if let Some(p) = prev {
         gaps.push((p, run_end_us));
@@ -333,6 +337,7 @@ mod tests {
             live_from_us: Some(live_from),
             connected_us: live_from,
             heard_us: heard,
+            wrote_us: heard,
             slowest_delivery_us: 0,
             ended_us: ended,
             graceful,

@@ -101,6 +101,7 @@ pub fn connect(
         connected_us: Some(connected_us),
         live_from_us: Some(connected_us),
         heard_us: ended_us,
+        wrote_us: ended_us,
         ended_us,
         cause,
         ..Default::default()

@@ -116,6 +116,23 @@ fn a_clean_session_misses_what_was_sent_while_its_subscriber_was_offline_and_los
 }
 
 #[test]
+fn a_publisher_that_heard_nothing_is_trusted_until_its_last_write() {
+    // pub0 hears nothing after CONNACK at 0.5 s (as a QoS 0 publisher would
+    // not) but writes until 1.3 s, when it drops. sub0 misses seq 10 (sent at
+    // 1.1 s): steady loss — the publisher was writing then — not publisher_offline.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 1_300_000, Some(Cause::NetworkEof)).heard_us = 500_000;
+    connect(&mut rec, 0, 1_600_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 30));
+    receive(&mut rec, 1, 0, (0..10).chain(11..30));
+    let r = analyse(&plan, &rec);
+    assert_eq!(r.messages.lost, 1);
+    assert_eq!(lost_by_window(&r), [1, 0, 0, 0], "{:?}", r.loss_windows);
+}
+
+#[test]
 fn a_message_lost_in_the_publishers_offline_gap_is_publisher_offline_loss() {
     // pub0 is last heard at 1.3 s and dropped, and connected again at 1.6 s:
     // its gap runs from 1.25 s (race margin) to 1.6 s. It sent seqs 0..=29

@@ -414,6 +414,7 @@ impl Client {
             c.bytes_in += conn.bytes_in;
             c.bytes_out += conn.bytes_out;
         });
+        self.gen.wrote_us = conn.wrote_us;
         if served.is_err() {
             // The cause goes into the timeline; the report counts causes from there.
             self.gen.flight = conn.flight.snapshot();

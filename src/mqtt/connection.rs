@@ -33,6 +33,8 @@ pub struct Connection {
     /// how well batching works, in the report.
     pub reads: u64,
     pub writes: u64,
+    /// Run-clock µs of the last write that reached the socket (0: none).
+    pub wrote_us: u64,
     pub flight: FlightRecorder,
     clock: RunClock,
     /// How much free room the next read asks for: 128 B for an idle client,
@@ -91,6 +93,7 @@ impl Connection {
             bytes_out: 0,
             reads: 0,
             writes: 0,
+            wrote_us: 0,
             flight: FlightRecorder::default(),
             clock,
             read_room: MIN_READ_ROOM,
@@ -249,6 +252,7 @@ impl Connection {
             self.stream.write_all(&self.write_buf).await?;
             self.bytes_out += self.write_buf.len() as u64;
             self.writes += 1;
+            self.wrote_us = self.clock.now_us();
             self.write_buf.clear();
             // Keep a burst's large buffer from staying with an idle client.
             if self.write_buf.capacity() > 64 * 1024 {
@@ -265,6 +269,7 @@ impl Connection {
         self.stream.write_all(bytes).await?;
         self.bytes_out += bytes.len() as u64;
         self.writes += 1;
+        self.wrote_us = self.clock.now_us();
         Ok(())
     }
 

@@ -156,6 +156,11 @@ pub struct RxLog {
     pub stale: u64,
     /// Messages without midge's header.
     pub foreign: u64,
+    /// Deliveries with the RETAIN flag: replays of a retained message on
+    /// subscribe, which the protocol requires — never duplicates, never
+    /// latency samples.
+    #[serde(default)]
+    pub retained_replays: u64,
 }
 
 /// When each sequence number was first written, as a step function: a new
@@ -232,6 +237,10 @@ pub struct PublishLog {
     pub got_out: RangeSet,
     /// QoS 1/2 written but never acknowledged before the connection ended.
     pub in_doubt: RangeSet,
+    /// Messages the schedule made due while this publisher was publishing
+    /// (its `count` at most): what it should have sent.
+    #[serde(default)]
+    pub due: u64,
 }
 
 impl PublishLog {

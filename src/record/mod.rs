@@ -66,6 +66,12 @@ pub struct Generation {
     pub live_from_us: Option<u64>,
     /// The last packet received on this connection.
     pub heard_us: u64,
+    /// The last successful write on this connection (0: none).
+    #[serde(default)]
+    pub wrote_us: u64,
+    /// The QoS the broker granted the subscription (SUBACK), if it did.
+    #[serde(default)]
+    pub granted_qos: Option<u8>,
     /// The slowest delivery seen on this connection (send to receipt).
     pub slowest_delivery_us: u64,
     pub ended_us: u64,
@@ -163,6 +169,10 @@ pub struct Counters {
     pub rejected: u64,
     /// Acknowledgements for packet ids that had nothing in flight.
     pub unsolicited_acks: u64,
+    /// PUBACK / PUBREC reason codes other than success (MQTT 5), by name:
+    /// refusals (≥ 0x80) and `no_matching_subscribers` (0x10).
+    #[serde(default)]
+    pub publish_reasons: BTreeMap<String, u64>,
     /// Successful connections after a client's first.
     pub reconnects: u64,
     /// Failed connection attempts by cause name.
@@ -191,9 +201,11 @@ impl Counters {
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
-        for (dst, src) in
-            [(&mut self.connect_failures, &o.connect_failures), (&mut self.subscribe_failures, &o.subscribe_failures)]
-        {
+        for (dst, src) in [
+            (&mut self.connect_failures, &o.connect_failures),
+            (&mut self.subscribe_failures, &o.subscribe_failures),
+            (&mut self.publish_reasons, &o.publish_reasons),
+        ] {
             for (k, v) in src {
                 *dst.entry(k.clone()).or_default() += v;
             }
