@@ -32,6 +32,8 @@ impl Shard {
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
     pub qos: u8,
+    /// Its packet id (QoS 2: held by the session until PUBREL).
+    pub pkid: u16,
     pub publisher: u32,
     pub seq: u64,
     /// e2e µs from the intended send, and from the actual send.
@@ -70,6 +72,11 @@ impl UnrecordedDeliveries {
     /// so the broker will deliver them again.
     pub fn clear(&mut self) {
         self.deliveries.clear();
+    }
+
+    /// Packet ids of the QoS 2 deliveries among them.
+    pub fn qos2_pkids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.deliveries.iter().filter(|d| d.qos == 2).map(|d| d.pkid)
     }
 
     /// (publisher, sequence) of each, in the order they arrived.

@@ -75,6 +75,7 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
         in_doubt: t.in_doubt,
         stale: tally.stale,
         foreign: tally.foreign,
+        retained_replays: tally.retained_replays,
         rejected: counters.rejected,
         deliveries: counters.received_total(),
         unsolicited_acks: counters.unsolicited_acks,

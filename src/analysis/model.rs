@@ -159,6 +159,11 @@ pub struct Messages {
     pub stale: u64,
     /// Messages without midge's header (someone else's traffic).
     pub foreign: u64,
+    /// Replays of this run's retained messages on subscribe (RETAIN set on
+    /// delivery): required by the protocol, so never duplicates and never
+    /// latency samples.
+    #[serde(default)]
+    pub retained_replays: u64,
     /// QoS 1/2 publishes the broker refused with an error reason code.
     pub rejected: u64,
     /// PUBLISH packets delivered, duplicates included.

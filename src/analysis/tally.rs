@@ -158,6 +158,7 @@ pub struct Tally {
     pub by_qos: [Counts; 3],
     pub stale: u64,
     pub foreign: u64,
+    pub retained_replays: u64,
     pub streams: Vec<StreamTally>,
     pub lost_by_window: std::collections::BTreeMap<LossWindow, u64>,
     pub windows: Vec<WindowTally>,
@@ -231,6 +232,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
     for rx in input.rx_logs.values() {
         t.stale += rx.stale;
         t.foreign += rx.foreign;
+        t.retained_replays += rx.retained_replays;
     }
     for &kind in LossWindow::ALL {
         t.lost_by_window.entry(kind).or_default();

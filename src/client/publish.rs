@@ -84,7 +84,9 @@ impl Client {
     /// write: a late or batching publisher needs one system call per wake-up.
     pub(super) async fn publish_due(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         self.queue_due(conn);
-        conn.flush().await.map_err(|e| connection_cause(&e))?;
+        let flushed = conn.flush().await;
+        self.recorder.written(flushed.is_ok());
+        flushed.map_err(|e| connection_cause(&e))?;
         if self.publishing_done() {
             self.mark_done();
         }
@@ -137,7 +139,7 @@ impl Client {
             conn.queue_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
                 header.write(publish.payload, buf)
             });
-            self.recorder.wrote(&metrics, publish.qos, seq, now);
+            self.recorder.queued(&metrics, publish.qos, seq, now);
             self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
             lags[batch] = now.saturating_sub(intended_us).max(1);
             batch += 1;

@@ -4,6 +4,7 @@
 
 use super::session::Outbound;
 use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
+use crate::mqtt::Publish;
 use crate::payload::{Decoded, Header};
 use crate::record::logs::{PublishLog, RxLog};
 use crate::record::{Generation, RunClock};
@@ -17,6 +18,8 @@ pub struct Recorder {
     rx: Option<Box<RxLog>>,
     /// Deliveries taken in whose acknowledgements are not written yet.
     unrecorded: UnrecordedDeliveries,
+    /// QoS 0 messages queued but not yet written to the socket: [start, end).
+    unwritten: (u64, u64),
 }
 
 impl Recorder {
@@ -26,6 +29,7 @@ impl Recorder {
             publish_log: publish_qos.map(|q| Box::new(PublishLog::new(q))),
             rx: subscribes.then(Box::default),
             unrecorded: UnrecordedDeliveries::default(),
+            unwritten: (0, 0),
         }
     }
 
@@ -52,16 +56,22 @@ impl Recorder {
     }
 
     /// A PUBLISH taken in: its header decoded, its latency noted; recorded
-    /// once its acknowledgement is written (`record_deliveries`).
-    pub fn take_in(&mut self, payload: &[u8], qos: u8, run_id: u64, clock: RunClock, now: u64, gen: &mut Generation) {
+    /// once its acknowledgement is written (`record_deliveries`). A replay of
+    /// a retained message (RETAIN set on delivery) is counted apart: the
+    /// protocol requires it on subscribe, so it is no duplicate, and its age
+    /// is no latency.
+    pub fn take_in(&mut self, m: &Publish, run_id: u64, clock: RunClock, now: u64, gen: &mut Generation) {
         let rx = self.rx.get_or_insert_with(Default::default);
-        match Header::decode(payload, run_id) {
+        match Header::decode(&m.payload, run_id) {
+            Decoded::Tracked(_) if m.retain => rx.retained_replays += 1,
             Decoded::Tracked(h) => {
+                let qos = m.qos;
+                let pkid = m.pkid;
                 let now_unix = clock.unix_us(now);
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
                 let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
                 gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
-                self.unrecorded.push(Delivery { qos: qos.min(2), publisher: h.publisher, seq: h.seq, e2e_us, raw_us });
+                self.unrecorded.push(Delivery { qos: qos.min(2), pkid, publisher: h.publisher, seq: h.seq, e2e_us, raw_us });
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,
@@ -88,19 +98,34 @@ impl Recorder {
     }
 
     /// Their acknowledgements could not be written: the broker still holds
-    /// them and will deliver them again, so they do not count.
-    pub fn forget_unacknowledged(&mut self) {
+    /// them and will deliver them again, so they do not count. Returns the
+    /// packet ids of the QoS 2 ones: the session must take their redelivery
+    /// as new, or a PUBREC that never arrived would turn into a loss.
+    pub fn forget_unacknowledged(&mut self) -> Vec<u16> {
+        let pkids = self.unrecorded.qos2_pkids().collect();
         self.unrecorded.clear();
+        pkids
     }
 
-    /// A message written: QoS 0 is out once written; QoS 1/2 is in flight.
-    pub fn wrote(&mut self, m: &Metrics, qos: u8, seq: u64, now: u64) {
+    /// A message queued for the socket: QoS 1/2 is in flight now; QoS 0 is
+    /// out once the write succeeds (`written`).
+    pub fn queued(&mut self, m: &Metrics, qos: u8, seq: u64, now: u64) {
         let log = self.publish_log.get_or_insert_with(|| Box::new(PublishLog::new(qos)));
         log.sent.push(now);
-        if qos == 0 {
-            log.got_out.insert(seq);
-        } else {
+        if qos > 0 {
             m.inflight.fetch_add(1, Ordering::Relaxed);
+        } else if self.unwritten.0 == self.unwritten.1 {
+            self.unwritten = (seq, seq + 1);
+        } else {
+            self.unwritten.1 = seq + 1;
+        }
+    }
+
+    /// The queued messages reached the socket (`ok`), or never will.
+    pub fn written(&mut self, ok: bool) {
+        let (start, end) = std::mem::take(&mut self.unwritten);
+        if let (true, Some(log)) = (ok && end > start, self.publish_log.as_mut()) {
+            log.got_out.insert_range(start, end);
         }
     }
 

@@ -234,6 +234,12 @@ impl Session {
         }
     }
 
+    /// The PUBREC for inbound QoS 2 `pkid` never went out: the broker will
+    /// send the PUBLISH again, and that one is the delivery.
+    pub fn forget_inbound(&mut self, pkid: u16) {
+        self.inbound_qos2.remove(&pkid);
+    }
+
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
     pub fn on_pubrel(&mut self, pkid: u16) -> bool {
@@ -545,6 +551,10 @@ mod tests {
         // The broker ends it, or sends what a server must not.
         assert_eq!(s.handle(&Packet::Disconnect { reason: 0x8E }, 0).event, Event::Closed(Cause::Disconnect(0x8E)));
         assert_eq!(s.handle(&Packet::PingReq, 0).event, Event::Closed(Cause::ProtocolErrorFromBroker));
+        // A PUBREC that could not be written: the broker's resend is the delivery.
+        assert_eq!(s.handle(&publish(2, 11), 0).event, Event::Delivery);
+        s.forget_inbound(11);
+        assert_eq!(s.handle(&publish(2, 11), 0).event, Event::Delivery, "the redelivery is taken in");
         s.on_subscribe_sent(9, 1_000);
         assert_eq!(
             s.handle(&Packet::SubAck { pkid: 9, codes: vec![1] }, 1_500).event,

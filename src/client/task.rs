@@ -12,7 +12,7 @@ use super::session::{Event, KeepAliveAction, Session, Stage};
 use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::{Counters, Metrics};
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
-use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet, Publish};
+use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation, LimitHit};
@@ -230,9 +230,9 @@ impl Client {
         match step.event {
             Event::Nothing => {}
             Event::Delivery => {
-                if let Packet::Publish(Publish { payload, qos, .. }) = &p {
+                if let Packet::Publish(m) = &p {
                     let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
-                    self.recorder.take_in(payload, *qos, run_id, clock, now, &mut self.gen);
+                    self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
                 }
             }
             Event::Acked { seq, latency_us } => self.recorder.acked(metrics, seq, latency_us, false),
@@ -268,7 +268,9 @@ impl Client {
                 Ok(())
             }
             Err(e) => {
-                self.recorder.forget_unacknowledged();
+                for pkid in self.recorder.forget_unacknowledged() {
+                    self.session.forget_inbound(pkid);
+                }
                 Err(connection_cause(&e))
             }
         }
