@@ -13,7 +13,9 @@ use crate::metrics::Metrics;
 use crate::mqtt::transport::TlsClient;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::record::{BrokerRecord, FaultLog, GeneratorRecord, RunClock, RunRecord, TimePoint, RECORD_FORMAT};
+use crate::record::{
+    BrokerRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
+};
 use crate::report::Report;
 use crate::sys::SysWatcher;
 use crate::workers::WorkerPool;
@@ -195,6 +197,7 @@ fn start_swarm(p: &Links, plan: Arc<Plan>, workers: Option<usize>, show: bool) -
 
 /// What midge measured of itself (and of a spawned broker) while publishing.
 struct Publishing {
+    window: PublishWindow,
     elapsed: Duration,
     cpu_s: f64,
     rss_kib: u64,
@@ -236,6 +239,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
         _ = interrupted(&mut opts.interrupt) => true,
     };
     let elapsed = started.elapsed();
+    let window = PublishWindow { start_us, end_us, stopped_us: s.metrics.clock.now_us() };
     let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib = crate::metrics::process_rss_kib();
     let broker_rss_kib = broker.lock().await.rss_kib();
@@ -251,6 +255,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
         }
     }
     Publishing {
+        window,
         elapsed,
         cpu_s,
         rss_kib,
@@ -354,7 +359,9 @@ async fn finish(
     let timeseries = swarm.sampler.0.await.unwrap_or_default();
     swarm.progress.finish();
     let (counters, latencies) = swarm.metrics.totals();
+    let window = publishing.as_ref().map(|p| p.window);
     let p = publishing.unwrap_or_else(|| Publishing {
+        window: PublishWindow::default(),
         elapsed: Duration::ZERO,
         cpu_s: 0.0,
         rss_kib: crate::metrics::process_rss_kib(),
@@ -377,6 +384,7 @@ async fn finish(
         },
         started_at: String::new(),
         publish_elapsed: p.elapsed,
+        publishing: window,
         interrupted: false,
         lost_tasks,
         run_end_us,

@@ -62,7 +62,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
 }
 
 /// report.json's `messages`: the tally's totals and the swarm's counters.
-pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
+pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
     let t = tally.total;
     Messages {
         published: t.published,
@@ -77,6 +77,7 @@ pub fn messages(tally: &Tally, counters: &Counters) -> Messages {
         foreign: tally.foreign,
         retained_replays: tally.retained_replays,
         rejected: counters.rejected,
+        unsent,
         deliveries: counters.received_total(),
         unsolicited_acks: counters.unsolicited_acks,
         lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
@@ -233,7 +234,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         interrupted: record.interrupted,
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
-        messages: messages(&tally, &record.counters),
+        messages: messages(&tally, &record.counters, super::generator::unsent(plan, record)),
         disconnects: Disconnects { total: by_cause.values().sum(), by_cause },
         reconnects: record.counters.reconnects,
         findings: findings(plan, record, &tally, &explained, &generator),

@@ -2,9 +2,10 @@
 //! saturation guard's verdict (was midge, not the broker, the bottleneck?).
 
 use crate::analysis::model::{LatencySummary, LoadGenerator, PublishRate};
+use crate::plan::schedule::Schedule;
 use crate::plan::Arrival;
 use crate::plan::Plan;
-use crate::record::RunRecord;
+use crate::record::{ClientRecord, RunRecord};
 
 /// The event loop fell behind when a 10 ms timer fired this late (p99).
 const LOOP_DELAY_P99_LIMIT_US: u64 = 20_000;
@@ -23,36 +24,64 @@ fn arrival_name(a: Arrival) -> String {
     }
 }
 
-/// The achieved publish rate of every publishing group: the sum over its
-/// publishers of (messages − 1) / (last send − first send).
-pub fn publish_rates(plan: &Plan, record: &RunRecord) -> Vec<PublishRate> {
-    let mut by_group: Vec<(u64, f64)> = vec![(0, 0.0); plan.groups.len()];
+/// What a publisher owed: the messages its schedule made due while
+/// publishing ran (its `count` at most) — never fewer than it sent, since
+/// a message can only be sent once due (a batch window sends up to a window early).
+pub fn due(plan: &Plan, record: &RunRecord, c: &ClientRecord) -> u64 {
+    let sent = c.publish_log.as_ref().map_or(0, |l| l.published());
+    let p = &plan.clients[c.index as usize];
+    let (Some(w), Some(publish)) = (record.publishing, plan.group_of(p).publish.as_ref()) else { return sent };
+    let Some(mut schedule) = Schedule::of_publisher(plan, p, w.start_us, w.end_us) else { return sent };
+    let due = schedule.due_by(0, w.stopped_us.min(w.end_us));
+    publish.count.map_or(due, |n| due.min(n)).max(sent)
+}
+
+/// Messages due but never sent, over every publisher.
+pub fn unsent(plan: &Plan, record: &RunRecord) -> u64 {
+    record.clients.iter().map(|c| due(plan, record, c) - c.publish_log.as_ref().map_or(0, |l| l.published())).sum()
+}
+
+/// Per group: (publishers with anything due, due, sent, pace while sending).
+fn group_sums(plan: &Plan, record: &RunRecord) -> Vec<(u64, u64, u64, f64)> {
+    let mut by_group = vec![(0u64, 0u64, 0u64, 0.0f64); plan.groups.len()];
     for c in &record.clients {
+        let g = &mut by_group[plan.clients[c.index as usize].group as usize];
+        let due = due(plan, record, c);
         let Some(log) = &c.publish_log else { continue };
-        let Some((first, last)) = log.sent.span() else { continue };
-        if log.published() < 2 || last <= first {
-            continue;
+        g.0 += (due > 0) as u64;
+        g.1 += due;
+        g.2 += log.published();
+        if let Some((first, last)) = log.sent.span().filter(|(f, l)| log.published() >= 2 && l > f) {
+            g.3 += (log.published() - 1) as f64 / ((last - first) as f64 / 1e6);
         }
-        let g = plan.clients[c.index as usize].group as usize;
-        by_group[g].0 += 1;
-        by_group[g].1 += (log.published() - 1) as f64 / ((last - first) as f64 / 1e6);
     }
+    by_group
+}
+
+/// Every publishing group's rate: asked, achieved over the whole period
+/// (sent against due), and the pace while sending.
+pub fn publish_rates(plan: &Plan, record: &RunRecord) -> Vec<PublishRate> {
     plan.groups
         .iter()
-        .zip(by_group)
-        .filter_map(|(g, (publishers, achieved))| {
+        .zip(group_sums(plan, record))
+        .filter_map(|(g, (publishers, due, sent, span))| {
             let p = g.publish.as_ref()?;
             if publishers == 0 {
                 return None;
             }
             let target = p.rate * publishers as f64;
+            let achieved = target * sent as f64 / due as f64;
             Some(PublishRate {
                 group: g.name.clone(),
                 arrival: arrival_name(p.arrival),
                 publishers,
                 target_msgs_per_s: round(target, 3),
                 achieved_msgs_per_s: round(achieved, 3),
-                deviation_pct: round((achieved - target) / target * 100.0, 3),
+                deviation_pct: round((sent as f64 - due as f64) / due as f64 * 100.0, 3),
+                due,
+                sent,
+                unsent: due - sent.min(due),
+                span_msgs_per_s: round(span, 3),
             })
         })
         .collect()

@@ -166,6 +166,10 @@ pub struct Messages {
     pub retained_replays: u64,
     /// QoS 1/2 publishes the broker refused with an error reason code.
     pub rejected: u64,
+    /// Messages the publishers' schedules made due but midge never sent
+    /// (publisher offline, inflight window full, broker not accepting).
+    #[serde(default)]
+    pub unsent: u64,
     /// PUBLISH packets delivered, duplicates included.
     pub deliveries: u64,
     /// Acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK) for a
@@ -304,18 +308,33 @@ pub struct LoadGenerator {
     pub bytes_out: u64,
 }
 
-/// How closely a group's publishers kept their schedule: achieved = the
-/// sum over its publishers of (messages − 1) / (last send − first send).
+/// How closely a group's publishers kept their schedule over the whole
+/// publishing period: what they sent against what their schedules made due.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PublishRate {
     pub group: String,
     pub arrival: String,
-    /// Publishers with at least two messages (the ones measured).
+    /// Publishers whose schedule made anything due.
     pub publishers: u64,
+    /// The asked rate: rate × publishers.
     pub target_msgs_per_s: f64,
+    /// target × sent / due.
     pub achieved_msgs_per_s: f64,
-    /// (achieved − target) / target, in percent.
+    /// (sent − due) / due, in percent.
     pub deviation_pct: f64,
+    /// Messages the schedules made due while publishing ran (`count` at most).
+    #[serde(default)]
+    pub due: u64,
+    /// Messages written.
+    #[serde(default)]
+    pub sent: u64,
+    /// Due but never sent (publisher offline, inflight window full, broker not accepting).
+    #[serde(default)]
+    pub unsent: u64,
+    /// The sum over publishers of (messages − 1) / (last send − first send):
+    /// the pace while they were sending.
+    #[serde(default)]
+    pub span_msgs_per_s: f64,
 }
 
 /// How many client timelines report.json lists one by one.

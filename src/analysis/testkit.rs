@@ -63,6 +63,7 @@ pub fn record(plan: &Plan) -> RunRecord {
         broker: BrokerRecord { url: BROKER_URL.into(), kind: "test".into(), ..Default::default() },
         started_at: "2024-01-01T00:00:00Z".into(),
         publish_elapsed: Duration::from_secs(10),
+        publishing: None,
         interrupted: false,
         lost_tasks: 0,
         run_end_us: RUN_END_US,

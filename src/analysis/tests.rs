@@ -10,7 +10,7 @@ use super::model::{LossWindowInfo, Report};
 use super::testkit::{self as kit, connect, every, publish, receive};
 use crate::plan::Plan;
 use crate::record::vocab::{Cause, FindingKind, LossWindow, Verdict};
-use crate::record::RunRecord;
+use crate::record::{PublishWindow, RunRecord};
 
 const S: u64 = 1_000_000;
 
@@ -289,4 +289,30 @@ fn a_record_read_back_from_json_gives_the_same_report() {
     assert_eq!(analyse(&plan, &back), analyse(&plan, &rec));
     let rebuilt = Plan::rebuild(&back.plan).expect("plan rebuilt");
     assert_eq!(analyse(&rebuilt, &back), analyse(&plan, &rec));
+}
+
+#[test]
+fn messages_due_but_never_sent_are_unsent_and_the_rate_says_so() {
+    // pub0 publishes at 100 msg/s; publishing ran from 1 s to 3 s, so its
+    // schedule made 200 messages due (one every 10 ms from 1 s). It sent the
+    // first 150 and was then cut off: 50 unsent, 75 % of the asked rate.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 3 * S, stopped_us: 3 * S });
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 150));
+    receive(&mut rec, 1, 0, 0..150);
+    let r = analyse(&plan, &rec);
+    assert_eq!((r.messages.published, r.messages.unsent, r.messages.lost), (150, 50, 0));
+    let rate = &r.load_generator.publish_rates[0];
+    assert_eq!((rate.due, rate.sent, rate.unsent, rate.publishers), (200, 150, 50, 1));
+    assert_eq!((rate.target_msgs_per_s, rate.achieved_msgs_per_s, rate.deviation_pct), (100.0, 75.0, -25.0));
+    assert_eq!(rate.span_msgs_per_s, 100.0, "while it sent, it kept the pace");
+
+    // Publishing stopped at 2.5 s (say, an interrupt): 150 were due, none unsent.
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 3 * S, stopped_us: 2_500_000 });
+    let r = analyse(&plan, &rec);
+    assert_eq!(r.messages.unsent, 0);
+    assert_eq!(r.load_generator.publish_rates[0].deviation_pct, 0.0);
 }

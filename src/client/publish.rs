@@ -3,12 +3,12 @@
 //! within its inflight window, and rebuilds a PUBLISH byte for byte for a
 //! resend after a reconnect.
 
-use super::schedule::Schedule;
 use super::session::Outbound;
 use super::task::{Client, Phase};
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
 use crate::payload::Header;
+use crate::plan::schedule::Schedule;
 use crate::record::vocab::Cause;
 use bytes::{Bytes, BytesMut};
 
@@ -24,16 +24,8 @@ impl Client {
         match phase {
             Phase::Shutdown => return true,
             Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
-                if let (Some(p), Some(pi)) = (&self.group.publish, self.me.publisher) {
-                    let publishers = self.ctx.plan.publishers.len().max(1) as f64;
-                    self.schedule = Some(Box::new(Schedule::new(
-                        start_us + p.start_after.as_micros() as u64,
-                        end_us,
-                        p.rate,
-                        pi as f64 / publishers,
-                        p.arrival,
-                        self.ctx.plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    )));
+                if let Some(s) = Schedule::of_publisher(&self.ctx.plan, &self.me, start_us, end_us) {
+                    self.schedule = Some(Box::new(s));
                     self.publishing = true;
                 }
             }

@@ -71,7 +71,14 @@ impl Recorder {
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
                 let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
                 gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
-                self.unrecorded.push(Delivery { qos: qos.min(2), pkid, publisher: h.publisher, seq: h.seq, e2e_us, raw_us });
+                self.unrecorded.push(Delivery {
+                    qos: qos.min(2),
+                    pkid,
+                    publisher: h.publisher,
+                    seq: h.seq,
+                    e2e_us,
+                    raw_us,
+                });
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,

@@ -7,12 +7,12 @@
 use super::announced::{blocks_publishing, limit_hits};
 use super::reconnect::Backoff;
 use super::recorder::Recorder;
-use super::schedule::Schedule;
 use super::session::{Event, KeepAliveAction, Session, Stage};
 use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::{Counters, Metrics};
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
+use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation, LimitHit};

@@ -322,6 +322,16 @@ pub struct PlanIdentity {
     pub client_ids: Vec<String>,
 }
 
+/// When publishing ran (run-clock µs): the schedules start at `start_us`
+/// and end at `end_us`; publishing stopped at `stopped_us` (earlier when
+/// every counted publisher was done, or the run was interrupted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishWindow {
+    pub start_us: u64,
+    pub end_us: u64,
+    pub stopped_us: u64,
+}
+
 /// Everything one run observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -333,6 +343,9 @@ pub struct RunRecord {
     pub started_at: String,
     /// How long publishing lasted.
     pub publish_elapsed: Duration,
+    /// When publishing ran (None: it never started).
+    #[serde(default)]
+    pub publishing: Option<PublishWindow>,
     /// The run was cut short (Ctrl-C); the figures cover what ran.
     pub interrupted: bool,
     /// Client tasks that did not finish and were not counted.

@@ -1,6 +1,8 @@
 //! The Plan: a validated scenario turned into concrete clients, ids, topics
 //! and streams. Everything a run needs to know before the first connection.
 
+pub mod schedule;
+
 use crate::ids::IdAllocator;
 use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
@@ -12,7 +14,7 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// When a publisher's messages are due (see `client::schedule`): at a
+/// When a publisher's messages are due (see `schedule`): at a
 /// constant rate, as Poisson arrivals, or in bursts of n.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Arrival {

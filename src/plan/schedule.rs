@@ -6,7 +6,8 @@
 
 use rand::{Rng, SeedableRng};
 
-pub use crate::plan::Arrival;
+pub use super::Arrival;
+use super::{ClientPlan, Plan};
 
 pub struct Schedule {
     start_us: u64,
@@ -59,6 +60,32 @@ impl Schedule {
 
     pub fn is_due_before_end(&mut self, seq: u64) -> bool {
         self.intended_us(seq) < self.end_us
+    }
+
+    /// The schedule of a planned publisher for publishing that starts at
+    /// `start_us` and ends at `end_us` (run clock): one place, used by the
+    /// client that publishes and by the analysis that counts what was due.
+    pub fn of_publisher(plan: &Plan, client: &ClientPlan, start_us: u64, end_us: u64) -> Option<Schedule> {
+        let (p, pi) = (plan.group_of(client).publish.as_ref()?, client.publisher?);
+        let publishers = plan.publishers.len().max(1) as f64;
+        Some(Schedule::new(
+            start_us + p.start_after.as_micros() as u64,
+            end_us,
+            p.rate,
+            pi as f64 / publishers,
+            p.arrival,
+            plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ))
+    }
+
+    /// How many messages, from `first` on, are due before `until_us` (and
+    /// before the end): what a publisher that had sent `first` owed then.
+    pub fn due_by(&mut self, first: u64, until_us: u64) -> u64 {
+        let mut n = first;
+        while self.is_due_before_end(n) && self.intended_us(n) < until_us {
+            n += 1;
+        }
+        n
     }
 }
 
