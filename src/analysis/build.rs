@@ -10,7 +10,8 @@ use super::model::{
     SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
-use crate::plan::Plan;
+use crate::mqtt::ProtocolVersion;
+use crate::plan::{GroupPlan, Plan};
 use crate::record::vocab::Verdict;
 use crate::record::{Counters, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
@@ -32,9 +33,18 @@ pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
                 slowest_delivery_us: g.slowest_delivery_us,
                 ended_us: g.ended_us,
                 graceful: g.cause.is_none(),
+                session_present: g.session_present,
             })
         })
         .collect()
+}
+
+/// How long the broker keeps a group's session after a drop: MQTT 5's
+/// session expiry (0xFFFFFFFF: never); a 3.1.1 persistent session stays
+/// until it is resumed.
+fn session_expiry_us(g: &GroupPlan) -> Option<u64> {
+    let expires = g.protocol == ProtocolVersion::V5 && g.session_expiry_s != u32::MAX;
+    expires.then(|| g.session_expiry_s as u64 * 1_000_000)
 }
 
 /// The tally over the plan's streams and the record's logs and timelines.
@@ -48,6 +58,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             subscriber_client: s.subscriber_client,
             qos: s.qos,
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
+            session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
         })
         .collect();
     let clients = &record.clients;
@@ -176,6 +187,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::protocol_error_drops(plan, &explained.protocol_drops, log));
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
+    out.extend(detect::sessions_lost(plan, &tally.windows));
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us));
     out
 }

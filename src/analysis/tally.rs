@@ -25,6 +25,8 @@ pub struct Connected {
     pub ended_us: u64,
     /// Ended by midge's own DISCONNECT (not a drop).
     pub graceful: bool,
+    /// CONNACK said the broker still held the session.
+    pub session_present: bool,
 }
 
 impl Connected {
@@ -51,13 +53,25 @@ pub struct Windows {
     /// Intervals between a connection's end and the next live one: what is
     /// sent in them the broker must queue for a persistent session.
     pub away: Vec<(u64, u64)>,
+    /// Offline gaps after which a persistent session came back without its
+    /// session (session_present = 0) because its expiry had run out: what
+    /// was sent in them was owed to nobody (missed, `session_expired`).
+    pub expired: Vec<(u64, u64)>,
+    /// Offline gaps after which the session was gone although its expiry had
+    /// not run out: the broker discarded what it owed (`session_lost`).
+    pub session_lost: Vec<(u64, u64)>,
 }
+
+/// A session that comes back this close to its expiry (or later) without
+/// its session is taken as expired: the broker's expiry clock starts when it
+/// notices the drop and runs on its own timer.
+pub const EXPIRY_SLACK_US: u64 = 500_000;
 
 /// For a persistent session at QoS >= 1 the broker must hold what is sent
 /// while the subscriber is away, so one window spans all its connections;
 /// otherwise each connection has its own window and what is sent between them
 /// is missed, not lost.
-pub fn windows(connections: &[Connected], persistent: bool, run_end_us: u64) -> Windows {
+pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u64>, run_end_us: u64) -> Windows {
     let mut w = Windows::default();
     let mut prev_end: Option<(u64, u64)> = None;
     let gap = |v: &mut Vec<(u64, u64)>, from: u64, to: u64| {
@@ -70,11 +84,23 @@ pub fn windows(connections: &[Connected], persistent: bool, run_end_us: u64) -> 
             continue;
         };
         let to = c.trusted_until();
+        let mut continues = persistent && !w.live.is_empty();
         if let Some((trusted, ended)) = prev_end {
             gap(&mut w.offline, trusted, from);
-            gap(&mut w.away, ended, from);
+            let discarded = persistent && !c.session_present;
+            let expired =
+                discarded && expiry_us.is_some_and(|e| c.connected_us.saturating_sub(ended) + EXPIRY_SLACK_US >= e);
+            if expired {
+                gap(&mut w.expired, trusted, from);
+                continues = false;
+            } else {
+                gap(&mut w.away, ended, from);
+                if discarded {
+                    gap(&mut w.session_lost, trusted, from);
+                }
+            }
         }
-        if persistent && !w.live.is_empty() {
+        if continues {
             w.live.last_mut().expect("non-empty").1 = to;
         } else {
             w.live.push((from, to));
@@ -173,6 +199,9 @@ pub struct StreamRef {
     pub qos: u8,
     /// The subscriber's session outlives its connections (clean_session = false).
     pub persistent: bool,
+    /// How long the broker keeps that session after a drop (MQTT 5 session
+    /// expiry; None: until it is resumed).
+    pub session_expiry_us: Option<u64>,
 }
 
 /// Everything the join reads.
@@ -264,7 +293,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0;
-    let w = windows(sub_conns, persistent, input.run_end_us);
+    let w = windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us);
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
@@ -276,7 +305,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
                 st.lost_ranges.push((ra, rb));
             }
             for seq in ra..rb {
-                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w.offline, &pub_gaps, input.restarts);
+                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w, &pub_gaps, input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
                     window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -289,15 +318,16 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
             let (a, b) = log.seqs_sent_between(from, to);
             st.queued_offline += log.got_out.count_within(a, b);
         }
-        return st;
     }
-    for &gap in &w.offline {
+    // What fell between two live windows was owed to nobody: missed.
+    let (missed_gaps, kind) =
+        if persistent { (&w.expired, LossWindow::SessionExpired) } else { (&w.offline, LossWindow::SubscriberOffline) };
+    for &gap in missed_gaps {
         let (a, b) = log.seqs_sent_between(gap.0, gap.1);
         let n = log.got_out.missing_from(&rx.received, a, b).len();
         if n > 0 {
             st.missed_offline += n;
-            window_tally(&mut t.windows, LossWindow::SubscriberOffline, Some(s.subscriber_client), gap)
-                .missed_offline += n;
+            window_tally(&mut t.windows, kind, Some(s.subscriber_client), gap).missed_offline += n;
         }
     }
     st
@@ -305,23 +335,27 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
 
 /// Which window a lost message (first sent at `sent`) fell in: a broker
 /// restart that held it (it was waiting for an offline subscriber, or in
-/// transit, when the broker died), else the subscriber's offline gap, else the
-/// publisher's, else steady state.
+/// transit, when the broker died), else a session the broker discarded
+/// early, else the subscriber's offline gap, else the publisher's, else
+/// steady state.
 fn attribute(
     sent: u64,
     s: &StreamRef,
-    sub_offline: &[(u64, u64)],
+    sub: &Windows,
     pub_gaps: &[(u64, u64)],
     restarts: &[(u64, u64)],
 ) -> (LossWindow, Option<u32>, (u64, u64)) {
     let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
     for &(kill, up) in restarts {
-        let held = sub_offline.iter().any(|&g| within(g, kill) && within(g, sent));
+        let held = sub.offline.iter().any(|&g| within(g, kill) && within(g, sent));
         if held || within((kill.saturating_sub(RACE_MARGIN_US), up), sent) {
             return (LossWindow::BrokerRestart, None, (kill, up));
         }
     }
-    if let Some(&g) = sub_offline.iter().find(|&&g| within(g, sent)) {
+    if let Some(&g) = sub.session_lost.iter().find(|&&g| within(g, sent)) {
+        return (LossWindow::SessionLost, Some(s.subscriber_client), g);
+    }
+    if let Some(&g) = sub.offline.iter().find(|&&g| within(g, sent)) {
         return (LossWindow::SubscriberOffline, Some(s.subscriber_client), g);
     }
     if let Some(&g) = pub_gaps.iter().find(|&&g| within(g, sent)) {
@@ -343,6 +377,7 @@ mod tests {
             slowest_delivery_us: 0,
             ended_us: ended,
             graceful,
+            session_present: true,
         }
     }
 
@@ -356,7 +391,14 @@ mod tests {
     }
 
     fn stream(persistent: bool) -> StreamRef {
-        StreamRef { publisher_client: 7, publisher_index: 0, subscriber_client: 8, qos: 1, persistent }
+        StreamRef {
+            publisher_client: 7,
+            publisher_index: 0,
+            subscriber_client: 8,
+            qos: 1,
+            persistent,
+            session_expiry_us: None,
+        }
     }
 
     #[test]
@@ -468,14 +510,14 @@ mod tests {
     #[test]
     fn windows_follow_connections() {
         let c = [conn(10, 200_000, 200_100, false), conn(300_000, 400_000, 400_000, true)];
-        let w = windows(&c, false, 1_000_000);
+        let w = windows(&c, false, None, 1_000_000);
         assert_eq!(w.live, vec![(10, 150_000), (300_000, 400_000)]);
         assert_eq!(w.offline, vec![(150_001, 299_999)]);
         assert_eq!(w.away, vec![(200_101, 299_999)]);
-        let w = windows(&c, true, 1_000_000);
+        let w = windows(&c, true, None, 1_000_000);
         assert_eq!(w.live, vec![(10, 400_000)]);
         // A client that dropped and never came back is offline to the end.
-        let w = windows(&c[..1], false, 1_000_000);
+        let w = windows(&c[..1], false, None, 1_000_000);
         assert_eq!(w.offline, vec![(150_001, 1_000_000)]);
     }
 }

@@ -103,6 +103,8 @@ pub fn connect(
         live_from_us: Some(connected_us),
         heard_us: ended_us,
         wrote_us: ended_us,
+        // A persistent session comes back resumed unless a test says otherwise.
+        session_present: true,
         ended_us,
         cause,
         ..Default::default()

@@ -36,8 +36,7 @@ subscribe = {{ filter = "t/#", qos = 1 }}
 /// report.json's `messages.lost_by_window`, in the order steady,
 /// subscriber_offline, publisher_offline, broker_restart.
 fn lost_by_window(r: &Report) -> [u64; 4] {
-    let v: Vec<u64> = LossWindow::ALL.iter().map(|w| r.messages.lost_by_window[w.name()]).collect();
-    v.try_into().expect("four windows")
+    ["steady", "subscriber_offline", "publisher_offline", "broker_restart"].map(|w| r.messages.lost_by_window[w])
 }
 
 fn window(kind: LossWindow, client: Option<&str>, start_s: f64, end_s: f64, lost: u64, missed: u64) -> LossWindowInfo {
@@ -315,4 +314,68 @@ fn messages_due_but_never_sent_are_unsent_and_the_rate_says_so() {
     let r = analyse(&plan, &rec);
     assert_eq!(r.messages.unsent, 0);
     assert_eq!(r.load_generator.publish_rates[0].deviation_pct, 0.0);
+}
+
+/// pub0 publishes to t/1 at QoS 1; sub0, MQTT 5, keeps its session for 1 s
+/// after a drop (`session_expiry = "1s"`).
+fn expiring_session() -> Plan {
+    kit::plan(
+        r#"
+name = "t"
+protocol = "5"
+[[group]]
+name = "pub"
+publish = { topic = "t/1", qos = 1, rate = 100.0 }
+[[group]]
+name = "sub"
+clean_session = false
+session_expiry = "1s"
+subscribe = { filter = "t/#", qos = 1 }
+"#,
+    )
+}
+
+#[test]
+fn a_session_back_after_its_expiry_was_owed_nothing() {
+    // sub0 drops at 1.31 s (heard until 1.3 s) and comes back at 4.31 s, 3 s
+    // later, without its session — rightly, its expiry was 1 s. What pub0
+    // sent after 1.25 s (its last trusted moment) and before sub0 subscribed
+    // again at 4.31 s — seqs 26..=330, of which 26..=30 still arrived — was
+    // owed to nobody: 300 missed, not lost.
+    let plan = expiring_session();
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 1_310_000, Some(Cause::NetworkEof)).heard_us = 1_300_000;
+    connect(&mut rec, 1, 4_310_000, 10 * S, None).session_present = false;
+    publish(&mut rec, 0, 1, every(S, 10_000, 500));
+    receive(&mut rec, 1, 0, (0..=30).chain(331..500));
+    let r = analyse(&plan, &rec);
+    assert_eq!(r.messages.lost, 0, "{:?}", r.loss_windows);
+    assert_eq!(r.messages.missed_offline, 300, "seqs 31..=330 never arrived and were owed to nobody");
+    assert_eq!(r.messages.queued_offline, 0);
+    assert_eq!(r.loss_windows.len(), 1);
+    assert_eq!((r.loss_windows[0].kind, r.loss_windows[0].missed_offline), (LossWindow::SessionExpired, 300));
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
+
+#[test]
+fn a_session_gone_before_its_expiry_was_lost_and_named() {
+    // The same drop, but sub0 is back after 0.3 s (at 1.61 s) and its session
+    // is gone all the same: the broker discarded what it owed.
+    let plan = expiring_session();
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 1_310_000, Some(Cause::NetworkEof)).heard_us = 1_300_000;
+    connect(&mut rec, 1, 1_610_000, 10 * S, None).session_present = false;
+    publish(&mut rec, 0, 1, every(S, 10_000, 500));
+    receive(&mut rec, 1, 0, (0..=30).chain(61..500));
+    let r = analyse(&plan, &rec);
+    // Seqs 31..=60 (sent between 1.25 s and the new SUBACK at 1.61 s) were
+    // owed and never arrived: lost, in the window the session was lost in.
+    assert_eq!(r.messages.lost, 30);
+    assert_eq!(r.messages.lost_by_window["session_lost"], 30, "{:?}", r.loss_windows);
+    let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SessionLost).collect();
+    assert_eq!(f.len(), 1, "{:#?}", r.findings);
+    assert_eq!((f[0].count, f[0].client_ids.clone()), (30, vec!["sub0".to_string()]));
+    assert!(f[0].summary.contains("session expiry of 1 s"), "{}", f[0].summary);
 }

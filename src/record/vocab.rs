@@ -74,6 +74,7 @@ named_enum! {
         QosViolation => "qos_violation",
         BrokerLimit => "broker_limit",
         GeneratorSaturated => "generator_saturated",
+        SessionLost => "session_lost",
     }
 }
 
@@ -87,6 +88,7 @@ impl FindingKind {
             FindingKind::BrokerLimit => "the scenario would break a limit the broker announced",
             FindingKind::QosViolation => "a delivery guarantee was broken",
             FindingKind::GeneratorSaturated => "midge itself was the bottleneck, not the broker",
+            FindingKind::SessionLost => "the broker discarded a session before it expired",
         }
     }
 }
@@ -120,6 +122,8 @@ named_enum! {
         SubscriberOffline => "subscriber_offline",
         PublisherOffline => "publisher_offline",
         BrokerRestart => "broker_restart",
+        SessionExpired => "session_expired",
+        SessionLost => "session_lost",
     }
 }
 

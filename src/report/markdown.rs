@@ -106,6 +106,8 @@ fn window_words(kind: &str) -> &str {
         "subscriber_offline" => "published while their subscriber was offline or reconnecting",
         "publisher_offline" => "published around their publisher's drop",
         "broker_restart" => "held by the broker when it was restarted",
+        "session_expired" => "published after their subscriber's session expired (nothing was owed)",
+        "session_lost" => "owed to a session the broker discarded before it expired",
         other => other,
     }
 }

@@ -12,6 +12,7 @@ mod limits;
 mod protocol;
 mod qos;
 mod saturation;
+mod sessions;
 mod words;
 
 pub use auth::auth_refused;
@@ -21,6 +22,7 @@ pub use limits::broker_limits;
 pub use protocol::protocol_error_drops;
 pub use qos::qos_violations;
 pub use saturation::generator_saturated;
+pub use sessions::sessions_lost;
 pub use words::secs;
 
 #[cfg(test)]
