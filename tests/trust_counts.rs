@@ -155,3 +155,38 @@ group = "sub"
     assert_eq!(q2.expected, q2.acked, "a persistent session expects everything acknowledged: {m:?}");
     assert!(!out.report.findings.iter().any(|f| f.kind == "qos_violation"), "{:#?}", out.report.findings);
 }
+
+/// MQTT 5 against mosquitto with an ACL that denies the publishers' topic:
+/// each denied QoS 1 PUBLISH is answered PUBACK 0x87, counted by name and
+/// as rejected, never as lost. (mosquitto 2.0.11 then closes the
+/// connection; the subscription to the denied filter it grants, and simply
+/// never delivers — so there is nothing to expect.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_refusals_are_counted_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic readwrite open/#\ntopic deny closed/#\n").unwrap();
+    let acl_line = format!("acl_file {}", acl.display());
+    let broker = mosquitto(&["allow_anonymous true", &acl_line, "max_queued_messages 0"]).await;
+    let out = run_text(
+        r#"
+name = "refusals"
+duration = "2s"
+drain = "1s"
+protocol = "5"
+[[group]]
+name = "sub"
+subscribe = { filter = "closed/#", qos = 1 }
+[[group]]
+name = "pub"
+clients = 2
+publish = { topic = "closed/{i}", qos = 1, rate = 10.0, count = 10 }
+"#,
+        &url(&broker),
+    )
+    .await;
+    let m = &out.report.messages;
+    assert!(m.rejected >= 2, "each publisher's first PUBLISH is refused: {m:?}");
+    assert_eq!(m.publish_reasons.get("not_authorized"), Some(&m.rejected), "{m:?}");
+    assert_eq!((m.acked, m.expected, m.lost), (0, 0, 0), "nothing got out, so nothing is owed: {m:?}");
+}

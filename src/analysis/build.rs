@@ -47,6 +47,13 @@ fn session_expiry_us(g: &GroupPlan) -> Option<u64> {
     expires.then(|| g.session_expiry_s as u64 * 1_000_000)
 }
 
+/// The QoS the broker last granted a subscriber's subscription (a stream's
+/// QoS is at most that: a downgraded grant lowers what it promises).
+fn granted_qos(record: &RunRecord, subscriber: u32) -> Option<u8> {
+    let c = record.clients.iter().find(|c| c.index == subscriber)?;
+    c.timeline.iter().filter_map(|g| g.suback_code.filter(|&q| q <= 2)).last()
+}
+
 /// The tally over the plan's streams and the record's logs and timelines.
 pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
     let streams: Vec<StreamRef> = plan
@@ -56,7 +63,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             publisher_client: s.publisher_client,
             publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
             subscriber_client: s.subscriber_client,
-            qos: s.qos,
+            qos: granted_qos(record, s.subscriber_client).map_or(s.qos, |g| s.qos.min(g)),
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
             session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
         })
@@ -91,6 +98,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         unsent,
         deliveries: counters.received_total(),
         unsolicited_acks: counters.unsolicited_acks,
+        publish_reasons: counters.publish_reasons.clone(),
         lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
         missed_offline: t.missed_offline,
         queued_offline: t.queued_offline,
@@ -188,6 +196,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
+    out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us));
     out
 }

@@ -177,6 +177,11 @@ pub struct Messages {
     /// resend after a lost acknowledgement.
     #[serde(default)]
     pub unsolicited_acks: u64,
+    /// PUBACK / PUBREC / PUBCOMP reason codes other than success (MQTT 5),
+    /// by name: refusals (≥ 0x80, also in `rejected`) and
+    /// `no_matching_subscribers` (0x10).
+    #[serde(default)]
+    pub publish_reasons: BTreeMap<String, u64>,
     /// Lost messages by the window they fell in: steady, subscriber_offline,
     /// publisher_offline, broker_restart.
     pub lost_by_window: BTreeMap<String, u64>,

@@ -379,3 +379,36 @@ fn a_session_gone_before_its_expiry_was_lost_and_named() {
     assert_eq!((f[0].count, f[0].client_ids.clone()), (30, vec!["sub0".to_string()]));
     assert!(f[0].summary.contains("session expiry of 1 s"), "{}", f[0].summary);
 }
+
+#[test]
+fn a_downgraded_grant_lowers_what_the_stream_promises() {
+    // sub0 asked for QoS 1 and the broker granted QoS 0: a lost message is
+    // loss, but no broken QoS 1 guarantee.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None).suback_code = Some(0);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..50).chain(51..100));
+    let r = analyse(&plan, &rec);
+    assert_eq!((r.messages.lost, r.messages.by_qos["0"].lost, r.messages.by_qos["1"].lost), (1, 1, 0));
+    assert!(!r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);
+}
+
+#[test]
+fn a_refused_subscription_expects_nothing_and_is_named() {
+    // The broker answered sub0's SUBSCRIBE with 0x80: its subscription never
+    // went live, so nothing is expected and nothing is lost.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    let g = connect(&mut rec, 1, 500_000, 10 * S, None);
+    (g.suback_code, g.live_from_us) = (Some(0x80), None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    let r = analyse(&plan, &rec);
+    assert_eq!((r.messages.expected, r.messages.lost), (0, 0));
+    let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SubscribeRefused).collect();
+    assert_eq!(f.len(), 1, "{:#?}", r.findings);
+    assert_eq!((f[0].count, f[0].client_ids.clone()), (1, vec!["sub0".to_string()]));
+    assert_eq!(f[0].evidence["codes"]["failure"], 1);
+}

@@ -302,14 +302,22 @@ pub enum Event {
     Nothing,
     /// A PUBLISH to take in (the broker sends it for the first time).
     Delivery,
-    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2).
+    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2), with the
+    /// reason code (MQTT 5; 0x10: no matching subscribers).
     Acked {
         seq: u64,
         latency_us: u64,
+        reason: u8,
     },
     /// MQTT 5: the broker refused our publish `seq` with an error reason.
     Rejected {
         seq: u64,
+        reason: u8,
+    },
+    /// MQTT 5: a PUBREC that goes on with a reason other than success
+    /// (0x10: no matching subscribers).
+    Noted {
+        reason: u8,
     },
     /// An acknowledgement for an id nothing of ours was waiting under.
     Unsolicited,
@@ -355,9 +363,10 @@ impl Session {
             Packet::PubRec { pkid, reason } if reason >= 0x80 => {
                 Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubRec))
             }
-            Packet::PubRec { pkid, .. } => {
+            Packet::PubRec { pkid, reason } => {
                 let event = match self.on_pubrec(pkid) {
                     AckOutcome::Unsolicited => Event::Unsolicited,
+                    _ if reason != 0 => Event::Noted { reason },
                     _ => Event::Nothing,
                 };
                 Step::new(Some(Packet::PubRel { pkid, reason: 0 }), event)
@@ -386,8 +395,8 @@ impl Session {
     fn on_ack(&mut self, pkid: u16, reason: u8, now_us: u64, stage: Stage) -> Event {
         let outcome = if reason >= 0x80 { self.on_rejected(pkid, now_us) } else { self.complete(pkid, stage, now_us) };
         match outcome {
-            AckOutcome::Completed { seq, .. } if reason >= 0x80 => Event::Rejected { seq },
-            AckOutcome::Completed { seq, latency_us } => Event::Acked { seq, latency_us },
+            AckOutcome::Completed { seq, .. } if reason >= 0x80 => Event::Rejected { seq, reason },
+            AckOutcome::Completed { seq, latency_us } => Event::Acked { seq, latency_us, reason },
             AckOutcome::SendPubRel => Event::Nothing,
             AckOutcome::Unsolicited => Event::Unsolicited,
         }
@@ -533,11 +542,14 @@ mod tests {
         s.on_publish_sent(1, 40, 1, 100, 100);
         assert_eq!(
             s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 350).event,
-            Event::Acked { seq: 40, latency_us: 250 }
+            Event::Acked { seq: 40, latency_us: 250, reason: 0 }
         );
         assert_eq!(s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 400).event, Event::Unsolicited);
         s.on_publish_sent(2, 41, 1, 100, 100);
-        assert_eq!(s.handle(&Packet::PubAck { pkid: 2, reason: 0x87 }, 400).event, Event::Rejected { seq: 41 });
+        assert_eq!(
+            s.handle(&Packet::PubAck { pkid: 2, reason: 0x87 }, 400).event,
+            Event::Rejected { seq: 41, reason: 0x87 }
+        );
         // Outbound QoS 2: PUBREC → PUBREL, PUBCOMP completes.
         s.on_publish_sent(3, 42, 2, 100, 100);
         assert_eq!(
@@ -546,7 +558,7 @@ mod tests {
         );
         assert_eq!(
             s.handle(&Packet::PubComp { pkid: 3, reason: 0 }, 300).event,
-            Event::Acked { seq: 42, latency_us: 200 }
+            Event::Acked { seq: 42, latency_us: 200, reason: 0 }
         );
         // The broker ends it, or sends what a server must not.
         assert_eq!(s.handle(&Packet::Disconnect { reason: 0x8E }, 0).event, Event::Closed(Cause::Disconnect(0x8E)));

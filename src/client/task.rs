@@ -14,7 +14,7 @@ use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
-use crate::record::vocab::Cause;
+use crate::record::vocab::{suback_failure_name, Cause};
 use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
 use std::net::SocketAddr;
@@ -235,8 +235,15 @@ impl Client {
                     self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
                 }
             }
-            Event::Acked { seq, latency_us } => self.recorder.acked(metrics, seq, latency_us, false),
-            Event::Rejected { seq } => self.recorder.acked(metrics, seq, 0, true),
+            Event::Acked { seq, latency_us, reason } => {
+                self.recorder.acked(metrics, seq, latency_us, false);
+                self.note_publish_reason(reason);
+            }
+            Event::Rejected { seq, reason } => {
+                self.recorder.acked(metrics, seq, 0, true);
+                self.note_publish_reason(reason);
+            }
+            Event::Noted { reason } => self.note_publish_reason(reason),
             Event::Unsolicited => self.count(|c| c.unsolicited_acks += 1),
             Event::SubAcked { latency_us, code } => self.on_suback(latency_us, code, now),
             Event::Closed(cause) => return Err(cause),
@@ -244,13 +251,19 @@ impl Client {
         Ok(())
     }
 
+    /// Counts a PUBACK / PUBREC / PUBCOMP reason other than success, by name.
+    fn note_publish_reason(&self, reason: u8) {
+        if reason != 0 {
+            let name = reason::reason_name(reason).map_or_else(|| format!("reason_0x{reason:02x}"), str::to_string);
+            self.count(|c| *c.publish_reasons.entry(name).or_default() += 1);
+        }
+    }
+
     fn on_suback(&mut self, latency_us: u64, code: u8, now: u64) {
         self.recorder.suback(&self.ctx.metrics, latency_us);
+        self.gen.suback_code = Some(code);
         if code >= 0x80 {
-            let cause = match self.protocol() {
-                ProtocolVersion::V311 => "failure".to_string(),
-                ProtocolVersion::V5 => reason::reason_name(code).unwrap_or("failure").to_string(),
-            };
+            let cause = suback_failure_name(self.protocol() == ProtocolVersion::V5, code);
             self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
         } else {
             self.gen.live_from_us = Some(now);

@@ -69,9 +69,10 @@ pub struct Generation {
     /// The last successful write on this connection (0: none).
     #[serde(default)]
     pub wrote_us: u64,
-    /// The QoS the broker granted the subscription (SUBACK), if it did.
+    /// The broker's answer to the subscription (SUBACK): the QoS granted
+    /// (0–2), or a failure code (≥ 0x80). None: no SUBACK on this connection.
     #[serde(default)]
-    pub granted_qos: Option<u8>,
+    pub suback_code: Option<u8>,
     /// The slowest delivery seen on this connection (send to receipt).
     pub slowest_delivery_us: u64,
     pub ended_us: u64,

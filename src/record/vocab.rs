@@ -75,6 +75,7 @@ named_enum! {
         BrokerLimit => "broker_limit",
         GeneratorSaturated => "generator_saturated",
         SessionLost => "session_lost",
+        SubscribeRefused => "subscribe_refused",
     }
 }
 
@@ -89,6 +90,7 @@ impl FindingKind {
             FindingKind::QosViolation => "a delivery guarantee was broken",
             FindingKind::GeneratorSaturated => "midge itself was the bottleneck, not the broker",
             FindingKind::SessionLost => "the broker discarded a session before it expired",
+            FindingKind::SubscribeRefused => "the broker refused a subscription",
         }
     }
 }
@@ -266,6 +268,13 @@ pub fn connack_name(v5: bool, code: u8) -> String {
         _ => return format!("connack_code_{code}"),
     }
     .to_string()
+}
+
+/// The name a SUBACK failure code is counted under (`subscribe_failures`):
+/// 3.1.1 has one failure code; MQTT 5 names its reason.
+pub fn suback_failure_name(v5: bool, code: u8) -> String {
+    let name = if v5 { reason_name(code) } else { None };
+    name.unwrap_or("failure").to_string()
 }
 
 /// The `disconnects.by_cause` name for a DISCONNECT the broker sent (MQTT 5).

@@ -13,6 +13,7 @@ mod protocol;
 mod qos;
 mod saturation;
 mod sessions;
+mod subscriptions;
 mod words;
 
 pub use auth::auth_refused;
@@ -23,6 +24,7 @@ pub use protocol::protocol_error_drops;
 pub use qos::qos_violations;
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
+pub use subscriptions::subscribe_refused;
 pub use words::secs;
 
 #[cfg(test)]
