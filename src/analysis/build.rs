@@ -51,7 +51,7 @@ fn session_expiry_us(g: &GroupPlan) -> Option<u64> {
 /// QoS is at most that: a downgraded grant lowers what it promises).
 fn granted_qos(record: &RunRecord, subscriber: u32) -> Option<u8> {
     let c = record.clients.iter().find(|c| c.index == subscriber)?;
-    c.timeline.iter().filter_map(|g| g.suback_code.filter(|&q| q <= 2)).last()
+    c.timeline.iter().rev().find_map(|g| g.suback_code.filter(|&q| q <= 2))
 }
 
 /// The tally over the plan's streams and the record's logs and timelines.
