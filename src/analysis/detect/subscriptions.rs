@@ -16,9 +16,12 @@ pub fn subscribe_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
     let mut by_group: BTreeMap<u16, Vec<(&str, u8, u64)>> = BTreeMap::new();
     for c in &record.clients {
         let p = &plan.clients[c.index as usize];
-        let refused =
-            c.timeline.iter().filter_map(|g| g.suback_code.filter(|&code| code >= 0x80).map(|code| (code, g.heard_us)));
-        if let Some((code, at)) = refused.last() {
+        let last_refusal = c
+            .timeline
+            .iter()
+            .rev()
+            .find_map(|g| g.suback_code.filter(|&code| code >= 0x80).map(|code| (code, g.heard_us)));
+        if let Some((code, at)) = last_refusal {
             by_group.entry(p.group).or_default().push((p.client_id.as_str(), code, at));
         }
     }
