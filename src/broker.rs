@@ -31,7 +31,8 @@ pub enum BrokerError {
 }
 
 /// A running broker (or the address of an external one). Dropping it stops
-/// a mosquitto midge started.
+/// a mosquitto midge started; so does `stop_all_spawned`, on the exits that
+/// drop nothing.
 pub struct BrokerHandle {
     pub addr: SocketAddr,
     /// What the report names as the broker.
@@ -251,6 +252,36 @@ pub fn mosquitto_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The PIDs of the mosquitto processes this midge started and has not yet
+/// stopped (and reaped): a PID is here exactly while it is our unreaped
+/// child, so it cannot have been reused by another process.
+static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn spawned() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    // A panic while holding it (there is none) must not keep brokers alive.
+    SPAWNED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The brokers midge has started and not yet stopped, by PID.
+pub fn spawned_pids() -> Vec<u32> {
+    spawned().clone()
+}
+
+/// Stops every broker this process spawned and still runs: kill -9 and
+/// reap, by PID — only processes midge started itself. For the exits that
+/// run no destructors: a second stop signal's `std::process::exit`, and a
+/// panic that ends midge (cli's panic hook).
+pub fn stop_all_spawned() {
+    let mut pids = spawned();
+    for pid in pids.drain(..) {
+        // SAFETY: plain syscalls on a PID that is our own unreaped child.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
 /// A mosquitto process midge started, with its generated config and log.
 pub struct Mosquitto {
     pub addr: SocketAddr,
@@ -323,8 +354,14 @@ impl Mosquitto {
     /// kill -9, then start again on the same port with the same config
     /// (the log goes on in the same file).
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut pids = spawned();
+        // Not registered: `stop_all_spawned` has already killed and reaped
+        // it, and its PID may belong to someone else by now.
+        if let Some(i) = pids.iter().position(|&p| p == self.child.id()) {
+            pids.swap_remove(i);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 
     pub fn start_again(&mut self) -> Result<(), BrokerError> {
@@ -353,23 +390,27 @@ impl Mosquitto {
     }
 }
 
+/// Starts mosquitto and registers its PID (under the registry's lock, so
+/// no `stop_all_spawned` can miss it).
 fn start_process(bin: &Path, dir: &Path) -> Result<Child, BrokerError> {
     let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("mosquitto.log")).map_err(err)?;
-    Command::new(bin)
+    let mut pids = spawned();
+    let child = Command::new(bin)
         .arg("-c")
         .arg(dir.join("mosquitto.conf"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(err)?)
         .stderr(log)
         .spawn()
-        .map_err(|e| BrokerError::Mosquitto(format!("{}: {e}", bin.display())))
+        .map_err(|e| BrokerError::Mosquitto(format!("{}: {e}", bin.display())))?;
+    pids.push(child.id());
+    Ok(child)
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         // Only the process we started, by its handle (its PID).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

@@ -2,10 +2,12 @@
 //! runner, writes the report, and turns the outcome into an exit status.
 
 use crate::plan::{Overrides, Plan};
+use crate::record::vocab::StopSignal;
 use crate::runner::{self, exit, RunOptions};
 use crate::scenario::{parse_duration, ScenarioFile};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,6 +78,7 @@ pub fn main() -> i32 {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
         Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers } => {
+            stop_brokers_on_fatal_panic();
             run(&scenario, Overrides { broker, duration, source_addrs, ..Default::default() }, out, quiet, workers)
         }
     }
@@ -123,6 +126,58 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP: the first stops the run (drain briefly,
+/// write the report of what ran), a second of any quits at once.
+struct StopSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> StopSignal {
+        tokio::select! {
+            _ = self.int.recv() => StopSignal::Sigint,
+            _ = self.term.recv() => StopSignal::Sigterm,
+            _ = self.hup.recv() => StopSignal::Sighup,
+        }
+    }
+
+    async fn handle(mut self, interrupt: tokio::sync::watch::Sender<Option<StopSignal>>) {
+        let first = self.next().await;
+        eprintln!(
+            "\nmidge: interrupted by {first} — stopping the clients and writing the report (Ctrl-C or another signal quits at once)"
+        );
+        let _ = interrupt.send(Some(first));
+        let second = self.next().await;
+        eprintln!("midge: {second} again — stopping the brokers midge started and quitting at once, without a report");
+        crate::broker::stop_all_spawned();
+        std::process::exit(exit::of_signal(second));
+    }
+}
+
+/// A panic that ends midge (one on the main thread, where the runner and
+/// the command line run) first stops every broker midge spawned: an exit
+/// by panic must not leave one behind. A client task's panic is caught by
+/// its runtime and counted as a lost task; the run, and its broker, go on.
+fn stop_brokers_on_fatal_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            crate::broker::stop_all_spawned();
+        }
+        previous(info);
+    }));
+}
+
 fn slug(name: &str) -> String {
     let s: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
@@ -165,18 +220,13 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
         }
     };
     runtime.block_on(async move {
-        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\nmidge: interrupted — stopping the clients and writing the report (Ctrl-C again to quit at once)"
-                );
-                let _ = interrupt_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(exit::INTERRUPTED);
-                }
+        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
+        match StopSignals::listen() {
+            Ok(signals) => {
+                tokio::spawn(signals.handle(interrupt_tx));
             }
-        });
+            Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
+        }
         let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx), workers };
         let output = match runner::run(plan, opts).await {
             Ok(o) => o,

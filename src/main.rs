@@ -1,3 +1,6 @@
 fn main() {
-    std::process::exit(midge::cli::main());
+    let status = midge::cli::main();
+    // Every path out has dropped its broker by now; this is the backstop.
+    midge::broker::stop_all_spawned();
+    std::process::exit(status);
 }

@@ -6,7 +6,7 @@
 //! series, and the report merges them once at the end.
 
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
 
@@ -84,13 +84,17 @@ impl UnrecordedDeliveries {
         self.deliveries.iter().map(|d| (d.publisher, d.seq))
     }
 
-    pub fn drain_into(&mut self, shard: &mut Shard) {
+    /// Records them into the shard; returns the slowest one's send-to-receipt µs.
+    pub fn drain_into(&mut self, shard: &mut Shard) -> u64 {
+        let mut slowest = 0;
         for d in self.deliveries.drain(..) {
             shard.latency.e2e.saturating_record(d.e2e_us);
             shard.latency.e2e_uncorrected.saturating_record(d.raw_us);
             shard.interval_e2e.saturating_record(d.e2e_us);
             shard.counters.received[d.qos as usize] += 1;
+            slowest = slowest.max(d.raw_us);
         }
+        slowest
     }
 }
 
@@ -133,6 +137,9 @@ pub struct Metrics {
     pub inflight: AtomicI64,
     /// Clients that lost their connection and are waiting to reconnect.
     pub offline: AtomicI64,
+    /// The slowest delivery so far (send to receipt, µs): the drain's quiet
+    /// period adapts to it. One `fetch_max` per recorded batch.
+    pub slowest_delivery_us: AtomicU64,
     pub ready: ReadyGate,
     /// Publishers that will publish no more (their `count` is sent, or they are gone).
     pub publishers_done: ReadyGate,
@@ -147,6 +154,7 @@ impl Metrics {
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
             offline: AtomicI64::new(0),
+            slowest_delivery_us: AtomicU64::new(0),
             ready: ReadyGate::default(),
             publishers_done: ReadyGate::default(),
         }
@@ -185,6 +193,12 @@ impl Metrics {
             });
         }
         (counters, interval)
+    }
+
+    /// Deliveries recorded so far, over all shards: counters only, no
+    /// histogram is read (the drain asks every 50 ms).
+    pub fn received_so_far(&self) -> u64 {
+        (0..self.shards.len()).map(|i| self.with(i, |s| s.counters.received_total())).sum()
     }
 
     pub fn totals(&self) -> (Counters, Latencies) {
@@ -269,5 +283,21 @@ mod tests {
         assert_eq!(h.len(), 6);
         let (_, h) = m.sample();
         assert_eq!(h.len(), 0);
+    }
+
+    #[test]
+    fn received_so_far_counts_without_histograms_and_slowest_is_a_max() {
+        let m = Metrics::new(2);
+        let mut batch = UnrecordedDeliveries::default();
+        for (i, raw_us) in [(0u64, 900u64), (1, 1_200_000), (2, 40)] {
+            batch.push(Delivery { qos: 1, publisher: 0, seq: i, e2e_us: raw_us, raw_us });
+        }
+        let slowest = m.with(0, |s| batch.drain_into(s));
+        assert_eq!(slowest, 1_200_000);
+        m.slowest_delivery_us.fetch_max(slowest, Ordering::Relaxed);
+        m.slowest_delivery_us.fetch_max(5, Ordering::Relaxed);
+        assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 1_200_000);
+        m.with(1, |s| s.counters.received[0] += 2);
+        assert_eq!(m.received_so_far(), 5);
     }
 }

@@ -13,8 +13,9 @@ use crate::metrics::Metrics;
 use crate::mqtt::transport::TlsClient;
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{
-    BrokerRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
+    BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
 };
 use crate::report::Report;
 use crate::sys::SysWatcher;
@@ -32,15 +33,25 @@ pub mod exit {
     pub const PASS: i32 = 0;
     pub const EXPECTATION_FAILED: i32 = 1;
     pub const BAD_INPUT: i32 = 2;
+    /// Stopped by SIGINT (Ctrl-C): 128 + 2.
     pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM: 128 + 15.
+    pub const TERMINATED: i32 = 143;
+    /// Stopped by SIGHUP: 128 + 1.
+    pub const HUNG_UP: i32 = 129;
+
+    /// The status of a run a signal stopped.
+    pub fn of_signal(s: crate::record::vocab::StopSignal) -> i32 {
+        128 + s.number()
+    }
 }
 
 #[derive(Default)]
 pub struct RunOptions {
     /// Draw the live one-line progress display (on a terminal).
     pub progress: bool,
-    /// Turns true when the user asks to stop (Ctrl-C).
-    pub interrupt: Option<watch::Receiver<bool>>,
+    /// Names the signal once one asks the run to stop (SIGINT, SIGTERM, SIGHUP).
+    pub interrupt: Option<watch::Receiver<Option<StopSignal>>>,
     /// Client worker threads (`--workers`; default: one per core).
     pub workers: Option<usize>,
 }
@@ -70,16 +81,17 @@ pub struct RunOutput {
     pub exit_code: i32,
 }
 
-/// Waits for the interrupt flag, or forever when there is none.
-async fn interrupted(rx: &mut Option<watch::Receiver<bool>>) {
+/// Waits for a stop signal and names it, or waits forever when there is none.
+async fn interrupted(rx: &mut Option<watch::Receiver<Option<StopSignal>>>) -> StopSignal {
     match rx {
-        Some(rx) => {
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+        Some(rx) => loop {
+            if let Some(s) = *rx.borrow_and_update() {
+                return s;
             }
-        }
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        },
         None => std::future::pending().await,
     }
 }
@@ -205,7 +217,8 @@ struct Publishing {
     broker_cpu_s: Option<f64>,
     broker_rss_kib: Option<u64>,
     faults: Option<JoinHandle<FaultLog>>,
-    interrupted: bool,
+    /// The signal that cut publishing short.
+    stopped_by: Option<StopSignal>,
 }
 
 /// Publishing: from the phase change to the end of the duration (or every
@@ -233,10 +246,10 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
         };
         tokio::spawn(schedule::run(fctx, start_us, s.phase.subscribe()))
     });
-    let interrupted_now = tokio::select! {
-        _ = tokio::time::sleep_until(Instant::from_std(s.metrics.clock.instant_at(end_us))) => false,
-        _ = all_publishers_done(&s.plan, &s.metrics) => false,
-        _ = interrupted(&mut opts.interrupt) => true,
+    let stopped_by = tokio::select! {
+        _ = tokio::time::sleep_until(Instant::from_std(s.metrics.clock.instant_at(end_us))) => None,
+        _ = all_publishers_done(&s.plan, &s.metrics) => None,
+        signal = interrupted(&mut opts.interrupt) => Some(signal),
     };
     let elapsed = started.elapsed();
     let window = PublishWindow { start_us, end_us, stopped_us: s.metrics.clock.now_us() };
@@ -254,17 +267,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
             let _ = loop_delay.add(&h);
         }
     }
-    Publishing {
-        window,
-        elapsed,
-        cpu_s,
-        rss_kib,
-        loop_delay,
-        broker_cpu_s,
-        broker_rss_kib,
-        faults,
-        interrupted: interrupted_now,
-    }
+    Publishing { window, elapsed, cpu_s, rss_kib, loop_delay, broker_cpu_s, broker_rss_kib, faults, stopped_by }
 }
 
 /// Resolves when every publisher has sent its `count` — only when every
@@ -294,33 +297,41 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
     let ready_limit =
         Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5);
-    let mut was_interrupted = false;
+    let mut stop = None;
     tokio::select! {
         _ = timeout(ready_limit, swarm.metrics.ready.wait_for(plan.clients.len() as u32)) => {}
-        _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
+        signal = interrupted(&mut opts.interrupt) => stop = Some(signal),
     }
-    let publishing = match was_interrupted {
-        false => Some(publish(&swarm, &links, &broker, &mut opts).await),
-        true => None,
+    let publishing = match stop {
+        None => Some(publish(&swarm, &links, &broker, &mut opts).await),
+        Some(_) => None,
     };
-    was_interrupted |= publishing.as_ref().is_some_and(|p| p.interrupted);
+    stop = stop.or(publishing.as_ref().and_then(|p| p.stopped_by));
     let _ = swarm.phase.send(Phase::Draining);
     swarm.progress.set_stage("draining");
-    if !was_interrupted {
+    let drain_started = Instant::now();
+    let mut drained = None;
+    if stop.is_none() {
         tokio::select! {
-            _ = drain(&swarm.metrics, plan.drain) => {}
-            _ = interrupted(&mut opts.interrupt) => was_interrupted = true,
+            d = drain(&swarm.metrics, plan.drain) => drained = Some(d),
+            signal = interrupted(&mut opts.interrupt) => stop = Some(signal),
         }
     }
-    if was_interrupted {
-        // Even a stop on request lets what is in flight land (briefly), so
-        // the report of what ran loses nothing to the stop itself.
-        drain(&swarm.metrics, plan.drain.min(Duration::from_secs(2))).await;
-    }
+    let drained = match drained {
+        Some(d) => d,
+        None => {
+            // Even a stop on request lets what is in flight land (briefly), so
+            // the report of what ran loses nothing to the stop itself.
+            let d = drain(&swarm.metrics, plan.drain.min(Duration::from_secs(2))).await;
+            DrainRecord { ended: DrainEnd::Interrupted, waited_us: drain_started.elapsed().as_micros() as u64, ..d }
+        }
+    };
     let broker = broker.lock().await;
     let mut record = finish(swarm, sys_watch, publishing, &broker).await;
     record.started_at = started_at;
-    record.interrupted = was_interrupted;
+    record.interrupted = stop.is_some();
+    record.stop_signal = stop;
+    record.drain = drained;
     let report = analysis::analyse(&plan, &record);
     // The peak includes the analysis: report and record say the same.
     let mut report = report;
@@ -369,7 +380,7 @@ async fn finish(
         broker_cpu_s: None,
         broker_rss_kib: broker.rss_kib(),
         faults: None,
-        interrupted: true,
+        stopped_by: None,
     });
     RunRecord {
         format: RECORD_FORMAT,
@@ -386,6 +397,14 @@ async fn finish(
         publish_elapsed: p.elapsed,
         publishing: window,
         interrupted: false,
+        stop_signal: None,
+        drain: DrainRecord {
+            ended: DrainEnd::Interrupted,
+            waited_us: 0,
+            quiet_period_us: 0,
+            in_flight_at_end: 0,
+            offline_at_end: 0,
+        },
         lost_tasks,
         run_end_us,
         connected_peak: swarm.metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
@@ -475,25 +494,83 @@ async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
     }
 }
 
-/// Waits until nothing is in flight, no client is waiting to reconnect, and
-/// deliveries have stopped for a moment — or the drain period is over.
-async fn drain(metrics: &Metrics, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let quiet_for = Duration::from_millis(300);
-    let mut last_received = u64::MAX;
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        let (counters, _) = metrics.totals();
-        let received = counters.received_total();
-        if received != last_received {
-            last_received = received;
-            quiet_since = Instant::now();
+/// The shortest quiet period of the drain.
+pub const MIN_QUIET: Duration = Duration::from_millis(300);
+
+/// How long deliveries must have stopped before the drain believes no more
+/// are coming: max(`MIN_QUIET`, 2 × the slowest delivery seen so far).
+pub fn quiet_period(slowest_delivery_us: u64) -> Duration {
+    MIN_QUIET.max(Duration::from_micros(slowest_delivery_us.saturating_mul(2)))
+}
+
+/// How long nothing at all may move — no delivery, no acknowledgement, no
+/// client back — before the drain stops although publishes are still in
+/// flight or clients offline: max(2 s, 4 × the quiet period).
+pub fn stall_period(quiet: Duration) -> Duration {
+    Duration::from_secs(2).max(quiet * 4)
+}
+
+/// The drain's state, one look every 50 ms: whether it is over, and how.
+struct DrainWatch {
+    /// Deliveries, in flight, offline: at the last look.
+    last: (u64, i64, i64),
+    /// When deliveries last changed, and when anything last did.
+    delivered_at: Instant,
+    moved_at: Instant,
+}
+
+impl DrainWatch {
+    fn new(now: Instant, seen: (u64, i64, i64)) -> DrainWatch {
+        DrainWatch { last: seen, delivered_at: now, moved_at: now }
+    }
+
+    /// `seen`: deliveries so far, publishes in flight, clients offline.
+    fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration) -> Option<DrainEnd> {
+        if seen.0 != self.last.0 {
+            self.delivered_at = now;
         }
-        let settled = metrics.inflight.load(Ordering::Relaxed) <= 0 && metrics.offline.load(Ordering::Relaxed) <= 0;
-        if settled && quiet_since.elapsed() >= quiet_for {
-            return;
+        if seen != self.last {
+            self.moved_at = now;
         }
-        sleep(Duration::from_millis(50)).await;
+        self.last = seen;
+        let quiet_enough = now - self.delivered_at >= quiet;
+        let outstanding = seen.1 > 0 || seen.2 > 0;
+        match (quiet_enough, outstanding) {
+            (true, false) => Some(DrainEnd::Complete),
+            (true, true) if now - self.moved_at >= stall_period(quiet) => Some(DrainEnd::Quiet),
+            _ => None,
+        }
+    }
+}
+
+/// Drains: keeps going while QoS 1/2 publishes are in flight, clients wait
+/// to reconnect, or deliveries still arrive within the quiet period (which
+/// adapts to the slowest delivery seen); stops at `limit` at the latest.
+/// Reads counters and atomics only, never the histograms.
+async fn drain(metrics: &Metrics, limit: Duration) -> DrainRecord {
+    let started = Instant::now();
+    let deadline = started + limit;
+    let seen = || {
+        (metrics.received_so_far(), metrics.inflight.load(Ordering::Relaxed), metrics.offline.load(Ordering::Relaxed))
+    };
+    let mut watch = DrainWatch::new(started, seen());
+    let ended = loop {
+        let quiet = quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed));
+        let now = Instant::now();
+        if let Some(end) = watch.look(now, seen(), quiet) {
+            break end;
+        }
+        if now >= deadline {
+            break DrainEnd::TimeLimit;
+        }
+        sleep(Duration::from_millis(50).min(deadline - now)).await;
+    };
+    DrainRecord {
+        ended,
+        waited_us: started.elapsed().as_micros() as u64,
+        quiet_period_us: quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed)).as_micros() as u64,
+        in_flight_at_end: metrics.inflight.load(Ordering::Relaxed).max(0) as u64,
+        offline_at_end: metrics.offline.load(Ordering::Relaxed).max(0) as u64,
     }
 }
 
@@ -560,10 +637,55 @@ pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
         exit::BAD_INPUT
     } else if r.interrupted {
-        exit::INTERRUPTED
+        r.stop_signal.map_or(exit::INTERRUPTED, exit::of_signal)
     } else if r.passed() {
         exit::PASS
     } else {
         exit::EXPECTATION_FAILED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_quiet_period_adapts_to_the_slowest_delivery() {
+        assert_eq!(quiet_period(0), MIN_QUIET);
+        assert_eq!(quiet_period(100_000), MIN_QUIET);
+        assert_eq!(quiet_period(1_200_000), 2400 * MS);
+        assert_eq!(stall_period(MIN_QUIET), 2000 * MS);
+        assert_eq!(stall_period(2400 * MS), 9600 * MS);
+    }
+
+    #[test]
+    fn the_drain_ends_complete_quiet_or_not_yet() {
+        let t0 = Instant::now();
+        let quiet = 300 * MS;
+        // Deliveries keep coming: not over, however settled the rest is.
+        let mut w = DrainWatch::new(t0, (10, 0, 0));
+        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0), quiet), None);
+        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0), quiet), None);
+        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0), quiet), Some(DrainEnd::Complete));
+        // Quiet, but a publish in flight: wait while anything moves…
+        let mut w = DrainWatch::new(t0, (10, 3, 0));
+        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0), quiet), None);
+        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0), quiet), None);
+        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet), None);
+        // …and stop, quiet, once nothing has for the stall period.
+        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet), Some(DrainEnd::Quiet));
+        // A client offline keeps it going the same way; its return completes it.
+        let mut w = DrainWatch::new(t0, (10, 0, 1));
+        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet), None);
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet), Some(DrainEnd::Complete));
+    }
+
+    #[test]
+    fn a_signal_gives_its_own_exit_status() {
+        assert_eq!(exit::of_signal(StopSignal::Sigint), exit::INTERRUPTED);
+        assert_eq!(exit::of_signal(StopSignal::Sigterm), exit::TERMINATED);
+        assert_eq!(exit::of_signal(StopSignal::Sighup), exit::HUNG_UP);
     }
 }

@@ -5,15 +5,15 @@
 use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
-    BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, Finding, LatencyInfo, LoadGenerator,
-    LossWindowInfo, Messages, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES,
-    SCHEMA_VERSION,
+    BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, LatencyInfo,
+    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS,
+    MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::vocab::Verdict;
-use crate::record::{Counters, Generation, RunRecord};
+use crate::record::{Counters, DrainRecord, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
 fn secs(us: u64) -> f64 {
@@ -223,6 +223,17 @@ fn clients_info(plan: &Plan, record: &RunRecord) -> ClientsInfo {
     }
 }
 
+/// The drain as the runner recorded it; the wait to the ms.
+fn drain_info(d: &DrainRecord) -> DrainInfo {
+    DrainInfo {
+        ended: d.ended,
+        waited_s: secs(d.waited_us),
+        quiet_period_ms: d.quiet_period_us / 1000,
+        in_flight_at_end: d.in_flight_at_end,
+        offline_at_end: d.offline_at_end,
+    }
+}
+
 /// The verdict: pass only when the run did what was asked and every expectation held.
 pub fn verdict(r: &Report) -> Verdict {
     if r.error.is_some() || r.interrupted || r.expectations.iter().any(|e| !e.pass) {
@@ -253,6 +264,8 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         run_id: format!("{:016x}", plan.run_id),
         interrupted: record.interrupted,
+        stop_signal: record.stop_signal,
+        drain: drain_info(&record.drain),
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
         messages: messages(&tally, &record.counters, super::generator::unsent(plan, record)),

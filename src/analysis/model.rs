@@ -3,7 +3,7 @@
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
 
-use crate::record::vocab::{FindingKind, LossWindow, Verdict};
+use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use crate::record::{hist, Latencies};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,12 @@ pub struct Report {
     pub started_at: String,
     pub duration_s: f64,
     pub run_id: String,
-    /// True when the run was cut short (Ctrl-C); the figures cover what ran.
+    /// True when the run was cut short (a signal); the figures cover what ran.
     pub interrupted: bool,
+    /// The signal that cut it short: "SIGINT", "SIGTERM" or "SIGHUP"; null when none did.
+    pub stop_signal: Option<StopSignal>,
+    /// How the drain after publishing ended.
+    pub drain: DrainInfo,
     pub clients: ClientsInfo,
     pub latency: LatencyInfo,
     pub messages: Messages,
@@ -45,6 +49,19 @@ pub struct Report {
     pub verdict: Verdict,
     /// Why the run could not do what the scenario asked, if it could not.
     pub error: Option<String>,
+}
+
+/// How the drain after publishing ended, and what was still outstanding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrainInfo {
+    pub ended: DrainEnd,
+    pub waited_s: f64,
+    /// max(300 ms, 2 × the slowest delivery seen), at the end.
+    pub quiet_period_ms: u64,
+    /// QoS 1/2 publishes still unacknowledged at the end.
+    pub in_flight_at_end: u64,
+    /// Clients still waiting to reconnect at the end.
+    pub offline_at_end: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -5,10 +5,10 @@
 
 use crate::plan::{Overrides, Plan};
 use crate::record::logs::PublishLog;
-use crate::record::vocab::Cause;
+use crate::record::vocab::{Cause, DrainEnd};
 use crate::record::{
-    hist, BrokerRecord, ClientRecord, Counters, FaultLog, FlightEntry, Generation, GeneratorRecord, Latencies,
-    RunRecord, TwinConnection, TwinRecord, RECORD_FORMAT,
+    hist, BrokerRecord, ClientRecord, Counters, DrainRecord, FaultLog, FlightEntry, Generation, GeneratorRecord,
+    Latencies, RunRecord, TwinConnection, TwinRecord, RECORD_FORMAT,
 };
 use crate::scenario::ScenarioFile;
 use std::path::Path;
@@ -65,6 +65,14 @@ pub fn record(plan: &Plan) -> RunRecord {
         publish_elapsed: Duration::from_secs(10),
         publishing: None,
         interrupted: false,
+        stop_signal: None,
+        drain: DrainRecord {
+            ended: DrainEnd::Complete,
+            waited_us: 300_000,
+            quiet_period_us: 300_000,
+            in_flight_at_end: 0,
+            offline_at_end: 0,
+        },
         lost_tasks: 0,
         run_end_us: RUN_END_US,
         connected_peak: plan.clients.len() as u64,

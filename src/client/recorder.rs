@@ -101,7 +101,8 @@ impl Recorder {
             rx.streams.entry(publisher).or_default().record(seq);
         }
         let unrecorded = &mut self.unrecorded;
-        m.with(self.shard, |s| unrecorded.drain_into(s));
+        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));
+        m.slowest_delivery_us.fetch_max(slowest_us, Ordering::Relaxed);
     }
 
     /// Their acknowledgements could not be written: the broker still holds

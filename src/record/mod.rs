@@ -16,12 +16,12 @@ use logs::{PublishLog, RxLog};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use vocab::{Cause, FaultKind, Limit};
+use vocab::{Cause, DrainEnd, FaultKind, Limit, StopSignal};
 
 pub use clock::RunClock;
 
 /// The version of record.json's layout; a record of another version is refused.
-pub const RECORD_FORMAT: u32 = 1;
+pub const RECORD_FORMAT: u32 = 2;
 
 /// The file beside report.json that holds the record.
 pub const RECORD_FILE: &str = "record.json";
@@ -333,6 +333,20 @@ pub struct PublishWindow {
     pub stopped_us: u64,
 }
 
+/// How the drain after publishing went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    pub ended: DrainEnd,
+    /// How long the drain lasted (the short one after a stop signal included).
+    pub waited_us: u64,
+    /// The quiet period at the end: max(300 ms, 2 × the slowest delivery seen).
+    pub quiet_period_us: u64,
+    /// QoS 1/2 publishes still unacknowledged when it ended.
+    pub in_flight_at_end: u64,
+    /// Clients waiting to reconnect when it ended.
+    pub offline_at_end: u64,
+}
+
 /// Everything one run observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -347,8 +361,12 @@ pub struct RunRecord {
     /// When publishing ran (None: it never started).
     #[serde(default)]
     pub publishing: Option<PublishWindow>,
-    /// The run was cut short (Ctrl-C); the figures cover what ran.
+    /// The run was cut short (a signal); the figures cover what ran.
     pub interrupted: bool,
+    /// The signal that cut it short (None: it ran to its end).
+    pub stop_signal: Option<StopSignal>,
+    /// How the drain after publishing ended.
+    pub drain: DrainRecord,
     /// Client tasks that did not finish and were not counted.
     pub lost_tasks: u64,
     /// Run-clock µs when every client had ended.

@@ -147,6 +147,44 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// The signal that stopped a run before its end (`report.json` `stop_signal`).
+    pub enum StopSignal as "stop signal" {
+        /// Ctrl-C.
+        Sigint => "SIGINT",
+        /// What Kubernetes, systemd, CI timeouts and `timeout` send.
+        Sigterm => "SIGTERM",
+        /// The terminal went away.
+        Sighup => "SIGHUP",
+    }
+}
+
+impl StopSignal {
+    /// The signal's number (the exit status is 128 + it).
+    pub fn number(self) -> i32 {
+        match self {
+            StopSignal::Sigint => 2,
+            StopSignal::Sigterm => 15,
+            StopSignal::Sighup => 1,
+        }
+    }
+}
+
+named_enum! {
+    /// How the drain after publishing ended (`report.json` `drain.ended`).
+    pub enum DrainEnd as "drain end" {
+        /// Nothing in flight, nobody waiting to reconnect, and no delivery for the quiet period.
+        Complete => "complete",
+        /// No delivery, acknowledgement or reconnect for the stall period,
+        /// although publishes were still in flight or clients offline.
+        Quiet => "quiet",
+        /// The scenario's `drain` ran out first.
+        TimeLimit => "time_limit",
+        /// A signal stopped the run; what was in flight got a short drain.
+        Interrupted => "interrupted",
+    }
+}
+
 /// Why a connection attempt failed or a connection ended. The run records
 /// what midge saw; the analysis may rename a close once it knows more (a
 /// takeover, midge's own fault, a protocol error the broker did not name).

@@ -152,7 +152,8 @@ fn header(o: &mut String, r: &Report) {
         );
     }
     if r.interrupted {
-        let _ = writeln!(o, "**Interrupted:** the run was stopped early; figures cover what ran.\n");
+        let by = r.stop_signal.map(|s| format!(" by {s}")).unwrap_or_default();
+        let _ = writeln!(o, "**Interrupted:** the run was stopped early{by}; figures cover what ran.\n");
     }
     let _ = writeln!(
         o,
@@ -164,6 +165,12 @@ fn header(o: &mut String, r: &Report) {
         r.duration_s,
         r.scenario.file,
         &r.scenario.sha256[..12.min(r.scenario.sha256.len())]
+    );
+    let d = &r.drain;
+    let _ = writeln!(
+        o,
+        "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
+        d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
 }
 
