@@ -290,7 +290,7 @@ mod tests {
         let m = Metrics::new(2);
         let mut batch = UnrecordedDeliveries::default();
         for (i, raw_us) in [(0u64, 900u64), (1, 1_200_000), (2, 40)] {
-            batch.push(Delivery { qos: 1, publisher: 0, seq: i, e2e_us: raw_us, raw_us });
+            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, raw_us });
         }
         let slowest = m.with(0, |s| batch.drain_into(s));
         assert_eq!(slowest, 1_200_000);
