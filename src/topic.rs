@@ -20,6 +20,15 @@ pub fn validate_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A shared subscription's filter, `$share/{group}/{filter}` (MQTT 5 §4.8.2;
+/// mosquitto takes it on 3.1.1 too): the share group's name and the filter
+/// its messages match. None for an ordinary filter.
+pub fn shared(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    let (group, real) = rest.split_once('/')?;
+    (!group.is_empty() && !real.is_empty()).then_some((group, real))
+}
+
 /// Whether a topic name matches a filter. A filter starting with a wildcard
 /// does not match topics starting with '$' (MQTT 3.1.1 §4.7.2).
 pub fn matches(filter: &str, topic: &str) -> bool {
@@ -64,5 +73,14 @@ mod tests {
         assert!(validate_filter("a/#/b").is_err());
         assert!(validate_filter("a+/b").is_err());
         assert!(validate_filter("").is_err());
+    }
+
+    #[test]
+    fn shared_filters_name_their_group() {
+        assert_eq!(shared("$share/g/s/#"), Some(("g", "s/#")));
+        assert_eq!(shared("s/#"), None);
+        assert_eq!(shared("$share/g"), None);
+        assert!(!matches("$share/g/s/#", "s/1"), "the share prefix is no topic level");
+        assert!(matches(shared("$share/g/s/#").unwrap().1, "s/1"));
     }
 }

@@ -190,3 +190,38 @@ publish = { topic = "closed/{i}", qos = 1, rate = 10.0, count = 10 }
     assert_eq!(m.publish_reasons.get("not_authorized"), Some(&m.rejected), "{m:?}");
     assert_eq!((m.acked, m.expected, m.lost), (0, 0, 0), "nothing got out, so nothing is owed: {m:?}");
 }
+
+/// Two members of `$share/g/s/#`, five QoS 1 publishers: every message is
+/// owed once to the share group, and the broker spreads them over the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_subscription_is_owed_each_message_once() {
+    let broker = mosquitto(NO_LIMITS).await;
+    let out = run_text(
+        r#"
+name = "shared"
+duration = "3s"
+drain = "2s"
+protocol = "5"
+[[group]]
+name = "members"
+clients = 2
+client_id = { scheme = "prefix-serial", prefix = "member-" }
+subscribe = { filter = "$share/g/s/#", qos = 1 }
+[[group]]
+name = "pub"
+clients = 5
+publish = { topic = "s/{i}", qos = 1, rate = 20.0, count = 40 }
+"#,
+        &url(&broker),
+    )
+    .await;
+    let r = &out.report;
+    let m = &r.messages;
+    assert_eq!((m.published, m.expected, m.received, m.lost, m.duplicated), (200, 200, 200, 0, 0), "{m:?}");
+    assert_eq!(r.shared_subscriptions.len(), 1);
+    let s = &r.shared_subscriptions[0];
+    assert_eq!((s.filter.as_str(), s.members, s.expected, s.received, s.lost), ("$share/g/s/#", 2, 200, 200, 0));
+    assert_eq!(s.per_member.values().sum::<u64>(), 200, "each message went to one member: {s:?}");
+    assert!(s.min_share_pct > 0.0, "both members took a part: {s:?}");
+    assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
+}

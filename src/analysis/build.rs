@@ -6,7 +6,7 @@ use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
     BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, LatencyInfo,
-    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, StreamInfo, MAX_LISTED_STREAMS,
+    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StreamInfo, MAX_LISTED_STREAMS,
     MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
@@ -66,6 +66,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             qos: granted_qos(record, s.subscriber_client).map_or(s.qos, |g| s.qos.min(g)),
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
             session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
+            share: s.share,
         })
         .collect();
     let clients = &record.clients;
@@ -76,6 +77,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
         connections: clients.iter().map(|c| (c.index, connections(&c.timeline))).collect::<HashMap<_, _>>(),
         restarts: &record.faults.restarts,
         run_end_us: record.run_end_us,
+        shares: plan.shares.iter().map(|s| s.members.as_slice()).collect(),
     })
 }
 
@@ -117,7 +119,7 @@ fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
         .take(MAX_LISTED_STREAMS)
         .map(|s| StreamInfo {
             publisher: id(s.publisher_client),
-            subscriber: id(s.subscriber_client),
+            subscriber: detect::subscriber_name(plan, s.subscriber_client, s.share),
             qos: s.qos,
             expected: s.expected,
             received: s.received,
@@ -125,6 +127,35 @@ fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
             duplicated: s.duplicated,
             out_of_order: s.out_of_order,
             lost_seqs: s.lost_ranges.clone(),
+        })
+        .collect()
+}
+
+/// Each share group's account and how evenly the broker spread it.
+fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
+    let pct = |n: u64, total: u64| if total == 0 { 0.0 } else { (n as f64 * 1000.0 / total as f64).round() / 10.0 };
+    plan.shares
+        .iter()
+        .zip(&tally.shares)
+        .map(|(share, t)| {
+            let counts: Vec<u64> = share.members.iter().map(|m| t.per_member.get(m).copied().unwrap_or(0)).collect();
+            let total: u64 = counts.iter().sum();
+            ShareInfo {
+                filter: share.filter.clone(),
+                members: share.members.len() as u64,
+                expected: t.expected,
+                received: t.received,
+                lost: t.lost,
+                duplicated: t.duplicated,
+                per_member: share
+                    .members
+                    .iter()
+                    .zip(&counts)
+                    .map(|(m, n)| (plan.clients[*m as usize].client_id.clone(), *n))
+                    .collect(),
+                min_share_pct: pct(counts.iter().copied().min().unwrap_or(0), total),
+                max_share_pct: pct(counts.iter().copied().max().unwrap_or(0), total),
+            }
         })
         .collect()
 }
@@ -275,6 +306,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         load_generator: generator,
         streams: stream_infos(plan, &tally),
         loss_windows: loss_window_infos(plan, &tally, record.run_end_us),
+        shared_subscriptions: share_infos(plan, &tally),
         client_timelines: timelines(plan, record),
         faults: record.faults.events.clone(),
         timeseries: record.timeseries.clone(),

@@ -38,6 +38,10 @@ pub struct Report {
     pub streams: Vec<StreamInfo>,
     /// Offline windows and broker restarts that lost or missed messages.
     pub loss_windows: Vec<LossWindowInfo>,
+    /// Share groups of shared subscriptions: what each owed and got, and how
+    /// the broker spread it over the members.
+    #[serde(default)]
+    pub shared_subscriptions: Vec<ShareInfo>,
     /// Clients whose connection dropped at least once, with their connections.
     pub client_timelines: Vec<ClientTimeline>,
     /// The scenario's faults as carried out.
@@ -254,6 +258,24 @@ pub struct ExpectationResult {
     pub op: String,
     pub limit: u64,
     pub unit: String,
+}
+
+/// One share group (`$share/{group}/{filter}`): a matching message is owed
+/// once to the group while any member is live.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShareInfo {
+    pub filter: String,
+    pub members: u64,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    /// Delivered to more than one member (or twice to one).
+    pub duplicated: u64,
+    /// Distinct messages each member received, by client id.
+    pub per_member: BTreeMap<String, u64>,
+    /// The smallest and largest member's part of what the group received, in percent.
+    pub min_share_pct: f64,
+    pub max_share_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

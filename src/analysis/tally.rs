@@ -3,6 +3,7 @@
 //! live windows — expected, lost, duplicated, out of order, missed or queued
 //! while offline — and the window each lost message fell in.
 
+use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
 use std::collections::HashMap;
@@ -136,6 +137,8 @@ pub fn publisher_gaps(connections: &[Connected], run_end_us: u64) -> Vec<(u64, u
 pub struct StreamTally {
     pub publisher_client: u32,
     pub subscriber_client: u32,
+    /// A shared subscription's stream: its share group (see `StreamRef::share`).
+    pub share: Option<u32>,
     pub qos: u8,
     pub expected: u64,
     pub received: u64,
@@ -188,6 +191,8 @@ pub struct Tally {
     pub streams: Vec<StreamTally>,
     pub lost_by_window: std::collections::BTreeMap<LossWindow, u64>,
     pub windows: Vec<WindowTally>,
+    /// Per share group (as `TallyInput::shares`).
+    pub shares: Vec<ShareTally>,
 }
 
 /// One stream to join: who publishes, who subscribes, at which QoS.
@@ -202,6 +207,8 @@ pub struct StreamRef {
     /// How long the broker keeps that session after a drop (MQTT 5 session
     /// expiry; None: until it is resumed).
     pub session_expiry_us: Option<u64>,
+    /// A shared subscription: the index of its share group in `TallyInput::shares`.
+    pub share: Option<u32>,
 }
 
 /// Everything the join reads.
@@ -213,6 +220,8 @@ pub struct TallyInput<'a> {
     /// Broker restarts: (killed, listening again), run-clock µs.
     pub restarts: &'a [(u64, u64)],
     pub run_end_us: u64,
+    /// The members (client indices) of each share group.
+    pub shares: Vec<&'a [u32]>,
 }
 
 fn window_tally(
@@ -233,7 +242,7 @@ fn window_tally(
 
 /// Joins publishers' logs with subscribers' logs over the planned streams.
 pub fn tally(input: &TallyInput<'_>) -> Tally {
-    let mut t = Tally::default();
+    let mut t = Tally { shares: vec![ShareTally::default(); input.shares.len()], ..Default::default() };
     for log in input.publish_logs.values() {
         let q = log.qos.min(2) as usize;
         let acked = if log.qos > 0 { log.got_out.len() } else { 0 };
@@ -246,6 +255,13 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
     for s in input.streams {
         let Some(log) = input.publish_logs.get(&s.publisher_client) else { continue };
         let st = tally_stream(input, s, log, &mut t);
+        if let Some(i) = s.share {
+            add_to_share(
+                &mut t.shares[i as usize],
+                &st,
+                &per_member(input, input.shares[i as usize], s.publisher_index),
+            );
+        }
         let q = s.qos.min(2) as usize;
         for c in [&mut t.total, &mut t.by_qos[q]] {
             c.expected += st.expected;
@@ -270,6 +286,16 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
     t
 }
 
+fn add_to_share(share: &mut ShareTally, st: &StreamTally, members: &[(u32, u64)]) {
+    share.expected += st.expected;
+    share.received += st.received;
+    share.lost += st.lost;
+    share.duplicated += st.duplicated;
+    for &(m, n) in members {
+        *share.per_member.entry(m).or_default() += n;
+    }
+}
+
 /// Most lost ranges a stream lists as evidence.
 const MAX_LOST_RANGES: usize = 16;
 
@@ -278,11 +304,20 @@ const MAX_LOST_RANGES: usize = 16;
 /// fell between windows (queued for a persistent session, else missed).
 fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut Tally) -> StreamTally {
     let empty_rx = StreamRx::default();
-    let rx =
-        input.rx_logs.get(&s.subscriber_client).and_then(|r| r.streams.get(&s.publisher_index)).unwrap_or(&empty_rx);
+    let merged;
+    let rx = match s.share {
+        Some(i) => {
+            merged = merged_rx(input, input.shares[i as usize], s.publisher_index);
+            &merged
+        }
+        None => {
+            input.rx_logs.get(&s.subscriber_client).and_then(|r| r.streams.get(&s.publisher_index)).unwrap_or(&empty_rx)
+        }
+    };
     let mut st = StreamTally {
         publisher_client: s.publisher_client,
         subscriber_client: s.subscriber_client,
+        share: s.share,
         qos: s.qos,
         received: rx.received.len(),
         duplicated: rx.duplicated,
@@ -292,8 +327,11 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     let no_connections = Vec::new();
     let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
-    let persistent = s.persistent && s.qos > 0;
-    let w = windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us);
+    let persistent = s.persistent && s.qos > 0 && s.share.is_none();
+    let w = match s.share {
+        Some(i) => shared_windows(input.shares[i as usize], &input.connections, input.run_end_us),
+        None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
+    };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
@@ -398,6 +436,7 @@ mod tests {
             qos: 1,
             persistent,
             session_expiry_us: None,
+            share: None,
         }
     }
 
@@ -423,6 +462,7 @@ mod tests {
             connections: HashMap::from([(8, vec![conn(120_000, 1_000_000, 1_000_000, true)])]),
             restarts: &[],
             run_end_us: 1_000_000,
+            shares: Vec::new(),
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -454,6 +494,7 @@ mod tests {
             connections: HashMap::from([(8, conns.clone())]),
             restarts: &[],
             run_end_us: 3_000_000,
+            shares: Vec::new(),
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -474,6 +515,7 @@ mod tests {
             connections: HashMap::from([(8, conns)]),
             restarts: &[],
             run_end_us: 3_000_000,
+            shares: Vec::new(),
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -499,6 +541,7 @@ mod tests {
             connections: HashMap::from([(8, conns)]),
             restarts: &[(1_500_000, 1_600_000)],
             run_end_us: 3_000_000,
+            shares: Vec::new(),
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");

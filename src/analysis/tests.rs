@@ -412,3 +412,41 @@ fn a_refused_subscription_expects_nothing_and_is_named() {
     assert_eq!((f[0].count, f[0].client_ids.clone()), (1, vec!["sub0".to_string()]));
     assert_eq!(f[0].evidence["codes"]["failure"], 1);
 }
+
+#[test]
+fn a_share_group_is_owed_each_message_once_while_any_member_is_live() {
+    // m0 and m1 share `$share/g/t/#`. m0 is up from 0.5 s to 1.5 s, m1 from
+    // 1.2 s to the end: the group is live from 0.5 s on. pub0 sends 100
+    // messages from 1 s; m0 took seqs 0..40, m1 40..100 but seq 70 reached
+    // nobody and seq 50 reached both.
+    let plan = kit::plan(
+        r#"
+name = "t"
+[[group]]
+name = "pub"
+publish = { topic = "t/1", qos = 1, rate = 100.0 }
+[[group]]
+name = "m"
+clients = 2
+subscribe = { filter = "$share/g/t/#", qos = 1 }
+"#,
+    );
+    assert_eq!((plan.shares.len(), plan.streams.len()), (1, 1), "one stream: (publisher, share group)");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 1_500_000, None);
+    connect(&mut rec, 2, 1_200_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..40).chain([50]));
+    receive(&mut rec, 2, 0, (40..70).chain(71..100));
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.duplicated), (100, 99, 1, 1));
+    assert_eq!(r.streams[0].subscriber, "$share/g/t/#");
+    let s = &r.shared_subscriptions[0];
+    assert_eq!((s.expected, s.received, s.lost, s.duplicated), (100, 99, 1, 1));
+    assert_eq!((s.per_member["m0"], s.per_member["m1"]), (41, 59));
+    assert_eq!((s.min_share_pct, s.max_share_pct), (41.0, 59.0));
+    let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::QosViolation).collect();
+    assert_eq!(f[0].client_ids[0], "$share/g/t/#", "the violation names the share group");
+}

@@ -112,9 +112,23 @@ pub struct ClientPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamPlan {
     pub publisher_client: u32,
+    /// The subscriber; for a shared subscription, its share group's first member.
     pub subscriber_client: u32,
     /// min(publish qos, subscription qos): the QoS the subscriber receives at.
     pub qos: u8,
+    /// A shared subscription: the index of its share group in `Plan::shares`
+    /// (the stream is then (publisher, share group)).
+    pub share: Option<u32>,
+}
+
+/// A share group: the clients subscribed with the same `$share/{group}/{filter}`.
+/// A matching message is owed once to the group, whichever member takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePlan {
+    /// The whole filter, `$share/{group}/{filter}`.
+    pub filter: String,
+    /// Client indices, in plan order.
+    pub members: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +154,8 @@ pub struct Plan {
     pub clients: Vec<ClientPlan>,
     pub publishers: Vec<u32>,
     pub streams: Vec<StreamPlan>,
+    /// Share groups of shared subscriptions.
+    pub shares: Vec<SharePlan>,
     pub faults: Vec<FaultPlan>,
     /// spawn:mosquitto with persistence on.
     pub persistence: bool,
@@ -200,7 +216,8 @@ impl Plan {
             add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
             groups.push(std::sync::Arc::new(group_plan(g, s.protocol, first_client, secret_env)));
         }
-        let streams = find_streams(&groups, &clients);
+        let shares = find_shares(&clients);
+        let streams = find_streams(&groups, &clients, &shares);
         let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
         Ok(Plan {
             name: s.name.clone(),
@@ -224,6 +241,7 @@ impl Plan {
             clients,
             publishers,
             streams,
+            shares,
             faults,
             persistence: s.broker.persistence,
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
@@ -421,19 +439,44 @@ fn secret_names(
     }
 }
 
-fn find_streams(groups: &[std::sync::Arc<GroupPlan>], clients: &[ClientPlan]) -> Vec<StreamPlan> {
-    let subscribers: Vec<&ClientPlan> = clients.iter().filter(|c| c.filter.is_some()).collect();
+/// Clients subscribed with the same `$share/{group}/{filter}` form one share group.
+fn find_shares(clients: &[ClientPlan]) -> Vec<SharePlan> {
+    let mut shares: Vec<SharePlan> = Vec::new();
+    for c in clients {
+        let Some(filter) = c.filter.as_deref().filter(|f| crate::topic::shared(f).is_some()) else { continue };
+        match shares.iter_mut().find(|s| s.filter == filter) {
+            Some(s) => s.members.push(c.index),
+            None => shares.push(SharePlan { filter: filter.to_string(), members: vec![c.index] }),
+        }
+    }
+    shares
+}
+
+/// A stream for every (publisher, subscriber) whose topic matches the
+/// filter, and one for every (publisher, share group) whose topic matches
+/// the share's filter.
+fn find_streams(groups: &[std::sync::Arc<GroupPlan>], clients: &[ClientPlan], shares: &[SharePlan]) -> Vec<StreamPlan> {
+    let subscribers: Vec<&ClientPlan> =
+        clients.iter().filter(|c| c.filter.as_deref().is_some_and(|f| crate::topic::shared(f).is_none())).collect();
+    let sub_qos = |c: u32| groups[clients[c as usize].group as usize].subscribe_qos.unwrap_or(0);
     let mut streams = Vec::new();
     for p in clients.iter().filter(|c| c.topic.is_some()) {
         let topic = p.topic.as_deref().unwrap_or_default();
         let pub_qos = groups[p.group as usize].publish.as_ref().map_or(0, |x| x.qos);
-        for s in &subscribers {
-            if crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic) {
-                let sub_qos = groups[s.group as usize].subscribe_qos.unwrap_or(0);
+        for s in subscribers.iter().filter(|s| crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic)) {
+            let qos = pub_qos.min(sub_qos(s.index));
+            streams.push(StreamPlan { publisher_client: p.index, subscriber_client: s.index, qos, share: None });
+        }
+        for (i, share) in shares.iter().enumerate() {
+            let (_, filter) = crate::topic::shared(&share.filter).expect("a share group's filter is shared");
+            if crate::topic::matches(filter, topic) {
+                let first = share.members[0];
+                let qos = pub_qos.min(sub_qos(first));
                 streams.push(StreamPlan {
                     publisher_client: p.index,
-                    subscriber_client: s.index,
-                    qos: pub_qos.min(sub_qos),
+                    subscriber_client: first,
+                    qos,
+                    share: Some(i as u32),
                 });
             }
         }

@@ -61,6 +61,23 @@ impl RangeSet {
         true
     }
 
+    /// Inserts every member of [start, end) at once, merging what it
+    /// touches (for long spans: no loop over the members).
+    pub fn insert_span(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        // The ranges that overlap or touch [start, end) are replaced by one.
+        let first = self.ranges.partition_point(|&(_, e)| e < start);
+        let last = self.ranges.partition_point(|&(s, _)| s <= end);
+        let (mut a, mut b) = (start, end);
+        if first < last {
+            a = a.min(self.ranges[first].0);
+            b = b.max(self.ranges[last - 1].1);
+        }
+        self.ranges.splice(first..last, [(a, b)]);
+    }
+
     pub fn insert_range(&mut self, start: u64, end: u64) {
         for x in start..end {
             self.insert(x);
@@ -281,6 +298,21 @@ mod tests {
         assert_eq!(r.ranges(), &[(0, 6), (7, 11)]);
         assert!(r.insert(6));
         assert_eq!(r.ranges(), &[(0, 11)]);
+    }
+
+    #[test]
+    fn spans_merge_what_they_touch() {
+        let mut r = RangeSet::new();
+        r.insert_span(10, 20);
+        r.insert_span(30, 40);
+        r.insert_span(20, 25);
+        assert_eq!(r.ranges(), &[(10, 25), (30, 40)]);
+        r.insert_span(5, 35);
+        assert_eq!(r.ranges(), &[(5, 40)]);
+        r.insert_span(50, 50);
+        assert_eq!(r.ranges(), &[(5, 40)]);
+        r.insert_span(0, 2);
+        assert_eq!(r.len(), 37);
     }
 
     #[test]

@@ -123,6 +123,7 @@ pub fn render(r: &Report) -> String {
     messages(&mut o, r);
     message_losses(&mut o, r);
     loss_windows(&mut o, r);
+    shared_subscriptions(&mut o, r);
     troubled_streams(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
@@ -301,6 +302,25 @@ fn loss_windows(o: &mut String, r: &Report) {
             w.end_s,
             w.lost,
             w.missed_offline
+        );
+    }
+    o.push('\n');
+}
+
+/// Still under "## Messages": each share group, what it was owed and got,
+/// and how evenly the broker spread it over the members.
+fn shared_subscriptions(o: &mut String, r: &Report) {
+    if r.shared_subscriptions.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "Shared subscriptions (a message is owed once to the group while a member is live):\n");
+    let _ = writeln!(o, "| share | members | expected | received | lost | duplicated | least / most per member |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    for s in &r.shared_subscriptions {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} | {} | {} | {:.1} % / {:.1} % |",
+            s.filter, s.members, s.expected, s.received, s.lost, s.duplicated, s.min_share_pct, s.max_share_pct
         );
     }
     o.push('\n');

@@ -25,7 +25,7 @@ pub use qos::qos_violations;
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
 pub use subscriptions::subscribe_refused;
-pub use words::secs;
+pub use words::{secs, subscriber_name};
 
 #[cfg(test)]
 mod tests;

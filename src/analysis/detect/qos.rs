@@ -2,7 +2,7 @@
 //! QoS 2 loss or duplicates, reorder within one QoS (QoS 0 loss is loss, not
 //! a violation). One finding per subscriber and QoS, with the streams.
 
-use super::words::secs;
+use super::words::{secs, subscriber_name};
 use crate::analysis::model::Finding;
 use crate::analysis::tally::StreamTally;
 use crate::plan::Plan;
@@ -10,8 +10,8 @@ use crate::record::vocab::FindingKind;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// (subscriber, qos) → [(stream, violating losses, violating duplicates)]
-type ViolationsBySubscriber<'a> = BTreeMap<(u32, u8), Vec<(&'a StreamTally, u64, u64)>>;
+/// (subscriber, share group, qos) → [(stream, violating losses, violating duplicates)]
+type ViolationsBySubscriber<'a> = BTreeMap<(u32, Option<u32>, u8), Vec<(&'a StreamTally, u64, u64)>>;
 
 fn by_subscriber(streams: &[StreamTally]) -> ViolationsBySubscriber<'_> {
     let mut by_sub: ViolationsBySubscriber = Default::default();
@@ -19,7 +19,7 @@ fn by_subscriber(streams: &[StreamTally]) -> ViolationsBySubscriber<'_> {
         let lost = if s.qos >= 1 { s.lost } else { 0 };
         let dup = if s.qos == 2 { s.duplicated } else { 0 };
         if lost + dup + s.out_of_order > 0 {
-            by_sub.entry((s.subscriber_client, s.qos)).or_default().push((s, lost, dup));
+            by_sub.entry((s.subscriber_client, s.share, s.qos)).or_default().push((s, lost, dup));
         }
     }
     by_sub
@@ -29,7 +29,8 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> 
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
     by_subscriber(streams)
         .into_iter()
-        .map(|((sub, qos), list)| {
+        .map(|((sub, share, qos), list)| {
+            let subscriber = subscriber_name(plan, sub, share);
             let lost: u64 = list.iter().map(|(_, l, _)| l).sum();
             let dup: u64 = list.iter().map(|(_, _, d)| d).sum();
             let reordered: u64 = list.iter().map(|(s, _, _)| s.out_of_order).sum();
@@ -41,13 +42,13 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> 
             let publishers: Vec<String> = list.iter().map(|(s, _, _)| id(s.publisher_client)).collect();
             let named = publishers.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
             let more = if publishers.len() > 3 { format!(" and {} more", publishers.len() - 3) } else { String::new() };
-            let mut client_ids = vec![id(sub)];
+            let mut client_ids = vec![subscriber.clone()];
             client_ids.extend(publishers.iter().take(20).cloned());
             Finding {
                 kind: FindingKind::QosViolation,
                 summary: format!(
                     "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}",
-                    id(sub),
+                    subscriber,
                     what.join(", "),
                     list.len()
                 ),
@@ -57,7 +58,7 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> 
                 last_s: secs(run_end_us),
                 evidence: json!({
                     "qos": qos,
-                    "subscriber": id(sub),
+                    "subscriber": subscriber,
                     "lost": lost,
                     "duplicated": dup,
                     "out_of_order": reordered,

@@ -25,3 +25,12 @@ pub fn name_of(plan: &Plan, o: Owner) -> String {
 pub fn broker_lines(log: Option<&[String]>, client_id: &str) -> Vec<String> {
     log.unwrap_or_default().iter().filter(|l| l.contains(client_id)).take(12).cloned().collect()
 }
+
+/// How the report names a stream's subscriber: the client, or for a shared
+/// subscription the share group's filter (`$share/{group}/{filter}`).
+pub fn subscriber_name(plan: &Plan, subscriber_client: u32, share: Option<u32>) -> String {
+    match share {
+        Some(i) => plan.shares[i as usize].filter.clone(),
+        None => plan.clients[subscriber_client as usize].client_id.clone(),
+    }
+}
