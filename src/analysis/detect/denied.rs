@@ -4,7 +4,7 @@
 //! duplicate id, not to a protocol error. One finding per group, with the
 //! broker's lines and the loss on the publishers' streams.
 
-use super::brokerlog::{is_publish_denial, lines_about, says_why};
+use super::brokerlog::{denied_publisher, is_publish_denial, mentions, says_why};
 use super::explain::Conn;
 use super::words::secs;
 use crate::analysis::model::Finding;
@@ -33,10 +33,13 @@ pub fn publish_denied(
         .map(|(g, clients)| {
             let group = &plan.groups[g as usize];
             let ids: Vec<&str> = clients.iter().map(|i| plan.clients[*i as usize].client_id.as_str()).collect();
+            let named: BTreeSet<&str> = ids.iter().copied().collect();
+            let all = broker_log.unwrap_or_default();
+            // In log order, so the first lines quoted name different clients.
             let denials: Vec<&String> =
-                ids.iter().flat_map(|id| lines_about(broker_log, id).filter(|l| is_publish_denial(l))).collect();
+                all.iter().filter(|l| denied_publisher(l).is_some_and(|who| named.contains(who))).collect();
             let mut quoted: Vec<String> = denials.iter().take(MAX_BROKER_LINES / 2).map(|l| l.to_string()).collect();
-            let other = ids.iter().flat_map(|id| lines_about(broker_log, id).filter(|l| says_why(l) && !is_publish_denial(l)));
+            let other = all.iter().filter(|l| !is_publish_denial(l) && says_why(l) && ids.iter().any(|id| mentions(l, id)));
             quoted.extend(other.take(MAX_BROKER_LINES - quoted.len()).cloned());
             let mut ends: Vec<u64> =
                 clients.iter().flat_map(|i| closes.get(i).into_iter().flatten().map(|c| c.ended_us)).collect();

@@ -94,7 +94,7 @@ pub struct Explained<'a> {
 pub struct Outage {
     pub from_us: u64,
     pub to_us: u64,
-    /// Connections of planned clients that were up when it began.
+    /// Connections of planned clients that were up during it.
     pub connected: u64,
     /// The connections it dropped: (client index, ended µs), in time order.
     pub drops: Vec<(u32, u64)>,
@@ -179,12 +179,13 @@ fn after_malformed(c: &Conn) -> bool {
 
 /// The broker outages of a run: at least max(`OUTAGE_MIN_DROPS`, half of
 /// the planned clients' connections up at that moment) closed by the broker
-/// within `OUTAGE_WINDOW_US`, none by midge's own fault nor right after a
-/// malformed packet — and either every connection that was up dropped, or
+/// within `OUTAGE_WINDOW_US`, none by midge's own fault, right after a
+/// malformed packet, or of a client the broker's log says it denied
+/// (`denied`) — and either every connection up in that window dropped, or
 /// a dropped client's next connection attempt failed (the broker was not
 /// there to take it). A group cut by midge's proxy is midge's fault; a few
 /// clients closed for what they sent leave the others up and get back in.
-pub fn outages(record: &RunRecord, faults: &FaultLog) -> Vec<Outage> {
+pub fn outages(record: &RunRecord, faults: &FaultLog, denied: &BTreeSet<u32>) -> Vec<Outage> {
     let mut ups: Vec<u64> = Vec::new();
     let mut downs: Vec<u64> = Vec::new();
     let mut drops: Vec<(u64, u32)> = Vec::new();
@@ -200,7 +201,7 @@ pub fn outages(record: &RunRecord, faults: &FaultLog) -> Vec<Outage> {
                 cause: g.cause.as_ref(),
                 flight: &g.flight,
             };
-            if closed_without_reason(faults, &conn) && !after_malformed(&conn) {
+            if closed_without_reason(faults, &conn) && !after_malformed(&conn) && !denied.contains(&c.index) {
                 drops.push((g.ended_us, c.index));
             }
         }
@@ -208,8 +209,9 @@ pub fn outages(record: &RunRecord, faults: &FaultLog) -> Vec<Outage> {
     ups.sort_unstable();
     downs.sort_unstable();
     drops.sort_unstable();
-    // Connections up at `t`: came up by then and not ended before.
-    let up_at = |t: u64| ups.partition_point(|&x| x <= t).saturating_sub(downs.partition_point(|&x| x < t));
+    // Connections up at some time in [from, to]: came up by `to`, not ended before `from`.
+    let up_in =
+        |from: u64, to: u64| ups.partition_point(|&x| x <= to).saturating_sub(downs.partition_point(|&x| x < from));
     let next_attempt_failed = |client: u32, after_us: u64| {
         record.clients[client as usize]
             .timeline
@@ -223,7 +225,7 @@ pub fn outages(record: &RunRecord, faults: &FaultLog) -> Vec<Outage> {
         let from = drops[i].0;
         let j = i + drops[i..].partition_point(|(t, _)| *t <= from + OUTAGE_WINDOW_US);
         let n = j - i;
-        let connected = up_at(from);
+        let connected = up_in(from, drops[j - 1].0);
         let enough = n >= OUTAGE_MIN_DROPS.max(connected.div_ceil(2));
         if enough && (n >= connected || drops[i..j].iter().any(|(t, c)| next_attempt_failed(*c, *t))) {
             out.push(Outage { from_us: from, to_us: drops[j - 1].0, connected: connected as u64, drops: Vec::new() });
@@ -265,8 +267,8 @@ fn first_of_its_type(flight: &[FlightEntry], e: &FlightEntry) -> bool {
 pub fn explain<'a>(plan: &'a Plan, by_id: &'a BTreeMap<&'a str, Vec<Conn<'a>>>, record: &RunRecord) -> Explained<'a> {
     let faults = &record.faults;
     let log = record.broker.log_lines.as_deref();
-    let mut out = Explained { outages: outages(record, faults), ..Default::default() };
     let denied = denied_clients(plan, log);
+    let mut out = Explained { outages: outages(record, faults, &denied), ..Default::default() };
     // First pass: what each end is.
     let mut kinds: Vec<(&'a str, &'a Conn<'a>, Kind)> = Vec::new();
     for (id, conns) in by_id {

@@ -543,6 +543,16 @@ fn one_clients_drop_or_a_few_clients_closed_while_others_stay_up_is_no_outage() 
     let (by_cause, _) = explained(&plan, &rec);
     assert_eq!(by_cause, causes(&[("network_eof", 5)]));
 
+    // The same 5 on their next try: each connects at 5 s + i × 20 ms and is
+    // closed 0.3 ms later; only one of them is up when the first is closed,
+    // but the sixth is up all along — not everyone up in the window dropped.
+    for i in 0..5u32 {
+        let at = 5 * S + u64::from(i) * 20_000;
+        connect(&mut rec, i, at, at + 300, Some(Cause::NetworkReset));
+    }
+    let (by_cause, _) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 5), ("network_reset", 5)]));
+
     // 4 of 10 dropped at once and refused after: fewer than half of those up.
     let plan = devs(10);
     let mut rec = everyone_dropped_at_3_s(&plan, 4);
