@@ -223,12 +223,16 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     let mut out: Vec<Finding> = detect::generator_saturated(g, record.run_end_us).into_iter().collect();
     out.extend(detect::duplicate_id_loops(plan, &explained.takeovers, log));
     out.extend(detect::external_takeovers(plan, &explained.short_lived, log));
+    out.extend(detect::broker_unavailable(plan, record, &explained.outages));
     out.extend(detect::protocol_error_drops(plan, &explained.protocol_drops, log));
+    out.extend(detect::closed_by_broker(plan, &explained.short_lived, &explained.closed_after_packet, log));
+    let denied = detect::denied_clients(plan, log);
+    out.extend(detect::publish_denied(plan, &denied, &explained.denied, &tally.streams, log));
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
     out.extend(detect::subscribe_refused(plan, record));
-    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us));
+    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
     out
 }
 
@@ -278,7 +282,7 @@ pub fn verdict(r: &Report) -> Verdict {
 pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     let tally = tally_run(plan, record);
     let by_id = detect::connections_by_id(plan, record);
-    let explained = detect::explain(&by_id, &record.faults);
+    let explained = detect::explain(plan, &by_id, record);
     let generator = load_generator(plan, record);
     let by_cause: BTreeMap<String, u64> = explained.by_cause.clone();
     let mut report = Report {

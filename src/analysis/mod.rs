@@ -11,6 +11,7 @@ pub mod generator;
 pub mod model;
 pub mod shared;
 pub mod tally;
+pub mod windows;
 
 pub use build::analyse;
 

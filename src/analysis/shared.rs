@@ -4,7 +4,8 @@
 //! union of the members', a message two members got is a duplicate, and how
 //! the broker spread the messages over the members is kept for the report.
 
-use super::tally::{windows, Connected, TallyInput, Windows};
+use super::windows::{windows, Connected, Windows};
+use crate::record::logs::RxLog;
 use crate::record::logs::{RangeSet, StreamRx};
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,11 +23,11 @@ pub struct ShareTally {
 
 /// The union of what the members received from one publisher; a message
 /// more than one member got counts as duplicated.
-pub fn merged_rx(input: &TallyInput<'_>, members: &[u32], publisher_index: u32) -> StreamRx {
+pub fn merged_rx(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_index: u32) -> StreamRx {
     let mut merged = StreamRx::default();
     let mut total = 0;
     for m in members {
-        let Some(rx) = input.rx_logs.get(m).and_then(|r| r.streams.get(&publisher_index)) else { continue };
+        let Some(rx) = rx_logs.get(m).and_then(|r| r.streams.get(&publisher_index)) else { continue };
         total += rx.received.len();
         merged.duplicated += rx.duplicated;
         merged.out_of_order += rx.out_of_order;
@@ -39,9 +40,8 @@ pub fn merged_rx(input: &TallyInput<'_>, members: &[u32], publisher_index: u32) 
 }
 
 /// Distinct messages each member received from one publisher.
-pub fn per_member(input: &TallyInput<'_>, members: &[u32], publisher_index: u32) -> Vec<(u32, u64)> {
-    let count =
-        |m: &u32| input.rx_logs.get(m).and_then(|r| r.streams.get(&publisher_index)).map_or(0, |s| s.received.len());
+pub fn per_member(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_index: u32) -> Vec<(u32, u64)> {
+    let count = |m: &u32| rx_logs.get(m).and_then(|r| r.streams.get(&publisher_index)).map_or(0, |s| s.received.len());
     members.iter().map(|m| (*m, count(m))).collect()
 }
 

@@ -250,10 +250,12 @@ fn a_run_nobody_could_connect_to_fails_and_names_the_causes() {
 // ---- a pure function ---------------------------------------------------
 
 /// A record with a bit of everything: loss in an offline window, a protocol
-/// drop (the broker closed sub0 right after a SUBSCRIBE), a twin, a restart, latencies.
+/// drop (the broker closed sub0 right after a SUBSCRIBE, and its log says
+/// why), a twin, a restart, latencies.
 fn busy_record(plan: &Plan) -> RunRecord {
     let mut rec = subscriber_away_from_1_15_to_1_5_s(plan);
     rec.clients[1].timeline[0].flight = vec![kit::packet(1_150_000, true, 8, 20)];
+    rec.broker.log_lines = Some(vec!["1700000001: Client sub0 disconnected due to protocol error.".into()]);
     kit::twin(&mut rec, plan, 0, 3 * S, 3_100_000, Some(Cause::NetworkEof));
     kit::broker_restart(&mut rec, 9 * S, 9_500_000);
     for us in [800, 1_200, 5_000, 40_000] {

@@ -76,6 +76,9 @@ named_enum! {
         GeneratorSaturated => "generator_saturated",
         SessionLost => "session_lost",
         SubscribeRefused => "subscribe_refused",
+        BrokerUnavailable => "broker_unavailable",
+        ClosedByBroker => "closed_by_broker",
+        PublishDenied => "publish_denied",
     }
 }
 
@@ -91,6 +94,9 @@ impl FindingKind {
             FindingKind::GeneratorSaturated => "midge itself was the bottleneck, not the broker",
             FindingKind::SessionLost => "the broker discarded a session before it expired",
             FindingKind::SubscribeRefused => "the broker refused a subscription",
+            FindingKind::BrokerUnavailable => "the broker dropped many connections at once and was unavailable",
+            FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
+            FindingKind::PublishDenied => "the broker denied what some clients published",
         }
     }
 }
@@ -222,8 +228,12 @@ pub enum Cause {
     SessionTakenOver,
     /// Inferred: midge's own fault (proxy or broker restart) did it.
     FaultInjected,
-    /// Inferred (3.1.1): the broker closed right after a packet midge sent.
+    /// Inferred (3.1.1): the broker closed right after a packet midge sent,
+    /// and its log or a repeat of the same close supports the blame.
     ProtocolError,
+    /// Inferred: one of many connections the broker dropped at the same
+    /// moment (an outage, not this client's doing).
+    BrokerUnavailable,
 }
 
 /// MQTT 5 DISCONNECT reasons that mean "you broke the protocol".
@@ -252,6 +262,7 @@ impl Cause {
             Cause::SessionTakenOver => "session_taken_over".into(),
             Cause::FaultInjected => "fault_injected".into(),
             Cause::ProtocolError => "protocol_error".into(),
+            Cause::BrokerUnavailable => "broker_unavailable".into(),
         }
     }
 

@@ -3,7 +3,8 @@
 //! (a planned client and its twin, or two clients given one id), or with the
 //! other party outside it.
 
-use super::explain::{Owner, Takeover, SHORT_LIVED_US};
+use super::brokerlog::already_connected;
+use super::explain::{Conn, Owner, Takeover, SHORT_LIVED_US};
 use super::words::{broker_lines, name_of, secs};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
@@ -71,24 +72,28 @@ pub fn duplicate_id_loops(
 
 /// The same pattern with the other party outside this run: a client the
 /// broker closed again and again soon after it connected, with no reason
-/// given and no other connection of its id in the run.
+/// given and no other connection of its id in the run — and the broker's
+/// log saying another connection with that id came up ("already
+/// connected"). Without that line, nothing shows another holder of the id:
+/// `closed_by_broker` says what is known instead.
 pub fn external_takeovers(
     plan: &Plan,
-    short_lived: &BTreeMap<u32, Vec<u64>>,
+    short_lived: &BTreeMap<u32, Vec<Conn>>,
     broker_log: Option<&[String]>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (i, ends) in short_lived {
-        if ends.len() < MIN_LOOP_CYCLES {
+    for (i, conns) in short_lived {
+        let id = plan.clients[*i as usize].client_id.as_str();
+        if conns.len() < MIN_LOOP_CYCLES || !already_connected(broker_log, id) {
             continue;
         }
-        let id = plan.clients[*i as usize].client_id.as_str();
+        let ends: Vec<u64> = conns.iter().map(|c| c.ended_us).collect();
         let first = *ends.iter().min().unwrap_or(&0);
         let last = *ends.iter().max().unwrap_or(&0);
         out.push(Finding {
             kind: FindingKind::DuplicateIdLoop,
             summary: format!(
-                "client id \"{id}\" was closed by the broker {} times within {} s of connecting, with no other connection of that id in this run: something outside this run likely uses the same id.",
+                "client id \"{id}\" was closed by the broker {} times within {} s of connecting, with no other connection of that id in this run, and the broker's log says another connection with that id came up (\"already connected\"): something outside this run uses the same id.",
                 ends.len(),
                 SHORT_LIVED_US / 1_000_000
             ),

@@ -1,11 +1,12 @@
-//! `explain`: the cause of every connection end, with midge's own faults
-//! and inferred takeovers named as such, and the connections each detector
-//! needs sorted out for it.
+//! `explain`: the cause of every connection end, with midge's own faults,
+//! inferred takeovers and broker outages named as such, and the connections
+//! each detector needs sorted out for it.
 
+use super::brokerlog::{denied_publisher, lines_about, says_why};
 use crate::plan::Plan;
 use crate::record::vocab::Cause;
 use crate::record::{FaultLog, FlightEntry, RunRecord};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A close this soon after another connection with the same id came up is a takeover.
 const TAKEOVER_WINDOW_US: u64 = 1_000_000;
@@ -20,8 +21,16 @@ pub const CLOSE_AFTER_SEND_US: u64 = 500_000;
 const FAULT_WINDOW_US: u64 = 1_000_000;
 /// A drop may be seen this much before midge logged the fault that caused it.
 const FAULT_SLACK_US: u64 = 10_000;
-/// A connection closed by the broker this soon after it came up, again and again, looks like a takeover from outside.
+/// A connection closed by the broker this soon after it came up, again and
+/// again, is reported (`closed_by_broker`, or a `duplicate_id_loop` when the
+/// broker's log names another holder of the id).
 pub const SHORT_LIVED_US: u64 = 5_000_000;
+/// Closes this close together are one moment, for telling a broker outage.
+pub const OUTAGE_WINDOW_US: u64 = 200_000;
+/// The fewest connections an outage drops; below it, a few clients' bad luck.
+pub const OUTAGE_MIN_DROPS: usize = 3;
+/// Closes after the same packet type that support blaming it (3.1.1).
+pub const MIN_REPEATED_CLOSES: usize = 2;
 
 /// Who held a connection: a planned client, or the twin of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,9 +76,28 @@ pub struct Explained<'a> {
     pub takeovers: BTreeMap<&'a str, Vec<Takeover>>,
     /// Connections dropped for a protocol reason, by client index.
     pub protocol_drops: BTreeMap<u32, Vec<Conn<'a>>>,
-    /// Ends (µs) of connections the broker closed soon after they came up,
-    /// with no reason and no usurper in this run, by client index.
-    pub short_lived: BTreeMap<u32, Vec<u64>>,
+    /// Connections the broker closed soon after they came up, with no
+    /// reason, no usurper in this run and no packet to blame, by client index.
+    pub short_lived: BTreeMap<u32, Vec<Conn<'a>>>,
+    /// Connections closed right after a packet midge sent (3.1.1, no
+    /// reason), with nothing to support calling it a protocol error.
+    pub closed_after_packet: BTreeMap<u32, Vec<Conn<'a>>>,
+    /// The broker outages: many connections dropped at one moment.
+    pub outages: Vec<Outage>,
+    /// Clients whose PUBLISHes the broker's log says it denied, with the
+    /// connections of theirs it closed (explained by nothing else).
+    pub denied: BTreeMap<u32, Vec<Conn<'a>>>,
+}
+
+/// Many connections the broker dropped at one moment (`OUTAGE_WINDOW_US`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outage {
+    pub from_us: u64,
+    pub to_us: u64,
+    /// Connections of planned clients that were up during it.
+    pub connected: u64,
+    /// The connections it dropped: (client index, ended µs), in time order.
+    pub drops: Vec<(u32, u64)>,
 }
 
 /// Every connection that came up, by client id (ids in order).
@@ -138,34 +166,203 @@ pub fn offending(flight: &[FlightEntry], ended_us: u64) -> Option<&FlightEntry> 
     flight.last().filter(|e| recent(e) && !matches!(e.packet_type, 12 | 14))
 }
 
-/// Names the cause of every connection end and sorts the telling ones out
-/// for the detectors.
-pub fn explain<'a>(by_id: &'a BTreeMap<&'a str, Vec<Conn<'a>>>, faults: &FaultLog) -> Explained<'a> {
-    let mut out = Explained::default();
-    for (id, conns) in by_id {
-        for c in conns {
-            let Some(cause) = c.cause else { continue };
-            let label = explain_one(&mut out, id, c, conns, cause, faults);
-            if let Owner::Client(_) = c.owner {
-                *out.by_cause.entry(label).or_default() += 1;
+/// A close by the broker that gave no reason: what it may be, before the
+/// outages and the support for blaming a packet are known.
+fn closed_without_reason(faults: &FaultLog, c: &Conn) -> bool {
+    c.cause.is_some_and(|x| x.is_close_without_reason()) && !hit_by_fault(faults, c.owner, c.ended_us)
+}
+
+/// Whether the close came right after a malformed packet midge sent on purpose.
+fn after_malformed(c: &Conn) -> bool {
+    offending(c.flight, c.ended_us).is_some_and(|e| e.malformed)
+}
+
+/// The broker outages of a run: at least max(`OUTAGE_MIN_DROPS`, half of
+/// the planned clients' connections up at that moment) closed by the broker
+/// within `OUTAGE_WINDOW_US`, none by midge's own fault, right after a
+/// malformed packet, or of a client the broker's log says it denied
+/// (`denied`) — and either every connection up in that window dropped, or
+/// a dropped client's next connection attempt failed (the broker was not
+/// there to take it). A group cut by midge's proxy is midge's fault; a few
+/// clients closed for what they sent leave the others up and get back in.
+pub fn outages(record: &RunRecord, faults: &FaultLog, denied: &BTreeSet<u32>) -> Vec<Outage> {
+    let mut ups: Vec<u64> = Vec::new();
+    let mut downs: Vec<u64> = Vec::new();
+    let mut drops: Vec<(u64, u32)> = Vec::new();
+    for c in &record.clients {
+        for g in &c.timeline {
+            let Some(connected_us) = g.connected_us else { continue };
+            ups.push(connected_us);
+            downs.push(g.ended_us);
+            let conn = Conn {
+                owner: Owner::Client(c.index),
+                connected_us,
+                ended_us: g.ended_us,
+                cause: g.cause.as_ref(),
+                flight: &g.flight,
+            };
+            if closed_without_reason(faults, &conn) && !after_malformed(&conn) && !denied.contains(&c.index) {
+                drops.push((g.ended_us, c.index));
             }
+        }
+    }
+    ups.sort_unstable();
+    downs.sort_unstable();
+    drops.sort_unstable();
+    // Connections up at some time in [from, to]: came up by `to`, not ended before `from`.
+    let up_in =
+        |from: u64, to: u64| ups.partition_point(|&x| x <= to).saturating_sub(downs.partition_point(|&x| x < from));
+    let next_attempt_failed = |client: u32, after_us: u64| {
+        record.clients[client as usize]
+            .timeline
+            .iter()
+            .find(|g| g.attempt_us >= after_us)
+            .is_some_and(|g| g.connected_us.is_none() && g.cause.is_some())
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < drops.len() {
+        let from = drops[i].0;
+        let j = i + drops[i..].partition_point(|(t, _)| *t <= from + OUTAGE_WINDOW_US);
+        let n = j - i;
+        let connected = up_in(from, drops[j - 1].0);
+        let enough = n >= OUTAGE_MIN_DROPS.max(connected.div_ceil(2));
+        if enough && (n >= connected || drops[i..j].iter().any(|(t, c)| next_attempt_failed(*c, *t))) {
+            out.push(Outage { from_us: from, to_us: drops[j - 1].0, connected: connected as u64, drops: Vec::new() });
+            i = j;
+        } else {
+            i += 1;
         }
     }
     out
 }
 
-/// The cause name of one connection end; files it with its detector.
-fn explain_one<'a>(
+/// What a connection end is, before the support for blaming a packet is weighed.
+enum Kind {
+    /// Named by its own cause (or one already inferred).
+    Named(String),
+    /// One of the drops of outage `k`.
+    Outage(usize),
+    /// Closed right after a packet of this type (3.1.1, no reason); `first`:
+    /// the first of its type on the connection.
+    AfterPacket { packet_type: u8, first: bool },
+    /// Closed soon after it came up, no reason, nothing to blame.
+    ShortLived,
+    /// The broker denied this client's PUBLISHes.
+    Denied,
+    /// Closed with no reason and nothing to say about it.
+    Plain,
+}
+
+/// Whether the blamed packet is the first of its type the connection sent
+/// (the flight recorder still holds the CONNECT, and none of that type since).
+fn first_of_its_type(flight: &[FlightEntry], e: &FlightEntry) -> bool {
+    let Some(connect) = flight.iter().position(|x| x.sent && x.packet_type == 1) else { return false };
+    let sent_of_type = flight[connect + 1..].iter().filter(|x| x.sent && x.packet_type == e.packet_type).count();
+    sent_of_type == 1
+}
+
+/// Names the cause of every connection end and sorts the telling ones out
+/// for the detectors.
+pub fn explain<'a>(plan: &'a Plan, by_id: &'a BTreeMap<&'a str, Vec<Conn<'a>>>, record: &RunRecord) -> Explained<'a> {
+    let faults = &record.faults;
+    let log = record.broker.log_lines.as_deref();
+    let denied = denied_clients(plan, log);
+    let mut out = Explained { outages: outages(record, faults, &denied), ..Default::default() };
+    // First pass: what each end is.
+    let mut kinds: Vec<(&'a str, &'a Conn<'a>, Kind)> = Vec::new();
+    for (id, conns) in by_id {
+        for c in conns {
+            let Some(cause) = c.cause else { continue };
+            let kind = classify(&mut out, id, c, conns, cause, faults, &denied);
+            kinds.push((id, c, kind));
+        }
+    }
+    // What supports blaming a packet: the broker's log says why, the same
+    // client was closed after that packet type before, or clients of one
+    // group were each closed at their first packet of that type.
+    let mut per_client: HashMap<(u32, u8), usize> = HashMap::new();
+    let mut per_group: HashMap<(u16, u8), BTreeSet<u32>> = HashMap::new();
+    for (_, c, kind) in &kinds {
+        if let (Kind::AfterPacket { packet_type, first }, Owner::Client(i)) = (kind, c.owner) {
+            *per_client.entry((i, *packet_type)).or_default() += 1;
+            if *first {
+                per_group.entry((plan.clients[i as usize].group, *packet_type)).or_default().insert(i);
+            }
+        }
+    }
+    let supported = |id: &str, i: u32, packet_type: u8, first: bool| {
+        lines_about(log, id).any(|l| says_why(l))
+            || per_client.get(&(i, packet_type)).is_some_and(|n| *n >= MIN_REPEATED_CLOSES)
+            || (first
+                && per_group
+                    .get(&(plan.clients[i as usize].group, packet_type))
+                    .is_some_and(|s| s.len() >= MIN_REPEATED_CLOSES))
+    };
+    // Second pass: the name each end is counted under, and its detector.
+    for (id, c, kind) in kinds {
+        let cause = c.cause.expect("only ends with a cause");
+        let label = match kind {
+            Kind::Named(name) => name,
+            Kind::Outage(k) => {
+                out.outages[k].drops.push((c.owner.client(), c.ended_us));
+                Cause::BrokerUnavailable.name()
+            }
+            Kind::AfterPacket { packet_type, first } => {
+                let i = c.owner.client();
+                if supported(id, i, packet_type, first) {
+                    out.protocol_drops.entry(i).or_default().push(c.clone());
+                    // MQTT 3.1.1 says nothing; the close right after our packet, and its support, say it.
+                    Cause::ProtocolError.name()
+                } else {
+                    out.closed_after_packet.entry(i).or_default().push(c.clone());
+                    cause.name()
+                }
+            }
+            Kind::ShortLived => {
+                out.short_lived.entry(c.owner.client()).or_default().push(c.clone());
+                cause.name()
+            }
+            Kind::Denied => {
+                out.denied.entry(c.owner.client()).or_default().push(c.clone());
+                cause.name()
+            }
+            Kind::Plain => cause.name(),
+        };
+        if let Owner::Client(_) = c.owner {
+            *out.by_cause.entry(label).or_default() += 1;
+        }
+    }
+    for o in &mut out.outages {
+        o.drops.sort_by_key(|(i, t)| (*t, *i));
+    }
+    out.outages.retain(|o| !o.drops.is_empty());
+    out
+}
+
+/// The planned clients whose PUBLISHes the broker's log says it denied.
+pub fn denied_clients(plan: &Plan, log: Option<&[String]>) -> BTreeSet<u32> {
+    let named: BTreeSet<&str> = log.unwrap_or_default().iter().filter_map(|l| denied_publisher(l)).collect();
+    if named.is_empty() {
+        return BTreeSet::new();
+    }
+    plan.clients.iter().filter(|c| named.contains(c.client_id.as_str())).map(|c| c.index).collect()
+}
+
+/// What one connection end is; files takeovers and protocol reasons with
+/// their detectors.
+fn classify<'a>(
     out: &mut Explained<'a>,
     id: &'a str,
     c: &Conn<'a>,
     same_id: &'a [Conn<'a>],
     cause: &Cause,
     faults: &FaultLog,
-) -> String {
+    denied: &BTreeSet<u32>,
+) -> Kind {
     let closed_by_peer = cause.is_close_without_reason();
     if closed_by_peer && hit_by_fault(faults, c.owner, c.ended_us) {
-        return Cause::FaultInjected.name();
+        return Kind::Named(Cause::FaultInjected.name());
     }
     if !closed_by_peer && !cause.is_takeover_reason() {
         if cause.is_protocol_reason() {
@@ -173,24 +370,34 @@ fn explain_one<'a>(
                 out.protocol_drops.entry(i).or_default().push(c.clone());
             }
         }
-        return cause.name();
+        return Kind::Named(cause.name());
     }
     if let Some(u) = usurper(c, same_id) {
         out.takeovers.entry(id).or_default().push(Takeover { at_us: c.ended_us, closed: c.owner, by: u.owner });
-        return Cause::SessionTakenOver.name();
+        return Kind::Named(Cause::SessionTakenOver.name());
     }
     if cause.is_takeover_reason() {
         out.takeovers.entry(id).or_default().push(Takeover { at_us: c.ended_us, closed: c.owner, by: c.owner });
-        return cause.name();
+        return Kind::Named(cause.name());
     }
-    let Owner::Client(i) = c.owner else { return cause.name() };
-    if offending(c.flight, c.ended_us).is_some() {
+    let Owner::Client(i) = c.owner else { return Kind::Named(cause.name()) };
+    let blamed = offending(c.flight, c.ended_us);
+    if blamed.is_some_and(|e| e.malformed) {
+        // midge's malformed fault: the bad packet is the support.
         out.protocol_drops.entry(i).or_default().push(c.clone());
-        // MQTT 3.1.1 says nothing; the close right after our packet says it.
-        return Cause::ProtocolError.name();
+        return Kind::Named(Cause::ProtocolError.name());
+    }
+    if let Some(k) = out.outages.iter().position(|o| (o.from_us..=o.to_us).contains(&c.ended_us)) {
+        return Kind::Outage(k);
+    }
+    if denied.contains(&i) {
+        return Kind::Denied;
+    }
+    if let Some(e) = blamed {
+        return Kind::AfterPacket { packet_type: e.packet_type, first: first_of_its_type(c.flight, e) };
     }
     if c.ended_us.saturating_sub(c.connected_us) <= SHORT_LIVED_US {
-        out.short_lived.entry(i).or_default().push(c.ended_us);
+        return Kind::ShortLived;
     }
-    cause.name()
+    Kind::Plain
 }

@@ -1,14 +1,18 @@
 //! Detectors: read every client's timeline in the run record —
 //! and the twins', the faults midge carried out, and the spawned broker's
 //! log lines — and explain the disconnects. `explain` names the cause of
-//! every connection end (midge's own faults and inferred takeovers named as
-//! such); each detector then turns its share into findings that name the
+//! every connection end (midge's own faults, inferred takeovers and broker
+//! outages named as such); each detector then turns its share into findings that name the
 //! clients, counts, first and last time, and carry their evidence.
 
 mod auth;
+mod brokerlog;
+mod closed;
+mod denied;
 mod duplicate_id;
 mod explain;
 mod limits;
+mod outage;
 mod protocol;
 mod qos;
 mod saturation;
@@ -17,9 +21,15 @@ mod subscriptions;
 mod words;
 
 pub use auth::auth_refused;
+pub use closed::closed_by_broker;
+pub use denied::publish_denied;
 pub use duplicate_id::{duplicate_id_loops, external_takeovers, MIN_LOOP_CYCLES};
-pub use explain::{connections_by_id, explain, Conn, Explained, Owner, Takeover, CLOSE_AFTER_SEND_US, SHORT_LIVED_US};
+pub use explain::{
+    connections_by_id, denied_clients, explain, outages, Conn, Explained, Outage, Owner, Takeover, CLOSE_AFTER_SEND_US,
+    MIN_REPEATED_CLOSES, OUTAGE_MIN_DROPS, OUTAGE_WINDOW_US, SHORT_LIVED_US,
+};
 pub use limits::broker_limits;
+pub use outage::broker_unavailable;
 pub use protocol::protocol_error_drops;
 pub use qos::qos_violations;
 pub use saturation::generator_saturated;

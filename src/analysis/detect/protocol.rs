@@ -13,7 +13,7 @@ use crate::record::FlightEntry;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn describe(e: Option<&FlightEntry>) -> String {
+pub fn describe(e: Option<&FlightEntry>) -> String {
     match e {
         Some(e) => format!(
             "{}{} of {} bytes",
@@ -25,7 +25,7 @@ fn describe(e: Option<&FlightEntry>) -> String {
     }
 }
 
-fn flight_json(flight: &[FlightEntry]) -> Value {
+pub fn flight_json(flight: &[FlightEntry]) -> Value {
     Value::Array(
         flight
             .iter()

@@ -8,7 +8,7 @@ use crate::analysis::tally::StreamTally;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// (subscriber, share group, qos) → [(stream, violating losses, violating duplicates)]
 type ViolationsBySubscriber<'a> = BTreeMap<(u32, Option<u32>, u8), Vec<(&'a StreamTally, u64, u64)>>;
@@ -25,7 +25,9 @@ fn by_subscriber(streams: &[StreamTally]) -> ViolationsBySubscriber<'_> {
     by_sub
 }
 
-pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> Vec<Finding> {
+/// `denied`: publishers whose PUBLISHes the broker's log says it denied; a
+/// finding over their streams says so (the `publish_denied` finding has the lines).
+pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64, denied: &BTreeSet<u32>) -> Vec<Finding> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
     by_subscriber(streams)
         .into_iter()
@@ -44,10 +46,40 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> 
             let more = if publishers.len() > 3 { format!(" and {} more", publishers.len() - 3) } else { String::new() };
             let mut client_ids = vec![subscriber.clone()];
             client_ids.extend(publishers.iter().take(20).cloned());
+            let denied_pubs: Vec<String> = list
+                .iter()
+                .filter(|(s, _, _)| denied.contains(&s.publisher_client))
+                .map(|(s, _, _)| id(s.publisher_client))
+                .collect();
+            let denial = match denied_pubs.len() {
+                0 => String::new(),
+                n => format!(
+                    "; the broker's log says it denied PUBLISH from {n} of these publishers ({}{}; see publish_denied)",
+                    denied_pubs.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                    if n > 3 { format!(" and {} more", n - 3) } else { String::new() }
+                ),
+            };
+            let mut evidence = json!({
+                "qos": qos,
+                "subscriber": subscriber,
+                "lost": lost,
+                "duplicated": dup,
+                "out_of_order": reordered,
+                "streams": list.iter().take(20).map(|(s, l, d)| json!({
+                    "publisher": id(s.publisher_client),
+                    "lost": l,
+                    "lost_seqs": if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
+                    "duplicated": d,
+                    "out_of_order": s.out_of_order,
+                })).collect::<Vec<_>>(),
+            });
+            if !denied_pubs.is_empty() {
+                evidence["denied_publishers"] = json!(denied_pubs.iter().take(20).collect::<Vec<_>>());
+            }
             Finding {
                 kind: FindingKind::QosViolation,
                 summary: format!(
-                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}",
+                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}{denial}",
                     subscriber,
                     what.join(", "),
                     list.len()
@@ -56,20 +88,7 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64) -> 
                 count: lost + dup + reordered,
                 first_s: 0.0,
                 last_s: secs(run_end_us),
-                evidence: json!({
-                    "qos": qos,
-                    "subscriber": subscriber,
-                    "lost": lost,
-                    "duplicated": dup,
-                    "out_of_order": reordered,
-                    "streams": list.iter().take(20).map(|(s, l, d)| json!({
-                        "publisher": id(s.publisher_client),
-                        "lost": l,
-                        "lost_seqs": if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
-                        "duplicated": d,
-                        "out_of_order": s.out_of_order,
-                    })).collect::<Vec<_>>(),
-                }),
+                evidence,
             }
         })
         .collect()

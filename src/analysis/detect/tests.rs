@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::record::vocab::{Cause, FindingKind, Limit};
 use crate::record::LimitHit;
 use crate::record::RunRecord;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const S: u64 = 1_000_000;
 
@@ -22,15 +22,24 @@ fn devs(n: u32) -> Plan {
 
 /// What `explain` makes of a run: disconnects by cause, and the findings
 /// of the detectors that read its output (takeovers, external takeovers,
-/// protocol drops), in that order.
+/// outages, protocol drops, closes with no known cause, denials), in the
+/// order the report lists them.
 fn explained(plan: &Plan, rec: &RunRecord) -> (BTreeMap<String, u64>, Vec<Finding>) {
     let by_id = connections_by_id(plan, rec);
-    let e = explain(&by_id, &rec.faults);
+    let e = explain(plan, &by_id, rec);
     let log = rec.broker.log_lines.as_deref();
     let mut findings = duplicate_id_loops(plan, &e.takeovers, log);
     findings.extend(external_takeovers(plan, &e.short_lived, log));
+    findings.extend(broker_unavailable(plan, rec, &e.outages));
     findings.extend(protocol_error_drops(plan, &e.protocol_drops, log));
+    findings.extend(closed_by_broker(plan, &e.short_lived, &e.closed_after_packet, log));
+    findings.extend(publish_denied(plan, &denied_clients(plan, log), &e.denied, &[], log));
     (e.by_cause.clone(), findings)
+}
+
+/// No publisher denied.
+fn none() -> BTreeSet<u32> {
+    BTreeSet::new()
 }
 
 fn causes(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
@@ -113,19 +122,29 @@ fn two_planned_clients_given_one_fixed_id_are_a_loop() {
     );
 }
 
-#[test]
-fn a_client_closed_again_and_again_soon_after_connecting_is_taken_over_from_outside() {
-    // dev0 is closed by the broker (bare EOF, empty flight recorder) half a
-    // second after each of 3 connections, and nothing else in the run uses
-    // its id: someone outside the run does.
-    let plan = devs(1);
-    let mut rec = kit::record(&plan);
+/// dev0 closed by the broker (bare EOF, empty flight recorder) half a
+/// second after each of 3 connections; nothing else in the run uses its id.
+fn closed_three_times_soon_after_connecting(plan: &Plan) -> RunRecord {
+    let mut rec = kit::record(plan);
     connect(&mut rec, 0, S, 1_500_000, Some(Cause::NetworkEof));
     connect(&mut rec, 0, 2_500_000, 3 * S, Some(Cause::NetworkEof));
     connect(&mut rec, 0, 4 * S, 4_500_000, Some(Cause::NetworkEof));
     connect(&mut rec, 0, 5_500_000, 10 * S, None);
+    rec
+}
+
+#[test]
+fn a_client_closed_again_and_again_with_the_brokers_already_connected_line_is_taken_over_from_outside() {
+    // The broker's log says another connection with dev0's id came up:
+    // someone outside the run holds it.
+    let plan = devs(1);
+    let mut rec = closed_three_times_soon_after_connecting(&plan);
+    rec.broker.log_lines = Some(vec![
+        "1700000001: Client dev0 already connected, closing old connection.".into(),
+        "1700000001: Client dev10 already connected, closing old connection.".into(),
+    ]);
     let (by_cause, findings) = explained(&plan, &rec);
-    assert_eq!(by_cause, causes(&[("network_eof", 3)]), "a guess is no cause: the closes stay network_eof");
+    assert_eq!(by_cause, causes(&[("network_eof", 3)]), "a takeover not seen in the run stays network_eof");
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
@@ -133,6 +152,46 @@ fn a_client_closed_again_and_again_soon_after_connecting_is_taken_over_from_outs
     assert_eq!(f.evidence["connections"][1], "unknown (outside this run)");
     assert_eq!(f.evidence["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
     assert!(f.summary.contains("3 times within 5 s of connecting"), "{}", f.summary);
+    assert!(f.summary.contains("already connected"), "{}", f.summary);
+}
+
+#[test]
+fn a_client_closed_again_and_again_with_nothing_showing_another_holder_is_closed_by_the_broker() {
+    // The same closes, and the broker's log has no "already connected" line
+    // for dev0 (one for dev01, another client): nothing shows another holder
+    // of the id, so no duplicate_id_loop — the finding says what is known.
+    let plan = devs(1);
+    let mut rec = closed_three_times_soon_after_connecting(&plan);
+    rec.broker.log_lines = Some(vec![
+        "1700000001: Client dev0 disconnected.".into(),
+        "1700000001: Client dev01 already connected, closing old connection.".into(),
+    ]);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 3)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::ClosedByBroker, 3));
+    assert_eq!(f.client_ids, vec!["dev0"]);
+    assert_eq!((f.first_s, f.last_s), (1.5, 4.5));
+    assert_eq!(f.evidence["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
+    assert_eq!(f.evidence["connected_for_s"], serde_json::json!([0.5, 0.5, 0.5]));
+    assert_eq!(f.evidence["broker_log"], serde_json::json!(["1700000001: Client dev0 disconnected."]));
+    assert_eq!(
+        f.summary,
+        "dev0 (group dev, client 1 of 1): the broker closed it 3 times within 5 s of connecting and gave no reason (MQTT 3.1.1 gives no reason). No other holder of its id is known (no other connection with it in this run, no \"already connected\" in the broker's log)."
+    );
+}
+
+#[test]
+fn a_client_closed_only_twice_soon_after_connecting_is_not_reported() {
+    // 2 < MIN_LOOP_CYCLES short-lived closes, nothing to blame: no finding.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 1_500_000, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 2_500_000, 3 * S, Some(Cause::NetworkEof));
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 2)]));
+    assert!(findings.is_empty(), "{findings:#?}");
 }
 
 #[test]
@@ -193,21 +252,45 @@ fn an_mqtt5_disconnect_for_a_protocol_reason_is_a_protocol_error_drop() {
 }
 
 #[test]
-fn a_311_close_right_after_a_sent_publish_is_blamed_on_it() {
+fn a_311_close_right_after_a_publish_with_nothing_to_support_blame_is_reported_as_such() {
     // MQTT 3.1.1 gives no reason: the broker closes at 2 s, 100 ms after
     // midge sent a 200-byte PUBLISH (< CLOSE_AFTER_SEND_US), with nothing
-    // received since.
+    // received since — once, and no broker log (an external broker). That
+    // is no protocol error: the close stays network_eof, and the finding
+    // says it came after a PUBLISH and that nothing supports the blame.
     let plan = devs(1);
     let mut rec = kit::record(&plan);
     let g = connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
     g.flight = vec![packet(1_500_000, false, 13, 2), packet(1_900_000, true, 3, 200)];
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 1)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count, f.last_s), (FindingKind::ClosedByBroker, 1, 2.0));
+    assert_eq!(f.evidence["cause"], "network_eof");
+    assert_eq!(f.evidence["closed_after_packet"], 1);
+    assert_eq!(f.evidence["flight_recorder"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        f.summary,
+        "dev0 (group dev, client 1 of 1): the broker closed it once, 1 of them right after midge sent a packet (the last: PUBLISH of 200 bytes) — closed after PUBLISH; MQTT 3.1.1 gives no reason, and neither the broker's log nor a repeat of the close supports calling it a protocol error. No other holder of its id is known (no other connection with it in this run, no \"already connected\" in the broker's log)."
+    );
+}
+
+#[test]
+fn a_311_close_right_after_a_publish_that_the_brokers_log_explains_is_a_protocol_error_drop() {
+    // The same close; the broker's log has a line for dev0 saying why.
+    let plan = devs(1);
+    let mut rec = kit::record(&plan);
+    let g = connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    g.flight = vec![packet(1_500_000, false, 13, 2), packet(1_900_000, true, 3, 200)];
+    rec.broker.log_lines = Some(vec!["1700000002: Client dev0 disconnected due to oversize packet.".into()]);
     let (by_cause, findings) = explained(&plan, &rec);
     assert_eq!(by_cause, causes(&[("protocol_error", 1)]));
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::ProtocolErrorDrop, 1));
     assert_eq!(f.evidence["cause"], "network_eof");
-    assert_eq!(f.evidence["flight_recorder"].as_array().map(Vec::len), Some(2));
+    assert_eq!(f.evidence["broker_log"][0], "1700000002: Client dev0 disconnected due to oversize packet.");
     assert!(
         f.summary.ends_with("the broker closed it right after midge sent PUBLISH of 200 bytes (no reason given)"),
         "{}",
@@ -216,18 +299,84 @@ fn a_311_close_right_after_a_sent_publish_is_blamed_on_it() {
 }
 
 #[test]
+fn a_311_close_right_after_a_publish_repeated_on_the_same_client_is_a_protocol_error_drop() {
+    // No broker log; dev0 is closed twice, each time right after a PUBLISH
+    // (MIN_REPEATED_CLOSES): the repeat supports the blame. dev1 is closed
+    // once after a PUBLISH and once after a SUBSCRIBE: no repeat on one
+    // type, so no protocol error for it.
+    let plan = devs(2);
+    let mut rec = kit::record(&plan);
+    for (k, t) in [(0, 3u8), (1, 3)] {
+        let at = (2 + 3 * k) * S;
+        connect(&mut rec, 0, at - 600_000, at, Some(Cause::NetworkReset)).flight = vec![
+            packet(at - 500_000, true, 3, 60),
+            packet(at - 400_000, false, 4, 4),
+            packet(at - 100_000, true, t, 60),
+        ];
+    }
+    for (k, t) in [(0u64, 3u8), (1, 8)] {
+        let at = (3 + 3 * k) * S;
+        connect(&mut rec, 1, at - 600_000, at, Some(Cause::NetworkReset)).flight = vec![
+            packet(at - 500_000, true, 3, 60),
+            packet(at - 400_000, false, 4, 4),
+            packet(at - 100_000, true, t, 60),
+        ];
+    }
+    assert_eq!(MIN_REPEATED_CLOSES, 2);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_reset", 2), ("protocol_error", 2)]));
+    let kinds: Vec<_> = findings.iter().map(|f| (f.kind, f.client_ids[0].as_str(), f.count)).collect();
+    assert_eq!(kinds, vec![(FindingKind::ProtocolErrorDrop, "dev0", 2), (FindingKind::ClosedByBroker, "dev1", 2)]);
+    assert_eq!(findings[0].evidence["drops_at_s"], serde_json::json!([2.0, 5.0]));
+    assert!(
+        findings[1].summary.contains("2 of them right after midge sent a packet (the last: SUBSCRIBE of 60 bytes)"),
+        "{}",
+        findings[1].summary
+    );
+}
+
+#[test]
+fn clients_of_one_group_each_closed_at_their_first_publish_support_each_other() {
+    // No broker log, no reconnects: pub0 and pub1 (one group, the same
+    // PUBLISH) are each closed right after the first PUBLISH of their
+    // connection — CONNECT, CONNACK, PUBLISH, closed, 50 ms apart (an
+    // oversize payload against an external broker looks like this). The
+    // repeat across the group supports the blame. A client of another group
+    // closed the same way once stays unblamed.
+    let plan = kit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\nclients = 2\n[[group]]\nname = \"other\"\n");
+    let mut rec = kit::record(&plan);
+    for (i, at) in [(0u32, 2_000_000u64), (1, 2_050_000), (2, 4_000_000)] {
+        connect(&mut rec, i, S, at, Some(Cause::NetworkReset)).flight =
+            vec![packet(S - 200, true, 1, 28), packet(S, false, 2, 4), packet(at - 300, true, 3, 2040)];
+    }
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_reset", 1), ("protocol_error", 2)]));
+    let kinds: Vec<_> = findings.iter().map(|f| (f.kind, f.client_ids[0].as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (FindingKind::ProtocolErrorDrop, "pub0"),
+            (FindingKind::ProtocolErrorDrop, "pub1"),
+            (FindingKind::ClosedByBroker, "other0")
+        ]
+    );
+}
+
+#[test]
 fn a_close_after_a_pingreq_an_answer_or_a_long_silence_is_not_blamed() {
-    // Three clients, each closed at 2 s with a bare EOF:
+    // Three clients, each closed with a bare EOF (at 2, 3 and 4 s: apart,
+    // so no outage):
     // dev0 last sent a PINGREQ (breaks no rule);
     // dev1 sent a PUBLISH, then received its PUBACK (the broker took it);
     // dev2 sent a PUBLISH 600 ms before the close (> CLOSE_AFTER_SEND_US).
+    // Each connection lived 1 s, but once is no pattern: no finding.
     let plan = devs(3);
     let mut rec = kit::record(&plan);
     connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof)).flight =
         vec![packet(1_800_000, true, 3, 200), packet(1_900_000, true, 12, 2)];
-    connect(&mut rec, 1, S, 2 * S, Some(Cause::NetworkEof)).flight =
-        vec![packet(1_800_000, true, 3, 200), packet(1_850_000, false, 4, 4)];
-    connect(&mut rec, 2, S, 2 * S, Some(Cause::NetworkEof)).flight = vec![packet(1_400_000, true, 3, 200)];
+    connect(&mut rec, 1, 2 * S, 3 * S, Some(Cause::NetworkEof)).flight =
+        vec![packet(2_800_000, true, 3, 200), packet(2_850_000, false, 4, 4)];
+    connect(&mut rec, 2, 3 * S, 4 * S, Some(Cause::NetworkEof)).flight = vec![packet(3_400_000, true, 3, 200)];
     assert_eq!(CLOSE_AFTER_SEND_US, 500_000);
     let (by_cause, findings) = explained(&plan, &rec);
     assert_eq!(by_cause, causes(&[("network_eof", 3)]));
@@ -303,6 +452,196 @@ fn a_close_at_a_broker_restart_is_midges_own_doing() {
     let (by_cause, findings) = explained(&plan, &rec);
     assert_eq!(by_cause, causes(&[("fault_injected", 1), ("network_reset", 1)]));
     assert!(findings.is_empty(), "{findings:#?}");
+}
+
+// ---- broker_unavailable ------------------------------------------------
+
+/// `n` clients of group "dev", each connected from 1 s; client i dropped at
+/// `3 s + i × 10 ms` (a bare EOF after a PUBLISH it sent, so each close
+/// alone would look like a close after a packet), refused at 3.5 s, and back
+/// in at `4.5 s + i × 10 ms` to the end.
+fn everyone_dropped_at_3_s(plan: &Plan, n: u32) -> RunRecord {
+    let mut rec = kit::record(plan);
+    for i in 0..n {
+        let at = 3 * S + u64::from(i) * 10_000;
+        connect(&mut rec, i, S, at, Some(Cause::NetworkEof)).flight =
+            vec![packet(at - 5_000, false, 4, 4), packet(at - 1_000, true, 3, 60)];
+        refuse(&mut rec, i, 3_500_000, Cause::Refused);
+        connect(&mut rec, i, 4_500_000 + u64::from(i) * 10_000, 10 * S, None);
+    }
+    rec
+}
+
+#[test]
+fn many_connections_dropped_at_once_then_refused_is_one_broker_outage() {
+    // 6 clients dropped within 50 ms at 3 s (< OUTAGE_WINDOW_US), each
+    // refused once, all back by 4.55 s: one broker_unavailable finding, the
+    // drops counted as broker_unavailable — not 6 protocol errors.
+    let plan = devs(6);
+    let rec = everyone_dropped_at_3_s(&plan, 6);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("broker_unavailable", 6)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::BrokerUnavailable, 6));
+    assert_eq!(f.client_ids, vec!["dev0", "dev1", "dev2", "dev3", "dev4", "dev5"]);
+    assert_eq!((f.first_s, f.last_s), (3.0, 3.05));
+    let e = &f.evidence;
+    assert_eq!(
+        (e["window_ms"].as_u64(), e["dropped"].as_u64(), e["connected_before"].as_u64()),
+        (Some(200), Some(6), Some(6))
+    );
+    assert_eq!(e["failed_attempts"], serde_json::json!({ "refused": 6 }));
+    assert_eq!((e["first_back_s"].as_f64(), e["all_back_s"].as_f64()), (Some(1.5), Some(1.55)));
+    assert_eq!(e["causes"], serde_json::json!({ "network_eof": 6 }));
+    assert_eq!(
+        f.summary,
+        "the broker dropped 6 of the 6 connections up at 3.000 s within 200 ms, with no reason given; the first got back in 1.500 s later, all 6 within 1.550 s; 6 connection attempt(s) failed in between (refused ×6). The broker went away (or closed everyone at once): these drops are counted as broker_unavailable, not as each client's protocol error or takeover."
+    );
+}
+
+#[test]
+fn everyone_dropped_at_once_is_an_outage_even_when_they_get_straight_back_in() {
+    // 4 clients, all dropped within 30 ms, no failed attempt (they were back
+    // at 4.5 s at the first try): every connection that was up went — the
+    // broker's doing, not each client's.
+    let plan = devs(4);
+    let mut rec = kit::record(&plan);
+    for i in 0..4u32 {
+        connect(&mut rec, i, S, 3 * S + u64::from(i) * 10_000, Some(Cause::NetworkReset));
+        connect(&mut rec, i, 4_500_000, 10 * S, None);
+    }
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("broker_unavailable", 4)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].evidence["failed_attempts"], serde_json::json!({}));
+}
+
+#[test]
+fn one_clients_drop_or_a_few_clients_closed_while_others_stay_up_is_no_outage() {
+    // One of 6 clients dropped at 3 s and refused once: a single drop.
+    let plan = devs(6);
+    let mut rec = everyone_dropped_at_3_s(&plan, 1);
+    for i in 1..6 {
+        connect(&mut rec, i, S, 10 * S, None);
+    }
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause.get("broker_unavailable"), None, "{by_cause:?}");
+    assert!(findings.iter().all(|f| f.kind != FindingKind::BrokerUnavailable), "{findings:#?}");
+
+    // 5 of 6 clients closed within 80 ms, each right after what it sent, and
+    // all straight back in (no failed attempt); the sixth stays up the whole
+    // time (mosquitto closing publishers for what they published looks like
+    // this): not an outage.
+    let mut rec = kit::record(&plan);
+    for i in 0..5u32 {
+        let at = 3 * S + u64::from(i) * 20_000;
+        connect(&mut rec, i, S, at, Some(Cause::NetworkEof));
+        connect(&mut rec, i, 4 * S, 10 * S, None);
+    }
+    connect(&mut rec, 5, S, 10 * S, None);
+    let (by_cause, _) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 5)]));
+
+    // The same 5 on their next try: each connects at 5 s + i × 20 ms and is
+    // closed 0.3 ms later; only one of them is up when the first is closed,
+    // but the sixth is up all along — not everyone up in the window dropped.
+    for i in 0..5u32 {
+        let at = 5 * S + u64::from(i) * 20_000;
+        connect(&mut rec, i, at, at + 300, Some(Cause::NetworkReset));
+    }
+    let (by_cause, _) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 5), ("network_reset", 5)]));
+
+    // 4 of 10 dropped at once and refused after: fewer than half of those up.
+    let plan = devs(10);
+    let mut rec = everyone_dropped_at_3_s(&plan, 4);
+    for i in 4..10 {
+        connect(&mut rec, i, S, 10 * S, None);
+    }
+    let (by_cause, _) = explained(&plan, &rec);
+    assert_eq!(by_cause.get("broker_unavailable"), None, "{by_cause:?}");
+}
+
+#[test]
+fn midges_own_cut_of_a_group_or_broker_restart_is_fault_injected_not_an_outage() {
+    // midge's proxy cuts 4 of 6 clients at 3 s (the group "dev" is cut, say):
+    // they drop at once, are refused (the proxy), come back — fault_injected.
+    let plan = devs(6);
+    let mut rec = everyone_dropped_at_3_s(&plan, 4);
+    for i in 4..6 {
+        connect(&mut rec, i, S, 10 * S, None);
+    }
+    kit::fault_hit(&mut rec, 3 * S, 3 * S, &[0, 1, 2, 3]);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("fault_injected", 4)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+
+    // midge's restart-broker fault at 3 s: every drop is fault_injected.
+    let mut rec = everyone_dropped_at_3_s(&plan, 6);
+    kit::broker_restart(&mut rec, 3 * S, 3_800_000);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("fault_injected", 6)]));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+// ---- publish_denied ----------------------------------------------------
+
+#[test]
+fn publishers_the_broker_denied_and_closed_get_a_denial_finding_not_a_duplicate_id() {
+    // mosquitto 2.0.11 with an ACL denying the topic: each PUBLISH of pub0
+    // and pub1 is denied (log_type debug), acknowledged, and the connection
+    // closed ("Bad socket read/write"), 3 times each, a second apart, soon
+    // after connecting. The subscriber stays up.
+    let plan = kit::plan(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\nclients = 2\npublish = { topic = \"d/{i}\", qos = 1, rate = 1.0 }\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"d/#\", qos = 1 }\n",
+    );
+    let mut rec = kit::record(&plan);
+    let mut log = Vec::new();
+    for k in 0..3u64 {
+        for i in 0..2u32 {
+            let at = (1 + k) * S + u64::from(i) * 300_000;
+            connect(&mut rec, i, at - 50_000, at, Some(Cause::NetworkEof)).flight =
+                vec![packet(at - 2_000, true, 3, 54), packet(at - 1_000, false, 4, 4)];
+            log.push(format!(
+                "1700000000: Denied PUBLISH from pub{i} (d0, q1, r0, m{}, 'd/{i}', ... (40 bytes))",
+                k + 1
+            ));
+            log.push(format!("1700000000: Bad socket read/write on client pub{i}: Unknown error."));
+        }
+    }
+    connect(&mut rec, 2, 500_000, 10 * S, None);
+    rec.broker.log_lines = Some(log);
+    let (by_cause, findings) = explained(&plan, &rec);
+    assert_eq!(by_cause, causes(&[("network_eof", 6)]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.kind, f.count), (FindingKind::PublishDenied, 6));
+    assert_eq!(f.client_ids, vec!["pub0", "pub1"]);
+    assert_eq!((f.first_s, f.last_s), (1.0, 3.3));
+    assert_eq!((f.evidence["denied"].as_u64(), f.evidence["closes"].as_u64()), (Some(6), Some(6)));
+    let quoted = f.evidence["broker_log"].as_array().unwrap();
+    assert!(quoted[0].as_str().unwrap().contains("Denied PUBLISH from pub0"), "{quoted:?}");
+    assert!(quoted.iter().any(|l| l.as_str().unwrap().contains("Bad socket read/write on client pub1")), "{quoted:?}");
+    assert!(
+        f.summary.starts_with("group pub: the broker denied 6 PUBLISH from 2 client(s) (its log: \"1700000000: Denied PUBLISH from pub0 (d0, q1, r0, m1, 'd/0', ... (40 bytes))\"), and it closed their connections 6 time(s)."),
+        "{}",
+        f.summary
+    );
+
+    // The QoS 1 loss on their streams names the denial.
+    assert_eq!(denied_clients(&plan, rec.broker.log_lines.as_deref()), BTreeSet::from([0, 1]));
+    let mut lost = stream(1, 3, 0);
+    lost.subscriber_client = 2;
+    let v = qos_violations(&plan, &[lost], 10 * S, &BTreeSet::from([0, 1]));
+    assert!(
+        v[0].summary.ends_with(
+            "; the broker's log says it denied PUBLISH from 1 of these publishers (pub0; see publish_denied)"
+        ),
+        "{}",
+        v[0].summary
+    );
+    assert_eq!(v[0].evidence["denied_publishers"], serde_json::json!(["pub0"]));
 }
 
 // ---- auth_refused ------------------------------------------------------
@@ -405,14 +744,14 @@ fn qos0_loss_and_qos1_duplicates_break_no_guarantee() {
     // QoS 0 is at most once: losing 3 is loss, not a violation.
     // QoS 1 is at least once: 5 duplicates are allowed.
     let plan = pub_sub();
-    assert!(qos_violations(&plan, &[stream(0, 3, 0)], 10 * S).is_empty());
-    assert!(qos_violations(&plan, &[stream(1, 0, 5)], 10 * S).is_empty());
+    assert!(qos_violations(&plan, &[stream(0, 3, 0)], 10 * S, &none()).is_empty());
+    assert!(qos_violations(&plan, &[stream(1, 0, 5)], 10 * S, &none()).is_empty());
 }
 
 #[test]
 fn qos1_loss_is_a_violation() {
     let plan = pub_sub();
-    let findings = qos_violations(&plan, &[stream(1, 3, 0)], 10 * S);
+    let findings = qos_violations(&plan, &[stream(1, 3, 0)], 10 * S, &none());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 3));
@@ -425,7 +764,7 @@ fn qos1_loss_is_a_violation() {
 fn qos2_duplicate_is_a_violation() {
     // Exactly once: one message delivered twice breaks it.
     let plan = pub_sub();
-    let findings = qos_violations(&plan, &[stream(2, 0, 1)], 10 * S);
+    let findings = qos_violations(&plan, &[stream(2, 0, 1)], 10 * S, &none());
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 1));
