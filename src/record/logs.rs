@@ -254,10 +254,6 @@ pub struct PublishLog {
     pub got_out: RangeSet,
     /// QoS 1/2 written but never acknowledged before the connection ended.
     pub in_doubt: RangeSet,
-    /// Messages the schedule made due while this publisher was publishing
-    /// (its `count` at most): what it should have sent.
-    #[serde(default)]
-    pub due: u64,
 }
 
 impl PublishLog {
