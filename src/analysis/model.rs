@@ -204,7 +204,8 @@ pub struct Messages {
     #[serde(default)]
     pub publish_reasons: BTreeMap<String, u64>,
     /// Lost messages by the window they fell in: steady, subscriber_offline,
-    /// publisher_offline, broker_restart.
+    /// publisher_offline, broker_restart, session_lost (and session_expired,
+    /// always 0: what falls after an expiry is missed, never lost).
     pub lost_by_window: BTreeMap<String, u64>,
     /// Got out while a clean-session subscriber was offline: not expected, not lost.
     pub missed_offline: u64,
@@ -280,7 +281,8 @@ pub struct ShareInfo {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LossWindowInfo {
-    /// subscriber_offline, publisher_offline or broker_restart.
+    /// subscriber_offline, publisher_offline, broker_restart, session_lost,
+    /// or session_expired (which only ever misses: nothing was owed).
     pub kind: LossWindow,
     /// The client whose window it is (null for a broker restart).
     pub client: Option<String>,

@@ -5,9 +5,6 @@ mod publish;
 pub mod reconnect;
 pub mod recorder;
 pub mod session;
-
-/// Where a publisher's schedule lives now (the analysis counts what was due with it).
-pub use crate::plan::schedule;
 pub mod task;
 
 pub use task::{run_client, ClientContext, ClientOutcome, Phase};
