@@ -7,6 +7,13 @@
 //! wakes a task parked on the other worker) cost as much as the batching of
 //! `batch_window` saves. Here a timer tick wakes one thread, which serves
 //! every client of its own that is due, and sleeps again.
+//!
+//! Each worker also runs a precise timer (`timer`: a timerfd and a heap of
+//! deadlines) that wakes its publishers at their messages' intended times,
+//! finer than tokio's millisecond wheel. `MIDGE_TOKIO_TIMER=1` leaves it out
+//! (publishers then wake on tokio's timer, as before), for comparison.
+
+pub mod timer;
 
 use std::future::Future;
 use std::thread::JoinHandle;
@@ -20,8 +27,10 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Starts `n` worker threads (at least one), each with its own runtime.
+    /// Starts `n` worker threads (at least one), each with its own runtime
+    /// and, unless `MIDGE_TOKIO_TIMER=1`, its precise timer.
     pub fn start(n: usize) -> std::io::Result<WorkerPool> {
+        let precise = !std::env::var_os("MIDGE_TOKIO_TIMER").is_some_and(|v| !v.is_empty() && v != "0");
         let mut pool = WorkerPool { handles: Vec::new(), stops: Vec::new(), threads: Vec::new() };
         for i in 0..n.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -31,7 +40,17 @@ impl WorkerPool {
             let thread = std::thread::Builder::new().name(format!("midge-worker-{i}")).spawn(move || {
                 // Runs the clients until the pool is dropped; the runtime's
                 // drop then cancels whatever is left.
-                let _ = runtime.block_on(stop_rx);
+                runtime.block_on(async move {
+                    match precise.then(timer::Driver::install).flatten() {
+                        Some(driver) => tokio::select! {
+                            _ = stop_rx => {}
+                            _ = driver.run() => {}
+                        },
+                        None => {
+                            let _ = stop_rx.await;
+                        }
+                    }
+                });
             })?;
             pool.threads.push(thread);
         }

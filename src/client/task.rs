@@ -17,6 +17,7 @@ use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::record::vocab::{suback_failure_name, Cause};
 use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
+use crate::workers::timer::{self, Wake};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +26,11 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Without a batch window, a publisher on the precise timer wakes at its
+/// message's intended time, but at most once per step of this grid (µs):
+/// what falls due within a step goes out in one write, as on tokio's wheel.
+const PRECISE_GRID_US: u64 = 1000;
 
 /// Where the run stands; every client task watches it (the shutdown broadcast).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,12 +360,18 @@ impl Client {
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
             let seq = self.recorder.published();
             // With a batch window, a publisher wakes at most once per window
-            // and sends everything due by then.
+            // and sends everything due by then (tokio's timer, on the
+            // window's grid). Without one, it wakes at its message's
+            // intended time on the worker's precise timer — but at most once
+            // per millisecond grid step, as the wheel had it, so a fast
+            // publisher still sends what is due in one write.
             let window_us = self.ctx.plan.batch_window.as_micros() as u64;
+            let precise = window_us == 0 && timer::available();
+            let grid_us = if precise { PRECISE_GRID_US } else { window_us };
             let next_publish = match self.schedule.as_mut() {
                 Some(s) if ready => s.is_due_before_end(seq).then(|| {
-                    clock.instant_at(s.intended_us(seq).max(if window_us > 0 {
-                        crate::mqtt::connection::next_tick(self.published_at_us, window_us)
+                    clock.instant_at(s.intended_us(seq).max(if grid_us > 0 {
+                        crate::mqtt::connection::next_tick(self.published_at_us, grid_us)
                     } else {
                         0
                     }))
@@ -370,11 +382,18 @@ impl Client {
             let wake_at = match (next_publish, keepalive_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
-            }
-            .map(Instant::from_std);
+            };
+            // One timer for both deadlines: a busy publisher re-arms one, not
+            // two, per wake-up. The precise one when the next publish comes
+            // first, tokio's for keepalive (and with a batch window).
+            let wake = match wake_at {
+                Some(at) if precise && next_publish == Some(at) => Wake::precise(self.me.index, at),
+                // (A disabled branch's far deadline is never polled.)
+                at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
+            };
             tokio::select! {
                 biased;
-                                changed = phase.changed() => {
+                changed = phase.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
@@ -384,26 +403,33 @@ impl Client {
                     Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
                 },
-                // One timer for both deadlines: a busy publisher re-arms one, not two, per wake-up.
-                // (Disabled when there is nothing to wake for: the far deadline is never polled.)
-                _ = sleep_until(wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))), if wake_at.is_some() => {
-                    if next_publish.is_some_and(|at| at <= std::time::Instant::now()) {
-                        self.publish_due(conn).await?;
-                    }
-                    if keepalive_at.is_some_and(|at| at <= std::time::Instant::now()) {
-                        let now = self.now_us();
-                        match self.session.keepalive_due(now) {
-                            KeepAliveAction::SendPing => {
-                                self.send(conn, &Packet::PingReq).await?;
-                                self.session.on_ping_sent(now);
-                            }
-                            KeepAliveAction::TimedOut => return Err(Cause::KeepaliveTimeout),
-                            KeepAliveAction::Nothing => {}
-                        }
-                    }
-                }
+                _ = wake, if wake_at.is_some() => self.on_timer(conn, next_publish, keepalive_at).await?,
             }
         }
+    }
+
+    /// The timer woke us: publish what is due, ping when keepalive says so.
+    async fn on_timer(
+        &mut self,
+        conn: &mut Connection,
+        next_publish: Option<std::time::Instant>,
+        keepalive_at: Option<std::time::Instant>,
+    ) -> Result<(), Cause> {
+        if next_publish.is_some_and(|at| at <= std::time::Instant::now()) {
+            self.publish_due(conn).await?;
+        }
+        if keepalive_at.is_some_and(|at| at <= std::time::Instant::now()) {
+            let now = self.now_us();
+            match self.session.keepalive_due(now) {
+                KeepAliveAction::SendPing => {
+                    self.send(conn, &Packet::PingReq).await?;
+                    self.session.on_ping_sent(now);
+                }
+                KeepAliveAction::TimedOut => return Err(Cause::KeepaliveTimeout),
+                KeepAliveAction::Nothing => {}
+            }
+        }
+        Ok(())
     }
 
     /// One connection from CONNACK to its end: set-up, service, and a clean

@@ -411,7 +411,7 @@ fn load_generator(o: &mut String, r: &Report) {
     let g = &r.load_generator;
     let _ = writeln!(
         o,
-        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), RSS {} KiB when publishing ended{} (peak {} KiB); event-loop delay p99 {:.2} ms; publish lag p99 {:.2} ms{}{}.\n",
+        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), RSS {} KiB when publishing ended{} (peak {} KiB); event-loop delay p99 {:.2} ms; publish lag p50 {:.2} ms, p99 {:.2} ms{}{}.\n",
         g.workers,
         g.cpu_s,
         g.cpu_utilization * 100.0,
@@ -419,6 +419,7 @@ fn load_generator(o: &mut String, r: &Report) {
         g.rss_bytes_per_connected_client.map_or(String::new(), |b| format!(" ({:.1} KiB per connected client)", b as f64 / 1024.0)),
         g.peak_rss_kib,
         g.loop_delay.p99_us as f64 / 1000.0,
+        g.publish_lag.p50_us as f64 / 1000.0,
         g.publish_lag.p99_us as f64 / 1000.0,
         match (g.broker_cpu_s, g.broker_rss_kib) {
             (Some(c), Some(m)) => format!("; the spawned broker used {c:.2} CPU-s and held {m} KiB"),
