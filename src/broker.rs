@@ -5,6 +5,8 @@ use crate::scenario::ProtocolVersion;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::scenario::BrokerSpec;
@@ -83,6 +85,13 @@ impl BrokerHandle {
 
     pub fn pid(&self) -> Option<u32> {
         self.mosquitto.as_ref().map(|m| m.child.id())
+    }
+
+    /// The spawned broker's process as it is now, whenever asked: it
+    /// follows the `restart-broker` fault (none while the broker is down).
+    /// For other brokers, never a process.
+    pub fn pid_watch(&self) -> BrokerPid {
+        self.mosquitto.as_ref().map(|m| m.pid.clone()).unwrap_or_default()
     }
 
     /// The `restart-broker` fault: kill -9 the spawned mosquitto, wait
@@ -291,6 +300,29 @@ pub fn stop_all_spawned() {
     }
 }
 
+/// Which process the broker is, for the sampler's once-a-second look at
+/// its CPU and memory: a spawned mosquitto's current PID (updated when it
+/// is killed and started again), or a fixed one (`--broker-pid`).
+#[derive(Debug, Clone, Default)]
+pub struct BrokerPid(Arc<AtomicU32>);
+
+impl BrokerPid {
+    /// Always this process (a broker midge did not start: `--broker-pid`).
+    pub fn fixed(pid: u32) -> BrokerPid {
+        BrokerPid(Arc::new(AtomicU32::new(pid)))
+    }
+
+    /// The broker's PID now; None when midge knows of no broker process
+    /// (or the spawned one is down).
+    pub fn get(&self) -> Option<u32> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&p| p != 0)
+    }
+
+    fn set(&self, pid: Option<u32>) {
+        self.0.store(pid.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
 /// A mosquitto process midge started, with its generated config and log.
 pub struct Mosquitto {
     pub addr: SocketAddr,
@@ -300,6 +332,8 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     /// How many times the process was started (restarts included).
     starts: usize,
+    /// The running process's PID, for whoever watches it (the sampler).
+    pid: BrokerPid,
 }
 
 impl Mosquitto {
@@ -338,7 +372,8 @@ impl Mosquitto {
         }
         std::fs::write(dir.path().join("mosquitto.conf"), &config).map_err(err)?;
         let child = start_process(&bin, dir.path())?;
-        Ok(Mosquitto { addr, config, bin, child, dir, starts: 1 })
+        let pid = BrokerPid::fixed(child.id());
+        Ok(Mosquitto { addr, config, bin, child, dir, starts: 1, pid })
     }
 
     pub fn spawn(extra_conf: &[String]) -> Result<Mosquitto, BrokerError> {
@@ -363,6 +398,8 @@ impl Mosquitto {
     /// kill -9, then start again on the same port with the same config
     /// (the log goes on in the same file).
     pub fn kill(&mut self) {
+        // Nobody reads a PID that is about to be reaped (and reused).
+        self.pid.set(None);
         let mut pids = spawned();
         // Not registered: `stop_all_spawned` has already killed and reaped
         // it, and its PID may belong to someone else by now.
@@ -375,8 +412,14 @@ impl Mosquitto {
 
     pub fn start_again(&mut self) -> Result<(), BrokerError> {
         self.child = start_process(&self.bin, self.dir.path())?;
+        self.pid.set(Some(self.child.id()));
         self.starts += 1;
         Ok(())
+    }
+
+    /// The running process's PID (it changes when the process is started again).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process has exited (and how).

@@ -47,6 +47,11 @@ pub enum Command {
         /// Client worker threads, each a single-threaded runtime (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// The PID of a broker on this machine that midge did not start: its
+        /// CPU and memory go into the time series beside midge's own (a
+        /// spawned broker's are measured without it).
+        #[arg(long, value_name = "PID")]
+        broker_pid: Option<u32>,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -77,9 +82,16 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
-        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers } => {
+        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers, broker_pid } => {
+            if let Some(pid) = broker_pid.filter(|&p| !crate::metrics::pid_exists(p)) {
+                eprintln!(
+                    "error: --broker-pid {pid}: no such process on this machine (/proc/{pid} does not exist); give the PID of the broker's process, e.g. from `pgrep mosquitto`"
+                );
+                return exit::BAD_INPUT;
+            }
             stop_brokers_on_fatal_panic();
-            run(&scenario, Overrides { broker, duration, source_addrs, ..Default::default() }, out, quiet, workers)
+            let overrides = Overrides { broker, duration, source_addrs, broker_pid, ..Default::default() };
+            run(&scenario, overrides, out, quiet, workers)
         }
     }
 }

@@ -214,6 +214,81 @@ impl Metrics {
     }
 }
 
+/// What one time-series point says about resources: midge's CPU and memory,
+/// and the broker's when midge knows its process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resources {
+    pub midge_cpu_pct: Option<f64>,
+    pub midge_rss_kib: Option<u64>,
+    pub broker_cpu_pct: Option<f64>,
+    pub broker_rss_kib: Option<u64>,
+}
+
+/// CPU and memory of midge and of the broker's process, for the sampler:
+/// each `sample` reads getrusage and /proc (a few small files) and turns
+/// the CPU time used since the previous one into % of one core.
+#[derive(Debug)]
+pub struct ResourceMeter {
+    at: std::time::Instant,
+    midge_cpu_s: f64,
+    /// The broker's PID at the last sample, and its CPU seconds then (None
+    /// when they could not be read).
+    broker: Option<(u32, Option<f64>)>,
+}
+
+impl ResourceMeter {
+    /// A CPU % over less than this is too coarse to report (the broker's
+    /// CPU time comes in clock ticks of 10 ms): the run's last, partial
+    /// interval may be this short.
+    pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+    pub fn new(broker_pid: Option<u32>) -> ResourceMeter {
+        ResourceMeter {
+            at: std::time::Instant::now(),
+            midge_cpu_s: process_cpu_seconds(),
+            broker: broker_pid.map(|p| (p, pid_cpu_seconds(p))),
+        }
+    }
+
+    /// Resources since the previous sample (or `new`); `broker_pid` is the
+    /// broker's process now (it changes when a spawned broker restarts).
+    pub fn sample(&mut self, broker_pid: Option<u32>) -> Resources {
+        let now = std::time::Instant::now();
+        let elapsed = now - self.at;
+        let pct = |cpu_s: f64| {
+            (elapsed >= Self::MIN_INTERVAL).then(|| (cpu_s.max(0.0) / elapsed.as_secs_f64() * 1000.0).round() / 10.0)
+        };
+        let midge_cpu_s = process_cpu_seconds();
+        let midge_rss_kib = process_rss_kib();
+        let broker_cpu_s = broker_pid.and_then(pid_cpu_seconds);
+        let broker_cpu_pct = match (broker_pid, broker_cpu_s, self.broker) {
+            // The same process as last time: what it used since.
+            (Some(p), Some(cpu), Some((last, Some(was)))) if p == last => pct(cpu - was),
+            // Its last reading failed: nothing to subtract.
+            (Some(p), Some(_), Some((last, None))) if p == last => None,
+            // A process the last sample did not see (started since, as
+            // after a broker restart): all it used is within the interval.
+            (Some(_), Some(cpu), _) => pct(cpu),
+            _ => None,
+        };
+        let r = Resources {
+            midge_cpu_pct: pct(midge_cpu_s - self.midge_cpu_s),
+            midge_rss_kib: (midge_rss_kib > 0).then_some(midge_rss_kib),
+            broker_cpu_pct,
+            broker_rss_kib: broker_pid.and_then(pid_rss_kib),
+        };
+        self.at = now;
+        self.midge_cpu_s = midge_cpu_s;
+        self.broker = broker_pid.map(|p| (p, broker_cpu_s));
+        r
+    }
+}
+
+/// Whether a process with this PID exists (its /proc entry).
+pub fn pid_exists(pid: u32) -> bool {
+    pid != 0 && std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+}
+
 /// CPU seconds (user + system) this process has used so far.
 pub fn process_cpu_seconds() -> f64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -266,6 +341,30 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_measure_this_process_and_a_process_by_pid() {
+        let me = std::process::id();
+        let mut m = ResourceMeter::new(Some(me));
+        // Too soon: no CPU % over a few microseconds, memory all the same.
+        let r = m.sample(Some(me));
+        assert_eq!((r.midge_cpu_pct, r.broker_cpu_pct), (None, None));
+        assert!(r.midge_rss_kib.is_some_and(|k| k > 0) && r.broker_rss_kib.is_some_and(|k| k > 0), "{r:?}");
+        // Busy for a while: both see this process's CPU.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < ResourceMeter::MIN_INTERVAL + std::time::Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let r = m.sample(Some(me));
+        assert!(r.midge_cpu_pct.is_some_and(|p| p > 20.0), "{r:?}");
+        assert!(r.broker_cpu_pct.is_some_and(|p| p > 20.0), "{r:?}");
+        // No broker process known, or one that does not exist: nothing.
+        let r = m.sample(None);
+        assert_eq!((r.broker_cpu_pct, r.broker_rss_kib), (None, None));
+        assert!(!pid_exists(0) && pid_exists(me));
+        assert_eq!(pid_rss_kib(u32::MAX), None);
+    }
 
     #[test]
     fn shards_merge_and_interval_resets() {

@@ -186,7 +186,13 @@ struct Swarm {
     ramps: Vec<Ramp>,
 }
 
-fn start_swarm(p: &Links, plan: Arc<Plan>, workers: Option<usize>, show: bool) -> Result<Swarm, RunError> {
+fn start_swarm(
+    p: &Links,
+    plan: Arc<Plan>,
+    workers: Option<usize>,
+    show: bool,
+    broker_pid: broker::BrokerPid,
+) -> Result<Swarm, RunError> {
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
     // Shards only need to outnumber the threads that record into them; each
@@ -202,7 +208,7 @@ fn start_swarm(p: &Links, plan: Arc<Plan>, workers: Option<usize>, show: bool) -
     });
     let (phase, phase_rx) = watch::channel(Phase::Connecting);
     let progress = Progress::new(show, plan.clients.len() as u32);
-    let sampler = spawn_sampler(metrics.clone(), progress.clone());
+    let sampler = spawn_sampler(metrics.clone(), progress.clone(), broker_pid);
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
     Ok(Swarm { plan, metrics, pool, phase, orders, progress, sampler, ramps })
 }
@@ -291,7 +297,9 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let Prepared { plan, broker, sys_watch, links } = prepare(plan).await?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
-    let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress)?;
+    // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
+    let broker_pid = plan.overrides.broker_pid.map_or_else(|| broker.pid_watch(), broker::BrokerPid::fixed);
+    let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid)?;
     let broker = Arc::new(Mutex::new(broker));
 
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
@@ -600,7 +608,15 @@ fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Histogra
     (handles, stop_tx)
 }
 
-fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
+/// The time series: once a second, the swarm's counters and e2e p99, and
+/// the CPU and memory of midge and of the broker's process (`broker_pid`,
+/// asked each time: a restarted broker has a new one). Runs on the main
+/// runtime; a sample reads the shards and a few small /proc files.
+fn spawn_sampler(
+    metrics: Arc<Metrics>,
+    progress: Progress,
+    broker_pid: broker::BrokerPid,
+) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let handle = tokio::spawn(async move {
         let mut points = Vec::new();
@@ -608,18 +624,24 @@ fn spawn_sampler(metrics: Arc<Metrics>, progress: Progress) -> (JoinHandle<Vec<T
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let (mut prev, _) = metrics.sample();
+        let mut resources = crate::metrics::ResourceMeter::new(broker_pid.get());
         loop {
             let stop = tokio::select! {
                 _ = tick.tick() => false,
                 _ = stop_rx.changed() => true,
             };
             let (now, interval) = metrics.sample();
+            let used = resources.sample(broker_pid.get());
             let point = TimePoint {
                 t_s: (metrics.clock.now_us() as f64 / 1e5).round() / 10.0,
                 connected: metrics.connected.load(Ordering::Relaxed),
                 published: now.published_total() - prev.published_total(),
                 received: now.received_total() - prev.received_total(),
                 e2e_p99_us: (!interval.is_empty()).then(|| interval.value_at_quantile(0.99)),
+                midge_cpu_pct: used.midge_cpu_pct,
+                midge_rss_kib: used.midge_rss_kib,
+                broker_cpu_pct: used.broker_cpu_pct,
+                broker_rss_kib: used.broker_rss_kib,
             };
             progress.update(&point, &now);
             points.push(point);

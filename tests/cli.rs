@@ -97,8 +97,8 @@ fn quickstart_runs_on_the_embedded_broker_and_writes_every_report() {
     assert!(html.contains("quickstart") && html.contains("PASS"), "{html}");
     assert_eq!(
         html.matches("<svg").count(),
-        4,
-        "rates, e2e p99, connected clients and the HDR percentiles are plotted"
+        6,
+        "rates, e2e p99, connected clients, midge's CPU and memory and the HDR percentiles are plotted"
     );
     for outside in ["<script", "src=\"http", "href=\"http", "url(", "@import"] {
         assert!(!html.contains(outside), "report.html fetches nothing: found {outside}");

@@ -191,6 +191,9 @@ pub struct Overrides {
     /// Client ids an earlier build chose (a recorded run's plan built again):
     /// the i-th planned client gets the i-th.
     pub client_ids: Option<Vec<String>>,
+    /// `--broker-pid`: the process of a local broker midge did not start,
+    /// whose CPU and memory the time series follows.
+    pub broker_pid: Option<u32>,
 }
 
 impl Plan {
@@ -514,6 +517,8 @@ impl Plan {
             source_addrs: None,
             run_id: Some(id.run_id),
             client_ids: Some(id.client_ids.clone()),
+            // What it measured is in the record's time series.
+            broker_pid: None,
         };
         let mut plan = Plan::build(&file, &overrides)?;
         anyhow::ensure!(

@@ -155,6 +155,23 @@ pub struct TimePoint {
     pub published: u64,
     pub received: u64,
     pub e2e_p99_us: Option<u64>,
+    /// midge's CPU over the interval since the previous point, % of one
+    /// core (user + system, all its threads; 0.1 resolution). None in a
+    /// record from before midge measured it.
+    #[serde(default)]
+    pub midge_cpu_pct: Option<f64>,
+    /// midge's resident memory when the point was taken, KiB.
+    #[serde(default)]
+    pub midge_rss_kib: Option<u64>,
+    /// The broker's CPU over the interval, % of one core: only for a broker
+    /// midge knows the process of (spawned, or `--broker-pid`), and while
+    /// that process runs.
+    #[serde(default)]
+    pub broker_cpu_pct: Option<f64>,
+    /// The broker's resident memory when the point was taken, KiB (as
+    /// `broker_cpu_pct`).
+    #[serde(default)]
+    pub broker_rss_kib: Option<u64>,
 }
 
 /// Cumulative counters of the whole swarm.

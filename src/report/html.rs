@@ -1,8 +1,9 @@
 //! `report.html`: one self-contained file (inline SVG and CSS, nothing
-//! fetched) with the plots a person wants first — rates, e2e p99 and
-//! connected clients over time, with loss windows and faults marked, and
-//! latency by percentile from the HDR histograms — the headline tables, and
-//! the whole Markdown report below them.
+//! fetched) with the plots a person wants first — rates, e2e p99,
+//! connected clients, and the CPU and memory of midge and the broker over
+//! time, with loss windows and faults marked, and latency by percentile from
+//! the HDR histograms — the headline tables, and the whole Markdown report
+//! below them.
 
 use crate::analysis::model::Report;
 use plotters::prelude::*;
@@ -135,8 +136,9 @@ fn findings_list(o: &mut String, r: &Report) {
     o.push_str("</ul>\n");
 }
 
-/// "Over time": rates, e2e p99 and connected clients per second, then
-/// latency by percentile; a note in place of any plot with nothing to draw.
+/// "Over time": rates, e2e p99 and connected clients per second, CPU and
+/// memory of midge and the broker (only when measured), then latency by
+/// percentile; a note in place of any other plot with nothing to draw.
 fn over_time_plots(o: &mut String, r: &Report) {
     o.push_str("<h2>Over time</h2>\n");
     if !r.loss_windows.is_empty() || !r.faults.is_empty() {
@@ -170,8 +172,34 @@ fn over_time_plots(o: &mut String, r: &Report) {
         "connected clients",
         line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
     );
+    resource_plots(o, r);
 
     plot_or_note(o, "latency distribution", percentile_plot(r));
+}
+
+/// CPU (% of one core) and memory (resident, MiB) of midge and, when midge
+/// knew its process, of the broker: who was busy. A second without a value
+/// (the broker down during a restart, a last interval too short for a CPU
+/// figure) breaks the line. Nothing at all when nothing was measured (a
+/// record from before midge measured it).
+fn resource_plots(o: &mut String, r: &Report) {
+    let series = |f: &dyn Fn(&crate::record::TimePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        r.timeseries.iter().map(|p| (p.t_s, f(p).unwrap_or(f64::NAN))).collect()
+    };
+    let (midge, broker) = (RGBColor(31, 119, 180), RGBColor(255, 127, 14));
+    let mib = |kib: Option<u64>| kib.map(|k| k as f64 / 1024.0);
+    for (caption, unit, of_midge, of_broker) in [
+        ("CPU, % of one core", "% of a core", series(&|p| p.midge_cpu_pct), series(&|p| p.broker_cpu_pct)),
+        ("memory (resident), MiB", "MiB", series(&|p| mib(p.midge_rss_kib)), series(&|p| mib(p.broker_rss_kib))),
+    ] {
+        let measured: Vec<Series<'_>> = [("midge", midge, of_midge), ("broker", broker, of_broker)]
+            .into_iter()
+            .filter(|(_, _, points)| points.iter().any(|p| !p.1.is_nan()))
+            .collect();
+        if let Some(svg) = line_plot(r, caption, unit, &measured) {
+            let _ = writeln!(o, "<figure>{svg}</figure>");
+        }
+    }
 }
 
 /// "Loss windows": every window in which messages went missing, and whose.
@@ -210,7 +238,7 @@ fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
     }
 }
 
-/// A named line of (x, y) points, in a colour.
+/// A named line of (x, y) points, in a colour; a NaN y breaks the line.
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 /// One SVG line chart over the run's seconds, with the report's loss windows
@@ -298,7 +326,7 @@ struct Axes<'a> {
 /// nothing to draw (or plotters fails).
 /// `x_label` formats the x labels (None: plotters' own).
 fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -> String>) -> Option<String> {
-    if series.iter().all(|(_, _, points)| points.is_empty()) {
+    if series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
         return None;
     }
     let y_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).fold(0.0, f64::max).max(axes.y_min) * 1.1;
@@ -329,11 +357,16 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
         }
         for (name, colour, points) in series {
             let colour = *colour;
+            let mut pieces = points.split(|p| p.1.is_nan()).filter(|piece| !piece.is_empty());
+            let Some(first) = pieces.next() else { continue };
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(first.iter().copied(), colour.stroke_width(2)))
                 .ok()?
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+            for piece in pieces {
+                chart.draw_series(LineSeries::new(piece.iter().copied(), colour.stroke_width(2))).ok()?;
+            }
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
         root.present().ok()?;

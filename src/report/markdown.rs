@@ -440,6 +440,16 @@ fn load_generator(o: &mut String, r: &Report) {
             rate.deviation_pct
         );
     }
+    let broker_peaks = broker_peaks(r);
+    if let Some((cpu, rss)) = broker_peaks {
+        let midge_cpu = r.timeseries.iter().filter_map(|p| p.midge_cpu_pct).fold(0.0, f64::max);
+        let _ = writeln!(
+            o,
+            "- the broker's process, second by second: CPU up to {}, RSS up to {} (midge's own CPU up to {midge_cpu:.1} % of a core)",
+            cpu.map_or("?".to_string(), |c| format!("{c:.1} % of a core")),
+            rss.map_or("?".to_string(), |k| format!("{k} KiB"))
+        );
+    }
     if g.batch_window_us > 0 {
         let _ = writeln!(
             o,
@@ -454,9 +464,21 @@ fn load_generator(o: &mut String, r: &Report) {
             g.cpu_utilization * 100.0
         );
     }
-    if !g.publish_rates.is_empty() || g.batch_window_us > 0 || (g.cpu_utilization >= 0.5 && !g.saturated) {
+    if !g.publish_rates.is_empty()
+        || broker_peaks.is_some()
+        || g.batch_window_us > 0
+        || (g.cpu_utilization >= 0.5 && !g.saturated)
+    {
         o.push('\n');
     }
+}
+
+/// The broker process's highest CPU % and RSS over the time series, when
+/// midge knew its process (spawned, or `--broker-pid`).
+fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
+    let cpu = r.timeseries.iter().filter_map(|p| p.broker_cpu_pct).reduce(f64::max);
+    let rss = r.timeseries.iter().filter_map(|p| p.broker_rss_kib).max();
+    (cpu.is_some() || rss.is_some()).then_some((cpu, rss))
 }
 
 /// The broker's own $SYS counters, when it published them, to set beside midge's.
