@@ -1,8 +1,9 @@
-//! Command line: `midge run`, `midge validate`, `midge report`. Parses, hands over to the
+//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`. Parses, hands over to the
 //! runner, writes the report, and turns the outcome into an exit status.
 
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;
+use crate::report::compare::{self, FailOn};
 use crate::runner::{self, exit, RunOptions};
 use crate::scenario::{parse_duration, ScenarioFile};
 use clap::{Parser, Subcommand};
@@ -64,10 +65,29 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Compare two runs' report.json figure by figure (A the baseline, B the
+    /// new run): counts, latency percentiles, midge's own load, capacity.
+    Compare {
+        /// The baseline: a report.json, or a run folder holding one.
+        a: PathBuf,
+        /// The run compared with it: a report.json, or a run folder holding one.
+        b: PathBuf,
+        /// Exit 1 when FIGURE (a name as printed, e.g. e2e.p99) got worse by
+        /// more than PCT percent; `lost:0` fails on any increase. Repeatable.
+        #[arg(long = "fail-on", value_name = "FIGURE:PCT", value_parser = parse_fail_on)]
+        fail_on: Vec<FailOn>,
+        /// The comparison as JSON on stdout, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s)
+}
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    s.parse()
 }
 
 /// Runs the command line and returns the process exit status.
@@ -82,6 +102,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
+        Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
         Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers, broker_pid } => {
             if let Some(pid) = broker_pid.filter(|&p| !crate::metrics::pid_exists(p)) {
                 eprintln!(
@@ -135,6 +156,51 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             eprintln!("error: {e}");
             exit::BAD_INPUT
         }
+    }
+}
+
+/// `midge compare A B`: 0 (or 1 when a `--fail-on` figure got worse by
+/// more than its limit), 2 for a file that is not a midge report or an
+/// unknown figure name.
+fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
+    let (ra, rb) = match (compare::load(a), compare::load(b)) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let c = compare::compare(&ra, &rb);
+    let outcomes = match compare::check(&c, rules) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    for w in &c.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (la, lb) = (a.display().to_string(), b.display().to_string());
+    if json {
+        let j = compare::to_json(&c, &la, &lb, &outcomes);
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        print!("{}", compare::render_table(&c, &la, &lb));
+        if !outcomes.is_empty() {
+            println!();
+            for o in &outcomes {
+                println!("{}", o.describe());
+            }
+        }
+    }
+    for o in outcomes.iter().filter(|o| o.worse_pct.is_none()) {
+        eprintln!("warning: --fail-on {}: not in both reports, not checked", o.rule.figure);
+    }
+    if outcomes.iter().any(|o| o.failed) {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::PASS
     }
 }
 

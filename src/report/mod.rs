@@ -1,8 +1,10 @@
 //! Reports for people and scripts: report.json (the `Report` model, which
 //! the analysis fills), report.md and report.html, written into a run's
 //! folder beside its run record — and written again from that record by
-//! `midge report DIR`.
+//! `midge report DIR`. `compare` sets two runs' report.json side by side
+//! (`midge compare A B`).
 
+pub mod compare;
 pub mod html;
 pub mod markdown;
 
