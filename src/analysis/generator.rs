@@ -11,6 +11,12 @@ use crate::record::{ClientRecord, RunRecord};
 const LOOP_DELAY_P99_LIMIT_US: u64 = 20_000;
 /// midge was busy when it used this share of its worker threads.
 const CPU_UTILIZATION_LIMIT: f64 = 0.9;
+/// Publishes leaving this late (p99) with room in every inflight window
+/// mean midge, not the broker, could not keep the schedule.
+const PUBLISH_LAG_P99_LIMIT_US: u64 = 100_000;
+/// A group that sent less than this share of what was due, with room in
+/// every inflight window and no publisher dropped, fell short by midge's doing.
+const SHORTFALL_LIMIT: f64 = 0.99;
 
 fn round(x: f64, places: i32) -> f64 {
     (x * 10f64.powi(places)).round() / 10f64.powi(places)
@@ -106,12 +112,43 @@ fn saturation_reasons(loop_delay: &LatencySummary, utilization: f64, wall_s: f64
     reasons
 }
 
+/// The schedule's own reasons: publishes late, or load never sent, while
+/// the broker left room (no full inflight window) and every publisher
+/// connected and stayed. When the broker's acknowledgements set the pace, or
+/// a publisher was refused or dropped, that is the broker (or a fault).
+fn schedule_reasons(plan: &Plan, record: &RunRecord, lag: &LatencySummary, rates: &[PublishRate]) -> Vec<String> {
+    let publisher_failed = record
+        .clients
+        .iter()
+        .any(|c| plan.clients[c.index as usize].publisher.is_some() && c.timeline.iter().any(|g| g.cause.is_some()));
+    if record.counters.publish_window_full > 0 || publisher_failed {
+        return Vec::new();
+    }
+    let mut reasons = Vec::new();
+    if lag.count > 0 && lag.p99_us > PUBLISH_LAG_P99_LIMIT_US {
+        reasons.push(format!(
+            "publishes left {:.1} ms late (p99) although every inflight window had room",
+            lag.p99_us as f64 / 1000.0
+        ));
+    }
+    for r in rates.iter().filter(|r| r.due > 0 && (r.sent as f64) < r.due as f64 * SHORTFALL_LIMIT) {
+        reasons.push(format!(
+            "group {} sent {} of the {} messages due ({:+.1} %) although the broker left room",
+            r.group, r.sent, r.due, r.deviation_pct
+        ));
+    }
+    reasons
+}
+
 pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
     let g = &record.generator;
     let c = &record.counters;
     let utilization = if g.wall_s > 0.0 { g.cpu_s / (g.wall_s * g.workers.max(1) as f64) } else { 0.0 };
     let loop_delay = LatencySummary::from_histogram(&g.loop_delay);
-    let reasons = saturation_reasons(&loop_delay, utilization, g.wall_s, g.workers);
+    let publish_lag = LatencySummary::from_histogram(&record.latencies.publish_lag);
+    let publish_rates = publish_rates(plan, record);
+    let mut reasons = saturation_reasons(&loop_delay, utilization, g.wall_s, g.workers);
+    reasons.extend(schedule_reasons(plan, record, &publish_lag, &publish_rates));
     LoadGenerator {
         workers: g.workers as u64,
         cpu_s: round(g.cpu_s, 3),
@@ -123,14 +160,15 @@ pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
             n => Some((g.rss_kib_at_publish_end * 1024) / n),
         },
         loop_delay,
-        publish_lag: LatencySummary::from_histogram(&record.latencies.publish_lag),
+        publish_lag,
         saturated: !reasons.is_empty(),
         reasons,
         source_addrs: record.plan.source_addrs.clone(),
         broker_cpu_s: g.broker_cpu_s.map(|c| round(c, 3)),
         broker_rss_kib: g.broker_rss_kib,
         batch_window_us: plan.batch_window.as_micros() as u64,
-        publish_rates: publish_rates(plan, record),
+        publish_rates,
+        publish_window_full: c.publish_window_full,
         socket_reads: c.socket_reads,
         socket_writes: c.socket_writes,
         bytes_in: c.bytes_in,

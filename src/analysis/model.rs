@@ -345,6 +345,10 @@ pub struct LoadGenerator {
     pub batch_window_us: u64,
     /// Per publishing group: the rate asked for and the rate achieved.
     pub publish_rates: Vec<PublishRate>,
+    /// Times a publisher had a message due and a full inflight window: the
+    /// broker's acknowledgements, not midge, set the pace then.
+    #[serde(default)]
+    pub publish_window_full: u64,
     /// Socket reads (that brought data) and writes of every client
     /// connection, and their bytes: with deliveries and publishes, how many
     /// packets midge moves per system call.

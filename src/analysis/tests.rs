@@ -452,3 +452,53 @@ subscribe = { filter = "$share/g/t/#", qos = 1 }
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::QosViolation).collect();
     assert_eq!(f[0].client_ids[0], "$share/g/t/#", "the violation names the share group");
 }
+
+#[test]
+fn late_publishes_with_room_in_every_window_mean_midge_was_the_limit() {
+    // Every publish left 200 ms late (200.1 ms, to the HDR histogram's
+    // precision), and no inflight window was ever full:
+    // midge, not the broker, could not keep the schedule.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, 0..100);
+    for _ in 0..100 {
+        rec.latencies.publish_lag.record(200_000).unwrap();
+    }
+    let r = analyse(&plan, &rec);
+    assert!(r.load_generator.saturated, "{:?}", r.load_generator.reasons);
+    assert!(r.load_generator.reasons[0].contains("200.1 ms late"), "{:?}", r.load_generator.reasons);
+    assert!(r.findings.iter().any(|f| f.kind == FindingKind::GeneratorSaturated));
+
+    // The same lateness while windows were full: the broker set the pace.
+    rec.counters.publish_window_full = 3;
+    let r = analyse(&plan, &rec);
+    assert!(!r.load_generator.saturated, "{:?}", r.load_generator.reasons);
+    assert_eq!(r.load_generator.publish_window_full, 3);
+}
+
+#[test]
+fn load_never_sent_with_the_broker_leaving_room_means_midge_was_the_limit() {
+    // 150 of 200 due messages sent, every publisher connected throughout, no
+    // full window: a shortfall the broker did not cause.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 3 * S, stopped_us: 3 * S });
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 150));
+    receive(&mut rec, 1, 0, 0..150);
+    let r = analyse(&plan, &rec);
+    assert!(r.load_generator.saturated);
+    assert!(
+        r.load_generator.reasons.iter().any(|x| x.contains("sent 150 of the 200")),
+        "{:?}",
+        r.load_generator.reasons
+    );
+
+    // A publisher that dropped explains its own shortfall: no verdict on midge.
+    rec.clients[0].timeline[0].cause = Some(Cause::NetworkEof);
+    assert!(!analyse(&plan, &rec).load_generator.saturated);
+}

@@ -138,5 +138,10 @@ impl Client {
             sent += 1;
         }
         self.recorder.record_publishes(&metrics, publish.qos, &lags[..batch]);
+        // A message is due and the inflight window is full: the broker's
+        // acknowledgements, not midge, set the pace now.
+        if !self.publishing_done() && !self.session.can_publish() && self.next_due(1, now).is_some() {
+            self.recorder.count(&metrics, |c| c.publish_window_full += 1);
+        }
     }
 }

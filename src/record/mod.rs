@@ -187,6 +187,9 @@ pub struct Counters {
     pub rejected: u64,
     /// Acknowledgements for packet ids that had nothing in flight.
     pub unsolicited_acks: u64,
+    /// Times a publisher had a message due and a full inflight window.
+    #[serde(default)]
+    pub publish_window_full: u64,
     /// PUBACK / PUBREC reason codes other than success (MQTT 5), by name:
     /// refusals (≥ 0x80) and `no_matching_subscribers` (0x10).
     #[serde(default)]
@@ -215,6 +218,7 @@ impl Counters {
         self.rejected += o.rejected;
         self.reconnects += o.reconnects;
         self.unsolicited_acks += o.unsolicited_acks;
+        self.publish_window_full += o.publish_window_full;
         self.socket_reads += o.socket_reads;
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
