@@ -1,26 +1,43 @@
-//! The live one-line progress display (stderr, only on a terminal).
+//! The live progress display on stderr: one redrawn line on a terminal
+//! (indicatif), or a plain line every few seconds when stderr is a file or a
+//! CI log.
 
 use crate::metrics::{Counters, TimePoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often a plain progress line is written when stderr is no terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Plain lines (stderr is no terminal): when the last one was written.
+    plain: Option<Arc<Mutex<Instant>>>,
     planned: u32,
     stage: Arc<Mutex<&'static str>>,
+    /// When publishing ends, once it has started.
+    publish_end: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Progress {
     pub fn new(enabled: bool, planned: u32) -> Progress {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (enabled && terminal).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
             bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("static template"));
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
             bar
         });
-        Progress { bar, planned, stage: Arc::new(Mutex::new("connecting")) }
+        Progress {
+            bar,
+            plain: (enabled && !terminal).then(|| Arc::new(Mutex::new(Instant::now()))),
+            planned,
+            stage: Arc::new(Mutex::new("connecting")),
+            publish_end: Arc::new(Mutex::new(None)),
+        }
     }
 
     pub fn set_stage(&self, stage: &'static str) {
@@ -29,20 +46,44 @@ impl Progress {
         }
     }
 
-    pub fn update(&self, p: &TimePoint, totals: &Counters) {
-        let Some(bar) = &self.bar else { return };
+    /// Publishing runs until `end`: the display counts down to it.
+    pub fn set_publish_end(&self, end: Instant) {
+        if let Ok(mut e) = self.publish_end.lock() {
+            *e = Some(end);
+        }
+    }
+
+    fn line(&self, p: &TimePoint, totals: &Counters) -> String {
         let stage = self.stage.lock().map(|s| *s).unwrap_or("running");
         let p99 = p.e2e_p99_us.map_or("–".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
         let failures: u64 = totals.connect_failures.values().sum();
-        bar.set_message(format!(
-            "{stage} · connected {}/{} ({failures} failed) · published {} ({}/s) · received {} ({}/s) · e2e p99 {p99}",
+        let left = match *self.publish_end.lock().expect("not poisoned") {
+            Some(end) if stage == "publishing" => {
+                format!(" ({} s left)", end.saturating_duration_since(Instant::now()).as_secs())
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{stage}{left} · connected {}/{} ({failures} failed) · published {} ({}/s) · received {} ({}/s) · e2e p99 {p99}",
             p.connected,
             self.planned,
             totals.published_total(),
             p.published,
             totals.received_total(),
             p.received,
-        ));
+        )
+    }
+
+    pub fn update(&self, p: &TimePoint, totals: &Counters) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.line(p, totals));
+        } else if let Some(last) = &self.plain {
+            let mut last = last.lock().expect("not poisoned");
+            if last.elapsed() >= PLAIN_EVERY {
+                *last = Instant::now();
+                eprintln!("midge: t={:.0}s {}", p.t_s, self.line(p, totals));
+            }
+        }
     }
 
     pub fn finish(&self) {

@@ -238,6 +238,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
     // A short lead so that every client sees the phase before its first slot.
     let start_us = s.metrics.clock.now_us() + 50_000;
     let end_us = start_us + s.plan.duration.as_micros() as u64;
+    s.progress.set_publish_end(s.metrics.clock.instant_at(end_us));
     let _ = s.phase.send(Phase::Publishing { start_us, end_us });
     let faults = (!s.plan.faults.is_empty()).then(|| {
         let fctx = FaultContext {
