@@ -528,8 +528,9 @@ pub fn capacity_section(c: &CapacityInfo) -> String {
     let groups = c.groups.join(", ");
     let _ = writeln!(
         o,
-        "Stepped: {} ({unit}) of group(s) {groups}, {} s of publishing per step, against {} ({}{}). Each step's own report is in its folder.\n",
+        "Stepped: {}{} of group(s) {groups}, {} s of publishing per step, against {} ({}{}). Each step's own report is in its folder.\n",
         c.vary,
+        if c.vary == "rate" { " (msg/s per client)" } else { "" },
         c.hold_s,
         c.broker_url,
         c.broker_kind,
