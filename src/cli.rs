@@ -1,5 +1,6 @@
-//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`. Parses, hands over to the
-//! runner, writes the report, and turns the outcome into an exit status.
+//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`.
+//! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
+//! outcome into an exit status.
 
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;
@@ -53,6 +54,32 @@ pub enum Command {
         /// spawned broker's are measured without it).
         #[arg(long, value_name = "PID")]
         broker_pid: Option<u32>,
+    },
+    /// Find how much load the broker holds: step the scenario's `[capacity]`
+    /// table (clients or publish rate), one run per step, until a step fails
+    /// the pass rule, then bisect; write DIR/capacity.json, the knee step's
+    /// report with the search in it, and every step under DIR/steps/NN/.
+    Capacity {
+        /// The scenario file (TOML), with a `[capacity]` table.
+        scenario: PathBuf,
+        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto"
+        /// (overrides the scenario; a spawned or embedded broker is started
+        /// once for the whole search).
+        #[arg(long)]
+        broker: Option<String>,
+        /// Write the search into exactly this directory
+        /// (default: reports/<scenario>-capacity-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No live progress and no summary on stdout.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Connect from these local addresses (as for `run`).
+        #[arg(long, value_parser = crate::limits::parse_source_addrs)]
+        source_addrs: Option<Vec<std::net::IpAddr>>,
+        /// Client worker threads (as for `run`).
+        #[arg(long)]
+        workers: Option<usize>,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -113,6 +140,11 @@ pub fn main() -> i32 {
             stop_brokers_on_fatal_panic();
             let overrides = Overrides { broker, duration, source_addrs, broker_pid, ..Default::default() };
             run(&scenario, overrides, out, quiet, workers)
+        }
+        Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
+            stop_brokers_on_fatal_panic();
+            let opts = crate::capacity::CapacityOptions { broker, source_addrs, workers, ..Default::default() };
+            capacity(&scenario, opts, out, quiet)
         }
     }
 }
@@ -329,6 +361,57 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
             eprintln!("error: {e}");
         }
         eprintln!("report: {}", out_dir.join("report.json").display());
+        output.exit_code
+    })
+}
+
+/// `midge capacity`: the search, with the same stop signals as a run (the
+/// step running when one comes is cut short and written; the search stops).
+fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option<PathBuf>, quiet: bool) -> i32 {
+    let file = match ScenarioFile::load(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if file.scenario.capacity.is_none() {
+        eprintln!("error: {}", crate::capacity::CapacityError::NoTable(path.to_path_buf()));
+        return exit::BAD_INPUT;
+    }
+    let out_dir = out.unwrap_or_else(|| default_out_dir(&format!("{}-capacity", file.scenario.name)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    runtime.block_on(async move {
+        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
+        match StopSignals::listen() {
+            Ok(signals) => {
+                tokio::spawn(signals.handle(interrupt_tx));
+            }
+            Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
+        }
+        opts.progress = !quiet;
+        opts.interrupt = Some(interrupt_rx);
+        let output = match crate::capacity::run(&file, &out_dir, opts).await {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        };
+        if let Err(e) = crate::capacity::write(&out_dir, &output) {
+            eprintln!("error: cannot write the capacity report to {}: {e}", out_dir.display());
+            return exit::BAD_INPUT.max(output.exit_code);
+        }
+        if !quiet {
+            println!("{}", crate::report::markdown::capacity_section(&output.info));
+        }
+        eprintln!("capacity: {}", out_dir.join(crate::capacity::CAPACITY_FILE).display());
         output.exit_code
     })
 }

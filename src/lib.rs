@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod broker;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod faults;

@@ -317,6 +317,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         expectations: Vec::new(),
         verdict: Verdict::Fail,
         error: run_error(plan, record),
+        capacity: None,
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod broker_url;
+mod capacity;
 mod reconnect;
 mod source_addrs;
 mod validate;
@@ -18,6 +19,7 @@ mod values;
 
 pub use crate::mqtt::ProtocolVersion;
 pub use broker_url::BrokerSpec;
+pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
 pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
@@ -285,6 +287,9 @@ pub struct Scenario {
     pub faults: Vec<Spanned<FaultSpec>>,
     #[serde(default)]
     pub expect: Expect,
+    /// `[capacity]`: what `midge capacity` steps and how it judges a step
+    /// (ignored by `midge run`).
+    pub capacity: Option<toml::Spanned<CapacitySpec>>,
 }
 
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -320,6 +325,18 @@ impl ScenarioFile {
         let file = ScenarioFile { path: path.to_path_buf(), text: text.to_string(), scenario };
         file.validate()?;
         Ok(file)
+    }
+
+    /// The groups a capacity search steps, by index: the one `[capacity]
+    /// group` names, else every group that publishes. Empty without a
+    /// `[capacity]` table (or when nothing matches).
+    pub fn capacity_groups(&self) -> Vec<usize> {
+        let Some(c) = &self.scenario.capacity else { return Vec::new() };
+        let groups = self.scenario.groups.iter().map(|g| g.get_ref()).enumerate();
+        match &c.get_ref().group {
+            Some(name) => groups.filter(|(_, g)| &g.name == name).map(|(i, _)| i).collect(),
+            None => groups.filter(|(_, g)| g.publish.is_some()).map(|(i, _)| i).collect(),
+        }
     }
 
     fn error_at(&self, offset: usize, message: impl Into<String>) -> ScenarioError {

@@ -4,8 +4,8 @@
 //! `[[fault]]`. (`[expect] findings` is checked by its type: only the kinds midge reports parse.)
 
 use super::{
-    parse_source_addrs, BrokerSpec, FaultAction, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError, ScenarioFile,
-    MAX_BATCH_WINDOW,
+    parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultAction, FaultSpec, Group, IdScheme, PublishSpec,
+    ScenarioError, ScenarioFile, MAX_BATCH_WINDOW, MAX_STEPS_LIMIT,
 };
 use toml::Spanned;
 
@@ -22,6 +22,9 @@ impl ScenarioFile {
         self.validate_groups()?;
         for f in &self.scenario.faults {
             self.validate_fault(f)?;
+        }
+        if let Some(c) = &self.scenario.capacity {
+            self.validate_capacity(c.span().start, c.get_ref())?;
         }
         Ok(())
     }
@@ -216,5 +219,67 @@ impl ScenarioFile {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `[capacity]`: the stepped group exists (and publishes when the rate
+    /// steps), a positive start (a whole number of clients), exactly one of
+    /// `factor` (> 1) and `step` (> 0), a bounded ladder, a ratio in [0, 1].
+    fn validate_capacity(&self, at: usize, c: &CapacitySpec) -> Result<(), ScenarioError> {
+        let err = |m: String| self.error_at(at, format!("[capacity]: {m}"));
+        let groups = self.capacity_groups();
+        match &c.group {
+            Some(name) if groups.is_empty() => return Err(err(format!("no group named {name:?}"))),
+            None if groups.is_empty() => {
+                return Err(err("no group publishes: name the group whose load steps with `group`".into()))
+            }
+            _ => {}
+        }
+        if c.vary != CapacityVary::Clients {
+            if let Some(&i) = groups.iter().find(|&&i| self.scenario.groups[i].get_ref().publish.is_none()) {
+                let name = &self.scenario.groups[i].get_ref().name;
+                return Err(err(format!(
+                    "vary = {:?} steps publish.rate, but group {name:?} does not publish",
+                    c.vary.as_str()
+                )));
+            }
+        }
+        if !(c.start > 0.0 && c.start.is_finite()) {
+            return Err(err(format!("`start` must be a positive number, not {}", c.start)));
+        }
+        if c.vary.counts_clients() && (c.start.fract() != 0.0 || c.start > u32::MAX as f64) {
+            return Err(err(format!("`start` counts clients: a whole number, not {}", c.start)));
+        }
+        match (c.factor, c.step) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(err(
+                    "give exactly one of `factor` (each step × factor) and `step` (each step + step)".into()
+                ))
+            }
+            (Some(f), None) if !(f > 1.0 && f.is_finite()) => {
+                return Err(err(format!("`factor` must be greater than 1, not {f}")))
+            }
+            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => {
+                return Err(err(format!("`step` must be a positive number, not {s}")))
+            }
+            (None, Some(s)) if c.vary.counts_clients() && s.fract() != 0.0 => {
+                return Err(err(format!("`step` counts clients: a whole number, not {s}")))
+            }
+            _ => {}
+        }
+        if c.max_steps == 0 || c.max_steps > MAX_STEPS_LIMIT {
+            return Err(err(format!("`max_steps` must be from 1 to {MAX_STEPS_LIMIT}, not {}", c.max_steps)));
+        }
+        if c.bisect > MAX_STEPS_LIMIT {
+            return Err(err(format!("`bisect` must be at most {MAX_STEPS_LIMIT}, not {}", c.bisect)));
+        }
+        if c.hold.is_some_and(|h| h.0.is_zero()) {
+            return Err(err("`hold` must be longer than 0".into()));
+        }
+        if let Some(r) = c.pass.delivered_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(err(format!("pass.delivered_ratio must be from 0 to 1, not {r}")));
+            }
+        }
+        Ok(())
     }
 }
