@@ -180,18 +180,28 @@ pub struct RxLog {
     pub retained_replays: u64,
 }
 
-/// When each sequence number was first written, as a step function: a new
-/// step starts only when the clock has moved `RESOLUTION_US` past the last
-/// one, so a publisher's log grows with the run's length (16 B per
-/// millisecond at most), not with its message count. A message's recorded
-/// time is at most `RESOLUTION_US` earlier than its real one — far inside
-/// the 50 ms a live window already leaves for messages that raced a drop.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// When each sequence number was first written, kept as a piecewise-linear
+/// function of the sequence number with a one-sided error: a message's
+/// recorded time is never later than its real one and at most
+/// `RESOLUTION_US` earlier — far inside the 50 ms a live window already
+/// leaves for messages that raced a drop, and never late, so nothing sent
+/// before a SUBACK is ever taken for sent after it. A new point is kept only
+/// when no straight line from the last one fits every message since
+/// (swinging-door compression): a publisher that keeps its schedule keeps a
+/// handful of points whatever it sends, so a day-long soak stays flat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SendTimes {
-    /// (first sequence of the step, run-clock µs when it was written).
-    steps: Vec<(u64, u64)>,
+    /// (sequence, run-clock µs) where a segment starts; between two points
+    /// the times lie on the line joining them.
+    points: Vec<(u64, u64)>,
+    /// The open segment from the last point: the last sequence written in
+    /// it and the steepest slope (µs per message) that keeps every message
+    /// since within its band; `lo` is the shallowest.
+    tail: Option<u64>,
+    hi: f64,
+    lo: f64,
     len: u64,
-    /// Run-clock µs of the last message (for the achieved rate).
+    /// Run-clock µs of the last message (for the pace while sending).
     last_us: u64,
 }
 
@@ -200,11 +210,42 @@ impl SendTimes {
 
     /// Notes the next sequence number, written at `t_us` (non-decreasing).
     pub fn push(&mut self, t_us: u64) {
-        if self.steps.last().map_or(true, |&(_, start)| t_us >= start + Self::RESOLUTION_US) {
-            self.steps.push((self.len, t_us));
-        }
+        let seq = self.len;
         self.len += 1;
         self.last_us = t_us;
+        let Some(&(s0, t0)) = self.points.last() else {
+            self.points.push((seq, t_us));
+            return;
+        };
+        // The slopes from the last point that put this message within its band.
+        let band = |from: (u64, u64)| {
+            let d = (seq - from.0) as f64;
+            let t = t_us as f64 - from.1 as f64;
+            ((t - Self::RESOLUTION_US as f64) / d, t / d)
+        };
+        let (lo, hi) = band((s0, t0));
+        if self.tail.is_none() {
+            (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
+            return;
+        }
+        let (lo, hi) = (self.lo.max(lo), self.hi.min(hi));
+        if lo <= hi {
+            (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
+            return;
+        }
+        // No line fits: close the segment where its steepest line puts the
+        // last message, and start the next one there.
+        let end = self.tail.expect("checked");
+        let anchor = (end, self.on_line(end));
+        self.points.push(anchor);
+        let (lo, hi) = band(anchor);
+        (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
+    }
+
+    /// The time the open segment's line gives `seq` (never late).
+    fn on_line(&self, seq: u64) -> u64 {
+        let &(s0, t0) = self.points.last().expect("a segment has a start");
+        t0 + (self.hi.max(0.0) * (seq - s0) as f64).floor() as u64
     }
 
     pub fn len(&self) -> u64 {
@@ -215,37 +256,61 @@ impl SendTimes {
         self.len == 0
     }
 
-    /// When `seq` was written (to the step's resolution).
+    /// When `seq` was written (never later than it was, at most
+    /// `RESOLUTION_US` earlier).
     pub fn time_of(&self, seq: u64) -> u64 {
-        let i = self.steps.partition_point(|&(first, _)| first <= seq);
-        self.steps[i.saturating_sub(1)].1
+        let i = self.points.partition_point(|&(first, _)| first <= seq);
+        let (s0, t0) = self.points[i.saturating_sub(1)];
+        match self.points.get(i) {
+            Some(&(s1, t1)) => t0 + ((t1 - t0) as u128 * (seq - s0) as u128 / (s1 - s0) as u128) as u64,
+            None if seq > s0 => self.on_line(seq),
+            None => t0,
+        }
     }
 
     /// First and last write times (µs), when anything was written.
     pub fn span(&self) -> Option<(u64, u64)> {
-        self.steps.first().map(|&(_, first)| (first, self.last_us))
+        self.points.first().map(|&(_, first)| (first, self.last_us))
     }
 
-    /// The first sequence whose step starts at or after `t_us` (`len` if none).
+    /// The first sequence whose recorded time is at or after `t_us` (`len` if none).
     fn first_at_or_after(&self, t_us: u64) -> u64 {
-        let i = self.steps.partition_point(|&(_, t)| t < t_us);
-        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+        self.first_seq_where(|t| t >= t_us)
     }
 
-    /// The first sequence whose step starts after `t_us` (`len` if none).
+    /// The first sequence whose recorded time is after `t_us` (`len` if none).
     fn first_after(&self, t_us: u64) -> u64 {
-        let i = self.steps.partition_point(|&(_, t)| t <= t_us);
-        self.steps.get(i).map_or(self.len, |&(first, _)| first)
+        self.first_seq_where(|t| t > t_us)
+    }
+
+    /// The first sequence whose recorded time passes `test` (times never
+    /// decrease, so a binary search over the sequence numbers finds it).
+    fn first_seq_where(&self, test: impl Fn(u64) -> bool) -> u64 {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if test(self.time_of(mid)) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
+    /// Points kept (what the log costs grows with these).
+    pub fn points(&self) -> usize {
+        self.points.len()
     }
 
     /// Bytes this log holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.steps.capacity() * std::mem::size_of::<(u64, u64)>()
+        self.points.capacity() * std::mem::size_of::<(u64, u64)>()
     }
 }
 
 /// Everything one publisher got out, by sequence number.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PublishLog {
     pub qos: u8,
     /// When each sequence number was first written.
@@ -345,32 +410,72 @@ mod tests {
     }
 
     #[test]
-    fn send_times_grow_with_time_not_with_messages() {
+    fn a_steady_publisher_keeps_a_handful_of_points_whatever_it_sends() {
         let mut sent = SendTimes::default();
-        // 1,000,000 messages over one second: one step per millisecond.
+        // 1,000,000 messages one microsecond apart, then 3,000,000 at 10 per
+        // second with 0.3 ms of jitter: straight lines, within the band.
         for seq in 0..1_000_000u64 {
             sent.push(seq);
         }
-        assert_eq!(sent.len(), 1_000_000);
-        assert_eq!(sent.steps.len(), 1_000);
-        assert_eq!(sent.time_of(0), 0);
-        assert_eq!(sent.time_of(1_999), 1_000, "recorded at its step's start, at most 1 ms early");
-        assert_eq!(sent.span(), Some((0, 999_999)));
-        let log = PublishLog { qos: 0, sent, ..Default::default() };
+        assert_eq!(sent.points(), 1);
+        assert_eq!(sent.time_of(1_999), 1_999);
+        let log = PublishLog { qos: 0, sent: sent.clone(), ..Default::default() };
         assert_eq!(log.seqs_sent_between(1_000, 2_999), (1_000, 3_000));
-        assert_eq!(log.seqs_sent_between(1_001, 2_000), (2_000, 3_000), "a step that began before the window is out");
         assert_eq!(log.seqs_sent_between(5_000_000, 6_000_000), (1_000_000, 1_000_000));
+        let start = 10_000_000u64;
+        for k in 0..3_000_000u64 {
+            sent.push(start + k * 100_000 + (k * 7919 % 300));
+        }
+        assert!(sent.points() <= 4, "{} points for 4,000,000 messages", sent.points());
+        assert!(sent.heap_bytes() < 1024);
+    }
+
+    #[test]
+    fn recorded_times_are_never_late_and_at_most_the_resolution_early() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut sent = SendTimes::default();
+        let mut truth = Vec::new();
+        let mut t = 0u64;
+        for _ in 0..20_000 {
+            // Bursts, pauses and jitter: gaps from 0 to 20 ms.
+            t += if rng.gen_bool(0.1) { rng.gen_range(0..20_000) } else { rng.gen_range(0..300) };
+            truth.push(t);
+            sent.push(t);
+        }
+        let mut prev = 0;
+        for (seq, &real) in truth.iter().enumerate() {
+            let recorded = sent.time_of(seq as u64);
+            assert!(recorded <= real && real - recorded <= SendTimes::RESOLUTION_US, "seq {seq}: {recorded} vs {real}");
+            assert!(recorded >= prev, "times never go back");
+            prev = recorded;
+        }
+        // A window takes every message sent in it a resolution after its
+        // start, and none sent before its start or after its end.
+        let log = PublishLog { qos: 0, sent, ..Default::default() };
+        let (start, end) = (truth[5_000], truth[6_000]);
+        let (a, b) = log.seqs_sent_between(start, end);
+        for (seq, &real) in truth.iter().enumerate() {
+            let inside = (a..b).contains(&(seq as u64));
+            if inside {
+                assert!(real >= start && real <= end + SendTimes::RESOLUTION_US, "seq {seq} at {real}");
+            }
+            if real >= start + SendTimes::RESOLUTION_US && real <= end {
+                assert!(inside, "seq {seq} at {real} is in [{start}, {end}]");
+            }
+        }
     }
 
     #[test]
     fn send_times_keep_every_message_of_a_slow_publisher() {
         let mut sent = SendTimes::default();
         for seq in 0..10u64 {
-            sent.push(seq * 10_000);
+            sent.push(seq * 10_000 + if seq == 5 { 5_000 } else { 0 });
         }
         for seq in 0..10u64 {
-            assert_eq!(sent.time_of(seq), seq * 10_000);
+            let real = seq * 10_000 + if seq == 5 { 5_000 } else { 0 };
+            let recorded = sent.time_of(seq);
+            assert!(recorded <= real && real - recorded <= SendTimes::RESOLUTION_US, "{seq}: {recorded} vs {real}");
         }
-        assert!(sent.heap_bytes() >= 10 * 16);
     }
 }

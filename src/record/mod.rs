@@ -83,7 +83,7 @@ pub struct Generation {
 }
 
 /// Everything one client observed, handed back when its task ends.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientRecord {
     /// Index in the plan's clients.
     pub index: u32,
