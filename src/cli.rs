@@ -54,6 +54,11 @@ pub enum Command {
         /// spawned broker's are measured without it).
         #[arg(long, value_name = "PID")]
         broker_pid: Option<u32>,
+        /// Serve live metrics in the Prometheus text format at
+        /// http://ADDR/metrics while the run goes on. Loopback only
+        /// (127.0.0.0/8 or ::1), e.g. 127.0.0.1:9464; port 0 picks a free one.
+        #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_listen_addr)]
+        prometheus: Option<std::net::SocketAddr>,
     },
     /// Find how much load the broker holds: step the scenario's `[capacity]`
     /// table (clients or publish rate), one run per step, until a step fails
@@ -130,7 +135,7 @@ pub fn main() -> i32 {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
         Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
-        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers, broker_pid } => {
+        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers, broker_pid, prometheus } => {
             if let Some(pid) = broker_pid.filter(|&p| !crate::metrics::pid_exists(p)) {
                 eprintln!(
                     "error: --broker-pid {pid}: no such process on this machine (/proc/{pid} does not exist); give the PID of the broker's process, e.g. from `pgrep mosquitto`"
@@ -139,7 +144,7 @@ pub fn main() -> i32 {
             }
             stop_brokers_on_fatal_panic();
             let overrides = Overrides { broker, duration, source_addrs, broker_pid, ..Default::default() };
-            run(&scenario, overrides, out, quiet, workers)
+            run(&scenario, overrides, out, quiet, workers, prometheus)
         }
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
@@ -304,7 +309,14 @@ fn default_out_dir(name: &str) -> PathBuf {
     PathBuf::from("reports").join(format!("{}-{stamp}", slug(name)))
 }
 
-fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, workers: Option<usize>) -> i32 {
+fn run(
+    path: &Path,
+    overrides: Overrides,
+    out: Option<PathBuf>,
+    quiet: bool,
+    workers: Option<usize>,
+    prometheus: Option<std::net::SocketAddr>,
+) -> i32 {
     let file = match ScenarioFile::load(path) {
         Ok(f) => f,
         Err(e) => {
@@ -337,7 +349,21 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, quiet: bool, wor
             }
             Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
         }
-        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx), workers };
+        let prometheus = match prometheus {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    let bound = listener.local_addr().unwrap_or(addr);
+                    eprintln!("midge: Prometheus metrics at http://{bound}/metrics");
+                    Some(listener)
+                }
+                Err(e) => {
+                    eprintln!("error: --prometheus {addr}: cannot listen there: {e}");
+                    return exit::BAD_INPUT;
+                }
+            },
+            None => None,
+        };
+        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx), workers, prometheus };
         let output = match runner::run(plan, opts).await {
             Ok(o) => o,
             Err(e) => {

@@ -23,6 +23,7 @@ pub mod mqtt;
 pub mod payload;
 pub mod plan;
 pub mod progress;
+pub mod prometheus;
 pub mod record;
 pub mod report;
 pub mod runner;

@@ -201,6 +201,16 @@ impl Metrics {
         (0..self.shards.len()).map(|i| self.with(i, |s| s.counters.received_total())).sum()
     }
 
+    /// Reads every shard's cumulative counters and histograms in turn, under
+    /// its lock, changing nothing (the per-interval histogram the sampler
+    /// resets is not shown): for a live view that must not disturb the time
+    /// series, such as the Prometheus exporter's scrape.
+    pub fn read_shards(&self, mut f: impl FnMut(&Counters, &Latencies)) {
+        for i in 0..self.shards.len() {
+            self.with(i, |s| f(&s.counters, &s.latency));
+        }
+    }
+
     pub fn totals(&self) -> (Counters, Latencies) {
         let mut counters = Counters::default();
         let mut latency = Latencies::new();

@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub interrupt: Option<watch::Receiver<Option<StopSignal>>>,
     /// Client worker threads (`--workers`; default: one per core).
     pub workers: Option<usize>,
+    /// `--prometheus`: serve the live metrics on this listener (bound by the
+    /// caller, on loopback) from the swarm's start to the run's end.
+    pub prometheus: Option<tokio::net::TcpListener>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,8 @@ pub enum RunError {
     Workers(std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("--prometheus: {0}")]
+    Prometheus(String),
 }
 
 pub struct RunOutput {
@@ -295,12 +300,18 @@ async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
 }
 
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
+    if let Some(listener) = &opts.prometheus {
+        crate::prometheus::Exporter::check_listener(listener).map_err(RunError::Prometheus)?;
+    }
     let Prepared { plan, broker, sys_watch, links } = prepare(plan).await?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
     let broker_pid = plan.overrides.broker_pid.map_or_else(|| broker.pid_watch(), broker::BrokerPid::fixed);
     let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid)?;
+    let exporter = opts.prometheus.take().map(|listener| {
+        crate::prometheus::Exporter::start(listener, swarm.metrics.clone(), swarm.phase.subscribe(), &plan)
+    });
     let broker = Arc::new(Mutex::new(broker));
 
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
@@ -337,6 +348,10 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     };
     let broker = broker.lock().await;
     let mut record = finish(swarm, sys_watch, publishing, &broker).await;
+    // Served until every client is back and the record's figures are final.
+    if let Some(e) = exporter {
+        e.stop().await;
+    }
     record.started_at = started_at;
     record.interrupted = stop.is_some();
     record.stop_signal = stop;

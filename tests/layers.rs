@@ -39,7 +39,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],                                             // 5
     &["metrics", "limits", "broker", "workers", "progress"], // 6
     &["client", "faults", "sys"],                            // 7
-    &["runner", "capacity"],                                 // 8
+    &["runner", "capacity", "prometheus"],                   // 8
     &["cli"],                                                // 9, with the crate root
 ];
 

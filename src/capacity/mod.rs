@@ -179,7 +179,12 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         }
         let handle = broker.handle.as_ref();
         let cpu_before = handle.and_then(|h| h.cpu_seconds());
-        let run_opts = RunOptions { progress: opts.progress, interrupt: opts.interrupt.clone(), workers: opts.workers };
+        let run_opts = RunOptions {
+            progress: opts.progress,
+            interrupt: opts.interrupt.clone(),
+            workers: opts.workers,
+            prometheus: None,
+        };
         let output = match runner::run(plan, run_opts).await {
             Ok(o) => o,
             Err(e) => {

@@ -1,0 +1,374 @@
+//! `--prometheus`: the live metrics a scrape sees while a run goes on, in
+//! the Prometheus text format, against what the report says at the end;
+//! and the loopback rule of the flag.
+
+mod support;
+use support::*;
+
+use midge::plan::{Overrides, Plan};
+use midge::runner::{self, RunOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SCENARIO: &str = r#"
+name = "prom-live"
+duration = "5s"
+drain = "2s"
+[[group]]
+name = "sub"
+clients = 2
+client_id = { scheme = "prefix-serial", prefix = "promsub-" }
+subscribe = { filter = "prom/#", qos = 1 }
+[[group]]
+name = "pub"
+clients = 4
+client_id = { scheme = "prefix-serial", prefix = "prompub-" }
+connect_rate = 100
+publish = { topic = "prom/{client}", qos = 1, rate = 20.0, payload = 64, count = 60 }
+"#;
+
+/// A plain HTTP/1.1 GET: the status line and the body (checked against Content-Length).
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| bad("no end of head"))?;
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| bad("no Content-Length"))?;
+    if length != body.len() {
+        return Err(bad("Content-Length differs from the body"));
+    }
+    if status.contains("200") && !head.contains("Content-Type: text/plain; version=0.0.4") {
+        return Err(bad("not the 0.0.4 text format"));
+    }
+    Ok((status, body.to_string()))
+}
+
+/// One scrape, parsed: every sample by `name{labels}` (labels sorted), and
+/// every family's type.
+#[derive(Debug)]
+struct Scrape {
+    samples: BTreeMap<String, f64>,
+    types: BTreeMap<String, String>,
+    text: String,
+}
+
+impl Scrape {
+    fn get(&self, key: &str) -> f64 {
+        *self.samples.get(key).unwrap_or_else(|| panic!("no sample {key} in\n{}", self.text))
+    }
+
+    /// The sum of a family's samples over all its labels.
+    fn sum(&self, name: &str) -> f64 {
+        self.samples.iter().filter(|(k, _)| k.split('{').next() == Some(name)).map(|(_, v)| v).sum()
+    }
+
+    fn family_of(&self, sample: &str) -> String {
+        family_of(&self.types, sample)
+    }
+}
+
+fn family_of(types: &BTreeMap<String, String>, sample: &str) -> String {
+    if types.contains_key(sample) {
+        return sample.to_string();
+    }
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = sample.strip_suffix(suffix) {
+            if types.get(base).is_some_and(|t| t == "histogram") {
+                return base.to_string();
+            }
+        }
+    }
+    panic!("sample {sample} has no # TYPE line before it");
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// `k="v",k="v"` with the text format's escapes; panics on anything else.
+fn parse_labels(s: &str, line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("bad labels in {line:?}"));
+        assert!(is_name(key), "bad label name {key:?} in {line:?}");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c @ ('\\' | '"'))) => value.push(c),
+                    other => panic!("bad escape {other:?} in {line:?}"),
+                },
+                Some((i, '"')) => break i,
+                Some((_, c)) => value.push(c),
+                None => panic!("unterminated label value in {line:?}"),
+            }
+        };
+        out.push((key.to_string(), value));
+        rest = &after[end + 1..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+    out
+}
+
+/// Parses the exposition text; panics where it breaks the format: every
+/// sample line is `name{labels} value` or `name value`, and its family's
+/// # HELP and # TYPE come before it.
+fn parse_scrape(text: &str) -> Scrape {
+    let mut samples = BTreeMap::new();
+    let mut types = BTreeMap::new();
+    let mut helps = BTreeSet::new();
+    let mut sampled = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            assert!(is_name(name) && !help.is_empty(), "{line:?}");
+            assert!(helps.insert(name.to_string()), "HELP twice: {line:?}");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            assert!(is_name(name), "{line:?}");
+            assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind), "{line:?}");
+            assert!(!sampled.contains(name), "TYPE after samples: {line:?}");
+            assert!(types.insert(name.to_string(), kind.to_string()).is_none(), "TYPE twice: {line:?}");
+            continue;
+        }
+        assert!(!line.is_empty() && !line.starts_with('#'), "unexpected line {line:?}");
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, mut labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("bad labels: {line:?}"));
+                (name, parse_labels(inner, line))
+            }
+            None => (series, Vec::new()),
+        };
+        assert!(is_name(name), "bad name in {line:?}");
+        let family = family_of(&types, name);
+        assert!(helps.contains(&family), "no # HELP before {line:?}");
+        sampled.insert(family);
+        labels.sort();
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let key = format!("{name}{{{}}}", labels.join(","));
+        assert!(samples.insert(key, value).is_none(), "sample twice: {line:?}");
+    }
+    Scrape { samples, types, text: text.to_string() }
+}
+
+/// Within one scrape: buckets cumulative, +Inf = _count, one phase current.
+fn check_consistent(s: &Scrape) {
+    for (family, kind) in &s.types {
+        if kind != "histogram" {
+            continue;
+        }
+        let mut buckets: Vec<(f64, f64)> = s
+            .samples
+            .iter()
+            .filter_map(|(k, v)| {
+                let le = k.strip_prefix(&format!("{family}_bucket{{le="))?.strip_suffix('}')?;
+                Some((if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() }, *v))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(buckets.len() >= 10, "{family}: {buckets:?}");
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{family} not cumulative: {buckets:?}");
+        assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, s.get(&format!("{family}_count{{}}"))), "{family}");
+        assert!(s.get(&format!("{family}_sum{{}}")) >= 0.0);
+    }
+    let phases: Vec<(&String, &f64)> = s.samples.iter().filter(|(k, _)| k.starts_with("midge_run_phase{")).collect();
+    assert_eq!(phases.len(), 4, "{phases:?}");
+    assert_eq!(phases.iter().filter(|(_, v)| **v == 1.0).count(), 1, "{phases:?}");
+    // Every delivery and every connect is recorded with its latency, under one lock.
+    assert_eq!(s.sum("midge_messages_delivered_total"), s.get("midge_e2e_latency_seconds_count{}"), "{}", s.text);
+    assert_eq!(s.get("midge_connects_total{}"), s.get("midge_connect_latency_seconds_count{}"), "{}", s.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_during_the_run_shows_live_figures_that_agree_with_the_report() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let plan =
+        Plan::build(&parse(SCENARIO), &Overrides { broker: Some("embedded".into()), ..Default::default() }).unwrap();
+    let client_ids: Vec<String> = plan.clients.iter().map(|c| c.client_id.clone()).collect();
+    assert_eq!(client_ids.len(), 6);
+
+    // Scrapes every 150 ms from a plain thread until the run is over.
+    let done = Arc::new(AtomicBool::new(false));
+    let scraper = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            let mut not_found = None;
+            while !done.load(Ordering::Relaxed) {
+                if not_found.is_none() {
+                    not_found = get(addr, "/nope").ok();
+                }
+                if let Ok((status, body)) = get(addr, "/metrics") {
+                    assert_eq!(status, "HTTP/1.1 200 OK");
+                    bodies.push(body);
+                }
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            (bodies, not_found)
+        })
+    };
+    let opts = RunOptions { prometheus: Some(listener), ..Default::default() };
+    let out = runner::run(plan, opts).await.expect("run completes");
+    done.store(true, Ordering::Relaxed);
+    let (bodies, not_found) = scraper.join().unwrap();
+
+    // Stopped with the run: nothing listens there any more.
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "the exporter outlived the run");
+    let (status, _) = not_found.expect("a GET of another path was answered");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+
+    let r = &out.report;
+    assert_eq!(out.exit_code, 0, "{:?}", r.messages);
+    assert_eq!(r.messages.published, 240);
+    assert!(bodies.len() >= 10, "only {} scrapes", bodies.len());
+    let scrapes: Vec<Scrape> = bodies.iter().map(|b| parse_scrape(b)).collect();
+    for (s, body) in scrapes.iter().zip(&bodies) {
+        check_consistent(s);
+        for id in &client_ids {
+            assert!(!body.contains(id.as_str()), "client id {id} in\n{body}");
+        }
+        for family in [
+            "midge_info",
+            "midge_run_phase",
+            "midge_clients_connected",
+            "midge_clients_planned",
+            "midge_connect_attempts_total",
+            "midge_connects_total",
+            "midge_connect_failures_total",
+            "midge_messages_published_total",
+            "midge_messages_delivered_total",
+            "midge_messages_in_flight",
+            "midge_reconnects_total",
+            "midge_socket_bytes_in_total",
+            "midge_socket_bytes_out_total",
+            "midge_e2e_latency_seconds",
+            "midge_connect_latency_seconds",
+            "midge_ack_latency_seconds",
+        ] {
+            let kind = &s.types[family];
+            let want = match family {
+                f if f.ends_with("_total") => "counter",
+                f if f.ends_with("_seconds") => "histogram",
+                _ => "gauge",
+            };
+            assert_eq!(kind, want, "{family}");
+        }
+        let info =
+            format!("midge_info{{run_id={},scenario=prom-live,version={}}}", r.run_id, env!("CARGO_PKG_VERSION"));
+        assert_eq!(s.get(&info), 1.0);
+        assert_eq!(s.get("midge_clients_planned{}"), r.clients.planned as f64);
+        assert!(s.get("midge_clients_connected{}") <= 6.0);
+    }
+
+    // Counters and histograms never go down from one scrape to the next.
+    for w in scrapes.windows(2) {
+        for (key, before) in &w[0].samples {
+            let family = w[0].family_of(key.split('{').next().unwrap());
+            if matches!(w[0].types[&family].as_str(), "counter" | "histogram") {
+                let after = w[1].samples.get(key).unwrap_or_else(|| panic!("{key} gone"));
+                assert!(after >= before, "{key} went down: {before} → {after}");
+            }
+        }
+    }
+
+    // It was watched while publishing, and the figures grew.
+    let publishing: Vec<&Scrape> =
+        scrapes.iter().filter(|s| s.get("midge_run_phase{phase=publishing}") == 1.0).collect();
+    assert!(publishing.len() >= 3, "{} scrapes while publishing", publishing.len());
+    assert!(publishing.iter().any(|s| s.get("midge_clients_connected{}") == 6.0));
+    let first = &scrapes[0];
+    let last = scrapes.last().unwrap();
+    assert!(last.sum("midge_messages_published_total") > first.sum("midge_messages_published_total"));
+
+    // The last scrape against the report: never more than the run's final figures.
+    let published = last.sum("midge_messages_published_total");
+    assert!(published > 0.0 && published <= r.messages.published as f64, "{published} vs {}", r.messages.published);
+    assert_eq!(last.get("midge_messages_published_total{qos=0}"), 0.0);
+    let delivered = last.sum("midge_messages_delivered_total");
+    assert!(delivered > 0.0 && delivered <= r.messages.deliveries as f64, "{delivered} vs {}", r.messages.deliveries);
+    let e2e = last.get("midge_e2e_latency_seconds_count{}");
+    assert!(e2e <= r.latency.e2e.count as f64, "{e2e} vs {}", r.latency.e2e.count);
+    assert!(last.get("midge_ack_latency_seconds_count{}") <= r.latency.ack.count as f64);
+    assert!(last.get("midge_connects_total{}") <= r.clients.connects as f64);
+    assert!(last.get("midge_connect_attempts_total{}") <= r.clients.connect_attempts as f64);
+    assert_eq!(last.sum("midge_connect_failures_total"), 0.0);
+    // The e2e sum in seconds lies between count × min and count × max.
+    let e2e_sum = last.get("midge_e2e_latency_seconds_sum{}");
+    assert!(e2e_sum > 0.0 && e2e_sum <= e2e * (r.latency.e2e.max_us as f64 / 1e6) * 1.01, "{e2e_sum}");
+}
+
+#[test]
+fn a_non_loopback_address_is_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    for addr in ["10.0.0.1:9000", "0.0.0.0:9464"] {
+        let out = midge(&[
+            "run",
+            "scenarios/quickstart.toml",
+            "--prometheus",
+            addr,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{addr}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a loopback address"), "{err}");
+        assert!(err.contains("127.0.0.0/8 or ::1") && err.contains("this machine only"), "{err}");
+        assert!(!out_dir.exists(), "no run, no report");
+    }
+}
+
+#[test]
+fn port_0_prints_the_bound_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(&scenario, SCENARIO.replace("count = 60", "count = 5")).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = midge(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--broker",
+        "embedded",
+        "--prometheus",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "-q",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let url =
+        err.lines().find_map(|l| l.strip_prefix("midge: Prometheus metrics at ")).unwrap_or_else(|| panic!("{err}"));
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_ne!(port, 0);
+}
