@@ -147,7 +147,7 @@ async fn a_clients_ramp_connects_up_to_the_target_and_leaves_cleanly() {
     // The time series shows the clients coming in.
     let connected: Vec<i64> = r.timeseries.iter().map(|p| p.connected).collect();
     assert!(connected.first().is_some_and(|n| *n < 20), "{connected:?}");
-    assert!(connected.iter().any(|n| *n == 51), "{connected:?}");
+    assert!(connected.contains(&51), "{connected:?}");
     assert_eq!(r.stages[0].clients["watchers"], 10);
     assert_eq!(r.stages[2].clients["devices"], 30);
 }

@@ -203,8 +203,9 @@ mod tests {
         assert_eq!(count_before_end(&mut b), 150);
         assert_eq!(b.intended_us(10), b.intended_us(19));
         let long = Arc::new(RateCurve::new(0.0, &[(100_000_000, 200.0)]));
-        let mut p = Schedule::staged(0, 100_000_000, long, 0, 0.0, Arrival::Poisson, 3);
+        let mut p = Schedule::staged(0, 100_000_000, long.clone(), 0, 0.0, Arrival::Poisson, 3);
         let n = count_before_end(&mut p);
+        let mut p = Schedule::staged(0, 100_000_000, long, 0, 0.0, Arrival::Poisson, 3);
         // 10,000 expected; sd 100. The first half owes a quarter of them.
         assert!((9_500..=10_500).contains(&n), "{n}");
         let first_half = p.due_by(0, 50_000_000);

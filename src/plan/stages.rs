@@ -175,7 +175,9 @@ mod tests {
         assert_eq!(c.integral(5e6), 70.0);
         assert_eq!(c.inverse(40.0), Some(2.5e6));
         // Down to 0: 20 of the last stage's messages, then none ever again.
-        assert_eq!(c.inverse(69.0).map(|t| t.round()), Some(5e6 - (2.0f64 / 20.0).sqrt() * 1e6).map(|t| t.round()));
+        // Message 69 leaves 1 owed: the rate r there has r² / (2 · 10/s) = 1
+        // left under it, r = √20, √20 / 10 s before the end.
+        assert_eq!(c.inverse(69.0).map(|t| t.round()), Some((5e6 - 20f64.sqrt() / 10.0 * 1e6).round()));
         assert_eq!(c.inverse(70.0), None);
         assert_eq!(c.inverse(1000.0), None);
     }
