@@ -319,7 +319,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5);
     let mut stop = None;
     tokio::select! {
-        _ = timeout(ready_limit, swarm.metrics.ready.wait_for(plan.clients.len() as u32)) => {}
+        _ = timeout(ready_limit, swarm.metrics.ready.wait_for(initial_clients(&plan))) => {}
         signal = interrupted(&mut opts.interrupt) => stop = Some(signal),
     }
     let publishing = match stop {
@@ -452,7 +452,9 @@ async fn finish(
 
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
 
-/// Ramps every group at its own connect rate, all groups at once.
+/// Ramps every group at its own connect rate, all groups at once: the
+/// clients there from the start before publishing; those a client stage
+/// brings in later (`GroupPlan::join_us`) at their times on the stage clock.
 fn spawn_ramps(
     plan: &Plan,
     ctx: &Arc<ClientContext>,
@@ -463,13 +465,16 @@ fn spawn_ramps(
         .iter()
         .map(|g| {
             let ctx = ctx.clone();
-            let phase = phase_rx.clone();
+            let mut phase = phase_rx.clone();
             let pool = pool.clone();
+            let group = g.clone();
             let (first, n, rate) = (g.first_client, g.clients, g.connect_rate);
             tokio::spawn(async move {
                 let start = Instant::now();
                 let mut handles = Vec::with_capacity(n as usize);
-                for i in 0..n {
+                let joins_later = |i: u32| group.join_us(first + i) > 0;
+                let initial = (0..n).take_while(|i| !joins_later(*i)).count() as u32;
+                for i in 0..initial {
                     if let Some(rate) = rate {
                         tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
                     }
@@ -479,10 +484,41 @@ fn spawn_ramps(
                     let index = first + i;
                     handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
                 }
+                if initial < n {
+                    let Some(start_us) = publishing_start(&mut phase).await else { return handles };
+                    let clock = ctx.metrics.clock;
+                    for i in initial..n {
+                        let index = first + i;
+                        let at = clock.instant_at(start_us + group.join_us(index));
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
+                            _ = phase.wait_for(|p| !matches!(p, Phase::Publishing { .. })) => break,
+                        }
+                        if !matches!(*phase.borrow(), Phase::Publishing { .. }) {
+                            break;
+                        }
+                        handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
+                    }
+                }
                 handles
             })
         })
         .collect()
+}
+
+/// Waits for publishing to start: its start (run clock), or None when the
+/// run ends first.
+async fn publishing_start(phase: &mut watch::Receiver<Phase>) -> Option<u64> {
+    match *phase.wait_for(|p| !matches!(p, Phase::Connecting)).await.ok()? {
+        Phase::Publishing { start_us, .. } => Some(start_us),
+        _ => None,
+    }
+}
+
+/// The clients there when publishing starts (all of them without a client
+/// stage): those the run waits for.
+fn initial_clients(plan: &Plan) -> u32 {
+    plan.clients.iter().filter(|c| plan.group_of(c).join_us(c.index) == 0).count() as u32
 }
 
 /// Collects every client's outcome; a task that does not finish in time is

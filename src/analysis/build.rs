@@ -6,8 +6,8 @@ use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
     BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, LatencyInfo,
-    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StreamInfo, MAX_LISTED_STREAMS,
-    MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
+    MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
@@ -314,6 +314,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         client_timelines: timelines(plan, record),
         faults: record.faults.events.clone(),
         timeseries: record.timeseries.clone(),
+        stages: stage_infos(plan, record),
         expectations: Vec::new(),
         verdict: Verdict::Fail,
         error: run_error(plan, record),
@@ -322,4 +323,22 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);
     report
+}
+
+/// The plan's stages on the run clock: from the start of publishing (0
+/// when it never started).
+fn stage_infos(plan: &Plan, record: &RunRecord) -> Vec<StageInfo> {
+    let start_us = record.publishing.map_or(0, |w| w.start_us);
+    let s = |us: u64| ((start_us + us) as f64 / 1e3).round() / 1e3;
+    plan.stages
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StageInfo {
+            index: i as u32 + 1,
+            start_s: s(st.start_us),
+            end_s: s(st.end_us),
+            rate: st.rate.clone(),
+            clients: st.clients.clone(),
+        })
+        .collect()
 }

@@ -75,7 +75,9 @@ pub fn publish_rates(plan: &Plan, record: &RunRecord) -> Vec<PublishRate> {
             if publishers == 0 {
                 return None;
             }
-            let target = p.rate * publishers as f64;
+            // With stages: the curve's mean over the planned run.
+            let rate = p.curve.as_ref().map_or(p.rate, |c| c.mean(plan.duration.as_micros() as f64));
+            let target = rate * publishers as f64;
             let achieved = target * sent as f64 / due as f64;
             Some(PublishRate {
                 group: g.name.clone(),

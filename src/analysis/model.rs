@@ -49,6 +49,10 @@ pub struct Report {
     /// midge's own load while publishing, and the saturation guard's verdict.
     pub load_generator: LoadGenerator,
     pub timeseries: Vec<TimePoint>,
+    /// The scenario's `[[stage]]`s (empty without them), on the time
+    /// series' clock.
+    #[serde(default)]
+    pub stages: Vec<StageInfo>,
     pub expectations: Vec<ExpectationResult>,
     pub verdict: Verdict,
     /// Why the run could not do what the scenario asked, if it could not.
@@ -118,6 +122,20 @@ pub struct CapacityStep {
     pub invalid: bool,
     /// The rules that failed (or why the step is invalid), in words.
     pub why: Vec<String>,
+}
+
+/// One `[[stage]]`: when it ran (seconds on the run clock, as
+/// `timeseries[].t_s`) and where it left each group's rate and clients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageInfo {
+    /// From 1, in the scenario's order.
+    pub index: u32,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Messages per second per client of each publishing group, at the end.
+    pub rate: std::collections::BTreeMap<String, f64>,
+    /// Connected clients of each group planned at the end.
+    pub clients: std::collections::BTreeMap<String, u32>,
 }
 
 /// How the drain after publishing ended, and what was still outstanding.

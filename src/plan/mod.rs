@@ -2,6 +2,7 @@
 //! and streams. Everything a run needs to know before the first connection.
 
 pub mod schedule;
+pub mod stages;
 
 use crate::ids::IdAllocator;
 use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
@@ -33,6 +34,9 @@ pub struct PublishPlan {
     pub count: Option<u64>,
     pub start_after: Duration,
     pub arrival: Arrival,
+    /// With `[[stage]]`s: the rate over the stage clock (starting at `rate`);
+    /// the schedule follows it.
+    pub curve: Option<std::sync::Arc<stages::RateCurve>>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,12 +60,23 @@ pub struct GroupPlan {
     /// MQTT 5 session expiry sent with `clean_session = false`.
     pub session_expiry_s: u32,
     pub retry_connect: bool,
+    /// With `[[stage]]`s naming this group's `clients`: its client count over
+    /// the stage clock (from 0); its clients join as it rises.
+    pub client_curve: Option<std::sync::Arc<stages::ClientCurve>>,
 }
 
 impl GroupPlan {
     /// Whether the broker keeps this group's session (and queues for it) while offline.
     pub fn persistent(&self) -> bool {
         !self.clean_session
+    }
+
+    /// When client `index` (of the whole plan, one of this group's) joins
+    /// the run: µs from the start of publishing; 0 for a client that
+    /// connects before publishing starts, as every client does without a
+    /// client ramp.
+    pub fn join_us(&self, index: u32) -> u64 {
+        self.client_curve.as_ref().map_or(0, |c| c.join_us(index - self.first_client))
     }
 
     /// The CONNECT a client of this group sends (its twin sends the same).
@@ -157,6 +172,8 @@ pub struct Plan {
     /// Share groups of shared subscriptions.
     pub shares: Vec<SharePlan>,
     pub faults: Vec<FaultPlan>,
+    /// `[[stage]]`s in order (empty without them: one stage of `duration`).
+    pub stages: Vec<stages::StagePlan>,
     /// spawn:mosquitto with persistence on.
     pub persistence: bool,
     /// Local addresses to connect from (empty: the kernel chooses); the
@@ -217,11 +234,14 @@ impl Plan {
             .map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
             let first_client = clients.len() as u32;
             add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
-            groups.push(std::sync::Arc::new(group_plan(g, s.protocol, first_client, secret_env)));
+            let mut group = group_plan(g, s.protocol, first_client, secret_env);
+            stage_curves(&s.stages, &mut group);
+            groups.push(std::sync::Arc::new(group));
         }
         let shares = find_shares(&clients);
         let streams = find_streams(&groups, &clients, &shares);
         let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
+        let stages = stage_plans(&s.stages, &groups);
         Ok(Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -229,7 +249,11 @@ impl Plan {
             scenario_text: file.text.clone(),
             overrides: overrides.clone(),
             run_id: overrides.run_id.unwrap_or_else(rand::random),
-            duration: overrides.duration.or(s.duration.map(|d| d.0)).unwrap_or(scenario::DEFAULT_DURATION),
+            duration: overrides
+                .duration
+                .or(s.duration.map(|d| d.0))
+                .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
+                .unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
             broker,
@@ -246,6 +270,7 @@ impl Plan {
             streams,
             shares,
             faults,
+            stages,
             persistence: s.broker.persistence,
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
                 (Some(v), _) => v.clone(),
@@ -373,6 +398,7 @@ fn group_plan(
         },
         session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
         retry_connect: g.retry_connect,
+        client_curve: None,
     }
 }
 
@@ -389,7 +415,71 @@ fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
             scenario::ArrivalSpec::Poisson => Arrival::Poisson,
             scenario::ArrivalSpec::Burst => Arrival::Burst(p.burst.unwrap_or(10).max(1)),
         },
+        curve: None,
     }
+}
+
+/// A stage's target for group `name` in one of its tables.
+fn target<T: Copy>(table: &Option<std::collections::BTreeMap<toml::Spanned<String>, T>>, name: &str) -> Option<T> {
+    table.iter().flatten().find(|(k, _)| k.get_ref() == name).map(|(_, v)| *v)
+}
+
+/// With `[[stage]]`s: the group's rate curve (from its `publish.rate`, if
+/// it publishes) and, if a stage sets its `clients`, its client curve (from 0).
+fn stage_curves(specs: &[toml::Spanned<scenario::StageSpec>], group: &mut GroupPlan) {
+    if specs.is_empty() {
+        return;
+    }
+    let us = |st: &scenario::StageSpec| st.duration.get_ref().0.as_micros() as u64;
+    if let Some(p) = group.publish.as_mut() {
+        let mut rate = p.rate;
+        let segments: Vec<(u64, f64)> = specs
+            .iter()
+            .map(|st| {
+                rate = target(&st.get_ref().rate, &group.name).unwrap_or(rate);
+                (us(st.get_ref()), rate)
+            })
+            .collect();
+        p.curve = Some(std::sync::Arc::new(stages::RateCurve::new(p.rate, &segments)));
+    }
+    if specs.iter().any(|st| target(&st.get_ref().clients, &group.name).is_some()) {
+        let mut n = 0.0;
+        let segments: Vec<(u64, f64)> = specs
+            .iter()
+            .map(|st| {
+                n = target(&st.get_ref().clients, &group.name).map_or(n, f64::from);
+                (us(st.get_ref()), n)
+            })
+            .collect();
+        group.client_curve = Some(std::sync::Arc::new(stages::ClientCurve::new(&segments)));
+    }
+}
+
+/// The stages as planned: times, and every group's rate and clients at each end.
+fn stage_plans(
+    specs: &[toml::Spanned<scenario::StageSpec>],
+    groups: &[std::sync::Arc<GroupPlan>],
+) -> Vec<stages::StagePlan> {
+    let mut rates: std::collections::BTreeMap<String, f64> =
+        groups.iter().filter_map(|g| Some((g.name.clone(), g.publish.as_ref()?.rate))).collect();
+    let mut clients: std::collections::BTreeMap<String, u32> =
+        groups.iter().map(|g| (g.name.clone(), if g.client_curve.is_some() { 0 } else { g.clients })).collect();
+    let mut at = 0u64;
+    specs
+        .iter()
+        .map(|st| {
+            let st = st.get_ref();
+            for (name, r) in rates.iter_mut() {
+                *r = target(&st.rate, name).unwrap_or(*r);
+            }
+            for (name, n) in clients.iter_mut() {
+                *n = target(&st.clients, name).unwrap_or(*n);
+            }
+            let start_us = at;
+            at += st.duration.get_ref().0.as_micros() as u64;
+            stages::StagePlan { start_us, end_us: at, rate: rates.clone(), clients: clients.clone() }
+        })
+        .collect()
 }
 
 /// The `[[fault]]`s resolved to the clients they hit, in time order.

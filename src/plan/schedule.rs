@@ -3,11 +3,19 @@
 //! arrivals (exponential gaps with mean 1/rate, seeded so a run can be
 //! repeated), or bursts (n messages at once every n/rate). Intended times
 //! are what e2e latency is measured from.
+//!
+//! With `[[stage]]`s the rate varies (`stages::RateCurve`): the same three
+//! arrivals are laid out in messages owed rather than in time (message n of
+//! a constant schedule at n + offset, bursts at multiples of n, Poisson gaps
+//! of mean 1), and each place is turned into a time by the curve's inverse
+//! — a time change, so Poisson arrivals stay Poisson at the varying rate.
 
 use rand::{Rng, SeedableRng};
 
+use super::stages::RateCurve;
 pub use super::Arrival;
 use super::{ClientPlan, Plan};
+use std::sync::Arc;
 
 pub struct Schedule {
     start_us: u64,
@@ -18,6 +26,11 @@ pub struct Schedule {
     /// Poisson: the last sequence whose time is known, and that time (µs after start + offset).
     cursor: (u64, f64),
     rng: Option<rand::rngs::StdRng>,
+    /// With stages: the rate curve, and the messages it owed before this
+    /// publisher's first (its start, after `start_after` or its join). The
+    /// places above are then in messages (`interval_us` 1, `offset_us` the
+    /// fraction), and `start_us` is the start of publishing.
+    curve: Option<(Arc<RateCurve>, f64)>,
 }
 
 impl Schedule {
@@ -32,6 +45,25 @@ impl Schedule {
             arrival,
             cursor: (0, 0.0),
             rng: (arrival == Arrival::Poisson).then(|| rand::rngs::StdRng::seed_from_u64(seed)),
+            curve: None,
+        }
+    }
+
+    /// A schedule that follows `curve` (stage clock from `start_us`), from
+    /// `from_us` on that clock.
+    pub fn staged(
+        start_us: u64,
+        end_us: u64,
+        curve: Arc<RateCurve>,
+        from_us: u64,
+        offset_fraction: f64,
+        arrival: Arrival,
+        seed: u64,
+    ) -> Schedule {
+        let owed_before = curve.integral(from_us as f64);
+        Schedule {
+            curve: Some((curve, owed_before)),
+            ..Schedule::new(start_us, end_us, 1e6, offset_fraction, arrival, seed)
         }
     }
 
@@ -55,7 +87,13 @@ impl Schedule {
                 self.cursor.1
             }
         };
-        self.start_us + (self.offset_us + after_start) as u64
+        match &self.curve {
+            None => self.start_us + (self.offset_us + after_start) as u64,
+            // Never due: the rate ends at 0 before this message's place.
+            Some((curve, before)) => curve
+                .inverse(before + self.offset_us + after_start)
+                .map_or(u64::MAX, |t| self.start_us.saturating_add(t as u64)),
+        }
     }
 
     pub fn is_due_before_end(&mut self, seq: u64) -> bool {
@@ -66,15 +104,29 @@ impl Schedule {
     /// `start_us` and ends at `end_us` (run clock): one place, used by the
     /// client that publishes and by the analysis that counts what was due.
     pub fn of_publisher(plan: &Plan, client: &ClientPlan, start_us: u64, end_us: u64) -> Option<Schedule> {
-        let (p, pi) = (plan.group_of(client).publish.as_ref()?, client.publisher?);
+        let group = plan.group_of(client);
+        let (p, pi) = (group.publish.as_ref()?, client.publisher?);
         let publishers = plan.publishers.len().max(1) as f64;
+        let seed = plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if let Some(curve) = &p.curve {
+            let from_us = (p.start_after.as_micros() as u64).max(group.join_us(client.index));
+            return Some(Schedule::staged(
+                start_us,
+                end_us,
+                curve.clone(),
+                from_us,
+                pi as f64 / publishers,
+                p.arrival,
+                seed,
+            ));
+        }
         Some(Schedule::new(
             start_us + p.start_after.as_micros() as u64,
             end_us,
             p.rate,
             pi as f64 / publishers,
             p.arrival,
-            plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            seed,
         ))
     }
 
@@ -129,5 +181,43 @@ mod tests {
         let times: Vec<u64> = (0..50).map(|i| c.intended_us(i)).collect();
         let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps.iter().any(|g| *g < 5_000) && gaps.iter().any(|g| *g > 20_000), "{gaps:?}");
+    }
+
+    #[test]
+    fn a_staged_schedule_follows_the_ramp() {
+        // 0 → 10 msg/s over 10 s, then 10 msg/s for 10 s; publishing from 1 s.
+        let curve = Arc::new(RateCurve::new(0.0, &[(10_000_000, 10.0), (10_000_000, 10.0)]));
+        let mut s = Schedule::staged(1_000_000, 21_000_000, curve.clone(), 0, 0.0, Arrival::Constant, 1);
+        // Message n at √(2n) s into the ramp: 50 in the ramp, 100 in the hold.
+        assert_eq!(s.intended_us(2), 3_000_000);
+        assert_eq!(s.intended_us(8), 5_000_000);
+        assert_eq!(s.due_by(0, 11_000_000), 50);
+        assert_eq!(count_before_end(&mut s), 150);
+        assert_eq!(s.intended_us(60), 12_000_000);
+        // A publisher that joins at 10 s owes only what comes after.
+        let mut late = Schedule::staged(1_000_000, 21_000_000, curve.clone(), 10_000_000, 0.0, Arrival::Constant, 1);
+        assert_eq!(late.intended_us(0), 11_000_000);
+        assert_eq!(count_before_end(&mut late), 100);
+        // Bursts and Poisson arrivals follow the same curve.
+        let mut b = Schedule::staged(0, 20_000_000, curve.clone(), 0, 0.0, Arrival::Burst(10), 1);
+        assert_eq!(count_before_end(&mut b), 150);
+        assert_eq!(b.intended_us(10), b.intended_us(19));
+        let long = Arc::new(RateCurve::new(0.0, &[(100_000_000, 200.0)]));
+        let mut p = Schedule::staged(0, 100_000_000, long.clone(), 0, 0.0, Arrival::Poisson, 3);
+        let n = count_before_end(&mut p);
+        let mut p = Schedule::staged(0, 100_000_000, long, 0, 0.0, Arrival::Poisson, 3);
+        // 10,000 expected; sd 100. The first half owes a quarter of them.
+        assert!((9_500..=10_500).contains(&n), "{n}");
+        let first_half = p.due_by(0, 50_000_000);
+        assert!((2_250..=2_750).contains(&first_half), "{first_half}");
+    }
+
+    #[test]
+    fn a_rate_down_to_zero_stops_the_messages() {
+        let curve = Arc::new(RateCurve::new(10.0, &[(2_000_000, 0.0), (5_000_000, 0.0)]));
+        let mut s = Schedule::staged(0, 7_000_000, curve, 0, 0.5, Arrival::Constant, 1);
+        // 10 messages owed; places 0.5 … 9.5.
+        assert_eq!(count_before_end(&mut s), 10);
+        assert_eq!(s.intended_us(10), u64::MAX);
     }
 }

@@ -251,7 +251,9 @@ fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Op
         .chain(r.faults.iter().map(|f| (f.at_s, f.until_s.unwrap_or(f.at_s + 0.1), BLACK.mix(0.12))))
         .collect();
     let x_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.0)).fold(1.0, f64::max);
-    let axes = Axes { caption, x_desc: "s since the run began", unit, x_max, y_min: 1.0, x_ticks: None, spans };
+    // Stage boundaries: every stage's start, and the last one's end.
+    let lines = r.stages.iter().map(|st| st.start_s).chain(r.stages.last().map(|st| st.end_s)).collect();
+    let axes = Axes { caption, x_desc: "s since the run began", unit, x_max, y_min: 1.0, x_ticks: None, spans, lines };
     chart(&axes, series, None)
 }
 
@@ -293,6 +295,7 @@ fn percentile_plot(r: &Report) -> Option<String> {
         y_min: 0.001,
         x_ticks: Some(max_nines.ceil() as usize + 1),
         spans: Vec::new(),
+        lines: Vec::new(),
     };
     chart(
         &axes,
@@ -320,6 +323,9 @@ struct Axes<'a> {
     x_ticks: Option<usize>,
     /// Shaded (from, to) spans over the whole height.
     spans: Vec<(f64, f64, RGBAColor)>,
+    /// Dashed vertical lines (stage boundaries), each labelled with the
+    /// stage that begins there.
+    lines: Vec<f64>,
 }
 
 /// Draws `series` as lines with a legend, into one SVG. None when there is
@@ -354,6 +360,19 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
             chart
                 .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
                 .ok()?;
+        }
+        for (i, &x) in axes.lines.iter().enumerate() {
+            let grey = RGBColor(80, 80, 80).mix(0.7);
+            let dashes = (0..40).map(|k| {
+                let (a, b) = (k as f64 / 40.0 * y_max, (k as f64 + 0.5) / 40.0 * y_max);
+                PathElement::new(vec![(x, a), (x, b)], grey.stroke_width(1))
+            });
+            chart.draw_series(dashes).ok()?;
+            if i + 1 < axes.lines.len() {
+                let label =
+                    Text::new(format!("stage {}", i + 1), (x, y_max), ("sans-serif", 11).into_font().color(&grey));
+                chart.draw_series(std::iter::once(label)).ok()?;
+            }
         }
         for (name, colour, points) in series {
             let colour = *colour;

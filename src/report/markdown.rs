@@ -120,6 +120,7 @@ pub fn render(r: &Report) -> String {
     findings(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
+    stages(&mut o, r);
     messages(&mut o, r);
     message_losses(&mut o, r);
     loss_windows(&mut o, r);
@@ -355,6 +356,24 @@ fn troubled_streams(o: &mut String, r: &Report) {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.publisher, s.subscriber, s.qos, s.expected, s.received, s.lost, s.duplicated, s.out_of_order, seqs
         );
+    }
+    o.push('\n');
+}
+
+/// "## Stages": the scenario's `[[stage]]`s, when each ran and where it
+/// left the rates and client counts (nothing without stages).
+fn stages(o: &mut String, r: &Report) {
+    if r.stages.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Stages\n");
+    let _ = writeln!(o, "| stage | from s | to s | rate at end (msg/s per client) | clients at end |");
+    let _ = writeln!(o, "|---|---:|---:|---|---|");
+    let list = |items: Vec<String>| if items.is_empty() { "—".to_string() } else { items.join(", ") };
+    for st in &r.stages {
+        let rates = list(st.rate.iter().map(|(g, v)| format!("{g} {v}")).collect());
+        let clients = list(st.clients.iter().map(|(g, n)| format!("{g} {n}")).collect());
+        let _ = writeln!(o, "| {} | {:.2} | {:.2} | {rates} | {clients} |", st.index, st.start_s, st.end_s);
     }
     o.push('\n');
 }

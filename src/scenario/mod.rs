@@ -239,6 +239,19 @@ pub struct FaultSpec {
     pub size: Option<usize>,
 }
 
+/// One `[[stage]]`: how long it lasts, and where the rates and client counts
+/// it names are at its end (each ramps linearly from the previous stage's
+/// value; a group it does not name holds its value).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    pub duration: Spanned<Dur>,
+    /// Messages per second per client, by group name, at the end of the stage.
+    pub rate: Option<std::collections::BTreeMap<Spanned<String>, f64>>,
+    /// Connected clients, by group name, at the end of the stage.
+    pub clients: Option<std::collections::BTreeMap<Spanned<String>, u32>>,
+}
+
 fn one() -> u32 {
     1
 }
@@ -285,6 +298,10 @@ pub struct Scenario {
     pub groups: Vec<Spanned<Group>>,
     #[serde(rename = "fault", default)]
     pub faults: Vec<Spanned<FaultSpec>>,
+    /// `[[stage]]`: the run as stages, each ramping group rates and client
+    /// counts linearly to its targets (absent: one stage of `duration`).
+    #[serde(rename = "stage", default)]
+    pub stages: Vec<Spanned<StageSpec>>,
     #[serde(default)]
     pub expect: Expect,
     /// `[capacity]`: what `midge capacity` steps and how it judges a step

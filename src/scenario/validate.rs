@@ -26,7 +26,7 @@ impl ScenarioFile {
         if let Some(c) = &self.scenario.capacity {
             self.validate_capacity(c.span().start, c.get_ref())?;
         }
-        Ok(())
+        self.validate_stages()
     }
 
     /// `name`, at least one `[[group]]`, `batch_window`.
@@ -143,10 +143,16 @@ impl ScenarioFile {
         let ctx = |m: String| in_group(group, m);
         let pat = p.span().start;
         let p = p.get_ref();
-        if !(p.rate > 0.0 && p.rate.is_finite()) {
+        // With stages, the first stage ramps from `rate`: it may start at 0.
+        let staged = !self.scenario.stages.is_empty();
+        if !((p.rate > 0.0 || (staged && p.rate == 0.0)) && p.rate.is_finite()) {
             return Err(self.error_at(
                 pat,
-                ctx(format!("publish.rate must be a positive number of messages per second, not {}", p.rate)),
+                ctx(format!(
+                    "publish.rate must be a positive number of messages per second{}, not {}",
+                    if staged { " (or 0 with [[stage]]s)" } else { "" },
+                    p.rate
+                )),
             ));
         }
         if p.payload < crate::payload::HEADER_LEN {
@@ -163,6 +169,110 @@ impl ScenarioFile {
         }
         if p.count == Some(0) {
             return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
+        }
+        Ok(())
+    }
+
+    /// Every `[[stage]]` in order: a positive duration, targets naming groups
+    /// that exist (rates: groups that publish, not negative; clients: at most
+    /// the group's `clients`, never fewer than before, the last one the
+    /// group's `clients`), then the scenario's `duration` against their sum.
+    fn validate_stages(&self) -> Result<(), ScenarioError> {
+        let s = &self.scenario;
+        if s.stages.is_empty() {
+            return Ok(());
+        }
+        let group = |name: &toml::Spanned<String>, i: usize| {
+            s.groups.iter().map(|g| g.get_ref()).find(|g| &g.name == name.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = s.groups.iter().map(|g| g.get_ref().name.as_str()).collect();
+                self.error_at(
+                    name.span().start,
+                    format!("stage {}: no group named {:?} (groups: {})", i + 1, name.get_ref(), known.join(", ")),
+                )
+            })
+        };
+        let mut total = std::time::Duration::ZERO;
+        let mut last_clients: std::collections::HashMap<&str, (u32, usize)> = Default::default();
+        for (i, st) in s.stages.iter().enumerate() {
+            let stage = st.get_ref();
+            if stage.duration.get_ref().0.is_zero() {
+                return Err(self.error_at(
+                    stage.duration.span().start,
+                    format!("stage {}: `duration` must be more than 0", i + 1),
+                ));
+            }
+            total += stage.duration.get_ref().0;
+            for (name, rate) in stage.rate.iter().flatten() {
+                let g = group(name, i)?;
+                if g.publish.is_none() {
+                    return Err(self.error_at(
+                        name.span().start,
+                        format!("stage {}: group {:?} does not publish: a rate needs `publish`", i + 1, g.name),
+                    ));
+                }
+                if !(*rate >= 0.0 && rate.is_finite()) {
+                    return Err(self.error_at(
+                        name.span().start,
+                        format!(
+                            "stage {}: rate for {:?} must be 0 or more messages per second, not {rate}",
+                            i + 1,
+                            g.name
+                        ),
+                    ));
+                }
+            }
+            for (name, n) in stage.clients.iter().flatten() {
+                let g = group(name, i)?;
+                if *n > g.clients {
+                    return Err(self.error_at(
+                        name.span().start,
+                        format!(
+                            "stage {}: {n} clients for {:?}, which has {} (`clients` is the most it can have)",
+                            i + 1,
+                            g.name,
+                            g.clients
+                        ),
+                    ));
+                }
+                let before = last_clients.get(g.name.as_str()).map_or(0, |x| x.0);
+                if *n < before {
+                    return Err(self.error_at(
+                        name.span().start,
+                        format!(
+                            "stage {}: clients for {:?} go down from {before} to {n}: client stages only ramp up",
+                            i + 1,
+                            g.name
+                        ),
+                    ));
+                }
+                last_clients.insert(g.name.as_str(), (*n, name.span().start));
+            }
+        }
+        for g in s.groups.iter().map(|g| g.get_ref()) {
+            if let Some((n, at)) = last_clients.get(g.name.as_str()) {
+                if *n != g.clients {
+                    return Err(self.error_at(
+                        *at,
+                        format!(
+                            "group {:?}: its last stage target is {n} clients, its `clients` {}: a client ramp must end at the group's `clients`",
+                            g.name, g.clients
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = s.duration {
+            if d.0 != total {
+                let at = top_level_key(&self.text, "duration").unwrap_or(0);
+                return Err(self.error_at(
+                    at,
+                    format!(
+                        "`duration` is {}, the stages add up to {}: leave `duration` out (or make it their sum)",
+                        humantime::format_duration(d.0),
+                        humantime::format_duration(total)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -282,4 +392,22 @@ impl ScenarioFile {
         }
         Ok(())
     }
+}
+
+/// Where a top-level `key = …` line starts (before the first table header).
+fn top_level_key(text: &str, key: &str) -> Option<usize> {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(at + (line.len() - t.len()));
+            }
+        }
+        at += line.len();
+    }
+    None
 }

@@ -1,0 +1,217 @@
+//! Stages: a run as a sequence of stages (`[[stage]]`), each ramping group
+//! rates and client counts linearly to its targets. Times are µs from the
+//! start of publishing (the stage clock).
+//!
+//! A publisher's rate is a piecewise-linear curve; its messages are due
+//! where the curve's integral (the messages owed so far) passes each
+//! message's place: `RateCurve::inverse`. A group's client count is a
+//! piecewise-linear curve from 0; client i of the group joins when the
+//! curve reaches i + 1 (`ClientCurve::join_us`).
+
+use std::collections::BTreeMap;
+
+/// One stage as planned: when it runs, and every group's rate and client
+/// count at its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    /// From the start of publishing (µs).
+    pub start_us: u64,
+    pub end_us: u64,
+    /// Messages per second per client of each publishing group, at the end.
+    pub rate: BTreeMap<String, f64>,
+    /// Clients of each group, at the end.
+    pub clients: BTreeMap<String, u32>,
+}
+
+/// A piecewise-linear rate (messages per second) over the stage clock,
+/// holding its last value after the last point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateCurve {
+    /// (µs, messages per second), the first at 0, times increasing.
+    points: Vec<(f64, f64)>,
+    /// Messages owed by each point's time (the integral from 0).
+    area: Vec<f64>,
+}
+
+impl RateCurve {
+    /// Starts at `start_rate`; each `(duration_us, rate)` ramps linearly to
+    /// `rate` over `duration_us`.
+    pub fn new(start_rate: f64, segments: &[(u64, f64)]) -> RateCurve {
+        let mut points = vec![(0.0, start_rate)];
+        let mut area = vec![0.0];
+        for &(d, r) in segments {
+            let (t0, r0) = *points.last().expect("one point at least");
+            let a0 = *area.last().expect("one area at least");
+            points.push((t0 + d as f64, r));
+            area.push(a0 + (r0 + r) / 2.0 * d as f64 / 1e6);
+        }
+        RateCurve { points, area }
+    }
+
+    /// The rate at `t_us`.
+    pub fn rate_at(&self, t_us: f64) -> f64 {
+        let i = self.points.partition_point(|p| p.0 <= t_us);
+        match self.points.get(i) {
+            None => self.points.last().map_or(0.0, |p| p.1),
+            Some(&(t1, r1)) => {
+                let (t0, r0) = self.points[i.saturating_sub(1)];
+                if t1 > t0 {
+                    r0 + (r1 - r0) * (t_us - t0) / (t1 - t0)
+                } else {
+                    r1
+                }
+            }
+        }
+    }
+
+    /// Messages owed by `t_us`: the integral of the rate from 0.
+    pub fn integral(&self, t_us: f64) -> f64 {
+        let t_us = t_us.max(0.0);
+        let i = self.points.partition_point(|p| p.0 <= t_us) - 1;
+        let (t0, r0) = self.points[i];
+        let r = self.rate_at(t_us);
+        self.area[i] + (r0 + r) / 2.0 * (t_us - t0) / 1e6
+    }
+
+    /// The first time (µs) after which more than `u` messages are owed: when
+    /// message `u` is due. None if the rate never gets there (it ends at 0).
+    pub fn inverse(&self, u: f64) -> Option<f64> {
+        let u = u.max(0.0);
+        // The first segment whose end owes more than u.
+        let k = self.area[1..].partition_point(|a| *a <= u);
+        if k + 1 >= self.points.len() {
+            let (t, r) = *self.points.last().expect("one point at least");
+            let a = *self.area.last().expect("one area at least");
+            return (r > 0.0).then(|| t + (u - a) / r * 1e6);
+        }
+        let ((t0, r0), (t1, r1)) = (self.points[k], self.points[k + 1]);
+        let span_s = (t1 - t0) / 1e6;
+        let d = u - self.area[k];
+        // r0·x + (r1 − r0)/(2T)·x² = d, the root in [0, T], written so that
+        // it stays exact when r1 = r0 and when r0 = 0.
+        let a = (r1 - r0) / (2.0 * span_s);
+        let root = (r0 * r0 + 4.0 * a * d).max(0.0).sqrt();
+        let x = if r0 + root > 0.0 { 2.0 * d / (r0 + root) } else { 0.0 };
+        Some(t0 + x.clamp(0.0, span_s) * 1e6)
+    }
+
+    /// The mean rate over [0, `t_us`].
+    pub fn mean(&self, t_us: f64) -> f64 {
+        if t_us > 0.0 {
+            self.integral(t_us) / (t_us / 1e6)
+        } else {
+            self.rate_at(0.0)
+        }
+    }
+}
+
+/// A group's client count over the stage clock: linear ramps from 0, never
+/// down (the scenario's checks make sure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientCurve {
+    /// (µs, clients), the first (0, 0).
+    points: Vec<(f64, f64)>,
+}
+
+impl ClientCurve {
+    pub fn new(segments: &[(u64, f64)]) -> ClientCurve {
+        let mut points = vec![(0.0, 0.0)];
+        for &(d, n) in segments {
+            let t0 = points.last().expect("one point at least").0;
+            points.push((t0 + d as f64, n));
+        }
+        ClientCurve { points }
+    }
+
+    /// When the group's client `i` (0-based) joins: the first time the
+    /// count reaches i + 1 (µs from the start of publishing; 0 when it is
+    /// there from the start).
+    pub fn join_us(&self, i: u32) -> u64 {
+        let want = i as f64 + 1.0;
+        for w in self.points.windows(2) {
+            let ((t0, c0), (t1, c1)) = (w[0], w[1]);
+            if c0 >= want {
+                return t0 as u64;
+            }
+            if c1 >= want {
+                return (t0 + (want - c0) / (c1 - c0) * (t1 - t0)).ceil() as u64;
+            }
+        }
+        self.points.last().map_or(0, |p| p.0 as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    #[test]
+    fn a_linear_ramp_owes_the_area_under_it() {
+        // 0 → 10 msg/s over 10 s: t²/2 messages by t seconds.
+        let c = RateCurve::new(0.0, &[(10 * S, 10.0)]);
+        assert_eq!(c.integral(10e6), 50.0);
+        assert_eq!(c.integral(2e6), 2.0);
+        assert_eq!(c.integral(4e6), 8.0);
+        assert_eq!(c.rate_at(5e6), 5.0);
+        // Message n is due at √(2n) s.
+        assert_eq!(c.inverse(0.0), Some(0.0));
+        assert_eq!(c.inverse(2.0), Some(2e6));
+        assert_eq!(c.inverse(8.0), Some(4e6));
+        assert_eq!(c.inverse(18.0), Some(6e6));
+        assert_eq!(c.inverse(50.0), Some(10e6));
+        // Past the ramp the rate holds at 10 msg/s.
+        assert_eq!(c.inverse(60.0), Some(11e6));
+        assert_eq!(c.integral(12e6), 70.0);
+    }
+
+    #[test]
+    fn ramp_hold_and_down_to_zero() {
+        // 10 → 20 over 2 s (30), hold 20 for 1 s (20), 20 → 0 over 2 s (20).
+        let c = RateCurve::new(10.0, &[(2 * S, 20.0), (S, 20.0), (2 * S, 0.0)]);
+        assert_eq!(c.integral(2e6), 30.0);
+        assert_eq!(c.integral(3e6), 50.0);
+        assert_eq!(c.integral(5e6), 70.0);
+        assert_eq!(c.inverse(40.0), Some(2.5e6));
+        // Down to 0: 20 of the last stage's messages, then none ever again.
+        // Message 69 leaves 1 owed: the rate r there has r² / (2 · 10/s) = 1
+        // left under it, r = √20, √20 / 10 s before the end.
+        assert_eq!(c.inverse(69.0).map(|t| t.round()), Some((5e6 - 20f64.sqrt() / 10.0 * 1e6).round()));
+        assert_eq!(c.inverse(70.0), None);
+        assert_eq!(c.inverse(1000.0), None);
+    }
+
+    #[test]
+    fn zero_rate_owes_nothing_until_it_rises() {
+        let c = RateCurve::new(0.0, &[(S, 0.0), (S, 10.0)]);
+        // Message 0 waits for the rate to rise (after 1 s), not at 0.
+        assert_eq!(c.inverse(0.0), Some(1e6));
+        assert_eq!(c.integral(2e6), 5.0);
+        let flat = RateCurve::new(0.0, &[(S, 0.0)]);
+        assert_eq!(flat.inverse(0.0), None);
+    }
+
+    #[test]
+    fn a_constant_curve_is_a_constant_rate() {
+        let c = RateCurve::new(100.0, &[(10 * S, 100.0)]);
+        for n in [0u64, 1, 10, 999, 1000, 5000] {
+            let t = c.inverse(n as f64).unwrap();
+            assert!((t - n as f64 * 10_000.0).abs() < 1e-3, "{n}: {t}");
+        }
+        assert_eq!(c.mean(10e6), 100.0);
+    }
+
+    #[test]
+    fn clients_join_as_the_count_reaches_them() {
+        // 0 → 10 over 1 s, hold, 10 → 20 over 1 s.
+        let c = ClientCurve::new(&[(S, 10.0), (S, 10.0), (S, 20.0)]);
+        assert_eq!(c.join_us(0), 100_000);
+        assert_eq!(c.join_us(9), 1_000_000);
+        assert_eq!(c.join_us(10), 2_100_000);
+        assert_eq!(c.join_us(19), 3_000_000);
+        // A jump within a stage of its own: all at its end at the latest.
+        let c = ClientCurve::new(&[(S, 5.0)]);
+        assert_eq!(c.join_us(4), S);
+    }
+}
