@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with cargo: installs what the
-# tests need when it is missing (mosquitto from Debian's package), then runs
-# every test. The tests start their own brokers on free 127.0.0.1 ports.
+# tests need when it is missing (mosquitto and chromium, from Debian's
+# packages), then runs every test. The tests start their own brokers on free
+# 127.0.0.1 ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,32 @@ have_mosquitto() {
   { command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } && command -v mosquitto_passwd >/dev/null
 }
 
+have_chromium() {
+  command -v chromium >/dev/null || [ -x /usr/bin/chromium ]
+}
+
+# Debian packages the tests need and the machine lacks, apt-get update once:
+# mosquitto (the spawned broker; without it the script stops here) and
+# chromium (tests/browser.rs opens report.html in it; without it that test
+# fails and says how to install it). About 25 s for chromium on a fresh
+# machine, update included.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if [ -z "${apt_updated:-}" ]; then
+    $sudo apt-get update -qq || true
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 if ! have_mosquitto; then
   echo "tests/run.sh: installing mosquitto (Debian package) for the tests" >&2
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+  apt_install mosquitto
+fi
+if ! have_chromium; then
+  echo "tests/run.sh: installing chromium (Debian package) for tests/browser.rs" >&2
+  apt_install chromium || echo "tests/run.sh: could not install chromium; tests/browser.rs will fail" >&2
 fi
 
 echo "tests/run.sh: cargo fmt --all -- --check (formatting)" >&2

@@ -94,6 +94,23 @@ fn signalled(rx: &Option<watch::Receiver<Option<StopSignal>>>) -> Option<StopSig
     rx.as_ref().and_then(|r| *r.borrow())
 }
 
+/// What every step of one search shares.
+struct Searching<'a> {
+    file: &'a ScenarioFile,
+    spec: &'a CapacitySpec,
+    groups: Vec<usize>,
+    hold: Duration,
+    out: &'a Path,
+    opts: &'a CapacityOptions,
+}
+
+/// One step run and judged.
+struct StepDone {
+    step: CapacityStep,
+    report: Report,
+    outcome: Outcome,
+}
+
 /// Runs the search described by the scenario's `[capacity]` table, writing
 /// every step's run into `out/steps/NN/` and the search into
 /// `out/capacity.json` and `out/report.{json,md,html}`.
@@ -130,119 +147,140 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         first_fail: None,
         reason: String::new(),
     };
-    let mut reports: Vec<Report> = Vec::new();
+    let ctx = Searching { file, spec: &spec, groups, hold, out, opts: &opts };
     let mut search = Search::new(&spec);
-    let mut stopped: Option<StopSignal> = None;
-    let mut failed_to_run: Option<String> = None;
+    let (reports, stopped, failed_to_run) = search_steps(&ctx, &mut broker, &mut search, &mut info).await;
+    drop(broker);
+    Ok(conclude(info, &search, reports, stopped, failed_to_run))
+}
+
+/// Runs steps until the search ends, a signal stops it, or a step cannot run.
+async fn search_steps(
+    ctx: &Searching<'_>,
+    broker: &mut SearchBroker,
+    search: &mut Search,
+    info: &mut CapacityInfo,
+) -> (Vec<Report>, Option<StopSignal>, Option<String>) {
+    let mut reports: Vec<Report> = Vec::new();
     while let Some(value) = search.next_value() {
-        if let Some(s) = signalled(&opts.interrupt) {
-            stopped = Some(s);
-            break;
+        if let Some(s) = signalled(&ctx.opts.interrupt) {
+            return (reports, Some(s), None);
         }
         let n = info.steps.len() + 1;
         if n > 1 {
             tokio::time::sleep(SETTLE).await;
-            if let (true, Some(h)) = (spec.fresh_broker, broker.handle.as_mut()) {
+            if let (true, Some(h)) = (ctx.spec.fresh_broker, broker.handle.as_mut()) {
                 if let Err(e) = h.restart(Duration::ZERO).await {
-                    failed_to_run = Some(format!("step {n:02}: cannot start the broker afresh: {e}"));
-                    break;
+                    return (reports, None, Some(format!("step {n:02}: cannot start the broker afresh: {e}")));
                 }
             }
         }
-        let dir = format!("steps/{n:02}");
-        let plan = step::step_text(&file.text, &groups, spec.vary, value, spec.start)
-            .and_then(|text| ScenarioFile::parse(&file.path, &text).map_err(|e| e.to_string()))
-            .and_then(|f| {
-                let o = Overrides {
-                    broker: Some(broker.url.clone()),
-                    duration: Some(hold),
-                    source_addrs: opts.source_addrs.clone(),
-                    ..Default::default()
-                };
-                Plan::build(&f, &o).map_err(|e| e.to_string())
-            });
-        let plan = match plan {
-            Ok(p) => p,
-            Err(e) => {
-                failed_to_run = Some(format!("step {n:02} ({}): {e}", fmt_value(value)));
-                break;
-            }
+        let done = match run_step(ctx, broker, n, value, &info.vary).await {
+            Ok(done) => done,
+            Err(e) => return (reports, None, Some(e)),
         };
-        let (clients, rate) = stepped_load(&plan, &groups);
-        if opts.progress {
-            eprintln!(
-                "midge capacity: step {n:02}: {} {} ({clients} clients, {} msg/s per client)",
-                fmt_value(value),
-                unit(&info.vary),
-                fmt_value(rate)
-            );
-        }
-        let handle = broker.handle.as_ref();
-        let cpu_before = handle.and_then(|h| h.cpu_seconds());
-        let run_opts = RunOptions {
-            progress: opts.progress,
-            interrupt: opts.interrupt.clone(),
-            workers: opts.workers,
-            prometheus: None,
-        };
-        let output = match runner::run(plan, run_opts).await {
-            Ok(o) => o,
-            Err(e) => {
-                failed_to_run = Some(format!("step {n:02} ({}) could not run: {e}", fmt_value(value)));
-                break;
-            }
-        };
-        let broker_cpu_s = match (cpu_before, handle.and_then(|h| h.cpu_seconds())) {
-            (Some(a), Some(b)) => Some(((b - a) * 1000.0).round() / 1000.0),
-            _ => None,
-        };
-        let broker_rss_kib = handle.and_then(|h| h.rss_kib());
-        let step_dir = out.join(&dir);
-        let written =
-            output.report.write_files(&step_dir).and_then(|()| crate::report::write_record(&output.record, &step_dir));
-        if let Err(e) = written {
-            failed_to_run = Some(format!("cannot write step {n:02} to {}: {e}", step_dir.display()));
-            break;
-        }
-        let judged = rule::judge(&spec.pass, &output.report);
-        let r = &output.report;
-        let step = CapacityStep {
-            dir,
-            value,
-            clients,
-            rate_per_client: rate,
-            offered: r.messages.expected,
-            delivered: r.messages.received,
-            lost: r.messages.lost,
-            connect_failures: r.clients.connect_failures.values().sum(),
-            e2e_p50_us: r.latency.e2e.p50_us,
-            e2e_p99_us: r.latency.e2e.p99_us,
-            connect_p99_us: r.latency.connect.p99_us,
-            broker_cpu_s,
-            broker_rss_kib,
-            midge_cpu_utilization: r.load_generator.cpu_utilization,
-            pass: judged.outcome == Outcome::Pass,
-            invalid: judged.outcome == Outcome::Invalid,
-            why: judged.why,
-        };
-        if opts.progress {
-            let verdict = match judged.outcome {
-                Outcome::Pass => "pass".to_string(),
-                Outcome::Fail => format!("FAIL: {}", step.why.join("; ")),
-                Outcome::Invalid => format!("invalid: {}", step.why.join("; ")),
-            };
-            eprintln!("midge capacity: step {n:02}: {verdict}");
-        }
+        let r = &done.report;
         let signal = r.interrupted.then(|| r.stop_signal.unwrap_or(StopSignal::Sigint));
-        info.steps.push(step);
-        reports.push(output.report);
-        search.record(value, judged.outcome);
+        info.steps.push(done.step);
+        reports.push(done.report);
+        search.record(value, done.outcome);
         if signal.is_some() {
-            stopped = signal;
-            break;
+            return (reports, signal, None);
         }
     }
-    drop(broker);
+    (reports, None, None)
+}
+
+/// The plan of step `n`: the stepped groups' clients or rate set to `value`.
+fn step_plan(ctx: &Searching<'_>, broker_url: &str, n: usize, value: f64) -> Result<Plan, String> {
+    let build = || -> Result<Plan, String> {
+        let text = step::step_text(&ctx.file.text, &ctx.groups, ctx.spec.vary, value, ctx.spec.start)?;
+        let file = ScenarioFile::parse(&ctx.file.path, &text).map_err(|e| e.to_string())?;
+        let o = Overrides {
+            broker: Some(broker_url.to_string()),
+            duration: Some(ctx.hold),
+            source_addrs: ctx.opts.source_addrs.clone(),
+            ..Default::default()
+        };
+        Plan::build(&file, &o).map_err(|e| e.to_string())
+    };
+    build().map_err(|e| format!("step {n:02} ({}): {e}", fmt_value(value)))
+}
+
+/// Runs one step against the search's broker, writes its folder and judges it.
+async fn run_step(
+    ctx: &Searching<'_>,
+    broker: &SearchBroker,
+    n: usize,
+    value: f64,
+    vary: &str,
+) -> Result<StepDone, String> {
+    let plan = step_plan(ctx, &broker.url, n, value)?;
+    let (clients, rate) = stepped_load(&plan, &ctx.groups);
+    if ctx.opts.progress {
+        let (v, r) = (fmt_value(value), fmt_value(rate));
+        eprintln!("midge capacity: step {n:02}: {v} {} ({clients} clients, {r} msg/s per client)", unit(vary));
+    }
+    let handle = broker.handle.as_ref();
+    let cpu_before = handle.and_then(|h| h.cpu_seconds());
+    let o = ctx.opts;
+    let run_opts =
+        RunOptions { progress: o.progress, interrupt: o.interrupt.clone(), workers: o.workers, prometheus: None };
+    let output = runner::run(plan, run_opts)
+        .await
+        .map_err(|e| format!("step {n:02} ({}) could not run: {e}", fmt_value(value)))?;
+    let broker_cpu_s = match (cpu_before, handle.and_then(|h| h.cpu_seconds())) {
+        (Some(a), Some(b)) => Some(((b - a) * 1000.0).round() / 1000.0),
+        _ => None,
+    };
+    let dir = format!("steps/{n:02}");
+    let step_dir = ctx.out.join(&dir);
+    output
+        .report
+        .write_files(&step_dir)
+        .and_then(|()| crate::report::write_record(&output.record, &step_dir))
+        .map_err(|e| format!("cannot write step {n:02} to {}: {e}", step_dir.display()))?;
+    let judged = rule::judge(&ctx.spec.pass, &output.report);
+    let r = &output.report;
+    let step = CapacityStep {
+        dir,
+        value,
+        clients,
+        rate_per_client: rate,
+        offered: r.messages.expected,
+        delivered: r.messages.received,
+        lost: r.messages.lost,
+        connect_failures: r.clients.connect_failures.values().sum(),
+        e2e_p50_us: r.latency.e2e.p50_us,
+        e2e_p99_us: r.latency.e2e.p99_us,
+        connect_p99_us: r.latency.connect.p99_us,
+        broker_cpu_s,
+        broker_rss_kib: handle.and_then(|h| h.rss_kib()),
+        midge_cpu_utilization: r.load_generator.cpu_utilization,
+        pass: judged.outcome == Outcome::Pass,
+        invalid: judged.outcome == Outcome::Invalid,
+        why: judged.why,
+    };
+    if ctx.opts.progress {
+        let verdict = match judged.outcome {
+            Outcome::Pass => "pass".to_string(),
+            Outcome::Fail => format!("FAIL: {}", step.why.join("; ")),
+            Outcome::Invalid => format!("invalid: {}", step.why.join("; ")),
+        };
+        eprintln!("midge capacity: step {n:02}: {verdict}");
+    }
+    Ok(StepDone { step, report: output.report, outcome: judged.outcome })
+}
+
+/// The search's result: the knee, why it stopped, the exit status, and the
+/// report of the step at the knee (the first failing one, else the last run).
+fn conclude(
+    mut info: CapacityInfo,
+    search: &Search,
+    mut reports: Vec<Report>,
+    stopped: Option<StopSignal>,
+    failed_to_run: Option<String>,
+) -> CapacityOutput {
     info.last_pass = search.last_pass();
     info.first_fail = search.first_fail();
     info.reason = reason(&info, search.end(), stopped, failed_to_run.as_deref());
@@ -252,7 +290,6 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         (None, None) if info.last_pass.is_none() => exit::EXPECTATION_FAILED,
         (None, None) => exit::PASS,
     };
-    // The report of the step at the knee: the first failing one, else the last run.
     let at = info
         .first_fail
         .and_then(|f| info.steps.iter().position(|s| s.value == f))
@@ -262,7 +299,7 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         r.capacity = Some(info.clone());
         r
     });
-    Ok(CapacityOutput { info, report, exit_code })
+    CapacityOutput { info, report, exit_code }
 }
 
 /// Clients of the stepped groups together, and the first stepped publishing

@@ -11,6 +11,12 @@ use std::fmt::Write;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 280;
+/// The legend's width (a line sample, then the longest name, "e2e
+/// uncorrected", at 13 px), the gap on either side of it, and the height of
+/// each of its lines.
+const LEGEND_WIDTH: u32 = 130;
+const LEGEND_GAP: u32 = 10;
+const LEGEND_ROW: i32 = 18;
 
 /// The whole page: the headline tables, the plots, and the Markdown report
 /// below them for everything else.
@@ -328,8 +334,8 @@ struct Axes<'a> {
     lines: Vec<f64>,
 }
 
-/// Draws `series` as lines with a legend, into one SVG. None when there is
-/// nothing to draw (or plotters fails).
+/// Draws `series` as lines with a legend right of them, into one SVG. None
+/// when there is nothing to draw (or plotters fails).
 /// `x_label` formats the x labels (None: plotters' own).
 fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -> String>) -> Option<String> {
     if series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
@@ -340,9 +346,13 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).ok()?;
+        // The legend goes right of the plot, in a margin of its own, so that
+        // it covers no line and the last x label is not cut at the edge; the
+        // same margin in every plot, so that their seconds line up.
         let mut chart = ChartBuilder::on(&root)
             .caption(axes.caption, ("sans-serif", 16))
             .margin(8)
+            .margin_right(LEGEND_WIDTH + 2 * LEGEND_GAP)
             .x_label_area_size(30)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..axes.x_max, 0f64..y_max)
@@ -374,20 +384,26 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
                 chart.draw_series(std::iter::once(label)).ok()?;
             }
         }
+        let mut legend = Vec::new();
         for (name, colour, points) in series {
             let colour = *colour;
-            let mut pieces = points.split(|p| p.1.is_nan()).filter(|piece| !piece.is_empty());
-            let Some(first) = pieces.next() else { continue };
-            chart
-                .draw_series(LineSeries::new(first.iter().copied(), colour.stroke_width(2)))
-                .ok()?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+            let pieces = points.split(|p| p.1.is_nan()).filter(|piece| !piece.is_empty());
+            if pieces.clone().next().is_some() {
+                legend.push((*name, colour));
+            }
             for piece in pieces {
                 chart.draw_series(LineSeries::new(piece.iter().copied(), colour.stroke_width(2))).ok()?;
             }
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).draw().ok()?;
+        // The legend, one line sample and name a row from the plot's top
+        // right, on the whole picture (plotters clips its own to the plot).
+        let (x_range, y_range) = chart.plotting_area().get_pixel_range();
+        let x = x_range.end + LEGEND_GAP as i32;
+        for (i, (name, colour)) in legend.into_iter().enumerate() {
+            let y = y_range.start + 8 + LEGEND_ROW * i as i32;
+            root.draw(&PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))).ok()?;
+            root.draw(&Text::new(name, (x + 24, y - 6), ("sans-serif", 13))).ok()?;
+        }
         root.present().ok()?;
     }
     Some(svg)
