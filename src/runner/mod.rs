@@ -26,9 +26,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{timeout, Instant};
 
 /// Exit statuses (documented in the README).
+mod drain;
+mod probes;
+
+use drain::drain;
+pub use drain::{quiet_period, stall_period, MIN_QUIET};
+use probes::{spawn_loop_probe, spawn_sampler};
+
 pub mod exit {
     pub const PASS: i32 = 0;
     pub const EXPECTATION_FAILED: i32 = 1;
@@ -554,158 +561,6 @@ async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
     }
 }
 
-/// The shortest quiet period of the drain.
-pub const MIN_QUIET: Duration = Duration::from_millis(300);
-
-/// How long deliveries must have stopped before the drain believes no more
-/// are coming: max(`MIN_QUIET`, 2 × the slowest delivery seen so far).
-pub fn quiet_period(slowest_delivery_us: u64) -> Duration {
-    MIN_QUIET.max(Duration::from_micros(slowest_delivery_us.saturating_mul(2)))
-}
-
-/// How long nothing at all may move — no delivery, no acknowledgement, no
-/// client back — before the drain stops although publishes are still in
-/// flight or clients offline: max(2 s, 4 × the quiet period).
-pub fn stall_period(quiet: Duration) -> Duration {
-    Duration::from_secs(2).max(quiet * 4)
-}
-
-/// The drain's state, one look every 50 ms: whether it is over, and how.
-struct DrainWatch {
-    /// Deliveries, in flight, offline: at the last look.
-    last: (u64, i64, i64),
-    /// When deliveries last changed, and when anything last did.
-    delivered_at: Instant,
-    moved_at: Instant,
-}
-
-impl DrainWatch {
-    fn new(now: Instant, seen: (u64, i64, i64)) -> DrainWatch {
-        DrainWatch { last: seen, delivered_at: now, moved_at: now }
-    }
-
-    /// `seen`: deliveries so far, publishes in flight, clients offline.
-    fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration) -> Option<DrainEnd> {
-        if seen.0 != self.last.0 {
-            self.delivered_at = now;
-        }
-        if seen != self.last {
-            self.moved_at = now;
-        }
-        self.last = seen;
-        let quiet_enough = now - self.delivered_at >= quiet;
-        let outstanding = seen.1 > 0 || seen.2 > 0;
-        match (quiet_enough, outstanding) {
-            (true, false) => Some(DrainEnd::Complete),
-            (true, true) if now - self.moved_at >= stall_period(quiet) => Some(DrainEnd::Quiet),
-            _ => None,
-        }
-    }
-}
-
-/// Drains: keeps going while QoS 1/2 publishes are in flight, clients wait
-/// to reconnect, or deliveries still arrive within the quiet period (which
-/// adapts to the slowest delivery seen); stops at `limit` at the latest.
-/// Reads counters and atomics only, never the histograms.
-async fn drain(metrics: &Metrics, limit: Duration) -> DrainRecord {
-    let started = Instant::now();
-    let deadline = started + limit;
-    let seen = || {
-        (metrics.received_so_far(), metrics.inflight.load(Ordering::Relaxed), metrics.offline.load(Ordering::Relaxed))
-    };
-    let mut watch = DrainWatch::new(started, seen());
-    let ended = loop {
-        let quiet = quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed));
-        let now = Instant::now();
-        if let Some(end) = watch.look(now, seen(), quiet) {
-            break end;
-        }
-        if now >= deadline {
-            break DrainEnd::TimeLimit;
-        }
-        sleep(Duration::from_millis(50).min(deadline - now)).await;
-    };
-    DrainRecord {
-        ended,
-        waited_us: started.elapsed().as_micros() as u64,
-        quiet_period_us: quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed)).as_micros() as u64,
-        in_flight_at_end: metrics.inflight.load(Ordering::Relaxed).max(0) as u64,
-        offline_at_end: metrics.offline.load(Ordering::Relaxed).max(0) as u64,
-    }
-}
-
-/// The event-loop probe: a 10 ms timer, again and again, on every client
-/// worker; how late it fires says how far behind midge's own threads are
-/// (the saturation guard).
-fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Histogram<u64>>>, watch::Sender<bool>) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let handles = (0..pool.len())
-        .map(|worker| {
-            let mut stop_rx = stop_rx.clone();
-            pool.spawn(worker, async move {
-                let mut h = crate::metrics::new_histogram();
-                let tick = Duration::from_millis(10);
-                loop {
-                    let start = Instant::now();
-                    tokio::select! {
-                        _ = sleep(tick) => {}
-                        _ = stop_rx.changed() => return h,
-                    }
-                    let late = start.elapsed().saturating_sub(tick);
-                    h.saturating_record((late.as_micros() as u64).max(1));
-                }
-            })
-        })
-        .collect();
-    (handles, stop_tx)
-}
-
-/// The time series: once a second, the swarm's counters and e2e p99, and
-/// the CPU and memory of midge and of the broker's process (`broker_pid`,
-/// asked each time: a restarted broker has a new one). Runs on the main
-/// runtime; a sample reads the shards and a few small /proc files.
-fn spawn_sampler(
-    metrics: Arc<Metrics>,
-    progress: Progress,
-    broker_pid: broker::BrokerPid,
-) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let handle = tokio::spawn(async move {
-        let mut points = Vec::new();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        let (mut prev, _) = metrics.sample();
-        let mut resources = crate::metrics::ResourceMeter::new(broker_pid.get());
-        loop {
-            let stop = tokio::select! {
-                _ = tick.tick() => false,
-                _ = stop_rx.changed() => true,
-            };
-            let (now, interval) = metrics.sample();
-            let used = resources.sample(broker_pid.get());
-            let point = TimePoint {
-                t_s: (metrics.clock.now_us() as f64 / 1e5).round() / 10.0,
-                connected: metrics.connected.load(Ordering::Relaxed),
-                published: now.published_total() - prev.published_total(),
-                received: now.received_total() - prev.received_total(),
-                e2e_p99_us: (!interval.is_empty()).then(|| interval.value_at_quantile(0.99)),
-                midge_cpu_pct: used.midge_cpu_pct,
-                midge_rss_kib: used.midge_rss_kib,
-                broker_cpu_pct: used.broker_cpu_pct,
-                broker_rss_kib: used.broker_rss_kib,
-            };
-            progress.update(&point, &now);
-            points.push(point);
-            prev = now;
-            if stop {
-                return points;
-            }
-        }
-    });
-    (handle, stop_tx)
-}
-
 /// The process exit status for a report (the README documents each).
 pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
@@ -722,39 +577,6 @@ pub fn exit_code(r: &Report) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    #[test]
-    fn the_quiet_period_adapts_to_the_slowest_delivery() {
-        assert_eq!(quiet_period(0), MIN_QUIET);
-        assert_eq!(quiet_period(100_000), MIN_QUIET);
-        assert_eq!(quiet_period(1_200_000), 2400 * MS);
-        assert_eq!(stall_period(MIN_QUIET), 2000 * MS);
-        assert_eq!(stall_period(2400 * MS), 9600 * MS);
-    }
-
-    #[test]
-    fn the_drain_ends_complete_quiet_or_not_yet() {
-        let t0 = Instant::now();
-        let quiet = 300 * MS;
-        // Deliveries keep coming: not over, however settled the rest is.
-        let mut w = DrainWatch::new(t0, (10, 0, 0));
-        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0), quiet), None);
-        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0), quiet), None);
-        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0), quiet), Some(DrainEnd::Complete));
-        // Quiet, but a publish in flight: wait while anything moves…
-        let mut w = DrainWatch::new(t0, (10, 3, 0));
-        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0), quiet), None);
-        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0), quiet), None);
-        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet), None);
-        // …and stop, quiet, once nothing has for the stall period.
-        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet), Some(DrainEnd::Quiet));
-        // A client offline keeps it going the same way; its return completes it.
-        let mut w = DrainWatch::new(t0, (10, 0, 1));
-        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet), None);
-        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet), Some(DrainEnd::Complete));
-    }
 
     #[test]
     fn a_signal_gives_its_own_exit_status() {
