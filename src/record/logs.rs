@@ -185,19 +185,20 @@ pub struct RxLog {
 /// recorded time is never later than its real one and at most
 /// `RESOLUTION_US` earlier — far inside the 50 ms a live window already
 /// leaves for messages that raced a drop, and never late, so nothing sent
-/// before a SUBACK is ever taken for sent after it. A new point is kept only
-/// when no straight line from the last one fits every message since
-/// (swinging-door compression): a publisher that keeps its schedule keeps a
-/// handful of points whatever it sends, so a day-long soak stays flat.
+/// before a SUBACK is ever taken for sent after it. A segment grows while one
+/// straight line fits every message in it (swinging-door compression); the
+/// next starts exactly at the first message that does not fit. A publisher
+/// that keeps its schedule keeps a handful of segments whatever it sends, so
+/// a day-long soak stays flat; a burst that fits in the resolution is one
+/// flat segment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SendTimes {
-    /// (sequence, run-clock µs) where a segment starts; between two points
-    /// the times lie on the line joining them.
-    points: Vec<(u64, u64)>,
-    /// The open segment from the last point: the last sequence written in
-    /// it and the steepest slope (µs per message) that keeps every message
-    /// since within its band; `lo` is the shallowest.
-    tail: Option<u64>,
+    /// (first sequence, its exact time, the time the line gives the
+    /// segment's last sequence), run-clock µs; a segment ends where the
+    /// next begins (the last one at `len - 1`).
+    segments: Vec<(u64, u64, u64)>,
+    /// The slopes (µs per message) from the open segment's start that keep
+    /// every message in it within its band: the steepest and the shallowest.
     hi: f64,
     lo: f64,
     len: u64,
@@ -207,45 +208,31 @@ pub struct SendTimes {
 
 impl SendTimes {
     pub const RESOLUTION_US: u64 = 1_000;
+    /// The band the compression keeps to, a little inside the resolution
+    /// so that integer rounding never crosses it.
+    const BAND_US: f64 = (Self::RESOLUTION_US - 2) as f64;
 
     /// Notes the next sequence number, written at `t_us` (non-decreasing).
     pub fn push(&mut self, t_us: u64) {
         let seq = self.len;
         self.len += 1;
         self.last_us = t_us;
-        let Some(&(s0, t0)) = self.points.last() else {
-            self.points.push((seq, t_us));
+        let Some(&(s0, t0, _)) = self.segments.last() else {
+            self.segments.push((seq, t_us, t_us));
             return;
         };
-        // The slopes from the last point that put this message within its band.
-        let band = |from: (u64, u64)| {
-            let d = (seq - from.0) as f64;
-            let t = t_us as f64 - from.1 as f64;
-            ((t - Self::RESOLUTION_US as f64) / d, t / d)
-        };
-        let (lo, hi) = band((s0, t0));
-        if self.tail.is_none() {
-            (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
-            return;
-        }
-        let (lo, hi) = (self.lo.max(lo), self.hi.min(hi));
+        // The slopes from the segment's start that put this message in its band.
+        let d = (seq - s0) as f64;
+        let rise = t_us as f64 - t0 as f64;
+        let (lo, hi) = ((rise - Self::BAND_US) / d, rise / d);
+        let (lo, hi) = if seq == s0 + 1 { (lo, hi) } else { (self.lo.max(lo), self.hi.min(hi)) };
         if lo <= hi {
-            (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
-            return;
+            (self.lo, self.hi) = (lo, hi);
+            let end = t0 + (hi.max(0.0) * d).floor() as u64;
+            self.segments.last_mut().expect("checked").2 = end;
+        } else {
+            self.segments.push((seq, t_us, t_us));
         }
-        // No line fits: close the segment where its steepest line puts the
-        // last message, and start the next one there.
-        let end = self.tail.expect("checked");
-        let anchor = (end, self.on_line(end));
-        self.points.push(anchor);
-        let (lo, hi) = band(anchor);
-        (self.tail, self.lo, self.hi) = (Some(seq), lo, hi);
-    }
-
-    /// The time the open segment's line gives `seq` (never late).
-    fn on_line(&self, seq: u64) -> u64 {
-        let &(s0, t0) = self.points.last().expect("a segment has a start");
-        t0 + (self.hi.max(0.0) * (seq - s0) as f64).floor() as u64
     }
 
     pub fn len(&self) -> u64 {
@@ -259,18 +246,18 @@ impl SendTimes {
     /// When `seq` was written (never later than it was, at most
     /// `RESOLUTION_US` earlier).
     pub fn time_of(&self, seq: u64) -> u64 {
-        let i = self.points.partition_point(|&(first, _)| first <= seq);
-        let (s0, t0) = self.points[i.saturating_sub(1)];
-        match self.points.get(i) {
-            Some(&(s1, t1)) => t0 + ((t1 - t0) as u128 * (seq - s0) as u128 / (s1 - s0) as u128) as u64,
-            None if seq > s0 => self.on_line(seq),
-            None => t0,
+        let i = self.segments.partition_point(|&(first, _, _)| first <= seq).saturating_sub(1);
+        let (s0, t0, t_end) = self.segments[i];
+        let last = self.segments.get(i + 1).map_or(self.len.saturating_sub(1), |next| next.0 - 1);
+        if last <= s0 {
+            return t0;
         }
+        t0 + ((t_end - t0) as u128 * (seq.min(last) - s0) as u128 / (last - s0) as u128) as u64
     }
 
     /// First and last write times (µs), when anything was written.
     pub fn span(&self) -> Option<(u64, u64)> {
-        self.points.first().map(|&(_, first)| (first, self.last_us))
+        self.segments.first().map(|&(_, first, _)| (first, self.last_us))
     }
 
     /// The first sequence whose recorded time is at or after `t_us` (`len` if none).
@@ -298,14 +285,14 @@ impl SendTimes {
         lo
     }
 
-    /// Points kept (what the log costs grows with these).
+    /// Segments kept (what the log costs grows with these).
     pub fn points(&self) -> usize {
-        self.points.len()
+        self.segments.len()
     }
 
     /// Bytes this log holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.points.capacity() * std::mem::size_of::<(u64, u64)>()
+        self.segments.capacity() * std::mem::size_of::<(u64, u64, u64)>()
     }
 }
 
