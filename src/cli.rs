@@ -293,6 +293,27 @@ fn stop_brokers_on_fatal_panic() {
     }));
 }
 
+/// The main runtime: it carries the runner, the proxy, faults and the
+/// sampler (the clients run on their own worker threads, `workers::WorkerPool`).
+fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        exit::BAD_INPUT
+    })
+}
+
+/// SIGINT, SIGTERM and SIGHUP, delivered as the run's interrupt (inside the runtime).
+fn stop_signal_channel() -> tokio::sync::watch::Receiver<Option<crate::record::vocab::StopSignal>> {
+    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
+    match StopSignals::listen() {
+        Ok(signals) => {
+            tokio::spawn(signals.handle(interrupt_tx));
+        }
+        Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
+    }
+    interrupt_rx
+}
+
 fn slug(name: &str) -> String {
     let s: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
@@ -334,21 +355,12 @@ fn run(
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
     // The clients run on their own worker threads (`workers::WorkerPool`);
     // this runtime carries the runner, the proxy, faults and the sampler.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match main_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
-        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
-        match StopSignals::listen() {
-            Ok(signals) => {
-                tokio::spawn(signals.handle(interrupt_tx));
-            }
-            Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
-        }
+        let interrupt_rx = stop_signal_channel();
         let prometheus = match prometheus {
             Some(addr) => match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
@@ -406,21 +418,12 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         return exit::BAD_INPUT;
     }
     let out_dir = out.unwrap_or_else(|| default_out_dir(&format!("{}-capacity", file.scenario.name)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match main_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
-        let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
-        match StopSignals::listen() {
-            Ok(signals) => {
-                tokio::spawn(signals.handle(interrupt_tx));
-            }
-            Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
-        }
+        let interrupt_rx = stop_signal_channel();
         opts.progress = !quiet;
         opts.interrupt = Some(interrupt_rx);
         let output = match crate::capacity::run(&file, &out_dir, opts).await {
