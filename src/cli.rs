@@ -353,8 +353,6 @@ fn run(
         }
     };
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
-    // The clients run on their own worker threads (`workers::WorkerPool`);
-    // this runtime carries the runner, the proxy, faults and the sampler.
     let runtime = match main_runtime() {
         Ok(r) => r,
         Err(code) => return code,
