@@ -3,12 +3,14 @@
 //! topic (mosquitto: clients connected, messages received / sent / dropped,
 //! heap, load averages). They go to `report.json` → `broker.sys`, beside
 //! what midge measured, so a loss can be read against the broker's own
-//! "dropped" counter.
+//! "dropped" counter. The main counters are also kept round by round
+//! (`broker.sys_series`), on the run clock, to set beside midge's own time
+//! series.
 
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::TlsClient;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
-use crate::record::RunClock;
+use crate::record::{RunClock, SysPoint};
 use crate::scenario::ProtocolVersion;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,12 +25,18 @@ const MAX_TOPICS: usize = 500;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Values longer than this are cut (they are counters and version strings).
 const MAX_VALUE: usize = 200;
+/// At most this many rounds are kept (a day of 1 s rounds).
+const MAX_POINTS: usize = 86_400;
+/// The topic that begins each round of `$SYS` values (mosquitto publishes
+/// it first, every interval).
+const ROUND_TOPIC: &str = "$SYS/broker/uptime";
 
 pub struct SysWatch {
     pub addr: SocketAddr,
     pub protocol: ProtocolVersion,
     pub tls: Option<TlsClient>,
     pub options: ConnectOptions,
+    /// The run's clock (the swarm's): the series' times are on it.
     pub clock: RunClock,
     /// The broker's $SYS interval when midge knows it (the mosquitto it
     /// spawned publishes every second): after the stop, wait for one more
@@ -36,8 +44,43 @@ pub struct SysWatch {
     pub interval: Option<Duration>,
 }
 
+/// What the watcher saw.
+#[derive(Debug, Default)]
+pub struct SysSeen {
+    /// The last value of every `$SYS` topic.
+    pub last: BTreeMap<String, String>,
+    /// The main counters after each round.
+    pub series: Vec<SysPoint>,
+}
+
+impl SysSeen {
+    fn counter(&self, topic: &str) -> Option<u64> {
+        self.last.get(topic).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Closes the round begun at `t_us` (run clock): the counters as they stand.
+    fn close_round(&mut self, t_us: u64) {
+        if self.series.len() >= MAX_POINTS {
+            return;
+        }
+        let point = SysPoint {
+            t_s: (t_us as f64 / 1e5).round() / 10.0,
+            received: self.counter("$SYS/broker/publish/messages/received"),
+            sent: self.counter("$SYS/broker/publish/messages/sent"),
+            dropped: self.counter("$SYS/broker/publish/messages/dropped"),
+            clients: self.counter("$SYS/broker/clients/connected"),
+            received_1min: self
+                .last
+                .get("$SYS/broker/load/messages/received/1min")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|v: &f64| v.is_finite()),
+        };
+        self.series.push(point);
+    }
+}
+
 pub struct SysWatcher {
-    handle: JoinHandle<BTreeMap<String, String>>,
+    handle: JoinHandle<SysSeen>,
     stop: watch::Sender<bool>,
 }
 
@@ -53,20 +96,32 @@ impl SysWatcher {
         let _ = self.stop.send(true);
     }
 
-    /// The last value of every `$SYS` topic seen.
-    pub async fn finish(self) -> BTreeMap<String, String> {
+    /// The last value of every `$SYS` topic seen, and the rounds.
+    pub async fn finish(self) -> SysSeen {
         self.stop();
         self.handle.await.unwrap_or_default()
     }
 }
 
-async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<String, String> {
-    let mut seen = BTreeMap::new();
-    let Some(mut conn) = connect(&w).await else { return seen };
+async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> SysSeen {
+    let mut seen = SysSeen::default();
+    // When the round being received began (run clock µs).
+    let mut round: Option<u64> = None;
+    watch_rounds(&w, &mut stop, &mut seen, &mut round).await;
+    if let Some(t) = round {
+        seen.close_round(t);
+    }
+    seen
+}
+
+/// Reads `$SYS/#` into `seen` until stopped (or the connection ends);
+/// `round`: when the round not yet closed began.
+async fn watch_rounds(w: &SysWatch, stop: &mut watch::Receiver<bool>, seen: &mut SysSeen, round: &mut Option<u64>) {
+    let Some(mut conn) = connect(w).await else { return };
     let keepalive = Duration::from_secs(w.options.keep_alive_s.max(1) as u64 / 2);
     let sub = Packet::Subscribe { pkid: 1, filters: vec![("$SYS/#".to_string(), 0)] };
     if conn.write_packet(&sub).await.is_err() {
-        return seen;
+        return;
     }
     // Set once stopping: wait for the next `$SYS/broker/uptime` (the start
     // of a round) until then.
@@ -81,16 +136,21 @@ async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<Str
             _ = tokio::time::sleep_until(last_round.unwrap_or(far)), if last_round.is_some() => break,
             _ = tokio::time::sleep(keepalive) => {
                 if conn.write_packet(&Packet::PingReq).await.is_err() {
-                    return seen;
+                    return;
                 }
             }
             read = conn.read_packet() => match read {
                 Ok(Some(Packet::Publish(m))) => {
                     let topic = String::from_utf8_lossy(&m.topic).into_owned();
-                    if seen.len() < MAX_TOPICS || seen.contains_key(&topic) {
+                    if seen.last.len() < MAX_TOPICS || seen.last.contains_key(&topic) {
                         let value: String = String::from_utf8_lossy(&m.payload).chars().take(MAX_VALUE).collect();
-                        let round_started = topic == "$SYS/broker/uptime";
-                        seen.insert(topic, value);
+                        let round_started = topic == ROUND_TOPIC;
+                        if round_started {
+                            if let Some(t) = round.replace(w.clock.now_us()) {
+                                seen.close_round(t);
+                            }
+                        }
+                        seen.last.insert(topic, value);
                         if round_started && last_round.is_some() {
                             // Let the rest of this round arrive.
                             last_round = Some(tokio::time::Instant::now() + Duration::from_millis(100));
@@ -98,12 +158,11 @@ async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> BTreeMap<Str
                     }
                 }
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return seen,
+                Ok(None) | Err(_) => return,
             },
         }
     }
     let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
-    seen
 }
 
 async fn connect(w: &SysWatch) -> Option<Box<Connection>> {

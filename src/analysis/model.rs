@@ -170,6 +170,10 @@ pub struct BrokerInfo {
     /// published during the run (empty when it publishes none).
     #[serde(default)]
     pub sys: std::collections::BTreeMap<String, String>,
+    /// The broker's main counters round by round ($SYS, on the run clock;
+    /// empty when it publishes none).
+    #[serde(default)]
+    pub sys_series: Vec<crate::record::SysPoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -323,6 +323,32 @@ pub struct BrokerRecord {
     pub log_lines: Option<Vec<String>>,
     /// The last value of each `$SYS` topic the broker published.
     pub sys: BTreeMap<String, String>,
+    /// The broker's main counters over the run, one point per `$SYS` round
+    /// (every `sys_interval`: each second for the mosquitto midge spawns).
+    #[serde(default)]
+    pub sys_series: Vec<SysPoint>,
+}
+
+/// The broker's own counters after one round of `$SYS` values (mosquitto
+/// publishes a counter only when it changed, so each is the last value
+/// seen, carried over). None: not published (yet) by this broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SysPoint {
+    /// Run-clock seconds (0.1 resolution) when the round began.
+    pub t_s: f64,
+    /// `$SYS/broker/publish/messages/received`: PUBLISH packets received.
+    pub received: Option<u64>,
+    /// `$SYS/broker/publish/messages/sent`: PUBLISH packets sent ($SYS ones included).
+    pub sent: Option<u64>,
+    /// `$SYS/broker/publish/messages/dropped`: messages the broker dropped
+    /// (a full queue, an offline client over its limits).
+    pub dropped: Option<u64>,
+    /// `$SYS/broker/clients/connected` (the $SYS watcher is one of them).
+    pub clients: Option<u64>,
+    /// `$SYS/broker/load/messages/received/1min`: the broker's own moving
+    /// average of messages received per minute.
+    #[serde(default)]
+    pub received_1min: Option<f64>,
 }
 
 /// What the plan was made from, so that the same plan can be built again

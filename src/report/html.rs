@@ -179,6 +179,7 @@ fn over_time_plots(o: &mut String, r: &Report) {
         line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
     );
     resource_plots(o, r);
+    broker_counter_plot(o, r);
 
     plot_or_note(o, "latency distribution", percentile_plot(r));
 }
@@ -206,6 +207,49 @@ fn resource_plots(o: &mut String, r: &Report) {
             let _ = writeln!(o, "<figure>{svg}</figure>");
         }
     }
+}
+
+/// The broker's own counters ($SYS) as rates per second, each round
+/// against the one before, beside midge's published and received: where
+/// the two sides part. Only when the broker published a series.
+fn broker_counter_plot(o: &mut String, r: &Report) {
+    let series = &r.broker.sys_series;
+    if series.is_empty() {
+        return;
+    }
+    let rate = |f: fn(&crate::record::SysPoint) -> Option<u64>| -> Vec<(f64, f64)> {
+        series
+            .windows(2)
+            .map(|w| {
+                let dt = w[1].t_s - w[0].t_s;
+                let v = match (f(&w[0]), f(&w[1])) {
+                    (Some(a), Some(b)) if dt > 0.0 && b >= a => (b - a) as f64 / dt,
+                    // Not published yet, or reset (a restarted broker): a gap.
+                    _ => f64::NAN,
+                };
+                (w[1].t_s, v)
+            })
+            .collect()
+    };
+    let midge = |f: fn(&crate::record::TimePoint) -> u64| -> Vec<(f64, f64)> {
+        r.timeseries.iter().map(|p| (p.t_s, f(p) as f64)).collect()
+    };
+    plot_or_note(
+        o,
+        "broker's counters",
+        line_plot(
+            r,
+            "broker's counters (per second)",
+            "msg/s",
+            &[
+                ("broker received", RGBColor(255, 127, 14), rate(|p| p.received)),
+                ("broker sent", RGBColor(140, 86, 75), rate(|p| p.sent)),
+                ("broker dropped", RGBColor(214, 39, 40), rate(|p| p.dropped)),
+                ("midge published", RGBColor(31, 119, 180), midge(|p| p.published)),
+                ("midge received", RGBColor(44, 160, 44), midge(|p| p.received)),
+            ],
+        ),
+    );
 }
 
 /// "Loss windows": every window in which messages went missing, and whose.

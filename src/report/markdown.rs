@@ -514,6 +514,30 @@ fn broker_counters(o: &mut String, r: &Report) {
             sys("clients/connected").unwrap_or("?")
         );
     }
+    if let Some(dropped) = broker_dropped(r) {
+        let m = &r.messages;
+        let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
+        let differ = match dropped.cmp(&m.lost) {
+            std::cmp::Ordering::Equal => String::new(),
+            std::cmp::Ordering::Greater => format!(" The broker's count is {} more.", dropped - m.lost),
+            std::cmp::Ordering::Less => format!(" The broker's count is {} fewer.", m.lost - dropped),
+        };
+        let _ = writeln!(
+            o,
+            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline).{differ}\n",
+            m.lost
+        );
+    }
+}
+
+/// How far the broker's own `dropped` counter rose over the run's $SYS
+/// series (from its first round, a counter not yet published counting as
+/// 0), when it rose.
+fn broker_dropped(r: &Report) -> Option<u64> {
+    let series = &r.broker.sys_series;
+    let last = series.iter().rev().find_map(|p| p.dropped)?;
+    let first = series.first().and_then(|p| p.dropped).unwrap_or(0);
+    (last > first).then(|| last - first)
 }
 
 /// "## Latency": the percentiles of each measured latency.

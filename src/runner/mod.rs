@@ -18,7 +18,7 @@ use crate::record::{
     BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
 };
 use crate::report::Report;
-use crate::sys::SysWatcher;
+use crate::sys::{SysSeen, SysWatcher};
 use crate::workers::WorkerPool;
 use hdrhistogram::Histogram;
 use std::sync::atomic::Ordering;
@@ -113,6 +113,8 @@ struct Prepared {
     plan: Plan,
     broker: BrokerHandle,
     sys_watch: Option<SysWatcher>,
+    /// The run clock (the metrics' clock, and the $SYS series').
+    clock: RunClock,
     links: Links,
 }
 
@@ -151,7 +153,9 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
         true => Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?)),
         false => None,
     };
-    let sys_watch = spawn_sys_watch(&plan, &broker, tls.clone());
+    // The run clock, from here on: the $SYS watcher's series and the swarm share it.
+    let clock = RunClock::new();
+    let sys_watch = spawn_sys_watch(&plan, &broker, tls.clone(), clock);
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
     plan.source_addrs = crate::limits::plan_source_addrs(
         connections,
@@ -160,12 +164,12 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
-    Ok(Prepared { plan, broker, sys_watch, links: Links { proxy, tls, client_addr } })
+    Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, tls, client_addr } })
 }
 
 /// The broker's own counters, straight to the broker (never through the
 /// proxy's faults). The embedded broker publishes none.
-fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>) -> Option<SysWatcher> {
+fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>, clock: RunClock) -> Option<SysWatcher> {
     if broker.kind == broker::EMBEDDED_KIND {
         return None;
     }
@@ -179,7 +183,7 @@ fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>) -
         protocol: group.protocol,
         tls,
         options,
-        clock: RunClock::new(),
+        clock,
         // The generated mosquitto.conf says `sys_interval 1`.
         interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
     }))
@@ -204,12 +208,15 @@ fn start_swarm(
     workers: Option<usize>,
     show: bool,
     broker_pid: broker::BrokerPid,
+    clock: RunClock,
 ) -> Result<Swarm, RunError> {
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
     // Shards only need to outnumber the threads that record into them; each
     // holds eight histograms.
-    let metrics = Arc::new(Metrics::new((2 * pool.len()).clamp(2, 16)));
+    let mut metrics = Metrics::new((2 * pool.len()).clamp(2, 16));
+    metrics.clock = clock;
+    let metrics = Arc::new(metrics);
     let (orders, orders_rx) = watch::channel(None);
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
@@ -310,12 +317,12 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     if let Some(listener) = &opts.prometheus {
         crate::prometheus::Exporter::check_listener(listener).map_err(RunError::Prometheus)?;
     }
-    let Prepared { plan, broker, sys_watch, links } = prepare(plan).await?;
+    let Prepared { plan, broker, sys_watch, clock, links } = prepare(plan).await?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
     let broker_pid = plan.overrides.broker_pid.map_or_else(|| broker.pid_watch(), broker::BrokerPid::fixed);
-    let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid)?;
+    let swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid, clock)?;
     let exporter = opts.prometheus.take().map(|listener| {
         crate::prometheus::Exporter::start(listener, swarm.metrics.clone(), swarm.phase.subscribe(), &plan)
     });
@@ -394,7 +401,7 @@ async fn finish(
     let (clients, lost_tasks) = join_clients(swarm.ramps).await;
     let sys = match sys_watch {
         Some(w) => w.finish().await,
-        None => Default::default(),
+        None => SysSeen::default(),
     };
     let run_end_us = swarm.metrics.clock.now_us();
     let _ = swarm.sampler.1.send(true);
@@ -422,7 +429,8 @@ async fn finish(
             kind: broker.kind.to_string(),
             config: broker.config.clone(),
             log_lines: broker.telling_log_lines(),
-            sys,
+            sys: sys.last,
+            sys_series: sys.series,
         },
         started_at: String::new(),
         publish_elapsed: p.elapsed,
