@@ -324,7 +324,9 @@ pub struct BrokerRecord {
     /// The last value of each `$SYS` topic the broker published.
     pub sys: BTreeMap<String, String>,
     /// The broker's main counters over the run, one point per `$SYS` round
-    /// (every `sys_interval`: each second for the mosquitto midge spawns).
+    /// (every `sys_interval`; mosquitto waits more than the interval, so its
+    /// `sys_interval 1`, the one midge spawns it with, gives a round about
+    /// every 2 s).
     #[serde(default)]
     pub sys_series: Vec<SysPoint>,
 }
