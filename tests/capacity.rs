@@ -102,6 +102,26 @@ async fn a_clients_search_finds_the_connection_limit() {
         md.contains("## Capacity") && md.contains("Holds 300 clients") && md.contains("breaks at 325 clients"),
         "{md}"
     );
+    // report.html opens with the search: its sentence, the two curves with
+    // the knee marked, and the table of steps, before the step's own plots.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let section = html.find("<h2>Capacity</h2>").expect("report.html has a Capacity section");
+    assert!(section < html.find("<h2>Over time</h2>").unwrap(), "the Capacity section comes first");
+    for needle in [
+        "capacity: messages offered and delivered per step",
+        "capacity: latency per step",
+        "last pass 300",
+        "first fail 325",
+        "Holds 300 clients",
+        "<td>steps/06</td>",
+    ] {
+        assert!(html[section..].contains(needle), "report.html lacks {needle:?}");
+    }
+    let capacity_html = &html[section..html.find("<h2>Messages</h2>").unwrap()];
+    assert_eq!(capacity_html.matches("<svg").count(), 2, "the Capacity section has its two plots");
+    assert!(!["<script", "href=", "src="].iter().any(|s| capacity_html.contains(s)), "nothing fetched");
+    let step_html = std::fs::read_to_string(out.join("steps/01/report.html")).unwrap();
+    assert!(!step_html.contains("<h2>Capacity</h2>"), "a step's report.html is an ordinary run's");
     for n in 1..=6 {
         let step = out.join(format!("steps/{n:02}"));
         for f in ["report.json", "report.md", "report.html", "record.json"] {

@@ -5,8 +5,10 @@
 //! the HDR histograms — the headline tables, and the whole Markdown report
 //! below them.
 
-use crate::analysis::model::Report;
+use crate::analysis::model::{CapacityInfo, CapacityStep, Report};
+use crate::report::markdown::value;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::fmt::Write;
 
 const WIDTH: u32 = 900;
@@ -23,6 +25,9 @@ const LEGEND_ROW: i32 = 18;
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     head_and_summary(&mut o, r);
+    if let Some(c) = &r.capacity {
+        capacity_section(&mut o, c);
+    }
     messages_table(&mut o, r);
     latency_table(&mut o, r);
     findings_list(&mut o, r);
@@ -76,6 +81,147 @@ fn head_and_summary(o: &mut String, r: &Report) {
             esc(&r.load_generator.reasons.join("; "))
         );
     }
+}
+
+/// "Capacity" (`midge capacity` only): the search's sentence, offered
+/// against delivered messages and latency against the stepped value, the
+/// knee shaded between the last pass and the first fail, invalid steps as
+/// grey dots, and a table of the steps. The rest of the page is the knee
+/// step's own run.
+fn capacity_section(o: &mut String, c: &CapacityInfo) {
+    o.push_str("<h2>Capacity</h2>\n");
+    let _ = writeln!(o, "<p>{}</p>", esc(&crate::report::markdown::capacity_sentence(c)));
+    let _ = writeln!(
+        o,
+        "<p>The search stopped: {}. The rest of this page is the report of the first failing step (else of the last step run).</p>",
+        esc(&c.reason)
+    );
+    let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
+    steps.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let x_max = steps.iter().map(|s| s.value).fold(1.0, f64::max) * 1.1;
+    let x_desc = if c.vary == "rate" { "msg/s per client" } else { "clients per stepped group" };
+    let ms = |us: u64| us as f64 / 1000.0;
+    let (offered, delivered) = (RGBColor(31, 119, 180), RGBColor(44, 160, 44));
+    plot_or_capacity_note(
+        o,
+        "messages",
+        capacity_plot(
+            c,
+            &steps,
+            "capacity: messages offered and delivered per step",
+            x_desc,
+            "messages",
+            x_max,
+            &[("offered", offered, &|s| s.offered as f64), ("delivered", delivered, &|s| s.delivered as f64)],
+        ),
+    );
+    plot_or_capacity_note(
+        o,
+        "latencies",
+        capacity_plot(
+            c,
+            &steps,
+            "capacity: latency per step",
+            x_desc,
+            "ms",
+            x_max,
+            &[
+                ("e2e p50", RGBColor(255, 127, 14), &|s| ms(s.e2e_p50_us)),
+                ("e2e p99", RGBColor(214, 39, 40), &|s| ms(s.e2e_p99_us)),
+                ("connect p99", RGBColor(148, 103, 189), &|s| ms(s.connect_p99_us)),
+            ],
+        ),
+    );
+    let _ = writeln!(
+        o,
+        "<p>Every step, in the order run; value: {x_desc}; latencies in ms.</p>\n<table style=\"font-size:.85em\"><tr><th>step</th><th>value</th><th>clients</th><th>offered</th><th>delivered</th><th>lost</th><th>connect failures</th><th>e2e p99</th><th>connect p99</th><th>result</th><th style=\"text-align:left\">why</th></tr>"
+    );
+    for s in &c.steps {
+        let (class, result) = if s.invalid {
+            ("note", "invalid")
+        } else if s.pass {
+            ("pass", "pass")
+        } else {
+            ("fail", "fail")
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td{}>{}</td><td>{:.2}</td><td>{:.2}</td><td class=\"{class}\">{result}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(&s.dir),
+            value(s.value),
+            s.clients,
+            s.offered,
+            s.delivered,
+            if s.lost > 0 { " class=\"fail\"" } else { "" },
+            s.lost,
+            if s.connect_failures > 0 { " class=\"fail\"" } else { "" },
+            s.connect_failures,
+            ms(s.e2e_p99_us),
+            ms(s.connect_p99_us),
+            esc(&s.why.join("; "))
+        );
+    }
+    o.push_str("</table>\n");
+}
+
+fn plot_or_capacity_note(o: &mut String, what: &str, svg: Option<String>) {
+    match svg {
+        Some(svg) => {
+            let _ = writeln!(o, "<figure>{svg}</figure>");
+        }
+        None => {
+            let _ = writeln!(o, "<p class=\"note\">No {} to plot: no step ran.</p>", esc(what));
+        }
+    }
+}
+
+/// A figure of a step's measure, in `StepSeries`, against the stepped value.
+type StepSeries<'a> = (&'a str, RGBColor, &'a dyn Fn(&CapacityStep) -> f64);
+
+/// One capacity chart: each measure a line through the judged steps (dots
+/// at the steps, the first measure's larger), an invalid step's measures as grey dots off the lines, the
+/// knee shaded, with dashed lines at the last pass and the first fail. None
+/// when no step ran.
+fn capacity_plot(
+    c: &CapacityInfo,
+    steps: &[&CapacityStep],
+    caption: &str,
+    x_desc: &str,
+    unit: &str,
+    x_max: f64,
+    measures: &[StepSeries<'_>],
+) -> Option<String> {
+    if steps.is_empty() {
+        return None;
+    }
+    let grey = RGBColor(150, 150, 150);
+    let mut series = Vec::new();
+    let mut marks = Vec::new();
+    for (i, &(name, colour, f)) in measures.iter().enumerate() {
+        let points: Vec<(f64, f64)> = steps.iter().filter(|s| !s.invalid).map(|s| (s.value, f(s))).collect();
+        // The first measure's dots larger, so that it shows as a ring
+        // where the next one has the same value (all offered delivered).
+        let radius = if i == 0 { 6 } else { 4 };
+        marks.extend(points.iter().map(|&(x, y)| (x, y, colour, radius)));
+        marks.extend(steps.iter().filter(|s| s.invalid).map(|s| (s.value, f(s), grey, 4)));
+        series.push((name, colour, points));
+    }
+    let knee = RGBColor(214, 39, 40).mix(0.12);
+    let spans = match (c.last_pass, c.first_fail) {
+        (Some(p), Some(f)) if p < f => vec![(p, f, knee)],
+        _ => Vec::new(),
+    };
+    let mut lines = Vec::new();
+    if let Some(p) = c.last_pass {
+        lines.push(VLine { x: p, label: Some(format!("last pass {} ", value(p))), left: true });
+    }
+    if let Some(f) = c.first_fail {
+        lines.push(VLine { x: f, label: Some(format!(" first fail {}", value(f))), left: false });
+    }
+    let invalid = if steps.iter().any(|s| s.invalid) { vec![("invalid step", grey)] } else { Vec::new() };
+    let axes =
+        Axes { caption, x_desc, unit, x_max, y_min: 1.0, x_ticks: None, spans, lines, marks, mark_legend: invalid };
+    chart(&axes, &series, None)
 }
 
 /// "Messages": the run's counts in one row, lost and duplicated marked when
@@ -301,9 +447,27 @@ fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Op
         .chain(r.faults.iter().map(|f| (f.at_s, f.until_s.unwrap_or(f.at_s + 0.1), BLACK.mix(0.12))))
         .collect();
     let x_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.0)).fold(1.0, f64::max);
-    // Stage boundaries: every stage's start, and the last one's end.
-    let lines = r.stages.iter().map(|st| st.start_s).chain(r.stages.last().map(|st| st.end_s)).collect();
-    let axes = Axes { caption, x_desc: "s since the run began", unit, x_max, y_min: 1.0, x_ticks: None, spans, lines };
+    // Stage boundaries: every stage's start, labelled with the stage, and
+    // the last one's end.
+    let lines = r
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, st)| VLine { x: st.start_s, label: Some(format!("stage {}", i + 1)), left: false })
+        .chain(r.stages.last().map(|st| VLine { x: st.end_s, label: None, left: false }))
+        .collect();
+    let axes = Axes {
+        caption,
+        x_desc: "s since the run began",
+        unit,
+        x_max,
+        y_min: 1.0,
+        x_ticks: None,
+        spans,
+        lines,
+        marks: Vec::new(),
+        mark_legend: Vec::new(),
+    };
     chart(&axes, series, None)
 }
 
@@ -346,6 +510,8 @@ fn percentile_plot(r: &Report) -> Option<String> {
         x_ticks: Some(max_nines.ceil() as usize + 1),
         spans: Vec::new(),
         lines: Vec::new(),
+        marks: Vec::new(),
+        mark_legend: Vec::new(),
     };
     chart(
         &axes,
@@ -373,19 +539,36 @@ struct Axes<'a> {
     x_ticks: Option<usize>,
     /// Shaded (from, to) spans over the whole height.
     spans: Vec<(f64, f64, RGBAColor)>,
-    /// Dashed vertical lines (stage boundaries), each labelled with the
-    /// stage that begins there.
-    lines: Vec<f64>,
+    /// Dashed vertical lines: stage boundaries, the knee of a capacity search.
+    lines: Vec<VLine>,
+    /// Dots at (x, y), in a colour, of a radius: the steps of a capacity search.
+    marks: Vec<(f64, f64, RGBColor, u32)>,
+    /// Legend rows drawn as a dot (after the lines'): what a colour of dot means.
+    mark_legend: Vec<(&'a str, RGBColor)>,
+}
+
+/// A dashed vertical line at `x`, its label (if any) at the top, right of
+/// the line, or left of it when `left`.
+struct VLine {
+    x: f64,
+    label: Option<String>,
+    left: bool,
 }
 
 /// Draws `series` as lines with a legend right of them, into one SVG. None
 /// when there is nothing to draw (or plotters fails).
 /// `x_label` formats the x labels (None: plotters' own).
 fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -> String>) -> Option<String> {
-    if series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
+    if axes.marks.is_empty() && series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
         return None;
     }
-    let y_max = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).fold(0.0, f64::max).max(axes.y_min) * 1.1;
+    let y_max = series
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|p| p.1))
+        .chain(axes.marks.iter().map(|m| m.1))
+        .fold(0.0, f64::max)
+        .max(axes.y_min)
+        * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -415,17 +598,19 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
                 .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
                 .ok()?;
         }
-        for (i, &x) in axes.lines.iter().enumerate() {
-            let grey = RGBColor(80, 80, 80).mix(0.7);
+        for line in &axes.lines {
+            let (x, grey) = (line.x, RGBColor(80, 80, 80).mix(0.7));
             let dashes = (0..40).map(|k| {
                 let (a, b) = (k as f64 / 40.0 * y_max, (k as f64 + 0.5) / 40.0 * y_max);
                 PathElement::new(vec![(x, a), (x, b)], grey.stroke_width(1))
             });
             chart.draw_series(dashes).ok()?;
-            if i + 1 < axes.lines.len() {
-                let label =
-                    Text::new(format!("stage {}", i + 1), (x, y_max), ("sans-serif", 11).into_font().color(&grey));
-                chart.draw_series(std::iter::once(label)).ok()?;
+            if let Some(label) = &line.label {
+                let mut font = ("sans-serif", 11).into_font().color(&grey);
+                if line.left {
+                    font = font.pos(Pos::new(HPos::Right, VPos::Top));
+                }
+                chart.draw_series(std::iter::once(Text::new(label.clone(), (x, y_max), font))).ok()?;
             }
         }
         let mut legend = Vec::new();
@@ -439,13 +624,22 @@ fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -
                 chart.draw_series(LineSeries::new(piece.iter().copied(), colour.stroke_width(2))).ok()?;
             }
         }
+        for &(x, y, colour, radius) in &axes.marks {
+            chart.draw_series(std::iter::once(Circle::new((x, y), radius, colour.filled()))).ok()?;
+        }
         // The legend, one line sample and name a row from the plot's top
         // right, on the whole picture (plotters clips its own to the plot).
         let (x_range, y_range) = chart.plotting_area().get_pixel_range();
         let x = x_range.end + LEGEND_GAP as i32;
+        let rows = legend.len();
         for (i, (name, colour)) in legend.into_iter().enumerate() {
             let y = y_range.start + 8 + LEGEND_ROW * i as i32;
             root.draw(&PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))).ok()?;
+            root.draw(&Text::new(name, (x + 24, y - 6), ("sans-serif", 13))).ok()?;
+        }
+        for (i, &(name, colour)) in axes.mark_legend.iter().enumerate() {
+            let y = y_range.start + 8 + LEGEND_ROW * (rows + i) as i32;
+            root.draw(&Circle::new((x + 9, y), 4, colour.filled())).ok()?;
             root.draw(&Text::new(name, (x + 24, y - 6), ("sans-serif", 13))).ok()?;
         }
         root.present().ok()?;
@@ -464,8 +658,77 @@ figure{margin:1em 0}pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size
 
 #[cfg(test)]
 mod tests {
+    use crate::analysis::model::{CapacityInfo, CapacityStep};
+    use crate::analysis::testkit;
+
     #[test]
     fn escapes_markup() {
         assert_eq!(super::esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+    }
+
+    fn step(value: f64, pass: bool, invalid: bool) -> CapacityStep {
+        CapacityStep {
+            dir: format!("steps/{value}"),
+            value,
+            clients: 1,
+            rate_per_client: value,
+            offered: value as u64 * 2,
+            delivered: if pass { value as u64 * 2 } else { 50 },
+            lost: if pass { 0 } else { value as u64 * 2 - 50 },
+            connect_failures: 0,
+            e2e_p50_us: 1_000,
+            e2e_p99_us: 5_000,
+            connect_p99_us: 2_000,
+            broker_cpu_s: None,
+            broker_rss_kib: None,
+            midge_cpu_utilization: 0.1,
+            pass,
+            invalid,
+            why: if pass { Vec::new() } else { vec!["lost 30 > 0".into()] },
+        }
+    }
+
+    /// A capacity search's page opens with its curves, the knee and the
+    /// invalid step marked; an ordinary run's page has no such section.
+    #[test]
+    fn a_capacity_search_opens_with_its_curves() {
+        let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+        let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+        assert!(!super::render(&r).contains("<h2>Capacity</h2>"));
+        r.capacity = Some(CapacityInfo {
+            vary: "rate".into(),
+            groups: vec!["pub".into()],
+            hold_s: 2.0,
+            broker_url: "mqtt://127.0.0.1:1883".into(),
+            broker_kind: "external".into(),
+            fresh_broker: false,
+            // In the order run: the ladder, then the bisection.
+            steps: vec![
+                step(10.0, true, false),
+                step(40.0, false, false),
+                step(20.0, true, false),
+                step(30.0, true, true),
+            ],
+            last_pass: Some(20.0),
+            first_fail: Some(40.0),
+            reason: "40 msg/s per client fails: lost 30 > 0".into(),
+        });
+        let html = super::render(&r);
+        let (from, to) = (html.find("<h2>Capacity</h2>").unwrap(), html.find("<h2>Messages</h2>").unwrap());
+        let section = &html[from..to];
+        assert_eq!(section.matches("<svg").count(), 2, "{section}");
+        for needle in [
+            "capacity: messages offered and delivered per step",
+            "capacity: latency per step",
+            "last pass 20",
+            "first fail 40",
+            "invalid step",
+            "Holds 20 msg/s per client",
+            "breaks at 40 msg/s per client: lost 30 &gt; 0",
+            "<td class=\"note\">invalid</td>",
+        ] {
+            assert!(section.contains(needle), "{needle:?} in {section}");
+        }
+        assert!(!section.contains("<script") && !section.contains("href="));
     }
 }

@@ -556,21 +556,16 @@ fn latency(o: &mut String, r: &Report) {
 }
 
 /// A capacity search's value as people read it: whole, or to a thousandth.
-fn value(v: f64) -> String {
+pub(crate) fn value(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// "## Capacity" (`midge capacity`, only when the report has a search): one
-/// sentence — what the broker holds and where it breaks — then every step.
-pub fn capacity_section(c: &CapacityInfo) -> String {
-    let mut o = String::new();
+/// The search in one sentence — what the broker holds and where it breaks:
+/// "Holds N clients (…): …; breaks at M clients: <the rules that failed>."
+/// report.md's "Capacity" section opens with it, and so does report.html's.
+pub fn capacity_sentence(c: &CapacityInfo) -> String {
     let unit = if c.vary == "rate" { "msg/s per client" } else { "clients" };
-    let _ = writeln!(
-        o,
-        "## Capacity
-"
-    );
     let step_at = |v: Option<f64>| v.and_then(|v| c.steps.iter().find(|s| s.value == v));
     let holds = match step_at(c.last_pass) {
         Some(s) => format!(
@@ -589,7 +584,19 @@ pub fn capacity_section(c: &CapacityInfo) -> String {
         Some(s) => format!("breaks at {} {unit}: {}", value(s.value), s.why.join("; ")),
         None => "no step failed".to_string(),
     };
-    let _ = writeln!(o, "{holds}; {breaks}.\n");
+    format!("{holds}; {breaks}.")
+}
+
+/// "## Capacity" (`midge capacity`, only when the report has a search): one
+/// sentence — what the broker holds and where it breaks — then every step.
+pub fn capacity_section(c: &CapacityInfo) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "## Capacity
+"
+    );
+    let _ = writeln!(o, "{}\n", capacity_sentence(c));
     let _ = writeln!(o, "The search stopped: {}.\n", c.reason);
     let groups = c.groups.join(", ");
     let _ = writeln!(
