@@ -5,20 +5,14 @@
 //! the HDR histograms — the headline tables, and the whole Markdown report
 //! below them.
 
-use crate::analysis::model::{CapacityInfo, CapacityStep, Report};
-use crate::report::markdown::value;
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::fmt::Write;
+mod capacity;
+mod chart;
 
-const WIDTH: u32 = 900;
-const HEIGHT: u32 = 280;
-/// The legend's width (a line sample, then the longest name, "e2e
-/// uncorrected", at 13 px), the gap on either side of it, and the height of
-/// each of its lines.
-const LEGEND_WIDTH: u32 = 130;
-const LEGEND_GAP: u32 = 10;
-const LEGEND_ROW: i32 = 18;
+use crate::analysis::model::Report;
+use capacity::capacity_section;
+use chart::{chart, esc, Axes, Series, VLine};
+use plotters::prelude::*;
+use std::fmt::Write;
 
 /// The whole page: the headline tables, the plots, and the Markdown report
 /// below them for everything else.
@@ -81,147 +75,6 @@ fn head_and_summary(o: &mut String, r: &Report) {
             esc(&r.load_generator.reasons.join("; "))
         );
     }
-}
-
-/// "Capacity" (`midge capacity` only): the search's sentence, offered
-/// against delivered messages and latency against the stepped value, the
-/// knee shaded between the last pass and the first fail, invalid steps as
-/// grey dots, and a table of the steps. The rest of the page is the knee
-/// step's own run.
-fn capacity_section(o: &mut String, c: &CapacityInfo) {
-    o.push_str("<h2>Capacity</h2>\n");
-    let _ = writeln!(o, "<p>{}</p>", esc(&crate::report::markdown::capacity_sentence(c)));
-    let _ = writeln!(
-        o,
-        "<p>The search stopped: {}. The rest of this page is the report of the first failing step (else of the last step run).</p>",
-        esc(&c.reason)
-    );
-    let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
-    steps.sort_by(|a, b| a.value.total_cmp(&b.value));
-    let x_max = steps.iter().map(|s| s.value).fold(1.0, f64::max) * 1.1;
-    let x_desc = if c.vary == "rate" { "msg/s per client" } else { "clients per stepped group" };
-    let ms = |us: u64| us as f64 / 1000.0;
-    let (offered, delivered) = (RGBColor(31, 119, 180), RGBColor(44, 160, 44));
-    plot_or_capacity_note(
-        o,
-        "messages",
-        capacity_plot(
-            c,
-            &steps,
-            "capacity: messages offered and delivered per step",
-            x_desc,
-            "messages",
-            x_max,
-            &[("offered", offered, &|s| s.offered as f64), ("delivered", delivered, &|s| s.delivered as f64)],
-        ),
-    );
-    plot_or_capacity_note(
-        o,
-        "latencies",
-        capacity_plot(
-            c,
-            &steps,
-            "capacity: latency per step",
-            x_desc,
-            "ms",
-            x_max,
-            &[
-                ("e2e p50", RGBColor(255, 127, 14), &|s| ms(s.e2e_p50_us)),
-                ("e2e p99", RGBColor(214, 39, 40), &|s| ms(s.e2e_p99_us)),
-                ("connect p99", RGBColor(148, 103, 189), &|s| ms(s.connect_p99_us)),
-            ],
-        ),
-    );
-    let _ = writeln!(
-        o,
-        "<p>Every step, in the order run; value: {x_desc}; latencies in ms.</p>\n<table style=\"font-size:.85em\"><tr><th>step</th><th>value</th><th>clients</th><th>offered</th><th>delivered</th><th>lost</th><th>connect failures</th><th>e2e p99</th><th>connect p99</th><th>result</th><th style=\"text-align:left\">why</th></tr>"
-    );
-    for s in &c.steps {
-        let (class, result) = if s.invalid {
-            ("note", "invalid")
-        } else if s.pass {
-            ("pass", "pass")
-        } else {
-            ("fail", "fail")
-        };
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td{}>{}</td><td>{:.2}</td><td>{:.2}</td><td class=\"{class}\">{result}</td><td style=\"text-align:left\">{}</td></tr>",
-            esc(&s.dir),
-            value(s.value),
-            s.clients,
-            s.offered,
-            s.delivered,
-            if s.lost > 0 { " class=\"fail\"" } else { "" },
-            s.lost,
-            if s.connect_failures > 0 { " class=\"fail\"" } else { "" },
-            s.connect_failures,
-            ms(s.e2e_p99_us),
-            ms(s.connect_p99_us),
-            esc(&s.why.join("; "))
-        );
-    }
-    o.push_str("</table>\n");
-}
-
-fn plot_or_capacity_note(o: &mut String, what: &str, svg: Option<String>) {
-    match svg {
-        Some(svg) => {
-            let _ = writeln!(o, "<figure>{svg}</figure>");
-        }
-        None => {
-            let _ = writeln!(o, "<p class=\"note\">No {} to plot: no step ran.</p>", esc(what));
-        }
-    }
-}
-
-/// A figure of a step's measure, in `StepSeries`, against the stepped value.
-type StepSeries<'a> = (&'a str, RGBColor, &'a dyn Fn(&CapacityStep) -> f64);
-
-/// One capacity chart: each measure a line through the judged steps (dots
-/// at the steps, the first measure's larger), an invalid step's measures as grey dots off the lines, the
-/// knee shaded, with dashed lines at the last pass and the first fail. None
-/// when no step ran.
-fn capacity_plot(
-    c: &CapacityInfo,
-    steps: &[&CapacityStep],
-    caption: &str,
-    x_desc: &str,
-    unit: &str,
-    x_max: f64,
-    measures: &[StepSeries<'_>],
-) -> Option<String> {
-    if steps.is_empty() {
-        return None;
-    }
-    let grey = RGBColor(150, 150, 150);
-    let mut series = Vec::new();
-    let mut marks = Vec::new();
-    for (i, &(name, colour, f)) in measures.iter().enumerate() {
-        let points: Vec<(f64, f64)> = steps.iter().filter(|s| !s.invalid).map(|s| (s.value, f(s))).collect();
-        // The first measure's dots larger, so that it shows as a ring
-        // where the next one has the same value (all offered delivered).
-        let radius = if i == 0 { 6 } else { 4 };
-        marks.extend(points.iter().map(|&(x, y)| (x, y, colour, radius)));
-        marks.extend(steps.iter().filter(|s| s.invalid).map(|s| (s.value, f(s), grey, 4)));
-        series.push((name, colour, points));
-    }
-    let knee = RGBColor(214, 39, 40).mix(0.12);
-    let spans = match (c.last_pass, c.first_fail) {
-        (Some(p), Some(f)) if p < f => vec![(p, f, knee)],
-        _ => Vec::new(),
-    };
-    let mut lines = Vec::new();
-    if let Some(p) = c.last_pass {
-        lines.push(VLine { x: p, label: Some(format!("last pass {} ", value(p))), left: true });
-    }
-    if let Some(f) = c.first_fail {
-        lines.push(VLine { x: f, label: Some(format!(" first fail {}", value(f))), left: false });
-    }
-    let invalid = if steps.iter().any(|s| s.invalid) { vec![("invalid step", grey)] } else { Vec::new() };
-    let axes =
-        Axes { caption, x_desc, unit, x_max, y_min: 1.0, x_ticks: None, spans, lines, marks, mark_legend: invalid };
-    chart(&axes, &series, None)
 }
 
 /// "Messages": the run's counts in one row, lost and duplicated marked when
@@ -434,9 +287,6 @@ fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
     }
 }
 
-/// A named line of (x, y) points, in a colour; a NaN y breaks the line.
-type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
-
 /// One SVG line chart over the run's seconds, with the report's loss windows
 /// and faults as shaded spans. None when there is nothing to draw.
 fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Option<String> {
@@ -525,130 +375,6 @@ fn percentile_plot(r: &Report) -> Option<String> {
             }
         }),
     )
-}
-
-/// What a chart shows besides its lines.
-struct Axes<'a> {
-    caption: &'a str,
-    x_desc: &'a str,
-    unit: &'a str,
-    x_max: f64,
-    /// The y axis reaches at least this far (then 10 % above the highest point).
-    y_min: f64,
-    /// How many x labels (None: plotters chooses).
-    x_ticks: Option<usize>,
-    /// Shaded (from, to) spans over the whole height.
-    spans: Vec<(f64, f64, RGBAColor)>,
-    /// Dashed vertical lines: stage boundaries, the knee of a capacity search.
-    lines: Vec<VLine>,
-    /// Dots at (x, y), in a colour, of a radius: the steps of a capacity search.
-    marks: Vec<(f64, f64, RGBColor, u32)>,
-    /// Legend rows drawn as a dot (after the lines'): what a colour of dot means.
-    mark_legend: Vec<(&'a str, RGBColor)>,
-}
-
-/// A dashed vertical line at `x`, its label (if any) at the top, right of
-/// the line, or left of it when `left`.
-struct VLine {
-    x: f64,
-    label: Option<String>,
-    left: bool,
-}
-
-/// Draws `series` as lines with a legend right of them, into one SVG. None
-/// when there is nothing to draw (or plotters fails).
-/// `x_label` formats the x labels (None: plotters' own).
-fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f64) -> String>) -> Option<String> {
-    if axes.marks.is_empty() && series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
-        return None;
-    }
-    let y_max = series
-        .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|p| p.1))
-        .chain(axes.marks.iter().map(|m| m.1))
-        .fold(0.0, f64::max)
-        .max(axes.y_min)
-        * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        // The legend goes right of the plot, in a margin of its own, so that
-        // it covers no line and the last x label is not cut at the edge; the
-        // same margin in every plot, so that their seconds line up.
-        let mut chart = ChartBuilder::on(&root)
-            .caption(axes.caption, ("sans-serif", 16))
-            .margin(8)
-            .margin_right(LEGEND_WIDTH + 2 * LEGEND_GAP)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..axes.x_max, 0f64..y_max)
-            .ok()?;
-        let mut mesh = chart.configure_mesh();
-        mesh.x_desc(axes.x_desc).y_desc(axes.unit).light_line_style(WHITE);
-        if let Some(f) = x_label {
-            mesh.x_label_formatter(f);
-        }
-        if let Some(n) = axes.x_ticks {
-            mesh.x_labels(n);
-        }
-        mesh.draw().ok()?;
-        for &(from, to, colour) in &axes.spans {
-            chart
-                .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
-                .ok()?;
-        }
-        for line in &axes.lines {
-            let (x, grey) = (line.x, RGBColor(80, 80, 80).mix(0.7));
-            let dashes = (0..40).map(|k| {
-                let (a, b) = (k as f64 / 40.0 * y_max, (k as f64 + 0.5) / 40.0 * y_max);
-                PathElement::new(vec![(x, a), (x, b)], grey.stroke_width(1))
-            });
-            chart.draw_series(dashes).ok()?;
-            if let Some(label) = &line.label {
-                let mut font = ("sans-serif", 11).into_font().color(&grey);
-                if line.left {
-                    font = font.pos(Pos::new(HPos::Right, VPos::Top));
-                }
-                chart.draw_series(std::iter::once(Text::new(label.clone(), (x, y_max), font))).ok()?;
-            }
-        }
-        let mut legend = Vec::new();
-        for (name, colour, points) in series {
-            let colour = *colour;
-            let pieces = points.split(|p| p.1.is_nan()).filter(|piece| !piece.is_empty());
-            if pieces.clone().next().is_some() {
-                legend.push((*name, colour));
-            }
-            for piece in pieces {
-                chart.draw_series(LineSeries::new(piece.iter().copied(), colour.stroke_width(2))).ok()?;
-            }
-        }
-        for &(x, y, colour, radius) in &axes.marks {
-            chart.draw_series(std::iter::once(Circle::new((x, y), radius, colour.filled()))).ok()?;
-        }
-        // The legend, one line sample and name a row from the plot's top
-        // right, on the whole picture (plotters clips its own to the plot).
-        let (x_range, y_range) = chart.plotting_area().get_pixel_range();
-        let x = x_range.end + LEGEND_GAP as i32;
-        let rows = legend.len();
-        for (i, (name, colour)) in legend.into_iter().enumerate() {
-            let y = y_range.start + 8 + LEGEND_ROW * i as i32;
-            root.draw(&PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))).ok()?;
-            root.draw(&Text::new(name, (x + 24, y - 6), ("sans-serif", 13))).ok()?;
-        }
-        for (i, &(name, colour)) in axes.mark_legend.iter().enumerate() {
-            let y = y_range.start + 8 + LEGEND_ROW * (rows + i) as i32;
-            root.draw(&Circle::new((x + 9, y), 4, colour.filled())).ok()?;
-            root.draw(&Text::new(name, (x + 24, y - 6), ("sans-serif", 13))).ok()?;
-        }
-        root.present().ok()?;
-    }
-    Some(svg)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}\
