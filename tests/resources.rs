@@ -82,7 +82,11 @@ async fn a_spawned_broker_is_measured_beside_midge_and_plotted() {
     r.write_files(dir.path()).unwrap();
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("CPU, % of one core") && html.contains("memory (resident), MiB"), "the two plots");
-    assert_eq!(html.matches("<svg").count(), 7, "rates, e2e, connected, CPU, memory, the broker's counters, percentiles");
+    assert_eq!(
+        html.matches("<svg").count(),
+        7,
+        "rates, e2e, connected, CPU, memory, the broker's counters, percentiles"
+    );
     for caption in ["CPU, % of one core", "memory (resident), MiB"] {
         let plot = figure(&html, caption);
         assert!(names(plot, "midge") && names(plot, "broker"), "both lines in the {caption} legend");
