@@ -13,7 +13,7 @@ use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::vocab::Verdict;
-use crate::record::{Counters, DrainRecord, Generation, RunRecord};
+use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
 fn secs(us: u64) -> f64 {
@@ -47,15 +47,17 @@ fn session_expiry_us(g: &GroupPlan) -> Option<u64> {
     expires.then(|| g.session_expiry_s as u64 * 1_000_000)
 }
 
-/// The QoS the broker last granted a subscriber's subscription (a stream's
-/// QoS is at most that: a downgraded grant lowers what it promises).
-fn granted_qos(record: &RunRecord, subscriber: u32) -> Option<u8> {
-    let c = record.clients.iter().find(|c| c.index == subscriber)?;
-    c.timeline.iter().rev().find_map(|g| g.suback_code.filter(|&q| q <= 2))
+/// The QoS the broker last granted each subscriber's subscription, by
+/// client index (a stream's QoS is at most that: a downgraded grant lowers
+/// what it promises).
+fn granted_qos(record: &RunRecord) -> HashMap<u32, u8> {
+    let last_grant = |c: &ClientRecord| c.timeline.iter().rev().find_map(|g| g.suback_code.filter(|&q| q <= 2));
+    record.clients.iter().filter_map(|c| last_grant(c).map(|q| (c.index, q))).collect()
 }
 
 /// The tally over the plan's streams and the record's logs and timelines.
 pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
+    let granted = granted_qos(record);
     let streams: Vec<StreamRef> = plan
         .streams
         .iter()
@@ -63,7 +65,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             publisher_client: s.publisher_client,
             publisher_index: plan.clients[s.publisher_client as usize].publisher.unwrap_or(0),
             subscriber_client: s.subscriber_client,
-            qos: granted_qos(record, s.subscriber_client).map_or(s.qos, |g| s.qos.min(g)),
+            qos: granted.get(&s.subscriber_client).map_or(s.qos, |&g| s.qos.min(g)),
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
             session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
             share: s.share,
@@ -304,7 +306,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         drain: drain_info(&record.drain),
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
-        messages: messages(&tally, &record.counters, super::generator::unsent(plan, record)),
+        messages: messages(&tally, &record.counters, generator.publish_rates.iter().map(|r| r.unsent).sum()),
         disconnects: Disconnects { total: by_cause.values().sum(), by_cause },
         reconnects: record.counters.reconnects,
         findings: findings(plan, record, &tally, &explained, &generator),

@@ -42,11 +42,6 @@ pub fn due(plan: &Plan, record: &RunRecord, c: &ClientRecord) -> u64 {
     publish.count.map_or(due, |n| due.min(n)).max(sent)
 }
 
-/// Messages due but never sent, over every publisher.
-pub fn unsent(plan: &Plan, record: &RunRecord) -> u64 {
-    record.clients.iter().map(|c| due(plan, record, c) - c.publish_log.as_ref().map_or(0, |l| l.published())).sum()
-}
-
 /// Per group: (publishers with anything due, due, sent, pace while sending).
 fn group_sums(plan: &Plan, record: &RunRecord) -> Vec<(u64, u64, u64, f64)> {
     let mut by_group = vec![(0u64, 0u64, 0u64, 0.0f64); plan.groups.len()];
