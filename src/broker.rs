@@ -448,16 +448,72 @@ fn start_process(bin: &Path, dir: &Path) -> Result<Child, BrokerError> {
     let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("mosquitto.log")).map_err(err)?;
     let mut pids = spawned();
-    let child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("-c")
         .arg(dir.join("mosquitto.conf"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(err)?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| BrokerError::Mosquitto(format!("{}: {e}", bin.display())))?;
+        .stderr(log);
+    die_with_midge(&mut command);
+    let child = spawn_from_keeper(command).map_err(|e| BrokerError::Mosquitto(format!("{}: {e}", bin.display())))?;
     pids.push(child.id());
     Ok(child)
+}
+
+/// The child gets SIGKILL when midge dies, however it dies (SIGKILL
+/// included, where no handler of midge's runs): Linux's parent-death signal.
+#[cfg(target_os = "linux")]
+fn die_with_midge(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec the closure calls only prctl and
+    // getppid, both async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // midge died before the prctl: nobody would send the signal.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("midge exited while starting the broker"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_midge(_: &mut Command) {}
+
+type SpawnOrder = (Command, std::sync::mpsc::SyncSender<std::io::Result<Child>>);
+
+/// Spawns `command` from one thread that lives as long as midge: the
+/// parent-death signal fires when the *thread* that forked the child ends,
+/// and a runtime's threads may come and go.
+fn spawn_from_keeper(command: Command) -> std::io::Result<Child> {
+    static KEEPER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SpawnOrder>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnOrder>();
+        let spawned = std::thread::Builder::new().name("midge-spawner".into()).spawn(move || {
+            for (mut command, reply) in rx {
+                let _ = reply.send(command.spawn());
+            }
+            // The senders are static: the loop never ends while midge runs.
+            loop {
+                std::thread::park();
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("midge: cannot start the spawner thread: {e}");
+        }
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    let sent = keeper.lock().unwrap_or_else(|e| e.into_inner()).send((command, reply));
+    sent.map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
 impl Drop for Mosquitto {

@@ -373,7 +373,13 @@ fn run(
             },
             None => None,
         };
-        let opts = RunOptions { progress: !quiet, interrupt: Some(interrupt_rx), workers, prometheus };
+        let opts = RunOptions {
+            progress: !quiet,
+            interrupt: Some(interrupt_rx),
+            workers,
+            prometheus,
+            report_dir: Some(out_dir.clone()),
+        };
         let output = match runner::run(plan, opts).await {
             Ok(o) => o,
             Err(e) => {

@@ -2,6 +2,7 @@
 //! (indicatif), or a plain line every few seconds when stderr is a file or a
 //! CI log.
 
+use crate::analysis::model::Report;
 use crate::metrics::{Counters, TimePoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -20,6 +21,49 @@ pub struct Progress {
     stage: Arc<Mutex<&'static str>>,
     /// When publishing ends, once it has started.
     publish_end: Arc<Mutex<Option<Instant>>>,
+    /// The last snapshot's figures (`runner::periodic`), once there is one.
+    so_far: Arc<Mutex<Option<SoFar>>>,
+}
+
+/// What the last snapshot of the run says (see `runner::periodic`): lost
+/// counts only messages sent before its horizon, a margin before it was
+/// taken, so a message still in flight is never called lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoFar {
+    /// Run-clock seconds the figures are decided up to.
+    pub as_of_s: f64,
+    pub lost: u64,
+    /// e2e p99 over the whole run so far, µs.
+    pub e2e_p99_us: Option<u64>,
+    /// Findings by kind, in the report's order.
+    pub findings: Vec<(String, u64)>,
+}
+
+impl SoFar {
+    pub fn of(r: &Report) -> SoFar {
+        let mut findings: Vec<(String, u64)> = Vec::new();
+        for f in &r.findings {
+            match findings.iter_mut().find(|(k, _)| k == f.kind.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => findings.push((f.kind.as_str().to_string(), 1)),
+            }
+        }
+        SoFar {
+            as_of_s: r.as_of_s.unwrap_or(r.duration_s),
+            lost: r.messages.lost,
+            e2e_p99_us: (r.latency.e2e.count > 0).then_some(r.latency.e2e.p99_us),
+            findings,
+        }
+    }
+
+    /// " · lost 0 (to 52 s) · p99 so far 3.1 ms · findings 0"
+    fn words(&self) -> String {
+        let p99 = self.e2e_p99_us.map_or("–".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+        let total: u64 = self.findings.iter().map(|(_, n)| n).sum();
+        let kinds: Vec<String> = self.findings.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        let kinds = if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) };
+        format!(" · lost {} (to {:.0} s) · p99 so far {p99} · findings {total}{kinds}", self.lost, self.as_of_s)
+    }
 }
 
 impl Progress {
@@ -37,6 +81,19 @@ impl Progress {
             planned,
             stage: Arc::new(Mutex::new("connecting")),
             publish_end: Arc::new(Mutex::new(None)),
+            so_far: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Whether anything is displayed (a bar or plain lines).
+    pub fn shown(&self) -> bool {
+        self.bar.is_some() || self.plain.is_some()
+    }
+
+    /// The figures of the latest snapshot, shown from the next update on.
+    pub fn set_so_far(&self, so_far: SoFar) {
+        if let Ok(mut s) = self.so_far.lock() {
+            *s = Some(so_far);
         }
     }
 
@@ -63,8 +120,9 @@ impl Progress {
             }
             _ => String::new(),
         };
+        let so_far = self.so_far.lock().ok().and_then(|s| s.as_ref().map(SoFar::words)).unwrap_or_default();
         format!(
-            "{stage}{left} · connected {}/{} ({failures} failed) · published {} ({}/s) · received {} ({}/s) · e2e p99 {p99}",
+            "{stage}{left} · connected {}/{} ({failures} failed) · published {} ({}/s) · received {} ({}/s) · e2e p99 {p99}{so_far}",
             p.connected,
             self.planned,
             totals.published_total(),

@@ -10,10 +10,12 @@
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::TlsClient;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::record::series::{Series, MAX_POINTS};
 use crate::record::{RunClock, SysPoint};
 use crate::scenario::ProtocolVersion;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,8 +27,6 @@ const MAX_TOPICS: usize = 500;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Values longer than this are cut (they are counters and version strings).
 const MAX_VALUE: usize = 200;
-/// At most this many rounds are kept (a day of 1 s rounds).
-const MAX_POINTS: usize = 86_400;
 /// The topic that begins each round of `$SYS` values (mosquitto publishes
 /// it first, every interval).
 const ROUND_TOPIC: &str = "$SYS/broker/uptime";
@@ -49,20 +49,35 @@ pub struct SysWatch {
 pub struct SysSeen {
     /// The last value of every `$SYS` topic.
     pub last: BTreeMap<String, String>,
-    /// The main counters after each round.
+    /// The main counters after each round (rolled up past `MAX_POINTS`
+    /// rounds: a long soak keeps fewer, later rounds, never more).
     pub series: Vec<SysPoint>,
 }
 
-impl SysSeen {
+/// What the watcher has seen so far, shared with `SysWatcher::snapshot`.
+#[derive(Debug)]
+struct Seen {
+    last: BTreeMap<String, String>,
+    series: Series<SysPoint>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { last: BTreeMap::new(), series: Series::new(MAX_POINTS) }
+    }
+}
+
+impl Seen {
+    fn to_seen(&self) -> SysSeen {
+        SysSeen { last: self.last.clone(), series: self.series.to_vec() }
+    }
+
     fn counter(&self, topic: &str) -> Option<u64> {
         self.last.get(topic).and_then(|v| v.trim().parse().ok())
     }
 
     /// Closes the round begun at `t_us` (run clock): the counters as they stand.
     fn close_round(&mut self, t_us: u64) {
-        if self.series.len() >= MAX_POINTS {
-            return;
-        }
         let point = SysPoint {
             t_s: (t_us as f64 / 1e5).round() / 10.0,
             received: self.counter("$SYS/broker/publish/messages/received"),
@@ -79,15 +94,33 @@ impl SysSeen {
     }
 }
 
+/// What a `SysWatcher` has seen, readable while it goes on.
+#[derive(Clone)]
+pub struct SysView(Arc<Mutex<Seen>>);
+
+impl SysView {
+    /// The values and rounds so far.
+    pub fn snapshot(&self) -> SysSeen {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).to_seen()
+    }
+}
+
 pub struct SysWatcher {
-    handle: JoinHandle<SysSeen>,
+    handle: JoinHandle<()>,
     stop: watch::Sender<bool>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl SysWatcher {
     pub fn spawn(w: SysWatch) -> SysWatcher {
         let (stop, stop_rx) = watch::channel(false);
-        SysWatcher { handle: tokio::spawn(watch_sys(w, stop_rx)), stop }
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        SysWatcher { handle: tokio::spawn(watch_sys(w, stop_rx, seen.clone())), stop, seen }
+    }
+
+    /// A view of what it has seen so far (for the periodic report).
+    pub fn view(&self) -> SysView {
+        SysView(self.seen.clone())
     }
 
     /// Asks the watcher to stop (after one more round of values, when the
@@ -99,24 +132,24 @@ impl SysWatcher {
     /// The last value of every `$SYS` topic seen, and the rounds.
     pub async fn finish(self) -> SysSeen {
         self.stop();
-        self.handle.await.unwrap_or_default()
+        let _ = self.handle.await;
+        let seen = std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()));
+        SysSeen { last: seen.last, series: seen.series.into_vec() }
     }
 }
 
-async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>) -> SysSeen {
-    let mut seen = SysSeen::default();
+async fn watch_sys(w: SysWatch, mut stop: watch::Receiver<bool>, seen: Arc<Mutex<Seen>>) {
     // When the round being received began (run clock µs).
     let mut round: Option<u64> = None;
-    watch_rounds(&w, &mut stop, &mut seen, &mut round).await;
+    watch_rounds(&w, &mut stop, &seen, &mut round).await;
     if let Some(t) = round {
-        seen.close_round(t);
+        seen.lock().unwrap_or_else(|e| e.into_inner()).close_round(t);
     }
-    seen
 }
 
 /// Reads `$SYS/#` into `seen` until stopped (or the connection ends);
 /// `round`: when the round not yet closed began.
-async fn watch_rounds(w: &SysWatch, stop: &mut watch::Receiver<bool>, seen: &mut SysSeen, round: &mut Option<u64>) {
+async fn watch_rounds(w: &SysWatch, stop: &mut watch::Receiver<bool>, seen: &Mutex<Seen>, round: &mut Option<u64>) {
     let Some(mut conn) = connect(w).await else { return };
     let keepalive = Duration::from_secs(w.options.keep_alive_s.max(1) as u64 / 2);
     let sub = Packet::Subscribe { pkid: 1, filters: vec![("$SYS/#".to_string(), 0)] };
@@ -142,6 +175,7 @@ async fn watch_rounds(w: &SysWatch, stop: &mut watch::Receiver<bool>, seen: &mut
             read = conn.read_packet() => match read {
                 Ok(Some(Packet::Publish(m))) => {
                     let topic = String::from_utf8_lossy(&m.topic).into_owned();
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
                     if seen.last.len() < MAX_TOPICS || seen.last.contains_key(&topic) {
                         let value: String = String::from_utf8_lossy(&m.payload).chars().take(MAX_VALUE).collect();
                         let round_started = topic == ROUND_TOPIC;

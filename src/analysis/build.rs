@@ -302,6 +302,8 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         run_id: format!("{:016x}", plan.run_id),
         interrupted: record.interrupted,
+        partial: record.as_of_us.is_some(),
+        as_of_s: record.as_of_us.map(|us| (us as f64 / 1e3).round() / 1e3),
         stop_signal: record.stop_signal,
         drain: drain_info(&record.drain),
         clients: clients_info(plan, record),

@@ -24,6 +24,14 @@ pub struct Report {
     pub run_id: String,
     /// True when the run was cut short (a signal); the figures cover what ran.
     pub interrupted: bool,
+    /// True in the report midge rewrites while a run goes on (`report_every`):
+    /// the figures so far, decided up to `as_of_s`. False in the final report.
+    #[serde(default)]
+    pub partial: bool,
+    /// A partial report: run-clock seconds up to which messages are decided
+    /// (later ones are in flight: published, not yet expected or lost).
+    #[serde(default)]
+    pub as_of_s: Option<f64>,
     /// The signal that cut it short: "SIGINT", "SIGTERM" or "SIGHUP"; null when none did.
     pub stop_signal: Option<StopSignal>,
     /// How the drain after publishing ended.

@@ -65,6 +65,7 @@ pub fn record(plan: &Plan) -> RunRecord {
         publish_elapsed: Duration::from_secs(10),
         publishing: None,
         interrupted: false,
+        as_of_us: None,
         stop_signal: None,
         drain: DrainRecord {
             ended: DrainEnd::Complete,

@@ -224,8 +224,13 @@ async fn run_step(
     let handle = broker.handle.as_ref();
     let cpu_before = handle.and_then(|h| h.cpu_seconds());
     let o = ctx.opts;
-    let run_opts =
-        RunOptions { progress: o.progress, interrupt: o.interrupt.clone(), workers: o.workers, prometheus: None };
+    let run_opts = RunOptions {
+        progress: o.progress,
+        interrupt: o.interrupt.clone(),
+        workers: o.workers,
+        prometheus: None,
+        report_dir: None,
+    };
     let output = runner::run(plan, run_opts)
         .await
         .map_err(|e| format!("step {n:02} ({}) could not run: {e}", fmt_value(value)))?;

@@ -5,6 +5,7 @@ mod publish;
 pub mod reconnect;
 pub mod recorder;
 pub mod session;
+pub mod snapshot;
 pub mod task;
 
 pub use task::{run_client, ClientContext, ClientOutcome, Phase};

@@ -171,6 +171,11 @@ impl Recorder {
     }
 
     /// The logs, for the run record.
+    /// Copies of the logs so far (for a snapshot).
+    pub fn copy_logs(&self) -> (Option<PublishLog>, Option<RxLog>) {
+        (self.publish_log.as_deref().cloned(), self.rx.as_deref().cloned())
+    }
+
     pub fn into_logs(self) -> (Option<PublishLog>, Option<RxLog>) {
         (self.publish_log.map(|l| *l), self.rx.map(|r| *r))
     }

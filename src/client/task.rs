@@ -8,6 +8,7 @@ use super::announced::{blocks_publishing, limit_hits};
 use super::reconnect::Backoff;
 use super::recorder::Recorder;
 use super::session::{Event, KeepAliveAction, Session, Stage};
+use super::snapshot::Snapshots;
 use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::{Counters, Metrics};
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
@@ -56,6 +57,9 @@ pub struct ClientContext {
     pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
     /// mqtts:// brokers: the TLS settings every client shares.
     pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// The runner's requests for a copy of every client's record (the
+    /// periodic report).
+    pub snapshots: Arc<Snapshots>,
 }
 
 /// What a client hands back when it ends.
@@ -70,6 +74,10 @@ pub(super) struct Client {
     ready_marked: bool,
     done_marked: bool,
     gen: Generation,
+    /// The connections that ended, in order (`gen` is the current one).
+    timeline: Vec<Generation>,
+    /// The last snapshot round answered.
+    answered: u64,
     pub(super) schedule: Option<Box<Schedule>>,
     pub(super) publishing: bool,
     /// The broker's announced limits forbid this client's publishing.
@@ -94,6 +102,8 @@ impl Client {
             ready_marked: false,
             done_marked: false,
             gen: Generation::default(),
+            timeline: Vec::new(),
+            answered: 0,
             schedule: None,
             publishing: false,
             publish_blocked: false,
@@ -334,6 +344,30 @@ impl Client {
         malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
     }
 
+    /// Answers the runner's snapshot request, if a new one came: a copy of
+    /// the record so far. The open connection (`conn`) is taken as ended by
+    /// midge at the snapshot's horizon, so its subscription is trusted up to
+    /// there and no later: what was sent after it is still in flight.
+    fn answer_snapshot(&mut self, conn: Option<&Connection>) {
+        let asked = self.ctx.snapshots.asked();
+        if asked == self.answered {
+            return;
+        }
+        self.answered = asked;
+        self.ctx.snapshots.answer(asked, |horizon_us| {
+            let mut timeline = self.timeline.clone();
+            if let Some(conn) = conn {
+                let mut open = self.gen.clone();
+                open.wrote_us = conn.wrote_us;
+                open.ended_us = horizon_us.max(open.attempt_us);
+                open.cause = None;
+                timeline.push(open);
+            }
+            let (publish_log, rx) = self.recorder.copy_logs();
+            ClientRecord { index: self.me.index, timeline, limits: self.limits.clone(), publish_log, rx }
+        });
+    }
+
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
     async fn serve(
         &mut self,
@@ -357,6 +391,7 @@ impl Client {
             if self.apply_phase(current) {
                 return Ok(());
             }
+            self.answer_snapshot(Some(conn));
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
             let seq = self.recorder.published();
             // With a batch window, a publisher wakes at most once per window
@@ -471,6 +506,7 @@ impl Client {
             if self.apply_phase(current) {
                 return true;
             }
+            self.answer_snapshot(None);
             tokio::select! {
                 _ = sleep_until(until) => return false,
                 changed = phase.changed() => if changed.is_err() { return true },
@@ -485,7 +521,6 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     let mut client = Client::new(&ctx, index);
     let mut orders = ctx.orders.clone();
     orders.mark_unchanged();
-    let mut timeline: Vec<Generation> = Vec::new();
     let mut ever_connected = false;
     // Counted in `metrics.offline` while waiting to reconnect, so the drain
     // waits for this client to come back.
@@ -533,7 +568,8 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         client.gen.ended_us = client.now_us();
         client.gen.cause = outcome.as_ref().err().cloned();
         let connected = client.gen.connected_us.is_some();
-        timeline.push(std::mem::take(&mut client.gen));
+        let ended = std::mem::take(&mut client.gen);
+        client.timeline.push(ended);
         let Err(_) = outcome else { break };
         // A client that never got in does not storm the broker: its first
         // refusal is the answer (auth_refused and friends are findings).
@@ -556,6 +592,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     client.mark_ready();
     client.mark_done();
     let limits = std::mem::take(&mut client.limits);
+    let timeline = std::mem::take(&mut client.timeline);
     let (publish_log, rx) = client.recorder.into_logs();
     ClientRecord { index, timeline, limits, publish_log, rx }
 }
@@ -583,6 +620,7 @@ mod tests {
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
             tls: None,
+            snapshots: Default::default(),
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);
         let task = std::mem::size_of_val(&run_client(ctx.clone(), 0, phase.clone()));

@@ -158,6 +158,10 @@ pub struct Plan {
     pub run_id: u64,
     pub duration: Duration,
     pub drain: Duration,
+    /// `report_every`: how often the partial report is rewritten while the
+    /// run goes on (None: never; the default is every 60 s for a run longer
+    /// than that).
+    pub report_every: Option<Duration>,
     /// `batch_window` (zero: none).
     pub batch_window: Duration,
     pub broker: BrokerSpec,
@@ -242,7 +246,7 @@ impl Plan {
         let streams = find_streams(&groups, &clients, &shares);
         let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
         let stages = stage_plans(&s.stages, &groups);
-        Ok(Plan {
+        let mut plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
             scenario_sha256: hex(&Sha256::digest(file.text.as_bytes())),
@@ -255,6 +259,7 @@ impl Plan {
                 .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
                 .unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
+            report_every: None,
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
             broker,
             tls,
@@ -278,7 +283,9 @@ impl Plan {
                 (None, None) => Vec::new(),
             },
             expect: s.expect.clone(),
-        })
+        };
+        plan.report_every = report_every(s.report_every.map(|d| d.0), plan.duration);
+        Ok(plan)
     }
 
     /// Reads the credentials from the environment variables the scenario
@@ -624,3 +631,13 @@ impl Plan {
 
 #[cfg(test)]
 mod tests;
+
+/// The periodic report's interval: the scenario's `report_every` ("0s":
+/// never), else every 60 s for a run longer than that.
+fn report_every(asked: Option<Duration>, duration: Duration) -> Option<Duration> {
+    match asked {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => (duration > scenario::DEFAULT_REPORT_EVERY).then_some(scenario::DEFAULT_REPORT_EVERY),
+    }
+}

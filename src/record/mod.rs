@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod hist;
 pub mod logs;
+pub mod series;
 pub mod vocab;
 
 use hdrhistogram::Histogram;
@@ -147,10 +148,16 @@ pub struct FaultLog {
     pub twins: Vec<TwinRecord>,
 }
 
-/// One second of the run.
+/// One second of the run (or more, once a long run's series is rolled up:
+/// `span_s`, see `series::Series`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimePoint {
+    /// Run-clock seconds at the end of the interval the point covers.
     pub t_s: f64,
+    /// Seconds the point covers: 1, or a multiple once rolled up
+    /// (`published` and `received` count over all of it).
+    #[serde(default = "one_second")]
+    pub span_s: f64,
     pub connected: i64,
     pub published: u64,
     pub received: u64,
@@ -172,6 +179,10 @@ pub struct TimePoint {
     /// `broker_cpu_pct`).
     #[serde(default)]
     pub broker_rss_kib: Option<u64>,
+}
+
+fn one_second() -> f64 {
+    1.0
 }
 
 /// Cumulative counters of the whole swarm.
@@ -411,6 +422,12 @@ pub struct RunRecord {
     #[serde(default)]
     pub publishing: Option<PublishWindow>,
     /// The run was cut short (a signal); the figures cover what ran.
+    /// Set in a snapshot taken while the run still goes on (the periodic
+    /// report): run-clock µs up to which its figures are decided — every
+    /// open connection is taken as ended here, so what was sent later is in
+    /// flight, never lost. None in a finished run's record.
+    #[serde(default)]
+    pub as_of_us: Option<u64>,
     pub interrupted: bool,
     /// The signal that cut it short (None: it ran to its end).
     pub stop_signal: Option<StopSignal>,

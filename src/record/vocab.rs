@@ -188,6 +188,8 @@ named_enum! {
         TimeLimit => "time_limit",
         /// A signal stopped the run; what was in flight got a short drain.
         Interrupted => "interrupted",
+        /// A partial report (`report_every`): the run had not drained yet.
+        NotYet => "not_yet",
     }
 }
 

@@ -15,13 +15,19 @@ use crate::record::{RunRecord, RECORD_FILE};
 use std::path::Path;
 
 impl Report {
+    /// report.json, report.md and report.html, each replaced atomically.
     pub fn write_files(&self, dir: &Path) -> std::io::Result<()> {
+        self.write_partial(dir)?;
+        write_atomically(dir, "report.html", html::render(self).as_bytes())
+    }
+
+    /// report.json and report.md, each replaced atomically (the periodic
+    /// report while a run goes on; the final one adds report.html).
+    pub fn write_partial(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("report.json"), json + "\n")?;
-        std::fs::write(dir.join("report.md"), markdown::render(self))?;
-        std::fs::write(dir.join("report.html"), html::render(self))?;
-        Ok(())
+        write_atomically(dir, "report.json", (json + "\n").as_bytes())?;
+        write_atomically(dir, "report.md", markdown::render(self).as_bytes())
     }
 
     pub fn passed(&self) -> bool {
@@ -29,10 +35,25 @@ impl Report {
     }
 }
 
+/// Replaces `dir/name` with `bytes` so that a reader (or a kill at any
+/// moment) sees the old file or the new one, whole: a temporary file in the
+/// same folder, flushed to disk, renamed over the old one, the folder synced.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name))?;
+    // The rename itself reaches the disk with the folder's entry.
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
+}
+
 /// Writes the run record beside the reports.
 pub fn write_record(record: &RunRecord, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(RECORD_FILE), record.to_json())
+    write_atomically(dir, RECORD_FILE, record.to_json().as_bytes())
 }
 
 /// `midge report DIR`: reads the run record in `dir`, builds the run's plan

@@ -5,6 +5,7 @@
 
 use crate::analysis;
 use crate::broker::{self, BrokerError, BrokerHandle};
+use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome, Phase};
 use crate::faults::malformed::Misbehave;
 use crate::faults::proxy::FaultProxy;
@@ -13,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::transport::TlsClient;
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::record::series::{Series, MAX_POINTS};
 use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{
     BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
@@ -30,10 +32,12 @@ use tokio::time::{timeout, Instant};
 
 /// Exit statuses (documented in the README).
 mod drain;
+mod periodic;
 mod probes;
 
 use drain::drain;
 pub use drain::{quiet_period, stall_period, MIN_QUIET};
+use periodic::{spawn_periodic, Periodic};
 use probes::{spawn_loop_probe, spawn_sampler};
 
 pub mod exit {
@@ -64,6 +68,9 @@ pub struct RunOptions {
     /// `--prometheus`: serve the live metrics on this listener (bound by the
     /// caller, on loopback) from the swarm's start to the run's end.
     pub prometheus: Option<tokio::net::TcpListener>,
+    /// The run's folder: the partial report goes there every
+    /// `report_every` while the run goes on (None: no partial report).
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +205,11 @@ struct Swarm {
     phase: watch::Sender<Phase>,
     orders: watch::Sender<Option<Arc<Misbehave>>>,
     progress: Progress,
-    sampler: (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>),
+    sampler: (JoinHandle<()>, watch::Sender<bool>),
+    /// The sampler's time series (rolled up past an hour).
+    series: Arc<std::sync::Mutex<Series<TimePoint>>>,
+    /// The periodic report's requests to every client.
+    snapshots: Arc<Snapshots>,
     ramps: Vec<Ramp>,
 }
 
@@ -218,18 +229,21 @@ fn start_swarm(
     metrics.clock = clock;
     let metrics = Arc::new(metrics);
     let (orders, orders_rx) = watch::channel(None);
+    let snapshots = Arc::new(Snapshots::default());
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
         metrics: metrics.clone(),
         broker: p.client_addr,
         orders: orders_rx,
         tls: p.tls.clone(),
+        snapshots: snapshots.clone(),
     });
     let (phase, phase_rx) = watch::channel(Phase::Connecting);
     let progress = Progress::new(show, plan.clients.len() as u32);
-    let sampler = spawn_sampler(metrics.clone(), progress.clone(), broker_pid);
+    let series = Arc::new(std::sync::Mutex::new(Series::new(MAX_POINTS)));
+    let sampler = spawn_sampler(metrics.clone(), progress.clone(), broker_pid, series.clone());
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
-    Ok(Swarm { plan, metrics, pool, phase, orders, progress, sampler, ramps })
+    Ok(Swarm { plan, metrics, pool, phase, orders, progress, sampler, series, snapshots, ramps })
 }
 
 /// What midge measured of itself (and of a spawned broker) while publishing.
@@ -327,6 +341,19 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         crate::prometheus::Exporter::start(listener, swarm.metrics.clone(), swarm.phase.subscribe(), &plan)
     });
     let broker = Arc::new(Mutex::new(broker));
+    let periodic = spawn_periodic(Periodic {
+        plan: plan.clone(),
+        metrics: swarm.metrics.clone(),
+        snapshots: swarm.snapshots.clone(),
+        series: swarm.series.clone(),
+        sys: sys_watch.as_ref().map(SysWatcher::view),
+        broker: broker.clone(),
+        phase: swarm.phase.clone(),
+        progress: swarm.progress.clone(),
+        dir: opts.report_dir.clone(),
+        started_at: started_at.clone(),
+        workers: swarm.pool.len(),
+    });
 
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
     let ready_limit =
@@ -360,6 +387,11 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
             DrainRecord { ended: DrainEnd::Interrupted, waited_us: drain_started.elapsed().as_micros() as u64, ..d }
         }
     };
+    // Stopped before the end: no partial report overwrites the final one.
+    if let Some((task, stop)) = periodic {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     let broker = broker.lock().await;
     let mut record = finish(swarm, sys_watch, publishing, &broker).await;
     // Served until every client is back and the record's figures are final.
@@ -405,7 +437,9 @@ async fn finish(
     };
     let run_end_us = swarm.metrics.clock.now_us();
     let _ = swarm.sampler.1.send(true);
-    let timeseries = swarm.sampler.0.await.unwrap_or_default();
+    let _ = swarm.sampler.0.await;
+    let timeseries = std::mem::replace(&mut *swarm.series.lock().unwrap_or_else(|e| e.into_inner()), Series::new(2));
+    let timeseries = timeseries.into_vec();
     swarm.progress.finish();
     let (counters, latencies) = swarm.metrics.totals();
     let window = publishing.as_ref().map(|p| p.window);
@@ -435,6 +469,7 @@ async fn finish(
         started_at: String::new(),
         publish_elapsed: p.elapsed,
         publishing: window,
+        as_of_us: None,
         interrupted: false,
         stop_signal: None,
         drain: DrainRecord {

@@ -5,10 +5,11 @@
 use crate::broker;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
+use crate::record::series::Series;
 use crate::record::TimePoint;
 use crate::workers::WorkerPool;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,19 +44,21 @@ pub fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Hist
 /// The time series: once a second, the swarm's counters and e2e p99, and
 /// the CPU and memory of midge and of the broker's process (`broker_pid`,
 /// asked each time: a restarted broker has a new one). Runs on the main
-/// runtime; a sample reads the shards and a few small /proc files.
+/// runtime; a sample reads the shards and a few small /proc files. The
+/// points go into `series` (rolled up past an hour: fixed memory).
 pub fn spawn_sampler(
     metrics: Arc<Metrics>,
     progress: Progress,
     broker_pid: broker::BrokerPid,
-) -> (JoinHandle<Vec<TimePoint>>, watch::Sender<bool>) {
+    series: Arc<Mutex<Series<TimePoint>>>,
+) -> (JoinHandle<()>, watch::Sender<bool>) {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let handle = tokio::spawn(async move {
-        let mut points = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let (mut prev, _) = metrics.sample();
+        let mut prev_us = metrics.clock.now_us();
         let mut resources = crate::metrics::ResourceMeter::new(broker_pid.get());
         loop {
             let stop = tokio::select! {
@@ -64,8 +67,10 @@ pub fn spawn_sampler(
             };
             let (now, interval) = metrics.sample();
             let used = resources.sample(broker_pid.get());
+            let now_us = metrics.clock.now_us();
             let point = TimePoint {
-                t_s: (metrics.clock.now_us() as f64 / 1e5).round() / 10.0,
+                t_s: (now_us as f64 / 1e5).round() / 10.0,
+                span_s: ((now_us - prev_us) as f64 / 1e5).round() / 10.0,
                 connected: metrics.connected.load(Ordering::Relaxed),
                 published: now.published_total() - prev.published_total(),
                 received: now.received_total() - prev.received_total(),
@@ -76,10 +81,11 @@ pub fn spawn_sampler(
                 broker_rss_kib: used.broker_rss_kib,
             };
             progress.update(&point, &now);
-            points.push(point);
+            series.lock().unwrap_or_else(|e| e.into_inner()).push(point);
             prev = now;
+            prev_us = now_us;
             if stop {
-                return points;
+                return;
             }
         }
     });

@@ -285,6 +285,10 @@ pub struct Scenario {
     pub duration: Option<Dur>,
     /// How long to wait for in-flight messages after publishing stops.
     pub drain: Option<Dur>,
+    /// How often report.json and report.md are rewritten while the run goes
+    /// on (marked partial), so a soak killed outright still leaves a
+    /// report. Default: every 60 s for a run longer than that; "0s": never.
+    pub report_every: Option<Dur>,
     /// Publishers send everything due within this window in one write, and
     /// a busy connection reads at most once per window: far fewer system
     /// calls, latency resolution no finer than the window. 0 (the default):
@@ -311,6 +315,8 @@ pub struct Scenario {
 
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+/// The periodic report of a run longer than this comes this often (`report_every`).
+pub const DEFAULT_REPORT_EVERY: Duration = Duration::from_secs(60);
 pub const MAX_BATCH_WINDOW: Duration = Duration::from_millis(100);
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_INFLIGHT: u16 = 20;

@@ -14,6 +14,16 @@ use chart::{chart, esc, Axes, Series, VLine};
 use plotters::prelude::*;
 use std::fmt::Write;
 
+/// A point's count as a rate: over the seconds it covers (more than one
+/// once a long run's series is rolled up).
+fn per_s(count: u64, p: &crate::record::TimePoint) -> f64 {
+    if p.span_s > 0.0 {
+        count as f64 / p.span_s
+    } else {
+        count as f64
+    }
+}
+
 /// The whole page: the headline tables, the plots, and the Markdown report
 /// below them for everything else.
 pub fn render(r: &Report) -> String {
@@ -150,7 +160,7 @@ fn over_time_plots(o: &mut String, r: &Report) {
         o.push_str("<p>Shaded: loss windows (red) and faults (grey), in seconds since the run began.</p>\n");
     }
     let rates: Vec<(f64, f64, f64)> =
-        r.timeseries.iter().map(|p| (p.t_s, p.published as f64, p.received as f64)).collect();
+        r.timeseries.iter().map(|p| (p.t_s, per_s(p.published, p), per_s(p.received, p))).collect();
     plot_or_note(
         o,
         "messages per second",
@@ -231,7 +241,7 @@ fn broker_counter_plot(o: &mut String, r: &Report) {
             .collect()
     };
     let midge = |f: fn(&crate::record::TimePoint) -> u64| -> Vec<(f64, f64)> {
-        r.timeseries.iter().map(|p| (p.t_s, f(p) as f64)).collect()
+        r.timeseries.iter().map(|p| (p.t_s, per_s(f(p), p))).collect()
     };
     plot_or_note(
         o,
