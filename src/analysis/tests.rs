@@ -502,3 +502,37 @@ fn load_never_sent_with_the_broker_leaving_room_means_midge_was_the_limit() {
     rec.clients[0].timeline[0].cause = Some(Cause::NetworkEof);
     assert!(!analyse(&plan, &rec).load_generator.saturated);
 }
+
+// ---- a snapshot while the run goes on (the partial report) -----------------
+
+/// A snapshot taken at 2.5 s with its horizon at 1.5 s (the margin): both
+/// connections still open, cut by midge at the horizon. pub0 sent 100
+/// messages from 1 s, one every 10 ms, all acknowledged; sub0 has received
+/// seqs 0..=79 — everything sent up to 1.79 s — and seq 30 is missing.
+/// Messages 51..=99 were sent after the horizon: in flight, neither
+/// expected nor lost, however few of them have arrived.
+#[test]
+fn a_snapshot_decides_only_what_was_sent_before_its_horizon() {
+    let plan = pub_sub(true, "lost = 0");
+    let mut rec = kit::record(&plan);
+    let horizon = 1_500_000;
+    connect(&mut rec, 0, 500_000, horizon, None);
+    connect(&mut rec, 1, 500_000, horizon, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..30).chain(31..80));
+    rec.as_of_us = Some(horizon);
+    rec.run_end_us = horizon;
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    // Expected: seqs 0..=50 (sent at 1.0 s … 1.5 s); lost: seq 30 only.
+    assert_eq!((m.published, m.acked, m.expected, m.received, m.lost), (100, 100, 51, 79, 1));
+    assert_eq!(m.missed_offline, 0, "after the horizon is in flight, not offline");
+    assert_eq!(r.streams[0].lost_seqs, vec![(30, 31)]);
+    assert!(r.partial);
+    assert_eq!(r.as_of_s, Some(1.5));
+    assert_eq!(r.verdict, Verdict::Fail, "lost = 0 fails on seq 30");
+    // The same record, finished: not partial.
+    rec.as_of_us = None;
+    let r = analyse(&plan, &rec);
+    assert!(!r.partial && r.as_of_s.is_none());
+}

@@ -14,6 +14,8 @@ pub const MAX_POINTS: usize = 3_600;
 pub trait Rollup: Clone {
     /// `self` followed by `later`, as one point ending where `later` ends.
     fn absorb(&mut self, later: &Self);
+    /// A point that stands for none (it fills the series' memory up front).
+    fn blank() -> Self;
 }
 
 impl Rollup for TimePoint {
@@ -38,12 +40,33 @@ impl Rollup for TimePoint {
         self.broker_cpu_pct = mean(self.broker_cpu_pct, later.broker_cpu_pct);
         self.broker_rss_kib = later.broker_rss_kib.or(self.broker_rss_kib);
     }
+
+    fn blank() -> Self {
+        TimePoint {
+            // Not all zero bits: the fill must write (a zeroed allocation
+            // may be left to the kernel's untouched zero pages).
+            t_s: -1.0,
+            span_s: 0.0,
+            connected: 0,
+            published: 0,
+            received: 0,
+            e2e_p99_us: None,
+            midge_cpu_pct: None,
+            midge_rss_kib: None,
+            broker_cpu_pct: None,
+            broker_rss_kib: None,
+        }
+    }
 }
 
 impl Rollup for SysPoint {
     /// The broker's counters are cumulative: the later round says it all.
     fn absorb(&mut self, later: &Self) {
         *self = *later;
+    }
+
+    fn blank() -> Self {
+        SysPoint { t_s: -1.0, ..Default::default() }
     }
 }
 
@@ -60,10 +83,14 @@ pub struct Series<P> {
 }
 
 impl<P: Rollup> Series<P> {
-    /// A series of at most `capacity` (≥ 2) points, allocated up front.
+    /// A series of at most `capacity` (≥ 2) points, allocated and written
+    /// up front: its pages are resident from the start, so a soak's memory
+    /// does not creep up as the series fills.
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(2);
-        Series { points: Vec::with_capacity(capacity), pending: None, every: 1, capacity }
+        let mut points = vec![P::blank(); capacity];
+        points.clear();
+        Series { points, pending: None, every: 1, capacity }
     }
 
     /// Adds the next raw point.
