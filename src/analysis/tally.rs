@@ -202,6 +202,16 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     };
     let no_connections = Vec::new();
     let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+    // Send times known only to a widened band: trust the subscriber that
+    // much less at a drop, so no message is taken for sent before it.
+    let less_trusted;
+    let sub_conns = match log.sent.widened_us() {
+        0 => sub_conns,
+        by_us => {
+            less_trusted = trust_less(sub_conns, by_us);
+            &less_trusted
+        }
+    };
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
     let w = match s.share {
@@ -245,6 +255,15 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
+}
+
+/// `conns` with their trust after the last packet heard cut `by_us`
+/// shorter (the race margin widened by a publisher's send-time band).
+fn trust_less(conns: &[Connected], by_us: u64) -> Vec<Connected> {
+    conns
+        .iter()
+        .map(|c| Connected { slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + by_us, ..*c })
+        .collect()
 }
 
 /// Which window a lost message (first sent at `sent`) fell in: a broker

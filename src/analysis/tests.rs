@@ -536,3 +536,33 @@ fn a_snapshot_decides_only_what_was_sent_before_its_horizon() {
     let r = analyse(&plan, &rec);
     assert!(!r.partial && r.as_of_s.is_none());
 }
+
+// ---- send times known to a widened band ------------------------------------
+
+/// pub0 sends every 10 ms from 1 s, every other message 5 ms late: a
+/// jitter past the 1 ms band that widens it (to 16 ms) as the segments pile
+/// up, so a message may be recorded up to 16 ms before it was really sent.
+/// sub0 drops at 12 s (trusted to 11.95 s) and got every message really
+/// sent by then. None is lost: its trust ends 15 ms earlier for this
+/// publisher's stream, so no message sent after 11.95 s is taken for sent
+/// before.
+#[test]
+fn a_widened_send_time_band_costs_trust_not_false_loss() {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.run_end_us = 20 * S;
+    connect(&mut rec, 0, 500_000, 20 * S, None);
+    connect(&mut rec, 1, 500_000, 12 * S, Some(Cause::NetworkEof));
+    let real = |k: u64| S + k * 10_000 + if k % 2 == 1 { 5_000 } else { 0 };
+    let trusted = 11_950_000;
+    let log = publish(&mut rec, 0, 1, (0..1_500).map(real));
+    assert_eq!(log.sent.widened_us(), 15_000);
+    // The case at hand: sent after the trust ended, recorded before it.
+    assert!((0..1_500).any(|k| real(k) > trusted && log.sent.time_of(k) <= trusted));
+    receive(&mut rec, 1, 0, (0..1_500).filter(|&k| real(k) <= trusted));
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    assert_eq!(m.lost, 0, "{m:?}");
+    assert_eq!((m.acked, m.received), (1_500, 1_095));
+    assert_eq!(m.received + m.missed_offline, m.acked, "every message either arrived or was missed: {m:?}");
+}
