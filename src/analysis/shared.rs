@@ -4,7 +4,7 @@
 //! union of the members', a message two members got is a duplicate, and how
 //! the broker spread the messages over the members is kept for the report.
 
-use super::windows::{windows, Connected, Windows};
+use super::windows::{trust_less, windows, Connected, Windows};
 use crate::record::logs::RxLog;
 use crate::record::logs::{RangeSet, StreamRx};
 use std::collections::{BTreeMap, HashMap};
@@ -48,10 +48,26 @@ pub fn per_member(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_ind
 /// The share group is live while any member's subscription is: the union
 /// of the members' live windows; offline while none is (what is sent then is
 /// missed by the group, as for a clean session).
-pub fn shared_windows(members: &[u32], connections: &HashMap<u32, Vec<Connected>>, run_end_us: u64) -> Windows {
+///
+/// `less_trust_us`: each member's trust at a drop ends that much earlier
+/// (the publisher's widened send-time band, `windows::trust_less`).
+pub fn shared_windows(
+    members: &[u32],
+    connections: &HashMap<u32, Vec<Connected>>,
+    less_trust_us: u64,
+    run_end_us: u64,
+) -> Windows {
     let mut live = RangeSet::new();
     for m in members {
         let conns = connections.get(m).map_or(&[][..], Vec::as_slice);
+        let less_trusted;
+        let conns = match less_trust_us {
+            0 => conns,
+            by_us => {
+                less_trusted = trust_less(conns, by_us);
+                &less_trusted[..]
+            }
+        };
         for &(a, b) in &windows(conns, false, None, run_end_us).live {
             live.insert_span(a, b + 1);
         }

@@ -4,7 +4,9 @@
 //! while offline — and the window each lost message fell in.
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
-pub use super::windows::{publisher_gaps, windows, Connected, Windows, EXPIRY_SLACK_US, RACE_MARGIN_US};
+pub use super::windows::{
+    publisher_gaps, trust_less, windows, Connected, Windows, EXPIRY_SLACK_US, RACE_MARGIN_US,
+};
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
 use std::collections::HashMap;
@@ -205,7 +207,8 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     // Send times known only to a widened band: trust the subscriber that
     // much less at a drop, so no message is taken for sent before it.
     let less_trusted;
-    let sub_conns = match log.sent.widened_us() {
+    let widened_us = log.sent.widened_us();
+    let sub_conns = match widened_us {
         0 => sub_conns,
         by_us => {
             less_trusted = trust_less(sub_conns, by_us);
@@ -215,7 +218,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
     let w = match s.share {
-        Some(i) => shared_windows(input.shares[i as usize], &input.connections, input.run_end_us),
+        Some(i) => shared_windows(input.shares[i as usize], &input.connections, widened_us, input.run_end_us),
         None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
     };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -255,15 +258,6 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
-}
-
-/// `conns` with their trust after the last packet heard cut `by_us`
-/// shorter (the race margin widened by a publisher's send-time band).
-fn trust_less(conns: &[Connected], by_us: u64) -> Vec<Connected> {
-    conns
-        .iter()
-        .map(|c| Connected { slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + by_us, ..*c })
-        .collect()
 }
 
 /// Which window a lost message (first sent at `sent`) fell in: a broker

@@ -37,6 +37,15 @@ impl Connected {
     }
 }
 
+/// `conns` with their trust after the last packet heard cut `by_us`
+/// shorter (the race margin widened by a publisher's send-time band).
+pub fn trust_less(conns: &[Connected], by_us: u64) -> Vec<Connected> {
+    conns
+        .iter()
+        .map(|c| Connected { slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + by_us, ..*c })
+        .collect()
+}
+
 /// The live windows of one subscriber for one stream, and its offline gaps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Windows {
