@@ -192,19 +192,21 @@ pub struct RxLog {
 /// a day-long soak stays flat; a burst that fits in the resolution is one
 /// flat segment.
 ///
-/// Sends that jitter past the band (a loaded machine wakes a publisher a
-/// few ms late now and then) each start a segment, and those would grow
-/// with the run. So the band widens as segments pile up (`WIDEN`: 4 ms
-/// past 64 segments, 16 ms past 256, 64 ms past 1,024): memory per
-/// publisher stays bounded by how often sends are later than the widest
-/// band. The widening beyond the resolution (`widened_us`) is kept, and
+/// Sends that jitter past the band (a loaded machine wakes a publisher
+/// late now and then) each start a segment, and those would grow with the
+/// run. So a log keeps at most `MAX_SEGMENTS`: past that its band widens
+/// fourfold (4 ms, 16 ms, 64 ms, …) and the segments so far are compressed
+/// again to the wider band (`widen`), as often as needed to get back to
+/// half. Memory per publisher is bounded whatever the jitter; what jitter
+/// costs is precision. The widening beyond the resolution (`widened_us`) is kept, and
 /// the analysis ends a subscriber's trust that much earlier for this
 /// publisher's stream (`windows::Connected::slowest_delivery_us`, raised in
 /// `tally`), so a message recorded up to the band early is never taken for
 /// sent inside a window it was really sent after.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SendTimes {
-    /// (first sequence, its exact time, the time the line gives the
+    /// (first sequence, its recorded time — exact, or as far under it as the
+    /// band lets when it was late —, the time the line gives the
     /// segment's last sequence), run-clock µs; a segment ends where the
     /// next begins (the last one at `len - 1`).
     segments: Vec<(u64, u64, u64)>,
@@ -218,6 +220,9 @@ pub struct SendTimes {
     /// How far the band has widened beyond `RESOLUTION_US` (0: never).
     #[serde(default)]
     widened_us: u64,
+    /// The last sequence in the open (last) segment.
+    #[serde(default)]
+    open_last: u64,
 }
 
 impl SendTimes {
@@ -225,9 +230,8 @@ impl SendTimes {
     /// The band the compression keeps to, a little inside the resolution
     /// so that integer rounding never crosses it.
     const BAND_US: f64 = (Self::RESOLUTION_US - 2) as f64;
-    /// (segments, band): once a log holds this many segments, its band
-    /// widens to this (µs).
-    const WIDEN: [(usize, u64); 3] = [(64, 4_000), (256, 16_000), (1_024, 64_000)];
+    /// Segments a log keeps before its band widens (24 bytes each).
+    pub const MAX_SEGMENTS: usize = 64;
 
     /// How much earlier than its real time a message may be recorded,
     /// beyond `RESOLUTION_US` (0 unless sends jittered past the band often).
@@ -235,36 +239,97 @@ impl SendTimes {
         self.widened_us
     }
 
-    /// Widens the band once the segments reach the next step of `WIDEN`.
-    fn maybe_widen(&mut self) {
-        let n = self.segments.len();
-        if let Some(&(_, band)) = Self::WIDEN.iter().rev().find(|&&(at, _)| n >= at) {
-            self.widened_us = self.widened_us.max(band - Self::RESOLUTION_US);
-        }
-    }
-
     /// Notes the next sequence number, written at `t_us` (non-decreasing).
     pub fn push(&mut self, t_us: u64) {
         let seq = self.len;
         self.len += 1;
         self.last_us = t_us;
+        let band = Self::BAND_US + self.widened_us as f64;
+        if self.add(seq, t_us, band) && self.segments.len() > Self::MAX_SEGMENTS {
+            self.widen();
+        }
+    }
+
+    /// Puts (`seq`, `t_us`) on the open segment if one straight line from
+    /// its start still fits every point within `band` below it; else opens
+    /// a segment there (and says so).
+    fn add(&mut self, seq: u64, t_us: u64, band: f64) -> bool {
         let Some(&(s0, t0, _)) = self.segments.last() else {
             self.segments.push((seq, t_us, t_us));
-            return;
+            self.open_last = seq;
+            return true;
         };
-        // The slopes from the segment's start that put this message in its band.
+        // The slopes from the segment's start that put this point in its band.
         let d = (seq - s0) as f64;
         let rise = t_us as f64 - t0 as f64;
-        let (lo, hi) = ((rise - Self::BAND_US - self.widened_us as f64) / d, rise / d);
-        let (lo, hi) = if seq == s0 + 1 { (lo, hi) } else { (self.lo.max(lo), self.hi.min(hi)) };
+        let (lo, hi) = ((rise - band) / d, rise / d);
+        let (lo, hi) = if self.open_last == s0 { (lo, hi) } else { (self.lo.max(lo), self.hi.min(hi)) };
+        self.open_last = seq;
         if lo <= hi {
             (self.lo, self.hi) = (lo, hi);
             let end = t0 + (hi.max(0.0) * d).floor() as u64;
             self.segments.last_mut().expect("checked").2 = end;
+            false
         } else {
-            self.segments.push((seq, t_us, t_us));
-            self.maybe_widen();
+            // A point above the band (late) opens its segment as low as the
+            // band lets it, nearer the trend the next points will follow;
+            // a point below the line (early) at its own time.
+            let trend = t0 as f64 + self.hi.max(0.0) * d;
+            let anchor = if t_us as f64 - band > trend { t_us - band.max(0.0).floor() as u64 } else { t_us };
+            self.segments.push((seq, anchor, anchor));
+            true
         }
+    }
+
+    /// Too many segments: the band widens fourfold and the segments so far
+    /// are compressed again, until at most half of `MAX_SEGMENTS` are left.
+    /// The old line is never above the truth and at most the old band below
+    /// it, and it is straight between its vertices: a new line never above
+    /// the vertices and at most (new band − old band) below them keeps every
+    /// message within the new band.
+    fn widen(&mut self) {
+        while self.segments.len() > Self::MAX_SEGMENTS / 2 {
+            let old_band = Self::RESOLUTION_US + self.widened_us;
+            let new_band = old_band * 4;
+            let mut again = SendTimes {
+                segments: Vec::with_capacity(Self::MAX_SEGMENTS + 1),
+                len: self.len,
+                last_us: self.last_us,
+                widened_us: new_band - Self::RESOLUTION_US,
+                ..Default::default()
+            };
+            // A few µs inside: each pass rounds down once more.
+            let band = (new_band - old_band) as f64 - 4.0;
+            for (seq, t) in self.vertices() {
+                let before = again.open_last;
+                let opened = again.add(seq, t, band);
+                if opened && again.segments.len() > 1 && seq > before + 1 {
+                    // Segments must follow on without a gap (a segment's
+                    // line runs to the one before the next): the new one
+                    // starts right after the last point, on the old line.
+                    again.segments.pop();
+                    let s = before + 1;
+                    let t_s = self.time_of(s);
+                    again.segments.push((s, t_s, t_s));
+                    again.open_last = s;
+                    again.add(seq, t, band);
+                }
+            }
+            *self = again;
+        }
+    }
+
+    /// Every segment's first and last point on the line.
+    fn vertices(&self) -> Vec<(u64, u64)> {
+        let mut v = Vec::with_capacity(2 * self.segments.len());
+        for (i, &(s0, t0, t_end)) in self.segments.iter().enumerate() {
+            v.push((s0, t0));
+            let last = self.segments.get(i + 1).map_or(self.len.saturating_sub(1), |next| next.0 - 1);
+            if last > s0 {
+                v.push((last, t_end));
+            }
+        }
+        v
     }
 
     pub fn len(&self) -> u64 {
@@ -445,7 +510,7 @@ mod tests {
         for k in 0..3_000_000u64 {
             sent.push(start + k * 100_000 + (k * 7919 % 300));
         }
-        assert!(sent.points() <= 4, "{} points for 4,000,000 messages", sent.points());
+        assert!(sent.points() <= 8, "{} points for 4,000,000 messages", sent.points());
         assert!(sent.heap_bytes() < 1024);
     }
 
@@ -501,12 +566,38 @@ mod tests {
             truth.push(t);
             sent.push(t);
         }
-        assert_eq!(sent.widened_us(), 15_000, "16 ms band past 256 segments");
-        assert!(sent.points() < 1_024, "{} segments", sent.points());
+        assert!((3_000..=63_000).contains(&sent.widened_us()), "widened {} µs", sent.widened_us());
+        assert!(sent.points() <= SendTimes::MAX_SEGMENTS, "{} segments", sent.points());
         for (seq, &real) in truth.iter().enumerate() {
             let recorded = sent.time_of(seq as u64);
             let band = SendTimes::RESOLUTION_US + sent.widened_us();
             assert!(recorded <= real && real - recorded <= band, "seq {seq}: {recorded} vs {real}");
+        }
+    }
+
+    #[test]
+    fn any_jitter_keeps_the_log_bounded_and_the_band_honest() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut sent = SendTimes::default();
+        let mut truth = Vec::new();
+        // 100 msg/s with a heavy tail: 10 % of sends 1–300 ms late.
+        for k in 0..200_000u64 {
+            let late = if rng.gen_bool(0.1) { rng.gen_range(1_000..300_000) } else { rng.gen_range(0..500) };
+            let t = k * 10_000 + late;
+            let t = t.max(truth.last().copied().unwrap_or(0));
+            truth.push(t);
+            sent.push(t);
+            assert!(sent.points() <= SendTimes::MAX_SEGMENTS + 1);
+        }
+        let band = SendTimes::RESOLUTION_US + sent.widened_us();
+        assert!(band <= 1_024_000, "band {band}");
+        let mut prev = 0;
+        for (seq, &real) in truth.iter().enumerate() {
+            let recorded = sent.time_of(seq as u64);
+            assert!(recorded <= real && real - recorded <= band, "seq {seq}: {recorded} vs {real} (band {band})");
+            assert!(recorded >= prev);
+            prev = recorded;
         }
     }
 

@@ -72,6 +72,9 @@ pub fn spawn_periodic(p: Periodic) -> Option<(JoinHandle<()>, watch::Sender<bool
         let start = tokio::time::Instant::now();
         let mut next_report = report_every.map(|r| start + r);
         let mut at = start;
+        // Publishing's (start, end) once seen: a snapshot during the drain
+        // still counts what was due.
+        let mut window = None;
         loop {
             at += tick;
             tokio::select! {
@@ -80,7 +83,7 @@ pub fn spawn_periodic(p: Periodic) -> Option<(JoinHandle<()>, watch::Sender<bool
             }
             let write = next_report.is_some_and(|n| n <= tokio::time::Instant::now());
             let report = tokio::select! {
-                r = snapshot_report(&p) => r,
+                r = snapshot_report(&p, &mut window) => r,
                 _ = stop_rx.changed() => return,
             };
             p.progress.set_so_far(SoFar::of(&report));
@@ -100,7 +103,7 @@ pub fn spawn_periodic(p: Periodic) -> Option<(JoinHandle<()>, watch::Sender<bool
 
 /// Asks every client for its record so far, waits (briefly) for the
 /// answers, and analyses the whole (on a blocking thread).
-async fn snapshot_report(p: &Periodic) -> Report {
+async fn snapshot_report(p: &Periodic, window: &mut Option<(u64, u64)>) -> Report {
     let now_us = p.metrics.clock.now_us();
     let margin = MIN_MARGIN.max(quiet_period(p.metrics.slowest_delivery_us.load(Ordering::Relaxed)));
     let horizon_us = now_us.saturating_sub(margin.as_micros() as u64);
@@ -112,7 +115,12 @@ async fn snapshot_report(p: &Periodic) -> Report {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let clients = p.snapshots.take();
-    let record = record_so_far(p, clients, horizon_us, now_us).await;
+    if let Phase::Publishing { start_us, end_us } = *p.phase.borrow() {
+        *window = Some((start_us, end_us));
+    }
+    let publishing =
+        window.map(|(start_us, end_us)| PublishWindow { start_us, end_us, stopped_us: now_us.min(end_us) });
+    let record = record_so_far(p, clients, publishing, horizon_us).await;
     let plan = p.plan.clone();
     tokio::task::spawn_blocking(move || analysis::analyse(&plan, &record)).await.expect("the analysis does not panic")
 }
@@ -122,14 +130,10 @@ async fn snapshot_report(p: &Periodic) -> Report {
 async fn record_so_far(
     p: &Periodic,
     clients: Vec<crate::record::ClientRecord>,
+    publishing: Option<PublishWindow>,
     horizon_us: u64,
-    now_us: u64,
 ) -> RunRecord {
     let (counters, latencies) = p.metrics.totals();
-    let publishing = match *p.phase.borrow() {
-        Phase::Publishing { start_us, end_us } => Some(PublishWindow { start_us, end_us, stopped_us: now_us }),
-        _ => None,
-    };
     let sys = p.sys.as_ref().map(SysView::snapshot).unwrap_or_default();
     let broker = {
         let b = p.broker.lock().await;
@@ -142,7 +146,7 @@ async fn record_so_far(
             sys_series: sys.series,
         }
     };
-    let elapsed_us = publishing.map_or(0, |w| now_us.saturating_sub(w.start_us));
+    let elapsed_us = publishing.map_or(0, |w| w.stopped_us.saturating_sub(w.start_us));
     RunRecord {
         format: RECORD_FORMAT,
         midge_version: env!("CARGO_PKG_VERSION").to_string(),
