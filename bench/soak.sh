@@ -29,7 +29,7 @@ clients = 1000
 connect_rate = 500
 publish = { topic = "soak/{i}", qos = 1, rate = 10.0, payload = 64 }
 TOML
-./target/release/midge run "$dir/soak.toml" --out "$dir/out" -q &
+"${CARGO_TARGET_DIR:-target}/release/midge" run "$dir/soak.toml" --out "$dir/out" -q &
 pid=$!
 samples="$dir/rss.tsv"
 start=$(date +%s)
