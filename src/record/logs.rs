@@ -285,6 +285,18 @@ impl SendTimes {
         lo
     }
 
+    /// The same log on a clock `by_us` later (a shard's clock moved onto
+    /// the merged run's).
+    pub fn shift(&mut self, by_us: u64) {
+        for (_, t0, t_end) in &mut self.segments {
+            *t0 += by_us;
+            *t_end += by_us;
+        }
+        if !self.segments.is_empty() {
+            self.last_us += by_us;
+        }
+    }
+
     /// Segments kept (what the log costs grows with these).
     pub fn points(&self) -> usize {
         self.segments.len()
