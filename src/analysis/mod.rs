@@ -17,6 +17,8 @@ pub mod windows;
 pub use build::analyse;
 
 #[cfg(test)]
+mod shard_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
