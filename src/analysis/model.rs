@@ -84,6 +84,22 @@ pub struct ShardsInfo {
     pub accounted_by_merge_only: Vec<String>,
     /// Merged: each shard.
     pub parts: Vec<ShardPartInfo>,
+    /// Merged: the quickest delivery from each shard's publishers to each
+    /// shard's subscribers, send and receipt each on its own machine's clock.
+    pub clock_pairs: Vec<ClockPairInfo>,
+    /// Merged: how far an e2e latency measured between two shards can be
+    /// off because their clocks differ (the worst pair; null when no pair
+    /// of shards has deliveries both ways to bound it).
+    pub cross_shard_latency_bound_ms: Option<f64>,
+}
+
+/// The quickest delivery from one shard's publishers to another's subscribers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClockPairInfo {
+    pub from: u32,
+    pub to: u32,
+    /// Receipt minus send, ms; negative when the clocks differ by more than the delay.
+    pub min_one_way_ms: f64,
 }
 
 /// One shard of a merged run.

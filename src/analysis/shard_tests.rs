@@ -53,7 +53,18 @@ fn a_shard_reports_only_its_own_streams_and_the_merge_finds_the_cross_shard_loss
     let plans: Vec<Plan> = (0..2).map(|i| slice(whole.clone(), shard(i))).collect();
     assert_eq!(plans[0].streams.len(), 1, "pub0 → sub0 only: the other streams cross shards");
     let base = 1_700_000_000_000_000;
-    let records = [shard_record(&plans[0], base, 3 * S, Some(7)), shard_record(&plans[1], base + 2 * S, S, None)];
+    let mut records = [shard_record(&plans[0], base, 3 * S, Some(7)), shard_record(&plans[1], base + 2 * S, S, None)];
+    // The quickest deliveries (µs): within a shard 100; shard 1 → 0: 300; 0 → 1: −200 (its clock behind).
+    for (shard, rec) in records.iter_mut().enumerate() {
+        let rx = rec.clients[1].rx.as_mut().unwrap();
+        for (publisher, stream) in rx.streams.iter_mut() {
+            stream.min_one_way_us = Some(match (*publisher as usize == shard, shard) {
+                (true, _) => 100,
+                (false, 0) => 300,
+                (false, _) => -200,
+            });
+        }
+    }
 
     // Both publish from 3 s on the merged clock, when every subscriber is live.
     // Each shard alone: its one stream, complete — no false loss from the
@@ -80,6 +91,10 @@ fn a_shard_reports_only_its_own_streams_and_the_merge_finds_the_cross_shard_loss
     assert!(shards.merged);
     let offsets: Vec<f64> = shards.parts.iter().map(|p| p.clock_offset_ms).collect();
     assert_eq!(offsets, vec![0.0, 2000.0]);
+    let pairs: Vec<(u32, u32, f64)> = shards.clock_pairs.iter().map(|p| (p.from, p.to, p.min_one_way_ms)).collect();
+    assert_eq!(pairs, vec![(0, 0, 0.1), (0, 1, -0.2), (1, 0, 0.3), (1, 1, 0.1)]);
+    // Δ(clock 1 − clock 0) ∈ [−0.3, −0.2] ms: a cross-shard latency is at most 0.3 ms off.
+    assert_eq!(shards.cross_shard_latency_bound_ms, Some(0.3));
 }
 
 #[test]

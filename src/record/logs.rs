@@ -137,6 +137,12 @@ pub struct StreamRx {
     pub duplicated: u64,
     pub out_of_order: u64,
     pub max_seen: Option<u64>,
+    /// The quickest delivery: receipt minus the publisher's send time, µs,
+    /// each on its own machine's clock (negative when the clocks differ by
+    /// more than the delay). Across shards, the two directions' minima bound
+    /// the clocks' offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_one_way_us: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +153,10 @@ pub enum RxOutcome {
 }
 
 impl StreamRx {
+    pub fn note_one_way(&mut self, us: i64) {
+        self.min_one_way_us = Some(self.min_one_way_us.map_or(us, |m| m.min(us)));
+    }
+
     pub fn record(&mut self, seq: u64) -> RxOutcome {
         if !self.received.insert(seq) {
             self.duplicated += 1;
