@@ -134,6 +134,8 @@ async fn four_shards_merge_to_the_counts_of_one_whole_run() {
     assert_eq!(counts(&w), vec![1000, 4000, 3995, 5, 0, 0], "the whole run");
     assert_eq!(counts(&m), counts(&w), "the merged shards give the whole run's counts");
     assert_eq!(m["shards"]["merged"], true);
+    let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(md.contains("Merged from 4 shards"), "report.md names the merge");
     assert_eq!(m["shards"]["parts"].as_array().unwrap().len(), 4);
     assert!(m["shards"]["start_skew_ms"].as_f64().unwrap() < 1000.0, "--start-at lines the shards up");
 
