@@ -184,3 +184,56 @@ fn a_sharded_run_needs_a_shared_run_id_and_a_shared_broker() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("shared broker"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_that_cannot_reach_the_broker_is_named_by_the_merge() {
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("s.toml");
+    std::fs::write(&scenario, SCENARIO.replace("duration = \"2s\"", "duration = \"500ms\"")).unwrap();
+    let s = scenario.to_str().unwrap();
+    let dirs: Vec<_> = (0..2).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    // A port nothing listens on: a closed port on loopback refuses at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let urls = [support::url(&broker), format!("mqtt://{closed}")];
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let o = midge(&[
+            "run",
+            s,
+            "--broker",
+            &urls[i],
+            "--out",
+            dirs[i].to_str().unwrap(),
+            "-q",
+            "--shard",
+            &shard,
+            "--run-id",
+            "r",
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(o.status.code(), Some(if i == 0 { 0 } else { 2 }), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(dirs[1].join("shard-error.json").exists(), "the failed shard leaves its error");
+    let o = midge(&[
+        "merge",
+        dirs[0].to_str().unwrap(),
+        dirs[1].to_str().unwrap(),
+        "--out",
+        tmp.path().join("m").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("shard 1/2 did not run") && err.contains("cannot reach the broker"), "{err}");
+    // Without the failed shard's folder, the slice is named as missing.
+    let o =
+        midge(&["merge", dirs[0].to_str().unwrap(), "--out", tmp.path().join("m").to_str().unwrap()]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1/2 is missing"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -7,6 +7,7 @@ use super::testkit::{self as kit, connect, every, publish, receive};
 use crate::plan::shard::ShardId;
 use crate::plan::{global_indices, slice, Plan};
 use crate::record::merge::{combine, ShardPart};
+use crate::record::vocab::{Cause, FindingKind};
 use crate::record::RunRecord;
 
 const S: u64 = 1_000_000;
@@ -115,4 +116,34 @@ publish = { topic = "t/{i}", qos = 0, rate = 1.0 }
     assert_eq!(publishers, vec![Some(1), Some(3)]);
     assert_eq!(parts[1].publishers_total(), 5, "schedules spread over the whole plan's publishers");
     assert_eq!(parts[1].identity().client_ids.len(), 5, "the record keeps every id of the whole plan");
+}
+
+#[test]
+fn a_duplicate_id_loop_between_two_shards_is_one_finding_of_the_merge() {
+    // Both clients of "fx" share the id "same"; client 0 runs on shard 0,
+    // client 1 on shard 1, whose clock started 1 s later. On the merged
+    // clock: 0 up 1–2 s, 1 up 2–3 s, 0 up 3–4 s, 1 up from 4 s: 3 takeovers.
+    let whole = kit::plan_own_ids(
+        "name = \"t\"\n[[group]]\nname = \"fx\"\nclients = 2\nclient_id = { scheme = \"fixed\", id = \"same\" }\n",
+    );
+    let plans: Vec<Plan> = (0..2).map(|i| slice(whole.clone(), shard(i))).collect();
+    let base = 1_700_000_000_000_000;
+    let mut a = kit::record(&plans[0]);
+    a.clock_start_unix_us = base;
+    connect(&mut a, 0, S, 2 * S, Some(Cause::NetworkEof));
+    connect(&mut a, 0, 3 * S, 4 * S, Some(Cause::NetworkEof));
+    let mut b = kit::record(&plans[1]);
+    b.clock_start_unix_us = base + S;
+    connect(&mut b, 0, S, 2 * S, Some(Cause::NetworkEof));
+    connect(&mut b, 0, 3 * S, 7 * S, None);
+    let parts = [a, b]
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| ShardPart { record, global: global_indices(&whole, shard(i as u32)) })
+        .collect();
+    let r = analyse(&whole, &combine(parts, whole.identity()));
+    let loops: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::DuplicateIdLoop).collect();
+    assert_eq!(loops.len(), 1, "{:#?}", r.findings);
+    assert_eq!((loops[0].count, loops[0].client_ids.clone()), (3, vec!["same".to_string()]));
+    assert_eq!(r.disconnects.by_cause.get("session_taken_over"), Some(&3));
 }
