@@ -73,15 +73,20 @@ impl Snapshots {
 mod tests {
     use super::*;
 
+    fn record(index: u32) -> ClientRecord {
+        ClientRecord { index, ..Default::default() }
+    }
+
     #[test]
     fn answers_count_only_for_the_open_round() {
         let s = Snapshots::default();
         assert_eq!(s.asked(), 0);
         let r1 = s.ask(1_000);
         s.answer(r1, |h| {
-            ClientRecord { index: 2, timeline: vec![], limits: vec![], publish_log: None, rx: None }.tap(h)
+            assert_eq!(h, 1_000, "the horizon asked for");
+            record(2)
         });
-        s.answer(r1, |_| ClientRecord { index: 1, timeline: vec![], limits: vec![], publish_log: None, rx: None });
+        s.answer(r1, |_| record(1));
         assert_eq!(s.answers(), 2);
         assert_eq!(s.take().iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
         // Late: the round is closed.
@@ -89,15 +94,5 @@ mod tests {
         let r2 = s.ask(2_000);
         s.answer(r1, |_| panic!("not called for an old round"));
         assert_eq!((r2, s.asked(), s.answers()), (2, 2, 0));
-    }
-
-    trait Tap {
-        fn tap(self, horizon_us: u64) -> Self;
-    }
-    impl Tap for ClientRecord {
-        fn tap(self, horizon_us: u64) -> Self {
-            assert_eq!(horizon_us, 1_000);
-            self
-        }
     }
 }

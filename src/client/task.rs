@@ -364,7 +364,14 @@ impl Client {
                 timeline.push(open);
             }
             let (publish_log, rx) = self.recorder.copy_logs();
-            ClientRecord { index: self.me.index, timeline, limits: self.limits.clone(), publish_log, rx }
+            ClientRecord {
+                index: self.me.index,
+                timeline,
+                limits: self.limits.clone(),
+                publish_log,
+                rx,
+                publishing: None,
+            }
         });
     }
 
@@ -594,7 +601,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     let limits = std::mem::take(&mut client.limits);
     let timeline = std::mem::take(&mut client.timeline);
     let (publish_log, rx) = client.recorder.into_logs();
-    ClientRecord { index, timeline, limits, publish_log, rx }
+    ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
 }
 
 #[cfg(test)]

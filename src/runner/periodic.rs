@@ -169,6 +169,9 @@ async fn record_so_far(
         // Nothing after the horizon is judged: an offline gap ends there.
         run_end_us: horizon_us,
         connected_peak: p.metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
+        clock_start_unix_us: p.metrics.clock.start_unix_us(),
+        start_late_us: None,
+        merged: None,
         counters,
         latencies,
         timeseries: p.series.lock().unwrap_or_else(|e| e.into_inner()).to_vec(),
