@@ -96,6 +96,7 @@ pub fn spawn_periodic(p: Periodic) -> Option<(JoinHandle<()>, watch::Sender<bool
                     }
                 }
             }
+            release_free_memory();
         }
     });
     Some((handle, stop_tx))
@@ -187,5 +188,18 @@ async fn record_so_far(
             broker_cpu_s: None,
             broker_rss_kib: None,
         },
+    }
+}
+
+/// Hands the memory a snapshot freed back to the system. A snapshot's copies,
+/// analysis and report are freed at once, but glibc keeps freed memory for
+/// later (its heap top only shrinks past a threshold, and its per-thread
+/// arenas not at all), so without this a soak's RSS would ratchet up to the
+/// largest snapshot so far: measured at about 0.25 MB per periodic report.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
