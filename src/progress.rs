@@ -150,3 +150,24 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SoFar;
+
+    #[test]
+    fn the_line_says_what_the_last_snapshot_decided() {
+        let so_far = SoFar {
+            as_of_s: 52.4,
+            lost: 3,
+            e2e_p99_us: Some(3_100),
+            findings: vec![("qos_violation".into(), 2), ("closed_by_broker".into(), 1)],
+        };
+        assert_eq!(
+            so_far.words(),
+            " · lost 3 (to 52 s) · p99 so far 3.1 ms · findings 3 (qos_violation ×2, closed_by_broker ×1)"
+        );
+        let quiet = SoFar { as_of_s: 9.0, lost: 0, e2e_p99_us: None, findings: vec![] };
+        assert_eq!(quiet.words(), " · lost 0 (to 9 s) · p99 so far – · findings 0");
+    }
+}

@@ -194,8 +194,8 @@ async fn record_so_far(
 /// Hands the memory a snapshot freed back to the system. A snapshot's copies,
 /// analysis and report are freed at once, but glibc keeps freed memory for
 /// later (its heap top only shrinks past a threshold, and its per-thread
-/// arenas not at all), so without this a soak's RSS would ratchet up to the
-/// largest snapshot so far: measured at about 0.25 MB per periodic report.
+/// arenas not at all), so without this a soak's RSS ratchets up toward the
+/// largest snapshot so far (docs/PERFORMANCE.md, "Soak memory").
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system.
