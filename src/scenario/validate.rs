@@ -109,6 +109,17 @@ impl ScenarioFile {
             }
         }
         self.validate_client_id(at, group)?;
+        if let (Some(tls), Some(wire)) = (&group.tls, self.file_wire()) {
+            if !wire.tls() {
+                return Err(self.error_at(
+                    tls.span().start,
+                    ctx(format!(
+                        "`tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {}://",
+                        wire.scheme()
+                    )),
+                ));
+            }
+        }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
         }
@@ -302,7 +313,17 @@ impl ScenarioFile {
             }
             None => {}
         }
-        self.validate_fault_action(at, fault)
+        self.validate_fault_action(at, fault)?;
+        match self.file_wire().map(|w| fault.action.refused_over(w)) {
+            Some(Err(why)) => Err(self.error_at(at, format!("fault {name}: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// How the file's `[broker] url` is reached (None: no url, or a bad one).
+    fn file_wire(&self) -> Option<super::Wire> {
+        let url = self.scenario.broker.url.as_ref()?;
+        BrokerSpec::parse(url).ok().map(|b| b.wire())
     }
 
     /// The keys a fault's action needs (or must not have).
