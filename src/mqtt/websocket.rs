@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -88,6 +89,9 @@ fn to_io(e: WsError) -> io::Error {
     match e {
         WsError::Io(e) => e,
         WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::BrokenPipe.into(),
+        // The TCP connection closed under the WebSocket (no Close frame): a
+        // plain close, as over TCP.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => io::ErrorKind::UnexpectedEof.into(),
         other => io::Error::new(io::ErrorKind::InvalidData, other),
     }
 }
