@@ -548,6 +548,41 @@ mod tests {
         }
     }
 
+    /// The opening request, then a masked binary frame carrying CONNECT, as
+    /// a ws:// client sends them; the id is found only once all of it is in.
+    #[test]
+    fn finds_the_client_id_inside_the_first_websocket_frame() {
+        for id in ["web-1".to_string(), "x".repeat(200)] {
+            let mut connect = BytesMut::new();
+            Packet::Connect(ConnectOptions {
+                client_id: id.clone(),
+                keep_alive_s: 30,
+                clean_start: true,
+                username: None,
+                password: None,
+                session_expiry_s: None,
+                receive_maximum: None,
+            })
+            .encode(ProtocolVersion::V311, &mut connect)
+            .unwrap();
+            let mut seen = b"GET /mqtt HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n".to_vec();
+            assert_eq!(ws_connect_client_id(&seen), None, "no frame yet");
+            let mask = [0x11u8, 0x22, 0x33, 0x44];
+            seen.push(0x82);
+            match connect.len() {
+                n if n < 126 => seen.push(0x80 | n as u8),
+                n => {
+                    seen.push(0x80 | 126);
+                    seen.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+            }
+            seen.extend_from_slice(&mask);
+            seen.extend(connect.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            assert_eq!(ws_connect_client_id(&seen[..seen.len() - 1]), None, "half a frame");
+            assert_eq!(ws_connect_client_id(&seen), Some(id));
+        }
+    }
+
     #[tokio::test]
     async fn timed_faults_hit_only_their_targets_and_expire() {
         let c = Control::default();
