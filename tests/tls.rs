@@ -202,6 +202,8 @@ async fn insecure_takes_a_self_signed_broker_and_the_report_says_so() {
     let out = run_text(&scenario(""), &url).await;
     assert_eq!(out.report.clients.connect_failures.get("tls_bad_certificate"), Some(&7));
     assert_eq!(out.exit_code, 2);
+    let error = out.report.error.as_deref().unwrap_or_default();
+    assert!(error.contains("no client could connect") && error.contains("tls_bad_certificate ×7"), "{error}");
     assert!(out.report.broker.tls.as_ref().is_some_and(|t| !t.insecure && t.protocol_version.is_none()));
 }
 
