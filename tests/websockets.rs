@@ -181,3 +181,25 @@ fn drop_over_ws_is_refused_with_its_place_in_the_file() {
     let err = err.to_string();
     assert!(err.contains("WebSocket frames"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_websocket_upgrade_is_named_and_nobody_connected_exits_2() {
+    // A deliberately wrong peer: an HTTP server with nothing at that path.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        }
+    });
+    let text = "name = \"ws-404\"\nduration = \"1s\"\ndrain = \"1s\"\n[[group]]\nname = \"g\"\nclients = 2\nsubscribe = { filter = \"a/#\" }\n";
+    let out = run_text(text, &format!("ws://{addr}/nothing-here")).await;
+    server.abort();
+    let r = &out.report;
+    assert_eq!(r.clients.connect_failures.get("ws_http_404"), Some(&2), "{:?}", r.clients);
+    assert!(r.error.as_deref().is_some_and(|e| e.contains("ws_http_404 ×2")), "{:?}", r.error);
+    assert_eq!(out.exit_code, 2);
+}

@@ -84,6 +84,9 @@ pub enum RunError {
     Workers(std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    /// A fault the transport cannot carry (see `FaultAction::refused_over`).
+    #[error("{0}")]
+    Transport(String),
     #[error("--prometheus: {0}")]
     Prometheus(String),
 }
@@ -148,7 +151,7 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     // Plan::build refused the proxy's faults over TLS; this holds for plans made otherwise.
     if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(plan.broker.wire()).is_err()) {
         let why = f.action.refused_over(plan.broker.wire()).err().unwrap_or_default();
-        return Err(RunError::Tls(format!("fault {:?}: {why}", f.action)));
+        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action)));
     }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
