@@ -264,7 +264,7 @@ fn start_swarm(
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
     // Shards only need to outnumber the threads that record into them; each
-    // holds eight histograms.
+    // holds ten histograms.
     let mut metrics = Metrics::new((2 * pool.len()).clamp(2, 16));
     metrics.clock = clock;
     let metrics = Arc::new(metrics);
