@@ -173,6 +173,10 @@ fn drop_over_ws_is_refused_with_its_place_in_the_file() {
     let wss = cut.replace("ws://", "wss://");
     let msg = midge::scenario::ScenarioFile::parse(std::path::Path::new("ws.toml"), &wss).err().unwrap().to_string();
     assert!(msg.starts_with("ws.toml:8:1") && msg.contains("cannot read TLS"), "{msg}");
+    // The embedded broker's WebSocket listener speaks 3.1.1 only: said before anything runs.
+    let v5 = "name = \"x\"\nprotocol = \"5\"\n[broker]\nurl = \"embedded+ws\"\n[[group]]\nname = \"g\"\n";
+    let msg = midge::scenario::ScenarioFile::parse(std::path::Path::new("v5.toml"), v5).err().unwrap().to_string();
+    assert!(msg.starts_with("v5.toml:4:8") && msg.contains("3.1.1 only"), "{msg}");
     // The same through --broker, where the file names no broker.
     let plain = text.replace("url = \"ws://127.0.0.1:9001/mqtt\"\n", "");
     let file = midge::scenario::ScenarioFile::parse(std::path::Path::new("ws.toml"), &plain).unwrap();
