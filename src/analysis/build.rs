@@ -323,6 +323,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         verdict: Verdict::Fail,
         error: run_error(plan, record),
         capacity: None,
+        shards: super::shards::shards_info(plan, record),
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);

@@ -9,12 +9,15 @@ pub mod detect;
 pub mod expect;
 pub mod generator;
 pub mod model;
+pub mod shards;
 pub mod shared;
 pub mod tally;
 pub mod windows;
 
 pub use build::analyse;
 
+#[cfg(test)]
+mod shard_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

@@ -559,7 +559,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     client.mark_done();
     let limits = std::mem::take(&mut client.limits);
     let (publish_log, rx) = client.recorder.into_logs();
-    ClientRecord { index, timeline, limits, publish_log, rx }
+    ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! printed at the end of a run.
 
 mod capacity;
+mod shards;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
@@ -115,6 +116,9 @@ fn window_words(kind: &str) -> &str {
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     header(&mut o, r);
+    if let Some(s) = &r.shards {
+        o.push_str(&shards::shards_section(s));
+    }
     findings(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
