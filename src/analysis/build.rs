@@ -297,6 +297,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             config: record.broker.config.clone(),
             sys: record.broker.sys.clone(),
             sys_series: record.broker.sys_series.clone(),
+            tls: record.broker.tls.clone(),
         },
         started_at: record.started_at.clone(),
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,

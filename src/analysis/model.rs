@@ -227,6 +227,11 @@ pub struct BrokerInfo {
     /// empty when it publishes none).
     #[serde(default)]
     pub sys_series: Vec<crate::record::SysPoint>,
+    /// TLS as the clients used it (mqtts://, wss://): `insecure` (the
+    /// broker's certificate NOT verified), the negotiated protocol version
+    /// and cipher suite. Null without TLS.
+    #[serde(default)]
+    pub tls: Option<crate::record::TlsRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,7 +246,7 @@ pub struct ClientsInfo {
     pub subscribe_failures: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
     pub count: u64,
     pub min_us: u64,
@@ -279,6 +284,12 @@ pub struct LatencyInfo {
     pub connect: LatencySummary,
     /// TCP handshake only.
     pub connect_tcp: LatencySummary,
+    /// TLS handshake only (count 0 without TLS).
+    #[serde(default)]
+    pub connect_tls: LatencySummary,
+    /// WebSocket handshake only (count 0 without a WebSocket).
+    #[serde(default)]
+    pub connect_ws: LatencySummary,
     /// Intended send time to receipt (coordinated-omission corrected).
     pub e2e: LatencySummary,
     /// Actual send time to receipt.
@@ -294,6 +305,8 @@ impl LatencyInfo {
         LatencyInfo {
             connect: LatencySummary::from_histogram(&l.connect),
             connect_tcp: LatencySummary::from_histogram(&l.connect_tcp),
+            connect_tls: LatencySummary::from_histogram(&l.connect_tls),
+            connect_ws: LatencySummary::from_histogram(&l.connect_ws),
             e2e: LatencySummary::from_histogram(&l.e2e),
             e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
             ack: LatencySummary::from_histogram(&l.ack),

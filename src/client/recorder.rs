@@ -10,6 +10,30 @@ use crate::record::logs::{PublishLog, RxLog};
 use crate::record::{Generation, RunClock};
 use std::sync::atomic::Ordering;
 
+/// How long each step of a successful connect took (µs): to CONNACK in
+/// all (every handshake included), and the TCP connect, TLS and WebSocket
+/// handshakes alone (the last two only when they happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectTimes {
+    pub total_us: u64,
+    pub tcp_us: u64,
+    pub tls_us: Option<u64>,
+    pub ws_us: Option<u64>,
+}
+
+impl ConnectTimes {
+    /// From a dial's step times (run-clock µs), CONNACK read at `connack_us`.
+    pub fn of(d: &crate::mqtt::handshake::Dialed, connack_us: u64) -> ConnectTimes {
+        let ws_from = d.tls_us.unwrap_or(d.tcp_us);
+        ConnectTimes {
+            total_us: connack_us - d.started_us,
+            tcp_us: d.tcp_us - d.started_us,
+            tls_us: d.tls_us.map(|t| t - d.tcp_us),
+            ws_us: d.ws_us.map(|w| w - ws_from),
+        }
+    }
+}
+
 pub struct Recorder {
     shard: usize,
     // Boxed: only publishers (or subscribers) have one, and an idle
@@ -37,11 +61,18 @@ impl Recorder {
         m.with(self.shard, |s| f(&mut s.counters));
     }
 
-    /// A successful connect: its latency to CONNACK and to TCP.
-    pub fn connected(&self, m: &Metrics, connect_us: u64, tcp_us: u64) {
+    /// A successful connect: its latency to CONNACK, and of each step that
+    /// happened (TCP; TLS and WebSocket handshakes only when they did).
+    pub fn connected(&self, m: &Metrics, t: ConnectTimes) {
         m.with(self.shard, |s| {
-            s.latency.connect.saturating_record(connect_us.max(1));
-            s.latency.connect_tcp.saturating_record(tcp_us.max(1));
+            s.latency.connect.saturating_record(t.total_us.max(1));
+            s.latency.connect_tcp.saturating_record(t.tcp_us.max(1));
+            if let Some(us) = t.tls_us {
+                s.latency.connect_tls.saturating_record(us.max(1));
+            }
+            if let Some(us) = t.ws_us {
+                s.latency.connect_ws.saturating_record(us.max(1));
+            }
             s.counters.connects += 1;
         });
     }

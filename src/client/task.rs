@@ -6,7 +6,7 @@
 
 use super::announced::{blocks_publishing, limit_hits};
 use super::reconnect::Backoff;
-use super::recorder::Recorder;
+use super::recorder::{ConnectTimes, Recorder};
 use super::session::{Event, KeepAliveAction, Session, Stage};
 use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::{Counters, Metrics};
@@ -54,8 +54,9 @@ pub struct ClientContext {
     pub broker: SocketAddr,
     /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
     pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
-    /// mqtts:// brokers: the TLS settings every client shares.
-    pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// How each group reaches the broker (TLS, WebSocket), by group index:
+    /// a group may bring its own client certificate.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
 }
 
 /// What a client hands back when it ends.
@@ -136,16 +137,17 @@ impl Client {
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.me.index),
-            tls: self.ctx.tls.as_ref(),
+            transport: &self.ctx.transports[self.me.group as usize],
             protocol: self.protocol(),
             clock: self.ctx.metrics.clock,
             limit: CONNECT_TIMEOUT,
         };
-        let Dialed { mut conn, ack, started_us, tcp_us } = dial_mqtt(dial, &self.connect_options()).await?;
+        let dialed = dial_mqtt(dial, &self.connect_options()).await?;
+        let times = ConnectTimes::of(&dialed, self.now_us());
+        let Dialed { mut conn, ack, .. } = dialed;
         conn.set_read_window(self.ctx.plan.batch_window);
         self.honour_limits(&ack);
-        // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
-        self.recorder.connected(&self.ctx.metrics, self.now_us() - started_us, tcp_us - started_us);
+        self.recorder.connected(&self.ctx.metrics, times);
         Ok((conn, ack))
     }
 
@@ -582,7 +584,7 @@ mod tests {
             metrics: Arc::new(Metrics::new(1)),
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
-            tls: None,
+            transports: Arc::from(vec![Default::default()]),
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);
         let task = std::mem::size_of_val(&run_client(ctx.clone(), 0, phase.clone()));

@@ -49,7 +49,8 @@ pub struct FaultContext {
     pub orders: watch::Sender<Option<Arc<Misbehave>>>,
     /// Touched after each order, so every client wakes up to read it.
     pub phase: watch::Sender<Phase>,
-    pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// How each group reaches the broker (TLS, WebSocket), by group index.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
     pub clock: RunClock,
 }
 
@@ -142,7 +143,7 @@ fn spawn_twins(ctx: &FaultContext, targets: &[u32], until_us: u64) -> Vec<tokio:
             reconnect: g.reconnect.unwrap_or_default(),
             clock: ctx.clock,
             of_client: i,
-            tls: ctx.tls.clone(),
+            transport: ctx.transports[c.group as usize].clone(),
         }
     };
     targets.iter().map(|&i| tokio::spawn(twin::run(twin_of(i), until))).collect()

@@ -250,6 +250,8 @@ impl Connection {
     pub async fn flush(&mut self) -> Result<(), ConnectionError> {
         if !self.write_buf.is_empty() {
             self.stream.write_all(&self.write_buf).await?;
+            // A no-op for TCP; TLS and WebSocket may hold what was written.
+            self.stream.flush().await?;
             self.bytes_out += self.write_buf.len() as u64;
             self.writes += 1;
             self.wrote_us = self.clock.now_us();
@@ -267,6 +269,7 @@ impl Connection {
     pub async fn write_raw(&mut self, bytes: &[u8], pkid: u16) -> Result<(), ConnectionError> {
         self.record_sent(bytes.first().copied().unwrap_or(0), bytes.len(), pkid, true);
         self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
         self.bytes_out += bytes.len() as u64;
         self.writes += 1;
         self.wrote_us = self.clock.now_us();

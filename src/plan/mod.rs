@@ -64,6 +64,9 @@ pub struct GroupPlan {
     /// With `[[stage]]`s naming this group's `clients`: its client count over
     /// the stage clock (from 0); its clients join as it rises.
     pub client_curve: Option<std::sync::Arc<stages::ClientCurve>>,
+    /// Its own TLS client certificate and key (a group's `tls`), resolved
+    /// against the scenario's folder; None: `[broker.tls]`'s.
+    pub tls_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// On a shard (`--shard I/N`): this group's clients are every N-th of
     /// the whole group's, from the I-th.
     pub slice: Option<shard::ShardId>,
@@ -260,6 +263,16 @@ impl Plan {
             let first_client = clients.len() as u32;
             add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
             let mut group = group_plan(g, s.protocol, first_client, secret_env);
+            if let Some(t) = &g.tls {
+                if !broker.is_tls() {
+                    anyhow::bail!(
+                        "group {:?}: `tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {broker_url}",
+                        g.name
+                    );
+                }
+                let t = t.get_ref();
+                group.tls_identity = Some((scenario_dir.join(&t.cert_file), scenario_dir.join(&t.key_file)));
+            }
             stage_curves(&s.stages, &mut group);
             groups.push(std::sync::Arc::new(group));
         }
@@ -393,6 +406,7 @@ fn tls_plan(
             cert_file: path(&section.cert_file),
             key_file: path(&section.key_file),
             server_name: section.server_name.clone().unwrap_or_else(|| broker.host().unwrap_or_default().to_string()),
+            insecure: section.insecure,
         }
     })
 }
@@ -458,6 +472,7 @@ fn group_plan(
         session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
         retry_connect: g.retry_connect,
         client_curve: None,
+        tls_identity: None,
         slice: None,
     }
 }
@@ -552,7 +567,13 @@ fn fault_plans(
     let mut faults = Vec::new();
     for f in specs {
         let f = f.get_ref();
-        if f.action == scenario::FaultAction::RestartBroker && *broker != BrokerSpec::SpawnMosquitto {
+        if let Err(why) = f.action.refused_over(broker.wire()) {
+            anyhow::bail!(
+                "fault {}: {why} (the broker here is {broker_url})",
+                format!("{:?}", f.action).to_lowercase()
+            );
+        }
+        if f.action == scenario::FaultAction::RestartBroker && !broker.is_spawned_mosquitto() {
             anyhow::bail!(
                 "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
             );

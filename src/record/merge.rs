@@ -80,6 +80,11 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
             acc.broker.sys_series = r.broker.sys_series;
             acc.broker.sys = r.broker.sys;
         }
+        // TLS as the shards used it (the same settings): the first that
+        // negotiated something says what.
+        if acc.broker.tls.as_ref().map_or(true, |t| t.protocol_version.is_none()) && r.broker.tls.is_some() {
+            acc.broker.tls = r.broker.tls;
+        }
     }
     acc.clients.sort_by_key(|c| c.index);
     acc

@@ -257,6 +257,12 @@ pub struct Latencies {
     pub connect: Histogram<u64>,
     #[serde(with = "hist")]
     pub connect_tcp: Histogram<u64>,
+    /// The TLS handshake alone (mqtts://, wss://); empty without TLS.
+    #[serde(with = "hist", default = "hist::new_histogram")]
+    pub connect_tls: Histogram<u64>,
+    /// The WebSocket handshake alone (ws://, wss://); empty without it.
+    #[serde(with = "hist", default = "hist::new_histogram")]
+    pub connect_ws: Histogram<u64>,
     #[serde(with = "hist")]
     pub e2e: Histogram<u64>,
     #[serde(with = "hist")]
@@ -275,6 +281,8 @@ impl Latencies {
         Latencies {
             connect: hist::new_histogram(),
             connect_tcp: hist::new_histogram(),
+            connect_tls: hist::new_histogram(),
+            connect_ws: hist::new_histogram(),
             e2e: hist::new_histogram(),
             e2e_uncorrected: hist::new_histogram(),
             ack: hist::new_histogram(),
@@ -287,6 +295,8 @@ impl Latencies {
         // Same bounds everywhere, so adding cannot fail.
         let _ = self.connect.add(&o.connect);
         let _ = self.connect_tcp.add(&o.connect_tcp);
+        let _ = self.connect_tls.add(&o.connect_tls);
+        let _ = self.connect_ws.add(&o.connect_ws);
         let _ = self.e2e.add(&o.e2e);
         let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
         let _ = self.ack.add(&o.ack);
@@ -336,6 +346,24 @@ pub struct BrokerRecord {
     /// every 2 s).
     #[serde(default)]
     pub sys_series: Vec<SysPoint>,
+    /// How the clients spoke TLS to the broker (None: they did not).
+    #[serde(default)]
+    pub tls: Option<TlsRecord>,
+}
+
+/// TLS as the run used it: whether the broker's certificate was verified,
+/// and what the first successful handshake negotiated (None when no
+/// handshake succeeded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsRecord {
+    /// `[broker.tls] insecure = true`: the broker's certificate was NOT verified.
+    pub insecure: bool,
+    /// The name the certificate was checked against.
+    pub server_name: String,
+    /// `TLSv1_3`, `TLSv1_2`.
+    pub protocol_version: Option<String>,
+    /// The IANA name of the cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
 }
 
 /// The broker's own counters after one round of `$SYS` values (mosquitto

@@ -209,6 +209,8 @@ pub enum Cause {
     Io(String),
     /// A TLS failure, by name (`tls_bad_certificate`, `tls_alert_…`, …).
     Tls(String),
+    /// A WebSocket handshake failure, by name (`ws_http_404`, `ws_handshake_failed`, …).
+    WebSocket(String),
     ClosedBeforeConnack,
     UnexpectedPacketBeforeConnack,
     /// The broker refused CONNECT with this CONNACK code.
@@ -251,7 +253,7 @@ impl Cause {
             Cause::AddressNotAvailable => "address_not_available".into(),
             Cause::TooManyOpenFiles => "too_many_open_files".into(),
             Cause::Io(kind) => format!("io_{kind}"),
-            Cause::Tls(name) => name.clone(),
+            Cause::Tls(name) | Cause::WebSocket(name) => name.clone(),
             Cause::ClosedBeforeConnack => "closed_before_connack".into(),
             Cause::UnexpectedPacketBeforeConnack => "unexpected_packet_before_connack".into(),
             Cause::Connack { v5, code } => connack_name(*v5, *code),

@@ -18,7 +18,7 @@ mod validate;
 mod values;
 
 pub use crate::mqtt::ProtocolVersion;
-pub use broker_url::BrokerSpec;
+pub use broker_url::{BrokerSpec, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
@@ -77,6 +77,19 @@ pub struct TlsSection {
     pub key_file: Option<String>,
     /// Name to check the broker's certificate against (default: the URL's host).
     pub server_name: Option<String>,
+    /// Take any certificate the broker shows, unverified (a self-signed
+    /// test broker). The report says so prominently.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// A group's `tls = { cert_file, key_file }`: its own client certificate
+/// instead of `[broker.tls]`'s. Paths are relative to the scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupTls {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -162,6 +175,8 @@ pub struct Group {
     pub password_env: Option<String>,
     pub publish: Option<Spanned<PublishSpec>>,
     pub subscribe: Option<Spanned<SubscribeSpec>>,
+    /// Its own TLS client certificate (mqtts://, wss:// brokers).
+    pub tls: Option<Spanned<GroupTls>>,
     /// `reconnect = false`, or `{ delay, max_delay, factor, jitter }`.
     /// Default: on, 1 s doubling to 120 s (paho's automatic reconnect).
     pub reconnect: Option<ReconnectSpec>,
@@ -191,6 +206,27 @@ pub enum FaultAction {
     DuplicateIds,
     /// The chosen clients send a bad packet (`packet`) on purpose.
     Malformed,
+}
+
+impl FaultAction {
+    /// Whether midge's proxy can carry this fault out over `wire`; `Err`
+    /// says why not. The proxy works on bytes and finds each connection's
+    /// client id in its CONNECT: over TLS it cannot read it; over a plain
+    /// WebSocket it can (and cut, blackhole and delay act on the bytes),
+    /// but dropping one PUBLISH would mean taking the WebSocket frames
+    /// apart and framing the rest again.
+    pub fn refused_over(self, wire: Wire) -> Result<(), &'static str> {
+        use FaultAction::*;
+        match (self, wire) {
+            (Cut | Blackhole | Delay | Drop, Wire::Tls | Wire::Wss) => Err(
+                "needs midge's proxy, which cannot read TLS (it finds each client by its CONNECT): run it against mqtt:// or ws://",
+            ),
+            (Drop, Wire::Ws) => Err(
+                "cannot drop chosen PUBLISH packets inside WebSocket frames (midge's proxy would have to re-frame the stream); cut, blackhole and delay work over ws://, drop over mqtt://",
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The bad packet a `malformed` fault sends.

@@ -62,9 +62,16 @@ impl ScenarioFile {
             }
         }
         if let Some(url) = &broker.url {
-            if let Err(e) = BrokerSpec::parse(url) {
-                let at = self.text.find(url.as_str()).unwrap_or(0);
-                return Err(self.error_at(at, e));
+            let at = self.text.find(url.as_str()).unwrap_or(0);
+            match BrokerSpec::parse(url) {
+                Err(e) => return Err(self.error_at(at, e)),
+                Ok(spec) if spec.is_embedded() && spec.wire().ws() && self.any_mqtt5() => {
+                    return Err(self.error_at(
+                        at,
+                        format!("broker {url:?}: the embedded broker's WebSocket listener speaks MQTT 3.1.1 only (rumqttd 0.20); set protocol = \"3.1.1\""),
+                    ))
+                }
+                Ok(_) => {}
             }
         }
         Ok(())
@@ -109,6 +116,17 @@ impl ScenarioFile {
             }
         }
         self.validate_client_id(at, group)?;
+        if let (Some(tls), Some(wire)) = (&group.tls, self.file_wire()) {
+            if !wire.tls() {
+                return Err(self.error_at(
+                    tls.span().start,
+                    ctx(format!(
+                        "`tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {}://",
+                        wire.scheme()
+                    )),
+                ));
+            }
+        }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
         }
@@ -302,7 +320,23 @@ impl ScenarioFile {
             }
             None => {}
         }
-        self.validate_fault_action(at, fault)
+        self.validate_fault_action(at, fault)?;
+        match self.file_wire().map(|w| fault.action.refused_over(w)) {
+            Some(Err(why)) => Err(self.error_at(at, format!("fault {name}: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether any group speaks MQTT 5 (its own `protocol`, or the file's).
+    fn any_mqtt5(&self) -> bool {
+        let s = &self.scenario;
+        s.groups.iter().any(|g| g.get_ref().protocol.unwrap_or(s.protocol) == super::ProtocolVersion::V5)
+    }
+
+    /// How the file's `[broker] url` is reached (None: no url, or a bad one).
+    fn file_wire(&self) -> Option<super::Wire> {
+        let url = self.scenario.broker.url.as_ref()?;
+        BrokerSpec::parse(url).ok().map(|b| b.wire())
     }
 
     /// The keys a fault's action needs (or must not have).

@@ -173,12 +173,31 @@ fn header(o: &mut String, r: &Report) {
         r.scenario.file,
         &r.scenario.sha256[..12.min(r.scenario.sha256.len())]
     );
+    if let Some(t) = &r.broker.tls {
+        let _ = writeln!(o, "{}\n", tls_sentence(t));
+    }
     let d = &r.drain;
     let _ = writeln!(
         o,
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+}
+
+/// How the clients spoke TLS, in one sentence; an unverified broker
+/// certificate is said first, in bold (report.html opens with it too).
+pub fn tls_sentence(t: &crate::record::TlsRecord) -> String {
+    let negotiated = match (&t.protocol_version, &t.cipher_suite) {
+        (Some(v), Some(c)) => format!("TLS negotiated {v}, {c}"),
+        _ => "no TLS handshake succeeded".to_string(),
+    };
+    if t.insecure {
+        format!(
+            "**Warning: the broker's TLS certificate was NOT verified** (`[broker.tls] insecure = true`): anyone could have answered as the broker. {negotiated}."
+        )
+    } else {
+        format!("{negotiated}; the broker's certificate was verified for {:?}.", t.server_name)
+    }
 }
 
 /// "## Findings": each finding with its evidence; only the first 50, the
@@ -550,6 +569,13 @@ fn latency(o: &mut String, r: &Report) {
     let _ = writeln!(o, "|---|---|---|---|---|---|---|");
     latency_row(o, "connect (to CONNACK)", &l.connect);
     latency_row(o, "connect (TCP only)", &l.connect_tcp);
+    // Only the handshakes that happened: a plain mqtt:// run has neither.
+    if l.connect_tls.count > 0 {
+        latency_row(o, "TLS handshake", &l.connect_tls);
+    }
+    if l.connect_ws.count > 0 {
+        latency_row(o, "WebSocket handshake", &l.connect_ws);
+    }
     latency_row(o, "end to end (from intended send)", &l.e2e);
     latency_row(o, "end to end (uncorrected)", &l.e2e_uncorrected);
     latency_row(o, "publish ack", &l.ack);
