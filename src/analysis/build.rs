@@ -80,6 +80,11 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
         restarts: &record.faults.restarts,
         run_end_us: record.run_end_us,
         shares: plan.shares.iter().map(|s| s.members.as_slice()).collect(),
+        behind: clients
+            .iter()
+            .map(|c| (c.index, c.timeline.iter().flat_map(|g| g.behind.iter().copied()).collect::<Vec<_>>()))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect(),
     })
 }
 
@@ -233,6 +238,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
+    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series));
     out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
     out

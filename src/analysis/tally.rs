@@ -98,6 +98,9 @@ pub struct TallyInput<'a> {
     pub run_end_us: u64,
     /// The members (client indices) of each share group.
     pub shares: Vec<&'a [u32]>,
+    /// Per subscriber: the spans in which midge held back its reads and it
+    /// had not caught up (`Generation::behind`).
+    pub behind: HashMap<u32, Vec<(u64, u64)>>,
 }
 
 fn window_tally(
@@ -209,6 +212,10 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
     };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
+    let behind = match s.share {
+        Some(_) => &[][..],
+        None => input.behind.get(&s.subscriber_client).map_or(&[][..], Vec::as_slice),
+    };
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
@@ -219,7 +226,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
                 st.lost_ranges.push((ra, rb));
             }
             for seq in ra..rb {
-                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w, &pub_gaps, input.restarts);
+                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w, (&pub_gaps, behind), input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
                     window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -247,16 +254,20 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     st
 }
 
+/// A span of run-clock µs, both ends inclusive.
+type Span = (u64, u64);
+
 /// Which window a lost message (first sent at `sent`) fell in: a broker
 /// restart that held it (it was waiting for an offline subscriber, or in
 /// transit, when the broker died), else a session the broker discarded
-/// early, else the subscriber's offline gap, else the publisher's, else
-/// steady state.
+/// early, else the subscriber's offline gap, else a span in which midge held
+/// back the subscriber's reads (a slow consumer: the broker's queue for it
+/// was full), else the publisher's offline gap, else steady state.
 fn attribute(
     sent: u64,
     s: &StreamRef,
     sub: &Windows,
-    pub_gaps: &[(u64, u64)],
+    (pub_gaps, behind): (&[Span], &[Span]),
     restarts: &[(u64, u64)],
 ) -> (LossWindow, Option<u32>, (u64, u64)) {
     let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
@@ -271,6 +282,9 @@ fn attribute(
     }
     if let Some(&g) = sub.offline.iter().find(|&&g| within(g, sent)) {
         return (LossWindow::SubscriberOffline, Some(s.subscriber_client), g);
+    }
+    if let Some(&g) = behind.iter().find(|&&g| within(g, sent)) {
+        return (LossWindow::SlowConsumer, Some(s.subscriber_client), g);
     }
     if let Some(&g) = pub_gaps.iter().find(|&&g| within(g, sent)) {
         return (LossWindow::PublisherOffline, Some(s.publisher_client), g);
@@ -339,6 +353,7 @@ mod tests {
             restarts: &[],
             run_end_us: 1_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -351,6 +366,37 @@ mod tests {
         assert_eq!(t.streams[0].lost_ranges, vec![(4, 5), (7, 9)]);
         assert_eq!(t.by_qos[1].lost, 3);
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 3);
+    }
+
+    #[test]
+    fn loss_while_the_subscriber_was_behind_is_a_slow_consumer_window() {
+        // 100 messages, one every 10 ms from t=1 s; the subscriber stays
+        // connected throughout and was behind from 1.2 s to 1.5 s. It lost
+        // seqs 25..=39 (sent 1.25–1.39 s, inside the span) and seq 80 (1.8 s,
+        // outside it: steady).
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..25).chain(40..80).chain(81..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, true)])]),
+            restarts: &[],
+            run_end_us: 3_000_000,
+            shares: Vec::new(),
+            behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
+        });
+        assert_eq!(t.total.lost, 16);
+        assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
+        assert_eq!(t.lost_by_window[&LossWindow::Steady], 1);
+        let w = &t.windows[0];
+        assert_eq!(
+            (w.kind, w.client, w.start_us, w.end_us, w.lost),
+            (LossWindow::SlowConsumer, Some(8), 1_200_000, 1_500_000, 15)
+        );
     }
 
     #[test]
@@ -371,6 +417,7 @@ mod tests {
             restarts: &[],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -392,6 +439,7 @@ mod tests {
             restarts: &[],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -418,6 +466,7 @@ mod tests {
             restarts: &[(1_500_000, 1_600_000)],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");

@@ -5,6 +5,7 @@
 //! keeps the client's timeline of connections.
 
 use super::announced::{blocks_publishing, limit_hits};
+use super::pacing::Pacing;
 use super::reconnect::Backoff;
 use super::recorder::Recorder;
 use super::session::{Event, KeepAliveAction, Session, Stage};
@@ -78,6 +79,8 @@ pub(super) struct Client {
     receive_maximum: Option<u16>,
     /// When `publish_due` last ran (run clock, µs).
     pub(super) published_at_us: u64,
+    /// A slow or stalled consumer's held-back reads (None: reads freely).
+    pacing: Option<Box<Pacing>>,
 }
 
 impl Client {
@@ -100,6 +103,7 @@ impl Client {
             limits: Vec::new(),
             receive_maximum: None,
             published_at_us: 0,
+            pacing: Pacing::of(&ctx.plan, &ctx.plan.clients[index as usize]),
         }
     }
 
@@ -238,7 +242,10 @@ impl Client {
             Event::Delivery => {
                 if let Packet::Publish(m) = &p {
                     let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
-                    self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
+                    let age = self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
+                    if let Some(p) = self.pacing.as_mut() {
+                        p.took_in(now, age);
+                    }
                 }
             }
             Event::Acked { seq, latency_us, reason } => {
@@ -316,6 +323,10 @@ impl Client {
                     break Err(cause);
                 }
             }
+            // A slow consumer leaves the rest of the read buffered until it may take more.
+            if self.pacing.as_mut().is_some_and(|p| p.hold_until(now).is_some()) {
+                break Ok(());
+            }
             match conn.next_buffered() {
                 Ok(p) => next = p,
                 Err(e) => break Err(connection_cause(&e)),
@@ -357,6 +368,8 @@ impl Client {
             if self.apply_phase(current) {
                 return Ok(());
             }
+            let (hold_at, stall_at) = self.hold_reads(current);
+            let (hold_at, stall_at) = (hold_at.map(|us| clock.instant_at(us)), stall_at.map(|us| clock.instant_at(us)));
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
             let seq = self.recorder.published();
             // With a batch window, a publisher wakes at most once per window
@@ -379,10 +392,7 @@ impl Client {
                 _ => None,
             };
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
-            let wake_at = match (next_publish, keepalive_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake_at = [next_publish, keepalive_at, hold_at, stall_at].into_iter().flatten().min();
             // One timer for both deadlines: a busy publisher re-arms one, not
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
@@ -398,7 +408,7 @@ impl Client {
                         return Ok(());
                     }
                 }
-                read = conn.read_packet() => match read {
+                read = conn.read_packet(), if hold_at.is_none() => match read {
                     Ok(Some(p)) => self.on_packets(conn, p).await?,
                     Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
@@ -406,6 +416,17 @@ impl Client {
                 _ = wake, if wake_at.is_some() => self.on_timer(conn, next_publish, keepalive_at).await?,
             }
         }
+    }
+
+    /// Until when a slow or stalled consumer must not read, and when its
+    /// next stall begins (run-clock µs).
+    fn hold_reads(&mut self, phase: Phase) -> (Option<u64>, Option<u64>) {
+        let now = self.now_us();
+        let Some(pacing) = self.pacing.as_mut() else { return (None, None) };
+        if let Phase::Publishing { start_us, .. } = phase {
+            pacing.publishing_from(start_us);
+        }
+        (pacing.hold_until(now), pacing.next_stall_after(now))
     }
 
     /// The timer woke us: publish what is due, ping when keepalive says so.
@@ -422,6 +443,11 @@ impl Client {
             let now = self.now_us();
             match self.session.keepalive_due(now) {
                 KeepAliveAction::SendPing => {
+                    self.send(conn, &Packet::PingReq).await?;
+                    self.session.on_ping_sent(now);
+                }
+                // Behind by midge's own doing, the PINGRESP may sit unread: ping again.
+                KeepAliveAction::TimedOut if self.pacing.as_ref().is_some_and(|p| p.is_behind()) => {
                     self.send(conn, &Packet::PingReq).await?;
                     self.session.on_ping_sent(now);
                 }
@@ -456,6 +482,9 @@ impl Client {
             c.bytes_out += conn.bytes_out;
         });
         self.gen.wrote_us = conn.wrote_us;
+        if let Some(p) = self.pacing.as_mut() {
+            self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
+        }
         if served.is_err() {
             // The cause goes into the timeline; the report counts causes from there.
             self.gen.flight = conn.flight.snapshot();

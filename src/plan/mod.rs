@@ -55,6 +55,8 @@ pub struct GroupPlan {
     pub secret_env: Option<(String, Option<String>)>,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
+    /// A slow consumer: at most this many deliveries taken in per second.
+    pub max_rate: Option<f64>,
     /// None: a lost connection ends the client.
     pub reconnect: Option<scenario::ReconnectPolicy>,
     /// MQTT 5 session expiry sent with `clean_session = false`.
@@ -391,6 +393,7 @@ fn group_plan(
         secret_env,
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
         subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+        max_rate: g.subscribe.as_ref().and_then(|f| f.get_ref().max_rate),
         reconnect: match g.reconnect {
             None => Some(scenario::ReconnectPolicy::default()),
             Some(scenario::ReconnectSpec::On(p)) => Some(p),

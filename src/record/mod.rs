@@ -75,6 +75,10 @@ pub struct Generation {
     pub suback_code: Option<u8>,
     /// The slowest delivery seen on this connection (send to receipt).
     pub slowest_delivery_us: u64,
+    /// Spans in which midge held back this connection's reads (a
+    /// subscriber's `max_rate`, a `stall` fault) until it had caught up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<(u64, u64)>,
     pub ended_us: u64,
     /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
     pub cause: Option<Cause>,

@@ -140,6 +140,9 @@ pub struct SubscribeSpec {
     pub filter: FilterTemplate,
     #[serde(default)]
     pub qos: Qos,
+    /// A slow consumer: take in at most this many messages per second
+    /// (reads are paced, so the broker's queue for the client fills).
+    pub max_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +194,9 @@ pub enum FaultAction {
     DuplicateIds,
     /// The chosen clients send a bad packet (`packet`) on purpose.
     Malformed,
+    /// The chosen clients stop reading their socket for `for` without
+    /// disconnecting (keepalive pings still go out), then resume.
+    Stall,
 }
 
 /// The bad packet a `malformed` fault sends.

@@ -112,6 +112,12 @@ impl ScenarioFile {
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
         }
+        if let Some(s) = &group.subscribe {
+            if s.get_ref().max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                let m = "subscribe.max_rate must be a positive number of messages per second";
+                return Err(self.error_at(s.span().start, ctx(m.into())));
+            }
+        }
         Ok(())
     }
 
@@ -323,6 +329,9 @@ impl ScenarioFile {
             )),
             FaultAction::DuplicateIds if fault.group.is_none() => {
                 Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"))
+            }
+            FaultAction::Stall if fault.for_.is_none() => {
+                Err(self.error_at(at, "fault stall needs `for` (how long to stop reading)"))
             }
             FaultAction::Drop if fault.count == Some(0) => {
                 Err(self.error_at(at, "fault drop: `count` must be at least 1"))

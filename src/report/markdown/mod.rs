@@ -515,6 +515,8 @@ fn broker_counters(o: &mut String, r: &Report) {
     if let Some(dropped) = broker_dropped(r) {
         let m = &r.messages;
         let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
+        let slow = m.lost_by_window.get("slow_consumer").copied().unwrap_or(0);
+        let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
         let differ = match dropped.cmp(&m.lost) {
             std::cmp::Ordering::Equal => String::new(),
             std::cmp::Ordering::Greater => format!(" The broker's count is {} more.", dropped - m.lost),
@@ -522,7 +524,7 @@ fn broker_counters(o: &mut String, r: &Report) {
         };
         let _ = writeln!(
             o,
-            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline).{differ}\n",
+            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline{slow}).{differ}\n",
             m.lost
         );
     }
