@@ -69,6 +69,12 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
             session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
             share: s.share,
+            message_expiry_us: plan
+                .group_of(&plan.clients[s.publisher_client as usize])
+                .publish
+                .as_ref()
+                .and_then(|p| p.expiry_s)
+                .map(|e| e as u64 * 1_000_000),
         })
         .collect();
     let clients = &record.clients;
@@ -113,7 +119,16 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,
         by_qos: (0..3).map(|q| (q.to_string(), tally.by_qos[q])).collect(),
+        expired: t.expired,
+        topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
+        user_properties_checked: counters.user_properties_checked,
+        user_property_mismatches: counters.user_property_mismatches,
     }
+}
+
+/// What MQTT 5 topic aliases saved: topic bytes left out less alias property bytes added.
+pub fn topic_alias_bytes_saved(c: &Counters) -> i64 {
+    c.topic_alias_bytes_left_out as i64 - c.topic_alias_bytes_added as i64
 }
 
 /// The streams worth a look, the ones with trouble first.

@@ -300,6 +300,21 @@ pub struct Messages {
     pub queued_offline: u64,
     pub streams: u64,
     pub by_qos: BTreeMap<String, QosCounts>,
+    /// MQTT 5: sent with a message expiry while a persistent subscriber was
+    /// away, and past it when the subscriber came back: the broker discards
+    /// them, so they are neither expected nor lost.
+    #[serde(default)]
+    pub expired: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
+    /// alias property bytes added (negative if aliases cost more than they saved).
+    #[serde(default)]
+    pub topic_alias_bytes_saved: i64,
+    /// MQTT 5 user properties: tracked deliveries checked against what their
+    /// publisher sent, and those that differed (missing, changed, reordered).
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -27,6 +27,8 @@ pub struct StreamTally {
     /// Got out while the persistent-session subscriber was away: expected
     /// (the broker must queue it).
     pub queued_offline: u64,
+    /// Past their MQTT 5 expiry when the persistent subscriber came back (see `Counts::expired`).
+    pub expired: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
 }
@@ -43,6 +45,10 @@ pub struct Counts {
     pub in_doubt: u64,
     pub missed_offline: u64,
     pub queued_offline: u64,
+    /// Sent with an MQTT 5 expiry while a persistent subscriber was away,
+    /// and past it when it came back: the broker discards them; not owed.
+    #[serde(default)]
+    pub expired: u64,
 }
 
 /// A window that lost or missed messages, for the report's table.
@@ -85,6 +91,8 @@ pub struct StreamRef {
     pub session_expiry_us: Option<u64>,
     /// A shared subscription: the index of its share group in `TallyInput::shares`.
     pub share: Option<u32>,
+    /// The publisher's MQTT 5 message expiry (None: its messages never expire).
+    pub message_expiry_us: Option<u64>,
 }
 
 /// Everything the join reads.
@@ -150,6 +158,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             c.out_of_order += st.out_of_order;
             c.missed_offline += st.missed_offline;
             c.queued_offline += st.queued_offline;
+            c.expired += st.expired;
         }
         t.streams.push(st);
     }
@@ -220,13 +229,23 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
         let missing = log.got_out.missing_from(&rx.received, a, b);
-        st.lost += missing.len();
         for &(ra, rb) in missing.ranges() {
-            if st.lost_ranges.len() < MAX_LOST_RANGES {
-                st.lost_ranges.push((ra, rb));
-            }
-            for seq in ra..rb {
-                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w, (&pub_gaps, behind), input.restarts);
+            let mut lost_from = None;
+            for seq in ra..=rb {
+                let sent = (seq < rb).then(|| log.sent.time_of(seq));
+                if sent.is_some_and(|t| expired_while_away(s, &w, t)) || seq == rb {
+                    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
+                        st.lost_ranges.push((from, seq));
+                    }
+                    if seq < rb {
+                        st.expired += 1;
+                        st.expected -= 1;
+                    }
+                    continue;
+                }
+                lost_from.get_or_insert(seq);
+                st.lost += 1;
+                let (kind, client, span) = attribute(sent.unwrap_or(0), s, &w, (&pub_gaps, behind), input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
                     window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -252,6 +271,17 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
+}
+
+/// A message with an MQTT 5 expiry, sent while its persistent subscriber
+/// was offline (from its last trusted moment: what raced the drop waited in
+/// the broker's queue too) and older than its expiry when the subscriber
+/// came back: the broker discards it rather than deliver it (within
+/// `EXPIRY_SLACK_US`: the broker's clock and ours differ by the time on the
+/// wire), so it is owed to nobody.
+fn expired_while_away(s: &StreamRef, w: &Windows, sent: u64) -> bool {
+    let Some(expiry) = s.message_expiry_us else { return false };
+    w.offline.iter().any(|&(from, to)| from <= sent && sent <= to && to + 1 - sent + EXPIRY_SLACK_US >= expiry)
 }
 
 /// A span of run-clock µs, both ends inclusive.
@@ -327,6 +357,7 @@ mod tests {
             persistent,
             session_expiry_us: None,
             share: None,
+            message_expiry_us: None,
         }
     }
 
@@ -397,6 +428,44 @@ mod tests {
             (w.kind, w.client, w.start_us, w.end_us, w.lost),
             (LossWindow::SlowConsumer, Some(8), 1_200_000, 1_500_000, 15)
         );
+    }
+
+    #[test]
+    fn messages_past_their_expiry_when_a_persistent_subscriber_returns_are_expired_not_lost() {
+        // 100 messages, one every 10 ms from t=1 s, expiring after 600 ms.
+        // The persistent subscriber is heard until 1.3 s (trusted to 1.25 s,
+        // the race margin), drops at 1.31 s and resumes at 1.8 s; it got
+        // 0..=25 and 80..100. Seqs 26..80 were sent while it was offline:
+        // those at least 600 ms - 500 ms slack old at 1.8 s (sent by 1.7 s,
+        // 26..=70) the broker may have discarded; 71..80 it owed.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..=25).chain(80..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let mut s = stream(true);
+        s.message_expiry_us = Some(600_000);
+        let input = |s: StreamRef| {
+            tally(&TallyInput {
+                streams: &[s],
+                publish_logs: HashMap::from([(7, &log)]),
+                rx_logs: HashMap::from([(8, &rx)]),
+                connections: HashMap::from([(8, conns.clone())]),
+                restarts: &[],
+                run_end_us: 2_500_000,
+                shares: Vec::new(),
+                behind: HashMap::new(),
+            })
+        };
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected, t.total.received), (45, 9, 55, 46));
+        assert_eq!(t.streams[0].lost_ranges, vec![(71, 80)]);
+        // Expiring after 2 s instead, nothing was past it: all 54 are lost.
+        s.message_expiry_us = Some(2_000_000);
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 54, 100));
+        assert_eq!(t.streams[0].lost_ranges, vec![(26, 80)]);
     }
 
     #[test]

@@ -519,6 +519,7 @@ mod tests {
             retain: false,
             topic: bytes::Bytes::from_static(b"t"),
             pkid,
+            props: bytes::Bytes::new(),
             payload: bytes::Bytes::new(),
         })
     }

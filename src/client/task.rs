@@ -81,6 +81,24 @@ pub(super) struct Client {
     pub(super) published_at_us: u64,
     /// A slow or stalled consumer's held-back reads (None: reads freely).
     pacing: Option<Box<Pacing>>,
+    /// MQTT 5 topic alias on this connection.
+    pub(super) alias: Alias,
+    /// On this connection: topic bytes the alias left out, alias property bytes it added.
+    pub(super) alias_bytes: (u64, u64),
+    /// Some publisher sends user properties: deliveries are checked.
+    checks_user_props: bool,
+}
+
+/// A publisher's MQTT 5 topic alias on its current connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Alias {
+    /// Not used (not asked for, 3.1.1, the broker allows none, or the topic
+    /// is no longer than the alias property).
+    Off,
+    /// The next PUBLISH carries the topic and sets alias 1.
+    Announce,
+    /// PUBLISHes carry alias 1 and an empty topic.
+    InUse,
 }
 
 impl Client {
@@ -104,11 +122,41 @@ impl Client {
             receive_maximum: None,
             published_at_us: 0,
             pacing: Pacing::of(&ctx.plan, &ctx.plan.clients[index as usize]),
+            alias: Alias::Off,
+            alias_bytes: (0, 0),
+            // A 3.1.1 subscriber gets no properties at all: nothing to check.
+            checks_user_props: ctx.plan.clients[index as usize].filter.is_some()
+                && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
+                && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
         }
     }
 
     fn protocol(&self) -> ProtocolVersion {
         self.group.protocol
+    }
+
+    pub(super) fn protocol_v5(&self) -> bool {
+        self.group.protocol == ProtocolVersion::V5
+    }
+
+    /// A tracked delivery's user properties against those its publisher's
+    /// group sends: checked and mismatched deliveries counted.
+    fn check_user_props(&self, m: &crate::mqtt::Publish) {
+        let plan = &self.ctx.plan;
+        let crate::payload::Decoded::Tracked(h) = crate::payload::Header::decode(&m.payload, plan.run_id) else {
+            return;
+        };
+        let Some(&client) = plan.publishers.get(h.publisher as usize) else { return };
+        let Some(sent) = plan.group_of(&plan.clients[client as usize]).publish.as_ref() else { return };
+        let got = crate::mqtt::codec::props::user_properties(&m.props);
+        let matches = got.is_some_and(|got| {
+            got.len() == sent.user_properties.len()
+                && got.iter().zip(&sent.user_properties).all(|(g, s)| g.0 == s.0 && g.1 == s.1)
+        });
+        self.count(|c| {
+            c.user_properties_checked += 1;
+            c.user_property_mismatches += u64::from(!matches);
+        });
     }
 
     pub(super) fn now_us(&self) -> u64 {
@@ -160,6 +208,14 @@ impl Client {
     /// MQTT 5: what the broker announced in CONNACK, honoured.
     fn honour_limits(&mut self, ack: &ConnAck) {
         self.receive_maximum = ack.receive_maximum;
+        let topic_len = self.me.topic.as_ref().map_or(0, |t| t.len());
+        let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
+        self.alias = match ack.topic_alias_maximum {
+            Some(max) if wants_alias && max >= 1 && topic_len > crate::mqtt::codec::props::TOPIC_ALIAS_LEN => {
+                Alias::Announce
+            }
+            _ => Alias::Off,
+        };
         if let Some(max) = ack.receive_maximum {
             self.session.limit_inflight(max);
         }
@@ -243,6 +299,9 @@ impl Client {
                 if let Packet::Publish(m) = &p {
                     let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
                     let age = self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
+                    if self.checks_user_props && age.is_some() {
+                        self.check_user_props(m);
+                    }
                     if let Some(p) = self.pacing.as_mut() {
                         p.took_in(now, age);
                     }
@@ -480,7 +539,10 @@ impl Client {
             c.socket_writes += conn.writes;
             c.bytes_in += conn.bytes_in;
             c.bytes_out += conn.bytes_out;
+            c.topic_alias_bytes_left_out += self.alias_bytes.0;
+            c.topic_alias_bytes_added += self.alias_bytes.1;
         });
+        self.alias_bytes = (0, 0);
         self.gen.wrote_us = conn.wrote_us;
         if let Some(p) = self.pacing.as_mut() {
             self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());

@@ -37,6 +37,14 @@ pub struct PublishPlan {
     /// With `[[stage]]`s: the rate over the stage clock (starting at `rate`);
     /// the schedule follows it.
     pub curve: Option<std::sync::Arc<stages::RateCurve>>,
+    /// MQTT 5 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
+    pub topic_alias: bool,
+    pub user_properties: Vec<(String, String)>,
+    /// The PUBLISH properties on the wire (MQTT 5): expiry and user
+    /// properties, and the same with topic alias 1.
+    pub props: bytes::Bytes,
+    pub props_alias: bytes::Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -406,7 +414,15 @@ fn group_plan(
 }
 
 fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
+    use crate::mqtt::codec::props::publish_properties;
+    let expiry_s = p.expiry.map(|d| d.0.as_secs().min(u32::MAX as u64) as u32);
+    let user_properties: Vec<(String, String)> = p.user_properties.clone().unwrap_or_default().into_iter().collect();
     PublishPlan {
+        props: publish_properties(expiry_s, None, &user_properties).freeze(),
+        props_alias: publish_properties(expiry_s, Some(1), &user_properties).freeze(),
+        expiry_s,
+        topic_alias: p.topic_alias,
+        user_properties,
         qos: p.qos.0,
         rate: p.rate,
         payload: p.payload,

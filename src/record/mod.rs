@@ -209,6 +209,18 @@ pub struct Counters {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes, and alias
+    /// property bytes added to them.
+    #[serde(default)]
+    pub topic_alias_bytes_left_out: u64,
+    #[serde(default)]
+    pub topic_alias_bytes_added: u64,
+    /// Tracked deliveries whose MQTT 5 user properties were checked against
+    /// their publisher's, and those that did not match.
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
 }
 
 impl Counters {
@@ -227,6 +239,10 @@ impl Counters {
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.topic_alias_bytes_left_out += o.topic_alias_bytes_left_out;
+        self.topic_alias_bytes_added += o.topic_alias_bytes_added;
+        self.user_properties_checked += o.user_properties_checked;
+        self.user_property_mismatches += o.user_property_mismatches;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),

@@ -119,6 +119,15 @@ pub struct PublishSpec {
     pub arrival: ArrivalSpec,
     /// Messages per burst with arrival = "burst" (default 10).
     pub burst: Option<u32>,
+    /// MQTT 5 message expiry interval: a message the broker held longer is
+    /// not delivered, and not owed.
+    pub expiry: Option<Dur>,
+    /// MQTT 5: send the topic once per connection, then a topic alias (if
+    /// the broker's Topic Alias Maximum allows one).
+    #[serde(default)]
+    pub topic_alias: bool,
+    /// MQTT 5 user properties on every message, checked on delivery.
+    pub user_properties: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

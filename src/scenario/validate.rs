@@ -176,6 +176,14 @@ impl ScenarioFile {
         if p.count == Some(0) {
             return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
         }
+        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5;
+        if !v5 && (p.expiry.is_some() || p.topic_alias || p.user_properties.is_some()) {
+            let m = "publish.expiry, topic_alias and user_properties are MQTT 5: set protocol = \"5\"";
+            return Err(self.error_at(pat, ctx(m.into())));
+        }
+        if p.expiry.is_some_and(|e| e.0.as_secs() == 0 || e.0.as_secs() > u32::MAX as u64) {
+            return Err(self.error_at(pat, ctx("publish.expiry must be from 1s to 4294967295s".into())));
+        }
         Ok(())
     }
 

@@ -285,6 +285,28 @@ fn message_losses(o: &mut String, r: &Report) {
             m.queued_offline
         );
     }
+    mqtt5_lines(o, m);
+}
+
+/// MQTT 5 message expiry, topic aliases and user properties, when used.
+fn mqtt5_lines(o: &mut String, m: &crate::analysis::model::Messages) {
+    if m.expired > 0 {
+        let _ = writeln!(o, "{} messages passed their MQTT 5 expiry while queued for an offline persistent subscriber: the broker discarded them, and nobody was owed them (not lost).\n", m.expired);
+    }
+    if m.topic_alias_bytes_saved != 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 topic aliases saved {} bytes on the wire (topic bytes left out less alias properties added).\n",
+            m.topic_alias_bytes_saved
+        );
+    }
+    if m.user_properties_checked > 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 user properties checked on {} deliveries: {} did not match what their publisher sent.\n",
+            m.user_properties_checked, m.user_property_mismatches
+        );
+    }
 }
 
 /// Still under "## Messages": the first 30 loss windows as a table.
