@@ -162,6 +162,11 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
         .map(|(share, t)| {
             let counts: Vec<u64> = share.members.iter().map(|m| t.per_member.get(m).copied().unwrap_or(0)).collect();
             let total: u64 = counts.iter().sum();
+            let (min_share_pct, max_share_pct) = (
+                pct(counts.iter().copied().min().unwrap_or(0), total),
+                pct(counts.iter().copied().max().unwrap_or(0), total),
+            );
+            let fair_share_pct = pct(1, share.members.len().max(1) as u64);
             ShareInfo {
                 filter: share.filter.clone(),
                 members: share.members.len() as u64,
@@ -175,11 +180,24 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
                     .zip(&counts)
                     .map(|(m, n)| (plan.clients[*m as usize].client_id.clone(), *n))
                     .collect(),
-                min_share_pct: pct(counts.iter().copied().min().unwrap_or(0), total),
-                max_share_pct: pct(counts.iter().copied().max().unwrap_or(0), total),
+                min_share_pct,
+                max_share_pct,
+                fair_share_pct,
+                max_deviation_pct: max_deviation_pct(&counts, total),
             }
         })
         .collect()
+}
+
+/// The largest distance of a member's part of `total` from the fair share
+/// (100 / members), in percentage points to one decimal; 0 with nothing received.
+pub fn max_deviation_pct(counts: &[u64], total: u64) -> f64 {
+    if total == 0 || counts.is_empty() {
+        return 0.0;
+    }
+    let fair = 100.0 / counts.len() as f64;
+    let worst = counts.iter().map(|&n| (n as f64 * 100.0 / total as f64 - fair).abs()).fold(0.0, f64::max);
+    (worst * 10.0).round() / 10.0
 }
 
 fn loss_window_infos(plan: &Plan, tally: &Tally, run_end_us: u64) -> Vec<LossWindowInfo> {

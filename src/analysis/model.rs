@@ -379,6 +379,13 @@ pub struct ShareInfo {
     /// The smallest and largest member's part of what the group received, in percent.
     pub min_share_pct: f64,
     pub max_share_pct: f64,
+    /// 100 / members: each member's part of an even spread, in percent.
+    #[serde(default)]
+    pub fair_share_pct: f64,
+    /// How uneven the spread was: the largest distance of a member's part
+    /// from the fair share, in percentage points.
+    #[serde(default)]
+    pub max_deviation_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

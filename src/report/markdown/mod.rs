@@ -348,6 +348,27 @@ fn shared_subscriptions(o: &mut String, r: &Report) {
         );
     }
     o.push('\n');
+    for s in &r.shared_subscriptions {
+        let total: u64 = s.per_member.values().sum();
+        let parts: Vec<String> = s
+            .per_member
+            .iter()
+            // Rounded as min_share_pct and max_share_pct are (half away from zero).
+            .map(|(id, n)| {
+                let pct = if total == 0 { 0.0 } else { (*n as f64 * 1000.0 / total as f64).round() / 10.0 };
+                format!("{id} {n} ({pct:.1} %)")
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "- `{}` per member: {}; an even spread is {:.1} % each, the most uneven member is {:.1} points off it.",
+            s.filter,
+            parts.join(", "),
+            s.fair_share_pct,
+            s.max_deviation_pct
+        );
+    }
+    o.push('\n');
 }
 
 /// Still under "## Messages": the first 20 streams that lost, duplicated or
