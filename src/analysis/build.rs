@@ -123,6 +123,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,
         user_property_mismatches: counters.user_property_mismatches,
+        publish_retries: counters.publish_retries,
     }
 }
 

@@ -315,6 +315,10 @@ pub struct Messages {
     pub user_properties_checked: u64,
     #[serde(default)]
     pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: unacknowledged PUBLISH (DUP) and PUBREL
+    /// packets sent again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -38,7 +38,7 @@ impl Client {
     pub(super) fn publishing_done(&self) -> bool {
         match &self.group.publish {
             _ if self.publish_blocked => true,
-            Some(p) => p.count.is_some_and(|n| self.recorder.published() >= n),
+            Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.skips.total() >= n),
             None => true,
         }
     }
@@ -91,11 +91,12 @@ impl Client {
     /// may go out now (`sent` already went in this wake-up).
     fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
         let seq = self.recorder.published();
+        let slot = self.skips.slot(seq);
         let schedule = self.schedule.as_mut()?;
-        if !schedule.is_due_before_end(seq) {
+        if !schedule.is_due_before_end(slot) {
             return None;
         }
-        let intended_us = schedule.intended_us(seq);
+        let intended_us = schedule.intended_us(slot);
         (sent == 0 || intended_us <= now).then_some((seq, intended_us))
     }
 

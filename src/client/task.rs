@@ -87,6 +87,37 @@ pub(super) struct Client {
     pub(super) alias_bytes: (u64, u64),
     /// Some publisher sends user properties: deliveries are checked.
     checks_user_props: bool,
+    /// Schedule slots given up to `max_queued` (never sent: unsent).
+    pub(super) skips: SlotSkips,
+}
+
+/// A publisher with `max_queued`: the schedule slots it gave up because
+/// more messages fell due while it was offline than its queue holds.
+/// Message `seq` (contiguous, as the tracking header needs) takes slot
+/// `slot(seq)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SlotSkips {
+    /// Slots skipped before `at_seq`'s gap.
+    offset: u64,
+    /// The latest gap: from message `at_seq` on, `len` more slots are skipped.
+    at_seq: u64,
+    len: u64,
+}
+
+impl SlotSkips {
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        seq + self.offset + if seq >= self.at_seq { self.len } else { 0 }
+    }
+
+    /// Slots given up so far.
+    pub(super) fn total(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    /// From message `at_seq` on, skip `len` more slots.
+    fn skip(&mut self, at_seq: u64, len: u64) {
+        *self = SlotSkips { offset: self.total(), at_seq, len };
+    }
 }
 
 /// A publisher's MQTT 5 topic alias on its current connection.
@@ -125,6 +156,7 @@ impl Client {
             alias: Alias::Off,
             alias_bytes: (0, 0),
             // A 3.1.1 subscriber gets no properties at all: nothing to check.
+            skips: SlotSkips::default(),
             checks_user_props: ctx.plan.clients[index as usize].filter.is_some()
                 && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
                 && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
@@ -270,6 +302,7 @@ impl Client {
             self.settle_in_flight();
             self.session.restart(now);
         }
+        self.bound_offline_queue(now);
         if let Some(filter) = self.me.filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             let pkid = self.session.next_pkid().unwrap_or(1);
@@ -279,6 +312,46 @@ impl Client {
         } else if self.me.filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }
+        Ok(())
+    }
+
+    /// `max_queued`: of the messages that fell due while this publisher was
+    /// offline, the first `max_queued` go out now; the schedule slots of the
+    /// rest are given up (paho refuses a publish when its queue is full).
+    fn bound_offline_queue(&mut self, now: u64) {
+        let (Some(max), Some(s)) = (self.group.max_queued, self.schedule.as_mut()) else { return };
+        let seq = self.recorder.published();
+        let first = self.skips.slot(seq);
+        let mut due = s.due_by(first, now + 1);
+        if let Some(count) = self.group.publish.as_ref().and_then(|p| p.count) {
+            due = due.min(count);
+        }
+        let waiting = due.saturating_sub(first);
+        if waiting > max {
+            self.skips.skip(seq + max, waiting - max);
+        }
+    }
+
+    /// `retry_interval` (MQTT 3.1.1): sends again, on this connection, what
+    /// has waited that long for its acknowledgement — PUBLISH with DUP, or
+    /// PUBREL.
+    async fn retry_unacknowledged(&mut self, conn: &mut Connection) -> Result<(), Cause> {
+        let Some(retry) = self.group.retry_interval else { return Ok(()) };
+        let now = self.now_us();
+        let due = self.session.retry_due(now, retry.as_micros() as u64);
+        if due.is_empty() {
+            return Ok(());
+        }
+        for (pkid, o) in &due {
+            let packet = match o.stage {
+                Stage::AwaitPubAck | Stage::AwaitPubRec => self.publish_packet(*pkid, o, true),
+                Stage::AwaitPubComp => Packet::PubRel { pkid: *pkid, reason: 0 },
+            };
+            conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        }
+        conn.flush().await.map_err(|e| connection_cause(&e))?;
+        self.session.on_packet_sent(now);
+        self.count(|c| c.publish_retries += due.len() as u64);
         Ok(())
     }
 
@@ -430,7 +503,7 @@ impl Client {
             let (hold_at, stall_at) = self.hold_reads(current);
             let (hold_at, stall_at) = (hold_at.map(|us| clock.instant_at(us)), stall_at.map(|us| clock.instant_at(us)));
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
-            let seq = self.recorder.published();
+            let seq = self.skips.slot(self.recorder.published());
             // With a batch window, a publisher wakes at most once per window
             // and sends everything due by then (tokio's timer, on the
             // window's grid). Without one, it wakes at its message's
@@ -451,7 +524,12 @@ impl Client {
                 _ => None,
             };
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
-            let wake_at = [next_publish, keepalive_at, hold_at, stall_at].into_iter().flatten().min();
+            let retry_at = self
+                .group
+                .retry_interval
+                .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
+                .map(|us| clock.instant_at(us));
+            let wake_at = [next_publish, keepalive_at, hold_at, stall_at, retry_at].into_iter().flatten().min();
             // One timer for both deadlines: a busy publisher re-arms one, not
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
@@ -514,7 +592,7 @@ impl Client {
                 KeepAliveAction::Nothing => {}
             }
         }
-        Ok(())
+        self.retry_unacknowledged(conn).await
     }
 
     /// One connection from CONNACK to its end: set-up, service, and a clean

@@ -57,6 +57,10 @@ pub struct GroupPlan {
     pub clean_session: bool,
     pub keepalive: Duration,
     pub max_inflight: u16,
+    /// A publisher's own queue while disconnected (None: unbounded).
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
+    pub retry_interval: Option<Duration>,
     /// Filled from the environment by `Plan::resolve_secrets` just before a run.
     pub credentials: Option<Credentials>,
     /// Names of the environment variables holding the user name and password.
@@ -397,6 +401,8 @@ fn group_plan(
         clean_session: g.clean_session,
         keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
         max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+        max_queued: g.max_queued,
+        retry_interval: g.retry_interval.map(|d| d.0),
         credentials: None,
         secret_env,
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),

@@ -221,6 +221,10 @@ pub struct Counters {
     pub user_properties_checked: u64,
     #[serde(default)]
     pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: PUBLISH (DUP) and PUBREL packets sent
+    /// again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
 }
 
 impl Counters {
@@ -243,6 +247,7 @@ impl Counters {
         self.topic_alias_bytes_added += o.topic_alias_bytes_added;
         self.user_properties_checked += o.user_properties_checked;
         self.user_property_mismatches += o.user_property_mismatches;
+        self.publish_retries += o.publish_retries;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),

@@ -170,6 +170,14 @@ pub struct Group {
     pub protocol: Option<ProtocolVersion>,
     /// Outbound QoS 1/2 publishes awaiting acknowledgement, per client.
     pub max_inflight: Option<u16>,
+    /// A publisher's own queue while disconnected (paho's
+    /// `max_queued_messages_set`): messages due while offline wait, up to
+    /// this many, and go out on reconnect; the rest are never sent (unsent).
+    /// Absent: no bound.
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend an unacknowledged QoS 1/2 PUBLISH (DUP) or PUBREL
+    /// on the same connection after this long (paho's `message_retry_set`).
+    pub retry_interval: Option<Dur>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
     pub publish: Option<Spanned<PublishSpec>>,

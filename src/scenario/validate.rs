@@ -100,6 +100,15 @@ impl ScenarioFile {
                 return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
             }
         }
+        if group.retry_interval.is_some()
+            && group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5
+        {
+            let m = "`retry_interval` is for MQTT 3.1.1: MQTT 5 forbids resending on the same connection (§4.4)";
+            return Err(self.error_at(at, ctx(m.into())));
+        }
+        if group.retry_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.error_at(at, ctx("`retry_interval` must be longer than 0".into())));
+        }
         if group.max_inflight == Some(0) {
             return Err(self.error_at(at, ctx("`max_inflight` must be at least 1".into())));
         }
