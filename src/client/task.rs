@@ -558,6 +558,9 @@ impl Client {
     /// Until when a slow or stalled consumer must not read, and when its
     /// next stall begins (run-clock µs).
     fn hold_reads(&mut self, phase: Phase) -> (Option<u64>, Option<u64>) {
+        if self.pacing.is_none() {
+            return (None, None);
+        }
         let now = self.now_us();
         let Some(pacing) = self.pacing.as_mut() else { return (None, None) };
         if let Phase::Publishing { start_us, .. } = phase {
