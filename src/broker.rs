@@ -23,6 +23,8 @@ pub fn is_telling(line: &str) -> bool {
         "closing",
         "denied",
         "bad socket",
+        // "Outgoing messages are being dropped for client X." (queue full)
+        "being dropped",
     ];
     let lower = line.to_lowercase();
     TELLING.iter().any(|k| lower.contains(k))

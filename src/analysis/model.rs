@@ -366,6 +366,25 @@ pub struct Messages {
     pub queued_offline: u64,
     pub streams: u64,
     pub by_qos: BTreeMap<String, QosCounts>,
+    /// MQTT 5: sent with a message expiry while a persistent subscriber was
+    /// away, and past it when the subscriber came back: the broker discards
+    /// them, so they are neither expected nor lost.
+    #[serde(default)]
+    pub expired: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
+    /// alias property bytes added (negative if aliases cost more than they saved).
+    #[serde(default)]
+    pub topic_alias_bytes_saved: i64,
+    /// MQTT 5 user properties: tracked deliveries checked against what their
+    /// publisher sent, and those that differed (missing, changed, reordered).
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: unacknowledged PUBLISH (DUP) and PUBREL
+    /// packets sent again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -430,6 +449,13 @@ pub struct ShareInfo {
     /// The smallest and largest member's part of what the group received, in percent.
     pub min_share_pct: f64,
     pub max_share_pct: f64,
+    /// 100 / members: each member's part of an even spread, in percent.
+    #[serde(default)]
+    pub fair_share_pct: f64,
+    /// How uneven the spread was: the largest distance of a member's part
+    /// from the fair share, in percentage points.
+    #[serde(default)]
+    pub max_deviation_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -90,8 +90,15 @@ impl Recorder {
     /// once its acknowledgement is written (`record_deliveries`). A replay of
     /// a retained message (RETAIN set on delivery) is counted apart: the
     /// protocol requires it on subscribe, so it is no duplicate, and its age
-    /// is no latency.
-    pub fn take_in(&mut self, m: &Publish, run_id: u64, clock: RunClock, now: u64, gen: &mut Generation) {
+    /// is no latency. Returns a tracked delivery's age from its actual send.
+    pub fn take_in(
+        &mut self,
+        m: &Publish,
+        run_id: u64,
+        clock: RunClock,
+        now: u64,
+        gen: &mut Generation,
+    ) -> Option<u64> {
         let rx = self.rx.get_or_insert_with(Default::default);
         match Header::decode(&m.payload, run_id) {
             Decoded::Tracked(_) if m.retain => rx.retained_replays += 1,
@@ -110,10 +117,12 @@ impl Recorder {
                     e2e_us,
                     one_way_us,
                 });
+                return Some(raw_us);
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,
         }
+        None
     }
 
     /// So many deliveries wait that their acknowledgements should go out now.

@@ -29,6 +29,7 @@ fn kind_of(a: FaultAction) -> FaultKind {
         FaultAction::RestartBroker => FaultKind::RestartBroker,
         FaultAction::DuplicateIds => FaultKind::DuplicateIds,
         FaultAction::Malformed => FaultKind::Malformed,
+        FaultAction::Stall => FaultKind::Stall,
     }
 }
 
@@ -100,6 +101,12 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 let until_us = (at + f.for_.as_micros() as u64).min(end_us);
                 event.until_s = Some(secs(until_us));
                 twins.extend(spawn_twins(&ctx, &f.targets, until_us));
+            }
+            (FaultAction::Stall, _) => {
+                // The clients stall on their own, from the plan (`client::pacing`).
+                let until = (at + f.for_.as_micros() as u64).min(end_us);
+                event.until_s = Some(secs(until));
+                log.hits.push((at, until, f.targets.clone()));
             }
             (FaultAction::Blackhole, Some(p)) => {
                 p.blackhole(who, f.for_);

@@ -220,13 +220,16 @@ impl Connection {
 
     /// Appends a PUBLISH whose payload (`payload_len` bytes) `fill` writes in
     /// place — no packet value, no copy of topic or payload. Nothing is sent
-    /// until `flush`.
+    /// until `flush`. `props`: MQTT 5 properties as on the wire (the hot
+    /// path's precomputed bytes).
+    #[allow(clippy::too_many_arguments)]
     pub fn queue_publish(
         &mut self,
         topic: &[u8],
         qos: u8,
         retain: bool,
         pkid: u16,
+        props: &[u8],
         payload_len: usize,
         fill: impl FnOnce(&mut BytesMut),
     ) {
@@ -239,6 +242,7 @@ impl Connection {
             retain,
             topic,
             pkid,
+            props,
             payload_len,
         );
         fill(&mut self.write_buf);

@@ -38,6 +38,14 @@ pub struct PublishPlan {
     /// With `[[stage]]`s: the rate over the stage clock (starting at `rate`);
     /// the schedule follows it.
     pub curve: Option<std::sync::Arc<stages::RateCurve>>,
+    /// MQTT 5 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
+    pub topic_alias: bool,
+    pub user_properties: Vec<(String, String)>,
+    /// The PUBLISH properties on the wire (MQTT 5): expiry and user
+    /// properties, and the same with topic alias 1.
+    pub props: bytes::Bytes,
+    pub props_alias: bytes::Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -50,12 +58,18 @@ pub struct GroupPlan {
     pub clean_session: bool,
     pub keepalive: Duration,
     pub max_inflight: u16,
+    /// A publisher's own queue while disconnected (None: unbounded).
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
+    pub retry_interval: Option<Duration>,
     /// Filled from the environment by `Plan::resolve_secrets` just before a run.
     pub credentials: Option<Credentials>,
     /// Names of the environment variables holding the user name and password.
     pub secret_env: Option<(String, Option<String>)>,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
+    /// A slow consumer: at most this many deliveries taken in per second.
+    pub max_rate: Option<f64>,
     /// None: a lost connection ends the client.
     pub reconnect: Option<scenario::ReconnectPolicy>,
     /// MQTT 5 session expiry sent with `clean_session = false`.
@@ -460,10 +474,13 @@ fn group_plan(
         clean_session: g.clean_session,
         keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
         max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+        max_queued: g.max_queued,
+        retry_interval: g.retry_interval.map(|d| d.0),
         credentials: None,
         secret_env,
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
         subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+        max_rate: g.subscribe.as_ref().and_then(|f| f.get_ref().max_rate),
         reconnect: match g.reconnect {
             None => Some(scenario::ReconnectPolicy::default()),
             Some(scenario::ReconnectSpec::On(p)) => Some(p),
@@ -478,7 +495,15 @@ fn group_plan(
 }
 
 fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
+    use crate::mqtt::codec::props::publish_properties;
+    let expiry_s = p.expiry.map(|d| d.0.as_secs().min(u32::MAX as u64) as u32);
+    let user_properties: Vec<(String, String)> = p.user_properties.clone().unwrap_or_default().into_iter().collect();
     PublishPlan {
+        props: publish_properties(expiry_s, None, &user_properties).freeze(),
+        props_alias: publish_properties(expiry_s, Some(1), &user_properties).freeze(),
+        expiry_s,
+        topic_alias: p.topic_alias,
+        user_properties,
         qos: p.qos.0,
         rate: p.rate,
         payload: p.payload,

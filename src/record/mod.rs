@@ -78,6 +78,10 @@ pub struct Generation {
     pub suback_code: Option<u8>,
     /// The slowest delivery seen on this connection (send to receipt).
     pub slowest_delivery_us: u64,
+    /// Spans in which midge held back this connection's reads (a
+    /// subscriber's `max_rate`, a `stall` fault) until it had caught up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<(u64, u64)>,
     pub ended_us: u64,
     /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
     pub cause: Option<Cause>,
@@ -212,6 +216,22 @@ pub struct Counters {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes, and alias
+    /// property bytes added to them.
+    #[serde(default)]
+    pub topic_alias_bytes_left_out: u64,
+    #[serde(default)]
+    pub topic_alias_bytes_added: u64,
+    /// Tracked deliveries whose MQTT 5 user properties were checked against
+    /// their publisher's, and those that did not match.
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: PUBLISH (DUP) and PUBREL packets sent
+    /// again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
 }
 
 impl Counters {
@@ -230,6 +250,11 @@ impl Counters {
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.topic_alias_bytes_left_out += o.topic_alias_bytes_left_out;
+        self.topic_alias_bytes_added += o.topic_alias_bytes_added;
+        self.user_properties_checked += o.user_properties_checked;
+        self.user_property_mismatches += o.user_property_mismatches;
+        self.publish_retries += o.publish_retries;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),

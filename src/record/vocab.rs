@@ -79,6 +79,7 @@ named_enum! {
         BrokerUnavailable => "broker_unavailable",
         ClosedByBroker => "closed_by_broker",
         PublishDenied => "publish_denied",
+        SlowConsumer => "slow_consumer",
     }
 }
 
@@ -97,6 +98,7 @@ impl FindingKind {
             FindingKind::BrokerUnavailable => "the broker dropped many connections at once and was unavailable",
             FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
             FindingKind::PublishDenied => "the broker denied what some clients published",
+            FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
         }
     }
 }
@@ -119,6 +121,7 @@ named_enum! {
         RestartBroker => "restart-broker",
         DuplicateIds => "duplicate-ids",
         Malformed => "malformed",
+        Stall => "stall",
     }
 }
 
@@ -132,6 +135,9 @@ named_enum! {
         BrokerRestart => "broker_restart",
         SessionExpired => "session_expired",
         SessionLost => "session_lost",
+        /// The subscriber was behind: midge held back its reads (`max_rate`,
+        /// a `stall` fault) and it had not caught up.
+        SlowConsumer => "slow_consumer",
     }
 }
 

@@ -132,6 +132,15 @@ pub struct PublishSpec {
     pub arrival: ArrivalSpec,
     /// Messages per burst with arrival = "burst" (default 10).
     pub burst: Option<u32>,
+    /// MQTT 5 message expiry interval: a message the broker held longer is
+    /// not delivered, and not owed.
+    pub expiry: Option<Dur>,
+    /// MQTT 5: send the topic once per connection, then a topic alias (if
+    /// the broker's Topic Alias Maximum allows one).
+    #[serde(default)]
+    pub topic_alias: bool,
+    /// MQTT 5 user properties on every message, checked on delivery.
+    pub user_properties: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -153,6 +162,9 @@ pub struct SubscribeSpec {
     pub filter: FilterTemplate,
     #[serde(default)]
     pub qos: Qos,
+    /// A slow consumer: take in at most this many messages per second
+    /// (reads are paced, so the broker's queue for the client fills).
+    pub max_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +183,14 @@ pub struct Group {
     pub protocol: Option<ProtocolVersion>,
     /// Outbound QoS 1/2 publishes awaiting acknowledgement, per client.
     pub max_inflight: Option<u16>,
+    /// A publisher's own queue while disconnected (paho's
+    /// `max_queued_messages_set`): messages due while offline wait, up to
+    /// this many, and go out on reconnect; the rest are never sent (unsent).
+    /// Absent: no bound.
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend an unacknowledged QoS 1/2 PUBLISH (DUP) or PUBREL
+    /// on the same connection after this long (paho's `message_retry_set`).
+    pub retry_interval: Option<Dur>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
     pub publish: Option<Spanned<PublishSpec>>,
@@ -206,6 +226,9 @@ pub enum FaultAction {
     DuplicateIds,
     /// The chosen clients send a bad packet (`packet`) on purpose.
     Malformed,
+    /// The chosen clients stop reading their socket for `for` without
+    /// disconnecting (keepalive pings still go out), then resume.
+    Stall,
 }
 
 impl FaultAction {

@@ -107,6 +107,15 @@ impl ScenarioFile {
                 return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
             }
         }
+        if group.retry_interval.is_some()
+            && group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5
+        {
+            let m = "`retry_interval` is for MQTT 3.1.1: MQTT 5 forbids resending on the same connection (§4.4)";
+            return Err(self.error_at(at, ctx(m.into())));
+        }
+        if group.retry_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.error_at(at, ctx("`retry_interval` must be longer than 0".into())));
+        }
         if group.max_inflight == Some(0) {
             return Err(self.error_at(at, ctx("`max_inflight` must be at least 1".into())));
         }
@@ -129,6 +138,12 @@ impl ScenarioFile {
         }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
+        }
+        if let Some(s) = &group.subscribe {
+            if s.get_ref().max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                let m = "subscribe.max_rate must be a positive number of messages per second";
+                return Err(self.error_at(s.span().start, ctx(m.into())));
+            }
         }
         Ok(())
     }
@@ -187,6 +202,14 @@ impl ScenarioFile {
         }
         if p.count == Some(0) {
             return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
+        }
+        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5;
+        if !v5 && (p.expiry.is_some() || p.topic_alias || p.user_properties.is_some()) {
+            let m = "publish.expiry, topic_alias and user_properties are MQTT 5: set protocol = \"5\"";
+            return Err(self.error_at(pat, ctx(m.into())));
+        }
+        if p.expiry.is_some_and(|e| e.0.as_secs() == 0 || e.0.as_secs() > u32::MAX as u64) {
+            return Err(self.error_at(pat, ctx("publish.expiry must be from 1s to 4294967295s".into())));
         }
         Ok(())
     }
@@ -357,6 +380,9 @@ impl ScenarioFile {
             )),
             FaultAction::DuplicateIds if fault.group.is_none() => {
                 Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"))
+            }
+            FaultAction::Stall if fault.for_.is_none() => {
+                Err(self.error_at(at, "fault stall needs `for` (how long to stop reading)"))
             }
             FaultAction::Drop if fault.count == Some(0) => {
                 Err(self.error_at(at, "fault drop: `count` must be at least 1"))

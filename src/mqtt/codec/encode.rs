@@ -38,7 +38,7 @@ impl Packet {
         match self {
             Packet::Connect(o) => encode_connect(o, v5, buf),
             Packet::Publish(p) => {
-                put_publish(buf, v5, p.dup, p.qos, p.retain, &p.topic, p.pkid, p.payload.len());
+                put_publish(buf, v5, p.dup, p.qos, p.retain, &p.topic, p.pkid, &p.props, p.payload.len());
                 buf.put_slice(&p.payload);
                 Ok(())
             }
@@ -186,9 +186,11 @@ pub fn put_publish(
     retain: bool,
     topic: &[u8],
     pkid: u16,
+    props: &[u8],
     payload_len: usize,
 ) {
-    let remaining = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + usize::from(v5) + payload_len;
+    let props_len = if v5 { var_int_len(props.len()) + props.len() } else { 0 };
+    let remaining = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + props_len + payload_len;
     buf.reserve(5 + remaining);
     buf.put_u8(0x30 | (u8::from(dup) << 3) | ((qos & 3) << 1) | u8::from(retain));
     put_remaining_length(buf, remaining);
@@ -198,7 +200,18 @@ pub fn put_publish(
         buf.put_u16(pkid);
     }
     if v5 {
-        buf.put_u8(0); // no properties
+        put_remaining_length(buf, props.len());
+        buf.put_slice(props);
+    }
+}
+
+/// Bytes a variable byte integer takes.
+fn var_int_len(n: usize) -> usize {
+    match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
     }
 }
 
@@ -235,7 +248,7 @@ mod publish_encoding_tests {
         {
             let body = vec![b'.'; payload];
             let mut ours = BytesMut::new();
-            put_publish(&mut ours, false, false, qos, false, topic.as_bytes(), 7, payload);
+            put_publish(&mut ours, false, false, qos, false, topic.as_bytes(), 7, &[], payload);
             ours.put_slice(&body);
             let mut theirs = BytesMut::new();
             let mut p = mqttbytes::v4::Publish::new(topic, qos_of(qos), body.clone());

@@ -46,6 +46,8 @@ pub struct Publish {
     /// delivery costs no allocation).
     pub topic: Bytes,
     pub pkid: u16,
+    /// MQTT 5: the properties as they were on the wire (empty on 3.1.1).
+    pub props: Bytes,
     pub payload: Bytes,
 }
 

@@ -308,6 +308,28 @@ fn message_losses(o: &mut String, r: &Report) {
             m.queued_offline
         );
     }
+    mqtt5_lines(o, m);
+}
+
+/// MQTT 5 message expiry, topic aliases and user properties, when used.
+fn mqtt5_lines(o: &mut String, m: &crate::analysis::model::Messages) {
+    if m.expired > 0 {
+        let _ = writeln!(o, "{} messages passed their MQTT 5 expiry while queued for an offline persistent subscriber: the broker discarded them, and nobody was owed them (not lost).\n", m.expired);
+    }
+    if m.topic_alias_bytes_saved != 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 topic aliases saved {} bytes on the wire (topic bytes left out less alias properties added).\n",
+            m.topic_alias_bytes_saved
+        );
+    }
+    if m.user_properties_checked > 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 user properties checked on {} deliveries: {} did not match what their publisher sent.\n",
+            m.user_properties_checked, m.user_property_mismatches
+        );
+    }
 }
 
 /// Still under "## Messages": the first 30 loss windows as a table.
@@ -346,6 +368,27 @@ fn shared_subscriptions(o: &mut String, r: &Report) {
             o,
             "| `{}` | {} | {} | {} | {} | {} | {:.1} % / {:.1} % |",
             s.filter, s.members, s.expected, s.received, s.lost, s.duplicated, s.min_share_pct, s.max_share_pct
+        );
+    }
+    o.push('\n');
+    for s in &r.shared_subscriptions {
+        let total: u64 = s.per_member.values().sum();
+        let parts: Vec<String> = s
+            .per_member
+            .iter()
+            // Rounded as min_share_pct and max_share_pct are (half away from zero).
+            .map(|(id, n)| {
+                let pct = if total == 0 { 0.0 } else { (*n as f64 * 1000.0 / total as f64).round() / 10.0 };
+                format!("{id} {n} ({pct:.1} %)")
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "- `{}` per member: {}; an even spread is {:.1} % each, the most uneven member is {:.1} points off it.",
+            s.filter,
+            parts.join(", "),
+            s.fair_share_pct,
+            s.max_deviation_pct
         );
     }
     o.push('\n');
@@ -538,6 +581,8 @@ fn broker_counters(o: &mut String, r: &Report) {
     if let Some(dropped) = broker_dropped(r) {
         let m = &r.messages;
         let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
+        let slow = m.lost_by_window.get("slow_consumer").copied().unwrap_or(0);
+        let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
         let differ = match dropped.cmp(&m.lost) {
             std::cmp::Ordering::Equal => String::new(),
             std::cmp::Ordering::Greater => format!(" The broker's count is {} more.", dropped - m.lost),
@@ -545,7 +590,7 @@ fn broker_counters(o: &mut String, r: &Report) {
         };
         let _ = writeln!(
             o,
-            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline).{differ}\n",
+            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline{slow}).{differ}\n",
             m.lost
         );
     }
