@@ -108,7 +108,8 @@ impl Recorder {
                 let now_unix = clock.unix_us(now);
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
                 let one_way_us = now_unix as i64 - h.sent_us as i64;
-                gen.slowest_delivery_us = gen.slowest_delivery_us.max(one_way_us.max(1) as u64);
+                let raw_us = one_way_us.max(1) as u64;
+                gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
                 self.unrecorded.push(Delivery {
                     qos: qos.min(2),
                     pkid,

@@ -245,6 +245,7 @@ fn shift_generation(g: &mut Generation, by_us: u64) {
         g.wrote_us += by_us;
     }
     g.ended_us += by_us;
+    g.behind.iter_mut().for_each(|(a, b)| (*a, *b) = (*a + by_us, *b + by_us));
     g.flight.iter_mut().for_each(|f| f.t_us += by_us);
 }
 
