@@ -9,6 +9,7 @@ pub mod detect;
 pub mod expect;
 pub mod generator;
 pub mod model;
+pub mod session;
 pub mod shared;
 pub mod tally;
 pub mod windows;

@@ -78,6 +78,8 @@ pub(super) struct Client {
     receive_maximum: Option<u16>,
     /// When `publish_due` last ran (run clock, µs).
     pub(super) published_at_us: u64,
+    /// Connection attempts so far (the next one's timeline index): the will names it.
+    attempts: u32,
 }
 
 impl Client {
@@ -100,6 +102,7 @@ impl Client {
             limits: Vec::new(),
             receive_maximum: None,
             published_at_us: 0,
+            attempts: 0,
         }
     }
 
@@ -133,6 +136,7 @@ impl Client {
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
     async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), Cause> {
         self.count(|c| c.connect_attempts += 1);
+        self.attempts += 1;
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.me.index),
@@ -149,8 +153,24 @@ impl Client {
         Ok((conn, ack))
     }
 
+    /// The group's CONNECT, with this connection's will: its payload names
+    /// the run, the client and the connection, so a will received is matched
+    /// to the connection that left it.
     fn connect_options(&self) -> ConnectOptions {
-        self.group.connect_options(&self.me.client_id)
+        let mut options = self.group.connect_options(&self.me.client_id);
+        if let (Some(w), Some(topic)) = (&self.group.will, &self.me.will_topic) {
+            let connection = self.attempts.saturating_sub(1);
+            let payload =
+                crate::plan::will_payload(self.ctx.plan.run_id, self.me.index, connection, w.payload.as_deref());
+            options.will = Some(crate::mqtt::codec::Will {
+                topic: topic.clone(),
+                payload,
+                qos: w.qos,
+                retain: w.retain,
+                delay_s: w.delay_s,
+            });
+        }
+        options
     }
 
     /// MQTT 5: what the broker announced in CONNACK, honoured.
@@ -330,6 +350,12 @@ impl Client {
     async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
         if !order.names(self.me.index) {
             return Ok(());
+        }
+        if let Some(at) = order.kill_at_us {
+            // Killed: no DISCONNECT, the socket just closes (the broker sends
+            // the will). A connection made after the order is spared.
+            let spared = self.gen.connected_us.is_some_and(|c| c > at);
+            return if spared { Ok(()) } else { Err(Cause::FaultInjected) };
         }
         malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
     }

@@ -62,6 +62,9 @@ pub struct Misbehave {
     pub packet: MalformedPacket,
     pub size: usize,
     pub count: u64,
+    /// The `kill` fault instead (sent at this run-clock µs): close the socket
+    /// without DISCONNECT, no packet. A connection made after it is spared.
+    pub kill_at_us: Option<u64>,
 }
 
 impl Misbehave {
@@ -106,6 +109,7 @@ mod tests {
             password: None,
             session_expiry_s: None,
             receive_maximum: None,
+            will: None,
         }
     }
 

@@ -425,6 +425,7 @@ mod tests {
                 password: None,
                 session_expiry_s: Some(10),
                 receive_maximum: None,
+                will: None,
             })
             .encode(v, &mut b)
             .unwrap();

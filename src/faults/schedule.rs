@@ -29,6 +29,7 @@ fn kind_of(a: FaultAction) -> FaultKind {
         FaultAction::RestartBroker => FaultKind::RestartBroker,
         FaultAction::DuplicateIds => FaultKind::DuplicateIds,
         FaultAction::Malformed => FaultKind::Malformed,
+        FaultAction::Kill => FaultKind::Kill,
     }
 }
 
@@ -92,7 +93,17 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 targets.sort_unstable();
                 log.malformed.push((at, targets.clone()));
                 let packet = f.packet.expect("validated: malformed has a packet");
-                let _ = ctx.orders.send(Some(Arc::new(Misbehave { targets, packet, size: f.size, count: f.count })));
+                let order = Misbehave { targets, packet, size: f.size, count: f.count, kill_at_us: None };
+                let _ = ctx.orders.send(Some(Arc::new(order)));
+                ctx.phase.send_modify(|_| {});
+            }
+            (FaultAction::Kill, _) => {
+                let mut targets: Vec<u32> =
+                    if f.targets.is_empty() { (0..ctx.plan.clients.len() as u32).collect() } else { f.targets.clone() };
+                targets.sort_unstable();
+                let packet = crate::scenario::MalformedPacket::WildcardTopic;
+                let order = Misbehave { targets, packet, size: 0, count: 0, kill_at_us: Some(at) };
+                let _ = ctx.orders.send(Some(Arc::new(order)));
                 ctx.phase.send_modify(|_| {});
             }
             (FaultAction::DuplicateIds, _) => {

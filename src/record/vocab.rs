@@ -119,6 +119,7 @@ named_enum! {
         RestartBroker => "restart-broker",
         DuplicateIds => "duplicate-ids",
         Malformed => "malformed",
+        Kill => "kill",
     }
 }
 

@@ -55,6 +55,8 @@ impl ScenarioFile {
     /// `[broker]`: `source_addrs`, then `url`.
     fn validate_broker(&self) -> Result<(), ScenarioError> {
         let broker = &self.scenario.broker;
+        self.validate_credentials("broker", &broker.password, [&broker.username_env, &broker.username_file])?;
+        self.validate_credentials("broker", &None, [&broker.password_env, &broker.password_file])?;
         if let Some(list) = &broker.source_addrs {
             if let Err(e) = parse_source_addrs(list) {
                 let at = self.text.find(list.as_str()).unwrap_or(0);
@@ -109,8 +111,54 @@ impl ScenarioFile {
             }
         }
         self.validate_client_id(at, group)?;
+        let name = format!("group {:?}", group.name);
+        self.validate_credentials(&name, &group.password, [&group.username_env, &group.username_file])?;
+        self.validate_credentials(&name, &None, [&group.password_env, &group.password_file])?;
+        if let Some(w) = &group.will {
+            self.validate_will(group, w)?;
+        }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
+        }
+        Ok(())
+    }
+
+    /// Secrets never live in the scenario: an inline `password` is refused,
+    /// pointing at both ways to give one; `_env` and `_file` exclude each other.
+    fn validate_credentials(
+        &self,
+        section: &str,
+        inline: &Option<Spanned<toml::Value>>,
+        sources: [&Option<String>; 2],
+    ) -> Result<(), ScenarioError> {
+        if let Some(p) = inline {
+            return Err(self.error_at(
+                p.span().start,
+                format!(
+                    "{section}: an inline `password` is refused (secrets never live in the scenario): name an environment variable with `password_env = \"VAR\"` or a file with `password_file = \"path\"`"
+                ),
+            ));
+        }
+        if let [Some(env), Some(file)] = sources {
+            let at = self.text.find(file.as_str()).unwrap_or(0);
+            return Err(self.error_at(
+                at,
+                format!("{section}: give a credential once, from the environment ({env:?}) or from a file ({file:?}), not both"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A group's `will`: the delay is MQTT 5's (3.1.1 has no Will Delay Interval).
+    fn validate_will(&self, group: &Group, w: &Spanned<super::WillSpec>) -> Result<(), ScenarioError> {
+        let protocol = group.protocol.unwrap_or(self.scenario.protocol);
+        if let Some(d) = &w.get_ref().delay {
+            if protocol != super::ProtocolVersion::V5 {
+                return Err(self.error_at(
+                    d.span().start,
+                    in_group(group, "will.delay is the MQTT 5 Will Delay Interval: set protocol = \"5\"".into()),
+                ));
+            }
         }
         Ok(())
     }

@@ -1,0 +1,163 @@
+//! Session features that are not tracked messages: last wills and retained
+//! messages, each counted on its own (never in `messages`).
+
+use super::model::{RetainedInfo, SpreadMs, WillsInfo};
+use super::windows::RACE_MARGIN_US;
+use crate::plan::{ClientPlan, Plan};
+use crate::record::vocab::Cause;
+use crate::record::{ClientRecord, Generation, RunRecord};
+use crate::scenario::ProtocolVersion;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A subscriber (plain filter, not shared) and its record.
+fn subscribers<'a>(plan: &'a Plan, record: &'a RunRecord) -> impl Iterator<Item = (&'a ClientPlan, &'a ClientRecord)> {
+    record.clients.iter().filter_map(move |r| {
+        let c = plan.clients.get(r.index as usize)?;
+        let f = c.filter.as_deref()?;
+        crate::topic::shared(f).is_none().then_some((c, r))
+    })
+}
+
+/// Whether a subscription of this connection was live at `at_us` and stayed
+/// up long enough for a message the broker published then to arrive.
+fn live_at(g: &Generation, at_us: u64) -> bool {
+    let stayed = g.cause.is_none() || g.ended_us >= at_us + 1_000_000;
+    g.live_from_us.is_some_and(|l| l + RACE_MARGIN_US <= at_us) && stayed
+}
+
+/// When the broker had to publish the will of a connection killed at
+/// `killed_us`: at once, or after the MQTT 5 will delay — bounded by the
+/// session's expiry (a clean session ends with the connection). None when
+/// the client came back before then (no will is owed).
+fn will_due_us(plan: &Plan, c: &ClientPlan, timeline: &[Generation], gi: usize) -> Option<u64> {
+    let g = plan.group_of(c);
+    let killed_us = timeline[gi].ended_us;
+    let delay_s = match (g.protocol, g.will.as_ref().and_then(|w| w.delay_s)) {
+        (ProtocolVersion::V5, Some(d)) if g.persistent() => d.min(g.session_expiry_s),
+        _ => 0,
+    };
+    let due_us = killed_us + delay_s as u64 * 1_000_000;
+    let back_us = timeline[gi + 1..].iter().find_map(|n| n.connected_us);
+    match back_us {
+        Some(b) if delay_s > 0 && b < due_us => None,
+        _ => Some(due_us),
+    }
+}
+
+/// Nearest-rank p50, p99 and max of samples in µs, as ms to the µs.
+fn spread_ms(mut us: Vec<u64>) -> Option<SpreadMs> {
+    us.sort_unstable();
+    let rank = |p: f64| us[((p * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1];
+    let ms = |v: u64| v as f64 / 1000.0;
+    (!us.is_empty()).then(|| SpreadMs { p50: ms(rank(0.50)), p99: ms(rank(0.99)), max: ms(*us.last().unwrap_or(&0)) })
+}
+
+/// Last wills: owed per (subscriber, killed connection) — a connection a
+/// `kill` fault ended (recorded cause `fault_injected`), its will topic
+/// matching the subscriber's filter, the subscriber live when the will was
+/// due — against the wills each subscriber received, matched by the
+/// (client, connection) their payload names.
+pub fn wills(plan: &Plan, record: &RunRecord) -> WillsInfo {
+    // (client, connection) → (killed at, due at, will topic)
+    let mut killed: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
+    for r in &record.clients {
+        let Some(c) = plan.clients.get(r.index as usize) else { continue };
+        let Some(topic) = c.will_topic.as_deref() else { continue };
+        for (gi, g) in r.timeline.iter().enumerate() {
+            if g.connected_us.is_some() && g.cause == Some(Cause::FaultInjected) {
+                if let Some(due) = will_due_us(plan, c, &r.timeline, gi) {
+                    killed.insert((c.index, gi as u32), (g.ended_us, due, topic));
+                }
+            }
+        }
+    }
+    let mut info = WillsInfo::default();
+    let mut latencies = Vec::new();
+    for (sub, r) in subscribers(plan, record) {
+        let filter = sub.filter.as_deref().unwrap_or_default();
+        let owed: HashSet<(u32, u32)> = killed
+            .iter()
+            .filter(|(_, (_, due, topic))| {
+                crate::topic::matches(filter, topic) && r.timeline.iter().any(|g| live_at(g, *due))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        info.expected += owed.len() as u64;
+        let mut seen: HashSet<(u32, u32)> = HashSet::new();
+        for w in r.rx.iter().flat_map(|rx| rx.wills.iter()) {
+            let key = (w.client, w.connection);
+            if !seen.insert(key) {
+                info.duplicated += 1;
+            } else if owed.contains(&key) {
+                info.received += 1;
+                latencies.push(w.at_us.saturating_sub(killed[&key].0));
+            } else {
+                info.unexpected += 1;
+            }
+        }
+    }
+    info.missing = info.expected - info.received;
+    info.latency_ms = spread_ms(latencies);
+    info
+}
+
+/// When each retained topic's first message got out (run-clock µs): topic
+/// → the earliest over the retaining publishers that publish to it.
+fn retained_set_at<'a>(plan: &'a Plan, record: &RunRecord) -> BTreeMap<&'a str, u64> {
+    let mut set: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &record.clients {
+        let Some(c) = plan.clients.get(r.index as usize) else { continue };
+        let retains = plan.group_of(c).publish.as_ref().is_some_and(|p| p.retain);
+        let (Some(topic), Some(log), true) = (c.topic.as_deref(), &r.publish_log, retains) else { continue };
+        let Some(&(first, _)) = log.got_out.ranges().first() else { continue };
+        let at = log.sent.time_of(first);
+        set.entry(topic).and_modify(|t| *t = (*t).min(at)).or_insert(at);
+    }
+    set
+}
+
+/// Retained messages: per subscription (each connection whose SUBSCRIBE
+/// the broker granted), the retained topics it matches whose first message
+/// got out at least `RACE_MARGIN_US` before it connected are owed one
+/// replay each; replays received are counted per (subscriber, topic).
+pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
+    let set = retained_set_at(plan, record);
+    let mut info = RetainedInfo { topics_set: set.len() as u64, ..Default::default() };
+    for (sub, r) in subscribers(plan, record) {
+        let filter = sub.filter.as_deref().unwrap_or_default();
+        let mut owed: BTreeMap<&str, u64> = BTreeMap::new();
+        for g in r.timeline.iter().filter(|g| g.suback_code.is_some_and(|c| c < 0x80)) {
+            let connected = g.connected_us.unwrap_or(g.attempt_us);
+            for (topic, at) in &set {
+                if at + RACE_MARGIN_US <= connected && crate::topic::matches(filter, topic) {
+                    *owed.entry(topic).or_default() += 1;
+                }
+            }
+        }
+        let mut got: BTreeMap<&str, u64> = BTreeMap::new();
+        let Some(rx) = &r.rx else {
+            info.expected_replays += owed.values().sum::<u64>();
+            info.missing += owed.values().sum::<u64>();
+            continue;
+        };
+        for (&publisher, &n) in &rx.retained_from {
+            let topic =
+                plan.publishers.get(publisher as usize).and_then(|&i| plan.clients[i as usize].topic.as_deref());
+            *got.entry(topic.unwrap_or_default()).or_default() += n as u64;
+        }
+        info.replays_received += rx.retained_replays;
+        info.leftover_replays += rx.stale_retained;
+        info.expected_replays += owed.values().sum::<u64>();
+        let topics: HashSet<&str> = owed.keys().chain(got.keys()).copied().collect();
+        for t in topics {
+            let (o, g) = (owed.get(t).copied().unwrap_or(0), got.get(t).copied().unwrap_or(0));
+            info.missing += o.saturating_sub(g);
+            info.extra += g.saturating_sub(o);
+        }
+    }
+    if let Some(c) = &record.retained_cleanup {
+        info.cleared = Some(c.cleared);
+        info.cleanup_error = c.error.clone();
+    }
+    info
+}

@@ -1,0 +1,87 @@
+//! `retained_cleanup`: after the swarm has disconnected, one connection of
+//! midge's own sends an empty retained message (QoS 1) to every topic the
+//! plan published retained messages to, so that a rerun against the same
+//! broker starts clean. Straight to the broker, never through the proxy.
+
+use crate::metrics::RunClock;
+use crate::mqtt::handshake::{dial, Dial};
+use crate::mqtt::transport::TlsClient;
+use crate::mqtt::{Packet, Publish};
+use crate::plan::Plan;
+use crate::record::RetainedCleanup;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::time::timeout;
+
+/// Unacknowledged clears at once (mosquitto's default inflight is 20).
+const WINDOW: usize = 10;
+/// For the whole cleanup, from connect to the last PUBACK.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Clears the plan's retained topics (None: cleanup off, or none were set).
+pub async fn clear_retained(
+    plan: &Plan,
+    broker: SocketAddr,
+    tls: Option<&TlsClient>,
+    clock: RunClock,
+) -> Option<RetainedCleanup> {
+    let topics = plan.retained_topics();
+    if !plan.retained_cleanup || topics.is_empty() {
+        return None;
+    }
+    let mut done = RetainedCleanup { topics: topics.len() as u64, ..Default::default() };
+    let outcome = timeout(LIMIT, clear(plan, &topics, broker, tls, clock, &mut done.cleared)).await;
+    done.error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!("not every clear was acknowledged within {}s", LIMIT.as_secs())),
+    };
+    Some(done)
+}
+
+/// One connection (the first retaining group's CONNECT, as that group may
+/// need its credentials), the clears with a window of `WINDOW`, DISCONNECT.
+async fn clear(
+    plan: &Plan,
+    topics: &[&str],
+    broker: SocketAddr,
+    tls: Option<&TlsClient>,
+    clock: RunClock,
+    cleared: &mut u64,
+) -> Result<(), String> {
+    let group = plan.groups.iter().find(|g| g.publish.as_ref().is_some_and(|p| p.retain)).expect("a retained topic");
+    let mut options = group.connect_options(&format!("midge-cleanup-{:08x}", plan.run_id as u32));
+    options.clean_start = true;
+    options.session_expiry_s = None;
+    let d = Dial { to: broker, from: None, tls, protocol: group.protocol, clock, limit: LIMIT };
+    let mut conn = dial(d, &options).await.map_err(|c| format!("cannot connect to clear them: {}", c.name()))?.conn;
+    let mut sent = 0usize;
+    let mut acked = 0usize;
+    while acked < topics.len() {
+        while sent < topics.len() && sent - acked < WINDOW {
+            let clear = Publish {
+                dup: false,
+                qos: 1,
+                retain: true,
+                topic: topics[sent].as_bytes().to_vec().into(),
+                pkid: (sent % 65_000) as u16 + 1,
+                payload: Default::default(),
+            };
+            conn.write_packet(&Packet::Publish(clear)).await.map_err(|e| format!("writing a clear: {e}"))?;
+            sent += 1;
+        }
+        match conn.read_packet().await {
+            Ok(Some(Packet::PubAck { reason, .. })) => {
+                acked += 1;
+                // MQTT 5: a reason of 0x80 or more refused the clear.
+                *cleared += u64::from(reason < 0x80);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Err("the broker closed the connection".into()),
+            Err(e) => return Err(format!("reading a PUBACK: {e}")),
+        }
+    }
+    let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
+    conn.shutdown().await;
+    Ok(())
+}
