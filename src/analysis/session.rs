@@ -21,7 +21,7 @@ fn subscribers<'a>(plan: &'a Plan, record: &'a RunRecord) -> impl Iterator<Item 
 /// Whether a subscription of this connection was live at `at_us` and stayed
 /// up long enough for a message the broker published then to arrive.
 fn live_at(g: &Generation, at_us: u64) -> bool {
-    let stayed = g.cause.is_none() || g.ended_us >= at_us + 1_000_000;
+    let stayed = g.ended_us > at_us && (g.cause.is_none() || g.ended_us >= at_us + 1_000_000);
     g.live_from_us.is_some_and(|l| l + RACE_MARGIN_US <= at_us) && stayed
 }
 
@@ -160,4 +160,112 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
         info.cleanup_error = c.error.clone();
     }
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::testkit::{self, connect, publish, RUN_END_US};
+    use crate::record::logs::WillRx;
+    use crate::record::RetainedCleanup;
+
+    const WILLS: &str = r#"
+name = "wills"
+protocol = "5"
+[[group]]
+name = "watcher"
+subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "dev"
+clients = 3
+will = { topic = "w/{client}", qos = 1 }
+[[group]]
+name = "slow"
+clients = 2
+clean_session = false
+session_expiry = "60s"
+will = { topic = "w/{client}", qos = 1, delay = "5s" }
+"#;
+
+    /// dev0 and dev1 killed at 2 s (dev0 back at 3 s), dev2 dropped by the
+    /// network; slow0 killed and back within its 5 s will delay, slow1
+    /// killed for good (its will due at 7 s). Owed: dev0, dev1, slow1.
+    /// Received: dev0's twice, slow1's, and dev2's (not owed); dev1's never.
+    #[test]
+    fn wills_owed_by_kills_matched_by_connection() {
+        let plan = testkit::plan(WILLS);
+        let mut rec = testkit::record(&plan);
+        let killed = Some(Cause::FaultInjected);
+        connect(&mut rec, 0, 100_000, RUN_END_US, None);
+        connect(&mut rec, 1, 100_000, 2_000_000, killed.clone());
+        connect(&mut rec, 1, 3_000_000, RUN_END_US, None);
+        connect(&mut rec, 2, 100_000, 2_000_000, killed.clone());
+        connect(&mut rec, 3, 100_000, 2_000_000, Some(Cause::NetworkEof));
+        connect(&mut rec, 4, 100_000, 2_000_000, killed.clone());
+        connect(&mut rec, 4, 2_500_000, RUN_END_US, None);
+        connect(&mut rec, 5, 100_000, 2_000_000, killed);
+        let will = |client, at_us| WillRx { client, connection: 0, at_us };
+        rec.clients[0].rx.get_or_insert_with(Default::default).wills =
+            vec![will(1, 2_000_500), will(3, 2_000_700), will(1, 2_001_000), will(5, 7_002_000)];
+        let w = wills(&plan, &rec);
+        assert_eq!((w.expected, w.received, w.missing, w.duplicated, w.unexpected), (3, 2, 1, 1, 1), "{w:?}");
+        assert_eq!(w.latency_ms, Some(SpreadMs { p50: 0.5, p99: 5002.0, max: 5002.0 }));
+    }
+
+    #[test]
+    fn no_will_owed_to_a_subscriber_gone_before_it_was_due() {
+        let plan = testkit::plan(WILLS);
+        let mut rec = testkit::record(&plan);
+        connect(&mut rec, 0, 100_000, 6_000_000, Some(Cause::NetworkEof));
+        connect(&mut rec, 5, 100_000, 2_000_000, Some(Cause::FaultInjected));
+        assert_eq!(wills(&plan, &rec).expected, 0, "slow1's will was due at 7 s, the watcher gone at 6 s");
+        assert_eq!(wills(&plan, &rec).latency_ms, None);
+    }
+
+    /// lamp0 and lamp1 set their topics at 1 s, lamp2 at 5 s; "plain"
+    /// publishes without retain. early subscribed at 0.5 s (owed nothing);
+    /// late at 3 s (l/0, l/1) and again at 6 s (l/0, l/1, l/2); narrow (l/1)
+    /// at 3 s. late got l/0 twice, l/1 once, l/2 twice, and 4 leftovers of
+    /// an earlier run; narrow got nothing.
+    #[test]
+    fn retained_replays_owed_per_subscription_and_topic() {
+        let plan = testkit::plan(
+            r#"
+name = "retained"
+[[group]]
+name = "lamp"
+clients = 3
+publish = { topic = "l/{i}", qos = 1, rate = 1.0, retain = true }
+[[group]]
+name = "plain"
+publish = { topic = "p/0", qos = 1, rate = 1.0 }
+[[group]]
+name = "early"
+subscribe = { filter = "l/+", qos = 1 }
+[[group]]
+name = "late"
+subscribe = { filter = "l/+", qos = 1 }
+[[group]]
+name = "narrow"
+subscribe = { filter = "l/1", qos = 1 }
+"#,
+        );
+        let mut rec = testkit::record(&plan);
+        publish(&mut rec, 0, 1, [1_000_000]);
+        publish(&mut rec, 1, 1, [1_000_000]);
+        publish(&mut rec, 2, 1, [5_000_000]);
+        publish(&mut rec, 3, 1, [1_000_000]);
+        connect(&mut rec, 4, 500_000, RUN_END_US, None).suback_code = Some(1);
+        connect(&mut rec, 5, 3_000_000, 4_000_000, Some(Cause::NetworkEof)).suback_code = Some(1);
+        connect(&mut rec, 5, 6_000_000, RUN_END_US, None).suback_code = Some(1);
+        connect(&mut rec, 6, 3_000_000, RUN_END_US, None).suback_code = Some(1);
+        let rx = rec.clients[5].rx.get_or_insert_with(Default::default);
+        rx.retained_from = [(0, 2), (1, 1), (2, 2)].into_iter().collect();
+        rx.retained_replays = 5;
+        rx.stale_retained = 4;
+        rec.retained_cleanup = Some(RetainedCleanup { topics: 3, cleared: 3, error: None });
+        let r = retained(&plan, &rec);
+        assert_eq!((r.topics_set, r.expected_replays, r.replays_received), (3, 6, 5), "{r:?}");
+        assert_eq!((r.missing, r.extra, r.leftover_replays, r.cleared), (2, 1, 4, Some(3)), "{r:?}");
+    }
 }

@@ -459,3 +459,59 @@ fn top_level_key(text: &str, key: &str) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
+        ScenarioFile::parse(Path::new("s.toml"), text)
+    }
+
+    const GROUP: &str = "[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\" }\n";
+
+    #[test]
+    fn an_inline_password_is_refused_naming_both_other_ways() {
+        for (text, at) in [
+            (format!("name = \"s\"\n[broker]\nusername_env = \"U\"\npassword = \"hunter2\"\n{GROUP}"), (4, 12)),
+            (format!("name = \"s\"\n{GROUP}password = \"hunter2\"\n"), (5, 12)),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!((e.line, e.column), at, "{e}");
+            assert!(e.message.contains("password_env") && e.message.contains("password_file"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "the error repeats no secret: {e}");
+        }
+    }
+
+    #[test]
+    fn a_credential_comes_from_the_environment_or_a_file_not_both() {
+        let text = format!("name = \"s\"\n{GROUP}username_env = \"U\"\nusername_file = \"user.txt\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("not both"), "{e}");
+        assert!(parse(&format!("name = \"s\"\n{GROUP}username_file = \"u\"\npassword_file = \"p\"\n")).is_ok());
+    }
+
+    #[test]
+    fn a_will_delay_needs_mqtt_5() {
+        let will = "will = { topic = \"w/{client}\", qos = 1, delay = \"5s\" }\n";
+        let e = parse(&format!("name = \"s\"\n{GROUP}{will}")).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 49), "{e}");
+        assert!(e.message.contains("Will Delay Interval") && e.message.contains("protocol = \"5\""), "{e}");
+        assert!(parse(&format!("name = \"s\"\nprotocol = \"5\"\n{GROUP}{will}")).is_ok());
+        let e = parse(&format!("name = \"s\"\n{GROUP}will = {{ topic = \"w/+\" }}\n")).unwrap_err();
+        assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    #[test]
+    fn kill_start_after_and_retained_cleanup_parse() {
+        let text = format!(
+            "name = \"s\"\nretained_cleanup = false\n{GROUP}start_after = \"1s\"\n[[fault]]\nat = \"1s\"\naction = \"kill\"\ngroup = \"g\"\n"
+        );
+        let f = parse(&text).unwrap();
+        assert_eq!(f.scenario.retained_cleanup, Some(false));
+        assert_eq!(f.scenario.faults[0].get_ref().action, FaultAction::Kill);
+        assert_eq!(f.scenario.groups[0].get_ref().start_after.unwrap().0, std::time::Duration::from_secs(1));
+    }
+}
