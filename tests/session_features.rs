@@ -64,6 +64,35 @@ group = "gone"
     assert_eq!(out.report.reconnects, 3, "the three with a way back came back");
 }
 
+/// A takeover closes the old connection without DISCONNECT: mosquitto
+/// publishes its will (observed with 2.0.11), and midge owes one per
+/// takeover of a planned client (the twin has no will).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_takeover_of_a_will_bearing_client_owes_one_will() {
+    let broker = mosquitto(&[]).await;
+    let text = r#"
+name = "takeover-wills"
+duration = "2s"
+[[group]]
+name = "watcher"
+subscribe = { filter = "tw/#", qos = 1 }
+[[group]]
+name = "dev"
+clients = 2
+will = { topic = "tw/{client}", qos = 1 }
+[[fault]]
+at = "300ms"
+action = "duplicate-ids"
+group = "dev"
+for = "1s"
+"#;
+    let out = run_text(text, &url(&broker)).await;
+    let w = &out.report.wills;
+    let takeovers = out.report.disconnects.by_cause.get("session_taken_over").copied().unwrap_or(0);
+    assert!(takeovers >= 2, "{:?}", out.report.disconnects);
+    assert_eq!((w.expected, w.received, w.missing, w.unexpected), (takeovers, takeovers, 0, 0), "{w:?}");
+}
+
 fn retained_text(start_after: bool, cleanup: bool) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/retained.toml");
     let mut text = std::fs::read_to_string(path).unwrap();

@@ -322,7 +322,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         verdict: Verdict::Fail,
         error: run_error(plan, record),
         capacity: None,
-        wills: super::session::wills(plan, record),
+        wills: super::session::wills(plan, record, &explained),
         retained: super::session::retained(plan, record),
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);

@@ -1,6 +1,7 @@
 //! Session features that are not tracked messages: last wills and retained
 //! messages, each counted on its own (never in `messages`).
 
+use super::detect::{Explained, Owner};
 use super::model::{RetainedInfo, SpreadMs, WillsInfo};
 use super::windows::RACE_MARGIN_US;
 use crate::plan::{ClientPlan, Plan};
@@ -29,13 +30,17 @@ fn live_at(g: &Generation, at_us: u64) -> bool {
 /// `killed_us`: at once, or after the MQTT 5 will delay — bounded by the
 /// session's expiry (a clean session ends with the connection). None when
 /// the client came back before then (no will is owed).
-fn will_due_us(plan: &Plan, c: &ClientPlan, timeline: &[Generation], gi: usize) -> Option<u64> {
+fn will_due_us(plan: &Plan, c: &ClientPlan, timeline: &[Generation], gi: usize, taken_over: bool) -> Option<u64> {
     let g = plan.group_of(c);
     let killed_us = timeline[gi].ended_us;
     let delay_s = match (g.protocol, g.will.as_ref().and_then(|w| w.delay_s)) {
         (ProtocolVersion::V5, Some(d)) if g.persistent() => d.min(g.session_expiry_s),
         _ => 0,
     };
+    if taken_over && delay_s > 0 {
+        // The usurper took the session over within the delay.
+        return None;
+    }
     let due_us = killed_us + delay_s as u64 * 1_000_000;
     let back_us = timeline[gi + 1..].iter().find_map(|n| n.connected_us);
     match back_us {
@@ -52,20 +57,32 @@ fn spread_ms(mut us: Vec<u64>) -> Option<SpreadMs> {
     (!us.is_empty()).then(|| SpreadMs { p50: ms(rank(0.50)), p99: ms(rank(0.99)), max: ms(*us.last().unwrap_or(&0)) })
 }
 
-/// Last wills: owed per (subscriber, killed connection) — a connection a
-/// `kill` fault ended (recorded cause `fault_injected`), its will topic
-/// matching the subscriber's filter, the subscriber live when the will was
-/// due — against the wills each subscriber received, matched by the
-/// (client, connection) their payload names.
-pub fn wills(plan: &Plan, record: &RunRecord) -> WillsInfo {
+/// Last wills: owed per (subscriber, connection that left one) — a
+/// connection a `kill` fault ended (recorded cause `fault_injected`) or
+/// another connection with its client id took over (`detect::explain`;
+/// mosquitto 2.0.11 publishes the old connection's will then, 3.1.1 and 5
+/// alike), its will topic matching the subscriber's filter, the subscriber
+/// live when the will was due — against the wills each subscriber
+/// received, matched by the (client, connection) their payload names.
+pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInfo {
+    let taken_over: HashSet<(u32, u64)> = explained
+        .takeovers
+        .values()
+        .flatten()
+        .filter_map(|t| match t.closed {
+            Owner::Client(i) => Some((i, t.at_us)),
+            Owner::Twin(_) => None,
+        })
+        .collect();
     // (client, connection) → (killed at, due at, will topic)
     let mut killed: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
     for r in &record.clients {
         let Some(c) = plan.clients.get(r.index as usize) else { continue };
         let Some(topic) = c.will_topic.as_deref() else { continue };
         for (gi, g) in r.timeline.iter().enumerate() {
-            if g.connected_us.is_some() && g.cause == Some(Cause::FaultInjected) {
-                if let Some(due) = will_due_us(plan, c, &r.timeline, gi) {
+            let over = taken_over.contains(&(c.index, g.ended_us));
+            if g.connected_us.is_some() && (g.cause == Some(Cause::FaultInjected) || over) {
+                if let Some(due) = will_due_us(plan, c, &r.timeline, gi, over) {
                     killed.insert((c.index, gi as u32), (g.ended_us, due, topic));
                 }
             }
@@ -165,6 +182,7 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::detect::Takeover;
     use crate::analysis::testkit::{self, connect, publish, RUN_END_US};
     use crate::record::logs::WillRx;
     use crate::record::RetainedCleanup;
@@ -207,9 +225,16 @@ will = { topic = "w/{client}", qos = 1, delay = "5s" }
         let will = |client, at_us| WillRx { client, connection: 0, at_us };
         rec.clients[0].rx.get_or_insert_with(Default::default).wills =
             vec![will(1, 2_000_500), will(3, 2_000_700), will(1, 2_001_000), will(5, 7_002_000)];
-        let w = wills(&plan, &rec);
+        let w = wills(&plan, &rec, &Explained::default());
         assert_eq!((w.expected, w.received, w.missing, w.duplicated, w.unexpected), (3, 2, 1, 1, 1), "{w:?}");
         assert_eq!(w.latency_ms, Some(SpreadMs { p50: 0.5, p99: 5002.0, max: 5002.0 }));
+
+        // dev2's close was a takeover by its twin: its will is owed too.
+        let takeover = Takeover { at_us: 2_000_000, closed: Owner::Client(3), by: Owner::Twin(3) };
+        let explained = Explained { takeovers: [("dev2", vec![takeover])].into_iter().collect(), ..Default::default() };
+        let w = wills(&plan, &rec, &explained);
+        assert_eq!((w.expected, w.received, w.missing, w.duplicated, w.unexpected), (4, 3, 1, 1, 0), "{w:?}");
+        assert_eq!(w.latency_ms.map(|l| l.p50), Some(0.7));
     }
 
     #[test]
@@ -218,8 +243,9 @@ will = { topic = "w/{client}", qos = 1, delay = "5s" }
         let mut rec = testkit::record(&plan);
         connect(&mut rec, 0, 100_000, 6_000_000, Some(Cause::NetworkEof));
         connect(&mut rec, 5, 100_000, 2_000_000, Some(Cause::FaultInjected));
-        assert_eq!(wills(&plan, &rec).expected, 0, "slow1's will was due at 7 s, the watcher gone at 6 s");
-        assert_eq!(wills(&plan, &rec).latency_ms, None);
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!(w.expected, 0, "slow1's will was due at 7 s, the watcher gone at 6 s");
+        assert_eq!(w.latency_ms, None);
     }
 
     /// lamp0 and lamp1 set their topics at 1 s, lamp2 at 5 s; "plain"

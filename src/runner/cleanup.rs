@@ -1,7 +1,8 @@
 //! `retained_cleanup`: after the swarm has disconnected, one connection of
 //! midge's own sends an empty retained message (QoS 1) to every topic the
-//! plan published retained messages to, so that a rerun against the same
-//! broker starts clean. Straight to the broker, never through the proxy.
+//! plan published retained messages to (and every retained will's topic),
+//! so that a rerun against the same broker starts clean. Straight to the
+//! broker, never through the proxy.
 
 use crate::metrics::RunClock;
 use crate::mqtt::handshake::{dial, Dial};
@@ -25,7 +26,9 @@ pub async fn clear_retained(
     tls: Option<&TlsClient>,
     clock: RunClock,
 ) -> Option<RetainedCleanup> {
-    let topics = plan.retained_topics();
+    let mut topics = plan.retained_topics();
+    let wills = plan.clients.iter().filter(|c| plan.group_of(c).will.as_ref().is_some_and(|w| w.retain));
+    topics.extend(wills.filter_map(|c| c.will_topic.as_deref()).filter(|t| !plan.retained_topics().contains(t)));
     if !plan.retained_cleanup || topics.is_empty() {
         return None;
     }
@@ -39,7 +42,7 @@ pub async fn clear_retained(
     Some(done)
 }
 
-/// One connection (the first retaining group's CONNECT, as that group may
+/// One connection (the CONNECT of a group that retains, as that group may
 /// need its credentials), the clears with a window of `WINDOW`, DISCONNECT.
 async fn clear(
     plan: &Plan,
@@ -49,7 +52,10 @@ async fn clear(
     clock: RunClock,
     cleared: &mut u64,
 ) -> Result<(), String> {
-    let group = plan.groups.iter().find(|g| g.publish.as_ref().is_some_and(|p| p.retain)).expect("a retained topic");
+    let retains = |g: &&std::sync::Arc<crate::plan::GroupPlan>| {
+        g.publish.as_ref().is_some_and(|p| p.retain) || g.will.as_ref().is_some_and(|w| w.retain)
+    };
+    let group = plan.groups.iter().find(retains).ok_or("no group retains")?;
     let mut options = group.connect_options(&format!("midge-cleanup-{:08x}", plan.run_id as u32));
     options.clean_start = true;
     options.session_expiry_s = None;
