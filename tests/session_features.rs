@@ -24,6 +24,17 @@ async fn killing_four_clients_delivers_exactly_four_wills() {
     assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
 }
 
+/// Both shipped scenarios run as they are on the embedded broker too, with
+/// the same exact counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_scenarios_count_the_same_on_the_embedded_broker() {
+    let embedded = |t: String| t.replace("url = \"spawn:mosquitto\"", "url = \"embedded\"");
+    let w = run_shipped("last-will", embedded).await.report.wills;
+    assert_eq!((w.expected, w.received, w.missing, w.duplicated, w.unexpected), (4, 4, 0, 0, 0), "{w:?}");
+    let r = run_shipped("retained", embedded).await.report.retained;
+    assert_eq!((r.topics_set, r.expected_replays, r.replays_received, r.missing, r.cleared), (10, 10, 10, 0, Some(10)));
+}
+
 /// MQTT 5: a will with a 30 s delay on a persistent session, and a client
 /// that is back 200 ms after the kill: the broker must not send the will,
 /// and midge owes none. The same kill without a way back (reconnect off) owes one.
