@@ -22,6 +22,8 @@ async fn killing_four_clients_delivers_exactly_four_wills() {
     assert_eq!(r.faults[0].action, midge::record::vocab::FaultKind::Kill);
     assert_eq!((r.messages.lost, r.messages.duplicated, r.messages.foreign), (0, 0, 0), "wills are no messages");
     assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
+    let md = midge::report::markdown::render(r);
+    assert!(md.contains("Last wills: 4 expected, 4 received, 0 missing, 0 duplicated, 0 not owed"), "{md}");
 }
 
 /// Both shipped scenarios run as they are on the embedded broker too, with
@@ -125,6 +127,8 @@ async fn a_late_subscriber_gets_one_replay_per_topic_and_cleanup_leaves_none() {
     assert_eq!(first.report.messages.retained_replays, 10);
     assert_eq!((first.report.messages.lost, first.report.messages.duplicated), (0, 0));
     assert_eq!(first.exit_code, 0, "{:?}", first.report.expectations);
+    let md = midge::report::markdown::render(&first.report);
+    assert!(md.contains("10 replays owed to later subscriptions, 10 received, 0 missing, 0 extra; 10 topics cleared"));
 
     // Subscribed before anything was published: no replay owed, none left over.
     let rerun = run_text(&retained_text(false, true), &url(&broker)).await;
