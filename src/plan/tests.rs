@@ -100,3 +100,19 @@ subscribe = { filter = "l/+" }
     assert!(plan.retained_cleanup, "on by default");
     assert_eq!(plan.clients[5].will_topic.as_deref(), Some(&*format!("w/{}", plan.clients[5].client_id)));
 }
+
+#[test]
+fn a_publisher_group_that_joins_later_owes_from_its_join() {
+    let text = r#"
+name = "late-pub"
+[[group]]
+name = "p"
+start_after = "2s"
+publish = { topic = "t", qos = 1, rate = 10.0 }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let mut s = schedule::Schedule::of_publisher(&plan, &plan.clients[0], 1_000_000, 5_000_000).unwrap();
+    assert!(s.intended_us(0) >= 3_000_000, "{}", s.intended_us(0));
+    assert_eq!(s.due_by(0, 5_000_000), 20, "2 s at 10 msg/s");
+}
