@@ -40,6 +40,7 @@ async fn the_shipped_scenarios_count_the_same_on_the_embedded_broker() {
 /// MQTT 5: a will with a 30 s delay on a persistent session, and a client
 /// that is back 200 ms after the kill: the broker must not send the will,
 /// and midge owes none. The same kill without a way back (reconnect off) owes one.
+/// (Two kill faults at the same moment: neither order overwrites the other.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_will_delay_spares_a_client_that_comes_back() {
     let broker = mosquitto(&[]).await;
@@ -67,7 +68,7 @@ at = "500ms"
 action = "kill"
 group = "back"
 [[fault]]
-at = "800ms"
+at = "500ms"
 action = "kill"
 group = "gone"
 "#;

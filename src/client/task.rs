@@ -346,16 +346,14 @@ impl Client {
         acknowledged
     }
 
-    /// Carries out a `malformed` order if it names this client.
+    /// Carries out a `kill` or `malformed` order if it names this client.
     async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
+        if order.kills(self.me.index, self.gen.connected_us.unwrap_or(0)) {
+            // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
+            return Err(Cause::FaultInjected);
+        }
         if !order.names(self.me.index) {
             return Ok(());
-        }
-        if let Some(at) = order.kill_at_us {
-            // Killed: no DISCONNECT, the socket just closes (the broker sends
-            // the will). A connection made after the order is spared.
-            let spared = self.gen.connected_us.is_some_and(|c| c > at);
-            return if spared { Ok(()) } else { Err(Cause::FaultInjected) };
         }
         malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
     }
