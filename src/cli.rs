@@ -59,6 +59,23 @@ pub enum Command {
         /// (127.0.0.0/8 or ::1), e.g. 127.0.0.1:9464; port 0 picks a free one.
         #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_listen_addr)]
         prometheus: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Merge the run folders of a sharded run (`midge run --shard I/N`, one
+    /// per shard) into one report, as if one process had run the whole plan:
+    /// the records are joined and analysed once (streams that cross shards
+    /// included). A missing shard, or a folder of another run, is named.
+    Merge {
+        /// The shards' run folders (each holding record.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged report goes.
+        #[arg(long)]
+        out: PathBuf,
+        /// No summary on stdout.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Find how much load the broker holds: step the scenario's `[capacity]`
     /// table (clients or publish rate), one run per step, until a step fails
@@ -114,6 +131,54 @@ pub enum Command {
     },
 }
 
+/// Sharding a run over several processes or machines (`midge merge` joins them).
+#[derive(clap::Args, Debug, Default)]
+pub struct ShardArgs {
+    /// Run the I-th of N slices of the plan (0 ≤ I < N), e.g. 2/8. Default:
+    /// $MIDGE_SHARD, or $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's
+    /// pod) of --shards N.
+    #[arg(long, env = "MIDGE_SHARD", value_name = "I/N")]
+    shard: Option<crate::plan::shard::ShardId>,
+    /// How many shards, when the index comes from $JOB_COMPLETION_INDEX.
+    #[arg(long, env = "MIDGE_SHARDS", value_name = "N")]
+    shards: Option<u32>,
+    /// Names the run: its run id is derived from the scenario and NAME, so
+    /// every shard given the same NAME shares it (16 hex digits: the id itself).
+    #[arg(long, env = "MIDGE_RUN_ID", value_name = "NAME")]
+    run_id: Option<String>,
+    /// When publishing starts, RFC 3339 (e.g. 2026-12-01T10:00:00Z), the same
+    /// for every shard so their stages line up; a shard not ready by then
+    /// starts late and its report says by how much.
+    #[arg(long, env = "MIDGE_START_AT", value_name = "TIME", value_parser = parse_start_at)]
+    start_at: Option<u64>,
+    /// Also print the run record (record.json) on stdout at the end, for
+    /// log collection (the summary then goes to stderr).
+    #[arg(long)]
+    print_record: bool,
+}
+
+impl ShardArgs {
+    /// The shard to run: --shard / $MIDGE_SHARD, else $JOB_COMPLETION_INDEX of --shards.
+    fn shard(&self) -> Result<Option<crate::plan::shard::ShardId>, String> {
+        if self.shard.is_some() {
+            return Ok(self.shard);
+        }
+        match (std::env::var("JOB_COMPLETION_INDEX").ok(), self.shards) {
+            (Some(i), Some(n)) => format!("{}/{n}", i.trim()).parse().map(Some).map_err(|e| format!("JOB_COMPLETION_INDEX: {e}")),
+            (None, Some(n)) => Err(format!("--shards {n}: which shard is this? give --shard I/{n} (or run as a Kubernetes Indexed Job, which sets JOB_COMPLETION_INDEX)")),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// RFC 3339 to Unix µs.
+fn parse_start_at(s: &str) -> Result<u64, String> {
+    let t =
+        humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: {e} (RFC 3339, e.g. 2026-12-01T10:00:00Z)"))?;
+    let us = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{s:?}: before 1970"))?.as_micros();
+    Ok(us as u64)
+}
+
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s)
 }
@@ -135,7 +200,19 @@ pub fn main() -> i32 {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
         Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
-        Command::Run { scenario, broker, out, duration, quiet, source_addrs, workers, broker_pid, prometheus } => {
+        Command::Merge { dirs, out, quiet } => merge(&dirs, &out, quiet),
+        Command::Run {
+            scenario,
+            broker,
+            out,
+            duration,
+            quiet,
+            source_addrs,
+            workers,
+            broker_pid,
+            prometheus,
+            shard,
+        } => {
             if let Some(pid) = broker_pid.filter(|&p| !crate::metrics::pid_exists(p)) {
                 eprintln!(
                     "error: --broker-pid {pid}: no such process on this machine (/proc/{pid} does not exist); give the PID of the broker's process, e.g. from `pgrep mosquitto`"
@@ -143,8 +220,24 @@ pub fn main() -> i32 {
                 return exit::BAD_INPUT;
             }
             stop_brokers_on_fatal_panic();
-            let overrides = Overrides { broker, duration, source_addrs, broker_pid, ..Default::default() };
-            run(&scenario, overrides, out, quiet, workers, prometheus)
+            let which = match shard.shard() {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::BAD_INPUT;
+                }
+            };
+            let overrides = Overrides {
+                broker,
+                duration,
+                source_addrs,
+                broker_pid,
+                shard: which,
+                run_name: shard.run_id.clone(),
+                start_at_unix_us: shard.start_at,
+                ..Default::default()
+            };
+            run(&scenario, overrides, out, RunFlags { quiet, workers, prometheus, print_record: shard.print_record })
         }
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
@@ -175,6 +268,26 @@ fn validate(path: &Path) -> i32 {
         },
         Err(e) => {
             eprintln!("{e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+/// `midge merge`: the shards' records joined and analysed once, written to `out`.
+fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> i32 {
+    match crate::merge::merge_dirs(dirs, out) {
+        Ok(merged) => {
+            for w in &merged.warnings {
+                eprintln!("warning: {w}");
+            }
+            if !quiet {
+                println!("{}", crate::report::markdown::render(&merged.report));
+            }
+            eprintln!("report: {}", out.join("report.json").display());
+            runner::exit_code(&merged.report)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             exit::BAD_INPUT
         }
     }
@@ -330,14 +443,16 @@ fn default_out_dir(name: &str) -> PathBuf {
     PathBuf::from("reports").join(format!("{}-{stamp}", slug(name)))
 }
 
-fn run(
-    path: &Path,
-    overrides: Overrides,
-    out: Option<PathBuf>,
+/// `midge run`'s options besides the plan's.
+struct RunFlags {
     quiet: bool,
     workers: Option<usize>,
     prometheus: Option<std::net::SocketAddr>,
-) -> i32 {
+    print_record: bool,
+}
+
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    let RunFlags { quiet, workers, prometheus, print_record } = flags;
     let file = match ScenarioFile::load(path) {
         Ok(f) => f,
         Err(e) => {
@@ -353,6 +468,13 @@ fn run(
         }
     };
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
+    // A shard that cannot run says so in its folder, so the merge can name it.
+    let shard_error = plan.shard.as_ref().map(|s| crate::merge::ShardError {
+        shard: crate::record::ShardOf { index: s.id.index, count: s.id.count },
+        run_id: format!("{:016x}", plan.run_id),
+        scenario_sha256: plan.scenario_sha256.clone(),
+        error: String::new(),
+    });
     let runtime = match main_runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -378,6 +500,13 @@ fn run(
             Ok(o) => o,
             Err(e) => {
                 eprintln!("error: {e}");
+                if let Some(mut marker) = shard_error {
+                    marker.error = e.to_string();
+                    let _ = std::fs::create_dir_all(&out_dir).and_then(|()| {
+                        let text = serde_json::to_string_pretty(&marker).map_err(std::io::Error::other)?;
+                        std::fs::write(out_dir.join(crate::merge::SHARD_ERROR_FILE), text + "\n")
+                    });
+                }
                 return exit::BAD_INPUT;
             }
         };
@@ -390,7 +519,12 @@ fn run(
             }
             return exit::BAD_INPUT.max(output.exit_code);
         }
-        if !quiet {
+        if print_record {
+            print!("{}", output.record.to_json());
+            if !quiet {
+                eprintln!("{}", crate::report::markdown::render(&output.report));
+            }
+        } else if !quiet {
             println!("{}", crate::report::markdown::render(&output.report));
         }
         if let Some(e) = &output.report.error {

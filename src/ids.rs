@@ -3,7 +3,7 @@
 
 use crate::scenario::{ClientIdSpec, IdScheme};
 use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
 
 const RANDOM_LEN: usize = 10;
@@ -11,17 +11,34 @@ const RANDOM_LEN: usize = 10;
 pub const PORTABLE_ID_LEN: usize = 23;
 
 /// Hands out client ids, remembering every id it gave so none repeats.
-#[derive(Default)]
 pub struct IdAllocator {
     used: HashSet<String>,
     started_ms: u128,
+    /// Random suffixes come from the run id: every shard of a run builds the
+    /// same ids, so each client id is used by exactly one shard.
+    rng: rand::rngs::StdRng,
+}
+
+impl Default for IdAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl IdAllocator {
     pub fn new() -> Self {
-        let started_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        IdAllocator { used: HashSet::new(), started_ms }
+        Self::seeded(rand::random(), None)
+    }
+
+    /// Ids drawn from `seed`; time schemes use `started_ms` (default: now).
+    pub fn seeded(seed: u64, started_ms: Option<u128>) -> Self {
+        let now =
+            || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        IdAllocator {
+            used: HashSet::new(),
+            started_ms: started_ms.unwrap_or_else(now),
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        }
     }
 
     /// The id of the `index`-th client (0-based, within its group) of group `group`.
@@ -33,10 +50,11 @@ impl IdAllocator {
         loop {
             let id = match spec.scheme {
                 IdScheme::PrefixSerial => format!("{prefix}{index}"),
-                IdScheme::PrefixRandom => format!("{prefix}{}", random_suffix()),
+                IdScheme::PrefixRandom => format!("{prefix}{}", self.random_suffix()),
                 IdScheme::PrefixTime => format!("{prefix}{}-{index}", self.started_ms),
                 IdScheme::PrefixTimeRandom => {
-                    format!("{prefix}{}-{}", self.started_ms, random_suffix())
+                    let started_ms = self.started_ms;
+                    format!("{prefix}{started_ms}-{}", self.random_suffix())
                 }
                 IdScheme::Fixed => unreachable!("handled above"),
             };
@@ -46,7 +64,7 @@ impl IdAllocator {
             // A serial or time id can only repeat when two groups share a prefix;
             // fall back to a random suffix rather than hand out a duplicate.
             if matches!(spec.scheme, IdScheme::PrefixSerial | IdScheme::PrefixTime) {
-                let id = format!("{prefix}{index}-{}", random_suffix());
+                let id = format!("{prefix}{index}-{}", self.random_suffix());
                 if self.used.insert(id.clone()) {
                     return id;
                 }
@@ -55,8 +73,10 @@ impl IdAllocator {
     }
 }
 
-fn random_suffix() -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(RANDOM_LEN).map(char::from).collect()
+impl IdAllocator {
+    fn random_suffix(&mut self) -> String {
+        (&mut self.rng).sample_iter(&Alphanumeric).take(RANDOM_LEN).map(char::from).collect()
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod client;
 pub mod faults;
 pub mod ids;
 pub mod limits;
+pub mod merge;
 pub mod metrics;
 pub mod mqtt;
 pub mod payload;

@@ -36,9 +36,18 @@ pub struct Delivery {
     pub pkid: u16,
     pub publisher: u32,
     pub seq: u64,
-    /// e2e µs from the intended send, and from the actual send.
+    /// e2e µs from the intended send.
     pub e2e_us: u64,
-    pub raw_us: u64,
+    /// Receipt minus the actual send, µs, signed: publisher and subscriber
+    /// may sit on machines whose clocks differ (shards).
+    pub one_way_us: i64,
+}
+
+impl Delivery {
+    /// e2e µs from the actual send (at least 1).
+    pub fn raw_us(&self) -> u64 {
+        self.one_way_us.max(1) as u64
+    }
 }
 
 /// Deliveries one client has taken in but not yet recorded: the subscriber
@@ -79,9 +88,9 @@ impl UnrecordedDeliveries {
         self.deliveries.iter().filter(|d| d.qos == 2).map(|d| d.pkid)
     }
 
-    /// (publisher, sequence) of each, in the order they arrived.
-    pub fn receipts(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.deliveries.iter().map(|d| (d.publisher, d.seq))
+    /// (publisher, sequence, signed one-way µs) of each, in the order they arrived.
+    pub fn receipts(&self) -> impl Iterator<Item = (u32, u64, i64)> + '_ {
+        self.deliveries.iter().map(|d| (d.publisher, d.seq, d.one_way_us))
     }
 
     /// Records them into the shard; returns the slowest one's send-to-receipt µs.
@@ -89,10 +98,10 @@ impl UnrecordedDeliveries {
         let mut slowest = 0;
         for d in self.deliveries.drain(..) {
             shard.latency.e2e.saturating_record(d.e2e_us);
-            shard.latency.e2e_uncorrected.saturating_record(d.raw_us);
+            shard.latency.e2e_uncorrected.saturating_record(d.raw_us());
             shard.interval_e2e.saturating_record(d.e2e_us);
             shard.counters.received[d.qos as usize] += 1;
-            slowest = slowest.max(d.raw_us);
+            slowest = slowest.max(d.raw_us());
         }
         slowest
     }
@@ -399,7 +408,7 @@ mod tests {
         let m = Metrics::new(2);
         let mut batch = UnrecordedDeliveries::default();
         for (i, raw_us) in [(0u64, 900u64), (1, 1_200_000), (2, 40)] {
-            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, raw_us });
+            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, one_way_us: raw_us as i64 });
         }
         let slowest = m.with(0, |s| batch.drain_into(s));
         assert_eq!(slowest, 1_200_000);

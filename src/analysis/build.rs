@@ -324,6 +324,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         capacity: None,
         wills: super::session::wills(plan, record, &explained),
         retained: super::session::retained(plan, record),
+        shards: super::shards::shards_info(plan, record),
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);

@@ -36,7 +36,9 @@ fn arrival_name(a: Arrival) -> String {
 pub fn due(plan: &Plan, record: &RunRecord, c: &ClientRecord) -> u64 {
     let sent = c.publish_log.as_ref().map_or(0, |l| l.published());
     let p = &plan.clients[c.index as usize];
-    let (Some(w), Some(publish)) = (record.publishing, plan.group_of(p).publish.as_ref()) else { return sent };
+    let (Some(w), Some(publish)) = (c.publishing.or(record.publishing), plan.group_of(p).publish.as_ref()) else {
+        return sent;
+    };
     let Some(mut schedule) = Schedule::of_publisher(plan, p, w.start_us, w.end_us) else { return sent };
     let due = schedule.due_by(0, w.stopped_us.min(w.end_us));
     publish.count.map_or(due, |n| due.min(n)).max(sent)

@@ -10,12 +10,15 @@ pub mod expect;
 pub mod generator;
 pub mod model;
 pub mod session;
+pub mod shards;
 pub mod shared;
 pub mod tally;
 pub mod windows;
 
 pub use build::analyse;
 
+#[cfg(test)]
+mod shard_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

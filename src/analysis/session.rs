@@ -83,7 +83,8 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
             let over = taken_over.contains(&(c.index, g.ended_us));
             if g.connected_us.is_some() && (g.cause == Some(Cause::FaultInjected) || over) {
                 if let Some(due) = will_due_us(plan, c, &r.timeline, gi, over) {
-                    killed.insert((c.index, gi as u32), (g.ended_us, due, topic));
+                    // Keyed as the payload names it: by the whole plan's index.
+                    killed.insert((plan.whole_plan_index(c.index), gi as u32), (g.ended_us, due, topic));
                 }
             }
         }
@@ -140,6 +141,9 @@ fn retained_set_at<'a>(plan: &'a Plan, record: &RunRecord) -> BTreeMap<&'a str, 
 pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
     let set = retained_set_at(plan, record);
     let mut info = RetainedInfo { topics_set: set.len() as u64, ..Default::default() };
+    // By the publisher index the header carries (a shard's slice keeps the whole plan's).
+    let topic_of: HashMap<u32, &str> =
+        plan.clients.iter().filter_map(|c| Some((c.publisher?, c.topic.as_deref()?))).collect();
     for (sub, r) in subscribers(plan, record) {
         let filter = sub.filter.as_deref().unwrap_or_default();
         let mut owed: BTreeMap<&str, u64> = BTreeMap::new();
@@ -158,9 +162,7 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
             continue;
         };
         for (&publisher, &n) in &rx.retained_from {
-            let topic =
-                plan.publishers.get(publisher as usize).and_then(|&i| plan.clients[i as usize].topic.as_deref());
-            *got.entry(topic.unwrap_or_default()).or_default() += n as u64;
+            *got.entry(topic_of.get(&publisher).copied().unwrap_or_default()).or_default() += n as u64;
         }
         info.replays_received += rx.retained_replays;
         info.leftover_replays += rx.stale_retained;

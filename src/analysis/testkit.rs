@@ -62,6 +62,8 @@ pub fn record(plan: &Plan) -> RunRecord {
         plan: plan.identity(),
         broker: BrokerRecord { url: BROKER_URL.into(), kind: "test".into(), ..Default::default() },
         started_at: "2024-01-01T00:00:00Z".into(),
+        clock_start_unix_us: 1_704_067_200_000_000,
+        start_late_us: None,
         publish_elapsed: Duration::from_secs(10),
         publishing: None,
         interrupted: false,
@@ -92,6 +94,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             broker_rss_kib: None,
         },
         retained_cleanup: None,
+        merged: None,
     }
 }
 

@@ -83,15 +83,15 @@ impl Recorder {
                 let pkid = m.pkid;
                 let now_unix = clock.unix_us(now);
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
-                let raw_us = now_unix.saturating_sub(h.sent_us).max(1);
-                gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
+                let one_way_us = now_unix as i64 - h.sent_us as i64;
+                gen.slowest_delivery_us = gen.slowest_delivery_us.max(one_way_us.max(1) as u64);
                 self.unrecorded.push(Delivery {
                     qos: qos.min(2),
                     pkid,
                     publisher: h.publisher,
                     seq: h.seq,
                     e2e_us,
-                    raw_us,
+                    one_way_us,
                 });
             }
             Decoded::Stale => rx.stale += 1,
@@ -111,8 +111,10 @@ impl Recorder {
             return;
         }
         let rx = self.rx.get_or_insert_with(Default::default);
-        for (publisher, seq) in self.unrecorded.receipts() {
-            rx.streams.entry(publisher).or_default().record(seq);
+        for (publisher, seq, one_way_us) in self.unrecorded.receipts() {
+            let stream = rx.streams.entry(publisher).or_default();
+            stream.record(seq);
+            stream.note_one_way(one_way_us);
         }
         let unrecorded = &mut self.unrecorded;
         let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));

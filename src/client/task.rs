@@ -160,8 +160,9 @@ impl Client {
         let mut options = self.group.connect_options(&self.me.client_id);
         if let (Some(w), Some(topic)) = (&self.group.will, &self.me.will_topic) {
             let connection = self.attempts.saturating_sub(1);
+            let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
             let payload =
-                crate::plan::will_payload(self.ctx.plan.run_id, self.me.index, connection, w.payload.as_deref());
+                crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.me.index), connection, text);
             options.will = Some(crate::mqtt::codec::Will {
                 topic: topic.clone(),
                 payload,
@@ -581,7 +582,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     client.mark_done();
     let limits = std::mem::take(&mut client.limits);
     let (publish_log, rx) = client.recorder.into_logs();
-    ClientRecord { index, timeline, limits, publish_log, rx }
+    ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and streams. Everything a run needs to know before the first connection.
 
 pub mod schedule;
+pub mod shard;
 pub mod stages;
 
 use crate::ids::IdAllocator;
@@ -136,6 +137,9 @@ pub struct GroupPlan {
     /// With `[[stage]]`s naming this group's `clients`: its client count over
     /// the stage clock (from 0); its clients join as it rises.
     pub client_curve: Option<std::sync::Arc<stages::ClientCurve>>,
+    /// On a shard (`--shard I/N`): this group's clients are every N-th of
+    /// the whole group's, from the I-th.
+    pub slice: Option<shard::ShardId>,
 }
 
 impl GroupPlan {
@@ -149,7 +153,10 @@ impl GroupPlan {
     /// connects before publishing starts, as every client does without a
     /// client ramp.
     pub fn join_us(&self, index: u32) -> u64 {
-        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(index - self.first_client));
+        let k = index - self.first_client;
+        // The client's place in the whole group: joins follow the whole plan.
+        let k = self.slice.map_or(k, |s| k * s.count + s.index);
+        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(k));
         curve + self.start_after.as_micros() as u64
     }
 
@@ -259,9 +266,18 @@ pub struct Plan {
     /// runner may fill it when the plan needs more source ports than one has.
     pub source_addrs: Vec<std::net::IpAddr>,
     pub expect: Expect,
+    /// On a shard: what the slice remembers of the whole plan.
+    pub shard: Option<shard::ShardSlice>,
+    /// `--start-at`: when publishing starts, Unix µs (every shard alike).
+    pub start_at_unix_us: Option<u64>,
 }
 
 impl Plan {
+    /// Publishers in the whole plan (on a shard: on every shard).
+    pub fn publishers_total(&self) -> u32 {
+        self.shard.as_ref().map_or(self.publishers.len() as u32, |s| s.publishers_total)
+    }
+
     /// The local address client `index` connects from, if the plan spreads them.
     pub fn source_addr(&self, index: u32) -> Option<std::net::IpAddr> {
         let addrs = &self.source_addrs;
@@ -272,6 +288,12 @@ impl Plan {
     pub fn needs_proxy(&self) -> bool {
         use scenario::FaultAction::*;
         self.faults.iter().any(|f| matches!(f.action, Cut | Blackhole | Delay | Drop))
+    }
+
+    /// Client `index`'s index in the whole plan (a shard's slice renumbers
+    /// its clients): what a will's payload names, so a merge can match it.
+    pub fn whole_plan_index(&self, index: u32) -> u32 {
+        self.shard.as_ref().and_then(|s| s.global.get(index as usize).copied()).unwrap_or(index)
     }
 
     /// The topics midge publishes retained messages to (each once, in plan order).
@@ -301,6 +323,13 @@ pub struct Overrides {
     /// `--broker-pid`: the process of a local broker midge did not start,
     /// whose CPU and memory the time series follows.
     pub broker_pid: Option<u32>,
+    /// `--shard I/N`: run only that slice of the plan.
+    pub shard: Option<shard::ShardId>,
+    /// `--run-id NAME`: the run id is derived from the scenario and NAME, so
+    /// every shard of a run shares it (16 hex digits: that id itself).
+    pub run_name: Option<String>,
+    /// `--start-at`: when publishing starts, Unix µs.
+    pub start_at_unix_us: Option<u64>,
 }
 
 impl Plan {
@@ -311,7 +340,9 @@ impl Plan {
         let broker = BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
         let scenario_dir = scenario_dir(file);
         let tls = tls_plan(&s.broker, &broker, &scenario_dir);
-        let mut ids = IdAllocator::new();
+        let scenario_sha256 = hex(&Sha256::digest(file.text.as_bytes()));
+        let run_id = run_id(overrides, &scenario_sha256, &broker)?;
+        let mut ids = IdAllocator::seeded(run_id, overrides.start_at_unix_us.map(|us| us as u128 / 1000));
         let mut groups = Vec::new();
         let mut clients = Vec::new();
         let mut publishers = Vec::new();
@@ -329,13 +360,13 @@ impl Plan {
         let streams = find_streams(&groups, &clients, &shares);
         let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
         let stages = stage_plans(&s.stages, &groups);
-        Ok(Plan {
+        let plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
-            scenario_sha256: hex(&Sha256::digest(file.text.as_bytes())),
+            scenario_sha256,
             scenario_text: file.text.clone(),
             overrides: overrides.clone(),
-            run_id: overrides.run_id.unwrap_or_else(rand::random),
+            run_id,
             duration: overrides
                 .duration
                 .or(s.duration.map(|d| d.0))
@@ -366,6 +397,12 @@ impl Plan {
                 (None, None) => Vec::new(),
             },
             expect: s.expect.clone(),
+            shard: None,
+            start_at_unix_us: overrides.start_at_unix_us,
+        };
+        Ok(match overrides.shard {
+            Some(id) => slice(plan, id),
+            None => plan,
         })
     }
 
@@ -391,6 +428,34 @@ impl Plan {
     pub fn group_of(&self, client: &ClientPlan) -> &GroupPlan {
         &self.groups[client.group as usize]
     }
+}
+
+/// The run's id: given (a recorded run's), derived from `--run-id NAME`
+/// (or the `--start-at` time) so that every shard of a run shares it, or
+/// random. A sharded run must name it one of those ways, and must load a
+/// broker all its shards share.
+fn run_id(overrides: &Overrides, scenario_sha256: &str, broker: &BrokerSpec) -> anyhow::Result<u64> {
+    if let Some(id) = overrides.run_id {
+        return Ok(id);
+    }
+    let name = overrides.run_name.clone().or(overrides.start_at_unix_us.map(|us| us.to_string()));
+    if let Some(shard) = overrides.shard.filter(|s| s.count > 1) {
+        anyhow::ensure!(
+            name.is_some(),
+            "--shard {shard}: every shard must share one run id: give all of them the same --run-id NAME (or --start-at)"
+        );
+        anyhow::ensure!(
+            matches!(broker, BrokerSpec::External { .. }),
+            "--shard {shard}: every shard would start a broker of its own; give all of them the shared broker's URL (--broker mqtt://host:port)"
+        );
+    }
+    Ok(match name {
+        Some(n) if n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(&n, 16).expect("16 hex digits")
+        }
+        Some(n) => shard::derived_run_id(scenario_sha256, &n),
+        None => rand::random(),
+    })
 }
 
 /// The directory the scenario file is in (absolute where it can be): TLS
@@ -499,6 +564,7 @@ fn group_plan(
             }
         }),
         start_after: g.start_after.map_or(Duration::ZERO, |d| d.0),
+        slice: None,
     }
 }
 
@@ -702,7 +768,12 @@ impl Plan {
             broker_override: self.overrides.broker.clone(),
             duration_override: self.overrides.duration,
             source_addrs: self.source_addrs.iter().map(|a| a.to_string()).collect(),
-            client_ids: self.clients.iter().map(|c| c.client_id.clone()).collect(),
+            client_ids: match &self.shard {
+                Some(s) => s.all_client_ids.clone(),
+                None => self.clients.iter().map(|c| c.client_id.clone()).collect(),
+            },
+            shard: self.shard.as_ref().map(|s| crate::record::ShardOf { index: s.id.index, count: s.id.count }),
+            start_at_unix_us: self.start_at_unix_us,
         }
     }
 
@@ -719,17 +790,107 @@ impl Plan {
             client_ids: Some(id.client_ids.clone()),
             // What it measured is in the record's time series.
             broker_pid: None,
+            shard: id.shard.map(|s| shard::ShardId { index: s.index, count: s.count }),
+            run_name: None,
+            start_at_unix_us: id.start_at_unix_us,
         };
         let mut plan = Plan::build(&file, &overrides)?;
+        let planned = plan.shard.as_ref().map_or(plan.clients.len(), |s| s.all_client_ids.len());
         anyhow::ensure!(
-            id.client_ids.len() == plan.clients.len(),
-            "the scenario plans {} clients, the record {}",
-            plan.clients.len(),
+            id.client_ids.len() == planned,
+            "the scenario plans {planned} clients, the record {}",
             id.client_ids.len()
         );
         plan.source_addrs = id.source_addrs.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
         Ok(plan)
     }
+}
+
+// Shards (`--shard I/N`, see `shard`): the slice of the whole plan a shard runs.
+
+/// The whole plan's indices of the clients shard `id` runs, in order.
+pub fn global_indices(plan: &Plan, id: shard::ShardId) -> Vec<u32> {
+    plan.groups
+        .iter()
+        .flat_map(|g| {
+            (0..g.clients).filter(move |k| shard::owner(*k, id.count) == id.index).map(move |k| g.first_client + k)
+        })
+        .collect()
+}
+
+/// The slice of `plan` that shard `id` runs.
+pub fn slice(plan: Plan, id: shard::ShardId) -> Plan {
+    let global = global_indices(&plan, id);
+    let mut local_of = vec![u32::MAX; plan.clients.len()];
+    for (l, g) in global.iter().enumerate() {
+        local_of[*g as usize] = l as u32;
+    }
+    let groups: Vec<std::sync::Arc<GroupPlan>> =
+        plan.groups.iter().map(|g| std::sync::Arc::new(slice_group(g, id, &local_of))).collect();
+    let clients: Vec<ClientPlan> = global
+        .iter()
+        .enumerate()
+        .map(|(l, g)| ClientPlan { index: l as u32, ..plan.clients[*g as usize].clone() })
+        .collect();
+    let publishers: Vec<u32> = clients.iter().filter(|c| c.publisher.is_some()).map(|c| c.index).collect();
+    let all_shares = find_shares(&plan.clients);
+    let mut shares = find_shares(&clients);
+    let shares_elsewhere: Vec<String> = shares
+        .iter()
+        .filter(|s| all_shares.iter().any(|a| a.filter == s.filter && a.members.len() != s.members.len()))
+        .map(|s| s.filter.clone())
+        .collect();
+    shares.retain(|s| !shares_elsewhere.contains(&s.filter));
+    let streams: Vec<StreamPlan> = find_streams(&groups, &clients, &shares);
+    let faults = plan.faults.iter().filter_map(|f| slice_fault(f, &local_of)).collect();
+    let mut expect = plan.expect.clone();
+    // A whole-run figure: only the merge can check it.
+    expect.received_min = None;
+    Plan {
+        shard: Some(shard::ShardSlice {
+            id,
+            global,
+            all_client_ids: plan.clients.iter().map(|c| c.client_id.clone()).collect(),
+            publishers_total: plan.publishers.len() as u32,
+            shares_elsewhere,
+        }),
+        groups,
+        clients,
+        publishers,
+        streams,
+        shares,
+        faults,
+        expect,
+        ..plan
+    }
+}
+
+/// A group's part on shard `id`: its clients renumbered, its connect rate
+/// divided among the shards (so all of them together connect at the
+/// scenario's rate).
+fn slice_group(g: &GroupPlan, id: shard::ShardId, local_of: &[u32]) -> GroupPlan {
+    let mine: Vec<u32> = (0..g.clients)
+        .filter(|k| shard::owner(*k, id.count) == id.index)
+        .map(|k| local_of[(g.first_client + k) as usize])
+        .collect();
+    let first_client = mine.first().copied().unwrap_or(0);
+    GroupPlan {
+        first_client,
+        clients: mine.len() as u32,
+        connect_rate: g.connect_rate.map(|r| r / id.count as f64),
+        slice: Some(id),
+        ..g.clone()
+    }
+}
+
+/// A fault's part on this shard: its targets renumbered; None when it
+/// names clients and none of them is here (an empty list would mean all).
+fn slice_fault(f: &FaultPlan, local_of: &[u32]) -> Option<FaultPlan> {
+    if f.targets.is_empty() {
+        return Some(f.clone());
+    }
+    let targets: Vec<u32> = f.targets.iter().map(|g| local_of[*g as usize]).filter(|l| *l != u32::MAX).collect();
+    (!targets.is_empty()).then(|| FaultPlan { targets, ..f.clone() })
 }
 
 #[cfg(test)]

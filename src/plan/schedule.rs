@@ -106,7 +106,7 @@ impl Schedule {
     pub fn of_publisher(plan: &Plan, client: &ClientPlan, start_us: u64, end_us: u64) -> Option<Schedule> {
         let group = plan.group_of(client);
         let (p, pi) = (group.publish.as_ref()?, client.publisher?);
-        let publishers = plan.publishers.len().max(1) as f64;
+        let publishers = plan.publishers_total().max(1) as f64;
         let seed = plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         if let Some(curve) = &p.curve {
             let from_us = (p.start_after.as_micros() as u64).max(group.join_us(client.index));

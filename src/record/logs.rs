@@ -137,6 +137,12 @@ pub struct StreamRx {
     pub duplicated: u64,
     pub out_of_order: u64,
     pub max_seen: Option<u64>,
+    /// The quickest delivery: receipt minus the publisher's send time, µs,
+    /// each on its own machine's clock (negative when the clocks differ by
+    /// more than the delay). Across shards, the two directions' minima bound
+    /// the clocks' offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_one_way_us: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +153,10 @@ pub enum RxOutcome {
 }
 
 impl StreamRx {
+    pub fn note_one_way(&mut self, us: i64) {
+        self.min_one_way_us = Some(self.min_one_way_us.map_or(us, |m| m.min(us)));
+    }
+
     pub fn record(&mut self, seq: u64) -> RxOutcome {
         if !self.received.insert(seq) {
             self.duplicated += 1;
@@ -307,6 +317,18 @@ impl SendTimes {
             }
         }
         lo
+    }
+
+    /// The same log on a clock `by_us` later (a shard's clock moved onto
+    /// the merged run's).
+    pub fn shift(&mut self, by_us: u64) {
+        for (_, t0, t_end) in &mut self.segments {
+            *t0 += by_us;
+            *t_end += by_us;
+        }
+        if !self.segments.is_empty() {
+            self.last_us += by_us;
+        }
     }
 
     /// Segments kept (what the log costs grows with these).

@@ -9,6 +9,8 @@
 pub mod clock;
 pub mod hist;
 pub mod logs;
+pub mod merge;
+pub mod shards;
 pub mod vocab;
 
 use hdrhistogram::Histogram;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use vocab::{Cause, DrainEnd, FaultKind, Limit, StopSignal};
 
 pub use clock::RunClock;
+pub use shards::ShardOf;
 
 /// The version of record.json's layout; a record of another version is refused.
 pub const RECORD_FORMAT: u32 = 2;
@@ -91,6 +94,10 @@ pub struct ClientRecord {
     pub limits: Vec<LimitHit>,
     pub publish_log: Option<PublishLog>,
     pub rx: Option<RxLog>,
+    /// When this client's publishing ran, where it differs from the run's
+    /// (a merged run: each client's shard's window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing: Option<PublishWindow>,
 }
 
 impl ClientRecord {
@@ -369,7 +376,14 @@ pub struct PlanIdentity {
     /// Local addresses the clients connected from (empty: the kernel's choice).
     pub source_addrs: Vec<String>,
     /// Every planned client's id, in plan order (random schemes differ per build).
+    /// On a shard: every client of the whole plan, not only the shard's.
     pub client_ids: Vec<String>,
+    /// `--shard I/N`: the slice of the plan this run ran (None: all of it).
+    #[serde(default)]
+    pub shard: Option<ShardOf>,
+    /// `--start-at`: when publishing was to start, Unix µs.
+    #[serde(default)]
+    pub start_at_unix_us: Option<u64>,
 }
 
 /// When publishing ran (run-clock µs): the schedules start at `start_us`
@@ -405,6 +419,13 @@ pub struct RunRecord {
     pub broker: BrokerRecord,
     /// RFC 3339, seconds.
     pub started_at: String,
+    /// The run clock's zero, Unix µs: every run-clock time in the record is
+    /// µs after it (the merge of shards lines their clocks up by it).
+    #[serde(default)]
+    pub clock_start_unix_us: u64,
+    /// With `--start-at`: how late publishing started against it (0: on time).
+    #[serde(default)]
+    pub start_late_us: Option<u64>,
     /// How long publishing lasted.
     pub publish_elapsed: Duration,
     /// When publishing ran (None: it never started).
@@ -430,6 +451,9 @@ pub struct RunRecord {
     /// `retained_cleanup` at the end of the run (None: nothing to clear, or off).
     #[serde(default)]
     pub retained_cleanup: Option<RetainedCleanup>,
+    /// A merged run (`midge merge`): the shards it was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<shards::MergedFrom>,
 }
 
 /// The end-of-run clearing of the topics midge set retained messages on.

@@ -245,6 +245,20 @@ struct Publishing {
     faults: Option<JoinHandle<FaultLog>>,
     /// The signal that cut publishing short.
     stopped_by: Option<StopSignal>,
+    /// With `--start-at`: how late publishing started against it (0: on time).
+    start_late_us: Option<u64>,
+}
+
+/// When publishing starts (run clock): `earliest`, or the `--start-at`
+/// time when that is later; and with `--start-at`, how late the start is.
+fn publish_start(plan: &Plan, clock: &RunClock, earliest: u64) -> (u64, Option<u64>) {
+    match plan.start_at_unix_us {
+        None => (earliest, None),
+        Some(at) => {
+            let at = at.saturating_sub(clock.start_unix_us());
+            (at.max(earliest), Some(earliest.saturating_sub(at)))
+        }
+    }
 }
 
 /// Publishing: from the phase change to the end of the duration (or every
@@ -256,7 +270,14 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
     let (probe, stop_probe) = spawn_loop_probe(&s.pool);
     s.progress.set_stage("publishing");
     // A short lead so that every client sees the phase before its first slot.
-    let start_us = s.metrics.clock.now_us() + 50_000;
+    let (start_us, start_late_us) = publish_start(&s.plan, &s.metrics.clock, s.metrics.clock.now_us() + 50_000);
+    if let (Some(late), Some(shard)) = (start_late_us.filter(|l| *l > 0), &s.plan.shard) {
+        eprintln!(
+            "midge: shard {} starts publishing {:.3} s after --start-at (its clients were still connecting); the report marks the skew",
+            shard.id,
+            late as f64 / 1e6
+        );
+    }
     let end_us = start_us + s.plan.duration.as_micros() as u64;
     s.progress.set_publish_end(s.metrics.clock.instant_at(end_us));
     let _ = s.phase.send(Phase::Publishing { start_us, end_us });
@@ -294,7 +315,18 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
             let _ = loop_delay.add(&h);
         }
     }
-    Publishing { window, elapsed, cpu_s, rss_kib, loop_delay, broker_cpu_s, broker_rss_kib, faults, stopped_by }
+    Publishing {
+        window,
+        elapsed,
+        cpu_s,
+        rss_kib,
+        loop_delay,
+        broker_cpu_s,
+        broker_rss_kib,
+        faults,
+        stopped_by,
+        start_late_us,
+    }
 }
 
 /// Resolves when every publisher has sent its `count` — only when every
@@ -422,6 +454,7 @@ async fn finish(
         loop_delay: crate::metrics::new_histogram(),
         broker_cpu_s: None,
         broker_rss_kib: broker.rss_kib(),
+        start_late_us: None,
         faults: None,
         stopped_by: None,
     });
@@ -438,6 +471,8 @@ async fn finish(
             sys_series: sys.series,
         },
         started_at: String::new(),
+        clock_start_unix_us: swarm.metrics.clock.start_unix_us(),
+        start_late_us: p.start_late_us,
         publish_elapsed: p.elapsed,
         publishing: window,
         interrupted: false,
@@ -468,6 +503,7 @@ async fn finish(
             broker_rss_kib: p.broker_rss_kib,
         },
         retained_cleanup: None,
+        merged: None,
     }
 }
 

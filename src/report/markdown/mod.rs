@@ -3,6 +3,7 @@
 
 mod capacity;
 mod session;
+mod shards;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
@@ -116,6 +117,9 @@ fn window_words(kind: &str) -> &str {
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     header(&mut o, r);
+    if let Some(s) = &r.shards {
+        o.push_str(&shards::shards_section(s));
+    }
     findings(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);

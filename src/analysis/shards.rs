@@ -1,0 +1,95 @@
+//! `shards` in report.json: which slice a shard's report covers, or which
+//! shards a merged report was made of and how well their starts lined up.
+
+use super::model::{ClockPairInfo, ShardPartInfo, ShardsInfo};
+use crate::plan::Plan;
+use crate::record::RunRecord;
+use std::collections::BTreeMap;
+
+/// None for an ordinary run (neither a shard nor a merge).
+pub fn shards_info(plan: &Plan, record: &RunRecord) -> Option<ShardsInfo> {
+    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    if let Some(m) = &record.merged {
+        let starts: Vec<u64> = m.shards.iter().filter_map(|s| s.publish_start_us).collect();
+        let skew = starts.iter().max().zip(starts.iter().min()).map(|(a, b)| ms(a - b));
+        let count = m.shards.first().map_or(1, |s| s.shard.count);
+        let pairs = quickest_between_shards(plan, record, count);
+        return Some(ShardsInfo {
+            cross_shard_latency_bound_ms: latency_bound(&pairs),
+            clock_pairs: pairs
+                .iter()
+                .map(|((from, to), us)| ClockPairInfo { from: *from, to: *to, min_one_way_ms: *us as f64 / 1000.0 })
+                .collect(),
+            count,
+            shard: None,
+            merged: true,
+            start_skew_ms: skew,
+            start_late_ms: m.shards.iter().filter_map(|s| s.start_late_us).max().map(ms),
+            accounted_by_merge_only: Vec::new(),
+            parts: m
+                .shards
+                .iter()
+                .map(|s| ShardPartInfo {
+                    index: s.shard.index,
+                    clients: s.clients,
+                    clock_offset_ms: ms(s.clock_offset_us),
+                    start_late_ms: s.start_late_us.map(ms),
+                    publish_start_s: s.publish_start_us.map(|us| (us as f64 / 1e3).round() / 1e3),
+                    midge_version: s.midge_version.clone(),
+                })
+                .collect(),
+        });
+    }
+    let slice = plan.shard.as_ref()?;
+    let mut elsewhere = vec![
+        "streams whose publisher and subscriber run on different shards".to_string(),
+        "the [expect] received_min figure (a whole-run count)".to_string(),
+    ];
+    elsewhere.extend(slice.shares_elsewhere.iter().map(|f| format!("share group {f} (members on other shards)")));
+    Some(ShardsInfo {
+        count: slice.id.count,
+        shard: Some(slice.id.index),
+        merged: false,
+        start_skew_ms: None,
+        start_late_ms: record.start_late_us.map(ms),
+        accounted_by_merge_only: elsewhere,
+        parts: Vec::new(),
+        clock_pairs: Vec::new(),
+        cross_shard_latency_bound_ms: None,
+    })
+}
+
+/// The quickest delivery from each shard's publishers to each shard's
+/// subscribers (send on one machine's clock, receipt on the other's), µs.
+fn quickest_between_shards(plan: &Plan, record: &RunRecord, count: u32) -> BTreeMap<(u32, u32), i64> {
+    let shard_of = |client: u32| {
+        let c = &plan.clients[client as usize];
+        crate::plan::shard::owner(c.index - plan.group_of(c).first_client, count)
+    };
+    let mut quickest: BTreeMap<(u32, u32), i64> = BTreeMap::new();
+    for c in &record.clients {
+        let Some(rx) = &c.rx else { continue };
+        for (publisher, stream) in &rx.streams {
+            let (Some(us), Some(p)) = (stream.min_one_way_us, plan.publishers.get(*publisher as usize)) else {
+                continue;
+            };
+            let q = quickest.entry((shard_of(*p), shard_of(c.index))).or_insert(us);
+            *q = (*q).min(us);
+        }
+    }
+    quickest
+}
+
+/// How far a latency measured between two shards can be from the truth:
+/// the clocks' offset Δ (b's minus a's) lies within [−min(b→a), min(a→b)],
+/// since no delivery takes less than nothing; a latency measured between
+/// them is off by Δ, so by at most max(|min(a→b)|, |min(b→a)|). The worst pair's; None when no
+/// pair of shards has deliveries both ways.
+fn latency_bound(quickest: &BTreeMap<(u32, u32), i64>) -> Option<f64> {
+    quickest
+        .iter()
+        .filter(|((a, b), _)| a < b)
+        .filter_map(|((a, b), ab)| quickest.get(&(*b, *a)).map(|ba| ab.abs().max(ba.abs())))
+        .max()
+        .map(|us| us as f64 / 1000.0)
+}

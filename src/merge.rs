@@ -1,0 +1,167 @@
+//! `midge merge DIR…`: a sharded run's folders (one per `--shard I/N`)
+//! back into one run. Each shard's record is checked to belong to the same
+//! run (scenario, run id, shard count), every shard must be there exactly
+//! once, and the records are joined (`record::merge`) and analysed once
+//! against the whole plan, so loss, duplicates, order and windows of the
+//! streams that cross shards come out as if one process had run it all.
+
+use crate::analysis::analyse;
+use crate::plan::shard::ShardId;
+use crate::plan::{global_indices, Plan};
+use crate::record::merge::{combine, ShardPart};
+use crate::record::{PlanIdentity, RunRecord, ShardOf, RECORD_FILE};
+use crate::report::Report;
+use std::path::{Path, PathBuf};
+
+/// The file a shard that could not run writes instead of its record.
+pub const SHARD_ERROR_FILE: &str = "shard-error.json";
+
+/// What a shard that could not run leaves behind, so the merge can say why
+/// its slice is missing.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShardError {
+    pub shard: ShardOf,
+    pub run_id: String,
+    pub scenario_sha256: String,
+    pub error: String,
+}
+
+pub struct Merged {
+    pub report: Report,
+    pub warnings: Vec<String>,
+}
+
+/// Reads, checks, joins, analyses and writes the merged run into `out`.
+pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
+    let shards = load_shards(dirs)?;
+    let warnings = version_warnings(&shards);
+    let identity = whole_identity(&shards)?;
+    let plan = Plan::rebuild(&identity).map_err(|e| format!("the run's plan: {e}"))?;
+    let mut parts = Vec::new();
+    for (dir, record) in shards {
+        let of = record.plan.shard.unwrap_or(ShardOf { index: 0, count: 1 });
+        let global = global_indices(&plan, ShardId { index: of.index, count: of.count });
+        if global.len() != record.clients.len() {
+            return Err(format!(
+                "{}: shard {}/{} holds {} clients, its slice of the plan has {}",
+                dir.display(),
+                of.index,
+                of.count,
+                record.clients.len(),
+                global.len()
+            ));
+        }
+        parts.push(ShardPart { record, global });
+    }
+    let record = combine(parts, identity);
+    let report = analyse(&plan, &record);
+    report.write_files(out).map_err(|e| format!("cannot write the report to {}: {e}", out.display()))?;
+    crate::report::write_record(&record, out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(Merged { report, warnings })
+}
+
+/// Every folder's record, checked to be the shards of one run, each once,
+/// none missing; sorted by shard.
+fn load_shards(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, RunRecord)>, String> {
+    let mut shards: Vec<(PathBuf, RunRecord)> = Vec::new();
+    let mut failed: Vec<ShardError> = Vec::new();
+    for dir in dirs {
+        match read_record(dir)? {
+            Ok(r) => shards.push((dir.clone(), r)),
+            Err(e) => failed.push(e),
+        }
+    }
+    let Some((first_dir, first)) = shards.first() else {
+        return Err(match failed.first() {
+            Some(e) => format!("no shard ran: shard {}/{}: {}", e.shard.index, e.shard.count, e.error),
+            None => "no run folders given".to_string(),
+        });
+    };
+    let count = first.plan.shard.map_or(1, |s| s.count);
+    for (dir, r) in &shards[1..] {
+        check_same_run(first_dir, first, dir, r)?;
+    }
+    let mut by_index: Vec<Option<&PathBuf>> = vec![None; count as usize];
+    for (dir, r) in &shards {
+        let i = r.plan.shard.map_or(0, |s| s.index) as usize;
+        if let Some(other) = by_index[i] {
+            return Err(format!("shard {i}/{count} given twice: {} and {}", other.display(), dir.display()));
+        }
+        by_index[i] = Some(dir);
+    }
+    let missing: Vec<String> = (0..count as usize)
+        .filter(|i| by_index[*i].is_none())
+        .map(|i| match failed.iter().find(|e| e.shard.index as usize == i) {
+            Some(e) => format!("shard {i}/{count} did not run: {}", e.error),
+            None => format!("shard {i}/{count} is missing (no folder given holds its record.json)"),
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("cannot merge a run with a slice missing: {}", missing.join("; ")));
+    }
+    shards.sort_by_key(|(_, r)| r.plan.shard.map_or(0, |s| s.index));
+    Ok(shards)
+}
+
+/// A folder's record, or the error its shard left instead.
+fn read_record(dir: &Path) -> Result<Result<RunRecord, ShardError>, String> {
+    let path = dir.join(RECORD_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => RunRecord::from_json(&text).map(Ok).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) => {
+            let err_path = dir.join(SHARD_ERROR_FILE);
+            match std::fs::read_to_string(&err_path) {
+                Ok(text) => serde_json::from_str(&text).map(Err).map_err(|e| format!("{}: {e}", err_path.display())),
+                Err(_) => Err(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+}
+
+/// The same scenario, run id and number of shards, or the folder is named.
+fn check_same_run(a_dir: &Path, a: &RunRecord, b_dir: &Path, b: &RunRecord) -> Result<(), String> {
+    let (pa, pb) = (&a.plan, &b.plan);
+    let foreign = |what: &str| {
+        Err(format!("{} is not a shard of the run in {}: another {what}", b_dir.display(), a_dir.display()))
+    };
+    if pa.scenario_sha256 != pb.scenario_sha256 {
+        return foreign("scenario (its SHA-256 differs)");
+    }
+    if pa.run_id != pb.run_id {
+        return foreign(&format!("run id ({:016x}, not {:016x})", pb.run_id, pa.run_id));
+    }
+    if pa.shard.map(|s| s.count) != pb.shard.map(|s| s.count) {
+        return foreign("number of shards");
+    }
+    if pa.broker_override != pb.broker_override || pa.duration_override != pb.duration_override {
+        return foreign("--broker or --duration");
+    }
+    Ok(())
+}
+
+/// The whole plan's identity: each client's id as the shard that ran it chose it.
+fn whole_identity(shards: &[(PathBuf, RunRecord)]) -> Result<PlanIdentity, String> {
+    let mut id = shards[0].1.plan.clone();
+    id.shard = None;
+    id.source_addrs = Vec::new();
+    let plan = Plan::rebuild(&id).map_err(|e| format!("the run's plan: {e}"))?;
+    for (_, r) in shards {
+        let Some(of) = r.plan.shard else { continue };
+        for g in global_indices(&plan, ShardId { index: of.index, count: of.count }) {
+            if let Some(cid) = r.plan.client_ids.get(g as usize) {
+                id.client_ids[g as usize] = cid.clone();
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// Shards run by different midge versions still merge, with a warning.
+fn version_warnings(shards: &[(PathBuf, RunRecord)]) -> Vec<String> {
+    let first = &shards[0].1.midge_version;
+    shards
+        .iter()
+        .filter(|(_, r)| &r.midge_version != first)
+        .map(|(dir, r)| format!("{} was run by midge {}, the first shard by {first}", dir.display(), r.midge_version))
+        .collect()
+}

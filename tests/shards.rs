@@ -1,0 +1,186 @@
+//! Sharded runs and their merge, against one mosquitto started by the test:
+//! the same plan run once whole and once as four shard processes (a
+//! subscriber on one shard hearing publishers on the others, a share group
+//! split over shards, a `drop` fault on one shard) must give the same
+//! message counts, each client id on exactly one shard, and merged
+//! histograms that are the sum of the shards'.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const SCENARIO: &str = r#"
+name = "sharded"
+duration = "2s"
+drain = "2s"
+
+[[group]]
+name = "pub"
+clients = 10
+client_id = { scheme = "prefix-random", prefix = "shp-" }
+publish = { topic = "shard/{i}", qos = 1, rate = 100.0, count = 100 }
+
+[[group]]
+name = "sub"
+clients = 3
+client_id = { scheme = "prefix-random", prefix = "shs-" }
+subscribe = { filter = "shard/#", qos = 0 }
+
+[[group]]
+name = "share"
+clients = 2
+subscribe = { filter = "$share/g/shard/#", qos = 1 }
+
+# Exactly 5 messages lost to the first subscriber (on shard 0 of 4).
+[[fault]]
+at = "300ms"
+action = "drop"
+group = "sub"
+clients = 1
+count = 5
+"#;
+
+fn midge(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_midge"));
+    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn counts(r: &Value) -> Vec<u64> {
+    ["published", "expected", "received", "lost", "duplicated", "out_of_order"]
+        .iter()
+        .map(|k| r["messages"][k].as_u64().unwrap_or_else(|| panic!("messages.{k}")))
+        .collect()
+}
+
+/// The ids of the clients a shard's record holds (its slice).
+fn ids_run_by(dir: &Path) -> Vec<String> {
+    let rec: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("record.json")).unwrap()).unwrap();
+    let all: Vec<String> =
+        rec["plan"]["client_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let shard = &rec["plan"]["shard"];
+    let (i, n) = (shard["index"].as_u64().unwrap(), shard["count"].as_u64().unwrap());
+    // Client k of each group belongs to shard k mod n; groups: 10, 3, 2.
+    let mut ids = Vec::new();
+    let mut first = 0;
+    for size in [10u64, 3, 2] {
+        ids.extend((0..size).filter(|k| k % n == i).map(|k| all[(first + k) as usize].clone()));
+        first += size;
+    }
+    assert_eq!(ids.len(), rec["clients"].as_array().unwrap().len(), "the record holds its slice");
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_shards_merge_to_the_counts_of_one_whole_run() {
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let url = support::url(&broker);
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("sharded.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let s = scenario.to_str().unwrap();
+
+    let whole = tmp.path().join("whole");
+    let out = midge(&["run", s, "--broker", &url, "--out", whole.to_str().unwrap(), "-q", "--run-id", "whole"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "whole run: {}", String::from_utf8_lossy(&out.stderr));
+
+    let start_at =
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() + std::time::Duration::from_secs(3)).to_string();
+    let dirs: Vec<_> = (0..4).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let shard = format!("{i}/4");
+            midge(&[
+                "run",
+                s,
+                "--broker",
+                &url,
+                "--out",
+                dirs[i].to_str().unwrap(),
+                "-q",
+                "--shard",
+                &shard,
+                "--run-id",
+                "sharded",
+                "--start-at",
+                &start_at,
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "shard {i}/4: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["merge".to_string()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), merged.display().to_string(), "-q".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = midge(&args).output().unwrap();
+    assert!(o.status.success(), "merge: {}", String::from_utf8_lossy(&o.stderr));
+
+    let (w, m) = (report(&whole), report(&merged));
+    // 10 × 100 published; 3 subscribers + 1 share group owed each; 5 dropped.
+    assert_eq!(counts(&w), vec![1000, 4000, 3995, 5, 0, 0], "the whole run");
+    assert_eq!(counts(&m), counts(&w), "the merged shards give the whole run's counts");
+    assert_eq!(m["shards"]["merged"], true);
+    let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(md.contains("Merged from 4 shards"), "report.md names the merge");
+    assert_eq!(m["shards"]["parts"].as_array().unwrap().len(), 4);
+    assert!(m["shards"]["start_skew_ms"].as_f64().unwrap() < 1000.0, "--start-at lines the shards up");
+
+    // Every client id on exactly one shard; all of them run.
+    let mut ids: Vec<String> = dirs.iter().flat_map(|d| ids_run_by(d)).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (15, 15), "no client id on two shards");
+
+    // Histograms add: the merged count is the sum of the shards'.
+    let shard_reports: Vec<Value> = dirs.iter().map(|d| report(d)).collect();
+    for h in ["e2e", "connect", "ack"] {
+        let sum: u64 = shard_reports.iter().map(|r| r["latency"][h]["count"].as_u64().unwrap()).sum();
+        assert_eq!(m["latency"][h]["count"].as_u64().unwrap(), sum, "latency.{h}.count");
+    }
+    // A shard's own report accounts only the streams inside it and never
+    // claims loss that is not there: only shard 0 (the drop fault's
+    // subscriber) lost anything, at most the 5 (those from its own publishers).
+    let lost: Vec<u64> = shard_reports.iter().map(|r| r["messages"]["lost"].as_u64().unwrap()).collect();
+    assert!(lost[0] <= 5 && lost[1..] == [0, 0, 0], "per-shard loss {lost:?}");
+    assert_eq!(shard_reports[1]["shards"]["shard"], 1);
+}
+
+#[test]
+fn a_missing_or_foreign_shard_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o =
+        midge(&["merge", tmp.path().join("nope").to_str().unwrap(), "--out", tmp.path().join("m").to_str().unwrap()])
+            .output()
+            .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("record.json"), "names the file it looked for");
+}
+
+#[test]
+fn a_sharded_run_needs_a_shared_run_id_and_a_shared_broker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("s.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let s = scenario.to_str().unwrap();
+    let o = midge(&["run", s, "--shard", "1/2", "--broker", "mqtt://127.0.0.1:1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--run-id"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = midge(&["run", s, "--shard", "1/2", "--run-id", "x"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shared broker"), "{}", String::from_utf8_lossy(&o.stderr));
+}
