@@ -89,6 +89,9 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
             }
         }
     }
+    // A shard's report: a will from another shard's client is the merge's to count.
+    let slice: Option<HashSet<u32>> = plan.shard.as_ref().map(|s| s.global.iter().copied().collect());
+    let in_slice = |client: u32| slice.as_ref().is_none_or(|s| s.contains(&client));
     let mut info = WillsInfo::default();
     let mut latencies = Vec::new();
     for (sub, r) in subscribers(plan, record) {
@@ -102,7 +105,7 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
             .collect();
         info.expected += owed.len() as u64;
         let mut seen: HashSet<(u32, u32)> = HashSet::new();
-        for w in r.rx.iter().flat_map(|rx| rx.wills.iter()) {
+        for w in r.rx.iter().flat_map(|rx| rx.wills.iter()).filter(|w| in_slice(w.client)) {
             let key = (w.client, w.connection);
             if !seen.insert(key) {
                 info.duplicated += 1;
@@ -162,7 +165,9 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
             continue;
         };
         for (&publisher, &n) in &rx.retained_from {
-            *got.entry(topic_of.get(&publisher).copied().unwrap_or_default()).or_default() += n as u64;
+            // Unknown only in a shard's report: a topic set on another shard (the merge's).
+            let Some(&topic) = topic_of.get(&publisher) else { continue };
+            *got.entry(topic).or_default() += n as u64;
         }
         info.replays_received += rx.retained_replays;
         info.leftover_replays += rx.stale_retained;
