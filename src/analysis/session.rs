@@ -91,7 +91,10 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
     }
     // A shard's report: a will from another shard's client is the merge's to count.
     let slice: Option<HashSet<u32>> = plan.shard.as_ref().map(|s| s.global.iter().copied().collect());
-    let in_slice = |client: u32| slice.as_ref().is_none_or(|s| s.contains(&client));
+    let in_slice = |client: u32| match &slice {
+        Some(s) => s.contains(&client),
+        None => true,
+    };
     let mut info = WillsInfo::default();
     let mut latencies = Vec::new();
     for (sub, r) in subscribers(plan, record) {
