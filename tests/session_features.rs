@@ -274,3 +274,43 @@ fn an_unreadable_password_file_is_named_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("password_file") && err.contains("secrets/nowhere"), "{err}");
 }
+
+/// last-will.toml in two shards against one mosquitto: the watcher (on
+/// shard 0) receives the wills of devices on both; each shard's report
+/// leaves the other's to the merge, and the merge owes and finds all 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wills_across_shards_merge_to_exactly_four() {
+    let broker = mosquitto(&[]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/last-will.toml");
+    let dirs: Vec<_> = (0..2).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    // Both shards at once: the watcher must be there when shard 1 kills.
+    let children: Vec<_> = (0..2)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+                .args(["run", scenario.to_str().unwrap(), "--broker", &url(&broker), "-q", "--run-id", "wills"])
+                .args(["--shard", &format!("{i}/2"), "--out", dirs[i].to_str().unwrap()])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merged = tmp.path().join("merged");
+    let o = midge(&[
+        "merge",
+        dirs[0].to_str().unwrap(),
+        dirs[1].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("report.json")).unwrap()).unwrap();
+    let w = &report["wills"];
+    let counts = ["expected", "received", "missing", "duplicated", "unexpected"].map(|k| w[k].as_u64().unwrap());
+    assert_eq!(counts, [4, 4, 0, 0, 0], "{w}");
+}
