@@ -113,9 +113,11 @@ async fn stale_messages_from_another_run_are_counted_apart() {
     let broker = mosquitto(NO_LIMITS).await;
     // A retained message left by one run is delivered to the next run's
     // subscriber on subscribe: it must show as stale, not as a duplicate.
+    // (`retained_cleanup = false`: by default a run clears what it retained.)
     let retained = r#"
 name = "retain-1"
 duration = "1s"
+retained_cleanup = false
 [[group]]
 name = "p"
 publish = { topic = "stale/t", qos = 1, rate = 10.0, count = 1, retain = true }

@@ -363,6 +363,8 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         verdict: Verdict::Fail,
         error: run_error(plan, record),
         capacity: None,
+        wills: super::session::wills(plan, record, &explained),
+        retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);

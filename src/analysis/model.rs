@@ -60,6 +60,12 @@ pub struct Report {
     /// `midge capacity`: the search over steps (null for an ordinary run).
     #[serde(default)]
     pub capacity: Option<CapacityInfo>,
+    /// Last wills: owed by killed connections, received by subscribers.
+    #[serde(default)]
+    pub wills: WillsInfo,
+    /// Retained messages: set, replayed to subscriptions made later, cleared.
+    #[serde(default)]
+    pub retained: RetainedInfo,
     /// A shard's report (`--shard I/N`) or a merged one (`midge merge`);
     /// null for an ordinary run.
     #[serde(default)]
@@ -113,6 +119,57 @@ pub struct ShardPartInfo {
     /// When its publishing started, s on the merged clock.
     pub publish_start_s: Option<f64>,
     pub midge_version: String,
+}
+
+/// Last wills (`session::wills`). A will is owed to every subscriber whose
+/// filter matches its topic and whose subscription was live when the broker
+/// had to publish it, for every connection a `kill` fault ended (not when
+/// the client reconnected within an MQTT 5 will delay). Wills are not
+/// tracked messages: never in `messages`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WillsInfo {
+    /// (subscriber, connection) pairs owed a will.
+    pub expected: u64,
+    /// Owed pairs that received it.
+    pub received: u64,
+    pub missing: u64,
+    /// Further copies of a will already received.
+    pub duplicated: u64,
+    /// Wills of this run received though not owed (a close midge did not
+    /// make: takeover, broker restart, network).
+    pub unexpected: u64,
+    /// From the kill to the will's first delivery, over the owed pairs received.
+    pub latency_ms: Option<SpreadMs>,
+}
+
+/// p50, p99 and max of a few samples, in milliseconds (nearest rank).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SpreadMs {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Retained messages (`session::retained`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RetainedInfo {
+    /// Topics a retained message of this run got out to.
+    pub topics_set: u64,
+    /// Per subscription (each SUBSCRIBE a subscriber made): the retained
+    /// topics it matches whose message had got out before it connected.
+    pub expected_replays: u64,
+    /// Retained replays of this run received (= `messages.retained_replays`).
+    pub replays_received: u64,
+    /// Owed replays per (subscriber, topic) that never came.
+    pub missing: u64,
+    /// Replays beyond those owed (a message that raced the subscription, or a repeat).
+    pub extra: u64,
+    /// Retained replays left on the broker by an earlier run (also in `messages.stale`).
+    pub leftover_replays: u64,
+    /// `retained_cleanup`: topics midge cleared at the end (null: no cleanup ran).
+    pub cleared: Option<u64>,
+    /// Why the cleanup stopped short, if it did.
+    pub cleanup_error: Option<String>,
 }
 
 /// A capacity search (`midge capacity`): each step one run of the scenario

@@ -93,6 +93,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             broker_cpu_s: None,
             broker_rss_kib: None,
         },
+        retained_cleanup: None,
         merged: None,
     }
 }

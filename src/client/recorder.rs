@@ -100,8 +100,22 @@ impl Recorder {
         gen: &mut Generation,
     ) -> Option<u64> {
         let rx = self.rx.get_or_insert_with(Default::default);
+        if let Some((run, client, connection)) = crate::plan::parse_will_payload(&m.payload) {
+            match run == run_id {
+                true => rx.wills.push(crate::record::logs::WillRx { client, connection, at_us: now }),
+                false => rx.stale += 1,
+            }
+            return None;
+        }
         match Header::decode(&m.payload, run_id) {
-            Decoded::Tracked(_) if m.retain => rx.retained_replays += 1,
+            Decoded::Tracked(h) if m.retain => {
+                rx.retained_replays += 1;
+                *rx.retained_from.entry(h.publisher).or_default() += 1;
+            }
+            Decoded::Stale if m.retain => {
+                rx.stale += 1;
+                rx.stale_retained += 1;
+            }
             Decoded::Tracked(h) => {
                 let qos = m.qos;
                 let pkid = m.pkid;

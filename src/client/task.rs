@@ -90,6 +90,8 @@ pub(super) struct Client {
     checks_user_props: bool,
     /// Schedule slots given up to `max_queued` (never sent: unsent).
     pub(super) skips: SlotSkips,
+    /// Connection attempts so far (the next one's timeline index): the will names it.
+    attempts: u32,
 }
 
 /// A publisher with `max_queued`: the schedule slots it gave up because
@@ -161,6 +163,7 @@ impl Client {
             checks_user_props: ctx.plan.clients[index as usize].filter.is_some()
                 && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
                 && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
+            attempts: 0,
         }
     }
 
@@ -218,6 +221,7 @@ impl Client {
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
     async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), Cause> {
         self.count(|c| c.connect_attempts += 1);
+        self.attempts += 1;
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.me.index),
@@ -235,8 +239,25 @@ impl Client {
         Ok((conn, ack))
     }
 
+    /// The group's CONNECT, with this connection's will: its payload names
+    /// the run, the client and the connection, so a will received is matched
+    /// to the connection that left it.
     fn connect_options(&self) -> ConnectOptions {
-        self.group.connect_options(&self.me.client_id)
+        let mut options = self.group.connect_options(&self.me.client_id);
+        if let (Some(w), Some(topic)) = (&self.group.will, &self.me.will_topic) {
+            let connection = self.attempts.saturating_sub(1);
+            let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
+            let payload =
+                crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.me.index), connection, text);
+            options.will = Some(crate::mqtt::codec::Will {
+                topic: topic.clone(),
+                payload,
+                qos: w.qos,
+                retain: w.retain,
+                delay_s: w.delay_s,
+            });
+        }
+        options
     }
 
     /// MQTT 5: what the broker announced in CONNACK, honoured.
@@ -471,8 +492,12 @@ impl Client {
         acknowledged
     }
 
-    /// Carries out a `malformed` order if it names this client.
+    /// Carries out a `kill` or `malformed` order if it names this client.
     async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
+        if order.kills(self.me.index, self.gen.connected_us.unwrap_or(0)) {
+            // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
+            return Err(Cause::FaultInjected);
+        }
         if !order.names(self.me.index) {
             return Ok(());
         }

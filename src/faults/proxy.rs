@@ -540,6 +540,7 @@ mod tests {
                 password: None,
                 session_expiry_s: Some(10),
                 receive_maximum: None,
+                will: None,
             })
             .encode(v, &mut b)
             .unwrap();
@@ -562,6 +563,7 @@ mod tests {
                 password: None,
                 session_expiry_s: None,
                 receive_maximum: None,
+                will: None,
             })
             .encode(ProtocolVersion::V311, &mut connect)
             .unwrap();

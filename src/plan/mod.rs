@@ -10,10 +10,80 @@ use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// Debug shows no password (a plan may end up in a log or a panic message).
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
+    }
+}
+
+/// Where a credential comes from: never the scenario itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable, by name.
+    Env(String),
+    /// A file (a mounted secret), its path resolved against the scenario's directory.
+    File(std::path::PathBuf),
+}
+
+impl SecretSource {
+    /// The secret, a trailing newline trimmed from a file's; errors name the
+    /// variable or file (and the key that named it), never the value.
+    pub fn read(&self, key: &str) -> anyhow::Result<String> {
+        match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+                anyhow::anyhow!(
+                    "environment variable {name} (named by {key}_env) is not set; secrets come from the environment or a file ({key}_file)"
+                )
+            }),
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {key}_file {}: {e}", path.display()))?;
+                Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
+            }
+        }
+    }
+}
+
+/// A group's last will; the topic is filled per client (`ClientPlan::will_topic`).
+#[derive(Debug, Clone)]
+pub struct WillPlan {
+    /// Text after midge's tag in the payload.
+    pub payload: Option<String>,
+    pub qos: u8,
+    pub retain: bool,
+    /// MQTT 5 Will Delay Interval, seconds.
+    pub delay_s: Option<u32>,
+}
+
+/// What a will's payload starts with: `midge-will/<run id>/<client index>/<connection>`.
+pub const WILL_TAG: &str = "midge-will/";
+
+/// The payload of client `index`'s will on its `connection`-th connection attempt.
+pub fn will_payload(run_id: u64, index: u32, connection: u32, text: Option<&str>) -> Vec<u8> {
+    let mut p = format!("{WILL_TAG}{run_id:016x}/{index}/{connection}");
+    if let Some(t) = text {
+        p.push(' ');
+        p.push_str(t);
+    }
+    p.into_bytes()
+}
+
+/// A will payload midge made: (run id, client index, connection), or None.
+pub fn parse_will_payload(payload: &[u8]) -> Option<(u64, u32, u32)> {
+    let text = std::str::from_utf8(payload.strip_prefix(WILL_TAG.as_bytes())?).ok()?;
+    let tag = text.split(' ').next()?;
+    let mut parts = tag.split('/');
+    let run = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let index = parts.next()?.parse().ok()?;
+    let connection = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((run, index, connection))
 }
 
 /// When a publisher's messages are due (see `schedule`): at a
@@ -62,10 +132,13 @@ pub struct GroupPlan {
     pub max_queued: Option<u64>,
     /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
     pub retry_interval: Option<Duration>,
-    /// Filled from the environment by `Plan::resolve_secrets` just before a run.
+    /// Filled from the environment or files by `Plan::resolve_secrets` just before a run.
     pub credentials: Option<Credentials>,
-    /// Names of the environment variables holding the user name and password.
-    pub secret_env: Option<(String, Option<String>)>,
+    /// Where the user name and password come from.
+    pub secret_env: Option<(SecretSource, Option<SecretSource>)>,
+    pub will: Option<WillPlan>,
+    /// `start_after`: the group connects this long after publishing starts.
+    pub start_after: Duration,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
     /// A slow consumer: at most this many deliveries taken in per second.
@@ -100,7 +173,8 @@ impl GroupPlan {
         let k = index - self.first_client;
         // The client's place in the whole group: joins follow the whole plan.
         let k = self.slice.map_or(k, |s| k * s.count + s.index);
-        self.client_curve.as_ref().map_or(0, |c| c.join_us(k))
+        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(k));
+        curve + self.start_after.as_micros() as u64
     }
 
     /// The CONNECT a client of this group sends (its twin sends the same).
@@ -115,6 +189,7 @@ impl GroupPlan {
             password: creds.map(|c| c.password),
             session_expiry_s: (v5 && self.persistent()).then_some(self.session_expiry_s),
             receive_maximum: None,
+            will: None,
         }
     }
 }
@@ -145,6 +220,8 @@ pub struct ClientPlan {
     pub filter: Option<String>,
     /// Index among all publishers of the run (carried in the payload header).
     pub publisher: Option<u32>,
+    /// The topic of its last will (its group has `will`).
+    pub will_topic: Option<String>,
 }
 
 /// A (publisher, subscriber) pair whose topic matches the filter.
@@ -200,6 +277,8 @@ pub struct Plan {
     pub stages: Vec<stages::StagePlan>,
     /// spawn:mosquitto with persistence on.
     pub persistence: bool,
+    /// `retained_cleanup`: clear the topics midge set retained at the end.
+    pub retained_cleanup: bool,
     /// Local addresses to connect from (empty: the kernel chooses); the
     /// runner may fill it when the plan needs more source ports than one has.
     pub source_addrs: Vec<std::net::IpAddr>,
@@ -226,6 +305,23 @@ impl Plan {
     pub fn needs_proxy(&self) -> bool {
         use scenario::FaultAction::*;
         self.faults.iter().any(|f| matches!(f.action, Cut | Blackhole | Delay | Drop))
+    }
+
+    /// Client `index`'s index in the whole plan (a shard's slice renumbers
+    /// its clients): what a will's payload names, so a merge can match it.
+    pub fn whole_plan_index(&self, index: u32) -> u32 {
+        self.shard.as_ref().and_then(|s| s.global.get(index as usize).copied()).unwrap_or(index)
+    }
+
+    /// The topics midge publishes retained messages to (each once, in plan order).
+    pub fn retained_topics(&self) -> Vec<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.clients
+            .iter()
+            .filter(|c| self.group_of(c).publish.as_ref().is_some_and(|p| p.retain))
+            .filter_map(|c| c.topic.as_deref())
+            .filter(|t| seen.insert(*t))
+            .collect()
     }
 }
 
@@ -269,11 +365,8 @@ impl Plan {
         let mut publishers = Vec::new();
         for (gi, g) in s.groups.iter().enumerate() {
             let g = g.get_ref();
-            let secret_env = secret_names(
-                g.username_env.as_ref().or(s.broker.username_env.as_ref()),
-                g.password_env.as_ref().or(s.broker.password_env.as_ref()),
-            )
-            .map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
+            let secret_env =
+                secret_names(g, &s.broker, &scenario_dir).map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
             let first_client = clients.len() as u32;
             add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
             let mut group = group_plan(g, s.protocol, first_client, secret_env);
@@ -324,6 +417,7 @@ impl Plan {
             faults,
             stages,
             persistence: s.broker.persistence,
+            retained_cleanup: s.retained_cleanup.unwrap_or(true),
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
                 (Some(v), _) => v.clone(),
                 (None, Some(list)) => scenario::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
@@ -343,20 +437,13 @@ impl Plan {
     /// names (secrets never live in the file). Done just before a run, so
     /// `midge validate` does not need them.
     pub fn resolve_secrets(&mut self) -> anyhow::Result<()> {
-        let read = |name: &str, key: &str| {
-            std::env::var(name).map_err(|_| {
-                anyhow::anyhow!(
-                    "environment variable {name} (named by {key}) is not set; secrets come from the environment"
-                )
-            })
-        };
         for g in self.groups.iter_mut().map(std::sync::Arc::make_mut) {
             if let Some((user, pass)) = &g.secret_env {
                 let ctx = |e: anyhow::Error| anyhow::anyhow!("group {:?}: {e}", g.name);
                 g.credentials = Some(Credentials {
-                    username: read(user, "username_env").map_err(ctx)?,
+                    username: user.read("username").map_err(ctx)?,
                     password: match pass {
-                        Some(p) => read(p, "password_env").map_err(ctx)?,
+                        Some(p) => p.read("password").map_err(ctx)?,
                         None => String::new(),
                     },
                 });
@@ -450,11 +537,20 @@ fn add_clients(
             |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
         let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
         let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
+        let will_topic = g.will.as_ref().map(|w| fill(&w.get_ref().topic.0));
         let publisher = topic.as_ref().map(|_| {
             publishers.push(clients.len() as u32);
             publishers.len() as u32 - 1
         });
-        clients.push(ClientPlan { index: clients.len() as u32, group: gi, client_id, topic, filter, publisher });
+        clients.push(ClientPlan {
+            index: clients.len() as u32,
+            group: gi,
+            client_id,
+            topic,
+            filter,
+            publisher,
+            will_topic,
+        });
     }
 }
 
@@ -463,7 +559,7 @@ fn group_plan(
     g: &scenario::Group,
     protocol: ProtocolVersion,
     first_client: u32,
-    secret_env: Option<(String, Option<String>)>,
+    secret_env: Option<(SecretSource, Option<SecretSource>)>,
 ) -> GroupPlan {
     GroupPlan {
         name: g.name.clone(),
@@ -490,6 +586,16 @@ fn group_plan(
         retry_connect: g.retry_connect,
         client_curve: None,
         tls_identity: None,
+        will: g.will.as_ref().map(|w| {
+            let w = w.get_ref();
+            WillPlan {
+                payload: w.payload.clone(),
+                qos: w.qos.0,
+                retain: w.retain,
+                delay_s: w.delay.as_ref().map(|d| d.get_ref().0.as_secs().min(u32::MAX as u64) as u32),
+            }
+        }),
+        start_after: g.start_after.map_or(Duration::ZERO, |d| d.0),
         slice: None,
     }
 }
@@ -627,14 +733,24 @@ fn fault_plans(
     Ok(faults)
 }
 
+/// Where a group's credentials come from: its own `_env` / `_file` keys,
+/// else `[broker]`'s; file paths relative to the scenario's directory.
 fn secret_names(
-    user_env: Option<&String>,
-    pass_env: Option<&String>,
-) -> Result<Option<(String, Option<String>)>, String> {
-    match (user_env, pass_env) {
+    g: &scenario::Group,
+    b: &scenario::BrokerSection,
+    dir: &std::path::Path,
+) -> Result<Option<(SecretSource, Option<SecretSource>)>, String> {
+    let source = |env: &Option<String>, file: &Option<String>| match (env, file) {
+        (Some(e), _) => Some(SecretSource::Env(e.clone())),
+        (None, Some(f)) => Some(SecretSource::File(dir.join(f))),
+        (None, None) => None,
+    };
+    let user = source(&g.username_env, &g.username_file).or_else(|| source(&b.username_env, &b.username_file));
+    let pass = source(&g.password_env, &g.password_file).or_else(|| source(&b.password_env, &b.password_file));
+    match (user, pass) {
         (None, None) => Ok(None),
-        (Some(u), p) => Ok(Some((u.clone(), p.cloned()))),
-        (None, Some(_)) => Err("password_env is set without username_env".into()),
+        (Some(u), p) => Ok(Some((u, p))),
+        (None, Some(_)) => Err("a password (password_env / password_file) is set without a user name".into()),
     }
 }
 

@@ -67,6 +67,15 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
             offline_at_end: acc.drain.offline_at_end + r.drain.offline_at_end,
         };
         acc.lost_tasks += r.lost_tasks;
+        // Each shard clears the retained topics of its own publishers.
+        acc.retained_cleanup = match (acc.retained_cleanup.take(), r.retained_cleanup) {
+            (Some(a), Some(b)) => Some(super::RetainedCleanup {
+                topics: a.topics + b.topics,
+                cleared: a.cleared + b.cleared,
+                error: a.error.or(b.error),
+            }),
+            (a, b) => a.or(b),
+        };
         acc.run_end_us = acc.run_end_us.max(r.run_end_us);
         // Shards peak together in a steady run; this is at most the sum.
         acc.connected_peak += r.connected_peak;
@@ -197,6 +206,7 @@ pub fn shift(r: &mut RunRecord, by_us: u64) {
         if let Some(w) = &mut c.publishing {
             shift_window(w, by_us);
         }
+        c.rx.iter_mut().flat_map(|rx| &mut rx.wills).for_each(|w| w.at_us += by_us);
     }
     for e in &mut r.faults.events {
         e.at_s += s;

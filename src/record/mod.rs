@@ -501,9 +501,23 @@ pub struct RunRecord {
     pub clients: Vec<ClientRecord>,
     pub faults: FaultLog,
     pub generator: GeneratorRecord,
+    /// `retained_cleanup` at the end of the run (None: nothing to clear, or off).
+    #[serde(default)]
+    pub retained_cleanup: Option<RetainedCleanup>,
     /// A merged run (`midge merge`): the shards it was made of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<shards::MergedFrom>,
+}
+
+/// The end-of-run clearing of the topics midge set retained messages on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetainedCleanup {
+    /// Topics an empty retained message was sent to.
+    pub topics: u64,
+    /// Of those, the ones the broker acknowledged (QoS 1).
+    pub cleared: u64,
+    /// Why it stopped short (cannot connect, a write failed).
+    pub error: Option<String>,
 }
 
 impl RunRecord {

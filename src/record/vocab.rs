@@ -122,6 +122,7 @@ named_enum! {
         DuplicateIds => "duplicate-ids",
         Malformed => "malformed",
         Stall => "stall",
+        Kill => "kill",
     }
 }
 

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
 /// Exit statuses (documented in the README).
+mod cleanup;
 mod drain;
 mod probes;
 
@@ -382,7 +383,9 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
 /// Resolves when every publisher has sent its `count` — only when every
 /// publisher has one and no fault waits for its time; else never.
 async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
+    // A group that joins later has its time to come, counted or not.
     let all_counted = plan.faults.is_empty()
+        && plan.groups.iter().all(|g| g.start_after.is_zero())
         && plan
             .clients
             .iter()
@@ -445,6 +448,8 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     };
     let broker = broker.lock().await;
     let mut record = finish(swarm, sys_watch, publishing, &broker).await;
+    // Every client is gone: nobody receives the clears.
+    record.retained_cleanup = cleanup::clear_retained(&plan, broker.addr, &links.group_transports, clock).await;
     // Served until every client is back and the record's figures are final.
     if let Some(e) = exporter {
         e.stop().await;
@@ -550,6 +555,7 @@ async fn finish(
             broker_cpu_s: p.broker_cpu_s,
             broker_rss_kib: p.broker_rss_kib,
         },
+        retained_cleanup: None,
         merged: None,
     }
 }

@@ -50,6 +50,12 @@ pub struct BrokerSection {
     pub username_env: Option<String>,
     /// Name of the environment variable holding the password.
     pub password_env: Option<String>,
+    /// Files holding the user name and password (mounted secrets), relative
+    /// to the scenario file; a trailing newline is trimmed.
+    pub username_file: Option<String>,
+    pub password_file: Option<String>,
+    /// Refused (`validate`): an inline password would live in the file.
+    pub password: Option<Spanned<toml::Value>>,
     /// Extra lines for the generated mosquitto.conf (spawn:mosquitto only).
     #[serde(default)]
     pub mosquitto_conf: Vec<String>,
@@ -193,6 +199,14 @@ pub struct Group {
     pub retry_interval: Option<Dur>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    pub username_file: Option<String>,
+    pub password_file: Option<String>,
+    /// Refused (`validate`): an inline password would live in the file.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Last will: the broker publishes it when a connection ends without DISCONNECT.
+    pub will: Option<Spanned<WillSpec>>,
+    /// Connect this long after publishing starts (a group that joins later).
+    pub start_after: Option<Dur>,
     pub publish: Option<Spanned<PublishSpec>>,
     pub subscribe: Option<Spanned<SubscribeSpec>>,
     /// Its own TLS client certificate (mqtts://, wss:// brokers).
@@ -206,6 +220,22 @@ pub struct Group {
     /// credentials), with the reconnect backoff. Off by default: no storm.
     #[serde(default)]
     pub retry_connect: bool,
+}
+
+/// `will = { topic, payload, qos, retain, delay }`. midge puts its own tag
+/// first in the payload (run, client, connection) so each will received is
+/// matched to the connection that left it; `payload` text follows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WillSpec {
+    pub topic: TopicTemplate,
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub qos: Qos,
+    #[serde(default)]
+    pub retain: bool,
+    /// MQTT 5 Will Delay Interval.
+    pub delay: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -229,6 +259,9 @@ pub enum FaultAction {
     /// The chosen clients stop reading their socket for `for` without
     /// disconnecting (keepalive pings still go out), then resume.
     Stall,
+    /// The chosen clients close their sockets without DISCONNECT (their
+    /// wills fire); they reconnect as their group's policy says.
+    Kill,
 }
 
 impl FaultAction {
@@ -363,6 +396,9 @@ pub struct Scenario {
     pub stages: Vec<Spanned<StageSpec>>,
     #[serde(default)]
     pub expect: Expect,
+    /// At the end, clear every topic midge published retained messages to
+    /// (an empty retained message each), so a rerun starts clean. Default true.
+    pub retained_cleanup: Option<bool>,
     /// `[capacity]`: what `midge capacity` steps and how it judges a step
     /// (ignored by `midge run`).
     pub capacity: Option<toml::Spanned<CapacitySpec>>,

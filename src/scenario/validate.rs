@@ -55,6 +55,8 @@ impl ScenarioFile {
     /// `[broker]`: `source_addrs`, then `url`.
     fn validate_broker(&self) -> Result<(), ScenarioError> {
         let broker = &self.scenario.broker;
+        self.validate_credentials("broker", &broker.password, [&broker.username_env, &broker.username_file])?;
+        self.validate_credentials("broker", &None, [&broker.password_env, &broker.password_file])?;
         if let Some(list) = &broker.source_addrs {
             if let Err(e) = parse_source_addrs(list) {
                 let at = self.text.find(list.as_str()).unwrap_or(0);
@@ -136,6 +138,12 @@ impl ScenarioFile {
                 ));
             }
         }
+        let name = format!("group {:?}", group.name);
+        self.validate_credentials(&name, &group.password, [&group.username_env, &group.username_file])?;
+        self.validate_credentials(&name, &None, [&group.password_env, &group.password_file])?;
+        if let Some(w) = &group.will {
+            self.validate_will(group, w)?;
+        }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
         }
@@ -143,6 +151,46 @@ impl ScenarioFile {
             if s.get_ref().max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                 let m = "subscribe.max_rate must be a positive number of messages per second";
                 return Err(self.error_at(s.span().start, ctx(m.into())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Secrets never live in the scenario: an inline `password` is refused,
+    /// pointing at both ways to give one; `_env` and `_file` exclude each other.
+    fn validate_credentials(
+        &self,
+        section: &str,
+        inline: &Option<Spanned<toml::Value>>,
+        sources: [&Option<String>; 2],
+    ) -> Result<(), ScenarioError> {
+        if let Some(p) = inline {
+            return Err(self.error_at(
+                p.span().start,
+                format!(
+                    "{section}: an inline `password` is refused (secrets never live in the scenario): name an environment variable with `password_env = \"VAR\"` or a file with `password_file = \"path\"`"
+                ),
+            ));
+        }
+        if let [Some(env), Some(file)] = sources {
+            let at = self.text.find(file.as_str()).unwrap_or(0);
+            return Err(self.error_at(
+                at,
+                format!("{section}: give a credential once, from the environment ({env:?}) or from a file ({file:?}), not both"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A group's `will`: the delay is MQTT 5's (3.1.1 has no Will Delay Interval).
+    fn validate_will(&self, group: &Group, w: &Spanned<super::WillSpec>) -> Result<(), ScenarioError> {
+        let protocol = group.protocol.unwrap_or(self.scenario.protocol);
+        if let Some(d) = &w.get_ref().delay {
+            if protocol != super::ProtocolVersion::V5 {
+                return Err(self.error_at(
+                    d.span().start,
+                    in_group(group, "will.delay is the MQTT 5 Will Delay Interval: set protocol = \"5\"".into()),
+                ));
             }
         }
         Ok(())
@@ -470,4 +518,60 @@ fn top_level_key(text: &str, key: &str) -> Option<usize> {
         at += line.len();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
+        ScenarioFile::parse(Path::new("s.toml"), text)
+    }
+
+    const GROUP: &str = "[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\" }\n";
+
+    #[test]
+    fn an_inline_password_is_refused_naming_both_other_ways() {
+        for (text, at) in [
+            (format!("name = \"s\"\n[broker]\nusername_env = \"U\"\npassword = \"hunter2\"\n{GROUP}"), (4, 12)),
+            (format!("name = \"s\"\n{GROUP}password = \"hunter2\"\n"), (5, 12)),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!((e.line, e.column), at, "{e}");
+            assert!(e.message.contains("password_env") && e.message.contains("password_file"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "the error repeats no secret: {e}");
+        }
+    }
+
+    #[test]
+    fn a_credential_comes_from_the_environment_or_a_file_not_both() {
+        let text = format!("name = \"s\"\n{GROUP}username_env = \"U\"\nusername_file = \"user.txt\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("not both"), "{e}");
+        assert!(parse(&format!("name = \"s\"\n{GROUP}username_file = \"u\"\npassword_file = \"p\"\n")).is_ok());
+    }
+
+    #[test]
+    fn a_will_delay_needs_mqtt_5() {
+        let will = "will = { topic = \"w/{client}\", qos = 1, delay = \"5s\" }\n";
+        let e = parse(&format!("name = \"s\"\n{GROUP}{will}")).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 49), "{e}");
+        assert!(e.message.contains("Will Delay Interval") && e.message.contains("protocol = \"5\""), "{e}");
+        assert!(parse(&format!("name = \"s\"\nprotocol = \"5\"\n{GROUP}{will}")).is_ok());
+        let e = parse(&format!("name = \"s\"\n{GROUP}will = {{ topic = \"w/+\" }}\n")).unwrap_err();
+        assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    #[test]
+    fn kill_start_after_and_retained_cleanup_parse() {
+        let text = format!(
+            "name = \"s\"\nretained_cleanup = false\n{GROUP}start_after = \"1s\"\n[[fault]]\nat = \"1s\"\naction = \"kill\"\ngroup = \"g\"\n"
+        );
+        let f = parse(&text).unwrap();
+        assert_eq!(f.scenario.retained_cleanup, Some(false));
+        assert_eq!(f.scenario.faults[0].get_ref().action, FaultAction::Kill);
+        assert_eq!(f.scenario.groups[0].get_ref().start_after.unwrap().0, std::time::Duration::from_secs(1));
+    }
 }

@@ -108,6 +108,21 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
         if let Some(u) = &o.username {
             c.set_login(u.clone(), o.password.clone().unwrap_or_default());
         }
+        c.last_will = o.will.as_ref().map(|w| mqttbytes::v5::LastWill {
+            topic: w.topic.clone(),
+            message: w.payload.clone().into(),
+            qos: qos_of(w.qos),
+            retain: w.retain,
+            properties: w.delay_s.map(|d| mqttbytes::v5::WillProperties {
+                delay_interval: Some(d),
+                payload_format_indicator: None,
+                message_expiry_interval: None,
+                content_type: None,
+                response_topic: None,
+                correlation_data: None,
+                user_properties: Vec::new(),
+            }),
+        });
         if o.session_expiry_s.is_some() || o.receive_maximum.is_some() {
             c.properties = Some(mqttbytes::v5::ConnectProperties {
                 session_expiry_interval: o.session_expiry_s,
@@ -126,6 +141,10 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
         let mut c = mqttbytes::v4::Connect::new(o.client_id.clone());
         c.keep_alive = o.keep_alive_s;
         c.clean_session = o.clean_start;
+        c.last_will = o
+            .will
+            .as_ref()
+            .map(|w| mqttbytes::v4::LastWill::new(w.topic.clone(), w.payload.clone(), qos_of(w.qos), w.retain));
         if let Some(u) = &o.username {
             c.set_login(u.clone(), o.password.clone().unwrap_or_default());
         }

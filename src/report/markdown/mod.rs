@@ -2,6 +2,7 @@
 //! printed at the end of a run.
 
 mod capacity;
+mod session;
 mod shards;
 mod words;
 
@@ -127,6 +128,7 @@ pub fn render(r: &Report) -> String {
     message_losses(&mut o, r);
     loss_windows(&mut o, r);
     shared_subscriptions(&mut o, r);
+    session::wills_and_retained(&mut o, r);
     troubled_streams(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
