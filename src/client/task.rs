@@ -14,7 +14,7 @@ use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
-use crate::record::vocab::{suback_failure_name, Cause};
+use crate::record::vocab::{suback_failure_name, BatchMode, Cause};
 use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
 use crate::workers::timer::{self, Wake};
@@ -142,7 +142,10 @@ impl Client {
             limit: CONNECT_TIMEOUT,
         };
         let Dialed { mut conn, ack, started_us, tcp_us } = dial_mqtt(dial, &self.connect_options()).await?;
-        conn.set_read_window(self.ctx.plan.batch_window);
+        match self.ctx.plan.batch_mode {
+            BatchMode::Adaptive => conn.set_adaptive_reads(),
+            BatchMode::Fixed | BatchMode::Off => conn.set_read_window(self.ctx.plan.batch_window),
+        }
         self.honour_limits(&ack);
         // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
         self.recorder.connected(&self.ctx.metrics, self.now_us() - started_us, tcp_us - started_us);
@@ -378,6 +381,9 @@ impl Client {
                 }),
                 _ => None,
             };
+            // Adaptive batching holds no acknowledgement back that a half
+            // full inflight window waits for.
+            conn.set_reads_urgent(2 * self.session.inflight() >= self.session.max_inflight() as usize);
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
             let wake_at = match (next_publish, keepalive_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -454,6 +460,9 @@ impl Client {
             c.socket_writes += conn.writes;
             c.bytes_in += conn.bytes_in;
             c.bytes_out += conn.bytes_out;
+            c.publish_writes += conn.publish_writes;
+            c.publish_writes_batched += conn.publish_writes_batched;
+            c.paced_reads += conn.paced_reads;
         });
         self.gen.wrote_us = conn.wrote_us;
         if served.is_err() {

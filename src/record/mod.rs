@@ -205,6 +205,14 @@ pub struct Counters {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Writes that carried PUBLISHes, and those that carried more than one.
+    #[serde(default)]
+    pub publish_writes: u64,
+    #[serde(default)]
+    pub publish_writes_batched: u64,
+    /// Reads that waited for a batching window's tick.
+    #[serde(default)]
+    pub paced_reads: u64,
 }
 
 impl Counters {
@@ -223,6 +231,9 @@ impl Counters {
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.publish_writes += o.publish_writes;
+        self.publish_writes_batched += o.publish_writes_batched;
+        self.paced_reads += o.paced_reads;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),

@@ -251,7 +251,7 @@ struct Publishing {
 async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: &mut RunOptions) -> Publishing {
     let started = Instant::now();
     let cpu_at_start = crate::metrics::process_cpu_seconds();
-    let broker_cpu_at_start = broker.lock().await.cpu_seconds();
+    let broker_cpu_at_start = broker_cpu_seconds(&s.plan, broker).await;
     let (probe, stop_probe) = spawn_loop_probe(&s.pool);
     s.progress.set_stage("publishing");
     // A short lead so that every client sees the phase before its first slot.
@@ -282,7 +282,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
     let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib = crate::metrics::process_rss_kib();
     let broker_rss_kib = broker.lock().await.rss_kib();
-    let broker_cpu_s = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
+    let broker_cpu_s = match (broker_cpu_at_start, broker_cpu_seconds(&s.plan, broker).await) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
@@ -294,6 +294,15 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
         }
     }
     Publishing { window, elapsed, cpu_s, rss_kib, loop_delay, broker_cpu_s, broker_rss_kib, faults, stopped_by }
+}
+
+/// The broker's CPU seconds so far: the process `--broker-pid` names, else
+/// the spawned one's (None for other brokers).
+async fn broker_cpu_seconds(plan: &Plan, broker: &Mutex<BrokerHandle>) -> Option<f64> {
+    match plan.overrides.broker_pid {
+        Some(pid) => crate::metrics::pid_cpu_seconds(pid),
+        None => broker.lock().await.cpu_seconds(),
+    }
 }
 
 /// Resolves when every publisher has sent its `count` — only when every
