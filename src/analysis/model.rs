@@ -3,7 +3,7 @@
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
 
-use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
+use crate::record::vocab::{BatchMode, DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use crate::record::{hist, Latencies};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -572,7 +572,8 @@ pub struct LoadGenerator {
     pub reasons: Vec<String>,
     /// Local addresses the clients connected from (empty: the kernel's choice).
     pub source_addrs: Vec<String>,
-    /// CPU seconds the spawned broker used while publishing (null for other brokers).
+    /// CPU seconds the broker used while publishing: the spawned one, or the
+    /// process `--broker-pid` names (null for other brokers).
     pub broker_cpu_s: Option<f64>,
     /// Resident memory of the spawned broker when publishing ended (null for other brokers).
     pub broker_rss_kib: Option<u64>,
@@ -592,6 +593,28 @@ pub struct LoadGenerator {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// How midge batched: `adaptive` (no `batch_window`: busy connections
+    /// only, up to 1 ms), `fixed` (a positive `batch_window`), `off` (zero).
+    #[serde(default = "default_batch_mode")]
+    pub batch_mode: BatchMode,
+    /// Writes that carried PUBLISHes (one per publisher wake-up that sent),
+    /// and those that carried more than one.
+    #[serde(default)]
+    pub publish_writes: u64,
+    #[serde(default)]
+    pub publish_writes_batched: u64,
+    /// publish_writes_batched / publish_writes (null: nothing published).
+    #[serde(default)]
+    pub batched_publish_share: Option<f64>,
+    /// Socket reads that waited for a batching window's tick (in
+    /// `socket_reads` too); 0 when nothing was busy enough to batch.
+    #[serde(default)]
+    pub paced_reads: u64,
+}
+
+/// Reports written before `batch_mode` had only the fixed window or none.
+fn default_batch_mode() -> BatchMode {
+    BatchMode::Off
 }
 
 /// How closely a group's publishers kept their schedule over the whole

@@ -15,7 +15,7 @@ use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
-use crate::record::vocab::{suback_failure_name, Cause};
+use crate::record::vocab::{suback_failure_name, BatchMode, Cause};
 use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
 use crate::workers::timer::{self, Wake};
@@ -233,7 +233,10 @@ impl Client {
         let dialed = dial_mqtt(dial, &self.connect_options()).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
         let Dialed { mut conn, ack, .. } = dialed;
-        conn.set_read_window(self.ctx.plan.batch_window);
+        match self.ctx.plan.batch_mode {
+            BatchMode::Adaptive => conn.set_adaptive_reads(),
+            BatchMode::Fixed | BatchMode::Off => conn.set_read_window(self.ctx.plan.batch_window),
+        }
         self.honour_limits(&ack);
         self.recorder.connected(&self.ctx.metrics, times);
         Ok((conn, ack))
@@ -550,6 +553,9 @@ impl Client {
                 }),
                 _ => None,
             };
+            // Adaptive batching holds no acknowledgement back that a half
+            // full inflight window waits for.
+            conn.set_reads_urgent(2 * self.session.inflight() >= self.session.max_inflight() as usize);
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
             let retry_at = self
                 .group
@@ -649,6 +655,9 @@ impl Client {
             c.bytes_out += conn.bytes_out;
             c.topic_alias_bytes_left_out += self.alias_bytes.0;
             c.topic_alias_bytes_added += self.alias_bytes.1;
+            c.publish_writes += conn.publish_writes;
+            c.publish_writes_batched += conn.publish_writes_batched;
+            c.paced_reads += conn.paced_reads;
         });
         self.alias_bytes = (0, 0);
         self.gen.wrote_us = conn.wrote_us;

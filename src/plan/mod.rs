@@ -6,6 +6,7 @@ pub mod shard;
 pub mod stages;
 
 use crate::ids::IdAllocator;
+use crate::record::vocab::BatchMode;
 use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -259,8 +260,10 @@ pub struct Plan {
     pub run_id: u64,
     pub duration: Duration,
     pub drain: Duration,
-    /// `batch_window` (zero: none).
+    /// `batch_window` (zero: none, or adaptive).
     pub batch_window: Duration,
+    /// Adaptive without a `batch_window` key, off with a zero one, fixed otherwise.
+    pub batch_mode: BatchMode,
     pub broker: BrokerSpec,
     /// mqtts:// brokers: certificates to trust and present, names resolved.
     pub tls: Option<crate::mqtt::transport::TlsPlan>,
@@ -401,6 +404,11 @@ impl Plan {
                 .unwrap_or(scenario::DEFAULT_DURATION),
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
+            batch_mode: match s.batch_window.as_ref().map(|w| w.get_ref().0) {
+                None => BatchMode::Adaptive,
+                Some(Duration::ZERO) => BatchMode::Off,
+                Some(_) => BatchMode::Fixed,
+            },
             broker,
             tls,
             mosquitto_conf: s

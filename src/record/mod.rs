@@ -232,6 +232,14 @@ pub struct Counters {
     /// again on the same connection.
     #[serde(default)]
     pub publish_retries: u64,
+    /// Writes that carried PUBLISHes, and those that carried more than one.
+    #[serde(default)]
+    pub publish_writes: u64,
+    #[serde(default)]
+    pub publish_writes_batched: u64,
+    /// Reads that waited for a batching window's tick.
+    #[serde(default)]
+    pub paced_reads: u64,
 }
 
 impl Counters {
@@ -255,6 +263,9 @@ impl Counters {
         self.user_properties_checked += o.user_properties_checked;
         self.user_property_mismatches += o.user_property_mismatches;
         self.publish_retries += o.publish_retries;
+        self.publish_writes += o.publish_writes;
+        self.publish_writes_batched += o.publish_writes_batched;
+        self.paced_reads += o.paced_reads;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),

@@ -161,6 +161,20 @@ named_enum! {
 }
 
 named_enum! {
+    /// How midge batches its system calls (`report.json`
+    /// `load_generator.batch_mode`), from the scenario's `batch_window`.
+    pub enum BatchMode as "batch mode" {
+        /// No `batch_window` key: each connection batches only while it is
+        /// busy (many packets per millisecond), up to a 1 ms window.
+        Adaptive => "adaptive",
+        /// A positive `batch_window`: always that window.
+        Fixed => "fixed",
+        /// `batch_window = "0ms"`: a wake-up per due message and per arriving packet.
+        Off => "off",
+    }
+}
+
+named_enum! {
     /// The signal that stopped a run before its end (`report.json` `stop_signal`).
     pub enum StopSignal as "stop signal" {
         /// Ctrl-C.

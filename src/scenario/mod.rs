@@ -379,8 +379,9 @@ pub struct Scenario {
     pub drain: Option<Dur>,
     /// Publishers send everything due within this window in one write, and
     /// a busy connection reads at most once per window: far fewer system
-    /// calls, latency resolution no finer than the window. 0 (the default):
-    /// a wake-up per due message and per arriving packet.
+    /// calls, latency resolution no finer than the window. 0: a wake-up per
+    /// arriving packet. None (the default): adaptive — a connection batches
+    /// its reads to 1 ms only while it takes in many packets per ms.
     pub batch_window: Option<Spanned<Dur>>,
     #[serde(default)]
     pub protocol: ProtocolVersion,

@@ -6,7 +6,8 @@ mod session;
 mod shards;
 mod words;
 
-use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
+use crate::analysis::model::{ConnectionInfo, LatencySummary, LoadGenerator, Report};
+use crate::record::vocab::BatchMode;
 pub(crate) use capacity::value;
 pub use capacity::{capacity_section, capacity_sentence};
 use std::fmt::Write;
@@ -538,27 +539,37 @@ fn load_generator(o: &mut String, r: &Report) {
             rss.map_or("?".to_string(), |k| format!("{k} KiB"))
         );
     }
-    if g.batch_window_us > 0 {
-        let _ = writeln!(
-            o,
-            "- batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
-            g.batch_window_us as f64 / 1000.0
-        );
+    let batching = batching_lines(g);
+    for line in &batching {
+        let _ = writeln!(o, "- {line}");
     }
-    if g.batch_window_us == 0 && g.cpu_utilization >= 0.5 && !g.saturated {
-        let _ = writeln!(
-            o,
-            "- midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
-            g.cpu_utilization * 100.0
-        );
-    }
-    if !g.publish_rates.is_empty()
-        || broker_peaks.is_some()
-        || g.batch_window_us > 0
-        || (g.cpu_utilization >= 0.5 && !g.saturated)
-    {
+    if !g.publish_rates.is_empty() || broker_peaks.is_some() || !batching.is_empty() {
         o.push('\n');
     }
+}
+
+/// What batching did to the figures, or would do, in words (none when it
+/// did nothing and midge was not busy).
+fn batching_lines(g: &LoadGenerator) -> Vec<String> {
+    let mut lines = Vec::new();
+    match g.batch_mode {
+        BatchMode::Fixed => lines.push(format!(
+            "batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
+            g.batch_window_us as f64 / 1000.0
+        )),
+        BatchMode::Adaptive if g.paced_reads > 0 => lines.push(format!(
+            "adaptive batching: {} of {} socket reads waited for a 1 ms tick (connections taking in at least {} packets per ms), so those connections' latencies are no finer than about a millisecond; `batch_window = \"0ms\"` turns it off",
+            g.paced_reads,
+            g.socket_reads,
+            crate::mqtt::connection::ADAPTIVE_BUSY_PACKETS_PER_MS
+        )),
+        BatchMode::Off if g.cpu_utilization >= 0.5 && !g.saturated => lines.push(format!(
+            "midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
+            g.cpu_utilization * 100.0
+        )),
+        _ => {}
+    }
+    lines
 }
 
 /// The broker process's highest CPU % and RSS over the time series, when
