@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::scenario::BrokerSpec;
+pub use crate::scenario::{BrokerSpec, Wire};
 
 /// Whether a broker log line can tell why a client was closed.
 pub fn is_telling(line: &str) -> bool {
@@ -23,6 +23,8 @@ pub fn is_telling(line: &str) -> bool {
         "closing",
         "denied",
         "bad socket",
+        // "Outgoing messages are being dropped for client X." (queue full)
+        "being dropped",
     ];
     let lower = line.to_lowercase();
     TELLING.iter().any(|k| lower.contains(k))
@@ -51,7 +53,12 @@ pub struct BrokerHandle {
     pub kind: &'static str,
     /// The configuration midge generated, when midge started the broker.
     pub config: Option<String>,
+    /// The throwaway CA that signed a TLS listener's certificate midge made
+    /// (`embedded+tls`, `embedded+wss`, `spawn:mosquitto+tls`): the clients trust it.
+    pub ca_file: Option<PathBuf>,
     mosquitto: Option<Mosquitto>,
+    /// Where the throwaway certificates live while the broker runs.
+    _pki: Option<tempfile::TempDir>,
 }
 
 impl BrokerHandle {
@@ -114,6 +121,16 @@ pub async fn start(
     extra_conf: &[String],
     persistence: bool,
 ) -> Result<BrokerHandle, BrokerError> {
+    let wire = spec.wire();
+    let handle = |addr, url, kind, config, mosquitto, pki: Option<Pki>| BrokerHandle {
+        addr,
+        url,
+        kind,
+        config,
+        ca_file: pki.as_ref().map(|p| p.ca.clone()),
+        mosquitto,
+        _pki: pki.map(|p| p.dir),
+    };
     match spec {
         BrokerSpec::External { url, host, port, .. } => {
             let mut addrs = tokio::net::lookup_host((host.as_str(), *port))
@@ -125,32 +142,67 @@ pub async fn start(
                 host: host.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
             })?;
-            Ok(BrokerHandle { addr, url: url.clone(), kind: "external", config: None, mosquitto: None })
+            Ok(handle(addr, url.clone(), "external", None, None, None))
         }
-        BrokerSpec::Embedded => {
-            let (addr, config) = start_embedded(protocol)?;
+        BrokerSpec::Embedded { .. } => {
+            let pki = wire.tls().then(|| Pki::make().map_err(BrokerError::Embedded)).transpose()?;
+            let (addr, config) = start_embedded(protocol, wire, pki.as_ref())?;
             wait_listening(addr, Duration::from_secs(10))
                 .await
                 .map_err(|_| BrokerError::Embedded(format!("not listening on {addr} after 10s")))?;
-            Ok(BrokerHandle {
-                addr,
-                url: format!("mqtt://{addr}"),
-                kind: EMBEDDED_KIND,
-                config: Some(config),
-                mosquitto: None,
-            })
+            let url = spec.ws_uri(addr).unwrap_or_else(|| format!("{}://{addr}", wire.scheme()));
+            Ok(handle(addr, url, EMBEDDED_KIND, Some(config), None, pki))
         }
-        BrokerSpec::SpawnMosquitto => {
-            let m = Mosquitto::launch(extra_conf, persistence).await?;
+        BrokerSpec::SpawnMosquitto { .. } => {
+            let pki = wire.tls().then(|| Pki::make().map_err(BrokerError::Mosquitto)).transpose()?;
+            let mut conf = pki.as_ref().map(Pki::mosquitto_lines).unwrap_or_default();
+            conf.extend(extra_conf.iter().cloned());
+            let m = Mosquitto::launch(&conf, persistence).await?;
             let addr = m.addr;
-            Ok(BrokerHandle {
-                addr,
-                url: format!("mqtt://{addr}"),
-                kind: "spawned mosquitto",
-                config: Some(m.config.clone()),
-                mosquitto: Some(m),
-            })
+            let url = format!("{}://{addr}", wire.scheme());
+            Ok(handle(addr, url, "spawned mosquitto", Some(m.config.clone()), Some(m), pki))
         }
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it signed
+/// for `localhost` and 127.0.0.1, for a TLS listener midge starts itself.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Pki {
+    fn make() -> Result<Pki, String> {
+        let err = |e: &dyn std::fmt::Display| format!("throwaway TLS certificate: {e}");
+        let ca_key = rcgen::KeyPair::generate().map_err(|e| err(&e))?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| err(&e))?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "midge throwaway CA");
+        let ca = ca_params.self_signed(&ca_key).map_err(|e| err(&e))?;
+        let key = rcgen::KeyPair::generate().map_err(|e| err(&e))?;
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(|e| err(&e))?
+            .signed_by(&key, &ca, &ca_key)
+            .map_err(|e| err(&e))?;
+        let dir = tempfile::Builder::new().prefix("midge-pki-").tempdir().map_err(|e| err(&e))?;
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).map(|_| p).map_err(|e| err(&e))
+        };
+        let (ca, cert, key) = (
+            write("ca.pem", &ca.pem())?,
+            write("server.pem", &cert.pem())?,
+            write("server.key", &key.serialize_pem())?,
+        );
+        Ok(Pki { dir, ca, cert, key })
+    }
+
+    /// The listener lines that turn mosquitto's listener into a TLS one.
+    fn mosquitto_lines(&self) -> Vec<String> {
+        vec![format!("certfile {}", self.cert.display()), format!("keyfile {}", self.key.display())]
     }
 }
 
@@ -215,14 +267,33 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// rumqttd on a loopback port, with its stock throttles lifted: no delay
-/// between new connections, a high connection cap.
-fn start_embedded(protocol: ProtocolVersion) -> Result<(SocketAddr, String), BrokerError> {
+/// between new connections, a high connection cap. `+ws` / `+wss` use its
+/// WebSocket listener (MQTT 3.1.1 only in rumqttd 0.20); `+tls` / `+wss`
+/// its rustls one, with the throwaway certificate.
+fn start_embedded(
+    protocol: ProtocolVersion,
+    wire: Wire,
+    pki: Option<&Pki>,
+) -> Result<(SocketAddr, String), BrokerError> {
     let port = free_port().map_err(|e| BrokerError::Embedded(e.to_string()))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let section = match protocol {
-        ProtocolVersion::V311 => "v4",
-        ProtocolVersion::V5 => "v5",
+    let section = match (protocol, wire.ws()) {
+        (ProtocolVersion::V311, true) => "ws",
+        (ProtocolVersion::V5, true) => {
+            return Err(BrokerError::Embedded(
+                "its WebSocket listener speaks MQTT 3.1.1 only (rumqttd 0.20): use protocol = \"3.1.1\"".into(),
+            ))
+        }
+        (ProtocolVersion::V311, false) => "v4",
+        (ProtocolVersion::V5, false) => "v5",
     };
+    let tls = pki.map_or(String::new(), |p| {
+        format!(
+            "[{section}.1.tls]\ncertpath = {:?}\nkeypath = {:?}\n",
+            p.cert.display().to_string(),
+            p.key.display().to_string()
+        )
+    });
     let text = format!(
         r#"id = 0
 [router]
@@ -241,7 +312,7 @@ connection_timeout_ms = 60000
 max_payload_size = 16777216
 max_inflight_count = 1000
 dynamic_filters = true
-"#
+{tls}"#
     );
     let config: rumqttd::Config = toml::from_str(&text).map_err(|e| BrokerError::Embedded(format!("config: {e}")))?;
     std::thread::Builder::new()

@@ -8,7 +8,7 @@
 //! series.
 
 use crate::mqtt::handshake::{dial, Dial};
-use crate::mqtt::transport::TlsClient;
+use crate::mqtt::transport::Transport;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
 use crate::record::series::{Series, MAX_POINTS};
 use crate::record::{RunClock, SysPoint};
@@ -34,7 +34,7 @@ const ROUND_TOPIC: &str = "$SYS/broker/uptime";
 pub struct SysWatch {
     pub addr: SocketAddr,
     pub protocol: ProtocolVersion,
-    pub tls: Option<TlsClient>,
+    pub transport: Transport,
     pub options: ConnectOptions,
     /// The run's clock (the swarm's): the series' times are on it.
     pub clock: RunClock,
@@ -203,7 +203,7 @@ async fn connect(w: &SysWatch) -> Option<Box<Connection>> {
     let d = Dial {
         to: w.addr,
         from: None,
-        tls: w.tls.as_ref(),
+        transport: &w.transport,
         protocol: w.protocol,
         clock: w.clock,
         limit: CONNECT_TIMEOUT,

@@ -2,6 +2,7 @@
 //! to K subscribers must come out as exactly N·M·K expected and received.
 
 mod support;
+use midge::record::vocab::BatchMode;
 use support::*;
 
 fn fan_in(protocol: &str, qos: u8, publishers: u32, count: u64, subscribers: u32) -> String {
@@ -113,9 +114,11 @@ async fn stale_messages_from_another_run_are_counted_apart() {
     let broker = mosquitto(NO_LIMITS).await;
     // A retained message left by one run is delivered to the next run's
     // subscriber on subscribe: it must show as stale, not as a duplicate.
+    // (`retained_cleanup = false`: by default a run clears what it retained.)
     let retained = r#"
 name = "retain-1"
 duration = "1s"
+retained_cleanup = false
 [[group]]
 name = "p"
 publish = { topic = "stale/t", qos = 1, rate = 10.0, count = 1, retain = true }
@@ -190,6 +193,11 @@ async fn batch_window_keeps_counts_exact_and_the_rate_on_target() {
         let g = &r.load_generator;
         let window_us = window.trim_end_matches("ms").parse::<u64>().unwrap() * 1000;
         assert_eq!(g.batch_window_us, window_us, "{ctx}");
+        let mode = if window_us == 0 { BatchMode::Off } else { BatchMode::Fixed };
+        assert_eq!(g.batch_mode, mode, "{ctx}");
+        if mode == BatchMode::Off {
+            assert_eq!(g.paced_reads, 0, "an explicit 0ms never batches reads: {g:?}");
+        }
         assert_eq!(g.publish_rates.len(), 1, "{ctx}");
         let rate = &g.publish_rates[0];
         assert_eq!((rate.group.as_str(), rate.publishers, rate.target_msgs_per_s), ("pub", 10, 5000.0), "{ctx}");
@@ -203,6 +211,41 @@ async fn batch_window_keeps_counts_exact_and_the_rate_on_target() {
             // 2 subscribers × 2 s / 5 ms ≈ 800 reads for 20,000 deliveries.
             assert!(g.socket_writes * 2 < m.published, "publishers batch their writes: {g:?}");
             assert!(g.socket_reads * 4 < m.deliveries, "subscribers batch their reads: {g:?}");
+        }
+    }
+}
+
+/// Without a `batch_window` key midge batches only under load: a busy
+/// subscriber reads once per millisecond tick and fast publishers send
+/// several messages per write, while at a trickle every packet is read and
+/// every message written at once. Counts stay exact either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_batching_batches_under_load_and_not_at_a_trickle() {
+    let broker = mosquitto(NO_LIMITS).await;
+    // (per-publisher rate, count): 10 × 20 msg/s is 0.2 packets per ms at
+    // the subscriber; 10 × 2,000 msg/s is 20.
+    for (rate, count, loaded) in [(20.0, 20u64, false), (2000.0, 4000, true)] {
+        let text = fan_in("5", 0, 10, count, 1)
+            .replace("rate = 100.0", &format!("rate = {rate:.1}"))
+            .replace("duration = \"3s\"", "duration = \"5s\"");
+        let out = run_text(&text, &url(&broker)).await;
+        let (g, m) = (&out.report.load_generator, &out.report.messages);
+        let ctx = format!("{rate} msg/s: {g:?} {m:?}");
+        assert_eq!((m.published, m.expected, m.received, m.lost), (10 * count, 10 * count, 10 * count, 0), "{ctx}");
+        assert_eq!((g.batch_mode, g.batch_window_us), (BatchMode::Adaptive, 0), "{ctx}");
+        let share = g.publish_writes_batched as f64 / g.publish_writes as f64;
+        assert!((share - g.batched_publish_share.unwrap_or(-1.0)).abs() < 0.0005, "{ctx}");
+        if loaded {
+            // 20 deliveries per ms arrive in about one read per ms.
+            assert!(g.paced_reads > 0, "a busy subscriber batches its reads: {ctx}");
+            assert!(g.socket_reads * 4 < m.deliveries, "{ctx}");
+            assert!(g.publish_writes_batched * 2 > g.publish_writes, "most publish writes carry more than one: {ctx}");
+        } else {
+            assert_eq!(g.paced_reads, 0, "a trickle is read at once: {ctx}");
+            // A message every 50 ms per publisher goes out alone (unless a
+            // stall of the machine made one 50 ms late).
+            assert!(share < 0.05, "publishers do not batch a trickle: {ctx}");
+            assert!(g.publish_writes * 20 > m.published * 19, "{ctx}");
         }
     }
 }

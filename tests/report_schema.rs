@@ -145,3 +145,20 @@ async fn report_json_on_disk_matches_schema() {
     assert_eq!(back.messages, report.messages);
     assert_eq!(back.verdict, report.verdict);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_report_with_its_tls_and_handshakes_matches_schema() {
+    let text = SCENARIO.replace("url = \"embedded\"", "url = \"embedded+wss\"").replace("clients = 20", "clients = 3");
+    let file = midge::scenario::ScenarioFile::parse(Path::new("wss.toml"), &text).expect("scenario parses");
+    let plan = midge::plan::Plan::build(&file, &midge::plan::Overrides::default()).expect("plan builds");
+    let report = midge::runner::run(plan, midge::runner::RunOptions::default()).await.expect("run completes").report;
+    let value = serde_json::to_value(&report).expect("report serializes");
+    assert_eq!(value["latency"]["connect_tls"]["count"], 5);
+    assert_eq!(value["latency"]["connect_ws"]["count"], 5);
+    assert_eq!(value["broker"]["tls"]["insecure"], false);
+    let v = validator();
+    assert_valid(&v, &value, "the wss report");
+    let mut bad = value.clone();
+    bad["broker"]["tls"]["insecure"] = Value::from("no");
+    assert!(!v.is_valid(&bad), "the schema accepts broker.tls.insecure = \"no\"");
+}

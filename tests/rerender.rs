@@ -47,6 +47,15 @@ fn a_run_with_findings_and_broker_lines_comes_back_byte_for_byte() {
 }
 
 #[test]
+fn a_wss_run_with_its_tls_and_handshakes_comes_back_byte_for_byte() {
+    let dir = run_and_rerender("scenarios/websockets.toml", &["--broker", "embedded+wss"]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["broker"]["tls"]["protocol_version"], "TLSv1_3");
+    assert_eq!(r["latency"]["connect_ws"]["count"], 7);
+}
+
+#[test]
 fn a_folder_without_a_record_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = midge(&["report", dir.path().to_str().unwrap()]);

@@ -69,6 +69,12 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             persistent: plan.group_of(&plan.clients[s.subscriber_client as usize]).persistent(),
             session_expiry_us: session_expiry_us(plan.group_of(&plan.clients[s.subscriber_client as usize])),
             share: s.share,
+            message_expiry_us: plan
+                .group_of(&plan.clients[s.publisher_client as usize])
+                .publish
+                .as_ref()
+                .and_then(|p| p.expiry_s)
+                .map(|e| e as u64 * 1_000_000),
         })
         .collect();
     let clients = &record.clients;
@@ -80,6 +86,11 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
         restarts: &record.faults.restarts,
         run_end_us: record.run_end_us,
         shares: plan.shares.iter().map(|s| s.members.as_slice()).collect(),
+        behind: clients
+            .iter()
+            .map(|c| (c.index, c.timeline.iter().flat_map(|g| g.behind.iter().copied()).collect::<Vec<_>>()))
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect(),
     })
 }
 
@@ -108,7 +119,17 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,
         by_qos: (0..3).map(|q| (q.to_string(), tally.by_qos[q])).collect(),
+        expired: t.expired,
+        topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
+        user_properties_checked: counters.user_properties_checked,
+        user_property_mismatches: counters.user_property_mismatches,
+        publish_retries: counters.publish_retries,
     }
+}
+
+/// What MQTT 5 topic aliases saved: topic bytes left out less alias property bytes added.
+pub fn topic_alias_bytes_saved(c: &Counters) -> i64 {
+    c.topic_alias_bytes_left_out as i64 - c.topic_alias_bytes_added as i64
 }
 
 /// The streams worth a look, the ones with trouble first.
@@ -142,6 +163,11 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
         .map(|(share, t)| {
             let counts: Vec<u64> = share.members.iter().map(|m| t.per_member.get(m).copied().unwrap_or(0)).collect();
             let total: u64 = counts.iter().sum();
+            let (min_share_pct, max_share_pct) = (
+                pct(counts.iter().copied().min().unwrap_or(0), total),
+                pct(counts.iter().copied().max().unwrap_or(0), total),
+            );
+            let fair_share_pct = pct(1, share.members.len().max(1) as u64);
             ShareInfo {
                 filter: share.filter.clone(),
                 members: share.members.len() as u64,
@@ -155,11 +181,24 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
                     .zip(&counts)
                     .map(|(m, n)| (plan.clients[*m as usize].client_id.clone(), *n))
                     .collect(),
-                min_share_pct: pct(counts.iter().copied().min().unwrap_or(0), total),
-                max_share_pct: pct(counts.iter().copied().max().unwrap_or(0), total),
+                min_share_pct,
+                max_share_pct,
+                fair_share_pct,
+                max_deviation_pct: max_deviation_pct(&counts, total),
             }
         })
         .collect()
+}
+
+/// The largest distance of a member's part of `total` from the fair share
+/// (100 / members), in percentage points to one decimal; 0 with nothing received.
+pub fn max_deviation_pct(counts: &[u64], total: u64) -> f64 {
+    if total == 0 || counts.is_empty() {
+        return 0.0;
+    }
+    let fair = 100.0 / counts.len() as f64;
+    let worst = counts.iter().map(|&n| (n as f64 * 100.0 / total as f64 - fair).abs()).fold(0.0, f64::max);
+    (worst * 10.0).round() / 10.0
 }
 
 fn loss_window_infos(plan: &Plan, tally: &Tally, run_end_us: u64) -> Vec<LossWindowInfo> {
@@ -233,6 +272,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
+    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series));
     out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
     out
@@ -297,6 +337,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             config: record.broker.config.clone(),
             sys: record.broker.sys.clone(),
             sys_series: record.broker.sys_series.clone(),
+            tls: record.broker.tls.clone(),
         },
         started_at: record.started_at.clone(),
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -324,6 +365,8 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         verdict: Verdict::Fail,
         error: run_error(plan, record),
         capacity: None,
+        wills: super::session::wills(plan, record, &explained),
+        retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
     };
     report.expectations = super::expect::evaluate(&plan.expect, &report);

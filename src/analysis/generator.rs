@@ -139,6 +139,12 @@ fn schedule_reasons(plan: &Plan, record: &RunRecord, lag: &LatencySummary, rates
     reasons
 }
 
+/// The share of publish writes that carried more than one message, to 3
+/// places (None: no publish was written).
+fn batched_publish_share(writes: u64, batched: u64) -> Option<f64> {
+    (writes > 0).then(|| round(batched as f64 / writes as f64, 3))
+}
+
 pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
     let g = &record.generator;
     let c = &record.counters;
@@ -172,5 +178,10 @@ pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
         socket_writes: c.socket_writes,
         bytes_in: c.bytes_in,
         bytes_out: c.bytes_out,
+        batch_mode: plan.batch_mode,
+        publish_writes: c.publish_writes,
+        publish_writes_batched: c.publish_writes_batched,
+        batched_publish_share: batched_publish_share(c.publish_writes, c.publish_writes_batched),
+        paced_reads: c.paced_reads,
     }
 }

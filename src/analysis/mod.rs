@@ -9,6 +9,7 @@ pub mod detect;
 pub mod expect;
 pub mod generator;
 pub mod model;
+pub mod session;
 pub mod shards;
 pub mod shared;
 pub mod tally;

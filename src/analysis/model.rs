@@ -3,7 +3,7 @@
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
 
-use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
+use crate::record::vocab::{BatchMode, DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use crate::record::{hist, Latencies};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,12 @@ pub struct Report {
     /// `midge capacity`: the search over steps (null for an ordinary run).
     #[serde(default)]
     pub capacity: Option<CapacityInfo>,
+    /// Last wills: owed by killed connections, received by subscribers.
+    #[serde(default)]
+    pub wills: WillsInfo,
+    /// Retained messages: set, replayed to subscriptions made later, cleared.
+    #[serde(default)]
+    pub retained: RetainedInfo,
     /// A shard's report (`--shard I/N`) or a merged one (`midge merge`);
     /// null for an ordinary run.
     #[serde(default)]
@@ -121,6 +127,57 @@ pub struct ShardPartInfo {
     /// When its publishing started, s on the merged clock.
     pub publish_start_s: Option<f64>,
     pub midge_version: String,
+}
+
+/// Last wills (`session::wills`). A will is owed to every subscriber whose
+/// filter matches its topic and whose subscription was live when the broker
+/// had to publish it, for every connection a `kill` fault ended (not when
+/// the client reconnected within an MQTT 5 will delay). Wills are not
+/// tracked messages: never in `messages`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WillsInfo {
+    /// (subscriber, connection) pairs owed a will.
+    pub expected: u64,
+    /// Owed pairs that received it.
+    pub received: u64,
+    pub missing: u64,
+    /// Further copies of a will already received.
+    pub duplicated: u64,
+    /// Wills of this run received though not owed (a close midge did not
+    /// make: takeover, broker restart, network).
+    pub unexpected: u64,
+    /// From the kill to the will's first delivery, over the owed pairs received.
+    pub latency_ms: Option<SpreadMs>,
+}
+
+/// p50, p99 and max of a few samples, in milliseconds (nearest rank).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SpreadMs {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Retained messages (`session::retained`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RetainedInfo {
+    /// Topics a retained message of this run got out to.
+    pub topics_set: u64,
+    /// Per subscription (each SUBSCRIBE a subscriber made): the retained
+    /// topics it matches whose message had got out before it connected.
+    pub expected_replays: u64,
+    /// Retained replays of this run received (= `messages.retained_replays`).
+    pub replays_received: u64,
+    /// Owed replays per (subscriber, topic) that never came.
+    pub missing: u64,
+    /// Replays beyond those owed (a message that raced the subscription, or a repeat).
+    pub extra: u64,
+    /// Retained replays left on the broker by an earlier run (also in `messages.stale`).
+    pub leftover_replays: u64,
+    /// `retained_cleanup`: topics midge cleared at the end (null: no cleanup ran).
+    pub cleared: Option<u64>,
+    /// Why the cleanup stopped short, if it did.
+    pub cleanup_error: Option<String>,
 }
 
 /// A capacity search (`midge capacity`): each step one run of the scenario
@@ -235,6 +292,11 @@ pub struct BrokerInfo {
     /// empty when it publishes none).
     #[serde(default)]
     pub sys_series: Vec<crate::record::SysPoint>,
+    /// TLS as the clients used it (mqtts://, wss://): `insecure` (the
+    /// broker's certificate NOT verified), the negotiated protocol version
+    /// and cipher suite. Null without TLS.
+    #[serde(default)]
+    pub tls: Option<crate::record::TlsRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -249,7 +311,7 @@ pub struct ClientsInfo {
     pub subscribe_failures: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
     pub count: u64,
     pub min_us: u64,
@@ -287,6 +349,12 @@ pub struct LatencyInfo {
     pub connect: LatencySummary,
     /// TCP handshake only.
     pub connect_tcp: LatencySummary,
+    /// TLS handshake only (count 0 without TLS).
+    #[serde(default)]
+    pub connect_tls: LatencySummary,
+    /// WebSocket handshake only (count 0 without a WebSocket).
+    #[serde(default)]
+    pub connect_ws: LatencySummary,
     /// Intended send time to receipt (coordinated-omission corrected).
     pub e2e: LatencySummary,
     /// Actual send time to receipt.
@@ -302,6 +370,8 @@ impl LatencyInfo {
         LatencyInfo {
             connect: LatencySummary::from_histogram(&l.connect),
             connect_tcp: LatencySummary::from_histogram(&l.connect_tcp),
+            connect_tls: LatencySummary::from_histogram(&l.connect_tls),
+            connect_ws: LatencySummary::from_histogram(&l.connect_ws),
             e2e: LatencySummary::from_histogram(&l.e2e),
             e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
             ack: LatencySummary::from_histogram(&l.ack),
@@ -361,6 +431,25 @@ pub struct Messages {
     pub queued_offline: u64,
     pub streams: u64,
     pub by_qos: BTreeMap<String, QosCounts>,
+    /// MQTT 5: sent with a message expiry while a persistent subscriber was
+    /// away, and past it when the subscriber came back: the broker discards
+    /// them, so they are neither expected nor lost.
+    #[serde(default)]
+    pub expired: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
+    /// alias property bytes added (negative if aliases cost more than they saved).
+    #[serde(default)]
+    pub topic_alias_bytes_saved: i64,
+    /// MQTT 5 user properties: tracked deliveries checked against what their
+    /// publisher sent, and those that differed (missing, changed, reordered).
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: unacknowledged PUBLISH (DUP) and PUBREL
+    /// packets sent again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -425,6 +514,13 @@ pub struct ShareInfo {
     /// The smallest and largest member's part of what the group received, in percent.
     pub min_share_pct: f64,
     pub max_share_pct: f64,
+    /// 100 / members: each member's part of an even spread, in percent.
+    #[serde(default)]
+    pub fair_share_pct: f64,
+    /// How uneven the spread was: the largest distance of a member's part
+    /// from the fair share, in percentage points.
+    #[serde(default)]
+    pub max_deviation_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -484,7 +580,8 @@ pub struct LoadGenerator {
     pub reasons: Vec<String>,
     /// Local addresses the clients connected from (empty: the kernel's choice).
     pub source_addrs: Vec<String>,
-    /// CPU seconds the spawned broker used while publishing (null for other brokers).
+    /// CPU seconds the broker used while publishing: the spawned one, or the
+    /// process `--broker-pid` names (null for other brokers).
     pub broker_cpu_s: Option<f64>,
     /// Resident memory of the spawned broker when publishing ended (null for other brokers).
     pub broker_rss_kib: Option<u64>,
@@ -504,6 +601,28 @@ pub struct LoadGenerator {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// How midge batched: `adaptive` (no `batch_window`: busy connections
+    /// only, up to 1 ms), `fixed` (a positive `batch_window`), `off` (zero).
+    #[serde(default = "default_batch_mode")]
+    pub batch_mode: BatchMode,
+    /// Writes that carried PUBLISHes (one per publisher wake-up that sent),
+    /// and those that carried more than one.
+    #[serde(default)]
+    pub publish_writes: u64,
+    #[serde(default)]
+    pub publish_writes_batched: u64,
+    /// publish_writes_batched / publish_writes (null: nothing published).
+    #[serde(default)]
+    pub batched_publish_share: Option<f64>,
+    /// Socket reads that waited for a batching window's tick (in
+    /// `socket_reads` too); 0 when nothing was busy enough to batch.
+    #[serde(default)]
+    pub paced_reads: u64,
+}
+
+/// Reports written before `batch_mode` had only the fixed window or none.
+fn default_batch_mode() -> BatchMode {
+    BatchMode::Off
 }
 
 /// How closely a group's publishers kept their schedule over the whole

@@ -44,6 +44,7 @@ pub fn shards_info(plan: &Plan, record: &RunRecord) -> Option<ShardsInfo> {
     let mut elsewhere = vec![
         "streams whose publisher and subscriber run on different shards".to_string(),
         "the [expect] received_min figure (a whole-run count)".to_string(),
+        "last wills left by clients on other shards, and retained topics set there".to_string(),
     ];
     elsewhere.extend(slice.shares_elsewhere.iter().map(|f| format!("share group {f} (members on other shards)")));
     Some(ShardsInfo {

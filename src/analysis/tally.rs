@@ -27,6 +27,8 @@ pub struct StreamTally {
     /// Got out while the persistent-session subscriber was away: expected
     /// (the broker must queue it).
     pub queued_offline: u64,
+    /// Past their MQTT 5 expiry when the persistent subscriber came back (see `Counts::expired`).
+    pub expired: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
 }
@@ -43,6 +45,10 @@ pub struct Counts {
     pub in_doubt: u64,
     pub missed_offline: u64,
     pub queued_offline: u64,
+    /// Sent with an MQTT 5 expiry while a persistent subscriber was away,
+    /// and past it when it came back: the broker discards them; not owed.
+    #[serde(default)]
+    pub expired: u64,
 }
 
 /// A window that lost or missed messages, for the report's table.
@@ -85,6 +91,8 @@ pub struct StreamRef {
     pub session_expiry_us: Option<u64>,
     /// A shared subscription: the index of its share group in `TallyInput::shares`.
     pub share: Option<u32>,
+    /// The publisher's MQTT 5 message expiry (None: its messages never expire).
+    pub message_expiry_us: Option<u64>,
 }
 
 /// Everything the join reads.
@@ -98,6 +106,9 @@ pub struct TallyInput<'a> {
     pub run_end_us: u64,
     /// The members (client indices) of each share group.
     pub shares: Vec<&'a [u32]>,
+    /// Per subscriber: the spans in which midge held back its reads and it
+    /// had not caught up (`Generation::behind`).
+    pub behind: HashMap<u32, Vec<(u64, u64)>>,
 }
 
 fn window_tally(
@@ -147,6 +158,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             c.out_of_order += st.out_of_order;
             c.missed_offline += st.missed_offline;
             c.queued_offline += st.queued_offline;
+            c.expired += st.expired;
         }
         t.streams.push(st);
     }
@@ -220,17 +232,31 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
     };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
+    let behind = match s.share {
+        Some(_) => &[][..],
+        None => input.behind.get(&s.subscriber_client).map_or(&[][..], Vec::as_slice),
+    };
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
         let missing = log.got_out.missing_from(&rx.received, a, b);
-        st.lost += missing.len();
         for &(ra, rb) in missing.ranges() {
-            if st.lost_ranges.len() < MAX_LOST_RANGES {
-                st.lost_ranges.push((ra, rb));
-            }
-            for seq in ra..rb {
-                let (kind, client, span) = attribute(log.sent.time_of(seq), s, &w, &pub_gaps, input.restarts);
+            let mut lost_from = None;
+            for seq in ra..=rb {
+                let sent = (seq < rb).then(|| log.sent.time_of(seq));
+                if sent.is_some_and(|t| expired_while_away(s, &w, t)) || seq == rb {
+                    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
+                        st.lost_ranges.push((from, seq));
+                    }
+                    if seq < rb {
+                        st.expired += 1;
+                        st.expected -= 1;
+                    }
+                    continue;
+                }
+                lost_from.get_or_insert(seq);
+                st.lost += 1;
+                let (kind, client, span) = attribute(sent.unwrap_or(0), s, &w, (&pub_gaps, behind), input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
                     window_tally(&mut t.windows, kind, client, span).lost += 1;
@@ -258,16 +284,31 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     st
 }
 
+/// A message with an MQTT 5 expiry, sent while its persistent subscriber
+/// was offline (from its last trusted moment: what raced the drop waited in
+/// the broker's queue too) and older than its expiry when the subscriber
+/// came back: the broker discards it rather than deliver it (within
+/// `EXPIRY_SLACK_US`: the broker's clock and ours differ by the time on the
+/// wire), so it is owed to nobody.
+fn expired_while_away(s: &StreamRef, w: &Windows, sent: u64) -> bool {
+    let Some(expiry) = s.message_expiry_us else { return false };
+    w.offline.iter().any(|&(from, to)| from <= sent && sent <= to && to + 1 - sent + EXPIRY_SLACK_US >= expiry)
+}
+
+/// A span of run-clock µs, both ends inclusive.
+type Span = (u64, u64);
+
 /// Which window a lost message (first sent at `sent`) fell in: a broker
 /// restart that held it (it was waiting for an offline subscriber, or in
 /// transit, when the broker died), else a session the broker discarded
-/// early, else the subscriber's offline gap, else the publisher's, else
-/// steady state.
+/// early, else the subscriber's offline gap, else a span in which midge held
+/// back the subscriber's reads (a slow consumer: the broker's queue for it
+/// was full), else the publisher's offline gap, else steady state.
 fn attribute(
     sent: u64,
     s: &StreamRef,
     sub: &Windows,
-    pub_gaps: &[(u64, u64)],
+    (pub_gaps, behind): (&[Span], &[Span]),
     restarts: &[(u64, u64)],
 ) -> (LossWindow, Option<u32>, (u64, u64)) {
     let within = |(a, b): (u64, u64), x: u64| a <= x && x <= b;
@@ -282,6 +323,9 @@ fn attribute(
     }
     if let Some(&g) = sub.offline.iter().find(|&&g| within(g, sent)) {
         return (LossWindow::SubscriberOffline, Some(s.subscriber_client), g);
+    }
+    if let Some(&g) = behind.iter().find(|&&g| within(g, sent)) {
+        return (LossWindow::SlowConsumer, Some(s.subscriber_client), g);
     }
     if let Some(&g) = pub_gaps.iter().find(|&&g| within(g, sent)) {
         return (LossWindow::PublisherOffline, Some(s.publisher_client), g);
@@ -324,6 +368,7 @@ mod tests {
             persistent,
             session_expiry_us: None,
             share: None,
+            message_expiry_us: None,
         }
     }
 
@@ -350,6 +395,7 @@ mod tests {
             restarts: &[],
             run_end_us: 1_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -362,6 +408,75 @@ mod tests {
         assert_eq!(t.streams[0].lost_ranges, vec![(4, 5), (7, 9)]);
         assert_eq!(t.by_qos[1].lost, 3);
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 3);
+    }
+
+    #[test]
+    fn loss_while_the_subscriber_was_behind_is_a_slow_consumer_window() {
+        // 100 messages, one every 10 ms from t=1 s; the subscriber stays
+        // connected throughout and was behind from 1.2 s to 1.5 s. It lost
+        // seqs 25..=39 (sent 1.25–1.39 s, inside the span) and seq 80 (1.8 s,
+        // outside it: steady).
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..25).chain(40..80).chain(81..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, true)])]),
+            restarts: &[],
+            run_end_us: 3_000_000,
+            shares: Vec::new(),
+            behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
+        });
+        assert_eq!(t.total.lost, 16);
+        assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
+        assert_eq!(t.lost_by_window[&LossWindow::Steady], 1);
+        let w = &t.windows[0];
+        assert_eq!(
+            (w.kind, w.client, w.start_us, w.end_us, w.lost),
+            (LossWindow::SlowConsumer, Some(8), 1_200_000, 1_500_000, 15)
+        );
+    }
+
+    #[test]
+    fn messages_past_their_expiry_when_a_persistent_subscriber_returns_are_expired_not_lost() {
+        // 100 messages, one every 10 ms from t=1 s, expiring after 600 ms.
+        // The persistent subscriber is heard until 1.3 s (trusted to 1.25 s,
+        // the race margin), drops at 1.31 s and resumes at 1.8 s; it got
+        // 0..=25 and 80..100. Seqs 26..80 were sent while it was offline:
+        // those at least 600 ms - 500 ms slack old at 1.8 s (sent by 1.7 s,
+        // 26..=70) the broker may have discarded; 71..80 it owed.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..=25).chain(80..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let mut s = stream(true);
+        s.message_expiry_us = Some(600_000);
+        let input = |s: StreamRef| {
+            tally(&TallyInput {
+                streams: &[s],
+                publish_logs: HashMap::from([(7, &log)]),
+                rx_logs: HashMap::from([(8, &rx)]),
+                connections: HashMap::from([(8, conns.clone())]),
+                restarts: &[],
+                run_end_us: 2_500_000,
+                shares: Vec::new(),
+                behind: HashMap::new(),
+            })
+        };
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected, t.total.received), (45, 9, 55, 46));
+        assert_eq!(t.streams[0].lost_ranges, vec![(71, 80)]);
+        // Expiring after 2 s instead, nothing was past it: all 54 are lost.
+        s.message_expiry_us = Some(2_000_000);
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 54, 100));
+        assert_eq!(t.streams[0].lost_ranges, vec![(26, 80)]);
     }
 
     #[test]
@@ -382,6 +497,7 @@ mod tests {
             restarts: &[],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -403,6 +519,7 @@ mod tests {
             restarts: &[],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -429,6 +546,7 @@ mod tests {
             restarts: &[(1_500_000, 1_600_000)],
             run_end_us: 3_000_000,
             shares: Vec::new(),
+            behind: HashMap::new(),
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");

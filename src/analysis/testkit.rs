@@ -94,6 +94,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             broker_cpu_s: None,
             broker_rss_kib: None,
         },
+        retained_cleanup: None,
         merged: None,
     }
 }

@@ -449,6 +449,8 @@ subscribe = { filter = "$share/g/t/#", qos = 1 }
     assert_eq!((s.expected, s.received, s.lost, s.duplicated), (100, 99, 1, 1));
     assert_eq!((s.per_member["m0"], s.per_member["m1"]), (41, 59));
     assert_eq!((s.min_share_pct, s.max_share_pct), (41.0, 59.0));
+    // Even would be 50 % each: both members are 9 points off it.
+    assert_eq!((s.fair_share_pct, s.max_deviation_pct), (50.0, 9.0));
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::QosViolation).collect();
     assert_eq!(f[0].client_ids[0], "$share/g/t/#", "the violation names the share group");
 }

@@ -128,6 +128,13 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
     let group_names: Vec<String> = groups.iter().map(|&i| file.scenario.groups[i].get_ref().name.clone()).collect();
     let hold = spec.hold.map(|h| h.0).unwrap_or(base.duration);
     let url = opts.broker.clone().or_else(|| file.scenario.broker.url.clone()).unwrap_or_else(|| "embedded".into());
+    // Each step reaches the broker by its URL, which cannot carry the
+    // throwaway CA of a TLS listener midge starts.
+    if base.broker.is_tls() && !matches!(base.broker, BrokerSpec::External { .. }) {
+        return Err(CapacityError::Plan(format!(
+            "midge capacity cannot search {url}: its steps reach the broker by URL and would not trust the throwaway certificate; use mqtts:// or wss:// with [broker.tls], or the same broker over TCP or +ws"
+        )));
+    }
     let mut broker = start_broker(&base, &url).await?;
     if spec.fresh_broker && broker.handle.as_ref().and_then(|h| h.pid()).is_none() {
         return Err(CapacityError::Plan(format!(

@@ -4,7 +4,7 @@
 //! resend after a reconnect.
 
 use super::session::Outbound;
-use super::task::{Client, Phase};
+use super::task::{Alias, Client, Phase};
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
 use crate::payload::Header;
@@ -38,7 +38,7 @@ impl Client {
     pub(super) fn publishing_done(&self) -> bool {
         match &self.group.publish {
             _ if self.publish_blocked => true,
-            Some(p) => p.count.is_some_and(|n| self.recorder.published() >= n),
+            Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.skips.total() >= n),
             None => true,
         }
     }
@@ -67,6 +67,8 @@ impl Client {
             retain: publish.retain,
             topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
             pkid,
+            // A resend names its topic in full: the alias may be another connection's.
+            props: if self.protocol_v5() { publish.props.clone() } else { Bytes::new() },
             payload: payload.freeze(),
         })
     }
@@ -89,11 +91,12 @@ impl Client {
     /// may go out now (`sent` already went in this wake-up).
     fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
         let seq = self.recorder.published();
+        let slot = self.skips.slot(seq);
         let schedule = self.schedule.as_mut()?;
-        if !schedule.is_due_before_end(seq) {
+        if !schedule.is_due_before_end(slot) {
             return None;
         }
-        let intended_us = schedule.intended_us(seq);
+        let intended_us = schedule.intended_us(slot);
         (sent == 0 || intended_us <= now).then_some((seq, intended_us))
     }
 
@@ -127,10 +130,21 @@ impl Client {
             // The PUBLISH and its tracking header go straight into the
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
-            let topic = self.me.topic.as_deref().unwrap_or_default().as_bytes();
-            conn.queue_publish(topic, publish.qos, publish.retain, pkid, publish.payload, |buf| {
+            let full = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+            let (topic, props) = match self.alias {
+                Alias::Off => (full, &publish.props[..]),
+                Alias::Announce => (full, &publish.props_alias[..]),
+                Alias::InUse => (&b""[..], &publish.props_alias[..]),
+            };
+            let props = if self.protocol_v5() { props } else { &[] };
+            conn.queue_publish(topic, publish.qos, publish.retain, pkid, props, publish.payload, |buf| {
                 header.write(publish.payload, buf)
             });
+            if self.alias != Alias::Off {
+                self.alias_bytes.0 += (full.len() - topic.len()) as u64;
+                self.alias_bytes.1 += crate::mqtt::codec::props::TOPIC_ALIAS_LEN as u64;
+                self.alias = Alias::InUse;
+            }
             self.recorder.queued(&metrics, publish.qos, seq, now);
             self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
             lags[batch] = now.saturating_sub(intended_us).max(1);

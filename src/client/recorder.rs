@@ -10,6 +10,30 @@ use crate::record::logs::{PublishLog, RxLog};
 use crate::record::{Generation, RunClock};
 use std::sync::atomic::Ordering;
 
+/// How long each step of a successful connect took (µs): to CONNACK in
+/// all (every handshake included), and the TCP connect, TLS and WebSocket
+/// handshakes alone (the last two only when they happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectTimes {
+    pub total_us: u64,
+    pub tcp_us: u64,
+    pub tls_us: Option<u64>,
+    pub ws_us: Option<u64>,
+}
+
+impl ConnectTimes {
+    /// From a dial's step times (run-clock µs), CONNACK read at `connack_us`.
+    pub fn of(d: &crate::mqtt::handshake::Dialed, connack_us: u64) -> ConnectTimes {
+        let ws_from = d.tls_us.unwrap_or(d.tcp_us);
+        ConnectTimes {
+            total_us: connack_us - d.started_us,
+            tcp_us: d.tcp_us - d.started_us,
+            tls_us: d.tls_us.map(|t| t - d.tcp_us),
+            ws_us: d.ws_us.map(|w| w - ws_from),
+        }
+    }
+}
+
 pub struct Recorder {
     shard: usize,
     // Boxed: only publishers (or subscribers) have one, and an idle
@@ -37,11 +61,18 @@ impl Recorder {
         m.with(self.shard, |s| f(&mut s.counters));
     }
 
-    /// A successful connect: its latency to CONNACK and to TCP.
-    pub fn connected(&self, m: &Metrics, connect_us: u64, tcp_us: u64) {
+    /// A successful connect: its latency to CONNACK, and of each step that
+    /// happened (TCP; TLS and WebSocket handshakes only when they did).
+    pub fn connected(&self, m: &Metrics, t: ConnectTimes) {
         m.with(self.shard, |s| {
-            s.latency.connect.saturating_record(connect_us.max(1));
-            s.latency.connect_tcp.saturating_record(tcp_us.max(1));
+            s.latency.connect.saturating_record(t.total_us.max(1));
+            s.latency.connect_tcp.saturating_record(t.tcp_us.max(1));
+            if let Some(us) = t.tls_us {
+                s.latency.connect_tls.saturating_record(us.max(1));
+            }
+            if let Some(us) = t.ws_us {
+                s.latency.connect_ws.saturating_record(us.max(1));
+            }
             s.counters.connects += 1;
         });
     }
@@ -59,18 +90,40 @@ impl Recorder {
     /// once its acknowledgement is written (`record_deliveries`). A replay of
     /// a retained message (RETAIN set on delivery) is counted apart: the
     /// protocol requires it on subscribe, so it is no duplicate, and its age
-    /// is no latency.
-    pub fn take_in(&mut self, m: &Publish, run_id: u64, clock: RunClock, now: u64, gen: &mut Generation) {
+    /// is no latency. Returns a tracked delivery's age from its actual send.
+    pub fn take_in(
+        &mut self,
+        m: &Publish,
+        run_id: u64,
+        clock: RunClock,
+        now: u64,
+        gen: &mut Generation,
+    ) -> Option<u64> {
         let rx = self.rx.get_or_insert_with(Default::default);
+        if let Some((run, client, connection)) = crate::plan::parse_will_payload(&m.payload) {
+            match run == run_id {
+                true => rx.wills.push(crate::record::logs::WillRx { client, connection, at_us: now }),
+                false => rx.stale += 1,
+            }
+            return None;
+        }
         match Header::decode(&m.payload, run_id) {
-            Decoded::Tracked(_) if m.retain => rx.retained_replays += 1,
+            Decoded::Tracked(h) if m.retain => {
+                rx.retained_replays += 1;
+                *rx.retained_from.entry(h.publisher).or_default() += 1;
+            }
+            Decoded::Stale if m.retain => {
+                rx.stale += 1;
+                rx.stale_retained += 1;
+            }
             Decoded::Tracked(h) => {
                 let qos = m.qos;
                 let pkid = m.pkid;
                 let now_unix = clock.unix_us(now);
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
                 let one_way_us = now_unix as i64 - h.sent_us as i64;
-                gen.slowest_delivery_us = gen.slowest_delivery_us.max(one_way_us.max(1) as u64);
+                let raw_us = one_way_us.max(1) as u64;
+                gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
                 self.unrecorded.push(Delivery {
                     qos: qos.min(2),
                     pkid,
@@ -79,10 +132,12 @@ impl Recorder {
                     e2e_us,
                     one_way_us,
                 });
+                return Some(raw_us);
             }
             Decoded::Stale => rx.stale += 1,
             Decoded::Foreign => rx.foreign += 1,
         }
+        None
     }
 
     /// So many deliveries wait that their acknowledgements should go out now.

@@ -24,6 +24,8 @@ pub struct Outbound {
     /// When the schedule wanted it sent (run clock), to rebuild the payload for a resend.
     pub intended_us: u64,
     pub stage: Stage,
+    /// When it (or its PUBREL) last went out: first send, resume or retry.
+    pub tx_us: u64,
 }
 
 /// What an acknowledgement did.
@@ -126,7 +128,7 @@ impl Session {
         self.last_sent_us = now_us;
         if qos > 0 {
             let stage = if qos == 1 { Stage::AwaitPubAck } else { Stage::AwaitPubRec };
-            self.outbound.insert(pkid, Outbound { seq, qos, sent_us: now_us, intended_us, stage });
+            self.outbound.insert(pkid, Outbound { seq, qos, sent_us: now_us, intended_us, stage, tx_us: now_us });
         }
     }
 
@@ -137,9 +139,29 @@ impl Session {
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
         self.pending_subscribe = None;
+        for o in self.outbound.values_mut() {
+            o.tx_us = now_us;
+        }
         let mut v: Vec<(u16, Outbound)> = self.outbound.iter().map(|(k, o)| (*k, *o)).collect();
         v.sort_by_key(|(_, o)| o.seq);
         v
+    }
+
+    /// MQTT 3.1.1 retries on the same connection: what has waited `retry_us`
+    /// since it last went out, in order, now marked as sent again.
+    pub fn retry_due(&mut self, now_us: u64, retry_us: u64) -> Vec<(u16, Outbound)> {
+        let mut v = Vec::new();
+        for (k, o) in self.outbound.iter_mut().filter(|(_, o)| o.tx_us + retry_us <= now_us) {
+            o.tx_us = now_us;
+            v.push((*k, *o));
+        }
+        v.sort_by_key(|(_, o)| o.seq);
+        v
+    }
+
+    /// When the next retry falls due (None: nothing in flight).
+    pub fn next_retry_us(&self, retry_us: u64) -> Option<u64> {
+        self.outbound.values().map(|o| o.tx_us + retry_us).min()
     }
 
     /// A new connection without a session: keepalive starts afresh.
@@ -512,6 +534,21 @@ mod tests {
         assert_eq!(Session::new(1, 0).keepalive_due(u64::MAX), KeepAliveAction::Nothing);
     }
 
+    #[test]
+    fn retries_fall_due_a_retry_interval_after_the_last_send() {
+        let mut s = Session::new(10, 60);
+        s.on_publish_sent(1, 0, 1, 1_000, 1_000);
+        s.on_publish_sent(2, 1, 1, 1_500, 1_500);
+        assert_eq!(s.next_retry_us(10_000), Some(11_000));
+        assert!(s.retry_due(10_999, 10_000).is_empty());
+        let due = s.retry_due(11_000, 10_000);
+        assert_eq!(
+            due.iter().map(|(k, o)| (*k, o.seq, o.sent_us, o.tx_us)).collect::<Vec<_>>(),
+            vec![(1, 0, 1_000, 11_000)]
+        );
+        assert_eq!(s.next_retry_us(10_000), Some(11_500), "the other one next; the retried one at 21 000");
+    }
+
     fn publish(qos: u8, pkid: u16) -> Packet {
         Packet::Publish(crate::mqtt::Publish {
             dup: false,
@@ -519,6 +556,7 @@ mod tests {
             retain: false,
             topic: bytes::Bytes::from_static(b"t"),
             pkid,
+            props: bytes::Bytes::new(),
             payload: bytes::Bytes::new(),
         })
     }

@@ -5,8 +5,9 @@
 //! keeps the client's timeline of connections.
 
 use super::announced::{blocks_publishing, limit_hits};
+use super::pacing::Pacing;
 use super::reconnect::Backoff;
-use super::recorder::Recorder;
+use super::recorder::{ConnectTimes, Recorder};
 use super::session::{Event, KeepAliveAction, Session, Stage};
 use super::snapshot::Snapshots;
 use crate::faults::malformed::{self, Misbehave};
@@ -15,7 +16,7 @@ use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
-use crate::record::vocab::{suback_failure_name, Cause};
+use crate::record::vocab::{suback_failure_name, BatchMode, Cause};
 use crate::record::{ClientRecord, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
 use crate::workers::timer::{self, Wake};
@@ -55,8 +56,9 @@ pub struct ClientContext {
     pub broker: SocketAddr,
     /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
     pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
-    /// mqtts:// brokers: the TLS settings every client shares.
-    pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// How each group reaches the broker (TLS, WebSocket), by group index:
+    /// a group may bring its own client certificate.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
     /// The runner's requests for a copy of every client's record (the
     /// periodic report).
     pub snapshots: Arc<Snapshots>,
@@ -86,6 +88,59 @@ pub(super) struct Client {
     receive_maximum: Option<u16>,
     /// When `publish_due` last ran (run clock, µs).
     pub(super) published_at_us: u64,
+    /// A slow or stalled consumer's held-back reads (None: reads freely).
+    pacing: Option<Box<Pacing>>,
+    /// MQTT 5 topic alias on this connection.
+    pub(super) alias: Alias,
+    /// On this connection: topic bytes the alias left out, alias property bytes it added.
+    pub(super) alias_bytes: (u64, u64),
+    /// Some publisher sends user properties: deliveries are checked.
+    checks_user_props: bool,
+    /// Schedule slots given up to `max_queued` (never sent: unsent).
+    pub(super) skips: SlotSkips,
+    /// Connection attempts so far (the next one's timeline index): the will names it.
+    attempts: u32,
+}
+
+/// A publisher with `max_queued`: the schedule slots it gave up because
+/// more messages fell due while it was offline than its queue holds.
+/// Message `seq` (contiguous, as the tracking header needs) takes slot
+/// `slot(seq)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SlotSkips {
+    /// Slots skipped before `at_seq`'s gap.
+    offset: u64,
+    /// The latest gap: from message `at_seq` on, `len` more slots are skipped.
+    at_seq: u64,
+    len: u64,
+}
+
+impl SlotSkips {
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        seq + self.offset + if seq >= self.at_seq { self.len } else { 0 }
+    }
+
+    /// Slots given up so far.
+    pub(super) fn total(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    /// From message `at_seq` on, skip `len` more slots.
+    fn skip(&mut self, at_seq: u64, len: u64) {
+        *self = SlotSkips { offset: self.total(), at_seq, len };
+    }
+}
+
+/// A publisher's MQTT 5 topic alias on its current connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Alias {
+    /// Not used (not asked for, 3.1.1, the broker allows none, or the topic
+    /// is no longer than the alias property).
+    Off,
+    /// The next PUBLISH carries the topic and sets alias 1.
+    Announce,
+    /// PUBLISHes carry alias 1 and an empty topic.
+    InUse,
 }
 
 impl Client {
@@ -110,11 +165,44 @@ impl Client {
             limits: Vec::new(),
             receive_maximum: None,
             published_at_us: 0,
+            pacing: Pacing::of(&ctx.plan, &ctx.plan.clients[index as usize]),
+            alias: Alias::Off,
+            alias_bytes: (0, 0),
+            // A 3.1.1 subscriber gets no properties at all: nothing to check.
+            skips: SlotSkips::default(),
+            checks_user_props: ctx.plan.clients[index as usize].filter.is_some()
+                && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
+                && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
+            attempts: 0,
         }
     }
 
     fn protocol(&self) -> ProtocolVersion {
         self.group.protocol
+    }
+
+    pub(super) fn protocol_v5(&self) -> bool {
+        self.group.protocol == ProtocolVersion::V5
+    }
+
+    /// A tracked delivery's user properties against those its publisher's
+    /// group sends: checked and mismatched deliveries counted.
+    fn check_user_props(&self, m: &crate::mqtt::Publish) {
+        let plan = &self.ctx.plan;
+        let crate::payload::Decoded::Tracked(h) = crate::payload::Header::decode(&m.payload, plan.run_id) else {
+            return;
+        };
+        let Some(&client) = plan.publishers.get(h.publisher as usize) else { return };
+        let Some(sent) = plan.group_of(&plan.clients[client as usize]).publish.as_ref() else { return };
+        let got = crate::mqtt::codec::props::user_properties(&m.props);
+        let matches = got.is_some_and(|got| {
+            got.len() == sent.user_properties.len()
+                && got.iter().zip(&sent.user_properties).all(|(g, s)| g.0 == s.0 && g.1 == s.1)
+        });
+        self.count(|c| {
+            c.user_properties_checked += 1;
+            c.user_property_mismatches += u64::from(!matches);
+        });
     }
 
     pub(super) fn now_us(&self) -> u64 {
@@ -143,29 +231,59 @@ impl Client {
     /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
     async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), Cause> {
         self.count(|c| c.connect_attempts += 1);
+        self.attempts += 1;
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.me.index),
-            tls: self.ctx.tls.as_ref(),
+            transport: &self.ctx.transports[self.me.group as usize],
             protocol: self.protocol(),
             clock: self.ctx.metrics.clock,
             limit: CONNECT_TIMEOUT,
         };
-        let Dialed { mut conn, ack, started_us, tcp_us } = dial_mqtt(dial, &self.connect_options()).await?;
-        conn.set_read_window(self.ctx.plan.batch_window);
+        let dialed = dial_mqtt(dial, &self.connect_options()).await?;
+        let times = ConnectTimes::of(&dialed, self.now_us());
+        let Dialed { mut conn, ack, .. } = dialed;
+        match self.ctx.plan.batch_mode {
+            BatchMode::Adaptive => conn.set_adaptive_reads(),
+            BatchMode::Fixed | BatchMode::Off => conn.set_read_window(self.ctx.plan.batch_window),
+        }
         self.honour_limits(&ack);
-        // The TLS handshake counts in connect latency (to CONNACK), not in connect_tcp.
-        self.recorder.connected(&self.ctx.metrics, self.now_us() - started_us, tcp_us - started_us);
+        self.recorder.connected(&self.ctx.metrics, times);
         Ok((conn, ack))
     }
 
+    /// The group's CONNECT, with this connection's will: its payload names
+    /// the run, the client and the connection, so a will received is matched
+    /// to the connection that left it.
     fn connect_options(&self) -> ConnectOptions {
-        self.group.connect_options(&self.me.client_id)
+        let mut options = self.group.connect_options(&self.me.client_id);
+        if let (Some(w), Some(topic)) = (&self.group.will, &self.me.will_topic) {
+            let connection = self.attempts.saturating_sub(1);
+            let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
+            let payload =
+                crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.me.index), connection, text);
+            options.will = Some(crate::mqtt::codec::Will {
+                topic: topic.clone(),
+                payload,
+                qos: w.qos,
+                retain: w.retain,
+                delay_s: w.delay_s,
+            });
+        }
+        options
     }
 
     /// MQTT 5: what the broker announced in CONNACK, honoured.
     fn honour_limits(&mut self, ack: &ConnAck) {
         self.receive_maximum = ack.receive_maximum;
+        let topic_len = self.me.topic.as_ref().map_or(0, |t| t.len());
+        let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
+        self.alias = match ack.topic_alias_maximum {
+            Some(max) if wants_alias && max >= 1 && topic_len > crate::mqtt::codec::props::TOPIC_ALIAS_LEN => {
+                Alias::Announce
+            }
+            _ => Alias::Off,
+        };
         if let Some(max) = ack.receive_maximum {
             self.session.limit_inflight(max);
         }
@@ -220,6 +338,7 @@ impl Client {
             self.settle_in_flight();
             self.session.restart(now);
         }
+        self.bound_offline_queue(now);
         if let Some(filter) = self.me.filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             let pkid = self.session.next_pkid().unwrap_or(1);
@@ -229,6 +348,46 @@ impl Client {
         } else if self.me.filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }
+        Ok(())
+    }
+
+    /// `max_queued`: of the messages that fell due while this publisher was
+    /// offline, the first `max_queued` go out now; the schedule slots of the
+    /// rest are given up (paho refuses a publish when its queue is full).
+    fn bound_offline_queue(&mut self, now: u64) {
+        let (Some(max), Some(s)) = (self.group.max_queued, self.schedule.as_mut()) else { return };
+        let seq = self.recorder.published();
+        let first = self.skips.slot(seq);
+        let mut due = s.due_by(first, now + 1);
+        if let Some(count) = self.group.publish.as_ref().and_then(|p| p.count) {
+            due = due.min(count);
+        }
+        let waiting = due.saturating_sub(first);
+        if waiting > max {
+            self.skips.skip(seq + max, waiting - max);
+        }
+    }
+
+    /// `retry_interval` (MQTT 3.1.1): sends again, on this connection, what
+    /// has waited that long for its acknowledgement — PUBLISH with DUP, or
+    /// PUBREL.
+    async fn retry_unacknowledged(&mut self, conn: &mut Connection) -> Result<(), Cause> {
+        let Some(retry) = self.group.retry_interval else { return Ok(()) };
+        let now = self.now_us();
+        let due = self.session.retry_due(now, retry.as_micros() as u64);
+        if due.is_empty() {
+            return Ok(());
+        }
+        for (pkid, o) in &due {
+            let packet = match o.stage {
+                Stage::AwaitPubAck | Stage::AwaitPubRec => self.publish_packet(*pkid, o, true),
+                Stage::AwaitPubComp => Packet::PubRel { pkid: *pkid, reason: 0 },
+            };
+            conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        }
+        conn.flush().await.map_err(|e| connection_cause(&e))?;
+        self.session.on_packet_sent(now);
+        self.count(|c| c.publish_retries += due.len() as u64);
         Ok(())
     }
 
@@ -248,7 +407,13 @@ impl Client {
             Event::Delivery => {
                 if let Packet::Publish(m) = &p {
                     let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
-                    self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
+                    let age = self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
+                    if self.checks_user_props && age.is_some() {
+                        self.check_user_props(m);
+                    }
+                    if let Some(p) = self.pacing.as_mut() {
+                        p.took_in(now, age);
+                    }
                 }
             }
             Event::Acked { seq, latency_us, reason } => {
@@ -326,6 +491,10 @@ impl Client {
                     break Err(cause);
                 }
             }
+            // A slow consumer leaves the rest of the read buffered until it may take more.
+            if self.pacing.as_mut().is_some_and(|p| p.hold_until(now).is_some()) {
+                break Ok(());
+            }
             match conn.next_buffered() {
                 Ok(p) => next = p,
                 Err(e) => break Err(connection_cause(&e)),
@@ -336,8 +505,12 @@ impl Client {
         acknowledged
     }
 
-    /// Carries out a `malformed` order if it names this client.
+    /// Carries out a `kill` or `malformed` order if it names this client.
     async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
+        if order.kills(self.me.index, self.gen.connected_us.unwrap_or(0)) {
+            // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
+            return Err(Cause::FaultInjected);
+        }
         if !order.names(self.me.index) {
             return Ok(());
         }
@@ -399,8 +572,10 @@ impl Client {
                 return Ok(());
             }
             self.answer_snapshot(Some(conn));
+            let (hold_at, stall_at) = self.hold_reads(current);
+            let (hold_at, stall_at) = (hold_at.map(|us| clock.instant_at(us)), stall_at.map(|us| clock.instant_at(us)));
             let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
-            let seq = self.recorder.published();
+            let seq = self.skips.slot(self.recorder.published());
             // With a batch window, a publisher wakes at most once per window
             // and sends everything due by then (tokio's timer, on the
             // window's grid). Without one, it wakes at its message's
@@ -420,11 +595,16 @@ impl Client {
                 }),
                 _ => None,
             };
+            // Adaptive batching holds no acknowledgement back that a half
+            // full inflight window waits for.
+            conn.set_reads_urgent(2 * self.session.inflight() >= self.session.max_inflight() as usize);
             let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
-            let wake_at = match (next_publish, keepalive_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let retry_at = self
+                .group
+                .retry_interval
+                .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
+                .map(|us| clock.instant_at(us));
+            let wake_at = [next_publish, keepalive_at, hold_at, stall_at, retry_at].into_iter().flatten().min();
             // One timer for both deadlines: a busy publisher re-arms one, not
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
@@ -440,7 +620,7 @@ impl Client {
                         return Ok(());
                     }
                 }
-                read = conn.read_packet() => match read {
+                read = conn.read_packet(), if hold_at.is_none() => match read {
                     Ok(Some(p)) => self.on_packets(conn, p).await?,
                     Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
@@ -448,6 +628,20 @@ impl Client {
                 _ = wake, if wake_at.is_some() => self.on_timer(conn, next_publish, keepalive_at).await?,
             }
         }
+    }
+
+    /// Until when a slow or stalled consumer must not read, and when its
+    /// next stall begins (run-clock µs).
+    fn hold_reads(&mut self, phase: Phase) -> (Option<u64>, Option<u64>) {
+        if self.pacing.is_none() {
+            return (None, None);
+        }
+        let now = self.now_us();
+        let Some(pacing) = self.pacing.as_mut() else { return (None, None) };
+        if let Phase::Publishing { start_us, .. } = phase {
+            pacing.publishing_from(start_us);
+        }
+        (pacing.hold_until(now), pacing.next_stall_after(now))
     }
 
     /// The timer woke us: publish what is due, ping when keepalive says so.
@@ -467,11 +661,16 @@ impl Client {
                     self.send(conn, &Packet::PingReq).await?;
                     self.session.on_ping_sent(now);
                 }
+                // Behind by midge's own doing, the PINGRESP may sit unread: ping again.
+                KeepAliveAction::TimedOut if self.pacing.as_ref().is_some_and(|p| p.is_behind()) => {
+                    self.send(conn, &Packet::PingReq).await?;
+                    self.session.on_ping_sent(now);
+                }
                 KeepAliveAction::TimedOut => return Err(Cause::KeepaliveTimeout),
                 KeepAliveAction::Nothing => {}
             }
         }
-        Ok(())
+        self.retry_unacknowledged(conn).await
     }
 
     /// One connection from CONNACK to its end: set-up, service, and a clean
@@ -496,8 +695,17 @@ impl Client {
             c.socket_writes += conn.writes;
             c.bytes_in += conn.bytes_in;
             c.bytes_out += conn.bytes_out;
+            c.topic_alias_bytes_left_out += self.alias_bytes.0;
+            c.topic_alias_bytes_added += self.alias_bytes.1;
+            c.publish_writes += conn.publish_writes;
+            c.publish_writes_batched += conn.publish_writes_batched;
+            c.paced_reads += conn.paced_reads;
         });
+        self.alias_bytes = (0, 0);
         self.gen.wrote_us = conn.wrote_us;
+        if let Some(p) = self.pacing.as_mut() {
+            self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
+        }
         if served.is_err() {
             // The cause goes into the timeline; the report counts causes from there.
             self.gen.flight = conn.flight.snapshot();
@@ -626,7 +834,7 @@ mod tests {
             metrics: Arc::new(Metrics::new(1)),
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
-            tls: None,
+            transports: Arc::from(vec![Default::default()]),
             snapshots: Default::default(),
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);

@@ -62,11 +62,20 @@ pub struct Misbehave {
     pub packet: MalformedPacket,
     pub size: usize,
     pub count: u64,
+    /// Every `kill` fault so far: (client index, run-clock µs of the kill).
+    /// A client named here closes its socket without DISCONNECT, unless its
+    /// connection came up after the kill.
+    pub kills: Vec<(u32, u64)>,
 }
 
 impl Misbehave {
     pub fn names(&self, client: u32) -> bool {
         self.targets.binary_search(&client).is_ok()
+    }
+
+    /// Whether a kill hits `client`'s connection that came up at `connected_us`.
+    pub fn kills(&self, client: u32, connected_us: u64) -> bool {
+        self.kills.iter().any(|&(c, at)| c == client && connected_us <= at)
     }
 }
 
@@ -106,6 +115,7 @@ mod tests {
             password: None,
             session_expiry_s: None,
             receive_maximum: None,
+            will: None,
         }
     }
 

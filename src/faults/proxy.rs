@@ -5,6 +5,11 @@
 //! PUBLISH packets). Because the faults are known, a test (or a scenario)
 //! knows the exact loss, duplicates and reordering midge must report. It
 //! forwards bytes untouched otherwise.
+//!
+//! In front of a WebSocket broker (ws://) it forwards bytes as they come
+//! (`Framing::WebSocket`): it finds the client id in the CONNECT inside
+//! the client's first WebSocket frame, and cut, blackhole and delay act on
+//! the bytes; packet rules and `drop` need MQTT framing and do not apply.
 
 use crate::mqtt::codec::check_frame;
 use bytes::{Buf, BytesMut};
@@ -20,6 +25,17 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// What flows through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// MQTT packets straight on TCP: every rule and timed fault applies.
+    #[default]
+    Mqtt,
+    /// MQTT inside WebSocket frames (ws://): forwarded as read; cut,
+    /// blackhole and delay apply.
+    WebSocket,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -156,8 +172,13 @@ struct Shared {
 }
 
 impl FaultProxy {
-    /// Listens on a free 127.0.0.1 port and forwards to `upstream`.
+    /// Listens on a free 127.0.0.1 port and forwards MQTT to `upstream`.
     pub async fn start(upstream: SocketAddr, rules: Vec<Rule>) -> std::io::Result<FaultProxy> {
+        FaultProxy::start_framed(upstream, rules, Framing::Mqtt).await
+    }
+
+    /// The same, for what `framing` says flows through.
+    pub async fn start_framed(upstream: SocketAddr, rules: Vec<Rule>, framing: Framing) -> std::io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let applied = Arc::new(AtomicU64::new(0));
@@ -190,7 +211,7 @@ impl FaultProxy {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = broker.set_nodelay(true);
-                    serve(client, broker, shared, stop, cut_rx).await;
+                    serve(client, broker, shared, stop, cut_rx, framing).await;
                 });
             }
         });
@@ -246,12 +267,27 @@ async fn serve(
     shared: Shared,
     mut stop: watch::Receiver<bool>,
     mut cuts: broadcast::Receiver<Targets>,
+    framing: Framing,
 ) {
     let client_id = Arc::new(OnceLock::new());
     let (cr, cw) = client.into_split();
     let (br, bw) = broker.into_split();
-    let up = pump(cr, bw, Direction::ToBroker, client_id.clone(), shared.clone());
-    let down = pump(br, cw, Direction::ToClient, client_id.clone(), shared);
+    let (up, down) = match framing {
+        Framing::Mqtt => (
+            futures_util::future::Either::Left(pump(cr, bw, Direction::ToBroker, client_id.clone(), shared.clone())),
+            futures_util::future::Either::Left(pump(br, cw, Direction::ToClient, client_id.clone(), shared)),
+        ),
+        Framing::WebSocket => (
+            futures_util::future::Either::Right(pump_bytes(
+                cr,
+                bw,
+                Direction::ToBroker,
+                client_id.clone(),
+                shared.clone(),
+            )),
+            futures_util::future::Either::Right(pump_bytes(br, cw, Direction::ToClient, client_id.clone(), shared)),
+        ),
+    };
     let cut = async {
         loop {
             match cuts.recv().await {
@@ -380,6 +416,85 @@ async fn pump(
     let _ = to.shutdown().await;
 }
 
+/// Forwards bytes as read from `from` to `to` (a WebSocket stream),
+/// holding or delaying them while a timed fault on this client says so.
+/// Towards the broker, it reads the client id from the first frame.
+async fn pump_bytes(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    direction: Direction,
+    client_id: Arc<OnceLock<String>>,
+    shared: Shared,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut opening = (direction == Direction::ToBroker).then(BytesMut::new);
+    loop {
+        buf.clear();
+        match from.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let read_at = Instant::now();
+        if let Some(seen) = opening.as_mut() {
+            seen.extend_from_slice(&buf);
+            if let Some(id) = ws_connect_client_id(seen) {
+                let _ = client_id.set(id);
+                opening = None;
+            } else if seen.len() > 64 * 1024 {
+                opening = None;
+            }
+        }
+        // Packet type 0: no packet is known here, so only blackhole and delay apply.
+        loop {
+            match shared.control.verdict(client_id.get(), direction, 0, read_at) {
+                Verdict::Hold(until) => tokio::time::sleep_until(until).await,
+                Verdict::DelayUntil(at) => {
+                    tokio::time::sleep_until(at).await;
+                    break;
+                }
+                Verdict::Drop | Verdict::Forward => break,
+            }
+        }
+        if to.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The client id of the CONNECT in the first WebSocket frame after the
+/// client's opening handshake (HTTP request), once that much has been seen.
+fn ws_connect_client_id(seen: &[u8]) -> Option<String> {
+    let body = seen.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let frame = seen.get(body..)?;
+    let (b1, mut at) = (*frame.get(1)?, 2usize);
+    let len = match b1 & 0x7f {
+        126 => {
+            at += 2;
+            u16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]) as usize
+        }
+        127 => {
+            at += 8;
+            u64::from_be_bytes(frame.get(2..10)?.try_into().ok()?) as usize
+        }
+        n => n as usize,
+    };
+    let mask = match b1 & 0x80 {
+        0 => [0u8; 4],
+        _ => {
+            at += 4;
+            frame.get(at - 4..at)?.try_into().ok()?
+        }
+    };
+    let payload: Vec<u8> =
+        frame.get(at..at.checked_add(len)?)?.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+    let header = check_frame(&payload, MAX_FRAME).ok()??;
+    if header.packet_type() != 1 {
+        return Some(String::new());
+    }
+    Some(connect_client_id(payload.get(header.header_len..header.frame_len())?).unwrap_or_default())
+}
+
 /// The client id in a CONNECT body (variable header + payload), either version.
 fn connect_client_id(body: &[u8]) -> Option<String> {
     let mut b = body;
@@ -425,11 +540,48 @@ mod tests {
                 password: None,
                 session_expiry_s: Some(10),
                 receive_maximum: None,
+                will: None,
             })
             .encode(v, &mut b)
             .unwrap();
             let h = check_frame(&b, 1024).unwrap().unwrap();
             assert_eq!(connect_client_id(&b[h.header_len..]).as_deref(), Some("sub-7"));
+        }
+    }
+
+    /// The opening request, then a masked binary frame carrying CONNECT, as
+    /// a ws:// client sends them; the id is found only once all of it is in.
+    #[test]
+    fn finds_the_client_id_inside_the_first_websocket_frame() {
+        for id in ["web-1".to_string(), "x".repeat(200)] {
+            let mut connect = BytesMut::new();
+            Packet::Connect(ConnectOptions {
+                client_id: id.clone(),
+                keep_alive_s: 30,
+                clean_start: true,
+                username: None,
+                password: None,
+                session_expiry_s: None,
+                receive_maximum: None,
+                will: None,
+            })
+            .encode(ProtocolVersion::V311, &mut connect)
+            .unwrap();
+            let mut seen = b"GET /mqtt HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n".to_vec();
+            assert_eq!(ws_connect_client_id(&seen), None, "no frame yet");
+            let mask = [0x11u8, 0x22, 0x33, 0x44];
+            seen.push(0x82);
+            match connect.len() {
+                n if n < 126 => seen.push(0x80 | n as u8),
+                n => {
+                    seen.push(0x80 | 126);
+                    seen.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+            }
+            seen.extend_from_slice(&mask);
+            seen.extend(connect.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            assert_eq!(ws_connect_client_id(&seen[..seen.len() - 1]), None, "half a frame");
+            assert_eq!(ws_connect_client_id(&seen), Some(id));
         }
     }
 

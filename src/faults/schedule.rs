@@ -29,6 +29,8 @@ fn kind_of(a: FaultAction) -> FaultKind {
         FaultAction::RestartBroker => FaultKind::RestartBroker,
         FaultAction::DuplicateIds => FaultKind::DuplicateIds,
         FaultAction::Malformed => FaultKind::Malformed,
+        FaultAction::Stall => FaultKind::Stall,
+        FaultAction::Kill => FaultKind::Kill,
     }
 }
 
@@ -49,7 +51,8 @@ pub struct FaultContext {
     pub orders: watch::Sender<Option<Arc<Misbehave>>>,
     /// Touched after each order, so every client wakes up to read it.
     pub phase: watch::Sender<Phase>,
-    pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// How each group reaches the broker (TLS, WebSocket), by group index.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
     pub clock: RunClock,
 }
 
@@ -57,6 +60,9 @@ pub struct FaultContext {
 pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Phase>) -> FaultLog {
     let mut log = FaultLog::default();
     let mut twins = Vec::new();
+    // Every kill so far rides on each order: an order that replaces one a
+    // client has not read yet (the channel keeps the latest) loses no kill.
+    let mut kills: Vec<(u32, u64)> = Vec::new();
     let end_us = start_us + ctx.plan.duration.as_micros() as u64;
     let secs = |us: u64| (us as f64 / 1e4).round() / 100.0;
     for f in &ctx.plan.faults {
@@ -92,13 +98,30 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
                 targets.sort_unstable();
                 log.malformed.push((at, targets.clone()));
                 let packet = f.packet.expect("validated: malformed has a packet");
-                let _ = ctx.orders.send(Some(Arc::new(Misbehave { targets, packet, size: f.size, count: f.count })));
+                let order = Misbehave { targets, packet, size: f.size, count: f.count, kills: kills.clone() };
+                let _ = ctx.orders.send(Some(Arc::new(order)));
+                ctx.phase.send_modify(|_| {});
+            }
+            (FaultAction::Kill, _) => {
+                let all = || 0..ctx.plan.clients.len() as u32;
+                let hit = if f.targets.is_empty() { all().collect() } else { f.targets.clone() };
+                kills.extend(hit.into_iter().map(|c| (c, at)));
+                // No malformed targets: a kill order sends no bad packet.
+                let packet = crate::scenario::MalformedPacket::WildcardTopic;
+                let order = Misbehave { targets: Vec::new(), packet, size: 0, count: 0, kills: kills.clone() };
+                let _ = ctx.orders.send(Some(Arc::new(order)));
                 ctx.phase.send_modify(|_| {});
             }
             (FaultAction::DuplicateIds, _) => {
                 let until_us = (at + f.for_.as_micros() as u64).min(end_us);
                 event.until_s = Some(secs(until_us));
                 twins.extend(spawn_twins(&ctx, &f.targets, until_us));
+            }
+            (FaultAction::Stall, _) => {
+                // The clients stall on their own, from the plan (`client::pacing`).
+                let until = (at + f.for_.as_micros() as u64).min(end_us);
+                event.until_s = Some(secs(until));
+                log.hits.push((at, until, f.targets.clone()));
             }
             (FaultAction::Blackhole, Some(p)) => {
                 p.blackhole(who, f.for_);
@@ -142,7 +165,7 @@ fn spawn_twins(ctx: &FaultContext, targets: &[u32], until_us: u64) -> Vec<tokio:
             reconnect: g.reconnect.unwrap_or_default(),
             clock: ctx.clock,
             of_client: i,
-            tls: ctx.tls.clone(),
+            transport: ctx.transports[c.group as usize].clone(),
         }
     };
     targets.iter().map(|&i| tokio::spawn(twin::run(twin_of(i), until))).collect()

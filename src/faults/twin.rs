@@ -27,14 +27,15 @@ pub struct Twin {
     pub reconnect: ReconnectPolicy,
     pub clock: RunClock,
     pub of_client: u32,
-    pub tls: Option<crate::mqtt::transport::TlsClient>,
+    /// TLS and WebSocket as its client has them.
+    pub transport: crate::mqtt::transport::Transport,
 }
 
 async fn connect(t: &Twin) -> Result<Box<Connection>, Cause> {
     let d = Dial {
         to: t.broker,
         from: t.from,
-        tls: t.tls.as_ref(),
+        transport: &t.transport,
         protocol: t.protocol,
         clock: t.clock,
         limit: CONNECT_TIMEOUT,

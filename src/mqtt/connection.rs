@@ -35,6 +35,14 @@ pub struct Connection {
     pub writes: u64,
     /// Run-clock µs of the last write that reached the socket (0: none).
     pub wrote_us: u64,
+    /// Writes that carried PUBLISHes, and those of them that carried more
+    /// than one: how often a publisher's wake-up was batched.
+    pub publish_writes: u64,
+    pub publish_writes_batched: u64,
+    /// Reads that waited for a batching window's tick.
+    pub paced_reads: u64,
+    /// PUBLISHes queued since the last write.
+    queued_publishes: u32,
     pub flight: FlightRecorder,
     clock: RunClock,
     /// How much free room the next read asks for: 128 B for an idle client,
@@ -42,8 +50,10 @@ pub struct Connection {
     /// subscriber takes in hundreds of packets per system call.
     read_room: u32,
     /// At most one read per window of this many µs (zero: read whenever
-    /// data is there).
+    /// data is there, unless `adaptive` says the connection is busy).
     read_window_us: u32,
+    /// No `batch_window`: reads batch while the connection is busy.
+    adaptive: Option<AdaptivePace>,
     /// Run-clock µs of the last read (0: none yet).
     last_read_us: u64,
     /// While busy, the next read waits until this run-clock µs (0: it need not).
@@ -57,6 +67,68 @@ pub struct Connection {
 /// to 2 ms.
 pub fn next_tick(t_us: u64, window_us: u64) -> u64 {
     (t_us / window_us + 1) * window_us
+}
+
+/// Adaptive batching: a connection that took in at least this many packets
+/// per millisecond, over a look of at least `ADAPTIVE_WINDOW_US`, reads once
+/// per window tick; below it, at once. At 8 packets per read the read's own
+/// cost is small beside the packets'; a quiet connection (an idle client, a
+/// subscriber of a few thousand messages a second) never waits.
+pub const ADAPTIVE_BUSY_PACKETS_PER_MS: u64 = 8;
+/// The adaptive window, and the shortest look at a connection's pace.
+pub const ADAPTIVE_WINDOW_US: u64 = 1000;
+
+/// Whether a connection without `batch_window` is busy enough to batch its
+/// reads: packets counted over looks of at least a window, decided afresh
+/// after each look, so it batches within about a millisecond of load
+/// arriving and stops within about two of it leaving. Batching must never
+/// cost throughput, so a read is never held back while the broker may be
+/// waiting for midge: after packets that want an answer (a QoS 1/2
+/// PUBLISH, PUBREC, PUBREL: the broker's inflight window, which midge
+/// cannot see, may be full), or while the client says its own inflight
+/// window needs the acknowledgements (`urgent`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AdaptivePace {
+    /// Run-clock µs the current look began.
+    look_from_us: u64,
+    /// Packets taken in since then.
+    packets: u32,
+    busy: bool,
+    /// A packet since the last read wants an answer.
+    answer_owed: bool,
+    /// Set by the client: what this connection reads is needed at once.
+    pub urgent: bool,
+}
+
+impl AdaptivePace {
+    /// A whole packet was taken in (`wants_answer`: the broker waits for
+    /// midge's reply to it).
+    pub fn took_in(&mut self, wants_answer: bool) {
+        self.packets = self.packets.saturating_add(1);
+        self.answer_owed |= wants_answer;
+    }
+
+    /// Before a read at `now_us`: the run-clock µs to wait for (0: read now).
+    pub fn next_read_us(&mut self, now_us: u64) -> u64 {
+        let look_us = now_us.saturating_sub(self.look_from_us);
+        if look_us >= ADAPTIVE_WINDOW_US {
+            self.busy = self.packets as u64 * 1000 >= ADAPTIVE_BUSY_PACKETS_PER_MS * look_us;
+            self.look_from_us = now_us;
+            self.packets = 0;
+        }
+        let answer_owed = std::mem::take(&mut self.answer_owed);
+        if self.busy && !answer_owed && !self.urgent {
+            next_tick(now_us, ADAPTIVE_WINDOW_US)
+        } else {
+            0
+        }
+    }
+}
+
+/// Whether the broker waits for midge's answer to `p` before it sends more
+/// (its inflight window).
+fn wants_answer(p: &Packet) -> bool {
+    matches!(p, Packet::Publish(m) if m.qos > 0) || matches!(p, Packet::PubRec { .. } | Packet::PubRel { .. })
 }
 
 const MIN_READ_ROOM: u32 = 128;
@@ -94,10 +166,15 @@ impl Connection {
             reads: 0,
             writes: 0,
             wrote_us: 0,
+            publish_writes: 0,
+            publish_writes_batched: 0,
+            paced_reads: 0,
+            queued_publishes: 0,
             flight: FlightRecorder::default(),
             clock,
             read_room: MIN_READ_ROOM,
             read_window_us: 0,
+            adaptive: None,
             last_read_us: 0,
             paced_until_us: 0,
             pace: None,
@@ -116,7 +193,11 @@ impl Connection {
                 self.read_buf.reserve(room);
             }
             let asked = self.read_buf.capacity() - self.read_buf.len();
-            if self.paced_until_us > 0 {
+            if let Some(a) = self.adaptive.as_mut() {
+                self.paced_until_us = a.next_read_us(self.clock.now_us());
+            }
+            let paced = self.paced_until_us > 0;
+            if paced {
                 // A busy connection lets packets gather until the window's
                 // next tick and takes them in one read; a quiet one is read
                 // at once. The timer is the connection's (boxed, made on
@@ -141,6 +222,7 @@ impl Connection {
             }
             self.bytes_in += n as u64;
             self.reads += 1;
+            self.paced_reads += paced as u64;
             self.read_room = if n >= asked {
                 (self.read_room * 2).min(MAX_READ_ROOM)
             } else if n < asked / 8 {
@@ -154,6 +236,21 @@ impl Connection {
     /// Reads at most once per `window` while packets keep coming (see `batch_window`).
     pub fn set_read_window(&mut self, window: std::time::Duration) {
         self.read_window_us = window.as_micros().min(u32::MAX as u128) as u32;
+    }
+
+    /// Adaptive batching: what this connection reads is needed at once (a
+    /// publisher's inflight window waits for its acknowledgements).
+    pub fn set_reads_urgent(&mut self, urgent: bool) {
+        if let Some(a) = self.adaptive.as_mut() {
+            a.urgent = urgent;
+        }
+    }
+
+    /// Reads at most once per millisecond while packets come fast
+    /// (`AdaptivePace`), at once otherwise: the default without `batch_window`.
+    pub fn set_adaptive_reads(&mut self) {
+        self.read_window_us = 0;
+        self.adaptive = Some(AdaptivePace::default());
     }
 
     /// The next whole packet already read from the socket, without I/O:
@@ -173,6 +270,9 @@ impl Connection {
         };
         match codec::decode(&mut self.read_buf, self.protocol, self.max_incoming) {
             Ok(Some(p)) => {
+                if let Some(a) = self.adaptive.as_mut() {
+                    a.took_in(wants_answer(&p));
+                }
                 let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
                 self.flight.record(e);
                 Ok(Some(p))
@@ -220,13 +320,16 @@ impl Connection {
 
     /// Appends a PUBLISH whose payload (`payload_len` bytes) `fill` writes in
     /// place — no packet value, no copy of topic or payload. Nothing is sent
-    /// until `flush`.
+    /// until `flush`. `props`: MQTT 5 properties as on the wire (the hot
+    /// path's precomputed bytes).
+    #[allow(clippy::too_many_arguments)]
     pub fn queue_publish(
         &mut self,
         topic: &[u8],
         qos: u8,
         retain: bool,
         pkid: u16,
+        props: &[u8],
         payload_len: usize,
         fill: impl FnOnce(&mut BytesMut),
     ) {
@@ -239,9 +342,11 @@ impl Connection {
             retain,
             topic,
             pkid,
+            props,
             payload_len,
         );
         fill(&mut self.write_buf);
+        self.queued_publishes += 1;
         let (byte1, n) = (self.write_buf[start], self.write_buf.len() - start);
         self.record_sent(byte1, n, pkid, false);
     }
@@ -250,9 +355,14 @@ impl Connection {
     pub async fn flush(&mut self) -> Result<(), ConnectionError> {
         if !self.write_buf.is_empty() {
             self.stream.write_all(&self.write_buf).await?;
+            // A no-op for TCP; TLS and WebSocket may hold what was written.
+            self.stream.flush().await?;
             self.bytes_out += self.write_buf.len() as u64;
             self.writes += 1;
             self.wrote_us = self.clock.now_us();
+            self.publish_writes += (self.queued_publishes > 0) as u64;
+            self.publish_writes_batched += (self.queued_publishes > 1) as u64;
+            self.queued_publishes = 0;
             self.write_buf.clear();
             // Keep a burst's large buffer from staying with an idle client.
             if self.write_buf.capacity() > 64 * 1024 {
@@ -267,6 +377,7 @@ impl Connection {
     pub async fn write_raw(&mut self, bytes: &[u8], pkid: u16) -> Result<(), ConnectionError> {
         self.record_sent(bytes.first().copied().unwrap_or(0), bytes.len(), pkid, true);
         self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
         self.bytes_out += bytes.len() as u64;
         self.writes += 1;
         self.wrote_us = self.clock.now_us();
@@ -291,5 +402,60 @@ impl Connection {
 
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.stream.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes in `n` packets, then asks before a read at `now_us`.
+    fn after(p: &mut AdaptivePace, n: u32, now_us: u64) -> u64 {
+        for _ in 0..n {
+            p.took_in(false);
+        }
+        p.next_read_us(now_us)
+    }
+
+    #[test]
+    fn adaptive_pace_batches_only_while_packets_come_fast() {
+        let mut p = AdaptivePace::default();
+        // A trickle: one packet a millisecond is read at once.
+        assert_eq!(after(&mut p, 0, 10_000), 0);
+        for t in 1..=5u64 {
+            assert_eq!(after(&mut p, 1, 10_000 + t * 1000), 0, "{t}");
+        }
+        // Load: 20 packets over the next millisecond; the next read waits
+        // for the millisecond tick, and the ones after while it stays busy.
+        assert_eq!(after(&mut p, 20, 16_000), 17_000);
+        assert_eq!(after(&mut p, 3, 16_300), 17_000, "within a look the verdict stands");
+        assert_eq!(after(&mut p, 17, 17_000), 18_000);
+        // The load goes: the first look of a trickle reads at once again.
+        assert_eq!(after(&mut p, 1, 18_000), 0);
+        assert_eq!(after(&mut p, 1, 19_500), 0);
+    }
+
+    #[test]
+    fn adaptive_pace_judges_by_rate_not_by_a_late_read() {
+        let mut p = AdaptivePace::default();
+        assert_eq!(after(&mut p, 0, 1_000), 0);
+        // 40 packets over 10 ms (a stalled reader) is 4 per ms: still quiet.
+        assert_eq!(after(&mut p, 40, 11_000), 0);
+        // Exactly the threshold over 2 ms is busy.
+        assert_eq!(after(&mut p, 2 * ADAPTIVE_BUSY_PACKETS_PER_MS as u32, 13_000), 14_000);
+    }
+
+    #[test]
+    fn adaptive_pace_never_holds_back_what_the_broker_waits_for() {
+        let mut p = AdaptivePace::default();
+        assert_eq!(after(&mut p, 0, 1_000), 0);
+        assert_eq!(after(&mut p, 20, 2_000), 3_000, "busy");
+        // A QoS 1 delivery wants its PUBACK: the broker's window may be full.
+        p.took_in(true);
+        assert_eq!(p.next_read_us(2_100), 0);
+        assert_eq!(p.next_read_us(2_200), 3_000, "answered: busy again");
+        // The client's own inflight window waits for acknowledgements.
+        p.urgent = true;
+        assert_eq!(p.next_read_us(2_300), 0);
     }
 }

@@ -6,14 +6,85 @@ pub mod shard;
 pub mod stages;
 
 use crate::ids::IdAllocator;
+use crate::record::vocab::BatchMode;
 use crate::scenario::{self, BrokerSpec, Expect, ProtocolVersion, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// Debug shows no password (a plan may end up in a log or a panic message).
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
+    }
+}
+
+/// Where a credential comes from: never the scenario itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable, by name.
+    Env(String),
+    /// A file (a mounted secret), its path resolved against the scenario's directory.
+    File(std::path::PathBuf),
+}
+
+impl SecretSource {
+    /// The secret, a trailing newline trimmed from a file's; errors name the
+    /// variable or file (and the key that named it), never the value.
+    pub fn read(&self, key: &str) -> anyhow::Result<String> {
+        match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+                anyhow::anyhow!(
+                    "environment variable {name} (named by {key}_env) is not set; secrets come from the environment or a file ({key}_file)"
+                )
+            }),
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {key}_file {}: {e}", path.display()))?;
+                Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
+            }
+        }
+    }
+}
+
+/// A group's last will; the topic is filled per client (`ClientPlan::will_topic`).
+#[derive(Debug, Clone)]
+pub struct WillPlan {
+    /// Text after midge's tag in the payload.
+    pub payload: Option<String>,
+    pub qos: u8,
+    pub retain: bool,
+    /// MQTT 5 Will Delay Interval, seconds.
+    pub delay_s: Option<u32>,
+}
+
+/// What a will's payload starts with: `midge-will/<run id>/<client index>/<connection>`.
+pub const WILL_TAG: &str = "midge-will/";
+
+/// The payload of client `index`'s will on its `connection`-th connection attempt.
+pub fn will_payload(run_id: u64, index: u32, connection: u32, text: Option<&str>) -> Vec<u8> {
+    let mut p = format!("{WILL_TAG}{run_id:016x}/{index}/{connection}");
+    if let Some(t) = text {
+        p.push(' ');
+        p.push_str(t);
+    }
+    p.into_bytes()
+}
+
+/// A will payload midge made: (run id, client index, connection), or None.
+pub fn parse_will_payload(payload: &[u8]) -> Option<(u64, u32, u32)> {
+    let text = std::str::from_utf8(payload.strip_prefix(WILL_TAG.as_bytes())?).ok()?;
+    let tag = text.split(' ').next()?;
+    let mut parts = tag.split('/');
+    let run = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let index = parts.next()?.parse().ok()?;
+    let connection = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((run, index, connection))
 }
 
 /// When a publisher's messages are due (see `schedule`): at a
@@ -38,6 +109,14 @@ pub struct PublishPlan {
     /// With `[[stage]]`s: the rate over the stage clock (starting at `rate`);
     /// the schedule follows it.
     pub curve: Option<std::sync::Arc<stages::RateCurve>>,
+    /// MQTT 5 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
+    pub topic_alias: bool,
+    pub user_properties: Vec<(String, String)>,
+    /// The PUBLISH properties on the wire (MQTT 5): expiry and user
+    /// properties, and the same with topic alias 1.
+    pub props: bytes::Bytes,
+    pub props_alias: bytes::Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -50,12 +129,21 @@ pub struct GroupPlan {
     pub clean_session: bool,
     pub keepalive: Duration,
     pub max_inflight: u16,
-    /// Filled from the environment by `Plan::resolve_secrets` just before a run.
+    /// A publisher's own queue while disconnected (None: unbounded).
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
+    pub retry_interval: Option<Duration>,
+    /// Filled from the environment or files by `Plan::resolve_secrets` just before a run.
     pub credentials: Option<Credentials>,
-    /// Names of the environment variables holding the user name and password.
-    pub secret_env: Option<(String, Option<String>)>,
+    /// Where the user name and password come from.
+    pub secret_env: Option<(SecretSource, Option<SecretSource>)>,
+    pub will: Option<WillPlan>,
+    /// `start_after`: the group connects this long after publishing starts.
+    pub start_after: Duration,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
+    /// A slow consumer: at most this many deliveries taken in per second.
+    pub max_rate: Option<f64>,
     /// None: a lost connection ends the client.
     pub reconnect: Option<scenario::ReconnectPolicy>,
     /// MQTT 5 session expiry sent with `clean_session = false`.
@@ -64,6 +152,9 @@ pub struct GroupPlan {
     /// With `[[stage]]`s naming this group's `clients`: its client count over
     /// the stage clock (from 0); its clients join as it rises.
     pub client_curve: Option<std::sync::Arc<stages::ClientCurve>>,
+    /// Its own TLS client certificate and key (a group's `tls`), resolved
+    /// against the scenario's folder; None: `[broker.tls]`'s.
+    pub tls_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// On a shard (`--shard I/N`): this group's clients are every N-th of
     /// the whole group's, from the I-th.
     pub slice: Option<shard::ShardId>,
@@ -83,7 +174,8 @@ impl GroupPlan {
         let k = index - self.first_client;
         // The client's place in the whole group: joins follow the whole plan.
         let k = self.slice.map_or(k, |s| k * s.count + s.index);
-        self.client_curve.as_ref().map_or(0, |c| c.join_us(k))
+        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(k));
+        curve + self.start_after.as_micros() as u64
     }
 
     /// The CONNECT a client of this group sends (its twin sends the same).
@@ -98,6 +190,7 @@ impl GroupPlan {
             password: creds.map(|c| c.password),
             session_expiry_s: (v5 && self.persistent()).then_some(self.session_expiry_s),
             receive_maximum: None,
+            will: None,
         }
     }
 }
@@ -128,6 +221,8 @@ pub struct ClientPlan {
     pub filter: Option<String>,
     /// Index among all publishers of the run (carried in the payload header).
     pub publisher: Option<u32>,
+    /// The topic of its last will (its group has `will`).
+    pub will_topic: Option<String>,
 }
 
 /// A (publisher, subscriber) pair whose topic matches the filter.
@@ -169,8 +264,10 @@ pub struct Plan {
     /// run goes on (None: never; the default is every 60 s for a run longer
     /// than that).
     pub report_every: Option<Duration>,
-    /// `batch_window` (zero: none).
+    /// `batch_window` (zero: none, or adaptive).
     pub batch_window: Duration,
+    /// Adaptive without a `batch_window` key, off with a zero one, fixed otherwise.
+    pub batch_mode: BatchMode,
     pub broker: BrokerSpec,
     /// mqtts:// brokers: certificates to trust and present, names resolved.
     pub tls: Option<crate::mqtt::transport::TlsPlan>,
@@ -187,6 +284,8 @@ pub struct Plan {
     pub stages: Vec<stages::StagePlan>,
     /// spawn:mosquitto with persistence on.
     pub persistence: bool,
+    /// `retained_cleanup`: clear the topics midge set retained at the end.
+    pub retained_cleanup: bool,
     /// Local addresses to connect from (empty: the kernel chooses); the
     /// runner may fill it when the plan needs more source ports than one has.
     pub source_addrs: Vec<std::net::IpAddr>,
@@ -213,6 +312,23 @@ impl Plan {
     pub fn needs_proxy(&self) -> bool {
         use scenario::FaultAction::*;
         self.faults.iter().any(|f| matches!(f.action, Cut | Blackhole | Delay | Drop))
+    }
+
+    /// Client `index`'s index in the whole plan (a shard's slice renumbers
+    /// its clients): what a will's payload names, so a merge can match it.
+    pub fn whole_plan_index(&self, index: u32) -> u32 {
+        self.shard.as_ref().and_then(|s| s.global.get(index as usize).copied()).unwrap_or(index)
+    }
+
+    /// The topics midge publishes retained messages to (each once, in plan order).
+    pub fn retained_topics(&self) -> Vec<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.clients
+            .iter()
+            .filter(|c| self.group_of(c).publish.as_ref().is_some_and(|p| p.retain))
+            .filter_map(|c| c.topic.as_deref())
+            .filter(|t| seen.insert(*t))
+            .collect()
     }
 }
 
@@ -256,14 +372,21 @@ impl Plan {
         let mut publishers = Vec::new();
         for (gi, g) in s.groups.iter().enumerate() {
             let g = g.get_ref();
-            let secret_env = secret_names(
-                g.username_env.as_ref().or(s.broker.username_env.as_ref()),
-                g.password_env.as_ref().or(s.broker.password_env.as_ref()),
-            )
-            .map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
+            let secret_env =
+                secret_names(g, &s.broker, &scenario_dir).map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
             let first_client = clients.len() as u32;
             add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
             let mut group = group_plan(g, s.protocol, first_client, secret_env);
+            if let Some(t) = &g.tls {
+                if !broker.is_tls() {
+                    anyhow::bail!(
+                        "group {:?}: `tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {broker_url}",
+                        g.name
+                    );
+                }
+                let t = t.get_ref();
+                group.tls_identity = Some((scenario_dir.join(&t.cert_file), scenario_dir.join(&t.key_file)));
+            }
             stage_curves(&s.stages, &mut group);
             groups.push(std::sync::Arc::new(group));
         }
@@ -286,6 +409,11 @@ impl Plan {
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             report_every: None,
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
+            batch_mode: match s.batch_window.as_ref().map(|w| w.get_ref().0) {
+                None => BatchMode::Adaptive,
+                Some(Duration::ZERO) => BatchMode::Off,
+                Some(_) => BatchMode::Fixed,
+            },
             broker,
             tls,
             mosquitto_conf: s
@@ -302,6 +430,7 @@ impl Plan {
             faults,
             stages,
             persistence: s.broker.persistence,
+            retained_cleanup: s.retained_cleanup.unwrap_or(true),
             source_addrs: match (&overrides.source_addrs, &s.broker.source_addrs) {
                 (Some(v), _) => v.clone(),
                 (None, Some(list)) => scenario::parse_source_addrs(list).map_err(|e| anyhow::anyhow!(e))?,
@@ -322,20 +451,13 @@ impl Plan {
     /// names (secrets never live in the file). Done just before a run, so
     /// `midge validate` does not need them.
     pub fn resolve_secrets(&mut self) -> anyhow::Result<()> {
-        let read = |name: &str, key: &str| {
-            std::env::var(name).map_err(|_| {
-                anyhow::anyhow!(
-                    "environment variable {name} (named by {key}) is not set; secrets come from the environment"
-                )
-            })
-        };
         for g in self.groups.iter_mut().map(std::sync::Arc::make_mut) {
             if let Some((user, pass)) = &g.secret_env {
                 let ctx = |e: anyhow::Error| anyhow::anyhow!("group {:?}: {e}", g.name);
                 g.credentials = Some(Credentials {
-                    username: read(user, "username_env").map_err(ctx)?,
+                    username: user.read("username").map_err(ctx)?,
                     password: match pass {
-                        Some(p) => read(p, "password_env").map_err(ctx)?,
+                        Some(p) => p.read("password").map_err(ctx)?,
                         None => String::new(),
                     },
                 });
@@ -399,6 +521,7 @@ fn tls_plan(
             cert_file: path(&section.cert_file),
             key_file: path(&section.key_file),
             server_name: section.server_name.clone().unwrap_or_else(|| broker.host().unwrap_or_default().to_string()),
+            insecure: section.insecure,
         }
     })
 }
@@ -428,11 +551,20 @@ fn add_clients(
             |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
         let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
         let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
+        let will_topic = g.will.as_ref().map(|w| fill(&w.get_ref().topic.0));
         let publisher = topic.as_ref().map(|_| {
             publishers.push(clients.len() as u32);
             publishers.len() as u32 - 1
         });
-        clients.push(ClientPlan { index: clients.len() as u32, group: gi, client_id, topic, filter, publisher });
+        clients.push(ClientPlan {
+            index: clients.len() as u32,
+            group: gi,
+            client_id,
+            topic,
+            filter,
+            publisher,
+            will_topic,
+        });
     }
 }
 
@@ -441,7 +573,7 @@ fn group_plan(
     g: &scenario::Group,
     protocol: ProtocolVersion,
     first_client: u32,
-    secret_env: Option<(String, Option<String>)>,
+    secret_env: Option<(SecretSource, Option<SecretSource>)>,
 ) -> GroupPlan {
     GroupPlan {
         name: g.name.clone(),
@@ -452,10 +584,13 @@ fn group_plan(
         clean_session: g.clean_session,
         keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
         max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+        max_queued: g.max_queued,
+        retry_interval: g.retry_interval.map(|d| d.0),
         credentials: None,
         secret_env,
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
         subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+        max_rate: g.subscribe.as_ref().and_then(|f| f.get_ref().max_rate),
         reconnect: match g.reconnect {
             None => Some(scenario::ReconnectPolicy::default()),
             Some(scenario::ReconnectSpec::On(p)) => Some(p),
@@ -464,12 +599,31 @@ fn group_plan(
         session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
         retry_connect: g.retry_connect,
         client_curve: None,
+        tls_identity: None,
+        will: g.will.as_ref().map(|w| {
+            let w = w.get_ref();
+            WillPlan {
+                payload: w.payload.clone(),
+                qos: w.qos.0,
+                retain: w.retain,
+                delay_s: w.delay.as_ref().map(|d| d.get_ref().0.as_secs().min(u32::MAX as u64) as u32),
+            }
+        }),
+        start_after: g.start_after.map_or(Duration::ZERO, |d| d.0),
         slice: None,
     }
 }
 
 fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
+    use crate::mqtt::codec::props::publish_properties;
+    let expiry_s = p.expiry.map(|d| d.0.as_secs().min(u32::MAX as u64) as u32);
+    let user_properties: Vec<(String, String)> = p.user_properties.clone().unwrap_or_default().into_iter().collect();
     PublishPlan {
+        props: publish_properties(expiry_s, None, &user_properties).freeze(),
+        props_alias: publish_properties(expiry_s, Some(1), &user_properties).freeze(),
+        expiry_s,
+        topic_alias: p.topic_alias,
+        user_properties,
         qos: p.qos.0,
         rate: p.rate,
         payload: p.payload,
@@ -558,7 +712,13 @@ fn fault_plans(
     let mut faults = Vec::new();
     for f in specs {
         let f = f.get_ref();
-        if f.action == scenario::FaultAction::RestartBroker && *broker != BrokerSpec::SpawnMosquitto {
+        if let Err(why) = f.action.refused_over(broker.wire()) {
+            anyhow::bail!(
+                "fault {}: {why} (the broker here is {broker_url})",
+                format!("{:?}", f.action).to_lowercase()
+            );
+        }
+        if f.action == scenario::FaultAction::RestartBroker && !broker.is_spawned_mosquitto() {
             anyhow::bail!(
                 "fault restart-broker needs a broker midge starts itself: use broker \"spawn:mosquitto\" (the broker here is {broker_url})"
             );
@@ -587,14 +747,24 @@ fn fault_plans(
     Ok(faults)
 }
 
+/// Where a group's credentials come from: its own `_env` / `_file` keys,
+/// else `[broker]`'s; file paths relative to the scenario's directory.
 fn secret_names(
-    user_env: Option<&String>,
-    pass_env: Option<&String>,
-) -> Result<Option<(String, Option<String>)>, String> {
-    match (user_env, pass_env) {
+    g: &scenario::Group,
+    b: &scenario::BrokerSection,
+    dir: &std::path::Path,
+) -> Result<Option<(SecretSource, Option<SecretSource>)>, String> {
+    let source = |env: &Option<String>, file: &Option<String>| match (env, file) {
+        (Some(e), _) => Some(SecretSource::Env(e.clone())),
+        (None, Some(f)) => Some(SecretSource::File(dir.join(f))),
+        (None, None) => None,
+    };
+    let user = source(&g.username_env, &g.username_file).or_else(|| source(&b.username_env, &b.username_file));
+    let pass = source(&g.password_env, &g.password_file).or_else(|| source(&b.password_env, &b.password_file));
+    match (user, pass) {
         (None, None) => Ok(None),
-        (Some(u), p) => Ok(Some((u.clone(), p.cloned()))),
-        (None, Some(_)) => Err("password_env is set without username_env".into()),
+        (Some(u), p) => Ok(Some((u, p))),
+        (None, Some(_)) => Err("a password (password_env / password_file) is set without a user name".into()),
     }
 }
 

@@ -120,8 +120,9 @@ impl Schedule {
                 seed,
             ));
         }
+        // A group that joins later (`start_after`) owes nothing before it joins.
         Some(Schedule::new(
-            start_us + p.start_after.as_micros() as u64,
+            start_us + (p.start_after.as_micros() as u64).max(group.join_us(client.index)),
             end_us,
             p.rate,
             pi as f64 / publishers,

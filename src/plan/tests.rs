@@ -28,3 +28,91 @@ subscribe = { filter = "t/2", qos = 0 }
     assert_eq!(to_one[0].qos, 0);
     assert_eq!(plan.clients[0].client_id, "p0");
 }
+
+#[test]
+fn credentials_come_from_files_beside_the_scenario_newline_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("user"), "alice\n").unwrap();
+    std::fs::write(dir.path().join("pass"), "s3cret\r\n").unwrap();
+    std::fs::write(dir.path().join("other"), "x").unwrap();
+    let text = r#"
+name = "files"
+[broker]
+username_file = "user"
+password_file = "pass"
+[[group]]
+name = "a"
+subscribe = { filter = "t" }
+[[group]]
+name = "b"
+password_file = "other"
+subscribe = { filter = "t" }
+"#;
+    let path = dir.path().join("s.toml");
+    let f = ScenarioFile::parse(&path, text).unwrap();
+    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
+    plan.resolve_secrets().unwrap();
+    let creds = |g: usize| plan.groups[g].credentials.clone().unwrap();
+    assert_eq!((creds(0).username.as_str(), creds(0).password.as_str()), ("alice", "s3cret"));
+    assert_eq!((creds(1).username.as_str(), creds(1).password.as_str()), ("alice", "x"));
+    assert!(!format!("{:?}", plan.groups[0]).contains("s3cret"), "Debug shows no password");
+    assert!(!format!("{:?}", plan.groups[0].connect_options("c")).contains("s3cret"));
+
+    std::fs::remove_file(dir.path().join("pass")).unwrap();
+    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let e = plan.resolve_secrets().unwrap_err().to_string();
+    assert!(e.contains("password_file") && e.contains(&dir.path().join("pass").display().to_string()), "{e}");
+}
+
+#[test]
+fn a_will_payload_names_run_client_and_connection() {
+    let p = will_payload(0xabc, 7, 2, Some("bye now"));
+    assert_eq!(String::from_utf8_lossy(&p), "midge-will/0000000000000abc/7/2 bye now");
+    assert_eq!(parse_will_payload(&p), Some((0xabc, 7, 2)));
+    assert_eq!(parse_will_payload(&will_payload(1, 0, 0, None)), Some((1, 0, 0)));
+    assert_eq!(parse_will_payload(b"midge-will/zz/1/2"), None);
+    assert_eq!(parse_will_payload(b"hello"), None);
+}
+
+#[test]
+fn a_group_with_start_after_joins_then_and_retained_topics_are_listed_once() {
+    let text = r#"
+name = "late"
+[[group]]
+name = "lamps"
+clients = 3
+publish = { topic = "l/{i}", qos = 1, rate = 1.0, retain = true }
+[[group]]
+name = "same"
+clients = 2
+publish = { topic = "l/0", qos = 1, rate = 1.0, retain = true }
+[[group]]
+name = "late"
+start_after = "1500ms"
+will = { topic = "w/{client}" }
+subscribe = { filter = "l/+" }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    assert_eq!(plan.groups[2].join_us(5), 1_500_000);
+    assert_eq!(plan.groups[0].join_us(0), 0);
+    assert_eq!(plan.retained_topics(), vec!["l/0", "l/1", "l/2"]);
+    assert!(plan.retained_cleanup, "on by default");
+    assert_eq!(plan.clients[5].will_topic.as_deref(), Some(&*format!("w/{}", plan.clients[5].client_id)));
+}
+
+#[test]
+fn a_publisher_group_that_joins_later_owes_from_its_join() {
+    let text = r#"
+name = "late-pub"
+[[group]]
+name = "p"
+start_after = "2s"
+publish = { topic = "t", qos = 1, rate = 10.0 }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let mut s = schedule::Schedule::of_publisher(&plan, &plan.clients[0], 1_000_000, 5_000_000).unwrap();
+    assert!(s.intended_us(0) >= 3_000_000, "{}", s.intended_us(0));
+    assert_eq!(s.due_by(0, 5_000_000), 20, "2 s at 10 msg/s");
+}

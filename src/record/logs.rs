@@ -3,7 +3,7 @@
 //! compact range sets of sequence numbers and a step function of send times.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A set of u64 kept as sorted, disjoint, non-adjacent half-open ranges.
 /// In-order delivery keeps it at one range, whatever the count.
@@ -188,6 +188,30 @@ pub struct RxLog {
     /// latency samples.
     #[serde(default)]
     pub retained_replays: u64,
+    /// The retained replays of this run by publisher index (its topic).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retained_from: BTreeMap<u32, u32>,
+    /// Retained replays from another run (left on the broker earlier);
+    /// also counted in `stale`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_retained: u64,
+    /// Last wills of this run's clients received, in order of arrival.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wills: Vec<WillRx>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One last will received: whose connection left it, and when it came.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WillRx {
+    /// The client that left it (plan index) and its connection (timeline index).
+    pub client: u32,
+    pub connection: u32,
+    /// Run-clock µs.
+    pub at_us: u64,
 }
 
 /// When each sequence number was first written, kept as a piecewise-linear

@@ -67,6 +67,15 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
             offline_at_end: acc.drain.offline_at_end + r.drain.offline_at_end,
         };
         acc.lost_tasks += r.lost_tasks;
+        // Each shard clears the retained topics of its own publishers.
+        acc.retained_cleanup = match (acc.retained_cleanup.take(), r.retained_cleanup) {
+            (Some(a), Some(b)) => Some(super::RetainedCleanup {
+                topics: a.topics + b.topics,
+                cleared: a.cleared + b.cleared,
+                error: a.error.or(b.error),
+            }),
+            (a, b) => a.or(b),
+        };
         acc.run_end_us = acc.run_end_us.max(r.run_end_us);
         // Shards peak together in a steady run; this is at most the sum.
         acc.connected_peak += r.connected_peak;
@@ -79,6 +88,11 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
         if acc.broker.sys_series.is_empty() {
             acc.broker.sys_series = r.broker.sys_series;
             acc.broker.sys = r.broker.sys;
+        }
+        // TLS as the shards used it (the same settings): the first that
+        // negotiated something says what.
+        if acc.broker.tls.as_ref().map_or(true, |t| t.protocol_version.is_none()) && r.broker.tls.is_some() {
+            acc.broker.tls = r.broker.tls;
         }
     }
     acc.clients.sort_by_key(|c| c.index);
@@ -193,6 +207,7 @@ pub fn shift(r: &mut RunRecord, by_us: u64) {
         if let Some(w) = &mut c.publishing {
             shift_window(w, by_us);
         }
+        c.rx.iter_mut().flat_map(|rx| &mut rx.wills).for_each(|w| w.at_us += by_us);
     }
     for e in &mut r.faults.events {
         e.at_s += s;
@@ -241,6 +256,7 @@ fn shift_generation(g: &mut Generation, by_us: u64) {
         g.wrote_us += by_us;
     }
     g.ended_us += by_us;
+    g.behind.iter_mut().for_each(|(a, b)| (*a, *b) = (*a + by_us, *b + by_us));
     g.flight.iter_mut().for_each(|f| f.t_us += by_us);
 }
 

@@ -79,6 +79,10 @@ pub struct Generation {
     pub suback_code: Option<u8>,
     /// The slowest delivery seen on this connection (send to receipt).
     pub slowest_delivery_us: u64,
+    /// Spans in which midge held back this connection's reads (a
+    /// subscriber's `max_rate`, a `stall` fault) until it had caught up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<(u64, u64)>,
     pub ended_us: u64,
     /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
     pub cause: Option<Cause>,
@@ -223,6 +227,30 @@ pub struct Counters {
     pub socket_writes: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes, and alias
+    /// property bytes added to them.
+    #[serde(default)]
+    pub topic_alias_bytes_left_out: u64,
+    #[serde(default)]
+    pub topic_alias_bytes_added: u64,
+    /// Tracked deliveries whose MQTT 5 user properties were checked against
+    /// their publisher's, and those that did not match.
+    #[serde(default)]
+    pub user_properties_checked: u64,
+    #[serde(default)]
+    pub user_property_mismatches: u64,
+    /// MQTT 3.1.1 `retry_interval`: PUBLISH (DUP) and PUBREL packets sent
+    /// again on the same connection.
+    #[serde(default)]
+    pub publish_retries: u64,
+    /// Writes that carried PUBLISHes, and those that carried more than one.
+    #[serde(default)]
+    pub publish_writes: u64,
+    #[serde(default)]
+    pub publish_writes_batched: u64,
+    /// Reads that waited for a batching window's tick.
+    #[serde(default)]
+    pub paced_reads: u64,
 }
 
 impl Counters {
@@ -241,6 +269,14 @@ impl Counters {
         self.socket_writes += o.socket_writes;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.topic_alias_bytes_left_out += o.topic_alias_bytes_left_out;
+        self.topic_alias_bytes_added += o.topic_alias_bytes_added;
+        self.user_properties_checked += o.user_properties_checked;
+        self.user_property_mismatches += o.user_property_mismatches;
+        self.publish_retries += o.publish_retries;
+        self.publish_writes += o.publish_writes;
+        self.publish_writes_batched += o.publish_writes_batched;
+        self.paced_reads += o.paced_reads;
         for (dst, src) in [
             (&mut self.connect_failures, &o.connect_failures),
             (&mut self.subscribe_failures, &o.subscribe_failures),
@@ -268,6 +304,12 @@ pub struct Latencies {
     pub connect: Histogram<u64>,
     #[serde(with = "hist")]
     pub connect_tcp: Histogram<u64>,
+    /// The TLS handshake alone (mqtts://, wss://); empty without TLS.
+    #[serde(with = "hist", default = "hist::new_histogram")]
+    pub connect_tls: Histogram<u64>,
+    /// The WebSocket handshake alone (ws://, wss://); empty without it.
+    #[serde(with = "hist", default = "hist::new_histogram")]
+    pub connect_ws: Histogram<u64>,
     #[serde(with = "hist")]
     pub e2e: Histogram<u64>,
     #[serde(with = "hist")]
@@ -286,6 +328,8 @@ impl Latencies {
         Latencies {
             connect: hist::new_histogram(),
             connect_tcp: hist::new_histogram(),
+            connect_tls: hist::new_histogram(),
+            connect_ws: hist::new_histogram(),
             e2e: hist::new_histogram(),
             e2e_uncorrected: hist::new_histogram(),
             ack: hist::new_histogram(),
@@ -298,6 +342,8 @@ impl Latencies {
         // Same bounds everywhere, so adding cannot fail.
         let _ = self.connect.add(&o.connect);
         let _ = self.connect_tcp.add(&o.connect_tcp);
+        let _ = self.connect_tls.add(&o.connect_tls);
+        let _ = self.connect_ws.add(&o.connect_ws);
         let _ = self.e2e.add(&o.e2e);
         let _ = self.e2e_uncorrected.add(&o.e2e_uncorrected);
         let _ = self.ack.add(&o.ack);
@@ -347,6 +393,24 @@ pub struct BrokerRecord {
     /// every 2 s).
     #[serde(default)]
     pub sys_series: Vec<SysPoint>,
+    /// How the clients spoke TLS to the broker (None: they did not).
+    #[serde(default)]
+    pub tls: Option<TlsRecord>,
+}
+
+/// TLS as the run used it: whether the broker's certificate was verified,
+/// and what the first successful handshake negotiated (None when no
+/// handshake succeeded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsRecord {
+    /// `[broker.tls] insecure = true`: the broker's certificate was NOT verified.
+    pub insecure: bool,
+    /// The name the certificate was checked against.
+    pub server_name: String,
+    /// `TLSv1_3`, `TLSv1_2`.
+    pub protocol_version: Option<String>,
+    /// The IANA name of the cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
 }
 
 /// The broker's own counters after one round of `$SYS` values (mosquitto
@@ -465,9 +529,23 @@ pub struct RunRecord {
     pub clients: Vec<ClientRecord>,
     pub faults: FaultLog,
     pub generator: GeneratorRecord,
+    /// `retained_cleanup` at the end of the run (None: nothing to clear, or off).
+    #[serde(default)]
+    pub retained_cleanup: Option<RetainedCleanup>,
     /// A merged run (`midge merge`): the shards it was made of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<shards::MergedFrom>,
+}
+
+/// The end-of-run clearing of the topics midge set retained messages on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetainedCleanup {
+    /// Topics an empty retained message was sent to.
+    pub topics: u64,
+    /// Of those, the ones the broker acknowledged (QoS 1).
+    pub cleared: u64,
+    /// Why it stopped short (cannot connect, a write failed).
+    pub error: Option<String>,
 }
 
 impl RunRecord {

@@ -79,6 +79,7 @@ named_enum! {
         BrokerUnavailable => "broker_unavailable",
         ClosedByBroker => "closed_by_broker",
         PublishDenied => "publish_denied",
+        SlowConsumer => "slow_consumer",
     }
 }
 
@@ -97,6 +98,7 @@ impl FindingKind {
             FindingKind::BrokerUnavailable => "the broker dropped many connections at once and was unavailable",
             FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
             FindingKind::PublishDenied => "the broker denied what some clients published",
+            FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
         }
     }
 }
@@ -119,6 +121,8 @@ named_enum! {
         RestartBroker => "restart-broker",
         DuplicateIds => "duplicate-ids",
         Malformed => "malformed",
+        Stall => "stall",
+        Kill => "kill",
     }
 }
 
@@ -132,6 +136,9 @@ named_enum! {
         BrokerRestart => "broker_restart",
         SessionExpired => "session_expired",
         SessionLost => "session_lost",
+        /// The subscriber was behind: midge held back its reads (`max_rate`,
+        /// a `stall` fault) and it had not caught up.
+        SlowConsumer => "slow_consumer",
     }
 }
 
@@ -150,6 +157,20 @@ named_enum! {
         RetainAvailable => "retain_available",
         SharedSubscriptionAvailable => "shared_subscription_available",
         WildcardSubscriptionAvailable => "wildcard_subscription_available",
+    }
+}
+
+named_enum! {
+    /// How midge batches its system calls (`report.json`
+    /// `load_generator.batch_mode`), from the scenario's `batch_window`.
+    pub enum BatchMode as "batch mode" {
+        /// No `batch_window` key: each connection batches only while it is
+        /// busy (many packets per millisecond), up to a 1 ms window.
+        Adaptive => "adaptive",
+        /// A positive `batch_window`: always that window.
+        Fixed => "fixed",
+        /// `batch_window = "0ms"`: a wake-up per due message and per arriving packet.
+        Off => "off",
     }
 }
 
@@ -211,6 +232,8 @@ pub enum Cause {
     Io(String),
     /// A TLS failure, by name (`tls_bad_certificate`, `tls_alert_…`, …).
     Tls(String),
+    /// A WebSocket handshake failure, by name (`ws_http_404`, `ws_handshake_failed`, …).
+    WebSocket(String),
     ClosedBeforeConnack,
     UnexpectedPacketBeforeConnack,
     /// The broker refused CONNECT with this CONNACK code.
@@ -253,7 +276,7 @@ impl Cause {
             Cause::AddressNotAvailable => "address_not_available".into(),
             Cause::TooManyOpenFiles => "too_many_open_files".into(),
             Cause::Io(kind) => format!("io_{kind}"),
-            Cause::Tls(name) => name.clone(),
+            Cause::Tls(name) | Cause::WebSocket(name) => name.clone(),
             Cause::ClosedBeforeConnack => "closed_before_connack".into(),
             Cause::UnexpectedPacketBeforeConnack => "unexpected_packet_before_connack".into(),
             Cause::Connack { v5, code } => connack_name(*v5, *code),

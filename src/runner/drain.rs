@@ -41,7 +41,9 @@ impl DrainWatch {
 
     /// `seen`: deliveries so far, publishes in flight, clients offline.
     fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration) -> Option<DrainEnd> {
-        if seen.0 != self.last.0 {
+        // A client back from offline gets a quiet period of its own: a
+        // resumed session's queue is still on its way to it.
+        if seen.0 != self.last.0 || seen.2 < self.last.2 {
             self.delivered_at = now;
         }
         if seen != self.last {
@@ -120,9 +122,11 @@ mod tests {
         assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet), None);
         // …and stop, quiet, once nothing has for the stall period.
         assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet), Some(DrainEnd::Quiet));
-        // A client offline keeps it going the same way; its return completes it.
+        // A client offline keeps it going the same way; its return starts a
+        // quiet period (its resumed session's queue may still come).
         let mut w = DrainWatch::new(t0, (10, 0, 1));
         assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet), None);
-        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet), Some(DrainEnd::Complete));
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet), None);
+        assert_eq!(w.look(t0 + 1400 * MS, (10, 0, 0), quiet), Some(DrainEnd::Complete));
     }
 }

@@ -8,16 +8,18 @@ use crate::broker::{self, BrokerError, BrokerHandle};
 use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome, Phase};
 use crate::faults::malformed::Misbehave;
-use crate::faults::proxy::FaultProxy;
+use crate::faults::proxy::{FaultProxy, Framing};
 use crate::faults::schedule::{self, FaultContext};
 use crate::metrics::Metrics;
-use crate::mqtt::transport::TlsClient;
+use crate::mqtt::transport::{TlsClient, Transport};
+use crate::mqtt::websocket::WsTarget;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::record::series::{Series, MAX_POINTS};
 use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{
-    BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, RECORD_FORMAT,
+    BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunClock, RunRecord, TimePoint, TlsRecord,
+    RECORD_FORMAT,
 };
 use crate::report::Report;
 use crate::sys::{SysSeen, SysWatcher};
@@ -31,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
 /// Exit statuses (documented in the README).
+mod cleanup;
 mod drain;
 mod periodic;
 mod probes;
@@ -89,6 +92,9 @@ pub enum RunError {
     Workers(std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    /// A fault the transport cannot carry (see `FaultAction::refused_over`).
+    #[error("{0}")]
+    Transport(String),
     #[error("--prometheus: {0}")]
     Prometheus(String),
 }
@@ -129,7 +135,10 @@ struct Prepared {
 #[derive(Clone)]
 struct Links {
     proxy: Option<Arc<FaultProxy>>,
-    tls: Option<TlsClient>,
+    /// TLS and WebSocket as the broker's URL asks (the $SYS watcher's).
+    transport: Transport,
+    /// The same per group, by index (a group's own client certificate).
+    group_transports: Arc<[Transport]>,
     /// Where clients connect: the broker, or the proxy in front of it.
     client_addr: std::net::SocketAddr,
 }
@@ -147,22 +156,25 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     // + 1: the $SYS watcher.
     let connections = plan.clients.len() as u64 + twins + 1;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
-    let tls = plan.tls.as_ref().map(TlsClient::new).transpose().map_err(RunError::Tls)?;
-    if tls.is_some() && plan.needs_proxy() {
-        return Err(RunError::Tls(
-            "the cut, blackhole, delay and drop faults need midge's proxy, which cannot read TLS: run them against mqtt://".into(),
-        ));
+    // Plan::build refused the proxy's faults over TLS; this holds for plans made otherwise.
+    if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(plan.broker.wire()).is_err()) {
+        let why = f.action.refused_over(plan.broker.wire()).err().unwrap_or_default();
+        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action)));
     }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
+    let (transport, group_transports) = transports(&plan, &broker)?;
     preflight(&broker).await?;
+    let framing = if plan.broker.wire().ws() { Framing::WebSocket } else { Framing::Mqtt };
     let proxy = match plan.needs_proxy() {
-        true => Some(Arc::new(FaultProxy::start(broker.addr, Vec::new()).await.map_err(RunError::Proxy)?)),
+        true => {
+            Some(Arc::new(FaultProxy::start_framed(broker.addr, Vec::new(), framing).await.map_err(RunError::Proxy)?))
+        }
         false => None,
     };
     // The run clock, from here on: the $SYS watcher's series and the swarm share it.
     let clock = RunClock::new();
-    let sys_watch = spawn_sys_watch(&plan, &broker, tls.clone(), clock);
+    let sys_watch = spawn_sys_watch(&plan, &broker, transport.clone(), clock);
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
     plan.source_addrs = crate::limits::plan_source_addrs(
         connections,
@@ -171,12 +183,52 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
-    Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, tls, client_addr } })
+    Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, transport, group_transports, client_addr } })
+}
+
+/// TLS and WebSocket for the run: the broker-wide `Transport`, and one per
+/// group (a group's own client certificate). Without a `ca_file`, a broker
+/// midge started with a throwaway CA is trusted through that CA.
+fn transports(plan: &Plan, broker: &BrokerHandle) -> Result<(Transport, Arc<[Transport]>), RunError> {
+    let tls = match &plan.tls {
+        None => None,
+        Some(p) => {
+            let mut p = p.clone();
+            p.ca_file = p.ca_file.or_else(|| broker.ca_file.clone());
+            Some(TlsClient::new(&p).map_err(RunError::Tls)?)
+        }
+    };
+    let ws = plan.broker.ws_uri(broker.addr).map(|uri| WsTarget { uri });
+    let base = Transport { tls, ws };
+    let per_group = plan
+        .groups
+        .iter()
+        .map(|g| match (&g.tls_identity, &base.tls) {
+            (Some((cert, key)), Some(tls)) => {
+                let tls =
+                    tls.with_identity(cert, key).map_err(|e| RunError::Tls(format!("group {:?}: {e}", g.name)))?;
+                Ok(Transport { tls: Some(tls), ws: base.ws.clone() })
+            }
+            _ => Ok(base.clone()),
+        })
+        .collect::<Result<Vec<_>, RunError>>()?;
+    Ok((base, per_group.into()))
+}
+
+/// The record's word on TLS: verified or not, and what was negotiated.
+fn tls_record(plan: &Plan, transport: &Transport) -> Option<TlsRecord> {
+    let (tls, negotiated) = (transport.tls.as_ref()?, transport.tls.as_ref()?.negotiated());
+    Some(TlsRecord {
+        insecure: tls.is_insecure(),
+        server_name: plan.tls.as_ref().map(|t| t.server_name.clone()).unwrap_or_default(),
+        protocol_version: negotiated.as_ref().map(|n| n.protocol_version.clone()),
+        cipher_suite: negotiated.map(|n| n.cipher_suite),
+    })
 }
 
 /// The broker's own counters, straight to the broker (never through the
 /// proxy's faults). The embedded broker publishes none.
-fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>, clock: RunClock) -> Option<SysWatcher> {
+fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, transport: Transport, clock: RunClock) -> Option<SysWatcher> {
     if broker.kind == broker::EMBEDDED_KIND {
         return None;
     }
@@ -188,7 +240,7 @@ fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, tls: Option<TlsClient>, c
     Some(SysWatcher::spawn(crate::sys::SysWatch {
         addr: broker.addr,
         protocol: group.protocol,
-        tls,
+        transport,
         options,
         clock,
         // The generated mosquitto.conf says `sys_interval 1`.
@@ -223,9 +275,11 @@ fn start_swarm(
 ) -> Result<Swarm, RunError> {
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = Arc::new(WorkerPool::start(workers).map_err(RunError::Workers)?);
-    // Shards only need to outnumber the threads that record into them; each
-    // holds eight histograms.
-    let mut metrics = Metrics::new((2 * pool.len()).clamp(2, 16));
+    // One shard per worker: client i runs on worker i mod n and records into
+    // shard i mod n, so no two workers share a shard (only the sampler and
+    // the drain visit). Each holds ten histograms of 188 KB, all of it
+    // resident (the histogram zero-fills its counts), so a shard is not free.
+    let mut metrics = Metrics::new(pool.len().clamp(1, 16));
     metrics.clock = clock;
     let metrics = Arc::new(metrics);
     let (orders, orders_rx) = watch::channel(None);
@@ -235,7 +289,7 @@ fn start_swarm(
         metrics: metrics.clone(),
         broker: p.client_addr,
         orders: orders_rx,
-        tls: p.tls.clone(),
+        transports: p.group_transports.clone(),
         snapshots: snapshots.clone(),
     });
     let (phase, phase_rx) = watch::channel(Phase::Connecting);
@@ -279,7 +333,7 @@ fn publish_start(plan: &Plan, clock: &RunClock, earliest: u64) -> (u64, Option<u
 async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: &mut RunOptions) -> Publishing {
     let started = Instant::now();
     let cpu_at_start = crate::metrics::process_cpu_seconds();
-    let broker_cpu_at_start = broker.lock().await.cpu_seconds();
+    let broker_cpu_at_start = broker_cpu_seconds(&s.plan, broker).await;
     let (probe, stop_probe) = spawn_loop_probe(&s.pool);
     s.progress.set_stage("publishing");
     // A short lead so that every client sees the phase before its first slot.
@@ -302,7 +356,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
             client_addr: p.client_addr,
             orders: s.orders.clone(),
             phase: s.phase.clone(),
-            tls: p.tls.clone(),
+            transports: p.group_transports.clone(),
             clock: s.metrics.clock,
         };
         tokio::spawn(schedule::run(fctx, start_us, s.phase.subscribe()))
@@ -317,7 +371,7 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
     let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib = crate::metrics::process_rss_kib();
     let broker_rss_kib = broker.lock().await.rss_kib();
-    let broker_cpu_s = match (broker_cpu_at_start, broker.lock().await.cpu_seconds()) {
+    let broker_cpu_s = match (broker_cpu_at_start, broker_cpu_seconds(&s.plan, broker).await) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
@@ -342,10 +396,21 @@ async fn publish(s: &Swarm, p: &Links, broker: &Arc<Mutex<BrokerHandle>>, opts: 
     }
 }
 
+/// The broker's CPU seconds so far: the process `--broker-pid` names, else
+/// the spawned one's (None for other brokers).
+async fn broker_cpu_seconds(plan: &Plan, broker: &Mutex<BrokerHandle>) -> Option<f64> {
+    match plan.overrides.broker_pid {
+        Some(pid) => crate::metrics::pid_cpu_seconds(pid),
+        None => broker.lock().await.cpu_seconds(),
+    }
+}
+
 /// Resolves when every publisher has sent its `count` — only when every
 /// publisher has one and no fault waits for its time; else never.
 async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
+    // A group that joins later has its time to come, counted or not.
     let all_counted = plan.faults.is_empty()
+        && plan.groups.iter().all(|g| g.start_after.is_zero())
         && plan
             .clients
             .iter()
@@ -426,10 +491,13 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     }
     let broker = broker.lock().await;
     let mut record = finish(swarm, sys_watch, publishing, &broker).await;
+    // Every client is gone: nobody receives the clears.
+    record.retained_cleanup = cleanup::clear_retained(&plan, broker.addr, &links.group_transports, clock).await;
     // Served until every client is back and the record's figures are final.
     if let Some(e) = exporter {
         e.stop().await;
     }
+    record.broker.tls = tls_record(&plan, &links.transport);
     record.started_at = started_at;
     record.interrupted = stop.is_some();
     record.stop_signal = stop;
@@ -498,6 +566,7 @@ async fn finish(
             log_lines: broker.telling_log_lines(),
             sys: sys.last,
             sys_series: sys.series,
+            tls: None,
         },
         started_at: String::new(),
         clock_start_unix_us: swarm.metrics.clock.start_unix_us(),
@@ -532,6 +601,7 @@ async fn finish(
             broker_cpu_s: p.broker_cpu_s,
             broker_rss_kib: p.broker_rss_kib,
         },
+        retained_cleanup: None,
         merged: None,
     }
 }

@@ -145,6 +145,8 @@ async fn record_so_far(
             log_lines: b.telling_log_lines(),
             sys: sys.last,
             sys_series: sys.series,
+            // Filled in at the end (`runner::finish`).
+            tls: None,
         }
     };
     let elapsed_us = publishing.map_or(0, |w| w.stopped_us.saturating_sub(w.start_us));
@@ -173,6 +175,7 @@ async fn record_so_far(
         clock_start_unix_us: p.metrics.clock.start_unix_us(),
         start_late_us: None,
         merged: None,
+        retained_cleanup: None,
         counters,
         latencies,
         timeseries: p.series.lock().unwrap_or_else(|e| e.into_inner()).to_vec(),

@@ -18,7 +18,7 @@ mod validate;
 mod values;
 
 pub use crate::mqtt::ProtocolVersion;
-pub use broker_url::BrokerSpec;
+pub use broker_url::{BrokerSpec, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
@@ -50,6 +50,12 @@ pub struct BrokerSection {
     pub username_env: Option<String>,
     /// Name of the environment variable holding the password.
     pub password_env: Option<String>,
+    /// Files holding the user name and password (mounted secrets), relative
+    /// to the scenario file; a trailing newline is trimmed.
+    pub username_file: Option<String>,
+    pub password_file: Option<String>,
+    /// Refused (`validate`): an inline password would live in the file.
+    pub password: Option<Spanned<toml::Value>>,
     /// Extra lines for the generated mosquitto.conf (spawn:mosquitto only).
     #[serde(default)]
     pub mosquitto_conf: Vec<String>,
@@ -77,6 +83,19 @@ pub struct TlsSection {
     pub key_file: Option<String>,
     /// Name to check the broker's certificate against (default: the URL's host).
     pub server_name: Option<String>,
+    /// Take any certificate the broker shows, unverified (a self-signed
+    /// test broker). The report says so prominently.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// A group's `tls = { cert_file, key_file }`: its own client certificate
+/// instead of `[broker.tls]`'s. Paths are relative to the scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupTls {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -119,6 +138,15 @@ pub struct PublishSpec {
     pub arrival: ArrivalSpec,
     /// Messages per burst with arrival = "burst" (default 10).
     pub burst: Option<u32>,
+    /// MQTT 5 message expiry interval: a message the broker held longer is
+    /// not delivered, and not owed.
+    pub expiry: Option<Dur>,
+    /// MQTT 5: send the topic once per connection, then a topic alias (if
+    /// the broker's Topic Alias Maximum allows one).
+    #[serde(default)]
+    pub topic_alias: bool,
+    /// MQTT 5 user properties on every message, checked on delivery.
+    pub user_properties: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -140,6 +168,9 @@ pub struct SubscribeSpec {
     pub filter: FilterTemplate,
     #[serde(default)]
     pub qos: Qos,
+    /// A slow consumer: take in at most this many messages per second
+    /// (reads are paced, so the broker's queue for the client fills).
+    pub max_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,10 +189,28 @@ pub struct Group {
     pub protocol: Option<ProtocolVersion>,
     /// Outbound QoS 1/2 publishes awaiting acknowledgement, per client.
     pub max_inflight: Option<u16>,
+    /// A publisher's own queue while disconnected (paho's
+    /// `max_queued_messages_set`): messages due while offline wait, up to
+    /// this many, and go out on reconnect; the rest are never sent (unsent).
+    /// Absent: no bound.
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend an unacknowledged QoS 1/2 PUBLISH (DUP) or PUBREL
+    /// on the same connection after this long (paho's `message_retry_set`).
+    pub retry_interval: Option<Dur>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    pub username_file: Option<String>,
+    pub password_file: Option<String>,
+    /// Refused (`validate`): an inline password would live in the file.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Last will: the broker publishes it when a connection ends without DISCONNECT.
+    pub will: Option<Spanned<WillSpec>>,
+    /// Connect this long after publishing starts (a group that joins later).
+    pub start_after: Option<Dur>,
     pub publish: Option<Spanned<PublishSpec>>,
     pub subscribe: Option<Spanned<SubscribeSpec>>,
+    /// Its own TLS client certificate (mqtts://, wss:// brokers).
+    pub tls: Option<Spanned<GroupTls>>,
     /// `reconnect = false`, or `{ delay, max_delay, factor, jitter }`.
     /// Default: on, 1 s doubling to 120 s (paho's automatic reconnect).
     pub reconnect: Option<ReconnectSpec>,
@@ -171,6 +220,22 @@ pub struct Group {
     /// credentials), with the reconnect backoff. Off by default: no storm.
     #[serde(default)]
     pub retry_connect: bool,
+}
+
+/// `will = { topic, payload, qos, retain, delay }`. midge puts its own tag
+/// first in the payload (run, client, connection) so each will received is
+/// matched to the connection that left it; `payload` text follows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WillSpec {
+    pub topic: TopicTemplate,
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub qos: Qos,
+    #[serde(default)]
+    pub retain: bool,
+    /// MQTT 5 Will Delay Interval.
+    pub delay: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -191,6 +256,33 @@ pub enum FaultAction {
     DuplicateIds,
     /// The chosen clients send a bad packet (`packet`) on purpose.
     Malformed,
+    /// The chosen clients stop reading their socket for `for` without
+    /// disconnecting (keepalive pings still go out), then resume.
+    Stall,
+    /// The chosen clients close their sockets without DISCONNECT (their
+    /// wills fire); they reconnect as their group's policy says.
+    Kill,
+}
+
+impl FaultAction {
+    /// Whether midge's proxy can carry this fault out over `wire`; `Err`
+    /// says why not. The proxy works on bytes and finds each connection's
+    /// client id in its CONNECT: over TLS it cannot read it; over a plain
+    /// WebSocket it can (and cut, blackhole and delay act on the bytes),
+    /// but dropping one PUBLISH would mean taking the WebSocket frames
+    /// apart and framing the rest again.
+    pub fn refused_over(self, wire: Wire) -> Result<(), &'static str> {
+        use FaultAction::*;
+        match (self, wire) {
+            (Cut | Blackhole | Delay | Drop, Wire::Tls | Wire::Wss) => Err(
+                "needs midge's proxy, which cannot read TLS (it finds each client by its CONNECT): run it against mqtt:// or ws://",
+            ),
+            (Drop, Wire::Ws) => Err(
+                "cannot drop chosen PUBLISH packets inside WebSocket frames (midge's proxy would have to re-frame the stream); cut, blackhole and delay work over ws://, drop over mqtt://",
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The bad packet a `malformed` fault sends.
@@ -291,8 +383,9 @@ pub struct Scenario {
     pub report_every: Option<Dur>,
     /// Publishers send everything due within this window in one write, and
     /// a busy connection reads at most once per window: far fewer system
-    /// calls, latency resolution no finer than the window. 0 (the default):
-    /// a wake-up per due message and per arriving packet.
+    /// calls, latency resolution no finer than the window. 0: a wake-up per
+    /// arriving packet. None (the default): adaptive — a connection batches
+    /// its reads to 1 ms only while it takes in many packets per ms.
     pub batch_window: Option<Spanned<Dur>>,
     #[serde(default)]
     pub protocol: ProtocolVersion,
@@ -308,6 +401,9 @@ pub struct Scenario {
     pub stages: Vec<Spanned<StageSpec>>,
     #[serde(default)]
     pub expect: Expect,
+    /// At the end, clear every topic midge published retained messages to
+    /// (an empty retained message each), so a rerun starts clean. Default true.
+    pub retained_cleanup: Option<bool>,
     /// `[capacity]`: what `midge capacity` steps and how it judges a step
     /// (ignored by `midge run`).
     pub capacity: Option<toml::Spanned<CapacitySpec>>,

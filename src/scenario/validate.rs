@@ -55,6 +55,8 @@ impl ScenarioFile {
     /// `[broker]`: `source_addrs`, then `url`.
     fn validate_broker(&self) -> Result<(), ScenarioError> {
         let broker = &self.scenario.broker;
+        self.validate_credentials("broker", &broker.password, [&broker.username_env, &broker.username_file])?;
+        self.validate_credentials("broker", &None, [&broker.password_env, &broker.password_file])?;
         if let Some(list) = &broker.source_addrs {
             if let Err(e) = parse_source_addrs(list) {
                 let at = self.text.find(list.as_str()).unwrap_or(0);
@@ -62,9 +64,16 @@ impl ScenarioFile {
             }
         }
         if let Some(url) = &broker.url {
-            if let Err(e) = BrokerSpec::parse(url) {
-                let at = self.text.find(url.as_str()).unwrap_or(0);
-                return Err(self.error_at(at, e));
+            let at = self.text.find(url.as_str()).unwrap_or(0);
+            match BrokerSpec::parse(url) {
+                Err(e) => return Err(self.error_at(at, e)),
+                Ok(spec) if spec.is_embedded() && spec.wire().ws() && self.any_mqtt5() => {
+                    return Err(self.error_at(
+                        at,
+                        format!("broker {url:?}: the embedded broker's WebSocket listener speaks MQTT 3.1.1 only (rumqttd 0.20); set protocol = \"3.1.1\""),
+                    ))
+                }
+                Ok(_) => {}
             }
         }
         Ok(())
@@ -100,6 +109,15 @@ impl ScenarioFile {
                 return Err(self.error_at(at, ctx(format!("`connect_rate` must be a positive number, not {rate}"))));
             }
         }
+        if group.retry_interval.is_some()
+            && group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5
+        {
+            let m = "`retry_interval` is for MQTT 3.1.1: MQTT 5 forbids resending on the same connection (§4.4)";
+            return Err(self.error_at(at, ctx(m.into())));
+        }
+        if group.retry_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.error_at(at, ctx("`retry_interval` must be longer than 0".into())));
+        }
         if group.max_inflight == Some(0) {
             return Err(self.error_at(at, ctx("`max_inflight` must be at least 1".into())));
         }
@@ -109,8 +127,71 @@ impl ScenarioFile {
             }
         }
         self.validate_client_id(at, group)?;
+        if let (Some(tls), Some(wire)) = (&group.tls, self.file_wire()) {
+            if !wire.tls() {
+                return Err(self.error_at(
+                    tls.span().start,
+                    ctx(format!(
+                        "`tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {}://",
+                        wire.scheme()
+                    )),
+                ));
+            }
+        }
+        let name = format!("group {:?}", group.name);
+        self.validate_credentials(&name, &group.password, [&group.username_env, &group.username_file])?;
+        self.validate_credentials(&name, &None, [&group.password_env, &group.password_file])?;
+        if let Some(w) = &group.will {
+            self.validate_will(group, w)?;
+        }
         if let Some(p) = &group.publish {
             self.validate_publish(group, p)?;
+        }
+        if let Some(s) = &group.subscribe {
+            if s.get_ref().max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                let m = "subscribe.max_rate must be a positive number of messages per second";
+                return Err(self.error_at(s.span().start, ctx(m.into())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Secrets never live in the scenario: an inline `password` is refused,
+    /// pointing at both ways to give one; `_env` and `_file` exclude each other.
+    fn validate_credentials(
+        &self,
+        section: &str,
+        inline: &Option<Spanned<toml::Value>>,
+        sources: [&Option<String>; 2],
+    ) -> Result<(), ScenarioError> {
+        if let Some(p) = inline {
+            return Err(self.error_at(
+                p.span().start,
+                format!(
+                    "{section}: an inline `password` is refused (secrets never live in the scenario): name an environment variable with `password_env = \"VAR\"` or a file with `password_file = \"path\"`"
+                ),
+            ));
+        }
+        if let [Some(env), Some(file)] = sources {
+            let at = self.text.find(file.as_str()).unwrap_or(0);
+            return Err(self.error_at(
+                at,
+                format!("{section}: give a credential once, from the environment ({env:?}) or from a file ({file:?}), not both"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A group's `will`: the delay is MQTT 5's (3.1.1 has no Will Delay Interval).
+    fn validate_will(&self, group: &Group, w: &Spanned<super::WillSpec>) -> Result<(), ScenarioError> {
+        let protocol = group.protocol.unwrap_or(self.scenario.protocol);
+        if let Some(d) = &w.get_ref().delay {
+            if protocol != super::ProtocolVersion::V5 {
+                return Err(self.error_at(
+                    d.span().start,
+                    in_group(group, "will.delay is the MQTT 5 Will Delay Interval: set protocol = \"5\"".into()),
+                ));
+            }
         }
         Ok(())
     }
@@ -169,6 +250,14 @@ impl ScenarioFile {
         }
         if p.count == Some(0) {
             return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
+        }
+        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5;
+        if !v5 && (p.expiry.is_some() || p.topic_alias || p.user_properties.is_some()) {
+            let m = "publish.expiry, topic_alias and user_properties are MQTT 5: set protocol = \"5\"";
+            return Err(self.error_at(pat, ctx(m.into())));
+        }
+        if p.expiry.is_some_and(|e| e.0.as_secs() == 0 || e.0.as_secs() > u32::MAX as u64) {
+            return Err(self.error_at(pat, ctx("publish.expiry must be from 1s to 4294967295s".into())));
         }
         Ok(())
     }
@@ -302,7 +391,23 @@ impl ScenarioFile {
             }
             None => {}
         }
-        self.validate_fault_action(at, fault)
+        self.validate_fault_action(at, fault)?;
+        match self.file_wire().map(|w| fault.action.refused_over(w)) {
+            Some(Err(why)) => Err(self.error_at(at, format!("fault {name}: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether any group speaks MQTT 5 (its own `protocol`, or the file's).
+    fn any_mqtt5(&self) -> bool {
+        let s = &self.scenario;
+        s.groups.iter().any(|g| g.get_ref().protocol.unwrap_or(s.protocol) == super::ProtocolVersion::V5)
+    }
+
+    /// How the file's `[broker] url` is reached (None: no url, or a bad one).
+    fn file_wire(&self) -> Option<super::Wire> {
+        let url = self.scenario.broker.url.as_ref()?;
+        BrokerSpec::parse(url).ok().map(|b| b.wire())
     }
 
     /// The keys a fault's action needs (or must not have).
@@ -323,6 +428,9 @@ impl ScenarioFile {
             )),
             FaultAction::DuplicateIds if fault.group.is_none() => {
                 Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"))
+            }
+            FaultAction::Stall if fault.for_.is_none() => {
+                Err(self.error_at(at, "fault stall needs `for` (how long to stop reading)"))
             }
             FaultAction::Drop if fault.count == Some(0) => {
                 Err(self.error_at(at, "fault drop: `count` must be at least 1"))
@@ -410,4 +518,60 @@ fn top_level_key(text: &str, key: &str) -> Option<usize> {
         at += line.len();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
+        ScenarioFile::parse(Path::new("s.toml"), text)
+    }
+
+    const GROUP: &str = "[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\" }\n";
+
+    #[test]
+    fn an_inline_password_is_refused_naming_both_other_ways() {
+        for (text, at) in [
+            (format!("name = \"s\"\n[broker]\nusername_env = \"U\"\npassword = \"hunter2\"\n{GROUP}"), (4, 12)),
+            (format!("name = \"s\"\n{GROUP}password = \"hunter2\"\n"), (5, 12)),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!((e.line, e.column), at, "{e}");
+            assert!(e.message.contains("password_env") && e.message.contains("password_file"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "the error repeats no secret: {e}");
+        }
+    }
+
+    #[test]
+    fn a_credential_comes_from_the_environment_or_a_file_not_both() {
+        let text = format!("name = \"s\"\n{GROUP}username_env = \"U\"\nusername_file = \"user.txt\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("not both"), "{e}");
+        assert!(parse(&format!("name = \"s\"\n{GROUP}username_file = \"u\"\npassword_file = \"p\"\n")).is_ok());
+    }
+
+    #[test]
+    fn a_will_delay_needs_mqtt_5() {
+        let will = "will = { topic = \"w/{client}\", qos = 1, delay = \"5s\" }\n";
+        let e = parse(&format!("name = \"s\"\n{GROUP}{will}")).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 49), "{e}");
+        assert!(e.message.contains("Will Delay Interval") && e.message.contains("protocol = \"5\""), "{e}");
+        assert!(parse(&format!("name = \"s\"\nprotocol = \"5\"\n{GROUP}{will}")).is_ok());
+        let e = parse(&format!("name = \"s\"\n{GROUP}will = {{ topic = \"w/+\" }}\n")).unwrap_err();
+        assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    #[test]
+    fn kill_start_after_and_retained_cleanup_parse() {
+        let text = format!(
+            "name = \"s\"\nretained_cleanup = false\n{GROUP}start_after = \"1s\"\n[[fault]]\nat = \"1s\"\naction = \"kill\"\ngroup = \"g\"\n"
+        );
+        let f = parse(&text).unwrap();
+        assert_eq!(f.scenario.retained_cleanup, Some(false));
+        assert_eq!(f.scenario.faults[0].get_ref().action, FaultAction::Kill);
+        assert_eq!(f.scenario.groups[0].get_ref().start_after.unwrap().0, std::time::Duration::from_secs(1));
+    }
 }

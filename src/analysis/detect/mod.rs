@@ -17,6 +17,7 @@ mod protocol;
 mod qos;
 mod saturation;
 mod sessions;
+mod slow;
 mod subscriptions;
 mod words;
 
@@ -34,6 +35,7 @@ pub use protocol::protocol_error_drops;
 pub use qos::qos_violations;
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
+pub use slow::{slow_consumers, sys_dropped_rise};
 pub use subscriptions::subscribe_refused;
 pub use words::{secs, subscriber_name};
 

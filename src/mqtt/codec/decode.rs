@@ -206,7 +206,25 @@ fn decode_publish(byte1: u8, mut body: Bytes, v5: bool) -> Result<Packet, CodecE
         if props > body.remaining() {
             return Err(malformed(name, "properties longer than the packet"));
         }
-        body.advance(props);
+        let props = body.split_to(props);
+        return Ok(Packet::Publish(Publish {
+            dup: byte1 & 0b1000 != 0,
+            qos,
+            retain: byte1 & 1 != 0,
+            topic,
+            pkid,
+            props,
+            payload: body,
+        }));
     }
-    Ok(Packet::Publish(Publish { dup: byte1 & 0b1000 != 0, qos, retain: byte1 & 1 != 0, topic, pkid, payload: body }))
+    let props = Bytes::new();
+    Ok(Packet::Publish(Publish {
+        dup: byte1 & 0b1000 != 0,
+        qos,
+        retain: byte1 & 1 != 0,
+        topic,
+        pkid,
+        props,
+        payload: body,
+    }))
 }

@@ -38,7 +38,7 @@ impl Packet {
         match self {
             Packet::Connect(o) => encode_connect(o, v5, buf),
             Packet::Publish(p) => {
-                put_publish(buf, v5, p.dup, p.qos, p.retain, &p.topic, p.pkid, p.payload.len());
+                put_publish(buf, v5, p.dup, p.qos, p.retain, &p.topic, p.pkid, &p.props, p.payload.len());
                 buf.put_slice(&p.payload);
                 Ok(())
             }
@@ -108,6 +108,21 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
         if let Some(u) = &o.username {
             c.set_login(u.clone(), o.password.clone().unwrap_or_default());
         }
+        c.last_will = o.will.as_ref().map(|w| mqttbytes::v5::LastWill {
+            topic: w.topic.clone(),
+            message: w.payload.clone().into(),
+            qos: qos_of(w.qos),
+            retain: w.retain,
+            properties: w.delay_s.map(|d| mqttbytes::v5::WillProperties {
+                delay_interval: Some(d),
+                payload_format_indicator: None,
+                message_expiry_interval: None,
+                content_type: None,
+                response_topic: None,
+                correlation_data: None,
+                user_properties: Vec::new(),
+            }),
+        });
         if o.session_expiry_s.is_some() || o.receive_maximum.is_some() {
             c.properties = Some(mqttbytes::v5::ConnectProperties {
                 session_expiry_interval: o.session_expiry_s,
@@ -126,6 +141,10 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
         let mut c = mqttbytes::v4::Connect::new(o.client_id.clone());
         c.keep_alive = o.keep_alive_s;
         c.clean_session = o.clean_start;
+        c.last_will = o
+            .will
+            .as_ref()
+            .map(|w| mqttbytes::v4::LastWill::new(w.topic.clone(), w.payload.clone(), qos_of(w.qos), w.retain));
         if let Some(u) = &o.username {
             c.set_login(u.clone(), o.password.clone().unwrap_or_default());
         }
@@ -186,9 +205,11 @@ pub fn put_publish(
     retain: bool,
     topic: &[u8],
     pkid: u16,
+    props: &[u8],
     payload_len: usize,
 ) {
-    let remaining = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + usize::from(v5) + payload_len;
+    let props_len = if v5 { var_int_len(props.len()) + props.len() } else { 0 };
+    let remaining = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + props_len + payload_len;
     buf.reserve(5 + remaining);
     buf.put_u8(0x30 | (u8::from(dup) << 3) | ((qos & 3) << 1) | u8::from(retain));
     put_remaining_length(buf, remaining);
@@ -198,7 +219,18 @@ pub fn put_publish(
         buf.put_u16(pkid);
     }
     if v5 {
-        buf.put_u8(0); // no properties
+        put_remaining_length(buf, props.len());
+        buf.put_slice(props);
+    }
+}
+
+/// Bytes a variable byte integer takes.
+fn var_int_len(n: usize) -> usize {
+    match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
     }
 }
 
@@ -235,7 +267,7 @@ mod publish_encoding_tests {
         {
             let body = vec![b'.'; payload];
             let mut ours = BytesMut::new();
-            put_publish(&mut ours, false, false, qos, false, topic.as_bytes(), 7, payload);
+            put_publish(&mut ours, false, false, qos, false, topic.as_bytes(), 7, &[], payload);
             ours.put_slice(&body);
             let mut theirs = BytesMut::new();
             let mut p = mqttbytes::v4::Publish::new(topic, qos_of(qos), body.clone());

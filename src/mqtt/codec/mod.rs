@@ -7,6 +7,7 @@
 mod decode;
 mod encode;
 mod packet;
+pub mod props;
 
 pub use decode::decode;
 pub use encode::{put_frame, put_publish, put_remaining_length};
@@ -43,6 +44,7 @@ mod tests {
                     retain: false,
                     topic: Bytes::from_static(b"a/b"),
                     pkid: 12,
+                    props: if v == V5 { Bytes::from_static(&[0x02, 0, 0, 0, 9]) } else { Bytes::new() },
                     payload: Bytes::from_static(b"hello"),
                 }),
             ] {

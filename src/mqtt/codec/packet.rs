@@ -6,7 +6,8 @@ use bytes::Bytes;
 /// Largest packet midge accepts from a broker unless told otherwise.
 pub const DEFAULT_MAX_INCOMING: usize = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Debug shows no password: options end up in error messages and logs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     pub client_id: String,
     pub keep_alive_s: u16,
@@ -17,6 +18,34 @@ pub struct ConnectOptions {
     pub session_expiry_s: Option<u32>,
     /// MQTT 5 only: how many QoS 1/2 publishes we accept in flight.
     pub receive_maximum: Option<u16>,
+    /// The last will the broker publishes if the connection ends without DISCONNECT.
+    pub will: Option<Will>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("client_id", &self.client_id)
+            .field("keep_alive_s", &self.keep_alive_s)
+            .field("clean_start", &self.clean_start)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("session_expiry_s", &self.session_expiry_s)
+            .field("receive_maximum", &self.receive_maximum)
+            .field("will", &self.will)
+            .finish()
+    }
+}
+
+/// A last will as CONNECT carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+    /// MQTT 5 Will Delay Interval, seconds.
+    pub delay_s: Option<u32>,
 }
 
 /// What the broker said in CONNACK (MQTT 5 properties where present).
@@ -46,6 +75,8 @@ pub struct Publish {
     /// delivery costs no allocation).
     pub topic: Bytes,
     pub pkid: u16,
+    /// MQTT 5: the properties as they were on the wire (empty on 3.1.1).
+    pub props: Bytes,
     pub payload: Bytes,
 }
 

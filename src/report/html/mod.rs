@@ -78,6 +78,11 @@ fn head_and_summary(o: &mut String, r: &Report) {
     if let Some(e) = &r.error {
         let _ = writeln!(o, "<p class=\"fail\">{}</p>", esc(e));
     }
+    if let Some(t) = &r.broker.tls {
+        let text = esc(&super::markdown::tls_sentence(t).replace("**", "").replace('`', ""));
+        let class = if t.insecure { " class=\"fail\"" } else { "" };
+        let _ = writeln!(o, "<p{class}>{text}</p>");
+    }
     if r.load_generator.saturated {
         let _ = writeln!(
             o,
@@ -118,12 +123,18 @@ fn messages_table(o: &mut String, r: &Report) {
 fn latency_table(o: &mut String, r: &Report) {
     let l = &r.latency;
     o.push_str("<h2>Latency (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
-    for (name, s) in [
-        ("connect (to CONNACK)", &l.connect),
-        ("end to end (from intended send)", &l.e2e),
-        ("end to end (uncorrected)", &l.e2e_uncorrected),
-        ("publish ack", &l.ack),
-    ] {
+    // The whole connect, then each handshake that happened (TCP always).
+    let steps =
+        [("TCP connect", &l.connect_tcp), ("TLS handshake", &l.connect_tls), ("WebSocket handshake", &l.connect_ws)];
+    let rows = [("connect (to CONNACK)", &l.connect)]
+        .into_iter()
+        .chain(steps.into_iter().filter(|(_, s)| s.count > 0))
+        .chain([
+            ("end to end (from intended send)", &l.e2e),
+            ("end to end (uncorrected)", &l.e2e_uncorrected),
+            ("publish ack", &l.ack),
+        ]);
+    for (name, s) in rows {
         let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
         let _ = writeln!(
             o,

@@ -2,10 +2,12 @@
 //! printed at the end of a run.
 
 mod capacity;
+mod session;
 mod shards;
 mod words;
 
-use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
+use crate::analysis::model::{ConnectionInfo, LatencySummary, LoadGenerator, Report};
+use crate::record::vocab::BatchMode;
 pub(crate) use capacity::value;
 pub use capacity::{capacity_section, capacity_sentence};
 use std::fmt::Write;
@@ -127,6 +129,7 @@ pub fn render(r: &Report) -> String {
     message_losses(&mut o, r);
     loss_windows(&mut o, r);
     shared_subscriptions(&mut o, r);
+    session::wills_and_retained(&mut o, r);
     troubled_streams(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
@@ -173,12 +176,31 @@ fn header(o: &mut String, r: &Report) {
         r.scenario.file,
         &r.scenario.sha256[..12.min(r.scenario.sha256.len())]
     );
+    if let Some(t) = &r.broker.tls {
+        let _ = writeln!(o, "{}\n", tls_sentence(t));
+    }
     let d = &r.drain;
     let _ = writeln!(
         o,
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+}
+
+/// How the clients spoke TLS, in one sentence; an unverified broker
+/// certificate is said first, in bold (report.html opens with it too).
+pub fn tls_sentence(t: &crate::record::TlsRecord) -> String {
+    let negotiated = match (&t.protocol_version, &t.cipher_suite) {
+        (Some(v), Some(c)) => format!("TLS negotiated {v}, {c}"),
+        _ => "no TLS handshake succeeded".to_string(),
+    };
+    if t.insecure {
+        format!(
+            "**Warning: the broker's TLS certificate was NOT verified** (`[broker.tls] insecure = true`): anyone could have answered as the broker. {negotiated}."
+        )
+    } else {
+        format!("{negotiated}; the broker's certificate was verified for {:?}.", t.server_name)
+    }
 }
 
 /// "## Findings": each finding with its evidence; only the first 50, the
@@ -289,6 +311,28 @@ fn message_losses(o: &mut String, r: &Report) {
             m.queued_offline
         );
     }
+    mqtt5_lines(o, m);
+}
+
+/// MQTT 5 message expiry, topic aliases and user properties, when used.
+fn mqtt5_lines(o: &mut String, m: &crate::analysis::model::Messages) {
+    if m.expired > 0 {
+        let _ = writeln!(o, "{} messages passed their MQTT 5 expiry while queued for an offline persistent subscriber: the broker discarded them, and nobody was owed them (not lost).\n", m.expired);
+    }
+    if m.topic_alias_bytes_saved != 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 topic aliases saved {} bytes on the wire (topic bytes left out less alias properties added).\n",
+            m.topic_alias_bytes_saved
+        );
+    }
+    if m.user_properties_checked > 0 {
+        let _ = writeln!(
+            o,
+            "MQTT 5 user properties checked on {} deliveries: {} did not match what their publisher sent.\n",
+            m.user_properties_checked, m.user_property_mismatches
+        );
+    }
 }
 
 /// Still under "## Messages": the first 30 loss windows as a table.
@@ -327,6 +371,27 @@ fn shared_subscriptions(o: &mut String, r: &Report) {
             o,
             "| `{}` | {} | {} | {} | {} | {} | {:.1} % / {:.1} % |",
             s.filter, s.members, s.expected, s.received, s.lost, s.duplicated, s.min_share_pct, s.max_share_pct
+        );
+    }
+    o.push('\n');
+    for s in &r.shared_subscriptions {
+        let total: u64 = s.per_member.values().sum();
+        let parts: Vec<String> = s
+            .per_member
+            .iter()
+            // Rounded as min_share_pct and max_share_pct are (half away from zero).
+            .map(|(id, n)| {
+                let pct = if total == 0 { 0.0 } else { (*n as f64 * 1000.0 / total as f64).round() / 10.0 };
+                format!("{id} {n} ({pct:.1} %)")
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "- `{}` per member: {}; an even spread is {:.1} % each, the most uneven member is {:.1} points off it.",
+            s.filter,
+            parts.join(", "),
+            s.fair_share_pct,
+            s.max_deviation_pct
         );
     }
     o.push('\n');
@@ -474,27 +539,37 @@ fn load_generator(o: &mut String, r: &Report) {
             rss.map_or("?".to_string(), |k| format!("{k} KiB"))
         );
     }
-    if g.batch_window_us > 0 {
-        let _ = writeln!(
-            o,
-            "- batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
-            g.batch_window_us as f64 / 1000.0
-        );
+    let batching = batching_lines(g);
+    for line in &batching {
+        let _ = writeln!(o, "- {line}");
     }
-    if g.batch_window_us == 0 && g.cpu_utilization >= 0.5 && !g.saturated {
-        let _ = writeln!(
-            o,
-            "- midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
-            g.cpu_utilization * 100.0
-        );
-    }
-    if !g.publish_rates.is_empty()
-        || broker_peaks.is_some()
-        || g.batch_window_us > 0
-        || (g.cpu_utilization >= 0.5 && !g.saturated)
-    {
+    if !g.publish_rates.is_empty() || broker_peaks.is_some() || !batching.is_empty() {
         o.push('\n');
     }
+}
+
+/// What batching did to the figures, or would do, in words (none when it
+/// did nothing and midge was not busy).
+fn batching_lines(g: &LoadGenerator) -> Vec<String> {
+    let mut lines = Vec::new();
+    match g.batch_mode {
+        BatchMode::Fixed => lines.push(format!(
+            "batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
+            g.batch_window_us as f64 / 1000.0
+        )),
+        BatchMode::Adaptive if g.paced_reads > 0 => lines.push(format!(
+            "adaptive batching: {} of {} socket reads waited for a 1 ms tick (connections taking in at least {} packets per ms), so those connections' latencies are no finer than about a millisecond; `batch_window = \"0ms\"` turns it off",
+            g.paced_reads,
+            g.socket_reads,
+            crate::mqtt::connection::ADAPTIVE_BUSY_PACKETS_PER_MS
+        )),
+        BatchMode::Off if g.cpu_utilization >= 0.5 && !g.saturated => lines.push(format!(
+            "midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
+            g.cpu_utilization * 100.0
+        )),
+        _ => {}
+    }
+    lines
 }
 
 /// The broker process's highest CPU % and RSS over the time series, when
@@ -519,6 +594,8 @@ fn broker_counters(o: &mut String, r: &Report) {
     if let Some(dropped) = broker_dropped(r) {
         let m = &r.messages;
         let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
+        let slow = m.lost_by_window.get("slow_consumer").copied().unwrap_or(0);
+        let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
         let differ = match dropped.cmp(&m.lost) {
             std::cmp::Ordering::Equal => String::new(),
             std::cmp::Ordering::Greater => format!(" The broker's count is {} more.", dropped - m.lost),
@@ -526,7 +603,7 @@ fn broker_counters(o: &mut String, r: &Report) {
         };
         let _ = writeln!(
             o,
-            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline).{differ}\n",
+            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline{slow}).{differ}\n",
             m.lost
         );
     }
@@ -550,6 +627,13 @@ fn latency(o: &mut String, r: &Report) {
     let _ = writeln!(o, "|---|---|---|---|---|---|---|");
     latency_row(o, "connect (to CONNACK)", &l.connect);
     latency_row(o, "connect (TCP only)", &l.connect_tcp);
+    // Only the handshakes that happened: a plain mqtt:// run has neither.
+    if l.connect_tls.count > 0 {
+        latency_row(o, "TLS handshake", &l.connect_tls);
+    }
+    if l.connect_ws.count > 0 {
+        latency_row(o, "WebSocket handshake", &l.connect_ws);
+    }
     latency_row(o, "end to end (from intended send)", &l.e2e);
     latency_row(o, "end to end (uncorrected)", &l.e2e_uncorrected);
     latency_row(o, "publish ack", &l.ack);

@@ -1,0 +1,79 @@
+//! slow_consumer: a subscriber lost messages while midge held back its reads
+//! (`subscribe.max_rate`, a `stall` fault) — the broker's queue for it was
+//! full. The evidence sets midge's count beside the broker's own: its log
+//! lines about dropping the client's messages (mosquitto: "Outgoing messages
+//! are being dropped for client X.") and the rise of its `$SYS`
+//! `publish/messages/dropped` counter over the run.
+
+use super::brokerlog::lines_about;
+use super::words::secs;
+use crate::analysis::model::Finding;
+use crate::analysis::tally::WindowTally;
+use crate::plan::Plan;
+use crate::record::vocab::{FindingKind, LossWindow};
+use crate::record::SysPoint;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// How far the broker's `$SYS` dropped counter rose over the run (a counter
+/// not yet published in the first round counts as 0); None without one.
+pub fn sys_dropped_rise(series: &[SysPoint]) -> Option<u64> {
+    let last = series.iter().rev().find_map(|p| p.dropped)?;
+    Some(last.saturating_sub(series.first().and_then(|p| p.dropped).unwrap_or(0)))
+}
+
+/// A broker line saying it drops a client's outgoing messages.
+pub fn says_dropping(line: &str) -> bool {
+    line.to_lowercase().contains("being dropped")
+}
+
+pub fn slow_consumers(
+    plan: &Plan,
+    windows: &[WindowTally],
+    log: Option<&[String]>,
+    series: &[SysPoint],
+) -> Vec<Finding> {
+    let mut by_client: BTreeMap<u32, Vec<&WindowTally>> = BTreeMap::new();
+    for w in windows.iter().filter(|w| w.kind == LossWindow::SlowConsumer && w.lost > 0) {
+        by_client.entry(w.client.unwrap_or(0)).or_default().push(w);
+    }
+    let broker_dropped = sys_dropped_rise(series);
+    by_client
+        .into_iter()
+        .map(|(client, list)| {
+            let c = &plan.clients[client as usize];
+            let g = plan.group_of(c);
+            let lost: u64 = list.iter().map(|w| w.lost).sum();
+            let lines: Vec<&String> = lines_about(log, &c.client_id).filter(|l| says_dropping(l)).collect();
+            let why = match g.max_rate {
+                Some(r) => format!("took in at most {r} msg/s (max_rate)"),
+                None => "stopped reading (stall fault)".to_string(),
+            };
+            let broker_says = match (lines.is_empty(), broker_dropped) {
+                (false, Some(d)) => format!("; the broker logged that it dropped its messages and counted {d} dropped ($SYS)"),
+                (false, None) => "; the broker logged that it dropped its messages".to_string(),
+                (true, Some(d)) => format!("; the broker counted {d} dropped ($SYS) and logged nothing about this client"),
+                (true, None) => "; the broker's own evidence is not available (not spawned by midge, no $SYS)".to_string(),
+            };
+            Finding {
+                kind: FindingKind::SlowConsumer,
+                summary: format!(
+                    "{} (group {}) {why} and lost {lost} message(s) published while it was behind{broker_says}",
+                    c.client_id, g.name
+                ),
+                client_ids: vec![c.client_id.clone()],
+                count: lost,
+                first_s: secs(list.first().map_or(0, |w| w.start_us)),
+                last_s: secs(list.last().map_or(0, |w| w.end_us)),
+                evidence: json!({
+                    "group": g.name,
+                    "max_rate": g.max_rate,
+                    "lost": lost,
+                    "behind": list.iter().map(|w| json!({ "from_s": secs(w.start_us), "to_s": secs(w.end_us), "lost": w.lost })).collect::<Vec<_>>(),
+                    "broker_lines": lines,
+                    "broker_dropped": broker_dropped,
+                }),
+            }
+        })
+        .collect()
+}

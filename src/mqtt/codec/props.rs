@@ -1,0 +1,95 @@
+//! MQTT 5 PUBLISH properties midge writes and checks: message expiry
+//! interval (0x02), topic alias (0x23) and user properties (0x26). The
+//! other properties a broker may forward are skipped, never an error.
+
+use bytes::{BufMut, BytesMut};
+
+const MESSAGE_EXPIRY: u8 = 0x02;
+const TOPIC_ALIAS: u8 = 0x23;
+const USER_PROPERTY: u8 = 0x26;
+
+/// Bytes the topic alias property takes in a PUBLISH (identifier and u16).
+pub const TOPIC_ALIAS_LEN: usize = 3;
+
+/// A PUBLISH's properties as they go on the wire (without their length).
+pub fn publish_properties(expiry_s: Option<u32>, alias: Option<u16>, user: &[(String, String)]) -> BytesMut {
+    let mut b = BytesMut::new();
+    if let Some(e) = expiry_s {
+        b.put_u8(MESSAGE_EXPIRY);
+        b.put_u32(e);
+    }
+    if let Some(a) = alias {
+        b.put_u8(TOPIC_ALIAS);
+        b.put_u16(a);
+    }
+    for (k, v) in user {
+        b.put_u8(USER_PROPERTY);
+        for s in [k, v] {
+            b.put_u16(s.len() as u16);
+            b.put_slice(s.as_bytes());
+        }
+    }
+    b
+}
+
+/// A two-byte-length string (or binary data) off the front of `p`.
+fn string<'a>(p: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u16::from_be_bytes([*p.first()?, *p.get(1)?]) as usize;
+    let s = p.get(2..2 + len)?;
+    *p = &p[2 + len..];
+    Some(s)
+}
+
+/// The user properties among a PUBLISH's properties, in order; None when
+/// the properties cannot be read (a property midge does not know the size of).
+pub fn user_properties(mut p: &[u8]) -> Option<Vec<(&str, &str)>> {
+    let mut out = Vec::new();
+    let take = |p: &mut &[u8], n: usize| -> Option<()> { (p.len() >= n).then(|| *p = &p[n..]) };
+    while let Some((&id, rest)) = p.split_first() {
+        p = rest;
+        match id {
+            0x01 => take(&mut p, 1)?,
+            0x02 => take(&mut p, 4)?,
+            0x23 => take(&mut p, 2)?,
+            0x03 | 0x08 => {
+                string(&mut p)?;
+            }
+            0x09 => {
+                string(&mut p)?; // correlation data: binary, same layout
+            }
+            0x0B => {
+                // subscription identifier: a variable byte integer
+                while *p.first()? & 0x80 != 0 {
+                    take(&mut p, 1)?;
+                }
+                take(&mut p, 1)?
+            }
+            USER_PROPERTY => {
+                let (k, v) = (string(&mut p)?, string(&mut p)?);
+                out.push((std::str::from_utf8(k).ok()?, std::str::from_utf8(v).ok()?));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_round_trip_and_unknown_ones_are_skipped() {
+        let user = vec![("site".to_string(), "a".to_string()), ("k".to_string(), "v".to_string())];
+        let b = publish_properties(Some(2), Some(1), &user);
+        assert_eq!(&b[..8], &[0x02, 0, 0, 0, 2, 0x23, 0, 1]);
+        assert_eq!(user_properties(&b), Some(vec![("site", "a"), ("k", "v")]));
+        // What a broker forwards: expiry (remaining), a subscription identifier, content type.
+        let mut fwd = vec![0x02, 0, 0, 0, 1, 0x0B, 0x81, 0x01, 0x03, 0, 1, b'x'];
+        fwd.extend_from_slice(&b[8..]);
+        assert_eq!(user_properties(&fwd), Some(vec![("site", "a"), ("k", "v")]));
+        assert_eq!(user_properties(&[0x26, 0, 5, b'a']), None, "truncated: no panic");
+        assert_eq!(user_properties(&[0x7f]), None);
+        assert_eq!(user_properties(&[]), Some(vec![]));
+    }
+}

@@ -1,0 +1,102 @@
+//! Slow and stalled consumers against mosquitto with its stock limits
+//! (max_inflight_messages 20, max_queued_messages 1000): midge holds back a
+//! subscriber's reads, the broker's queue for it fills and the broker drops
+//! the rest. midge's loss must equal the broker's own count, fall in the
+//! subscriber's slow_consumer window, and stay zero for a subscriber that
+//! reads freely.
+
+mod support;
+
+use midge::report::Report;
+use support::{run_shipped, run_text};
+
+/// How far mosquitto's `$SYS` dropped counter rose over the run.
+fn broker_dropped(r: &Report) -> u64 {
+    let series = &r.broker.sys_series;
+    let last = series.iter().rev().find_map(|p| p.dropped).expect("a $SYS dropped count");
+    last - series.first().and_then(|p| p.dropped).unwrap_or(0)
+}
+
+fn lost_to(r: &Report, subscriber: &str) -> u64 {
+    r.streams.iter().filter(|s| s.subscriber == subscriber).map(|s| s.lost).sum()
+}
+
+/// The relations every slow-consumer run must keep: loss equals the
+/// broker's drops, every loss sits in the client's slow_consumer window, and
+/// the finding carries the broker's log line and count.
+fn assert_broker_agrees(r: &Report, client: &str) {
+    let m = &r.messages;
+    assert!(m.lost > 0, "the broker's queue overflowed: {m:?}");
+    assert_eq!(m.lost, broker_dropped(r), "midge's lost = mosquitto's $SYS dropped: {m:?}");
+    assert_eq!(m.lost_by_window["slow_consumer"], m.lost, "every loss in the window: {:?}", m.lost_by_window);
+    assert_eq!(m.lost_by_window["steady"], 0);
+    assert_eq!(m.received + m.lost, m.expected, "{m:?}");
+    assert_eq!(lost_to(r, client), m.lost);
+    let windows: Vec<_> = r.loss_windows.iter().filter(|w| w.kind == "slow_consumer").collect();
+    assert_eq!(windows.iter().map(|w| w.lost).sum::<u64>(), m.lost);
+    assert!(windows.iter().all(|w| w.client.as_deref() == Some(client)));
+    let f = r.findings.iter().find(|f| f.kind == "slow_consumer").expect("a slow_consumer finding");
+    assert_eq!(f.count, m.lost);
+    assert_eq!(f.client_ids, vec![client.to_string()]);
+    assert_eq!(f.evidence["broker_dropped"], m.lost);
+    let lines = f.evidence["broker_lines"].as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains(&format!("Outgoing messages are being dropped for client {client}."))),
+        "{lines:?}"
+    );
+    assert_eq!(r.disconnects.total, 0, "nobody dropped: {:?}", r.disconnects);
+    assert_eq!(r.reconnects, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_capped_subscriber_loses_exactly_what_mosquitto_drops() {
+    let out = run_shipped("slow-consumer", |t| t).await;
+    let r = &out.report;
+    assert_eq!(r.messages.published, 3000);
+    assert_eq!(r.messages.expected, 6000, "two subscribers, every message owed to each");
+    assert_broker_agrees(r, "slow-dash-0");
+    assert_eq!(lost_to(r, "fast-dash-0"), 0, "the free reader loses nothing");
+    assert_eq!(out.exit_code, 1, "the scenario's lost = 0 fails");
+    let md = midge::report::markdown::render(r);
+    assert!(md.contains("while slow consumers were behind"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_keeps_its_connection_and_loses_what_mosquitto_drops() {
+    // keepalive 1 s: mosquitto closes a client silent for 1.5 s, and the
+    // stall lasts 2 s. midge keeps pinging while it holds back its reads
+    // (the PINGRESPs sit unread) and does not call its own stall a timeout.
+    let text = r#"
+name = "stall"
+duration = "2.5s"
+drain = "6s"
+[broker]
+url = "spawn:mosquitto"
+[[group]]
+name = "staller"
+client_id = { scheme = "prefix-serial", prefix = "staller-" }
+keepalive = "1s"
+subscribe = { filter = "s/#", qos = 1 }
+[[group]]
+name = "src"
+client_id = { scheme = "prefix-serial", prefix = "src-" }
+publish = { topic = "s/{i}", qos = 1, rate = 1500.0, payload = 64 }
+[[fault]]
+at = "0.2s"
+action = "stall"
+group = "staller"
+for = "2s"
+"#;
+    let out = run_text(text, "spawn:mosquitto").await;
+    let r = &out.report;
+    assert_eq!(r.messages.published, 3750);
+    assert_broker_agrees(r, "staller-0");
+    assert_eq!(r.faults[0].action, "stall");
+    let f = r.findings.iter().find(|f| f.kind == "slow_consumer").unwrap();
+    assert!(f.summary.contains("stall"), "{}", f.summary);
+    // 3000 messages came during the stall; the broker could hold 1020 of them.
+    assert!(r.messages.lost >= 1500, "{:?}", r.messages);
+}
