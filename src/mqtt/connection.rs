@@ -194,7 +194,12 @@ impl Connection {
             }
             let asked = self.read_buf.capacity() - self.read_buf.len();
             if let Some(a) = self.adaptive.as_mut() {
-                self.paced_until_us = a.next_read_us(self.clock.now_us());
+                // A pace whose read never happened (the caller's select!
+                // dropped this future while it waited) still holds: deciding
+                // afresh would judge a look in which nothing could be read.
+                if self.paced_until_us == 0 || a.urgent {
+                    self.paced_until_us = a.next_read_us(self.clock.now_us());
+                }
             }
             let paced = self.paced_until_us > 0;
             if paced {
@@ -210,6 +215,10 @@ impl Connection {
                 pace.as_mut().await;
             }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
+            if self.adaptive.is_some() {
+                // This read was the paced one: the next is decided afresh.
+                self.paced_until_us = 0;
+            }
             if self.read_window_us > 0 {
                 let now = self.clock.now_us();
                 let window = self.read_window_us as u64;
