@@ -201,23 +201,16 @@ fn decode_publish(byte1: u8, mut body: Bytes, v5: bool) -> Result<Packet, CodecE
         return Err(malformed(name, "topic is not UTF-8"));
     }
     let pkid = if qos > 0 { read_pkid(&mut body, name)? } else { 0 };
-    if v5 {
-        let props = read_variable_int(&mut body, name)?;
-        if props > body.remaining() {
-            return Err(malformed(name, "properties longer than the packet"));
+    let props = match v5 {
+        true => {
+            let len = read_variable_int(&mut body, name)?;
+            if len > body.remaining() {
+                return Err(malformed(name, "properties longer than the packet"));
+            }
+            body.split_to(len)
         }
-        let props = body.split_to(props);
-        return Ok(Packet::Publish(Publish {
-            dup: byte1 & 0b1000 != 0,
-            qos,
-            retain: byte1 & 1 != 0,
-            topic,
-            pkid,
-            props,
-            payload: body,
-        }));
-    }
-    let props = Bytes::new();
+        false => Bytes::new(),
+    };
     Ok(Packet::Publish(Publish {
         dup: byte1 & 0b1000 != 0,
         qos,
