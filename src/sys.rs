@@ -162,8 +162,11 @@ async fn watch_rounds(w: &SysWatch, stop: &mut watch::Receiver<bool>, seen: &Mut
     let far = tokio::time::Instant::now() + Duration::from_secs(3600);
     loop {
         tokio::select! {
+            // mosquitto starts a round about every two intervals (it waits
+            // more than `sys_interval`), so wait that long and a half for the
+            // next one: a shorter wait missed it now and then.
             _ = stop.changed(), if last_round.is_none() => match w.interval {
-                Some(i) => last_round = Some(tokio::time::Instant::now() + i + i / 2),
+                Some(i) => last_round = Some(tokio::time::Instant::now() + 2 * i + i / 2),
                 None => break,
             },
             _ = tokio::time::sleep_until(last_round.unwrap_or(far)), if last_round.is_some() => break,
