@@ -63,6 +63,18 @@ pub struct WindowTally {
     pub missed_offline: u64,
 }
 
+/// The windows `keep` selects, by the client they belong to (0 when none).
+pub fn windows_by_client(
+    windows: &[WindowTally],
+    keep: impl Fn(&WindowTally) -> bool,
+) -> std::collections::BTreeMap<u32, Vec<&WindowTally>> {
+    let mut by_client: std::collections::BTreeMap<u32, Vec<&WindowTally>> = Default::default();
+    for w in windows.iter().filter(|w| keep(w)) {
+        by_client.entry(w.client.unwrap_or(0)).or_default().push(w);
+    }
+    by_client
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     pub total: Counts,

@@ -5,17 +5,13 @@
 
 use super::words::secs;
 use crate::analysis::model::Finding;
-use crate::analysis::tally::WindowTally;
+use crate::analysis::tally::{windows_by_client, WindowTally};
 use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, LossWindow};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 pub fn sessions_lost(plan: &Plan, windows: &[WindowTally]) -> Vec<Finding> {
-    let mut by_client: BTreeMap<u32, Vec<&WindowTally>> = BTreeMap::new();
-    for w in windows.iter().filter(|w| w.kind == LossWindow::SessionLost) {
-        by_client.entry(w.client.unwrap_or(0)).or_default().push(w);
-    }
+    let by_client = windows_by_client(windows, |w| w.kind == LossWindow::SessionLost);
     by_client
         .into_iter()
         .map(|(client, list)| {

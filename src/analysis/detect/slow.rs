@@ -8,12 +8,11 @@
 use super::brokerlog::lines_about;
 use super::words::secs;
 use crate::analysis::model::Finding;
-use crate::analysis::tally::WindowTally;
+use crate::analysis::tally::{windows_by_client, WindowTally};
 use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, LossWindow};
 use crate::record::SysPoint;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// How far the broker's `$SYS` dropped counter rose over the run (a counter
 /// not yet published in the first round counts as 0); None without one.
@@ -33,10 +32,7 @@ pub fn slow_consumers(
     log: Option<&[String]>,
     series: &[SysPoint],
 ) -> Vec<Finding> {
-    let mut by_client: BTreeMap<u32, Vec<&WindowTally>> = BTreeMap::new();
-    for w in windows.iter().filter(|w| w.kind == LossWindow::SlowConsumer && w.lost > 0) {
-        by_client.entry(w.client.unwrap_or(0)).or_default().push(w);
-    }
+    let by_client = windows_by_client(windows, |w| w.kind == LossWindow::SlowConsumer && w.lost > 0);
     let broker_dropped = sys_dropped_rise(series);
     by_client
         .into_iter()
