@@ -179,15 +179,18 @@ fn stage_mistakes_are_scenario_errors() {
     // A rate for a group that does not publish.
     let e = err(base.replace("rate = { pub = 40.0 }", "rate = { sub = 4.0 }"));
     assert!(e.message.contains("does not publish"), "{e}");
-    // Client targets only ramp up, and end at the group's clients.
+    // Client targets are at most the group's clients, and the highest is its clients.
     let e = err(base.replace("rate = { pub = 40.0 }", "clients = { pub = 11 }"));
     assert!(e.message.contains("which has 10"), "{e}");
     let e = err(base.replace("rate = { pub = 40.0 }", "clients = { pub = 5 }"));
-    assert!(e.message.contains("must end at the group's `clients`"), "{e}");
-    let e = err(base
+    assert!(e.message.contains("the highest client target must be the group's `clients`"), "{e}");
+    let line = base.lines().position(|l| l.contains("rate = { pub = 40.0 }")).unwrap() + 1;
+    assert_eq!((e.line, e.column), (line, 13), "at the highest target: {e}");
+    // A ramp down (10, then 4) is no error: clients leave.
+    let down = base
         .replace("rate = { pub = 40.0 }", "clients = { pub = 10 }")
-        .replace("duration = \"3s\"\n", "duration = \"3s\"\nclients = { pub = 4 }\n"));
-    assert!(e.message.contains("only ramp up"), "{e}");
+        .replace("duration = \"3s\"\n", "duration = \"3s\"\nclients = { pub = 4 }\n");
+    assert!(midge::scenario::ScenarioFile::parse(std::path::Path::new("s.toml"), &down).is_ok());
     // Without stages a zero rate is still an error.
     let plain = base.split("[[stage]]").next().unwrap().to_string();
     let e = err(plain);

@@ -9,7 +9,7 @@ use super::model::{
     LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
     MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
-use super::tally::{self, Connected, StreamRef, StreamTally, Tally, TallyInput};
+use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::vocab::Verdict;
@@ -32,7 +32,11 @@ pub fn connections(timeline: &[Generation]) -> Vec<Connected> {
                 wrote_us: g.wrote_us,
                 slowest_delivery_us: g.slowest_delivery_us,
                 ended_us: g.ended_us,
-                graceful: g.cause.is_none(),
+                end: match (&g.cause, g.left_us) {
+                    (Some(_), _) => End::Dropped,
+                    (None, Some(at_us)) => End::Left { at_us },
+                    (None, None) => End::Closed,
+                },
                 session_present: g.session_present,
             })
         })
@@ -297,7 +301,24 @@ fn clients_info(plan: &Plan, record: &RunRecord) -> ClientsInfo {
         connects: c.connects,
         connect_failures: c.connect_failures.clone(),
         subscribe_failures: c.subscribe_failures.clone(),
+        planned_leaves: planned_leaves(record),
+        rejoins: rejoins(record),
     }
+}
+
+/// Connections ended by a planned leave (`Generation::left_us`).
+fn planned_leaves(record: &RunRecord) -> u64 {
+    record.clients.iter().flat_map(|c| &c.timeline).filter(|g| g.left_us.is_some()).count() as u64
+}
+
+/// Connections made after the client's previous connection ended in a
+/// planned leave.
+fn rejoins(record: &RunRecord) -> u64 {
+    let after_leave = |c: &ClientRecord| {
+        let connected = c.timeline.iter().filter(|g| g.connected_us.is_some());
+        connected.clone().zip(connected.skip(1)).filter(|(a, _)| a.left_us.is_some()).count() as u64
+    };
+    record.clients.iter().map(after_leave).sum()
 }
 
 /// The drain as the runner recorded it; the wait to the ms.

@@ -309,6 +309,14 @@ pub struct ClientsInfo {
     pub connects: u64,
     pub connect_failures: BTreeMap<String, u64>,
     pub subscribe_failures: BTreeMap<String, u64>,
+    /// Connections a client stage's ramp down ended on plan (midge's
+    /// DISCONNECT mid-run): no disconnect, no failure.
+    #[serde(default)]
+    pub planned_leaves: u64,
+    /// Connections of clients back after a planned leave (a later stage
+    /// ramping up again): not reconnects.
+    #[serde(default)]
+    pub rejoins: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -4,7 +4,9 @@
 //! while offline — and the window each lost message fell in.
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
-pub use super::windows::{publisher_gaps, trust_less, windows, Connected, Windows, EXPIRY_SLACK_US, RACE_MARGIN_US};
+pub use super::windows::{
+    publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US, RACE_MARGIN_US,
+};
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
 use std::collections::HashMap;
@@ -349,7 +351,7 @@ fn attribute(
 mod tests {
     use super::*;
 
-    fn conn(live_from: u64, heard: u64, ended: u64, graceful: bool) -> Connected {
+    fn conn(live_from: u64, heard: u64, ended: u64, end: End) -> Connected {
         Connected {
             live_from_us: Some(live_from),
             connected_us: live_from,
@@ -357,7 +359,7 @@ mod tests {
             wrote_us: heard,
             slowest_delivery_us: 0,
             ended_us: ended,
-            graceful,
+            end,
             session_present: true,
         }
     }
@@ -403,7 +405,7 @@ mod tests {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
             rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(120_000, 1_000_000, 1_000_000, true)])]),
+            connections: HashMap::from([(8, vec![conn(120_000, 1_000_000, 1_000_000, End::Closed)])]),
             restarts: &[],
             run_end_us: 1_000_000,
             shares: Vec::new(),
@@ -437,7 +439,7 @@ mod tests {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
             rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, true)])]),
+            connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)])]),
             restarts: &[],
             run_end_us: 3_000_000,
             shares: Vec::new(),
@@ -466,7 +468,8 @@ mod tests {
         for seq in (0..=25).chain(80..100) {
             rx.streams.entry(0).or_default().record(seq);
         }
-        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let conns =
+            vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_800_000, 2_500_000, 2_500_000, End::Closed)];
         let mut s = stream(true);
         s.message_expiry_us = Some(600_000);
         let input = |s: StreamRef| {
@@ -500,7 +503,8 @@ mod tests {
         for seq in (0..=30).chain(60..100) {
             rx.streams.entry(0).or_default().record(seq);
         }
-        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_600_000, 2_500_000, 2_500_000, true)];
+        let conns =
+            vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_600_000, 2_500_000, 2_500_000, End::Closed)];
         let t = tally(&TallyInput {
             streams: &[stream(false)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -549,7 +553,8 @@ mod tests {
         }
         // Offline from 1.25 s; the broker dies at 1.5 s and is back at 1.6 s;
         // the subscriber resubscribes at 1.8 s.
-        let conns = vec![conn(900_000, 1_300_000, 1_310_000, false), conn(1_800_000, 2_500_000, 2_500_000, true)];
+        let conns =
+            vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_800_000, 2_500_000, 2_500_000, End::Closed)];
         let t = tally(&TallyInput {
             streams: &[stream(true)],
             publish_logs: HashMap::from([(7, &log)]),
@@ -567,9 +572,61 @@ mod tests {
         assert_eq!((w.start_us, w.end_us, w.lost, w.client), (1_500_000, 1_600_000, 49, None));
     }
 
+    /// sub8 is live from 0.9 s, leaves on plan at 2.0 s (its DISCONNECT
+    /// at 2.05 s) and comes back at 3.0 s to the end (4 s).
+    fn leave_and_return() -> [Connected; 2] {
+        let left =
+            Connected { end: End::Left { at_us: 2_000_000 }, ..conn(900_000, 1_990_000, 2_050_000, End::Closed) };
+        [left, conn(3_000_000, 4_000_000, 4_000_000, End::Closed)]
+    }
+
+    #[test]
+    fn a_planned_leave_is_owed_nothing_after_it_nor_what_raced_it() {
+        let [left, back] = leave_and_return();
+        // Clean session: trusted to the race margin before the leave; owed
+        // nothing while away, and nothing is missed either.
+        let w = windows(&[left, back], false, None, 4_000_000);
+        assert_eq!(w.live, vec![(900_000, 1_950_000), (3_000_000, 4_000_000)]);
+        assert_eq!((w.offline.len(), w.away.len(), w.expired.len()), (0, 0, 0));
+        let w = windows(&[left], false, None, 4_000_000);
+        assert_eq!((w.live, w.offline), (vec![(900_000, 1_950_000)], vec![]), "gone for good");
+        // Persistent session: the broker queues for it while away, as after a drop.
+        let w = windows(&[left, back], true, None, 4_000_000);
+        assert_eq!(w.live, vec![(900_000, 4_000_000)]);
+        assert_eq!(w.away, vec![(2_050_001, 2_999_999)]);
+        // A leaving publisher is no offline publisher.
+        assert!(publisher_gaps(&[left, back], 4_000_000).is_empty());
+    }
+
+    /// pub7 sends every 10 ms from 1 s to 3.99 s. sub8 (clean session)
+    /// received up to seq 96 (sent at 1.96 s) before its leave at 2.0 s —
+    /// 97..=99 were in flight — and everything from its return at 3.0 s.
+    #[test]
+    fn what_was_in_flight_at_a_planned_leave_is_not_lost() {
+        let log = log_every_10us(300, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..=96).chain(200..300) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, leave_and_return().to_vec())]),
+            restarts: &[],
+            run_end_us: 4_000_000,
+            shares: Vec::new(),
+            behind: HashMap::new(),
+        });
+        // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.
+        assert_eq!((t.total.expected, t.total.received, t.total.lost), (196, 197, 0));
+        assert_eq!((t.total.missed_offline, t.total.queued_offline), (0, 0));
+        assert!(t.windows.is_empty(), "{:?}", t.windows);
+    }
+
     #[test]
     fn windows_follow_connections() {
-        let c = [conn(10, 200_000, 200_100, false), conn(300_000, 400_000, 400_000, true)];
+        let c = [conn(10, 200_000, 200_100, End::Dropped), conn(300_000, 400_000, 400_000, End::Closed)];
         let w = windows(&c, false, None, 1_000_000);
         assert_eq!(w.live, vec![(10, 150_000), (300_000, 400_000)]);
         assert_eq!(w.offline, vec![(150_001, 299_999)]);

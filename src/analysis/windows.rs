@@ -18,21 +18,49 @@ pub struct Connected {
     pub wrote_us: u64,
     pub slowest_delivery_us: u64,
     pub ended_us: u64,
-    /// Ended by midge's own DISCONNECT (not a drop).
-    pub graceful: bool,
+    pub end: End,
     /// CONNACK said the broker still held the session.
     pub session_present: bool,
 }
 
+/// How a connection ended, as the join reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// midge's DISCONNECT at the run's end, after the drain (or a snapshot's
+    /// horizon): what was sent to it had time to arrive.
+    Closed,
+    /// A planned leave at `at_us` (a client stage ramping down): midge's
+    /// DISCONNECT with no drain before it; owed nothing sent after it.
+    Left { at_us: u64 },
+    /// Dropped: the broker, the network or a fault ended it.
+    Dropped,
+}
+
 impl Connected {
-    /// Until when the connection is known to have carried what was sent to it.
+    /// Until when the connection is known to have carried what was sent to
+    /// it. After a drop or a planned leave, what was sent within the race
+    /// margin (or the slowest delivery seen, if slower) of its last sure
+    /// moment — the last packet heard, the leave — may still have been on
+    /// its way: in flight, never lost (as after a snapshot's horizon).
     fn trusted_until(&self) -> u64 {
-        if self.graceful {
-            self.ended_us
-        } else {
-            self.heard_us
-                .saturating_sub(RACE_MARGIN_US.max(self.slowest_delivery_us))
-                .max(self.live_from_us.unwrap_or(self.connected_us))
+        let last_sure = match self.end {
+            End::Closed => return self.ended_us,
+            End::Left { at_us } => at_us,
+            End::Dropped => self.heard_us,
+        };
+        last_sure
+            .saturating_sub(RACE_MARGIN_US.max(self.slowest_delivery_us))
+            .max(self.live_from_us.unwrap_or(self.connected_us))
+    }
+
+    /// Whether the broker owes this connection's session what is sent
+    /// until the next one: after a drop; after a planned leave only when
+    /// the session persists (the broker queues for it as for a drop).
+    fn owed_while_away(&self, persistent: bool) -> bool {
+        match self.end {
+            End::Closed => false,
+            End::Left { .. } => persistent,
+            End::Dropped => true,
         }
     }
 }
@@ -74,7 +102,8 @@ pub const EXPIRY_SLACK_US: u64 = 500_000;
 /// For a persistent session at QoS >= 1 the broker must hold what is sent
 /// while the subscriber is away, so one window spans all its connections;
 /// otherwise each connection has its own window and what is sent between them
-/// is missed, not lost.
+/// is missed, not lost — or, after a planned leave, owed to nobody (neither
+/// expected nor missed: the subscriber was not meant to be there).
 pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u64>, run_end_us: u64) -> Windows {
     let mut w = Windows::default();
     let mut prev_end: Option<(u64, u64)> = None;
@@ -109,7 +138,7 @@ pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u6
         } else {
             w.live.push((from, to));
         }
-        prev_end = (!c.graceful).then_some((to, c.ended_us));
+        prev_end = c.owed_while_away(persistent).then_some((to, c.ended_us));
     }
     if let Some((trusted, ended)) = prev_end {
         gap(&mut w.offline, trusted, run_end_us + 1);
@@ -128,7 +157,8 @@ pub fn publisher_gaps(connections: &[Connected], run_end_us: u64) -> Vec<(u64, u
         if let Some(p) = prev {
             gaps.push((p, c.connected_us));
         }
-        prev = (!c.graceful).then(|| c.wrote_us.max(c.connected_us).saturating_sub(RACE_MARGIN_US));
+        // A planned leave stops publishing first: no gap to blame.
+        prev = (c.end == End::Dropped).then(|| c.wrote_us.max(c.connected_us).saturating_sub(RACE_MARGIN_US));
     }
     if let Some(p) = prev {
         gaps.push((p, run_end_us));

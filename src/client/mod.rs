@@ -7,6 +7,7 @@ pub mod reconnect;
 pub mod recorder;
 pub mod session;
 pub mod snapshot;
+mod stay;
 pub mod task;
 
 pub use task::{run_client, ClientContext, ClientOutcome, Phase};

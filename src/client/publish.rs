@@ -23,7 +23,11 @@ impl Client {
     pub(super) fn apply_phase(&mut self, phase: Phase) -> bool {
         match phase {
             Phase::Shutdown => return true,
-            Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
+            Phase::Publishing { start_us, end_us } => {
+                self.on_stage_clock(start_us);
+                if self.schedule.is_some() {
+                    return false;
+                }
                 if let Some(s) = Schedule::of_publisher(&self.ctx.plan, &self.me, start_us, end_us) {
                     self.schedule = Some(Box::new(s));
                     self.publishing = true;

@@ -48,6 +48,25 @@ pub enum Phase {
     Shutdown,
 }
 
+/// How serving a connection ended without a drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Served {
+    /// The run is over.
+    Shutdown,
+    /// A planned leave (a client stage ramping the group down).
+    Left,
+}
+
+/// Where a client stands in its stays under client stages (`stay.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stay {
+    /// In the run; its stay ends at `leave_at_us` (None: at the run's end).
+    Present { leave_at_us: Option<u64> },
+    /// Away after a planned leave; back at `back_at_us` (None: not before
+    /// the run ends).
+    Away { back_at_us: Option<u64> },
+}
+
 /// What the run shares with every client.
 pub struct ClientContext {
     pub plan: Arc<Plan>,
@@ -75,7 +94,7 @@ pub(super) struct Client {
     pub(super) recorder: Recorder,
     ready_marked: bool,
     done_marked: bool,
-    gen: Generation,
+    pub(super) gen: Generation,
     /// The connections that ended, in order (`gen` is the current one).
     timeline: Vec<Generation>,
     /// The last snapshot round answered.
@@ -100,6 +119,10 @@ pub(super) struct Client {
     pub(super) skips: SlotSkips,
     /// Connection attempts so far (the next one's timeline index): the will names it.
     attempts: u32,
+    /// The start of publishing: the stage clock's zero (None: not yet).
+    pub(super) stage_start_us: Option<u64>,
+    /// When the current stay ends on plan (client stages; run clock).
+    pub(super) leave_at_us: Option<u64>,
 }
 
 /// A publisher with `max_queued`: the schedule slots it gave up because
@@ -174,6 +197,8 @@ impl Client {
                 && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
                 && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
             attempts: 0,
+            stage_start_us: None,
+            leave_at_us: None,
         }
     }
 
@@ -478,7 +503,7 @@ impl Client {
 
     /// Handles `first` and every other whole packet its read brought in,
     /// then sends the replies in one write.
-    async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), Cause> {
+    pub(super) async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), Cause> {
         let now = self.now_us();
         let mut next = Some(first);
         let handled = loop {
@@ -548,13 +573,14 @@ impl Client {
         });
     }
 
-    /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
+    /// The connected part of a generation: until shutdown or a planned
+    /// leave (`Ok`), or a drop (`Err(cause)`).
     async fn serve(
         &mut self,
         conn: &mut Connection,
         phase: &mut watch::Receiver<Phase>,
         orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), Cause> {
+    ) -> Result<Served, Cause> {
         let clock = self.ctx.metrics.clock;
         loop {
             // Orders come with a touch of the phase channel (one wake-up
@@ -569,7 +595,10 @@ impl Client {
             }
             let current = *phase.borrow_and_update();
             if self.apply_phase(current) {
-                return Ok(());
+                return Ok(Served::Shutdown);
+            }
+            if self.leave_due() {
+                return Ok(Served::Left);
             }
             self.answer_snapshot(Some(conn));
             let (hold_at, stall_at) = self.hold_reads(current);
@@ -604,7 +633,9 @@ impl Client {
                 .retry_interval
                 .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
                 .map(|us| clock.instant_at(us));
-            let wake_at = [next_publish, keepalive_at, hold_at, stall_at, retry_at].into_iter().flatten().min();
+            let leave_at = self.leave_at_us.map(|us| clock.instant_at(us));
+            let wake_at =
+                [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min();
             // One timer for both deadlines: a busy publisher re-arms one, not
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
@@ -617,7 +648,7 @@ impl Client {
                 biased;
                 changed = phase.changed() => {
                     if changed.is_err() {
-                        return Ok(());
+                        return Ok(Served::Shutdown);
                     }
                 }
                 read = conn.read_packet(), if hold_at.is_none() => match read {
@@ -674,17 +705,23 @@ impl Client {
     }
 
     /// One connection from CONNACK to its end: set-up, service, and a clean
-    /// DISCONNECT when midge ends it (or the flight recorder when it broke).
+    /// DISCONNECT when midge ends it — at the run's end or on a planned
+    /// leave — (or the flight recorder when it broke).
     async fn connection(
         &mut self,
         mut conn: Box<Connection>,
         ack: ConnAck,
         phase: &mut watch::Receiver<Phase>,
         orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), Cause> {
+    ) -> Result<Served, Cause> {
         let served = match self.begin_connection(&mut conn, &ack).await {
             Ok(()) => self.serve(&mut conn, phase, orders).await,
             Err(cause) => Err(cause),
+        };
+        let served = match served {
+            // Boxed: a rare path should not grow every idle client's future.
+            Ok(Served::Left) => Box::pin(self.leave(&mut conn, phase)).await,
+            other => other,
         };
         if served.is_ok() {
             let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
@@ -737,6 +774,8 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     let mut orders = ctx.orders.clone();
     orders.mark_unchanged();
     let mut ever_connected = false;
+    // Back after a planned leave: the next connection is a rejoin, not a reconnect.
+    let mut rejoining = false;
     // Counted in `metrics.offline` while waiting to reconnect, so the drain
     // waits for this client to come back.
     let mut waiting_to_reconnect = false;
@@ -751,6 +790,18 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         if client.apply_phase(*phase.borrow_and_update()) {
             break;
         }
+        if let Stay::Away { back_at_us } = client.stay_now() {
+            // Away on plan (left, or dropped past its leave): back at its next join.
+            set_waiting(false, &mut waiting_to_reconnect);
+            let delay = back_at_us
+                .map_or(Duration::from_secs(86_400), |at| Duration::from_micros(at.saturating_sub(client.now_us())));
+            if Box::pin(client.wait_or_shutdown(delay, &mut phase)).await {
+                break;
+            }
+            rejoining = true;
+            continue;
+        }
+        client.plan_leave();
         let now = client.now_us();
         client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
         let outcome = match Box::pin(client.connect()).await {
@@ -766,10 +817,11 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 client.gen.connected_us = Some(now);
                 client.gen.heard_us = now;
                 ctx.metrics.on_connected();
-                if ever_connected {
+                if ever_connected && !rejoining {
                     client.count(|c| c.reconnects += 1);
                 }
                 ever_connected = true;
+                rejoining = false;
                 if let Some(b) = backoff.as_mut() {
                     b.reset();
                 }
@@ -785,7 +837,16 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         let connected = client.gen.connected_us.is_some();
         let ended = std::mem::take(&mut client.gen);
         client.timeline.push(ended);
-        let Err(_) = outcome else { break };
+        match outcome {
+            Ok(Served::Shutdown) => break,
+            Ok(Served::Left) => {
+                if !client.group.persistent() {
+                    client.settle_in_flight();
+                }
+                continue;
+            }
+            Err(_) => {}
+        }
         // A client that never got in does not storm the broker: its first
         // refusal is the answer (auth_refused and friends are findings).
         if !ever_connected && !client.group.retry_connect {

@@ -171,11 +171,30 @@ impl GroupPlan {
     /// connects before publishing starts, as every client does without a
     /// client ramp.
     pub fn join_us(&self, index: u32) -> u64 {
-        let k = index - self.first_client;
-        // The client's place in the whole group: joins follow the whole plan.
-        let k = self.slice.map_or(k, |s| k * s.count + s.index);
-        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(k));
+        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(self.place_in_group(index)));
         curve + self.start_after.as_micros() as u64
+    }
+
+    /// Client `index`'s place in the whole group: joins and leaves follow
+    /// the whole plan, not a shard's slice of it.
+    fn place_in_group(&self, index: u32) -> u32 {
+        let k = index - self.first_client;
+        self.slice.map_or(k, |s| k * s.count + s.index)
+    }
+
+    /// When client `index` is in the run, µs from the start of publishing:
+    /// one stay from its join to the end without a client stage; with one,
+    /// a stay per rise of the group's count past it (left by a ramp down).
+    pub fn presence(&self, index: u32) -> Vec<stages::Presence> {
+        let after = self.start_after.as_micros() as u64;
+        let Some(curve) = &self.client_curve else {
+            return vec![stages::Presence { join_us: after, leave_us: None }];
+        };
+        let shift = |p: stages::Presence| stages::Presence {
+            join_us: p.join_us + after,
+            leave_us: p.leave_us.map(|l| l + after),
+        };
+        curve.presence(self.place_in_group(index)).into_iter().map(shift).collect()
     }
 
     /// The CONNECT a client of this group sends (its twin sends the same).

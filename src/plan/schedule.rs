@@ -12,7 +12,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use super::stages::RateCurve;
+use super::stages::{Presence, RateCurve};
 pub use super::Arrival;
 use super::{ClientPlan, Plan};
 use std::sync::Arc;
@@ -26,11 +26,47 @@ pub struct Schedule {
     /// Poisson: the last sequence whose time is known, and that time (µs after start + offset).
     cursor: (u64, f64),
     rng: Option<rand::rngs::StdRng>,
-    /// With stages: the rate curve, and the messages it owed before this
-    /// publisher's first (its start, after `start_after` or its join). The
-    /// places above are then in messages (`interval_us` 1, `offset_us` the
-    /// fraction), and `start_us` is the start of publishing.
-    curve: Option<(Arc<RateCurve>, f64)>,
+    /// With stages: the rate curve and the publisher's stays in the run.
+    /// The places above are then in messages (`interval_us` 1, `offset_us`
+    /// the fraction), and `start_us` is the start of publishing.
+    curve: Option<(Arc<RateCurve>, Stays)>,
+}
+
+/// A publisher's stays in the run (its join to its leave, or to the end),
+/// in messages owed: the places of its messages run through them one after
+/// the other, so nothing is due while it is away and its sequence numbers
+/// stay contiguous across a leave and a return.
+#[derive(Debug, Clone, Default)]
+struct Stays {
+    /// Per stay: its join (stage clock µs), the messages the curve owed by
+    /// its join and by its leave (infinite: it stays), and the places of
+    /// the earlier stays.
+    stays: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Stays {
+    fn new(curve: &RateCurve, stays: &[Presence]) -> Stays {
+        let mut before = 0.0;
+        let stays = stays
+            .iter()
+            .map(|p| {
+                let from = curve.integral(p.join_us as f64);
+                let to = p.leave_us.map_or(f64::INFINITY, |l| curve.integral(l as f64).max(from));
+                let stay = (p.join_us as f64, from, to, before);
+                before += to - from;
+                stay
+            })
+            .collect();
+        Stays { stays }
+    }
+
+    /// When the message at `place` (messages into the stays) is due, on the
+    /// stage clock; None when the stays end before it.
+    fn time_of(&self, curve: &RateCurve, place: f64) -> Option<f64> {
+        let &(join_us, from, _, before) =
+            self.stays.iter().find(|&&(_, from, to, before)| place < before + (to - from))?;
+        curve.inverse(from + place - before).map(|t| t.max(join_us))
+    }
 }
 
 impl Schedule {
@@ -49,22 +85,19 @@ impl Schedule {
         }
     }
 
-    /// A schedule that follows `curve` (stage clock from `start_us`), from
-    /// `from_us` on that clock.
+    /// A schedule that follows `curve` (stage clock from `start_us`) over
+    /// the publisher's `stays` on that clock.
     pub fn staged(
         start_us: u64,
         end_us: u64,
         curve: Arc<RateCurve>,
-        from_us: u64,
+        stays: &[Presence],
         offset_fraction: f64,
         arrival: Arrival,
         seed: u64,
     ) -> Schedule {
-        let owed_before = curve.integral(from_us as f64);
-        Schedule {
-            curve: Some((curve, owed_before)),
-            ..Schedule::new(start_us, end_us, 1e6, offset_fraction, arrival, seed)
-        }
+        let stays = Stays::new(&curve, stays);
+        Schedule { curve: Some((curve, stays)), ..Schedule::new(start_us, end_us, 1e6, offset_fraction, arrival, seed) }
     }
 
     /// When message `seq` is due (run-clock µs). Poisson times are drawn in
@@ -90,8 +123,8 @@ impl Schedule {
         match &self.curve {
             None => self.start_us + (self.offset_us + after_start) as u64,
             // Never due: the rate ends at 0 before this message's place.
-            Some((curve, before)) => curve
-                .inverse(before + self.offset_us + after_start)
+            Some((curve, stays)) => stays
+                .time_of(curve, self.offset_us + after_start)
                 .map_or(u64::MAX, |t| self.start_us.saturating_add(t as u64)),
         }
     }
@@ -109,12 +142,11 @@ impl Schedule {
         let publishers = plan.publishers_total().max(1) as f64;
         let seed = plan.run_id ^ (pi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         if let Some(curve) = &p.curve {
-            let from_us = (p.start_after.as_micros() as u64).max(group.join_us(client.index));
             return Some(Schedule::staged(
                 start_us,
                 end_us,
                 curve.clone(),
-                from_us,
+                &group.presence(client.index),
                 pi as f64 / publishers,
                 p.arrival,
                 seed,
@@ -145,6 +177,11 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One stay, from `join_us` to the end.
+    fn from(join_us: u64) -> Vec<Presence> {
+        vec![Presence { join_us, leave_us: None }]
+    }
 
     fn count_before_end(s: &mut Schedule) -> u64 {
         let mut n = 0;
@@ -188,7 +225,7 @@ mod tests {
     fn a_staged_schedule_follows_the_ramp() {
         // 0 → 10 msg/s over 10 s, then 10 msg/s for 10 s; publishing from 1 s.
         let curve = Arc::new(RateCurve::new(0.0, &[(10_000_000, 10.0), (10_000_000, 10.0)]));
-        let mut s = Schedule::staged(1_000_000, 21_000_000, curve.clone(), 0, 0.0, Arrival::Constant, 1);
+        let mut s = Schedule::staged(1_000_000, 21_000_000, curve.clone(), &from(0), 0.0, Arrival::Constant, 1);
         // Message n at √(2n) s into the ramp: 50 in the ramp, 100 in the hold.
         assert_eq!(s.intended_us(2), 3_000_000);
         assert_eq!(s.intended_us(8), 5_000_000);
@@ -196,17 +233,18 @@ mod tests {
         assert_eq!(count_before_end(&mut s), 150);
         assert_eq!(s.intended_us(60), 12_000_000);
         // A publisher that joins at 10 s owes only what comes after.
-        let mut late = Schedule::staged(1_000_000, 21_000_000, curve.clone(), 10_000_000, 0.0, Arrival::Constant, 1);
+        let mut late =
+            Schedule::staged(1_000_000, 21_000_000, curve.clone(), &from(10_000_000), 0.0, Arrival::Constant, 1);
         assert_eq!(late.intended_us(0), 11_000_000);
         assert_eq!(count_before_end(&mut late), 100);
         // Bursts and Poisson arrivals follow the same curve.
-        let mut b = Schedule::staged(0, 20_000_000, curve.clone(), 0, 0.0, Arrival::Burst(10), 1);
+        let mut b = Schedule::staged(0, 20_000_000, curve.clone(), &from(0), 0.0, Arrival::Burst(10), 1);
         assert_eq!(count_before_end(&mut b), 150);
         assert_eq!(b.intended_us(10), b.intended_us(19));
         let long = Arc::new(RateCurve::new(0.0, &[(100_000_000, 200.0)]));
-        let mut p = Schedule::staged(0, 100_000_000, long.clone(), 0, 0.0, Arrival::Poisson, 3);
+        let mut p = Schedule::staged(0, 100_000_000, long.clone(), &from(0), 0.0, Arrival::Poisson, 3);
         let n = count_before_end(&mut p);
-        let mut p = Schedule::staged(0, 100_000_000, long, 0, 0.0, Arrival::Poisson, 3);
+        let mut p = Schedule::staged(0, 100_000_000, long, &from(0), 0.0, Arrival::Poisson, 3);
         // 10,000 expected; sd 100. The first half owes a quarter of them.
         assert!((9_500..=10_500).contains(&n), "{n}");
         let first_half = p.due_by(0, 50_000_000);
@@ -216,9 +254,33 @@ mod tests {
     #[test]
     fn a_rate_down_to_zero_stops_the_messages() {
         let curve = Arc::new(RateCurve::new(10.0, &[(2_000_000, 0.0), (5_000_000, 0.0)]));
-        let mut s = Schedule::staged(0, 7_000_000, curve, 0, 0.5, Arrival::Constant, 1);
+        let mut s = Schedule::staged(0, 7_000_000, curve, &from(0), 0.5, Arrival::Constant, 1);
         // 10 messages owed; places 0.5 … 9.5.
         assert_eq!(count_before_end(&mut s), 10);
         assert_eq!(s.intended_us(10), u64::MAX);
+    }
+
+    /// 20 msg/s; the publisher is there 1–3 s and 4 s to the end (6 s):
+    /// 40 + 40 messages, none due while it is away, numbered on.
+    #[test]
+    fn nothing_is_due_while_a_publisher_is_away() {
+        let curve = Arc::new(RateCurve::new(20.0, &[(6_000_000, 20.0)]));
+        let stays = [
+            Presence { join_us: 1_000_000, leave_us: Some(3_000_000) },
+            Presence { join_us: 4_000_000, leave_us: None },
+        ];
+        for offset in [0.0, 0.25, 0.99] {
+            let mut s = Schedule::staged(0, 6_000_000, curve.clone(), &stays, offset, Arrival::Constant, 1);
+            assert_eq!(count_before_end(&mut s), 80, "offset {offset}");
+            assert_eq!(s.due_by(0, 3_500_000), 40, "none due while away");
+            let t = s.intended_us(40);
+            assert!((4_000_000..4_050_000).contains(&t), "message 40 opens the second stay: {t}");
+            assert!(s.intended_us(39) < 3_000_000);
+        }
+        // A last leave: nothing more is ever due.
+        let once = [Presence { join_us: 0, leave_us: Some(2_000_000) }];
+        let mut s = Schedule::staged(0, 6_000_000, curve, &once, 0.5, Arrival::Constant, 1);
+        assert_eq!(count_before_end(&mut s), 40);
+        assert_eq!(s.intended_us(40), u64::MAX);
     }
 }

@@ -105,8 +105,8 @@ impl RateCurve {
     }
 }
 
-/// A group's client count over the stage clock: linear ramps from 0, never
-/// down (the scenario's checks make sure).
+/// A group's client count over the stage clock: linear ramps from 0, up
+/// and down.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientCurve {
     /// (µs, clients), the first (0, 0).
@@ -139,6 +139,41 @@ impl ClientCurve {
         }
         self.points.last().map_or(0, |p| p.0 as u64)
     }
+
+    /// When the group's client `i` (0-based) is there: it joins when the
+    /// count rises to i + 1 and leaves when it falls back to i, so over a
+    /// ramp down the clients leave one by one at evenly spaced times, the
+    /// last one at the stage's end, the most recently joined first (µs from
+    /// the start of publishing).
+    pub fn presence(&self, i: u32) -> Vec<Presence> {
+        let (join_at, leave_at) = (i as f64 + 1.0, i as f64);
+        let mut out: Vec<Presence> = Vec::new();
+        for w in self.points.windows(2) {
+            let ((t0, c0), (t1, c1)) = (w[0], w[1]);
+            let at = |c: f64| (t0 + (c - c0) / (c1 - c0) * (t1 - t0)).ceil() as u64;
+            match out.last_mut() {
+                Some(Presence { leave_us: None, .. }) if c1 <= leave_at => {
+                    let leave_us = if c0 <= leave_at { t0 as u64 } else { at(leave_at) };
+                    out.last_mut().expect("a stay to end").leave_us = Some(leave_us);
+                }
+                Some(Presence { leave_us: None, .. }) => {}
+                _ if c1 >= join_at => {
+                    let join_us = if c0 >= join_at { t0 as u64 } else { at(join_at) };
+                    out.push(Presence { join_us, leave_us: None });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// One stay of a client in the run (µs from the start of publishing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub join_us: u64,
+    /// None: it stays to the run's end.
+    pub leave_us: Option<u64>,
 }
 
 #[cfg(test)]
@@ -213,5 +248,33 @@ mod tests {
         // A jump within a stage of its own: all at its end at the latest.
         let c = ClientCurve::new(&[(S, 5.0)]);
         assert_eq!(c.join_us(4), S);
+    }
+
+    #[test]
+    fn clients_leave_one_by_one_the_latest_first() {
+        // 0 → 10 over 1 s, hold 1 s, 10 → 2 over 2 s (one leave every 250 ms).
+        let c = ClientCurve::new(&[(S, 10.0), (S, 10.0), (2 * S, 2.0)]);
+        let stay = |join_us, leave_us| vec![Presence { join_us, leave_us }];
+        assert_eq!(c.presence(9), stay(S, Some(2_250_000)), "the last to join leaves first");
+        assert_eq!(c.presence(8), stay(900_000, Some(2_500_000)));
+        assert_eq!(c.presence(2), stay(300_000, Some(4 * S)), "the last leave at the stage's end");
+        assert_eq!(c.presence(1), stay(200_000, None));
+        assert_eq!(c.presence(0), stay(100_000, None));
+        let leaves: Vec<u64> = (2..10).rev().map(|i| c.presence(i)[0].leave_us.unwrap()).collect();
+        assert!(leaves.windows(2).all(|w| w[1] - w[0] == 250_000), "{leaves:?}");
+    }
+
+    #[test]
+    fn clients_that_left_come_back_when_the_count_rises_again() {
+        // 0 → 4 over 400 ms, 4 → 1 over 3 s, 1 → 3 over 2 s, then down to 0 over 3 s.
+        let c = ClientCurve::new(&[(400_000, 4.0), (3 * S, 1.0), (2 * S, 3.0), (3 * S, 0.0)]);
+        let p = |join_us, leave_us| Presence { join_us, leave_us: Some(leave_us) };
+        assert_eq!(c.presence(3), vec![p(400_000, 1_400_000)]);
+        assert_eq!(c.presence(2), vec![p(300_000, 2_400_000), p(5_400_000, 6_400_000)]);
+        assert_eq!(c.presence(1), vec![p(200_000, 3_400_000), p(4_400_000, 7_400_000)]);
+        assert_eq!(c.presence(0), vec![p(100_000, 8_400_000)], "the last leaves as the run ends");
+        // A hold at 0 after the ramp down: nobody is there.
+        let c = ClientCurve::new(&[(S, 2.0), (S, 0.0), (S, 0.0)]);
+        assert_eq!(c.presence(0), vec![p(500_000, 2 * S)]);
     }
 }

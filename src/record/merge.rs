@@ -256,6 +256,7 @@ fn shift_generation(g: &mut Generation, by_us: u64) {
         g.wrote_us += by_us;
     }
     g.ended_us += by_us;
+    g.left_us = g.left_us.map(|t| t + by_us);
     g.behind.iter_mut().for_each(|(a, b)| (*a, *b) = (*a + by_us, *b + by_us));
     g.flight.iter_mut().for_each(|f| f.t_us += by_us);
 }

@@ -84,8 +84,15 @@ pub struct Generation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub behind: Vec<(u64, u64)>,
     pub ended_us: u64,
-    /// Why it ended; None when midge ended it (DISCONNECT at the end of the run).
+    /// Why it ended; None when midge ended it (DISCONNECT at the end of the
+    /// run, or a planned leave: `left_us`).
     pub cause: Option<Cause>,
+    /// A planned leave (a client stage ramping the group down): when the
+    /// client stopped publishing and was owed nothing more (run-clock µs);
+    /// it then waited for its publishes in flight and sent DISCONNECT
+    /// (`ended_us`). None: it did not leave on plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_us: Option<u64>,
     /// The last packets of a connection that ended badly (empty otherwise).
     pub flight: Vec<FlightEntry>,
 }

@@ -262,10 +262,30 @@ impl ScenarioFile {
         Ok(())
     }
 
+    /// A group whose clients the stages ramp must reach its `clients` (the
+    /// planned clients all take part): `most` holds each such group's
+    /// highest target and where it is written.
+    fn validate_client_peaks(&self, most: &std::collections::HashMap<&str, (u32, usize)>) -> Result<(), ScenarioError> {
+        for g in self.scenario.groups.iter().map(|g| g.get_ref()) {
+            let Some(&(n, at)) = most.get(g.name.as_str()) else { continue };
+            if n != g.clients {
+                return Err(self.error_at(
+                    at,
+                    format!(
+                        "group {:?}: its stages reach at most {n} clients, its `clients` is {}: the highest client target must be the group's `clients`",
+                        g.name, g.clients
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every `[[stage]]` in order: a positive duration, targets naming groups
     /// that exist (rates: groups that publish, not negative; clients: at most
-    /// the group's `clients`, never fewer than before, the last one the
-    /// group's `clients`), then the scenario's `duration` against their sum.
+    /// the group's `clients`, up or down — a ramp down makes clients leave —
+    /// and the highest the group's `clients`), then the scenario's
+    /// `duration` against their sum.
     fn validate_stages(&self) -> Result<(), ScenarioError> {
         let s = &self.scenario;
         if s.stages.is_empty() {
@@ -281,7 +301,8 @@ impl ScenarioFile {
             })
         };
         let mut total = std::time::Duration::ZERO;
-        let mut last_clients: std::collections::HashMap<&str, (u32, usize)> = Default::default();
+        // Per group: its highest client target, and where the first of them is.
+        let mut most_clients: std::collections::HashMap<&str, (u32, usize)> = Default::default();
         for (i, st) in s.stages.iter().enumerate() {
             let stage = st.get_ref();
             if stage.duration.get_ref().0.is_zero() {
@@ -323,33 +344,13 @@ impl ScenarioFile {
                         ),
                     ));
                 }
-                let before = last_clients.get(g.name.as_str()).map_or(0, |x| x.0);
-                if *n < before {
-                    return Err(self.error_at(
-                        name.span().start,
-                        format!(
-                            "stage {}: clients for {:?} go down from {before} to {n}: client stages only ramp up",
-                            i + 1,
-                            g.name
-                        ),
-                    ));
-                }
-                last_clients.insert(g.name.as_str(), (*n, name.span().start));
-            }
-        }
-        for g in s.groups.iter().map(|g| g.get_ref()) {
-            if let Some((n, at)) = last_clients.get(g.name.as_str()) {
-                if *n != g.clients {
-                    return Err(self.error_at(
-                        *at,
-                        format!(
-                            "group {:?}: its last stage target is {n} clients, its `clients` {}: a client ramp must end at the group's `clients`",
-                            g.name, g.clients
-                        ),
-                    ));
+                let highest = most_clients.entry(g.name.as_str()).or_insert((*n, name.span().start));
+                if *n > highest.0 {
+                    *highest = (*n, name.span().start);
                 }
             }
         }
+        self.validate_client_peaks(&most_clients)?;
         if let Some(d) = s.duration {
             if d.0 != total {
                 let at = top_level_key(&self.text, "duration").unwrap_or(0);
