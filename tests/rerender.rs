@@ -56,6 +56,15 @@ fn a_wss_run_with_its_tls_and_handshakes_comes_back_byte_for_byte() {
 }
 
 #[test]
+fn a_run_with_planned_leaves_comes_back_byte_for_byte() {
+    // Client stages ramping down: every leave is in the record.
+    let dir = run_and_rerender("scenarios/ramp-down.toml", &[]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["clients"]["planned_leaves"], 48);
+}
+
+#[test]
 fn a_folder_without_a_record_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = midge(&["report", dir.path().to_str().unwrap()]);

@@ -568,3 +568,40 @@ fn a_widened_send_time_band_costs_trust_not_false_loss() {
     assert_eq!((m.acked, m.received), (1_500, 1_095));
     assert_eq!(m.received + m.missed_offline, m.acked, "every message either arrived or was missed: {m:?}");
 }
+
+// ---- planned leaves (client stages ramping down) ----------------------------
+
+/// sub0 (clean session) leaves on plan at 3 s — its DISCONNECT at 3.02 s —
+/// and is back at 6 s; pub0 sends every 10 ms from 1 s to 9.99 s. sub0 got
+/// everything sent up to 2.98 s (seq 198; 199 and 200 were on their way at
+/// the leave) and everything from its return (seq 500 on).
+#[test]
+fn a_planned_leave_and_return_is_owed_only_the_stays_and_is_no_disconnect() {
+    let plan = pub_sub(true, "lost = 0");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 3_020_000, None).left_us = Some(3 * S);
+    connect(&mut rec, 1, 6 * S, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 900));
+    receive(&mut rec, 1, 0, (0..=198).chain(500..900));
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    // Owed: seqs 0..=195 (sent by 2.95 s, the race margin before the leave) and 500..=899.
+    assert_eq!((m.published, m.expected, m.received, m.lost), (900, 596, 599, 0));
+    assert_eq!((m.missed_offline, m.queued_offline), (0, 0), "away on plan misses nothing");
+    assert!(r.loss_windows.is_empty(), "{:?}", r.loss_windows);
+    assert_eq!((r.clients.planned_leaves, r.clients.rejoins), (1, 1));
+    assert_eq!(r.disconnects.total, 0);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.verdict, Verdict::Pass);
+
+    // A persistent session is owed what the broker queued while it was away.
+    let plan = pub_sub(false, "lost = 0");
+    let mut persistent = rec.clone();
+    persistent.plan = kit::record(&plan).plan;
+    receive(&mut persistent, 1, 0, 199..500);
+    let r = analyse(&plan, &persistent);
+    let m = &r.messages;
+    // Queued: seqs 203..=499, sent after its DISCONNECT (3.02 s) and before its return.
+    assert_eq!((m.expected, m.received, m.lost, m.queued_offline), (900, 900, 0, 297));
+}

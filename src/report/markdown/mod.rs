@@ -258,6 +258,14 @@ fn clients(o: &mut String, r: &Report) {
         causes(&r.disconnects.by_cause),
         r.reconnects
     );
+    // Client stages that ramp down: leaves on plan, neither disconnects nor failures.
+    if c.planned_leaves + c.rejoins > 0 {
+        let _ = writeln!(
+            o,
+            "Planned leaves (client stages ramping down, clean DISCONNECT): {}. Back after a planned leave: {}.\n",
+            c.planned_leaves, c.rejoins
+        );
+    }
 }
 
 /// "## Messages": the counts table, in all and by QoS (a QoS nobody used is
