@@ -47,7 +47,8 @@ pub fn per_member(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_ind
 
 /// The share group is live while any member's subscription is: the union
 /// of the members' live windows; offline while none is (what is sent then is
-/// missed by the group, as for a clean session).
+/// missed by the group, as for a clean session) — unless every member is
+/// away on plan then (left on plan, or not joined yet): owed to nobody.
 ///
 /// `less_trust_us`: each member's trust at a drop ends that much earlier
 /// (the publisher's widened send-time band, `windows::trust_less`).
@@ -57,29 +58,32 @@ pub fn shared_windows(
     less_trust_us: u64,
     run_end_us: u64,
 ) -> Windows {
-    let mut live = RangeSet::new();
-    for m in members {
-        let conns = connections.get(m).map_or(&[][..], Vec::as_slice);
-        let less_trusted;
-        let conns = match less_trust_us {
-            0 => conns,
-            by_us => {
-                less_trusted = trust_less(conns, by_us);
-                &less_trusted[..]
+    let each: Vec<Windows> = members
+        .iter()
+        .map(|m| {
+            let conns = connections.get(m).map_or(&[][..], Vec::as_slice);
+            match less_trust_us {
+                0 => windows(conns, false, None, run_end_us),
+                by_us => windows(&trust_less(conns, by_us), false, None, run_end_us),
             }
-        };
-        for &(a, b) in &windows(conns, false, None, run_end_us).live {
-            live.insert_span(a, b + 1);
-        }
+        })
+        .collect();
+    let mut live = RangeSet::new();
+    for &(a, b) in each.iter().flat_map(|w| &w.live) {
+        live.insert_span(a, b + 1);
     }
     let mut w = Windows { live: live.ranges().iter().map(|&(a, b)| (a, b - 1)).collect(), ..Default::default() };
     let starts = w.live.iter().skip(1).map(|l| l.0);
-    let gaps: Vec<(u64, u64)> = w.live.iter().zip(starts).map(|(l, next)| (l.1 + 1, next - 1)).collect();
-    w.offline = gaps;
+    let mut gaps: Vec<(u64, u64)> = w.live.iter().zip(starts).map(|(l, next)| (l.1 + 1, next - 1)).collect();
     if let Some(&(_, end)) = w.live.last() {
         if end < run_end_us {
-            w.offline.push((end + 1, run_end_us));
+            gaps.push((end + 1, run_end_us));
         }
     }
+    // No member is live inside a gap, so each stays in one state through it.
+    let away_on_plan = |at: u64, m: &Windows| {
+        m.live.first().map_or(true, |l| l.0 > at) || m.left.iter().any(|&(a, b)| a <= at && at <= b)
+    };
+    w.offline = gaps.into_iter().filter(|g| !each.iter().all(|m| away_on_plan(g.0, m))).collect();
     w
 }

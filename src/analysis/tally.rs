@@ -588,12 +588,14 @@ mod tests {
         let w = windows(&[left, back], false, None, 4_000_000);
         assert_eq!(w.live, vec![(900_000, 1_950_000), (3_000_000, 4_000_000)]);
         assert_eq!((w.offline.len(), w.away.len(), w.expired.len()), (0, 0, 0));
+        assert_eq!(w.left, vec![(1_950_001, 2_999_999)], "away on plan");
         let w = windows(&[left], false, None, 4_000_000);
         assert_eq!((w.live, w.offline), (vec![(900_000, 1_950_000)], vec![]), "gone for good");
         // Persistent session: the broker queues for it while away, as after a drop.
         let w = windows(&[left, back], true, None, 4_000_000);
         assert_eq!(w.live, vec![(900_000, 4_000_000)]);
         assert_eq!(w.away, vec![(2_050_001, 2_999_999)]);
+        assert!(w.left.is_empty(), "owed its queue: not away on plan");
         // A leaving publisher is no offline publisher.
         assert!(publisher_gaps(&[left, back], 4_000_000).is_empty());
     }

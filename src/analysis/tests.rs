@@ -605,3 +605,45 @@ fn a_planned_leave_and_return_is_owed_only_the_stays_and_is_no_disconnect() {
     // Queued: seqs 203..=499, sent after its DISCONNECT (3.02 s) and before its return.
     assert_eq!((m.expected, m.received, m.lost, m.queued_offline), (900, 900, 0, 297));
 }
+
+/// m0 and m1 share `$share/g/t/#`; pub0 sends every 10 ms from 1 s to
+/// 1.99 s. m0 leaves on plan at 1.3 s; m1 is up to 1.6 s, then leaves on
+/// plan too, or drops (last heard at 1.6 s). Between them they took seqs
+/// 0..=54.
+#[test]
+fn a_share_group_whose_members_all_left_on_plan_misses_nothing() {
+    let plan = kit::plan(
+        r#"
+name = "t"
+[[group]]
+name = "pub"
+publish = { topic = "t/1", qos = 1, rate = 100.0 }
+[[group]]
+name = "m"
+clients = 2
+subscribe = { filter = "$share/g/t/#", qos = 1 }
+"#,
+    );
+    let run = |m1_end: Option<Cause>| {
+        let mut rec = kit::record(&plan);
+        connect(&mut rec, 0, 500_000, 10 * S, None);
+        connect(&mut rec, 1, 500_000, 1_300_000, None).left_us = Some(1_300_000);
+        let m1 = connect(&mut rec, 2, 500_000, 1_600_000, m1_end.clone());
+        m1.left_us = m1_end.is_none().then_some(1_600_000);
+        publish(&mut rec, 0, 1, every(S, 10_000, 100));
+        receive(&mut rec, 1, 0, 0..25);
+        receive(&mut rec, 2, 0, 25..55);
+        analyse(&plan, &rec)
+    };
+    // Both left on plan: owed seqs 0..=55 (sent by 1.55 s), nothing missed after.
+    let r = run(None);
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.missed_offline), (56, 55, 1, 0));
+    assert!(r.loss_windows.is_empty(), "{:?}", r.loss_windows);
+    assert_eq!(r.clients.planned_leaves, 2);
+    // m1 dropped instead: what the group missed after it is missed offline.
+    let r = run(Some(Cause::NetworkEof));
+    let m = &r.messages;
+    assert_eq!((m.expected, m.lost, m.missed_offline), (56, 1, 44));
+    assert_eq!(r.loss_windows[0].kind, LossWindow::SubscriberOffline);
+}

@@ -92,6 +92,10 @@ pub struct Windows {
     /// Offline gaps after which the session was gone although its expiry had
     /// not run out: the broker discarded what it owed (`session_lost`).
     pub session_lost: Vec<(u64, u64)>,
+    /// Intervals after a planned leave that left nothing owed (a clean
+    /// session), from its last trusted moment to the next live window (or
+    /// the end of the run): away on plan, neither owed nor missed.
+    pub left: Vec<(u64, u64)>,
 }
 
 /// A session that comes back this close to its expiry (or later) without
@@ -107,6 +111,8 @@ pub const EXPIRY_SLACK_US: u64 = 500_000;
 pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u64>, run_end_us: u64) -> Windows {
     let mut w = Windows::default();
     let mut prev_end: Option<(u64, u64)> = None;
+    // The last trusted moment of a connection left on plan, owed nothing after.
+    let mut left_at: Option<u64> = None;
     let gap = |v: &mut Vec<(u64, u64)>, from: u64, to: u64| {
         if to > from + 1 {
             v.push((from + 1, to - 1));
@@ -117,6 +123,9 @@ pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u6
             continue;
         };
         let to = c.trusted_until();
+        if let Some(trusted) = left_at.take() {
+            gap(&mut w.left, trusted, from);
+        }
         let mut continues = persistent && !w.live.is_empty();
         if let Some((trusted, ended)) = prev_end {
             gap(&mut w.offline, trusted, from);
@@ -139,10 +148,14 @@ pub fn windows(connections: &[Connected], persistent: bool, expiry_us: Option<u6
             w.live.push((from, to));
         }
         prev_end = c.owed_while_away(persistent).then_some((to, c.ended_us));
+        left_at = (prev_end.is_none() && matches!(c.end, End::Left { .. })).then_some(to);
     }
     if let Some((trusted, ended)) = prev_end {
         gap(&mut w.offline, trusted, run_end_us + 1);
         gap(&mut w.away, ended, run_end_us + 1);
+    }
+    if let Some(trusted) = left_at {
+        gap(&mut w.left, trusted, run_end_us + 1);
     }
     w
 }
