@@ -34,7 +34,10 @@ fn assert_clean(r: &Report, ctx: &str) {
     let m = &r.messages;
     assert_eq!((m.lost, m.duplicated, m.unsent, m.in_doubt), (0, 0, 0, 0), "{ctx}");
     assert_eq!(m.missed_offline, 0, "a planned leave misses nothing: {ctx}");
-    assert!(r.findings.is_empty(), "{:?}\n{ctx}", r.findings);
+    // On a busy machine midge may find itself saturated (a finding about
+    // midge, not the broker); nothing else.
+    let saturated = midge::record::vocab::FindingKind::GeneratorSaturated;
+    assert!(r.findings.iter().all(|f| f.kind == saturated), "{:?}\n{ctx}", r.findings);
     assert_eq!(r.disconnects.total, 0, "a planned leave is no disconnect: {ctx}");
     assert_eq!(r.reconnects, 0, "a rejoin is no reconnect: {ctx}");
     assert!(r.clients.connect_failures.is_empty(), "{ctx}");

@@ -91,17 +91,20 @@ impl Client {
         Ok(())
     }
 
-    /// The next message's intended time, if one is due before the end and
-    /// may go out now (`sent` already went in this wake-up).
-    fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
+    /// The next message's intended time, if one is due before the end (and
+    /// before the current stay's planned leave: the next stay's messages
+    /// wait for it) and may go out now (`sent` already went in this wake-up).
+    pub(super) fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
         let seq = self.recorder.published();
         let slot = self.skips.slot(seq);
+        let leave_at_us = self.leave_at_us;
         let schedule = self.schedule.as_mut()?;
         if !schedule.is_due_before_end(slot) {
             return None;
         }
         let intended_us = schedule.intended_us(slot);
-        (sent == 0 || intended_us <= now).then_some((seq, intended_us))
+        let in_this_stay = leave_at_us.map_or(true, |l| intended_us < l);
+        (in_this_stay && (sent == 0 || intended_us <= now)).then_some((seq, intended_us))
     }
 
     /// The synchronous half of `publish_due`: queues what is due and records

@@ -1,10 +1,11 @@
 //! A client's stays in the run under client stages: a ramp down makes it
-//! leave on plan — it stops publishing, waits for what it has in flight,
-//! and sends DISCONNECT — and a later ramp up brings it back under the
+//! leave on plan — it stops publishing, waits for what it has in flight
+//! (a subscriber also reads on for a race margin), and sends DISCONNECT — and a later ramp up brings it back under the
 //! same client id. Where it stands comes from the plan
 //! (`GroupPlan::presence`), on the stage clock that starts with publishing.
 
 use super::task::{Client, Phase, Served, Stay};
+use crate::analysis::windows::RACE_MARGIN_US;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
 use crate::record::vocab::Cause;
@@ -53,22 +54,54 @@ impl Client {
         };
     }
 
+    /// How long a leaving subscriber keeps reading: its subscription is
+    /// trusted up to the race margin (or its slowest delivery) before the
+    /// leave (`analysis::windows`), and reading as long again after it
+    /// gives what was sent before then the margin twice over to arrive.
+    fn linger(&self) -> Duration {
+        match self.me.filter {
+            Some(_) => Duration::from_micros(RACE_MARGIN_US.max(self.gen.slowest_delivery_us)).min(LEAVE_SETTLE),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// Whether a message of the stay that ends is still to go out.
+    fn owes_before_leave(&mut self) -> bool {
+        self.publishing && !self.publishing_done() && self.next_due(0, 0).is_some()
+    }
+
     /// Whether the current stay is over.
     pub(super) fn leave_due(&self) -> bool {
         self.leave_at_us.is_some_and(|at| self.now_us() >= at)
     }
 
-    /// A planned leave: publishing has stopped (nothing is due while it is
-    /// away); waits at most `LEAVE_SETTLE` for the acknowledgements of what
-    /// is in flight, taking in what arrives meanwhile, then marks the
-    /// connection as left at its planned time. The caller sends DISCONNECT.
+    /// A planned leave: publishing stops (nothing is due while it is away);
+    /// sends what fell due before the leave and has not gone out yet, waits
+    /// at most `LEAVE_SETTLE` for the acknowledgements of what is in flight
+    /// and, if it subscribes, keeps reading for `linger`,
+    /// taking in what arrives meanwhile; then marks the connection as left
+    /// at its planned time. The caller sends DISCONNECT.
     pub(super) async fn leave(
         &mut self,
         conn: &mut Connection,
         phase: &mut watch::Receiver<Phase>,
     ) -> Result<Served, Cause> {
-        let until = Instant::now() + LEAVE_SETTLE;
-        while self.session.inflight() > 0 {
+        let now = Instant::now();
+        let (settle_until, linger_until) = (now + LEAVE_SETTLE, now + self.linger());
+        loop {
+            // Due before the leave but not out yet (a late wake-up, a full
+            // inflight window): it goes out now, late, as at any late wake-up.
+            let owes = self.owes_before_leave();
+            if owes && self.session.can_publish() {
+                self.publish_due(conn).await?;
+            }
+            let settling = owes || self.session.inflight() > 0;
+            let until = if settling { settle_until.max(linger_until) } else { linger_until };
+            if Instant::now() >= until {
+                break;
+            }
+            // A periodic report's request touches the phase: answer it here too.
+            self.answer_snapshot(Some(conn));
             tokio::select! {
                 _ = sleep_until(until) => break,
                 changed = phase.changed() => if changed.is_err() || *phase.borrow() == Phase::Shutdown { break },

@@ -546,7 +546,7 @@ impl Client {
     /// the record so far. The open connection (`conn`) is taken as ended by
     /// midge at the snapshot's horizon, so its subscription is trusted up to
     /// there and no later: what was sent after it is still in flight.
-    fn answer_snapshot(&mut self, conn: Option<&Connection>) {
+    pub(super) fn answer_snapshot(&mut self, conn: Option<&Connection>) {
         let asked = self.ctx.snapshots.asked();
         if asked == self.answered {
             return;
