@@ -97,7 +97,7 @@ impl Client {
     pub(super) fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
         let seq = self.recorder.published();
         let slot = self.skips.slot(seq);
-        let leave_at_us = self.leave_at_us;
+        let leave_at_us = self.leave_at_us();
         let schedule = self.schedule.as_mut()?;
         if !schedule.is_due_before_end(slot) {
             return None;

@@ -25,7 +25,7 @@ impl Client {
     /// Where the client stands in its stays now: always there without a
     /// client stage, and before publishing starts (the stage clock's zero).
     pub(super) fn stay_now(&self) -> Stay {
-        let Some(start) = self.stage_start_us.filter(|_| self.group.client_curve.is_some()) else {
+        let Some(start) = self.stay.as_ref().and_then(|s| s.start_us) else {
             return Stay::Present { leave_at_us: None };
         };
         let t = self.now_us().saturating_sub(start);
@@ -40,18 +40,26 @@ impl Client {
     /// Publishing has started at `start_us`: the stage clock is known, and
     /// with it when this client's current stay ends.
     pub(super) fn on_stage_clock(&mut self, start_us: u64) {
-        if self.stage_start_us.is_none() {
-            self.stage_start_us = Some(start_us);
+        if let Some(clock) = self.stay.as_mut().filter(|c| c.start_us.is_none()) {
+            clock.start_us = Some(start_us);
             self.plan_leave();
         }
     }
 
     /// Notes when the current stay ends (None: it lasts to the run's end).
     pub(super) fn plan_leave(&mut self) {
-        self.leave_at_us = match self.stay_now() {
+        let leave_at_us = match self.stay_now() {
             Stay::Present { leave_at_us } => leave_at_us,
             Stay::Away { .. } => None,
         };
+        if let Some(clock) = self.stay.as_mut() {
+            clock.leave_at_us = leave_at_us;
+        }
+    }
+
+    /// When the current stay ends on plan (run clock).
+    pub(super) fn leave_at_us(&self) -> Option<u64> {
+        self.stay.as_ref().and_then(|s| s.leave_at_us)
     }
 
     /// How long a leaving subscriber keeps reading: its subscription is
@@ -65,6 +73,27 @@ impl Client {
         }
     }
 
+    /// Away on plan: waits for the next join (or the run's end, if none);
+    /// true when the run ends first.
+    pub(super) async fn wait_until_back(&mut self, phase: &mut watch::Receiver<Phase>) -> bool {
+        let wait = match self.stay_now() {
+            Stay::Away { back_at_us: Some(at) } => Duration::from_micros(at.saturating_sub(self.now_us())),
+            Stay::Away { back_at_us: None } => Duration::from_secs(86_400),
+            Stay::Present { .. } => Duration::ZERO,
+        };
+        let ended = self.wait_or_shutdown(wait, phase).await;
+        if let Some(clock) = self.stay.as_mut() {
+            clock.rejoin = true;
+        }
+        ended
+    }
+
+    /// Whether the connection coming up is a return after a planned leave
+    /// (then the next one is not, unless it leaves again).
+    pub(super) fn take_rejoin(&mut self) -> bool {
+        self.stay.as_mut().is_some_and(|s| std::mem::take(&mut s.rejoin))
+    }
+
     /// Whether a message of the stay that ends is still to go out.
     fn owes_before_leave(&mut self) -> bool {
         self.publishing && !self.publishing_done() && self.next_due(0, 0).is_some()
@@ -72,7 +101,7 @@ impl Client {
 
     /// Whether the current stay is over.
     pub(super) fn leave_due(&self) -> bool {
-        self.leave_at_us.is_some_and(|at| self.now_us() >= at)
+        self.leave_at_us().is_some_and(|at| self.now_us() >= at)
     }
 
     /// A planned leave: publishing stops (nothing is due while it is away);
@@ -112,7 +141,7 @@ impl Client {
                 },
             }
         }
-        self.gen.left_us = self.leave_at_us.take();
+        self.gen.left_us = self.stay.as_mut().and_then(|s| s.leave_at_us.take());
         Ok(Served::Left)
     }
 }

@@ -119,10 +119,20 @@ pub(super) struct Client {
     pub(super) skips: SlotSkips,
     /// Connection attempts so far (the next one's timeline index): the will names it.
     attempts: u32,
+    /// Under client stages only (boxed: most clients have none): where the
+    /// client stands on the stage clock (`stay.rs`).
+    pub(super) stay: Option<Box<StayClock>>,
+}
+
+/// A client's place on the stage clock under client stages.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct StayClock {
     /// The start of publishing: the stage clock's zero (None: not yet).
-    pub(super) stage_start_us: Option<u64>,
-    /// When the current stay ends on plan (client stages; run clock).
+    pub(super) start_us: Option<u64>,
+    /// When the current stay ends on plan (run clock; None: at the end).
     pub(super) leave_at_us: Option<u64>,
+    /// Back from a planned leave: the next connection is a rejoin.
+    pub(super) rejoin: bool,
 }
 
 /// A publisher with `max_queued`: the schedule slots it gave up because
@@ -197,8 +207,10 @@ impl Client {
                 && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
                 && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
             attempts: 0,
-            stage_start_us: None,
-            leave_at_us: None,
+            stay: ctx.plan.groups[ctx.plan.clients[index as usize].group as usize]
+                .client_curve
+                .is_some()
+                .then(Box::default),
         }
     }
 
@@ -598,7 +610,8 @@ impl Client {
                 return Ok(Served::Shutdown);
             }
             if self.leave_due() {
-                return Ok(Served::Left);
+                // Boxed: a rare path should not grow every idle client's future.
+                return Box::pin(self.leave(conn, phase)).await;
             }
             self.answer_snapshot(Some(conn));
             let (hold_at, stall_at) = self.hold_reads(current);
@@ -633,9 +646,11 @@ impl Client {
                 .retry_interval
                 .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
                 .map(|us| clock.instant_at(us));
-            let leave_at = self.leave_at_us.map(|us| clock.instant_at(us));
-            let wake_at =
-                [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min();
+            let wake_at = {
+                // (In a block: kept out of the idle client's future.)
+                let leave_at = self.leave_at_us().map(|us| clock.instant_at(us));
+                [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min()
+            };
             // One timer for both deadlines: a busy publisher re-arms one, not
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
@@ -718,11 +733,7 @@ impl Client {
             Ok(()) => self.serve(&mut conn, phase, orders).await,
             Err(cause) => Err(cause),
         };
-        let served = match served {
-            // Boxed: a rare path should not grow every idle client's future.
-            Ok(Served::Left) => Box::pin(self.leave(&mut conn, phase)).await,
-            other => other,
-        };
+
         if served.is_ok() {
             let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
             conn.shutdown().await;
@@ -751,7 +762,7 @@ impl Client {
     }
 
     /// Waits out a reconnect delay; true when the run ends meanwhile.
-    async fn wait_or_shutdown(&mut self, delay: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+    pub(super) async fn wait_or_shutdown(&mut self, delay: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
         let until = Instant::now() + delay;
         loop {
             let current = *phase.borrow_and_update();
@@ -774,8 +785,6 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
     let mut orders = ctx.orders.clone();
     orders.mark_unchanged();
     let mut ever_connected = false;
-    // Back after a planned leave: the next connection is a rejoin, not a reconnect.
-    let mut rejoining = false;
     // Counted in `metrics.offline` while waiting to reconnect, so the drain
     // waits for this client to come back.
     let mut waiting_to_reconnect = false;
@@ -790,15 +799,13 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
         if client.apply_phase(*phase.borrow_and_update()) {
             break;
         }
-        if let Stay::Away { back_at_us } = client.stay_now() {
+        if matches!(client.stay_now(), Stay::Away { .. }) {
             // Away on plan (left, or dropped past its leave): back at its next join.
             set_waiting(false, &mut waiting_to_reconnect);
-            let delay = back_at_us
-                .map_or(Duration::from_secs(86_400), |at| Duration::from_micros(at.saturating_sub(client.now_us())));
-            if Box::pin(client.wait_or_shutdown(delay, &mut phase)).await {
+            // Boxed: a rare path should not grow every idle client's task.
+            if Box::pin(client.wait_until_back(&mut phase)).await {
                 break;
             }
-            rejoining = true;
             continue;
         }
         client.plan_leave();
@@ -817,11 +824,11 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 client.gen.connected_us = Some(now);
                 client.gen.heard_us = now;
                 ctx.metrics.on_connected();
-                if ever_connected && !rejoining {
+                // Back after a planned leave: a rejoin, not a reconnect.
+                if !client.take_rejoin() && ever_connected {
                     client.count(|c| c.reconnects += 1);
                 }
                 ever_connected = true;
-                rejoining = false;
                 if let Some(b) = backoff.as_mut() {
                     b.reset();
                 }
