@@ -423,7 +423,10 @@ impl Client {
                     if let Some(p) = self.pacing.as_mut() {
                         p.took_in(now, age);
                     }
-                    if let (Some(age), true) = (age, m.qos > 0) {
+                    if m.qos > 0 {
+                        // One not of this run has no known age: it cannot show
+                        // that the broker is not holding deliveries back.
+                        let age = age.unwrap_or(u64::MAX);
                         self.freshest_answered = Some(self.freshest_answered.map_or(age, |f| f.min(age)));
                     }
                 }
@@ -605,7 +608,7 @@ impl Client {
             let next_publish = match self.schedule.as_mut() {
                 Some(s) if ready => s.is_due_before_end(seq).then(|| {
                     clock.instant_at(s.intended_us(seq).max(if grid_us > 0 {
-                        crate::mqtt::connection::next_tick(self.published_at_us, grid_us)
+                        crate::mqtt::pace::next_tick(self.published_at_us, grid_us)
                     } else {
                         0
                     }))

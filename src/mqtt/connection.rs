@@ -3,8 +3,7 @@
 
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
-pub use super::pace::{next_tick, AdaptivePace, ADAPTIVE_BUSY_PACKETS_PER_MS};
-use super::pace::{worker_busy, worker_moved};
+use super::pace::{next_tick, worker_busy, worker_moved, AdaptivePace};
 use super::protocol::ProtocolVersion;
 use super::transport::Stream;
 use crate::record::RunClock;
