@@ -69,7 +69,9 @@ pub type ClientOutcome = ClientRecord;
 
 pub(super) struct Client {
     pub(super) ctx: Arc<ClientContext>,
-    pub(super) me: ClientPlan,
+    /// Its index in the plan's clients (`me`): the plan is shared, so the
+    /// client keeps no copy of its ids and topics.
+    index: u32,
     pub(super) group: Arc<GroupPlan>,
     pub(super) session: Session,
     pub(super) recorder: Recorder,
@@ -145,14 +147,18 @@ pub(super) enum Alias {
 
 impl Client {
     fn new(ctx: &Arc<ClientContext>, index: u32) -> Client {
-        let me = ctx.plan.clients[index as usize].clone();
+        let me = &ctx.plan.clients[index as usize];
         let group = ctx.plan.groups[me.group as usize].clone();
         let shard = ctx.metrics.shard_for(index);
+        // A 3.1.1 subscriber gets no properties at all: nothing to check.
+        let checks_user_props = me.filter.is_some()
+            && group.protocol == ProtocolVersion::V5
+            && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty()));
         Client {
             session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
             recorder: Recorder::new(shard, group.publish.as_ref().map(|p| p.qos), me.filter.is_some()),
             ctx: ctx.clone(),
-            me,
+            index,
             group,
             ready_marked: false,
             done_marked: false,
@@ -165,16 +171,18 @@ impl Client {
             limits: Vec::new(),
             receive_maximum: None,
             published_at_us: 0,
-            pacing: Pacing::of(&ctx.plan, &ctx.plan.clients[index as usize]),
+            pacing: Pacing::of(&ctx.plan, me),
             alias: Alias::Off,
             alias_bytes: (0, 0),
-            // A 3.1.1 subscriber gets no properties at all: nothing to check.
             skips: SlotSkips::default(),
-            checks_user_props: ctx.plan.clients[index as usize].filter.is_some()
-                && ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].protocol == ProtocolVersion::V5
-                && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty())),
+            checks_user_props,
             attempts: 0,
         }
+    }
+
+    /// This client in the plan.
+    pub(super) fn me(&self) -> &ClientPlan {
+        &self.ctx.plan.clients[self.index as usize]
     }
 
     fn protocol(&self) -> ProtocolVersion {
@@ -234,8 +242,8 @@ impl Client {
         self.attempts += 1;
         let dial = Dial {
             to: self.ctx.broker,
-            from: self.ctx.plan.source_addr(self.me.index),
-            transport: &self.ctx.transports[self.me.group as usize],
+            from: self.ctx.plan.source_addr(self.index),
+            transport: &self.ctx.transports[self.me().group as usize],
             protocol: self.protocol(),
             clock: self.ctx.metrics.clock,
             limit: CONNECT_TIMEOUT,
@@ -256,12 +264,11 @@ impl Client {
     /// the run, the client and the connection, so a will received is matched
     /// to the connection that left it.
     fn connect_options(&self) -> ConnectOptions {
-        let mut options = self.group.connect_options(&self.me.client_id);
-        if let (Some(w), Some(topic)) = (&self.group.will, &self.me.will_topic) {
+        let mut options = self.group.connect_options(&self.me().client_id);
+        if let (Some(w), Some(topic)) = (&self.group.will, &self.me().will_topic) {
             let connection = self.attempts.saturating_sub(1);
             let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
-            let payload =
-                crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.me.index), connection, text);
+            let payload = crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.index), connection, text);
             options.will = Some(crate::mqtt::codec::Will {
                 topic: topic.clone(),
                 payload,
@@ -276,7 +283,7 @@ impl Client {
     /// MQTT 5: what the broker announced in CONNACK, honoured.
     fn honour_limits(&mut self, ack: &ConnAck) {
         self.receive_maximum = ack.receive_maximum;
-        let topic_len = self.me.topic.as_ref().map_or(0, |t| t.len());
+        let topic_len = self.me().topic.as_ref().map_or(0, |t| t.len());
         let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
         self.alias = match ack.topic_alias_maximum {
             Some(max) if wants_alias && max >= 1 && topic_len > crate::mqtt::codec::props::TOPIC_ALIAS_LEN => {
@@ -290,7 +297,7 @@ impl Client {
         if let Some(k) = ack.server_keep_alive {
             self.session.set_keepalive(k);
         }
-        let hits = limit_hits(&self.group, &self.me, ack);
+        let hits = limit_hits(&self.group, self.me(), ack);
         if self.group.publish.is_some() {
             self.publish_blocked = hits.iter().any(blocks_publishing);
             if self.publish_blocked {
@@ -330,7 +337,7 @@ impl Client {
                 };
                 self.send(conn, &packet).await?;
             }
-            if self.me.filter.is_some() && !self.subscription_blocked() {
+            if self.me().filter.is_some() && !self.subscription_blocked() {
                 self.gen.live_from_us = Some(now);
                 self.mark_ready();
             }
@@ -339,13 +346,13 @@ impl Client {
             self.session.restart(now);
         }
         self.bound_offline_queue(now);
-        if let Some(filter) = self.me.filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
+        if let Some(filter) = self.me().filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             let pkid = self.session.next_pkid().unwrap_or(1);
             self.send(conn, &Packet::Subscribe { pkid, filters: vec![(filter, qos)] }).await?;
             let now = self.now_us();
             self.session.on_subscribe_sent(pkid, now);
-        } else if self.me.filter.is_none() || self.subscription_blocked() {
+        } else if self.me().filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }
         Ok(())
@@ -507,11 +514,11 @@ impl Client {
 
     /// Carries out a `kill` or `malformed` order if it names this client.
     async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
-        if order.kills(self.me.index, self.gen.connected_us.unwrap_or(0)) {
+        if order.kills(self.index, self.gen.connected_us.unwrap_or(0)) {
             // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
             return Err(Cause::FaultInjected);
         }
-        if !order.names(self.me.index) {
+        if !order.names(self.index) {
             return Ok(());
         }
         malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
@@ -537,14 +544,7 @@ impl Client {
                 timeline.push(open);
             }
             let (publish_log, rx) = self.recorder.copy_logs();
-            ClientRecord {
-                index: self.me.index,
-                timeline,
-                limits: self.limits.clone(),
-                publish_log,
-                rx,
-                publishing: None,
-            }
+            ClientRecord { index: self.index, timeline, limits: self.limits.clone(), publish_log, rx, publishing: None }
         });
     }
 
@@ -609,7 +609,7 @@ impl Client {
             // two, per wake-up. The precise one when the next publish comes
             // first, tokio's for keepalive (and with a batch window).
             let wake = match wake_at {
-                Some(at) if precise && next_publish == Some(at) => Wake::precise(self.me.index, at),
+                Some(at) if precise && next_publish == Some(at) => Wake::precise(self.index, at),
                 // (A disabled branch's far deadline is never polled.)
                 at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
             };

@@ -155,9 +155,10 @@ impl Connection {
         let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream,
-            // Small to start: an idle client only ever reads CONNACK and PINGRESP.
+            // None to start: an idle client only ever reads CONNACK and
+            // PINGRESP, and takes a buffer only when one is there to read.
             // The buffers grow (doubling) when traffic needs them.
-            read_buf: BytesMut::with_capacity(128),
+            read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             protocol,
             max_incoming: codec::DEFAULT_MAX_INCOMING,
@@ -187,6 +188,13 @@ impl Connection {
         loop {
             if let Some(p) = self.next_buffered()? {
                 return Ok(Some(p));
+            }
+            if self.read_buf.capacity() == 0 {
+                // A quiet connection holds no buffer while it waits (an idle
+                // client's next packet is a PINGRESP a minute away): it takes
+                // one when there is something to read. A poll, not a
+                // future, so the read's own future grows by nothing.
+                std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
             }
             let room = self.read_room as usize;
             if self.read_buf.capacity() - self.read_buf.len() < room {
@@ -424,6 +432,27 @@ mod tests {
             p.took_in(false);
         }
         p.next_read_us(now_us)
+    }
+
+    /// An idle connection waits for its next packet with no read buffer,
+    /// takes one to read, and lets it go once the packet is handled.
+    #[tokio::test]
+    async fn a_quiet_connection_waits_without_a_read_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V311, RunClock::new());
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_packet()).await;
+        assert!(waited.is_err(), "nothing to read yet");
+        assert_eq!(conn.read_buf.capacity(), 0, "waiting holds no buffer");
+        broker.write_all(&[0xd0, 0x00, 0xd0, 0x00]).await.unwrap(); // two PINGRESPs
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.read_buf.capacity() >= 2, "one read took both");
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.next_buffered().unwrap().is_none());
+        assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
+        drop(broker);
+        assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
     }
 
     #[test]
