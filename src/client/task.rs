@@ -133,6 +133,15 @@ impl SlotSkips {
     }
 }
 
+/// What woke a serving client.
+enum Woke {
+    Phase,
+    /// A read: its packets taken (`Client::take_packets`) at run-clock µs.
+    Read(Result<bool, Cause>, u64),
+    /// Its timer: a publish or keepalive is due.
+    Timer,
+}
+
 /// A publisher's MQTT 5 topic alias on its current connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Alias {
@@ -236,8 +245,10 @@ impl Client {
         self.recorder.count(&self.ctx.metrics, f);
     }
 
-    /// TCP connect, CONNECT, CONNACK. On failure, the cause as reported.
-    async fn connect(&mut self) -> Result<(Box<Connection>, ConnAck), Cause> {
+    /// TCP connect, CONNECT, CONNACK; the CONNACK's limits are honoured
+    /// here, so only its session-present flag is handed on (the task keeps
+    /// no CONNACK). On failure, the cause as reported.
+    async fn connect(&mut self) -> Result<(Box<Connection>, bool), Cause> {
         self.count(|c| c.connect_attempts += 1);
         self.attempts += 1;
         let dial = Dial {
@@ -257,7 +268,7 @@ impl Client {
         }
         self.honour_limits(&ack);
         self.recorder.connected(&self.ctx.metrics, times);
-        Ok((conn, ack))
+        Ok((conn, ack.session_present))
     }
 
     /// The group's CONNECT, with this connection's will: its payload names
@@ -325,10 +336,10 @@ impl Client {
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
     /// subscribe when the broker does not hold our subscription.
-    async fn begin_connection(&mut self, conn: &mut Connection, ack: &ConnAck) -> Result<(), Cause> {
+    async fn begin_connection(&mut self, conn: &mut Connection, session_present: bool) -> Result<(), Cause> {
         let now = self.now_us();
-        let resumed = ack.session_present && self.group.persistent();
-        self.gen.session_present = ack.session_present;
+        let resumed = session_present && self.group.persistent();
+        self.gen.session_present = session_present;
         if resumed {
             for (pkid, o) in self.session.resume(now) {
                 let packet = match o.stage {
@@ -483,33 +494,50 @@ impl Client {
         self.recorder.in_doubt(&self.ctx.metrics, left);
     }
 
-    /// Handles `first` and every other whole packet its read brought in,
-    /// then sends the replies in one write.
-    async fn on_packets(&mut self, conn: &mut Connection, first: Packet) -> Result<(), Cause> {
-        let now = self.now_us();
-        let mut next = Some(first);
-        let handled = loop {
-            let Some(p) = next.take() else { break Ok(()) };
-            if let Err(cause) = self.on_packet(conn, p, now) {
-                break Err(cause);
-            }
-            if self.recorder.deliveries_pile_up() {
-                if let Err(cause) = self.acknowledge(conn).await {
-                    break Err(cause);
-                }
-            }
+    /// Handles `first` (if any) and the other whole packets already read,
+    /// without I/O: until the buffer is empty or a slow consumer must wait
+    /// (`Ok(false)`), or until deliveries pile up (`Ok(true)`: acknowledge,
+    /// then come back). No packet is held across an await, so a client's
+    /// future carries none (a packet is 152 B).
+    fn take_packets(&mut self, conn: &mut Connection, first: Option<Packet>, now: u64) -> Result<bool, Cause> {
+        let mut next = first;
+        loop {
+            let p = match next.take() {
+                Some(p) => p,
+                None => match conn.next_buffered() {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Ok(false),
+                    Err(e) => return Err(connection_cause(&e)),
+                },
+            };
+            self.on_packet(conn, p, now)?;
+            let piled_up = self.recorder.deliveries_pile_up();
             // A slow consumer leaves the rest of the read buffered until it may take more.
-            if self.pacing.as_mut().is_some_and(|p| p.hold_until(now).is_some()) {
-                break Ok(());
+            let held = self.pacing.as_mut().is_some_and(|p| p.hold_until(now).is_some());
+            if piled_up || held {
+                return Ok(piled_up && !held);
             }
-            match conn.next_buffered() {
-                Ok(p) => next = p,
-                Err(e) => break Err(connection_cause(&e)),
+        }
+    }
+
+    /// After `take_packets`: sends the replies in one write, and goes on
+    /// while deliveries piled up. A failure to handle comes before one to
+    /// acknowledge, and the replies go out either way.
+    async fn on_packets(
+        &mut self,
+        conn: &mut Connection,
+        mut taken: Result<bool, Cause>,
+        now: u64,
+    ) -> Result<(), Cause> {
+        loop {
+            let acknowledged = self.acknowledge(conn).await;
+            let more = taken?;
+            acknowledged?;
+            if !more {
+                return Ok(());
             }
-        };
-        let acknowledged = self.acknowledge(conn).await;
-        handled?;
-        acknowledged
+            taken = self.take_packets(conn, None, now);
+        }
     }
 
     /// Carries out a `kill` or `malformed` order if it names this client.
@@ -613,19 +641,30 @@ impl Client {
                 // (A disabled branch's far deadline is never polled.)
                 at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
             };
-            tokio::select! {
+            // The branches do no I/O: what they start is awaited after the
+            // select, so the packet read is not kept in the future meanwhile.
+            let woke = tokio::select! {
                 biased;
                 changed = phase.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
+                    Woke::Phase
                 }
                 read = conn.read_packet(), if hold_at.is_none() => match read {
-                    Ok(Some(p)) => self.on_packets(conn, p).await?,
+                    Ok(Some(p)) => {
+                        let now = self.now_us();
+                        Woke::Read(self.take_packets(conn, Some(p), now), now)
+                    }
                     Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
                 },
-                _ = wake, if wake_at.is_some() => self.on_timer(conn, next_publish, keepalive_at).await?,
+                _ = wake, if wake_at.is_some() => Woke::Timer,
+            };
+            match woke {
+                Woke::Phase => {}
+                Woke::Read(taken, now) => self.on_packets(conn, taken, now).await?,
+                Woke::Timer => self.on_timer(conn, next_publish, keepalive_at).await?,
             }
         }
     }
@@ -678,11 +717,11 @@ impl Client {
     async fn connection(
         &mut self,
         mut conn: Box<Connection>,
-        ack: ConnAck,
+        session_present: bool,
         phase: &mut watch::Receiver<Phase>,
         orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
     ) -> Result<(), Cause> {
-        let served = match self.begin_connection(&mut conn, &ack).await {
+        let served = match self.begin_connection(&mut conn, session_present).await {
             Ok(()) => self.serve(&mut conn, phase, orders).await,
             Err(cause) => Err(cause),
         };
@@ -732,7 +771,9 @@ impl Client {
 
 /// Runs one client to the end of the run (or until it gives up).
 pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::Receiver<Phase>) -> ClientOutcome {
-    let mut backoff = ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].reconnect.map(Backoff::new);
+    // Boxed: only a group with `reconnect` has one, and every idle client's task would carry it.
+    let mut backoff =
+        ctx.plan.groups[ctx.plan.clients[index as usize].group as usize].reconnect.map(|r| Box::new(Backoff::new(r)));
     let mut client = Client::new(&ctx, index);
     let mut orders = ctx.orders.clone();
     orders.mark_unchanged();
@@ -760,7 +801,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 client.mark_ready();
                 Err(cause)
             }
-            Ok((conn, ack)) => {
+            Ok((conn, session_present)) => {
                 set_waiting(false, &mut waiting_to_reconnect);
                 let now = client.now_us();
                 client.gen.connected_us = Some(now);
@@ -775,7 +816,7 @@ pub async fn run_client(ctx: Arc<ClientContext>, index: u32, mut phase: watch::R
                 }
                 // Boxed, and `conn` moved in: the task's own state stays the
                 // size of an idle client, whatever a connection's future needs.
-                let served = Box::pin(client.connection(conn, ack, &mut phase, &mut orders)).await;
+                let served = Box::pin(client.connection(conn, session_present, &mut phase, &mut orders)).await;
                 ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
                 served
             }
@@ -845,7 +886,7 @@ mod tests {
         let conn = Box::new(Connection::new(tcp, ProtocolVersion::V311, ctx.metrics.clock));
         let mut client = Client::new(&ctx, 0);
         let conn_size = std::mem::size_of::<Connection>();
-        let serving = std::mem::size_of_val(&client.connection(conn, ConnAck::default(), &mut phase, &mut orders));
+        let serving = std::mem::size_of_val(&client.connection(conn, false, &mut phase, &mut orders));
         let total = task + conn_size + serving;
         eprintln!("idle client: task {task} B + connection {conn_size} B + its future {serving} B = {total} B");
         assert!(total < 3 * 1024, "{total}");
