@@ -577,94 +577,101 @@ impl Client {
     }
 
     /// The connected part of a generation: until shutdown (`Ok`) or a drop (`Err(cause)`).
-    async fn serve(
-        &mut self,
-        conn: &mut Connection,
-        phase: &mut watch::Receiver<Phase>,
-        orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), Cause> {
-        let clock = self.ctx.metrics.clock;
-        loop {
-            // Orders come with a touch of the phase channel (one wake-up
-            // source per client, not two), and wait here for a client that
-            // was offline when they came.
-            if orders.has_changed().unwrap_or(false) {
-                let order = orders.borrow_and_update().clone();
-                if let Some(order) = order {
-                    // Boxed: a rare path should not grow every idle client's future.
-                    Box::pin(self.misbehave(conn, &order)).await?;
-                }
-            }
-            let current = *phase.borrow_and_update();
-            if self.apply_phase(current) {
-                return Ok(());
-            }
-            self.answer_snapshot(Some(conn));
-            let (hold_at, stall_at) = self.hold_reads(current);
-            let (hold_at, stall_at) = (hold_at.map(|us| clock.instant_at(us)), stall_at.map(|us| clock.instant_at(us)));
-            let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
-            let seq = self.skips.slot(self.recorder.published());
-            // With a batch window, a publisher wakes at most once per window
-            // and sends everything due by then (tokio's timer, on the
-            // window's grid). Without one, it wakes at its message's
-            // intended time on the worker's precise timer — but at most once
-            // per millisecond grid step, as the wheel had it, so a fast
-            // publisher still sends what is due in one write.
-            let window_us = self.ctx.plan.batch_window.as_micros() as u64;
-            let precise = window_us == 0 && timer::available();
-            let grid_us = if precise { PRECISE_GRID_US } else { window_us };
-            let next_publish = match self.schedule.as_mut() {
-                Some(s) if ready => s.is_due_before_end(seq).then(|| {
-                    clock.instant_at(s.intended_us(seq).max(if grid_us > 0 {
-                        crate::mqtt::connection::next_tick(self.published_at_us, grid_us)
-                    } else {
-                        0
-                    }))
-                }),
-                _ => None,
-            };
-            // Adaptive batching holds no acknowledgement back that a half
-            // full inflight window waits for.
-            conn.set_reads_urgent(2 * self.session.inflight() >= self.session.max_inflight() as usize);
-            let keepalive_at = self.session.keepalive_deadline_us().map(|us| clock.instant_at(us));
-            let retry_at = self
-                .group
-                .retry_interval
-                .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
-                .map(|us| clock.instant_at(us));
-            let wake_at = [next_publish, keepalive_at, hold_at, stall_at, retry_at].into_iter().flatten().min();
-            // One timer for both deadlines: a busy publisher re-arms one, not
-            // two, per wake-up. The precise one when the next publish comes
-            // first, tokio's for keepalive (and with a batch window).
-            let wake = match wake_at {
-                Some(at) if precise && next_publish == Some(at) => Wake::precise(self.index, at),
-                // (A disabled branch's far deadline is never polled.)
-                at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
-            };
-            // The branches do no I/O: what they start is awaited after the
-            // select, so the packet read is not kept in the future meanwhile.
-            let woke = tokio::select! {
-                biased;
-                changed = phase.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
+    // An async block, not an async fn, as `run_client`: an idle client's
+    // future would keep the arguments twice.
+    #[allow(clippy::manual_async_fn)]
+    fn serve<'a>(
+        &'a mut self,
+        conn: &'a mut Connection,
+        phase: &'a mut watch::Receiver<Phase>,
+        orders: &'a mut watch::Receiver<Option<Arc<Misbehave>>>,
+    ) -> impl std::future::Future<Output = Result<(), Cause>> + 'a {
+        async move {
+            loop {
+                // Orders come with a touch of the phase channel (one wake-up
+                // source per client, not two), and wait here for a client that
+                // was offline when they came.
+                if orders.has_changed().unwrap_or(false) {
+                    let order = orders.borrow_and_update().clone();
+                    if let Some(order) = order {
+                        // Boxed: a rare path should not grow every idle client's future.
+                        Box::pin(self.misbehave(conn, &order)).await?;
                     }
-                    Woke::Phase
                 }
-                read = conn.read_packet(), if hold_at.is_none() => match read {
-                    Ok(Some(p)) => {
-                        let now = self.now_us();
-                        Woke::Read(self.take_packets(conn, Some(p), now), now)
+                let current = *phase.borrow_and_update();
+                if self.apply_phase(current) {
+                    return Ok(());
+                }
+                self.answer_snapshot(Some(conn));
+                let (hold_at, stall_at) = self.hold_reads(current);
+                let (hold_at, stall_at) = (
+                    hold_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
+                    stall_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
+                );
+                let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
+                let seq = self.skips.slot(self.recorder.published());
+                // With a batch window, a publisher wakes at most once per window
+                // and sends everything due by then (tokio's timer, on the
+                // window's grid). Without one, it wakes at its message's
+                // intended time on the worker's precise timer — but at most once
+                // per millisecond grid step, as the wheel had it, so a fast
+                // publisher still sends what is due in one write.
+                let window_us = self.ctx.plan.batch_window.as_micros() as u64;
+                let precise = window_us == 0 && timer::available();
+                let grid_us = if precise { PRECISE_GRID_US } else { window_us };
+                let next_publish = match self.schedule.as_mut() {
+                    Some(s) if ready => s.is_due_before_end(seq).then(|| {
+                        self.ctx.metrics.clock.instant_at(s.intended_us(seq).max(if grid_us > 0 {
+                            crate::mqtt::connection::next_tick(self.published_at_us, grid_us)
+                        } else {
+                            0
+                        }))
+                    }),
+                    _ => None,
+                };
+                // Adaptive batching holds no acknowledgement back that a half
+                // full inflight window waits for.
+                conn.set_reads_urgent(2 * self.session.inflight() >= self.session.max_inflight() as usize);
+                let keepalive_at = self.session.keepalive_deadline_us().map(|us| self.ctx.metrics.clock.instant_at(us));
+                let retry_at = self
+                    .group
+                    .retry_interval
+                    .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
+                    .map(|us| self.ctx.metrics.clock.instant_at(us));
+                let wake_at = [next_publish, keepalive_at, hold_at, stall_at, retry_at].into_iter().flatten().min();
+                // One timer for both deadlines: a busy publisher re-arms one, not
+                // two, per wake-up. The precise one when the next publish comes
+                // first, tokio's for keepalive (and with a batch window).
+                let wake = match wake_at {
+                    Some(at) if precise && next_publish == Some(at) => Wake::precise(self.index, at),
+                    // (A disabled branch's far deadline is never polled.)
+                    at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
+                };
+                // The branches do no I/O: what they start is awaited after the
+                // select, so the packet read is not kept in the future meanwhile.
+                let woke = tokio::select! {
+                    biased;
+                    changed = phase.changed() => {
+                        if changed.is_err() {
+                            return Ok(());
+                        }
+                        Woke::Phase
                     }
-                    Ok(None) => return Err(Cause::NetworkEof),
-                    Err(e) => return Err(connection_cause(&e)),
-                },
-                _ = wake, if wake_at.is_some() => Woke::Timer,
-            };
-            match woke {
-                Woke::Phase => {}
-                Woke::Read(taken, now) => self.on_packets(conn, taken, now).await?,
-                Woke::Timer => self.on_timer(conn, next_publish, keepalive_at).await?,
+                    read = conn.read_packet(), if hold_at.is_none() => match read {
+                        Ok(Some(p)) => {
+                            let now = self.now_us();
+                            Woke::Read(self.take_packets(conn, Some(p), now), now)
+                        }
+                        Ok(None) => return Err(Cause::NetworkEof),
+                        Err(e) => return Err(connection_cause(&e)),
+                    },
+                    _ = wake, if wake_at.is_some() => Woke::Timer,
+                };
+                match woke {
+                    Woke::Phase => {}
+                    Woke::Read(taken, now) => self.on_packets(conn, taken, now).await?,
+                    Woke::Timer => self.on_timer(conn, next_publish, keepalive_at).await?,
+                }
             }
         }
     }
@@ -714,42 +721,45 @@ impl Client {
 
     /// One connection from CONNACK to its end: set-up, service, and a clean
     /// DISCONNECT when midge ends it (or the flight recorder when it broke).
-    async fn connection(
-        &mut self,
+    #[allow(clippy::manual_async_fn)] // as `serve`
+    fn connection<'a>(
+        &'a mut self,
         mut conn: Box<Connection>,
         session_present: bool,
-        phase: &mut watch::Receiver<Phase>,
-        orders: &mut watch::Receiver<Option<Arc<Misbehave>>>,
-    ) -> Result<(), Cause> {
-        let served = match self.begin_connection(&mut conn, session_present).await {
-            Ok(()) => self.serve(&mut conn, phase, orders).await,
-            Err(cause) => Err(cause),
-        };
-        if served.is_ok() {
-            let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
-            conn.shutdown().await;
+        phase: &'a mut watch::Receiver<Phase>,
+        orders: &'a mut watch::Receiver<Option<Arc<Misbehave>>>,
+    ) -> impl std::future::Future<Output = Result<(), Cause>> + 'a {
+        async move {
+            let served = match self.begin_connection(&mut conn, session_present).await {
+                Ok(()) => self.serve(&mut conn, phase, orders).await,
+                Err(cause) => Err(cause),
+            };
+            if served.is_ok() {
+                let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
+                conn.shutdown().await;
+            }
+            self.count(|c| {
+                c.socket_reads += conn.reads;
+                c.socket_writes += conn.writes;
+                c.bytes_in += conn.bytes_in;
+                c.bytes_out += conn.bytes_out;
+                c.topic_alias_bytes_left_out += self.alias_bytes.0;
+                c.topic_alias_bytes_added += self.alias_bytes.1;
+                c.publish_writes += conn.publish_writes;
+                c.publish_writes_batched += conn.publish_writes_batched;
+                c.paced_reads += conn.paced_reads;
+            });
+            self.alias_bytes = (0, 0);
+            self.gen.wrote_us = conn.wrote_us;
+            if let Some(p) = self.pacing.as_mut() {
+                self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
+            }
+            if served.is_err() {
+                // The cause goes into the timeline; the report counts causes from there.
+                self.gen.flight = conn.flight.snapshot();
+            }
+            served
         }
-        self.count(|c| {
-            c.socket_reads += conn.reads;
-            c.socket_writes += conn.writes;
-            c.bytes_in += conn.bytes_in;
-            c.bytes_out += conn.bytes_out;
-            c.topic_alias_bytes_left_out += self.alias_bytes.0;
-            c.topic_alias_bytes_added += self.alias_bytes.1;
-            c.publish_writes += conn.publish_writes;
-            c.publish_writes_batched += conn.publish_writes_batched;
-            c.paced_reads += conn.paced_reads;
-        });
-        self.alias_bytes = (0, 0);
-        self.gen.wrote_us = conn.wrote_us;
-        if let Some(p) = self.pacing.as_mut() {
-            self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
-        }
-        if served.is_err() {
-            // The cause goes into the timeline; the report counts causes from there.
-            self.gen.flight = conn.flight.snapshot();
-        }
-        served
     }
 
     /// Waits out a reconnect delay; true when the run ends meanwhile.
