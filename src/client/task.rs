@@ -791,10 +791,9 @@ pub fn run_client(
     // in its state (as given and as moved in), and every idle client's task
     // would carry the copy.
     async move {
-        // Boxed: only a group with `reconnect` has one, and every idle client's task would carry it.
-        let mut backoff = ctx.plan.groups[ctx.plan.clients[index as usize].group as usize]
-            .reconnect
-            .map(|r| Box::new(Backoff::new(r)));
+        // Made (boxed) at the first drop: most clients never need one, and
+        // every idle client's task would carry it.
+        let mut backoff: Option<Box<Backoff>> = None;
         let mut client = Client::new(&ctx, index);
         let mut orders = ctx.orders.clone();
         orders.mark_unchanged();
@@ -853,7 +852,10 @@ pub fn run_client(
             if !ever_connected && !client.group.retry_connect {
                 break;
             }
-            let Some(b) = backoff.as_mut() else { break };
+            let Some(b) = client.group.reconnect.map(|p| backoff.get_or_insert_with(|| Box::new(Backoff::new(p))))
+            else {
+                break;
+            };
             if connected && !client.group.persistent() {
                 client.settle_in_flight();
             }
