@@ -24,7 +24,7 @@ impl Client {
         match phase {
             Phase::Shutdown => return true,
             Phase::Publishing { start_us, end_us } if self.schedule.is_none() => {
-                if let Some(s) = Schedule::of_publisher(&self.ctx.plan, &self.me, start_us, end_us) {
+                if let Some(s) = Schedule::of_publisher(&self.ctx.plan, self.me(), start_us, end_us) {
                     self.schedule = Some(Box::new(s));
                     self.publishing = true;
                 }
@@ -48,7 +48,7 @@ impl Client {
         let clock = self.ctx.metrics.clock;
         Header {
             run_id: self.ctx.plan.run_id,
-            publisher: self.me.publisher.unwrap_or(0),
+            publisher: self.me().publisher.unwrap_or(0),
             seq,
             intended_us: clock.unix_us(intended_us),
             sent_us: clock.unix_us(sent_us),
@@ -65,7 +65,7 @@ impl Client {
             dup,
             qos: o.qos,
             retain: publish.retain,
-            topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
+            topic: Bytes::copy_from_slice(self.me().topic.as_deref().unwrap_or_default().as_bytes()),
             pkid,
             // A resend names its topic in full: the alias may be another connection's.
             props: if self.protocol_v5() { publish.props.clone() } else { Bytes::new() },
@@ -130,7 +130,7 @@ impl Client {
             // The PUBLISH and its tracking header go straight into the
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
-            let full = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+            let full = self.me().topic.as_deref().unwrap_or_default().as_bytes();
             let (topic, props) = match self.alias {
                 Alias::Off => (full, &publish.props[..]),
                 Alias::Announce => (full, &publish.props_alias[..]),

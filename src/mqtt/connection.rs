@@ -91,9 +91,10 @@ impl Connection {
         let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream,
-            // Small to start: an idle client only ever reads CONNACK and PINGRESP.
+            // None to start: an idle client only ever reads CONNACK and
+            // PINGRESP, and takes a buffer only when one is there to read.
             // The buffers grow (doubling) when traffic needs them.
-            read_buf: BytesMut::with_capacity(128),
+            read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             protocol,
             max_incoming: codec::DEFAULT_MAX_INCOMING,
@@ -125,6 +126,13 @@ impl Connection {
             }
             // The caller waited for `read_paced_until`: this read is the paced one.
             let paced = self.paced_until_us > 0;
+            if self.read_buf.capacity() == 0 {
+                // A quiet connection holds no buffer while it waits (an idle
+                // client's next packet is a PINGRESP a minute away): it takes
+                // one when there is something to read. A poll, not a
+                // future, so the read's own future grows by nothing.
+                std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            }
             // A paced read takes in all that gathered while it waited: sized
             // for an idle client's trickle, it would bring a few packets, and
             // the rest would come in many small reads right after.
@@ -197,12 +205,12 @@ impl Connection {
         }
     }
 
-    /// Adaptive batching: the freshest QoS ≥ 1 delivery of the last read was
-    /// `age_us` old (from its actual send): an old one means the broker held
-    /// deliveries back, so answers go out at once for a while.
-    pub fn freshest_delivery(&mut self, now_us: u64, age_us: u64) {
+    /// Adaptive batching: a QoS ≥ 1 delivery was `age_us` old from its
+    /// actual send (`u64::MAX`: unknown). If the freshest of a read is old,
+    /// the broker held deliveries back, so answers go out at once for a while.
+    pub fn delivery_age(&mut self, age_us: u64) {
         if let Some(a) = self.adaptive.as_mut() {
-            a.freshest_delivery(now_us, age_us);
+            a.delivery_age(age_us);
         }
     }
 
@@ -368,5 +376,31 @@ impl Connection {
 
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.stream.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection waits for its next packet with no read buffer,
+    /// takes one to read, and lets it go once the packet is handled.
+    #[tokio::test]
+    async fn a_quiet_connection_waits_without_a_read_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V311, RunClock::new());
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_packet()).await;
+        assert!(waited.is_err(), "nothing to read yet");
+        assert_eq!(conn.read_buf.capacity(), 0, "waiting holds no buffer");
+        broker.write_all(&[0xd0, 0x00, 0xd0, 0x00]).await.unwrap(); // two PINGRESPs
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.read_buf.capacity() >= 2, "one read took both");
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.next_buffered().unwrap().is_none());
+        assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
+        drop(broker);
+        assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
     }
 }

@@ -122,6 +122,9 @@ pub struct AdaptivePace {
     answer_at_once_until_us: u64,
     /// How long the next hold-back makes that (0: `ANSWER_AT_ONCE_US`).
     answer_at_once_us: u64,
+    /// The age of the freshest QoS ≥ 1 delivery since the last read
+    /// (µs, saturating; None: none).
+    freshest_age_us: Option<u32>,
     /// Set by the client: what this connection reads is needed at once.
     pub urgent: bool,
 }
@@ -134,9 +137,19 @@ impl AdaptivePace {
         self.answer_owed |= wants_answer;
     }
 
+    /// A QoS ≥ 1 delivery taken in was `age_us` old from its actual send
+    /// (`u64::MAX`: unknown, not this run's).
+    pub fn delivery_age(&mut self, age_us: u64) {
+        let age = age_us.min(u32::MAX as u64) as u32;
+        self.freshest_age_us = Some(self.freshest_age_us.map_or(age, |f| f.min(age)));
+    }
+
     /// Before a read at `now_us`, with the worker's verdict: the run-clock
     /// µs to wait for (0: read now).
     pub fn next_read_us(&mut self, now_us: u64, worker_busy: bool) -> u64 {
+        if let Some(age) = self.freshest_age_us.take() {
+            self.freshest_delivery(now_us, age as u64);
+        }
         let own_busy = self.own.judge(now_us, ADAPTIVE_BUSY_PACKETS_PER_MS);
         let answer_now = std::mem::take(&mut self.answer_owed) && now_us < self.answer_at_once_until_us;
         if (own_busy || worker_busy) && !answer_now && !self.urgent {
@@ -242,6 +255,21 @@ mod tests {
         assert_eq!(p.next_read_us(153_099, true), 0);
         p.took_in(true);
         assert_eq!(p.next_read_us(153_100, true), 154_000);
+    }
+
+    #[test]
+    fn the_freshest_delivery_of_a_read_decides() {
+        let mut p = AdaptivePace::default();
+        // One old and one fresh delivery: the broker is not holding back.
+        p.delivery_age(9_000);
+        p.delivery_age(100);
+        p.took_in(true);
+        assert_eq!(p.next_read_us(1_000, true), 2_000);
+        // All old, or of unknown age: answers go out at once.
+        p.delivery_age(6_000);
+        p.delivery_age(u64::MAX);
+        p.took_in(true);
+        assert_eq!(p.next_read_us(1_100, true), 0);
     }
 
     #[test]
