@@ -14,17 +14,77 @@ pub use crate::record::clock::RunClock;
 pub use crate::record::hist::new_histogram;
 pub use crate::record::{Counters, Latencies, TimePoint};
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Shard {
-    pub latency: Latencies,
+    pub latency: ShardLatencies,
     /// e2e latency since the last time-series sample.
-    pub interval_e2e: Histogram<u64>,
+    pub interval_e2e: LazyHistogram,
     pub counters: Counters,
 }
 
-impl Shard {
-    fn new() -> Shard {
-        Shard { latency: Latencies::new(), interval_e2e: new_histogram(), counters: Counters::default() }
+/// A histogram that takes its memory when the first value comes. An HDR
+/// histogram of `new_histogram`'s bounds is 188 KB of counts, all written
+/// (so resident) when it is made; a shard holds ten, one per worker, and an
+/// idle run records into two of them.
+#[derive(Debug, Default)]
+pub struct LazyHistogram(Option<Histogram<u64>>);
+
+impl LazyHistogram {
+    /// Records `v`, clamped to the histogram's bounds as `saturating_record` does.
+    pub fn record(&mut self, v: u64) {
+        self.0.get_or_insert_with(new_histogram).saturating_record(v);
+    }
+
+    /// The histogram, if anything was ever recorded into it.
+    pub fn get(&self) -> Option<&Histogram<u64>> {
+        self.0.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().map_or(true, Histogram::is_empty)
+    }
+
+    /// Adds its values to `into` (of the same bounds, so it cannot fail).
+    pub fn add_to(&self, into: &mut Histogram<u64>) {
+        if let Some(h) = &self.0 {
+            let _ = into.add(h);
+        }
+    }
+
+    /// Empties it, keeping its memory: a histogram once used is likely used again.
+    pub fn reset(&mut self) {
+        if let Some(h) = self.0.as_mut().filter(|h| !h.is_empty()) {
+            h.reset();
+        }
+    }
+}
+
+/// A shard's `Latencies`, each made on its first value.
+#[derive(Debug, Default)]
+pub struct ShardLatencies {
+    pub connect: LazyHistogram,
+    pub connect_tcp: LazyHistogram,
+    pub connect_tls: LazyHistogram,
+    pub connect_ws: LazyHistogram,
+    pub e2e: LazyHistogram,
+    pub e2e_uncorrected: LazyHistogram,
+    pub ack: LazyHistogram,
+    pub suback: LazyHistogram,
+    pub publish_lag: LazyHistogram,
+}
+
+impl ShardLatencies {
+    /// Adds every histogram into its counterpart of `into`.
+    pub fn add_to(&self, into: &mut Latencies) {
+        self.connect.add_to(&mut into.connect);
+        self.connect_tcp.add_to(&mut into.connect_tcp);
+        self.connect_tls.add_to(&mut into.connect_tls);
+        self.connect_ws.add_to(&mut into.connect_ws);
+        self.e2e.add_to(&mut into.e2e);
+        self.e2e_uncorrected.add_to(&mut into.e2e_uncorrected);
+        self.ack.add_to(&mut into.ack);
+        self.suback.add_to(&mut into.suback);
+        self.publish_lag.add_to(&mut into.publish_lag);
     }
 }
 
@@ -97,9 +157,9 @@ impl UnrecordedDeliveries {
     pub fn drain_into(&mut self, shard: &mut Shard) -> u64 {
         let mut slowest = 0;
         for d in self.deliveries.drain(..) {
-            shard.latency.e2e.saturating_record(d.e2e_us);
-            shard.latency.e2e_uncorrected.saturating_record(d.raw_us());
-            shard.interval_e2e.saturating_record(d.e2e_us);
+            shard.latency.e2e.record(d.e2e_us);
+            shard.latency.e2e_uncorrected.record(d.raw_us());
+            shard.interval_e2e.record(d.e2e_us);
             shard.counters.received[d.qos as usize] += 1;
             slowest = slowest.max(d.raw_us());
         }
@@ -158,7 +218,7 @@ impl Metrics {
     pub fn new(shards: usize) -> Metrics {
         Metrics {
             clock: RunClock::new(),
-            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
             connected: AtomicI64::new(0),
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
@@ -186,17 +246,16 @@ impl Metrics {
     }
 
     /// Cumulative counters of all shards, and the e2e latencies since the
-    /// last call (for the time series).
-    pub fn sample(&self) -> (Counters, Histogram<u64>) {
+    /// last call (for the time series; None when there were none, so an
+    /// idle run makes no histogram a second).
+    pub fn sample(&self) -> (Counters, Option<Histogram<u64>>) {
         let mut counters = Counters::default();
-        let mut interval = new_histogram();
+        let mut interval: Option<Histogram<u64>> = None;
         for i in 0..self.shards.len() {
             self.with(i, |s| {
                 counters.add(&s.counters);
-                // A histogram is 188 KB of counts: an empty one is neither
-                // scanned nor cleared (clearing would make its pages resident).
                 if !s.interval_e2e.is_empty() {
-                    let _ = interval.add(&s.interval_e2e);
+                    s.interval_e2e.add_to(interval.get_or_insert_with(new_histogram));
                     s.interval_e2e.reset();
                 }
             });
@@ -214,7 +273,7 @@ impl Metrics {
     /// its lock, changing nothing (the per-interval histogram the sampler
     /// resets is not shown): for a live view that must not disturb the time
     /// series, such as the Prometheus exporter's scrape.
-    pub fn read_shards(&self, mut f: impl FnMut(&Counters, &Latencies)) {
+    pub fn read_shards(&self, mut f: impl FnMut(&Counters, &ShardLatencies)) {
         for i in 0..self.shards.len() {
             self.with(i, |s| f(&s.counters, &s.latency));
         }
@@ -226,7 +285,7 @@ impl Metrics {
         for i in 0..self.shards.len() {
             self.with(i, |s| {
                 counters.add(&s.counters);
-                latency.add(&s.latency);
+                s.latency.add_to(&mut latency);
             });
         }
         (counters, latency)
@@ -391,16 +450,48 @@ mod tests {
         for i in 0..6u32 {
             m.with(m.shard_for(i), |s| {
                 s.counters.published[1] += 1;
-                s.interval_e2e.saturating_record(100 + i as u64);
+                s.interval_e2e.record(100 + i as u64);
                 *s.counters.connect_failures.entry("refused".into()).or_default() += 1;
             });
         }
         let (c, h) = m.sample();
         assert_eq!(c.published_total(), 6);
         assert_eq!(c.connect_failures["refused"], 6);
-        assert_eq!(h.len(), 6);
+        assert_eq!(h.map(|h| h.len()), Some(6));
         let (_, h) = m.sample();
-        assert_eq!(h.len(), 0);
+        assert!(h.is_none(), "nothing since: no histogram");
+    }
+
+    #[test]
+    fn a_lazy_histogram_is_made_by_its_first_value_and_adds_like_a_histogram() {
+        let mut lazy = LazyHistogram::default();
+        let mut plain = new_histogram();
+        assert!(lazy.get().is_none() && lazy.is_empty());
+        lazy.reset();
+        assert!(lazy.get().is_none(), "reset makes none");
+        for v in [0, 1, 250, 7_000, crate::record::hist::MAX_US + 5] {
+            lazy.record(v);
+            plain.saturating_record(v);
+        }
+        assert_eq!(lazy.get(), Some(&plain));
+        assert_eq!(lazy.get().unwrap().max(), plain.max());
+        let mut sum = new_histogram();
+        lazy.add_to(&mut sum);
+        LazyHistogram::default().add_to(&mut sum);
+        assert_eq!(sum, plain);
+        lazy.reset();
+        assert!(lazy.is_empty() && lazy.get().is_some(), "emptied, memory kept");
+    }
+
+    #[test]
+    fn totals_hold_only_what_was_recorded() {
+        let m = Metrics::new(2);
+        m.with(0, |s| s.latency.connect.record(300));
+        m.with(1, |s| s.latency.connect.record(500));
+        m.with(1, |s| s.latency.suback.record(20));
+        m.with(0, |s| assert!(s.latency.e2e.get().is_none() && s.latency.suback.get().is_none()));
+        let (_, l) = m.totals();
+        assert_eq!((l.connect.len(), l.connect.max(), l.suback.len(), l.e2e.len()), (2, 500, 1, 0));
     }
 
     #[test]

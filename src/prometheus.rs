@@ -14,7 +14,7 @@
 //! version, scenario name and run id.
 
 use crate::client::Phase;
-use crate::metrics::{Counters, Latencies, Metrics};
+use crate::metrics::{Counters, LazyHistogram, Metrics, ShardLatencies};
 use crate::plan::Plan;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
@@ -189,6 +189,12 @@ impl Buckets {
             self.sum_us += h.median_equivalent(value) as u128 * n as u128;
         }
     }
+
+    fn add_lazy(&mut self, h: &LazyHistogram) {
+        if let Some(h) = h.get() {
+            self.add(h);
+        }
+    }
 }
 
 /// The exposition text of one scrape.
@@ -196,11 +202,12 @@ fn render(source: &Source) -> String {
     let m = &source.metrics;
     let mut c = Counters::default();
     let (mut e2e, mut connect, mut ack) = (Buckets::default(), Buckets::default(), Buckets::default());
-    m.read_shards(|counters: &Counters, l: &Latencies| {
+    m.read_shards(|counters: &Counters, l: &ShardLatencies| {
         c.add(counters);
-        e2e.add(&l.e2e);
-        connect.add(&l.connect);
-        ack.add(&l.ack);
+        // A histogram nothing was recorded into adds nothing.
+        e2e.add_lazy(&l.e2e);
+        connect.add_lazy(&l.connect);
+        ack.add_lazy(&l.ack);
     });
     let phase = *source.phase.borrow();
     let mut out = String::with_capacity(8192);
@@ -326,6 +333,7 @@ mod tests {
         let mut b = Buckets::default();
         b.add(&h);
         b.add(&crate::metrics::new_histogram());
+        b.add_lazy(&LazyHistogram::default());
         assert_eq!(b.count, 6);
         assert_eq!(b.counts[0], 2, "50 and 100 µs are ≤ 0.0001 s");
         assert_eq!(b.counts[1], 1, "101 µs");

@@ -28,7 +28,7 @@ impl Client {
                 if self.schedule.is_some() {
                     return false;
                 }
-                if let Some(s) = Schedule::of_publisher(&self.ctx.plan, &self.me, start_us, end_us) {
+                if let Some(s) = Schedule::of_publisher(&self.ctx.plan, self.me(), start_us, end_us) {
                     self.schedule = Some(Box::new(s));
                     self.publishing = true;
                 }
@@ -42,7 +42,7 @@ impl Client {
     pub(super) fn publishing_done(&self) -> bool {
         match &self.group.publish {
             _ if self.publish_blocked => true,
-            Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.skips.total() >= n),
+            Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.slots_skipped() >= n),
             None => true,
         }
     }
@@ -52,7 +52,7 @@ impl Client {
         let clock = self.ctx.metrics.clock;
         Header {
             run_id: self.ctx.plan.run_id,
-            publisher: self.me.publisher.unwrap_or(0),
+            publisher: self.me().publisher.unwrap_or(0),
             seq,
             intended_us: clock.unix_us(intended_us),
             sent_us: clock.unix_us(sent_us),
@@ -69,7 +69,7 @@ impl Client {
             dup,
             qos: o.qos,
             retain: publish.retain,
-            topic: Bytes::copy_from_slice(self.me.topic.as_deref().unwrap_or_default().as_bytes()),
+            topic: Bytes::copy_from_slice(self.me().topic.as_deref().unwrap_or_default().as_bytes()),
             pkid,
             // A resend names its topic in full: the alias may be another connection's.
             props: if self.protocol_v5() { publish.props.clone() } else { Bytes::new() },
@@ -96,7 +96,7 @@ impl Client {
     /// wait for it) and may go out now (`sent` already went in this wake-up).
     pub(super) fn next_due(&mut self, sent: usize, now: u64) -> Option<(u64, u64)> {
         let seq = self.recorder.published();
-        let slot = self.skips.slot(seq);
+        let slot = self.slot(seq);
         let leave_at_us = self.leave_at_us();
         let schedule = self.schedule.as_mut()?;
         if !schedule.is_due_before_end(slot) {
@@ -137,7 +137,7 @@ impl Client {
             // The PUBLISH and its tracking header go straight into the
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
-            let full = self.me.topic.as_deref().unwrap_or_default().as_bytes();
+            let full = self.me().topic.as_deref().unwrap_or_default().as_bytes();
             let (topic, props) = match self.alias {
                 Alias::Off => (full, &publish.props[..]),
                 Alias::Announce => (full, &publish.props_alias[..]),

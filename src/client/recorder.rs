@@ -65,20 +65,20 @@ impl Recorder {
     /// happened (TCP; TLS and WebSocket handshakes only when they did).
     pub fn connected(&self, m: &Metrics, t: ConnectTimes) {
         m.with(self.shard, |s| {
-            s.latency.connect.saturating_record(t.total_us.max(1));
-            s.latency.connect_tcp.saturating_record(t.tcp_us.max(1));
+            s.latency.connect.record(t.total_us.max(1));
+            s.latency.connect_tcp.record(t.tcp_us.max(1));
             if let Some(us) = t.tls_us {
-                s.latency.connect_tls.saturating_record(us.max(1));
+                s.latency.connect_tls.record(us.max(1));
             }
             if let Some(us) = t.ws_us {
-                s.latency.connect_ws.saturating_record(us.max(1));
+                s.latency.connect_ws.record(us.max(1));
             }
             s.counters.connects += 1;
         });
     }
 
     pub fn suback(&self, m: &Metrics, latency_us: u64) {
-        m.with(self.shard, |s| s.latency.suback.saturating_record(latency_us.max(1)));
+        m.with(self.shard, |s| s.latency.suback.record(latency_us.max(1)));
     }
 
     /// Messages this publisher has written so far.
@@ -199,7 +199,7 @@ impl Recorder {
         m.with(self.shard, |s| {
             s.counters.published[qos as usize] += lags.len() as u64;
             for &lag in lags {
-                s.latency.publish_lag.saturating_record(lag);
+                s.latency.publish_lag.record(lag);
             }
         });
     }
@@ -214,7 +214,7 @@ impl Recorder {
         }
         log.got_out.insert(seq);
         // What was acknowledged is counted from the log (`got_out`), once, by the tally.
-        m.with(self.shard, |s| s.latency.ack.saturating_record(latency_us.max(1)));
+        m.with(self.shard, |s| s.latency.ack.record(latency_us.max(1)));
     }
 
     /// Publishes still in flight when their session is gone are in doubt.

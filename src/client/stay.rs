@@ -29,7 +29,7 @@ impl Client {
             return Stay::Present { leave_at_us: None };
         };
         let t = self.now_us().saturating_sub(start);
-        let stays = self.group.presence(self.me.index);
+        let stays = self.group.presence(self.index);
         match stays.iter().find(|p| p.leave_us.map_or(true, |l| l > t)) {
             None => Stay::Away { back_at_us: None },
             Some(p) if p.join_us > t + JOIN_SLACK_US => Stay::Away { back_at_us: Some(start + p.join_us) },
@@ -67,7 +67,7 @@ impl Client {
     /// leave (`analysis::windows`), and reading as long again after it
     /// gives what was sent before then the margin twice over to arrive.
     fn linger(&self) -> Duration {
-        match self.me.filter {
+        match self.me().filter {
             Some(_) => Duration::from_micros(RACE_MARGIN_US.max(self.gen.slowest_delivery_us)).min(LEAVE_SETTLE),
             None => Duration::ZERO,
         }
@@ -135,7 +135,11 @@ impl Client {
                 _ = sleep_until(until) => break,
                 changed = phase.changed() => if changed.is_err() || *phase.borrow() == Phase::Shutdown { break },
                 read = conn.read_packet() => match read {
-                    Ok(Some(p)) => self.on_packets(conn, p).await?,
+                    Ok(Some(p)) => {
+                        let now = self.now_us();
+                        let taken = self.take_packets(conn, Some(p), now);
+                        self.on_packets(conn, taken, now).await?
+                    }
                     Ok(None) => return Err(Cause::NetworkEof),
                     Err(e) => return Err(connection_cause(&e)),
                 },

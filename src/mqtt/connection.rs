@@ -3,6 +3,7 @@
 
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};
+use super::pace::{next_tick, worker_busy, worker_moved, AdaptivePace};
 use super::protocol::ProtocolVersion;
 use super::transport::Stream;
 use crate::record::RunClock;
@@ -58,71 +59,6 @@ pub struct Connection {
     last_read_us: u64,
     /// While busy, the next read waits until this run-clock µs (0: it need not).
     paced_until_us: u64,
-    pace: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-/// The first multiple of `window` µs after `t_us`. Batching wakes on a grid
-/// rather than `window` after the last wake: the timer wheel rounds a
-/// deadline up to its next millisecond, which would stretch a 1 ms window
-/// to 2 ms.
-pub fn next_tick(t_us: u64, window_us: u64) -> u64 {
-    (t_us / window_us + 1) * window_us
-}
-
-/// Adaptive batching: a connection that took in at least this many packets
-/// per millisecond, over a look of at least `ADAPTIVE_WINDOW_US`, reads once
-/// per window tick; below it, at once. At 8 packets per read the read's own
-/// cost is small beside the packets'; a quiet connection (an idle client, a
-/// subscriber of a few thousand messages a second) never waits.
-pub const ADAPTIVE_BUSY_PACKETS_PER_MS: u64 = 8;
-/// The adaptive window, and the shortest look at a connection's pace.
-pub const ADAPTIVE_WINDOW_US: u64 = 1000;
-
-/// Whether a connection without `batch_window` is busy enough to batch its
-/// reads: packets counted over looks of at least a window, decided afresh
-/// after each look, so it batches within about a millisecond of load
-/// arriving and stops within about two of it leaving. Batching must never
-/// cost throughput, so a read is never held back while the broker may be
-/// waiting for midge: after packets that want an answer (a QoS 1/2
-/// PUBLISH, PUBREC, PUBREL: the broker's inflight window, which midge
-/// cannot see, may be full), or while the client says its own inflight
-/// window needs the acknowledgements (`urgent`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AdaptivePace {
-    /// Run-clock µs the current look began.
-    look_from_us: u64,
-    /// Packets taken in since then.
-    packets: u32,
-    busy: bool,
-    /// A packet since the last read wants an answer.
-    answer_owed: bool,
-    /// Set by the client: what this connection reads is needed at once.
-    pub urgent: bool,
-}
-
-impl AdaptivePace {
-    /// A whole packet was taken in (`wants_answer`: the broker waits for
-    /// midge's reply to it).
-    pub fn took_in(&mut self, wants_answer: bool) {
-        self.packets = self.packets.saturating_add(1);
-        self.answer_owed |= wants_answer;
-    }
-
-    /// Before a read at `now_us`: the run-clock µs to wait for (0: read now).
-    pub fn next_read_us(&mut self, now_us: u64) -> u64 {
-        let look_us = now_us.saturating_sub(self.look_from_us);
-        if look_us >= ADAPTIVE_WINDOW_US {
-            self.busy = self.packets as u64 * 1000 >= ADAPTIVE_BUSY_PACKETS_PER_MS * look_us;
-            self.look_from_us = now_us;
-            self.packets = 0;
-        }
-        let answer_owed = std::mem::take(&mut self.answer_owed);
-        if self.busy && !answer_owed && !self.urgent {
-            next_tick(now_us, ADAPTIVE_WINDOW_US)
-        } else {
-            0
-        }
-    }
 }
 
 /// Whether the broker waits for midge's answer to `p` before it sends more
@@ -155,9 +91,10 @@ impl Connection {
         let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream,
-            // Small to start: an idle client only ever reads CONNACK and PINGRESP.
+            // None to start: an idle client only ever reads CONNACK and
+            // PINGRESP, and takes a buffer only when one is there to read.
             // The buffers grow (doubling) when traffic needs them.
-            read_buf: BytesMut::with_capacity(128),
+            read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             protocol,
             max_incoming: codec::DEFAULT_MAX_INCOMING,
@@ -177,7 +114,6 @@ impl Connection {
             adaptive: None,
             last_read_us: 0,
             paced_until_us: 0,
-            pace: None,
         }
     }
 
@@ -188,32 +124,23 @@ impl Connection {
             if let Some(p) = self.next_buffered()? {
                 return Ok(Some(p));
             }
-            let room = self.read_room as usize;
+            // The caller waited for `read_paced_until`: this read is the paced one.
+            let paced = self.paced_until_us > 0;
+            if self.read_buf.capacity() == 0 {
+                // A quiet connection holds no buffer while it waits (an idle
+                // client's next packet is a PINGRESP a minute away): it takes
+                // one when there is something to read. A poll, not a
+                // future, so the read's own future grows by nothing.
+                std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            }
+            // A paced read takes in all that gathered while it waited: sized
+            // for an idle client's trickle, it would bring a few packets, and
+            // the rest would come in many small reads right after.
+            let room = if paced { MAX_READ_ROOM } else { self.read_room } as usize;
             if self.read_buf.capacity() - self.read_buf.len() < room {
                 self.read_buf.reserve(room);
             }
             let asked = self.read_buf.capacity() - self.read_buf.len();
-            if let Some(a) = self.adaptive.as_mut() {
-                // A pace whose read never happened (the caller's select!
-                // dropped this future while it waited) still holds: deciding
-                // afresh would judge a look in which nothing could be read.
-                if self.paced_until_us == 0 || a.urgent {
-                    self.paced_until_us = a.next_read_us(self.clock.now_us());
-                }
-            }
-            let paced = self.paced_until_us > 0;
-            if paced {
-                // A busy connection lets packets gather until the window's
-                // next tick and takes them in one read; a quiet one is read
-                // at once. The timer is the connection's (boxed, made on
-                // first use), so an idle client's read future carries none.
-                let until = tokio::time::Instant::from_std(self.clock.instant_at(self.paced_until_us));
-                let pace = self.pace.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-                if pace.deadline() != until {
-                    pace.as_mut().reset(until);
-                }
-                pace.as_mut().await;
-            }
             let n = self.stream.read_buf(&mut self.read_buf).await?;
             if self.adaptive.is_some() {
                 // This read was the paced one: the next is decided afresh.
@@ -232,7 +159,10 @@ impl Connection {
             self.bytes_in += n as u64;
             self.reads += 1;
             self.paced_reads += paced as u64;
-            self.read_room = if n >= asked {
+            self.read_room = if paced {
+                // The room for reads at once is judged by reads at once.
+                self.read_room
+            } else if n >= asked {
                 (self.read_room * 2).min(MAX_READ_ROOM)
             } else if n < asked / 8 {
                 (self.read_room / 2).max(MIN_READ_ROOM)
@@ -240,6 +170,26 @@ impl Connection {
                 self.read_room
             };
         }
+    }
+
+    /// Until when the next read should wait (run-clock µs), if it should:
+    /// a busy connection lets packets gather until the window's next tick
+    /// and takes them in one read; a quiet one is read at once. The caller
+    /// waits (on the worker's precise timer when it has one) and then calls
+    /// `read_packet`. A pace holds until a read happens: deciding afresh
+    /// after a wait the caller cut short would judge a look in which
+    /// nothing could be read.
+    pub fn read_paced_until(&mut self) -> Option<u64> {
+        if !self.read_buf.is_empty() {
+            return None;
+        }
+        let now = self.clock.now_us();
+        if let Some(a) = self.adaptive.as_mut() {
+            if self.paced_until_us == 0 || a.urgent {
+                self.paced_until_us = a.next_read_us(now, worker_busy(now));
+            }
+        }
+        (self.paced_until_us > now).then_some(self.paced_until_us)
     }
 
     /// Reads at most once per `window` while packets keep coming (see `batch_window`).
@@ -252,6 +202,15 @@ impl Connection {
     pub fn set_reads_urgent(&mut self, urgent: bool) {
         if let Some(a) = self.adaptive.as_mut() {
             a.urgent = urgent;
+        }
+    }
+
+    /// Adaptive batching: a QoS ≥ 1 delivery was `age_us` old from its
+    /// actual send (`u64::MAX`: unknown). If the freshest of a read is old,
+    /// the broker held deliveries back, so answers go out at once for a while.
+    pub fn delivery_age(&mut self, age_us: u64) {
+        if let Some(a) = self.adaptive.as_mut() {
+            a.delivery_age(age_us);
         }
     }
 
@@ -281,6 +240,7 @@ impl Connection {
             Ok(Some(p)) => {
                 if let Some(a) = self.adaptive.as_mut() {
                     a.took_in(wants_answer(&p));
+                    worker_moved(1);
                 }
                 let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
                 self.flight.record(e);
@@ -290,8 +250,10 @@ impl Connection {
                 // A quiet connection holds no read buffer between its rare
                 // packets (an idle client's CONNACK and PINGRESPs); a busy
                 // one keeps what it grew, up to a bound.
+                let busy = self.paced_until_us > 0 || self.adaptive.is_some_and(|a| a.is_busy());
                 if self.read_buf.is_empty()
-                    && (self.read_room == MIN_READ_ROOM || self.read_buf.capacity() > 4 * MAX_READ_ROOM as usize)
+                    && ((self.read_room == MIN_READ_ROOM && !busy)
+                        || self.read_buf.capacity() > 4 * MAX_READ_ROOM as usize)
                 {
                     self.read_buf = BytesMut::new();
                 }
@@ -394,6 +356,9 @@ impl Connection {
     }
 
     fn record_sent(&mut self, byte1: u8, size: usize, pkid: u16, malformed: bool) {
+        if self.adaptive.is_some() {
+            worker_moved(1);
+        }
         self.flight.record(FlightEntry {
             t_us: self.clock.now_us(),
             sent: true,
@@ -418,53 +383,24 @@ impl Connection {
 mod tests {
     use super::*;
 
-    /// Takes in `n` packets, then asks before a read at `now_us`.
-    fn after(p: &mut AdaptivePace, n: u32, now_us: u64) -> u64 {
-        for _ in 0..n {
-            p.took_in(false);
-        }
-        p.next_read_us(now_us)
-    }
-
-    #[test]
-    fn adaptive_pace_batches_only_while_packets_come_fast() {
-        let mut p = AdaptivePace::default();
-        // A trickle: one packet a millisecond is read at once.
-        assert_eq!(after(&mut p, 0, 10_000), 0);
-        for t in 1..=5u64 {
-            assert_eq!(after(&mut p, 1, 10_000 + t * 1000), 0, "{t}");
-        }
-        // Load: 20 packets over the next millisecond; the next read waits
-        // for the millisecond tick, and the ones after while it stays busy.
-        assert_eq!(after(&mut p, 20, 16_000), 17_000);
-        assert_eq!(after(&mut p, 3, 16_300), 17_000, "within a look the verdict stands");
-        assert_eq!(after(&mut p, 17, 17_000), 18_000);
-        // The load goes: the first look of a trickle reads at once again.
-        assert_eq!(after(&mut p, 1, 18_000), 0);
-        assert_eq!(after(&mut p, 1, 19_500), 0);
-    }
-
-    #[test]
-    fn adaptive_pace_judges_by_rate_not_by_a_late_read() {
-        let mut p = AdaptivePace::default();
-        assert_eq!(after(&mut p, 0, 1_000), 0);
-        // 40 packets over 10 ms (a stalled reader) is 4 per ms: still quiet.
-        assert_eq!(after(&mut p, 40, 11_000), 0);
-        // Exactly the threshold over 2 ms is busy.
-        assert_eq!(after(&mut p, 2 * ADAPTIVE_BUSY_PACKETS_PER_MS as u32, 13_000), 14_000);
-    }
-
-    #[test]
-    fn adaptive_pace_never_holds_back_what_the_broker_waits_for() {
-        let mut p = AdaptivePace::default();
-        assert_eq!(after(&mut p, 0, 1_000), 0);
-        assert_eq!(after(&mut p, 20, 2_000), 3_000, "busy");
-        // A QoS 1 delivery wants its PUBACK: the broker's window may be full.
-        p.took_in(true);
-        assert_eq!(p.next_read_us(2_100), 0);
-        assert_eq!(p.next_read_us(2_200), 3_000, "answered: busy again");
-        // The client's own inflight window waits for acknowledgements.
-        p.urgent = true;
-        assert_eq!(p.next_read_us(2_300), 0);
+    /// An idle connection waits for its next packet with no read buffer,
+    /// takes one to read, and lets it go once the packet is handled.
+    #[tokio::test]
+    async fn a_quiet_connection_waits_without_a_read_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V311, RunClock::new());
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_packet()).await;
+        assert!(waited.is_err(), "nothing to read yet");
+        assert_eq!(conn.read_buf.capacity(), 0, "waiting holds no buffer");
+        broker.write_all(&[0xd0, 0x00, 0xd0, 0x00]).await.unwrap(); // two PINGRESPs
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.read_buf.capacity() >= 2, "one read took both");
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert!(conn.next_buffered().unwrap().is_none());
+        assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
+        drop(broker);
+        assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
     }
 }

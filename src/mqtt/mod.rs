@@ -5,6 +5,7 @@ pub mod codec;
 pub mod connection;
 pub mod flight;
 pub mod handshake;
+pub mod pace;
 pub mod protocol;
 pub mod reason;
 pub mod transport;

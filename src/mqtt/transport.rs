@@ -46,6 +46,16 @@ impl Stream {
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.tcp().local_addr()
     }
+
+    /// Ready when a read would find data (or the end), so the caller can
+    /// wait without a buffer. TLS and WebSocket are always ready: they may
+    /// hold bytes already taken off the socket.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx),
+            Stream::Tls(_) | Stream::Ws(_) => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 impl AsyncRead for Stream {

@@ -74,7 +74,7 @@ pub fn spawn_sampler(
                 connected: metrics.connected.load(Ordering::Relaxed),
                 published: now.published_total() - prev.published_total(),
                 received: now.received_total() - prev.received_total(),
-                e2e_p99_us: (!interval.is_empty()).then(|| interval.value_at_quantile(0.99)),
+                e2e_p99_us: interval.map(|h| h.value_at_quantile(0.99)),
                 midge_cpu_pct: used.midge_cpu_pct,
                 midge_rss_kib: used.midge_rss_kib,
                 broker_cpu_pct: used.broker_cpu_pct,

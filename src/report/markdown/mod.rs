@@ -566,10 +566,11 @@ fn batching_lines(g: &LoadGenerator) -> Vec<String> {
             g.batch_window_us as f64 / 1000.0
         )),
         BatchMode::Adaptive if g.paced_reads > 0 => lines.push(format!(
-            "adaptive batching: {} of {} socket reads waited for a 1 ms tick (connections taking in at least {} packets per ms), so those connections' latencies are no finer than about a millisecond; `batch_window = \"0ms\"` turns it off",
+            "adaptive batching: {} of {} socket reads waited for a 1 ms tick (connections taking in at least {} packets per ms, or on a worker moving at least {} per ms, where publishers also step on a 2 ms grid), so those latencies are no finer than about 1–2 ms; `batch_window = \"0ms\"` turns it off",
             g.paced_reads,
             g.socket_reads,
-            crate::mqtt::connection::ADAPTIVE_BUSY_PACKETS_PER_MS
+            crate::mqtt::pace::ADAPTIVE_BUSY_PACKETS_PER_MS,
+            crate::mqtt::pace::WORKER_BUSY_PACKETS_PER_MS
         )),
         BatchMode::Off if g.cpu_utilization >= 0.5 && !g.saturated => lines.push(format!(
             "midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
