@@ -54,9 +54,8 @@ if len(warm) < 6:
 def slope(pts):  # least squares, KiB per s -> MB per hour
     n = len(pts); mx = sum(t for t, _ in pts) / n; my = sum(v for _, v in pts) / n
     return sum((t - mx) * (v - my) for t, v in pts) / sum((t - mx) ** 2 for t, _ in pts) * 3600 / 1024
-# The lowest RSS over the 60 s up to each sample (those of the first
-# minute after the warm-up look back into it).
-floor = [(t, min(v for u, v in rows if t - 60 < u <= t)) for t, v in warm]
+# The lowest RSS over the 60 s up to each sample, warm-up left out.
+floor = [(t, min(v for u, v in warm if t - 60 < u <= t)) for t, v in warm]
 half = len(warm) // 2
 m = json.load(open(sys.argv[2]))["messages"]
 print(f"samples after warm-up: {len(warm)}; RSS {warm[0][1]/1024:.1f} MiB -> {warm[-1][1]/1024:.1f} MiB")

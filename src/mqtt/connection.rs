@@ -134,6 +134,7 @@ fn wants_answer(p: &Packet) -> bool {
 }
 
 const MIN_READ_ROOM: u32 = 128;
+const MAX_READ_ROOM: u32 = 64 * 1024;
 /// Writes in a row that must use less than half the write buffer before it
 /// is let go (`outgrown`).
 const SMALL_WRITES: u8 = 16;
@@ -158,7 +159,6 @@ fn outgrown(small_writes: &mut u8, written: usize, capacity: usize) -> bool {
     }
     false
 }
-const MAX_READ_ROOM: u32 = 64 * 1024;
 
 fn pkid_of(p: &Packet) -> u16 {
     match p {
