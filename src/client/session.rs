@@ -80,6 +80,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// In-flight publishes the table holds room for from a publisher's
+    /// first QoS 1/2 send on; a burst beyond grows it, and it shrinks back
+    /// here once empty again, so a soak's rare stalls do not ratchet it up.
+    pub const KEPT_INFLIGHT: usize = 7;
+
     pub fn new(max_inflight: u16, keepalive_s: u16) -> Session {
         Session {
             next_pkid: 1,
@@ -133,6 +138,9 @@ impl Session {
     pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
         self.last_sent_us = now_us;
         if qos > 0 {
+            if self.outbound.capacity() == 0 {
+                self.outbound.reserve(Self::KEPT_INFLIGHT);
+            }
             let stage = if qos == 1 { Stage::AwaitPubAck } else { Stage::AwaitPubRec };
             self.outbound.insert(pkid, Outbound { seq, qos, sent_us: now_us, intended_us, stage, tx_us: now_us });
         }
@@ -212,6 +220,7 @@ impl Session {
         match self.outbound.get(&pkid) {
             Some(o) if o.stage == stage => {
                 let o = self.outbound.remove(&pkid).expect("present");
+                self.settle();
                 AckOutcome::Completed { seq: o.seq, latency_us: now_us.saturating_sub(o.sent_us) }
             }
             _ => {
@@ -221,11 +230,23 @@ impl Session {
         }
     }
 
+    /// An empty table that a burst grew goes back to its kept size
+    /// (`shrink_to` compares buckets, so a table of that size stays as it
+    /// is; `capacity` would not tell: removals leave tombstones).
+    fn settle(&mut self) {
+        if self.outbound.is_empty() {
+            self.outbound.shrink_to(Self::KEPT_INFLIGHT);
+        }
+    }
+
     /// MQTT 5: a PUBACK or PUBREC with an error reason ends the flow for
     /// that id; the publish is refused, not delivered and not in doubt.
     pub fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         match self.outbound.remove(&pkid) {
-            Some(o) => AckOutcome::Completed { seq: o.seq, latency_us: now_us.saturating_sub(o.sent_us) },
+            Some(o) => {
+                self.settle();
+                AckOutcome::Completed { seq: o.seq, latency_us: now_us.saturating_sub(o.sent_us) }
+            }
             None => {
                 self.unsolicited_acks += 1;
                 AckOutcome::Unsolicited
@@ -316,6 +337,7 @@ impl Session {
     /// too (a clean session forgets it).
     pub fn take_in_flight(&mut self) -> Vec<Outbound> {
         let mut v: Vec<Outbound> = self.outbound.drain().map(|(_, o)| o).collect();
+        self.settle();
         v.sort_by_key(|o| o.seq);
         self.inbound_qos2.clear();
         self.pending_subscribe = None;
@@ -446,6 +468,38 @@ mod tests {
         // 65534 is still in flight when the counter comes round again.
         s.next_pkid = 65534;
         assert_eq!(s.next_pkid(), Some(65535));
+    }
+
+    #[test]
+    fn the_inflight_table_goes_back_to_its_kept_size_after_a_burst() {
+        let mut s = Session::new(1_000, 60);
+        assert_eq!(s.outbound.capacity(), 0, "no table before the first publish");
+        s.on_publish_sent(1, 0, 1, 0, 0);
+        let kept = s.outbound.capacity();
+        assert!(kept >= Session::KEPT_INFLIGHT, "{kept}");
+        s.on_puback(1, 10);
+        for id in 1..=Session::KEPT_INFLIGHT as u16 {
+            s.on_publish_sent(id, id as u64, 1, 0, 0);
+        }
+        assert_eq!(s.outbound.capacity(), kept, "as many as kept: no growth");
+        for id in 1..=Session::KEPT_INFLIGHT as u16 {
+            s.on_puback(id, 10);
+        }
+        // A stall: 100 in flight grow the table; the last ack shrinks it.
+        for id in 1..=100u16 {
+            s.on_publish_sent(id, id as u64, 1, 0, 0);
+        }
+        assert!(s.outbound.capacity() >= 100);
+        for id in 1..=100u16 {
+            assert!(matches!(s.on_puback(id, 10), AckOutcome::Completed { .. }));
+        }
+        assert_eq!(s.outbound.capacity(), kept);
+        // The same when the connection ends with a burst in flight.
+        for id in 1..=100u16 {
+            s.on_publish_sent(id, id as u64, 1, 0, 0);
+        }
+        assert_eq!(s.take_in_flight().len(), 100);
+        assert_eq!(s.outbound.capacity(), kept);
     }
 
     #[test]

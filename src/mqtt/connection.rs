@@ -44,6 +44,8 @@ pub struct Connection {
     pub paced_reads: u64,
     /// PUBLISHes queued since the last write.
     queued_publishes: u32,
+    /// Writes in a row that used less than half the write buffer.
+    small_writes: u8,
     pub flight: FlightRecorder,
     clock: RunClock,
     /// How much free room the next read asks for: 128 B for an idle client,
@@ -69,6 +71,30 @@ fn wants_answer(p: &Packet) -> bool {
 
 const MIN_READ_ROOM: u32 = 128;
 const MAX_READ_ROOM: u32 = 64 * 1024;
+/// Writes in a row that must use less than half the write buffer before it
+/// is let go (`outgrown`).
+const SMALL_WRITES: u8 = 16;
+
+/// Whether a write buffer of `capacity` bytes, after a write of `written`,
+/// should be let go: at once past 64 KiB (a burst's buffer must not stay
+/// with an idle client), or after `SMALL_WRITES` writes in a row that used
+/// less than half of it. A publisher that fell behind once writes a batch;
+/// without this its buffer would keep the batch's size for the rest of the
+/// run, and a soak's rare stalls would ratchet every publisher's buffer up
+/// (docs/PERFORMANCE.md, "Soak memory"). A connection that batches as a
+/// rule keeps its buffer.
+fn outgrown(small_writes: &mut u8, written: usize, capacity: usize) -> bool {
+    if written * 2 >= capacity {
+        *small_writes = 0;
+    } else {
+        *small_writes += 1;
+    }
+    if capacity > 64 * 1024 || *small_writes >= SMALL_WRITES {
+        *small_writes = 0;
+        return true;
+    }
+    false
+}
 
 fn pkid_of(p: &Packet) -> u16 {
     match p {
@@ -107,6 +133,7 @@ impl Connection {
             publish_writes_batched: 0,
             paced_reads: 0,
             queued_publishes: 0,
+            small_writes: 0,
             flight: FlightRecorder::default(),
             clock,
             read_room: MIN_READ_ROOM,
@@ -334,9 +361,9 @@ impl Connection {
             self.publish_writes += (self.queued_publishes > 0) as u64;
             self.publish_writes_batched += (self.queued_publishes > 1) as u64;
             self.queued_publishes = 0;
+            let written = self.write_buf.len();
             self.write_buf.clear();
-            // Keep a burst's large buffer from staying with an idle client.
-            if self.write_buf.capacity() > 64 * 1024 {
+            if outgrown(&mut self.small_writes, written, self.write_buf.capacity()) {
                 self.write_buf = BytesMut::new();
             }
         }
@@ -402,5 +429,32 @@ mod tests {
         assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
         drop(broker);
         assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
+    }
+
+    #[test]
+    fn a_write_buffer_is_let_go_after_sixteen_small_writes_in_a_row() {
+        let mut small = 0u8;
+        // Writes that fill at least half of it: kept, however many.
+        for _ in 0..100 {
+            assert!(!outgrown(&mut small, 87, 174));
+        }
+        // A batch grew it to 1,392 bytes; single publishes follow.
+        assert!(!outgrown(&mut small, 1_300, 1_392));
+        for k in 1..SMALL_WRITES {
+            assert!(!outgrown(&mut small, 87, 1_392), "{k}");
+        }
+        assert!(outgrown(&mut small, 87, 1_392), "the sixteenth");
+        // A batch now and then keeps it: the count starts again.
+        for _ in 0..10 {
+            assert!(!outgrown(&mut small, 87, 1_392));
+        }
+        assert!(!outgrown(&mut small, 700, 1_392));
+        for _ in 1..SMALL_WRITES {
+            assert!(!outgrown(&mut small, 87, 1_392));
+        }
+        // Past 64 KiB it goes at once, full or not.
+        assert!(outgrown(&mut small, 65_000, 128 * 1024 - 1));
+        assert!(outgrown(&mut small, 100, 128 * 1024 - 1));
+        assert_eq!(small, 0);
     }
 }

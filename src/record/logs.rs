@@ -275,6 +275,12 @@ impl SendTimes {
 
     /// Notes the next sequence number, written at `t_us` (non-decreasing).
     pub fn push(&mut self, t_us: u64) {
+        if self.segments.capacity() == 0 {
+            // The log's whole bound at once: a vector doubling as its
+            // publisher falls behind would creep up for the run's first
+            // minutes (docs/PERFORMANCE.md, "Soak memory").
+            self.segments.reserve_exact(Self::MAX_SEGMENTS + 1);
+        }
         let seq = self.len;
         self.len += 1;
         self.last_us = t_us;
@@ -433,6 +439,9 @@ impl SendTimes {
         self.segments.len()
     }
 
+    /// Bytes a log holds from its first message on (24 per segment).
+    pub const FULL_BYTES: usize = (Self::MAX_SEGMENTS + 1) * std::mem::size_of::<(u64, u64, u64)>();
+
     /// Bytes this log holds on the heap.
     pub fn heap_bytes(&self) -> usize {
         self.segments.capacity() * std::mem::size_of::<(u64, u64, u64)>()
@@ -557,7 +566,7 @@ mod tests {
             sent.push(start + k * 100_000 + (k * 7919 % 300));
         }
         assert!(sent.points() <= 8, "{} points for 4,000,000 messages", sent.points());
-        assert!(sent.heap_bytes() < 1024);
+        assert_eq!(sent.heap_bytes(), SendTimes::FULL_BYTES, "reserved at its bound, never more");
     }
 
     #[test]
@@ -635,6 +644,8 @@ mod tests {
             truth.push(t);
             sent.push(t);
             assert!(sent.points() <= SendTimes::MAX_SEGMENTS + 1);
+            // Its memory is flat: the bound from the first message on.
+            assert_eq!(sent.heap_bytes(), SendTimes::FULL_BYTES);
         }
         let band = SendTimes::RESOLUTION_US + sent.widened_us();
         assert!(band <= 1_024_000, "band {band}");

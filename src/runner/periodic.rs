@@ -12,6 +12,7 @@
 //! later are in flight.
 
 use super::drain::quiet_period;
+use super::memory::release_free_memory;
 use crate::analysis;
 use crate::broker::BrokerHandle;
 use crate::client::snapshot::Snapshots;
@@ -191,18 +192,5 @@ async fn record_so_far(
             broker_cpu_s: None,
             broker_rss_kib: None,
         },
-    }
-}
-
-/// Hands the memory a snapshot freed back to the system. A snapshot's copies,
-/// analysis and report are freed at once, but glibc keeps freed memory for
-/// later (its heap top only shrinks past a threshold, and its per-thread
-/// arenas not at all), so without this a soak's RSS ratchets up toward the
-/// largest snapshot so far (docs/PERFORMANCE.md, "Soak memory").
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the system.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

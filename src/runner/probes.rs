@@ -60,6 +60,7 @@ pub fn spawn_sampler(
         let (mut prev, _) = metrics.sample();
         let mut prev_us = metrics.clock.now_us();
         let mut resources = crate::metrics::ResourceMeter::new(broker_pid.get());
+        let mut trimmer = super::memory::Trimmer::default();
         loop {
             let stop = tokio::select! {
                 _ = tick.tick() => false,
@@ -82,6 +83,9 @@ pub fn spawn_sampler(
             };
             progress.update(&point, &now);
             series.lock().unwrap_or_else(|e| e.into_inner()).push(point);
+            if let Some(rss_kib) = used.midge_rss_kib {
+                trimmer.after_sample(rss_kib);
+            }
             prev = now;
             prev_us = now_us;
             if stop {
