@@ -415,13 +415,9 @@ fn a_refused_subscription_expects_nothing_and_is_named() {
     assert_eq!(f[0].evidence["codes"]["failure"], 1);
 }
 
-#[test]
-fn a_share_group_is_owed_each_message_once_while_any_member_is_live() {
-    // m0 and m1 share `$share/g/t/#`. m0 is up from 0.5 s to 1.5 s, m1 from
-    // 1.2 s to the end: the group is live from 0.5 s on. pub0 sends 100
-    // messages from 1 s; m0 took seqs 0..40, m1 40..100 but seq 70 reached
-    // nobody and seq 50 reached both.
-    let plan = kit::plan(
+/// pub0 publishes to `t/1` at 100 msg/s; m0 and m1 share `$share/g/t/#`.
+fn share_group_plan() -> Plan {
+    kit::plan(
         r#"
 name = "t"
 [[group]]
@@ -432,7 +428,16 @@ name = "m"
 clients = 2
 subscribe = { filter = "$share/g/t/#", qos = 1 }
 "#,
-    );
+    )
+}
+
+#[test]
+fn a_share_group_is_owed_each_message_once_while_any_member_is_live() {
+    // m0 and m1 share `$share/g/t/#`. m0 is up from 0.5 s to 1.5 s, m1 from
+    // 1.2 s to the end: the group is live from 0.5 s on. pub0 sends 100
+    // messages from 1 s; m0 took seqs 0..40, m1 40..100 but seq 70 reached
+    // nobody and seq 50 reached both.
+    let plan = share_group_plan();
     assert_eq!((plan.shares.len(), plan.streams.len()), (1, 1), "one stream: (publisher, share group)");
     let mut rec = kit::record(&plan);
     connect(&mut rec, 0, 500_000, 10 * S, None);
@@ -612,18 +617,7 @@ fn a_planned_leave_and_return_is_owed_only_the_stays_and_is_no_disconnect() {
 /// 0..=54.
 #[test]
 fn a_share_group_whose_members_all_left_on_plan_misses_nothing() {
-    let plan = kit::plan(
-        r#"
-name = "t"
-[[group]]
-name = "pub"
-publish = { topic = "t/1", qos = 1, rate = 100.0 }
-[[group]]
-name = "m"
-clients = 2
-subscribe = { filter = "$share/g/t/#", qos = 1 }
-"#,
-    );
+    let plan = share_group_plan();
     let run = |m1_end: Option<Cause>| {
         let mut rec = kit::record(&plan);
         connect(&mut rec, 0, 500_000, 10 * S, None);

@@ -71,6 +71,9 @@ fn wants_answer(p: &Packet) -> bool {
 
 const MIN_READ_ROOM: u32 = 128;
 const MAX_READ_ROOM: u32 = 64 * 1024;
+/// The least a paced read asks for; it grows (doubling) past this while
+/// paced reads fill it.
+const PACED_READ_ROOM: u32 = 4 * 1024;
 /// Writes in a row that must use less than half the write buffer before it
 /// is let go (`outgrown`).
 const SMALL_WRITES: u8 = 16;
@@ -162,8 +165,10 @@ impl Connection {
             }
             // A paced read takes in all that gathered while it waited: sized
             // for an idle client's trickle, it would bring a few packets, and
-            // the rest would come in many small reads right after.
-            let room = if paced { MAX_READ_ROOM } else { self.read_room } as usize;
+            // the rest would come in many small reads right after. (Not
+            // 64 KiB at once: every publisher of a busy worker paces its
+            // acknowledgements, a few bytes a tick.)
+            let room = if paced { self.read_room.max(PACED_READ_ROOM) } else { self.read_room } as usize;
             if self.read_buf.capacity() - self.read_buf.len() < room {
                 self.read_buf.reserve(room);
             }
@@ -186,10 +191,7 @@ impl Connection {
             self.bytes_in += n as u64;
             self.reads += 1;
             self.paced_reads += paced as u64;
-            self.read_room = if paced {
-                // The room for reads at once is judged by reads at once.
-                self.read_room
-            } else if n >= asked {
+            self.read_room = if n >= asked {
                 (self.read_room * 2).min(MAX_READ_ROOM)
             } else if n < asked / 8 {
                 (self.read_room / 2).max(MIN_READ_ROOM)
