@@ -173,6 +173,15 @@ impl SlotSkips {
     }
 }
 
+/// When a publisher wakes for a message intended at `intended_us`: at the
+/// grid's next `tick` at the earliest — but never past the publishing
+/// window's end for a message due before it (the run turns to draining at
+/// the end, and a wake on the tick there would race it and leave the last
+/// step's messages unsent).
+fn grid_wake_us(intended_us: u64, tick_us: u64, end_us: u64) -> u64 {
+    intended_us.max(tick_us).min(end_us.saturating_sub(1).max(intended_us))
+}
+
 /// What woke a serving client.
 enum Woke {
     Phase,
@@ -682,11 +691,9 @@ impl Client {
                 let grid_us = if precise { self.precise_grid_us() } else { window_us };
                 let next_publish = match self.schedule.as_mut() {
                     Some(s) if ready => s.is_due_before_end(seq).then(|| {
-                        self.ctx.metrics.clock.instant_at(s.intended_us(seq).max(if grid_us > 0 {
-                            crate::mqtt::pace::next_tick(self.published_at_us, grid_us)
-                        } else {
-                            0
-                        }))
+                        let tick =
+                            if grid_us > 0 { crate::mqtt::pace::next_tick(self.published_at_us, grid_us) } else { 0 };
+                        self.ctx.metrics.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
                     }),
                     _ => None,
                 };
@@ -997,6 +1004,17 @@ pub fn run_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grid_step_never_pushes_a_wake_past_the_window() {
+        // Due at 4,998.5 ms, the next 2 ms tick at 5,000 ms = the end: wake just before it.
+        assert_eq!(grid_wake_us(4_998_500, 5_000_000, 5_000_000), 4_999_999);
+        // Inside the window the tick stands; an intended time past it wins.
+        assert_eq!(grid_wake_us(4_001_000, 4_002_000, 5_000_000), 4_002_000);
+        assert_eq!(grid_wake_us(4_002_500, 4_002_000, 5_000_000), 4_002_500);
+        // At the last µs a message is due: never earlier than intended.
+        assert_eq!(grid_wake_us(4_999_999, 5_000_000, 5_000_000), 4_999_999);
+    }
 
     /// Every idle client holds this future; keep an eye on its size.
     /// An idle client costs its task (the `run_client` future), its boxed

@@ -129,6 +129,11 @@ impl Schedule {
         }
     }
 
+    /// The end of the publishing window (run-clock µs): nothing is due from it on.
+    pub fn end_us(&self) -> u64 {
+        self.end_us
+    }
+
     pub fn is_due_before_end(&mut self, seq: u64) -> bool {
         self.intended_us(seq) < self.end_us
     }
