@@ -22,6 +22,10 @@ pub fn pin_mmap_threshold() {
     // before the swarm's threads allocate, and is safe to call anytime.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        // One arena for every thread: what a snapshot or a burst frees on
+        // one worker is reused by the others, and `malloc_trim` reaches it
+        // all (per-thread arenas each kept their own high-water mark).
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
