@@ -10,6 +10,7 @@
 # bursts) and the slopes over each half of the samples after the warm-up.
 #   bench/soak.sh            # 10 minutes
 #   SOAK_MINUTES=3 bench/soak.sh
+#   SOAK_SAMPLES=/tmp/rss.tsv bench/soak.sh   # keep the samples
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${SOAK_MINUTES:-10}"
@@ -44,6 +45,8 @@ while kill -0 "$pid" 2>/dev/null; do
   sleep "$every"
 done
 wait "$pid" || true
+# SOAK_SAMPLES=FILE keeps the (seconds, RSS KiB) samples for a closer look.
+[ -n "${SOAK_SAMPLES:-}" ] && cp "$samples" "$SOAK_SAMPLES"
 python3 - "$samples" "$dir/out/report.json" "$minutes" <<'PY'
 import json, sys
 rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
