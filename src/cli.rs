@@ -189,6 +189,7 @@ fn parse_fail_on(s: &str) -> Result<FailOn, String> {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    crate::runner::memory::tune_malloc();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -8,6 +8,13 @@ const MMAP_THRESHOLD: i32 = 128 * 1024;
 /// sampler trims again.
 const TRIM_SLACK_KIB: u64 = 256;
 
+/// Sets glibc's malloc up for a long run: mmap threshold pinned, one arena.
+/// Called first thing in `cli::main`, before any thread exists: glibc fixes
+/// its arena limit when the first thread other than main allocates (a
+/// tokio runtime's worker, say), so a later `M_ARENA_MAX` leaves every
+/// thread that allocates with an arena of its own. `runner::run` calls it
+/// again for library users (harmless once set).
+///
 /// Pins glibc's mmap threshold at its default, 128 KiB. glibc raises it
 /// (up to 32 MiB) each time a mapped block larger than it is freed, so after
 /// the first latency histogram (188 KB) comes and goes every later one —
@@ -16,10 +23,10 @@ const TRIM_SLACK_KIB: u64 = 256;
 /// mapping touches only the buckets written), and left behind as holes the
 /// small allocations then pin. Mapped, a histogram costs only its written
 /// pages and is unmapped when freed.
-pub fn pin_mmap_threshold() {
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's tuning; it is called
-    // before the swarm's threads allocate, and is safe to call anytime.
+    // SAFETY: mallopt only changes the allocator's tuning, and is safe to
+    // call anytime.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         // One arena for every thread: what a snapshot or a burst frees on

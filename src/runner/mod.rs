@@ -35,7 +35,7 @@ use tokio::time::{timeout, Instant};
 /// Exit statuses (documented in the README).
 mod cleanup;
 mod drain;
-mod memory;
+pub mod memory;
 mod periodic;
 mod probes;
 
@@ -426,7 +426,7 @@ async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
 }
 
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
-    memory::pin_mmap_threshold();
+    memory::tune_malloc();
     if let Some(listener) = &opts.prometheus {
         crate::prometheus::Exporter::check_listener(listener).map_err(RunError::Prometheus)?;
     }
