@@ -7,7 +7,9 @@
 # (target: < 1 MB/hour), the headline: samples from minute 1 to the planned
 # end, not the drain and the final analysis after it. Beside it, the slope of the rolling
 # 60-s minimum (what RSS comes back to, without the short peaks of load
-# bursts) and the slopes over each half of the samples after the warm-up.
+# bursts), the slopes over each half of the samples after the warm-up, and
+# the slope from minute 5 (glibc's heap layout settles over the first few
+# periodic reports; docs/PERFORMANCE.md, "Soak memory").
 #   bench/soak.sh            # 10 minutes
 #   SOAK_MINUTES=3 bench/soak.sh
 #   SOAK_SAMPLES=/tmp/rss.tsv bench/soak.sh   # keep the samples
@@ -65,5 +67,8 @@ print(f"samples after warm-up: {len(warm)}; RSS {warm[0][1]/1024:.1f} MiB -> {wa
 print(f"slope: {slope(warm):.2f} MB per hour (target < 1)")
 print(f"  rolling 60-s minimum: {slope(floor):.2f} MB per hour; "
       f"first half {slope(warm[:half]):.2f}, second half {slope(warm[half:]):.2f}")
+late = [r for r in warm if r[0] >= 300]
+if len(late) >= 6:  # once the first periodic reports have settled the heap
+    print(f"  from minute 5: {slope(late):.2f} MB per hour")
 print(f"published {m['published']}, received {m['received']}, lost {m['lost']}")
 PY
