@@ -11,9 +11,10 @@ const TRIM_SLACK_KIB: u64 = 256;
 /// Sets glibc's malloc up for a long run: mmap threshold pinned, one arena.
 /// Called first thing in `cli::main`, before any thread exists: glibc fixes
 /// its arena limit when the first thread other than main allocates (a
-/// tokio runtime's worker, say), so a later `M_ARENA_MAX` leaves every
-/// thread that allocates with an arena of its own. `runner::run` calls it
-/// again for library users (harmless once set).
+/// tokio runtime's worker, say), so a later `M_ARENA_MAX` came too late
+/// (`malloc_stats` showed two arenas). `runner::run` calls it again for
+/// library users: there the mmap threshold still takes, the arena limit
+/// only if no other thread has allocated yet.
 ///
 /// Pins glibc's mmap threshold at its default, 128 KiB. glibc raises it
 /// (up to 32 MiB) each time a mapped block larger than it is freed, so after
