@@ -31,16 +31,16 @@ use std::path::Path;
 /// them, and the command line (with the crate root, `lib.rs`/`main.rs`, which
 /// may import anything) is on top. A new module must be placed here on purpose.
 const LAYERS: &[&[&str]] = &[
-    &["record"],                                                      // 0
-    &["topic", "payload", "mqtt"],                                    // 1
-    &["scenario", "ids"],                                             // 2
-    &["plan"],                                                        // 3
-    &["analysis"],                                                    // 4
-    &["report"],                                                      // 5
-    &["metrics", "limits", "broker", "workers", "progress", "merge"], // 6
-    &["client", "faults", "sys"],                                     // 7
-    &["runner", "capacity", "prometheus"],                            // 8
-    &["cli"],                                                         // 9, with the crate root
+    &["record"],                                                                 // 0
+    &["topic", "payload", "mqtt"],                                               // 1
+    &["scenario", "ids"],                                                        // 2
+    &["plan"],                                                                   // 3
+    &["analysis"],                                                               // 4
+    &["report"],                                                                 // 5
+    &["metrics", "limits", "broker", "workers", "progress", "merge", "control"], // 6
+    &["client", "faults", "sys"],                                                // 7
+    &["runner", "capacity", "prometheus"],                                       // 8
+    &["cli"],                                                                    // 9, with the crate root
 ];
 
 /// The crate root (`lib.rs`, `main.rs`) sits with the top layer.

@@ -7,7 +7,7 @@ use super::malformed::Misbehave;
 use super::proxy::{FaultProxy, Targets};
 use super::twin::{self, Twin};
 use crate::broker::BrokerHandle;
-use crate::client::Phase;
+use crate::control::Phase;
 use crate::metrics::RunClock;
 use crate::plan::{FaultPlan, Plan};
 use crate::record::vocab::FaultKind;
