@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::control::ReadyGate;
-pub use crate::record::clock::RunClock;
 pub use crate::record::hist::new_histogram;
-pub use crate::record::{Counters, Latencies, TimePoint};
+use crate::record::{Counters, Latencies, RunClock};
 
 #[derive(Debug, Default)]
 pub struct Shard {

@@ -5,8 +5,7 @@
 
 use crate::analysis::model::Report;
 use crate::control::Phase;
-use crate::metrics::{Counters, TimePoint};
-use crate::record::RunClock;
+use crate::record::{Counters, RunClock, TimePoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};

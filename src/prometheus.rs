@@ -14,8 +14,9 @@
 //! version, scenario name and run id.
 
 use crate::control::{Phase, Shutdown};
-use crate::metrics::{Counters, LazyHistogram, Metrics, ShardLatencies};
+use crate::metrics::{LazyHistogram, Metrics, ShardLatencies};
 use crate::plan::Plan;
+use crate::record::Counters;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::net::SocketAddr;

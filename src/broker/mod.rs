@@ -15,7 +15,7 @@ mod pki;
 mod port;
 mod registry;
 
-use crate::scenario::ProtocolVersion;
+use crate::scenario::{BrokerSpec, ProtocolVersion};
 use embedded::{start_embedded, wait_listening};
 use mosquitto::wait_mosquitto;
 use pki::Pki;
@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::scenario::{BrokerSpec, Wire};
 pub use embedded::EMBEDDED_KIND;
 pub use error::BrokerError;
 pub use logs::is_telling;
