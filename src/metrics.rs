@@ -1,4 +1,7 @@
-//! Recording: the run clock, HDR histograms and counters.
+//! Recording: HDR histograms and counters, on the run's clock (given at
+//! construction, `Metrics::on_clock`). The ready gates (`control::ReadyGate`)
+//! are reached through `Metrics` by the clients until their context carries
+//! the run control itself.
 //!
 //! Clients record into one of a few shards (client index modulo shard
 //! count), so two clients rarely touch the same lock and no client waits on

@@ -213,3 +213,115 @@ fn generator(
         broker_rss_kib: m.broker_rss_kib,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::testkit;
+
+    fn basis() -> Basis {
+        let plan = testkit::plan(
+            r#"
+name = "assembly"
+[[group]]
+name = "pub"
+publish = { topic = "t/0", qos = 1, rate = 1.0 }
+[[group]]
+name = "sub"
+subscribe = { filter = "t/#", qos = 1 }
+"#,
+        );
+        Basis { plan: Arc::new(plan), started_at: "2026-12-06T10:00:00Z".into(), clock: RunClock::new(), workers: 2 }
+    }
+
+    fn observed() -> Observed {
+        Observed {
+            broker: BrokerRecord {
+                url: testkit::BROKER_URL.into(),
+                kind: "external".into(),
+                config: None,
+                log_lines: None,
+                sys: Default::default(),
+                sys_series: Vec::new(),
+                tls: None,
+            },
+            counters: Counters::default(),
+            latencies: Latencies::new(),
+            connected_peak: 2,
+            timeseries: Vec::new(),
+            clients: Vec::new(),
+            broker_rss_kib: Some(1234),
+        }
+    }
+
+    fn published(measured: Option<Measured>) -> Publishing {
+        Publishing {
+            window: PublishWindow { start_us: 1_000_000, end_us: 11_000_000, stopped_us: 6_000_000 },
+            elapsed: Duration::from_secs(5),
+            start_late_us: Some(0),
+            measured,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_ends_at_its_horizon_and_has_not_drained() {
+        let b = basis();
+        let r = assemble(&b, observed(), Some(published(None)), None, Until::Horizon { horizon_us: 5_000_000 });
+        assert_eq!((r.as_of_us, r.run_end_us), (Some(5_000_000), 5_000_000));
+        assert_eq!(r.drain.ended, DrainEnd::NotYet);
+        assert!(!r.interrupted && r.stop_signal.is_none() && r.retained_cleanup.is_none());
+        assert_eq!((r.lost_tasks, r.faults.events.len()), (0, 0));
+        assert_eq!(r.started_at, b.started_at);
+        assert_eq!(r.clock_start_unix_us, b.clock.start_unix_us());
+        // Nothing measured over publishing yet: no CPU, the broker's memory as observed.
+        assert_eq!((r.generator.cpu_s, r.generator.wall_s), (0.0, 5.0));
+        assert_eq!((r.generator.workers, r.generator.broker_rss_kib, r.generator.broker_cpu_s), (2, Some(1234), None));
+        assert!(r.generator.loop_delay.is_empty());
+    }
+
+    #[test]
+    fn a_finished_record_says_how_it_ended_and_what_publishing_measured() {
+        let mut loop_delay = crate::metrics::new_histogram();
+        loop_delay.saturating_record(70);
+        let measured =
+            Measured { cpu_s: 1.5, rss_kib: 4096, loop_delay, broker_cpu_s: Some(0.25), broker_rss_kib: Some(99) };
+        let finished = Finished {
+            stop_signal: Some(StopSignal::Sigterm),
+            lost_tasks: 1,
+            run_end_us: 9_000_000,
+            faults: Some(FaultLog::default()),
+            retained_cleanup: None,
+        };
+        let drained = DrainRecord {
+            ended: DrainEnd::Interrupted,
+            waited_us: 7,
+            quiet_period_us: 0,
+            in_flight_at_end: 0,
+            offline_at_end: 0,
+        };
+        let r =
+            assemble(&basis(), observed(), Some(published(Some(measured))), Some(drained), Until::Finished(finished));
+        assert_eq!((r.as_of_us, r.run_end_us, r.lost_tasks), (None, 9_000_000, 1));
+        assert!(r.interrupted && r.stop_signal == Some(StopSignal::Sigterm));
+        assert_eq!((r.drain.ended, r.drain.waited_us), (DrainEnd::Interrupted, 7));
+        assert_eq!((r.start_late_us, r.publish_elapsed), (Some(0), Duration::from_secs(5)));
+        assert_eq!(r.publishing.map(|w| w.stopped_us), Some(6_000_000));
+        let g = &r.generator;
+        assert_eq!((g.cpu_s, g.wall_s, g.rss_kib_at_publish_end), (1.5, 5.0, 4096));
+        assert_eq!((g.broker_cpu_s, g.broker_rss_kib, g.loop_delay.len()), (Some(0.25), Some(99), 1));
+    }
+
+    #[test]
+    fn a_run_stopped_before_publishing_has_no_window() {
+        let finished = Finished {
+            stop_signal: Some(StopSignal::Sigint),
+            lost_tasks: 0,
+            run_end_us: 3,
+            faults: None,
+            retained_cleanup: None,
+        };
+        let r = assemble(&basis(), observed(), None, None, Until::Finished(finished));
+        assert_eq!((r.publishing, r.start_late_us, r.publish_elapsed), (None, None, Duration::ZERO));
+        assert_eq!((r.generator.wall_s, r.generator.broker_rss_kib), (0.0, Some(1234)));
+    }
+}
