@@ -15,6 +15,7 @@ pub mod broker;
 pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod control;
 pub mod faults;
 pub mod ids;
 pub mod limits;

@@ -1,4 +1,7 @@
-//! Recording: the run clock, HDR histograms and counters.
+//! Recording: HDR histograms and counters, on the run's clock (given at
+//! construction, `Metrics::on_clock`). The ready gates (`control::ReadyGate`)
+//! are reached through `Metrics` by the clients until their context carries
+//! the run control itself.
 //!
 //! Clients record into one of a few shards (client index modulo shard
 //! count), so two clients rarely touch the same lock and no client waits on
@@ -6,13 +9,12 @@
 //! series, and the report merges them once at the end.
 
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
-use tokio::sync::Notify;
 
-pub use crate::record::clock::RunClock;
+use crate::control::ReadyGate;
 pub use crate::record::hist::new_histogram;
-pub use crate::record::{Counters, Latencies, TimePoint};
+use crate::record::{Counters, Latencies, RunClock};
 
 #[derive(Debug, Default)]
 pub struct Shard {
@@ -167,35 +169,6 @@ impl UnrecordedDeliveries {
     }
 }
 
-/// Counts clients that are connected and subscribed (or gave up), so the
-/// runner knows when publishing can start without a false loss.
-#[derive(Debug, Default)]
-pub struct ReadyGate {
-    count: AtomicU32,
-    notify: Notify,
-}
-
-impl ReadyGate {
-    pub fn mark_ready(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        self.notify.notify_waiters();
-    }
-
-    pub fn count(&self) -> u32 {
-        self.count.load(Ordering::Acquire)
-    }
-
-    pub async fn wait_for(&self, n: u32) {
-        loop {
-            let notified = self.notify.notified();
-            if self.count() >= n {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
 pub struct Metrics {
     pub clock: RunClock,
     shards: Vec<Mutex<Shard>>,
@@ -215,9 +188,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Metrics on a clock of their own (tests, tools).
     pub fn new(shards: usize) -> Metrics {
+        Metrics::on_clock(shards, RunClock::new())
+    }
+
+    /// Metrics in `shards` shards, timed by the run's clock.
+    pub fn on_clock(shards: usize, clock: RunClock) -> Metrics {
         Metrics {
-            clock: RunClock::new(),
+            clock,
             shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
             connected: AtomicI64::new(0),
             connected_peak: AtomicI64::new(0),

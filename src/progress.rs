@@ -1,13 +1,16 @@
 //! The live progress display on stderr: one redrawn line on a terminal
 //! (indicatif), or a plain line every few seconds when stderr is a file or a
-//! CI log.
+//! CI log. The stage it names and the countdown to publishing's end follow
+//! the run's `Phase` (watched, never set by hand).
 
 use crate::analysis::model::Report;
-use crate::metrics::{Counters, TimePoint};
+use crate::control::Phase;
+use crate::record::{Counters, RunClock, TimePoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How often a plain progress line is written when stderr is no terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -18,9 +21,9 @@ pub struct Progress {
     /// Plain lines (stderr is no terminal): when the last one was written.
     plain: Option<Arc<Mutex<Instant>>>,
     planned: u32,
-    stage: Arc<Mutex<&'static str>>,
-    /// When publishing ends, once it has started.
-    publish_end: Arc<Mutex<Option<Instant>>>,
+    phase: watch::Receiver<Phase>,
+    /// The run clock `Phase::Publishing`'s end is on.
+    clock: RunClock,
     /// The last snapshot's figures (`runner::periodic`), once there is one.
     so_far: Arc<Mutex<Option<SoFar>>>,
 }
@@ -67,7 +70,7 @@ impl SoFar {
 }
 
 impl Progress {
-    pub fn new(enabled: bool, planned: u32) -> Progress {
+    pub fn new(enabled: bool, planned: u32, phase: watch::Receiver<Phase>, clock: RunClock) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let bar = (enabled && terminal).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
@@ -79,8 +82,8 @@ impl Progress {
             bar,
             plain: (enabled && !terminal).then(|| Arc::new(Mutex::new(Instant::now()))),
             planned,
-            stage: Arc::new(Mutex::new("connecting")),
-            publish_end: Arc::new(Mutex::new(None)),
+            phase,
+            clock,
             so_far: Arc::new(Mutex::new(None)),
         }
     }
@@ -97,25 +100,14 @@ impl Progress {
         }
     }
 
-    pub fn set_stage(&self, stage: &'static str) {
-        if let Ok(mut s) = self.stage.lock() {
-            *s = stage;
-        }
-    }
-
-    /// Publishing runs until `end`: the display counts down to it.
-    pub fn set_publish_end(&self, end: Instant) {
-        if let Ok(mut e) = self.publish_end.lock() {
-            *e = Some(end);
-        }
-    }
-
     fn line(&self, p: &TimePoint, totals: &Counters) -> String {
-        let stage = self.stage.lock().map(|s| *s).unwrap_or("running");
+        let phase = *self.phase.borrow();
+        let stage = stage_word(phase);
         let p99 = p.e2e_p99_us.map_or("–".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
         let failures: u64 = totals.connect_failures.values().sum();
-        let left = match *self.publish_end.lock().expect("not poisoned") {
-            Some(end) if stage == "publishing" => {
+        let left = match phase {
+            Phase::Publishing { end_us, .. } => {
+                let end = self.clock.instant_at(end_us);
                 format!(" ({} s left)", end.saturating_duration_since(Instant::now()).as_secs())
             }
             _ => String::new(),
@@ -151,9 +143,26 @@ impl Progress {
     }
 }
 
+/// The stage a phase is shown as.
+fn stage_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Connecting => "connecting",
+        Phase::Publishing { .. } => "publishing",
+        Phase::Draining => "draining",
+        Phase::Shutdown => "disconnecting",
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::SoFar;
+    use super::{stage_word, Phase, SoFar};
+
+    #[test]
+    fn the_stage_follows_the_phase() {
+        let words = [Phase::Connecting, Phase::Publishing { start_us: 0, end_us: 1 }, Phase::Draining, Phase::Shutdown]
+            .map(stage_word);
+        assert_eq!(words, ["connecting", "publishing", "draining", "disconnecting"]);
+    }
 
     #[test]
     fn the_line_says_what_the_last_snapshot_decided() {

@@ -13,9 +13,10 @@
 //! a connect failure's cause name, the run phase and the info metric's
 //! version, scenario name and run id.
 
-use crate::client::Phase;
-use crate::metrics::{Counters, LazyHistogram, Metrics, ShardLatencies};
+use crate::control::{Phase, Shutdown};
+use crate::metrics::{LazyHistogram, Metrics, ShardLatencies};
 use crate::plan::Plan;
+use crate::record::Counters;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 /// Why a non-loopback address is refused (the `--prometheus` error names it).
 pub const LOOPBACK_RULE: &str =
@@ -66,54 +67,36 @@ struct Source {
     info: String,
 }
 
-/// The exporter while it serves; `stop` ends it (dropping it aborts it).
-pub struct Exporter {
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+/// Refuses a listener that is not on loopback (before the run starts).
+pub fn check_listener(listener: &TcpListener) -> Result<SocketAddr, String> {
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    check_loopback(addr)?;
+    Ok(addr)
 }
 
-impl Exporter {
-    /// Refuses a listener that is not on loopback (before the run starts).
-    pub fn check_listener(listener: &TcpListener) -> Result<SocketAddr, String> {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        check_loopback(addr)?;
-        Ok(addr)
-    }
-
-    /// Serves on `listener` (bound by the caller, so it knows the address;
-    /// passed by `check_listener`) until `stop`.
-    pub fn start(listener: TcpListener, metrics: Arc<Metrics>, phase: watch::Receiver<Phase>, plan: &Plan) -> Exporter {
-        let info = format!(
-            "version=\"{}\",scenario=\"{}\",run_id=\"{:016x}\"",
-            escape_label(env!("CARGO_PKG_VERSION")),
-            escape_label(&plan.name),
-            plan.run_id
-        );
-        let source = Arc::new(Source { metrics, phase, planned: plan.clients.len() as u64, info });
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, source, stop_rx));
-        Exporter { stop, task: Some(task) }
-    }
-
-    /// Stops accepting, lets a response under way finish (briefly), and
-    /// closes the listener.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
+/// The exporter, to run as one of the run's background tasks
+/// (`control::Tasks`): serves on `listener` (bound by the caller, so it
+/// knows the address; passed by `check_listener`) until `shutdown`, then
+/// stops accepting, lets a response under way finish (briefly), and closes
+/// the listener.
+pub fn exporter(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    phase: watch::Receiver<Phase>,
+    plan: &Plan,
+    shutdown: Shutdown,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let info = format!(
+        "version=\"{}\",scenario=\"{}\",run_id=\"{:016x}\"",
+        escape_label(env!("CARGO_PKG_VERSION")),
+        escape_label(&plan.name),
+        plan.run_id
+    );
+    let source = Arc::new(Source { metrics, phase, planned: plan.clients.len() as u64, info });
+    serve(listener, source, shutdown)
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-async fn serve(listener: TcpListener, source: Arc<Source>, mut stop: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, source: Arc<Source>, mut shutdown: Shutdown) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -126,7 +109,7 @@ async fn serve(listener: TcpListener, source: Arc<Source>, mut stop: watch::Rece
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = stop.changed() => break,
+            _ = shutdown.requested() => break,
         }
     }
     drop(listener);

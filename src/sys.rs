@@ -6,6 +6,11 @@
 //! "dropped" counter. The main counters are also kept round by round
 //! (`broker.sys_series`), on the run clock, to set beside midge's own time
 //! series.
+//!
+//! The watcher is not one of the run's shared background tasks
+//! (`control::Tasks`): it is asked to stop before the clients disconnect
+//! (the broker's last round of values arrives meanwhile, `SysWatcher::stop`)
+//! and collected after (`SysWatcher::finish`), so it has a stop of its own.
 
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::Transport;

@@ -3,12 +3,16 @@
 //! reference a file makes to another module of the crate (`use crate::…`,
 //! `use super::…`, `pub use …`, `crate::…`/`super::…`/`self::…` paths in code,
 //! and paths through a child module or a module imported by `use`), and
-//! checks three rules:
+//! checks four rules:
 //!
 //! 1. a file references only modules of its own layer or a lower one
 //!    (`LAYERS` below; a module missing from the table is an error);
 //! 2. no cycle among the module files, same layer or not;
-//! 3. `record` references nothing of the crate but itself.
+//! 3. `record` references nothing of the crate but itself;
+//! 4. no cycle among the top-level modules: `a` and `b` of one layer may not
+//!    reference each other, even through files that form no cycle of their
+//!    own (`a::x` → `b::y` and `b::z` → `a::w`). Checked once rule 2 holds
+//!    (a file cycle across modules is reported once, as a file cycle).
 //!
 //! Comments, doc comments, string literals and `#[cfg(test)] mod … { … }`
 //! blocks are ignored: unit tests may reach anywhere.
@@ -31,16 +35,16 @@ use std::path::Path;
 /// them, and the command line (with the crate root, `lib.rs`/`main.rs`, which
 /// may import anything) is on top. A new module must be placed here on purpose.
 const LAYERS: &[&[&str]] = &[
-    &["record"],                                                      // 0
-    &["topic", "payload", "mqtt"],                                    // 1
-    &["scenario", "ids"],                                             // 2
-    &["plan"],                                                        // 3
-    &["analysis"],                                                    // 4
-    &["report"],                                                      // 5
-    &["metrics", "limits", "broker", "workers", "progress", "merge"], // 6
-    &["client", "faults", "sys"],                                     // 7
-    &["runner", "capacity", "prometheus"],                            // 8
-    &["cli"],                                                         // 9, with the crate root
+    &["record"],                                                                 // 0
+    &["topic", "payload", "mqtt"],                                               // 1
+    &["scenario", "ids"],                                                        // 2
+    &["plan"],                                                                   // 3
+    &["analysis"],                                                               // 4
+    &["report"],                                                                 // 5
+    &["metrics", "limits", "broker", "workers", "progress", "merge", "control"], // 6
+    &["client", "faults", "sys"],                                                // 7
+    &["runner", "capacity", "prometheus"],                                       // 8
+    &["cli"],                                                                    // 9, with the crate root
 ];
 
 /// The crate root (`lib.rs`, `main.rs`) sits with the top layer.
@@ -48,6 +52,11 @@ const ROOT_LAYER: usize = LAYERS.len() - 1;
 
 /// The module that may import only itself (rule 3).
 const SELF_CONTAINED: &str = "record";
+
+/// Top-level references rule 4 does not count yet, each with why: a known
+/// edge being removed in a branch of its own. Empty is the goal.
+const PENDING_TOP_LEVEL: &[(&str, &str, &str)] =
+    &[("client", "faults", "client::task's Misbehave order: the typed fault order (issue 20) removes it")];
 
 /// One source file: its path as `src/…` with `/` separators, and its text.
 struct Source {
@@ -66,6 +75,8 @@ struct Analysis {
     record: Vec<String>,
     /// Rule 2: one cycle, as "a -> b -> a", if there is any.
     cycle: Option<String>,
+    /// Rule 4: one cycle among top-level modules, as "a -> b -> a".
+    top_cycle: Option<String>,
 }
 
 impl Analysis {
@@ -75,6 +86,7 @@ impl Analysis {
         v.extend(self.upward.iter().cloned());
         v.extend(self.record.iter().cloned());
         v.extend(self.cycle.iter().map(|c| format!("import cycle: {c}")));
+        v.extend(self.top_cycle.iter().map(|c| format!("import cycle between top-level modules: {c}")));
         v
     }
 }
@@ -549,7 +561,29 @@ fn analyse(sources: &[Source]) -> Analysis {
         .map(|(m, files)| format!("module {m} is not in the layer table ({})", files.join(", ")))
         .collect();
     analysis.cycle = find_cycle(&graph).map(|c| c.iter().map(|m| display(m)).collect::<Vec<_>>().join(" -> "));
+    // A file cycle across modules is a cycle of the modules too: reported
+    // once, by rule 2; rule 4 looks once the files are free of cycles.
+    if analysis.cycle.is_none() {
+        analysis.top_cycle =
+            find_cycle(&top_level(&graph)).map(|c| c.iter().map(|m| display(m)).collect::<Vec<_>>().join(" -> "));
+    }
     analysis
+}
+
+/// The file graph folded onto top-level modules (the crate root left out:
+/// it declares every module), without the references `PENDING_TOP_LEVEL` holds.
+fn top_level(graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let mut top: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (from, tos) in graph {
+        let Some(a) = from.first() else { continue };
+        for b in tos.iter().filter_map(|to| to.first()) {
+            let pending = PENDING_TOP_LEVEL.iter().any(|(x, y, _)| x == a && y == b);
+            if a != b && !pending {
+                top.entry(vec![a.clone()]).or_default().insert(vec![b.clone()]);
+            }
+        }
+    }
+    top
 }
 
 fn crate_path(module: &[String]) -> String {
@@ -734,4 +768,48 @@ fn g<'a>(_: &'a str) { let _q = ('\'', b'\'', '"', r#"x"#, "\"//"); let _ = crat
     );
     // mqtt -> mqtt::codec (the re-export) -> record -> mqtt.
     assert_eq!(grouped.cycle.as_deref(), Some("mqtt -> mqtt::codec -> record -> mqtt"));
+}
+
+#[test]
+fn layers_self_check_top_level_cycles() {
+    // Two modules of one layer, each file pointing into the other module:
+    // no file cycle (sys::watch -> client::dial, client::task -> sys::view),
+    // but a cycle of the modules.
+    let crossed = analyse(&fake(&[
+        ("src/lib.rs", "pub mod client;\npub mod sys;\n"),
+        ("src/client/mod.rs", "pub mod dial;\npub mod task;\n"),
+        ("src/client/dial.rs", "pub fn dial() {}\n"),
+        ("src/client/task.rs", "use crate::sys::view::View;\npub fn run(_: View) {}\n"),
+        ("src/sys/mod.rs", "pub mod view;\npub mod watch;\n"),
+        ("src/sys/view.rs", "pub struct View;\n"),
+        ("src/sys/watch.rs", "pub fn watch() { crate::client::dial::dial() }\n"),
+    ]));
+    assert_eq!(crossed.cycle, None, "no cycle among the files");
+    assert_eq!(crossed.problems(), vec!["import cycle between top-level modules: client -> sys -> client".to_string()]);
+
+    // One direction only, and a module's files among themselves: clean.
+    let one_way = analyse(&fake(&[
+        ("src/lib.rs", "pub mod client;\npub mod sys;\n"),
+        ("src/client/mod.rs", "pub mod dial;\npub mod task;\n"),
+        ("src/client/dial.rs", "pub fn dial() {}\n"),
+        ("src/client/task.rs", "use super::dial::dial;\npub fn run() { dial() }\n"),
+        ("src/sys.rs", "pub fn watch() { crate::client::dial::dial() }\n"),
+    ]));
+    assert_eq!(one_way.problems(), Vec::<String>::new());
+
+    // A pending reference (`PENDING_TOP_LEVEL`) is not counted: `a::x` ->
+    // `b::y` (pending) and `b::z` -> `a::w` are no cycle.
+    let (a, b, _) = PENDING_TOP_LEVEL[0];
+    let texts = [
+        ("src/lib.rs".to_string(), format!("pub mod {a};\npub mod {b};\n")),
+        (format!("src/{a}/mod.rs"), "pub mod w;\npub mod x;\n".to_string()),
+        (format!("src/{a}/w.rs"), "pub struct W;\n".to_string()),
+        (format!("src/{a}/x.rs"), format!("pub fn x() {{ crate::{b}::y::y() }}\n")),
+        (format!("src/{b}/mod.rs"), "pub mod y;\npub mod z;\n".to_string()),
+        (format!("src/{b}/y.rs"), "pub fn y() {}\n".to_string()),
+        (format!("src/{b}/z.rs"), format!("pub fn z() -> crate::{a}::w::W {{ todo!() }}\n")),
+    ];
+    let files: Vec<(&str, &str)> = texts.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let pending = analyse(&fake(&files));
+    assert_eq!(pending.problems(), Vec::<String>::new());
 }

@@ -3,8 +3,8 @@
 
 use super::detect::{Explained, Owner};
 use super::model::{RetainedInfo, SpreadMs, WillsInfo};
-use super::windows::RACE_MARGIN_US;
 use crate::plan::{ClientPlan, Plan};
+use crate::record::clock::RACE_MARGIN_US;
 use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation, RunRecord};
 use crate::scenario::ProtocolVersion;

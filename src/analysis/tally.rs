@@ -4,9 +4,8 @@
 //! while offline — and the window each lost message fell in.
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
-pub use super::windows::{
-    publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US, RACE_MARGIN_US,
-};
+pub use super::windows::{publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US};
+use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
 use std::collections::HashMap;

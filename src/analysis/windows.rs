@@ -2,10 +2,7 @@
 //! what a publisher got out then is owed), when it was offline or away, and
 //! when a publisher could not be trusted to have got anything out.
 
-/// A message younger than this (or than the slowest delivery a connection
-/// saw, if slower) when a connection was last heard from may still have been
-/// in transit when it died: it raced the drop.
-pub const RACE_MARGIN_US: u64 = 50_000;
+use crate::record::clock::RACE_MARGIN_US;
 
 /// One connection of a client, as the join needs it (run-clock µs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

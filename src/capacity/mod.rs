@@ -11,10 +11,11 @@ pub mod search;
 pub mod step;
 
 use crate::analysis::model::{CapacityInfo, CapacityStep, Report};
-use crate::broker::{self, BrokerError, BrokerHandle, BrokerSpec};
+use crate::broker::{self, BrokerError, BrokerHandle};
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;
 use crate::runner::{self, exit, RunOptions};
+use crate::scenario::BrokerSpec;
 use crate::scenario::{CapacitySpec, ScenarioFile};
 use search::{End, Outcome, Search};
 use std::path::{Path, PathBuf};

@@ -10,4 +10,4 @@ pub mod snapshot;
 mod stay;
 pub mod task;
 
-pub use task::{run_client, ClientContext, ClientOutcome, Phase};
+pub use task::{run_client, ClientContext, ClientOutcome};

@@ -4,7 +4,8 @@
 //! resend after a reconnect.
 
 use super::session::Outbound;
-use super::task::{Alias, Client, Phase};
+use super::task::{Alias, Client};
+use crate::control::Phase;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
 use crate::payload::Header;

@@ -3,11 +3,11 @@
 //! its metrics shard. The client task calls it; it does no I/O.
 
 use super::session::Outbound;
-use crate::metrics::{Counters, Delivery, Metrics, UnrecordedDeliveries};
+use crate::metrics::{Delivery, Metrics, UnrecordedDeliveries};
 use crate::mqtt::Publish;
 use crate::payload::{Decoded, Header};
 use crate::record::logs::{PublishLog, RxLog};
-use crate::record::{Generation, RunClock};
+use crate::record::{Counters, Generation, RunClock};
 use std::sync::atomic::Ordering;
 
 /// How long each step of a successful connect took (µs): to CONNACK in

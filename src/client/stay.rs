@@ -4,10 +4,11 @@
 //! same client id. Where it stands comes from the plan
 //! (`GroupPlan::presence`), on the stage clock that starts with publishing.
 
-use super::task::{Client, Phase, Served, Stay};
-use crate::analysis::windows::RACE_MARGIN_US;
+use super::task::{Client, Served, Stay};
+use crate::control::Phase;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
+use crate::record::clock::RACE_MARGIN_US;
 use crate::record::vocab::Cause;
 use std::time::Duration;
 use tokio::sync::watch;

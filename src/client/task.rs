@@ -10,14 +10,15 @@ use super::reconnect::Backoff;
 use super::recorder::{ConnectTimes, Recorder};
 use super::session::{Event, KeepAliveAction, Session, Stage};
 use super::snapshot::Snapshots;
+use crate::control::Phase;
 use crate::faults::malformed::{self, Misbehave};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::Metrics;
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::record::vocab::{suback_failure_name, BatchMode, Cause};
-use crate::record::{ClientRecord, Generation, LimitHit};
+use crate::record::{ClientRecord, Counters, Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
 use crate::workers::timer::{self, Wake};
 use std::net::SocketAddr;
@@ -38,20 +39,6 @@ const PRECISE_GRID_US: u64 = 1000;
 /// under load half as many writes halve most of a publisher's cost, for half
 /// a millisecond more publish lag on average.
 const BUSY_PRECISE_GRID_US: u64 = 2000;
-
-/// Where the run stands; every client task watches it (the shutdown broadcast).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Clients connect and subscribe; nobody publishes yet.
-    Connecting,
-    /// Publishing, on a schedule counted from `start_us`; a message whose
-    /// intended time is `end_us` or later is not sent (run-clock µs).
-    Publishing { start_us: u64, end_us: u64 },
-    /// No new publishes; acks and deliveries still flow.
-    Draining,
-    /// Disconnect now.
-    Shutdown,
-}
 
 /// How serving a connection ended without a drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,13 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// A message younger than this (or than the slowest delivery a connection
+/// saw, if slower) when a connection was last heard from may still have been
+/// in transit when it died: it raced the drop. Here, below both readers:
+/// the analysis judges losses with it, and a client leaving on plan waits
+/// it out so that what it sent last is not called lost.
+pub const RACE_MARGIN_US: u64 = 50_000;
+
 #[derive(Debug, Clone, Copy)]
 pub struct RunClock {
     start: Instant,

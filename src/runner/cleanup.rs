@@ -4,12 +4,12 @@
 //! so that a rerun against the same broker starts clean. Straight to the
 //! broker, never through the proxy.
 
-use crate::metrics::RunClock;
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::Transport;
 use crate::mqtt::{Packet, Publish};
 use crate::plan::Plan;
 use crate::record::RetainedCleanup;
+use crate::record::RunClock;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;

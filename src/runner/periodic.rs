@@ -10,21 +10,22 @@
 //! every open connection is taken as ended there (`Client::answer_snapshot`),
 //! so only messages sent before the horizon can be expected; those sent
 //! later are in flight.
+//!
+//! A snapshot's record is made by the run's own `assemble`, as of its
+//! horizon (`Until::Horizon`). Snapshots stop at `Phase::Shutdown`: the
+//! clients are leaving and would answer no more.
 
+use super::assemble::{assemble, Basis, Observed, Publishing, Until};
 use super::drain::quiet_period;
 use super::memory::release_free_memory;
 use crate::analysis;
 use crate::broker::BrokerHandle;
 use crate::client::snapshot::Snapshots;
-use crate::client::Phase;
+use crate::control::{Phase, Shutdown};
 use crate::metrics::Metrics;
-use crate::plan::Plan;
 use crate::progress::{Progress, SoFar};
 use crate::record::series::Series;
-use crate::record::vocab::DrainEnd;
-use crate::record::{
-    BrokerRecord, DrainRecord, FaultLog, GeneratorRecord, PublishWindow, RunRecord, TimePoint, RECORD_FORMAT,
-};
+use crate::record::{ClientRecord, PublishWindow, RunRecord, TimePoint};
 use crate::report::Report;
 use crate::sys::SysView;
 use std::path::PathBuf;
@@ -32,7 +33,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// The least time a message gets to arrive before a snapshot may call it lost.
 pub const MIN_MARGIN: Duration = Duration::from_secs(1);
@@ -44,7 +44,7 @@ const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// What the periodic task reads the run from.
 pub struct Periodic {
-    pub plan: Arc<Plan>,
+    pub basis: Arc<Basis>,
     pub metrics: Arc<Metrics>,
     pub snapshots: Arc<Snapshots>,
     pub series: Arc<Mutex<Series<TimePoint>>>,
@@ -54,66 +54,76 @@ pub struct Periodic {
     pub progress: Progress,
     /// Where the partial report goes (None: nowhere, progress only).
     pub dir: Option<PathBuf>,
-    pub started_at: String,
-    pub workers: usize,
 }
 
-/// Starts the periodic snapshots, if there is anything to do with them;
-/// stopped (and awaited) before the run's end, so the final report is
-/// never overwritten by a partial one.
-pub fn spawn_periodic(p: Periodic) -> Option<(JoinHandle<()>, watch::Sender<bool>)> {
-    let report_every = p.plan.report_every.filter(|_| p.dir.is_some());
-    let progress_every = p.progress.shown().then_some(PROGRESS_EVERY);
-    let tick = match (report_every, progress_every) {
-        (Some(r), Some(q)) => r.min(q),
-        (a, b) => a.or(b)?,
-    };
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let handle = tokio::spawn(async move {
-        let start = tokio::time::Instant::now();
-        let mut next_report = report_every.map(|r| start + r);
-        let mut at = start;
-        // Publishing's (start, end) once seen: a snapshot during the drain
-        // still counts what was due.
-        let mut window = None;
-        loop {
-            at += tick;
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = stop_rx.changed() => return,
-            }
-            let write = next_report.is_some_and(|n| n <= tokio::time::Instant::now());
-            let report = tokio::select! {
-                r = snapshot_report(&p, &mut window) => r,
-                _ = stop_rx.changed() => return,
-            };
-            p.progress.set_so_far(SoFar::of(&report));
-            if write {
-                next_report = report_every.map(|r| tokio::time::Instant::now() + r);
-                if let Some(dir) = p.dir.clone() {
-                    let written = tokio::task::spawn_blocking(move || report.write_partial(&dir)).await;
-                    if let Ok(Err(e)) = written {
-                        eprintln!("midge: cannot write the partial report: {e}");
-                    }
+impl Periodic {
+    /// How often a snapshot is taken: None when there is nothing to do with
+    /// one (no partial report asked for, no progress line shown).
+    pub fn tick(&self) -> Option<Duration> {
+        match (self.report_every(), self.progress.shown().then_some(PROGRESS_EVERY)) {
+            (Some(r), Some(q)) => Some(r.min(q)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn report_every(&self) -> Option<Duration> {
+        self.basis.plan.report_every.filter(|_| self.dir.is_some())
+    }
+}
+
+/// The periodic snapshots every `tick` (`Periodic::tick`): one of the run's
+/// background tasks (`control::Tasks`), stopped (and awaited) before the
+/// final report is written, so it is never overwritten by a partial one.
+pub async fn periodic(p: Periodic, tick: Duration, mut shutdown: Shutdown) {
+    let report_every = p.report_every();
+    let start = tokio::time::Instant::now();
+    let mut next_report = report_every.map(|r| start + r);
+    let mut at = start;
+    // Publishing's (start, end) once seen: a snapshot during the drain
+    // still counts what was due.
+    let mut window = None;
+    loop {
+        at += tick;
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = shutdown.requested() => return,
+        }
+        if *p.phase.borrow() == Phase::Shutdown {
+            return;
+        }
+        let write = next_report.is_some_and(|n| n <= tokio::time::Instant::now());
+        let report = tokio::select! {
+            r = snapshot_report(&p, &mut window) => r,
+            _ = shutdown.requested() => return,
+        };
+        if *p.phase.borrow() == Phase::Shutdown {
+            return;
+        }
+        p.progress.set_so_far(SoFar::of(&report));
+        if write {
+            next_report = report_every.map(|r| tokio::time::Instant::now() + r);
+            if let Some(dir) = p.dir.clone() {
+                let written = tokio::task::spawn_blocking(move || report.write_partial(&dir)).await;
+                if let Ok(Err(e)) = written {
+                    eprintln!("midge: cannot write the partial report: {e}");
                 }
             }
-            release_free_memory();
         }
-    });
-    Some((handle, stop_tx))
+        release_free_memory();
+    }
 }
 
 /// Asks every client for its record so far, waits (briefly) for the
 /// answers, and analyses the whole (on a blocking thread).
 async fn snapshot_report(p: &Periodic, window: &mut Option<(u64, u64)>) -> Report {
-    let now_us = p.metrics.clock.now_us();
+    let now_us = p.basis.clock.now_us();
     let margin = MIN_MARGIN.max(quiet_period(p.metrics.slowest_delivery_us.load(Ordering::Relaxed)));
     let horizon_us = now_us.saturating_sub(margin.as_micros() as u64);
     p.snapshots.ask(horizon_us);
     // Wakes every client, also those with nothing to do (as an order does).
     p.phase.send_modify(|_| {});
     let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
-    while p.snapshots.answers() < p.plan.clients.len() && tokio::time::Instant::now() < deadline {
+    while p.snapshots.answers() < p.basis.plan.clients.len() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let clients = p.snapshots.take();
@@ -123,7 +133,7 @@ async fn snapshot_report(p: &Periodic, window: &mut Option<(u64, u64)>) -> Repor
     let publishing =
         window.map(|(start_us, end_us)| PublishWindow { start_us, end_us, stopped_us: now_us.min(end_us) });
     let record = record_so_far(p, clients, publishing, horizon_us).await;
-    let plan = p.plan.clone();
+    let plan = p.basis.plan.clone();
     tokio::task::spawn_blocking(move || analysis::analyse(&plan, &record)).await.expect("the analysis does not panic")
 }
 
@@ -131,66 +141,21 @@ async fn snapshot_report(p: &Periodic, window: &mut Option<(u64, u64)>) -> Repor
 /// histograms and series so far; publishing counted up to now.
 async fn record_so_far(
     p: &Periodic,
-    clients: Vec<crate::record::ClientRecord>,
-    publishing: Option<PublishWindow>,
+    clients: Vec<ClientRecord>,
+    window: Option<PublishWindow>,
     horizon_us: u64,
 ) -> RunRecord {
-    let (counters, latencies) = p.metrics.totals();
     let sys = p.sys.as_ref().map(SysView::snapshot).unwrap_or_default();
-    let broker = {
+    let observed = {
         let b = p.broker.lock().await;
-        BrokerRecord {
-            url: b.url.clone(),
-            kind: b.kind.to_string(),
-            config: b.config.clone(),
-            log_lines: b.telling_log_lines(),
-            sys: sys.last,
-            sys_series: sys.series,
-            // Filled in at the end (`runner::finish`).
-            tls: None,
-        }
+        // TLS: written at the end only (`runner::run`).
+        Observed::of((&b, sys, None), &p.metrics, &p.series, clients)
     };
-    let elapsed_us = publishing.map_or(0, |w| w.stopped_us.saturating_sub(w.start_us));
-    RunRecord {
-        format: RECORD_FORMAT,
-        midge_version: env!("CARGO_PKG_VERSION").to_string(),
-        plan: p.plan.identity(),
-        broker,
-        started_at: p.started_at.clone(),
-        publish_elapsed: Duration::from_micros(elapsed_us),
-        publishing,
-        as_of_us: Some(horizon_us),
-        interrupted: false,
-        stop_signal: None,
-        drain: DrainRecord {
-            ended: DrainEnd::NotYet,
-            waited_us: 0,
-            quiet_period_us: 0,
-            in_flight_at_end: 0,
-            offline_at_end: 0,
-        },
-        lost_tasks: 0,
-        // Nothing after the horizon is judged: an offline gap ends there.
-        run_end_us: horizon_us,
-        connected_peak: p.metrics.connected_peak.load(Ordering::Relaxed).max(0) as u64,
-        clock_start_unix_us: p.metrics.clock.start_unix_us(),
+    let publishing = window.map(|w| Publishing {
+        window: w,
+        elapsed: Duration::from_micros(w.stopped_us.saturating_sub(w.start_us)),
         start_late_us: None,
-        merged: None,
-        retained_cleanup: None,
-        counters,
-        latencies,
-        timeseries: p.series.lock().unwrap_or_else(|e| e.into_inner()).to_vec(),
-        clients,
-        faults: FaultLog::default(),
-        generator: GeneratorRecord {
-            workers: p.workers,
-            cpu_s: 0.0,
-            wall_s: elapsed_us as f64 / 1e6,
-            rss_kib_at_publish_end: crate::metrics::process_rss_kib(),
-            peak_rss_kib: crate::metrics::process_peak_rss_kib(),
-            loop_delay: crate::metrics::new_histogram(),
-            broker_cpu_s: None,
-            broker_rss_kib: None,
-        },
-    }
+        measured: None,
+    });
+    assemble(&p.basis, observed, publishing, None, Until::Horizon { horizon_us })
 }

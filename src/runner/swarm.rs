@@ -1,0 +1,223 @@
+//! The swarm: the worker threads, the shared metrics, the phase every
+//! client follows, the ramps that start the clients at their connect rates,
+//! the run's background tasks (`control::Tasks`), and the shutdown that
+//! collects every client's record.
+
+use super::probes::sampler;
+use crate::broker;
+use crate::client::snapshot::Snapshots;
+use crate::client::{run_client, ClientContext, ClientOutcome};
+use crate::control::{Phase, TaskName, Tasks};
+use crate::faults::malformed::Misbehave;
+use crate::faults::proxy::FaultProxy;
+use crate::metrics::Metrics;
+use crate::mqtt::transport::Transport;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::record::series::{Series, MAX_POINTS};
+use crate::record::{FaultLog, RunClock, TimePoint};
+use crate::sys::{SysSeen, SysWatcher};
+use crate::workers::WorkerPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How the swarm reaches the broker.
+#[derive(Clone)]
+pub(super) struct Links {
+    pub proxy: Option<Arc<FaultProxy>>,
+    /// TLS and WebSocket as the broker's URL asks (the $SYS watcher's).
+    pub transport: Transport,
+    /// The same per group, by index (a group's own client certificate).
+    pub group_transports: Arc<[Transport]>,
+    /// Where clients connect: the broker, or the proxy in front of it.
+    pub client_addr: std::net::SocketAddr,
+}
+
+/// The swarm while it runs: its clients, the run's shared state and the
+/// tasks that watch it.
+pub(super) struct Swarm {
+    pub plan: Arc<Plan>,
+    pub clock: RunClock,
+    pub metrics: Arc<Metrics>,
+    pub pool: Arc<WorkerPool>,
+    pub phase: watch::Sender<Phase>,
+    pub orders: watch::Sender<Option<Arc<Misbehave>>>,
+    pub progress: Progress,
+    /// The sampler's time series (rolled up past an hour).
+    pub series: Arc<std::sync::Mutex<Series<TimePoint>>>,
+    /// The periodic report's requests to every client.
+    pub snapshots: Arc<Snapshots>,
+    /// The background tasks: the sampler from the start, the periodic
+    /// snapshot and the exporter as the run asks; stopped together once
+    /// every client is back (`Swarm::shut_down`).
+    pub tasks: Tasks,
+    ramps: Vec<Ramp>,
+}
+
+/// What the swarm leaves once every client is back.
+pub(super) struct Ended {
+    pub clients: Vec<ClientOutcome>,
+    pub lost_tasks: u64,
+    pub sys: SysSeen,
+    pub run_end_us: u64,
+    /// The fault schedule's log (None: no fault schedule ran).
+    pub faults: Option<FaultLog>,
+}
+
+pub(super) fn start_swarm(
+    p: &Links,
+    plan: Arc<Plan>,
+    workers: Option<usize>,
+    show: bool,
+    broker_pid: broker::BrokerPid,
+    clock: RunClock,
+) -> std::io::Result<Swarm> {
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = Arc::new(WorkerPool::start(workers)?);
+    // One shard per worker: client i runs on worker i mod n and records into
+    // shard i mod n, so no two workers share a shard (only the sampler and
+    // the drain visit). Each holds ten histograms of 188 KB, all of it
+    // resident (the histogram zero-fills its counts), so a shard is not free.
+    let metrics = Arc::new(Metrics::on_clock(pool.len().clamp(1, 16), clock));
+    let (orders, orders_rx) = watch::channel(None);
+    let snapshots = Arc::new(Snapshots::default());
+    let ctx = Arc::new(ClientContext {
+        plan: plan.clone(),
+        metrics: metrics.clone(),
+        broker: p.client_addr,
+        orders: orders_rx,
+        transports: p.group_transports.clone(),
+        snapshots: snapshots.clone(),
+    });
+    let (phase, phase_rx) = watch::channel(Phase::Connecting);
+    let progress = Progress::new(show, plan.clients.len() as u32, phase_rx.clone(), clock);
+    let series = Arc::new(std::sync::Mutex::new(Series::new(MAX_POINTS)));
+    let mut tasks = Tasks::default();
+    let (m, shown, s) = (metrics.clone(), progress.clone(), series.clone());
+    tasks.spawn(TaskName::Sampler, move |shutdown| sampler(m, shown, broker_pid, s, shutdown));
+    let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
+    Ok(Swarm { plan, clock, metrics, pool, phase, orders, progress, series, snapshots, tasks, ramps })
+}
+
+impl Swarm {
+    /// Shutdown: every client disconnects and its record is collected; the
+    /// background tasks stop together once the figures are final.
+    pub async fn shut_down(self, sys_watch: Option<SysWatcher>, faults: Option<JoinHandle<FaultLog>>) -> Ended {
+        let _ = self.phase.send(Phase::Shutdown);
+        // The broker's final round of $SYS values arrives while the clients disconnect.
+        if let Some(w) = &sys_watch {
+            w.stop();
+        }
+        let faults = match faults {
+            Some(h) => Some(h.await.unwrap_or_default()),
+            None => None,
+        };
+        let (clients, lost_tasks) = join_clients(self.ramps).await;
+        let sys = match sys_watch {
+            Some(w) => w.finish().await,
+            None => SysSeen::default(),
+        };
+        let run_end_us = self.clock.now_us();
+        for failed in self.tasks.stop().await {
+            eprintln!("midge: the {failed:?} task failed (its part of the run may be missing)");
+        }
+        self.progress.finish();
+        Ended { clients, lost_tasks, sys, run_end_us, faults }
+    }
+}
+
+type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
+
+/// Ramps every group at its own connect rate, all groups at once: the
+/// clients there from the start before publishing; those a client stage
+/// brings in later (`GroupPlan::join_us`) at their times on the stage clock.
+fn spawn_ramps(
+    plan: &Plan,
+    ctx: &Arc<ClientContext>,
+    phase_rx: &watch::Receiver<Phase>,
+    pool: &Arc<WorkerPool>,
+) -> Vec<Ramp> {
+    plan.groups
+        .iter()
+        .map(|g| {
+            let ctx = ctx.clone();
+            let mut phase = phase_rx.clone();
+            let pool = pool.clone();
+            let group = g.clone();
+            let (first, n, rate) = (g.first_client, g.clients, g.connect_rate);
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let mut handles = Vec::with_capacity(n as usize);
+                let joins_later = |i: u32| group.join_us(first + i) > 0;
+                let initial = (0..n).take_while(|i| !joins_later(*i)).count() as u32;
+                for i in 0..initial {
+                    if let Some(rate) = rate {
+                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+                    }
+                    if *phase.borrow() == Phase::Shutdown {
+                        break;
+                    }
+                    let index = first + i;
+                    handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
+                }
+                if initial < n {
+                    let Some(start_us) = publishing_start(&mut phase).await else { return handles };
+                    let clock = ctx.metrics.clock;
+                    for i in initial..n {
+                        let index = first + i;
+                        let at = clock.instant_at(start_us + group.join_us(index));
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
+                            _ = phase.wait_for(|p| !matches!(p, Phase::Publishing { .. })) => break,
+                        }
+                        if !matches!(*phase.borrow(), Phase::Publishing { .. }) {
+                            break;
+                        }
+                        handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
+                    }
+                }
+                handles
+            })
+        })
+        .collect()
+}
+
+/// Waits for publishing to start: its start (run clock), or None when the
+/// run ends first.
+async fn publishing_start(phase: &mut watch::Receiver<Phase>) -> Option<u64> {
+    match *phase.wait_for(|p| !matches!(p, Phase::Connecting)).await.ok()? {
+        Phase::Publishing { start_us, .. } => Some(start_us),
+        _ => None,
+    }
+}
+
+/// The clients there when publishing starts (all of them without a client
+/// stage): those the run waits for.
+pub(super) fn initial_clients(plan: &Plan) -> u32 {
+    plan.clients.iter().filter(|c| plan.group_of(c).join_us(c.index) == 0).count() as u32
+}
+
+/// Collects every client's outcome; a task that does not finish in time is
+/// aborted and counted.
+async fn join_clients(ramps: Vec<Ramp>) -> (Vec<ClientOutcome>, u64) {
+    let mut outcomes = Vec::new();
+    let mut lost = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for ramp in ramps {
+        let Ok(handles) = ramp.await else { continue };
+        for mut h in handles {
+            match tokio::time::timeout_at(deadline, &mut h).await {
+                Ok(Ok(o)) => outcomes.push(o),
+                Ok(Err(_)) => lost += 1,
+                Err(_) => {
+                    h.abort();
+                    lost += 1;
+                }
+            }
+        }
+    }
+    (outcomes, lost)
+}
