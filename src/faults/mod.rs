@@ -1,4 +1,3 @@
-pub mod malformed;
 pub mod proxy;
 pub mod schedule;
 pub mod twin;

@@ -1,6 +1,7 @@
 //! The plan of small scenarios, with known streams, shares and ids.
 
 use super::*;
+use crate::scenario::ScenarioFile;
 use std::path::Path;
 
 #[test]

@@ -5,9 +5,9 @@
 
 use crate::analysis;
 use crate::broker::{self, BrokerError, BrokerHandle};
+use crate::client::order::ClientOrder;
 use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome, Phase};
-use crate::faults::malformed::Misbehave;
 use crate::faults::proxy::{FaultProxy, Framing};
 use crate::faults::schedule::{self, FaultContext};
 use crate::metrics::Metrics;
@@ -148,19 +148,14 @@ struct Links {
 /// $SYS watcher and the source addresses.
 async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
-    let twins: u64 = plan
-        .faults
-        .iter()
-        .filter(|f| f.action == crate::scenario::FaultAction::DuplicateIds)
-        .map(|f| f.targets.len() as u64)
-        .sum();
+    let twins = plan.twins();
     // + 1: the $SYS watcher.
     let connections = plan.clients.len() as u64 + twins + 1;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
     // Plan::build refused the proxy's faults over TLS; this holds for plans made otherwise.
     if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(plan.broker.wire()).is_err()) {
         let why = f.action.refused_over(plan.broker.wire()).err().unwrap_or_default();
-        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action)));
+        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action.kind())));
     }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
@@ -256,7 +251,7 @@ struct Swarm {
     metrics: Arc<Metrics>,
     pool: Arc<WorkerPool>,
     phase: watch::Sender<Phase>,
-    orders: watch::Sender<Option<Arc<Misbehave>>>,
+    orders: watch::Sender<Option<Arc<ClientOrder>>>,
     progress: Progress,
     sampler: (JoinHandle<()>, watch::Sender<bool>),
     /// The sampler's time series (rolled up past an hour).
