@@ -54,20 +54,21 @@ impl Plan {
         let streams = find_streams(&groups, &clients, &shares);
         let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
         let stages = stage_plans(&s.stages, &groups);
-        let mut plan = Plan {
+        let duration = overrides
+            .duration
+            .or(s.duration.map(|d| d.0))
+            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
+            .unwrap_or(scenario::DEFAULT_DURATION);
+        let plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
             scenario_sha256,
             scenario_text: file.text.clone(),
             overrides: overrides.clone(),
             run_id,
-            duration: overrides
-                .duration
-                .or(s.duration.map(|d| d.0))
-                .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
-                .unwrap_or(scenario::DEFAULT_DURATION),
+            duration,
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
-            report_every: None,
+            report_every: report_every(s.report_every.map(|d| d.0), duration),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
             batch_mode: match s.batch_window.as_ref().map(|w| w.get_ref().0) {
                 None => BatchMode::Adaptive,
@@ -100,7 +101,6 @@ impl Plan {
             shard: None,
             start_at_unix_us: overrides.start_at_unix_us,
         };
-        plan.report_every = report_every(s.report_every.map(|d| d.0), plan.duration);
         Ok(match overrides.shard {
             Some(id) => slice(plan, id),
             None => plan,
@@ -273,15 +273,15 @@ impl Plan {
             run_name: None,
             start_at_unix_us: id.start_at_unix_us,
         };
-        let mut plan = Plan::build(&file, &overrides)?;
+        let plan = Plan::build(&file, &overrides)?;
         let planned = plan.shard.as_ref().map_or(plan.clients.len(), |s| s.all_client_ids.len());
         anyhow::ensure!(
             id.client_ids.len() == planned,
             "the scenario plans {planned} clients, the record {}",
             id.client_ids.len()
         );
-        plan.source_addrs = id.source_addrs.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
-        Ok(plan)
+        let source_addrs = id.source_addrs.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+        Ok(Plan { source_addrs, ..plan })
     }
 }
 

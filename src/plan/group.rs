@@ -53,7 +53,7 @@ pub struct GroupPlan {
     pub max_queued: Option<u64>,
     /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
     pub retry_interval: Option<Duration>,
-    /// Filled from the environment or files by `Plan::resolve_secrets` just before a run.
+    /// Read from the environment or files just before a run (`Plan::resolved`; None until then).
     pub credentials: Option<Credentials>,
     /// Where the user name and password come from.
     pub secret_env: Option<(SecretSource, Option<SecretSource>)>,

@@ -84,7 +84,8 @@ pub struct Plan {
     /// `retained_cleanup`: clear the topics midge set retained at the end.
     pub retained_cleanup: bool,
     /// Local addresses to connect from (empty: the kernel chooses); the
-    /// runner may fill it when the plan needs more source ports than one has.
+    /// run's own, spread wider when it needs more source ports than one
+    /// address has, are set once by `Plan::resolved`.
     pub source_addrs: Vec<std::net::IpAddr>,
     pub expect: Expect,
     /// On a shard: what the slice remembers of the whole plan.

@@ -51,8 +51,9 @@ subscribe = { filter = "t" }
 "#;
     let path = dir.path().join("s.toml");
     let f = ScenarioFile::parse(&path, text).unwrap();
-    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
-    plan.resolve_secrets().unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let secrets = plan.resolve_secrets().unwrap();
+    let plan = plan.resolved(secrets, Vec::new());
     let creds = |g: usize| plan.groups[g].credentials.clone().unwrap();
     assert_eq!((creds(0).username.as_str(), creds(0).password.as_str()), ("alice", "s3cret"));
     assert_eq!((creds(1).username.as_str(), creds(1).password.as_str()), ("alice", "x"));
@@ -60,7 +61,7 @@ subscribe = { filter = "t" }
     assert!(!format!("{:?}", plan.groups[0].connect_options("c")).contains("s3cret"));
 
     std::fs::remove_file(dir.path().join("pass")).unwrap();
-    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
     let e = plan.resolve_secrets().unwrap_err().to_string();
     assert!(e.contains("password_file") && e.contains(&dir.path().join("pass").display().to_string()), "{e}");
 }

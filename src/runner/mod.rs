@@ -146,8 +146,8 @@ struct Links {
 
 /// Secrets, limits, TLS, the broker (started or reached), the proxy, the
 /// $SYS watcher and the source addresses.
-async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
-    plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
+async fn prepare(plan: Plan) -> Result<Prepared, RunError> {
+    let secrets = plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
     let twins = plan.twins();
     // + 1: the $SYS watcher.
     let connections = plan.clients.len() as u64 + twins + 1;
@@ -172,13 +172,14 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     let clock = RunClock::new();
     let sys_watch = spawn_sys_watch(&plan, &broker, transport.clone(), clock);
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
-    plan.source_addrs = crate::limits::plan_source_addrs(
+    let source_addrs = crate::limits::plan_source_addrs(
         connections,
         &plan.source_addrs,
         client_addr,
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
+    let plan = plan.resolved(secrets, source_addrs);
     Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, transport, group_transports, client_addr } })
 }
 
