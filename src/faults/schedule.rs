@@ -124,7 +124,7 @@ async fn carry_out(ctx: &FaultContext, f: &FaultPlan, done: &mut Progress) -> Fa
             };
             let lasts = by_proxy(proxy, f.action, proxy_targets(&ctx.plan, &f.targets));
             event.until_s = lasts.map(|d| secs(timed(d)));
-            // A drop's loss is counted by the proxy, not attributed to a window.
+            // A drop hits packets, not a span of time: it opens no window.
             if !matches!(f.action, FaultAction::Drop { .. }) {
                 hit(done, lasts.map_or(at, timed));
             }

@@ -81,9 +81,8 @@ pub(super) fn fault_plans(
     let mut faults = Vec::new();
     for f in specs {
         let f = f.get_ref();
-        let name = || format!("{:?}", f.action.kind()).to_lowercase();
         if let Err(why) = f.action.refused_over(broker.wire()) {
-            anyhow::bail!("fault {}: {why} (the broker here is {broker_url})", name());
+            anyhow::bail!("fault {}: {why} (the broker here is {broker_url})", f.name());
         }
         if matches!(f.action, FaultAction::RestartBroker { .. }) && !broker.is_spawned_mosquitto() {
             anyhow::bail!(

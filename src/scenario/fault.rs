@@ -144,8 +144,9 @@ pub struct FaultSpec {
 }
 
 impl FaultSpec {
-    /// The action's name in error messages, as it has always been spelled there.
-    pub(super) fn name(&self) -> String {
+    /// The action's name in error messages, as it has always been spelled
+    /// there ("restartbroker": the kind's variant name, lower-cased).
+    pub fn name(&self) -> String {
         format!("{:?}", self.action.kind()).to_lowercase()
     }
 }

@@ -554,4 +554,12 @@ mod tests {
         assert_eq!((e.line, e.column), (5, 1), "{e}");
         assert_eq!(e.message, "fault stall needs `for` (how long to stop reading)", "{e}");
     }
+
+    #[test]
+    fn an_unknown_fault_action_points_at_it_and_lists_the_actions() {
+        let text = format!("name = \"s\"\n{GROUP}[[fault]]\nat = \"1s\"\naction = \"explode\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 10), "{e}");
+        assert!(e.message.contains("\"explode\"") && e.message.contains("restart-broker"), "{e}");
+    }
 }
