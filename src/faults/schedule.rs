@@ -46,7 +46,7 @@ pub struct FaultContext {
 }
 
 /// What the schedule has done so far.
-struct Progress {
+struct Done {
     log: FaultLog,
     twins: Vec<JoinHandle<TwinRecord>>,
     /// Every kill so far: each order carries them all (see `client::order`).
@@ -63,7 +63,7 @@ fn secs(us: u64) -> f64 {
 /// Runs the schedule until every fault is done or the run shuts down.
 pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Phase>) -> FaultLog {
     let end_us = start_us + ctx.plan.duration.as_micros() as u64;
-    let mut done = Progress { log: FaultLog::default(), twins: Vec::new(), kills: Vec::new(), end_us };
+    let mut done = Done { log: FaultLog::default(), twins: Vec::new(), kills: Vec::new(), end_us };
     for f in &ctx.plan.faults {
         let due = Instant::from_std(ctx.clock.instant_at(start_us + f.at.as_micros() as u64));
         loop {
@@ -82,11 +82,11 @@ pub async fn run(ctx: FaultContext, start_us: u64, mut phase: watch::Receiver<Ph
 }
 
 /// Carries out one fault now; what happened, for the record.
-async fn carry_out(ctx: &FaultContext, f: &FaultPlan, done: &mut Progress) -> FaultEvent {
+async fn carry_out(ctx: &FaultContext, f: &FaultPlan, done: &mut Done) -> FaultEvent {
     let at = ctx.clock.now_us();
     let clients = f.targets.indices(ctx.plan.clients.len()).len() as u64;
     let mut event = FaultEvent { action: f.action.kind(), at_s: secs(at), until_s: None, clients, error: None };
-    let hit = |done: &mut Progress, until: u64| done.log.hits.push((at, until, f.targets.recorded()));
+    let hit = |done: &mut Done, until: u64| done.log.hits.push((at, until, f.targets.recorded()));
     let timed = |for_: Duration| at + for_.as_micros() as u64;
     match f.action {
         FaultAction::RestartBroker { down } => {
@@ -184,7 +184,7 @@ fn spawn_twins(ctx: &FaultContext, targets: &[u32], until_us: u64) -> Vec<tokio:
     targets.iter().map(|&i| tokio::spawn(twin::run(twin_of(i), until))).collect()
 }
 
-async fn finish(done: Progress) -> FaultLog {
+async fn finish(done: Done) -> FaultLog {
     let mut log = done.log;
     for t in done.twins {
         if let Ok(r) = t.await {
