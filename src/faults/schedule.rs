@@ -22,11 +22,11 @@ use tokio::time::Instant;
 pub use crate::record::{FaultEvent, FaultLog};
 
 /// The proxy's targets: the chosen clients by their ids.
-fn proxy_targets(plan: &Plan, targets: &Targets) -> proxy::Targets {
+fn proxy_targets(plan: &Plan, targets: &Targets) -> proxy::ClientIds {
     match targets {
-        Targets::All => proxy::Targets::All,
+        Targets::All => proxy::ClientIds::All,
         Targets::Clients(v) => {
-            proxy::Targets::Ids(v.iter().map(|&i| plan.clients[i as usize].client_id.clone()).collect())
+            proxy::ClientIds::Ids(v.iter().map(|&i| plan.clients[i as usize].client_id.clone()).collect())
         }
     }
 }
@@ -134,7 +134,7 @@ async fn carry_out(ctx: &FaultContext, f: &FaultPlan, done: &mut Done) -> FaultE
 }
 
 /// Has the proxy carry out a fault on `who`; how long it lasts, if it lasts.
-fn by_proxy(proxy: &FaultProxy, action: FaultAction, who: proxy::Targets) -> Option<Duration> {
+fn by_proxy(proxy: &FaultProxy, action: FaultAction, who: proxy::ClientIds) -> Option<Duration> {
     match action {
         FaultAction::Cut => {
             proxy.cut(who);
