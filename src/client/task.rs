@@ -78,7 +78,7 @@ pub struct ClientContext {
     pub metrics: Arc<Metrics>,
     /// Where clients connect: the broker, or midge's fault proxy in front of it.
     pub broker: SocketAddr,
-    /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
+    /// Orders from the fault schedule (`kill`, `malformed`); each client keeps a clone.
     pub orders: watch::Receiver<Option<Arc<ClientOrder>>>,
     /// How each group reaches the broker (TLS, WebSocket), by group index:
     /// a group may bring its own client certificate.
