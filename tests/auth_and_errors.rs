@@ -77,7 +77,7 @@ async fn unreachable_broker_is_one_clear_error() {
 fn missing_secret_environment_variable_is_named() {
     let file = parse(&auth_scenario("3.1.1", "MIDGE_NEVER_SET_USER", "MIDGE_NEVER_SET_PASS"));
     // Validation does not need the secrets; a run does, and names the variable.
-    let mut plan = Plan::build(&file, &Overrides::default()).unwrap();
+    let plan = Plan::build(&file, &Overrides::default()).unwrap();
     let e = plan.resolve_secrets().unwrap_err().to_string();
     assert!(e.contains("MIDGE_NEVER_SET_USER"), "{e}");
 }

@@ -53,11 +53,6 @@ const ROOT_LAYER: usize = LAYERS.len() - 1;
 /// The module that may import only itself (rule 3).
 const SELF_CONTAINED: &str = "record";
 
-/// Top-level references rule 4 does not count yet, each with why: a known
-/// edge being removed in a branch of its own. Empty is the goal.
-const PENDING_TOP_LEVEL: &[(&str, &str, &str)] =
-    &[("client", "faults", "client::task's Misbehave order: the typed fault order (issue 20) removes it")];
-
 /// One source file: its path as `src/…` with `/` separators, and its text.
 struct Source {
     path: String,
@@ -571,14 +566,13 @@ fn analyse(sources: &[Source]) -> Analysis {
 }
 
 /// The file graph folded onto top-level modules (the crate root left out:
-/// it declares every module), without the references `PENDING_TOP_LEVEL` holds.
+/// it declares every module).
 fn top_level(graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut top: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (from, tos) in graph {
         let Some(a) = from.first() else { continue };
         for b in tos.iter().filter_map(|to| to.first()) {
-            let pending = PENDING_TOP_LEVEL.iter().any(|(x, y, _)| x == a && y == b);
-            if a != b && !pending {
+            if a != b {
                 top.entry(vec![a.clone()]).or_default().insert(vec![b.clone()]);
             }
         }
@@ -796,20 +790,4 @@ fn layers_self_check_top_level_cycles() {
         ("src/sys.rs", "pub fn watch() { crate::client::dial::dial() }\n"),
     ]));
     assert_eq!(one_way.problems(), Vec::<String>::new());
-
-    // A pending reference (`PENDING_TOP_LEVEL`) is not counted: `a::x` ->
-    // `b::y` (pending) and `b::z` -> `a::w` are no cycle.
-    let (a, b, _) = PENDING_TOP_LEVEL[0];
-    let texts = [
-        ("src/lib.rs".to_string(), format!("pub mod {a};\npub mod {b};\n")),
-        (format!("src/{a}/mod.rs"), "pub mod w;\npub mod x;\n".to_string()),
-        (format!("src/{a}/w.rs"), "pub struct W;\n".to_string()),
-        (format!("src/{a}/x.rs"), format!("pub fn x() {{ crate::{b}::y::y() }}\n")),
-        (format!("src/{b}/mod.rs"), "pub mod y;\npub mod z;\n".to_string()),
-        (format!("src/{b}/y.rs"), "pub fn y() {}\n".to_string()),
-        (format!("src/{b}/z.rs"), format!("pub fn z() -> crate::{a}::w::W {{ todo!() }}\n")),
-    ];
-    let files: Vec<(&str, &str)> = texts.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let pending = analyse(&fake(&files));
-    assert_eq!(pending.problems(), Vec::<String>::new());
 }

@@ -1,6 +1,7 @@
 //! A client: its protocol state (`session`, no I/O) and its task (`task`).
 
 mod announced;
+pub mod order;
 mod pacing;
 mod publish;
 pub mod reconnect;

@@ -8,7 +8,6 @@
 //! `slow_consumer` loss window).
 
 use crate::plan::{ClientPlan, Plan};
-use crate::scenario::FaultAction;
 
 /// A burst this long (at `max_rate`) is taken in without waiting: a read
 /// that brings a handful of packets is not cut into single deliveries.
@@ -40,12 +39,7 @@ impl Pacing {
     /// `stall` fault names it.
     pub fn of(plan: &Plan, me: &ClientPlan) -> Option<Box<Pacing>> {
         let group = plan.group_of(me);
-        let planned_stalls: Vec<(u64, u64)> = plan
-            .faults
-            .iter()
-            .filter(|f| f.action == FaultAction::Stall && (f.targets.is_empty() || f.targets.contains(&me.index)))
-            .map(|f| (f.at.as_micros() as u64, f.for_.as_micros() as u64))
-            .collect();
+        let planned_stalls = plan.stalls_of(me.index);
         let interval_us = group.max_rate.map_or(0, |r| (1e6 / r).round().max(1.0) as u64);
         (me.filter.is_some() && (interval_us > 0 || !planned_stalls.is_empty()))
             .then(|| Box::new(Pacing { interval_us, planned_stalls, ..Default::default() }))

@@ -5,13 +5,13 @@
 //! keeps the client's timeline of connections.
 
 use super::announced::{blocks_publishing, limit_hits};
+use super::order::{self, ClientOrder};
 use super::pacing::Pacing;
 use super::reconnect::Backoff;
 use super::recorder::{ConnectTimes, Recorder};
 use super::session::{Event, KeepAliveAction, Session, Stage};
 use super::snapshot::Snapshots;
 use crate::control::Phase;
-use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::Metrics;
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
 use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
@@ -65,8 +65,8 @@ pub struct ClientContext {
     pub metrics: Arc<Metrics>,
     /// Where clients connect: the broker, or midge's fault proxy in front of it.
     pub broker: SocketAddr,
-    /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
-    pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
+    /// Orders from the fault schedule (`kill`, `malformed`); each client keeps a clone.
+    pub orders: watch::Receiver<Option<Arc<ClientOrder>>>,
     /// How each group reaches the broker (TLS, WebSocket), by group index:
     /// a group may bring its own client certificate.
     pub transports: Arc<[crate::mqtt::transport::Transport]>,
@@ -591,15 +591,13 @@ impl Client {
     }
 
     /// Carries out a `kill` or `malformed` order if it names this client.
-    async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
+    async fn misbehave(&mut self, conn: &mut Connection, order: &ClientOrder) -> Result<(), Cause> {
         if order.kills(self.index, self.gen.connected_us.unwrap_or(0)) {
             // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
             return Err(Cause::FaultInjected);
         }
-        if !order.names(self.index) {
-            return Ok(());
-        }
-        malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
+        let Some(malformed) = order.malformed_for(self.index) else { return Ok(()) };
+        order::carry_out(conn, malformed, &self.connect_options(), self.receive_maximum).await
     }
 
     /// Answers the runner's snapshot request, if a new one came: a copy of
@@ -635,7 +633,7 @@ impl Client {
         &'a mut self,
         conn: &'a mut Connection,
         phase: &'a mut watch::Receiver<Phase>,
-        orders: &'a mut watch::Receiver<Option<Arc<Misbehave>>>,
+        orders: &'a mut watch::Receiver<Option<Arc<ClientOrder>>>,
     ) -> impl std::future::Future<Output = Result<Served, Cause>> + 'a {
         async move {
             loop {
@@ -818,7 +816,7 @@ impl Client {
         mut conn: Box<Connection>,
         session_present: bool,
         phase: &'a mut watch::Receiver<Phase>,
-        orders: &'a mut watch::Receiver<Option<Arc<Misbehave>>>,
+        orders: &'a mut watch::Receiver<Option<Arc<ClientOrder>>>,
     ) -> impl std::future::Future<Output = Result<Served, Cause>> + 'a {
         async move {
             let served = match self.begin_connection(&mut conn, session_present).await {

@@ -79,16 +79,16 @@ impl Rule {
 
 /// Which connections a timed fault hits: by client id, or all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Targets {
+pub enum ClientIds {
     All,
     Ids(HashSet<String>),
 }
 
-impl Targets {
+impl ClientIds {
     fn hits(&self, client_id: Option<&String>) -> bool {
         match self {
-            Targets::All => true,
-            Targets::Ids(ids) => client_id.is_some_and(|id| ids.contains(id)),
+            ClientIds::All => true,
+            ClientIds::Ids(ids) => client_id.is_some_and(|id| ids.contains(id)),
         }
     }
 }
@@ -102,7 +102,7 @@ enum Timed {
 
 #[derive(Default)]
 struct Control {
-    timed: Mutex<Vec<(Targets, Timed)>>,
+    timed: Mutex<Vec<(ClientIds, Timed)>>,
 }
 
 enum Verdict {
@@ -157,7 +157,7 @@ pub struct FaultProxy {
     dup_publishes: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
     control: Arc<Control>,
-    cut_tx: broadcast::Sender<Targets>,
+    cut_tx: broadcast::Sender<ClientIds>,
     _stop: watch::Sender<bool>,
 }
 
@@ -234,28 +234,28 @@ impl FaultProxy {
     }
 
     /// Closes the targets' connections now (both sockets).
-    pub fn cut(&self, targets: Targets) {
+    pub fn cut(&self, targets: ClientIds) {
         self.applied.fetch_add(1, Ordering::Relaxed);
         let _ = self.cut_tx.send(targets);
     }
 
     /// Stops forwarding to and from the targets for `for_` without closing:
     /// data waits in the proxy, as on a partitioned network path.
-    pub fn blackhole(&self, targets: Targets, for_: Duration) {
+    pub fn blackhole(&self, targets: ClientIds, for_: Duration) {
         self.add(targets, Timed::Blackhole { until: Instant::now() + for_ });
     }
 
     /// Adds `by` to every packet to and from the targets for `for_`.
-    pub fn delay(&self, targets: Targets, by: Duration, for_: Duration) {
+    pub fn delay(&self, targets: ClientIds, by: Duration, for_: Duration) {
         self.add(targets, Timed::Delay { by, until: Instant::now() + for_ });
     }
 
     /// Loses the targets' next `count` PUBLISH packets in the given directions.
-    pub fn drop_publishes(&self, targets: Targets, count: u64, to_client: bool, to_broker: bool) {
+    pub fn drop_publishes(&self, targets: ClientIds, count: u64, to_client: bool, to_broker: bool) {
         self.add(targets, Timed::Drop { to_client, to_broker, remaining: count });
     }
 
-    fn add(&self, targets: Targets, t: Timed) {
+    fn add(&self, targets: ClientIds, t: Timed) {
         self.applied.fetch_add(1, Ordering::Relaxed);
         self.control.timed.lock().unwrap_or_else(|p| p.into_inner()).push((targets, t));
     }
@@ -266,7 +266,7 @@ async fn serve(
     broker: TcpStream,
     shared: Shared,
     mut stop: watch::Receiver<bool>,
-    mut cuts: broadcast::Receiver<Targets>,
+    mut cuts: broadcast::Receiver<ClientIds>,
     framing: Framing,
 ) {
     let client_id = Arc::new(OnceLock::new());
@@ -592,7 +592,7 @@ mod tests {
         let b = "b".to_string();
         let now = Instant::now();
         c.timed.lock().unwrap().push((
-            Targets::Ids(HashSet::from([a.clone()])),
+            ClientIds::Ids(HashSet::from([a.clone()])),
             Timed::Drop { to_client: true, to_broker: false, remaining: 2 },
         ));
         assert!(matches!(c.verdict(Some(&b), Direction::ToClient, 3, now), Verdict::Forward));
@@ -601,7 +601,7 @@ mod tests {
         assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
         assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Drop));
         assert!(matches!(c.verdict(Some(&a), Direction::ToClient, 3, now), Verdict::Forward));
-        c.timed.lock().unwrap().push((Targets::All, Timed::Blackhole { until: now + Duration::from_secs(60) }));
+        c.timed.lock().unwrap().push((ClientIds::All, Timed::Blackhole { until: now + Duration::from_secs(60) }));
         assert!(matches!(c.verdict(None, Direction::ToClient, 3, now), Verdict::Hold(_)));
     }
 }

@@ -12,9 +12,9 @@
 
 use rand::{Rng, SeedableRng};
 
+pub use super::group::Arrival;
+use super::model::{ClientPlan, Plan};
 use super::stages::{Presence, RateCurve};
-pub use super::Arrival;
-use super::{ClientPlan, Plan};
 use std::sync::Arc;
 
 pub struct Schedule {

@@ -1,6 +1,7 @@
 //! The plan of small scenarios, with known streams, shares and ids.
 
 use super::*;
+use crate::scenario::ScenarioFile;
 use std::path::Path;
 
 #[test]
@@ -50,8 +51,9 @@ subscribe = { filter = "t" }
 "#;
     let path = dir.path().join("s.toml");
     let f = ScenarioFile::parse(&path, text).unwrap();
-    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
-    plan.resolve_secrets().unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let secrets = plan.resolve_secrets().unwrap();
+    let plan = plan.resolved(secrets, Vec::new());
     let creds = |g: usize| plan.groups[g].credentials.clone().unwrap();
     assert_eq!((creds(0).username.as_str(), creds(0).password.as_str()), ("alice", "s3cret"));
     assert_eq!((creds(1).username.as_str(), creds(1).password.as_str()), ("alice", "x"));
@@ -59,7 +61,7 @@ subscribe = { filter = "t" }
     assert!(!format!("{:?}", plan.groups[0].connect_options("c")).contains("s3cret"));
 
     std::fs::remove_file(dir.path().join("pass")).unwrap();
-    let mut plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
     let e = plan.resolve_secrets().unwrap_err().to_string();
     assert!(e.contains("password_file") && e.contains(&dir.path().join("pass").display().to_string()), "{e}");
 }
@@ -115,4 +117,63 @@ publish = { topic = "t", qos = 1, rate = 10.0 }
     let mut s = schedule::Schedule::of_publisher(&plan, &plan.clients[0], 1_000_000, 5_000_000).unwrap();
     assert!(s.intended_us(0) >= 3_000_000, "{}", s.intended_us(0));
     assert_eq!(s.due_by(0, 5_000_000), 20, "2 s at 10 msg/s");
+}
+
+#[test]
+fn faults_resolve_to_their_clients_in_time_order_and_follow_a_shard() {
+    let text = r#"
+name = "faults"
+[[group]]
+name = "p"
+clients = 4
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+[[group]]
+name = "s"
+clients = 2
+subscribe = { filter = "t/#", qos = 1 }
+[[fault]]
+at = "3s"
+action = "kill"
+[[fault]]
+at = "2s"
+action = "stall"
+group = "s"
+clients = 1
+for = "500ms"
+[[fault]]
+at = "1s"
+action = "duplicate-ids"
+group = "p"
+clients = 3
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let at: Vec<u64> = plan.faults.iter().map(|f| f.at.as_secs()).collect();
+    assert_eq!(at, vec![1, 2, 3]);
+    assert_eq!(plan.faults[0].targets, Targets::Clients(vec![0, 1, 2]));
+    assert_eq!(plan.faults[2].targets, Targets::All);
+    assert_eq!(plan.twins(), 3);
+    assert_eq!(plan.stalls_of(4), vec![(2_000_000, 500_000)]);
+    assert!(plan.stalls_of(5).is_empty());
+    assert!(!plan.needs_proxy());
+    // Shard 1 of 2 runs every second client of each group: p1, p3, s1.
+    let shard = slice(plan, shard::ShardId { index: 1, count: 2 });
+    assert_eq!(shard.faults[0].targets, Targets::Clients(vec![0]), "p1 (p3 is no twin's)");
+    assert_eq!(shard.faults.len(), 2, "the stall names s0 only, which runs elsewhere");
+    assert_eq!(shard.faults[1].targets, Targets::All);
+}
+
+#[test]
+fn a_resolved_plan_carries_its_credentials_and_source_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("user"), "bob\n").unwrap();
+    let text = "name = \"r\"\n[[group]]\nname = \"g\"\nusername_file = \"user\"\nsubscribe = { filter = \"t\" }\n";
+    let f = ScenarioFile::parse(&dir.path().join("s.toml"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    assert!(plan.groups[0].credentials.is_none(), "a built plan reads no secret");
+    let secrets = plan.resolve_secrets().unwrap();
+    let addr: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let plan = plan.resolved(secrets, vec![addr]);
+    assert_eq!(plan.groups[0].credentials.as_ref().map(|c| c.username.as_str()), Some("bob"));
+    assert_eq!(plan.source_addr(0), Some(addr));
 }

@@ -118,21 +118,16 @@ struct Prepared {
 
 /// Secrets, limits, TLS, the broker (started or reached), the proxy, the
 /// $SYS watcher and the source addresses.
-async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
-    plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
-    let twins: u64 = plan
-        .faults
-        .iter()
-        .filter(|f| f.action == crate::scenario::FaultAction::DuplicateIds)
-        .map(|f| f.targets.len() as u64)
-        .sum();
+async fn prepare(plan: Plan) -> Result<Prepared, RunError> {
+    let secrets = plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
+    let twins = plan.twins();
     // + 1: the $SYS watcher.
     let connections = plan.clients.len() as u64 + twins + 1;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
     // Plan::build refused the proxy's faults over TLS; this holds for plans made otherwise.
     if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(plan.broker.wire()).is_err()) {
         let why = f.action.refused_over(plan.broker.wire()).err().unwrap_or_default();
-        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action)));
+        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action.kind())));
     }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
@@ -149,13 +144,14 @@ async fn prepare(mut plan: Plan) -> Result<Prepared, RunError> {
     let clock = RunClock::new();
     let sys_watch = spawn_sys_watch(&plan, &broker, transport.clone(), clock);
     let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
-    plan.source_addrs = crate::limits::plan_source_addrs(
+    let source_addrs = crate::limits::plan_source_addrs(
         connections,
         &plan.source_addrs,
         client_addr,
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
+    let plan = plan.resolved(secrets, source_addrs);
     Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, transport, group_transports, client_addr } })
 }
 

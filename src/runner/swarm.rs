@@ -8,7 +8,7 @@ use crate::broker;
 use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome};
 use crate::control::{Phase, TaskName, Tasks};
-use crate::faults::malformed::Misbehave;
+use crate::client::order::ClientOrder;
 use crate::faults::proxy::FaultProxy;
 use crate::metrics::Metrics;
 use crate::mqtt::transport::Transport;
@@ -44,7 +44,7 @@ pub(super) struct Swarm {
     pub metrics: Arc<Metrics>,
     pub pool: Arc<WorkerPool>,
     pub phase: watch::Sender<Phase>,
-    pub orders: watch::Sender<Option<Arc<Misbehave>>>,
+    pub orders: watch::Sender<Option<Arc<ClientOrder>>>,
     pub progress: Progress,
     /// The sampler's time series (rolled up past an hour).
     pub series: Arc<std::sync::Mutex<Series<TimePoint>>>,

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 mod broker_url;
 mod capacity;
+mod fault;
 mod reconnect;
 mod source_addrs;
 mod validate;
@@ -20,6 +21,7 @@ mod values;
 pub use crate::mqtt::ProtocolVersion;
 pub use broker_url::{BrokerSpec, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
+pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
 pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
@@ -236,99 +238,6 @@ pub struct WillSpec {
     pub retain: bool,
     /// MQTT 5 Will Delay Interval.
     pub delay: Option<Spanned<Dur>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultAction {
-    /// Close the chosen clients' connections now.
-    Cut,
-    /// Stop forwarding for `for` without closing: keepalive must notice.
-    Blackhole,
-    /// Add `delay` to every packet for `for`.
-    Delay,
-    /// Lose the next `count` PUBLISH packets (direction: to-client by default).
-    Drop,
-    /// kill -9 the spawned mosquitto and start it again after `for`.
-    RestartBroker,
-    /// For `for`, a twin connection with the same client id as each chosen
-    /// client, reconnecting as they do: the two knock each other off.
-    DuplicateIds,
-    /// The chosen clients send a bad packet (`packet`) on purpose.
-    Malformed,
-    /// The chosen clients stop reading their socket for `for` without
-    /// disconnecting (keepalive pings still go out), then resume.
-    Stall,
-    /// The chosen clients close their sockets without DISCONNECT (their
-    /// wills fire); they reconnect as their group's policy says.
-    Kill,
-}
-
-impl FaultAction {
-    /// Whether midge's proxy can carry this fault out over `wire`; `Err`
-    /// says why not. The proxy works on bytes and finds each connection's
-    /// client id in its CONNECT: over TLS it cannot read it; over a plain
-    /// WebSocket it can (and cut, blackhole and delay act on the bytes),
-    /// but dropping one PUBLISH would mean taking the WebSocket frames
-    /// apart and framing the rest again.
-    pub fn refused_over(self, wire: Wire) -> Result<(), &'static str> {
-        use FaultAction::*;
-        match (self, wire) {
-            (Cut | Blackhole | Delay | Drop, Wire::Tls | Wire::Wss) => Err(
-                "needs midge's proxy, which cannot read TLS (it finds each client by its CONNECT): run it against mqtt:// or ws://",
-            ),
-            (Drop, Wire::Ws) => Err(
-                "cannot drop chosen PUBLISH packets inside WebSocket frames (midge's proxy would have to re-frame the stream); cut, blackhole and delay work over ws://, drop over mqtt://",
-            ),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The bad packet a `malformed` fault sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MalformedPacket {
-    /// PUBLISH to a topic name with a wildcard.
-    WildcardTopic,
-    /// PUBLISH larger than the broker's maximum packet size (`size` bytes of payload).
-    Oversize,
-    /// More QoS 1 PUBLISH in flight than the broker's Receive Maximum (`count`).
-    ReceiveMaximum,
-    /// A fixed header whose remaining length never ends.
-    BadRemainingLength,
-    /// A second CONNECT on an established connection.
-    SecondConnect,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultDirection {
-    #[default]
-    ToClient,
-    ToBroker,
-    Both,
-}
-
-/// One `[[fault]]`: what happens, when (from the start of publishing), to whom.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    pub at: Dur,
-    pub action: FaultAction,
-    pub group: Option<String>,
-    /// Only the first N clients of the group (default: all of them).
-    pub clients: Option<u32>,
-    #[serde(rename = "for")]
-    pub for_: Option<Dur>,
-    pub delay: Option<Dur>,
-    pub count: Option<u64>,
-    #[serde(default)]
-    pub direction: FaultDirection,
-    /// malformed: which bad packet.
-    pub packet: Option<MalformedPacket>,
-    /// malformed oversize: payload bytes.
-    pub size: Option<usize>,
 }
 
 /// One `[[stage]]`: how long it lasts, and where the rates and client counts

@@ -4,8 +4,8 @@
 //! `[[fault]]`. (`[expect] findings` is checked by its type: only the kinds midge reports parse.)
 
 use super::{
-    parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultAction, FaultSpec, Group, IdScheme, PublishSpec,
-    ScenarioError, ScenarioFile, MAX_BATCH_WINDOW, MAX_STEPS_LIMIT,
+    parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError,
+    ScenarioFile, MAX_BATCH_WINDOW, MAX_STEPS_LIMIT,
 };
 use toml::Spanned;
 
@@ -367,11 +367,12 @@ impl ScenarioFile {
         Ok(())
     }
 
-    /// One `[[fault]]`: whom it hits, then what its action needs.
+    /// One `[[fault]]`: whom it hits, then whether the broker's wire carries
+    /// it (what its action needs was checked as it parsed: `fault`).
     fn validate_fault(&self, f: &Spanned<FaultSpec>) -> Result<(), ScenarioError> {
         let at = f.span().start;
         let fault = f.get_ref();
-        let name = format!("{:?}", fault.action).to_lowercase();
+        let name = fault.name();
         match &fault.group {
             Some(g) => {
                 let Some(group) = self.scenario.groups.iter().find(|x| &x.get_ref().name == g) else {
@@ -392,7 +393,6 @@ impl ScenarioFile {
             }
             None => {}
         }
-        self.validate_fault_action(at, fault)?;
         match self.file_wire().map(|w| fault.action.refused_over(w)) {
             Some(Err(why)) => Err(self.error_at(at, format!("fault {name}: {why}"))),
             _ => Ok(()),
@@ -409,35 +409,6 @@ impl ScenarioFile {
     fn file_wire(&self) -> Option<super::Wire> {
         let url = self.scenario.broker.url.as_ref()?;
         BrokerSpec::parse(url).ok().map(|b| b.wire())
-    }
-
-    /// The keys a fault's action needs (or must not have).
-    fn validate_fault_action(&self, at: usize, fault: &FaultSpec) -> Result<(), ScenarioError> {
-        match fault.action {
-            FaultAction::Blackhole if fault.for_.is_none() => {
-                Err(self.error_at(at, "fault blackhole needs `for` (how long to stop forwarding)"))
-            }
-            FaultAction::Delay if fault.for_.is_none() || fault.delay.is_none() => {
-                Err(self.error_at(at, "fault delay needs `delay` (added latency) and `for` (how long)"))
-            }
-            FaultAction::RestartBroker if fault.group.is_some() => {
-                Err(self.error_at(at, "fault restart-broker restarts the whole broker: remove `group`"))
-            }
-            FaultAction::Malformed if fault.packet.is_none() => Err(self.error_at(
-                at,
-                "fault malformed needs `packet`: wildcard-topic, oversize, receive-maximum, bad-remaining-length or second-connect",
-            )),
-            FaultAction::DuplicateIds if fault.group.is_none() => {
-                Err(self.error_at(at, "fault duplicate-ids needs `group` (whose ids get a twin)"))
-            }
-            FaultAction::Stall if fault.for_.is_none() => {
-                Err(self.error_at(at, "fault stall needs `for` (how long to stop reading)"))
-            }
-            FaultAction::Drop if fault.count == Some(0) => {
-                Err(self.error_at(at, "fault drop: `count` must be at least 1"))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// `[capacity]`: the stepped group exists (and publishes when the rate
@@ -572,7 +543,23 @@ mod tests {
         );
         let f = parse(&text).unwrap();
         assert_eq!(f.scenario.retained_cleanup, Some(false));
-        assert_eq!(f.scenario.faults[0].get_ref().action, FaultAction::Kill);
+        assert_eq!(f.scenario.faults[0].get_ref().action, crate::scenario::FaultAction::Kill);
         assert_eq!(f.scenario.groups[0].get_ref().start_after.unwrap().0, std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_fault_missing_a_key_its_action_needs_points_at_its_table() {
+        let text = format!("name = \"s\"\n{GROUP}[[fault]]\nat = \"1s\"\naction = \"stall\"\ngroup = \"g\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 1), "{e}");
+        assert_eq!(e.message, "fault stall needs `for` (how long to stop reading)", "{e}");
+    }
+
+    #[test]
+    fn an_unknown_fault_action_points_at_it_and_lists_the_actions() {
+        let text = format!("name = \"s\"\n{GROUP}[[fault]]\nat = \"1s\"\naction = \"explode\"\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 10), "{e}");
+        assert!(e.message.contains("\"explode\"") && e.message.contains("restart-broker"), "{e}");
     }
 }

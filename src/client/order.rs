@@ -1,5 +1,14 @@
-//! The bad packets of the `malformed` fault, as raw bytes: what no encoder
-//! would produce, sent on purpose to see how the broker reacts.
+//! The fault schedule's orders to running clients (`kill`, `malformed`),
+//! and the bad packets of `malformed` as raw bytes: what no encoder would
+//! produce, sent on purpose to see how the broker reacts.
+//!
+//! The orders travel on one `watch` channel that keeps the latest value, and
+//! a client reads it when it wakes (the schedule touches the phase channel
+//! after each order). So every order carries every kill so far: an order
+//! that replaces one a client has not read yet loses no kill. A `malformed`
+//! order is carried once per order value; a later kill order carries none.
+//! The order lives here, below `faults`, so the client never imports the
+//! fault schedule (which imports the client).
 
 use crate::mqtt::codec::{put_frame, ConnectOptions, Packet};
 use crate::mqtt::handshake::connection_cause;
@@ -53,29 +62,45 @@ pub fn packets(
     }
 }
 
-/// An order to chosen clients to send a bad packet now (the `malformed`
-/// fault); every client watches for them and carries out those naming it.
-#[derive(Debug, Clone)]
-pub struct Misbehave {
+/// A client killed by a `kill` fault: no DISCONNECT, its socket just closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kill {
+    pub client: u32,
+    /// Run-clock µs of the kill: a connection that came up later survives it.
+    pub at_us: u64,
+}
+
+/// Chosen clients send a bad packet now (the `malformed` fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedOrder {
     /// Sorted client indices.
     pub targets: Vec<u32>,
     pub packet: MalformedPacket,
+    /// An oversize packet's payload bytes.
     pub size: usize,
+    /// Receive-maximum: how many PUBLISH beyond the broker's maximum.
     pub count: u64,
-    /// Every `kill` fault so far: (client index, run-clock µs of the kill).
-    /// A client named here closes its socket without DISCONNECT, unless its
-    /// connection came up after the kill.
-    pub kills: Vec<(u32, u64)>,
 }
 
-impl Misbehave {
-    pub fn names(&self, client: u32) -> bool {
-        self.targets.binary_search(&client).is_ok()
-    }
+/// What the fault schedule orders the clients to do; every client watches
+/// for it and carries out what names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientOrder {
+    /// Every `kill` fault so far.
+    pub kills: Vec<Kill>,
+    /// The latest `malformed` fault, if this order is one.
+    pub malformed: Option<MalformedOrder>,
+}
 
+impl ClientOrder {
     /// Whether a kill hits `client`'s connection that came up at `connected_us`.
     pub fn kills(&self, client: u32, connected_us: u64) -> bool {
-        self.kills.iter().any(|&(c, at)| c == client && connected_us <= at)
+        self.kills.iter().any(|k| k.client == client && connected_us <= k.at_us)
+    }
+
+    /// The bad packets `client` is to send, if the order names it.
+    pub fn malformed_for(&self, client: u32) -> Option<&MalformedOrder> {
+        self.malformed.as_ref().filter(|m| m.targets.binary_search(&client).is_ok())
     }
 }
 
@@ -84,7 +109,7 @@ impl Misbehave {
 /// broker announced.
 pub async fn carry_out(
     conn: &mut Connection,
-    order: &Misbehave,
+    order: &MalformedOrder,
     connect: &ConnectOptions,
     receive_maximum: Option<u16>,
 ) -> Result<(), Cause> {
@@ -142,5 +167,21 @@ mod tests {
             let again = packets(MalformedPacket::SecondConnect, v, &opts(), 0, 1, None, || 1);
             assert_eq!(again[0][0] >> 4, 1);
         }
+    }
+
+    #[test]
+    fn an_order_kills_older_connections_and_names_its_malformed_targets() {
+        let order = ClientOrder {
+            kills: vec![Kill { client: 3, at_us: 1_000 }],
+            malformed: Some(MalformedOrder {
+                targets: vec![1, 5],
+                packet: MalformedPacket::Oversize,
+                size: 10,
+                count: 1,
+            }),
+        };
+        assert!(order.kills(3, 1_000) && !order.kills(3, 1_001) && !order.kills(1, 0));
+        assert!(order.malformed_for(5).is_some() && order.malformed_for(3).is_none());
+        assert!(ClientOrder { malformed: None, ..order }.malformed_for(5).is_none());
     }
 }

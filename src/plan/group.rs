@@ -1,0 +1,245 @@
+//! One `[[group]]` as planned: its connection options, its publishing,
+//! its stage curves, and when each of its clients is in the run.
+
+use super::secrets::{Credentials, SecretSource};
+use super::will::WillPlan;
+use super::{shard, stages};
+use crate::scenario::{self, ProtocolVersion};
+use std::time::Duration;
+
+/// When a publisher's messages are due (see `schedule`): at a
+/// constant rate, as Poisson arrivals, or in bursts of n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    #[default]
+    Constant,
+    Poisson,
+    Burst(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    pub qos: u8,
+    pub rate: f64,
+    pub payload: usize,
+    pub retain: bool,
+    pub count: Option<u64>,
+    pub start_after: Duration,
+    pub arrival: Arrival,
+    /// With `[[stage]]`s: the rate over the stage clock (starting at `rate`);
+    /// the schedule follows it.
+    pub curve: Option<std::sync::Arc<stages::RateCurve>>,
+    /// MQTT 5 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
+    pub topic_alias: bool,
+    pub user_properties: Vec<(String, String)>,
+    /// The PUBLISH properties on the wire (MQTT 5): expiry and user
+    /// properties, and the same with topic alias 1.
+    pub props: bytes::Bytes,
+    pub props_alias: bytes::Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub name: String,
+    pub first_client: u32,
+    pub clients: u32,
+    pub connect_rate: Option<f64>,
+    pub protocol: ProtocolVersion,
+    pub clean_session: bool,
+    pub keepalive: Duration,
+    pub max_inflight: u16,
+    /// A publisher's own queue while disconnected (None: unbounded).
+    pub max_queued: Option<u64>,
+    /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
+    pub retry_interval: Option<Duration>,
+    /// Read from the environment or files just before a run (`Plan::resolved`; None until then).
+    pub credentials: Option<Credentials>,
+    /// Where the user name and password come from.
+    pub secret_env: Option<(SecretSource, Option<SecretSource>)>,
+    pub will: Option<WillPlan>,
+    /// `start_after`: the group connects this long after publishing starts.
+    pub start_after: Duration,
+    pub publish: Option<PublishPlan>,
+    pub subscribe_qos: Option<u8>,
+    /// A slow consumer: at most this many deliveries taken in per second.
+    pub max_rate: Option<f64>,
+    /// None: a lost connection ends the client.
+    pub reconnect: Option<scenario::ReconnectPolicy>,
+    /// MQTT 5 session expiry sent with `clean_session = false`.
+    pub session_expiry_s: u32,
+    pub retry_connect: bool,
+    /// With `[[stage]]`s naming this group's `clients`: its client count over
+    /// the stage clock (from 0); its clients join as it rises.
+    pub client_curve: Option<std::sync::Arc<stages::ClientCurve>>,
+    /// Its own TLS client certificate and key (a group's `tls`), resolved
+    /// against the scenario's folder; None: `[broker.tls]`'s.
+    pub tls_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// On a shard (`--shard I/N`): this group's clients are every N-th of
+    /// the whole group's, from the I-th.
+    pub slice: Option<shard::ShardId>,
+}
+
+impl GroupPlan {
+    /// Whether the broker keeps this group's session (and queues for it) while offline.
+    pub fn persistent(&self) -> bool {
+        !self.clean_session
+    }
+
+    /// When client `index` (of the whole plan, one of this group's) joins
+    /// the run: µs from the start of publishing; 0 for a client that
+    /// connects before publishing starts, as every client does without a
+    /// client ramp.
+    pub fn join_us(&self, index: u32) -> u64 {
+        let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(self.place_in_group(index)));
+        curve + self.start_after.as_micros() as u64
+    }
+
+    /// Client `index`'s place in the whole group: joins and leaves follow
+    /// the whole plan, not a shard's slice of it.
+    fn place_in_group(&self, index: u32) -> u32 {
+        let k = index - self.first_client;
+        self.slice.map_or(k, |s| k * s.count + s.index)
+    }
+
+    /// When client `index` is in the run, µs from the start of publishing:
+    /// one stay from its join to the end without a client stage; with one,
+    /// a stay per rise of the group's count past it (left by a ramp down).
+    pub fn presence(&self, index: u32) -> Vec<stages::Presence> {
+        let after = self.start_after.as_micros() as u64;
+        let Some(curve) = &self.client_curve else {
+            return vec![stages::Presence { join_us: after, leave_us: None }];
+        };
+        let shift = |p: stages::Presence| stages::Presence {
+            join_us: p.join_us + after,
+            leave_us: p.leave_us.map(|l| l + after),
+        };
+        curve.presence(self.place_in_group(index)).into_iter().map(shift).collect()
+    }
+
+    /// The CONNECT a client of this group sends (its twin sends the same).
+    pub fn connect_options(&self, client_id: &str) -> crate::mqtt::ConnectOptions {
+        let creds = self.credentials.clone();
+        let v5 = self.protocol == ProtocolVersion::V5;
+        crate::mqtt::ConnectOptions {
+            client_id: client_id.to_string(),
+            keep_alive_s: self.keepalive.as_secs().min(u16::MAX as u64) as u16,
+            clean_start: self.clean_session,
+            username: creds.as_ref().map(|c| c.username.clone()),
+            password: creds.map(|c| c.password),
+            session_expiry_s: (v5 && self.persistent()).then_some(self.session_expiry_s),
+            receive_maximum: None,
+            will: None,
+        }
+    }
+}
+
+/// One `[[group]]` with the scenario's defaults applied.
+pub(super) fn group_plan(
+    g: &scenario::Group,
+    protocol: ProtocolVersion,
+    first_client: u32,
+    secret_env: Option<(SecretSource, Option<SecretSource>)>,
+) -> GroupPlan {
+    GroupPlan {
+        name: g.name.clone(),
+        first_client,
+        clients: g.clients,
+        connect_rate: g.connect_rate,
+        protocol: g.protocol.unwrap_or(protocol),
+        clean_session: g.clean_session,
+        keepalive: g.keepalive.map(|d| d.0).unwrap_or(scenario::DEFAULT_KEEPALIVE),
+        max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
+        max_queued: g.max_queued,
+        retry_interval: g.retry_interval.map(|d| d.0),
+        credentials: None,
+        secret_env,
+        publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
+        subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
+        max_rate: g.subscribe.as_ref().and_then(|f| f.get_ref().max_rate),
+        reconnect: match g.reconnect {
+            None => Some(scenario::ReconnectPolicy::default()),
+            Some(scenario::ReconnectSpec::On(p)) => Some(p),
+            Some(scenario::ReconnectSpec::Off) => None,
+        },
+        session_expiry_s: g.session_expiry.map_or(u32::MAX, |d| d.0.as_secs().min(u32::MAX as u64) as u32),
+        retry_connect: g.retry_connect,
+        client_curve: None,
+        tls_identity: None,
+        will: g.will.as_ref().map(|w| {
+            let w = w.get_ref();
+            WillPlan {
+                payload: w.payload.clone(),
+                qos: w.qos.0,
+                retain: w.retain,
+                delay_s: w.delay.as_ref().map(|d| d.get_ref().0.as_secs().min(u32::MAX as u64) as u32),
+            }
+        }),
+        start_after: g.start_after.map_or(Duration::ZERO, |d| d.0),
+        slice: None,
+    }
+}
+
+fn publish_plan(p: &scenario::PublishSpec) -> PublishPlan {
+    use crate::mqtt::codec::props::publish_properties;
+    let expiry_s = p.expiry.map(|d| d.0.as_secs().min(u32::MAX as u64) as u32);
+    let user_properties: Vec<(String, String)> = p.user_properties.clone().unwrap_or_default().into_iter().collect();
+    PublishPlan {
+        props: publish_properties(expiry_s, None, &user_properties).freeze(),
+        props_alias: publish_properties(expiry_s, Some(1), &user_properties).freeze(),
+        expiry_s,
+        topic_alias: p.topic_alias,
+        user_properties,
+        qos: p.qos.0,
+        rate: p.rate,
+        payload: p.payload,
+        retain: p.retain,
+        count: p.count,
+        start_after: p.start_after.map_or(Duration::ZERO, |d| d.0),
+        arrival: match p.arrival {
+            scenario::ArrivalSpec::Constant => Arrival::Constant,
+            scenario::ArrivalSpec::Poisson => Arrival::Poisson,
+            scenario::ArrivalSpec::Burst => Arrival::Burst(p.burst.unwrap_or(10).max(1)),
+        },
+        curve: None,
+    }
+}
+
+/// A stage's target for group `name` in one of its tables.
+pub(super) fn target<T: Copy>(
+    table: &Option<std::collections::BTreeMap<toml::Spanned<String>, T>>,
+    name: &str,
+) -> Option<T> {
+    table.iter().flatten().find(|(k, _)| k.get_ref() == name).map(|(_, v)| *v)
+}
+
+/// With `[[stage]]`s: the group's rate curve (from its `publish.rate`, if
+/// it publishes) and, if a stage sets its `clients`, its client curve (from 0).
+pub(super) fn stage_curves(specs: &[toml::Spanned<scenario::StageSpec>], group: &mut GroupPlan) {
+    if specs.is_empty() {
+        return;
+    }
+    let us = |st: &scenario::StageSpec| st.duration.get_ref().0.as_micros() as u64;
+    if let Some(p) = group.publish.as_mut() {
+        let mut rate = p.rate;
+        let segments: Vec<(u64, f64)> = specs
+            .iter()
+            .map(|st| {
+                rate = target(&st.get_ref().rate, &group.name).unwrap_or(rate);
+                (us(st.get_ref()), rate)
+            })
+            .collect();
+        p.curve = Some(std::sync::Arc::new(stages::RateCurve::new(p.rate, &segments)));
+    }
+    if specs.iter().any(|st| target(&st.get_ref().clients, &group.name).is_some()) {
+        let mut n = 0.0;
+        let segments: Vec<(u64, f64)> = specs
+            .iter()
+            .map(|st| {
+                n = target(&st.get_ref().clients, &group.name).map_or(n, f64::from);
+                (us(st.get_ref()), n)
+            })
+            .collect();
+        group.client_curve = Some(std::sync::Arc::new(stages::ClientCurve::new(&segments)));
+    }
+}
