@@ -3,7 +3,7 @@
 //! within its inflight window, and rebuilds a PUBLISH byte for byte for a
 //! resend after a reconnect.
 
-use super::session::Outbound;
+use super::session::{Outbound, Outgoing, Request};
 use super::task::{Alias, Client, Phase};
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
@@ -127,13 +127,10 @@ impl Client {
                 batch = 0;
             }
             let Some((seq, intended_us)) = self.next_due(sent, now) else { break };
-            let pkid = match publish.qos {
-                0 => 0,
-                _ => match self.session.next_pkid() {
-                    Some(id) => id,
-                    None => break,
-                },
-            };
+            // The session registers it in flight; busy (every id taken):
+            // the acknowledgements set the pace.
+            let request = Request::Publish { seq, qos: publish.qos, intended_us };
+            let Ok(Outgoing::Publish { pkid }) = self.session.outgoing(request, now) else { break };
             // The PUBLISH and its tracking header go straight into the
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
@@ -153,7 +150,6 @@ impl Client {
                 self.alias = Alias::InUse;
             }
             self.recorder.queued(&metrics, publish.qos, seq, now);
-            self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
             lags[batch] = now.saturating_sub(intended_us).max(1);
             batch += 1;
             sent += 1;

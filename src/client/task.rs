@@ -8,12 +8,13 @@ use super::announced::{blocks_publishing, limit_hits};
 use super::pacing::Pacing;
 use super::reconnect::Backoff;
 use super::recorder::{ConnectTimes, Recorder};
-use super::session::{Event, KeepAliveAction, Session, Stage};
+use super::session::{Event, KeepAliveAction, Outgoing, Request, Resend, Resent, Session};
 use super::snapshot::Snapshots;
 use crate::faults::malformed::{self, Misbehave};
 use crate::metrics::{Counters, Metrics};
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
-use crate::mqtt::{reason, ConnAck, ConnectOptions, Connection, Packet};
+use crate::mqtt::reason::{AckReason, SubAckCode};
+use crate::mqtt::{ConnAck, ConnectOptions, Connection, Packet};
 use crate::plan::schedule::Schedule;
 use crate::plan::{ClientPlan, GroupPlan, Plan};
 use crate::record::vocab::{suback_failure_name, BatchMode, Cause};
@@ -379,11 +380,47 @@ impl Client {
         self.limits.iter().any(|h| !blocks_publishing(h))
     }
 
-    async fn send(&mut self, conn: &mut Connection, p: &Packet) -> Result<(), Cause> {
-        conn.write_packet(p).await.map_err(|e| connection_cause(&e))?;
+    /// Sends one of midge's own control packets at once (SUBSCRIBE,
+    /// PINGREQ, DISCONNECT), through the session. `Ok(false)`: the session
+    /// is busy (no free packet id) and nothing went out.
+    async fn send_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
+        // Queued in a plain function: no packet is kept in the future.
+        if !self.queue_request(conn, request)? {
+            return Ok(false);
+        }
+        conn.flush_control().await.map_err(|e| connection_cause(&e))?;
+        Ok(true)
+    }
+
+    fn queue_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
         let now = self.now_us();
-        self.session.on_packet_sent(now);
-        Ok(())
+        // (A publish request gives no packet: `queue_due` writes PUBLISHes.)
+        let Ok(Outgoing::Packet(packet)) = self.session.outgoing(request, now) else { return Ok(false) };
+        conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        Ok(true)
+    }
+
+    /// Queues what the session says goes out again (PUBLISH with DUP, or
+    /// PUBREL) and writes it at once; returns how many packets.
+    async fn resend(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
+        let resent = self.queue_resent(conn, why)?;
+        if resent > 0 {
+            conn.flush().await.map_err(|e| connection_cause(&e))?;
+        }
+        Ok(resent)
+    }
+
+    fn queue_resent(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
+        let now = self.now_us();
+        let resent = self.session.resend(why, now);
+        for r in &resent {
+            let packet = match *r {
+                Resent::Publish { pkid, outbound } => self.publish_packet(pkid, &outbound, true),
+                Resent::PubRel { pkid } => Packet::PubRel { pkid, reason: 0 },
+            };
+            conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        }
+        Ok(resent.len() as u64)
     }
 
     /// Sets up a fresh connection: resume the session (resend what is in
@@ -394,13 +431,7 @@ impl Client {
         let resumed = session_present && self.group.persistent();
         self.gen.session_present = session_present;
         if resumed {
-            for (pkid, o) in self.session.resume(now) {
-                let packet = match o.stage {
-                    Stage::AwaitPubAck | Stage::AwaitPubRec => self.publish_packet(pkid, &o, true),
-                    Stage::AwaitPubComp => Packet::PubRel { pkid, reason: 0 },
-                };
-                self.send(conn, &packet).await?;
-            }
+            self.resend(conn, Resend::Resume).await?;
             if self.me().filter.is_some() && !self.subscription_blocked() {
                 self.gen.live_from_us = Some(now);
                 self.mark_ready();
@@ -412,10 +443,9 @@ impl Client {
         self.bound_offline_queue(now);
         if let Some(filter) = self.me().filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
-            let pkid = self.session.next_pkid().unwrap_or(1);
-            self.send(conn, &Packet::Subscribe { pkid, filters: vec![(filter, qos)] }).await?;
-            let now = self.now_us();
-            self.session.on_subscribe_sent(pkid, now);
+            // Never busy: the session was settled just above, so every
+            // packet id is free.
+            self.send_request(conn, Request::Subscribe { filter, qos }).await?;
         } else if self.me().filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }
@@ -444,21 +474,10 @@ impl Client {
     /// PUBREL.
     async fn retry_unacknowledged(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         let Some(retry) = self.group.retry_interval else { return Ok(()) };
-        let now = self.now_us();
-        let due = self.session.retry_due(now, retry.as_micros() as u64);
-        if due.is_empty() {
-            return Ok(());
+        let resent = self.resend(conn, Resend::Retry { after_us: retry.as_micros() as u64 }).await?;
+        if resent > 0 {
+            self.count(|c| c.publish_retries += resent);
         }
-        for (pkid, o) in &due {
-            let packet = match o.stage {
-                Stage::AwaitPubAck | Stage::AwaitPubRec => self.publish_packet(*pkid, o, true),
-                Stage::AwaitPubComp => Packet::PubRel { pkid: *pkid, reason: 0 },
-            };
-            conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
-        }
-        conn.flush().await.map_err(|e| connection_cause(&e))?;
-        self.session.on_packet_sent(now);
-        self.count(|c| c.publish_retries += due.len() as u64);
         Ok(())
     }
 
@@ -467,29 +486,26 @@ impl Client {
     /// notes what it means. `Err(cause)` ends the connection.
     fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
         self.gen.heard_us = now;
-        let step = self.session.handle(&p, now);
+        let step = self.session.handle(p, now);
         if let Some(reply) = &step.reply {
             conn.queue_packet(reply).map_err(|e| connection_cause(&e))?;
-            self.session.on_packet_sent(now);
         }
         let metrics = &self.ctx.metrics;
         match step.event {
             Event::Nothing => {}
-            Event::Delivery => {
-                if let Packet::Publish(m) = &p {
-                    let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
-                    let age = self.recorder.take_in(m, run_id, clock, now, &mut self.gen);
-                    if self.checks_user_props && age.is_some() {
-                        self.check_user_props(m);
-                    }
-                    if let Some(p) = self.pacing.as_mut() {
-                        p.took_in(now, age);
-                    }
-                    if m.qos > 0 {
-                        // One not of this run has no known age: it cannot show
-                        // that the broker is not holding deliveries back.
-                        conn.delivery_age(age.unwrap_or(u64::MAX));
-                    }
+            Event::Delivery(m) => {
+                let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
+                let age = self.recorder.take_in(&m, run_id, clock, now, &mut self.gen);
+                if self.checks_user_props && age.is_some() {
+                    self.check_user_props(&m);
+                }
+                if let Some(p) = self.pacing.as_mut() {
+                    p.took_in(now, age);
+                }
+                if m.qos > 0 {
+                    // One not of this run has no known age: it cannot show
+                    // that the broker is not holding deliveries back.
+                    conn.delivery_age(age.unwrap_or(u64::MAX));
                 }
             }
             Event::Acked { seq, latency_us, reason } => {
@@ -509,21 +525,21 @@ impl Client {
     }
 
     /// Counts a PUBACK / PUBREC / PUBCOMP reason other than success, by name.
-    fn note_publish_reason(&self, reason: u8) {
-        if reason != 0 {
-            let name = reason::reason_name(reason).map_or_else(|| format!("reason_0x{reason:02x}"), str::to_string);
+    fn note_publish_reason(&self, reason: AckReason) {
+        if let Some(name) = reason.counted_name() {
             self.count(|c| *c.publish_reasons.entry(name).or_default() += 1);
         }
     }
 
-    fn on_suback(&mut self, latency_us: u64, code: u8, now: u64) {
+    fn on_suback(&mut self, latency_us: u64, code: SubAckCode, now: u64) {
         self.recorder.suback(&self.ctx.metrics, latency_us);
-        self.gen.suback_code = Some(code);
-        if code >= 0x80 {
-            let cause = suback_failure_name(self.protocol() == ProtocolVersion::V5, code);
-            self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
-        } else {
-            self.gen.live_from_us = Some(now);
+        self.gen.suback_code = Some(code.code());
+        match code {
+            SubAckCode::Failure(code) => {
+                let cause = suback_failure_name(self.protocol() == ProtocolVersion::V5, code);
+                self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
+            }
+            SubAckCode::Granted(_) => self.gen.live_from_us = Some(now),
         }
         self.mark_ready();
     }
@@ -807,13 +823,11 @@ impl Client {
             let now = self.now_us();
             match self.session.keepalive_due(now) {
                 KeepAliveAction::SendPing => {
-                    self.send(conn, &Packet::PingReq).await?;
-                    self.session.on_ping_sent(now);
+                    self.send_request(conn, Request::PingReq).await?;
                 }
                 // Behind by midge's own doing, the PINGRESP may sit unread: ping again.
                 KeepAliveAction::TimedOut if self.pacing.as_ref().is_some_and(|p| p.is_behind()) => {
-                    self.send(conn, &Packet::PingReq).await?;
-                    self.session.on_ping_sent(now);
+                    self.send_request(conn, Request::PingReq).await?;
                 }
                 KeepAliveAction::TimedOut => return Err(Cause::KeepaliveTimeout),
                 KeepAliveAction::Nothing => {}
@@ -839,19 +853,13 @@ impl Client {
                 Err(cause) => Err(cause),
             };
             if served.is_ok() {
-                let _ = conn.write_packet(&Packet::Disconnect { reason: 0 }).await;
+                let _ = self.send_request(&mut conn, Request::Disconnect).await;
                 conn.shutdown().await;
             }
             self.count(|c| {
-                c.socket_reads += conn.reads;
-                c.socket_writes += conn.writes;
-                c.bytes_in += conn.bytes_in;
-                c.bytes_out += conn.bytes_out;
+                conn.counters.add_to(c);
                 c.topic_alias_bytes_left_out += self.alias_bytes.0;
                 c.topic_alias_bytes_added += self.alias_bytes.1;
-                c.publish_writes += conn.publish_writes;
-                c.publish_writes_batched += conn.publish_writes_batched;
-                c.paced_reads += conn.paced_reads;
             });
             self.alias_bytes = (0, 0);
             self.gen.wrote_us = conn.wrote_us;
