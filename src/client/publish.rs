@@ -3,8 +3,10 @@
 //! within its inflight window, and rebuilds a PUBLISH byte for byte for a
 //! resend after a reconnect.
 
+use super::link::Alias;
 use super::session::{Outbound, Outgoing, Request};
-use super::task::{Alias, Client, Phase};
+use super::state::Client;
+use super::task::Phase;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
 use crate::payload::Header;
@@ -17,6 +19,35 @@ const MAX_BATCH: usize = 64;
 /// A publisher far behind sends at most this many per wake-up, then lets
 /// other clients run.
 const MAX_PER_WAKE: usize = 4096;
+
+/// A publisher with `max_queued`: the schedule slots it gave up because
+/// more messages fell due while it was offline than its queue holds.
+/// Message `seq` (contiguous, as the tracking header needs) takes slot
+/// `slot(seq)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SlotSkips {
+    /// Slots skipped before `at_seq`'s gap.
+    offset: u64,
+    /// The latest gap: from message `at_seq` on, `len` more slots are skipped.
+    at_seq: u64,
+    len: u64,
+}
+
+impl SlotSkips {
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        seq + self.offset + if seq >= self.at_seq { self.len } else { 0 }
+    }
+
+    /// Slots given up so far.
+    pub(super) fn total(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    /// From message `at_seq` on, skip `len` more slots.
+    fn skip(&mut self, at_seq: u64, len: u64) {
+        *self = SlotSkips { offset: self.total(), at_seq, len };
+    }
+}
 
 impl Client {
     /// Follows the run's phase; true when it is time to leave.
@@ -160,5 +191,32 @@ impl Client {
         if !self.publishing_done() && !self.session.can_publish() && self.next_due(1, now).is_some() {
             self.recorder.count(&metrics, |c| c.publish_window_full += 1);
         }
+    }
+
+    /// `max_queued`: of the messages that fell due while this publisher was
+    /// offline, the first `max_queued` go out now; the schedule slots of the
+    /// rest are given up (paho refuses a publish when its queue is full).
+    pub(super) fn bound_offline_queue(&mut self, now: u64) {
+        let seq = self.recorder.published();
+        let first = self.slot(seq);
+        let (Some(max), Some(s)) = (self.group.max_queued, self.schedule.as_mut()) else { return };
+        let mut due = s.due_by(first, now + 1);
+        if let Some(count) = self.group.publish.as_ref().and_then(|p| p.count) {
+            due = due.min(count);
+        }
+        let waiting = due.saturating_sub(first);
+        if waiting > max {
+            self.skips.get_or_insert_with(Default::default).skip(seq + max, waiting - max);
+        }
+    }
+
+    /// The schedule slot of message `seq` (see `SlotSkips`).
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        self.skips.as_ref().map_or(seq, |s| s.slot(seq))
+    }
+
+    /// Schedule slots given up so far.
+    pub(super) fn slots_skipped(&self) -> u64 {
+        self.skips.as_ref().map_or(0, |s| s.total())
     }
 }
