@@ -15,4 +15,5 @@ mod state;
 mod stay;
 pub mod task;
 
-pub use task::{run_client, ClientContext, ClientOutcome, Phase};
+pub use state::ClientContext;
+pub use task::{run_client, ClientOutcome, Phase};

@@ -20,35 +20,6 @@ const MAX_BATCH: usize = 64;
 /// other clients run.
 const MAX_PER_WAKE: usize = 4096;
 
-/// A publisher with `max_queued`: the schedule slots it gave up because
-/// more messages fell due while it was offline than its queue holds.
-/// Message `seq` (contiguous, as the tracking header needs) takes slot
-/// `slot(seq)`.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct SlotSkips {
-    /// Slots skipped before `at_seq`'s gap.
-    offset: u64,
-    /// The latest gap: from message `at_seq` on, `len` more slots are skipped.
-    at_seq: u64,
-    len: u64,
-}
-
-impl SlotSkips {
-    pub(super) fn slot(&self, seq: u64) -> u64 {
-        seq + self.offset + if seq >= self.at_seq { self.len } else { 0 }
-    }
-
-    /// Slots given up so far.
-    pub(super) fn total(&self) -> u64 {
-        self.offset + self.len
-    }
-
-    /// From message `at_seq` on, skip `len` more slots.
-    fn skip(&mut self, at_seq: u64, len: u64) {
-        *self = SlotSkips { offset: self.total(), at_seq, len };
-    }
-}
-
 impl Client {
     /// Follows the run's phase; true when it is time to leave.
     pub(super) fn apply_phase(&mut self, phase: Phase) -> bool {

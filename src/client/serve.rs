@@ -10,6 +10,7 @@ use crate::faults::malformed::{self, Misbehave};
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
 use crate::record::vocab::Cause;
+use crate::record::ClientRecord;
 use crate::workers::timer::{self, Wake};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,30 @@ enum Woke {
 }
 
 impl Client {
+    /// Answers the runner's snapshot request, if a new one came: a copy of
+    /// the record so far. The open connection (`conn`) is taken as ended by
+    /// midge at the snapshot's horizon, so its subscription is trusted up to
+    /// there and no later: what was sent after it is still in flight.
+    pub(super) fn answer_snapshot(&mut self, conn: Option<&Connection>) {
+        let asked = self.ctx.snapshots.asked();
+        if asked as u32 == self.answered {
+            return;
+        }
+        self.answered = asked as u32;
+        self.ctx.snapshots.answer(asked, |horizon_us| {
+            let mut timeline = self.timeline.clone();
+            if let Some(conn) = conn {
+                let mut open = self.gen.clone();
+                open.wrote_us = conn.wrote_us;
+                open.ended_us = horizon_us.max(open.attempt_us);
+                open.cause = None;
+                timeline.push(open);
+            }
+            let (publish_log, rx) = self.recorder.copy_logs();
+            ClientRecord { index: self.index, timeline, limits: self.limits.clone(), publish_log, rx, publishing: None }
+        });
+    }
+
     /// Carries out a `kill` or `malformed` order if it names this client.
     pub(super) async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
         if order.kills(self.index, self.gen.connected_us.unwrap_or(0)) {

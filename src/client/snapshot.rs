@@ -4,8 +4,6 @@
 //! snapshot's horizon) the next time it wakes. Nothing is shared on the hot
 //! path: a client looks at one atomic per wake-up.
 
-use super::state::Client;
-use crate::mqtt::Connection;
 use crate::record::ClientRecord;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -68,32 +66,6 @@ impl Snapshots {
         let mut records = std::mem::take(&mut b.records);
         records.sort_by_key(|r| r.index);
         records
-    }
-}
-
-impl Client {
-    /// Answers the runner's snapshot request, if a new one came: a copy of
-    /// the record so far. The open connection (`conn`) is taken as ended by
-    /// midge at the snapshot's horizon, so its subscription is trusted up to
-    /// there and no later: what was sent after it is still in flight.
-    pub(super) fn answer_snapshot(&mut self, conn: Option<&Connection>) {
-        let asked = self.ctx.snapshots.asked();
-        if asked as u32 == self.answered {
-            return;
-        }
-        self.answered = asked as u32;
-        self.ctx.snapshots.answer(asked, |horizon_us| {
-            let mut timeline = self.timeline.clone();
-            if let Some(conn) = conn {
-                let mut open = self.gen.clone();
-                open.wrote_us = conn.wrote_us;
-                open.ended_us = horizon_us.max(open.attempt_us);
-                open.cause = None;
-                timeline.push(open);
-            }
-            let (publish_log, rx) = self.recorder.copy_logs();
-            ClientRecord { index: self.index, timeline, limits: self.limits.clone(), publish_log, rx, publishing: None }
-        });
     }
 }
 

@@ -7,17 +7,20 @@
 
 use super::link::Alias;
 use super::pacing::Pacing;
-use super::publish::SlotSkips;
 use super::recorder::Recorder;
 use super::session::Session;
-use super::stay::StayClock;
-use super::task::ClientContext;
+use super::snapshot::Snapshots;
+use crate::faults::malformed::Misbehave;
 use crate::metrics::Counters;
+use crate::metrics::Metrics;
 use crate::plan::schedule::Schedule;
+use crate::plan::Plan;
 use crate::plan::{ClientPlan, GroupPlan};
 use crate::record::{Generation, LimitHit};
 use crate::scenario::ProtocolVersion;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 pub(super) struct Client {
     pub(super) ctx: Arc<ClientContext>,
@@ -59,6 +62,62 @@ pub(super) struct Client {
     /// Under client stages only (boxed: most clients have none): where the
     /// client stands on the stage clock (`stay.rs`).
     pub(super) stay: Option<Box<StayClock>>,
+}
+
+/// What the run shares with every client.
+pub struct ClientContext {
+    pub plan: Arc<Plan>,
+    pub metrics: Arc<Metrics>,
+    /// Where clients connect: the broker, or midge's fault proxy in front of it.
+    pub broker: SocketAddr,
+    /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
+    pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
+    /// How each group reaches the broker (TLS, WebSocket), by group index:
+    /// a group may bring its own client certificate.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
+    /// The runner's requests for a copy of every client's record (the
+    /// periodic report).
+    pub snapshots: Arc<Snapshots>,
+}
+
+/// A publisher with `max_queued`: the schedule slots it gave up because
+/// more messages fell due while it was offline than its queue holds.
+/// Message `seq` (contiguous, as the tracking header needs) takes slot
+/// `slot(seq)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SlotSkips {
+    /// Slots skipped before `at_seq`'s gap.
+    offset: u64,
+    /// The latest gap: from message `at_seq` on, `len` more slots are skipped.
+    at_seq: u64,
+    len: u64,
+}
+
+impl SlotSkips {
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        seq + self.offset + if seq >= self.at_seq { self.len } else { 0 }
+    }
+
+    /// Slots given up so far.
+    pub(super) fn total(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    /// From message `at_seq` on, skip `len` more slots.
+    pub(super) fn skip(&mut self, at_seq: u64, len: u64) {
+        *self = SlotSkips { offset: self.total(), at_seq, len };
+    }
+}
+
+/// A client's place on the stage clock under client stages.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct StayClock {
+    /// The start of publishing: the stage clock's zero (None: not yet).
+    pub(super) start_us: Option<u64>,
+    /// When the current stay ends on plan (run clock; None: at the end).
+    pub(super) leave_at_us: Option<u64>,
+    /// Back from a planned leave: the next connection is a rejoin.
+    pub(super) rejoin: bool,
 }
 
 impl Client {

@@ -22,17 +22,6 @@ const LEAVE_SETTLE: Duration = Duration::from_secs(2);
 /// A client spawned at its join may see the clock a hair before it.
 const JOIN_SLACK_US: u64 = 1_000;
 
-/// A client's place on the stage clock under client stages.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct StayClock {
-    /// The start of publishing: the stage clock's zero (None: not yet).
-    pub(super) start_us: Option<u64>,
-    /// When the current stay ends on plan (run clock; None: at the end).
-    pub(super) leave_at_us: Option<u64>,
-    /// Back from a planned leave: the next connection is a rejoin.
-    pub(super) rejoin: bool,
-}
-
 impl Client {
     /// Where the client stands in its stays now: always there without a
     /// client stage, and before publishing starts (the stage clock's zero).

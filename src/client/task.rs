@@ -6,15 +6,11 @@
 
 use super::reconnect::Backoff;
 use super::session::Request;
-use super::snapshot::Snapshots;
-use super::state::Client;
+use super::state::{Client, ClientContext};
 use crate::faults::malformed::Misbehave;
-use crate::metrics::Metrics;
 use crate::mqtt::Connection;
-use crate::plan::Plan;
 use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,22 +50,6 @@ pub(super) enum Stay {
     /// Away after a planned leave; back at `back_at_us` (None: not before
     /// the run ends).
     Away { back_at_us: Option<u64> },
-}
-
-/// What the run shares with every client.
-pub struct ClientContext {
-    pub plan: Arc<Plan>,
-    pub metrics: Arc<Metrics>,
-    /// Where clients connect: the broker, or midge's fault proxy in front of it.
-    pub broker: SocketAddr,
-    /// Orders to misbehave (the `malformed` fault); each client keeps a clone.
-    pub orders: watch::Receiver<Option<Arc<Misbehave>>>,
-    /// How each group reaches the broker (TLS, WebSocket), by group index:
-    /// a group may bring its own client certificate.
-    pub transports: Arc<[crate::mqtt::transport::Transport]>,
-    /// The runner's requests for a copy of every client's record (the
-    /// periodic report).
-    pub snapshots: Arc<Snapshots>,
 }
 
 /// What a client hands back when it ends.
@@ -252,6 +232,8 @@ pub fn run_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
+    use crate::plan::Plan;
     use crate::scenario::ProtocolVersion;
 
     /// Every idle client holds this future; keep an eye on its size.
