@@ -62,10 +62,10 @@ impl Client {
 
     /// MQTT 5: what the broker announced in CONNACK, honoured.
     pub(super) fn honour_limits(&mut self, ack: &ConnAck) {
-        self.receive_maximum = ack.receive_maximum;
+        self.link.receive_maximum = ack.receive_maximum;
         let topic_len = self.me().topic.as_ref().map_or(0, |t| t.len());
         let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
-        self.alias = match ack.topic_alias_maximum {
+        self.link.alias = match ack.topic_alias_maximum {
             Some(max) if wants_alias && max >= 1 && topic_len > crate::mqtt::codec::props::TOPIC_ALIAS_LEN => {
                 Alias::Announce
             }
@@ -79,14 +79,16 @@ impl Client {
         }
         let hits = limit_hits(&self.group, self.me(), ack);
         if self.group.publish.is_some() {
-            self.publish_blocked = hits.iter().any(blocks_publishing);
-            if self.publish_blocked {
+            self.publisher.blocked = hits.iter().any(blocks_publishing);
+            if self.publisher.blocked {
                 self.mark_done();
             }
         }
         for h in hits {
             if !self.limits.contains(&h) {
-                self.limits.push(h);
+                let mut limits = std::mem::take(&mut self.limits).into_vec();
+                limits.push(h);
+                self.limits = limits.into_boxed_slice();
             }
         }
     }
@@ -144,11 +146,11 @@ impl Client {
     pub(super) async fn begin_connection(&mut self, conn: &mut Connection, session_present: bool) -> Result<(), Cause> {
         let now = self.now_us();
         let resumed = session_present && self.group.persistent();
-        self.gen.session_present = session_present;
+        self.link.gen.session_present = session_present;
         if resumed {
             self.resend(conn, Resend::Resume).await?;
             if self.me().filter.is_some() && !self.subscription_blocked() {
-                self.gen.live_from_us = Some(now);
+                self.link.gen.live_from_us = Some(now);
                 self.mark_ready();
             }
         } else {

@@ -36,7 +36,7 @@ impl Client {
     /// reply is queued; the caller flushes once per read), the recorder
     /// notes what it means. `Err(cause)` ends the connection.
     pub(super) fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
-        self.gen.heard_us = now;
+        self.link.gen.heard_us = now;
         let step = self.session.handle(p, now);
         if let Some(reply) = &step.reply {
             conn.queue_packet(reply).map_err(|e| connection_cause(&e))?;
@@ -46,7 +46,7 @@ impl Client {
             Event::Nothing => {}
             Event::Delivery(m) => {
                 let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
-                let age = self.recorder.take_in(&m, run_id, clock, now, &mut self.gen);
+                let age = self.recorder.take_in(&m, run_id, clock, now, &mut self.link.gen);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }
@@ -84,13 +84,13 @@ impl Client {
 
     pub(super) fn on_suback(&mut self, latency_us: u64, code: SubAckCode, now: u64) {
         self.recorder.suback(&self.ctx.metrics, latency_us);
-        self.gen.suback_code = Some(code.code());
+        self.link.gen.suback_code = Some(code.code());
         match code {
             SubAckCode::Failure(code) => {
                 let cause = suback_failure_name(self.protocol() == ProtocolVersion::V5, code);
                 self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
             }
-            SubAckCode::Granted(_) => self.gen.live_from_us = Some(now),
+            SubAckCode::Granted(_) => self.link.gen.live_from_us = Some(now),
         }
         self.mark_ready();
     }

@@ -27,15 +27,15 @@ impl Client {
             Phase::Shutdown => return true,
             Phase::Publishing { start_us, end_us } => {
                 self.on_stage_clock(start_us);
-                if self.schedule.is_some() {
+                if self.publisher.schedule.is_some() {
                     return false;
                 }
                 if let Some(s) = Schedule::of_publisher(&self.ctx.plan, self.me(), start_us, end_us) {
-                    self.schedule = Some(Box::new(s));
-                    self.publishing = true;
+                    self.publisher.schedule = Some(Box::new(s));
+                    self.publisher.publishing = true;
                 }
             }
-            Phase::Draining => self.publishing = false,
+            Phase::Draining => self.publisher.publishing = false,
             _ => {}
         }
         false
@@ -43,7 +43,7 @@ impl Client {
 
     pub(super) fn publishing_done(&self) -> bool {
         match &self.group.publish {
-            _ if self.publish_blocked => true,
+            _ if self.publisher.blocked => true,
             Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.slots_skipped() >= n),
             None => true,
         }
@@ -100,7 +100,7 @@ impl Client {
         let seq = self.recorder.published();
         let slot = self.slot(seq);
         let leave_at_us = self.leave_at_us();
-        let schedule = self.schedule.as_mut()?;
+        let schedule = self.publisher.schedule.as_mut()?;
         if !schedule.is_due_before_end(slot) {
             return None;
         }
@@ -114,14 +114,14 @@ impl Client {
     fn queue_due(&mut self, conn: &mut Connection) {
         let Some(publish) = self.group.publish.clone() else { return };
         let now = self.now_us();
-        self.published_at_us = now;
+        self.publisher.published_at_us = now;
         let metrics = self.ctx.metrics.clone();
         let mut lags = [0u64; MAX_BATCH];
         let (mut batch, mut sent) = (0, 0);
         while !self.publishing_done() && self.session.can_publish() {
             if sent == MAX_PER_WAKE {
                 // Far behind: let other clients run, and come back at once.
-                self.published_at_us = 0;
+                self.publisher.published_at_us = 0;
                 break;
             }
             if batch == MAX_BATCH {
@@ -137,7 +137,7 @@ impl Client {
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
             let full = self.me().topic.as_deref().unwrap_or_default().as_bytes();
-            let (topic, props) = match self.alias {
+            let (topic, props) = match self.link.alias {
                 Alias::Off => (full, &publish.props[..]),
                 Alias::Announce => (full, &publish.props_alias[..]),
                 Alias::InUse => (&b""[..], &publish.props_alias[..]),
@@ -146,10 +146,10 @@ impl Client {
             conn.queue_publish(topic, publish.qos, publish.retain, pkid, props, publish.payload, |buf| {
                 header.write(publish.payload, buf)
             });
-            if self.alias != Alias::Off {
-                self.alias_bytes.0 += (full.len() - topic.len()) as u64;
-                self.alias_bytes.1 += crate::mqtt::codec::props::TOPIC_ALIAS_LEN as u64;
-                self.alias = Alias::InUse;
+            if self.link.alias != Alias::Off {
+                self.link.alias_bytes.0 += (full.len() - topic.len()) as u64;
+                self.link.alias_bytes.1 += crate::mqtt::codec::props::TOPIC_ALIAS_LEN as u64;
+                self.link.alias = Alias::InUse;
             }
             self.recorder.queued(&metrics, publish.qos, seq, now);
             lags[batch] = now.saturating_sub(intended_us).max(1);
@@ -170,24 +170,24 @@ impl Client {
     pub(super) fn bound_offline_queue(&mut self, now: u64) {
         let seq = self.recorder.published();
         let first = self.slot(seq);
-        let (Some(max), Some(s)) = (self.group.max_queued, self.schedule.as_mut()) else { return };
+        let (Some(max), Some(s)) = (self.group.max_queued, self.publisher.schedule.as_mut()) else { return };
         let mut due = s.due_by(first, now + 1);
         if let Some(count) = self.group.publish.as_ref().and_then(|p| p.count) {
             due = due.min(count);
         }
         let waiting = due.saturating_sub(first);
         if waiting > max {
-            self.skips.get_or_insert_with(Default::default).skip(seq + max, waiting - max);
+            self.publisher.skips.get_or_insert_with(Default::default).skip(seq + max, waiting - max);
         }
     }
 
     /// The schedule slot of message `seq` (see `SlotSkips`).
     pub(super) fn slot(&self, seq: u64) -> u64 {
-        self.skips.as_ref().map_or(seq, |s| s.slot(seq))
+        self.publisher.skips.as_ref().map_or(seq, |s| s.slot(seq))
     }
 
     /// Schedule slots given up so far.
     pub(super) fn slots_skipped(&self) -> u64 {
-        self.skips.as_ref().map_or(0, |s| s.total())
+        self.publisher.skips.as_ref().map_or(0, |s| s.total())
     }
 }

@@ -59,27 +59,34 @@ impl Client {
         self.ctx.snapshots.answer(asked, |horizon_us| {
             let mut timeline = self.timeline.clone();
             if let Some(conn) = conn {
-                let mut open = self.gen.clone();
+                let mut open = self.link.gen.clone();
                 open.wrote_us = conn.wrote_us;
                 open.ended_us = horizon_us.max(open.attempt_us);
                 open.cause = None;
                 timeline.push(open);
             }
             let (publish_log, rx) = self.recorder.copy_logs();
-            ClientRecord { index: self.index, timeline, limits: self.limits.clone(), publish_log, rx, publishing: None }
+            ClientRecord {
+                index: self.index,
+                timeline,
+                limits: self.limits.to_vec(),
+                publish_log,
+                rx,
+                publishing: None,
+            }
         });
     }
 
     /// Carries out a `kill` or `malformed` order if it names this client.
     pub(super) async fn misbehave(&mut self, conn: &mut Connection, order: &Misbehave) -> Result<(), Cause> {
-        if order.kills(self.index, self.gen.connected_us.unwrap_or(0)) {
+        if order.kills(self.index, self.link.gen.connected_us.unwrap_or(0)) {
             // Killed: no DISCONNECT, the socket just closes (the broker sends the will).
             return Err(Cause::FaultInjected);
         }
         if !order.names(self.index) {
             return Ok(());
         }
-        malformed::carry_out(conn, order, &self.connect_options(), self.receive_maximum).await
+        malformed::carry_out(conn, order, &self.connect_options(), self.link.receive_maximum).await
     }
 
     /// The connected part of a generation: until shutdown or a planned
@@ -121,7 +128,7 @@ impl Client {
                     hold_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
                     stall_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
                 );
-                let ready = self.publishing && !self.publishing_done() && self.session.can_publish();
+                let ready = self.publisher.publishing && !self.publishing_done() && self.session.can_publish();
                 let seq = self.slot(self.recorder.published());
                 // With a batch window, a publisher wakes at most once per window
                 // and sends everything due by then (tokio's timer, on the
@@ -132,10 +139,13 @@ impl Client {
                 let window_us = self.ctx.plan.batch_window.as_micros() as u64;
                 let precise = window_us == 0 && timer::available();
                 let grid_us = if precise { self.precise_grid_us() } else { window_us };
-                let next_publish = match self.schedule.as_mut() {
+                let next_publish = match self.publisher.schedule.as_mut() {
                     Some(s) if ready => s.is_due_before_end(seq).then(|| {
-                        let tick =
-                            if grid_us > 0 { crate::mqtt::pace::next_tick(self.published_at_us, grid_us) } else { 0 };
+                        let tick = if grid_us > 0 {
+                            crate::mqtt::pace::next_tick(self.publisher.published_at_us, grid_us)
+                        } else {
+                            0
+                        };
                         self.ctx.metrics.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
                     }),
                     _ => None,

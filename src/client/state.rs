@@ -5,7 +5,7 @@
 //! client stages (`stay.rs`), the pacing of a slow consumer (`pacing.rs`)
 //! and what belongs to one connection only (`link.rs`).
 
-use super::link::Alias;
+use super::link::Link;
 use super::pacing::Pacing;
 use super::recorder::Recorder;
 use super::session::Session;
@@ -28,40 +28,47 @@ pub(super) struct Client {
     /// client keeps no copy of its ids and topics.
     pub(super) index: u32,
     pub(super) group: Arc<GroupPlan>,
+    /// The protocol state; it outlives a connection (a resumed session).
     pub(super) session: Session,
     pub(super) recorder: Recorder,
     pub(super) ready_marked: bool,
     pub(super) done_marked: bool,
-    pub(super) gen: Generation,
-    /// The connections that ended, in order (`gen` is the current one).
+    /// The current connection attempt (replaced at each one).
+    pub(super) link: Link,
+    /// The connections that ended, in order (`link.gen` is the current one).
     pub(super) timeline: Vec<Generation>,
     /// The last snapshot round answered (its low 32 bits: a round every
     /// report interval never wraps them in a run).
     pub(super) answered: u32,
-    pub(super) schedule: Option<Box<Schedule>>,
-    pub(super) publishing: bool,
-    /// The broker's announced limits forbid this client's publishing.
-    pub(super) publish_blocked: bool,
-    pub(super) limits: Vec<LimitHit>,
-    pub(super) receive_maximum: Option<u16>,
-    /// When `publish_due` last ran (run clock, µs).
-    pub(super) published_at_us: u64,
+    /// The client as publisher (`publish.rs`).
+    pub(super) publisher: Publisher,
+    /// The broker's announced limits this client ran into. A boxed slice,
+    /// not a `Vec`: rarely any, and 8 B less in every idle client's task.
+    pub(super) limits: Box<[LimitHit]>,
     /// A slow or stalled consumer's held-back reads (None: reads freely).
     pub(super) pacing: Option<Box<Pacing>>,
-    /// MQTT 5 topic alias on this connection.
-    pub(super) alias: Alias,
-    /// On this connection: topic bytes the alias left out, alias property bytes it added.
-    pub(super) alias_bytes: (u64, u64),
     /// Some publisher sends user properties: deliveries are checked.
     pub(super) checks_user_props: bool,
-    /// Schedule slots given up to `max_queued` (never sent: unsent); boxed,
-    /// made at the first gap: most publishers never have one.
-    pub(super) skips: Option<Box<SlotSkips>>,
     /// Connection attempts so far (the next one's timeline index): the will names it.
     pub(super) attempts: u32,
     /// Under client stages only (boxed: most clients have none): where the
     /// client stands on the stage clock (`stay.rs`).
     pub(super) stay: Option<Box<StayClock>>,
+}
+
+/// A client as publisher: its schedule from the start of publishing on,
+/// and where it stands in it (a client without a publish stays as made).
+#[derive(Default)]
+pub(super) struct Publisher {
+    pub(super) schedule: Option<Box<Schedule>>,
+    pub(super) publishing: bool,
+    /// The broker's announced limits forbid this client's publishing.
+    pub(super) blocked: bool,
+    /// When `publish_due` last ran (run clock, µs).
+    pub(super) published_at_us: u64,
+    /// Schedule slots given up to `max_queued` (never sent: unsent); boxed,
+    /// made at the first gap: most publishers never have one.
+    pub(super) skips: Option<Box<SlotSkips>>,
 }
 
 /// What the run shares with every client.
@@ -137,19 +144,12 @@ impl Client {
             group,
             ready_marked: false,
             done_marked: false,
-            gen: Generation::default(),
+            link: Link::default(),
             timeline: Vec::new(),
+            publisher: Publisher::default(),
             answered: 0,
-            schedule: None,
-            publishing: false,
-            publish_blocked: false,
-            limits: Vec::new(),
-            receive_maximum: None,
-            published_at_us: 0,
+            limits: Box::default(),
             pacing: Pacing::of(&ctx.plan, me),
-            alias: Alias::Off,
-            alias_bytes: (0, 0),
-            skips: None,
             checks_user_props,
             attempts: 0,
             stay: ctx.plan.groups[ctx.plan.clients[index as usize].group as usize]

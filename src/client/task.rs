@@ -4,13 +4,14 @@
 //! the `Recorder`, publishing in `publish.rs`; this file does the I/O and
 //! keeps the client's timeline of connections.
 
+use super::link::Link;
 use super::reconnect::Backoff;
 use super::session::Request;
 use super::state::{Client, ClientContext};
 use crate::faults::malformed::Misbehave;
 use crate::mqtt::Connection;
 use crate::record::vocab::Cause;
-use crate::record::{ClientRecord, Generation};
+use crate::record::ClientRecord;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,17 +79,16 @@ impl Client {
             }
             self.count(|c| {
                 conn.counters.add_to(c);
-                c.topic_alias_bytes_left_out += self.alias_bytes.0;
-                c.topic_alias_bytes_added += self.alias_bytes.1;
+                c.topic_alias_bytes_left_out += self.link.alias_bytes.0;
+                c.topic_alias_bytes_added += self.link.alias_bytes.1;
             });
-            self.alias_bytes = (0, 0);
-            self.gen.wrote_us = conn.wrote_us;
+            self.link.gen.wrote_us = conn.wrote_us;
             if let Some(p) = self.pacing.as_mut() {
-                self.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
+                self.link.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
             }
             if served.is_err() {
                 // The cause goes into the timeline; the report counts causes from there.
-                self.gen.flight = conn.flight.snapshot();
+                self.link.gen.flight = conn.flight.snapshot();
             }
             served
         }
@@ -155,7 +155,7 @@ pub fn run_client(
             }
             client.plan_leave();
             let now = client.now_us();
-            client.gen = Generation { attempt_us: now, heard_us: now, ..Default::default() };
+            client.link = Link::starting(now);
             let outcome = match Box::pin(client.connect()).await {
                 Err(cause) => {
                     client.count(|c| *c.connect_failures.entry(cause.name()).or_default() += 1);
@@ -166,8 +166,8 @@ pub fn run_client(
                 Ok((conn, session_present)) => {
                     set_waiting(false, &mut waiting_to_reconnect);
                     let now = client.now_us();
-                    client.gen.connected_us = Some(now);
-                    client.gen.heard_us = now;
+                    client.link.gen.connected_us = Some(now);
+                    client.link.gen.heard_us = now;
                     ctx.metrics.on_connected();
                     // Back after a planned leave: a rejoin, not a reconnect.
                     if !client.take_rejoin() && ever_connected {
@@ -184,11 +184,12 @@ pub fn run_client(
                     served
                 }
             };
-            client.gen.ended_us = client.now_us();
-            client.gen.cause = outcome.as_ref().err().cloned();
-            let connected = client.gen.connected_us.is_some();
-            let ended = std::mem::take(&mut client.gen);
-            client.timeline.push(ended);
+            client.link.gen.ended_us = client.now_us();
+            client.link.gen.cause = outcome.as_ref().err().cloned();
+            let connected = client.link.gen.connected_us.is_some();
+            // The connection is over: its generation goes to the timeline, the rest is dropped.
+            let ended = std::mem::take(&mut client.link);
+            client.timeline.push(ended.gen);
             match outcome {
                 Ok(Served::Shutdown) => break,
                 Ok(Served::Left) => {
@@ -222,7 +223,7 @@ pub fn run_client(
         client.settle_in_flight();
         client.mark_ready();
         client.mark_done();
-        let limits = std::mem::take(&mut client.limits);
+        let limits = std::mem::take(&mut client.limits).into_vec();
         let timeline = std::mem::take(&mut client.timeline);
         let (publish_log, rx) = client.recorder.into_logs();
         ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
