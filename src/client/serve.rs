@@ -5,7 +5,8 @@
 
 use super::session::{KeepAliveAction, Request};
 use super::state::Client;
-use super::task::{Phase, Served};
+use super::task::Phase;
+use super::task::Served;
 use crate::faults::malformed::{self, Misbehave};
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
@@ -43,6 +44,18 @@ enum Woke {
     Read(Result<bool, Cause>, u64),
     /// Its timer: a publish or keepalive is due.
     Timer,
+}
+
+/// What a serving client waits for next (`Client::next_wake`).
+struct NextWake {
+    /// The earliest deadline's timer, if `timed` (else a far one, never polled).
+    wake: Wake,
+    timed: bool,
+    /// Reads wait: a slow consumer's hold, or the batching pace.
+    reads_held: bool,
+    /// The deadlines the timer's wake-up looks at (`on_timer`).
+    next_publish: Option<std::time::Instant>,
+    keepalive_at: Option<std::time::Instant>,
 }
 
 impl Client {
@@ -121,60 +134,7 @@ impl Client {
                     return Box::pin(self.leave(conn, phase)).await;
                 }
                 self.answer_snapshot(Some(conn));
-                let (hold_at, stall_at) = self.hold_reads(current);
-                // A slow consumer's hold, or the batching pace, whichever is later.
-                let hold_at = hold_at.max(conn.read_paced_until());
-                let (hold_at, stall_at) = (
-                    hold_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
-                    stall_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
-                );
-                let ready = self.publisher.publishing && !self.publishing_done() && self.session.can_publish();
-                let seq = self.slot(self.recorder.published());
-                // With a batch window, a publisher wakes at most once per window
-                // and sends everything due by then (tokio's timer, on the
-                // window's grid). Without one, it wakes at its message's
-                // intended time on the worker's precise timer — but at most once
-                // per millisecond grid step, as the wheel had it, so a fast
-                // publisher still sends what is due in one write.
-                let window_us = self.ctx.plan.batch_window.as_micros() as u64;
-                let precise = window_us == 0 && timer::available();
-                let grid_us = if precise { self.precise_grid_us() } else { window_us };
-                let next_publish = match self.publisher.schedule.as_mut() {
-                    Some(s) if ready => s.is_due_before_end(seq).then(|| {
-                        let tick = if grid_us > 0 {
-                            crate::mqtt::pace::next_tick(self.publisher.published_at_us, grid_us)
-                        } else {
-                            0
-                        };
-                        self.ctx.metrics.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
-                    }),
-                    _ => None,
-                };
-                // Adaptive batching holds no acknowledgement back that a quarter
-                // full inflight window waits for.
-                conn.set_reads_urgent(self.inflight_quarter_full());
-                let keepalive_at = self.session.keepalive_deadline_us().map(|us| self.ctx.metrics.clock.instant_at(us));
-                let retry_at = self
-                    .group
-                    .retry_interval
-                    .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
-                    .map(|us| self.ctx.metrics.clock.instant_at(us));
-                let wake_at = {
-                    // (In a block: kept out of the idle client's future.)
-                    let leave_at = self.leave_at_us().map(|us| self.ctx.metrics.clock.instant_at(us));
-                    [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min()
-                };
-                // One timer for both deadlines: a busy publisher re-arms one, not
-                // two, per wake-up. The precise one when the next publish or
-                // paced read comes first, tokio's for keepalive (and with a
-                // batch window).
-                let wake = match wake_at {
-                    Some(at) if precise && (next_publish == Some(at) || hold_at == Some(at)) => {
-                        Wake::precise(self.index, at)
-                    }
-                    // (A disabled branch's far deadline is never polled.)
-                    at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
-                };
+                let NextWake { wake, timed, reads_held, next_publish, keepalive_at } = self.next_wake(conn, current);
                 // The branches do no I/O: what they start is awaited after the
                 // select, so the packet read is not kept in the future meanwhile.
                 let woke = tokio::select! {
@@ -185,7 +145,7 @@ impl Client {
                         }
                         Woke::Phase
                     }
-                    read = conn.read_packet(), if hold_at.is_none() => match read {
+                    read = conn.read_packet(), if !reads_held => match read {
                         Ok(Some(p)) => {
                             let now = self.now_us();
                             Woke::Read(self.take_packets(conn, Some(p), now), now)
@@ -193,7 +153,7 @@ impl Client {
                         Ok(None) => return Err(Cause::NetworkEof),
                         Err(e) => return Err(connection_cause(&e)),
                     },
-                    _ = wake, if wake_at.is_some() => Woke::Timer,
+                    _ = wake, if timed => Woke::Timer,
                 };
                 match woke {
                     Woke::Phase => {}
@@ -202,6 +162,62 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// What a serving client waits for next: one timer for the earliest of
+    /// its deadlines (the next publish, keepalive, a paced read or a stall,
+    /// a retry, a planned leave), and whether reads wait.
+    fn next_wake(&mut self, conn: &mut Connection, current: Phase) -> NextWake {
+        let (hold_at, stall_at) = self.hold_reads(current);
+        // A slow consumer's hold, or the batching pace, whichever is later.
+        let hold_at = hold_at.max(conn.read_paced_until());
+        let (hold_at, stall_at) = (
+            hold_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
+            stall_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
+        );
+        let ready = self.publisher.publishing && !self.publishing_done() && self.session.can_publish();
+        let seq = self.slot(self.recorder.published());
+        // With a batch window, a publisher wakes at most once per window
+        // and sends everything due by then (tokio's timer, on the
+        // window's grid). Without one, it wakes at its message's
+        // intended time on the worker's precise timer — but at most once
+        // per millisecond grid step, as the wheel had it, so a fast
+        // publisher still sends what is due in one write.
+        let window_us = self.ctx.plan.batch_window.as_micros() as u64;
+        let precise = window_us == 0 && timer::available();
+        let grid_us = if precise { self.precise_grid_us() } else { window_us };
+        let next_publish = match self.publisher.schedule.as_mut() {
+            Some(s) if ready => s.is_due_before_end(seq).then(|| {
+                let tick =
+                    if grid_us > 0 { crate::mqtt::pace::next_tick(self.publisher.published_at_us, grid_us) } else { 0 };
+                self.ctx.metrics.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
+            }),
+            _ => None,
+        };
+        // Adaptive batching holds no acknowledgement back that a quarter
+        // full inflight window waits for.
+        conn.set_reads_urgent(self.inflight_quarter_full());
+        let keepalive_at = self.session.keepalive_deadline_us().map(|us| self.ctx.metrics.clock.instant_at(us));
+        let retry_at = self
+            .group
+            .retry_interval
+            .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
+            .map(|us| self.ctx.metrics.clock.instant_at(us));
+        let wake_at = {
+            // (In a block: kept out of the idle client's future.)
+            let leave_at = self.leave_at_us().map(|us| self.ctx.metrics.clock.instant_at(us));
+            [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min()
+        };
+        // One timer for both deadlines: a busy publisher re-arms one, not
+        // two, per wake-up. The precise one when the next publish or
+        // paced read comes first, tokio's for keepalive (and with a
+        // batch window).
+        let wake = match wake_at {
+            Some(at) if precise && (next_publish == Some(at) || hold_at == Some(at)) => Wake::precise(self.index, at),
+            // (A disabled branch's far deadline is never polled.)
+            at => Wake::tokio(at.unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(3600))),
+        };
+        NextWake { wake, timed: wake_at.is_some(), reads_held: hold_at.is_some(), next_publish, keepalive_at }
     }
 
     /// The step a publisher on the precise timer keeps to: 1 ms, or 2 ms

@@ -5,7 +5,8 @@
 //! (`GroupPlan::presence`), on the stage clock that starts with publishing.
 
 use super::state::Client;
-use super::task::{Phase, Served, Stay};
+use super::task::Phase;
+use super::task::{Served, Stay};
 use crate::analysis::windows::RACE_MARGIN_US;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
