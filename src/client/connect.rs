@@ -19,7 +19,6 @@ impl Client {
     /// no CONNACK). On failure, the cause as reported.
     pub(super) async fn connect(&mut self) -> Result<(Box<Connection>, bool), Cause> {
         self.count(|c| c.connect_attempts += 1);
-        self.attempts += 1;
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.index),
@@ -46,7 +45,8 @@ impl Client {
     pub(super) fn connect_options(&self) -> ConnectOptions {
         let mut options = self.group.connect_options(&self.me().client_id);
         if let (Some(w), Some(topic)) = (&self.group.will, &self.me().will_topic) {
-            let connection = self.attempts.saturating_sub(1);
+            // Every attempt ends in the timeline: this one is the next entry.
+            let connection = self.timeline.len() as u32;
             let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
             let payload = crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.index), connection, text);
             options.will = Some(crate::mqtt::codec::Will {

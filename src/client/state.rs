@@ -32,7 +32,6 @@ pub(super) struct Client {
     pub(super) session: Session,
     pub(super) recorder: Recorder,
     pub(super) ready_marked: bool,
-    pub(super) done_marked: bool,
     /// The current connection attempt (replaced at each one).
     pub(super) link: Link,
     /// The connections that ended, in order (`link.gen` is the current one).
@@ -49,8 +48,6 @@ pub(super) struct Client {
     pub(super) pacing: Option<Box<Pacing>>,
     /// Some publisher sends user properties: deliveries are checked.
     pub(super) checks_user_props: bool,
-    /// Connection attempts so far (the next one's timeline index): the will names it.
-    pub(super) attempts: u32,
     /// Under client stages only (boxed: most clients have none): where the
     /// client stands on the stage clock (`stay.rs`).
     pub(super) stay: Option<Box<StayClock>>,
@@ -64,6 +61,8 @@ pub(super) struct Publisher {
     pub(super) publishing: bool,
     /// The broker's announced limits forbid this client's publishing.
     pub(super) blocked: bool,
+    /// It will publish no more, and the run was told (`mark_done`).
+    pub(super) done_marked: bool,
     /// When `publish_due` last ran (run clock, µs).
     pub(super) published_at_us: u64,
     /// Schedule slots given up to `max_queued` (never sent: unsent); boxed,
@@ -143,7 +142,6 @@ impl Client {
             index,
             group,
             ready_marked: false,
-            done_marked: false,
             link: Link::default(),
             timeline: Vec::new(),
             publisher: Publisher::default(),
@@ -151,7 +149,6 @@ impl Client {
             limits: Box::default(),
             pacing: Pacing::of(&ctx.plan, me),
             checks_user_props,
-            attempts: 0,
             stay: ctx.plan.groups[ctx.plan.clients[index as usize].group as usize]
                 .client_curve
                 .is_some()
@@ -178,8 +175,8 @@ impl Client {
 
     /// This publisher will publish no more: the run need not wait for it.
     pub(super) fn mark_done(&mut self) {
-        if !self.done_marked && self.group.publish.is_some() {
-            self.done_marked = true;
+        if !self.publisher.done_marked && self.group.publish.is_some() {
+            self.publisher.done_marked = true;
             self.ctx.metrics.publishers_done.mark_ready();
         }
     }
