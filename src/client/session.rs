@@ -318,7 +318,7 @@ impl Session {
     }
 
     /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
-    pub fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
+    fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
         match self.pending_subscribe {
             Some((p, sent)) if p == pkid => {
                 self.pending_subscribe = None;
@@ -331,11 +331,13 @@ impl Session {
         }
     }
 
-    pub fn on_puback(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    #[cfg(test)]
+    fn on_puback(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         self.complete(pkid, Stage::AwaitPubAck, now_us)
     }
 
-    pub fn on_pubcomp(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    #[cfg(test)]
+    fn on_pubcomp(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         self.complete(pkid, Stage::AwaitPubComp, now_us)
     }
 
@@ -364,7 +366,7 @@ impl Session {
 
     /// MQTT 5: a PUBACK or PUBREC with an error reason ends the flow for
     /// that id; the publish is refused, not delivered and not in doubt.
-    pub fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         match self.outbound.remove(&pkid) {
             Some(o) => {
                 self.settle();
@@ -379,7 +381,7 @@ impl Session {
 
     /// PUBREC: move to awaiting PUBCOMP. A PUBREC for an unknown id is still
     /// answered with PUBREL (3.1.1 §4.3.3) so the broker can finish its side.
-    pub fn on_pubrec(&mut self, pkid: u16) -> AckOutcome {
+    fn on_pubrec(&mut self, pkid: u16) -> AckOutcome {
         match self.outbound.get_mut(&pkid) {
             Some(o) if o.stage == Stage::AwaitPubRec || o.stage == Stage::AwaitPubComp => {
                 o.stage = Stage::AwaitPubComp;
@@ -392,7 +394,7 @@ impl Session {
         }
     }
 
-    pub fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
+    fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
         match qos {
             0 => InboundAction::Deliver,
             1 => InboundAction::DeliverAndPubAck,
@@ -414,7 +416,7 @@ impl Session {
 
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
-    pub fn on_pubrel(&mut self, pkid: u16) -> bool {
+    fn on_pubrel(&mut self, pkid: u16) -> bool {
         let known = self.inbound_qos2.remove(&pkid);
         if !known {
             self.unsolicited_acks += 1;
@@ -423,7 +425,7 @@ impl Session {
     }
 
     /// Anything received proves the broker alive.
-    pub fn on_packet_received(&mut self) {
+    fn on_packet_received(&mut self) {
         self.ping_sent_us = None;
     }
 
