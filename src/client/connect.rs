@@ -61,7 +61,7 @@ impl Client {
     }
 
     /// MQTT 5: what the broker announced in CONNACK, honoured.
-    pub(super) fn honour_limits(&mut self, ack: &ConnAck) {
+    fn honour_limits(&mut self, ack: &ConnAck) {
         self.link.receive_maximum = ack.receive_maximum;
         let topic_len = self.me().topic.as_ref().map_or(0, |t| t.len());
         let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
@@ -93,7 +93,7 @@ impl Client {
         }
     }
 
-    pub(super) fn subscription_blocked(&self) -> bool {
+    fn subscription_blocked(&self) -> bool {
         self.limits.iter().any(|h| !blocks_publishing(h))
     }
 
@@ -109,7 +109,7 @@ impl Client {
         Ok(true)
     }
 
-    pub(super) fn queue_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
+    fn queue_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
         let now = self.now_us();
         // (A publish request gives no packet: `queue_due` writes PUBLISHes.)
         let Ok(Outgoing::Packet(packet)) = self.session.outgoing(request, now) else { return Ok(false) };
@@ -127,7 +127,7 @@ impl Client {
         Ok(resent)
     }
 
-    pub(super) fn queue_resent(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
+    fn queue_resent(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
         let now = self.now_us();
         let resent = self.session.resend(why, now);
         for r in &resent {

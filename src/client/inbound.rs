@@ -14,7 +14,7 @@ use crate::scenario::ProtocolVersion;
 impl Client {
     /// A tracked delivery's user properties against those its publisher's
     /// group sends: checked and mismatched deliveries counted.
-    pub(super) fn check_user_props(&self, m: &crate::mqtt::Publish) {
+    fn check_user_props(&self, m: &crate::mqtt::Publish) {
         let plan = &self.ctx.plan;
         let crate::payload::Decoded::Tracked(h) = crate::payload::Header::decode(&m.payload, plan.run_id) else {
             return;
@@ -35,7 +35,7 @@ impl Client {
     /// Handles one packet from the broker: the session answers it (the
     /// reply is queued; the caller flushes once per read), the recorder
     /// notes what it means. `Err(cause)` ends the connection.
-    pub(super) fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
+    fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
         self.link.gen.heard_us = now;
         let step = self.session.handle(p, now);
         if let Some(reply) = &step.reply {
@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// Counts a PUBACK / PUBREC / PUBCOMP reason other than success, by name.
-    pub(super) fn note_publish_reason(&self, reason: AckReason) {
+    fn note_publish_reason(&self, reason: AckReason) {
         if let Some(name) = reason.counted_name() {
             self.count(|c| *c.publish_reasons.entry(name).or_default() += 1);
         }
@@ -98,7 +98,7 @@ impl Client {
     /// Sends the queued replies, then records what they acknowledge. A
     /// message whose acknowledgement could not be written is not counted:
     /// the broker still holds it and will deliver it again.
-    pub(super) async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
+    async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
                 self.recorder.record_deliveries(&self.ctx.metrics);

@@ -187,7 +187,7 @@ impl Client {
     }
 
     /// Schedule slots given up so far.
-    pub(super) fn slots_skipped(&self) -> u64 {
+    fn slots_skipped(&self) -> u64 {
         self.publisher.skips.as_ref().map_or(0, |s| s.total())
     }
 }

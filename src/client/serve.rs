@@ -225,7 +225,7 @@ impl Client {
     /// quarter of its inflight window: the coarser step must not make it
     /// wait on its own window (it judges right after a write, when the
     /// window is at its fullest).
-    pub(super) fn precise_grid_us(&self) -> u64 {
+    fn precise_grid_us(&self) -> u64 {
         let qos0 = self.group.publish.as_ref().is_some_and(|p| p.qos == 0);
         if (qos0 || !self.inflight_quarter_full()) && crate::mqtt::pace::worker_busy(self.now_us()) {
             BUSY_PRECISE_GRID_US
@@ -234,13 +234,13 @@ impl Client {
         }
     }
 
-    pub(super) fn inflight_quarter_full(&self) -> bool {
+    fn inflight_quarter_full(&self) -> bool {
         4 * self.session.inflight() >= self.session.max_inflight() as usize
     }
 
     /// Until when a slow or stalled consumer must not read, and when its
     /// next stall begins (run-clock µs).
-    pub(super) fn hold_reads(&mut self, phase: Phase) -> (Option<u64>, Option<u64>) {
+    fn hold_reads(&mut self, phase: Phase) -> (Option<u64>, Option<u64>) {
         if self.pacing.is_none() {
             return (None, None);
         }
@@ -253,7 +253,7 @@ impl Client {
     }
 
     /// The timer woke us: publish what is due, ping when keepalive says so.
-    pub(super) async fn on_timer(
+    async fn on_timer(
         &mut self,
         conn: &mut Connection,
         next_publish: Option<std::time::Instant>,
