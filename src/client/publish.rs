@@ -3,8 +3,9 @@
 //! within its inflight window, and rebuilds a PUBLISH byte for byte for a
 //! resend after a reconnect.
 
-use super::session::Outbound;
-use super::task::{Alias, Client};
+use super::link::Alias;
+use super::session::{Outbound, Outgoing, Request};
+use super::state::Client;
 use crate::control::Phase;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::{Connection, Packet, Publish};
@@ -26,15 +27,15 @@ impl Client {
             Phase::Shutdown => return true,
             Phase::Publishing { start_us, end_us } => {
                 self.on_stage_clock(start_us);
-                if self.schedule.is_some() {
+                if self.publisher.schedule.is_some() {
                     return false;
                 }
                 if let Some(s) = Schedule::of_publisher(&self.ctx.plan, self.me(), start_us, end_us) {
-                    self.schedule = Some(Box::new(s));
-                    self.publishing = true;
+                    self.publisher.schedule = Some(Box::new(s));
+                    self.publisher.publishing = true;
                 }
             }
-            Phase::Draining => self.publishing = false,
+            Phase::Draining => self.publisher.publishing = false,
             _ => {}
         }
         false
@@ -42,7 +43,7 @@ impl Client {
 
     pub(super) fn publishing_done(&self) -> bool {
         match &self.group.publish {
-            _ if self.publish_blocked => true,
+            _ if self.publisher.blocked => true,
             Some(p) => p.count.is_some_and(|n| self.recorder.published() + self.slots_skipped() >= n),
             None => true,
         }
@@ -99,7 +100,7 @@ impl Client {
         let seq = self.recorder.published();
         let slot = self.slot(seq);
         let leave_at_us = self.leave_at_us();
-        let schedule = self.schedule.as_mut()?;
+        let schedule = self.publisher.schedule.as_mut()?;
         if !schedule.is_due_before_end(slot) {
             return None;
         }
@@ -113,14 +114,14 @@ impl Client {
     fn queue_due(&mut self, conn: &mut Connection) {
         let Some(publish) = self.group.publish.clone() else { return };
         let now = self.now_us();
-        self.published_at_us = now;
+        self.publisher.published_at_us = now;
         let metrics = self.ctx.metrics.clone();
         let mut lags = [0u64; MAX_BATCH];
         let (mut batch, mut sent) = (0, 0);
         while !self.publishing_done() && self.session.can_publish() {
             if sent == MAX_PER_WAKE {
                 // Far behind: let other clients run, and come back at once.
-                self.published_at_us = 0;
+                self.publisher.published_at_us = 0;
                 break;
             }
             if batch == MAX_BATCH {
@@ -128,18 +129,15 @@ impl Client {
                 batch = 0;
             }
             let Some((seq, intended_us)) = self.next_due(sent, now) else { break };
-            let pkid = match publish.qos {
-                0 => 0,
-                _ => match self.session.next_pkid() {
-                    Some(id) => id,
-                    None => break,
-                },
-            };
+            // The session registers it in flight; busy (every id taken):
+            // the acknowledgements set the pace.
+            let request = Request::Publish { seq, qos: publish.qos, intended_us };
+            let Ok(Outgoing::Publish { pkid }) = self.session.outgoing(request, now) else { break };
             // The PUBLISH and its tracking header go straight into the
             // connection's buffer: no packet value, no allocation.
             let header = self.header(seq, intended_us, now);
             let full = self.me().topic.as_deref().unwrap_or_default().as_bytes();
-            let (topic, props) = match self.alias {
+            let (topic, props) = match self.link.alias {
                 Alias::Off => (full, &publish.props[..]),
                 Alias::Announce => (full, &publish.props_alias[..]),
                 Alias::InUse => (&b""[..], &publish.props_alias[..]),
@@ -148,13 +146,12 @@ impl Client {
             conn.queue_publish(topic, publish.qos, publish.retain, pkid, props, publish.payload, |buf| {
                 header.write(publish.payload, buf)
             });
-            if self.alias != Alias::Off {
-                self.alias_bytes.0 += (full.len() - topic.len()) as u64;
-                self.alias_bytes.1 += crate::mqtt::codec::props::TOPIC_ALIAS_LEN as u64;
-                self.alias = Alias::InUse;
+            if self.link.alias != Alias::Off {
+                self.link.alias_bytes.0 += (full.len() - topic.len()) as u64;
+                self.link.alias_bytes.1 += crate::mqtt::codec::props::TOPIC_ALIAS_LEN as u64;
+                self.link.alias = Alias::InUse;
             }
             self.recorder.queued(&metrics, publish.qos, seq, now);
-            self.session.on_publish_sent(pkid, seq, publish.qos, now, intended_us);
             lags[batch] = now.saturating_sub(intended_us).max(1);
             batch += 1;
             sent += 1;
@@ -165,5 +162,32 @@ impl Client {
         if !self.publishing_done() && !self.session.can_publish() && self.next_due(1, now).is_some() {
             self.recorder.count(&metrics, |c| c.publish_window_full += 1);
         }
+    }
+
+    /// `max_queued`: of the messages that fell due while this publisher was
+    /// offline, the first `max_queued` go out now; the schedule slots of the
+    /// rest are given up (paho refuses a publish when its queue is full).
+    pub(super) fn bound_offline_queue(&mut self, now: u64) {
+        let seq = self.recorder.published();
+        let first = self.slot(seq);
+        let (Some(max), Some(s)) = (self.group.max_queued, self.publisher.schedule.as_mut()) else { return };
+        let mut due = s.due_by(first, now + 1);
+        if let Some(count) = self.group.publish.as_ref().and_then(|p| p.count) {
+            due = due.min(count);
+        }
+        let waiting = due.saturating_sub(first);
+        if waiting > max {
+            self.publisher.skips.get_or_insert_with(Default::default).skip(seq + max, waiting - max);
+        }
+    }
+
+    /// The schedule slot of message `seq` (see `SlotSkips`).
+    pub(super) fn slot(&self, seq: u64) -> u64 {
+        self.publisher.skips.as_ref().map_or(seq, |s| s.slot(seq))
+    }
+
+    /// Schedule slots given up so far.
+    fn slots_skipped(&self) -> u64 {
+        self.publisher.skips.as_ref().map_or(0, |s| s.total())
     }
 }

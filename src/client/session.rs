@@ -1,9 +1,23 @@
 //! Protocol state of one client, with no I/O in it (as rumqttc's MqttState):
 //! packet ids, the outbound inflight window, inbound QoS 2 state and
-//! keepalive. The client task feeds it events and acts on what it returns,
-//! so every rule here is unit-tested without a socket.
+//! keepalive. The client task feeds it packets both ways and acts on what
+//! it returns, so every rule here is unit-tested without a socket:
+//!
+//! - out: `outgoing(Request)` is the one way a packet of midge's own goes
+//!   out — it assigns the packet id (never a busy one; `Busy` when there is
+//!   none or the window is full, and the caller waits for acks), registers
+//!   the in-flight entry, respects the broker's Receive Maximum and stamps
+//!   the keepalive clock; `resend(Resend)` lists what goes out again after a
+//!   resume or a retry (PUBLISH with DUP, or PUBREL, by stage);
+//! - in: `handle(Packet)` answers a packet from the broker and names what
+//!   it means (`Event`, carrying the delivery or the reason code).
+//!
+//! A PUBLISH is the one packet the session does not build: the client writes
+//! it straight into the connection's buffer under the id `outgoing` gave
+//! (no packet value, no allocation per message).
 
-use crate::mqtt::Packet;
+use crate::mqtt::reason::{AckReason, SubAckCode};
+use crate::mqtt::{Packet, Publish};
 use crate::record::vocab::Cause;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher};
@@ -66,6 +80,73 @@ pub enum KeepAliveAction {
     TimedOut,
 }
 
+/// A packet of midge's own to send (`Session::outgoing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Message `seq` of the schedule, intended at `intended_us` (run clock).
+    Publish {
+        seq: u64,
+        qos: u8,
+        intended_us: u64,
+    },
+    Subscribe {
+        filter: String,
+        qos: u8,
+    },
+    PingReq,
+    Disconnect,
+}
+
+/// What to write for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A PUBLISH under this packet id (0 for QoS 0), which the client writes
+    /// itself (see the module doc).
+    Publish {
+        pkid: u16,
+    },
+    Packet(Packet),
+}
+
+/// Why a request cannot go out now: the caller waits for acknowledgements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// The inflight window (ours, capped by the broker's Receive Maximum) is full.
+    WindowFull,
+    /// Every packet id is in use.
+    NoPacketId,
+}
+
+/// When in-flight packets go out again (`Session::resend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// A new connection resumed the session: everything, and keepalive
+    /// starts afresh (MQTT 3.1.1 §4.4).
+    Resume,
+    /// MQTT 3.1.1 `retry_interval` on the same connection: what has waited
+    /// `after_us` since it last went out.
+    Retry { after_us: u64 },
+}
+
+/// One packet to send again, in sequence order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// The PUBLISH again, with DUP set (awaiting PUBACK or PUBREC); the
+    /// client rebuilds it from `outbound`, byte for byte.
+    Publish { pkid: u16, outbound: Outbound },
+    /// The PUBREL again (awaiting PUBCOMP).
+    PubRel { pkid: u16 },
+}
+
+impl Resent {
+    fn of(pkid: u16, outbound: Outbound) -> Resent {
+        match outbound.stage {
+            Stage::AwaitPubAck | Stage::AwaitPubRec => Resent::Publish { pkid, outbound },
+            Stage::AwaitPubComp => Resent::PubRel { pkid },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Session {
     next_pkid: u16,
@@ -122,8 +203,54 @@ impl Session {
         self.outbound.len() < self.max_inflight as usize
     }
 
+    /// The one way a packet of midge's own goes out: assigns its packet id
+    /// (never a busy one), registers what awaits an acknowledgement, stamps
+    /// the keepalive clock, and says what to write. `Busy`: nothing changed;
+    /// the caller waits for acknowledgements.
+    pub fn outgoing(&mut self, request: Request, now_us: u64) -> Result<Outgoing, Busy> {
+        let out = match request {
+            Request::Publish { seq, qos, intended_us } => {
+                let pkid = if qos == 0 {
+                    0
+                } else if !self.can_publish() {
+                    return Err(Busy::WindowFull);
+                } else {
+                    self.next_pkid().ok_or(Busy::NoPacketId)?
+                };
+                self.on_publish_sent(pkid, seq, qos, now_us, intended_us);
+                return Ok(Outgoing::Publish { pkid });
+            }
+            Request::Subscribe { filter, qos } => {
+                let pkid = self.next_pkid().ok_or(Busy::NoPacketId)?;
+                self.pending_subscribe = Some((pkid, now_us));
+                Packet::Subscribe { pkid, filters: vec![(filter, qos)] }
+            }
+            Request::PingReq => {
+                self.ping_sent_us = Some(now_us);
+                Packet::PingReq
+            }
+            Request::Disconnect => Packet::Disconnect { reason: 0 },
+        };
+        self.last_sent_us = now_us;
+        Ok(Outgoing::Packet(out))
+    }
+
+    /// What goes out again, in sequence order, now marked as sent at
+    /// `now_us`: after a resume everything in flight, on a retry what has
+    /// waited long enough. The packet ids stay theirs.
+    pub fn resend(&mut self, why: Resend, now_us: u64) -> Vec<Resent> {
+        let due = match why {
+            Resend::Resume => self.resume(now_us),
+            Resend::Retry { after_us } => self.retry_due(now_us, after_us),
+        };
+        if !due.is_empty() {
+            self.last_sent_us = now_us;
+        }
+        due.into_iter().map(|(pkid, o)| Resent::of(pkid, o)).collect()
+    }
+
     /// The next free packet id: 1..=65535, wrapping, skipping ids in use.
-    pub fn next_pkid(&mut self) -> Option<u16> {
+    fn next_pkid(&mut self) -> Option<u16> {
         for _ in 0..u16::MAX {
             let id = self.next_pkid;
             self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
@@ -135,7 +262,7 @@ impl Session {
         None
     }
 
-    pub fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
+    fn on_publish_sent(&mut self, pkid: u16, seq: u64, qos: u8, now_us: u64, intended_us: u64) {
         self.last_sent_us = now_us;
         if qos > 0 {
             if self.outbound.capacity() == 0 {
@@ -149,7 +276,7 @@ impl Session {
     /// A new connection resumed the session: what to send again, in order
     /// (PUBLISH with DUP for those awaiting PUBACK/PUBREC, PUBREL for those
     /// awaiting PUBCOMP; MQTT 3.1.1 §4.4). Keepalive starts afresh.
-    pub fn resume(&mut self, now_us: u64) -> Vec<(u16, Outbound)> {
+    fn resume(&mut self, now_us: u64) -> Vec<(u16, Outbound)> {
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
         self.pending_subscribe = None;
@@ -163,7 +290,7 @@ impl Session {
 
     /// MQTT 3.1.1 retries on the same connection: what has waited `retry_us`
     /// since it last went out, in order, now marked as sent again.
-    pub fn retry_due(&mut self, now_us: u64, retry_us: u64) -> Vec<(u16, Outbound)> {
+    fn retry_due(&mut self, now_us: u64, retry_us: u64) -> Vec<(u16, Outbound)> {
         let mut v = Vec::new();
         for (k, o) in self.outbound.iter_mut().filter(|(_, o)| o.tx_us + retry_us <= now_us) {
             o.tx_us = now_us;
@@ -184,18 +311,14 @@ impl Session {
         self.ping_sent_us = None;
     }
 
-    pub fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
+    #[cfg(test)]
+    fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
         self.last_sent_us = now_us;
         self.pending_subscribe = Some((pkid, now_us));
     }
 
-    /// Any other packet written (acks, pings): it resets the keepalive clock.
-    pub fn on_packet_sent(&mut self, now_us: u64) {
-        self.last_sent_us = now_us;
-    }
-
     /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
-    pub fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
+    fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
         match self.pending_subscribe {
             Some((p, sent)) if p == pkid => {
                 self.pending_subscribe = None;
@@ -208,11 +331,13 @@ impl Session {
         }
     }
 
-    pub fn on_puback(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    #[cfg(test)]
+    fn on_puback(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         self.complete(pkid, Stage::AwaitPubAck, now_us)
     }
 
-    pub fn on_pubcomp(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    #[cfg(test)]
+    fn on_pubcomp(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         self.complete(pkid, Stage::AwaitPubComp, now_us)
     }
 
@@ -241,7 +366,7 @@ impl Session {
 
     /// MQTT 5: a PUBACK or PUBREC with an error reason ends the flow for
     /// that id; the publish is refused, not delivered and not in doubt.
-    pub fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
+    fn on_rejected(&mut self, pkid: u16, now_us: u64) -> AckOutcome {
         match self.outbound.remove(&pkid) {
             Some(o) => {
                 self.settle();
@@ -256,7 +381,7 @@ impl Session {
 
     /// PUBREC: move to awaiting PUBCOMP. A PUBREC for an unknown id is still
     /// answered with PUBREL (3.1.1 §4.3.3) so the broker can finish its side.
-    pub fn on_pubrec(&mut self, pkid: u16) -> AckOutcome {
+    fn on_pubrec(&mut self, pkid: u16) -> AckOutcome {
         match self.outbound.get_mut(&pkid) {
             Some(o) if o.stage == Stage::AwaitPubRec || o.stage == Stage::AwaitPubComp => {
                 o.stage = Stage::AwaitPubComp;
@@ -269,7 +394,7 @@ impl Session {
         }
     }
 
-    pub fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
+    fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
         match qos {
             0 => InboundAction::Deliver,
             1 => InboundAction::DeliverAndPubAck,
@@ -291,7 +416,7 @@ impl Session {
 
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
-    pub fn on_pubrel(&mut self, pkid: u16) -> bool {
+    fn on_pubrel(&mut self, pkid: u16) -> bool {
         let known = self.inbound_qos2.remove(&pkid);
         if !known {
             self.unsolicited_acks += 1;
@@ -300,11 +425,12 @@ impl Session {
     }
 
     /// Anything received proves the broker alive.
-    pub fn on_packet_received(&mut self) {
+    fn on_packet_received(&mut self) {
         self.ping_sent_us = None;
     }
 
-    pub fn on_ping_sent(&mut self, now_us: u64) {
+    #[cfg(test)]
+    fn on_ping_sent(&mut self, now_us: u64) {
         self.last_sent_us = now_us;
         self.ping_sent_us = Some(now_us);
     }
@@ -351,30 +477,30 @@ impl Session {
 pub enum Event {
     Nothing,
     /// A PUBLISH to take in (the broker sends it for the first time).
-    Delivery,
-    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2), with the
-    /// reason code (MQTT 5; 0x10: no matching subscribers).
+    Delivery(Publish),
+    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2), with its
+    /// reason (MQTT 5; `Noted(0x10)`: no matching subscribers).
     Acked {
         seq: u64,
         latency_us: u64,
-        reason: u8,
+        reason: AckReason,
     },
-    /// MQTT 5: the broker refused our publish `seq` with an error reason.
+    /// MQTT 5: the broker refused our publish `seq` (`reason` is a refusal).
     Rejected {
         seq: u64,
-        reason: u8,
+        reason: AckReason,
     },
     /// MQTT 5: a PUBREC that goes on with a reason other than success
     /// (0x10: no matching subscribers).
     Noted {
-        reason: u8,
+        reason: AckReason,
     },
     /// An acknowledgement for an id nothing of ours was waiting under.
     Unsolicited,
     /// Our SUBSCRIBE was answered; `code` is the first granted QoS or failure.
     SubAcked {
         latency_us: u64,
-        code: u8,
+        code: SubAckCode,
     },
     /// The connection must end, for this cause.
     Closed(Cause),
@@ -395,39 +521,56 @@ impl Step {
 
 impl Session {
     /// A packet from the broker in; the reply and the event out (rumqttc's
-    /// `state.rs` style: no I/O here, so every rule is unit-tested).
-    pub fn handle(&mut self, p: &Packet, now_us: u64) -> Step {
+    /// `state.rs` style: no I/O here, so every rule is unit-tested). A reply
+    /// stamps the keepalive clock: the caller queues it at once (and a
+    /// failed write ends the connection).
+    pub fn handle(&mut self, p: Packet, now_us: u64) -> Step {
         self.on_packet_received();
-        match *p {
-            Packet::Publish(ref m) => {
-                let (deliver, reply) = match self.on_inbound_publish(m.qos, m.pkid) {
+        let step = self.answer(p, now_us);
+        if step.reply.is_some() {
+            self.last_sent_us = now_us;
+        }
+        step
+    }
+
+    fn answer(&mut self, p: Packet, now_us: u64) -> Step {
+        match p {
+            Packet::Publish(m) => {
+                let pkid = m.pkid;
+                let (deliver, reply) = match self.on_inbound_publish(m.qos, pkid) {
                     InboundAction::Deliver => (true, None),
-                    InboundAction::DeliverAndPubAck => (true, Some(Packet::PubAck { pkid: m.pkid, reason: 0 })),
-                    InboundAction::DeliverAndPubRec => (true, Some(Packet::PubRec { pkid: m.pkid, reason: 0 })),
-                    InboundAction::PubRecOnly => (false, Some(Packet::PubRec { pkid: m.pkid, reason: 0 })),
+                    InboundAction::DeliverAndPubAck => (true, Some(Packet::PubAck { pkid, reason: 0 })),
+                    InboundAction::DeliverAndPubRec => (true, Some(Packet::PubRec { pkid, reason: 0 })),
+                    InboundAction::PubRecOnly => (false, Some(Packet::PubRec { pkid, reason: 0 })),
                 };
-                Step::new(reply, if deliver { Event::Delivery } else { Event::Nothing })
+                Step::new(reply, if deliver { Event::Delivery(m) } else { Event::Nothing })
             }
-            Packet::PubAck { pkid, reason } => Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubAck)),
-            Packet::PubComp { pkid, reason } => Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubComp)),
-            Packet::PubRec { pkid, reason } if reason >= 0x80 => {
-                Step::new(None, self.on_ack(pkid, reason, now_us, Stage::AwaitPubRec))
+            Packet::PubAck { pkid, reason } => {
+                Step::new(None, self.on_ack(pkid, AckReason::of(reason), now_us, Stage::AwaitPubAck))
             }
-            Packet::PubRec { pkid, reason } => {
-                let event = match self.on_pubrec(pkid) {
-                    AckOutcome::Unsolicited => Event::Unsolicited,
-                    _ if reason != 0 => Event::Noted { reason },
-                    _ => Event::Nothing,
-                };
-                Step::new(Some(Packet::PubRel { pkid, reason: 0 }), event)
+            Packet::PubComp { pkid, reason } => {
+                Step::new(None, self.on_ack(pkid, AckReason::of(reason), now_us, Stage::AwaitPubComp))
             }
+            Packet::PubRec { pkid, reason } => match AckReason::of(reason) {
+                refused @ AckReason::Refused(_) => {
+                    Step::new(None, self.on_ack(pkid, refused, now_us, Stage::AwaitPubRec))
+                }
+                reason => {
+                    let event = match self.on_pubrec(pkid) {
+                        AckOutcome::Unsolicited => Event::Unsolicited,
+                        _ if reason != AckReason::Success => Event::Noted { reason },
+                        _ => Event::Nothing,
+                    };
+                    Step::new(Some(Packet::PubRel { pkid, reason: 0 }), event)
+                }
+            },
             Packet::PubRel { pkid, .. } => {
                 let event = if self.on_pubrel(pkid) { Event::Nothing } else { Event::Unsolicited };
                 Step::new(Some(Packet::PubComp { pkid, reason: 0 }), event)
             }
             Packet::SubAck { pkid, ref codes } => match self.on_suback(pkid, now_us) {
                 Some(latency_us) => {
-                    Step::new(None, Event::SubAcked { latency_us, code: codes.first().copied().unwrap_or(0x80) })
+                    Step::new(None, Event::SubAcked { latency_us, code: SubAckCode::of(codes.first().copied()) })
                 }
                 None => Step::new(None, Event::Unsolicited),
             },
@@ -441,11 +584,12 @@ impl Session {
         }
     }
 
-    /// PUBACK / PUBCOMP (or an error PUBREC): the publish completed, or was refused.
-    fn on_ack(&mut self, pkid: u16, reason: u8, now_us: u64, stage: Stage) -> Event {
-        let outcome = if reason >= 0x80 { self.on_rejected(pkid, now_us) } else { self.complete(pkid, stage, now_us) };
+    /// PUBACK / PUBCOMP (or a refusing PUBREC): the publish completed, or was refused.
+    fn on_ack(&mut self, pkid: u16, reason: AckReason, now_us: u64, stage: Stage) -> Event {
+        let outcome =
+            if reason.is_refusal() { self.on_rejected(pkid, now_us) } else { self.complete(pkid, stage, now_us) };
         match outcome {
-            AckOutcome::Completed { seq, .. } if reason >= 0x80 => Event::Rejected { seq, reason },
+            AckOutcome::Completed { seq, .. } if reason.is_refusal() => Event::Rejected { seq, reason },
             AckOutcome::Completed { seq, latency_us } => Event::Acked { seq, latency_us, reason },
             AckOutcome::SendPubRel => Event::Nothing,
             AckOutcome::Unsolicited => Event::Unsolicited,
@@ -610,7 +754,11 @@ mod tests {
     }
 
     fn publish(qos: u8, pkid: u16) -> Packet {
-        Packet::Publish(crate::mqtt::Publish {
+        Packet::Publish(pub_(qos, pkid))
+    }
+
+    fn pub_(qos: u8, pkid: u16) -> Publish {
+        Publish {
             dup: false,
             qos,
             retain: false,
@@ -618,7 +766,7 @@ mod tests {
             pkid,
             props: bytes::Bytes::new(),
             payload: bytes::Bytes::new(),
-        })
+        }
     }
 
     #[test]
@@ -626,49 +774,169 @@ mod tests {
         let mut s = Session::new(10, 60);
         // Inbound QoS 1 and 2; a second PUBLISH of the same QoS 2 id is only acknowledged.
         assert_eq!(
-            s.handle(&publish(1, 7), 0),
-            Step::new(Some(Packet::PubAck { pkid: 7, reason: 0 }), Event::Delivery)
+            s.handle(publish(1, 7), 0),
+            Step::new(Some(Packet::PubAck { pkid: 7, reason: 0 }), Event::Delivery(pub_(1, 7)))
         );
         assert_eq!(
-            s.handle(&publish(2, 8), 0),
-            Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Delivery)
+            s.handle(publish(2, 8), 0),
+            Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Delivery(pub_(2, 8)))
         );
-        assert_eq!(s.handle(&publish(2, 8), 0), Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Nothing));
-        assert_eq!(s.handle(&Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Nothing);
-        assert_eq!(s.handle(&Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Unsolicited);
+        assert_eq!(s.handle(publish(2, 8), 0), Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Nothing));
+        assert_eq!(s.handle(Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Nothing);
+        assert_eq!(s.handle(Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Unsolicited);
         // Outbound QoS 1: acked once; a second PUBACK is unsolicited; an MQTT 5 refusal is a rejection.
         s.on_publish_sent(1, 40, 1, 100, 100);
         assert_eq!(
-            s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 350).event,
-            Event::Acked { seq: 40, latency_us: 250, reason: 0 }
+            s.handle(Packet::PubAck { pkid: 1, reason: 0 }, 350).event,
+            Event::Acked { seq: 40, latency_us: 250, reason: AckReason::Success }
         );
-        assert_eq!(s.handle(&Packet::PubAck { pkid: 1, reason: 0 }, 400).event, Event::Unsolicited);
+        assert_eq!(s.handle(Packet::PubAck { pkid: 1, reason: 0 }, 400).event, Event::Unsolicited);
         s.on_publish_sent(2, 41, 1, 100, 100);
         assert_eq!(
-            s.handle(&Packet::PubAck { pkid: 2, reason: 0x87 }, 400).event,
-            Event::Rejected { seq: 41, reason: 0x87 }
+            s.handle(Packet::PubAck { pkid: 2, reason: 0x87 }, 400).event,
+            Event::Rejected { seq: 41, reason: AckReason::Refused(0x87) }
         );
         // Outbound QoS 2: PUBREC → PUBREL, PUBCOMP completes.
         s.on_publish_sent(3, 42, 2, 100, 100);
         assert_eq!(
-            s.handle(&Packet::PubRec { pkid: 3, reason: 0 }, 200),
+            s.handle(Packet::PubRec { pkid: 3, reason: 0 }, 200),
             Step::new(Some(Packet::PubRel { pkid: 3, reason: 0 }), Event::Nothing)
         );
         assert_eq!(
-            s.handle(&Packet::PubComp { pkid: 3, reason: 0 }, 300).event,
-            Event::Acked { seq: 42, latency_us: 200, reason: 0 }
+            s.handle(Packet::PubComp { pkid: 3, reason: 0 }, 300).event,
+            Event::Acked { seq: 42, latency_us: 200, reason: AckReason::Success }
         );
         // The broker ends it, or sends what a server must not.
-        assert_eq!(s.handle(&Packet::Disconnect { reason: 0x8E }, 0).event, Event::Closed(Cause::Disconnect(0x8E)));
-        assert_eq!(s.handle(&Packet::PingReq, 0).event, Event::Closed(Cause::ProtocolErrorFromBroker));
+        assert_eq!(s.handle(Packet::Disconnect { reason: 0x8E }, 0).event, Event::Closed(Cause::Disconnect(0x8E)));
+        assert_eq!(s.handle(Packet::PingReq, 0).event, Event::Closed(Cause::ProtocolErrorFromBroker));
         // A PUBREC that could not be written: the broker's resend is the delivery.
-        assert_eq!(s.handle(&publish(2, 11), 0).event, Event::Delivery);
+        assert_eq!(s.handle(publish(2, 11), 0).event, Event::Delivery(pub_(2, 11)));
         s.forget_inbound(11);
-        assert_eq!(s.handle(&publish(2, 11), 0).event, Event::Delivery, "the redelivery is taken in");
+        assert_eq!(s.handle(publish(2, 11), 0).event, Event::Delivery(pub_(2, 11)), "the redelivery is taken in");
         s.on_subscribe_sent(9, 1_000);
         assert_eq!(
-            s.handle(&Packet::SubAck { pkid: 9, codes: vec![1] }, 1_500).event,
-            Event::SubAcked { latency_us: 500, code: 1 }
+            s.handle(Packet::SubAck { pkid: 9, codes: vec![1] }, 1_500).event,
+            Event::SubAcked { latency_us: 500, code: SubAckCode::Granted(1) }
         );
+    }
+
+    fn publish_request(seq: u64, qos: u8) -> Request {
+        Request::Publish { seq, qos, intended_us: seq * 10 }
+    }
+
+    #[test]
+    fn outgoing_ids_wrap_past_65535_and_skip_busy_ones() {
+        let mut s = Session::new(100, 60);
+        s.next_pkid = 65534;
+        let mut ids = Vec::new();
+        for seq in 0..3 {
+            ids.push(s.outgoing(publish_request(seq, 1), 0));
+        }
+        let want = [65534, 65535, 1].map(|pkid| Ok(Outgoing::Publish { pkid }));
+        assert_eq!(ids, want);
+        // 65535 is acked; 65534 and 1 stay busy when the counter comes round.
+        assert!(matches!(s.on_puback(65535, 5), AckOutcome::Completed { seq: 1, .. }));
+        s.next_pkid = 65534;
+        assert_eq!(s.outgoing(publish_request(3, 2), 10), Ok(Outgoing::Publish { pkid: 65535 }));
+        assert_eq!(s.outgoing(publish_request(4, 1), 10), Ok(Outgoing::Publish { pkid: 2 }), "1 is busy");
+        let subscribe = Request::Subscribe { filter: "a/#".into(), qos: 1 };
+        let want = Outgoing::Packet(Packet::Subscribe { pkid: 3, filters: vec![("a/#".into(), 1)] });
+        assert_eq!(s.outgoing(subscribe, 10), Ok(want));
+        assert_eq!(s.outgoing(publish_request(5, 1), 10), Ok(Outgoing::Publish { pkid: 4 }), "3 awaits its SUBACK");
+    }
+
+    #[test]
+    fn outgoing_says_busy_when_every_id_is_taken_and_changes_nothing() {
+        let mut s = Session::new(u16::MAX, 60);
+        for seq in 0..u64::from(u16::MAX) {
+            assert!(s.outgoing(publish_request(seq, 1), 1).is_ok());
+        }
+        assert_eq!(s.outgoing(publish_request(99_999, 1), 2), Err(Busy::WindowFull));
+        let subscribe = Request::Subscribe { filter: "t".into(), qos: 0 };
+        assert_eq!(s.outgoing(subscribe, 2), Err(Busy::NoPacketId));
+        assert_eq!(s.inflight(), u16::MAX as usize);
+        assert_eq!(s.keepalive_deadline_us(), Some(1 + 60_000_000), "a refused request stamps nothing");
+        // QoS 0 needs no id and no room in the window.
+        assert_eq!(s.outgoing(publish_request(99_999, 0), 3), Ok(Outgoing::Publish { pkid: 0 }));
+        s.on_puback(7, 4);
+        assert_eq!(s.outgoing(publish_request(100_000, 1), 5), Ok(Outgoing::Publish { pkid: 7 }));
+    }
+
+    #[test]
+    fn outgoing_respects_the_brokers_receive_maximum() {
+        let mut s = Session::new(10, 60);
+        s.limit_inflight(2);
+        assert_eq!(s.outgoing(publish_request(0, 1), 0), Ok(Outgoing::Publish { pkid: 1 }));
+        assert_eq!(s.outgoing(publish_request(1, 2), 0), Ok(Outgoing::Publish { pkid: 2 }));
+        assert_eq!(s.outgoing(publish_request(2, 1), 0), Err(Busy::WindowFull));
+        assert_eq!(s.inflight(), 2);
+        // A larger Receive Maximum never widens our own window.
+        s.limit_inflight(500);
+        assert_eq!(s.max_inflight(), 2);
+        assert!(matches!(s.on_puback(1, 10), AckOutcome::Completed { seq: 0, latency_us: 10 }));
+        assert_eq!(s.outgoing(publish_request(2, 1), 20), Ok(Outgoing::Publish { pkid: 3 }));
+    }
+
+    #[test]
+    fn resend_after_resume_sends_publish_with_dup_or_pubrel_by_stage() {
+        let mut s = Session::new(10, 60);
+        for (seq, qos) in [(0, 2), (1, 2), (2, 1)] {
+            s.outgoing(publish_request(seq, qos), 100 + seq).unwrap();
+        }
+        assert_eq!(
+            s.handle(Packet::PubRec { pkid: 2, reason: 0 }, 150).reply,
+            Some(Packet::PubRel { pkid: 2, reason: 0 })
+        );
+        s.outgoing(Request::PingReq, 200).unwrap();
+        let again = s.resend(Resend::Resume, 1_000);
+        let sent = |seq: u64, qos: u8, stage| Outbound {
+            seq,
+            qos,
+            sent_us: 100 + seq,
+            intended_us: seq * 10,
+            stage,
+            tx_us: 1_000,
+        };
+        assert_eq!(
+            again,
+            vec![
+                Resent::Publish { pkid: 1, outbound: sent(0, 2, Stage::AwaitPubRec) },
+                Resent::PubRel { pkid: 2 },
+                Resent::Publish { pkid: 3, outbound: sent(2, 1, Stage::AwaitPubAck) },
+            ]
+        );
+        // Keepalive starts afresh: the ping before the drop is forgotten.
+        assert_eq!(s.keepalive_deadline_us(), Some(1_000 + 60_000_000));
+        assert!(s.resend(Resend::Retry { after_us: 500 }, 1_499).is_empty());
+        let retried = s.resend(Resend::Retry { after_us: 500 }, 1_500);
+        assert_eq!(retried.len(), 3, "all three went out at 1 000");
+        assert_eq!(s.keepalive_deadline_us(), Some(1_500 + 60_000_000));
+        assert_eq!(s.next_retry_us(500), Some(2_000));
+    }
+
+    #[test]
+    fn every_packet_out_stamps_the_keepalive_clock() {
+        let k = 10_000_000;
+        let mut s = Session::new(10, 10);
+        assert_eq!(s.keepalive_deadline_us(), Some(k));
+        s.outgoing(publish_request(0, 0), 1_000).unwrap();
+        assert_eq!(s.keepalive_deadline_us(), Some(1_000 + k), "a QoS 0 publish");
+        s.outgoing(publish_request(1, 1), 2_000).unwrap();
+        assert_eq!(s.keepalive_deadline_us(), Some(2_000 + k), "a QoS 1 publish");
+        s.handle(Packet::PubAck { pkid: 1, reason: 0 }, 3_000);
+        assert_eq!(s.keepalive_deadline_us(), Some(2_000 + k), "a packet in without a reply stamps nothing");
+        s.handle(publish(1, 9), 4_000);
+        assert_eq!(s.keepalive_deadline_us(), Some(4_000 + k), "the PUBACK it answers with");
+        s.outgoing(Request::Subscribe { filter: "t".into(), qos: 0 }, 5_000).unwrap();
+        assert_eq!(s.keepalive_deadline_us(), Some(5_000 + k), "a subscribe");
+        assert_eq!(s.outgoing(Request::PingReq, 6_000), Ok(Outgoing::Packet(Packet::PingReq)));
+        assert_eq!(s.keepalive_deadline_us(), Some(6_000 + k), "the ping: its answer is due by then");
+        s.outgoing(publish_request(2, 1), 7_000).unwrap();
+        assert_eq!(s.keepalive_deadline_us(), Some(6_000 + k), "after a ping, its answer is what counts");
+        assert_eq!(s.keepalive_due(6_000 + k), KeepAliveAction::TimedOut);
+        s.handle(Packet::PingResp, 8_000);
+        assert_eq!(s.keepalive_deadline_us(), Some(7_000 + k));
+        assert_eq!(s.outgoing(Request::Disconnect, 9_000), Ok(Outgoing::Packet(Packet::Disconnect { reason: 0 })));
+        assert_eq!(s.keepalive_deadline_us(), Some(9_000 + k));
     }
 }

@@ -4,7 +4,8 @@
 //! same client id. Where it stands comes from the plan
 //! (`GroupPlan::presence`), on the stage clock that starts with publishing.
 
-use super::task::{Client, Served, Stay};
+use super::state::Client;
+use super::task::{Served, Stay};
 use crate::control::Phase;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::Connection;
@@ -69,7 +70,7 @@ impl Client {
     /// gives what was sent before then the margin twice over to arrive.
     fn linger(&self) -> Duration {
         match self.me().filter {
-            Some(_) => Duration::from_micros(RACE_MARGIN_US.max(self.gen.slowest_delivery_us)).min(LEAVE_SETTLE),
+            Some(_) => Duration::from_micros(RACE_MARGIN_US.max(self.link.gen.slowest_delivery_us)).min(LEAVE_SETTLE),
             None => Duration::ZERO,
         }
     }
@@ -97,7 +98,7 @@ impl Client {
 
     /// Whether a message of the stay that ends is still to go out.
     fn owes_before_leave(&mut self) -> bool {
-        self.publishing && !self.publishing_done() && self.next_due(0, 0).is_some()
+        self.publisher.publishing && !self.publishing_done() && self.next_due(0, 0).is_some()
     }
 
     /// Whether the current stay is over.
@@ -146,7 +147,7 @@ impl Client {
                 },
             }
         }
-        self.gen.left_us = self.stay.as_mut().and_then(|s| s.leave_at_us.take());
+        self.link.gen.left_us = self.stay.as_mut().and_then(|s| s.leave_at_us.take());
         Ok(Served::Left)
     }
 }

@@ -6,7 +6,7 @@ use super::flight::{FlightEntry, FlightRecorder};
 use super::pace::{next_tick, worker_busy, worker_moved, AdaptivePace};
 use super::protocol::ProtocolVersion;
 use super::transport::Stream;
-use crate::record::RunClock;
+use crate::record::{Counters, RunClock};
 use bytes::BytesMut;
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,21 +27,11 @@ pub struct Connection {
     write_buf: BytesMut,
     pub protocol: ProtocolVersion,
     max_incoming: usize,
-    /// Bytes read and written on this connection (for the report and the flight recorder).
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Socket reads that brought data, and writes (one `write_all` each):
-    /// how well batching works, in the report.
-    pub reads: u64,
-    pub writes: u64,
+    /// What this connection counted, handed to the client's counters as
+    /// one struct when it ends.
+    pub counters: ConnectionCounters,
     /// Run-clock µs of the last write that reached the socket (0: none).
     pub wrote_us: u64,
-    /// Writes that carried PUBLISHes, and those of them that carried more
-    /// than one: how often a publisher's wake-up was batched.
-    pub publish_writes: u64,
-    pub publish_writes_batched: u64,
-    /// Reads that waited for a batching window's tick.
-    pub paced_reads: u64,
     /// PUBLISHes queued since the last write.
     queued_publishes: u32,
     /// Writes in a row that used less than half the write buffer.
@@ -61,6 +51,38 @@ pub struct Connection {
     last_read_us: u64,
     /// While busy, the next read waits until this run-clock µs (0: it need not).
     paced_until_us: u64,
+}
+
+/// What one connection counts of its socket, for the report: added to the
+/// client's `Counters` when the connection ends (`add_to`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionCounters {
+    /// Bytes read and written (for the report and the flight recorder).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Socket reads that brought data, and writes (one `write_all` each):
+    /// how well batching works, in the report.
+    pub reads: u64,
+    pub writes: u64,
+    /// Writes that carried PUBLISHes, and those of them that carried more
+    /// than one: how often a publisher's wake-up was batched.
+    pub publish_writes: u64,
+    pub publish_writes_batched: u64,
+    /// Reads that waited for a batching window's tick.
+    pub paced_reads: u64,
+}
+
+impl ConnectionCounters {
+    /// Adds these to a client's counters (the record's names for them).
+    pub fn add_to(&self, c: &mut Counters) {
+        c.socket_reads += self.reads;
+        c.socket_writes += self.writes;
+        c.bytes_in += self.bytes_in;
+        c.bytes_out += self.bytes_out;
+        c.publish_writes += self.publish_writes;
+        c.publish_writes_batched += self.publish_writes_batched;
+        c.paced_reads += self.paced_reads;
+    }
 }
 
 /// Whether the broker waits for midge's answer to `p` before it sends more
@@ -127,14 +149,8 @@ impl Connection {
             write_buf: BytesMut::new(),
             protocol,
             max_incoming: codec::DEFAULT_MAX_INCOMING,
-            bytes_in: 0,
-            bytes_out: 0,
-            reads: 0,
-            writes: 0,
+            counters: ConnectionCounters::default(),
             wrote_us: 0,
-            publish_writes: 0,
-            publish_writes_batched: 0,
-            paced_reads: 0,
             queued_publishes: 0,
             small_writes: 0,
             flight: FlightRecorder::default(),
@@ -188,9 +204,9 @@ impl Connection {
             if n == 0 {
                 return if self.read_buf.is_empty() { Ok(None) } else { Err(ConnectionError::TruncatedFrame) };
             }
-            self.bytes_in += n as u64;
-            self.reads += 1;
-            self.paced_reads += paced as u64;
+            self.counters.bytes_in += n as u64;
+            self.counters.reads += 1;
+            self.counters.paced_reads += paced as u64;
             self.read_room = if n >= asked {
                 (self.read_room * 2).min(MAX_READ_ROOM)
             } else if n < asked / 8 {
@@ -313,9 +329,16 @@ impl Connection {
         let start = self.write_buf.len();
         self.queue_packet(packet)?;
         let n = self.write_buf.len() - start;
+        self.flush_control().await?;
+        Ok(n)
+    }
+
+    /// `flush` for control packets (as `write_packet`): the buffer is let
+    /// go afterwards.
+    pub async fn flush_control(&mut self) -> Result<(), ConnectionError> {
         self.flush().await?;
         self.write_buf = BytesMut::new();
-        Ok(n)
+        Ok(())
     }
 
     /// Appends a PUBLISH whose payload (`payload_len` bytes) `fill` writes in
@@ -357,11 +380,11 @@ impl Connection {
             self.stream.write_all(&self.write_buf).await?;
             // A no-op for TCP; TLS and WebSocket may hold what was written.
             self.stream.flush().await?;
-            self.bytes_out += self.write_buf.len() as u64;
-            self.writes += 1;
+            self.counters.bytes_out += self.write_buf.len() as u64;
+            self.counters.writes += 1;
             self.wrote_us = self.clock.now_us();
-            self.publish_writes += (self.queued_publishes > 0) as u64;
-            self.publish_writes_batched += (self.queued_publishes > 1) as u64;
+            self.counters.publish_writes += (self.queued_publishes > 0) as u64;
+            self.counters.publish_writes_batched += (self.queued_publishes > 1) as u64;
             self.queued_publishes = 0;
             let written = self.write_buf.len();
             self.write_buf.clear();
@@ -378,8 +401,8 @@ impl Connection {
         self.record_sent(bytes.first().copied().unwrap_or(0), bytes.len(), pkid, true);
         self.stream.write_all(bytes).await?;
         self.stream.flush().await?;
-        self.bytes_out += bytes.len() as u64;
-        self.writes += 1;
+        self.counters.bytes_out += bytes.len() as u64;
+        self.counters.writes += 1;
         self.wrote_us = self.clock.now_us();
         Ok(())
     }

@@ -5,10 +5,10 @@
 
 use super::probes::sampler;
 use crate::broker;
+use crate::client::order::ClientOrder;
 use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome};
 use crate::control::{Phase, TaskName, Tasks};
-use crate::client::order::ClientOrder;
 use crate::faults::proxy::FaultProxy;
 use crate::metrics::Metrics;
 use crate::mqtt::transport::Transport;

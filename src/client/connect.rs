@@ -1,0 +1,183 @@
+//! A client's connection coming up: TCP, CONNECT and CONNACK (whose
+//! announced limits are honoured), then the session resumed (what was in
+//! flight sent again) or started over (subscribe); and the packets of
+//! midge's own that go out through the session (`send_request`, `resend`).
+
+use super::announced::{blocks_publishing, limit_hits};
+use super::link::Alias;
+use super::recorder::ConnectTimes;
+use super::session::{Outgoing, Request, Resend, Resent};
+use super::state::Client;
+use super::task::CONNECT_TIMEOUT;
+use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
+use crate::mqtt::{ConnAck, ConnectOptions, Connection, Packet};
+use crate::record::vocab::{BatchMode, Cause};
+
+impl Client {
+    /// TCP connect, CONNECT, CONNACK; the CONNACK's limits are honoured
+    /// here, so only its session-present flag is handed on (the task keeps
+    /// no CONNACK). On failure, the cause as reported.
+    pub(super) async fn connect(&mut self) -> Result<(Box<Connection>, bool), Cause> {
+        self.count(|c| c.connect_attempts += 1);
+        let dial = Dial {
+            to: self.ctx.broker,
+            from: self.ctx.plan.source_addr(self.index),
+            transport: &self.ctx.transports[self.me().group as usize],
+            protocol: self.protocol(),
+            clock: self.ctx.metrics.clock,
+            limit: CONNECT_TIMEOUT,
+        };
+        let dialed = dial_mqtt(dial, &self.connect_options()).await?;
+        let times = ConnectTimes::of(&dialed, self.now_us());
+        let Dialed { mut conn, ack, .. } = dialed;
+        match self.ctx.plan.batch_mode {
+            BatchMode::Adaptive => conn.set_adaptive_reads(),
+            BatchMode::Fixed | BatchMode::Off => conn.set_read_window(self.ctx.plan.batch_window),
+        }
+        self.honour_limits(&ack);
+        self.recorder.connected(&self.ctx.metrics, times);
+        Ok((conn, ack.session_present))
+    }
+
+    /// The group's CONNECT, with this connection's will: its payload names
+    /// the run, the client and the connection, so a will received is matched
+    /// to the connection that left it.
+    pub(super) fn connect_options(&self) -> ConnectOptions {
+        let mut options = self.group.connect_options(&self.me().client_id);
+        if let (Some(w), Some(topic)) = (&self.group.will, &self.me().will_topic) {
+            // Every attempt ends in the timeline: this one is the next entry.
+            let connection = self.timeline.len() as u32;
+            let (plan, text) = (&self.ctx.plan, w.payload.as_deref());
+            let payload = crate::plan::will_payload(plan.run_id, plan.whole_plan_index(self.index), connection, text);
+            options.will = Some(crate::mqtt::codec::Will {
+                topic: topic.clone(),
+                payload,
+                qos: w.qos,
+                retain: w.retain,
+                delay_s: w.delay_s,
+            });
+        }
+        options
+    }
+
+    /// MQTT 5: what the broker announced in CONNACK, honoured.
+    fn honour_limits(&mut self, ack: &ConnAck) {
+        self.link.receive_maximum = ack.receive_maximum;
+        let topic_len = self.me().topic.as_ref().map_or(0, |t| t.len());
+        let wants_alias = self.group.publish.as_ref().is_some_and(|p| p.topic_alias) && self.protocol_v5();
+        self.link.alias = match ack.topic_alias_maximum {
+            Some(max) if wants_alias && max >= 1 && topic_len > crate::mqtt::codec::props::TOPIC_ALIAS_LEN => {
+                Alias::Announce
+            }
+            _ => Alias::Off,
+        };
+        if let Some(max) = ack.receive_maximum {
+            self.session.limit_inflight(max);
+        }
+        if let Some(k) = ack.server_keep_alive {
+            self.session.set_keepalive(k);
+        }
+        let hits = limit_hits(&self.group, self.me(), ack);
+        if self.group.publish.is_some() {
+            self.publisher.blocked = hits.iter().any(blocks_publishing);
+            if self.publisher.blocked {
+                self.mark_done();
+            }
+        }
+        for h in hits {
+            if !self.limits.contains(&h) {
+                let mut limits = std::mem::take(&mut self.limits).into_vec();
+                limits.push(h);
+                self.limits = limits.into_boxed_slice();
+            }
+        }
+    }
+
+    fn subscription_blocked(&self) -> bool {
+        self.limits.iter().any(|h| !blocks_publishing(h))
+    }
+
+    /// Sends one of midge's own control packets at once (SUBSCRIBE,
+    /// PINGREQ, DISCONNECT), through the session. `Ok(false)`: the session
+    /// is busy (no free packet id) and nothing went out.
+    pub(super) async fn send_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
+        // Queued in a plain function: no packet is kept in the future.
+        if !self.queue_request(conn, request)? {
+            return Ok(false);
+        }
+        conn.flush_control().await.map_err(|e| connection_cause(&e))?;
+        Ok(true)
+    }
+
+    fn queue_request(&mut self, conn: &mut Connection, request: Request) -> Result<bool, Cause> {
+        let now = self.now_us();
+        // (A publish request gives no packet: `queue_due` writes PUBLISHes.)
+        let Ok(Outgoing::Packet(packet)) = self.session.outgoing(request, now) else { return Ok(false) };
+        conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        Ok(true)
+    }
+
+    /// Queues what the session says goes out again (PUBLISH with DUP, or
+    /// PUBREL) and writes it at once; returns how many packets.
+    pub(super) async fn resend(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
+        let resent = self.queue_resent(conn, why)?;
+        if resent > 0 {
+            conn.flush().await.map_err(|e| connection_cause(&e))?;
+        }
+        Ok(resent)
+    }
+
+    fn queue_resent(&mut self, conn: &mut Connection, why: Resend) -> Result<u64, Cause> {
+        let now = self.now_us();
+        let resent = self.session.resend(why, now);
+        for r in &resent {
+            let packet = match *r {
+                Resent::Publish { pkid, outbound } => self.publish_packet(pkid, &outbound, true),
+                Resent::PubRel { pkid } => Packet::PubRel { pkid, reason: 0 },
+            };
+            conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
+        }
+        Ok(resent.len() as u64)
+    }
+
+    /// Sets up a fresh connection: resume the session (resend what is in
+    /// flight) or start over (in-flight publishes become in doubt), and
+    /// subscribe when the broker does not hold our subscription.
+    pub(super) async fn begin_connection(&mut self, conn: &mut Connection, session_present: bool) -> Result<(), Cause> {
+        let now = self.now_us();
+        let resumed = session_present && self.group.persistent();
+        self.link.gen.session_present = session_present;
+        if resumed {
+            self.resend(conn, Resend::Resume).await?;
+            if self.me().filter.is_some() && !self.subscription_blocked() {
+                self.link.gen.live_from_us = Some(now);
+                self.mark_ready();
+            }
+        } else {
+            self.settle_in_flight();
+            self.session.restart(now);
+        }
+        self.bound_offline_queue(now);
+        if let Some(filter) = self.me().filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
+            let qos = self.group.subscribe_qos.unwrap_or(0);
+            // Never busy: the session was settled just above, so every
+            // packet id is free.
+            self.send_request(conn, Request::Subscribe { filter, qos }).await?;
+        } else if self.me().filter.is_none() || self.subscription_blocked() {
+            self.mark_ready();
+        }
+        Ok(())
+    }
+
+    /// `retry_interval` (MQTT 3.1.1): sends again, on this connection, what
+    /// has waited that long for its acknowledgement — PUBLISH with DUP, or
+    /// PUBREL.
+    pub(super) async fn retry_unacknowledged(&mut self, conn: &mut Connection) -> Result<(), Cause> {
+        let Some(retry) = self.group.retry_interval else { return Ok(()) };
+        let resent = self.resend(conn, Resend::Retry { after_us: retry.as_micros() as u64 }).await?;
+        if resent > 0 {
+            self.count(|c| c.publish_retries += resent);
+        }
+        Ok(())
+    }
+}
