@@ -8,7 +8,7 @@ use midge::report::{Finding, Report};
 use support::*;
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {
-    r.findings.iter().filter(|f| f.kind == kind).collect()
+    r.findings.iter().filter(|f| f.kind.as_str() == kind).collect()
 }
 
 fn protocol(p: &'static str) -> impl Fn(String) -> String {
@@ -74,7 +74,7 @@ for = "3s"
     assert!(loops[0].count >= 3);
     let who = loops[0].evidence["connections"].to_string();
     assert!(who.contains("duplicate-ids twin") && who.contains("group devices"), "{who}");
-    assert_eq!(r.faults[0].action, "duplicate-ids");
+    assert_eq!(r.faults[0].action.as_str(), "duplicate-ids");
     // The twin is gone after 3 s: device-0 ends connected, like the others.
     assert!(r.client_timelines.iter().all(|t| t.client == "device-0"));
 }

@@ -2,7 +2,7 @@
 //! to K subscribers must come out as exactly N·M·K expected and received.
 
 mod support;
-use midge::record::vocab::BatchMode;
+use midge::record::vocab::{BatchMode, Verdict};
 use support::*;
 
 fn fan_in(protocol: &str, qos: u8, publishers: u32, count: u64, subscribers: u32) -> String {
@@ -59,7 +59,7 @@ async fn every_qos_and_version_is_counted_exactly_on_mosquitto() {
             assert_eq!(r.clients.connected_peak, n + k, "{ctx}");
             assert_eq!(r.disconnects.total, 0, "{ctx}");
             assert_eq!(out.exit_code, 0, "{ctx}");
-            assert_eq!(r.verdict, "pass");
+            assert_eq!(r.verdict, Verdict::Pass);
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::*;
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {
-    r.findings.iter().filter(|f| f.kind == kind).collect()
+    r.findings.iter().filter(|f| f.kind.as_str() == kind).collect()
 }
 
 /// The ids of the planned clients whose id starts with `prefix`.

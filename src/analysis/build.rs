@@ -118,7 +118,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         deliveries: counters.received_total(),
         unsolicited_acks: counters.unsolicited_acks,
         publish_reasons: counters.publish_reasons.clone(),
-        lost_by_window: tally.lost_by_window.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+        lost_by_window: tally.lost_by_window.clone(),
         missed_offline: t.missed_offline,
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,

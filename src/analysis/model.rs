@@ -432,7 +432,8 @@ pub struct Messages {
     /// Lost messages by the window they fell in: steady, subscriber_offline,
     /// publisher_offline, broker_restart, session_lost (and session_expired,
     /// always 0: what falls after an expiry is missed, never lost).
-    pub lost_by_window: BTreeMap<String, u64>,
+    #[serde(serialize_with = "loss_windows_by_name")]
+    pub lost_by_window: BTreeMap<LossWindow, u64>,
     /// Got out while a clean-session subscriber was offline: not expected, not lost.
     pub missed_offline: u64,
     /// Got out while a persistent-session subscriber was offline: expected (the broker must queue them).
@@ -626,6 +627,14 @@ pub struct LoadGenerator {
     /// `socket_reads` too); 0 when nothing was busy enough to batch.
     #[serde(default)]
     pub paced_reads: u64,
+}
+
+/// `lost_by_window` in report.json: keyed by the windows' names, in the
+/// order of those names (as it was when the map was keyed by strings), not
+/// in the enum's order.
+fn loss_windows_by_name<S: serde::Serializer>(m: &BTreeMap<LossWindow, u64>, s: S) -> Result<S::Ok, S::Error> {
+    let by_name: BTreeMap<&str, u64> = m.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    by_name.serialize(s)
 }
 
 /// Reports written before `batch_mode` had only the fixed window or none.

@@ -36,7 +36,8 @@ subscribe = {{ filter = "t/#", qos = 1 }}
 /// report.json's `messages.lost_by_window`, in the order steady,
 /// subscriber_offline, publisher_offline, broker_restart.
 fn lost_by_window(r: &Report) -> [u64; 4] {
-    ["steady", "subscriber_offline", "publisher_offline", "broker_restart"].map(|w| r.messages.lost_by_window[w])
+    ["steady", "subscriber_offline", "publisher_offline", "broker_restart"]
+        .map(|w| r.messages.lost_by_window[&w.parse::<LossWindow>().unwrap()])
 }
 
 fn window(kind: LossWindow, client: Option<&str>, start_s: f64, end_s: f64, lost: u64, missed: u64) -> LossWindowInfo {
@@ -375,7 +376,7 @@ fn a_session_gone_before_its_expiry_was_lost_and_named() {
     // Seqs 31..=60 (sent between 1.25 s and the new SUBACK at 1.61 s) were
     // owed and never arrived: lost, in the window the session was lost in.
     assert_eq!(r.messages.lost, 30);
-    assert_eq!(r.messages.lost_by_window["session_lost"], 30, "{:?}", r.loss_windows);
+    assert_eq!(r.messages.lost_by_window[&LossWindow::SessionLost], 30, "{:?}", r.loss_windows);
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SessionLost).collect();
     assert_eq!(f.len(), 1, "{:#?}", r.findings);
     assert_eq!((f[0].count, f[0].client_ids.clone()), (30, vec!["sub0".to_string()]));

@@ -7,7 +7,7 @@ mod shards;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, LoadGenerator, Report};
-use crate::record::vocab::BatchMode;
+use crate::record::vocab::{BatchMode, LossWindow, Verdict};
 pub(crate) use capacity::value;
 pub use capacity::{capacity_section, capacity_sentence};
 use std::fmt::Write;
@@ -101,15 +101,16 @@ fn evidence(o: &mut String, e: &serde_json::Value) {
     }
 }
 
-fn window_words(kind: &str) -> &str {
+/// What the messages lost in a window of this kind were, for "N … lost".
+fn window_words(kind: LossWindow) -> &'static str {
     match kind {
-        "steady" => "in steady state (both ends connected)",
-        "subscriber_offline" => "published while their subscriber was offline or reconnecting",
-        "publisher_offline" => "published around their publisher's drop",
-        "broker_restart" => "held by the broker when it was restarted",
-        "session_expired" => "published after their subscriber's session expired (nothing was owed)",
-        "session_lost" => "owed to a session the broker discarded before it expired",
-        other => other,
+        LossWindow::Steady => "in steady state (both ends connected)",
+        LossWindow::SubscriberOffline => "published while their subscriber was offline or reconnecting",
+        LossWindow::PublisherOffline => "published around their publisher's drop",
+        LossWindow::BrokerRestart => "held by the broker when it was restarted",
+        LossWindow::SessionExpired => "published after their subscriber's session expired (nothing was owed)",
+        LossWindow::SessionLost => "owed to a session the broker discarded before it expired",
+        LossWindow::SlowConsumer => "owed to a slow consumer while it was behind on its reads",
     }
 }
 
@@ -145,10 +146,9 @@ pub fn render(r: &Report) -> String {
 /// Title and verdict, the warnings that change how the rest should be read,
 /// and what was run against what.
 fn header(o: &mut String, r: &Report) {
-    let verdict = match r.verdict.as_str() {
-        "pass" => "PASS",
-        "fail" => "FAIL",
-        other => other,
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
     };
     let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
     if let Some(e) = &r.error {
@@ -301,8 +301,11 @@ fn messages(o: &mut String, r: &Report) {
 fn message_losses(o: &mut String, r: &Report) {
     let m = &r.messages;
     if m.lost > 0 {
+        // In the order of the windows' names, as report.json lists them.
+        let mut lost: Vec<(LossWindow, u64)> = m.lost_by_window.iter().map(|(k, n)| (*k, *n)).collect();
+        lost.sort_by_key(|(k, _)| k.as_str());
         let parts: Vec<String> =
-            m.lost_by_window.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {}", window_words(k))).collect();
+            lost.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {}", window_words(*k))).collect();
         let _ = writeln!(o, "**{} messages lost**: {}.\n", m.lost, parts.join("; "));
     }
     if m.missed_offline > 0 {
@@ -602,8 +605,8 @@ fn broker_counters(o: &mut String, r: &Report) {
     }
     if let Some(dropped) = broker_dropped(r) {
         let m = &r.messages;
-        let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
-        let slow = m.lost_by_window.get("slow_consumer").copied().unwrap_or(0);
+        let offline = m.lost_by_window.get(&LossWindow::SubscriberOffline).copied().unwrap_or(0);
+        let slow = m.lost_by_window.get(&LossWindow::SlowConsumer).copied().unwrap_or(0);
         let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
         let differ = match dropped.cmp(&m.lost) {
             std::cmp::Ordering::Equal => String::new(),
@@ -649,3 +652,6 @@ fn latency(o: &mut String, r: &Report) {
     latency_row(o, "suback", &l.suback);
     o.push('\n');
 }
+
+#[cfg(test)]
+mod tests;
