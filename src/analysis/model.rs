@@ -5,6 +5,7 @@
 
 use crate::record::vocab::{BatchMode, DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use crate::record::{hist, Latencies};
+use crate::scenario::CapacityVary;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -185,8 +186,9 @@ pub struct RetainedInfo {
 /// value, judged by `[capacity.pass]`. Filled by `crate::capacity`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CapacityInfo {
-    /// "clients", "rate" or "both".
-    pub vary: String,
+    /// What stepped: "clients", "rate" or "both".
+    #[serde(serialize_with = "vary_name")]
+    pub vary: CapacityVary,
     /// The groups whose load stepped.
     pub groups: Vec<String>,
     /// Publishing time of each step, in seconds.
@@ -497,14 +499,49 @@ pub struct StreamInfo {
 pub struct ExpectationResult {
     pub name: String,
     /// For people: "<= 0", ">= 100", "<= 50000 us".
-    pub threshold: serde_json::Value,
+    pub threshold: String,
     /// The observed value (null when there was nothing to observe).
-    pub observed: serde_json::Value,
+    pub observed: Option<u64>,
     pub pass: bool,
     /// For scripts: the comparison ("<=" or ">="), the limit and its unit ("count" or "us").
-    pub op: String,
+    pub op: Comparison,
     pub limit: u64,
-    pub unit: String,
+    pub unit: LimitUnit,
+}
+
+/// How an expectation holds its observed value against its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = ">=")]
+    AtLeast,
+}
+
+impl Comparison {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::AtMost => "<=",
+            Comparison::AtLeast => ">=",
+        }
+    }
+}
+
+/// What an expectation's limit counts: messages and failures, or microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitUnit {
+    Count,
+    Us,
+}
+
+impl LimitUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitUnit::Count => "count",
+            LimitUnit::Us => "us",
+        }
+    }
 }
 
 /// One share group (`$share/{group}/{filter}`): a matching message is owed
@@ -627,6 +664,11 @@ pub struct LoadGenerator {
     /// `socket_reads` too); 0 when nothing was busy enough to batch.
     #[serde(default)]
     pub paced_reads: u64,
+}
+
+/// `capacity.vary` in report.json: the scenario's word for it.
+fn vary_name<S: serde::Serializer>(vary: &CapacityVary, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(vary.as_str())
 }
 
 /// `lost_by_window` in report.json: keyed by the windows' names, in the

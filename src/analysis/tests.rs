@@ -185,7 +185,7 @@ fn lost_0_fails_when_one_message_is_lost() {
     let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, vec!["connect_failures", "lost"]);
     let lost = &r.expectations[1];
-    assert_eq!((lost.pass, lost.observed.as_u64(), lost.limit, lost.op.as_str()), (false, Some(1), 0, "<="));
+    assert_eq!((lost.pass, lost.observed, lost.limit, lost.op.as_str()), (false, Some(1), 0, "<="));
     assert!(r.expectations[0].pass, "every client connected");
     assert_eq!(r.verdict, Verdict::Fail);
     // lost = 1 holds.
@@ -200,7 +200,7 @@ fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     let mut rec = steady_loss_of_one(&plan);
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
-    assert_eq!((e.pass, &e.observed, e.limit, e.unit.as_str()), (false, &serde_json::Value::Null, 50_000, "us"));
+    assert_eq!((e.pass, e.observed, e.limit, e.unit.as_str()), (false, None, 50_000, "us"));
     assert_eq!(r.verdict, Verdict::Fail);
     // With samples of 1 ms it holds.
     for _ in 0..10 {
@@ -208,7 +208,7 @@ fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     }
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
-    assert_eq!((e.pass, e.observed.as_u64()), (true, Some(1_000)));
+    assert_eq!((e.pass, e.observed), (true, Some(1_000)));
     assert_eq!(r.verdict, Verdict::Pass);
 }
 
@@ -225,7 +225,7 @@ fn a_forbidden_finding_fails_when_it_is_found() {
     connect(&mut rec, 0, 5_500_000, 8 * S, None);
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "no duplicate_id_loop findings").expect("checked");
-    assert_eq!((e.pass, e.observed.as_u64()), (false, Some(1)));
+    assert_eq!((e.pass, e.observed), (false, Some(1)));
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.disconnects.by_cause, [("session_taken_over".to_string(), 2)].into());
 }

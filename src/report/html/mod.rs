@@ -444,7 +444,7 @@ mod tests {
         let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
         assert!(!super::render(&r).contains("<h2>Capacity</h2>"));
         r.capacity = Some(CapacityInfo {
-            vary: "rate".into(),
+            vary: crate::scenario::CapacityVary::Rate,
             groups: vec!["pub".into()],
             hold_s: 2.0,
             broker_url: "mqtt://127.0.0.1:1883".into(),

@@ -234,8 +234,9 @@ fn expectations(o: &mut String, r: &Report) {
             o,
             "| {} | {} | {} | {} |",
             e.name,
-            e.threshold,
-            e.observed,
+            // Quoted, as report.md always showed it (the JSON string).
+            serde_json::to_string(&e.threshold).unwrap_or_default(),
+            e.observed.map_or("null".to_string(), |v| v.to_string()),
             if e.pass { "pass" } else { "**FAIL**" }
         );
     }
