@@ -60,7 +60,7 @@ async fn dropped_duplicated_and_swapped_publishes_are_reported_exactly() {
         assert_eq!(v.len(), 1, "{ctx}: {:?}", out.report.findings);
         assert_eq!(v[0].count, if qos == 0 { 1 } else { 2 }, "{ctx}: {:?}", v[0]);
         assert_eq!(
-            v[0].evidence["streams"][0]["lost_seqs"],
+            v[0].evidence.json()["streams"][0]["lost_seqs"],
             serde_json::json!(if qos == 0 { vec![] } else { vec![(4, 5)] })
         );
     }

@@ -39,8 +39,9 @@ fn assert_broker_agrees(r: &Report, client: &str) {
     let f = r.findings.iter().find(|f| f.kind.as_str() == "slow_consumer").expect("a slow_consumer finding");
     assert_eq!(f.count, m.lost);
     assert_eq!(f.client_ids, vec![client.to_string()]);
-    assert_eq!(f.evidence["broker_dropped"], m.lost);
-    let lines = f.evidence["broker_lines"].as_array().unwrap();
+    assert_eq!(f.evidence.json()["broker_dropped"], m.lost);
+    let evidence = f.evidence.json();
+    let lines = evidence["broker_lines"].as_array().unwrap();
     assert!(
         lines.iter().any(|l| l
             .as_str()

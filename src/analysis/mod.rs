@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod detect;
+pub mod evidence;
 pub mod expect;
 pub mod generator;
 pub mod model;

@@ -3,6 +3,7 @@
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
 
+use crate::analysis::evidence::Evidence;
 use crate::record::vocab::{BatchMode, DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use crate::record::{hist, Latencies};
 use crate::scenario::CapacityVary;
@@ -477,7 +478,7 @@ pub struct Finding {
     pub count: u64,
     pub first_s: f64,
     pub last_s: f64,
-    pub evidence: serde_json::Value,
+    pub evidence: Evidence,
 }
 
 /// One (publisher, subscriber) stream with anything worth a look.

@@ -413,7 +413,7 @@ fn a_refused_subscription_expects_nothing_and_is_named() {
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SubscribeRefused).collect();
     assert_eq!(f.len(), 1, "{:#?}", r.findings);
     assert_eq!((f[0].count, f[0].client_ids.clone()), (1, vec!["sub0".to_string()]));
-    assert_eq!(f[0].evidence["codes"]["failure"], 1);
+    assert_eq!(f[0].evidence.json()["codes"]["failure"], 1);
 }
 
 /// pub0 publishes to `t/1` at 100 msg/s; m0 and m1 share `$share/g/t/#`.

@@ -2,6 +2,7 @@
 //! printed at the end of a run.
 
 mod capacity;
+mod evidence;
 mod session;
 mod shards;
 mod words;
@@ -35,70 +36,6 @@ fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
         return "none".into();
     }
     map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
-}
-
-/// The evidence of a finding, for people: the packets, the takeovers, the broker's own words.
-fn evidence(o: &mut String, e: &serde_json::Value) {
-    if let Some(flight) = e["flight_recorder"].as_array().filter(|f| !f.is_empty()) {
-        let _ = writeln!(o, "Last packets on the connection (flight recorder), oldest first:\n");
-        let _ = writeln!(o, "| time (s) | direction | packet | bytes | packet id | flags |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for p in flight {
-            let bad = if p["malformed"] == true { " **(malformed)**" } else { "" };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {}{bad} | {} | {} | {:#06b} |",
-                p["t_s"],
-                p["direction"].as_str().unwrap_or(""),
-                p["type"].as_str().unwrap_or(""),
-                p["size"],
-                p["packet_id"],
-                p["flags"].as_u64().unwrap_or(0)
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(t) = e["takeovers"].as_array().filter(|t| !t.is_empty()) {
-        let _ = writeln!(o, "Takeovers (first {}):\n", t.len());
-        for x in t.iter().take(10) {
-            let _ = writeln!(
-                o,
-                "- {} s: {} was closed when {} came up",
-                x["at_s"],
-                x["closed"].as_str().unwrap_or(""),
-                x["by"].as_str().unwrap_or("")
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(streams) = e["streams"].as_array().filter(|s| !s.is_empty()) {
-        for s in streams.iter().take(10) {
-            let _ = writeln!(
-                o,
-                "- from {}: {} lost (seqs {}), {} duplicated, {} out of order",
-                s["publisher"].as_str().unwrap_or(""),
-                s["lost"],
-                s["lost_seqs"],
-                s["duplicated"],
-                s["out_of_order"]
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(codes) = e["codes"].as_object() {
-        let _ = writeln!(
-            o,
-            "CONNACK codes: {}\n",
-            codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
-        );
-    }
-    if let Some(log) = e["broker_log"].as_array().filter(|l| !l.is_empty()) {
-        let _ = writeln!(o, "The broker's log says:\n\n```");
-        for l in log.iter().take(8) {
-            let _ = writeln!(o, "{}", l.as_str().unwrap_or(""));
-        }
-        let _ = writeln!(o, "```\n");
-    }
 }
 
 /// What the messages lost in a window of this kind were, for "N … lost".
@@ -214,7 +151,7 @@ fn findings(o: &mut String, r: &Report) {
         let _ = writeln!(o, "### {} — {}\n", f.kind, f.kind.title());
         let _ = writeln!(o, "{}\n", f.summary);
         let _ = writeln!(o, "{} time(s), from {:.2} s to {:.2} s into the run.\n", f.count, f.first_s, f.last_s);
-        evidence(o, &f.evidence);
+        evidence::evidence(o, &f.evidence);
     }
     if r.findings.len() > 50 {
         let _ = writeln!(o, "… {} more findings in report.json\n", r.findings.len() - 50);
