@@ -149,7 +149,7 @@ group = "sub"
     )
     .await;
     let m = &out.report.messages;
-    let q2 = &m.by_qos["2"];
+    let q2 = &m.by_qos[&2];
     assert_eq!((q2.lost, q2.duplicated), (0, 0), "{m:?}");
     assert_eq!(q2.received, q2.expected, "{m:?}");
     assert_eq!(q2.expected, q2.acked, "a persistent session expects everything acknowledged: {m:?}");

@@ -122,7 +122,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         missed_offline: t.missed_offline,
         queued_offline: t.queued_offline,
         streams: tally.streams.len() as u64,
-        by_qos: (0..3).map(|q| (q.to_string(), tally.by_qos[q])).collect(),
+        by_qos: (0..3u8).map(|q| (q, tally.by_qos[q as usize])).collect(),
         expired: t.expired,
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,

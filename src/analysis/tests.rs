@@ -394,7 +394,7 @@ fn a_downgraded_grant_lowers_what_the_stream_promises() {
     publish(&mut rec, 0, 1, every(S, 10_000, 100));
     receive(&mut rec, 1, 0, (0..50).chain(51..100));
     let r = analyse(&plan, &rec);
-    assert_eq!((r.messages.lost, r.messages.by_qos["0"].lost, r.messages.by_qos["1"].lost), (1, 1, 0));
+    assert_eq!((r.messages.lost, r.messages.by_qos[&0].lost, r.messages.by_qos[&1].lost), (1, 1, 0));
     assert!(!r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);
 }
 

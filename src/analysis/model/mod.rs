@@ -270,7 +270,8 @@ pub struct Messages {
     /// Got out while a persistent-session subscriber was offline: expected (the broker must queue them).
     pub queued_offline: u64,
     pub streams: u64,
-    pub by_qos: BTreeMap<String, QosCounts>,
+    /// By QoS level (0, 1, 2; JSON writes the keys as strings).
+    pub by_qos: BTreeMap<u8, QosCounts>,
     /// MQTT 5: sent with a message expiry while a persistent subscriber was
     /// away, and past it when the subscriber came back: the broker discards
     /// them, so they are neither expected nor lost.
