@@ -214,9 +214,9 @@ pub struct OutageEvidence {
 #[serde(deny_unknown_fields)]
 pub struct DeniedEvidence {
     pub broker_log: Vec<String>,
+    pub clients: usize,
     pub closed_at_s: Vec<f64>,
     pub closes: usize,
-    pub clients: usize,
     pub denied: usize,
     pub group: String,
     pub lost: u64,
@@ -291,5 +291,153 @@ impl Evidence {
 impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&serde_json::to_string(self).map_err(|_| fmt::Error)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::vocab::Limit;
+
+    fn span() -> SpanEvidence {
+        SpanEvidence { from_s: 1.0, lost: 2, to_s: 3.5 }
+    }
+
+    fn flight() -> Vec<FlightPacket> {
+        let p = FlightPacket {
+            direction: "sent".into(),
+            flags: 2,
+            malformed: true,
+            packet_id: 7,
+            size: 12,
+            t_s: 0.5,
+            packet_type: "PUBLISH".into(),
+        };
+        vec![p]
+    }
+
+    /// One of every kind, with every optional part present.
+    fn every_kind() -> Vec<Evidence> {
+        let log = vec!["1700000001: Client dev0 disconnected.".to_string()];
+        let codes: BTreeMap<String, u64> = [("not_authorized".to_string(), 3)].into();
+        vec![
+            Evidence::DuplicateId(DuplicateIdEvidence {
+                broker_log: log.clone(),
+                client_id: "dev0".into(),
+                closed_at_s: None,
+                connections: vec!["a".into(), "b".into()],
+                cycles: 3,
+                period_s: Some(1.0),
+                takeovers: Some(vec![TakeoverEvidence { at_s: 1.0, by: "b".into(), closed: "a".into() }]),
+            }),
+            Evidence::DuplicateId(DuplicateIdEvidence {
+                closed_at_s: Some(vec![1.5]),
+                period_s: None,
+                takeovers: None,
+                ..DuplicateIdEvidence::default()
+            }),
+            Evidence::ProtocolDrop(ProtocolDropEvidence {
+                broker_log: log.clone(),
+                cause: "packet_too_large".into(),
+                drops_at_s: vec![2.0],
+                flight_recorder: flight(),
+            }),
+            Evidence::Closed(ClosedEvidence {
+                broker_log: log.clone(),
+                cause: "network_eof".into(),
+                client_id: "dev0".into(),
+                closed_after_packet: 1,
+                closed_at_s: vec![1.5],
+                closes: 3,
+                connected_for_s: vec![0.5],
+                flight_recorder: flight(),
+            }),
+            Evidence::AuthRefused(AuthEvidence {
+                attempts: 3,
+                broker_log: log.clone(),
+                clients: 3,
+                codes: codes.clone(),
+                group: "g".into(),
+                retried: false,
+            }),
+            Evidence::SubscribeRefused(SubscribeEvidence { codes, filter: "a/#".into(), group: "g".into() }),
+            Evidence::Qos(QosEvidence {
+                denied_publishers: vec!["pub0".into()],
+                duplicated: 1,
+                lost: 3,
+                out_of_order: 0,
+                qos: 1,
+                streams: vec![StreamEvidence {
+                    duplicated: 1,
+                    lost: 3,
+                    lost_seqs: vec![(10, 13)],
+                    out_of_order: 0,
+                    publisher: "pub0".into(),
+                }],
+                subscriber: "sub0".into(),
+            }),
+            Evidence::Limit(LimitEvidence { announced: 1000, group: "g".into(), limit: Limit::MaximumQos, needed: 2 }),
+            Evidence::Saturation(SaturationEvidence {
+                cpu_utilization: 0.95,
+                loop_delay_p99_us: 10,
+                publish_lag_p99_us: 20,
+                workers: 2,
+            }),
+            Evidence::SessionLost(SessionLostEvidence {
+                group: "g".into(),
+                offline: vec![span()],
+                session_expiry_s: Some(60),
+            }),
+            Evidence::Outage(OutageEvidence {
+                all_back_s: Some(1.0),
+                causes: [("network_eof".to_string(), 4)].into(),
+                clients: vec!["c0".into()],
+                connected_before: 8,
+                dropped: 4,
+                failed_attempts: BTreeMap::new(),
+                first_back_s: None,
+                min_drops: 3,
+                never_back: 0,
+                window_ms: 50,
+            }),
+            Evidence::Denied(DeniedEvidence {
+                broker_log: log,
+                clients: 1,
+                closed_at_s: vec![1.0],
+                closes: 1,
+                denied: 2,
+                group: "g".into(),
+                lost: 0,
+            }),
+            Evidence::SlowConsumer(SlowConsumerEvidence {
+                behind: vec![span()],
+                broker_dropped: Some(5),
+                broker_lines: vec![],
+                group: "g".into(),
+                lost: 5,
+                max_rate: Some(1000.0),
+            }),
+        ]
+    }
+
+    /// report.json's evidence keys are in alphabetical order, at every depth,
+    /// as when the evidence was a JSON map: a JSON value sorts its keys, so
+    /// the struct written directly and through a value must read the same.
+    #[test]
+    fn every_kind_writes_its_keys_in_alphabetical_order() {
+        for e in every_kind() {
+            let direct = serde_json::to_string(&e).unwrap();
+            let sorted = serde_json::to_string(&e.json()).unwrap();
+            assert_eq!(direct, sorted, "declare the fields alphabetically");
+        }
+    }
+
+    /// A report.json reads back into the same evidence, whichever kind it is.
+    #[test]
+    fn every_kind_reads_back_as_itself() {
+        for e in every_kind() {
+            let back: Evidence = serde_json::from_str(&e.to_string()).unwrap();
+            assert_eq!(back, e);
+        }
     }
 }
