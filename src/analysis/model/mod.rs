@@ -2,6 +2,16 @@
 //! scripts and merges rely on. Field names are a contract: add freely, never
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
+//!
+//! Typed through to the renderers: what code matches on is an enum of
+//! `record::vocab` (finding kinds, loss windows, verdicts), of the scenario
+//! (`CapacityVary`) or of this model (`Comparison`, `LimitUnit`), and a
+//! finding's evidence is one struct per kind (`analysis::evidence`). Where
+//! report.json's bytes depend on more than the types — a map keyed by an enum
+//! written in the order of its names (`lost_by_window`) — a `serialize_with`
+//! keeps them as they were. The sections with a job of their own are in the
+//! submodules (capacity, expectation, generator, latency, shards), re-exported
+//! here: `analysis::model::X` is the one path to each type.
 
 use crate::analysis::evidence::Evidence;
 use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
