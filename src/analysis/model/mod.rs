@@ -10,8 +10,9 @@
 //! report.json's bytes depend on more than the types — a map keyed by an enum
 //! written in the order of its names (`lost_by_window`) — a `serialize_with`
 //! keeps them as they were. The sections with a job of their own are in the
-//! submodules (capacity, expectation, generator, latency, shards), re-exported
-//! here: `analysis::model::X` is the one path to each type.
+//! submodules (capacity, expectation, generator, latency, shards), which are
+//! private: their types are reached as `analysis::model::X` (and, with the
+//! whole model, as `report::X`).
 
 use crate::analysis::evidence::Evidence;
 use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
