@@ -46,7 +46,7 @@ async fn refused_credentials_are_counted_by_name_and_exit_2() {
         assert_eq!(r.clients.connect_failures.get(cause), Some(&4), "{protocol}: {:?}", r.clients.connect_failures);
         assert_eq!(out.exit_code, 2, "no client could connect: bad input");
         assert!(r.error.as_deref().unwrap_or("").contains(cause), "{:?}", r.error);
-        assert_eq!(r.verdict, "fail");
+        assert_eq!(r.verdict.as_str(), "fail");
 
         let ok = run_text(&auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_RIGHT"), &url(&broker)).await;
         assert_eq!(ok.report.clients.connected_peak, 4);

@@ -8,7 +8,7 @@ use midge::report::{Finding, Report};
 use support::*;
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {
-    r.findings.iter().filter(|f| f.kind == kind).collect()
+    r.findings.iter().filter(|f| f.kind.as_str() == kind).collect()
 }
 
 fn protocol(p: &'static str) -> impl Fn(String) -> String {
@@ -38,10 +38,11 @@ async fn two_clients_sharing_an_id_are_one_duplicate_id_loop() {
         assert_eq!(f.count, closed, "{p}");
         assert!(f.count >= 6, "{p}: 6 s with 0.5 s reconnects: {}", f.count);
         assert_eq!(r.disconnects.by_cause.get("session_taken_over"), Some(&closed), "{p}: {:?}", r.disconnects);
-        let period = f.evidence["period_s"].as_f64().unwrap();
+        let period = f.evidence.json()["period_s"].as_f64().unwrap();
         assert!((0.4..=1.0).contains(&period), "{p}: period {period}");
-        assert_eq!(f.evidence["connections"].as_array().unwrap().len(), 2);
-        let log = f.evidence["broker_log"].as_array().unwrap();
+        assert_eq!(f.evidence.json()["connections"].as_array().unwrap().len(), 2);
+        let evidence = f.evidence.json();
+        let log = evidence["broker_log"].as_array().unwrap();
         assert!(log.iter().any(|l| l.as_str().unwrap().contains("already connected")), "{p}: {log:?}");
         assert_eq!(r.messages.lost, 0, "{p}: the unique clients are untouched");
     }
@@ -72,9 +73,9 @@ for = "3s"
     assert_eq!(loops.len(), 1, "{:?}", r.findings);
     assert_eq!(loops[0].client_ids, vec!["device-0".to_string()]);
     assert!(loops[0].count >= 3);
-    let who = loops[0].evidence["connections"].to_string();
+    let who = loops[0].evidence.json()["connections"].to_string();
     assert!(who.contains("duplicate-ids twin") && who.contains("group devices"), "{who}");
-    assert_eq!(r.faults[0].action, "duplicate-ids");
+    assert_eq!(r.faults[0].action.as_str(), "duplicate-ids");
     // The twin is gone after 3 s: device-0 ends connected, like the others.
     assert!(r.client_timelines.iter().all(|t| t.client == "device-0"));
 }
@@ -91,7 +92,8 @@ async fn each_provoked_client_gets_one_protocol_error_drop_with_its_bad_packet()
         assert_eq!(r.findings.len(), 4, "{p}: bystanders have none: {:?}", r.findings);
         for f in &drops {
             assert_eq!(f.count, 1, "{p}: {f:?}");
-            let flight = f.evidence["flight_recorder"].as_array().unwrap();
+            let evidence = f.evidence.json();
+            let flight = evidence["flight_recorder"].as_array().unwrap();
             assert!(!flight.is_empty() && flight.len() <= 16);
             let bad: Vec<_> = flight.iter().filter(|e| e["malformed"] == true && e["direction"] == "sent").collect();
             assert_eq!(bad.len(), 1, "{p}: the offending packet is in the recorder: {flight:?}");
@@ -100,10 +102,10 @@ async fn each_provoked_client_gets_one_protocol_error_drop_with_its_bad_packet()
             if f.client_ids[0] == "too-big-0" {
                 assert!(bad[0]["size"].as_u64().unwrap() > 20_000);
                 if p == "5" {
-                    assert_eq!(f.evidence["cause"], "packet_too_large");
+                    assert_eq!(f.evidence.json()["cause"], "packet_too_large");
                 }
             }
-            let log = f.evidence["broker_log"].to_string();
+            let log = f.evidence.json()["broker_log"].to_string();
             assert!(log.contains("disconnected due to"), "{p}: mosquitto's word: {log}");
         }
         assert_eq!(r.disconnects.total, 4, "{p}: {:?}", r.disconnects);
@@ -126,9 +128,9 @@ async fn refused_credentials_are_one_finding_per_group_without_a_storm() {
         assert_eq!(refused.len(), 1, "{p}: {:?}", r.findings);
         let f = refused[0];
         assert_eq!(f.count, 5);
-        assert_eq!(f.evidence["group"], "intruders");
-        assert_eq!(f.evidence["attempts"], 5, "{p}: no reconnect storm");
-        assert_eq!(f.evidence["codes"]["not_authorized"], 5, "{p}: {}", f.evidence);
+        assert_eq!(f.evidence.json()["group"], "intruders");
+        assert_eq!(f.evidence.json()["attempts"], 5, "{p}: no reconnect storm");
+        assert_eq!(f.evidence.json()["codes"]["not_authorized"], 5, "{p}: {}", f.evidence);
         assert_eq!(r.clients.connect_attempts, 10);
         assert_eq!(r.clients.connected_peak, 5);
         assert_eq!(out.exit_code, 0, "{p}: the scenario expects 5 refusals");
@@ -142,8 +144,8 @@ async fn refused_credentials_are_one_finding_per_group_without_a_storm() {
     })
     .await;
     let f = findings(&out.report, "auth_refused")[0];
-    assert!(f.evidence["attempts"].as_u64().unwrap() > 20, "{}", f.evidence);
-    assert_eq!(f.evidence["retried"], true);
+    assert!(f.evidence.json()["attempts"].as_u64().unwrap() > 20, "{}", f.evidence);
+    assert_eq!(f.evidence.json()["retried"], true);
     assert!(f.summary.contains("kept retrying"));
 }
 
@@ -170,8 +172,8 @@ reconnect = false
     let limits = findings(r, "broker_limit");
     assert_eq!(limits.len(), 1, "{:?}", r.findings);
     assert_eq!(limits[0].count, 2);
-    assert_eq!(limits[0].evidence["limit"], "maximum_packet_size");
-    assert_eq!(limits[0].evidence["announced"], 1000);
+    assert_eq!(limits[0].evidence.json()["limit"], "maximum_packet_size");
+    assert_eq!(limits[0].evidence.json()["announced"], 1000);
     assert_eq!(r.messages.published, 0, "held back, not sent to be dropped");
     assert_eq!(r.disconnects.total, 0);
 

@@ -51,7 +51,7 @@ async fn a_slow_tail_is_waited_for_and_nothing_is_lost() {
     assert_eq!(m.expected, SENT, "{ctx}");
     assert_eq!(m.received, SENT, "{ctx}");
     assert_eq!(m.lost, 0, "{ctx}");
-    assert_eq!(d.ended, "complete", "{ctx}");
+    assert_eq!(d.ended.as_str(), "complete", "{ctx}");
     assert_eq!((d.in_flight_at_end, d.offline_at_end), (0, 0), "{ctx}");
     // 2 × the slowest delivery: the 1.2 s delay and what broker and loopback add.
     let slowest_ms = out.report.latency.e2e_uncorrected.max_us as f64 / 1e3;
@@ -71,7 +71,7 @@ async fn a_drain_too_short_for_the_tail_ends_at_its_limit_and_reports_the_loss()
     let ctx = format!("{m:?}\n{d:?}");
     assert_eq!(m.published, SENT, "{ctx}");
     assert_eq!(m.expected, SENT, "{ctx}");
-    assert_eq!(d.ended, "time_limit", "{ctx}");
+    assert_eq!(d.ended.as_str(), "time_limit", "{ctx}");
     assert!((0.5..0.7).contains(&d.waited_s), "{ctx}");
     // The last message was still held by the proxy.
     assert!(m.lost > 0, "{ctx}");

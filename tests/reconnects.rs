@@ -7,7 +7,7 @@ use midge::report::Report;
 use support::*;
 
 fn window(r: &Report, kind: &str) -> u64 {
-    r.messages.lost_by_window[kind]
+    r.messages.lost_by_window[&kind.parse().unwrap()]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +44,7 @@ async fn clean_session_misses_exactly_what_was_sent_while_it_was_away() {
     // Every acknowledged message either arrived or was missed while offline.
     assert_eq!(m.received + m.missed_offline, m.acked, "{m:?}");
     assert!(m.received >= m.expected);
-    let w: Vec<_> = r.loss_windows.iter().filter(|w| w.kind == "subscriber_offline").collect();
+    let w: Vec<_> = r.loss_windows.iter().filter(|w| w.kind.as_str() == "subscriber_offline").collect();
     assert_eq!(w.len(), 1, "{:?}", r.loss_windows);
     assert_eq!(w[0].missed_offline, m.missed_offline);
     assert_eq!(w[0].client.as_deref(), Some("dashboard-0"));
@@ -70,7 +70,10 @@ async fn queue_overflow_loses_exactly_what_the_broker_could_not_queue() {
     assert_eq!(m.lost, 300, "{m:?}");
     assert_eq!(window(&out.report, "subscriber_offline"), 300);
     assert_eq!(window(&out.report, "steady"), 0);
-    assert!(out.report.findings.iter().any(|f| f.kind == "qos_violation"), "QoS 1 loss is a contract violation");
+    assert!(
+        out.report.findings.iter().any(|f| f.kind.as_str() == "qos_violation"),
+        "QoS 1 loss is a contract violation"
+    );
     // mosquitto's own counters agree: it received all 400 and dropped 300.
     let sys = &out.report.broker.sys;
     assert_eq!(sys.get("$SYS/broker/publish/messages/received").map(String::as_str), Some("400"), "{sys:?}");
@@ -84,7 +87,7 @@ async fn broker_restart_loses_the_queue_without_persistence_and_keeps_it_with() 
     assert_eq!(r.messages.lost, 200, "{:?}", r.messages);
     assert_eq!(window(r, "broker_restart"), 200);
     assert_eq!(r.faults.len(), 2);
-    assert_eq!(r.faults[1].action, "restart-broker");
+    assert_eq!(r.faults[1].action.as_str(), "restart-broker");
     assert!(r.faults[1].error.is_none());
     assert!(r.reconnects >= 11, "every client came back after the restart: {}", r.reconnects);
     assert_eq!(out.exit_code, 0, "the scenario expects this loss");
@@ -204,7 +207,7 @@ publish = { topic = "dup/a", qos = 1, rate = 20.0, count = 8 }
     // mosquitto passes the DUP resend on as a new delivery: a QoS 1 duplicate, not a violation.
     assert_eq!(m.duplicated, 1, "{m:?}");
     // (The cut itself shows as a drop right after a PUBLISH; no delivery guarantee was broken.)
-    assert!(!out.report.findings.iter().any(|f| f.kind == "qos_violation"), "{:?}", out.report.findings);
+    assert!(!out.report.findings.iter().any(|f| f.kind.as_str() == "qos_violation"), "{:?}", out.report.findings);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +238,7 @@ for = "3s"
     assert_eq!(r.reconnects, 1);
     assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
     assert!(r.messages.missed_offline > 0);
-    assert_eq!(r.faults[0].action, "blackhole");
+    assert_eq!(r.faults[0].action.as_str(), "blackhole");
     // Routine keepalive closes (ours, and the broker's on its side) are no findings.
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 }

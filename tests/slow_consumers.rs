@@ -7,6 +7,7 @@
 
 mod support;
 
+use midge::record::vocab::LossWindow;
 use midge::report::Report;
 use support::{run_shipped, run_text};
 
@@ -28,18 +29,19 @@ fn assert_broker_agrees(r: &Report, client: &str) {
     let m = &r.messages;
     assert!(m.lost > 0, "the broker's queue overflowed: {m:?}");
     assert_eq!(m.lost, broker_dropped(r), "midge's lost = mosquitto's $SYS dropped: {m:?}");
-    assert_eq!(m.lost_by_window["slow_consumer"], m.lost, "every loss in the window: {:?}", m.lost_by_window);
-    assert_eq!(m.lost_by_window["steady"], 0);
+    assert_eq!(m.lost_by_window[&LossWindow::SlowConsumer], m.lost, "every loss in the window: {:?}", m.lost_by_window);
+    assert_eq!(m.lost_by_window[&LossWindow::Steady], 0);
     assert_eq!(m.received + m.lost, m.expected, "{m:?}");
     assert_eq!(lost_to(r, client), m.lost);
-    let windows: Vec<_> = r.loss_windows.iter().filter(|w| w.kind == "slow_consumer").collect();
+    let windows: Vec<_> = r.loss_windows.iter().filter(|w| w.kind.as_str() == "slow_consumer").collect();
     assert_eq!(windows.iter().map(|w| w.lost).sum::<u64>(), m.lost);
     assert!(windows.iter().all(|w| w.client.as_deref() == Some(client)));
-    let f = r.findings.iter().find(|f| f.kind == "slow_consumer").expect("a slow_consumer finding");
+    let f = r.findings.iter().find(|f| f.kind.as_str() == "slow_consumer").expect("a slow_consumer finding");
     assert_eq!(f.count, m.lost);
     assert_eq!(f.client_ids, vec![client.to_string()]);
-    assert_eq!(f.evidence["broker_dropped"], m.lost);
-    let lines = f.evidence["broker_lines"].as_array().unwrap();
+    assert_eq!(f.evidence.json()["broker_dropped"], m.lost);
+    let evidence = f.evidence.json();
+    let lines = evidence["broker_lines"].as_array().unwrap();
     assert!(
         lines.iter().any(|l| l
             .as_str()
@@ -94,8 +96,8 @@ for = "2s"
     let r = &out.report;
     assert_eq!(r.messages.published, 3750);
     assert_broker_agrees(r, "staller-0");
-    assert_eq!(r.faults[0].action, "stall");
-    let f = r.findings.iter().find(|f| f.kind == "slow_consumer").unwrap();
+    assert_eq!(r.faults[0].action.as_str(), "stall");
+    let f = r.findings.iter().find(|f| f.kind.as_str() == "slow_consumer").unwrap();
     assert!(f.summary.contains("stall"), "{}", f.summary);
     // 3000 messages came during the stall; the broker could hold 1020 of them.
     assert!(r.messages.lost >= 1500, "{:?}", r.messages);

@@ -41,7 +41,7 @@ group = "sub"
     assert_eq!(m.retained_replays, 10, "one replay per retained topic on the new subscription: {m:?}");
     assert_eq!(m.duplicated, 0, "{m:?}");
     assert_eq!(m.lost, 0, "{m:?}");
-    assert!(!r.findings.iter().any(|f| f.kind == "qos_violation"), "{:#?}", r.findings);
+    assert!(!r.findings.iter().any(|f| f.kind.as_str() == "qos_violation"), "{:#?}", r.findings);
     assert!(r.latency.e2e.max_us < 1_000_000, "a replay's age is no latency: {:?}", r.latency.e2e);
 }
 
@@ -66,7 +66,7 @@ async fn a_session_that_expired_while_away_was_owed_nothing() {
     assert!(m.missed_offline > 400, "about 3 s × 200/s were sent while it was away: {m:?}");
     let t = &r.client_timelines[0];
     assert!(!t.connections[1].session_present, "the session had expired");
-    let w: Vec<_> = r.loss_windows.iter().filter(|w| w.kind == "session_expired").collect();
+    let w: Vec<_> = r.loss_windows.iter().filter(|w| w.kind.as_str() == "session_expired").collect();
     assert_eq!(w.len(), 1, "{:?}", r.loss_windows);
     assert_eq!(w[0].missed_offline, m.missed_offline);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
@@ -149,11 +149,11 @@ group = "sub"
     )
     .await;
     let m = &out.report.messages;
-    let q2 = &m.by_qos["2"];
+    let q2 = &m.by_qos[&2];
     assert_eq!((q2.lost, q2.duplicated), (0, 0), "{m:?}");
     assert_eq!(q2.received, q2.expected, "{m:?}");
     assert_eq!(q2.expected, q2.acked, "a persistent session expects everything acknowledged: {m:?}");
-    assert!(!out.report.findings.iter().any(|f| f.kind == "qos_violation"), "{:#?}", out.report.findings);
+    assert!(!out.report.findings.iter().any(|f| f.kind.as_str() == "qos_violation"), "{:#?}", out.report.findings);
 }
 
 /// MQTT 5 against mosquitto with an ACL that denies the publishers' topic:

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::*;
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {
-    r.findings.iter().filter(|f| f.kind == kind).collect()
+    r.findings.iter().filter(|f| f.kind.as_str() == kind).collect()
 }
 
 /// The ids of the planned clients whose id starts with `prefix`.
@@ -77,7 +77,8 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
     let mut named = f.client_ids.clone();
     named.sort();
     assert_eq!(named, pubs, "the denial names the publishers");
-    let log: Vec<&str> = f.evidence["broker_log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let evidence = f.evidence.json();
+    let log: Vec<&str> = evidence["broker_log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     for id in &pubs {
         assert!(log.iter().any(|l| l.contains(&format!("Denied PUBLISH from {id} "))), "{id}: {log:#?}");
     }
@@ -90,8 +91,8 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
         .filter(|c| c.connected_s.is_some() && c.cause.is_some())
         .count();
     assert!(closed >= 5, "mosquitto closes each publisher: {:#?}", r.client_timelines);
-    assert_eq!(f.evidence["closes"], closed, "{}", f.evidence);
-    assert!(f.evidence["denied"].as_u64().unwrap() >= 5);
+    assert_eq!(f.evidence.json()["closes"], closed, "{}", f.evidence);
+    assert!(f.evidence.json()["denied"].as_u64().unwrap() >= 5);
     for cause in ["session_taken_over", "protocol_error", "broker_unavailable"] {
         assert_eq!(r.disconnects.by_cause.get(cause), None, "{:?}", r.disconnects);
     }
@@ -115,7 +116,7 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
         let about: Vec<&Finding> = r.findings.iter().filter(|f| f.client_ids == vec![id.clone()]).collect();
         assert_eq!(about.len(), 1, "{id}: {:#?}", r.findings);
         assert!(["closed_by_broker", "protocol_error_drop"].contains(&about[0].kind.as_str()), "{:?}", about[0]);
-        let log = about[0].evidence["broker_log"].to_string();
+        let log = about[0].evidence.json()["broker_log"].to_string();
         assert!(log.contains(&format!("Bad socket read/write on client {id}")), "{id}: {log}");
     }
 }
@@ -184,6 +185,6 @@ subscribe = { filter = "or/#", qos = 1 }
     assert_eq!(f.count, dropped_then);
     assert!((2.0..4.5).contains(&f.first_s), "{f:?}");
     // The broker was down for a second: reconnects with a 200 ms delay were refused.
-    assert!(f.evidence["failed_attempts"]["refused"].as_u64().unwrap_or(0) >= 1, "{}", f.evidence);
-    assert!(f.evidence["all_back_s"].as_f64().is_some_and(|s| s >= 0.9), "{}", f.evidence);
+    assert!(f.evidence.json()["failed_attempts"]["refused"].as_u64().unwrap_or(0) >= 1, "{}", f.evidence);
+    assert!(f.evidence.json()["all_back_s"].as_f64().is_some_and(|s| s >= 0.9), "{}", f.evidence);
 }

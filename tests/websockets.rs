@@ -114,7 +114,7 @@ for = "1s"
 "#;
     let out = run_text(text, "embedded+ws").await;
     let r = &out.report;
-    assert_eq!(r.faults[0].action, "duplicate-ids");
+    assert_eq!(r.faults[0].action.as_str(), "duplicate-ids");
     // The twin's own WebSocket handshakes are not the swarm's: the swarm's
     // connects and its ws handshakes match one for one.
     assert_eq!(r.latency.connect_ws.count, r.clients.connects);
@@ -148,7 +148,7 @@ for = "1s"
     let r = &out.report;
     let m = &r.messages;
     assert_eq!((m.published, m.expected, m.received, m.lost, m.duplicated), (120, 120, 120, 0, 0), "{m:?}");
-    assert_eq!(r.faults[0].action, "delay");
+    assert_eq!(r.faults[0].action.as_str(), "delay");
     assert!(r.latency.e2e_uncorrected.max_us >= 300_000, "the proxy held deliveries 300 ms: {:?}", r.latency.e2e);
     assert!(
         r.latency.e2e_uncorrected.p50_us < 300_000,

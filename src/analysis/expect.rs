@@ -1,32 +1,31 @@
 //! Expectations: the scenario's `[expect]` checked against the report.
 //! Without an explicit `connect_failures`, every planned client must connect.
 
-use crate::analysis::model::{ExpectationResult, Report};
+use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
 use crate::scenario::Expect;
-use serde_json::json;
 
 fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
     ExpectationResult {
         name: name.to_string(),
-        threshold: json!(format!("<= {threshold}")),
-        observed: json!(observed),
+        threshold: format!("<= {threshold}"),
+        observed: Some(observed),
         pass: observed <= threshold,
-        op: "<=".into(),
+        op: Comparison::AtMost,
         limit: threshold,
-        unit: "count".into(),
+        unit: LimitUnit::Count,
     }
 }
 
 fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) -> ExpectationResult {
     ExpectationResult {
         name: name.to_string(),
-        threshold: json!(format!("<= {threshold_us} us")),
-        observed: if count == 0 { json!(null) } else { json!(observed_us) },
+        threshold: format!("<= {threshold_us} us"),
+        observed: (count > 0).then_some(observed_us),
         // No samples is no evidence that the latency held.
         pass: count > 0 && observed_us <= threshold_us,
-        op: "<=".into(),
+        op: Comparison::AtMost,
         limit: threshold_us,
-        unit: "us".into(),
+        unit: LimitUnit::Us,
     }
 }
 
@@ -47,12 +46,12 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     if let Some(t) = expect.received_min {
         out.push(ExpectationResult {
             name: "received_min".into(),
-            threshold: json!(format!(">= {t}")),
-            observed: json!(m.received),
+            threshold: format!(">= {t}"),
+            observed: Some(m.received),
             pass: m.received >= t,
-            op: ">=".into(),
+            op: Comparison::AtLeast,
             limit: t,
-            unit: "count".into(),
+            unit: LimitUnit::Count,
         });
     }
     let l = &r.latency;

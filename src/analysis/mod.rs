@@ -3,9 +3,11 @@
 //! the report model they fill. No I/O, no clock: the same plan and record
 //! always give the same report, which is what lets `midge report DIR`
 //! re-render a finished run (and what a merge of shard records will build on).
+//! `model` is the report it fills; `evidence` what each finding rests on.
 
 pub mod build;
 pub mod detect;
+pub mod evidence;
 pub mod expect;
 pub mod generator;
 pub mod model;

@@ -36,7 +36,8 @@ subscribe = {{ filter = "t/#", qos = 1 }}
 /// report.json's `messages.lost_by_window`, in the order steady,
 /// subscriber_offline, publisher_offline, broker_restart.
 fn lost_by_window(r: &Report) -> [u64; 4] {
-    ["steady", "subscriber_offline", "publisher_offline", "broker_restart"].map(|w| r.messages.lost_by_window[w])
+    ["steady", "subscriber_offline", "publisher_offline", "broker_restart"]
+        .map(|w| r.messages.lost_by_window[&w.parse::<LossWindow>().unwrap()])
 }
 
 fn window(kind: LossWindow, client: Option<&str>, start_s: f64, end_s: f64, lost: u64, missed: u64) -> LossWindowInfo {
@@ -184,7 +185,7 @@ fn lost_0_fails_when_one_message_is_lost() {
     let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, vec!["connect_failures", "lost"]);
     let lost = &r.expectations[1];
-    assert_eq!((lost.pass, lost.observed.as_u64(), lost.limit, lost.op.as_str()), (false, Some(1), 0, "<="));
+    assert_eq!((lost.pass, lost.observed, lost.limit, lost.op.as_str()), (false, Some(1), 0, "<="));
     assert!(r.expectations[0].pass, "every client connected");
     assert_eq!(r.verdict, Verdict::Fail);
     // lost = 1 holds.
@@ -199,7 +200,7 @@ fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     let mut rec = steady_loss_of_one(&plan);
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
-    assert_eq!((e.pass, &e.observed, e.limit, e.unit.as_str()), (false, &serde_json::Value::Null, 50_000, "us"));
+    assert_eq!((e.pass, e.observed, e.limit, e.unit.as_str()), (false, None, 50_000, "us"));
     assert_eq!(r.verdict, Verdict::Fail);
     // With samples of 1 ms it holds.
     for _ in 0..10 {
@@ -207,7 +208,7 @@ fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     }
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
-    assert_eq!((e.pass, e.observed.as_u64()), (true, Some(1_000)));
+    assert_eq!((e.pass, e.observed), (true, Some(1_000)));
     assert_eq!(r.verdict, Verdict::Pass);
 }
 
@@ -224,7 +225,7 @@ fn a_forbidden_finding_fails_when_it_is_found() {
     connect(&mut rec, 0, 5_500_000, 8 * S, None);
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "no duplicate_id_loop findings").expect("checked");
-    assert_eq!((e.pass, e.observed.as_u64()), (false, Some(1)));
+    assert_eq!((e.pass, e.observed), (false, Some(1)));
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.disconnects.by_cause, [("session_taken_over".to_string(), 2)].into());
 }
@@ -375,7 +376,7 @@ fn a_session_gone_before_its_expiry_was_lost_and_named() {
     // Seqs 31..=60 (sent between 1.25 s and the new SUBACK at 1.61 s) were
     // owed and never arrived: lost, in the window the session was lost in.
     assert_eq!(r.messages.lost, 30);
-    assert_eq!(r.messages.lost_by_window["session_lost"], 30, "{:?}", r.loss_windows);
+    assert_eq!(r.messages.lost_by_window[&LossWindow::SessionLost], 30, "{:?}", r.loss_windows);
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SessionLost).collect();
     assert_eq!(f.len(), 1, "{:#?}", r.findings);
     assert_eq!((f[0].count, f[0].client_ids.clone()), (30, vec!["sub0".to_string()]));
@@ -393,7 +394,7 @@ fn a_downgraded_grant_lowers_what_the_stream_promises() {
     publish(&mut rec, 0, 1, every(S, 10_000, 100));
     receive(&mut rec, 1, 0, (0..50).chain(51..100));
     let r = analyse(&plan, &rec);
-    assert_eq!((r.messages.lost, r.messages.by_qos["0"].lost, r.messages.by_qos["1"].lost), (1, 1, 0));
+    assert_eq!((r.messages.lost, r.messages.by_qos[&0].lost, r.messages.by_qos[&1].lost), (1, 1, 0));
     assert!(!r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);
 }
 
@@ -412,7 +413,7 @@ fn a_refused_subscription_expects_nothing_and_is_named() {
     let f: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::SubscribeRefused).collect();
     assert_eq!(f.len(), 1, "{:#?}", r.findings);
     assert_eq!((f[0].count, f[0].client_ids.clone()), (1, vec!["sub0".to_string()]));
-    assert_eq!(f[0].evidence["codes"]["failure"], 1);
+    assert_eq!(f[0].evidence.json()["codes"]["failure"], 1);
 }
 
 /// pub0 publishes to `t/1` at 100 msg/s; m0 and m1 share `$share/g/t/#`.

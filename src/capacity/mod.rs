@@ -15,8 +15,7 @@ use crate::broker::{self, BrokerError, BrokerHandle};
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;
 use crate::runner::{self, exit, RunOptions};
-use crate::scenario::BrokerSpec;
-use crate::scenario::{CapacitySpec, ScenarioFile};
+use crate::scenario::{BrokerSpec, CapacitySpec, CapacityVary, ScenarioFile};
 use search::{End, Outcome, Search};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,10 +64,10 @@ pub fn fmt_value(v: f64) -> String {
 }
 
 /// "clients" or "msg/s per client".
-pub fn unit(vary: &str) -> &'static str {
+pub fn unit(vary: CapacityVary) -> &'static str {
     match vary {
-        "rate" => "msg/s per client",
-        _ => "clients",
+        CapacityVary::Rate => "msg/s per client",
+        CapacityVary::Clients | CapacityVary::Both => "clients",
     }
 }
 
@@ -144,7 +143,7 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         )));
     }
     let mut info = CapacityInfo {
-        vary: spec.vary.as_str().to_string(),
+        vary: spec.vary,
         groups: group_names,
         hold_s: hold.as_secs_f64(),
         broker_url: broker.url.clone(),
@@ -183,7 +182,7 @@ async fn search_steps(
                 }
             }
         }
-        let done = match run_step(ctx, broker, n, value, &info.vary).await {
+        let done = match run_step(ctx, broker, n, value, info.vary).await {
             Ok(done) => done,
             Err(e) => return (reports, None, Some(e)),
         };
@@ -221,7 +220,7 @@ async fn run_step(
     broker: &SearchBroker,
     n: usize,
     value: f64,
-    vary: &str,
+    vary: CapacityVary,
 ) -> Result<StepDone, String> {
     let plan = step_plan(ctx, &broker.url, n, value)?;
     let (clients, rate) = stepped_load(&plan, &ctx.groups);
@@ -326,7 +325,7 @@ fn stepped_load(plan: &Plan, groups: &[usize]) -> (u64, f64) {
 
 /// Why the search stopped, in words.
 fn reason(info: &CapacityInfo, end: Option<End>, stopped: Option<StopSignal>, failed: Option<&str>) -> String {
-    let unit = unit(&info.vary);
+    let unit = unit(info.vary);
     let step_at = |v: f64| info.steps.iter().find(|s| s.value == v);
     let why_at = |v: f64| step_at(v).map(|s| s.why.join("; ")).unwrap_or_default();
     if let Some(e) = failed {

@@ -161,7 +161,7 @@ subscribe = { filter = "a/+", qos = 1 }
             count: 2,
             first_s: 0.0,
             last_s: 0.0,
-            evidence: serde_json::Value::Null,
+            evidence: crate::analysis::evidence::Evidence::DuplicateId(Default::default()),
         });
         let j = judge(&rule(), &r);
         assert_eq!(j.outcome, Outcome::Fail);

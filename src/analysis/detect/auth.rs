@@ -2,11 +2,11 @@
 //! codes counted; a storm only when the scenario asked for retries.
 
 use super::words::secs;
+use crate::analysis::evidence::{AuthEvidence, Evidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
 use crate::record::{ClientRecord, Generation, RunRecord};
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// How many of mosquitto's "not authorised" lines the evidence quotes.
@@ -53,15 +53,15 @@ pub fn auth_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
                 count: n as u64,
                 first_s: secs(ends().min().unwrap_or(0)),
                 last_s: secs(ends().max().unwrap_or(0)),
-                evidence: json!({
-                    "group": group.name,
-                    "clients": n,
-                    "attempts": attempts,
-                    "codes": codes,
-                    "retried": group.retry_connect,
+                evidence: Evidence::AuthRefused(AuthEvidence {
+                    group: group.name.clone(),
+                    clients: n,
+                    attempts,
+                    codes,
+                    retried: group.retry_connect,
                     // mosquitto does not name a refused client ("Client <unknown> … not authorised").
-                    "broker_log": broker_log
-                        .map(|l| l.iter().filter(|x| x.contains("not authorised")).take(MAX_BROKER_LINES).cloned().collect::<Vec<_>>())
+                    broker_log: broker_log
+                        .map(|l| l.iter().filter(|x| x.contains("not authorised")).take(MAX_BROKER_LINES).cloned().collect())
                         .unwrap_or_default(),
                 }),
             }

@@ -9,14 +9,14 @@
 use super::brokerlog::{already_connected, lines_about};
 use super::duplicate_id::MIN_LOOP_CYCLES;
 use super::explain::{offending, Conn, Owner, SHORT_LIVED_US};
-use super::protocol::{describe, flight_json};
+use super::protocol::{describe, flight_packets};
 use super::words::{name_of, secs};
+use crate::analysis::evidence::{ClosedEvidence, Evidence};
 use crate::analysis::model::Finding;
 use crate::mqtt::codec::packet_type_name;
 use crate::mqtt::ProtocolVersion;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many of the broker's lines about the client the evidence quotes.
@@ -80,15 +80,15 @@ pub fn closed_by_broker(
             count: n as u64,
             first_s: secs(all[0].ended_us),
             last_s: secs(last.ended_us),
-            evidence: json!({
-                "client_id": id,
-                "cause": last.cause.map(|c| c.name()).unwrap_or_default(),
-                "closes": n,
-                "closed_after_packet": after.len(),
-                "closed_at_s": all.iter().take(20).map(|c| secs(c.ended_us)).collect::<Vec<_>>(),
-                "connected_for_s": all.iter().take(20).map(|c| secs(c.ended_us.saturating_sub(c.connected_us))).collect::<Vec<_>>(),
-                "flight_recorder": flight_json(last.flight),
-                "broker_log": lines_about(broker_log, id).take(MAX_BROKER_LINES).cloned().collect::<Vec<_>>(),
+            evidence: Evidence::Closed(ClosedEvidence {
+                client_id: id.to_string(),
+                cause: last.cause.map(|c| c.name()).unwrap_or_default(),
+                closes: n,
+                closed_after_packet: after.len(),
+                closed_at_s: all.iter().take(20).map(|c| secs(c.ended_us)).collect(),
+                connected_for_s: all.iter().take(20).map(|c| secs(c.ended_us.saturating_sub(c.connected_us))).collect(),
+                flight_recorder: flight_packets(last.flight),
+                broker_log: lines_about(broker_log, id).take(MAX_BROKER_LINES).cloned().collect(),
             }),
         });
     }

@@ -7,11 +7,11 @@
 use super::brokerlog::{denied_publisher, is_publish_denial, mentions, says_why};
 use super::explain::Conn;
 use super::words::secs;
+use crate::analysis::evidence::{DeniedEvidence, Evidence};
 use crate::analysis::model::Finding;
 use crate::analysis::tally::StreamTally;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many of the broker's lines the evidence quotes.
@@ -69,14 +69,14 @@ pub fn publish_denied(
                 count: denials.len() as u64,
                 first_s: secs(ends.first().copied().unwrap_or(0)),
                 last_s: secs(ends.last().copied().unwrap_or(0)),
-                evidence: json!({
-                    "group": group.name,
-                    "clients": n,
-                    "denied": denials.len(),
-                    "closes": ends.len(),
-                    "closed_at_s": ends.iter().take(20).map(|t| secs(*t)).collect::<Vec<_>>(),
-                    "lost": lost,
-                    "broker_log": quoted,
+                evidence: Evidence::Denied(DeniedEvidence {
+                    group: group.name.clone(),
+                    clients: n,
+                    denied: denials.len(),
+                    closes: ends.len(),
+                    closed_at_s: ends.iter().take(20).map(|t| secs(*t)).collect(),
+                    lost,
+                    broker_log: quoted,
                 }),
             }
         })

@@ -6,10 +6,10 @@
 use super::brokerlog::already_connected;
 use super::explain::{Conn, Owner, Takeover, SHORT_LIVED_US};
 use super::words::{broker_lines, name_of, secs};
+use crate::analysis::evidence::{DuplicateIdEvidence, Evidence, TakeoverEvidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Takeovers of one id needed before it is called a loop.
@@ -55,15 +55,19 @@ pub fn duplicate_id_loops(
             count: list.len() as u64,
             first_s: secs(first),
             last_s: secs(last),
-            evidence: json!({
-                "client_id": id,
-                "connections": connections,
-                "cycles": list.len(),
-                "period_s": period_s,
-                "takeovers": list.iter().take(20).map(|t| json!({
-                    "at_s": secs(t.at_us), "closed": name_of(plan, t.closed), "by": by_name(t),
-                })).collect::<Vec<_>>(),
-                "broker_log": broker_lines(broker_log, id),
+            evidence: Evidence::DuplicateId(DuplicateIdEvidence {
+                client_id: id.to_string(),
+                connections,
+                cycles: list.len(),
+                period_s: Some(period_s),
+                takeovers: Some(
+                    list.iter()
+                        .take(20)
+                        .map(|t| TakeoverEvidence { at_s: secs(t.at_us), closed: name_of(plan, t.closed), by: by_name(t) })
+                        .collect(),
+                ),
+                closed_at_s: None,
+                broker_log: broker_lines(broker_log, id),
             }),
         });
     }
@@ -101,12 +105,14 @@ pub fn external_takeovers(
             count: ends.len() as u64,
             first_s: secs(first),
             last_s: secs(last),
-            evidence: json!({
-                "client_id": id,
-                "connections": [name_of(plan, Owner::Client(*i)), OUTSIDE],
-                "cycles": ends.len(),
-                "closed_at_s": ends.iter().take(20).map(|t| secs(*t)).collect::<Vec<_>>(),
-                "broker_log": broker_lines(broker_log, id),
+            evidence: Evidence::DuplicateId(DuplicateIdEvidence {
+                client_id: id.to_string(),
+                connections: vec![name_of(plan, Owner::Client(*i)), OUTSIDE.to_string()],
+                cycles: ends.len(),
+                closed_at_s: Some(ends.iter().take(20).map(|t| secs(*t)).collect()),
+                period_s: None,
+                takeovers: None,
+                broker_log: broker_lines(broker_log, id),
             }),
         });
     }

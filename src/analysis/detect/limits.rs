@@ -1,11 +1,11 @@
 //! broker_limit: a limit the broker announced (MQTT 5 CONNACK) that the
 //! scenario would break; the clients held back instead of being dropped.
 
+use crate::analysis::evidence::{Evidence, LimitEvidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, Limit};
 use crate::record::RunRecord;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 fn what(limit: Limit, announced: u64, needed: u64) -> String {
@@ -45,7 +45,7 @@ pub fn broker_limits(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
                 count: ids.len() as u64,
                 first_s: 0.0,
                 last_s: 0.0,
-                evidence: json!({ "group": group, "limit": limit, "announced": announced, "needed": needed }),
+                evidence: Evidence::Limit(LimitEvidence { group: group.clone(), limit, announced, needed }),
             }
         })
         .collect()

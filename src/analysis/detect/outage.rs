@@ -5,11 +5,11 @@
 
 use super::explain::{Outage, OUTAGE_MIN_DROPS, OUTAGE_WINDOW_US};
 use super::words::secs;
+use crate::analysis::evidence::{Evidence, OutageEvidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
 use crate::record::RunRecord;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// How one dropped client fared: when it got back in, and its failed attempts before.
@@ -78,17 +78,17 @@ pub fn broker_unavailable(plan: &Plan, record: &RunRecord, outages: &[Outage]) -
                 count: n as u64,
                 first_s: secs(o.from_us),
                 last_s: secs(o.to_us),
-                evidence: json!({
-                    "window_ms": window_ms,
-                    "min_drops": OUTAGE_MIN_DROPS,
-                    "dropped": n,
-                    "connected_before": o.connected,
-                    "causes": causes,
-                    "first_back_s": first_back,
-                    "all_back_s": all_back,
-                    "never_back": never,
-                    "failed_attempts": failed,
-                    "clients": ids.iter().take(50).collect::<Vec<_>>(),
+                evidence: Evidence::Outage(OutageEvidence {
+                    window_ms,
+                    min_drops: OUTAGE_MIN_DROPS,
+                    dropped: n,
+                    connected_before: o.connected,
+                    causes,
+                    first_back_s: first_back,
+                    all_back_s: all_back,
+                    never_back: never,
+                    failed_attempts: failed,
+                    clients: ids.iter().take(50).cloned().collect(),
                 }),
             }
         })

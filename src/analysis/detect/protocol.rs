@@ -5,12 +5,12 @@
 
 use super::explain::{offending, Conn, Owner};
 use super::words::{broker_lines, name_of, secs};
+use crate::analysis::evidence::{Evidence, FlightPacket, ProtocolDropEvidence};
 use crate::analysis::model::Finding;
 use crate::mqtt::codec::packet_type_name;
 use crate::plan::Plan;
 use crate::record::vocab::{Cause, FindingKind};
 use crate::record::FlightEntry;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 pub fn describe(e: Option<&FlightEntry>) -> String {
@@ -25,23 +25,21 @@ pub fn describe(e: Option<&FlightEntry>) -> String {
     }
 }
 
-pub fn flight_json(flight: &[FlightEntry]) -> Value {
-    Value::Array(
-        flight
-            .iter()
-            .map(|e| {
-                json!({
-                    "t_s": secs(e.t_us),
-                    "direction": if e.sent { "sent" } else { "received" },
-                    "type": if e.malformed && e.packet_type == 0 { "INVALID" } else { packet_type_name(e.packet_type) },
-                    "size": e.size,
-                    "packet_id": e.pkid,
-                    "flags": e.flags,
-                    "malformed": e.malformed,
-                })
-            })
-            .collect(),
-    )
+/// A flight recorder as the evidence lists it.
+pub fn flight_packets(flight: &[FlightEntry]) -> Vec<FlightPacket> {
+    flight
+        .iter()
+        .map(|e| FlightPacket {
+            t_s: secs(e.t_us),
+            direction: if e.sent { "sent" } else { "received" }.to_string(),
+            packet_type: if e.malformed && e.packet_type == 0 { "INVALID" } else { packet_type_name(e.packet_type) }
+                .to_string(),
+            size: e.size,
+            packet_id: e.pkid,
+            flags: e.flags,
+            malformed: e.malformed,
+        })
+        .collect()
 }
 
 /// Why the connection was dropped, in words that name the evidence.
@@ -86,11 +84,11 @@ pub fn protocol_error_drops(
             count: list.len() as u64,
             first_s: secs(list.first().map_or(0, |c| c.ended_us)),
             last_s: secs(last.ended_us),
-            evidence: json!({
-                "cause": cause.name(),
-                "drops_at_s": list.iter().take(20).map(|c| secs(c.ended_us)).collect::<Vec<_>>(),
-                "flight_recorder": flight_json(last.flight),
-                "broker_log": broker_lines(broker_log, id),
+            evidence: Evidence::ProtocolDrop(ProtocolDropEvidence {
+                cause: cause.name(),
+                drops_at_s: list.iter().take(20).map(|c| secs(c.ended_us)).collect(),
+                flight_recorder: flight_packets(last.flight),
+                broker_log: broker_lines(broker_log, id),
             }),
         });
     }

@@ -3,11 +3,11 @@
 //! a violation). One finding per subscriber and QoS, with the streams.
 
 use super::words::{secs, subscriber_name};
+use crate::analysis::evidence::{Evidence, QosEvidence, StreamEvidence};
 use crate::analysis::model::Finding;
 use crate::analysis::tally::StreamTally;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// (subscriber, share group, qos) → [(stream, violating losses, violating duplicates)]
@@ -59,23 +59,26 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64, den
                     if n > 3 { format!(" and {} more", n - 3) } else { String::new() }
                 ),
             };
-            let mut evidence = json!({
-                "qos": qos,
-                "subscriber": subscriber,
-                "lost": lost,
-                "duplicated": dup,
-                "out_of_order": reordered,
-                "streams": list.iter().take(20).map(|(s, l, d)| json!({
-                    "publisher": id(s.publisher_client),
-                    "lost": l,
-                    "lost_seqs": if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
-                    "duplicated": d,
-                    "out_of_order": s.out_of_order,
-                })).collect::<Vec<_>>(),
+            let evidence = Evidence::Qos(QosEvidence {
+                qos,
+                subscriber: subscriber.clone(),
+                lost,
+                duplicated: dup,
+                out_of_order: reordered,
+                streams: list
+                    .iter()
+                    .take(20)
+                    .map(|(s, l, d)| StreamEvidence {
+                        publisher: id(s.publisher_client),
+                        lost: *l,
+                        lost_seqs: if *l > 0 { s.lost_ranges.clone() } else { Vec::new() },
+                        duplicated: *d,
+                        out_of_order: s.out_of_order,
+                    })
+                    .collect(),
+                // Absent from report.json when no publisher was denied.
+                denied_publishers: denied_pubs.iter().take(20).cloned().collect(),
             });
-            if !denied_pubs.is_empty() {
-                evidence["denied_publishers"] = json!(denied_pubs.iter().take(20).collect::<Vec<_>>());
-            }
             Finding {
                 kind: FindingKind::QosViolation,
                 summary: format!(

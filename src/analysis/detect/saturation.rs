@@ -2,9 +2,9 @@
 //! every latency and rate in the report describes midge.
 
 use super::words::secs;
+use crate::analysis::evidence::{Evidence, SaturationEvidence};
 use crate::analysis::model::{Finding, LoadGenerator};
 use crate::record::vocab::FindingKind;
-use serde_json::json;
 
 pub fn generator_saturated(generator: &LoadGenerator, run_end_us: u64) -> Option<Finding> {
     generator.saturated.then(|| Finding {
@@ -17,11 +17,11 @@ pub fn generator_saturated(generator: &LoadGenerator, run_end_us: u64) -> Option
         count: 1,
         first_s: 0.0,
         last_s: secs(run_end_us),
-        evidence: json!({
-            "cpu_utilization": generator.cpu_utilization,
-            "workers": generator.workers,
-            "loop_delay_p99_us": generator.loop_delay.p99_us,
-            "publish_lag_p99_us": generator.publish_lag.p99_us,
+        evidence: Evidence::Saturation(SaturationEvidence {
+            cpu_utilization: generator.cpu_utilization,
+            workers: generator.workers,
+            loop_delay_p99_us: generator.loop_delay.p99_us,
+            publish_lag_p99_us: generator.publish_lag.p99_us,
         }),
     })
 }

@@ -4,11 +4,11 @@
 //! was owed: that is `session_expired`, missed, and no finding.)
 
 use super::words::secs;
+use crate::analysis::evidence::{Evidence, SessionLostEvidence, SpanEvidence};
 use crate::analysis::model::Finding;
 use crate::analysis::tally::{windows_by_client, WindowTally};
 use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, LossWindow};
-use serde_json::json;
 
 pub fn sessions_lost(plan: &Plan, windows: &[WindowTally]) -> Vec<Finding> {
     let by_client = windows_by_client(windows, |w| w.kind == LossWindow::SessionLost);
@@ -34,10 +34,10 @@ pub fn sessions_lost(plan: &Plan, windows: &[WindowTally]) -> Vec<Finding> {
                 count: lost,
                 first_s: secs(list.first().map_or(0, |w| w.start_us)),
                 last_s: secs(list.last().map_or(0, |w| w.end_us)),
-                evidence: json!({
-                    "group": g.name,
-                    "session_expiry_s": (g.session_expiry_s != u32::MAX).then_some(g.session_expiry_s),
-                    "offline": list.iter().map(|w| json!({ "from_s": secs(w.start_us), "to_s": secs(w.end_us), "lost": w.lost })).collect::<Vec<_>>(),
+                evidence: Evidence::SessionLost(SessionLostEvidence {
+                    group: g.name.clone(),
+                    session_expiry_s: (g.session_expiry_s != u32::MAX).then_some(g.session_expiry_s),
+                    offline: list.iter().map(|w| SpanEvidence { from_s: secs(w.start_us), to_s: secs(w.end_us), lost: w.lost }).collect(),
                 }),
             }
         })

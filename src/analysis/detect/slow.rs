@@ -7,12 +7,12 @@
 
 use super::brokerlog::lines_about;
 use super::words::secs;
+use crate::analysis::evidence::{Evidence, SlowConsumerEvidence, SpanEvidence};
 use crate::analysis::model::Finding;
 use crate::analysis::tally::{windows_by_client, WindowTally};
 use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, LossWindow};
 use crate::record::SysPoint;
-use serde_json::json;
 
 /// How far the broker's `$SYS` dropped counter rose over the run (a counter
 /// not yet published in the first round counts as 0); None without one.
@@ -46,10 +46,16 @@ pub fn slow_consumers(
                 None => "stopped reading (stall fault)".to_string(),
             };
             let broker_says = match (lines.is_empty(), broker_dropped) {
-                (false, Some(d)) => format!("; the broker logged that it dropped its messages and counted {d} dropped ($SYS)"),
+                (false, Some(d)) => {
+                    format!("; the broker logged that it dropped its messages and counted {d} dropped ($SYS)")
+                }
                 (false, None) => "; the broker logged that it dropped its messages".to_string(),
-                (true, Some(d)) => format!("; the broker counted {d} dropped ($SYS) and logged nothing about this client"),
-                (true, None) => "; the broker's own evidence is not available (not spawned by midge, no $SYS)".to_string(),
+                (true, Some(d)) => {
+                    format!("; the broker counted {d} dropped ($SYS) and logged nothing about this client")
+                }
+                (true, None) => {
+                    "; the broker's own evidence is not available (not spawned by midge, no $SYS)".to_string()
+                }
             };
             Finding {
                 kind: FindingKind::SlowConsumer,
@@ -61,13 +67,16 @@ pub fn slow_consumers(
                 count: lost,
                 first_s: secs(list.first().map_or(0, |w| w.start_us)),
                 last_s: secs(list.last().map_or(0, |w| w.end_us)),
-                evidence: json!({
-                    "group": g.name,
-                    "max_rate": g.max_rate,
-                    "lost": lost,
-                    "behind": list.iter().map(|w| json!({ "from_s": secs(w.start_us), "to_s": secs(w.end_us), "lost": w.lost })).collect::<Vec<_>>(),
-                    "broker_lines": lines,
-                    "broker_dropped": broker_dropped,
+                evidence: Evidence::SlowConsumer(SlowConsumerEvidence {
+                    group: g.name.clone(),
+                    max_rate: g.max_rate,
+                    lost,
+                    behind: list
+                        .iter()
+                        .map(|w| SpanEvidence { from_s: secs(w.start_us), to_s: secs(w.end_us), lost: w.lost })
+                        .collect(),
+                    broker_lines: lines.into_iter().cloned().collect(),
+                    broker_dropped,
                 }),
             }
         })

@@ -3,12 +3,12 @@
 //! expects nothing (its subscription never went live); once per group.
 
 use super::words::secs;
+use crate::analysis::evidence::{Evidence, SubscribeEvidence};
 use crate::analysis::model::Finding;
 use crate::mqtt::ProtocolVersion;
 use crate::plan::Plan;
 use crate::record::vocab::{suback_failure_name, FindingKind};
 use crate::record::RunRecord;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 pub fn subscribe_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
@@ -46,7 +46,11 @@ pub fn subscribe_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
                 count: list.len() as u64,
                 first_s: secs(list.iter().map(|x| x.2).min().unwrap_or(0)),
                 last_s: secs(list.iter().map(|x| x.2).max().unwrap_or(0)),
-                evidence: json!({ "group": group.name, "filter": filter, "codes": codes }),
+                evidence: Evidence::SubscribeRefused(SubscribeEvidence {
+                    group: group.name.clone(),
+                    filter: filter.to_string(),
+                    codes,
+                }),
             }
         })
         .collect()

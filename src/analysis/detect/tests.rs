@@ -71,12 +71,12 @@ fn a_client_and_its_twin_taking_each_other_over_three_times_is_one_loop() {
     assert_eq!(f.client_ids, vec!["dev0"]);
     assert_eq!((f.first_s, f.last_s), (2.0, 4.0));
     assert_eq!(
-        f.evidence["connections"],
+        f.evidence.json()["connections"],
         serde_json::json!(["dev0 (group dev, client 1 of 1)", "dev0 (duplicate-ids twin)"])
     );
-    assert_eq!(f.evidence["takeovers"][1]["closed"], "dev0 (duplicate-ids twin)");
-    assert_eq!(f.evidence["takeovers"][1]["by"], "dev0 (group dev, client 1 of 1)");
-    assert_eq!(f.evidence["period_s"], 1.0, "a takeover every second");
+    assert_eq!(f.evidence.json()["takeovers"][1]["closed"], "dev0 (duplicate-ids twin)");
+    assert_eq!(f.evidence.json()["takeovers"][1]["by"], "dev0 (group dev, client 1 of 1)");
+    assert_eq!(f.evidence.json()["period_s"], 1.0, "a takeover every second");
     assert!(f.summary.contains("used by 2 connections") && f.summary.contains("3 times"), "{}", f.summary);
 }
 
@@ -117,7 +117,7 @@ fn two_planned_clients_given_one_fixed_id_are_a_loop() {
     assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
     assert_eq!(f.client_ids, vec!["same"]);
     assert_eq!(
-        f.evidence["connections"],
+        f.evidence.json()["connections"],
         serde_json::json!(["same (group fx, client 1 of 2)", "same (group fx, client 2 of 2)"])
     );
 }
@@ -149,8 +149,8 @@ fn a_client_closed_again_and_again_with_the_brokers_already_connected_line_is_ta
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
     assert_eq!(f.client_ids, vec!["dev0"]);
-    assert_eq!(f.evidence["connections"][1], "unknown (outside this run)");
-    assert_eq!(f.evidence["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
+    assert_eq!(f.evidence.json()["connections"][1], "unknown (outside this run)");
+    assert_eq!(f.evidence.json()["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
     assert!(f.summary.contains("3 times within 5 s of connecting"), "{}", f.summary);
     assert!(f.summary.contains("already connected"), "{}", f.summary);
 }
@@ -173,9 +173,9 @@ fn a_client_closed_again_and_again_with_nothing_showing_another_holder_is_closed
     assert_eq!((f.kind, f.count), (FindingKind::ClosedByBroker, 3));
     assert_eq!(f.client_ids, vec!["dev0"]);
     assert_eq!((f.first_s, f.last_s), (1.5, 4.5));
-    assert_eq!(f.evidence["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
-    assert_eq!(f.evidence["connected_for_s"], serde_json::json!([0.5, 0.5, 0.5]));
-    assert_eq!(f.evidence["broker_log"], serde_json::json!(["1700000001: Client dev0 disconnected."]));
+    assert_eq!(f.evidence.json()["closed_at_s"], serde_json::json!([1.5, 3.0, 4.5]));
+    assert_eq!(f.evidence.json()["connected_for_s"], serde_json::json!([0.5, 0.5, 0.5]));
+    assert_eq!(f.evidence.json()["broker_log"], serde_json::json!(["1700000001: Client dev0 disconnected."]));
     assert_eq!(
         f.summary,
         "dev0 (group dev, client 1 of 1): the broker closed it 3 times within 5 s of connecting and gave no reason (MQTT 3.1.1 gives no reason). No other holder of its id is known (no other connection with it in this run, no \"already connected\" in the broker's log)."
@@ -224,10 +224,10 @@ fn takeovers_the_broker_names_with_nobody_in_the_run_to_blame_point_outside_it()
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::DuplicateIdLoop, 3));
     assert_eq!(
-        f.evidence["connections"],
+        f.evidence.json()["connections"],
         serde_json::json!(["dev0 (group dev, client 1 of 1)", "unknown (outside this run)"])
     );
-    assert_eq!(f.evidence["takeovers"][0]["by"], "unknown (outside this run)");
+    assert_eq!(f.evidence.json()["takeovers"][0]["by"], "unknown (outside this run)");
     assert!(f.summary.contains("used by 2 connections"), "{}", f.summary);
 }
 
@@ -244,7 +244,7 @@ fn an_mqtt5_disconnect_for_a_protocol_reason_is_a_protocol_error_drop() {
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count, f.last_s), (FindingKind::ProtocolErrorDrop, 1, 2.0));
-    assert_eq!(f.evidence["cause"], "packet_too_large");
+    assert_eq!(f.evidence.json()["cause"], "packet_too_large");
     assert_eq!(
         f.summary,
         "dev0 (group dev, client 1 of 1): connection dropped for a protocol reason — the broker closed it with reason packet_too_large"
@@ -267,9 +267,9 @@ fn a_311_close_right_after_a_publish_with_nothing_to_support_blame_is_reported_a
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count, f.last_s), (FindingKind::ClosedByBroker, 1, 2.0));
-    assert_eq!(f.evidence["cause"], "network_eof");
-    assert_eq!(f.evidence["closed_after_packet"], 1);
-    assert_eq!(f.evidence["flight_recorder"].as_array().map(Vec::len), Some(2));
+    assert_eq!(f.evidence.json()["cause"], "network_eof");
+    assert_eq!(f.evidence.json()["closed_after_packet"], 1);
+    assert_eq!(f.evidence.json()["flight_recorder"].as_array().map(Vec::len), Some(2));
     assert_eq!(
         f.summary,
         "dev0 (group dev, client 1 of 1): the broker closed it once, 1 of them right after midge sent a packet (the last: PUBLISH of 200 bytes) — closed after PUBLISH; MQTT 3.1.1 gives no reason, and neither the broker's log nor a repeat of the close supports calling it a protocol error. No other holder of its id is known (no other connection with it in this run, no \"already connected\" in the broker's log)."
@@ -289,8 +289,8 @@ fn a_311_close_right_after_a_publish_that_the_brokers_log_explains_is_a_protocol
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::ProtocolErrorDrop, 1));
-    assert_eq!(f.evidence["cause"], "network_eof");
-    assert_eq!(f.evidence["broker_log"][0], "1700000002: Client dev0 disconnected due to oversize packet.");
+    assert_eq!(f.evidence.json()["cause"], "network_eof");
+    assert_eq!(f.evidence.json()["broker_log"][0], "1700000002: Client dev0 disconnected due to oversize packet.");
     assert!(
         f.summary.ends_with("the broker closed it right after midge sent PUBLISH of 200 bytes (no reason given)"),
         "{}",
@@ -327,7 +327,7 @@ fn a_311_close_right_after_a_publish_repeated_on_the_same_client_is_a_protocol_e
     assert_eq!(by_cause, causes(&[("network_reset", 2), ("protocol_error", 2)]));
     let kinds: Vec<_> = findings.iter().map(|f| (f.kind, f.client_ids[0].as_str(), f.count)).collect();
     assert_eq!(kinds, vec![(FindingKind::ProtocolErrorDrop, "dev0", 2), (FindingKind::ClosedByBroker, "dev1", 2)]);
-    assert_eq!(findings[0].evidence["drops_at_s"], serde_json::json!([2.0, 5.0]));
+    assert_eq!(findings[0].evidence.json()["drops_at_s"], serde_json::json!([2.0, 5.0]));
     assert!(
         findings[1].summary.contains("2 of them right after midge sent a packet (the last: SUBSCRIBE of 60 bytes)"),
         "{}",
@@ -406,7 +406,7 @@ fn a_close_after_a_malformed_packet_is_blamed_on_that_packet() {
         "{}",
         findings[0].summary
     );
-    assert_eq!(findings[0].evidence["flight_recorder"][0]["malformed"], true);
+    assert_eq!(findings[0].evidence.json()["flight_recorder"][0]["malformed"], true);
     assert!(
         findings[1].summary.ends_with(
             "the broker closed it with reason malformed_packet, after midge sent a malformed PUBLISH of 300 bytes"
@@ -486,7 +486,7 @@ fn many_connections_dropped_at_once_then_refused_is_one_broker_outage() {
     assert_eq!((f.kind, f.count), (FindingKind::BrokerUnavailable, 6));
     assert_eq!(f.client_ids, vec!["dev0", "dev1", "dev2", "dev3", "dev4", "dev5"]);
     assert_eq!((f.first_s, f.last_s), (3.0, 3.05));
-    let e = &f.evidence;
+    let e = &f.evidence.json();
     assert_eq!(
         (e["window_ms"].as_u64(), e["dropped"].as_u64(), e["connected_before"].as_u64()),
         (Some(200), Some(6), Some(6))
@@ -514,7 +514,7 @@ fn everyone_dropped_at_once_is_an_outage_even_when_they_get_straight_back_in() {
     let (by_cause, findings) = explained(&plan, &rec);
     assert_eq!(by_cause, causes(&[("broker_unavailable", 4)]));
     assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert_eq!(findings[0].evidence["failed_attempts"], serde_json::json!({}));
+    assert_eq!(findings[0].evidence.json()["failed_attempts"], serde_json::json!({}));
 }
 
 #[test]
@@ -619,8 +619,9 @@ fn publishers_the_broker_denied_and_closed_get_a_denial_finding_not_a_duplicate_
     assert_eq!((f.kind, f.count), (FindingKind::PublishDenied, 6));
     assert_eq!(f.client_ids, vec!["pub0", "pub1"]);
     assert_eq!((f.first_s, f.last_s), (1.0, 3.3));
-    assert_eq!((f.evidence["denied"].as_u64(), f.evidence["closes"].as_u64()), (Some(6), Some(6)));
-    let quoted = f.evidence["broker_log"].as_array().unwrap();
+    assert_eq!((f.evidence.json()["denied"].as_u64(), f.evidence.json()["closes"].as_u64()), (Some(6), Some(6)));
+    let evidence = f.evidence.json();
+    let quoted = evidence["broker_log"].as_array().unwrap();
     assert!(quoted[0].as_str().unwrap().contains("Denied PUBLISH from pub0"), "{quoted:?}");
     assert!(quoted.iter().any(|l| l.as_str().unwrap().contains("Bad socket read/write on client pub1")), "{quoted:?}");
     assert!(
@@ -641,7 +642,7 @@ fn publishers_the_broker_denied_and_closed_get_a_denial_finding_not_a_duplicate_
         "{}",
         v[0].summary
     );
-    assert_eq!(v[0].evidence["denied_publishers"], serde_json::json!(["pub0"]));
+    assert_eq!(v[0].evidence.json()["denied_publishers"], serde_json::json!(["pub0"]));
 }
 
 // ---- auth_refused ------------------------------------------------------
@@ -662,8 +663,11 @@ fn credentials_refused_to_four_clients_of_a_group_are_one_finding() {
     assert_eq!((f.kind, f.count), (FindingKind::AuthRefused, 4));
     assert_eq!(f.client_ids, vec!["auth0", "auth1", "auth2", "auth3"]);
     assert_eq!((f.first_s, f.last_s), (1.0, 1.3));
-    assert_eq!(f.evidence["codes"], serde_json::json!({ "not_authorized": 4 }));
-    assert_eq!((f.evidence["attempts"].as_u64(), f.evidence["retried"].as_bool()), (Some(4), Some(false)));
+    assert_eq!(f.evidence.json()["codes"], serde_json::json!({ "not_authorized": 4 }));
+    assert_eq!(
+        (f.evidence.json()["attempts"].as_u64(), f.evidence.json()["retried"].as_bool()),
+        (Some(4), Some(false))
+    );
     assert_eq!(
         f.summary,
         "group auth: the broker refused the credentials of 4 clients (not_authorized ×4); they did not retry. Check username_env / password_env."
@@ -684,8 +688,8 @@ fn credentials_refused_again_and_again_with_retry_connect_say_they_kept_retrying
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!(f.count, 2, "counted in clients, not attempts");
-    assert_eq!(f.evidence["attempts"], 6);
-    assert_eq!(f.evidence["codes"], serde_json::json!({ "bad_username_or_password": 3, "not_authorized": 3 }));
+    assert_eq!(f.evidence.json()["attempts"], 6);
+    assert_eq!(f.evidence.json()["codes"], serde_json::json!({ "bad_username_or_password": 3, "not_authorized": 3 }));
     assert_eq!(
         f.summary,
         "group auth: the broker refused the credentials of 2 clients (bad_username_or_password ×3, not_authorized ×3); they kept retrying as the scenario asks — 6 refused attempts"
@@ -710,7 +714,7 @@ fn a_limit_hit_by_two_clients_of_a_group_is_one_finding_naming_both() {
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::BrokerLimit, 2));
     assert_eq!(f.client_ids, vec!["pub0", "pub2"]);
-    assert_eq!(f.evidence["limit"], "maximum_qos");
+    assert_eq!(f.evidence.json()["limit"], "maximum_qos");
     assert_eq!(
         f.summary,
         "group pub (2 clients): it publishes at QoS 2 but the broker's Maximum QoS is 1: they did not publish"
@@ -756,7 +760,7 @@ fn qos1_loss_is_a_violation() {
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 3));
     assert_eq!(f.client_ids, vec!["sub0", "pub0"], "the subscriber, then its publishers");
-    assert_eq!(f.evidence["streams"][0]["lost_seqs"], serde_json::json!([[10, 13]]));
+    assert_eq!(f.evidence.json()["streams"][0]["lost_seqs"], serde_json::json!([[10, 13]]));
     assert_eq!(f.summary, "QoS 1 deliveries to sub0 broke their guarantee: 3 lost on 1 stream(s), from pub0");
 }
 
@@ -768,7 +772,7 @@ fn qos2_duplicate_is_a_violation() {
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 1));
-    assert_eq!((f.evidence["duplicated"].as_u64(), f.evidence["lost"].as_u64()), (Some(1), Some(0)));
+    assert_eq!((f.evidence.json()["duplicated"].as_u64(), f.evidence.json()["lost"].as_u64()), (Some(1), Some(0)));
     assert!(f.summary.contains("QoS 2") && f.summary.contains("1 delivered twice"), "{}", f.summary);
 }
 
@@ -789,5 +793,5 @@ fn a_saturated_generator_is_a_finding_and_a_healthy_one_is_not() {
     let f = generator_saturated(&g, rec.run_end_us).expect("a finding");
     assert_eq!((f.kind, f.count, f.last_s), (FindingKind::GeneratorSaturated, 1, 10.0));
     assert!(f.summary.contains("midge used 95% of its 1 worker thread(s)"), "{}", f.summary);
-    assert_eq!(f.evidence["cpu_utilization"], 0.95);
+    assert_eq!(f.evidence.json()["cpu_utilization"], 0.95);
 }

@@ -5,6 +5,7 @@
 use super::chart::{chart, esc, Axes, VLine};
 use crate::analysis::model::{CapacityInfo, CapacityStep};
 use crate::report::markdown::value;
+use crate::scenario::CapacityVary;
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -24,7 +25,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
     let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
     steps.sort_by(|a, b| a.value.total_cmp(&b.value));
     let x_max = steps.iter().map(|s| s.value).fold(1.0, f64::max) * 1.1;
-    let x_desc = if c.vary == "rate" { "msg/s per client" } else { "clients per stepped group" };
+    let x_desc = if c.vary == CapacityVary::Rate { "msg/s per client" } else { "clients per stepped group" };
     let ms = |us: u64| us as f64 / 1000.0;
     let (offered, delivered) = (RGBColor(31, 119, 180), RGBColor(44, 160, 44));
     plot_or_capacity_note(

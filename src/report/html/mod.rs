@@ -9,6 +9,7 @@ mod capacity;
 mod chart;
 
 use crate::analysis::model::Report;
+use crate::record::vocab::Verdict;
 use capacity::capacity_section;
 use chart::{chart, esc, Axes, Series, VLine};
 use plotters::prelude::*;
@@ -51,7 +52,7 @@ pub fn render(r: &Report) -> String {
 /// rest should be read.
 fn head_and_summary(o: &mut String, r: &Report) {
     let title = format!("midge — {}", r.scenario.name);
-    let verdict_class = if r.verdict == "pass" { "pass" } else { "fail" };
+    let verdict_class = if r.verdict == Verdict::Pass { "pass" } else { "fail" };
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body>\n",
@@ -443,7 +444,7 @@ mod tests {
         let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
         assert!(!super::render(&r).contains("<h2>Capacity</h2>"));
         r.capacity = Some(CapacityInfo {
-            vary: "rate".into(),
+            vary: crate::scenario::CapacityVary::Rate,
             groups: vec!["pub".into()],
             hold_s: 2.0,
             broker_url: "mqtt://127.0.0.1:1883".into(),

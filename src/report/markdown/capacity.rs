@@ -3,6 +3,7 @@
 
 use super::words::ms;
 use crate::analysis::model::CapacityInfo;
+use crate::scenario::CapacityVary;
 use std::fmt::Write;
 
 /// A capacity search's value as people read it: whole, or to a thousandth.
@@ -15,7 +16,7 @@ pub(crate) fn value(v: f64) -> String {
 /// "Holds N clients (…): …; breaks at M clients: <the rules that failed>."
 /// report.md's "Capacity" section opens with it, and so does report.html's.
 pub fn capacity_sentence(c: &CapacityInfo) -> String {
-    let unit = if c.vary == "rate" { "msg/s per client" } else { "clients" };
+    let unit = if c.vary == CapacityVary::Rate { "msg/s per client" } else { "clients" };
     let step_at = |v: Option<f64>| v.and_then(|v| c.steps.iter().find(|s| s.value == v));
     let holds = match step_at(c.last_pass) {
         Some(s) => format!(
@@ -52,8 +53,8 @@ pub fn capacity_section(c: &CapacityInfo) -> String {
     let _ = writeln!(
         o,
         "Stepped: {}{} of group(s) {groups}, {} s of publishing per step, against {} ({}{}). Each step's own report is in its folder.\n",
-        c.vary,
-        if c.vary == "rate" { " (msg/s per client)" } else { "" },
+        c.vary.as_str(),
+        if c.vary == CapacityVary::Rate { " (msg/s per client)" } else { "" },
         c.hold_s,
         c.broker_url,
         c.broker_kind,

@@ -2,12 +2,14 @@
 //! printed at the end of a run.
 
 mod capacity;
+mod evidence;
+mod losses;
 mod session;
 mod shards;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, LoadGenerator, Report};
-use crate::record::vocab::BatchMode;
+use crate::record::vocab::{BatchMode, LossWindow, Verdict};
 pub(crate) use capacity::value;
 pub use capacity::{capacity_section, capacity_sentence};
 use std::fmt::Write;
@@ -37,82 +39,6 @@ fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
     map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The evidence of a finding, for people: the packets, the takeovers, the broker's own words.
-fn evidence(o: &mut String, e: &serde_json::Value) {
-    if let Some(flight) = e["flight_recorder"].as_array().filter(|f| !f.is_empty()) {
-        let _ = writeln!(o, "Last packets on the connection (flight recorder), oldest first:\n");
-        let _ = writeln!(o, "| time (s) | direction | packet | bytes | packet id | flags |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for p in flight {
-            let bad = if p["malformed"] == true { " **(malformed)**" } else { "" };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {}{bad} | {} | {} | {:#06b} |",
-                p["t_s"],
-                p["direction"].as_str().unwrap_or(""),
-                p["type"].as_str().unwrap_or(""),
-                p["size"],
-                p["packet_id"],
-                p["flags"].as_u64().unwrap_or(0)
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(t) = e["takeovers"].as_array().filter(|t| !t.is_empty()) {
-        let _ = writeln!(o, "Takeovers (first {}):\n", t.len());
-        for x in t.iter().take(10) {
-            let _ = writeln!(
-                o,
-                "- {} s: {} was closed when {} came up",
-                x["at_s"],
-                x["closed"].as_str().unwrap_or(""),
-                x["by"].as_str().unwrap_or("")
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(streams) = e["streams"].as_array().filter(|s| !s.is_empty()) {
-        for s in streams.iter().take(10) {
-            let _ = writeln!(
-                o,
-                "- from {}: {} lost (seqs {}), {} duplicated, {} out of order",
-                s["publisher"].as_str().unwrap_or(""),
-                s["lost"],
-                s["lost_seqs"],
-                s["duplicated"],
-                s["out_of_order"]
-            );
-        }
-        o.push('\n');
-    }
-    if let Some(codes) = e["codes"].as_object() {
-        let _ = writeln!(
-            o,
-            "CONNACK codes: {}\n",
-            codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
-        );
-    }
-    if let Some(log) = e["broker_log"].as_array().filter(|l| !l.is_empty()) {
-        let _ = writeln!(o, "The broker's log says:\n\n```");
-        for l in log.iter().take(8) {
-            let _ = writeln!(o, "{}", l.as_str().unwrap_or(""));
-        }
-        let _ = writeln!(o, "```\n");
-    }
-}
-
-fn window_words(kind: &str) -> &str {
-    match kind {
-        "steady" => "in steady state (both ends connected)",
-        "subscriber_offline" => "published while their subscriber was offline or reconnecting",
-        "publisher_offline" => "published around their publisher's drop",
-        "broker_restart" => "held by the broker when it was restarted",
-        "session_expired" => "published after their subscriber's session expired (nothing was owed)",
-        "session_lost" => "owed to a session the broker discarded before it expired",
-        other => other,
-    }
-}
-
 /// The whole report, section by section, in the order a reader wants them:
 /// what went wrong first, then the counts, then midge's own health and latency.
 pub fn render(r: &Report) -> String {
@@ -126,8 +52,8 @@ pub fn render(r: &Report) -> String {
     clients(&mut o, r);
     stages(&mut o, r);
     messages(&mut o, r);
-    message_losses(&mut o, r);
-    loss_windows(&mut o, r);
+    losses::message_losses(&mut o, r);
+    losses::loss_windows(&mut o, r);
     shared_subscriptions(&mut o, r);
     session::wills_and_retained(&mut o, r);
     troubled_streams(&mut o, r);
@@ -145,10 +71,9 @@ pub fn render(r: &Report) -> String {
 /// Title and verdict, the warnings that change how the rest should be read,
 /// and what was run against what.
 fn header(o: &mut String, r: &Report) {
-    let verdict = match r.verdict.as_str() {
-        "pass" => "PASS",
-        "fail" => "FAIL",
-        other => other,
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
     };
     let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
     if let Some(e) = &r.error {
@@ -214,7 +139,7 @@ fn findings(o: &mut String, r: &Report) {
         let _ = writeln!(o, "### {} — {}\n", f.kind, f.kind.title());
         let _ = writeln!(o, "{}\n", f.summary);
         let _ = writeln!(o, "{} time(s), from {:.2} s to {:.2} s into the run.\n", f.count, f.first_s, f.last_s);
-        evidence(o, &f.evidence);
+        evidence::evidence(o, &f.evidence);
     }
     if r.findings.len() > 50 {
         let _ = writeln!(o, "… {} more findings in report.json\n", r.findings.len() - 50);
@@ -234,8 +159,9 @@ fn expectations(o: &mut String, r: &Report) {
             o,
             "| {} | {} | {} | {} |",
             e.name,
-            e.threshold,
-            e.observed,
+            // Quoted, as report.md always showed it (the JSON string).
+            serde_json::to_string(&e.threshold).unwrap_or_default(),
+            e.observed.map_or("null".to_string(), |v| v.to_string()),
             if e.pass { "pass" } else { "**FAIL**" }
         );
     }
@@ -294,75 +220,6 @@ fn messages(o: &mut String, r: &Report) {
         "\n{} streams (publisher → subscriber pairs); {} deliveries in all; {} stale (earlier runs), {} foreign, {} refused by the broker.\n",
         m.streams, m.deliveries, m.stale, m.foreign, m.rejected
     );
-}
-
-/// Still under "## Messages": where the lost messages went, told apart from
-/// those a clean session rightly missed and those the broker had to queue.
-fn message_losses(o: &mut String, r: &Report) {
-    let m = &r.messages;
-    if m.lost > 0 {
-        let parts: Vec<String> =
-            m.lost_by_window.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {}", window_words(k))).collect();
-        let _ = writeln!(o, "**{} messages lost**: {}.\n", m.lost, parts.join("; "));
-    }
-    if m.missed_offline > 0 {
-        let _ = writeln!(
-            o,
-            "{} messages were published while clean-session subscribers were offline and never reached them: missed, as a clean session means, not lost.\n",
-            m.missed_offline
-        );
-    }
-    if m.queued_offline > 0 {
-        let _ = writeln!(
-            o,
-            "{} messages were published while persistent-session subscribers were away; the broker had to queue them.\n",
-            m.queued_offline
-        );
-    }
-    mqtt5_lines(o, m);
-}
-
-/// MQTT 5 message expiry, topic aliases and user properties, when used.
-fn mqtt5_lines(o: &mut String, m: &crate::analysis::model::Messages) {
-    if m.expired > 0 {
-        let _ = writeln!(o, "{} messages passed their MQTT 5 expiry while queued for an offline persistent subscriber: the broker discarded them, and nobody was owed them (not lost).\n", m.expired);
-    }
-    if m.topic_alias_bytes_saved != 0 {
-        let _ = writeln!(
-            o,
-            "MQTT 5 topic aliases saved {} bytes on the wire (topic bytes left out less alias properties added).\n",
-            m.topic_alias_bytes_saved
-        );
-    }
-    if m.user_properties_checked > 0 {
-        let _ = writeln!(
-            o,
-            "MQTT 5 user properties checked on {} deliveries: {} did not match what their publisher sent.\n",
-            m.user_properties_checked, m.user_property_mismatches
-        );
-    }
-}
-
-/// Still under "## Messages": the first 30 loss windows as a table.
-fn loss_windows(o: &mut String, r: &Report) {
-    if r.loss_windows.is_empty() {
-        return;
-    }
-    let _ = writeln!(o, "| window | client | from (s) | to (s) | lost | missed offline |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|");
-    for w in r.loss_windows.iter().take(30) {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {:.3} | {:.3} | {} | {} |",
-            w.kind,
-            w.client.as_deref().unwrap_or("(broker)"),
-            w.start_s,
-            w.end_s,
-            w.lost,
-            w.missed_offline
-        );
-    }
-    o.push('\n');
 }
 
 /// Still under "## Messages": each share group, what it was owed and got,
@@ -602,8 +459,8 @@ fn broker_counters(o: &mut String, r: &Report) {
     }
     if let Some(dropped) = broker_dropped(r) {
         let m = &r.messages;
-        let offline = m.lost_by_window.get("subscriber_offline").copied().unwrap_or(0);
-        let slow = m.lost_by_window.get("slow_consumer").copied().unwrap_or(0);
+        let offline = m.lost_by_window.get(&LossWindow::SubscriberOffline).copied().unwrap_or(0);
+        let slow = m.lost_by_window.get(&LossWindow::SlowConsumer).copied().unwrap_or(0);
         let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
         let differ = match dropped.cmp(&m.lost) {
             std::cmp::Ordering::Equal => String::new(),
@@ -649,3 +506,6 @@ fn latency(o: &mut String, r: &Report) {
     latency_row(o, "suback", &l.suback);
     o.push('\n');
 }
+
+#[cfg(test)]
+mod tests;

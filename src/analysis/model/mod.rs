@@ -2,14 +2,36 @@
 //! scripts and merges rely on. Field names are a contract: add freely, never
 //! rename or drop one. Each figure is computed by one function of
 //! `crate::analysis` (docs/ARCHITECTURE.md lists which).
+//!
+//! Typed through to the renderers: what code matches on is an enum of
+//! `record::vocab` (finding kinds, loss windows, verdicts), of the scenario
+//! (`CapacityVary`) or of this model (`Comparison`, `LimitUnit`), and a
+//! finding's evidence is one struct per kind (`analysis::evidence`). Where
+//! report.json's bytes depend on more than the types — a map keyed by an enum
+//! written in the order of its names (`lost_by_window`) — a `serialize_with`
+//! keeps them as they were. The sections with a job of their own are in the
+//! submodules (capacity, expectation, generator, latency, shards), which are
+//! private: their types are reached as `analysis::model::X` (and, with the
+//! whole model, as `report::X`).
 
-use crate::record::vocab::{BatchMode, DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
-use crate::record::{hist, Latencies};
-use hdrhistogram::Histogram;
+use crate::analysis::evidence::Evidence;
+use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use crate::record::{FaultEvent, TimePoint};
+
+mod capacity;
+mod expectation;
+mod generator;
+mod latency;
+mod shards;
+
+pub use capacity::{CapacityInfo, CapacityStep};
+pub use expectation::{Comparison, ExpectationResult, LimitUnit};
+pub use generator::{LoadGenerator, PublishRate};
+pub use latency::{LatencyInfo, LatencySummary};
+pub use shards::{ClockPairInfo, ShardPartInfo, ShardsInfo};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -80,55 +102,6 @@ pub struct Report {
     pub shards: Option<ShardsInfo>,
 }
 
-/// `shards`: the slice a shard's report covers, or the shards of a merge.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ShardsInfo {
-    /// N of `--shard I/N`.
-    pub count: u32,
-    /// I: this report is that shard's alone (null in a merged report).
-    pub shard: Option<u32>,
-    /// Made by `midge merge` from every shard's record.
-    pub merged: bool,
-    /// Merged: the latest shard's publishing start minus the earliest's, ms.
-    pub start_skew_ms: Option<f64>,
-    /// With `--start-at`: how late publishing started against it, ms (the
-    /// latest shard's, in a merged report).
-    pub start_late_ms: Option<f64>,
-    /// What a shard's report leaves to the merge, in words.
-    pub accounted_by_merge_only: Vec<String>,
-    /// Merged: each shard.
-    pub parts: Vec<ShardPartInfo>,
-    /// Merged: the quickest delivery from each shard's publishers to each
-    /// shard's subscribers, send and receipt each on its own machine's clock.
-    pub clock_pairs: Vec<ClockPairInfo>,
-    /// Merged: how far an e2e latency measured between two shards can be
-    /// off because their clocks differ (the worst pair; null when no pair
-    /// of shards has deliveries both ways to bound it).
-    pub cross_shard_latency_bound_ms: Option<f64>,
-}
-
-/// The quickest delivery from one shard's publishers to another's subscribers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ClockPairInfo {
-    pub from: u32,
-    pub to: u32,
-    /// Receipt minus send, ms; negative when the clocks differ by more than the delay.
-    pub min_one_way_ms: f64,
-}
-
-/// One shard of a merged run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ShardPartInfo {
-    pub index: u32,
-    pub clients: u64,
-    /// How much later than the earliest shard's its clock started, ms.
-    pub clock_offset_ms: f64,
-    pub start_late_ms: Option<f64>,
-    /// When its publishing started, s on the merged clock.
-    pub publish_start_s: Option<f64>,
-    pub midge_version: String,
-}
-
 /// Last wills (`session::wills`). A will is owed to every subscriber whose
 /// filter matches its topic and whose subscription was live when the broker
 /// had to publish it, for every connection a `kill` fault ended (not when
@@ -178,68 +151,6 @@ pub struct RetainedInfo {
     pub cleared: Option<u64>,
     /// Why the cleanup stopped short, if it did.
     pub cleanup_error: Option<String>,
-}
-
-/// A capacity search (`midge capacity`): each step one run of the scenario
-/// with the stepped groups' clients (or publish rate) set to the step's
-/// value, judged by `[capacity.pass]`. Filled by `crate::capacity`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CapacityInfo {
-    /// "clients", "rate" or "both".
-    pub vary: String,
-    /// The groups whose load stepped.
-    pub groups: Vec<String>,
-    /// Publishing time of each step, in seconds.
-    pub hold_s: f64,
-    /// The broker every step ran against.
-    pub broker_url: String,
-    pub broker_kind: String,
-    /// The spawned broker was started afresh before every step
-    /// (`[capacity] fresh_broker`), rather than once for the search.
-    pub fresh_broker: bool,
-    /// In the order they ran: the ladder, then the bisection.
-    pub steps: Vec<CapacityStep>,
-    /// The largest value that passed below `first_fail` (null: none passed).
-    pub last_pass: Option<f64>,
-    /// The smallest value that failed (null: none failed).
-    pub first_fail: Option<f64>,
-    /// Why the search stopped, in words.
-    pub reason: String,
-}
-
-/// One step of a capacity search: one run, its folder `steps/NN/`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CapacityStep {
-    /// The step's folder, relative to the capacity run's: "steps/01".
-    pub dir: String,
-    /// Clients per stepped group, or msg/s per client.
-    pub value: f64,
-    /// Clients of the stepped groups, together.
-    pub clients: u64,
-    /// msg/s per client of the (first) stepped publishing group; 0 when none publishes.
-    pub rate_per_client: f64,
-    /// What the broker owed the subscribers (`messages.expected`).
-    pub offered: u64,
-    /// What they got (`messages.received`).
-    pub delivered: u64,
-    pub lost: u64,
-    /// Failed connection attempts, every cause.
-    pub connect_failures: u64,
-    pub e2e_p50_us: u64,
-    pub e2e_p99_us: u64,
-    pub connect_p99_us: u64,
-    /// CPU seconds the broker used over the whole step (connect, publish,
-    /// drain); null unless midge started it.
-    pub broker_cpu_s: Option<f64>,
-    /// The broker's resident memory at the step's end; null unless midge started it.
-    pub broker_rss_kib: Option<u64>,
-    /// `load_generator.cpu_utilization` of the step.
-    pub midge_cpu_utilization: f64,
-    pub pass: bool,
-    /// Not judged: midge was saturated (or a signal stopped the step).
-    pub invalid: bool,
-    /// The rules that failed (or why the step is invalid), in words.
-    pub why: Vec<String>,
 }
 
 /// One `[[stage]]`: when it ran (seconds on the run clock, as
@@ -319,75 +230,6 @@ pub struct ClientsInfo {
     pub rejoins: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct LatencySummary {
-    pub count: u64,
-    pub min_us: u64,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub max_us: u64,
-    pub mean_us: f64,
-    /// The HDR histogram, V2-serialized, base64.
-    pub hdr: String,
-}
-
-impl LatencySummary {
-    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
-        let empty = h.is_empty();
-        let q = |x: f64| if empty { 0 } else { h.value_at_quantile(x) };
-        LatencySummary {
-            count: h.len(),
-            min_us: if empty { 0 } else { h.min() },
-            p50_us: q(0.5),
-            p90_us: q(0.9),
-            p99_us: q(0.99),
-            p999_us: q(0.999),
-            max_us: if empty { 0 } else { h.max() },
-            mean_us: if empty { 0.0 } else { (h.mean() * 10.0).round() / 10.0 },
-            hdr: hist::encode(h),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LatencyInfo {
-    /// TCP connect start to CONNACK.
-    pub connect: LatencySummary,
-    /// TCP handshake only.
-    pub connect_tcp: LatencySummary,
-    /// TLS handshake only (count 0 without TLS).
-    #[serde(default)]
-    pub connect_tls: LatencySummary,
-    /// WebSocket handshake only (count 0 without a WebSocket).
-    #[serde(default)]
-    pub connect_ws: LatencySummary,
-    /// Intended send time to receipt (coordinated-omission corrected).
-    pub e2e: LatencySummary,
-    /// Actual send time to receipt.
-    pub e2e_uncorrected: LatencySummary,
-    /// PUBLISH to PUBACK (QoS 1) or PUBCOMP (QoS 2).
-    pub ack: LatencySummary,
-    /// SUBSCRIBE to SUBACK.
-    pub suback: LatencySummary,
-}
-
-impl LatencyInfo {
-    pub fn from(l: &Latencies) -> LatencyInfo {
-        LatencyInfo {
-            connect: LatencySummary::from_histogram(&l.connect),
-            connect_tcp: LatencySummary::from_histogram(&l.connect_tcp),
-            connect_tls: LatencySummary::from_histogram(&l.connect_tls),
-            connect_ws: LatencySummary::from_histogram(&l.connect_ws),
-            e2e: LatencySummary::from_histogram(&l.e2e),
-            e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
-            ack: LatencySummary::from_histogram(&l.ack),
-            suback: LatencySummary::from_histogram(&l.suback),
-        }
-    }
-}
-
 /// Message counters for one QoS level (the same counters as the totals).
 pub use crate::analysis::tally::Counts as QosCounts;
 
@@ -432,13 +274,15 @@ pub struct Messages {
     /// Lost messages by the window they fell in: steady, subscriber_offline,
     /// publisher_offline, broker_restart, session_lost (and session_expired,
     /// always 0: what falls after an expiry is missed, never lost).
-    pub lost_by_window: BTreeMap<String, u64>,
+    #[serde(serialize_with = "loss_windows_by_name")]
+    pub lost_by_window: BTreeMap<LossWindow, u64>,
     /// Got out while a clean-session subscriber was offline: not expected, not lost.
     pub missed_offline: u64,
     /// Got out while a persistent-session subscriber was offline: expected (the broker must queue them).
     pub queued_offline: u64,
     pub streams: u64,
-    pub by_qos: BTreeMap<String, QosCounts>,
+    /// By QoS level (0, 1, 2; JSON writes the keys as strings).
+    pub by_qos: BTreeMap<u8, QosCounts>,
     /// MQTT 5: sent with a message expiry while a persistent subscriber was
     /// away, and past it when the subscriber came back: the broker discards
     /// them, so they are neither expected nor lost.
@@ -474,7 +318,7 @@ pub struct Finding {
     pub count: u64,
     pub first_s: f64,
     pub last_s: f64,
-    pub evidence: serde_json::Value,
+    pub evidence: Evidence,
 }
 
 /// One (publisher, subscriber) stream with anything worth a look.
@@ -490,20 +334,6 @@ pub struct StreamInfo {
     pub out_of_order: u64,
     /// First lost sequence numbers, as [start, end) ranges.
     pub lost_seqs: Vec<(u64, u64)>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExpectationResult {
-    pub name: String,
-    /// For people: "<= 0", ">= 100", "<= 50000 us".
-    pub threshold: serde_json::Value,
-    /// The observed value (null when there was nothing to observe).
-    pub observed: serde_json::Value,
-    pub pass: bool,
-    /// For scripts: the comparison ("<=" or ">="), the limit and its unit ("count" or "us").
-    pub op: String,
-    pub limit: u64,
-    pub unit: String,
 }
 
 /// One share group (`$share/{group}/{filter}`): a matching message is owed
@@ -563,103 +393,12 @@ pub struct ClientTimeline {
     pub connections: Vec<ConnectionInfo>,
 }
 
-/// midge measuring itself: when it, not the broker, is the bottleneck,
-/// every latency and rate in the report describes midge.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LoadGenerator {
-    pub workers: u64,
-    /// CPU seconds midge used while publishing.
-    pub cpu_s: f64,
-    /// cpu_s / (publishing wall time × workers).
-    pub cpu_utilization: f64,
-    /// Highest resident memory over the whole run (report building included).
-    pub peak_rss_kib: u64,
-    /// Resident memory when publishing ended, every client still connected:
-    /// what holding the swarm costs.
-    pub rss_kib_at_publish_end: u64,
-    /// rss_kib_at_publish_end over the peak of connected clients (process
-    /// baseline included); null when nobody connected.
-    pub rss_bytes_per_connected_client: Option<u64>,
-    /// How late a 10 ms timer fired on midge's runtime (event-loop delay).
-    pub loop_delay: LatencySummary,
-    /// How late publishes left against their constant-rate slots.
-    pub publish_lag: LatencySummary,
-    pub saturated: bool,
-    pub reasons: Vec<String>,
-    /// Local addresses the clients connected from (empty: the kernel's choice).
-    pub source_addrs: Vec<String>,
-    /// CPU seconds the broker used while publishing: the spawned one, or the
-    /// process `--broker-pid` names (null for other brokers).
-    pub broker_cpu_s: Option<f64>,
-    /// Resident memory of the spawned broker when publishing ended (null for other brokers).
-    pub broker_rss_kib: Option<u64>,
-    /// The scenario's `batch_window` in µs (0: none): latency figures are
-    /// no finer than this.
-    pub batch_window_us: u64,
-    /// Per publishing group: the rate asked for and the rate achieved.
-    pub publish_rates: Vec<PublishRate>,
-    /// Times a publisher had a message due and a full inflight window: the
-    /// broker's acknowledgements, not midge, set the pace then.
-    #[serde(default)]
-    pub publish_window_full: u64,
-    /// Socket reads (that brought data) and writes of every client
-    /// connection, and their bytes: with deliveries and publishes, how many
-    /// packets midge moves per system call.
-    pub socket_reads: u64,
-    pub socket_writes: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// How midge batched: `adaptive` (no `batch_window`: busy connections
-    /// only, up to 1 ms), `fixed` (a positive `batch_window`), `off` (zero).
-    #[serde(default = "default_batch_mode")]
-    pub batch_mode: BatchMode,
-    /// Writes that carried PUBLISHes (one per publisher wake-up that sent),
-    /// and those that carried more than one.
-    #[serde(default)]
-    pub publish_writes: u64,
-    #[serde(default)]
-    pub publish_writes_batched: u64,
-    /// publish_writes_batched / publish_writes (null: nothing published).
-    #[serde(default)]
-    pub batched_publish_share: Option<f64>,
-    /// Socket reads that waited for a batching window's tick (in
-    /// `socket_reads` too); 0 when nothing was busy enough to batch.
-    #[serde(default)]
-    pub paced_reads: u64,
-}
-
-/// Reports written before `batch_mode` had only the fixed window or none.
-fn default_batch_mode() -> BatchMode {
-    BatchMode::Off
-}
-
-/// How closely a group's publishers kept their schedule over the whole
-/// publishing period: what they sent against what their schedules made due.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PublishRate {
-    pub group: String,
-    pub arrival: String,
-    /// Publishers whose schedule made anything due.
-    pub publishers: u64,
-    /// The asked rate: rate × publishers.
-    pub target_msgs_per_s: f64,
-    /// target × sent / due.
-    pub achieved_msgs_per_s: f64,
-    /// (sent − due) / due, in percent.
-    pub deviation_pct: f64,
-    /// Messages the schedules made due while publishing ran (`count` at most).
-    #[serde(default)]
-    pub due: u64,
-    /// Messages written.
-    #[serde(default)]
-    pub sent: u64,
-    /// Due but never sent (publisher offline, inflight window full, broker not accepting).
-    #[serde(default)]
-    pub unsent: u64,
-    /// The sum over publishers of (messages − 1) / (last send − first send):
-    /// the pace while they were sending.
-    #[serde(default)]
-    pub span_msgs_per_s: f64,
+/// `lost_by_window` in report.json: keyed by the windows' names, in the
+/// order of those names (as it was when the map was keyed by strings), not
+/// in the enum's order.
+fn loss_windows_by_name<S: serde::Serializer>(m: &BTreeMap<LossWindow, u64>, s: S) -> Result<S::Ok, S::Error> {
+    let by_name: BTreeMap<&str, u64> = m.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    by_name.serialize(s)
 }
 
 /// How many client timelines report.json lists one by one.

@@ -1,0 +1,443 @@
+//! The evidence of a finding: one type per finding kind, each what its
+//! detector under `detect/` found, as report.json carries it in
+//! `findings[].evidence`.
+//!
+//! report.json's evidence objects list their keys in alphabetical order (they
+//! were once built as JSON maps, which sort their keys), so every struct here
+//! declares its fields alphabetically: serde writes them in declaration order.
+//! `Evidence` is untagged (the finding's `kind` says which it is) and each
+//! struct denies unknown fields, so a report.json reads back into the variant
+//! whose keys it has.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a finding rests on, by finding kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Evidence {
+    /// duplicate_id_loop.
+    DuplicateId(DuplicateIdEvidence),
+    /// protocol_error_drop.
+    ProtocolDrop(ProtocolDropEvidence),
+    /// closed_by_broker.
+    Closed(ClosedEvidence),
+    /// auth_refused.
+    AuthRefused(AuthEvidence),
+    /// subscribe_refused.
+    SubscribeRefused(SubscribeEvidence),
+    /// qos_violation.
+    Qos(QosEvidence),
+    /// broker_limit.
+    Limit(LimitEvidence),
+    /// generator_saturated.
+    Saturation(SaturationEvidence),
+    /// session_lost.
+    SessionLost(SessionLostEvidence),
+    /// broker_unavailable.
+    Outage(OutageEvidence),
+    /// publish_denied.
+    Denied(DeniedEvidence),
+    /// slow_consumer.
+    SlowConsumer(SlowConsumerEvidence),
+}
+
+/// One packet of a connection's flight recorder (oldest first).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlightPacket {
+    /// "sent" or "received".
+    pub direction: String,
+    pub flags: u8,
+    pub malformed: bool,
+    pub packet_id: u16,
+    pub size: u32,
+    pub t_s: f64,
+    /// The packet type's name ("PUBLISH"), "INVALID" for an undecodable one.
+    #[serde(rename = "type")]
+    pub packet_type: String,
+}
+
+/// One takeover of a duplicate id: who was closed when whom came up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TakeoverEvidence {
+    pub at_s: f64,
+    pub by: String,
+    pub closed: String,
+}
+
+/// duplicate_id_loop: takeovers within the run (`period_s`, `takeovers`), or
+/// a holder of the id outside it (`closed_at_s`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateIdEvidence {
+    pub broker_log: Vec<String>,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at_s: Option<Vec<f64>>,
+    pub connections: Vec<String>,
+    pub cycles: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeovers: Option<Vec<TakeoverEvidence>>,
+}
+
+/// protocol_error_drop.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolDropEvidence {
+    pub broker_log: Vec<String>,
+    pub cause: String,
+    pub drops_at_s: Vec<f64>,
+    pub flight_recorder: Vec<FlightPacket>,
+}
+
+/// closed_by_broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedEvidence {
+    pub broker_log: Vec<String>,
+    pub cause: String,
+    pub client_id: String,
+    pub closed_after_packet: usize,
+    pub closed_at_s: Vec<f64>,
+    pub closes: usize,
+    pub connected_for_s: Vec<f64>,
+    pub flight_recorder: Vec<FlightPacket>,
+}
+
+/// auth_refused.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthEvidence {
+    pub attempts: u64,
+    pub broker_log: Vec<String>,
+    pub clients: usize,
+    /// Refusals by CONNACK code name.
+    pub codes: BTreeMap<String, u64>,
+    pub group: String,
+    pub retried: bool,
+}
+
+/// subscribe_refused.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeEvidence {
+    /// Refusals by SUBACK code name.
+    pub codes: BTreeMap<String, u64>,
+    pub filter: String,
+    pub group: String,
+}
+
+/// One stream of a qos_violation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamEvidence {
+    pub duplicated: u64,
+    pub lost: u64,
+    /// Lost sequence numbers as [start, end) ranges (empty when none was lost).
+    pub lost_seqs: Vec<(u64, u64)>,
+    pub out_of_order: u64,
+    pub publisher: String,
+}
+
+/// qos_violation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QosEvidence {
+    /// Publishers the broker denied (absent when none was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_publishers: Vec<String>,
+    pub duplicated: u64,
+    pub lost: u64,
+    pub out_of_order: u64,
+    pub qos: u8,
+    pub streams: Vec<StreamEvidence>,
+    pub subscriber: String,
+}
+
+/// broker_limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitEvidence {
+    pub announced: u64,
+    pub group: String,
+    pub limit: crate::record::vocab::Limit,
+    pub needed: u64,
+}
+
+/// generator_saturated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SaturationEvidence {
+    pub cpu_utilization: f64,
+    pub loop_delay_p99_us: u64,
+    pub publish_lag_p99_us: u64,
+    pub workers: u64,
+}
+
+/// A span a subscriber was away or behind, and what it lost then.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpanEvidence {
+    pub from_s: f64,
+    pub lost: u64,
+    pub to_s: f64,
+}
+
+/// session_lost.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLostEvidence {
+    pub group: String,
+    pub offline: Vec<SpanEvidence>,
+    pub session_expiry_s: Option<u32>,
+}
+
+/// broker_unavailable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutageEvidence {
+    pub all_back_s: Option<f64>,
+    pub causes: BTreeMap<String, u64>,
+    pub clients: Vec<String>,
+    pub connected_before: u64,
+    pub dropped: usize,
+    pub failed_attempts: BTreeMap<String, u64>,
+    pub first_back_s: Option<f64>,
+    pub min_drops: usize,
+    pub never_back: usize,
+    pub window_ms: u64,
+}
+
+/// publish_denied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeniedEvidence {
+    pub broker_log: Vec<String>,
+    pub clients: usize,
+    pub closed_at_s: Vec<f64>,
+    pub closes: usize,
+    pub denied: usize,
+    pub group: String,
+    pub lost: u64,
+}
+
+/// slow_consumer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlowConsumerEvidence {
+    pub behind: Vec<SpanEvidence>,
+    pub broker_dropped: Option<u64>,
+    pub broker_lines: Vec<String>,
+    pub group: String,
+    pub lost: u64,
+    pub max_rate: Option<f64>,
+}
+
+impl Evidence {
+    /// The connection's last packets, where the evidence has them.
+    pub fn flight_recorder(&self) -> &[FlightPacket] {
+        match self {
+            Evidence::ProtocolDrop(e) => &e.flight_recorder,
+            Evidence::Closed(e) => &e.flight_recorder,
+            _ => &[],
+        }
+    }
+
+    /// The takeovers of a duplicate id within the run.
+    pub fn takeovers(&self) -> &[TakeoverEvidence] {
+        match self {
+            Evidence::DuplicateId(e) => e.takeovers.as_deref().unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// The streams of a qos_violation.
+    pub fn streams(&self) -> &[StreamEvidence] {
+        match self {
+            Evidence::Qos(e) => &e.streams,
+            _ => &[],
+        }
+    }
+
+    /// Refusals by code name (CONNACK or SUBACK).
+    pub fn codes(&self) -> Option<&BTreeMap<String, u64>> {
+        match self {
+            Evidence::AuthRefused(e) => Some(&e.codes),
+            Evidence::SubscribeRefused(e) => Some(&e.codes),
+            _ => None,
+        }
+    }
+
+    /// The broker's log lines quoted as `broker_log`.
+    pub fn broker_log(&self) -> &[String] {
+        match self {
+            Evidence::DuplicateId(e) => &e.broker_log,
+            Evidence::ProtocolDrop(e) => &e.broker_log,
+            Evidence::Closed(e) => &e.broker_log,
+            Evidence::AuthRefused(e) => &e.broker_log,
+            Evidence::Denied(e) => &e.broker_log,
+            _ => &[],
+        }
+    }
+
+    /// As report.json has it, for tests and tools that look keys up.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The JSON object report.json carries.
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| fmt::Error)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::vocab::Limit;
+
+    fn span() -> SpanEvidence {
+        SpanEvidence { from_s: 1.0, lost: 2, to_s: 3.5 }
+    }
+
+    fn flight() -> Vec<FlightPacket> {
+        let p = FlightPacket {
+            direction: "sent".into(),
+            flags: 2,
+            malformed: true,
+            packet_id: 7,
+            size: 12,
+            t_s: 0.5,
+            packet_type: "PUBLISH".into(),
+        };
+        vec![p]
+    }
+
+    /// One of every kind, with every optional part present.
+    fn every_kind() -> Vec<Evidence> {
+        let log = vec!["1700000001: Client dev0 disconnected.".to_string()];
+        let codes: BTreeMap<String, u64> = [("not_authorized".to_string(), 3)].into();
+        vec![
+            Evidence::DuplicateId(DuplicateIdEvidence {
+                broker_log: log.clone(),
+                client_id: "dev0".into(),
+                closed_at_s: None,
+                connections: vec!["a".into(), "b".into()],
+                cycles: 3,
+                period_s: Some(1.0),
+                takeovers: Some(vec![TakeoverEvidence { at_s: 1.0, by: "b".into(), closed: "a".into() }]),
+            }),
+            Evidence::DuplicateId(DuplicateIdEvidence {
+                closed_at_s: Some(vec![1.5]),
+                period_s: None,
+                takeovers: None,
+                ..DuplicateIdEvidence::default()
+            }),
+            Evidence::ProtocolDrop(ProtocolDropEvidence {
+                broker_log: log.clone(),
+                cause: "packet_too_large".into(),
+                drops_at_s: vec![2.0],
+                flight_recorder: flight(),
+            }),
+            Evidence::Closed(ClosedEvidence {
+                broker_log: log.clone(),
+                cause: "network_eof".into(),
+                client_id: "dev0".into(),
+                closed_after_packet: 1,
+                closed_at_s: vec![1.5],
+                closes: 3,
+                connected_for_s: vec![0.5],
+                flight_recorder: flight(),
+            }),
+            Evidence::AuthRefused(AuthEvidence {
+                attempts: 3,
+                broker_log: log.clone(),
+                clients: 3,
+                codes: codes.clone(),
+                group: "g".into(),
+                retried: false,
+            }),
+            Evidence::SubscribeRefused(SubscribeEvidence { codes, filter: "a/#".into(), group: "g".into() }),
+            Evidence::Qos(QosEvidence {
+                denied_publishers: vec!["pub0".into()],
+                duplicated: 1,
+                lost: 3,
+                out_of_order: 0,
+                qos: 1,
+                streams: vec![StreamEvidence {
+                    duplicated: 1,
+                    lost: 3,
+                    lost_seqs: vec![(10, 13)],
+                    out_of_order: 0,
+                    publisher: "pub0".into(),
+                }],
+                subscriber: "sub0".into(),
+            }),
+            Evidence::Limit(LimitEvidence { announced: 1000, group: "g".into(), limit: Limit::MaximumQos, needed: 2 }),
+            Evidence::Saturation(SaturationEvidence {
+                cpu_utilization: 0.95,
+                loop_delay_p99_us: 10,
+                publish_lag_p99_us: 20,
+                workers: 2,
+            }),
+            Evidence::SessionLost(SessionLostEvidence {
+                group: "g".into(),
+                offline: vec![span()],
+                session_expiry_s: Some(60),
+            }),
+            Evidence::Outage(OutageEvidence {
+                all_back_s: Some(1.0),
+                causes: [("network_eof".to_string(), 4)].into(),
+                clients: vec!["c0".into()],
+                connected_before: 8,
+                dropped: 4,
+                failed_attempts: BTreeMap::new(),
+                first_back_s: None,
+                min_drops: 3,
+                never_back: 0,
+                window_ms: 50,
+            }),
+            Evidence::Denied(DeniedEvidence {
+                broker_log: log,
+                clients: 1,
+                closed_at_s: vec![1.0],
+                closes: 1,
+                denied: 2,
+                group: "g".into(),
+                lost: 0,
+            }),
+            Evidence::SlowConsumer(SlowConsumerEvidence {
+                behind: vec![span()],
+                broker_dropped: Some(5),
+                broker_lines: vec![],
+                group: "g".into(),
+                lost: 5,
+                max_rate: Some(1000.0),
+            }),
+        ]
+    }
+
+    /// report.json's evidence keys are in alphabetical order, at every depth,
+    /// as when the evidence was a JSON map: a JSON value sorts its keys, so
+    /// the struct written directly and through a value must read the same.
+    #[test]
+    fn every_kind_writes_its_keys_in_alphabetical_order() {
+        for e in every_kind() {
+            let direct = serde_json::to_string(&e).unwrap();
+            let sorted = serde_json::to_string(&e.json()).unwrap();
+            assert_eq!(direct, sorted, "declare the fields alphabetically");
+        }
+    }
+
+    /// A report.json reads back into the same evidence, whichever kind it is.
+    #[test]
+    fn every_kind_reads_back_as_itself() {
+        for e in every_kind() {
+            let back: Evidence = serde_json::from_str(&e.to_string()).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+}
