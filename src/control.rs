@@ -6,8 +6,9 @@
 //!   owns. Every client task, the fault schedule, the progress line and the
 //!   Prometheus exporter follow it; `Phase::Shutdown` is the clients'
 //!   shutdown broadcast.
-//! - `ReadyGate`: a count the runner waits on (every client connected and
-//!   subscribed before publishing; every counted publisher done).
+//! - `RunControl`: the run clock and the two `ReadyGate`s — counts the
+//!   runner waits on (every client connected and subscribed before
+//!   publishing; every counted publisher done) — shared with every client.
 //! - `Tasks`: the background tasks of a run (the sampler, the periodic
 //!   snapshot, the Prometheus exporter), spawned by name and stopped
 //!   together: one shutdown signal every task watches (`Shutdown`), then
@@ -16,6 +17,7 @@
 //! - `stop_requested`: the stop signal the command line forwards, named.
 
 use crate::record::vocab::StopSignal;
+use crate::record::RunClock;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{watch, Notify};
@@ -77,6 +79,26 @@ impl ReadyGate {
             }
             notified.await;
         }
+    }
+}
+
+/// The run's own time and the counts it waits on, shared by the runner and
+/// every client task: the one run clock (`RunClock`), the clients ready for
+/// publishing to start, and the publishers that will publish no more.
+#[derive(Debug)]
+pub struct RunControl {
+    pub clock: RunClock,
+    /// Clients connected and subscribed, refused, held back, or with nothing
+    /// to subscribe: publishing starts when every client there from the
+    /// start is (or the wait for that times out).
+    pub ready: ReadyGate,
+    /// Publishers that will publish no more (their `count` is sent, or they are gone).
+    pub publishers_done: ReadyGate,
+}
+
+impl RunControl {
+    pub fn new(clock: RunClock) -> RunControl {
+        RunControl { clock, ready: ReadyGate::default(), publishers_done: ReadyGate::default() }
     }
 }
 

@@ -1,7 +1,5 @@
-//! Recording: HDR histograms and counters, on the run's clock (given at
-//! construction, `Metrics::on_clock`). The ready gates (`control::ReadyGate`)
-//! are reached through `Metrics` by the clients until their context carries
-//! the run control itself.
+//! Recording: HDR histograms and counters. The run's clock and the gates
+//! the runner waits on are not here but in `control::RunControl`.
 //!
 //! Clients record into one of a few shards (client index modulo shard
 //! count), so two clients rarely touch the same lock and no client waits on
@@ -12,9 +10,8 @@ use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::control::ReadyGate;
 pub use crate::record::hist::new_histogram;
-use crate::record::{Counters, Latencies, RunClock};
+use crate::record::{Counters, Latencies};
 
 #[derive(Debug, Default)]
 pub struct Shard {
@@ -170,7 +167,6 @@ impl UnrecordedDeliveries {
 }
 
 pub struct Metrics {
-    pub clock: RunClock,
     shards: Vec<Mutex<Shard>>,
     /// Clients connected right now.
     pub connected: AtomicI64,
@@ -182,29 +178,18 @@ pub struct Metrics {
     /// The slowest delivery so far (send to receipt, µs): the drain's quiet
     /// period adapts to it. One `fetch_max` per recorded batch.
     pub slowest_delivery_us: AtomicU64,
-    pub ready: ReadyGate,
-    /// Publishers that will publish no more (their `count` is sent, or they are gone).
-    pub publishers_done: ReadyGate,
 }
 
 impl Metrics {
-    /// Metrics on a clock of their own (tests, tools).
+    /// Metrics in `shards` shards.
     pub fn new(shards: usize) -> Metrics {
-        Metrics::on_clock(shards, RunClock::new())
-    }
-
-    /// Metrics in `shards` shards, timed by the run's clock.
-    pub fn on_clock(shards: usize, clock: RunClock) -> Metrics {
         Metrics {
-            clock,
             shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
             connected: AtomicI64::new(0),
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
             offline: AtomicI64::new(0),
             slowest_delivery_us: AtomicU64::new(0),
-            ready: ReadyGate::default(),
-            publishers_done: ReadyGate::default(),
         }
     }
 

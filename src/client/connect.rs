@@ -24,7 +24,7 @@ impl Client {
             from: self.ctx.plan.source_addr(self.index),
             transport: &self.ctx.transports[self.me().group as usize],
             protocol: self.protocol(),
-            clock: self.ctx.metrics.clock,
+            clock: self.ctx.run.clock,
             limit: CONNECT_TIMEOUT,
         };
         let dialed = dial_mqtt(dial, &self.connect_options()).await?;

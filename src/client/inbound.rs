@@ -45,7 +45,7 @@ impl Client {
         match step.event {
             Event::Nothing => {}
             Event::Delivery(m) => {
-                let (run_id, clock) = (self.ctx.plan.run_id, metrics.clock);
+                let (run_id, clock) = (self.ctx.plan.run_id, self.ctx.run.clock);
                 let age = self.recorder.take_in(&m, run_id, clock, now, &mut self.link.gen);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);

@@ -51,7 +51,7 @@ impl Client {
 
     /// The tracking header of message `seq`, its times on the run clock.
     fn header(&self, seq: u64, intended_us: u64, sent_us: u64) -> Header {
-        let clock = self.ctx.metrics.clock;
+        let clock = self.ctx.run.clock;
         Header {
             run_id: self.ctx.plan.run_id,
             publisher: self.me().publisher.unwrap_or(0),

@@ -169,10 +169,8 @@ impl Client {
         let (hold_at, stall_at) = self.hold_reads(current);
         // A slow consumer's hold, or the batching pace, whichever is later.
         let hold_at = hold_at.max(conn.read_paced_until());
-        let (hold_at, stall_at) = (
-            hold_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
-            stall_at.map(|us| self.ctx.metrics.clock.instant_at(us)),
-        );
+        let (hold_at, stall_at) =
+            (hold_at.map(|us| self.ctx.run.clock.instant_at(us)), stall_at.map(|us| self.ctx.run.clock.instant_at(us)));
         let ready = self.publisher.publishing && !self.publishing_done() && self.session.can_publish();
         let seq = self.slot(self.recorder.published());
         // With a batch window, a publisher wakes at most once per window
@@ -188,22 +186,22 @@ impl Client {
             Some(s) if ready => s.is_due_before_end(seq).then(|| {
                 let tick =
                     if grid_us > 0 { crate::mqtt::pace::next_tick(self.publisher.published_at_us, grid_us) } else { 0 };
-                self.ctx.metrics.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
+                self.ctx.run.clock.instant_at(grid_wake_us(s.intended_us(seq), tick, s.end_us()))
             }),
             _ => None,
         };
         // Adaptive batching holds no acknowledgement back that a quarter
         // full inflight window waits for.
         conn.set_reads_urgent(self.inflight_quarter_full());
-        let keepalive_at = self.session.keepalive_deadline_us().map(|us| self.ctx.metrics.clock.instant_at(us));
+        let keepalive_at = self.session.keepalive_deadline_us().map(|us| self.ctx.run.clock.instant_at(us));
         let retry_at = self
             .group
             .retry_interval
             .and_then(|r| self.session.next_retry_us(r.as_micros() as u64))
-            .map(|us| self.ctx.metrics.clock.instant_at(us));
+            .map(|us| self.ctx.run.clock.instant_at(us));
         let wake_at = {
             // (In a block: kept out of the idle client's future.)
-            let leave_at = self.leave_at_us().map(|us| self.ctx.metrics.clock.instant_at(us));
+            let leave_at = self.leave_at_us().map(|us| self.ctx.run.clock.instant_at(us));
             [next_publish, keepalive_at, hold_at, stall_at, retry_at, leave_at].into_iter().flatten().min()
         };
         // One timer for both deadlines: a busy publisher re-arms one, not

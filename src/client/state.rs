@@ -11,6 +11,7 @@ use super::pacing::Pacing;
 use super::recorder::Recorder;
 use super::session::Session;
 use super::snapshot::Snapshots;
+use crate::control::RunControl;
 use crate::metrics::Metrics;
 use crate::plan::schedule::Schedule;
 use crate::plan::Plan;
@@ -74,6 +75,8 @@ pub(super) struct Publisher {
 pub struct ClientContext {
     pub plan: Arc<Plan>,
     pub metrics: Arc<Metrics>,
+    /// The run clock and the gates the runner waits on.
+    pub run: Arc<RunControl>,
     /// Where clients connect: the broker, or midge's fault proxy in front of it.
     pub broker: SocketAddr,
     /// Orders from the fault schedule (`kill`, `malformed`); each client keeps a clone.
@@ -170,21 +173,21 @@ impl Client {
     }
 
     pub(super) fn now_us(&self) -> u64 {
-        self.ctx.metrics.clock.now_us()
+        self.ctx.run.clock.now_us()
     }
 
     /// This publisher will publish no more: the run need not wait for it.
     pub(super) fn mark_done(&mut self) {
         if !self.publisher.done_marked && self.group.publish.is_some() {
             self.publisher.done_marked = true;
-            self.ctx.metrics.publishers_done.mark_ready();
+            self.ctx.run.publishers_done.mark_ready();
         }
     }
 
     pub(super) fn mark_ready(&mut self) {
         if !self.ready_marked {
             self.ready_marked = true;
-            self.ctx.metrics.ready.mark_ready();
+            self.ctx.run.ready.mark_ready();
         }
     }
 

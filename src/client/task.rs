@@ -76,7 +76,7 @@ impl Client {
             });
             self.link.gen.wrote_us = conn.wrote_us;
             if let Some(p) = self.pacing.as_mut() {
-                self.link.gen.behind = p.take_behind(self.ctx.metrics.clock.now_us());
+                self.link.gen.behind = p.take_behind(self.ctx.run.clock.now_us());
             }
             if served.is_err() {
                 // The cause goes into the timeline; the report counts causes from there.
@@ -247,6 +247,7 @@ mod tests {
         let ctx = Arc::new(ClientContext {
             plan,
             metrics: Arc::new(Metrics::new(1)),
+            run: Arc::new(crate::control::RunControl::new(crate::record::RunClock::new())),
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
             transports: Arc::from(vec![Default::default()]),
@@ -257,7 +258,7 @@ mod tests {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let conn = Box::new(Connection::new(tcp, ProtocolVersion::V311, ctx.metrics.clock));
+        let conn = Box::new(Connection::new(tcp, ProtocolVersion::V311, ctx.run.clock));
         let mut client = Client::new(&ctx, 0);
         let conn_size = std::mem::size_of::<Connection>();
         let serving = std::mem::size_of_val(&client.connection(conn, false, &mut phase, &mut orders));

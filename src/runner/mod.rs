@@ -234,7 +234,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     start_watchers(&mut swarm, &mut opts, &basis, sys_watch.as_ref(), &broker);
 
     let mut stop = tokio::select! {
-        _ = timeout(ready_limit(&plan), swarm.metrics.ready.wait_for(initial_clients(&plan))) => None,
+        _ = timeout(ready_limit(&plan), swarm.run.ready.wait_for(initial_clients(&plan))) => None,
         signal = stop_requested(&mut opts.interrupt) => Some(signal),
     };
     let published = match stop {

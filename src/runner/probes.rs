@@ -11,7 +11,7 @@ use crate::control::Shutdown;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::record::series::Series;
-use crate::record::TimePoint;
+use crate::record::{RunClock, TimePoint};
 use crate::workers::WorkerPool;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -55,6 +55,7 @@ pub fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Hist
 /// last sample (the run's last, partial interval) and ends.
 pub async fn sampler(
     metrics: Arc<Metrics>,
+    clock: RunClock,
     progress: Progress,
     broker_pid: broker::BrokerPid,
     series: Arc<Mutex<Series<TimePoint>>>,
@@ -64,7 +65,7 @@ pub async fn sampler(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let (mut prev, _) = metrics.sample();
-    let mut prev_us = metrics.clock.now_us();
+    let mut prev_us = clock.now_us();
     let mut resources = crate::metrics::ResourceMeter::new(broker_pid.get());
     let mut trimmer = super::memory::Trimmer::default();
     loop {
@@ -74,7 +75,7 @@ pub async fn sampler(
         };
         let (now, interval) = metrics.sample();
         let used = resources.sample(broker_pid.get());
-        let now_us = metrics.clock.now_us();
+        let now_us = clock.now_us();
         let point = TimePoint {
             t_s: (now_us as f64 / 1e5).round() / 10.0,
             span_s: ((now_us - prev_us) as f64 / 1e5).round() / 10.0,

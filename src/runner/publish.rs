@@ -6,9 +6,8 @@ use super::assemble::{Measured, Publishing};
 use super::probes::spawn_loop_probe;
 use super::swarm::{Links, Swarm};
 use crate::broker::BrokerHandle;
-use crate::control::{stop_requested, Phase};
+use crate::control::{stop_requested, Phase, RunControl};
 use crate::faults::schedule::{self, FaultContext};
-use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::record::vocab::StopSignal;
 use crate::record::{FaultLog, PublishWindow, RunClock};
@@ -76,7 +75,7 @@ pub(super) async fn publish(
     });
     let stopped_by = tokio::select! {
         _ = tokio::time::sleep_until(Instant::from_std(s.clock.instant_at(end_us))) => None,
-        _ = all_publishers_done(&s.plan, &s.metrics) => None,
+        _ = all_publishers_done(&s.plan, &s.run) => None,
         signal = stop_requested(interrupt) => Some(signal),
     };
     let elapsed = started.elapsed();
@@ -114,7 +113,7 @@ async fn broker_cpu_seconds(plan: &Plan, broker: &Mutex<BrokerHandle>) -> Option
 
 /// Resolves when every publisher has sent its `count` — only when every
 /// publisher has one and no fault waits for its time; else never.
-async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
+async fn all_publishers_done(plan: &Plan, run: &RunControl) {
     // A group that joins later has its time to come, counted or not.
     let all_counted = plan.faults.is_empty()
         && plan.groups.iter().all(|g| g.start_after.is_zero())
@@ -125,7 +124,7 @@ async fn all_publishers_done(plan: &Plan, metrics: &Metrics) {
             .all(|c| plan.group_of(c).publish.as_ref().is_some_and(|p| p.count.is_some()));
     let publishers = plan.publishers.len() as u32;
     if all_counted && publishers > 0 {
-        metrics.publishers_done.wait_for(publishers).await
+        run.publishers_done.wait_for(publishers).await
     } else {
         std::future::pending().await
     }

@@ -8,7 +8,7 @@ use crate::broker;
 use crate::client::order::ClientOrder;
 use crate::client::snapshot::Snapshots;
 use crate::client::{run_client, ClientContext, ClientOutcome};
-use crate::control::{Phase, TaskName, Tasks};
+use crate::control::{Phase, RunControl, TaskName, Tasks};
 use crate::faults::proxy::FaultProxy;
 use crate::metrics::Metrics;
 use crate::mqtt::transport::Transport;
@@ -41,6 +41,8 @@ pub(super) struct Links {
 pub(super) struct Swarm {
     pub plan: Arc<Plan>,
     pub clock: RunClock,
+    /// The clock again, with the gates the runner waits on (shared with the clients).
+    pub run: Arc<RunControl>,
     pub metrics: Arc<Metrics>,
     pub pool: Arc<WorkerPool>,
     pub phase: watch::Sender<Phase>,
@@ -81,12 +83,14 @@ pub(super) fn start_swarm(
     // shard i mod n, so no two workers share a shard (only the sampler and
     // the drain visit). Each holds ten histograms of 188 KB, all of it
     // resident (the histogram zero-fills its counts), so a shard is not free.
-    let metrics = Arc::new(Metrics::on_clock(pool.len().clamp(1, 16), clock));
+    let metrics = Arc::new(Metrics::new(pool.len().clamp(1, 16)));
+    let run = Arc::new(RunControl::new(clock));
     let (orders, orders_rx) = watch::channel(None);
     let snapshots = Arc::new(Snapshots::default());
     let ctx = Arc::new(ClientContext {
         plan: plan.clone(),
         metrics: metrics.clone(),
+        run: run.clone(),
         broker: p.client_addr,
         orders: orders_rx,
         transports: p.group_transports.clone(),
@@ -97,9 +101,9 @@ pub(super) fn start_swarm(
     let series = Arc::new(std::sync::Mutex::new(Series::new(MAX_POINTS)));
     let mut tasks = Tasks::default();
     let (m, shown, s) = (metrics.clone(), progress.clone(), series.clone());
-    tasks.spawn(TaskName::Sampler, move |shutdown| sampler(m, shown, broker_pid, s, shutdown));
+    tasks.spawn(TaskName::Sampler, move |shutdown| sampler(m, clock, shown, broker_pid, s, shutdown));
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
-    Ok(Swarm { plan, clock, metrics, pool, phase, orders, progress, series, snapshots, tasks, ramps })
+    Ok(Swarm { plan, clock, run, metrics, pool, phase, orders, progress, series, snapshots, tasks, ramps })
 }
 
 impl Swarm {
@@ -165,7 +169,7 @@ fn spawn_ramps(
                 }
                 if initial < n {
                     let Some(start_us) = publishing_start(&mut phase).await else { return handles };
-                    let clock = ctx.metrics.clock;
+                    let clock = ctx.run.clock;
                     for i in initial..n {
                         let index = first + i;
                         let at = clock.instant_at(start_us + group.join_us(index));
