@@ -1,6 +1,12 @@
 //! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`.
 //! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
 //! outcome into an exit status.
+//!
+//! SIGINT, SIGTERM and SIGHUP become the run's interrupt channel
+//! (`stop_signal_channel`); a second signal stops spawned brokers
+//! (`broker::stop_all_spawned`) and exits at once. The panic hook
+//! (`stop_brokers_on_fatal_panic`) stops spawned brokers when the main thread
+//! panics. `--prometheus` binds the loopback listener here.
 
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;

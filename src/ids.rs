@@ -1,5 +1,9 @@
 //! Client identifiers: unique across the run unless the scenario asks for a
 //! shared id (`scheme = "fixed"`), which provokes takeover loops on purpose.
+//!
+//! Random ids are drawn from a generator seeded with the run id
+//! (`IdAllocator::seeded`, called by `Plan::build`), so every shard of a run
+//! builds the same ids.
 
 use crate::scenario::{ClientIdSpec, IdScheme};
 use rand::distributions::Alphanumeric;

@@ -1,4 +1,8 @@
 //! Process limits a swarm runs into: open files (one per connection).
+//!
+//! Besides the open-file preflight and raise: the source-port budget and
+//! spreading connections over source addresses (`plan_source_addrs`, which the
+//! run record keeps in `PlanIdentity.source_addrs`).
 
 pub use crate::scenario::parse_source_addrs;
 

@@ -4,6 +4,12 @@
 //! once, and the records are joined (`record::merge`) and analysed once
 //! against the whole plan, so loss, duplicates, order and windows of the
 //! streams that cross shards come out as if one process had run it all.
+//!
+//! A shard that could not run leaves `shard-error.json` (`SHARD_ERROR_FILE`,
+//! written by `cli`) instead of a record; the merge names that shard's error
+//! when it refuses to merge without it. Shards must agree on scenario hash, run
+//! id, shard count and overrides, each given once, none missing; the whole plan
+//! is built again with each client's id from the shard that ran it.
 
 use crate::analysis::analyse;
 use crate::plan::shard::ShardId;

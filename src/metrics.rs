@@ -5,6 +5,18 @@
 //! count), so two clients rarely touch the same lock and no client waits on
 //! a global one; the sampler visits each shard once a second for the time
 //! series, and the report merges them once at the end.
+//!
+//! One shard per worker, at most 16: client i runs on worker i mod n and
+//! records into shard i mod n, so no two workers share a shard while there are
+//! at most 16. A shard's histograms are `LazyHistogram`s (`ShardLatencies`),
+//! made on their first value (188 KB each, resident once made), so an idle run
+//! holds those of connect latency only; `totals` adds them into the record's
+//! `Latencies`. Also: `UnrecordedDeliveries`, the ready gates (`ready`:
+//! publishing waits for every client there from the start; `publishers_done`),
+//! the atomics, `received_so_far` (counters only, for the drain),
+//! `read_shards` (read-only, for the exporter), process and PID CPU and RSS
+//! (`ResourceMeter`: CPU % over the interval since the previous sample, none
+//! under `ResourceMeter::MIN_INTERVAL`).
 
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

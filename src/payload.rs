@@ -4,6 +4,9 @@
 //! (u32), sequence (u64), intended send time and actual send time (u64
 //! microseconds since the Unix epoch). Padding follows up to the configured size.
 //! The run id keeps stale retained or queued messages from earlier runs apart.
+//!
+//! `Decoded`: tracked (this run's header), stale (another run's), foreign (no
+//! midge header).
 
 use bytes::{BufMut, BytesMut};
 

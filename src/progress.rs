@@ -2,6 +2,9 @@
 //! (indicatif), or a plain line every few seconds when stderr is a file or a
 //! CI log. The stage it names and the countdown to publishing's end follow
 //! the run's `Phase` (watched, never set by hand).
+//!
+//! `SoFar`: lost, e2e p99 and findings by kind of the latest snapshot, from
+//! `runner::periodic`.
 
 use crate::analysis::model::Report;
 use crate::control::Phase;

@@ -12,6 +12,12 @@
 //! No label carries a client id, a topic or a secret: labels are the QoS,
 //! a connect failure's cause name, the run phase and the info metric's
 //! version, scenario name and run id.
+//!
+//! HDR histograms are folded into fixed buckets from 0.1 ms to 10 s
+//! (`BUCKETS_US`); the phase comes from the run's `control::Phase` watch. The
+//! listener is bound by `cli` and checked (`check_listener`) before the run
+//! prepares anything; the exporter is one of the run's background tasks
+//! (`control::Tasks`).
 
 use crate::control::{Phase, Shutdown};
 use crate::metrics::{LazyHistogram, Metrics, ShardLatencies};

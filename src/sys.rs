@@ -11,6 +11,13 @@
 //! (`control::Tasks`): it is asked to stop before the clients disconnect
 //! (the broker's last round of values arrives meanwhile, `SysWatcher::stop`)
 //! and collected after (`SysWatcher::finish`), so it has a stop of its own.
+//!
+//! A round begins with `$SYS/broker/uptime`; each `SysPoint` is the main
+//! counters at a round's end on the run clock, counters carried over from
+//! earlier rounds (mosquitto publishes only what changed). After the stop it
+//! waits for one more round (when the interval is known) so the last values are
+//! those of the run's end. The series rolls up past `MAX_POINTS` rounds,
+//! keeping the later round (`record::series`).
 
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::Transport;

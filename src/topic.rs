@@ -1,4 +1,8 @@
 //! Topic names and filters (MQTT 3.1.1 §4.7, 5.0 §4.7).
+//!
+//! Filters are validated, topics matched with the `$` rule (a wildcard at the
+//! first level never matches a `$` topic); `shared` splits a
+//! `$share/{group}/{filter}` filter into its group and filter.
 
 /// Checks a subscription filter: `#` only as the whole last level, `+` only as a whole level.
 pub fn validate_filter(filter: &str) -> Result<(), String> {

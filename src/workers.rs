@@ -12,6 +12,11 @@
 //! deadlines) that wakes its publishers at their messages' intended times,
 //! finer than tokio's millisecond wheel. `MIDGE_TOKIO_TIMER=1` leaves it out
 //! (publishers then wake on tokio's timer, as before), for comparison.
+//!
+//! Everything shared with the client tasks is `Arc`ed and `Sync` (plan, metrics
+//! shards, atomics, watch channels). The main runtime keeps the runner, proxy,
+//! faults, the run's background tasks (sampler, periodic snapshot, Prometheus
+//! exporter) and the `$SYS` watcher.
 
 pub mod timer;
 

@@ -20,6 +20,35 @@
 //! `layers_self_check` runs the analyser on hand-written sources, so a broken
 //! analyser cannot pass silently; `src_dependencies_point_one_way` runs it on
 //! the real src/.
+//!
+//! What follows from the rules:
+//!
+//! - Children import siblings, not their `mod.rs`. A `pub use child::X` in a
+//!   `mod.rs` is an edge from the `mod.rs` to the child; a child that reaches a
+//!   sibling through the parent's re-export (`super::X`, `crate::mqtt::Packet`)
+//!   adds the edge back and closes a cycle. So `codec/decode.rs` imports
+//!   `super::packet::…`, `codec/encode.rs` imports
+//!   `crate::mqtt::protocol::ProtocolVersion`, the detectors import
+//!   `super::explain::…` and `super::words::…`, the client's files import
+//!   `super::state::…`, and the live windows sit in `analysis/windows.rs`,
+//!   apart from the tally, so that `tally.rs` and `shared.rs` both import
+//!   `super::windows::…` (`tally.rs` imports `super::shared::…`, never the
+//!   other way). A bare `mod child;` is no edge.
+//! - Shared types live in the lowest layer that needs them, with one import
+//!   path each (`RunClock` from `record`, `Phase` from `control`). A few are
+//!   re-exported upward: `scenario` re-exports `mqtt::ProtocolVersion`,
+//!   `limits` re-exports `scenario::parse_source_addrs`, `mqtt::flight`
+//!   re-exports `record::FlightEntry`, `mqtt::reason` re-exports
+//!   `record::vocab::{disconnect_name, reason_name}`, `faults::schedule`
+//!   re-exports `record::{FaultEvent, FaultLog}`, `report` re-exports
+//!   `analysis::model::*`.
+//! - Out-of-line test files are modules like any other: `analysis/tests.rs`,
+//!   `analysis/testkit.rs` and `analysis/detect/tests.rs` obey the table; only
+//!   inline `#[cfg(test)] mod tests { … }` may reach anywhere.
+//! - Rule 4 holds with no exception: what two top-level modules of one layer
+//!   both need lives below them or with the one that is imported (the run's
+//!   `Phase` in `control`; the fault schedule's orders to the clients in
+//!   `client::order`, so the client never imports `faults`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,6 +1,15 @@
 //! The report model from (plan, record): the tally, the detectors, the
 //! load generator, the expectations and the verdict. A pure function: the
 //! same plan and record always give the same report.
+//!
+//! The parts: `tally_run` (streams at the granted QoS, `granted_qos`; session
+//! expiry per group), scenario, clients, messages, streams (trouble first, at
+//! most `MAX_LISTED_STREAMS`, a share group's named by its filter), share
+//! groups (`share_infos`), loss windows (ends cut at the run's end), timelines
+//! (clients that dropped, at most `MAX_LISTED_TIMELINES`), the drain, stages on
+//! the run clock, `run_error` (nobody connected, a fault failed, client tasks
+//! lost), `findings` (the detectors in a fixed order), `verdict` (fail on an
+//! error, an interruption or a failed expectation).
 
 use super::detect::{self, Explained};
 use super::generator::load_generator;

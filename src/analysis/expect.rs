@@ -1,5 +1,10 @@
 //! Expectations: the scenario's `[expect]` checked against the report.
 //! Without an explicit `connect_failures`, every planned client must connect.
+//!
+//! What is checked: `connect_failures` always (at most 0 unless set), and when
+//! set `lost`, `duplicated`, `out_of_order`, `received_min`, `connect_p99`,
+//! `e2e_p99`, `ack_p99` (a latency with no samples fails), and
+//! `no <kind> findings` per `[expect] findings`.
 
 use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
 use crate::scenario::Expect;

@@ -1,5 +1,25 @@
 //! midge measuring itself: the load generator section of the report and the
 //! saturation guard's verdict (was midge, not the broker, the bottleneck?).
+//!
+//! Unsent is counted, not hidden: what each publisher's schedule made due while
+//! publishing ran (`due`: `plan::schedule::Schedule::of_publisher`, the very
+//! schedule the client published by, over the record's `PublishWindow` up to
+//! `stopped_us` — the client's own window in a merge — its `count` at most,
+//! never fewer than it sent) less what it sent is `unsent`; `publish_rates`
+//! compare sent with due over the whole period (`achieved_msgs_per_s`,
+//! `deviation_pct`), and keep the pace while sending apart (`span_msgs_per_s`:
+//! (messages − 1) / (last send − first send), summed over the group). With
+//! stages the target is the rate curve's mean over the planned duration.
+//!
+//! Saturation guard: midge counts as saturated when the 10 ms loop probe's p99
+//! is over 20 ms late, or it used ≥ 90 % of its worker threads over at least a
+//! second of publishing (`saturation_reasons`); and, when the broker left room
+//! (no full inflight window, every publisher connected and stayed), when
+//! publishes left over 100 ms late (p99 `publish_lag`) or a group sent under 99
+//! % of what was due (`schedule_reasons`).
+//!
+//! `load_generator.peak_rss_kib` is taken by `runner::run` after the analysis
+//! and written into record and report alike.
 
 use crate::analysis::model::{LatencySummary, LoadGenerator, PublishRate};
 use crate::plan::schedule::Schedule;

@@ -1,5 +1,29 @@
 //! Session features that are not tracked messages: last wills and retained
 //! messages, each counted on its own (never in `messages`).
+//!
+//! Wills: a will is owed per (subscriber, connection) for every connection of a
+//! will-bearing client that a `kill` fault ended (recorded cause
+//! `fault_injected`) or a takeover closed (the takeovers from
+//! `detect::explain`), unless it came back within its MQTT 5 will delay
+//! (`will_due_us`); the will topic must match the subscriber's (unshared)
+//! filter, and the subscriber must be live when it was due (`live_at`).
+//! Received wills (parsed from the payload by `Recorder::take_in`:
+//! `plan::parse_will_payload`) are matched by (client, connection): the first
+//! copy of an owed pair is received, owed pairs never received are missing,
+//! further copies duplicated, this run's wills not owed unexpected. Latency:
+//! first receipt less the connection's end (`spread_ms`, nearest rank).
+//!
+//! Retained: each connection of a subscriber with a granted SUBACK owes one
+//! replay per matching retained topic whose first message got out at least
+//! `RACE_MARGIN_US` before it connected (`retained_set_at`); matched against
+//! `RxLog::retained_from` by topic. Leftovers are an earlier run's retained
+//! messages (`RxLog::stale_retained`). `cleared` / `cleanup_error` pass the
+//! record's `retained_cleanup` through.
+//!
+//! Shards: wills name the whole plan's client index (`Plan::whole_plan_index`),
+//! retained replays the header's publisher index, so a merge matches them
+//! across shards; a shard's own report leaves wills from other shards' clients,
+//! and topics set there, to the merge.
 
 use super::detect::{Explained, Owner};
 use super::model::{RetainedInfo, SpreadMs, WillsInfo};

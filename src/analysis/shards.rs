@@ -1,5 +1,15 @@
 //! `shards` in report.json: which slice a shard's report covers, or which
 //! shards a merged report was made of and how well their starts lined up.
+//!
+//! A shard's own report accounts only the streams inside its slice: a stream
+//! whose ends sit on two shards, a share group split over shards, wills and
+//! retained topics of other shards, and `received_min` are left to the merge —
+//! and `accounted_by_merge_only` says so — so it never shows a loss it cannot
+//! judge. A merge lists each part, the start skew (latest minus earliest
+//! publishing start), and bounds the clocks: the quickest delivery per
+//! (publisher's shard, subscriber's shard) from each stream's `min_one_way_us`
+//! (`quickest_between_shards`), and from both directions of a pair how far a
+//! cross-shard latency can be off (`latency_bound`).
 
 use super::model::{ClockPairInfo, ShardPartInfo, ShardsInfo};
 use crate::plan::Plan;

@@ -3,6 +3,15 @@
 //! takes it. The stream is (publisher, share group): its receipts are the
 //! union of the members', a message two members got is a duplicate, and how
 //! the broker spread the messages over the members is kept for the report.
+//!
+//! The group is live while any member is (`shared_windows`: the union of the
+//! members' live windows); its offline gaps are missed as for a clean session,
+//! except that a gap in which every member is away on plan — in a `left` span,
+//! or not joined yet — is not offline. `merged_rx` is the union of the members'
+//! receipts, `per_member` counts distinct messages per member, `ShareTally`
+//! keeps the group's figures. The spread is reported (report.json
+//! `shared_subscriptions[]`: min / max / fair share and the largest deviation),
+//! not judged.
 
 use super::windows::{trust_less, windows, Connected, Windows};
 use crate::record::logs::RxLog;

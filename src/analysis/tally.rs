@@ -2,6 +2,33 @@
 //! each subscriber received, over the planned streams and the subscribers'
 //! live windows — expected, lost, duplicated, out of order, missed or queued
 //! while offline — and the window each lost message fell in.
+//!
+//! Expected is exact: a message counts as expected for a subscriber only if the
+//! publisher got it out (`PublishLog::got_out`: QoS 0 written, QoS 1/2
+//! acknowledged) and first wrote it inside one of the subscriber's live windows
+//! (`super::windows`). A window opens at SUBACK: the broker has the
+//! subscription, so anything written after it must be delivered — no false
+//! losses at a window's start. A refused subscription never opens one: its
+//! client expects nothing (and gets a `subscribe_refused` finding). A stream
+//! promises at most the QoS its SUBACK last granted (`build::tally_run`,
+//! `granted_qos`): a downgraded grant lowers what it is held to.
+//!
+//! Between windows: for a persistent session at QoS ≥ 1 what was sent while it
+//! was away is `queued_offline` (still owed); otherwise it is `missed_offline`,
+//! not lost. A message with an MQTT 5 expiry that was older than its expiry
+//! (less `EXPIRY_SLACK_US`) when a persistent subscriber came back is
+//! `expired`: taken out of `expected`, never lost.
+//!
+//! Every lost message is attributed to one window (`attribute`), in this order:
+//! a broker restart that held it, a session the broker lost, the subscriber's
+//! offline gap, a span in which the subscriber was behind (`slow_consumer`),
+//! the publisher's offline gap, else steady state. Every `LossWindow` key is
+//! always present in `lost_by_window`.
+//!
+//! A publisher whose send-time log widened its band (`record::logs`) is trusted
+//! that much less at a subscriber's drop (`windows::trust_less`); share groups'
+//! windows are not cut so (`shared_windows` reads the members' connections as
+//! recorded).
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
 pub use super::windows::{publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US};

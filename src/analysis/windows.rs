@@ -1,6 +1,35 @@
 //! The windows of the join: when a subscriber's subscription was live (so
 //! what a publisher got out then is owed), when it was offline or away, and
 //! when a publisher could not be trusted to have got anything out.
+//!
+//! The rules, in short. A subscription is live from SUBACK (or a resumed
+//! session's CONNACK) to its last trusted moment: the last packet heard less
+//! the race margin (the slowest delivery seen, at least
+//! `record::clock::RACE_MARGIN_US`, 50 ms) — younger messages may have been in
+//! transit when it died; the leave less the same margin after a planned leave;
+//! its end when midge closed it after the drain (or at a snapshot's horizon).
+//! A persistent session at QoS ≥ 1 has one window over all its connections;
+//! anything else has one per connection.
+//!
+//! A persistent session is owed its queue only until its expiry. Back with
+//! `session_present` = 0 after its negotiated MQTT 5 session expiry ran out
+//! (within `EXPIRY_SLACK_US`, 500 ms: the broker's clock starts when it notices
+//! the drop), its window ends and what was sent while it was gone is missed (an
+//! `expired` gap, `session_expired`), not lost. Back without its session before
+//! the expiry (or a 3.1.1 or never-expiring session back without it), the
+//! broker discarded what it owed: lost in a `session_lost` gap (finding
+//! `session_lost`).
+//!
+//! After a clean session's planned leave the subscriber is away on plan
+//! (`left`): owed nothing, missed nothing.
+//!
+//! A publisher is trusted until its last successful write: its offline gaps
+//! (`publisher_gaps`) run from `Generation::wrote_us` less the race margin to
+//! its next CONNACK — not from the last packet it heard, since a QoS 0
+//! publisher hears nothing while it publishes.
+//!
+//! `RACE_MARGIN_US` is also the time a leaving subscriber reads on
+//! (`client::stay`).
 
 use crate::record::clock::RACE_MARGIN_US;
 

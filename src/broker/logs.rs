@@ -1,5 +1,7 @@
 //! The broker's log, read for the detectors: which lines can tell why a
 //! client was closed (the corroboration a finding cites).
+//!
+//! `is_telling` picks the lines kept in the run record (`BrokerRecord`).
 
 /// Whether a broker log line can tell why a client was closed.
 pub fn is_telling(line: &str) -> bool {

@@ -2,6 +2,14 @@
 //! temporary directory, a free loopback port, the parent-death signal so it
 //! never outlives midge, kill -9 and start again for the `restart-broker`
 //! fault. Every PID goes through the registry (`registry`).
+//!
+//! A spawned broker never outlives midge, even a SIGKILLed one: each mosquitto
+//! starts with `PR_SET_PDEATHSIG` = SIGKILL (`die_with_midge`, in `pre_exec`;
+//! it checks the parent did not die before the `prctl`), from one
+//! `midge-spawner` thread that lives as long as midge (the signal fires when
+//! the thread that forked the child ends: `spawn_from_keeper`). Besides, every
+//! mosquitto midge starts (restarts included) is registered by PID and
+//! unregistered when it is killed and reaped (`Mosquitto::kill`, its `Drop`).
 
 use super::error::BrokerError;
 use super::port::free_port;

@@ -1,6 +1,14 @@
 //! The PIDs of the brokers midge spawned, so that every exit stops them
 //! (even those that run no destructor), and the broker's process as the
 //! sampler sees it (`BrokerPid`).
+//!
+//! `stop_all_spawned` kills and reaps the registered mosquittos — before a
+//! second signal's `std::process::exit`, from the panic hook `cli` installs (a
+//! panic on the main thread; a client task's panic is caught and counted as a
+//! lost task, and the run and its broker go on), and in `main` after
+//! `cli::main` returns. The normal end and errors drop the handle.
+//! `BrokerPid` follows a spawned mosquitto across restarts
+//! (`BrokerHandle::restart`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

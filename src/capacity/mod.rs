@@ -5,6 +5,16 @@
 //! judged by `[capacity.pass]` (`rule::judge`), and the sequence of steps
 //! (`search::Search`) climbs a ladder to the first failing step, then
 //! bisects between the last pass and the first fail.
+//!
+//! Each step: `step::step_text` → `Plan::build` (`Overrides`: the broker is the
+//! search's one URL, the duration its `hold`) → `runner::run` → the step folder
+//! `steps/NN/` (report files and record) → `rule::judge`. With `fresh_broker`
+//! the spawned broker is restarted before every step (`BrokerHandle::restart`).
+//! At the end `capacity.json` holds the `CapacityInfo`, and the knee step's
+//! report (the first failing step's, else the last run's) gets
+//! `Report.capacity` and is written as the search's own report.{json,md,html}.
+//! A search cannot reach a TLS listener midge starts (its steps go by URL and
+//! would not trust the throwaway certificate).
 
 pub mod rule;
 pub mod search;

@@ -2,6 +2,12 @@
 //! announced limits are honoured), then the session resumed (what was in
 //! flight sent again) or started over (subscribe); and the packets of
 //! midge's own that go out through the session (`send_request`, `resend`).
+//!
+//! Also here: `honour_limits` (CONNACK's Topic Alias Maximum sets the
+//! `Link`'s alias state; topic-alias bytes counted per connection) and
+//! `retry_unacknowledged` (`retry_interval`, 3.1.1: resends on the same
+//! connection what `Session::resend(Resend::Retry)` lists, counted in
+//! `publish_retries`).
 
 use super::announced::{blocks_publishing, limit_hits};
 use super::link::Alias;

@@ -2,6 +2,14 @@
 //! packet (the replies go out in one write per read), the recorder notes
 //! what it means, and a delivery whose acknowledgement could not be
 //! written is not counted (the broker sends it again).
+//!
+//! Each packet → `Session::handle` → `Step { reply, event }`; replies are
+//! queued and flushed once per read (`acknowledge`), events go to the
+//! `Recorder`. Also here: `check_user_props` (every tracked MQTT 5 delivery
+//! against the publisher group's `publish.user_properties`),
+//! `note_publish_reason` (reasons other than success on `Event::Acked` /
+//! `Rejected` / `Noted`, by `AckReason::counted_name`) and `on_suback`
+//! (`SubAckCode`: a failure counted by name, a grant opens the live window).
 
 use super::session::Event;
 use super::state::Client;

@@ -3,7 +3,8 @@
 //! - `session`: the protocol state both ways, no I/O (packet ids, the
 //!   inflight window, resends, inbound QoS 2, keepalive), unit-tested
 //!   without sockets;
-//! - `task`: the loop of connection attempts (`run_client`) and `Phase`;
+//! - `task`: the loop of connection attempts (`run_client`), which follows the
+//!   run's `control::Phase`;
 //! - `state`: the `Client`, split by lifetime — run-long state, the
 //!   `Publisher`, the stay clock; `link`: what one connection attempt owns;
 //! - `connect`: a connection coming up and the packets of midge's own that
@@ -12,7 +13,8 @@
 //!   `stay`: planned leaves and rejoins; `pacing`: slow consumers;
 //! - `recorder`: what the client records; `snapshot`: copies of it for the
 //!   periodic report; `announced`: the broker's CONNACK limits;
-//!   `reconnect`: the backoff.
+//!   `reconnect`: the backoff; `order`: the fault schedule's orders (kill,
+//!   malformed).
 
 mod announced;
 mod connect;

@@ -9,6 +9,11 @@
 //! order is carried once per order value; a later kill order carries none.
 //! The order lives here, below `faults`, so the client never imports the
 //! fault schedule (which imports the client).
+//!
+//! A killed client ends its connection with `Cause::FaultInjected`, no
+//! DISCONNECT (a connection made after the kill is spared: `ClientOrder::kills`
+//! compares the kill's time with the connection's), then follows its
+//! reconnect policy.
 
 use crate::mqtt::codec::{put_frame, ConnectOptions, Packet};
 use crate::mqtt::handshake::connection_cause;

@@ -6,6 +6,11 @@
 //! window. The client task asks when it may read next, tells what it took
 //! in, and gets back the spans in which the client was behind (the
 //! `slow_consumer` loss window).
+//!
+//! `subscribe.max_rate` is a GCRA cap with a `BURST_US` burst; `stall` faults
+//! come from the plan, on the publishing clock. A `behind` span runs from the
+//! first held-back read until a delivery under `CAUGHT_UP_US` old arrives; the
+//! spans go to `Generation::behind`.
 
 use crate::plan::{ClientPlan, Plan};
 

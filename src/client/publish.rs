@@ -2,6 +2,19 @@
 //! them — straight into the connection's buffer, one write per wake-up —
 //! within its inflight window, and rebuilds a PUBLISH byte for byte for a
 //! resend after a reconnect.
+//!
+//! Per wake-up: every due message (and with `batch_window`, every message due
+//! within the window) is written into the connection's reused buffer
+//! (`Connection::queue_publish`, no allocation), then one flush; one shard lock
+//! per `MAX_BATCH` (64) messages recorded; at most `MAX_PER_WAKE` (4,096)
+//! messages before other clients get their turn. A message due while the
+//! inflight window is full counts in `publish_window_full` (`queue_due`): the
+//! broker's acknowledgements, not midge, set the pace then.
+//!
+//! Back from offline with `max_queued`, `bound_offline_queue` gives up the
+//! schedule slots beyond the queue (`SlotSkips`: message `seq` takes slot
+//! `slot(seq)`, so sequence numbers stay contiguous); what was given up is
+//! `unsent`. With a topic alias, the bytes it saved are counted on the `Link`.
 
 use super::link::Alias;
 use super::session::{Outbound, Outgoing, Request};

@@ -1,6 +1,37 @@
 //! A client's accounting: what it published and got out (its `PublishLog`),
 //! what it received (its `RxLog`), and the shared histograms and counters in
 //! its metrics shard. The client task calls it; it does no I/O.
+//!
+//! QoS 0 is got out once written: `queued` puts a QoS 0 message in the send log
+//! only; `written` adds it to `got_out` once the flush that carried it
+//! succeeded. A QoS 0 message whose write failed was published but is owed to
+//! nobody. QoS 1/2: in flight when queued, in `got_out` when acknowledged
+//! (`acked`), refused ones counted in `rejected`.
+//!
+//! In doubt is never lost: QoS 1/2 publishes unacknowledged when their session
+//! is gone go to `PublishLog::in_doubt` (`in_doubt`), outside `got_out`.
+//!
+//! A delivery counts only once its acknowledgement was written: `take_in` notes
+//! it; `record_deliveries` puts it in the receipt log and the shard (e2e
+//! histograms, the received counters, the slowest delivery) only after the
+//! flush that carried its PUBACK / PUBREC succeeded, or every 256 deliveries
+//! (`UnrecordedDeliveries`). If the flush fails, `forget_unacknowledged` drops
+//! them — the broker still holds them and will deliver them again — and returns
+//! the packet ids of the QoS 2 ones, which `Session::forget_inbound` takes out
+//! of the inbound QoS 2 state.
+//!
+//! Counted apart, never as deliveries: a will (payload `midge-will/…`, not the
+//! tracking header) goes to `RxLog::wills` only (another run's counts as
+//! stale); a tracked PUBLISH with RETAIN set is the broker replaying a retained
+//! message on subscribe, which the protocol requires: it counts in
+//! `retained_replays` / `retained_from` only — never a receipt, a duplicate, an
+//! e2e sample, or a slowest delivery that would widen the live-window margin;
+//! another run's retained message counts in `stale` and `stale_retained`.
+//!
+//! Latencies recorded here: `connect*` (`connected`, from `ConnectTimes`),
+//! `e2e` / `e2e_uncorrected` (from the header's intended and actual send
+//! times), `ack` (`acked`), `suback` (`suback`), `publish_lag`
+//! (`record_publishes`).
 
 use super::session::Outbound;
 use crate::metrics::{Delivery, Metrics, UnrecordedDeliveries};

@@ -2,6 +2,24 @@
 //! and one timer (the next publish, keepalive, a retry, a paced read, a
 //! planned leave — whichever comes first), with the I/O each starts done
 //! after the select so no packet is kept in the client's future.
+//!
+//! One turn: one `select!` over the phase watch (orders and snapshot requests
+//! touch it to wake the client), the next read and one timer (next publish,
+//! keepalive, a held read's end, the next stall, a 3.1.1 retry: one
+//! `workers::timer::Wake` from `next_wake`, a future the size of tokio's
+//! `Sleep`; the worker's precise timer for a publish, tokio's otherwise). A
+//! read → `take_packets` (no I/O: the packets that read brought, until the
+//! buffer is empty, a slow consumer must wait, or deliveries pile up), then
+//! `on_packets` after the `select!` (`client::inbound`). Publish due →
+//! `client::publish`; an order → `misbehave` (a kill, or
+//! `client::order::carry_out` for a malformed packet).
+//!
+//! Publishers wake on time: without a batch window a publisher on the precise
+//! timer (`workers::timer`) wakes at its message's intended time, at most once
+//! per step of a 1 ms grid (`PRECISE_GRID_US`; 2 ms while its worker is busy,
+//! `BUSY_PRECISE_GRID_US`); a grid step never pushes a wake past the publishing
+//! window for a message due before its end. Keepalive, reconnect waits, read
+//! pacing and publishers with a `batch_window` stay on tokio's timer.
 
 use super::order::{self, ClientOrder};
 use super::session::{KeepAliveAction, Request};

@@ -15,6 +15,15 @@
 //! A PUBLISH is the one packet the session does not build: the client writes
 //! it straight into the connection's buffer under the id `outgoing` gave
 //! (no packet value, no allocation per message).
+//!
+//! Acknowledgements carry their reason codes (`Event::Acked { reason }`,
+//! `Rejected { reason }`, `Noted { reason }`, an `AckReason`); a SUBACK gives
+//! `SubAcked` (a `SubAckCode`). `forget_inbound` takes out of the inbound QoS
+//! 2 state the ids whose PUBREC was never written, so their redelivery is
+//! taken in again (counted once: not lost, not a duplicate). The in-flight
+//! table keeps room for `KEPT_INFLIGHT` (7) and goes back to that once empty
+//! after a burst, so a publisher's memory is flat over a soak. A packet a
+//! server must not send ends the connection with `protocol_error_from_broker`.
 
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::mqtt::{Packet, Publish};

@@ -4,6 +4,15 @@
 //! in their own parts the publisher (`publish.rs`), the presence under
 //! client stages (`stay.rs`), the pacing of a slow consumer (`pacing.rs`)
 //! and what belongs to one connection only (`link.rs`).
+//!
+//! Ownership: each client task owns its `Connection`, `Session` and `Recorder`
+//! (with its `PublishLog` and `RxLog`) outright, in its `Client`; nothing
+//! about a message is shared between tasks while the run goes on, and the
+//! runner sees them only in the `ClientRecord` the task hands back. Shared on
+//! the hot path (`ClientContext`): the client's metrics shard (taken once per
+//! read's deliveries and once per publish batch), a few atomics (connected,
+//! peak, inflight, offline, the slowest delivery) and the ready gates
+//! (`control::ReadyGate`).
 
 use super::link::Link;
 use super::order::ClientOrder;

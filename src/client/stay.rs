@@ -3,6 +3,17 @@
 //! (a subscriber also reads on for a race margin), and sends DISCONNECT — and a later ramp up brings it back under the
 //! same client id. Where it stands comes from the plan
 //! (`GroupPlan::presence`), on the stage clock that starts with publishing.
+//!
+//! `stay_now` gives `Stay::Present` until a leave, `Stay::Away` until the next
+//! join, from `GroupPlan::presence` on the stage clock set by `on_stage_clock`;
+//! only clients of a group with a client curve have a (boxed) `StayClock`, so
+//! others' idle state does not grow. At the stay's end `serve` returns
+//! `Served::Left`; `leave` sends what fell due before the leave, never a
+//! message of the next stay (`next_due`), waits at most `LEAVE_SETTLE` (2 s)
+//! for acknowledgements in flight (a subscriber reads on for `linger`, the race
+//! margin), sets `Generation::left_us` and sends DISCONNECT; `run_client` waits
+//! (`wait_until_back`) for the next join and connects again under the same id;
+//! `take_rejoin` makes that a rejoin, not a reconnect.
 
 use super::state::Client;
 use super::task::{Served, Stay};

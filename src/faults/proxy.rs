@@ -10,6 +10,11 @@
 //! (`Framing::WebSocket`): it finds the client id in the CONNECT inside
 //! the client's first WebSocket frame, and cut, blackhole and delay act on
 //! the bytes; packet rules and `drop` need MQTT framing and do not apply.
+//!
+//! `scenario::FaultAction::refused_over` refuses `drop` over ws:// and every
+//! proxy fault over TLS, at validation (with file:line:column) and again in
+//! `Plan::build`. Over ws:// the client id comes from the CONNECT in the
+//! client's first WebSocket frame (`ws_connect_client_id`).
 
 use crate::mqtt::codec::check_frame;
 use bytes::{Buf, BytesMut};

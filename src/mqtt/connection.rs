@@ -1,5 +1,33 @@
 //! `Connection` owns one socket and its buffers and moves whole packets:
 //! `read_packet` and `write_packet`, as mini-redis does for frames.
+//!
+//! The hot path uses more than those two: `read_packet`, `next_buffered`
+//! (every whole packet a read brought, handled in one turn of the client's
+//! `select!`), `queue_packet` / `queue_publish` (straight into the write
+//! buffer, no packet value: `codec::encode::put_publish`) and one `flush`;
+//! `write_packet` for the rare single packet.
+//!
+//! Reads: the read room starts small (`MIN_READ_ROOM`) and doubles while reads
+//! fill it, up to 64 KiB; a paced read asks for at least `PACED_READ_ROOM` (4
+//! KiB) and grows from there. A quiet connection holds no read buffer while it
+//! waits (it polls the socket's readiness, then takes one) and no write buffer
+//! between packets; a write buffer is let go past 64 KiB or after 16 writes in
+//! a row that used less than half of it (`outgrown`), so stalls do not ratchet
+//! it up.
+//!
+//! Pacing: with a `batch_window` the next read waits for the window's grid;
+//! without one `super::pace::AdaptivePace` decides. `read_paced_until` tells
+//! the caller until when to wait (the caller waits, on the worker's precise
+//! timer); `set_reads_urgent` (a publisher with a quarter of its inflight
+//! window used) and `delivery_age` (the broker seen holding deliveries back)
+//! keep reads from being held.
+//!
+//! `ConnectionCounters`, added to the client's counters when the connection
+//! ends (`ConnectionCounters::add_to`): socket reads and writes, bytes in and
+//! out, publish writes (a flush that carried PUBLISHes) and batched ones (more
+//! than one), paced reads (a read that waited for a tick); beside them
+//! `wrote_us`, the last successful write. Every packet written or read also
+//! goes to the flight recorder (`super::flight`).
 
 use super::codec::{self, CodecError, Packet};
 use super::flight::{FlightEntry, FlightRecorder};

@@ -1,6 +1,9 @@
 //! The flight recorder: the last packets a connection sent and received,
 //! kept for every client in a fixed ring (no allocation per packet) and
 //! dumped only when a connection ends badly, as evidence for a finding.
+//!
+//! The ring is 16 slots of 16 B each, in the `Connection`; it is copied into
+//! the client's `Generation` only when a connection ends badly.
 
 pub const FLIGHT_LEN: usize = 16;
 

@@ -2,6 +2,12 @@
 //! address, TLS when the broker wants it, the WebSocket handshake for ws://
 //! and wss://, CONNECT, CONNACK — all within one time limit — and the causes a failure is counted under. The swarm's
 //! clients, the duplicate-ids twin and the $SYS watcher all connect here.
+//!
+//! `dial` records when each step ended (`Dialed`: `tcp_us`, `tls_us`, `ws_us`),
+//! from which `client::recorder::ConnectTimes` gives the `connect`,
+//! `connect_tcp`, `connect_tls` and `connect_ws` latencies. TCP sockets get
+//! TCP_NODELAY from the start. `io_cause` and `connection_cause` name failures
+//! as `Cause`s.
 
 use super::codec::{ConnAck, ConnectOptions, Packet};
 use super::connection::{Connection, ConnectionError};

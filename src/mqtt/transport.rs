@@ -2,6 +2,12 @@
 //! for mqtts://, a WebSocket over either for ws:// and wss://
 //! (`super::websocket`). Everything above reads and writes bytes and never
 //! knows which. `Transport` is what a client needs to open one.
+//!
+//! `TlsClient` is shared by the run: `insecure` accepts any certificate
+//! (`AcceptAnyCertificate`), `with_identity` gives a group its own client
+//! certificate, `negotiated` keeps the first successful handshake's protocol
+//! version and cipher suite (report.json `broker.tls`). One `Transport` per
+//! group (`runner::transports`). TLS failures have cause names of their own.
 
 use super::websocket::{WsStream, WsTarget};
 use std::io;

@@ -3,6 +3,10 @@
 //! binary messages back into a byte stream, so that `Connection` and
 //! everything above it never knows. Generic over the stream underneath
 //! (TCP, or TLS for wss://), so this file knows nothing of `transport`.
+//!
+//! WebSocket failures have cause names of their own (`ws_http_<status>`,
+//! `ws_handshake_failed`, `ws_wrong_subprotocol`, …). `WsStream` writes one
+//! message per write and reads payloads in order.
 
 use std::io;
 use std::pin::Pin;

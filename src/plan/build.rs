@@ -2,6 +2,11 @@
 //! turned into the plan (ids allocated, topics filled, streams found,
 //! faults resolved to their clients); `Plan::rebuild` does it again for a
 //! recorded run, from what its record keeps.
+//!
+//! `identity` and `rebuild` are the plan's side of the run record: `rebuild`
+//! puts the recorded scenario text and overrides, run id and client ids back
+//! through `Overrides`, takes the source addresses from the record, and
+//! resolves no secrets.
 
 use super::faults::fault_plans;
 use super::group::{group_plan, stage_curves, target, GroupPlan};

@@ -2,6 +2,10 @@
 //! every client: that is decided here, once, as `Targets::All`; the fault
 //! schedule, the clients' own stalls, the proxy and the record each ask
 //! `Targets`, never an empty list.
+//!
+//! `Plan::build` refuses faults the transport cannot carry
+//! (`scenario::FaultAction::refused_over`), as validation does; the runner
+//! checks again for plans made otherwise.
 
 use super::group::GroupPlan;
 use crate::scenario::{self, BrokerSpec, FaultAction};

@@ -1,5 +1,9 @@
 //! One `[[group]]` as planned: its connection options, its publishing,
 //! its stage curves, and when each of its clients is in the run.
+//!
+//! `GroupPlan::join_us` (a group's `start_after` and its client curve) and
+//! `GroupPlan::presence` (a client's stays: its client curve's, shifted by
+//! `start_after`, in the whole group's numbering on a shard).
 
 use super::secrets::{Credentials, SecretSource};
 use super::will::WillPlan;

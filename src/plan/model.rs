@@ -1,5 +1,10 @@
 //! The plan's shape: the run's clients, streams and share groups, the
 //! command line's overrides, and what a run asks of them.
+//!
+//! Also here: `Overrides` (the command line's, kept in the run record);
+//! `Plan::retained_topics` (what the end-of-run cleanup clears);
+//! `Plan::whole_plan_index` (a shard's client index in the whole plan);
+//! `batch_mode` (no `batch_window` key: adaptive, zero: off, else fixed).
 
 use super::faults::{FaultPlan, Targets};
 use super::group::GroupPlan;

@@ -9,6 +9,13 @@
 //! a constant schedule at n + offset, bursts at multiples of n, Poisson gaps
 //! of mean 1), and each place is turned into a time by the curve's inverse
 //! — a time change, so Poisson arrivals stay Poisson at the varying rate.
+//!
+//! `Schedule::of_publisher` is the one place both the client that publishes and
+//! the analysis that counts what was due (`analysis::generator::due`) get a
+//! publisher's schedule from. A late-joining publisher owes from its join; with
+//! client stages its places run through the publisher's stays (`Stays`, from
+//! `GroupPlan::presence`): nothing is due while it is away, and sequence
+//! numbers stay contiguous. `due_by` counts what was due by a time.
 
 use rand::{Rng, SeedableRng};
 

@@ -1,6 +1,14 @@
 //! Credentials and where they come from: never the scenario itself, but
 //! an environment variable or a file (a mounted secret) it names. They are
 //! read just before a run (`resolve`), so `midge validate` needs none.
+//!
+//! Secrets never leave the plan. Credentials come from environment variables
+//! or files (`SecretSource`), read by `Plan::resolve_secrets` just before a
+//! run; the scenario text (kept in the run record) names only variables and
+//! paths, an inline `password` is refused, errors name the variable or file,
+//! never the value, and `Credentials` / `ConnectOptions` redact the password
+//! in `Debug`. `tests/session_features.rs` greps stdout, stderr, every file of
+//! the run folder and Prometheus scrapes for the password.
 
 use crate::scenario;
 

@@ -8,6 +8,13 @@
 //! shard k mod N, so each shard gets its fair part of every group and a
 //! count that does not divide evenly is spread, never dropped. Client ids,
 //! publisher indices and sequence spaces stay those of the whole plan.
+//!
+//! `ShardSlice` is what a slice remembers of the whole plan (among it the share
+//! groups that cross shards); `derived_run_id` is the run id every shard shares
+//! (SHA-256 of the scenario's hash and `--run-id`). A shard's slice (`slice`,
+//! `global_indices`) renumbers clients but keeps whole-plan ids and publisher
+//! indices, divides connect rates by N, leaves out streams and share groups
+//! that cross shards, and keeps faults for the clients they hit on this shard.
 
 /// Which slice of the plan a process runs: `index` of `count` (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

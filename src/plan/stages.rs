@@ -7,6 +7,12 @@
 //! message's place: `RateCurve::inverse`. A group's client count is a
 //! piecewise-linear curve from 0; client i of the group joins when the
 //! curve reaches i + 1 (`ClientCurve::join_us`).
+//!
+//! `RateCurve::inverse` is None once the rate has ended at 0. A `ClientCurve`'s
+//! `presence` gives client i's stays: it joins when the count rises to i + 1
+//! and leaves when it falls back to i, so the latest joined leave first.
+//! `StagePlan` keeps every group's rate and client count at the end of each
+//! stage (report.json `stages[]`).
 
 use std::collections::BTreeMap;
 

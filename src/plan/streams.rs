@@ -1,5 +1,8 @@
 //! Who owes whom: a stream per (publisher, subscriber) whose topic matches
 //! the filter, and share groups for shared subscriptions.
+//!
+//! Share groups: `SharePlan` {`filter`, `members`} in `Plan::shares`; a shared
+//! subscription's stream is (publisher, share group), `StreamPlan::share`.
 
 use super::group::GroupPlan;
 use super::model::{ClientPlan, SharePlan, StreamPlan};

@@ -1,5 +1,9 @@
 //! Last wills: what a group's will is, and the tag midge puts first in
 //! its payload so each will received is matched to the connection that left it.
+//!
+//! `WillPlan` is a group's will; its payload is
+//! `midge-will/<run>/<client>/<connection>` (`will_payload`,
+//! `parse_will_payload`), the client index that of the whole plan.
 
 /// A group's last will; the topic is filled per client (`ClientPlan::will_topic`).
 #[derive(Debug, Clone)]

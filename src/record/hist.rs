@@ -1,5 +1,7 @@
 //! Latency histograms (HDR, microseconds) and their form in the run record:
 //! the V2 serialization, base64 — the same bytes report.json carries.
+//!
+//! Bounds: 1 µs to one hour (`MAX_US`), 3 significant digits.
 
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as _, V2Serializer};

@@ -1,6 +1,41 @@
 //! What publishers got out and subscribers received, kept per client while
 //! the run goes on (no sharing on the hot path) and saved in the run record:
 //! compact range sets of sequence numbers and a step function of send times.
+//!
+//! `RangeSet`: sorted disjoint ranges of sequence numbers; in-order delivery
+//! keeps one range, so an insert is O(1). `RxLog`: per publisher's stream a
+//! `StreamRx` (received, duplicates, reorders, the quickest one-way time for a
+//! merge's clock bounds), plus `stale`, `foreign`, `retained_replays`,
+//! `retained_from` (this run's replays by publisher index), `stale_retained`
+//! (an earlier run's) and `wills` (`WillRx`: client, connection, arrival of
+//! each will of this run). `PublishLog`: `sent` (`SendTimes`), `got_out`,
+//! `in_doubt`.
+//!
+//! Send times (`SendTimes`) are a piecewise-linear function of the sequence
+//! number, kept by swinging-door compression: a new point only when no straight
+//! line from the last one fits every send since within its band. The band is
+//! one-sided: a recorded time is never later than the real one (nothing sent
+//! before a SUBACK is taken for sent after it) and at most 1 ms earlier, far
+//! inside the 50 ms a live window leaves for messages that raced a drop. A
+//! publisher on schedule keeps a handful of points whatever it sends, so memory
+//! stays flat over a soak.
+//!
+//! Sends that jitter past the band each start a segment, so a log keeps at most
+//! `MAX_SEGMENTS` (64): past that its band widens fourfold (4 ms, 16 ms, 64 ms,
+//! …) and its segments are compressed again to the wider band (`widen`, over
+//! the old line's vertices: the old line is straight between them, so a new
+//! line within (new − old band) under them keeps every message within the new
+//! band), until half are left. A late point that breaks a segment opens the
+//! next as low as the band lets, nearer the trend the following sends keep, so
+//! one late wake-up costs one segment, not two. Memory per publisher is bounded
+//! whatever the jitter (reserved at its bound, `FULL_BYTES`, at the first
+//! send); jitter costs precision, and the log keeps how much (`widened_us`):
+//! the tally then ends the subscriber's trust at a drop that much earlier for
+//! that publisher's stream (`analysis::windows::trust_less`), so a message
+//! recorded up to the band early is never taken for sent before the drop.
+//!
+//! In doubt: QoS 1/2 publishes unacknowledged when their session is gone go to
+//! `in_doubt`, outside `got_out`: never expected, never lost.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

@@ -5,6 +5,12 @@
 //! whole plan's indices, counters summed, histograms added (never
 //! percentiles averaged), time series added second by second. The merged
 //! record is then analysed once, like any other.
+//!
+//! `combine` also: makes the same fault on several shards one event; shifts a
+//! planned leave's `left_us` and will receipt times like every other run-clock
+//! time; sums the shards' retained cleanups; keeps each client's own publishing
+//! window (`ClientRecord::publishing`), so each publisher's `due` is counted
+//! over its own shard's window.
 
 use super::logs::SendTimes;
 use super::shards::{MergedFrom, ShardOf, ShardSummary};

@@ -5,6 +5,34 @@
 //! so `midge report DIR` can analyse a finished run again.
 //!
 //! This module imports nothing from the rest of the crate.
+//!
+//! Times are run-clock µs (`clock::RunClock`), causes are `vocab::Cause`s,
+//! packets are `FlightEntry`s, so a record can be saved, read back, and written
+//! by hand in a test (`analysis::testkit`).
+//!
+//! Who fills what: `runner::assemble::assemble` makes the `RunRecord` from the
+//! run's phases, for the final record and a periodic snapshot alike (only a
+//! snapshot has `as_of_us`); `Plan::identity` gives the `PlanIdentity`; each
+//! client task hands back its `ClientRecord` (timeline in `client::task`,
+//! `LimitHit`s from `client::announced::limit_hits`, logs from
+//! `Recorder::into_logs`); `faults::schedule::run` and `faults::twin::run`
+//! write the `FaultLog`; `metrics::Metrics::totals` sums the shards into
+//! `Counters` and `Latencies`; the runner's sampler writes the `TimePoint`s.
+//!
+//! Timelines: each client keeps one `Generation` per connection attempt. Its
+//! `cause` is what the client saw (None: midge's own DISCONNECT — at the run's
+//! end, or on a planned leave, which sets `left_us`); `heard_us` is the last
+//! packet heard, `wrote_us` the last successful write (`Connection::wrote_us`),
+//! `suback_code` the SUBACK's granted QoS or failure code, `behind` the spans
+//! in which midge held back its reads (`client::pacing`). The analysis may name
+//! a close better (`analysis::detect::explain`); the record keeps what was
+//! seen.
+//!
+//! What was acknowledged is not a counter: the tally counts it from the publish
+//! logs (`PublishLog::got_out`). `Counters::publish_reasons` counts only PUBACK
+//! / PUBREC / PUBCOMP reasons other than success, by name.
+//!
+//! A record of another `RECORD_FORMAT` is refused (`RunRecord::from_json`).
 
 pub mod clock;
 pub mod hist;

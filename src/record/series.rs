@@ -3,6 +3,11 @@
 //! are merged exactly (counts summed, the later instant's values kept) and
 //! the resolution doubles, so a day-long soak keeps as many points as an
 //! hour — each covering more time — and its memory is fixed at the start.
+//!
+//! At most `MAX_POINTS` (3,600) points, memory allocated and written up front.
+//! When full, adjacent points merge by `Rollup::absorb`: a `TimePoint`'s counts
+//! add and its `span_s` too, instants keep the later value, CPU is the
+//! time-weighted mean, e2e p99 the larger; a `SysPoint` keeps the later round.
 
 use super::{SysPoint, TimePoint};
 use serde::{Deserialize, Serialize};

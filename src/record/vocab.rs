@@ -2,6 +2,38 @@
 //! finding is, how a run is judged, what a fault did. Each is an enum that
 //! code matches on, and each has one stable snake_case (or, for faults,
 //! kebab-case) name that report.json and scripts use.
+//!
+//! All but `Cause` come from one macro (`named_enum!`): `as_str`, `Display`,
+//! `FromStr` (an unknown name is an error that lists the known ones), `ALL`,
+//! and serde as that name. Code compares variants, never names. A name is a
+//! contract like a report.json field name. `Cause` carries data (codes, io
+//! kinds, TLS names): report.json counts it under `Cause::name()`, record.json
+//! keeps it in serde's own form (snake_case variants).
+//!
+//! Where the names appear in report.json: `FindingKind` → `findings[].kind`;
+//! `Verdict` → `verdict`; `FaultKind` (kebab-case, the scenario's `action`) →
+//! `faults[].action`; `LossWindow` → `messages.lost_by_window` keys and
+//! `loss_windows[].kind` (`session_expired` only ever counts missed messages:
+//! nothing was owed); `Limit` → the `broker_limit` evidence `limit`;
+//! `StopSignal` → `stop_signal`; `DrainEnd` → `drain.ended`; `BatchMode` →
+//! `load_generator.batch_mode`; `Cause::name()` → `disconnects.by_cause` and
+//! `clients.connect_failures` keys, `client_timelines[].connections[].cause`,
+//! the `protocol_error_drop` evidence `cause`. `Cause` names include
+//! `network_eof`, `keepalive_timeout`, `malformed_packet_from_broker`, CONNACK
+//! and DISCONNECT codes by reason name, `io_<kind>`, TLS names, WebSocket names
+//! (`ws_http_<status>`, `ws_handshake_failed`, `ws_wrong_subprotocol`);
+//! `session_taken_over`, `fault_injected`, `protocol_error` and
+//! `broker_unavailable` may also be inferred by `analysis::detect::explain`.
+//!
+//! Beside the enums, plain name functions: `connack_name`, `disconnect_name`,
+//! `reason_name` (MQTT 5 reason codes: `messages.publish_reasons` keys, with
+//! `reason_0x..` for an unnamed one) and `suback_failure_name` (3.1.1's one
+//! `failure`, or the MQTT 5 reason: `clients.subscribe_failures` keys and the
+//! `subscribe_refused` evidence `codes`).
+//!
+//! `[expect] findings` is a list of `FindingKind`, parsed by serde from the
+//! scenario: a name that is not a kind midge reports (`keepalive_timeout`, a
+//! typo) is a scenario error with its file:line:column, before anything runs.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -3,6 +3,12 @@
 //! folder beside its run record — and written again from that record by
 //! `midge report DIR`. `compare` sets two runs' report.json side by side
 //! (`midge compare A B`).
+//!
+//! Every file goes through `write_atomically` (a temporary file in the same
+//! folder, fsync, rename, folder fsync). `write_partial` writes json and md
+//! only. `rerender` reads `record.json`, rebuilds the plan (`Plan::rebuild`)
+//! and runs `analysis::analyse` again: for an unchanged midge the three files
+//! come back byte for byte (`tests/rerender.rs`).
 
 pub mod compare;
 pub mod html;

@@ -3,6 +3,10 @@
 //! plan published retained messages to (and every retained will's topic),
 //! so that a rerun against the same broker starts clean. Straight to the
 //! broker, never through the proxy.
+//!
+//! The connection uses the CONNECT of a group that retains (for its
+//! credentials); at most 10 clears in flight, 10 s for the whole cleanup; the
+//! record keeps topics, cleared and why it stopped short (`RetainedCleanup`).
 
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::Transport;

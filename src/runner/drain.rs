@@ -1,6 +1,18 @@
 //! The drain after publishing: wait while deliveries still arrive (the
 //! quiet period adapts to the slowest delivery seen), while publishes are in
 //! flight or clients are offline and anything still moves — up to `drain`.
+//!
+//! It ends `complete` only when nothing is in flight, nobody waits to
+//! reconnect, and no delivery came for the quiet period, max(300 ms, 2 × the
+//! slowest send-to-receipt time seen so far): a subscriber whose deliveries run
+//! 1.2 s late gets 2.4 s of quiet, not a false loss. A client back from offline
+//! restarts the quiet period. `Recorder::record_deliveries` keeps the maximum
+//! in `Metrics::slowest_delivery_us` (one `fetch_max` per recorded batch); the
+//! drain looks every 50 ms at counters and atomics only
+//! (`Metrics::received_so_far`), never at the histograms. If nothing moves at
+//! all for `stall_period` (max(2 s, 4 × the quiet period)) while something is
+//! still in flight or offline, it ends `quiet`; at the scenario's `drain` it
+//! ends `time_limit`. The record keeps how it ended (`DrainRecord`).
 
 use crate::metrics::Metrics;
 use crate::record::vocab::DrainEnd;

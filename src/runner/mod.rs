@@ -8,6 +8,30 @@
 //! workers, the ramps, the background tasks, the shutdown), `publish`,
 //! `drain`, then `assemble` (the one record assembly, which the periodic
 //! snapshot shares), `cleanup` (retained messages cleared) and the analysis.
+//!
+//! Prepare: secrets (`Plan::resolve_secrets`), the open-file limit, faults the
+//! transport cannot carry refused, the broker (`broker::start`), `transports`
+//! (a `Transport` per group: TLS from `[broker.tls]` or the throwaway CA, a
+//! group's own client certificate, the WebSocket URI), preflight, the fault
+//! proxy when a fault needs it (`Framing::WebSocket` for ws://), the run clock
+//! (shared by the `$SYS` watcher and the metrics), the `$SYS` watcher (not for
+//! embedded), source addresses; then `Plan::resolved`, the plan the run uses.
+//!
+//! Publishing starts when every client there from the start is ready
+//! (`control::ReadyGate`: subscribed, refused, held back, or with nothing to
+//! subscribe), or when the wait times out (`ready_limit`: the slowest ramp + 2
+//! × `CONNECT_TIMEOUT` + 5 s).
+//!
+//! A stop signal (SIGINT, SIGTERM, SIGHUP, caught by `cli` and passed on
+//! `RunOptions.interrupt`, read with `control::stop_requested`) cuts
+//! publishing and the drain short — what is in flight gets up to 2 s to land
+//! (`drain_or_stop`) — and the report and record are still written; the record
+//! keeps the signal, and the exit status is 128 + its number (130, 143, 129).
+//! A second signal quits at once, without a report (`cli`).
+//!
+//! The end: `Swarm::shut_down` collects the clients, the fault log and `$SYS`;
+//! `cleanup::clear_retained`; `assemble` makes the record; the analysis; then
+//! `peak_rss_kib` is taken after the analysis, into record and report alike.
 
 use crate::analysis;
 use crate::broker::{self, BrokerError, BrokerHandle};

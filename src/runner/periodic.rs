@@ -14,6 +14,18 @@
 //! A snapshot's record is made by the run's own `assemble`, as of its
 //! horizon (`Until::Horizon`). Snapshots stop at `Phase::Shutdown`: the
 //! clients are leaving and would answer no more.
+//!
+//! Every `report_every`, and every 10 s while a progress line is shown:
+//! `Snapshots::ask` (the phase is touched to wake every client, as an order
+//! does), answers awaited at most 1 s — a client still connecting is left out
+//! of that snapshot (its streams count nothing), never half-read — then
+//! `record_so_far` (the answers, counters, histograms, series so far, through
+//! `assemble`: `as_of_us` and `run_end_us` = the horizon, so nothing after it
+//! opens an offline gap either; `DrainEnd::NotYet`; faults empty),
+//! `analysis::analyse` on a blocking thread, `Report::write_partial` (atomic)
+//! and `Progress::set_so_far`, then `memory::release_free_memory`. A
+//! background task (`control::TaskName::Periodic`), stopped with the others
+//! at the shutdown.
 
 use super::assemble::{assemble, Basis, Observed, Publishing, Until};
 use super::drain::quiet_period;

@@ -5,6 +5,11 @@
 //! The loop probe has its own stop rather than the run's shared shutdown
 //! (`control::Tasks`): it measures publishing only, is stopped when
 //! publishing ends, and hands back one histogram per worker.
+//!
+//! The loop probe is a 10 ms timer on every worker (its lateness is
+//! `load_generator.loop_delay`); the sampler writes one `TimePoint` a second
+//! (`Metrics::sample`, `ResourceMeter::sample` with the broker's PID from
+//! `broker::BrokerPid`) and trims memory after each sample (`memory::Trimmer`).
 
 use crate::broker;
 use crate::control::Shutdown;

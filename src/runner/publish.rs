@@ -1,6 +1,12 @@
 //! Publishing: the phase change every client follows, the fault schedule,
 //! the end (the duration, every counted publisher done, or a stop signal),
 //! and what midge measured of itself (and of the broker's process) over it.
+//!
+//! Publishing ends at the planned end, when every counted publisher is done
+//! (`all_publishers_done`), or at a stop signal. Over it `publish` measures
+//! midge's CPU and RSS and the broker's (`broker_cpu_seconds`: the
+//! `--broker-pid` process, else the spawned broker's), and the loop probe's
+//! delay.
 
 use super::assemble::{Measured, Publishing};
 use super::probes::spawn_loop_probe;

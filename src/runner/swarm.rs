@@ -2,6 +2,11 @@
 //! client follows, the ramps that start the clients at their connect rates,
 //! the run's background tasks (`control::Tasks`), and the shutdown that
 //! collects every client's record.
+//!
+//! `spawn_ramps`: the clients there from the start at `connect_rate`, a client
+//! stage's later ones at their join times once publishing starts. Shutdown is
+//! the `Phase` watch every client task selects on: Connecting → Publishing →
+//! Draining → Shutdown.
 
 use super::probes::sampler;
 use crate::broker;

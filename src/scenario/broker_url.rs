@@ -1,6 +1,11 @@
 //! Where the broker under test is, and how clients talk to it: `embedded`
 //! (`+tls`, `+ws`, `+wss`), `spawn:mosquitto` (`+tls`), or a `mqtt://`,
 //! `mqtts://`, `ws://` or `wss://` URL.
+//!
+//! `BrokerSpec` carries the path of a ws:// or wss:// URL (default `/mqtt`);
+//! `Wire` says how clients talk to it (tcp, tls, ws, wss) and decides which
+//! faults the proxy can carry; `ws_uri` is the URI a client's WebSocket
+//! handshake asks for.
 
 /// How clients talk to the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

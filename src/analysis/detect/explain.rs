@@ -1,6 +1,14 @@
 //! `explain`: the cause of every connection end, with midge's own faults,
 //! inferred takeovers and broker outages named as such, and the connections
 //! each detector needs sorted out for it.
+//!
+//! A name is inferred only with evidence to point at: `protocol_error` for a
+//! 3.1.1 close needs a malformed packet, a broker line saying why, or a repeat;
+//! an outside takeover needs the broker's "already connected" line; a broker
+//! outage needs at least max(`OUTAGE_MIN_DROPS`, half of those up) drops within
+//! `OUTAGE_WINDOW_US`; what nothing explains is left to `closed_by_broker`,
+//! which says so. `by_cause` counts every planned client's connection end
+//! (report.json `disconnects`).
 
 use super::brokerlog::{denied_publisher, lines_about, says_why};
 use crate::plan::Plan;

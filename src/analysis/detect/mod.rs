@@ -4,6 +4,12 @@
 //! every connection end (midge's own faults, inferred takeovers and broker
 //! outages named as such); each detector then turns its share into findings that name the
 //! clients, counts, first and last time, and carry their evidence.
+//!
+//! Detectors read, never steer: they run in the analysis, over the record;
+//! the client tasks only record. `explain` may name a close better than the
+//! client could (`fault_injected`, `session_taken_over`, `protocol_error`,
+//! `broker_unavailable`); the record keeps what was seen. Each finding's
+//! evidence is its kind's own struct (`analysis::evidence`).
 
 mod auth;
 mod brokerlog;

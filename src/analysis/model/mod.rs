@@ -13,6 +13,9 @@
 //! submodules (capacity, expectation, generator, latency, shards), which are
 //! private: their types are reached as `analysis::model::X` (and, with the
 //! whole model, as `report::X`).
+//!
+//! docs/report.schema.json describes every field; `tests/report_schema.rs`
+//! holds the model to it.
 
 use crate::analysis::evidence::Evidence;
 use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};

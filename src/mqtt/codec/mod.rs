@@ -3,6 +3,11 @@
 //! whether a whole frame is buffered before anything is parsed, and nothing a
 //! broker sends can panic the decoder (the few delegated parses run under
 //! `catch_unwind`; a panic there is reported as a malformed packet).
+//!
+//! What a bad packet costs: it ends the connection with cause
+//! `malformed_packet_from_broker`; a well-formed packet a server must not send
+//! is refused by `client::session::Session::handle` with
+//! `protocol_error_from_broker`.
 
 mod decode;
 mod encode;

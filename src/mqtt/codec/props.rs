@@ -1,6 +1,10 @@
 //! MQTT 5 PUBLISH properties midge writes and checks: message expiry
 //! interval (0x02), topic alias (0x23) and user properties (0x26). The
 //! other properties a broker may forward are skipped, never an error.
+//!
+//! `publish_properties` is computed once per group (`plan::PublishPlan::props`
+//! and, with a topic alias, `props_alias`), not per message; `user_properties`
+//! reads a delivery's user properties, skipping the others, and never panics.
 
 use bytes::{BufMut, BytesMut};
 

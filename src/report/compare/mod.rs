@@ -6,6 +6,10 @@
 //!
 //! `compare` is a pure function of the two documents; `render_table` and
 //! `to_json` render its result; `check` applies `--fail-on` rules.
+//!
+//! `cli::compare_reports` turns the outcome into the exit status: 0, 1 when a
+//! `--fail-on FIGURE:PCT` rule failed, 2 when a report cannot be read or a rule
+//! is bad.
 
 use crate::analysis::model::SCHEMA_VERSION;
 use crate::record::vocab::FindingKind;

@@ -4,6 +4,10 @@
 //! time, with loss windows and faults marked, and latency by percentile from
 //! the HDR histograms — the headline tables, and the whole Markdown report
 //! below them.
+//!
+//! The broker's `$SYS` rates are plotted beside midge's
+//! (`broker_counter_plot`); an unverified TLS certificate is shown in red; a
+//! capacity run's page opens with `capacity::capacity_section`.
 
 mod capacity;
 mod chart;

@@ -1,5 +1,12 @@
 //! report.md: the same model as report.json, rendered for people. Also
 //! printed at the end of a run.
+//!
+//! The header says whether the broker's TLS certificate was verified
+//! (`tls_sentence`), an unverified one first and in bold; the broker section
+//! sets the rise of `$SYS` dropped beside midge's lost (`broker_counters`); a
+//! capacity run's report ends with `capacity::capacity_section`; share groups
+//! list each member's part. A finding's evidence is rendered in `evidence`,
+//! the losses and loss windows in `losses`.
 
 mod capacity;
 mod evidence;
