@@ -50,7 +50,7 @@ pub enum Command {
         /// Connect from these local addresses, e.g. "127.0.0.2-127.0.0.9" or a
         /// comma list (default: the kernel's choice, or enough 127.0.0.x
         /// addresses picked automatically when one has too few source ports).
-        #[arg(long, value_parser = crate::limits::parse_source_addrs)]
+        #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads, each a single-threaded runtime (default: one per core).
         #[arg(long)]
@@ -103,7 +103,7 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// Connect from these local addresses (as for `run`).
-        #[arg(long, value_parser = crate::limits::parse_source_addrs)]
+        #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads (as for `run`).
         #[arg(long)]

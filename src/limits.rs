@@ -4,8 +4,6 @@
 //! spreading connections over source addresses (`plan_source_addrs`, which the
 //! run record keeps in `PlanIdentity.source_addrs`).
 
-pub use crate::scenario::parse_source_addrs;
-
 /// Open files midge needs beyond one per client (runtime, logs, stdio, the
 /// broker probe).
 pub const FD_MARGIN: u64 = 64;
@@ -96,6 +94,7 @@ pub fn plan_source_addrs(
 #[cfg(test)]
 mod port_tests {
     use super::*;
+    use crate::scenario::parse_source_addrs;
     use std::net::{IpAddr, SocketAddr};
 
     fn loopback() -> SocketAddr {

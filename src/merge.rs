@@ -12,11 +12,11 @@
 //! is built again with each client's id from the shard that ran it.
 
 use crate::analysis::analyse;
+use crate::analysis::model::Report;
 use crate::plan::shard::ShardId;
 use crate::plan::{global_indices, Plan};
 use crate::record::merge::{combine, ShardPart};
 use crate::record::{PlanIdentity, RunRecord, ShardOf, RECORD_FILE};
-use crate::report::Report;
 use std::path::{Path, PathBuf};
 
 /// The file a shard that could not run writes instead of its record.

@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-pub use crate::record::hist::new_histogram;
+use crate::record::hist::new_histogram;
 use crate::record::{Counters, Latencies};
 
 #[derive(Debug, Default)]

@@ -315,13 +315,13 @@ mod tests {
 
     #[test]
     fn buckets_are_filled_from_the_hdr_histogram() {
-        let mut h = crate::metrics::new_histogram();
+        let mut h = crate::record::hist::new_histogram();
         for us in [50, 100, 101, 700, 3_000_000, 20_000_000] {
             h.saturating_record(us);
         }
         let mut b = Buckets::default();
         b.add(&h);
-        b.add(&crate::metrics::new_histogram());
+        b.add(&crate::record::hist::new_histogram());
         b.add_lazy(&LazyHistogram::default());
         assert_eq!(b.count, 6);
         assert_eq!(b.counts[0], 2, "50 and 100 µs are ≤ 0.0001 s");

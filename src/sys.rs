@@ -20,11 +20,11 @@
 //! keeping the later round (`record::series`).
 
 use crate::mqtt::handshake::{dial, Dial};
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::transport::Transport;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
 use crate::record::series::{Series, MAX_POINTS};
 use crate::record::{RunClock, SysPoint};
-use crate::scenario::ProtocolVersion;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! for clients that were left alone.
 
 mod support;
-use midge::report::{Finding, Report};
+use midge::analysis::model::{Finding, Report};
 use support::*;
 
 fn findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a Finding> {

@@ -35,13 +35,10 @@
 //!   `super::windows::…` (`tally.rs` imports `super::shared::…`, never the
 //!   other way). A bare `mod child;` is no edge.
 //! - Shared types live in the lowest layer that needs them, with one import
-//!   path each (`RunClock` from `record`, `Phase` from `control`). A few are
-//!   re-exported upward: `scenario` re-exports `mqtt::ProtocolVersion`,
-//!   `limits` re-exports `scenario::parse_source_addrs`, `mqtt::flight`
-//!   re-exports `record::FlightEntry`, `mqtt::reason` re-exports
-//!   `record::vocab::{disconnect_name, reason_name}`, `faults::schedule`
-//!   re-exports `record::{FaultEvent, FaultLog}`, `report` re-exports
-//!   `analysis::model::*`.
+//!   path each (`RunClock` from `record`, `Phase` from `control`,
+//!   `ProtocolVersion` from `mqtt::protocol`, `Report` from
+//!   `analysis::model`): no module re-exports another top-level module's
+//!   types; a parent re-exports only its own private children.
 //! - Out-of-line test files are modules like any other: `analysis/tests.rs`,
 //!   `analysis/testkit.rs` and `analysis/detect/tests.rs` obey the table; only
 //!   inline `#[cfg(test)] mod tests { … }` may reach anywhere.

@@ -6,8 +6,8 @@
 //! disconnect, no failure and no reconnect.
 
 mod support;
+use midge::analysis::model::Report;
 use midge::record::RunRecord;
-use midge::report::Report;
 use support::*;
 
 const S: f64 = 1.0;

@@ -2,8 +2,8 @@
 //! mosquitto, with faults the tests know exactly.
 
 mod support;
+use midge::analysis::model::Report;
 use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
-use midge::report::Report;
 use support::*;
 
 fn window(r: &Report, kind: &str) -> u64 {

@@ -66,7 +66,7 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str)
 }
 
 /// Runs the small scenario on the embedded broker; returns the report.
-async fn run_scenario(dir: &Path) -> midge::report::Report {
+async fn run_scenario(dir: &Path) -> midge::analysis::model::Report {
     let path = dir.join("report-schema.toml");
     std::fs::write(&path, SCENARIO).unwrap();
     let file = midge::scenario::ScenarioFile::load(&path).expect("scenario loads");
@@ -140,7 +140,8 @@ async fn report_json_on_disk_matches_schema() {
     let value: Value = serde_json::from_str(&text).expect("report.json is JSON");
     assert_valid(&validator(), &value, "report.json");
     // What is on disk reads back as a Report (floats aside, the same one).
-    let back: midge::report::Report = serde_json::from_value(value).expect("report.json parses back into a Report");
+    let back: midge::analysis::model::Report =
+        serde_json::from_value(value).expect("report.json parses back into a Report");
     assert_eq!(back.run_id, report.run_id);
     assert_eq!(back.messages, report.messages);
     assert_eq!(back.verdict, report.verdict);

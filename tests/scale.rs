@@ -23,7 +23,7 @@ client_id = { scheme = "prefix-serial", prefix = "spread-" }
     );
     let overrides = Overrides {
         broker: Some(url(&broker)),
-        source_addrs: Some(midge::limits::parse_source_addrs("127.0.0.2-127.0.0.4").unwrap()),
+        source_addrs: Some(midge::scenario::parse_source_addrs("127.0.0.2-127.0.0.4").unwrap()),
         ..Default::default()
     };
     let out = runner::run(Plan::build(&file, &overrides).unwrap(), RunOptions::default()).await.unwrap();

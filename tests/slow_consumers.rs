@@ -7,8 +7,8 @@
 
 mod support;
 
+use midge::analysis::model::Report;
 use midge::record::vocab::LossWindow;
-use midge::report::Report;
 use support::{run_shipped, run_text};
 
 /// How far mosquitto's `$SYS` dropped counter rose over the run.

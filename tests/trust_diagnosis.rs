@@ -4,7 +4,7 @@
 //! back is one outage, not a protocol error of every busy publisher.
 
 mod support;
-use midge::report::{Finding, Report};
+use midge::analysis::model::{Finding, Report};
 use std::time::Duration;
 use support::*;
 

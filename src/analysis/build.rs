@@ -19,7 +19,7 @@ use super::model::{
     MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
-use crate::mqtt::ProtocolVersion;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::vocab::Verdict;
 use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};

@@ -27,11 +27,11 @@
 
 use super::detect::{Explained, Owner};
 use super::model::{RetainedInfo, SpreadMs, WillsInfo};
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{ClientPlan, Plan};
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::vocab::Cause;
 use crate::record::{ClientRecord, Generation, RunRecord};
-use crate::scenario::ProtocolVersion;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A subscriber (plain filter, not shared) and its record.

@@ -4,7 +4,8 @@
 use super::error::BrokerError;
 use super::pki::Pki;
 use super::port::free_port;
-use crate::scenario::{ProtocolVersion, Wire};
+use crate::mqtt::protocol::ProtocolVersion;
+use crate::scenario::Wire;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -15,7 +15,8 @@ mod pki;
 mod port;
 mod registry;
 
-use crate::scenario::{BrokerSpec, ProtocolVersion};
+use crate::mqtt::protocol::ProtocolVersion;
+use crate::scenario::BrokerSpec;
 use embedded::{start_embedded, wait_listening};
 use mosquitto::wait_mosquitto;
 use pki::Pki;

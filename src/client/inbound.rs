@@ -14,10 +14,10 @@
 use super::session::Event;
 use super::state::Client;
 use crate::mqtt::handshake::connection_cause;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::mqtt::{Connection, Packet};
 use crate::record::vocab::{suback_failure_name, Cause};
-use crate::scenario::ProtocolVersion;
 
 impl Client {
     /// A tracked delivery's user properties against those its publisher's

@@ -17,9 +17,10 @@
 
 use crate::mqtt::codec::{put_frame, ConnectOptions, Packet};
 use crate::mqtt::handshake::connection_cause;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::Connection;
 use crate::record::vocab::Cause;
-use crate::scenario::{MalformedPacket, ProtocolVersion};
+use crate::scenario::MalformedPacket;
 use bytes::{BufMut, BytesMut};
 
 /// A QoS 0 or 1 PUBLISH with any topic (wildcards included) and payload size.

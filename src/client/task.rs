@@ -241,8 +241,8 @@ pub fn run_client(
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use crate::mqtt::protocol::ProtocolVersion;
     use crate::plan::Plan;
-    use crate::scenario::ProtocolVersion;
 
     /// Every idle client holds this future; keep an eye on its size.
     /// An idle client costs its task (the `run_client` future), its boxed

@@ -19,7 +19,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use crate::record::{FaultEvent, FaultLog};
+use crate::record::{FaultEvent, FaultLog};
 
 /// The proxy's targets: the chosen clients by their ids.
 fn proxy_targets(plan: &Plan, targets: &Targets) -> proxy::ClientIds {

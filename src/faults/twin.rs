@@ -7,10 +7,11 @@
 
 use crate::client::reconnect::Backoff;
 use crate::mqtt::handshake::{connection_cause, dial, Dial};
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::{ConnectOptions, Connection, Packet};
 use crate::record::vocab::Cause;
 use crate::record::{RunClock, TwinConnection, TwinRecord};
-use crate::scenario::{ProtocolVersion, ReconnectPolicy};
+use crate::scenario::ReconnectPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};

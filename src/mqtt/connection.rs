@@ -30,10 +30,11 @@
 //! goes to the flight recorder (`super::flight`).
 
 use super::codec::{self, CodecError, Packet};
-use super::flight::{FlightEntry, FlightRecorder};
+use super::flight::FlightRecorder;
 use super::pace::{next_tick, worker_busy, worker_moved, AdaptivePace};
 use super::protocol::ProtocolVersion;
 use super::transport::Stream;
+use crate::record::FlightEntry;
 use crate::record::{Counters, RunClock};
 use bytes::BytesMut;
 use std::io;

@@ -13,4 +13,3 @@ pub mod websocket;
 
 pub use codec::{ConnAck, ConnectOptions, Packet, Publish};
 pub use connection::{Connection, ConnectionError};
-pub use protocol::ProtocolVersion;

@@ -4,7 +4,7 @@
 use super::protocol::ProtocolVersion;
 use crate::record::vocab::Cause;
 
-pub use crate::record::vocab::{disconnect_name, reason_name};
+use crate::record::vocab::{disconnect_name, reason_name};
 
 /// The name of a CONNACK code: 3.1.1 return codes 0–5 or MQTT 5 reason codes.
 pub fn connack_name(protocol: ProtocolVersion, code: u8) -> String {

@@ -8,7 +8,8 @@
 use super::secrets::{Credentials, SecretSource};
 use super::will::WillPlan;
 use super::{shard, stages};
-use crate::scenario::{self, ProtocolVersion};
+use crate::mqtt::protocol::ProtocolVersion;
+use crate::scenario;
 use std::time::Duration;
 
 /// When a publisher's messages are due (see `schedule`): at a

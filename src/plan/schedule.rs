@@ -19,7 +19,7 @@
 
 use rand::{Rng, SeedableRng};
 
-pub use super::group::Arrival;
+use super::group::Arrival;
 use super::model::{ClientPlan, Plan};
 use super::stages::{Presence, RateCurve};
 use std::sync::Arc;

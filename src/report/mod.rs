@@ -14,7 +14,7 @@ pub mod compare;
 pub mod html;
 pub mod markdown;
 
-pub use crate::analysis::model::*;
+use crate::analysis::model::*;
 
 use crate::plan::Plan;
 use crate::record::{RunRecord, RECORD_FILE};

@@ -196,7 +196,7 @@ fn generator(
     let m = measured.unwrap_or_else(|| Measured {
         cpu_s: 0.0,
         rss_kib: crate::metrics::process_rss_kib(),
-        loop_delay: crate::metrics::new_histogram(),
+        loop_delay: crate::record::hist::new_histogram(),
         broker_cpu_s: None,
         broker_rss_kib,
     });
@@ -281,7 +281,7 @@ subscribe = { filter = "t/#", qos = 1 }
 
     #[test]
     fn a_finished_record_says_how_it_ended_and_what_publishing_measured() {
-        let mut loop_delay = crate::metrics::new_histogram();
+        let mut loop_delay = crate::record::hist::new_histogram();
         loop_delay.saturating_record(70);
         let measured =
             Measured { cpu_s: 1.5, rss_kib: 4096, loop_delay, broker_cpu_s: Some(0.25), broker_rss_kib: Some(99) };

@@ -18,7 +18,7 @@
 //! embedded), source addresses; then `Plan::resolved`, the plan the run uses.
 //!
 //! Publishing starts when every client there from the start is ready
-//! (`control::ReadyGate`: subscribed, refused, held back, or with nothing to
+//! (`control::RunControl::ready`: subscribed, refused, held back, or with nothing to
 //! subscribe), or when the wait times out (`ready_limit`: the slowest ramp + 2
 //! × `CONNECT_TIMEOUT` + 5 s).
 //!
@@ -34,6 +34,7 @@
 //! `peak_rss_kib` is taken after the analysis, into record and report alike.
 
 use crate::analysis;
+use crate::analysis::model::Report;
 use crate::broker::{self, BrokerError, BrokerHandle};
 use crate::control::{stop_requested, Phase, TaskName};
 use crate::faults::proxy::{FaultProxy, Framing};
@@ -43,7 +44,6 @@ use crate::mqtt::websocket::WsTarget;
 use crate::plan::Plan;
 use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{DrainRecord, RunClock, RunRecord, TlsRecord};
-use crate::report::Report;
 use crate::sys::SysWatcher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

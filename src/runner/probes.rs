@@ -34,7 +34,7 @@ pub fn spawn_loop_probe(pool: &WorkerPool) -> (Vec<JoinHandle<hdrhistogram::Hist
         .map(|worker| {
             let mut stop_rx = stop_rx.clone();
             pool.spawn(worker, async move {
-                let mut h = crate::metrics::new_histogram();
+                let mut h = crate::record::hist::new_histogram();
                 let tick = Duration::from_millis(10);
                 loop {
                     let start = Instant::now();

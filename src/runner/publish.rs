@@ -94,7 +94,7 @@ pub(super) async fn publish(
         _ => None,
     };
     let _ = stop_probe.send(true);
-    let mut loop_delay = crate::metrics::new_histogram();
+    let mut loop_delay = crate::record::hist::new_histogram();
     for h in probe {
         if let Ok(h) = h.await {
             let _ = loop_delay.add(&h);

@@ -4,6 +4,7 @@
 //! never renamed. Unknown keys are errors. Every error carries the file, line
 //! and column it refers to, so `midge validate` can point at the mistake.
 
+use crate::mqtt::protocol::ProtocolVersion;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ mod source_addrs;
 mod validate;
 mod values;
 
-pub use crate::mqtt::ProtocolVersion;
 pub use broker_url::{BrokerSpec, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};

@@ -110,7 +110,7 @@ impl ScenarioFile {
             }
         }
         if group.retry_interval.is_some()
-            && group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5
+            && group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::protocol::ProtocolVersion::V5
         {
             let m = "`retry_interval` is for MQTT 3.1.1: MQTT 5 forbids resending on the same connection (§4.4)";
             return Err(self.error_at(at, ctx(m.into())));
@@ -186,7 +186,7 @@ impl ScenarioFile {
     fn validate_will(&self, group: &Group, w: &Spanned<super::WillSpec>) -> Result<(), ScenarioError> {
         let protocol = group.protocol.unwrap_or(self.scenario.protocol);
         if let Some(d) = &w.get_ref().delay {
-            if protocol != super::ProtocolVersion::V5 {
+            if protocol != crate::mqtt::protocol::ProtocolVersion::V5 {
                 return Err(self.error_at(
                     d.span().start,
                     in_group(group, "will.delay is the MQTT 5 Will Delay Interval: set protocol = \"5\"".into()),
@@ -251,7 +251,7 @@ impl ScenarioFile {
         if p.count == Some(0) {
             return Err(self.error_at(pat, ctx("publish.count must be at least 1".into())));
         }
-        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::ProtocolVersion::V5;
+        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::protocol::ProtocolVersion::V5;
         if !v5 && (p.expiry.is_some() || p.topic_alias || p.user_properties.is_some()) {
             let m = "publish.expiry, topic_alias and user_properties are MQTT 5: set protocol = \"5\"";
             return Err(self.error_at(pat, ctx(m.into())));
@@ -402,7 +402,9 @@ impl ScenarioFile {
     /// Whether any group speaks MQTT 5 (its own `protocol`, or the file's).
     fn any_mqtt5(&self) -> bool {
         let s = &self.scenario;
-        s.groups.iter().any(|g| g.get_ref().protocol.unwrap_or(s.protocol) == super::ProtocolVersion::V5)
+        s.groups
+            .iter()
+            .any(|g| g.get_ref().protocol.unwrap_or(s.protocol) == crate::mqtt::protocol::ProtocolVersion::V5)
     }
 
     /// How the file's `[broker] url` is reached (None: no url, or a bad one).

@@ -14,7 +14,7 @@ use super::words::{name_of, secs};
 use crate::analysis::evidence::{ClosedEvidence, Evidence};
 use crate::analysis::model::Finding;
 use crate::mqtt::codec::packet_type_name;
-use crate::mqtt::ProtocolVersion;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::Plan;
 use crate::record::vocab::FindingKind;
 use std::collections::{BTreeMap, BTreeSet};

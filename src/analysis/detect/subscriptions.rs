@@ -5,7 +5,7 @@
 use super::words::secs;
 use crate::analysis::evidence::{Evidence, SubscribeEvidence};
 use crate::analysis::model::Finding;
-use crate::mqtt::ProtocolVersion;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::Plan;
 use crate::record::vocab::{suback_failure_name, FindingKind};
 use crate::record::RunRecord;

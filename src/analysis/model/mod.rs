@@ -22,7 +22,7 @@ use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdic
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use crate::record::{FaultEvent, TimePoint};
+use crate::record::{FaultEvent, TimePoint};
 
 mod capacity;
 mod expectation;

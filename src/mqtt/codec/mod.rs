@@ -21,7 +21,7 @@ pub use packet::*;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::ProtocolVersion::{self, *};
+    use crate::mqtt::protocol::ProtocolVersion::{self, *};
     use bytes::{Bytes, BytesMut};
 
     fn round_trip(p: Packet, v: ProtocolVersion) -> Packet {
