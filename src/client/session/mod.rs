@@ -25,8 +25,12 @@
 //! after a burst, so a publisher's memory is flat over a soak. A packet a
 //! server must not send ends the connection with `protocol_error_from_broker`.
 
+mod event;
+
+pub use event::{Event, Step};
+
 use crate::mqtt::reason::{AckReason, SubAckCode};
-use crate::mqtt::{Packet, Publish};
+use crate::mqtt::Packet;
 use crate::record::vocab::Cause;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher};
@@ -481,53 +485,6 @@ impl Session {
     }
 }
 
-/// What a packet from the broker means for the client, beyond the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Nothing,
-    /// A PUBLISH to take in (the broker sends it for the first time).
-    Delivery(Publish),
-    /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2), with its
-    /// reason (MQTT 5; `Noted(0x10)`: no matching subscribers).
-    Acked {
-        seq: u64,
-        latency_us: u64,
-        reason: AckReason,
-    },
-    /// MQTT 5: the broker refused our publish `seq` (`reason` is a refusal).
-    Rejected {
-        seq: u64,
-        reason: AckReason,
-    },
-    /// MQTT 5: a PUBREC that goes on with a reason other than success
-    /// (0x10: no matching subscribers).
-    Noted {
-        reason: AckReason,
-    },
-    /// An acknowledgement for an id nothing of ours was waiting under.
-    Unsolicited,
-    /// Our SUBSCRIBE was answered; `code` is the first granted QoS or failure.
-    SubAcked {
-        latency_us: u64,
-        code: SubAckCode,
-    },
-    /// The connection must end, for this cause.
-    Closed(Cause),
-}
-
-/// One packet handled: the reply to queue (if any) and what it means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub reply: Option<Packet>,
-    pub event: Event,
-}
-
-impl Step {
-    fn new(reply: Option<Packet>, event: Event) -> Step {
-        Step { reply, event }
-    }
-}
-
 impl Session {
     /// A packet from the broker in; the reply and the event out (rumqttc's
     /// `state.rs` style: no I/O here, so every rule is unit-tested). A reply
@@ -609,6 +566,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::reason::{AckReason, SubAckCode};
+    use crate::mqtt::Publish;
+    use crate::record::vocab::Cause;
 
     #[test]
     fn pkid_wraps_past_65535_and_skips_zero_and_busy_ids() {
