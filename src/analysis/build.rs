@@ -12,7 +12,8 @@ use super::model::{
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
-use crate::record::vocab::Verdict;
+use crate::record::names::by_name;
+use crate::record::vocab::{Cause, Verdict};
 use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
@@ -253,7 +254,8 @@ fn timelines(plan: &Plan, record: &RunRecord) -> Vec<ClientTimeline> {
 fn run_error(plan: &Plan, record: &RunRecord) -> Option<String> {
     let counters = &record.counters;
     if record.connected_peak == 0 && !plan.clients.is_empty() && !record.interrupted {
-        let causes: Vec<String> = counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+        let causes: Vec<String> =
+            by_name(&counters.connect_failures).iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         return Some(format!("no client could connect to {}: {}", record.broker.url, causes.join(", ")));
     }
     if let Some(e) = record.faults.events.iter().find_map(|f| f.error.as_ref()) {
@@ -347,7 +349,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     let by_id = detect::connections_by_id(plan, record);
     let explained = detect::explain(plan, &by_id, record);
     let generator = load_generator(plan, record);
-    let by_cause: BTreeMap<String, u64> = explained.by_cause.clone();
+    let by_cause: BTreeMap<Cause, u64> = explained.by_cause.clone();
     let mut report = Report {
         schema: SCHEMA_VERSION,
         midge_version: record.midge_version.clone(),

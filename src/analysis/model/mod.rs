@@ -15,7 +15,8 @@
 //! whole model, as `report::X`).
 
 use crate::analysis::evidence::Evidence;
-use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
+use crate::record::names::serde_by_name;
+use crate::record::vocab::{Cause, DrainEnd, FindingKind, LossWindow, ReasonCode, StopSignal, SubackFailure, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -218,8 +219,12 @@ pub struct ClientsInfo {
     /// Connection attempts the broker accepted (CONNACK success).
     #[serde(default)]
     pub connects: u64,
-    pub connect_failures: BTreeMap<String, u64>,
-    pub subscribe_failures: BTreeMap<String, u64>,
+    /// Failed connection attempts by cause.
+    #[serde(with = "serde_by_name")]
+    pub connect_failures: BTreeMap<Cause, u64>,
+    /// Refused subscriptions by SUBACK failure.
+    #[serde(with = "serde_by_name")]
+    pub subscribe_failures: BTreeMap<SubackFailure, u64>,
     /// Connections a client stage's ramp down ended on plan (midge's
     /// DISCONNECT mid-run): no disconnect, no failure.
     #[serde(default)]
@@ -269,12 +274,12 @@ pub struct Messages {
     /// PUBACK / PUBREC / PUBCOMP reason codes other than success (MQTT 5),
     /// by name: refusals (≥ 0x80, also in `rejected`) and
     /// `no_matching_subscribers` (0x10).
-    #[serde(default)]
-    pub publish_reasons: BTreeMap<String, u64>,
+    #[serde(default, with = "serde_by_name")]
+    pub publish_reasons: BTreeMap<ReasonCode, u64>,
     /// Lost messages by the window they fell in: steady, subscriber_offline,
     /// publisher_offline, broker_restart, session_lost (and session_expired,
     /// always 0: what falls after an expiry is missed, never lost).
-    #[serde(serialize_with = "loss_windows_by_name")]
+    #[serde(with = "serde_by_name")]
     pub lost_by_window: BTreeMap<LossWindow, u64>,
     /// Got out while a clean-session subscriber was offline: not expected, not lost.
     pub missed_offline: u64,
@@ -307,7 +312,8 @@ pub struct Messages {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Disconnects {
     pub total: u64,
-    pub by_cause: BTreeMap<String, u64>,
+    #[serde(with = "serde_by_name")]
+    pub by_cause: BTreeMap<Cause, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -391,14 +397,6 @@ pub struct ClientTimeline {
     pub client: String,
     pub group: String,
     pub connections: Vec<ConnectionInfo>,
-}
-
-/// `lost_by_window` in report.json: keyed by the windows' names, in the
-/// order of those names (as it was when the map was keyed by strings), not
-/// in the enum's order.
-fn loss_windows_by_name<S: serde::Serializer>(m: &BTreeMap<LossWindow, u64>, s: S) -> Result<S::Ok, S::Error> {
-    let by_name: BTreeMap<&str, u64> = m.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-    by_name.serialize(s)
 }
 
 /// How many client timelines report.json lists one by one.

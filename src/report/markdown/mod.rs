@@ -32,11 +32,12 @@ fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
     }
 }
 
-fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
+/// A map by name, in the order of the names.
+fn causes<K: crate::record::names::Named>(map: &std::collections::BTreeMap<K, u64>) -> String {
     if map.is_empty() {
         return "none".into();
     }
-    map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+    crate::record::names::by_name(map).iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The whole report, section by section, in the order a reader wants them:
