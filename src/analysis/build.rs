@@ -5,9 +5,9 @@
 use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
-    BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, LatencyInfo,
-    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
-    MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    BrokerInfo, ClientId, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, GroupName,
+    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
+    SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::ProtocolVersion;
@@ -184,7 +184,7 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
                     .members
                     .iter()
                     .zip(&counts)
-                    .map(|(m, n)| (plan.clients[*m as usize].client_id.clone(), *n))
+                    .map(|(m, n)| (ClientId(plan.clients[*m as usize].client_id.clone()), *n))
                     .collect(),
                 min_share_pct,
                 max_share_pct,
@@ -358,7 +358,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             url: record.broker.url.clone(),
             kind: record.broker.kind.clone(),
             config: record.broker.config.clone(),
-            sys: record.broker.sys.clone(),
+            sys: record.broker.sys.iter().map(|(t, v)| (SysTopic(t.clone()), v.clone())).collect(),
             sys_series: record.broker.sys_series.clone(),
             tls: record.broker.tls.clone(),
         },
@@ -409,8 +409,8 @@ fn stage_infos(plan: &Plan, record: &RunRecord) -> Vec<StageInfo> {
             index: i as u32 + 1,
             start_s: s(st.start_us),
             end_s: s(st.end_us),
-            rate: st.rate.clone(),
-            clients: st.clients.clone(),
+            rate: st.rate.iter().map(|(g, r)| (GroupName(g.clone()), *r)).collect(),
+            clients: st.clients.iter().map(|(g, n)| (GroupName(g.clone()), *n)).collect(),
         })
         .collect()
 }

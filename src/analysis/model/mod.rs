@@ -25,12 +25,14 @@ pub use crate::record::{FaultEvent, TimePoint};
 mod capacity;
 mod expectation;
 mod generator;
+mod keys;
 mod latency;
 mod shards;
 
 pub use capacity::{CapacityInfo, CapacityStep};
 pub use expectation::{Comparison, ExpectationResult, LimitUnit};
 pub use generator::{LoadGenerator, PublishRate};
+pub use keys::{ClientId, GroupName, SysTopic};
 pub use latency::{LatencyInfo, LatencySummary};
 pub use shards::{ClockPairInfo, ShardPartInfo, ShardsInfo};
 
@@ -163,9 +165,9 @@ pub struct StageInfo {
     pub start_s: f64,
     pub end_s: f64,
     /// Messages per second per client of each publishing group, at the end.
-    pub rate: std::collections::BTreeMap<String, f64>,
+    pub rate: BTreeMap<GroupName, f64>,
     /// Connected clients of each group planned at the end.
-    pub clients: std::collections::BTreeMap<String, u32>,
+    pub clients: BTreeMap<GroupName, u32>,
 }
 
 /// How the drain after publishing ended, and what was still outstanding.
@@ -199,7 +201,7 @@ pub struct BrokerInfo {
     /// The broker's own counters: the last value of each `$SYS/#` topic it
     /// published during the run (empty when it publishes none).
     #[serde(default)]
-    pub sys: std::collections::BTreeMap<String, String>,
+    pub sys: BTreeMap<SysTopic, String>,
     /// The broker's main counters round by round ($SYS, on the run clock;
     /// empty when it publishes none).
     #[serde(default)]
@@ -354,7 +356,7 @@ pub struct ShareInfo {
     /// Delivered to more than one member (or twice to one).
     pub duplicated: u64,
     /// Distinct messages each member received, by client id.
-    pub per_member: BTreeMap<String, u64>,
+    pub per_member: BTreeMap<ClientId, u64>,
     /// The smallest and largest member's part of what the group received, in percent.
     pub min_share_pct: f64,
     pub max_share_pct: f64,

@@ -449,7 +449,7 @@ fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
 
 /// The broker's own $SYS counters, when it published them, to set beside midge's.
 fn broker_counters(o: &mut String, r: &Report) {
-    let sys = |k: &str| r.broker.sys.get(&format!("$SYS/broker/{k}")).map(String::as_str);
+    let sys = |k: &str| r.broker.sys.get(format!("$SYS/broker/{k}").as_str()).map(String::as_str);
     if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
         let _ = writeln!(
             o,
