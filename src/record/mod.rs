@@ -226,7 +226,8 @@ pub struct Counters {
     pub publish_reasons: BTreeMap<ReasonCode, u64>,
     /// Successful connections after a client's first.
     pub reconnects: u64,
-    /// Failed connection attempts by cause name.
+    /// Failed connection attempts by cause (record.json: by name, as all
+    /// the maps keyed by a vocabulary type; `names::serde_by_name`).
     #[serde(with = "names::serde_by_name")]
     pub connect_failures: BTreeMap<Cause, u64>,
     /// Refused subscriptions by reason name.

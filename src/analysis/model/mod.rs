@@ -8,7 +8,7 @@
 //! (`CapacityVary`) or of this model (`Comparison`, `LimitUnit`), and a
 //! finding's evidence is one struct per kind (`analysis::evidence`). Where
 //! report.json's bytes depend on more than the types — a map keyed by an enum
-//! written in the order of its names (`lost_by_window`) — a `serialize_with`
+//! written in the order of its names (`lost_by_window`, `by_cause`, …) — `record::names`
 //! keeps them as they were. The sections with a job of their own are in the
 //! submodules (capacity, expectation, generator, latency, shards), which are
 //! private: their types are reached as `analysis::model::X` (and, with the
