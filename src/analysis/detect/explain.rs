@@ -303,7 +303,7 @@ pub fn explain<'a>(plan: &'a Plan, by_id: &'a BTreeMap<&'a str, Vec<Conn<'a>>>, 
     for (id, c, kind) in kinds {
         let cause = c.cause.expect("only ends with a cause");
         let label = match kind {
-            Kind::Named(name) => name,
+            Kind::Named(named) => named,
             Kind::Outage(k) => {
                 out.outages[k].drops.push((c.owner.client(), c.ended_us));
                 Cause::BrokerUnavailable
