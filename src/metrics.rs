@@ -395,6 +395,7 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::vocab::Cause;
 
     #[test]
     fn resources_measure_this_process_and_a_process_by_pid() {
@@ -427,12 +428,12 @@ mod tests {
             m.with(m.shard_for(i), |s| {
                 s.counters.published[1] += 1;
                 s.interval_e2e.record(100 + i as u64);
-                *s.counters.connect_failures.entry("refused".into()).or_default() += 1;
+                *s.counters.connect_failures.entry(Cause::Refused).or_default() += 1;
             });
         }
         let (c, h) = m.sample();
         assert_eq!(c.published_total(), 6);
-        assert_eq!(c.connect_failures["refused"], 6);
+        assert_eq!(c.connect_failures[&Cause::Refused], 6);
         assert_eq!(h.map(|h| h.len()), Some(6));
         let (_, h) = m.sample();
         assert!(h.is_none(), "nothing since: no histogram");

@@ -225,8 +225,8 @@ fn render(source: &Source) -> String {
     counter(o, "midge_connects_total", "Connections the broker accepted (CONNACK success).", c.connects);
     counter(o, "midge_reconnects_total", "Successful connections after a client's first.", c.reconnects);
     family(o, "midge_connect_failures_total", "counter", "Failed connection attempts, by cause.");
-    for (cause, n) in &c.connect_failures {
-        let _ = writeln!(o, "midge_connect_failures_total{{cause=\"{}\"}} {n}", escape_label(cause));
+    for (cause, n) in crate::record::names::by_name(&c.connect_failures) {
+        let _ = writeln!(o, "midge_connect_failures_total{{cause=\"{}\"}} {n}", escape_label(&cause));
     }
     family(o, "midge_messages_published_total", "counter", "PUBLISH packets midge's publishers wrote, by QoS.");
     for (qos, n) in c.published.iter().enumerate() {

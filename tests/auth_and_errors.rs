@@ -3,6 +3,7 @@
 
 mod support;
 use midge::plan::{Overrides, Plan};
+use midge::record::names::by_name;
 use midge::runner::{self, RunError, RunOptions};
 use support::*;
 
@@ -43,7 +44,12 @@ async fn refused_credentials_are_counted_by_name_and_exit_2() {
         let out = run_text(&auth_scenario(protocol, "MIDGE_AUTH_USER", "MIDGE_AUTH_WRONG"), &url(&broker)).await;
         let r = &out.report;
         assert_eq!(r.clients.connected_peak, 0);
-        assert_eq!(r.clients.connect_failures.get(cause), Some(&4), "{protocol}: {:?}", r.clients.connect_failures);
+        assert_eq!(
+            by_name(&r.clients.connect_failures).get(cause),
+            Some(&4),
+            "{protocol}: {:?}",
+            r.clients.connect_failures
+        );
         assert_eq!(out.exit_code, 2, "no client could connect: bad input");
         assert!(r.error.as_deref().unwrap_or("").contains(cause), "{:?}", r.error);
         assert_eq!(r.verdict.as_str(), "fail");

@@ -4,6 +4,7 @@
 mod support;
 use midge::analysis::model::Report;
 use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
+use midge::record::names::by_name;
 use support::*;
 
 fn window(r: &Report, kind: &str) -> u64 {
@@ -234,7 +235,7 @@ for = "3s"
 "#;
     let out = run_text(text, &url(&broker)).await;
     let r = &out.report;
-    assert_eq!(r.disconnects.by_cause.get("keepalive_timeout"), Some(&1), "{:?}", r.disconnects);
+    assert_eq!(by_name(&r.disconnects.by_cause).get("keepalive_timeout"), Some(&1), "{:?}", r.disconnects);
     assert_eq!(r.reconnects, 1);
     assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
     assert!(r.messages.missed_offline > 0);

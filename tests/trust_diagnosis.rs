@@ -5,6 +5,7 @@
 
 mod support;
 use midge::analysis::model::{Finding, Report};
+use midge::record::names::by_name;
 use std::time::Duration;
 use support::*;
 
@@ -94,7 +95,7 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
     assert_eq!(f.evidence.json()["closes"], closed, "{}", f.evidence);
     assert!(f.evidence.json()["denied"].as_u64().unwrap() >= 5);
     for cause in ["session_taken_over", "protocol_error", "broker_unavailable"] {
-        assert_eq!(r.disconnects.by_cause.get(cause), None, "{:?}", r.disconnects);
+        assert_eq!(by_name(&r.disconnects.by_cause).get(cause), None, "{:?}", r.disconnects);
     }
     assert!(r.client_timelines.iter().all(|t| t.client.starts_with("pub-")), "the subscriber stays up");
     // mosquitto acknowledged what it denied: QoS 1 loss, and its finding names the denial.
@@ -111,7 +112,7 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
     assert!(findings(r, "duplicate_id_loop").is_empty(), "{:#?}", r.findings);
     assert!(findings(r, "publish_denied").is_empty(), "{:#?}", r.findings);
     assert!(findings(r, "broker_unavailable").is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.disconnects.by_cause.get("session_taken_over"), None);
+    assert_eq!(by_name(&r.disconnects.by_cause).get("session_taken_over"), None);
     for id in ids(&out, "pub-") {
         let about: Vec<&Finding> = r.findings.iter().filter(|f| f.client_ids == vec![id.clone()]).collect();
         assert_eq!(about.len(), 1, "{id}: {:#?}", r.findings);
@@ -162,7 +163,7 @@ subscribe = { filter = "or/#", qos = 1 }
     assert!(findings(r, "protocol_error_drop").is_empty(), "{:#?}", r.findings);
     assert!(findings(r, "duplicate_id_loop").is_empty(), "{:#?}", r.findings);
     assert!(findings(r, "closed_by_broker").is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.disconnects.by_cause.get("protocol_error"), None, "{:?}", r.disconnects);
+    assert_eq!(by_name(&r.disconnects.by_cause).get("protocol_error"), None, "{:?}", r.disconnects);
     let outages = findings(r, "broker_unavailable");
     assert_eq!(outages.len(), 1, "{:#?}", r.findings);
     let f = outages[0];
@@ -181,7 +182,7 @@ subscribe = { filter = "or/#", qos = 1 }
         .filter(|c| (f.first_s - 0.0015..=f.last_s + 0.0015).contains(&c.ended_s))
         .count() as u64;
     assert_eq!(dropped_then, 11, "{:#?}", r.client_timelines);
-    assert_eq!(r.disconnects.by_cause.get("broker_unavailable"), Some(&dropped_then), "{:?}", r.disconnects);
+    assert_eq!(by_name(&r.disconnects.by_cause).get("broker_unavailable"), Some(&dropped_then), "{:?}", r.disconnects);
     assert_eq!(f.count, dropped_then);
     assert!((2.0..4.5).contains(&f.first_s), "{f:?}");
     // The broker was down for a second: reconnects with a 200 ms delay were refused.

@@ -14,14 +14,15 @@
 use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
-    BrokerInfo, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, LatencyInfo,
-    LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
-    MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    BrokerInfo, ClientId, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, GroupName,
+    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
+    SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
-use crate::record::vocab::Verdict;
+use crate::record::names::by_name;
+use crate::record::vocab::{Cause, Verdict};
 use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
@@ -192,7 +193,7 @@ fn share_infos(plan: &Plan, tally: &Tally) -> Vec<ShareInfo> {
                     .members
                     .iter()
                     .zip(&counts)
-                    .map(|(m, n)| (plan.clients[*m as usize].client_id.clone(), *n))
+                    .map(|(m, n)| (ClientId(plan.clients[*m as usize].client_id.clone()), *n))
                     .collect(),
                 min_share_pct,
                 max_share_pct,
@@ -262,7 +263,8 @@ fn timelines(plan: &Plan, record: &RunRecord) -> Vec<ClientTimeline> {
 fn run_error(plan: &Plan, record: &RunRecord) -> Option<String> {
     let counters = &record.counters;
     if record.connected_peak == 0 && !plan.clients.is_empty() && !record.interrupted {
-        let causes: Vec<String> = counters.connect_failures.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+        let causes: Vec<String> =
+            by_name(&counters.connect_failures).iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         return Some(format!("no client could connect to {}: {}", record.broker.url, causes.join(", ")));
     }
     if let Some(e) = record.faults.events.iter().find_map(|f| f.error.as_ref()) {
@@ -356,7 +358,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     let by_id = detect::connections_by_id(plan, record);
     let explained = detect::explain(plan, &by_id, record);
     let generator = load_generator(plan, record);
-    let by_cause: BTreeMap<String, u64> = explained.by_cause.clone();
+    let by_cause: BTreeMap<Cause, u64> = explained.by_cause.clone();
     let mut report = Report {
         schema: SCHEMA_VERSION,
         midge_version: record.midge_version.clone(),
@@ -365,7 +367,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             url: record.broker.url.clone(),
             kind: record.broker.kind.clone(),
             config: record.broker.config.clone(),
-            sys: record.broker.sys.clone(),
+            sys: record.broker.sys.iter().map(|(t, v)| (SysTopic(t.clone()), v.clone())).collect(),
             sys_series: record.broker.sys_series.clone(),
             tls: record.broker.tls.clone(),
         },
@@ -416,8 +418,8 @@ fn stage_infos(plan: &Plan, record: &RunRecord) -> Vec<StageInfo> {
             index: i as u32 + 1,
             start_s: s(st.start_us),
             end_s: s(st.end_us),
-            rate: st.rate.clone(),
-            clients: st.clients.clone(),
+            rate: st.rate.iter().map(|(g, r)| (GroupName(g.clone()), *r)).collect(),
+            clients: st.clients.iter().map(|(g, n)| (GroupName(g.clone()), *n)).collect(),
         })
         .collect()
 }

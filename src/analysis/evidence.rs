@@ -9,7 +9,10 @@
 //! struct denies unknown fields, so a report.json reads back into the variant
 //! whose keys it has.
 
+use crate::record::names::{by_name, serde_by_name};
+use crate::record::vocab::{Cause, SubackFailure};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -114,8 +117,9 @@ pub struct AuthEvidence {
     pub attempts: u64,
     pub broker_log: Vec<String>,
     pub clients: usize,
-    /// Refusals by CONNACK code name.
-    pub codes: BTreeMap<String, u64>,
+    /// Refusals by CONNACK code.
+    #[serde(with = "serde_by_name")]
+    pub codes: BTreeMap<Cause, u64>,
     pub group: String,
     pub retried: bool,
 }
@@ -124,8 +128,9 @@ pub struct AuthEvidence {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeEvidence {
-    /// Refusals by SUBACK code name.
-    pub codes: BTreeMap<String, u64>,
+    /// Refusals by SUBACK code.
+    #[serde(with = "serde_by_name")]
+    pub codes: BTreeMap<SubackFailure, u64>,
     pub filter: String,
     pub group: String,
 }
@@ -198,11 +203,13 @@ pub struct SessionLostEvidence {
 #[serde(deny_unknown_fields)]
 pub struct OutageEvidence {
     pub all_back_s: Option<f64>,
-    pub causes: BTreeMap<String, u64>,
+    #[serde(with = "serde_by_name")]
+    pub causes: BTreeMap<Cause, u64>,
     pub clients: Vec<String>,
     pub connected_before: u64,
     pub dropped: usize,
-    pub failed_attempts: BTreeMap<String, u64>,
+    #[serde(with = "serde_by_name")]
+    pub failed_attempts: BTreeMap<Cause, u64>,
     pub first_back_s: Option<f64>,
     pub min_drops: usize,
     pub never_back: usize,
@@ -260,11 +267,11 @@ impl Evidence {
         }
     }
 
-    /// Refusals by code name (CONNACK or SUBACK).
-    pub fn codes(&self) -> Option<&BTreeMap<String, u64>> {
+    /// Refusals by code name (CONNACK or SUBACK), in the order of the names.
+    pub fn codes(&self) -> Option<BTreeMap<Cow<'static, str>, u64>> {
         match self {
-            Evidence::AuthRefused(e) => Some(&e.codes),
-            Evidence::SubscribeRefused(e) => Some(&e.codes),
+            Evidence::AuthRefused(e) => Some(by_name(&e.codes)),
+            Evidence::SubscribeRefused(e) => Some(by_name(&e.codes)),
             _ => None,
         }
     }
@@ -319,7 +326,7 @@ mod tests {
     /// One of every kind, with every optional part present.
     fn every_kind() -> Vec<Evidence> {
         let log = vec!["1700000001: Client dev0 disconnected.".to_string()];
-        let codes: BTreeMap<String, u64> = [("not_authorized".to_string(), 3)].into();
+        let codes: BTreeMap<Cause, u64> = [(Cause::Connack { v5: false, code: 5 }, 3)].into();
         vec![
             Evidence::DuplicateId(DuplicateIdEvidence {
                 broker_log: log.clone(),
@@ -360,7 +367,11 @@ mod tests {
                 group: "g".into(),
                 retried: false,
             }),
-            Evidence::SubscribeRefused(SubscribeEvidence { codes, filter: "a/#".into(), group: "g".into() }),
+            Evidence::SubscribeRefused(SubscribeEvidence {
+                codes: [(SubackFailure::Failure, 3)].into(),
+                filter: "a/#".into(),
+                group: "g".into(),
+            }),
             Evidence::Qos(QosEvidence {
                 denied_publishers: vec!["pub0".into()],
                 duplicated: 1,
@@ -390,7 +401,7 @@ mod tests {
             }),
             Evidence::Outage(OutageEvidence {
                 all_back_s: Some(1.0),
-                causes: [("network_eof".to_string(), 4)].into(),
+                causes: [(Cause::NetworkEof, 4)].into(),
                 clients: vec!["c0".into()],
                 connected_before: 8,
                 dropped: 4,

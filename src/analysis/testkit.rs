@@ -14,6 +14,13 @@ use crate::scenario::ScenarioFile;
 use std::path::Path;
 use std::time::Duration;
 
+/// A map keyed by a vocabulary type, by name (as report.json counts it).
+pub fn names<K: crate::record::names::Named>(
+    m: &std::collections::BTreeMap<K, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    crate::record::names::by_name(m).into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
+}
+
 /// Run-clock µs when every client had ended, in the records this kit makes.
 pub const RUN_END_US: u64 = 10_000_000;
 

@@ -151,7 +151,7 @@ subscribe = { filter = "a/+", qos = 1 }
         let mut r = report();
         r.messages.received = 990;
         r.messages.lost = 10;
-        r.clients.connect_failures.insert("closed_before_connack".into(), 3);
+        r.clients.connect_failures.insert(crate::record::vocab::Cause::ClosedBeforeConnack, 3);
         r.latency.e2e.p99_us = 73_000;
         r.latency.connect.count = 0;
         r.findings.push(Finding {

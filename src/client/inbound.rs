@@ -17,7 +17,7 @@ use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::mqtt::{Connection, Packet};
-use crate::record::vocab::{suback_failure_name, Cause};
+use crate::record::vocab::{Cause, SubackFailure};
 
 impl Client {
     /// A tracked delivery's user properties against those its publisher's
@@ -85,8 +85,8 @@ impl Client {
 
     /// Counts a PUBACK / PUBREC / PUBCOMP reason other than success, by name.
     fn note_publish_reason(&self, reason: AckReason) {
-        if let Some(name) = reason.counted_name() {
-            self.count(|c| *c.publish_reasons.entry(name).or_default() += 1);
+        if let Some(code) = reason.counted() {
+            self.count(|c| *c.publish_reasons.entry(code).or_default() += 1);
         }
     }
 
@@ -95,7 +95,7 @@ impl Client {
         self.link.gen.suback_code = Some(code.code());
         match code {
             SubAckCode::Failure(code) => {
-                let cause = suback_failure_name(self.protocol() == ProtocolVersion::V5, code);
+                let cause = SubackFailure::of(self.protocol() == ProtocolVersion::V5, code);
                 self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
             }
             SubAckCode::Granted(_) => self.link.gen.live_from_us = Some(now),

@@ -165,7 +165,7 @@ pub fn run_client(
             client.link = Link::starting(now);
             let outcome = match Box::pin(client.connect()).await {
                 Err(cause) => {
-                    client.count(|c| *c.connect_failures.entry(cause.name()).or_default() += 1);
+                    client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
                     // Refused (even if it will retry): publishing need not wait for it.
                     client.mark_ready();
                     Err(cause)

@@ -2,9 +2,10 @@
 //! report spells them (snake_case, stable: scripts match on them).
 
 use super::protocol::ProtocolVersion;
-use crate::record::vocab::Cause;
+use crate::record::names::Named;
+use crate::record::vocab::{Cause, ReasonCode};
 
-use crate::record::vocab::{disconnect_name, reason_name};
+use crate::record::vocab::disconnect_name;
 
 /// The name of a CONNACK code: 3.1.1 return codes 0–5 or MQTT 5 reason codes.
 pub fn connack_name(protocol: ProtocolVersion, code: u8) -> String {
@@ -58,14 +59,17 @@ impl AckReason {
         matches!(self, AckReason::Refused(_))
     }
 
-    /// The `publish_reasons` name of a code other than success (None: success).
-    pub fn counted_name(self) -> Option<String> {
+    /// The code `publish_reasons` counts, other than success (None: success).
+    pub fn counted(self) -> Option<ReasonCode> {
         match self {
             AckReason::Success => None,
-            AckReason::Noted(c) | AckReason::Refused(c) => {
-                Some(reason_name(c).map_or_else(|| format!("reason_0x{c:02x}"), str::to_string))
-            }
+            AckReason::Noted(c) | AckReason::Refused(c) => Some(ReasonCode(c)),
         }
+    }
+
+    /// The `publish_reasons` name of a code other than success (None: success).
+    pub fn counted_name(self) -> Option<String> {
+        self.counted().map(|c| c.name().into_owned())
     }
 }
 

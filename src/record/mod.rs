@@ -38,6 +38,7 @@ pub mod clock;
 pub mod hist;
 pub mod logs;
 pub mod merge;
+pub mod names;
 pub mod series;
 pub mod shards;
 pub mod vocab;
@@ -47,7 +48,7 @@ use logs::{PublishLog, RxLog};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use vocab::{Cause, DrainEnd, Limit, StopSignal};
+use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 
 mod fault_log;
 
@@ -204,14 +205,17 @@ pub struct Counters {
     pub publish_window_full: u64,
     /// PUBACK / PUBREC reason codes other than success (MQTT 5), by name:
     /// refusals (≥ 0x80) and `no_matching_subscribers` (0x10).
-    #[serde(default)]
-    pub publish_reasons: BTreeMap<String, u64>,
+    #[serde(default, with = "names::serde_by_name")]
+    pub publish_reasons: BTreeMap<ReasonCode, u64>,
     /// Successful connections after a client's first.
     pub reconnects: u64,
-    /// Failed connection attempts by cause name.
-    pub connect_failures: BTreeMap<String, u64>,
+    /// Failed connection attempts by cause (record.json: by name, as all
+    /// the maps keyed by a vocabulary type; `names::serde_by_name`).
+    #[serde(with = "names::serde_by_name")]
+    pub connect_failures: BTreeMap<Cause, u64>,
     /// Refused subscriptions by reason name.
-    pub subscribe_failures: BTreeMap<String, u64>,
+    #[serde(with = "names::serde_by_name")]
+    pub subscribe_failures: BTreeMap<SubackFailure, u64>,
     /// Over every connection that ended: socket reads and writes, bytes.
     pub socket_reads: u64,
     pub socket_writes: u64,
@@ -243,6 +247,13 @@ pub struct Counters {
     pub paced_reads: u64,
 }
 
+/// Adds counts by key.
+fn add_counts<K: Ord + Clone>(dst: &mut BTreeMap<K, u64>, src: &BTreeMap<K, u64>) {
+    for (k, v) in src {
+        *dst.entry(k.clone()).or_default() += v;
+    }
+}
+
 impl Counters {
     pub fn add(&mut self, o: &Counters) {
         self.connect_attempts += o.connect_attempts;
@@ -267,15 +278,9 @@ impl Counters {
         self.publish_writes += o.publish_writes;
         self.publish_writes_batched += o.publish_writes_batched;
         self.paced_reads += o.paced_reads;
-        for (dst, src) in [
-            (&mut self.connect_failures, &o.connect_failures),
-            (&mut self.subscribe_failures, &o.subscribe_failures),
-            (&mut self.publish_reasons, &o.publish_reasons),
-        ] {
-            for (k, v) in src {
-                *dst.entry(k.clone()).or_default() += v;
-            }
-        }
+        add_counts(&mut self.connect_failures, &o.connect_failures);
+        add_counts(&mut self.subscribe_failures, &o.subscribe_failures);
+        add_counts(&mut self.publish_reasons, &o.publish_reasons);
     }
 
     pub fn published_total(&self) -> u64 {

@@ -35,7 +35,9 @@
 //! scenario: a name that is not a kind midge reports (`keepalive_timeout`, a
 //! typo) is a scenario error with its file:line:column, before anything runs.
 
+use crate::record::names::Named;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 
 /// An enum of unit variants with one name each: `as_str`, `Display`,
@@ -166,6 +168,15 @@ named_enum! {
 impl LossWindow {
     pub fn name(self) -> &'static str {
         self.as_str()
+    }
+}
+
+impl Named for LossWindow {
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
     }
 }
 
@@ -342,6 +353,67 @@ impl Cause {
     }
 }
 
+/// The causes without data, for reading a name back.
+const UNIT_CAUSES: &[Cause] = &[
+    Cause::NetworkEof,
+    Cause::NetworkReset,
+    Cause::Refused,
+    Cause::Timeout,
+    Cause::AddressNotAvailable,
+    Cause::TooManyOpenFiles,
+    Cause::ClosedBeforeConnack,
+    Cause::UnexpectedPacketBeforeConnack,
+    Cause::KeepaliveTimeout,
+    Cause::MalformedPacketFromBroker,
+    Cause::ProtocolErrorFromBroker,
+    Cause::SessionTakenOver,
+    Cause::FaultInjected,
+    Cause::ProtocolError,
+    Cause::BrokerUnavailable,
+];
+
+impl Cause {
+    /// The cause `name()` calls `name` (None: no cause has that name).
+    /// `name()` is not one-to-one, so a name several causes share reads back
+    /// as the first of: a cause without data (`protocol_error` is
+    /// `ProtocolError`, not DISCONNECT 0x82), a DISCONNECT-only name
+    /// (`normal`, `server_shutdown`, `disconnect_code_0x..`), a CONNACK code
+    /// (3.1.1 names before MQTT 5 reason names). Always
+    /// `Cause::from_name(n).name() == n`.
+    pub fn from_name(name: &str) -> Option<Cause> {
+        let hex = |prefix: &str| name.strip_prefix(prefix).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let dec = |prefix: &str| name.strip_prefix(prefix).and_then(|d| d.parse::<u8>().ok());
+        let found = UNIT_CAUSES
+            .iter()
+            .find(|c| c.name() == name)
+            .cloned()
+            .or_else(|| name.strip_prefix("io_").map(|kind| Cause::Io(kind.to_string())))
+            .or_else(|| name.starts_with("tls_").then(|| Cause::Tls(name.to_string())))
+            .or_else(|| name.starts_with("ws_").then(|| Cause::WebSocket(name.to_string())))
+            .or_else(|| match name {
+                "normal" => Some(Cause::Disconnect(0x00)),
+                "server_shutdown" => Some(Cause::Disconnect(0x8B)),
+                _ => hex("disconnect_code_0x").map(Cause::Disconnect),
+            })
+            .or_else(|| hex("connack_code_0x").map(|code| Cause::Connack { v5: true, code }))
+            .or_else(|| dec("connack_code_").map(|code| Cause::Connack { v5: false, code }))
+            .or_else(|| {
+                (0..=5).find(|&c| connack_name(false, c) == name).map(|code| Cause::Connack { v5: false, code })
+            })
+            .or_else(|| ReasonCode::from_name(name).map(|r| Cause::Connack { v5: true, code: r.0 }));
+        found.filter(|c| c.name() == name)
+    }
+}
+
+impl Named for Cause {
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Owned(Cause::name(self))
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        Cause::from_name(name)
+    }
+}
+
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
@@ -368,8 +440,55 @@ pub fn connack_name(v5: bool, code: u8) -> String {
 /// The name a SUBACK failure code is counted under (`subscribe_failures`):
 /// 3.1.1 has one failure code; MQTT 5 names its reason.
 pub fn suback_failure_name(v5: bool, code: u8) -> String {
-    let name = if v5 { reason_name(code) } else { None };
-    name.unwrap_or("failure").to_string()
+    SubackFailure::of(v5, code).name().into_owned()
+}
+
+/// An MQTT 5 reason code (PUBACK, PUBREC, PUBCOMP: `publish_reasons`),
+/// named by `reason_name`, or `reason_0x..` when it has no name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReasonCode(pub u8);
+
+impl Named for ReasonCode {
+    fn name(&self) -> Cow<'static, str> {
+        reason_name(self.0).map_or_else(|| Cow::Owned(format!("reason_0x{:02x}", self.0)), Cow::Borrowed)
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        (0..=u8::MAX).map(ReasonCode).find(|r| r.name() == name)
+    }
+}
+
+/// A refused subscription as `subscribe_failures` counts it: the one
+/// failure code of 3.1.1 (and an MQTT 5 code without a name), or the named
+/// MQTT 5 reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SubackFailure {
+    Failure,
+    Reason(ReasonCode),
+}
+
+impl SubackFailure {
+    /// The failure a SUBACK code (0x80 and up) stands for.
+    pub fn of(v5: bool, code: u8) -> SubackFailure {
+        match v5 && reason_name(code).is_some() {
+            true => SubackFailure::Reason(ReasonCode(code)),
+            false => SubackFailure::Failure,
+        }
+    }
+}
+
+impl Named for SubackFailure {
+    fn name(&self) -> Cow<'static, str> {
+        match self {
+            SubackFailure::Failure => Cow::Borrowed("failure"),
+            SubackFailure::Reason(r) => r.name(),
+        }
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "failure" => Some(SubackFailure::Failure),
+            _ => ReasonCode::from_name(name).map(SubackFailure::Reason),
+        }
+    }
 }
 
 /// The `disconnects.by_cause` name for a DISCONNECT the broker sent (MQTT 5).
@@ -457,5 +576,89 @@ mod tests {
         assert!("keepalive_timeout".parse::<FindingKind>().unwrap_err().contains("duplicate_id_loop"));
         let c = Cause::Connack { v5: true, code: 0x87 };
         assert_eq!(serde_json::from_str::<Cause>(&serde_json::to_string(&c).unwrap()).unwrap(), c);
+    }
+
+    /// One cause of every variant, with every CONNACK and DISCONNECT code.
+    fn every_cause() -> Vec<Cause> {
+        let mut all = UNIT_CAUSES.to_vec();
+        all.extend(["other", "invalid_data"].map(|k| Cause::Io(k.into())));
+        all.extend(
+            ["tls_bad_certificate", "tls_alert_certificate_required", "tls_error"].map(|n| Cause::Tls(n.into())),
+        );
+        all.extend(["ws_http_404", "ws_handshake_failed"].map(|n| Cause::WebSocket(n.into())));
+        for code in 0..=u8::MAX {
+            all.extend([
+                Cause::Connack { v5: false, code },
+                Cause::Connack { v5: true, code },
+                Cause::Disconnect(code),
+            ]);
+        }
+        all
+    }
+
+    #[test]
+    fn every_cause_reads_back_from_its_name() {
+        for c in every_cause() {
+            let back = Cause::from_name(&c.name()).unwrap_or_else(|| panic!("{c:?} ({}) does not read back", c.name()));
+            assert_eq!(back.name(), c.name(), "{c:?}");
+        }
+        // Where the name is the cause's own, the cause itself comes back.
+        for c in UNIT_CAUSES {
+            assert_eq!(Cause::from_name(&c.name()).as_ref(), Some(c));
+        }
+        assert_eq!(Cause::from_name("io_other"), Some(Cause::Io("other".into())));
+        assert_eq!(Cause::from_name("ws_http_404"), Some(Cause::WebSocket("ws_http_404".into())));
+        assert_eq!(Cause::from_name("tls_error"), Some(Cause::Tls("tls_error".into())));
+        assert_eq!(Cause::from_name("normal"), Some(Cause::Disconnect(0)));
+        assert_eq!(Cause::from_name("disconnect_code_0x7f"), Some(Cause::Disconnect(0x7F)));
+        assert_eq!(Cause::from_name("connack_code_9"), Some(Cause::Connack { v5: false, code: 9 }));
+        assert_eq!(Cause::from_name("connack_code_0xfe"), Some(Cause::Connack { v5: true, code: 0xFE }));
+        assert_eq!(Cause::from_name("not_authorized"), Some(Cause::Connack { v5: false, code: 5 }));
+        assert_eq!(Cause::from_name("server_busy"), Some(Cause::Connack { v5: true, code: 0x89 }));
+        for bad in ["", "nonsense", "disconnect_code_0x8e", "connack_code_0x", "connack_code_09"] {
+            assert_eq!(Cause::from_name(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reason_codes_and_suback_failures_read_back_from_their_names() {
+        for code in 0..=u8::MAX {
+            let r = ReasonCode(code);
+            assert_eq!(ReasonCode::from_name(&r.name()), Some(r));
+            for v5 in [false, true] {
+                let f = SubackFailure::of(v5, code);
+                assert_eq!(SubackFailure::from_name(&f.name()), Some(f));
+                assert_eq!(f.name(), suback_failure_name(v5, code));
+            }
+        }
+        assert_eq!(ReasonCode(0x10).name(), "no_matching_subscribers");
+        assert_eq!(ReasonCode(0xFE).name(), "reason_0xfe");
+        assert_eq!(SubackFailure::of(false, 0x80).name(), "failure");
+        assert_eq!(SubackFailure::of(true, 0x87).name(), "not_authorized");
+        assert_eq!(SubackFailure::of(true, 0xFE).name(), "failure");
+        for w in LossWindow::ALL {
+            assert_eq!(<LossWindow as Named>::from_name(w.as_str()), Some(*w));
+        }
+    }
+
+    #[test]
+    fn maps_keyed_by_a_vocabulary_type_write_and_read_by_name() {
+        use crate::record::names::serde_by_name;
+        use std::collections::BTreeMap;
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct M {
+            #[serde(with = "serde_by_name")]
+            m: BTreeMap<Cause, u64>,
+        }
+        // Two causes named alike count as one name; the names in their order.
+        let m = M {
+            m: [(Cause::Timeout, 1), (Cause::ProtocolError, 2), (Cause::Disconnect(0x82), 3), (Cause::Refused, 4)]
+                .into(),
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, r#"{"m":{"protocol_error":5,"refused":4,"timeout":1}}"#);
+        let back: M = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.m, [(Cause::Timeout, 1), (Cause::ProtocolError, 5), (Cause::Refused, 4)].into());
+        assert!(serde_json::from_str::<M>(r#"{"m":{"nonsense":1}}"#).unwrap_err().to_string().contains("nonsense"));
     }
 }

@@ -5,7 +5,8 @@ use super::words::secs;
 use crate::analysis::evidence::{AuthEvidence, Evidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
-use crate::record::vocab::FindingKind;
+use crate::record::names::by_name;
+use crate::record::vocab::{Cause, FindingKind};
 use crate::record::{ClientRecord, Generation, RunRecord};
 use std::collections::BTreeMap;
 
@@ -32,15 +33,15 @@ pub fn auth_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
         .into_iter()
         .map(|(g, list)| {
             let group = &plan.groups[g as usize];
-            let mut codes: BTreeMap<String, u64> = BTreeMap::new();
-            for gen in list.iter().flat_map(|(_, gens)| gens) {
-                *codes.entry(gen.cause.as_ref().map(|c| c.name()).unwrap_or_default()).or_default() += 1;
+            let mut codes: BTreeMap<Cause, u64> = BTreeMap::new();
+            for cause in list.iter().flat_map(|(_, gens)| gens).filter_map(|g| g.cause.as_ref()) {
+                *codes.entry(cause.clone()).or_default() += 1;
             }
             let attempts: u64 = codes.values().sum();
             let ends = || list.iter().flat_map(|(_, g)| g.iter().map(|x| x.ended_us));
             let ids: Vec<String> = list.iter().map(|(c, _)| plan.clients[c.index as usize].client_id.clone()).collect();
             let storm = group.retry_connect && attempts > list.len() as u64;
-            let codes_text = codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");
+            let codes_text = by_name(&codes).iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");
             let (name, n) = (&group.name, list.len());
             Finding {
                 kind: FindingKind::AuthRefused,

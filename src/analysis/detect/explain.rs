@@ -78,8 +78,8 @@ pub struct Takeover {
 /// Every connection end, explained.
 #[derive(Debug, Default)]
 pub struct Explained<'a> {
-    /// Connection ends of planned clients by cause name.
-    pub by_cause: BTreeMap<String, u64>,
+    /// Connection ends of planned clients by cause (as explained).
+    pub by_cause: BTreeMap<Cause, u64>,
     /// Takeovers by client id.
     pub takeovers: BTreeMap<&'a str, Vec<Takeover>>,
     /// Connections dropped for a protocol reason, by client index.
@@ -248,7 +248,7 @@ pub fn outages(record: &RunRecord, faults: &FaultLog, denied: &BTreeSet<u32>) ->
 /// What a connection end is, before the support for blaming a packet is weighed.
 enum Kind {
     /// Named by its own cause (or one already inferred).
-    Named(String),
+    Named(Cause),
     /// One of the drops of outage `k`.
     Outage(usize),
     /// Closed right after a packet of this type (3.1.1, no reason); `first`:
@@ -311,31 +311,31 @@ pub fn explain<'a>(plan: &'a Plan, by_id: &'a BTreeMap<&'a str, Vec<Conn<'a>>>, 
     for (id, c, kind) in kinds {
         let cause = c.cause.expect("only ends with a cause");
         let label = match kind {
-            Kind::Named(name) => name,
+            Kind::Named(named) => named,
             Kind::Outage(k) => {
                 out.outages[k].drops.push((c.owner.client(), c.ended_us));
-                Cause::BrokerUnavailable.name()
+                Cause::BrokerUnavailable
             }
             Kind::AfterPacket { packet_type, first } => {
                 let i = c.owner.client();
                 if supported(id, i, packet_type, first) {
                     out.protocol_drops.entry(i).or_default().push(c.clone());
                     // MQTT 3.1.1 says nothing; the close right after our packet, and its support, say it.
-                    Cause::ProtocolError.name()
+                    Cause::ProtocolError
                 } else {
                     out.closed_after_packet.entry(i).or_default().push(c.clone());
-                    cause.name()
+                    cause.clone()
                 }
             }
             Kind::ShortLived => {
                 out.short_lived.entry(c.owner.client()).or_default().push(c.clone());
-                cause.name()
+                cause.clone()
             }
             Kind::Denied => {
                 out.denied.entry(c.owner.client()).or_default().push(c.clone());
-                cause.name()
+                cause.clone()
             }
-            Kind::Plain => cause.name(),
+            Kind::Plain => cause.clone(),
         };
         if let Owner::Client(_) = c.owner {
             *out.by_cause.entry(label).or_default() += 1;
@@ -370,7 +370,7 @@ fn classify<'a>(
 ) -> Kind {
     let closed_by_peer = cause.is_close_without_reason();
     if closed_by_peer && hit_by_fault(faults, c.owner, c.ended_us) {
-        return Kind::Named(Cause::FaultInjected.name());
+        return Kind::Named(Cause::FaultInjected);
     }
     if !closed_by_peer && !cause.is_takeover_reason() {
         if cause.is_protocol_reason() {
@@ -378,22 +378,22 @@ fn classify<'a>(
                 out.protocol_drops.entry(i).or_default().push(c.clone());
             }
         }
-        return Kind::Named(cause.name());
+        return Kind::Named(cause.clone());
     }
     if let Some(u) = usurper(c, same_id) {
         out.takeovers.entry(id).or_default().push(Takeover { at_us: c.ended_us, closed: c.owner, by: u.owner });
-        return Kind::Named(Cause::SessionTakenOver.name());
+        return Kind::Named(Cause::SessionTakenOver);
     }
     if cause.is_takeover_reason() {
         out.takeovers.entry(id).or_default().push(Takeover { at_us: c.ended_us, closed: c.owner, by: c.owner });
-        return Kind::Named(cause.name());
+        return Kind::Named(cause.clone());
     }
-    let Owner::Client(i) = c.owner else { return Kind::Named(cause.name()) };
+    let Owner::Client(i) = c.owner else { return Kind::Named(cause.clone()) };
     let blamed = offending(c.flight, c.ended_us);
     if blamed.is_some_and(|e| e.malformed) {
         // midge's malformed fault: the bad packet is the support.
         out.protocol_drops.entry(i).or_default().push(c.clone());
-        return Kind::Named(Cause::ProtocolError.name());
+        return Kind::Named(Cause::ProtocolError);
     }
     if let Some(k) = out.outages.iter().position(|o| (o.from_us..=o.to_us).contains(&c.ended_us)) {
         return Kind::Outage(k);

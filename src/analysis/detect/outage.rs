@@ -8,17 +8,18 @@ use super::words::secs;
 use crate::analysis::evidence::{Evidence, OutageEvidence};
 use crate::analysis::model::Finding;
 use crate::plan::Plan;
-use crate::record::vocab::FindingKind;
+use crate::record::names::by_name;
+use crate::record::vocab::{Cause, FindingKind};
 use crate::record::RunRecord;
 use std::collections::BTreeMap;
 
 /// How one dropped client fared: when it got back in, and its failed attempts before.
-fn comeback(record: &RunRecord, client: u32, dropped_us: u64) -> (Option<u64>, Vec<String>) {
+fn comeback(record: &RunRecord, client: u32, dropped_us: u64) -> (Option<u64>, Vec<Cause>) {
     let mut failed = Vec::new();
     for g in record.clients[client as usize].timeline.iter().filter(|g| g.attempt_us >= dropped_us) {
         match g.connected_us {
             Some(t) => return (Some(t), failed),
-            None => failed.extend(g.cause.as_ref().map(|c| c.name())),
+            None => failed.extend(g.cause.clone()),
         }
     }
     (None, failed)
@@ -29,7 +30,7 @@ pub fn broker_unavailable(plan: &Plan, record: &RunRecord, outages: &[Outage]) -
         .iter()
         .map(|o| {
             let n = o.drops.len();
-            let mut failed: BTreeMap<String, u64> = BTreeMap::new();
+            let mut failed: BTreeMap<Cause, u64> = BTreeMap::new();
             let mut back: Vec<u64> = Vec::new();
             for (client, at) in &o.drops {
                 let (again, fails) = comeback(record, *client, *at);
@@ -38,11 +39,11 @@ pub fn broker_unavailable(plan: &Plan, record: &RunRecord, outages: &[Outage]) -
                     *failed.entry(f).or_default() += 1;
                 }
             }
-            let mut causes: BTreeMap<String, u64> = BTreeMap::new();
+            let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
             for (client, at) in &o.drops {
                 let g = record.clients[*client as usize].timeline.iter().find(|g| g.ended_us == *at);
                 if let Some(c) = g.and_then(|g| g.cause.as_ref()) {
-                    *causes.entry(c.name()).or_default() += 1;
+                    *causes.entry(c.clone()).or_default() += 1;
                 }
             }
             let first_back = back.iter().min().map(|t| secs(t.saturating_sub(o.from_us)));
@@ -62,7 +63,7 @@ pub fn broker_unavailable(plan: &Plan, record: &RunRecord, outages: &[Outage]) -
             } else {
                 format!(
                     "{failed_total} connection attempt(s) failed in between ({})",
-                    failed.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
+                    by_name(&failed).iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ")
                 )
             };
             let ids: Vec<String> =

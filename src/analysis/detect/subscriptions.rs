@@ -7,7 +7,8 @@ use crate::analysis::evidence::{Evidence, SubscribeEvidence};
 use crate::analysis::model::Finding;
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::Plan;
-use crate::record::vocab::{suback_failure_name, FindingKind};
+use crate::record::names::by_name;
+use crate::record::vocab::{FindingKind, SubackFailure};
 use crate::record::RunRecord;
 use std::collections::BTreeMap;
 
@@ -29,12 +30,12 @@ pub fn subscribe_refused(plan: &Plan, record: &RunRecord) -> Vec<Finding> {
         .into_iter()
         .map(|(g, list)| {
             let group = &plan.groups[g as usize];
-            let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+            let mut codes: BTreeMap<SubackFailure, u64> = BTreeMap::new();
             for &(_, code, _) in &list {
-                *codes.entry(suback_failure_name(group.protocol == ProtocolVersion::V5, code)).or_default() += 1;
+                *codes.entry(SubackFailure::of(group.protocol == ProtocolVersion::V5, code)).or_default() += 1;
             }
             let filter = plan.clients[group.first_client as usize].filter.clone().unwrap_or_default();
-            let codes_text = codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");
+            let codes_text = by_name(&codes).iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");
             Finding {
                 kind: FindingKind::SubscribeRefused,
                 summary: format!(

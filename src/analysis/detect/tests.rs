@@ -34,7 +34,7 @@ fn explained(plan: &Plan, rec: &RunRecord) -> (BTreeMap<String, u64>, Vec<Findin
     findings.extend(protocol_error_drops(plan, &e.protocol_drops, log));
     findings.extend(closed_by_broker(plan, &e.short_lived, &e.closed_after_packet, log));
     findings.extend(publish_denied(plan, &denied_clients(plan, log), &e.denied, &[], log));
-    (e.by_cause.clone(), findings)
+    (kit::names(&e.by_cause), findings)
 }
 
 /// No publisher denied.

@@ -8,7 +8,7 @@
 //! (`CapacityVary`) or of this model (`Comparison`, `LimitUnit`), and a
 //! finding's evidence is one struct per kind (`analysis::evidence`). Where
 //! report.json's bytes depend on more than the types — a map keyed by an enum
-//! written in the order of its names (`lost_by_window`) — a `serialize_with`
+//! written in the order of its names (`lost_by_window`, `by_cause`, …) — `record::names`
 //! keeps them as they were. The sections with a job of their own are in the
 //! submodules (capacity, expectation, generator, latency, shards), which are
 //! private: their types are reached as `analysis::model::X` (and, with the
@@ -18,7 +18,8 @@
 //! holds the model to it.
 
 use crate::analysis::evidence::Evidence;
-use crate::record::vocab::{DrainEnd, FindingKind, LossWindow, StopSignal, Verdict};
+use crate::record::names::serde_by_name;
+use crate::record::vocab::{Cause, DrainEnd, FindingKind, LossWindow, ReasonCode, StopSignal, SubackFailure, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -27,12 +28,14 @@ use crate::record::{FaultEvent, TimePoint};
 mod capacity;
 mod expectation;
 mod generator;
+mod keys;
 mod latency;
 mod shards;
 
 pub use capacity::{CapacityInfo, CapacityStep};
 pub use expectation::{Comparison, ExpectationResult, LimitUnit};
 pub use generator::{LoadGenerator, PublishRate};
+pub use keys::{ClientId, GroupName, SysTopic};
 pub use latency::{LatencyInfo, LatencySummary};
 pub use shards::{ClockPairInfo, ShardPartInfo, ShardsInfo};
 
@@ -165,9 +168,9 @@ pub struct StageInfo {
     pub start_s: f64,
     pub end_s: f64,
     /// Messages per second per client of each publishing group, at the end.
-    pub rate: std::collections::BTreeMap<String, f64>,
+    pub rate: BTreeMap<GroupName, f64>,
     /// Connected clients of each group planned at the end.
-    pub clients: std::collections::BTreeMap<String, u32>,
+    pub clients: BTreeMap<GroupName, u32>,
 }
 
 /// How the drain after publishing ended, and what was still outstanding.
@@ -201,7 +204,7 @@ pub struct BrokerInfo {
     /// The broker's own counters: the last value of each `$SYS/#` topic it
     /// published during the run (empty when it publishes none).
     #[serde(default)]
-    pub sys: std::collections::BTreeMap<String, String>,
+    pub sys: BTreeMap<SysTopic, String>,
     /// The broker's main counters round by round ($SYS, on the run clock;
     /// empty when it publishes none).
     #[serde(default)]
@@ -221,8 +224,12 @@ pub struct ClientsInfo {
     /// Connection attempts the broker accepted (CONNACK success).
     #[serde(default)]
     pub connects: u64,
-    pub connect_failures: BTreeMap<String, u64>,
-    pub subscribe_failures: BTreeMap<String, u64>,
+    /// Failed connection attempts by cause.
+    #[serde(with = "serde_by_name")]
+    pub connect_failures: BTreeMap<Cause, u64>,
+    /// Refused subscriptions by SUBACK failure.
+    #[serde(with = "serde_by_name")]
+    pub subscribe_failures: BTreeMap<SubackFailure, u64>,
     /// Connections a client stage's ramp down ended on plan (midge's
     /// DISCONNECT mid-run): no disconnect, no failure.
     #[serde(default)]
@@ -272,12 +279,12 @@ pub struct Messages {
     /// PUBACK / PUBREC / PUBCOMP reason codes other than success (MQTT 5),
     /// by name: refusals (≥ 0x80, also in `rejected`) and
     /// `no_matching_subscribers` (0x10).
-    #[serde(default)]
-    pub publish_reasons: BTreeMap<String, u64>,
+    #[serde(default, with = "serde_by_name")]
+    pub publish_reasons: BTreeMap<ReasonCode, u64>,
     /// Lost messages by the window they fell in: steady, subscriber_offline,
     /// publisher_offline, broker_restart, session_lost (and session_expired,
     /// always 0: what falls after an expiry is missed, never lost).
-    #[serde(serialize_with = "loss_windows_by_name")]
+    #[serde(with = "serde_by_name")]
     pub lost_by_window: BTreeMap<LossWindow, u64>,
     /// Got out while a clean-session subscriber was offline: not expected, not lost.
     pub missed_offline: u64,
@@ -310,7 +317,8 @@ pub struct Messages {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Disconnects {
     pub total: u64,
-    pub by_cause: BTreeMap<String, u64>,
+    #[serde(with = "serde_by_name")]
+    pub by_cause: BTreeMap<Cause, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -351,7 +359,7 @@ pub struct ShareInfo {
     /// Delivered to more than one member (or twice to one).
     pub duplicated: u64,
     /// Distinct messages each member received, by client id.
-    pub per_member: BTreeMap<String, u64>,
+    pub per_member: BTreeMap<ClientId, u64>,
     /// The smallest and largest member's part of what the group received, in percent.
     pub min_share_pct: f64,
     pub max_share_pct: f64,
@@ -394,14 +402,6 @@ pub struct ClientTimeline {
     pub client: String,
     pub group: String,
     pub connections: Vec<ConnectionInfo>,
-}
-
-/// `lost_by_window` in report.json: keyed by the windows' names, in the
-/// order of those names (as it was when the map was keyed by strings), not
-/// in the enum's order.
-fn loss_windows_by_name<S: serde::Serializer>(m: &BTreeMap<LossWindow, u64>, s: S) -> Result<S::Ok, S::Error> {
-    let by_name: BTreeMap<&str, u64> = m.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-    by_name.serialize(s)
 }
 
 /// How many client timelines report.json lists one by one.

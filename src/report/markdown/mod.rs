@@ -39,11 +39,12 @@ fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
     }
 }
 
-fn causes(map: &std::collections::BTreeMap<String, u64>) -> String {
+/// A map by name, in the order of the names.
+fn causes<K: crate::record::names::Named>(map: &std::collections::BTreeMap<K, u64>) -> String {
     if map.is_empty() {
         return "none".into();
     }
-    map.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+    crate::record::names::by_name(map).iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The whole report, section by section, in the order a reader wants them:
@@ -455,7 +456,7 @@ fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
 
 /// The broker's own $SYS counters, when it published them, to set beside midge's.
 fn broker_counters(o: &mut String, r: &Report) {
-    let sys = |k: &str| r.broker.sys.get(&format!("$SYS/broker/{k}")).map(String::as_str);
+    let sys = |k: &str| r.broker.sys.get(format!("$SYS/broker/{k}").as_str()).map(String::as_str);
     if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
         let _ = writeln!(
             o,
