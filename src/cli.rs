@@ -477,7 +477,7 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
     let out_dir = out.unwrap_or_else(|| default_out_dir(&plan.name));
     // A shard that cannot run says so in its folder, so the merge can name it.
     let shard_error = plan.shard.as_ref().map(|s| crate::merge::ShardError {
-        shard: crate::record::ShardOf { index: s.id.index, count: s.id.count },
+        shard: crate::record::shards::ShardOf { index: s.id.index, count: s.id.count },
         run_id: format!("{:016x}", plan.run_id),
         scenario_sha256: plan.scenario_sha256.clone(),
         error: String::new(),

@@ -16,8 +16,8 @@
 //!   A task that panicked is named in what `Tasks::stop` returns.
 //! - `stop_requested`: the stop signal the command line forwards, named.
 
+use crate::record::clock::RunClock;
 use crate::record::vocab::StopSignal;
-use crate::record::RunClock;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{watch, Notify};

@@ -16,7 +16,8 @@ use crate::analysis::model::Report;
 use crate::plan::shard::ShardId;
 use crate::plan::{global_indices, Plan};
 use crate::record::merge::{combine, ShardPart};
-use crate::record::{PlanIdentity, RunRecord, ShardOf, RECORD_FILE};
+use crate::record::shards::ShardOf;
+use crate::record::{PlanIdentity, RunRecord, RECORD_FILE};
 use std::path::{Path, PathBuf};
 
 /// The file a shard that could not run writes instead of its record.

@@ -8,7 +8,8 @@
 
 use crate::analysis::model::Report;
 use crate::control::Phase;
-use crate::record::{Counters, RunClock, TimePoint};
+use crate::record::clock::RunClock;
+use crate::record::{Counters, TimePoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};

@@ -19,12 +19,14 @@
 //! those of the run's end. The series rolls up past `MAX_POINTS` rounds,
 //! keeping the later round (`record::series`).
 
+use crate::mqtt::codec::{ConnectOptions, Packet};
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::transport::Transport;
-use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::record::clock::RunClock;
 use crate::record::series::{Series, MAX_POINTS};
-use crate::record::{RunClock, SysPoint};
+use crate::record::SysPoint;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

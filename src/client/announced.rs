@@ -3,7 +3,7 @@
 //! back and reported (a `broker_limit` finding), rather than sent and
 //! punished with a disconnect. No I/O.
 
-use crate::mqtt::ConnAck;
+use crate::mqtt::codec::ConnAck;
 use crate::plan::{ClientPlan, GroupPlan};
 use crate::record::vocab::Limit;
 use crate::record::LimitHit;

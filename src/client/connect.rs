@@ -15,8 +15,9 @@ use super::recorder::ConnectTimes;
 use super::session::{Outgoing, Request, Resend, Resent};
 use super::state::Client;
 use super::task::CONNECT_TIMEOUT;
+use crate::mqtt::codec::{ConnAck, ConnectOptions, Packet};
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
-use crate::mqtt::{ConnAck, ConnectOptions, Connection, Packet};
 use crate::record::vocab::{BatchMode, Cause};
 
 impl Client {

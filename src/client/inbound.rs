@@ -13,16 +13,17 @@
 
 use super::session::Event;
 use super::state::Client;
+use crate::mqtt::codec::Packet;
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::mqtt::reason::{AckReason, SubAckCode};
-use crate::mqtt::{Connection, Packet};
 use crate::record::vocab::{Cause, SubackFailure};
 
 impl Client {
     /// A tracked delivery's user properties against those its publisher's
     /// group sends: checked and mismatched deliveries counted.
-    fn check_user_props(&self, m: &crate::mqtt::Publish) {
+    fn check_user_props(&self, m: &crate::mqtt::codec::Publish) {
         let plan = &self.ctx.plan;
         let crate::payload::Decoded::Tracked(h) = crate::payload::Header::decode(&m.payload, plan.run_id) else {
             return;

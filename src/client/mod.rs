@@ -30,7 +30,7 @@ pub mod session;
 pub mod snapshot;
 mod state;
 mod stay;
-pub mod task;
+mod task;
 
 pub use state::ClientContext;
-pub use task::{run_client, ClientOutcome};
+pub use task::{run_client, ClientOutcome, CONNECT_TIMEOUT};

@@ -16,9 +16,9 @@
 //! reconnect policy.
 
 use crate::mqtt::codec::{put_frame, ConnectOptions, Packet};
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::connection_cause;
 use crate::mqtt::protocol::ProtocolVersion;
-use crate::mqtt::Connection;
 use crate::record::vocab::Cause;
 use crate::scenario::MalformedPacket;
 use bytes::{BufMut, BytesMut};

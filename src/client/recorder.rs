@@ -35,10 +35,11 @@
 
 use super::session::Outbound;
 use crate::metrics::{Delivery, Metrics, UnrecordedDeliveries};
-use crate::mqtt::Publish;
+use crate::mqtt::codec::Publish;
 use crate::payload::{Decoded, Header};
+use crate::record::clock::RunClock;
 use crate::record::logs::{PublishLog, RxLog};
-use crate::record::{Counters, Generation, RunClock};
+use crate::record::{Counters, Generation};
 use std::sync::atomic::Ordering;
 
 /// How long each step of a successful connect took (µs): to CONNACK in

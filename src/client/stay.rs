@@ -18,8 +18,8 @@
 use super::state::Client;
 use super::task::{Served, Stay};
 use crate::control::Phase;
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::connection_cause;
-use crate::mqtt::Connection;
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::vocab::Cause;
 use std::time::Duration;

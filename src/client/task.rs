@@ -30,7 +30,7 @@ use super::reconnect::Backoff;
 use super::session::Request;
 use super::state::{Client, ClientContext};
 use crate::control::Phase;
-use crate::mqtt::Connection;
+use crate::mqtt::connection::Connection;
 use crate::record::vocab::Cause;
 use crate::record::ClientRecord;
 use std::sync::atomic::Ordering;
@@ -262,7 +262,7 @@ mod tests {
         let ctx = Arc::new(ClientContext {
             plan,
             metrics: Arc::new(Metrics::new(1)),
-            run: Arc::new(crate::control::RunControl::new(crate::record::RunClock::new())),
+            run: Arc::new(crate::control::RunControl::new(crate::record::clock::RunClock::new())),
             broker: "127.0.0.1:1".parse().unwrap(),
             orders: orders.clone(),
             transports: Arc::from(vec![Default::default()]),

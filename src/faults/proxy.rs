@@ -530,8 +530,8 @@ fn connect_client_id(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::codec::{ConnectOptions, Packet};
     use crate::mqtt::protocol::ProtocolVersion;
-    use crate::mqtt::{ConnectOptions, Packet};
 
     #[test]
     fn reads_the_client_id_of_both_versions() {

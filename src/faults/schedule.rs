@@ -10,7 +10,7 @@ use crate::broker::BrokerHandle;
 use crate::client::order::{ClientOrder, Kill, MalformedOrder};
 use crate::control::Phase;
 use crate::plan::{FaultPlan, Plan, Targets};
-use crate::record::RunClock;
+use crate::record::clock::RunClock;
 use crate::record::TwinRecord;
 use crate::scenario::FaultAction;
 use std::sync::Arc;

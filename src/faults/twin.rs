@@ -6,11 +6,13 @@
 //! connection holds the id), and records its connections for the detectors.
 
 use crate::client::reconnect::Backoff;
+use crate::mqtt::codec::{ConnectOptions, Packet};
+use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::{connection_cause, dial, Dial};
 use crate::mqtt::protocol::ProtocolVersion;
-use crate::mqtt::{ConnectOptions, Connection, Packet};
+use crate::record::clock::RunClock;
 use crate::record::vocab::Cause;
-use crate::record::{RunClock, TwinConnection, TwinRecord};
+use crate::record::{TwinConnection, TwinRecord};
 use crate::scenario::ReconnectPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

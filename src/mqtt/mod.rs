@@ -10,6 +10,3 @@ pub mod protocol;
 pub mod reason;
 pub mod transport;
 pub mod websocket;
-
-pub use codec::{ConnAck, ConnectOptions, Packet, Publish};
-pub use connection::{Connection, ConnectionError};

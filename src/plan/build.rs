@@ -256,7 +256,7 @@ impl Plan {
                 Some(s) => s.all_client_ids.clone(),
                 None => self.clients.iter().map(|c| c.client_id.clone()).collect(),
             },
-            shard: self.shard.as_ref().map(|s| crate::record::ShardOf { index: s.id.index, count: s.id.count }),
+            shard: self.shard.as_ref().map(|s| crate::record::shards::ShardOf { index: s.id.index, count: s.id.count }),
             start_at_unix_us: self.start_at_unix_us,
         }
     }

@@ -123,10 +123,10 @@ impl GroupPlan {
     }
 
     /// The CONNECT a client of this group sends (its twin sends the same).
-    pub fn connect_options(&self, client_id: &str) -> crate::mqtt::ConnectOptions {
+    pub fn connect_options(&self, client_id: &str) -> crate::mqtt::codec::ConnectOptions {
         let creds = self.credentials.clone();
         let v5 = self.protocol == ProtocolVersion::V5;
-        crate::mqtt::ConnectOptions {
+        crate::mqtt::codec::ConnectOptions {
             client_id: client_id.to_string(),
             keep_alive_s: self.keepalive.as_secs().min(u16::MAX as u64) as u16,
             clean_start: self.clean_session,

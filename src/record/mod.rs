@@ -46,15 +46,14 @@ pub mod vocab;
 use hdrhistogram::Histogram;
 use logs::{PublishLog, RxLog};
 use serde::{Deserialize, Serialize};
+use shards::ShardOf;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 
 mod fault_log;
 
-pub use clock::RunClock;
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
-pub use shards::ShardOf;
 
 /// The version of record.json's layout; a record of another version is refused.
 pub const RECORD_FORMAT: u32 = 2;

@@ -14,11 +14,12 @@
 use crate::broker::BrokerHandle;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
+use crate::record::clock::RunClock;
 use crate::record::series::Series;
 use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{
     BrokerRecord, ClientRecord, Counters, DrainRecord, FaultLog, GeneratorRecord, Latencies, PublishWindow,
-    RetainedCleanup, RunClock, RunRecord, TimePoint, TlsRecord, RECORD_FORMAT,
+    RetainedCleanup, RunRecord, TimePoint, TlsRecord, RECORD_FORMAT,
 };
 use crate::sys::SysSeen;
 use hdrhistogram::Histogram;

@@ -8,12 +8,12 @@
 //! credentials); at most 10 clears in flight, 10 s for the whole cleanup; the
 //! record keeps topics, cleared and why it stopped short (`RetainedCleanup`).
 
+use crate::mqtt::codec::{Packet, Publish};
 use crate::mqtt::handshake::{dial, Dial};
 use crate::mqtt::transport::Transport;
-use crate::mqtt::{Packet, Publish};
 use crate::plan::Plan;
+use crate::record::clock::RunClock;
 use crate::record::RetainedCleanup;
-use crate::record::RunClock;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;

@@ -42,8 +42,9 @@ use crate::metrics::Metrics;
 use crate::mqtt::transport::{TlsClient, Transport};
 use crate::mqtt::websocket::WsTarget;
 use crate::plan::Plan;
+use crate::record::clock::RunClock;
 use crate::record::vocab::{DrainEnd, StopSignal};
-use crate::record::{DrainRecord, RunClock, RunRecord, TlsRecord};
+use crate::record::{DrainRecord, RunRecord, TlsRecord};
 use crate::sys::SysWatcher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -299,7 +300,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
 /// subscribed: the slowest group's ramp, two connect timeouts and a margin.
 fn ready_limit(plan: &Plan) -> Duration {
     let ramp_s = plan.groups.iter().map(|g| g.connect_rate.map_or(0.0, |r| g.clients as f64 / r)).fold(0.0, f64::max);
-    Duration::from_secs_f64(ramp_s) + crate::client::task::CONNECT_TIMEOUT * 2 + Duration::from_secs(5)
+    Duration::from_secs_f64(ramp_s) + crate::client::CONNECT_TIMEOUT * 2 + Duration::from_secs(5)
 }
 
 /// The background tasks the run asks for beside the sampler: the Prometheus

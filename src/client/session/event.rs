@@ -2,8 +2,8 @@
 //! and the `Step` (the reply to write, and the event) `Session::handle`
 //! returns. Plain data, so the client and the tests match on it.
 
+use crate::mqtt::codec::{Packet, Publish};
 use crate::mqtt::reason::{AckReason, SubAckCode};
-use crate::mqtt::{Packet, Publish};
 use crate::record::vocab::Cause;
 
 /// What a packet from the broker means for the client, beyond the reply.

@@ -29,8 +29,8 @@ mod event;
 
 pub use event::{Event, Step};
 
+use crate::mqtt::codec::Packet;
 use crate::mqtt::reason::{AckReason, SubAckCode};
-use crate::mqtt::Packet;
 use crate::record::vocab::Cause;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, DefaultHasher};
@@ -566,8 +566,8 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::codec::Publish;
     use crate::mqtt::reason::{AckReason, SubAckCode};
-    use crate::mqtt::Publish;
     use crate::record::vocab::Cause;
 
     #[test]
