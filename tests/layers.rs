@@ -35,7 +35,7 @@
 //!   `super::windows::…` (`tally.rs` imports `super::shared::…`, never the
 //!   other way). A bare `mod child;` is no edge.
 //! - Shared types live in the lowest layer that needs them, with one import
-//!   path each (`RunClock` from `record`, `Phase` from `control`,
+//!   path each (`RunClock` from `record::clock`, `Phase` from `control`,
 //!   `ProtocolVersion` from `mqtt::protocol`, `Report` from
 //!   `analysis::model`): no module re-exports another top-level module's
 //!   types; a parent re-exports only its own private children.
