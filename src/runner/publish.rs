@@ -57,7 +57,7 @@ pub(super) async fn publish(
     let broker_cpu_at_start = broker_cpu_seconds(&s.plan, broker).await;
     let (probe, stop_probe) = spawn_loop_probe(&s.pool);
     // A short lead so that every client sees the phase before its first slot.
-    let (start_us, start_late_us) = publish_start(&s.plan, &s.clock, s.clock.now_us() + 50_000);
+    let (start_us, start_late_us) = publish_start(&s.plan, &s.run.clock, s.run.clock.now_us() + 50_000);
     if let (Some(late), Some(shard)) = (start_late_us.filter(|l| *l > 0), &s.plan.shard) {
         eprintln!(
             "midge: shard {} starts publishing {:.3} s after --start-at (its clients were still connecting); the report marks the skew",
@@ -76,17 +76,17 @@ pub(super) async fn publish(
             orders: s.orders.clone(),
             phase: s.phase.clone(),
             transports: p.group_transports.clone(),
-            clock: s.clock,
+            clock: s.run.clock,
         };
         tokio::spawn(schedule::run(fctx, start_us, s.phase.subscribe()))
     });
     let stopped_by = tokio::select! {
-        _ = tokio::time::sleep_until(Instant::from_std(s.clock.instant_at(end_us))) => None,
+        _ = tokio::time::sleep_until(Instant::from_std(s.run.clock.instant_at(end_us))) => None,
         _ = all_publishers_done(&s.plan, &s.run) => None,
         signal = stop_requested(interrupt) => Some(signal),
     };
     let elapsed = started.elapsed();
-    let window = PublishWindow { start_us, end_us, stopped_us: s.clock.now_us() };
+    let window = PublishWindow { start_us, end_us, stopped_us: s.run.clock.now_us() };
     let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib = crate::metrics::process_rss_kib();
     let broker_rss_kib = broker.lock().await.rss_kib();

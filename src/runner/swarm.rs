@@ -46,8 +46,7 @@ pub(super) struct Links {
 /// tasks that watch it.
 pub(super) struct Swarm {
     pub plan: Arc<Plan>,
-    pub clock: RunClock,
-    /// The clock again, with the gates the runner waits on (shared with the clients).
+    /// The run clock and the gates the runner waits on (shared with the clients).
     pub run: Arc<RunControl>,
     pub metrics: Arc<Metrics>,
     pub pool: Arc<WorkerPool>,
@@ -109,7 +108,7 @@ pub(super) fn start_swarm(
     let (m, shown, s) = (metrics.clone(), progress.clone(), series.clone());
     tasks.spawn(TaskName::Sampler, move |shutdown| sampler(m, clock, shown, broker_pid, s, shutdown));
     let ramps = spawn_ramps(&plan, &ctx, &phase_rx, &pool);
-    Ok(Swarm { plan, clock, run, metrics, pool, phase, orders, progress, series, snapshots, tasks, ramps })
+    Ok(Swarm { plan, run, metrics, pool, phase, orders, progress, series, snapshots, tasks, ramps })
 }
 
 impl Swarm {
@@ -130,7 +129,7 @@ impl Swarm {
             Some(w) => w.finish().await,
             None => SysSeen::default(),
         };
-        let run_end_us = self.clock.now_us();
+        let run_end_us = self.run.clock.now_us();
         for failed in self.tasks.stop().await {
             eprintln!("midge: the {failed:?} task failed (its part of the run may be missing)");
         }
