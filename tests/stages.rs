@@ -130,16 +130,34 @@ async fn a_clients_ramp_connects_up_to_the_target_and_leaves_cleanly() {
     assert_eq!(r.clients.planned, 51, "{ctx}");
     assert_eq!(r.clients.connected_peak, 51, "every client of the last target connected: {ctx}");
     assert_eq!(r.clients.connects, 51, "{ctx}");
-    // The devices joined through the first stage: each owes from its join
-    // on, at 10 msg/s. What was due went out, and nothing was lost.
+    // The devices joined through the first stage (0 → 30 over 3 s): device k
+    // joins at (k + 1)/10 s and owes 10 msg/s from its join, its messages
+    // offset by k/30 of an interval, to the end at 6 s: the n-th at
+    // (k + 1)/10 + (n + k/30)/10 s < 6, so 59 − k of them (`plan::schedule`).
+    // 30 × 59 − (0 + … + 29) = 1335. What was due went out, nothing was lost.
     let rates = &r.load_generator.publish_rates[0];
+    assert_eq!(rates.due, 1335, "{ctx}");
     assert_eq!(rates.sent, rates.due, "{ctx}");
-    assert!((1200..1500).contains(&rates.due), "about 30 × 10 × 4.5 s: {ctx}");
+    let plan = plan_of(&out.record);
+    let devices = &plan.groups[1];
+    for k in 0..30u32 {
+        let c = out.record.clients.iter().find(|c| c.index == devices.first_client + k).unwrap();
+        assert_eq!(devices.join_us(c.index), (k as u64 + 1) * 100_000, "device {k}");
+        assert_eq!(c.publish_log.as_ref().unwrap().published(), 59 - k as u64, "device {k}: {ctx}");
+    }
     assert_eq!(m.unsent, 0, "{ctx}");
     assert_eq!(m.lost, 0, "{ctx}");
     assert_eq!(m.duplicated, 0, "{ctx}");
-    // (A watcher may also get a message that raced its SUBACK: more than owed.)
-    assert!(m.received > 0 && m.received >= m.expected, "{ctx}");
+    // Each subscriber is owed what was got out between its SUBACK and its
+    // end; a watcher may also get a message that raced its SUBACK, sent
+    // before it (more than owed): both counted from the record.
+    let (mut owed, mut extra) = (0, 0);
+    for c in out.record.clients.iter().filter(|c| c.rx.is_some()) {
+        let (o, e) = owed_and_extra(&out.record, c);
+        (owed, extra) = (owed + o, extra + e);
+    }
+    assert_eq!((m.expected, m.received), (owed, owed + extra), "{ctx}");
+    assert!(m.expected > 0, "{ctx}");
     // Every connection ended with midge's own DISCONNECT at the end.
     assert_eq!(r.disconnects.total, 0, "{ctx}");
     assert!(r.disconnects.by_cause.is_empty(), "{ctx}");

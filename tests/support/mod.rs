@@ -59,3 +59,87 @@ pub fn midge(args: &[&str]) -> std::process::Output {
         .output()
         .expect("midge binary runs")
 }
+
+// ---- Exact figures from the record (the timeline, the publish logs) ----
+
+use midge::record::{ClientRecord, Generation, RunRecord};
+
+/// The plan a record was made from.
+pub fn plan_of(rec: &RunRecord) -> Plan {
+    Plan::rebuild(&rec.plan).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A client's record, by its id.
+pub fn client<'a>(rec: &'a RunRecord, id: &str) -> &'a ClientRecord {
+    let i = rec.plan.client_ids.iter().position(|c| c == id).unwrap_or_else(|| panic!("no client {id}")) as u32;
+    rec.clients.iter().find(|c| c.index == i).unwrap_or_else(|| panic!("{id} has no record"))
+}
+
+/// Until when a connection that midge closed (at the end, or on a planned
+/// leave) was owed what was sent to it (`analysis::windows`: its end; a
+/// leave less the race margin, or the slowest delivery it saw if slower),
+/// and from when (SUBACK). None: it never subscribed.
+pub fn live_window(g: &Generation) -> Option<(u64, u64)> {
+    use midge::record::clock::RACE_MARGIN_US;
+    let from = g.live_from_us?;
+    assert!(g.cause.is_none(), "a connection midge did not close: {g:?}");
+    let to = match g.left_us {
+        Some(at) => at.saturating_sub(RACE_MARGIN_US.max(g.slowest_delivery_us)).max(from),
+        None => g.ended_us,
+    };
+    Some((from, to))
+}
+
+/// Per publisher, the sequence numbers it got out (acknowledged, or written
+/// at QoS 0) that it first wrote within [from_us, to_us].
+pub fn got_out_between(rec: &RunRecord, from_us: u64, to_us: u64) -> Vec<(u32, Vec<u64>)> {
+    let plan = plan_of(rec);
+    rec.clients
+        .iter()
+        .filter_map(|c| {
+            let log = c.publish_log.as_ref()?;
+            let publisher = plan.clients[c.index as usize].publisher?;
+            let (a, b) = log.seqs_sent_between(from_us, to_us);
+            Some((publisher, (a..b).filter(|s| log.got_out.contains(*s)).collect()))
+        })
+        .collect()
+}
+
+/// How many of the messages got out within [from_us, to_us] `sub` received
+/// (`true`) or not (`false`).
+pub fn received_of(rec: &RunRecord, sub: &ClientRecord, from_us: u64, to_us: u64, received: bool) -> u64 {
+    let rx = sub.rx.as_ref().expect("a subscriber");
+    got_out_between(rec, from_us, to_us)
+        .iter()
+        .map(|(p, seqs)| {
+            let got = |s: &u64| rx.streams.get(p).is_some_and(|st| st.received.contains(*s));
+            seqs.iter().filter(|s| got(s) == received).count() as u64
+        })
+        .sum()
+}
+
+/// What a subscriber whose every connection midge closed (a clean session,
+/// no drop) was owed over its live windows, and what it received beyond
+/// that (a message that raced its SUBACK or its leave): (owed, extra).
+pub fn owed_and_extra(rec: &RunRecord, sub: &ClientRecord) -> (u64, u64) {
+    let owed: u64 = sub
+        .timeline
+        .iter()
+        .filter_map(live_window)
+        .map(|(from, to)| got_out_between(rec, from, to).iter().map(|(_, s)| s.len() as u64).sum::<u64>())
+        .sum();
+    let received: u64 = sub.rx.as_ref().map_or(0, |rx| rx.streams.values().map(|s| s.received.len()).sum());
+    (owed, received - owed)
+}
+
+/// The offline gap between a connection that dropped and the next live one
+/// (`analysis::windows`): from its last trusted moment (the last packet
+/// heard, less the race margin or the slowest delivery it saw if slower)
+/// to the next SUBACK (or CONNACK of a resumed session), ends excluded.
+pub fn offline_gap(dropped: &Generation, next: &Generation) -> (u64, u64) {
+    use midge::record::clock::RACE_MARGIN_US;
+    assert!(dropped.cause.is_some(), "a connection that dropped: {dropped:?}");
+    let live = dropped.live_from_us.unwrap_or(dropped.connected_us.unwrap());
+    let trusted = dropped.heard_us.saturating_sub(RACE_MARGIN_US.max(dropped.slowest_delivery_us)).max(live);
+    (trusted + 1, next.live_from_us.expect("the next connection subscribed") - 1)
+}
