@@ -77,14 +77,19 @@ pub fn client<'a>(rec: &'a RunRecord, id: &str) -> &'a ClientRecord {
 
 /// Until when a connection that midge closed (at the end, or on a planned
 /// leave) was owed what was sent to it (`analysis::windows`: its end; a
-/// leave less the race margin, or the slowest delivery it saw if slower),
-/// and from when (SUBACK). None: it never subscribed.
-pub fn live_window(g: &Generation) -> Option<(u64, u64)> {
+/// leave less the race margin, or the slowest delivery it saw if slower,
+/// and less how far the publisher's send-time log widened its band), and
+/// from when (SUBACK). None: it never subscribed.
+pub fn live_window(g: &Generation, widened_us: u64) -> Option<(u64, u64)> {
     use midge::record::clock::RACE_MARGIN_US;
     let from = g.live_from_us?;
     assert!(g.cause.is_none(), "a connection midge did not close: {g:?}");
+    let margin = match widened_us {
+        0 => RACE_MARGIN_US.max(g.slowest_delivery_us),
+        by => g.slowest_delivery_us.max(RACE_MARGIN_US) + by,
+    };
     let to = match g.left_us {
-        Some(at) => at.saturating_sub(RACE_MARGIN_US.max(g.slowest_delivery_us)).max(from),
+        Some(at) => at.saturating_sub(margin).max(from),
         None => g.ended_us,
     };
     Some((from, to))
@@ -122,13 +127,20 @@ pub fn received_of(rec: &RunRecord, sub: &ClientRecord, from_us: u64, to_us: u64
 /// no drop) was owed over its live windows, and what it received beyond
 /// that (a message that raced its SUBACK or its leave): (owed, extra).
 pub fn owed_and_extra(rec: &RunRecord, sub: &ClientRecord) -> (u64, u64) {
-    let owed: u64 = sub
-        .timeline
-        .iter()
-        .filter_map(live_window)
-        .map(|(from, to)| got_out_between(rec, from, to).iter().map(|(_, s)| s.len() as u64).sum::<u64>())
-        .sum();
-    let received: u64 = sub.rx.as_ref().map_or(0, |rx| rx.streams.values().map(|s| s.received.len()).sum());
+    let plan = plan_of(rec);
+    let rx = sub.rx.as_ref().expect("a subscriber");
+    let mut owed = 0;
+    for c in &rec.clients {
+        let (Some(log), Some(p)) = (&c.publish_log, plan.clients[c.index as usize].publisher) else { continue };
+        for (from, to) in sub.timeline.iter().filter_map(|g| live_window(g, log.sent.widened_us())) {
+            let (a, b) = log.seqs_sent_between(from, to);
+            owed += log.got_out.count_within(a, b);
+            let received = rx.streams.get(&p).map_or(0, |s| s.received.count_within(a, b));
+            let got_out = log.got_out.count_within(a, b);
+            assert!(received >= got_out, "{} lost messages of publisher {p}", plan.clients[sub.index as usize].client_id);
+        }
+    }
+    let received: u64 = rx.streams.values().map(|s| s.received.len()).sum();
     (owed, received - owed)
 }
 
