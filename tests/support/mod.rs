@@ -137,7 +137,11 @@ pub fn owed_and_extra(rec: &RunRecord, sub: &ClientRecord) -> (u64, u64) {
             owed += log.got_out.count_within(a, b);
             let received = rx.streams.get(&p).map_or(0, |s| s.received.count_within(a, b));
             let got_out = log.got_out.count_within(a, b);
-            assert!(received >= got_out, "{} lost messages of publisher {p}", plan.clients[sub.index as usize].client_id);
+            assert!(
+                received >= got_out,
+                "{} lost messages of publisher {p}",
+                plan.clients[sub.index as usize].client_id
+            );
         }
     }
     let received: u64 = rx.streams.values().map(|s| s.received.len()).sum();
