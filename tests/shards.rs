@@ -137,7 +137,24 @@ async fn four_shards_merge_to_the_counts_of_one_whole_run() {
     let md = std::fs::read_to_string(merged.join("report.md")).unwrap();
     assert!(md.contains("Merged from 4 shards"), "report.md names the merge");
     assert_eq!(m["shards"]["parts"].as_array().unwrap().len(), 4);
-    assert!(m["shards"]["start_skew_ms"].as_f64().unwrap() < 1000.0, "--start-at lines the shards up");
+    // The skew is the spread of the shards' publish starts on one clock
+    // (Unix µs: each record's clock start plus its publishing start), from
+    // their records; --start-at lines them up: each starts at it, or as late
+    // as its record says.
+    let at_unix_us =
+        humantime::parse_rfc3339(&start_at).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64;
+    let starts: Vec<u64> = dirs
+        .iter()
+        .map(|d| {
+            let rec: Value = serde_json::from_str(&std::fs::read_to_string(d.join("record.json")).unwrap()).unwrap();
+            let start = rec["clock_start_unix_us"].as_u64().unwrap() + rec["publishing"]["start_us"].as_u64().unwrap();
+            let late = rec["start_late_us"].as_u64().unwrap();
+            assert_eq!(start, at_unix_us + late, "{}: --start-at {at_unix_us} + late {late}", d.display());
+            start
+        })
+        .collect();
+    let skew_us = starts.iter().max().unwrap() - starts.iter().min().unwrap();
+    assert_eq!(m["shards"]["start_skew_ms"].as_f64().unwrap(), skew_us as f64 / 1000.0, "{starts:?}");
 
     // Every client id on exactly one shard; all of them run.
     let mut ids: Vec<String> = dirs.iter().flat_map(|d| ids_run_by(d)).collect();
