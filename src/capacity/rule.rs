@@ -92,9 +92,11 @@ pub fn delivered_ratio(r: &Report, planned: &Planned) -> f64 {
     }
 }
 
-/// The connect failures by cause, in words ("closed_before_connack: 40").
+/// The connect failures by cause, in words and in report.json's order of
+/// names ("closed_before_connack: 40, network_reset: 2").
 fn failure_causes(r: &Report) -> String {
-    let causes: Vec<String> = r.clients.connect_failures.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let by_name = crate::record::names::by_name(&r.clients.connect_failures);
+    let causes: Vec<String> = by_name.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     causes.join(", ")
 }
 
