@@ -51,9 +51,15 @@ pub fn planned_offered(plan: &Plan) -> u64 {
     offered
 }
 
-/// Per planned client: whether it is in a stepped group (indices in `plan.groups`).
+/// Per planned client: whether it is in a stepped group (indices in
+/// `plan.groups`) and its plan has it join before the hold ends (a late
+/// group or a client stage may not).
 pub fn stepped_clients(plan: &Plan, groups: &[usize]) -> Vec<bool> {
-    plan.clients.iter().map(|c| groups.contains(&(c.group as usize))).collect()
+    let end_us = plan.duration.as_micros() as u64;
+    plan.clients
+        .iter()
+        .map(|c| groups.contains(&(c.group as usize)) && plan.group_of(c).join_us(c.index) < end_us)
+        .collect()
 }
 
 /// Stepped clients (`stepped_clients`) whose every connection attempt failed
@@ -347,6 +353,11 @@ subscribe = { filter = "$share/g/a/+", qos = 1 }
     #[test]
     fn stepped_clients_that_never_connected_are_counted() {
         let plan = testkit::plan(SCENARIO.replace("name = \"pub\"", "name = \"pub\"\nclients = 4").as_str());
+        // Joining 5 s into a 4 s hold, a late group owes no connection.
+        let late = testkit::plan(
+            &format!("duration = \"4s\"\n{SCENARIO}").replace("name = \"sub\"", "name = \"sub\"\nstart_after = \"5s\""),
+        );
+        assert_eq!(stepped_clients(&late, &[0, 1]), [true, false]);
         let mut rec = testkit::record(&plan);
         testkit::connect(&mut rec, 0, 1_000, 2_000_000, None);
         testkit::refuse(&mut rec, 1, 1_000, crate::record::vocab::Cause::ClosedBeforeConnack);
