@@ -230,6 +230,11 @@ reconnect = false
     let rate = &g.publish_rates[0];
     assert_eq!((rate.due, rate.sent, rate.unsent, rate.held_by_limit), (100, 0, 100, 100));
     assert_eq!((r.messages.published, r.disconnects.total), (0, 0));
+    let md = midge::report::markdown::render(r);
+    assert!(
+        md.contains("  - 100 of its 100 due held back by a limit the broker announced (maximum_qos: 100; all groups)"),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
