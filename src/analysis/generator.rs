@@ -179,8 +179,9 @@ fn saturation_reasons(loop_delay: &LatencySummary, utilization: f64, wall_s: f64
 
 /// The schedule's own reasons: publishes late, or load never sent, while
 /// the broker left room (no full inflight window) and every publisher
-/// connected and stayed; load a broker limit held back is not midge's. When the broker's acknowledgements set the pace, or
-/// a publisher was refused or dropped, that is the broker (or a fault).
+/// connected and stayed; load a broker limit held back is not midge's.
+/// When the broker's acknowledgements set the pace, or a publisher was
+/// refused or dropped, that is the broker (or a fault).
 fn schedule_reasons(plan: &Plan, record: &RunRecord, lag: &LatencySummary, rates: &[PublishRate]) -> Vec<String> {
     let publisher_failed = record
         .clients

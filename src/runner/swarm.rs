@@ -6,9 +6,9 @@
 //! `spawn_ramps`: the clients there from the start at `connect_rate`, a client
 //! stage's or a late group's (`start_after`) later ones at their join times
 //! once publishing starts (`GroupPlan::join_us`: a late group's spaced by its
-//! `connect_rate`, which also bounds the catch-up after a late wake-up). Shutdown is
-//! the `Phase` watch every client task selects on: Connecting → Publishing →
-//! Draining → Shutdown.
+//! `connect_rate`, which also bounds the catch-up after a late wake-up).
+//! Shutdown is the `Phase` watch every client task selects on: Connecting →
+//! Publishing → Draining → Shutdown.
 
 use super::probes::sampler;
 use crate::broker;
