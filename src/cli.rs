@@ -109,8 +109,13 @@ pub enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
-    /// Check a scenario file without running it.
-    Validate { scenario: PathBuf },
+    /// Check a scenario file without running it (and that one process here can hold its clients).
+    Validate {
+        scenario: PathBuf,
+        /// The run is to be split over N shards (`run --shard I/N`): one shard's clients must fit.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+    },
     /// Analyse a finished run again from its record (DIR/record.json) and
     /// write report.json, report.md and report.html anew.
     Report {
@@ -204,7 +209,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Validate { scenario } => validate(&scenario),
+        Command::Validate { scenario, shards } => validate(&scenario, shards.unwrap_or(1)),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
         Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
         Command::Merge { dirs, out, quiet } => merge(&dirs, &out, quiet),
@@ -254,27 +259,30 @@ pub fn main() -> i32 {
     }
 }
 
-fn validate(path: &Path) -> i32 {
-    match ScenarioFile::load(path) {
-        Ok(f) => match Plan::build(&f, &Overrides::default()) {
-            Ok(plan) => {
-                println!(
-                    "{}: ok — scenario {:?}, {} groups, {} clients, {} streams",
-                    path.display(),
-                    plan.name,
-                    plan.groups.len(),
-                    plan.clients.len(),
-                    plan.streams.len()
-                );
-                exit::PASS
-            }
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                exit::BAD_INPUT
-            }
-        },
+/// `midge validate`: the file, the open-file limit, the plan (whole only when small: `Plan::outline`).
+fn validate(path: &Path, shards: u32) -> i32 {
+    let f = match ScenarioFile::load(path).and_then(|f| crate::limits::check_scenario(&f, shards).map(|()| f)) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let whole = f.small_enough_to_plan_whole();
+    match if whole { Plan::build(&f, &Overrides::default()) } else { Plan::outline(&f, &Overrides::default()) } {
+        Ok(plan) => {
+            let clients: u64 = plan.groups.iter().map(|g| g.clients as u64).sum();
+            let streams = if whole { format!("{} streams", plan.streams.len()) } else { "streams found at run".into() };
+            println!(
+                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}",
+                path.display(),
+                plan.name,
+                plan.groups.len()
+            );
+            exit::PASS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
             exit::BAD_INPUT
         }
     }
@@ -460,7 +468,8 @@ struct RunFlags {
 
 fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
     let RunFlags { quiet, workers, prometheus, print_record } = flags;
-    let file = match ScenarioFile::load(path) {
+    let processes = overrides.shard.map_or(1, |s| s.count);
+    let file = match ScenarioFile::load(path).and_then(|f| crate::limits::check_scenario(&f, processes).map(|()| f)) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");

@@ -37,6 +37,28 @@ pub fn ensure_open_files(clients: u64) -> Result<u64, String> {
     Ok(raised.rlim_cur)
 }
 
+/// The hard open-file limit (None: it cannot be read).
+pub fn hard_open_files() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_max)
+}
+
+/// Refuses, at its `clients` key, a scenario whose clients the busiest of
+/// `processes` shards could not hold under this machine's hard open-file
+/// limit (+ 1: the `$SYS` watcher) — before a single client is made, so
+/// `midge validate` and `midge run` answer at once. An unreadable limit
+/// passes (the run's own preflight, `ensure_open_files`, then says so).
+pub fn check_scenario(
+    file: &crate::scenario::ScenarioFile,
+    processes: u32,
+) -> Result<(), crate::scenario::ScenarioError> {
+    match hard_open_files() {
+        Some(hard) => file.check_open_files(hard, FD_MARGIN + 1, processes),
+        None => Ok(()),
+    }
+}
+
 /// The kernel's ephemeral (source) port range, inclusive.
 pub fn ephemeral_range() -> (u16, u16) {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")

@@ -182,12 +182,59 @@ reconnect = false
     assert_eq!(limits[0].evidence.json()["announced"], 1000);
     assert_eq!(r.messages.published, 0, "held back, not sent to be dropped");
     assert_eq!(r.disconnects.total, 0);
+    // The broker's policy, not midge's saturation: 2 publishers × 10 msg/s × 1 s held back.
+    let g = &r.load_generator;
+    assert!(!g.saturated, "{:?}", g.reasons);
+    assert!(findings(r, "generator_saturated").is_empty(), "{:?}", r.findings);
+    assert_eq!(serde_json::to_value(&g.held_by_limit).unwrap(), serde_json::json!({ "maximum_packet_size": 20 }));
+    assert_eq!((g.publish_rates[0].due, g.publish_rates[0].held_by_limit), (20, 20));
 
     // MQTT 3.1.1 announces nothing: the broker just drops the connection.
     let out = run_text(&text("3.1.1"), &url(&broker)).await;
     let drops = findings(&out.report, "protocol_error_drop");
     assert_eq!(drops.len(), 2, "{:?}", out.report.findings);
     assert!(drops[0].summary.contains("PUBLISH"), "{}", drops[0].summary);
+}
+
+/// mosquitto's `max_qos 1`, announced to MQTT 5 clients as Maximum QoS: 10
+/// publishers at QoS 2 hold back, and that is the broker's policy — counted
+/// under its name, never midge's saturation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maximum_qos_held_back_is_the_brokers_policy_not_midges_saturation() {
+    let broker = mosquitto(&["max_qos 1"]).await;
+    let text = r#"
+name = "max-qos"
+duration = "1s"
+protocol = "5"
+[[group]]
+name = "q2"
+clients = 10
+publish = { topic = "mq/{i}", qos = 2, rate = 10.0 }
+reconnect = false
+"#;
+    let out = run_text(text, &url(&broker)).await;
+    let r = &out.report;
+    let limits = findings(r, "broker_limit");
+    assert_eq!(limits.len(), 1, "{:?}", r.findings);
+    assert_eq!(limits[0].count, 10);
+    let e = limits[0].evidence.json();
+    assert_eq!(
+        (e["limit"].as_str(), e["announced"].as_u64(), e["needed"].as_u64()),
+        (Some("maximum_qos"), Some(1), Some(2))
+    );
+    assert!(findings(r, "generator_saturated").is_empty(), "{:?}", r.findings);
+    let g = &r.load_generator;
+    assert!(!g.saturated, "{:?}", g.reasons);
+    // 10 publishers × 10 msg/s × 1 s, every one of them held back.
+    assert_eq!(serde_json::to_value(&g.held_by_limit).unwrap(), serde_json::json!({ "maximum_qos": 100 }));
+    let rate = &g.publish_rates[0];
+    assert_eq!((rate.due, rate.sent, rate.unsent, rate.held_by_limit), (100, 0, 100, 100));
+    assert_eq!((r.messages.published, r.disconnects.total), (0, 0));
+    let md = midge::report::markdown::render(r);
+    assert!(
+        md.contains("  - 100 of its 100 due held back by a limit the broker announced (maximum_qos: 100; all groups)"),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

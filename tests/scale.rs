@@ -52,6 +52,85 @@ fn a_plan_beyond_the_open_file_limit_is_refused_before_connecting_with_the_fix()
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("open files") && err.contains("hard limit") && err.contains("lower `clients`"), "{err}");
+    assert!(err.contains(&format!("{}:4:1: ", path.display())), "at the `clients` key: {err}");
+}
+
+/// `midge validate` with the open-file limit set to 4096 for it: its exit
+/// status, stdout, stderr, wall time and peak resident memory (KiB).
+fn validate_limited(path: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String, std::time::Duration, i64) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_midge"));
+    cmd.arg("validate").arg(path).args(extra).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; it only lowers the child's own limit.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 4096, rlim_max: 4096 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = std::time::Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, for its rusage
+    let mut child = cmd.spawn().unwrap();
+    let (mut status, mut usage) = (0i32, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child, writing into the two locals.
+    assert_eq!(unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) }, child.id() as i32);
+    let took = started.elapsed();
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, out, err, took, usage.ru_maxrss)
+}
+
+#[test]
+fn validate_refuses_an_absurd_or_unholdable_client_count_at_once_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let absurd = dir.path().join("absurd.toml");
+    std::fs::write(&absurd, "name = \"absurd\"\n[[group]]\nname = \"g\"\nclients = 4000000000\n").unwrap();
+    let (code, _, err, took, _) = validate_limited(&absurd, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        err.trim(),
+        format!("{}:4:1: group \"g\": 4000000000 clients: a scenario has at most 10000000; split the load into several runs", absurd.display())
+    );
+
+    // 1,000,000 clients (500,000 publishers, 500,000 subscribers of t/#):
+    // one process under a hard limit of 4096 cannot hold them. 249 shards
+    // can: ⌈500000 / 249⌉ × 2 + 65 = 4083; 248 cannot (4099).
+    let million = dir.path().join("million.toml");
+    std::fs::write(
+        &million,
+        "name = \"million\"\n[[group]]\nname = \"p\"\nclients = 500000\npublish = { topic = \"t/{i}\", rate = 1.0 }\n[[group]]\nname = \"s\"\nclients = 500000\nsubscribe = { filter = \"t/#\" }\n",
+    )
+    .unwrap();
+    let (code, _, err, took, _) = validate_limited(&million, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert!(
+        err.starts_with(&format!(
+            "{}:8:1: 1000000 clients in one process need 1000065 open files (1000000 + 65), but the hard limit is 4096: lower `clients`, split the run with shards (--shard I/N, N ≥ 249;",
+            million.display()
+        )),
+        "{err}"
+    );
+    let (code, _, err, _, _) = validate_limited(&million, &["--shards", "248"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("4034 clients in one process (over 248 shards)"), "{err}");
+    // Over 249 shards it validates: in well under a second and small memory,
+    // since nothing is made per client (the 250 billion pairs are not matched).
+    let (code, out, err, took, max_rss_kib) = validate_limited(&million, &["--shards", "249"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("{}: ok — scenario \"million\", 2 groups, 1000000 clients, streams found at run", million.display())
+    );
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert!(max_rss_kib < 32 * 1024, "validate used {max_rss_kib} KiB");
 }
 
 #[test]

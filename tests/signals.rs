@@ -167,6 +167,12 @@ fn a_second_signal_quits_at_once_and_still_stops_the_broker() {
     let mut child = start(&out_dir);
     let stderr = stderr_lines(&mut child);
     let mosquitto = spawned_mosquitto(child.id());
+    // Its folder (config, log): `-c /tmp/midge-mosquitto-…/mosquitto.conf`.
+    let cmdline = std::fs::read_to_string(format!("/proc/{mosquitto}/cmdline")).unwrap();
+    let conf = cmdline.split('\0').find(|a| a.ends_with("mosquitto.conf")).expect("mosquitto -c FILE");
+    let folder = Path::new(conf).parent().unwrap().to_path_buf();
+    assert!(folder.file_name().unwrap().to_str().unwrap().starts_with("midge-mosquitto-"), "{folder:?}");
+    assert!(folder.exists());
     std::thread::sleep(Duration::from_secs(3));
     send(&child, libc::SIGTERM);
     // The second only once midge has taken the first (two at once may be
@@ -184,5 +190,6 @@ fn a_second_signal_quits_at_once_and_still_stops_the_broker() {
     assert!(took < Duration::from_secs(2), "the second signal quits at once, not after {took:?}");
     assert!(!out_dir.join("report.json").exists(), "quitting at once writes no report");
     assert!(!mosquitto_alive(mosquitto), "midge's mosquitto (pid {mosquitto}) outlived it");
+    assert!(!folder.exists(), "midge's mosquitto folder {folder:?} outlived it");
     eprintln!("second SIGTERM: exit {exit:?} {:.3} s after it", took.as_secs_f64());
 }

@@ -214,3 +214,43 @@ fn stage_mistakes_are_scenario_errors() {
     let e = err(plain);
     assert!(e.message.contains("publish.rate must be a positive number"), "{e}");
 }
+
+/// A group that joins late keeps its `connect_rate`: 300 subscribers with
+/// `start_after = "500ms"`, `connect_rate = 100` join from 0.5 s to 3.49 s
+/// after publishing starts, 100 a second, never all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_group_keeps_its_connect_rate() {
+    let broker = mosquitto(NO_LIMITS).await;
+    let text = r#"
+name = "late-ramp"
+duration = "4s"
+drain = "2s"
+[[group]]
+name = "pub"
+client_id = { scheme = "prefix-serial", prefix = "late-ramp-pub-" }
+publish = { topic = "late-ramp/0", qos = 1, rate = 2.0 }
+[[group]]
+name = "late"
+clients = 300
+start_after = "500ms"
+connect_rate = 100
+client_id = { scheme = "prefix-serial", prefix = "late-ramp-sub-" }
+subscribe = { filter = "late-ramp/#", qos = 1 }
+"#;
+    let out = run_text(text, &url(&broker)).await;
+    let start = out.record.publishing.expect("publishing ran").start_us;
+    // Each client's first connection: when it began (midge's pace) and came up.
+    assert!(out.record.clients[1..].iter().all(|c| c.timeline.first().is_some_and(|g| g.connected_us.is_some())));
+    let mut connects: Vec<u64> = out.record.clients[1..].iter().map(|c| c.timeline[0].attempt_us - start).collect();
+    connects.sort_unstable();
+    assert_eq!(connects.len(), 300, "every late client connected");
+    assert!(connects[0] >= 500_000, "none before start_after: {}", connects[0]);
+    let span = connects[299] - connects[0];
+    assert!(span >= 2_900_000, "spread over 3 s at 100/s, not at once: {span} µs");
+    // No second holds more than 100 (+1 for timer jitter at its edge).
+    let busiest = connects.iter().map(|&t| connects.iter().filter(|&&u| u >= t && u < t + 1_000_000).count()).max();
+    assert!(busiest.unwrap() <= 101, "busiest second: {busiest:?}");
+    eprintln!("late group: connects from {} µs over {span} µs, busiest second {busiest:?}", connects[0]);
+    let m = &out.report.messages;
+    assert_eq!((m.lost, m.unsent), (0, 0), "{m:?}");
+}

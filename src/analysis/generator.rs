@@ -18,6 +18,14 @@
 //! publishes left over 100 ms late (p99 `publish_lag`) or a group sent under 99
 //! % of what was due (`schedule_reasons`).
 //!
+//! Policy is not saturation: a publisher the broker's announced limit held
+//! back (Maximum QoS, Maximum Packet Size, Retain Available: a `LimitHit`
+//! that blocks publishing, `client::announced`) owes nothing it could send;
+//! what its schedule made due is counted under the limit's name
+//! (`held_by_limit`, per group and in total) and left out of the shortfall
+//! the guard judges. A full inflight window (Receive Maximum) and a refused
+//! or dropped publisher already keep the schedule's reasons out.
+//!
 //! `load_generator.peak_rss_kib` is taken by `runner::run` after the analysis
 //! and written into record and report alike.
 
@@ -25,7 +33,9 @@ use crate::analysis::model::{LatencySummary, LoadGenerator, PublishRate};
 use crate::plan::schedule::Schedule;
 use crate::plan::Arrival;
 use crate::plan::Plan;
+use crate::record::vocab::Limit;
 use crate::record::{ClientRecord, RunRecord};
+use std::collections::BTreeMap;
 
 /// The event loop fell behind when a 10 ms timer fired this late (p99).
 const LOOP_DELAY_P99_LIMIT_US: u64 = 20_000;
@@ -64,21 +74,56 @@ pub fn due(plan: &Plan, record: &RunRecord, c: &ClientRecord) -> u64 {
     publish.count.map_or(due, |n| due.min(n)).max(sent)
 }
 
-/// Per group: (publishers with anything due, due, sent, pace while sending).
-fn group_sums(plan: &Plan, record: &RunRecord) -> Vec<(u64, u64, u64, f64)> {
-    let mut by_group = vec![(0u64, 0u64, 0u64, 0.0f64); plan.groups.len()];
+/// The limit the broker announced that held this publisher back (the
+/// first of them), if one did.
+pub fn held_by(c: &ClientRecord) -> Option<Limit> {
+    c.limits.iter().map(|h| h.limit).find(|l| l.blocks_publishing())
+}
+
+/// One group's sums over its publishers.
+#[derive(Default)]
+struct GroupSums {
+    /// Publishers with anything due.
+    publishers: u64,
+    due: u64,
+    sent: u64,
+    /// Due from publishers a broker limit held back.
+    held: u64,
+    /// The pace while sending.
+    span: f64,
+}
+
+fn group_sums(plan: &Plan, record: &RunRecord) -> Vec<GroupSums> {
+    let mut by_group: Vec<GroupSums> = plan.groups.iter().map(|_| GroupSums::default()).collect();
     for c in &record.clients {
         let g = &mut by_group[plan.clients[c.index as usize].group as usize];
         let due = due(plan, record, c);
         let Some(log) = &c.publish_log else { continue };
-        g.0 += (due > 0) as u64;
-        g.1 += due;
-        g.2 += log.published();
+        g.publishers += (due > 0) as u64;
+        g.due += due;
+        g.sent += log.published();
+        if held_by(c).is_some() {
+            g.held += due - log.published().min(due);
+        }
         if let Some((first, last)) = log.sent.span().filter(|(f, l)| log.published() >= 2 && l > f) {
-            g.3 += (log.published() - 1) as f64 / ((last - first) as f64 / 1e6);
+            g.span += (log.published() - 1) as f64 / ((last - first) as f64 / 1e6);
         }
     }
     by_group
+}
+
+/// Messages due that a broker limit held back, under the limit's name
+/// (`load_generator.held_by_limit`).
+pub fn held_by_limit(plan: &Plan, record: &RunRecord) -> BTreeMap<Limit, u64> {
+    let mut held = BTreeMap::new();
+    for c in &record.clients {
+        if let Some(limit) = held_by(c) {
+            let sent = c.publish_log.as_ref().map_or(0, |l| l.published());
+            let due = due(plan, record, c);
+            *held.entry(limit).or_default() += due - sent.min(due);
+        }
+    }
+    held
 }
 
 /// Every publishing group's rate: asked, achieved over the whole period
@@ -87,26 +132,27 @@ pub fn publish_rates(plan: &Plan, record: &RunRecord) -> Vec<PublishRate> {
     plan.groups
         .iter()
         .zip(group_sums(plan, record))
-        .filter_map(|(g, (publishers, due, sent, span))| {
+        .filter_map(|(g, s)| {
             let p = g.publish.as_ref()?;
-            if publishers == 0 {
+            if s.publishers == 0 {
                 return None;
             }
             // With stages: the curve's mean over the planned run.
             let rate = p.curve.as_ref().map_or(p.rate, |c| c.mean(plan.duration.as_micros() as f64));
-            let target = rate * publishers as f64;
-            let achieved = target * sent as f64 / due as f64;
+            let target = rate * s.publishers as f64;
+            let achieved = target * s.sent as f64 / s.due as f64;
             Some(PublishRate {
                 group: g.name.clone(),
                 arrival: arrival_name(p.arrival),
-                publishers,
+                publishers: s.publishers,
                 target_msgs_per_s: round(target, 3),
                 achieved_msgs_per_s: round(achieved, 3),
-                deviation_pct: round((sent as f64 - due as f64) / due as f64 * 100.0, 3),
-                due,
-                sent,
-                unsent: due - sent.min(due),
-                span_msgs_per_s: round(span, 3),
+                deviation_pct: round((s.sent as f64 - s.due as f64) / s.due as f64 * 100.0, 3),
+                due: s.due,
+                sent: s.sent,
+                unsent: s.due - s.sent.min(s.due),
+                held_by_limit: s.held,
+                span_msgs_per_s: round(s.span, 3),
             })
         })
         .collect()
@@ -133,8 +179,9 @@ fn saturation_reasons(loop_delay: &LatencySummary, utilization: f64, wall_s: f64
 
 /// The schedule's own reasons: publishes late, or load never sent, while
 /// the broker left room (no full inflight window) and every publisher
-/// connected and stayed. When the broker's acknowledgements set the pace, or
-/// a publisher was refused or dropped, that is the broker (or a fault).
+/// connected and stayed; load a broker limit held back is not midge's.
+/// When the broker's acknowledgements set the pace, or a publisher was
+/// refused or dropped, that is the broker (or a fault).
 fn schedule_reasons(plan: &Plan, record: &RunRecord, lag: &LatencySummary, rates: &[PublishRate]) -> Vec<String> {
     let publisher_failed = record
         .clients
@@ -150,10 +197,15 @@ fn schedule_reasons(plan: &Plan, record: &RunRecord, lag: &LatencySummary, rates
             lag.p99_us as f64 / 1000.0
         ));
     }
-    for r in rates.iter().filter(|r| r.due > 0 && (r.sent as f64) < r.due as f64 * SHORTFALL_LIMIT) {
+    // What a broker limit held back was the broker's policy, not midge's shortfall.
+    let sendable = |r: &PublishRate| r.due - r.held_by_limit.min(r.due);
+    for r in rates.iter().filter(|r| sendable(r) > 0 && (r.sent as f64) < sendable(r) as f64 * SHORTFALL_LIMIT) {
+        let of = sendable(r);
         reasons.push(format!(
-            "group {} sent {} of the {} messages due ({:+.1} %) although the broker left room",
-            r.group, r.sent, r.due, r.deviation_pct
+            "group {} sent {} of the {of} messages due ({:+.1} %) although the broker left room",
+            r.group,
+            r.sent,
+            (r.sent as f64 - of as f64) / of as f64 * 100.0
         ));
     }
     reasons
@@ -192,6 +244,7 @@ pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
         broker_cpu_s: g.broker_cpu_s.map(|c| round(c, 3)),
         broker_rss_kib: g.broker_rss_kib,
         batch_window_us: plan.batch_window.as_micros() as u64,
+        held_by_limit: held_by_limit(plan, record),
         publish_rates,
         publish_window_full: c.publish_window_full,
         socket_reads: c.socket_reads,

@@ -9,7 +9,7 @@ use super::analyse;
 use super::model::{LossWindowInfo, Report};
 use super::testkit::{self as kit, connect, every, publish, receive};
 use crate::plan::Plan;
-use crate::record::vocab::{Cause, FindingKind, LossWindow, Verdict};
+use crate::record::vocab::{Cause, FindingKind, Limit, LossWindow, Verdict};
 use crate::record::{PublishWindow, RunRecord};
 
 const S: u64 = 1_000_000;
@@ -509,6 +509,33 @@ fn load_never_sent_with_the_broker_leaving_room_means_midge_was_the_limit() {
     // A publisher that dropped explains its own shortfall: no verdict on midge.
     rec.clients[0].timeline[0].cause = Some(Cause::NetworkEof);
     assert!(!analyse(&plan, &rec).load_generator.saturated);
+}
+
+#[test]
+fn load_a_broker_limit_held_back_is_counted_under_its_name_not_as_saturation() {
+    // pub0's QoS is above the Maximum QoS the broker announced: it connected
+    // and stayed, sent nothing, and its 200 due messages are the broker's policy.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 3 * S, stopped_us: 3 * S });
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    rec.clients[0].publish_log = Some(Default::default());
+    rec.clients[0].limits.push(crate::record::LimitHit { limit: Limit::MaximumQos, announced: 0, needed: 1 });
+    let r = analyse(&plan, &rec);
+    let g = &r.load_generator;
+    assert!(!g.saturated, "{:?}", g.reasons);
+    assert!(!r.findings.iter().any(|f| f.kind == FindingKind::GeneratorSaturated));
+    assert_eq!(g.held_by_limit, [(Limit::MaximumQos, 200)].into_iter().collect());
+    let rate = &g.publish_rates[0];
+    assert_eq!((rate.due, rate.sent, rate.unsent, rate.held_by_limit), (200, 0, 200, 200));
+    assert_eq!(serde_json::to_value(g).unwrap()["held_by_limit"], serde_json::json!({ "maximum_qos": 200 }));
+
+    // Without the limit, the same silence is midge's shortfall.
+    rec.clients[0].limits.clear();
+    let r = analyse(&plan, &rec);
+    assert!(r.load_generator.saturated);
+    assert!(r.load_generator.held_by_limit.is_empty());
 }
 
 // ---- a snapshot while the run goes on (the partial report) -----------------

@@ -13,7 +13,7 @@
 
 use super::error::BrokerError;
 use super::port::free_port;
-use super::registry::{spawned, BrokerPid};
+use super::registry::{forget_dir, register_dir, spawned, BrokerPid};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -81,7 +81,8 @@ impl Mosquitto {
             config.push('\n');
         }
         std::fs::write(dir.path().join("mosquitto.conf"), &config).map_err(err)?;
-        let child = start_process(&bin, dir.path())?;
+        register_dir(dir.path());
+        let child = start_process(&bin, dir.path()).inspect_err(|_| forget_dir(dir.path()))?;
         let pid = BrokerPid::fixed(child.id());
         Ok(Mosquitto { addr, config, bin, child, dir, starts: 1, pid })
     }
@@ -235,6 +236,8 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         // Only the process we started, by its handle (its PID).
         self.kill();
+        // Its `TempDir` removes the folder next.
+        forget_dir(self.dir.path());
     }
 }
 

@@ -2,7 +2,8 @@
 //! (even those that run no destructor), and the broker's process as the
 //! sampler sees it (`BrokerPid`).
 //!
-//! `stop_all_spawned` kills and reaps the registered mosquittos — before a
+//! `stop_all_spawned` kills and reaps the registered mosquittos, and removes
+//! their folders (`/tmp/midge-mosquitto-*`: config, log, persistence) — before a
 //! second signal's `std::process::exit`, from the panic hook `cli` installs (a
 //! panic on the main thread; a client task's panic is caught and counted as a
 //! lost task, and the run and its broker go on), and in `main` after
@@ -23,13 +24,33 @@ pub(super) fn spawned() -> std::sync::MutexGuard<'static, Vec<u32>> {
     SPAWNED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The folders of the spawned mosquittos whose handles still live: removed
+/// by `stop_all_spawned` on the exits that run no destructor (the handle's
+/// `TempDir` removes its own on every other).
+static DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn dirs() -> std::sync::MutexGuard<'static, Vec<std::path::PathBuf>> {
+    DIRS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A spawned broker's folder, to remove if midge exits without destructors.
+pub(super) fn register_dir(dir: &std::path::Path) {
+    dirs().push(dir.to_path_buf());
+}
+
+/// The folder's handle is going away (and removes it itself).
+pub(super) fn forget_dir(dir: &std::path::Path) {
+    dirs().retain(|d| d != dir);
+}
+
 /// The brokers midge has started and not yet stopped, by PID.
 pub fn spawned_pids() -> Vec<u32> {
     spawned().clone()
 }
 
 /// Stops every broker this process spawned and still runs: kill -9 and
-/// reap, by PID — only processes midge started itself. For the exits that
+/// reap, by PID — only processes midge started itself — and removes their
+/// folders. For the exits that
 /// run no destructors: a second stop signal's `std::process::exit`, and a
 /// panic that ends midge (cli's panic hook).
 pub fn stop_all_spawned() {
@@ -40,6 +61,10 @@ pub fn stop_all_spawned() {
             libc::kill(pid as libc::pid_t, libc::SIGKILL);
             libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
         }
+    }
+    // Its brokers gone, nothing writes there any more.
+    for dir in dirs().drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

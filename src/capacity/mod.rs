@@ -234,6 +234,8 @@ async fn run_step(
 ) -> Result<StepDone, String> {
     let plan = step_plan(ctx, &broker.url, n, value)?;
     let (clients, rate) = stepped_load(&plan, &ctx.groups);
+    let planned_offered = rule::planned_offered(&plan);
+    let stepped = rule::stepped_clients(&plan, &ctx.groups);
     if ctx.opts.progress {
         let (v, r) = (fmt_value(value), fmt_value(rate));
         eprintln!("midge capacity: step {n:02}: {v} {} ({clients} clients, {r} msg/s per client)", unit(vary));
@@ -262,7 +264,9 @@ async fn run_step(
         .write_files(&step_dir)
         .and_then(|()| crate::report::write_record(&output.record, &step_dir))
         .map_err(|e| format!("cannot write step {n:02} to {}: {e}", step_dir.display()))?;
-    let judged = rule::judge(&ctx.spec.pass, &output.report);
+    let never_connected = rule::never_connected(&stepped, &output.record);
+    let planned = rule::Planned { offered: planned_offered, clients, never_connected };
+    let judged = rule::judge(&ctx.spec.pass, &output.report, &planned);
     let r = &output.report;
     let step = CapacityStep {
         dir,
@@ -270,9 +274,12 @@ async fn run_step(
         clients,
         rate_per_client: rate,
         offered: r.messages.expected,
+        planned_offered,
+        delivered_ratio: rule::delivered_ratio(r, &planned),
         delivered: r.messages.received,
         lost: r.messages.lost,
         connect_failures: r.clients.connect_failures.values().sum(),
+        never_connected,
         e2e_p50_us: r.latency.e2e.p50_us,
         e2e_p99_us: r.latency.e2e.p99_us,
         connect_p99_us: r.latency.connect.p99_us,

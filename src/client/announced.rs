@@ -39,7 +39,7 @@ pub fn limit_hits(group: &GroupPlan, me: &ClientPlan, ack: &ConnAck) -> Vec<Limi
 
 /// Whether a hit stops the client publishing (else it stops subscribing).
 pub fn blocks_publishing(h: &LimitHit) -> bool {
-    matches!(h.limit, Limit::MaximumPacketSize | Limit::MaximumQos | Limit::RetainAvailable)
+    h.limit.blocks_publishing()
 }
 
 #[cfg(test)]

@@ -23,6 +23,18 @@ use std::time::Duration;
 
 impl Plan {
     pub fn build(file: &ScenarioFile, overrides: &Overrides) -> anyhow::Result<Plan> {
+        Self::make(file, overrides, true)
+    }
+
+    /// The plan as `build` makes it, with every check `build` does, but no
+    /// client in it (no ids, topics, streams or share groups; groups keep
+    /// their counts): what `midge validate` needs, in memory and time that do
+    /// not grow with the clients. Not for running.
+    pub fn outline(file: &ScenarioFile, overrides: &Overrides) -> anyhow::Result<Plan> {
+        Self::make(file, overrides, false)
+    }
+
+    fn make(file: &ScenarioFile, overrides: &Overrides, per_client: bool) -> anyhow::Result<Plan> {
         let s = &file.scenario;
         let broker_url =
             overrides.broker.clone().or_else(|| s.broker.url.clone()).unwrap_or_else(|| "embedded".to_string());
@@ -35,12 +47,16 @@ impl Plan {
         let mut groups = Vec::new();
         let mut clients = Vec::new();
         let mut publishers = Vec::new();
+        let mut next_client = 0u32;
         for (gi, g) in s.groups.iter().enumerate() {
             let g = g.get_ref();
             let secret_env =
                 secret_names(g, &s.broker, &scenario_dir).map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
-            let first_client = clients.len() as u32;
-            add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
+            let first_client = next_client;
+            next_client += g.clients;
+            if per_client {
+                add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
+            }
             let mut group = group_plan(g, s.protocol, first_client, secret_env);
             if let Some(t) = &g.tls {
                 if !broker.is_tls() {
@@ -106,7 +122,7 @@ impl Plan {
             shard: None,
             start_at_unix_us: overrides.start_at_unix_us,
         };
-        Ok(match overrides.shard {
+        Ok(match overrides.shard.filter(|_| per_client) {
             Some(id) => slice(plan, id),
             None => plan,
         })

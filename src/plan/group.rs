@@ -94,10 +94,24 @@ impl GroupPlan {
     /// When client `index` (of the whole plan, one of this group's) joins
     /// the run: µs from the start of publishing; 0 for a client that
     /// connects before publishing starts, as every client does without a
-    /// client ramp.
+    /// client ramp. A group that joins late (`start_after`, no client
+    /// stage) keeps its `connect_rate`: its k-th client joins k / rate later
+    /// (the whole group's rate, in the whole group's numbering on a shard).
     pub fn join_us(&self, index: u32) -> u64 {
         let curve = self.client_curve.as_ref().map_or(0, |c| c.join_us(self.place_in_group(index)));
-        curve + self.start_after.as_micros() as u64
+        curve + self.start_after.as_micros() as u64 + self.late_ramp_us(index)
+    }
+
+    /// A late group's spacing at `connect_rate` (0 without one, without
+    /// `start_after`, or with a client stage, whose curve sets the joins).
+    fn late_ramp_us(&self, index: u32) -> u64 {
+        match (self.connect_rate, &self.client_curve) {
+            (Some(rate), None) if rate > 0.0 && !self.start_after.is_zero() => {
+                let whole_rate = rate * self.slice.map_or(1, |s| s.count) as f64;
+                (self.place_in_group(index) as f64 / whole_rate * 1e6).round() as u64
+            }
+            _ => 0,
+        }
     }
 
     /// Client `index`'s place in the whole group: joins and leaves follow
@@ -113,7 +127,7 @@ impl GroupPlan {
     pub fn presence(&self, index: u32) -> Vec<stages::Presence> {
         let after = self.start_after.as_micros() as u64;
         let Some(curve) = &self.client_curve else {
-            return vec![stages::Presence { join_us: after, leave_us: None }];
+            return vec![stages::Presence { join_us: self.join_us(index), leave_us: None }];
         };
         let shift = |p: stages::Presence| stages::Presence {
             join_us: p.join_us + after,

@@ -120,6 +120,38 @@ publish = { topic = "t", qos = 1, rate = 10.0 }
 }
 
 #[test]
+fn a_group_that_joins_later_keeps_its_connect_rate_on_every_shard() {
+    let text = r#"
+name = "late-ramp"
+[[group]]
+name = "s"
+clients = 300
+start_after = "2s"
+connect_rate = 100
+subscribe = { filter = "t/#" }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let g = &plan.groups[0];
+    assert_eq!(
+        (g.join_us(0), g.join_us(1), g.join_us(100), g.join_us(299)),
+        (2_000_000, 2_010_000, 3_000_000, 4_990_000)
+    );
+    assert_eq!(g.presence(150), vec![stages::Presence { join_us: 3_500_000, leave_us: None }]);
+    // Shard 1 of 2: 50 connects/s of its own, its k-th client the whole group's 2k + 1.
+    let o = Overrides {
+        shard: Some(shard::ShardId { index: 1, count: 2 }),
+        run_name: Some("r".into()),
+        broker: Some("mqtt://127.0.0.1:1883".into()),
+        ..Default::default()
+    };
+    let half = Plan::build(&f, &o).unwrap();
+    let h = &half.groups[0];
+    assert_eq!((h.clients, h.connect_rate), (150, Some(50.0)));
+    assert_eq!((h.join_us(h.first_client), h.join_us(h.first_client + 1)), (2_010_000, 2_030_000));
+}
+
+#[test]
 fn faults_resolve_to_their_clients_in_time_order_and_follow_a_shard() {
     let text = r#"
 name = "faults"

@@ -192,6 +192,14 @@ named_enum! {
     }
 }
 
+impl Limit {
+    /// Whether a client this limit holds back stops publishing (else it
+    /// stops subscribing).
+    pub fn blocks_publishing(self) -> bool {
+        matches!(self, Limit::MaximumPacketSize | Limit::MaximumQos | Limit::RetainAvailable)
+    }
+}
+
 named_enum! {
     /// How midge batches its system calls (`report.json`
     /// `load_generator.batch_mode`), from the scenario's `batch_window`.

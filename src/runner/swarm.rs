@@ -4,9 +4,11 @@
 //! collects every client's record.
 //!
 //! `spawn_ramps`: the clients there from the start at `connect_rate`, a client
-//! stage's later ones at their join times once publishing starts. Shutdown is
-//! the `Phase` watch every client task selects on: Connecting → Publishing →
-//! Draining → Shutdown.
+//! stage's or a late group's (`start_after`) later ones at their join times
+//! once publishing starts (`GroupPlan::join_us`: a late group's spaced by its
+//! `connect_rate`, which also bounds the catch-up after a late wake-up).
+//! Shutdown is the `Phase` watch every client task selects on: Connecting →
+//! Publishing → Draining → Shutdown.
 
 use super::probes::sampler;
 use crate::broker;
@@ -141,8 +143,9 @@ impl Swarm {
 type Ramp = JoinHandle<Vec<JoinHandle<ClientOutcome>>>;
 
 /// Ramps every group at its own connect rate, all groups at once: the
-/// clients there from the start before publishing; those a client stage
-/// brings in later (`GroupPlan::join_us`) at their times on the stage clock.
+/// clients there from the start before publishing; those a client stage or
+/// `start_after` brings in later (`GroupPlan::join_us`) at their times on
+/// the stage clock.
 fn spawn_ramps(
     plan: &Plan,
     ctx: &Arc<ClientContext>,
@@ -175,9 +178,19 @@ fn spawn_ramps(
                 if initial < n {
                     let Some(start_us) = publishing_start(&mut phase).await else { return handles };
                     let clock = ctx.run.clock;
+                    // `connect_rate` bounds the late joins too: after a late
+                    // wake-up the next waits 1 / rate (less the timer's 1 ms
+                    // rounding, so on-time wake-ups keep the plan's times and
+                    // do not drift), rather than all that fell due at once.
+                    let gap = rate.map(|r| Duration::from_secs_f64(1.0 / r).saturating_sub(Duration::from_millis(1)));
+                    let mut last: Option<std::time::Instant> = None;
                     for i in initial..n {
                         let index = first + i;
-                        let at = clock.instant_at(start_us + group.join_us(index));
+                        let planned = clock.instant_at(start_us + group.join_us(index));
+                        let at = match (last, gap) {
+                            (Some(l), Some(g)) => planned.max(l + g),
+                            _ => planned,
+                        };
                         tokio::select! {
                             _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
                             _ = phase.wait_for(|p| !matches!(p, Phase::Publishing { .. })) => break,
@@ -185,6 +198,7 @@ fn spawn_ramps(
                         if !matches!(*phase.borrow(), Phase::Publishing { .. }) {
                             break;
                         }
+                        last = Some(std::time::Instant::now());
                         handles.push(pool.spawn(index as usize, run_client(ctx.clone(), index, phase.clone())));
                     }
                 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod bounds;
 mod broker_url;
 mod capacity;
 mod fault;

@@ -20,6 +20,7 @@ impl ScenarioFile {
         self.validate_top()?;
         self.validate_broker()?;
         self.validate_groups()?;
+        self.validate_client_total()?;
         for f in &self.scenario.faults {
             self.validate_fault(f)?;
         }

@@ -43,13 +43,25 @@ pub struct CapacityStep {
     pub clients: u64,
     /// msg/s per client of the (first) stepped publishing group; 0 when none publishes.
     pub rate_per_client: f64,
-    /// What the broker owed the subscribers (`messages.expected`).
+    /// What the broker owed the subscribers (`messages.expected`): load
+    /// that never connected, was never sent or was refused is not in it.
     pub offered: u64,
+    /// What the plan asked for: over its streams, what each publisher's
+    /// schedule makes due over the hold (clients planned × rate × hold, per
+    /// subscriber; `capacity::rule::planned_offered`).
+    #[serde(default)]
+    pub planned_offered: u64,
+    /// delivered / planned_offered (1 when the plan offered nothing).
+    #[serde(default)]
+    pub delivered_ratio: f64,
     /// What they got (`messages.received`).
     pub delivered: u64,
     pub lost: u64,
     /// Failed connection attempts, every cause.
     pub connect_failures: u64,
+    /// Clients of the stepped groups that never connected.
+    #[serde(default)]
+    pub never_connected: u64,
     pub e2e_p50_us: u64,
     pub e2e_p99_us: u64,
     pub connect_p99_us: u64,

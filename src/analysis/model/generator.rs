@@ -2,8 +2,9 @@
 //! (`analysis::generator`).
 
 use super::latency::LatencySummary;
-use crate::record::vocab::BatchMode;
+use crate::record::vocab::{BatchMode, Limit};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// midge measuring itself: when it, not the broker, is the bottleneck,
 /// every latency and rate in the report describes midge.
@@ -38,6 +39,11 @@ pub struct LoadGenerator {
     /// The scenario's `batch_window` in µs (0: none): latency figures are
     /// no finer than this.
     pub batch_window_us: u64,
+    /// Messages due that a limit the broker announced held back, by the
+    /// limit's name (`maximum_qos`, `maximum_packet_size`, `retain_available`):
+    /// the broker's policy, never midge's saturation.
+    #[serde(default)]
+    pub held_by_limit: BTreeMap<Limit, u64>,
     /// Per publishing group: the rate asked for and the rate achieved.
     pub publish_rates: Vec<PublishRate>,
     /// Times a publisher had a message due and a full inflight window: the
@@ -98,6 +104,10 @@ pub struct PublishRate {
     /// Due but never sent (publisher offline, inflight window full, broker not accepting).
     #[serde(default)]
     pub unsent: u64,
+    /// Of `unsent`: due from publishers a limit the broker announced held
+    /// back (its policy, never midge's saturation).
+    #[serde(default)]
+    pub held_by_limit: u64,
     /// The sum over publishers of (messages − 1) / (last send − first send):
     /// the pace while they were sending.
     #[serde(default)]

@@ -38,7 +38,10 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             x_desc,
             "messages",
             x_max,
-            &[("offered", offered, &|s| s.offered as f64), ("delivered", delivered, &|s| s.delivered as f64)],
+            &[
+                ("offered", offered, &|s| s.planned_offered.max(s.offered) as f64),
+                ("delivered", delivered, &|s| s.delivered as f64),
+            ],
         ),
     );
     plot_or_capacity_note(
@@ -76,7 +79,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             esc(&s.dir),
             value(s.value),
             s.clients,
-            s.offered,
+            s.planned_offered.max(s.offered),
             s.delivered,
             if s.lost > 0 { " class=\"fail\"" } else { "" },
             s.lost,

@@ -25,7 +25,7 @@ pub fn capacity_sentence(c: &CapacityInfo) -> String {
             s.clients,
             value(s.rate_per_client),
             s.delivered,
-            s.offered,
+            s.planned_offered.max(s.offered),
             ms(s.e2e_p99_us),
             ms(s.connect_p99_us)
         ),
@@ -80,7 +80,7 @@ pub fn capacity_section(c: &CapacityInfo) -> String {
             value(s.value),
             s.clients,
             value(s.rate_per_client),
-            s.offered,
+            s.planned_offered.max(s.offered),
             s.delivered,
             s.lost,
             s.connect_failures,

@@ -401,6 +401,16 @@ fn load_generator(o: &mut String, r: &Report) {
             rate.achieved_msgs_per_s,
             rate.deviation_pct
         );
+        if rate.held_by_limit > 0 {
+            let names: Vec<String> = g.held_by_limit.iter().map(|(l, n)| format!("{l}: {n}")).collect();
+            let _ = writeln!(
+                o,
+                "  - {} of its {} due held back by a limit the broker announced ({}; all groups): the broker's policy, not midge's saturation",
+                rate.held_by_limit,
+                rate.due,
+                names.join(", ")
+            );
+        }
     }
     let broker_peaks = broker_peaks(r);
     if let Some((cpu, rss)) = broker_peaks {
