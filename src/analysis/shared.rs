@@ -41,7 +41,10 @@ pub fn merged_rx(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_inde
         merged.duplicated += rx.duplicated;
         merged.out_of_order += rx.out_of_order;
         for &(a, b) in rx.received.ranges() {
-            merged.received.insert_range(a, b);
+            merged.received.insert_span(a, b);
+        }
+        for &(a, b) in rx.reordered.ranges() {
+            merged.reordered.insert_span(a, b);
         }
     }
     merged.duplicated += total - merged.received.len();

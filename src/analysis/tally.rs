@@ -249,7 +249,9 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         qos: s.qos,
         received: rx.received.len(),
         duplicated: rx.duplicated,
-        out_of_order: rx.out_of_order,
+        // A copy the publisher itself sent again (DUP) that came in below the
+        // highest sequence is its resend, not the broker's reordering.
+        out_of_order: rx.out_of_order.saturating_sub(rx.reordered.count_common(&log.resent)),
         ..Default::default()
     };
     let no_connections = Vec::new();
@@ -448,6 +450,31 @@ mod tests {
         assert_eq!(t.streams[0].lost_ranges, vec![(4, 5), (7, 9)]);
         assert_eq!(t.by_qos[1].lost, 3);
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 3);
+    }
+
+    #[test]
+    fn a_publishers_own_resend_below_the_highest_sequence_is_not_reordering() {
+        // 20 messages; seqs 6 and 7 were lost on the way to the broker and
+        // sent again (DUP) by the publisher; the subscriber got them after
+        // 8..=12, and 15 after 16 (the broker's reordering: never resent).
+        let mut log = log_every_10us(20, 1);
+        log.resent.insert_range(6, 8);
+        let mut rx = RxLog::default();
+        for seq in (0..6).chain(8..13).chain([6, 7]).chain(13..15).chain([16, 15]).chain(17..20) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        assert_eq!(rx.streams[&0].out_of_order, 3);
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, vec![conn(900_000, 2_000_000, 2_000_000, End::Closed)])]),
+            restarts: &[],
+            run_end_us: 2_000_000,
+            shares: Vec::new(),
+            behind: HashMap::new(),
+        });
+        assert_eq!((t.total.expected, t.total.received, t.total.lost, t.total.out_of_order), (20, 20, 0, 1));
     }
 
     #[test]

@@ -139,7 +139,10 @@ impl Client {
         let resent = self.session.resend(why, now);
         for r in &resent {
             let packet = match *r {
-                Resent::Publish { pkid, outbound } => self.publish_packet(pkid, &outbound, true),
+                Resent::Publish { pkid, outbound } => {
+                    self.recorder.resent(outbound.seq);
+                    self.publish_packet(pkid, &outbound, true)
+                }
                 Resent::PubRel { pkid } => Packet::PubRel { pkid, reason: 0 },
             };
             conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
