@@ -286,14 +286,21 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
             let mut lost_from = None;
             for seq in ra..=rb {
                 let sent = (seq < rb).then(|| log.sent.time_of(seq));
-                if sent.is_some_and(|t| expired_while_away(s, &w, t)) || seq == rb {
+                let excused = sent.and_then(|t| excused(s, &w, t));
+                if excused.is_some() || seq == rb {
                     if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
                         st.lost_ranges.push((from, seq));
                     }
-                    if seq < rb {
-                        st.expired += 1;
-                        st.expected -= 1;
+                    match excused {
+                        Some(Excused::Expired) => st.expired += 1,
+                        Some(Excused::Raced(member, span)) => {
+                            st.missed_offline += 1;
+                            let kind = LossWindow::SubscriberOffline;
+                            window_tally(&mut t.windows, kind, Some(member), span).missed_offline += 1;
+                        }
+                        None => continue,
                     }
+                    st.expected -= 1;
                     continue;
                 }
                 lost_from.get_or_insert(seq);
@@ -324,6 +331,24 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
+}
+
+/// Why a message missing inside a live window is not lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Excused {
+    /// Past its MQTT 5 expiry before the broker could deliver it.
+    Expired,
+    /// Sent while this share-group member's drop raced (`Windows::raced`):
+    /// the broker may have routed it to the member that died.
+    Raced(u32, (u64, u64)),
+}
+
+fn excused(s: &StreamRef, w: &Windows, sent: u64) -> Option<Excused> {
+    if expired_while_away(s, w, sent) {
+        return Some(Excused::Expired);
+    }
+    let raced = w.raced.iter().find(|(_, (a, b))| *a <= sent && sent <= *b);
+    raced.map(|&(member, span)| Excused::Raced(member, span))
 }
 
 /// A message with an MQTT 5 expiry, sent while its persistent subscriber

@@ -68,7 +68,7 @@ impl Connected {
     /// margin (or the slowest delivery seen, if slower) of its last sure
     /// moment — the last packet heard, the leave — may still have been on
     /// its way: in flight, never lost (as after a snapshot's horizon).
-    fn trusted_until(&self) -> u64 {
+    pub(super) fn trusted_until(&self) -> u64 {
         let last_sure = match self.end {
             End::Closed => return self.ended_us,
             End::Left { at_us } => at_us,
@@ -122,6 +122,11 @@ pub struct Windows {
     /// session), from its last trusted moment to the next live window (or
     /// the end of the run): away on plan, neither owed nor missed.
     pub left: Vec<(u64, u64)>,
+    /// A share group's: per member (client index) that dropped, the span
+    /// from its last trusted moment to its end, in which the broker may have
+    /// routed a message to it that died with it — the race a plain
+    /// subscriber's window leaves out at its drop (`shared::shared_windows`).
+    pub raced: Vec<(u32, (u64, u64))>,
 }
 
 /// A session that comes back this close to its expiry (or later) without
