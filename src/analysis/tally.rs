@@ -16,8 +16,12 @@
 //! Between windows: for a persistent session at QoS ≥ 1 what was sent while it
 //! was away is `queued_offline` (still owed); otherwise it is `missed_offline`,
 //! not lost. A message with an MQTT 5 expiry that was older than its expiry
-//! (less `EXPIRY_SLACK_US`) when a persistent subscriber came back is
-//! `expired`: taken out of `expected`, never lost.
+//! when the broker could first deliver it is `expired`: taken out of
+//! `expected`, never lost — whether the persistent subscriber was away (its
+//! age when it came back, less `EXPIRY_SLACK_US`) or connected but held back
+//! by midge, stalled or slow (its age when the subscriber caught up, at the
+//! end of a `behind` span, less the race margin): the broker discards an
+//! expired message when it comes to send it, to any client.
 //!
 //! Every lost message is attributed to one window (`attribute`), in this order:
 //! a broker restart that held it, a session the broker lost, the subscriber's
@@ -55,7 +59,7 @@ pub struct StreamTally {
     /// Got out while the persistent-session subscriber was away: expected
     /// (the broker must queue it).
     pub queued_offline: u64,
-    /// Past their MQTT 5 expiry when the persistent subscriber came back (see `Counts::expired`).
+    /// Past their MQTT 5 expiry when the broker could first deliver them (see `Counts::expired`).
     pub expired: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
@@ -73,8 +77,9 @@ pub struct Counts {
     pub in_doubt: u64,
     pub missed_offline: u64,
     pub queued_offline: u64,
-    /// Sent with an MQTT 5 expiry while a persistent subscriber was away,
-    /// and past it when it came back: the broker discards them; not owed.
+    /// Sent with an MQTT 5 expiry while a persistent subscriber was away or
+    /// held back (stalled, slow), and past it when the broker could first
+    /// deliver them: the broker discards them; not owed.
     #[serde(default)]
     pub expired: u64,
 }
@@ -286,7 +291,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
             let mut lost_from = None;
             for seq in ra..=rb {
                 let sent = (seq < rb).then(|| log.sent.time_of(seq));
-                let excused = sent.and_then(|t| excused(s, &w, t));
+                let excused = sent.and_then(|t| excused(s, &w, behind, t));
                 if excused.is_some() || seq == rb {
                     if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
                         st.lost_ranges.push((from, seq));
@@ -343,8 +348,8 @@ enum Excused {
     Raced(u32, (u64, u64)),
 }
 
-fn excused(s: &StreamRef, w: &Windows, sent: u64) -> Option<Excused> {
-    if expired_while_away(s, w, sent) {
+fn excused(s: &StreamRef, w: &Windows, behind: &[Span], sent: u64) -> Option<Excused> {
+    if expired_while_away(s, w, sent) || expired_while_held_back(s, behind, sent) {
         return Some(Excused::Expired);
     }
     let raced = w.raced.iter().find(|(_, (a, b))| *a <= sent && sent <= *b);
@@ -360,6 +365,21 @@ fn excused(s: &StreamRef, w: &Windows, sent: u64) -> Option<Excused> {
 fn expired_while_away(s: &StreamRef, w: &Windows, sent: u64) -> bool {
     let Some(expiry) = s.message_expiry_us else { return false };
     w.offline.iter().any(|&(from, to)| from <= sent && sent <= to && to + 1 - sent + EXPIRY_SLACK_US >= expiry)
+}
+
+/// A message with an MQTT 5 expiry, sent while midge held back the
+/// subscriber's reads (a `stall`, a `max_rate`: a `behind` span) and older
+/// than its expiry when the subscriber caught up: the broker discards an
+/// expired message when it comes to send it, to a connected client as to a
+/// returning one (mosquitto does not count it as dropped). The broker sends
+/// again as soon as the reads resume, so the span's end is taken to within
+/// the race margin; what was sent just before the span opened (within the
+/// margin) may have waited behind it too.
+fn expired_while_held_back(s: &StreamRef, behind: &[Span], sent: u64) -> bool {
+    let Some(expiry) = s.message_expiry_us else { return false };
+    behind.iter().any(|&(from, to)| {
+        from.saturating_sub(RACE_MARGIN_US) <= sent && sent <= to && to - sent + RACE_MARGIN_US >= expiry
+    })
 }
 
 /// A span of run-clock µs, both ends inclusive.
@@ -570,6 +590,43 @@ mod tests {
         let t = input(s);
         assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 54, 100));
         assert_eq!(t.streams[0].lost_ranges, vec![(26, 80)]);
+    }
+
+    #[test]
+    fn messages_past_their_expiry_when_a_held_back_subscriber_caught_up_are_expired_not_lost() {
+        // 100 messages, one every 10 ms from t=1 s, expiring after 500 ms.
+        // The subscriber stays connected; midge held back its reads from
+        // 1.2 s until it caught up at 2.0 s. Missing: 10 (sent 1.1 s, before
+        // the span: lost), 16 (1.16 s, within the race margin before it),
+        // and 20..=60 (1.2–1.6 s). Those at least 500 ms - 50 ms old at 2.0 s
+        // (sent by 1.55 s: 16 and 20..=55) expired in the broker's queue;
+        // 56..=60 it could still have delivered: lost while behind.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..100).filter(|s| *s != 10 && *s != 16 && !(20..=60).contains(s)) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let mut s = stream(false);
+        s.message_expiry_us = Some(500_000);
+        let input = |s: StreamRef| {
+            tally(&TallyInput {
+                streams: &[s],
+                publish_logs: HashMap::from([(7, &log)]),
+                rx_logs: HashMap::from([(8, &rx)]),
+                connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)])]),
+                restarts: &[],
+                run_end_us: 3_000_000,
+                shares: Vec::new(),
+                behind: HashMap::from([(8, vec![(1_200_000, 2_000_000)])]),
+            })
+        };
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected, t.total.received), (37, 6, 63, 57));
+        assert_eq!(t.streams[0].lost_ranges, vec![(10, 11), (56, 61)]);
+        assert_eq!((t.lost_by_window[&LossWindow::SlowConsumer], t.lost_by_window[&LossWindow::Steady]), (5, 1));
+        // Without an expiry all 43 are lost.
+        let t = input(stream(false));
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 43, 100));
     }
 
     #[test]
