@@ -35,7 +35,9 @@
 //! recorded).
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
-pub use super::windows::{publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US};
+pub use super::windows::{
+    across_shards, publisher_gaps, trust_less, windows, AcrossShards, Connected, End, Windows, EXPIRY_SLACK_US,
+};
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
@@ -154,6 +156,9 @@ pub struct TallyInput<'a> {
     /// Per subscriber: the spans in which midge held back its reads and it
     /// had not caught up (`Generation::behind`).
     pub behind: HashMap<u32, Vec<(u64, u64)>>,
+    /// A merged run's shards: streams between two shards read the
+    /// subscriber's connections through `windows::across_shards`.
+    pub across: Option<AcrossShards>,
 }
 
 fn window_tally(
@@ -261,6 +266,16 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     };
     let no_connections = Vec::new();
     let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+    // A subscriber on another shard than its publisher: another clock, and no drain for it.
+    let across = input.across.as_ref();
+    let seen_across;
+    let sub_conns = match across.filter(|a| a.apart(s.publisher_client, s.subscriber_client)) {
+        Some(a) if s.share.is_none() => {
+            seen_across = across_shards(sub_conns, a.bound_us);
+            &seen_across
+        }
+        _ => sub_conns,
+    };
     // Send times known only to a widened band: trust the subscriber that
     // much less at a drop, so no message is taken for sent before it.
     let less_trusted;
@@ -275,7 +290,16 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
     let w = match s.share {
-        Some(i) => shared_windows(input.shares[i as usize], &input.connections, widened_us, input.run_end_us),
+        Some(i) => {
+            let members = input.shares[i as usize];
+            match across {
+                Some(a) => {
+                    let seen = members_across(members, &input.connections, a, s.publisher_client);
+                    shared_windows(members, &seen, widened_us, input.run_end_us)
+                }
+                None => shared_windows(members, &input.connections, widened_us, input.run_end_us),
+            }
+        }
         None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
     };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -336,6 +360,21 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
+}
+
+/// The share members' connections as `publisher` sees them: through
+/// `across_shards` for the members on another shard.
+fn members_across(
+    members: &[u32],
+    connections: &HashMap<u32, Vec<Connected>>,
+    a: &AcrossShards,
+    publisher: u32,
+) -> HashMap<u32, Vec<Connected>> {
+    let seen = |m: u32, conns: &[Connected]| match a.apart(publisher, m) {
+        true => across_shards(conns, a.bound_us),
+        false => conns.to_vec(),
+    };
+    members.iter().filter_map(|&m| connections.get(&m).map(|c| (m, seen(m, c)))).collect()
 }
 
 /// Why a message missing inside a live window is not lost.
@@ -483,6 +522,7 @@ mod tests {
             run_end_us: 1_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -518,6 +558,7 @@ mod tests {
             run_end_us: 2_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         assert_eq!((t.total.expected, t.total.received, t.total.lost, t.total.out_of_order), (20, 20, 0, 1));
     }
@@ -542,6 +583,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
+            across: None,
         });
         assert_eq!(t.total.lost, 16);
         assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
@@ -580,6 +622,7 @@ mod tests {
                 run_end_us: 2_500_000,
                 shares: Vec::new(),
                 behind: HashMap::new(),
+                across: None,
             })
         };
         let t = input(s);
@@ -618,6 +661,7 @@ mod tests {
                 run_end_us: 3_000_000,
                 shares: Vec::new(),
                 behind: HashMap::from([(8, vec![(1_200_000, 2_000_000)])]),
+                across: None,
             })
         };
         let t = input(s);
@@ -649,6 +693,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -671,6 +716,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -699,6 +745,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
@@ -754,6 +801,7 @@ mod tests {
             run_end_us: 4_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.
         assert_eq!((t.total.expected, t.total.received, t.total.lost), (196, 197, 0));

@@ -28,6 +28,13 @@
 //! its next CONNACK — not from the last packet it heard, since a QoS 0
 //! publisher hears nothing while it publishes.
 //!
+//! In a merged run, a stream whose publisher and subscriber ran on different
+//! shards reads the subscriber's connections through `across_shards`: its
+//! windows narrow by the measured clock bound at both ends, and a close at
+//! the end of the subscriber's shard is trusted only to the race margin
+//! before it (another shard may still have been publishing); what was sent
+//! after a subscriber's end is never owed.
+//!
 //! `RACE_MARGIN_US` is also the time a leaving subscriber reads on
 //! (`client::stay`).
 
@@ -60,6 +67,12 @@ pub enum End {
     Left { at_us: u64 },
     /// Dropped: the broker, the network or a fault ended it.
     Dropped,
+    /// midge's DISCONNECT at the end of its own shard's run, seen from a
+    /// publisher on another shard (`across_shards`): that shard may still
+    /// have been publishing, with no drain on this side, so what was sent
+    /// within the race margin of the close may have been in flight. Owed
+    /// nothing after it.
+    ClosedAcross,
 }
 
 impl Connected {
@@ -73,6 +86,7 @@ impl Connected {
             End::Closed => return self.ended_us,
             End::Left { at_us } => at_us,
             End::Dropped => self.heard_us,
+            End::ClosedAcross => self.ended_us,
         };
         last_sure
             .saturating_sub(RACE_MARGIN_US.max(self.slowest_delivery_us))
@@ -84,7 +98,7 @@ impl Connected {
     /// the session persists (the broker queues for it as for a drop).
     fn owed_while_away(&self, persistent: bool) -> bool {
         match self.end {
-            End::Closed => false,
+            End::Closed | End::ClosedAcross => false,
             End::Left { .. } => persistent,
             End::Dropped => true,
         }
@@ -97,6 +111,41 @@ pub fn trust_less(conns: &[Connected], by_us: u64) -> Vec<Connected> {
     conns
         .iter()
         .map(|c| Connected { slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + by_us, ..*c })
+        .collect()
+}
+
+/// A merged run's shards, as the join reads them: which shard each client
+/// ran on, and how far a latency measured between two shards can be off
+/// (`shards::latency_bound_us`: the clocks' offset bound).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcrossShards {
+    /// Client index → shard index.
+    pub shard_of: std::collections::HashMap<u32, u32>,
+    pub bound_us: u64,
+}
+
+impl AcrossShards {
+    /// Whether `a` and `b` ran on different shards (different clocks).
+    pub fn apart(&self, a: u32, b: u32) -> bool {
+        self.shard_of.get(&a) != self.shard_of.get(&b)
+    }
+}
+
+/// A subscriber's connections as a publisher on another shard sees them:
+/// each window opens `bound_us` later and its trust at a drop or a leave
+/// ends `bound_us` earlier (the two clocks may differ by that much), and a
+/// close at the end of the subscriber's own run is no longer trusted to its
+/// very end (`End::ClosedAcross`): the other shard may still have been
+/// publishing, with no drain on this side.
+pub fn across_shards(conns: &[Connected], bound_us: u64) -> Vec<Connected> {
+    conns
+        .iter()
+        .map(|c| Connected {
+            live_from_us: c.live_from_us.map(|f| f + bound_us),
+            slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + bound_us,
+            end: if c.end == End::Closed { End::ClosedAcross } else { c.end },
+            ..*c
+        })
         .collect()
 }
 
