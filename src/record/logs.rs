@@ -135,7 +135,10 @@ impl RangeSet {
     /// Inserts `x` while fewer than `MAX_KEPT_RANGES` ranges are kept (or
     /// when it joins one): a bounded record of rare events.
     pub fn insert_bounded(&mut self, x: u64) {
-        if self.ranges.len() < MAX_KEPT_RANGES || self.ranges.iter().any(|&(a, b)| a <= x + 1 && x <= b) {
+        // The first range ending at or after x: x joins it if it starts by x + 1.
+        let i = self.ranges.partition_point(|&(_, end)| end < x);
+        let joins = self.ranges.get(i).is_some_and(|&(start, _)| start <= x + 1);
+        if self.ranges.len() < MAX_KEPT_RANGES || joins {
             self.insert(x);
         }
     }
@@ -544,6 +547,23 @@ impl PublishLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_rangeset_keeps_its_ranges_and_still_grows_the_ones_it_has() {
+        let mut r = RangeSet::new();
+        for k in 0..MAX_KEPT_RANGES as u64 + 10 {
+            r.insert_bounded(k * 10);
+        }
+        assert_eq!(r.ranges().len(), MAX_KEPT_RANGES);
+        // Next to a kept range (either side): kept; a new range: not.
+        r.insert_bounded(11);
+        r.insert_bounded(19);
+        r.insert_bounded(15);
+        assert_eq!((r.ranges().len(), r.ranges()[1], r.len()), (MAX_KEPT_RANGES, (10, 12), MAX_KEPT_RANGES as u64 + 2));
+        let mut other = RangeSet::new();
+        other.insert_span(5, 25);
+        assert_eq!(r.count_common(&other), 4, "10, 11, 19, 20");
+    }
 
     #[test]
     fn rangeset_merges_and_counts() {
