@@ -21,7 +21,14 @@
 //! age when it came back, less `EXPIRY_SLACK_US`) or connected but held back
 //! by midge, stalled or slow (its age when the subscriber caught up, at the
 //! end of a `behind` span, less the race margin): the broker discards an
-//! expired message when it comes to send it, to any client.
+//! expired message when it comes to send it, to any client. What is missing
+//! from a share group's stream and was sent while a member's drop raced
+//! (`Windows::raced`) is missed, as a plain subscriber's race would be.
+//!
+//! A message that came in below the highest sequence because its publisher
+//! sent it again (`PublishLog::resent`) is not `out_of_order`. In a merged
+//! run a stream between two shards reads the subscriber's connections through
+//! `windows::across_shards` (`TallyInput::across`).
 //!
 //! Every lost message is attributed to one window (`attribute`), in this order:
 //! a broker restart that held it, a session the broker lost, the subscriber's
