@@ -12,14 +12,16 @@
 //!
 //! A member that drops gets the race allowance a plain subscriber gets: what
 //! was sent from its last trusted moment (the last packet heard less the race
-//! margin) to its end may have been routed to it by the broker and died with
-//! it (`Windows::raced`); missing, it is missed (`subscriber_offline`, the
-//! member's window), not lost — even while other members stayed live.
+//! margin) to its end (and the margin after it, until the broker noticed) may
+//! have been routed to it by the broker and died with it (`Windows::raced`);
+//! missing, it is missed (`subscriber_offline`, the member's window), not
+//! lost — even while other members stayed live.
 //! `ShareTally` keeps the group's figures. The spread is reported (report.json
 //! `shared_subscriptions[]`: min / max / fair share and the largest deviation),
 //! not judged.
 
 use super::windows::{trust_less, windows, Connected, End, Windows};
+use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::RxLog;
 use crate::record::logs::{RangeSet, StreamRx};
 use std::collections::{BTreeMap, HashMap};
@@ -106,8 +108,10 @@ pub fn shared_windows(
     for &m in members {
         let conns = connections.get(&m).map_or(&[][..], Vec::as_slice);
         for c in trust_less(conns, less_trust_us) {
-            if c.end == End::Dropped && c.live_from_us.is_some() && c.ended_us > c.trusted_until() {
-                w.raced.push((m, (c.trusted_until() + 1, c.ended_us)));
+            // The broker routes to the member until it notices the drop: to
+            // the race margin after midge saw it end.
+            if c.end == End::Dropped && c.live_from_us.is_some() {
+                w.raced.push((m, (c.trusted_until() + 1, c.ended_us + RACE_MARGIN_US)));
             }
         }
     }

@@ -172,7 +172,8 @@ pub struct Windows {
     /// the end of the run): away on plan, neither owed nor missed.
     pub left: Vec<(u64, u64)>,
     /// A share group's: per member (client index) that dropped, the span
-    /// from its last trusted moment to its end, in which the broker may have
+    /// from its last trusted moment to the race margin after its end (the
+    /// broker notices the drop a little later), in which the broker may have
     /// routed a message to it that died with it — the race a plain
     /// subscriber's window leaves out at its drop (`shared::shared_windows`).
     pub raced: Vec<(u32, (u64, u64))>,
