@@ -1,7 +1,7 @@
 //! scenarios/shared-subscriptions.toml against mosquitto 2.0.11: one share
 //! group of three, every message owed once to the group, and the spread over
 //! the members shown (mosquitto goes round-robin: 400 messages make 133 or
-//! 134 each).
+//! 134 each); and a member that hangs and dies: what died with it is missed.
 
 mod support;
 
