@@ -5,6 +5,7 @@
 
 mod support;
 
+use midge::record::vocab::FindingKind;
 use support::{mosquitto, run_text, url, NO_LIMITS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,4 +66,14 @@ count = 3
     assert_eq!(m.publish_retries, 3, "{m:?}");
     assert_eq!((m.published, m.acked, m.received, m.lost, m.in_doubt, m.duplicated), (100, 100, 100, 0, 0, 0), "{m:?}");
     assert_eq!(r.disconnects.total, 0, "the same connection");
+    // The resends arrive below the highest sequence: the publisher's own
+    // doing, not the broker breaking QoS 1 order.
+    let sub = out.record.clients.iter().find_map(|c| c.rx.as_ref()).expect("the subscriber's log");
+    let raw: u64 = sub.streams.values().map(|s| s.out_of_order).sum();
+    assert_eq!(raw, 3, "the three resends came in below the highest sequence");
+    let resent = out.record.clients.iter().find_map(|c| c.publish_log.as_ref()).map(|l| l.resent.len());
+    assert_eq!(resent, Some(3));
+    assert_eq!(m.out_of_order, 0, "{m:?}");
+    let violations: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::QosViolation).collect();
+    assert!(violations.is_empty(), "{violations:#?}");
 }

@@ -269,3 +269,47 @@ async fn batch_window_keeps_reconnect_accounting_exact() {
     assert_eq!(out.report.load_generator.batch_window_us, 5_000);
     assert_eq!((m.published, m.queued_offline, m.received, m.lost), (400, 400, 100, 300), "{m:?}");
 }
+
+/// A run starts from a clean slate: the same persistent `prefix-serial` ids
+/// run twice against one broker, the second time with another filter. The
+/// first connection starts clean (MQTT 5: clean start with the session
+/// expiry; 3.1.1: clean, DISCONNECT, then persistent — one attempt, one
+/// connection in the report), so the broker's session from the first run
+/// (the old filter) is not trusted and the second run gets everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_left_by_an_earlier_run_is_not_trusted() {
+    let broker = mosquitto(NO_LIMITS).await;
+    let text = |protocol: &str, topic: &str| {
+        format!(
+            r#"
+name = "slate"
+protocol = "{protocol}"
+duration = "0.5s"
+[[group]]
+name = "sub"
+clients = 2
+client_id = {{ scheme = "prefix-serial", prefix = "slate-{protocol}-" }}
+clean_session = false
+subscribe = {{ filter = "{topic}/#", qos = 1 }}
+[[group]]
+name = "pub"
+clients = 2
+publish = {{ topic = "{topic}/{{i}}", qos = 1, rate = 50.0 }}
+"#
+        )
+    };
+    for protocol in ["3.1.1", "5"] {
+        for topic in ["first", "second"] {
+            let out = run_text(&text(protocol, topic), &url(&broker)).await;
+            let r = &out.report;
+            let m = &r.messages;
+            let ctx = format!("MQTT {protocol}, filter {topic}/#: {m:?}");
+            assert_eq!((m.published, m.expected, m.received, m.lost), (50, 100, 100, 0), "{ctx}");
+            assert_eq!((m.duplicated, m.stale, m.missed_offline), (0, 0, 0), "{ctx}");
+            let c = &r.clients;
+            assert_eq!((c.connect_attempts, c.connects, r.reconnects, r.disconnects.total), (4, 4, 0, 0), "{ctx}");
+            let subs = &out.record.clients[..2];
+            assert!(subs.iter().all(|c| c.timeline.len() == 1 && !c.timeline[0].session_present), "{ctx}");
+        }
+    }
+}

@@ -310,3 +310,57 @@ publish = { topic = "s/{i}", qos = 1, rate = 20.0, count = 40 }
     assert!(s.min_share_pct > 0.0, "both members took a part: {s:?}");
     assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
 }
+
+/// A subscription the broker refused is never owed anything after a
+/// resume: mosquitto's dynamic-security plugin denies every SUBSCRIBE; the
+/// persistent 3.1.1 subscriber is cut at 0.5 s and resumes its session
+/// (session present), which holds no subscription — so midge subscribes
+/// again (refused again) and expects nothing, rather than taking the
+/// resumed session for a live subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscription_is_owed_nothing_after_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let dynsec = dir.path().join("dynsec.json");
+    std::fs::write(
+        &dynsec,
+        r#"{
+  "defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true, "subscribe": false, "unsubscribe": true},
+  "clients": [],
+  "groups": [{"groupname": "anon", "roles": []}],
+  "roles": [],
+  "anonymousGroup": "anon"
+}"#,
+    )
+    .unwrap();
+    let plugin = "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+    let config = format!("plugin_opt_config_file {}", dynsec.display());
+    let broker = mosquitto(&["allow_anonymous true", plugin, &config, "max_queued_messages 0"]).await;
+    let out = run_text(
+        r#"
+name = "refused-resume"
+duration = "2s"
+[[group]]
+name = "sub"
+client_id = { scheme = "prefix-serial", prefix = "refused-" }
+clean_session = false
+subscribe = { filter = "r/#", qos = 1 }
+reconnect = { delay = "0.3s" }
+[[group]]
+name = "pub"
+publish = { topic = "r/{i}", qos = 1, rate = 50.0 }
+[[fault]]
+at = "0.5s"
+action = "cut"
+group = "sub"
+"#,
+        &url(&broker),
+    )
+    .await;
+    let r = &out.report;
+    let m = &r.messages;
+    let sub = &out.record.clients[0].timeline;
+    let resumed: Vec<(bool, Option<u8>)> = sub.iter().map(|g| (g.session_present, g.suback_code)).collect();
+    assert_eq!(resumed, vec![(false, Some(0x80)), (true, Some(0x80))], "refused, resumed, refused again");
+    assert_eq!((m.published, m.acked, m.expected, m.received, m.lost), (100, 100, 0, 0, 0), "{m:?}");
+    assert_eq!(r.clients.subscribe_failures.values().sum::<u64>(), 2, "{:?}", r.clients.subscribe_failures);
+}

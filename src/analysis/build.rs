@@ -105,6 +105,7 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             .map(|c| (c.index, c.timeline.iter().flat_map(|g| g.behind.iter().copied()).collect::<Vec<_>>()))
             .filter(|(_, spans)| !spans.is_empty())
             .collect(),
+        across: super::shards::across(plan, record),
     })
 }
 

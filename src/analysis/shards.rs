@@ -9,9 +9,11 @@
 //! publishing start), and bounds the clocks: the quickest delivery per
 //! (publisher's shard, subscriber's shard) from each stream's `min_one_way_us`
 //! (`quickest_between_shards`), and from both directions of a pair how far a
-//! cross-shard latency can be off (`latency_bound`).
+//! cross-shard latency can be off (`latency_bound_us`). The join of a merge
+//! narrows the windows of streams between shards by that bound (`across`).
 
 use super::model::{ClockPairInfo, ShardPartInfo, ShardsInfo};
+use super::windows::AcrossShards;
 use crate::plan::Plan;
 use crate::record::RunRecord;
 use std::collections::BTreeMap;
@@ -25,7 +27,7 @@ pub fn shards_info(plan: &Plan, record: &RunRecord) -> Option<ShardsInfo> {
         let count = m.shards.first().map_or(1, |s| s.shard.count);
         let pairs = quickest_between_shards(plan, record, count);
         return Some(ShardsInfo {
-            cross_shard_latency_bound_ms: latency_bound(&pairs),
+            cross_shard_latency_bound_ms: latency_bound_us(&pairs).map(|us| us as f64 / 1000.0),
             clock_pairs: pairs
                 .iter()
                 .map(|((from, to), us)| ClockPairInfo { from: *from, to: *to, min_one_way_ms: *us as f64 / 1000.0 })
@@ -70,13 +72,28 @@ pub fn shards_info(plan: &Plan, record: &RunRecord) -> Option<ShardsInfo> {
     })
 }
 
+/// The shard client `client` (whole-plan index) ran on, of `count`.
+fn shard_of(plan: &Plan, client: u32, count: u32) -> u32 {
+    let c = &plan.clients[client as usize];
+    crate::plan::shard::owner(c.index - plan.group_of(c).first_client, count)
+}
+
+/// For the join of a merged run (None otherwise): each client's shard and
+/// the cross-shard latency bound (0 when no pair of shards has deliveries
+/// both ways), by which the windows of streams between shards narrow
+/// (`windows::across_shards`).
+pub fn across(plan: &Plan, record: &RunRecord) -> Option<AcrossShards> {
+    let m = record.merged.as_ref()?;
+    let count = m.shards.first().map_or(1, |s| s.shard.count);
+    let bound_us = latency_bound_us(&quickest_between_shards(plan, record, count)).unwrap_or(0);
+    let shard_of = plan.clients.iter().map(|c| (c.index, shard_of(plan, c.index, count))).collect();
+    Some(AcrossShards { shard_of, bound_us })
+}
+
 /// The quickest delivery from each shard's publishers to each shard's
 /// subscribers (send on one machine's clock, receipt on the other's), µs.
 fn quickest_between_shards(plan: &Plan, record: &RunRecord, count: u32) -> BTreeMap<(u32, u32), i64> {
-    let shard_of = |client: u32| {
-        let c = &plan.clients[client as usize];
-        crate::plan::shard::owner(c.index - plan.group_of(c).first_client, count)
-    };
+    let shard_of = |client: u32| shard_of(plan, client, count);
     let mut quickest: BTreeMap<(u32, u32), i64> = BTreeMap::new();
     for c in &record.clients {
         let Some(rx) = &c.rx else { continue };
@@ -94,13 +111,12 @@ fn quickest_between_shards(plan: &Plan, record: &RunRecord, count: u32) -> BTree
 /// How far a latency measured between two shards can be from the truth:
 /// the clocks' offset Δ (b's minus a's) lies within [−min(b→a), min(a→b)],
 /// since no delivery takes less than nothing; a latency measured between
-/// them is off by Δ, so by at most max(|min(a→b)|, |min(b→a)|). The worst pair's; None when no
+/// them is off by Δ, so by at most max(|min(a→b)|, |min(b→a)|). The worst pair's, µs; None when no
 /// pair of shards has deliveries both ways.
-fn latency_bound(quickest: &BTreeMap<(u32, u32), i64>) -> Option<f64> {
+fn latency_bound_us(quickest: &BTreeMap<(u32, u32), i64>) -> Option<u64> {
     quickest
         .iter()
         .filter(|((a, b), _)| a < b)
-        .filter_map(|((a, b), ab)| quickest.get(&(*b, *a)).map(|ba| ab.abs().max(ba.abs())))
+        .filter_map(|((a, b), ab)| quickest.get(&(*b, *a)).map(|ba| ab.unsigned_abs().max(ba.unsigned_abs())))
         .max()
-        .map(|us| us as f64 / 1000.0)
 }

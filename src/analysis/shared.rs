@@ -8,12 +8,20 @@
 //! members' live windows); its offline gaps are missed as for a clean session,
 //! except that a gap in which every member is away on plan — in a `left` span,
 //! or not joined yet — is not offline. `merged_rx` is the union of the members'
-//! receipts, `per_member` counts distinct messages per member, `ShareTally`
-//! keeps the group's figures. The spread is reported (report.json
+//! receipts, `per_member` counts distinct messages per member.
+//!
+//! A member that drops gets the race allowance a plain subscriber gets: what
+//! was sent from its last trusted moment (the last packet heard less the race
+//! margin) to its end (and the margin after it, until the broker noticed) may
+//! have been routed to it by the broker and died with it (`Windows::raced`);
+//! missing, it is missed (`subscriber_offline`, the member's window), not
+//! lost — even while other members stayed live.
+//! `ShareTally` keeps the group's figures. The spread is reported (report.json
 //! `shared_subscriptions[]`: min / max / fair share and the largest deviation),
 //! not judged.
 
-use super::windows::{trust_less, windows, Connected, Windows};
+use super::windows::{trust_less, windows, Connected, End, Windows};
+use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::RxLog;
 use crate::record::logs::{RangeSet, StreamRx};
 use std::collections::{BTreeMap, HashMap};
@@ -41,7 +49,10 @@ pub fn merged_rx(rx_logs: &HashMap<u32, &RxLog>, members: &[u32], publisher_inde
         merged.duplicated += rx.duplicated;
         merged.out_of_order += rx.out_of_order;
         for &(a, b) in rx.received.ranges() {
-            merged.received.insert_range(a, b);
+            merged.received.insert_span(a, b);
+        }
+        for &(a, b) in rx.reordered.ranges() {
+            merged.reordered.insert_span(a, b);
         }
     }
     merged.duplicated += total - merged.received.len();
@@ -94,5 +105,15 @@ pub fn shared_windows(
         m.live.first().map_or(true, |l| l.0 > at) || m.left.iter().any(|&(a, b)| a <= at && at <= b)
     };
     w.offline = gaps.into_iter().filter(|g| !each.iter().all(|m| away_on_plan(g.0, m))).collect();
+    for &m in members {
+        let conns = connections.get(&m).map_or(&[][..], Vec::as_slice);
+        for c in trust_less(conns, less_trust_us) {
+            // The broker routes to the member until it notices the drop: to
+            // the race margin after midge saw it end.
+            if c.end == End::Dropped && c.live_from_us.is_some() {
+                w.raced.push((m, (c.trusted_until() + 1, c.ended_us + RACE_MARGIN_US)));
+            }
+        }
+    }
     w
 }

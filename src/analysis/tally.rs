@@ -16,8 +16,19 @@
 //! Between windows: for a persistent session at QoS ≥ 1 what was sent while it
 //! was away is `queued_offline` (still owed); otherwise it is `missed_offline`,
 //! not lost. A message with an MQTT 5 expiry that was older than its expiry
-//! (less `EXPIRY_SLACK_US`) when a persistent subscriber came back is
-//! `expired`: taken out of `expected`, never lost.
+//! when the broker could first deliver it is `expired`: taken out of
+//! `expected`, never lost — whether the persistent subscriber was away (its
+//! age when it came back, less `EXPIRY_SLACK_US`) or connected but held back
+//! by midge, stalled or slow (its age when the subscriber caught up, at the
+//! end of a `behind` span, less the race margin): the broker discards an
+//! expired message when it comes to send it, to any client. What is missing
+//! from a share group's stream and was sent while a member's drop raced
+//! (`Windows::raced`) is missed, as a plain subscriber's race would be.
+//!
+//! A message that came in below the highest sequence because its publisher
+//! sent it again (`PublishLog::resent`) is not `out_of_order`. In a merged
+//! run a stream between two shards reads the subscriber's connections through
+//! `windows::across_shards` (`TallyInput::across`).
 //!
 //! Every lost message is attributed to one window (`attribute`), in this order:
 //! a broker restart that held it, a session the broker lost, the subscriber's
@@ -31,7 +42,9 @@
 //! recorded).
 
 use super::shared::{merged_rx, per_member, shared_windows, ShareTally};
-pub use super::windows::{publisher_gaps, trust_less, windows, Connected, End, Windows, EXPIRY_SLACK_US};
+pub use super::windows::{
+    across_shards, publisher_gaps, trust_less, windows, AcrossShards, Connected, End, Windows, EXPIRY_SLACK_US,
+};
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
@@ -55,7 +68,7 @@ pub struct StreamTally {
     /// Got out while the persistent-session subscriber was away: expected
     /// (the broker must queue it).
     pub queued_offline: u64,
-    /// Past their MQTT 5 expiry when the persistent subscriber came back (see `Counts::expired`).
+    /// Past their MQTT 5 expiry when the broker could first deliver them (see `Counts::expired`).
     pub expired: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
@@ -73,8 +86,9 @@ pub struct Counts {
     pub in_doubt: u64,
     pub missed_offline: u64,
     pub queued_offline: u64,
-    /// Sent with an MQTT 5 expiry while a persistent subscriber was away,
-    /// and past it when it came back: the broker discards them; not owed.
+    /// Sent with an MQTT 5 expiry while a persistent subscriber was away or
+    /// held back (stalled, slow), and past it when the broker could first
+    /// deliver them: the broker discards them; not owed.
     #[serde(default)]
     pub expired: u64,
 }
@@ -149,6 +163,9 @@ pub struct TallyInput<'a> {
     /// Per subscriber: the spans in which midge held back its reads and it
     /// had not caught up (`Generation::behind`).
     pub behind: HashMap<u32, Vec<(u64, u64)>>,
+    /// A merged run's shards: streams between two shards read the
+    /// subscriber's connections through `windows::across_shards`.
+    pub across: Option<AcrossShards>,
 }
 
 fn window_tally(
@@ -249,11 +266,23 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         qos: s.qos,
         received: rx.received.len(),
         duplicated: rx.duplicated,
-        out_of_order: rx.out_of_order,
+        // A copy the publisher itself sent again (DUP) that came in below the
+        // highest sequence is its resend, not the broker's reordering.
+        out_of_order: rx.out_of_order.saturating_sub(rx.reordered.count_common(&log.resent)),
         ..Default::default()
     };
     let no_connections = Vec::new();
     let sub_conns = input.connections.get(&s.subscriber_client).unwrap_or(&no_connections);
+    // A subscriber on another shard than its publisher: another clock, and no drain for it.
+    let across = input.across.as_ref();
+    let seen_across;
+    let sub_conns = match across.filter(|a| a.apart(s.publisher_client, s.subscriber_client)) {
+        Some(a) if s.share.is_none() => {
+            seen_across = across_shards(sub_conns, a.bound_us);
+            &seen_across
+        }
+        _ => sub_conns,
+    };
     // Send times known only to a widened band: trust the subscriber that
     // much less at a drop, so no message is taken for sent before it.
     let less_trusted;
@@ -268,7 +297,16 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
     let w = match s.share {
-        Some(i) => shared_windows(input.shares[i as usize], &input.connections, widened_us, input.run_end_us),
+        Some(i) => {
+            let members = input.shares[i as usize];
+            match across {
+                Some(a) => {
+                    let seen = members_across(members, &input.connections, a, s.publisher_client);
+                    shared_windows(members, &seen, widened_us, input.run_end_us)
+                }
+                None => shared_windows(members, &input.connections, widened_us, input.run_end_us),
+            }
+        }
         None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
     };
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -284,14 +322,21 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
             let mut lost_from = None;
             for seq in ra..=rb {
                 let sent = (seq < rb).then(|| log.sent.time_of(seq));
-                if sent.is_some_and(|t| expired_while_away(s, &w, t)) || seq == rb {
+                let excused = sent.and_then(|t| excused(s, &w, behind, t));
+                if excused.is_some() || seq == rb {
                     if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
                         st.lost_ranges.push((from, seq));
                     }
-                    if seq < rb {
-                        st.expired += 1;
-                        st.expected -= 1;
+                    match excused {
+                        Some(Excused::Expired) => st.expired += 1,
+                        Some(Excused::Raced(member, span)) => {
+                            st.missed_offline += 1;
+                            let kind = LossWindow::SubscriberOffline;
+                            window_tally(&mut t.windows, kind, Some(member), span).missed_offline += 1;
+                        }
+                        None => continue,
                     }
+                    st.expected -= 1;
                     continue;
                 }
                 lost_from.get_or_insert(seq);
@@ -324,6 +369,39 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     st
 }
 
+/// The share members' connections as `publisher` sees them: through
+/// `across_shards` for the members on another shard.
+fn members_across(
+    members: &[u32],
+    connections: &HashMap<u32, Vec<Connected>>,
+    a: &AcrossShards,
+    publisher: u32,
+) -> HashMap<u32, Vec<Connected>> {
+    let seen = |m: u32, conns: &[Connected]| match a.apart(publisher, m) {
+        true => across_shards(conns, a.bound_us),
+        false => conns.to_vec(),
+    };
+    members.iter().filter_map(|&m| connections.get(&m).map(|c| (m, seen(m, c)))).collect()
+}
+
+/// Why a message missing inside a live window is not lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Excused {
+    /// Past its MQTT 5 expiry before the broker could deliver it.
+    Expired,
+    /// Sent while this share-group member's drop raced (`Windows::raced`):
+    /// the broker may have routed it to the member that died.
+    Raced(u32, (u64, u64)),
+}
+
+fn excused(s: &StreamRef, w: &Windows, behind: &[Span], sent: u64) -> Option<Excused> {
+    if expired_while_away(s, w, sent) || expired_while_held_back(s, behind, sent) {
+        return Some(Excused::Expired);
+    }
+    let raced = w.raced.iter().find(|(_, (a, b))| *a <= sent && sent <= *b);
+    raced.map(|&(member, span)| Excused::Raced(member, span))
+}
+
 /// A message with an MQTT 5 expiry, sent while its persistent subscriber
 /// was offline (from its last trusted moment: what raced the drop waited in
 /// the broker's queue too) and older than its expiry when the subscriber
@@ -333,6 +411,21 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
 fn expired_while_away(s: &StreamRef, w: &Windows, sent: u64) -> bool {
     let Some(expiry) = s.message_expiry_us else { return false };
     w.offline.iter().any(|&(from, to)| from <= sent && sent <= to && to + 1 - sent + EXPIRY_SLACK_US >= expiry)
+}
+
+/// A message with an MQTT 5 expiry, sent while midge held back the
+/// subscriber's reads (a `stall`, a `max_rate`: a `behind` span) and older
+/// than its expiry when the subscriber caught up: the broker discards an
+/// expired message when it comes to send it, to a connected client as to a
+/// returning one (mosquitto does not count it as dropped). The broker sends
+/// again as soon as the reads resume, so the span's end is taken to within
+/// the race margin; what was sent just before the span opened (within the
+/// margin) may have waited behind it too.
+fn expired_while_held_back(s: &StreamRef, behind: &[Span], sent: u64) -> bool {
+    let Some(expiry) = s.message_expiry_us else { return false };
+    behind.iter().any(|&(from, to)| {
+        from.saturating_sub(RACE_MARGIN_US) <= sent && sent <= to && to - sent + RACE_MARGIN_US >= expiry
+    })
 }
 
 /// A span of run-clock µs, both ends inclusive.
@@ -436,6 +529,7 @@ mod tests {
             run_end_us: 1_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -448,6 +542,32 @@ mod tests {
         assert_eq!(t.streams[0].lost_ranges, vec![(4, 5), (7, 9)]);
         assert_eq!(t.by_qos[1].lost, 3);
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 3);
+    }
+
+    #[test]
+    fn a_publishers_own_resend_below_the_highest_sequence_is_not_reordering() {
+        // 20 messages; seqs 6 and 7 were lost on the way to the broker and
+        // sent again (DUP) by the publisher; the subscriber got them after
+        // 8..=12, and 15 after 16 (the broker's reordering: never resent).
+        let mut log = log_every_10us(20, 1);
+        log.resent.insert_range(6, 8);
+        let mut rx = RxLog::default();
+        for seq in (0..6).chain(8..13).chain([6, 7]).chain(13..15).chain([16, 15]).chain(17..20) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        assert_eq!(rx.streams[&0].out_of_order, 3);
+        let t = tally(&TallyInput {
+            streams: &[stream(false)],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, vec![conn(900_000, 2_000_000, 2_000_000, End::Closed)])]),
+            restarts: &[],
+            run_end_us: 2_000_000,
+            shares: Vec::new(),
+            behind: HashMap::new(),
+            across: None,
+        });
+        assert_eq!((t.total.expected, t.total.received, t.total.lost, t.total.out_of_order), (20, 20, 0, 1));
     }
 
     #[test]
@@ -470,6 +590,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
+            across: None,
         });
         assert_eq!(t.total.lost, 16);
         assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
@@ -508,6 +629,7 @@ mod tests {
                 run_end_us: 2_500_000,
                 shares: Vec::new(),
                 behind: HashMap::new(),
+                across: None,
             })
         };
         let t = input(s);
@@ -518,6 +640,44 @@ mod tests {
         let t = input(s);
         assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 54, 100));
         assert_eq!(t.streams[0].lost_ranges, vec![(26, 80)]);
+    }
+
+    #[test]
+    fn messages_past_their_expiry_when_a_held_back_subscriber_caught_up_are_expired_not_lost() {
+        // 100 messages, one every 10 ms from t=1 s, expiring after 500 ms.
+        // The subscriber stays connected; midge held back its reads from
+        // 1.2 s until it caught up at 2.0 s. Missing: 10 (sent 1.1 s, before
+        // the span: lost), 16 (1.16 s, within the race margin before it),
+        // and 20..=60 (1.2–1.6 s). Those at least 500 ms - 50 ms old at 2.0 s
+        // (sent by 1.55 s: 16 and 20..=55) expired in the broker's queue;
+        // 56..=60 it could still have delivered: lost while behind.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..100).filter(|s| *s != 10 && *s != 16 && !(20..=60).contains(s)) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let mut s = stream(false);
+        s.message_expiry_us = Some(500_000);
+        let input = |s: StreamRef| {
+            tally(&TallyInput {
+                streams: &[s],
+                publish_logs: HashMap::from([(7, &log)]),
+                rx_logs: HashMap::from([(8, &rx)]),
+                connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)])]),
+                restarts: &[],
+                run_end_us: 3_000_000,
+                shares: Vec::new(),
+                behind: HashMap::from([(8, vec![(1_200_000, 2_000_000)])]),
+                across: None,
+            })
+        };
+        let t = input(s);
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected, t.total.received), (37, 6, 63, 57));
+        assert_eq!(t.streams[0].lost_ranges, vec![(10, 11), (56, 61)]);
+        assert_eq!((t.lost_by_window[&LossWindow::SlowConsumer], t.lost_by_window[&LossWindow::Steady]), (5, 1));
+        // Without an expiry all 43 are lost.
+        let t = input(stream(false));
+        assert_eq!((t.total.expired, t.total.lost, t.total.expected), (0, 43, 100));
     }
 
     #[test]
@@ -540,6 +700,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -562,6 +723,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -590,6 +752,7 @@ mod tests {
             run_end_us: 3_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
@@ -645,6 +808,7 @@ mod tests {
             run_end_us: 4_000_000,
             shares: Vec::new(),
             behind: HashMap::new(),
+            across: None,
         });
         // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.
         assert_eq!((t.total.expected, t.total.received, t.total.lost), (196, 197, 0));

@@ -462,6 +462,32 @@ fn a_share_group_is_owed_each_message_once_while_any_member_is_live() {
 }
 
 #[test]
+fn what_raced_a_share_members_drop_is_missed_like_a_plain_subscribers_race() {
+    // pub0 sends 100 messages from 1 s, one every 10 ms; the broker routes
+    // the even ones to m0, the odd ones to m1 — and all to m1 once m0 is
+    // gone. m0 was last heard at 1.5 s (trusted to 1.45 s, the race margin)
+    // and dropped at 1.52 s: 46, 48, 50 and 52 (sent 1.46–1.52 s) died with
+    // it, missed as a plain subscriber's race would be. Seq 40 (sent 1.4 s,
+    // inside its trust) is a real loss.
+    let plan = share_group_plan();
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 1_520_000, Some(Cause::NetworkEof)).heard_us = 1_500_000;
+    connect(&mut rec, 2, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..=44).filter(|s| s % 2 == 0 && *s != 40));
+    receive(&mut rec, 2, 0, (0..53).filter(|s| s % 2 == 1).chain(53..100));
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.missed_offline), (96, 95, 1, 4), "{m:?}");
+    assert_eq!(r.streams[0].lost_seqs, vec![(40, 41)]);
+    let w: Vec<_> = r.loss_windows.iter().map(|w| (w.kind, w.client.as_deref(), w.lost, w.missed_offline)).collect();
+    assert_eq!(w, vec![(LossWindow::SubscriberOffline, Some("m0"), 0, 4)]);
+    let s = &r.shared_subscriptions[0];
+    assert_eq!((s.expected, s.received, s.lost), (96, 95, 1));
+}
+
+#[test]
 fn late_publishes_with_room_in_every_window_mean_midge_was_the_limit() {
     // Every publish left 200 ms late (200.1 ms, to the HDR histogram's
     // precision), and no inflight window was ever full:

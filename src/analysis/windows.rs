@@ -28,6 +28,13 @@
 //! its next CONNACK — not from the last packet it heard, since a QoS 0
 //! publisher hears nothing while it publishes.
 //!
+//! In a merged run, a stream whose publisher and subscriber ran on different
+//! shards reads the subscriber's connections through `across_shards`: its
+//! windows narrow by the measured clock bound at both ends, and a close at
+//! the end of the subscriber's shard is trusted only to the race margin
+//! before it (another shard may still have been publishing); what was sent
+//! after a subscriber's end is never owed.
+//!
 //! `RACE_MARGIN_US` is also the time a leaving subscriber reads on
 //! (`client::stay`).
 
@@ -60,6 +67,12 @@ pub enum End {
     Left { at_us: u64 },
     /// Dropped: the broker, the network or a fault ended it.
     Dropped,
+    /// midge's DISCONNECT at the end of its own shard's run, seen from a
+    /// publisher on another shard (`across_shards`): that shard may still
+    /// have been publishing, with no drain on this side, so what was sent
+    /// within the race margin of the close may have been in flight. Owed
+    /// nothing after it.
+    ClosedAcross,
 }
 
 impl Connected {
@@ -68,11 +81,12 @@ impl Connected {
     /// margin (or the slowest delivery seen, if slower) of its last sure
     /// moment — the last packet heard, the leave — may still have been on
     /// its way: in flight, never lost (as after a snapshot's horizon).
-    fn trusted_until(&self) -> u64 {
+    pub(super) fn trusted_until(&self) -> u64 {
         let last_sure = match self.end {
             End::Closed => return self.ended_us,
             End::Left { at_us } => at_us,
             End::Dropped => self.heard_us,
+            End::ClosedAcross => self.ended_us,
         };
         last_sure
             .saturating_sub(RACE_MARGIN_US.max(self.slowest_delivery_us))
@@ -84,7 +98,7 @@ impl Connected {
     /// the session persists (the broker queues for it as for a drop).
     fn owed_while_away(&self, persistent: bool) -> bool {
         match self.end {
-            End::Closed => false,
+            End::Closed | End::ClosedAcross => false,
             End::Left { .. } => persistent,
             End::Dropped => true,
         }
@@ -97,6 +111,41 @@ pub fn trust_less(conns: &[Connected], by_us: u64) -> Vec<Connected> {
     conns
         .iter()
         .map(|c| Connected { slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + by_us, ..*c })
+        .collect()
+}
+
+/// A merged run's shards, as the join reads them: which shard each client
+/// ran on, and how far a latency measured between two shards can be off
+/// (`shards::latency_bound_us`: the clocks' offset bound).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcrossShards {
+    /// Client index → shard index.
+    pub shard_of: std::collections::HashMap<u32, u32>,
+    pub bound_us: u64,
+}
+
+impl AcrossShards {
+    /// Whether `a` and `b` ran on different shards (different clocks).
+    pub fn apart(&self, a: u32, b: u32) -> bool {
+        self.shard_of.get(&a) != self.shard_of.get(&b)
+    }
+}
+
+/// A subscriber's connections as a publisher on another shard sees them:
+/// each window opens `bound_us` later and its trust at a drop or a leave
+/// ends `bound_us` earlier (the two clocks may differ by that much), and a
+/// close at the end of the subscriber's own run is no longer trusted to its
+/// very end (`End::ClosedAcross`): the other shard may still have been
+/// publishing, with no drain on this side.
+pub fn across_shards(conns: &[Connected], bound_us: u64) -> Vec<Connected> {
+    conns
+        .iter()
+        .map(|c| Connected {
+            live_from_us: c.live_from_us.map(|f| f + bound_us),
+            slowest_delivery_us: c.slowest_delivery_us.max(RACE_MARGIN_US) + bound_us,
+            end: if c.end == End::Closed { End::ClosedAcross } else { c.end },
+            ..*c
+        })
         .collect()
 }
 
@@ -122,6 +171,12 @@ pub struct Windows {
     /// session), from its last trusted moment to the next live window (or
     /// the end of the run): away on plan, neither owed nor missed.
     pub left: Vec<(u64, u64)>,
+    /// A share group's: per member (client index) that dropped, the span
+    /// from its last trusted moment to the race margin after its end (the
+    /// broker notices the drop a little later), in which the broker may have
+    /// routed a message to it that died with it — the race a plain
+    /// subscriber's window leaves out at its drop (`shared::shared_windows`).
+    pub raced: Vec<(u32, (u64, u64))>,
 }
 
 /// A session that comes back this close to its expiry (or later) without

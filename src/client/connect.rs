@@ -3,6 +3,15 @@
 //! flight sent again) or started over (subscribe); and the packets of
 //! midge's own that go out through the session (`send_request`, `resend`).
 //!
+//! A persistent client's first connection of the run starts clean, so no
+//! session left by an earlier run (another filter, yesterday's queue) is
+//! trusted: MQTT 5 sends clean start = 1 with the scenario's session expiry;
+//! 3.1.1 first connects with clean session = 1 (no will), sends DISCONNECT
+//! and waits for the broker to close (`clear_session`), then connects with
+//! clean session = 0 — one attempt, one connection in the report. A
+//! resumed session whose subscription the broker refused holds none: midge
+//! subscribes again (`begin_connection`), and owes it nothing until granted.
+//!
 //! Also here: `honour_limits` (CONNACK's Topic Alias Maximum sets the
 //! `Link`'s alias state; topic-alias bytes counted per connection) and
 //! `retry_unacknowledged` (`retry_interval`, 3.1.1: resends on the same
@@ -18,6 +27,7 @@ use super::task::CONNECT_TIMEOUT;
 use crate::mqtt::codec::{ConnAck, ConnectOptions, Packet};
 use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::{connection_cause, dial as dial_mqtt, Dial, Dialed};
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::record::vocab::{BatchMode, Cause};
 
 impl Client {
@@ -34,7 +44,17 @@ impl Client {
             clock: self.ctx.run.clock,
             limit: CONNECT_TIMEOUT,
         };
-        let dialed = dial_mqtt(dial, &self.connect_options()).await?;
+        let mut options = self.connect_options();
+        // A run starts from a clean slate: a persistent client's first
+        // connection does not trust a session the run did not create.
+        if self.group.persistent() && !self.timeline.iter().any(|g| g.connected_us.is_some()) {
+            match self.protocol() {
+                // Clean start with the scenario's session expiry: one CONNECT.
+                ProtocolVersion::V5 => options.clean_start = true,
+                ProtocolVersion::V311 => Box::pin(clear_session(dial, &options)).await?,
+            }
+        }
+        let dialed = dial_mqtt(dial, &options).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
         let Dialed { mut conn, ack, .. } = dialed;
         match self.ctx.plan.batch_mode {
@@ -139,7 +159,10 @@ impl Client {
         let resent = self.session.resend(why, now);
         for r in &resent {
             let packet = match *r {
-                Resent::Publish { pkid, outbound } => self.publish_packet(pkid, &outbound, true),
+                Resent::Publish { pkid, outbound } => {
+                    self.recorder.resent(outbound.seq);
+                    self.publish_packet(pkid, &outbound, true)
+                }
                 Resent::PubRel { pkid } => Packet::PubRel { pkid, reason: 0 },
             };
             conn.queue_packet(&packet).map_err(|e| connection_cause(&e))?;
@@ -147,16 +170,24 @@ impl Client {
         Ok(resent.len() as u64)
     }
 
+    /// Whether the broker refused this client's last SUBSCRIBE: a resumed
+    /// session then holds no subscription.
+    fn subscription_refused(&self) -> bool {
+        self.timeline.iter().rev().find_map(|g| g.suback_code).is_some_and(|code| code > 2)
+    }
+
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
-    /// subscribe when the broker does not hold our subscription.
+    /// subscribe when the broker does not hold our subscription (a new
+    /// session, or one whose SUBSCRIBE it refused).
     pub(super) async fn begin_connection(&mut self, conn: &mut Connection, session_present: bool) -> Result<(), Cause> {
         let now = self.now_us();
         let resumed = session_present && self.group.persistent();
+        let holds_subscription = resumed && !self.subscription_refused();
         self.link.gen.session_present = session_present;
         if resumed {
             self.resend(conn, Resend::Resume).await?;
-            if self.me().filter.is_some() && !self.subscription_blocked() {
+            if self.me().filter.is_some() && holds_subscription && !self.subscription_blocked() {
                 self.link.gen.live_from_us = Some(now);
                 self.mark_ready();
             }
@@ -165,7 +196,7 @@ impl Client {
             self.session.restart(now);
         }
         self.bound_offline_queue(now);
-        if let Some(filter) = self.me().filter.clone().filter(|_| !resumed && !self.subscription_blocked()) {
+        if let Some(filter) = self.me().filter.clone().filter(|_| !holds_subscription && !self.subscription_blocked()) {
             let qos = self.group.subscribe_qos.unwrap_or(0);
             // Never busy: the session was settled just above, so every
             // packet id is free.
@@ -187,4 +218,21 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// How long a 3.1.1 clean-slate connection waits for the broker to close it
+/// after its DISCONNECT.
+const CLEAR_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// MQTT 3.1.1: connects with clean session = 1 (and no will), so the broker
+/// discards any session it held for this client id, then DISCONNECTs and
+/// waits (bounded) for the broker to close the socket.
+async fn clear_session(dial: Dial<'_>, options: &ConnectOptions) -> Result<(), Cause> {
+    let clean = ConnectOptions { clean_start: true, will: None, ..options.clone() };
+    let Dialed { mut conn, .. } = dial_mqtt(dial, &clean).await?;
+    conn.write_packet(&Packet::Disconnect { reason: 0 }).await.map_err(|e| connection_cause(&e))?;
+    // The broker closes on DISCONNECT; anything it still sends is of no interest.
+    let _ = tokio::time::timeout(CLEAR_CLOSE_WAIT, async { while let Ok(Some(_)) = conn.read_packet().await {} }).await;
+    conn.shutdown().await;
+    Ok(())
 }

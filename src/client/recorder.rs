@@ -249,6 +249,14 @@ impl Recorder {
         m.with(self.shard, |s| s.latency.ack.record(latency_us.max(1)));
     }
 
+    /// Our publish `seq` went out again (DUP): a copy the broker may deliver
+    /// below the highest sequence, by our doing, not its reordering.
+    pub fn resent(&mut self, seq: u64) {
+        if let Some(log) = self.publish_log.as_mut() {
+            log.resent.insert_bounded(seq);
+        }
+    }
+
     /// Publishes still in flight when their session is gone are in doubt.
     pub fn in_doubt(&mut self, m: &Metrics, left: Vec<Outbound>) {
         m.inflight.fetch_sub(left.len() as i64, Ordering::Relaxed);

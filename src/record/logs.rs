@@ -132,6 +132,22 @@ impl RangeSet {
         self.ranges.is_empty()
     }
 
+    /// Inserts `x` while fewer than `MAX_KEPT_RANGES` ranges are kept (or
+    /// when it joins one): a bounded record of rare events.
+    pub fn insert_bounded(&mut self, x: u64) {
+        // The first range ending at or after x: x joins it if it starts by x + 1.
+        let i = self.ranges.partition_point(|&(_, end)| end < x);
+        let joins = self.ranges.get(i).is_some_and(|&(start, _)| start <= x + 1);
+        if self.ranges.len() < MAX_KEPT_RANGES || joins {
+            self.insert(x);
+        }
+    }
+
+    /// How many members `self` and `other` have in common.
+    pub fn count_common(&self, other: &RangeSet) -> u64 {
+        self.ranges.iter().map(|&(a, b)| other.count_within(a, b)).sum()
+    }
+
     /// How many members fall in [start, end).
     pub fn count_within(&self, start: u64, end: u64) -> u64 {
         self.ranges.iter().map(|&(a, b)| b.min(end).saturating_sub(a.max(start))).sum()
@@ -178,7 +194,16 @@ pub struct StreamRx {
     /// the clocks' offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_one_way_us: Option<i64>,
+    /// The sequence numbers that arrived below the highest seen (counted in
+    /// `out_of_order`), kept up to `MAX_KEPT_RANGES` ranges: the tally
+    /// takes out those the publisher itself sent again (`PublishLog::resent`).
+    #[serde(default, skip_serializing_if = "RangeSet::is_empty")]
+    pub reordered: RangeSet,
 }
+
+/// Most ranges `StreamRx::reordered` and `PublishLog::resent` keep, so
+/// memory stays flat whatever the broker or the network does.
+pub const MAX_KEPT_RANGES: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxOutcome {
@@ -200,6 +225,7 @@ impl StreamRx {
         match self.max_seen {
             Some(m) if seq < m => {
                 self.out_of_order += 1;
+                self.reordered.insert_bounded(seq);
                 RxOutcome::OutOfOrder
             }
             _ => {
@@ -493,6 +519,11 @@ pub struct PublishLog {
     pub got_out: RangeSet,
     /// QoS 1/2 written but never acknowledged before the connection ended.
     pub in_doubt: RangeSet,
+    /// Sent again by the publisher itself (a PUBLISH with DUP: `retry_interval`,
+    /// or a resumed session), up to `MAX_KEPT_RANGES` ranges: such a copy
+    /// arriving below the highest sequence is no reordering by the broker.
+    #[serde(default, skip_serializing_if = "RangeSet::is_empty")]
+    pub resent: RangeSet,
 }
 
 impl PublishLog {
@@ -516,6 +547,23 @@ impl PublishLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_rangeset_keeps_its_ranges_and_still_grows_the_ones_it_has() {
+        let mut r = RangeSet::new();
+        for k in 0..MAX_KEPT_RANGES as u64 + 10 {
+            r.insert_bounded(k * 10);
+        }
+        assert_eq!(r.ranges().len(), MAX_KEPT_RANGES);
+        // Next to a kept range (either side): kept; a new range: not.
+        r.insert_bounded(11);
+        r.insert_bounded(19);
+        r.insert_bounded(15);
+        assert_eq!((r.ranges().len(), r.ranges()[1], r.len()), (MAX_KEPT_RANGES, (10, 12), MAX_KEPT_RANGES as u64 + 2));
+        let mut other = RangeSet::new();
+        other.insert_span(5, 25);
+        assert_eq!(r.count_common(&other), 4, "10, 11, 19, 20");
+    }
 
     #[test]
     fn rangeset_merges_and_counts() {
