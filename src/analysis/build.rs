@@ -343,9 +343,25 @@ fn drain_info(d: &DrainRecord) -> DrainInfo {
     }
 }
 
-/// The verdict: pass only when the run did what was asked and every expectation held.
+/// A run meant to publish that published nothing has no evidence to judge
+/// messages by: its schedules made messages due and not one went out. (A
+/// run whose publishing lasted 0 s made nothing due: report.md says so.)
+fn nothing_published(plan: &Plan, record: &RunRecord) -> Option<String> {
+    let publishers = record.clients.iter().filter(|c| plan.clients[c.index as usize].publisher.is_some());
+    let (due, sent) = publishers.fold((0, 0), |(d, s), c| {
+        (d + super::generator::due(plan, record, c), s + c.publish_log.as_ref().map_or(0, |l| l.published()))
+    });
+    (due > 0 && sent == 0 && !record.interrupted && record.as_of_us.is_none())
+        .then(|| format!("nothing was published: the publishers' schedules made {due} messages due and none went out"))
+}
+
+/// The verdict: interrupted when a signal cut the run short (what ran is
+/// measured, not judged); pass only when the run did what was asked and
+/// every expectation held.
 pub fn verdict(r: &Report) -> Verdict {
-    if r.error.is_some() || r.interrupted || r.expectations.iter().any(|e| !e.pass) {
+    if r.interrupted {
+        Verdict::Interrupted
+    } else if r.error.is_some() || r.expectations.iter().any(|e| !e.pass) {
         Verdict::Fail
     } else {
         Verdict::Pass
@@ -401,6 +417,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
     };
+    report.error = report.error.take().or_else(|| nothing_published(plan, record));
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);
     report

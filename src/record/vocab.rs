@@ -127,10 +127,12 @@ impl FindingKind {
 }
 
 named_enum! {
-    /// How a run is judged: every expectation held, or not.
+    /// How a run is judged: every expectation held, or not; or a signal
+    /// stopped it before it could be judged (its figures cover what ran).
     pub enum Verdict as "verdict" {
         Pass => "pass",
         Fail => "fail",
+        Interrupted => "interrupted",
     }
 }
 

@@ -388,4 +388,16 @@ mod tests {
         assert_eq!(exit::of_signal(StopSignal::Sigterm), exit::TERMINATED);
         assert_eq!(exit::of_signal(StopSignal::Sighup), exit::HUNG_UP);
     }
+
+    #[test]
+    fn an_interrupted_run_keeps_its_signal_s_exit_status() {
+        use crate::analysis::testkit;
+        let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+        let mut rec = testkit::record(&plan);
+        rec.interrupted = true;
+        rec.stop_signal = Some(StopSignal::Sigterm);
+        let r = crate::analysis::analyse(&plan, &rec);
+        assert_eq!(r.verdict, crate::record::vocab::Verdict::Interrupted);
+        assert_eq!(exit_code(&r), exit::TERMINATED);
+    }
 }

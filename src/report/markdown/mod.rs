@@ -82,6 +82,7 @@ fn header(o: &mut String, r: &Report) {
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
+        Verdict::Interrupted => "INTERRUPTED",
     };
     let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
     if let Some(e) = &r.error {
@@ -96,8 +97,14 @@ fn header(o: &mut String, r: &Report) {
     }
     if r.interrupted {
         let by = r.stop_signal.map(|s| format!(" by {s}")).unwrap_or_default();
-        let _ = writeln!(o, "**Interrupted:** the run was stopped early{by}; figures cover what ran.\n");
+        let m = &r.messages;
+        let _ = writeln!(
+            o,
+            "**Interrupted:** the run was stopped early{by}, after {:.1} s of publishing; figures cover what ran, and it is not judged. Measured: {} published, {} received, {} lost, {} in doubt.\n",
+            r.duration_s, m.published, m.received, m.lost, m.in_doubt
+        );
     }
+    headline_notes(o, r);
     let _ = writeln!(
         o,
         "Broker {} ({}), protocol {}, started {}, ran {:.1} s. Scenario `{}` (sha256 {}).\n",
@@ -118,6 +125,26 @@ fn header(o: &mut String, r: &Report) {
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+}
+
+/// What the verdict did not judge: QoS 0 loss (unless `[expect] lost` asks),
+/// and a run whose publishing lasted 0 s.
+fn headline_notes(o: &mut String, r: &Report) {
+    let q0 = r.messages.by_qos.get(&0).copied().unwrap_or_default();
+    let lost_judged = r.expectations.iter().any(|e| e.name == "lost");
+    if q0.lost > 0 && !lost_judged {
+        let _ = writeln!(
+            o,
+            "**QoS 0:** {} of {} lost — reported, not judged (QoS 0 promises no delivery; `[expect] lost` judges it).\n",
+            q0.lost, q0.expected
+        );
+    }
+    if r.scenario.planned_duration_s == 0.0 && r.messages.published == 0 {
+        let _ = writeln!(
+            o,
+            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged.\n"
+        );
+    }
 }
 
 /// How the clients spoke TLS, in one sentence; an unverified broker
@@ -165,8 +192,9 @@ fn expectations(o: &mut String, r: &Report) {
     for e in &r.expectations {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} |",
             e.name,
+            if e.default { " (default)" } else { "" },
             // Quoted, as report.md always showed it (the JSON string).
             serde_json::to_string(&e.threshold).unwrap_or_default(),
             e.observed.map_or("null".to_string(), |v| v.to_string()),
@@ -174,6 +202,12 @@ fn expectations(o: &mut String, r: &Report) {
         );
     }
     o.push('\n');
+    if r.expectations.iter().any(|e| e.default) {
+        let _ = writeln!(
+            o,
+            "Rows marked (default) are the QoS contract, judged because the scenario's `[expect]` does not set them: every planned client connects, no QoS 1/2 message is lost, no QoS 2 message comes twice, the broker breaks no protocol rule.\n"
+        );
+    }
 }
 
 /// "## Clients": one paragraph of connection counts and their failures.

@@ -20,3 +20,71 @@ fn losses_are_told_in_words_for_every_window() {
     );
     assert!(!md.contains("932 slow_consumer"), "{md}");
 }
+
+/// pub0 sends 100 messages at `qos` from 1 s, 10 ms apart; sub0 gets all
+/// but seqs 90, 91, 92.
+fn three_lost(qos: u8, expect: &str) -> crate::analysis::model::Report {
+    use testkit::{connect, every, publish, receive};
+    let plan = testkit::plan(&format!(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = {{ topic = \"t/1\", qos = {qos}, rate = 100.0 }}\n[[group]]\nname = \"sub\"\nsubscribe = {{ filter = \"t/#\", qos = {qos} }}\n[expect]\n{}\n",
+        if expect == "interrupted" { "" } else { expect }
+    ));
+    let mut rec = testkit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10_000_000, None);
+    connect(&mut rec, 1, 500_000, 10_000_000, None);
+    publish(&mut rec, 0, qos, every(1_000_000, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..90).chain(93..100));
+    if expect == "interrupted" {
+        rec.interrupted = true;
+        rec.stop_signal = Some(crate::record::vocab::StopSignal::Sigint);
+    }
+    crate::analysis::analyse(&plan, &rec)
+}
+
+#[test]
+fn the_default_expectations_are_marked_and_said_to_be_the_qos_contract() {
+    let md = super::render(&three_lost(1, ""));
+    assert!(md.starts_with("# midge: t — FAIL\n"), "{md}");
+    assert!(md.contains("| qos1_qos2_lost (default) | \"<= 0\" | 3 | **FAIL** |\n"), "{md}");
+    assert!(md.contains("| connect_failures (default) | \"<= 0\" | 0 | pass |\n"), "{md}");
+    assert!(md.contains("Rows marked (default) are the QoS contract"), "{md}");
+    let md = super::render(&three_lost(1, "lost = 3\nduplicated = 0\nconnect_failures = 0\nprotocol_violations = 0"));
+    assert!(md.starts_with("# midge: t — PASS\n"), "{md}");
+    assert!(!md.contains("(default)"), "{md}");
+}
+
+#[test]
+fn qos_0_loss_is_in_the_headline_and_passes_unless_asked() {
+    let md = super::render(&three_lost(0, ""));
+    assert!(md.starts_with("# midge: t — PASS\n"), "{md}");
+    assert!(md.contains("**QoS 0:** 3 of 100 lost — reported, not judged"), "{md}");
+    let md = super::render(&three_lost(0, "lost = 0"));
+    assert!(md.starts_with("# midge: t — FAIL\n"), "{md}");
+    assert!(!md.contains("**QoS 0:**"), "{md}");
+}
+
+#[test]
+fn an_interrupted_run_is_headlined_interrupted_with_what_was_measured() {
+    let md = super::render(&three_lost(1, "interrupted"));
+    assert!(md.starts_with("# midge: t — INTERRUPTED\n"), "{md}");
+    assert!(
+        md.contains("stopped early by SIGINT, after 10.0 s of publishing; figures cover what ran, and it is not judged. Measured: 100 published, 97 received, 3 lost, 0 in doubt.\n"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_run_that_published_for_0_s_says_only_the_connections_were_judged() {
+    let plan = testkit::plan(
+        "name = \"t\"\nduration = \"0s\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n",
+    );
+    let r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+    assert_eq!(r.scenario.planned_duration_s, 0.0);
+    let md = super::render(&r);
+    assert!(
+        md.contains(
+            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged.\n"
+        ),
+        "{md}"
+    );
+}
