@@ -287,7 +287,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
-    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series));
+    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series, record.run_end_us));
     out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
     out
@@ -386,6 +386,12 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             sys: record.broker.sys.iter().map(|(t, v)| (SysTopic(t.clone()), v.clone())).collect(),
             sys_series: record.broker.sys_series.clone(),
             tls: record.broker.tls.clone(),
+            sys_run: super::sys_run::sys_run(
+                &record.broker.sys_series,
+                record.run_end_us,
+                record.broker.config.as_deref(),
+            ),
+            pid_given: record.plan.broker_pid,
         },
         started_at: record.started_at.clone(),
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,

@@ -453,6 +453,9 @@ pub struct PlanIdentity {
     /// `--start-at`: when publishing was to start, Unix µs.
     #[serde(default)]
     pub start_at_unix_us: Option<u64>,
+    /// `--broker-pid`: the process measured as the broker's, one midge did not start.
+    #[serde(default)]
+    pub broker_pid: Option<u32>,
 }
 
 /// When publishing ran (run-clock µs): the schedules start at `start_us`

@@ -214,6 +214,37 @@ pub struct BrokerInfo {
     /// and cipher suite. Null without TLS.
     #[serde(default)]
     pub tls: Option<crate::record::TlsRecord>,
+    /// The `$SYS` counters over the run's own window (`analysis::sys_run`);
+    /// null when no round of them began inside the run.
+    #[serde(default)]
+    pub sys_run: Option<SysRunInfo>,
+    /// `--broker-pid`: the process midge measured as the broker's (CPU,
+    /// RSS), which it did not start; null otherwise.
+    #[serde(default)]
+    pub pid_given: Option<u32>,
+}
+
+/// The broker's own counters over the run: each one's rise from the first
+/// `$SYS` round inside the run to the last (null: fewer than two rounds, or
+/// never published), the rounds' times and how old the last was at the end.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SysRunInfo {
+    /// Run-clock seconds when the first and the last round inside the run began.
+    pub from_s: f64,
+    pub to_s: f64,
+    pub rounds: u64,
+    /// PUBLISH packets received, sent, and messages dropped between them.
+    pub received: Option<u64>,
+    pub sent: Option<u64>,
+    pub dropped: Option<u64>,
+    /// `$SYS/broker/clients/connected` at the last round.
+    pub clients_at_last_round: Option<u64>,
+    /// From the last round's start to the run's end, seconds.
+    pub last_round_age_s: f64,
+    /// The median spacing of the rounds, seconds (null with one round).
+    pub round_every_s: Option<f64>,
+    /// The broker's `sys_interval` when midge wrote its configuration.
+    pub sys_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -418,8 +418,8 @@ fn load_generator(o: &mut String, r: &Report) {
         g.publish_lag.p50_us as f64 / 1000.0,
         g.publish_lag.p99_us as f64 / 1000.0,
         match (g.broker_cpu_s, g.broker_rss_kib) {
-            (Some(c), Some(m)) => format!("; the spawned broker used {c:.2} CPU-s and held {m} KiB"),
-            (Some(c), None) => format!("; the spawned broker used {c:.2} CPU-s"),
+            (Some(c), Some(m)) => format!("; {} used {c:.2} CPU-s and held {m} KiB", broker_process(r)),
+            (Some(c), None) => format!("; {} used {c:.2} CPU-s", broker_process(r)),
             _ => String::new(),
         },
         if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
@@ -490,16 +490,36 @@ fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
 
 /// The broker's own $SYS counters, when it published them, to set beside midge's.
 fn broker_counters(o: &mut String, r: &Report) {
-    let sys = |k: &str| r.broker.sys.get(format!("$SYS/broker/{k}").as_str()).map(String::as_str);
-    if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
+    let Some(s) = &r.broker.sys_run else { return };
+    let n = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+    let every = match (s.round_every_s, s.sys_interval_s) {
+        (Some(e), Some(i)) => format!(", one every {e:.1} s (sys_interval {i} s)"),
+        (Some(e), None) => format!(", one every {e:.1} s"),
+        (None, Some(i)) => format!(" (sys_interval {i} s)"),
+        (None, None) => String::new(),
+    };
+    let clients =
+        s.clients_at_last_round.map_or(String::new(), |c| format!(" Clients connected at the last round: {c}."));
+    if s.rounds < 2 {
         let _ = writeln!(
             o,
-            "The broker's own counters ($SYS, at the end): PUBLISH received {received}, sent {sent}, dropped {}; clients connected {}.\n",
-            sys("publish/messages/dropped").unwrap_or("?"),
-            sys("clients/connected").unwrap_or("?")
+            "The broker's own counters ($SYS): one round inside the run, at {:.1} s{every}, {:.1} s before its end: no rise over the run to set beside midge's counts.{clients}\n",
+            s.from_s, s.last_round_age_s
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "The broker's own counters ($SYS) over the run, from its round at {:.1} s to its round at {:.1} s ({} rounds{every}; the last {:.1} s before the run's end): PUBLISH received {}, sent {}, dropped {}.{clients}\n",
+            s.from_s,
+            s.to_s,
+            s.rounds,
+            s.last_round_age_s,
+            n(s.received),
+            n(s.sent),
+            n(s.dropped)
         );
     }
-    if let Some(dropped) = broker_dropped(r) {
+    if let Some(dropped) = s.dropped.filter(|&d| d > 0) {
         let m = &r.messages;
         let offline = m.lost_by_window.get(&LossWindow::SubscriberOffline).copied().unwrap_or(0);
         let slow = m.lost_by_window.get(&LossWindow::SlowConsumer).copied().unwrap_or(0);
@@ -517,14 +537,13 @@ fn broker_counters(o: &mut String, r: &Report) {
     }
 }
 
-/// How far the broker's own `dropped` counter rose over the run's $SYS
-/// series (from its first round, a counter not yet published counting as
-/// 0), when it rose.
-fn broker_dropped(r: &Report) -> Option<u64> {
-    let series = &r.broker.sys_series;
-    let last = series.iter().rev().find_map(|p| p.dropped)?;
-    let first = series.first().and_then(|p| p.dropped).unwrap_or(0);
-    (last > first).then(|| last - first)
+/// The broker whose process midge measured: the one it spawned (it wrote
+/// its configuration), or the one `--broker-pid` named.
+fn broker_process(r: &Report) -> String {
+    match r.broker.pid_given {
+        Some(pid) => format!("the broker's process (PID {pid}, --broker-pid)"),
+        None => "the spawned broker".to_string(),
+    }
 }
 
 /// "## Latency": the percentiles of each measured latency.

@@ -88,3 +88,43 @@ fn a_run_that_published_for_0_s_says_only_the_connections_were_judged() {
         "{md}"
     );
 }
+
+/// An external broker that had counted 232000 before the run: report.md
+/// gives the rise over the run's own rounds, their age and spacing.
+#[test]
+fn the_brokers_counters_are_the_runs_own() {
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut rec = testkit::record(&plan);
+    let round = |t_s: f64, received: u64, dropped: Option<u64>| crate::record::SysPoint {
+        t_s,
+        received: Some(received),
+        sent: Some(received + 3),
+        dropped,
+        clients: Some(2),
+        received_1min: None,
+    };
+    rec.run_end_us = 20_500_000;
+    rec.broker.sys_series = vec![round(0.3, 232_000, None), round(10.3, 237_000, None), round(20.3, 252_000, Some(7))];
+    let r = crate::analysis::analyse(&plan, &rec);
+    let md = super::render(&r);
+    assert!(
+        md.contains("The broker's own counters ($SYS) over the run, from its round at 0.3 s to its round at 20.3 s (3 rounds, one every 10.0 s; the last 0.2 s before the run's end): PUBLISH received 20000, sent 20000, dropped 7. Clients connected at the last round: 2.\n"),
+        "{md}"
+    );
+    assert!(md.contains("During the run, the broker counted 7 messages dropped"), "{md}");
+    assert!(!md.contains("232000") && !md.contains("252000"), "no count from before the run: {md}");
+}
+
+#[test]
+fn a_broker_given_by_pid_is_never_called_spawned() {
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut rec = testkit::record(&plan);
+    rec.generator.broker_cpu_s = Some(1.49);
+    rec.plan.broker_pid = Some(4242);
+    let md = super::render(&crate::analysis::analyse(&plan, &rec));
+    assert!(md.contains("; the broker's process (PID 4242, --broker-pid) used 1.49 CPU-s"), "{md}");
+    assert!(!md.contains("spawned"), "{md}");
+    rec.plan.broker_pid = None;
+    let md = super::render(&crate::analysis::analyse(&plan, &rec));
+    assert!(md.contains("; the spawned broker used 1.49 CPU-s"), "{md}");
+}
