@@ -34,7 +34,7 @@ pub fn rise(series: &[SysPoint], run_end_us: u64, counter: impl Fn(&SysPoint) ->
 /// such line: the scenario's `mosquitto_conf` comes after midge's own).
 pub fn configured_interval_s(config: Option<&str>) -> Option<u64> {
     let lines = config?.lines().filter_map(|l| l.trim().strip_prefix("sys_interval"));
-    lines.filter_map(|v| v.trim().parse().ok()).last()
+    lines.filter_map(|v| v.trim().parse().ok()).next_back()
 }
 
 /// `broker.sys_run`: None when no round of `$SYS` values began inside the run.
