@@ -15,15 +15,15 @@ use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
     BrokerInfo, ClientId, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, GroupName,
-    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
-    SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StillArriving,
+    StreamInfo, SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::names::by_name;
-use crate::record::vocab::{Cause, Verdict};
-use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
+use crate::record::vocab::{Cause, DrainEnd, Verdict};
+use crate::record::{ClientRecord, Counters, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
 fn secs(us: u64) -> f64 {
@@ -333,14 +333,38 @@ fn rejoins(record: &RunRecord) -> u64 {
 }
 
 /// The drain as the runner recorded it; the wait to the ms.
-fn drain_info(d: &DrainRecord) -> DrainInfo {
+fn drain_info(record: &RunRecord) -> DrainInfo {
+    let d = &record.drain;
     DrainInfo {
         ended: d.ended,
         waited_s: secs(d.waited_us),
         quiet_period_ms: d.quiet_period_us / 1000,
         in_flight_at_end: d.in_flight_at_end,
         offline_at_end: d.offline_at_end,
+        still_arriving: still_arriving(record),
     }
+}
+
+/// A drain that ended at its time limit: the time series points whose
+/// second overlaps its last quiet period (at least its last second) — the
+/// drain began when publishing stopped — with their deliveries and the
+/// largest e2e p99 among them. None for any other drain end.
+pub fn still_arriving(record: &RunRecord) -> Option<StillArriving> {
+    let d = &record.drain;
+    let stopped_us = record.publishing.map(|w| w.stopped_us)?;
+    if d.ended != DrainEnd::TimeLimit {
+        return None;
+    }
+    let end_s = (stopped_us + d.waited_us) as f64 / 1e6;
+    let from_s = end_s - (d.quiet_period_us.max(1_000_000) as f64 / 1e6);
+    let points: Vec<_> = record.timeseries.iter().filter(|p| p.t_s > from_s && p.t_s - p.span_s < end_s).collect();
+    let tenth = |v: f64| (v * 1000.0).round() / 1000.0;
+    Some(StillArriving {
+        from_s: tenth(points.first().map_or(from_s, |p| p.t_s - p.span_s)),
+        to_s: tenth(points.last().map_or(end_s, |p| p.t_s)),
+        deliveries: points.iter().map(|p| p.received).sum(),
+        e2e_p99_us: points.iter().filter_map(|p| p.e2e_p99_us).max(),
+    })
 }
 
 /// A run meant to publish that published nothing has no evidence to judge
@@ -400,7 +424,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         partial: record.as_of_us.is_some(),
         as_of_s: record.as_of_us.map(|us| (us as f64 / 1e3).round() / 1e3),
         stop_signal: record.stop_signal,
-        drain: drain_info(&record.drain),
+        drain: drain_info(record),
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
         messages: messages(&tally, &record.counters, generator.publish_rates.iter().map(|r| r.unsent).sum()),

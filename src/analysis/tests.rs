@@ -312,6 +312,52 @@ fn a_run_that_published_nothing_it_was_meant_to_fails_and_says_so() {
     assert_eq!((r.error.as_deref(), r.verdict), (None, Verdict::Pass), "{:?}", r.load_generator.publish_rates);
 }
 
+/// A drain that ran out 3.37 s after publishing stopped at 10 s, over a
+/// time series of four seconds: 100, 200, 300, 50 deliveries.
+fn drain_out_of_time(quiet_period_us: u64) -> RunRecord {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 10 * S, stopped_us: 10 * S });
+    rec.drain.ended = crate::record::vocab::DrainEnd::TimeLimit;
+    rec.drain.waited_us = 3_370_000;
+    rec.drain.quiet_period_us = quiet_period_us;
+    let point = |t_s: f64, received: u64, e2e_p99_us: Option<u64>| crate::record::TimePoint {
+        t_s,
+        span_s: 1.0,
+        connected: 2,
+        published: 0,
+        received,
+        e2e_p99_us,
+        midge_cpu_pct: None,
+        midge_rss_kib: None,
+        broker_cpu_pct: None,
+        broker_rss_kib: None,
+    };
+    rec.timeseries = vec![
+        point(11.0, 100, Some(4_000_000)),
+        point(12.0, 200, Some(4_500_000)),
+        point(13.0, 300, Some(4_700_000)),
+        point(14.0, 50, None),
+    ];
+    rec
+}
+
+#[test]
+fn a_drain_that_ran_out_of_time_reports_what_was_still_arriving() {
+    let plan = pub_sub(true, "");
+    // Quiet period 300 ms: the drain's last second, 12.37 s to 13.37 s,
+    // lies in the points ending at 13 s and 14 s.
+    let a = analyse(&plan, &drain_out_of_time(300_000)).drain.still_arriving.expect("ran out of time");
+    assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (12.0, 14.0, 350, Some(4_700_000)));
+    // Quiet period 2.4 s: from 10.97 s, so the point ending at 11 s too.
+    let a = analyse(&plan, &drain_out_of_time(2_400_000)).drain.still_arriving.unwrap();
+    assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (10.0, 14.0, 650, Some(4_700_000)));
+    // A drain that completed has nothing still arriving.
+    let mut rec = drain_out_of_time(300_000);
+    rec.drain.ended = crate::record::vocab::DrainEnd::Complete;
+    assert_eq!(analyse(&plan, &rec).drain.still_arriving, None);
+}
+
 #[test]
 fn a_forbidden_finding_fails_when_it_is_found() {
     // dev0 and its twin take each other over 3 times (see the detector's

@@ -184,6 +184,24 @@ pub struct DrainInfo {
     pub in_flight_at_end: u64,
     /// Clients still waiting to reconnect at the end.
     pub offline_at_end: u64,
+    /// `ended: time_limit`: what was still arriving when the drain ran out
+    /// (`build::still_arriving`); null otherwise.
+    #[serde(default)]
+    pub still_arriving: Option<StillArriving>,
+}
+
+/// A drain that ran out of time: the deliveries of the time series'
+/// seconds that cover its last quiet period, and the end-to-end latency
+/// then — messages still on their way, not lost by the broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StillArriving {
+    /// Run-clock seconds the counted time series points cover.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Deliveries in them.
+    pub deliveries: u64,
+    /// The largest e2e p99 among them, µs (null: no sample).
+    pub e2e_p99_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

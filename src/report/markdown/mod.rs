@@ -125,6 +125,23 @@ fn header(o: &mut String, r: &Report) {
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+    if let Some(a) = &d.still_arriving {
+        let span =
+            format!("from {:.1} s to {:.1} s (the time series' seconds over its last quiet period)", a.from_s, a.to_s);
+        let _ = match (a.deliveries, a.e2e_p99_us) {
+            (0, _) => writeln!(
+                o,
+                "**The drain ran out of time** after {:.2} s; nothing arrived {span}: what is counted lost was not on its way.\n",
+                d.waited_s
+            ),
+            (n, e2e) => writeln!(
+                o,
+                "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}. What is counted lost may in part have been on its way, not lost by the broker: the drain ({:.2} s) was too short for this broker — give `drain` more than the end-to-end latency at the end.\n",
+                e2e.map_or(String::new(), |us| format!(", end-to-end p99 {} then", ms(us))),
+                d.waited_s
+            ),
+        };
+    }
 }
 
 /// What the verdict did not judge: QoS 0 loss (unless `[expect] lost` asks),

@@ -128,3 +128,21 @@ fn a_broker_given_by_pid_is_never_called_spawned() {
     let md = super::render(&crate::analysis::analyse(&plan, &rec));
     assert!(md.contains("; the spawned broker used 1.49 CPU-s"), "{md}");
 }
+
+#[test]
+fn a_drain_that_ran_out_of_time_says_what_was_still_arriving() {
+    use crate::analysis::model::StillArriving;
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+    r.drain.waited_s = 3.37;
+    r.drain.still_arriving =
+        Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 350, e2e_p99_us: Some(4_700_000) });
+    let md = super::render(&r);
+    assert!(
+        md.contains("**The drain ran out of time while messages were still arriving:** 350 deliveries from 12.0 s to 14.0 s (the time series' seconds over its last quiet period), end-to-end p99 4700 ms then. What is counted lost may in part have been on its way, not lost by the broker: the drain (3.37 s) was too short for this broker"),
+        "{md}"
+    );
+    r.drain.still_arriving = Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 0, e2e_p99_us: None });
+    let md = super::render(&r);
+    assert!(md.contains("**The drain ran out of time** after 3.37 s; nothing arrived from 12.0 s to 14.0 s"), "{md}");
+}
