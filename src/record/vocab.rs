@@ -103,6 +103,7 @@ named_enum! {
         ClosedByBroker => "closed_by_broker",
         PublishDenied => "publish_denied",
         SlowConsumer => "slow_consumer",
+        ListenBacklogOverflow => "listen_backlog_overflow",
     }
 }
 
@@ -122,6 +123,9 @@ impl FindingKind {
             FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
             FindingKind::PublishDenied => "the broker denied what some clients published",
             FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
+            FindingKind::ListenBacklogOverflow => {
+                "connects waited for the kernel's SYN retry: the broker's listen backlog overflowed"
+            }
         }
     }
 }

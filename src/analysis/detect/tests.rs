@@ -795,3 +795,68 @@ fn a_saturated_generator_is_a_finding_and_a_healthy_one_is_not() {
     assert!(f.summary.contains("midge used 95% of its 1 worker thread(s)"), "{}", f.summary);
     assert_eq!(f.evidence.json()["cpu_utilization"], 0.95);
 }
+
+// ---- listen_backlog_overflow ----------------------------------------------
+
+/// 1,000 TCP connects: 80 quick (2 ms), 900 after the first SYN retry
+/// (1,002–1,201 ms), 15 after the second (3,010 ms), 5 at 700 ms.
+fn backlog_record(plan: &Plan) -> RunRecord {
+    let mut rec = kit::record(plan);
+    let h = &mut rec.latencies.connect_tcp;
+    h.record_n(2_000, 80).unwrap();
+    for i in 0..900u64 {
+        h.record(1_002_000 + (i % 200) * 1_000).unwrap();
+    }
+    h.record_n(3_010_000, 15).unwrap();
+    h.record_n(700_000, 5).unwrap();
+    // dev0 connected 1.1 s after its attempt at 0.2 s; dev1 in 2 ms.
+    connect(&mut rec, 0, 1_300_000, 10 * S, None).attempt_us = 200_000;
+    connect(&mut rec, 1, 400_000, 10 * S, None).attempt_us = 398_000;
+    rec
+}
+
+#[test]
+fn connects_clustered_at_the_syn_retries_are_a_listen_backlog_overflow() {
+    let plan = devs(2);
+    let mut rec = backlog_record(&plan);
+    rec.broker.listen_overflows = Some(913);
+    let f = listen_backlog_overflow(&rec).expect("900 + 15 at the retries, 5 between");
+    assert_eq!(f.kind, FindingKind::ListenBacklogOverflow);
+    assert_eq!((f.count, f.first_s, f.last_s), (915, 0.2, 1.3));
+    let e = f.evidence.json();
+    assert_eq!(e["tcp_connects"], 1000);
+    assert_eq!(e["between_bands"], 5);
+    assert_eq!(e["listen_overflows"], 913);
+    let bands: Vec<(u64, u64, u64, u64)> = e["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let n = |k: &str| b[k].as_u64().unwrap();
+            (n("retry_s"), n("from_ms"), n("to_ms"), n("connects"))
+        })
+        .collect();
+    assert_eq!(bands, vec![(1, 950, 1500, 900), (3, 2950, 3500, 15), (7, 6950, 7500, 0)]);
+    assert!(f.summary.starts_with("915 of 1000 TCP connects waited for the kernel's SYN retry (900 at ≈1 s, 15 at ≈3 s); the kernel's TcpExtListenOverflows rose by 913 during the run: the broker's listen backlog"), "{}", f.summary);
+    // Not on this machine: said so, the finding stands on the latencies.
+    rec.broker.listen_overflows = None;
+    let f = listen_backlog_overflow(&rec).unwrap();
+    assert!(f.summary.contains("the broker is not on this machine"), "{}", f.summary);
+    assert_eq!(f.evidence.json()["listen_overflows"], serde_json::Value::Null);
+}
+
+#[test]
+fn connects_spread_evenly_or_all_quick_are_no_backlog_overflow() {
+    let plan = devs(2);
+    // A loaded machine: connects from 0.5 s to 3.5 s, evenly.
+    let mut rec = kit::record(&plan);
+    for i in 0..300u64 {
+        rec.latencies.connect_tcp.record(500_000 + i * 10_000).unwrap();
+    }
+    assert!(listen_backlog_overflow(&rec).is_none());
+    // Every connect quick.
+    let mut rec = kit::record(&plan);
+    rec.latencies.connect_tcp.record_n(1_500, 1000).unwrap();
+    rec.broker.listen_overflows = Some(0);
+    assert!(listen_backlog_overflow(&rec).is_none());
+}
