@@ -120,6 +120,18 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
         let log = about[0].evidence.json()["broker_log"].to_string();
         assert!(log.contains(&format!("Bad socket read/write on client {id}")), "{id}: {log}");
     }
+    // Every PUBLISH acknowledged, none delivered (the ACL denies the
+    // subscriber's read as well): the QoS finding names the ACL midge wrote.
+    let m = &r.messages;
+    assert!(m.expected > 0, "{m:?}");
+    assert_eq!((m.received, m.lost, m.expected), (0, m.acked, m.acked), "{m:?}");
+    let qos = findings(r, "qos_violation");
+    assert_eq!(qos.len(), 1, "{:#?}", r.findings);
+    let named = format!("midge wrote an ACL into the broker's configuration (`acl_file {}`)", acl.display());
+    assert!(qos[0].summary.contains(&named), "{}", qos[0].summary);
+    assert!(qos[0].summary.contains("nothing was ever delivered to sub-"), "{}", qos[0].summary);
+    assert_eq!(qos[0].evidence.json()["never_delivered"], true);
+    assert_eq!(out.report.verdict.as_str(), "fail", "QoS 1 loss fails the default expectation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

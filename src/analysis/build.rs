@@ -290,7 +290,8 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series, record.run_end_us));
     out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::listen_backlog_overflow(record));
-    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
+    let acl = detect::acl_file_line(record.broker.config.as_deref());
+    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied, acl.as_deref()));
     out
 }
 

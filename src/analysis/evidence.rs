@@ -152,11 +152,19 @@ pub struct StreamEvidence {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QosEvidence {
+    /// The `acl_file` line of the configuration midge wrote for the broker
+    /// (absent when it wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_file: Option<String>,
     /// Publishers the broker denied (absent when none was).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_publishers: Vec<String>,
     pub duplicated: u64,
     pub lost: u64,
+    /// Acknowledged and never delivered on any stream of this subscriber:
+    /// the pattern of a denial (absent when something was delivered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_delivered: bool,
     pub out_of_order: u64,
     pub qos: u8,
     pub streams: Vec<StreamEvidence>,
@@ -400,7 +408,9 @@ mod tests {
                 group: "g".into(),
             }),
             Evidence::Qos(QosEvidence {
+                acl_file: Some("acl_file /tmp/acl".into()),
                 denied_publishers: vec!["pub0".into()],
+                never_delivered: true,
                 duplicated: 1,
                 lost: 3,
                 out_of_order: 0,

@@ -40,7 +40,7 @@ pub use explain::{
 pub use limits::broker_limits;
 pub use outage::broker_unavailable;
 pub use protocol::protocol_error_drops;
-pub use qos::qos_violations;
+pub use qos::{acl_file_line, qos_violations};
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
 pub use slow::{slow_consumers, sys_dropped_rise};
