@@ -131,7 +131,11 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
     assert!(qos[0].summary.contains(&named), "{}", qos[0].summary);
     assert!(qos[0].summary.contains("nothing was ever delivered to sub-"), "{}", qos[0].summary);
     assert_eq!(qos[0].evidence.json()["never_delivered"], true);
-    assert_eq!(out.report.verdict.as_str(), "fail", "QoS 1 loss fails the default expectation");
+    // No [expect]: the QoS contract judges the run, and its QoS 1 loss fails it.
+    let failed: Vec<(&str, Option<u64>, bool)> =
+        r.expectations.iter().filter(|e| !e.pass).map(|e| (e.name.as_str(), e.observed, e.default)).collect();
+    assert_eq!(failed, vec![("qos1_qos2_lost", Some(m.lost), true)], "{:?}", r.expectations);
+    assert_eq!((r.verdict.as_str(), out.exit_code), ("fail", 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
