@@ -335,7 +335,7 @@ fn rejoins(record: &RunRecord) -> u64 {
 }
 
 /// The drain as the runner recorded it; the wait to the ms.
-fn drain_info(record: &RunRecord) -> DrainInfo {
+fn drain_info(record: &RunRecord, streams: &[StreamTally]) -> DrainInfo {
     let d = &record.drain;
     DrainInfo {
         ended: d.ended,
@@ -343,30 +343,49 @@ fn drain_info(record: &RunRecord) -> DrainInfo {
         quiet_period_ms: d.quiet_period_us / 1000,
         in_flight_at_end: d.in_flight_at_end,
         offline_at_end: d.offline_at_end,
-        still_arriving: still_arriving(record),
+        still_arriving: still_arriving(record, streams),
     }
 }
 
 /// A drain that ended at its time limit: the time series points whose
 /// second overlaps its last quiet period (at least its last second) — the
 /// drain began when publishing stopped — with their deliveries and the
-/// largest e2e p99 among them. None for any other drain end.
-pub fn still_arriving(record: &RunRecord) -> Option<StillArriving> {
+/// largest e2e p99 among them; and the lost messages sent within that e2e
+/// of the drain's end (`lost_sent_late`). None for any other drain end.
+pub fn still_arriving(record: &RunRecord, streams: &[StreamTally]) -> Option<StillArriving> {
     let d = &record.drain;
     let stopped_us = record.publishing.map(|w| w.stopped_us)?;
     if d.ended != DrainEnd::TimeLimit {
         return None;
     }
-    let end_s = (stopped_us + d.waited_us) as f64 / 1e6;
+    let end_us = stopped_us + d.waited_us;
+    let end_s = end_us as f64 / 1e6;
     let from_s = end_s - (d.quiet_period_us.max(1_000_000) as f64 / 1e6);
     let points: Vec<_> = record.timeseries.iter().filter(|p| p.t_s > from_s && p.t_s - p.span_s < end_s).collect();
-    let tenth = |v: f64| (v * 1000.0).round() / 1000.0;
+    let ms = |v: f64| (v * 1000.0).round() / 1000.0;
+    let e2e_p99_us = points.iter().filter_map(|p| p.e2e_p99_us).max();
     Some(StillArriving {
-        from_s: tenth(points.first().map_or(from_s, |p| p.t_s - p.span_s)),
-        to_s: tenth(points.last().map_or(end_s, |p| p.t_s)),
+        from_s: ms(points.first().map_or(from_s, |p| p.t_s - p.span_s)),
+        to_s: ms(points.last().map_or(end_s, |p| p.t_s)),
         deliveries: points.iter().map(|p| p.received).sum(),
-        e2e_p99_us: points.iter().filter_map(|p| p.e2e_p99_us).max(),
+        e2e_p99_us,
+        lost_sent_late: e2e_p99_us.and_then(|e2e| lost_sent_after(record, streams, end_us.saturating_sub(e2e))),
     })
+}
+
+/// Lost messages sent at or after `cutoff_us`, from the streams' lost
+/// ranges; None when a stream with loss kept only its first ranges.
+fn lost_sent_after(record: &RunRecord, streams: &[StreamTally], cutoff_us: u64) -> Option<u64> {
+    let log_of = |c: u32| record.clients.iter().find(|r| r.index == c).and_then(|r| r.publish_log.as_ref());
+    let mut n = 0;
+    for s in streams.iter().filter(|s| s.lost > 0) {
+        if s.lost_ranges.iter().map(|(a, b)| b - a).sum::<u64>() != s.lost {
+            return None;
+        }
+        let (from_seq, _) = log_of(s.publisher_client)?.seqs_sent_between(cutoff_us, u64::MAX);
+        n += s.lost_ranges.iter().map(|&(a, b)| b.saturating_sub(a.max(from_seq))).sum::<u64>();
+    }
+    Some(n)
 }
 
 /// A run meant to publish that published nothing has no evidence to judge
@@ -426,7 +445,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         partial: record.as_of_us.is_some(),
         as_of_s: record.as_of_us.map(|us| (us as f64 / 1e3).round() / 1e3),
         stop_signal: record.stop_signal,
-        drain: drain_info(record),
+        drain: drain_info(record, &tally.streams),
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
         messages: messages(&tally, &record.counters, generator.publish_rates.iter().map(|r| r.unsent).sum()),

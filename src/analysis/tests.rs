@@ -318,6 +318,12 @@ fn drain_out_of_time(quiet_period_us: u64) -> RunRecord {
     let plan = pub_sub(true, "");
     let mut rec = kit::record(&plan);
     rec.publishing = Some(PublishWindow { start_us: S, end_us: 10 * S, stopped_us: 10 * S });
+    rec.run_end_us = 14 * S;
+    // pub0 sends seq k at 1 s + k × 100 ms, 90 in all; sub0 gets seqs 0..=40.
+    connect(&mut rec, 0, 500_000, 14 * S, None);
+    connect(&mut rec, 1, 500_000, 14 * S, None);
+    publish(&mut rec, 0, 1, every(S, 100_000, 90));
+    receive(&mut rec, 1, 0, 0..41);
     rec.drain.ended = crate::record::vocab::DrainEnd::TimeLimit;
     rec.drain.waited_us = 3_370_000;
     rec.drain.quiet_period_us = quiet_period_us;
@@ -347,8 +353,12 @@ fn a_drain_that_ran_out_of_time_reports_what_was_still_arriving() {
     let plan = pub_sub(true, "");
     // Quiet period 300 ms: the drain's last second, 12.37 s to 13.37 s,
     // lies in the points ending at 13 s and 14 s.
-    let a = analyse(&plan, &drain_out_of_time(300_000)).drain.still_arriving.expect("ran out of time");
+    let r = analyse(&plan, &drain_out_of_time(300_000));
+    assert_eq!(r.messages.lost, 49, "seqs 41..=89");
+    let a = r.drain.still_arriving.expect("ran out of time");
     assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (12.0, 14.0, 350, Some(4_700_000)));
+    // Sent within 4.7 s of the drain's end (13.37 s), from 8.67 s: seqs 77..=89.
+    assert_eq!(a.lost_sent_late, Some(13));
     // Quiet period 2.4 s: from 10.97 s, so the point ending at 11 s too.
     let a = analyse(&plan, &drain_out_of_time(2_400_000)).drain.still_arriving.unwrap();
     assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (10.0, 14.0, 650, Some(4_700_000)));

@@ -202,6 +202,11 @@ pub struct StillArriving {
     pub deliveries: u64,
     /// The largest e2e p99 among them, µs (null: no sample).
     pub e2e_p99_us: Option<u64>,
+    /// Of `messages.lost`, those sent within that e2e p99 of the drain's
+    /// end: likely still on their way, not lost by the broker (null without
+    /// an e2e sample, or when a stream kept only its first lost ranges).
+    #[serde(default)]
+    pub lost_sent_late: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

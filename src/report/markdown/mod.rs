@@ -136,8 +136,9 @@ fn header(o: &mut String, r: &Report) {
             ),
             (n, e2e) => writeln!(
                 o,
-                "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}. What is counted lost may in part have been on its way, not lost by the broker: the drain ({:.2} s) was too short for this broker — give `drain` more than the end-to-end latency at the end.\n",
+                "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}{}. What is counted lost may in part have been on its way, not lost by the broker: the drain ({:.2} s) was too short for this broker — give `drain` more than the end-to-end latency at the end.\n",
                 e2e.map_or(String::new(), |us| format!(", end-to-end p99 {} then", ms(us))),
+                a.lost_sent_late.map_or(String::new(), |l| format!("; {l} of the lost were sent within that of the drain's end")),
                 d.waited_s
             ),
         };

@@ -135,14 +135,20 @@ fn a_drain_that_ran_out_of_time_says_what_was_still_arriving() {
     let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
     let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
     r.drain.waited_s = 3.37;
-    r.drain.still_arriving =
-        Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 350, e2e_p99_us: Some(4_700_000) });
+    r.drain.still_arriving = Some(StillArriving {
+        from_s: 12.0,
+        to_s: 14.0,
+        deliveries: 350,
+        e2e_p99_us: Some(4_700_000),
+        lost_sent_late: Some(13),
+    });
     let md = super::render(&r);
     assert!(
-        md.contains("**The drain ran out of time while messages were still arriving:** 350 deliveries from 12.0 s to 14.0 s (the time series' seconds over its last quiet period), end-to-end p99 4700 ms then. What is counted lost may in part have been on its way, not lost by the broker: the drain (3.37 s) was too short for this broker"),
+        md.contains("**The drain ran out of time while messages were still arriving:** 350 deliveries from 12.0 s to 14.0 s (the time series' seconds over its last quiet period), end-to-end p99 4700 ms then; 13 of the lost were sent within that of the drain's end. What is counted lost may in part have been on its way, not lost by the broker: the drain (3.37 s) was too short for this broker"),
         "{md}"
     );
-    r.drain.still_arriving = Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 0, e2e_p99_us: None });
+    r.drain.still_arriving =
+        Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 0, e2e_p99_us: None, lost_sent_late: None });
     let md = super::render(&r);
     assert!(md.contains("**The drain ran out of time** after 3.37 s; nothing arrived from 12.0 s to 14.0 s"), "{md}");
 }
