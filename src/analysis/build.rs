@@ -8,8 +8,10 @@
 //! groups (`share_infos`), loss windows (ends cut at the run's end), timelines
 //! (clients that dropped, at most `MAX_LISTED_TIMELINES`), the drain, stages on
 //! the run clock, `run_error` (nobody connected, a fault failed, client tasks
-//! lost), `findings` (the detectors in a fixed order), `verdict` (fail on an
-//! error, an interruption or a failed expectation).
+//! lost; `nothing_published`), `findings` (the detectors in a fixed order),
+//! the drain (`still_arriving` when it ran out of time), `verdict`
+//! (interrupted on a signal; else fail on an error or a failed expectation,
+//! the QoS contract's defaults included).
 
 use super::detect::{self, Explained};
 use super::generator::load_generator;

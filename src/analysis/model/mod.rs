@@ -89,7 +89,10 @@ pub struct Report {
     /// series' clock.
     #[serde(default)]
     pub stages: Vec<StageInfo>,
+    /// The scenario's `[expect]`, and the QoS contract where it sets nothing
+    /// (`default: true`).
     pub expectations: Vec<ExpectationResult>,
+    /// pass, fail, or interrupted (a signal stopped the run: not judged).
     pub verdict: Verdict,
     /// Why the run could not do what the scenario asked, if it could not.
     pub error: Option<String>,
