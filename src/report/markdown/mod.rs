@@ -1,9 +1,13 @@
 //! report.md: the same model as report.json, rendered for people. Also
 //! printed at the end of a run.
 //!
-//! The header says whether the broker's TLS certificate was verified
-//! (`tls_sentence`), an unverified one first and in bold; the broker section
-//! sets the rise of `$SYS` dropped beside midge's lost (`broker_counters`); a
+//! The header gives the verdict (INTERRUPTED for a run a signal stopped,
+//! with what was measured), what it did not judge (`headline_notes`: QoS 0
+//! loss, a run that published for 0 s), a drain that ran out of time while
+//! messages still arrived, and whether the broker's TLS certificate was
+//! verified (`tls_sentence`), an unverified one first and in bold; the
+//! broker section gives its `$SYS` counters over the run's own rounds and
+//! sets their dropped beside midge's lost (`broker_counters`); a
 //! capacity run's report ends with `capacity::capacity_section`; share groups
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
