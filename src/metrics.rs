@@ -392,8 +392,33 @@ pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks.max(1.0))
 }
 
+/// The kernel's `TcpExtListenOverflows` (/proc/net/netstat): connections
+/// dropped because a listening socket's accept queue (its backlog) was
+/// full, counted for this network namespace since boot; None where it
+/// cannot be read.
+pub fn listen_overflows() -> Option<u64> {
+    listen_overflows_in(&std::fs::read_to_string("/proc/net/netstat").ok()?)
+}
+
+/// `ListenOverflows` from the text of /proc/net/netstat: a "TcpExt:" line of
+/// names, then one of values.
+pub fn listen_overflows_in(netstat: &str) -> Option<u64> {
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+    let at = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn listen_overflows_are_read_by_name_from_netstat() {
+        let text =
+            "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 4 913 920\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(listen_overflows_in(text), Some(913));
+        assert_eq!(listen_overflows_in("IpExt: InNoRoutes\nIpExt: 0\n"), None);
+    }
+
     use super::*;
     use crate::record::vocab::Cause;
 

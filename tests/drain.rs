@@ -77,5 +77,15 @@ async fn a_drain_too_short_for_the_tail_ends_at_its_limit_and_reports_the_loss()
     assert!(m.lost > 0, "{ctx}");
     assert!(m.received < SENT, "{ctx}");
     assert_eq!(m.lost, m.expected - m.received, "{ctx}");
+    // What was still arriving is said apart: the delivery of the message
+    // sent at 5.33 s landed at 6.53 s, inside the drain's last quiet period
+    // (2.4 s, up to 7.5 s), 1.2 s after it was sent.
+    let a = d.still_arriving.as_ref().expect("a drain that ran out of time says what was arriving");
+    assert!((1..=m.received).contains(&a.deliveries), "{a:?}\n{ctx}");
+    assert!(a.e2e_p99_us.is_some_and(|us| us >= 1_200_000), "the proxy's 1.2 s delay: {a:?}");
+    // Every lost message was sent within that e2e of the drain's end: on its way.
+    assert_eq!(a.lost_sent_late, Some(m.lost), "{a:?}\n{ctx}");
+    let md = midge::report::markdown::render(&out.report);
+    assert!(md.contains("**The drain ran out of time while messages were still arriving:**"), "{md}");
     eprintln!("slow tail, drain = 500ms: lost {} of {}; {d:?}", m.lost, m.expected);
 }

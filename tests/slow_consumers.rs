@@ -40,6 +40,9 @@ fn assert_broker_agrees(r: &Report, client: &str) {
     assert_eq!(f.count, m.lost);
     assert_eq!(f.client_ids, vec![client.to_string()]);
     assert_eq!(f.evidence.json()["broker_dropped"], m.lost);
+    // The broker's count over the run's own $SYS rounds, in report.json and report.md.
+    assert_eq!(r.broker.sys_run.as_ref().and_then(|s| s.dropped), Some(m.lost), "{:?}", r.broker.sys_run);
+    assert!(f.summary.contains(&format!("counted {} dropped over the run ($SYS)", m.lost)), "{}", f.summary);
     let evidence = f.evidence.json();
     let lines = evidence["broker_lines"].as_array().unwrap();
     assert!(

@@ -54,6 +54,13 @@ async fn a_spawned_mosquittos_counters_are_kept_each_second() {
     let run_s = r.timeseries.last().map_or(0.0, |p| p.t_s);
     assert!(last_t <= run_s + 2.0, "series ends at {last_t} s, the run at {run_s} s");
     assert!(series.iter().any(|p| p.clients.is_some_and(|c| c >= 1)), "{series:?}");
+    // Over the run's own rounds: the broker received exactly what midge
+    // published (its counters rose from before the first PUBLISH to after
+    // the drain), at its sys_interval of 1 s.
+    let run = r.broker.sys_run.as_ref().expect("rounds inside the run");
+    assert_eq!(run.received, Some(r.messages.published), "{run:?}");
+    assert_eq!(run.sys_interval_s, Some(1), "{run:?}");
+    assert_eq!(run.rounds, series.len() as u64, "every round began inside the run: {series:?}");
     // The record holds it, so a re-render has it too.
     assert_eq!(out.record.broker.sys_series, *series);
     // report.html plots it, beside midge's own rates.
@@ -71,6 +78,7 @@ async fn the_brokers_dropped_count_is_set_beside_midges_lost() {
     assert_eq!(r.messages.lost, 300, "{:?}", r.messages);
     let dropped = r.broker.sys_series.iter().rev().find_map(|p| p.dropped);
     assert_eq!(dropped, Some(300), "{:?}", r.broker.sys_series);
+    assert_eq!(r.broker.sys_run.as_ref().and_then(|s| s.dropped), Some(300), "{:?}", r.broker.sys_run);
     let md = midge::report::markdown::render(r);
     assert!(
         md.contains(

@@ -120,6 +120,22 @@ async fn publishers_closed_after_acl_denials_get_a_denial_finding_not_a_duplicat
         let log = about[0].evidence.json()["broker_log"].to_string();
         assert!(log.contains(&format!("Bad socket read/write on client {id}")), "{id}: {log}");
     }
+    // Every PUBLISH acknowledged, none delivered (the ACL denies the
+    // subscriber's read as well): the QoS finding names the ACL midge wrote.
+    let m = &r.messages;
+    assert!(m.expected > 0, "{m:?}");
+    assert_eq!((m.received, m.lost, m.expected), (0, m.acked, m.acked), "{m:?}");
+    let qos = findings(r, "qos_violation");
+    assert_eq!(qos.len(), 1, "{:#?}", r.findings);
+    let named = format!("midge wrote an ACL into the broker's configuration (`acl_file {}`)", acl.display());
+    assert!(qos[0].summary.contains(&named), "{}", qos[0].summary);
+    assert!(qos[0].summary.contains("nothing was ever delivered to sub-"), "{}", qos[0].summary);
+    assert_eq!(qos[0].evidence.json()["never_delivered"], true);
+    // No [expect]: the QoS contract judges the run, and its QoS 1 loss fails it.
+    let failed: Vec<(&str, Option<u64>, bool)> =
+        r.expectations.iter().filter(|e| !e.pass).map(|e| (e.name.as_str(), e.observed, e.default)).collect();
+    assert_eq!(failed, vec![("qos1_qos2_lost", Some(m.lost), true)], "{:?}", r.expectations);
+    assert_eq!((r.verdict.as_str(), out.exit_code), ("fail", 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,22 +8,24 @@
 //! groups (`share_infos`), loss windows (ends cut at the run's end), timelines
 //! (clients that dropped, at most `MAX_LISTED_TIMELINES`), the drain, stages on
 //! the run clock, `run_error` (nobody connected, a fault failed, client tasks
-//! lost), `findings` (the detectors in a fixed order), `verdict` (fail on an
-//! error, an interruption or a failed expectation).
+//! lost; `nothing_published`), `findings` (the detectors in a fixed order),
+//! the drain (`still_arriving` when it ran out of time), `verdict`
+//! (interrupted on a signal; else fail on an error or a failed expectation,
+//! the QoS contract's defaults included).
 
 use super::detect::{self, Explained};
 use super::generator::load_generator;
 use super::model::{
     BrokerInfo, ClientId, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, GroupName,
-    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StreamInfo,
-    SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
+    LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StillArriving,
+    StreamInfo, SysTopic, MAX_LISTED_STREAMS, MAX_LISTED_TIMELINES, SCHEMA_VERSION,
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::names::by_name;
-use crate::record::vocab::{Cause, Verdict};
-use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
+use crate::record::vocab::{Cause, DrainEnd, Verdict};
+use crate::record::{ClientRecord, Counters, Generation, RunRecord};
 use std::collections::{BTreeMap, HashMap};
 
 fn secs(us: u64) -> f64 {
@@ -288,9 +290,11 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
-    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series));
+    out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series, record.run_end_us));
     out.extend(detect::subscribe_refused(plan, record));
-    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied));
+    out.extend(detect::listen_backlog_overflow(record));
+    let acl = detect::acl_file_line(record.broker.config.as_deref());
+    out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied, acl.as_deref()));
     out
 }
 
@@ -334,19 +338,78 @@ fn rejoins(record: &RunRecord) -> u64 {
 }
 
 /// The drain as the runner recorded it; the wait to the ms.
-fn drain_info(d: &DrainRecord) -> DrainInfo {
+fn drain_info(record: &RunRecord, streams: &[StreamTally]) -> DrainInfo {
+    let d = &record.drain;
     DrainInfo {
         ended: d.ended,
         waited_s: secs(d.waited_us),
         quiet_period_ms: d.quiet_period_us / 1000,
         in_flight_at_end: d.in_flight_at_end,
         offline_at_end: d.offline_at_end,
+        still_arriving: still_arriving(record, streams),
     }
 }
 
-/// The verdict: pass only when the run did what was asked and every expectation held.
+/// A drain that ended at its time limit: the time series points whose
+/// second overlaps its last quiet period (at least its last second) — the
+/// drain began when publishing stopped — with their deliveries and the
+/// largest e2e p99 among them; and the lost messages sent within that e2e
+/// of the drain's end (`lost_sent_late`). None for any other drain end.
+pub fn still_arriving(record: &RunRecord, streams: &[StreamTally]) -> Option<StillArriving> {
+    let d = &record.drain;
+    let stopped_us = record.publishing.map(|w| w.stopped_us)?;
+    if d.ended != DrainEnd::TimeLimit {
+        return None;
+    }
+    let end_us = stopped_us + d.waited_us;
+    let end_s = end_us as f64 / 1e6;
+    let from_s = end_s - (d.quiet_period_us.max(1_000_000) as f64 / 1e6);
+    let points: Vec<_> = record.timeseries.iter().filter(|p| p.t_s > from_s && p.t_s - p.span_s < end_s).collect();
+    let ms = |v: f64| (v * 1000.0).round() / 1000.0;
+    let e2e_p99_us = points.iter().filter_map(|p| p.e2e_p99_us).max();
+    Some(StillArriving {
+        from_s: ms(points.first().map_or(from_s, |p| p.t_s - p.span_s)),
+        to_s: ms(points.last().map_or(end_s, |p| p.t_s)),
+        deliveries: points.iter().map(|p| p.received).sum(),
+        e2e_p99_us,
+        lost_sent_late: e2e_p99_us.and_then(|e2e| lost_sent_after(record, streams, end_us.saturating_sub(e2e))),
+    })
+}
+
+/// Lost messages sent at or after `cutoff_us`, from the streams' lost
+/// ranges; None when a stream with loss kept only its first ranges.
+fn lost_sent_after(record: &RunRecord, streams: &[StreamTally], cutoff_us: u64) -> Option<u64> {
+    let log_of = |c: u32| record.clients.iter().find(|r| r.index == c).and_then(|r| r.publish_log.as_ref());
+    let mut n = 0;
+    for s in streams.iter().filter(|s| s.lost > 0) {
+        if s.lost_ranges.iter().map(|(a, b)| b - a).sum::<u64>() != s.lost {
+            return None;
+        }
+        let (from_seq, _) = log_of(s.publisher_client)?.seqs_sent_between(cutoff_us, u64::MAX);
+        n += s.lost_ranges.iter().map(|&(a, b)| b.saturating_sub(a.max(from_seq))).sum::<u64>();
+    }
+    Some(n)
+}
+
+/// A run meant to publish that published nothing has no evidence to judge
+/// messages by: its schedules made messages due and not one went out. (A
+/// run whose publishing lasted 0 s made nothing due: report.md says so.)
+fn nothing_published(plan: &Plan, record: &RunRecord) -> Option<String> {
+    let publishers = record.clients.iter().filter(|c| plan.clients[c.index as usize].publisher.is_some());
+    let (due, sent) = publishers.fold((0, 0), |(d, s), c| {
+        (d + super::generator::due(plan, record, c), s + c.publish_log.as_ref().map_or(0, |l| l.published()))
+    });
+    (due > 0 && sent == 0 && !record.interrupted && record.as_of_us.is_none())
+        .then(|| format!("nothing was published: the publishers' schedules made {due} messages due and none went out"))
+}
+
+/// The verdict: interrupted when a signal cut the run short (what ran is
+/// measured, not judged); pass only when the run did what was asked and
+/// every expectation held.
 pub fn verdict(r: &Report) -> Verdict {
-    if r.error.is_some() || r.interrupted || r.expectations.iter().any(|e| !e.pass) {
+    if r.interrupted {
+        Verdict::Interrupted
+    } else if r.error.is_some() || r.expectations.iter().any(|e| !e.pass) {
         Verdict::Fail
     } else {
         Verdict::Pass
@@ -371,6 +434,12 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
             sys: record.broker.sys.iter().map(|(t, v)| (SysTopic(t.clone()), v.clone())).collect(),
             sys_series: record.broker.sys_series.clone(),
             tls: record.broker.tls.clone(),
+            sys_run: super::sys_run::sys_run(
+                &record.broker.sys_series,
+                record.run_end_us,
+                record.broker.config.as_deref(),
+            ),
+            pid_given: record.plan.broker_pid,
         },
         started_at: record.started_at.clone(),
         duration_s: (record.publish_elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -379,7 +448,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         partial: record.as_of_us.is_some(),
         as_of_s: record.as_of_us.map(|us| (us as f64 / 1e3).round() / 1e3),
         stop_signal: record.stop_signal,
-        drain: drain_info(&record.drain),
+        drain: drain_info(record, &tally.streams),
         clients: clients_info(plan, record),
         latency: LatencyInfo::from(&record.latencies),
         messages: messages(&tally, &record.counters, generator.publish_rates.iter().map(|r| r.unsent).sum()),
@@ -402,6 +471,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
     };
+    report.error = report.error.take().or_else(|| nothing_published(plan, record));
     report.expectations = super::expect::evaluate(&plan.expect, &report);
     report.verdict = verdict(&report);
     report

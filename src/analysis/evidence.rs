@@ -44,6 +44,8 @@ pub enum Evidence {
     Denied(DeniedEvidence),
     /// slow_consumer.
     SlowConsumer(SlowConsumerEvidence),
+    /// listen_backlog_overflow.
+    Backlog(BacklogEvidence),
 }
 
 /// One packet of a connection's flight recorder (oldest first).
@@ -150,11 +152,19 @@ pub struct StreamEvidence {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QosEvidence {
+    /// The `acl_file` line of the configuration midge wrote for the broker
+    /// (absent when it wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_file: Option<String>,
     /// Publishers the broker denied (absent when none was).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_publishers: Vec<String>,
     pub duplicated: u64,
     pub lost: u64,
+    /// Acknowledged and never delivered on any stream of this subscriber:
+    /// the pattern of a denial (absent when something was delivered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_delivered: bool,
     pub out_of_order: u64,
     pub qos: u8,
     pub streams: Vec<StreamEvidence>,
@@ -239,6 +249,31 @@ pub struct SlowConsumerEvidence {
     pub group: String,
     pub lost: u64,
     pub max_rate: Option<f64>,
+}
+
+/// listen_backlog_overflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BacklogEvidence {
+    /// TCP connects per SYN retry band.
+    pub bands: Vec<RetryBand>,
+    /// TCP connects of 500 ms or more outside every band.
+    pub between_bands: u64,
+    /// The rise of the kernel's TcpExtListenOverflows during the run (null:
+    /// the broker is not on this machine, or it could not be read).
+    pub listen_overflows: Option<u64>,
+    pub tcp_connects: u64,
+}
+
+/// The TCP connects that took as long as one SYN retry: [from_ms, to_ms).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBand {
+    pub connects: u64,
+    pub from_ms: u64,
+    /// The retry: 1, 3 or 7 s after the first SYN.
+    pub retry_s: u64,
+    pub to_ms: u64,
 }
 
 impl Evidence {
@@ -373,7 +408,9 @@ mod tests {
                 group: "g".into(),
             }),
             Evidence::Qos(QosEvidence {
+                acl_file: Some("acl_file /tmp/acl".into()),
                 denied_publishers: vec!["pub0".into()],
+                never_delivered: true,
                 duplicated: 1,
                 lost: 3,
                 out_of_order: 0,
@@ -427,6 +464,12 @@ mod tests {
                 group: "g".into(),
                 lost: 5,
                 max_rate: Some(1000.0),
+            }),
+            Evidence::Backlog(BacklogEvidence {
+                bands: vec![RetryBand { connects: 913, from_ms: 950, retry_s: 1, to_ms: 1500 }],
+                between_bands: 2,
+                listen_overflows: Some(913),
+                tcp_connects: 1000,
             }),
         ]
     }

@@ -1,12 +1,20 @@
 //! Expectations: the scenario's `[expect]` checked against the report.
-//! Without an explicit `connect_failures`, every planned client must connect.
 //!
-//! What is checked: `connect_failures` always (at most 0 unless set), and when
-//! set `lost`, `duplicated`, `out_of_order`, `received_min`, `connect_p99`,
-//! `e2e_p99`, `ack_p99` (a latency with no samples fails), and
-//! `no <kind> findings` per `[expect] findings`.
+//! What is not set there, the QoS contract stands in for (`default: true`
+//! in report.json): every planned client connects (`connect_failures`), no
+//! QoS 1/2 message is lost (`qos1_qos2_lost`, unless `lost` is set), no
+//! QoS 2 message comes twice (`qos2_duplicated`, unless `duplicated` is
+//! set), and the broker commits no protocol violation (`protocol_violations`:
+//! connections midge closed because the broker sent a malformed packet or
+//! one a server must not send). QoS 0 loss is reported, not judged, unless
+//! `lost` is set.
+//!
+//! What is set is checked as asked: `lost`, `duplicated`, `out_of_order`,
+//! `received_min`, `connect_p99`, `e2e_p99`, `ack_p99` (a latency with no
+//! samples fails), and `no <kind> findings` per `[expect] findings`.
 
 use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
+use crate::record::vocab::Cause;
 use crate::scenario::Expect;
 
 fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
@@ -18,7 +26,14 @@ fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
         op: Comparison::AtMost,
         limit: threshold,
         unit: LimitUnit::Count,
+        default: false,
     }
+}
+
+/// The scenario's threshold when it set one, else the QoS contract's (0),
+/// marked as the default.
+fn max_or_default(name: &str, set: Option<u64>, observed: u64) -> ExpectationResult {
+    ExpectationResult { default: set.is_none(), ..max_check(name, set.unwrap_or(0), observed) }
 }
 
 fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) -> ExpectationResult {
@@ -31,20 +46,36 @@ fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) ->
         op: Comparison::AtMost,
         limit: threshold_us,
         unit: LimitUnit::Us,
+        default: false,
     }
+}
+
+/// Connections midge closed because the broker broke the protocol: a
+/// packet that could not be decoded, or one a server must not send.
+pub fn protocol_violations(r: &Report) -> u64 {
+    r.disconnects
+        .by_cause
+        .iter()
+        .filter(|(c, _)| matches!(c, Cause::MalformedPacketFromBroker | Cause::ProtocolErrorFromBroker))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     let m = &r.messages;
+    let by_qos = |q: u8| m.by_qos.get(&q).copied().unwrap_or_default();
     let failures: u64 = r.clients.connect_failures.values().sum();
-    out.push(max_check("connect_failures", expect.connect_failures.unwrap_or(0), failures));
-    if let Some(t) = expect.lost {
-        out.push(max_check("lost", t, m.lost));
+    out.push(max_or_default("connect_failures", expect.connect_failures, failures));
+    match expect.lost {
+        Some(t) => out.push(max_check("lost", t, m.lost)),
+        None => out.push(max_or_default("qos1_qos2_lost", None, by_qos(1).lost + by_qos(2).lost)),
     }
-    if let Some(t) = expect.duplicated {
-        out.push(max_check("duplicated", t, m.duplicated));
+    match expect.duplicated {
+        Some(t) => out.push(max_check("duplicated", t, m.duplicated)),
+        None => out.push(max_or_default("qos2_duplicated", None, by_qos(2).duplicated)),
     }
+    out.push(max_or_default("protocol_violations", expect.protocol_violations, protocol_violations(r)));
     if let Some(t) = expect.out_of_order {
         out.push(max_check("out_of_order", t, m.out_of_order));
     }
@@ -57,6 +88,7 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
             op: Comparison::AtLeast,
             limit: t,
             unit: LimitUnit::Count,
+            default: false,
         });
     }
     let l = &r.latency;

@@ -14,6 +14,7 @@ pub mod model;
 pub mod session;
 pub mod shards;
 pub mod shared;
+pub mod sys_run;
 pub mod tally;
 pub mod windows;
 

@@ -70,7 +70,7 @@ fn a_message_lost_while_everyone_was_connected_is_steady_loss() {
     let kinds: Vec<FindingKind> = r.findings.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, vec![FindingKind::QosViolation]);
     assert_eq!(r.disconnects.total, 0);
-    assert_eq!(r.verdict, Verdict::Pass, "no expectation on loss: {:?}", r.expectations);
+    assert_eq!(r.verdict, Verdict::Fail, "the QoS contract, by default: {:?}", r.expectations);
 }
 
 /// sub0's first connection is last heard at 1.2 s and dropped (trusted
@@ -183,7 +183,7 @@ fn lost_0_fails_when_one_message_is_lost() {
     let plan = pub_sub(true, "lost = 0");
     let r = analyse(&plan, &steady_loss_of_one(&plan));
     let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, vec!["connect_failures", "lost"]);
+    assert_eq!(names, vec!["connect_failures", "lost", "qos2_duplicated", "protocol_violations"]);
     let lost = &r.expectations[1];
     assert_eq!((lost.pass, lost.observed, lost.limit, lost.op.as_str()), (false, Some(1), 0, "<="));
     assert!(r.expectations[0].pass, "every client connected");
@@ -196,7 +196,7 @@ fn lost_0_fails_when_one_message_is_lost() {
 #[test]
 fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     // No end-to-end latency was recorded: no evidence that it held.
-    let plan = pub_sub(true, "e2e_p99 = \"50ms\"");
+    let plan = pub_sub(true, "e2e_p99 = \"50ms\"\nlost = 1");
     let mut rec = steady_loss_of_one(&plan);
     let r = analyse(&plan, &rec);
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
@@ -210,6 +210,162 @@ fn a_latency_expectation_without_samples_fails_with_nothing_observed() {
     let e = r.expectations.iter().find(|e| e.name == "e2e_p99").expect("e2e_p99 checked");
     assert_eq!((e.pass, e.observed), (true, Some(1_000)));
     assert_eq!(r.verdict, Verdict::Pass);
+}
+
+#[test]
+fn without_expect_the_qos_contract_is_judged_and_marked_the_default() {
+    let plan = pub_sub(true, "");
+    let r = analyse(&plan, &steady_loss_of_one(&plan));
+    let got: Vec<(&str, Option<u64>, bool, bool)> =
+        r.expectations.iter().map(|e| (e.name.as_str(), e.observed, e.pass, e.default)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("connect_failures", Some(0), true, true),
+            ("qos1_qos2_lost", Some(1), false, true),
+            ("qos2_duplicated", Some(0), true, true),
+            ("protocol_violations", Some(0), true, true),
+        ]
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    // Set in [expect], a check is the scenario's, not the default.
+    let plan = pub_sub(true, "connect_failures = 0\nprotocol_violations = 2");
+    let r = analyse(&plan, &steady_loss_of_one(&plan));
+    let defaults: Vec<(&str, bool)> = r.expectations.iter().map(|e| (e.name.as_str(), e.default)).collect();
+    assert_eq!(
+        defaults,
+        vec![
+            ("connect_failures", false),
+            ("qos1_qos2_lost", true),
+            ("qos2_duplicated", true),
+            ("protocol_violations", false)
+        ]
+    );
+    assert_eq!(r.expectations[3].limit, 2);
+}
+
+#[test]
+fn qos_0_loss_is_not_judged_unless_asked() {
+    let toml = |expect: &str| {
+        format!(
+            "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = {{ topic = \"t/1\", qos = 0, rate = 100.0 }}\n[[group]]\nname = \"sub\"\nsubscribe = {{ filter = \"t/#\", qos = 0 }}\n[expect]\n{expect}\n"
+        )
+    };
+    let plan = kit::plan(&toml(""));
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 0, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..90).chain(93..100));
+    let r = analyse(&plan, &rec);
+    assert_eq!((r.messages.by_qos[&0].lost, r.messages.lost), (3, 3));
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.expectations);
+    // Asked for, it is judged.
+    let plan = kit::plan(&toml("lost = 0"));
+    let r = analyse(&plan, &rec);
+    assert_eq!(r.verdict, Verdict::Fail);
+}
+
+#[test]
+fn an_interrupted_run_is_not_judged() {
+    let plan = pub_sub(true, "");
+    let mut rec = steady_loss_of_one(&plan);
+    rec.interrupted = true;
+    rec.stop_signal = Some(crate::record::vocab::StopSignal::Sigint);
+    let r = analyse(&plan, &rec);
+    assert_eq!(r.verdict, Verdict::Interrupted);
+}
+
+#[test]
+fn a_connection_closed_for_a_broker_protocol_violation_fails_the_default() {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 2 * S, Some(Cause::MalformedPacketFromBroker));
+    connect(&mut rec, 1, 3 * S, 4 * S, Some(Cause::ProtocolErrorFromBroker));
+    connect(&mut rec, 1, 5 * S, 10 * S, None);
+    let r = analyse(&plan, &rec);
+    let e = r.expectations.iter().find(|e| e.name == "protocol_violations").expect("checked by default");
+    assert_eq!((e.observed, e.pass, e.default), (Some(2), false, true));
+    assert_eq!(r.verdict, Verdict::Fail);
+}
+
+#[test]
+fn a_run_that_published_nothing_it_was_meant_to_fails_and_says_so() {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 3 * S, stopped_us: 3 * S });
+    connect(&mut rec, 0, 500_000, 4 * S, None);
+    connect(&mut rec, 1, 500_000, 4 * S, None);
+    let r = analyse(&plan, &rec);
+    // 100 msg/s over 2 s: 200 due, none sent.
+    assert_eq!(
+        r.error.as_deref(),
+        Some("nothing was published: the publishers' schedules made 200 messages due and none went out")
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    // Publishing that lasted 0 s made nothing due: no error, and report.md says so.
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: S, stopped_us: S });
+    let mut plan0 = plan.clone();
+    plan0.duration = std::time::Duration::ZERO;
+    let r = analyse(&plan0, &rec);
+    assert_eq!((r.error.as_deref(), r.verdict), (None, Verdict::Pass), "{:?}", r.load_generator.publish_rates);
+}
+
+/// A drain that ran out 3.37 s after publishing stopped at 10 s, over a
+/// time series of four seconds: 100, 200, 300, 50 deliveries.
+fn drain_out_of_time(quiet_period_us: u64) -> RunRecord {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 10 * S, stopped_us: 10 * S });
+    rec.run_end_us = 14 * S;
+    // pub0 sends seq k at 1 s + k × 100 ms, 90 in all; sub0 gets seqs 0..=40.
+    connect(&mut rec, 0, 500_000, 14 * S, None);
+    connect(&mut rec, 1, 500_000, 14 * S, None);
+    publish(&mut rec, 0, 1, every(S, 100_000, 90));
+    receive(&mut rec, 1, 0, 0..41);
+    rec.drain.ended = crate::record::vocab::DrainEnd::TimeLimit;
+    rec.drain.waited_us = 3_370_000;
+    rec.drain.quiet_period_us = quiet_period_us;
+    let point = |t_s: f64, received: u64, e2e_p99_us: Option<u64>| crate::record::TimePoint {
+        t_s,
+        span_s: 1.0,
+        connected: 2,
+        published: 0,
+        received,
+        e2e_p99_us,
+        midge_cpu_pct: None,
+        midge_rss_kib: None,
+        broker_cpu_pct: None,
+        broker_rss_kib: None,
+    };
+    rec.timeseries = vec![
+        point(11.0, 100, Some(4_000_000)),
+        point(12.0, 200, Some(4_500_000)),
+        point(13.0, 300, Some(4_700_000)),
+        point(14.0, 50, None),
+    ];
+    rec
+}
+
+#[test]
+fn a_drain_that_ran_out_of_time_reports_what_was_still_arriving() {
+    let plan = pub_sub(true, "");
+    // Quiet period 300 ms: the drain's last second, 12.37 s to 13.37 s,
+    // lies in the points ending at 13 s and 14 s.
+    let r = analyse(&plan, &drain_out_of_time(300_000));
+    assert_eq!(r.messages.lost, 49, "seqs 41..=89");
+    let a = r.drain.still_arriving.expect("ran out of time");
+    assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (12.0, 14.0, 350, Some(4_700_000)));
+    // Sent within 4.7 s of the drain's end (13.37 s), from 8.67 s: seqs 77..=89.
+    assert_eq!(a.lost_sent_late, Some(13));
+    // Quiet period 2.4 s: from 10.97 s, so the point ending at 11 s too.
+    let a = analyse(&plan, &drain_out_of_time(2_400_000)).drain.still_arriving.unwrap();
+    assert_eq!((a.from_s, a.to_s, a.deliveries, a.e2e_p99_us), (10.0, 14.0, 650, Some(4_700_000)));
+    // A drain that completed has nothing still arriving.
+    let mut rec = drain_out_of_time(300_000);
+    rec.drain.ended = crate::record::vocab::DrainEnd::Complete;
+    assert_eq!(analyse(&plan, &rec).drain.still_arriving, None);
 }
 
 #[test]

@@ -274,6 +274,7 @@ impl Plan {
             },
             shard: self.shard.as_ref().map(|s| crate::record::shards::ShardOf { index: s.id.index, count: s.id.count }),
             start_at_unix_us: self.start_at_unix_us,
+            broker_pid: self.overrides.broker_pid,
         }
     }
 

@@ -387,6 +387,11 @@ pub struct BrokerRecord {
     /// every 2 s).
     #[serde(default)]
     pub sys_series: Vec<SysPoint>,
+    /// How far the kernel's `TcpExtListenOverflows` rose during the run, for
+    /// a broker on this machine (a loopback address): connections dropped
+    /// because a listen backlog was full. None otherwise, or unreadable.
+    #[serde(default)]
+    pub listen_overflows: Option<u64>,
     /// How the clients spoke TLS to the broker (None: they did not).
     #[serde(default)]
     pub tls: Option<TlsRecord>,
@@ -453,6 +458,9 @@ pub struct PlanIdentity {
     /// `--start-at`: when publishing was to start, Unix µs.
     #[serde(default)]
     pub start_at_unix_us: Option<u64>,
+    /// `--broker-pid`: the process measured as the broker's, one midge did not start.
+    #[serde(default)]
+    pub broker_pid: Option<u32>,
 }
 
 /// When publishing ran (run-clock µs): the schedules start at `start_us`

@@ -103,6 +103,7 @@ named_enum! {
         ClosedByBroker => "closed_by_broker",
         PublishDenied => "publish_denied",
         SlowConsumer => "slow_consumer",
+        ListenBacklogOverflow => "listen_backlog_overflow",
     }
 }
 
@@ -122,15 +123,20 @@ impl FindingKind {
             FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
             FindingKind::PublishDenied => "the broker denied what some clients published",
             FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
+            FindingKind::ListenBacklogOverflow => {
+                "connects waited for the kernel's SYN retry: the broker's listen backlog overflowed"
+            }
         }
     }
 }
 
 named_enum! {
-    /// How a run is judged: every expectation held, or not.
+    /// How a run is judged: every expectation held, or not; or a signal
+    /// stopped it before it could be judged (its figures cover what ran).
     pub enum Verdict as "verdict" {
         Pass => "pass",
         Fail => "fail",
+        Interrupted => "interrupted",
     }
 }
 

@@ -83,6 +83,8 @@ fn broker_record(b: &BrokerHandle, sys: SysSeen, tls: Option<TlsRecord>) -> Brok
         sys: sys.last,
         sys_series: sys.series,
         tls,
+        // Set by `runner::run` once the run is over (the kernel's counter then).
+        listen_overflows: None,
     }
 }
 
@@ -245,6 +247,7 @@ subscribe = { filter = "t/#", qos = 1 }
                 sys: Default::default(),
                 sys_series: Vec::new(),
                 tls: None,
+                listen_overflows: None,
             },
             counters: Counters::default(),
             latencies: Latencies::new(),

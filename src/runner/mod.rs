@@ -248,6 +248,8 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         crate::prometheus::check_listener(listener).map_err(RunError::Prometheus)?;
     }
     let Prepared { plan, broker, sys_watch, clock, links } = prepare(plan).await?;
+    // A broker on this machine: the kernel counts its listen backlog's overflows.
+    let overflows_at_start = broker.addr.ip().is_loopback().then(crate::metrics::listen_overflows).flatten();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
@@ -288,6 +290,8 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         retained_cleanup,
     };
     let mut record = assemble(&basis, observed, publishing, Some(drained), Until::Finished(finished));
+    record.broker.listen_overflows =
+        overflows_at_start.zip(crate::metrics::listen_overflows()).map(|(at_start, now)| now.saturating_sub(at_start));
     let mut report = analysis::analyse(&plan, &record);
     // The peak includes the analysis: report and record say the same.
     record.generator.peak_rss_kib = crate::metrics::process_peak_rss_kib();
@@ -387,5 +391,17 @@ mod tests {
         assert_eq!(exit::of_signal(StopSignal::Sigint), exit::INTERRUPTED);
         assert_eq!(exit::of_signal(StopSignal::Sigterm), exit::TERMINATED);
         assert_eq!(exit::of_signal(StopSignal::Sighup), exit::HUNG_UP);
+    }
+
+    #[test]
+    fn an_interrupted_run_keeps_its_signal_s_exit_status() {
+        use crate::analysis::testkit;
+        let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+        let mut rec = testkit::record(&plan);
+        rec.interrupted = true;
+        rec.stop_signal = Some(StopSignal::Sigterm);
+        let r = crate::analysis::analyse(&plan, &rec);
+        assert_eq!(r.verdict, crate::record::vocab::Verdict::Interrupted);
+        assert_eq!(exit_code(&r), exit::TERMINATED);
     }
 }

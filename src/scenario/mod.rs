@@ -268,6 +268,9 @@ pub struct Expect {
     pub duplicated: Option<u64>,
     pub out_of_order: Option<u64>,
     pub connect_failures: Option<u64>,
+    /// At most this many connections closed because the broker broke the
+    /// protocol (default 0).
+    pub protocol_violations: Option<u64>,
     /// At least this many messages received in all.
     pub received_min: Option<u64>,
     pub connect_p99: Option<Dur>,

@@ -12,6 +12,7 @@
 //! evidence is its kind's own struct (`analysis::evidence`).
 
 mod auth;
+mod backlog;
 mod brokerlog;
 mod closed;
 mod denied;
@@ -28,6 +29,7 @@ mod subscriptions;
 mod words;
 
 pub use auth::auth_refused;
+pub use backlog::{listen_backlog_overflow, SYN_RETRIES_US};
 pub use closed::closed_by_broker;
 pub use denied::publish_denied;
 pub use duplicate_id::{duplicate_id_loops, external_takeovers, MIN_LOOP_CYCLES};
@@ -38,7 +40,7 @@ pub use explain::{
 pub use limits::broker_limits;
 pub use outage::broker_unavailable;
 pub use protocol::protocol_error_drops;
-pub use qos::qos_violations;
+pub use qos::{acl_file_line, qos_violations};
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
 pub use slow::{slow_consumers, sys_dropped_rise};

@@ -25,9 +25,47 @@ fn by_subscriber(streams: &[StreamTally]) -> ViolationsBySubscriber<'_> {
     by_sub
 }
 
+/// The `acl_file` line of a broker configuration midge wrote, if it has one.
+pub fn acl_file_line(config: Option<&str>) -> Option<String> {
+    config?.lines().map(str::trim).find(|l| l.starts_with("acl_file")).map(str::to_string)
+}
+
+/// Whether a subscriber (or share group) was owed messages and got none on
+/// any of its streams: acknowledged, never delivered.
+fn never_delivered(streams: &[StreamTally], sub: u32, share: Option<u32>) -> bool {
+    let mine = || streams.iter().filter(|s| s.subscriber_client == sub && s.share == share);
+    mine().all(|s| s.received == 0) && mine().any(|s| s.lost > 0)
+}
+
+/// What is known of a denial behind the loss, and its likely cause: the ACL
+/// midge wrote into the broker's configuration, or the pattern of a denial.
+fn denial_hint(acl_file: Option<&str>, never: bool, subscriber: &str) -> String {
+    const HOW: &str = "mosquitto acknowledges a PUBLISH its ACL denies (3.1.1; MQTT 5 answers 0x87) and drops it, and grants a subscription its ACL denies and never delivers on it";
+    match (acl_file, never) {
+        (Some(acl), true) => format!(
+            "; nothing was ever delivered to {subscriber} on any stream, and midge wrote an ACL into the broker's configuration (`{acl}`): the likely cause is that it denies these topics — {HOW}; add `log_type debug` to mosquitto_conf to see each denial in the broker's log"
+        ),
+        (Some(acl), false) => format!(
+            "; midge wrote an ACL into the broker's configuration (`{acl}`): if it denies some of these topics, {HOW}"
+        ),
+        (None, true) => format!(
+            "; everything was acknowledged and nothing ever delivered to {subscriber} on any stream: the pattern of an authorization denial (the topic or the subscriber's read denied) more than of loss in transit — {HOW}"
+        ),
+        (None, false) => String::new(),
+    }
+}
+
 /// `denied`: publishers whose PUBLISHes the broker's log says it denied; a
-/// finding over their streams says so (the `publish_denied` finding has the lines).
-pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64, denied: &BTreeSet<u32>) -> Vec<Finding> {
+/// finding over their streams says so (the `publish_denied` finding has the
+/// lines). `acl_file`: the ACL line of the configuration midge wrote, named
+/// with the pattern of a denial (`denial_hint`).
+pub fn qos_violations(
+    plan: &Plan,
+    streams: &[StreamTally],
+    run_end_us: u64,
+    denied: &BTreeSet<u32>,
+    acl_file: Option<&str>,
+) -> Vec<Finding> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
     by_subscriber(streams)
         .into_iter()
@@ -59,7 +97,11 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64, den
                     if n > 3 { format!(" and {} more", n - 3) } else { String::new() }
                 ),
             };
+            let never = never_delivered(streams, sub, share) && lost > 0;
+            let hint = if denied_pubs.is_empty() { denial_hint(acl_file, never, &subscriber) } else { String::new() };
             let evidence = Evidence::Qos(QosEvidence {
+                acl_file: acl_file.map(str::to_string),
+                never_delivered: never,
                 qos,
                 subscriber: subscriber.clone(),
                 lost,
@@ -82,7 +124,7 @@ pub fn qos_violations(plan: &Plan, streams: &[StreamTally], run_end_us: u64, den
             Finding {
                 kind: FindingKind::QosViolation,
                 summary: format!(
-                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}{denial}",
+                    "QoS {qos} deliveries to {} broke their guarantee: {} on {} stream(s), from {named}{more}{denial}{hint}",
                     subscriber,
                     what.join(", "),
                     list.len()

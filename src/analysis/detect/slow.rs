@@ -14,11 +14,10 @@ use crate::plan::Plan;
 use crate::record::vocab::{FindingKind, LossWindow};
 use crate::record::SysPoint;
 
-/// How far the broker's `$SYS` dropped counter rose over the run (a counter
-/// not yet published in the first round counts as 0); None without one.
-pub fn sys_dropped_rise(series: &[SysPoint]) -> Option<u64> {
-    let last = series.iter().rev().find_map(|p| p.dropped)?;
-    Some(last.saturating_sub(series.first().and_then(|p| p.dropped).unwrap_or(0)))
+/// How far the broker's `$SYS` dropped counter rose over the run (its
+/// rounds inside the run, `analysis::sys_run::rise`); None without two.
+pub fn sys_dropped_rise(series: &[SysPoint], run_end_us: u64) -> Option<u64> {
+    crate::analysis::sys_run::rise(series, run_end_us, |p| p.dropped)
 }
 
 /// A broker line saying it drops a client's outgoing messages.
@@ -31,9 +30,10 @@ pub fn slow_consumers(
     windows: &[WindowTally],
     log: Option<&[String]>,
     series: &[SysPoint],
+    run_end_us: u64,
 ) -> Vec<Finding> {
     let by_client = windows_by_client(windows, |w| w.kind == LossWindow::SlowConsumer && w.lost > 0);
-    let broker_dropped = sys_dropped_rise(series);
+    let broker_dropped = sys_dropped_rise(series, run_end_us);
     by_client
         .into_iter()
         .map(|(client, list)| {
@@ -47,11 +47,13 @@ pub fn slow_consumers(
             };
             let broker_says = match (lines.is_empty(), broker_dropped) {
                 (false, Some(d)) => {
-                    format!("; the broker logged that it dropped its messages and counted {d} dropped ($SYS)")
+                    format!(
+                        "; the broker logged that it dropped its messages and counted {d} dropped over the run ($SYS)"
+                    )
                 }
                 (false, None) => "; the broker logged that it dropped its messages".to_string(),
                 (true, Some(d)) => {
-                    format!("; the broker counted {d} dropped ($SYS) and logged nothing about this client")
+                    format!("; the broker counted {d} dropped over the run ($SYS) and logged nothing about this client")
                 }
                 (true, None) => {
                     "; the broker's own evidence is not available (not spawned by midge, no $SYS)".to_string()

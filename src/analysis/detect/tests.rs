@@ -634,7 +634,7 @@ fn publishers_the_broker_denied_and_closed_get_a_denial_finding_not_a_duplicate_
     assert_eq!(denied_clients(&plan, rec.broker.log_lines.as_deref()), BTreeSet::from([0, 1]));
     let mut lost = stream(1, 3, 0);
     lost.subscriber_client = 2;
-    let v = qos_violations(&plan, &[lost], 10 * S, &BTreeSet::from([0, 1]));
+    let v = qos_violations(&plan, &[lost], 10 * S, &BTreeSet::from([0, 1]), None);
     assert!(
         v[0].summary.ends_with(
             "; the broker's log says it denied PUBLISH from 1 of these publishers (pub0; see publish_denied)"
@@ -748,14 +748,14 @@ fn qos0_loss_and_qos1_duplicates_break_no_guarantee() {
     // QoS 0 is at most once: losing 3 is loss, not a violation.
     // QoS 1 is at least once: 5 duplicates are allowed.
     let plan = pub_sub();
-    assert!(qos_violations(&plan, &[stream(0, 3, 0)], 10 * S, &none()).is_empty());
-    assert!(qos_violations(&plan, &[stream(1, 0, 5)], 10 * S, &none()).is_empty());
+    assert!(qos_violations(&plan, &[stream(0, 3, 0)], 10 * S, &none(), None).is_empty());
+    assert!(qos_violations(&plan, &[stream(1, 0, 5)], 10 * S, &none(), None).is_empty());
 }
 
 #[test]
 fn qos1_loss_is_a_violation() {
     let plan = pub_sub();
-    let findings = qos_violations(&plan, &[stream(1, 3, 0)], 10 * S, &none());
+    let findings = qos_violations(&plan, &[stream(1, 3, 0)], 10 * S, &none(), None);
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 3));
@@ -765,10 +765,39 @@ fn qos1_loss_is_a_violation() {
 }
 
 #[test]
+fn acknowledged_and_never_delivered_names_the_acl_midge_wrote() {
+    let plan = pub_sub();
+    // All 100 acknowledged, none delivered, the broker's config has an ACL.
+    let config = "listener 1883 127.0.0.1\nacl_file /tmp/x/acl\nallow_anonymous true\n";
+    let acl = acl_file_line(Some(config));
+    assert_eq!(acl.as_deref(), Some("acl_file /tmp/x/acl"));
+    let none_delivered = StreamTally { received: 0, lost: 100, lost_ranges: vec![(0, 100)], ..stream(1, 0, 0) };
+    let f = &qos_violations(&plan, std::slice::from_ref(&none_delivered), 10 * S, &none(), acl.as_deref())[0];
+    assert_eq!(
+        f.summary,
+        "QoS 1 deliveries to sub0 broke their guarantee: 100 lost on 1 stream(s), from pub0; nothing was ever delivered to sub0 on any stream, and midge wrote an ACL into the broker's configuration (`acl_file /tmp/x/acl`): the likely cause is that it denies these topics — mosquitto acknowledges a PUBLISH its ACL denies (3.1.1; MQTT 5 answers 0x87) and drops it, and grants a subscription its ACL denies and never delivers on it; add `log_type debug` to mosquitto_conf to see each denial in the broker's log"
+    );
+    let e = f.evidence.json();
+    assert_eq!((e["acl_file"].as_str(), e["never_delivered"].as_bool()), (Some("acl_file /tmp/x/acl"), Some(true)));
+    // A broker midge did not configure: the pattern alone, named as such.
+    let f = &qos_violations(&plan, std::slice::from_ref(&none_delivered), 10 * S, &none(), None)[0];
+    assert!(
+        f.summary.ends_with("; everything was acknowledged and nothing ever delivered to sub0 on any stream: the pattern of an authorization denial (the topic or the subscriber's read denied) more than of loss in transit — mosquitto acknowledges a PUBLISH its ACL denies (3.1.1; MQTT 5 answers 0x87) and drops it, and grants a subscription its ACL denies and never delivers on it"),
+        "{}",
+        f.summary
+    );
+    assert_eq!(f.evidence.json().get("acl_file"), None);
+    // Some delivered, no ACL: a loss, no word of a denial.
+    let f = &qos_violations(&plan, &[stream(1, 3, 0)], 10 * S, &none(), None)[0];
+    assert!(!f.summary.contains("denial") && f.evidence.json().get("never_delivered").is_none(), "{}", f.summary);
+    assert_eq!(acl_file_line(Some("listener 1883\n")), None);
+}
+
+#[test]
 fn qos2_duplicate_is_a_violation() {
     // Exactly once: one message delivered twice breaks it.
     let plan = pub_sub();
-    let findings = qos_violations(&plan, &[stream(2, 0, 1)], 10 * S, &none());
+    let findings = qos_violations(&plan, &[stream(2, 0, 1)], 10 * S, &none(), None);
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!((f.kind, f.count), (FindingKind::QosViolation, 1));
@@ -794,4 +823,69 @@ fn a_saturated_generator_is_a_finding_and_a_healthy_one_is_not() {
     assert_eq!((f.kind, f.count, f.last_s), (FindingKind::GeneratorSaturated, 1, 10.0));
     assert!(f.summary.contains("midge used 95% of its 1 worker thread(s)"), "{}", f.summary);
     assert_eq!(f.evidence.json()["cpu_utilization"], 0.95);
+}
+
+// ---- listen_backlog_overflow ----------------------------------------------
+
+/// 1,000 TCP connects: 80 quick (2 ms), 900 after the first SYN retry
+/// (1,002–1,201 ms), 15 after the second (3,010 ms), 5 at 700 ms.
+fn backlog_record(plan: &Plan) -> RunRecord {
+    let mut rec = kit::record(plan);
+    let h = &mut rec.latencies.connect_tcp;
+    h.record_n(2_000, 80).unwrap();
+    for i in 0..900u64 {
+        h.record(1_002_000 + (i % 200) * 1_000).unwrap();
+    }
+    h.record_n(3_010_000, 15).unwrap();
+    h.record_n(700_000, 5).unwrap();
+    // dev0 connected 1.1 s after its attempt at 0.2 s; dev1 in 2 ms.
+    connect(&mut rec, 0, 1_300_000, 10 * S, None).attempt_us = 200_000;
+    connect(&mut rec, 1, 400_000, 10 * S, None).attempt_us = 398_000;
+    rec
+}
+
+#[test]
+fn connects_clustered_at_the_syn_retries_are_a_listen_backlog_overflow() {
+    let plan = devs(2);
+    let mut rec = backlog_record(&plan);
+    rec.broker.listen_overflows = Some(913);
+    let f = listen_backlog_overflow(&rec).expect("900 + 15 at the retries, 5 between");
+    assert_eq!(f.kind, FindingKind::ListenBacklogOverflow);
+    assert_eq!((f.count, f.first_s, f.last_s), (915, 0.2, 1.3));
+    let e = f.evidence.json();
+    assert_eq!(e["tcp_connects"], 1000);
+    assert_eq!(e["between_bands"], 5);
+    assert_eq!(e["listen_overflows"], 913);
+    let bands: Vec<(u64, u64, u64, u64)> = e["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let n = |k: &str| b[k].as_u64().unwrap();
+            (n("retry_s"), n("from_ms"), n("to_ms"), n("connects"))
+        })
+        .collect();
+    assert_eq!(bands, vec![(1, 950, 1500, 900), (3, 2950, 3500, 15), (7, 6950, 7500, 0)]);
+    assert!(f.summary.starts_with("915 of 1000 TCP connects waited for the kernel's SYN retry (900 at ≈1 s, 15 at ≈3 s); the kernel's TcpExtListenOverflows rose by 913 during the run: the broker's listen backlog"), "{}", f.summary);
+    // Not on this machine: said so, the finding stands on the latencies.
+    rec.broker.listen_overflows = None;
+    let f = listen_backlog_overflow(&rec).unwrap();
+    assert!(f.summary.contains("the broker is not on this machine"), "{}", f.summary);
+    assert_eq!(f.evidence.json()["listen_overflows"], serde_json::Value::Null);
+}
+
+#[test]
+fn connects_spread_evenly_or_all_quick_are_no_backlog_overflow() {
+    let plan = devs(2);
+    // A loaded machine: connects from 0.5 s to 3.5 s, evenly.
+    let mut rec = kit::record(&plan);
+    for i in 0..300u64 {
+        rec.latencies.connect_tcp.record(500_000 + i * 10_000).unwrap();
+    }
+    assert!(listen_backlog_overflow(&rec).is_none());
+    // Every connect quick.
+    let mut rec = kit::record(&plan);
+    rec.latencies.connect_tcp.record_n(1_500, 1000).unwrap();
+    rec.broker.listen_overflows = Some(0);
+    assert!(listen_backlog_overflow(&rec).is_none());
 }

@@ -15,6 +15,10 @@ pub struct ExpectationResult {
     pub op: Comparison,
     pub limit: u64,
     pub unit: LimitUnit,
+    /// True when the scenario's `[expect]` did not set it and the QoS
+    /// contract stands in (`analysis::expect`); false when the scenario asked.
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// How an expectation holds its observed value against its limit.

@@ -89,7 +89,10 @@ pub struct Report {
     /// series' clock.
     #[serde(default)]
     pub stages: Vec<StageInfo>,
+    /// The scenario's `[expect]`, and the QoS contract where it sets nothing
+    /// (`default: true`).
     pub expectations: Vec<ExpectationResult>,
+    /// pass, fail, or interrupted (a signal stopped the run: not judged).
     pub verdict: Verdict,
     /// Why the run could not do what the scenario asked, if it could not.
     pub error: Option<String>,
@@ -184,6 +187,29 @@ pub struct DrainInfo {
     pub in_flight_at_end: u64,
     /// Clients still waiting to reconnect at the end.
     pub offline_at_end: u64,
+    /// `ended: time_limit`: what was still arriving when the drain ran out
+    /// (`build::still_arriving`); null otherwise.
+    #[serde(default)]
+    pub still_arriving: Option<StillArriving>,
+}
+
+/// A drain that ran out of time: the deliveries of the time series'
+/// seconds that cover its last quiet period, and the end-to-end latency
+/// then — messages still on their way, not lost by the broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StillArriving {
+    /// Run-clock seconds the counted time series points cover.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Deliveries in them.
+    pub deliveries: u64,
+    /// The largest e2e p99 among them, µs (null: no sample).
+    pub e2e_p99_us: Option<u64>,
+    /// Of `messages.lost`, those sent within that e2e p99 of the drain's
+    /// end: likely still on their way, not lost by the broker (null without
+    /// an e2e sample, or when a stream kept only its first lost ranges).
+    #[serde(default)]
+    pub lost_sent_late: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,6 +240,37 @@ pub struct BrokerInfo {
     /// and cipher suite. Null without TLS.
     #[serde(default)]
     pub tls: Option<crate::record::TlsRecord>,
+    /// The `$SYS` counters over the run's own window (`analysis::sys_run`);
+    /// null when no round of them began inside the run.
+    #[serde(default)]
+    pub sys_run: Option<SysRunInfo>,
+    /// `--broker-pid`: the process midge measured as the broker's (CPU,
+    /// RSS), which it did not start; null otherwise.
+    #[serde(default)]
+    pub pid_given: Option<u32>,
+}
+
+/// The broker's own counters over the run: each one's rise from the first
+/// `$SYS` round inside the run to the last (null: fewer than two rounds, or
+/// never published), the rounds' times and how old the last was at the end.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SysRunInfo {
+    /// Run-clock seconds when the first and the last round inside the run began.
+    pub from_s: f64,
+    pub to_s: f64,
+    pub rounds: u64,
+    /// PUBLISH packets received, sent, and messages dropped between them.
+    pub received: Option<u64>,
+    pub sent: Option<u64>,
+    pub dropped: Option<u64>,
+    /// `$SYS/broker/clients/connected` at the last round.
+    pub clients_at_last_round: Option<u64>,
+    /// From the last round's start to the run's end, seconds.
+    pub last_round_age_s: f64,
+    /// The median spacing of the rounds, seconds (null with one round).
+    pub round_every_s: Option<f64>,
+    /// The broker's `sys_interval` when midge wrote its configuration.
+    pub sys_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

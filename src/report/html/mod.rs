@@ -56,7 +56,11 @@ pub fn render(r: &Report) -> String {
 /// rest should be read.
 fn head_and_summary(o: &mut String, r: &Report) {
     let title = format!("midge — {}", r.scenario.name);
-    let verdict_class = if r.verdict == Verdict::Pass { "pass" } else { "fail" };
+    let verdict_class = match r.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Interrupted => "interrupted",
+    };
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body>\n",

@@ -1,9 +1,13 @@
 //! report.md: the same model as report.json, rendered for people. Also
 //! printed at the end of a run.
 //!
-//! The header says whether the broker's TLS certificate was verified
-//! (`tls_sentence`), an unverified one first and in bold; the broker section
-//! sets the rise of `$SYS` dropped beside midge's lost (`broker_counters`); a
+//! The header gives the verdict (INTERRUPTED for a run a signal stopped,
+//! with what was measured), what it did not judge (`headline_notes`: QoS 0
+//! loss, a run that published for 0 s), a drain that ran out of time while
+//! messages still arrived, and whether the broker's TLS certificate was
+//! verified (`tls_sentence`), an unverified one first and in bold; the
+//! broker section gives its `$SYS` counters over the run's own rounds and
+//! sets their dropped beside midge's lost (`broker_counters`); a
 //! capacity run's report ends with `capacity::capacity_section`; share groups
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
@@ -82,6 +86,7 @@ fn header(o: &mut String, r: &Report) {
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
+        Verdict::Interrupted => "INTERRUPTED",
     };
     let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
     if let Some(e) = &r.error {
@@ -96,8 +101,14 @@ fn header(o: &mut String, r: &Report) {
     }
     if r.interrupted {
         let by = r.stop_signal.map(|s| format!(" by {s}")).unwrap_or_default();
-        let _ = writeln!(o, "**Interrupted:** the run was stopped early{by}; figures cover what ran.\n");
+        let m = &r.messages;
+        let _ = writeln!(
+            o,
+            "**Interrupted:** the run was stopped early{by}, after {:.1} s of publishing; figures cover what ran, and it is not judged. Measured: {} published, {} received, {} lost, {} in doubt.\n",
+            r.duration_s, m.published, m.received, m.lost, m.in_doubt
+        );
     }
+    headline_notes(o, r);
     let _ = writeln!(
         o,
         "Broker {} ({}), protocol {}, started {}, ran {:.1} s. Scenario `{}` (sha256 {}).\n",
@@ -118,6 +129,44 @@ fn header(o: &mut String, r: &Report) {
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+    if let Some(a) = &d.still_arriving {
+        let span =
+            format!("from {:.1} s to {:.1} s (the time series' seconds over its last quiet period)", a.from_s, a.to_s);
+        let _ = match (a.deliveries, a.e2e_p99_us) {
+            (0, _) => writeln!(
+                o,
+                "**The drain ran out of time** after {:.2} s; nothing arrived {span}: what is counted lost was not on its way.\n",
+                d.waited_s
+            ),
+            (n, e2e) => writeln!(
+                o,
+                "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}{}. What is counted lost may in part have been on its way, not lost by the broker: the drain ({:.2} s) was too short for this broker — give `drain` more than the end-to-end latency at the end.\n",
+                e2e.map_or(String::new(), |us| format!(", end-to-end p99 {} then", ms(us))),
+                a.lost_sent_late.map_or(String::new(), |l| format!("; {l} of the lost were sent within that of the drain's end")),
+                d.waited_s
+            ),
+        };
+    }
+}
+
+/// What the verdict did not judge: QoS 0 loss (unless `[expect] lost` asks),
+/// and a run whose publishing lasted 0 s.
+fn headline_notes(o: &mut String, r: &Report) {
+    let q0 = r.messages.by_qos.get(&0).copied().unwrap_or_default();
+    let lost_judged = r.expectations.iter().any(|e| e.name == "lost");
+    if q0.lost > 0 && !lost_judged {
+        let _ = writeln!(
+            o,
+            "**QoS 0:** {} of {} lost — reported, not judged (QoS 0 promises no delivery; `[expect] lost` judges it).\n",
+            q0.lost, q0.expected
+        );
+    }
+    if r.scenario.planned_duration_s == 0.0 && r.messages.published == 0 {
+        let _ = writeln!(
+            o,
+            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged.\n"
+        );
+    }
 }
 
 /// How the clients spoke TLS, in one sentence; an unverified broker
@@ -165,8 +214,9 @@ fn expectations(o: &mut String, r: &Report) {
     for e in &r.expectations {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} |",
             e.name,
+            if e.default { " (default)" } else { "" },
             // Quoted, as report.md always showed it (the JSON string).
             serde_json::to_string(&e.threshold).unwrap_or_default(),
             e.observed.map_or("null".to_string(), |v| v.to_string()),
@@ -174,6 +224,12 @@ fn expectations(o: &mut String, r: &Report) {
         );
     }
     o.push('\n');
+    if r.expectations.iter().any(|e| e.default) {
+        let _ = writeln!(
+            o,
+            "Rows marked (default) are the QoS contract, judged because the scenario's `[expect]` does not set them: every planned client connects, no QoS 1/2 message is lost, no QoS 2 message comes twice, the broker breaks no protocol rule.\n"
+        );
+    }
 }
 
 /// "## Clients": one paragraph of connection counts and their failures.
@@ -384,8 +440,8 @@ fn load_generator(o: &mut String, r: &Report) {
         g.publish_lag.p50_us as f64 / 1000.0,
         g.publish_lag.p99_us as f64 / 1000.0,
         match (g.broker_cpu_s, g.broker_rss_kib) {
-            (Some(c), Some(m)) => format!("; the spawned broker used {c:.2} CPU-s and held {m} KiB"),
-            (Some(c), None) => format!("; the spawned broker used {c:.2} CPU-s"),
+            (Some(c), Some(m)) => format!("; {} used {c:.2} CPU-s and held {m} KiB", broker_process(r)),
+            (Some(c), None) => format!("; {} used {c:.2} CPU-s", broker_process(r)),
             _ => String::new(),
         },
         if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
@@ -466,16 +522,36 @@ fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
 
 /// The broker's own $SYS counters, when it published them, to set beside midge's.
 fn broker_counters(o: &mut String, r: &Report) {
-    let sys = |k: &str| r.broker.sys.get(format!("$SYS/broker/{k}").as_str()).map(String::as_str);
-    if let (Some(received), Some(sent)) = (sys("publish/messages/received"), sys("publish/messages/sent")) {
+    let Some(s) = &r.broker.sys_run else { return };
+    let n = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+    let every = match (s.round_every_s, s.sys_interval_s) {
+        (Some(e), Some(i)) => format!(", one every {e:.1} s (sys_interval {i} s)"),
+        (Some(e), None) => format!(", one every {e:.1} s"),
+        (None, Some(i)) => format!(" (sys_interval {i} s)"),
+        (None, None) => String::new(),
+    };
+    let clients =
+        s.clients_at_last_round.map_or(String::new(), |c| format!(" Clients connected at the last round: {c}."));
+    if s.rounds < 2 {
         let _ = writeln!(
             o,
-            "The broker's own counters ($SYS, at the end): PUBLISH received {received}, sent {sent}, dropped {}; clients connected {}.\n",
-            sys("publish/messages/dropped").unwrap_or("?"),
-            sys("clients/connected").unwrap_or("?")
+            "The broker's own counters ($SYS): one round inside the run, at {:.1} s{every}, {:.1} s before its end: no rise over the run to set beside midge's counts.{clients}\n",
+            s.from_s, s.last_round_age_s
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "The broker's own counters ($SYS) over the run, from its round at {:.1} s to its round at {:.1} s ({} rounds{every}; the last {:.1} s before the run's end): PUBLISH received {}, sent {}, dropped {}.{clients}\n",
+            s.from_s,
+            s.to_s,
+            s.rounds,
+            s.last_round_age_s,
+            n(s.received),
+            n(s.sent),
+            n(s.dropped)
         );
     }
-    if let Some(dropped) = broker_dropped(r) {
+    if let Some(dropped) = s.dropped.filter(|&d| d > 0) {
         let m = &r.messages;
         let offline = m.lost_by_window.get(&LossWindow::SubscriberOffline).copied().unwrap_or(0);
         let slow = m.lost_by_window.get(&LossWindow::SlowConsumer).copied().unwrap_or(0);
@@ -493,14 +569,13 @@ fn broker_counters(o: &mut String, r: &Report) {
     }
 }
 
-/// How far the broker's own `dropped` counter rose over the run's $SYS
-/// series (from its first round, a counter not yet published counting as
-/// 0), when it rose.
-fn broker_dropped(r: &Report) -> Option<u64> {
-    let series = &r.broker.sys_series;
-    let last = series.iter().rev().find_map(|p| p.dropped)?;
-    let first = series.first().and_then(|p| p.dropped).unwrap_or(0);
-    (last > first).then(|| last - first)
+/// The broker whose process midge measured: the one it spawned (it wrote
+/// its configuration), or the one `--broker-pid` named.
+fn broker_process(r: &Report) -> String {
+    match r.broker.pid_given {
+        Some(pid) => format!("the broker's process (PID {pid}, --broker-pid)"),
+        None => "the spawned broker".to_string(),
+    }
 }
 
 /// "## Latency": the percentiles of each measured latency.

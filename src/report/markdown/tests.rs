@@ -20,3 +20,135 @@ fn losses_are_told_in_words_for_every_window() {
     );
     assert!(!md.contains("932 slow_consumer"), "{md}");
 }
+
+/// pub0 sends 100 messages at `qos` from 1 s, 10 ms apart; sub0 gets all
+/// but seqs 90, 91, 92.
+fn three_lost(qos: u8, expect: &str) -> crate::analysis::model::Report {
+    use testkit::{connect, every, publish, receive};
+    let plan = testkit::plan(&format!(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = {{ topic = \"t/1\", qos = {qos}, rate = 100.0 }}\n[[group]]\nname = \"sub\"\nsubscribe = {{ filter = \"t/#\", qos = {qos} }}\n[expect]\n{}\n",
+        if expect == "interrupted" { "" } else { expect }
+    ));
+    let mut rec = testkit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10_000_000, None);
+    connect(&mut rec, 1, 500_000, 10_000_000, None);
+    publish(&mut rec, 0, qos, every(1_000_000, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..90).chain(93..100));
+    if expect == "interrupted" {
+        rec.interrupted = true;
+        rec.stop_signal = Some(crate::record::vocab::StopSignal::Sigint);
+    }
+    crate::analysis::analyse(&plan, &rec)
+}
+
+#[test]
+fn the_default_expectations_are_marked_and_said_to_be_the_qos_contract() {
+    let md = super::render(&three_lost(1, ""));
+    assert!(md.starts_with("# midge: t — FAIL\n"), "{md}");
+    assert!(md.contains("| qos1_qos2_lost (default) | \"<= 0\" | 3 | **FAIL** |\n"), "{md}");
+    assert!(md.contains("| connect_failures (default) | \"<= 0\" | 0 | pass |\n"), "{md}");
+    assert!(md.contains("Rows marked (default) are the QoS contract"), "{md}");
+    let md = super::render(&three_lost(1, "lost = 3\nduplicated = 0\nconnect_failures = 0\nprotocol_violations = 0"));
+    assert!(md.starts_with("# midge: t — PASS\n"), "{md}");
+    assert!(!md.contains("(default)"), "{md}");
+}
+
+#[test]
+fn qos_0_loss_is_in_the_headline_and_passes_unless_asked() {
+    let md = super::render(&three_lost(0, ""));
+    assert!(md.starts_with("# midge: t — PASS\n"), "{md}");
+    assert!(md.contains("**QoS 0:** 3 of 100 lost — reported, not judged"), "{md}");
+    let md = super::render(&three_lost(0, "lost = 0"));
+    assert!(md.starts_with("# midge: t — FAIL\n"), "{md}");
+    assert!(!md.contains("**QoS 0:**"), "{md}");
+}
+
+#[test]
+fn an_interrupted_run_is_headlined_interrupted_with_what_was_measured() {
+    let md = super::render(&three_lost(1, "interrupted"));
+    assert!(md.starts_with("# midge: t — INTERRUPTED\n"), "{md}");
+    assert!(
+        md.contains("stopped early by SIGINT, after 10.0 s of publishing; figures cover what ran, and it is not judged. Measured: 100 published, 97 received, 3 lost, 0 in doubt.\n"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_run_that_published_for_0_s_says_only_the_connections_were_judged() {
+    let plan = testkit::plan(
+        "name = \"t\"\nduration = \"0s\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n",
+    );
+    let r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+    assert_eq!(r.scenario.planned_duration_s, 0.0);
+    let md = super::render(&r);
+    assert!(
+        md.contains(
+            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged.\n"
+        ),
+        "{md}"
+    );
+}
+
+/// An external broker that had counted 232000 before the run: report.md
+/// gives the rise over the run's own rounds, their age and spacing.
+#[test]
+fn the_brokers_counters_are_the_runs_own() {
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut rec = testkit::record(&plan);
+    let round = |t_s: f64, received: u64, dropped: Option<u64>| crate::record::SysPoint {
+        t_s,
+        received: Some(received),
+        sent: Some(received + 3),
+        dropped,
+        clients: Some(2),
+        received_1min: None,
+    };
+    rec.run_end_us = 20_500_000;
+    rec.broker.sys_series = vec![round(0.3, 232_000, None), round(10.3, 237_000, None), round(20.3, 252_000, Some(7))];
+    let r = crate::analysis::analyse(&plan, &rec);
+    let md = super::render(&r);
+    assert!(
+        md.contains("The broker's own counters ($SYS) over the run, from its round at 0.3 s to its round at 20.3 s (3 rounds, one every 10.0 s; the last 0.2 s before the run's end): PUBLISH received 20000, sent 20000, dropped 7. Clients connected at the last round: 2.\n"),
+        "{md}"
+    );
+    assert!(md.contains("During the run, the broker counted 7 messages dropped"), "{md}");
+    assert!(!md.contains("232000") && !md.contains("252000"), "no count from before the run: {md}");
+}
+
+#[test]
+fn a_broker_given_by_pid_is_never_called_spawned() {
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut rec = testkit::record(&plan);
+    rec.generator.broker_cpu_s = Some(1.49);
+    rec.plan.broker_pid = Some(4242);
+    let md = super::render(&crate::analysis::analyse(&plan, &rec));
+    assert!(md.contains("; the broker's process (PID 4242, --broker-pid) used 1.49 CPU-s"), "{md}");
+    assert!(!md.contains("spawned"), "{md}");
+    rec.plan.broker_pid = None;
+    let md = super::render(&crate::analysis::analyse(&plan, &rec));
+    assert!(md.contains("; the spawned broker used 1.49 CPU-s"), "{md}");
+}
+
+#[test]
+fn a_drain_that_ran_out_of_time_says_what_was_still_arriving() {
+    use crate::analysis::model::StillArriving;
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+    r.drain.waited_s = 3.37;
+    r.drain.still_arriving = Some(StillArriving {
+        from_s: 12.0,
+        to_s: 14.0,
+        deliveries: 350,
+        e2e_p99_us: Some(4_700_000),
+        lost_sent_late: Some(13),
+    });
+    let md = super::render(&r);
+    assert!(
+        md.contains("**The drain ran out of time while messages were still arriving:** 350 deliveries from 12.0 s to 14.0 s (the time series' seconds over its last quiet period), end-to-end p99 4700 ms then; 13 of the lost were sent within that of the drain's end. What is counted lost may in part have been on its way, not lost by the broker: the drain (3.37 s) was too short for this broker"),
+        "{md}"
+    );
+    r.drain.still_arriving =
+        Some(StillArriving { from_s: 12.0, to_s: 14.0, deliveries: 0, e2e_p99_us: None, lost_sent_late: None });
+    let md = super::render(&r);
+    assert!(md.contains("**The drain ran out of time** after 3.37 s; nothing arrived from 12.0 s to 14.0 s"), "{md}");
+}
