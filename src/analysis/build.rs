@@ -22,9 +22,10 @@ use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInp
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{GroupPlan, Plan};
 use crate::record::names::by_name;
-use crate::record::vocab::{Cause, Verdict};
+use crate::record::vocab::{Cause, DrainEnd, Verdict};
 use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
-use std::collections::{BTreeMap, HashMap};
+use crate::scenario::FaultAction;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 fn secs(us: u64) -> f64 {
     (us as f64 / 1e3).round() / 1e3
@@ -105,7 +106,38 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             .map(|c| (c.index, c.timeline.iter().flat_map(|g| g.behind.iter().copied()).collect::<Vec<_>>()))
             .filter(|(_, spans)| !spans.is_empty())
             .collect(),
+        held_at_end: held_at_end(plan, record),
     })
+}
+
+/// The subscribers midge itself kept from taking in what the broker held
+/// for them when the run ended (what they never got after their last
+/// delivery is then `held_by_broker`, not lost): the drain did not end
+/// `complete` (a complete drain waited until nothing came, so nothing was
+/// held), and the subscriber's last connection lasted until midge closed it
+/// with a `behind` span still open when publishing ended (a stall, or a
+/// `max_rate` backlog no fresh delivery ended) or a `delay` fault on it
+/// outlasting the drain. None in a snapshot: its horizon has its own rule.
+pub fn held_at_end(plan: &Plan, record: &RunRecord) -> HashSet<u32> {
+    let finished = record.as_of_us.is_none() && record.drain.ended != DrainEnd::Complete;
+    let Some(p) = record.publishing.filter(|_| finished) else { return HashSet::new() };
+    let drain_end_us = p.stopped_us + record.drain.waited_us;
+    let delayed = |i: u32| {
+        plan.faults.iter().any(|f| match f.action {
+            FaultAction::Delay { delay, for_ } => {
+                f.targets.hits(i) && p.start_us + (f.at + for_ + delay).as_micros() as u64 > drain_end_us
+            }
+            _ => false,
+        })
+    };
+    let subscribes = |i: u32| plan.clients.get(i as usize).is_some_and(|c| c.filter.is_some());
+    let held = |c: &ClientRecord| {
+        let last = c.timeline.last()?;
+        let closed = last.connected_us.is_some() && last.cause.is_none() && last.left_us.is_none();
+        let behind = last.behind.iter().any(|&(_, to)| to >= p.stopped_us);
+        (subscribes(c.index) && closed && (behind || delayed(c.index))).then_some(c.index)
+    };
+    record.clients.iter().filter_map(held).collect()
 }
 
 /// report.json's `messages`: the tally's totals and the swarm's counters.
@@ -134,6 +166,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         streams: tally.streams.len() as u64,
         by_qos: (0..3u8).map(|q| (q, tally.by_qos[q as usize])).collect(),
         expired: t.expired,
+        held_by_broker: t.held_by_broker,
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,
         user_property_mismatches: counters.user_property_mismatches,
@@ -163,6 +196,7 @@ fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
             lost: s.lost,
             duplicated: s.duplicated,
             out_of_order: s.out_of_order,
+            held_by_broker: s.held_by_broker,
             lost_seqs: s.lost_ranges.clone(),
         })
         .collect()

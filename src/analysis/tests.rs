@@ -9,7 +9,7 @@ use super::analyse;
 use super::model::{LossWindowInfo, Report};
 use super::testkit::{self as kit, connect, every, publish, receive};
 use crate::plan::Plan;
-use crate::record::vocab::{Cause, FindingKind, LossWindow, Verdict};
+use crate::record::vocab::{Cause, DrainEnd, FindingKind, LossWindow, Verdict};
 use crate::record::{PublishWindow, RunRecord};
 
 const S: u64 = 1_000_000;
@@ -641,4 +641,71 @@ fn a_share_group_whose_members_all_left_on_plan_misses_nothing() {
     let m = &r.messages;
     assert_eq!((m.expected, m.lost, m.missed_offline), (56, 1, 44));
     assert_eq!(r.loss_windows[0].kind, LossWindow::SubscriberOffline);
+}
+
+// ---- the end of a run: what the broker still held, the slowest delivery ----
+
+/// pub0 sends 100 messages, one every 10 ms from 1 s to 1.99 s (publishing
+/// ends at 2 s); sub0 is stalled from 1.5 s and still behind when midge
+/// closes it at the end. It received seqs 0..=59 but 52 (sent at 1.52 s).
+fn stalled_at_the_end(plan: &Plan, drain: DrainEnd, behind: (u64, u64)) -> RunRecord {
+    let mut rec = kit::record(plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 2 * S, stopped_us: 2 * S });
+    rec.drain.ended = drain;
+    rec.drain.waited_us = 8 * S;
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None).behind = vec![behind];
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..52).chain(53..60));
+    rec
+}
+
+#[test]
+fn what_a_subscriber_held_back_at_the_end_never_got_is_held_by_the_broker_not_lost() {
+    let plan = pub_sub(true, "lost = 0");
+    // The drain ran out of time with sub0 still behind: 60..=99, after its
+    // last delivery, the broker still held; 52, below a later delivery, it
+    // skipped: lost while sub0 was behind.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 10 * S)));
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.held_by_broker), (100, 59, 1, 40));
+    assert_eq!((m.by_qos[&1].lost, m.by_qos[&1].held_by_broker), (1, 40));
+    assert_eq!(
+        (r.streams[0].lost, r.streams[0].held_by_broker, r.streams[0].lost_seqs.clone()),
+        (1, 40, vec![(52, 53)])
+    );
+    assert_eq!(r.messages.lost_by_window[&LossWindow::SlowConsumer], 1);
+    let counts: Vec<(FindingKind, u64)> = r.findings.iter().map(|f| (f.kind, f.count)).collect();
+    assert_eq!(counts, vec![(FindingKind::SlowConsumer, 1), (FindingKind::QosViolation, 1)]);
+    let lost = r.expectations.iter().find(|e| e.name == "lost").expect("lost = 0");
+    assert_eq!((lost.observed, lost.pass), (Some(1), false));
+    // A drain that ended complete waited until nothing more came: nothing held.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::Complete, (1_500_000, 10 * S)));
+    assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
+    // Caught up before publishing ended (a fresh delivery closed its span at 1.7 s): lost.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 1_700_000)));
+    assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
+}
+
+/// A clean-session sub0: up 0.5–3 s and dropped, up again 4–9 s and dropped
+/// for good (heard until 9 s). Its second connection took in copies of old
+/// messages 5 s late (`slowest_redelivery_us`; its first deliveries came
+/// within 20 ms). pub0 sends one every 10 ms from 1 s (seq k at 1 s + k × 10 ms).
+#[test]
+fn a_resumed_backlog_does_not_widen_the_distrust_before_a_later_drop() {
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 3 * S, Some(Cause::NetworkEof)).slowest_delivery_us = 20_000;
+    let second = connect(&mut rec, 1, 4 * S, 9 * S, Some(Cause::NetworkEof));
+    (second.slowest_delivery_us, second.slowest_redelivery_us) = (20_000, 5 * S);
+    publish(&mut rec, 0, 1, every(S, 10_000, 800));
+    // Lost for real: 700..=709 (sent 8.0–8.09 s), a second before the drop.
+    receive(&mut rec, 1, 0, (0..196).chain(300..700).chain(710..796));
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    // Trusted to 2.95 s and 8.95 s (the 50 ms race margin): owed 0..=195
+    // and 300..=795; missed 196..=299 and 796..=799 while it was away.
+    assert_eq!((m.expected, m.received, m.lost, m.missed_offline), (692, 682, 10, 108));
+    assert_eq!(r.streams[0].lost_seqs, vec![(700, 710)]);
 }

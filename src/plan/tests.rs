@@ -177,3 +177,40 @@ fn a_resolved_plan_carries_its_credentials_and_source_addresses() {
     assert_eq!(plan.groups[0].credentials.as_ref().map(|c| c.username.as_str()), Some("bob"));
     assert_eq!(plan.source_addr(0), Some(addr));
 }
+
+#[test]
+fn the_drain_waits_for_stalls_delays_and_owed_wills() {
+    let plan = |faults: &str| {
+        let text = format!(
+            r#"
+name = "holds"
+protocol = "5"
+[[group]]
+name = "p"
+clients = 2
+clean_session = false
+session_expiry = "60s"
+will = {{ topic = "w/{{client}}", delay = "2s" }}
+publish = {{ topic = "t/{{i}}", qos = 1, rate = 1.0 }}
+[[group]]
+name = "s"
+subscribe = {{ filter = "t/#", qos = 1 }}
+{faults}"#
+        );
+        Plan::build(&ScenarioFile::parse(Path::new("x"), &text).unwrap(), &Overrides::default()).unwrap()
+    };
+    assert_eq!(plan("").holds_until_us(), None);
+    // A stall at 8 s for 5 s: until 13 s.
+    let stall = "[[fault]]\nat = \"8s\"\naction = \"stall\"\ngroup = \"s\"\nfor = \"5s\"\n";
+    assert_eq!(plan(stall).holds_until_us(), Some(13_000_000));
+    // A delay of 300 ms for 2 s from 4 s: its last packet leaves at 6.3 s.
+    let delay = "[[fault]]\nat = \"4s\"\naction = \"delay\"\ndelay = \"300ms\"\nfor = \"2s\"\n";
+    assert_eq!(plan(delay).holds_until_us(), Some(6_300_000));
+    // The publishers killed at 8 s: their wills are due at 10 s, owed by
+    // 10 s + the broker's 1 s will-delay check + 250 ms transit.
+    let kill = "[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"p\"\n";
+    assert_eq!(plan(kill).holds_until_us(), Some(11_250_000));
+    // Killing the subscriber (no will) holds nothing; the latest hold wins.
+    assert_eq!(plan("[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"s\"\n").holds_until_us(), None);
+    assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
+}
