@@ -176,29 +176,38 @@ impl Plan {
     }
 
     /// Until when (µs from the start of publishing) the broker may still owe
-    /// deliveries by midge's own doing, whatever the counters say: the end
-    /// of the last `stall` or `delay` fault (and its delay), and when the will of every
-    /// will-bearing client a `kill` or `cut` fault ends must have arrived
-    /// (`will_owed_by_us`: its delay plus the broker's will-delay
-    /// granularity). None: nothing is held. The drain waits for it.
+    /// deliveries by midge's own doing, whatever the counters say: the
+    /// latest `hold_of` any fault. None: nothing is held. The drain waits for it.
     pub fn holds_until_us(&self) -> Option<u64> {
-        let at = |f: &FaultPlan| f.at.as_micros() as u64;
-        let will_owed_by = |f: &FaultPlan| {
+        self.faults.iter().filter_map(|f| self.hold_of(f)).max()
+    }
+
+    /// Until when (µs from the start of publishing) fault `f` keeps
+    /// something owed from arriving: a `stall` to its end (the subscriber
+    /// reads nothing until then, publishing or not); a `delay` until what it
+    /// delayed last — sent by its end or publishing's, whichever is first —
+    /// is through; a `kill` or `cut` until the will of every will-bearing
+    /// client it ends must have arrived (`will_owed_by_us`: its delay plus
+    /// the broker's will-delay granularity). None for the other faults.
+    pub fn hold_of(&self, f: &FaultPlan) -> Option<u64> {
+        let at = f.at.as_micros() as u64;
+        let will_owed_by = || {
             let with_will = |&i: &u32| self.clients.get(i as usize).filter(|c| c.will_topic.is_some());
             let due = |c: &ClientPlan| {
                 let delay_us = self.group_of(c).will_delay_us();
-                super::will_owed_by_us(at(f) + delay_us, delay_us > 0)
+                super::will_owed_by_us(at + delay_us, delay_us > 0)
             };
             f.targets.indices(self.clients.len()).iter().filter_map(with_will).map(due).max()
         };
-        let held = |f: &FaultPlan| match f.action {
-            FaultAction::Stall { for_ } => Some(at(f) + for_.as_micros() as u64),
-            // The last packet delayed leaves the proxy `delay` after the fault's end.
-            FaultAction::Delay { delay, for_ } => Some(at(f) + (for_ + delay).as_micros() as u64),
-            FaultAction::Kill | FaultAction::Cut => will_owed_by(f),
+        match f.action {
+            FaultAction::Stall { for_ } => Some(at + for_.as_micros() as u64),
+            FaultAction::Delay { delay, for_ } => {
+                let last_sent = (at + for_.as_micros() as u64).min(self.duration.as_micros() as u64);
+                Some(last_sent + delay.as_micros() as u64)
+            }
+            FaultAction::Kill | FaultAction::Cut => will_owed_by(),
             _ => None,
-        };
-        self.faults.iter().filter_map(held).max()
+        }
     }
 
     /// How many twin connections the `duplicate-ids` faults open.

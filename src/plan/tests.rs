@@ -185,6 +185,7 @@ fn the_drain_waits_for_stalls_delays_and_owed_wills() {
             r#"
 name = "holds"
 protocol = "5"
+duration = "10s"
 [[group]]
 name = "p"
 clients = 2
@@ -203,9 +204,12 @@ subscribe = {{ filter = "t/#", qos = 1 }}
     // A stall at 8 s for 5 s: until 13 s.
     let stall = "[[fault]]\nat = \"8s\"\naction = \"stall\"\ngroup = \"s\"\nfor = \"5s\"\n";
     assert_eq!(plan(stall).holds_until_us(), Some(13_000_000));
-    // A delay of 300 ms for 2 s from 4 s: its last packet leaves at 6.3 s.
+    // A delay of 300 ms for 2 s from 4 s: its last packet leaves at 6.3 s;
+    // for 60 s, what publishing (10 s) sent last leaves at 10.3 s.
     let delay = "[[fault]]\nat = \"4s\"\naction = \"delay\"\ndelay = \"300ms\"\nfor = \"2s\"\n";
     assert_eq!(plan(delay).holds_until_us(), Some(6_300_000));
+    let long = "[[fault]]\nat = \"4s\"\naction = \"delay\"\ndelay = \"300ms\"\nfor = \"60s\"\n";
+    assert_eq!(plan(long).holds_until_us(), Some(10_300_000));
     // The publishers killed at 8 s: their wills are due at 10 s, owed by
     // 10 s + the broker's 1 s will-delay check + 250 ms transit.
     let kill = "[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"p\"\n";
