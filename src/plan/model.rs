@@ -195,7 +195,7 @@ impl Plan {
             let with_will = |&i: &u32| self.clients.get(i as usize).filter(|c| c.will_topic.is_some());
             let due = |c: &ClientPlan| {
                 let delay_us = self.group_of(c).will_delay_us();
-                super::will_owed_by_us(at + delay_us, delay_us > 0)
+                super::will::will_owed_by_us(at + delay_us, delay_us > 0)
             };
             f.targets.indices(self.clients.len()).iter().filter_map(with_will).map(due).max()
         };

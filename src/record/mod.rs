@@ -89,10 +89,6 @@ pub struct LimitHit {
     pub needed: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// One connection attempt of a client and, if it connected, how it went.
 /// Times are run-clock microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,10 +112,6 @@ pub struct Generation {
     /// receipt): no DUP copy, resend or resumed backlog (`Recorder::take_in`).
     /// The margin its subscription is distrusted by before a drop.
     pub slowest_delivery_us: u64,
-    /// The slowest of the other deliveries (DUP copies, resends, a resumed
-    /// session's backlog): kept for the record, never a margin.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub slowest_redelivery_us: u64,
     /// Spans in which midge held back this connection's reads (a
     /// subscriber's `max_rate`, a `stall` fault) until it had caught up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
