@@ -188,16 +188,22 @@ impl Plan {
     /// delayed last — sent by its end or publishing's, whichever is first —
     /// is through; a `kill` or `cut` until the will of every will-bearing
     /// client it ends must have arrived (`will_owed_by_us`: its delay plus
-    /// the broker's will-delay granularity). None for the other faults.
+    /// the broker's will-delay granularity) — unless its group reconnects
+    /// (first delay, jitter and a second to connect) before the will delay
+    /// ends, which cancels the will. None for the other faults.
     pub fn hold_of(&self, f: &FaultPlan) -> Option<u64> {
         let at = f.at.as_micros() as u64;
         let will_owed_by = || {
             let with_will = |&i: &u32| self.clients.get(i as usize).filter(|c| c.will_topic.is_some());
             let due = |c: &ClientPlan| {
-                let delay_us = self.group_of(c).will_delay_us();
-                super::will::will_owed_by_us(at + delay_us, delay_us > 0)
+                let g = self.group_of(c);
+                let delay_us = g.will_delay_us();
+                // Back (at its first reconnect, within a second) before the delay ends: no will.
+                let back_us = g.reconnect.map(|r| r.delay.mul_f64(1.0 + r.jitter).as_micros() as u64 + 1_000_000);
+                let comes_back = delay_us > 0 && back_us.is_some_and(|b| b < delay_us);
+                (!comes_back).then(|| super::will::will_owed_by_us(at + delay_us, delay_us > 0))
             };
-            f.targets.indices(self.clients.len()).iter().filter_map(with_will).map(due).max()
+            f.targets.indices(self.clients.len()).iter().filter_map(with_will).filter_map(due).max()
         };
         match f.action {
             FaultAction::Stall { for_ } => Some(at + for_.as_micros() as u64),

@@ -180,7 +180,7 @@ fn a_resolved_plan_carries_its_credentials_and_source_addresses() {
 
 #[test]
 fn the_drain_waits_for_stalls_delays_and_owed_wills() {
-    let plan = |faults: &str| {
+    let plan_back = |reconnect: &str, faults: &str| {
         let text = format!(
             r#"
 name = "holds"
@@ -191,6 +191,7 @@ name = "p"
 clients = 2
 clean_session = false
 session_expiry = "60s"
+reconnect = {reconnect}
 will = {{ topic = "w/{{client}}", delay = "2s" }}
 publish = {{ topic = "t/{{i}}", qos = 1, rate = 1.0 }}
 [[group]]
@@ -200,6 +201,7 @@ subscribe = {{ filter = "t/#", qos = 1 }}
         );
         Plan::build(&ScenarioFile::parse(Path::new("x"), &text).unwrap(), &Overrides::default()).unwrap()
     };
+    let plan = |faults: &str| plan_back("false", faults);
     assert_eq!(plan("").holds_until_us(), None);
     // A stall at 8 s for 5 s: until 13 s.
     let stall = "[[fault]]\nat = \"8s\"\naction = \"stall\"\ngroup = \"s\"\nfor = \"5s\"\n";
@@ -214,6 +216,11 @@ subscribe = {{ filter = "t/#", qos = 1 }}
     // 10 s + the broker's 1 s will-delay check + 250 ms transit.
     let kill = "[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"p\"\n";
     assert_eq!(plan(kill).holds_until_us(), Some(11_250_000));
+    // Publishers that come back (after 200 ms, within a second) before
+    // their 2 s will delay owe no will: nothing held.
+    let back = |delay: &str| plan_back(&format!("{{ delay = \"{delay}\", jitter = 0.0 }}"), kill).holds_until_us();
+    assert_eq!(back("200ms"), None);
+    assert_eq!(back("1500ms"), Some(11_250_000), "back only after the will was sent");
     // Killing the subscriber (no will) holds nothing; the latest hold wins.
     assert_eq!(plan("[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"s\"\n").holds_until_us(), None);
     assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
