@@ -194,6 +194,9 @@ pub struct Metrics {
     pub inflight: AtomicI64,
     /// Clients that lost their connection and are waiting to reconnect.
     pub offline: AtomicI64,
+    /// Subscribers whose reads midge holds back right now (a stall, a
+    /// `max_rate`): the broker still holds what they owe; the drain waits.
+    pub held_back: AtomicI64,
     /// The slowest first delivery so far (send to receipt, µs; see
     /// `Delivery::first`): the drain's quiet period adapts to it. One
     /// `fetch_max` per recorded batch.
@@ -209,6 +212,7 @@ impl Metrics {
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
             offline: AtomicI64::new(0),
+            held_back: AtomicI64::new(0),
             slowest_delivery_us: AtomicU64::new(0),
         }
     }

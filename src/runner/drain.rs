@@ -19,7 +19,9 @@
 //! nothing), a `delay` fault still on, a will still owed after a `kill` or
 //! `cut` (its delay plus the broker's one-second will-delay check) — the
 //! drain neither ends `complete` nor `quiet`, and the quiet period starts
-//! again when the hold ends (the backlog comes then). Only the slowest *first*
+//! again when the hold ends (the backlog comes then); so while any
+//! subscriber's reads are held back right now (`Metrics::held_back`: a
+//! `max_rate` backlog, however slow its pace). Only the slowest *first*
 //! delivery sets the quiet period (`Recorder::take_in`): no resend, no resumed
 //! backlog, nothing a stall or a `max_rate` held back.
 
@@ -89,7 +91,8 @@ impl DrainWatch {
 /// Drains: keeps going while QoS 1/2 publishes are in flight, clients wait
 /// to reconnect, deliveries still arrive within the quiet period (which
 /// adapts to the slowest first delivery seen), or until `held_until` (midge's
-/// own holds: `Plan::holds_until_us`); stops at `limit` at the latest.
+/// own holds: `Plan::holds_until_us`) and while a subscriber's reads are held
+/// back (`Metrics::held_back`); stops at `limit` at the latest.
 /// Reads counters and atomics only, never the histograms.
 pub async fn drain(metrics: &Metrics, limit: Duration, held_until: Option<Instant>) -> DrainRecord {
     let started = Instant::now();
@@ -102,7 +105,8 @@ pub async fn drain(metrics: &Metrics, limit: Duration, held_until: Option<Instan
     let ended = loop {
         let quiet = quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed));
         let now = Instant::now();
-        if let Some(end) = watch.look(now, seen(), quiet, now < held_until) {
+        let held = now < held_until || metrics.held_back.load(Ordering::Relaxed) > 0;
+        if let Some(end) = watch.look(now, seen(), quiet, held) {
             break end;
         }
         if now >= deadline {
