@@ -239,6 +239,9 @@ pub struct SlowConsumerEvidence {
     pub group: String,
     pub lost: u64,
     pub max_rate: Option<f64>,
+    /// Of `lost`, those missing below a later delivery: the broker skipped them.
+    #[serde(default)]
+    pub missing_below_later: u64,
 }
 
 impl Evidence {
@@ -427,6 +430,7 @@ mod tests {
                 group: "g".into(),
                 lost: 5,
                 max_rate: Some(1000.0),
+                missing_below_later: 5,
             }),
         ]
     }

@@ -103,6 +103,9 @@ pub struct WindowTally {
     pub start_us: u64,
     pub end_us: u64,
     pub lost: u64,
+    /// Of `lost`, those missing below a later delivery on their stream:
+    /// proof the broker skipped them (not merely still held them).
+    pub below_later: u64,
     pub missed_offline: u64,
 }
 
@@ -178,7 +181,7 @@ fn window_tally(
     let i = match windows.iter().position(|w| w.kind == kind && w.client == client && w.start_us == start_us) {
         Some(i) => i,
         None => {
-            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, missed_offline: 0 });
+            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, below_later: 0, missed_offline: 0 });
             windows.len() - 1
         }
     };
@@ -328,7 +331,9 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
                 let (kind, client, span) = attribute(sent.unwrap_or(0), s, &w, (&pub_gaps, behind), input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
-                    window_tally(&mut t.windows, kind, client, span).lost += 1;
+                    let w = window_tally(&mut t.windows, kind, client, span);
+                    w.lost += 1;
+                    w.below_later += u64::from(rx.max_seen.is_some_and(|m| m > seq));
                 }
             }
         }

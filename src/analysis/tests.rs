@@ -677,6 +677,13 @@ fn what_a_subscriber_held_back_at_the_end_never_got_is_held_by_the_broker_not_lo
     assert_eq!(r.messages.lost_by_window[&LossWindow::SlowConsumer], 1);
     let counts: Vec<(FindingKind, u64)> = r.findings.iter().map(|f| (f.kind, f.count)).collect();
     assert_eq!(counts, vec![(FindingKind::SlowConsumer, 1), (FindingKind::QosViolation, 1)]);
+    let slow = &r.findings[0];
+    assert!(
+        slow.summary.contains("lost 1 message(s) published while it was behind (each missing below a later delivery"),
+        "{}",
+        slow.summary
+    );
+    assert_eq!(slow.evidence.json()["missing_below_later"], 1);
     let lost = r.expectations.iter().find(|e| e.name == "lost").expect("lost = 0");
     assert_eq!((lost.observed, lost.pass), (Some(1), false));
     // A drain that ended complete waited until nothing more came: nothing held.
