@@ -179,7 +179,9 @@ pub fn topic_alias_bytes_saved(c: &Counters) -> i64 {
 fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
     let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
-    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
+    listed.sort_by_key(|s| {
+        std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline + s.held_by_broker)
+    });
     listed
         .into_iter()
         .take(MAX_LISTED_STREAMS)
