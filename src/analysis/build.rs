@@ -20,7 +20,7 @@ use super::model::{
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::protocol::ProtocolVersion;
-use crate::plan::{GroupPlan, Plan};
+use crate::plan::{FaultPlan, GroupPlan, Plan};
 use crate::record::names::by_name;
 use crate::record::vocab::{Cause, DrainEnd, Verdict};
 use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
@@ -117,13 +117,14 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
 /// held), and the subscriber's last connection lasted until midge closed it
 /// with a `behind` span still open when publishing ended (a stall, or a
 /// `max_rate` backlog no fresh delivery ended) or a `delay` fault on it
-/// whose last delayed packet was due after the drain (`Plan::hold_of`). None in a snapshot: its horizon has its own rule.
+/// whose last delayed packet was due after the drain (`Plan::hold_of`).
+/// None in a snapshot: its horizon has its own rule.
 pub fn held_at_end(plan: &Plan, record: &RunRecord) -> HashSet<u32> {
     let finished = record.as_of_us.is_none() && record.drain.ended != DrainEnd::Complete;
     let Some(p) = record.publishing.filter(|_| finished) else { return HashSet::new() };
     let drain_end_us = p.stopped_us + record.drain.waited_us;
     let delayed = |i: u32| {
-        let outlasts = |f: &crate::plan::FaultPlan| plan.hold_of(f).is_some_and(|h| p.start_us + h > drain_end_us);
+        let outlasts = |f: &FaultPlan| plan.hold_of(f).is_some_and(|h| p.start_us + h > drain_end_us);
         plan.faults.iter().any(|f| matches!(f.action, FaultAction::Delay { .. }) && f.targets.hits(i) && outlasts(f))
     };
     let subscribes = |i: u32| plan.clients.get(i as usize).is_some_and(|c| c.filter.is_some());

@@ -271,7 +271,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     // What midge itself keeps the broker holding past the end (stalls, delays, owed wills).
     let held_until = published.as_ref().and_then(|p| {
         let until_us = p.publishing.window.start_us + plan.holds_until_us()?;
-        Some(tokio::time::Instant::from_std(clock.instant_at(until_us)))
+        Some(Instant::from_std(clock.instant_at(until_us)))
     });
     let (drained, stop) = drain_or_stop(&swarm.metrics, (plan.drain, held_until), stop, &mut opts).await;
     let (publishing, faults) = match published {
@@ -342,7 +342,7 @@ fn start_watchers(
 /// Returns the drain's record and the stop, if any.
 async fn drain_or_stop(
     metrics: &Metrics,
-    (limit, held_until): (Duration, Option<tokio::time::Instant>),
+    (limit, held_until): (Duration, Option<Instant>),
     mut stop: Option<StopSignal>,
     opts: &mut RunOptions,
 ) -> (DrainRecord, Option<StopSignal>) {
