@@ -14,7 +14,9 @@
 //! will that never came is `not_yet_due` rather than missing when the
 //! subscriber stopped listening before it had to have arrived (its due time
 //! plus the broker's will-delay granularity, `plan::will_owed_by_us`; the
-//! drain waits for it, `Plan::holds_until_us`, unless `drain` is too short). Latency:
+//! drain waits for it, `Plan::holds_until_us`, unless `drain` is too short)
+//! — also one due only after midge closed, at the end, a subscriber that was
+//! listening at the kill (owed, and not yet due). Latency:
 //! first receipt less the connection's end (`spread_ms`, nearest rank).
 //!
 //! Retained: each connection of a subscriber with a granted SUBACK owes one
@@ -133,10 +135,16 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
     let mut latencies = Vec::new();
     for (sub, r) in subscribers(plan, record) {
         let filter = sub.filter.as_deref().unwrap_or_default();
+        // Owed: live when it was due, or listening at the kill until midge
+        // closed it at the end, before it was due (not yet due).
+        let till_the_end = |killed_us: u64| {
+            r.timeline.last().is_some_and(|g| g.cause.is_none() && g.left_us.is_none() && live_at(g, killed_us))
+        };
         let owed: HashSet<(u32, u32)> = killed
             .iter()
-            .filter(|(_, (_, (due, _), topic))| {
-                crate::topic::matches(filter, topic) && r.timeline.iter().any(|g| live_at(g, *due))
+            .filter(|(_, (killed_us, (due, _), topic))| {
+                crate::topic::matches(filter, topic)
+                    && (r.timeline.iter().any(|g| live_at(g, *due)) || till_the_end(*killed_us))
             })
             .map(|(k, _)| *k)
             .collect();
@@ -146,7 +154,7 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
         let listened_until = |due: u64| r.timeline.iter().filter(|g| live_at(g, due)).map(|g| g.ended_us).max();
         let not_yet_due = |key: &(u32, u32)| {
             let (_, (due, owed_by), _) = killed[key];
-            listened_until(due).is_some_and(|end| end < owed_by)
+            listened_until(due).map_or(true, |end| end < owed_by)
         };
         let mut seen: HashSet<(u32, u32)> = HashSet::new();
         let received: Vec<_> = r.rx.iter().flat_map(|rx| rx.wills.iter()).map(|w| (w.client, w.connection)).collect();
@@ -328,6 +336,16 @@ will = { topic = "w/{client}", qos = 1, delay = "5s" }
         });
         let w = wills(&plan, &rec, &Explained::default());
         assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 2, 0, 0), "{w:?}");
+        // Killed at 6 s, slow1's will would be due at 11 s, after midge
+        // closed the watcher at the end (10 s): owed, not yet due.
+        rec.clients[5].timeline[0].ended_us = 6_000_000;
+        rec.clients[0].rx.get_or_insert_with(Default::default).wills.pop();
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 1, 0, 1), "{w:?}");
+        // A watcher dropped by the network before then was owed nothing (as before).
+        rec.clients[0].timeline[0].cause = Some(Cause::NetworkEof);
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (1, 1, 0, 0), "{w:?}");
     }
 
     /// lamp0 and lamp1 set their topics at 1 s, lamp2 at 5 s; "plain"
