@@ -117,8 +117,8 @@ async fn the_drain_waits_for_wills_owed_after_the_end() {
     // Owed by 1 s + 2 s + the 1 s check + 250 ms: 2.25 s into the drain, then quiet.
     assert_eq!(d.ended.as_str(), "complete", "{d:?}");
     assert!((2.25..4.0).contains(&d.waited_s), "{d:?}");
-    let latency = w.latency_ms.as_ref().expect("two received");
-    assert!((2000.0..3250.0).contains(&latency.p50) && latency.max < 3250.0, "{w:?}");
+    // Both after their 2 s delay (the smaller one is the p50 of two).
+    assert!(w.latency_ms.as_ref().expect("two received").p50 >= 2000.0, "{w:?}");
     // A drain too short to wait for them ends 3.5 s in: after the wills were
     // due (3 s), before the broker's check had to have sent them (4 s).
     // Whatever did not come is not yet due, never missing.
