@@ -112,6 +112,10 @@ pub struct Delivery {
     /// Receipt minus the actual send, µs, signed: publisher and subscriber
     /// may sit on machines whose clocks differ (shards).
     pub one_way_us: i64,
+    /// A first delivery the broker could send at once: no DUP copy, resend
+    /// or resumed backlog, nothing midge held back. Only these set the
+    /// drain's quiet period (`Metrics::slowest_delivery_us`).
+    pub first: bool,
 }
 
 impl Delivery {
@@ -164,7 +168,8 @@ impl UnrecordedDeliveries {
         self.deliveries.iter().map(|d| (d.publisher, d.seq, d.one_way_us))
     }
 
-    /// Records them into the shard; returns the slowest one's send-to-receipt µs.
+    /// Records them into the shard; returns the slowest first one's
+    /// send-to-receipt µs (`Delivery::first`; 0 when none).
     pub fn drain_into(&mut self, shard: &mut Shard) -> u64 {
         let mut slowest = 0;
         for d in self.deliveries.drain(..) {
@@ -172,7 +177,9 @@ impl UnrecordedDeliveries {
             shard.latency.e2e_uncorrected.record(d.raw_us());
             shard.interval_e2e.record(d.e2e_us);
             shard.counters.received[d.qos as usize] += 1;
-            slowest = slowest.max(d.raw_us());
+            if d.first {
+                slowest = slowest.max(d.raw_us());
+            }
         }
         slowest
     }
@@ -187,8 +194,12 @@ pub struct Metrics {
     pub inflight: AtomicI64,
     /// Clients that lost their connection and are waiting to reconnect.
     pub offline: AtomicI64,
-    /// The slowest delivery so far (send to receipt, µs): the drain's quiet
-    /// period adapts to it. One `fetch_max` per recorded batch.
+    /// Subscribers whose reads midge holds back right now (a stall, a
+    /// `max_rate`): the broker still holds what they owe; the drain waits.
+    pub held_back: AtomicI64,
+    /// The slowest first delivery so far (send to receipt, µs; see
+    /// `Delivery::first`): the drain's quiet period adapts to it. One
+    /// `fetch_max` per recorded batch.
     pub slowest_delivery_us: AtomicU64,
 }
 
@@ -201,6 +212,7 @@ impl Metrics {
             connected_peak: AtomicI64::new(0),
             inflight: AtomicI64::new(0),
             offline: AtomicI64::new(0),
+            held_back: AtomicI64::new(0),
             slowest_delivery_us: AtomicU64::new(0),
         }
     }
@@ -500,8 +512,10 @@ mod tests {
     fn received_so_far_counts_without_histograms_and_slowest_is_a_max() {
         let m = Metrics::new(2);
         let mut batch = UnrecordedDeliveries::default();
-        for (i, raw_us) in [(0u64, 900u64), (1, 1_200_000), (2, 40)] {
-            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, one_way_us: raw_us as i64 });
+        // The 5 s one is a resumed backlog (not a first delivery): counted, not the slowest.
+        for (i, raw_us, first) in [(0u64, 900u64, true), (1, 1_200_000, true), (2, 40, true), (3, 5_000_000, false)] {
+            let one_way_us = raw_us as i64;
+            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, one_way_us, first });
         }
         let slowest = m.with(0, |s| batch.drain_into(s));
         assert_eq!(slowest, 1_200_000);
@@ -509,6 +523,6 @@ mod tests {
         m.slowest_delivery_us.fetch_max(5, Ordering::Relaxed);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 1_200_000);
         m.with(1, |s| s.counters.received[0] += 2);
-        assert_eq!(m.received_so_far(), 5);
+        assert_eq!(m.received_so_far(), 6);
     }
 }

@@ -79,6 +79,55 @@ group = "gone"
     assert_eq!(out.report.reconnects, 3, "the three with a way back came back");
 }
 
+/// MQTT 5 wills with a 2 s delay, their clients killed 1 s before the end
+/// of publishing (2 s): mosquitto checks will delays once a second, so the
+/// wills come 2–3 s after the kill, after publishing. The drain waits for
+/// them (`Plan::holds_until_us`): both received, every time.
+fn delayed_wills(drain: &str) -> String {
+    format!(
+        r#"
+name = "will-near-the-end"
+duration = "2s"
+drain = "{drain}"
+protocol = "5"
+[[group]]
+name = "watcher"
+subscribe = {{ filter = "wn/#", qos = 1 }}
+[[group]]
+name = "dying"
+clients = 2
+clean_session = false
+session_expiry = "60s"
+reconnect = false
+will = {{ topic = "wn/{{client}}", qos = 1, delay = "2s" }}
+[[fault]]
+at = "1s"
+action = "kill"
+group = "dying"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_waits_for_wills_owed_after_the_end() {
+    let broker = mosquitto(&[]).await;
+    let out = run_text(&delayed_wills("5s"), &url(&broker)).await;
+    let (w, d) = (&out.report.wills, &out.report.drain);
+    assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 2, 0, 0), "{w:?}\n{d:?}");
+    // Owed by 1 s + 2 s + the 1 s check + 250 ms: 2.25 s into the drain, then quiet.
+    assert_eq!(d.ended.as_str(), "complete", "{d:?}");
+    assert!((2.25..4.0).contains(&d.waited_s), "{d:?}");
+    // Both after their 2 s delay (the smaller one is the p50 of two).
+    assert!(w.latency_ms.as_ref().expect("two received").p50 >= 2000.0, "{w:?}");
+    // A drain too short to wait for them ends 3.5 s in: after the wills were
+    // due (3 s), before the broker's check had to have sent them (4 s).
+    // Whatever did not come is not yet due, never missing.
+    let out = run_text(&delayed_wills("1500ms"), &url(&broker)).await;
+    let (w, d) = (&out.report.wills, &out.report.drain);
+    assert_eq!(d.ended.as_str(), "time_limit", "{d:?}");
+    assert_eq!((w.expected, w.missing, w.received + w.not_yet_due), (2, 0, 2), "{w:?}");
+}
+
 /// A takeover closes the old connection without DISCONNECT: mosquitto
 /// publishes its will (observed with 2.0.11), and midge owes one per
 /// takeover of a planned client (the twin has no will).

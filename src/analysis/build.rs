@@ -22,11 +22,12 @@ use super::model::{
 };
 use super::tally::{self, Connected, End, StreamRef, StreamTally, Tally, TallyInput};
 use crate::mqtt::protocol::ProtocolVersion;
-use crate::plan::{GroupPlan, Plan};
+use crate::plan::{FaultPlan, GroupPlan, Plan};
 use crate::record::names::by_name;
 use crate::record::vocab::{Cause, DrainEnd, Verdict};
-use crate::record::{ClientRecord, Counters, Generation, RunRecord};
-use std::collections::{BTreeMap, HashMap};
+use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
+use crate::scenario::FaultAction;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 fn secs(us: u64) -> f64 {
     (us as f64 / 1e3).round() / 1e3
@@ -108,7 +109,35 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
             .filter(|(_, spans)| !spans.is_empty())
             .collect(),
         across: super::shards::across(plan, record),
+        held_at_end: held_at_end(plan, record),
     })
+}
+
+/// The subscribers midge itself kept from taking in what the broker held
+/// for them when the run ended (what they never got after their last
+/// delivery is then `held_by_broker`, not lost): the drain did not end
+/// `complete` (a complete drain waited until nothing came, so nothing was
+/// held), and the subscriber's last connection lasted until midge closed it
+/// with a `behind` span still open when publishing ended (a stall, or a
+/// `max_rate` backlog no fresh delivery ended) or a `delay` fault on it
+/// whose last delayed packet was due after the drain (`Plan::hold_of`).
+/// None in a snapshot: its horizon has its own rule.
+pub fn held_at_end(plan: &Plan, record: &RunRecord) -> HashSet<u32> {
+    let finished = record.as_of_us.is_none() && record.drain.ended != DrainEnd::Complete;
+    let Some(p) = record.publishing.filter(|_| finished) else { return HashSet::new() };
+    let drain_end_us = p.stopped_us + record.drain.waited_us;
+    let delayed = |i: u32| {
+        let outlasts = |f: &FaultPlan| plan.hold_of(f).is_some_and(|h| p.start_us + h > drain_end_us);
+        plan.faults.iter().any(|f| matches!(f.action, FaultAction::Delay { .. }) && f.targets.hits(i) && outlasts(f))
+    };
+    let subscribes = |i: u32| plan.clients.get(i as usize).is_some_and(|c| c.filter.is_some());
+    let held = |c: &ClientRecord| {
+        let last = c.timeline.last()?;
+        let closed = last.connected_us.is_some() && last.cause.is_none() && last.left_us.is_none();
+        let behind = last.behind.iter().any(|&(_, to)| to >= p.stopped_us);
+        (subscribes(c.index) && closed && (behind || delayed(c.index))).then_some(c.index)
+    };
+    record.clients.iter().filter_map(held).collect()
 }
 
 /// report.json's `messages`: the tally's totals and the swarm's counters.
@@ -137,6 +166,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         streams: tally.streams.len() as u64,
         by_qos: (0..3u8).map(|q| (q, tally.by_qos[q as usize])).collect(),
         expired: t.expired,
+        held_by_broker: t.held_by_broker,
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,
         user_property_mismatches: counters.user_property_mismatches,
@@ -153,7 +183,9 @@ pub fn topic_alias_bytes_saved(c: &Counters) -> i64 {
 fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
     let id = |c: u32| plan.clients[c as usize].client_id.clone();
     let mut listed: Vec<&StreamTally> = tally.streams.iter().collect();
-    listed.sort_by_key(|s| std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline));
+    listed.sort_by_key(|s| {
+        std::cmp::Reverse(s.lost + s.duplicated + s.out_of_order + s.missed_offline + s.held_by_broker)
+    });
     listed
         .into_iter()
         .take(MAX_LISTED_STREAMS)
@@ -166,6 +198,7 @@ fn stream_infos(plan: &Plan, tally: &Tally) -> Vec<StreamInfo> {
             lost: s.lost,
             duplicated: s.duplicated,
             out_of_order: s.out_of_order,
+            held_by_broker: s.held_by_broker,
             lost_seqs: s.lost_ranges.clone(),
         })
         .collect()

@@ -249,6 +249,9 @@ pub struct SlowConsumerEvidence {
     pub group: String,
     pub lost: u64,
     pub max_rate: Option<f64>,
+    /// Of `lost`, those missing below a later delivery: the broker skipped them.
+    #[serde(default)]
+    pub missing_below_later: u64,
 }
 
 /// listen_backlog_overflow.
@@ -464,6 +467,7 @@ mod tests {
                 group: "g".into(),
                 lost: 5,
                 max_rate: Some(1000.0),
+                missing_below_later: 5,
             }),
             Evidence::Backlog(BacklogEvidence {
                 bands: vec![RetryBand { connects: 913, from_ms: 950, retry_s: 1, to_ms: 1500 }],

@@ -10,7 +10,13 @@
 //! Received wills (parsed from the payload by `Recorder::take_in`:
 //! `plan::parse_will_payload`) are matched by (client, connection): the first
 //! copy of an owed pair is received, owed pairs never received are missing,
-//! further copies duplicated, this run's wills not owed unexpected. Latency:
+//! further copies duplicated, this run's wills not owed unexpected; an owed
+//! will that never came is `not_yet_due` rather than missing when the
+//! subscriber stopped listening before it had to have arrived (its due time
+//! plus the broker's will-delay granularity, `plan::will_owed_by_us`; the
+//! drain waits for it, `Plan::holds_until_us`, unless `drain` is too short)
+//! — also one due only after midge closed, at the end, a subscriber that was
+//! listening at the kill (owed, and not yet due). Latency:
 //! first receipt less the connection's end (`spread_ms`, nearest rank).
 //!
 //! Retained: each connection of a subscriber with a granted SUBACK owes one
@@ -27,7 +33,6 @@
 
 use super::detect::{Explained, Owner};
 use super::model::{RetainedInfo, SpreadMs, WillsInfo};
-use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{ClientPlan, Plan};
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::vocab::Cause;
@@ -51,27 +56,34 @@ fn live_at(g: &Generation, at_us: u64) -> bool {
 }
 
 /// When the broker had to publish the will of a connection killed at
-/// `killed_us`: at once, or after the MQTT 5 will delay — bounded by the
-/// session's expiry (a clean session ends with the connection). None when
-/// the client came back before then (no will is owed).
-fn will_due_us(plan: &Plan, c: &ClientPlan, timeline: &[Generation], gi: usize, taken_over: bool) -> Option<u64> {
-    let g = plan.group_of(c);
+/// `killed_us`, and by when it must have arrived: at once, or after the
+/// MQTT 5 will delay — bounded by the session's expiry (a clean session ends
+/// with the connection) — within the broker's will-delay granularity
+/// (`plan::will_owed_by_us`). None when the client came back before then
+/// (no will is owed).
+fn will_due_us(
+    plan: &Plan,
+    c: &ClientPlan,
+    timeline: &[Generation],
+    gi: usize,
+    taken_over: bool,
+) -> Option<(u64, u64)> {
+    let delay_us = plan.group_of(c).will_delay_us();
     let killed_us = timeline[gi].ended_us;
-    let delay_s = match (g.protocol, g.will.as_ref().and_then(|w| w.delay_s)) {
-        (ProtocolVersion::V5, Some(d)) if g.persistent() => d.min(g.session_expiry_s),
-        _ => 0,
-    };
-    if taken_over && delay_s > 0 {
+    if taken_over && delay_us > 0 {
         // The usurper took the session over within the delay.
         return None;
     }
-    let due_us = killed_us + delay_s as u64 * 1_000_000;
+    let due_us = killed_us + delay_us;
     let back_us = timeline[gi + 1..].iter().find_map(|n| n.connected_us);
     match back_us {
-        Some(b) if delay_s > 0 && b < due_us => None,
-        _ => Some(due_us),
+        Some(b) if delay_us > 0 && b < due_us => None,
+        _ => Some((due_us, crate::plan::will_owed_by_us(due_us, delay_us > 0))),
     }
 }
+
+/// A will owed: (killed at, (due at, must have arrived by), its topic).
+type OwedWill<'a> = (u64, (u64, u64), &'a str);
 
 /// Nearest-rank p50, p99 and max of samples in µs, as ms to the µs.
 fn spread_ms(mut us: Vec<u64>) -> Option<SpreadMs> {
@@ -98,8 +110,8 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
             Owner::Twin(_) => None,
         })
         .collect();
-    // (client, connection) → (killed at, due at, will topic)
-    let mut killed: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
+    // (client, connection) → (killed at, (due at, owed by), will topic)
+    let mut killed: HashMap<(u32, u32), OwedWill> = HashMap::new();
     for r in &record.clients {
         let Some(c) = plan.clients.get(r.index as usize) else { continue };
         let Some(topic) = c.will_topic.as_deref() else { continue };
@@ -123,15 +135,30 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
     let mut latencies = Vec::new();
     for (sub, r) in subscribers(plan, record) {
         let filter = sub.filter.as_deref().unwrap_or_default();
+        // Owed: live when it was due, or listening at the kill until midge
+        // closed it at the end, before it was due (not yet due).
+        let till_the_end = |killed_us: u64| {
+            r.timeline.last().is_some_and(|g| g.cause.is_none() && g.left_us.is_none() && live_at(g, killed_us))
+        };
         let owed: HashSet<(u32, u32)> = killed
             .iter()
-            .filter(|(_, (_, due, topic))| {
-                crate::topic::matches(filter, topic) && r.timeline.iter().any(|g| live_at(g, *due))
+            .filter(|(_, (killed_us, (due, _), topic))| {
+                crate::topic::matches(filter, topic)
+                    && (r.timeline.iter().any(|g| live_at(g, *due)) || till_the_end(*killed_us))
             })
             .map(|(k, _)| *k)
             .collect();
         info.expected += owed.len() as u64;
+        // Owed, but the subscriber stopped listening before the broker's
+        // will-delay check had to have sent it: not yet due, not missing.
+        let listened_until = |due: u64| r.timeline.iter().filter(|g| live_at(g, due)).map(|g| g.ended_us).max();
+        let not_yet_due = |key: &(u32, u32)| {
+            let (_, (due, owed_by), _) = killed[key];
+            listened_until(due).map_or(true, |end| end < owed_by)
+        };
         let mut seen: HashSet<(u32, u32)> = HashSet::new();
+        let received: Vec<_> = r.rx.iter().flat_map(|rx| rx.wills.iter()).map(|w| (w.client, w.connection)).collect();
+        info.not_yet_due += owed.iter().filter(|k| !received.contains(k) && not_yet_due(k)).count() as u64;
         for w in r.rx.iter().flat_map(|rx| rx.wills.iter()).filter(|w| in_slice(w.client)) {
             let key = (w.client, w.connection);
             if !seen.insert(key) {
@@ -144,7 +171,7 @@ pub fn wills(plan: &Plan, record: &RunRecord, explained: &Explained) -> WillsInf
             }
         }
     }
-    info.missing = info.expected - info.received;
+    info.missing = info.expected - info.received - info.not_yet_due;
     info.latency_ms = spread_ms(latencies);
     info
 }
@@ -280,6 +307,45 @@ will = { topic = "w/{client}", qos = 1, delay = "5s" }
         let w = wills(&plan, &rec, &Explained::default());
         assert_eq!(w.expected, 0, "slow1's will was due at 7 s, the watcher gone at 6 s");
         assert_eq!(w.latency_ms, None);
+    }
+
+    /// slow0 killed at 3 s and slow1 at 4 s, neither back: their wills are
+    /// due after the 5 s delay, at 8 s and 9 s, and must have arrived within
+    /// the broker's one-second will-delay check (and transit): by 9.25 s and
+    /// 10.25 s. The watcher listened until the end, 10 s: slow0's will is
+    /// missing, slow1's not yet due.
+    #[test]
+    fn a_will_not_due_before_the_subscriber_stopped_listening_is_not_yet_due_not_missing() {
+        let plan = testkit::plan(WILLS);
+        let mut rec = testkit::record(&plan);
+        connect(&mut rec, 0, 100_000, RUN_END_US, None);
+        connect(&mut rec, 4, 100_000, 3_000_000, Some(Cause::FaultInjected));
+        connect(&mut rec, 5, 100_000, 4_000_000, Some(Cause::FaultInjected));
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 0, 1, 1), "{w:?}");
+        // slow0's came 0.6 s after its due time (mosquitto's check): received.
+        rec.clients[0].rx.get_or_insert_with(Default::default).wills =
+            vec![WillRx { client: 4, connection: 0, at_us: 8_600_000 }];
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 1, 0, 1), "{w:?}");
+        // A will that came although not yet due by this rule is received all the same.
+        rec.clients[0].rx.get_or_insert_with(Default::default).wills.push(WillRx {
+            client: 5,
+            connection: 0,
+            at_us: 9_900_000,
+        });
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 2, 0, 0), "{w:?}");
+        // Killed at 6 s, slow1's will would be due at 11 s, after midge
+        // closed the watcher at the end (10 s): owed, not yet due.
+        rec.clients[5].timeline[0].ended_us = 6_000_000;
+        rec.clients[0].rx.get_or_insert_with(Default::default).wills.pop();
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (2, 1, 0, 1), "{w:?}");
+        // A watcher dropped by the network before then was owed nothing (as before).
+        rec.clients[0].timeline[0].cause = Some(Cause::NetworkEof);
+        let w = wills(&plan, &rec, &Explained::default());
+        assert_eq!((w.expected, w.received, w.missing, w.not_yet_due), (1, 1, 0, 0), "{w:?}");
     }
 
     /// lamp0 and lamp1 set their topics at 1 s, lamp2 at 5 s; "plain"

@@ -36,6 +36,13 @@
 //! the publisher's offline gap, else steady state. Every `LossWindow` key is
 //! always present in `lost_by_window`.
 //!
+//! Held by the broker: when the run ended while midge itself kept a
+//! subscriber from taking in what the broker held for it (a `stall` still
+//! on, a `max_rate` backlog, a `delay` fault; `TallyInput::held_at_end`),
+//! what it never received *after its last delivery on the stream* is
+//! `held_by_broker`: still owed (in `expected`), never lost, no window, no
+//! violation. A gap below a later delivery is still loss: the broker skipped it.
+//!
 //! A publisher whose send-time log widened its band (`record::logs`) is trusted
 //! that much less at a subscriber's drop (`windows::trust_less`); share groups'
 //! windows are not cut so (`shared_windows` reads the members' connections as
@@ -48,7 +55,7 @@ pub use super::windows::{
 use crate::record::clock::RACE_MARGIN_US;
 use crate::record::logs::{PublishLog, RxLog, StreamRx};
 use crate::record::vocab::LossWindow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamTally {
@@ -70,6 +77,8 @@ pub struct StreamTally {
     pub queued_offline: u64,
     /// Past their MQTT 5 expiry when the broker could first deliver them (see `Counts::expired`).
     pub expired: u64,
+    /// Owed, and still held by the broker when the run ended (see `Counts::held_by_broker`).
+    pub held_by_broker: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
 }
@@ -91,6 +100,12 @@ pub struct Counts {
     /// deliver them: the broker discards them; not owed.
     #[serde(default)]
     pub expired: u64,
+    /// Owed to a subscriber that midge itself was holding back when the run
+    /// ended (a stall, a `max_rate` backlog, a delay fault), sent after its
+    /// last delivery on the stream: the broker still held them. Expected,
+    /// never lost.
+    #[serde(default)]
+    pub held_by_broker: u64,
 }
 
 /// A window that lost or missed messages, for the report's table.
@@ -102,6 +117,9 @@ pub struct WindowTally {
     pub start_us: u64,
     pub end_us: u64,
     pub lost: u64,
+    /// Of `lost`, those missing below a later delivery on their stream:
+    /// proof the broker skipped them (not merely still held them).
+    pub below_later: u64,
     pub missed_offline: u64,
 }
 
@@ -166,6 +184,9 @@ pub struct TallyInput<'a> {
     /// A merged run's shards: streams between two shards read the
     /// subscriber's connections through `windows::across_shards`.
     pub across: Option<AcrossShards>,
+    /// Subscribers midge itself kept from taking in what the broker held
+    /// for them when the run ended (`build::held_at_end`).
+    pub held_at_end: HashSet<u32>,
 }
 
 fn window_tally(
@@ -177,7 +198,7 @@ fn window_tally(
     let i = match windows.iter().position(|w| w.kind == kind && w.client == client && w.start_us == start_us) {
         Some(i) => i,
         None => {
-            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, missed_offline: 0 });
+            windows.push(WindowTally { kind, client, start_us, end_us, lost: 0, below_later: 0, missed_offline: 0 });
             windows.len() - 1
         }
     };
@@ -216,6 +237,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             c.missed_offline += st.missed_offline;
             c.queued_offline += st.queued_offline;
             c.expired += st.expired;
+            c.held_by_broker += st.held_by_broker;
         }
         t.streams.push(st);
     }
@@ -314,6 +336,9 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         Some(_) => &[][..],
         None => input.behind.get(&s.subscriber_client).map_or(&[][..], Vec::as_slice),
     };
+    // Held back by midge at the end: from past the last delivery on, the broker still holds it.
+    let held_from = (s.share.is_none() && input.held_at_end.contains(&s.subscriber_client))
+        .then(|| rx.max_seen.map_or(0, |m| m + 1));
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
@@ -339,12 +364,21 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
                     st.expected -= 1;
                     continue;
                 }
+                if held_from.is_some_and(|h| seq >= h) {
+                    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
+                        st.lost_ranges.push((from, seq));
+                    }
+                    st.held_by_broker += 1;
+                    continue;
+                }
                 lost_from.get_or_insert(seq);
                 st.lost += 1;
                 let (kind, client, span) = attribute(sent.unwrap_or(0), s, &w, (&pub_gaps, behind), input.restarts);
                 *t.lost_by_window.entry(kind).or_default() += 1;
                 if kind != LossWindow::Steady {
-                    window_tally(&mut t.windows, kind, client, span).lost += 1;
+                    let w = window_tally(&mut t.windows, kind, client, span);
+                    w.lost += 1;
+                    w.below_later += u64::from(rx.max_seen.is_some_and(|m| m > seq));
                 }
             }
         }
@@ -530,6 +564,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
@@ -591,6 +626,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
             across: None,
+            held_at_end: HashSet::new(),
         });
         assert_eq!(t.total.lost, 16);
         assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
@@ -630,6 +666,7 @@ mod tests {
                 shares: Vec::new(),
                 behind: HashMap::new(),
                 across: None,
+                held_at_end: HashSet::new(),
             })
         };
         let t = input(s);
@@ -701,6 +738,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
@@ -724,6 +762,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
@@ -753,6 +792,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         assert_eq!(t.total.lost, 49, "seqs 31..=79");
         assert_eq!(t.lost_by_window[&LossWindow::BrokerRestart], 49, "held for the offline subscriber when it died");
@@ -809,6 +849,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.
         assert_eq!((t.total.expected, t.total.received, t.total.lost), (196, 197, 0));

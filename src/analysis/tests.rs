@@ -9,7 +9,7 @@ use super::analyse;
 use super::model::{LossWindowInfo, Report};
 use super::testkit::{self as kit, connect, every, publish, receive};
 use crate::plan::Plan;
-use crate::record::vocab::{Cause, FindingKind, Limit, LossWindow, Verdict};
+use crate::record::vocab::{Cause, DrainEnd, FindingKind, Limit, LossWindow, Verdict};
 use crate::record::{PublishWindow, RunRecord};
 
 const S: u64 = 1_000_000;
@@ -850,4 +850,55 @@ fn a_share_group_whose_members_all_left_on_plan_misses_nothing() {
     let m = &r.messages;
     assert_eq!((m.expected, m.lost, m.missed_offline), (56, 1, 44));
     assert_eq!(r.loss_windows[0].kind, LossWindow::SubscriberOffline);
+}
+
+// ---- the end of a run: what the broker still held, the slowest delivery ----
+
+/// pub0 sends 100 messages, one every 10 ms from 1 s to 1.99 s (publishing
+/// ends at 2 s); sub0 is stalled from 1.5 s and still behind when midge
+/// closes it at the end. It received seqs 0..=59 but 52 (sent at 1.52 s).
+fn stalled_at_the_end(plan: &Plan, drain: DrainEnd, behind: (u64, u64)) -> RunRecord {
+    let mut rec = kit::record(plan);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 2 * S, stopped_us: 2 * S });
+    rec.drain.ended = drain;
+    rec.drain.waited_us = 8 * S;
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None).behind = vec![behind];
+    publish(&mut rec, 0, 1, every(S, 10_000, 100));
+    receive(&mut rec, 1, 0, (0..52).chain(53..60));
+    rec
+}
+
+#[test]
+fn what_a_subscriber_held_back_at_the_end_never_got_is_held_by_the_broker_not_lost() {
+    let plan = pub_sub(true, "lost = 0");
+    // The drain ran out of time with sub0 still behind: 60..=99, after its
+    // last delivery, the broker still held; 52, below a later delivery, it
+    // skipped: lost while sub0 was behind.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 10 * S)));
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.held_by_broker), (100, 59, 1, 40));
+    assert_eq!((m.by_qos[&1].lost, m.by_qos[&1].held_by_broker), (1, 40));
+    assert_eq!(
+        (r.streams[0].lost, r.streams[0].held_by_broker, r.streams[0].lost_seqs.clone()),
+        (1, 40, vec![(52, 53)])
+    );
+    assert_eq!(r.messages.lost_by_window[&LossWindow::SlowConsumer], 1);
+    let counts: Vec<(FindingKind, u64)> = r.findings.iter().map(|f| (f.kind, f.count)).collect();
+    assert_eq!(counts, vec![(FindingKind::SlowConsumer, 1), (FindingKind::QosViolation, 1)]);
+    let slow = &r.findings[0];
+    assert!(
+        slow.summary.contains("lost 1 message(s) published while it was behind (each missing below a later delivery"),
+        "{}",
+        slow.summary
+    );
+    assert_eq!(slow.evidence.json()["missing_below_later"], 1);
+    let lost = r.expectations.iter().find(|e| e.name == "lost").expect("lost = 0");
+    assert_eq!((lost.observed, lost.pass), (Some(1), false));
+    // A drain that ended complete waited until nothing more came: nothing held.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::Complete, (1_500_000, 10 * S)));
+    assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
+    // Caught up before publishing ended (a fresh delivery closed its span at 1.7 s): lost.
+    let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 1_700_000)));
+    assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
 }

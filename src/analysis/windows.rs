@@ -4,7 +4,8 @@
 //!
 //! The rules, in short. A subscription is live from SUBACK (or a resumed
 //! session's CONNACK) to its last trusted moment: the last packet heard less
-//! the race margin (the slowest delivery seen, at least
+//! the race margin (the slowest first delivery seen on that connection — no
+//! DUP copy, resend or resumed backlog, `client::recorder` —, at least
 //! `record::clock::RACE_MARGIN_US`, 50 ms) — younger messages may have been in
 //! transit when it died; the leave less the same margin after a planned leave;
 //! its end when midge closed it after the drain (or at a snapshot's horizon).

@@ -54,8 +54,9 @@ impl Client {
         match step.event {
             Event::Nothing => {}
             Event::Delivery(m) => {
-                let (run_id, clock) = (self.ctx.plan.run_id, self.ctx.run.clock);
-                let age = self.recorder.take_in(&m, run_id, clock, now, &mut self.link.gen);
+                let run = (self.ctx.plan.run_id, self.ctx.run.clock);
+                let held_back = self.pacing.as_ref().is_some_and(|p| p.is_behind());
+                let age = self.recorder.take_in(&m, run, now, &mut self.link.gen, held_back);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }

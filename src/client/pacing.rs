@@ -37,6 +37,8 @@ pub struct Pacing {
     behind_since: Option<u64>,
     /// Closed behind spans, run-clock µs.
     behind: Vec<(u64, u64)>,
+    /// Counted in `Metrics::held_back` (held back at the last look).
+    counted_held: bool,
 }
 
 impl Pacing {
@@ -90,6 +92,14 @@ impl Pacing {
         }
     }
 
+    /// Whether the client is held back now (`held`) changed since the last
+    /// call: +1 or -1 for `Metrics::held_back`, 0 when it did not.
+    pub fn held_change(&mut self, held: bool) -> i64 {
+        let change = i64::from(held) - i64::from(self.counted_held);
+        self.counted_held = held;
+        change
+    }
+
     /// Whether the client is behind (so an unanswered PINGREQ may just be
     /// unread: keepalive must not call the connection dead).
     pub fn is_behind(&self) -> bool {
@@ -138,6 +148,15 @@ mod tests {
         p.took_in(3_600_000, Some(CAUGHT_UP_US - 1));
         assert!(!p.is_behind());
         assert_eq!(p.take_behind(9_000_000), vec![(1_500_000, 3_600_000)]);
+    }
+
+    #[test]
+    fn the_held_back_count_changes_only_when_holding_does() {
+        let mut p = capped(10.0);
+        assert_eq!(
+            [p.held_change(true), p.held_change(true), p.held_change(false), p.held_change(false)],
+            [1, 0, -1, 0]
+        );
     }
 
     #[test]

@@ -28,6 +28,15 @@
 //! e2e sample, or a slowest delivery that would widen the live-window margin;
 //! another run's retained message counts in `stale` and `stale_retained`.
 //!
+//! The slowest delivery (`Generation::slowest_delivery_us`, the margin a
+//! subscriber is distrusted by before a drop, and `Delivery::first`, the
+//! drain's quiet period) is taken from first deliveries only: never a DUP
+//! copy, a sequence this subscriber already has (a resend), or a resumed
+//! backlog — a message sent before this connection's CONNACK, which the
+//! broker queued while the subscriber was away. Deliveries midge held back
+//! (`held_back`: a stall, a `max_rate`) count for the connection's margin but
+//! not for the drain's quiet period: their lateness is midge's own doing.
+//!
 //! Latencies recorded here: `connect*` (`connected`, from `ConnectTimes`),
 //! `e2e` / `e2e_uncorrected` (from the header's intended and actual send
 //! times), `ack` (`acked`), `suback` (`suback`), `publish_lag`
@@ -123,13 +132,14 @@ impl Recorder {
     /// a retained message (RETAIN set on delivery) is counted apart: the
     /// protocol requires it on subscribe, so it is no duplicate, and its age
     /// is no latency. Returns a tracked delivery's age from its actual send.
+    /// `held_back`: midge was holding back this subscriber's reads.
     pub fn take_in(
         &mut self,
         m: &Publish,
-        run_id: u64,
-        clock: RunClock,
+        (run_id, clock): (u64, RunClock),
         now: u64,
         gen: &mut Generation,
+        held_back: bool,
     ) -> Option<u64> {
         let rx = self.rx.get_or_insert_with(Default::default);
         if let Some((run, client, connection)) = crate::plan::parse_will_payload(&m.payload) {
@@ -155,7 +165,13 @@ impl Recorder {
                 let e2e_us = now_unix.saturating_sub(h.intended_us).max(1);
                 let one_way_us = now_unix as i64 - h.sent_us as i64;
                 let raw_us = one_way_us.max(1) as u64;
-                gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
+                // Queued while away (or in flight at the drop), a copy, a resend: not first.
+                let resumed = h.sent_us < clock.unix_us(gen.connected_us.unwrap_or(0));
+                let again = rx.streams.get(&h.publisher).is_some_and(|s| s.received.contains(h.seq));
+                let first = !(m.dup || resumed || again);
+                if first {
+                    gen.slowest_delivery_us = gen.slowest_delivery_us.max(raw_us);
+                }
                 self.unrecorded.push(Delivery {
                     qos: qos.min(2),
                     pkid,
@@ -163,6 +179,7 @@ impl Recorder {
                     seq: h.seq,
                     e2e_us,
                     one_way_us,
+                    first: first && !held_back,
                 });
                 return Some(raw_us);
             }
@@ -275,5 +292,93 @@ impl Recorder {
 
     pub fn into_logs(self) -> (Option<PublishLog>, Option<RxLog>) {
         (self.publish_log.map(|l| *l), self.rx.map(|r| *r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+
+    const RUN: u64 = 0x5eed;
+
+    /// Publisher 0's `seq`, sent at run-clock `sent_us`.
+    fn delivery(clock: RunClock, seq: u64, sent_us: u64, dup: bool) -> Publish {
+        let mut payload = BytesMut::new();
+        let unix = clock.unix_us(sent_us);
+        Header { run_id: RUN, publisher: 0, seq, intended_us: unix, sent_us: unix }.write(64, &mut payload);
+        Publish {
+            dup,
+            qos: 1,
+            retain: false,
+            topic: Bytes::new(),
+            pkid: 1,
+            props: Bytes::new(),
+            payload: payload.freeze(),
+        }
+    }
+
+    #[test]
+    fn only_first_deliveries_set_the_slowest_delivery() {
+        let clock = RunClock::new();
+        let m = Metrics::new(1);
+        let mut r = Recorder::new(0, None, true);
+        // A connection up at 10 s; seq 0 comes 20 ms after its send.
+        let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), 10_120_000, &mut gen, false);
+        r.record_deliveries(&m);
+        assert_eq!(gen.slowest_delivery_us, 20_000);
+        // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
+        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), 10_200_000, &mut gen, false);
+        // A DUP copy and a resend of seq 0, both a second late.
+        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), 11_200_000, &mut gen, false);
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), 11_300_000, &mut gen, false);
+        r.record_deliveries(&m);
+        assert_eq!(gen.slowest_delivery_us, 20_000);
+        assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
+        // Held back by midge 400 ms: the connection's margin, not the drain's.
+        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), 11_800_000, &mut gen, true);
+        r.record_deliveries(&m);
+        assert_eq!(gen.slowest_delivery_us, 400_000);
+        assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
+        // Every one of them was received all the same.
+        assert_eq!(m.received_so_far(), 5);
+    }
+
+    /// The resumed backlog's 5 s age, through the recorder into the record
+    /// and the analysis: a clean-session sub0 up 0.5–2 s, dropped, up again
+    /// 7–9.5 s and dropped for good; on its second connection a message sent
+    /// at 1.99 s (before its CONNACK) arrives 5.01 s late, the rest within
+    /// 20 ms. pub0 sends one every 10 ms from 1 s (seq k at 1 s + k × 10 ms);
+    /// 800..=809 (sent 9.0–9.09 s, while sub0 was up) never arrive: lost. Had
+    /// the backlog set the margin, sub0 would be trusted to 7 s only and
+    /// they would be missed_offline.
+    #[test]
+    fn a_resumed_backlog_does_not_widen_the_distrust_before_a_later_drop() {
+        use crate::analysis::testkit::{self as kit, connect, every, publish, receive};
+        use crate::record::vocab::Cause;
+        let plan = kit::plan(
+            "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 100.0 }\n\
+             [[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 1 }\n",
+        );
+        let mut rec = kit::record(&plan);
+        connect(&mut rec, 0, 500_000, 10_000_000, None);
+        connect(&mut rec, 1, 500_000, 2_000_000, Some(Cause::NetworkEof));
+        connect(&mut rec, 1, 7_000_000, 9_500_000, Some(Cause::NetworkEof));
+        let (clock, m) = (RunClock::new(), Metrics::new(1));
+        let mut r = Recorder::new(0, None, true);
+        let second = &mut rec.clients[1].timeline[1];
+        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), 7_000_000, second, false);
+        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), 7_020_000, second, false);
+        r.record_deliveries(&m);
+        assert_eq!(second.slowest_delivery_us, 20_000);
+        publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
+        receive(&mut rec, 1, 0, (0..96).chain(600..800).chain(810..846));
+        let report = crate::analysis::analyse(&plan, &rec);
+        let msgs = &report.messages;
+        // Trusted to 1.95 s and 9.45 s (the 50 ms race margin): owed 0..=95
+        // and 600..=845; missed 96..=599 and 846..=899 while it was away.
+        assert_eq!((msgs.expected, msgs.received, msgs.lost, msgs.missed_offline), (342, 332, 10, 558));
+        assert_eq!(report.streams[0].lost_seqs, vec![(800, 810)]);
     }
 }

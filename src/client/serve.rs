@@ -263,7 +263,12 @@ impl Client {
         if let Phase::Publishing { start_us, .. } = phase {
             pacing.publishing_from(start_us);
         }
-        (pacing.hold_until(now), pacing.next_stall_after(now))
+        let hold = pacing.hold_until(now);
+        let change = pacing.held_change(hold.is_some());
+        if change != 0 {
+            self.ctx.metrics.held_back.fetch_add(change, std::sync::atomic::Ordering::Relaxed);
+        }
+        (hold, pacing.next_stall_after(now))
     }
 
     /// The timer woke us: publish what is due, ping when keepalive says so.

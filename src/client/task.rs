@@ -92,6 +92,8 @@ impl Client {
             self.link.gen.wrote_us = conn.wrote_us;
             if let Some(p) = self.pacing.as_mut() {
                 self.link.gen.behind = p.take_behind(self.ctx.run.clock.now_us());
+                let change = p.held_change(false);
+                self.ctx.metrics.held_back.fetch_add(change, std::sync::atomic::Ordering::Relaxed);
             }
             if served.is_err() {
                 // The cause goes into the timeline; the report counts causes from there.

@@ -91,6 +91,17 @@ impl GroupPlan {
         !self.clean_session
     }
 
+    /// How long after a connection ends without DISCONNECT the broker must
+    /// publish this group's will: its MQTT 5 Will Delay, bounded by the
+    /// session's expiry (a clean session ends with the connection: 0).
+    pub fn will_delay_us(&self) -> u64 {
+        let delay_s = match (self.protocol, self.will.as_ref().and_then(|w| w.delay_s)) {
+            (ProtocolVersion::V5, Some(d)) if self.persistent() => d.min(self.session_expiry_s),
+            _ => 0,
+        };
+        delay_s as u64 * 1_000_000
+    }
+
     /// When client `index` (of the whole plan, one of this group's) joins
     /// the run: µs from the start of publishing; 0 for a client that
     /// connects before publishing starts, as every client does without a

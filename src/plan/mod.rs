@@ -26,7 +26,7 @@ pub use group::{Arrival, GroupPlan, PublishPlan};
 pub use model::{ClientPlan, Overrides, Plan, SharePlan, StreamPlan};
 pub use secrets::{Credentials, SecretSource};
 pub use slice::{global_indices, slice};
-pub use will::{parse_will_payload, will_payload, WillPlan, WILL_TAG};
+pub use will::{parse_will_payload, will_owed_by_us, will_payload, WillPlan, WILL_TAG};
 
 #[cfg(test)]
 mod tests;

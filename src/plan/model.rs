@@ -175,6 +175,47 @@ impl Plan {
         self.faults.iter().filter_map(stall).collect()
     }
 
+    /// Until when (µs from the start of publishing) the broker may still owe
+    /// deliveries by midge's own doing, whatever the counters say: the
+    /// latest `hold_of` any fault. None: nothing is held. The drain waits for it.
+    pub fn holds_until_us(&self) -> Option<u64> {
+        self.faults.iter().filter_map(|f| self.hold_of(f)).max()
+    }
+
+    /// Until when (µs from the start of publishing) fault `f` keeps
+    /// something owed from arriving: a `stall` to its end (the subscriber
+    /// reads nothing until then, publishing or not); a `delay` until what it
+    /// delayed last — sent by its end or publishing's, whichever is first —
+    /// is through; a `kill` or `cut` until the will of every will-bearing
+    /// client it ends must have arrived (`will_owed_by_us`: its delay plus
+    /// the broker's will-delay granularity) — unless its group reconnects
+    /// (first delay, jitter and a second to connect) before the will delay
+    /// ends, which cancels the will. None for the other faults.
+    pub fn hold_of(&self, f: &FaultPlan) -> Option<u64> {
+        let at = f.at.as_micros() as u64;
+        let will_owed_by = || {
+            let with_will = |&i: &u32| self.clients.get(i as usize).filter(|c| c.will_topic.is_some());
+            let due = |c: &ClientPlan| {
+                let g = self.group_of(c);
+                let delay_us = g.will_delay_us();
+                // Back (at its first reconnect, within a second) before the delay ends: no will.
+                let back_us = g.reconnect.map(|r| r.delay.mul_f64(1.0 + r.jitter).as_micros() as u64 + 1_000_000);
+                let comes_back = delay_us > 0 && back_us.is_some_and(|b| b < delay_us);
+                (!comes_back).then(|| super::will::will_owed_by_us(at + delay_us, delay_us > 0))
+            };
+            f.targets.indices(self.clients.len()).iter().filter_map(with_will).filter_map(due).max()
+        };
+        match f.action {
+            FaultAction::Stall { for_ } => Some(at + for_.as_micros() as u64),
+            FaultAction::Delay { delay, for_ } => {
+                let last_sent = (at + for_.as_micros() as u64).min(self.duration.as_micros() as u64);
+                Some(last_sent + delay.as_micros() as u64)
+            }
+            FaultAction::Kill | FaultAction::Cut => will_owed_by(),
+            _ => None,
+        }
+    }
+
     /// How many twin connections the `duplicate-ids` faults open.
     pub fn twins(&self) -> u64 {
         let twins = |f: &FaultPlan| match (&f.action, &f.targets) {

@@ -209,3 +209,51 @@ fn a_resolved_plan_carries_its_credentials_and_source_addresses() {
     assert_eq!(plan.groups[0].credentials.as_ref().map(|c| c.username.as_str()), Some("bob"));
     assert_eq!(plan.source_addr(0), Some(addr));
 }
+
+#[test]
+fn the_drain_waits_for_stalls_delays_and_owed_wills() {
+    let plan_back = |reconnect: &str, faults: &str| {
+        let text = format!(
+            r#"
+name = "holds"
+protocol = "5"
+duration = "10s"
+[[group]]
+name = "p"
+clients = 2
+clean_session = false
+session_expiry = "60s"
+reconnect = {reconnect}
+will = {{ topic = "w/{{client}}", delay = "2s" }}
+publish = {{ topic = "t/{{i}}", qos = 1, rate = 1.0 }}
+[[group]]
+name = "s"
+subscribe = {{ filter = "t/#", qos = 1 }}
+{faults}"#
+        );
+        Plan::build(&ScenarioFile::parse(Path::new("x"), &text).unwrap(), &Overrides::default()).unwrap()
+    };
+    let plan = |faults: &str| plan_back("false", faults);
+    assert_eq!(plan("").holds_until_us(), None);
+    // A stall at 8 s for 5 s: until 13 s.
+    let stall = "[[fault]]\nat = \"8s\"\naction = \"stall\"\ngroup = \"s\"\nfor = \"5s\"\n";
+    assert_eq!(plan(stall).holds_until_us(), Some(13_000_000));
+    // A delay of 300 ms for 2 s from 4 s: its last packet leaves at 6.3 s;
+    // for 60 s, what publishing (10 s) sent last leaves at 10.3 s.
+    let delay = "[[fault]]\nat = \"4s\"\naction = \"delay\"\ndelay = \"300ms\"\nfor = \"2s\"\n";
+    assert_eq!(plan(delay).holds_until_us(), Some(6_300_000));
+    let long = "[[fault]]\nat = \"4s\"\naction = \"delay\"\ndelay = \"300ms\"\nfor = \"60s\"\n";
+    assert_eq!(plan(long).holds_until_us(), Some(10_300_000));
+    // The publishers killed at 8 s: their wills are due at 10 s, owed by
+    // 10 s + the broker's 1 s will-delay check + 250 ms transit.
+    let kill = "[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"p\"\n";
+    assert_eq!(plan(kill).holds_until_us(), Some(11_250_000));
+    // Publishers that come back (after 200 ms, within a second) before
+    // their 2 s will delay owe no will: nothing held.
+    let back = |delay: &str| plan_back(&format!("{{ delay = \"{delay}\", jitter = 0.0 }}"), kill).holds_until_us();
+    assert_eq!(back("200ms"), None);
+    assert_eq!(back("1500ms"), Some(11_250_000), "back only after the will was sent");
+    // Killing the subscriber (no will) holds nothing; the latest hold wins.
+    assert_eq!(plan("[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"s\"\n").holds_until_us(), None);
+    assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
+}

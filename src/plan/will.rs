@@ -16,6 +16,22 @@ pub struct WillPlan {
     pub delay_s: Option<u32>,
 }
 
+/// How late after its due time a broker may publish a delayed will: it
+/// checks will delays on a timer (mosquitto once a second), so a will with
+/// delay d after a drop arrives within d .. d + 1 s.
+pub const WILL_DELAY_GRANULARITY_US: u64 = 1_000_000;
+
+/// Beside the granularity, time for a will published when due to reach a
+/// subscriber (a loaded broker, a busy subscriber).
+pub const WILL_TRANSIT_US: u64 = 250_000;
+
+/// By when a will due at `due_us` (run-clock µs) must have arrived: a will
+/// with no delay at once (within the transit allowance), a delayed one
+/// within the broker's will-delay granularity after its due time.
+pub fn will_owed_by_us(due_us: u64, delayed: bool) -> u64 {
+    due_us + if delayed { WILL_DELAY_GRANULARITY_US } else { 0 } + WILL_TRANSIT_US
+}
+
 /// What a will's payload starts with: `midge-will/<run id>/<client index>/<connection>`.
 pub const WILL_TAG: &str = "midge-will/";
 

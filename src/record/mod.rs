@@ -108,7 +108,9 @@ pub struct Generation {
     /// (0–2), or a failure code (≥ 0x80). None: no SUBACK on this connection.
     #[serde(default)]
     pub suback_code: Option<u8>,
-    /// The slowest delivery seen on this connection (send to receipt).
+    /// The slowest first delivery seen on this connection (send to
+    /// receipt): no DUP copy, resend or resumed backlog (`Recorder::take_in`).
+    /// The margin its subscription is distrusted by before a drop.
     pub slowest_delivery_us: u64,
     /// Spans in which midge held back this connection's reads (a
     /// subscriber's `max_rate`, a `stall` fault) until it had caught up.

@@ -13,6 +13,17 @@
 //! all for `stall_period` (max(2 s, 4 × the quiet period)) while something is
 //! still in flight or offline, it ends `quiet`; at the scenario's `drain` it
 //! ends `time_limit`. The record keeps how it ended (`DrainRecord`).
+//!
+//! Holds: what midge itself keeps the broker holding does not end the drain.
+//! Until `Plan::holds_until_us` — a `stall` still on (the subscriber reads
+//! nothing), a `delay` fault still on, a will still owed after a `kill` or
+//! `cut` (its delay plus the broker's one-second will-delay check) — the
+//! drain neither ends `complete` nor `quiet`, and the quiet period starts
+//! again when the hold ends (the backlog comes then); so while any
+//! subscriber's reads are held back right now (`Metrics::held_back`: a
+//! `max_rate` backlog, however slow its pace). Only the slowest *first*
+//! delivery sets the quiet period (`Recorder::take_in`): no resend, no resumed
+//! backlog, nothing a stall or a `max_rate` held back.
 
 use crate::metrics::Metrics;
 use crate::record::vocab::DrainEnd;
@@ -51,12 +62,17 @@ impl DrainWatch {
         DrainWatch { last: seen, delivered_at: now, moved_at: now }
     }
 
-    /// `seen`: deliveries so far, publishes in flight, clients offline.
-    fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration) -> Option<DrainEnd> {
+    /// `seen`: deliveries so far, publishes in flight, clients offline;
+    /// `held`: midge itself still keeps the broker holding something.
+    fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration, held: bool) -> Option<DrainEnd> {
         // A client back from offline gets a quiet period of its own: a
-        // resumed session's queue is still on its way to it.
-        if seen.0 != self.last.0 || seen.2 < self.last.2 {
+        // resumed session's queue is still on its way to it. So does the
+        // end of a hold: the backlog comes after it.
+        if seen.0 != self.last.0 || seen.2 < self.last.2 || held {
             self.delivered_at = now;
+        }
+        if held {
+            self.moved_at = now;
         }
         if seen != self.last {
             self.moved_at = now;
@@ -73,12 +89,15 @@ impl DrainWatch {
 }
 
 /// Drains: keeps going while QoS 1/2 publishes are in flight, clients wait
-/// to reconnect, or deliveries still arrive within the quiet period (which
-/// adapts to the slowest delivery seen); stops at `limit` at the latest.
+/// to reconnect, deliveries still arrive within the quiet period (which
+/// adapts to the slowest first delivery seen), or until `held_until` (midge's
+/// own holds: `Plan::holds_until_us`) and while a subscriber's reads are held
+/// back (`Metrics::held_back`); stops at `limit` at the latest.
 /// Reads counters and atomics only, never the histograms.
-pub async fn drain(metrics: &Metrics, limit: Duration) -> DrainRecord {
+pub async fn drain(metrics: &Metrics, limit: Duration, held_until: Option<Instant>) -> DrainRecord {
     let started = Instant::now();
     let deadline = started + limit;
+    let held_until = held_until.unwrap_or(started);
     let seen = || {
         (metrics.received_so_far(), metrics.inflight.load(Ordering::Relaxed), metrics.offline.load(Ordering::Relaxed))
     };
@@ -86,13 +105,14 @@ pub async fn drain(metrics: &Metrics, limit: Duration) -> DrainRecord {
     let ended = loop {
         let quiet = quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed));
         let now = Instant::now();
-        if let Some(end) = watch.look(now, seen(), quiet) {
+        let held = now < held_until || metrics.held_back.load(Ordering::Relaxed) > 0;
+        if let Some(end) = watch.look(now, seen(), quiet, held) {
             break end;
         }
         if now >= deadline {
             break DrainEnd::TimeLimit;
         }
-        sleep(Duration::from_millis(50).min(deadline - now)).await;
+        sleep(Duration::from_millis(50).min(deadline.saturating_duration_since(now))).await;
     };
     DrainRecord {
         ended,
@@ -124,21 +144,39 @@ mod tests {
         let quiet = 300 * MS;
         // Deliveries keep coming: not over, however settled the rest is.
         let mut w = DrainWatch::new(t0, (10, 0, 0));
-        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0), quiet), None);
-        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0), quiet), None);
-        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0), quiet), Some(DrainEnd::Complete));
+        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0), quiet, false), Some(DrainEnd::Complete));
         // Quiet, but a publish in flight: wait while anything moves…
         let mut w = DrainWatch::new(t0, (10, 3, 0));
-        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0), quiet), None);
-        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0), quiet), None);
-        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet), None);
+        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet, false), None);
         // …and stop, quiet, once nothing has for the stall period.
-        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet), Some(DrainEnd::Quiet));
+        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet, false), Some(DrainEnd::Quiet));
         // A client offline keeps it going the same way; its return starts a
         // quiet period (its resumed session's queue may still come).
         let mut w = DrainWatch::new(t0, (10, 0, 1));
-        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet), None);
-        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet), None);
-        assert_eq!(w.look(t0 + 1400 * MS, (10, 0, 0), quiet), Some(DrainEnd::Complete));
+        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet, false), None);
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 1400 * MS, (10, 0, 0), quiet, false), Some(DrainEnd::Complete));
+    }
+
+    #[test]
+    fn a_hold_keeps_the_drain_going_and_its_end_starts_a_quiet_period() {
+        let t0 = Instant::now();
+        let quiet = 300 * MS;
+        // Nothing moves, nothing outstanding: without the hold it would be
+        // complete at 300 ms; held until 5 s (a stalled subscriber), it
+        // neither ends complete nor quiet however long nothing moves…
+        let mut w = DrainWatch::new(t0, (10, 0, 0));
+        for ms in [300, 2_500, 4_950] {
+            assert_eq!(w.look(t0 + ms * MS, (10, 0, 0), quiet, true), None, "{ms} ms");
+        }
+        // …and after its end waits a quiet period of its own for the backlog.
+        assert_eq!(w.look(t0 + 5_000 * MS, (10, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_100 * MS, (250, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_350 * MS, (250, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_400 * MS, (250, 0, 0), quiet, false), Some(DrainEnd::Complete));
     }
 }

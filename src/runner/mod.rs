@@ -270,7 +270,12 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     };
     stop = stop.or(published.as_ref().and_then(|p| p.stopped_by));
     let _ = swarm.phase.send(Phase::Draining);
-    let (drained, stop) = drain_or_stop(&swarm.metrics, plan.drain, stop, &mut opts).await;
+    // What midge itself keeps the broker holding past the end (stalls, delays, owed wills).
+    let held_until = published.as_ref().and_then(|p| {
+        let until_us = p.publishing.window.start_us + plan.holds_until_us()?;
+        Some(Instant::from_std(clock.instant_at(until_us)))
+    });
+    let (drained, stop) = drain_or_stop(&swarm.metrics, (plan.drain, held_until), stop, &mut opts).await;
     let (publishing, faults) = match published {
         Some(p) => (Some(p.publishing), p.faults),
         None => (None, None),
@@ -341,20 +346,21 @@ fn start_watchers(
 /// Returns the drain's record and the stop, if any.
 async fn drain_or_stop(
     metrics: &Metrics,
-    limit: Duration,
+    (limit, held_until): (Duration, Option<Instant>),
     mut stop: Option<StopSignal>,
     opts: &mut RunOptions,
 ) -> (DrainRecord, Option<StopSignal>) {
     let started = Instant::now();
     if stop.is_none() {
         tokio::select! {
-            d = drain(metrics, limit) => return (d, None),
+            d = drain(metrics, limit, held_until) => return (d, None),
             signal = stop_requested(&mut opts.interrupt) => stop = Some(signal),
         }
     }
     // Even a stop on request lets what is in flight land (briefly), so
     // the report of what ran loses nothing to the stop itself.
-    let d = drain(metrics, limit.min(Duration::from_secs(2))).await;
+    // A stop does not wait for holds.
+    let d = drain(metrics, limit.min(Duration::from_secs(2)), None).await;
     (DrainRecord { ended: DrainEnd::Interrupted, waited_us: started.elapsed().as_micros() as u64, ..d }, stop)
 }
 

@@ -25,6 +25,25 @@ pub fn says_dropping(line: &str) -> bool {
     line.to_lowercase().contains("being dropped")
 }
 
+/// What shows the loss was dropping, in words: `below` of the `lost` are
+/// missing below a later delivery (the broker skipped them); for the rest,
+/// after the last delivery, only the broker's own word (`broker_says`: a
+/// log line, a rise of its dropped count) shows it — without it, say so.
+fn evidence_of_dropping(lost: u64, below: u64, broker_says: bool) -> String {
+    let skipped = match below {
+        0 => String::new(),
+        b if b == lost => " (each missing below a later delivery: the broker skipped it)".to_string(),
+        b => format!(" ({b} missing below a later delivery: the broker skipped them)"),
+    };
+    let unproven = match (lost - below, broker_says) {
+        (0, _) | (_, true) => String::new(),
+        (n, false) => format!(
+            "; {n} after its last delivery, with no sign the broker dropped them (no log line, no rise of its dropped count)"
+        ),
+    };
+    format!("{skipped}{unproven}")
+}
+
 pub fn slow_consumers(
     plan: &Plan,
     windows: &[WindowTally],
@@ -59,10 +78,12 @@ pub fn slow_consumers(
                     "; the broker's own evidence is not available (not spawned by midge, no $SYS)".to_string()
                 }
             };
+            let below: u64 = list.iter().map(|w| w.below_later).sum();
+            let evidence = evidence_of_dropping(lost, below, !lines.is_empty() || broker_dropped.is_some_and(|d| d > 0));
             Finding {
                 kind: FindingKind::SlowConsumer,
                 summary: format!(
-                    "{} (group {}) {why} and lost {lost} message(s) published while it was behind{broker_says}",
+                    "{} (group {}) {why} and lost {lost} message(s) published while it was behind{evidence}{broker_says}",
                     c.client_id, g.name
                 ),
                 client_ids: vec![c.client_id.clone()],
@@ -79,8 +100,24 @@ pub fn slow_consumers(
                         .collect(),
                     broker_lines: lines.into_iter().cloned().collect(),
                     broker_dropped,
+                    missing_below_later: below,
                 }),
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evidence_of_dropping;
+
+    #[test]
+    fn loss_is_stated_with_what_shows_it_was_dropping() {
+        assert_eq!(evidence_of_dropping(3, 3, false), " (each missing below a later delivery: the broker skipped it)");
+        assert_eq!(evidence_of_dropping(5, 0, true), "");
+        assert_eq!(
+            evidence_of_dropping(5, 2, false),
+            " (2 missing below a later delivery: the broker skipped them); 3 after its last delivery, with no sign the broker dropped them (no log line, no rise of its dropped count)"
+        );
+    }
 }

@@ -122,7 +122,15 @@ pub struct WillsInfo {
     pub expected: u64,
     /// Owed pairs that received it.
     pub received: u64,
+    /// Owed pairs that never received it although it was due while the
+    /// subscriber still listened.
     pub missing: u64,
+    /// Owed pairs that never received it, whose subscriber stopped listening
+    /// before the will had to have arrived (its delay plus the broker's
+    /// will-delay granularity, 1 s): not yet due, not missing (a `drain`
+    /// too short to wait for it).
+    #[serde(default)]
+    pub not_yet_due: u64,
     /// Further copies of a will already received.
     pub duplicated: u64,
     /// Wills of this run received though not owed (a close midge did not
@@ -355,6 +363,12 @@ pub struct Messages {
     /// them, so they are neither expected nor lost.
     #[serde(default)]
     pub expired: u64,
+    /// Owed to a subscriber midge itself was holding back when the run ended
+    /// (a stall still on, a `max_rate` backlog, a delay fault) and sent after
+    /// its last delivery on the stream: the broker still held them. In
+    /// `expected`, never in `lost`.
+    #[serde(default)]
+    pub held_by_broker: u64,
     /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
     /// alias property bytes added (negative if aliases cost more than they saved).
     #[serde(default)]
@@ -400,6 +414,9 @@ pub struct StreamInfo {
     pub lost: u64,
     pub duplicated: u64,
     pub out_of_order: u64,
+    /// Still held by the broker for this subscriber when the run ended (see `Messages::held_by_broker`).
+    #[serde(default)]
+    pub held_by_broker: u64,
     /// First lost sequence numbers, as [start, end) ranges.
     pub lost_seqs: Vec<(u64, u64)>,
 }

@@ -284,6 +284,13 @@ fn messages(o: &mut String, r: &Report) {
         "\n{} streams (publisher → subscriber pairs); {} deliveries in all; {} stale (earlier runs), {} foreign, {} refused by the broker.\n",
         m.streams, m.deliveries, m.stale, m.foreign, m.rejected
     );
+    if m.held_by_broker > 0 {
+        let _ = writeln!(
+            o,
+            "{} messages owed were still held by the broker when the run ended, after their subscribers' last deliveries: midge itself was holding those subscribers back (a stall, a `max_rate` backlog, a delay fault). Not lost; a longer `drain` lets them arrive.\n",
+            m.held_by_broker
+        );
+    }
 }
 
 /// Still under "## Messages": each share group, what it was owed and got,

@@ -13,6 +13,9 @@ pub fn wills_and_retained(o: &mut String, r: &Report) {
             "Last wills: {} expected, {} received, {} missing, {} duplicated, {} not owed",
             w.expected, w.received, w.missing, w.duplicated, w.unexpected
         );
+        if w.not_yet_due > 0 {
+            let _ = write!(o, ", {} not yet due when the run ended (the will delay and the broker's one-second will-delay check outlast the drain)", w.not_yet_due);
+        }
         match &w.latency_ms {
             Some(l) => {
                 let _ = writeln!(o, "; kill to delivery p50 {} ms, p99 {} ms, max {} ms.\n", l.p50, l.p99, l.max);
