@@ -25,7 +25,7 @@ use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::{FaultPlan, GroupPlan, Plan};
 use crate::record::names::by_name;
 use crate::record::vocab::{Cause, DrainEnd, Verdict};
-use crate::record::{ClientRecord, Counters, DrainRecord, Generation, RunRecord};
+use crate::record::{ClientRecord, Counters, Generation, RunRecord};
 use crate::scenario::FaultAction;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -601,6 +601,7 @@ mod tests {
             shares: Vec::new(),
             behind: HashMap::new(),
             across: None,
+            held_at_end: HashSet::new(),
         });
         assert_eq!((t.total.expected, t.total.received, t.total.lost, t.total.out_of_order), (20, 20, 0, 1));
     }
@@ -706,6 +707,7 @@ mod tests {
                 shares: Vec::new(),
                 behind: HashMap::from([(8, vec![(1_200_000, 2_000_000)])]),
                 across: None,
+                held_at_end: HashSet::new(),
             })
         };
         let t = input(s);
