@@ -7,20 +7,21 @@
 //! messages still arrived, and whether the broker's TLS certificate was
 //! verified (`tls_sentence`), an unverified one first and in bold; the
 //! broker section gives its `$SYS` counters over the run's own rounds and
-//! sets their dropped beside midge's lost (`broker_counters`); a
+//! sets their dropped beside midge's lost (`generator::broker_counters`); a
 //! capacity run's report ends with `capacity::capacity_section`; share groups
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
 
 mod capacity;
 mod evidence;
+mod generator;
 mod losses;
 mod session;
 mod shards;
 mod words;
 
-use crate::analysis::model::{ConnectionInfo, LatencySummary, LoadGenerator, Report};
-use crate::record::vocab::{BatchMode, LossWindow, Verdict};
+use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
+use crate::record::vocab::Verdict;
 pub(crate) use capacity::value;
 pub use capacity::{capacity_section, capacity_sentence};
 use std::fmt::Write;
@@ -71,8 +72,8 @@ pub fn render(r: &Report) -> String {
     troubled_streams(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
-    load_generator(&mut o, r);
-    broker_counters(&mut o, r);
+    generator::load_generator(&mut o, r);
+    generator::broker_counters(&mut o, r);
     latency(&mut o, r);
     if let Some(c) = &r.capacity {
         o.push_str(&capacity_section(c));
@@ -427,161 +428,6 @@ fn connection_step(c: &ConnectionInfo) -> String {
             format!("connected {at:.2} s{} → to the end", if c.session_present { " (session resumed)" } else { "" })
         }
         (None, None) => format!("attempt at {:.2} s", c.attempt_s),
-    }
-}
-
-/// "## midge itself": the load generator's own health, so a reader can tell
-/// a slow broker from a slow midge, with the publish rates and batching notes.
-fn load_generator(o: &mut String, r: &Report) {
-    let g = &r.load_generator;
-    let _ = writeln!(
-        o,
-        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), RSS {} KiB when publishing ended{} (peak {} KiB); event-loop delay p99 {:.2} ms; publish lag p50 {:.2} ms, p99 {:.2} ms{}{}.\n",
-        g.workers,
-        g.cpu_s,
-        g.cpu_utilization * 100.0,
-        g.rss_kib_at_publish_end,
-        g.rss_bytes_per_connected_client.map_or(String::new(), |b| format!(" ({:.1} KiB per connected client)", b as f64 / 1024.0)),
-        g.peak_rss_kib,
-        g.loop_delay.p99_us as f64 / 1000.0,
-        g.publish_lag.p50_us as f64 / 1000.0,
-        g.publish_lag.p99_us as f64 / 1000.0,
-        match (g.broker_cpu_s, g.broker_rss_kib) {
-            (Some(c), Some(m)) => format!("; {} used {c:.2} CPU-s and held {m} KiB", broker_process(r)),
-            (Some(c), None) => format!("; {} used {c:.2} CPU-s", broker_process(r)),
-            _ => String::new(),
-        },
-        if g.source_addrs.is_empty() { String::new() } else { format!("; source addresses {}", g.source_addrs.join(", ")) }
-    );
-    for rate in &g.publish_rates {
-        let _ = writeln!(
-            o,
-            "- publish rate of `{}` ({} publishers, {}): {:.1} msg/s asked, {:.1} achieved ({:+.2} %)",
-            rate.group,
-            rate.publishers,
-            rate.arrival,
-            rate.target_msgs_per_s,
-            rate.achieved_msgs_per_s,
-            rate.deviation_pct
-        );
-        if rate.held_by_limit > 0 {
-            let names: Vec<String> = g.held_by_limit.iter().map(|(l, n)| format!("{l}: {n}")).collect();
-            let _ = writeln!(
-                o,
-                "  - {} of its {} due held back by a limit the broker announced ({}; all groups): the broker's policy, not midge's saturation",
-                rate.held_by_limit,
-                rate.due,
-                names.join(", ")
-            );
-        }
-    }
-    let broker_peaks = broker_peaks(r);
-    if let Some((cpu, rss)) = broker_peaks {
-        let midge_cpu = r.timeseries.iter().filter_map(|p| p.midge_cpu_pct).fold(0.0, f64::max);
-        let _ = writeln!(
-            o,
-            "- the broker's process, second by second: CPU up to {}, RSS up to {} (midge's own CPU up to {midge_cpu:.1} % of a core)",
-            cpu.map_or("?".to_string(), |c| format!("{c:.1} % of a core")),
-            rss.map_or("?".to_string(), |k| format!("{k} KiB"))
-        );
-    }
-    let batching = batching_lines(g);
-    for line in &batching {
-        let _ = writeln!(o, "- {line}");
-    }
-    if !g.publish_rates.is_empty() || broker_peaks.is_some() || !batching.is_empty() {
-        o.push('\n');
-    }
-}
-
-/// What batching did to the figures, or would do, in words (none when it
-/// did nothing and midge was not busy).
-fn batching_lines(g: &LoadGenerator) -> Vec<String> {
-    let mut lines = Vec::new();
-    match g.batch_mode {
-        BatchMode::Fixed => lines.push(format!(
-            "batch window {:.1} ms: publishers send what is due once per window and busy connections read once per window, so latencies are no finer than that (and a broker that delays small writes, like mosquitto without `set_tcp_nodelay`, adds up to about two windows more)",
-            g.batch_window_us as f64 / 1000.0
-        )),
-        BatchMode::Adaptive if g.paced_reads > 0 => lines.push(format!(
-            "adaptive batching: {} of {} socket reads waited for a 1 ms tick (connections taking in at least {} packets per ms, or on a worker moving at least {} per ms, where publishers also step on a 2 ms grid), so those latencies are no finer than about 1–2 ms; `batch_window = \"0ms\"` turns it off",
-            g.paced_reads,
-            g.socket_reads,
-            crate::mqtt::pace::ADAPTIVE_BUSY_PACKETS_PER_MS,
-            crate::mqtt::pace::WORKER_BUSY_PACKETS_PER_MS
-        )),
-        BatchMode::Off if g.cpu_utilization >= 0.5 && !g.saturated => lines.push(format!(
-            "midge was busy ({:.0}% of its workers): `batch_window = \"1ms\"` would about halve its CPU per message, at a latency resolution of about a millisecond",
-            g.cpu_utilization * 100.0
-        )),
-        _ => {}
-    }
-    lines
-}
-
-/// The broker process's highest CPU % and RSS over the time series, when
-/// midge knew its process (spawned, or `--broker-pid`).
-fn broker_peaks(r: &Report) -> Option<(Option<f64>, Option<u64>)> {
-    let cpu = r.timeseries.iter().filter_map(|p| p.broker_cpu_pct).reduce(f64::max);
-    let rss = r.timeseries.iter().filter_map(|p| p.broker_rss_kib).max();
-    (cpu.is_some() || rss.is_some()).then_some((cpu, rss))
-}
-
-/// The broker's own $SYS counters, when it published them, to set beside midge's.
-fn broker_counters(o: &mut String, r: &Report) {
-    let Some(s) = &r.broker.sys_run else { return };
-    let n = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
-    let every = match (s.round_every_s, s.sys_interval_s) {
-        (Some(e), Some(i)) => format!(", one every {e:.1} s (sys_interval {i} s)"),
-        (Some(e), None) => format!(", one every {e:.1} s"),
-        (None, Some(i)) => format!(" (sys_interval {i} s)"),
-        (None, None) => String::new(),
-    };
-    let clients =
-        s.clients_at_last_round.map_or(String::new(), |c| format!(" Clients connected at the last round: {c}."));
-    if s.rounds < 2 {
-        let _ = writeln!(
-            o,
-            "The broker's own counters ($SYS): one round inside the run, at {:.1} s{every}, {:.1} s before its end: no rise over the run to set beside midge's counts.{clients}\n",
-            s.from_s, s.last_round_age_s
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "The broker's own counters ($SYS) over the run, from its round at {:.1} s to its round at {:.1} s ({} rounds{every}; the last {:.1} s before the run's end): PUBLISH received {}, sent {}, dropped {}.{clients}\n",
-            s.from_s,
-            s.to_s,
-            s.rounds,
-            s.last_round_age_s,
-            n(s.received),
-            n(s.sent),
-            n(s.dropped)
-        );
-    }
-    if let Some(dropped) = s.dropped.filter(|&d| d > 0) {
-        let m = &r.messages;
-        let offline = m.lost_by_window.get(&LossWindow::SubscriberOffline).copied().unwrap_or(0);
-        let slow = m.lost_by_window.get(&LossWindow::SlowConsumer).copied().unwrap_or(0);
-        let slow = if slow > 0 { format!(", {slow} while slow consumers were behind") } else { String::new() };
-        let differ = match dropped.cmp(&m.lost) {
-            std::cmp::Ordering::Equal => String::new(),
-            std::cmp::Ordering::Greater => format!(" The broker's count is {} more.", dropped - m.lost),
-            std::cmp::Ordering::Less => format!(" The broker's count is {} fewer.", m.lost - dropped),
-        };
-        let _ = writeln!(
-            o,
-            "During the run, the broker counted {dropped} messages dropped; midge counted {} lost ({offline} of them while subscribers were offline{slow}).{differ}\n",
-            m.lost
-        );
-    }
-}
-
-/// The broker whose process midge measured: the one it spawned (it wrote
-/// its configuration), or the one `--broker-pid` named.
-fn broker_process(r: &Report) -> String {
-    match r.broker.pid_given {
-        Some(pid) => format!("the broker's process (PID {pid}, --broker-pid)"),
-        None => "the spawned broker".to_string(),
     }
 }
 
