@@ -263,6 +263,28 @@ fn add_to_share(share: &mut ShareTally, st: &StreamTally, members: &[(u32, u64)]
     }
 }
 
+/// The subscriber's windows for one stream: its own connections, or a
+/// share group's members' (seen across shards in a merged run).
+fn stream_windows(
+    input: &TallyInput<'_>,
+    s: &StreamRef,
+    sub_conns: &[Connected],
+    persistent: bool,
+    widened_us: u64,
+) -> Windows {
+    let Some(i) = s.share else {
+        return windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us);
+    };
+    let members = input.shares[i as usize];
+    match input.across.as_ref() {
+        Some(a) => {
+            let seen = members_across(members, &input.connections, a, s.publisher_client);
+            shared_windows(members, &seen, widened_us, input.run_end_us)
+        }
+        None => shared_windows(members, &input.connections, widened_us, input.run_end_us),
+    }
+}
+
 /// Most lost ranges a stream lists as evidence.
 const MAX_LOST_RANGES: usize = 16;
 
@@ -318,19 +340,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     };
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
-    let w = match s.share {
-        Some(i) => {
-            let members = input.shares[i as usize];
-            match across {
-                Some(a) => {
-                    let seen = members_across(members, &input.connections, a, s.publisher_client);
-                    shared_windows(members, &seen, widened_us, input.run_end_us)
-                }
-                None => shared_windows(members, &input.connections, widened_us, input.run_end_us),
-            }
-        }
-        None => windows(sub_conns, persistent, s.session_expiry_us, input.run_end_us),
-    };
+    let w = stream_windows(input, s, sub_conns, persistent, widened_us);
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
     let behind = match s.share {
         Some(_) => &[][..],
