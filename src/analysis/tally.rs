@@ -285,6 +285,25 @@ fn stream_windows(
     }
 }
 
+/// Closes the lost range open at `seq`, if any (while fewer than
+/// `MAX_LOST_RANGES` are listed).
+fn end_lost_range(st: &mut StreamTally, lost_from: &mut Option<u64>, seq: u64) {
+    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
+        st.lost_ranges.push((from, seq));
+    }
+}
+
+/// A live window that ends where a persistent session then expired: what
+/// the broker still held for it at the cut went with the session. Past the
+/// window's last delivery on this stream (seqs `a..b`) nothing proves the
+/// broker skipped a message, so from there on it is missed, not lost; a gap
+/// below a later delivery stays lost. Returns that first sequence and the
+/// expired gap.
+fn died_with_session(w: &Windows, end: u64, rx: &StreamRx, (a, b): (u64, u64)) -> Option<(u64, Span)> {
+    let gap = *w.expired.iter().find(|g| g.0 == end + 1)?;
+    Some((rx.received.last_within(a, b).map_or(a, |m| m + 1), gap))
+}
+
 /// Most lost ranges a stream lists as evidence.
 const MAX_LOST_RANGES: usize = 16;
 
@@ -352,32 +371,34 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
+        let died = died_with_session(&w, end, rx, (a, b));
         let missing = log.got_out.missing_from(&rx.received, a, b);
         for &(ra, rb) in missing.ranges() {
             let mut lost_from = None;
             for seq in ra..=rb {
                 let sent = (seq < rb).then(|| log.sent.time_of(seq));
-                let excused = sent.and_then(|t| excused(s, &w, behind, t));
+                let excused = sent.and_then(|t| excused(s, &w, behind, t)).or_else(|| {
+                    died.filter(|&(from, _)| seq >= from && seq < rb).map(|(_, gap)| Excused::DiedWithSession(gap))
+                });
                 if excused.is_some() || seq == rb {
-                    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
-                        st.lost_ranges.push((from, seq));
-                    }
-                    match excused {
-                        Some(Excused::Expired) => st.expired += 1,
-                        Some(Excused::Raced(member, span)) => {
-                            st.missed_offline += 1;
-                            let kind = LossWindow::SubscriberOffline;
-                            window_tally(&mut t.windows, kind, Some(member), span).missed_offline += 1;
+                    end_lost_range(&mut st, &mut lost_from, seq);
+                    let (kind, member, span) = match excused {
+                        Some(Excused::Expired) => {
+                            st.expired += 1;
+                            st.expected -= 1;
+                            continue;
                         }
+                        Some(Excused::Raced(member, span)) => (LossWindow::SubscriberOffline, member, span),
+                        Some(Excused::DiedWithSession(gap)) => (LossWindow::SessionExpired, s.subscriber_client, gap),
                         None => continue,
-                    }
+                    };
+                    st.missed_offline += 1;
+                    window_tally(&mut t.windows, kind, Some(member), span).missed_offline += 1;
                     st.expected -= 1;
                     continue;
                 }
                 if held_from.is_some_and(|h| seq >= h) {
-                    if let (Some(from), true) = (lost_from.take(), st.lost_ranges.len() < MAX_LOST_RANGES) {
-                        st.lost_ranges.push((from, seq));
-                    }
+                    end_lost_range(&mut st, &mut lost_from, seq);
                     st.held_by_broker += 1;
                     continue;
                 }
@@ -436,6 +457,9 @@ enum Excused {
     /// Sent while this share-group member's drop raced (`Windows::raced`):
     /// the broker may have routed it to the member that died.
     Raced(u32, (u64, u64)),
+    /// Held for a persistent session at its cut, past its last delivery,
+    /// and the session then expired (`died_with_session`).
+    DiedWithSession(Span),
 }
 
 fn excused(s: &StreamRef, w: &Windows, behind: &[Span], sent: u64) -> Option<Excused> {
@@ -781,6 +805,46 @@ mod tests {
         assert_eq!(t.total.queued_offline, 28, "seqs 32..=59 were sent after it ended at 1.31 s");
         assert_eq!(t.lost_by_window[&LossWindow::SubscriberOffline], 29, "all sent after 1.25 s");
         assert_eq!(t.lost_by_window[&LossWindow::Steady], 0);
+    }
+
+    #[test]
+    fn what_a_session_held_at_its_cut_past_its_last_delivery_went_with_it_when_it_expired() {
+        // 100 messages, one every 10 ms from t=1 s. The persistent
+        // subscriber (session expiry 200 ms) is heard until 1.3 s, trusted to
+        // 1.25 s (seqs 0..=25); the broker was behind at the cut: 21..=25 never
+        // came, nor 10 (below the later 20). Back at 1.6 s, its session gone.
+        let log = log_every_10us(100, 1);
+        let mut rx = RxLog::default();
+        for seq in (0..10).chain(11..=20).chain(60..100) {
+            rx.streams.entry(0).or_default().record(seq);
+        }
+        let mut back = conn(1_600_000, 2_500_000, 2_500_000, End::Closed);
+        back.session_present = false;
+        let conns = vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), back];
+        let mut s = stream(true);
+        s.session_expiry_us = Some(200_000);
+        let t = tally(&TallyInput {
+            streams: &[s],
+            publish_logs: HashMap::from([(7, &log)]),
+            rx_logs: HashMap::from([(8, &rx)]),
+            connections: HashMap::from([(8, conns)]),
+            restarts: &[],
+            run_end_us: 3_000_000,
+            shares: Vec::new(),
+            behind: HashMap::new(),
+            across: None,
+            held_at_end: HashSet::new(),
+        });
+        assert_eq!(t.total.lost, 1, "seq 10, below the later delivery of 20: {:?}", t.streams[0]);
+        assert_eq!(t.streams[0].lost_ranges, vec![(10, 11)]);
+        assert_eq!(
+            t.total.missed_offline,
+            5 + 34,
+            "21..=25 went with the session, 26..=59 were sent while it was away"
+        );
+        assert_eq!((t.total.expected, t.total.received), (26 - 5 + 40, 60));
+        assert_eq!(t.windows.len(), 1);
+        assert_eq!((t.windows[0].kind, t.windows[0].missed_offline), (LossWindow::SessionExpired, 39));
     }
 
     #[test]

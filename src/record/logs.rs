@@ -148,6 +148,12 @@ impl RangeSet {
         self.ranges.iter().map(|&(a, b)| other.count_within(a, b)).sum()
     }
 
+    /// The largest member in [start, end).
+    pub fn last_within(&self, start: u64, end: u64) -> Option<u64> {
+        let i = self.ranges.partition_point(|&(a, _)| a < end);
+        self.ranges[..i].last().map(|&(_, b)| b.min(end) - 1).filter(|&m| m >= start)
+    }
+
     /// How many members fall in [start, end).
     pub fn count_within(&self, start: u64, end: u64) -> u64 {
         self.ranges.iter().map(|&(a, b)| b.min(end).saturating_sub(a.max(start))).sum()
@@ -563,6 +569,19 @@ mod tests {
         let mut other = RangeSet::new();
         other.insert_span(5, 25);
         assert_eq!(r.count_common(&other), 4, "10, 11, 19, 20");
+    }
+
+    #[test]
+    fn the_last_member_within_a_span() {
+        let mut r = RangeSet::new();
+        r.insert_span(5, 10);
+        r.insert_span(20, 30);
+        assert_eq!(r.last_within(0, 100), Some(29));
+        assert_eq!(r.last_within(0, 25), Some(24));
+        assert_eq!(r.last_within(0, 20), Some(9));
+        assert_eq!(r.last_within(10, 20), None);
+        assert_eq!(r.last_within(7, 8), Some(7));
+        assert_eq!(r.last_within(0, 5), None);
     }
 
     #[test]
