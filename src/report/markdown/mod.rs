@@ -139,6 +139,12 @@ fn header(o: &mut String, r: &Report) {
                 "**The drain ran out of time** after {:.2} s; nothing arrived {span}: what is counted lost was not on its way.\n",
                 d.waited_s
             ),
+            (n, e2e) if a.lost_sent_late == Some(0) => writeln!(
+                o,
+                "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}; none of the lost was sent within that of the drain's end, so no count depends on it. The drain ({:.2} s) was short for this broker — give `drain` more than the end-to-end latency at the end.\n",
+                e2e.map_or(String::new(), |us| format!(", end-to-end p99 {} then", ms(us))),
+                d.waited_s
+            ),
             (n, e2e) => writeln!(
                 o,
                 "**The drain ran out of time while messages were still arriving:** {n} deliveries {span}{}{}. What is counted lost may in part have been on its way, not lost by the broker: the drain ({:.2} s) was too short for this broker — give `drain` more than the end-to-end latency at the end.\n",
