@@ -87,6 +87,9 @@ fn head_and_summary(o: &mut String, r: &Report) {
     if let Some(e) = &r.error {
         let _ = writeln!(o, "<p class=\"fail\">{}</p>", esc(e));
     }
+    for note in super::markdown::headline_notes(r) {
+        let _ = writeln!(o, "<p>{}</p>", esc(&note.replace("**", "").replace('`', "")));
+    }
     if let Some(t) = &r.broker.tls {
         let text = esc(&super::markdown::tls_sentence(t).replace("**", "").replace('`', ""));
         let class = if t.insecure { " class=\"fail\"" } else { "" };

@@ -109,7 +109,9 @@ fn header(o: &mut String, r: &Report) {
             r.duration_s, m.published, m.received, m.lost, m.in_doubt
         );
     }
-    headline_notes(o, r);
+    for note in headline_notes(r) {
+        let _ = writeln!(o, "{note}\n");
+    }
     let _ = writeln!(
         o,
         "Broker {} ({}), protocol {}, started {}, ran {:.1} s. Scenario `{}` (sha256 {}).\n",
@@ -158,22 +160,23 @@ fn header(o: &mut String, r: &Report) {
 
 /// What the verdict did not judge: QoS 0 loss (unless `[expect] lost` asks),
 /// and a run whose publishing lasted 0 s.
-fn headline_notes(o: &mut String, r: &Report) {
+pub fn headline_notes(r: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
     let q0 = r.messages.by_qos.get(&0).copied().unwrap_or_default();
     let lost_judged = r.expectations.iter().any(|e| e.name == "lost");
     if q0.lost > 0 && !lost_judged {
-        let _ = writeln!(
-            o,
-            "**QoS 0:** {} of {} lost — reported, not judged (QoS 0 promises no delivery; `[expect] lost` judges it).\n",
+        notes.push(format!(
+            "**QoS 0:** {} of {} lost — reported, not judged (QoS 0 promises no delivery; `[expect] lost` judges it).",
             q0.lost, q0.expected
-        );
+        ));
     }
     if r.scenario.planned_duration_s == 0.0 && r.messages.published == 0 {
-        let _ = writeln!(
-            o,
-            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged.\n"
+        notes.push(
+            "**Nothing published:** publishing lasted 0 s, so no message was due; only the connections were judged."
+                .to_string(),
         );
     }
+    notes
 }
 
 /// How the clients spoke TLS, in one sentence; an unverified broker

@@ -58,6 +58,13 @@ fn qos_0_loss_is_in_the_headline_and_passes_unless_asked() {
     let md = super::render(&three_lost(0, ""));
     assert!(md.starts_with("# midge: t — PASS\n"), "{md}");
     assert!(md.contains("**QoS 0:** 3 of 100 lost — reported, not judged"), "{md}");
+    let html = crate::report::html::render(&three_lost(0, ""));
+    assert!(
+        html.contains(
+            "<p>QoS 0: 3 of 100 lost — reported, not judged (QoS 0 promises no delivery; [expect] lost judges it).</p>"
+        ),
+        "{html}"
+    );
     let md = super::render(&three_lost(0, "lost = 0"));
     assert!(md.starts_with("# midge: t — FAIL\n"), "{md}");
     assert!(!md.contains("**QoS 0:**"), "{md}");
