@@ -100,6 +100,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             loop_delay: hist::new_histogram(),
             broker_cpu_s: None,
             broker_rss_kib: None,
+            kernel_tcp: None,
         },
         retained_cleanup: None,
         merged: None,

@@ -368,6 +368,23 @@ pub struct GeneratorRecord {
     pub loop_delay: Histogram<u64>,
     pub broker_cpu_s: Option<f64>,
     pub broker_rss_kib: Option<u64>,
+    /// The kernel's TCP sockets when publishing ended (/proc/net/sockstat);
+    /// None where unreadable, and in records written before it.
+    #[serde(default)]
+    pub kernel_tcp: Option<KernelTcp>,
+}
+
+/// The kernel's TCP sockets at one moment, machine-wide (the network
+/// namespace's /proc/net/sockstat): every process's sockets, a broker's
+/// on this machine too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelTcp {
+    /// Sockets in use (`inuse`: established and listening, not TIME_WAIT).
+    pub sockets: u64,
+    /// Memory charged to TCP sockets' queued data (`mem` pages × page size),
+    /// in KiB: what their send and receive buffers hold, not their size limit
+    /// nor the socket structures themselves.
+    pub mem_kib: u64,
 }
 
 /// The broker the run talked to, as the run saw it.
