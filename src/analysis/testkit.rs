@@ -180,7 +180,7 @@ pub fn publish(rec: &mut RunRecord, client: u32, qos: u8, times: impl IntoIterat
         log.sent.push(t);
     }
     log.got_out.insert_range(0, log.published());
-    rec.clients[client as usize].publish_log.insert(log)
+    rec.clients[client as usize].publish_log.insert(Box::new(log))
 }
 
 /// `n` send times, one every `every_us` from `from_us`.

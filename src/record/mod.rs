@@ -137,8 +137,10 @@ pub struct ClientRecord {
     pub index: u32,
     pub timeline: Vec<Generation>,
     pub limits: Vec<LimitHit>,
-    pub publish_log: Option<PublishLog>,
-    pub rx: Option<RxLog>,
+    /// Boxed: a record is small (about 100 B) where a list holds every
+    /// client's, idle ones too; the logs live on the heap only when there.
+    pub publish_log: Option<Box<PublishLog>>,
+    pub rx: Option<Box<RxLog>>,
     /// When this client's publishing ran, where it differs from the run's
     /// (a merged run: each client's shard's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
