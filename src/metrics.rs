@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::record::hist::new_histogram;
-use crate::record::{Counters, Latencies};
+use crate::record::{Counters, KernelTcp, Latencies};
 
 #[derive(Debug, Default)]
 pub struct Shard {
@@ -421,8 +421,38 @@ pub fn listen_overflows_in(netstat: &str) -> Option<u64> {
     values.split_whitespace().nth(at)?.parse().ok()
 }
 
+/// The kernel's TCP sockets now (/proc/net/sockstat); None where it cannot
+/// be read.
+pub fn kernel_tcp() -> Option<KernelTcp> {
+    // SAFETY: sysconf only reads a system value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    kernel_tcp_in(&std::fs::read_to_string("/proc/net/sockstat").ok()?, u64::try_from(page).ok()?)
+}
+
+/// The "TCP:" line of /proc/net/sockstat's text (`inuse N … mem PAGES`),
+/// with pages of `page_bytes`.
+pub fn kernel_tcp_in(sockstat: &str, page_bytes: u64) -> Option<KernelTcp> {
+    let line = sockstat.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let field = |name: &str| -> Option<u64> {
+        let at = words.iter().position(|w| *w == name)?;
+        words.get(at + 1)?.parse().ok()
+    };
+    Some(KernelTcp { sockets: field("inuse")?, mem_kib: field("mem")?.checked_mul(page_bytes)? / 1024 })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kernel_tcp_is_read_from_sockstat() {
+        let text = "sockets: used 20102\nTCP: inuse 20004 orphan 0 tw 12 alloc 20009 mem 37\nUDP: inuse 0 mem 0\n";
+        // 37 pages of 4 KiB: 148 KiB; UDP's `mem` is not TCP's.
+        assert_eq!(kernel_tcp_in(text, 4096), Some(KernelTcp { sockets: 20004, mem_kib: 148 }));
+        assert_eq!(kernel_tcp_in(text, 65536), Some(KernelTcp { sockets: 20004, mem_kib: 2368 }));
+        assert_eq!(kernel_tcp_in("UDP: inuse 0 mem 0\n", 4096), None);
+        assert_eq!(kernel_tcp_in("TCP: inuse 3 orphan 0\n", 4096), None, "no mem field");
+    }
+
     #[test]
     fn listen_overflows_are_read_by_name_from_netstat() {
         let text =

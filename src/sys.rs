@@ -220,6 +220,7 @@ async fn connect(w: &SysWatch) -> Option<Box<Connection>> {
     let d = Dial {
         to: w.addr,
         from: None,
+        buffers: Default::default(),
         transport: &w.transport,
         protocol: w.protocol,
         clock: w.clock,

@@ -75,6 +75,12 @@ async fn a_spawned_broker_is_measured_beside_midge_and_plotted() {
         (last - at_publish_end).abs() <= (0.25 * at_publish_end).max(2048.0),
         "last sample {last} KiB, at publish end {at_publish_end} KiB"
     );
+    // The kernel's TCP sockets when publishing ended, machine-wide: at least
+    // both ends of the 42 connections to the local broker and its listener.
+    let g = &r.load_generator;
+    assert!(g.kernel_tcp_sockets.is_some_and(|n| n > 2 * 42), "{:?}", g.kernel_tcp_sockets);
+    let per_client = g.kernel_socket_kib.map(|k| k * 1024 / 42);
+    assert_eq!(g.kernel_socket_bytes_per_connected_client, per_client, "over the 42 connected");
     // The record carries them (so `midge report DIR` draws the same).
     assert_eq!(out.record.timeseries, r.timeseries);
 
@@ -180,4 +186,51 @@ fn broker_pid_of_no_process_exits_2_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--broker-pid 999999") && err.contains("no such process"), "{err}");
+}
+
+/// SO_RCVBUF or SO_SNDBUF of a connected socket, as the kernel reports it.
+fn buffer_size(stream: &tokio::net::TcpStream, option: libc::c_int) -> libc::c_int {
+    use std::os::fd::AsRawFd;
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid socket fd, and a c_int with its length to fill.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            &mut size as *mut libc::c_int as *mut _,
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+    size
+}
+
+/// A group's `rcvbuf` and `sndbuf` reach its sockets before connect: Linux
+/// doubles what is asked (its bookkeeping room), so 4096 reads back 8192 —
+/// from the kernel's source address and from a chosen one alike. A group
+/// without them keeps the kernel's default (tcp_rmem's, autotuned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_socket_buffer_sizes_are_set_before_connect() {
+    use midge::mqtt::handshake::connect_tcp;
+    use midge::plan::{Overrides, Plan};
+    let m = mosquitto(&[]).await;
+    let text =
+        "name = \"bufs\"\nduration = \"1s\"\n[[group]]\nname = \"small\"\nclients = 2\nrcvbuf = 4096\nsndbuf = 6144\n\
+                [[group]]\nname = \"plain\"\n";
+    let plan = Plan::build(&support::parse(text), &Overrides::default()).unwrap();
+    let (small, plain) = (plan.groups[0].socket_buffers, plan.groups[1].socket_buffers);
+    for from in [None, Some("127.0.0.1".parse().unwrap())] {
+        let s = connect_tcp(m.addr, from, small).await.unwrap();
+        assert_eq!(
+            (buffer_size(&s, libc::SO_RCVBUF), buffer_size(&s, libc::SO_SNDBUF)),
+            (8192, 12288),
+            "from {from:?}"
+        );
+    }
+    let s = connect_tcp(m.addr, None, plain).await.unwrap();
+    let default_rcv = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_rmem").unwrap();
+    let default_rcv: libc::c_int = default_rcv.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(buffer_size(&s, libc::SO_RCVBUF) >= default_rcv, "the kernel's default ({default_rcv} or more)");
 }

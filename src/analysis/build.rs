@@ -97,8 +97,8 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
     let clients = &record.clients;
     tally::tally(&TallyInput {
         streams: &streams,
-        publish_logs: clients.iter().filter_map(|c| c.publish_log.as_ref().map(|l| (c.index, l))).collect(),
-        rx_logs: clients.iter().filter_map(|c| c.rx.as_ref().map(|r| (c.index, r))).collect(),
+        publish_logs: clients.iter().filter_map(|c| c.publish_log.as_deref().map(|l| (c.index, l))).collect(),
+        rx_logs: clients.iter().filter_map(|c| c.rx.as_deref().map(|r| (c.index, r))).collect(),
         connections: clients.iter().map(|c| (c.index, connections(&c.timeline))).collect::<HashMap<_, _>>(),
         restarts: &record.faults.restarts,
         run_end_us: record.run_end_us,

@@ -34,7 +34,7 @@ use crate::plan::schedule::Schedule;
 use crate::plan::Arrival;
 use crate::plan::Plan;
 use crate::record::vocab::Limit;
-use crate::record::{ClientRecord, RunRecord};
+use crate::record::{ClientRecord, KernelTcp, RunRecord};
 use std::collections::BTreeMap;
 
 /// The event loop fell behind when a 10 ms timer fired this late (p99).
@@ -217,6 +217,16 @@ fn batched_publish_share(writes: u64, batched: u64) -> Option<f64> {
     (writes > 0).then(|| round(batched as f64 / writes as f64, 3))
 }
 
+/// `load_generator.kernel_socket_bytes_per_connected_client`: the kernel's
+/// TCP socket memory when publishing ended over the peak of connected
+/// clients, in bytes (rounded down).
+pub fn kernel_socket_bytes_per_client(kernel: Option<KernelTcp>, connected_peak: u64) -> Option<u64> {
+    match (kernel, connected_peak) {
+        (Some(k), n) if n > 0 => Some(k.mem_kib * 1024 / n),
+        _ => None,
+    }
+}
+
 pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
     let g = &record.generator;
     let c = &record.counters;
@@ -236,6 +246,9 @@ pub fn load_generator(plan: &Plan, record: &RunRecord) -> LoadGenerator {
             0 => None,
             n => Some((g.rss_kib_at_publish_end * 1024) / n),
         },
+        kernel_socket_kib: g.kernel_tcp.map(|k| k.mem_kib),
+        kernel_socket_bytes_per_connected_client: kernel_socket_bytes_per_client(g.kernel_tcp, record.connected_peak),
+        kernel_tcp_sockets: g.kernel_tcp.map(|k| k.sockets),
         loop_delay,
         publish_lag,
         saturated: !reasons.is_empty(),

@@ -100,6 +100,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             loop_delay: hist::new_histogram(),
             broker_cpu_s: None,
             broker_rss_kib: None,
+            kernel_tcp: None,
         },
         retained_cleanup: None,
         merged: None,
@@ -179,7 +180,7 @@ pub fn publish(rec: &mut RunRecord, client: u32, qos: u8, times: impl IntoIterat
         log.sent.push(t);
     }
     log.got_out.insert_range(0, log.published());
-    rec.clients[client as usize].publish_log.insert(log)
+    rec.clients[client as usize].publish_log.insert(Box::new(log))
 }
 
 /// `n` send times, one every `every_us` from `from_us`.

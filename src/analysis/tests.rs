@@ -644,6 +644,29 @@ fn what_raced_a_share_members_drop_is_missed_like_a_plain_subscribers_race() {
 }
 
 #[test]
+fn kernel_socket_memory_is_spread_over_the_connected_peak() {
+    // 37 pages of 4 KiB (148 KiB) over 2 connected clients: 75,776 B each.
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    assert_eq!(rec.connected_peak, 2);
+    rec.generator.kernel_tcp = Some(crate::record::KernelTcp { sockets: 5, mem_kib: 148 });
+    let g = analyse(&plan, &rec).load_generator;
+    assert_eq!(
+        (g.kernel_socket_kib, g.kernel_socket_bytes_per_connected_client, g.kernel_tcp_sockets),
+        (Some(148), Some(75_776), Some(5))
+    );
+    // Unreadable, or nobody connected: null, not zero.
+    rec.connected_peak = 0;
+    assert_eq!(analyse(&plan, &rec).load_generator.kernel_socket_bytes_per_connected_client, None);
+    rec.generator.kernel_tcp = None;
+    let g = analyse(&plan, &rec).load_generator;
+    assert_eq!(
+        (g.kernel_socket_kib, g.kernel_socket_bytes_per_connected_client, g.kernel_tcp_sockets),
+        (None, None, None)
+    );
+}
+
+#[test]
 fn late_publishes_with_room_in_every_window_mean_midge_was_the_limit() {
     // Every publish left 200 ms late (200.1 ms, to the HDR histogram's
     // precision), and no inflight window was ever full:

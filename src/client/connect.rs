@@ -39,6 +39,7 @@ impl Client {
         let dial = Dial {
             to: self.ctx.broker,
             from: self.ctx.plan.source_addr(self.index),
+            buffers: self.group.socket_buffers,
             transport: &self.ctx.transports[self.me().group as usize],
             protocol: self.protocol(),
             clock: self.ctx.run.clock,

@@ -286,12 +286,14 @@ impl Recorder {
 
     /// The logs, for the run record.
     /// Copies of the logs so far (for a snapshot).
-    pub fn copy_logs(&self) -> (Option<PublishLog>, Option<RxLog>) {
-        (self.publish_log.as_deref().cloned(), self.rx.as_deref().cloned())
+    pub fn copy_logs(&self) -> (Option<Box<PublishLog>>, Option<Box<RxLog>>) {
+        (self.publish_log.clone(), self.rx.clone())
     }
 
-    pub fn into_logs(self) -> (Option<PublishLog>, Option<RxLog>) {
-        (self.publish_log.map(|l| *l), self.rx.map(|r| *r))
+    /// Boxed as they are: a client's record stays small in the swarm's
+    /// list of records (`ClientRecord`).
+    pub fn into_logs(self) -> (Option<Box<PublishLog>>, Option<Box<RxLog>>) {
+        (self.publish_log, self.rx)
     }
 }
 

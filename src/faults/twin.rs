@@ -38,6 +38,7 @@ async fn connect(t: &Twin) -> Result<Box<Connection>, Cause> {
     let d = Dial {
         to: t.broker,
         from: t.from,
+        buffers: Default::default(),
         transport: &t.transport,
         protocol: t.protocol,
         clock: t.clock,

@@ -49,12 +49,40 @@ pub fn connection_cause(e: &ConnectionError) -> Cause {
     }
 }
 
-/// TCP connect, from a chosen local address when given. The source port is
-/// left to connect time (IP_BIND_ADDRESS_NO_PORT), so the port budget is per
-/// (source, destination) pair, not per source address.
-pub async fn connect_tcp(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
-    let Some(from) = from else { return TcpStream::connect(to).await };
-    let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+/// A socket's kernel buffer sizes (a group's `rcvbuf` / `sndbuf`), set with
+/// SO_RCVBUF / SO_SNDBUF before connect; None leaves the kernel's default
+/// (and its autotuning). Linux doubles the value asked for (bookkeeping
+/// room) and clamps it to `net.core.rmem_max` / `wmem_max`; `getsockopt`
+/// gives the doubled value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SocketBuffers {
+    pub rcvbuf: Option<u32>,
+    pub sndbuf: Option<u32>,
+}
+
+impl SocketBuffers {
+    pub fn is_default(&self) -> bool {
+        self.rcvbuf.is_none() && self.sndbuf.is_none()
+    }
+}
+
+/// TCP connect, from a chosen local address when given, with the buffer
+/// sizes asked for. The source port is left to connect time
+/// (IP_BIND_ADDRESS_NO_PORT), so the port budget is per (source,
+/// destination) pair, not per source address.
+pub async fn connect_tcp(to: SocketAddr, from: Option<IpAddr>, buffers: SocketBuffers) -> io::Result<TcpStream> {
+    if from.is_none() && buffers.is_default() {
+        return TcpStream::connect(to).await;
+    }
+    let v4 = from.map_or(to.is_ipv4(), |f| f.is_ipv4());
+    let socket = if v4 { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if let Some(size) = buffers.rcvbuf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = buffers.sndbuf {
+        socket.set_send_buffer_size(size)?;
+    }
+    let Some(from) = from else { return socket.connect(to).await };
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -80,6 +108,8 @@ pub struct Dial<'a> {
     pub to: SocketAddr,
     /// The local address to connect from (None: the kernel's choice).
     pub from: Option<IpAddr>,
+    /// SO_RCVBUF / SO_SNDBUF (default: the kernel's).
+    pub buffers: SocketBuffers,
     /// TLS and WebSocket, when the broker's URL asks for them.
     pub transport: &'a Transport,
     pub protocol: ProtocolVersion,
@@ -108,7 +138,7 @@ pub struct Dialed {
 pub async fn dial(d: Dial<'_>, options: &ConnectOptions) -> Result<Dialed, Cause> {
     let started_us = d.clock.now_us();
     let left = || d.limit.saturating_sub(Duration::from_micros(d.clock.now_us() - started_us));
-    let tcp = match timeout(d.limit, connect_tcp(d.to, d.from)).await {
+    let tcp = match timeout(d.limit, connect_tcp(d.to, d.from, d.buffers)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(io_cause(&e)),
         Err(_) => return Err(Cause::Timeout),

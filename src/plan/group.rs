@@ -8,6 +8,7 @@
 use super::secrets::{Credentials, SecretSource};
 use super::will::WillPlan;
 use super::{shard, stages};
+use crate::mqtt::handshake::SocketBuffers;
 use crate::mqtt::protocol::ProtocolVersion;
 use crate::scenario;
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub struct GroupPlan {
     pub max_queued: Option<u64>,
     /// MQTT 3.1.1: resend unacknowledged QoS 1/2 on the same connection after this long.
     pub retry_interval: Option<Duration>,
+    /// The group's `rcvbuf` / `sndbuf`: SO_RCVBUF / SO_SNDBUF of its sockets.
+    pub socket_buffers: SocketBuffers,
     /// Read from the environment or files just before a run (`Plan::resolved`; None until then).
     pub credentials: Option<Credentials>,
     /// Where the user name and password come from.
@@ -182,6 +185,10 @@ pub(super) fn group_plan(
         max_inflight: g.max_inflight.unwrap_or(scenario::DEFAULT_MAX_INFLIGHT),
         max_queued: g.max_queued,
         retry_interval: g.retry_interval.map(|d| d.0),
+        socket_buffers: SocketBuffers {
+            rcvbuf: g.rcvbuf.as_ref().map(|b| *b.get_ref()),
+            sndbuf: g.sndbuf.as_ref().map(|b| *b.get_ref()),
+        },
         credentials: None,
         secret_env,
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),

@@ -196,6 +196,8 @@ fn add_generators(a: &GeneratorRecord, b: &GeneratorRecord) -> GeneratorRecord {
         loop_delay,
         broker_cpu_s: a.broker_cpu_s.or(b.broker_cpu_s),
         broker_rss_kib: a.broker_rss_kib.or(b.broker_rss_kib),
+        // Machine-wide: shards on one machine each saw every shard's sockets.
+        kernel_tcp: a.kernel_tcp.or(b.kernel_tcp),
     }
 }
 

@@ -137,8 +137,10 @@ pub struct ClientRecord {
     pub index: u32,
     pub timeline: Vec<Generation>,
     pub limits: Vec<LimitHit>,
-    pub publish_log: Option<PublishLog>,
-    pub rx: Option<RxLog>,
+    /// Boxed: a record is small (about 100 B) where a list holds every
+    /// client's, idle ones too; the logs live on the heap only when there.
+    pub publish_log: Option<Box<PublishLog>>,
+    pub rx: Option<Box<RxLog>>,
     /// When this client's publishing ran, where it differs from the run's
     /// (a merged run: each client's shard's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +370,23 @@ pub struct GeneratorRecord {
     pub loop_delay: Histogram<u64>,
     pub broker_cpu_s: Option<f64>,
     pub broker_rss_kib: Option<u64>,
+    /// The kernel's TCP sockets when publishing ended (/proc/net/sockstat);
+    /// None where unreadable, and in records written before it.
+    #[serde(default)]
+    pub kernel_tcp: Option<KernelTcp>,
+}
+
+/// The kernel's TCP sockets at one moment, machine-wide (the network
+/// namespace's /proc/net/sockstat): every process's sockets, a broker's
+/// on this machine too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelTcp {
+    /// Sockets in use (`inuse`: established and listening, not TIME_WAIT).
+    pub sockets: u64,
+    /// Memory charged to TCP sockets' queued data (`mem` pages × page size),
+    /// in KiB: what their send and receive buffers hold, not their size limit
+    /// nor the socket structures themselves.
+    pub mem_kib: u64,
 }
 
 /// The broker the run talked to, as the run saw it.

@@ -46,9 +46,20 @@ impl Report {
 /// same folder, flushed to disk, renamed over the old one, the folder synced.
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    write_atomically_with(dir, name, |f| f.write_all(bytes))
+}
+
+/// `write_atomically`, the bytes written by `write` into a buffered file:
+/// a large file (the run record) streams out and is never held whole in memory.
+pub fn write_atomically_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
+    let mut f = std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::create(&tmp)?);
+    write(&mut f)?;
+    let f = f.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, dir.join(name))?;
@@ -56,10 +67,17 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
     std::fs::File::open(dir).and_then(|d| d.sync_all())
 }
 
-/// Writes the run record beside the reports.
+/// Writes the run record beside the reports, streamed (the same bytes as
+/// `RunRecord::to_json`): a 10,000-client record is megabytes of text that
+/// would otherwise be built in memory after the analysis, above the run's
+/// peak.
 pub fn write_record(record: &RunRecord, dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
     std::fs::create_dir_all(dir)?;
-    write_atomically(dir, RECORD_FILE, record.to_json().as_bytes())
+    write_atomically_with(dir, RECORD_FILE, |f| {
+        serde_json::to_writer(&mut *f, record).map_err(std::io::Error::other)?;
+        f.write_all(b"\n")
+    })
 }
 
 /// `midge report DIR`: reads the run record in `dir`, builds the run's plan

@@ -106,6 +106,8 @@ pub struct Measured {
     pub loop_delay: Histogram<u64>,
     pub broker_cpu_s: Option<f64>,
     pub broker_rss_kib: Option<u64>,
+    /// The kernel's TCP sockets when publishing ended.
+    pub kernel_tcp: Option<crate::record::KernelTcp>,
 }
 
 /// How far the record goes.
@@ -202,6 +204,7 @@ fn generator(
         loop_delay: crate::record::hist::new_histogram(),
         broker_cpu_s: None,
         broker_rss_kib,
+        kernel_tcp: None,
     });
     GeneratorRecord {
         workers,
@@ -214,6 +217,7 @@ fn generator(
         loop_delay: m.loop_delay,
         broker_cpu_s: m.broker_cpu_s,
         broker_rss_kib: m.broker_rss_kib,
+        kernel_tcp: m.kernel_tcp,
     }
 }
 
@@ -287,8 +291,14 @@ subscribe = { filter = "t/#", qos = 1 }
     fn a_finished_record_says_how_it_ended_and_what_publishing_measured() {
         let mut loop_delay = crate::record::hist::new_histogram();
         loop_delay.saturating_record(70);
-        let measured =
-            Measured { cpu_s: 1.5, rss_kib: 4096, loop_delay, broker_cpu_s: Some(0.25), broker_rss_kib: Some(99) };
+        let measured = Measured {
+            cpu_s: 1.5,
+            rss_kib: 4096,
+            loop_delay,
+            broker_cpu_s: Some(0.25),
+            broker_rss_kib: Some(99),
+            kernel_tcp: None,
+        };
         let finished = Finished {
             stop_signal: Some(StopSignal::Sigterm),
             lost_tasks: 1,

@@ -66,7 +66,15 @@ async fn clear(
     let mut options = group.connect_options(&format!("midge-cleanup-{:08x}", plan.run_id as u32));
     options.clean_start = true;
     options.session_expiry_s = None;
-    let d = Dial { to: broker, from: None, transport, protocol: group.protocol, clock, limit: LIMIT };
+    let d = Dial {
+        to: broker,
+        from: None,
+        buffers: Default::default(),
+        transport,
+        protocol: group.protocol,
+        clock,
+        limit: LIMIT,
+    };
     let mut conn = dial(d, &options).await.map_err(|c| format!("cannot connect to clear them: {}", c.name()))?.conn;
     let mut sent = 0usize;
     let mut acked = 0usize;

@@ -89,6 +89,7 @@ pub(super) async fn publish(
     let window = PublishWindow { start_us, end_us, stopped_us: s.run.clock.now_us() };
     let cpu_s = crate::metrics::process_cpu_seconds() - cpu_at_start;
     let rss_kib = crate::metrics::process_rss_kib();
+    let kernel_tcp = crate::metrics::kernel_tcp();
     let broker_rss_kib = broker.lock().await.rss_kib();
     let broker_cpu_s = match (broker_cpu_at_start, broker_cpu_seconds(&s.plan, broker).await) {
         (Some(a), Some(b)) => Some(b - a),
@@ -101,7 +102,7 @@ pub(super) async fn publish(
             let _ = loop_delay.add(&h);
         }
     }
-    let measured = Measured { cpu_s, rss_kib, loop_delay, broker_cpu_s, broker_rss_kib };
+    let measured = Measured { cpu_s, rss_kib, loop_delay, broker_cpu_s, broker_rss_kib, kernel_tcp };
     Published {
         publishing: Publishing { window, elapsed, start_late_us, measured: Some(measured) },
         faults,

@@ -200,6 +200,11 @@ pub struct Group {
     /// MQTT 3.1.1: resend an unacknowledged QoS 1/2 PUBLISH (DUP) or PUBREL
     /// on the same connection after this long (paho's `message_retry_set`).
     pub retry_interval: Option<Dur>,
+    /// SO_RCVBUF / SO_SNDBUF of the group's sockets, in bytes, set before
+    /// connect (absent: the kernel's default and its autotuning). Small
+    /// buffers bound the kernel memory a run of many idle clients holds.
+    pub rcvbuf: Option<Spanned<u32>>,
+    pub sndbuf: Option<Spanned<u32>>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
     pub username_file: Option<String>,
@@ -437,6 +442,26 @@ subscribe = { filter = "a/+", qos = 1 }
         let e = parse(&text).unwrap_err();
         assert_eq!((e.line, e.column), (3, 12), "{e}");
         assert!(e.message.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn socket_buffer_sizes_parse_and_are_bounded() {
+        let f = parse(&OK.replace("clients = 3", "clients = 3\nrcvbuf = 4096\nsndbuf = 2048")).unwrap();
+        let g = &f.scenario.groups[0].get_ref();
+        assert_eq!(
+            (g.rcvbuf.as_ref().map(|b| *b.get_ref()), g.sndbuf.as_ref().map(|b| *b.get_ref())),
+            (Some(4096), Some(2048))
+        );
+        // Too small: the error points at the value, line 8 column 10.
+        let e = parse(&OK.replace("clients = 3", "clients = 3\nsndbuf = 4096\nrcvbuf = 512")).unwrap_err();
+        assert_eq!((e.line, e.column), (8, 10), "{e}");
+        assert_eq!(e.message, "group \"pub\": `rcvbuf` must be between 1024 and 1073741824 bytes, not 512");
+        let e = parse(&OK.replace("clients = 3", "clients = 3\nsndbuf = 2000000000")).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 10), "{e}");
+        assert!(e.message.contains("`sndbuf` must be between 1024 and 1073741824 bytes"), "{e}");
+        // Not a number of bytes: the TOML error, at the value.
+        let e = parse(&OK.replace("clients = 3", "clients = 3\nrcvbuf = \"4KiB\"")).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 10), "{e}");
     }
 
     #[test]

@@ -9,6 +9,11 @@ use super::{
 };
 use toml::Spanned;
 
+/// A group's `rcvbuf` / `sndbuf`, in bytes: from 1 KiB (Linux keeps at
+/// least about 2 KiB whatever is asked) to 1 GiB (the kernel doubles it,
+/// which must fit its int; it clamps to `net.core.rmem_max` anyway).
+pub const SOCKET_BUFFER_BYTES: std::ops::RangeInclusive<u32> = 1024..=1 << 30;
+
 /// Prefixes a group's errors with its name.
 fn in_group(group: &Group, m: String) -> String {
     format!("group {:?}: {m}", group.name)
@@ -128,6 +133,13 @@ impl ScenarioFile {
             }
         }
         self.validate_client_id(at, group)?;
+        for (key, size) in [("rcvbuf", &group.rcvbuf), ("sndbuf", &group.sndbuf)] {
+            if let Some(size) = size.as_ref().filter(|s| !SOCKET_BUFFER_BYTES.contains(s.get_ref())) {
+                let (lo, hi) = (SOCKET_BUFFER_BYTES.start(), SOCKET_BUFFER_BYTES.end());
+                let m = format!("`{key}` must be between {lo} and {hi} bytes, not {}", size.get_ref());
+                return Err(self.error_at(size.span().start, ctx(m)));
+            }
+        }
         if let (Some(tls), Some(wire)) = (&group.tls, self.file_wire()) {
             if !wire.tls() {
                 return Err(self.error_at(

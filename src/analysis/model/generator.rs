@@ -23,6 +23,22 @@ pub struct LoadGenerator {
     /// rss_kib_at_publish_end over the peak of connected clients (process
     /// baseline included); null when nobody connected.
     pub rss_bytes_per_connected_client: Option<u64>,
+    /// Memory the kernel charged to TCP sockets' queued data when publishing
+    /// ended (/proc/net/sockstat `mem` pages × page size), machine-wide:
+    /// every process's sockets, a broker's on this machine included. Idle
+    /// sockets hold next to none; the socket structures are not in it.
+    /// Null where unreadable.
+    #[serde(default)]
+    pub kernel_socket_kib: Option<u64>,
+    /// kernel_socket_kib over the peak of connected clients, in bytes (null
+    /// when unreadable or nobody connected).
+    #[serde(default)]
+    pub kernel_socket_bytes_per_connected_client: Option<u64>,
+    /// TCP sockets in use on the machine at that moment (sockstat `inuse`):
+    /// what kernel_socket_kib is spread over (both ends of each loopback
+    /// connection to a local broker).
+    #[serde(default)]
+    pub kernel_tcp_sockets: Option<u64>,
     /// How late a 10 ms timer fired on midge's runtime (event-loop delay).
     pub loop_delay: LatencySummary,
     /// How late publishes left against their constant-rate slots.

@@ -7,18 +7,29 @@ use crate::record::vocab::{BatchMode, LossWindow};
 use std::fmt::Write;
 
 /// "## midge itself": the load generator's own health, so a reader can tell
+/// The kernel's TCP socket memory beside midge's RSS: machine-wide, so it
+/// says so.
+fn kernel_sockets(g: &LoadGenerator) -> String {
+    let Some(kib) = g.kernel_socket_kib else { return String::new() };
+    let per_client =
+        g.kernel_socket_bytes_per_connected_client.map_or(String::new(), |b| format!(", {b} B per connected client"));
+    let sockets = g.kernel_tcp_sockets.map_or(String::new(), |n| format!(" over {n} TCP sockets"));
+    format!("; kernel TCP socket buffers {kib} KiB machine-wide{sockets}{per_client}")
+}
+
 /// a slow broker from a slow midge, with the publish rates and batching notes.
 pub(super) fn load_generator(o: &mut String, r: &Report) {
     let g = &r.load_generator;
     let _ = writeln!(
         o,
-        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), RSS {} KiB when publishing ended{} (peak {} KiB); event-loop delay p99 {:.2} ms; publish lag p50 {:.2} ms, p99 {:.2} ms{}{}.\n",
+        "## midge itself\n\n{} worker thread(s), {:.2} CPU-s while publishing ({:.0}% of the workers), RSS {} KiB when publishing ended{} (peak {} KiB){}; event-loop delay p99 {:.2} ms; publish lag p50 {:.2} ms, p99 {:.2} ms{}{}.\n",
         g.workers,
         g.cpu_s,
         g.cpu_utilization * 100.0,
         g.rss_kib_at_publish_end,
         g.rss_bytes_per_connected_client.map_or(String::new(), |b| format!(" ({:.1} KiB per connected client)", b as f64 / 1024.0)),
         g.peak_rss_kib,
+        kernel_sockets(g),
         g.loop_delay.p99_us as f64 / 1000.0,
         g.publish_lag.p50_us as f64 / 1000.0,
         g.publish_lag.p99_us as f64 / 1000.0,
