@@ -18,7 +18,8 @@
 //! timer (`workers::timer`) wakes at its message's intended time, at most once
 //! per step of a 100 µs grid (`PRECISE_GRID_US`, the timer's own `MIN_GAP`:
 //! every publisher of a worker that is due within a step wakes on the same
-//! fire, and each sends what fell due in one write). While its worker is busy
+//! fire, and each sends what fell due in one write; 1 ms with batching off,
+//! `OFF_GRID_US`, as before). While its worker is busy
 //! (adaptive batching) the step is 2 ms (`BUSY_PRECISE_GRID_US`), or 1 ms when
 //! a 2 ms step's messages would fill a quarter of its inflight window
 //! (`BUSY_WINDOW_GRID_US`): on loopback a write runs the broker's whole TCP
@@ -35,7 +36,7 @@ use super::task::Served;
 use crate::control::Phase;
 use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::connection_cause;
-use crate::record::vocab::Cause;
+use crate::record::vocab::{BatchMode, Cause};
 use crate::record::ClientRecord;
 use crate::workers::timer::{self, Wake};
 use std::sync::Arc;
@@ -61,13 +62,21 @@ const BUSY_PRECISE_GRID_US: u64 = 2000;
 /// publisher's inflight window: it must not wait on its own window.
 const BUSY_WINDOW_GRID_US: u64 = 1000;
 
-/// The step a publisher on the precise timer keeps to, by its worker's
-/// verdict and whether its inflight window allows the coarse busy step.
-fn precise_grid_us(worker_busy: bool, coarse_fits_window: bool) -> u64 {
-    match (worker_busy, coarse_fits_window) {
-        (false, _) => PRECISE_GRID_US,
-        (true, true) => BUSY_PRECISE_GRID_US,
-        (true, false) => BUSY_WINDOW_GRID_US,
+/// With batching off (`batch_window = "0ms"`) a publisher keeps the 1 ms
+/// step it always had: that mode is the reference the receive-side bias is
+/// measured against (docs/PERFORMANCE.md), and at 60k msg/s a finer step
+/// would cost it a third more CPU.
+const OFF_GRID_US: u64 = 1000;
+
+/// The step a publisher on the precise timer keeps to, by the run's batch
+/// mode, its worker's verdict (only adaptive batching judges it) and
+/// whether its inflight window allows the coarse busy step.
+fn precise_grid_us(mode: BatchMode, worker_busy: bool, coarse_fits_window: bool) -> u64 {
+    match (mode, worker_busy, coarse_fits_window) {
+        (BatchMode::Off, ..) => OFF_GRID_US,
+        (_, false, _) => PRECISE_GRID_US,
+        (_, true, true) => BUSY_PRECISE_GRID_US,
+        (_, true, false) => BUSY_WINDOW_GRID_US,
     }
 }
 
@@ -267,7 +276,7 @@ impl Client {
     fn publisher_grid_us(&self) -> u64 {
         let qos0 = self.group.publish.as_ref().is_some_and(|p| p.qos == 0);
         let busy = crate::mqtt::pace::worker_busy(self.now_us());
-        precise_grid_us(busy, qos0 || !self.inflight_quarter_full())
+        precise_grid_us(self.ctx.plan.batch_mode, busy, qos0 || !self.inflight_quarter_full())
     }
 
     fn inflight_quarter_full(&self) -> bool {
@@ -327,13 +336,15 @@ mod tests {
 
     #[test]
     fn a_quiet_worker_steps_on_the_timers_finest_grid_a_busy_one_on_2_ms() {
-        assert_eq!(precise_grid_us(false, true), 100);
-        assert_eq!(precise_grid_us(false, false), 100, "a quiet worker never coarsens");
-        assert_eq!(precise_grid_us(true, true), 2000);
-        assert_eq!(precise_grid_us(true, false), 1000, "a quarter-full window keeps a 1 ms step");
+        let adaptive = BatchMode::Adaptive;
+        assert_eq!(precise_grid_us(adaptive, false, true), 100);
+        assert_eq!(precise_grid_us(adaptive, false, false), 100, "a quiet worker never coarsens");
+        assert_eq!(precise_grid_us(adaptive, true, true), 2000);
+        assert_eq!(precise_grid_us(adaptive, true, false), 1000, "a quarter-full window keeps a 1 ms step");
+        assert_eq!(precise_grid_us(BatchMode::Off, false, true), 1000, "batching off keeps its 1 ms step");
         // A publisher 167 µs apart on a quiet worker leaves at each message's
         // intended time: the next tick after a send at 1,000 µs is 1,100.
-        let tick = crate::mqtt::pace::next_tick(1_000, precise_grid_us(false, true));
+        let tick = crate::mqtt::pace::next_tick(1_000, precise_grid_us(adaptive, false, true));
         assert_eq!(grid_wake_us(1_167, tick, 5_000_000), 1_167);
     }
 
