@@ -16,8 +16,16 @@
 //!
 //! Publishers wake on time: without a batch window a publisher on the precise
 //! timer (`workers::timer`) wakes at its message's intended time, at most once
-//! per step of a 1 ms grid (`PRECISE_GRID_US`; 2 ms while its worker is busy,
-//! `BUSY_PRECISE_GRID_US`); a grid step never pushes a wake past the publishing
+//! per step of a 100 µs grid (`PRECISE_GRID_US`, the timer's own `MIN_GAP`:
+//! every publisher of a worker that is due within a step wakes on the same
+//! fire, and each sends what fell due in one write; 1 ms with batching off,
+//! `OFF_GRID_US`, as before). While its worker is busy
+//! (adaptive batching) the step is 2 ms (`BUSY_PRECISE_GRID_US`), or 1 ms when
+//! a 2 ms step's messages would fill a quarter of its inflight window
+//! (`BUSY_WINDOW_GRID_US`): on loopback a write runs the broker's whole TCP
+//! receive path in midge's context (about 10 µs), so under load one write per
+//! message would cost midge more CPU than the broker spends (docs/PERFORMANCE.md,
+//! "Send-side bias"). A grid step never pushes a wake past the publishing
 //! window for a message due before its end. Keepalive, reconnect waits, read
 //! pacing and publishers with a `batch_window` stay on tokio's timer.
 
@@ -28,7 +36,7 @@ use super::task::Served;
 use crate::control::Phase;
 use crate::mqtt::connection::Connection;
 use crate::mqtt::handshake::connection_cause;
-use crate::record::vocab::Cause;
+use crate::record::vocab::{BatchMode, Cause};
 use crate::record::ClientRecord;
 use crate::workers::timer::{self, Wake};
 use std::sync::Arc;
@@ -36,15 +44,41 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Without a batch window, a publisher on the precise timer wakes at its
-/// message's intended time, but at most once per step of this grid (µs):
-/// what falls due within a step goes out in one write, as on tokio's wheel.
-const PRECISE_GRID_US: u64 = 1000;
+/// message's intended time, but at most once per step of this grid (µs),
+/// the worker timer's own finest step: what falls due within a step goes
+/// out in one write. (It was 1 ms, which put about half a millisecond of
+/// midge's own delay into the e2e p50 of any publisher sending more than a
+/// message per millisecond.)
+const PRECISE_GRID_US: u64 = timer::MIN_GAP.as_micros() as u64;
 
 /// The grid while the publisher's worker is busy (adaptive batching): a
 /// write costs a system call that also runs the broker's receive path, so
-/// under load half as many writes halve most of a publisher's cost, for half
-/// a millisecond more publish lag on average.
+/// under load a publisher sends what fell due in a 2 ms step in one write,
+/// for about a millisecond of publish lag on average (midge's share of the
+/// e2e p50, reported as the send bias).
 const BUSY_PRECISE_GRID_US: u64 = 2000;
+
+/// The busy grid when a 2 ms step's messages would fill a quarter of the
+/// publisher's inflight window: it must not wait on its own window.
+const BUSY_WINDOW_GRID_US: u64 = 1000;
+
+/// With batching off (`batch_window = "0ms"`) a publisher keeps the 1 ms
+/// step it always had: that mode is the reference the receive-side bias is
+/// measured against (docs/PERFORMANCE.md), and at 60k msg/s a finer step
+/// would cost it a third more CPU.
+const OFF_GRID_US: u64 = 1000;
+
+/// The step a publisher on the precise timer keeps to, by the run's batch
+/// mode, its worker's verdict (only adaptive batching judges it) and
+/// whether its inflight window allows the coarse busy step.
+fn precise_grid_us(mode: BatchMode, worker_busy: bool, coarse_fits_window: bool) -> u64 {
+    match (mode, worker_busy, coarse_fits_window) {
+        (BatchMode::Off, ..) => OFF_GRID_US,
+        (_, false, _) => PRECISE_GRID_US,
+        (_, true, true) => BUSY_PRECISE_GRID_US,
+        (_, true, false) => BUSY_WINDOW_GRID_US,
+    }
+}
 
 /// When a publisher wakes for a message intended at `intended_us`: at the
 /// grid's next `tick` at the earliest — but never past the publishing
@@ -195,11 +229,11 @@ impl Client {
         // and sends everything due by then (tokio's timer, on the
         // window's grid). Without one, it wakes at its message's
         // intended time on the worker's precise timer — but at most once
-        // per millisecond grid step, as the wheel had it, so a fast
-        // publisher still sends what is due in one write.
+        // per grid step (`publisher_grid_us`), so a fast publisher sends
+        // what fell due within a step in one write.
         let window_us = self.ctx.plan.batch_window.as_micros() as u64;
         let precise = window_us == 0 && timer::available();
-        let grid_us = if precise { self.precise_grid_us() } else { window_us };
+        let grid_us = if precise { self.publisher_grid_us() } else { window_us };
         let next_publish = match self.publisher.schedule.as_mut() {
             Some(s) if ready => s.is_due_before_end(seq).then(|| {
                 let tick =
@@ -234,18 +268,15 @@ impl Client {
         NextWake { wake, timed: wake_at.is_some(), reads_held: hold_at.is_some(), next_publish, keepalive_at }
     }
 
-    /// The step a publisher on the precise timer keeps to: 1 ms, or 2 ms
-    /// while its worker is busy — unless what one step sends fills a
-    /// quarter of its inflight window: the coarser step must not make it
-    /// wait on its own window (it judges right after a write, when the
-    /// window is at its fullest).
-    fn precise_grid_us(&self) -> u64 {
+    /// The step a publisher on the precise timer keeps to (`precise_grid_us`):
+    /// 100 µs, or 2 ms while its worker is busy — 1 ms there when what one
+    /// step sends fills a quarter of its inflight window, so the coarser
+    /// step does not make it wait on its own window (it judges right after a
+    /// write, when the window is at its fullest).
+    fn publisher_grid_us(&self) -> u64 {
         let qos0 = self.group.publish.as_ref().is_some_and(|p| p.qos == 0);
-        if (qos0 || !self.inflight_quarter_full()) && crate::mqtt::pace::worker_busy(self.now_us()) {
-            BUSY_PRECISE_GRID_US
-        } else {
-            PRECISE_GRID_US
-        }
+        let busy = crate::mqtt::pace::worker_busy(self.now_us());
+        precise_grid_us(self.ctx.plan.batch_mode, busy, qos0 || !self.inflight_quarter_full())
     }
 
     fn inflight_quarter_full(&self) -> bool {
@@ -302,6 +333,20 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_worker_steps_on_the_timers_finest_grid_a_busy_one_on_2_ms() {
+        let adaptive = BatchMode::Adaptive;
+        assert_eq!(precise_grid_us(adaptive, false, true), 100);
+        assert_eq!(precise_grid_us(adaptive, false, false), 100, "a quiet worker never coarsens");
+        assert_eq!(precise_grid_us(adaptive, true, true), 2000);
+        assert_eq!(precise_grid_us(adaptive, true, false), 1000, "a quarter-full window keeps a 1 ms step");
+        assert_eq!(precise_grid_us(BatchMode::Off, false, true), 1000, "batching off keeps its 1 ms step");
+        // A publisher 167 µs apart on a quiet worker leaves at each message's
+        // intended time: the next tick after a send at 1,000 µs is 1,100.
+        let tick = crate::mqtt::pace::next_tick(1_000, precise_grid_us(adaptive, false, true));
+        assert_eq!(grid_wake_us(1_167, tick, 5_000_000), 1_167);
+    }
 
     #[test]
     fn a_grid_step_never_pushes_a_wake_past_the_window() {

@@ -24,7 +24,7 @@
 //! in and sends at least `WORKER_BUSY_PACKETS_PER_MS` (16) per ms
 //! (`worker_busy`, a thread-local `RateLook`). A busy connection's read waits
 //! for the next 1 ms tick, and a publisher on the precise timer steps on a 2 ms
-//! grid instead of 1 ms (`client::serve`). Held back, in the sense above: the
+//! grid instead of 100 µs (`client::serve`). Held back, in the sense above: the
 //! freshest QoS ≥ 1 delivery of a read over `HELD_BACK_AGE_US` (5 ms) old, or
 //! of unknown age; deliveries are then answered at once for `ANSWER_AT_ONCE_US`
 //! (50 ms), doubling each time, at most `MAX_ANSWER_AT_ONCE_US` (10 s).
