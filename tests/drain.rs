@@ -130,7 +130,8 @@ async fn the_drain_waits_for_a_stall_that_outlasts_publishing_and_nothing_is_los
     // The stall ends 1.5 s into the drain; the backlog comes at once, then a quiet period.
     assert_eq!(d.ended.as_str(), "complete", "{ctx}");
     assert!((1.5..3.0).contains(&d.waited_s), "{ctx}");
-    assert!(out.report.findings.is_empty(), "{ctx}");
+    // (midge's own saturation on a loaded machine is no finding about the broker.)
+    assert!(out.report.findings.iter().all(|f| f.kind.as_str() == "generator_saturated"), "{ctx}");
     assert_eq!(out.exit_code, 0, "{ctx}");
 }
 
@@ -149,7 +150,8 @@ async fn a_drain_shorter_than_the_stall_leaves_the_backlog_held_by_the_broker_no
     assert!((190..=210).contains(&m.held_by_broker), "{ctx}");
     assert_eq!(out.report.streams.iter().map(|s| s.held_by_broker).sum::<u64>(), m.held_by_broker, "{ctx}");
     // Neither a QoS violation nor a slow consumer's loss is built on it.
-    assert!(out.report.findings.is_empty(), "{ctx}");
+    // (midge's own saturation on a loaded machine is no finding about the broker.)
+    assert!(out.report.findings.iter().all(|f| f.kind.as_str() == "generator_saturated"), "{ctx}");
     let md = midge::report::markdown::render(&out.report);
     assert!(md.contains("still held by the broker when the run ended"), "{md}");
 }
