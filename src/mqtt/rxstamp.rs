@@ -11,7 +11,9 @@
 //! turns it into run-clock µs (`RunClock::run_us_of_unix_ns`).
 //!
 //! What a stamp means: TCP gives one timestamp per `recvmsg`, that of the
-//! last segment the read consumed. A packet completed by an earlier segment
+//! last segment the read consumed (and the kernel merges segments waiting
+//! in the receive queue, keeping the newest stamp, so reading less per call
+//! would not give finer ones). A packet completed by an earlier segment
 //! of the same read is stamped when the read's last bytes arrived: later
 //! than its own arrival by at most the spread of the read's segments, never
 //! by the time the bytes then waited for midge to read them. A segment that
