@@ -82,6 +82,7 @@ pub struct ShardLatencies {
     pub ack: LazyHistogram,
     pub suback: LazyHistogram,
     pub publish_lag: LazyHistogram,
+    pub receive_delay: LazyHistogram,
 }
 
 impl ShardLatencies {
@@ -96,6 +97,7 @@ impl ShardLatencies {
         self.ack.add_to(&mut into.ack);
         self.suback.add_to(&mut into.suback);
         self.publish_lag.add_to(&mut into.publish_lag);
+        self.receive_delay.add_to(&mut into.receive_delay);
     }
 }
 
@@ -116,6 +118,9 @@ pub struct Delivery {
     /// or resumed backlog, nothing midge held back. Only these set the
     /// drain's quiet period (`Metrics::slowest_delivery_us`).
     pub first: bool,
+    /// midge's taking it in minus the kernel's receive stamp (µs); None
+    /// without a kernel stamp (TLS, WebSocket, not Linux).
+    pub receive_delay_us: Option<u64>,
 }
 
 impl Delivery {
@@ -176,6 +181,9 @@ impl UnrecordedDeliveries {
             shard.latency.e2e.record(d.e2e_us);
             shard.latency.e2e_uncorrected.record(d.raw_us());
             shard.interval_e2e.record(d.e2e_us);
+            if let Some(us) = d.receive_delay_us {
+                shard.latency.receive_delay.record(us.max(1));
+            }
             shard.counters.received[d.qos as usize] += 1;
             if d.first {
                 slowest = slowest.max(d.raw_us());
@@ -545,7 +553,16 @@ mod tests {
         // The 5 s one is a resumed backlog (not a first delivery): counted, not the slowest.
         for (i, raw_us, first) in [(0u64, 900u64, true), (1, 1_200_000, true), (2, 40, true), (3, 5_000_000, false)] {
             let one_way_us = raw_us as i64;
-            batch.push(Delivery { qos: 1, pkid: 1, publisher: 0, seq: i, e2e_us: raw_us, one_way_us, first });
+            batch.push(Delivery {
+                qos: 1,
+                pkid: 1,
+                publisher: 0,
+                seq: i,
+                e2e_us: raw_us,
+                one_way_us,
+                first,
+                receive_delay_us: None,
+            });
         }
         let slowest = m.with(0, |s| batch.drain_into(s));
         assert_eq!(slowest, 1_200_000);

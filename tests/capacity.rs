@@ -192,6 +192,9 @@ async fn a_step_offers_what_the_plan_asked_for_and_fails_on_clients_never_connec
     let (held, broke) = (&c.steps[0], &c.steps[1]);
     assert_eq!((held.planned_offered, held.delivered, held.never_connected), (40, 40, 0), "{held:?}");
     assert_eq!(held.delivered_ratio, 1.0);
+    // Which e2e the steps judged: plain TCP, to the kernel's receive stamp.
+    let kernel = midge::record::vocab::ReceiveTime::Kernel;
+    assert_eq!((held.e2e_receive_time, broke.e2e_receive_time), (kernel, kernel), "{c:#?}");
     assert_eq!(broke.planned_offered, 80, "40 publishers × 2 msg/s × 1 s, one subscriber");
     // mosquitto 2.0.11 lets one or two more in than it should.
     let missing = broke.never_connected;
@@ -218,6 +221,10 @@ async fn a_step_offers_what_the_plan_asked_for_and_fails_on_clients_never_connec
     );
     let md = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
     assert!(md.contains("Holds 20 clients") && md.contains("40 of 40 delivered"), "{md}");
+    assert!(
+        md.contains("e2e judged: from the intended send (midge's send lag included) to the kernel's receive stamp"),
+        "{md}"
+    );
     assert!(md.contains(&format!("breaks at 40 clients: {missing} of 40 clients never connected")), "{md}");
 }
 

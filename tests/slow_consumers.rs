@@ -155,3 +155,62 @@ publish = { topic = "pb/{i}", qos = 1, rate = 20.0 }
     assert!((31..=33).contains(&m.held_by_broker), "{ctx}");
     assert!(out.report.findings.is_empty(), "{ctx}");
 }
+
+/// Kernel receive timestamps: a message that arrives while midge stalls its
+/// subscriber is received when the kernel had it, not when midge read it.
+/// One publisher, 2 msg/s from the publishing start (seq k intended at
+/// k × 500 ms: the only publisher has no offset), QoS 0; the subscriber is
+/// stalled from 0.6 s to 1.3 s, so exactly one message (seq 2, intended at
+/// 1.0 s) arrives in the stall, alone in its read. midge takes it in at 1.3
+/// s at the earliest, and the kernel stamped it at 1.0 s + its e2e; so its
+/// receive delay is at least 300 ms − e2e max (HDR maxima round up, which
+/// keeps the inequality), while e2e itself — to the kernel's stamp — stays
+/// a loopback figure (without the stamp it would be over 300 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_read_shows_as_midges_receive_delay_not_as_e2e() {
+    use midge::record::vocab::ReceiveTime;
+    let text = r#"
+name = "stamped"
+duration = "2s"
+drain = "1s"
+[broker]
+url = "spawn:mosquitto"
+[[group]]
+name = "sub"
+subscribe = { filter = "k/#", qos = 0 }
+[[group]]
+name = "pub"
+publish = { topic = "k/1", qos = 0, rate = 2.0, payload = 64 }
+[[fault]]
+at = "0.6s"
+action = "stall"
+group = "sub"
+for = "0.7s"
+"#;
+    let out = run_text(text, "spawn:mosquitto").await;
+    let r = &out.report;
+    let l = &r.latency;
+    let ctx = format!("e2e {:?}\nreceive_delay {:?}\nown {:?}", l.e2e, l.receive_delay, l.own);
+    eprintln!(
+        "e2e max {} µs, e2e_uncorrected max {} µs, receive delay p50 {} p99 {} max {} µs",
+        l.e2e.max_us,
+        l.e2e_uncorrected.max_us,
+        l.own.receive_delay_p50_us,
+        l.own.receive_delay_p99_us,
+        l.receive_delay.max_us
+    );
+    assert_eq!((r.messages.published, r.messages.received, r.messages.lost), (4, 4, 0), "{ctx}");
+    assert_eq!(l.own.e2e_receive_time, ReceiveTime::Kernel, "{ctx}");
+    assert_eq!((l.receive_delay.count, l.own.receive_delay_deliveries), (4, 4), "{ctx}");
+    assert!(l.own.receive_delay_measured);
+    assert!(l.e2e.max_us < 100_000, "e2e runs to the kernel's stamp, not to the stalled read: {ctx}");
+    assert!(l.e2e_uncorrected.max_us < 100_000, "{ctx}");
+    assert!(l.receive_delay.max_us + l.e2e.max_us >= 300_000, "{ctx}");
+    // Four values: p99 is the largest, the stalled one.
+    assert_eq!(l.own.receive_delay_p99_us, l.receive_delay.p99_us);
+    assert!(l.own.receive_delay_p99_us + l.e2e.max_us >= 300_000, "{ctx}");
+    assert!(l.own.receive_delay_p50_us < 100_000, "the other three were read at once: {ctx}");
+    let md = midge::report::markdown::render(r);
+    assert!(md.contains("midge's own part: send lag p50"), "{md}");
+    assert!(md.contains("kernel receive timestamps on 4 of 4 deliveries"), "{md}");
+}

@@ -100,6 +100,15 @@ async fn counts_are_exact_over_tls_and_the_handshake_is_in_connect_latency() {
         r.latency.connect,
         r.latency.connect_tcp
     );
+    // Over TLS the kernel's stamp is the ciphertext's: midge stamps its own
+    // reads, and the report says the receive delay was not measured.
+    let own = &r.latency.own;
+    assert_eq!(own.e2e_receive_time, midge::record::vocab::ReceiveTime::Midge, "{own:?}");
+    assert_eq!(
+        (own.receive_delay_measured, own.receive_delay_deliveries, r.latency.receive_delay.count),
+        (false, 0, 0)
+    );
+    assert!(midge::report::markdown::render(r).contains("receive delay not measured"));
     assert_eq!(out.exit_code, 0);
 }
 

@@ -14,7 +14,7 @@
 //! the QoS contract's defaults included).
 
 use super::detect::{self, Explained};
-use super::generator::load_generator;
+use super::generator::{load_generator, own_part};
 use super::model::{
     BrokerInfo, ClientId, ClientTimeline, ClientsInfo, ConnectionInfo, Disconnects, DrainInfo, Finding, GroupName,
     LatencyInfo, LoadGenerator, LossWindowInfo, Messages, Report, ScenarioInfo, ShareInfo, StageInfo, StillArriving,
@@ -483,7 +483,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         stop_signal: record.stop_signal,
         drain: drain_info(record, &tally.streams),
         clients: clients_info(plan, record),
-        latency: LatencyInfo::from(&record.latencies),
+        latency: LatencyInfo { own: own_part(plan, &record.latencies), ..LatencyInfo::from(&record.latencies) },
         messages: messages(&tally, &record.counters, generator.publish_rates.iter().map(|r| r.unsent).sum()),
         disconnects: Disconnects { total: by_cause.values().sum(), by_cause },
         reconnects: record.counters.reconnects,

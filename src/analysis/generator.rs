@@ -29,12 +29,12 @@
 //! `load_generator.peak_rss_kib` is taken by `runner::run` after the analysis
 //! and written into record and report alike.
 
-use crate::analysis::model::{LatencySummary, LoadGenerator, PublishRate};
+use crate::analysis::model::{LatencySummary, LoadGenerator, OwnPart, PublishRate};
 use crate::plan::schedule::Schedule;
 use crate::plan::Arrival;
 use crate::plan::Plan;
-use crate::record::vocab::Limit;
-use crate::record::{ClientRecord, KernelTcp, RunRecord};
+use crate::record::vocab::{BatchMode, Limit, ReceiveTime};
+use crate::record::{ClientRecord, KernelTcp, Latencies, RunRecord};
 use std::collections::BTreeMap;
 
 /// The event loop fell behind when a 10 ms timer fired this late (p99).
@@ -224,6 +224,27 @@ pub fn kernel_socket_bytes_per_client(kernel: Option<KernelTcp>, connected_peak:
     match (kernel, connected_peak) {
         (Some(k), n) if n > 0 => Some(k.mem_kib * 1024 / n),
         _ => None,
+    }
+}
+
+/// midge's own part of the latency (report.json `latency.own`): send lag
+/// and receive delay percentiles from their histograms, and the most a
+/// paced read could add under the plan's batching.
+pub fn own_part(plan: &Plan, l: &Latencies) -> OwnPart {
+    let q = |h: &hdrhistogram::Histogram<u64>, x: f64| if h.is_empty() { 0 } else { h.value_at_quantile(x) };
+    OwnPart {
+        send_lag_p50_us: q(&l.publish_lag, 0.5),
+        send_lag_p99_us: q(&l.publish_lag, 0.99),
+        receive_delay_p50_us: q(&l.receive_delay, 0.5),
+        receive_delay_p99_us: q(&l.receive_delay, 0.99),
+        receive_delay_measured: !l.receive_delay.is_empty(),
+        receive_delay_deliveries: l.receive_delay.len(),
+        batching_bound_us: match plan.batch_mode {
+            BatchMode::Off => 0,
+            BatchMode::Fixed => plan.batch_window.as_micros() as u64,
+            BatchMode::Adaptive => crate::mqtt::pace::ADAPTIVE_WINDOW_US,
+        },
+        e2e_receive_time: ReceiveTime::of(l.e2e.len(), l.receive_delay.len()),
     }
 }
 

@@ -692,6 +692,47 @@ fn late_publishes_with_room_in_every_window_mean_midge_was_the_limit() {
     assert_eq!(r.load_generator.publish_window_full, 3);
 }
 
+/// midge's own part, from hand-made histograms: send lag 100 × 300 µs and
+/// 100 × 1,500 µs (p50 300, p99 1,500); a receive delay on 60 of the 100
+/// deliveries, 59 × 40 µs and one 900 µs (p50 40, p99 900: the rank of
+/// the 99th percentile of 60 values, 59.4, rounds up to the 60th); the batching
+/// bound is the plan's: adaptive 1000, a fixed 5 ms window 5000, off 0.
+#[test]
+fn midges_own_part_comes_from_send_lag_and_receive_delay() {
+    use crate::record::vocab::ReceiveTime;
+    let plan = pub_sub(true, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10 * S, None);
+    connect(&mut rec, 1, 500_000, 10 * S, None);
+    publish(&mut rec, 0, 1, every(S, 10_000, 200));
+    receive(&mut rec, 1, 0, 0..200);
+    for k in 0..200 {
+        rec.latencies.publish_lag.record(if k < 100 { 300 } else { 1_500 }).unwrap();
+    }
+    for k in 0..100 {
+        rec.latencies.e2e.record(2_000).unwrap();
+        if k < 60 {
+            rec.latencies.receive_delay.record(if k < 59 { 40 } else { 900 }).unwrap();
+        }
+    }
+    let own = analyse(&plan, &rec).latency.own;
+    assert_eq!((own.send_lag_p50_us, own.send_lag_p99_us), (300, 1_500));
+    assert_eq!((own.receive_delay_p50_us, own.receive_delay_p99_us), (40, 900));
+    assert_eq!((own.receive_delay_measured, own.receive_delay_deliveries), (true, 60));
+    assert_eq!((own.batching_bound_us, own.e2e_receive_time), (1_000, ReceiveTime::Mixed));
+
+    // No kernel stamp at all, a fixed 5 ms window: not measured, bounded by the window.
+    rec.latencies.receive_delay = crate::record::hist::new_histogram();
+    let fixed = kit::plan(
+        "name = \"t\"\nbatch_window = \"5ms\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 100.0 }\n\
+         [[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 1 }\n",
+    );
+    let r = analyse(&fixed, &rec);
+    let own = &r.latency.own;
+    assert_eq!((own.receive_delay_measured, own.receive_delay_p99_us, own.batching_bound_us), (false, 0, 5_000));
+    assert_eq!(own.e2e_receive_time, ReceiveTime::Midge);
+}
+
 #[test]
 fn load_never_sent_with_the_broker_leaving_room_means_midge_was_the_limit() {
     // 150 of 200 due messages sent, every publisher connected throughout, no

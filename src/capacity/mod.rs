@@ -282,6 +282,7 @@ async fn run_step(
         never_connected,
         e2e_p50_us: r.latency.e2e.p50_us,
         e2e_p99_us: r.latency.e2e.p99_us,
+        e2e_receive_time: r.latency.own.e2e_receive_time,
         connect_p99_us: r.latency.connect.p99_us,
         broker_cpu_s,
         broker_rss_kib: handle.and_then(|h| h.rss_kib()),

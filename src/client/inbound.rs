@@ -56,7 +56,9 @@ impl Client {
             Event::Delivery(m) => {
                 let run = (self.ctx.plan.run_id, self.ctx.run.clock);
                 let held_back = self.pacing.as_ref().is_some_and(|p| p.is_behind());
-                let age = self.recorder.take_in(&m, run, now, &mut self.link.gen, held_back);
+                // Received when the kernel got its bytes, where it stamps them.
+                let received = conn.received_at(now);
+                let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, held_back);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }

@@ -45,6 +45,7 @@
 use super::session::Outbound;
 use crate::metrics::{Delivery, Metrics, UnrecordedDeliveries};
 use crate::mqtt::codec::Publish;
+use crate::mqtt::connection::Received;
 use crate::payload::{Decoded, Header};
 use crate::record::clock::RunClock;
 use crate::record::logs::{PublishLog, RxLog};
@@ -132,15 +133,17 @@ impl Recorder {
     /// a retained message (RETAIN set on delivery) is counted apart: the
     /// protocol requires it on subscribe, so it is no duplicate, and its age
     /// is no latency. Returns a tracked delivery's age from its actual send.
-    /// `held_back`: midge was holding back this subscriber's reads.
+    /// `held_back`: midge was holding back this subscriber's reads. `received`:
+    /// when (the kernel's stamp where there is one, `Connection::received_at`).
     pub fn take_in(
         &mut self,
         m: &Publish,
         (run_id, clock): (u64, RunClock),
-        now: u64,
+        received: Received,
         gen: &mut Generation,
         held_back: bool,
     ) -> Option<u64> {
+        let now = received.at_us;
         let rx = self.rx.get_or_insert_with(Default::default);
         if let Some((run, client, connection)) = crate::plan::parse_will_payload(&m.payload) {
             match run == run_id {
@@ -180,6 +183,7 @@ impl Recorder {
                     e2e_us,
                     one_way_us,
                     first: first && !held_back,
+                    receive_delay_us: received.delay_us,
                 });
                 return Some(raw_us);
             }
@@ -320,6 +324,31 @@ mod tests {
         }
     }
 
+    /// Taken in by midge at `us`, with no kernel stamp.
+    fn at(us: u64) -> Received {
+        Received { at_us: us, delay_us: None }
+    }
+
+    /// With a kernel stamp, e2e runs to the kernel's receive time, and
+    /// midge's own delay after it goes to `receive_delay`; without one,
+    /// e2e runs to midge's time and no delay is recorded.
+    #[test]
+    fn a_kernel_stamp_is_the_receive_time_and_the_rest_is_midges_delay() {
+        let clock = RunClock::new();
+        let m = Metrics::new(1);
+        let mut r = Recorder::new(0, None, true);
+        let mut gen = Generation { connected_us: Some(1_000_000), ..Default::default() };
+        // Sent (and intended) at 2 s; the kernel had it at 2.0003 s, midge took it in 1.5 ms later.
+        let stamped = Received { at_us: 2_000_300, delay_us: Some(1_500) };
+        assert_eq!(r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, false), Some(300));
+        // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
+        r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, false);
+        r.record_deliveries(&m);
+        let l = m.totals().1;
+        assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
+        assert_eq!((l.receive_delay.len(), l.receive_delay.min(), l.receive_delay.max()), (1, 1_500, 1_500));
+    }
+
     #[test]
     fn only_first_deliveries_set_the_slowest_delivery() {
         let clock = RunClock::new();
@@ -327,19 +356,19 @@ mod tests {
         let mut r = Recorder::new(0, None, true);
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), 10_120_000, &mut gen, false);
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, false);
         r.record_deliveries(&m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
-        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), 10_200_000, &mut gen, false);
+        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, false);
         // A DUP copy and a resend of seq 0, both a second late.
-        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), 11_200_000, &mut gen, false);
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), 11_300_000, &mut gen, false);
+        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, false);
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, false);
         r.record_deliveries(&m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
-        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), 11_800_000, &mut gen, true);
+        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, true);
         r.record_deliveries(&m);
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
@@ -370,8 +399,8 @@ mod tests {
         let (clock, m) = (RunClock::new(), Metrics::new(1));
         let mut r = Recorder::new(0, None, true);
         let second = &mut rec.clients[1].timeline[1];
-        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), 7_000_000, second, false);
-        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), 7_020_000, second, false);
+        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, false);
+        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, false);
         r.record_deliveries(&m);
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));

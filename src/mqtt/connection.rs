@@ -22,6 +22,12 @@
 //! window used) and `delivery_age` (the broker seen holding deliveries back)
 //! keep reads from being held.
 //!
+//! Receive time: on plain TCP (Linux) reads go through `super::rxstamp`, and
+//! the kernel's stamp of a read's last segment is kept; `received_at` gives
+//! it (or midge's own time) for the packets being handled — every whole
+//! packet in the buffer was completed by the latest read, since a read
+//! happens only when none is left. TLS and WebSocket keep userspace time.
+//!
 //! `ConnectionCounters`, added to the client's counters when the connection
 //! ends (`ConnectionCounters::add_to`): socket reads and writes, bytes in and
 //! out, publish writes (a flush that carried PUBLISHes) and batched ones (more
@@ -33,6 +39,7 @@ use super::codec::{self, CodecError, Packet};
 use super::flight::FlightRecorder;
 use super::pace::{next_tick, worker_busy, worker_moved, AdaptivePace};
 use super::protocol::ProtocolVersion;
+use super::rxstamp;
 use super::transport::Stream;
 use crate::record::clock::RunClock;
 use crate::record::Counters;
@@ -81,6 +88,24 @@ pub struct Connection {
     last_read_us: u64,
     /// While busy, the next read waits until this run-clock µs (0: it need not).
     paced_until_us: u64,
+    /// Plain TCP on Linux: the kernel stamps what the socket receives
+    /// (`super::rxstamp`).
+    kernel_stamps: bool,
+    /// The kernel's receive time (run-clock µs) of the last read's last
+    /// segment, if it had one: every whole packet in the buffer was
+    /// completed by that read (a read happens only when none is left).
+    read_stamp_us: Option<u64>,
+}
+
+/// When the packets being handled were received (`Connection::received_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Run-clock µs: the kernel's stamp where there is one, else midge's
+    /// own time of taking the packet in.
+    pub at_us: u64,
+    /// How long after the kernel midge took it in (µs); None without a
+    /// kernel stamp.
+    pub delay_us: Option<u64>,
 }
 
 /// What one connection counts of its socket, for the report: added to the
@@ -170,6 +195,9 @@ impl Connection {
     pub fn new(stream: impl Into<Stream>, protocol: ProtocolVersion, clock: RunClock) -> Connection {
         let stream = stream.into();
         let _ = stream.tcp().set_nodelay(true);
+        // Only plain TCP: under TLS or a WebSocket the kernel's stamp is
+        // the ciphertext's or the frame's, read through a decoder.
+        let kernel_stamps = matches!(&stream, Stream::Tcp(tcp) if rxstamp::enable(tcp));
         Connection {
             stream,
             // None to start: an idle client only ever reads CONNACK and
@@ -190,6 +218,21 @@ impl Connection {
             adaptive: None,
             last_read_us: 0,
             paced_until_us: 0,
+            kernel_stamps,
+            read_stamp_us: None,
+        }
+    }
+
+    /// When the packets now being handled were received, midge's own
+    /// taking them in being at `now_us`: the kernel's stamp of the read
+    /// that completed them (never later than `now_us`), or `now_us`.
+    pub fn received_at(&self, now_us: u64) -> Received {
+        match self.read_stamp_us {
+            Some(k) => {
+                let at_us = k.min(now_us);
+                Received { at_us, delay_us: Some(now_us - at_us) }
+            }
+            None => Received { at_us: now_us, delay_us: None },
         }
     }
 
@@ -219,7 +262,14 @@ impl Connection {
                 self.read_buf.reserve(room);
             }
             let asked = self.read_buf.capacity() - self.read_buf.len();
-            let n = self.stream.read_buf(&mut self.read_buf).await?;
+            let n = match &self.stream {
+                Stream::Tcp(tcp) if self.kernel_stamps => {
+                    let (n, stamp) = rxstamp::read_stamped(tcp, &mut self.read_buf).await?;
+                    self.read_stamp_us = stamp.and_then(|ns| self.clock.run_us_of_unix_ns(ns));
+                    n
+                }
+                _ => self.stream.read_buf(&mut self.read_buf).await?,
+            };
             if self.adaptive.is_some() {
                 // This read was the paced one: the next is decided afresh.
                 self.paced_until_us = 0;

@@ -8,5 +8,6 @@ pub mod handshake;
 pub mod pace;
 pub mod protocol;
 pub mod reason;
+pub mod rxstamp;
 pub mod transport;
 pub mod websocket;

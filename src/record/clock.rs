@@ -35,6 +35,18 @@ impl RunClock {
         self.start + std::time::Duration::from_micros(run_us)
     }
 
+    /// A CLOCK_REALTIME time (Unix ns, a kernel receive timestamp) as
+    /// run-clock µs; None before the run's start. The offset is the one
+    /// taken at the start (`start_unix_us`), which the payload header's
+    /// times use too, so e2e compares like with like. It holds over a run:
+    /// NTP slews CLOCK_REALTIME and CLOCK_MONOTONIC (the run clock's
+    /// `Instant`) at the same rate; only a step of the wall clock (settimeofday)
+    /// would move them apart, and that moves the header's times just as much.
+    /// The caller clamps a stamp to its own "now" (a stamp is never later).
+    pub fn run_us_of_unix_ns(&self, unix_ns: u64) -> Option<u64> {
+        (unix_ns / 1000).checked_sub(self.start_unix_us)
+    }
+
     pub fn start_unix_us(&self) -> u64 {
         self.start_unix_us
     }
@@ -43,5 +55,21 @@ impl RunClock {
 impl Default for RunClock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_timestamp_turns_into_run_clock_microseconds() {
+        let clock = RunClock { start: Instant::now(), start_unix_us: 1_765_000_000_000_000 };
+        // 2.5 s and 1,999 ns after the start: 2,500,001 µs (ns truncated).
+        assert_eq!(clock.run_us_of_unix_ns(1_765_000_002_500_001_999), Some(2_500_001));
+        assert_eq!(clock.run_us_of_unix_ns(1_765_000_000_000_000_000), Some(0));
+        assert_eq!(clock.run_us_of_unix_ns(1_764_999_999_999_999_000), None, "before the start");
+        // And back: the same Unix µs the header's times are compared in.
+        assert_eq!(clock.unix_us(2_500_001), 1_765_000_002_500_001);
     }
 }

@@ -319,6 +319,10 @@ pub struct Latencies {
     /// How late each publish left against its slot in the schedule.
     #[serde(with = "hist")]
     pub publish_lag: Histogram<u64>,
+    /// Per delivery with a kernel receive stamp: midge's taking it in minus
+    /// the kernel's stamp (at least 1 µs); empty where none had one.
+    #[serde(with = "hist", default = "hist::new_histogram")]
+    pub receive_delay: Histogram<u64>,
 }
 
 impl Latencies {
@@ -333,6 +337,7 @@ impl Latencies {
             ack: hist::new_histogram(),
             suback: hist::new_histogram(),
             publish_lag: hist::new_histogram(),
+            receive_delay: hist::new_histogram(),
         }
     }
 
@@ -347,6 +352,7 @@ impl Latencies {
         let _ = self.ack.add(&o.ack);
         let _ = self.suback.add(&o.suback);
         let _ = self.publish_lag.add(&o.publish_lag);
+        let _ = self.receive_delay.add(&o.receive_delay);
     }
 }
 

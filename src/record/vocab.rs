@@ -16,7 +16,8 @@
 //! `loss_windows[].kind` (`session_expired` only ever counts missed messages:
 //! nothing was owed); `Limit` → the `broker_limit` evidence `limit`;
 //! `StopSignal` → `stop_signal`; `DrainEnd` → `drain.ended`; `BatchMode` →
-//! `load_generator.batch_mode`; `Cause::name()` → `disconnects.by_cause` and
+//! `load_generator.batch_mode`; `ReceiveTime` → `latency.own.e2e_receive_time`
+//! and `capacity.steps[].e2e_receive_time`; `Cause::name()` → `disconnects.by_cause` and
 //! `clients.connect_failures` keys, `client_timelines[].connections[].cause`,
 //! the `protocol_error_drop` evidence `cause`. `Cause` names include
 //! `network_eof`, `keepalive_timeout`, `malformed_packet_from_broker`, CONNACK
@@ -203,6 +204,35 @@ impl Limit {
     /// stops subscribing).
     pub fn blocks_publishing(self) -> bool {
         matches!(self, Limit::MaximumPacketSize | Limit::MaximumQos | Limit::RetainAvailable)
+    }
+}
+
+named_enum! {
+    /// What e2e ran to, its deliveries' receive time (`report.json`
+    /// `latency.own.e2e_receive_time`, `capacity.steps[].e2e_receive_time`).
+    #[derive(Default)]
+    pub enum ReceiveTime as "receive time" {
+        /// Every delivery's: the kernel's receive stamp (plain TCP, Linux).
+        Kernel => "kernel",
+        /// Every delivery's: midge's own, after its read (TLS, WebSocket, not Linux).
+        Midge => "midge",
+        /// Some of each.
+        Mixed => "mixed",
+        /// No delivery.
+        #[default]
+        NoDeliveries => "none",
+    }
+}
+
+impl ReceiveTime {
+    /// Of `deliveries`, `stamped` had a kernel receive stamp.
+    pub fn of(deliveries: u64, stamped: u64) -> ReceiveTime {
+        match (deliveries, stamped) {
+            (0, _) => ReceiveTime::NoDeliveries,
+            (_, 0) => ReceiveTime::Midge,
+            (d, s) if s >= d => ReceiveTime::Kernel,
+            _ => ReceiveTime::Mixed,
+        }
     }
 }
 

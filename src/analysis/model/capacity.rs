@@ -1,6 +1,7 @@
 //! `capacity` of report.json: a `midge capacity` search, filled by
 //! `crate::capacity`.
 
+use crate::record::vocab::ReceiveTime;
 use crate::scenario::CapacityVary;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,12 @@ pub struct CapacityStep {
     pub never_connected: u64,
     pub e2e_p50_us: u64,
     pub e2e_p99_us: u64,
+    /// Which e2e the step's figures (and its `e2e_p99` rule) are: from the
+    /// intended send (midge's send lag included) to this receive time
+    /// (`latency.own.e2e_receive_time`: the kernel's stamp leaves midge's
+    /// receive delay out).
+    #[serde(default)]
+    pub e2e_receive_time: ReceiveTime,
     pub connect_p99_us: u64,
     /// CPU seconds the broker used over the whole step (connect, publish,
     /// drain); null unless midge started it.

@@ -1,6 +1,7 @@
 //! `latency` of report.json: each latency as percentiles and its HDR
 //! histogram.
 
+use crate::record::vocab::ReceiveTime;
 use crate::record::{hist, Latencies};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,38 @@ pub struct LatencyInfo {
     pub ack: LatencySummary,
     /// SUBSCRIBE to SUBACK.
     pub suback: LatencySummary,
+    /// Per delivery with a kernel receive stamp (plain TCP on Linux):
+    /// midge's taking it in minus the kernel's stamp (count 0 without one).
+    #[serde(default)]
+    pub receive_delay: LatencySummary,
+    /// midge's own part of the latency it reports (`OwnPart`).
+    #[serde(default)]
+    pub own: OwnPart,
+}
+
+/// midge's own part of the latency it reports, measured in the run:
+/// `send_lag` (actual minus intended send: in e2e, not in e2e_uncorrected)
+/// and `receive_delay` (midge taking a delivery in minus the kernel's
+/// receive stamp: in neither, since e2e runs to the kernel's stamp). Where
+/// no delivery had a kernel stamp (TLS, WebSocket, not Linux) the receive
+/// delay is not measured and is in both e2e figures: `batching_bound_us`
+/// is how much a paced read could add to a delivery's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OwnPart {
+    pub send_lag_p50_us: u64,
+    pub send_lag_p99_us: u64,
+    /// 0 when not measured.
+    pub receive_delay_p50_us: u64,
+    pub receive_delay_p99_us: u64,
+    /// Some delivery had a kernel receive stamp.
+    pub receive_delay_measured: bool,
+    /// Deliveries with a kernel stamp, of `e2e.count`.
+    pub receive_delay_deliveries: u64,
+    /// The most a paced read holds what arrived: the batch window (fixed),
+    /// the adaptive window (1 ms), 0 with batching off.
+    pub batching_bound_us: u64,
+    /// What e2e ran to: the kernel's receive stamp, midge's own time, a mix.
+    pub e2e_receive_time: ReceiveTime,
 }
 
 impl LatencyInfo {
@@ -70,6 +103,8 @@ impl LatencyInfo {
             e2e_uncorrected: LatencySummary::from_histogram(&l.e2e_uncorrected),
             ack: LatencySummary::from_histogram(&l.ack),
             suback: LatencySummary::from_histogram(&l.suback),
+            receive_delay: LatencySummary::from_histogram(&l.receive_delay),
+            own: OwnPart::default(),
         }
     }
 }

@@ -36,7 +36,7 @@ pub use capacity::{CapacityInfo, CapacityStep};
 pub use expectation::{Comparison, ExpectationResult, LimitUnit};
 pub use generator::{LoadGenerator, PublishRate};
 pub use keys::{ClientId, GroupName, SysTopic};
-pub use latency::{LatencyInfo, LatencySummary};
+pub use latency::{LatencyInfo, LatencySummary, OwnPart};
 pub use shards::{ClockPairInfo, ShardPartInfo, ShardsInfo};
 
 pub const SCHEMA_VERSION: u32 = 1;

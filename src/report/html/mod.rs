@@ -440,6 +440,7 @@ mod tests {
             connect_failures: 0,
             e2e_p50_us: 1_000,
             e2e_p99_us: 5_000,
+            e2e_receive_time: Default::default(),
             connect_p99_us: 2_000,
             broker_cpu_s: None,
             broker_rss_kib: None,

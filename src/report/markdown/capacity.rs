@@ -93,5 +93,29 @@ pub fn capacity_section(c: &CapacityInfo) -> String {
         );
     }
     o.push('\n');
+    let _ = writeln!(o, "{}\n", e2e_judged(&c.steps));
     o
+}
+
+/// Which e2e the steps' figures and the `e2e_p99` rule are (the steps'
+/// `e2e_receive_time`, each named once, in order).
+fn e2e_judged(steps: &[crate::analysis::model::CapacityStep]) -> String {
+    use crate::record::vocab::ReceiveTime;
+    let mut seen: Vec<ReceiveTime> = Vec::new();
+    for s in steps {
+        if s.e2e_receive_time != ReceiveTime::NoDeliveries && !seen.contains(&s.e2e_receive_time) {
+            seen.push(s.e2e_receive_time);
+        }
+    }
+    let to: Vec<&str> = seen
+        .iter()
+        .map(|t| match t {
+            ReceiveTime::Kernel => "the kernel's receive stamp (midge's own receive delay left out)",
+            ReceiveTime::Midge => "midge's read (midge's batched reads included)",
+            ReceiveTime::Mixed => "the kernel's receive stamp where there was one, else midge's read",
+            ReceiveTime::NoDeliveries => "",
+        })
+        .collect();
+    let to = if to.is_empty() { "receipt".to_string() } else { to.join("; in other steps to ") };
+    format!("e2e judged: from the intended send (midge's send lag included) to {to}.")
 }

@@ -2,7 +2,7 @@
 //! publish rates and batching) and the broker's process and `$SYS` counters
 //! over the run's own rounds.
 
-use crate::analysis::model::{LoadGenerator, Report};
+use crate::analysis::model::{LatencyInfo, LoadGenerator, Report};
 use crate::record::vocab::{BatchMode, LossWindow};
 use std::fmt::Write;
 
@@ -170,4 +170,33 @@ fn broker_process(r: &Report) -> String {
         Some(pid) => format!("the broker's process (PID {pid}, --broker-pid)"),
         None => "the spawned broker".to_string(),
     }
+}
+/// "midge's own part: …": send lag and receive delay (report.json
+/// `latency.own`), and where the receive delay was not measured, how much
+/// batched reads could have added.
+pub(super) fn own_part_line(l: &LatencyInfo) -> String {
+    let own = &l.own;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let receive = if own.receive_delay_measured {
+        format!(
+            "receive delay p50 {:.2} ms, p99 {:.2} ms (kernel receive timestamps on {} of {} deliveries; e2e runs to the kernel's stamp, so this is in neither e2e figure)",
+            ms(own.receive_delay_p50_us),
+            ms(own.receive_delay_p99_us),
+            own.receive_delay_deliveries,
+            l.e2e.count
+        )
+    } else if own.batching_bound_us > 0 {
+        format!(
+            "receive delay not measured (no kernel receive timestamps: TLS, WebSocket or not Linux): batched reads could have added up to {:.2} ms to each e2e figure",
+            ms(own.batching_bound_us)
+        )
+    } else {
+        "receive delay not measured (no kernel receive timestamps: TLS, WebSocket or not Linux); batching was off"
+            .to_string()
+    };
+    format!(
+        "midge's own part: send lag p50 {:.2} ms, p99 {:.2} ms (in e2e from the intended send, not from the actual send); {receive}.",
+        ms(own.send_lag_p50_us),
+        ms(own.send_lag_p99_us),
+    )
 }

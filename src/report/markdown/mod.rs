@@ -459,7 +459,11 @@ fn latency(o: &mut String, r: &Report) {
     latency_row(o, "end to end (uncorrected)", &l.e2e_uncorrected);
     latency_row(o, "publish ack", &l.ack);
     latency_row(o, "suback", &l.suback);
+    if l.receive_delay.count > 0 {
+        latency_row(o, "midge's receive delay (after the kernel's stamp)", &l.receive_delay);
+    }
     o.push('\n');
+    let _ = writeln!(o, "{}\n", generator::own_part_line(l));
 }
 
 #[cfg(test)]

@@ -170,3 +170,35 @@ fn a_drain_that_ran_out_of_time_says_what_was_still_arriving() {
     let md = super::render(&r);
     assert!(md.contains("**The drain ran out of time** after 3.37 s; nothing arrived from 12.0 s to 14.0 s"), "{md}");
 }
+
+/// The "midge's own part" line, measured (kernel stamps on 60 of 100
+/// deliveries) and not (no stamp, a fixed 2 ms window: the bound is said).
+#[test]
+fn midges_own_part_is_one_line_under_the_latency_table() {
+    use crate::record::vocab::ReceiveTime;
+    let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n");
+    let mut r = crate::analysis::analyse(&plan, &testkit::record(&plan));
+    r.latency.e2e.count = 100;
+    r.latency.own = crate::analysis::model::OwnPart {
+        send_lag_p50_us: 300,
+        send_lag_p99_us: 1_500,
+        receive_delay_p50_us: 40,
+        receive_delay_p99_us: 900,
+        receive_delay_measured: true,
+        receive_delay_deliveries: 60,
+        batching_bound_us: 1_000,
+        e2e_receive_time: ReceiveTime::Mixed,
+    };
+    let md = super::render(&r);
+    assert!(
+        md.contains(
+            "midge's own part: send lag p50 0.30 ms, p99 1.50 ms (in e2e from the intended send, not from the actual send); \
+             receive delay p50 0.04 ms, p99 0.90 ms (kernel receive timestamps on 60 of 100 deliveries; \
+             e2e runs to the kernel's stamp, so this is in neither e2e figure).\n"
+        ),
+        "{md}"
+    );
+    r.latency.own = crate::analysis::model::OwnPart { batching_bound_us: 2_000, ..Default::default() };
+    let md = super::render(&r);
+    assert!(md.contains("batched reads could have added up to 2.00 ms to each e2e figure."), "{md}");
+}
