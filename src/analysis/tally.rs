@@ -551,6 +551,28 @@ mod tests {
         }
     }
 
+    /// One publisher (client 7) to one subscriber (client 8) on one broker.
+    fn one_stream<'a>(
+        streams: &'a [StreamRef],
+        log: &'a PublishLog,
+        rx: &'a RxLog,
+        subscriber: Vec<Connected>,
+        run_end_us: u64,
+    ) -> TallyInput<'a> {
+        TallyInput {
+            streams,
+            publish_logs: HashMap::from([(7, log)]),
+            rx_logs: HashMap::from([(8, rx)]),
+            connections: HashMap::from([(8, subscriber)]),
+            restarts: &[],
+            run_end_us,
+            shares: Vec::new(),
+            behind: HashMap::new(),
+            across: None,
+            held_at_end: HashSet::new(),
+        }
+    }
+
     fn log_every_10us(n: u64, qos: u8) -> PublishLog {
         let mut log = PublishLog::new(qos);
         for seq in 0..n {
@@ -588,18 +610,13 @@ mod tests {
             stream_rx.record(seq);
         }
         // Live from t=120 ms (seq 2) to a graceful end.
-        let t = tally(&TallyInput {
-            streams: &[stream(false)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(120_000, 1_000_000, 1_000_000, End::Closed)])]),
-            restarts: &[],
-            run_end_us: 1_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(
+            &[stream(false)],
+            &log,
+            &rx,
+            vec![conn(120_000, 1_000_000, 1_000_000, End::Closed)],
+            1_000_000,
+        ));
         // Expected: seqs 2..=8 acked = 7. Received 2,3,5,6,9 = 5 distinct. Lost: 4,7,8.
         assert_eq!(t.total.expected, 7);
         assert_eq!(t.total.received, 5);
@@ -625,18 +642,13 @@ mod tests {
             rx.streams.entry(0).or_default().record(seq);
         }
         assert_eq!(rx.streams[&0].out_of_order, 3);
-        let t = tally(&TallyInput {
-            streams: &[stream(false)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(900_000, 2_000_000, 2_000_000, End::Closed)])]),
-            restarts: &[],
-            run_end_us: 2_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(
+            &[stream(false)],
+            &log,
+            &rx,
+            vec![conn(900_000, 2_000_000, 2_000_000, End::Closed)],
+            2_000_000,
+        ));
         assert_eq!((t.total.expected, t.total.received, t.total.lost, t.total.out_of_order), (20, 20, 0, 1));
     }
 
@@ -652,16 +664,8 @@ mod tests {
             rx.streams.entry(0).or_default().record(seq);
         }
         let t = tally(&TallyInput {
-            streams: &[stream(false)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)])]),
-            restarts: &[],
-            run_end_us: 3_000_000,
-            shares: Vec::new(),
             behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
-            across: None,
-            held_at_end: HashSet::new(),
+            ..one_stream(&[stream(false)], &log, &rx, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)], 3_000_000)
         });
         assert_eq!(t.total.lost, 16);
         assert_eq!(t.lost_by_window[&LossWindow::SlowConsumer], 15);
@@ -690,20 +694,7 @@ mod tests {
             vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_800_000, 2_500_000, 2_500_000, End::Closed)];
         let mut s = stream(true);
         s.message_expiry_us = Some(600_000);
-        let input = |s: StreamRef| {
-            tally(&TallyInput {
-                streams: &[s],
-                publish_logs: HashMap::from([(7, &log)]),
-                rx_logs: HashMap::from([(8, &rx)]),
-                connections: HashMap::from([(8, conns.clone())]),
-                restarts: &[],
-                run_end_us: 2_500_000,
-                shares: Vec::new(),
-                behind: HashMap::new(),
-                across: None,
-                held_at_end: HashSet::new(),
-            })
-        };
+        let input = |s: StreamRef| tally(&one_stream(&[s], &log, &rx, conns.clone(), 2_500_000));
         let t = input(s);
         assert_eq!((t.total.expired, t.total.lost, t.total.expected, t.total.received), (45, 9, 55, 46));
         assert_eq!(t.streams[0].lost_ranges, vec![(71, 80)]);
@@ -732,16 +723,8 @@ mod tests {
         s.message_expiry_us = Some(500_000);
         let input = |s: StreamRef| {
             tally(&TallyInput {
-                streams: &[s],
-                publish_logs: HashMap::from([(7, &log)]),
-                rx_logs: HashMap::from([(8, &rx)]),
-                connections: HashMap::from([(8, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)])]),
-                restarts: &[],
-                run_end_us: 3_000_000,
-                shares: Vec::new(),
                 behind: HashMap::from([(8, vec![(1_200_000, 2_000_000)])]),
-                across: None,
-                held_at_end: HashSet::new(),
+                ..one_stream(&[s], &log, &rx, vec![conn(900_000, 3_000_000, 3_000_000, End::Closed)], 3_000_000)
             })
         };
         let t = input(s);
@@ -764,18 +747,7 @@ mod tests {
         }
         let conns =
             vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_600_000, 2_500_000, 2_500_000, End::Closed)];
-        let t = tally(&TallyInput {
-            streams: &[stream(false)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, conns.clone())]),
-            restarts: &[],
-            run_end_us: 3_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(&[stream(false)], &log, &rx, conns.clone(), 3_000_000));
         // Trusted until 1.3 s - 50 ms = 1.25 s: seqs 0..=25 expected in the first window.
         assert_eq!(t.total.lost, 0, "{:?}", t.streams[0]);
         assert_eq!(t.total.missed_offline, 29, "seqs 31..=59 were sent while it was away, 26..=30 still arrived");
@@ -788,18 +760,7 @@ mod tests {
 
         // The same connections with a persistent session: everything is
         // expected, and what never arrived is lost while offline.
-        let t = tally(&TallyInput {
-            streams: &[stream(true)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, conns)]),
-            restarts: &[],
-            run_end_us: 3_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(&[stream(true)], &log, &rx, conns, 3_000_000));
         assert_eq!(t.total.expected, 100);
         assert_eq!(t.total.lost, 29, "seqs 31..=59");
         assert_eq!(t.total.queued_offline, 28, "seqs 32..=59 were sent after it ended at 1.31 s");
@@ -823,18 +784,7 @@ mod tests {
         let conns = vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), back];
         let mut s = stream(true);
         s.session_expiry_us = Some(200_000);
-        let t = tally(&TallyInput {
-            streams: &[s],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, conns)]),
-            restarts: &[],
-            run_end_us: 3_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(&[s], &log, &rx, conns, 3_000_000));
         assert_eq!(t.total.lost, 1, "seq 10, below the later delivery of 20: {:?}", t.streams[0]);
         assert_eq!(t.streams[0].lost_ranges, vec![(10, 11)]);
         assert_eq!(
@@ -915,18 +865,7 @@ mod tests {
         for seq in (0..=96).chain(200..300) {
             rx.streams.entry(0).or_default().record(seq);
         }
-        let t = tally(&TallyInput {
-            streams: &[stream(false)],
-            publish_logs: HashMap::from([(7, &log)]),
-            rx_logs: HashMap::from([(8, &rx)]),
-            connections: HashMap::from([(8, leave_and_return().to_vec())]),
-            restarts: &[],
-            run_end_us: 4_000_000,
-            shares: Vec::new(),
-            behind: HashMap::new(),
-            across: None,
-            held_at_end: HashSet::new(),
-        });
+        let t = tally(&one_stream(&[stream(false)], &log, &rx, leave_and_return().to_vec(), 4_000_000));
         // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.
         assert_eq!((t.total.expected, t.total.received, t.total.lost), (196, 197, 0));
         assert_eq!((t.total.missed_offline, t.total.queued_offline), (0, 0));
