@@ -83,6 +83,9 @@ fn a_soak_killed_outright_leaves_a_complete_partial_report_and_no_broker() {
     std::fs::write(&scenario, SCENARIO).unwrap();
     let out = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
+        // Its broker's folder in this test's own, removed with it: a SIGKILL
+        // leaves it (the next spawn sweeps it, `sweep_orphaned_dirs`).
+        .env("TMPDIR", dir.path())
         .args(["run", "-q", "--out"])
         .arg(&out)
         .arg(&scenario)
@@ -103,6 +106,17 @@ fn a_soak_killed_outright_leaves_a_complete_partial_report_and_no_broker() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!mosquitto_alive(mosquitto[0]), "the spawned mosquitto (pid {}) outlived a SIGKILLed midge", mosquitto[0]);
+    // Its folder stayed (no handler ran); the next spawn sweeps it.
+    let left = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("midge-mosquitto-"))
+            .count()
+    };
+    assert_eq!(left(), 1);
+    assert_eq!(midge::broker::sweep_orphaned_dirs(dir.path()), 1);
+    assert_eq!(left(), 0);
 
     let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let errors: Vec<String> = validator().iter_errors(&r).map(|e| format!("at {}: {e}", e.instance_path)).collect();

@@ -57,7 +57,9 @@ impl Mosquitto {
             )
         })?;
         let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
-        let dir = tempfile::Builder::new().prefix("midge-mosquitto-").tempdir().map_err(err)?;
+        sweep_orphaned_dirs(&std::env::temp_dir());
+        let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir().map_err(err)?;
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string()).map_err(err)?;
         let port = free_port().map_err(err)?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut config = format!(
@@ -160,6 +162,35 @@ impl Mosquitto {
 
 /// Starts mosquitto and registers its PID (under the registry's lock, so
 /// no `stop_all_spawned` can miss it).
+/// A spawned broker's folder: config, log, persistence.
+const DIR_PREFIX: &str = "midge-mosquitto-";
+/// The file in that folder naming the process that made it.
+const OWNER_FILE: &str = "midge.pid";
+
+/// Removes the spawned-broker folders under `tmp` whose maker is gone, and
+/// returns how many. A midge killed outright (SIGKILL) runs no cleanup: its
+/// broker dies with it (`die_with_midge`), its folder stays, and the next
+/// spawn sweeps it. A folder without an owner file, or whose owner still
+/// runs, is left alone.
+pub fn sweep_orphaned_dirs(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return 0;
+    };
+    let orphaned = |dir: &Path| {
+        let owner = std::fs::read_to_string(dir.join(OWNER_FILE)).ok();
+        owner.and_then(|p| p.trim().parse::<u32>().ok()).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX));
+        if ours && orphaned(&path) && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn start_process(bin: &Path, dir: &Path) -> Result<Child, BrokerError> {
     let err = |e: std::io::Error| BrokerError::Mosquitto(e.to_string());
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("mosquitto.log")).map_err(err)?;
@@ -268,5 +299,33 @@ pub(super) async fn wait_mosquitto(m: &mut Mosquitto) -> Result<(), BrokerError>
             )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_a_midge_that_is_gone_are_swept_and_no_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A process that has ended and been reaped: its PID names no one.
+        let mut gone = Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let make = |name: &str, owner: Option<u32>| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            if let Some(pid) = owner {
+                std::fs::write(dir.join(OWNER_FILE), pid.to_string()).unwrap();
+            }
+            dir
+        };
+        let orphan = make("midge-mosquitto-gone", Some(gone.id()));
+        let running = make("midge-mosquitto-running", Some(std::process::id()));
+        let unowned = make("midge-mosquitto-older", None);
+        let other = make("somebody-else", Some(gone.id()));
+        assert_eq!(sweep_orphaned_dirs(tmp.path()), 1);
+        assert!(!orphan.exists());
+        assert!(running.exists() && unowned.exists() && other.exists());
     }
 }
