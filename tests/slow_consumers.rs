@@ -214,3 +214,33 @@ for = "0.7s"
     assert!(md.contains("midge's own part: send lag p50"), "{md}");
     assert!(md.contains("kernel receive timestamps on 4 of 4 deliveries"), "{md}");
 }
+
+/// The same for acknowledgements: one group publishes at QoS 1 (2 msg/s)
+/// and subscribes to itself, and stops reading from 0.6 s for 0.7 s. The
+/// message sent at 1.0 s and its PUBACK reach the kernel at once and midge
+/// 300 ms later at the earliest: its delivery's receive delay shows the
+/// stall, and the ack latency — to the kernel's stamp — does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_read_is_not_in_the_ack_latency() {
+    let text = r#"
+name = "ack-stamped"
+duration = "2s"
+drain = "1s"
+[[group]]
+name = "both"
+subscribe = { filter = "k/#", qos = 1 }
+publish = { topic = "k/1", qos = 1, rate = 2.0, payload = 64 }
+[[fault]]
+at = "0.6s"
+action = "stall"
+group = "both"
+for = "0.7s"
+"#;
+    let out = run_text(text, "spawn:mosquitto").await;
+    let (r, l) = (&out.report, &out.report.latency);
+    let ctx = format!("ack {:?}\ne2e {:?}\nreceive_delay {:?}", l.ack, l.e2e, l.receive_delay);
+    assert_eq!((r.messages.published, r.messages.received, r.messages.lost), (4, 4, 0), "{ctx}");
+    assert_eq!(l.ack.count, 4, "{ctx}");
+    assert!(l.receive_delay.max_us + l.e2e.max_us >= 300_000, "a read was held by the stall: {ctx}");
+    assert!(l.ack.max_us < 100_000, "the ack latency runs to the kernel's stamp, not to the stalled read: {ctx}");
+}

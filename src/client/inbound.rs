@@ -72,6 +72,8 @@ impl Client {
                 }
             }
             Event::Acked { seq, latency_us, reason } => {
+                // To when the kernel got the ack, where it stamps it, as a delivery's e2e.
+                let latency_us = latency_us.saturating_sub(conn.received_at(now).delay_us.unwrap_or(0));
                 self.recorder.acked(metrics, seq, latency_us, false);
                 self.note_publish_reason(reason);
             }
