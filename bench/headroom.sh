@@ -87,14 +87,14 @@ python3 - "${rows[@]}" <<'PY'
 import json, os, statistics, sys
 target_ratio, target_bias = float(os.environ["TARGET_RATIO"]), float(os.environ["TARGET_BIAS_MS"])
 rows = [r.split("|") for r in sys.argv[1:]]
-print("| workload | mode | delivered | achieved msg/s | midge CPU-s (run) | mosquitto CPU-s (run) | **ratio (run)** | ratio (publishing) | reads | writes | e2e p50 ms | e2e p50 from actual send ms | send bias ms | publish_lag p99 ms | e2e p99 ms | saturated |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| workload | mode | delivered | achieved msg/s | midge CPU-s (run) | mosquitto CPU-s (run) | **ratio (run)** | ratio (publishing) | reads | writes | e2e p50 ms | e2e p50 from actual send ms | send bias ms | publish_lag p99 ms | midge's receive delay p50 / p99 ms | e2e p99 ms | saturated |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 runs = {}
 for w, mode, path, t, broker_cpu in rows:
     try:
         r = json.load(open(path))
     except (OSError, ValueError):
-        print(f"| {w} | {mode} | run failed | | | | | | | | | | | | | |")
+        print(f"| {w} | {mode} | run failed | | | | | | | | | | | | | | |")
         continue
     g, m, lat = r["load_generator"], r["messages"], r["latency"]
     wall, user, sys_, _rss = t.split()
@@ -104,10 +104,14 @@ for w, mode, path, t, broker_cpu in rows:
     pub_ratio = g["cpu_s"] / g["broker_cpu_s"] if g.get("broker_cpu_s") else float("nan")
     e2e, actual = lat["e2e"]["p50_us"] / 1000, lat["e2e_uncorrected"]["p50_us"] / 1000
     label = mode if mode != "shipped" else f"shipped ({g.get('batch_mode', 'off')})"
+    # midge's own part on the receive side: its time after the kernel's stamp (latency.own).
+    own = lat.get("own") or {}
+    receive_delay = (f"{own['receive_delay_p50_us'] / 1000:.3f} / {own['receive_delay_p99_us'] / 1000:.3f}"
+                     if own.get("receive_delay_measured") else "not measured")
     runs.setdefault((w, mode), (label, []))[1].append((run_ratio, pub_ratio, e2e - actual, actual))
     print(f"| {w} | {label} | {m['deliveries']} | {achieved:.0f} | {midge_cpu:.2f} | {broker:.2f} | **{run_ratio:.2f}** | {pub_ratio:.2f} "
           f"| {g['socket_reads']} | {g['socket_writes']} | {e2e:.3f} | {actual:.3f} | {e2e - actual:.3f} "
-          f"| {g['publish_lag']['p99_us'] / 1000:.3f} | {lat['e2e']['p99_us'] / 1000:.3f} | {g['saturated']} |")
+          f"| {g['publish_lag']['p99_us'] / 1000:.3f} | {receive_delay} | {lat['e2e']['p99_us'] / 1000:.3f} | {g['saturated']} |")
 print()
 print(f"Median [min – max] of each mode's runs. Targets (issue 22, as shipped): ratio ≤ {target_ratio}, "
       f"send bias ≤ {target_bias} ms, receive bias ≤ {target_bias} ms.")
