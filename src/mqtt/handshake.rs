@@ -86,17 +86,8 @@ pub async fn connect_tcp(to: SocketAddr, from: Option<IpAddr>, buffers: SocketBu
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket fd and a c_int option value of the right size.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_BIND_ADDRESS_NO_PORT,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        // Best effort: without it the bind below still works, with a port taken early.
+        super::sockopt::set_int(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
     }
     socket.bind(SocketAddr::new(from, 0))?;
     socket.connect(to).await

@@ -9,5 +9,6 @@ pub mod pace;
 pub mod protocol;
 pub mod reason;
 pub mod rxstamp;
+pub mod sockopt;
 pub mod transport;
 pub mod websocket;
