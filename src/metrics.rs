@@ -118,6 +118,8 @@ pub struct Delivery {
     /// or resumed backlog, nothing midge held back. Only these set the
     /// drain's quiet period (`Metrics::slowest_delivery_us`).
     pub first: bool,
+    /// The DUP flag it came with.
+    pub dup: bool,
     /// midge's taking it in minus the kernel's receive stamp (µs); None
     /// without a kernel stamp (TLS, WebSocket, not Linux).
     pub receive_delay_us: Option<u64>,
@@ -168,9 +170,9 @@ impl UnrecordedDeliveries {
         self.deliveries.iter().filter(|d| d.qos == 2).map(|d| d.pkid)
     }
 
-    /// (publisher, sequence, signed one-way µs) of each, in the order they arrived.
-    pub fn receipts(&self) -> impl Iterator<Item = (u32, u64, i64)> + '_ {
-        self.deliveries.iter().map(|d| (d.publisher, d.seq, d.one_way_us))
+    /// Each, in the order they arrived.
+    pub fn deliveries(&self) -> &[Delivery] {
+        &self.deliveries
     }
 
     /// Records them into the shard; returns the slowest first one's
@@ -561,6 +563,7 @@ mod tests {
                 e2e_us: raw_us,
                 one_way_us,
                 first,
+                dup: false,
                 receive_delay_us: None,
             });
         }

@@ -328,6 +328,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::listen_backlog_overflow(record));
     let acl = detect::acl_file_line(record.broker.config.as_deref());
     out.extend(detect::qos_violations(plan, &tally.streams, record.run_end_us, &denied, acl.as_deref()));
+    out.extend(detect::spec_violations(plan, record, &tally.streams));
     out
 }
 

@@ -46,6 +46,70 @@ pub enum Evidence {
     SlowConsumer(SlowConsumerEvidence),
     /// listen_backlog_overflow.
     Backlog(BacklogEvidence),
+    /// spec_violation.
+    Spec(SpecEvidence),
+}
+
+/// spec_violation: one rule broken toward one client, and the packets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpecEvidence {
+    pub client: String,
+    pub count: u64,
+    /// The connection's last packets at the first occurrence (oldest first).
+    pub flight_recorder: Vec<FlightPacket>,
+    /// The packets of the first occurrences, as seen.
+    pub packets: Vec<SpecPacket>,
+    pub rule: RuleEvidence,
+}
+
+/// The rule broken: its id in the protocol in use, name and title.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEvidence {
+    /// The normative statement's id ("MQTT-3.3.1-1").
+    pub id: String,
+    /// midge's name for it ("dup_on_redelivery").
+    pub name: String,
+    /// "3.1.1" or "5".
+    pub protocol: String,
+    pub title: String,
+}
+
+/// One packet of a spec violation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpecPacket {
+    /// "sent" or "received".
+    pub direction: String,
+    pub dup: bool,
+    /// MQTT 5 Message Expiry Interval on it, s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_s: Option<u32>,
+    /// The QoS the subscription was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_qos: Option<u8>,
+    pub packet_id: u16,
+    /// The midge publisher's client id, and the message's sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    pub qos: u8,
+    pub retain: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// When the publisher sent it (run seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_s: Option<f64>,
+    pub t_s: f64,
+    /// MQTT 5 Topic Alias on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_alias: Option<u16>,
+    /// The publisher's topic (a PUBLISH of midge's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The packet type's name ("PUBLISH").
+    #[serde(rename = "type")]
+    pub packet_type: String,
 }
 
 /// One packet of a connection's flight recorder (oldest first).
@@ -285,6 +349,7 @@ impl Evidence {
         match self {
             Evidence::ProtocolDrop(e) => &e.flight_recorder,
             Evidence::Closed(e) => &e.flight_recorder,
+            Evidence::Spec(e) => &e.flight_recorder,
             _ => &[],
         }
     }
@@ -294,6 +359,14 @@ impl Evidence {
         match self {
             Evidence::DuplicateId(e) => e.takeovers.as_deref().unwrap_or_default(),
             _ => &[],
+        }
+    }
+
+    /// A spec_violation's evidence.
+    pub fn spec(&self) -> Option<&SpecEvidence> {
+        match self {
+            Evidence::Spec(e) => Some(e),
+            _ => None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod expect;
 pub mod generator;
 pub mod model;
+pub mod rules;
 pub mod session;
 pub mod shards;
 pub mod shared;

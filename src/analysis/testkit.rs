@@ -6,9 +6,10 @@
 use crate::plan::{Overrides, Plan};
 use crate::record::logs::PublishLog;
 use crate::record::vocab::{Cause, DrainEnd};
+use crate::record::wire::FlightEntry;
 use crate::record::{
-    hist, BrokerRecord, ClientRecord, Counters, DrainRecord, FaultLog, FlightEntry, Generation, GeneratorRecord,
-    Latencies, RunRecord, TwinConnection, TwinRecord, RECORD_FORMAT,
+    hist, BrokerRecord, ClientRecord, Counters, DrainRecord, FaultLog, Generation, GeneratorRecord, Latencies,
+    RunRecord, TwinConnection, TwinRecord, RECORD_FORMAT,
 };
 use crate::scenario::ScenarioFile;
 use std::path::Path;

@@ -58,6 +58,9 @@ impl Client {
         let dialed = dial_mqtt(dial, &options).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
         let Dialed { mut conn, ack, .. } = dialed;
+        if crate::analysis::rules::session_present_breach(options.clean_start, ack.session_present) {
+            self.witness_session_present(&conn, self.now_us());
+        }
         match self.ctx.plan.batch_mode {
             BatchMode::Adaptive => conn.set_adaptive_reads(),
             BatchMode::Fixed | BatchMode::Off => conn.set_read_window(self.ctx.plan.batch_window),
@@ -113,16 +116,15 @@ impl Client {
             }
         }
         for h in hits {
-            if !self.limits.contains(&h) {
-                let mut limits = std::mem::take(&mut self.limits).into_vec();
+            let limits = &mut self.limits.get_or_insert_with(Box::default).0;
+            if !limits.contains(&h) {
                 limits.push(h);
-                self.limits = limits.into_boxed_slice();
             }
         }
     }
 
     fn subscription_blocked(&self) -> bool {
-        self.limits.iter().any(|h| !blocks_publishing(h))
+        self.limits.iter().flat_map(|l| &l.0).any(|h| !blocks_publishing(h))
     }
 
     /// Sends one of midge's own control packets at once (SUBSCRIBE,
@@ -215,6 +217,7 @@ impl Client {
         let Some(retry) = self.group.retry_interval else { return Ok(()) };
         let resent = self.resend(conn, Resend::Retry { after_us: retry.as_micros() as u64 }).await?;
         if resent > 0 {
+            self.link.own_doubt = true;
             self.count(|c| c.publish_retries += resent);
         }
         Ok(())

@@ -11,6 +11,7 @@
 //! `Rejected` / `Noted`, by `AckReason::counted_name`) and `on_suback`
 //! (`SubAckCode`: a failure counted by name, a grant opens the live window).
 
+use super::recorder::Batch;
 use super::session::Event;
 use super::state::Client;
 use crate::mqtt::codec::Packet;
@@ -58,6 +59,7 @@ impl Client {
                 let held_back = self.pacing.as_ref().is_some_and(|p| p.is_behind());
                 // Received when the kernel got its bytes, where it stamps them.
                 let received = conn.received_at(now);
+                self.witness_delivery(conn, &m, received.at_us);
                 let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, held_back);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
@@ -82,7 +84,11 @@ impl Client {
                 self.note_publish_reason(reason);
             }
             Event::Noted { reason } => self.note_publish_reason(reason),
-            Event::Unsolicited => self.count(|c| c.unsolicited_acks += 1),
+            Event::Again { publish, same_message } => self.witness_again(conn, &publish, same_message, now),
+            Event::Unsolicited => {
+                self.count(|c| c.unsolicited_acks += 1);
+                self.witness_unknown_ack(conn, now);
+            }
             Event::SubAcked { latency_us, code } => self.on_suback(latency_us, code, now),
             Event::Closed(cause) => return Err(cause),
         }
@@ -115,10 +121,14 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
-                self.recorder.record_deliveries(&self.ctx.metrics);
+                self.session.replies_written();
+                let at_us = self.now_us();
+                let batch = Batch { at_us, connection: self.timeline.len() as u32, flight: &conn.flight };
+                self.recorder.record_deliveries(&self.ctx.metrics, &batch);
                 Ok(())
             }
             Err(e) => {
+                self.session.replies_written();
                 for pkid in self.recorder.forget_unacknowledged() {
                     self.session.forget_inbound(pkid);
                 }

@@ -14,7 +14,7 @@
 //! - `recorder`: what the client records; `snapshot`: copies of it for the
 //!   periodic report; `announced`: the broker's CONNACK limits;
 //!   `reconnect`: the backoff; `order`: the fault schedule's orders (kill,
-//!   malformed).
+//!   malformed); `witness`: what the wire shows that a rule may forbid.
 
 mod announced;
 mod connect;
@@ -31,6 +31,7 @@ pub mod snapshot;
 mod state;
 mod stay;
 mod task;
+mod witness;
 
 pub use state::ClientContext;
 pub use task::{run_client, ClientOutcome, CONNECT_TIMEOUT};

@@ -46,9 +46,11 @@ use super::session::Outbound;
 use crate::metrics::{Delivery, Metrics, UnrecordedDeliveries};
 use crate::mqtt::codec::Publish;
 use crate::mqtt::connection::Received;
+use crate::mqtt::flight::FlightRecorder;
 use crate::payload::{Decoded, Header};
 use crate::record::clock::RunClock;
-use crate::record::logs::{PublishLog, RxLog};
+use crate::record::logs::{PublishLog, RxLog, RxOutcome};
+use crate::record::wire::{Sighting, WirePacket, Witness};
 use crate::record::{Counters, Generation};
 use std::sync::atomic::Ordering;
 
@@ -86,6 +88,16 @@ pub struct Recorder {
     unrecorded: UnrecordedDeliveries,
     /// QoS 0 messages queued but not yet written to the socket: [start, end).
     unwritten: (u64, u64),
+    /// What it saw that a rule may forbid (made at the first sighting).
+    witness: Option<Box<Witness>>,
+}
+
+/// Where a batch of deliveries was recorded: when, on which connection,
+/// and that connection's flight recorder (for a sighting's neighbours).
+pub struct Batch<'a> {
+    pub at_us: u64,
+    pub connection: u32,
+    pub flight: &'a FlightRecorder,
 }
 
 impl Recorder {
@@ -96,6 +108,7 @@ impl Recorder {
             rx: subscribes.then(Box::default),
             unrecorded: UnrecordedDeliveries::default(),
             unwritten: (0, 0),
+            witness: None,
         }
     }
 
@@ -183,6 +196,7 @@ impl Recorder {
                     e2e_us,
                     one_way_us,
                     first: first && !held_back,
+                    dup: m.dup,
                     receive_delay_us: received.delay_us,
                 });
                 return Some(raw_us);
@@ -199,16 +213,38 @@ impl Recorder {
     }
 
     /// Records the deliveries taken in since the last call: into the receipt
-    /// log, and into the shared histograms under one shard lock.
-    pub fn record_deliveries(&mut self, m: &Metrics) {
+    /// log, and into the shared histograms under one shard lock. A QoS ≥ 1
+    /// copy with DUP = 0 or a reorder is sighted (`Witness`), at `batch`.
+    pub fn record_deliveries(&mut self, m: &Metrics, batch: &Batch) {
         if self.unrecorded.is_empty() {
             return;
         }
         let rx = self.rx.get_or_insert_with(Default::default);
-        for (publisher, seq, one_way_us) in self.unrecorded.receipts() {
-            let stream = rx.streams.entry(publisher).or_default();
-            stream.record(seq);
-            stream.note_one_way(one_way_us);
+        for d in self.unrecorded.deliveries() {
+            let stream = rx.streams.entry(d.publisher).or_default();
+            let outcome = stream.record(d.seq);
+            stream.note_one_way(d.one_way_us);
+            let what = match outcome {
+                _ if d.qos == 0 => continue,
+                RxOutcome::Duplicate if !d.dup => Sighting::CopyWithoutDup,
+                RxOutcome::OutOfOrder => Sighting::Reordered,
+                _ => continue,
+            };
+            let w = self.witness.get_or_insert_with(Default::default);
+            if what == Sighting::CopyWithoutDup {
+                w.copy(d.publisher, d.seq);
+            }
+            let p = WirePacket {
+                t_us: batch.at_us,
+                connection: batch.connection,
+                packet_type: 3,
+                flags: (d.dup as u8) << 3 | d.qos << 1,
+                pkid: d.pkid,
+                publisher: Some(d.publisher),
+                seq: Some(d.seq),
+                ..Default::default()
+            };
+            w.sight(what, p, || batch.flight.snapshot());
         }
         let unrecorded = &mut self.unrecorded;
         let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));
@@ -288,6 +324,32 @@ impl Recorder {
         }
     }
 
+    /// A PUBLISH in at QoS `qos` of `size` bytes, with `in_flight` QoS ≥ 1
+    /// ones in flight toward midge (`Session::inbound_in_flight`): the most
+    /// at once and the largest packet, kept in the receipt log for the
+    /// Receive Maximum and Maximum Packet Size checks.
+    pub fn note_inbound(&mut self, qos: u8, in_flight: usize, size: u32) {
+        let rx = self.rx.get_or_insert_with(Default::default);
+        if qos > 0 {
+            rx.max_inflight_in = rx.max_inflight_in.max(in_flight.min(u16::MAX as usize) as u16);
+        }
+        rx.max_packet_in = rx.max_packet_in.max(size);
+    }
+
+    /// The witness, made at its first sighting.
+    pub fn witness(&mut self) -> &mut Witness {
+        self.witness.get_or_insert_with(Default::default)
+    }
+
+    /// The witness so far (for a snapshot), or for good (for the record).
+    pub fn copy_witness(&self) -> Option<Box<Witness>> {
+        self.witness.clone()
+    }
+
+    pub fn take_witness(&mut self) -> Option<Box<Witness>> {
+        self.witness.take()
+    }
+
     /// The logs, for the run record.
     /// Copies of the logs so far (for a snapshot).
     pub fn copy_logs(&self) -> (Option<Box<PublishLog>>, Option<Box<RxLog>>) {
@@ -324,6 +386,11 @@ mod tests {
         }
     }
 
+    fn record(r: &mut Recorder, m: &Metrics) {
+        let flight = FlightRecorder::default();
+        r.record_deliveries(m, &Batch { at_us: 0, connection: 0, flight: &flight });
+    }
+
     /// Taken in by midge at `us`, with no kernel stamp.
     fn at(us: u64) -> Received {
         Received { at_us: us, delay_us: None }
@@ -343,7 +410,7 @@ mod tests {
         assert_eq!(r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, false), Some(300));
         // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
         r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, false);
-        r.record_deliveries(&m);
+        record(&mut r, &m);
         let l = m.totals().1;
         assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
         assert_eq!((l.receive_delay.len(), l.receive_delay.min(), l.receive_delay.max()), (1, 1_500, 1_500));
@@ -357,19 +424,19 @@ mod tests {
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, false);
-        r.record_deliveries(&m);
+        record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
         r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, false);
         // A DUP copy and a resend of seq 0, both a second late.
         r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, false);
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, false);
-        r.record_deliveries(&m);
+        record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
         r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, true);
-        r.record_deliveries(&m);
+        record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Every one of them was received all the same.
@@ -401,7 +468,7 @@ mod tests {
         let second = &mut rec.clients[1].timeline[1];
         r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, false);
         r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, false);
-        r.record_deliveries(&m);
+        record(&mut r, &m);
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
         receive(&mut rec, 1, 0, (0..96).chain(600..800).chain(810..846));

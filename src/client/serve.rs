@@ -134,10 +134,11 @@ impl Client {
             ClientRecord {
                 index: self.index,
                 timeline,
-                limits: self.limits.to_vec(),
+                limits: self.limits.as_ref().map(|l| l.0.clone()).unwrap_or_default(),
                 publish_log,
                 rx,
                 publishing: None,
+                witness: self.recorder.copy_witness(),
             }
         });
     }
@@ -149,6 +150,7 @@ impl Client {
             return Err(Cause::FaultInjected);
         }
         let Some(malformed) = order.malformed_for(self.index) else { return Ok(()) };
+        self.link.own_doubt = true;
         order::carry_out(conn, malformed, &self.connect_options(), self.link.receive_maximum).await
     }
 

@@ -51,13 +51,15 @@ pub(super) struct Client {
     pub(super) answered: u32,
     /// The client as publisher (`publish.rs`).
     pub(super) publisher: Publisher,
-    /// The broker's announced limits this client ran into. A boxed slice,
-    /// not a `Vec`: rarely any, and 8 B less in every idle client's task.
-    pub(super) limits: Box<[LimitHit]>,
+    /// The broker's announced limits this client ran into (None: none).
+    pub(super) limits: Option<Box<LimitHits>>,
     /// A slow or stalled consumer's held-back reads (None: reads freely).
     pub(super) pacing: Option<Box<Pacing>>,
     /// Some publisher sends user properties: deliveries are checked.
     pub(super) checks_user_props: bool,
+    /// An MQTT 5 subscriber, and some publisher sets a message expiry:
+    /// deliveries' expiry intervals are witnessed (`client::witness`).
+    pub(super) checks_expiry: bool,
     /// Under client stages only (boxed: most clients have none): where the
     /// client stands on the stage clock (`stay.rs`).
     pub(super) stay: Option<Box<StayClock>>,
@@ -127,6 +129,11 @@ impl SlotSkips {
     }
 }
 
+/// The broker's announced limits a client ran into: rarely any, so boxed
+/// behind a thin pointer in every client's task.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LimitHits(pub(super) Vec<LimitHit>);
+
 /// A client's place on the stage clock under client stages.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct StayClock {
@@ -147,6 +154,9 @@ impl Client {
         let checks_user_props = me.filter.is_some()
             && group.protocol == ProtocolVersion::V5
             && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty()));
+        let checks_expiry = me.filter.is_some()
+            && group.protocol == ProtocolVersion::V5
+            && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| p.expiry_s.is_some()));
         Client {
             session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
             recorder: Recorder::new(shard, group.publish.as_ref().map(|p| p.qos), me.filter.is_some()),
@@ -158,9 +168,10 @@ impl Client {
             timeline: Vec::new(),
             publisher: Publisher::default(),
             answered: 0,
-            limits: Box::default(),
+            limits: None,
             pacing: Pacing::of(&ctx.plan, me),
             checks_user_props,
+            checks_expiry,
             stay: ctx.plan.groups[ctx.plan.clients[index as usize].group as usize]
                 .client_curve
                 .is_some()

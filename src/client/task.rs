@@ -232,10 +232,11 @@ pub fn run_client(
         client.settle_in_flight();
         client.mark_ready();
         client.mark_done();
-        let limits = std::mem::take(&mut client.limits).into_vec();
+        let limits = client.limits.take().map(|l| l.0).unwrap_or_default();
         let timeline = std::mem::take(&mut client.timeline);
+        let witness = client.recorder.take_witness();
         let (publish_log, rx) = client.recorder.into_logs();
-        ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
+        ClientRecord { index, timeline, limits, publish_log, rx, publishing: None, witness }
     }
 }
 

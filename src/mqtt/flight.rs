@@ -7,7 +7,7 @@
 
 pub const FLIGHT_LEN: usize = 16;
 
-use crate::record::FlightEntry;
+use crate::record::wire::FlightEntry;
 
 /// A `FlightEntry` packed into 16 bytes (every connection carries 16 of them).
 #[derive(Debug, Clone, Copy, Default)]

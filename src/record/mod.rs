@@ -42,6 +42,7 @@ pub mod names;
 pub mod series;
 pub mod shards;
 pub mod vocab;
+pub mod wire;
 
 use hdrhistogram::Histogram;
 use logs::{PublishLog, RxLog};
@@ -50,6 +51,7 @@ use shards::ShardOf;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
+use wire::{FlightEntry, Witness};
 
 mod fault_log;
 
@@ -60,25 +62,6 @@ pub const RECORD_FORMAT: u32 = 2;
 
 /// The file beside report.json that holds the record.
 pub const RECORD_FILE: &str = "record.json";
-
-/// One packet on the wire, as the flight recorder kept it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlightEntry {
-    /// Run-clock microseconds.
-    pub t_us: u64,
-    /// Sent by midge (else received).
-    pub sent: bool,
-    /// MQTT packet type number (3 = PUBLISH, …).
-    pub packet_type: u8,
-    /// The low nibble of the first byte (DUP, QoS, RETAIN for PUBLISH).
-    pub flags: u8,
-    /// Bytes on the wire.
-    pub size: u32,
-    /// Packet identifier, 0 when the packet has none.
-    pub pkid: u16,
-    /// The packet could not be decoded (received) or was malformed on purpose (sent).
-    pub malformed: bool,
-}
 
 /// A limit the broker announced in CONNACK (MQTT 5) that this client's
 /// scenario would break; the client held back instead of being dropped.
@@ -145,6 +128,9 @@ pub struct ClientRecord {
     /// (a merged run: each client's shard's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishing: Option<PublishWindow>,
+    /// What it saw on the wire that may break a rule (`wire::Witness`); None: nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Box<Witness>>,
 }
 
 impl ClientRecord {

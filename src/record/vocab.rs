@@ -105,6 +105,7 @@ named_enum! {
         PublishDenied => "publish_denied",
         SlowConsumer => "slow_consumer",
         ListenBacklogOverflow => "listen_backlog_overflow",
+        SpecViolation => "spec_violation",
     }
 }
 
@@ -124,6 +125,7 @@ impl FindingKind {
             FindingKind::ClosedByBroker => "the broker closed a connection and the record shows no cause",
             FindingKind::PublishDenied => "the broker denied what some clients published",
             FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
+            FindingKind::SpecViolation => "the broker broke a rule of the protocol",
             FindingKind::ListenBacklogOverflow => {
                 "connects waited for the kernel's SYN retry: the broker's listen backlog overflowed"
             }

@@ -13,7 +13,8 @@
 use super::brokerlog::{denied_publisher, lines_about, says_why};
 use crate::plan::Plan;
 use crate::record::vocab::Cause;
-use crate::record::{FaultLog, FlightEntry, RunRecord};
+use crate::record::wire::FlightEntry;
+use crate::record::{FaultLog, RunRecord};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A close this soon after another connection with the same id came up is a takeover.

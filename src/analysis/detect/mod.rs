@@ -25,6 +25,7 @@ mod qos;
 mod saturation;
 mod sessions;
 mod slow;
+mod spec;
 mod subscriptions;
 mod words;
 
@@ -44,6 +45,7 @@ pub use qos::{acl_file_line, qos_violations};
 pub use saturation::generator_saturated;
 pub use sessions::sessions_lost;
 pub use slow::{slow_consumers, sys_dropped_rise};
+pub use spec::{spec_violations, Announced};
 pub use subscriptions::subscribe_refused;
 pub use words::{secs, subscriber_name};
 

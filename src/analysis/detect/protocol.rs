@@ -10,7 +10,7 @@ use crate::analysis::model::Finding;
 use crate::mqtt::codec::packet_type_name;
 use crate::plan::Plan;
 use crate::record::vocab::{Cause, FindingKind};
-use crate::record::FlightEntry;
+use crate::record::wire::FlightEntry;
 use std::collections::BTreeMap;
 
 pub fn describe(e: Option<&FlightEntry>) -> String {

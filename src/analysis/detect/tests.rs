@@ -889,3 +889,107 @@ fn connects_spread_evenly_or_all_quick_are_no_backlog_overflow() {
     rec.broker.listen_overflows = Some(0);
     assert!(listen_backlog_overflow(&rec).is_none());
 }
+
+/// A packet the witness kept: a PUBLISH from publisher 0 (`seq`), read at `t_us`.
+fn seen(t_us: u64, seq: u64, flags: u8) -> crate::record::wire::WirePacket {
+    crate::record::wire::WirePacket {
+        t_us,
+        packet_type: 3,
+        flags,
+        pkid: 7,
+        publisher: Some(0),
+        seq: Some(seq),
+        ..Default::default()
+    }
+}
+
+/// The spec_violation findings of a run: (rule id, client, count, packets' seqs).
+fn spec_findings(plan: &Plan, rec: &RunRecord) -> Vec<(String, String, u64, Vec<Option<u64>>)> {
+    let report = crate::analysis::analyse(plan, rec);
+    report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::SpecViolation)
+        .map(|f| {
+            let e = f.evidence.spec().expect("spec evidence");
+            assert_eq!(e.count, f.count);
+            (e.rule.id.clone(), e.client.clone(), f.count, e.packets.iter().map(|p| p.seq).collect())
+        })
+        .collect()
+}
+
+/// pub0 publishes 20 at QoS 1 and sends 5 again itself (DUP); sub0 (3.1.1,
+/// clean session) gets 11 after 12, copies of 3, 5 and 7 without DUP, one
+/// delivery at QoS 1 on a QoS 0 grant, three acks for unknown ids; its
+/// second connection (a clean start) came up with Session Present = 1. A Topic Alias is
+/// MQTT 5's rule only: nothing on 3.1.1.
+#[test]
+fn spec_violations_name_each_rule_with_its_count_and_packets() {
+    use crate::record::wire::{Sighting, WirePacket};
+    let plan = kit::plan(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 100.0 }\n\
+         [[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 1 }\n",
+    );
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S / 2, 10 * S, None).session_present = false;
+    connect(&mut rec, 1, S / 2, 3 * S, Some(Cause::NetworkEof)).session_present = false;
+    connect(&mut rec, 1, 4 * S, 10 * S, None).session_present = true;
+    kit::publish(&mut rec, 0, 1, kit::every(S, 10_000, 20)).resent.insert(5);
+    kit::receive(&mut rec, 1, 0, (0..=10).chain([12, 11]).chain(13..20).chain([3, 5, 7]));
+    let w = rec.clients[1].witness.get_or_insert_with(Default::default);
+    w.sight(Sighting::Reordered, seen(2 * S, 11, 0b0010), || vec![packet(2 * S, false, 3, 60)]);
+    for (i, seq) in [3, 5, 7].into_iter().enumerate() {
+        w.copy(0, seq);
+        w.sight(Sighting::CopyWithoutDup, seen(5 * S + i as u64, seq, 0b0010), Vec::new);
+    }
+    let above = WirePacket { granted: Some(0), ..seen(6 * S, 15, 0b0010) };
+    w.sight(Sighting::AboveGranted, above, Vec::new);
+    for t in 1..=3 {
+        let ack = WirePacket { t_us: 7 * S + t, packet_type: 4, pkid: 60_000 + t as u16, ..Default::default() };
+        w.sight(Sighting::UnknownAck, ack, Vec::new);
+    }
+    w.sight(Sighting::TopicAlias, seen(8 * S, 16, 0b0010), Vec::new);
+    let connack = WirePacket { t_us: 4 * S, connection: 1, packet_type: 2, ..Default::default() };
+    w.sight(Sighting::SessionPresent, connack, Vec::new);
+    let sub = "sub0".to_string();
+    assert_eq!(
+        spec_findings(&plan, &rec),
+        vec![
+            ("MQTT-4.6.0-6".to_string(), sub.clone(), 1, vec![Some(11)]),
+            ("MQTT-3.3.1-1".to_string(), sub.clone(), 2, vec![Some(3), Some(7)]),
+            ("MQTT-3.8.4-6".to_string(), sub.clone(), 1, vec![Some(15)]),
+            ("MQTT-2.3.1-6".to_string(), sub.clone(), 3, vec![None, None, None]),
+            ("MQTT-3.2.2-1".to_string(), sub.clone(), 1, vec![None]),
+        ]
+    );
+    let report = crate::analysis::analyse(&plan, &rec);
+    let order = report.findings.iter().find(|f| f.kind == FindingKind::SpecViolation).unwrap();
+    let e = order.evidence.spec().unwrap();
+    assert_eq!((e.rule.name.as_str(), e.rule.protocol.as_str()), ("topic_order", "3.1.1"));
+    assert_eq!(e.packets[0].topic.as_deref(), Some("t/1"));
+    assert_eq!(e.packets[0].publisher.as_deref(), Some("pub0"));
+    assert_eq!((e.packets[0].qos, e.packets[0].dup, e.packets[0].t_s), (1, false, 2.0));
+    assert_eq!(e.flight_recorder.len(), 1);
+    assert_eq!(order.client_ids, vec!["sub0".to_string(), "pub0".to_string()]);
+}
+
+/// A clean run — a resume with redeliveries (DUP = 1: never sighted), a
+/// publisher's own resend delivered again, Session Present = 1 on a
+/// persistent session's resume — breaks no rule.
+#[test]
+fn a_clean_run_with_resumes_and_own_resends_breaks_no_rule() {
+    let plan = kit::plan(
+        "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 100.0 }\n\
+         [[group]]\nname = \"sub\"\nclean_session = false\nsubscribe = { filter = \"t/#\", qos = 1 }\n",
+    );
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S / 2, 10 * S, None).session_present = false;
+    connect(&mut rec, 1, S / 2, 3 * S, Some(Cause::NetworkEof)).session_present = false;
+    connect(&mut rec, 1, 4 * S, 10 * S, None);
+    kit::publish(&mut rec, 0, 1, kit::every(S, 10_000, 20)).resent.insert_range(8, 10);
+    kit::receive(&mut rec, 1, 0, (0..10).chain([8, 9]).chain(10..20));
+    let w = rec.clients[1].witness.get_or_insert_with(Default::default);
+    w.copy(0, 8);
+    w.copy(0, 9);
+    assert_eq!(spec_findings(&plan, &rec), vec![]);
+}

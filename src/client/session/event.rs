@@ -12,6 +12,14 @@ pub enum Event {
     Nothing,
     /// A PUBLISH to take in (the broker sends it for the first time).
     Delivery(Publish),
+    /// A QoS 2 PUBLISH under an id still awaiting PUBREL, answered with
+    /// PUBREC only and not taken in: the message first delivered under it
+    /// again (`same_message`: a resend, which must carry DUP), or another
+    /// one reusing the id.
+    Again {
+        publish: Publish,
+        same_message: bool,
+    },
     /// Our publish `seq` completed (PUBACK, or PUBCOMP for QoS 2), with its
     /// reason (MQTT 5; `Noted(0x10)`: no matching subscribers).
     Acked {

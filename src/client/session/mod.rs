@@ -26,19 +26,16 @@
 //! server must not send ends the connection with `protocol_error_from_broker`.
 
 mod event;
+mod inbound;
 
 pub use event::{Event, Step};
+pub use inbound::InboundAction;
+use inbound::{fingerprint, InboundQos2, PkidHasher};
 
 use crate::mqtt::codec::Packet;
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::record::vocab::Cause;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
-/// Packet ids are midge's own or the broker's, not an attacker's: the
-/// tables need no random keys, and every idle client's session is 16 B
-/// smaller per table without them.
-type PkidHasher = BuildHasherDefault<DefaultHasher>;
+use std::collections::HashMap;
 
 /// Where an outbound QoS 1/2 publish stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,19 +67,6 @@ pub enum AckOutcome {
     SendPubRel,
     /// An ack for a packet id we have not got in flight (or at another stage).
     Unsolicited,
-}
-
-/// What to do with an inbound PUBLISH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundAction {
-    /// QoS 0: deliver, no answer.
-    Deliver,
-    /// QoS 1: deliver, answer PUBACK.
-    DeliverAndPubAck,
-    /// QoS 2, first time this packet id is seen: deliver, answer PUBREC.
-    DeliverAndPubRec,
-    /// QoS 2 resend of a packet id still awaiting PUBREL: answer PUBREC only.
-    PubRecOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +148,11 @@ impl Resent {
 pub struct Session {
     next_pkid: u16,
     max_inflight: u16,
+    /// Inbound QoS 1 PUBLISHes whose PUBACK is queued, not yet written.
+    unwritten_pubacks: u16,
     outbound: HashMap<u16, Outbound, PkidHasher>,
-    inbound_qos2: HashSet<u16, PkidHasher>,
+    /// Inbound QoS 2 ids awaiting PUBREL, with their message's fingerprint.
+    inbound_qos2: InboundQos2,
     pending_subscribe: Option<(u16, u64)>,
     keepalive_us: u64,
     last_sent_us: u64,
@@ -183,9 +170,10 @@ impl Session {
         Session {
             next_pkid: 1,
             max_inflight: max_inflight.max(1),
+            unwritten_pubacks: 0,
             // Grown on the first publish: an idle or subscribe-only client keeps no table.
             outbound: HashMap::default(),
-            inbound_qos2: HashSet::default(),
+            inbound_qos2: InboundQos2::default(),
             pending_subscribe: None,
             keepalive_us: keepalive_s as u64 * 1_000_000,
             last_sent_us: 0,
@@ -407,30 +395,32 @@ impl Session {
         }
     }
 
-    fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
-        match qos {
-            0 => InboundAction::Deliver,
-            1 => InboundAction::DeliverAndPubAck,
-            _ => {
-                if self.inbound_qos2.insert(pkid) {
-                    InboundAction::DeliverAndPubRec
-                } else {
-                    InboundAction::PubRecOnly
-                }
-            }
-        }
+    fn on_inbound_publish(&mut self, qos: u8, pkid: u16, fingerprint: u64) -> InboundAction {
+        self.inbound_qos2.take(qos, pkid, fingerprint)
+    }
+
+    /// QoS 1/2 PUBLISHes in flight toward midge: QoS 2 ones awaiting
+    /// PUBREL, QoS 1 ones whose PUBACK is not written yet (the broker cannot
+    /// have had it: a lower bound of what it holds in flight).
+    pub fn inbound_in_flight(&self) -> usize {
+        self.inbound_qos2.len() + self.unwritten_pubacks as usize
+    }
+
+    /// The queued replies were written (or never will be: the connection is gone).
+    pub fn replies_written(&mut self) {
+        self.unwritten_pubacks = 0;
     }
 
     /// The PUBREC for inbound QoS 2 `pkid` never went out: the broker will
     /// send the PUBLISH again, and that one is the delivery.
     pub fn forget_inbound(&mut self, pkid: u16) {
-        self.inbound_qos2.remove(&pkid);
+        self.inbound_qos2.release(pkid);
     }
 
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
     fn on_pubrel(&mut self, pkid: u16) -> bool {
-        let known = self.inbound_qos2.remove(&pkid);
+        let known = self.inbound_qos2.release(pkid);
         if !known {
             self.unsolicited_acks += 1;
         }
@@ -479,6 +469,7 @@ impl Session {
         self.settle();
         v.sort_by_key(|o| o.seq);
         self.inbound_qos2.clear();
+        self.unwritten_pubacks = 0;
         self.pending_subscribe = None;
         self.ping_sent_us = None;
         v
@@ -503,13 +494,21 @@ impl Session {
         match p {
             Packet::Publish(m) => {
                 let pkid = m.pkid;
-                let (deliver, reply) = match self.on_inbound_publish(m.qos, pkid) {
-                    InboundAction::Deliver => (true, None),
-                    InboundAction::DeliverAndPubAck => (true, Some(Packet::PubAck { pkid, reason: 0 })),
-                    InboundAction::DeliverAndPubRec => (true, Some(Packet::PubRec { pkid, reason: 0 })),
-                    InboundAction::PubRecOnly => (false, Some(Packet::PubRec { pkid, reason: 0 })),
+                let fingerprint = if m.qos == 2 { fingerprint(&m) } else { 0 };
+                let (again, reply) = match self.on_inbound_publish(m.qos, pkid, fingerprint) {
+                    InboundAction::Deliver => (None, None),
+                    InboundAction::DeliverAndPubAck => {
+                        self.unwritten_pubacks = self.unwritten_pubacks.saturating_add(1);
+                        (None, Some(Packet::PubAck { pkid, reason: 0 }))
+                    }
+                    InboundAction::DeliverAndPubRec => (None, Some(Packet::PubRec { pkid, reason: 0 })),
+                    InboundAction::PubRecOnly { same } => (Some(same), Some(Packet::PubRec { pkid, reason: 0 })),
                 };
-                Step::new(reply, if deliver { Event::Delivery(m) } else { Event::Nothing })
+                let event = match again {
+                    None => Event::Delivery(m),
+                    Some(same_message) => Event::Again { publish: m, same_message },
+                };
+                Step::new(reply, event)
             }
             Packet::PubAck { pkid, reason } => {
                 Step::new(None, self.on_ack(pkid, AckReason::of(reason), now_us, Stage::AwaitPubAck))
@@ -650,12 +649,18 @@ mod tests {
     #[test]
     fn qos2_inbound_delivers_once_until_pubrel() {
         let mut s = Session::new(2, 60);
-        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::DeliverAndPubRec);
-        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::PubRecOnly);
+        assert_eq!(s.on_inbound_publish(2, 4, 10), InboundAction::DeliverAndPubRec);
+        assert_eq!(s.on_inbound_publish(2, 4, 10), InboundAction::PubRecOnly { same: true });
+        assert_eq!(s.on_inbound_publish(2, 4, 11), InboundAction::PubRecOnly { same: false }, "another message");
+        assert_eq!(s.inbound_in_flight(), 1);
+        s.handle(publish(1, 5), 0);
+        assert_eq!(s.inbound_in_flight(), 2, "and a QoS 1 whose PUBACK is not written");
+        s.replies_written();
+        assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.on_pubrel(4));
         assert!(!s.on_pubrel(4));
-        assert_eq!(s.on_inbound_publish(2, 4), InboundAction::DeliverAndPubRec);
-        assert_eq!(s.on_inbound_publish(1, 4), InboundAction::DeliverAndPubAck);
+        assert_eq!(s.on_inbound_publish(2, 4, 11), InboundAction::DeliverAndPubRec);
+        assert_eq!(s.on_inbound_publish(1, 4, 0), InboundAction::DeliverAndPubAck);
     }
 
     #[test]
@@ -750,7 +755,13 @@ mod tests {
             s.handle(publish(2, 8), 0),
             Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Delivery(pub_(2, 8)))
         );
-        assert_eq!(s.handle(publish(2, 8), 0), Step::new(Some(Packet::PubRec { pkid: 8, reason: 0 }), Event::Nothing));
+        assert_eq!(
+            s.handle(publish(2, 8), 0),
+            Step::new(
+                Some(Packet::PubRec { pkid: 8, reason: 0 }),
+                Event::Again { publish: pub_(2, 8), same_message: true }
+            )
+        );
         assert_eq!(s.handle(Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Nothing);
         assert_eq!(s.handle(Packet::PubRel { pkid: 8, reason: 0 }, 0).event, Event::Unsolicited);
         // Outbound QoS 1: acked once; a second PUBACK is unsolicited; an MQTT 5 refusal is a rejection.

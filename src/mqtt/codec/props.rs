@@ -44,6 +44,43 @@ fn string<'a>(p: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(s)
 }
 
+/// The Message Expiry Interval and Topic Alias among a delivery's
+/// properties (each None when absent, or when the properties cannot be read).
+pub fn expiry_and_alias(mut p: &[u8]) -> (Option<u32>, Option<u16>) {
+    let (mut expiry, mut alias) = (None, None);
+    while let Some((&id, rest)) = p.split_first() {
+        match id {
+            MESSAGE_EXPIRY => expiry = rest.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            TOPIC_ALIAS => alias = rest.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])),
+            _ => {}
+        }
+        match property_len(id, rest) {
+            Some(n) if n <= rest.len() => p = &rest[n..],
+            _ => break,
+        }
+    }
+    (expiry, alias)
+}
+
+/// Bytes the value of property `id` takes at the front of `p` (None: a
+/// property midge does not know the size of, or cut short).
+fn property_len(id: u8, p: &[u8]) -> Option<usize> {
+    let string_at =
+        |at: usize| -> Option<usize> { Some(2 + u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]) as usize) };
+    match id {
+        0x01 => Some(1),
+        MESSAGE_EXPIRY => Some(4),
+        TOPIC_ALIAS => Some(2),
+        0x03 | 0x08 | 0x09 => string_at(0),
+        0x0B => Some(p.iter().position(|b| b & 0x80 == 0)? + 1),
+        USER_PROPERTY => {
+            let k = string_at(0)?;
+            Some(k + string_at(k)?)
+        }
+        _ => None,
+    }
+}
+
 /// The user properties among a PUBLISH's properties, in order; None when
 /// the properties cannot be read (a property midge does not know the size of).
 pub fn user_properties(mut p: &[u8]) -> Option<Vec<(&str, &str)>> {
@@ -81,6 +118,22 @@ pub fn user_properties(mut p: &[u8]) -> Option<Vec<(&str, &str)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_and_alias_are_read_past_other_properties() {
+        let user = vec![("k".to_string(), "v".to_string())];
+        let mut b = BytesMut::new();
+        b.put_slice(&[0x01, 1, 0x08, 0, 1, b'r']);
+        b.extend_from_slice(&publish_properties(Some(7), Some(3), &user));
+        assert_eq!(expiry_and_alias(&b), (Some(7), Some(3)));
+        let user_first = [&[0x26, 0, 1, b'k', 0, 1, b'v'][..], &[0x02, 0, 0, 1, 0]].concat();
+        assert_eq!(expiry_and_alias(&user_first), (Some(256), None));
+        assert_eq!(expiry_and_alias(&[]), (None, None));
+        // Cut short, or a property of unknown size: what was read, never a panic.
+        assert_eq!(expiry_and_alias(&[0x02, 0, 0]), (None, None));
+        assert_eq!(expiry_and_alias(&[0x7f, 0x02, 0, 0, 0, 1]), (None, None));
+        assert_eq!(expiry_and_alias(&[0x0B, 0x80]), (None, None));
+    }
 
     #[test]
     fn properties_round_trip_and_unknown_ones_are_skipped() {

@@ -1,0 +1,300 @@
+//! The rules of the protocol midge checks a broker against (`Rule`: one
+//! normative statement each, its `[MQTT-x.y.z-n]` id in MQTT 3.1.1 and 5.0,
+//! its title and what midge checks), and the checks themselves: pure
+//! functions, one per rule, over what the record holds. The client applies
+//! the wire-side ones as it reads (`client::witness`: only what they flag is
+//! kept); `detect::spec` turns their counts into `spec_violation` findings.
+//!
+//! The checks that take a scenario setting as a parameter (`receive_maximum`,
+//! `maximum_packet_size`, `retain_as_published`, `retain_handling`,
+//! `no_local`) hold with midge's defaults until a scenario sets them: a
+//! broker may send up to 65,535 in flight and any size, and a subscription
+//! without those options owes none of their restrictions.
+
+use crate::analysis::tally::StreamTally;
+use crate::mqtt::protocol::ProtocolVersion;
+use crate::record::logs::RangeSet;
+use crate::record::wire::{Sighting, Witness};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A normative statement of the protocol a broker can be seen to break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// QoS ≥ 1 messages of one publisher on one topic reach a subscriber in order.
+    TopicOrder,
+    /// A PUBLISH sent again carries DUP = 1.
+    DupOnRedelivery,
+    /// A delivery's QoS is at most the granted one.
+    QosAboveGranted,
+    /// A new PUBLISH takes a packet id not in use.
+    PacketIdInUse,
+    /// PUBACK / PUBREC / PUBREL / PUBCOMP name the id of a PUBLISH sent.
+    AckPacketId,
+    /// A clean start is answered with Session Present = 0.
+    SessionPresentOnCleanStart,
+    /// RETAIN = 0 on a message forwarded to an established subscription.
+    RetainOnLive,
+    /// No more QoS ≥ 1 PUBLISHes in flight than the client's Receive Maximum.
+    ReceiveMaximum,
+    /// No packet above the client's Maximum Packet Size.
+    MaximumPacketSize,
+    /// The Message Expiry Interval is lowered by the time the broker held the message.
+    ExpiryDecremented,
+    /// A message past its expiry is not delivered.
+    ExpiredDelivered,
+    /// Retain Handling 1: no retained replay for a subscription that existed.
+    RetainHandlingExisting,
+    /// Retain Handling 2: no retained replay at all.
+    RetainHandlingNone,
+    /// No Local: a client's own messages are not sent back to it.
+    NoLocal,
+    /// No Topic Alias to a client that announced no Topic Alias Maximum.
+    TopicAliasNotAllowed,
+}
+
+impl Rule {
+    pub const ALL: &'static [Rule] = &[
+        Rule::TopicOrder,
+        Rule::DupOnRedelivery,
+        Rule::QosAboveGranted,
+        Rule::PacketIdInUse,
+        Rule::AckPacketId,
+        Rule::SessionPresentOnCleanStart,
+        Rule::RetainOnLive,
+        Rule::ReceiveMaximum,
+        Rule::MaximumPacketSize,
+        Rule::ExpiryDecremented,
+        Rule::ExpiredDelivered,
+        Rule::RetainHandlingExisting,
+        Rule::RetainHandlingNone,
+        Rule::NoLocal,
+        Rule::TopicAliasNotAllowed,
+    ];
+
+    /// The statement's id in `protocol` (None: the rule is MQTT 5's only).
+    pub fn id(self, protocol: ProtocolVersion) -> Option<&'static str> {
+        let (v311, v5) = match self {
+            Rule::TopicOrder => (Some("MQTT-4.6.0-6"), "MQTT-4.6.0-6"),
+            Rule::DupOnRedelivery => (Some("MQTT-3.3.1-1"), "MQTT-3.3.1-1"),
+            Rule::QosAboveGranted => (Some("MQTT-3.8.4-6"), "MQTT-3.8.4-8"),
+            Rule::PacketIdInUse => (Some("MQTT-2.3.1-4"), "MQTT-2.2.1-4"),
+            Rule::AckPacketId => (Some("MQTT-2.3.1-6"), "MQTT-2.2.1-5"),
+            Rule::SessionPresentOnCleanStart => (Some("MQTT-3.2.2-1"), "MQTT-3.2.2-2"),
+            Rule::RetainOnLive => (Some("MQTT-3.3.1-9"), "MQTT-3.3.1-12"),
+            Rule::ReceiveMaximum => (None, "MQTT-3.3.4-9"),
+            Rule::MaximumPacketSize => (None, "MQTT-3.1.2-24"),
+            Rule::ExpiryDecremented => (None, "MQTT-3.3.2-6"),
+            Rule::ExpiredDelivered => (None, "MQTT-3.3.2-5"),
+            Rule::RetainHandlingExisting => (None, "MQTT-3.3.1-10"),
+            Rule::RetainHandlingNone => (None, "MQTT-3.3.1-11"),
+            Rule::NoLocal => (None, "MQTT-3.8.3-3"),
+            Rule::TopicAliasNotAllowed => (None, "MQTT-3.1.2-27"),
+        };
+        match protocol {
+            ProtocolVersion::V311 => v311,
+            ProtocolVersion::V5 => Some(v5),
+        }
+    }
+
+    /// The statement, shortened.
+    pub fn title(self) -> &'static str {
+        match self {
+            Rule::TopicOrder => {
+                "a server treats every topic as ordered: QoS 1/2 messages of one publisher arrive in the order sent"
+            }
+            Rule::DupOnRedelivery => "the DUP flag is set to 1 when a PUBLISH is re-delivered",
+            Rule::QosAboveGranted => "a delivery's QoS is the minimum of the published QoS and the granted QoS",
+            Rule::PacketIdInUse => "a server assigns a new QoS 1/2 PUBLISH a packet identifier not in use",
+            Rule::AckPacketId => {
+                "PUBACK, PUBREC, PUBREL and PUBCOMP carry the packet identifier of the PUBLISH they answer"
+            }
+            Rule::SessionPresentOnCleanStart => "a connection accepted with a clean start gets Session Present = 0",
+            Rule::RetainOnLive => {
+                "RETAIN is 0 on a message forwarded to an established subscription (retain as published off)"
+            }
+            Rule::ReceiveMaximum => {
+                "a server sends no more QoS 1/2 PUBLISHes unacknowledged than the client's Receive Maximum"
+            }
+            Rule::MaximumPacketSize => "a server sends no packet larger than the client's Maximum Packet Size",
+            Rule::ExpiryDecremented => {
+                "the Message Expiry Interval sent is the received one minus the time the message waited"
+            }
+            Rule::ExpiredDelivered => {
+                "a message whose expiry passed before onward delivery started is deleted, not delivered"
+            }
+            Rule::RetainHandlingExisting => {
+                "retain handling 1: no retained messages for a subscription that already existed"
+            }
+            Rule::RetainHandlingNone => "retain handling 2: no retained messages sent on subscribe",
+            Rule::NoLocal => "no local: a client's own messages are not forwarded back to it",
+            Rule::TopicAliasNotAllowed => {
+                "a server sends no Topic Alias to a client that announced no Topic Alias Maximum"
+            }
+        }
+    }
+
+    /// What midge checks, in a line (README's findings table).
+    pub fn check(self) -> &'static str {
+        match self {
+            Rule::TopicOrder => "a QoS ≥ 1 delivery below the highest sequence of its (non-shared) stream, less the publisher's own DUP resends",
+            Rule::DupOnRedelivery => "a QoS ≥ 1 copy of a message already taken in (or under a QoS 2 id awaiting PUBREL) with DUP = 0, less the publisher's own resends",
+            Rule::QosAboveGranted => "a delivery's QoS above the SUBACK's granted QoS (a resumed session: the last granted)",
+            Rule::PacketIdInUse => "another message under a QoS 2 packet id still awaiting PUBREL",
+            Rule::AckPacketId => "an ack for an id midge had nothing in flight under (not after midge's own retry or malformed packet; a resumed session's PUBREL excepted)",
+            Rule::SessionPresentOnCleanStart => "CONNACK Session Present = 1 on a connection midge opened with clean start / clean session",
+            Rule::RetainOnLive => "RETAIN = 1 on a message published after the subscription went live",
+            Rule::ReceiveMaximum => "the most QoS ≥ 1 PUBLISHes midge held unacknowledged at once, against the Receive Maximum it announced",
+            Rule::MaximumPacketSize => "the largest PUBLISH received, against the Maximum Packet Size midge announced",
+            Rule::ExpiryDecremented => "a delivery's expiry interval above the publisher's less the whole seconds it surely waited (1 s slack), or none",
+            Rule::ExpiredDelivered => "a first (DUP = 0) delivery that had waited more than a second past its expiry before its connection came up",
+            Rule::RetainHandlingExisting => "a retained replay on a subscription that already existed, under retain handling 1",
+            Rule::RetainHandlingNone => "any retained replay under retain handling 2",
+            Rule::NoLocal => "a delivery of the subscriber's own message under no local",
+            Rule::TopicAliasNotAllowed => "a Topic Alias property on a delivery (midge announces no Topic Alias Maximum)",
+        }
+    }
+
+    /// Its name in report.json (`evidence.rule.name`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+}
+
+/// TopicOrder: a subscriber's QoS ≥ 1 deliveries out of order on its
+/// non-shared streams (the tally already took out the publishers' resends).
+pub fn order_breaches(streams: &[StreamTally], subscriber: u32) -> u64 {
+    streams
+        .iter()
+        .filter(|s| s.subscriber_client == subscriber && s.qos >= 1 && s.share.is_none())
+        .map(|s| s.out_of_order)
+        .sum()
+}
+
+/// DupOnRedelivery: the copies delivered with DUP = 0 that no publisher
+/// sent again itself (`resent`: a publisher's resent sequences).
+pub fn copies_without_dup<'a>(witness: &Witness, resent: impl Fn(u32) -> Option<&'a RangeSet>) -> u64 {
+    witness
+        .copies
+        .iter()
+        .map(|(p, seqs)| match resent(*p) {
+            Some(r) => seqs.len() - seqs.count_common(r),
+            None => seqs.len(),
+        })
+        .sum()
+}
+
+/// QoS of a PUBLISH's first-byte flags.
+pub fn qos_of(flags: u8) -> u8 {
+    (flags >> 1) & 3
+}
+
+/// QosAboveGranted: a delivery at `qos` on a subscription granted `granted`.
+pub fn above_granted(qos: u8, granted: Option<u8>) -> bool {
+    granted.is_some_and(|g| qos > g)
+}
+
+/// ReceiveMaximum: by how many the most PUBLISHes seen in flight at once
+/// went over the Receive Maximum midge announced (None: it announced none,
+/// or they stayed within it).
+pub fn receive_maximum_excess(announced: Option<u16>, max_in_flight: u16) -> Option<u64> {
+    let max = announced?;
+    (max_in_flight > max).then(|| u64::from(max_in_flight - max))
+}
+
+/// MaximumPacketSize: whether the largest packet was above the announced maximum.
+pub fn packet_too_large(announced: Option<u32>, largest: u32) -> bool {
+    announced.is_some_and(|max| largest > max)
+}
+
+/// Which expiry rule a delivery breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryBreach {
+    DeliveredExpired,
+    NotDecremented,
+}
+
+/// ExpiredDelivered / ExpiryDecremented, for a message published with an
+/// expiry of `published_s`, delivered with `delivered_s` (None: no
+/// property), sent at `sent_us` and delivered on a connection up from
+/// `connected_us` (run-clock µs): the broker held it at least the whole
+/// seconds between (it could not send it sooner). Brokers count expiry in
+/// whole seconds, so each side gets a second's slack. `dup`: a redelivery,
+/// whose onward delivery started earlier (no expiry applies to it).
+pub fn expiry_breach(
+    published_s: u32,
+    delivered_s: Option<u32>,
+    sent_us: u64,
+    connected_us: u64,
+    dup: bool,
+) -> Option<ExpiryBreach> {
+    let held_s = connected_us.saturating_sub(sent_us) / 1_000_000;
+    if !dup && held_s > u64::from(published_s) {
+        return Some(ExpiryBreach::DeliveredExpired);
+    }
+    match delivered_s {
+        None => Some(ExpiryBreach::NotDecremented),
+        Some(d) if u64::from(d) + held_s > u64::from(published_s) + 1 => Some(ExpiryBreach::NotDecremented),
+        Some(_) => None,
+    }
+}
+
+/// RetainOnLive: RETAIN = 1 on live deliveries is a breach only with
+/// retain as published off.
+pub fn retain_flag_breaches(retain_as_published: bool, sighted: u64) -> u64 {
+    if retain_as_published {
+        0
+    } else {
+        sighted
+    }
+}
+
+/// RetainHandlingNone / RetainHandlingExisting: retained replays a
+/// subscription under `retain_handling` should not have had; `existed`:
+/// the subscription was there before this SUBSCRIBE (a resumed session).
+pub fn retain_handling_breaches(retain_handling: u8, replays: u64, existed: bool) -> Option<(Rule, u64)> {
+    match retain_handling {
+        2 if replays > 0 => Some((Rule::RetainHandlingNone, replays)),
+        1 if existed && replays > 0 => Some((Rule::RetainHandlingExisting, replays)),
+        _ => None,
+    }
+}
+
+/// NoLocal: the subscriber's own messages it received under no local.
+pub fn no_local_breaches(no_local: bool, own_received: u64) -> u64 {
+    if no_local {
+        own_received
+    } else {
+        0
+    }
+}
+
+/// SessionPresentOnCleanStart: a CONNACK's Session Present = 1 to a CONNECT
+/// midge sent with clean start (3.1.1: clean session) set.
+pub fn session_present_breach(clean_start: bool, session_present: bool) -> bool {
+    clean_start && session_present
+}
+
+/// The rule a sighting is evidence for (Reordered and CopyWithoutDup are
+/// counted from the tally and `copies`; the others one per sighting).
+pub fn rule_of(what: Sighting) -> Rule {
+    match what {
+        Sighting::Reordered => Rule::TopicOrder,
+        Sighting::CopyWithoutDup => Rule::DupOnRedelivery,
+        Sighting::AboveGranted => Rule::QosAboveGranted,
+        Sighting::PacketIdReused => Rule::PacketIdInUse,
+        Sighting::UnknownAck => Rule::AckPacketId,
+        Sighting::RetainOnLive => Rule::RetainOnLive,
+        Sighting::ExpiryNotDecremented => Rule::ExpiryDecremented,
+        Sighting::DeliveredExpired => Rule::ExpiredDelivered,
+        Sighting::TopicAlias => Rule::TopicAliasNotAllowed,
+        Sighting::SessionPresent => Rule::SessionPresentOnCleanStart,
+    }
+}
+
+/// Rule → count of one client, as the checks found them (zero counts left out).
+pub type Breaches = BTreeMap<Rule, u64>;
+
+#[cfg(test)]
+mod tests;
