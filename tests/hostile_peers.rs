@@ -106,3 +106,95 @@ fn ctrl_c_writes_the_report_so_far_and_exits_130() {
     assert!(r["messages"]["published"].as_u64().unwrap() > 0);
     assert_eq!(r["messages"]["lost"], 0, "a clean stop loses nothing: {}", r["messages"]);
 }
+
+/// Each subscriber group behind the proxy sees the broker break one rule
+/// once (the proxy breaks it on the 5th packet of its kind), the publisher
+/// gets one PUBACK twice: each shows as exactly one spec_violation under
+/// its rule's MQTT 3.1.1 id, and nobody else shows any.
+const WITNESS: &str = r#"
+name = "witness"
+duration = "2s"
+[[group]]
+name = "pub"
+client_id = { scheme = "prefix-serial", prefix = "pub-" }
+publish = { topic = "w/1", qos = 1, rate = 50.0 }
+[[group]]
+name = "fine"
+client_id = { scheme = "prefix-serial", prefix = "fine-" }
+subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "dup"
+client_id = { scheme = "prefix-serial", prefix = "dup-" }
+subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "swap"
+client_id = { scheme = "prefix-serial", prefix = "swap-" }
+subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "ret"
+client_id = { scheme = "prefix-serial", prefix = "ret-" }
+subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "raise"
+client_id = { scheme = "prefix-serial", prefix = "raise-" }
+subscribe = { filter = "w/#", qos = 0 }
+[[group]]
+name = "sp"
+client_id = { scheme = "prefix-serial", prefix = "sp-" }
+subscribe = { filter = "w/#", qos = 1 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
+    use midge::faults::proxy::Direction;
+    let broker = mosquitto(NO_LIMITS).await;
+    let to_client = |prefix: &str, packet_type: u8, action: Action| Rule {
+        client_prefix: prefix.into(),
+        direction: Direction::ToClient,
+        packet_type,
+        nth: if packet_type == 2 { 1 } else { 5 },
+        action,
+    };
+    let rules = vec![
+        to_client("dup-", 3, Action::Duplicate),
+        to_client("swap-", 3, Action::SwapWithNext),
+        to_client("ret-", 3, Action::SetFlags(1)),
+        to_client("raise-", 3, Action::RaiseToQos1 { pkid: 0xfff0 }),
+        // The broker never sent that QoS 1 PUBLISH: midge's PUBACK for it stops here.
+        Rule {
+            client_prefix: "raise-".into(),
+            direction: Direction::ToBroker,
+            packet_type: 4,
+            nth: 1,
+            action: Action::Drop,
+        },
+        to_client("sp-", 2, Action::SessionPresent),
+        to_client("pub-", 4, Action::Duplicate),
+    ];
+    let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
+    let out = run_text(WITNESS, &format!("mqtt://{}", proxy.addr)).await;
+    assert_eq!(proxy.applied(), 7);
+    let mut got: Vec<(String, String, u64)> = out
+        .report
+        .findings
+        .iter()
+        .filter_map(|f| f.evidence.spec().map(|e| (e.rule.id.clone(), e.client.clone(), f.count)))
+        .collect();
+    got.sort();
+    let want = [
+        ("MQTT-2.3.1-6", "pub-0"),
+        ("MQTT-3.2.2-1", "sp-0"),
+        ("MQTT-3.3.1-1", "dup-0"),
+        ("MQTT-3.3.1-9", "ret-0"),
+        ("MQTT-3.8.4-6", "raise-0"),
+        ("MQTT-4.6.0-6", "swap-0"),
+    ];
+    let want: Vec<(String, String, u64)> = want.iter().map(|(r, c)| (r.to_string(), c.to_string(), 1)).collect();
+    assert_eq!(got, want, "{:#?}", out.report.findings);
+    // The packets: the copy without DUP is the 5th PUBLISH again, same id.
+    let dup = out.report.findings.iter().filter_map(|f| f.evidence.spec()).find(|e| e.client == "dup-0").unwrap();
+    let p = &dup.packets[0];
+    assert_eq!((p.packet_type.as_str(), p.dup, p.qos, p.seq), ("PUBLISH", false, 1, Some(4)), "{dup:?}");
+    assert_eq!(p.topic.as_deref(), Some("w/1"));
+    assert!(!dup.flight_recorder.is_empty());
+}
