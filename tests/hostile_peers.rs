@@ -197,4 +197,16 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     assert_eq!((p.packet_type.as_str(), p.dup, p.qos, p.seq), ("PUBLISH", false, 1, Some(4)), "{dup:?}");
     assert_eq!(p.topic.as_deref(), Some("w/1"));
     assert!(!dup.flight_recorder.is_empty());
+    // report.md and report.html list them by rule, with the packets.
+    let md = midge::report::markdown::render(&out.report);
+    let section = &md[md.find("## Protocol violations").expect("the section")..];
+    assert!(
+        section.contains("### [MQTT-3.3.1-1] the DUP flag is set to 1 when a PUBLISH is re-delivered"),
+        "{section}"
+    );
+    let row = format!("| dup-0 | {} | received | PUBLISH | QoS 1 | {} | w/1 | pub-0 #4 |", p.t_s, p.packet_id);
+    assert!(section.contains(&row), "{row}\n{section}");
+    assert!(section.contains("| sp-0 |") && section.contains("| CONNACK | - |"), "{section}");
+    let html = midge::report::html::render(&out.report);
+    assert_eq!(html.matches("<h3>[MQTT-").count(), 6, "one table per rule");
 }

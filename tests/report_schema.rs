@@ -128,6 +128,53 @@ async fn report_matches_schema_and_schema_rejects_breakage() {
     for (what, instance) in &broken {
         assert!(!v.is_valid(instance), "the schema accepts: {what}");
     }
+
+    // A spec_violation finding's evidence is held to its shape.
+    let mut spec = value.clone();
+    spec["findings"].as_array_mut().unwrap().push(spec_finding());
+    assert_valid(&v, &spec, "a report with a spec_violation");
+    let mut no_id = spec.clone();
+    let last = no_id["findings"].as_array_mut().unwrap().last_mut().unwrap();
+    last["evidence"]["rule"].as_object_mut().unwrap().remove("id");
+    assert!(!v.is_valid(&no_id), "the schema accepts a spec_violation without its rule id");
+}
+
+/// A spec_violation finding as midge writes it.
+fn spec_finding() -> Value {
+    use midge::analysis::evidence::{Evidence, RuleEvidence, SpecEvidence, SpecPacket};
+    use midge::analysis::model::Finding;
+    let packet = SpecPacket {
+        direction: "received".into(),
+        packet_id: 7,
+        publisher: Some("p-0".into()),
+        qos: 1,
+        seq: Some(4),
+        t_s: 1.5,
+        topic: Some("w/1".into()),
+        packet_type: "PUBLISH".into(),
+        ..Default::default()
+    };
+    let f = Finding {
+        kind: midge::record::vocab::FindingKind::SpecViolation,
+        summary: "s".into(),
+        client_ids: vec!["s-0".into()],
+        count: 1,
+        first_s: 1.5,
+        last_s: 1.5,
+        evidence: Evidence::Spec(SpecEvidence {
+            client: "s-0".into(),
+            count: 1,
+            flight_recorder: Vec::new(),
+            packets: vec![packet],
+            rule: RuleEvidence {
+                id: "MQTT-3.3.1-1".into(),
+                name: "dup_on_redelivery".into(),
+                protocol: "3.1.1".into(),
+                title: "t".into(),
+            },
+        }),
+    };
+    serde_json::to_value(&f).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

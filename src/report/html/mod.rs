@@ -40,6 +40,7 @@ pub fn render(r: &Report) -> String {
     messages_table(&mut o, r);
     latency_table(&mut o, r);
     findings_list(&mut o, r);
+    violations_tables(&mut o, r);
     over_time_plots(&mut o, r);
     loss_windows_table(&mut o, r);
     let _ = writeln!(
@@ -172,6 +173,47 @@ fn findings_list(o: &mut String, r: &Report) {
         let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(f.kind.as_str()), esc(&f.summary));
     }
     o.push_str("</ul>\n");
+}
+
+/// "Protocol violations": per rule, its count and clients and the packets
+/// (as report.md's section, `markdown::violations`).
+fn violations_tables(o: &mut String, r: &Report) {
+    use crate::report::markdown::violations::{by_rule, flags, publisher_seq};
+    let rules = by_rule(r);
+    if rules.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Protocol violations</h2>\n");
+    for (rule, list) in rules {
+        let count: u64 = list.iter().map(|e| e.count).sum();
+        let clients: Vec<&str> = list.iter().take(10).map(|e| e.client.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "<h3>[{}] {}</h3><p>{count} time(s), toward {} client(s): {}</p>",
+            esc(&rule.id),
+            esc(&rule.title),
+            list.len(),
+            esc(&clients.join(", "))
+        );
+        o.push_str("<table><tr><th>client</th><th>time (s)</th><th>direction</th><th>packet</th><th>flags</th><th>id</th><th>topic</th><th>publisher/seq</th></tr>\n");
+        for e in list.iter().take(10) {
+            for p in &e.packets {
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&e.client),
+                    p.t_s,
+                    p.direction,
+                    esc(&p.packet_type),
+                    esc(&flags(p)),
+                    p.packet_id,
+                    esc(p.topic.as_deref().unwrap_or("-")),
+                    esc(&publisher_seq(p))
+                );
+            }
+        }
+        o.push_str("</table>\n");
+    }
 }
 
 /// "Over time": rates, e2e p99 and connected clients per second, CPU and

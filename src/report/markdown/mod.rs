@@ -18,6 +18,7 @@ mod generator;
 mod losses;
 mod session;
 mod shards;
+pub mod violations;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
@@ -61,6 +62,7 @@ pub fn render(r: &Report) -> String {
         o.push_str(&shards::shards_section(s));
     }
     findings(&mut o, r);
+    violations::protocol_violations(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
     stages(&mut o, r);
