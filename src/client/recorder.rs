@@ -37,6 +37,12 @@
 //! (`held_back`: a stall, a `max_rate`) count for the connection's margin but
 //! not for the drain's quiet period: their lateness is midge's own doing.
 //!
+//! The witness (`record::wire::Witness`, made at its first sighting): where
+//! deliveries are recorded, a QoS ≥ 1 copy of a message already taken in
+//! with DUP = 0 and a reorder are sighted (`record_deliveries`); the rest of
+//! what it sees comes from `client::witness`. `note_inbound` keeps the most
+//! QoS ≥ 1 PUBLISHes in flight toward the client and its largest packet.
+//!
 //! Latencies recorded here: `connect*` (`connected`, from `ConnectTimes`),
 //! `e2e` / `e2e_uncorrected` (from the header's intended and actual send
 //! times), `ack` (`acked`), `suback` (`suback`), `publish_lag`

@@ -1,6 +1,8 @@
 //! A loopback TCP proxy that understands MQTT framing and misbehaves on
 //! purpose. Static rules act on the n-th packet of a type (drop, duplicate,
-//! swap, corrupt, cut); timed faults, switched on while it runs, act on
+//! swap, corrupt, cut; or break one rule of the protocol with a well-formed
+//! packet: set flags such as RETAIN, set a CONNACK's Session Present, raise
+//! a 3.1.1 QoS 0 PUBLISH to QoS 1); timed faults, switched on while it runs, act on
 //! chosen clients (cut now, blackhole for a while, add delay, drop the next N
 //! PUBLISH packets). Because the faults are known, a test (or a scenario)
 //! knows the exact loss, duplicates and reordering midge must report. It

@@ -7,8 +7,9 @@
 //! This module imports nothing from the rest of the crate.
 //!
 //! Times are run-clock µs (`clock::RunClock`), causes are `vocab::Cause`s,
-//! packets are `FlightEntry`s, so a record can be saved, read back, and written
-//! by hand in a test (`analysis::testkit`).
+//! packets are `wire::FlightEntry`s (and a client's `wire::Witness`), so a
+//! record can be saved, read back, and written by hand in a test
+//! (`analysis::testkit`).
 //!
 //! Who fills what: `runner::assemble::assemble` makes the `RunRecord` from the
 //! run's phases, for the final record and a periodic snapshot alike (only a

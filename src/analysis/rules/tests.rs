@@ -102,3 +102,24 @@ fn session_present_is_a_breach_only_on_a_clean_start() {
     assert!(!session_present_breach(true, false));
     assert!(!session_present_breach(false, true), "a resumed session");
 }
+
+/// README's row for a rule: name, 3.1.1 id, 5.0 id, title, what midge checks.
+fn readme_row(r: Rule) -> String {
+    let id = |p| r.id(p).map_or("—".to_string(), |id| format!("`{id}`"));
+    format!(
+        "| `{}` | {} | {} | {} | {} |",
+        r.name(),
+        id(ProtocolVersion::V311),
+        id(ProtocolVersion::V5),
+        r.title(),
+        r.check()
+    )
+}
+
+#[test]
+fn readme_lists_every_rule_midge_checks() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows: Vec<String> = Rule::ALL.iter().map(|r| readme_row(*r)).collect();
+    let missing: Vec<&String> = rows.iter().filter(|row| !readme.contains(row.as_str())).collect();
+    assert!(missing.is_empty(), "README's findings section lacks these rows:\n{}", rows.join("\n"));
+}

@@ -20,7 +20,11 @@
 //! `Rejected { reason }`, `Noted { reason }`, an `AckReason`); a SUBACK gives
 //! `SubAcked` (a `SubAckCode`). `forget_inbound` takes out of the inbound QoS
 //! 2 state the ids whose PUBREC was never written, so their redelivery is
-//! taken in again (counted once: not lost, not a duplicate). The in-flight
+//! taken in again (counted once: not lost, not a duplicate). A QoS 2 PUBLISH
+//! under an id still awaiting PUBREL is `Event::Again`, with whether it is
+//! the same message (`inbound`: ids kept with a fingerprint), for the
+//! witness; `inbound_in_flight` (those ids and the PUBACKs not yet written,
+//! `replies_written`) is the most the broker surely had in flight. The in-flight
 //! table keeps room for `KEPT_INFLIGHT` (7) and goes back to that once empty
 //! after a burst, so a publisher's memory is flat over a soak. A packet a
 //! server must not send ends the connection with `protocol_error_from_broker`.

@@ -4,7 +4,9 @@
 //!
 //! `publish_properties` is computed once per group (`plan::PublishPlan::props`
 //! and, with a topic alias, `props_alias`), not per message; `user_properties`
-//! reads a delivery's user properties, skipping the others, and never panics.
+//! reads a delivery's user properties, skipping the others, and
+//! `expiry_and_alias` its Message Expiry Interval and Topic Alias (for
+//! `client::witness`); neither ever panics.
 
 use bytes::{BufMut, BytesMut};
 
