@@ -75,6 +75,8 @@ fn expiry_is_held_to_the_whole_seconds_a_message_surely_waited() {
     assert_eq!(expiry_breach(10, Some(8), s, 5 * s + s / 2, false), Some(ExpiryBreach::NotDecremented));
     assert_eq!(expiry_breach(10, Some(10), s, 5 * s + s / 2, true), Some(ExpiryBreach::NotDecremented));
     assert_eq!(expiry_breach(10, None, s, 2 * s, false), Some(ExpiryBreach::NotDecremented), "the property dropped");
+    assert_eq!(expiry_breach(2, None, s, 3 * s + s / 2, false), None, "nothing left in whole seconds: may be left out");
+    assert_eq!(expiry_breach(2, None, 5 * s, s, false), Some(ExpiryBreach::NotDecremented), "a live delivery keeps it");
     // A live delivery (sent after its connection came up) keeps its interval.
     assert_eq!(expiry_breach(10, Some(10), 9 * s, 5 * s, false), None);
     // Expiry 2 s, away from 1 s to 4 s: 3 whole seconds past, delivered all the same.
