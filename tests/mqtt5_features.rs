@@ -152,3 +152,60 @@ for = "2.5s"
     let violations = r.findings.iter().filter(|f| f.kind == FindingKind::QosViolation);
     assert!(violations.clone().all(|f| f.evidence.json()["lost"] == 0), "{:#?}", violations.collect::<Vec<_>>());
 }
+
+/// MQTT 5 rules on the wire, each broken once by the proxy on the 5th
+/// PUBLISH toward one subscriber: its expiry interval raised to an hour (a
+/// live delivery keeps the publisher's 10 s at most), a Topic Alias added
+/// (midge announces no Topic Alias Maximum). Each shows once under its
+/// MQTT 5 id; the untouched subscriber shows nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_rules_broken_once_show_once() {
+    use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let fifth = |prefix: &str, action: Action| Rule {
+        client_prefix: prefix.into(),
+        direction: Direction::ToClient,
+        packet_type: 3,
+        nth: 5,
+        action,
+    };
+    let rules = vec![fifth("exp-", Action::SetExpiry(3600)), fifth("alias-", Action::AddTopicAlias(1))];
+    let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
+    let text = r#"
+name = "witness-5"
+protocol = "5"
+duration = "2s"
+[[group]]
+name = "pub"
+client_id = { scheme = "prefix-serial", prefix = "pub-" }
+publish = { topic = "w5/1", qos = 1, rate = 50.0, expiry = "10s" }
+[[group]]
+name = "fine"
+client_id = { scheme = "prefix-serial", prefix = "fine-" }
+subscribe = { filter = "w5/#", qos = 1 }
+[[group]]
+name = "exp"
+client_id = { scheme = "prefix-serial", prefix = "exp-" }
+subscribe = { filter = "w5/#", qos = 1 }
+[[group]]
+name = "alias"
+client_id = { scheme = "prefix-serial", prefix = "alias-" }
+subscribe = { filter = "w5/#", qos = 1 }
+"#;
+    let out = support::run_text(text, &format!("mqtt://{}", proxy.addr)).await;
+    assert_eq!(proxy.applied(), 2);
+    type Seen = (String, String, u64, Option<u32>, Option<u16>);
+    let mut got: Vec<Seen> = out
+        .report
+        .findings
+        .iter()
+        .filter_map(|f| f.evidence.spec())
+        .map(|e| (e.rule.id.clone(), e.client.clone(), e.count, e.packets[0].expiry_s, e.packets[0].topic_alias))
+        .collect();
+    got.sort();
+    let want = vec![
+        ("MQTT-3.1.2-27".to_string(), "alias-0".to_string(), 1, Some(10), Some(1)),
+        ("MQTT-3.3.2-6".to_string(), "exp-0".to_string(), 1, Some(3600), None),
+    ];
+    assert_eq!(got, want, "{:#?}", out.report.findings);
+}

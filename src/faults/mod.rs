@@ -6,8 +6,11 @@
 //! (duplicate-ids), or an order to the clients (`client::order`: kill,
 //! malformed; stalls the clients take from the plan themselves). The
 //! `FaultLog` it returns is what the analysis attributes loss and findings to.
-//! `faults` imports the client, never the other way round.
+//! `rewrite`: the proxy's rewrites of a packet that break one rule of the
+//! protocol (for the witness's tests). `faults` imports the client, never
+//! the other way round.
 
 pub mod proxy;
+mod rewrite;
 pub mod schedule;
 pub mod twin;

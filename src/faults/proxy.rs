@@ -18,6 +18,7 @@
 //! `Plan::build`. Over ws:// the client id comes from the CONNECT in the
 //! client's first WebSocket frame (`ws_connect_client_id`).
 
+use super::rewrite;
 use crate::mqtt::codec::check_frame;
 use bytes::{Buf, BytesMut};
 use std::collections::HashSet;
@@ -71,6 +72,10 @@ pub enum Action {
     SessionPresent,
     /// A 3.1.1 QoS 0 PUBLISH goes on at QoS 1 under this packet id.
     RaiseToQos1 { pkid: u16 },
+    /// An MQTT 5 PUBLISH's Message Expiry Interval is set to this (where it has one).
+    SetExpiry(u32),
+    /// An MQTT 5 PUBLISH gains this Topic Alias.
+    AddTopicAlias(u16),
 }
 
 /// Acts on the `nth` (1-based) packet of `packet_type` (3 = PUBLISH, …)
@@ -422,7 +427,11 @@ async fn pump(
                     }
                     out.push(f);
                 }
-                Some(Action::RaiseToQos1 { pkid }) => out.push(raised_to_qos1(&frame, header.header_len, pkid)),
+                Some(Action::RaiseToQos1 { pkid }) => {
+                    out.push(rewrite::raised_to_qos1(&frame, header.header_len, pkid))
+                }
+                Some(Action::SetExpiry(s)) => out.push(rewrite::with_expiry(frame, header.header_len, s)),
+                Some(Action::AddTopicAlias(a)) => out.push(rewrite::with_alias(&frame, header.header_len, a)),
             }
             if let Some((ht, _)) = &held {
                 if *ht == t {
@@ -441,31 +450,6 @@ async fn pump(
         let _ = to.write_all(&h).await;
     }
     let _ = to.shutdown().await;
-}
-
-/// A 3.1.1 QoS 0 PUBLISH re-framed at QoS 1 under `pkid` (anything else as it was).
-fn raised_to_qos1(frame: &[u8], header_len: usize, pkid: u16) -> BytesMut {
-    let body = &frame[header_len..];
-    let topic_end = body.get(..2).map(|l| 2 + u16::from_be_bytes([l[0], l[1]]) as usize);
-    let (Some(end), true) = (topic_end, frame[0] & 0x06 == 0) else { return BytesMut::from(frame) };
-    if end > body.len() {
-        return BytesMut::from(frame);
-    }
-    let mut out = BytesMut::with_capacity(frame.len() + 4);
-    out.extend_from_slice(&[(frame[0] & 0xf9) | 0x02]);
-    let mut len = body.len() + 2;
-    loop {
-        let byte = (len % 128) as u8;
-        len /= 128;
-        out.extend_from_slice(&[if len > 0 { byte | 0x80 } else { byte }]);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&body[..end]);
-    out.extend_from_slice(&pkid.to_be_bytes());
-    out.extend_from_slice(&body[end..]);
-    out
 }
 
 /// Forwards bytes as read from `from` to `to` (a WebSocket stream),
@@ -579,33 +563,6 @@ mod tests {
     use super::*;
     use crate::mqtt::codec::{ConnectOptions, Packet};
     use crate::mqtt::protocol::ProtocolVersion;
-
-    #[test]
-    fn a_qos0_publish_raised_to_qos1_keeps_topic_and_payload() {
-        use crate::mqtt::codec::{decode, Publish};
-        let publish = |qos: u8, pkid: u16, payload: Vec<u8>| Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic: bytes::Bytes::from_static(b"w/1"),
-            pkid,
-            props: bytes::Bytes::new(),
-            payload: payload.into(),
-        };
-        // 121 bytes of remaining length: raised, it takes a second length byte.
-        for size in [10, 116] {
-            let mut b = BytesMut::new();
-            Packet::Publish(publish(0, 0, vec![7; size])).encode(ProtocolVersion::V311, &mut b).unwrap();
-            let h = check_frame(&b, 1024).unwrap().unwrap();
-            let mut raised = raised_to_qos1(&b, h.header_len, 0xfff0);
-            let got = decode(&mut raised, ProtocolVersion::V311, 1024).unwrap();
-            assert_eq!(got, Some(Packet::Publish(publish(1, 0xfff0, vec![7; size]))));
-        }
-        // Anything but a QoS 0 PUBLISH passes as it was.
-        let mut b = BytesMut::new();
-        Packet::Publish(publish(1, 3, vec![1])).encode(ProtocolVersion::V311, &mut b).unwrap();
-        assert_eq!(raised_to_qos1(&b, 2, 9), b);
-    }
 
     #[test]
     fn reads_the_client_id_of_both_versions() {

@@ -64,6 +64,19 @@ pub fn expiry_and_alias(mut p: &[u8]) -> (Option<u32>, Option<u16>) {
     (expiry, alias)
 }
 
+/// Where the value of the first property `id` starts in `p` (None: absent,
+/// or the properties cannot be read that far).
+pub fn value_at(p: &[u8], id: u8) -> Option<usize> {
+    let mut at = 0;
+    while let Some(&here) = p.get(at) {
+        if here == id {
+            return Some(at + 1);
+        }
+        at += 1 + property_len(here, &p[at + 1..]).filter(|n| at + 1 + n <= p.len())?;
+    }
+    None
+}
+
 /// Bytes the value of property `id` takes at the front of `p` (None: a
 /// property midge does not know the size of, or cut short).
 fn property_len(id: u8, p: &[u8]) -> Option<usize> {
@@ -135,6 +148,9 @@ mod tests {
         assert_eq!(expiry_and_alias(&[0x02, 0, 0]), (None, None));
         assert_eq!(expiry_and_alias(&[0x7f, 0x02, 0, 0, 0, 1]), (None, None));
         assert_eq!(expiry_and_alias(&[0x0B, 0x80]), (None, None));
+        assert_eq!(value_at(&user_first, 0x02), Some(8));
+        assert_eq!(value_at(&user_first, 0x23), None);
+        assert_eq!(value_at(&[0x7f, 0x02], 0x02), None);
     }
 
     #[test]
