@@ -108,7 +108,9 @@ fn ctrl_c_writes_the_report_so_far_and_exits_130() {
 }
 
 /// Each subscriber group behind the proxy sees the broker break one rule
-/// once (the proxy breaks it on the 5th packet of its kind), the publisher
+/// once (the proxy breaks it on the 5th packet of its kind: a QoS 1 and a
+/// QoS 2 copy without DUP, a reorder, RETAIN on a live delivery, QoS 1 on a
+/// QoS 0 grant, Session Present on a clean start), the publisher
 /// gets one PUBACK twice: each shows as exactly one spec_violation under
 /// its rule's MQTT 3.1.1 id, and nobody else shows any.
 const WITNESS: &str = r#"
@@ -142,6 +144,14 @@ subscribe = { filter = "w/#", qos = 0 }
 name = "sp"
 client_id = { scheme = "prefix-serial", prefix = "sp-" }
 subscribe = { filter = "w/#", qos = 1 }
+[[group]]
+name = "pub2"
+client_id = { scheme = "prefix-serial", prefix = "two-" }
+publish = { topic = "w2/1", qos = 2, rate = 50.0 }
+[[group]]
+name = "dup2"
+client_id = { scheme = "prefix-serial", prefix = "dup2-" }
+subscribe = { filter = "w2/#", qos = 2 }
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,6 +167,8 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     };
     let rules = vec![
         to_client("dup-", 3, Action::Duplicate),
+        // QoS 2: the copy comes while its id still awaits PUBREL.
+        to_client("dup2-", 3, Action::Duplicate),
         to_client("swap-", 3, Action::SwapWithNext),
         to_client("ret-", 3, Action::SetFlags(1)),
         to_client("raise-", 3, Action::RaiseToQos1 { pkid: 0xfff0 }),
@@ -173,7 +185,7 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     ];
     let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
     let out = run_text(WITNESS, &format!("mqtt://{}", proxy.addr)).await;
-    assert_eq!(proxy.applied(), 7);
+    assert_eq!(proxy.applied(), 8);
     let mut got: Vec<(String, String, u64)> = out
         .report
         .findings
@@ -185,6 +197,7 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
         ("MQTT-2.3.1-6", "pub-0"),
         ("MQTT-3.2.2-1", "sp-0"),
         ("MQTT-3.3.1-1", "dup-0"),
+        ("MQTT-3.3.1-1", "dup2-0"),
         ("MQTT-3.3.1-9", "ret-0"),
         ("MQTT-3.8.4-6", "raise-0"),
         ("MQTT-4.6.0-6", "swap-0"),

@@ -142,7 +142,7 @@ impl Rule {
             Rule::DupOnRedelivery => "a QoS ≥ 1 copy of a message already taken in (or under a QoS 2 id awaiting PUBREL) with DUP = 0, less the publisher's own resends",
             Rule::QosAboveGranted => "a delivery's QoS above the SUBACK's granted QoS (a resumed session: the last granted)",
             Rule::PacketIdInUse => "another message under a QoS 2 packet id still awaiting PUBREL",
-            Rule::AckPacketId => "an ack for an id midge had nothing in flight under (not after midge's own retry or malformed packet; a resumed session's PUBREL excepted)",
+            Rule::AckPacketId => "an ack for an id midge had nothing in flight under (not after midge's own retry, malformed packet or second PUBREC; a resumed session's PUBREL excepted)",
             Rule::SessionPresentOnCleanStart => "CONNACK Session Present = 1 on a connection midge opened with clean start / clean session",
             Rule::RetainOnLive => "RETAIN = 1 on a message published after the subscription went live",
             Rule::ReceiveMaximum => "the most QoS ≥ 1 PUBLISHes midge held unacknowledged at once, against the Receive Maximum it announced",

@@ -15,8 +15,9 @@ pub(super) struct Link {
     pub(super) alias_bytes: (u64, u64),
     /// The broker's Receive Maximum (MQTT 5 CONNACK), if it announced one.
     pub(super) receive_maximum: Option<u16>,
-    /// midge sent a PUBLISH again (a 3.1.1 retry) or a malformed packet on
-    /// this connection: an ack for an unknown id may be the answer to it.
+    /// midge sent a PUBLISH again (a 3.1.1 retry), a malformed packet, or a
+    /// second PUBREC (for a QoS 2 copy) on this connection: an ack for an
+    /// unknown id may be the answer to it.
     pub(super) own_doubt: bool,
 }
 

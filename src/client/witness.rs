@@ -14,7 +14,8 @@
 //! 2 PUBLISH under an id still awaiting PUBREL (`witness_again`): the same
 //! message without DUP, or another one reusing the id. An acknowledgement
 //! for an unknown id (`witness_unknown_ack`), unless midge itself sent
-//! something twice or malformed on this connection (`Link::own_doubt`), or it
+//! something twice or malformed on this connection (`Link::own_doubt`: a
+//! 3.1.1 retry, a `malformed` order, a second PUBREC for a QoS 2 copy), or it
 //! is a PUBREL on a resumed session (the broker must resend those). Copies
 //! without DUP of a message already taken in, and reorders, are seen where
 //! deliveries are recorded (`Recorder::record_deliveries`).
@@ -125,6 +126,8 @@ impl Client {
 
     /// A QoS 2 PUBLISH under an id still awaiting PUBREL.
     pub(super) fn witness_again(&mut self, conn: &Connection, m: &Publish, same_message: bool, at_us: u64) {
+        // Its PUBREC goes out again, and may draw a second PUBREL.
+        self.link.own_doubt = true;
         let what = match (same_message, m.dup) {
             (true, true) => return,
             (true, false) => Sighting::CopyWithoutDup,
