@@ -210,6 +210,19 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     assert_eq!((p.packet_type.as_str(), p.dup, p.qos, p.seq), ("PUBLISH", false, 1, Some(4)), "{dup:?}");
     assert_eq!(p.topic.as_deref(), Some("w/1"));
     assert!(!dup.flight_recorder.is_empty());
+    // Flags as read off the wire, not off the PUBACK midge queued after it.
+    let packet_of = |client: &str| {
+        let e = out.report.findings.iter().filter_map(|f| f.evidence.spec()).find(|e| e.client == client).unwrap();
+        e.packets[0].clone()
+    };
+    let (ret, raised) = (packet_of("ret-0"), packet_of("raise-0"));
+    assert_eq!((ret.qos, ret.retain, ret.dup, ret.granted_qos), (1, true, false, Some(1)), "{ret:?}");
+    assert_eq!((raised.qos, raised.packet_id, raised.granted_qos), (1, 0xfff0, Some(0)), "{raised:?}");
+    let unknown = packet_of("pub-0");
+    assert_eq!(unknown.packet_type, "PUBACK");
+    // The most QoS ≥ 1 PUBLISHes in flight toward a subscriber and its largest packet.
+    let rx = client(&out.record, "fine-0").rx.as_deref().unwrap();
+    assert!(rx.max_inflight_in >= 1 && rx.max_packet_in > 40, "{} {}", rx.max_inflight_in, rx.max_packet_in);
     // report.md and report.html list them by rule, with the packets.
     let md = midge::report::markdown::render(&out.report);
     let section = &md[md.find("## Protocol violations").expect("the section")..];

@@ -47,7 +47,7 @@ impl Client {
     /// The packet as the witness keeps it: the tracking header read for
     /// publisher, sequence and send time.
     fn wire_packet(&self, conn: &Connection, m: &Publish, at_us: u64) -> WirePacket {
-        let flags = conn.flight.last().map_or((m.dup as u8) << 3 | m.qos << 1 | m.retain as u8, |e| e.flags);
+        let flags = conn.flight.last_received().map_or((m.dup as u8) << 3 | m.qos << 1 | m.retain as u8, |e| e.flags);
         let mut p = WirePacket {
             t_us: at_us,
             connection: self.timeline.len() as u32,
@@ -74,7 +74,7 @@ impl Client {
 
     /// A delivery the session took in, read at `at_us`.
     pub(super) fn witness_delivery(&mut self, conn: &Connection, m: &Publish, at_us: u64) {
-        let size = conn.flight.last().map_or(0, |e| e.size);
+        let size = conn.flight.last_received().map_or(0, |e| e.size);
         self.recorder.note_inbound(m.qos, self.session.inbound_in_flight(), size);
         if m.qos > 0 && self.granted_qos().is_some_and(|g| m.qos > g) {
             let p = self.wire_packet(conn, m, at_us);
@@ -154,7 +154,7 @@ impl Client {
 
     /// An acknowledgement for an id midge had nothing under (the packet just read).
     pub(super) fn witness_unknown_ack(&mut self, conn: &Connection, at_us: u64) {
-        let Some(e) = conn.flight.last() else { return };
+        let Some(e) = conn.flight.last_received() else { return };
         let resent_pubrel = e.packet_type == 6 && self.link.gen.session_present;
         if self.link.own_doubt || resent_pubrel || e.packet_type == 9 {
             return;

@@ -69,6 +69,13 @@ impl FlightRecorder {
     pub fn last(&self) -> Option<FlightEntry> {
         (self.len > 0).then(|| self.ring[(self.next as usize + FLIGHT_LEN - 1) % FLIGHT_LEN].unpack())
     }
+
+    /// The last packet received (a reply queued since comes after it).
+    pub fn last_received(&self) -> Option<FlightEntry> {
+        (1..=self.len as usize)
+            .map(|back| self.ring[(self.next as usize + FLIGHT_LEN - back) % FLIGHT_LEN].unpack())
+            .find(|e| !e.sent)
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +93,9 @@ mod tests {
         assert_eq!(s.len(), 16);
         assert_eq!(s.first().unwrap().t_us, 4);
         assert_eq!(f.last().unwrap().t_us, 19);
+        f.record(FlightEntry { t_us: 20, sent: true, ..Default::default() });
+        assert_eq!(f.last_received().unwrap().t_us, 19, "the reply queued after it is skipped");
+        assert!(FlightRecorder::default().last_received().is_none());
     }
 
     #[test]
