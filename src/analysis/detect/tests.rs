@@ -993,3 +993,38 @@ fn a_clean_run_with_resumes_and_own_resends_breaks_no_rule() {
     w.copy(0, 9);
     assert_eq!(spec_findings(&plan, &rec), vec![]);
 }
+
+/// MQTT 5: the rules 3.1.1 does not have, under their 5.0 ids; the limits
+/// midge did not announce (no Receive Maximum, no Maximum Packet Size)
+/// cannot be broken however much came in flight.
+#[test]
+fn mqtt5_spec_violations_take_their_5_0_ids() {
+    use crate::record::wire::Sighting;
+    let plan = kit::plan(
+        "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 2, rate = 100.0, expiry = \"5s\" }\n\
+         [[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 2 }\n",
+    );
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S / 2, 10 * S, None).session_present = false;
+    connect(&mut rec, 1, S / 2, 10 * S, None).session_present = false;
+    kit::publish(&mut rec, 0, 2, kit::every(S, 10_000, 20));
+    kit::receive(&mut rec, 1, 0, 0..20);
+    let rx = rec.clients[1].rx.as_deref_mut().unwrap();
+    (rx.max_inflight_in, rx.max_packet_in) = (60_000, 1 << 20);
+    let w = rec.clients[1].witness.get_or_insert_with(Default::default);
+    for (what, n) in [
+        (Sighting::PacketIdReused, 2),
+        (Sighting::RetainOnLive, 1),
+        (Sighting::ExpiryNotDecremented, 3),
+        (Sighting::DeliveredExpired, 1),
+        (Sighting::TopicAlias, 1),
+    ] {
+        for i in 0..n {
+            w.sight(what, seen(2 * S + i, i, 0b0100), Vec::new);
+        }
+    }
+    let got: Vec<(String, u64)> = spec_findings(&plan, &rec).into_iter().map(|(id, _, n, _)| (id, n)).collect();
+    let want =
+        [("MQTT-2.2.1-4", 2), ("MQTT-3.3.1-12", 1), ("MQTT-3.3.2-6", 3), ("MQTT-3.3.2-5", 1), ("MQTT-3.1.2-27", 1)];
+    assert_eq!(got, want.map(|(id, n)| (id.to_string(), n)));
+}
