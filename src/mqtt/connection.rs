@@ -91,6 +91,11 @@ pub struct Connection {
     /// Plain TCP on Linux: the kernel stamps what the socket receives
     /// (`super::rxstamp`).
     kernel_stamps: bool,
+    /// The last read filled all the room it asked for: more is waiting in
+    /// the socket, so adaptive batching does not hold the next read (a
+    /// starved worker's rare wakes would otherwise cap a busy subscriber at
+    /// one buffer per wake, and the broker's queue would grow behind it).
+    read_filled: bool,
     /// The kernel's receive time (run-clock µs) of the last read's last
     /// segment, if it had one: every whole packet in the buffer was
     /// completed by that read (a read happens only when none is left).
@@ -219,6 +224,7 @@ impl Connection {
             last_read_us: 0,
             paced_until_us: 0,
             kernel_stamps,
+            read_filled: false,
             read_stamp_us: None,
         }
     }
@@ -274,6 +280,7 @@ impl Connection {
                 // This read was the paced one: the next is decided afresh.
                 self.paced_until_us = 0;
             }
+            self.read_filled = n >= asked;
             if self.read_window_us > 0 {
                 let now = self.clock.now_us();
                 let window = self.read_window_us as u64;
@@ -306,6 +313,9 @@ impl Connection {
     /// nothing could be read.
     pub fn read_paced_until(&mut self) -> Option<u64> {
         if !self.read_buf.is_empty() {
+            return None;
+        }
+        if self.read_filled && self.adaptive.is_some() {
             return None;
         }
         let now = self.clock.now_us();
@@ -534,6 +544,37 @@ mod tests {
         assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
         drop(broker);
         assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
+    }
+
+    /// Batching never caps throughput: when a read filled all the room it
+    /// asked for, more is waiting, and the next read is not held for the
+    /// tick even on a busy worker (a starved worker's rare wakes would
+    /// otherwise let a busy subscriber take one buffer per wake).
+    #[tokio::test]
+    async fn a_read_that_filled_its_room_is_followed_at_once_on_a_busy_worker() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V311, RunClock::new());
+        conn.set_adaptive_reads();
+        let pings = 16 * 1024;
+        broker.write_all(&[0xd0, 0x00].repeat(pings)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        worker_moved(1_000_000);
+        assert!(worker_busy(conn.clock.now_us()), "the worker is busy: reads would wait for the tick");
+        let (mut got, mut full_reads) = (0, 0);
+        while got < pings {
+            if conn.read_buf.is_empty() && got > 0 {
+                let paced = conn.read_paced_until();
+                if conn.read_filled {
+                    full_reads += 1;
+                    assert_eq!(paced, None, "after a full read, at packet {got}");
+                }
+            }
+            assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+            got += 1;
+        }
+        assert!(full_reads >= 3, "room 128 B, 256 B, 512 B … all filled: {full_reads}");
     }
 
     #[test]
