@@ -268,8 +268,9 @@ fn validate(path: &Path, shards: u32) -> i32 {
         Ok(plan) => {
             let clients: u64 = plan.groups.iter().map(|g| g.clients as u64).sum();
             let streams = if whole { format!("{} streams", plan.streams.len()) } else { "streams found at run".into() };
+            let until = if plan.until_stopped { "; no duration: publishes until Ctrl-C" } else { "" };
             println!(
-                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}",
+                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}{until}",
                 path.display(),
                 plan.name,
                 plan.groups.len()

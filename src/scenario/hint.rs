@@ -20,7 +20,19 @@ pub fn humane(message: &str) -> String {
             None => format!("unknown {noun} `{given}` ({listed})"),
         };
     }
-    message.to_string()
+    plain_types(message)
+}
+
+/// serde's Rust type names ("expected u32") in words.
+fn plain_types(message: &str) -> String {
+    let Some((head, expected)) = message.rsplit_once(", expected ") else { return message.to_string() };
+    let words = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        _ => return message.to_string(),
+    };
+    format!("{head}, expected {words}")
 }
 
 /// The back-quoted words of serde's ", expected one of `a`, `b`" or
@@ -73,6 +85,23 @@ mod tests {
         assert_eq!(
             humane(m),
             "unknown variant `poison` — did you mean `poisson`? (the values here: `constant`, `poisson`, `burst`)"
+        );
+    }
+
+    #[test]
+    fn rust_type_names_become_words() {
+        assert_eq!(
+            humane("invalid type: string \"1\", expected i64"),
+            "invalid type: string \"1\", expected a whole number"
+        );
+        assert_eq!(
+            humane("invalid type: string \"x\", expected u32"),
+            "invalid type: string \"x\", expected a whole number, 0 or more"
+        );
+        assert_eq!(humane("invalid type: string \"x\", expected f64"), "invalid type: string \"x\", expected a number");
+        assert_eq!(
+            humane("invalid type: integer `3`, expected a string"),
+            "invalid type: integer `3`, expected a string"
         );
     }
 
