@@ -133,3 +133,102 @@ fn shipped_load_scenarios_run_and_pass() {
         assert_eq!(r["latency"]["connect"]["count"], planned, "{name}");
     }
 }
+
+#[test]
+fn run_and_validate_help_say_what_a_scenario_is_where_to_look_and_the_exit_statuses() {
+    for command in ["run", "validate"] {
+        let out = midge(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needed in [
+            "A scenario is a TOML file",
+            "scenarios/",
+            "docs/",
+            "mqtt://",
+            "mqtts://",
+            "ws://",
+            "wss://",
+            "tcp://",
+            "embedded",
+            "+tls",
+            "+wss",
+            "spawn:mosquitto",
+            "until Ctrl-C",
+            "Exit status",
+        ] {
+            assert!(help.contains(needed), "`{command} --help` lacks {needed:?}:\n{help}");
+        }
+    }
+    let help = String::from_utf8_lossy(&midge(&["run", "--help"]).stdout).to_string();
+    for status in ["0 ", "1 ", "2 ", "130", "143", "129"] {
+        assert!(help.contains(&format!("\n  {status}")), "run --help lacks exit status {status}:\n{help}");
+    }
+    let out_help = help.split("--out <OUT>").nth(1).unwrap_or_default();
+    assert!(out_help.split("\n  -").next().unwrap_or_default().contains("report.html"), "{help}");
+}
+
+#[test]
+fn zero_workers_are_refused() {
+    for command in ["run", "capacity"] {
+        let out = midge(&[command, "scenarios/quickstart.toml", "--workers", "0"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("0 workers would run no client"), "{command}: {err}");
+    }
+}
+
+/// `validate` of a scenario written into a temporary folder: (exit status, stderr).
+fn validate_text(text: &str) -> (Option<i32>, String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = midge(&["validate", path.to_str().unwrap()]);
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string(), path)
+}
+
+#[test]
+fn scenario_errors_suggest_the_closest_key_and_show_no_parser_internals() {
+    let (code, err, path) = validate_text("name = \"x\"\n[[group]]\nname = \"g\"\nclient = 3\n");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!("{}:4:1: unknown field `client` — did you mean `clients`?", path.display())),
+        "{err}"
+    );
+
+    let (code, err, path) = validate_text("name = \"x\"\nduration = \"-5s\"\n");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!("{}:2:12: invalid duration \"-5s\": a duration cannot be negative", path.display())),
+        "{err}"
+    );
+    assert!(!err.contains("expected number"), "a parser's words: {err}");
+
+    let (code, err, path) = validate_text("name = \"x\"\nduration = 20\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&format!("{}:2:12: invalid duration 20:", path.display())), "{err}");
+    assert!(err.contains("\"20s\""), "{err}");
+    assert!(!err.contains("invalid type") && !err.contains("expected a string"), "a parser's words: {err}");
+
+    let (code, err, _) = validate_text("name = \"x\"\ndrain = \"5 parsecs\"\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown unit \"parsecs\""), "{err}");
+
+    let text = "name = \"x\"\n[[group]]\nname = \"g\"\npublish = { topic = \"a\", rate = 1.0, arrival = \"poison\" }\n";
+    let (code, err, _) = validate_text(text);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown variant `poison` — did you mean `poisson`?"), "{err}");
+}
+
+#[test]
+fn emqtt_bench_placeholders_in_a_scenario_topic_are_refused_with_the_scenario_spelling() {
+    for (key, text) in [
+        ("topic", "publish = { topic = \"bench/%i\", rate = 1.0 }"),
+        ("topic", "publish = { topic = \"bench/%c/x\", rate = 1.0 }"),
+        ("filter", "subscribe = { filter = \"bench/%i/#\" }"),
+    ] {
+        let (code, err, path) = validate_text(&format!("name = \"x\"\n[[group]]\nname = \"g\"\n{text}\n"));
+        assert_eq!(code, Some(2), "{key}: {err}");
+        assert!(err.contains(&format!("{}:4:", path.display())), "{err}");
+        assert!(err.contains("emqtt-bench's spelling") && err.contains("{i}") && err.contains("{client}"), "{err}");
+    }
+}

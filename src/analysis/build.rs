@@ -331,13 +331,20 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out
 }
 
-fn scenario_info(plan: &Plan) -> ScenarioInfo {
+/// The scenario; a run without a duration (until Ctrl-C) planned what it
+/// published for: its publishing window, start to stop.
+fn scenario_info(plan: &Plan, record: &RunRecord) -> ScenarioInfo {
+    let planned_us = match (plan.until_stopped, &record.publishing) {
+        (true, Some(w)) => w.stopped_us.saturating_sub(w.start_us),
+        (true, None) => 0,
+        (false, _) => plan.duration.as_micros() as u64,
+    };
     ScenarioInfo {
         name: plan.name.clone(),
         sha256: plan.scenario_sha256.clone(),
         file: plan.scenario_path.clone(),
         protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
-        planned_duration_s: plan.duration.as_secs_f64(),
+        planned_duration_s: secs(planned_us),
     }
 }
 
@@ -459,7 +466,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     let mut report = Report {
         schema: SCHEMA_VERSION,
         midge_version: record.midge_version.clone(),
-        scenario: scenario_info(plan),
+        scenario: scenario_info(plan, record),
         broker: BrokerInfo {
             url: record.broker.url.clone(),
             kind: record.broker.kind.clone(),

@@ -966,3 +966,24 @@ fn what_a_subscriber_held_back_at_the_end_never_got_is_held_by_the_broker_not_lo
     let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 1_700_000)));
     assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
 }
+
+/// A scenario without a duration publishes until stopped: the report's
+/// planned duration is the window it ran, start to stop; with a duration,
+/// the duration.
+#[test]
+fn a_run_without_a_duration_planned_the_window_it_ran() {
+    let scenario = "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n";
+    let plan = kit::plan(scenario);
+    assert!(plan.until_stopped);
+    let mut rec = kit::record(&plan);
+    assert_eq!(analyse(&plan, &rec).scenario.planned_duration_s, 0.0, "nothing published: no window");
+    let end_us = S + plan.duration.as_micros() as u64;
+    rec.publishing = Some(PublishWindow { start_us: S, end_us, stopped_us: 4 * S + S / 2 });
+    assert_eq!(analyse(&plan, &rec).scenario.planned_duration_s, 3.5);
+
+    let timed = kit::plan(&format!("duration = \"7s\"\n{scenario}"));
+    assert!(!timed.until_stopped);
+    let mut rec = kit::record(&timed);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 8 * S, stopped_us: 4 * S });
+    assert_eq!(analyse(&timed, &rec).scenario.planned_duration_s, 7.0, "the duration, even when stopped early");
+}

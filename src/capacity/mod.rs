@@ -136,7 +136,9 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         Plan::build(file, &base_overrides).map_err(|e| CapacityError::Plan(format!("{}: {e}", file.path.display())))?;
     let groups = file.capacity_groups();
     let group_names: Vec<String> = groups.iter().map(|&i| file.scenario.groups[i].get_ref().name.clone()).collect();
-    let hold = spec.hold.map(|h| h.0).unwrap_or(base.duration);
+    // A scenario without a duration would run until Ctrl-C: a step holds the default instead.
+    let base_hold = if base.until_stopped { crate::scenario::DEFAULT_DURATION } else { base.duration };
+    let hold = spec.hold.map(|h| h.0).unwrap_or(base_hold);
     let url = opts.broker.clone().or_else(|| file.scenario.broker.url.clone()).unwrap_or_else(|| "embedded".into());
     // Each step reaches the broker by its URL, which cannot carry the
     // throwaway CA of a TLS listener midge starts.

@@ -10,7 +10,7 @@
 
 use super::faults::fault_plans;
 use super::group::{group_plan, stage_curves, target, GroupPlan};
-use super::model::{ClientPlan, Overrides, Plan};
+use super::model::{ClientPlan, Overrides, Plan, UNTIL_STOPPED};
 use super::secrets::secret_names;
 use super::slice::slice;
 use super::streams::{find_shares, find_streams};
@@ -78,8 +78,9 @@ impl Plan {
         let duration = overrides
             .duration
             .or(s.duration.map(|d| d.0))
-            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
-            .unwrap_or(scenario::DEFAULT_DURATION);
+            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()));
+        let until_stopped = duration.is_none();
+        let duration = duration.unwrap_or(UNTIL_STOPPED);
         let plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -88,6 +89,7 @@ impl Plan {
             overrides: overrides.clone(),
             run_id,
             duration,
+            until_stopped,
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             report_every: report_every(s.report_every.map(|d| d.0), duration),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),

@@ -257,3 +257,25 @@ subscribe = {{ filter = "t/#", qos = 1 }}
     assert_eq!(plan("[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"s\"\n").holds_until_us(), None);
     assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
 }
+
+#[test]
+fn only_a_plan_with_no_duration_anywhere_runs_until_stopped() {
+    let base = "name = \"t\"\n[[group]]\nname = \"g\"\npublish = { topic = \"a\", rate = 1.0 }\n";
+    let build = |text: &str, duration: Option<std::time::Duration>| {
+        let f = ScenarioFile::parse(Path::new("t.toml"), text).unwrap();
+        Plan::build(&f, &Overrides { duration, ..Default::default() }).unwrap()
+    };
+    let open = build(base, None);
+    assert!(open.until_stopped);
+    assert_eq!(open.duration, UNTIL_STOPPED);
+    let secs = std::time::Duration::from_secs;
+    for (text, flag, want) in [
+        (format!("duration = \"3s\"\n{base}"), None, secs(3)),
+        (base.to_string(), Some(secs(5)), secs(5)),
+        (format!("{base}[[stage]]\nduration = \"2s\"\n[[stage]]\nduration = \"4s\"\n"), None, secs(6)),
+    ] {
+        let p = build(&text, flag);
+        assert!(!p.until_stopped, "{text}");
+        assert_eq!(p.duration, want, "{text}");
+    }
+}

@@ -15,6 +15,7 @@ mod bounds;
 mod broker_url;
 mod capacity;
 mod fault;
+mod hint;
 mod reconnect;
 mod source_addrs;
 mod validate;
@@ -327,6 +328,8 @@ pub struct Scenario {
     pub capacity: Option<toml::Spanned<CapacitySpec>>,
 }
 
+/// A `midge capacity` step's hold when neither `[capacity] hold` nor the
+/// scenario's duration says (`midge run` without a duration runs until Ctrl-C).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
 /// The periodic report of a run longer than this comes this often (`report_every`).
@@ -357,7 +360,7 @@ impl ScenarioFile {
     pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ScenarioError { file: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+            ScenarioError { file: path.to_path_buf(), line, column, message: hint::humane(e.message().trim()) }
         })?;
         let file = ScenarioFile { path: path.to_path_buf(), text: text.to_string(), scenario };
         file.validate()?;

@@ -2,20 +2,24 @@
 //! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
 //! outcome into an exit status.
 //!
-//! SIGINT, SIGTERM and SIGHUP become the run's interrupt channel
-//! (`stop_signal_channel`); a second signal stops spawned brokers
-//! (`broker::stop_all_spawned`) and exits at once. The panic hook
+//! `help`: what `run --help` and `validate --help` say beyond the flags, and
+//! the flag parsers. `signals`: SIGINT, SIGTERM and SIGHUP become the run's
+//! interrupt channel (`stop_signal_channel`); a second signal stops spawned
+//! brokers (`broker::stop_all_spawned`) and exits at once. The panic hook
 //! (`stop_brokers_on_fatal_panic`) stops spawned brokers when the main thread
-//! panics. `--prometheus` binds the loopback listener here.
+//! panics. `--prometheus` binds its listener here.
 
 use crate::plan::{Overrides, Plan};
-use crate::record::vocab::StopSignal;
 use crate::report::compare::{self, FailOn};
 use crate::runner::{self, exit, RunOptions};
-use crate::scenario::{parse_duration, ScenarioFile};
+use crate::scenario::ScenarioFile;
 use clap::{Parser, Subcommand};
+use help::{parse_duration_arg, parse_fail_on, parse_start_at, parse_workers, EXIT_HELP, SCENARIO_HELP};
+use signals::stop_signal_channel;
 use std::path::{Path, PathBuf};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+
+mod help;
+mod signals;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,18 +34,22 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a scenario and write its report.
+    /// Run a scenario and write its report (report.html, report.json, report.md).
+    #[command(after_help = format!("{SCENARIO_HELP}\n\n{EXIT_HELP}"))]
     Run {
-        /// The scenario file (TOML).
+        /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
-        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario).
+        /// Broker to test (overrides the scenario): mqtt://, mqtts://, ws://,
+        /// wss:// URL, "embedded" or "spawn:mosquitto" (see below).
         #[arg(long)]
         broker: Option<String>,
-        /// Write report.json and report.md into exactly this directory
-        /// (default: reports/<scenario>-<timestamp>/).
+        /// Write the report (report.html to open in a browser, report.json,
+        /// report.md) and the run record (record.json) into exactly this
+        /// directory (default: reports/<scenario>-<timestamp>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// How long to publish, e.g. "30s" (overrides the scenario's duration).
+        /// How long to publish, e.g. "30s" (overrides the scenario's duration;
+        /// with none anywhere, until Ctrl-C).
         #[arg(long, value_parser = parse_duration_arg)]
         duration: Option<std::time::Duration>,
         /// No live progress line and no summary on stdout.
@@ -53,16 +61,17 @@ pub enum Command {
         #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads, each a single-threaded runtime (default: one per core).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
         /// The PID of a broker on this machine that midge did not start: its
         /// CPU and memory go into the time series beside midge's own (a
         /// spawned broker's are measured without it).
         #[arg(long, value_name = "PID")]
         broker_pid: Option<u32>,
-        /// Serve live metrics in the Prometheus text format at
-        /// http://ADDR/metrics while the run goes on. Loopback only
-        /// (127.0.0.0/8 or ::1), e.g. 127.0.0.1:9464; port 0 picks a free one.
+        /// Serve live metrics for Prometheus at http://ADDR/metrics while the
+        /// run goes on, on the address named: 127.0.0.1:9464 (this machine
+        /// only), 0.0.0.0:9464 (a pod, scraped by Prometheus); port 0 picks a
+        /// free one. deploy/grafana/midge.json is a dashboard over them.
         #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_listen_addr)]
         prometheus: Option<std::net::SocketAddr>,
         #[command(flatten)]
@@ -106,11 +115,13 @@ pub enum Command {
         #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads (as for `run`).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
     },
     /// Check a scenario file without running it (and that one process here can hold its clients).
+    #[command(after_help = format!("{SCENARIO_HELP}\n\nExit status: 0 the scenario is valid; 2 it is not (file:line:column: what is wrong)."))]
     Validate {
+        /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
         /// The run is to be split over N shards (`run --shard I/N`): one shard's clients must fit.
         #[arg(long, value_name = "N")]
@@ -180,22 +191,6 @@ impl ShardArgs {
             _ => Ok(None),
         }
     }
-}
-
-/// RFC 3339 to Unix µs.
-fn parse_start_at(s: &str) -> Result<u64, String> {
-    let t =
-        humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: {e} (RFC 3339, e.g. 2026-12-01T10:00:00Z)"))?;
-    let us = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{s:?}: before 1970"))?.as_micros();
-    Ok(us as u64)
-}
-
-fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    parse_duration(s)
-}
-
-fn parse_fail_on(s: &str) -> Result<FailOn, String> {
-    s.parse()
 }
 
 /// Runs the command line and returns the process exit status.
@@ -273,8 +268,9 @@ fn validate(path: &Path, shards: u32) -> i32 {
         Ok(plan) => {
             let clients: u64 = plan.groups.iter().map(|g| g.clients as u64).sum();
             let streams = if whole { format!("{} streams", plan.streams.len()) } else { "streams found at run".into() };
+            let until = if plan.until_stopped { "; no duration: publishes until Ctrl-C" } else { "" };
             println!(
-                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}",
+                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}{until}",
                 path.display(),
                 plan.name,
                 plan.groups.len()
@@ -298,7 +294,7 @@ fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> i32 {
             if !quiet {
                 println!("{}", crate::report::markdown::render(&merged.report));
             }
-            eprintln!("report: {}", out.join("report.json").display());
+            print_report_paths(out);
             runner::exit_code(&merged.report)
         }
         Err(e) => {
@@ -314,7 +310,7 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             if !quiet {
                 println!("{}", crate::report::markdown::render(&report));
             }
-            eprintln!("report: {}", dir.join("report.json").display());
+            print_report_paths(dir);
             runner::exit_code(&report)
         }
         Err(e) => {
@@ -369,44 +365,6 @@ fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP: the first stops the run (drain briefly,
-/// write the report of what ran), a second of any quits at once.
-struct StopSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl StopSignals {
-    fn listen() -> std::io::Result<StopSignals> {
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn next(&mut self) -> StopSignal {
-        tokio::select! {
-            _ = self.int.recv() => StopSignal::Sigint,
-            _ = self.term.recv() => StopSignal::Sigterm,
-            _ = self.hup.recv() => StopSignal::Sighup,
-        }
-    }
-
-    async fn handle(mut self, interrupt: tokio::sync::watch::Sender<Option<StopSignal>>) {
-        let first = self.next().await;
-        eprintln!(
-            "\nmidge: interrupted by {first} — stopping the clients and writing the report (Ctrl-C or another signal quits at once)"
-        );
-        let _ = interrupt.send(Some(first));
-        let second = self.next().await;
-        eprintln!("midge: {second} again — stopping the brokers midge started and quitting at once, without a report");
-        crate::broker::stop_all_spawned();
-        std::process::exit(exit::of_signal(second));
-    }
-}
-
 /// A panic that ends midge (one on the main thread, where the runner and
 /// the command line run) first stops every broker midge spawned: an exit
 /// by panic must not leave one behind. A client task's panic is caught by
@@ -428,18 +386,6 @@ fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
         eprintln!("error: cannot start the async runtime: {e}");
         exit::BAD_INPUT
     })
-}
-
-/// SIGINT, SIGTERM and SIGHUP, delivered as the run's interrupt (inside the runtime).
-fn stop_signal_channel() -> tokio::sync::watch::Receiver<Option<crate::record::vocab::StopSignal>> {
-    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
-    match StopSignals::listen() {
-        Ok(signals) => {
-            tokio::spawn(signals.handle(interrupt_tx));
-        }
-        Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
-    }
-    interrupt_rx
 }
 
 fn slug(name: &str) -> String {
@@ -495,8 +441,12 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
         Ok(r) => r,
         Err(code) => return code,
     };
+    let until_stopped = plan.until_stopped;
+    if until_stopped {
+        eprintln!("midge: {}: no duration — publishing until Ctrl-C (or --duration 30s)", path.display());
+    }
     runtime.block_on(async move {
-        let interrupt_rx = stop_signal_channel();
+        let interrupt_rx = stop_signal_channel(until_stopped);
         let prometheus = match prometheus {
             Some(addr) => match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
@@ -552,9 +502,15 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
         if let Some(e) = &output.report.error {
             eprintln!("error: {e}");
         }
-        eprintln!("report: {}", out_dir.join("report.json").display());
+        print_report_paths(&out_dir);
         output.exit_code
     })
+}
+
+/// The run's last lines: the page to open, then the machine-readable report.
+fn print_report_paths(dir: &Path) {
+    eprintln!("report: {}", dir.join("report.html").display());
+    eprintln!("report: {}", dir.join("report.json").display());
 }
 
 /// `midge capacity`: the search, with the same stop signals as a run (the
@@ -577,7 +533,7 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let interrupt_rx = stop_signal_channel();
+        let interrupt_rx = stop_signal_channel(false);
         opts.progress = !quiet;
         opts.interrupt = Some(interrupt_rx);
         let output = match crate::capacity::run(&file, &out_dir, opts).await {
