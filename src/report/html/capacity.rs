@@ -2,7 +2,7 @@
 //! sentence, offered vs delivered and latency per step with the knee
 //! marked, and the table of steps.
 
-use super::chart::{chart, esc, Axes, VLine};
+use super::chart::{chart, esc, Axes, VLine, YScale};
 use crate::analysis::model::{CapacityInfo, CapacityStep};
 use crate::report::markdown::value;
 use crate::scenario::CapacityVary;
@@ -36,7 +36,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             &steps,
             "capacity: messages offered and delivered per step",
             x_desc,
-            "messages",
+            ("messages", YScale::Count),
             x_max,
             &[
                 ("offered", offered, &|s| s.planned_offered.max(s.offered) as f64),
@@ -52,7 +52,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             &steps,
             "capacity: latency per step",
             x_desc,
-            "ms",
+            ("ms", YScale::Linear),
             x_max,
             &[
                 ("e2e p50", RGBColor(255, 127, 14), &|s| ms(s.e2e_p50_us)),
@@ -110,13 +110,13 @@ type StepSeries<'a> = (&'a str, RGBColor, &'a dyn Fn(&CapacityStep) -> f64);
 /// One capacity chart: each measure a line through the judged steps (dots
 /// at the steps, the first measure's larger), an invalid step's measures as grey dots off the lines, the
 /// knee shaded, with dashed lines at the last pass and the first fail. None
-/// when no step ran.
+/// when no step ran. The y axis: its unit and scale.
 fn capacity_plot(
     c: &CapacityInfo,
     steps: &[&CapacityStep],
     caption: &str,
     x_desc: &str,
-    unit: &str,
+    (unit, y_scale): (&str, YScale),
     x_max: f64,
     measures: &[StepSeries<'_>],
 ) -> Option<String> {
@@ -148,7 +148,18 @@ fn capacity_plot(
         lines.push(VLine { x: f, label: Some(format!(" first fail {}", value(f))), left: false });
     }
     let invalid = if steps.iter().any(|s| s.invalid) { vec![("invalid step", grey)] } else { Vec::new() };
-    let axes =
-        Axes { caption, x_desc, unit, x_max, y_min: 1.0, x_ticks: None, spans, lines, marks, mark_legend: invalid };
+    let axes = Axes {
+        caption,
+        x_desc,
+        unit,
+        x_max,
+        y_min: 1.0,
+        x_ticks: None,
+        spans,
+        lines,
+        marks,
+        mark_legend: invalid,
+        y_scale,
+    };
     chart(&axes, &series, None)
 }
