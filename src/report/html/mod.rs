@@ -141,9 +141,9 @@ fn expectations_table(o: &mut String, r: &Report) {
     for e in &r.expectations {
         let observed = e.observed.map_or("–".to_string(), |v| v.to_string());
         let result = if e.pass {
-            "<td class=\"pass\">pass</td>".to_string()
+            "<td class=\"pass result\">pass</td>".to_string()
         } else {
-            format!("<td class=\"fail\">FAIL: {}</td>", esc(&crate::report::markdown::expectation_reason(e)))
+            format!("<td class=\"fail result\">FAIL: {}</td>", esc(&crate::report::markdown::expectation_reason(e)))
         };
         let _ = writeln!(
             o,
@@ -510,7 +510,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margi
 table{border-collapse:collapse;margin:.5em 0;display:block;max-width:100%;overflow-x:auto}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;overflow-wrap:normal}\
 th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}\
-td strong{color:#cf222e}.answer{font-size:1.15em;font-weight:bold}\
+td strong{color:#cf222e}td.result{text-align:left}.answer{font-size:1.15em;font-weight:bold}\
 figure{margin:1em 0}svg{max-width:100%;height:auto}pre{background:#f6f8fa;padding:1em;white-space:pre-wrap;font-size:.85em}\
 code{background:#f6f8fa;padding:0 .2em}.note{color:#666}";
 
@@ -571,7 +571,7 @@ mod tests {
         }
         assert!(html.contains("<h2>Expectations</h2>"), "{html}");
         assert!(
-            html.contains("<td>qos1_qos2_lost (default)</td><td>&lt;= 0</td><td>3</td><td class=\"fail\">FAIL: 3 is more than the 0 allowed</td>"),
+            html.contains("<td>qos1_qos2_lost (default)</td><td>&lt;= 0</td><td>3</td><td class=\"fail result\">FAIL: 3 is more than the 0 allowed</td>"),
             "{html}"
         );
         // report.md's sections, rendered under the page's own.

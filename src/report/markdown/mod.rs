@@ -269,6 +269,8 @@ pub fn expectation_reason(e: &crate::analysis::model::ExpectationResult) -> Stri
     }
     let show = |v: u64| match e.unit {
         LimitUnit::Count => v.to_string(),
+        // Below 10 µs, "0.00 ms" would say nothing.
+        LimitUnit::Us if v < 10 => format!("{v} µs"),
         LimitUnit::Us => ms(v),
     };
     match (e.observed, e.op) {
