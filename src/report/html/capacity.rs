@@ -108,7 +108,8 @@ fn plot_or_capacity_note(o: &mut String, what: &str, svg: Option<String>) {
 type StepSeries<'a> = (&'a str, RGBColor, &'a dyn Fn(&CapacityStep) -> f64);
 
 /// One capacity chart: each measure a line through the judged steps (dots
-/// at the steps, the first measure's larger), an invalid step's measures as grey dots off the lines, the
+/// at the steps, the first measure's larger; dots alone below `MIN_POINTS`
+/// judged steps), an invalid step's measures as grey dots off the lines, the
 /// knee shaded, with dashed lines at the last pass and the first fail. None
 /// when no step ran. The y axis: its unit and scale.
 fn capacity_plot(
@@ -124,8 +125,12 @@ fn capacity_plot(
         return None;
     }
     let grey = RGBColor(150, 150, 150);
+    // Fewer judged steps than a handful: dots only, no line joining them
+    // (two or three points would read as a ramp the search never measured).
+    let few = steps.iter().filter(|s| !s.invalid).count() < super::MIN_POINTS;
     let mut series = Vec::new();
     let mut marks = Vec::new();
+    let mut legend = Vec::new();
     for (i, &(name, colour, f)) in measures.iter().enumerate() {
         let points: Vec<(f64, f64)> = steps.iter().filter(|s| !s.invalid).map(|s| (s.value, f(s))).collect();
         // The first measure's dots larger, so that it shows as a ring
@@ -133,7 +138,11 @@ fn capacity_plot(
         let radius = if i == 0 { 6 } else { 4 };
         marks.extend(points.iter().map(|&(x, y)| (x, y, colour, radius)));
         marks.extend(steps.iter().filter(|s| s.invalid).map(|s| (s.value, f(s), grey, 4)));
-        series.push((name, colour, points));
+        if few {
+            legend.push((name, colour));
+        } else {
+            series.push((name, colour, points));
+        }
     }
     let knee = RGBColor(214, 39, 40).mix(0.12);
     let spans = match (c.last_pass, c.first_fail) {
@@ -147,7 +156,9 @@ fn capacity_plot(
     if let Some(f) = c.first_fail {
         lines.push(VLine { x: f, label: Some(format!(" first fail {}", value(f))), left: false });
     }
-    let invalid = if steps.iter().any(|s| s.invalid) { vec![("invalid step", grey)] } else { Vec::new() };
+    if steps.iter().any(|s| s.invalid) {
+        legend.push(("invalid step", grey));
+    }
     let axes = Axes {
         caption,
         x_desc,
@@ -158,7 +169,7 @@ fn capacity_plot(
         spans,
         lines,
         marks,
-        mark_legend: invalid,
+        mark_legend: legend,
         y_scale,
     };
     chart(&axes, &series, None)

@@ -716,6 +716,14 @@ mod tests {
         ] {
             assert!(section.contains(needle), "{needle:?} in {section}");
         }
+        // Three judged steps: dots, no line through them; from five on, lines.
+        let line = "stroke-width=\"2\" points=";
+        assert!(!section.contains(line), "{section}");
+        let c = r.capacity.as_mut().unwrap();
+        c.steps.extend([step(5.0, true, false), step(15.0, true, false)]);
+        let html = super::render(&r);
+        let section = &html[html.find("<h2>Capacity</h2>").unwrap()..html.find("<h2>Messages</h2>").unwrap()];
+        assert!(section.matches(line).count() >= 2 * 5, "a line and its legend sample per measure: {section}");
         assert!(!section.contains("<script") && !section.contains("href="));
     }
 }
