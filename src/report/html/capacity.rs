@@ -1,6 +1,7 @@
-//! The Capacity section of a `midge capacity` run's report.html: the
-//! sentence, offered vs delivered and latency per step with the knee
-//! marked, and the table of steps.
+//! The Capacity section of a `midge capacity` run's report.html (whose
+//! title and first line are the search's sentence): why it stopped,
+//! offered vs delivered and latency per step with the knee marked, and the
+//! table of steps.
 
 use super::chart::{chart, esc, Axes, VLine, YScale};
 use crate::analysis::model::{CapacityInfo, CapacityStep};
@@ -9,14 +10,15 @@ use crate::scenario::CapacityVary;
 use plotters::prelude::*;
 use std::fmt::Write;
 
-/// "Capacity" (`midge capacity` only): the search's sentence, offered
+/// "Capacity" (`midge capacity` only; the page's title and first line are
+/// the search's sentence): why the search stopped, offered
 /// against delivered messages and latency against the stepped value, the
 /// knee shaded between the last pass and the first fail, invalid steps as
 /// grey dots, and a table of the steps. The rest of the page is the knee
 /// step's own run.
 pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
+    // The search's sentence leads the page, under its title.
     o.push_str("<h2>Capacity</h2>\n");
-    let _ = writeln!(o, "<p>{}</p>", esc(&crate::report::markdown::capacity_sentence(c)));
     let _ = writeln!(
         o,
         "<p>The search stopped: {}. The rest of this page is the report of the first failing step (else of the last step run).</p>",

@@ -136,7 +136,7 @@ fn expectations_table(o: &mut String, r: &Report) {
         return;
     }
     o.push_str(
-        "<h2>Expectations</h2><table><tr><th>expectation</th><th>threshold</th><th>observed</th><th>result</th></tr>\n",
+        "<h2>Expectations</h2><table><tr><th>expectation</th><th>threshold</th><th>observed</th><th class=\"result\">result</th></tr>\n",
     );
     for e in &r.expectations {
         let observed = e.observed.map_or("–".to_string(), |v| v.to_string());
@@ -510,7 +510,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margi
 table{border-collapse:collapse;margin:.5em 0;display:block;max-width:100%;overflow-x:auto}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;overflow-wrap:normal}\
 th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}\
-td strong{color:#cf222e}td.result{text-align:left}.answer{font-size:1.15em;font-weight:bold}\
+td strong{color:#cf222e}.result{text-align:left}.answer{font-size:1.15em;font-weight:bold}\
 figure{margin:1em 0}svg{max-width:100%;height:auto}pre{background:#f6f8fa;padding:1em;white-space:pre-wrap;font-size:.85em}\
 code{background:#f6f8fa;padding:0 .2em}.note{color:#666}";
 
@@ -701,6 +701,7 @@ mod tests {
         let h1 = &html[html.find("<h1>").unwrap()..html.find("<h2>").unwrap()];
         assert!(h1.contains("capacity</span></h1>") && !h1.contains("FAIL</span>"), "{h1}");
         assert!(h1.contains("<p class=\"answer\">Holds 20 msg/s per client"), "{h1}");
+        assert!(h1.contains("breaks at 40 msg/s per client: lost 30 &gt; 0.</p>"), "{h1}");
         let (from, to) = (html.find("<h2>Capacity</h2>").unwrap(), html.find("<h2>Messages</h2>").unwrap());
         let section = &html[from..to];
         assert_eq!(section.matches("<svg").count(), 2, "{section}");
@@ -710,8 +711,6 @@ mod tests {
             "last pass 20",
             "first fail 40",
             "invalid step",
-            "Holds 20 msg/s per client",
-            "breaks at 40 msg/s per client: lost 30 &gt; 0",
             "<td class=\"note\">invalid</td>",
         ] {
             assert!(section.contains(needle), "{needle:?} in {section}");
