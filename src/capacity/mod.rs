@@ -51,7 +51,7 @@ pub struct CapacityOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
-    #[error("{0}: no [capacity] table: `midge capacity` needs one (what to step, from where, and the pass rule; see the README)")]
+    #[error("{0}: no [capacity] table: `midge capacity` needs one (what to step, from where, and the pass rule; see docs/guide/capacity.md)")]
     NoTable(PathBuf),
     #[error("{0}")]
     Plan(String),
@@ -328,6 +328,9 @@ fn conclude(
         .or_else(|| info.steps.len().checked_sub(1));
     let report = at.map(|i| {
         let mut r = reports.swap_remove(i);
+        // The step reached the search's broker by its URL; the search knows
+        // whether midge started it.
+        r.broker.kind.clone_from(&info.broker_kind);
         r.capacity = Some(info.clone());
         r
     });

@@ -71,7 +71,7 @@ use periodic::Periodic;
 use publish::publish;
 use swarm::{initial_clients, start_swarm, Links, Swarm};
 
-/// Exit statuses (documented in the README).
+/// Exit statuses (documented in the README and docs/guide/command-line.md).
 pub mod exit {
     pub const PASS: i32 = 0;
     pub const EXPECTATION_FAILED: i32 = 1;
@@ -390,7 +390,7 @@ async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
     }
 }
 
-/// The process exit status for a report (the README documents each).
+/// The process exit status for a report (README.md and docs/guide/command-line.md document each).
 pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
         exit::BAD_INPUT

@@ -1,6 +1,6 @@
 //! Scenario files: the TOML a user writes, parsed and validated.
 //!
-//! Every key a shipped scenario or the README names is a contract: keys may be added,
+//! Every key a shipped scenario or the guide (docs/guide/scenarios.md) names is a contract: keys may be added,
 //! never renamed. Unknown keys are errors. Every error carries the file, line
 //! and column it refers to, so `midge validate` can point at the mistake.
 

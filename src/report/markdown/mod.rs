@@ -89,7 +89,24 @@ fn header(o: &mut String, r: &Report) {
         Verdict::Fail => "FAIL",
         Verdict::Interrupted => "INTERRUPTED",
     };
-    let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+    match &r.capacity {
+        // A search leads with its answer: the step below failed by design.
+        Some(c) => {
+            let _ = writeln!(o, "# midge: {} — capacity\n", r.scenario.name);
+            let _ = writeln!(o, "**{}**\n", capacity_sentence(c));
+            let step = c.first_fail.and_then(|f| c.steps.iter().find(|s| s.value == f)).or(c.steps.last());
+            if let Some(s) = step {
+                let _ = writeln!(
+                    o,
+                    "The figures below are {}'s, the step at the knee (the first that failed, else the last run); its own verdict: {verdict}.\n",
+                    s.dir
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+        }
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "**Run error:** {e}\n");
     }
@@ -239,6 +256,27 @@ fn expectations(o: &mut String, r: &Report) {
             o,
             "Rows marked (default) are the QoS contract, judged because the scenario's `[expect]` does not set them: every planned client connects, no QoS 1/2 message is lost, no QoS 2 message comes twice, the broker breaks no protocol rule.\n"
         );
+    }
+}
+
+/// Why an expectation failed, in words: "30 is more than the 0 allowed",
+/// "80 ms is more than the 50 ms allowed", "nothing to observe". Empty for
+/// one that held. report.html shows it beside a red FAIL.
+pub fn expectation_reason(e: &crate::analysis::model::ExpectationResult) -> String {
+    use crate::analysis::model::{Comparison, LimitUnit};
+    if e.pass {
+        return String::new();
+    }
+    let show = |v: u64| match e.unit {
+        LimitUnit::Count => v.to_string(),
+        // Below 10 µs, "0.00 ms" would say nothing.
+        LimitUnit::Us if v < 10 => format!("{v} µs"),
+        LimitUnit::Us => ms(v),
+    };
+    match (e.observed, e.op) {
+        (None, _) => "nothing was observed to judge".to_string(),
+        (Some(v), Comparison::AtMost) => format!("{} is more than the {} allowed", show(v), show(e.limit)),
+        (Some(v), Comparison::AtLeast) => format!("{} is less than the {} asked for", show(v), show(e.limit)),
     }
 }
 
