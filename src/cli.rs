@@ -10,12 +10,15 @@
 
 use crate::plan::{Overrides, Plan};
 use crate::record::vocab::StopSignal;
-use crate::report::compare::{self, FailOn};
+use crate::report::compare::FailOn;
 use crate::runner::{self, exit, RunOptions};
 use crate::scenario::{parse_duration, ScenarioFile};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use tokio::signal::unix::{signal, Signal, SignalKind};
+
+mod bench;
+mod compare;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -109,6 +112,18 @@ pub enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// emqtt-bench's `conn`: -c clients connect (-i ms apart, or -R per
+    /// second) and stay connected; the report says how many made it and how fast.
+    #[command(disable_help_flag = true)]
+    Conn(bench::ConnArgs),
+    /// emqtt-bench's `sub`, e.g. `midge sub -c 1 -t 'bench/#' -q 1`: what the
+    /// tracking headers say per publisher (gaps, duplicates, order, e2e).
+    #[command(disable_help_flag = true)]
+    Sub(bench::SubArgs),
+    /// emqtt-bench's `pub`, e.g. `midge pub -c 1000 -I 10 -t 'bench/%i'`;
+    /// `midge merge PUBDIR SUBDIR` joins it with a `midge sub` of the same --run-id.
+    #[command(disable_help_flag = true)]
+    Pub(bench::PubArgs),
     /// Check a scenario file without running it (and that one process here can hold its clients).
     Validate {
         scenario: PathBuf,
@@ -211,7 +226,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenario, shards } => validate(&scenario, shards.unwrap_or(1)),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
-        Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
+        Command::Compare { a, b, fail_on, json } => compare::compare_reports(&a, &b, &fail_on, json),
         Command::Merge { dirs, out, quiet } => merge(&dirs, &out, quiet),
         Command::Run {
             scenario,
@@ -251,6 +266,9 @@ pub fn main() -> i32 {
             };
             run(&scenario, overrides, out, RunFlags { quiet, workers, prometheus, print_record: shard.print_record })
         }
+        Command::Conn(a) => bench_run(&bench::Bench::Conn(a)),
+        Command::Sub(a) => bench_run(&bench::Bench::Sub(a)),
+        Command::Pub(a) => bench_run(&bench::Bench::Pub(a)),
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
             let opts = crate::capacity::CapacityOptions { broker, source_addrs, workers, ..Default::default() };
@@ -321,51 +339,6 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             eprintln!("error: {e}");
             exit::BAD_INPUT
         }
-    }
-}
-
-/// `midge compare A B`: 0 (or 1 when a `--fail-on` figure got worse by
-/// more than its limit), 2 for a file that is not a midge report or an
-/// unknown figure name.
-fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
-    let (ra, rb) = match (compare::load(a), compare::load(b)) {
-        (Ok(ra), Ok(rb)) => (ra, rb),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let c = compare::compare(&ra, &rb);
-    let outcomes = match compare::check(&c, rules) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    for w in &c.warnings {
-        eprintln!("warning: {w}");
-    }
-    let (la, lb) = (a.display().to_string(), b.display().to_string());
-    if json {
-        let j = compare::to_json(&c, &la, &lb, &outcomes);
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-    } else {
-        print!("{}", compare::render_table(&c, &la, &lb));
-        if !outcomes.is_empty() {
-            println!();
-            for o in &outcomes {
-                println!("{}", o.describe());
-            }
-        }
-    }
-    for o in outcomes.iter().filter(|o| o.worse_pct.is_none()) {
-        eprintln!("warning: --fail-on {}: not in both reports, not checked", o.rule.figure);
-    }
-    if outcomes.iter().any(|o| o.failed) {
-        exit::EXPECTATION_FAILED
-    } else {
-        exit::PASS
     }
 }
 
@@ -466,20 +439,43 @@ struct RunFlags {
     print_record: bool,
 }
 
-fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
-    let RunFlags { quiet, workers, prometheus, print_record } = flags;
-    let processes = overrides.shard.map_or(1, |s| s.count);
-    let file = match ScenarioFile::load(path).and_then(|f| crate::limits::check_scenario(&f, processes).map(|()| f)) {
-        Ok(f) => f,
+/// `midge conn|sub|pub`: the scenario the flags stand for, run as a file is.
+fn bench_run(b: &bench::Bench) -> i32 {
+    let line = std::env::args().collect::<Vec<_>>().join(" ").replace(['\n', '\r'], " ");
+    match bench::prepare(b, &line) {
+        Ok(p) => {
+            stop_brokers_on_fatal_panic();
+            let flags = RunFlags { quiet: p.quiet, workers: p.workers, prometheus: p.prometheus, print_record: false };
+            run_file(p.file, p.overrides, p.out, flags)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::BAD_INPUT;
+            exit::BAD_INPUT
         }
-    };
+    }
+}
+
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    match ScenarioFile::load(path) {
+        Ok(f) => run_file(f, overrides, out, flags),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn run_file(file: ScenarioFile, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    let RunFlags { quiet, workers, prometheus, print_record } = flags;
+    let processes = overrides.shard.map_or(1, |s| s.count);
+    if let Err(e) = crate::limits::check_scenario(&file, processes) {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
     let plan = match Plan::build(&file, &overrides) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
+            eprintln!("error: {}: {e}", file.path.display());
             return exit::BAD_INPUT;
         }
     };
