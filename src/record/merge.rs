@@ -48,7 +48,7 @@ pub fn combine(parts: Vec<ShardPart>, plan: PlanIdentity) -> RunRecord {
     }
     summaries.sort_by_key(|s| s.shard.index);
     let mut merged = fold(records, plan, base);
-    merged.merged = Some(MergedFrom { shards: summaries });
+    merged.merged = Some(MergedFrom { shards: summaries, group_parts: Vec::new() });
     merged
 }
 
