@@ -284,3 +284,25 @@ fn version_warnings(shards: &[(PathBuf, RunRecord)]) -> Vec<String> {
         .map(|(dir, r)| format!("{} was run by midge {}, the first shard by {first}", dir.display(), r.midge_version))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::joined_scenario;
+
+    const PUB: &str = "name = \"pub\"\nduration = \"2s\"\n[broker]\nurl = \"mqtt://127.0.0.1:1883\"\n[[group]]\nname = \"pub\"\nclients = 2\npublish = { topic = \"x/{i}\", qos = 1, rate = 1.0 }\n";
+    const SUB: &str = "name = \"sub\"\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"x/#\", qos = 1 }\n";
+
+    #[test]
+    fn a_pair_is_one_scenario_of_both_groups_the_publishers_first() {
+        let text = joined_scenario(PUB, SUB).unwrap();
+        let f = crate::scenario::ScenarioFile::parse(std::path::Path::new("j.toml"), &text).unwrap();
+        let names: Vec<_> = f.scenario.groups.iter().map(|g| g.get_ref().name.clone()).collect();
+        assert_eq!((f.scenario.name.as_str(), names), ("pub+sub", vec!["pub".to_string(), "sub".to_string()]));
+        assert_eq!(f.scenario.duration.unwrap().0, std::time::Duration::from_secs(2), "the first's settings");
+        let plan = crate::plan::Plan::build(&f, &crate::plan::Overrides::default()).unwrap();
+        assert_eq!(plan.streams.len(), 2, "each publisher to the subscriber");
+        assert!(joined_scenario(PUB, PUB).unwrap_err().contains("both have a group named \"pub\""));
+        let staged = format!("{SUB}[[stage]]\nduration = \"1s\"\n");
+        assert!(joined_scenario(PUB, &staged).unwrap_err().contains("[[stage]]"));
+    }
+}

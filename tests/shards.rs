@@ -311,6 +311,11 @@ async fn a_bench_pub_and_sub_merge_into_exact_counts() {
     assert_eq!(m["unplanned_publishers"].as_array().unwrap().len(), 0, "the merge plans them all");
     assert_eq!(m["shards"]["parts"].as_array().unwrap().len(), 2);
     assert_eq!(m["verdict"], "pass");
+    // The merged folder analyses again to the same report.
+    let json = std::fs::read_to_string(both.join("report.json")).unwrap();
+    let o = midge(&["report", both.to_str().unwrap(), "-q"]).output().unwrap();
+    assert!(o.status.success(), "report: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(both.join("report.json")).unwrap(), json);
 
     // Another run id: refused, both folders named.
     let text = std::fs::read_to_string(sub_dir.join("record.json")).unwrap();

@@ -94,6 +94,11 @@ subscribe = { filter = "x/#", qos = 1 }
         let report = crate::analysis::analyse(&plan, &rec);
         assert_eq!(report.unplanned_publishers, u, "the report carries them");
         assert_eq!(report.messages.received, 0, "nothing of them is owed or counted as received");
+        let md = crate::report::markdown::render(&report);
+        assert!(
+            md.contains("2 publishers of run") && md.contains("| 3 | 2 | 12 | 0–9 | 2 | 1 | 1 | 1.200 ms |"),
+            "{md}"
+        );
     }
 
     #[test]
