@@ -517,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_tls_files_go_where_a_scenario_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let args = ["conn", "-u", "me", "--password-file", pw.to_str().unwrap(), "-S", "--cacertfile", "ca.pem"];
+        let text = scenario_text(&bench(&args), "x").unwrap();
+        assert!(text.contains("username = \"me\""), "{text}");
+        assert!(text.contains(&format!("password_file = {}", quoted(pw.to_str().unwrap()))), "{text}");
+        assert!(!text.contains("secret"), "the password itself is never in the scenario");
+        assert!(
+            text.contains("[broker.tls]\nca_file = ") && text.contains("url = \"mqtts://localhost:8883\""),
+            "{text}"
+        );
+        let f = ScenarioFile::parse(&dir.path().join("c.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let plan = crate::plan::Plan::build(&f, &Overrides::default()).unwrap();
+        let secrets = plan.resolve_secrets().unwrap();
+        let plan = plan.resolved(secrets, Vec::new());
+        let creds = plan.groups[0].credentials.as_ref().expect("credentials resolved");
+        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("me", "secret"));
+    }
+
+    #[test]
     fn what_midge_cannot_do_is_refused_by_name() {
         let refused = |args: &[&str]| scenario_text(&bench(args), "x").unwrap_err();
         assert!(refused(&["conn", "-P", "hunter2"]).contains("--password-env"));
