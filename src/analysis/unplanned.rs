@@ -6,7 +6,8 @@
 //! lost; per publisher, across this run's subscribers: what arrived, the
 //! sequence numbers missing between the first and the last each subscriber
 //! got (`gaps`, a loss the broker would have to explain — or a subscriber
-//! that came and went), duplicates, out of order, and the quickest delivery.
+//! that came and went), duplicates, out of order, and the quickest and
+//! slowest delivery (receipt minus the header's send time).
 //! `midge merge PUBDIR SUBDIR` gives the exact accounting.
 
 use super::model::UnplannedPublisher;
@@ -34,6 +35,7 @@ pub fn unplanned_publishers(plan: &Plan, record: &RunRecord) -> Vec<UnplannedPub
                 duplicated: 0,
                 out_of_order: 0,
                 min_one_way_us: None,
+                max_one_way_us: None,
             });
             u.subscribers += 1;
             u.received += s.received.len();
@@ -42,13 +44,18 @@ pub fn unplanned_publishers(plan: &Plan, record: &RunRecord) -> Vec<UnplannedPub
             u.gaps += (end - first) - s.received.len();
             u.duplicated += s.duplicated;
             u.out_of_order += s.out_of_order;
-            u.min_one_way_us = match (u.min_one_way_us, s.min_one_way_us) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            u.min_one_way_us = join(u.min_one_way_us, s.min_one_way_us, i64::min);
+            u.max_one_way_us = join(u.max_one_way_us, s.max_one_way_us, i64::max);
         }
     }
     by.into_values().collect()
+}
+
+fn join(a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +80,10 @@ subscribe = { filter = "x/#", qos = 1 }
         receive(&mut rec, 0, 3, [0, 1, 2, 3, 5, 5, 8, 6, 9]);
         receive(&mut rec, 1, 3, [2, 3, 4, 5]);
         receive(&mut rec, 1, 0, [0, 1]);
-        rec.clients[1].rx.as_mut().unwrap().streams.get_mut(&3).unwrap().note_one_way(1200);
+        let stream = rec.clients[1].rx.as_mut().unwrap().streams.get_mut(&3).unwrap();
+        stream.note_one_way(1200);
+        stream.note_one_way(3400);
+        rec.clients[0].rx.as_mut().unwrap().streams.get_mut(&3).unwrap().note_one_way(900);
         let u = unplanned_publishers(&plan, &rec);
         assert_eq!(u.len(), 2);
         assert_eq!(
@@ -87,7 +97,8 @@ subscribe = { filter = "x/#", qos = 1 }
                 gaps: 2,
                 duplicated: 1,
                 out_of_order: 1,
-                min_one_way_us: Some(1200),
+                min_one_way_us: Some(900),
+                max_one_way_us: Some(3400),
             }
         );
         assert_eq!((u[0].publisher, u[0].received, u[0].gaps, u[0].last_seq), (0, 2, 0, 1));
@@ -96,7 +107,7 @@ subscribe = { filter = "x/#", qos = 1 }
         assert_eq!(report.messages.received, 0, "nothing of them is owed or counted as received");
         let md = crate::report::markdown::render(&report);
         assert!(
-            md.contains("2 publishers of run") && md.contains("| 3 | 2 | 12 | 0–9 | 2 | 1 | 1 | 1.200 ms |"),
+            md.contains("2 publishers of run") && md.contains("| 3 | 2 | 12 | 0–9 | 2 | 1 | 1 | 0.900 ms | 3.400 ms |"),
             "{md}"
         );
     }

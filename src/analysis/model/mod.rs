@@ -135,6 +135,8 @@ pub struct UnplannedPublisher {
     pub out_of_order: u64,
     /// The quickest delivery, receipt minus send time, µs (null: not measured).
     pub min_one_way_us: Option<i64>,
+    /// The slowest delivery, likewise.
+    pub max_one_way_us: Option<i64>,
 }
 
 /// Last wills (`session::wills`). A will is owed to every subscriber whose

@@ -24,14 +24,26 @@ pub fn unplanned_publishers(o: &mut String, r: &Report) {
     );
     let mut rows: Vec<_> = all.iter().collect();
     rows.sort_by_key(|u| std::cmp::Reverse(u.gaps + u.duplicated + u.out_of_order));
-    let _ = writeln!(o, "| publisher | subscribers | received | seq | gaps | duplicated | out of order | quickest |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| publisher | subscribers | received | seq | gaps | duplicated | out of order | quickest | slowest |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let ms = |v: Option<i64>| v.map_or("–".to_string(), |us| format!("{:.3} ms", us as f64 / 1000.0));
     for u in rows.iter().take(SHOWN) {
-        let quickest = u.min_one_way_us.map_or("–".to_string(), |us| format!("{:.3} ms", us as f64 / 1000.0));
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {}–{} | {} | {} | {} | {quickest} |",
-            u.publisher, u.subscribers, u.received, u.first_seq, u.last_seq, u.gaps, u.duplicated, u.out_of_order
+            "| {} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
+            u.publisher,
+            u.subscribers,
+            u.received,
+            u.first_seq,
+            u.last_seq,
+            u.gaps,
+            u.duplicated,
+            u.out_of_order,
+            ms(u.min_one_way_us),
+            ms(u.max_one_way_us)
         );
     }
     if rows.len() > SHOWN {
