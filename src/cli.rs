@@ -75,6 +75,8 @@ pub enum Command {
     /// per shard) into one report, as if one process had run the whole plan:
     /// the records are joined and analysed once (streams that cross shards
     /// included). A missing shard, or a folder of another run, is named.
+    /// Two folders of a `midge pub` and a `midge sub` with the same --run-id
+    /// merge likewise: one plan of both, counted exactly as one run.
     Merge {
         /// The shards' run folders (each holding record.json).
         #[arg(required = true)]
