@@ -92,7 +92,7 @@ fn pair(dirs: &[PathBuf]) -> Result<Option<(Run, Run)>, String> {
     }
     if ra.plan.run_id != rb.plan.run_id {
         return Err(format!(
-            "{} (run id {:016x}) and {} (run id {:016x}) are not one run: give the `midge pub` and the `midge sub` the same --run-id NAME",
+            "{} (run id {:016x}) and {} (run id {:016x}) are not one run: a `midge pub` and a `midge sub` merge when given the same --run-id NAME (`midge run` files: the same 16-hex-digit --run-id)",
             a.display(),
             ra.plan.run_id,
             b.display(),
