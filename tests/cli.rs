@@ -235,3 +235,66 @@ fn emqtt_bench_placeholders_in_a_scenario_topic_are_refused_with_the_scenario_sp
         assert!(err.contains("emqtt-bench's spelling") && err.contains("{i}") && err.contains("{client}"), "{err}");
     }
 }
+
+/// `midge conn -c 200` (emqtt-bench's command line) connects 200 clients,
+/// and `--save-scenario` writes the scenario it ran: the file validates,
+/// is the very text the run recorded, and plans the same clients.
+#[test]
+fn bench_conn_connects_200_and_saves_the_scenario_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_dir, saved) = (dir.path().join("conn"), dir.path().join("conn.toml"));
+    let out = midge(&[
+        "conn",
+        "--broker",
+        "spawn:mosquitto",
+        "-c",
+        "200",
+        "-i",
+        "1",
+        "-n",
+        "7",
+        "--shortids",
+        "--prefix",
+        "bc-",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--save-scenario",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out_dir);
+    assert_eq!((r["clients"]["planned"].as_u64(), r["clients"]["connects"].as_u64()), (Some(200), Some(200)));
+    assert_eq!(r["clients"]["connected_peak"], 200);
+
+    let out = midge(&["validate", saved.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("200 clients"));
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let record: midge::record::RunRecord =
+        midge::record::RunRecord::from_json(&std::fs::read_to_string(out_dir.join("record.json")).unwrap()).unwrap();
+    assert_eq!(record.plan.scenario_text, text, "the saved file is the scenario the run ran");
+    let ran = midge::plan::Plan::rebuild(&record.plan).unwrap();
+    let file = midge::scenario::ScenarioFile::load(&saved).unwrap();
+    let overrides = midge::plan::Overrides { run_id: Some(record.plan.run_id), ..Default::default() };
+    let again = midge::plan::Plan::build(&file, &overrides).unwrap();
+    let ids = |p: &midge::plan::Plan| p.clients.iter().map(|c| c.client_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&ran));
+    assert_eq!((ids(&ran)[0].as_str(), ids(&ran)[199].as_str()), ("bc-8", "bc-207"), "-n 7: %i from 8");
+    assert_eq!((again.duration, again.groups[0].clients), (ran.duration, 200));
+}
+
+/// A password is never taken on the command line, and never echoed.
+#[test]
+fn bench_commands_refuse_a_password_on_the_command_line() {
+    for cmd in [&["conn"][..], &["sub", "-t", "a/#"], &["pub", "-t", "a/b"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["-u", "me", "-P", "hunter2", "--broker", "mqtt://127.0.0.1:1"]);
+        let out = midge(&args);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--password-env") && !err.contains("hunter2"), "{cmd:?}: {err}");
+    }
+}

@@ -510,6 +510,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         wills: super::session::wills(plan, record, &explained),
         retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
+        unplanned_publishers: super::unplanned::unplanned_publishers(plan, record),
     };
     report.error = report.error.take().or_else(|| nothing_published(plan, record));
     report.expectations = super::expect::evaluate(&plan.expect, &report);

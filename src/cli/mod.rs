@@ -10,7 +10,7 @@
 //! panics. `--prometheus` binds its listener here.
 
 use crate::plan::{Overrides, Plan};
-use crate::report::compare::{self, FailOn};
+use crate::report::compare::FailOn;
 use crate::runner::{self, exit, RunOptions};
 use crate::scenario::ScenarioFile;
 use clap::{Parser, Subcommand};
@@ -18,6 +18,8 @@ use help::{parse_duration_arg, parse_fail_on, parse_start_at, parse_workers, EXI
 use signals::stop_signal_channel;
 use std::path::{Path, PathBuf};
 
+mod bench;
+mod compare;
 mod help;
 mod signals;
 
@@ -81,6 +83,8 @@ pub enum Command {
     /// per shard) into one report, as if one process had run the whole plan:
     /// the records are joined and analysed once (streams that cross shards
     /// included). A missing shard, or a folder of another run, is named.
+    /// Two folders of a `midge pub` and a `midge sub` with the same --run-id
+    /// merge likewise: one plan of both, counted exactly as one run.
     Merge {
         /// The shards' run folders (each holding record.json).
         #[arg(required = true)]
@@ -118,6 +122,18 @@ pub enum Command {
         #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
     },
+    /// emqtt-bench's `conn`: -c clients connect (-i ms apart, or -R per
+    /// second) and stay connected; the report says how many made it and how fast.
+    #[command(disable_help_flag = true)]
+    Conn(bench::ConnArgs),
+    /// emqtt-bench's `sub`, e.g. `midge sub -c 1 -t 'bench/#' -q 1`: what the
+    /// tracking headers say per publisher (gaps, duplicates, order, e2e).
+    #[command(disable_help_flag = true)]
+    Sub(bench::SubArgs),
+    /// emqtt-bench's `pub`, e.g. `midge pub -c 1000 -I 10 -t 'bench/%i'`;
+    /// `midge merge PUBDIR SUBDIR` joins it with a `midge sub` of the same --run-id.
+    #[command(disable_help_flag = true)]
+    Pub(bench::PubArgs),
     /// Check a scenario file without running it (and that one process here can hold its clients).
     #[command(after_help = format!("{SCENARIO_HELP}\n\nExit status: 0 the scenario is valid; 2 it is not (file:line:column: what is wrong)."))]
     Validate {
@@ -206,7 +222,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenario, shards } => validate(&scenario, shards.unwrap_or(1)),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
-        Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
+        Command::Compare { a, b, fail_on, json } => compare::compare_reports(&a, &b, &fail_on, json),
         Command::Merge { dirs, out, quiet } => merge(&dirs, &out, quiet),
         Command::Run {
             scenario,
@@ -246,6 +262,9 @@ pub fn main() -> i32 {
             };
             run(&scenario, overrides, out, RunFlags { quiet, workers, prometheus, print_record: shard.print_record })
         }
+        Command::Conn(a) => bench_run(&bench::Bench::Conn(a)),
+        Command::Sub(a) => bench_run(&bench::Bench::Sub(a)),
+        Command::Pub(a) => bench_run(&bench::Bench::Pub(a)),
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
             let opts = crate::capacity::CapacityOptions { broker, source_addrs, workers, ..Default::default() };
@@ -320,51 +339,6 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
     }
 }
 
-/// `midge compare A B`: 0 (or 1 when a `--fail-on` figure got worse by
-/// more than its limit), 2 for a file that is not a midge report or an
-/// unknown figure name.
-fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
-    let (ra, rb) = match (compare::load(a), compare::load(b)) {
-        (Ok(ra), Ok(rb)) => (ra, rb),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let c = compare::compare(&ra, &rb);
-    let outcomes = match compare::check(&c, rules) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    for w in &c.warnings {
-        eprintln!("warning: {w}");
-    }
-    let (la, lb) = (a.display().to_string(), b.display().to_string());
-    if json {
-        let j = compare::to_json(&c, &la, &lb, &outcomes);
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-    } else {
-        print!("{}", compare::render_table(&c, &la, &lb));
-        if !outcomes.is_empty() {
-            println!();
-            for o in &outcomes {
-                println!("{}", o.describe());
-            }
-        }
-    }
-    for o in outcomes.iter().filter(|o| o.worse_pct.is_none()) {
-        eprintln!("warning: --fail-on {}: not in both reports, not checked", o.rule.figure);
-    }
-    if outcomes.iter().any(|o| o.failed) {
-        exit::EXPECTATION_FAILED
-    } else {
-        exit::PASS
-    }
-}
-
 /// A panic that ends midge (one on the main thread, where the runner and
 /// the command line run) first stops every broker midge spawned: an exit
 /// by panic must not leave one behind. A client task's panic is caught by
@@ -412,20 +386,43 @@ struct RunFlags {
     print_record: bool,
 }
 
-fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
-    let RunFlags { quiet, workers, prometheus, print_record } = flags;
-    let processes = overrides.shard.map_or(1, |s| s.count);
-    let file = match ScenarioFile::load(path).and_then(|f| crate::limits::check_scenario(&f, processes).map(|()| f)) {
-        Ok(f) => f,
+/// `midge conn|sub|pub`: the scenario the flags stand for, run as a file is.
+fn bench_run(b: &bench::Bench) -> i32 {
+    let line = std::env::args().collect::<Vec<_>>().join(" ").replace(['\n', '\r'], " ");
+    match bench::prepare(b, &line) {
+        Ok(p) => {
+            stop_brokers_on_fatal_panic();
+            let flags = RunFlags { quiet: p.quiet, workers: p.workers, prometheus: p.prometheus, print_record: false };
+            run_file(p.file, p.overrides, p.out, flags)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::BAD_INPUT;
+            exit::BAD_INPUT
         }
-    };
+    }
+}
+
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    match ScenarioFile::load(path) {
+        Ok(f) => run_file(f, overrides, out, flags),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn run_file(file: ScenarioFile, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    let RunFlags { quiet, workers, prometheus, print_record } = flags;
+    let processes = overrides.shard.map_or(1, |s| s.count);
+    if let Err(e) = crate::limits::check_scenario(&file, processes) {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
     let plan = match Plan::build(&file, &overrides) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
+            eprintln!("error: {}: {e}", file.path.display());
             return exit::BAD_INPUT;
         }
     };
@@ -443,7 +440,7 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
     };
     let until_stopped = plan.until_stopped;
     if until_stopped {
-        eprintln!("midge: {}: no duration — publishing until Ctrl-C (or --duration 30s)", path.display());
+        eprintln!("midge: {}: no duration — publishing until Ctrl-C (or --duration 30s)", file.path.display());
     }
     runtime.block_on(async move {
         let interrupt_rx = stop_signal_channel(until_stopped);

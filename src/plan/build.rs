@@ -203,12 +203,13 @@ fn add_clients(
         id: None,
     });
     for i in 0..g.clients {
+        let n = g.first_index.unwrap_or(0).saturating_add(i);
         let client_id = match given.and_then(|v| v.get(clients.len())) {
             Some(id) => id.clone(),
-            None => ids.next(&id_spec, &g.name, i),
+            None => ids.next(&id_spec, &g.name, n),
         };
         let fill =
-            |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
+            |t: &str| t.replace("{client}", &client_id).replace("{i}", &n.to_string()).replace("{group}", &g.name);
         let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
         let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
         let will_topic = g.will.as_ref().map(|w| fill(&w.get_ref().topic.0));

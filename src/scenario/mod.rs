@@ -50,6 +50,9 @@ impl std::error::Error for ScenarioError {}
 pub struct BrokerSection {
     /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`.
     pub url: Option<String>,
+    /// The user name itself (a user name is no secret; the password never
+    /// lives in the file). Takes the place of `username_env` / `username_file`.
+    pub username: Option<String>,
     /// Name of the environment variable holding the user name.
     pub username_env: Option<String>,
     /// Name of the environment variable holding the password.
@@ -184,6 +187,9 @@ pub struct Group {
     #[serde(default = "one")]
     pub clients: u32,
     pub client_id: Option<ClientIdSpec>,
+    /// The number `{i}` and a `prefix-serial` id count from (default 0):
+    /// emqtt-bench's `-n`, whose `%i` counts from `-n` + 1.
+    pub first_index: Option<u32>,
     /// New connections per second for this group; absent means as fast as possible.
     pub connect_rate: Option<f64>,
     #[serde(default = "yes")]

@@ -62,6 +62,13 @@ impl ScenarioFile {
     fn validate_broker(&self) -> Result<(), ScenarioError> {
         let broker = &self.scenario.broker;
         self.validate_credentials("broker", &broker.password, [&broker.username_env, &broker.username_file])?;
+        if let (Some(name), true) = (&broker.username, broker.username_env.is_some() || broker.username_file.is_some())
+        {
+            let at = self.text.find(name.as_str()).unwrap_or(0);
+            return Err(
+                self.error_at(at, "broker: give the user name once: `username`, `username_env` or `username_file`")
+            );
+        }
         self.validate_credentials("broker", &None, [&broker.password_env, &broker.password_file])?;
         if let Some(list) = &broker.source_addrs {
             if let Err(e) = parse_source_addrs(list) {

@@ -109,6 +109,34 @@ pub struct Report {
     /// null for an ordinary run.
     #[serde(default)]
     pub shards: Option<ShardsInfo>,
+    /// Publishers this run's subscribers heard (its run id in their tracking
+    /// headers) that its plan does not hold: a `midge sub` run's view of a
+    /// `midge pub` run (`unplanned::unplanned_publishers`). Owed nothing.
+    #[serde(default)]
+    pub unplanned_publishers: Vec<UnplannedPublisher>,
+}
+
+/// One publisher the plan does not hold, as this run's subscribers heard it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnplannedPublisher {
+    /// Its number in the tracking header (the other run's publisher index).
+    pub publisher: u32,
+    /// Subscribers that got at least one of its messages.
+    pub subscribers: u32,
+    /// Distinct messages, summed over those subscribers.
+    pub received: u64,
+    /// The lowest and highest sequence number any of them got.
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Sequence numbers missing between the first and last each subscriber
+    /// got, summed over the subscribers.
+    pub gaps: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// The quickest delivery, receipt minus send time, µs (null: not measured).
+    pub min_one_way_us: Option<i64>,
+    /// The slowest delivery, likewise.
+    pub max_one_way_us: Option<i64>,
 }
 
 /// Last wills (`session::wills`). A will is owed to every subscriber whose

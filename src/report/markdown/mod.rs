@@ -18,6 +18,7 @@ mod generator;
 mod losses;
 mod session;
 mod shards;
+mod unplanned;
 mod words;
 
 use crate::analysis::model::{ConnectionInfo, LatencySummary, Report};
@@ -70,6 +71,7 @@ pub fn render(r: &Report) -> String {
     shared_subscriptions(&mut o, r);
     session::wills_and_retained(&mut o, r);
     troubled_streams(&mut o, r);
+    unplanned::unplanned_publishers(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
     generator::load_generator(&mut o, r);
