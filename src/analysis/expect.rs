@@ -11,7 +11,8 @@
 //!
 //! What is set is checked as asked: `lost`, `duplicated`, `out_of_order`,
 //! `received_min`, `connect_p99`, `e2e_p99`, `ack_p99` (a latency with no
-//! samples fails), and `no <kind> findings` per `[expect] findings`.
+//! samples fails), `no <kind> findings` per `[expect] findings`, and
+//! `shows <kind> findings` (at least one) per `[expect] shows`.
 
 use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
 use crate::record::vocab::Cause;
@@ -104,6 +105,19 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     for kind in &expect.findings {
         let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
         out.push(max_check(&format!("no {kind} findings"), 0, n));
+    }
+    for kind in &expect.shows {
+        let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
+        out.push(ExpectationResult {
+            name: format!("shows {kind} findings"),
+            threshold: ">= 1".into(),
+            observed: Some(n),
+            pass: n >= 1,
+            op: Comparison::AtLeast,
+            limit: 1,
+            unit: LimitUnit::Count,
+            default: false,
+        });
     }
     out
 }

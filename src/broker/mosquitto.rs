@@ -33,6 +33,15 @@ pub fn mosquitto_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The version the mosquitto binary midge would spawn says it is
+/// (`mosquitto -h`'s first line, e.g. "mosquitto version 2.0.11"); None
+/// when there is no binary or it says nothing of the kind.
+pub fn binary_version() -> Option<String> {
+    let out = Command::new(mosquitto_binary()?).arg("-h").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(str::trim).filter(|l| l.starts_with("mosquitto version")).map(str::to_string)
+}
+
 /// A mosquitto process midge started, with its generated config and log.
 pub struct Mosquitto {
     pub addr: SocketAddr,

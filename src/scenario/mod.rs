@@ -284,6 +284,10 @@ pub struct Expect {
     /// Finding kinds that must not appear (only kinds midge can report).
     #[serde(default)]
     pub findings: Vec<crate::record::vocab::FindingKind>,
+    /// Finding kinds that must appear, at least once each: what a bug
+    /// reproduction shows (`scenarios/bugs/`, `midge shrink`'s output).
+    #[serde(default)]
+    pub shows: Vec<crate::record::vocab::FindingKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,21 +1,24 @@
-//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`.
+//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`,
+//! `midge merge`, `midge shrink` (`shrink.rs`).
 //! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
 //! outcome into an exit status.
 //!
 //! SIGINT, SIGTERM and SIGHUP become the run's interrupt channel
-//! (`stop_signal_channel`); a second signal stops spawned brokers
+//! (`signals::stop_signal_channel`); a second signal stops spawned brokers
 //! (`broker::stop_all_spawned`) and exits at once. The panic hook
-//! (`stop_brokers_on_fatal_panic`) stops spawned brokers when the main thread
+//! (`signals::stop_brokers_on_fatal_panic`) stops spawned brokers when the main thread
 //! panics. `--prometheus` binds the loopback listener here.
 
+mod shrink;
+mod signals;
+
 use crate::plan::{Overrides, Plan};
-use crate::record::vocab::StopSignal;
 use crate::report::compare::{self, FailOn};
 use crate::runner::{self, exit, RunOptions};
 use crate::scenario::{parse_duration, ScenarioFile};
 use clap::{Parser, Subcommand};
+use signals::{main_runtime, stop_brokers_on_fatal_panic, stop_signal_channel};
 use std::path::{Path, PathBuf};
-use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -140,6 +143,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cut a finished run's finding down to a small scenario that still
+    /// shows it: drop groups, halve clients, duration (faults move with
+    /// it) and rates, running each candidate for real against the run's
+    /// broker (an external URL again, an embedded or spawned one started
+    /// the same way). Writes the smallest that reproduced to FILE, with
+    /// `[expect] shows` set, and prints the command to rerun it. Exit 0:
+    /// reproduced (and shrunk as far as the budget went); 3: the first
+    /// rerun did not show the finding (nothing written); 2: bad input.
+    Shrink(shrink::ShrinkArgs),
 }
 
 /// Sharding a run over several processes or machines (`midge merge` joins them).
@@ -250,6 +262,10 @@ pub fn main() -> i32 {
                 ..Default::default()
             };
             run(&scenario, overrides, out, RunFlags { quiet, workers, prometheus, print_record: shard.print_record })
+        }
+        Command::Shrink(args) => {
+            stop_brokers_on_fatal_panic();
+            shrink::shrink(args)
         }
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
@@ -367,79 +383,6 @@ fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
     } else {
         exit::PASS
     }
-}
-
-/// SIGINT, SIGTERM and SIGHUP: the first stops the run (drain briefly,
-/// write the report of what ran), a second of any quits at once.
-struct StopSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl StopSignals {
-    fn listen() -> std::io::Result<StopSignals> {
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn next(&mut self) -> StopSignal {
-        tokio::select! {
-            _ = self.int.recv() => StopSignal::Sigint,
-            _ = self.term.recv() => StopSignal::Sigterm,
-            _ = self.hup.recv() => StopSignal::Sighup,
-        }
-    }
-
-    async fn handle(mut self, interrupt: tokio::sync::watch::Sender<Option<StopSignal>>) {
-        let first = self.next().await;
-        eprintln!(
-            "\nmidge: interrupted by {first} — stopping the clients and writing the report (Ctrl-C or another signal quits at once)"
-        );
-        let _ = interrupt.send(Some(first));
-        let second = self.next().await;
-        eprintln!("midge: {second} again — stopping the brokers midge started and quitting at once, without a report");
-        crate::broker::stop_all_spawned();
-        std::process::exit(exit::of_signal(second));
-    }
-}
-
-/// A panic that ends midge (one on the main thread, where the runner and
-/// the command line run) first stops every broker midge spawned: an exit
-/// by panic must not leave one behind. A client task's panic is caught by
-/// its runtime and counted as a lost task; the run, and its broker, go on.
-fn stop_brokers_on_fatal_panic() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() == Some("main") {
-            crate::broker::stop_all_spawned();
-        }
-        previous(info);
-    }));
-}
-
-/// The main runtime: it carries the runner, the proxy, faults and the
-/// sampler (the clients run on their own worker threads, `workers::WorkerPool`).
-fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        exit::BAD_INPUT
-    })
-}
-
-/// SIGINT, SIGTERM and SIGHUP, delivered as the run's interrupt (inside the runtime).
-fn stop_signal_channel() -> tokio::sync::watch::Receiver<Option<crate::record::vocab::StopSignal>> {
-    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
-    match StopSignals::listen() {
-        Ok(signals) => {
-            tokio::spawn(signals.handle(interrupt_tx));
-        }
-        Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
-    }
-    interrupt_rx
 }
 
 fn slug(name: &str) -> String {
