@@ -404,6 +404,13 @@ fn a_finding_a_bug_scenario_shows_passes_when_found_and_fails_when_not() {
     let absent = r.expectations.iter().find(|e| e.name == "shows qos_violation findings").expect("checked");
     assert_eq!((absent.pass, absent.observed), (false, Some(0)));
     assert_eq!(r.verdict, Verdict::Fail, "a reproduction that does not show all it claims fails");
+    // Judged by what it shows: the QoS contract's defaults are not checked.
+    let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["shows duplicate_id_loop findings", "shows qos_violation findings"]);
+    // What it sets still is.
+    let plan = kit::plan(&text.replace("\"qos_violation\"]", "]\nconnect_failures = 0"));
+    let names: Vec<String> = analyse(&plan, &rec).expectations.into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["connect_failures", "shows duplicate_id_loop findings"]);
 }
 
 #[test]

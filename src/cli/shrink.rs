@@ -15,7 +15,7 @@ pub struct ShrinkArgs {
     #[arg(long, value_name = "N", default_value_t = shrink::DEFAULT_MAX_RUNS)]
     max_runs: u32,
     /// Time at most, e.g. "10m": no candidate starts that would end past it.
-    #[arg(long, value_name = "DUR", value_parser = super::parse_duration_arg, default_value = "10m")]
+    #[arg(long, value_name = "DUR", value_parser = crate::scenario::parse_duration, default_value = "10m")]
     max_time: std::time::Duration,
     /// The finding kind to keep, e.g. qos_violation (default: the report's
     /// first finding about the broker). A finding with `evidence.rule`

@@ -174,7 +174,8 @@ fn written_text(text: &str, target: &Target, dir: &Path, broker: &str, kept: &[S
     } else {
         head += &format!("# Changes kept: {}.\n", kept.join("; "));
     }
-    head + &toml::to_string(&doc).unwrap_or_default()
+    let body = toml::to_string(&doc).unwrap_or_default();
+    format!("{head}{}\n", body.trim_end())
 }
 
 /// Shrinks the run in `dir` and writes the result to `out`.
