@@ -143,8 +143,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Cut a finished run's finding down to a small scenario that still
-    /// shows it: drop groups, halve clients, duration (faults move with
+    /// Cut a finished run's finding down to a small scenario that still shows it.
+    ///
+    /// Drops groups, halves clients, duration (faults move with
     /// it) and rates, running each candidate for real against the run's
     /// broker (an external URL again, an embedded or spawned one started
     /// the same way). Writes the smallest that reproduced to FILE, with

@@ -209,6 +209,9 @@ pub async fn shrink(dir: &Path, out: &Path, opts: &ShrinkOptions) -> Result<Shri
     // The scenario as recorded, first.
     outcome.runs = 1;
     let first = try_text(&path, &shrinker.current_text(), &broker_override, opts, &target).await;
+    if let Some(s) = signalled(opts) {
+        return Err(format!("interrupted by {s} during the first rerun"));
+    }
     match first {
         Ok((n, rec)) if n > 0 => {
             say(1, "as recorded", &format!("reproduced ({target}: {n})"));
