@@ -183,8 +183,8 @@ fn shrink_removes_the_bystanders_and_its_scenario_still_shows_the_finding() {
     std::fs::write(
         &scenario,
         r#"name = "loss-among-bystanders"
-duration = "2s"
-drain = "1s"
+duration = "1s"
+drain = "500ms"
 [broker]
 url = "spawn:mosquitto"
 [[group]]
@@ -203,7 +203,7 @@ clients = 2
 publish = { topic = "chat/{i}", qos = 0, rate = 5.0, payload = 64 }
 subscribe = { filter = "chat/#", qos = 0 }
 [[fault]]
-at = "500ms"
+at = "300ms"
 action = "drop"
 group = "sub"
 count = 3
@@ -216,16 +216,8 @@ count = 3
     assert_eq!(report(&run_dir)["messages"]["lost"], 3);
 
     let small = dir.path().join("small.toml");
-    let args = [
-        "shrink",
-        run_dir.to_str().unwrap(),
-        "--out",
-        small.to_str().unwrap(),
-        "--max-runs",
-        "12",
-        "--max-time",
-        "50s",
-    ];
+    let args =
+        ["shrink", run_dir.to_str().unwrap(), "--out", small.to_str().unwrap(), "--max-runs", "7", "--max-time", "50s"];
     let out = midge(&args);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -233,6 +225,9 @@ count = 3
     assert!(stderr.starts_with("midge shrink: run 01: as recorded: reproduced (qos_violation: "), "{stderr}");
     assert!(stderr.contains("run 02: drop group \"sub\": not reproduced"), "{stderr}");
     assert!(stdout.contains("shows:  qos_violation"), "{stdout}");
+    // Runs 04 to 07 drop both bystander groups and halve the publishers twice; then the budget ends it.
+    assert!(stdout.contains("(7 runs; the budget of 7 runs is spent)"), "{stdout}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("midge shrink: run ")).count(), 7, "{stderr}");
     assert!(stdout.contains(&format!("rerun:  midge run {}", small.display())), "{stdout}");
     let text = std::fs::read_to_string(&small).unwrap();
     let doc: toml::Table = text.parse().unwrap();

@@ -316,6 +316,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_binary_says_its_version() {
+        // The tests run with Debian's mosquitto (tests/run.sh installs it).
+        let v = binary_version().expect("mosquitto -h names its version");
+        assert!(v.starts_with("mosquitto version 2."), "{v}");
+    }
+
+    #[test]
     fn folders_of_a_midge_that_is_gone_are_swept_and_no_other() {
         let tmp = tempfile::tempdir().unwrap();
         // A process that has ended and been reaped: its PID names no one.
