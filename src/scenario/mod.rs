@@ -489,6 +489,16 @@ subscribe = { filter = "a/+", qos = 1 }
     }
 
     #[test]
+    fn a_finding_both_forbidden_and_shown_is_refused() {
+        assert!(parse(&format!("{OK}\n[expect]\nshows = [\"qos_violation\"]\n")).is_ok());
+        let text = format!("{OK}\n[expect]\nfindings = [\"qos_violation\"]\nshows = [\"qos_violation\"]\n");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().position(|l| l == "[expect]").unwrap() + 1;
+        assert_eq!((e.line, e.column), (line, 1), "{e}");
+        assert!(e.message.contains("qos_violation is in `findings`"), "{e}");
+    }
+
+    #[test]
     fn semantic_errors_point_at_the_group() {
         let text = OK.replace("clients = 3", "clients = 0");
         let e = parse(&text).unwrap_err();
