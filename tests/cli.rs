@@ -1,5 +1,6 @@
 //! The command line as users and scripts call it: exit statuses, messages,
-//! report files, and every scenario in scenarios/ run as shipped.
+//! report files, every scenario in scenarios/ run as shipped (the bug
+//! reproductions of scenarios/bugs/ too), and `midge shrink`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,10 +13,12 @@ fn midge(args: &[&str]) -> Output {
         .expect("midge binary runs")
 }
 
+/// The scenarios in scenarios/ and scenarios/bugs/.
 fn scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
+    let mut v: Vec<PathBuf> = [dir.clone(), dir.join("bugs")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -297,4 +300,136 @@ fn bench_commands_refuse_a_password_on_the_command_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--password-env") && !err.contains("hunter2"), "{cmd:?}: {err}");
     }
+}
+
+/// scenarios/bugs/ as shipped, on the Debian mosquitto (2.0.11) they
+/// name: each reproduces what it says, so each run passes its [expect].
+#[test]
+fn shipped_bug_scenarios_reproduce_on_debians_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out_dir = dir.path().join(name);
+        let file = format!("scenarios/bugs/{name}.toml");
+        let out = midge(&["run", &file, "-q", "--out", out_dir.to_str().unwrap()]);
+        let r = report(&out_dir);
+        assert_eq!(r["broker"]["sys"]["$SYS/broker/version"], "mosquitto version 2.0.11", "{name}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            r["expectations"]
+        );
+        r
+    };
+    // Out of order on one topic: a qos_violation, which [expect] shows asks for.
+    let r = run("mosquitto-expiry-reorder");
+    let shows = r["expectations"].as_array().unwrap().iter().find(|e| e["name"] == "shows qos_violation findings");
+    assert_eq!(shows.expect("checked")["pass"], true);
+    let ooo = r["messages"]["out_of_order"].as_u64().unwrap();
+    assert!(ooo > 0, "out of order");
+    let qos = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "qos_violation").expect("raised");
+    assert_eq!(qos["count"], ooo, "{qos}");
+    // max_connections 6, yet all 8 late clients (and the $SYS watcher) connected.
+    let r = run("mosquitto-max-connections");
+    assert_eq!(r["clients"]["connected_peak"], 8);
+    assert_eq!(r["clients"]["connect_failures"], serde_json::json!({}));
+    assert!(r["broker"]["config"].as_str().unwrap().contains("max_connections 6"));
+}
+
+/// A loss shown among bystanders: a proxy drop of 3 PUBLISH to the QoS 1
+/// subscriber (a qos_violation), next to a group that only connects and a
+/// group with its own traffic. `midge shrink` drops both, cuts the
+/// publishers to one, and the scenario it writes, run again, still shows it.
+#[test]
+fn shrink_removes_the_bystanders_and_its_scenario_still_shows_the_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("loss.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "loss-among-bystanders"
+duration = "1s"
+drain = "500ms"
+[broker]
+url = "spawn:mosquitto"
+[[group]]
+name = "sub"
+subscribe = { filter = "data/#", qos = 1 }
+[[group]]
+name = "pub"
+clients = 4
+publish = { topic = "data/{i}", qos = 1, rate = 5.0, payload = 64 }
+[[group]]
+name = "idle"
+clients = 3
+[[group]]
+name = "chatter"
+clients = 2
+publish = { topic = "chat/{i}", qos = 0, rate = 5.0, payload = 64 }
+subscribe = { filter = "chat/#", qos = 0 }
+[[fault]]
+at = "300ms"
+action = "drop"
+group = "sub"
+count = 3
+"#,
+    )
+    .unwrap();
+    let run_dir = dir.path().join("run");
+    let out = midge(&["run", scenario.to_str().unwrap(), "-q", "--out", run_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "the loss fails the run: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report(&run_dir)["messages"]["lost"], 3);
+
+    let small = dir.path().join("small.toml");
+    let args =
+        ["shrink", run_dir.to_str().unwrap(), "--out", small.to_str().unwrap(), "--max-runs", "7", "--max-time", "50s"];
+    let out = midge(&args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // One progress line per run, the first the scenario as recorded.
+    assert!(stderr.starts_with("midge shrink: run 01: as recorded: reproduced (qos_violation: "), "{stderr}");
+    assert!(stderr.contains("run 02: drop group \"sub\": not reproduced"), "{stderr}");
+    assert!(stdout.contains("shows:  qos_violation"), "{stdout}");
+    // Runs 04 to 07 drop both bystander groups and halve the publishers twice; then the budget ends it.
+    assert!(stdout.contains("(7 runs; the budget of 7 runs is spent)"), "{stdout}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("midge shrink: run ")).count(), 7, "{stderr}");
+    assert!(stdout.contains(&format!("rerun:  midge run {}", small.display())), "{stdout}");
+    let text = std::fs::read_to_string(&small).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let groups: Vec<(String, i64)> = doc["group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap().to_string(), g.get("clients").and_then(|c| c.as_integer()).unwrap_or(1)))
+        .collect();
+    assert_eq!(groups, [("sub".to_string(), 1), ("pub".to_string(), 1)], "{text}");
+    assert_eq!(doc["expect"]["shows"].as_array().unwrap(), &[toml::Value::from("qos_violation")], "{text}");
+    assert_eq!(doc["fault"].as_array().unwrap().len(), 1, "the drop stays: {text}");
+
+    // The written scenario, run again: the loss again, and the run passes
+    // because [expect] shows asks for it.
+    let rerun_dir = dir.path().join("rerun");
+    let out = midge(&["run", small.to_str().unwrap(), "-q", "--out", rerun_dir.to_str().unwrap()]);
+    let r = report(&rerun_dir);
+    assert_eq!(out.status.code(), Some(0), "{}", r["expectations"]);
+    assert!(r["messages"]["lost"].as_u64().unwrap() > 0);
+    assert!(r["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "qos_violation"));
+
+    // A finding the rerun does not show: exit 3, nothing written.
+    let none = dir.path().join("none.toml");
+    let out =
+        midge(&["shrink", rerun_dir.to_str().unwrap(), "--out", none.to_str().unwrap(), "--finding", "session_lost"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the run has no session_lost finding: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut edited = report(&rerun_dir);
+    edited["findings"] = serde_json::json!([{ "kind": "session_lost", "count": 1, "evidence": {} }]);
+    std::fs::write(rerun_dir.join("report.json"), edited.to_string()).unwrap();
+    let out = midge(&["shrink", rerun_dir.to_str().unwrap(), "--out", none.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("not reproduced: "));
+    assert!(!none.exists());
 }

@@ -387,6 +387,33 @@ fn a_forbidden_finding_fails_when_it_is_found() {
 }
 
 #[test]
+fn a_finding_a_bug_scenario_shows_passes_when_found_and_fails_when_not() {
+    // The same duplicate-id loop as above, now what the scenario is to show.
+    let text =
+        "name = \"t\"\n[[group]]\nname = \"dev\"\n[expect]\nshows = [\"duplicate_id_loop\", \"qos_violation\"]\n";
+    let plan = kit::plan(text);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    kit::twin(&mut rec, &plan, 0, 2 * S, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 3 * S, 4 * S, Some(Cause::NetworkEof));
+    kit::twin(&mut rec, &plan, 0, 4 * S, 5 * S, None);
+    connect(&mut rec, 0, 5_500_000, 8 * S, None);
+    let r = analyse(&plan, &rec);
+    let shown = r.expectations.iter().find(|e| e.name == "shows duplicate_id_loop findings").expect("checked");
+    assert_eq!((shown.pass, shown.observed, shown.threshold.as_str()), (true, Some(1), ">= 1"));
+    let absent = r.expectations.iter().find(|e| e.name == "shows qos_violation findings").expect("checked");
+    assert_eq!((absent.pass, absent.observed), (false, Some(0)));
+    assert_eq!(r.verdict, Verdict::Fail, "a reproduction that does not show all it claims fails");
+    // Judged by what it shows: the QoS contract's defaults are not checked.
+    let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["shows duplicate_id_loop findings", "shows qos_violation findings"]);
+    // What it sets still is.
+    let plan = kit::plan(&text.replace("\"qos_violation\"]", "]\nconnect_failures = 0"));
+    let names: Vec<String> = analyse(&plan, &rec).expectations.into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["connect_failures", "shows duplicate_id_loop findings"]);
+}
+
+#[test]
 fn a_run_nobody_could_connect_to_fails_and_names_the_causes() {
     // Both clients' TCP connects were refused; nobody ever connected.
     let plan = pub_sub(true, "");

@@ -1,4 +1,5 @@
-//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`.
+//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`,
+//! `midge merge`, `midge shrink` (`shrink.rs`), `midge conn|sub|pub` (`bench.rs`).
 //! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
 //! outcome into an exit status.
 //!
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 mod bench;
 mod compare;
 mod help;
+mod shrink;
 mod signals;
 
 #[derive(Parser, Debug)]
@@ -134,6 +136,16 @@ pub enum Command {
     /// `midge merge PUBDIR SUBDIR` joins it with a `midge sub` of the same --run-id.
     #[command(disable_help_flag = true)]
     Pub(bench::PubArgs),
+    /// Cut a finished run's finding down to a small scenario that still shows it.
+    ///
+    /// Drops groups, halves clients, duration (faults move with
+    /// it) and rates, running each candidate for real against the run's
+    /// broker (an external URL again, an embedded or spawned one started
+    /// the same way). Writes the smallest that reproduced to FILE, with
+    /// `[expect] shows` set, and prints the command to rerun it. Exit 0:
+    /// reproduced (and shrunk as far as the budget went); 3: the first
+    /// rerun did not show the finding (nothing written); 2: bad input.
+    Shrink(shrink::ShrinkArgs),
     /// Check a scenario file without running it (and that one process here can hold its clients).
     #[command(after_help = format!("{SCENARIO_HELP}\n\nExit status: 0 the scenario is valid; 2 it is not (file:line:column: what is wrong)."))]
     Validate {
@@ -265,6 +277,10 @@ pub fn main() -> i32 {
         Command::Conn(a) => bench_run(&bench::Bench::Conn(a)),
         Command::Sub(a) => bench_run(&bench::Bench::Sub(a)),
         Command::Pub(a) => bench_run(&bench::Bench::Pub(a)),
+        Command::Shrink(args) => {
+            stop_brokers_on_fatal_panic();
+            shrink::shrink(args)
+        }
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
             let opts = crate::capacity::CapacityOptions { broker, source_addrs, workers, ..Default::default() };

@@ -291,6 +291,10 @@ pub struct Expect {
     /// Finding kinds that must not appear (only kinds midge can report).
     #[serde(default)]
     pub findings: Vec<crate::record::vocab::FindingKind>,
+    /// Finding kinds that must appear, at least once each: what a bug
+    /// reproduction shows (`scenarios/bugs/`, `midge shrink`'s output).
+    #[serde(default)]
+    pub shows: Vec<crate::record::vocab::FindingKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -491,6 +495,16 @@ subscribe = { filter = "a/+", qos = 1 }
         assert_eq!((e.line, e.column), (line, 12), "{e}");
         assert!(e.message.contains("unknown finding kind \"keepalive_timeout\""), "{e}");
         assert!(e.message.contains("duplicate_id_loop"), "the error lists the kinds: {e}");
+    }
+
+    #[test]
+    fn a_finding_both_forbidden_and_shown_is_refused() {
+        assert!(parse(&format!("{OK}\n[expect]\nshows = [\"qos_violation\"]\n")).is_ok());
+        let text = format!("{OK}\n[expect]\nfindings = [\"qos_violation\"]\nshows = [\"qos_violation\"]\n");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().position(|l| l == "[expect]").unwrap() + 1;
+        assert_eq!((e.line, e.column), (line, 1), "{e}");
+        assert!(e.message.contains("qos_violation is in `findings`"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Checks that cross the boundaries of one value (which the types cannot
 //! see), one function per section of the file. The first error found wins,
 //! in file order: top-level keys, `[broker]`, each `[[group]]`, each
-//! `[[fault]]`. (`[expect] findings` is checked by its type: only the kinds midge reports parse.)
+//! `[[fault]]`. (`[expect] findings` and `shows` are checked by their type: only the kinds midge
+//! reports parse; a kind in both is refused.)
 
 use super::{
     parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError,
@@ -43,6 +44,13 @@ impl ScenarioFile {
         }
         if s.groups.is_empty() {
             return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
+        }
+        if let Some(k) = s.expect.shows.iter().find(|k| s.expect.findings.contains(k)) {
+            let at = self.text.find("[expect]").unwrap_or(0);
+            let msg = format!(
+                "[expect]: {k} is in `findings` (must not appear) and in `shows` (must appear): no run could pass"
+            );
+            return Err(self.error_at(at, msg));
         }
         if let Some(w) = &s.batch_window {
             if w.get_ref().0 > MAX_BATCH_WINDOW {
