@@ -3,7 +3,7 @@
 //! offered vs delivered and latency per step with the knee marked, and the
 //! table of steps.
 
-use super::chart::{chart, esc, Axes, VLine, YScale};
+use super::chart::{chart, esc, Axes, VLine, YScale, MIN_POINTS};
 use crate::analysis::model::{CapacityInfo, CapacityStep};
 use crate::report::markdown::value;
 use crate::scenario::CapacityVary;
@@ -129,7 +129,7 @@ fn capacity_plot(
     let grey = RGBColor(150, 150, 150);
     // Fewer judged steps than a handful: dots only, no line joining them
     // (two or three points would read as a ramp the search never measured).
-    let few = steps.iter().filter(|s| !s.invalid).count() < super::MIN_POINTS;
+    let few = steps.iter().filter(|s| !s.invalid).count() < MIN_POINTS;
     let mut series = Vec::new();
     let mut marks = Vec::new();
     let mut legend = Vec::new();

@@ -5,6 +5,10 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+/// A time series with fewer points than this is not plotted (a line
+/// through two or three seconds reads as a ramp): the page says so instead.
+pub const MIN_POINTS: usize = 5;
+
 const WIDTH: u32 = 900;
 
 pub const HEIGHT: u32 = 280;

@@ -22,6 +22,7 @@ mod prose;
 use crate::analysis::model::Report;
 use crate::record::vocab::Verdict;
 use capacity::capacity_section;
+use chart::MIN_POINTS;
 use chart::{chart, esc, Axes, Series, VLine, YScale};
 use plotters::prelude::*;
 use std::fmt::Write;
@@ -35,10 +36,6 @@ fn per_s(count: u64, p: &crate::record::TimePoint) -> f64 {
         count as f64
     }
 }
-
-/// A time series with fewer points than this is not plotted (a line
-/// through two or three seconds reads as a ramp): the page says so instead.
-const MIN_POINTS: usize = 5;
 
 /// The whole page: the headline tables, the plots, and report.md's
 /// sections, rendered, below them for everything else.
