@@ -16,7 +16,7 @@ use crate::runner::{self, exit, RunOptions};
 use crate::scenario::ScenarioFile;
 use clap::{Parser, Subcommand};
 use help::{parse_duration_arg, parse_fail_on, parse_start_at, parse_workers, EXIT_HELP, SCENARIO_HELP};
-use signals::stop_signal_channel;
+use signals::{main_runtime, stop_brokers_on_fatal_panic, stop_signal_channel};
 use std::path::{Path, PathBuf};
 
 mod bench;
@@ -353,29 +353,6 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             exit::BAD_INPUT
         }
     }
-}
-
-/// A panic that ends midge (one on the main thread, where the runner and
-/// the command line run) first stops every broker midge spawned: an exit
-/// by panic must not leave one behind. A client task's panic is caught by
-/// its runtime and counted as a lost task; the run, and its broker, go on.
-fn stop_brokers_on_fatal_panic() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() == Some("main") {
-            crate::broker::stop_all_spawned();
-        }
-        previous(info);
-    }));
-}
-
-/// The main runtime: it carries the runner, the proxy, faults and the
-/// sampler (the clients run on their own worker threads, `workers::WorkerPool`).
-fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        exit::BAD_INPUT
-    })
 }
 
 fn slug(name: &str) -> String {

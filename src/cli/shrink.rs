@@ -1,7 +1,6 @@
 //! `midge shrink DIR --out FILE`: the command line of `crate::shrink`.
 
-use super::main_runtime;
-use super::signals::stop_signal_channel;
+use super::signals::{main_runtime, stop_signal_channel};
 use crate::shrink::{self, ShrinkOptions};
 use std::path::PathBuf;
 

@@ -62,3 +62,26 @@ pub(super) fn stop_signal_channel(
     }
     interrupt_rx
 }
+
+/// A panic that ends midge (one on the main thread, where the runner and
+/// the command line run) first stops every broker midge spawned: an exit
+/// by panic must not leave one behind. A client task's panic is caught by
+/// its runtime and counted as a lost task; the run, and its broker, go on.
+pub(super) fn stop_brokers_on_fatal_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            crate::broker::stop_all_spawned();
+        }
+        previous(info);
+    }));
+}
+
+/// The main runtime: it carries the runner, the proxy, faults and the
+/// sampler (the clients run on their own worker threads, `workers::WorkerPool`).
+pub(super) fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        exit::BAD_INPUT
+    })
+}
