@@ -115,6 +115,7 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
+                self.session.acks_written();
                 self.recorder.record_deliveries(&self.ctx.metrics);
                 Ok(())
             }

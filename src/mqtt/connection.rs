@@ -125,6 +125,9 @@ pub struct ConnectionCounters {
     pub publish_writes_batched: u64,
     /// Reads that waited for a batching window's tick.
     pub paced_reads: u64,
+    /// The largest packet read whole (bytes, fixed header included), for
+    /// the client's record (`max_inbound_packet`), not the swarm's counters.
+    pub largest_in: u32,
 }
 
 impl ConnectionCounters {
@@ -346,6 +349,16 @@ impl Connection {
         self.adaptive = Some(AdaptivePace::default());
     }
 
+    /// MQTT 5: midge announced a Maximum Packet Size of `announced` bytes.
+    /// It reads whatever it announced (above its default bound too), and a
+    /// larger packet from the broker is taken in as well, not refused: the
+    /// broker broke its side of the limit, and the record shows it
+    /// (`largest_in`, the client's `max_inbound_packet`) where ending the
+    /// connection with 0x95 would turn one broken rule into reconnects.
+    pub fn accept_packets_up_to(&mut self, announced: usize) {
+        self.max_incoming = self.max_incoming.max(announced);
+    }
+
     /// The next whole packet already read from the socket, without I/O:
     /// after `read_packet`, the caller takes the rest of what that one read
     /// brought in before it waits again.
@@ -367,7 +380,9 @@ impl Connection {
                     a.took_in(wants_answer(&p));
                     worker_moved(1);
                 }
-                let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
+                let size = before - self.read_buf.len();
+                self.counters.largest_in = self.counters.largest_in.max(size.min(u32::MAX as usize) as u32);
+                let e = entry(size, pkid_of(&p), false);
                 self.flight.record(e);
                 Ok(Some(p))
             }

@@ -18,6 +18,8 @@ pub struct ConnectOptions {
     pub session_expiry_s: Option<u32>,
     /// MQTT 5 only: how many QoS 1/2 publishes we accept in flight.
     pub receive_maximum: Option<u16>,
+    /// MQTT 5 only: the largest packet (bytes) we accept from the server.
+    pub maximum_packet_size: Option<u32>,
     /// The last will the broker publishes if the connection ends without DISCONNECT.
     pub will: Option<Will>,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("session_expiry_s", &self.session_expiry_s)
             .field("receive_maximum", &self.receive_maximum)
+            .field("maximum_packet_size", &self.maximum_packet_size)
             .field("will", &self.will)
             .finish()
     }
@@ -85,17 +88,45 @@ pub enum Packet {
     Connect(ConnectOptions),
     ConnAck(ConnAck),
     Publish(Publish),
-    PubAck { pkid: u16, reason: u8 },
-    PubRec { pkid: u16, reason: u8 },
-    PubRel { pkid: u16, reason: u8 },
-    PubComp { pkid: u16, reason: u8 },
-    Subscribe { pkid: u16, filters: Vec<(String, u8)> },
-    SubAck { pkid: u16, codes: Vec<u8> },
-    Unsubscribe { pkid: u16, filters: Vec<String> },
-    UnsubAck { pkid: u16 },
+    PubAck {
+        pkid: u16,
+        reason: u8,
+    },
+    PubRec {
+        pkid: u16,
+        reason: u8,
+    },
+    PubRel {
+        pkid: u16,
+        reason: u8,
+    },
+    PubComp {
+        pkid: u16,
+        reason: u8,
+    },
+    /// Each filter with its subscription options byte: the QoS in bits
+    /// 0-1; MQTT 5's No Local (bit 2), Retain As Published (bit 3) and
+    /// Retain Handling (bits 4-5) above it (not sent on 3.1.1).
+    Subscribe {
+        pkid: u16,
+        filters: Vec<(String, u8)>,
+    },
+    SubAck {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
+    Unsubscribe {
+        pkid: u16,
+        filters: Vec<String>,
+    },
+    UnsubAck {
+        pkid: u16,
+    },
     PingReq,
     PingResp,
-    Disconnect { reason: u8 },
+    Disconnect {
+        reason: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
