@@ -151,10 +151,14 @@ for = "2.5s"
 
 /// MQTT 5 CONNECT limits and subscription options midge announces, on
 /// mosquitto 2.0.11, in one run:
-/// - `receive_maximum = 5` under a burst: mosquitto never had more than 5
-///   QoS 1 PUBLISHes in flight toward the client (`max_inbound_inflight`),
-///   where the same subscriber without it saw more (mosquitto's own window
-///   is 20), and nothing was lost;
+/// - `receive_maximum = 5` under bursts of 100: nothing lost, and the
+///   record shows mosquitto 2.0.11 breaking the limit (`max_inbound_inflight`
+///   above 5: once messages queue for the client it sends them all, with no
+///   regard for the client's quota). Confirmed apart from midge, 2026-12-06:
+///   a raw MQTT 5 client (Python sockets) announcing Receive Maximum 5 and
+///   acknowledging every 50 ms received 245 QoS 1 PUBLISHes between two of
+///   its acknowledgements from a `mosquitto_pub -l` flood of 400. (The
+///   witness's check turns this into a `spec_violation`.)
 /// - `no_local` on a group that publishes and subscribes to its own topics:
 ///   no self stream planned, none delivered, no loss;
 /// - `retain_handling = "never"` on a late subscriber: no retained replay
@@ -164,7 +168,7 @@ for = "2.5s"
 ///   `over_max_packet_size`, not lost; the small messages arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announced_limits_and_subscription_options_hold_on_mosquitto() {
-    let broker = support::mosquitto(&[]).await;
+    let broker = support::mosquitto(support::NO_LIMITS).await;
     let text = r#"
 name = "mqtt5-options"
 protocol = "5"
@@ -223,8 +227,8 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     let (narrow, wide) = (client(rec, "narrow-0"), client(rec, "wide-0"));
     eprintln!("in flight toward narrow {}, wide {}; {m:?}", narrow.max_inbound_inflight, wide.max_inbound_inflight);
     assert_eq!(m.lost, 0, "{m:?}");
-    // Receive Maximum: at most 5 at once, and the measure does see more without it.
-    assert!((1..=5).contains(&narrow.max_inbound_inflight), "{}", narrow.max_inbound_inflight);
+    // Receive Maximum 5: mosquitto 2.0.11 sends more at once (see above).
+    assert!(narrow.max_inbound_inflight > 5, "{}", narrow.max_inbound_inflight);
     assert!(wide.max_inbound_inflight > 5, "{}", wide.max_inbound_inflight);
     let plan = support::plan_of(rec);
     let pubs = |c: &midge::record::ClientRecord| plan.clients[c.index as usize].publisher.unwrap();

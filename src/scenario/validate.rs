@@ -637,7 +637,7 @@ mod tests {
         let e = parse(&format!("name = \"s\"\n[[group]]\nname = \"g\"\n{sub}")).unwrap_err();
         assert_eq!((e.line, e.column), (4, 13), "{e}");
         assert!(e.message.contains("MQTT 5 subscription options"), "{e}");
-        let e = parse(&format!("name = \"s\"\nprotocol = \"5\"\n[[group]]\nname = \"g\"\nsubscribe = {{ filter = \"a/#\", retain_handling = 3 }}\n")).unwrap_err();
+        let e = parse("name = \"s\"\nprotocol = \"5\"\n[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\", retain_handling = 3 }\n").unwrap_err();
         assert!(e.message.contains("retain_handling must be 0 or \"send\"") && e.message.contains("not 3"), "{e}");
         let shared = sub.replace("a/#", "$share/x/a/#");
         let e = parse(&format!("name = \"s\"\nprotocol = \"5\"\n[[group]]\nname = \"g\"\n{shared}")).unwrap_err();

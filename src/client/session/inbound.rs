@@ -12,8 +12,24 @@
 //! resumed session's earlier connection are left out — so a count above
 //! the Receive Maximum is the broker's doing, never midge's.
 
-use super::{InboundAction, PkidHasher};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Packet ids are the broker's, not an attacker's: no random keys needed.
+type PkidHasher = BuildHasherDefault<DefaultHasher>;
+
+/// What to do with an inbound PUBLISH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundAction {
+    /// QoS 0: deliver, no answer.
+    Deliver,
+    /// QoS 1: deliver, answer PUBACK.
+    DeliverAndPubAck,
+    /// QoS 2, first time this packet id is seen: deliver, answer PUBREC.
+    DeliverAndPubRec,
+    /// QoS 2 resend of a packet id still awaiting PUBREL: answer PUBREC only.
+    PubRecOnly,
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Inbound {

@@ -35,6 +35,7 @@ mod inbound;
 
 pub use event::{Event, Step};
 use inbound::Inbound;
+pub use inbound::InboundAction;
 
 use crate::mqtt::codec::Packet;
 use crate::mqtt::reason::{AckReason, SubAckCode};
@@ -77,19 +78,6 @@ pub enum AckOutcome {
     SendPubRel,
     /// An ack for a packet id we have not got in flight (or at another stage).
     Unsolicited,
-}
-
-/// What to do with an inbound PUBLISH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundAction {
-    /// QoS 0: deliver, no answer.
-    Deliver,
-    /// QoS 1: deliver, answer PUBACK.
-    DeliverAndPubAck,
-    /// QoS 2, first time this packet id is seen: deliver, answer PUBREC.
-    DeliverAndPubRec,
-    /// QoS 2 resend of a packet id still awaiting PUBREL: answer PUBREC only.
-    PubRecOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +167,8 @@ pub struct Session {
     /// The largest packet the broker sent on an ended connection (bytes;
     /// the client folds each connection's in when it ends).
     pub max_inbound_packet: u32,
-    pending_subscribe: Option<(u16, u64)>,
+    /// The SUBSCRIBE awaiting its SUBACK: packet id (never 0) and when it went out.
+    pending_subscribe: Option<(std::num::NonZeroU16, u64)>,
     keepalive_us: u64,
     last_sent_us: u64,
     ping_sent_us: Option<u64>,
@@ -249,7 +238,7 @@ impl Session {
             }
             Request::Subscribe { filter, options } => {
                 let pkid = self.next_pkid().ok_or(Busy::NoPacketId)?;
-                self.pending_subscribe = Some((pkid, now_us));
+                self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
                 Packet::Subscribe { pkid, filters: vec![(filter, options)] }
             }
             Request::PingReq => {
@@ -281,7 +270,7 @@ impl Session {
         for _ in 0..u16::MAX {
             let id = self.next_pkid;
             self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
-            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p == id);
+            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p.get() == id);
             if !busy {
                 return Some(id);
             }
@@ -343,13 +332,13 @@ impl Session {
     #[cfg(test)]
     fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
         self.last_sent_us = now_us;
-        self.pending_subscribe = Some((pkid, now_us));
+        self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
     }
 
     /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
     fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
         match self.pending_subscribe {
-            Some((p, sent)) if p == pkid => {
+            Some((p, sent)) if p.get() == pkid => {
                 self.pending_subscribe = None;
                 Some(now_us.saturating_sub(sent))
             }
