@@ -162,7 +162,9 @@ for = "2.5s"
 /// - `no_local` on a group that publishes and subscribes to its own topics:
 ///   no self stream planned, none delivered, no loss;
 /// - `retain_handling = "never"` on a late subscriber: no retained replay
-///   owed or received, where a late subscriber with the default got one;
+///   owed or received, where a late subscriber with the default got one
+///   (and, with `retain_as_published`, its live deliveries that keep
+///   RETAIN = 1 counted as receipts, not replays);
 /// - `maximum_packet_size = 1024` under a publisher of 2,000-byte messages:
 ///   mosquitto sends none of them (`max_inbound_packet` ≤ 1024) and they are
 ///   `over_max_packet_size`, not lost; the small messages arrive.
@@ -201,7 +203,7 @@ publish = { topic = "lamp/0", qos = 1, rate = 5.0, payload = 64, retain = true }
 name = "late"
 client_id = { scheme = "prefix-serial", prefix = "late-" }
 start_after = "1s"
-subscribe = { filter = "lamp/#", qos = 1 }
+subscribe = { filter = "lamp/#", qos = 1, retain_as_published = true }
 [[group]]
 name = "late-never"
 client_id = { scheme = "prefix-serial", prefix = "late-never-" }
@@ -250,6 +252,10 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     let replays = |id: &str| client(rec, id).rx.as_ref().map_or(0, |rx| rx.retained_replays);
     assert_eq!((replays("late-0"), replays("late-never-0")), (1, 0));
     assert_eq!((r.retained.expected_replays, r.retained.missing, r.retained.extra), (1, 0, 0));
+    // Retain As Published: late's live deliveries keep RETAIN = 1 and are
+    // receipts all the same (none lost, above), the replay counted apart.
+    let (late, lamp) = (client(rec, "late-0"), client(rec, "lamp-0"));
+    assert!(got(late, lamp) >= 3, "about 5 sent in its last second: {}", got(late, lamp));
     // Maximum Packet Size: the 2,000-byte messages are never sent to small, not lost.
     let (small, big, little) = (client(rec, "small-0"), client(rec, "big-0"), client(rec, "little-0"));
     assert!(small.max_inbound_packet <= 1024 && small.max_inbound_packet > 64, "{}", small.max_inbound_packet);
