@@ -260,6 +260,9 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     let (small, big, little) = (client(rec, "small-0"), client(rec, "big-0"), client(rec, "little-0"));
     assert!(small.max_inbound_packet <= 1024 && small.max_inbound_packet > 64, "{}", small.max_inbound_packet);
     assert_eq!(m.over_max_packet_size, sent(big), "{m:?}");
+    let md = midge::report::markdown::render(r);
+    let line = format!("{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size`", sent(big));
+    assert!(md.contains(&line), "{md}");
     assert_eq!((got(small, big), got(small, little)), (0, sent(little)));
     assert_eq!(out.exit_code, 0);
 }
