@@ -83,50 +83,25 @@ pub struct Publish {
     pub payload: Bytes,
 }
 
+/// SUBSCRIBE's `filters`: each with its subscription options byte — the
+/// QoS in bits 0-1; MQTT 5's No Local (bit 2), Retain As Published (bit 3)
+/// and Retain Handling (bits 4-5) above it (not sent on 3.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     Connect(ConnectOptions),
     ConnAck(ConnAck),
     Publish(Publish),
-    PubAck {
-        pkid: u16,
-        reason: u8,
-    },
-    PubRec {
-        pkid: u16,
-        reason: u8,
-    },
-    PubRel {
-        pkid: u16,
-        reason: u8,
-    },
-    PubComp {
-        pkid: u16,
-        reason: u8,
-    },
-    /// Each filter with its subscription options byte: the QoS in bits
-    /// 0-1; MQTT 5's No Local (bit 2), Retain As Published (bit 3) and
-    /// Retain Handling (bits 4-5) above it (not sent on 3.1.1).
-    Subscribe {
-        pkid: u16,
-        filters: Vec<(String, u8)>,
-    },
-    SubAck {
-        pkid: u16,
-        codes: Vec<u8>,
-    },
-    Unsubscribe {
-        pkid: u16,
-        filters: Vec<String>,
-    },
-    UnsubAck {
-        pkid: u16,
-    },
+    PubAck { pkid: u16, reason: u8 },
+    PubRec { pkid: u16, reason: u8 },
+    PubRel { pkid: u16, reason: u8 },
+    PubComp { pkid: u16, reason: u8 },
+    Subscribe { pkid: u16, filters: Vec<(String, u8)> },
+    SubAck { pkid: u16, codes: Vec<u8> },
+    Unsubscribe { pkid: u16, filters: Vec<String> },
+    UnsubAck { pkid: u16 },
     PingReq,
     PingResp,
-    Disconnect {
-        reason: u8,
-    },
+    Disconnect { reason: u8 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
