@@ -551,6 +551,36 @@ mod tests {
         assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
     }
 
+    /// A broker's packet above the Maximum Packet Size midge announced is
+    /// taken in, not refused, and its size is noted (`largest_in`): a
+    /// 2,000-byte PUBLISH after a 1,024-byte limit, then a PINGRESP. One
+    /// above midge's default bound of 16 MiB is read when midge announced
+    /// more (20 MiB here) — checked on the frame header alone.
+    #[tokio::test]
+    async fn a_packet_above_the_announced_size_is_taken_in_and_noted() {
+        use bytes::BufMut;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V5, RunClock::new());
+        conn.accept_packets_up_to(1024);
+        let mut p = BytesMut::new();
+        codec::put_publish(&mut p, true, false, 0, false, b"t", 0, &[], 1_993);
+        p.put_slice(&[b'.'; 1_993]);
+        assert_eq!(p.len(), 2_000);
+        p.put_slice(&[0xd0, 0x00]);
+        broker.write_all(&p).await.unwrap();
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::Publish(_))));
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert_eq!(conn.counters.largest_in, 2_000);
+        let big = 20 << 20;
+        conn.accept_packets_up_to(big);
+        let mut header = BytesMut::from(&[0x30u8][..]);
+        codec::put_remaining_length(&mut header, big - 5);
+        assert!(codec::check_frame(&header, conn.max_incoming).unwrap().is_none(), "not whole yet, not too large");
+        assert!(codec::check_frame(&header, codec::DEFAULT_MAX_INCOMING).is_err(), "above the default bound");
+    }
+
     #[test]
     fn a_write_buffer_is_let_go_after_sixteen_small_writes_in_a_row() {
         let mut small = 0u8;
