@@ -191,7 +191,7 @@ impl GroupPlan {
     /// Whether the broker sends this group's subscriptions retained
     /// messages at all (not under Retain Handling 2, "never").
     pub fn replays_retained(&self) -> bool {
-        self.retain_handling != 2
+        self.retain_handling != scenario::RetainHandling::Never.code()
     }
 }
 
