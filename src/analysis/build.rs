@@ -92,6 +92,11 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
                 .as_ref()
                 .and_then(|p| p.expiry_s)
                 .map(|e| e as u64 * 1_000_000),
+            over_max_packet_size: crate::plan::over_max_packet_size(
+                plan,
+                s,
+                granted.get(&s.subscriber_client).map_or(s.qos, |&g| s.qos.min(g)),
+            ),
         })
         .collect();
     let clients = &record.clients;
@@ -167,6 +172,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         by_qos: (0..3u8).map(|q| (q, tally.by_qos[q as usize])).collect(),
         expired: t.expired,
         held_by_broker: t.held_by_broker,
+        over_max_packet_size: t.over_max_packet_size,
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,
         user_property_mismatches: counters.user_property_mismatches,

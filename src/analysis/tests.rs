@@ -1014,3 +1014,48 @@ fn a_run_without_a_duration_planned_the_window_it_ran() {
     rec.publishing = Some(PublishWindow { start_us: S, end_us: 8 * S, stopped_us: 4 * S });
     assert_eq!(analyse(&timed, &rec).scenario.planned_duration_s, 7.0, "the duration, even when stopped early");
 }
+
+/// A subscriber that announced a Maximum Packet Size of 1,000 bytes
+/// (client 2, `small`) under two publishers: `big` (client 0, 2,000-byte
+/// messages) and `little` (client 1, 64 bytes). Each publishes 50 messages
+/// from 1 s, every 10 ms; small received all of little's, none of big's.
+/// The broker must discard big's: 50 `over_max_packet_size`, in no stream's
+/// `expected`, not lost, no finding; `expected` is little's 50.
+#[test]
+fn what_the_subscribers_own_maximum_packet_size_keeps_out_is_not_owed() {
+    let plan = kit::plan(
+        r#"
+name = "m"
+protocol = "5"
+[[group]]
+name = "big"
+publish = { topic = "m/big", qos = 1, rate = 100.0, payload = 2000 }
+[[group]]
+name = "little"
+publish = { topic = "m/little", qos = 1, rate = 100.0, payload = 64 }
+[[group]]
+name = "small"
+maximum_packet_size = 1000
+subscribe = { filter = "m/#", qos = 1 }
+[expect]
+lost = 0
+"#,
+    );
+    let mut rec = kit::record(&plan);
+    for c in 0..3 {
+        connect(&mut rec, c, 500_000, 10 * S, None);
+    }
+    publish(&mut rec, 0, 1, every(S, 10_000, 50));
+    publish(&mut rec, 1, 1, every(S, 10_000, 50));
+    receive(&mut rec, 2, 1, 0..50);
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.over_max_packet_size), (50, 50, 0, 50), "{m:?}");
+    assert_eq!((m.by_qos[&1].expected, m.by_qos[&1].over_max_packet_size), (50, 50));
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.verdict, Verdict::Pass);
+    // Without the limit the same record loses big's 50.
+    let plain = kit::plan(&plan.identity().scenario_text.replace("maximum_packet_size = 1000\n", ""));
+    let r = analyse(&plain, &rec);
+    assert_eq!((r.messages.lost, r.messages.over_max_packet_size), (50, 0));
+}

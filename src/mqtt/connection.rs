@@ -130,6 +130,9 @@ pub struct ConnectionCounters {
     pub publish_writes_batched: u64,
     /// Reads that waited for a batching window's tick.
     pub paced_reads: u64,
+    /// The largest packet read whole (bytes, fixed header included), for
+    /// the client's record (`max_inbound_packet`), not the swarm's counters.
+    pub largest_in: u32,
 }
 
 impl ConnectionCounters {
@@ -356,6 +359,16 @@ impl Connection {
         self.adaptive = Some(AdaptivePace::default());
     }
 
+    /// MQTT 5: midge announced a Maximum Packet Size of `announced` bytes.
+    /// It reads whatever it announced (above its default bound too), and a
+    /// larger packet from the broker is taken in as well, not refused: the
+    /// broker broke its side of the limit, and the record shows it
+    /// (`largest_in`, the client's `max_inbound_packet`) where ending the
+    /// connection with 0x95 would turn one broken rule into reconnects.
+    pub fn accept_packets_up_to(&mut self, announced: usize) {
+        self.max_incoming = self.max_incoming.max(announced);
+    }
+
     /// The next whole packet already read from the socket, without I/O:
     /// after `read_packet`, the caller takes the rest of what that one read
     /// brought in before it waits again.
@@ -377,7 +390,9 @@ impl Connection {
                     a.took_in(wants_answer(&p));
                     worker_moved(1);
                 }
-                let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
+                let size = before - self.read_buf.len();
+                self.counters.largest_in = self.counters.largest_in.max(size.min(u32::MAX as usize) as u32);
+                let e = entry(size, pkid_of(&p), false);
                 self.flight.record(e);
                 Ok(Some(p))
             }
@@ -575,6 +590,36 @@ mod tests {
             got += 1;
         }
         assert!(full_reads >= 3, "room 128 B, 256 B, 512 B … all filled: {full_reads}");
+    }
+
+    /// A broker's packet above the Maximum Packet Size midge announced is
+    /// taken in, not refused, and its size is noted (`largest_in`): a
+    /// 2,000-byte PUBLISH after a 1,024-byte limit, then a PINGRESP. One
+    /// above midge's default bound of 16 MiB is read when midge announced
+    /// more (20 MiB here) — checked on the frame header alone.
+    #[tokio::test]
+    async fn a_packet_above_the_announced_size_is_taken_in_and_noted() {
+        use bytes::BufMut;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V5, RunClock::new());
+        conn.accept_packets_up_to(1024);
+        let mut p = BytesMut::new();
+        codec::put_publish(&mut p, true, false, 0, false, b"t", 0, &[], 1_993);
+        p.put_slice(&[b'.'; 1_993]);
+        assert_eq!(p.len(), 2_000);
+        p.put_slice(&[0xd0, 0x00]);
+        broker.write_all(&p).await.unwrap();
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::Publish(_))));
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert_eq!(conn.counters.largest_in, 2_000);
+        let big = 20 << 20;
+        conn.accept_packets_up_to(big);
+        let mut header = BytesMut::from(&[0x30u8][..]);
+        codec::put_remaining_length(&mut header, big - 5);
+        assert!(codec::check_frame(&header, conn.max_incoming).unwrap().is_none(), "not whole yet, not too large");
+        assert!(codec::check_frame(&header, codec::DEFAULT_MAX_INCOMING).is_err(), "above the default bound");
     }
 
     #[test]

@@ -51,8 +51,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 
+mod broker_seen;
 mod fault_log;
 
+pub use broker_seen::{SysPoint, TlsRecord};
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
 
 /// The version of record.json's layout; a record of another version is refused.
@@ -145,6 +147,17 @@ pub struct ClientRecord {
     /// (a merged run: each client's shard's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishing: Option<PublishWindow>,
+    /// Against the MQTT 5 limits the client announced (0: none, or an older
+    /// record): the most QoS 1/2 PUBLISHes the broker had in flight toward it
+    /// at once (`client::session::inbound`), the largest packet it sent (bytes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_inflight: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_packet: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ClientRecord {
@@ -422,43 +435,6 @@ pub struct BrokerRecord {
     /// How the clients spoke TLS to the broker (None: they did not).
     #[serde(default)]
     pub tls: Option<TlsRecord>,
-}
-
-/// TLS as the run used it: whether the broker's certificate was verified,
-/// and what the first successful handshake negotiated (None when no
-/// handshake succeeded).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsRecord {
-    /// `[broker.tls] insecure = true`: the broker's certificate was NOT verified.
-    pub insecure: bool,
-    /// The name the certificate was checked against.
-    pub server_name: String,
-    /// `TLSv1_3`, `TLSv1_2`.
-    pub protocol_version: Option<String>,
-    /// The IANA name of the cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: Option<String>,
-}
-
-/// The broker's own counters after one round of `$SYS` values (mosquitto
-/// publishes a counter only when it changed, so each is the last value
-/// seen, carried over). None: not published (yet) by this broker.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct SysPoint {
-    /// Run-clock seconds (0.1 resolution) when the round began.
-    pub t_s: f64,
-    /// `$SYS/broker/publish/messages/received`: PUBLISH packets received.
-    pub received: Option<u64>,
-    /// `$SYS/broker/publish/messages/sent`: PUBLISH packets sent ($SYS ones included).
-    pub sent: Option<u64>,
-    /// `$SYS/broker/publish/messages/dropped`: messages the broker dropped
-    /// (a full queue, an offline client over its limits).
-    pub dropped: Option<u64>,
-    /// `$SYS/broker/clients/connected` (the $SYS watcher is one of them).
-    pub clients: Option<u64>,
-    /// `$SYS/broker/load/messages/received/1min`: the broker's own moving
-    /// average of messages received per minute.
-    #[serde(default)]
-    pub received_1min: Option<f64>,
 }
 
 /// What the plan was made from, so that the same plan can be built again

@@ -26,7 +26,7 @@ pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, 
 pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
-pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
+pub use values::{parse_duration, Dur, FilterTemplate, Qos, RetainHandling, TopicTemplate};
 
 /// A scenario error located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +178,13 @@ pub struct SubscribeSpec {
     /// A slow consumer: take in at most this many messages per second
     /// (reads are paced, so the broker's queue for the client fills).
     pub max_rate: Option<f64>,
+    /// MQTT 5 subscription options (absent: the protocol's defaults, off /
+    /// off / send): the broker does not send a client its own messages
+    /// back; keeps RETAIN as published on live deliveries; when it replays
+    /// retained messages.
+    pub no_local: Option<bool>,
+    pub retain_as_published: Option<bool>,
+    pub retain_handling: Option<RetainHandling>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +219,12 @@ pub struct Group {
     /// buffers bound the kernel memory a run of many idle clients holds.
     pub rcvbuf: Option<Spanned<u32>>,
     pub sndbuf: Option<Spanned<u32>>,
+    /// MQTT 5 CONNECT Receive Maximum: at most this many QoS 1/2 PUBLISHes
+    /// the broker may have in flight toward each client (1..=65535).
+    pub receive_maximum: Option<Spanned<i64>>,
+    /// MQTT 5 CONNECT Maximum Packet Size, bytes: the largest packet the
+    /// broker may send each client (1..=268435460).
+    pub maximum_packet_size: Option<Spanned<i64>>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
     pub username_file: Option<String>,

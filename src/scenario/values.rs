@@ -83,6 +83,57 @@ impl<'de> Deserialize<'de> for Qos {
     }
 }
 
+/// MQTT 5 Retain Handling (a subscription option): when the broker sends
+/// the retained messages a subscription matches. Written 0, 1, 2 or by
+/// name: "send" (at every subscribe), "send_new" (only when the
+/// subscription did not exist yet), "never".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RetainHandling {
+    #[default]
+    Send,
+    SendNew,
+    Never,
+}
+
+impl RetainHandling {
+    /// The option's value on the wire (bits 4-5 of the options byte).
+    pub fn code(self) -> u8 {
+        match self {
+            RetainHandling::Send => 0,
+            RetainHandling::SendNew => 1,
+            RetainHandling::Never => 2,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RetainHandling {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Code(i64),
+            Name(String),
+        }
+        let bad = |w: &dyn std::fmt::Display| {
+            de::Error::custom(format!(
+                "retain_handling must be 0 or \"send\", 1 or \"send_new\", 2 or \"never\", not {w}"
+            ))
+        };
+        match Written::deserialize(d).map_err(|_| bad(&"that"))? {
+            Written::Code(0) => Ok(RetainHandling::Send),
+            Written::Code(1) => Ok(RetainHandling::SendNew),
+            Written::Code(2) => Ok(RetainHandling::Never),
+            Written::Code(n) => Err(bad(&n)),
+            Written::Name(s) => match s.as_str() {
+                "send" => Ok(RetainHandling::Send),
+                "send_new" => Ok(RetainHandling::SendNew),
+                "never" => Ok(RetainHandling::Never),
+                _ => Err(bad(&format!("{s:?}"))),
+            },
+        }
+    }
+}
+
 /// A topic name template: `{client}`, `{i}` and `{group}` are filled per client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicTemplate(pub String);

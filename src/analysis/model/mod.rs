@@ -397,6 +397,11 @@ pub struct Messages {
     /// `expected`, never in `lost`.
     #[serde(default)]
     pub held_by_broker: u64,
+    /// Got out to a subscriber but larger, as delivered, than the MQTT 5
+    /// Maximum Packet Size it (midge) announced: the broker must discard
+    /// them. Not expected, not lost.
+    #[serde(default)]
+    pub over_max_packet_size: u64,
     /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
     /// alias property bytes added (negative if aliases cost more than they saved).
     #[serde(default)]

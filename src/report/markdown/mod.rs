@@ -341,6 +341,13 @@ fn messages(o: &mut String, r: &Report) {
             m.held_by_broker
         );
     }
+    if m.over_max_packet_size > 0 {
+        let _ = writeln!(
+            o,
+            "{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size` their subscribers announced: the broker must discard them. Not owed, not lost.\n",
+            m.over_max_packet_size
+        );
+    }
 }
 
 /// Still under "## Messages": each share group, what it was owed and got,
