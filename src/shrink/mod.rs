@@ -178,13 +178,25 @@ fn written_text(text: &str, target: &Target, dir: &Path, broker: &str, kept: &[S
     format!("{head}{}\n", body.trim_end())
 }
 
+/// A run without a duration anywhere ran until Ctrl-C: its candidates run
+/// for as long as it published (at least a second), or none would end.
+fn ran_until_stopped(scenario_text: &str, published_us: Option<u64>) -> Option<Duration> {
+    let doc: toml::Table = scenario_text.parse().ok()?;
+    if doc.contains_key("duration") || doc.contains_key("stage") {
+        return None;
+    }
+    Some(Duration::from_micros(published_us?.max(1_000_000)))
+}
+
 /// Shrinks the run in `dir` and writes the result to `out`.
 pub async fn shrink(dir: &Path, out: &Path, opts: &ShrinkOptions) -> Result<ShrinkOutcome, String> {
     let Source { record, target } = load(dir, opts.finding.as_deref())?;
     let id = &record.plan;
     let path = PathBuf::from(&id.scenario_path);
     let broker_override = id.broker_override.clone();
-    let mut shrinker = Shrinker::new(&id.scenario_text, id.duration_override)?;
+    let window = record.publishing.as_ref().map(|w| w.stopped_us.saturating_sub(w.start_us));
+    let duration = id.duration_override.or_else(|| ran_until_stopped(&id.scenario_text, window));
+    let mut shrinker = Shrinker::new(&id.scenario_text, duration)?;
     let started = Instant::now();
     let rerun = match &broker_override {
         Some(b) => format!("midge run {} --broker {b}", out.display()),
@@ -289,4 +301,19 @@ pub fn summary(o: &ShrinkOutcome) -> String {
         s += &format!("rerun:  {}\n", o.command);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_until_ctrl_c_is_shrunk_over_what_it_published() {
+        let open = "name = \"x\"\n[[group]]\nname = \"g\"\n";
+        assert_eq!(ran_until_stopped(open, Some(7_500_000)), Some(Duration::from_micros(7_500_000)));
+        assert_eq!(ran_until_stopped(open, Some(10)), Some(Duration::from_secs(1)), "at least a second");
+        assert_eq!(ran_until_stopped(open, None), None, "it never published");
+        assert_eq!(ran_until_stopped(&format!("duration = \"3s\"\n{open}"), Some(7_500_000)), None);
+        assert_eq!(ran_until_stopped(&format!("{open}[[stage]]\nduration = \"2s\"\n"), Some(7_500_000)), None);
+    }
 }
