@@ -35,8 +35,10 @@ pub enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario).
-        #[arg(long)]
-        broker: Option<String>,
+        /// Several brokers (a cluster's nodes): give it more than once, or a
+        /// comma list; each group's clients are spread over them round-robin.
+        #[arg(long, value_name = "URL")]
+        broker: Vec<String>,
         /// Write report.json and report.md into exactly this directory
         /// (default: reports/<scenario>-<timestamp>/).
         #[arg(long)]
@@ -240,7 +242,7 @@ pub fn main() -> i32 {
                 }
             };
             let overrides = Overrides {
-                broker,
+                broker: (!broker.is_empty()).then(|| broker.join(",")),
                 duration,
                 source_addrs,
                 broker_pid,

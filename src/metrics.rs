@@ -31,6 +31,23 @@ pub struct Shard {
     /// e2e latency since the last time-series sample.
     pub interval_e2e: LazyHistogram,
     pub counters: Counters,
+    /// A run of several brokers: e2e latency per (publisher's broker,
+    /// subscriber's broker), the pairs that delivered.
+    pub e2e_pairs: Vec<(u16, u16, LazyHistogram)>,
+}
+
+impl Shard {
+    /// The e2e histogram of deliveries from broker `from` to broker `to`.
+    fn e2e_pair(&mut self, from: u16, to: u16) -> &mut LazyHistogram {
+        let i = match self.e2e_pairs.iter().position(|(f, t, _)| (*f, *t) == (from, to)) {
+            Some(i) => i,
+            None => {
+                self.e2e_pairs.push((from, to, LazyHistogram::default()));
+                self.e2e_pairs.len() - 1
+            }
+        };
+        &mut self.e2e_pairs[i].2
+    }
 }
 
 /// A histogram that takes its memory when the first value comes. An HDR
@@ -174,11 +191,16 @@ impl UnrecordedDeliveries {
     }
 
     /// Records them into the shard; returns the slowest first one's
-    /// send-to-receipt µs (`Delivery::first`; 0 when none).
-    pub fn drain_into(&mut self, shard: &mut Shard) -> u64 {
+    /// send-to-receipt µs (`Delivery::first`; 0 when none). `pair_of`: the
+    /// (publisher's broker, subscriber's broker) of a delivery from a
+    /// publisher (by index), in a run of several brokers.
+    pub fn drain_into(&mut self, shard: &mut Shard, pair_of: impl Fn(u32) -> Option<(u16, u16)>) -> u64 {
         let mut slowest = 0;
         for d in self.deliveries.drain(..) {
             shard.latency.e2e.record(d.e2e_us);
+            if let Some((from, to)) = pair_of(d.publisher) {
+                shard.e2e_pair(from, to).record(d.e2e_us);
+            }
             shard.latency.e2e_uncorrected.record(d.raw_us());
             shard.interval_e2e.record(d.e2e_us);
             if let Some(us) = d.receive_delay_us {
@@ -273,6 +295,28 @@ impl Metrics {
         for i in 0..self.shards.len() {
             self.with(i, |s| f(&s.counters, &s.latency));
         }
+    }
+
+    /// e2e latency per (publisher's broker, subscriber's broker) pair that
+    /// delivered, over all shards, in pair order.
+    pub fn pair_latencies(&self) -> Vec<crate::record::PairLatency> {
+        let mut pairs: Vec<crate::record::PairLatency> = Vec::new();
+        for i in 0..self.shards.len() {
+            self.with(i, |s| {
+                for (from, to, h) in &s.e2e_pairs {
+                    let at = match pairs.iter().position(|p| (p.from, p.to) == (*from, *to)) {
+                        Some(at) => at,
+                        None => {
+                            pairs.push(crate::record::PairLatency { from: *from, to: *to, e2e: new_histogram() });
+                            pairs.len() - 1
+                        }
+                    };
+                    h.add_to(&mut pairs[at].e2e);
+                }
+            });
+        }
+        pairs.sort_by_key(|p| (p.from, p.to));
+        pairs
     }
 
     pub fn totals(&self) -> (Counters, Latencies) {
@@ -564,7 +608,7 @@ mod tests {
                 receive_delay_us: None,
             });
         }
-        let slowest = m.with(0, |s| batch.drain_into(s));
+        let slowest = m.with(0, |s| batch.drain_into(s, |_| None));
         assert_eq!(slowest, 1_200_000);
         m.slowest_delivery_us.fetch_max(slowest, Ordering::Relaxed);
         m.slowest_delivery_us.fetch_max(5, Ordering::Relaxed);

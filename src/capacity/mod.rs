@@ -137,7 +137,11 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
     let groups = file.capacity_groups();
     let group_names: Vec<String> = groups.iter().map(|&i| file.scenario.groups[i].get_ref().name.clone()).collect();
     let hold = spec.hold.map(|h| h.0).unwrap_or(base.duration);
-    let url = opts.broker.clone().or_else(|| file.scenario.broker.url.clone()).unwrap_or_else(|| "embedded".into());
+    let url = opts
+        .broker
+        .clone()
+        .or_else(|| file.scenario.broker.url.as_ref().map(|u| u.joined()))
+        .unwrap_or_else(|| "embedded".into());
     // Each step reaches the broker by its URL, which cannot carry the
     // throwaway CA of a TLS listener midge starts.
     if base.broker.is_tls() && !matches!(base.broker, BrokerSpec::External { .. }) {

@@ -86,6 +86,9 @@ pub struct Recorder {
     unrecorded: UnrecordedDeliveries,
     /// QoS 0 messages queued but not yet written to the socket: [start, end).
     unwritten: (u64, u64),
+    /// A run of several brokers: this subscriber's broker, and each
+    /// publisher's (`Plan::publisher_brokers`), for e2e per pair of brokers.
+    route: Option<Box<(u16, std::sync::Arc<[u16]>)>>,
 }
 
 impl Recorder {
@@ -96,7 +99,17 @@ impl Recorder {
             rx: subscribes.then(Box::default),
             unrecorded: UnrecordedDeliveries::default(),
             unwritten: (0, 0),
+            route: None,
         }
+    }
+
+    /// In a run of several brokers: its own broker and every publisher's
+    /// (by publisher index), so its deliveries are counted per pair too.
+    pub fn with_route(mut self, to: u16, publisher_brokers: &std::sync::Arc<[u16]>) -> Recorder {
+        if !publisher_brokers.is_empty() && self.rx.is_some() {
+            self.route = Some(Box::new((to, publisher_brokers.clone())));
+        }
+        self
     }
 
     pub fn count(&self, m: &Metrics, f: impl FnOnce(&mut Counters)) {
@@ -210,8 +223,9 @@ impl Recorder {
             stream.record(seq);
             stream.note_one_way(one_way_us);
         }
-        let unrecorded = &mut self.unrecorded;
-        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));
+        let (unrecorded, route) = (&mut self.unrecorded, self.route.as_deref());
+        let pair_of = |p: u32| route.and_then(|(to, from)| Some((*from.get(p as usize)?, *to)));
+        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s, pair_of));
         m.slowest_delivery_us.fetch_max(slowest_us, Ordering::Relaxed);
     }
 

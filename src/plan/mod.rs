@@ -23,7 +23,7 @@ mod will;
 pub use build::hex;
 pub use faults::{FaultPlan, Targets};
 pub use group::{Arrival, GroupPlan, PublishPlan};
-pub use model::{ClientPlan, Overrides, Plan, SharePlan, StreamPlan};
+pub use model::{BrokerPlan, ClientPlan, Overrides, Plan, SharePlan, StreamPlan};
 pub use secrets::{Credentials, SecretSource};
 pub use slice::{global_indices, slice};
 pub use will::{parse_will_payload, will_owed_by_us, will_payload, WillPlan, WILL_TAG};

@@ -51,8 +51,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 
+mod brokers;
 mod fault_log;
 
+pub use brokers::{BrokersRecord, PairLatency, TlsRecord};
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
 
 /// The version of record.json's layout; a record of another version is refused.
@@ -94,6 +96,9 @@ pub struct LimitHit {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generation {
     pub attempt_us: u64,
+    /// Its connect latency (`ConnectTimes::total_us`), once CONNACK accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_us: Option<u64>,
     /// CONNACK accepted.
     pub connected_us: Option<u64>,
     pub session_present: bool,
@@ -424,21 +429,6 @@ pub struct BrokerRecord {
     pub tls: Option<TlsRecord>,
 }
 
-/// TLS as the run used it: whether the broker's certificate was verified,
-/// and what the first successful handshake negotiated (None when no
-/// handshake succeeded).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsRecord {
-    /// `[broker.tls] insecure = true`: the broker's certificate was NOT verified.
-    pub insecure: bool,
-    /// The name the certificate was checked against.
-    pub server_name: String,
-    /// `TLSv1_3`, `TLSv1_2`.
-    pub protocol_version: Option<String>,
-    /// The IANA name of the cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: Option<String>,
-}
-
 /// The broker's own counters after one round of `$SYS` values (mosquitto
 /// publishes a counter only when it changed, so each is the last value
 /// seen, carried over). None: not published (yet) by this broker.
@@ -521,6 +511,9 @@ pub struct RunRecord {
     pub midge_version: String,
     pub plan: PlanIdentity,
     pub broker: BrokerRecord,
+    /// A run of several brokers: the others, and e2e between them.
+    #[serde(default, skip_serializing_if = "BrokersRecord::is_empty")]
+    pub brokers: BrokersRecord,
     /// RFC 3339, seconds.
     pub started_at: String,
     /// The run clock's zero, Unix µs: every run-clock time in the record is

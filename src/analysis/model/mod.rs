@@ -10,7 +10,7 @@
 //! report.json's bytes depend on more than the types — a map keyed by an enum
 //! written in the order of its names (`lost_by_window`, `by_cause`, …) — `record::names`
 //! keeps them as they were. The sections with a job of their own are in the
-//! submodules (capacity, expectation, generator, latency, shards), which are
+//! submodules (brokers, capacity, expectation, generator, latency, shards), which are
 //! private: their types are reached as `analysis::model::X` (and, with the
 //! whole model, as `report::X`).
 //!
@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use crate::record::{FaultEvent, TimePoint};
 
+mod brokers;
 mod capacity;
 mod expectation;
 mod generator;
@@ -32,6 +33,7 @@ mod keys;
 mod latency;
 mod shards;
 
+pub use brokers::{BrokerPairInfo, BrokerStats};
 pub use capacity::{CapacityInfo, CapacityStep};
 pub use expectation::{Comparison, ExpectationResult, LimitUnit};
 pub use generator::{LoadGenerator, PublishRate};
@@ -109,6 +111,14 @@ pub struct Report {
     /// null for an ordinary run.
     #[serde(default)]
     pub shards: Option<ShardsInfo>,
+    /// Each broker of the run as its clients found it: one entry per URL
+    /// (one for a run of one broker).
+    #[serde(default)]
+    pub brokers: Vec<BrokerStats>,
+    /// A run of several brokers: e2e per (publisher's broker → subscriber's
+    /// broker) pair that delivered; empty with one broker.
+    #[serde(default)]
+    pub broker_pairs: Vec<BrokerPairInfo>,
 }
 
 /// Last wills (`session::wills`). A will is owed to every subscriber whose

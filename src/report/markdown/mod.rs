@@ -12,6 +12,7 @@
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
 
+mod brokers;
 mod capacity;
 mod evidence;
 mod generator;
@@ -63,6 +64,7 @@ pub fn render(r: &Report) -> String {
     findings(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
+    brokers::brokers_section(&mut o, r);
     stages(&mut o, r);
     messages(&mut o, r);
     losses::message_losses(&mut o, r);
