@@ -616,4 +616,35 @@ mod tests {
         m.with(1, |s| s.counters.received[0] += 2);
         assert_eq!(m.received_so_far(), 6);
     }
+
+    #[test]
+    fn pair_latencies_add_up_over_shards_by_pair() {
+        let m = Metrics::new(2);
+        let delivery = |publisher: u32, e2e_us: u64| Delivery {
+            qos: 1,
+            pkid: 1,
+            publisher,
+            seq: 0,
+            e2e_us,
+            one_way_us: e2e_us as i64,
+            first: true,
+            receive_delay_us: None,
+        };
+        // Publishers 0 and 2 on broker 0, publisher 1 on broker 1; subscribers on broker 1 (shard 0) and 0 (shard 1).
+        let brokers = [0u16, 1, 0];
+        for (shard, to, batch) in [(0, 1u16, [(0, 100), (1, 50), (2, 300)]), (1, 0, [(0, 200), (1, 400), (1, 500)])] {
+            let mut b = UnrecordedDeliveries::default();
+            batch.into_iter().for_each(|(p, us)| b.push(delivery(p, us)));
+            m.with(shard, |s| b.drain_into(s, |p| Some((brokers[p as usize], to))));
+        }
+        let pairs: Vec<_> = m.pair_latencies().iter().map(|p| (p.from, p.to, p.e2e.len(), p.e2e.max())).collect();
+        assert_eq!(pairs, vec![(0, 0, 1, 200), (0, 1, 2, 300), (1, 0, 2, 500), (1, 1, 1, 50)]);
+        // One broker: no pair is made.
+        let one = Metrics::new(1);
+        let mut b = UnrecordedDeliveries::default();
+        b.push(delivery(0, 10));
+        one.with(0, |s| b.drain_into(s, |_| None));
+        assert!(one.pair_latencies().is_empty());
+        assert_eq!(one.totals().1.e2e.len(), 1);
+    }
 }

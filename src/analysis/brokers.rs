@@ -90,3 +90,99 @@ pub fn broker_pairs(plan: &Plan, record: &RunRecord) -> Vec<BrokerPairInfo> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::testkit;
+    use crate::record::vocab::Cause;
+    use crate::record::PairLatency;
+
+    const TWO: &str = r#"
+name = "t"
+[broker]
+url = ["mqtt://a.test:1883", "mqtt://b.test:1883"]
+[[group]]
+name = "pub"
+clients = 5
+publish = { topic = "t/{client}", qos = 1, rate = 10.0 }
+[[group]]
+name = "sub"
+broker = "mqtt://c.test:1883"
+clients = 2
+subscribe = { filter = "t/#", qos = 1 }
+"#;
+
+    #[test]
+    fn nearest_rank_is_exact() {
+        let v: Vec<u64> = (1..=200).collect();
+        assert_eq!((nearest_rank(&v, 50.0), nearest_rank(&v, 99.0)), (Some(100), Some(198)));
+        assert_eq!((nearest_rank(&[7], 50.0), nearest_rank(&[7], 99.0)), (Some(7), Some(7)));
+        assert_eq!(nearest_rank(&[3, 9], 50.0), Some(3));
+        assert_eq!(nearest_rank(&[], 50.0), None);
+    }
+
+    #[test]
+    fn each_broker_counts_its_own_clients() {
+        let plan = testkit::plan(TWO);
+        // pub0, pub2, pub4 on a; pub1, pub3 on b; both subscribers on c.
+        let on: Vec<u16> = plan.clients.iter().map(|c| c.broker).collect();
+        assert_eq!(on, vec![0, 1, 0, 1, 0, 2, 2]);
+        let mut rec = testkit::record(&plan);
+        // a: pub0 connects in 1 ms, pub2 in 3 ms then is dropped, pub4 is refused twice.
+        testkit::connect(&mut rec, 0, 1_000, 9_000_000, None).connect_us = Some(1_000);
+        testkit::connect(&mut rec, 2, 3_000, 4_000_000, Some(Cause::NetworkReset)).connect_us = Some(3_000);
+        testkit::connect(&mut rec, 2, 4_500_000, 9_000_000, None).connect_us = Some(2_000);
+        testkit::refuse(&mut rec, 4, 1_000, Cause::Refused);
+        testkit::refuse(&mut rec, 4, 2_000_000, Cause::Refused);
+        // b: both in 10 ms; c: one subscriber in 4 ms, the other never tried.
+        testkit::connect(&mut rec, 1, 10_000, 9_000_000, None).connect_us = Some(10_000);
+        testkit::connect(&mut rec, 3, 10_000, 9_000_000, None).connect_us = Some(10_000);
+        testkit::connect(&mut rec, 5, 4_000, 9_000_000, None).connect_us = Some(4_000);
+        let stats = per_broker(&plan, &rec);
+        let rows: Vec<_> = stats
+            .iter()
+            .map(|s| (s.url.as_str(), s.clients, s.connected, s.failed, s.connect_failures, s.disconnects))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("mqtt://a.test:1883", 3, 2, 1, 2, 1),
+                ("mqtt://b.test:1883", 2, 2, 0, 0, 0),
+                ("mqtt://c.test:1883", 2, 1, 1, 0, 0),
+            ]
+        );
+        // a's connects took 1, 2 and 3 ms: p50 2 ms, p99 3 ms.
+        let p = |s: &BrokerStats| (s.connect_p50_us, s.connect_p99_us);
+        assert_eq!(
+            stats.iter().map(p).collect::<Vec<_>>(),
+            vec![(Some(2_000), Some(3_000)), (Some(10_000), Some(10_000)), (Some(4_000), Some(4_000)),]
+        );
+    }
+
+    #[test]
+    fn pairs_are_named_by_url_and_one_broker_has_one_entry_and_no_pair() {
+        let plan = testkit::plan(TWO);
+        // Publishers 0, 2 (on a) and 1, 3 (on b) by publisher index.
+        assert_eq!(&plan.publisher_brokers[..], &[0, 1, 0, 1, 0]);
+        let mut rec = testkit::record(&plan);
+        let mut e2e = crate::record::hist::new_histogram();
+        for us in [100, 200, 300, 400] {
+            e2e.record(us).unwrap();
+        }
+        rec.brokers.e2e_pairs.push(PairLatency { from: 1, to: 2, e2e });
+        let pairs = broker_pairs(&plan, &rec);
+        assert_eq!(pairs.len(), 1);
+        let p = &pairs[0];
+        assert_eq!((p.from.as_str(), p.to.as_str(), p.deliveries), ("mqtt://b.test:1883", "mqtt://c.test:1883", 4));
+        assert_eq!((p.e2e_p50_us, p.e2e_max_us), (200, 400));
+
+        let one = testkit::plan("name = \"t\"\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\" }\n");
+        let rec = testkit::record(&one);
+        let stats = per_broker(&one, &rec);
+        assert_eq!(stats.len(), 1);
+        // The started broker goes by its record's address.
+        assert_eq!((stats[0].url.as_str(), stats[0].clients), (testkit::BROKER_URL, 1));
+        assert!(broker_pairs(&one, &rec).is_empty() && one.publisher_brokers.is_empty());
+    }
+}
