@@ -34,11 +34,9 @@ pub enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario).
-        /// Several brokers (a cluster's nodes): give it more than once, or a
-        /// comma list; each group's clients are spread over them round-robin.
-        #[arg(long, value_name = "URL")]
-        broker: Vec<String>,
+        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario); several (a cluster's nodes) as a comma list: each group's clients spread over them round-robin.
+        #[arg(long)]
+        broker: Option<String>,
         /// Write report.json and report.md into exactly this directory
         /// (default: reports/<scenario>-<timestamp>/).
         #[arg(long)]
@@ -242,7 +240,7 @@ pub fn main() -> i32 {
                 }
             };
             let overrides = Overrides {
-                broker: (!broker.is_empty()).then(|| broker.join(",")),
+                broker,
                 duration,
                 source_addrs,
                 broker_pid,

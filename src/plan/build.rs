@@ -77,7 +77,8 @@ impl Plan {
         }
         let shares = find_shares(&clients);
         let streams = find_streams(&groups, &clients, &shares);
-        let faults = fault_plans(&s.faults, &brokers, &groups)?;
+        let specs: Vec<(&BrokerSpec, &str)> = brokers.iter().map(|b| (&b.spec, b.url.as_str())).collect();
+        let faults = fault_plans(&s.faults, &specs, &groups)?;
         let publisher_brokers = match brokers.len() {
             1 => Vec::new(),
             _ => publishers.iter().map(|&c| clients[c as usize].broker).collect(),

@@ -78,17 +78,17 @@ impl FaultPlan {
 /// The `[[fault]]`s resolved to the clients they hit, in time order.
 pub(super) fn fault_plans(
     specs: &[toml::Spanned<scenario::FaultSpec>],
-    brokers: &[super::model::BrokerPlan],
+    brokers: &[(&scenario::BrokerSpec, &str)],
     groups: &[std::sync::Arc<GroupPlan>],
 ) -> anyhow::Result<Vec<FaultPlan>> {
     let mut faults = Vec::new();
-    let (broker, broker_url) = (&brokers[0].spec, &brokers[0].url);
+    let (broker, broker_url) = brokers[0];
     for f in specs {
         let f = f.get_ref();
         // With several brokers, a fault hits its clients on whichever broker each is.
-        for b in brokers {
-            if let Err(why) = f.action.refused_over(b.spec.wire()) {
-                anyhow::bail!("fault {}: {why} (the broker here is {})", f.name(), b.url);
+        for (spec, url) in brokers {
+            if let Err(why) = f.action.refused_over(spec.wire()) {
+                anyhow::bail!("fault {}: {why} (the broker here is {url})", f.name());
             }
         }
         if matches!(f.action, FaultAction::RestartBroker { .. }) && !broker.is_spawned_mosquitto() {

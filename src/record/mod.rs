@@ -54,7 +54,7 @@ use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 mod brokers;
 mod fault_log;
 
-pub use brokers::{BrokersRecord, PairLatency, TlsRecord};
+pub use brokers::{BrokerRecord, BrokersRecord, PairLatency, SysPoint, TlsRecord};
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
 
 /// The version of record.json's layout; a record of another version is refused.
@@ -398,57 +398,6 @@ pub struct KernelTcp {
     /// in KiB: what their send and receive buffers hold, not their size limit
     /// nor the socket structures themselves.
     pub mem_kib: u64,
-}
-
-/// The broker the run talked to, as the run saw it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BrokerRecord {
-    /// What the report names as the broker.
-    pub url: String,
-    pub kind: String,
-    /// The configuration midge generated, when midge started the broker.
-    pub config: Option<String>,
-    /// The lines of a spawned broker's log that can tell why a client was
-    /// closed (None when midge did not start the broker).
-    pub log_lines: Option<Vec<String>>,
-    /// The last value of each `$SYS` topic the broker published.
-    pub sys: BTreeMap<String, String>,
-    /// The broker's main counters over the run, one point per `$SYS` round
-    /// (every `sys_interval`; mosquitto waits more than the interval, so its
-    /// `sys_interval 1`, the one midge spawns it with, gives a round about
-    /// every 2 s).
-    #[serde(default)]
-    pub sys_series: Vec<SysPoint>,
-    /// How far the kernel's `TcpExtListenOverflows` rose during the run, for
-    /// a broker on this machine (a loopback address): connections dropped
-    /// because a listen backlog was full. None otherwise, or unreadable.
-    #[serde(default)]
-    pub listen_overflows: Option<u64>,
-    /// How the clients spoke TLS to the broker (None: they did not).
-    #[serde(default)]
-    pub tls: Option<TlsRecord>,
-}
-
-/// The broker's own counters after one round of `$SYS` values (mosquitto
-/// publishes a counter only when it changed, so each is the last value
-/// seen, carried over). None: not published (yet) by this broker.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct SysPoint {
-    /// Run-clock seconds (0.1 resolution) when the round began.
-    pub t_s: f64,
-    /// `$SYS/broker/publish/messages/received`: PUBLISH packets received.
-    pub received: Option<u64>,
-    /// `$SYS/broker/publish/messages/sent`: PUBLISH packets sent ($SYS ones included).
-    pub sent: Option<u64>,
-    /// `$SYS/broker/publish/messages/dropped`: messages the broker dropped
-    /// (a full queue, an offline client over its limits).
-    pub dropped: Option<u64>,
-    /// `$SYS/broker/clients/connected` (the $SYS watcher is one of them).
-    pub clients: Option<u64>,
-    /// `$SYS/broker/load/messages/received/1min`: the broker's own moving
-    /// average of messages received per minute.
-    #[serde(default)]
-    pub received_1min: Option<f64>,
 }
 
 /// What the plan was made from, so that the same plan can be built again

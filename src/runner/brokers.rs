@@ -1,19 +1,25 @@
+//! How the run reaches each of its brokers: `transports` (TLS from the
+//! broker's `[broker.tls]` plan or the throwaway CA, a group's own client
+//! certificate, the WebSocket URI), `tls_record`, `spawn_sys_watch` (the
+//! `$SYS` watcher, straight to the broker, never through the proxy).
+//!
 //! A run of several brokers (`[broker] url` a list, a group's own
-//! `broker`): the brokers after the first, reached by URL (a list holds
-//! external brokers only, `Plan::build` sees to it), each with its own `$SYS`
-//! watcher, its retained topics cleared at the end, and its own part of the
-//! record (`BrokersRecord::others`). The first broker is the run's `broker`,
-//! as in a run of one.
+//! `broker`): the brokers after the first (`Others`), reached by URL (a list
+//! holds external brokers only, `Plan::build` sees to it), each with its own
+//! `$SYS` watcher, its retained topics cleared at the end, and its own part of
+//! the record (`BrokersRecord::others`). The first broker is the run's
+//! `broker`, as in a run of one, and the only one midge may start.
 
 use super::assemble::broker_record;
-use super::{spawn_sys_watch, tls_record, RunError};
-use crate::broker::{self, BrokerHandle};
-use crate::mqtt::transport::Transport;
-use crate::plan::Plan;
+use crate::broker::{self, BrokerError, BrokerHandle};
+use crate::mqtt::transport::{TlsClient, Transport};
+use crate::mqtt::websocket::WsTarget;
+use crate::plan::{BrokerPlan, Plan};
 use crate::record::clock::RunClock;
-use crate::record::{BrokerRecord, RetainedCleanup};
+use crate::record::{BrokerRecord, RetainedCleanup, TlsRecord};
 use crate::sys::{SysSeen, SysWatcher};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The brokers after the first: their handles, how the clients talk to
 /// each, and their `$SYS` watchers.
@@ -24,13 +30,90 @@ pub(super) struct Others {
 }
 
 /// The brokers after the first, each resolved (no broker is started).
-pub(super) async fn reach_others(plan: &Plan) -> Result<Vec<BrokerHandle>, RunError> {
+pub(super) async fn reach_others(plan: &Plan) -> Result<Vec<BrokerHandle>, BrokerError> {
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let mut handles = Vec::new();
     for b in plan.brokers.iter().skip(1) {
         handles.push(broker::start(&b.spec, protocol, &[], false).await?);
     }
     Ok(handles)
+}
+
+/// TLS and WebSocket for one of the run's brokers: the broker-wide
+/// `Transport`, and one per group (a group's own client certificate).
+/// Without a `ca_file`, a broker midge started with a throwaway CA is
+/// trusted through that CA.
+pub(super) fn transports(
+    plan: &Plan,
+    b: &BrokerPlan,
+    broker: &BrokerHandle,
+) -> Result<(Transport, Arc<[Transport]>), String> {
+    let tls = match &b.tls {
+        None => None,
+        Some(p) => {
+            let mut p = p.clone();
+            p.ca_file = p.ca_file.or_else(|| broker.ca_file.clone());
+            Some(TlsClient::new(&p)?)
+        }
+    };
+    let ws = b.spec.ws_uri(broker.addr).map(|uri| WsTarget { uri });
+    let base = Transport { tls, ws };
+    let per_group = plan
+        .groups
+        .iter()
+        .map(|g| match (&g.tls_identity, &base.tls) {
+            (Some((cert, key)), Some(tls)) => {
+                let tls = tls.with_identity(cert, key).map_err(|e| format!("group {:?}: {e}", g.name))?;
+                Ok(Transport { tls: Some(tls), ws: base.ws.clone() })
+            }
+            _ => Ok(base.clone()),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((base, per_group.into()))
+}
+
+/// The record's word on TLS: verified or not, and what was negotiated.
+pub(super) fn tls_record(b: &BrokerPlan, transport: &Transport) -> Option<TlsRecord> {
+    let (tls, negotiated) = (transport.tls.as_ref()?, transport.tls.as_ref()?.negotiated());
+    Some(TlsRecord {
+        insecure: tls.is_insecure(),
+        server_name: b.tls.as_ref().map(|t| t.server_name.clone()).unwrap_or_default(),
+        protocol_version: negotiated.as_ref().map(|n| n.protocol_version.clone()),
+        cipher_suite: negotiated.map(|n| n.cipher_suite),
+    })
+}
+
+/// A broker's own counters, straight to the broker (never through the
+/// proxy's faults); `nth`: which of the run's brokers (its watcher's client
+/// id is its own, as a cluster's nodes share one id space). The embedded
+/// broker publishes none.
+pub(super) fn spawn_sys_watch(
+    plan: &Plan,
+    (broker, nth): (&BrokerHandle, usize),
+    transport: Transport,
+    clock: RunClock,
+) -> Option<SysWatcher> {
+    if broker.kind == broker::EMBEDDED_KIND {
+        return None;
+    }
+    let group = plan.groups.first()?;
+    let id = match nth {
+        0 => format!("midge-sys-{:08x}", plan.run_id as u32),
+        n => format!("midge-sys-{:08x}-{n}", plan.run_id as u32),
+    };
+    let mut options = group.connect_options(&id);
+    options.keep_alive_s = 60;
+    options.clean_start = true;
+    options.session_expiry_s = None;
+    Some(SysWatcher::spawn(crate::sys::SysWatch {
+        addr: broker.addr,
+        protocol: group.protocol,
+        transport,
+        options,
+        clock,
+        // The generated mosquitto.conf says `sys_interval 1`.
+        interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
+    }))
 }
 
 impl Others {

@@ -10,11 +10,14 @@
 //! snapshot shares), `cleanup` (retained messages cleared) and the analysis.
 //!
 //! Prepare: secrets (`Plan::resolve_secrets`), the open-file limit, faults the
-//! transport cannot carry refused, the broker (`broker::start`), `transports`
+//! transport cannot carry refused, the broker (`broker::start`) and, in a run
+//! of several, the others (`brokers::reach_others`); per broker `transports`
 //! (a `Transport` per group: TLS from `[broker.tls]` or the throwaway CA, a
 //! group's own client certificate, the WebSocket URI), preflight, the fault
-//! proxy when a fault needs it (`Framing::WebSocket` for ws://), the run clock
-//! (shared by the `$SYS` watcher and the metrics), the `$SYS` watcher (not for
+//! proxy in front of it when a fault needs one (`Framing::WebSocket` for
+//! ws://; a proxy fault acts on every proxy, so its clients are hit on
+//! whichever broker each is), its `Endpoint`; the run clock (shared by the
+//! `$SYS` watchers and the metrics), a `$SYS` watcher per broker (not for
 //! embedded), source addresses; then `Plan::resolved`, the plan the run uses.
 //!
 //! Publishing starts when every client there from the start is ready
@@ -40,12 +43,10 @@ use crate::client::Endpoint;
 use crate::control::{stop_requested, Phase, TaskName};
 use crate::faults::proxy::{FaultProxy, Framing};
 use crate::metrics::Metrics;
-use crate::mqtt::transport::{TlsClient, Transport};
-use crate::mqtt::websocket::WsTarget;
-use crate::plan::{BrokerPlan, Plan};
+use crate::plan::Plan;
 use crate::record::clock::RunClock;
 use crate::record::vocab::{DrainEnd, StopSignal};
-use crate::record::{DrainRecord, RunRecord, TlsRecord};
+use crate::record::{DrainRecord, RunRecord};
 use crate::sys::SysWatcher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,8 @@ mod periodic;
 mod probes;
 mod publish;
 mod swarm;
+
+use brokers::{spawn_sys_watch, tls_record, transports};
 
 use assemble::{assemble, Basis, Finished, Observed, Until};
 use drain::drain;
@@ -166,7 +169,7 @@ async fn prepare(plan: Plan) -> Result<Prepared, RunError> {
     let handles: Vec<&BrokerHandle> = std::iter::once(&broker).chain(&other_handles).collect();
     let mut per_broker = Vec::new();
     for (b, handle) in plan.brokers.iter().zip(&handles) {
-        per_broker.push(transports(&plan, b, handle)?);
+        per_broker.push(transports(&plan, b, handle).map_err(RunError::Tls)?);
         preflight(handle).await?;
     }
     let mut proxies = Vec::new();
@@ -199,80 +202,6 @@ async fn prepare(plan: Plan) -> Result<Prepared, RunError> {
     let (transport, group_transports) = per_broker.swap_remove(0);
     let links = Links { proxies, transport, group_transports, endpoints };
     Ok(Prepared { plan, broker, sys_watch, others, clock, links })
-}
-
-/// TLS and WebSocket for one of the run's brokers: the broker-wide
-/// `Transport`, and one per group (a group's own client certificate).
-/// Without a `ca_file`, a broker midge started with a throwaway CA is
-/// trusted through that CA.
-fn transports(plan: &Plan, b: &BrokerPlan, broker: &BrokerHandle) -> Result<(Transport, Arc<[Transport]>), RunError> {
-    let tls = match &b.tls {
-        None => None,
-        Some(p) => {
-            let mut p = p.clone();
-            p.ca_file = p.ca_file.or_else(|| broker.ca_file.clone());
-            Some(TlsClient::new(&p).map_err(RunError::Tls)?)
-        }
-    };
-    let ws = b.spec.ws_uri(broker.addr).map(|uri| WsTarget { uri });
-    let base = Transport { tls, ws };
-    let per_group = plan
-        .groups
-        .iter()
-        .map(|g| match (&g.tls_identity, &base.tls) {
-            (Some((cert, key)), Some(tls)) => {
-                let tls =
-                    tls.with_identity(cert, key).map_err(|e| RunError::Tls(format!("group {:?}: {e}", g.name)))?;
-                Ok(Transport { tls: Some(tls), ws: base.ws.clone() })
-            }
-            _ => Ok(base.clone()),
-        })
-        .collect::<Result<Vec<_>, RunError>>()?;
-    Ok((base, per_group.into()))
-}
-
-/// The record's word on TLS: verified or not, and what was negotiated.
-fn tls_record(b: &BrokerPlan, transport: &Transport) -> Option<TlsRecord> {
-    let (tls, negotiated) = (transport.tls.as_ref()?, transport.tls.as_ref()?.negotiated());
-    Some(TlsRecord {
-        insecure: tls.is_insecure(),
-        server_name: b.tls.as_ref().map(|t| t.server_name.clone()).unwrap_or_default(),
-        protocol_version: negotiated.as_ref().map(|n| n.protocol_version.clone()),
-        cipher_suite: negotiated.map(|n| n.cipher_suite),
-    })
-}
-
-/// A broker's own counters, straight to the broker (never through the
-/// proxy's faults); `nth`: which of the run's brokers (its watcher's client
-/// id is its own, as a cluster's nodes share one id space). The embedded
-/// broker publishes none.
-fn spawn_sys_watch(
-    plan: &Plan,
-    (broker, nth): (&BrokerHandle, usize),
-    transport: Transport,
-    clock: RunClock,
-) -> Option<SysWatcher> {
-    if broker.kind == broker::EMBEDDED_KIND {
-        return None;
-    }
-    let group = plan.groups.first()?;
-    let id = match nth {
-        0 => format!("midge-sys-{:08x}", plan.run_id as u32),
-        n => format!("midge-sys-{:08x}-{n}", plan.run_id as u32),
-    };
-    let mut options = group.connect_options(&id);
-    options.keep_alive_s = 60;
-    options.clean_start = true;
-    options.session_expiry_s = None;
-    Some(SysWatcher::spawn(crate::sys::SysWatch {
-        addr: broker.addr,
-        protocol: group.protocol,
-        transport,
-        options,
-        clock,
-        // The generated mosquitto.conf says `sys_interval 1`.
-        interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
-    }))
 }
 
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {

@@ -128,6 +128,15 @@ fn header(o: &mut String, r: &Report) {
     if let Some(t) = &r.broker.tls {
         let _ = writeln!(o, "{}\n", tls_sentence(t));
     }
+    if r.brokers.len() > 1 {
+        let urls: Vec<&str> = r.brokers.iter().map(|b| b.url.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "{} brokers, the clients spread over them (\"Brokers\" below): {}.\n",
+            urls.len(),
+            urls.join(", ")
+        );
+    }
     let d = &r.drain;
     let _ = writeln!(
         o,
