@@ -250,24 +250,6 @@ async fn adaptive_batching_batches_under_load_and_not_at_a_trickle() {
     }
 }
 
-/// Two mosquittos bridged as a cluster-like pair: B bridges `cl/#` both
-/// ways to A at QoS 1. Returns (A, B) once A has logged the bridge's
-/// connection (and a moment for its SUBSCRIBE).
-async fn bridged_pair() -> (midge::broker::Mosquitto, midge::broker::Mosquitto) {
-    let a = mosquitto(NO_LIMITS).await;
-    let address = format!("address {}", a.addr);
-    let mut b_conf: Vec<&str> = NO_LIMITS.to_vec();
-    b_conf.extend(["connection bridge-a", address.as_str(), "topic cl/# both 1", "cleansession true"]);
-    let b = mosquitto(&b_conf).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !a.log_tail(200).iter().any(|l| l.contains("New bridge connected")) {
-        assert!(std::time::Instant::now() < deadline, "the bridge never connected: {:?}", b.log_tail(20));
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    (a, b)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridged_brokers_publishers_on_one_subscribers_on_the_other_count_exactly() {
     let (a, b) = bridged_pair().await;
