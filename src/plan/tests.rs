@@ -308,7 +308,7 @@ fn several_brokers_are_urls_of_running_brokers() {
     let list = SEVERAL.replace("\"mqtt://127.0.0.1:1884\"", "\"spawn:mosquitto\"");
     let e = ScenarioFile::parse(Path::new("x"), &list).unwrap_err();
     assert!(e.message.contains("broker \"spawn:mosquitto\" in a run of several brokers"), "{e}");
-    assert_eq!(e.line, 4, "{e}");
+    assert_eq!((e.line, e.column), (4, 33), "at the URL: {e}");
     // A group's own broker is a URL.
     let own = SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"", "broker = \"embedded\"");
     let e = ScenarioFile::parse(Path::new("x"), &own).unwrap_err();

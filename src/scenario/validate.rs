@@ -82,8 +82,11 @@ impl ScenarioFile {
                 Ok(_) => {}
             }
         }
-        if let Some(Err(e)) = broker.url.as_ref().map(|u| u.parse()) {
-            return Err(self.error_at(self.text.find("url").unwrap_or(0), e));
+        if let Some((Err(e), urls)) = broker.url.as_ref().map(|u| (u.parse(), &u.0)) {
+            // At the URL the error names (an empty list: at `url`).
+            let named = urls.iter().find(|u| e.contains(&format!("{u:?}"))).map(|u| format!("{u:?}"));
+            let at = self.text.find(named.as_deref().unwrap_or("url")).unwrap_or(0);
+            return Err(self.error_at(at, e));
         }
         for g in &self.scenario.groups {
             if let Some(url) = &g.get_ref().broker {
