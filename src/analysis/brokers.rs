@@ -61,7 +61,7 @@ pub fn per_broker(plan: &Plan, record: &RunRecord) -> Vec<BrokerStats> {
                         Some(_) => stats.disconnects += g.cause.is_some() as u64,
                         None => stats.connect_failures += g.cause.is_some() as u64,
                     }
-                    connect_us.extend(g.connect_us);
+                    connect_us.extend((g.connect_us > 0).then_some(u64::from(g.connect_us)));
                 }
             }
             connect_us.sort_unstable();
@@ -130,15 +130,15 @@ subscribe = { filter = "t/#", qos = 1 }
         assert_eq!(on, vec![0, 1, 0, 1, 0, 2, 2]);
         let mut rec = testkit::record(&plan);
         // a: pub0 connects in 1 ms, pub2 in 3 ms then is dropped, pub4 is refused twice.
-        testkit::connect(&mut rec, 0, 1_000, 9_000_000, None).connect_us = Some(1_000);
-        testkit::connect(&mut rec, 2, 3_000, 4_000_000, Some(Cause::NetworkReset)).connect_us = Some(3_000);
-        testkit::connect(&mut rec, 2, 4_500_000, 9_000_000, None).connect_us = Some(2_000);
+        testkit::connect(&mut rec, 0, 1_000, 9_000_000, None).connect_us = 1_000;
+        testkit::connect(&mut rec, 2, 3_000, 4_000_000, Some(Cause::NetworkReset)).connect_us = 3_000;
+        testkit::connect(&mut rec, 2, 4_500_000, 9_000_000, None).connect_us = 2_000;
         testkit::refuse(&mut rec, 4, 1_000, Cause::Refused);
         testkit::refuse(&mut rec, 4, 2_000_000, Cause::Refused);
         // b: both in 10 ms; c: one subscriber in 4 ms, the other never tried.
-        testkit::connect(&mut rec, 1, 10_000, 9_000_000, None).connect_us = Some(10_000);
-        testkit::connect(&mut rec, 3, 10_000, 9_000_000, None).connect_us = Some(10_000);
-        testkit::connect(&mut rec, 5, 4_000, 9_000_000, None).connect_us = Some(4_000);
+        testkit::connect(&mut rec, 1, 10_000, 9_000_000, None).connect_us = 10_000;
+        testkit::connect(&mut rec, 3, 10_000, 9_000_000, None).connect_us = 10_000;
+        testkit::connect(&mut rec, 5, 4_000, 9_000_000, None).connect_us = 4_000;
         let stats = per_broker(&plan, &rec);
         let rows: Vec<_> = stats
             .iter()

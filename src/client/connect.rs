@@ -58,7 +58,7 @@ impl Client {
         }
         let dialed = dial_mqtt(dial, &options).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
-        self.link.gen.connect_us = Some(times.total_us);
+        self.link.gen.connect_us = times.total_us.clamp(1, u32::MAX as u64) as u32;
         let Dialed { mut conn, ack, .. } = dialed;
         match self.ctx.plan.batch_mode {
             BatchMode::Adaptive => conn.set_adaptive_reads(),

@@ -115,7 +115,8 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
-                self.recorder.record_deliveries(&self.ctx.metrics);
+                let route = (self.me().broker, &self.ctx.plan.publisher_brokers[..]);
+                self.recorder.record_deliveries(&self.ctx.metrics, route);
                 Ok(())
             }
             Err(e) => {

@@ -86,9 +86,6 @@ pub struct Recorder {
     unrecorded: UnrecordedDeliveries,
     /// QoS 0 messages queued but not yet written to the socket: [start, end).
     unwritten: (u64, u64),
-    /// A run of several brokers: this subscriber's broker, and each
-    /// publisher's (`Plan::publisher_brokers`), for e2e per pair of brokers.
-    route: Option<Box<(u16, std::sync::Arc<[u16]>)>>,
 }
 
 impl Recorder {
@@ -99,17 +96,7 @@ impl Recorder {
             rx: subscribes.then(Box::default),
             unrecorded: UnrecordedDeliveries::default(),
             unwritten: (0, 0),
-            route: None,
         }
-    }
-
-    /// In a run of several brokers: its own broker and every publisher's
-    /// (by publisher index), so its deliveries are counted per pair too.
-    pub fn with_route(mut self, to: u16, publisher_brokers: &std::sync::Arc<[u16]>) -> Recorder {
-        if !publisher_brokers.is_empty() && self.rx.is_some() {
-            self.route = Some(Box::new((to, publisher_brokers.clone())));
-        }
-        self
     }
 
     pub fn count(&self, m: &Metrics, f: impl FnOnce(&mut Counters)) {
@@ -212,8 +199,11 @@ impl Recorder {
     }
 
     /// Records the deliveries taken in since the last call: into the receipt
-    /// log, and into the shared histograms under one shard lock.
-    pub fn record_deliveries(&mut self, m: &Metrics) {
+    /// log, and into the shared histograms under one shard lock. `route`, in
+    /// a run of several brokers: this subscriber's broker and each
+    /// publisher's (`Plan::publisher_brokers`), for e2e per pair of brokers
+    /// (empty with one broker: no pair is recorded).
+    pub fn record_deliveries(&mut self, m: &Metrics, (to, from): (u16, &[u16])) {
         if self.unrecorded.is_empty() {
             return;
         }
@@ -223,8 +213,8 @@ impl Recorder {
             stream.record(seq);
             stream.note_one_way(one_way_us);
         }
-        let (unrecorded, route) = (&mut self.unrecorded, self.route.as_deref());
-        let pair_of = |p: u32| route.and_then(|(to, from)| Some((*from.get(p as usize)?, *to)));
+        let unrecorded = &mut self.unrecorded;
+        let pair_of = |p: u32| Some((*from.get(p as usize)?, to));
         let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s, pair_of));
         m.slowest_delivery_us.fetch_max(slowest_us, Ordering::Relaxed);
     }
@@ -357,7 +347,7 @@ mod tests {
         assert_eq!(r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, false), Some(300));
         // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
         r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, false);
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         let l = m.totals().1;
         assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
         assert_eq!((l.receive_delay.len(), l.receive_delay.min(), l.receive_delay.max()), (1, 1_500, 1_500));
@@ -371,19 +361,19 @@ mod tests {
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, false);
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
         r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, false);
         // A DUP copy and a resend of seq 0, both a second late.
         r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, false);
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, false);
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
         r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, true);
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Every one of them was received all the same.
@@ -415,7 +405,7 @@ mod tests {
         let second = &mut rec.clients[1].timeline[1];
         r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, false);
         r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, false);
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
         receive(&mut rec, 1, 0, (0..96).chain(600..800).chain(810..846));

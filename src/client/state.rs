@@ -163,8 +163,7 @@ impl Client {
             && ctx.plan.groups.iter().any(|g| g.publish.as_ref().is_some_and(|p| !p.user_properties.is_empty()));
         Client {
             session: Session::new(group.max_inflight, group.keepalive.as_secs().min(u16::MAX as u64) as u16),
-            recorder: Recorder::new(shard, group.publish.as_ref().map(|p| p.qos), me.filter.is_some())
-                .with_route(me.broker, &ctx.plan.publisher_brokers),
+            recorder: Recorder::new(shard, group.publish.as_ref().map(|p| p.qos), me.filter.is_some()),
             ctx: ctx.clone(),
             index,
             group,
