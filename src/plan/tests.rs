@@ -338,3 +338,27 @@ fn several_brokers_are_urls_of_running_brokers() {
     .unwrap_err();
     assert!(e.message.contains("a broker URL, or a list of them"), "{e}");
 }
+
+#[test]
+fn each_tls_broker_checks_its_own_name_and_a_client_certificate_needs_tls_on_every_one() {
+    let text = r#"
+name = "tls-nodes"
+[broker]
+url = ["mqtts://a.test:8883", "mqtts://b.test:8883", "mqtt://c.test:1883"]
+[broker.tls]
+ca_file = "ca.pem"
+[[group]]
+name = "p"
+clients = 3
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+"#;
+    let plan = build_text(text, None).unwrap();
+    let names: Vec<Option<String>> =
+        plan.brokers.iter().map(|b| b.tls.as_ref().map(|t| t.server_name.clone())).collect();
+    assert_eq!(names, [Some("a.test".to_string()), Some("b.test".to_string()), None]);
+    assert!(plan.brokers[1].tls.as_ref().is_some_and(|t| t.ca_file.as_ref().is_some_and(|f| f.ends_with("ca.pem"))));
+    let with_cert = text.replace("clients = 3", "clients = 3\ntls = { cert_file = \"c.pem\", key_file = \"c.key\" }");
+    let e = build_text(&with_cert, None).unwrap_err().to_string();
+    assert!(e.contains("needs a TLS broker") && e.contains("mqtt://c.test:1883"), "{e}");
+    assert!(build_text(&with_cert.replace(", \"mqtt://c.test:1883\"", ""), None).is_ok());
+}
