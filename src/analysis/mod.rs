@@ -17,6 +17,7 @@ pub mod shards;
 pub mod shared;
 pub mod sys_run;
 pub mod tally;
+pub mod unplanned;
 pub mod windows;
 
 pub use build::analyse;

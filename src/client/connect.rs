@@ -200,10 +200,10 @@ impl Client {
         }
         self.bound_offline_queue(now);
         if let Some(filter) = self.me().filter.clone().filter(|_| !holds_subscription && !self.subscription_blocked()) {
-            let qos = self.group.subscribe_qos.unwrap_or(0);
+            let options = self.group.subscription_options();
             // Never busy: the session was settled just above, so every
             // packet id is free.
-            self.send_request(conn, Request::Subscribe { filter, qos }).await?;
+            self.send_request(conn, Request::Subscribe { filter, options }).await?;
         } else if self.me().filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }

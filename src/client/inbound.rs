@@ -58,7 +58,8 @@ impl Client {
                 let held_back = self.pacing.as_ref().is_some_and(|p| p.is_behind());
                 // Received when the kernel got its bytes, where it stamps them.
                 let received = conn.received_at(now);
-                let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, held_back);
+                let flags = (held_back, self.group.retain_as_published);
+                let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, flags);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }
@@ -115,6 +116,7 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
+                self.session.acks_written();
                 let route = (self.me().broker, &self.ctx.plan.publisher_brokers[..]);
                 self.recorder.record_deliveries(&self.ctx.metrics, route);
                 Ok(())

@@ -138,6 +138,8 @@ impl Client {
                 publish_log,
                 rx,
                 publishing: None,
+                max_inbound_inflight: self.session.max_inbound_inflight(),
+                max_inbound_packet: conn.map_or(0, |c| c.counters.largest_in).max(self.session.max_inbound_packet),
             }
         });
     }

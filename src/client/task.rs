@@ -84,6 +84,7 @@ impl Client {
                 let _ = self.send_request(&mut conn, Request::Disconnect).await;
                 conn.shutdown().await;
             }
+            self.session.max_inbound_packet = self.session.max_inbound_packet.max(conn.counters.largest_in);
             self.count(|c| {
                 conn.counters.add_to(c);
                 c.topic_alias_bytes_left_out += self.link.alias_bytes.0;
@@ -235,7 +236,16 @@ pub fn run_client(
         let limits = std::mem::take(&mut client.limits).into_vec();
         let timeline = std::mem::take(&mut client.timeline);
         let (publish_log, rx) = client.recorder.into_logs();
-        ClientRecord { index, timeline, limits, publish_log, rx, publishing: None }
+        ClientRecord {
+            index,
+            timeline,
+            limits,
+            publish_log,
+            rx,
+            publishing: None,
+            max_inbound_inflight: client.session.max_inbound_inflight(),
+            max_inbound_packet: client.session.max_inbound_packet,
+        }
     }
 }
 

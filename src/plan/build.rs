@@ -10,7 +10,7 @@
 
 use super::faults::fault_plans;
 use super::group::{group_plan, stage_curves, target, GroupPlan};
-use super::model::{BrokerPlan, ClientPlan, Overrides, Plan};
+use super::model::{BrokerPlan, ClientPlan, Overrides, Plan, UNTIL_STOPPED};
 use super::secrets::secret_names;
 use super::slice::slice;
 use super::streams::{find_shares, find_streams};
@@ -87,8 +87,9 @@ impl Plan {
         let duration = overrides
             .duration
             .or(s.duration.map(|d| d.0))
-            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
-            .unwrap_or(scenario::DEFAULT_DURATION);
+            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()));
+        let until_stopped = duration.is_none();
+        let duration = duration.unwrap_or(UNTIL_STOPPED);
         let plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -97,6 +98,7 @@ impl Plan {
             overrides: overrides.clone(),
             run_id,
             duration,
+            until_stopped,
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             report_every: report_every(s.report_every.map(|d| d.0), duration),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
@@ -252,12 +254,13 @@ fn add_clients(
         id: None,
     });
     for i in 0..g.clients {
+        let n = g.first_index.unwrap_or(0).saturating_add(i);
         let client_id = match given.and_then(|v| v.get(clients.len())) {
             Some(id) => id.clone(),
-            None => ids.next(&id_spec, &g.name, i),
+            None => ids.next(&id_spec, &g.name, n),
         };
         let fill =
-            |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
+            |t: &str| t.replace("{client}", &client_id).replace("{i}", &n.to_string()).replace("{group}", &g.name);
         let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
         let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
         let will_topic = g.will.as_ref().map(|w| fill(&w.get_ref().topic.0));

@@ -63,6 +63,10 @@ pub struct SharePlan {
     pub members: Vec<u32>,
 }
 
+/// A run without a duration publishes until stopped: its `duration` is this
+/// (about ten years), so every schedule and countdown stays finite.
+pub const UNTIL_STOPPED: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -73,7 +77,12 @@ pub struct Plan {
     pub scenario_text: String,
     pub overrides: Overrides,
     pub run_id: u64,
+    /// How long publishing runs; `UNTIL_STOPPED` when `until_stopped`.
     pub duration: Duration,
+    /// No duration anywhere (file, `--duration`, `[[stage]]`): publishing
+    /// runs until a stop signal (Ctrl-C), which ends it as the planned end
+    /// would (`runner::run`), or until every counted publisher is done.
+    pub until_stopped: bool,
     pub drain: Duration,
     /// `report_every`: how often the partial report is rewritten while the
     /// run goes on (None: never; the default is every 60 s for a run longer

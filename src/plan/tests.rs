@@ -362,3 +362,91 @@ publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
     assert!(e.contains("needs a TLS broker") && e.contains("mqtt://c.test:1883"), "{e}");
     assert!(build_text(&with_cert.replace(", \"mqtt://c.test:1883\"", ""), None).is_ok());
 }
+
+#[test]
+fn only_a_plan_with_no_duration_anywhere_runs_until_stopped() {
+    let base = "name = \"t\"\n[[group]]\nname = \"g\"\npublish = { topic = \"a\", rate = 1.0 }\n";
+    let build = |text: &str, duration: Option<std::time::Duration>| {
+        let f = ScenarioFile::parse(Path::new("t.toml"), text).unwrap();
+        Plan::build(&f, &Overrides { duration, ..Default::default() }).unwrap()
+    };
+    let open = build(base, None);
+    assert!(open.until_stopped);
+    assert_eq!(open.duration, UNTIL_STOPPED);
+    let secs = std::time::Duration::from_secs;
+    for (text, flag, want) in [
+        (format!("duration = \"3s\"\n{base}"), None, secs(3)),
+        (base.to_string(), Some(secs(5)), secs(5)),
+        (format!("{base}[[stage]]\nduration = \"2s\"\n[[stage]]\nduration = \"4s\"\n"), None, secs(6)),
+    ] {
+        let p = build(&text, flag);
+        assert!(!p.until_stopped, "{text}");
+        assert_eq!(p.duration, want, "{text}");
+    }
+}
+
+/// MQTT 5 options: the CONNECT carries the group's Receive Maximum and
+/// Maximum Packet Size; SUBSCRIBE's options byte is QoS 1 | No Local (4) |
+/// Retain As Published (8) | Retain Handling 2 (32) = 45; under No Local a
+/// client that publishes and subscribes to its own topics is owed only the
+/// others' messages (2 clients: 2 streams, not 4); the 3.1.1 group's
+/// CONNECT carries neither limit.
+#[test]
+fn mqtt5_limits_and_subscription_options_reach_the_wire_and_the_streams() {
+    let text = r#"
+name = "options"
+protocol = "5"
+[[group]]
+name = "echo"
+clients = 2
+receive_maximum = 5
+maximum_packet_size = 1024
+publish = { topic = "e/{i}", qos = 1, rate = 1.0 }
+subscribe = { filter = "e/#", qos = 1, no_local = true, retain_as_published = true, retain_handling = 2 }
+[[group]]
+name = "plain"
+clients = 2
+publish = { topic = "p/{i}", qos = 1, rate = 1.0 }
+subscribe = { filter = "p/#", qos = 1 }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let (echo, plain) = (&plan.groups[0], &plan.groups[1]);
+    assert_eq!((echo.receive_maximum, echo.maximum_packet_size), (Some(5), Some(1024)));
+    assert_eq!((echo.no_local, echo.retain_as_published, echo.retain_handling), (true, true, 2));
+    let o = echo.connect_options("echo-0");
+    assert_eq!((o.receive_maximum, o.maximum_packet_size), (Some(5), Some(1024)));
+    assert_eq!((echo.subscription_options(), plain.subscription_options()), (45, 1));
+    assert_eq!((echo.replays_retained(), plain.replays_retained()), (false, true));
+    let pairs: Vec<(u32, u32)> = plan.streams.iter().map(|s| (s.publisher_client, s.subscriber_client)).collect();
+    assert_eq!(pairs, vec![(0, 1), (1, 0), (2, 2), (2, 3), (3, 2), (3, 3)]);
+    let v311 = ScenarioFile::parse(
+        Path::new("x"),
+        &text
+            .replace("protocol = \"5\"", "protocol = \"3.1.1\"")
+            .replace("receive_maximum = 5\nmaximum_packet_size = 1024\n", "")
+            .replace(", no_local = true, retain_as_published = true, retain_handling = 2", ""),
+    )
+    .unwrap();
+    let plan = Plan::build(&v311, &Overrides::default()).unwrap();
+    assert_eq!(plan.streams.len(), 8);
+    assert_eq!(plan.groups[0].subscription_options(), 1);
+}
+
+/// A stream's delivery against its subscriber's Maximum Packet Size: a
+/// PUBLISH of topic "m/0" (3 bytes), QoS 1, no properties, 1,000 bytes of
+/// payload is 1 + 2 + (2 + 3 + 2 + 1 + 1000) = 1011 bytes; 1010 is over it,
+/// 1011 is not; at QoS 0 it is 2 bytes smaller.
+#[test]
+fn a_delivery_over_the_subscribers_maximum_packet_size_is_known_from_the_plan() {
+    let text = |max: u32| {
+        format!(
+            "name = \"m\"\nprotocol = \"5\"\n[[group]]\nname = \"p\"\npublish = {{ topic = \"m/{{i}}\", qos = 1, rate = 1.0, payload = 1000 }}\n[[group]]\nname = \"s\"\nmaximum_packet_size = {max}\nsubscribe = {{ filter = \"m/#\", qos = 1 }}\n"
+        )
+    };
+    for (max, qos, over) in [(1010, 1, true), (1011, 1, false), (1009, 0, false), (1008, 0, true)] {
+        let f = ScenarioFile::parse(Path::new("x"), &text(max)).unwrap();
+        let plan = Plan::build(&f, &Overrides::default()).unwrap();
+        assert_eq!(over_max_packet_size(&plan, &plan.streams[0], qos), over, "max {max}, qos {qos}");
+    }
+}

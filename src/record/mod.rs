@@ -156,6 +156,17 @@ pub struct ClientRecord {
     /// (a merged run: each client's shard's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishing: Option<PublishWindow>,
+    /// Against the MQTT 5 limits the client announced (0: none, or an older
+    /// record): the most QoS 1/2 PUBLISHes the broker had in flight toward it
+    /// at once (`client::session::inbound`), the largest packet it sent (bytes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_inflight: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_packet: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ClientRecord {

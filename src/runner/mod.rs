@@ -30,7 +30,11 @@
 //! publishing and the drain short — what is in flight gets up to 2 s to land
 //! (`drain_or_stop`) — and the report and record are still written; the record
 //! keeps the signal, and the exit status is 128 + its number (130, 143, 129).
-//! A second signal quits at once, without a report (`cli`).
+//! A second signal quits at once, without a report (`cli`). A run without a
+//! duration (`Plan::until_stopped`) publishes until the first signal, which
+//! ends publishing as a planned end would: the drain runs in full and the
+//! report is judged as any other (not `interrupted`); a signal before
+//! publishing started still interrupts it.
 //!
 //! The end: `Swarm::shut_down` collects the clients, the fault log and `$SYS`;
 //! `cleanup::clear_retained`; `assemble` makes the record; the analysis; then
@@ -72,7 +76,7 @@ use periodic::Periodic;
 use publish::publish;
 use swarm::{initial_clients, start_swarm, Links, Swarm};
 
-/// Exit statuses (documented in the README).
+/// Exit statuses (documented in the README and docs/guide/command-line.md).
 pub mod exit {
     pub const PASS: i32 = 0;
     pub const EXPECTATION_FAILED: i32 = 1;
@@ -216,11 +220,11 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     let plan = Arc::new(plan);
     // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
     let broker_pid = plan.overrides.broker_pid.map_or_else(|| broker.pid_watch(), broker::BrokerPid::fixed);
-    let mut swarm =
-        start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid, clock).map_err(RunError::Workers)?;
+    let mut swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid.clone(), clock)
+        .map_err(RunError::Workers)?;
     let basis = Arc::new(Basis { plan: plan.clone(), started_at, clock, workers: swarm.pool.len() });
     let broker = Arc::new(Mutex::new(broker));
-    start_watchers(&mut swarm, &mut opts, &basis, sys_watch.as_ref(), &broker);
+    start_watchers(&mut swarm, &mut opts, &basis, (sys_watch.as_ref(), &broker, broker_pid));
 
     let mut stop = tokio::select! {
         _ = timeout(ready_limit(&plan), swarm.run.ready.wait_for(initial_clients(&plan))) => None,
@@ -230,7 +234,12 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         None => Some(publish(&swarm, &links, &broker, &mut opts.interrupt).await),
         Some(_) => None,
     };
-    stop = stop.or(published.as_ref().and_then(|p| p.stopped_by));
+    match published.as_ref().and_then(|p| p.stopped_by) {
+        // A run without a duration ends by Ctrl-C: publishing stops as at a
+        // planned end and the drain runs in full (a second signal quits, `cli`).
+        Some(_) if plan.until_stopped => opts.interrupt = None,
+        signal => stop = stop.or(signal),
+    }
     let _ = swarm.phase.send(Phase::Draining);
     // What midge itself keeps the broker holding past the end (stalls, delays, owed wills).
     let held_until = published.as_ref().and_then(|p| {
@@ -284,13 +293,18 @@ fn start_watchers(
     swarm: &mut Swarm,
     opts: &mut RunOptions,
     basis: &Arc<Basis>,
-    sys_watch: Option<&SysWatcher>,
-    broker: &Arc<Mutex<BrokerHandle>>,
+    (sys_watch, broker, broker_pid): (Option<&SysWatcher>, &Arc<Mutex<BrokerHandle>>, broker::BrokerPid),
 ) {
+    let exported = opts.prometheus.is_some();
     if let Some(listener) = opts.prometheus.take() {
-        let (metrics, phase) = (swarm.metrics.clone(), swarm.phase.subscribe());
+        let inputs = crate::prometheus::ExporterInputs {
+            metrics: swarm.metrics.clone(),
+            phase: swarm.phase.subscribe(),
+            progress: swarm.progress.clone(),
+            broker_pid,
+        };
         let plan = basis.plan.clone();
-        swarm.tasks.spawn(TaskName::Exporter, |s| crate::prometheus::exporter(listener, metrics, phase, &plan, s));
+        swarm.tasks.spawn(TaskName::Exporter, |s| crate::prometheus::exporter(listener, inputs, &plan, s));
     }
     let periodic = Periodic {
         basis: basis.clone(),
@@ -302,6 +316,7 @@ fn start_watchers(
         phase: swarm.phase.clone(),
         progress: swarm.progress.clone(),
         dir: opts.report_dir.clone(),
+        exported,
     };
     if let Some(tick) = periodic.tick() {
         swarm.tasks.spawn(TaskName::Periodic, move |s| periodic::periodic(periodic, tick, s));
@@ -341,7 +356,7 @@ async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
     }
 }
 
-/// The process exit status for a report (the README documents each).
+/// The process exit status for a report (README.md and docs/guide/command-line.md document each).
 pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
         exit::BAD_INPUT

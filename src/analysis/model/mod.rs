@@ -117,6 +117,34 @@ pub struct Report {
     /// broker) pair that delivered; empty with one broker.
     #[serde(default)]
     pub broker_pairs: Vec<BrokerPairInfo>,
+    /// Publishers this run's subscribers heard (its run id in their tracking
+    /// headers) that its plan does not hold: a `midge sub` run's view of a
+    /// `midge pub` run (`unplanned::unplanned_publishers`). Owed nothing.
+    #[serde(default)]
+    pub unplanned_publishers: Vec<UnplannedPublisher>,
+}
+
+/// One publisher the plan does not hold, as this run's subscribers heard it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnplannedPublisher {
+    /// Its number in the tracking header (the other run's publisher index).
+    pub publisher: u32,
+    /// Subscribers that got at least one of its messages.
+    pub subscribers: u32,
+    /// Distinct messages, summed over those subscribers.
+    pub received: u64,
+    /// The lowest and highest sequence number any of them got.
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Sequence numbers missing between the first and last each subscriber
+    /// got, summed over the subscribers.
+    pub gaps: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// The quickest delivery, receipt minus send time, µs (null: not measured).
+    pub min_one_way_us: Option<i64>,
+    /// The slowest delivery, likewise.
+    pub max_one_way_us: Option<i64>,
 }
 
 // report.json `brokers` (each of the run's brokers as its clients found
@@ -423,6 +451,11 @@ pub struct Messages {
     /// `expected`, never in `lost`.
     #[serde(default)]
     pub held_by_broker: u64,
+    /// Got out to a subscriber but larger, as delivered, than the MQTT 5
+    /// Maximum Packet Size it (midge) announced: the broker must discard
+    /// them. Not expected, not lost.
+    #[serde(default)]
+    pub over_max_packet_size: u64,
     /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
     /// alias property bytes added (negative if aliases cost more than they saved).
     #[serde(default)]

@@ -24,15 +24,23 @@
 //! table keeps room for `KEPT_INFLIGHT` (7) and goes back to that once empty
 //! after a burst, so a publisher's memory is flat over a soak. A packet a
 //! server must not send ends the connection with `protocol_error_from_broker`.
+//!
+//! Inbound flow control, for the record (`max_inbound_inflight`): the QoS
+//! 1/2 PUBLISHes the broker has in flight toward midge on one connection
+//! and the most of them at once, against the Receive Maximum midge
+//! announced (`inbound`).
 
 mod event;
+mod inbound;
 
 pub use event::{Event, Step};
+use inbound::Inbound;
+pub use inbound::InboundAction;
 
 use crate::mqtt::codec::Packet;
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::record::vocab::Cause;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 /// Packet ids are midge's own or the broker's, not an attacker's: the
@@ -72,19 +80,6 @@ pub enum AckOutcome {
     Unsolicited,
 }
 
-/// What to do with an inbound PUBLISH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundAction {
-    /// QoS 0: deliver, no answer.
-    Deliver,
-    /// QoS 1: deliver, answer PUBACK.
-    DeliverAndPubAck,
-    /// QoS 2, first time this packet id is seen: deliver, answer PUBREC.
-    DeliverAndPubRec,
-    /// QoS 2 resend of a packet id still awaiting PUBREL: answer PUBREC only.
-    PubRecOnly,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepAliveAction {
     Nothing,
@@ -102,9 +97,11 @@ pub enum Request {
         qos: u8,
         intended_us: u64,
     },
+    /// `options`: the SUBSCRIBE options byte (QoS and MQTT 5's options,
+    /// `GroupPlan::subscription_options`).
     Subscribe {
         filter: String,
-        qos: u8,
+        options: u8,
     },
     PingReq,
     Disconnect,
@@ -165,8 +162,13 @@ pub struct Session {
     next_pkid: u16,
     max_inflight: u16,
     outbound: HashMap<u16, Outbound, PkidHasher>,
-    inbound_qos2: HashSet<u16, PkidHasher>,
-    pending_subscribe: Option<(u16, u64)>,
+    /// Inbound QoS 2 state and flow control (`inbound::Inbound`).
+    inbound: Inbound,
+    /// The largest packet the broker sent on an ended connection (bytes;
+    /// the client folds each connection's in when it ends).
+    pub max_inbound_packet: u32,
+    /// The SUBSCRIBE awaiting its SUBACK: packet id (never 0) and when it went out.
+    pending_subscribe: Option<(std::num::NonZeroU16, u64)>,
     keepalive_us: u64,
     last_sent_us: u64,
     ping_sent_us: Option<u64>,
@@ -185,7 +187,8 @@ impl Session {
             max_inflight: max_inflight.max(1),
             // Grown on the first publish: an idle or subscribe-only client keeps no table.
             outbound: HashMap::default(),
-            inbound_qos2: HashSet::default(),
+            inbound: Inbound::default(),
+            max_inbound_packet: 0,
             pending_subscribe: None,
             keepalive_us: keepalive_s as u64 * 1_000_000,
             last_sent_us: 0,
@@ -233,10 +236,10 @@ impl Session {
                 self.on_publish_sent(pkid, seq, qos, now_us, intended_us);
                 return Ok(Outgoing::Publish { pkid });
             }
-            Request::Subscribe { filter, qos } => {
+            Request::Subscribe { filter, options } => {
                 let pkid = self.next_pkid().ok_or(Busy::NoPacketId)?;
-                self.pending_subscribe = Some((pkid, now_us));
-                Packet::Subscribe { pkid, filters: vec![(filter, qos)] }
+                self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
+                Packet::Subscribe { pkid, filters: vec![(filter, options)] }
             }
             Request::PingReq => {
                 self.ping_sent_us = Some(now_us);
@@ -267,7 +270,7 @@ impl Session {
         for _ in 0..u16::MAX {
             let id = self.next_pkid;
             self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
-            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p == id);
+            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p.get() == id);
             if !busy {
                 return Some(id);
             }
@@ -290,6 +293,7 @@ impl Session {
     /// (PUBLISH with DUP for those awaiting PUBACK/PUBREC, PUBREL for those
     /// awaiting PUBCOMP; MQTT 3.1.1 §4.4). Keepalive starts afresh.
     fn resume(&mut self, now_us: u64) -> Vec<(u16, Outbound)> {
+        self.inbound.new_connection();
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
         self.pending_subscribe = None;
@@ -320,6 +324,7 @@ impl Session {
 
     /// A new connection without a session: keepalive starts afresh.
     pub fn restart(&mut self, now_us: u64) {
+        self.inbound.new_connection();
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
     }
@@ -327,13 +332,13 @@ impl Session {
     #[cfg(test)]
     fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
         self.last_sent_us = now_us;
-        self.pending_subscribe = Some((pkid, now_us));
+        self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
     }
 
     /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
     fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
         match self.pending_subscribe {
-            Some((p, sent)) if p == pkid => {
+            Some((p, sent)) if p.get() == pkid => {
                 self.pending_subscribe = None;
                 Some(now_us.saturating_sub(sent))
             }
@@ -408,29 +413,35 @@ impl Session {
     }
 
     fn on_inbound_publish(&mut self, qos: u8, pkid: u16) -> InboundAction {
-        match qos {
-            0 => InboundAction::Deliver,
-            1 => InboundAction::DeliverAndPubAck,
-            _ => {
-                if self.inbound_qos2.insert(pkid) {
-                    InboundAction::DeliverAndPubRec
-                } else {
-                    InboundAction::PubRecOnly
-                }
-            }
-        }
+        self.inbound.publish(qos, pkid)
+    }
+
+    /// The QoS 1/2 PUBLISHes the broker has in flight toward us on this
+    /// connection, as far as we can tell (`Inbound::in_flight`).
+    pub fn inbound_in_flight(&self) -> u32 {
+        self.inbound.in_flight()
+    }
+
+    /// The most of them at once, over the run.
+    pub fn max_inbound_inflight(&self) -> u32 {
+        self.inbound.max_in_flight
+    }
+
+    /// The replies queued so far reached the socket.
+    pub fn acks_written(&mut self) {
+        self.inbound.acks_written();
     }
 
     /// The PUBREC for inbound QoS 2 `pkid` never went out: the broker will
     /// send the PUBLISH again, and that one is the delivery.
     pub fn forget_inbound(&mut self, pkid: u16) {
-        self.inbound_qos2.remove(&pkid);
+        self.inbound.forget(pkid);
     }
 
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
     fn on_pubrel(&mut self, pkid: u16) -> bool {
-        let known = self.inbound_qos2.remove(&pkid);
+        let known = self.inbound.release(pkid);
         if !known {
             self.unsolicited_acks += 1;
         }
@@ -478,7 +489,7 @@ impl Session {
         let mut v: Vec<Outbound> = self.outbound.drain().map(|(_, o)| o).collect();
         self.settle();
         v.sort_by_key(|o| o.seq);
-        self.inbound_qos2.clear();
+        self.inbound.clear();
         self.pending_subscribe = None;
         self.ping_sent_us = None;
         v
@@ -808,7 +819,7 @@ mod tests {
         s.next_pkid = 65534;
         assert_eq!(s.outgoing(publish_request(3, 2), 10), Ok(Outgoing::Publish { pkid: 65535 }));
         assert_eq!(s.outgoing(publish_request(4, 1), 10), Ok(Outgoing::Publish { pkid: 2 }), "1 is busy");
-        let subscribe = Request::Subscribe { filter: "a/#".into(), qos: 1 };
+        let subscribe = Request::Subscribe { filter: "a/#".into(), options: 1 };
         let want = Outgoing::Packet(Packet::Subscribe { pkid: 3, filters: vec![("a/#".into(), 1)] });
         assert_eq!(s.outgoing(subscribe, 10), Ok(want));
         assert_eq!(s.outgoing(publish_request(5, 1), 10), Ok(Outgoing::Publish { pkid: 4 }), "3 awaits its SUBACK");
@@ -821,7 +832,7 @@ mod tests {
             assert!(s.outgoing(publish_request(seq, 1), 1).is_ok());
         }
         assert_eq!(s.outgoing(publish_request(99_999, 1), 2), Err(Busy::WindowFull));
-        let subscribe = Request::Subscribe { filter: "t".into(), qos: 0 };
+        let subscribe = Request::Subscribe { filter: "t".into(), options: 0 };
         assert_eq!(s.outgoing(subscribe, 2), Err(Busy::NoPacketId));
         assert_eq!(s.inflight(), u16::MAX as usize);
         assert_eq!(s.keepalive_deadline_us(), Some(1 + 60_000_000), "a refused request stamps nothing");
@@ -896,7 +907,7 @@ mod tests {
         assert_eq!(s.keepalive_deadline_us(), Some(2_000 + k), "a packet in without a reply stamps nothing");
         s.handle(publish(1, 9), 4_000);
         assert_eq!(s.keepalive_deadline_us(), Some(4_000 + k), "the PUBACK it answers with");
-        s.outgoing(Request::Subscribe { filter: "t".into(), qos: 0 }, 5_000).unwrap();
+        s.outgoing(Request::Subscribe { filter: "t".into(), options: 0 }, 5_000).unwrap();
         assert_eq!(s.keepalive_deadline_us(), Some(5_000 + k), "a subscribe");
         assert_eq!(s.outgoing(Request::PingReq, 6_000), Ok(Outgoing::Packet(Packet::PingReq)));
         assert_eq!(s.keepalive_deadline_us(), Some(6_000 + k), "the ping: its answer is due by then");
