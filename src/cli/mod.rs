@@ -265,7 +265,7 @@ pub fn main() -> i32 {
                 }
             };
             let overrides = Overrides {
-                broker: (!broker.is_empty()).then(|| broker.join(",")),
+                broker: broker_list(&broker),
                 duration,
                 source_addrs,
                 broker_pid,
@@ -289,6 +289,12 @@ pub fn main() -> i32 {
             capacity(&scenario, opts, out, quiet)
         }
     }
+}
+
+/// `--broker`, a comma list or the flag given several times, as one comma
+/// list (`BrokerUrls::from_list` splits it again); None: not given.
+fn broker_list(broker: &[String]) -> Option<String> {
+    (!broker.is_empty()).then(|| broker.join(","))
 }
 
 /// `midge validate`: the file, the open-file limit, the plan (whole only when small: `Plan::outline`).
@@ -545,4 +551,24 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         eprintln!("capacity: {}", out_dir.join(crate::capacity::CAPACITY_FILE).display());
         output.exit_code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_is_a_comma_list_or_the_flag_repeated() {
+        let parse = |args: &[&str]| {
+            let argv = ["midge", "run", "s.toml"].into_iter().chain(args.iter().copied());
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Run { broker, .. } => broker_list(&broker),
+                other => panic!("not a run: {other:?}"),
+            }
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--broker", "embedded"]).as_deref(), Some("embedded"));
+        let both = parse(&["--broker", "mqtt://127.0.0.1:1,mqtt://127.0.0.1:2", "--broker", "mqtt://127.0.0.1:3"]);
+        assert_eq!(both.as_deref(), Some("mqtt://127.0.0.1:1,mqtt://127.0.0.1:2,mqtt://127.0.0.1:3"));
+    }
 }
