@@ -516,6 +516,8 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         wills: super::session::wills(plan, record, &explained),
         retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
+        brokers: super::brokers::per_broker(plan, record),
+        broker_pairs: super::brokers::broker_pairs(plan, record),
         unplanned_publishers: super::unplanned::unplanned_publishers(plan, record),
     };
     report.error = report.error.take().or_else(|| nothing_published(plan, record));

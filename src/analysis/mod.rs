@@ -5,6 +5,7 @@
 //! re-render a finished run (and what a merge of shard records will build on).
 //! `model` is the report it fills; `evidence` what each finding rests on.
 
+pub mod brokers;
 mod build;
 pub mod detect;
 pub mod evidence;

@@ -139,7 +139,11 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
     // A scenario without a duration would run until Ctrl-C: a step holds the default instead.
     let base_hold = if base.until_stopped { crate::scenario::DEFAULT_DURATION } else { base.duration };
     let hold = spec.hold.map(|h| h.0).unwrap_or(base_hold);
-    let url = opts.broker.clone().or_else(|| file.scenario.broker.url.clone()).unwrap_or_else(|| "embedded".into());
+    let url = opts
+        .broker
+        .clone()
+        .or_else(|| file.scenario.broker.url.as_ref().map(|u| u.joined()))
+        .unwrap_or_else(|| "embedded".into());
     // Each step reaches the broker by its URL, which cannot carry the
     // throwaway CA of a TLS listener midge starts.
     if base.broker.is_tls() && !matches!(base.broker, BrokerSpec::External { .. }) {

@@ -20,6 +20,9 @@ Broker URLs (--broker or [broker] url):
   wss://HOST[:PORT][/PATH] MQTT over WebSocket over TLS (default 443, path /mqtt)
   embedded                 midge's in-process broker (+tls, +ws, +wss: that listener)
   spawn:mosquitto          a mosquitto midge starts and stops (+tls: a TLS listener)
+Several running brokers (a cluster's nodes): --broker URL,URL or --broker
+repeated, or [broker] url = [\"URL\", \"URL\"]; each group's clients spread
+over them round-robin (a group's own `broker = \"URL\"` keeps its clients on one).
 
 Without a duration (no `duration` in the file, no --duration, no [[stage]]),
 a run publishes until Ctrl-C (or until every counted publisher is done),

@@ -44,9 +44,11 @@ pub enum Command {
         /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
         /// Broker to test (overrides the scenario): mqtt://, mqtts://, ws://,
-        /// wss:// URL, "embedded" or "spawn:mosquitto" (see below).
+        /// wss:// URL, "embedded" or "spawn:mosquitto" (see below). Several
+        /// (a cluster's nodes) as a comma list or by repeating --broker: each
+        /// group's clients spread over them round-robin.
         #[arg(long)]
-        broker: Option<String>,
+        broker: Vec<String>,
         /// Write the report (report.html to open in a browser, report.json,
         /// report.md) and the run record (record.json) into exactly this
         /// directory (default: reports/<scenario>-<timestamp>/).
@@ -263,7 +265,7 @@ pub fn main() -> i32 {
                 }
             };
             let overrides = Overrides {
-                broker,
+                broker: broker_list(&broker),
                 duration,
                 source_addrs,
                 broker_pid,
@@ -287,6 +289,12 @@ pub fn main() -> i32 {
             capacity(&scenario, opts, out, quiet)
         }
     }
+}
+
+/// `--broker`, a comma list or the flag given several times, as one comma
+/// list (`BrokerUrls::from_list` splits it again); None: not given.
+fn broker_list(broker: &[String]) -> Option<String> {
+    (!broker.is_empty()).then(|| broker.join(","))
 }
 
 /// `midge validate`: the file, the open-file limit, the plan (whole only when small: `Plan::outline`).
@@ -543,4 +551,24 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         eprintln!("capacity: {}", out_dir.join(crate::capacity::CAPACITY_FILE).display());
         output.exit_code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_is_a_comma_list_or_the_flag_repeated() {
+        let parse = |args: &[&str]| {
+            let argv = ["midge", "run", "s.toml"].into_iter().chain(args.iter().copied());
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Run { broker, .. } => broker_list(&broker),
+                other => panic!("not a run: {other:?}"),
+            }
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--broker", "embedded"]).as_deref(), Some("embedded"));
+        let both = parse(&["--broker", "mqtt://127.0.0.1:1,mqtt://127.0.0.1:2", "--broker", "mqtt://127.0.0.1:3"]);
+        assert_eq!(both.as_deref(), Some("mqtt://127.0.0.1:1,mqtt://127.0.0.1:2,mqtt://127.0.0.1:3"));
+    }
 }

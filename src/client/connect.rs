@@ -36,11 +36,12 @@ impl Client {
     /// no CONNACK). On failure, the cause as reported.
     pub(super) async fn connect(&mut self) -> Result<(Box<Connection>, bool), Cause> {
         self.count(|c| c.connect_attempts += 1);
+        let endpoint = self.ctx.endpoint_of(self.index);
         let dial = Dial {
-            to: self.ctx.broker,
+            to: endpoint.addr,
             from: self.ctx.plan.source_addr(self.index),
             buffers: self.group.socket_buffers,
-            transport: &self.ctx.transports[self.me().group as usize],
+            transport: &endpoint.transports[self.me().group as usize],
             protocol: self.protocol(),
             clock: self.ctx.run.clock,
             limit: CONNECT_TIMEOUT,
@@ -57,6 +58,7 @@ impl Client {
         }
         let dialed = dial_mqtt(dial, &options).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
+        self.link.gen.connect_us = times.total_us.clamp(1, u32::MAX as u64) as u32;
         let Dialed { mut conn, ack, .. } = dialed;
         match self.ctx.plan.batch_mode {
             BatchMode::Adaptive => conn.set_adaptive_reads(),

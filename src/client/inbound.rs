@@ -117,7 +117,8 @@ impl Client {
         match conn.flush().await {
             Ok(()) => {
                 self.session.acks_written();
-                self.recorder.record_deliveries(&self.ctx.metrics);
+                let route = (self.me().broker, &self.ctx.plan.publisher_brokers[..]);
+                self.recorder.record_deliveries(&self.ctx.metrics, route);
                 Ok(())
             }
             Err(e) => {

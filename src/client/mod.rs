@@ -32,5 +32,5 @@ mod state;
 mod stay;
 mod task;
 
-pub use state::ClientContext;
+pub use state::{ClientContext, Endpoint};
 pub use task::{run_client, ClientOutcome, CONNECT_TIMEOUT};

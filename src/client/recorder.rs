@@ -206,8 +206,11 @@ impl Recorder {
     }
 
     /// Records the deliveries taken in since the last call: into the receipt
-    /// log, and into the shared histograms under one shard lock.
-    pub fn record_deliveries(&mut self, m: &Metrics) {
+    /// log, and into the shared histograms under one shard lock. `route`, in
+    /// a run of several brokers: this subscriber's broker and each
+    /// publisher's (`Plan::publisher_brokers`), for e2e per pair of brokers
+    /// (empty with one broker: no pair is recorded).
+    pub fn record_deliveries(&mut self, m: &Metrics, (to, from): (u16, &[u16])) {
         if self.unrecorded.is_empty() {
             return;
         }
@@ -218,7 +221,8 @@ impl Recorder {
             stream.note_one_way(one_way_us);
         }
         let unrecorded = &mut self.unrecorded;
-        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));
+        let pair_of = |p: u32| Some((*from.get(p as usize)?, to));
+        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s, pair_of));
         m.slowest_delivery_us.fetch_max(slowest_us, Ordering::Relaxed);
     }
 
@@ -353,7 +357,7 @@ mod tests {
         );
         // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
         r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, (false, false));
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         let l = m.totals().1;
         assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
         assert_eq!((l.receive_delay.len(), l.receive_delay.min(), l.receive_delay.max()), (1, 1_500, 1_500));
@@ -367,19 +371,19 @@ mod tests {
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, (false, false));
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
         r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, (false, false));
         // A DUP copy and a resend of seq 0, both a second late.
         r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, (false, false));
         r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, (false, false));
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
         r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, (true, false));
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Every one of them was received all the same.
@@ -411,7 +415,7 @@ mod tests {
         let second = &mut rec.clients[1].timeline[1];
         r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, (false, false));
         r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, (false, false));
-        r.record_deliveries(&m);
+        r.record_deliveries(&m, (0, &[]));
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
         receive(&mut rec, 1, 0, (0..96).chain(600..800).chain(810..846));

@@ -275,9 +275,11 @@ mod tests {
             plan,
             metrics: Arc::new(Metrics::new(1)),
             run: Arc::new(crate::control::RunControl::new(crate::record::clock::RunClock::new())),
-            broker: "127.0.0.1:1".parse().unwrap(),
+            endpoints: Arc::from(vec![crate::client::Endpoint {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                transports: Arc::from(vec![Default::default()]),
+            }]),
             orders: orders.clone(),
-            transports: Arc::from(vec![Default::default()]),
             snapshots: Default::default(),
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);

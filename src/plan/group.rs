@@ -48,6 +48,8 @@ pub struct PublishPlan {
 #[derive(Debug, Clone)]
 pub struct GroupPlan {
     pub name: String,
+    /// The brokers its clients are spread over (indices in `Plan::brokers`).
+    pub brokers: Vec<u16>,
     pub first_client: u32,
     pub clients: u32,
     pub connect_rate: Option<f64>,
@@ -204,6 +206,7 @@ pub(super) fn group_plan(
 ) -> GroupPlan {
     GroupPlan {
         name: g.name.clone(),
+        brokers: vec![0],
         first_client,
         clients: g.clients,
         connect_rate: g.connect_rate,

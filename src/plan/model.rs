@@ -25,6 +25,19 @@ pub struct ClientPlan {
     pub publisher: Option<u32>,
     /// The topic of its last will (its group has `will`).
     pub will_topic: Option<String>,
+    /// Which of `Plan::brokers` it connects to (client k of its group: the
+    /// group's k mod N-th).
+    pub broker: u16,
+}
+
+/// One broker of the run: `[broker] url` (one or a list) and the groups' own `broker`.
+#[derive(Debug, Clone)]
+pub struct BrokerPlan {
+    /// As written (the report's key).
+    pub url: String,
+    pub spec: BrokerSpec,
+    /// mqtts://, wss://: certificates to trust and present, its server name.
+    pub tls: Option<crate::mqtt::transport::TlsPlan>,
 }
 
 /// A (publisher, subscriber) pair whose topic matches the filter.
@@ -79,9 +92,16 @@ pub struct Plan {
     pub batch_window: Duration,
     /// Adaptive without a `batch_window` key, off with a zero one, fixed otherwise.
     pub batch_mode: BatchMode,
+    /// The first of `brokers` (the only one, but for a cluster's nodes).
     pub broker: BrokerSpec,
-    /// mqtts:// brokers: certificates to trust and present, names resolved.
+    /// mqtts:// brokers: certificates to trust and present, names resolved (`brokers[0]`'s).
     pub tls: Option<crate::mqtt::transport::TlsPlan>,
+    /// Every broker the clients connect to, each once; `broker` is the first.
+    pub brokers: Vec<BrokerPlan>,
+    /// With several brokers: each publisher's (by publisher index, the whole
+    /// plan's), for e2e latency per (publisher's broker, subscriber's) pair.
+    /// Empty with one broker.
+    pub publisher_brokers: std::sync::Arc<[u16]>,
     pub mosquitto_conf: Vec<String>,
     /// Shared with every client task of the group (one copy, not one per client).
     pub groups: Vec<std::sync::Arc<GroupPlan>>,
@@ -109,6 +129,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Which of `brokers` client `index` connects to.
+    pub fn broker_of(&self, index: u32) -> usize {
+        self.clients.get(index as usize).map_or(0, |c| c.broker as usize)
+    }
+
     /// Publishers in the whole plan (on a shard: on every shard).
     pub fn publishers_total(&self) -> u32 {
         self.shard.as_ref().map_or(self.publishers.len() as u32, |s| s.publishers_total)

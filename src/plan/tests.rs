@@ -258,6 +258,111 @@ subscribe = {{ filter = "t/#", qos = 1 }}
     assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
 }
 
+const SEVERAL: &str = r#"
+name = "nodes"
+[broker]
+url = ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884"]
+[[group]]
+name = "p"
+clients = 5
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+[[group]]
+name = "s"
+broker = "mqtt://127.0.0.1:1885"
+subscribe = { filter = "t/#", qos = 1 }
+"#;
+
+fn build_text(text: &str, broker: Option<&str>) -> anyhow::Result<Plan> {
+    let f = ScenarioFile::parse(Path::new("x"), text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Plan::build(&f, &Overrides { broker: broker.map(str::to_string), ..Default::default() })
+}
+
+#[test]
+fn clients_spread_round_robin_over_a_list_and_a_group_keeps_its_own_broker() {
+    let plan = build_text(SEVERAL, None).unwrap();
+    let urls: Vec<&str> = plan.brokers.iter().map(|b| b.url.as_str()).collect();
+    assert_eq!(urls, ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884", "mqtt://127.0.0.1:1885"]);
+    assert_eq!(plan.clients.iter().map(|c| c.broker).collect::<Vec<_>>(), [0, 1, 0, 1, 0, 2]);
+    assert_eq!((plan.groups[0].brokers.clone(), plan.groups[1].brokers.clone()), (vec![0, 1], vec![2]));
+    assert_eq!(&plan.publisher_brokers[..], &[0, 1, 0, 1, 0]);
+    // --broker a,b (the flag twice, joined) replaces the list, not a group's own.
+    let plan = build_text(SEVERAL, Some("mqtt://127.0.0.1:2001,mqtt://127.0.0.1:2002")).unwrap();
+    let urls: Vec<&str> = plan.brokers.iter().map(|b| b.url.as_str()).collect();
+    assert_eq!(urls, ["mqtt://127.0.0.1:2001", "mqtt://127.0.0.1:2002", "mqtt://127.0.0.1:1885"]);
+    // On shard 1 of 2 a client keeps the broker of its place in the whole group.
+    let o = Overrides {
+        shard: Some(shard::ShardId { index: 1, count: 2 }),
+        run_name: Some("r".into()),
+        ..Default::default()
+    };
+    let half = Plan::build(&ScenarioFile::parse(Path::new("x"), SEVERAL).unwrap(), &o).unwrap();
+    assert_eq!(half.clients.iter().map(|c| c.broker).collect::<Vec<_>>(), [1, 1]);
+    // One broker: no pair table.
+    let one = build_text(&SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"\n", ""), Some("embedded")).unwrap();
+    assert_eq!((one.brokers.len(), one.publisher_brokers.len()), (1, 0));
+}
+
+#[test]
+fn several_brokers_are_urls_of_running_brokers() {
+    // A list naming a broker midge would start.
+    let list = SEVERAL.replace("\"mqtt://127.0.0.1:1884\"", "\"spawn:mosquitto\"");
+    let e = ScenarioFile::parse(Path::new("x"), &list).unwrap_err();
+    assert!(e.message.contains("broker \"spawn:mosquitto\" in a run of several brokers"), "{e}");
+    assert_eq!((e.line, e.column), (4, 33), "at the URL: {e}");
+    // A group's own broker is a URL.
+    let own = SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"", "broker = \"embedded\"");
+    let e = ScenarioFile::parse(Path::new("x"), &own).unwrap_err();
+    assert_eq!((e.line, e.column), (11, 10), "{e}");
+    assert!(e.message.starts_with("group \"s\": `broker` \"embedded\": a group's own broker is a URL"), "{e}");
+    let e = ScenarioFile::parse(Path::new("x"), &SEVERAL.replace("mqtt://127.0.0.1:1885", "http://x")).unwrap_err();
+    assert!(e.message.contains("not supported") && e.line == 11, "{e}");
+    // A group's own URL beside an embedded broker the other group uses.
+    let text = SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = \"embedded\"");
+    let e = build_text(&text, None).unwrap_err().to_string();
+    assert!(e.contains("broker \"embedded\" in a run of several brokers: midge starts one broker at most"), "{e}");
+    // …and --broker spawn:mosquitto beside it too; alone (every group on it) it is fine.
+    assert!(build_text(SEVERAL, Some("spawn:mosquitto")).is_err());
+    assert!(build_text(&SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"\n", ""), Some("spawn:mosquitto")).is_ok());
+    // An empty list names nothing.
+    let e = ScenarioFile::parse(
+        Path::new("x"),
+        &SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = []"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("names no broker"), "{e}");
+    // A url that is neither a string nor a list.
+    let e = ScenarioFile::parse(
+        Path::new("x"),
+        &SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = 5"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("a broker URL, or a list of them"), "{e}");
+}
+
+#[test]
+fn each_tls_broker_checks_its_own_name_and_a_client_certificate_needs_tls_on_every_one() {
+    let text = r#"
+name = "tls-nodes"
+[broker]
+url = ["mqtts://a.test:8883", "mqtts://b.test:8883", "mqtt://c.test:1883"]
+[broker.tls]
+ca_file = "ca.pem"
+[[group]]
+name = "p"
+clients = 3
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+"#;
+    let plan = build_text(text, None).unwrap();
+    let names: Vec<Option<String>> =
+        plan.brokers.iter().map(|b| b.tls.as_ref().map(|t| t.server_name.clone())).collect();
+    assert_eq!(names, [Some("a.test".to_string()), Some("b.test".to_string()), None]);
+    assert!(plan.brokers[1].tls.as_ref().is_some_and(|t| t.ca_file.as_ref().is_some_and(|f| f.ends_with("ca.pem"))));
+    let with_cert = text.replace("clients = 3", "clients = 3\ntls = { cert_file = \"c.pem\", key_file = \"c.key\" }");
+    let e = build_text(&with_cert, None).unwrap_err().to_string();
+    assert!(e.contains("needs a TLS broker") && e.contains("mqtt://c.test:1883"), "{e}");
+    assert!(build_text(&with_cert.replace(", \"mqtt://c.test:1883\"", ""), None).is_ok());
+}
+
 #[test]
 fn only_a_plan_with_no_duration_anywhere_runs_until_stopped() {
     let base = "name = \"t\"\n[[group]]\nname = \"g\"\npublish = { topic = \"a\", rate = 1.0 }\n";

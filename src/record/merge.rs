@@ -87,6 +87,7 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
         acc.connected_peak += r.connected_peak;
         acc.counters.add(&r.counters);
         acc.latencies.add(&r.latencies);
+        acc.brokers.add(&r.brokers);
         acc.timeseries = add_series(&acc.timeseries, &r.timeseries);
         acc.clients.extend(r.clients);
         join_faults(&mut acc.faults, r.faults);

@@ -51,10 +51,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 
-mod broker_seen;
+mod brokers;
 mod fault_log;
 
-pub use broker_seen::{SysPoint, TlsRecord};
+pub use brokers::{BrokerRecord, BrokersRecord, PairLatency, SysPoint, TlsRecord};
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
 
 /// The version of record.json's layout; a record of another version is refused.
@@ -91,11 +91,20 @@ pub struct LimitHit {
     pub needed: u64,
 }
 
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
 /// One connection attempt of a client and, if it connected, how it went.
 /// Times are run-clock microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generation {
     pub attempt_us: u64,
+    /// Its connect latency in µs (`ConnectTimes::total_us`, at least 1), once
+    /// CONNACK accepted it; 0: it never connected. (No `Option`: a u32 fits
+    /// the padding an idle client's task already has.)
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub connect_us: u32,
     /// CONNACK accepted.
     pub connected_us: Option<u64>,
     pub session_present: bool,
@@ -408,35 +417,6 @@ pub struct KernelTcp {
     pub mem_kib: u64,
 }
 
-/// The broker the run talked to, as the run saw it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BrokerRecord {
-    /// What the report names as the broker.
-    pub url: String,
-    pub kind: String,
-    /// The configuration midge generated, when midge started the broker.
-    pub config: Option<String>,
-    /// The lines of a spawned broker's log that can tell why a client was
-    /// closed (None when midge did not start the broker).
-    pub log_lines: Option<Vec<String>>,
-    /// The last value of each `$SYS` topic the broker published.
-    pub sys: BTreeMap<String, String>,
-    /// The broker's main counters over the run, one point per `$SYS` round
-    /// (every `sys_interval`; mosquitto waits more than the interval, so its
-    /// `sys_interval 1`, the one midge spawns it with, gives a round about
-    /// every 2 s).
-    #[serde(default)]
-    pub sys_series: Vec<SysPoint>,
-    /// How far the kernel's `TcpExtListenOverflows` rose during the run, for
-    /// a broker on this machine (a loopback address): connections dropped
-    /// because a listen backlog was full. None otherwise, or unreadable.
-    #[serde(default)]
-    pub listen_overflows: Option<u64>,
-    /// How the clients spoke TLS to the broker (None: they did not).
-    #[serde(default)]
-    pub tls: Option<TlsRecord>,
-}
-
 /// What the plan was made from, so that the same plan can be built again
 /// for a re-analysis: the scenario as it was, the command line's overrides,
 /// and what was chosen at run time (run id, client ids, source addresses).
@@ -497,6 +477,9 @@ pub struct RunRecord {
     pub midge_version: String,
     pub plan: PlanIdentity,
     pub broker: BrokerRecord,
+    /// A run of several brokers: the others, and e2e between them.
+    #[serde(default, skip_serializing_if = "BrokersRecord::is_empty")]
+    pub brokers: BrokersRecord,
     /// RFC 3339, seconds.
     pub started_at: String,
     /// The run clock's zero, Unix µs: every run-clock time in the record is

@@ -21,7 +21,7 @@ mod source_addrs;
 mod validate;
 mod values;
 
-pub use broker_url::{BrokerSpec, Wire};
+pub use broker_url::{several_are_external, BrokerSpec, BrokerUrls, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
@@ -48,8 +48,9 @@ impl std::error::Error for ScenarioError {}
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSection {
-    /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`.
-    pub url: Option<String>,
+    /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`; or a list of
+    /// URLs, the clients spread over them round-robin.
+    pub url: Option<BrokerUrls>,
     /// The user name itself (a user name is no secret; the password never
     /// lives in the file). Takes the place of `username_env` / `username_file`.
     pub username: Option<String>,
@@ -193,6 +194,9 @@ pub struct Group {
     pub name: String,
     #[serde(default = "one")]
     pub clients: u32,
+    /// This group's own broker (a URL): publishers on one cluster node,
+    /// subscribers on another. Absent: `[broker] url`'s.
+    pub broker: Option<Spanned<String>>,
     pub client_id: Option<ClientIdSpec>,
     /// The number `{i}` and a `prefix-serial` id count from (default 0):
     /// emqtt-bench's `-n`, whose `%i` counts from `-n` + 1.

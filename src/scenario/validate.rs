@@ -88,7 +88,7 @@ impl ScenarioFile {
                 return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
             }
         }
-        if let Some(url) = &broker.url {
+        for url in broker.url.iter().flat_map(|u| &u.0) {
             let at = self.text.find(url.as_str()).unwrap_or(0);
             match BrokerSpec::parse(url) {
                 Err(e) => return Err(self.error_at(at, e)),
@@ -99,6 +99,21 @@ impl ScenarioFile {
                     ))
                 }
                 Ok(_) => {}
+            }
+        }
+        if let Some((Err(e), urls)) = broker.url.as_ref().map(|u| (u.parse(), &u.0)) {
+            // At the URL the error names (an empty list: at `url`).
+            let named = urls.iter().find(|u| e.contains(&format!("{u:?}"))).map(|u| format!("{u:?}"));
+            let at = self.text.find(named.as_deref().unwrap_or("url")).unwrap_or(0);
+            return Err(self.error_at(at, e));
+        }
+        for g in &self.scenario.groups {
+            if let Some(url) = &g.get_ref().broker {
+                let own = |e: String| self.error_at(url.span().start, in_group(g.get_ref(), e));
+                match BrokerSpec::parse(url.get_ref()).map_err(own)? {
+                    BrokerSpec::External { .. } => {}
+                    _ => return Err(own(format!("`broker` {:?}: a group's own broker is a URL of a broker already running (mqtt://, mqtts://, ws://, wss://); embedded and spawn:mosquitto go in [broker] url", url.get_ref()))),
+                }
             }
         }
         Ok(())
@@ -476,7 +491,7 @@ impl ScenarioFile {
 
     /// How the file's `[broker] url` is reached (None: no url, or a bad one).
     fn file_wire(&self) -> Option<super::Wire> {
-        let url = self.scenario.broker.url.as_ref()?;
+        let url = self.scenario.broker.url.as_ref()?.0.first()?;
         BrokerSpec::parse(url).ok().map(|b| b.wire())
     }
 

@@ -12,6 +12,7 @@
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
 
+mod brokers;
 mod capacity;
 mod evidence;
 mod generator;
@@ -64,6 +65,7 @@ pub fn render(r: &Report) -> String {
     findings(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
+    brokers::brokers_section(&mut o, r);
     stages(&mut o, r);
     messages(&mut o, r);
     losses::message_losses(&mut o, r);
@@ -144,6 +146,15 @@ fn header(o: &mut String, r: &Report) {
     );
     if let Some(t) = &r.broker.tls {
         let _ = writeln!(o, "{}\n", tls_sentence(t));
+    }
+    if r.brokers.len() > 1 {
+        let urls: Vec<&str> = r.brokers.iter().map(|b| b.url.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "{} brokers, the clients spread over them (\"Brokers\" below): {}.\n",
+            urls.len(),
+            urls.join(", ")
+        );
     }
     let d = &r.drain;
     let _ = writeln!(
