@@ -22,5 +22,7 @@ COPY --from=build /src/target/release/midge /usr/local/bin/midge
 COPY scenarios /scenarios
 USER 10001:10001
 WORKDIR /work
+# `--prometheus 0.0.0.0:9464`: live metrics (deploy/grafana/midge.json).
+EXPOSE 9464
 ENTRYPOINT ["midge"]
 CMD ["run", "/scenarios/quickstart.toml"]

@@ -13,13 +13,14 @@
 #   bench/soak.sh            # 10 minutes
 #   SOAK_MINUTES=3 bench/soak.sh
 #   SOAK_SAMPLES=/tmp/rss.tsv bench/soak.sh   # keep the samples
+#   SOAK_OUT=/tmp/soak-run bench/soak.sh       # keep the run's folder (report, record)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${SOAK_MINUTES:-10}"
 every="${SOAK_SAMPLE_S:-2}"
 cargo build --release --quiet
 dir="$(mktemp -d)"
-trap 'rm -rf "$dir"' EXIT
+trap '[ -n "${SOAK_OUT:-}" ] && rm -rf "$SOAK_OUT" && cp -r "$dir/out" "$SOAK_OUT"; rm -rf "$dir"' EXIT
 cat > "$dir/soak.toml" <<TOML
 name = "soak"
 duration = "${minutes}m"

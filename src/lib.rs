@@ -34,6 +34,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sys;
 pub mod topic;
 pub mod workers;

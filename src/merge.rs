@@ -10,6 +10,14 @@
 //! when it refuses to merge without it. Shards must agree on scenario hash, run
 //! id, shard count and overrides, each given once, none missing; the whole plan
 //! is built again with each client's id from the shard that ran it.
+//!
+//! Two folders of one run id but different scenarios are a pair: a `midge
+//! pub` and a `midge sub` (`merge_pair`). Their scenarios are joined into one
+//! (`joined_scenario`: the publishing run's groups first, so the publisher
+//! numbers its messages carry stay its own), their records joined like two
+//! shards, each group's part noted (`MergedFrom::group_parts`), and the
+//! whole analysed once: published, expected, received, lost as one run of
+//! both would count them. Differing run ids are refused by name.
 
 use crate::analysis::analyse;
 use crate::analysis::model::Report;
@@ -38,8 +46,12 @@ pub struct Merged {
     pub warnings: Vec<String>,
 }
 
-/// Reads, checks, joins, analyses and writes the merged run into `out`.
+/// Reads, checks, joins, analyses and writes the merged run into `out`:
+/// a `pub` and a `sub` run (`pair`), or the shards of one run.
 pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
+    if let Some((a, b)) = pair(dirs)? {
+        return merge_pair(a, b, out);
+    }
     let shards = load_shards(dirs)?;
     let warnings = version_warnings(&shards);
     let identity = whole_identity(&shards)?;
@@ -65,6 +77,106 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Merged, String> {
     report.write_files(out).map_err(|e| format!("cannot write the report to {}: {e}", out.display()))?;
     crate::report::write_record(&record, out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(Merged { report, warnings })
+}
+
+/// A run's folder and its record.
+type Run = (PathBuf, RunRecord);
+
+/// Two folders whose records are two whole runs of different scenarios
+/// (a `midge pub` and a `midge sub`): a pair, when their run ids agree.
+fn pair(dirs: &[PathBuf]) -> Result<Option<(Run, Run)>, String> {
+    let [a, b] = dirs else { return Ok(None) };
+    let (Ok(ra), Ok(rb)) = (read_record(a)?, read_record(b)?) else { return Ok(None) };
+    if ra.plan.shard.is_some() || rb.plan.shard.is_some() || ra.plan.scenario_sha256 == rb.plan.scenario_sha256 {
+        return Ok(None);
+    }
+    if ra.plan.run_id != rb.plan.run_id {
+        return Err(format!(
+            "{} (run id {:016x}) and {} (run id {:016x}) are not one run: a `midge pub` and a `midge sub` merge when given the same --run-id NAME (`midge run` files: the same 16-hex-digit --run-id)",
+            a.display(),
+            ra.plan.run_id,
+            b.display(),
+            rb.plan.run_id
+        ));
+    }
+    Ok(Some(((a.clone(), ra), (b.clone(), rb))))
+}
+
+/// A `pub` run and a `sub` run of one run id as one run: the plan of both
+/// scenarios' groups (the publishing run's first, so its publisher numbers
+/// stay those its messages carry), both records joined on one clock.
+fn merge_pair(a: Run, b: Run, out: &Path) -> Result<Merged, String> {
+    let publishes = |r: &RunRecord| Plan::rebuild(&r.plan).map(|p| !p.publishers.is_empty());
+    let (pa, pb) = (publishes(&a.1), publishes(&b.1));
+    let (pa, pb) =
+        (pa.map_err(|e| format!("{}: {e}", a.0.display()))?, pb.map_err(|e| format!("{}: {e}", b.0.display()))?);
+    let ((pub_dir, pub_rec), (sub_dir, sub_rec)) = match (pa, pb) {
+        (true, true) => {
+            return Err(format!(
+                "{} and {} both publish: their publisher numbers would collide; merge a run that publishes with one that only subscribes",
+                a.0.display(),
+                b.0.display()
+            ))
+        }
+        (false, true) => (b, a),
+        _ => (a, b),
+    };
+    let text = joined_scenario(&pub_rec.plan.scenario_text, &sub_rec.plan.scenario_text)
+        .map_err(|e| format!("cannot join {} and {}: {e}", pub_dir.display(), sub_dir.display()))?;
+    let mut id = pub_rec.plan.clone();
+    id.scenario_sha256 = crate::plan::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    id.scenario_text = text;
+    id.source_addrs = Vec::new();
+    id.client_ids.extend(sub_rec.plan.client_ids.iter().cloned());
+    let plan = Plan::rebuild(&id).map_err(|e| format!("the joined plan: {e}"))?;
+    let pub_clients = pub_rec.plan.client_ids.len() as u32;
+    let pub_groups = Plan::rebuild(&pub_rec.plan).map_or(0, |p| p.groups.len());
+    let parts = vec![
+        ShardPart { global: (0..pub_clients).collect(), record: as_part(pub_rec, 0) },
+        ShardPart { global: (pub_clients..plan.clients.len() as u32).collect(), record: as_part(sub_rec, 1) },
+    ];
+    let mut record = combine(parts, id);
+    if let Some(m) = record.merged.as_mut() {
+        m.group_parts = (0..plan.groups.len()).map(|g| u32::from(g >= pub_groups)).collect();
+    }
+    let report = analyse(&plan, &record);
+    report.write_files(out).map_err(|e| format!("cannot write the report to {}: {e}", out.display()))?;
+    crate::report::write_record(&record, out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(Merged { report, warnings: Vec::new() })
+}
+
+/// A whole run's record as part `index` of 2 of a pair.
+fn as_part(mut record: RunRecord, index: u32) -> RunRecord {
+    record.plan.shard = Some(ShardOf { index, count: 2 });
+    record
+}
+
+/// One scenario of two: the first's settings, both files' groups (the
+/// first's, then the second's). Stages and faults name groups and clients of
+/// one file, so a file with them is not joined.
+pub fn joined_scenario(first: &str, second: &str) -> Result<String, String> {
+    let parse = |t: &str| t.parse::<toml::Table>().map_err(|e| e.to_string());
+    let (mut a, b) = (parse(first)?, parse(second)?);
+    for t in [&a, &b] {
+        if let Some(key) = ["stage", "fault"].into_iter().find(|k| t.contains_key(*k)) {
+            return Err(format!("a scenario with [[{key}]] cannot be joined with another"));
+        }
+    }
+    let groups = |t: &toml::Table| t.get("group").and_then(|g| g.as_array()).cloned().unwrap_or_default();
+    let mut all = groups(&a);
+    let names = |v: &[toml::Value]| -> Vec<String> {
+        v.iter().filter_map(|g| g.get("name").and_then(|n| n.as_str()).map(str::to_string)).collect()
+    };
+    let second_groups = groups(&b);
+    if let Some(n) = names(&second_groups).iter().find(|n| names(&all).contains(n)) {
+        return Err(format!("both have a group named {n:?}"));
+    }
+    all.extend(second_groups);
+    let name = |t: &toml::Table| t.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    let joined = format!("{}+{}", name(&a), name(&b));
+    a.insert("name".into(), toml::Value::String(joined));
+    a.insert("group".into(), toml::Value::Array(all));
+    toml::to_string(&a).map_err(|e| e.to_string())
 }
 
 /// Every folder's record, checked to be the shards of one run, each once,
@@ -171,4 +283,26 @@ fn version_warnings(shards: &[(PathBuf, RunRecord)]) -> Vec<String> {
         .filter(|(_, r)| &r.midge_version != first)
         .map(|(dir, r)| format!("{} was run by midge {}, the first shard by {first}", dir.display(), r.midge_version))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::joined_scenario;
+
+    const PUB: &str = "name = \"pub\"\nduration = \"2s\"\n[broker]\nurl = \"mqtt://127.0.0.1:1883\"\n[[group]]\nname = \"pub\"\nclients = 2\npublish = { topic = \"x/{i}\", qos = 1, rate = 1.0 }\n";
+    const SUB: &str = "name = \"sub\"\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"x/#\", qos = 1 }\n";
+
+    #[test]
+    fn a_pair_is_one_scenario_of_both_groups_the_publishers_first() {
+        let text = joined_scenario(PUB, SUB).unwrap();
+        let f = crate::scenario::ScenarioFile::parse(std::path::Path::new("j.toml"), &text).unwrap();
+        let names: Vec<_> = f.scenario.groups.iter().map(|g| g.get_ref().name.clone()).collect();
+        assert_eq!((f.scenario.name.as_str(), names), ("pub+sub", vec!["pub".to_string(), "sub".to_string()]));
+        assert_eq!(f.scenario.duration.unwrap().0, std::time::Duration::from_secs(2), "the first's settings");
+        let plan = crate::plan::Plan::build(&f, &crate::plan::Overrides::default()).unwrap();
+        assert_eq!(plan.streams.len(), 2, "each publisher to the subscriber");
+        assert!(joined_scenario(PUB, PUB).unwrap_err().contains("both have a group named \"pub\""));
+        let staged = format!("{SUB}[[stage]]\nduration = \"1s\"\n");
+        assert!(joined_scenario(PUB, &staged).unwrap_err().contains("[[stage]]"));
+    }
 }

@@ -31,6 +31,23 @@ pub struct Shard {
     /// e2e latency since the last time-series sample.
     pub interval_e2e: LazyHistogram,
     pub counters: Counters,
+    /// A run of several brokers: e2e latency per (publisher's broker,
+    /// subscriber's broker), the pairs that delivered.
+    pub e2e_pairs: Vec<(u16, u16, LazyHistogram)>,
+}
+
+impl Shard {
+    /// The e2e histogram of deliveries from broker `from` to broker `to`.
+    fn e2e_pair(&mut self, from: u16, to: u16) -> &mut LazyHistogram {
+        let i = match self.e2e_pairs.iter().position(|(f, t, _)| (*f, *t) == (from, to)) {
+            Some(i) => i,
+            None => {
+                self.e2e_pairs.push((from, to, LazyHistogram::default()));
+                self.e2e_pairs.len() - 1
+            }
+        };
+        &mut self.e2e_pairs[i].2
+    }
 }
 
 /// A histogram that takes its memory when the first value comes. An HDR
@@ -176,11 +193,16 @@ impl UnrecordedDeliveries {
     }
 
     /// Records them into the shard; returns the slowest first one's
-    /// send-to-receipt µs (`Delivery::first`; 0 when none).
-    pub fn drain_into(&mut self, shard: &mut Shard) -> u64 {
+    /// send-to-receipt µs (`Delivery::first`; 0 when none). `pair_of`: the
+    /// (publisher's broker, subscriber's broker) of a delivery from a
+    /// publisher (by index), in a run of several brokers.
+    pub fn drain_into(&mut self, shard: &mut Shard, pair_of: impl Fn(u32) -> Option<(u16, u16)>) -> u64 {
         let mut slowest = 0;
         for d in self.deliveries.drain(..) {
             shard.latency.e2e.record(d.e2e_us);
+            if let Some((from, to)) = pair_of(d.publisher) {
+                shard.e2e_pair(from, to).record(d.e2e_us);
+            }
             shard.latency.e2e_uncorrected.record(d.raw_us());
             shard.interval_e2e.record(d.e2e_us);
             if let Some(us) = d.receive_delay_us {
@@ -275,6 +297,28 @@ impl Metrics {
         for i in 0..self.shards.len() {
             self.with(i, |s| f(&s.counters, &s.latency));
         }
+    }
+
+    /// e2e latency per (publisher's broker, subscriber's broker) pair that
+    /// delivered, over all shards, in pair order.
+    pub fn pair_latencies(&self) -> Vec<crate::record::PairLatency> {
+        let mut pairs: Vec<crate::record::PairLatency> = Vec::new();
+        for i in 0..self.shards.len() {
+            self.with(i, |s| {
+                for (from, to, h) in &s.e2e_pairs {
+                    let at = match pairs.iter().position(|p| (p.from, p.to) == (*from, *to)) {
+                        Some(at) => at,
+                        None => {
+                            pairs.push(crate::record::PairLatency { from: *from, to: *to, e2e: new_histogram() });
+                            pairs.len() - 1
+                        }
+                    };
+                    h.add_to(&mut pairs[at].e2e);
+                }
+            });
+        }
+        pairs.sort_by_key(|p| (p.from, p.to));
+        pairs
     }
 
     pub fn totals(&self) -> (Counters, Latencies) {
@@ -567,12 +611,44 @@ mod tests {
                 receive_delay_us: None,
             });
         }
-        let slowest = m.with(0, |s| batch.drain_into(s));
+        let slowest = m.with(0, |s| batch.drain_into(s, |_| None));
         assert_eq!(slowest, 1_200_000);
         m.slowest_delivery_us.fetch_max(slowest, Ordering::Relaxed);
         m.slowest_delivery_us.fetch_max(5, Ordering::Relaxed);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 1_200_000);
         m.with(1, |s| s.counters.received[0] += 2);
         assert_eq!(m.received_so_far(), 6);
+    }
+
+    #[test]
+    fn pair_latencies_add_up_over_shards_by_pair() {
+        let m = Metrics::new(2);
+        let delivery = |publisher: u32, e2e_us: u64| Delivery {
+            qos: 1,
+            pkid: 1,
+            publisher,
+            seq: 0,
+            e2e_us,
+            one_way_us: e2e_us as i64,
+            first: true,
+            dup: false,
+            receive_delay_us: None,
+        };
+        // Publishers 0 and 2 on broker 0, publisher 1 on broker 1; subscribers on broker 1 (shard 0) and 0 (shard 1).
+        let brokers = [0u16, 1, 0];
+        for (shard, to, batch) in [(0, 1u16, [(0, 100), (1, 50), (2, 300)]), (1, 0, [(0, 200), (1, 400), (1, 500)])] {
+            let mut b = UnrecordedDeliveries::default();
+            batch.into_iter().for_each(|(p, us)| b.push(delivery(p, us)));
+            m.with(shard, |s| b.drain_into(s, |p| Some((brokers[p as usize], to))));
+        }
+        let pairs: Vec<_> = m.pair_latencies().iter().map(|p| (p.from, p.to, p.e2e.len(), p.e2e.max())).collect();
+        assert_eq!(pairs, vec![(0, 0, 1, 200), (0, 1, 2, 300), (1, 0, 2, 500), (1, 1, 1, 50)]);
+        // One broker: no pair is made.
+        let one = Metrics::new(1);
+        let mut b = UnrecordedDeliveries::default();
+        b.push(delivery(0, 10));
+        one.with(0, |s| b.drain_into(s, |_| None));
+        assert!(one.pair_latencies().is_empty());
+        assert_eq!(one.totals().1.e2e.len(), 1);
     }
 }

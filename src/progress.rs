@@ -104,6 +104,11 @@ impl Progress {
         }
     }
 
+    /// The latest snapshot's figures, if there was one (the `--prometheus` exporter reads them).
+    pub fn so_far(&self) -> Option<SoFar> {
+        self.so_far.lock().ok().and_then(|s| s.clone())
+    }
+
     fn line(&self, p: &TimePoint, totals: &Counters) -> String {
         let phase = *self.phase.borrow();
         let stage = stage_word(phase);
@@ -111,8 +116,12 @@ impl Progress {
         let failures: u64 = totals.connect_failures.values().sum();
         let left = match phase {
             Phase::Publishing { end_us, .. } => {
-                let end = self.clock.instant_at(end_us);
-                format!(" ({} s left)", end.saturating_duration_since(Instant::now()).as_secs())
+                let left = self.clock.instant_at(end_us).saturating_duration_since(Instant::now());
+                // A run without a duration (`plan::UNTIL_STOPPED`) has years left.
+                match left > Duration::from_secs(365 * 24 * 3600) {
+                    true => " (until Ctrl-C)".to_string(),
+                    false => format!(" ({} s left)", left.as_secs()),
+                }
             }
             _ => String::new(),
         };

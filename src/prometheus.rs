@@ -1,161 +1,303 @@
-//! `midge run --prometheus 127.0.0.1:PORT`: the run's live figures at
-//! `http://ADDR/metrics` in the Prometheus text exposition format (0.0.4),
-//! for soaks watched from Grafana.
+//! `midge run --prometheus ADDR`: the run's live figures at
+//! `http://ADDR/metrics` in the OpenMetrics text format (which Prometheus
+//! scrapes as it does its own 0.0.4 text), for soaks watched from Grafana
+//! (`deploy/grafana/midge.json` queries these names).
 //!
-//! A tiny HTTP/1.1 responder on the main runtime: `GET /metrics` gets the
-//! text, anything else a 404, and every connection is closed after its
-//! response. Each scrape reads the shards' cumulative counters and
-//! histograms (`Metrics::read_shards`, nothing reset, so the sampler's
-//! time series is undisturbed) and the run's atomics. It serves on loopback
-//! only: this workplace never serves beyond the machine it runs on.
+//! Served by axum (`GET /metrics`; anything else a 404) and encoded by the
+//! `prometheus-client` crate's text encoder: one `Collector` (`Source`) reads,
+//! at each scrape, the shards' cumulative counters and histograms
+//! (`Metrics::read_shards`, nothing reset, so the sampler's time series is
+//! undisturbed), the run's atomics, the latest periodic snapshot
+//! (`Progress::so_far`: lost and findings so far) and midge's and the
+//! broker's process (CPU seconds, resident memory). ADDR is whatever the
+//! user names (`0.0.0.0:9464` in a pod, where Prometheus scrapes the pod's
+//! address; `127.0.0.1:9464` on a workstation); port 0 picks a free one.
 //!
 //! No label carries a client id, a topic or a secret: labels are the QoS,
-//! a connect failure's cause name, the run phase and the info metric's
-//! version, scenario name and run id.
+//! a connect failure's cause name, the run phase, a finding's kind and the
+//! info metric's version, scenario name and run id.
 //!
 //! HDR histograms are folded into fixed buckets from 0.1 ms to 10 s
 //! (`BUCKETS_US`); the phase comes from the run's `control::Phase` watch. The
-//! listener is bound by `cli` and checked (`check_listener`) before the run
-//! prepares anything; the exporter is one of the run's background tasks
-//! (`control::Tasks`).
+//! listener is bound by `cli` before the run prepares anything; the exporter
+//! is one of the run's background tasks (`control::Tasks`).
 
+use crate::broker::BrokerPid;
 use crate::control::{Phase, Shutdown};
 use crate::metrics::{LazyHistogram, Metrics, ShardLatencies};
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::record::Counters;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use hdrhistogram::Histogram;
-use std::fmt::Write as _;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-/// Why a non-loopback address is refused (the `--prometheus` error names it).
-pub const LOOPBACK_RULE: &str =
-    "midge serves /metrics on this machine only, on a loopback address (127.0.0.0/8 or ::1), e.g. 127.0.0.1:9464";
+/// The Content-Type of a scrape's answer.
+pub const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `--prometheus`: an IP:PORT on loopback (port 0: any free one).
+/// `--prometheus`: HOST:PORT or IP:PORT, any address (port 0: any free one).
 pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr =
-        s.parse().map_err(|_| format!("{s:?} is not an IP:PORT address (e.g. 127.0.0.1:9464 or [::1]:9464)"))?;
-    check_loopback(addr)?;
-    Ok(addr)
+    use std::net::ToSocketAddrs;
+    let bad = || {
+        format!("{s:?} is not an address to listen on: write IP:PORT or HOST:PORT, e.g. 0.0.0.0:9464 (a pod, scraped by Prometheus), 127.0.0.1:9464 (this machine only) or [::1]:9464")
+    };
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    let mut addrs = s.to_socket_addrs().map_err(|e| format!("{}: {e}", bad()))?;
+    addrs.next().ok_or_else(bad)
 }
 
-/// Loopback only: 127.0.0.0/8 or ::1.
-pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
-    match addr.ip().is_loopback() {
-        true => Ok(()),
-        false => Err(format!("{} is not a loopback address: {LOOPBACK_RULE}", addr.ip())),
-    }
+/// The address the exporter will serve on (before the run starts).
+pub fn check_listener(listener: &TcpListener) -> Result<SocketAddr, String> {
+    listener.local_addr().map_err(|e| format!("--prometheus: the listener has no address: {e}"))
 }
 
 /// Histogram bucket bounds, seconds, and the same in µs (the HDR unit).
-const BUCKETS_S: [&str; 16] = [
-    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
-    "2.5", "5", "10",
-];
+const BUCKETS_S: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 const BUCKETS_US: [u64; 16] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
     5_000_000, 10_000_000,
 ];
 
-/// What a scrape shows besides the metrics: fixed for the run.
+/// What a scrape reads: the run's live state, and what is fixed for the run.
 struct Source {
     metrics: Arc<Metrics>,
     phase: watch::Receiver<Phase>,
+    /// The latest periodic snapshot's figures (lost, findings so far).
+    progress: Progress,
+    /// The broker's process, when midge knows it (spawned, or `--broker-pid`).
+    broker_pid: BrokerPid,
     planned: u64,
     /// `midge_info`'s labels, escaped.
-    info: String,
+    info: [(&'static str, String); 3],
 }
 
-/// Refuses a listener that is not on loopback (before the run starts).
-pub fn check_listener(listener: &TcpListener) -> Result<SocketAddr, String> {
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    check_loopback(addr)?;
-    Ok(addr)
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("planned", &self.planned).field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+/// What the exporter needs of the run besides its listener.
+pub struct ExporterInputs {
+    pub metrics: Arc<Metrics>,
+    pub phase: watch::Receiver<Phase>,
+    pub progress: Progress,
+    pub broker_pid: BrokerPid,
 }
 
 /// The exporter, to run as one of the run's background tasks
 /// (`control::Tasks`): serves on `listener` (bound by the caller, so it
-/// knows the address; passed by `check_listener`) until `shutdown`, then
-/// stops accepting, lets a response under way finish (briefly), and closes
-/// the listener.
+/// knows the address) until `shutdown`, then stops accepting, lets a
+/// response under way finish (at most 1 s), and closes the listener.
 pub fn exporter(
     listener: TcpListener,
-    metrics: Arc<Metrics>,
-    phase: watch::Receiver<Phase>,
+    inputs: ExporterInputs,
     plan: &Plan,
     shutdown: Shutdown,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let info = format!(
-        "version=\"{}\",scenario=\"{}\",run_id=\"{:016x}\"",
-        escape_label(env!("CARGO_PKG_VERSION")),
-        escape_label(&plan.name),
-        plan.run_id
-    );
-    let source = Arc::new(Source { metrics, phase, planned: plan.clients.len() as u64, info });
-    serve(listener, source, shutdown)
+    let info = [
+        ("version", escape_label(env!("CARGO_PKG_VERSION"))),
+        ("scenario", escape_label(&plan.name)),
+        ("run_id", format!("{:016x}", plan.run_id)),
+    ];
+    let ExporterInputs { metrics, phase, progress, broker_pid } = inputs;
+    let source = Source { metrics, phase, progress, broker_pid, planned: plan.clients.len() as u64, info };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(source));
+    serve(listener, Arc::new(registry), shutdown)
 }
 
-async fn serve(listener: TcpListener, source: Arc<Source>, mut shutdown: Shutdown) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let source = source.clone();
-                    conns.spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &source)).await;
-                    });
-                }
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = shutdown.requested() => break,
-        }
+async fn serve(listener: TcpListener, registry: Arc<Registry>, mut shutdown: Shutdown) {
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state(registry);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+    tokio::select! {
+        _ = &mut server => return,
+        _ = shutdown.requested() => {}
     }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(1), async { while conns.join_next().await.is_some() {} }).await;
-    conns.shutdown().await;
+    let _ = stop_tx.send(());
+    // Dropped after the grace: the listener and any lingering connection with it.
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
 }
 
-/// One request, one response, then close.
-async fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
+/// `GET /metrics`: the exposition text of this moment.
+async fn scrape(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+    let mut body = String::with_capacity(8192);
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (axum::http::StatusCode::OK, [(CONTENT_TYPE, CONTENT_TYPE_OPENMETRICS)], body),
+        Err(_) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "midge could not encode its metrics\n".to_string(),
+        ),
     }
-    let line = request.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
-    let mut words = line.split(|&b| b == b' ');
-    let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    let (status, content_type, body) = if method == b"GET" && path == b"/metrics" {
-        ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(source))
-    } else {
-        ("404 Not Found", "text/plain; charset=utf-8", "not found: midge serves GET /metrics\n".to_string())
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.flush().await?;
-    stream.shutdown().await
+}
+
+impl Collector for Source {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let m = &self.metrics;
+        let mut c = Counters::default();
+        let (mut e2e, mut connect, mut ack) = (Buckets::default(), Buckets::default(), Buckets::default());
+        m.read_shards(|counters: &Counters, l: &ShardLatencies| {
+            c.add(counters);
+            // A histogram nothing was recorded into adds nothing.
+            e2e.add_lazy(&l.e2e);
+            connect.add_lazy(&l.connect);
+            ack.add_lazy(&l.ack);
+        });
+        let help = "midge's version, the scenario's name and the run id; always 1.";
+        e.encode_descriptor("midge", help, None, MetricType::Info)?.encode_info(&self.info)?;
+        self.encode_run(&mut e, &c)?;
+        encode_messages(&mut e, &c)?;
+        histogram(
+            &mut e,
+            "midge_e2e_latency_seconds",
+            "End-to-end latency, from a message's intended send time to its receipt.",
+            &e2e,
+        )?;
+        histogram(
+            &mut e,
+            "midge_connect_latency_seconds",
+            "Time from connecting to the CONNACK (TLS included).",
+            &connect,
+        )?;
+        histogram(
+            &mut e,
+            "midge_ack_latency_seconds",
+            "Time from a QoS 1 or 2 PUBLISH to its PUBACK or PUBCOMP.",
+            &ack,
+        )?;
+        self.encode_so_far(&mut e)?;
+        self.encode_processes(&mut e)
+    }
+}
+
+impl Source {
+    /// The phase, the clients, the connections.
+    fn encode_run(&self, e: &mut DescriptorEncoder, c: &Counters) -> fmt::Result {
+        let phase = *self.phase.borrow();
+        let help = "The run's phase: 1 for the current one, 0 for the others.";
+        let mut family = e.encode_descriptor("midge_run_phase", help, None, MetricType::Gauge)?;
+        for (name, on) in [
+            ("connecting", phase == Phase::Connecting),
+            ("publishing", matches!(phase, Phase::Publishing { .. })),
+            ("draining", phase == Phase::Draining),
+            ("shutdown", phase == Phase::Shutdown),
+        ] {
+            ConstGauge::new(on as i64).encode(family.encode_family(&[("phase", name)])?)?;
+        }
+        let m = &self.metrics;
+        gauge(e, "midge_clients_planned", "Clients the scenario plans.", self.planned as i64)?;
+        gauge(
+            e,
+            "midge_clients_connected",
+            "Clients connected right now.",
+            m.connected.load(Ordering::Relaxed).max(0),
+        )?;
+        gauge(
+            e,
+            "midge_messages_in_flight",
+            "QoS 1 and 2 publishes awaiting their acknowledgement right now.",
+            m.inflight.load(Ordering::Relaxed).max(0),
+        )?;
+        counter(e, "midge_connect_attempts", "Connection attempts (TCP, TLS, CONNECT).", c.connect_attempts)?;
+        counter(e, "midge_connects", "Connections the broker accepted (CONNACK success).", c.connects)?;
+        counter(e, "midge_reconnects", "Successful connections after a client's first.", c.reconnects)?;
+        let help = "Failed connection attempts, by cause.";
+        let mut family = e.encode_descriptor("midge_connect_failures", help, None, MetricType::Counter)?;
+        for (cause, n) in crate::record::names::by_name(&c.connect_failures) {
+            ConstCounter::new(n).encode(family.encode_family(&[("cause", escape_label(&cause))])?)?;
+        }
+        Ok(())
+    }
+
+    /// The latest periodic snapshot's lost messages and findings
+    /// (`runner::periodic`; 0 and none before the first).
+    fn encode_so_far(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let so_far = self.progress.so_far();
+        let help = "Messages lost as of the latest periodic report (scenario report_every; a message still in flight is never counted); 0 before the first.";
+        gauge(e, "midge_messages_lost_so_far", help, so_far.as_ref().map_or(0, |s| s.lost as i64))?;
+        let help = "Run-clock seconds the latest periodic report decides lost and findings up to; 0 before the first.";
+        let as_of = ConstGauge::new(so_far.as_ref().map_or(0.0, |s| s.as_of_s));
+        as_of.encode(e.encode_descriptor("midge_snapshot_as_of_seconds", help, None, MetricType::Gauge)?)?;
+        let help = "Findings of the latest periodic report, by kind.";
+        let mut family = e.encode_descriptor("midge_findings_so_far", help, None, MetricType::Gauge)?;
+        for (kind, n) in so_far.map(|s| s.findings).unwrap_or_default() {
+            ConstGauge::new(n as i64).encode(family.encode_family(&[("kind", escape_label(&kind))])?)?;
+        }
+        Ok(())
+    }
+
+    /// midge's process and the broker's (when midge knows its PID).
+    fn encode_processes(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let help = "CPU seconds midge's process has used (user and system).";
+        ConstCounter::new(crate::metrics::process_cpu_seconds()).encode(e.encode_descriptor(
+            "midge_process_cpu_seconds",
+            help,
+            None,
+            MetricType::Counter,
+        )?)?;
+        let rss = crate::metrics::process_rss_kib() as i64 * 1024;
+        gauge(e, "midge_process_resident_memory_bytes", "midge's resident memory.", rss)?;
+        let pid = self.broker_pid.get();
+        let help = "CPU seconds the broker's process has used: a spawned broker's or --broker-pid's (none for another broker).";
+        let mut family = e.encode_descriptor("midge_broker_cpu_seconds", help, None, MetricType::Counter)?;
+        if let Some(cpu) = pid.and_then(crate::metrics::pid_cpu_seconds) {
+            ConstCounter::new(cpu).encode(family.encode_family(&[("pid", pid.unwrap_or_default().to_string())])?)?;
+        }
+        let help = "The broker's resident memory: a spawned broker's or --broker-pid's (none for another broker).";
+        let mut family = e.encode_descriptor("midge_broker_resident_memory_bytes", help, None, MetricType::Gauge)?;
+        if let Some(kib) = pid.and_then(crate::metrics::pid_rss_kib) {
+            let labels = [("pid", pid.unwrap_or_default().to_string())];
+            ConstGauge::new(kib as i64 * 1024).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Messages published and delivered by QoS, bytes on the sockets.
+fn encode_messages(e: &mut DescriptorEncoder, c: &Counters) -> fmt::Result {
+    let help = "PUBLISH packets midge's publishers wrote, by QoS.";
+    let mut family = e.encode_descriptor("midge_messages_published", help, None, MetricType::Counter)?;
+    for (qos, n) in c.published.iter().enumerate() {
+        ConstCounter::new(*n).encode(family.encode_family(&[("qos", qos.to_string())])?)?;
+    }
+    let help = "PUBLISH packets midge's subscribers received, duplicates included, by QoS.";
+    let mut family = e.encode_descriptor("midge_messages_delivered", help, None, MetricType::Counter)?;
+    for (qos, n) in c.received.iter().enumerate() {
+        ConstCounter::new(*n).encode(family.encode_family(&[("qos", qos.to_string())])?)?;
+    }
+    counter(e, "midge_socket_bytes_in", "Bytes read from the broker, counted when a connection ends.", c.bytes_in)?;
+    counter(e, "midge_socket_bytes_out", "Bytes written to the broker, counted when a connection ends.", c.bytes_out)
 }
 
 /// A histogram in the fixed buckets: per-bucket counts (not yet cumulative;
 /// the last one +Inf), the count and the sum in µs.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Buckets {
     counts: [u64; BUCKETS_US.len() + 1],
     count: u64,
@@ -184,114 +326,30 @@ impl Buckets {
             self.add(h);
         }
     }
-}
 
-/// The exposition text of one scrape.
-fn render(source: &Source) -> String {
-    let m = &source.metrics;
-    let mut c = Counters::default();
-    let (mut e2e, mut connect, mut ack) = (Buckets::default(), Buckets::default(), Buckets::default());
-    m.read_shards(|counters: &Counters, l: &ShardLatencies| {
-        c.add(counters);
-        // A histogram nothing was recorded into adds nothing.
-        e2e.add_lazy(&l.e2e);
-        connect.add_lazy(&l.connect);
-        ack.add_lazy(&l.ack);
-    });
-    let phase = *source.phase.borrow();
-    let mut out = String::with_capacity(8192);
-    let o = &mut out;
-
-    family(o, "midge_info", "gauge", "midge's version, the scenario's name and the run id; always 1.");
-    let _ = writeln!(o, "midge_info{{{}}} 1", source.info);
-    family(o, "midge_run_phase", "gauge", "The run's phase: 1 for the current one, 0 for the others.");
-    for (name, on) in [
-        ("connecting", phase == Phase::Connecting),
-        ("publishing", matches!(phase, Phase::Publishing { .. })),
-        ("draining", phase == Phase::Draining),
-        ("shutdown", phase == Phase::Shutdown),
-    ] {
-        let _ = writeln!(o, "midge_run_phase{{phase=\"{name}\"}} {}", on as u8);
+    /// (upper bound in seconds, count in that bucket alone), +Inf last as
+    /// the encoder writes it (`f64::MAX`).
+    fn bounds(&self) -> Vec<(f64, u64)> {
+        BUCKETS_S.iter().copied().chain([f64::MAX]).zip(self.counts).collect()
     }
-    gauge(o, "midge_clients_planned", "Clients the scenario plans.", source.planned as i64);
-    gauge(o, "midge_clients_connected", "Clients connected right now.", m.connected.load(Ordering::Relaxed).max(0));
-    gauge(
-        o,
-        "midge_messages_in_flight",
-        "QoS 1 and 2 publishes awaiting their acknowledgement right now.",
-        m.inflight.load(Ordering::Relaxed).max(0),
-    );
-    counter(o, "midge_connect_attempts_total", "Connection attempts (TCP, TLS, CONNECT).", c.connect_attempts);
-    counter(o, "midge_connects_total", "Connections the broker accepted (CONNACK success).", c.connects);
-    counter(o, "midge_reconnects_total", "Successful connections after a client's first.", c.reconnects);
-    family(o, "midge_connect_failures_total", "counter", "Failed connection attempts, by cause.");
-    for (cause, n) in crate::record::names::by_name(&c.connect_failures) {
-        let _ = writeln!(o, "midge_connect_failures_total{{cause=\"{}\"}} {n}", escape_label(&cause));
-    }
-    family(o, "midge_messages_published_total", "counter", "PUBLISH packets midge's publishers wrote, by QoS.");
-    for (qos, n) in c.published.iter().enumerate() {
-        let _ = writeln!(o, "midge_messages_published_total{{qos=\"{qos}\"}} {n}");
-    }
-    family(
-        o,
-        "midge_messages_delivered_total",
-        "counter",
-        "PUBLISH packets midge's subscribers received, duplicates included, by QoS.",
-    );
-    for (qos, n) in c.received.iter().enumerate() {
-        let _ = writeln!(o, "midge_messages_delivered_total{{qos=\"{qos}\"}} {n}");
-    }
-    counter(
-        o,
-        "midge_socket_bytes_in_total",
-        "Bytes read from the broker, counted when a connection ends.",
-        c.bytes_in,
-    );
-    counter(
-        o,
-        "midge_socket_bytes_out_total",
-        "Bytes written to the broker, counted when a connection ends.",
-        c.bytes_out,
-    );
-    histogram(
-        o,
-        "midge_e2e_latency_seconds",
-        "End-to-end latency, from a message's intended send time to its receipt.",
-        &e2e,
-    );
-    histogram(o, "midge_connect_latency_seconds", "Time from connecting to the CONNACK (TLS included).", &connect);
-    histogram(o, "midge_ack_latency_seconds", "Time from a QoS 1 or 2 PUBLISH to its PUBACK or PUBCOMP.", &ack);
-    out
 }
 
-fn family(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {}", help.replace('\\', "\\\\").replace('\n', "\\n"));
-    let _ = writeln!(o, "# TYPE {name} {kind}");
+fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> fmt::Result {
+    ConstGauge::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
-fn gauge(o: &mut String, name: &str, help: &str, value: i64) {
-    family(o, name, "gauge", help);
-    let _ = writeln!(o, "{name} {value}");
+/// A counter; the encoder writes its sample as `NAME_total`.
+fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    ConstCounter::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-fn counter(o: &mut String, name: &str, help: &str, value: u64) {
-    family(o, name, "counter", help);
-    let _ = writeln!(o, "{name} {value}");
+fn histogram(e: &mut DescriptorEncoder, name: &str, help: &str, b: &Buckets) -> fmt::Result {
+    let mut m: MetricEncoder = e.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    m.encode_histogram::<()>(b.sum_us as f64 / 1e6, b.count, &b.bounds(), None)
 }
 
-fn histogram(o: &mut String, name: &str, help: &str, b: &Buckets) {
-    family(o, name, "histogram", help);
-    let mut cumulative = 0;
-    for (le, n) in BUCKETS_S.iter().zip(b.counts) {
-        cumulative += n;
-        let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-    }
-    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", b.count);
-    let _ = writeln!(o, "{name}_sum {}", b.sum_us as f64 / 1e6);
-    let _ = writeln!(o, "{name}_count {}", b.count);
-}
-
-/// A label value as the text format writes it: backslash, quote and newline escaped.
+/// A label value as the text format writes it: backslash, quote and newline
+/// escaped (the encoder writes label values as given).
 fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -301,16 +359,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_addresses_are_accepted() {
-        for ok in ["127.0.0.1:9464", "127.8.9.10:0", "[::1]:9464"] {
+    fn any_address_is_accepted_and_a_wrong_one_is_named() {
+        for ok in ["127.0.0.1:9464", "127.8.9.10:0", "[::1]:9464", "0.0.0.0:9464", "10.0.0.1:9000", "localhost:0"] {
             assert!(parse_listen_addr(ok).is_ok(), "{ok}");
         }
-        for bad in ["10.0.0.1:9000", "0.0.0.0:9464", "[::]:9464", "[::ffff:127.0.0.1]:1", "192.168.1.2:80"] {
+        for bad in ["127.0.0.1", "localhost", ":9464", "127.0.0.1:99999", "no such host"] {
             let e = parse_listen_addr(bad).unwrap_err();
-            assert!(e.contains("not a loopback address") && e.contains("127.0.0.0/8 or ::1"), "{bad}: {e}");
+            assert!(e.contains("not an address to listen on") && e.contains("0.0.0.0:9464"), "{bad}: {e}");
         }
-        assert!(parse_listen_addr("localhost:9464").unwrap_err().contains("IP:PORT"));
-        assert!(parse_listen_addr("127.0.0.1").is_err());
+    }
+
+    /// The encoder's text of one collector.
+    fn text_of(c: impl Collector) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(c));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[derive(Debug)]
+    struct One(Buckets);
+
+    impl Collector for One {
+        fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+            histogram(&mut e, "x_seconds", "help", &self.0)?;
+            counter(&mut e, "x_things", "help", 7)?;
+            gauge(&mut e, "x_now", "help", -3)
+        }
     }
 
     #[test]
@@ -331,13 +407,16 @@ mod tests {
         assert_eq!(b.counts[16], 1, "20 s: only +Inf");
         let sum_s = b.sum_us as f64 / 1e6;
         assert!((sum_s - 23.000951).abs() < 0.02, "{sum_s}");
-        let mut o = String::new();
-        histogram(&mut o, "x_seconds", "help", &b);
+        let o = text_of(One(b));
+        assert!(o.contains("# TYPE x_seconds histogram\n"), "{o}");
         assert!(o.contains("x_seconds_bucket{le=\"0.0001\"} 2\n"), "{o}");
         assert!(o.contains("x_seconds_bucket{le=\"0.00025\"} 3\n"), "{o}");
-        assert!(o.contains("x_seconds_bucket{le=\"10\"} 5\n"), "{o}");
+        assert!(o.contains("x_seconds_bucket{le=\"10.0\"} 5\n"), "{o}");
         assert!(o.contains("x_seconds_bucket{le=\"+Inf\"} 6\n"), "{o}");
         assert!(o.contains("x_seconds_count 6\n"), "{o}");
+        assert!(o.contains("# TYPE x_things counter\nx_things_total 7\n"), "{o}");
+        assert!(o.contains("# TYPE x_now gauge\nx_now -3\n"), "{o}");
+        assert!(o.ends_with("# EOF\n"), "{o}");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! Filters are validated, topics matched with the `$` rule (a wildcard at the
 //! first level never matches a `$` topic); `shared` splits a
 //! `$share/{group}/{filter}` filter into its group and filter.
+//!
+//! `from_emqtt_bench`: emqtt-bench's topic variables (`%i` the client's
+//! number, `%c` its client id) in midge's placeholders (`{i}`, `{client}`),
+//! the one place they are read.
 
 /// Checks a subscription filter: `#` only as the whole last level, `+` only as a whole level.
 pub fn validate_filter(filter: &str) -> Result<(), String> {
@@ -52,6 +56,31 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     t.next().is_none()
 }
 
+/// An emqtt-bench topic or filter in midge's spelling: `%i` (the client's
+/// number) becomes `{i}`, `%c` (its client id) `{client}`, `%%` a `%`.
+/// `%u` (the user name) and any other `%` variable are refused by name.
+pub fn from_emqtt_bench(template: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('i') => out.push_str("{i}"),
+            Some('c') => out.push_str("{client}"),
+            Some('%') => out.push('%'),
+            Some('u') => return Err(format!("{template:?}: %u (the user name) is not supported; use %i or %c")),
+            Some(other) => {
+                return Err(format!("{template:?}: unknown variable %{other} (%i: client number, %c: client id)"))
+            }
+            None => return Err(format!("{template:?}: a lone % at the end (%i: client number, %c: client id)")),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +115,16 @@ mod tests {
         assert_eq!(shared("$share/g"), None);
         assert!(!matches("$share/g/s/#", "s/1"), "the share prefix is no topic level");
         assert!(matches(shared("$share/g/s/#").unwrap().1, "s/1"));
+    }
+
+    #[test]
+    fn emqtt_bench_variables_become_placeholders() {
+        assert_eq!(from_emqtt_bench("bench/%i").unwrap(), "bench/{i}");
+        assert_eq!(from_emqtt_bench("x/%c/%i/y").unwrap(), "x/{client}/{i}/y");
+        assert_eq!(from_emqtt_bench("100%%/a").unwrap(), "100%/a");
+        assert_eq!(from_emqtt_bench("plain/#").unwrap(), "plain/#");
+        assert!(from_emqtt_bench("a/%u").unwrap_err().contains("%u"));
+        assert!(from_emqtt_bench("a/%z").unwrap_err().contains("%z"));
+        assert!(from_emqtt_bench("a/%").is_err());
     }
 }

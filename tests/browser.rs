@@ -2,7 +2,8 @@
 //! browser (headless Chromium, Debian's `chromium`, which tests/run.sh
 //! installs), screenshotted, and the screenshot checked — every plot the
 //! page has drew its axes, its labels and its lines, and the page is neither
-//! blank nor a smear.
+//! blank nor a smear — and the page's DOM as Chromium built it holds no
+//! Markdown left as text (no pipe table, no `#` heading, no `**`).
 //!
 //! With MIDGE_SCREENSHOT=PATH it also writes the top of the page (title,
 //! tables, the first plots; cropped to the text column) to PATH, which is how
@@ -38,7 +39,9 @@ fn the_quickstart_report_renders_every_plot_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("qs");
     let out = Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["run", "scenarios/quickstart.toml", "-q", "--duration", "2s", "--out"])
+        // 5 s: enough seconds for the plots over time (fewer points are
+        // said in words, not drawn).
+        .args(["run", "scenarios/quickstart.toml", "-q", "--duration", "5s", "--out"])
         .arg(&out_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -49,8 +52,14 @@ fn the_quickstart_report_renders_every_plot_in_chromium() {
     let svgs = html.matches("<svg").count();
     assert!(svgs >= 4, "the quick start's report has its plots: {svgs} <svg> in report.html");
 
+    let dom = dir.path().join("dom.html");
+    headless(&browser, &html_path, dir.path(), &["--dump-dom".to_string()], &dom);
+    no_markdown_left(&std::fs::read_to_string(&dom).unwrap());
+
     let shot = dir.path().join("report.png");
-    screenshot(&browser, &html_path, &shot, dir.path());
+    let arg = format!("--screenshot={}", shot.display());
+    headless(&browser, &html_path, dir.path(), &[arg], &dir.path().join("chromium.log"));
+    assert!(shot.exists(), "{} wrote no screenshot", browser.display());
     let img = Image::read(&shot);
     assert_eq!((img.w, img.h), WINDOW, "the screenshot is the window's size");
 
@@ -115,12 +124,44 @@ fn chromium() -> PathBuf {
     })
 }
 
-/// Opens `html` headless in a fresh profile and screenshots the window into
-/// `png`; kills the browser (its process group, which only it and its
-/// children are in) when it takes longer than BROWSER_TIMEOUT.
-fn screenshot(browser: &Path, html: &Path, png: &Path, scratch: &Path) {
+/// The text of the page as Chromium built it (tags, styles and plots
+/// left out) holds no Markdown: every table, heading and emphasis of
+/// report.md was rendered.
+fn no_markdown_left(dom: &str) {
+    // Plots and the style sheet are not text a person reads.
+    let text = without(&without(dom, "<svg", "</svg>"), "<style", "</style>");
+    let mut lines = Vec::new();
+    for piece in text.split('<') {
+        let body = piece.split_once('>').map_or(piece, |(_, b)| b);
+        lines.extend(body.lines().map(str::trim).filter(|l| !l.is_empty()));
+    }
+    assert!(lines.len() > 50, "the page has its text: {lines:?}");
+    for line in &lines {
+        let raw_table = line.starts_with('|') || line.contains("|---") || line.contains("---|");
+        assert!(!raw_table, "a Markdown table as text in the page: {line:?}");
+        assert!(!line.starts_with('#'), "a Markdown heading as text in the page: {line:?}");
+        assert!(!line.contains("**"), "Markdown emphasis as text in the page: {line:?}");
+    }
+    assert!(dom.contains("<h3>Messages</h3>") && dom.matches("<table>").count() >= 4, "report.md rendered");
+}
+
+/// `s` less every part from `open` to `close`.
+fn without(s: &str, open: &str, close: &str) -> String {
+    let (mut kept, mut rest) = (String::new(), s);
+    while let Some(i) = rest.find(open) {
+        kept.push_str(&rest[..i]);
+        rest = rest[i..].find(close).map_or("", |j| &rest[i + j + close.len()..]);
+    }
+    kept + rest
+}
+
+/// Opens `html` headless in a fresh profile with `args` (a screenshot, a
+/// DOM dump), its output into `out`; kills the browser (its process group,
+/// which only it and its children are in) when it takes longer than
+/// BROWSER_TIMEOUT.
+fn headless(browser: &Path, html: &Path, scratch: &Path, args: &[String], out: &Path) {
     use std::os::unix::process::CommandExt;
-    let log = scratch.join("chromium.log");
+    let log = scratch.join("chromium.err");
     let mut child = Command::new(browser)
         .args([
             "--headless",
@@ -136,10 +177,10 @@ fn screenshot(browser: &Path, html: &Path, png: &Path, scratch: &Path) {
         ])
         .arg(format!("--user-data-dir={}", scratch.join("chromium-profile").display()))
         .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
-        .arg(format!("--screenshot={}", png.display()))
+        .args(args)
         .arg(format!("file://{}", html.canonicalize().unwrap().display()))
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
+        .stdout(std::fs::File::create(out).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .process_group(0)
         .spawn()
@@ -163,10 +204,8 @@ fn screenshot(browser: &Path, html: &Path, png: &Path, scratch: &Path) {
     unsafe { libc::kill(-group, libc::SIGKILL) };
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     match status {
-        None => panic!("{} did not screenshot report.html within {BROWSER_TIMEOUT:?}:\n{log}", browser.display()),
-        Some(s) if !s.success() || !png.exists() => {
-            panic!("{} failed to screenshot report.html ({s}):\n{log}", browser.display())
-        }
+        None => panic!("{} did not open report.html ({args:?}) within {BROWSER_TIMEOUT:?}:\n{log}", browser.display()),
+        Some(s) if !s.success() => panic!("{} failed on report.html ({args:?}, {s}):\n{log}", browser.display()),
         Some(_) => {}
     }
 }

@@ -108,22 +108,29 @@ async fn a_clients_search_finds_the_connection_limit() {
     let report = json(&out.join("report.json"));
     assert_eq!(report["capacity"], on_disk, "report.json carries the same search");
     assert_eq!(report["clients"]["planned"], 325, "report.json is the first failing step's");
+    assert_eq!(report["broker"]["kind"], "spawned mosquitto", "the search's broker is named as midge's");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
         md.contains("## Capacity") && md.contains("Holds 300 clients") && md.contains("breaks at 325 clients"),
         "{md}"
     );
+    // It leads with the answer, not the knee step's (failing) verdict.
+    let head = md.split("\n\n").take(3).collect::<Vec<_>>().join("\n\n");
+    assert!(head.starts_with("# midge: ") && head.contains(" — capacity\n\n**Holds 300 clients"), "{head}");
+    assert!(head.contains("steps/06") && !head.contains("— FAIL"), "{head}");
+    assert!(md.contains("Broker mqtt://127.0.0.1:") && md.contains("(spawned mosquitto)"), "{md}");
     // report.html opens with the search: its sentence, the two curves with
     // the knee marked, and the table of steps, before the step's own plots.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let section = html.find("<h2>Capacity</h2>").expect("report.html has a Capacity section");
+    let answer = html.find("<p class=\"answer\">Holds 300 clients").expect("report.html opens with the answer");
+    assert!(answer < section && html[..answer].contains("capacity</span></h1>"), "{}", &html[..answer]);
     assert!(section < html.find("<h2>Over time</h2>").unwrap(), "the Capacity section comes first");
     for needle in [
         "capacity: messages offered and delivered per step",
         "capacity: latency per step",
         "last pass 300",
         "first fail 325",
-        "Holds 300 clients",
         "<td>steps/06</td>",
     ] {
         assert!(html[section..].contains(needle), "report.html lacks {needle:?}");

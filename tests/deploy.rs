@@ -80,6 +80,16 @@ fn the_shard_job_is_an_indexed_job_whose_pieces_agree() {
     for var in ["BROKER_URL", "RUN_ID", "START_AT", "DURATION"] {
         assert!(run.contains_key(var), "run-config.yaml lacks {var}");
     }
+    // Prometheus finds each shard by the usual annotations, on the port it serves.
+    let notes = &spec["template"]["metadata"]["annotations"];
+    assert_eq!(s(&notes["prometheus.io/scrape"]), "true");
+    assert_eq!(s(&notes["prometheus.io/path"]), "/metrics");
+    let port = s(&notes["prometheus.io/port"]);
+    let ports: Vec<String> = c["ports"].as_vec().unwrap().iter().map(|p| s(&p["containerPort"])).collect();
+    assert!(ports.contains(&port), "the container exposes {port}: {ports:?}");
+    let at = args.iter().position(|a| a == "--prometheus").expect("--prometheus ADDR");
+    assert_eq!(args[at + 1], "$(PROMETHEUS_ADDR)");
+    assert_eq!(run["PROMETHEUS_ADDR"], format!("0.0.0.0:{port}"), "the pod's every address, on the annotated port");
     let pvc = manifest("reports-pvc.yaml");
     assert_eq!(s(&volumes["reports"]["persistentVolumeClaim"]["claimName"]), s(&pvc["metadata"]["name"]));
     assert_eq!(strings(&pvc["spec"]["accessModes"]), vec!["ReadWriteMany"], "every pod writes to it");
@@ -100,6 +110,8 @@ async fn the_pods_commands_run_here_shard_and_merge() {
     let (_, mut env) = config_map("run-config.yaml");
     env.insert("BROKER_URL".into(), support::url(&broker));
     env.insert("DURATION".into(), "1s".into());
+    // Here, four processes on one machine, on loopback: each its own free port.
+    env.insert("PROMETHEUS_ADDR".into(), "127.0.0.1:0".into());
     let start = std::time::SystemTime::now() + std::time::Duration::from_secs(6);
     env.insert("START_AT".into(), humantime::format_rfc3339_seconds(start).to_string());
 

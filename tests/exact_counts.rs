@@ -249,3 +249,91 @@ async fn adaptive_batching_batches_under_load_and_not_at_a_trickle() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_brokers_publishers_on_one_subscribers_on_the_other_count_exactly() {
+    let (a, b) = bridged_pair().await;
+    let (url_a, url_b) = (url(&a), url(&b));
+    let (n, m, k) = (6u64, 20u64, 2u64);
+
+    // Publishers on node A, subscribers on node B: every message crosses the bridge.
+    let text = format!(
+        r#"
+name = "cross-node"
+duration = "2s"
+drain = "3s"
+[[group]]
+name = "sub"
+broker = "{url_b}"
+clients = {k}
+subscribe = {{ filter = "cl/#", qos = 1 }}
+[[group]]
+name = "pub"
+broker = "{url_a}"
+clients = {n}
+publish = {{ topic = "cl/{{client}}", qos = 1, rate = 20.0, payload = 64, count = {m} }}
+"#
+    );
+    let out = run_text(&text, &url_a).await;
+    let r = &out.report;
+    let msg = &r.messages;
+    assert_eq!(
+        (msg.published, msg.expected, msg.received, msg.lost, msg.duplicated),
+        (n * m, n * m * k, n * m * k, 0, 0),
+        "{msg:?}"
+    );
+    assert_eq!(r.brokers.len(), 2, "{:?}", r.brokers);
+    // The subscribers' group comes first, so its broker is the first listed.
+    let (on_b, on_a) = (&r.brokers[0], &r.brokers[1]);
+    assert_eq!((on_b.url.as_str(), on_a.url.as_str()), (url_b.as_str(), url_a.as_str()));
+    assert_eq!((on_a.clients, on_a.connected, on_a.failed, on_a.disconnects), (n, n, 0, 0), "{on_a:?}");
+    assert_eq!((on_b.clients, on_b.connected, on_b.failed, on_b.disconnects), (k, k, 0, 0), "{on_b:?}");
+    assert!(on_a.connect_p50_us.is_some_and(|p| p > 0) && on_a.connect_p99_us >= on_a.connect_p50_us, "{on_a:?}");
+    // The cross-node e2e: every delivery went A → B.
+    assert_eq!(r.broker_pairs.len(), 1, "{:?}", r.broker_pairs);
+    let pair = &r.broker_pairs[0];
+    assert_eq!((pair.from.as_str(), pair.to.as_str(), pair.deliveries), (url_a.as_str(), url_b.as_str(), n * m * k));
+    assert!(pair.e2e_p50_us > 0 && pair.e2e_p99_us >= pair.e2e_p50_us && pair.e2e_max_us >= pair.e2e_p99_us);
+    let md = midge::report::markdown::render(r);
+    assert!(md.contains("## Brokers") && md.contains(&format!("{url_a} → {url_b}")), "{md}");
+    assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
+
+    // A list: 10 publishers and 2 subscribers round-robin over [A, B]: 5 + 1 on each.
+    let text = format!(
+        r#"
+name = "round-robin"
+duration = "2s"
+drain = "3s"
+[broker]
+url = ["{url_a}", "{url_b}"]
+[[group]]
+name = "pub"
+clients = 10
+publish = {{ topic = "cl/rr/{{client}}", qos = 1, rate = 20.0, payload = 64, count = {m} }}
+[[group]]
+name = "sub"
+clients = 2
+subscribe = {{ filter = "cl/rr/#", qos = 1 }}
+"#
+    );
+    let file = parse(&text);
+    let plan = midge::plan::Plan::build(&file, &Default::default()).unwrap();
+    let out = midge::runner::run(plan, Default::default()).await.unwrap();
+    let r = &out.report;
+    let msg = &r.messages;
+    assert_eq!((msg.published, msg.expected, msg.received, msg.lost), (10 * m, 20 * m, 20 * m, 0), "{msg:?}");
+    let counts: Vec<_> = r.brokers.iter().map(|b| (b.url.clone(), b.clients, b.connected, b.failed)).collect();
+    assert_eq!(counts, vec![(url_a.clone(), 6, 6, 0), (url_b.clone(), 6, 6, 0)]);
+    // Each pair carried what 5 publishers sent to 1 subscriber.
+    let pairs: Vec<_> = r.broker_pairs.iter().map(|p| (p.from.clone(), p.to.clone(), p.deliveries)).collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (url_a.clone(), url_a.clone(), 5 * m),
+            (url_a.clone(), url_b.clone(), 5 * m),
+            (url_b.clone(), url_a.clone(), 5 * m),
+            (url_b.clone(), url_b.clone(), 5 * m),
+        ]
+    );
+    assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
+}

@@ -69,7 +69,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],                                                                 // 5
     &["metrics", "limits", "broker", "workers", "progress", "merge", "control"], // 6
     &["client", "faults", "sys"],                                                // 7
-    &["runner", "capacity", "prometheus"],                                       // 8
+    &["runner", "capacity", "prometheus", "shrink"],                             // 8
     &["cli"],                                                                    // 9, with the crate root
 ];
 

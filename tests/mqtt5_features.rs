@@ -209,3 +209,123 @@ subscribe = { filter = "w5/#", qos = 1 }
     ];
     assert_eq!(got, want, "{:#?}", out.report.findings);
 }
+
+/// MQTT 5 CONNECT limits and subscription options midge announces, on
+/// mosquitto 2.0.11, in one run:
+/// - `receive_maximum = 5` under bursts of 100: nothing lost, and the
+///   record shows mosquitto 2.0.11 breaking the limit (`max_inbound_inflight`
+///   above 5: once messages queue for the client it sends them all, with no
+///   regard for the client's quota). Confirmed apart from midge, 2026-12-06:
+///   a raw MQTT 5 client (Python sockets) announcing Receive Maximum 5 and
+///   acknowledging every 50 ms received 245 QoS 1 PUBLISHes between two of
+///   its acknowledgements from a `mosquitto_pub -l` flood of 400. (The
+///   witness's check turns this into a `spec_violation`.)
+/// - `no_local` on a group that publishes and subscribes to its own topics:
+///   no self stream planned, none delivered, no loss;
+/// - `retain_handling = "never"` on a late subscriber: no retained replay
+///   owed or received, where a late subscriber with the default got one
+///   (and, with `retain_as_published`, its live deliveries that keep
+///   RETAIN = 1 counted as receipts, not replays);
+/// - `maximum_packet_size = 1024` under a publisher of 2,000-byte messages:
+///   mosquitto sends none of them (`max_inbound_packet` ≤ 1024) and they are
+///   `over_max_packet_size`, not lost; the small messages arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_limits_and_subscription_options_hold_on_mosquitto() {
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let text = r#"
+name = "mqtt5-options"
+protocol = "5"
+duration = "2s"
+drain = "1s"
+[[group]]
+name = "narrow"
+client_id = { scheme = "prefix-serial", prefix = "narrow-" }
+receive_maximum = 5
+subscribe = { filter = "rm/#", qos = 1 }
+[[group]]
+name = "wide"
+client_id = { scheme = "prefix-serial", prefix = "wide-" }
+subscribe = { filter = "rm/#", qos = 1 }
+[[group]]
+name = "burst"
+client_id = { scheme = "prefix-serial", prefix = "burst-" }
+publish = { topic = "rm/{i}", qos = 1, rate = 400.0, arrival = "burst", burst = 100, payload = 64 }
+[[group]]
+name = "echo"
+client_id = { scheme = "prefix-serial", prefix = "echo-" }
+clients = 2
+publish = { topic = "echo/{i}", qos = 1, rate = 20.0, payload = 64 }
+subscribe = { filter = "echo/#", qos = 1, no_local = true }
+[[group]]
+name = "lamp"
+client_id = { scheme = "prefix-serial", prefix = "lamp-" }
+publish = { topic = "lamp/0", qos = 1, rate = 5.0, payload = 64, retain = true }
+[[group]]
+name = "late"
+client_id = { scheme = "prefix-serial", prefix = "late-" }
+start_after = "1s"
+subscribe = { filter = "lamp/#", qos = 1, retain_as_published = true }
+[[group]]
+name = "late-never"
+client_id = { scheme = "prefix-serial", prefix = "late-never-" }
+start_after = "1s"
+subscribe = { filter = "lamp/#", qos = 1, retain_handling = "never" }
+[[group]]
+name = "small"
+client_id = { scheme = "prefix-serial", prefix = "small-" }
+maximum_packet_size = 1024
+subscribe = { filter = "mix/#", qos = 1 }
+[[group]]
+name = "big"
+client_id = { scheme = "prefix-serial", prefix = "big-" }
+publish = { topic = "mix/big", qos = 1, rate = 20.0, payload = 2000 }
+[[group]]
+name = "little"
+client_id = { scheme = "prefix-serial", prefix = "little-" }
+publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
+"#;
+    let out = support::run_text(text, &support::url(&broker)).await;
+    let (r, rec) = (&out.report, &out.record);
+    let m = &r.messages;
+    let (narrow, wide) = (client(rec, "narrow-0"), client(rec, "wide-0"));
+    eprintln!("in flight toward narrow {}, wide {}; {m:?}", narrow.max_inbound_inflight, wide.max_inbound_inflight);
+    assert_eq!(m.lost, 0, "{m:?}");
+    // Receive Maximum 5: mosquitto 2.0.11 sends more at once (see above).
+    assert!(narrow.max_inbound_inflight > 5, "{}", narrow.max_inbound_inflight);
+    assert!(wide.max_inbound_inflight > 5, "{}", wide.max_inbound_inflight);
+    let plan = support::plan_of(rec);
+    let pubs = |c: &midge::record::ClientRecord| plan.clients[c.index as usize].publisher.unwrap();
+    let sent = |c: &midge::record::ClientRecord| c.publish_log.as_ref().unwrap().published();
+    let got = |sub: &midge::record::ClientRecord, from: &midge::record::ClientRecord| {
+        sub.rx.as_ref().and_then(|rx| rx.streams.get(&pubs(from))).map_or(0, |s| s.received.len())
+    };
+    let burst = client(rec, "burst-0");
+    assert!(sent(burst) >= 500, "{}", sent(burst));
+    assert_eq!((got(narrow, burst), got(wide, burst)), (sent(burst), sent(burst)));
+    // No Local: each echo client is owed the other's messages only, and got nothing of its own.
+    for (me, other) in [("echo-0", "echo-1"), ("echo-1", "echo-0")] {
+        let (me, other) = (client(rec, me), client(rec, other));
+        let streams = plan.streams.iter().filter(|s| s.subscriber_client == me.index);
+        assert_eq!(streams.map(|s| s.publisher_client).collect::<Vec<_>>(), vec![other.index]);
+        assert_eq!((got(me, me), got(me, other)), (0, sent(other)), "no own messages back");
+    }
+    // Retain Handling 2: no replay owed or received; the default one got its replay.
+    let replays = |id: &str| client(rec, id).rx.as_ref().map_or(0, |rx| rx.retained_replays);
+    assert_eq!((replays("late-0"), replays("late-never-0")), (1, 0));
+    assert_eq!((r.retained.expected_replays, r.retained.missing, r.retained.extra), (1, 0, 0));
+    // Retain As Published: late's live deliveries keep RETAIN = 1 and are
+    // receipts all the same (none lost, above), the replay counted apart.
+    let (late, lamp) = (client(rec, "late-0"), client(rec, "lamp-0"));
+    assert!(got(late, lamp) >= 3, "about 5 sent in its last second: {}", got(late, lamp));
+    // Maximum Packet Size: the 2,000-byte messages are never sent to small, not lost.
+    let (small, big, little) = (client(rec, "small-0"), client(rec, "big-0"), client(rec, "little-0"));
+    // The largest packet small got is one of little's: 1 + 1 + (2 + 10
+    // ("mix/little") + 2 (packet id) + 1 (no properties) + 64) = 81 bytes.
+    assert_eq!(small.max_inbound_packet, 81);
+    assert_eq!(m.over_max_packet_size, sent(big), "{m:?}");
+    let md = midge::report::markdown::render(r);
+    let line = format!("{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size`", sent(big));
+    assert!(md.contains(&line), "{md}");
+    assert_eq!((got(small, big), got(small, little)), (0, sent(little)));
+    assert_eq!(out.exit_code, 0);
+}

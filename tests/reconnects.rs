@@ -322,3 +322,30 @@ publish = {{ topic = "{topic}/{{i}}", qos = 1, rate = 50.0 }}
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_hits_its_clients_on_every_broker_of_the_run() {
+    // Two brokers, each with its own publishers and subscriber: a proxy in
+    // front of each, and one `cut` of every client cuts them on both.
+    let (a, b) = (mosquitto(NO_LIMITS).await, mosquitto(NO_LIMITS).await);
+    let group = |name: &str, broker: &str, clients: u32, what: &str| {
+        format!(
+            "[[group]]\nname = \"{name}\"\nbroker = \"{broker}\"\nclients = {clients}\nclean_session = false\nreconnect = {{ delay = \"200ms\" }}\n{what}\n"
+        )
+    };
+    let text = format!(
+        "name = \"cut-both\"\nduration = \"2s\"\ndrain = \"3s\"\n{}{}{}{}[[fault]]\nat = \"700ms\"\naction = \"cut\"\n",
+        group("sa", &url(&a), 1, "subscribe = { filter = \"ca/#\", qos = 1 }"),
+        group("sb", &url(&b), 1, "subscribe = { filter = \"cb/#\", qos = 1 }"),
+        group("pa", &url(&a), 2, "publish = { topic = \"ca/{i}\", qos = 1, rate = 20.0 }"),
+        group("pb", &url(&b), 2, "publish = { topic = \"cb/{i}\", qos = 1, rate = 20.0 }"),
+    );
+    let out = run_text(&text, &url(&a)).await;
+    let r = &out.report;
+    let per: Vec<_> = r.brokers.iter().map(|b| (b.url.clone(), b.clients, b.disconnects)).collect();
+    assert_eq!(per, vec![(url(&a), 3, 3), (url(&b), 3, 3)], "{:?}", r.client_timelines);
+    assert_eq!((r.reconnects, r.disconnects.total), (6, 6));
+    let m = &r.messages;
+    assert_eq!((m.published, m.in_doubt, m.lost), (4 * 40, 0, 0), "{m:?}");
+    assert_eq!(m.received, m.published, "each message has one subscriber, on its own broker: {m:?}");
+}

@@ -3,6 +3,7 @@
 //! and the schema must be strict enough to reject a dropped field or a bad
 //! verdict.
 
+mod support;
 use std::path::Path;
 
 use serde_json::Value;
@@ -209,4 +210,41 @@ async fn a_wss_report_with_its_tls_and_handshakes_matches_schema() {
     let mut bad = value.clone();
     bad["broker"]["tls"]["insecure"] = Value::from("no");
     assert!(!v.is_valid(&bad), "the schema accepts broker.tls.insecure = \"no\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_of_two_brokers_matches_schema() {
+    // Publishers and a subscriber on one mosquitto, an idle subscriber on
+    // another: two `brokers` entries, one pair.
+    let (a, b) = (support::mosquitto(&[]).await, support::mosquitto(&[]).await);
+    let (url_a, url_b) = (support::url(&a), support::url(&b));
+    let text = format!(
+        r#"
+name = "two-brokers"
+duration = "1s"
+drain = "1s"
+[[group]]
+name = "pub"
+broker = "{url_a}"
+clients = 2
+publish = {{ topic = "two/{{client}}", qos = 1, rate = 20.0 }}
+[[group]]
+name = "sub"
+broker = "{url_a}"
+subscribe = {{ filter = "two/#", qos = 1 }}
+[[group]]
+name = "idle"
+broker = "{url_b}"
+subscribe = {{ filter = "nothing/#", qos = 1 }}
+"#
+    );
+    let out = support::run_text(&text, &url_a).await;
+    let value = serde_json::to_value(&out.report).expect("report serializes");
+    assert_valid(&validator(), &value, "a report of two brokers");
+    assert_eq!(value["brokers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(value["brokers"][1]["url"], Value::from(url_b), "{}", value["brokers"]);
+    assert_eq!(value["broker_pairs"][0]["to"], Value::from(url_a.clone()), "{}", value["broker_pairs"]);
+    let mut no_pairs = value.clone();
+    no_pairs.as_object_mut().unwrap().remove("broker_pairs");
+    assert!(!validator().is_valid(&no_pairs), "the schema accepts a report without broker_pairs");
 }

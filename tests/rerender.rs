@@ -81,3 +81,24 @@ fn a_folder_without_a_record_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_two_bridged_brokers_comes_back_byte_for_byte() {
+    // `--broker A,B`: the clients round-robin over a bridged pair.
+    let (a, b) = support::bridged_pair().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("nodes.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"nodes\"\nduration = \"1s\"\n[[group]]\nname = \"pub\"\nclients = 4\npublish = { topic = \"cl/n/{client}\", qos = 1, rate = 20.0, count = 10 }\n[[group]]\nname = \"sub\"\nclients = 2\nsubscribe = { filter = \"cl/n/#\", qos = 1 }\n",
+    )
+    .unwrap();
+    let brokers = format!("{},{}", support::url(&a), support::url(&b));
+    let run = run_and_rerender(scenario.to_str().unwrap(), &["--broker", &brokers]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!((r["messages"]["received"].as_u64(), r["messages"]["lost"].as_u64()), (Some(80), Some(0)));
+    let clients: Vec<_> = r["brokers"].as_array().unwrap().iter().map(|b| b["clients"].as_u64()).collect();
+    assert_eq!(clients, vec![Some(3), Some(3)]);
+    assert_eq!(r["broker_pairs"].as_array().map(Vec::len), Some(4), "{}", r["broker_pairs"]);
+}

@@ -254,3 +254,83 @@ async fn a_shard_that_cannot_reach_the_broker_is_named_by_the_merge() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// emqtt-bench's habit: `midge sub` in the background, `midge pub -c 10 -I
+/// 10 -t 'x/%i' -q 1` for 2 s, the same --run-id. The sub alone lists the
+/// ten publishers it heard without a gap; `midge merge PUBDIR SUBDIR` counts
+/// the pair exactly as one run: published = expected = received, lost 0.
+/// Two runs of different run ids are refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bench_pub_and_sub_merge_into_exact_counts() {
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let port = broker.addr.port().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (pub_dir, sub_dir, both) = (tmp.path().join("pub"), tmp.path().join("sub"), tmp.path().join("both"));
+    let common = ["-h", "127.0.0.1", "-p", &port, "--run-id", "pair", "--quiet"];
+    let mut sub_args = vec!["sub", "-c", "1", "-t", "x/#", "-q", "1", "--duration", "6s", "--out"];
+    sub_args.push(sub_dir.to_str().unwrap());
+    sub_args.extend(common);
+    let sub = midge(&sub_args).spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut pub_args = vec!["pub", "-c", "10", "-I", "10", "-t", "x/%i", "-q", "1", "--duration", "2s", "--out"];
+    pub_args.push(pub_dir.to_str().unwrap());
+    pub_args.extend(common);
+    let o = midge(&pub_args).output().unwrap();
+    assert!(o.status.success(), "pub: {}", String::from_utf8_lossy(&o.stderr));
+    let o = sub.wait_with_output().unwrap();
+    assert!(o.status.success(), "sub: {}", String::from_utf8_lossy(&o.stderr));
+
+    let (p, s) = (report(&pub_dir), report(&sub_dir));
+    let published = p["messages"]["published"].as_u64().unwrap();
+    assert!(published >= 1500, "10 clients at 100/s for 2 s: {published}");
+    let heard = s["unplanned_publishers"].as_array().unwrap();
+    assert_eq!(heard.len(), 10, "{heard:?}");
+    assert_eq!(heard.iter().map(|u| u["received"].as_u64().unwrap()).sum::<u64>(), published);
+    for u in heard {
+        assert_eq!(
+            (u["gaps"].as_u64(), u["duplicated"].as_u64(), u["first_seq"].as_u64()),
+            (Some(0), Some(0), Some(0)),
+            "{u}"
+        );
+        let (quickest, slowest) = (u["min_one_way_us"].as_i64().unwrap(), u["max_one_way_us"].as_i64().unwrap());
+        assert!(0 < quickest && quickest <= slowest, "{u}");
+    }
+
+    let o =
+        midge(&["merge", pub_dir.to_str().unwrap(), sub_dir.to_str().unwrap(), "--out", both.to_str().unwrap(), "-q"])
+            .output()
+            .unwrap();
+    assert!(o.status.success(), "merge: {}", String::from_utf8_lossy(&o.stderr));
+    let m = report(&both);
+    let n = |k: &str| m["messages"][k].as_u64().unwrap();
+    assert_eq!(
+        (n("published"), n("expected"), n("received"), n("lost")),
+        (published, published, published, 0),
+        "{}",
+        m["messages"]
+    );
+    assert_eq!(m["streams"].as_array().unwrap().len(), 10);
+    assert_eq!(m["unplanned_publishers"].as_array().unwrap().len(), 0, "the merge plans them all");
+    assert_eq!(m["shards"]["parts"].as_array().unwrap().len(), 2);
+    assert_eq!(m["verdict"], "pass");
+    // The merged folder analyses again to the same report.
+    let json = std::fs::read_to_string(both.join("report.json")).unwrap();
+    let o = midge(&["report", both.to_str().unwrap(), "-q"]).output().unwrap();
+    assert!(o.status.success(), "report: {}", String::from_utf8_lossy(&o.stderr));
+    let again = std::fs::read_to_string(both.join("report.json")).unwrap();
+    let differ: Vec<_> = json.lines().zip(again.lines()).filter(|(a, b)| a != b).take(5).collect();
+    assert!(differ.is_empty() && json.len() == again.len(), "{differ:?}");
+
+    // Another run id: refused, both folders named.
+    let text = std::fs::read_to_string(sub_dir.join("record.json")).unwrap();
+    let mut rec: Value = serde_json::from_str(&text).unwrap();
+    rec["plan"]["run_id"] = Value::from(7u64);
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("record.json"), rec.to_string()).unwrap();
+    let o = midge(&["merge", pub_dir.to_str().unwrap(), other.to_str().unwrap(), "--out", both.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("same --run-id"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -92,6 +92,11 @@ pub fn tally_run(plan: &Plan, record: &RunRecord) -> Tally {
                 .as_ref()
                 .and_then(|p| p.expiry_s)
                 .map(|e| e as u64 * 1_000_000),
+            over_max_packet_size: crate::plan::over_max_packet_size(
+                plan,
+                s,
+                granted.get(&s.subscriber_client).map_or(s.qos, |&g| s.qos.min(g)),
+            ),
         })
         .collect();
     let clients = &record.clients;
@@ -167,6 +172,7 @@ pub fn messages(tally: &Tally, counters: &Counters, unsent: u64) -> Messages {
         by_qos: (0..3u8).map(|q| (q, tally.by_qos[q as usize])).collect(),
         expired: t.expired,
         held_by_broker: t.held_by_broker,
+        over_max_packet_size: t.over_max_packet_size,
         topic_alias_bytes_saved: topic_alias_bytes_saved(counters),
         user_properties_checked: counters.user_properties_checked,
         user_property_mismatches: counters.user_property_mismatches,
@@ -332,13 +338,20 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out
 }
 
-fn scenario_info(plan: &Plan) -> ScenarioInfo {
+/// The scenario; a run without a duration (until Ctrl-C) planned what it
+/// published for: its publishing window, start to stop.
+fn scenario_info(plan: &Plan, record: &RunRecord) -> ScenarioInfo {
+    let planned_us = match (plan.until_stopped, &record.publishing) {
+        (true, Some(w)) => w.stopped_us.saturating_sub(w.start_us),
+        (true, None) => 0,
+        (false, _) => plan.duration.as_micros() as u64,
+    };
     ScenarioInfo {
         name: plan.name.clone(),
         sha256: plan.scenario_sha256.clone(),
         file: plan.scenario_path.clone(),
         protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
-        planned_duration_s: plan.duration.as_secs_f64(),
+        planned_duration_s: secs(planned_us),
     }
 }
 
@@ -460,7 +473,7 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
     let mut report = Report {
         schema: SCHEMA_VERSION,
         midge_version: record.midge_version.clone(),
-        scenario: scenario_info(plan),
+        scenario: scenario_info(plan, record),
         broker: BrokerInfo {
             url: record.broker.url.clone(),
             kind: record.broker.kind.clone(),
@@ -504,6 +517,9 @@ pub fn analyse(plan: &Plan, record: &RunRecord) -> Report {
         wills: super::session::wills(plan, record, &explained),
         retained: super::session::retained(plan, record),
         shards: super::shards::shards_info(plan, record),
+        brokers: super::brokers::per_broker(plan, record),
+        broker_pairs: super::brokers::broker_pairs(plan, record),
+        unplanned_publishers: super::unplanned::unplanned_publishers(plan, record),
     };
     report.error = report.error.take().or_else(|| nothing_published(plan, record));
     report.expectations = super::expect::evaluate(&plan.expect, &report);

@@ -11,7 +11,11 @@
 //!
 //! What is set is checked as asked: `lost`, `duplicated`, `out_of_order`,
 //! `received_min`, `connect_p99`, `e2e_p99`, `ack_p99` (a latency with no
-//! samples fails), and `no <kind> findings` per `[expect] findings`.
+//! samples fails), `no <kind> findings` per `[expect] findings`, and
+//! `shows <kind> findings` (at least one) per `[expect] shows`. A scenario
+//! with `shows` is a bug reproduction: the QoS contract does not stand in
+//! for what it leaves unset (it is there to see the contract broken), so it
+//! passes exactly when it shows what it says, within what it sets.
 
 use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
 use crate::record::vocab::Cause;
@@ -66,16 +70,24 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     let m = &r.messages;
     let by_qos = |q: u8| m.by_qos.get(&q).copied().unwrap_or_default();
     let failures: u64 = r.clients.connect_failures.values().sum();
-    out.push(max_or_default("connect_failures", expect.connect_failures, failures));
+    // A bug reproduction (`shows`) is judged by what it shows and what it
+    // sets, not by the QoS contract it is there to see broken.
+    let contract = expect.shows.is_empty();
+    let mut max_or_contract = |name: &str, set: Option<u64>, observed: u64| {
+        if contract || set.is_some() {
+            out.push(max_or_default(name, set, observed));
+        }
+    };
+    max_or_contract("connect_failures", expect.connect_failures, failures);
     match expect.lost {
-        Some(t) => out.push(max_check("lost", t, m.lost)),
-        None => out.push(max_or_default("qos1_qos2_lost", None, by_qos(1).lost + by_qos(2).lost)),
+        Some(t) => max_or_contract("lost", Some(t), m.lost),
+        None => max_or_contract("qos1_qos2_lost", None, by_qos(1).lost + by_qos(2).lost),
     }
     match expect.duplicated {
-        Some(t) => out.push(max_check("duplicated", t, m.duplicated)),
-        None => out.push(max_or_default("qos2_duplicated", None, by_qos(2).duplicated)),
+        Some(t) => max_or_contract("duplicated", Some(t), m.duplicated),
+        None => max_or_contract("qos2_duplicated", None, by_qos(2).duplicated),
     }
-    out.push(max_or_default("protocol_violations", expect.protocol_violations, protocol_violations(r)));
+    max_or_contract("protocol_violations", expect.protocol_violations, protocol_violations(r));
     if let Some(t) = expect.out_of_order {
         out.push(max_check("out_of_order", t, m.out_of_order));
     }
@@ -104,6 +116,19 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
     for kind in &expect.findings {
         let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
         out.push(max_check(&format!("no {kind} findings"), 0, n));
+    }
+    for kind in &expect.shows {
+        let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
+        out.push(ExpectationResult {
+            name: format!("shows {kind} findings"),
+            threshold: ">= 1".into(),
+            observed: Some(n),
+            pass: n >= 1,
+            op: Comparison::AtLeast,
+            limit: 1,
+            unit: LimitUnit::Count,
+            default: false,
+        });
     }
     out
 }

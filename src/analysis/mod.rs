@@ -5,6 +5,7 @@
 //! re-render a finished run (and what a merge of shard records will build on).
 //! `model` is the report it fills; `evidence` what each finding rests on.
 
+pub mod brokers;
 mod build;
 pub mod detect;
 pub mod evidence;
@@ -17,6 +18,7 @@ pub mod shards;
 pub mod shared;
 pub mod sys_run;
 pub mod tally;
+pub mod unplanned;
 pub mod windows;
 
 pub use build::analyse;

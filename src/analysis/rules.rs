@@ -135,7 +135,7 @@ impl Rule {
         }
     }
 
-    /// What midge checks, in a line (README's findings table).
+    /// What midge checks, in a line (docs/guide/findings.md's table).
     pub fn check(self) -> &'static str {
         match self {
             Rule::TopicOrder => "a QoS ≥ 1 delivery below the highest sequence of its (non-shared) stream, less the publisher's own DUP resends",

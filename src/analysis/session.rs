@@ -194,7 +194,9 @@ fn retained_set_at<'a>(plan: &'a Plan, record: &RunRecord) -> BTreeMap<&'a str, 
 /// Retained messages: per subscription (each connection whose SUBSCRIBE
 /// the broker granted), the retained topics it matches whose first message
 /// got out at least `RACE_MARGIN_US` before it connected are owed one
-/// replay each; replays received are counted per (subscriber, topic).
+/// replay each — none under MQTT 5 Retain Handling 2 ("never"), where a
+/// replay received is `extra`; replays received are counted per
+/// (subscriber, topic).
 pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
     let set = retained_set_at(plan, record);
     let mut info = RetainedInfo { topics_set: set.len() as u64, ..Default::default() };
@@ -204,7 +206,8 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
     for (sub, r) in subscribers(plan, record) {
         let filter = sub.filter.as_deref().unwrap_or_default();
         let mut owed: BTreeMap<&str, u64> = BTreeMap::new();
-        for g in r.timeline.iter().filter(|g| g.suback_code.is_some_and(|c| c < 0x80)) {
+        let replays = plan.group_of(sub).replays_retained();
+        for g in r.timeline.iter().filter(|g| replays && g.suback_code.is_some_and(|c| c < 0x80)) {
             let connected = g.connected_us.unwrap_or(g.attempt_us);
             for (topic, at) in &set {
                 if at + RACE_MARGIN_US <= connected && crate::topic::matches(filter, topic) {
@@ -393,5 +396,34 @@ subscribe = { filter = "l/1", qos = 1 }
         let r = retained(&plan, &rec);
         assert_eq!((r.topics_set, r.expected_replays, r.replays_received), (3, 6, 5), "{r:?}");
         assert_eq!((r.missing, r.extra, r.leftover_replays, r.cleared), (2, 1, 4, Some(3)), "{r:?}");
+    }
+
+    /// Retain Handling 2 ("never"): a late subscriber of a retained topic is
+    /// owed no replay, and the one a broker sent anyway is `extra`; the same
+    /// subscriber with the default is owed one.
+    #[test]
+    fn no_retained_replay_is_owed_under_retain_handling_never() {
+        let text = r#"
+name = "never"
+protocol = "5"
+[[group]]
+name = "lamp"
+publish = { topic = "l/0", qos = 1, rate = 1.0, retain = true }
+[[group]]
+name = "late"
+subscribe = { filter = "l/+", qos = 1, retain_handling = "never" }
+"#;
+        for (text, owed, extra) in [(text.to_string(), 0, 1), (text.replace(", retain_handling = \"never\"", ""), 1, 0)]
+        {
+            let plan = testkit::plan(&text);
+            let mut rec = testkit::record(&plan);
+            publish(&mut rec, 0, 1, [1_000_000]);
+            connect(&mut rec, 1, 3_000_000, RUN_END_US, None).suback_code = Some(1);
+            let rx = rec.clients[1].rx.get_or_insert_with(Default::default);
+            rx.retained_from = [(0, 1)].into_iter().collect();
+            rx.retained_replays = 1;
+            let r = retained(&plan, &rec);
+            assert_eq!((r.expected_replays, r.replays_received, r.missing, r.extra), (owed, 1, 0, extra), "{r:?}");
+        }
     }
 }

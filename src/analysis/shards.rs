@@ -72,10 +72,16 @@ pub fn shards_info(plan: &Plan, record: &RunRecord) -> Option<ShardsInfo> {
     })
 }
 
-/// The shard client `client` (whole-plan index) ran on, of `count`.
-fn shard_of(plan: &Plan, client: u32, count: u32) -> u32 {
+/// The shard client `client` (whole-plan index) ran on, of `count`: its
+/// group's part in a pub/sub merge (`MergedFrom::group_parts`), else dealt
+/// out k mod `count`.
+fn shard_of(plan: &Plan, record: &RunRecord, client: u32, count: u32) -> u32 {
     let c = &plan.clients[client as usize];
-    crate::plan::shard::owner(c.index - plan.group_of(c).first_client, count)
+    let parts = record.merged.as_ref().map_or(&[][..], |m| &m.group_parts[..]);
+    match parts.get(c.group as usize) {
+        Some(part) => *part,
+        None => crate::plan::shard::owner(c.index - plan.group_of(c).first_client, count),
+    }
 }
 
 /// For the join of a merged run (None otherwise): each client's shard and
@@ -86,14 +92,14 @@ pub fn across(plan: &Plan, record: &RunRecord) -> Option<AcrossShards> {
     let m = record.merged.as_ref()?;
     let count = m.shards.first().map_or(1, |s| s.shard.count);
     let bound_us = latency_bound_us(&quickest_between_shards(plan, record, count)).unwrap_or(0);
-    let shard_of = plan.clients.iter().map(|c| (c.index, shard_of(plan, c.index, count))).collect();
+    let shard_of = plan.clients.iter().map(|c| (c.index, shard_of(plan, record, c.index, count))).collect();
     Some(AcrossShards { shard_of, bound_us })
 }
 
 /// The quickest delivery from each shard's publishers to each shard's
 /// subscribers (send on one machine's clock, receipt on the other's), µs.
 fn quickest_between_shards(plan: &Plan, record: &RunRecord, count: u32) -> BTreeMap<(u32, u32), i64> {
-    let shard_of = |client: u32| shard_of(plan, client, count);
+    let shard_of = |client: u32| shard_of(plan, record, client, count);
     let mut quickest: BTreeMap<(u32, u32), i64> = BTreeMap::new();
     for c in &record.clients {
         let Some(rx) = &c.rx else { continue };

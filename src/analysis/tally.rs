@@ -36,6 +36,11 @@
 //! the publisher's offline gap, else steady state. Every `LossWindow` key is
 //! always present in `lost_by_window`.
 //!
+//! Over the limit midge announced: a stream whose deliveries are larger than
+//! the MQTT 5 Maximum Packet Size its subscriber announced owes nothing; what
+//! got out inside the subscriber's live windows is `over_max_packet_size`,
+//! never expected, never lost (the broker must discard it).
+//!
 //! Held by the broker: when the run ended while midge itself kept a
 //! subscriber from taking in what the broker held for it (a `stall` still
 //! on, a `max_rate` backlog, a `delay` fault; `TallyInput::held_at_end`),
@@ -79,6 +84,8 @@ pub struct StreamTally {
     pub expired: u64,
     /// Owed, and still held by the broker when the run ended (see `Counts::held_by_broker`).
     pub held_by_broker: u64,
+    /// Not owed: over the subscriber's own Maximum Packet Size (see `Counts::over_max_packet_size`).
+    pub over_max_packet_size: u64,
     /// The first lost sequence numbers, as ranges (evidence for the report).
     pub lost_ranges: Vec<(u64, u64)>,
 }
@@ -106,6 +113,12 @@ pub struct Counts {
     /// never lost.
     #[serde(default)]
     pub held_by_broker: u64,
+    /// Got out inside a subscriber's live window but larger, as delivered,
+    /// than the MQTT 5 Maximum Packet Size that subscriber (midge) announced:
+    /// the broker must discard them (§3.1.2.11.4). A limit midge set, not
+    /// a broker failure: neither expected nor lost.
+    #[serde(default)]
+    pub over_max_packet_size: u64,
 }
 
 /// A window that lost or missed messages, for the report's table.
@@ -165,6 +178,10 @@ pub struct StreamRef {
     pub share: Option<u32>,
     /// The publisher's MQTT 5 message expiry (None: its messages never expire).
     pub message_expiry_us: Option<u64>,
+    /// A delivery on this stream would be larger than the Maximum Packet
+    /// Size the subscriber announced (`plan::streams::over_max_packet_size`):
+    /// the broker must discard it, so nothing is owed (`over_max_packet_size`).
+    pub over_max_packet_size: bool,
 }
 
 /// Everything the join reads.
@@ -238,6 +255,7 @@ pub fn tally(input: &TallyInput<'_>) -> Tally {
             c.queued_offline += st.queued_offline;
             c.expired += st.expired;
             c.held_by_broker += st.held_by_broker;
+            c.over_max_packet_size += st.over_max_packet_size;
         }
         t.streams.push(st);
     }
@@ -368,6 +386,10 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
     // Held back by midge at the end: from past the last delivery on, the broker still holds it.
     let held_from = (s.share.is_none() && input.held_at_end.contains(&s.subscriber_client))
         .then(|| rx.max_seen.map_or(0, |m| m + 1));
+    if s.over_max_packet_size {
+        st.over_max_packet_size = got_out_within(log, &w.live);
+        return st;
+    }
     for &(start, end) in &w.live {
         let (a, b) = log.seqs_sent_between(start, end);
         st.expected += log.got_out.count_within(a, b);
@@ -432,6 +454,15 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     }
     st
+}
+
+/// What `log` got out inside `windows` (run-clock µs spans).
+fn got_out_within(log: &PublishLog, windows: &[(u64, u64)]) -> u64 {
+    windows
+        .iter()
+        .map(|&(start, end)| log.seqs_sent_between(start, end))
+        .map(|(a, b)| log.got_out.count_within(a, b))
+        .sum()
 }
 
 /// The share members' connections as `publisher` sees them: through
@@ -592,6 +623,7 @@ mod tests {
             session_expiry_us: None,
             share: None,
             message_expiry_us: None,
+            over_max_packet_size: false,
         }
     }
 

@@ -69,6 +69,7 @@ pub fn record(plan: &Plan) -> RunRecord {
         midge_version: "test".into(),
         plan: plan.identity(),
         broker: BrokerRecord { url: BROKER_URL.into(), kind: "test".into(), ..Default::default() },
+        brokers: Default::default(),
         started_at: "2024-01-01T00:00:00Z".into(),
         clock_start_unix_us: 1_704_067_200_000_000,
         start_late_us: None,

@@ -387,6 +387,33 @@ fn a_forbidden_finding_fails_when_it_is_found() {
 }
 
 #[test]
+fn a_finding_a_bug_scenario_shows_passes_when_found_and_fails_when_not() {
+    // The same duplicate-id loop as above, now what the scenario is to show.
+    let text =
+        "name = \"t\"\n[[group]]\nname = \"dev\"\n[expect]\nshows = [\"duplicate_id_loop\", \"qos_violation\"]\n";
+    let plan = kit::plan(text);
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S, 2 * S, Some(Cause::NetworkEof));
+    kit::twin(&mut rec, &plan, 0, 2 * S, 3 * S, Some(Cause::NetworkEof));
+    connect(&mut rec, 0, 3 * S, 4 * S, Some(Cause::NetworkEof));
+    kit::twin(&mut rec, &plan, 0, 4 * S, 5 * S, None);
+    connect(&mut rec, 0, 5_500_000, 8 * S, None);
+    let r = analyse(&plan, &rec);
+    let shown = r.expectations.iter().find(|e| e.name == "shows duplicate_id_loop findings").expect("checked");
+    assert_eq!((shown.pass, shown.observed, shown.threshold.as_str()), (true, Some(1), ">= 1"));
+    let absent = r.expectations.iter().find(|e| e.name == "shows qos_violation findings").expect("checked");
+    assert_eq!((absent.pass, absent.observed), (false, Some(0)));
+    assert_eq!(r.verdict, Verdict::Fail, "a reproduction that does not show all it claims fails");
+    // Judged by what it shows: the QoS contract's defaults are not checked.
+    let names: Vec<&str> = r.expectations.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["shows duplicate_id_loop findings", "shows qos_violation findings"]);
+    // What it sets still is.
+    let plan = kit::plan(&text.replace("\"qos_violation\"]", "]\nconnect_failures = 0"));
+    let names: Vec<String> = analyse(&plan, &rec).expectations.into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["connect_failures", "shows duplicate_id_loop findings"]);
+}
+
+#[test]
 fn a_run_nobody_could_connect_to_fails_and_names_the_causes() {
     // Both clients' TCP connects were refused; nobody ever connected.
     let plan = pub_sub(true, "");
@@ -965,4 +992,70 @@ fn what_a_subscriber_held_back_at_the_end_never_got_is_held_by_the_broker_not_lo
     // Caught up before publishing ended (a fresh delivery closed its span at 1.7 s): lost.
     let r = analyse(&plan, &stalled_at_the_end(&plan, DrainEnd::TimeLimit, (1_500_000, 1_700_000)));
     assert_eq!((r.messages.lost, r.messages.held_by_broker), (41, 0));
+}
+
+/// A scenario without a duration publishes until stopped: the report's
+/// planned duration is the window it ran, start to stop; with a duration,
+/// the duration.
+#[test]
+fn a_run_without_a_duration_planned_the_window_it_ran() {
+    let scenario = "name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"a\", rate = 10.0 }\n";
+    let plan = kit::plan(scenario);
+    assert!(plan.until_stopped);
+    let mut rec = kit::record(&plan);
+    assert_eq!(analyse(&plan, &rec).scenario.planned_duration_s, 0.0, "nothing published: no window");
+    let end_us = S + plan.duration.as_micros() as u64;
+    rec.publishing = Some(PublishWindow { start_us: S, end_us, stopped_us: 4 * S + S / 2 });
+    assert_eq!(analyse(&plan, &rec).scenario.planned_duration_s, 3.5);
+
+    let timed = kit::plan(&format!("duration = \"7s\"\n{scenario}"));
+    assert!(!timed.until_stopped);
+    let mut rec = kit::record(&timed);
+    rec.publishing = Some(PublishWindow { start_us: S, end_us: 8 * S, stopped_us: 4 * S });
+    assert_eq!(analyse(&timed, &rec).scenario.planned_duration_s, 7.0, "the duration, even when stopped early");
+}
+
+/// A subscriber that announced a Maximum Packet Size of 1,000 bytes
+/// (client 2, `small`) under two publishers: `big` (client 0, 2,000-byte
+/// messages) and `little` (client 1, 64 bytes). Each publishes 50 messages
+/// from 1 s, every 10 ms; small received all of little's, none of big's.
+/// The broker must discard big's: 50 `over_max_packet_size`, in no stream's
+/// `expected`, not lost, no finding; `expected` is little's 50.
+#[test]
+fn what_the_subscribers_own_maximum_packet_size_keeps_out_is_not_owed() {
+    let plan = kit::plan(
+        r#"
+name = "m"
+protocol = "5"
+[[group]]
+name = "big"
+publish = { topic = "m/big", qos = 1, rate = 100.0, payload = 2000 }
+[[group]]
+name = "little"
+publish = { topic = "m/little", qos = 1, rate = 100.0, payload = 64 }
+[[group]]
+name = "small"
+maximum_packet_size = 1000
+subscribe = { filter = "m/#", qos = 1 }
+[expect]
+lost = 0
+"#,
+    );
+    let mut rec = kit::record(&plan);
+    for c in 0..3 {
+        connect(&mut rec, c, 500_000, 10 * S, None);
+    }
+    publish(&mut rec, 0, 1, every(S, 10_000, 50));
+    publish(&mut rec, 1, 1, every(S, 10_000, 50));
+    receive(&mut rec, 2, 1, 0..50);
+    let r = analyse(&plan, &rec);
+    let m = &r.messages;
+    assert_eq!((m.expected, m.received, m.lost, m.over_max_packet_size), (50, 50, 0, 50), "{m:?}");
+    assert_eq!((m.by_qos[&1].expected, m.by_qos[&1].over_max_packet_size), (50, 50));
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.verdict, Verdict::Pass);
+    // Without the limit the same record loses big's 50.
+    let plain = kit::plan(&plan.identity().scenario_text.replace("maximum_packet_size = 1000\n", ""));
+    let r = analyse(&plain, &rec);
+    assert_eq!((r.messages.lost, r.messages.over_max_packet_size), (50, 0));
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use embedded::EMBEDDED_KIND;
 pub use error::BrokerError;
 pub use logs::is_telling;
-pub use mosquitto::{mosquitto_binary, sweep_orphaned_dirs, Mosquitto};
+pub use mosquitto::{binary_version, mosquitto_binary, sweep_orphaned_dirs, Mosquitto};
 pub use port::free_port;
 pub use registry::{spawned_pids, stop_all_spawned, BrokerPid};
 

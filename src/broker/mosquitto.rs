@@ -33,6 +33,15 @@ pub fn mosquitto_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The version the mosquitto binary midge would spawn says it is
+/// (`mosquitto -h`'s first line, e.g. "mosquitto version 2.0.11"); None
+/// when there is no binary or it says nothing of the kind.
+pub fn binary_version() -> Option<String> {
+    let out = Command::new(mosquitto_binary()?).arg("-h").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(str::trim).filter(|l| l.starts_with("mosquitto version")).map(str::to_string)
+}
+
 /// A mosquitto process midge started, with its generated config and log.
 pub struct Mosquitto {
     pub addr: SocketAddr,
@@ -305,6 +314,13 @@ pub(super) async fn wait_mosquitto(m: &mut Mosquitto) -> Result<(), BrokerError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_binary_says_its_version() {
+        // The tests run with Debian's mosquitto (tests/run.sh installs it).
+        let v = binary_version().expect("mosquitto -h names its version");
+        assert!(v.starts_with("mosquitto version 2."), "{v}");
+    }
 
     #[test]
     fn folders_of_a_midge_that_is_gone_are_swept_and_no_other() {

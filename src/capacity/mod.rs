@@ -51,7 +51,7 @@ pub struct CapacityOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
-    #[error("{0}: no [capacity] table: `midge capacity` needs one (what to step, from where, and the pass rule; see the README)")]
+    #[error("{0}: no [capacity] table: `midge capacity` needs one (what to step, from where, and the pass rule; see docs/guide/capacity.md)")]
     NoTable(PathBuf),
     #[error("{0}")]
     Plan(String),
@@ -136,8 +136,14 @@ pub async fn run(file: &ScenarioFile, out: &Path, opts: CapacityOptions) -> Resu
         Plan::build(file, &base_overrides).map_err(|e| CapacityError::Plan(format!("{}: {e}", file.path.display())))?;
     let groups = file.capacity_groups();
     let group_names: Vec<String> = groups.iter().map(|&i| file.scenario.groups[i].get_ref().name.clone()).collect();
-    let hold = spec.hold.map(|h| h.0).unwrap_or(base.duration);
-    let url = opts.broker.clone().or_else(|| file.scenario.broker.url.clone()).unwrap_or_else(|| "embedded".into());
+    // A scenario without a duration would run until Ctrl-C: a step holds the default instead.
+    let base_hold = if base.until_stopped { crate::scenario::DEFAULT_DURATION } else { base.duration };
+    let hold = spec.hold.map(|h| h.0).unwrap_or(base_hold);
+    let url = opts
+        .broker
+        .clone()
+        .or_else(|| file.scenario.broker.url.as_ref().map(|u| u.joined()))
+        .unwrap_or_else(|| "embedded".into());
     // Each step reaches the broker by its URL, which cannot carry the
     // throwaway CA of a TLS listener midge starts.
     if base.broker.is_tls() && !matches!(base.broker, BrokerSpec::External { .. }) {
@@ -326,6 +332,9 @@ fn conclude(
         .or_else(|| info.steps.len().checked_sub(1));
     let report = at.map(|i| {
         let mut r = reports.swap_remove(i);
+        // The step reached the search's broker by its URL; the search knows
+        // whether midge started it.
+        r.broker.kind.clone_from(&info.broker_kind);
         r.capacity = Some(info.clone());
         r
     });

@@ -36,11 +36,12 @@ impl Client {
     /// no CONNACK). On failure, the cause as reported.
     pub(super) async fn connect(&mut self) -> Result<(Box<Connection>, bool), Cause> {
         self.count(|c| c.connect_attempts += 1);
+        let endpoint = self.ctx.endpoint_of(self.index);
         let dial = Dial {
-            to: self.ctx.broker,
+            to: endpoint.addr,
             from: self.ctx.plan.source_addr(self.index),
             buffers: self.group.socket_buffers,
-            transport: &self.ctx.transports[self.me().group as usize],
+            transport: &endpoint.transports[self.me().group as usize],
             protocol: self.protocol(),
             clock: self.ctx.run.clock,
             limit: CONNECT_TIMEOUT,
@@ -57,6 +58,7 @@ impl Client {
         }
         let dialed = dial_mqtt(dial, &options).await?;
         let times = ConnectTimes::of(&dialed, self.now_us());
+        self.link.gen.connect_us = times.total_us.clamp(1, u32::MAX as u64) as u32;
         let Dialed { mut conn, ack, .. } = dialed;
         if crate::analysis::rules::session_present_breach(options.clean_start, ack.session_present) {
             self.witness_session_present(&conn, self.now_us());
@@ -200,10 +202,10 @@ impl Client {
         }
         self.bound_offline_queue(now);
         if let Some(filter) = self.me().filter.clone().filter(|_| !holds_subscription && !self.subscription_blocked()) {
-            let qos = self.group.subscribe_qos.unwrap_or(0);
+            let options = self.group.subscription_options();
             // Never busy: the session was settled just above, so every
             // packet id is free.
-            self.send_request(conn, Request::Subscribe { filter, qos }).await?;
+            self.send_request(conn, Request::Subscribe { filter, options }).await?;
         } else if self.me().filter.is_none() || self.subscription_blocked() {
             self.mark_ready();
         }

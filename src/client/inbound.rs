@@ -60,7 +60,8 @@ impl Client {
                 // Received when the kernel got its bytes, where it stamps them.
                 let received = conn.received_at(now);
                 self.witness_delivery(conn, &m, received.at_us);
-                let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, held_back);
+                let flags = (held_back, self.group.retain_as_published);
+                let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, flags);
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }
@@ -121,14 +122,15 @@ impl Client {
     async fn acknowledge(&mut self, conn: &mut Connection) -> Result<(), Cause> {
         match conn.flush().await {
             Ok(()) => {
-                self.session.replies_written();
+                self.session.acks_written();
                 let at_us = self.now_us();
-                let batch = Batch { at_us, connection: self.timeline.len() as u32, flight: &conn.flight };
+                let route = (self.me().broker, &self.ctx.plan.publisher_brokers[..]);
+                let batch = Batch { at_us, connection: self.timeline.len() as u32, flight: &conn.flight, route };
                 self.recorder.record_deliveries(&self.ctx.metrics, &batch);
                 Ok(())
             }
             Err(e) => {
-                self.session.replies_written();
+                self.session.acks_written();
                 for pkid in self.recorder.forget_unacknowledged() {
                     self.session.forget_inbound(pkid);
                 }

@@ -33,5 +33,5 @@ mod stay;
 mod task;
 mod witness;
 
-pub use state::ClientContext;
+pub use state::{ClientContext, Endpoint};
 pub use task::{run_client, ClientOutcome, CONNECT_TIMEOUT};

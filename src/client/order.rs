@@ -146,6 +146,7 @@ mod tests {
             password: None,
             session_expiry_s: None,
             receive_maximum: None,
+            maximum_packet_size: None,
             will: None,
         }
     }

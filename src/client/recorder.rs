@@ -104,6 +104,8 @@ pub struct Batch<'a> {
     pub at_us: u64,
     pub connection: u32,
     pub flight: &'a FlightRecorder,
+    /// This subscriber's broker and each publisher's (`record_deliveries`).
+    pub route: (u16, &'a [u16]),
 }
 
 impl Recorder {
@@ -154,13 +156,17 @@ impl Recorder {
     /// is no latency. Returns a tracked delivery's age from its actual send.
     /// `held_back`: midge was holding back this subscriber's reads. `received`:
     /// when (the kernel's stamp where there is one, `Connection::received_at`).
+    /// `as_published`: the subscription has MQTT 5 Retain As Published, so
+    /// a live delivery keeps its RETAIN too; a replay is then one sent
+    /// before this connection came up, on a connection that subscribed (a
+    /// resumed session's queued messages are no replay).
     pub fn take_in(
         &mut self,
         m: &Publish,
         (run_id, clock): (u64, RunClock),
         received: Received,
         gen: &mut Generation,
-        held_back: bool,
+        (held_back, as_published): (bool, bool),
     ) -> Option<u64> {
         let now = received.at_us;
         let rx = self.rx.get_or_insert_with(Default::default);
@@ -171,8 +177,11 @@ impl Recorder {
             }
             return None;
         }
+        let came_up_unix = clock.unix_us(gen.connected_us.unwrap_or(0));
+        let subscribed_here = !gen.session_present || gen.suback_code.is_some();
+        let replay = |h: &Header| m.retain && !(as_published && (h.sent_us >= came_up_unix || !subscribed_here));
         match Header::decode(&m.payload, run_id) {
-            Decoded::Tracked(h) if m.retain => {
+            Decoded::Tracked(h) if replay(&h) => {
                 rx.retained_replays += 1;
                 *rx.retained_from.entry(h.publisher).or_default() += 1;
             }
@@ -188,7 +197,7 @@ impl Recorder {
                 let one_way_us = now_unix as i64 - h.sent_us as i64;
                 let raw_us = one_way_us.max(1) as u64;
                 // Queued while away (or in flight at the drop), a copy, a resend: not first.
-                let resumed = h.sent_us < clock.unix_us(gen.connected_us.unwrap_or(0));
+                let resumed = h.sent_us < came_up_unix;
                 let again = rx.streams.get(&h.publisher).is_some_and(|s| s.received.contains(h.seq));
                 let first = !(m.dup || resumed || again);
                 if first {
@@ -221,7 +230,11 @@ impl Recorder {
     /// Records the deliveries taken in since the last call: into the receipt
     /// log, and into the shared histograms under one shard lock. A QoS ≥ 1
     /// copy with DUP = 0 or a reorder is sighted (`Witness`), at `batch`.
+    /// `batch.route`, in a run of several brokers: this subscriber's broker
+    /// and each publisher's (`Plan::publisher_brokers`), for e2e per pair of
+    /// brokers (empty with one broker: no pair is recorded).
     pub fn record_deliveries(&mut self, m: &Metrics, batch: &Batch) {
+        let (to, from) = batch.route;
         if self.unrecorded.is_empty() {
             return;
         }
@@ -253,7 +266,8 @@ impl Recorder {
             w.sight(what, p, || batch.flight.snapshot());
         }
         let unrecorded = &mut self.unrecorded;
-        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s));
+        let pair_of = |p: u32| Some((*from.get(p as usize)?, to));
+        let slowest_us = m.with(self.shard, |s| unrecorded.drain_into(s, pair_of));
         m.slowest_delivery_us.fetch_max(slowest_us, Ordering::Relaxed);
     }
 
@@ -394,7 +408,7 @@ mod tests {
 
     fn record(r: &mut Recorder, m: &Metrics) {
         let flight = FlightRecorder::default();
-        r.record_deliveries(m, &Batch { at_us: 0, connection: 0, flight: &flight });
+        r.record_deliveries(m, &Batch { at_us: 0, connection: 0, flight: &flight, route: (0, &[]) });
     }
 
     /// Taken in by midge at `us`, with no kernel stamp.
@@ -413,9 +427,12 @@ mod tests {
         let mut gen = Generation { connected_us: Some(1_000_000), ..Default::default() };
         // Sent (and intended) at 2 s; the kernel had it at 2.0003 s, midge took it in 1.5 ms later.
         let stamped = Received { at_us: 2_000_300, delay_us: Some(1_500) };
-        assert_eq!(r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, false), Some(300));
+        assert_eq!(
+            r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, (false, false)),
+            Some(300)
+        );
         // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
-        r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, false);
+        r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, (false, false));
         record(&mut r, &m);
         let l = m.totals().1;
         assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
@@ -429,19 +446,19 @@ mod tests {
         let mut r = Recorder::new(0, None, true);
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, false);
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, (false, false));
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
-        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, false);
+        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, (false, false));
         // A DUP copy and a resend of seq 0, both a second late.
-        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, false);
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, false);
+        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, (false, false));
+        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, (false, false));
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
-        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, true);
+        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, (true, false));
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
@@ -472,8 +489,8 @@ mod tests {
         let (clock, m) = (RunClock::new(), Metrics::new(1));
         let mut r = Recorder::new(0, None, true);
         let second = &mut rec.clients[1].timeline[1];
-        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, false);
-        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, false);
+        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, (false, false));
+        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, (false, false));
         record(&mut r, &m);
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
@@ -484,5 +501,27 @@ mod tests {
         // and 600..=845; missed 96..=599 and 846..=899 while it was away.
         assert_eq!((msgs.expected, msgs.received, msgs.lost, msgs.missed_offline), (342, 332, 10, 558));
         assert_eq!(report.streams[0].lost_seqs, vec![(800, 810)]);
+    }
+
+    /// Under Retain As Published a live delivery of a retaining publisher
+    /// keeps RETAIN: sent after the connection came up, it is a receipt;
+    /// one sent before it (on a connection that subscribed) is the replay;
+    /// on a resumed session that did not subscribe, RETAIN never means a
+    /// replay (a queued message). Without the option RETAIN is a replay.
+    #[test]
+    fn retain_as_published_keeps_live_deliveries_apart_from_replays() {
+        let clock = RunClock::new();
+        let retained = |seq: u64, sent_us: u64| Publish { retain: true, ..delivery(clock, seq, sent_us, false) };
+        let mut r = Recorder::new(0, None, true);
+        let mut gen = Generation { connected_us: Some(1_000_000), ..Default::default() };
+        r.take_in(&retained(0, 500_000), (RUN, clock), at(1_100_000), &mut gen, (false, true));
+        r.take_in(&retained(1, 1_200_000), (RUN, clock), at(1_300_000), &mut gen, (false, true));
+        r.take_in(&retained(2, 1_400_000), (RUN, clock), at(1_500_000), &mut gen, (false, false));
+        let mut resumed = Generation { connected_us: Some(5_000_000), session_present: true, ..Default::default() };
+        r.take_in(&retained(3, 4_000_000), (RUN, clock), at(5_100_000), &mut resumed, (false, true));
+        let taken: Vec<u64> = r.unrecorded.deliveries().iter().map(|d| d.seq).collect();
+        assert_eq!(taken, vec![1, 3]);
+        let rx = r.rx.as_ref().unwrap();
+        assert_eq!((rx.retained_replays, rx.retained_from.get(&0).copied()), (2, Some(2)));
     }
 }

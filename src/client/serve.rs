@@ -139,6 +139,8 @@ impl Client {
                 rx,
                 publishing: None,
                 witness: self.recorder.copy_witness(),
+                max_inbound_inflight: self.session.max_inbound_inflight(),
+                max_inbound_packet: conn.map_or(0, |c| c.counters.largest_in).max(self.session.max_inbound_packet),
             }
         });
     }

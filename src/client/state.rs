@@ -82,19 +82,33 @@ pub(super) struct Publisher {
     pub(super) skips: Option<Box<SlotSkips>>,
 }
 
+/// How clients reach one of the run's brokers.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The broker, or midge's fault proxy in front of it.
+    pub addr: SocketAddr,
+    /// How each group reaches it (TLS, WebSocket), by group index: a group
+    /// may bring its own client certificate.
+    pub transports: Arc<[crate::mqtt::transport::Transport]>,
+}
+
+impl ClientContext {
+    /// Where client `index` connects.
+    pub fn endpoint_of(&self, index: u32) -> &Endpoint {
+        &self.endpoints[self.plan.broker_of(index)]
+    }
+}
+
 /// What the run shares with every client.
 pub struct ClientContext {
     pub plan: Arc<Plan>,
     pub metrics: Arc<Metrics>,
     /// The run clock and the gates the runner waits on.
     pub run: Arc<RunControl>,
-    /// Where clients connect: the broker, or midge's fault proxy in front of it.
-    pub broker: SocketAddr,
+    /// Where clients connect, by index in `Plan::brokers` (`Plan::broker_of`).
+    pub endpoints: Arc<[Endpoint]>,
     /// Orders from the fault schedule (`kill`, `malformed`); each client keeps a clone.
     pub orders: watch::Receiver<Option<Arc<ClientOrder>>>,
-    /// How each group reaches the broker (TLS, WebSocket), by group index:
-    /// a group may bring its own client certificate.
-    pub transports: Arc<[crate::mqtt::transport::Transport]>,
     /// The runner's requests for a copy of every client's record (the
     /// periodic report).
     pub snapshots: Arc<Snapshots>,

@@ -84,6 +84,7 @@ impl Client {
                 let _ = self.send_request(&mut conn, Request::Disconnect).await;
                 conn.shutdown().await;
             }
+            self.session.max_inbound_packet = self.session.max_inbound_packet.max(conn.counters.largest_in);
             self.count(|c| {
                 conn.counters.add_to(c);
                 c.topic_alias_bytes_left_out += self.link.alias_bytes.0;
@@ -236,7 +237,17 @@ pub fn run_client(
         let timeline = std::mem::take(&mut client.timeline);
         let witness = client.recorder.take_witness();
         let (publish_log, rx) = client.recorder.into_logs();
-        ClientRecord { index, timeline, limits, publish_log, rx, publishing: None, witness }
+        ClientRecord {
+            index,
+            timeline,
+            limits,
+            publish_log,
+            rx,
+            publishing: None,
+            witness,
+            max_inbound_inflight: client.session.max_inbound_inflight(),
+            max_inbound_packet: client.session.max_inbound_packet,
+        }
     }
 }
 
@@ -266,9 +277,11 @@ mod tests {
             plan,
             metrics: Arc::new(Metrics::new(1)),
             run: Arc::new(crate::control::RunControl::new(crate::record::clock::RunClock::new())),
-            broker: "127.0.0.1:1".parse().unwrap(),
+            endpoints: Arc::from(vec![crate::client::Endpoint {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                transports: Arc::from(vec![Default::default()]),
+            }]),
             orders: orders.clone(),
-            transports: Arc::from(vec![Default::default()]),
             snapshots: Default::default(),
         });
         let (_tx, mut phase) = watch::channel(Phase::Connecting);

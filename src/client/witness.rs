@@ -75,7 +75,7 @@ impl Client {
     /// A delivery the session took in, read at `at_us`.
     pub(super) fn witness_delivery(&mut self, conn: &Connection, m: &Publish, at_us: u64) {
         let size = conn.flight.last_received().map_or(0, |e| e.size);
-        self.recorder.note_inbound(m.qos, self.session.inbound_in_flight(), size);
+        self.recorder.note_inbound(m.qos, self.session.inbound_in_flight() as usize, size);
         if m.qos > 0 && self.granted_qos().is_some_and(|g| m.qos > g) {
             let p = self.wire_packet(conn, m, at_us);
             self.sight(conn, Sighting::AboveGranted, p);

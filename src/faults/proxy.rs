@@ -576,6 +576,7 @@ mod tests {
                 password: None,
                 session_expiry_s: Some(10),
                 receive_maximum: None,
+                maximum_packet_size: None,
                 will: None,
             })
             .encode(v, &mut b)
@@ -599,6 +600,7 @@ mod tests {
                 password: None,
                 session_expiry_s: None,
                 receive_maximum: None,
+                maximum_packet_size: None,
                 will: None,
             })
             .encode(ProtocolVersion::V311, &mut connect)

@@ -33,15 +33,15 @@ fn proxy_targets(plan: &Plan, targets: &Targets) -> proxy::ClientIds {
 
 pub struct FaultContext {
     pub plan: Arc<Plan>,
-    pub proxy: Option<Arc<FaultProxy>>,
+    /// midge's proxy in front of each broker (empty: no fault needs one).
+    /// A proxy fault acts on every one: its clients are cut wherever they are.
+    pub proxies: Vec<Arc<FaultProxy>>,
     pub broker: Arc<Mutex<BrokerHandle>>,
-    /// Where clients (and twins) connect.
-    pub client_addr: std::net::SocketAddr,
+    /// Where clients (and twins) connect, by broker.
+    pub endpoints: Arc<[crate::client::Endpoint]>,
     pub orders: watch::Sender<Option<Arc<ClientOrder>>>,
     /// Touched after each order, so every client wakes up to read it.
     pub phase: watch::Sender<Phase>,
-    /// How each group reaches the broker (TLS, WebSocket), by group index.
-    pub transports: Arc<[crate::mqtt::transport::Transport]>,
     pub clock: RunClock,
 }
 
@@ -118,11 +118,15 @@ async fn carry_out(ctx: &FaultContext, f: &FaultPlan, done: &mut Done) -> FaultE
             hit(done, until);
         }
         FaultAction::Cut | FaultAction::Blackhole { .. } | FaultAction::Delay { .. } | FaultAction::Drop { .. } => {
-            let Some(proxy) = &ctx.proxy else {
+            if ctx.proxies.is_empty() {
                 event.error = Some("no fault proxy in front of the broker".into());
                 return event;
-            };
-            let lasts = by_proxy(proxy, f.action, proxy_targets(&ctx.plan, &f.targets));
+            }
+            let who = proxy_targets(&ctx.plan, &f.targets);
+            let mut lasts = None;
+            for proxy in &ctx.proxies {
+                lasts = by_proxy(proxy, f.action, who.clone());
+            }
             event.until_s = lasts.map(|d| secs(timed(d)));
             // A drop hits packets, not a span of time: it opens no window.
             if !matches!(f.action, FaultAction::Drop { .. }) {
@@ -170,15 +174,16 @@ fn spawn_twins(ctx: &FaultContext, targets: &[u32], until_us: u64) -> Vec<tokio:
     let twin_of = |i: u32| {
         let c = &ctx.plan.clients[i as usize];
         let g = ctx.plan.group_of(c);
+        let endpoint = &ctx.endpoints[ctx.plan.broker_of(i)];
         Twin {
-            broker: ctx.client_addr,
+            broker: endpoint.addr,
             from: ctx.plan.source_addr(i),
             protocol: g.protocol,
             options: g.connect_options(&c.client_id),
             reconnect: g.reconnect.unwrap_or_default(),
             clock: ctx.clock,
             of_client: i,
-            transport: ctx.transports[c.group as usize].clone(),
+            transport: endpoint.transports[c.group as usize].clone(),
         }
     };
     targets.iter().map(|&i| tokio::spawn(twin::run(twin_of(i), until))).collect()

@@ -91,6 +91,11 @@ pub struct Connection {
     /// Plain TCP on Linux: the kernel stamps what the socket receives
     /// (`super::rxstamp`).
     kernel_stamps: bool,
+    /// The last read filled all the room it asked for: more is waiting in
+    /// the socket, so adaptive batching does not hold the next read (a
+    /// starved worker's rare wakes would otherwise cap a busy subscriber at
+    /// one buffer per wake, and the broker's queue would grow behind it).
+    read_filled: bool,
     /// The kernel's receive time (run-clock µs) of the last read's last
     /// segment, if it had one: every whole packet in the buffer was
     /// completed by that read (a read happens only when none is left).
@@ -125,6 +130,9 @@ pub struct ConnectionCounters {
     pub publish_writes_batched: u64,
     /// Reads that waited for a batching window's tick.
     pub paced_reads: u64,
+    /// The largest packet read whole (bytes, fixed header included), for
+    /// the client's record (`max_inbound_packet`), not the swarm's counters.
+    pub largest_in: u32,
 }
 
 impl ConnectionCounters {
@@ -219,6 +227,7 @@ impl Connection {
             last_read_us: 0,
             paced_until_us: 0,
             kernel_stamps,
+            read_filled: false,
             read_stamp_us: None,
         }
     }
@@ -274,6 +283,7 @@ impl Connection {
                 // This read was the paced one: the next is decided afresh.
                 self.paced_until_us = 0;
             }
+            self.read_filled = n >= asked;
             if self.read_window_us > 0 {
                 let now = self.clock.now_us();
                 let window = self.read_window_us as u64;
@@ -306,6 +316,9 @@ impl Connection {
     /// nothing could be read.
     pub fn read_paced_until(&mut self) -> Option<u64> {
         if !self.read_buf.is_empty() {
+            return None;
+        }
+        if self.read_filled && self.adaptive.is_some() {
             return None;
         }
         let now = self.clock.now_us();
@@ -346,6 +359,16 @@ impl Connection {
         self.adaptive = Some(AdaptivePace::default());
     }
 
+    /// MQTT 5: midge announced a Maximum Packet Size of `announced` bytes.
+    /// It reads whatever it announced (above its default bound too), and a
+    /// larger packet from the broker is taken in as well, not refused: the
+    /// broker broke its side of the limit, and the record shows it
+    /// (`largest_in`, the client's `max_inbound_packet`) where ending the
+    /// connection with 0x95 would turn one broken rule into reconnects.
+    pub fn accept_packets_up_to(&mut self, announced: usize) {
+        self.max_incoming = self.max_incoming.max(announced);
+    }
+
     /// The next whole packet already read from the socket, without I/O:
     /// after `read_packet`, the caller takes the rest of what that one read
     /// brought in before it waits again.
@@ -367,7 +390,9 @@ impl Connection {
                     a.took_in(wants_answer(&p));
                     worker_moved(1);
                 }
-                let e = entry(before - self.read_buf.len(), pkid_of(&p), false);
+                let size = before - self.read_buf.len();
+                self.counters.largest_in = self.counters.largest_in.max(size.min(u32::MAX as usize) as u32);
+                let e = entry(size, pkid_of(&p), false);
                 self.flight.record(e);
                 Ok(Some(p))
             }
@@ -534,6 +559,67 @@ mod tests {
         assert_eq!(conn.read_buf.capacity(), 0, "let go once empty");
         drop(broker);
         assert!(conn.read_packet().await.unwrap().is_none(), "a clean close");
+    }
+
+    /// Batching never caps throughput: when a read filled all the room it
+    /// asked for, more is waiting, and the next read is not held for the
+    /// tick even on a busy worker (a starved worker's rare wakes would
+    /// otherwise let a busy subscriber take one buffer per wake).
+    #[tokio::test]
+    async fn a_read_that_filled_its_room_is_followed_at_once_on_a_busy_worker() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V311, RunClock::new());
+        conn.set_adaptive_reads();
+        let pings = 16 * 1024;
+        broker.write_all(&[0xd0, 0x00].repeat(pings)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        worker_moved(1_000_000);
+        assert!(worker_busy(conn.clock.now_us()), "the worker is busy: reads would wait for the tick");
+        let (mut got, mut full_reads) = (0, 0);
+        while got < pings {
+            if conn.read_buf.is_empty() && got > 0 {
+                let paced = conn.read_paced_until();
+                if conn.read_filled {
+                    full_reads += 1;
+                    assert_eq!(paced, None, "after a full read, at packet {got}");
+                }
+            }
+            assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+            got += 1;
+        }
+        assert!(full_reads >= 3, "room 128 B, 256 B, 512 B … all filled: {full_reads}");
+    }
+
+    /// A broker's packet above the Maximum Packet Size midge announced is
+    /// taken in, not refused, and its size is noted (`largest_in`): a
+    /// 2,000-byte PUBLISH after a 1,024-byte limit, then a PINGRESP. One
+    /// above midge's default bound of 16 MiB is read when midge announced
+    /// more (20 MiB here) — checked on the frame header alone.
+    #[tokio::test]
+    async fn a_packet_above_the_announced_size_is_taken_in_and_noted() {
+        use bytes::BufMut;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut broker, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::new(tcp, ProtocolVersion::V5, RunClock::new());
+        conn.accept_packets_up_to(1024);
+        let mut p = BytesMut::new();
+        codec::put_publish(&mut p, true, false, 0, false, b"t", 0, &[], 1_993);
+        p.put_slice(&[b'.'; 1_993]);
+        assert_eq!(p.len(), 2_000);
+        p.put_slice(&[0xd0, 0x00]);
+        broker.write_all(&p).await.unwrap();
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::Publish(_))));
+        assert!(matches!(conn.read_packet().await.unwrap(), Some(Packet::PingResp)));
+        assert_eq!(conn.counters.largest_in, 2_000);
+        let big = 20 << 20;
+        conn.accept_packets_up_to(big);
+        let mut header = BytesMut::from(&[0x30u8][..]);
+        codec::put_remaining_length(&mut header, big - 5);
+        assert!(codec::check_frame(&header, conn.max_incoming).unwrap().is_none(), "not whole yet, not too large");
+        assert!(codec::check_frame(&header, codec::DEFAULT_MAX_INCOMING).is_err(), "above the default bound");
     }
 
     #[test]

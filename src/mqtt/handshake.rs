@@ -145,6 +145,9 @@ pub async fn dial(d: Dial<'_>, options: &ConnectOptions) -> Result<Dialed, Cause
     };
     let (stream, tls_us, ws_us) = opened;
     let mut conn = Box::new(Connection::new(stream, d.protocol, d.clock));
+    if let Some(max) = options.maximum_packet_size {
+        conn.accept_packets_up_to(max as usize);
+    }
     conn.write_packet(&Packet::Connect(options.clone())).await.map_err(|e| connection_cause(&e))?;
     let ack = match timeout(left(), conn.read_packet()).await {
         Err(_) => return Err(Cause::Timeout),

@@ -10,14 +10,14 @@
 
 use super::faults::fault_plans;
 use super::group::{group_plan, stage_curves, target, GroupPlan};
-use super::model::{ClientPlan, Overrides, Plan};
+use super::model::{BrokerPlan, ClientPlan, Overrides, Plan, UNTIL_STOPPED};
 use super::secrets::secret_names;
 use super::slice::slice;
 use super::streams::{find_shares, find_streams};
 use super::{shard, stages};
 use crate::ids::IdAllocator;
 use crate::record::vocab::BatchMode;
-use crate::scenario::{self, BrokerSpec, ScenarioFile};
+use crate::scenario::{self, BrokerSpec, BrokerUrls, ScenarioFile};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -36,11 +36,9 @@ impl Plan {
 
     fn make(file: &ScenarioFile, overrides: &Overrides, per_client: bool) -> anyhow::Result<Plan> {
         let s = &file.scenario;
-        let broker_url =
-            overrides.broker.clone().or_else(|| s.broker.url.clone()).unwrap_or_else(|| "embedded".to_string());
-        let broker = BrokerSpec::parse(&broker_url).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+        let (brokers, file_brokers) = broker_plans(file, overrides)?;
+        let (broker, tls) = (brokers[0].spec.clone(), brokers[0].tls.clone());
         let scenario_dir = scenario_dir(file);
-        let tls = tls_plan(&s.broker, &broker, &scenario_dir);
         let scenario_sha256 = hex(&Sha256::digest(file.text.as_bytes()));
         let run_id = run_id(overrides, &scenario_sha256, &broker)?;
         let mut ids = IdAllocator::seeded(run_id, overrides.start_at_unix_us.map(|us| us as u128 / 1000));
@@ -54,15 +52,21 @@ impl Plan {
                 secret_names(g, &s.broker, &scenario_dir).map_err(|e| anyhow::anyhow!("group {:?}: {e}", g.name))?;
             let first_client = next_client;
             next_client += g.clients;
-            if per_client {
-                add_clients(&mut ids, overrides.client_ids.as_deref(), gi as u16, g, &mut clients, &mut publishers);
-            }
             let mut group = group_plan(g, s.protocol, first_client, secret_env);
+            group.brokers = match &g.broker {
+                Some(own) => vec![brokers.iter().position(|b| &b.url == own.get_ref()).unwrap_or(0) as u16],
+                None => file_brokers.clone(),
+            };
+            if per_client {
+                let given = overrides.client_ids.as_deref();
+                add_clients(&mut ids, given, (gi as u16, &group.brokers), g, &mut clients, &mut publishers);
+            }
             if let Some(t) = &g.tls {
-                if !broker.is_tls() {
+                if let Some(b) = group.brokers.iter().map(|&b| &brokers[b as usize]).find(|b| !b.spec.is_tls()) {
                     anyhow::bail!(
-                        "group {:?}: `tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {broker_url}",
-                        g.name
+                        "group {:?}: `tls` (a client certificate) needs a TLS broker (mqtts://, wss://, +tls, +wss), not {}",
+                        g.name,
+                        b.url
                     );
                 }
                 let t = t.get_ref();
@@ -73,13 +77,19 @@ impl Plan {
         }
         let shares = find_shares(&clients);
         let streams = find_streams(&groups, &clients, &shares);
-        let faults = fault_plans(&s.faults, &broker, &broker_url, &groups)?;
+        let specs: Vec<(&BrokerSpec, &str)> = brokers.iter().map(|b| (&b.spec, b.url.as_str())).collect();
+        let faults = fault_plans(&s.faults, &specs, &groups)?;
+        let publisher_brokers = match brokers.len() {
+            1 => Vec::new(),
+            _ => publishers.iter().map(|&c| clients[c as usize].broker).collect(),
+        };
         let stages = stage_plans(&s.stages, &groups);
         let duration = overrides
             .duration
             .or(s.duration.map(|d| d.0))
-            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()))
-            .unwrap_or(scenario::DEFAULT_DURATION);
+            .or((!s.stages.is_empty()).then(|| s.stages.iter().map(|st| st.get_ref().duration.get_ref().0).sum()));
+        let until_stopped = duration.is_none();
+        let duration = duration.unwrap_or(UNTIL_STOPPED);
         let plan = Plan {
             name: s.name.clone(),
             scenario_path: file.path.display().to_string(),
@@ -88,6 +98,7 @@ impl Plan {
             overrides: overrides.clone(),
             run_id,
             duration,
+            until_stopped,
             drain: s.drain.map(|d| d.0).unwrap_or(scenario::DEFAULT_DRAIN),
             report_every: report_every(s.report_every.map(|d| d.0), duration),
             batch_window: s.batch_window.as_ref().map(|w| w.get_ref().0).unwrap_or_default(),
@@ -98,6 +109,8 @@ impl Plan {
             },
             broker,
             tls,
+            brokers,
+            publisher_brokers: publisher_brokers.into(),
             mosquitto_conf: s
                 .broker
                 .mosquitto_conf
@@ -157,6 +170,46 @@ fn run_id(overrides: &Overrides, scenario_sha256: &str, broker: &BrokerSpec) -> 
     })
 }
 
+/// The run's brokers, each once: `--broker` or `[broker] url` (one or a
+/// list; `embedded` without either), when a group uses it, then the groups'
+/// own; and the indices of the first (the brokers a group without its own
+/// `broker` spreads its clients over).
+fn broker_plans(file: &ScenarioFile, overrides: &Overrides) -> anyhow::Result<(Vec<BrokerPlan>, Vec<u16>)> {
+    let s = &file.scenario;
+    let listed = match &overrides.broker {
+        Some(b) => BrokerUrls::from_list(b),
+        None => s.broker.url.clone().unwrap_or_else(|| BrokerUrls(vec!["embedded".into()])),
+    };
+    listed.parse().map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    let mut urls: Vec<String> = Vec::new();
+    let mut add = |u: &String| match urls.iter().position(|x| x == u) {
+        Some(i) => i as u16,
+        None => {
+            urls.push(u.clone());
+            urls.len() as u16 - 1
+        }
+    };
+    let uses_listed = s.groups.is_empty() || s.groups.iter().any(|g| g.get_ref().broker.is_none());
+    let file_brokers: Vec<u16> = match uses_listed {
+        true => listed.0.iter().map(&mut add).collect(),
+        false => Vec::new(),
+    };
+    for g in &s.groups {
+        if let Some(own) = &g.get_ref().broker {
+            add(own.get_ref());
+        }
+    }
+    let specs = urls.iter().map(|u| BrokerSpec::parse(u)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    scenario::several_are_external(&specs, &urls).map_err(anyhow::Error::msg)?;
+    let dir = scenario_dir(file);
+    let brokers = urls
+        .into_iter()
+        .zip(specs)
+        .map(|(url, spec)| BrokerPlan { tls: tls_plan(&s.broker, &spec, &dir), url, spec })
+        .collect();
+    Ok((brokers, file_brokers))
+}
+
 /// The directory the scenario file is in (absolute where it can be): TLS
 /// paths and `{scenario_dir}` in mosquitto_conf are relative to it.
 fn scenario_dir(file: &ScenarioFile) -> std::path::PathBuf {
@@ -190,7 +243,7 @@ fn tls_plan(
 fn add_clients(
     ids: &mut IdAllocator,
     given: Option<&[String]>,
-    gi: u16,
+    (gi, brokers): (u16, &[u16]),
     g: &scenario::Group,
     clients: &mut Vec<ClientPlan>,
     publishers: &mut Vec<u32>,
@@ -201,12 +254,13 @@ fn add_clients(
         id: None,
     });
     for i in 0..g.clients {
+        let n = g.first_index.unwrap_or(0).saturating_add(i);
         let client_id = match given.and_then(|v| v.get(clients.len())) {
             Some(id) => id.clone(),
-            None => ids.next(&id_spec, &g.name, i),
+            None => ids.next(&id_spec, &g.name, n),
         };
         let fill =
-            |t: &str| t.replace("{client}", &client_id).replace("{i}", &i.to_string()).replace("{group}", &g.name);
+            |t: &str| t.replace("{client}", &client_id).replace("{i}", &n.to_string()).replace("{group}", &g.name);
         let topic = g.publish.as_ref().map(|p| fill(&p.get_ref().topic.0));
         let filter = g.subscribe.as_ref().map(|f| fill(&f.get_ref().filter.0));
         let will_topic = g.will.as_ref().map(|w| fill(&w.get_ref().topic.0));
@@ -222,6 +276,7 @@ fn add_clients(
             filter,
             publisher,
             will_topic,
+            broker: brokers[i as usize % brokers.len()],
         });
     }
 }

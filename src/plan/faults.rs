@@ -8,7 +8,7 @@
 //! checks again for plans made otherwise.
 
 use super::group::GroupPlan;
-use crate::scenario::{self, BrokerSpec, FaultAction};
+use crate::scenario::{self, FaultAction};
 use std::time::Duration;
 
 /// Which clients of the plan a fault hits.
@@ -78,15 +78,18 @@ impl FaultPlan {
 /// The `[[fault]]`s resolved to the clients they hit, in time order.
 pub(super) fn fault_plans(
     specs: &[toml::Spanned<scenario::FaultSpec>],
-    broker: &BrokerSpec,
-    broker_url: &str,
+    brokers: &[(&scenario::BrokerSpec, &str)],
     groups: &[std::sync::Arc<GroupPlan>],
 ) -> anyhow::Result<Vec<FaultPlan>> {
     let mut faults = Vec::new();
+    let (broker, broker_url) = brokers[0];
     for f in specs {
         let f = f.get_ref();
-        if let Err(why) = f.action.refused_over(broker.wire()) {
-            anyhow::bail!("fault {}: {why} (the broker here is {broker_url})", f.name());
+        // With several brokers, a fault hits its clients on whichever broker each is.
+        for (spec, url) in brokers {
+            if let Err(why) = f.action.refused_over(spec.wire()) {
+                anyhow::bail!("fault {}: {why} (the broker here is {url})", f.name());
+            }
         }
         if matches!(f.action, FaultAction::RestartBroker { .. }) && !broker.is_spawned_mosquitto() {
             anyhow::bail!(

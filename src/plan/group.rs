@@ -48,6 +48,8 @@ pub struct PublishPlan {
 #[derive(Debug, Clone)]
 pub struct GroupPlan {
     pub name: String,
+    /// The brokers its clients are spread over (indices in `Plan::brokers`).
+    pub brokers: Vec<u16>,
     pub first_client: u32,
     pub clients: u32,
     pub connect_rate: Option<f64>,
@@ -70,6 +72,18 @@ pub struct GroupPlan {
     pub start_after: Duration,
     pub publish: Option<PublishPlan>,
     pub subscribe_qos: Option<u8>,
+    /// MQTT 5 subscription options (`subscribe.no_local`, `retain_as_published`,
+    /// `retain_handling`: 0 send, 1 send if new, 2 never), sent in SUBSCRIBE's
+    /// options byte (`subscription_options`). Under `no_local` a client is owed
+    /// no stream of its own messages (`streams::find_streams`); under
+    /// `retain_handling` 2 no retained replay (`analysis::session::retained`).
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: u8,
+    /// MQTT 5 CONNECT Receive Maximum and Maximum Packet Size midge
+    /// announces: limits on the broker toward this group's clients.
+    pub receive_maximum: Option<u16>,
+    pub maximum_packet_size: Option<u32>,
     /// A slow consumer: at most this many deliveries taken in per second.
     pub max_rate: Option<f64>,
     /// None: a lost connection ends the client.
@@ -161,9 +175,25 @@ impl GroupPlan {
             username: creds.as_ref().map(|c| c.username.clone()),
             password: creds.map(|c| c.password),
             session_expiry_s: (v5 && self.persistent()).then_some(self.session_expiry_s),
-            receive_maximum: None,
+            receive_maximum: self.receive_maximum.filter(|_| v5),
+            maximum_packet_size: self.maximum_packet_size.filter(|_| v5),
             will: None,
         }
+    }
+
+    /// The SUBSCRIBE options byte: the QoS, and MQTT 5's No Local (bit 2),
+    /// Retain As Published (bit 3) and Retain Handling (bits 4-5).
+    pub fn subscription_options(&self) -> u8 {
+        let qos = self.subscribe_qos.unwrap_or(0) & 0b11;
+        qos | u8::from(self.no_local) << 2
+            | u8::from(self.retain_as_published) << 3
+            | (self.retain_handling & 0b11) << 4
+    }
+
+    /// Whether the broker sends this group's subscriptions retained
+    /// messages at all (not under Retain Handling 2, "never").
+    pub fn replays_retained(&self) -> bool {
+        self.retain_handling != scenario::RetainHandling::Never.code()
     }
 }
 
@@ -176,6 +206,7 @@ pub(super) fn group_plan(
 ) -> GroupPlan {
     GroupPlan {
         name: g.name.clone(),
+        brokers: vec![0],
         first_client,
         clients: g.clients,
         connect_rate: g.connect_rate,
@@ -194,6 +225,12 @@ pub(super) fn group_plan(
         publish: g.publish.as_ref().map(|p| publish_plan(p.get_ref())),
         subscribe_qos: g.subscribe.as_ref().map(|f| f.get_ref().qos.0),
         max_rate: g.subscribe.as_ref().and_then(|f| f.get_ref().max_rate),
+        no_local: g.subscribe.as_ref().and_then(|f| f.get_ref().no_local).unwrap_or(false),
+        retain_as_published: g.subscribe.as_ref().and_then(|f| f.get_ref().retain_as_published).unwrap_or(false),
+        retain_handling: g.subscribe.as_ref().and_then(|f| f.get_ref().retain_handling).unwrap_or_default().code(),
+        // In range: checked by the scenario's validation.
+        receive_maximum: g.receive_maximum.as_ref().map(|v| *v.get_ref() as u16),
+        maximum_packet_size: g.maximum_packet_size.as_ref().map(|v| *v.get_ref() as u32),
         reconnect: match g.reconnect {
             None => Some(scenario::ReconnectPolicy::default()),
             Some(scenario::ReconnectSpec::On(p)) => Some(p),

@@ -23,9 +23,10 @@ mod will;
 pub use build::hex;
 pub use faults::{FaultPlan, Targets};
 pub use group::{Arrival, GroupPlan, PublishPlan};
-pub use model::{ClientPlan, Overrides, Plan, SharePlan, StreamPlan};
+pub use model::{BrokerPlan, ClientPlan, Overrides, Plan, SharePlan, StreamPlan, UNTIL_STOPPED};
 pub use secrets::{Credentials, SecretSource};
 pub use slice::{global_indices, slice};
+pub use streams::over_max_packet_size;
 pub use will::{parse_will_payload, will_owed_by_us, will_payload, WillPlan, WILL_TAG};
 
 #[cfg(test)]

@@ -25,6 +25,19 @@ pub struct ClientPlan {
     pub publisher: Option<u32>,
     /// The topic of its last will (its group has `will`).
     pub will_topic: Option<String>,
+    /// Which of `Plan::brokers` it connects to (client k of its group: the
+    /// group's k mod N-th).
+    pub broker: u16,
+}
+
+/// One broker of the run: `[broker] url` (one or a list) and the groups' own `broker`.
+#[derive(Debug, Clone)]
+pub struct BrokerPlan {
+    /// As written (the report's key).
+    pub url: String,
+    pub spec: BrokerSpec,
+    /// mqtts://, wss://: certificates to trust and present, its server name.
+    pub tls: Option<crate::mqtt::transport::TlsPlan>,
 }
 
 /// A (publisher, subscriber) pair whose topic matches the filter.
@@ -50,6 +63,10 @@ pub struct SharePlan {
     pub members: Vec<u32>,
 }
 
+/// A run without a duration publishes until stopped: its `duration` is this
+/// (about ten years), so every schedule and countdown stays finite.
+pub const UNTIL_STOPPED: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
@@ -60,7 +77,12 @@ pub struct Plan {
     pub scenario_text: String,
     pub overrides: Overrides,
     pub run_id: u64,
+    /// How long publishing runs; `UNTIL_STOPPED` when `until_stopped`.
     pub duration: Duration,
+    /// No duration anywhere (file, `--duration`, `[[stage]]`): publishing
+    /// runs until a stop signal (Ctrl-C), which ends it as the planned end
+    /// would (`runner::run`), or until every counted publisher is done.
+    pub until_stopped: bool,
     pub drain: Duration,
     /// `report_every`: how often the partial report is rewritten while the
     /// run goes on (None: never; the default is every 60 s for a run longer
@@ -70,9 +92,16 @@ pub struct Plan {
     pub batch_window: Duration,
     /// Adaptive without a `batch_window` key, off with a zero one, fixed otherwise.
     pub batch_mode: BatchMode,
+    /// The first of `brokers` (the only one, but for a cluster's nodes).
     pub broker: BrokerSpec,
-    /// mqtts:// brokers: certificates to trust and present, names resolved.
+    /// mqtts:// brokers: certificates to trust and present, names resolved (`brokers[0]`'s).
     pub tls: Option<crate::mqtt::transport::TlsPlan>,
+    /// Every broker the clients connect to, each once; `broker` is the first.
+    pub brokers: Vec<BrokerPlan>,
+    /// With several brokers: each publisher's (by publisher index, the whole
+    /// plan's), for e2e latency per (publisher's broker, subscriber's) pair.
+    /// Empty with one broker.
+    pub publisher_brokers: std::sync::Arc<[u16]>,
     pub mosquitto_conf: Vec<String>,
     /// Shared with every client task of the group (one copy, not one per client).
     pub groups: Vec<std::sync::Arc<GroupPlan>>,
@@ -100,6 +129,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Which of `brokers` client `index` connects to.
+    pub fn broker_of(&self, index: u32) -> usize {
+        self.clients.get(index as usize).map_or(0, |c| c.broker as usize)
+    }
+
     /// Publishers in the whole plan (on a shard: on every shard).
     pub fn publishers_total(&self) -> u32 {
         self.shard.as_ref().map_or(self.publishers.len() as u32, |s| s.publishers_total)

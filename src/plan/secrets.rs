@@ -32,6 +32,8 @@ pub enum SecretSource {
     Env(String),
     /// A file (a mounted secret), its path resolved against the scenario's directory.
     File(std::path::PathBuf),
+    /// `[broker] username`: a user name written in the scenario (never a password).
+    Given(String),
 }
 
 impl SecretSource {
@@ -44,6 +46,7 @@ impl SecretSource {
                     "environment variable {name} (named by {key}_env) is not set; secrets come from the environment or a file ({key}_file)"
                 )
             }),
+            SecretSource::Given(value) => Ok(value.clone()),
             SecretSource::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("cannot read {key}_file {}: {e}", path.display()))?;
@@ -65,7 +68,9 @@ pub(super) fn secret_names(
         (None, Some(f)) => Some(SecretSource::File(dir.join(f))),
         (None, None) => None,
     };
-    let user = source(&g.username_env, &g.username_file).or_else(|| source(&b.username_env, &b.username_file));
+    let user = source(&g.username_env, &g.username_file)
+        .or_else(|| source(&b.username_env, &b.username_file))
+        .or_else(|| b.username.clone().map(SecretSource::Given));
     let pass = source(&g.password_env, &g.password_file).or_else(|| source(&b.password_env, &b.password_file));
     match (user, pass) {
         (None, None) => Ok(None),

@@ -5,7 +5,7 @@
 //! subscription's stream is (publisher, share group), `StreamPlan::share`.
 
 use super::group::GroupPlan;
-use super::model::{ClientPlan, SharePlan, StreamPlan};
+use super::model::{ClientPlan, Plan, SharePlan, StreamPlan};
 
 /// Clients subscribed with the same `$share/{group}/{filter}` form one share group.
 pub(super) fn find_shares(clients: &[ClientPlan]) -> Vec<SharePlan> {
@@ -22,7 +22,9 @@ pub(super) fn find_shares(clients: &[ClientPlan]) -> Vec<SharePlan> {
 
 /// A stream for every (publisher, subscriber) whose topic matches the
 /// filter, and one for every (publisher, share group) whose topic matches
-/// the share's filter.
+/// the share's filter. A subscriber with MQTT 5 `no_local` is owed none of
+/// its own messages: no stream from itself (no share group has `no_local`:
+/// MQTT 5 forbids it, the scenario refuses it).
 pub(super) fn find_streams(
     groups: &[std::sync::Arc<GroupPlan>],
     clients: &[ClientPlan],
@@ -35,7 +37,11 @@ pub(super) fn find_streams(
     for p in clients.iter().filter(|c| c.topic.is_some()) {
         let topic = p.topic.as_deref().unwrap_or_default();
         let pub_qos = groups[p.group as usize].publish.as_ref().map_or(0, |x| x.qos);
-        for s in subscribers.iter().filter(|s| crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic)) {
+        let owed = |s: &&&ClientPlan| {
+            crate::topic::matches(s.filter.as_deref().unwrap_or_default(), topic)
+                && !(s.index == p.index && groups[s.group as usize].no_local)
+        };
+        for s in subscribers.iter().filter(owed) {
             let qos = pub_qos.min(sub_qos(s.index));
             streams.push(StreamPlan { publisher_client: p.index, subscriber_client: s.index, qos, share: None });
         }
@@ -54,4 +60,20 @@ pub(super) fn find_streams(
         }
     }
     streams
+}
+
+/// Whether a delivery on `stream` at `qos` is larger than the MQTT 5
+/// Maximum Packet Size its subscriber announced (`GroupPlan::maximum_packet_size`;
+/// a share group's: its first member's): the broker must discard every one
+/// (§3.1.2.11.4). Its size is the publisher's PUBLISH as the broker sends it
+/// to an MQTT 5 client: its topic in full (no alias), the message expiry and
+/// user properties it was published with, `qos`'s packet id.
+pub fn over_max_packet_size(plan: &Plan, stream: &StreamPlan, qos: u8) -> bool {
+    let subscriber = &plan.clients[stream.subscriber_client as usize];
+    let Some(max) = plan.group_of(subscriber).maximum_packet_size else { return false };
+    let publisher = &plan.clients[stream.publisher_client as usize];
+    let (Some(p), Some(topic)) = (plan.group_of(publisher).publish.as_ref(), publisher.topic.as_deref()) else {
+        return false;
+    };
+    crate::mqtt::codec::publish_size(true, qos, topic.len(), p.props.len(), p.payload) > max as usize
 }

@@ -257,3 +257,196 @@ subscribe = {{ filter = "t/#", qos = 1 }}
     assert_eq!(plan("[[fault]]\nat = \"8s\"\naction = \"kill\"\ngroup = \"s\"\n").holds_until_us(), None);
     assert_eq!(plan(&format!("{stall}{kill}{delay}")).holds_until_us(), Some(13_000_000));
 }
+
+const SEVERAL: &str = r#"
+name = "nodes"
+[broker]
+url = ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884"]
+[[group]]
+name = "p"
+clients = 5
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+[[group]]
+name = "s"
+broker = "mqtt://127.0.0.1:1885"
+subscribe = { filter = "t/#", qos = 1 }
+"#;
+
+fn build_text(text: &str, broker: Option<&str>) -> anyhow::Result<Plan> {
+    let f = ScenarioFile::parse(Path::new("x"), text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Plan::build(&f, &Overrides { broker: broker.map(str::to_string), ..Default::default() })
+}
+
+#[test]
+fn clients_spread_round_robin_over_a_list_and_a_group_keeps_its_own_broker() {
+    let plan = build_text(SEVERAL, None).unwrap();
+    let urls: Vec<&str> = plan.brokers.iter().map(|b| b.url.as_str()).collect();
+    assert_eq!(urls, ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884", "mqtt://127.0.0.1:1885"]);
+    assert_eq!(plan.clients.iter().map(|c| c.broker).collect::<Vec<_>>(), [0, 1, 0, 1, 0, 2]);
+    assert_eq!((plan.groups[0].brokers.clone(), plan.groups[1].brokers.clone()), (vec![0, 1], vec![2]));
+    assert_eq!(&plan.publisher_brokers[..], &[0, 1, 0, 1, 0]);
+    // --broker a,b (the flag twice, joined) replaces the list, not a group's own.
+    let plan = build_text(SEVERAL, Some("mqtt://127.0.0.1:2001,mqtt://127.0.0.1:2002")).unwrap();
+    let urls: Vec<&str> = plan.brokers.iter().map(|b| b.url.as_str()).collect();
+    assert_eq!(urls, ["mqtt://127.0.0.1:2001", "mqtt://127.0.0.1:2002", "mqtt://127.0.0.1:1885"]);
+    // On shard 1 of 2 a client keeps the broker of its place in the whole group.
+    let o = Overrides {
+        shard: Some(shard::ShardId { index: 1, count: 2 }),
+        run_name: Some("r".into()),
+        ..Default::default()
+    };
+    let half = Plan::build(&ScenarioFile::parse(Path::new("x"), SEVERAL).unwrap(), &o).unwrap();
+    assert_eq!(half.clients.iter().map(|c| c.broker).collect::<Vec<_>>(), [1, 1]);
+    // One broker: no pair table.
+    let one = build_text(&SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"\n", ""), Some("embedded")).unwrap();
+    assert_eq!((one.brokers.len(), one.publisher_brokers.len()), (1, 0));
+}
+
+#[test]
+fn several_brokers_are_urls_of_running_brokers() {
+    // A list naming a broker midge would start.
+    let list = SEVERAL.replace("\"mqtt://127.0.0.1:1884\"", "\"spawn:mosquitto\"");
+    let e = ScenarioFile::parse(Path::new("x"), &list).unwrap_err();
+    assert!(e.message.contains("broker \"spawn:mosquitto\" in a run of several brokers"), "{e}");
+    assert_eq!((e.line, e.column), (4, 33), "at the URL: {e}");
+    // A group's own broker is a URL.
+    let own = SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"", "broker = \"embedded\"");
+    let e = ScenarioFile::parse(Path::new("x"), &own).unwrap_err();
+    assert_eq!((e.line, e.column), (11, 10), "{e}");
+    assert!(e.message.starts_with("group \"s\": `broker` \"embedded\": a group's own broker is a URL"), "{e}");
+    let e = ScenarioFile::parse(Path::new("x"), &SEVERAL.replace("mqtt://127.0.0.1:1885", "http://x")).unwrap_err();
+    assert!(e.message.contains("not supported") && e.line == 11, "{e}");
+    // A group's own URL beside an embedded broker the other group uses.
+    let text = SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = \"embedded\"");
+    let e = build_text(&text, None).unwrap_err().to_string();
+    assert!(e.contains("broker \"embedded\" in a run of several brokers: midge starts one broker at most"), "{e}");
+    // …and --broker spawn:mosquitto beside it too; alone (every group on it) it is fine.
+    assert!(build_text(SEVERAL, Some("spawn:mosquitto")).is_err());
+    assert!(build_text(&SEVERAL.replace("broker = \"mqtt://127.0.0.1:1885\"\n", ""), Some("spawn:mosquitto")).is_ok());
+    // An empty list names nothing.
+    let e = ScenarioFile::parse(
+        Path::new("x"),
+        &SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = []"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("names no broker"), "{e}");
+    // A url that is neither a string nor a list.
+    let e = ScenarioFile::parse(
+        Path::new("x"),
+        &SEVERAL.replace("url = [\"mqtt://127.0.0.1:1883\", \"mqtt://127.0.0.1:1884\"]", "url = 5"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("a broker URL, or a list of them"), "{e}");
+}
+
+#[test]
+fn each_tls_broker_checks_its_own_name_and_a_client_certificate_needs_tls_on_every_one() {
+    let text = r#"
+name = "tls-nodes"
+[broker]
+url = ["mqtts://a.test:8883", "mqtts://b.test:8883", "mqtt://c.test:1883"]
+[broker.tls]
+ca_file = "ca.pem"
+[[group]]
+name = "p"
+clients = 3
+publish = { topic = "t/{i}", qos = 1, rate = 1.0 }
+"#;
+    let plan = build_text(text, None).unwrap();
+    let names: Vec<Option<String>> =
+        plan.brokers.iter().map(|b| b.tls.as_ref().map(|t| t.server_name.clone())).collect();
+    assert_eq!(names, [Some("a.test".to_string()), Some("b.test".to_string()), None]);
+    assert!(plan.brokers[1].tls.as_ref().is_some_and(|t| t.ca_file.as_ref().is_some_and(|f| f.ends_with("ca.pem"))));
+    let with_cert = text.replace("clients = 3", "clients = 3\ntls = { cert_file = \"c.pem\", key_file = \"c.key\" }");
+    let e = build_text(&with_cert, None).unwrap_err().to_string();
+    assert!(e.contains("needs a TLS broker") && e.contains("mqtt://c.test:1883"), "{e}");
+    assert!(build_text(&with_cert.replace(", \"mqtt://c.test:1883\"", ""), None).is_ok());
+}
+
+#[test]
+fn only_a_plan_with_no_duration_anywhere_runs_until_stopped() {
+    let base = "name = \"t\"\n[[group]]\nname = \"g\"\npublish = { topic = \"a\", rate = 1.0 }\n";
+    let build = |text: &str, duration: Option<std::time::Duration>| {
+        let f = ScenarioFile::parse(Path::new("t.toml"), text).unwrap();
+        Plan::build(&f, &Overrides { duration, ..Default::default() }).unwrap()
+    };
+    let open = build(base, None);
+    assert!(open.until_stopped);
+    assert_eq!(open.duration, UNTIL_STOPPED);
+    let secs = std::time::Duration::from_secs;
+    for (text, flag, want) in [
+        (format!("duration = \"3s\"\n{base}"), None, secs(3)),
+        (base.to_string(), Some(secs(5)), secs(5)),
+        (format!("{base}[[stage]]\nduration = \"2s\"\n[[stage]]\nduration = \"4s\"\n"), None, secs(6)),
+    ] {
+        let p = build(&text, flag);
+        assert!(!p.until_stopped, "{text}");
+        assert_eq!(p.duration, want, "{text}");
+    }
+}
+
+/// MQTT 5 options: the CONNECT carries the group's Receive Maximum and
+/// Maximum Packet Size; SUBSCRIBE's options byte is QoS 1 | No Local (4) |
+/// Retain As Published (8) | Retain Handling 2 (32) = 45; under No Local a
+/// client that publishes and subscribes to its own topics is owed only the
+/// others' messages (2 clients: 2 streams, not 4); the 3.1.1 group's
+/// CONNECT carries neither limit.
+#[test]
+fn mqtt5_limits_and_subscription_options_reach_the_wire_and_the_streams() {
+    let text = r#"
+name = "options"
+protocol = "5"
+[[group]]
+name = "echo"
+clients = 2
+receive_maximum = 5
+maximum_packet_size = 1024
+publish = { topic = "e/{i}", qos = 1, rate = 1.0 }
+subscribe = { filter = "e/#", qos = 1, no_local = true, retain_as_published = true, retain_handling = 2 }
+[[group]]
+name = "plain"
+clients = 2
+publish = { topic = "p/{i}", qos = 1, rate = 1.0 }
+subscribe = { filter = "p/#", qos = 1 }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let (echo, plain) = (&plan.groups[0], &plan.groups[1]);
+    assert_eq!((echo.receive_maximum, echo.maximum_packet_size), (Some(5), Some(1024)));
+    assert_eq!((echo.no_local, echo.retain_as_published, echo.retain_handling), (true, true, 2));
+    let o = echo.connect_options("echo-0");
+    assert_eq!((o.receive_maximum, o.maximum_packet_size), (Some(5), Some(1024)));
+    assert_eq!((echo.subscription_options(), plain.subscription_options()), (45, 1));
+    assert_eq!((echo.replays_retained(), plain.replays_retained()), (false, true));
+    let pairs: Vec<(u32, u32)> = plan.streams.iter().map(|s| (s.publisher_client, s.subscriber_client)).collect();
+    assert_eq!(pairs, vec![(0, 1), (1, 0), (2, 2), (2, 3), (3, 2), (3, 3)]);
+    let v311 = ScenarioFile::parse(
+        Path::new("x"),
+        &text
+            .replace("protocol = \"5\"", "protocol = \"3.1.1\"")
+            .replace("receive_maximum = 5\nmaximum_packet_size = 1024\n", "")
+            .replace(", no_local = true, retain_as_published = true, retain_handling = 2", ""),
+    )
+    .unwrap();
+    let plan = Plan::build(&v311, &Overrides::default()).unwrap();
+    assert_eq!(plan.streams.len(), 8);
+    assert_eq!(plan.groups[0].subscription_options(), 1);
+}
+
+/// A stream's delivery against its subscriber's Maximum Packet Size: a
+/// PUBLISH of topic "m/0" (3 bytes), QoS 1, no properties, 1,000 bytes of
+/// payload is 1 + 2 + (2 + 3 + 2 + 1 + 1000) = 1011 bytes; 1010 is over it,
+/// 1011 is not; at QoS 0 it is 2 bytes smaller.
+#[test]
+fn a_delivery_over_the_subscribers_maximum_packet_size_is_known_from_the_plan() {
+    let text = |max: u32| {
+        format!(
+            "name = \"m\"\nprotocol = \"5\"\n[[group]]\nname = \"p\"\npublish = {{ topic = \"m/{{i}}\", qos = 1, rate = 1.0, payload = 1000 }}\n[[group]]\nname = \"s\"\nmaximum_packet_size = {max}\nsubscribe = {{ filter = \"m/#\", qos = 1 }}\n"
+        )
+    };
+    for (max, qos, over) in [(1010, 1, true), (1011, 1, false), (1009, 0, false), (1008, 0, true)] {
+        let f = ScenarioFile::parse(Path::new("x"), &text(max)).unwrap();
+        let plan = Plan::build(&f, &Overrides::default()).unwrap();
+        assert_eq!(over_max_packet_size(&plan, &plan.streams[0], qos), over, "max {max}, qos {qos}");
+    }
+}

@@ -200,6 +200,10 @@ pub struct StreamRx {
     /// the clocks' offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_one_way_us: Option<i64>,
+    /// The slowest delivery, measured as `min_one_way_us` is (a backlog
+    /// queued while the subscriber was away included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_one_way_us: Option<i64>,
     /// The sequence numbers that arrived below the highest seen (counted in
     /// `out_of_order`), kept up to `MAX_KEPT_RANGES` ranges: the tally
     /// takes out those the publisher itself sent again (`PublishLog::resent`).
@@ -221,6 +225,7 @@ pub enum RxOutcome {
 impl StreamRx {
     pub fn note_one_way(&mut self, us: i64) {
         self.min_one_way_us = Some(self.min_one_way_us.map_or(us, |m| m.min(us)));
+        self.max_one_way_us = Some(self.max_one_way_us.map_or(us, |m| m.max(us)));
     }
 
     pub fn record(&mut self, seq: u64) -> RxOutcome {

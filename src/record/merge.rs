@@ -48,7 +48,7 @@ pub fn combine(parts: Vec<ShardPart>, plan: PlanIdentity) -> RunRecord {
     }
     summaries.sort_by_key(|s| s.shard.index);
     let mut merged = fold(records, plan, base);
-    merged.merged = Some(MergedFrom { shards: summaries });
+    merged.merged = Some(MergedFrom { shards: summaries, group_parts: Vec::new() });
     merged
 }
 
@@ -87,6 +87,7 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
         acc.connected_peak += r.connected_peak;
         acc.counters.add(&r.counters);
         acc.latencies.add(&r.latencies);
+        acc.brokers.add(&r.brokers);
         acc.timeseries = add_series(&acc.timeseries, &r.timeseries);
         acc.clients.extend(r.clients);
         join_faults(&mut acc.faults, r.faults);
@@ -218,8 +219,8 @@ pub fn shift(r: &mut RunRecord, by_us: u64) {
         c.rx.iter_mut().flat_map(|rx| &mut rx.wills).for_each(|w| w.at_us += by_us);
     }
     for e in &mut r.faults.events {
-        e.at_s += s;
-        e.until_s = e.until_s.map(|u| u + s);
+        e.at_s = later(e.at_s, s);
+        e.until_s = e.until_s.map(|u| later(u, s));
     }
     for (a, b) in &mut r.faults.restarts {
         (*a, *b) = (*a + by_us, *b + by_us);
@@ -234,8 +235,8 @@ pub fn shift(r: &mut RunRecord, by_us: u64) {
         c.connected_us += by_us;
         c.ended_us += by_us;
     }
-    r.timeseries.iter_mut().for_each(|p| p.t_s += s);
-    r.broker.sys_series.iter_mut().for_each(|p| p.t_s += s);
+    r.timeseries.iter_mut().for_each(|p| p.t_s = later(p.t_s, s));
+    r.broker.sys_series.iter_mut().for_each(|p| p.t_s = later(p.t_s, s));
     if let Some(w) = &mut r.publishing {
         shift_window(w, by_us);
     }
@@ -246,6 +247,12 @@ fn shift_window(w: &mut PublishWindow, by_us: u64) {
     w.start_us += by_us;
     w.end_us += by_us;
     w.stopped_us += by_us;
+}
+
+/// Seconds `t` moved `s` later, to the µs: the sum as the record file
+/// writes it, so a merged folder re-renders (`midge report`) byte for byte.
+fn later(t: f64, s: f64) -> f64 {
+    ((t + s) * 1e6).round() / 1e6
 }
 
 fn shift_send_times(t: &mut SendTimes, by_us: u64) {
@@ -280,4 +287,21 @@ pub fn renumber(r: &mut RunRecord, global: &[u32]) {
         hit.iter_mut().for_each(|i| *i = g(*i));
     }
     r.faults.twins.iter_mut().for_each(|t| t.of_client = g(t.of_client));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::later;
+
+    /// A shifted time reads back from the record file as it was written
+    /// (serde_json's float parsing is not exact for every 17-digit sum).
+    #[test]
+    fn a_shifted_time_survives_the_record_file() {
+        for (t, s) in [(1.5309, 1.492815), (0.1, 2.923625), (3.7, 1.583814), (12.345678, 0.000001)] {
+            let v = later(t, s);
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{t} + {s}");
+            assert!((v - (t + s)).abs() < 1e-6);
+        }
+    }
 }

@@ -54,8 +54,10 @@ use std::time::Duration;
 use vocab::{Cause, DrainEnd, Limit, ReasonCode, StopSignal, SubackFailure};
 use wire::{FlightEntry, Witness};
 
+mod brokers;
 mod fault_log;
 
+pub use brokers::{BrokerRecord, BrokersRecord, PairLatency, SysPoint, TlsRecord};
 pub use fault_log::{FaultEvent, FaultLog, TwinConnection, TwinRecord};
 
 /// The version of record.json's layout; a record of another version is refused.
@@ -73,11 +75,20 @@ pub struct LimitHit {
     pub needed: u64,
 }
 
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
 /// One connection attempt of a client and, if it connected, how it went.
 /// Times are run-clock microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generation {
     pub attempt_us: u64,
+    /// Its connect latency in µs (`ConnectTimes::total_us`, at least 1), once
+    /// CONNACK accepted it; 0: it never connected. (No `Option`: a u32 fits
+    /// the padding an idle client's task already has.)
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub connect_us: u32,
     /// CONNACK accepted.
     pub connected_us: Option<u64>,
     pub session_present: bool,
@@ -132,6 +143,17 @@ pub struct ClientRecord {
     /// What it saw on the wire that may break a rule (`wire::Witness`); None: nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<Box<Witness>>,
+    /// Against the MQTT 5 limits the client announced (0: none, or an older
+    /// record): the most QoS 1/2 PUBLISHes the broker had in flight toward it
+    /// at once (`client::session::inbound`), the largest packet it sent (bytes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_inflight: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inbound_packet: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ClientRecord {
@@ -382,72 +404,6 @@ pub struct KernelTcp {
     pub mem_kib: u64,
 }
 
-/// The broker the run talked to, as the run saw it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BrokerRecord {
-    /// What the report names as the broker.
-    pub url: String,
-    pub kind: String,
-    /// The configuration midge generated, when midge started the broker.
-    pub config: Option<String>,
-    /// The lines of a spawned broker's log that can tell why a client was
-    /// closed (None when midge did not start the broker).
-    pub log_lines: Option<Vec<String>>,
-    /// The last value of each `$SYS` topic the broker published.
-    pub sys: BTreeMap<String, String>,
-    /// The broker's main counters over the run, one point per `$SYS` round
-    /// (every `sys_interval`; mosquitto waits more than the interval, so its
-    /// `sys_interval 1`, the one midge spawns it with, gives a round about
-    /// every 2 s).
-    #[serde(default)]
-    pub sys_series: Vec<SysPoint>,
-    /// How far the kernel's `TcpExtListenOverflows` rose during the run, for
-    /// a broker on this machine (a loopback address): connections dropped
-    /// because a listen backlog was full. None otherwise, or unreadable.
-    #[serde(default)]
-    pub listen_overflows: Option<u64>,
-    /// How the clients spoke TLS to the broker (None: they did not).
-    #[serde(default)]
-    pub tls: Option<TlsRecord>,
-}
-
-/// TLS as the run used it: whether the broker's certificate was verified,
-/// and what the first successful handshake negotiated (None when no
-/// handshake succeeded).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsRecord {
-    /// `[broker.tls] insecure = true`: the broker's certificate was NOT verified.
-    pub insecure: bool,
-    /// The name the certificate was checked against.
-    pub server_name: String,
-    /// `TLSv1_3`, `TLSv1_2`.
-    pub protocol_version: Option<String>,
-    /// The IANA name of the cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: Option<String>,
-}
-
-/// The broker's own counters after one round of `$SYS` values (mosquitto
-/// publishes a counter only when it changed, so each is the last value
-/// seen, carried over). None: not published (yet) by this broker.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct SysPoint {
-    /// Run-clock seconds (0.1 resolution) when the round began.
-    pub t_s: f64,
-    /// `$SYS/broker/publish/messages/received`: PUBLISH packets received.
-    pub received: Option<u64>,
-    /// `$SYS/broker/publish/messages/sent`: PUBLISH packets sent ($SYS ones included).
-    pub sent: Option<u64>,
-    /// `$SYS/broker/publish/messages/dropped`: messages the broker dropped
-    /// (a full queue, an offline client over its limits).
-    pub dropped: Option<u64>,
-    /// `$SYS/broker/clients/connected` (the $SYS watcher is one of them).
-    pub clients: Option<u64>,
-    /// `$SYS/broker/load/messages/received/1min`: the broker's own moving
-    /// average of messages received per minute.
-    #[serde(default)]
-    pub received_1min: Option<f64>,
-}
-
 /// What the plan was made from, so that the same plan can be built again
 /// for a re-analysis: the scenario as it was, the command line's overrides,
 /// and what was chosen at run time (run id, client ids, source addresses).
@@ -508,6 +464,9 @@ pub struct RunRecord {
     pub midge_version: String,
     pub plan: PlanIdentity,
     pub broker: BrokerRecord,
+    /// A run of several brokers: the others, and e2e between them.
+    #[serde(default, skip_serializing_if = "BrokersRecord::is_empty")]
+    pub brokers: BrokersRecord,
     /// RFC 3339, seconds.
     pub started_at: String,
     /// The run clock's zero, Unix µs: every run-clock time in the record is

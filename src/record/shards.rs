@@ -14,6 +14,11 @@ pub struct ShardOf {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MergedFrom {
     pub shards: Vec<ShardSummary>,
+    /// A `pub` and a `sub` run merged (`midge merge PUBDIR SUBDIR`): the
+    /// part that ran each group of the joined plan, by group index. Empty
+    /// for shards, whose clients are dealt out k mod N (`plan::shard::owner`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_parts: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

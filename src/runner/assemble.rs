@@ -18,8 +18,8 @@ use crate::record::clock::RunClock;
 use crate::record::series::Series;
 use crate::record::vocab::{DrainEnd, StopSignal};
 use crate::record::{
-    BrokerRecord, ClientRecord, Counters, DrainRecord, FaultLog, GeneratorRecord, Latencies, PublishWindow,
-    RetainedCleanup, RunRecord, TimePoint, TlsRecord, RECORD_FORMAT,
+    BrokerRecord, BrokersRecord, ClientRecord, Counters, DrainRecord, FaultLog, GeneratorRecord, Latencies,
+    PublishWindow, RetainedCleanup, RunRecord, TimePoint, TlsRecord, RECORD_FORMAT,
 };
 use crate::sys::SysSeen;
 use hdrhistogram::Histogram;
@@ -41,6 +41,8 @@ pub struct Basis {
 /// the time series and the clients' own records.
 pub struct Observed {
     pub broker: BrokerRecord,
+    /// Several brokers: e2e per pair (the others' records are added at the end, `runner::run`).
+    pub brokers: BrokersRecord,
     pub counters: Counters,
     pub latencies: Latencies,
     pub connected_peak: u64,
@@ -62,6 +64,7 @@ impl Observed {
         let (counters, latencies) = metrics.totals();
         Observed {
             broker: broker_record(b, sys, tls),
+            brokers: BrokersRecord { others: Vec::new(), e2e_pairs: metrics.pair_latencies() },
             broker_rss_kib: b.rss_kib(),
             counters,
             latencies,
@@ -74,7 +77,7 @@ impl Observed {
 
 /// The broker's part of the record: the handle's, what `$SYS` said, and the
 /// TLS negotiated (None: no TLS, or not known yet).
-fn broker_record(b: &BrokerHandle, sys: SysSeen, tls: Option<TlsRecord>) -> BrokerRecord {
+pub fn broker_record(b: &BrokerHandle, sys: SysSeen, tls: Option<TlsRecord>) -> BrokerRecord {
     BrokerRecord {
         url: b.url.clone(),
         kind: b.kind.to_string(),
@@ -158,6 +161,7 @@ pub fn assemble(
         midge_version: env!("CARGO_PKG_VERSION").to_string(),
         plan: basis.plan.identity(),
         broker: observed.broker,
+        brokers: observed.brokers,
         started_at: basis.started_at.clone(),
         clock_start_unix_us: basis.clock.start_unix_us(),
         start_late_us,
@@ -253,6 +257,7 @@ subscribe = { filter = "t/#", qos = 1 }
                 tls: None,
                 listen_overflows: None,
             },
+            brokers: Default::default(),
             counters: Counters::default(),
             latencies: Latencies::new(),
             connected_peak: 2,

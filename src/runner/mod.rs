@@ -10,11 +10,14 @@
 //! snapshot shares), `cleanup` (retained messages cleared) and the analysis.
 //!
 //! Prepare: secrets (`Plan::resolve_secrets`), the open-file limit, faults the
-//! transport cannot carry refused, the broker (`broker::start`), `transports`
+//! transport cannot carry refused, the broker (`broker::start`) and, in a run
+//! of several, the others (`brokers::reach_others`); per broker `transports`
 //! (a `Transport` per group: TLS from `[broker.tls]` or the throwaway CA, a
 //! group's own client certificate, the WebSocket URI), preflight, the fault
-//! proxy when a fault needs it (`Framing::WebSocket` for ws://), the run clock
-//! (shared by the `$SYS` watcher and the metrics), the `$SYS` watcher (not for
+//! proxy in front of it when a fault needs one (`Framing::WebSocket` for
+//! ws://; a proxy fault acts on every proxy, so its clients are hit on
+//! whichever broker each is), its `Endpoint`; the run clock (shared by the
+//! `$SYS` watchers and the metrics), a `$SYS` watcher per broker (not for
 //! embedded), source addresses; then `Plan::resolved`, the plan the run uses.
 //!
 //! Publishing starts when every client there from the start is ready
@@ -27,7 +30,11 @@
 //! publishing and the drain short — what is in flight gets up to 2 s to land
 //! (`drain_or_stop`) — and the report and record are still written; the record
 //! keeps the signal, and the exit status is 128 + its number (130, 143, 129).
-//! A second signal quits at once, without a report (`cli`).
+//! A second signal quits at once, without a report (`cli`). A run without a
+//! duration (`Plan::until_stopped`) publishes until the first signal, which
+//! ends publishing as a planned end would: the drain runs in full and the
+//! report is judged as any other (not `interrupted`); a signal before
+//! publishing started still interrupts it.
 //!
 //! The end: `Swarm::shut_down` collects the clients, the fault log and `$SYS`;
 //! `cleanup::clear_retained`; `assemble` makes the record; the analysis; then
@@ -36,15 +43,14 @@
 use crate::analysis;
 use crate::analysis::model::Report;
 use crate::broker::{self, BrokerError, BrokerHandle};
+use crate::client::Endpoint;
 use crate::control::{stop_requested, Phase, TaskName};
 use crate::faults::proxy::{FaultProxy, Framing};
 use crate::metrics::Metrics;
-use crate::mqtt::transport::{TlsClient, Transport};
-use crate::mqtt::websocket::WsTarget;
 use crate::plan::Plan;
 use crate::record::clock::RunClock;
 use crate::record::vocab::{DrainEnd, StopSignal};
-use crate::record::{DrainRecord, RunRecord, TlsRecord};
+use crate::record::{DrainRecord, RunRecord};
 use crate::sys::SysWatcher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,6 +58,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::time::{timeout, Instant};
 
 mod assemble;
+mod brokers;
 mod cleanup;
 mod drain;
 pub mod memory;
@@ -60,6 +67,8 @@ mod probes;
 mod publish;
 mod swarm;
 
+use brokers::{spawn_sys_watch, tls_record, transports};
+
 use assemble::{assemble, Basis, Finished, Observed, Until};
 use drain::drain;
 pub use drain::{quiet_period, stall_period, MIN_QUIET};
@@ -67,7 +76,7 @@ use periodic::Periodic;
 use publish::publish;
 use swarm::{initial_clients, start_swarm, Links, Swarm};
 
-/// Exit statuses (documented in the README).
+/// Exit statuses (documented in the README and docs/guide/command-line.md).
 pub mod exit {
     pub const PASS: i32 = 0;
     pub const EXPECTATION_FAILED: i32 = 1;
@@ -136,110 +145,67 @@ struct Prepared {
     plan: Plan,
     broker: BrokerHandle,
     sys_watch: Option<SysWatcher>,
+    /// The brokers after the first (a run of several), and their `$SYS` watchers.
+    others: brokers::Others,
     /// The run clock (the metrics' clock, and the $SYS series').
     clock: RunClock,
     links: Links,
 }
 
-/// Secrets, limits, TLS, the broker (started or reached), the proxy, the
-/// $SYS watcher and the source addresses.
+/// Secrets, limits, TLS, the brokers (started or reached), the proxies, the
+/// $SYS watchers and the source addresses.
 async fn prepare(plan: Plan) -> Result<Prepared, RunError> {
     let secrets = plan.resolve_secrets().map_err(|e| RunError::Secrets(e.to_string()))?;
     let twins = plan.twins();
-    // + 1: the $SYS watcher.
-    let connections = plan.clients.len() as u64 + twins + 1;
+    // + 1 per broker: its $SYS watcher.
+    let connections = plan.clients.len() as u64 + twins + plan.brokers.len() as u64;
     crate::limits::ensure_open_files(connections).map_err(RunError::Limits)?;
     // Plan::build refused the proxy's faults over TLS; this holds for plans made otherwise.
-    if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(plan.broker.wire()).is_err()) {
-        let why = f.action.refused_over(plan.broker.wire()).err().unwrap_or_default();
-        return Err(RunError::Transport(format!("fault {:?}: {why}", f.action.kind())));
+    for b in &plan.brokers {
+        if let Some(f) = plan.faults.iter().find(|f| f.action.refused_over(b.spec.wire()).is_err()) {
+            let why = f.action.refused_over(b.spec.wire()).err().unwrap_or_default();
+            return Err(RunError::Transport(format!("fault {:?}: {why}", f.action.kind())));
+        }
     }
     let protocol = plan.groups.first().map(|g| g.protocol).unwrap_or_default();
     let broker = broker::start(&plan.broker, protocol, &plan.mosquitto_conf, plan.persistence).await?;
-    let (transport, group_transports) = transports(&plan, &broker)?;
-    preflight(&broker).await?;
-    let framing = if plan.broker.wire().ws() { Framing::WebSocket } else { Framing::Mqtt };
-    let proxy = match plan.needs_proxy() {
-        true => {
-            Some(Arc::new(FaultProxy::start_framed(broker.addr, Vec::new(), framing).await.map_err(RunError::Proxy)?))
-        }
-        false => None,
-    };
-    // The run clock, from here on: the $SYS watcher's series and the swarm share it.
+    let other_handles = brokers::reach_others(&plan).await?;
+    let handles: Vec<&BrokerHandle> = std::iter::once(&broker).chain(&other_handles).collect();
+    let mut per_broker = Vec::new();
+    for (b, handle) in plan.brokers.iter().zip(&handles) {
+        per_broker.push(transports(&plan, b, handle).map_err(RunError::Tls)?);
+        preflight(handle).await?;
+    }
+    let mut proxies = Vec::new();
+    for (b, handle) in plan.brokers.iter().zip(&handles).filter(|_| plan.needs_proxy()) {
+        let framing = if b.spec.wire().ws() { Framing::WebSocket } else { Framing::Mqtt };
+        proxies
+            .push(Arc::new(FaultProxy::start_framed(handle.addr, Vec::new(), framing).await.map_err(RunError::Proxy)?));
+    }
+    // The run clock, from here on: the $SYS watchers' series and the swarm share it.
     let clock = RunClock::new();
-    let sys_watch = spawn_sys_watch(&plan, &broker, transport.clone(), clock);
-    let client_addr = proxy.as_ref().map_or(broker.addr, |p| p.addr);
+    let sys_watch = spawn_sys_watch(&plan, (&broker, 0), per_broker[0].0.clone(), clock);
+    let endpoints: Arc<[Endpoint]> = handles
+        .iter()
+        .zip(&per_broker)
+        .enumerate()
+        .map(|(i, (h, (_, groups)))| Endpoint {
+            addr: proxies.get(i).map_or(h.addr, |p: &Arc<FaultProxy>| p.addr),
+            transports: groups.clone(),
+        })
+        .collect();
+    let others = brokers::Others::watch(&plan, other_handles, &per_broker[1..], clock);
     let source_addrs = crate::limits::plan_source_addrs(
         connections,
         &plan.source_addrs,
-        client_addr,
+        endpoints[0].addr,
         crate::limits::ephemeral_range(),
     )
     .map_err(RunError::Limits)?;
     let plan = plan.resolved(secrets, source_addrs);
-    Ok(Prepared { plan, broker, sys_watch, clock, links: Links { proxy, transport, group_transports, client_addr } })
-}
-
-/// TLS and WebSocket for the run: the broker-wide `Transport`, and one per
-/// group (a group's own client certificate). Without a `ca_file`, a broker
-/// midge started with a throwaway CA is trusted through that CA.
-fn transports(plan: &Plan, broker: &BrokerHandle) -> Result<(Transport, Arc<[Transport]>), RunError> {
-    let tls = match &plan.tls {
-        None => None,
-        Some(p) => {
-            let mut p = p.clone();
-            p.ca_file = p.ca_file.or_else(|| broker.ca_file.clone());
-            Some(TlsClient::new(&p).map_err(RunError::Tls)?)
-        }
-    };
-    let ws = plan.broker.ws_uri(broker.addr).map(|uri| WsTarget { uri });
-    let base = Transport { tls, ws };
-    let per_group = plan
-        .groups
-        .iter()
-        .map(|g| match (&g.tls_identity, &base.tls) {
-            (Some((cert, key)), Some(tls)) => {
-                let tls =
-                    tls.with_identity(cert, key).map_err(|e| RunError::Tls(format!("group {:?}: {e}", g.name)))?;
-                Ok(Transport { tls: Some(tls), ws: base.ws.clone() })
-            }
-            _ => Ok(base.clone()),
-        })
-        .collect::<Result<Vec<_>, RunError>>()?;
-    Ok((base, per_group.into()))
-}
-
-/// The record's word on TLS: verified or not, and what was negotiated.
-fn tls_record(plan: &Plan, transport: &Transport) -> Option<TlsRecord> {
-    let (tls, negotiated) = (transport.tls.as_ref()?, transport.tls.as_ref()?.negotiated());
-    Some(TlsRecord {
-        insecure: tls.is_insecure(),
-        server_name: plan.tls.as_ref().map(|t| t.server_name.clone()).unwrap_or_default(),
-        protocol_version: negotiated.as_ref().map(|n| n.protocol_version.clone()),
-        cipher_suite: negotiated.map(|n| n.cipher_suite),
-    })
-}
-
-/// The broker's own counters, straight to the broker (never through the
-/// proxy's faults). The embedded broker publishes none.
-fn spawn_sys_watch(plan: &Plan, broker: &BrokerHandle, transport: Transport, clock: RunClock) -> Option<SysWatcher> {
-    if broker.kind == broker::EMBEDDED_KIND {
-        return None;
-    }
-    let group = plan.groups.first()?;
-    let mut options = group.connect_options(&format!("midge-sys-{:08x}", plan.run_id as u32));
-    options.keep_alive_s = 60;
-    options.clean_start = true;
-    options.session_expiry_s = None;
-    Some(SysWatcher::spawn(crate::sys::SysWatch {
-        addr: broker.addr,
-        protocol: group.protocol,
-        transport,
-        options,
-        clock,
-        // The generated mosquitto.conf says `sys_interval 1`.
-        interval: broker.pid().is_some().then_some(Duration::from_secs(1)),
-    }))
+    let (transport, group_transports) = per_broker.swap_remove(0);
+    let links = Links { proxies, transport, group_transports, endpoints };
+    Ok(Prepared { plan, broker, sys_watch, others, clock, links })
 }
 
 pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError> {
@@ -247,18 +213,18 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
     if let Some(listener) = &opts.prometheus {
         crate::prometheus::check_listener(listener).map_err(RunError::Prometheus)?;
     }
-    let Prepared { plan, broker, sys_watch, clock, links } = prepare(plan).await?;
+    let Prepared { plan, broker, sys_watch, others, clock, links } = prepare(plan).await?;
     // A broker on this machine: the kernel counts its listen backlog's overflows.
     let overflows_at_start = broker.addr.ip().is_loopback().then(crate::metrics::listen_overflows).flatten();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let plan = Arc::new(plan);
     // The broker's process for the sampler: `--broker-pid`, or the spawned one's.
     let broker_pid = plan.overrides.broker_pid.map_or_else(|| broker.pid_watch(), broker::BrokerPid::fixed);
-    let mut swarm =
-        start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid, clock).map_err(RunError::Workers)?;
+    let mut swarm = start_swarm(&links, plan.clone(), opts.workers, opts.progress, broker_pid.clone(), clock)
+        .map_err(RunError::Workers)?;
     let basis = Arc::new(Basis { plan: plan.clone(), started_at, clock, workers: swarm.pool.len() });
     let broker = Arc::new(Mutex::new(broker));
-    start_watchers(&mut swarm, &mut opts, &basis, sys_watch.as_ref(), &broker);
+    start_watchers(&mut swarm, &mut opts, &basis, (sys_watch.as_ref(), &broker, broker_pid));
 
     let mut stop = tokio::select! {
         _ = timeout(ready_limit(&plan), swarm.run.ready.wait_for(initial_clients(&plan))) => None,
@@ -268,7 +234,12 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         None => Some(publish(&swarm, &links, &broker, &mut opts.interrupt).await),
         Some(_) => None,
     };
-    stop = stop.or(published.as_ref().and_then(|p| p.stopped_by));
+    match published.as_ref().and_then(|p| p.stopped_by) {
+        // A run without a duration ends by Ctrl-C: publishing stops as at a
+        // planned end and the drain runs in full (a second signal quits, `cli`).
+        Some(_) if plan.until_stopped => opts.interrupt = None,
+        signal => stop = stop.or(signal),
+    }
     let _ = swarm.phase.send(Phase::Draining);
     // What midge itself keeps the broker holding past the end (stalls, delays, owed wills).
     let held_until = published.as_ref().and_then(|p| {
@@ -281,11 +252,14 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         None => (None, None),
     };
     let (metrics, series) = (swarm.metrics.clone(), swarm.series.clone());
+    others.stop();
     let ended = swarm.shut_down(sys_watch, faults).await;
     let broker = broker.lock().await;
     // Every client is gone: nobody receives the clears.
     let retained_cleanup = cleanup::clear_retained(&plan, broker.addr, &links.group_transports, clock).await;
-    let tls = tls_record(&plan, &links.transport);
+    let retained_cleanup = others.clear_retained(&plan, retained_cleanup, clock).await;
+    let other_brokers = others.finish(&plan).await;
+    let tls = tls_record(&plan.brokers[0], &links.transport);
     let observed = Observed::of((&broker, ended.sys, tls), &metrics, &series, ended.clients);
     let finished = Finished {
         stop_signal: stop,
@@ -295,6 +269,7 @@ pub async fn run(plan: Plan, mut opts: RunOptions) -> Result<RunOutput, RunError
         retained_cleanup,
     };
     let mut record = assemble(&basis, observed, publishing, Some(drained), Until::Finished(finished));
+    record.brokers.others = other_brokers;
     record.broker.listen_overflows =
         overflows_at_start.zip(crate::metrics::listen_overflows()).map(|(at_start, now)| now.saturating_sub(at_start));
     let mut report = analysis::analyse(&plan, &record);
@@ -318,13 +293,18 @@ fn start_watchers(
     swarm: &mut Swarm,
     opts: &mut RunOptions,
     basis: &Arc<Basis>,
-    sys_watch: Option<&SysWatcher>,
-    broker: &Arc<Mutex<BrokerHandle>>,
+    (sys_watch, broker, broker_pid): (Option<&SysWatcher>, &Arc<Mutex<BrokerHandle>>, broker::BrokerPid),
 ) {
+    let exported = opts.prometheus.is_some();
     if let Some(listener) = opts.prometheus.take() {
-        let (metrics, phase) = (swarm.metrics.clone(), swarm.phase.subscribe());
+        let inputs = crate::prometheus::ExporterInputs {
+            metrics: swarm.metrics.clone(),
+            phase: swarm.phase.subscribe(),
+            progress: swarm.progress.clone(),
+            broker_pid,
+        };
         let plan = basis.plan.clone();
-        swarm.tasks.spawn(TaskName::Exporter, |s| crate::prometheus::exporter(listener, metrics, phase, &plan, s));
+        swarm.tasks.spawn(TaskName::Exporter, |s| crate::prometheus::exporter(listener, inputs, &plan, s));
     }
     let periodic = Periodic {
         basis: basis.clone(),
@@ -336,6 +316,7 @@ fn start_watchers(
         phase: swarm.phase.clone(),
         progress: swarm.progress.clone(),
         dir: opts.report_dir.clone(),
+        exported,
     };
     if let Some(tick) = periodic.tick() {
         swarm.tasks.spawn(TaskName::Periodic, move |s| periodic::periodic(periodic, tick, s));
@@ -375,7 +356,7 @@ async fn preflight(broker: &BrokerHandle) -> Result<(), RunError> {
     }
 }
 
-/// The process exit status for a report (the README documents each).
+/// The process exit status for a report (README.md and docs/guide/command-line.md document each).
 pub fn exit_code(r: &Report) -> i32 {
     if r.clients.connected_peak == 0 && r.clients.planned > 0 && !r.interrupted {
         exit::BAD_INPUT

@@ -15,7 +15,8 @@
 //! horizon (`Until::Horizon`). Snapshots stop at `Phase::Shutdown`: the
 //! clients are leaving and would answer no more.
 //!
-//! Every `report_every`, and every 10 s while a progress line is shown:
+//! Every `report_every`, and every 10 s while a progress line is shown or
+//! the `--prometheus` exporter serves lost and findings so far:
 //! `Snapshots::ask` (the phase is touched to wake every client, as an order
 //! does), answers awaited at most 1 s — a client still connecting is left out
 //! of that snapshot (its streams count nothing), never half-read — then
@@ -66,13 +67,16 @@ pub struct Periodic {
     pub progress: Progress,
     /// Where the partial report goes (None: nowhere, progress only).
     pub dir: Option<PathBuf>,
+    /// The `--prometheus` exporter serves the snapshot's lost and findings.
+    pub exported: bool,
 }
 
 impl Periodic {
     /// How often a snapshot is taken: None when there is nothing to do with
-    /// one (no partial report asked for, no progress line shown).
+    /// one (no partial report asked for, no progress line shown, no exporter).
     pub fn tick(&self) -> Option<Duration> {
-        match (self.report_every(), self.progress.shown().then_some(PROGRESS_EVERY)) {
+        let live = self.progress.shown() || self.exported;
+        match (self.report_every(), live.then_some(PROGRESS_EVERY)) {
             (Some(r), Some(q)) => Some(r.min(q)),
             (a, b) => a.or(b),
         }

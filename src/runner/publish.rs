@@ -70,12 +70,11 @@ pub(super) async fn publish(
     let faults = (!s.plan.faults.is_empty()).then(|| {
         let fctx = FaultContext {
             plan: s.plan.clone(),
-            proxy: p.proxy.clone(),
+            proxies: p.proxies.clone(),
             broker: broker.clone(),
-            client_addr: p.client_addr,
+            endpoints: p.endpoints.clone(),
             orders: s.orders.clone(),
             phase: s.phase.clone(),
-            transports: p.group_transports.clone(),
             clock: s.run.clock,
         };
         tokio::spawn(schedule::run(fctx, start_us, s.phase.subscribe()))

@@ -14,7 +14,7 @@ use super::probes::sampler;
 use crate::broker;
 use crate::client::order::ClientOrder;
 use crate::client::snapshot::Snapshots;
-use crate::client::{run_client, ClientContext, ClientOutcome};
+use crate::client::{run_client, ClientContext, ClientOutcome, Endpoint};
 use crate::control::{Phase, RunControl, TaskName, Tasks};
 use crate::faults::proxy::FaultProxy;
 use crate::metrics::Metrics;
@@ -32,16 +32,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How the swarm reaches the broker.
+/// How the swarm reaches the brokers.
 #[derive(Clone)]
 pub(super) struct Links {
-    pub proxy: Option<Arc<FaultProxy>>,
-    /// TLS and WebSocket as the broker's URL asks (the $SYS watcher's).
+    /// midge's fault proxy in front of each broker (empty: no fault needs one).
+    pub proxies: Vec<Arc<FaultProxy>>,
+    /// TLS and WebSocket as the first broker's URL asks (its $SYS watcher's).
     pub transport: Transport,
     /// The same per group, by index (a group's own client certificate).
     pub group_transports: Arc<[Transport]>,
-    /// Where clients connect: the broker, or the proxy in front of it.
-    pub client_addr: std::net::SocketAddr,
+    /// Where clients connect, by broker (`Plan::brokers`): the broker, or
+    /// the proxy in front of it, and how each group talks to it.
+    pub endpoints: Arc<[Endpoint]>,
 }
 
 /// The swarm while it runs: its clients, the run's shared state and the
@@ -98,9 +100,8 @@ pub(super) fn start_swarm(
         plan: plan.clone(),
         metrics: metrics.clone(),
         run: run.clone(),
-        broker: p.client_addr,
+        endpoints: p.endpoints.clone(),
         orders: orders_rx,
-        transports: p.group_transports.clone(),
         snapshots: snapshots.clone(),
     });
     let (phase, phase_rx) = watch::channel(Phase::Connecting);

@@ -158,6 +158,70 @@ impl BrokerSpec {
     }
 }
 
+/// `[broker] url` and `--broker`: one broker, or several (a cluster's
+/// nodes, bridged brokers) that the clients of a group without its own
+/// `broker` are spread over round-robin (client k of the group on URL k mod
+/// N). Several are external brokers only: midge starts one broker at most.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BrokerUrls(pub Vec<String>);
+
+impl BrokerUrls {
+    /// A comma list (`--broker a,b`, or the flag given twice and joined).
+    pub fn from_list(s: &str) -> BrokerUrls {
+        BrokerUrls(s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect())
+    }
+
+    /// As `--broker` and the run record keep it: a comma list.
+    pub fn joined(&self) -> String {
+        self.0.join(",")
+    }
+
+    /// Each URL parsed; several must all be external brokers.
+    pub fn parse(&self) -> Result<Vec<BrokerSpec>, String> {
+        if self.0.is_empty() {
+            return Err("broker: an empty list names no broker".into());
+        }
+        let specs = self.0.iter().map(|u| BrokerSpec::parse(u)).collect::<Result<Vec<_>, _>>()?;
+        several_are_external(&specs, &self.0)?;
+        Ok(specs)
+    }
+}
+
+/// Several brokers in one run must all be brokers midge reaches by URL:
+/// it starts at most one broker, and a list of brokers is a cluster's nodes.
+pub fn several_are_external(specs: &[BrokerSpec], urls: &[String]) -> Result<(), String> {
+    let distinct: std::collections::BTreeSet<&String> = urls.iter().collect();
+    match specs.iter().zip(urls).find(|(s, _)| !matches!(s, BrokerSpec::External { .. })) {
+        Some((_, local)) if distinct.len() > 1 => Err(format!(
+            "broker {local:?} in a run of several brokers: midge starts one broker at most, so several brokers (a list, or a group's own `broker`) must all be URLs of brokers already running (mqtt://, mqtts://, ws://, wss://)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BrokerUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Urls;
+        impl<'de> serde::de::Visitor<'de> for Urls {
+            type Value = BrokerUrls;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a broker URL, or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BrokerUrls, E> {
+                Ok(BrokerUrls(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<BrokerUrls, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(u) = seq.next_element::<String>()? {
+                    urls.push(u);
+                }
+                Ok(BrokerUrls(urls))
+            }
+        }
+        d.deserialize_any(Urls)
+    }
+}
+
 /// `embedded[+tls|+ws|+wss]`, `spawn:mosquitto[+tls]`; None for a URL.
 fn parse_local(s: &str) -> Result<Option<BrokerSpec>, String> {
     let (base, wire) = match s.split_once('+') {

@@ -1,6 +1,6 @@
 //! Scenario files: the TOML a user writes, parsed and validated.
 //!
-//! Every key a shipped scenario or the README names is a contract: keys may be added,
+//! Every key a shipped scenario or the guide (docs/guide/scenarios.md) names is a contract: keys may be added,
 //! never renamed. Unknown keys are errors. Every error carries the file, line
 //! and column it refers to, so `midge validate` can point at the mistake.
 
@@ -15,17 +15,18 @@ mod bounds;
 mod broker_url;
 mod capacity;
 mod fault;
+mod hint;
 mod reconnect;
 mod source_addrs;
 mod validate;
 mod values;
 
-pub use broker_url::{BrokerSpec, Wire};
+pub use broker_url::{several_are_external, BrokerSpec, BrokerUrls, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
 pub use source_addrs::parse_source_addrs;
-pub use values::{parse_duration, Dur, FilterTemplate, Qos, TopicTemplate};
+pub use values::{parse_duration, Dur, FilterTemplate, Qos, RetainHandling, TopicTemplate};
 
 /// A scenario error located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +48,12 @@ impl std::error::Error for ScenarioError {}
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSection {
-    /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`.
-    pub url: Option<String>,
+    /// `mqtt://host:port`, `embedded` or `spawn:mosquitto`; or a list of
+    /// URLs, the clients spread over them round-robin.
+    pub url: Option<BrokerUrls>,
+    /// The user name itself (a user name is no secret; the password never
+    /// lives in the file). Takes the place of `username_env` / `username_file`.
+    pub username: Option<String>,
     /// Name of the environment variable holding the user name.
     pub username_env: Option<String>,
     /// Name of the environment variable holding the password.
@@ -174,6 +179,13 @@ pub struct SubscribeSpec {
     /// A slow consumer: take in at most this many messages per second
     /// (reads are paced, so the broker's queue for the client fills).
     pub max_rate: Option<f64>,
+    /// MQTT 5 subscription options (absent: the protocol's defaults, off /
+    /// off / send): the broker does not send a client its own messages
+    /// back; keeps RETAIN as published on live deliveries; when it replays
+    /// retained messages.
+    pub no_local: Option<bool>,
+    pub retain_as_published: Option<bool>,
+    pub retain_handling: Option<RetainHandling>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,7 +194,13 @@ pub struct Group {
     pub name: String,
     #[serde(default = "one")]
     pub clients: u32,
+    /// This group's own broker (a URL): publishers on one cluster node,
+    /// subscribers on another. Absent: `[broker] url`'s.
+    pub broker: Option<Spanned<String>>,
     pub client_id: Option<ClientIdSpec>,
+    /// The number `{i}` and a `prefix-serial` id count from (default 0):
+    /// emqtt-bench's `-n`, whose `%i` counts from `-n` + 1.
+    pub first_index: Option<u32>,
     /// New connections per second for this group; absent means as fast as possible.
     pub connect_rate: Option<f64>,
     #[serde(default = "yes")]
@@ -205,6 +223,12 @@ pub struct Group {
     /// buffers bound the kernel memory a run of many idle clients holds.
     pub rcvbuf: Option<Spanned<u32>>,
     pub sndbuf: Option<Spanned<u32>>,
+    /// MQTT 5 CONNECT Receive Maximum: at most this many QoS 1/2 PUBLISHes
+    /// the broker may have in flight toward each client (1..=65535).
+    pub receive_maximum: Option<Spanned<i64>>,
+    /// MQTT 5 CONNECT Maximum Packet Size, bytes: the largest packet the
+    /// broker may send each client (1..=268435460).
+    pub maximum_packet_size: Option<Spanned<i64>>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
     pub username_file: Option<String>,
@@ -284,6 +308,10 @@ pub struct Expect {
     /// Finding kinds that must not appear (only kinds midge can report).
     #[serde(default)]
     pub findings: Vec<crate::record::vocab::FindingKind>,
+    /// Finding kinds that must appear, at least once each: what a bug
+    /// reproduction shows (`scenarios/bugs/`, `midge shrink`'s output).
+    #[serde(default)]
+    pub shows: Vec<crate::record::vocab::FindingKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +355,8 @@ pub struct Scenario {
     pub capacity: Option<toml::Spanned<CapacitySpec>>,
 }
 
+/// A `midge capacity` step's hold when neither `[capacity] hold` nor the
+/// scenario's duration says (`midge run` without a duration runs until Ctrl-C).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
 /// The periodic report of a run longer than this comes this often (`report_every`).
@@ -357,7 +387,7 @@ impl ScenarioFile {
     pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ScenarioError { file: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+            ScenarioError { file: path.to_path_buf(), line, column, message: hint::humane(e.message().trim()) }
         })?;
         let file = ScenarioFile { path: path.to_path_buf(), text: text.to_string(), scenario };
         file.validate()?;
@@ -482,6 +512,16 @@ subscribe = { filter = "a/+", qos = 1 }
         assert_eq!((e.line, e.column), (line, 12), "{e}");
         assert!(e.message.contains("unknown finding kind \"keepalive_timeout\""), "{e}");
         assert!(e.message.contains("duplicate_id_loop"), "the error lists the kinds: {e}");
+    }
+
+    #[test]
+    fn a_finding_both_forbidden_and_shown_is_refused() {
+        assert!(parse(&format!("{OK}\n[expect]\nshows = [\"qos_violation\"]\n")).is_ok());
+        let text = format!("{OK}\n[expect]\nfindings = [\"qos_violation\"]\nshows = [\"qos_violation\"]\n");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().position(|l| l == "[expect]").unwrap() + 1;
+        assert_eq!((e.line, e.column), (line, 1), "{e}");
+        assert!(e.message.contains("qos_violation is in `findings`"), "{e}");
     }
 
     #[test]

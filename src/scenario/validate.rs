@@ -1,13 +1,18 @@
 //! Checks that cross the boundaries of one value (which the types cannot
 //! see), one function per section of the file. The first error found wins,
 //! in file order: top-level keys, `[broker]`, each `[[group]]`, each
-//! `[[fault]]`. (`[expect] findings` is checked by its type: only the kinds midge reports parse.)
+//! `[[fault]]`. (`[expect] findings` and `shows` are checked by their type: only the kinds midge
+//! reports parse; a kind in both is refused.)
 
 use super::{
     parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError,
     ScenarioFile, MAX_BATCH_WINDOW, MAX_STEPS_LIMIT,
 };
 use toml::Spanned;
+
+/// The largest Maximum Packet Size MQTT 5 allows (§3.1.2.11.4: the
+/// largest remaining length, 268,435,455, plus a fixed header of 5 bytes).
+pub const MAX_PACKET_SIZE: u32 = 268_435_460;
 
 /// A group's `rcvbuf` / `sndbuf`, in bytes: from 1 KiB (Linux keeps at
 /// least about 2 KiB whatever is asked) to 1 GiB (the kernel doubles it,
@@ -44,6 +49,13 @@ impl ScenarioFile {
         if s.groups.is_empty() {
             return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
         }
+        if let Some(k) = s.expect.shows.iter().find(|k| s.expect.findings.contains(k)) {
+            let at = self.text.find("[expect]").unwrap_or(0);
+            let msg = format!(
+                "[expect]: {k} is in `findings` (must not appear) and in `shows` (must appear): no run could pass"
+            );
+            return Err(self.error_at(at, msg));
+        }
         if let Some(w) = &s.batch_window {
             if w.get_ref().0 > MAX_BATCH_WINDOW {
                 return Err(self.error_at(
@@ -62,6 +74,13 @@ impl ScenarioFile {
     fn validate_broker(&self) -> Result<(), ScenarioError> {
         let broker = &self.scenario.broker;
         self.validate_credentials("broker", &broker.password, [&broker.username_env, &broker.username_file])?;
+        if let (Some(name), true) = (&broker.username, broker.username_env.is_some() || broker.username_file.is_some())
+        {
+            let at = self.text.find(name.as_str()).unwrap_or(0);
+            return Err(
+                self.error_at(at, "broker: give the user name once: `username`, `username_env` or `username_file`")
+            );
+        }
         self.validate_credentials("broker", &None, [&broker.password_env, &broker.password_file])?;
         if let Some(list) = &broker.source_addrs {
             if let Err(e) = parse_source_addrs(list) {
@@ -69,7 +88,7 @@ impl ScenarioFile {
                 return Err(self.error_at(at, format!("broker.source_addrs: {e}")));
             }
         }
-        if let Some(url) = &broker.url {
+        for url in broker.url.iter().flat_map(|u| &u.0) {
             let at = self.text.find(url.as_str()).unwrap_or(0);
             match BrokerSpec::parse(url) {
                 Err(e) => return Err(self.error_at(at, e)),
@@ -80,6 +99,21 @@ impl ScenarioFile {
                     ))
                 }
                 Ok(_) => {}
+            }
+        }
+        if let Some((Err(e), urls)) = broker.url.as_ref().map(|u| (u.parse(), &u.0)) {
+            // At the URL the error names (an empty list: at `url`).
+            let named = urls.iter().find(|u| e.contains(&format!("{u:?}"))).map(|u| format!("{u:?}"));
+            let at = self.text.find(named.as_deref().unwrap_or("url")).unwrap_or(0);
+            return Err(self.error_at(at, e));
+        }
+        for g in &self.scenario.groups {
+            if let Some(url) = &g.get_ref().broker {
+                let own = |e: String| self.error_at(url.span().start, in_group(g.get_ref(), e));
+                match BrokerSpec::parse(url.get_ref()).map_err(own)? {
+                    BrokerSpec::External { .. } => {}
+                    _ => return Err(own(format!("`broker` {:?}: a group's own broker is a URL of a broker already running (mqtt://, mqtts://, ws://, wss://); embedded and spawn:mosquitto go in [broker] url", url.get_ref()))),
+                }
             }
         }
         Ok(())
@@ -165,6 +199,41 @@ impl ScenarioFile {
                 let m = "subscribe.max_rate must be a positive number of messages per second";
                 return Err(self.error_at(s.span().start, ctx(m.into())));
             }
+        }
+        self.validate_mqtt5_options(group)
+    }
+
+    /// A group's MQTT 5 CONNECT limits (`receive_maximum`,
+    /// `maximum_packet_size`) and subscription options (`no_local`,
+    /// `retain_as_published`, `retain_handling`): MQTT 5 only, in range, and
+    /// no `no_local` on a shared subscription (a protocol error, §3.8.3.1).
+    fn validate_mqtt5_options(&self, group: &Group) -> Result<(), ScenarioError> {
+        let ctx = |m: String| in_group(group, m);
+        let v5 = group.protocol.unwrap_or(self.scenario.protocol) == crate::mqtt::protocol::ProtocolVersion::V5;
+        let limits = [
+            ("receive_maximum", &group.receive_maximum, 1..=u16::MAX as i64),
+            ("maximum_packet_size", &group.maximum_packet_size, 1..=MAX_PACKET_SIZE as i64),
+        ];
+        for (key, value, range) in limits {
+            let Some(v) = value else { continue };
+            if !v5 {
+                let m = format!("`{key}` is an MQTT 5 CONNECT property: set protocol = \"5\"");
+                return Err(self.error_at(v.span().start, ctx(m)));
+            }
+            if !range.contains(v.get_ref()) {
+                let m = format!("`{key}` must be from {} to {}, not {}", range.start(), range.end(), v.get_ref());
+                return Err(self.error_at(v.span().start, ctx(m)));
+            }
+        }
+        let Some(s) = &group.subscribe else { return Ok(()) };
+        let sub = s.get_ref();
+        if !v5 && (sub.no_local.is_some() || sub.retain_as_published.is_some() || sub.retain_handling.is_some()) {
+            let m = "subscribe.no_local, retain_as_published and retain_handling are MQTT 5 subscription options: set protocol = \"5\"";
+            return Err(self.error_at(s.span().start, ctx(m.into())));
+        }
+        if sub.no_local == Some(true) && crate::topic::shared(&sub.filter.0).is_some() {
+            let m = "subscribe.no_local on a shared subscription is a protocol error in MQTT 5 (§3.8.3.1)";
+            return Err(self.error_at(s.span().start, ctx(m.into())));
         }
         Ok(())
     }
@@ -422,7 +491,7 @@ impl ScenarioFile {
 
     /// How the file's `[broker] url` is reached (None: no url, or a bad one).
     fn file_wire(&self) -> Option<super::Wire> {
-        let url = self.scenario.broker.url.as_ref()?;
+        let url = self.scenario.broker.url.as_ref()?.0.first()?;
         BrokerSpec::parse(url).ok().map(|b| b.wire())
     }
 
@@ -549,6 +618,60 @@ mod tests {
         assert!(parse(&format!("name = \"s\"\nprotocol = \"5\"\n{GROUP}{will}")).is_ok());
         let e = parse(&format!("name = \"s\"\n{GROUP}will = {{ topic = \"w/+\" }}\n")).unwrap_err();
         assert!(e.message.contains("wildcard"), "{e}");
+    }
+
+    /// `receive_maximum`, `maximum_packet_size` and the subscription options
+    /// parse under MQTT 5 (retain_handling by number or name), and are
+    /// refused under 3.1.1 or out of range, pointing at the key (the
+    /// options: at the subscribe table); `no_local` on `$share` is refused.
+    #[test]
+    fn mqtt5_connect_limits_and_subscription_options() {
+        let group = "[[group]]\nname = \"g\"\nreceive_maximum = 5\nmaximum_packet_size = 1024\n";
+        let sub = "subscribe = { filter = \"a/#\", no_local = true, retain_as_published = true, retain_handling = \"never\" }\n";
+        let f = parse(&format!("name = \"s\"\nprotocol = \"5\"\n{group}{sub}")).unwrap();
+        let (g, s) =
+            (f.scenario.groups[0].get_ref(), f.scenario.groups[0].get_ref().subscribe.as_ref().unwrap().get_ref());
+        assert_eq!(
+            (*g.receive_maximum.as_ref().unwrap().get_ref(), *g.maximum_packet_size.as_ref().unwrap().get_ref()),
+            (5, 1024)
+        );
+        assert_eq!(
+            (s.no_local, s.retain_as_published, s.retain_handling),
+            (Some(true), Some(true), Some(super::super::RetainHandling::Never))
+        );
+        for (written, want) in [("0", 0), ("1", 1), ("2", 2), ("\"send\"", 0), ("\"send_new\"", 1)] {
+            let text = format!("name = \"s\"\nprotocol = \"5\"\n{GROUP}")
+                .replace("\" }", &format!("\", retain_handling = {written} }}"));
+            let s = parse(&text).unwrap().scenario.groups[0]
+                .get_ref()
+                .subscribe
+                .as_ref()
+                .unwrap()
+                .get_ref()
+                .retain_handling;
+            assert_eq!(s.map(|r| r.code()), Some(want), "{written}");
+        }
+        let e = parse(&format!("name = \"s\"\n{group}")).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (4, 19, "group \"g\": `receive_maximum` is an MQTT 5 CONNECT property: set protocol = \"5\"")
+        );
+        let e = parse(&format!("name = \"s\"\nprotocol = \"5\"\n{}", group.replace("= 5", "= 0"))).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (5, 19, "group \"g\": `receive_maximum` must be from 1 to 65535, not 0")
+        );
+        let e = parse(&format!("name = \"s\"\nprotocol = \"5\"\n{}", group.replace("1024", "268435461"))).unwrap_err();
+        assert_eq!((e.line, e.column), (6, 23), "{e}");
+        assert!(e.message.ends_with("`maximum_packet_size` must be from 1 to 268435460, not 268435461"), "{e}");
+        let e = parse(&format!("name = \"s\"\n[[group]]\nname = \"g\"\n{sub}")).unwrap_err();
+        assert_eq!((e.line, e.column), (4, 13), "{e}");
+        assert!(e.message.contains("MQTT 5 subscription options"), "{e}");
+        let e = parse("name = \"s\"\nprotocol = \"5\"\n[[group]]\nname = \"g\"\nsubscribe = { filter = \"a/#\", retain_handling = 3 }\n").unwrap_err();
+        assert!(e.message.contains("retain_handling must be 0 or \"send\"") && e.message.contains("not 3"), "{e}");
+        let shared = sub.replace("a/#", "$share/x/a/#");
+        let e = parse(&format!("name = \"s\"\nprotocol = \"5\"\n[[group]]\nname = \"g\"\n{shared}")).unwrap_err();
+        assert!(e.message.contains("shared subscription"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,24 @@ pub async fn mosquitto(extra: &[&str]) -> Mosquitto {
         .unwrap_or_else(|e| panic!("{e}: the tests need mosquitto — run them with `tests/run.sh`, which installs it"))
 }
 
+/// Two mosquittos bridged as a cluster-like pair: B bridges `cl/#` both
+/// ways to A at QoS 1. Returns (A, B) once A has logged the bridge's
+/// connection (and a moment for its SUBSCRIBE).
+pub async fn bridged_pair() -> (Mosquitto, Mosquitto) {
+    let a = mosquitto(NO_LIMITS).await;
+    let address = format!("address {}", a.addr);
+    let mut b_conf: Vec<&str> = NO_LIMITS.to_vec();
+    b_conf.extend(["connection bridge-a", address.as_str(), "topic cl/# both 1", "cleansession true"]);
+    let b = mosquitto(&b_conf).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !a.log_tail(200).iter().any(|l| l.contains("New bridge connected")) {
+        assert!(std::time::Instant::now() < deadline, "the bridge never connected: {:?}", b.log_tail(20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    (a, b)
+}
+
 /// A broker config that loses nothing to its own limits: no queue cap, no
 /// inflight cap (stock mosquitto drops beyond 1000 queued messages).
 pub const NO_LIMITS: &[&str] = &["max_queued_messages 0", "max_inflight_messages 0"];

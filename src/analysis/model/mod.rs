@@ -109,6 +109,88 @@ pub struct Report {
     /// null for an ordinary run.
     #[serde(default)]
     pub shards: Option<ShardsInfo>,
+    /// Each broker of the run as its clients found it: one entry per URL
+    /// (one for a run of one broker).
+    #[serde(default)]
+    pub brokers: Vec<BrokerStats>,
+    /// A run of several brokers: e2e per (publisher's broker → subscriber's
+    /// broker) pair that delivered; empty with one broker.
+    #[serde(default)]
+    pub broker_pairs: Vec<BrokerPairInfo>,
+    /// Publishers this run's subscribers heard (its run id in their tracking
+    /// headers) that its plan does not hold: a `midge sub` run's view of a
+    /// `midge pub` run (`unplanned::unplanned_publishers`). Owed nothing.
+    #[serde(default)]
+    pub unplanned_publishers: Vec<UnplannedPublisher>,
+}
+
+/// One publisher the plan does not hold, as this run's subscribers heard it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnplannedPublisher {
+    /// Its number in the tracking header (the other run's publisher index).
+    pub publisher: u32,
+    /// Subscribers that got at least one of its messages.
+    pub subscribers: u32,
+    /// Distinct messages, summed over those subscribers.
+    pub received: u64,
+    /// The lowest and highest sequence number any of them got.
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Sequence numbers missing between the first and last each subscriber
+    /// got, summed over the subscribers.
+    pub gaps: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// The quickest delivery, receipt minus send time, µs (null: not measured).
+    pub min_one_way_us: Option<i64>,
+    /// The slowest delivery, likewise.
+    pub max_one_way_us: Option<i64>,
+}
+
+// report.json `brokers` (each of the run's brokers as its clients found
+// it) and `broker_pairs` (e2e from publishers on one broker to subscribers
+// on another: cross-node delivery in a cluster or a bridge).
+
+/// One broker of the run (`analysis::brokers::per_broker`); a run of one
+/// broker has one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BrokerStats {
+    /// The broker's URL (the key).
+    pub url: String,
+    /// embedded, mosquitto (spawned) or external.
+    pub kind: String,
+    /// Clients planned on it (a group's own `broker`, or round-robin over a list).
+    pub clients: u64,
+    /// Of those, the ones that connected at least once.
+    pub connected: u64,
+    /// Of those, the ones that never connected.
+    pub failed: u64,
+    /// Connection attempts of its clients that failed.
+    pub connect_failures: u64,
+    /// Connections of its clients that came up and ended otherwise than by
+    /// midge's own DISCONNECT.
+    pub disconnects: u64,
+    /// Connect latency (TCP connect to CONNACK) of its clients' connections,
+    /// exact (nearest rank); null when none connected.
+    pub connect_p50_us: Option<u64>,
+    pub connect_p99_us: Option<u64>,
+    /// Its `$SYS` counters over the run's own window (as `broker.sys_run`).
+    #[serde(default)]
+    pub sys_run: Option<SysRunInfo>,
+}
+
+/// Deliveries from publishers on broker `from` to subscribers on broker
+/// `to` (`analysis::brokers::broker_pairs`); only in a run of several brokers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BrokerPairInfo {
+    pub from: String,
+    pub to: String,
+    /// Deliveries counted in the e2e latency (first copies and duplicates alike).
+    pub deliveries: u64,
+    /// e2e latency from the intended send (HDR histogram quantiles).
+    pub e2e_p50_us: u64,
+    pub e2e_p99_us: u64,
+    pub e2e_max_us: u64,
 }
 
 /// Last wills (`session::wills`). A will is owed to every subscriber whose
@@ -369,6 +451,11 @@ pub struct Messages {
     /// `expected`, never in `lost`.
     #[serde(default)]
     pub held_by_broker: u64,
+    /// Got out to a subscriber but larger, as delivered, than the MQTT 5
+    /// Maximum Packet Size it (midge) announced: the broker must discard
+    /// them. Not expected, not lost.
+    #[serde(default)]
+    pub over_max_packet_size: u64,
     /// MQTT 5 topic aliases: topic bytes left out of PUBLISHes less the
     /// alias property bytes added (negative if aliases cost more than they saved).
     #[serde(default)]

@@ -24,22 +24,33 @@
 //! under an id still awaiting PUBREL is `Event::Again`, with whether it is
 //! the same message (`inbound`: ids kept with a fingerprint), for the
 //! witness; `inbound_in_flight` (those ids and the PUBACKs not yet written,
-//! `replies_written`) is the most the broker surely had in flight. The in-flight
+//! `acks_written`, on this connection) is the most the broker surely had in flight. The in-flight
 //! table keeps room for `KEPT_INFLIGHT` (7) and goes back to that once empty
 //! after a burst, so a publisher's memory is flat over a soak. A packet a
 //! server must not send ends the connection with `protocol_error_from_broker`.
+//!
+//! Inbound flow control, for the record (`max_inbound_inflight`): the QoS
+//! 1/2 PUBLISHes the broker has in flight toward midge on one connection
+//! and the most of them at once, against the Receive Maximum midge
+//! announced (`inbound`).
 
 mod event;
 mod inbound;
 
 pub use event::{Event, Step};
 pub use inbound::InboundAction;
-use inbound::{fingerprint, InboundQos2, PkidHasher};
+use inbound::{fingerprint, Inbound};
 
 use crate::mqtt::codec::Packet;
 use crate::mqtt::reason::{AckReason, SubAckCode};
 use crate::record::vocab::Cause;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Packet ids are midge's own or the broker's, not an attacker's: the
+/// tables need no random keys, and every idle client's session is 16 B
+/// smaller per table without them.
+type PkidHasher = BuildHasherDefault<DefaultHasher>;
 
 /// Where an outbound QoS 1/2 publish stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +101,11 @@ pub enum Request {
         qos: u8,
         intended_us: u64,
     },
+    /// `options`: the SUBSCRIBE options byte (QoS and MQTT 5's options,
+    /// `GroupPlan::subscription_options`).
     Subscribe {
         filter: String,
-        qos: u8,
+        options: u8,
     },
     PingReq,
     Disconnect,
@@ -152,12 +165,14 @@ impl Resent {
 pub struct Session {
     next_pkid: u16,
     max_inflight: u16,
-    /// Inbound QoS 1 PUBLISHes whose PUBACK is queued, not yet written.
-    unwritten_pubacks: u16,
     outbound: HashMap<u16, Outbound, PkidHasher>,
-    /// Inbound QoS 2 ids awaiting PUBREL, with their message's fingerprint.
-    inbound_qos2: InboundQos2,
-    pending_subscribe: Option<(u16, u64)>,
+    /// Inbound QoS 2 state and flow control (`inbound::Inbound`).
+    inbound: Inbound,
+    /// The largest packet the broker sent on an ended connection (bytes;
+    /// the client folds each connection's in when it ends).
+    pub max_inbound_packet: u32,
+    /// The SUBSCRIBE awaiting its SUBACK: packet id (never 0) and when it went out.
+    pending_subscribe: Option<(std::num::NonZeroU16, u64)>,
     keepalive_us: u64,
     last_sent_us: u64,
     ping_sent_us: Option<u64>,
@@ -174,10 +189,10 @@ impl Session {
         Session {
             next_pkid: 1,
             max_inflight: max_inflight.max(1),
-            unwritten_pubacks: 0,
             // Grown on the first publish: an idle or subscribe-only client keeps no table.
             outbound: HashMap::default(),
-            inbound_qos2: InboundQos2::default(),
+            inbound: Inbound::default(),
+            max_inbound_packet: 0,
             pending_subscribe: None,
             keepalive_us: keepalive_s as u64 * 1_000_000,
             last_sent_us: 0,
@@ -225,10 +240,10 @@ impl Session {
                 self.on_publish_sent(pkid, seq, qos, now_us, intended_us);
                 return Ok(Outgoing::Publish { pkid });
             }
-            Request::Subscribe { filter, qos } => {
+            Request::Subscribe { filter, options } => {
                 let pkid = self.next_pkid().ok_or(Busy::NoPacketId)?;
-                self.pending_subscribe = Some((pkid, now_us));
-                Packet::Subscribe { pkid, filters: vec![(filter, qos)] }
+                self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
+                Packet::Subscribe { pkid, filters: vec![(filter, options)] }
             }
             Request::PingReq => {
                 self.ping_sent_us = Some(now_us);
@@ -259,7 +274,7 @@ impl Session {
         for _ in 0..u16::MAX {
             let id = self.next_pkid;
             self.next_pkid = if id == u16::MAX { 1 } else { id + 1 };
-            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p == id);
+            let busy = self.outbound.contains_key(&id) || self.pending_subscribe.is_some_and(|(p, _)| p.get() == id);
             if !busy {
                 return Some(id);
             }
@@ -282,6 +297,7 @@ impl Session {
     /// (PUBLISH with DUP for those awaiting PUBACK/PUBREC, PUBREL for those
     /// awaiting PUBCOMP; MQTT 3.1.1 §4.4). Keepalive starts afresh.
     fn resume(&mut self, now_us: u64) -> Vec<(u16, Outbound)> {
+        self.inbound.new_connection();
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
         self.pending_subscribe = None;
@@ -312,6 +328,7 @@ impl Session {
 
     /// A new connection without a session: keepalive starts afresh.
     pub fn restart(&mut self, now_us: u64) {
+        self.inbound.new_connection();
         self.last_sent_us = now_us;
         self.ping_sent_us = None;
     }
@@ -319,13 +336,13 @@ impl Session {
     #[cfg(test)]
     fn on_subscribe_sent(&mut self, pkid: u16, now_us: u64) {
         self.last_sent_us = now_us;
-        self.pending_subscribe = Some((pkid, now_us));
+        self.pending_subscribe = std::num::NonZeroU16::new(pkid).map(|p| (p, now_us));
     }
 
     /// Returns the SUBACK latency, or None for a SUBACK we did not ask for.
     fn on_suback(&mut self, pkid: u16, now_us: u64) -> Option<u64> {
         match self.pending_subscribe {
-            Some((p, sent)) if p == pkid => {
+            Some((p, sent)) if p.get() == pkid => {
                 self.pending_subscribe = None;
                 Some(now_us.saturating_sub(sent))
             }
@@ -400,31 +417,35 @@ impl Session {
     }
 
     fn on_inbound_publish(&mut self, qos: u8, pkid: u16, fingerprint: u64) -> InboundAction {
-        self.inbound_qos2.take(qos, pkid, fingerprint)
+        self.inbound.publish(qos, pkid, fingerprint)
     }
 
-    /// QoS 1/2 PUBLISHes in flight toward midge: QoS 2 ones awaiting
-    /// PUBREL, QoS 1 ones whose PUBACK is not written yet (the broker cannot
-    /// have had it: a lower bound of what it holds in flight).
-    pub fn inbound_in_flight(&self) -> usize {
-        self.inbound_qos2.len() + self.unwritten_pubacks as usize
+    /// The QoS 1/2 PUBLISHes the broker has in flight toward us on this
+    /// connection, as far as we can tell (`Inbound::in_flight`).
+    pub fn inbound_in_flight(&self) -> u32 {
+        self.inbound.in_flight()
     }
 
-    /// The queued replies were written (or never will be: the connection is gone).
-    pub fn replies_written(&mut self) {
-        self.unwritten_pubacks = 0;
+    /// The most of them at once, over the run.
+    pub fn max_inbound_inflight(&self) -> u32 {
+        self.inbound.max_in_flight
+    }
+
+    /// The replies queued so far reached the socket.
+    pub fn acks_written(&mut self) {
+        self.inbound.acks_written();
     }
 
     /// The PUBREC for inbound QoS 2 `pkid` never went out: the broker will
     /// send the PUBLISH again, and that one is the delivery.
     pub fn forget_inbound(&mut self, pkid: u16) {
-        self.inbound_qos2.release(pkid);
+        self.inbound.forget(pkid);
     }
 
     /// PUBREL releases the inbound QoS 2 id; PUBCOMP is always answered.
     /// Returns whether the id was known.
     fn on_pubrel(&mut self, pkid: u16) -> bool {
-        let known = self.inbound_qos2.release(pkid);
+        let known = self.inbound.release(pkid);
         if !known {
             self.unsolicited_acks += 1;
         }
@@ -472,8 +493,7 @@ impl Session {
         let mut v: Vec<Outbound> = self.outbound.drain().map(|(_, o)| o).collect();
         self.settle();
         v.sort_by_key(|o| o.seq);
-        self.inbound_qos2.clear();
-        self.unwritten_pubacks = 0;
+        self.inbound.clear();
         self.pending_subscribe = None;
         self.ping_sent_us = None;
         v
@@ -501,10 +521,7 @@ impl Session {
                 let fingerprint = if m.qos == 2 { fingerprint(&m) } else { 0 };
                 let (again, reply) = match self.on_inbound_publish(m.qos, pkid, fingerprint) {
                     InboundAction::Deliver => (None, None),
-                    InboundAction::DeliverAndPubAck => {
-                        self.unwritten_pubacks = self.unwritten_pubacks.saturating_add(1);
-                        (None, Some(Packet::PubAck { pkid, reason: 0 }))
-                    }
+                    InboundAction::DeliverAndPubAck => (None, Some(Packet::PubAck { pkid, reason: 0 })),
                     InboundAction::DeliverAndPubRec => (None, Some(Packet::PubRec { pkid, reason: 0 })),
                     InboundAction::PubRecOnly { same } => (Some(same), Some(Packet::PubRec { pkid, reason: 0 })),
                 };
@@ -659,7 +676,7 @@ mod tests {
         assert_eq!(s.inbound_in_flight(), 1);
         s.handle(publish(1, 5), 0);
         assert_eq!(s.inbound_in_flight(), 2, "and a QoS 1 whose PUBACK is not written");
-        s.replies_written();
+        s.acks_written();
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.on_pubrel(4));
         assert!(!s.on_pubrel(4));
@@ -823,7 +840,7 @@ mod tests {
         s.next_pkid = 65534;
         assert_eq!(s.outgoing(publish_request(3, 2), 10), Ok(Outgoing::Publish { pkid: 65535 }));
         assert_eq!(s.outgoing(publish_request(4, 1), 10), Ok(Outgoing::Publish { pkid: 2 }), "1 is busy");
-        let subscribe = Request::Subscribe { filter: "a/#".into(), qos: 1 };
+        let subscribe = Request::Subscribe { filter: "a/#".into(), options: 1 };
         let want = Outgoing::Packet(Packet::Subscribe { pkid: 3, filters: vec![("a/#".into(), 1)] });
         assert_eq!(s.outgoing(subscribe, 10), Ok(want));
         assert_eq!(s.outgoing(publish_request(5, 1), 10), Ok(Outgoing::Publish { pkid: 4 }), "3 awaits its SUBACK");
@@ -836,7 +853,7 @@ mod tests {
             assert!(s.outgoing(publish_request(seq, 1), 1).is_ok());
         }
         assert_eq!(s.outgoing(publish_request(99_999, 1), 2), Err(Busy::WindowFull));
-        let subscribe = Request::Subscribe { filter: "t".into(), qos: 0 };
+        let subscribe = Request::Subscribe { filter: "t".into(), options: 0 };
         assert_eq!(s.outgoing(subscribe, 2), Err(Busy::NoPacketId));
         assert_eq!(s.inflight(), u16::MAX as usize);
         assert_eq!(s.keepalive_deadline_us(), Some(1 + 60_000_000), "a refused request stamps nothing");
@@ -911,7 +928,7 @@ mod tests {
         assert_eq!(s.keepalive_deadline_us(), Some(2_000 + k), "a packet in without a reply stamps nothing");
         s.handle(publish(1, 9), 4_000);
         assert_eq!(s.keepalive_deadline_us(), Some(4_000 + k), "the PUBACK it answers with");
-        s.outgoing(Request::Subscribe { filter: "t".into(), qos: 0 }, 5_000).unwrap();
+        s.outgoing(Request::Subscribe { filter: "t".into(), options: 0 }, 5_000).unwrap();
         assert_eq!(s.keepalive_deadline_us(), Some(5_000 + k), "a subscribe");
         assert_eq!(s.outgoing(Request::PingReq, 6_000), Ok(Outgoing::Packet(Packet::PingReq)));
         assert_eq!(s.keepalive_deadline_us(), Some(6_000 + k), "the ping: its answer is due by then");

@@ -98,7 +98,8 @@ impl Packet {
     }
 }
 
-/// CONNECT, over mqttbytes (MQTT 5: session expiry and receive maximum as properties).
+/// CONNECT, over mqttbytes (MQTT 5: session expiry, receive maximum and
+/// maximum packet size as properties).
 fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<(), CodecError> {
     let name = "CONNECT";
     if v5 {
@@ -123,11 +124,11 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
                 user_properties: Vec::new(),
             }),
         });
-        if o.session_expiry_s.is_some() || o.receive_maximum.is_some() {
+        if o.session_expiry_s.is_some() || o.receive_maximum.is_some() || o.maximum_packet_size.is_some() {
             c.properties = Some(mqttbytes::v5::ConnectProperties {
                 session_expiry_interval: o.session_expiry_s,
                 receive_maximum: o.receive_maximum,
-                max_packet_size: None,
+                max_packet_size: o.maximum_packet_size,
                 topic_alias_max: None,
                 request_response_info: None,
                 request_problem_info: None,
@@ -152,18 +153,29 @@ fn encode_connect(o: &ConnectOptions, v5: bool, buf: &mut BytesMut) -> Result<()
     }
 }
 
-/// SUBSCRIBE, over mqttbytes.
+/// One filter of an MQTT 5 SUBSCRIBE from its options byte (see `Packet::Subscribe`).
+fn v5_filter(filter: &str, options: u8) -> mqttbytes::v5::SubscribeFilter {
+    let mut f = mqttbytes::v5::SubscribeFilter::new(filter.to_string(), qos_of(options & 0b11));
+    f.nolocal = options & 0b100 != 0;
+    f.preserve_retain = options & 0b1000 != 0;
+    f.retain_forward_rule = match (options >> 4) & 0b11 {
+        0 => mqttbytes::v5::RetainForwardRule::OnEverySubscribe,
+        1 => mqttbytes::v5::RetainForwardRule::OnNewSubscribe,
+        _ => mqttbytes::v5::RetainForwardRule::Never,
+    };
+    f
+}
+
+/// SUBSCRIBE, over mqttbytes (3.1.1: the QoS bits of each options byte only).
 fn encode_subscribe(pkid: u16, filters: &[(String, u8)], v5: bool, buf: &mut BytesMut) -> Result<(), CodecError> {
     let name = "SUBSCRIBE";
     if v5 {
-        let mut s = mqttbytes::v5::Subscribe::new_many(
-            filters.iter().map(|(f, q)| mqttbytes::v5::SubscribeFilter::new(f.clone(), qos_of(*q))),
-        );
+        let mut s = mqttbytes::v5::Subscribe::new_many(filters.iter().map(|(f, o)| v5_filter(f, *o)));
         s.pkid = pkid;
         encoded(name, s.write(buf))
     } else {
         let mut s = mqttbytes::v4::Subscribe::new_many(
-            filters.iter().map(|(f, q)| mqttbytes::v4::SubscribeFilter::new(f.clone(), qos_of(*q))),
+            filters.iter().map(|(f, o)| mqttbytes::v4::SubscribeFilter::new(f.clone(), qos_of(*o & 0b11))),
         );
         s.pkid = pkid;
         encoded(name, s.write(buf))
@@ -224,6 +236,15 @@ pub fn put_publish(
     }
 }
 
+/// The whole size (bytes, fixed header included) of the PUBLISH
+/// `put_publish` writes for these lengths: what MQTT 5's Maximum Packet
+/// Size is compared with.
+pub fn publish_size(v5: bool, qos: u8, topic_len: usize, props_len: usize, payload_len: usize) -> usize {
+    let props = if v5 { var_int_len(props_len) + props_len } else { 0 };
+    let remaining = 2 + topic_len + if qos > 0 { 2 } else { 0 } + props + payload_len;
+    1 + var_int_len(remaining) + remaining
+}
+
 /// Bytes a variable byte integer takes.
 fn var_int_len(n: usize) -> usize {
     match n {
@@ -274,6 +295,19 @@ mod publish_encoding_tests {
             p.pkid = 7;
             p.write(&mut theirs).unwrap();
             assert_eq!(&ours[..], &theirs[..], "{topic} qos {qos} payload {payload}");
+            assert_eq!(publish_size(false, qos, topic.len(), 0, payload), ours.len());
         }
+    }
+
+    /// `publish_size` is what `put_publish` writes, MQTT 5 properties and
+    /// a two-byte remaining length included: 1 + 2 + (2 + 1 + 2 + 1 + 5 + 120).
+    #[test]
+    fn publish_size_is_the_written_size() {
+        let props = super::super::props::publish_properties(Some(60), None, &[]);
+        let mut b = BytesMut::new();
+        put_publish(&mut b, true, false, 1, false, b"t", 9, &props, 120);
+        assert_eq!(b.len() + 120, 134);
+        assert_eq!(publish_size(true, 1, 1, props.len(), 120), 134);
+        assert_eq!(publish_size(true, 0, 1, props.len(), 120), 132);
     }
 }

@@ -15,7 +15,7 @@ mod packet;
 pub mod props;
 
 pub use decode::decode;
-pub use encode::{put_frame, put_publish, put_remaining_length};
+pub use encode::{publish_size, put_frame, put_publish, put_remaining_length};
 pub use packet::*;
 
 #[cfg(test)]
@@ -30,6 +30,37 @@ mod tests {
         let out = decode(&mut b, v, DEFAULT_MAX_INCOMING).unwrap().unwrap();
         assert!(b.is_empty());
         out
+    }
+
+    /// SUBSCRIBE carries the options byte as given on MQTT 5 (QoS 1, No
+    /// Local, Retain As Published, Retain Handling 2: 0x2D) and only its
+    /// QoS bits on 3.1.1; CONNECT carries Receive Maximum and Maximum
+    /// Packet Size as properties on MQTT 5, as mqttbytes reads them back.
+    #[test]
+    fn subscription_options_and_connect_limits_on_the_wire() {
+        let sub = Packet::Subscribe { pkid: 1, filters: vec![("a".into(), 0x2D)] };
+        let mut b = BytesMut::new();
+        sub.encode(V5, &mut b).unwrap();
+        assert_eq!(&b[..], &[0x82, 7, 0, 1, 0, 0, 1, b'a', 0x2D]);
+        b.clear();
+        sub.encode(V311, &mut b).unwrap();
+        assert_eq!(&b[..], &[0x82, 6, 0, 1, 0, 1, b'a', 0x01]);
+        let connect = ConnectOptions {
+            client_id: "c".into(),
+            keep_alive_s: 5,
+            clean_start: true,
+            username: None,
+            password: None,
+            session_expiry_s: None,
+            receive_maximum: Some(5),
+            maximum_packet_size: Some(1024),
+            will: None,
+        };
+        b.clear();
+        Packet::Connect(connect).encode(V5, &mut b).unwrap();
+        let Ok(mqttbytes::v5::Packet::Connect(c)) = mqttbytes::v5::read(&mut b, 1 << 20) else { panic!("a CONNECT") };
+        let props = c.properties.expect("properties");
+        assert_eq!((props.receive_maximum, props.max_packet_size), (Some(5), Some(1024)));
     }
 
     #[test]

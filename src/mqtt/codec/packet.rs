@@ -18,6 +18,8 @@ pub struct ConnectOptions {
     pub session_expiry_s: Option<u32>,
     /// MQTT 5 only: how many QoS 1/2 publishes we accept in flight.
     pub receive_maximum: Option<u16>,
+    /// MQTT 5 only: the largest packet (bytes) we accept from the server.
+    pub maximum_packet_size: Option<u32>,
     /// The last will the broker publishes if the connection ends without DISCONNECT.
     pub will: Option<Will>,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("session_expiry_s", &self.session_expiry_s)
             .field("receive_maximum", &self.receive_maximum)
+            .field("maximum_packet_size", &self.maximum_packet_size)
             .field("will", &self.will)
             .finish()
     }
@@ -80,6 +83,9 @@ pub struct Publish {
     pub payload: Bytes,
 }
 
+/// SUBSCRIBE's `filters`: each with its subscription options byte — the
+/// QoS in bits 0-1; MQTT 5's No Local (bit 2), Retain As Published (bit 3)
+/// and Retain Handling (bits 4-5) above it (not sent on 3.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     Connect(ConnectOptions),

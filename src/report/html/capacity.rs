@@ -1,22 +1,24 @@
-//! The Capacity section of a `midge capacity` run's report.html: the
-//! sentence, offered vs delivered and latency per step with the knee
-//! marked, and the table of steps.
+//! The Capacity section of a `midge capacity` run's report.html (whose
+//! title and first line are the search's sentence): why it stopped,
+//! offered vs delivered and latency per step with the knee marked, and the
+//! table of steps.
 
-use super::chart::{chart, esc, Axes, VLine};
+use super::chart::{chart, esc, Axes, VLine, YScale, MIN_POINTS};
 use crate::analysis::model::{CapacityInfo, CapacityStep};
 use crate::report::markdown::value;
 use crate::scenario::CapacityVary;
 use plotters::prelude::*;
 use std::fmt::Write;
 
-/// "Capacity" (`midge capacity` only): the search's sentence, offered
+/// "Capacity" (`midge capacity` only; the page's title and first line are
+/// the search's sentence): why the search stopped, offered
 /// against delivered messages and latency against the stepped value, the
 /// knee shaded between the last pass and the first fail, invalid steps as
 /// grey dots, and a table of the steps. The rest of the page is the knee
 /// step's own run.
 pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
+    // The search's sentence leads the page, under its title.
     o.push_str("<h2>Capacity</h2>\n");
-    let _ = writeln!(o, "<p>{}</p>", esc(&crate::report::markdown::capacity_sentence(c)));
     let _ = writeln!(
         o,
         "<p>The search stopped: {}. The rest of this page is the report of the first failing step (else of the last step run).</p>",
@@ -36,7 +38,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             &steps,
             "capacity: messages offered and delivered per step",
             x_desc,
-            "messages",
+            ("messages", YScale::Count),
             x_max,
             &[
                 ("offered", offered, &|s| s.planned_offered.max(s.offered) as f64),
@@ -52,7 +54,7 @@ pub fn capacity_section(o: &mut String, c: &CapacityInfo) {
             &steps,
             "capacity: latency per step",
             x_desc,
-            "ms",
+            ("ms", YScale::Linear),
             x_max,
             &[
                 ("e2e p50", RGBColor(255, 127, 14), &|s| ms(s.e2e_p50_us)),
@@ -108,15 +110,16 @@ fn plot_or_capacity_note(o: &mut String, what: &str, svg: Option<String>) {
 type StepSeries<'a> = (&'a str, RGBColor, &'a dyn Fn(&CapacityStep) -> f64);
 
 /// One capacity chart: each measure a line through the judged steps (dots
-/// at the steps, the first measure's larger), an invalid step's measures as grey dots off the lines, the
+/// at the steps, the first measure's larger; dots alone below `MIN_POINTS`
+/// judged steps), an invalid step's measures as grey dots off the lines, the
 /// knee shaded, with dashed lines at the last pass and the first fail. None
-/// when no step ran.
+/// when no step ran. The y axis: its unit and scale.
 fn capacity_plot(
     c: &CapacityInfo,
     steps: &[&CapacityStep],
     caption: &str,
     x_desc: &str,
-    unit: &str,
+    (unit, y_scale): (&str, YScale),
     x_max: f64,
     measures: &[StepSeries<'_>],
 ) -> Option<String> {
@@ -124,8 +127,12 @@ fn capacity_plot(
         return None;
     }
     let grey = RGBColor(150, 150, 150);
+    // Fewer judged steps than a handful: dots only, no line joining them
+    // (two or three points would read as a ramp the search never measured).
+    let few = steps.iter().filter(|s| !s.invalid).count() < MIN_POINTS;
     let mut series = Vec::new();
     let mut marks = Vec::new();
+    let mut legend = Vec::new();
     for (i, &(name, colour, f)) in measures.iter().enumerate() {
         let points: Vec<(f64, f64)> = steps.iter().filter(|s| !s.invalid).map(|s| (s.value, f(s))).collect();
         // The first measure's dots larger, so that it shows as a ring
@@ -133,7 +140,11 @@ fn capacity_plot(
         let radius = if i == 0 { 6 } else { 4 };
         marks.extend(points.iter().map(|&(x, y)| (x, y, colour, radius)));
         marks.extend(steps.iter().filter(|s| s.invalid).map(|s| (s.value, f(s), grey, 4)));
-        series.push((name, colour, points));
+        if few {
+            legend.push((name, colour));
+        } else {
+            series.push((name, colour, points));
+        }
     }
     let knee = RGBColor(214, 39, 40).mix(0.12);
     let spans = match (c.last_pass, c.first_fail) {
@@ -147,8 +158,21 @@ fn capacity_plot(
     if let Some(f) = c.first_fail {
         lines.push(VLine { x: f, label: Some(format!(" first fail {}", value(f))), left: false });
     }
-    let invalid = if steps.iter().any(|s| s.invalid) { vec![("invalid step", grey)] } else { Vec::new() };
-    let axes =
-        Axes { caption, x_desc, unit, x_max, y_min: 1.0, x_ticks: None, spans, lines, marks, mark_legend: invalid };
+    if steps.iter().any(|s| s.invalid) {
+        legend.push(("invalid step", grey));
+    }
+    let axes = Axes {
+        caption,
+        x_desc,
+        unit,
+        x_max,
+        y_min: 1.0,
+        x_ticks: None,
+        spans,
+        lines,
+        marks,
+        mark_legend: legend,
+        y_scale,
+    };
     chart(&axes, &series, None)
 }

@@ -5,6 +5,10 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+/// A time series with fewer points than this is not plotted (a line
+/// through two or three seconds reads as a ramp): the page says so instead.
+pub const MIN_POINTS: usize = 5;
+
 const WIDTH: u32 = 900;
 
 pub const HEIGHT: u32 = 280;
@@ -39,6 +43,55 @@ pub struct Axes<'a> {
     pub marks: Vec<(f64, f64, RGBColor, u32)>,
     /// Legend rows drawn as a dot (after the lines'): what a colour of dot means.
     pub mark_legend: Vec<(&'a str, RGBColor)>,
+    /// How the y axis runs and is labelled.
+    pub y_scale: YScale,
+}
+
+/// The y axis: linear from 0 (labels without trailing zeros), linear from 0
+/// over whole things (only whole numbers labelled: no "2.5 clients"), or
+/// logarithmic (labels at the powers of ten only; values ≤ 0 are not drawn),
+/// so that a tail a thousand times the median leaves the rest readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YScale {
+    Linear,
+    Count,
+    Log,
+}
+
+/// An axis label as people write it: "2", "0.5", "1500" — never "2.0".
+pub fn tick(v: f64) -> String {
+    crate::report::markdown::value(if v.abs() < 1e-9 { 0.0 } else { v })
+}
+
+/// The y range `chart` draws (in the axis' own units: log10 for a log axis)
+/// and how a point's y is put on it.
+fn y_range(axes: &Axes<'_>, ys: impl Iterator<Item = f64> + Clone) -> (f64, f64, fn(f64) -> f64) {
+    match axes.y_scale {
+        YScale::Log => {
+            let positive = ys.filter(|y| *y > 0.0);
+            let lo = positive.clone().fold(f64::INFINITY, f64::min);
+            let hi = positive.fold(0.0, f64::max);
+            if !lo.is_finite() {
+                return (0.0, 1.0, |y| if y > 0.0 { y.log10() } else { f64::NAN });
+            }
+            let (lo, hi) = (lo.log10().floor(), (hi * 1.1).log10().ceil());
+            (lo, hi.max(lo + 1.0), |y| if y > 0.0 { y.log10() } else { f64::NAN })
+        }
+        YScale::Linear | YScale::Count => (0.0, ys.fold(0.0, f64::max).max(axes.y_min) * 1.1, |y| y),
+    }
+}
+
+/// A y label: a log axis' powers of ten as plain numbers ("0.01", "1",
+/// "1000"), a count axis' whole numbers, a linear axis' values without
+/// trailing zeros; "" for a tick that gets no label.
+fn y_label(scale: YScale, v: f64) -> String {
+    let whole = (v - v.round()).abs() < 1e-6;
+    match scale {
+        YScale::Log if whole => tick(10f64.powi(v.round() as i32)),
+        YScale::Count if whole => tick(v.round()),
+        YScale::Linear => tick(v),
+        YScale::Log | YScale::Count => String::new(),
+    }
 }
 
 /// A dashed vertical line at `x`, its label (if any) at the top, right of
@@ -56,13 +109,15 @@ pub fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f6
     if axes.marks.is_empty() && series.iter().all(|(_, _, points)| points.iter().all(|p| p.1.is_nan())) {
         return None;
     }
-    let y_max = series
+    let ys = series.iter().flat_map(|(_, _, p)| p.iter().map(|p| p.1)).chain(axes.marks.iter().map(|m| m.1));
+    let (y_lo, y_max, to_axis) = y_range(axes, ys);
+    let series: Vec<Series<'_>> = series
         .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|p| p.1))
-        .chain(axes.marks.iter().map(|m| m.1))
-        .fold(0.0, f64::max)
-        .max(axes.y_min)
-        * 1.1;
+        .map(|(name, colour, points)| (*name, *colour, points.iter().map(|&(x, y)| (x, to_axis(y))).collect()))
+        .collect();
+    let scale = axes.y_scale;
+    let y_fmt = move |v: &f64| y_label(scale, *v);
+    let x_fmt = |v: &f64| tick(*v);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -76,26 +131,28 @@ pub fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f6
             .margin_right(LEGEND_WIDTH + 2 * LEGEND_GAP)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..axes.x_max, 0f64..y_max)
+            .build_cartesian_2d(0f64..axes.x_max, y_lo..y_max)
             .ok()?;
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(axes.x_desc).y_desc(axes.unit).light_line_style(WHITE);
-        if let Some(f) = x_label {
-            mesh.x_label_formatter(f);
-        }
+        mesh.x_desc(axes.x_desc).y_desc(axes.unit).light_line_style(WHITE).y_label_formatter(&y_fmt);
+        match x_label {
+            Some(f) => mesh.x_label_formatter(f),
+            None => mesh.x_label_formatter(&x_fmt),
+        };
         if let Some(n) = axes.x_ticks {
             mesh.x_labels(n);
         }
         mesh.draw().ok()?;
         for &(from, to, colour) in &axes.spans {
             chart
-                .draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to.max(from), y_max)], colour.filled())))
+                .draw_series(std::iter::once(Rectangle::new([(from, y_lo), (to.max(from), y_max)], colour.filled())))
                 .ok()?;
         }
         for line in &axes.lines {
             let (x, grey) = (line.x, RGBColor(80, 80, 80).mix(0.7));
             let dashes = (0..40).map(|k| {
-                let (a, b) = (k as f64 / 40.0 * y_max, (k as f64 + 0.5) / 40.0 * y_max);
+                let at = |k: f64| y_lo + k / 40.0 * (y_max - y_lo);
+                let (a, b) = (at(k as f64), at(k as f64 + 0.5));
                 PathElement::new(vec![(x, a), (x, b)], grey.stroke_width(1))
             });
             chart.draw_series(dashes).ok()?;
@@ -108,7 +165,7 @@ pub fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f6
             }
         }
         let mut legend = Vec::new();
-        for (name, colour, points) in series {
+        for (name, colour, points) in &series {
             let colour = *colour;
             let pieces = points.split(|p| p.1.is_nan()).filter(|piece| !piece.is_empty());
             if pieces.clone().next().is_some() {
@@ -119,7 +176,7 @@ pub fn chart(axes: &Axes<'_>, series: &[Series<'_>], x_label: Option<&dyn Fn(&f6
             }
         }
         for &(x, y, colour, radius) in &axes.marks {
-            chart.draw_series(std::iter::once(Circle::new((x, y), radius, colour.filled()))).ok()?;
+            chart.draw_series(std::iter::once(Circle::new((x, to_axis(y)), radius, colour.filled()))).ok()?;
         }
         // The legend, one line sample and name a row from the plot's top
         // right, on the whole picture (plotters clips its own to the plot).

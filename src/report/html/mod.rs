@@ -5,17 +5,25 @@
 //! the HDR histograms — the headline tables, and the whole Markdown report
 //! below them.
 //!
+//! The page is HTML throughout: report.md's sections close it rendered
+//! (`prose`), tables and all. The expectations table comes first after the
+//! summary, a failed one in red with its reason. Latency by percentile is on
+//! a log scale; a count axis labels whole numbers only; a series of fewer
+//! than `MIN_POINTS` points is said in words, not drawn as a ramp.
+//!
 //! The broker's `$SYS` rates are plotted beside midge's
 //! (`broker_counter_plot`); an unverified TLS certificate is shown in red; a
 //! capacity run's page opens with `capacity::capacity_section`.
 
 mod capacity;
 mod chart;
+mod prose;
 
 use crate::analysis::model::Report;
 use crate::record::vocab::Verdict;
 use capacity::capacity_section;
-use chart::{chart, esc, Axes, Series, VLine};
+use chart::MIN_POINTS;
+use chart::{chart, esc, Axes, Series, VLine, YScale};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -29,25 +37,23 @@ fn per_s(count: u64, p: &crate::record::TimePoint) -> f64 {
     }
 }
 
-/// The whole page: the headline tables, the plots, and the Markdown report
-/// below them for everything else.
+/// The whole page: the headline tables, the plots, and report.md's
+/// sections, rendered, below them for everything else.
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     head_and_summary(&mut o, r);
     if let Some(c) = &r.capacity {
         capacity_section(&mut o, c);
     }
+    expectations_table(&mut o, r);
     messages_table(&mut o, r);
     latency_table(&mut o, r);
     findings_list(&mut o, r);
     violations_tables(&mut o, r);
     over_time_plots(&mut o, r);
     loss_windows_table(&mut o, r);
-    let _ = writeln!(
-        o,
-        "<h2>Everything else</h2><details open><summary>report.md</summary><pre>{}</pre></details>",
-        esc(&crate::report::markdown::render(r))
-    );
+    o.push_str("<h2>The whole report</h2>\n<p class=\"note\">report.md, section by section.</p>\n");
+    o.push_str(&prose::markdown_to_html(&crate::report::markdown::render(r)));
     o.push_str("</body></html>\n");
     o
 }
@@ -68,12 +74,27 @@ fn head_and_summary(o: &mut String, r: &Report) {
         esc(&title),
         STYLE
     );
-    let _ = writeln!(
-        o,
-        "<h1>{} <span class=\"{verdict_class}\">{}</span></h1>",
-        esc(&r.scenario.name),
-        esc(&r.verdict.as_str().to_uppercase())
-    );
+    match &r.capacity {
+        // The search's answer, not the verdict of its (deliberately
+        // failing) last step.
+        Some(c) => {
+            let class = if c.last_pass.is_some() { "pass" } else { "fail" };
+            let _ = writeln!(
+                o,
+                "<h1>{} <span class=\"{class}\">capacity</span></h1>\n<p class=\"answer\">{}</p>",
+                esc(&r.scenario.name),
+                esc(&crate::report::markdown::capacity_sentence(c))
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "<h1>{} <span class=\"{verdict_class}\">{}</span></h1>",
+                esc(&r.scenario.name),
+                esc(&r.verdict.as_str().to_uppercase())
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "<p>{} · broker {} ({}) · started {} · published for {:.1} s · run {}{}</p>",
@@ -103,6 +124,34 @@ fn head_and_summary(o: &mut String, r: &Report) {
             esc(&r.load_generator.reasons.join("; "))
         );
     }
+}
+
+/// "Expectations": each of the scenario's thresholds (and the QoS
+/// contract's) with what was observed; a failed one in red, its reason in
+/// words.
+fn expectations_table(o: &mut String, r: &Report) {
+    if r.expectations.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<h2>Expectations</h2><table><tr><th>expectation</th><th>threshold</th><th>observed</th><th class=\"result\">result</th></tr>\n",
+    );
+    for e in &r.expectations {
+        let observed = e.observed.map_or("–".to_string(), |v| v.to_string());
+        let result = if e.pass {
+            "<td class=\"pass result\">pass</td>".to_string()
+        } else {
+            format!("<td class=\"fail result\">FAIL: {}</td>", esc(&crate::report::markdown::expectation_reason(e)))
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}{}</td><td>{}</td><td>{observed}</td>{result}</tr>",
+            esc(&e.name),
+            if e.default { " (default)" } else { "" },
+            esc(&e.threshold)
+        );
+    }
+    o.push_str("</table>\n");
 }
 
 /// "Messages": the run's counts in one row, lost and duplicated marked when
@@ -233,6 +282,7 @@ fn over_time_plots(o: &mut String, r: &Report) {
             r,
             "messages per second",
             "msg/s",
+            YScale::Linear,
             &[
                 ("published", RGBColor(31, 119, 180), rates.iter().map(|p| (p.0, p.1)).collect()),
                 ("received", RGBColor(44, 160, 44), rates.iter().map(|p| (p.0, p.2)).collect()),
@@ -244,18 +294,30 @@ fn over_time_plots(o: &mut String, r: &Report) {
     plot_or_note(
         o,
         "e2e latency p99",
-        line_plot(r, "end-to-end latency, p99 of each second", "ms", &[("e2e p99", RGBColor(214, 39, 40), p99)]),
+        line_plot(
+            r,
+            "end-to-end latency, p99 of each second",
+            "ms",
+            YScale::Linear,
+            &[("e2e p99", RGBColor(214, 39, 40), p99)],
+        ),
     );
     let connected: Vec<(f64, f64)> = r.timeseries.iter().map(|p| (p.t_s, p.connected as f64)).collect();
     plot_or_note(
         o,
         "connected clients",
-        line_plot(r, "connected clients", "clients", &[("connected", RGBColor(148, 103, 189), connected)]),
+        line_plot(
+            r,
+            "connected clients",
+            "clients",
+            YScale::Count,
+            &[("connected", RGBColor(148, 103, 189), connected)],
+        ),
     );
     resource_plots(o, r);
     broker_counter_plot(o, r);
 
-    plot_or_note(o, "latency distribution", percentile_plot(r));
+    plot_or_note(o, "latency distribution", percentile_plot(r).into());
 }
 
 /// CPU (% of one core) and memory (resident, MiB) of midge and, when midge
@@ -277,8 +339,9 @@ fn resource_plots(o: &mut String, r: &Report) {
             .into_iter()
             .filter(|(_, _, points)| points.iter().any(|p| !p.1.is_nan()))
             .collect();
-        if let Some(svg) = line_plot(r, caption, unit, &measured) {
-            let _ = writeln!(o, "<figure>{svg}</figure>");
+        match line_plot(r, caption, unit, YScale::Linear, &measured) {
+            Drawing::Nothing => {}
+            drawing => plot_or_note(o, caption, drawing),
         }
     }
 }
@@ -315,6 +378,7 @@ fn broker_counter_plot(o: &mut String, r: &Report) {
             r,
             "broker's counters (per second)",
             "msg/s",
+            YScale::Linear,
             &[
                 ("broker received", RGBColor(255, 127, 14), rate(|p| p.received)),
                 ("broker sent", RGBColor(140, 86, 75), rate(|p| p.sent)),
@@ -347,24 +411,47 @@ fn loss_windows_table(o: &mut String, r: &Report) {
     o.push_str("</table>\n");
 }
 
-fn plot_or_note(o: &mut String, what: &str, svg: Option<String>) {
-    match svg {
-        Some(svg) => {
-            let _ = writeln!(o, "<figure>{svg}</figure>");
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "<p class=\"note\">No {} to plot: the run's time series has no points for it.</p>",
-                esc(what)
-            );
-        }
+/// A plot, or why there is none.
+enum Drawing {
+    Svg(String),
+    /// No point at all.
+    Nothing,
+    /// Fewer than `MIN_POINTS` points in its longest series: this many.
+    TooFew(usize),
+}
+
+impl From<Option<String>> for Drawing {
+    fn from(svg: Option<String>) -> Drawing {
+        svg.map_or(Drawing::Nothing, Drawing::Svg)
     }
 }
 
+fn plot_or_note(o: &mut String, what: &str, drawing: Drawing) {
+    let _ = match drawing {
+        Drawing::Svg(svg) => writeln!(o, "<figure>{svg}</figure>"),
+        Drawing::Nothing => {
+            writeln!(o, "<p class=\"note\">No {} to plot: the run's time series has no points for it.</p>", esc(what))
+        }
+        Drawing::TooFew(n) => writeln!(
+            o,
+            "<p class=\"note\">No plot of {}: the run's time series has only {n} point{} for it, too few for a line (the tables hold the figures; a longer run plots it).</p>",
+            esc(what),
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+}
+
 /// One SVG line chart over the run's seconds, with the report's loss windows
-/// and faults as shaded spans. None when there is nothing to draw.
-fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Option<String> {
+/// and faults as shaded spans; `TooFew` when its longest series has fewer
+/// than `MIN_POINTS` points, `Nothing` when there is nothing to draw.
+fn line_plot(r: &Report, caption: &str, unit: &str, y_scale: YScale, series: &[Series<'_>]) -> Drawing {
+    let points = series.iter().map(|(_, _, p)| p.iter().filter(|p| !p.1.is_nan()).count()).max().unwrap_or(0);
+    if points == 0 {
+        return Drawing::Nothing;
+    }
+    if points < MIN_POINTS {
+        return Drawing::TooFew(points);
+    }
     let spans = r
         .loss_windows
         .iter()
@@ -392,12 +479,14 @@ fn line_plot(r: &Report, caption: &str, unit: &str, series: &[Series<'_>]) -> Op
         lines,
         marks: Vec::new(),
         mark_legend: Vec::new(),
+        y_scale,
     };
-    chart(&axes, series, None)
+    chart(&axes, series, None).into()
 }
 
 /// The HDR view: latency by percentile, the x axis in "nines" (90 %,
-/// 99 %, 99.9 %, …) so the tail gets the room it deserves.
+/// 99 %, 99.9 %, …) so the tail gets the room it deserves, the y axis
+/// logarithmic so that a 1 s tail leaves a 1 ms median readable.
 fn percentile_plot(r: &Report) -> Option<String> {
     use base64::Engine;
     use hdrhistogram::serialization::Deserializer;
@@ -429,7 +518,7 @@ fn percentile_plot(r: &Report) -> Option<String> {
     let axes = Axes {
         caption: "latency by percentile (HDR)",
         x_desc: "percentile",
-        unit: "ms",
+        unit: "ms (log scale)",
         x_max: max_nines.ceil(),
         y_min: 0.001,
         x_ticks: Some(max_nines.ceil() as usize + 1),
@@ -437,6 +526,7 @@ fn percentile_plot(r: &Report) -> Option<String> {
         lines: Vec::new(),
         marks: Vec::new(),
         mark_legend: Vec::new(),
+        y_scale: YScale::Log,
     };
     chart(
         &axes,
@@ -452,10 +542,16 @@ fn percentile_plot(r: &Report) -> Option<String> {
     )
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}\
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
+/// Long lines wrap (a client id, a topic, a path); a wide table scrolls
+/// inside the column instead of widening the page; a bold word in a table
+/// cell is report.md's FAIL, so red.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222;overflow-wrap:anywhere}\
+table{border-collapse:collapse;margin:.5em 0;display:block;max-width:100%;overflow-x:auto}\
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;overflow-wrap:normal}\
 th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}\
-figure{margin:1em 0}pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.85em}.note{color:#666}";
+td strong{color:#cf222e}.result{text-align:left}.answer{font-size:1.15em;font-weight:bold}\
+figure{margin:1em 0}svg{max-width:100%;height:auto}pre{background:#f6f8fa;padding:1em;white-space:pre-wrap;font-size:.85em}\
+code{background:#f6f8fa;padding:0 .2em}.note{color:#666}";
 
 #[cfg(test)]
 mod tests {
@@ -465,6 +561,127 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(super::esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+    }
+
+    /// pub0 sends 100 QoS 1 messages, sub0 misses three: the default
+    /// expectation fails; `seconds` points of time series.
+    fn three_lost(seconds: u32) -> crate::analysis::model::Report {
+        use testkit::{connect, every, publish, receive};
+        let plan = testkit::plan("name = \"t\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 100.0 }\n[[group]]\nname = \"sub\"\nsubscribe = { filter = \"t/#\", qos = 1 }\n");
+        let mut rec = testkit::record(&plan);
+        connect(&mut rec, 0, 500_000, 10_000_000, None);
+        connect(&mut rec, 1, 500_000, 10_000_000, None);
+        publish(&mut rec, 0, 1, every(1_000_000, 10_000, 100));
+        receive(&mut rec, 1, 0, (0..90).chain(93..100));
+        let mut r = crate::analysis::analyse(&plan, &rec);
+        r.timeseries = (0..seconds)
+            .map(|s| crate::record::TimePoint {
+                t_s: s as f64 + 1.0,
+                span_s: 1.0,
+                published: 10,
+                received: 10,
+                connected: 2,
+                e2e_p99_us: Some(1_000),
+                midge_cpu_pct: None,
+                midge_rss_kib: None,
+                broker_cpu_pct: None,
+                broker_rss_kib: None,
+            })
+            .collect();
+        r
+    }
+
+    /// Every label of an SVG's text.
+    fn svg_texts(svg: &str) -> Vec<String> {
+        svg.split("</text>").filter_map(|t| t.rfind('>').map(|i| t[i + 1..].trim().to_string())).collect()
+    }
+
+    /// The page is HTML throughout: report.md's tables and headings come out
+    /// as tables and headings, no Markdown is left as text, and the
+    /// expectations table shows a failed one in red with its reason.
+    #[test]
+    fn the_page_is_html_throughout() {
+        let html = super::render(&three_lost(10));
+        assert!(!html.contains("<pre"), "no preformatted text");
+        assert!(!html.contains("|---") && !html.contains("| all |"), "no Markdown table as text");
+        assert!(!html.contains("**"), "no Markdown emphasis as text");
+        for line in html.lines().flat_map(|l| l.split('>').skip(1)) {
+            assert!(!line.starts_with('#'), "a Markdown heading as text: {line:?}");
+        }
+        assert!(html.contains("<h2>Expectations</h2>"), "{html}");
+        assert!(
+            html.contains("<td>qos1_qos2_lost (default)</td><td>&lt;= 0</td><td>3</td><td class=\"fail result\">FAIL: 3 is more than the 0 allowed</td>"),
+            "{html}"
+        );
+        // report.md's sections, rendered under the page's own.
+        let whole = html.find("<h2>The whole report</h2>").unwrap();
+        for needle in
+            ["<h3>Expectations</h3>", "<h3>Messages</h3>", "<h3>Latency</h3>", "<td><strong>FAIL</strong></td>"]
+        {
+            assert!(html[whole..].contains(needle), "{needle:?} in {}", &html[whole..]);
+        }
+        assert!(html[whole..].matches("<table>").count() >= 3);
+        assert!(super::STYLE.contains("overflow-wrap:anywhere") && super::STYLE.contains("overflow-x:auto"));
+    }
+
+    /// A run of a few seconds is not drawn as ramps: its plots over time say
+    /// how few points there were; from `MIN_POINTS` on they are drawn.
+    #[test]
+    fn a_series_of_few_points_is_said_not_drawn() {
+        let html = super::render(&three_lost(3));
+        assert!(!html.contains("\nconnected clients\n</text>"), "no plot of 3 points");
+        assert!(
+            html.contains("No plot of connected clients: the run's time series has only 3 points for it"),
+            "{html}"
+        );
+        let html = super::render(&three_lost(super::MIN_POINTS as u32));
+        assert!(html.contains("\nconnected clients\n</text>") && !html.contains("No plot of connected clients"));
+    }
+
+    /// A 1 s tail over a 1 ms body: the percentile plot's y axis is
+    /// logarithmic, labelled at the powers of ten.
+    #[test]
+    fn latency_by_percentile_is_on_a_log_scale() {
+        let mut r = three_lost(10);
+        let mut h = crate::record::hist::new_histogram();
+        h.record_n(1_000, 990).unwrap();
+        h.record_n(1_000_000, 10).unwrap();
+        r.latency.e2e.hdr = crate::record::hist::encode(&h);
+        let svg = super::percentile_plot(&r).unwrap();
+        let labels = svg_texts(&svg);
+        assert!(svg.contains("ms (log scale)"), "{labels:?}");
+        for decade in ["1", "10", "100", "1000"] {
+            assert!(labels.iter().any(|l| l == decade), "{decade} on the y axis: {labels:?}");
+        }
+        assert!(!labels.iter().any(|l| l == "200" || l == "500"), "not linear: {labels:?}");
+    }
+
+    /// A count axis labels whole numbers, and no axis writes "2.0".
+    #[test]
+    fn count_axes_label_whole_numbers() {
+        use super::chart::{chart, Axes, YScale};
+        let points: Vec<(f64, f64)> = (0..=10).map(|s| (s as f64, (s % 4) as f64)).collect();
+        let labels = |y_scale| {
+            let axes = Axes {
+                caption: "c",
+                x_desc: "s",
+                unit: "clients",
+                x_max: 10.0,
+                y_min: 1.0,
+                x_ticks: None,
+                spans: Vec::new(),
+                lines: Vec::new(),
+                marks: Vec::new(),
+                mark_legend: Vec::new(),
+                y_scale,
+            };
+            svg_texts(&chart(&axes, &[("n", plotters::style::RGBColor(1, 2, 3), points.clone())], None).unwrap())
+        };
+        let (count, linear) = (labels(YScale::Count), labels(YScale::Linear));
+        assert!(linear.iter().any(|l| l.contains('.')), "a linear axis of 0..3.3 has fractions: {linear:?}");
+        assert!(!count.iter().any(|l| l.contains('.')), "{count:?}");
+        assert!(["0", "1", "2", "3"].iter().all(|n| count.iter().any(|l| l == n)), "{count:?}");
+        assert!(!linear.iter().chain(&count).any(|l| l.ends_with(".0")), "{linear:?}");
     }
 
     fn step(value: f64, pass: bool, invalid: bool) -> CapacityStep {
@@ -519,6 +736,11 @@ mod tests {
             reason: "40 msg/s per client fails: lost 30 > 0".into(),
         });
         let html = super::render(&r);
+        // The page leads with the search's answer, not the step's verdict.
+        let h1 = &html[html.find("<h1>").unwrap()..html.find("<h2>").unwrap()];
+        assert!(h1.contains("capacity</span></h1>") && !h1.contains("FAIL</span>"), "{h1}");
+        assert!(h1.contains("<p class=\"answer\">Holds 20 msg/s per client"), "{h1}");
+        assert!(h1.contains("breaks at 40 msg/s per client: lost 30 &gt; 0.</p>"), "{h1}");
         let (from, to) = (html.find("<h2>Capacity</h2>").unwrap(), html.find("<h2>Messages</h2>").unwrap());
         let section = &html[from..to];
         assert_eq!(section.matches("<svg").count(), 2, "{section}");
@@ -528,12 +750,18 @@ mod tests {
             "last pass 20",
             "first fail 40",
             "invalid step",
-            "Holds 20 msg/s per client",
-            "breaks at 40 msg/s per client: lost 30 &gt; 0",
             "<td class=\"note\">invalid</td>",
         ] {
             assert!(section.contains(needle), "{needle:?} in {section}");
         }
+        // Three judged steps: dots, no line through them; from five on, lines.
+        let line = "stroke-width=\"2\" points=";
+        assert!(!section.contains(line), "{section}");
+        let c = r.capacity.as_mut().unwrap();
+        c.steps.extend([step(5.0, true, false), step(15.0, true, false)]);
+        let html = super::render(&r);
+        let section = &html[html.find("<h2>Capacity</h2>").unwrap()..html.find("<h2>Messages</h2>").unwrap()];
+        assert!(section.matches(line).count() >= 2 * 5, "a line and its legend sample per measure: {section}");
         assert!(!section.contains("<script") && !section.contains("href="));
     }
 }

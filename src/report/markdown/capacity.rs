@@ -1,5 +1,5 @@
 //! report.md's "Capacity" section of a `midge capacity` run: the search in
-//! one sentence (report.html opens its own section with it too), then every step.
+//! one sentence (report.md and report.html lead with it too), then every step.
 
 use super::words::ms;
 use crate::analysis::model::CapacityInfo;
@@ -14,7 +14,7 @@ pub(crate) fn value(v: f64) -> String {
 
 /// The search in one sentence — what the broker holds and where it breaks:
 /// "Holds N clients (…): …; breaks at M clients: <the rules that failed>."
-/// report.md's "Capacity" section opens with it, and so does report.html's.
+/// report.md's header and "Capacity" section open with it; report.html's first line is it.
 pub fn capacity_sentence(c: &CapacityInfo) -> String {
     let unit = if c.vary == CapacityVary::Rate { "msg/s per client" } else { "clients" };
     let step_at = |v: Option<f64>| v.and_then(|v| c.steps.iter().find(|s| s.value == v));

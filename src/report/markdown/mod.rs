@@ -12,12 +12,14 @@
 //! list each member's part. A finding's evidence is rendered in `evidence`,
 //! the losses and loss windows in `losses`.
 
+mod brokers;
 mod capacity;
 mod evidence;
 mod generator;
 mod losses;
 mod session;
 mod shards;
+mod unplanned;
 pub mod violations;
 mod words;
 
@@ -65,6 +67,7 @@ pub fn render(r: &Report) -> String {
     violations::protocol_violations(&mut o, r);
     expectations(&mut o, r);
     clients(&mut o, r);
+    brokers::brokers_section(&mut o, r);
     stages(&mut o, r);
     messages(&mut o, r);
     losses::message_losses(&mut o, r);
@@ -72,6 +75,7 @@ pub fn render(r: &Report) -> String {
     shared_subscriptions(&mut o, r);
     session::wills_and_retained(&mut o, r);
     troubled_streams(&mut o, r);
+    unplanned::unplanned_publishers(&mut o, r);
     faults(&mut o, r);
     dropped_connections(&mut o, r);
     generator::load_generator(&mut o, r);
@@ -91,7 +95,24 @@ fn header(o: &mut String, r: &Report) {
         Verdict::Fail => "FAIL",
         Verdict::Interrupted => "INTERRUPTED",
     };
-    let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+    match &r.capacity {
+        // A search leads with its answer: the step below failed by design.
+        Some(c) => {
+            let _ = writeln!(o, "# midge: {} — capacity\n", r.scenario.name);
+            let _ = writeln!(o, "**{}**\n", capacity_sentence(c));
+            let step = c.first_fail.and_then(|f| c.steps.iter().find(|s| s.value == f)).or(c.steps.last());
+            if let Some(s) = step {
+                let _ = writeln!(
+                    o,
+                    "The figures below are {}'s, the step at the knee (the first that failed, else the last run); its own verdict: {verdict}.\n",
+                    s.dir
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+        }
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "**Run error:** {e}\n");
     }
@@ -127,6 +148,15 @@ fn header(o: &mut String, r: &Report) {
     );
     if let Some(t) = &r.broker.tls {
         let _ = writeln!(o, "{}\n", tls_sentence(t));
+    }
+    if r.brokers.len() > 1 {
+        let urls: Vec<&str> = r.brokers.iter().map(|b| b.url.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "{} brokers, the clients spread over them (\"Brokers\" below): {}.\n",
+            urls.len(),
+            urls.join(", ")
+        );
     }
     let d = &r.drain;
     let _ = writeln!(
@@ -244,6 +274,27 @@ fn expectations(o: &mut String, r: &Report) {
     }
 }
 
+/// Why an expectation failed, in words: "30 is more than the 0 allowed",
+/// "80 ms is more than the 50 ms allowed", "nothing to observe". Empty for
+/// one that held. report.html shows it beside a red FAIL.
+pub fn expectation_reason(e: &crate::analysis::model::ExpectationResult) -> String {
+    use crate::analysis::model::{Comparison, LimitUnit};
+    if e.pass {
+        return String::new();
+    }
+    let show = |v: u64| match e.unit {
+        LimitUnit::Count => v.to_string(),
+        // Below 10 µs, "0.00 ms" would say nothing.
+        LimitUnit::Us if v < 10 => format!("{v} µs"),
+        LimitUnit::Us => ms(v),
+    };
+    match (e.observed, e.op) {
+        (None, _) => "nothing was observed to judge".to_string(),
+        (Some(v), Comparison::AtMost) => format!("{} is more than the {} allowed", show(v), show(e.limit)),
+        (Some(v), Comparison::AtLeast) => format!("{} is less than the {} asked for", show(v), show(e.limit)),
+    }
+}
+
 /// "## Clients": one paragraph of connection counts and their failures.
 fn clients(o: &mut String, r: &Report) {
     let c = &r.clients;
@@ -301,6 +352,13 @@ fn messages(o: &mut String, r: &Report) {
             o,
             "{} messages owed were still held by the broker when the run ended, after their subscribers' last deliveries: midge itself was holding those subscribers back (a stall, a `max_rate` backlog, a delay fault). Not lost; a longer `drain` lets them arrive.\n",
             m.held_by_broker
+        );
+    }
+    if m.over_max_packet_size > 0 {
+        let _ = writeln!(
+            o,
+            "{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size` their subscribers announced: the broker must discard them. Not owed, not lost.\n",
+            m.over_max_packet_size
         );
     }
 }

@@ -202,3 +202,35 @@ fn midges_own_part_is_one_line_under_the_latency_table() {
     let md = super::render(&r);
     assert!(md.contains("batched reads could have added up to 2.00 ms to each e2e figure."), "{md}");
 }
+
+/// A failed expectation's reason, as report.html shows it beside FAIL.
+#[test]
+fn a_failed_expectation_says_why_in_words() {
+    use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit};
+    let e = |observed, pass, op, limit, unit| ExpectationResult {
+        name: "x".into(),
+        threshold: String::new(),
+        observed,
+        pass,
+        op,
+        limit,
+        unit,
+        default: false,
+    };
+    let reason = super::expectation_reason;
+    assert_eq!(reason(&e(Some(3), false, Comparison::AtMost, 0, LimitUnit::Count)), "3 is more than the 0 allowed");
+    assert_eq!(
+        reason(&e(Some(10_000), false, Comparison::AtLeast, 99_999, LimitUnit::Count)),
+        "10000 is less than the 99999 asked for"
+    );
+    assert_eq!(
+        reason(&e(Some(78_207), false, Comparison::AtMost, 20_000, LimitUnit::Us)),
+        "78 ms is more than the 20 ms allowed"
+    );
+    assert_eq!(
+        reason(&e(Some(2_500), false, Comparison::AtMost, 1, LimitUnit::Us)),
+        "2.50 ms is more than the 1 µs allowed"
+    );
+    assert_eq!(reason(&e(None, false, Comparison::AtMost, 1, LimitUnit::Us)), "nothing was observed to judge");
+    assert_eq!(reason(&e(Some(0), true, Comparison::AtMost, 0, LimitUnit::Count)), "");
+}

@@ -1,21 +1,29 @@
-//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`.
+//! Command line: `midge run`, `midge validate`, `midge report`, `midge compare`, `midge capacity`,
+//! `midge merge`, `midge shrink` (`shrink.rs`), `midge conn|sub|pub` (`bench.rs`).
 //! Parses, hands over to the runner (or the capacity search), writes the report, and turns the
 //! outcome into an exit status.
 //!
-//! SIGINT, SIGTERM and SIGHUP become the run's interrupt channel
-//! (`stop_signal_channel`); a second signal stops spawned brokers
-//! (`broker::stop_all_spawned`) and exits at once. The panic hook
+//! `help`: what `run --help` and `validate --help` say beyond the flags, and
+//! the flag parsers. `signals`: SIGINT, SIGTERM and SIGHUP become the run's
+//! interrupt channel (`stop_signal_channel`); a second signal stops spawned
+//! brokers (`broker::stop_all_spawned`) and exits at once. The panic hook
 //! (`stop_brokers_on_fatal_panic`) stops spawned brokers when the main thread
-//! panics. `--prometheus` binds the loopback listener here.
+//! panics. `--prometheus` binds its listener here.
 
 use crate::plan::{Overrides, Plan};
-use crate::record::vocab::StopSignal;
-use crate::report::compare::{self, FailOn};
+use crate::report::compare::FailOn;
 use crate::runner::{self, exit, RunOptions};
-use crate::scenario::{parse_duration, ScenarioFile};
+use crate::scenario::ScenarioFile;
 use clap::{Parser, Subcommand};
+use help::{parse_duration_arg, parse_fail_on, parse_start_at, parse_workers, EXIT_HELP, SCENARIO_HELP};
+use signals::{main_runtime, stop_brokers_on_fatal_panic, stop_signal_channel};
 use std::path::{Path, PathBuf};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+
+mod bench;
+mod compare;
+mod help;
+mod shrink;
+mod signals;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,18 +38,24 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a scenario and write its report.
+    /// Run a scenario and write its report (report.html, report.json, report.md).
+    #[command(after_help = format!("{SCENARIO_HELP}\n\n{EXIT_HELP}"))]
     Run {
-        /// The scenario file (TOML).
+        /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
-        /// Broker to test: mqtt://host:port, "embedded" or "spawn:mosquitto" (overrides the scenario).
+        /// Broker to test (overrides the scenario): mqtt://, mqtts://, ws://,
+        /// wss:// URL, "embedded" or "spawn:mosquitto" (see below). Several
+        /// (a cluster's nodes) as a comma list or by repeating --broker: each
+        /// group's clients spread over them round-robin.
         #[arg(long)]
-        broker: Option<String>,
-        /// Write report.json and report.md into exactly this directory
-        /// (default: reports/<scenario>-<timestamp>/).
+        broker: Vec<String>,
+        /// Write the report (report.html to open in a browser, report.json,
+        /// report.md) and the run record (record.json) into exactly this
+        /// directory (default: reports/<scenario>-<timestamp>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// How long to publish, e.g. "30s" (overrides the scenario's duration).
+        /// How long to publish, e.g. "30s" (overrides the scenario's duration;
+        /// with none anywhere, until Ctrl-C).
         #[arg(long, value_parser = parse_duration_arg)]
         duration: Option<std::time::Duration>,
         /// No live progress line and no summary on stdout.
@@ -53,16 +67,17 @@ pub enum Command {
         #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads, each a single-threaded runtime (default: one per core).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
         /// The PID of a broker on this machine that midge did not start: its
         /// CPU and memory go into the time series beside midge's own (a
         /// spawned broker's are measured without it).
         #[arg(long, value_name = "PID")]
         broker_pid: Option<u32>,
-        /// Serve live metrics in the Prometheus text format at
-        /// http://ADDR/metrics while the run goes on. Loopback only
-        /// (127.0.0.0/8 or ::1), e.g. 127.0.0.1:9464; port 0 picks a free one.
+        /// Serve live metrics for Prometheus at http://ADDR/metrics while the
+        /// run goes on, on the address named: 127.0.0.1:9464 (this machine
+        /// only), 0.0.0.0:9464 (a pod, scraped by Prometheus); port 0 picks a
+        /// free one. deploy/grafana/midge.json is a dashboard over them.
         #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_listen_addr)]
         prometheus: Option<std::net::SocketAddr>,
         #[command(flatten)]
@@ -72,6 +87,8 @@ pub enum Command {
     /// per shard) into one report, as if one process had run the whole plan:
     /// the records are joined and analysed once (streams that cross shards
     /// included). A missing shard, or a folder of another run, is named.
+    /// Two folders of a `midge pub` and a `midge sub` with the same --run-id
+    /// merge likewise: one plan of both, counted exactly as one run.
     Merge {
         /// The shards' run folders (each holding record.json).
         #[arg(required = true)]
@@ -106,11 +123,35 @@ pub enum Command {
         #[arg(long, value_parser = crate::scenario::parse_source_addrs)]
         source_addrs: Option<Vec<std::net::IpAddr>>,
         /// Client worker threads (as for `run`).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
     },
+    /// emqtt-bench's `conn`: -c clients connect (-i ms apart, or -R per
+    /// second) and stay connected; the report says how many made it and how fast.
+    #[command(disable_help_flag = true)]
+    Conn(bench::ConnArgs),
+    /// emqtt-bench's `sub`, e.g. `midge sub -c 1 -t 'bench/#' -q 1`: what the
+    /// tracking headers say per publisher (gaps, duplicates, order, e2e).
+    #[command(disable_help_flag = true)]
+    Sub(bench::SubArgs),
+    /// emqtt-bench's `pub`, e.g. `midge pub -c 1000 -I 10 -t 'bench/%i'`;
+    /// `midge merge PUBDIR SUBDIR` joins it with a `midge sub` of the same --run-id.
+    #[command(disable_help_flag = true)]
+    Pub(bench::PubArgs),
+    /// Cut a finished run's finding down to a small scenario that still shows it.
+    ///
+    /// Drops groups, halves clients, duration (faults move with
+    /// it) and rates, running each candidate for real against the run's
+    /// broker (an external URL again, an embedded or spawned one started
+    /// the same way). Writes the smallest that reproduced to FILE, with
+    /// `[expect] shows` set, and prints the command to rerun it. Exit 0:
+    /// reproduced (and shrunk as far as the budget went); 3: the first
+    /// rerun did not show the finding (nothing written); 2: bad input.
+    Shrink(shrink::ShrinkArgs),
     /// Check a scenario file without running it (and that one process here can hold its clients).
+    #[command(after_help = format!("{SCENARIO_HELP}\n\nExit status: 0 the scenario is valid; 2 it is not (file:line:column: what is wrong)."))]
     Validate {
+        /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
         /// The run is to be split over N shards (`run --shard I/N`): one shard's clients must fit.
         #[arg(long, value_name = "N")]
@@ -182,22 +223,6 @@ impl ShardArgs {
     }
 }
 
-/// RFC 3339 to Unix µs.
-fn parse_start_at(s: &str) -> Result<u64, String> {
-    let t =
-        humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: {e} (RFC 3339, e.g. 2026-12-01T10:00:00Z)"))?;
-    let us = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{s:?}: before 1970"))?.as_micros();
-    Ok(us as u64)
-}
-
-fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    parse_duration(s)
-}
-
-fn parse_fail_on(s: &str) -> Result<FailOn, String> {
-    s.parse()
-}
-
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
     crate::runner::memory::tune_malloc();
@@ -211,7 +236,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Validate { scenario, shards } => validate(&scenario, shards.unwrap_or(1)),
         Command::Report { dir, quiet } => rerender(&dir, quiet),
-        Command::Compare { a, b, fail_on, json } => compare_reports(&a, &b, &fail_on, json),
+        Command::Compare { a, b, fail_on, json } => compare::compare_reports(&a, &b, &fail_on, json),
         Command::Merge { dirs, out, quiet } => merge(&dirs, &out, quiet),
         Command::Run {
             scenario,
@@ -240,7 +265,7 @@ pub fn main() -> i32 {
                 }
             };
             let overrides = Overrides {
-                broker,
+                broker: broker_list(&broker),
                 duration,
                 source_addrs,
                 broker_pid,
@@ -251,12 +276,25 @@ pub fn main() -> i32 {
             };
             run(&scenario, overrides, out, RunFlags { quiet, workers, prometheus, print_record: shard.print_record })
         }
+        Command::Conn(a) => bench_run(&bench::Bench::Conn(a)),
+        Command::Sub(a) => bench_run(&bench::Bench::Sub(a)),
+        Command::Pub(a) => bench_run(&bench::Bench::Pub(a)),
+        Command::Shrink(args) => {
+            stop_brokers_on_fatal_panic();
+            shrink::shrink(args)
+        }
         Command::Capacity { scenario, broker, out, quiet, source_addrs, workers } => {
             stop_brokers_on_fatal_panic();
             let opts = crate::capacity::CapacityOptions { broker, source_addrs, workers, ..Default::default() };
             capacity(&scenario, opts, out, quiet)
         }
     }
+}
+
+/// `--broker`, a comma list or the flag given several times, as one comma
+/// list (`BrokerUrls::from_list` splits it again); None: not given.
+fn broker_list(broker: &[String]) -> Option<String> {
+    (!broker.is_empty()).then(|| broker.join(","))
 }
 
 /// `midge validate`: the file, the open-file limit, the plan (whole only when small: `Plan::outline`).
@@ -273,8 +311,9 @@ fn validate(path: &Path, shards: u32) -> i32 {
         Ok(plan) => {
             let clients: u64 = plan.groups.iter().map(|g| g.clients as u64).sum();
             let streams = if whole { format!("{} streams", plan.streams.len()) } else { "streams found at run".into() };
+            let until = if plan.until_stopped { "; no duration: publishes until Ctrl-C" } else { "" };
             println!(
-                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}",
+                "{}: ok — scenario {:?}, {} groups, {clients} clients, {streams}{until}",
                 path.display(),
                 plan.name,
                 plan.groups.len()
@@ -298,7 +337,7 @@ fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> i32 {
             if !quiet {
                 println!("{}", crate::report::markdown::render(&merged.report));
             }
-            eprintln!("report: {}", out.join("report.json").display());
+            print_report_paths(out);
             runner::exit_code(&merged.report)
         }
         Err(e) => {
@@ -314,7 +353,7 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             if !quiet {
                 println!("{}", crate::report::markdown::render(&report));
             }
-            eprintln!("report: {}", dir.join("report.json").display());
+            print_report_paths(dir);
             runner::exit_code(&report)
         }
         Err(e) => {
@@ -322,124 +361,6 @@ fn rerender(dir: &Path, quiet: bool) -> i32 {
             exit::BAD_INPUT
         }
     }
-}
-
-/// `midge compare A B`: 0 (or 1 when a `--fail-on` figure got worse by
-/// more than its limit), 2 for a file that is not a midge report or an
-/// unknown figure name.
-fn compare_reports(a: &Path, b: &Path, rules: &[FailOn], json: bool) -> i32 {
-    let (ra, rb) = match (compare::load(a), compare::load(b)) {
-        (Ok(ra), Ok(rb)) => (ra, rb),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let c = compare::compare(&ra, &rb);
-    let outcomes = match compare::check(&c, rules) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    for w in &c.warnings {
-        eprintln!("warning: {w}");
-    }
-    let (la, lb) = (a.display().to_string(), b.display().to_string());
-    if json {
-        let j = compare::to_json(&c, &la, &lb, &outcomes);
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-    } else {
-        print!("{}", compare::render_table(&c, &la, &lb));
-        if !outcomes.is_empty() {
-            println!();
-            for o in &outcomes {
-                println!("{}", o.describe());
-            }
-        }
-    }
-    for o in outcomes.iter().filter(|o| o.worse_pct.is_none()) {
-        eprintln!("warning: --fail-on {}: not in both reports, not checked", o.rule.figure);
-    }
-    if outcomes.iter().any(|o| o.failed) {
-        exit::EXPECTATION_FAILED
-    } else {
-        exit::PASS
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP: the first stops the run (drain briefly,
-/// write the report of what ran), a second of any quits at once.
-struct StopSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl StopSignals {
-    fn listen() -> std::io::Result<StopSignals> {
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn next(&mut self) -> StopSignal {
-        tokio::select! {
-            _ = self.int.recv() => StopSignal::Sigint,
-            _ = self.term.recv() => StopSignal::Sigterm,
-            _ = self.hup.recv() => StopSignal::Sighup,
-        }
-    }
-
-    async fn handle(mut self, interrupt: tokio::sync::watch::Sender<Option<StopSignal>>) {
-        let first = self.next().await;
-        eprintln!(
-            "\nmidge: interrupted by {first} — stopping the clients and writing the report (Ctrl-C or another signal quits at once)"
-        );
-        let _ = interrupt.send(Some(first));
-        let second = self.next().await;
-        eprintln!("midge: {second} again — stopping the brokers midge started and quitting at once, without a report");
-        crate::broker::stop_all_spawned();
-        std::process::exit(exit::of_signal(second));
-    }
-}
-
-/// A panic that ends midge (one on the main thread, where the runner and
-/// the command line run) first stops every broker midge spawned: an exit
-/// by panic must not leave one behind. A client task's panic is caught by
-/// its runtime and counted as a lost task; the run, and its broker, go on.
-fn stop_brokers_on_fatal_panic() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() == Some("main") {
-            crate::broker::stop_all_spawned();
-        }
-        previous(info);
-    }));
-}
-
-/// The main runtime: it carries the runner, the proxy, faults and the
-/// sampler (the clients run on their own worker threads, `workers::WorkerPool`).
-fn main_runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        exit::BAD_INPUT
-    })
-}
-
-/// SIGINT, SIGTERM and SIGHUP, delivered as the run's interrupt (inside the runtime).
-fn stop_signal_channel() -> tokio::sync::watch::Receiver<Option<crate::record::vocab::StopSignal>> {
-    let (interrupt_tx, interrupt_rx) = tokio::sync::watch::channel(None);
-    match StopSignals::listen() {
-        Ok(signals) => {
-            tokio::spawn(signals.handle(interrupt_tx));
-        }
-        Err(e) => eprintln!("midge: cannot listen for stop signals: {e}"),
-    }
-    interrupt_rx
 }
 
 fn slug(name: &str) -> String {
@@ -466,20 +387,43 @@ struct RunFlags {
     print_record: bool,
 }
 
-fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
-    let RunFlags { quiet, workers, prometheus, print_record } = flags;
-    let processes = overrides.shard.map_or(1, |s| s.count);
-    let file = match ScenarioFile::load(path).and_then(|f| crate::limits::check_scenario(&f, processes).map(|()| f)) {
-        Ok(f) => f,
+/// `midge conn|sub|pub`: the scenario the flags stand for, run as a file is.
+fn bench_run(b: &bench::Bench) -> i32 {
+    let line = std::env::args().collect::<Vec<_>>().join(" ").replace(['\n', '\r'], " ");
+    match bench::prepare(b, &line) {
+        Ok(p) => {
+            stop_brokers_on_fatal_panic();
+            let flags = RunFlags { quiet: p.quiet, workers: p.workers, prometheus: p.prometheus, print_record: false };
+            run_file(p.file, p.overrides, p.out, flags)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::BAD_INPUT;
+            exit::BAD_INPUT
         }
-    };
+    }
+}
+
+fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    match ScenarioFile::load(path) {
+        Ok(f) => run_file(f, overrides, out, flags),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn run_file(file: ScenarioFile, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags) -> i32 {
+    let RunFlags { quiet, workers, prometheus, print_record } = flags;
+    let processes = overrides.shard.map_or(1, |s| s.count);
+    if let Err(e) = crate::limits::check_scenario(&file, processes) {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
     let plan = match Plan::build(&file, &overrides) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
+            eprintln!("error: {}: {e}", file.path.display());
             return exit::BAD_INPUT;
         }
     };
@@ -495,8 +439,12 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
         Ok(r) => r,
         Err(code) => return code,
     };
+    let until_stopped = plan.until_stopped;
+    if until_stopped {
+        eprintln!("midge: {}: no duration — publishing until Ctrl-C (or --duration 30s)", file.path.display());
+    }
     runtime.block_on(async move {
-        let interrupt_rx = stop_signal_channel();
+        let interrupt_rx = stop_signal_channel(until_stopped);
         let prometheus = match prometheus {
             Some(addr) => match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
@@ -552,9 +500,15 @@ fn run(path: &Path, overrides: Overrides, out: Option<PathBuf>, flags: RunFlags)
         if let Some(e) = &output.report.error {
             eprintln!("error: {e}");
         }
-        eprintln!("report: {}", out_dir.join("report.json").display());
+        print_report_paths(&out_dir);
         output.exit_code
     })
+}
+
+/// The run's last lines: the page to open, then the machine-readable report.
+fn print_report_paths(dir: &Path) {
+    eprintln!("report: {}", dir.join("report.html").display());
+    eprintln!("report: {}", dir.join("report.json").display());
 }
 
 /// `midge capacity`: the search, with the same stop signals as a run (the
@@ -577,7 +531,7 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let interrupt_rx = stop_signal_channel();
+        let interrupt_rx = stop_signal_channel(false);
         opts.progress = !quiet;
         opts.interrupt = Some(interrupt_rx);
         let output = match crate::capacity::run(&file, &out_dir, opts).await {
@@ -597,4 +551,24 @@ fn capacity(path: &Path, mut opts: crate::capacity::CapacityOptions, out: Option
         eprintln!("capacity: {}", out_dir.join(crate::capacity::CAPACITY_FILE).display());
         output.exit_code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_is_a_comma_list_or_the_flag_repeated() {
+        let parse = |args: &[&str]| {
+            let argv = ["midge", "run", "s.toml"].into_iter().chain(args.iter().copied());
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Run { broker, .. } => broker_list(&broker),
+                other => panic!("not a run: {other:?}"),
+            }
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--broker", "embedded"]).as_deref(), Some("embedded"));
+        let both = parse(&["--broker", "mqtt://127.0.0.1:1,mqtt://127.0.0.1:2", "--broker", "mqtt://127.0.0.1:3"]);
+        assert_eq!(both.as_deref(), Some("mqtt://127.0.0.1:1,mqtt://127.0.0.1:2,mqtt://127.0.0.1:3"));
+    }
 }
