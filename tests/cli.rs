@@ -335,6 +335,13 @@ fn shipped_bug_scenarios_reproduce_on_debians_mosquitto() {
     assert_eq!(r["clients"]["connected_peak"], 8);
     assert_eq!(r["clients"]["connect_failures"], serde_json::json!({}));
     assert!(r["broker"]["config"].as_str().unwrap().contains("max_connections 6"));
+    // Receive Maximum 5, more in flight: a spec_violation under MQTT-3.3.4-9.
+    let r = run("mosquitto-receive-maximum");
+    let spec = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "spec_violation").expect("raised");
+    assert_eq!(spec["evidence"]["rule"]["id"], "MQTT-3.3.4-9", "{spec}");
+    assert_eq!(spec["evidence"]["client"], "narrow-0", "{spec}");
+    assert!(spec["count"].as_u64().unwrap() > 0, "{spec}");
+    assert_eq!(r["messages"]["lost"], 0);
 }
 
 /// A loss shown among bystanders: a proxy drop of 3 PUBLISH to the QoS 1

@@ -221,8 +221,8 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     let unknown = packet_of("pub-0");
     assert_eq!(unknown.packet_type, "PUBACK");
     // The most QoS ≥ 1 PUBLISHes in flight toward a subscriber and its largest packet.
-    let rx = client(&out.record, "fine-0").rx.as_deref().unwrap();
-    assert!(rx.max_inflight_in >= 1 && rx.max_packet_in > 40, "{} {}", rx.max_inflight_in, rx.max_packet_in);
+    let fine = client(&out.record, "fine-0");
+    assert!(fine.max_inbound_inflight >= 1 && fine.max_inbound_packet > 40, "{fine:?}");
     // report.md and report.html list them by rule, with the packets.
     let md = midge::report::markdown::render(&out.report);
     let section = &md[md.find("## Protocol violations").expect("the section")..];

@@ -218,8 +218,11 @@ subscribe = { filter = "w5/#", qos = 1 }
 ///   regard for the client's quota). Confirmed apart from midge, 2026-12-06:
 ///   a raw MQTT 5 client (Python sockets) announcing Receive Maximum 5 and
 ///   acknowledging every 50 ms received 245 QoS 1 PUBLISHes between two of
-///   its acknowledgements from a `mosquitto_pub -l` flood of 400. (The
-///   witness's check turns this into a `spec_violation`.)
+///   its acknowledgements from a `mosquitto_pub -l` flood of 400. The
+///   witness names it: a `spec_violation` under [MQTT-3.3.4-9] for narrow
+///   (its count the excess over 5), none for wide (which announced no
+///   limit), and the default `protocol_violations` fails on it — the one
+///   failed expectation of the run (exit 1): the broker breaks the rule.
 /// - `no_local` on a group that publishes and subscribes to its own topics:
 ///   no self stream planned, none delivered, no loss;
 /// - `retain_handling = "never"` on a late subscriber: no retained replay
@@ -327,5 +330,16 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     let line = format!("{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size`", sent(big));
     assert!(md.contains(&line), "{md}");
     assert_eq!((got(small, big), got(small, little)), (0, sent(little)));
-    assert_eq!(out.exit_code, 0);
+    // [MQTT-3.3.4-9] broken toward narrow only, and judged: no other rule broken.
+    let spec: Vec<_> = r.findings.iter().filter_map(|f| f.evidence.spec()).collect();
+    let seen: Vec<(&str, &str, u64)> = spec.iter().map(|e| (e.rule.id.as_str(), e.client.as_str(), e.count)).collect();
+    let excess = u64::from(narrow.max_inbound_inflight - 5);
+    assert_eq!(seen, vec![("MQTT-3.3.4-9", "narrow-0", excess)], "{:#?}", r.findings);
+    assert_eq!(spec[0].rule.name, "receive_maximum");
+    let section = &md[md.find("### [MQTT-3.3.4-9]").expect("report.md names the rule")..];
+    assert!(section.contains("Judged from the client's record (not one packet)"), "{section}");
+    let failed: Vec<(&str, Option<u64>)> =
+        r.expectations.iter().filter(|e| !e.pass).map(|e| (e.name.as_str(), e.observed)).collect();
+    assert_eq!(failed, vec![("protocol_violations", Some(excess))]);
+    assert_eq!(out.exit_code, 1);
 }

@@ -6,7 +6,8 @@
 //! QoS 2 message comes twice (`qos2_duplicated`, unless `duplicated` is
 //! set), and the broker commits no protocol violation (`protocol_violations`:
 //! connections midge closed because the broker sent a malformed packet or
-//! one a server must not send). QoS 0 loss is reported, not judged, unless
+//! one a server must not send, plus the breaches of the `spec_violation`
+//! findings). QoS 0 loss is reported, not judged, unless
 //! `lost` is set.
 //!
 //! What is set is checked as asked: `lost`, `duplicated`, `out_of_order`,
@@ -18,7 +19,7 @@
 //! passes exactly when it shows what it says, within what it sets.
 
 use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
-use crate::record::vocab::Cause;
+use crate::record::vocab::{Cause, FindingKind};
 use crate::scenario::Expect;
 
 fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
@@ -54,15 +55,21 @@ fn latency_check(name: &str, threshold_us: u64, observed_us: u64, count: u64) ->
     }
 }
 
-/// Connections midge closed because the broker broke the protocol: a
-/// packet that could not be decoded, or one a server must not send.
+/// The broker's protocol violations: the connections midge closed because
+/// the broker broke the protocol (a packet that could not be decoded, or
+/// one a server must not send), plus every `spec_violation` finding's
+/// count (a rule broken toward a client, seen on the wire, the connection
+/// kept).
 pub fn protocol_violations(r: &Report) -> u64 {
-    r.disconnects
+    let closed: u64 = r
+        .disconnects
         .by_cause
         .iter()
         .filter(|(c, _)| matches!(c, Cause::MalformedPacketFromBroker | Cause::ProtocolErrorFromBroker))
         .map(|(_, n)| n)
-        .sum()
+        .sum();
+    let breaches: u64 = r.findings.iter().filter(|f| f.kind == FindingKind::SpecViolation).map(|f| f.count).sum();
+    closed + breaches
 }
 
 pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {

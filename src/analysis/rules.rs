@@ -198,8 +198,8 @@ pub fn above_granted(qos: u8, granted: Option<u8>) -> bool {
 /// ReceiveMaximum: by how many the most PUBLISHes seen in flight at once
 /// went over the Receive Maximum midge announced (None: it announced none,
 /// or they stayed within it).
-pub fn receive_maximum_excess(announced: Option<u16>, max_in_flight: u16) -> Option<u64> {
-    let max = announced?;
+pub fn receive_maximum_excess(announced: Option<u16>, max_in_flight: u32) -> Option<u64> {
+    let max = u32::from(announced?);
     (max_in_flight > max).then(|| u64::from(max_in_flight - max))
 }
 

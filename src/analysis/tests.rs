@@ -290,6 +290,31 @@ fn a_connection_closed_for_a_broker_protocol_violation_fails_the_default() {
     assert_eq!(r.verdict, Verdict::Fail);
 }
 
+/// `protocol_violations` counts the rules the broker broke on the wire
+/// too: one connection closed for a malformed packet, plus a
+/// `spec_violation` of 2 (Session Present = 1 twice to a clean start) is 3
+/// observed; allowing 3 in `[expect]` passes.
+#[test]
+fn spec_violations_count_as_protocol_violations() {
+    use crate::record::wire::{Sighting, WirePacket};
+    for (expect, pass) in [("", false), ("protocol_violations = 3", true)] {
+        let plan = pub_sub(true, expect);
+        let mut rec = kit::record(&plan);
+        connect(&mut rec, 0, 500_000, 10 * S, None);
+        connect(&mut rec, 1, 500_000, 2 * S, Some(Cause::MalformedPacketFromBroker));
+        connect(&mut rec, 1, 3 * S, 10 * S, None);
+        let w = rec.clients[1].witness.get_or_insert_with(Default::default);
+        for t_us in [S, 3 * S] {
+            w.sight(Sighting::SessionPresent, WirePacket { t_us, packet_type: 2, ..Default::default() }, Vec::new);
+        }
+        let r = analyse(&plan, &rec);
+        let spec: u64 = r.findings.iter().filter(|f| f.kind == FindingKind::SpecViolation).map(|f| f.count).sum();
+        assert_eq!(spec, 2, "{:#?}", r.findings);
+        let e = r.expectations.iter().find(|e| e.name == "protocol_violations").unwrap();
+        assert_eq!((e.observed, e.pass, e.default), (Some(3), pass, expect.is_empty()));
+    }
+}
+
 #[test]
 fn a_run_that_published_nothing_it_was_meant_to_fails_and_says_so() {
     let plan = pub_sub(true, "");

@@ -40,8 +40,7 @@
 //! The witness (`record::wire::Witness`, made at its first sighting): where
 //! deliveries are recorded, a QoS ≥ 1 copy of a message already taken in
 //! with DUP = 0 and a reorder are sighted (`record_deliveries`); the rest of
-//! what it sees comes from `client::witness`. `note_inbound` keeps the most
-//! QoS ≥ 1 PUBLISHes in flight toward the client and its largest packet.
+//! what it sees comes from `client::witness`.
 //!
 //! Latencies recorded here: `connect*` (`connected`, from `ConnectTimes`),
 //! `e2e` / `e2e_uncorrected` (from the header's intended and actual send
@@ -342,18 +341,6 @@ impl Recorder {
                 log.in_doubt.insert(o.seq);
             }
         }
-    }
-
-    /// A PUBLISH in at QoS `qos` of `size` bytes, with `in_flight` QoS ≥ 1
-    /// ones in flight toward midge (`Session::inbound_in_flight`): the most
-    /// at once and the largest packet, kept in the receipt log for the
-    /// Receive Maximum and Maximum Packet Size checks.
-    pub fn note_inbound(&mut self, qos: u8, in_flight: usize, size: u32) {
-        let rx = self.rx.get_or_insert_with(Default::default);
-        if qos > 0 {
-            rx.max_inflight_in = rx.max_inflight_in.max(in_flight.min(u16::MAX as usize) as u16);
-        }
-        rx.max_packet_in = rx.max_packet_in.max(size);
     }
 
     /// The witness, made at its first sighting.

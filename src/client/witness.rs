@@ -3,11 +3,11 @@
 //! packet and the flight recorder at the first of each kind; the analysis
 //! judges it (`analysis::detect::spec`, the checks in `analysis::rules`).
 //!
-//! Per delivery (`witness_delivery`, after the session took it in): the most
-//! QoS ≥ 1 PUBLISHes in flight toward midge and the largest packet
-//! (`Recorder::note_inbound`); a QoS above the granted one (this
-//! connection's SUBACK, or on a resumed session the last one); RETAIN = 1 on
-//! a message published after the subscription was live; on MQTT 5, a Topic
+//! Per delivery (`witness_delivery`, after the session took it in): a QoS
+//! above the granted one (this connection's SUBACK, or on a resumed session
+//! the last one); RETAIN = 1 on a message published after the subscription
+//! was live, unless the subscription asked Retain As Published (then the
+//! broker keeps the publisher's RETAIN); on MQTT 5, a Topic
 //! Alias (midge announces no Topic Alias Maximum) and, where a publisher
 //! sets an expiry (`Client::checks_expiry`), the Message Expiry Interval
 //! (`rules::expiry_breach`). A QoS
@@ -74,13 +74,11 @@ impl Client {
 
     /// A delivery the session took in, read at `at_us`.
     pub(super) fn witness_delivery(&mut self, conn: &Connection, m: &Publish, at_us: u64) {
-        let size = conn.flight.last_received().map_or(0, |e| e.size);
-        self.recorder.note_inbound(m.qos, self.session.inbound_in_flight() as usize, size);
         if m.qos > 0 && self.granted_qos().is_some_and(|g| m.qos > g) {
             let p = self.wire_packet(conn, m, at_us);
             self.sight(conn, Sighting::AboveGranted, p);
         }
-        if m.retain {
+        if m.retain && !self.group.retain_as_published {
             self.witness_retain(conn, m, at_us);
         }
         if !m.props.is_empty() && crate::mqtt::codec::props::expiry_and_alias(&m.props).1.is_some() {

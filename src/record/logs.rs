@@ -270,21 +270,6 @@ pub struct RxLog {
     /// Last wills of this run's clients received, in order of arrival.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wills: Vec<WillRx>,
-    /// The most QoS ≥ 1 PUBLISHes in flight toward this client at once, and
-    /// its largest PUBLISH, bytes (`Recorder::note_inbound`): against the
-    /// Receive Maximum and Maximum Packet Size it announced.
-    #[serde(default, skip_serializing_if = "is_zero_u16")]
-    pub max_inflight_in: u16,
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
-    pub max_packet_in: u32,
-}
-
-fn is_zero_u16(n: &u16) -> bool {
-    *n == 0
-}
-
-fn is_zero_u32(n: &u32) -> bool {
-    *n == 0
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -7,11 +7,14 @@
 //! holds: the tally's streams (order), the client's `Witness` (what the
 //! client sighted on the wire: copies without DUP, a QoS above the granted
 //! one, reused and unknown packet ids, RETAIN on live deliveries, expiry,
-//! topic aliases, Session Present on a clean start), its receipt log (the
-//! most in flight, the largest packet, retained replays, its own messages). A publisher's own resend (`PublishLog::resent`) is never
-//! the broker's reorder or copy. The scenario's subscription options and
-//! announced limits come in through `Announced` (midge's defaults: nothing
-//! announced, no option set).
+//! topic aliases, Session Present on a clean start), its record's
+//! `max_inbound_inflight` and `max_inbound_packet` (`client::session::inbound`,
+//! the connection's largest packet in), its receipt log (retained replays,
+//! its own messages). A publisher's own resend (`PublishLog::resent`) is
+//! never the broker's reorder or copy. The group's MQTT 5 limits and
+//! subscription options come in through `Announced` (`Announced::of`: the
+//! plan's `receive_maximum`, `maximum_packet_size`, `retain_as_published`,
+//! `retain_handling`, `no_local`; nothing on MQTT 3.1.1).
 
 use super::protocol::flight_packets;
 use super::words::secs;
@@ -20,6 +23,7 @@ use crate::analysis::model::Finding;
 use crate::analysis::rules::{self, qos_of, Rule};
 use crate::analysis::tally::StreamTally;
 use crate::mqtt::codec::packet_type_name;
+use crate::mqtt::protocol::ProtocolVersion;
 use crate::plan::Plan;
 use crate::record::logs::RangeSet;
 use crate::record::vocab::FindingKind;
@@ -40,10 +44,20 @@ pub struct Announced {
 }
 
 impl Announced {
-    /// What `client`'s group announces. midge's defaults until the
-    /// scenario keys for them exist: no limit announced, no option set.
-    pub fn of(_plan: &Plan, _client: u32) -> Announced {
-        Announced::default()
+    /// What `client`'s group announces and asks (the group's keys; on
+    /// MQTT 3.1.1 none of them is sent: nothing announced, no option).
+    pub fn of(plan: &Plan, client: u32) -> Announced {
+        let g = plan.group_of(&plan.clients[client as usize]);
+        if g.protocol != ProtocolVersion::V5 {
+            return Announced::default();
+        }
+        Announced {
+            receive_maximum: g.receive_maximum,
+            maximum_packet_size: g.maximum_packet_size,
+            retain_as_published: g.retain_as_published,
+            retain_handling: g.retain_handling,
+            no_local: g.no_local,
+        }
     }
 }
 
@@ -116,11 +130,11 @@ fn breaches<'a>(
     } else {
         push(Rule::TopicOrder, rules::order_breaches(streams, c.index), none());
     }
+    let excess = rules::receive_maximum_excess(announced.receive_maximum, c.max_inbound_inflight);
+    push(Rule::ReceiveMaximum, excess.unwrap_or(0), none());
+    let large = rules::packet_too_large(announced.maximum_packet_size, c.max_inbound_packet);
+    push(Rule::MaximumPacketSize, u64::from(large), none());
     if let Some(rx) = c.rx.as_deref() {
-        let excess = rules::receive_maximum_excess(announced.receive_maximum, rx.max_inflight_in);
-        push(Rule::ReceiveMaximum, excess.unwrap_or(0), none());
-        let large = rules::packet_too_large(announced.maximum_packet_size, rx.max_packet_in);
-        push(Rule::MaximumPacketSize, u64::from(large), none());
         let existed = c.timeline.iter().any(|g| g.session_present && g.suback_code.is_some());
         if let Some((rule, n)) =
             rules::retain_handling_breaches(announced.retain_handling, rx.retained_replays, existed)

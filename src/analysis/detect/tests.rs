@@ -1009,8 +1009,7 @@ fn mqtt5_spec_violations_take_their_5_0_ids() {
     connect(&mut rec, 1, S / 2, 10 * S, None).session_present = false;
     kit::publish(&mut rec, 0, 2, kit::every(S, 10_000, 20));
     kit::receive(&mut rec, 1, 0, 0..20);
-    let rx = rec.clients[1].rx.as_deref_mut().unwrap();
-    (rx.max_inflight_in, rx.max_packet_in) = (60_000, 1 << 20);
+    (rec.clients[1].max_inbound_inflight, rec.clients[1].max_inbound_packet) = (60_000, 1 << 20);
     let w = rec.clients[1].witness.get_or_insert_with(Default::default);
     for (what, n) in [
         (Sighting::PacketIdReused, 2),
@@ -1027,4 +1026,54 @@ fn mqtt5_spec_violations_take_their_5_0_ids() {
     let want =
         [("MQTT-2.2.1-4", 2), ("MQTT-3.3.1-12", 1), ("MQTT-3.3.2-6", 3), ("MQTT-3.3.2-5", 1), ("MQTT-3.1.2-27", 1)];
     assert_eq!(got, want.map(|(id, n)| (id.to_string(), n)));
+}
+
+/// The group's MQTT 5 keys are what the client announced and asked
+/// (`Announced::of`): Receive Maximum 5 with 12 in flight at once is 7 over
+/// it; a 2,000-byte packet above a Maximum Packet Size of 1,024 is one
+/// breach; 3 retained replays under retain handling "never"; 4 of its own
+/// messages back under no_local; RETAIN on 2 live deliveries is no breach
+/// under retain_as_published. The same record from a group without those
+/// keys (nothing announced, no option asked) shows only the RETAIN on live
+/// deliveries.
+#[test]
+fn announced_limits_and_subscription_options_are_the_groups_keys() {
+    use crate::record::wire::Sighting;
+    let text = |keys: bool| {
+        let (limits, options) = match keys {
+            true => (
+                "receive_maximum = 5\nmaximum_packet_size = 1024\n",
+                ", no_local = true, retain_as_published = true, retain_handling = \"never\"",
+            ),
+            false => ("", ""),
+        };
+        format!(
+            "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"echo\"\n{limits}\
+             publish = {{ topic = \"t/1\", qos = 1, rate = 10.0 }}\n\
+             subscribe = {{ filter = \"t/#\", qos = 1{options} }}\n"
+        )
+    };
+    let record = |plan: &Plan| {
+        let mut rec = kit::record(plan);
+        connect(&mut rec, 0, S / 2, 10 * S, None).session_present = false;
+        kit::publish(&mut rec, 0, 1, kit::every(S, 100_000, 10));
+        kit::receive(&mut rec, 0, 0, 0..4);
+        let c = &mut rec.clients[0];
+        (c.max_inbound_inflight, c.max_inbound_packet) = (12, 2_000);
+        c.rx.as_deref_mut().unwrap().retained_replays = 3;
+        let w = c.witness.get_or_insert_with(Default::default);
+        for i in 0..2 {
+            w.sight(Sighting::RetainOnLive, seen(2 * S + i, i, 0b0011), Vec::new);
+        }
+        rec
+    };
+    let plan = kit::plan(&text(true));
+    let got: Vec<(String, u64)> =
+        spec_findings(&plan, &record(&plan)).into_iter().map(|(id, _, n, _)| (id, n)).collect();
+    let want = [("MQTT-3.3.4-9", 7), ("MQTT-3.1.2-24", 1), ("MQTT-3.3.1-11", 3), ("MQTT-3.8.3-3", 4)];
+    assert_eq!(got, want.map(|(id, n)| (id.to_string(), n)));
+    let plan = kit::plan(&text(false));
+    let got: Vec<(String, u64)> =
+        spec_findings(&plan, &record(&plan)).into_iter().map(|(id, _, n, _)| (id, n)).collect();
+    assert_eq!(got, vec![("MQTT-3.3.1-12".to_string(), 2)]);
 }

@@ -70,6 +70,12 @@ pub fn protocol_violations(o: &mut String, r: &Report) {
         let more = if clients.len() > 10 { format!(" and {} more", clients.len() - 10) } else { String::new() };
         let _ = writeln!(o, "### [{}] {} (MQTT {}, `{}`)\n", rule.id, rule.title, rule.protocol, rule.name);
         let _ = writeln!(o, "{count} time(s), toward {} client(s): {shown}{more}.\n", clients.len());
+        if list.iter().all(|e| e.packets.is_empty()) {
+            // A limit judged over the whole connection (Receive Maximum,
+            // Maximum Packet Size, retained replays, own messages): no packet kept.
+            let _ = writeln!(o, "Judged from the client's record (not one packet): no packets kept.\n");
+            continue;
+        }
         let _ = writeln!(o, "| client | time (s) | direction | packet | flags | id | topic | publisher/seq |");
         let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
         for e in list.iter().take(10) {
