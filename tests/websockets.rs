@@ -71,6 +71,13 @@ group = "sub"
 [[fault]]
 at = "1500ms"
 action = "cut"
+[expect]
+# rumqttd 0.20 (the embedded broker) sends a resumed persistent subscriber
+# some QoS 1 messages again with DUP = 0: [MQTT-3.3.1-1] (the DUP flag is 1
+# on a re-delivery), a spec_violation. It breaks that rule; allowed here so
+# the test judges the reconnects and counts (0 to 3 seen a run; one per
+# copy, at most the messages in flight toward a subscriber at a cut).
+protocol_violations = 50
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,6 +97,14 @@ async fn cuts_over_ws_reconnect_and_lose_nothing() {
     assert!(r.findings.iter().all(|f| f.kind.as_str() != "qos_violation"), "{:?}", r.findings);
     assert_eq!(r.load_generator.source_addrs, vec!["127.0.0.2".to_string(), "127.0.0.3".to_string()]);
     assert_eq!(r.latency.connect_ws.count, 6 + 8);
+    // rumqttd 0.20 sends a resumed subscriber some messages again with
+    // DUP = 0 ([MQTT-3.3.1-1], seen in 0 to 3 of them a run): stated in the
+    // scenario's [expect], checked here to be that rule and nothing else.
+    let spec: Vec<_> = r.findings.iter().filter_map(|f| f.evidence.spec()).collect();
+    assert!(spec.iter().all(|e| e.rule.id == "MQTT-3.3.1-1" && e.client.starts_with("s-")), "{spec:#?}");
+    let pv = r.expectations.iter().find(|e| e.name == "protocol_violations").unwrap();
+    assert_eq!(pv.observed, Some(spec.iter().map(|e| e.count).sum::<u64>()));
+    assert!(!pv.default);
     assert_eq!(out.exit_code, 0, "{:?}", r.expectations);
 }
 
