@@ -244,6 +244,10 @@ fn violations_tables(o: &mut String, r: &Report) {
             list.len(),
             esc(&clients.join(", "))
         );
+        if list.iter().all(|e| e.packets.is_empty()) {
+            o.push_str("<p>Judged from the client's record (not one packet): no packets kept.</p>\n");
+            continue;
+        }
         o.push_str("<table><tr><th>client</th><th>time (s)</th><th>direction</th><th>packet</th><th>flags</th><th>id</th><th>topic</th><th>publisher/seq</th></tr>\n");
         for e in list.iter().take(10) {
             for p in &e.packets {
