@@ -161,7 +161,9 @@ for = "2.5s"
 /// And once by other means: a retain handling 2 SUBSCRIBE reaches the
 /// broker as retain handling 0 (its one retained topic replayed once); a
 /// no local client's 5th PUBLISH is copied back to it at QoS 0. Each shows
-/// once under its MQTT 5 id; the untouched subscriber shows nothing.
+/// once under its MQTT 5 id; the untouched subscriber shows nothing. A
+/// publisher's one retained message, with a 1 s expiry, reaches the broker
+/// with an hour's: a subscriber 2.5 s later gets it, expired (once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt5_rules_broken_once_show_once() {
     use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
@@ -194,12 +196,20 @@ async fn mqtt5_rules_broken_once_show_once() {
             nth: 5,
             action: Action::EchoToClient,
         },
+        // fade-'s one retained message, expiring in 1 s, reaches the broker as an hour's.
+        Rule {
+            client_prefix: "fade-".into(),
+            direction: Direction::ToBroker,
+            packet_type: 3,
+            nth: 1,
+            action: Action::SetExpiry(3600),
+        },
     ];
     let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
     let text = r#"
 name = "witness-5"
 protocol = "5"
-duration = "2s"
+duration = "3s"
 [[group]]
 name = "pub"
 client_id = { scheme = "prefix-serial", prefix = "pub-" }
@@ -235,15 +245,25 @@ name = "mine"
 client_id = { scheme = "prefix-serial", prefix = "mine-" }
 publish = { topic = "mine5/{i}", qos = 1, rate = 20.0 }
 subscribe = { filter = "mine5/#", qos = 1, no_local = true }
+[[group]]
+name = "fade"
+client_id = { scheme = "prefix-serial", prefix = "fade-" }
+publish = { topic = "fade5/0", qos = 1, rate = 10.0, count = 1, retain = true, expiry = "1s" }
+[[group]]
+name = "stale"
+client_id = { scheme = "prefix-serial", prefix = "stale-" }
+start_after = "2.5s"
+subscribe = { filter = "fade5/#", qos = 1 }
 "#;
     let out = support::run_text(text, &format!("mqtt://{}", proxy.addr)).await;
-    assert_eq!(proxy.applied(), 5);
+    assert_eq!(proxy.applied(), 6);
     type Seen = (String, String, u64, Option<u32>, Option<u16>);
     let mut got: Vec<Seen> = out
         .report
         .findings
         .iter()
         .filter_map(|f| f.evidence.spec())
+        .filter(|e| e.client != "stale-0")
         .map(|e| {
             let first = e.packets.first();
             let (expiry, alias) = (first.and_then(|p| p.expiry_s), first.and_then(|p| p.topic_alias));
@@ -259,6 +279,13 @@ subscribe = { filter = "mine5/#", qos = 1, no_local = true }
         ("MQTT-3.8.3-3".to_string(), "mine-0".to_string(), 1, None, None),
     ];
     assert_eq!(got, want, "{:#?}", out.report.findings);
+    // fade-0's message, replayed to stale-0 2.5 s after its 1 s ran out: once.
+    let stale: Vec<_> =
+        out.report.findings.iter().filter_map(|f| f.evidence.spec()).filter(|e| e.client == "stale-0").collect();
+    assert_eq!(stale.len(), 1, "{stale:#?}");
+    assert_eq!((stale[0].rule.id.as_str(), stale[0].count), ("MQTT-3.3.2-5", 1), "{stale:#?}");
+    let p = &stale[0].packets[0];
+    assert_eq!((p.retain, p.seq, p.publisher.as_deref()), (true, Some(0), Some("fade-0")), "{p:?}");
     // The padded PUBLISH was read whole: above 1,024 by the 2,000 added.
     let big = support::client(&out.record, "big-0");
     assert!(big.max_inbound_packet > 2000, "{}", big.max_inbound_packet);
