@@ -152,6 +152,10 @@ publish = { topic = "w2/1", qos = 2, rate = 50.0 }
 name = "dup2"
 client_id = { scheme = "prefix-serial", prefix = "dup2-" }
 subscribe = { filter = "w2/#", qos = 2 }
+[[group]]
+name = "reuse"
+client_id = { scheme = "prefix-serial", prefix = "reuse-" }
+subscribe = { filter = "w2/#", qos = 2 }
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,10 +186,12 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
         },
         to_client("sp-", 2, Action::SessionPresent),
         to_client("pub-", 4, Action::Duplicate),
+        // QoS 2: the 4th message again, right behind the 5th under its id (awaiting PUBREL).
+        to_client("reuse-", 3, Action::ReusePacketId),
     ];
     let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
     let out = run_text(WITNESS, &format!("mqtt://{}", proxy.addr)).await;
-    assert_eq!(proxy.applied(), 8);
+    assert_eq!(proxy.applied(), 9);
     let mut got: Vec<(String, String, u64)> = out
         .report
         .findings
@@ -194,6 +200,7 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
         .collect();
     got.sort();
     let want = [
+        ("MQTT-2.3.1-4", "reuse-0"),
         ("MQTT-2.3.1-6", "pub-0"),
         ("MQTT-3.2.2-1", "sp-0"),
         ("MQTT-3.3.1-1", "dup-0"),
@@ -234,5 +241,12 @@ async fn a_peer_that_breaks_one_rule_once_shows_that_rule_once() {
     assert!(section.contains(&row), "{row}\n{section}");
     assert!(section.contains("| sp-0 |") && section.contains("| CONNACK | - |"), "{section}");
     let html = midge::report::html::render(&out.report);
-    assert_eq!(html.matches("<h3>[MQTT-").count(), 6, "one table per rule");
+    assert_eq!(html.matches("<h3>[MQTT-").count(), 7, "one table per rule");
+    // The reused id: the 4th message under the 5th's id.
+    let reused = packet_of("reuse-0");
+    assert_eq!(
+        (reused.packet_type.as_str(), reused.qos, reused.dup, reused.seq),
+        ("PUBLISH", 2, false, Some(3)),
+        "{reused:?}"
+    );
 }

@@ -156,8 +156,14 @@ for = "2.5s"
 /// MQTT 5 rules on the wire, each broken once by the proxy on the 5th
 /// PUBLISH toward one subscriber: its expiry interval raised to an hour (a
 /// live delivery keeps the publisher's 10 s at most), a Topic Alias added
-/// (midge announces no Topic Alias Maximum). Each shows once under its
-/// MQTT 5 id; the untouched subscriber shows nothing.
+/// (midge announces no Topic Alias Maximum), 2,000 bytes of User Property
+/// added above the 1,024-byte Maximum Packet Size the subscriber announced.
+/// And once by other means: a retain handling 2 SUBSCRIBE reaches the
+/// broker as retain handling 0 (its one retained topic replayed once); a
+/// no local client's 5th PUBLISH is copied back to it at QoS 0. Each shows
+/// once under its MQTT 5 id; the untouched subscriber shows nothing. A
+/// publisher's one retained message, with a 1 s expiry, reaches the broker
+/// with an hour's: a subscriber 2.5 s later gets it, expired (once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt5_rules_broken_once_show_once() {
     use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
@@ -169,12 +175,41 @@ async fn mqtt5_rules_broken_once_show_once() {
         nth: 5,
         action,
     };
-    let rules = vec![fifth("exp-", Action::SetExpiry(3600)), fifth("alias-", Action::AddTopicAlias(1))];
+    let rules = vec![
+        fifth("exp-", Action::SetExpiry(3600)),
+        fifth("alias-", Action::AddTopicAlias(1)),
+        // 2,000 bytes more: above the 1,024 big- announced (mosquitto honours it itself).
+        fifth("big-", Action::Pad(2000)),
+        // never- asks retain handling 2; the broker is told 0 and replays lamp5/0 once.
+        Rule {
+            client_prefix: "never-".into(),
+            direction: Direction::ToBroker,
+            packet_type: 8,
+            nth: 1,
+            action: Action::ClearSubscribeOptions(0x30),
+        },
+        // mine-'s 5th PUBLISH comes back to it, under no local.
+        Rule {
+            client_prefix: "mine-".into(),
+            direction: Direction::ToBroker,
+            packet_type: 3,
+            nth: 5,
+            action: Action::EchoToClient,
+        },
+        // fade-'s one retained message, expiring in 1 s, reaches the broker as an hour's.
+        Rule {
+            client_prefix: "fade-".into(),
+            direction: Direction::ToBroker,
+            packet_type: 3,
+            nth: 1,
+            action: Action::SetExpiry(3600),
+        },
+    ];
     let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
     let text = r#"
 name = "witness-5"
 protocol = "5"
-duration = "2s"
+duration = "3s"
 [[group]]
 name = "pub"
 client_id = { scheme = "prefix-serial", prefix = "pub-" }
@@ -191,23 +226,69 @@ subscribe = { filter = "w5/#", qos = 1 }
 name = "alias"
 client_id = { scheme = "prefix-serial", prefix = "alias-" }
 subscribe = { filter = "w5/#", qos = 1 }
+[[group]]
+name = "big"
+client_id = { scheme = "prefix-serial", prefix = "big-" }
+maximum_packet_size = 1024
+subscribe = { filter = "w5/#", qos = 1 }
+[[group]]
+name = "lamp"
+client_id = { scheme = "prefix-serial", prefix = "lamp-" }
+publish = { topic = "lamp5/0", qos = 1, rate = 5.0, retain = true }
+[[group]]
+name = "never"
+client_id = { scheme = "prefix-serial", prefix = "never-" }
+start_after = "1s"
+subscribe = { filter = "lamp5/#", qos = 1, retain_handling = "never" }
+[[group]]
+name = "mine"
+client_id = { scheme = "prefix-serial", prefix = "mine-" }
+publish = { topic = "mine5/{i}", qos = 1, rate = 20.0 }
+subscribe = { filter = "mine5/#", qos = 1, no_local = true }
+[[group]]
+name = "fade"
+client_id = { scheme = "prefix-serial", prefix = "fade-" }
+publish = { topic = "fade5/0", qos = 1, rate = 10.0, count = 1, retain = true, expiry = "1s" }
+[[group]]
+name = "stale"
+client_id = { scheme = "prefix-serial", prefix = "stale-" }
+start_after = "2.5s"
+subscribe = { filter = "fade5/#", qos = 1 }
 "#;
     let out = support::run_text(text, &format!("mqtt://{}", proxy.addr)).await;
-    assert_eq!(proxy.applied(), 2);
+    assert_eq!(proxy.applied(), 6);
     type Seen = (String, String, u64, Option<u32>, Option<u16>);
     let mut got: Vec<Seen> = out
         .report
         .findings
         .iter()
         .filter_map(|f| f.evidence.spec())
-        .map(|e| (e.rule.id.clone(), e.client.clone(), e.count, e.packets[0].expiry_s, e.packets[0].topic_alias))
+        .filter(|e| e.client != "stale-0")
+        .map(|e| {
+            let first = e.packets.first();
+            let (expiry, alias) = (first.and_then(|p| p.expiry_s), first.and_then(|p| p.topic_alias));
+            (e.rule.id.clone(), e.client.clone(), e.count, expiry, alias)
+        })
         .collect();
     got.sort();
     let want = vec![
+        ("MQTT-3.1.2-24".to_string(), "big-0".to_string(), 1, None, None),
         ("MQTT-3.1.2-27".to_string(), "alias-0".to_string(), 1, Some(10), Some(1)),
+        ("MQTT-3.3.1-11".to_string(), "never-0".to_string(), 1, None, None),
         ("MQTT-3.3.2-6".to_string(), "exp-0".to_string(), 1, Some(3600), None),
+        ("MQTT-3.8.3-3".to_string(), "mine-0".to_string(), 1, None, None),
     ];
     assert_eq!(got, want, "{:#?}", out.report.findings);
+    // fade-0's message, replayed to stale-0 2.5 s after its 1 s ran out: once.
+    let stale: Vec<_> =
+        out.report.findings.iter().filter_map(|f| f.evidence.spec()).filter(|e| e.client == "stale-0").collect();
+    assert_eq!(stale.len(), 1, "{stale:#?}");
+    assert_eq!((stale[0].rule.id.as_str(), stale[0].count), ("MQTT-3.3.2-5", 1), "{stale:#?}");
+    let p = &stale[0].packets[0];
+    assert_eq!((p.retain, p.seq, p.publisher.as_deref()), (true, Some(0), Some("fade-0")), "{p:?}");
+    // The padded PUBLISH was read whole: above 1,024 by the 2,000 added.
+    let big = support::client(&out.record, "big-0");
+    assert!(big.max_inbound_packet > 2000, "{}", big.max_inbound_packet);
 }
 
 /// MQTT 5 CONNECT limits and subscription options midge announces, on

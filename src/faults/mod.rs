@@ -7,9 +7,11 @@
 //! malformed; stalls the clients take from the plan themselves). The
 //! `FaultLog` it returns is what the analysis attributes loss and findings to.
 //! `rewrite`: the proxy's rewrites of a packet that break one rule of the
-//! protocol (for the witness's tests). `faults` imports the client, never
+//! protocol (for the witness's tests); `client_id`: whose connection the
+//! proxy carries (from its CONNECT). `faults` imports the client, never
 //! the other way round.
 
+mod client_id;
 pub mod proxy;
 mod rewrite;
 pub mod schedule;

@@ -2,7 +2,9 @@
 //! purpose. Static rules act on the n-th packet of a type (drop, duplicate,
 //! swap, corrupt, cut; or break one rule of the protocol with a well-formed
 //! packet: set flags such as RETAIN, set a CONNACK's Session Present, raise
-//! a 3.1.1 QoS 0 PUBLISH to QoS 1); timed faults, switched on while it runs, act on
+//! a 3.1.1 QoS 0 PUBLISH to QoS 1, pad a PUBLISH, reuse a packet id in
+//! flight, change a SUBSCRIBE's options, copy a client's own PUBLISH back
+//! to it); timed faults, switched on while it runs, act on
 //! chosen clients (cut now, blackhole for a while, add delay, drop the next N
 //! PUBLISH packets). Because the faults are known, a test (or a scenario)
 //! knows the exact loss, duplicates and reordering midge must report. It
@@ -18,9 +20,10 @@
 //! `Plan::build`. Over ws:// the client id comes from the CONNECT in the
 //! client's first WebSocket frame (`ws_connect_client_id`).
 
+use super::client_id::{connect_client_id, ws_connect_client_id};
 use super::rewrite;
 use crate::mqtt::codec::check_frame;
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 const MAX_FRAME: usize = 256 * 1024 * 1024;
@@ -76,6 +79,21 @@ pub enum Action {
     SetExpiry(u32),
     /// An MQTT 5 PUBLISH gains this Topic Alias.
     AddTopicAlias(u16),
+    /// An MQTT 5 PUBLISH grows by this many bytes (a User Property): above
+    /// a Maximum Packet Size the client announced.
+    Pad(u32),
+    /// A QoS ≥ 1 PUBLISH is forwarded, then straight after it the previous
+    /// PUBLISH toward the client again under this one's packet id: another
+    /// message under an id still in flight (QoS 2: awaiting PUBREL, which
+    /// cannot come before the client's PUBREC for it).
+    ReusePacketId,
+    /// An MQTT 5 SUBSCRIBE's first filter loses these option bits (retain
+    /// handling: 0x30, no local: 0x04): the broker answers a subscription
+    /// other than the one the client asked for.
+    ClearSubscribeOptions(u8),
+    /// A client's PUBLISH goes on to the broker, and a copy of it, at QoS
+    /// 0, back to the client as a delivery: its own message under no local.
+    EchoToClient,
 }
 
 /// Acts on the `nth` (1-based) packet of `packet_type` (3 = PUBLISH, …)
@@ -291,10 +309,25 @@ async fn serve(
     let client_id = Arc::new(OnceLock::new());
     let (cr, cw) = client.into_split();
     let (br, bw) = broker.into_split();
+    let (echo_tx, echo_rx) = mpsc::unbounded_channel();
     let (up, down) = match framing {
         Framing::Mqtt => (
-            futures_util::future::Either::Left(pump(cr, bw, Direction::ToBroker, client_id.clone(), shared.clone())),
-            futures_util::future::Either::Left(pump(br, cw, Direction::ToClient, client_id.clone(), shared)),
+            futures_util::future::Either::Left(pump(
+                cr,
+                bw,
+                Direction::ToBroker,
+                client_id.clone(),
+                shared.clone(),
+                (Some(echo_tx), None),
+            )),
+            futures_util::future::Either::Left(pump(
+                br,
+                cw,
+                Direction::ToClient,
+                client_id.clone(),
+                shared,
+                (None, Some(echo_rx)),
+            )),
         ),
         Framing::WebSocket => (
             futures_util::future::Either::Right(pump_bytes(
@@ -325,6 +358,9 @@ async fn serve(
     }
 }
 
+/// Copies of the client's packets on their way back to it (`Action::EchoToClient`).
+type Echoes = mpsc::UnboundedSender<BytesMut>;
+
 /// Forwards frames from `from` to `to`, applying the rules and timed faults that match.
 async fn pump(
     mut from: OwnedReadHalf,
@@ -332,12 +368,30 @@ async fn pump(
     direction: Direction,
     client_id: Arc<OnceLock<String>>,
     shared: Shared,
+    (echo_tx, mut echo_rx): (Option<Echoes>, Option<mpsc::UnboundedReceiver<BytesMut>>),
 ) {
     let mut buf = BytesMut::with_capacity(4096);
     let mut counts = [0u64; 16];
     let mut held: Option<(u8, BytesMut)> = None;
+    // The last PUBLISH forwarded, kept only where a rule may reuse its id.
+    let keeps_last = shared.rules.iter().any(|r| r.direction == direction && r.action == Action::ReusePacketId);
+    let mut last_publish: Option<BytesMut> = None;
     loop {
-        match from.read_buf(&mut buf).await {
+        let echoed = async {
+            match echo_rx.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        // A copy from the other direction goes out between two whole frames.
+        let read = tokio::select! {
+            r = from.read_buf(&mut buf) => r,
+            Some(copy) = echoed => match to.write_all(&copy).await {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
@@ -410,28 +464,16 @@ async fn pump(
                     continue;
                 }
                 Some(Action::Cut) => return,
-                Some(Action::Corrupt) => {
-                    let mut bad = frame;
-                    bad[0] &= 0x0f;
-                    out.push(bad);
-                }
-                Some(Action::SetFlags(bits)) => {
-                    let mut f = frame;
-                    f[0] |= bits & 0x0f;
-                    out.push(f);
-                }
-                Some(Action::SessionPresent) => {
-                    let mut f = frame;
-                    if let Some(b) = f.get_mut(header.header_len) {
-                        *b |= 1;
+                Some(Action::EchoToClient) => {
+                    if let Some(tx) = &echo_tx {
+                        let _ = tx.send(rewrite::lowered_to_qos0(&frame, header.header_len));
                     }
-                    out.push(f);
+                    out.push(frame);
                 }
-                Some(Action::RaiseToQos1 { pkid }) => {
-                    out.push(rewrite::raised_to_qos1(&frame, header.header_len, pkid))
-                }
-                Some(Action::SetExpiry(s)) => out.push(rewrite::with_expiry(frame, header.header_len, s)),
-                Some(Action::AddTopicAlias(a)) => out.push(rewrite::with_alias(&frame, header.header_len, a)),
+                Some(a) => rewritten(a, frame, header.header_len, last_publish.as_ref(), &mut out),
+            }
+            if keeps_last && t == 3 {
+                last_publish = out.first().cloned();
             }
             if let Some((ht, _)) = &held {
                 if *ht == t {
@@ -498,130 +540,50 @@ async fn pump_bytes(
     let _ = to.shutdown().await;
 }
 
-/// The client id of the CONNECT in the first WebSocket frame after the
-/// client's opening handshake (HTTP request), once that much has been seen.
-fn ws_connect_client_id(seen: &[u8]) -> Option<String> {
-    let body = seen.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let frame = seen.get(body..)?;
-    let (b1, mut at) = (*frame.get(1)?, 2usize);
-    let len = match b1 & 0x7f {
-        126 => {
-            at += 2;
-            u16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]) as usize
+/// A well-formed packet that breaks a rule: `action`'s rewrite of `frame`
+/// (its fixed header `header_len` bytes), into `out`; `last`: the last
+/// PUBLISH forwarded this way, where kept.
+fn rewritten(action: Action, frame: BytesMut, header_len: usize, last: Option<&BytesMut>, out: &mut Vec<BytesMut>) {
+    match action {
+        Action::Corrupt => {
+            let mut bad = frame;
+            bad[0] &= 0x0f;
+            out.push(bad);
         }
-        127 => {
-            at += 8;
-            u64::from_be_bytes(frame.get(2..10)?.try_into().ok()?) as usize
+        Action::SetFlags(bits) => {
+            let mut f = frame;
+            f[0] |= bits & 0x0f;
+            out.push(f);
         }
-        n => n as usize,
-    };
-    let mask = match b1 & 0x80 {
-        0 => [0u8; 4],
-        _ => {
-            at += 4;
-            frame.get(at - 4..at)?.try_into().ok()?
+        Action::SessionPresent => {
+            let mut f = frame;
+            if let Some(b) = f.get_mut(header_len) {
+                *b |= 1;
+            }
+            out.push(f);
         }
-    };
-    let payload: Vec<u8> =
-        frame.get(at..at.checked_add(len)?)?.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
-    let header = check_frame(&payload, MAX_FRAME).ok()??;
-    if header.packet_type() != 1 {
-        return Some(String::new());
-    }
-    Some(connect_client_id(payload.get(header.header_len..header.frame_len())?).unwrap_or_default())
-}
-
-/// The client id in a CONNECT body (variable header + payload), either version.
-fn connect_client_id(body: &[u8]) -> Option<String> {
-    let mut b = body;
-    let name_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
-    b = b.get(2 + name_len..)?;
-    let level = *b.first()?;
-    b = b.get(4..)?; // level, flags, keepalive
-    if level == 5 {
-        // Properties: a variable byte integer length, then the properties.
-        let mut len = 0usize;
-        let mut i = 0;
-        loop {
-            let byte = *b.get(i)?;
-            len |= ((byte & 0x7f) as usize) << (7 * i);
-            i += 1;
-            if byte & 0x80 == 0 || i == 4 {
-                break;
+        Action::RaiseToQos1 { pkid } => out.push(rewrite::raised_to_qos1(&frame, header_len, pkid)),
+        Action::SetExpiry(s) => out.push(rewrite::with_expiry(frame, header_len, s)),
+        Action::AddTopicAlias(a) => out.push(rewrite::with_alias(&frame, header_len, a)),
+        Action::Pad(by) => out.push(rewrite::padded(&frame, header_len, by as usize)),
+        Action::ReusePacketId => {
+            let again = rewrite::pkid_of(&frame, header_len).zip(last.cloned());
+            out.push(frame);
+            if let Some((pkid, previous)) = again {
+                let h =
+                    crate::mqtt::codec::check_frame(&previous, usize::MAX).ok().flatten().map_or(2, |h| h.header_len);
+                out.push(rewrite::with_pkid(previous, h, pkid));
             }
         }
-        b = b.get(i + len..)?;
+        Action::ClearSubscribeOptions(bits) => out.push(rewrite::subscribe_options_cleared(frame, header_len, bits)),
+        // Acted on in `pump`.
+        Action::Drop | Action::Duplicate | Action::SwapWithNext | Action::Cut | Action::EchoToClient => out.push(frame),
     }
-    let id_len = b.get(..2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)?;
-    let mut id = b.get(2..2 + id_len)?;
-    let s = String::from_utf8(id.copy_to_bytes(id_len).to_vec()).ok()?;
-    Some(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::codec::{ConnectOptions, Packet};
-    use crate::mqtt::protocol::ProtocolVersion;
-
-    #[test]
-    fn reads_the_client_id_of_both_versions() {
-        for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
-            let mut b = BytesMut::new();
-            Packet::Connect(ConnectOptions {
-                client_id: "sub-7".into(),
-                keep_alive_s: 30,
-                clean_start: true,
-                username: None,
-                password: None,
-                session_expiry_s: Some(10),
-                receive_maximum: None,
-                maximum_packet_size: None,
-                will: None,
-            })
-            .encode(v, &mut b)
-            .unwrap();
-            let h = check_frame(&b, 1024).unwrap().unwrap();
-            assert_eq!(connect_client_id(&b[h.header_len..]).as_deref(), Some("sub-7"));
-        }
-    }
-
-    /// The opening request, then a masked binary frame carrying CONNECT, as
-    /// a ws:// client sends them; the id is found only once all of it is in.
-    #[test]
-    fn finds_the_client_id_inside_the_first_websocket_frame() {
-        for id in ["web-1".to_string(), "x".repeat(200)] {
-            let mut connect = BytesMut::new();
-            Packet::Connect(ConnectOptions {
-                client_id: id.clone(),
-                keep_alive_s: 30,
-                clean_start: true,
-                username: None,
-                password: None,
-                session_expiry_s: None,
-                receive_maximum: None,
-                maximum_packet_size: None,
-                will: None,
-            })
-            .encode(ProtocolVersion::V311, &mut connect)
-            .unwrap();
-            let mut seen = b"GET /mqtt HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n".to_vec();
-            assert_eq!(ws_connect_client_id(&seen), None, "no frame yet");
-            let mask = [0x11u8, 0x22, 0x33, 0x44];
-            seen.push(0x82);
-            match connect.len() {
-                n if n < 126 => seen.push(0x80 | n as u8),
-                n => {
-                    seen.push(0x80 | 126);
-                    seen.extend_from_slice(&(n as u16).to_be_bytes());
-                }
-            }
-            seen.extend_from_slice(&mask);
-            seen.extend(connect.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-            assert_eq!(ws_connect_client_id(&seen[..seen.len() - 1]), None, "half a frame");
-            assert_eq!(ws_connect_client_id(&seen), Some(id));
-        }
-    }
 
     #[tokio::test]
     async fn timed_faults_hit_only_their_targets_and_expire() {
