@@ -135,7 +135,12 @@ fn breaches<'a>(
     let large = rules::packet_too_large(announced.maximum_packet_size, c.max_inbound_packet);
     push(Rule::MaximumPacketSize, u64::from(large), none());
     if let Some(rx) = c.rx.as_deref() {
-        let existed = c.timeline.iter().any(|g| g.session_present && g.suback_code.is_some());
+        // Replays are counted per client, not per connection: they are all on
+        // a subscription that already existed only when every connection that
+        // subscribed resumed a session (a clean first connection's replay is
+        // owed under retain handling 1, and would be blamed otherwise).
+        let mut subscribed = c.timeline.iter().filter(|g| g.suback_code.is_some()).peekable();
+        let existed = subscribed.peek().is_some() && subscribed.all(|g| g.session_present);
         if let Some((rule, n)) =
             rules::retain_handling_breaches(announced.retain_handling, rx.retained_replays, existed)
         {

@@ -1077,3 +1077,30 @@ fn announced_limits_and_subscription_options_are_the_groups_keys() {
         spec_findings(&plan, &record(&plan)).into_iter().map(|(id, _, n, _)| (id, n)).collect();
     assert_eq!(got, vec![("MQTT-3.3.1-12".to_string(), 2)]);
 }
+
+/// Retain handling 1 (send retained only for a new subscription): replays
+/// are counted per client, so they are blamed on an existing subscription
+/// only when every connection that subscribed resumed a session. A clean
+/// first connection's replay is owed, and a resumed one after it changes
+/// nothing; a client whose only subscribing connection resumed broke it.
+#[test]
+fn retain_handling_1_blames_replays_only_on_subscriptions_that_existed() {
+    let text = "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"s\"\nclean_session = false\n\
+                session_expiry = \"60s\"\nsubscribe = { filter = \"t/#\", qos = 1, retain_handling = 1 }\n";
+    let plan = kit::plan(text);
+    let record = |connections: &[bool], replays: u64| {
+        let mut rec = kit::record(&plan);
+        for (k, &resumed) in connections.iter().enumerate() {
+            let g = connect(&mut rec, 0, (k as u64 * 2 + 1) * S, (k as u64 * 2 + 2) * S, None);
+            (g.session_present, g.suback_code) = (resumed, Some(1));
+        }
+        rec.clients[0].rx.get_or_insert_with(Default::default).retained_replays = replays;
+        rec
+    };
+    let ids = |rec: &RunRecord| -> Vec<(String, u64)> {
+        spec_findings(&plan, rec).into_iter().map(|(id, _, n, _)| (id, n)).collect()
+    };
+    assert_eq!(ids(&record(&[false, true], 1)), vec![], "the clean first subscription's replay is owed");
+    assert_eq!(ids(&record(&[true], 2)), vec![("MQTT-3.3.1-10".to_string(), 2)]);
+    assert_eq!(ids(&record(&[true, true], 0)), vec![], "no replay, nothing broken");
+}
