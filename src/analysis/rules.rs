@@ -149,7 +149,7 @@ impl Rule {
             Rule::MaximumPacketSize => "the largest PUBLISH received, against the Maximum Packet Size midge announced",
             Rule::ExpiryDecremented => "a delivery's expiry interval above the publisher's less the whole seconds it surely waited (1 s slack), or none where more than a second was left",
             Rule::ExpiredDelivered => "a first (DUP = 0) delivery that had waited more than a second past its expiry before its connection came up",
-            Rule::RetainHandlingExisting => "a retained replay on a subscription that already existed, under retain handling 1 (judged only when every connection of the client that subscribed resumed a session: replays are counted per client, and a new subscription's replay is owed)",
+            Rule::RetainHandlingExisting => "a retained replay on a connection that resumed its session and subscribed again (the subscription existed), under retain handling 1; a new subscription's replay is owed",
             Rule::RetainHandlingNone => "any retained replay under retain handling 2",
             Rule::NoLocal => "a delivery of the subscriber's own message under no local",
             Rule::TopicAliasNotAllowed => "a Topic Alias property on a delivery (midge announces no Topic Alias Maximum)",

@@ -182,6 +182,7 @@ impl Recorder {
         match Header::decode(&m.payload, run_id) {
             Decoded::Tracked(h) if replay(&h) => {
                 rx.retained_replays += 1;
+                rx.replays_on_existing += u64::from(gen.session_present && gen.suback_code.is_some());
                 *rx.retained_from.entry(h.publisher).or_default() += 1;
             }
             Decoded::Stale if m.retain => {
@@ -510,5 +511,11 @@ mod tests {
         assert_eq!(taken, vec![1, 3]);
         let rx = r.rx.as_ref().unwrap();
         assert_eq!((rx.retained_replays, rx.retained_from.get(&0).copied()), (2, Some(2)));
+        assert_eq!(rx.replays_on_existing, 0, "both on a connection whose subscription was new");
+        // A resumed session that subscribed again: its subscription existed.
+        let mut again = Generation { session_present: true, suback_code: Some(1), ..resumed };
+        r.take_in(&retained(4, 4_500_000), (RUN, clock), at(5_200_000), &mut again, (false, false));
+        let rx = r.rx.as_ref().unwrap();
+        assert_eq!((rx.retained_replays, rx.replays_on_existing), (3, 1));
     }
 }

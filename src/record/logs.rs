@@ -260,6 +260,11 @@ pub struct RxLog {
     /// latency samples.
     #[serde(default)]
     pub retained_replays: u64,
+    /// Of `retained_replays`, those taken in on a connection that resumed
+    /// its session and subscribed again: the subscription existed there
+    /// (under retain handling 1 the broker owed none).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub replays_on_existing: u64,
     /// The retained replays of this run by publisher index (its topic).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub retained_from: BTreeMap<u32, u32>,
@@ -553,6 +558,10 @@ impl PublishLog {
         let b = self.sent.first_after(end_us);
         (a, b.max(a))
     }
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

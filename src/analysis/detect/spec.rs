@@ -135,15 +135,13 @@ fn breaches<'a>(
     let large = rules::packet_too_large(announced.maximum_packet_size, c.max_inbound_packet);
     push(Rule::MaximumPacketSize, u64::from(large), none());
     if let Some(rx) = c.rx.as_deref() {
-        // Replays are counted per client, not per connection: they are all on
-        // a subscription that already existed only when every connection that
-        // subscribed resumed a session (a clean first connection's replay is
-        // owed under retain handling 1, and would be blamed otherwise).
-        let mut subscribed = c.timeline.iter().filter(|g| g.suback_code.is_some()).peekable();
-        let existed = subscribed.peek().is_some() && subscribed.all(|g| g.session_present);
-        if let Some((rule, n)) =
-            rules::retain_handling_breaches(announced.retain_handling, rx.retained_replays, existed)
-        {
+        // Retain handling 1 owes a new subscription its replays: only those on
+        // a connection that resumed its session and subscribed again count.
+        let (replays, existed) = match announced.retain_handling {
+            1 => (rx.replays_on_existing, true),
+            _ => (rx.retained_replays, false),
+        };
+        if let Some((rule, n)) = rules::retain_handling_breaches(announced.retain_handling, replays, existed) {
             push(rule, n, none());
         }
         let own = me.publisher.and_then(|p| rx.streams.get(&p)).map_or(0, |s| s.received.len());

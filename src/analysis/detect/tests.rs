@@ -1078,29 +1078,32 @@ fn announced_limits_and_subscription_options_are_the_groups_keys() {
     assert_eq!(got, vec![("MQTT-3.3.1-12".to_string(), 2)]);
 }
 
-/// Retain handling 1 (send retained only for a new subscription): replays
-/// are counted per client, so they are blamed on an existing subscription
-/// only when every connection that subscribed resumed a session. A clean
-/// first connection's replay is owed, and a resumed one after it changes
-/// nothing; a client whose only subscribing connection resumed broke it.
+/// Retain handling 1 (send retained only for a new subscription): a
+/// replay on a new subscription is owed; one on a connection that resumed
+/// its session and subscribed again (the subscription existed) broke it.
 #[test]
-fn retain_handling_1_blames_replays_only_on_subscriptions_that_existed() {
+fn retain_handling_1_blames_only_replays_on_subscriptions_that_existed() {
     let text = "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"s\"\nclean_session = false\n\
                 session_expiry = \"60s\"\nsubscribe = { filter = \"t/#\", qos = 1, retain_handling = 1 }\n";
     let plan = kit::plan(text);
-    let record = |connections: &[bool], replays: u64| {
+    // (session present, retained replays) of each connection, all subscribed.
+    let record = |connections: &[(bool, u64)]| {
         let mut rec = kit::record(&plan);
-        for (k, &resumed) in connections.iter().enumerate() {
+        let (mut total, mut existing) = (0, 0);
+        for (k, &(resumed, replays)) in connections.iter().enumerate() {
             let g = connect(&mut rec, 0, (k as u64 * 2 + 1) * S, (k as u64 * 2 + 2) * S, None);
             (g.session_present, g.suback_code) = (resumed, Some(1));
+            total += replays;
+            existing += if resumed { replays } else { 0 };
         }
-        rec.clients[0].rx.get_or_insert_with(Default::default).retained_replays = replays;
+        let rx = rec.clients[0].rx.get_or_insert_with(Default::default);
+        (rx.retained_replays, rx.replays_on_existing) = (total, existing);
         rec
     };
     let ids = |rec: &RunRecord| -> Vec<(String, u64)> {
         spec_findings(&plan, rec).into_iter().map(|(id, _, n, _)| (id, n)).collect()
     };
-    assert_eq!(ids(&record(&[false, true], 1)), vec![], "the clean first subscription's replay is owed");
-    assert_eq!(ids(&record(&[true], 2)), vec![("MQTT-3.3.1-10".to_string(), 2)]);
-    assert_eq!(ids(&record(&[true, true], 0)), vec![], "no replay, nothing broken");
+    assert_eq!(ids(&record(&[(false, 1), (true, 0)])), vec![], "the new subscription's replay is owed");
+    assert_eq!(ids(&record(&[(false, 1), (true, 2)])), vec![("MQTT-3.3.1-10".to_string(), 2)]);
+    assert_eq!(ids(&record(&[(false, 3)])), vec![], "a clean connection's subscription is new");
 }
