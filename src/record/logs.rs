@@ -263,7 +263,7 @@ pub struct RxLog {
     /// Of `retained_replays`, those taken in on a connection that resumed
     /// its session and subscribed again: the subscription existed there
     /// (under retain handling 1 the broker owed none).
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub replays_on_existing: u64,
     /// The retained replays of this run by publisher index (its topic).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -558,10 +558,6 @@ impl PublishLog {
         let b = self.sent.first_after(end_us);
         (a, b.max(a))
     }
-}
-
-fn is_zero_u64(n: &u64) -> bool {
-    *n == 0
 }
 
 #[cfg(test)]

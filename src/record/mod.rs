@@ -75,10 +75,6 @@ pub struct LimitHit {
     pub needed: u64,
 }
 
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
-}
-
 /// One connection attempt of a client and, if it connected, how it went.
 /// Times are run-clock microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +83,7 @@ pub struct Generation {
     /// Its connect latency in µs (`ConnectTimes::total_us`, at least 1), once
     /// CONNACK accepted it; 0: it never connected. (No `Option`: a u32 fits
     /// the padding an idle client's task already has.)
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub connect_us: u32,
     /// CONNACK accepted.
     pub connected_us: Option<u64>,
