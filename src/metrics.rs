@@ -233,7 +233,21 @@ pub struct Metrics {
     /// `Delivery::first`): the drain's quiet period adapts to it. One
     /// `fetch_max` per recorded batch.
     pub slowest_delivery_us: AtomicU64,
+    /// Subscribers back on a resumed session that may be owed a queue
+    /// (something was published while they were away) and have received
+    /// nothing on the resumed connection yet: the drain waits for the broker
+    /// to begin sending it (a loaded broker may take longer than a quiet
+    /// period to start).
+    pub awaiting_backlog: AtomicI64,
+    /// When a publisher last queued a message (run-clock µs, to within
+    /// `PUBLISH_MARK_US`; 0: none yet): a client back on a resumed session compares it
+    /// with when it dropped.
+    pub last_publish_us: AtomicU64,
 }
+
+/// How stale `Metrics::last_publish_us` may be: stored at most once per
+/// millisecond, so publishers at load do not all write one cache line.
+pub const PUBLISH_MARK_US: u64 = 1_000;
 
 impl Metrics {
     /// Metrics in `shards` shards.
@@ -246,7 +260,25 @@ impl Metrics {
             offline: AtomicI64::new(0),
             held_back: AtomicI64::new(0),
             slowest_delivery_us: AtomicU64::new(0),
+            awaiting_backlog: AtomicI64::new(0),
+            last_publish_us: AtomicU64::new(0),
         }
+    }
+
+    /// A publisher queued a message at `now_us` (run clock).
+    pub fn mark_published(&self, now_us: u64) {
+        let last = self.last_publish_us.load(Ordering::Relaxed);
+        if last == 0 || now_us >= last + PUBLISH_MARK_US {
+            // Never 0 once marked: 0 is "nothing published".
+            self.last_publish_us.fetch_max(now_us.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether anything was published after `dropped_us` (run clock),
+    /// to within `PUBLISH_MARK_US` — leaning to yes.
+    pub fn published_since(&self, dropped_us: u64) -> bool {
+        let last = self.last_publish_us.load(Ordering::Relaxed);
+        last != 0 && last + PUBLISH_MARK_US > dropped_us
     }
 
     pub fn on_connected(&self) {
@@ -590,6 +622,23 @@ mod tests {
         m.with(0, |s| assert!(s.latency.e2e.get().is_none() && s.latency.suback.get().is_none()));
         let (_, l) = m.totals();
         assert_eq!((l.connect.len(), l.connect.max(), l.suback.len(), l.e2e.len()), (2, 500, 1, 0));
+    }
+
+    #[test]
+    fn the_last_publish_is_marked_to_the_millisecond_and_leans_to_published() {
+        let m = Metrics::new(1);
+        assert!(!m.published_since(0), "nothing published yet");
+        m.mark_published(0);
+        assert!(m.published_since(0), "the first publish is marked, at 0 too");
+        m.mark_published(5_000);
+        m.mark_published(5_400); // within the millisecond: not stored
+        assert_eq!(m.last_publish_us.load(Ordering::Relaxed), 5_000);
+        m.mark_published(6_000);
+        assert_eq!(m.last_publish_us.load(Ordering::Relaxed), 6_000);
+        // Dropped at 6.5 ms: the publish at 6.4 ms may not be marked, so yes.
+        assert!(m.published_since(6_500));
+        assert!(m.published_since(6_999));
+        assert!(!m.published_since(7_000));
     }
 
     #[test]

@@ -393,6 +393,7 @@ fn drain_info(record: &RunRecord, streams: &[StreamTally]) -> DrainInfo {
         quiet_period_ms: d.quiet_period_us / 1000,
         in_flight_at_end: d.in_flight_at_end,
         offline_at_end: d.offline_at_end,
+        awaiting_backlog_at_end: d.awaiting_backlog_at_end,
         still_arriving: still_arriving(record, streams),
     }
 }

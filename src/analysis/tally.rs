@@ -376,6 +376,9 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
         }
     };
     let pub_conns = input.connections.get(&s.publisher_client).unwrap_or(&no_connections);
+    // Receipt and send times on one clock: the successor's arrival can age a message.
+    let one_clock = !across.is_some_and(|a| a.apart(s.publisher_client, s.subscriber_client));
+    let successors = if one_clock { &rx.above_gaps[..] } else { &[][..] };
     let persistent = s.persistent && s.qos > 0 && s.share.is_none();
     let w = stream_windows(input, s, sub_conns, persistent, widened_us);
     let pub_gaps = publisher_gaps(pub_conns, input.run_end_us);
@@ -399,7 +402,7 @@ fn tally_stream(input: &TallyInput<'_>, s: &StreamRef, log: &PublishLog, t: &mut
             let mut lost_from = None;
             for seq in ra..=rb {
                 let sent = (seq < rb).then(|| log.sent.time_of(seq));
-                let excused = sent.and_then(|t| excused(s, &w, behind, t)).or_else(|| {
+                let excused = sent.and_then(|t| excused(s, (&w, behind, successors), seq, t)).or_else(|| {
                     died.filter(|&(from, _)| seq >= from && seq < rb).map(|(_, gap)| Excused::DiedWithSession(gap))
                 });
                 if excused.is_some() || seq == rb {
@@ -493,8 +496,18 @@ enum Excused {
     DiedWithSession(Span),
 }
 
-fn excused(s: &StreamRef, w: &Windows, behind: &[Span], sent: u64) -> Option<Excused> {
-    if expired_while_away(s, w, sent) || expired_while_held_back(s, behind, sent) {
+/// `successors`: `StreamRx::above_gaps` where receipt and send times are on
+/// one clock (none across shards).
+fn excused(
+    s: &StreamRef,
+    (w, behind, successors): (&Windows, &[Span], &[(u64, u64)]),
+    seq: u64,
+    sent: u64,
+) -> Option<Excused> {
+    let expired = expired_while_away(s, w, sent)
+        || expired_while_held_back(s, behind, sent)
+        || expired_before_its_successor(s, successors, seq, sent);
+    if expired {
         return Some(Excused::Expired);
     }
     let raced = w.raced.iter().find(|(_, (a, b))| *a <= sent && sent <= *b);
@@ -525,6 +538,20 @@ fn expired_while_held_back(s: &StreamRef, behind: &[Span], sent: u64) -> bool {
     behind.iter().any(|&(from, to)| {
         from.saturating_sub(RACE_MARGIN_US) <= sent && sent <= to && to - sent + RACE_MARGIN_US >= expiry
     })
+}
+
+/// A message with an MQTT 5 expiry, missing, whose first later message
+/// arrived (`StreamRx::above_gaps`) when it was older than its expiry (less
+/// `EXPIRY_SLACK_US`): a broker keeps a topic's QoS ≥ 1 messages from one
+/// publisher in order, so it came to this one by then at the latest — and
+/// found it expired. A loaded broker that began a resumed session's queue
+/// late, or sent a backlog slowly, discards what aged past its expiry while
+/// it waited; its age when the subscriber came back does not show that.
+/// (A broker that reorders comes to it later still: older, as expired.)
+fn expired_before_its_successor(s: &StreamRef, successors: &[(u64, u64)], seq: u64, sent: u64) -> bool {
+    let Some(expiry) = s.message_expiry_us else { return false };
+    let next = successors.partition_point(|&(q, _)| q <= seq);
+    successors.get(next).is_some_and(|&(_, at)| at + EXPIRY_SLACK_US >= sent + expiry)
 }
 
 /// A span of run-clock µs, both ends inclusive.
@@ -639,7 +666,7 @@ mod tests {
         let mut rx = RxLog::default();
         let stream_rx = rx.streams.entry(0).or_default();
         for seq in [2, 3, 5, 6, 6, 9] {
-            stream_rx.record(seq);
+            stream_rx.record(seq, 0);
         }
         // Live from t=120 ms (seq 2) to a graceful end.
         let t = tally(&one_stream(
@@ -671,7 +698,7 @@ mod tests {
         log.resent.insert_range(6, 8);
         let mut rx = RxLog::default();
         for seq in (0..6).chain(8..13).chain([6, 7]).chain(13..15).chain([16, 15]).chain(17..20) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         assert_eq!(rx.streams[&0].out_of_order, 3);
         let t = tally(&one_stream(
@@ -693,7 +720,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..25).chain(40..80).chain(81..100) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let t = tally(&TallyInput {
             behind: HashMap::from([(8, vec![(1_200_000, 1_500_000)])]),
@@ -720,7 +747,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..=25).chain(80..100) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let conns =
             vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_800_000, 2_500_000, 2_500_000, End::Closed)];
@@ -738,6 +765,45 @@ mod tests {
     }
 
     #[test]
+    fn messages_that_aged_past_their_expiry_before_a_late_backlog_came_are_expired_not_lost() {
+        // As above (100 messages every 10 ms from 1 s, the subscriber away
+        // from 1.31 s to 1.8 s, 0..=25 and 80..100 received), but the broker
+        // began the resumed queue late: 80 arrived at 2.4 s. By then 71..80
+        // (sent 1.71–1.79 s) were 0.61 s and more old, past a 600 ms expiry:
+        // the broker, keeping the topic's order, came to them before 80 and
+        // found them expired. With the backlog on time (80 at 1.8 s) they are
+        // lost; with a 2 s expiry nothing was that old, wherever 80 came.
+        let log = log_every_10us(100, 1);
+        let conns =
+            vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_800_000, 2_500_000, 2_500_000, End::Closed)];
+        let received_with_80_at = |at_80: u64| {
+            let mut rx = RxLog::default();
+            let stream = rx.streams.entry(0).or_default();
+            for seq in 0..=25 {
+                stream.record(seq, 1_000_000 + seq * 10_000 + 1_000);
+            }
+            for seq in 80..100 {
+                stream.record(seq, at_80 + (seq - 80) * 1_000);
+            }
+            rx
+        };
+        let run = |expiry_us: u64, at_80: u64| {
+            let mut s = stream(true);
+            s.message_expiry_us = Some(expiry_us);
+            let rx = received_with_80_at(at_80);
+            let t = tally(&one_stream(&[s], &log, &rx, conns.clone(), 2_500_000));
+            (t.total.expired, t.total.lost, t.total.expected)
+        };
+        assert_eq!(run(600_000, 2_400_000), (54, 0, 46));
+        assert_eq!(run(600_000, 1_800_000), (45, 9, 55));
+        assert_eq!(run(2_000_000, 2_400_000), (0, 54, 100));
+        // 80 at 2.0 s: 2.0 + 0.5 slack ≥ sent + 0.6 for sent ≤ 1.9 s: all of 71..80 too.
+        assert_eq!(run(600_000, 2_000_000), (54, 0, 46));
+        // 80 at 1.85 s: only those sent by 1.75 s (71..=75) aged past it.
+        assert_eq!(run(600_000, 1_850_000), (50, 4, 50));
+    }
+
+    #[test]
     fn messages_past_their_expiry_when_a_held_back_subscriber_caught_up_are_expired_not_lost() {
         // 100 messages, one every 10 ms from t=1 s, expiring after 500 ms.
         // The subscriber stays connected; midge held back its reads from
@@ -749,7 +815,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..100).filter(|s| *s != 10 && *s != 16 && !(20..=60).contains(s)) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let mut s = stream(false);
         s.message_expiry_us = Some(500_000);
@@ -775,7 +841,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..=30).chain(60..100) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let conns =
             vec![conn(900_000, 1_300_000, 1_310_000, End::Dropped), conn(1_600_000, 2_500_000, 2_500_000, End::Closed)];
@@ -809,7 +875,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..10).chain(11..=20).chain(60..100) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let mut back = conn(1_600_000, 2_500_000, 2_500_000, End::Closed);
         back.session_present = false;
@@ -834,7 +900,7 @@ mod tests {
         let log = log_every_10us(100, 1);
         let mut rx = RxLog::default();
         for seq in (0..=30).chain(80..100) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         // Offline from 1.25 s; the broker dies at 1.5 s and is back at 1.6 s;
         // the subscriber resubscribes at 1.8 s.
@@ -895,7 +961,7 @@ mod tests {
         let log = log_every_10us(300, 1);
         let mut rx = RxLog::default();
         for seq in (0..=96).chain(200..300) {
-            rx.streams.entry(0).or_default().record(seq);
+            rx.streams.entry(0).or_default().record(seq, 0);
         }
         let t = tally(&one_stream(&[stream(false)], &log, &rx, leave_and_return().to_vec(), 4_000_000));
         // Owed: seqs 0..=95 (sent by 1.95 s) and 200..=299.

@@ -84,6 +84,7 @@ pub fn record(plan: &Plan) -> RunRecord {
             quiet_period_us: 300_000,
             in_flight_at_end: 0,
             offline_at_end: 0,
+            awaiting_backlog_at_end: 0,
         },
         lost_tasks: 0,
         run_end_us: RUN_END_US,
@@ -196,7 +197,7 @@ pub fn receive(rec: &mut RunRecord, subscriber: u32, publisher_index: u32, seqs:
     let rx = rec.clients[subscriber as usize].rx.get_or_insert_with(Default::default);
     let stream = rx.streams.entry(publisher_index).or_default();
     for seq in seqs {
-        stream.record(seq);
+        stream.record(seq, 0);
     }
 }
 

@@ -195,6 +195,7 @@ impl Client {
             if self.me().filter.is_some() && holds_subscription && !self.subscription_blocked() {
                 self.link.gen.live_from_us = Some(now);
                 self.mark_ready();
+                self.await_backlog();
             }
         } else {
             self.settle_in_flight();
@@ -210,6 +211,25 @@ impl Client {
             self.mark_ready();
         }
         Ok(())
+    }
+
+    /// Back on a resumed session holding the subscription: if anything was
+    /// published after the last thing the dropped connection heard, the
+    /// broker may hold a queue for it, and the drain waits until the first
+    /// delivery here (`backlog_began`) or nothing moves for its stall period.
+    fn await_backlog(&mut self) {
+        let Some(dropped) = self.timeline.iter().rev().find(|g| g.connected_us.is_some()) else { return };
+        if self.ctx.metrics.published_since(dropped.heard_us) && !self.link.awaiting_backlog {
+            self.link.awaiting_backlog = true;
+            self.ctx.metrics.awaiting_backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A delivery arrived on this connection, or it ended: no longer awaited.
+    pub(super) fn backlog_began(&mut self) {
+        if std::mem::take(&mut self.link.awaiting_backlog) {
+            self.ctx.metrics.awaiting_backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// `retry_interval` (MQTT 3.1.1): sends again, on this connection, what

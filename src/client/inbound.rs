@@ -55,6 +55,7 @@ impl Client {
         match step.event {
             Event::Nothing => {}
             Event::Delivery(m) => {
+                self.backlog_began();
                 let run = (self.ctx.plan.run_id, self.ctx.run.clock);
                 let held_back = self.pacing.as_ref().is_some_and(|p| p.is_behind());
                 // Received when the kernel got its bytes, where it stamps them.

@@ -19,6 +19,9 @@ pub(super) struct Link {
     /// second PUBREC (for a QoS 2 copy) on this connection: an ack for an
     /// unknown id may be the answer to it.
     pub(super) own_doubt: bool,
+    /// Counted in `Metrics::awaiting_backlog`: back on a resumed session
+    /// after publishes, nothing received on this connection yet.
+    pub(super) awaiting_backlog: bool,
 }
 
 impl Link {

@@ -241,7 +241,7 @@ impl Recorder {
         let rx = self.rx.get_or_insert_with(Default::default);
         for d in self.unrecorded.deliveries() {
             let stream = rx.streams.entry(d.publisher).or_default();
-            let outcome = stream.record(d.seq);
+            let outcome = stream.record(d.seq, batch.at_us);
             stream.note_one_way(d.one_way_us);
             let what = match outcome {
                 _ if d.qos == 0 => continue,
@@ -286,6 +286,7 @@ impl Recorder {
     pub fn queued(&mut self, m: &Metrics, qos: u8, seq: u64, now: u64) {
         let log = self.publish_log.get_or_insert_with(|| Box::new(PublishLog::new(qos)));
         log.sent.push(now);
+        m.mark_published(now);
         if qos > 0 {
             m.inflight.fetch_add(1, Ordering::Relaxed);
         } else if self.unwritten.0 == self.unwritten.1 {

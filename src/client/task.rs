@@ -84,6 +84,7 @@ impl Client {
                 let _ = self.send_request(&mut conn, Request::Disconnect).await;
                 conn.shutdown().await;
             }
+            self.backlog_began();
             self.session.max_inbound_packet = self.session.max_inbound_packet.max(conn.counters.largest_in);
             self.count(|c| {
                 conn.counters.add_to(c);

@@ -209,6 +209,13 @@ pub struct StreamRx {
     /// takes out those the publisher itself sent again (`PublishLog::resent`).
     #[serde(default, skip_serializing_if = "RangeSet::is_empty")]
     pub reordered: RangeSet,
+    /// (sequence, run-clock µs taken in) of each message that arrived above
+    /// a gap — past `max_seen` + 1 — in order of arrival, up to
+    /// `MAX_KEPT_RANGES`: the first arrival above a missing message is the
+    /// latest moment a broker keeping the topic's order came to it (the
+    /// tally's expiry excuse, `tally::expired_before_its_successor`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub above_gaps: Vec<(u64, u64)>,
 }
 
 /// Most ranges `StreamRx::reordered` and `PublishLog::resent` keep, so
@@ -228,7 +235,8 @@ impl StreamRx {
         self.max_one_way_us = Some(self.max_one_way_us.map_or(us, |m| m.max(us)));
     }
 
-    pub fn record(&mut self, seq: u64) -> RxOutcome {
+    /// Takes in `seq` at `at_us` (run clock).
+    pub fn record(&mut self, seq: u64, at_us: u64) -> RxOutcome {
         if !self.received.insert(seq) {
             self.duplicated += 1;
             return RxOutcome::Duplicate;
@@ -239,7 +247,11 @@ impl StreamRx {
                 self.reordered.insert_bounded(seq);
                 RxOutcome::OutOfOrder
             }
-            _ => {
+            last => {
+                let above_gap = last.map_or(seq > 0, |m| seq > m + 1);
+                if above_gap && self.above_gaps.len() < MAX_KEPT_RANGES {
+                    self.above_gaps.push((seq, at_us));
+                }
                 self.max_seen = Some(seq);
                 RxOutcome::InOrder
             }
@@ -653,11 +665,28 @@ mod tests {
     #[test]
     fn stream_rx_counts_duplicates_and_reorder() {
         let mut s = StreamRx::default();
-        assert_eq!(s.record(0), RxOutcome::InOrder);
-        assert_eq!(s.record(2), RxOutcome::InOrder);
-        assert_eq!(s.record(1), RxOutcome::OutOfOrder);
-        assert_eq!(s.record(2), RxOutcome::Duplicate);
+        assert_eq!(s.record(0, 10), RxOutcome::InOrder);
+        assert_eq!(s.record(2, 20), RxOutcome::InOrder);
+        assert_eq!(s.record(1, 30), RxOutcome::OutOfOrder);
+        assert_eq!(s.record(2, 40), RxOutcome::Duplicate);
         assert_eq!((s.duplicated, s.out_of_order, s.received.len()), (1, 1, 3));
+        // 2 came above the gap at 1; the late 1 closed it from below.
+        assert_eq!(s.above_gaps, vec![(2, 20)]);
+    }
+
+    #[test]
+    fn the_first_arrival_above_each_gap_is_kept_in_order_bounded() {
+        let mut s = StreamRx::default();
+        for (seq, at) in [(3, 100), (4, 110), (9, 200), (10, 210), (7, 220), (12, 300)] {
+            s.record(seq, at);
+        }
+        // 0–2 missing below 3 (a stream that starts late), 5–8 below 9, 11 below 12.
+        assert_eq!(s.above_gaps, vec![(3, 100), (9, 200), (12, 300)]);
+        let mut s = StreamRx::default();
+        for k in 0..(MAX_KEPT_RANGES as u64 + 10) {
+            s.record(2 * k + 1, k);
+        }
+        assert_eq!(s.above_gaps.len(), MAX_KEPT_RANGES);
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn fold(records: Vec<RunRecord>, plan: PlanIdentity, base: u64) -> RunRecord {
             quiet_period_us: acc.drain.quiet_period_us.max(r.drain.quiet_period_us),
             in_flight_at_end: acc.drain.in_flight_at_end + r.drain.in_flight_at_end,
             offline_at_end: acc.drain.offline_at_end + r.drain.offline_at_end,
+            awaiting_backlog_at_end: acc.drain.awaiting_backlog_at_end + r.drain.awaiting_backlog_at_end,
         };
         acc.lost_tasks += r.lost_tasks;
         // Each shard clears the retained topics of its own publishers.

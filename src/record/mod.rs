@@ -451,6 +451,11 @@ pub struct DrainRecord {
     pub in_flight_at_end: u64,
     /// Clients waiting to reconnect when it ended.
     pub offline_at_end: u64,
+    /// Subscribers back on a resumed session, owed a queue perhaps
+    /// (something was published while they were away), that had received
+    /// nothing on it when it ended (`Metrics::awaiting_backlog`).
+    #[serde(default)]
+    pub awaiting_backlog_at_end: u64,
 }
 
 /// Everything one run observed.

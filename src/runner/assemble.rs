@@ -135,8 +135,14 @@ pub struct Finished {
 }
 
 /// The drain of a record whose run has not drained yet.
-const NOT_DRAINED: DrainRecord =
-    DrainRecord { ended: DrainEnd::NotYet, waited_us: 0, quiet_period_us: 0, in_flight_at_end: 0, offline_at_end: 0 };
+const NOT_DRAINED: DrainRecord = DrainRecord {
+    ended: DrainEnd::NotYet,
+    waited_us: 0,
+    quiet_period_us: 0,
+    in_flight_at_end: 0,
+    offline_at_end: 0,
+    awaiting_backlog_at_end: 0,
+};
 
 /// The run record from the phases' outputs.
 pub fn assemble(
@@ -317,6 +323,7 @@ subscribe = { filter = "t/#", qos = 1 }
             quiet_period_us: 0,
             in_flight_at_end: 0,
             offline_at_end: 0,
+            awaiting_backlog_at_end: 0,
         };
         let r =
             assemble(&basis(), observed(), Some(published(Some(measured))), Some(drained), Until::Finished(finished));

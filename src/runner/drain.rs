@@ -6,7 +6,11 @@
 //! reconnect, and no delivery came for the quiet period, max(300 ms, 2 × the
 //! slowest send-to-receipt time seen so far): a subscriber whose deliveries run
 //! 1.2 s late gets 2.4 s of quiet, not a false loss. A client back from offline
-//! restarts the quiet period. `Recorder::record_deliveries` keeps the maximum
+//! restarts the quiet period; so does a subscriber back on a resumed
+//! session after publishes when its first delivery comes
+//! (`Metrics::awaiting_backlog`: until then it is outstanding, as a client
+//! offline is — a loaded broker may begin a queued backlog later than any
+//! quiet period, and ending before it would count the backlog lost). `Recorder::record_deliveries` keeps the maximum
 //! in `Metrics::slowest_delivery_us` (one `fetch_max` per recorded batch); the
 //! drain looks every 50 ms at counters and atomics only
 //! (`Metrics::received_so_far`), never at the histograms. If nothing moves at
@@ -48,27 +52,33 @@ pub fn stall_period(quiet: Duration) -> Duration {
     Duration::from_secs(2).max(quiet * 4)
 }
 
+/// Deliveries so far, publishes in flight, clients offline, resumed
+/// subscribers awaiting their backlog.
+type Seen = (u64, i64, i64, i64);
+
 /// The drain's state, one look every 50 ms: whether it is over, and how.
 struct DrainWatch {
-    /// Deliveries, in flight, offline: at the last look.
-    last: (u64, i64, i64),
+    /// Deliveries, in flight, offline, awaiting a backlog: at the last look.
+    last: Seen,
     /// When deliveries last changed, and when anything last did.
     delivered_at: Instant,
     moved_at: Instant,
 }
 
 impl DrainWatch {
-    fn new(now: Instant, seen: (u64, i64, i64)) -> DrainWatch {
+    fn new(now: Instant, seen: Seen) -> DrainWatch {
         DrainWatch { last: seen, delivered_at: now, moved_at: now }
     }
 
-    /// `seen`: deliveries so far, publishes in flight, clients offline;
-    /// `held`: midge itself still keeps the broker holding something.
-    fn look(&mut self, now: Instant, seen: (u64, i64, i64), quiet: Duration, held: bool) -> Option<DrainEnd> {
+    /// `seen`: deliveries so far, publishes in flight, clients offline,
+    /// resumed subscribers awaiting their backlog; `held`: midge itself
+    /// still keeps the broker holding something.
+    fn look(&mut self, now: Instant, seen: Seen, quiet: Duration, held: bool) -> Option<DrainEnd> {
         // A client back from offline gets a quiet period of its own: a
-        // resumed session's queue is still on its way to it. So does the
-        // end of a hold: the backlog comes after it.
-        if seen.0 != self.last.0 || seen.2 < self.last.2 || held {
+        // resumed session's queue is still on its way to it. So does one
+        // whose backlog began, and the end of a hold: the backlog comes after it.
+        let back = seen.2 < self.last.2 || seen.3 < self.last.3;
+        if seen.0 != self.last.0 || back || held {
             self.delivered_at = now;
         }
         if held {
@@ -79,7 +89,7 @@ impl DrainWatch {
         }
         self.last = seen;
         let quiet_enough = now - self.delivered_at >= quiet;
-        let outstanding = seen.1 > 0 || seen.2 > 0;
+        let outstanding = seen.1 > 0 || seen.2 > 0 || seen.3 > 0;
         match (quiet_enough, outstanding) {
             (true, false) => Some(DrainEnd::Complete),
             (true, true) if now - self.moved_at >= stall_period(quiet) => Some(DrainEnd::Quiet),
@@ -99,7 +109,8 @@ pub async fn drain(metrics: &Metrics, limit: Duration, held_until: Option<Instan
     let deadline = started + limit;
     let held_until = held_until.unwrap_or(started);
     let seen = || {
-        (metrics.received_so_far(), metrics.inflight.load(Ordering::Relaxed), metrics.offline.load(Ordering::Relaxed))
+        let gauge = |g: &std::sync::atomic::AtomicI64| g.load(Ordering::Relaxed);
+        (metrics.received_so_far(), gauge(&metrics.inflight), gauge(&metrics.offline), gauge(&metrics.awaiting_backlog))
     };
     let mut watch = DrainWatch::new(started, seen());
     let ended = loop {
@@ -120,6 +131,7 @@ pub async fn drain(metrics: &Metrics, limit: Duration, held_until: Option<Instan
         quiet_period_us: quiet_period(metrics.slowest_delivery_us.load(Ordering::Relaxed)).as_micros() as u64,
         in_flight_at_end: metrics.inflight.load(Ordering::Relaxed).max(0) as u64,
         offline_at_end: metrics.offline.load(Ordering::Relaxed).max(0) as u64,
+        awaiting_backlog_at_end: metrics.awaiting_backlog.load(Ordering::Relaxed).max(0) as u64,
     }
 }
 
@@ -143,23 +155,23 @@ mod tests {
         let t0 = Instant::now();
         let quiet = 300 * MS;
         // Deliveries keep coming: not over, however settled the rest is.
-        let mut w = DrainWatch::new(t0, (10, 0, 0));
-        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0), quiet, false), Some(DrainEnd::Complete));
+        let mut w = DrainWatch::new(t0, (10, 0, 0, 0));
+        assert_eq!(w.look(t0 + 200 * MS, (11, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 450 * MS, (11, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 500 * MS, (11, 0, 0, 0), quiet, false), Some(DrainEnd::Complete));
         // Quiet, but a publish in flight: wait while anything moves…
-        let mut w = DrainWatch::new(t0, (10, 3, 0));
-        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0), quiet, false), None);
+        let mut w = DrainWatch::new(t0, (10, 3, 0, 0));
+        assert_eq!(w.look(t0 + 400 * MS, (10, 3, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 1900 * MS, (10, 1, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 3800 * MS, (10, 1, 0, 0), quiet, false), None);
         // …and stop, quiet, once nothing has for the stall period.
-        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0), quiet, false), Some(DrainEnd::Quiet));
+        assert_eq!(w.look(t0 + 3900 * MS, (10, 1, 0, 0), quiet, false), Some(DrainEnd::Quiet));
         // A client offline keeps it going the same way; its return starts a
         // quiet period (its resumed session's queue may still come).
-        let mut w = DrainWatch::new(t0, (10, 0, 1));
-        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1), quiet, false), None);
-        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 1400 * MS, (10, 0, 0), quiet, false), Some(DrainEnd::Complete));
+        let mut w = DrainWatch::new(t0, (10, 0, 1, 0));
+        assert_eq!(w.look(t0 + 1000 * MS, (10, 0, 1, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 1400 * MS, (10, 0, 0, 0), quiet, false), Some(DrainEnd::Complete));
     }
 
     #[test]
@@ -169,14 +181,38 @@ mod tests {
         // Nothing moves, nothing outstanding: without the hold it would be
         // complete at 300 ms; held until 5 s (a stalled subscriber), it
         // neither ends complete nor quiet however long nothing moves…
-        let mut w = DrainWatch::new(t0, (10, 0, 0));
+        let mut w = DrainWatch::new(t0, (10, 0, 0, 0));
         for ms in [300, 2_500, 4_950] {
-            assert_eq!(w.look(t0 + ms * MS, (10, 0, 0), quiet, true), None, "{ms} ms");
+            assert_eq!(w.look(t0 + ms * MS, (10, 0, 0, 0), quiet, true), None, "{ms} ms");
         }
         // …and after its end waits a quiet period of its own for the backlog.
-        assert_eq!(w.look(t0 + 5_000 * MS, (10, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 5_100 * MS, (250, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 5_350 * MS, (250, 0, 0), quiet, false), None);
-        assert_eq!(w.look(t0 + 5_400 * MS, (250, 0, 0), quiet, false), Some(DrainEnd::Complete));
+        assert_eq!(w.look(t0 + 5_000 * MS, (10, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_100 * MS, (250, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_350 * MS, (250, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 5_400 * MS, (250, 0, 0, 0), quiet, false), Some(DrainEnd::Complete));
+    }
+
+    /// The false loss this prevents: a loaded broker began a resumed
+    /// session's queue 0.4 s after the CONNACK, and a drain that had ended a
+    /// quiet period after the return counted the whole backlog lost.
+    #[test]
+    fn a_resumed_subscriber_owed_a_backlog_is_waited_for_until_its_first_delivery() {
+        let t0 = Instant::now();
+        let quiet = 300 * MS;
+        // Back at 1.1 s (offline 1 → 0), its backlog awaited (0 → 1).
+        let mut w = DrainWatch::new(t0, (10, 0, 1, 0));
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0, 1), quiet, false), None);
+        assert_eq!(w.look(t0 + 1500 * MS, (10, 0, 0, 1), quiet, false), None, "a quiet period is not enough");
+        assert_eq!(w.look(t0 + 2900 * MS, (10, 0, 0, 1), quiet, false), None);
+        // Its first delivery at 3 s starts a quiet period of its own.
+        assert_eq!(w.look(t0 + 3000 * MS, (40, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 3250 * MS, (40, 0, 0, 0), quiet, false), None);
+        assert_eq!(w.look(t0 + 3300 * MS, (40, 0, 0, 0), quiet, false), Some(DrainEnd::Complete));
+        // A backlog that never comes (all of it expired, or nothing matched
+        // its filter): the drain ends quiet once nothing moved for the stall period.
+        let mut w = DrainWatch::new(t0, (10, 0, 1, 0));
+        assert_eq!(w.look(t0 + 1100 * MS, (10, 0, 0, 1), quiet, false), None);
+        assert_eq!(w.look(t0 + 3050 * MS, (10, 0, 0, 1), quiet, false), None);
+        assert_eq!(w.look(t0 + 3100 * MS, (10, 0, 0, 1), quiet, false), Some(DrainEnd::Quiet));
     }
 }

@@ -277,6 +277,11 @@ pub struct DrainInfo {
     pub in_flight_at_end: u64,
     /// Clients still waiting to reconnect at the end.
     pub offline_at_end: u64,
+    /// Subscribers back on a resumed session after publishes that had
+    /// received nothing on it at the end: the broker had not begun to send
+    /// what it may hold for them.
+    #[serde(default)]
+    pub awaiting_backlog_at_end: u64,
     /// `ended: time_limit`: what was still arriving when the drain ran out
     /// (`build::still_arriving`); null otherwise.
     #[serde(default)]

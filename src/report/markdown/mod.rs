@@ -164,6 +164,14 @@ fn header(o: &mut String, r: &Report) {
         "Drain: {} after {:.2} s (quiet period {} ms); {} in flight, {} offline at its end.\n",
         d.ended, d.waited_s, d.quiet_period_ms, d.in_flight_at_end, d.offline_at_end
     );
+    if d.awaiting_backlog_at_end > 0 {
+        let _ = writeln!(
+            o,
+            "{} subscriber(s) back on a resumed session had received nothing on it when the drain ended: \
+             what was published while they were away and is counted lost may still have been queued by the broker.\n",
+            d.awaiting_backlog_at_end
+        );
+    }
     if let Some(a) = &d.still_arriving {
         let span =
             format!("from {:.1} s to {:.1} s (the time series' seconds over its last quiet period)", a.from_s, a.to_s);
