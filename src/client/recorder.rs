@@ -222,6 +222,12 @@ impl Recorder {
         None
     }
 
+    /// The retained replays taken in so far, and of them those on a
+    /// subscription that existed (`RxLog::replays_on_existing`).
+    pub fn replays(&self) -> (u64, u64) {
+        self.rx.as_ref().map_or((0, 0), |rx| (rx.retained_replays, rx.replays_on_existing))
+    }
+
     /// So many deliveries wait that their acknowledgements should go out now.
     pub fn deliveries_pile_up(&self) -> bool {
         self.unrecorded.is_full()
