@@ -466,3 +466,97 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     assert_eq!(failed, vec![("protocol_violations", Some(over))]);
     assert_eq!(out.exit_code, 1);
 }
+
+/// Retain handling 1 ("send_new", MQTT-3.3.1-10): a persistent MQTT 5
+/// subscriber with `resubscribe` (SUBSCRIBE again on every resumed
+/// session), killed 3 times and back 100 ms later each time; 3 retained
+/// topics set once after it first subscribed. Through the fault proxy each
+/// of its SUBSCRIBEs reaches the broker as retain handling 0, so the
+/// broker replays the 3 topics on each of the 3 resumed connections, whose
+/// subscription existed: exactly 9 under [MQTT-3.3.1-10], with the
+/// replayed PUBLISHes (RETAIN, the lamps' topics). The same run straight on
+/// mosquitto 2.0.11 (retain handling 1 as asked) gives no spec_violation
+/// and no replay: mosquitto keeps to the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_handling_1_replays_on_an_existing_subscription_show_under_their_rule() {
+    use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let text = |root: &str| {
+        format!(
+            r#"
+name = "rh1-{root}"
+protocol = "5"
+duration = "3s"
+[[group]]
+name = "lamp"
+client_id = {{ scheme = "prefix-serial", prefix = "{root}-lamp-" }}
+clients = 3
+start_after = "300ms"
+publish = {{ topic = "{root}/{{i}}", qos = 1, rate = 10.0, count = 1, retain = true }}
+[[group]]
+name = "keep"
+client_id = {{ scheme = "prefix-serial", prefix = "{root}-keep-" }}
+clean_session = false
+session_expiry = "60s"
+reconnect = {{ delay = "100ms", jitter = 0.0 }}
+subscribe = {{ filter = "{root}/#", qos = 1, retain_handling = 1, resubscribe = true }}
+[[fault]]
+at = "800ms"
+action = "kill"
+group = "keep"
+[[fault]]
+at = "1.5s"
+action = "kill"
+group = "keep"
+[[fault]]
+at = "2.2s"
+action = "kill"
+group = "keep"
+"#
+        )
+    };
+    let spec = |out: &midge::runner::RunOutput| -> Vec<(String, String, u64)> {
+        let spec = out.report.findings.iter().filter_map(|f| f.evidence.spec());
+        spec.map(|e| (e.rule.id.clone(), e.client.clone(), e.count)).collect()
+    };
+    // Straight on mosquitto: no replay to a subscription that existed.
+    let out = support::run_text(&text("rh1ok"), &support::url(&broker)).await;
+    let keep = client(&out.record, "rh1ok-keep-0");
+    let resumed = keep.timeline.iter().filter(|g| g.session_present && g.suback_code.is_some()).count();
+    assert_eq!(resumed, 3, "three resumed sessions that subscribed again: {:#?}", keep.timeline);
+    let rx = keep.rx.as_deref().unwrap();
+    assert_eq!((rx.retained_replays, rx.replays_on_existing), (0, 0), "{rx:?}");
+    assert_eq!(spec(&out), vec![], "{:#?}", out.report.findings);
+    // Through the proxy: the broker is told retain handling 0 on every SUBSCRIBE.
+    let rules = vec![Rule {
+        client_prefix: "rh1x-keep-".into(),
+        direction: Direction::ToBroker,
+        packet_type: 8,
+        nth: 1,
+        action: Action::ClearSubscribeOptions(0x30),
+    }];
+    let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
+    let out = support::run_text(&text("rh1x"), &format!("mqtt://{}", proxy.addr)).await;
+    assert_eq!(proxy.applied(), 4, "the first SUBSCRIBE and the three again");
+    assert_eq!(
+        spec(&out),
+        vec![("MQTT-3.3.1-10".to_string(), "rh1x-keep-0".to_string(), 9)],
+        "{:#?}",
+        out.report.findings
+    );
+    let f = out.report.findings.iter().find(|f| f.evidence.spec().is_some()).unwrap();
+    let e = f.evidence.spec().unwrap();
+    assert_eq!(e.rule.name, "retain_handling_existing");
+    assert_eq!(e.packets.len(), 4, "the first 4 of 9: {e:?}");
+    for p in &e.packets {
+        let lamp = p.publisher.as_deref().unwrap_or_default();
+        assert!(
+            p.retain && lamp.starts_with("rh1x-lamp-") && p.topic.as_deref().is_some_and(|t| t.starts_with("rh1x/")),
+            "{p:?}"
+        );
+    }
+    // From the first replay (on the first resume, after 0.8 s) to the last (after 2.2 s).
+    assert!(f.first_s > 0.8 && f.last_s > 2.2 && f.last_s < out.report.duration_s, "{f:?}");
+    let r = &out.report.retained;
+    assert_eq!((r.expected_replays, r.replays_received, r.extra), (0, 9, 9), "{r:?}");
+}

@@ -149,7 +149,7 @@ impl Rule {
             Rule::MaximumPacketSize => "a packet received above the Maximum Packet Size midge announced (each PUBLISH sighted; else the largest packet read)",
             Rule::ExpiryDecremented => "a delivery's expiry interval above the publisher's less the whole seconds it surely waited (1 s slack), or none where more than a second was left",
             Rule::ExpiredDelivered => "a first (DUP = 0) delivery that had waited more than a second past its expiry before its connection came up",
-            Rule::RetainHandlingExisting => "a retained replay on a connection that resumed its session and subscribed again (the subscription existed), under retain handling 1; a new subscription's replay is owed",
+            Rule::RetainHandlingExisting => "a retained replay on a connection that resumed its session and subscribed again (`subscribe.resubscribe`) where the broker last granted it (the subscription existed), under retain handling 1; a new subscription's replay is owed",
             Rule::RetainHandlingNone => "any retained replay under retain handling 2",
             Rule::NoLocal => "a delivery of the subscriber's own message under no local",
             Rule::TopicAliasNotAllowed => "a Topic Alias property on a delivery (midge announces no Topic Alias Maximum)",

@@ -63,7 +63,8 @@ impl Client {
                 // Received when the kernel got its bytes, where it stamps them.
                 let received = conn.received_at(now);
                 self.witness_delivery(conn, &m, received.at_us);
-                let flags = (held_back, self.group.retain_as_published);
+                let existed = m.retain && self.subscribed_again();
+                let flags = (held_back, self.group.retain_as_published, existed);
                 let replays = self.recorder.replays();
                 let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, flags);
                 if m.retain && self.group.retain_handling > 0 {
@@ -121,7 +122,8 @@ impl Client {
                 let cause = SubackFailure::of(self.protocol() == ProtocolVersion::V5, code);
                 self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
             }
-            SubAckCode::Granted(_) => self.link.gen.live_from_us = Some(now),
+            // A resumed session's subscription was live from the resume.
+            SubAckCode::Granted(_) => _ = self.link.gen.live_from_us.get_or_insert(now),
         }
         self.mark_ready();
     }
