@@ -272,13 +272,39 @@ subscribe = { filter = "fade5/#", qos = 1 }
         .collect();
     got.sort();
     let want = vec![
-        ("MQTT-3.1.2-24".to_string(), "big-0".to_string(), 1, None, None),
+        ("MQTT-3.1.2-24".to_string(), "big-0".to_string(), 1, Some(10), None),
         ("MQTT-3.1.2-27".to_string(), "alias-0".to_string(), 1, Some(10), Some(1)),
         ("MQTT-3.3.1-11".to_string(), "never-0".to_string(), 1, None, None),
         ("MQTT-3.3.2-6".to_string(), "exp-0".to_string(), 1, Some(3600), None),
         ("MQTT-3.8.3-3".to_string(), "mine-0".to_string(), 1, None, None),
     ];
     assert_eq!(got, want, "{:#?}", out.report.findings);
+    // Each shows its packet: the padded PUBLISH with its size, the replay
+    // with RETAIN, the echo of mine-0's own 5th message (its sequence 4).
+    let spec_of = |client: &str| {
+        let f = out.report.findings.iter().find(|f| f.evidence.spec().is_some_and(|e| e.client == client));
+        f.unwrap_or_else(|| panic!("{client}: {:#?}", out.report.findings))
+    };
+    let big = spec_of("big-0").evidence.spec().unwrap();
+    let size = big.packets[0].size.expect("the oversize packet's size");
+    assert!(size > 2000 + 24, "{big:?}");
+    assert_eq!(big.announced_limit, Some(1024));
+    assert!(spec_of("big-0").summary.contains(&format!("a {size}-byte PUBLISH sent to big-0")), "{big:?}");
+    let never = spec_of("never-0").evidence.spec().unwrap();
+    let p = &never.packets[..];
+    assert_eq!(p.len(), 1, "{never:?}");
+    assert_eq!(
+        (p[0].retain, p[0].publisher.as_deref(), p[0].topic.as_deref()),
+        (true, Some("lamp-0"), Some("lamp5/0"))
+    );
+    let mine = spec_of("mine-0").evidence.spec().unwrap();
+    let p = &mine.packets[..];
+    assert_eq!((p.len(), p[0].qos, p[0].publisher.as_deref(), p[0].seq), (1, 0, Some("mine-0"), Some(4)), "{mine:?}");
+    for client in ["big-0", "never-0", "mine-0"] {
+        let f = spec_of(client);
+        let t = f.evidence.spec().unwrap().packets[0].t_s;
+        assert_eq!((f.first_s, f.last_s), (t, t), "{client}: one packet, its time: {f:?}");
+    }
     // fade-0's message, replayed to stale-0 2.5 s after its 1 s ran out: once.
     let stale: Vec<_> =
         out.report.findings.iter().filter_map(|f| f.evidence.spec()).filter(|e| e.client == "stale-0").collect();
@@ -411,16 +437,126 @@ publish = { topic = "mix/little", qos = 1, rate = 20.0, payload = 64 }
     let line = format!("{} messages were larger, as delivered, than the MQTT 5 `maximum_packet_size`", sent(big));
     assert!(md.contains(&line), "{md}");
     assert_eq!((got(small, big), got(small, little)), (0, sent(little)));
-    // [MQTT-3.3.4-9] broken toward narrow only, and judged: no other rule broken.
+    // [MQTT-3.3.4-9] broken toward narrow only: no other rule broken. Its
+    // count: the PUBLISHes narrow-0 sighted arriving with 5 already in
+    // flight (at least one per PUBLISH of its peak above 5); the peak and
+    // when it was reached apart, each packet with the count it made.
     let spec: Vec<_> = r.findings.iter().filter_map(|f| f.evidence.spec()).collect();
     let seen: Vec<(&str, &str, u64)> = spec.iter().map(|e| (e.rule.id.as_str(), e.client.as_str(), e.count)).collect();
-    let excess = u64::from(narrow.max_inbound_inflight - 5);
-    assert_eq!(seen, vec![("MQTT-3.3.4-9", "narrow-0", excess)], "{:#?}", r.findings);
-    assert_eq!(spec[0].rule.name, "receive_maximum");
+    let w = narrow.witness.as_deref().expect("narrow-0 sighted it");
+    let over = w.of(midge::record::wire::Sighting::AboveReceiveMaximum).expect("sighted").count;
+    let peak = w.in_flight_peak.expect("the peak above 5");
+    assert_eq!(peak.in_flight, narrow.max_inbound_inflight);
+    assert!(over >= u64::from(peak.in_flight - 5), "{over} {peak:?}");
+    assert_eq!(seen, vec![("MQTT-3.3.4-9", "narrow-0", over)], "{:#?}", r.findings);
+    let e = spec[0];
+    assert_eq!(e.rule.name, "receive_maximum");
+    assert_eq!((e.announced_limit, e.peak_in_flight), (Some(5), Some(peak.in_flight)));
+    assert_eq!(e.packets.len(), 4, "{e:?}");
+    assert!(e.packets.iter().all(|p| p.in_flight.is_some_and(|n| n > 5) && p.qos == 1), "{e:?}");
+    let f = r.findings.iter().find(|f| f.kind == midge::record::vocab::FindingKind::SpecViolation).unwrap();
+    eprintln!("{}", f.summary);
+    let words = format!("{} QoS>0 PUBLISHes in flight toward narrow-0 at {:.2} s", peak.in_flight, e.peak_s.unwrap());
+    assert!(f.summary.contains(&words) && f.summary.contains(&format!("exceeded {over} times")), "{}", f.summary);
+    assert!(f.first_s <= e.peak_s.unwrap() && f.last_s < r.duration_s, "{f:?}");
     let section = &md[md.find("### [MQTT-3.3.4-9]").expect("report.md names the rule")..];
-    assert!(section.contains("Judged from the client's record (not one packet)"), "{section}");
+    assert!(section.contains("| narrow-0 |") && section.contains("in flight"), "{section}");
     let failed: Vec<(&str, Option<u64>)> =
         r.expectations.iter().filter(|e| !e.pass).map(|e| (e.name.as_str(), e.observed)).collect();
-    assert_eq!(failed, vec![("protocol_violations", Some(excess))]);
+    assert_eq!(failed, vec![("protocol_violations", Some(over))]);
     assert_eq!(out.exit_code, 1);
+}
+
+/// Retain handling 1 ("send_new", MQTT-3.3.1-10): a persistent MQTT 5
+/// subscriber with `resubscribe` (SUBSCRIBE again on every resumed
+/// session), killed 3 times and back 100 ms later each time; 3 retained
+/// topics set once after it first subscribed. Through the fault proxy each
+/// of its SUBSCRIBEs reaches the broker as retain handling 0, so the
+/// broker replays the 3 topics on each of the 3 resumed connections, whose
+/// subscription existed: exactly 9 under [MQTT-3.3.1-10], with the
+/// replayed PUBLISHes (RETAIN, the lamps' topics). The same run straight on
+/// mosquitto 2.0.11 (retain handling 1 as asked) gives no spec_violation
+/// and no replay: mosquitto keeps to the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_handling_1_replays_on_an_existing_subscription_show_under_their_rule() {
+    use midge::faults::proxy::{Action, Direction, FaultProxy, Rule};
+    let broker = support::mosquitto(support::NO_LIMITS).await;
+    let text = |root: &str| {
+        format!(
+            r#"
+name = "rh1-{root}"
+protocol = "5"
+duration = "3s"
+[[group]]
+name = "lamp"
+client_id = {{ scheme = "prefix-serial", prefix = "{root}-lamp-" }}
+clients = 3
+start_after = "300ms"
+publish = {{ topic = "{root}/{{i}}", qos = 1, rate = 10.0, count = 1, retain = true }}
+[[group]]
+name = "keep"
+client_id = {{ scheme = "prefix-serial", prefix = "{root}-keep-" }}
+clean_session = false
+session_expiry = "60s"
+reconnect = {{ delay = "100ms", jitter = 0.0 }}
+subscribe = {{ filter = "{root}/#", qos = 1, retain_handling = 1, resubscribe = true }}
+[[fault]]
+at = "800ms"
+action = "kill"
+group = "keep"
+[[fault]]
+at = "1.5s"
+action = "kill"
+group = "keep"
+[[fault]]
+at = "2.2s"
+action = "kill"
+group = "keep"
+"#
+        )
+    };
+    let spec = |out: &midge::runner::RunOutput| -> Vec<(String, String, u64)> {
+        let spec = out.report.findings.iter().filter_map(|f| f.evidence.spec());
+        spec.map(|e| (e.rule.id.clone(), e.client.clone(), e.count)).collect()
+    };
+    // Straight on mosquitto: no replay to a subscription that existed.
+    let out = support::run_text(&text("rh1ok"), &support::url(&broker)).await;
+    let keep = client(&out.record, "rh1ok-keep-0");
+    let resumed = keep.timeline.iter().filter(|g| g.session_present && g.suback_code.is_some()).count();
+    assert_eq!(resumed, 3, "three resumed sessions that subscribed again: {:#?}", keep.timeline);
+    let rx = keep.rx.as_deref().unwrap();
+    assert_eq!((rx.retained_replays, rx.replays_on_existing), (0, 0), "{rx:?}");
+    assert_eq!(spec(&out), vec![], "{:#?}", out.report.findings);
+    // Through the proxy: the broker is told retain handling 0 on every SUBSCRIBE.
+    let rules = vec![Rule {
+        client_prefix: "rh1x-keep-".into(),
+        direction: Direction::ToBroker,
+        packet_type: 8,
+        nth: 1,
+        action: Action::ClearSubscribeOptions(0x30),
+    }];
+    let proxy = FaultProxy::start(broker.addr, rules).await.unwrap();
+    let out = support::run_text(&text("rh1x"), &format!("mqtt://{}", proxy.addr)).await;
+    assert_eq!(proxy.applied(), 4, "the first SUBSCRIBE and the three again");
+    assert_eq!(
+        spec(&out),
+        vec![("MQTT-3.3.1-10".to_string(), "rh1x-keep-0".to_string(), 9)],
+        "{:#?}",
+        out.report.findings
+    );
+    let f = out.report.findings.iter().find(|f| f.evidence.spec().is_some()).unwrap();
+    let e = f.evidence.spec().unwrap();
+    assert_eq!(e.rule.name, "retain_handling_existing");
+    assert_eq!(e.packets.len(), 4, "the first 4 of 9: {e:?}");
+    for p in &e.packets {
+        let lamp = p.publisher.as_deref().unwrap_or_default();
+        assert!(
+            p.retain && lamp.starts_with("rh1x-lamp-") && p.topic.as_deref().is_some_and(|t| t.starts_with("rh1x/")),
+            "{p:?}"
+        );
+    }
+    // From the first replay (on the first resume, after 0.8 s) to the last (after 2.2 s).
+    assert!(f.first_s > 0.8 && f.last_s > 2.2 && f.last_s < out.report.duration_s, "{f:?}");
+    let r = &out.report.retained;
+    assert_eq!((r.expected_replays, r.replays_received, r.extra), (0, 9, 9), "{r:?}");
 }

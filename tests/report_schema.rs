@@ -153,6 +153,8 @@ fn spec_finding() -> Value {
         t_s: 1.5,
         topic: Some("w/1".into()),
         packet_type: "PUBLISH".into(),
+        size: Some(90),
+        in_flight: Some(6),
         ..Default::default()
     };
     let f = Finding {
@@ -173,6 +175,9 @@ fn spec_finding() -> Value {
                 protocol: "3.1.1".into(),
                 title: "t".into(),
             },
+            announced_limit: Some(5),
+            peak_in_flight: Some(9),
+            peak_s: Some(1.5),
         }),
     };
     serde_json::to_value(&f).unwrap()

@@ -61,6 +61,17 @@ pub struct SpecEvidence {
     /// The packets of the first occurrences, as seen.
     pub packets: Vec<SpecPacket>,
     pub rule: RuleEvidence,
+    /// The limit midge announced that the rule holds the broker to: its
+    /// Receive Maximum, or its Maximum Packet Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_limit: Option<u32>,
+    /// Receive Maximum: the most QoS ≥ 1 PUBLISHes in flight toward the
+    /// client at once (its record's `max_inbound_inflight`) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_in_flight: Option<u32>,
+    /// … and when first reached, run seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_s: Option<f64>,
 }
 
 /// The rule broken: its id in the protocol in use, name and title.
@@ -110,6 +121,13 @@ pub struct SpecPacket {
     /// The packet type's name ("PUBLISH").
     #[serde(rename = "type")]
     pub packet_type: String,
+    /// Bytes on the wire (where the rule limits its size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// QoS ≥ 1 PUBLISHes in flight toward the client once it was read
+    /// (where the rule is the Receive Maximum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
 }
 
 /// One packet of a connection's flight recorder (oldest first).

@@ -145,11 +145,11 @@ impl Rule {
             Rule::AckPacketId => "an ack for an id midge had nothing in flight under (not after midge's own retry, malformed packet or second PUBREC; a resumed session's PUBREL excepted)",
             Rule::SessionPresentOnCleanStart => "CONNACK Session Present = 1 on a connection midge opened with clean start / clean session",
             Rule::RetainOnLive => "RETAIN = 1 on a message published after the subscription went live",
-            Rule::ReceiveMaximum => "the most QoS ≥ 1 PUBLISHes midge held unacknowledged at once, against the Receive Maximum it announced",
-            Rule::MaximumPacketSize => "the largest PUBLISH received, against the Maximum Packet Size midge announced",
+            Rule::ReceiveMaximum => "a QoS ≥ 1 PUBLISH received while those midge held unacknowledged were already at the Receive Maximum it announced (the count; the peak and its time are in the finding)",
+            Rule::MaximumPacketSize => "a packet received above the Maximum Packet Size midge announced (each PUBLISH sighted; else the largest packet read)",
             Rule::ExpiryDecremented => "a delivery's expiry interval above the publisher's less the whole seconds it surely waited (1 s slack), or none where more than a second was left",
             Rule::ExpiredDelivered => "a first (DUP = 0) delivery that had waited more than a second past its expiry before its connection came up",
-            Rule::RetainHandlingExisting => "a retained replay on a connection that resumed its session and subscribed again (the subscription existed), under retain handling 1; a new subscription's replay is owed",
+            Rule::RetainHandlingExisting => "a retained replay on a connection that resumed its session and subscribed again (`subscribe.resubscribe`) where the broker last granted it (the subscription existed), under retain handling 1; a new subscription's replay is owed",
             Rule::RetainHandlingNone => "any retained replay under retain handling 2",
             Rule::NoLocal => "a delivery of the subscriber's own message under no local",
             Rule::TopicAliasNotAllowed => "a Topic Alias property on a delivery (midge announces no Topic Alias Maximum)",
@@ -195,17 +195,28 @@ pub fn above_granted(qos: u8, granted: Option<u8>) -> bool {
     granted.is_some_and(|g| qos > g)
 }
 
-/// ReceiveMaximum: by how many the most PUBLISHes seen in flight at once
-/// went over the Receive Maximum midge announced (None: it announced none,
-/// or they stayed within it).
-pub fn receive_maximum_excess(announced: Option<u16>, max_in_flight: u32) -> Option<u64> {
-    let max = u32::from(announced?);
-    (max_in_flight > max).then(|| u64::from(max_in_flight - max))
+/// ReceiveMaximum: the QoS ≥ 1 PUBLISHes received while those in flight
+/// toward midge were already at the Receive Maximum it announced (each one
+/// the client sighted, `Sighting::AboveReceiveMaximum`); 0 where it
+/// announced none. The peak is apart (`Witness::in_flight_peak`).
+pub fn receive_maximum_breaches(announced: Option<u16>, sighted: u64) -> u64 {
+    if announced.is_some() {
+        sighted
+    } else {
+        0
+    }
 }
 
-/// MaximumPacketSize: whether the largest packet was above the announced maximum.
-pub fn packet_too_large(announced: Option<u32>, largest: u32) -> bool {
-    announced.is_some_and(|max| largest > max)
+/// MaximumPacketSize: the packets above the Maximum Packet Size midge
+/// announced, each sighted (`Sighting::AboveMaximumPacketSize`); where none
+/// was sighted but the largest packet in (`max_inbound_packet`) was above
+/// it (one midge could not decode), that one.
+pub fn packet_size_breaches(announced: Option<u32>, sighted: u64, largest: u32) -> u64 {
+    match announced {
+        Some(_) if sighted > 0 => sighted,
+        Some(max) => u64::from(largest > max),
+        None => 0,
+    }
 }
 
 /// Which expiry rule a delivery breaks.
@@ -294,6 +305,11 @@ pub fn rule_of(what: Sighting) -> Rule {
         Sighting::DeliveredExpired => Rule::ExpiredDelivered,
         Sighting::TopicAlias => Rule::TopicAliasNotAllowed,
         Sighting::SessionPresent => Rule::SessionPresentOnCleanStart,
+        Sighting::AboveReceiveMaximum => Rule::ReceiveMaximum,
+        Sighting::AboveMaximumPacketSize => Rule::MaximumPacketSize,
+        Sighting::ReplayUnasked => Rule::RetainHandlingNone,
+        Sighting::ReplayOnExisting => Rule::RetainHandlingExisting,
+        Sighting::OwnMessage => Rule::NoLocal,
     }
 }
 

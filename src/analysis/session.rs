@@ -194,9 +194,11 @@ fn retained_set_at<'a>(plan: &'a Plan, record: &RunRecord) -> BTreeMap<&'a str, 
 /// Retained messages: per subscription (each connection whose SUBSCRIBE
 /// the broker granted), the retained topics it matches whose first message
 /// got out at least `RACE_MARGIN_US` before it connected are owed one
-/// replay each — none under MQTT 5 Retain Handling 2 ("never"), where a
-/// replay received is `extra`; replays received are counted per
-/// (subscriber, topic).
+/// replay each — none under MQTT 5 Retain Handling 2 ("never"), nor under
+/// Retain Handling 1 on a resumed session that subscribed again
+/// (`subscribe.resubscribe`) where the broker last granted it (the
+/// subscription existed), where a replay received is `extra`; replays
+/// received are counted per (subscriber, topic).
 pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
     let set = retained_set_at(plan, record);
     let mut info = RetainedInfo { topics_set: set.len() as u64, ..Default::default() };
@@ -206,8 +208,21 @@ pub fn retained(plan: &Plan, record: &RunRecord) -> RetainedInfo {
     for (sub, r) in subscribers(plan, record) {
         let filter = sub.filter.as_deref().unwrap_or_default();
         let mut owed: BTreeMap<&str, u64> = BTreeMap::new();
-        let replays = plan.group_of(sub).replays_retained();
-        for g in r.timeline.iter().filter(|g| replays && g.suback_code.is_some_and(|c| c < 0x80)) {
+        let group = plan.group_of(sub);
+        let replays = group.replays_retained();
+        // Retain handling 1: a resumed session's SUBSCRIBE (`resubscribe`)
+        // finds the subscription it last granted there, and is owed none.
+        let only_new = group.retain_handling == 1 && group.persistent();
+        let mut granted_before = false;
+        for g in &r.timeline {
+            let granted = g.suback_code.is_some_and(|c| c < 0x80);
+            let existed = only_new && g.session_present && granted_before;
+            if let Some(c) = g.suback_code {
+                granted_before = c < 0x80;
+            }
+            if !replays || !granted || existed {
+                continue;
+            }
             let connected = g.connected_us.unwrap_or(g.attempt_us);
             for (topic, at) in &set {
                 if at + RACE_MARGIN_US <= connected && crate::topic::matches(filter, topic) {
@@ -396,6 +411,44 @@ subscribe = { filter = "l/1", qos = 1 }
         let r = retained(&plan, &rec);
         assert_eq!((r.topics_set, r.expected_replays, r.replays_received), (3, 6, 5), "{r:?}");
         assert_eq!((r.missing, r.extra, r.leftover_replays, r.cleared), (2, 1, 4, Some(3)), "{r:?}");
+    }
+
+    /// Retain Handling 1 ("send_new") with `resubscribe`: a persistent
+    /// subscriber connects (its subscription new: owed one replay), resumes
+    /// twice and subscribes again each time (the subscription existed:
+    /// owed none), then comes back to a lost session (new again: owed one).
+    /// The 4 replays it got are 2 owed and 2 extra. Under retain handling
+    /// 0 all four are owed.
+    #[test]
+    fn retain_handling_1_owes_no_replay_to_a_subscription_that_existed() {
+        let text = r#"
+name = "rh1"
+protocol = "5"
+[[group]]
+name = "lamp"
+publish = { topic = "l/0", qos = 1, rate = 1.0, retain = true }
+[[group]]
+name = "keep"
+clean_session = false
+subscribe = { filter = "l/+", qos = 1, retain_handling = 1, resubscribe = true }
+"#;
+        for (text, owed, extra) in
+            [(text.to_string(), 2, 2), (text.replace("retain_handling = 1", "retain_handling = 0"), 4, 0)]
+        {
+            let plan = testkit::plan(&text);
+            let mut rec = testkit::record(&plan);
+            publish(&mut rec, 0, 1, [500_000]);
+            for (k, resumed) in [false, true, true, false].into_iter().enumerate() {
+                let from = 2_000_000 + k as u64 * 2_000_000;
+                let g = connect(&mut rec, 1, from, from + 1_000_000, Some(Cause::NetworkEof));
+                (g.session_present, g.suback_code) = (resumed, Some(1));
+            }
+            let rx = rec.clients[1].rx.get_or_insert_with(Default::default);
+            rx.retained_from = [(0, 4)].into_iter().collect();
+            rx.retained_replays = 4;
+            let r = retained(&plan, &rec);
+            assert_eq!((r.expected_replays, r.missing, r.extra), (owed, 0, extra), "{text}: {r:?}");
+        }
     }
 
     /// Retain Handling 2 ("never"): a late subscriber of a retained topic is

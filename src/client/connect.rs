@@ -181,10 +181,22 @@ impl Client {
         self.timeline.iter().rev().find_map(|g| g.suback_code).is_some_and(|code| code > 2)
     }
 
+    /// This connection resumed a session that holds the subscription the
+    /// broker last granted, and subscribed again (`subscribe.resubscribe`):
+    /// the subscription existed (retain handling 1 owes no replay).
+    pub(super) fn subscribed_again(&self) -> bool {
+        let granted_before = self.timeline.iter().rev().find_map(|g| g.suback_code).is_some_and(|code| code <= 2);
+        self.link.gen.session_present
+            && self.group.persistent()
+            && self.link.gen.suback_code.is_some()
+            && granted_before
+    }
+
     /// Sets up a fresh connection: resume the session (resend what is in
     /// flight) or start over (in-flight publishes become in doubt), and
     /// subscribe when the broker does not hold our subscription (a new
-    /// session, or one whose SUBSCRIBE it refused).
+    /// session, or one whose SUBSCRIBE it refused), or again on a resumed
+    /// one under `subscribe.resubscribe` (live from the resume all the same).
     pub(super) async fn begin_connection(&mut self, conn: &mut Connection, session_present: bool) -> Result<(), Cause> {
         let now = self.now_us();
         let resumed = session_present && self.group.persistent();
@@ -202,7 +214,8 @@ impl Client {
             self.session.restart(now);
         }
         self.bound_offline_queue(now);
-        if let Some(filter) = self.me().filter.clone().filter(|_| !holds_subscription && !self.subscription_blocked()) {
+        let subscribes = !holds_subscription || self.group.resubscribe;
+        if let Some(filter) = self.me().filter.clone().filter(|_| subscribes && !self.subscription_blocked()) {
             let options = self.group.subscription_options();
             // Never busy: the session was settled just above, so every
             // packet id is free.

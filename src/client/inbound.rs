@@ -47,6 +47,9 @@ impl Client {
     /// notes what it means. `Err(cause)` ends the connection.
     fn on_packet(&mut self, conn: &mut Connection, p: Packet, now: u64) -> Result<(), Cause> {
         self.link.gen.heard_us = now;
+        if !matches!(p, Packet::Publish(_)) && self.group.maximum_packet_size.is_some() {
+            self.witness_size(conn, None, now);
+        }
         let step = self.session.handle(p, now);
         if let Some(reply) = &step.reply {
             conn.queue_packet(reply).map_err(|e| connection_cause(&e))?;
@@ -61,8 +64,13 @@ impl Client {
                 // Received when the kernel got its bytes, where it stamps them.
                 let received = conn.received_at(now);
                 self.witness_delivery(conn, &m, received.at_us);
-                let flags = (held_back, self.group.retain_as_published);
+                let existed = m.retain && self.subscribed_again();
+                let flags = (held_back, self.group.retain_as_published, existed);
+                let replays = self.recorder.replays();
                 let age = self.recorder.take_in(&m, run, received, &mut self.link.gen, flags);
+                if m.retain && self.group.retain_handling > 0 {
+                    self.witness_replay(conn, &m, received.at_us, replays);
+                }
                 if self.checks_user_props && age.is_some() {
                     self.check_user_props(&m);
                 }
@@ -86,7 +94,10 @@ impl Client {
                 self.note_publish_reason(reason);
             }
             Event::Noted { reason } => self.note_publish_reason(reason),
-            Event::Again { publish, same_message } => self.witness_again(conn, &publish, same_message, now),
+            Event::Again { publish, same_message } => {
+                self.witness_again(conn, &publish, same_message, now);
+                self.witness_in_flight(conn, &publish, now);
+            }
             Event::Unsolicited => {
                 self.count(|c| c.unsolicited_acks += 1);
                 self.witness_unknown_ack(conn, now);
@@ -112,7 +123,8 @@ impl Client {
                 let cause = SubackFailure::of(self.protocol() == ProtocolVersion::V5, code);
                 self.count(|c| *c.subscribe_failures.entry(cause).or_default() += 1);
             }
-            SubAckCode::Granted(_) => self.link.gen.live_from_us = Some(now),
+            // A resumed session's subscription was live from the resume.
+            SubAckCode::Granted(_) => _ = self.link.gen.live_from_us.get_or_insert(now),
         }
         self.mark_ready();
     }

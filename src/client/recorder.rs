@@ -158,14 +158,17 @@ impl Recorder {
     /// `as_published`: the subscription has MQTT 5 Retain As Published, so
     /// a live delivery keeps its RETAIN too; a replay is then one sent
     /// before this connection came up, on a connection that subscribed (a
-    /// resumed session's queued messages are no replay).
+    /// resumed session's queued messages are no replay). `existed`: this
+    /// connection resumed a session holding a granted subscription and
+    /// subscribed again (`Client::subscribed_again`), its replays counted
+    /// in `replays_on_existing` too.
     pub fn take_in(
         &mut self,
         m: &Publish,
         (run_id, clock): (u64, RunClock),
         received: Received,
         gen: &mut Generation,
-        (held_back, as_published): (bool, bool),
+        (held_back, as_published, existed): (bool, bool, bool),
     ) -> Option<u64> {
         let now = received.at_us;
         let rx = self.rx.get_or_insert_with(Default::default);
@@ -182,7 +185,7 @@ impl Recorder {
         match Header::decode(&m.payload, run_id) {
             Decoded::Tracked(h) if replay(&h) => {
                 rx.retained_replays += 1;
-                rx.replays_on_existing += u64::from(gen.session_present && gen.suback_code.is_some());
+                rx.replays_on_existing += u64::from(existed);
                 *rx.retained_from.entry(h.publisher).or_default() += 1;
             }
             Decoded::Stale if m.retain => {
@@ -220,6 +223,12 @@ impl Recorder {
             Decoded::Foreign => rx.foreign += 1,
         }
         None
+    }
+
+    /// The retained replays taken in so far, and of them those on a
+    /// subscription that existed (`RxLog::replays_on_existing`).
+    pub fn replays(&self) -> (u64, u64) {
+        self.rx.as_ref().map_or((0, 0), |rx| (rx.retained_replays, rx.replays_on_existing))
     }
 
     /// So many deliveries wait that their acknowledgements should go out now.
@@ -417,11 +426,11 @@ mod tests {
         // Sent (and intended) at 2 s; the kernel had it at 2.0003 s, midge took it in 1.5 ms later.
         let stamped = Received { at_us: 2_000_300, delay_us: Some(1_500) };
         assert_eq!(
-            r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, (false, false)),
+            r.take_in(&delivery(clock, 0, 2_000_000, false), (RUN, clock), stamped, &mut gen, (false, false, false)),
             Some(300)
         );
         // Another, unstamped (a read the kernel had no stamp for), taken in 700 µs after its send.
-        r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, (false, false));
+        r.take_in(&delivery(clock, 1, 2_100_000, false), (RUN, clock), at(2_100_700), &mut gen, (false, false, false));
         record(&mut r, &m);
         let l = m.totals().1;
         assert_eq!((l.e2e.len(), l.e2e.min(), l.e2e.max()), (2, 300, 700));
@@ -435,19 +444,31 @@ mod tests {
         let mut r = Recorder::new(0, None, true);
         // A connection up at 10 s; seq 0 comes 20 ms after its send.
         let mut gen = Generation { connected_us: Some(10_000_000), ..Default::default() };
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(10_120_000), &mut gen, (false, false));
+        r.take_in(
+            &delivery(clock, 0, 10_100_000, false),
+            (RUN, clock),
+            at(10_120_000),
+            &mut gen,
+            (false, false, false),
+        );
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         // A resumed backlog (sent at 5 s, before the CONNACK): 5.2 s old, not first.
-        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, (false, false));
+        r.take_in(&delivery(clock, 1, 5_000_000, false), (RUN, clock), at(10_200_000), &mut gen, (false, false, false));
         // A DUP copy and a resend of seq 0, both a second late.
-        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, (false, false));
-        r.take_in(&delivery(clock, 0, 10_100_000, false), (RUN, clock), at(11_300_000), &mut gen, (false, false));
+        r.take_in(&delivery(clock, 2, 10_200_000, true), (RUN, clock), at(11_200_000), &mut gen, (false, false, false));
+        r.take_in(
+            &delivery(clock, 0, 10_100_000, false),
+            (RUN, clock),
+            at(11_300_000),
+            &mut gen,
+            (false, false, false),
+        );
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 20_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
         // Held back by midge 400 ms: the connection's margin, not the drain's.
-        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, (true, false));
+        r.take_in(&delivery(clock, 3, 11_400_000, false), (RUN, clock), at(11_800_000), &mut gen, (true, false, false));
         record(&mut r, &m);
         assert_eq!(gen.slowest_delivery_us, 400_000);
         assert_eq!(m.slowest_delivery_us.load(Ordering::Relaxed), 20_000);
@@ -478,8 +499,8 @@ mod tests {
         let (clock, m) = (RunClock::new(), Metrics::new(1));
         let mut r = Recorder::new(0, None, true);
         let second = &mut rec.clients[1].timeline[1];
-        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, (false, false));
-        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, (false, false));
+        r.take_in(&delivery(clock, 99, 1_990_000, false), (RUN, clock), at(7_000_000), second, (false, false, false));
+        r.take_in(&delivery(clock, 600, 7_000_000, false), (RUN, clock), at(7_020_000), second, (false, false, false));
         record(&mut r, &m);
         assert_eq!(second.slowest_delivery_us, 20_000);
         publish(&mut rec, 0, 1, every(1_000_000, 10_000, 900));
@@ -503,11 +524,11 @@ mod tests {
         let retained = |seq: u64, sent_us: u64| Publish { retain: true, ..delivery(clock, seq, sent_us, false) };
         let mut r = Recorder::new(0, None, true);
         let mut gen = Generation { connected_us: Some(1_000_000), ..Default::default() };
-        r.take_in(&retained(0, 500_000), (RUN, clock), at(1_100_000), &mut gen, (false, true));
-        r.take_in(&retained(1, 1_200_000), (RUN, clock), at(1_300_000), &mut gen, (false, true));
-        r.take_in(&retained(2, 1_400_000), (RUN, clock), at(1_500_000), &mut gen, (false, false));
+        r.take_in(&retained(0, 500_000), (RUN, clock), at(1_100_000), &mut gen, (false, true, false));
+        r.take_in(&retained(1, 1_200_000), (RUN, clock), at(1_300_000), &mut gen, (false, true, false));
+        r.take_in(&retained(2, 1_400_000), (RUN, clock), at(1_500_000), &mut gen, (false, false, false));
         let mut resumed = Generation { connected_us: Some(5_000_000), session_present: true, ..Default::default() };
-        r.take_in(&retained(3, 4_000_000), (RUN, clock), at(5_100_000), &mut resumed, (false, true));
+        r.take_in(&retained(3, 4_000_000), (RUN, clock), at(5_100_000), &mut resumed, (false, true, false));
         let taken: Vec<u64> = r.unrecorded.deliveries().iter().map(|d| d.seq).collect();
         assert_eq!(taken, vec![1, 3]);
         let rx = r.rx.as_ref().unwrap();
@@ -515,7 +536,7 @@ mod tests {
         assert_eq!(rx.replays_on_existing, 0, "both on a connection whose subscription was new");
         // A resumed session that subscribed again: its subscription existed.
         let mut again = Generation { session_present: true, suback_code: Some(1), ..resumed };
-        r.take_in(&retained(4, 4_500_000), (RUN, clock), at(5_200_000), &mut again, (false, false));
+        r.take_in(&retained(4, 4_500_000), (RUN, clock), at(5_200_000), &mut again, (false, false, true));
         let rx = r.rx.as_ref().unwrap();
         assert_eq!((rx.retained_replays, rx.replays_on_existing), (3, 1));
     }

@@ -10,7 +10,12 @@
 //! broker keeps the publisher's RETAIN); on MQTT 5, a Topic
 //! Alias (midge announces no Topic Alias Maximum) and, where a publisher
 //! sets an expiry (`Client::checks_expiry`), the Message Expiry Interval
-//! (`rules::expiry_breach`). A QoS
+//! (`rules::expiry_breach`); against what midge announced on MQTT 5, a
+//! packet above its Maximum Packet Size (`witness_size`, every packet
+//! read), a QoS ≥ 1 PUBLISH taken in with those in flight already at its
+//! Receive Maximum (`witness_in_flight`, with the peak and its time), its
+//! own message under no local, and a retained replay its retain handling
+//! forbids (`witness_replay`, after the recorder judged it a replay). A QoS
 //! 2 PUBLISH under an id still awaiting PUBREL (`witness_again`): the same
 //! message without DUP, or another one reusing the id. An acknowledgement
 //! for an unknown id (`witness_unknown_ack`), unless midge itself sent
@@ -21,7 +26,8 @@
 //! deliveries are recorded (`Recorder::record_deliveries`).
 //!
 //! Nothing here runs per delivery beyond a few comparisons unless something
-//! is sighted; the tracking header is decoded only then.
+//! is sighted; the tracking header is decoded only then (and on each
+//! delivery to a no local subscription, for its publisher).
 
 use super::state::Client;
 use crate::analysis::rules::{expiry_breach, ExpiryBreach};
@@ -87,6 +93,68 @@ impl Client {
         }
         if self.checks_expiry {
             self.witness_expiry(conn, m, at_us);
+        }
+        if self.group.maximum_packet_size.is_some() {
+            self.witness_size(conn, Some(m), at_us);
+        }
+        if self.group.no_local && self.protocol_v5() {
+            let p = self.wire_packet(conn, m, at_us);
+            if p.publisher.is_some() && p.publisher == self.me().publisher {
+                self.sight(conn, Sighting::OwnMessage, p);
+            }
+        }
+        self.witness_in_flight(conn, m, at_us);
+    }
+
+    /// The packet just read (`m`: a PUBLISH taken in, else another packet)
+    /// above the Maximum Packet Size midge announced (MQTT 5).
+    pub(super) fn witness_size(&mut self, conn: &Connection, m: Option<&Publish>, at_us: u64) {
+        let Some(max) = self.group.maximum_packet_size.filter(|_| self.protocol_v5()) else { return };
+        let Some(e) = conn.flight.last_received().filter(|e| e.size > max) else { return };
+        let mut p = match m {
+            Some(m) => self.wire_packet(conn, m, at_us),
+            None => WirePacket {
+                t_us: at_us,
+                connection: self.timeline.len() as u32,
+                packet_type: e.packet_type,
+                flags: e.flags,
+                pkid: e.pkid,
+                ..Default::default()
+            },
+        };
+        p.size = Some(e.size);
+        self.sight(conn, Sighting::AboveMaximumPacketSize, p);
+    }
+
+    /// A QoS ≥ 1 PUBLISH taken in (or sent again) while those in flight
+    /// toward midge were already at the Receive Maximum it announced (MQTT
+    /// 5): sighted, with the in-flight count it made and the peak.
+    pub(super) fn witness_in_flight(&mut self, conn: &Connection, m: &Publish, at_us: u64) {
+        let Some(max) = self.group.receive_maximum.filter(|_| m.qos > 0 && self.protocol_v5()) else { return };
+        let in_flight = self.session.inbound_in_flight();
+        if in_flight <= u32::from(max) {
+            return;
+        }
+        let mut p = self.wire_packet(conn, m, at_us);
+        p.in_flight = Some(in_flight);
+        self.sight(conn, Sighting::AboveReceiveMaximum, p);
+        self.recorder.witness().in_flight(in_flight, at_us);
+    }
+
+    /// A retained replay the subscription's retain handling forbids (MQTT
+    /// 5): any under 2, one on a connection that resumed its session and
+    /// subscribed again under 1. `before`: the recorder's replay counts
+    /// before it took `m` in (`Recorder::replays`).
+    pub(super) fn witness_replay(&mut self, conn: &Connection, m: &Publish, at_us: u64, before: (u64, u64)) {
+        let after = self.recorder.replays();
+        let what = match self.group.retain_handling {
+            2 if after.0 > before.0 => Sighting::ReplayUnasked,
+            1 if after.1 > before.1 => Sighting::ReplayOnExisting,
+            _ => return,
+        };
+        if self.protocol_v5() {
+            let p = self.wire_packet(conn, m, at_us);
+            self.sight(conn, what, p);
         }
     }
 

@@ -80,6 +80,10 @@ pub struct GroupPlan {
     pub no_local: bool,
     pub retain_as_published: bool,
     pub retain_handling: u8,
+    /// `subscribe.resubscribe`: SUBSCRIBE again on a resumed session that
+    /// holds the subscription (`client::connect::begin_connection`); under
+    /// retain handling 1 such a connection is owed no retained replay.
+    pub resubscribe: bool,
     /// MQTT 5 CONNECT Receive Maximum and Maximum Packet Size midge
     /// announces: limits on the broker toward this group's clients.
     pub receive_maximum: Option<u16>,
@@ -228,6 +232,7 @@ pub(super) fn group_plan(
         no_local: g.subscribe.as_ref().and_then(|f| f.get_ref().no_local).unwrap_or(false),
         retain_as_published: g.subscribe.as_ref().and_then(|f| f.get_ref().retain_as_published).unwrap_or(false),
         retain_handling: g.subscribe.as_ref().and_then(|f| f.get_ref().retain_handling).unwrap_or_default().code(),
+        resubscribe: g.subscribe.as_ref().and_then(|f| f.get_ref().resubscribe).unwrap_or(false),
         // In range: checked by the scenario's validation.
         receive_maximum: g.receive_maximum.as_ref().map(|v| *v.get_ref() as u16),
         maximum_packet_size: g.maximum_packet_size.as_ref().map(|v| *v.get_ref() as u32),

@@ -407,11 +407,12 @@ subscribe = { filter = "e/#", qos = 1, no_local = true, retain_as_published = tr
 name = "plain"
 clients = 2
 publish = { topic = "p/{i}", qos = 1, rate = 1.0 }
-subscribe = { filter = "p/#", qos = 1 }
+subscribe = { filter = "p/#", qos = 1, resubscribe = true }
 "#;
     let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
     let plan = Plan::build(&f, &Overrides::default()).unwrap();
     let (echo, plain) = (&plan.groups[0], &plan.groups[1]);
+    assert_eq!((echo.resubscribe, plain.resubscribe), (false, true));
     assert_eq!((echo.receive_maximum, echo.maximum_packet_size), (Some(5), Some(1024)));
     assert_eq!((echo.no_local, echo.retain_as_published, echo.retain_handling), (true, true, 2));
     let o = echo.connect_options("echo-0");

@@ -61,6 +61,18 @@ pub enum Sighting {
     TopicAlias,
     /// CONNACK Session Present = 1 to a CONNECT with clean start set.
     SessionPresent,
+    /// A QoS ≥ 1 PUBLISH received while the QoS ≥ 1 PUBLISHes in flight
+    /// toward midge were already at the Receive Maximum it announced.
+    AboveReceiveMaximum,
+    /// A packet larger than the Maximum Packet Size midge announced.
+    AboveMaximumPacketSize,
+    /// A retained replay under retain handling 2 (send none).
+    ReplayUnasked,
+    /// A retained replay under retain handling 1 on a connection that
+    /// resumed its session and subscribed again (the subscription existed).
+    ReplayOnExisting,
+    /// The subscriber's own message delivered back to it under no local.
+    OwnMessage,
 }
 
 /// One packet of a sighting, with what midge knows of its message.
@@ -94,6 +106,13 @@ pub struct WirePacket {
     /// The QoS the subscription was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted: Option<u8>,
+    /// Bytes on the wire (kept where the size is what a rule limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// QoS ≥ 1 PUBLISHes in flight toward midge once this one was read
+    /// (kept where the Receive Maximum is what it breaks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
 }
 
 /// A sighting's count, its first packets and the flight recorder at the first.
@@ -102,6 +121,9 @@ pub struct Sighted {
     pub what: Sighting,
     pub count: u64,
     pub first: Vec<WirePacket>,
+    /// Run-clock µs of the latest one (0 in records from before it was kept).
+    #[serde(default)]
+    pub last_us: u64,
     /// The connection's last packets when the first was seen, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flight: Vec<FlightEntry>,
@@ -116,6 +138,20 @@ pub struct Witness {
     /// publisher itself sent again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub copies: BTreeMap<u32, RangeSet>,
+    /// The most QoS ≥ 1 PUBLISHes in flight toward midge at once and when
+    /// first reached, where it was above the Receive Maximum midge
+    /// announced (`AboveReceiveMaximum`; the record's `max_inbound_inflight`
+    /// is then the same count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_peak: Option<InFlightPeak>,
+}
+
+/// A peak of QoS ≥ 1 PUBLISHes in flight toward midge, and when first reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightPeak {
+    pub in_flight: u32,
+    /// Run-clock µs.
+    pub t_us: u64,
 }
 
 impl Witness {
@@ -127,11 +163,19 @@ impl Witness {
         match self.sighted.iter_mut().find(|s| s.what == what) {
             Some(s) => {
                 s.count += 1;
+                s.last_us = s.last_us.max(p.t_us);
                 if s.first.len() < Self::FIRST_KEPT {
                     s.first.push(p);
                 }
             }
-            None => self.sighted.push(Sighted { what, count: 1, first: vec![p], flight: flight() }),
+            None => self.sighted.push(Sighted { what, count: 1, last_us: p.t_us, first: vec![p], flight: flight() }),
+        }
+    }
+
+    /// `in_flight` QoS ≥ 1 PUBLISHes toward midge at `t_us`: the peak if above the last one.
+    pub fn in_flight(&mut self, in_flight: u32, t_us: u64) {
+        if !matches!(self.in_flight_peak, Some(p) if p.in_flight >= in_flight) {
+            self.in_flight_peak = Some(InFlightPeak { in_flight, t_us });
         }
     }
 
@@ -159,9 +203,14 @@ mod tests {
         }
         w.sight(Sighting::Reordered, WirePacket::default(), Vec::new);
         let s = w.of(Sighting::CopyWithoutDup).unwrap();
-        assert_eq!((s.count, s.first.len(), s.flight[0].t_us), (10, Witness::FIRST_KEPT, 0));
+        assert_eq!((s.count, s.first.len(), s.flight[0].t_us, s.last_us), (10, Witness::FIRST_KEPT, 0, 9));
         assert_eq!(w.of(Sighting::Reordered).unwrap().count, 1);
         assert!(w.of(Sighting::AboveGranted).is_none());
+        // The in-flight peak: kept when higher, with when it was first reached.
+        for (n, t) in [(6, 10), (9, 20), (9, 30), (7, 40)] {
+            w.in_flight(n, t);
+        }
+        assert_eq!(w.in_flight_peak, Some(InFlightPeak { in_flight: 9, t_us: 20 }));
         let back: Witness = serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
         assert_eq!(back, w);
     }

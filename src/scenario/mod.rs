@@ -186,6 +186,10 @@ pub struct SubscribeSpec {
     pub no_local: Option<bool>,
     pub retain_as_published: Option<bool>,
     pub retain_handling: Option<RetainHandling>,
+    /// SUBSCRIBE again on a connection that resumed a session holding the
+    /// subscription (as clients that do not trust the session do); by
+    /// default midge relies on the session.
+    pub resubscribe: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

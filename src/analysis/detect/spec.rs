@@ -67,7 +67,13 @@ struct Breach<'a> {
     count: u64,
     packets: Vec<&'a WirePacket>,
     flight: &'a [FlightEntry],
+    /// When the latest occurrence was sighted (None: none sighted).
+    last_us: Option<u64>,
 }
+
+/// A sighting's packets (less the publisher's own resends), its flight
+/// recorder and when its latest occurrence was sighted.
+type Sighted<'a> = (Vec<&'a WirePacket>, &'a [FlightEntry], Option<u64>);
 
 /// The publishers' resent sequences, by publisher index.
 fn resent_by_publisher<'a>(plan: &Plan, record: &'a RunRecord) -> HashMap<u32, &'a RangeSet> {
@@ -77,17 +83,16 @@ fn resent_by_publisher<'a>(plan: &Plan, record: &'a RunRecord) -> HashMap<u32, &
 }
 
 /// A sighting's packets, less those the publisher itself sent again.
-fn sighted<'a>(
-    w: &'a Witness,
-    what: Sighting,
-    resent: &HashMap<u32, &RangeSet>,
-) -> (Vec<&'a WirePacket>, &'a [FlightEntry]) {
-    let Some(s) = w.of(what) else { return (Vec::new(), &[]) };
+fn sighted<'a>(w: &'a Witness, what: Sighting, resent: &HashMap<u32, &RangeSet>) -> Sighted<'a> {
+    let Some(s) = w.of(what) else { return (Vec::new(), &[], None) };
     let own = |p: &&WirePacket| match (p.publisher, p.seq) {
         (Some(publisher), Some(seq)) => resent.get(&publisher).is_some_and(|r| r.contains(seq)),
         _ => false,
     };
-    (s.first.iter().filter(|p| !own(p)).collect(), &s.flight)
+    let packets: Vec<&WirePacket> = s.first.iter().filter(|p| !own(p)).collect();
+    // Records from before `last_us` was kept: the last packet kept.
+    let last = packets.iter().map(|p| p.t_us).max().unwrap_or(0).max(s.last_us);
+    (packets, &s.flight, Some(last))
 }
 
 /// Every rule broken toward one client.
@@ -101,59 +106,100 @@ fn breaches<'a>(
     let group = plan.group_of(me);
     let announced = Announced::of(plan, c.index);
     let mut out = Vec::new();
-    let mut push = |rule: Rule, count: u64, (packets, flight): (Vec<&'a WirePacket>, &'a [FlightEntry])| {
+    let mut push = |rule: Rule, count: u64, (packets, flight, last_us): Sighted<'a>| {
         if count > 0 && rule.id(group.protocol).is_some() {
-            out.push(Breach { rule, count, packets, flight });
+            out.push(Breach { rule, count, packets, flight, last_us });
         }
     };
-    let none = || (Vec::new(), &[][..]);
-    if let Some(w) = c.witness.as_deref() {
-        push(Rule::TopicOrder, rules::order_breaches(streams, c.index), sighted(w, Sighting::Reordered, resent));
+    let w = c.witness.as_deref();
+    let of = |what: Sighting| w.and_then(|w| w.of(what)).map_or(0, |s| s.count);
+    // Without a witness nothing was sighted: no packets, and no counts from it.
+    let seen = |what: Sighting| match w {
+        Some(w) => sighted(w, what, resent),
+        None => (Vec::new(), &[][..], None),
+    };
+    push(Rule::TopicOrder, rules::order_breaches(streams, c.index), seen(Sighting::Reordered));
+    if let Some(w) = w {
         let copies = rules::copies_without_dup(w, |p| resent.get(&p).copied());
-        push(Rule::DupOnRedelivery, copies, sighted(w, Sighting::CopyWithoutDup, resent));
-        for what in [
-            Sighting::AboveGranted,
-            Sighting::PacketIdReused,
-            Sighting::UnknownAck,
-            Sighting::ExpiryNotDecremented,
-            Sighting::DeliveredExpired,
-            Sighting::TopicAlias,
-            Sighting::SessionPresent,
-        ] {
-            // Sighted by the client where its check held (`client::witness`).
-            let count = w.of(what).map_or(0, |s| s.count);
-            push(rules::rule_of(what), count, sighted(w, what, resent));
-        }
-        let live_retains = w.of(Sighting::RetainOnLive).map_or(0, |s| s.count);
-        let retains = rules::retain_flag_breaches(announced.retain_as_published, live_retains);
-        push(Rule::RetainOnLive, retains, sighted(w, Sighting::RetainOnLive, resent));
-    } else {
-        push(Rule::TopicOrder, rules::order_breaches(streams, c.index), none());
+        push(Rule::DupOnRedelivery, copies, seen(Sighting::CopyWithoutDup));
     }
-    let excess = rules::receive_maximum_excess(announced.receive_maximum, c.max_inbound_inflight);
-    push(Rule::ReceiveMaximum, excess.unwrap_or(0), none());
-    let large = rules::packet_too_large(announced.maximum_packet_size, c.max_inbound_packet);
-    push(Rule::MaximumPacketSize, u64::from(large), none());
+    for what in [
+        Sighting::AboveGranted,
+        Sighting::PacketIdReused,
+        Sighting::UnknownAck,
+        Sighting::ExpiryNotDecremented,
+        Sighting::DeliveredExpired,
+        Sighting::TopicAlias,
+        Sighting::SessionPresent,
+    ] {
+        // Sighted by the client where its check held (`client::witness`).
+        push(rules::rule_of(what), of(what), seen(what));
+    }
+    let retains = rules::retain_flag_breaches(announced.retain_as_published, of(Sighting::RetainOnLive));
+    push(Rule::RetainOnLive, retains, seen(Sighting::RetainOnLive));
+    let over = rules::receive_maximum_breaches(announced.receive_maximum, of(Sighting::AboveReceiveMaximum));
+    push(Rule::ReceiveMaximum, over, seen(Sighting::AboveReceiveMaximum));
+    let large = of(Sighting::AboveMaximumPacketSize);
+    let large = rules::packet_size_breaches(announced.maximum_packet_size, large, c.max_inbound_packet);
+    push(Rule::MaximumPacketSize, large, seen(Sighting::AboveMaximumPacketSize));
     if let Some(rx) = c.rx.as_deref() {
         // Retain handling 1 owes a new subscription its replays: only those on
         // a connection that resumed its session and subscribed again count.
-        let (replays, existed) = match announced.retain_handling {
-            1 => (rx.replays_on_existing, true),
-            _ => (rx.retained_replays, false),
+        let (replays, existed, what) = match announced.retain_handling {
+            1 => (rx.replays_on_existing, true, Sighting::ReplayOnExisting),
+            _ => (rx.retained_replays, false, Sighting::ReplayUnasked),
         };
         if let Some((rule, n)) = rules::retain_handling_breaches(announced.retain_handling, replays, existed) {
-            push(rule, n, none());
+            push(rule, n, seen(what));
         }
-        let own = me.publisher.and_then(|p| rx.streams.get(&p)).map_or(0, |s| s.received.len());
-        push(Rule::NoLocal, rules::no_local_breaches(announced.no_local, own), none());
     }
+    push(
+        Rule::NoLocal,
+        rules::no_local_breaches(announced.no_local, of(Sighting::OwnMessage)),
+        seen(Sighting::OwnMessage),
+    );
     out
+}
+
+/// A finding's summary: the Receive Maximum and Maximum Packet Size ones
+/// say the limit and what went above it; the others the rule broken.
+fn summary(b: &Breach, id: &str, client: &str, announced: Announced, c: &ClientRecord) -> String {
+    match (b.rule, announced.receive_maximum, announced.maximum_packet_size) {
+        (Rule::ReceiveMaximum, Some(max), _) => {
+            let peak = c.witness.as_deref().and_then(|w| w.in_flight_peak);
+            let at = peak.map_or(String::new(), |p| format!(" at {:.2} s", secs(p.t_us)));
+            let n = peak.map_or(c.max_inbound_inflight, |p| p.in_flight);
+            format!(
+                "[{id}] {n} QoS>0 PUBLISHes in flight toward {client}{at}, above the Receive Maximum of {max} it \
+                 announced (exceeded {} times: PUBLISHes received with {max} already in flight)",
+                b.count
+            )
+        }
+        (Rule::MaximumPacketSize, _, Some(max)) => match b.packets.first() {
+            Some(p) => format!(
+                "[{id}] a {}-byte {} sent to {client} at {:.2} s, above the Maximum Packet Size of {max} bytes it \
+                 announced ({} packet(s) above it, the largest {} bytes)",
+                p.size.unwrap_or(c.max_inbound_packet),
+                packet_type_name(p.packet_type),
+                secs(p.t_us),
+                b.count,
+                c.max_inbound_packet
+            ),
+            None => format!(
+                "[{id}] a {}-byte packet sent to {client}, above the Maximum Packet Size of {max} bytes it announced",
+                c.max_inbound_packet
+            ),
+        },
+        _ => format!("[{id}] broken {} time(s) toward {client}: {}", b.count, b.rule.title()),
+    }
 }
 
 fn spec_packet(plan: &Plan, p: &WirePacket) -> SpecPacket {
     let publisher = p.publisher.and_then(|i| plan.publishers.get(i as usize)).map(|&c| &plan.clients[c as usize]);
     let publish = p.packet_type == 3;
     SpecPacket {
+        size: p.size,
+        in_flight: p.in_flight,
         direction: if p.sent { "sent" } else { "received" }.to_string(),
         dup: publish && p.flags & 0x08 != 0,
         expiry_s: p.expiry_s,
@@ -168,6 +214,17 @@ fn spec_packet(plan: &Plan, p: &WirePacket) -> SpecPacket {
         topic_alias: p.alias,
         topic: publisher.and_then(|c| c.topic.clone()),
         packet_type: packet_type_name(p.packet_type).to_string(),
+    }
+}
+
+/// A finding's first and last time: of its first and latest packets as
+/// sighted; a count judged without packets (none sighted) spans the run.
+fn span(b: &Breach, run_end_us: u64) -> (f64, f64) {
+    let first_us = b.packets.iter().map(|p| p.t_us).min();
+    match (first_us, b.last_us) {
+        (Some(first), Some(last)) => (secs(first), secs(last.max(first))),
+        (Some(first), None) => (secs(first), secs(b.packets.iter().map(|p| p.t_us).max().unwrap_or(first))),
+        (None, _) => (0.0, secs(run_end_us)),
     }
 }
 
@@ -187,15 +244,17 @@ pub fn spec_violations(plan: &Plan, record: &RunRecord, streams: &[StreamTally])
                     client_ids.push(p);
                 }
             }
-            let first_s = packets.first().map_or(0.0, |p| p.t_s);
-            let last_s = if b.count as usize > packets.len() {
-                secs(record.run_end_us)
-            } else {
-                packets.last().map_or(first_s, |p| p.t_s)
+            let (first_s, last_s) = span(&b, record.run_end_us);
+            let announced = Announced::of(plan, c.index);
+            let peak = c.witness.as_deref().and_then(|w| w.in_flight_peak).filter(|_| b.rule == Rule::ReceiveMaximum);
+            let announced_limit = match b.rule {
+                Rule::ReceiveMaximum => announced.receive_maximum.map(u32::from),
+                Rule::MaximumPacketSize => announced.maximum_packet_size,
+                _ => None,
             };
             let finding = Finding {
                 kind: FindingKind::SpecViolation,
-                summary: format!("[{id}] broken {} time(s) toward {}: {}", b.count, me.client_id, b.rule.title()),
+                summary: summary(&b, id, &me.client_id, announced, c),
                 client_ids,
                 count: b.count,
                 first_s,
@@ -211,6 +270,9 @@ pub fn spec_violations(plan: &Plan, record: &RunRecord, streams: &[StreamTally])
                         protocol: protocol.as_str().to_string(),
                         title: b.rule.title().to_string(),
                     },
+                    announced_limit,
+                    peak_in_flight: (b.rule == Rule::ReceiveMaximum).then_some(c.max_inbound_inflight),
+                    peak_s: peak.map(|p| secs(p.t_us)),
                 }),
             };
             out.push((b.rule, c.index, finding));

@@ -1029,16 +1029,18 @@ fn mqtt5_spec_violations_take_their_5_0_ids() {
 }
 
 /// The group's MQTT 5 keys are what the client announced and asked
-/// (`Announced::of`): Receive Maximum 5 with 12 in flight at once is 7 over
-/// it; a 2,000-byte packet above a Maximum Packet Size of 1,024 is one
-/// breach; 3 retained replays under retain handling "never"; 4 of its own
-/// messages back under no_local; RETAIN on 2 live deliveries is no breach
-/// under retain_as_published. The same record from a group without those
+/// (`Announced::of`): Receive Maximum 5 with 7 PUBLISHes sighted above it
+/// (6 to 12 in flight, the peak 12 at 2.6 s) is 7 breaches; a 2,000-byte
+/// packet above a Maximum Packet Size of 1,024 is one; 3 retained replays
+/// under retain handling "never"; 4 of its own messages back under
+/// no_local; RETAIN on 2 live deliveries is no breach under
+/// retain_as_published. Each finding shows its packets and spans the time
+/// of its first to its last. The same record from a group without those
 /// keys (nothing announced, no option asked) shows only the RETAIN on live
 /// deliveries.
 #[test]
 fn announced_limits_and_subscription_options_are_the_groups_keys() {
-    use crate::record::wire::Sighting;
+    use crate::record::wire::{Sighting, WirePacket};
     let text = |keys: bool| {
         let (limits, options) = match keys {
             true => (
@@ -1065,13 +1067,72 @@ fn announced_limits_and_subscription_options_are_the_groups_keys() {
         for i in 0..2 {
             w.sight(Sighting::RetainOnLive, seen(2 * S + i, i, 0b0011), Vec::new);
         }
+        // 6, 7, …, 12 in flight: a PUBLISH every 100 ms from 2 s.
+        for (k, n) in (6..=12u32).enumerate() {
+            let t = 2 * S + k as u64 * S / 10;
+            let p = WirePacket { in_flight: Some(n), ..seen(t, k as u64, 0b0010) };
+            w.sight(Sighting::AboveReceiveMaximum, p, Vec::new);
+            w.in_flight(n, t);
+        }
+        let big = WirePacket { size: Some(2_000), ..seen(3 * S, 9, 0b0010) };
+        w.sight(Sighting::AboveMaximumPacketSize, big, Vec::new);
+        for i in 0..3 {
+            w.sight(Sighting::ReplayUnasked, seen(S + i * S / 10, 0, 0b0011), Vec::new);
+        }
+        for i in 0..4 {
+            w.sight(Sighting::OwnMessage, seen(4 * S + i * S, i, 0b0010), Vec::new);
+        }
         rec
     };
     let plan = kit::plan(&text(true));
-    let got: Vec<(String, u64)> =
-        spec_findings(&plan, &record(&plan)).into_iter().map(|(id, _, n, _)| (id, n)).collect();
-    let want = [("MQTT-3.3.4-9", 7), ("MQTT-3.1.2-24", 1), ("MQTT-3.3.1-11", 3), ("MQTT-3.8.3-3", 4)];
-    assert_eq!(got, want.map(|(id, n)| (id.to_string(), n)));
+    let rec = record(&plan);
+    let got: Vec<(String, u64, Vec<Option<u64>>)> =
+        spec_findings(&plan, &rec).into_iter().map(|(id, _, n, seqs)| (id, n, seqs)).collect();
+    let want = [
+        ("MQTT-3.3.4-9", 7, vec![0, 1, 2, 3]),
+        ("MQTT-3.1.2-24", 1, vec![9]),
+        ("MQTT-3.3.1-11", 3, vec![0, 0, 0]),
+        ("MQTT-3.8.3-3", 4, vec![0, 1, 2, 3]),
+    ];
+    assert_eq!(got, want.map(|(id, n, seqs)| (id.to_string(), n, seqs.into_iter().map(Some).collect())));
+    let report = crate::analysis::analyse(&plan, &rec);
+    let spec: Vec<&crate::analysis::model::Finding> =
+        report.findings.iter().filter(|f| f.kind == FindingKind::SpecViolation).collect();
+    let words: Vec<(&str, f64, f64)> = spec.iter().map(|f| (f.summary.as_str(), f.first_s, f.last_s)).collect();
+    assert_eq!(
+        words,
+        vec![
+            (
+                "[MQTT-3.3.4-9] 12 QoS>0 PUBLISHes in flight toward echo0 at 2.60 s, above the Receive Maximum \
+                 of 5 it announced (exceeded 7 times: PUBLISHes received with 5 already in flight)",
+                2.0,
+                2.6
+            ),
+            (
+                "[MQTT-3.1.2-24] a 2000-byte PUBLISH sent to echo0 at 3.00 s, above the Maximum Packet Size of \
+                 1024 bytes it announced (1 packet(s) above it, the largest 2000 bytes)",
+                3.0,
+                3.0
+            ),
+            (
+                "[MQTT-3.3.1-11] broken 3 time(s) toward echo0: retain handling 2: no retained messages sent on \
+                 subscribe",
+                1.0,
+                1.2
+            ),
+            (
+                "[MQTT-3.8.3-3] broken 4 time(s) toward echo0: no local: a client's own messages are not \
+                 forwarded back to it",
+                4.0,
+                7.0
+            ),
+        ]
+    );
+    let rm = spec[0].evidence.spec().unwrap();
+    assert_eq!((rm.announced_limit, rm.peak_in_flight, rm.peak_s), (Some(5), Some(12), Some(2.6)));
+    assert_eq!(rm.packets.iter().map(|p| p.in_flight).collect::<Vec<_>>(), [6, 7, 8, 9].map(Some));
+    let size = spec[1].evidence.spec().unwrap();
+    assert_eq!((size.announced_limit, size.packets[0].size, size.peak_in_flight), (Some(1024), Some(2000), None));
     let plan = kit::plan(&text(false));
     let got: Vec<(String, u64)> =
         spec_findings(&plan, &record(&plan)).into_iter().map(|(id, _, n, _)| (id, n)).collect();

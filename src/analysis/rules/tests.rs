@@ -58,12 +58,17 @@ fn qos_above_the_granted_one() {
 
 #[test]
 fn receive_maximum_and_packet_size_against_what_midge_announced() {
-    assert_eq!(receive_maximum_excess(Some(10), 14), Some(4));
-    assert_eq!(receive_maximum_excess(Some(10), 10), None);
-    assert_eq!(receive_maximum_excess(None, 60_000), None);
-    assert!(packet_too_large(Some(1024), 1025));
-    assert!(!packet_too_large(Some(1024), 1024));
-    assert!(!packet_too_large(None, u32::MAX));
+    assert_eq!(receive_maximum_breaches(Some(10), 14), 14);
+    assert_eq!(receive_maximum_breaches(None, 14), 0, "nothing announced: nothing owed");
+    assert_eq!(packet_size_breaches(Some(1024), 3, 5000), 3, "each packet sighted");
+    assert_eq!(packet_size_breaches(Some(1024), 0, 1025), 1, "none sighted, the largest read above it");
+    assert_eq!(packet_size_breaches(Some(1024), 0, 1024), 0);
+    assert_eq!(packet_size_breaches(None, 0, u32::MAX), 0);
+    for what in [Sighting::AboveReceiveMaximum, Sighting::ReplayOnExisting, Sighting::OwnMessage] {
+        assert_ne!(rule_of(what).id(ProtocolVersion::V5), None, "{what:?}");
+    }
+    assert_eq!(rule_of(Sighting::AboveMaximumPacketSize), Rule::MaximumPacketSize);
+    assert_eq!(rule_of(Sighting::ReplayUnasked), Rule::RetainHandlingNone);
 }
 
 #[test]

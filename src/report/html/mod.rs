@@ -227,7 +227,7 @@ fn findings_list(o: &mut String, r: &Report) {
 /// "Protocol violations": per rule, its count and clients and the packets
 /// (as report.md's section, `markdown::violations`).
 fn violations_tables(o: &mut String, r: &Report) {
-    use crate::report::markdown::violations::{by_rule, flags, publisher_seq};
+    use crate::report::markdown::violations::{by_rule, flags, limit_line, publisher_seq};
     let rules = by_rule(r);
     if rules.is_empty() {
         return;
@@ -244,6 +244,9 @@ fn violations_tables(o: &mut String, r: &Report) {
             list.len(),
             esc(&clients.join(", "))
         );
+        for line in list.iter().take(10).filter_map(|e| limit_line(rule, e)) {
+            let _ = writeln!(o, "<p>{}</p>", esc(&line));
+        }
         if list.iter().all(|e| e.packets.is_empty()) {
             o.push_str("<p>Judged from the client's record (not one packet): no packets kept.</p>\n");
             continue;

@@ -234,3 +234,42 @@ fn a_failed_expectation_says_why_in_words() {
     assert_eq!(reason(&e(None, false, Comparison::AtMost, 1, LimitUnit::Us)), "nothing was observed to judge");
     assert_eq!(reason(&e(Some(0), true, Comparison::AtMost, 0, LimitUnit::Count)), "");
 }
+
+/// "Protocol violations" shows the packets of an announced limit broken:
+/// the Receive Maximum's peak and each PUBLISH's in-flight count, the
+/// Maximum Packet Size's packet with its size.
+#[test]
+fn announced_limits_broken_show_their_packets_and_the_peak() {
+    use crate::record::wire::{Sighting, WirePacket};
+    use testkit::{connect, every, publish};
+    let plan = testkit::plan(
+        "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"pub\"\npublish = { topic = \"t/1\", qos = 1, rate = 10.0 }\n\
+         [[group]]\nname = \"sub\"\nreceive_maximum = 5\nmaximum_packet_size = 1024\nsubscribe = { filter = \"t/#\", qos = 1 }\n",
+    );
+    let mut rec = testkit::record(&plan);
+    connect(&mut rec, 0, 500_000, 10_000_000, None);
+    connect(&mut rec, 1, 500_000, 10_000_000, None);
+    publish(&mut rec, 0, 1, every(1_000_000, 100_000, 10));
+    let c = &mut rec.clients[1];
+    (c.max_inbound_inflight, c.max_inbound_packet) = (7, 2_000);
+    let w = c.witness.get_or_insert_with(Default::default);
+    let at = |t_us: u64, seq: u64| WirePacket {
+        t_us,
+        packet_type: 3,
+        flags: 0b0010,
+        pkid: 3,
+        publisher: Some(0),
+        seq: Some(seq),
+        ..Default::default()
+    };
+    for (n, t) in [(6, 2_000_000), (7, 2_100_000)] {
+        w.sight(Sighting::AboveReceiveMaximum, WirePacket { in_flight: Some(n), ..at(t, n.into()) }, Vec::new);
+        w.in_flight(n, t);
+    }
+    w.sight(Sighting::AboveMaximumPacketSize, WirePacket { size: Some(2_000), ..at(3_000_000, 9) }, Vec::new);
+    let md = super::render(&crate::analysis::analyse(&plan, &rec));
+    assert!(md.contains("- sub0: 7 in flight at most at 2.1 s, its Receive Maximum 5\n"), "{md}");
+    assert!(md.contains("| sub0 | 2.1 | received | PUBLISH | QoS 1 7 in flight | 3 | t/1 | pub0 #7 |\n"), "{md}");
+    assert!(md.contains("- sub0: its Maximum Packet Size 1024 bytes, the largest shown 2000 bytes\n"), "{md}");
+    assert!(md.contains("| sub0 | 3 | received | PUBLISH | QoS 1 2000 bytes | 3 | t/1 | pub0 #9 |\n"), "{md}");
+}

@@ -20,12 +20,26 @@ pub fn by_rule(r: &Report) -> Vec<(&RuleEvidence, Vec<&SpecEvidence>)> {
     out
 }
 
-/// A packet's flags as words: DUP, QoS n, RETAIN (a PUBLISH's), else "-".
+/// A packet's flags as words: DUP, QoS n, RETAIN (a PUBLISH's), else "-";
+/// then its size and the PUBLISHes in flight where the rule is about them.
 pub fn flags(p: &SpecPacket) -> String {
-    if p.packet_type != "PUBLISH" {
+    let mut words = Vec::new();
+    if p.packet_type == "PUBLISH" {
+        publish_flags(p, &mut words);
+    }
+    if let Some(size) = p.size {
+        words.push(format!("{size} bytes"));
+    }
+    if let Some(n) = p.in_flight {
+        words.push(format!("{n} in flight"));
+    }
+    if words.is_empty() {
         return "-".into();
     }
-    let mut words = Vec::new();
+    words.join(" ")
+}
+
+fn publish_flags(p: &SpecPacket, words: &mut Vec<String>) {
     if p.dup {
         words.push("DUP".to_string());
     }
@@ -42,7 +56,6 @@ pub fn flags(p: &SpecPacket) -> String {
     if let Some(a) = p.topic_alias {
         words.push(format!("alias {a}"));
     }
-    words.join(" ")
 }
 
 /// "publisher #seq (sent at s)", or "-" for a packet not of a midge message.
@@ -53,6 +66,23 @@ pub fn publisher_seq(p: &SpecPacket) -> String {
             None => format!("{who} #{seq}"),
         },
         _ => "-".into(),
+    }
+}
+
+/// What went above an announced limit, in words (None: the rule has no limit).
+pub fn limit_line(rule: &RuleEvidence, e: &SpecEvidence) -> Option<String> {
+    let limit = e.announced_limit?;
+    match (rule.name.as_str(), e.peak_in_flight) {
+        ("receive_maximum", Some(peak)) => {
+            let at = e.peak_s.map_or(String::new(), |s| format!(" at {s} s"));
+            Some(format!("{}: {peak} in flight at most{at}, its Receive Maximum {limit}", e.client))
+        }
+        ("maximum_packet_size", _) => {
+            let largest = e.packets.iter().filter_map(|p| p.size).max();
+            let size = largest.map_or(String::new(), |b| format!(", the largest shown {b} bytes"));
+            Some(format!("{}: its Maximum Packet Size {limit} bytes{size}", e.client))
+        }
+        _ => None,
     }
 }
 
@@ -70,9 +100,16 @@ pub fn protocol_violations(o: &mut String, r: &Report) {
         let more = if clients.len() > 10 { format!(" and {} more", clients.len() - 10) } else { String::new() };
         let _ = writeln!(o, "### [{}] {} (MQTT {}, `{}`)\n", rule.id, rule.title, rule.protocol, rule.name);
         let _ = writeln!(o, "{count} time(s), toward {} client(s): {shown}{more}.\n", clients.len());
+        let limits: Vec<String> = list.iter().take(10).filter_map(|e| limit_line(rule, e)).collect();
+        for line in &limits {
+            let _ = writeln!(o, "- {line}");
+        }
+        if !limits.is_empty() {
+            o.push('\n');
+        }
         if list.iter().all(|e| e.packets.is_empty()) {
-            // A limit judged over the whole connection (Receive Maximum,
-            // Maximum Packet Size, retained replays, own messages): no packet kept.
+            // A count judged from the record with nothing sighted (a record
+            // without a witness, a packet too large to decode): no packet kept.
             let _ = writeln!(o, "Judged from the client's record (not one packet): no packets kept.\n");
             continue;
         }
