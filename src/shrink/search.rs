@@ -49,6 +49,7 @@ pub struct Candidate {
 
 /// The greedy search over one scenario.
 pub struct Shrinker {
+    original: Table,
     current: Table,
     queue: VecDeque<(String, Table)>,
     tried: HashSet<String>,
@@ -68,10 +69,28 @@ impl Shrinker {
         let mut tried = HashSet::new();
         tried.insert(to_text(&current));
         let queue = candidates(&current).into();
-        Ok(Shrinker { current, queue, tried, failed: HashSet::new(), pending: None, kept: Vec::new() })
+        Ok(Shrinker {
+            original: current.clone(),
+            current,
+            queue,
+            tried,
+            failed: HashSet::new(),
+            pending: None,
+            kept: Vec::new(),
+        })
     }
 
     /// The scenario as it stands (the smallest that reproduced so far).
+    pub fn current(&self) -> &Table {
+        &self.current
+    }
+
+    /// The scenario the search started from (the run's duration in it).
+    pub fn original(&self) -> &Table {
+        &self.original
+    }
+
+    /// The scenario as it stands, as text.
     pub fn current_text(&self) -> String {
         to_text(&self.current)
     }
@@ -182,14 +201,14 @@ pub fn candidates(doc: &Table) -> Vec<(String, Table)> {
     out
 }
 
-fn faults(doc: &Table) -> &[Value] {
+pub fn faults(doc: &Table) -> &[Value] {
     doc.get("fault").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// The `i`-th fault as the progress line names it: `cut of "sub"`, by what
 /// it does and to whom, not by when (a scaled duration moves it) nor by its
 /// index (a dropped fault shifts it); `#2`, … where several are alike.
-fn fault_label(doc: &Table, i: usize) -> String {
+pub fn fault_label(doc: &Table, i: usize) -> String {
     let what = |f: &Value| {
         let action = f.get("action").and_then(Value::as_str).unwrap_or("?").to_string();
         match f.get("group").and_then(Value::as_str) {
