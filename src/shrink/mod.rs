@@ -54,7 +54,8 @@ pub struct ShrinkOptions {
     /// No candidate starts once this has passed, or when its planned
     /// duration would take the search past it.
     pub max_time: Duration,
-    /// The finding kind to keep (default: the first about the broker).
+    /// The finding kind to keep, or `spec_violation:RULE` (default: the
+    /// first about the broker).
     pub finding: Option<String>,
     pub workers: Option<usize>,
     /// A line per candidate on stderr.
