@@ -169,7 +169,7 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::evidence::{RuleEvidence, SpecEvidence};
+    use crate::analysis::evidence::SpecEvidence;
     use crate::analysis::testkit as kit;
 
     fn spec(rule: Rule, protocol: ProtocolVersion, count: u64) -> Finding {
@@ -180,18 +180,17 @@ mod tests {
             count,
             first_s: 1.0,
             last_s: 2.0,
-            evidence: Evidence::Spec(SpecEvidence {
-                client: "sub0".into(),
-                count,
-                flight_recorder: Vec::new(),
-                packets: Vec::new(),
-                rule: RuleEvidence {
-                    id: rule.id(protocol).unwrap_or_default().into(),
-                    name: rule.name(),
-                    protocol: protocol.as_str().into(),
-                    title: rule.title().into(),
-                },
-            }),
+            // As report.json holds it (fields the judgement does not read left out).
+            evidence: Evidence::Spec(
+                serde_json::from_value::<SpecEvidence>(serde_json::json!({
+                    "client": "sub0", "count": count, "flight_recorder": [], "packets": [],
+                    "rule": {
+                        "id": rule.id(protocol).unwrap_or_default(), "name": rule.name(),
+                        "protocol": protocol.as_str(), "title": rule.title(),
+                    },
+                }))
+                .unwrap(),
+            ),
         }
     }
 
