@@ -322,10 +322,15 @@ fn shipped_bug_scenarios_reproduce_on_debians_mosquitto() {
         );
         r
     };
-    // Out of order on one topic: a qos_violation, which [expect] shows asks for.
+    let passed = |r: &serde_json::Value, name: &str| {
+        let e = r["expectations"].as_array().unwrap().iter().find(|e| e["name"] == name);
+        assert_eq!(e.unwrap_or_else(|| panic!("no {name}: {}", r["expectations"]))["pass"], true, "{name}");
+    };
+    // Out of order on one topic: a qos_violation and a spec_violation under
+    // the topic order rule, which [expect] shows asks for.
     let r = run("mosquitto-expiry-reorder");
-    let shows = r["expectations"].as_array().unwrap().iter().find(|e| e["name"] == "shows qos_violation findings");
-    assert_eq!(shows.expect("checked")["pass"], true);
+    passed(&r, "shows qos_violation findings");
+    passed(&r, "shows spec_violation [MQTT-4.6.0-6] findings");
     let ooo = r["messages"]["out_of_order"].as_u64().unwrap();
     assert!(ooo > 0, "out of order");
     let qos = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "qos_violation").expect("raised");
@@ -337,11 +342,30 @@ fn shipped_bug_scenarios_reproduce_on_debians_mosquitto() {
     assert!(r["broker"]["config"].as_str().unwrap().contains("max_connections 6"));
     // Receive Maximum 5, more in flight: a spec_violation under MQTT-3.3.4-9.
     let r = run("mosquitto-receive-maximum");
+    passed(&r, "shows spec_violation [MQTT-3.3.4-9] findings");
     let spec = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "spec_violation").expect("raised");
     assert_eq!(spec["evidence"]["rule"]["id"], "MQTT-3.3.4-9", "{spec}");
     assert_eq!(spec["evidence"]["client"], "narrow-0", "{spec}");
     assert!(spec["count"].as_u64().unwrap() > 0, "{spec}");
     assert_eq!(r["messages"]["lost"], 0);
+    // Its shrink (one run: the budget ends the search at the rerun as
+    // recorded) writes a scenario that names the rule, in `shows` and in
+    // its header.
+    let small = dir.path().join("rm.toml");
+    let run_dir = dir.path().join("mosquitto-receive-maximum");
+    let out = midge(&["shrink", run_dir.to_str().unwrap(), "--out", small.to_str().unwrap(), "--max-runs", "1", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shows:  spec_violation (rule MQTT-3.3.4-9)"));
+    let text = std::fs::read_to_string(&small).unwrap();
+    assert!(text.contains("\n# Reproduces: spec_violation [MQTT-3.3.4-9] (receive_maximum): a server sends no more QoS 1/2 PUBLISHes unacknowledged than the client's Receive Maximum.\n"), "{text}");
+    assert!(text.contains("# Broker: mosquitto version 2.0.11 ("), "{text}");
+    assert!(text.contains("# Nothing smaller reproduced: this is the scenario as recorded."), "{text}");
+    let doc: toml::Table = text.parse().unwrap();
+    assert_eq!(
+        doc["expect"]["shows"].as_array().unwrap(),
+        &[toml::Value::from("spec_violation:MQTT-3.3.4-9")],
+        "{text}"
+    );
 }
 
 /// A loss shown among bystanders: a proxy drop of 3 PUBLISH to the QoS 1
@@ -412,6 +436,13 @@ count = 3
     assert_eq!(groups, [("sub".to_string(), 1), ("pub".to_string(), 1)], "{text}");
     assert_eq!(doc["expect"]["shows"].as_array().unwrap(), &[toml::Value::from("qos_violation")], "{text}");
     assert_eq!(doc["fault"].as_array().unwrap().len(), 1, "the drop stays: {text}");
+    // The file says what it reproduces, where from, and what each key was.
+    assert!(text.starts_with("# A bug reproduction, shrunk by `midge shrink`.\n"), "{text}");
+    assert!(text.contains("\n# Reproduces: qos_violation: a delivery guarantee was broken.\n"), "{text}");
+    assert!(text.contains(&format!(" ({}).\n", run_dir.display())), "the run folder: {text}");
+    assert!(text.contains(&format!("\n# Rerun: midge run {}\n", small.display())), "{text}");
+    assert!(text.contains("\n#   drop group \"idle\"\n"), "{text}");
+    assert!(text.contains("\nclients = 1  # was 4\n"), "{text}");
 
     // The written scenario, run again: the loss again, and the run passes
     // because [expect] shows asks for it.

@@ -13,14 +13,19 @@
 //! What is set is checked as asked: `lost`, `duplicated`, `out_of_order`,
 //! `received_min`, `connect_p99`, `e2e_p99`, `ack_p99` (a latency with no
 //! samples fails), `no <kind> findings` per `[expect] findings`, and
-//! `shows <kind> findings` (at least one) per `[expect] shows`. A scenario
+//! `shows <kind> findings` (at least one) per `[expect] shows`, or `shows
+//! spec_violation [<rule id>] findings` for an entry naming a rule (only
+//! that rule's spec_violation findings count). A scenario
 //! with `shows` is a bug reproduction: the QoS contract does not stand in
 //! for what it leaves unset (it is there to see the contract broken), so it
 //! passes exactly when it shows what it says, within what it sets.
 
-use crate::analysis::model::{Comparison, ExpectationResult, LimitUnit, Report};
+use crate::analysis::evidence::Evidence;
+use crate::analysis::model::{Comparison, ExpectationResult, Finding, LimitUnit, Report};
+use crate::mqtt::protocol::ProtocolVersion;
+use crate::mqtt::rules::Rule;
 use crate::record::vocab::{Cause, FindingKind};
-use crate::scenario::Expect;
+use crate::scenario::{Expect, Shown};
 
 fn max_check(name: &str, threshold: u64, observed: u64) -> ExpectationResult {
     ExpectationResult {
@@ -70,6 +75,27 @@ pub fn protocol_violations(r: &Report) -> u64 {
         .sum();
     let breaches: u64 = r.findings.iter().filter(|f| f.kind == FindingKind::SpecViolation).map(|f| f.count).sum();
     closed + breaches
+}
+
+/// Whether finding `f` is one `shown` asks for: its kind, and when it
+/// names a rule, a spec_violation of that rule.
+fn shows(f: &Finding, shown: &Shown) -> bool {
+    f.kind == shown.kind
+        && match (shown.rule, &f.evidence) {
+            (None, _) => true,
+            (Some(rule), Evidence::Spec(e)) => Rule::from_word(&e.rule.name) == Some(rule),
+            (Some(_), _) => false,
+        }
+}
+
+/// "shows spec_violation [MQTT-3.3.4-9] findings": the rule by its id in
+/// the run's protocol (the first group's, as report.json's `scenario.protocol`).
+fn shows_name(shown: &Shown, r: &Report) -> String {
+    let Some(rule) = shown.rule else { return format!("shows {} findings", shown.kind) };
+    let protocol =
+        if r.scenario.protocol == ProtocolVersion::V5.as_str() { ProtocolVersion::V5 } else { ProtocolVersion::V311 };
+    let id = rule.id(protocol).or(rule.id(ProtocolVersion::V5)).unwrap_or_default();
+    format!("shows {} [{id}] findings", shown.kind)
 }
 
 pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
@@ -124,10 +150,10 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
         let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
         out.push(max_check(&format!("no {kind} findings"), 0, n));
     }
-    for kind in &expect.shows {
-        let n = r.findings.iter().filter(|f| f.kind == *kind).count() as u64;
+    for shown in &expect.shows {
+        let n = r.findings.iter().filter(|f| shows(f, shown)).count() as u64;
         out.push(ExpectationResult {
-            name: format!("shows {kind} findings"),
+            name: shows_name(shown, r),
             threshold: ">= 1".into(),
             observed: Some(n),
             pass: n >= 1,
@@ -138,4 +164,69 @@ pub fn evaluate(expect: &Expect, r: &Report) -> Vec<ExpectationResult> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::evidence::SpecEvidence;
+    use crate::analysis::testkit as kit;
+
+    fn spec(rule: Rule, protocol: ProtocolVersion, count: u64) -> Finding {
+        Finding {
+            kind: FindingKind::SpecViolation,
+            summary: String::new(),
+            client_ids: vec!["sub0".into()],
+            count,
+            first_s: 1.0,
+            last_s: 2.0,
+            // As report.json holds it (fields the judgement does not read left out).
+            evidence: Evidence::Spec(
+                serde_json::from_value::<SpecEvidence>(serde_json::json!({
+                    "client": "sub0", "count": count, "flight_recorder": [], "packets": [],
+                    "rule": {
+                        "id": rule.id(protocol).unwrap_or_default(), "name": rule.name(),
+                        "protocol": protocol.as_str(), "title": rule.title(),
+                    },
+                }))
+                .unwrap(),
+            ),
+        }
+    }
+
+    /// (name, observed, pass) of every `shows` expectation of `shows` over
+    /// a report of a run with no findings but `findings`.
+    fn judged(protocol: &str, shows: &str, findings: Vec<Finding>) -> Vec<(String, Option<u64>, bool)> {
+        let text = format!(
+            "name = \"t\"\nprotocol = \"{protocol}\"\n[[group]]\nname = \"sub\"\n[expect]\nshows = [{shows}]\n"
+        );
+        let plan = kit::plan(&text);
+        let mut r = crate::analysis::analyse(&plan, &kit::record(&plan));
+        r.findings = findings;
+        evaluate(&plan.expect, &r).into_iter().map(|e| (e.name, e.observed, e.pass)).collect()
+    }
+
+    #[test]
+    fn a_shown_rule_counts_only_that_rules_spec_violations() {
+        let v5 = ProtocolVersion::V5;
+        let found = vec![spec(Rule::TopicOrder, v5, 68), spec(Rule::TopicOrder, v5, 3), spec(Rule::NoLocal, v5, 2)];
+        let shows = "\"spec_violation:MQTT-3.3.4-9\", \"spec_violation:topic_order\", \"spec_violation\"";
+        assert_eq!(
+            judged("5", shows, found),
+            [
+                ("shows spec_violation [MQTT-3.3.4-9] findings".to_string(), Some(0), false),
+                ("shows spec_violation [MQTT-4.6.0-6] findings".to_string(), Some(2), true),
+                ("shows spec_violation findings".to_string(), Some(3), true),
+            ]
+        );
+        // A rule named by its 5.0 id is the same rule on 3.1.1, and named by 3.1.1's id there.
+        let found = vec![spec(Rule::QosAboveGranted, ProtocolVersion::V311, 1)];
+        let named = judged("3.1.1", "\"spec_violation:MQTT-3.8.4-8\"", found);
+        assert_eq!(named, [("shows spec_violation [MQTT-3.8.4-6] findings".to_string(), Some(1), true)]);
+        // Another kind never counts for a rule.
+        let mut loss = spec(Rule::TopicOrder, v5, 1);
+        loss.kind = FindingKind::QosViolation;
+        let judged_loss = judged("5", "\"spec_violation:topic_order\"", vec![loss]);
+        assert_eq!(judged_loss, [("shows spec_violation [MQTT-4.6.0-6] findings".to_string(), Some(0), false)]);
+    }
 }

@@ -1,7 +1,6 @@
-//! The rules of the protocol midge checks a broker against (`Rule`: one
-//! normative statement each, its `[MQTT-x.y.z-n]` id in MQTT 3.1.1 and 5.0,
-//! its title and what midge checks), and the checks themselves: pure
-//! functions, one per rule, over what the record holds. The client applies
+//! What midge checks for each rule of the protocol (`Rule::check`; the
+//! rules themselves, their ids, names and titles: `mqtt::rules`), and the
+//! checks: pure functions, one per rule, over what the record holds. The client applies
 //! the wire-side ones as it reads (`client::witness`: only what they flag is
 //! kept); `detect::spec` turns their counts into `spec_violation` findings.
 //!
@@ -12,129 +11,12 @@
 //! without those options owes none of their restrictions.
 
 use crate::analysis::tally::StreamTally;
-use crate::mqtt::protocol::ProtocolVersion;
+use crate::mqtt::rules::Rule;
 use crate::record::logs::RangeSet;
 use crate::record::wire::{Sighting, Witness};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A normative statement of the protocol a broker can be seen to break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// QoS ≥ 1 messages of one publisher on one topic reach a subscriber in order.
-    TopicOrder,
-    /// A PUBLISH sent again carries DUP = 1.
-    DupOnRedelivery,
-    /// A delivery's QoS is at most the granted one.
-    QosAboveGranted,
-    /// A new PUBLISH takes a packet id not in use.
-    PacketIdInUse,
-    /// PUBACK / PUBREC / PUBREL / PUBCOMP name the id of a PUBLISH sent.
-    AckPacketId,
-    /// A clean start is answered with Session Present = 0.
-    SessionPresentOnCleanStart,
-    /// RETAIN = 0 on a message forwarded to an established subscription.
-    RetainOnLive,
-    /// No more QoS ≥ 1 PUBLISHes in flight than the client's Receive Maximum.
-    ReceiveMaximum,
-    /// No packet above the client's Maximum Packet Size.
-    MaximumPacketSize,
-    /// The Message Expiry Interval is lowered by the time the broker held the message.
-    ExpiryDecremented,
-    /// A message past its expiry is not delivered.
-    ExpiredDelivered,
-    /// Retain Handling 1: no retained replay for a subscription that existed.
-    RetainHandlingExisting,
-    /// Retain Handling 2: no retained replay at all.
-    RetainHandlingNone,
-    /// No Local: a client's own messages are not sent back to it.
-    NoLocal,
-    /// No Topic Alias to a client that announced no Topic Alias Maximum.
-    TopicAliasNotAllowed,
-}
-
 impl Rule {
-    pub const ALL: &'static [Rule] = &[
-        Rule::TopicOrder,
-        Rule::DupOnRedelivery,
-        Rule::QosAboveGranted,
-        Rule::PacketIdInUse,
-        Rule::AckPacketId,
-        Rule::SessionPresentOnCleanStart,
-        Rule::RetainOnLive,
-        Rule::ReceiveMaximum,
-        Rule::MaximumPacketSize,
-        Rule::ExpiryDecremented,
-        Rule::ExpiredDelivered,
-        Rule::RetainHandlingExisting,
-        Rule::RetainHandlingNone,
-        Rule::NoLocal,
-        Rule::TopicAliasNotAllowed,
-    ];
-
-    /// The statement's id in `protocol` (None: the rule is MQTT 5's only).
-    pub fn id(self, protocol: ProtocolVersion) -> Option<&'static str> {
-        let (v311, v5) = match self {
-            Rule::TopicOrder => (Some("MQTT-4.6.0-6"), "MQTT-4.6.0-6"),
-            Rule::DupOnRedelivery => (Some("MQTT-3.3.1-1"), "MQTT-3.3.1-1"),
-            Rule::QosAboveGranted => (Some("MQTT-3.8.4-6"), "MQTT-3.8.4-8"),
-            Rule::PacketIdInUse => (Some("MQTT-2.3.1-4"), "MQTT-2.2.1-4"),
-            Rule::AckPacketId => (Some("MQTT-2.3.1-6"), "MQTT-2.2.1-5"),
-            Rule::SessionPresentOnCleanStart => (Some("MQTT-3.2.2-1"), "MQTT-3.2.2-2"),
-            Rule::RetainOnLive => (Some("MQTT-3.3.1-9"), "MQTT-3.3.1-12"),
-            Rule::ReceiveMaximum => (None, "MQTT-3.3.4-9"),
-            Rule::MaximumPacketSize => (None, "MQTT-3.1.2-24"),
-            Rule::ExpiryDecremented => (None, "MQTT-3.3.2-6"),
-            Rule::ExpiredDelivered => (None, "MQTT-3.3.2-5"),
-            Rule::RetainHandlingExisting => (None, "MQTT-3.3.1-10"),
-            Rule::RetainHandlingNone => (None, "MQTT-3.3.1-11"),
-            Rule::NoLocal => (None, "MQTT-3.8.3-3"),
-            Rule::TopicAliasNotAllowed => (None, "MQTT-3.1.2-27"),
-        };
-        match protocol {
-            ProtocolVersion::V311 => v311,
-            ProtocolVersion::V5 => Some(v5),
-        }
-    }
-
-    /// The statement, shortened.
-    pub fn title(self) -> &'static str {
-        match self {
-            Rule::TopicOrder => {
-                "a server treats every topic as ordered: QoS 1/2 messages of one publisher arrive in the order sent"
-            }
-            Rule::DupOnRedelivery => "the DUP flag is set to 1 when a PUBLISH is re-delivered",
-            Rule::QosAboveGranted => "a delivery's QoS is the minimum of the published QoS and the granted QoS",
-            Rule::PacketIdInUse => "a server assigns a new QoS 1/2 PUBLISH a packet identifier not in use",
-            Rule::AckPacketId => {
-                "PUBACK, PUBREC, PUBREL and PUBCOMP carry the packet identifier of the PUBLISH they answer"
-            }
-            Rule::SessionPresentOnCleanStart => "a connection accepted with a clean start gets Session Present = 0",
-            Rule::RetainOnLive => {
-                "RETAIN is 0 on a message forwarded to an established subscription (retain as published off)"
-            }
-            Rule::ReceiveMaximum => {
-                "a server sends no more QoS 1/2 PUBLISHes unacknowledged than the client's Receive Maximum"
-            }
-            Rule::MaximumPacketSize => "a server sends no packet larger than the client's Maximum Packet Size",
-            Rule::ExpiryDecremented => {
-                "the Message Expiry Interval sent is the received one minus the time the message waited"
-            }
-            Rule::ExpiredDelivered => {
-                "a message whose expiry passed before onward delivery started is deleted, not delivered"
-            }
-            Rule::RetainHandlingExisting => {
-                "retain handling 1: no retained messages for a subscription that already existed"
-            }
-            Rule::RetainHandlingNone => "retain handling 2: no retained messages sent on subscribe",
-            Rule::NoLocal => "no local: a client's own messages are not forwarded back to it",
-            Rule::TopicAliasNotAllowed => {
-                "a server sends no Topic Alias to a client that announced no Topic Alias Maximum"
-            }
-        }
-    }
-
     /// What midge checks, in a line (docs/guide/findings.md's table).
     pub fn check(self) -> &'static str {
         match self {
@@ -154,11 +36,6 @@ impl Rule {
             Rule::NoLocal => "a delivery of the subscriber's own message under no local",
             Rule::TopicAliasNotAllowed => "a Topic Alias property on a delivery (midge announces no Topic Alias Maximum)",
         }
-    }
-
-    /// Its name in report.json (`evidence.rule.name`).
-    pub fn name(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
 }
 

@@ -17,9 +17,10 @@ pub struct ShrinkArgs {
     /// Time at most, e.g. "10m": no candidate starts that would end past it.
     #[arg(long, value_name = "DUR", value_parser = crate::scenario::parse_duration, default_value = "10m")]
     max_time: std::time::Duration,
-    /// The finding kind to keep, e.g. qos_violation (default: the report's
-    /// first finding about the broker). A finding with `evidence.rule`
-    /// keeps its rule too.
+    /// The finding kind to keep, e.g. qos_violation, or one rule's
+    /// spec_violation, e.g. spec_violation:MQTT-3.3.4-9 (default: the
+    /// report's first finding about the broker). A finding with
+    /// `evidence.rule` keeps its rule too.
     #[arg(long, value_name = "KIND")]
     finding: Option<String>,
     /// Client worker threads (as for `run`).

@@ -8,6 +8,7 @@ pub mod handshake;
 pub mod pace;
 pub mod protocol;
 pub mod reason;
+pub mod rules;
 pub mod rxstamp;
 pub mod sockopt;
 pub mod transport;

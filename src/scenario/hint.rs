@@ -44,7 +44,7 @@ fn known_words(tail: &str) -> Vec<String> {
 /// The known word nearest to `given` by edit distance (transpositions count
 /// one), if it is near enough to be a slip: at most 2 edits, and fewer than
 /// half the word's letters; or `given` is a prefix or an extension of it.
-fn closest<'a>(given: &str, known: &'a [String]) -> Option<&'a str> {
+pub(super) fn closest<'a>(given: &str, known: &'a [String]) -> Option<&'a str> {
     let best = known.iter().map(|k| (strsim::damerau_levenshtein(given, k), k)).min_by_key(|(d, _)| *d)?;
     let near = best.0 <= 2 && best.0 * 2 < given.chars().count().max(2);
     let affix = |k: &String| given.len() >= 3 && (k.starts_with(given) || given.starts_with(k.as_str()));

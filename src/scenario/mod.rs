@@ -17,6 +17,7 @@ mod capacity;
 mod fault;
 mod hint;
 mod reconnect;
+mod shows;
 mod source_addrs;
 mod validate;
 mod values;
@@ -25,6 +26,7 @@ pub use broker_url::{several_are_external, BrokerSpec, BrokerUrls, Wire};
 pub use capacity::{CapacityPass, CapacitySpec, CapacityVary, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
 pub use fault::{FaultAction, FaultDirection, FaultSpec, MalformedPacket};
 pub use reconnect::{ReconnectPolicy, ReconnectSpec};
+pub use shows::Shown;
 pub use source_addrs::parse_source_addrs;
 pub use values::{parse_duration, Dur, FilterTemplate, Qos, RetainHandling, TopicTemplate};
 
@@ -312,10 +314,11 @@ pub struct Expect {
     /// Finding kinds that must not appear (only kinds midge can report).
     #[serde(default)]
     pub findings: Vec<crate::record::vocab::FindingKind>,
-    /// Finding kinds that must appear, at least once each: what a bug
-    /// reproduction shows (`scenarios/bugs/`, `midge shrink`'s output).
+    /// Findings that must appear, at least once each: what a bug
+    /// reproduction shows (`scenarios/bugs/`, `midge shrink`'s output). A
+    /// kind, or a spec_violation of one rule (`"spec_violation:MQTT-3.3.4-9"`).
     #[serde(default)]
-    pub shows: Vec<crate::record::vocab::FindingKind>,
+    pub shows: Vec<Shown>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -429,6 +432,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::rules::Rule;
 
     fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
         ScenarioFile::parse(Path::new("t.toml"), text)
@@ -526,6 +530,27 @@ subscribe = { filter = "a/+", qos = 1 }
         let line = text.lines().position(|l| l == "[expect]").unwrap() + 1;
         assert_eq!((e.line, e.column), (line, 1), "{e}");
         assert!(e.message.contains("qos_violation is in `findings`"), "{e}");
+    }
+
+    #[test]
+    fn shows_names_a_rule_by_id_or_name_and_an_unknown_one_is_an_error_where_it_is() {
+        let text = format!("{OK}\n[expect]\nshows = [\"qos_violation\", \"spec_violation:MQTT-4.6.0-6\"]\n");
+        let shows = parse(&text).unwrap().scenario.expect.shows;
+        let order = Shown { kind: crate::record::vocab::FindingKind::SpecViolation, rule: Some(Rule::TopicOrder) };
+        assert_eq!(shows, [Shown::kind(crate::record::vocab::FindingKind::QosViolation), order]);
+        let text = format!("{OK}\n[expect]\nshows = [\"spec_violation:MQTT-4.6.0-7\"]\n");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().position(|l| l.starts_with("shows")).unwrap() + 1;
+        assert_eq!(e.line, line, "{e}");
+        assert!(e.message.contains("unknown rule `MQTT-4.6.0-7`"), "{e}");
+        assert!(e.message.contains("did you mean `MQTT-4.6.0-6`?"), "{e}");
+        // An MQTT 5 rule in a scenario whose groups all speak 3.1.1.
+        let text = format!("{OK}\n[expect]\nshows = [\"spec_violation:receive_maximum\"]\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("a rule of MQTT 5 only"), "{e}");
+        assert!(
+            parse(&format!("protocol = \"5\"\n{OK}\n[expect]\nshows = [\"spec_violation:receive_maximum\"]\n")).is_ok()
+        );
     }
 
     #[test]

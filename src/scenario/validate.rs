@@ -2,7 +2,8 @@
 //! see), one function per section of the file. The first error found wins,
 //! in file order: top-level keys, `[broker]`, each `[[group]]`, each
 //! `[[fault]]`. (`[expect] findings` and `shows` are checked by their type: only the kinds midge
-//! reports parse; a kind in both is refused.)
+//! reports parse, and only the rules it checks; a kind in both is refused, and
+//! a rule no group's protocol has.)
 
 use super::{
     parse_source_addrs, BrokerSpec, CapacitySpec, CapacityVary, FaultSpec, Group, IdScheme, PublishSpec, ScenarioError,
@@ -49,12 +50,17 @@ impl ScenarioFile {
         if s.groups.is_empty() {
             return Err(self.error_at(self.text.len(), "no [[group]]: a scenario needs at least one group of clients"));
         }
-        if let Some(k) = s.expect.shows.iter().find(|k| s.expect.findings.contains(k)) {
-            let at = self.text.find("[expect]").unwrap_or(0);
+        let expect_at = || self.text.find("[expect]").unwrap_or(0);
+        if let Some(k) = s.expect.shows.iter().find(|k| s.expect.findings.contains(&k.kind)) {
             let msg = format!(
-                "[expect]: {k} is in `findings` (must not appear) and in `shows` (must appear): no run could pass"
+                "[expect]: {} is in `findings` (must not appear) and in `shows` (must appear): no run could pass",
+                k.kind
             );
-            return Err(self.error_at(at, msg));
+            return Err(self.error_at(expect_at(), msg));
+        }
+        let protocols: Vec<_> = s.groups.iter().map(|g| g.get_ref().protocol.unwrap_or(s.protocol)).collect();
+        if let Some(msg) = s.expect.shows.iter().find_map(|k| k.unreachable(&protocols)) {
+            return Err(self.error_at(expect_at(), format!("[expect] shows: {msg}")));
         }
         if let Some(w) = &s.batch_window {
             if w.get_ref().0 > MAX_BATCH_WINDOW {

@@ -12,14 +12,17 @@
 //! show the finding, nothing is shrunk (`NOT_REPRODUCED`). A budget of
 //! runs and of time bounds the search; each candidate prints one line on
 //! stderr (what changed, reproduced or not, elapsed). The smallest
-//! scenario that reproduced is written with `[expect] shows` set to the
-//! finding's kind, so `midge run FILE` passes exactly when it reproduces.
+//! scenario that reproduced is written (`written`) with `[expect] shows`
+//! set to the finding's kind, and its rule when it names one, so `midge run
+//! FILE` passes exactly when it reproduces; a header says what it shows,
+//! where it came from and how to rerun it, and each changed key what it was.
 
 pub mod search;
 pub mod target;
+pub mod written;
 
 use crate::plan::{Overrides, Plan};
-use crate::record::vocab::{FindingKind, StopSignal};
+use crate::record::vocab::StopSignal;
 use crate::record::RunRecord;
 use crate::runner::{self, RunOptions};
 use crate::scenario::ScenarioFile;
@@ -51,7 +54,8 @@ pub struct ShrinkOptions {
     /// No candidate starts once this has passed, or when its planned
     /// duration would take the search past it.
     pub max_time: Duration,
-    /// The finding kind to keep (default: the first about the broker).
+    /// The finding kind to keep, or `spec_violation:RULE` (default: the
+    /// first about the broker).
     pub finding: Option<String>,
     pub workers: Option<usize>,
     /// A line per candidate on stderr.
@@ -158,26 +162,6 @@ fn signalled(opts: &ShrinkOptions) -> Option<StopSignal> {
     opts.interrupt.as_ref().and_then(|r| *r.borrow())
 }
 
-/// The scenario to write: the search's text under a header saying where
-/// it came from, `[expect]` replaced by what it shows.
-fn written_text(text: &str, target: &Target, dir: &Path, broker: &str, kept: &[String]) -> String {
-    let mut doc: toml::Table = text.parse().unwrap_or_default();
-    let mut expect = toml::Table::new();
-    if target.kind.parse::<FindingKind>().is_ok() {
-        expect.insert("shows".into(), toml::Value::Array(vec![toml::Value::String(target.kind.clone())]));
-    }
-    doc.insert("expect".into(), toml::Value::Table(expect));
-    let mut head = format!("# Shrunk by `midge shrink` from the run in {}.\n", dir.display());
-    head += &format!("# Shows: {target}.\n# Broker: {broker}.\n");
-    if kept.is_empty() {
-        head += "# Nothing smaller reproduced: this is the scenario as recorded.\n";
-    } else {
-        head += &format!("# Changes kept: {}.\n", kept.join("; "));
-    }
-    let body = toml::to_string(&doc).unwrap_or_default();
-    format!("{head}{}\n", body.trim_end())
-}
-
 /// A run without a duration anywhere ran until Ctrl-C: its candidates run
 /// for as long as it published (at least a second), or none would end.
 fn ran_until_stopped(scenario_text: &str, published_us: Option<u64>) -> Option<Duration> {
@@ -269,7 +253,18 @@ pub async fn shrink(dir: &Path, out: &Path, opts: &ShrinkOptions) -> Result<Shri
         }
     };
     outcome.kept = shrinker.kept().to_vec();
-    let text = written_text(&shrinker.current_text(), &target, dir, &outcome.broker, &outcome.kept);
+    let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let provenance = written::Provenance {
+        target: &target,
+        shown: outcome.shown,
+        dir,
+        run_id: id.run_id,
+        broker: &outcome.broker,
+        date: today.get(..10).unwrap_or(&today),
+        rerun: &outcome.command,
+        kept: &outcome.kept,
+    };
+    let text = written::written_text(shrinker.current(), shrinker.original(), &provenance);
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }

@@ -8,17 +8,22 @@
 //! 1. drop a whole group (with the faults aimed at it and its stage targets),
 //!    while more than one group is left;
 //! 2. halve a group's clients (down to 1; its stage client targets too);
-//! 3. halve the duration (not below `MIN_DURATION`): once with the faults
+//! 3. drop one `[[fault]]`;
+//! 4. halve the duration (not below `MIN_DURATION`): once with the faults
 //!    where they are (when they all start before the new end), once with
 //!    every time scaled with it — fault `at` and `for`, the groups' and
 //!    publishers' `start_after`, the stages' durations;
-//! 4. halve a group's publish rate (not below `MIN_RATE`; its stage rate
+//! 5. halve a fault's `count` (drop, malformed; down to 1);
+//! 6. halve the `drain` (absent: the default 3 s; not below `MIN_DRAIN`);
+//! 7. halve a group's publish rate (not below `MIN_RATE`; its stage rate
 //!    targets too).
 //!
 //! A candidate already tried (the same text) is never offered again, nor a
 //! change that failed once (the same words, e.g. `drop group "sub"` or
 //! `duration 2s -> 1s, …`), even on a scenario made smaller since: what
 //! the finding needed then it most likely needs still, and every run costs.
+//! So a fault is named by what it does to whom (`drop fault cut of "sub"`),
+//! not by its time, which a scaled duration moves.
 
 use crate::scenario::parse_duration;
 use std::collections::{HashSet, VecDeque};
@@ -27,6 +32,9 @@ use toml::{Table, Value};
 
 /// A duration is not halved below this.
 pub const MIN_DURATION: Duration = Duration::from_secs(1);
+/// The drain is not shortened below this: in-flight messages still need
+/// their time to arrive, or a shorter drain would show losses of its own.
+pub const MIN_DRAIN: Duration = Duration::from_secs(1);
 /// A publish rate is not halved below this (messages per second per client).
 pub const MIN_RATE: f64 = 1.0;
 
@@ -41,6 +49,7 @@ pub struct Candidate {
 
 /// The greedy search over one scenario.
 pub struct Shrinker {
+    original: Table,
     current: Table,
     queue: VecDeque<(String, Table)>,
     tried: HashSet<String>,
@@ -60,10 +69,28 @@ impl Shrinker {
         let mut tried = HashSet::new();
         tried.insert(to_text(&current));
         let queue = candidates(&current).into();
-        Ok(Shrinker { current, queue, tried, failed: HashSet::new(), pending: None, kept: Vec::new() })
+        Ok(Shrinker {
+            original: current.clone(),
+            current,
+            queue,
+            tried,
+            failed: HashSet::new(),
+            pending: None,
+            kept: Vec::new(),
+        })
     }
 
     /// The scenario as it stands (the smallest that reproduced so far).
+    pub fn current(&self) -> &Table {
+        &self.current
+    }
+
+    /// The scenario the search started from (the run's duration in it).
+    pub fn original(&self) -> &Table {
+        &self.original
+    }
+
+    /// The scenario as it stands, as text.
     pub fn current_text(&self) -> String {
         to_text(&self.current)
     }
@@ -160,7 +187,10 @@ pub fn candidates(doc: &Table) -> Vec<(String, Table)> {
             out.push((format!("group {:?}: {clients} -> {to} clients", names[i]), set_clients(doc, i, to)));
         }
     }
+    out.extend(drop_faults(doc));
     out.extend(halve_duration(doc));
+    out.extend(halve_fault_counts(doc));
+    out.extend(shorten_drain(doc));
     for (i, g) in groups(doc).iter().enumerate() {
         if let Some(rate) = number(g.get("publish").and_then(|p| p.get("rate"))).filter(|&r| r > MIN_RATE) {
             let to = (rate / 2.0).max(MIN_RATE);
@@ -169,6 +199,74 @@ pub fn candidates(doc: &Table) -> Vec<(String, Table)> {
         }
     }
     out
+}
+
+pub fn faults(doc: &Table) -> &[Value] {
+    doc.get("fault").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The `i`-th fault as the progress line names it: `cut of "sub"`, by what
+/// it does and to whom, not by when (a scaled duration moves it) nor by its
+/// index (a dropped fault shifts it); `#2`, … where several are alike.
+pub fn fault_label(doc: &Table, i: usize) -> String {
+    let what = |f: &Value| {
+        let action = f.get("action").and_then(Value::as_str).unwrap_or("?").to_string();
+        match f.get("group").and_then(Value::as_str) {
+            Some(g) => format!("{action} of {g:?}"),
+            None => action,
+        }
+    };
+    let all = faults(doc);
+    let label = what(&all[i]);
+    let alike = all.iter().filter(|f| what(f) == label).count();
+    match all[..i].iter().filter(|f| what(f) == label).count() {
+        _ if alike == 1 => label,
+        before => format!("{label} #{}", before + 1),
+    }
+}
+
+/// One candidate per `[[fault]]`: the scenario without it.
+fn drop_faults(doc: &Table) -> Vec<(String, Table)> {
+    let mut out = Vec::new();
+    for i in 0..faults(doc).len() {
+        let mut d = doc.clone();
+        if let Some(fs) = d.get_mut("fault").and_then(Value::as_array_mut) {
+            fs.remove(i);
+            if fs.is_empty() {
+                d.remove("fault");
+            }
+        }
+        out.push((format!("drop fault {}", fault_label(doc, i)), d));
+    }
+    out
+}
+
+/// One candidate per fault with a `count` above 1 (drop, malformed): half of it.
+fn halve_fault_counts(doc: &Table) -> Vec<(String, Table)> {
+    let mut out = Vec::new();
+    for (i, f) in faults(doc).iter().enumerate() {
+        let Some(count) = f.get("count").and_then(Value::as_integer).filter(|&c| c > 1) else { continue };
+        let to = count / 2;
+        let mut d = doc.clone();
+        if let Some(t) = tables_mut(&mut d, "fault").nth(i) {
+            t.insert("count".into(), Value::Integer(to));
+        }
+        out.push((format!("fault {}: count {count} -> {to}", fault_label(doc, i)), d));
+    }
+    out
+}
+
+/// Half the drain (`drain`, the scenario default when absent), not below
+/// `MIN_DRAIN`.
+fn shorten_drain(doc: &Table) -> Option<(String, Table)> {
+    let from = dur_of(doc.get("drain")).unwrap_or(crate::scenario::DEFAULT_DRAIN);
+    let to = Duration::from_millis(((from / 2).max(MIN_DRAIN)).as_millis() as u64);
+    if to >= from {
+        return None;
+    }
+    let mut d = doc.clone();
+    d.insert("drain".into(), Value::String(fmt_dur(to)));
+    Some((format!("drain {} -> {}", fmt_dur(from), fmt_dur(to)), d))
 }
 
 fn fmt_num(v: f64) -> String {
@@ -301,7 +399,7 @@ fn scale_key(t: &mut Table, key: &str, factor: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::ScenarioFile;
+    use crate::scenario::{FaultAction, ScenarioFile};
     use std::path::Path;
 
     const TEXT: &str = r#"
@@ -355,8 +453,11 @@ group = "idle"
                 "drop group \"idle\"",
                 "group \"pub\": 4 -> 2 clients",
                 "group \"idle\": 3 -> 1 clients",
+                "drop fault cut of \"sub\"",
+                "drop fault cut of \"idle\"",
                 // The cut of "idle" at 4 s would fall at the new end: no "kept in place".
                 "duration 8s -> 4s, faults scaled with it",
+                "drain 3s -> 1500ms",
                 "group \"pub\": rate 8 -> 4 msg/s",
             ]
         );
@@ -372,6 +473,55 @@ group = "idle"
         assert_eq!(f.scenario.groups.len(), 2);
         let faults: Vec<_> = f.scenario.faults.iter().map(|x| x.get_ref().group.clone()).collect();
         assert_eq!(faults, [Some("sub".to_string())]);
+    }
+
+    #[test]
+    fn one_fault_is_dropped_at_a_time_and_a_faults_count_is_halved() {
+        let text = format!(
+            "{TEXT}[[fault]]\nat = \"3s\"\naction = \"drop\"\ngroup = \"sub\"\ncount = 5\n[[fault]]\nat = \"5s\"\naction = \"cut\"\ngroup = \"sub\"\n"
+        );
+        let doc: Table = text.parse().unwrap();
+        let drops = drop_faults(&doc);
+        let changes: Vec<&str> = drops.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            changes,
+            [
+                "drop fault cut of \"sub\" #1",
+                "drop fault cut of \"idle\"",
+                "drop fault drop of \"sub\"",
+                "drop fault cut of \"sub\" #2"
+            ]
+        );
+        let doc: Table =
+            format!("{TEXT}[[fault]]\nat = \"3s\"\naction = \"drop\"\ngroup = \"sub\"\ncount = 5\n").parse().unwrap();
+        let drops = drop_faults(&doc);
+        let left = |d: &Table| -> Vec<String> {
+            parse(&to_text(d)).scenario.faults.iter().map(|f| f.get_ref().action.kind().to_string()).collect()
+        };
+        assert_eq!(left(&drops[1].1), ["cut", "drop"], "the others stay, in order");
+        // The last fault dropped: no `[[fault]]` left at all, and it still parses.
+        let only = drop_faults(&drops[0].1).remove(0).1;
+        let none = drop_faults(&only).remove(0).1;
+        assert!(!none.contains_key("fault") && left(&none).is_empty());
+        let halved = halve_fault_counts(&doc);
+        assert_eq!(halved.len(), 1, "a cut has no count");
+        assert_eq!(halved[0].0, "fault drop of \"sub\": count 5 -> 2");
+        let f = parse(&to_text(&halved[0].1));
+        assert!(matches!(f.scenario.faults[2].get_ref().action, FaultAction::Drop { count: 2, .. }));
+        let twice = halve_fault_counts(&halved[0].1);
+        assert_eq!(twice[0].0, "fault drop of \"sub\": count 2 -> 1");
+        assert!(halve_fault_counts(&twice[0].1).is_empty(), "1 is the floor");
+    }
+
+    #[test]
+    fn the_drain_is_halved_from_the_default_down_to_a_second() {
+        let doc: Table = TEXT.parse().unwrap();
+        let (change, d) = shorten_drain(&doc).unwrap();
+        assert_eq!(change, "drain 3s -> 1500ms", "absent: the default 3 s");
+        assert_eq!(parse(&to_text(&d)).scenario.drain.unwrap().0, Duration::from_millis(1500));
+        let (change, d) = shorten_drain(&d).unwrap();
+        assert_eq!((change.as_str(), dur_of(d.get("drain"))), ("drain 1500ms -> 1s", Some(MIN_DRAIN)));
+        assert_eq!(shorten_drain(&d), None);
     }
 
     #[test]
@@ -418,7 +568,8 @@ group = "idle"
     }
 
     /// The search against a made-up broker: it "reproduces" while group
-    /// "sub" is there, "pub" has a client, and the duration is at least 2 s.
+    /// "sub" is there and cut, "pub" has a client, and the duration is at
+    /// least 2 s.
     #[test]
     fn the_greedy_search_keeps_what_the_finding_needs_and_drops_the_rest() {
         let mut s = Shrinker::new(TEXT, None).unwrap();
@@ -429,8 +580,10 @@ group = "idle"
             let f = ScenarioFile::parse(Path::new("t.toml"), &c.text);
             let ok = f.is_ok_and(|f| {
                 let names: Vec<&str> = f.scenario.groups.iter().map(|g| g.get_ref().name.as_str()).collect();
+                let cut = f.scenario.faults.iter().any(|f| f.get_ref().group.as_deref() == Some("sub"));
                 names.contains(&"sub")
                     && names.contains(&"pub")
+                    && cut
                     && f.scenario.duration.unwrap().0 >= Duration::from_secs(2)
             });
             log.push((c.change, ok));
@@ -444,6 +597,8 @@ group = "idle"
                 "group \"pub\": 2 -> 1 clients",
                 "duration 8s -> 4s, faults kept in place",
                 "duration 4s -> 2s, faults scaled with it",
+                "drain 3s -> 1500ms",
+                "drain 1500ms -> 1s",
                 "group \"pub\": rate 8 -> 4 msg/s",
                 "group \"pub\": rate 4 -> 2 msg/s",
                 "group \"pub\": rate 2 -> 1 msg/s",
@@ -451,9 +606,17 @@ group = "idle"
         );
         assert_eq!(shape(&s.current_text()), [("sub".into(), 1, None), ("pub".into(), 1, Some(1.0))]);
         assert_eq!(parse(&s.current_text()).scenario.duration.unwrap().0, Duration::from_secs(2));
-        // A change that failed once is not tried again: 3 failures in all.
+        // A change that failed once is not tried again: 4 failures in all.
         let failed: Vec<&str> = log.iter().filter(|(_, ok)| !ok).map(|(c, _)| c.as_str()).collect();
-        assert_eq!(failed, ["drop group \"sub\"", "drop group \"pub\"", "duration 2s -> 1s, faults scaled with it"]);
-        assert_eq!(runs, 11, "{log:#?}");
+        assert_eq!(
+            failed,
+            [
+                "drop group \"sub\"",
+                "drop group \"pub\"",
+                "drop fault cut of \"sub\"",
+                "duration 2s -> 1s, faults scaled with it"
+            ]
+        );
+        assert_eq!(runs, 14, "{log:#?}");
     }
 }

@@ -5,6 +5,8 @@
 //! `evidence` carries a `rule`, the same rule (its `id` when the rule is an
 //! object, else the value itself).
 
+use crate::mqtt::rules::Rule;
+use crate::scenario::Shown;
 use serde_json::Value;
 
 /// Kinds about midge or the scenario rather than the broker: never the
@@ -49,12 +51,29 @@ fn rule_of(f: &Value) -> Option<String> {
     }
 }
 
-/// The finding to keep: the first of kind `asked` when given, else the
-/// first finding about the broker (report.json order). Err says what the
-/// report holds instead.
+/// Whether `f` is of the rule `asked` names (a name or either protocol's id).
+fn of_rule(f: &Value, asked: Option<Rule>) -> bool {
+    match asked {
+        None => true,
+        Some(rule) => rule_of(f).and_then(|r| Rule::from_word(&r)) == Some(rule),
+    }
+}
+
+/// The finding to keep: the first of kind `asked` when given (`KIND`, or
+/// `spec_violation:RULE` for one rule, as `[expect] shows` takes it), else
+/// the first finding about the broker (report.json order). Err says what
+/// the report holds instead, or why `asked` names no rule.
 pub fn pick(report: &Value, asked: Option<&str>) -> Result<Target, String> {
-    let found = match asked {
-        Some(k) => findings(report).find(|f| kind_of(f) == k),
+    let (asked_kind, asked_rule) = match asked.map(|a| (a, a.split_once(':'))) {
+        Some((a, Some(_))) => {
+            let shown = Shown::parse(a)?;
+            (Some(shown.kind.as_str()), shown.rule)
+        }
+        Some((a, None)) => (Some(a), None),
+        None => (None, None),
+    };
+    let found = match asked_kind {
+        Some(k) => findings(report).find(|f| kind_of(f) == k && of_rule(f, asked_rule)),
         None => findings(report).find(|f| !NOT_THE_BROKERS.contains(&kind_of(f))),
     };
     match found {
@@ -106,6 +125,18 @@ mod tests {
         assert_eq!(t.to_string(), "spec_violation (rule MQTT-3.3.1-1)");
         let saturated = pick(&report(), Some("generator_saturated")).unwrap();
         assert_eq!(saturated.count, 1);
+    }
+
+    #[test]
+    fn a_rule_asked_for_picks_that_rules_finding() {
+        let t = pick(&report(), Some("spec_violation:topic_order")).unwrap();
+        assert_eq!((t.rule.as_deref(), t.count), (Some("MQTT-4.6.0-6"), 2));
+        let t = pick(&report(), Some("spec_violation:MQTT-3.3.1-1")).unwrap();
+        assert_eq!((t.rule.as_deref(), t.count), (Some("MQTT-3.3.1-1"), 3));
+        let e = pick(&report(), Some("spec_violation:no_local")).unwrap_err();
+        assert!(e.starts_with("the run has no spec_violation:no_local finding"), "{e}");
+        let e = pick(&report(), Some("spec_violation:MQTT-4.6.0-7")).unwrap_err();
+        assert!(e.contains("did you mean `MQTT-4.6.0-6`?"), "{e}");
     }
 
     #[test]

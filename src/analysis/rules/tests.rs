@@ -1,6 +1,7 @@
 //! Known answers for each check, on hand-built inputs.
 
 use super::*;
+use crate::mqtt::protocol::ProtocolVersion;
 
 fn stream(subscriber: u32, qos: u8, share: Option<u32>, out_of_order: u64) -> StreamTally {
     StreamTally { subscriber_client: subscriber, qos, share, out_of_order, ..Default::default() }
