@@ -269,7 +269,7 @@ fn announced_limits_broken_show_their_packets_and_the_peak() {
     w.sight(Sighting::AboveMaximumPacketSize, WirePacket { size: Some(2_000), ..at(3_000_000, 9) }, Vec::new);
     let md = super::render(&crate::analysis::analyse(&plan, &rec));
     assert!(md.contains("- sub0: 7 in flight at most at 2.1 s, its Receive Maximum 5\n"), "{md}");
-    assert!(md.contains("| sub0 | 2.1 | received | PUBLISH | QoS 1 7 in flight | 3 | t/1 | pub0 #7 |\n"), "{md}");
+    assert!(md.contains("| sub0 | 2.1 | received | PUBLISH | QoS 1; 7 in flight | 3 | t/1 | pub0 #7 |\n"), "{md}");
     assert!(md.contains("- sub0: its Maximum Packet Size 1024 bytes, the largest shown 2000 bytes\n"), "{md}");
-    assert!(md.contains("| sub0 | 3 | received | PUBLISH | QoS 1 2000 bytes | 3 | t/1 | pub0 #9 |\n"), "{md}");
+    assert!(md.contains("| sub0 | 3 | received | PUBLISH | QoS 1; 2000 bytes | 3 | t/1 | pub0 #9 |\n"), "{md}");
 }

@@ -27,16 +27,20 @@ pub fn flags(p: &SpecPacket) -> String {
     if p.packet_type == "PUBLISH" {
         publish_flags(p, &mut words);
     }
+    let mut measures = Vec::new();
     if let Some(size) = p.size {
-        words.push(format!("{size} bytes"));
+        measures.push(format!("{size} bytes"));
     }
     if let Some(n) = p.in_flight {
-        words.push(format!("{n} in flight"));
+        measures.push(format!("{n} in flight"));
     }
-    if words.is_empty() {
-        return "-".into();
+    let (flags, measures) = (words.join(" "), measures.join(", "));
+    match (flags.is_empty(), measures.is_empty()) {
+        (true, true) => "-".into(),
+        (false, true) => flags,
+        (true, false) => measures,
+        (false, false) => format!("{flags}; {measures}"),
     }
-    words.join(" ")
 }
 
 fn publish_flags(p: &SpecPacket, words: &mut Vec<String>) {
