@@ -5,6 +5,12 @@
 //! `--save-scenario FILE` writes that text, so the command can move to a
 //! file (`midge run FILE` runs the same plan).
 //!
+//! Several brokers (`broker_urls`): emqtt-bench's host list `-h h1,h2` (one
+//! URL per host, all on the -p port) or `--broker a,b` / `--broker`
+//! repeated, written as `[broker] url = [...]`: the clients spread
+//! round-robin, as `midge run` spreads them. One broker is written
+//! `url = "..."` as it always was (saved scenarios are a contract).
+//!
 //! The run id comes from `--run-id NAME` alone (not from the scenario, as a
 //! `midge run`'s does), default "bench": a `midge pub` and a `midge sub`
 //! given the same name tag and read the same tracking headers, and
