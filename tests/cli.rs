@@ -2,6 +2,8 @@
 //! report files, every scenario in scenarios/ run as shipped (the bug
 //! reproductions of scenarios/bugs/ too), and `midge shrink`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -287,6 +289,128 @@ fn bench_conn_connects_200_and_saves_the_scenario_it_ran() {
     assert_eq!(ids(&again), ids(&ran));
     assert_eq!((ids(&ran)[0].as_str(), ids(&ran)[199].as_str()), ("bc-8", "bc-207"), "-n 7: %i from 8");
     assert_eq!((again.duration, again.groups[0].clients), (ran.duration, 200));
+}
+
+/// The client ids a mosquitto's log names in lines containing `what`
+/// ("New client connected from … as ID (…)", "Received PUBLISH from ID (…)"),
+/// those starting with `prefix`, sorted (the clients run concurrently).
+fn ids_in_log(m: &midge::broker::Mosquitto, what: &str, after: &str, prefix: &str) -> Vec<String> {
+    let mut ids: Vec<String> = m
+        .log_tail(10_000)
+        .iter()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| l.split_once(after).and_then(|(_, rest)| rest.split(' ').next()).map(str::to_string))
+        .filter(|id| id.starts_with(prefix))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Each of report.json's `brokers[]`: (url, clients, connected, failed).
+fn broker_rows(r: &serde_json::Value) -> Vec<(String, u64, u64, u64)> {
+    let n = |b: &serde_json::Value, k: &str| b[k].as_u64().unwrap_or(u64::MAX);
+    let rows = r["brokers"].as_array().expect("brokers[]");
+    rows.iter()
+        .map(|b| (b["url"].as_str().unwrap().to_string(), n(b, "clients"), n(b, "connected"), n(b, "failed")))
+        .collect()
+}
+
+/// emqtt-bench's host list: `midge conn -c 10 -h 127.0.0.1,127.0.0.2 -p P`
+/// spreads the clients round-robin over two mosquittos (one listening on
+/// 127.0.0.1:P, the other on 127.0.0.2:P): 5 on each, all connected, each
+/// broker's log naming exactly its 5; the saved scenario lists both URLs and
+/// `midge run` on it spreads them the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_host_list_spreads_the_clients_over_the_hosts() {
+    let a = support::mosquitto(&[]).await;
+    let port = a.addr.port();
+    let on_second_address = format!("listener {port} 127.0.0.2");
+    let b = support::mosquitto(&[on_second_address.as_str()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out_dir, saved, rerun) = (dir.path().join("conn"), dir.path().join("conn.toml"), dir.path().join("rerun"));
+    let p = port.to_string();
+    let out = midge(&[
+        "conn",
+        "-c",
+        "10",
+        "-h",
+        "127.0.0.1,127.0.0.2",
+        "-p",
+        &p,
+        "-i",
+        "0",
+        "--prefix",
+        "bh",
+        "--shortids",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--save-scenario",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (url_a, url_b) = (format!("mqtt://127.0.0.1:{port}"), format!("mqtt://127.0.0.2:{port}"));
+    let want = vec![(url_a.clone(), 5, 5, 0), (url_b.clone(), 5, 5, 0)];
+    assert_eq!(broker_rows(&report(&out_dir)), want);
+    let connected = |m| ids_in_log(m, "New client connected from", " as ", "bh");
+    assert_eq!(connected(&a), ["bh1", "bh3", "bh5", "bh7", "bh9"], "client k on host k mod 2");
+    assert_eq!(connected(&b), ["bh10", "bh2", "bh4", "bh6", "bh8"]);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains(&format!("url = [\"{url_a}\", \"{url_b}\"]")), "{text}");
+
+    let out = midge(&["run", saved.to_str().unwrap(), "--quiet", "--out", rerun.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(broker_rows(&report(&rerun)), want);
+    let twice = |ids: &[&str]| ids.iter().flat_map(|id| [id.to_string(), id.to_string()]).collect::<Vec<_>>();
+    assert_eq!(connected(&a), twice(&["bh1", "bh3", "bh5", "bh7", "bh9"]), "the rerun: the same 5 again on each");
+    assert_eq!(connected(&b), twice(&["bh10", "bh2", "bh4", "bh6", "bh8"]));
+}
+
+/// `midge pub -c 4 --broker A,B` on two mosquittos (two ports): 2 publishers
+/// on each, and each broker's log shows exactly its own 2 publishing their
+/// -L 8 / 4 = 2 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_pub_on_a_broker_list_publishes_on_both() {
+    let a = support::mosquitto(&["log_type debug"]).await;
+    let b = support::mosquitto(&["log_type debug"]).await;
+    let (url_a, url_b) = (support::url(&a), support::url(&b));
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("pub");
+    let brokers = format!("{url_a},{url_b}");
+    let out = midge(&[
+        "pub",
+        "-c",
+        "4",
+        "--broker",
+        &brokers,
+        "-t",
+        "bh/%i",
+        "-q",
+        "1",
+        "-I",
+        "100",
+        "-L",
+        "8",
+        "-i",
+        "0",
+        "--prefix",
+        "bp",
+        "--shortids",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out_dir);
+    assert_eq!(broker_rows(&r), vec![(url_a, 2, 2, 0), (url_b, 2, 2, 0)]);
+    assert_eq!(r["messages"]["published"], 8);
+    let published = |m| ids_in_log(m, "Received PUBLISH from", "Received PUBLISH from ", "bp");
+    assert_eq!(published(&a), ["bp1", "bp1", "bp3", "bp3"]);
+    assert_eq!(published(&b), ["bp2", "bp2", "bp4", "bp4"]);
 }
 
 /// A password is never taken on the command line, and never echoed.

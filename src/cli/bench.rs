@@ -5,6 +5,12 @@
 //! `--save-scenario FILE` writes that text, so the command can move to a
 //! file (`midge run FILE` runs the same plan).
 //!
+//! Several brokers (`broker_urls`): emqtt-bench's host list `-h h1,h2` (one
+//! URL per host, all on the -p port) or `--broker a,b` / `--broker`
+//! repeated, written as `[broker] url = [...]`: the clients spread
+//! round-robin, as `midge run` spreads them. One broker is written
+//! `url = "..."` as it always was (saved scenarios are a contract).
+//!
 //! The run id comes from `--run-id NAME` alone (not from the scenario, as a
 //! `midge run`'s does), default "bench": a `midge pub` and a `midge sub`
 //! given the same name tag and read the same tracking headers, and
@@ -15,7 +21,7 @@
 //! `--password-file FILE` name where it is.
 
 use crate::plan::Overrides;
-use crate::scenario::ScenarioFile;
+use crate::scenario::{BrokerUrls, ScenarioFile};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -67,16 +73,19 @@ pub struct CommonArgs {
     /// Print help (`-h` is the host, as in emqtt-bench).
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    /// The broker's host name or address.
+    /// The broker's host name or address; a comma list (`-h h1,h2`) spreads
+    /// the clients round-robin over the hosts, all on the one -p port.
     #[arg(short = 'h', long, default_value = "localhost")]
     host: String,
     /// The broker's port (default: 1883; 8883 with -S, 8083 with --ws, 8084 with both).
     #[arg(short, long)]
     port: Option<u16>,
     /// The whole broker URL instead of -h/-p/-S/--ws: mqtt://, mqtts://,
-    /// ws://, wss://host:port, "embedded" or "spawn:mosquitto".
+    /// ws://, wss://host:port, "embedded" or "spawn:mosquitto". Several
+    /// running brokers (a cluster's nodes): a comma list or --broker again;
+    /// the clients are spread round-robin over them.
     #[arg(long)]
-    broker: Option<String>,
+    broker: Vec<String>,
     /// How many clients.
     #[arg(short = 'c', long = "count", default_value_t = 200)]
     clients: u32,
@@ -247,10 +256,16 @@ fn absolute(p: &Path) -> String {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
 }
 
-/// The broker URL: `--broker`, else -h/-p with the scheme -S/--ws give.
-fn broker_url(c: &CommonArgs) -> String {
-    if let Some(url) = &c.broker {
-        return url.clone();
+/// The broker URLs, in the order the clients are spread over them
+/// (client k on URL k mod N): `--broker` (a comma list, or the flag
+/// repeated), else one URL per `-h` host (a comma list) with the one -p port
+/// and the scheme -S/--ws give.
+fn broker_urls(c: &CommonArgs) -> Result<Vec<String>, String> {
+    if !c.broker.is_empty() {
+        let given = c.broker.join(",");
+        let urls = list_items(&given).map_err(|e| format!("--broker {given:?}: {e}"))?;
+        BrokerUrls(urls.clone()).parse().map_err(|e| format!("--broker: {e}"))?;
+        return Ok(urls);
     }
     let (scheme, port) = match (c.ssl, c.ws) {
         (false, false) => ("mqtt", 1883),
@@ -258,8 +273,39 @@ fn broker_url(c: &CommonArgs) -> String {
         (false, true) => ("ws", 8083),
         (true, true) => ("wss", 8084),
     };
-    let host = if c.host.contains(':') && !c.host.starts_with('[') { format!("[{}]", c.host) } else { c.host.clone() };
-    format!("{scheme}://{host}:{}", c.port.unwrap_or(port))
+    let port = c.port.unwrap_or(port);
+    let hosts = list_items(&c.host).map_err(|e| format!("-h {:?}: {e}", c.host))?;
+    let url = |host: String| {
+        if !is_host(&host) {
+            return Err(format!(
+                "-h {:?}: {host:?} is not a host name or IP address (-h takes hosts, comma-separated; the port goes in -p, a whole URL in --broker)",
+                c.host
+            ));
+        }
+        let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+        Ok(format!("{scheme}://{host}:{port}"))
+    };
+    hosts.into_iter().map(url).collect()
+}
+
+/// The items of a comma list, trimmed; an empty one is an error.
+fn list_items(list: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+    match items.iter().any(String::is_empty) {
+        true => Err("an empty item in the list (a comma too many, or nothing given)".into()),
+        false => Ok(items),
+    }
+}
+
+/// A host name (letters, digits, '.', '-', '_'; not starting with '-') or
+/// an IP address (an IPv6 one bare or in brackets).
+fn is_host(h: &str) -> bool {
+    let bare = h.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    if let Some(v6) = bare {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    h.parse::<std::net::IpAddr>().is_ok()
+        || (!h.starts_with('-') && h.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_')))
 }
 
 fn host_name() -> String {
@@ -294,13 +340,18 @@ pub fn scenario_text(bench: &Bench, command_line: &str) -> Result<String, String
         let _ = writeln!(t, "duration = {}", quoted(&humantime::format_duration(d).to_string()));
     }
     let _ = writeln!(t, "protocol = {}", quoted(protocol));
-    broker_section(&mut t, c);
+    broker_section(&mut t, c)?;
     group_section(&mut t, bench)?;
     Ok(t)
 }
 
-fn broker_section(t: &mut String, c: &CommonArgs) {
-    let _ = writeln!(t, "\n[broker]\nurl = {}", quoted(&broker_url(c)));
+fn broker_section(t: &mut String, c: &CommonArgs) -> Result<(), String> {
+    // One broker: `url = "..."`, as bench commands have always written it.
+    let urls = match broker_urls(c)?.as_slice() {
+        [one] => quoted(one),
+        several => format!("[{}]", several.iter().map(|u| quoted(u)).collect::<Vec<_>>().join(", ")),
+    };
+    let _ = writeln!(t, "\n[broker]\nurl = {urls}");
     if let Some(u) = &c.username {
         let _ = writeln!(t, "username = {}", quoted(u));
     }
@@ -325,6 +376,7 @@ fn broker_section(t: &mut String, c: &CommonArgs) {
             let _ = writeln!(t, "insecure = true");
         }
     }
+    Ok(())
 }
 
 fn group_section(t: &mut String, bench: &Bench) -> Result<(), String> {
@@ -514,6 +566,60 @@ mod tests {
         let text = scenario_text(&bench(&["conn", "--broker", "spawn:mosquitto", "-c", "3", "-i", "0"]), "x").unwrap();
         assert!(text.contains("url = \"spawn:mosquitto\"") && !text.contains("connect_rate"), "{text}");
         assert!(ScenarioFile::parse(Path::new("c.toml"), &text).is_ok());
+    }
+
+    /// A single host is written as bench commands have always written it:
+    /// users' saved scenarios are a contract, so this is the whole text.
+    #[test]
+    fn one_host_writes_the_scenario_text_it_always_did() {
+        let args = ["conn", "-h", "10.0.0.7", "-p", "1999", "-c", "3", "--prefix", "p", "--shortids"];
+        let text = scenario_text(&bench(&args), "midge conn …").unwrap();
+        let want = "# midge conn, as a scenario file: `midge run` on this file runs the same plan.\n# From: midge conn …\nname = \"conn\"\nprotocol = \"5\"\n\n[broker]\nurl = \"mqtt://10.0.0.7:1999\"\n\n[[group]]\nname = \"conn\"\nclients = 3\nfirst_index = 1\nclient_id = { scheme = \"prefix-serial\", prefix = \"p\" }\nconnect_rate = 100\nkeepalive = \"300s\"\nclean_session = true\n";
+        assert_eq!(text, want);
+        let one = |args: &[&str]| broker_urls(bench(args).common()).unwrap();
+        assert_eq!(one(&["conn", "--broker", "spawn:mosquitto"]), ["spawn:mosquitto"]);
+        assert_eq!(one(&["conn", "-h", "::1", "-p", "2"]), ["mqtt://[::1]:2"]);
+    }
+
+    /// emqtt-bench's `-h h1,h2 -p P`: one URL per host on the one port, the
+    /// clients round-robin over them; `--broker a,b` and `--broker` repeated alike.
+    #[test]
+    fn a_host_list_spreads_the_clients_over_the_hosts() {
+        let args = ["conn", "-h", "127.0.0.1, 127.0.0.2,broker-3.lan", "-p", "1884", "-c", "7", "-S"];
+        let text = scenario_text(&bench(&args), "x").unwrap();
+        let want = "url = [\"mqtts://127.0.0.1:1884\", \"mqtts://127.0.0.2:1884\", \"mqtts://broker-3.lan:1884\"]\n";
+        assert!(text.contains(want), "{text}");
+        let f = ScenarioFile::parse(Path::new("c.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let plan = crate::plan::Plan::build(&f, &Overrides::default()).unwrap();
+        let urls: Vec<&str> = plan.brokers.iter().map(|b| b.url.as_str()).collect();
+        assert_eq!(urls, ["mqtts://127.0.0.1:1884", "mqtts://127.0.0.2:1884", "mqtts://broker-3.lan:1884"]);
+        let on: Vec<u16> = plan.clients.iter().map(|c| c.broker).collect();
+        assert_eq!(on, [0, 1, 2, 0, 1, 2, 0]);
+
+        let urls = |args: &[&str]| broker_urls(bench(args).common()).unwrap();
+        let (a, b, c) = ("mqtt://127.0.0.1:1", "mqtt://127.0.0.1:2", "mqtt://127.0.0.1:3");
+        assert_eq!(urls(&["pub", "-t", "t", "--broker", &format!("{a},{b}"), "--broker", c]), [a, b, c]);
+        assert_eq!(urls(&["sub", "-t", "t", "-h", "h1,h2", "--ws"]), ["ws://h1:8083", "ws://h2:8083"]);
+        // --broker wins over -h, as it always did.
+        assert_eq!(urls(&["conn", "-h", "h1,h2", "--broker", a]), [a]);
+    }
+
+    #[test]
+    fn a_bad_host_or_broker_list_is_refused_naming_the_flag() {
+        let refused = |args: &[&str]| scenario_text(&bench(args), "x").unwrap_err();
+        let e = refused(&["conn", "-h", "127.0.0.1,,127.0.0.2"]);
+        assert!(e.starts_with("-h \"127.0.0.1,,127.0.0.2\": an empty item"), "{e}");
+        assert!(refused(&["conn", "-h", "a,"]).starts_with("-h \"a,\": an empty item"));
+        let e = refused(&["conn", "-h", "a,b:1884"]);
+        assert!(e.starts_with("-h \"a,b:1884\": \"b:1884\" is not a host name") && e.contains("-p"), "{e}");
+        assert!(refused(&["conn", "-h", "mqtt://a"]).contains("\"mqtt://a\" is not a host name"));
+        assert!(refused(&["conn", "-h", "a b"]).contains("\"a b\" is not a host name"));
+        let e = refused(&["conn", "--broker", "mqtt://127.0.0.1:1,", "--broker", "mqtt://127.0.0.1:2"]);
+        assert!(e.starts_with("--broker \"mqtt://127.0.0.1:1,,mqtt://127.0.0.1:2\": an empty item"), "{e}");
+        let e = refused(&["conn", "--broker", "mqtt://127.0.0.1:1,ftp://x"]);
+        assert!(e.starts_with("--broker: ") && e.contains("ftp://x"), "{e}");
+        let e = refused(&["conn", "--broker", "embedded,mqtt://127.0.0.1:1"]);
+        assert!(e.starts_with("--broker: ") && e.contains("midge starts one broker at most"), "{e}");
     }
 
     #[test]
