@@ -34,7 +34,7 @@ use crate::analysis::rules::{expiry_breach, ExpiryBreach};
 use crate::mqtt::codec::Publish;
 use crate::mqtt::connection::Connection;
 use crate::payload::{Decoded, Header};
-use crate::record::wire::{Sighting, WirePacket};
+use crate::record::wire::{FlightEntry, Sighting, WirePacket};
 
 impl Client {
     /// The QoS the subscription holds: this connection's SUBACK, or (a
@@ -52,6 +52,18 @@ impl Client {
 
     /// The packet as the witness keeps it: the tracking header read for
     /// publisher, sequence and send time.
+    /// A packet other than a PUBLISH taken in, as its flight recorder entry has it.
+    fn flight_wire_packet(&self, e: &FlightEntry, at_us: u64) -> WirePacket {
+        WirePacket {
+            t_us: at_us,
+            connection: self.timeline.len() as u32,
+            packet_type: e.packet_type,
+            flags: e.flags,
+            pkid: e.pkid,
+            ..Default::default()
+        }
+    }
+
     fn wire_packet(&self, conn: &Connection, m: &Publish, at_us: u64) -> WirePacket {
         let flags = conn.flight.last_received().map_or((m.dup as u8) << 3 | m.qos << 1 | m.retain as u8, |e| e.flags);
         let mut p = WirePacket {
@@ -113,14 +125,7 @@ impl Client {
         let Some(e) = conn.flight.last_received().filter(|e| e.size > max) else { return };
         let mut p = match m {
             Some(m) => self.wire_packet(conn, m, at_us),
-            None => WirePacket {
-                t_us: at_us,
-                connection: self.timeline.len() as u32,
-                packet_type: e.packet_type,
-                flags: e.flags,
-                pkid: e.pkid,
-                ..Default::default()
-            },
+            None => self.flight_wire_packet(&e, at_us),
         };
         p.size = Some(e.size);
         self.sight(conn, Sighting::AboveMaximumPacketSize, p);
@@ -225,14 +230,7 @@ impl Client {
         if self.link.own_doubt || resent_pubrel || e.packet_type == 9 {
             return;
         }
-        let p = WirePacket {
-            t_us: at_us,
-            connection: self.timeline.len() as u32,
-            packet_type: e.packet_type,
-            flags: e.flags,
-            pkid: e.pkid,
-            ..Default::default()
-        };
+        let p = self.flight_wire_packet(&e, at_us);
         self.sight(conn, Sighting::UnknownAck, p);
     }
 }

@@ -312,3 +312,33 @@ mod tests {
         assert_eq!(ran_until_stopped(&format!("{open}[[stage]]\nduration = \"2s\"\n"), Some(7_500_000)), None);
     }
 }
+
+/// The tests' scenario body: a persistent subscriber, four publishers and
+/// three idle bystanders, the subscriber cut at 2 s (a literal, for `concat!`).
+#[cfg(test)]
+macro_rules! three_groups_cut {
+    () => {
+        r#"[broker]
+url = "embedded"
+[[group]]
+name = "sub"
+clean_session = false
+client_id = { scheme = "prefix-serial", prefix = "s-" }
+subscribe = { filter = "a/+", qos = 1 }
+reconnect = { delay = "3s" }
+[[group]]
+name = "pub"
+clients = 4
+publish = { topic = "a/{i}", qos = 1, rate = 8, payload = 64, start_after = "1s" }
+[[group]]
+name = "idle"
+clients = 3
+[[fault]]
+at = "2s"
+action = "cut"
+group = "sub"
+"#
+    };
+}
+#[cfg(test)]
+pub(crate) use three_groups_cut;

@@ -402,33 +402,11 @@ mod tests {
     use crate::scenario::{FaultAction, ScenarioFile};
     use std::path::Path;
 
-    const TEXT: &str = r#"
-name = "t"
-duration = "8s"
-[broker]
-url = "embedded"
-[[group]]
-name = "sub"
-clean_session = false
-client_id = { scheme = "prefix-serial", prefix = "s-" }
-subscribe = { filter = "a/+", qos = 1 }
-reconnect = { delay = "3s" }
-[[group]]
-name = "pub"
-clients = 4
-publish = { topic = "a/{i}", qos = 1, rate = 8, payload = 64, start_after = "1s" }
-[[group]]
-name = "idle"
-clients = 3
-[[fault]]
-at = "2s"
-action = "cut"
-group = "sub"
-[[fault]]
-at = "4s"
-action = "cut"
-group = "idle"
-"#;
+    const TEXT: &str = concat!(
+        "name = \"t\"\nduration = \"8s\"\n",
+        crate::shrink::three_groups_cut!(),
+        "[[fault]]\nat = \"4s\"\naction = \"cut\"\ngroup = \"idle\"\n"
+    );
 
     fn parse(text: &str) -> ScenarioFile {
         ScenarioFile::parse(Path::new("t.toml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))

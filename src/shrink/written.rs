@@ -215,37 +215,11 @@ mod tests {
     use crate::scenario::ScenarioFile;
     use crate::shrink::search::Shrinker;
 
-    const TEXT: &str = r#"
-name = "t"
-duration = "8s"
-protocol = "5"
-[broker]
-url = "embedded"
-[[group]]
-name = "sub"
-clean_session = false
-client_id = { scheme = "prefix-serial", prefix = "s-" }
-subscribe = { filter = "a/+", qos = 1 }
-reconnect = { delay = "3s" }
-[[group]]
-name = "pub"
-clients = 4
-publish = { topic = "a/{i}", qos = 1, rate = 8, payload = 64, start_after = "1s" }
-[[group]]
-name = "idle"
-clients = 3
-[[fault]]
-at = "2s"
-action = "cut"
-group = "sub"
-[[fault]]
-at = "3s"
-action = "drop"
-group = "sub"
-count = 4
-[expect]
-lost = 0
-"#;
+    const TEXT: &str = concat!(
+        "name = \"t\"\nduration = \"8s\"\nprotocol = \"5\"\n",
+        crate::shrink::three_groups_cut!(),
+        "[[fault]]\nat = \"3s\"\naction = \"drop\"\ngroup = \"sub\"\ncount = 4\n[expect]\nlost = 0\n"
+    );
 
     fn plan_of(text: &str) -> String {
         let file = ScenarioFile::parse(Path::new("t.toml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"));
