@@ -408,6 +408,14 @@ impl Evidence {
         }
     }
 
+    /// A queue_withheld's evidence.
+    pub fn withheld(&self) -> Option<&WithheldEvidence> {
+        match self {
+            Evidence::Withheld(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The streams of a qos_violation.
     pub fn streams(&self) -> &[StreamEvidence] {
         match self {
