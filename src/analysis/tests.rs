@@ -1179,3 +1179,21 @@ fn no_queue_withheld_when_the_backlog_began_all_had_expired_or_the_connection_wa
     rec.drain.ended = DrainEnd::Quiet;
     assert_eq!(withheld(&analyse(&plan, &rec)).len(), 1);
 }
+
+#[test]
+fn a_withheld_queue_of_messages_without_expiry_says_nothing_of_expiry() {
+    // MQTT 3.1.1, no expiry: seqs 10..=99 were all owed and never came.
+    let plan = pub_sub(false, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 100_000, 10 * S, None);
+    connect(&mut rec, 1, 100_000, S, Some(Cause::NetworkEof));
+    connect(&mut rec, 1, 6_010_000, 8_500_000, None).heard_us = 6_010_000;
+    publish(&mut rec, 0, 1, every(500_000, 50_000, 100));
+    receive(&mut rec, 1, 0, 0..=9);
+    rec.clients[1].rx.as_mut().expect("received").backlog_never_began.push(1);
+    let r = analyse(&plan, &rec);
+    let f = withheld(&r);
+    assert_eq!((f.len(), r.messages.lost), (1, 90), "{:#?}", r.findings);
+    assert_eq!(f[0].evidence.json()["expired"], 0);
+    assert!(f[0].summary.ends_with(": 90 QoS 1 message(s) published while it was away never came"), "{}", f[0].summary);
+}

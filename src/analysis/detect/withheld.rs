@@ -62,9 +62,12 @@ fn withheld(plan: &Plan, record: &RunRecord, tally: &Tally, c: &ClientRecord) ->
         .take(MAX_LISTED)
         .map(|s| (id(s.publisher_client), s.lost_ranges.iter().take(MAX_LISTED).copied().collect()))
         .collect();
-    let older = if expired > 0 { format!(" ({expired} older one(s) had expired)") } else { String::new() };
+    let (unexpired, older) = match expired {
+        0 => ("", String::new()),
+        n => (" and not past their expiry", format!(" ({n} older one(s) had expired)")),
+    };
     let summary = format!(
-        "{}'s session resumed at {} s (Session Present = 1) and nothing came on that connection in the {} s to its end: {} QoS {qos} message(s) published while it was away and not past their expiry never came{older}",
+        "{}'s session resumed at {} s (Session Present = 1) and nothing came on that connection in the {} s to its end: {} QoS {qos} message(s) published while it was away{unexpired} never came{older}",
         client.client_id,
         secs(connected_us),
         secs(gen.ended_us.saturating_sub(connected_us)),
