@@ -450,6 +450,29 @@ fn shipped_bug_scenarios_reproduce_on_debians_mosquitto() {
         let e = r["expectations"].as_array().unwrap().iter().find(|e| e["name"] == name);
         assert_eq!(e.unwrap_or_else(|| panic!("no {name}: {}", r["expectations"]))["pass"], true, "{name}");
     };
+    // Every file in scenarios/bugs/ is run here.
+    let mut shipped: Vec<String> = std::fs::read_dir("scenarios/bugs")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    shipped.sort();
+    assert_eq!(
+        shipped,
+        [
+            "mosquitto-expired-queue-stall.toml",
+            "mosquitto-expiry-reorder.toml",
+            "mosquitto-max-connections.toml",
+            "mosquitto-receive-maximum.toml"
+        ]
+    );
+    // A resumed queue never begun (eclipse/mosquitto#2609): queue_withheld
+    // naming what was lost, beside the qos_violation.
+    let r = run("mosquitto-expired-queue-stall");
+    passed(&r, "shows queue_withheld findings");
+    passed(&r, "shows qos_violation findings");
+    let withheld = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "queue_withheld").expect("raised");
+    assert_eq!(withheld["evidence"]["withheld"], r["messages"]["lost"], "{withheld}");
+    assert_eq!(withheld["evidence"]["client"], "archiver-0", "{withheld}");
     // Out of order on one topic: a qos_violation and a spec_violation under
     // the topic order rule, which [expect] shows asks for.
     let r = run("mosquitto-expiry-reorder");

@@ -56,6 +56,46 @@ async fn expiry_aliases_and_user_properties_are_counted_exactly() {
     assert!(spec.is_empty(), "{spec:#?}");
 }
 
+/// scenarios/bugs/mosquitto-expired-queue-stall.toml on mosquitto 2.0.11: the
+/// subscriber is away from 0.2 s until after publishing ended, every message
+/// of its 20-message in-flight window expired meanwhile, and mosquitto never
+/// begins the rest of its queue (eclipse/mosquitto#2609): one queue_withheld
+/// for archiver-0 naming exactly what was lost and what expired. With
+/// `max_inflight_messages 100` the window holds what has not expired, the
+/// queue comes: nothing lost, no finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_queue_whose_inflight_window_all_expired_is_withheld_on_mosquitto_2_0_11() {
+    use midge::record::vocab::FindingKind;
+    let out = run_shipped("bugs/mosquitto-expired-queue-stall", |t| t).await;
+    let (r, m) = (&out.report, &out.report.messages);
+    assert_eq!(m.published, 100, "{m:?}");
+    assert!(m.lost > 0 && m.expired > 0, "{m:?}");
+    let withheld: Vec<_> = r.findings.iter().filter(|f| f.kind == FindingKind::QueueWithheld).collect();
+    assert_eq!(withheld.len(), 1, "{:#?}", r.findings);
+    let (f, e) = (withheld[0], withheld[0].evidence.withheld().expect("its evidence"));
+    assert_eq!(f.client_ids, vec!["archiver-0".to_string()]);
+    assert_eq!((f.count, e.withheld, e.expired), (m.lost, m.lost, m.expired), "{f:#?}");
+    assert_eq!(e.connection, 1, "the resumed connection");
+    assert_eq!(client(&out.record, "archiver-0").rx.as_ref().unwrap().backlog_never_began, vec![1]);
+    assert!(r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);
+    assert_eq!(out.exit_code, 0, "[expect] shows both: {:?}", r.expectations);
+    let md = midge::report::markdown::render(r);
+    assert!(md.contains("### queue_withheld — the broker never began to send a resumed session's queue"), "{md}");
+
+    let wide = |t: String| {
+        t.replace(
+            "url = \"spawn:mosquitto\"",
+            "url = \"spawn:mosquitto\"\nmosquitto_conf = [\"max_inflight_messages 100\"]",
+        )
+    };
+    let out = run_shipped("bugs/mosquitto-expired-queue-stall", wide).await;
+    let r = &out.report;
+    assert!(r.broker.config.as_deref().unwrap_or_default().contains("max_inflight_messages 100"));
+    assert_eq!((r.messages.published, r.messages.lost), (100, 0), "{:?}", r.messages);
+    assert!(r.messages.expired > 0, "{:?}", r.messages);
+    assert!(r.findings.iter().all(|f| f.kind != FindingKind::QueueWithheld), "{:#?}", r.findings);
+}
+
 /// A message with an expiry that waited in mosquitto's queue for a stalled
 /// (connected) subscriber past its expiry is discarded when mosquitto comes
 /// to send it — not counted as dropped by the broker, and `expired` in

@@ -138,6 +138,38 @@ async fn report_matches_schema_and_schema_rejects_breakage() {
     let last = no_id["findings"].as_array_mut().unwrap().last_mut().unwrap();
     last["evidence"]["rule"].as_object_mut().unwrap().remove("id");
     assert!(!v.is_valid(&no_id), "the schema accepts a spec_violation without its rule id");
+
+    // So is a queue_withheld finding's.
+    let mut withheld = value.clone();
+    withheld["findings"].as_array_mut().unwrap().push(withheld_finding());
+    assert_valid(&v, &withheld, "a report with a queue_withheld");
+    let last = withheld["findings"].as_array_mut().unwrap().last_mut().unwrap();
+    last["evidence"].as_object_mut().unwrap().remove("withheld");
+    assert!(!v.is_valid(&withheld), "the schema accepts a queue_withheld without its withheld count");
+}
+
+/// A queue_withheld finding as midge writes it.
+fn withheld_finding() -> Value {
+    use midge::analysis::evidence::{Evidence, WithheldEvidence};
+    use midge::analysis::model::Finding;
+    let f = Finding {
+        kind: midge::record::vocab::FindingKind::QueueWithheld,
+        summary: "s".into(),
+        client_ids: vec!["s-0".into()],
+        count: 25,
+        first_s: 5.2,
+        last_s: 7.3,
+        evidence: Evidence::Withheld(WithheldEvidence {
+            client: "s-0".into(),
+            connection: 1,
+            ended_s: 7.3,
+            expired: 70,
+            first_lost: [("p-0".to_string(), vec![(75, 100)])].into(),
+            resumed_s: 5.2,
+            withheld: 25,
+        }),
+    };
+    serde_json::to_value(&f).unwrap()
 }
 
 /// A spec_violation finding as midge writes it.

@@ -329,6 +329,7 @@ fn findings(plan: &Plan, record: &RunRecord, tally: &Tally, explained: &Explaine
     out.extend(detect::auth_refused(plan, record));
     out.extend(detect::broker_limits(plan, record));
     out.extend(detect::sessions_lost(plan, &tally.windows));
+    out.extend(detect::queues_withheld(plan, record, tally));
     out.extend(detect::slow_consumers(plan, &tally.windows, log, &record.broker.sys_series, record.run_end_us));
     out.extend(detect::subscribe_refused(plan, record));
     out.extend(detect::listen_backlog_overflow(record));

@@ -48,6 +48,26 @@ pub enum Evidence {
     Backlog(BacklogEvidence),
     /// spec_violation.
     Spec(SpecEvidence),
+    /// queue_withheld.
+    Withheld(WithheldEvidence),
+}
+
+/// queue_withheld: a resumed connection on which nothing came, and what
+/// its absence lost.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WithheldEvidence {
+    pub client: String,
+    /// The connection's index in the client's timeline (`client_timelines`).
+    pub connection: u32,
+    pub ended_s: f64,
+    /// Messages on the subscriber's streams past their expiry, not owed.
+    pub expired: u64,
+    /// Per publisher, its first lost sequence numbers: [from, to) ranges.
+    pub first_lost: BTreeMap<String, Vec<(u64, u64)>>,
+    pub resumed_s: f64,
+    /// Lost in the offline window before the connection.
+    pub withheld: u64,
 }
 
 /// spec_violation: one rule broken toward one client, and the packets.
@@ -388,6 +408,14 @@ impl Evidence {
         }
     }
 
+    /// A queue_withheld's evidence.
+    pub fn withheld(&self) -> Option<&WithheldEvidence> {
+        match self {
+            Evidence::Withheld(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The streams of a qos_violation.
     pub fn streams(&self) -> &[StreamEvidence] {
         match self {
@@ -454,6 +482,20 @@ mod tests {
 
     /// One of every kind, with every optional part present.
     fn every_kind() -> Vec<Evidence> {
+        let mut all = the_first_kinds();
+        all.push(Evidence::Withheld(WithheldEvidence {
+            client: "sub0".into(),
+            connection: 1,
+            ended_s: 7.5,
+            expired: 70,
+            first_lost: [("pub0".to_string(), vec![(75, 100)])].into(),
+            resumed_s: 5.2,
+            withheld: 25,
+        }));
+        all
+    }
+
+    fn the_first_kinds() -> Vec<Evidence> {
         let log = vec!["1700000001: Client dev0 disconnected.".to_string()];
         let codes: BTreeMap<Cause, u64> = [(Cause::Connack { v5: false, code: 5 }, 3)].into();
         vec![

@@ -1084,3 +1084,116 @@ lost = 0
     let r = analyse(&plain, &rec);
     assert_eq!((r.messages.lost, r.messages.over_max_packet_size), (50, 0));
 }
+
+// ---- queue_withheld ------------------------------------------------------
+
+/// pub0 publishes to t/1 at QoS 1, MQTT 5, each message expiring after 2 s;
+/// sub0 keeps its session for an hour.
+fn expiring_messages() -> Plan {
+    kit::plan(
+        r#"
+name = "t"
+protocol = "5"
+[[group]]
+name = "pub"
+publish = { topic = "t/1", qos = 1, rate = 20.0, expiry = "2s" }
+[[group]]
+name = "sub"
+clean_session = false
+session_expiry = "1h"
+subscribe = { filter = "t/#", qos = 1 }
+"#,
+    )
+}
+
+/// pub0 sends seq k at 0.5 s + k × 50 ms (100 of them, the last at 5.45 s);
+/// sub0 is up from 0.1 s, heard until 1 s when it is cut (seqs 0..=9 came),
+/// and resumes its session (Session Present = 1) at `back_us`; that
+/// connection ends at `ended_us` for `cause`, and nothing came on it
+/// (`RxLog::backlog_never_began`) when `never_began`.
+fn resumed_at(plan: &Plan, back_us: u64, ended_us: u64, cause: Option<Cause>, never_began: bool) -> RunRecord {
+    let mut rec = kit::record(plan);
+    connect(&mut rec, 0, 100_000, 10 * S, None);
+    connect(&mut rec, 1, 100_000, S, Some(Cause::NetworkEof));
+    connect(&mut rec, 1, back_us, ended_us, cause).heard_us = back_us;
+    publish(&mut rec, 0, 1, every(500_000, 50_000, 100));
+    receive(&mut rec, 1, 0, 0..=9);
+    if never_began {
+        rec.clients[1].rx.as_mut().expect("received").backlog_never_began.push(1);
+    }
+    rec
+}
+
+fn withheld(r: &Report) -> Vec<&crate::analysis::model::Finding> {
+    r.findings.iter().filter(|f| f.kind == FindingKind::QueueWithheld).collect()
+}
+
+#[test]
+fn a_resumed_session_whose_queue_never_began_while_owed_messages_is_withheld() {
+    // Back at 6.01 s until the run's end at 8.5 s, nothing on it. Seqs
+    // 10..=99 were sent after sub0's last trusted moment (0.95 s). Those
+    // sent by 4.51 s (6.01 s less the 2 s expiry and the 0.5 s slack),
+    // seqs 10..=80, had expired: 71; seqs 81..=99 were owed: 19 lost.
+    let plan = expiring_messages();
+    let r = analyse(&plan, &resumed_at(&plan, 6_010_000, 8_500_000, None, true));
+    assert_eq!((r.messages.lost, r.messages.expired), (19, 71));
+    let f = withheld(&r);
+    assert_eq!(f.len(), 1, "{:#?}", r.findings);
+    assert_eq!((f[0].count, f[0].client_ids.clone()), (19, vec!["sub0".to_string()]));
+    assert_eq!((f[0].first_s, f[0].last_s), (6.01, 8.5));
+    let e = f[0].evidence.json();
+    assert_eq!(
+        (e["withheld"].as_u64(), e["expired"].as_u64(), e["connection"].as_u64()),
+        (Some(19), Some(71), Some(1))
+    );
+    assert_eq!((e["resumed_s"].as_f64(), e["ended_s"].as_f64()), (Some(6.01), Some(8.5)));
+    assert_eq!(e["first_lost"]["pub0"], serde_json::json!([[81, 100]]));
+    assert_eq!(e["client"], "sub0");
+    assert_eq!(
+        f[0].summary,
+        "sub0's session resumed at 6.01 s (Session Present = 1) and nothing came on that connection in the 2.49 s to its end: 19 QoS 1 message(s) published while it was away and not past their expiry never came (71 older one(s) had expired)"
+    );
+    // The loss is a broken QoS 1 guarantee too.
+    assert!(r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);
+}
+
+#[test]
+fn no_queue_withheld_when_the_backlog_began_all_had_expired_or_the_connection_was_cut_soon() {
+    let plan = expiring_messages();
+    // The backlog began (something came on the connection): the loss is a
+    // qos_violation only.
+    let r = analyse(&plan, &resumed_at(&plan, 6_010_000, 8_500_000, None, false));
+    assert_eq!(r.messages.lost, 19);
+    assert!(withheld(&r).is_empty(), "{:#?}", r.findings);
+    // Back at 8 s: all of seqs 10..=99 had expired, nothing was owed.
+    let r = analyse(&plan, &resumed_at(&plan, 8 * S, 10 * S, None, true));
+    assert_eq!((r.messages.lost, r.messages.expired), (0, 90));
+    assert!(withheld(&r).is_empty(), "{:#?}", r.findings);
+    // Cut 0.5 s after it resumed: no time to tell a withheld queue.
+    let r = analyse(&plan, &resumed_at(&plan, 6_010_000, 6_510_000, Some(Cause::NetworkEof), true));
+    assert_eq!(r.messages.lost, 19);
+    assert!(withheld(&r).is_empty(), "{:#?}", r.findings);
+    // The same short connection ended by midge at the run's end after a
+    // drain that ended quiet (it waited the stall period for it): evidence.
+    let mut rec = resumed_at(&plan, 6_010_000, 6_510_000, None, true);
+    rec.drain.ended = DrainEnd::Quiet;
+    assert_eq!(withheld(&analyse(&plan, &rec)).len(), 1);
+}
+
+#[test]
+fn a_withheld_queue_of_messages_without_expiry_says_nothing_of_expiry() {
+    // MQTT 3.1.1, no expiry: seqs 10..=99 were all owed and never came.
+    let plan = pub_sub(false, "");
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, 100_000, 10 * S, None);
+    connect(&mut rec, 1, 100_000, S, Some(Cause::NetworkEof));
+    connect(&mut rec, 1, 6_010_000, 8_500_000, None).heard_us = 6_010_000;
+    publish(&mut rec, 0, 1, every(500_000, 50_000, 100));
+    receive(&mut rec, 1, 0, 0..=9);
+    rec.clients[1].rx.as_mut().expect("received").backlog_never_began.push(1);
+    let r = analyse(&plan, &rec);
+    let f = withheld(&r);
+    assert_eq!((f.len(), r.messages.lost), (1, 90), "{:#?}", r.findings);
+    assert_eq!(f[0].evidence.json()["expired"], 0);
+    assert!(f[0].summary.ends_with(": 90 QoS 1 message(s) published while it was away never came"), "{}", f[0].summary);
+}

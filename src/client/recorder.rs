@@ -368,6 +368,14 @@ impl Recorder {
         self.witness.take()
     }
 
+    /// A connection (timeline index) ended still awaiting its resumed
+    /// session's backlog: nothing came on it (`RxLog::backlog_never_began`).
+    pub fn backlog_never_began(&mut self, connection: u32) {
+        if let Some(rx) = self.rx.as_mut() {
+            rx.backlog_never_began.push(connection);
+        }
+    }
+
     /// The logs, for the run record.
     /// Copies of the logs so far (for a snapshot).
     pub fn copy_logs(&self) -> (Option<Box<PublishLog>>, Option<Box<RxLog>>) {

@@ -84,6 +84,9 @@ impl Client {
                 let _ = self.send_request(&mut conn, Request::Disconnect).await;
                 conn.shutdown().await;
             }
+            if self.link.awaiting_backlog {
+                self.recorder.backlog_never_began(self.timeline.len() as u32);
+            }
             self.backlog_began();
             self.session.max_inbound_packet = self.session.max_inbound_packet.max(conn.counters.largest_in);
             self.count(|c| {

@@ -287,6 +287,12 @@ pub struct RxLog {
     /// Last wills of this run's clients received, in order of arrival.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wills: Vec<WillRx>,
+    /// Connections (timeline indices) back on a resumed session after
+    /// publishes whose backlog never began: still awaited
+    /// (`Metrics::awaiting_backlog`) when the connection ended, nothing
+    /// delivered on it (finding `queue_withheld`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backlog_never_began: Vec<u32>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -106,6 +106,7 @@ named_enum! {
         SlowConsumer => "slow_consumer",
         ListenBacklogOverflow => "listen_backlog_overflow",
         SpecViolation => "spec_violation",
+        QueueWithheld => "queue_withheld",
     }
 }
 
@@ -126,6 +127,7 @@ impl FindingKind {
             FindingKind::PublishDenied => "the broker denied what some clients published",
             FindingKind::SlowConsumer => "a slow consumer fell behind and the broker dropped its messages",
             FindingKind::SpecViolation => "the broker broke a rule of the protocol",
+            FindingKind::QueueWithheld => "the broker never began to send a resumed session's queue",
             FindingKind::ListenBacklogOverflow => {
                 "connects waited for the kernel's SYN retry: the broker's listen backlog overflowed"
             }

@@ -148,6 +148,8 @@ mod tests {
         assert_eq!(quiet_period(1_200_000), 2400 * MS);
         assert_eq!(stall_period(MIN_QUIET), 2000 * MS);
         assert_eq!(stall_period(2400 * MS), 9600 * MS);
+        // queue_withheld takes a resumed connection this long with nothing on it as evidence.
+        assert_eq!(stall_period(MIN_QUIET).as_micros() as u64, crate::analysis::detect::MIN_WITHHELD_US);
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod sessions;
 mod slow;
 mod spec;
 mod subscriptions;
+mod withheld;
 mod words;
 
 pub use auth::auth_refused;
@@ -47,6 +48,7 @@ pub use sessions::sessions_lost;
 pub use slow::{slow_consumers, sys_dropped_rise};
 pub use spec::{spec_violations, Announced};
 pub use subscriptions::subscribe_refused;
+pub use withheld::{queues_withheld, MIN_WITHHELD_US};
 pub use words::{secs, subscriber_name};
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub fn evidence(o: &mut String, e: &Evidence) {
         }
         o.push('\n');
     }
+    if let Some(w) = e.withheld() {
+        for (publisher, seqs) in w.first_lost.iter() {
+            let _ = writeln!(o, "- from {publisher}: never came (first seqs {})", json(seqs));
+        }
+        o.push('\n');
+    }
     if let Some(codes) = e.codes() {
         let codes: Vec<String> = codes.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         let _ = writeln!(o, "CONNACK codes: {}\n", codes.join(", "));
