@@ -298,21 +298,6 @@ pub fn summary(o: &ShrinkOutcome) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_until_ctrl_c_is_shrunk_over_what_it_published() {
-        let open = "name = \"x\"\n[[group]]\nname = \"g\"\n";
-        assert_eq!(ran_until_stopped(open, Some(7_500_000)), Some(Duration::from_micros(7_500_000)));
-        assert_eq!(ran_until_stopped(open, Some(10)), Some(Duration::from_secs(1)), "at least a second");
-        assert_eq!(ran_until_stopped(open, None), None, "it never published");
-        assert_eq!(ran_until_stopped(&format!("duration = \"3s\"\n{open}"), Some(7_500_000)), None);
-        assert_eq!(ran_until_stopped(&format!("{open}[[stage]]\nduration = \"2s\"\n"), Some(7_500_000)), None);
-    }
-}
-
 /// The tests' scenario body: a persistent subscriber, four publishers and
 /// three idle bystanders, the subscriber cut at 2 s (a literal, for `concat!`).
 #[cfg(test)]
@@ -342,3 +327,18 @@ group = "sub"
 }
 #[cfg(test)]
 pub(crate) use three_groups_cut;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_until_ctrl_c_is_shrunk_over_what_it_published() {
+        let open = "name = \"x\"\n[[group]]\nname = \"g\"\n";
+        assert_eq!(ran_until_stopped(open, Some(7_500_000)), Some(Duration::from_micros(7_500_000)));
+        assert_eq!(ran_until_stopped(open, Some(10)), Some(Duration::from_secs(1)), "at least a second");
+        assert_eq!(ran_until_stopped(open, None), None, "it never published");
+        assert_eq!(ran_until_stopped(&format!("duration = \"3s\"\n{open}"), Some(7_500_000)), None);
+        assert_eq!(ran_until_stopped(&format!("{open}[[stage]]\nduration = \"2s\"\n"), Some(7_500_000)), None);
+    }
+}
