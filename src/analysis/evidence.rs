@@ -61,7 +61,8 @@ pub struct WithheldEvidence {
     /// The connection's index in the client's timeline (`client_timelines`).
     pub connection: u32,
     pub ended_s: f64,
-    /// Messages on the subscriber's streams past their expiry, not owed.
+    /// Messages on the subscriber's streams past their expiry, not owed:
+    /// over the whole run (every absence), as `first_lost` is.
     pub expired: u64,
     /// Per publisher, its first lost sequence numbers: [from, to) ranges.
     pub first_lost: BTreeMap<String, Vec<(u64, u64)>>,

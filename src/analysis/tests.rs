@@ -1151,7 +1151,7 @@ fn a_resumed_session_whose_queue_never_began_while_owed_messages_is_withheld() {
     assert_eq!(e["client"], "sub0");
     assert_eq!(
         f[0].summary,
-        "sub0's session resumed at 6.01 s (Session Present = 1) and nothing came on that connection in the 2.49 s to its end: 19 QoS 1 message(s) published while it was away and not past their expiry never came (71 older one(s) had expired)"
+        "sub0's session resumed at 6.01 s (Session Present = 1) and nothing came on that connection in the 2.49 s to its end: 19 QoS 1 message(s) published while it was away and not past their expiry never came (71 message(s) to it expired in the run)"
     );
     // The loss is a broken QoS 1 guarantee too.
     assert!(r.findings.iter().any(|f| f.kind == FindingKind::QosViolation), "{:#?}", r.findings);

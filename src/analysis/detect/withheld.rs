@@ -64,7 +64,7 @@ fn withheld(plan: &Plan, record: &RunRecord, tally: &Tally, c: &ClientRecord) ->
         .collect();
     let (unexpired, older) = match expired {
         0 => ("", String::new()),
-        n => (" and not past their expiry", format!(" ({n} older one(s) had expired)")),
+        n => (" and not past their expiry", format!(" ({n} message(s) to it expired in the run)")),
     };
     let summary = format!(
         "{}'s session resumed at {} s (Session Present = 1) and nothing came on that connection in the {} s to its end: {} QoS {qos} message(s) published while it was away{unexpired} never came{older}",
