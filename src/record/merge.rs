@@ -150,7 +150,10 @@ pub fn add_series(a: &[TimePoint], b: &[TimePoint]) -> Vec<TimePoint> {
                 q.published += p.published;
                 q.received += p.received;
                 q.e2e_p99_us = q.e2e_p99_us.max(p.e2e_p99_us);
-                q.midge_cpu_pct = add_opt(q.midge_cpu_pct, p.midge_cpu_pct);
+                // Kept at the record's 0.1 resolution: a sum such as 10.3 +
+                // 16.6 is 26.900000000000002 in binary, and a report made
+                // again from the saved record must read the same.
+                q.midge_cpu_pct = add_opt(q.midge_cpu_pct, p.midge_cpu_pct).map(|v| (v * 10.0).round() / 10.0);
                 q.midge_rss_kib = add_opt(q.midge_rss_kib, p.midge_rss_kib);
                 q.broker_cpu_pct = q.broker_cpu_pct.or(p.broker_cpu_pct);
                 q.broker_rss_kib = q.broker_rss_kib.or(p.broker_rss_kib);
@@ -292,7 +295,31 @@ pub fn renumber(r: &mut RunRecord, global: &[u32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::later;
+    use super::{add_series, later};
+    use crate::record::TimePoint;
+
+    /// Two shards' CPU in one second adds at the record's 0.1 resolution,
+    /// so the merged figure reads back from record.json as it was written.
+    #[test]
+    fn merged_cpu_keeps_the_records_resolution() {
+        let point = |cpu: f64| TimePoint {
+            t_s: 1.0,
+            span_s: 1.0,
+            connected: 1,
+            published: 0,
+            received: 0,
+            e2e_p99_us: None,
+            midge_cpu_pct: Some(cpu),
+            midge_rss_kib: None,
+            broker_cpu_pct: None,
+            broker_rss_kib: None,
+        };
+        let merged = add_series(&[point(10.3)], &[point(16.6)]);
+        let cpu = merged[0].midge_cpu_pct.unwrap();
+        assert_eq!(cpu.to_bits(), 26.9f64.to_bits(), "{cpu}");
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&cpu).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), cpu.to_bits());
+    }
 
     /// A shifted time reads back from the record file as it was written
     /// (serde_json's float parsing is not exact for every 17-digit sum).
