@@ -243,6 +243,25 @@ pub struct Metrics {
     /// `PUBLISH_MARK_US`; 0: none yet): a client back on a resumed session compares it
     /// with when it dropped.
     pub last_publish_us: AtomicU64,
+    /// Per broker of the plan, in its order (one for a run of one): the
+    /// live connection figures the exporter shows per broker.
+    per_broker: Vec<BrokerLive>,
+}
+
+/// One broker's live connection figures, for the exporter's
+/// `midge_broker_*` series: bumped by its clients as `connected` is, read at
+/// each scrape (no client is visited).
+#[derive(Debug, Default)]
+pub struct BrokerLive {
+    /// Its clients connected right now.
+    pub connected: AtomicI64,
+    /// Connections it accepted (CONNACK success).
+    pub connects: AtomicU64,
+    /// Connection attempts to it that failed (any cause).
+    pub connect_failures: AtomicU64,
+    /// Connections to it that were lost (ended by an error, not by plan or
+    /// the run's end): report.json `brokers[].disconnects` counts the same.
+    pub disconnects: AtomicU64,
 }
 
 /// How stale `Metrics::last_publish_us` may be: stored at most once per
@@ -262,7 +281,19 @@ impl Metrics {
             slowest_delivery_us: AtomicU64::new(0),
             awaiting_backlog: AtomicI64::new(0),
             last_publish_us: AtomicU64::new(0),
+            per_broker: vec![BrokerLive::default()],
         }
+    }
+
+    /// With live figures for `brokers` brokers (at least one).
+    pub fn with_brokers(mut self, brokers: usize) -> Metrics {
+        self.per_broker = (0..brokers.max(1)).map(|_| BrokerLive::default()).collect();
+        self
+    }
+
+    /// Each broker's live figures, in the plan's order.
+    pub fn per_broker(&self) -> &[BrokerLive] {
+        &self.per_broker
     }
 
     /// A publisher queued a message at `now_us` (run clock).
@@ -281,9 +312,31 @@ impl Metrics {
         last != 0 && last + PUBLISH_MARK_US > dropped_us
     }
 
-    pub fn on_connected(&self) {
+    /// A client of broker `broker` (its index in the plan) got its CONNACK.
+    pub fn on_connected(&self, broker: u16) {
         let now = self.connected.fetch_add(1, Ordering::Relaxed) + 1;
         self.connected_peak.fetch_max(now, Ordering::Relaxed);
+        if let Some(b) = self.per_broker.get(broker as usize) {
+            b.connected.fetch_add(1, Ordering::Relaxed);
+            b.connects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A connection to broker `broker` ended; `lost`: by an error (not by
+    /// plan or the run's end).
+    pub fn on_disconnected(&self, broker: u16, lost: bool) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        if let Some(b) = self.per_broker.get(broker as usize) {
+            b.connected.fetch_sub(1, Ordering::Relaxed);
+            b.disconnects.fetch_add(lost as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A connection attempt to broker `broker` failed.
+    pub fn on_connect_failed(&self, broker: u16) {
+        if let Some(b) = self.per_broker.get(broker as usize) {
+            b.connect_failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn shard_for(&self, client_index: u32) -> usize {
@@ -529,6 +582,36 @@ pub fn kernel_tcp_in(sockstat: &str, page_bytes: u64) -> Option<KernelTcp> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_broker_counts_its_own_clients_and_a_stray_index_changes_no_broker() {
+        use super::Metrics;
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = Metrics::new(2).with_brokers(2);
+        m.on_connected(0);
+        m.on_connected(1);
+        m.on_connected(1);
+        m.on_disconnected(1, true);
+        m.on_disconnected(0, false);
+        m.on_connect_failed(1);
+        m.on_connect_failed(7);
+        let b = m.per_broker();
+        let figures = |i: usize| {
+            let b = &b[i];
+            (
+                b.connected.load(Relaxed),
+                b.connects.load(Relaxed),
+                b.connect_failures.load(Relaxed),
+                b.disconnects.load(Relaxed),
+            )
+        };
+        assert_eq!(b.len(), 2);
+        assert_eq!(figures(0), (0, 1, 0, 0));
+        assert_eq!(figures(1), (1, 2, 1, 1));
+        assert_eq!(m.connected.load(Relaxed), 1);
+        assert_eq!(m.connected_peak.load(Relaxed), 3);
+        assert_eq!(Metrics::new(1).per_broker().len(), 1, "one broker: one series");
+    }
+
     #[test]
     fn kernel_tcp_is_read_from_sockstat() {
         let text = "sockets: used 20102\nTCP: inuse 20004 orphan 0 tw 12 alloc 20009 mem 37\nUDP: inuse 0 mem 0\n";

@@ -14,8 +14,10 @@
 //! address; `127.0.0.1:9464` on a workstation); port 0 picks a free one.
 //!
 //! No label carries a client id, a topic or a secret: labels are the QoS,
-//! a connect failure's cause name, the run phase, a finding's kind and the
-//! info metric's version, scenario name and run id.
+//! a connect failure's cause name, the run phase, a finding's kind, the
+//! info metric's version, scenario name and run id, and a broker's URL as
+//! given without user info (`midge_broker_*`: per broker of the run, from
+//! `Metrics::per_broker`'s atomics — no client is visited at a scrape).
 //!
 //! HDR histograms are folded into fixed buckets from 0.1 ms to 10 s
 //! (`BUCKETS_US`); the phase comes from the run's `control::Phase` watch. The
@@ -24,7 +26,7 @@
 
 use crate::broker::BrokerPid;
 use crate::control::{Phase, Shutdown};
-use crate::metrics::{LazyHistogram, Metrics, ShardLatencies};
+use crate::metrics::{BrokerLive, LazyHistogram, Metrics, ShardLatencies};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::record::Counters;
@@ -40,7 +42,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -88,6 +90,8 @@ struct Source {
     /// The broker's process, when midge knows it (spawned, or `--broker-pid`).
     broker_pid: BrokerPid,
     planned: u64,
+    /// Each broker's `broker` label, in the plan's order (`broker_label`).
+    brokers: Vec<String>,
     /// `midge_info`'s labels, escaped.
     info: [(&'static str, String); 3],
 }
@@ -122,7 +126,9 @@ pub fn exporter(
         ("run_id", format!("{:016x}", plan.run_id)),
     ];
     let ExporterInputs { metrics, phase, progress, broker_pid } = inputs;
-    let source = Source { metrics, phase, progress, broker_pid, planned: plan.clients.len() as u64, info };
+    let brokers = plan.brokers.iter().map(|b| broker_label(&b.url)).collect();
+    let planned = plan.clients.len() as u64;
+    let source = Source { metrics, phase, progress, broker_pid, planned, brokers, info };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(source));
     serve(listener, Arc::new(registry), shutdown)
@@ -172,6 +178,7 @@ impl Collector for Source {
         let help = "midge's version, the scenario's name and the run id; always 1.";
         e.encode_descriptor("midge", help, None, MetricType::Info)?.encode_info(&self.info)?;
         self.encode_run(&mut e, &c)?;
+        self.encode_brokers(&mut e)?;
         encode_messages(&mut e, &c)?;
         histogram(
             &mut e,
@@ -231,6 +238,38 @@ impl Source {
         let mut family = e.encode_descriptor("midge_connect_failures", help, None, MetricType::Counter)?;
         for (cause, n) in crate::record::names::by_name(&c.connect_failures) {
             ConstCounter::new(n).encode(family.encode_family(&[("cause", escape_label(&cause))])?)?;
+        }
+        Ok(())
+    }
+
+    /// Per broker of the run (one series each, labelled by its URL):
+    /// clients connected now, connects, connect failures, connections lost.
+    fn encode_brokers(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let live = self.metrics.per_broker();
+        let brokers = || self.brokers.iter().zip(live);
+        let help = "Clients connected right now, by the broker they connect to.";
+        let mut family = e.encode_descriptor("midge_broker_connected", help, None, MetricType::Gauge)?;
+        for (url, b) in brokers() {
+            let now = b.connected.load(Ordering::Relaxed).max(0);
+            ConstGauge::new(now).encode(family.encode_family(&[("broker", url.as_str())])?)?;
+        }
+        let counters: [(&str, &str, BrokerCounter); 3] = [
+            ("midge_broker_connects", "Connections the broker accepted (CONNACK success).", |b| &b.connects),
+            ("midge_broker_connect_failures", "Failed connection attempts to the broker, any cause.", |b| {
+                &b.connect_failures
+            }),
+            (
+                "midge_broker_disconnects",
+                "Connections to the broker that were lost (ended by an error, not by plan or the run's end).",
+                |b| &b.disconnects,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (url, b) in brokers() {
+                let n = field(b).load(Ordering::Relaxed);
+                ConstCounter::new(n).encode(family.encode_family(&[("broker", url.as_str())])?)?;
+            }
         }
         Ok(())
     }
@@ -348,6 +387,25 @@ fn histogram(e: &mut DescriptorEncoder, name: &str, help: &str, b: &Buckets) -> 
     m.encode_histogram::<()>(b.sum_us as f64 / 1e6, b.count, &b.bounds(), None)
 }
 
+/// One of a broker's live counters (`BrokerLive`).
+type BrokerCounter = fn(&BrokerLive) -> &AtomicU64;
+
+/// A broker's `broker` label: its URL as given, without any user info
+/// (`user:password@`), escaped.
+fn broker_label(url: &str) -> String {
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    };
+    escape_label(&shown)
+}
+
 /// A label value as the text format writes it: backslash, quote and newline
 /// escaped (the encoder writes label values as given).
 fn escape_label(s: &str) -> String {
@@ -417,6 +475,14 @@ mod tests {
         assert!(o.contains("# TYPE x_things counter\nx_things_total 7\n"), "{o}");
         assert!(o.contains("# TYPE x_now gauge\nx_now -3\n"), "{o}");
         assert!(o.ends_with("# EOF\n"), "{o}");
+    }
+
+    #[test]
+    fn a_broker_label_is_its_url_without_user_info() {
+        assert_eq!(broker_label("mqtt://127.0.0.1:1883"), "mqtt://127.0.0.1:1883");
+        assert_eq!(broker_label("mqtts://alice:s3cret@b.test:8883/x@y"), "mqtts://b.test:8883/x@y");
+        assert_eq!(broker_label("ws://u@h:9001/mqtt"), "ws://h:9001/mqtt");
+        assert_eq!(broker_label("embedded+tls"), "embedded+tls");
     }
 
     #[test]

@@ -185,6 +185,38 @@ fn zero_workers_are_refused() {
     }
 }
 
+/// `validate` of a run of two brokers says how many clients go to each,
+/// from which groups: round-robin within a group, a group's own `broker`
+/// all on that one.
+#[test]
+fn validate_shows_how_the_clients_spread_over_several_brokers() {
+    let text = r#"
+name = "two"
+[broker]
+url = ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884"]
+[[group]]
+name = "five"
+clients = 5
+subscribe = { filter = "t" }
+[[group]]
+name = "own"
+clients = 2
+broker = "mqtt://127.0.0.1:1884"
+subscribe = { filter = "t" }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = midge(&["validate", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        ["  mqtt://127.0.0.1:1883: 3 clients (five 3)", "  mqtt://127.0.0.1:1884: 4 clients (five 2, own 2)"]
+    );
+}
+
 /// `validate` of a scenario written into a temporary folder: (exit status, stderr).
 fn validate_text(text: &str) -> (Option<i32>, String, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -342,6 +342,62 @@ async fn a_scrape_during_the_run_shows_live_figures_that_agree_with_the_report()
     assert!(e2e_sum > 0.0 && e2e_sum <= e2e * (r.latency.e2e.max_us as f64 / 1e6) * 1.01, "{e2e_sum}");
 }
 
+/// A run over two mosquittos (`--broker A,B`): while every client is
+/// connected, each broker's series shows exactly half of them, and the
+/// per-broker series add up to `midge_clients_connected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broker_has_its_own_series_and_they_add_up() {
+    let (a, b) = (mosquitto(&[]).await, mosquitto(&[]).await);
+    let (url_a, url_b) = (url(&a), url(&b));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let scenario = r#"
+name = "prom-brokers"
+duration = "2s"
+drain = "1s"
+[[group]]
+name = "sub"
+clients = 6
+connect_rate = 200
+subscribe = { filter = "pb/#", qos = 0 }
+"#;
+    let overrides = Overrides { broker: Some(format!("{url_a},{url_b}")), ..Default::default() };
+    let plan = Plan::build(&parse(scenario), &overrides).unwrap();
+    let scraper = std::thread::spawn(move || {
+        // Until a scrape while publishing sees all six connected.
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            let Ok((_, body)) = get(addr, "/metrics") else { continue };
+            let s = parse_scrape(&body);
+            let publishing = s.samples.get("midge_run_phase{phase=publishing}") == Some(&1.0);
+            if publishing && s.samples.get("midge_clients_connected{}") == Some(&6.0) {
+                return Some(s);
+            }
+        }
+        None
+    });
+    let out = runner::run(plan, RunOptions { prometheus: Some(listener), ..Default::default() }).await.unwrap();
+    assert_eq!(out.report.clients.connects, 6, "{:?}", out.report.brokers);
+    let s = scraper.join().unwrap().expect("a scrape while publishing with every client connected");
+    for (name, kind) in [
+        ("midge_broker_connected", "gauge"),
+        ("midge_broker_connects", "counter"),
+        ("midge_broker_connect_failures", "counter"),
+        ("midge_broker_disconnects", "counter"),
+    ] {
+        assert_eq!(s.types[name], kind, "{name}");
+    }
+    for u in [&url_a, &url_b] {
+        assert_eq!(s.get(&format!("midge_broker_connected{{broker={u}}}")), 3.0, "{u}:\n{}", s.text);
+        assert_eq!(s.get(&format!("midge_broker_connects_total{{broker={u}}}")), 3.0, "{u}:\n{}", s.text);
+        assert_eq!(s.get(&format!("midge_broker_connect_failures_total{{broker={u}}}")), 0.0, "{u}");
+        assert_eq!(s.get(&format!("midge_broker_disconnects_total{{broker={u}}}")), 0.0, "{u}");
+    }
+    assert_eq!(s.samples.keys().filter(|k| k.starts_with("midge_broker_connected{")).count(), 2, "{}", s.text);
+    assert_eq!(s.sum("midge_broker_connected"), s.get("midge_clients_connected{}"));
+    assert_eq!(s.sum("midge_broker_connects_total"), s.get("midge_connects_total{}"));
+}
+
 #[test]
 fn an_address_that_is_none_or_not_here_is_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();

@@ -318,6 +318,11 @@ fn validate(path: &Path, shards: u32) -> i32 {
                 plan.name,
                 plan.groups.len()
             );
+            if plan.brokers.len() > 1 {
+                for line in broker_lines(&plan.clients_per_broker()) {
+                    println!("  {line}");
+                }
+            }
             exit::PASS
         }
         Err(e) => {
@@ -325,6 +330,22 @@ fn validate(path: &Path, shards: u32) -> i32 {
             exit::BAD_INPUT
         }
     }
+}
+
+/// `midge validate` of a run of several brokers: one line per broker, its
+/// clients and from which groups, e.g. `mqtt://a:1883: 3 clients (sub 2, pub 1)`.
+fn broker_lines(shares: &[crate::plan::BrokerShare]) -> Vec<String> {
+    shares
+        .iter()
+        .map(|s| {
+            let groups: Vec<String> = s.groups.iter().map(|(g, n)| format!("{g} {n}")).collect();
+            match s.clients {
+                0 => format!("{}: no clients", s.url),
+                1 => format!("{}: 1 client ({})", s.url, groups.join(", ")),
+                n => format!("{}: {n} clients ({})", s.url, groups.join(", ")),
+            }
+        })
+        .collect()
 }
 
 /// `midge merge`: the shards' records joined and analysed once, written to `out`.
@@ -570,5 +591,23 @@ mod tests {
         assert_eq!(parse(&["--broker", "embedded"]).as_deref(), Some("embedded"));
         let both = parse(&["--broker", "mqtt://127.0.0.1:1,mqtt://127.0.0.1:2", "--broker", "mqtt://127.0.0.1:3"]);
         assert_eq!(both.as_deref(), Some("mqtt://127.0.0.1:1,mqtt://127.0.0.1:2,mqtt://127.0.0.1:3"));
+    }
+
+    #[test]
+    fn validate_names_each_broker_with_its_clients_and_groups() {
+        let share = |url: &str, clients, groups: &[(&str, u64)]| crate::plan::BrokerShare {
+            url: url.into(),
+            clients,
+            groups: groups.iter().map(|(g, n)| (g.to_string(), *n)).collect(),
+        };
+        let lines = broker_lines(&[
+            share("mqtt://a:1", 4, &[("five", 3), ("one", 1)]),
+            share("mqtt://b:2", 1, &[("five", 1)]),
+            share("mqtt://c:3", 0, &[]),
+        ]);
+        assert_eq!(
+            lines,
+            ["mqtt://a:1: 4 clients (five 3, one 1)", "mqtt://b:2: 1 client (five 1)", "mqtt://c:3: no clients"]
+        );
     }
 }

@@ -173,6 +173,7 @@ pub fn run_client(
             let outcome = match Box::pin(client.connect()).await {
                 Err(cause) => {
                     client.count(|c| *c.connect_failures.entry(cause.clone()).or_default() += 1);
+                    ctx.metrics.on_connect_failed(client.me().broker);
                     // Refused (even if it will retry): publishing need not wait for it.
                     client.mark_ready();
                     Err(cause)
@@ -182,7 +183,7 @@ pub fn run_client(
                     let now = client.now_us();
                     client.link.gen.connected_us = Some(now);
                     client.link.gen.heard_us = now;
-                    ctx.metrics.on_connected();
+                    ctx.metrics.on_connected(client.me().broker);
                     // Back after a planned leave: a rejoin, not a reconnect.
                     if !client.take_rejoin() && ever_connected {
                         client.count(|c| c.reconnects += 1);
@@ -194,7 +195,7 @@ pub fn run_client(
                     // Boxed, and `conn` moved in: the task's own state stays the
                     // size of an idle client, whatever a connection's future needs.
                     let served = Box::pin(client.connection(conn, session_present, &mut phase, &mut orders)).await;
-                    ctx.metrics.connected.fetch_sub(1, Ordering::Relaxed);
+                    ctx.metrics.on_disconnected(client.me().broker, served.is_err());
                     served
                 }
             };

@@ -23,7 +23,7 @@ mod will;
 pub use build::hex;
 pub use faults::{FaultPlan, Targets};
 pub use group::{Arrival, GroupPlan, PublishPlan};
-pub use model::{BrokerPlan, ClientPlan, Overrides, Plan, SharePlan, StreamPlan, UNTIL_STOPPED};
+pub use model::{BrokerPlan, BrokerShare, ClientPlan, Overrides, Plan, SharePlan, StreamPlan, UNTIL_STOPPED};
 pub use secrets::{Credentials, SecretSource};
 pub use slice::{global_indices, slice};
 pub use streams::over_max_packet_size;

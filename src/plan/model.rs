@@ -128,7 +128,40 @@ pub struct Plan {
     pub start_at_unix_us: Option<u64>,
 }
 
+/// How many of a plan's clients connect to one of its brokers, and from
+/// which groups (`Plan::clients_per_broker`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerShare {
+    /// The broker's URL as written.
+    pub url: String,
+    pub clients: u64,
+    /// (group name, its clients on this broker), in the scenario's order;
+    /// only groups with at least one.
+    pub groups: Vec<(String, u64)>,
+}
+
 impl Plan {
+    /// Per broker, in `brokers`' order: its clients and their groups, as
+    /// the plan spreads them — a group's client k on its k mod N-th broker
+    /// (`build::add_clients`), a group with its own `broker` all on that one.
+    /// From the groups' counts alone, so it holds for an outline too.
+    pub fn clients_per_broker(&self) -> Vec<BrokerShare> {
+        let mut shares: Vec<BrokerShare> =
+            self.brokers.iter().map(|b| BrokerShare { url: b.url.clone(), clients: 0, groups: Vec::new() }).collect();
+        for g in &self.groups {
+            let n = g.brokers.len() as u64;
+            for (k, &b) in g.brokers.iter().enumerate() {
+                // Clients k, k + n, k + 2n, … of the group.
+                let mine = (g.clients as u64 + n - 1 - k as u64) / n;
+                if let (Some(share), true) = (shares.get_mut(b as usize), mine > 0) {
+                    share.clients += mine;
+                    share.groups.push((g.name.clone(), mine));
+                }
+            }
+        }
+        shares
+    }
+
     /// Which of `brokers` client `index` connects to.
     pub fn broker_of(&self, index: u32) -> usize {
         self.clients.get(index as usize).map_or(0, |c| c.broker as usize)

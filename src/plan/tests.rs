@@ -451,3 +451,47 @@ fn a_delivery_over_the_subscribers_maximum_packet_size_is_known_from_the_plan() 
         assert_eq!(over_max_packet_size(&plan, &plan.streams[0], qos), over, "max {max}, qos {qos}");
     }
 }
+
+#[test]
+fn clients_spread_over_the_brokers_round_robin_and_an_own_broker_takes_its_group() {
+    let text = r#"
+name = "spread"
+[broker]
+url = ["mqtt://a.test:1883", "mqtt://b.test:1883"]
+[[group]]
+name = "five"
+clients = 5
+subscribe = { filter = "t" }
+[[group]]
+name = "own"
+clients = 2
+broker = "mqtt://b.test:1883"
+subscribe = { filter = "t" }
+[[group]]
+name = "one"
+clients = 1
+subscribe = { filter = "t" }
+"#;
+    let f = ScenarioFile::parse(Path::new("x"), text).unwrap();
+    let plan = Plan::build(&f, &Overrides::default()).unwrap();
+    let shares = plan.clients_per_broker();
+    let share = |url: &str, clients: u64, groups: &[(&str, u64)]| BrokerShare {
+        url: url.into(),
+        clients,
+        groups: groups.iter().map(|(g, n)| (g.to_string(), *n)).collect(),
+    };
+    assert_eq!(
+        shares,
+        [
+            share("mqtt://a.test:1883", 4, &[("five", 3), ("one", 1)]),
+            share("mqtt://b.test:1883", 4, &[("five", 2), ("own", 2)]),
+        ]
+    );
+    // As the plan's clients have it, one by one; and an outline says the same.
+    for (i, s) in shares.iter().enumerate() {
+        assert_eq!(plan.clients.iter().filter(|c| c.broker as usize == i).count() as u64, s.clients);
+    }
+    let five: Vec<u16> = plan.clients.iter().filter(|c| c.group == 0).map(|c| c.broker).collect();
+    assert_eq!(five, [0, 1, 0, 1, 0]);
+    assert_eq!(Plan::outline(&f, &Overrides::default()).unwrap().clients_per_broker(), shares);
+}

@@ -92,7 +92,7 @@ pub(super) fn start_swarm(
     // shard i mod n, so no two workers share a shard (only the sampler and
     // the drain visit). Each holds ten histograms of 188 KB, all of it
     // resident (the histogram zero-fills its counts), so a shard is not free.
-    let metrics = Arc::new(Metrics::new(pool.len().clamp(1, 16)));
+    let metrics = Arc::new(Metrics::new(pool.len().clamp(1, 16)).with_brokers(plan.brokers.len()));
     let run = Arc::new(RunControl::new(clock));
     let (orders, orders_rx) = watch::channel(None);
     let snapshots = Arc::new(Snapshots::default());
