@@ -353,6 +353,7 @@ fn scenario_info(plan: &Plan, record: &RunRecord) -> ScenarioInfo {
         file: plan.scenario_path.clone(),
         protocol: plan.groups.first().map(|g| g.protocol.as_str()).unwrap_or("3.1.1").to_string(),
         planned_duration_s: secs(planned_us),
+        shows: plan.expect.shows.iter().map(|s| s.to_string()).collect(),
     }
 }
 

@@ -314,6 +314,11 @@ pub struct ScenarioInfo {
     pub file: String,
     pub protocol: String,
     pub planned_duration_s: f64,
+    /// A bug reproduction: what its `[expect] shows` says the run shows,
+    /// as the scenario writes it (`kind` or `spec_violation:rule`); empty
+    /// for an ordinary run. Its PASS means the broker showed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shows: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

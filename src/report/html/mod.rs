@@ -95,6 +95,9 @@ fn head_and_summary(o: &mut String, r: &Report) {
             );
         }
     }
+    if let Some(line) = crate::report::markdown::reproduction_line(r) {
+        let _ = writeln!(o, "<p class=\"answer\">{}</p>", esc(&line));
+    }
     let _ = writeln!(
         o,
         "<p>{} · broker {} ({}) · started {} · published for {:.1} s · run {}{}</p>",

@@ -87,6 +87,21 @@ pub fn render(r: &Report) -> String {
     o
 }
 
+/// A bug reproduction's verdict in words: PASS is the broker showing it.
+pub fn reproduction_line(r: &Report) -> Option<String> {
+    if r.scenario.shows.is_empty() {
+        return None;
+    }
+    let shows = r.scenario.shows.join(", ");
+    Some(match r.verdict {
+        Verdict::Pass => format!("A bug reproduction: the broker showed what it says ({shows}), so it passes."),
+        Verdict::Fail => {
+            format!("A bug reproduction ({shows}) that fails: the expectations below say which did not hold.")
+        }
+        Verdict::Interrupted => format!("A bug reproduction ({shows}), interrupted before it could be judged."),
+    })
+}
+
 /// Title and verdict, the warnings that change how the rest should be read,
 /// and what was run against what.
 fn header(o: &mut String, r: &Report) {
@@ -111,6 +126,9 @@ fn header(o: &mut String, r: &Report) {
         }
         None => {
             let _ = writeln!(o, "# midge: {} — {verdict}\n", r.scenario.name);
+            if let Some(line) = reproduction_line(r) {
+                let _ = writeln!(o, "{line}\n");
+            }
         }
     }
     if let Some(e) = &r.error {

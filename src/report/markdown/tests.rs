@@ -273,3 +273,29 @@ fn announced_limits_broken_show_their_packets_and_the_peak() {
     assert!(md.contains("- sub0: its Maximum Packet Size 1024 bytes, the largest shown 2000 bytes\n"), "{md}");
     assert!(md.contains("| sub0 | 3 | received | PUBLISH | QoS 1; 2000 bytes | 3 | t/1 | pub0 #9 |\n"), "{md}");
 }
+
+/// A bug reproduction says under its title what its PASS means; a failing
+/// one points at the expectations; an ordinary run says nothing of it.
+#[test]
+fn a_bug_reproduction_says_what_its_verdict_means() {
+    let r = three_lost(1, "shows = [\"qos_violation\"]");
+    assert_eq!(r.scenario.shows, vec!["qos_violation".to_string()]);
+    let md = super::render(&r);
+    assert!(
+        md.contains(
+            "# midge: t — PASS\n\nA bug reproduction: the broker showed what it says (qos_violation), so it passes.\n"
+        ),
+        "{md}"
+    );
+    let html = crate::report::html::render(&r);
+    assert!(html.contains("A bug reproduction: the broker showed what it says (qos_violation)"), "{html}");
+    let r = three_lost(1, "shows = [\"spec_violation:topic_order\"]");
+    let md = super::render(&r);
+    assert!(
+        md.contains("A bug reproduction (spec_violation:topic_order) that fails: the expectations below say which did not hold.\n"),
+        "{md}"
+    );
+    let r = three_lost(1, "lost = 3");
+    assert!(r.scenario.shows.is_empty());
+    assert!(!super::render(&r).contains("bug reproduction"));
+}
