@@ -75,12 +75,16 @@ pub fn above_granted(qos: u8, granted: Option<u8>) -> bool {
 /// ReceiveMaximum: the QoS ≥ 1 PUBLISHes received while those in flight
 /// toward midge were already at the Receive Maximum it announced (each one
 /// the client sighted, `Sighting::AboveReceiveMaximum`); 0 where it
-/// announced none. The peak is apart (`Witness::in_flight_peak`).
-pub fn receive_maximum_breaches(announced: Option<u16>, sighted: u64) -> u64 {
-    if announced.is_some() {
-        sighted
-    } else {
-        0
+/// announced none. The peak is apart (`Witness::in_flight_peak`); where
+/// none was sighted (a record from before the sighting) but the most in
+/// flight (`max_inbound_inflight`) was above it, that one.
+pub fn receive_maximum_breaches(announced: Option<u16>, sighted: u64, peak: u32) -> u64 {
+    match announced {
+        Some(_) if sighted > 0 => sighted,
+        // A record from before the sighting was kept: its peak alone shows
+        // the limit was passed, at least once.
+        Some(max) => u64::from(peak > u32::from(max)),
+        None => 0,
     }
 }
 

@@ -138,7 +138,11 @@ fn breaches<'a>(
     }
     let retains = rules::retain_flag_breaches(announced.retain_as_published, of(Sighting::RetainOnLive));
     push(Rule::RetainOnLive, retains, seen(Sighting::RetainOnLive));
-    let over = rules::receive_maximum_breaches(announced.receive_maximum, of(Sighting::AboveReceiveMaximum));
+    let over = rules::receive_maximum_breaches(
+        announced.receive_maximum,
+        of(Sighting::AboveReceiveMaximum),
+        c.max_inbound_inflight,
+    );
     push(Rule::ReceiveMaximum, over, seen(Sighting::AboveReceiveMaximum));
     let large = of(Sighting::AboveMaximumPacketSize);
     let large = rules::packet_size_breaches(announced.maximum_packet_size, large, c.max_inbound_packet);

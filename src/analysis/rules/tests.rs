@@ -59,8 +59,10 @@ fn qos_above_the_granted_one() {
 
 #[test]
 fn receive_maximum_and_packet_size_against_what_midge_announced() {
-    assert_eq!(receive_maximum_breaches(Some(10), 14), 14);
-    assert_eq!(receive_maximum_breaches(None, 14), 0, "nothing announced: nothing owed");
+    assert_eq!(receive_maximum_breaches(Some(10), 14, 24), 14);
+    assert_eq!(receive_maximum_breaches(None, 14, 24), 0, "nothing announced: nothing owed");
+    assert_eq!(receive_maximum_breaches(Some(10), 0, 24), 1, "an older record: its peak alone");
+    assert_eq!(receive_maximum_breaches(Some(10), 0, 10), 0, "at the limit is within it");
     assert_eq!(packet_size_breaches(Some(1024), 3, 5000), 3, "each packet sighted");
     assert_eq!(packet_size_breaches(Some(1024), 0, 1025), 1, "none sighted, the largest read above it");
     assert_eq!(packet_size_breaches(Some(1024), 0, 1024), 0);
