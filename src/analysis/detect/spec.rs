@@ -158,11 +158,13 @@ fn breaches<'a>(
             push(rule, n, seen(what));
         }
     }
-    push(
-        Rule::NoLocal,
-        rules::no_local_breaches(announced.no_local, of(Sighting::OwnMessage)),
-        seen(Sighting::OwnMessage),
-    );
+    // A record from before the sighting: its own stream's receipts.
+    let own_stream = me.publisher.and_then(|p| c.rx.as_deref()?.streams.get(&p)).map_or(0, |s| s.received.len());
+    let own = match of(Sighting::OwnMessage) {
+        0 => own_stream,
+        sighted => sighted,
+    };
+    push(Rule::NoLocal, rules::no_local_breaches(announced.no_local, own), seen(Sighting::OwnMessage));
     out
 }
 

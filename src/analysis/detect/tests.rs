@@ -1168,3 +1168,27 @@ fn retain_handling_1_blames_only_replays_on_subscriptions_that_existed() {
     assert_eq!(ids(&record(&[(false, 1), (true, 2)])), vec![("MQTT-3.3.1-10".to_string(), 2)]);
     assert_eq!(ids(&record(&[(false, 3)])), vec![], "a clean connection's subscription is new");
 }
+
+/// A record from before the client sighted these rules (no witness): the
+/// record's own figures still judge them — Receive Maximum by its peak (12
+/// above 5: at least once), Maximum Packet Size by the largest packet in,
+/// retain handling 2 by the replays counted, no local by the own stream's
+/// 4 receipts — so re-analysing an older run keeps its findings.
+#[test]
+fn a_record_without_a_witness_is_judged_by_its_own_figures() {
+    let plan = kit::plan(
+        "name = \"t\"\nprotocol = \"5\"\n[[group]]\nname = \"echo\"\nreceive_maximum = 5\nmaximum_packet_size = 1024\n\
+         publish = { topic = \"t/1\", qos = 1, rate = 10.0 }\n\
+         subscribe = { filter = \"t/#\", qos = 1, no_local = true, retain_handling = \"never\" }\n",
+    );
+    let mut rec = kit::record(&plan);
+    connect(&mut rec, 0, S / 2, 10 * S, None).session_present = false;
+    kit::publish(&mut rec, 0, 1, kit::every(S, 100_000, 10));
+    kit::receive(&mut rec, 0, 0, 0..4);
+    let c = &mut rec.clients[0];
+    (c.max_inbound_inflight, c.max_inbound_packet) = (12, 2_000);
+    c.rx.as_deref_mut().unwrap().retained_replays = 3;
+    let got: Vec<(String, u64)> = spec_findings(&plan, &rec).into_iter().map(|(id, _, n, _)| (id, n)).collect();
+    let want = [("MQTT-3.3.4-9", 1), ("MQTT-3.1.2-24", 1), ("MQTT-3.3.1-11", 3), ("MQTT-3.8.3-3", 4)];
+    assert_eq!(got, want.map(|(id, n)| (id.to_string(), n)));
+}
