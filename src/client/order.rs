@@ -138,17 +138,7 @@ mod tests {
     use crate::mqtt::codec::{check_frame, decode, CodecError};
 
     fn opts() -> ConnectOptions {
-        ConnectOptions {
-            client_id: "c".into(),
-            keep_alive_s: 5,
-            clean_start: true,
-            username: None,
-            password: None,
-            session_expiry_s: None,
-            receive_maximum: None,
-            maximum_packet_size: None,
-            will: None,
-        }
+        ConnectOptions { client_id: "c".into(), keep_alive_s: 5, clean_start: true, ..Default::default() }
     }
 
     #[test]

@@ -81,12 +81,8 @@ mod tests {
                 client_id: "sub-7".into(),
                 keep_alive_s: 30,
                 clean_start: true,
-                username: None,
-                password: None,
                 session_expiry_s: Some(10),
-                receive_maximum: None,
-                maximum_packet_size: None,
-                will: None,
+                ..Default::default()
             })
             .encode(v, &mut b)
             .unwrap();
@@ -105,12 +101,7 @@ mod tests {
                 client_id: id.clone(),
                 keep_alive_s: 30,
                 clean_start: true,
-                username: None,
-                password: None,
-                session_expiry_s: None,
-                receive_maximum: None,
-                maximum_packet_size: None,
-                will: None,
+                ..Default::default()
             })
             .encode(ProtocolVersion::V311, &mut connect)
             .unwrap();

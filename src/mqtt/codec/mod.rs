@@ -49,12 +49,9 @@ mod tests {
             client_id: "c".into(),
             keep_alive_s: 5,
             clean_start: true,
-            username: None,
-            password: None,
-            session_expiry_s: None,
             receive_maximum: Some(5),
             maximum_packet_size: Some(1024),
-            will: None,
+            ..Default::default()
         };
         b.clear();
         Packet::Connect(connect).encode(V5, &mut b).unwrap();

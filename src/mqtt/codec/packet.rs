@@ -7,7 +7,7 @@ use bytes::Bytes;
 pub const DEFAULT_MAX_INCOMING: usize = 16 * 1024 * 1024;
 
 /// Debug shows no password: options end up in error messages and logs.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     pub client_id: String,
     pub keep_alive_s: u16,
